@@ -1,0 +1,256 @@
+"""Ingestion and search benchmark for the knowledge-base core (see docs/benchmarks.md).
+
+    python bench/ingest_search.py ingest   # pages/s, chunks/s: no-op vs embedded embedder
+    python bench/ingest_search.py search   # hybrid search p50/p95 at 10k, 100k, 1M chunks
+    python bench/ingest_search.py all
+
+Everything runs through Sabio's own code (service, ingest, store, search), side by side
+in one run on one machine. Results are printed and written to bench/results/*.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from sabio.chunking import Chunk
+from sabio.config import Settings, load_settings
+from sabio.models import Vectors, register_embedding_backend
+from sabio.search import search_chunks
+from sabio.service import Sabio
+from sabio.store import FileState, Store
+from sabio.vectors import VectorIndex
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+class NoopEmbedder:
+    """Zero vectors at no cost: isolates the pipeline's own overhead."""
+
+    dimension = 384
+
+    def __init__(self, model: str) -> None:
+        self.name = f"noop:{model}"
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        return np.zeros((len(texts), self.dimension), dtype=np.float32)
+
+
+@register_embedding_backend("noop")
+def _noop(settings: Settings, model: str) -> NoopEmbedder:
+    return NoopEmbedder(model)
+
+
+def _pdfs() -> dict[str, list[Path]]:
+    return {
+        "documents/pdf": sorted((DATA / "documents" / "pdf").rglob("*.pdf")),
+        "sec10q": sorted((DATA / "rag_qa" / "docugami_sec10q").rglob("*.pdf")),
+    }
+
+
+def _ingest_once(paths: list[Path], model: str, home: Path) -> dict[str, float]:
+    settings = load_settings({"home": home, "embedding_model": model})
+    sabio = Sabio(settings)
+    start = time.perf_counter()
+    report = sabio.add(paths)
+    seconds = time.perf_counter() - start
+    docs = sabio.documents()
+    pages = sum(d.pages or 0 for d in docs if d.status == "indexed")
+    chunks = sum(d.chunk_count for d in docs)
+    start = time.perf_counter()
+    again = sabio.add(paths)
+    rerun = time.perf_counter() - start
+    assert again.count("unchanged") == len(again.results), "second run was not all unchanged"
+    sabio.close()
+    return {
+        "files": len(report.results),
+        "indexed": sum(1 for d in docs if d.status == "indexed"),
+        "pages": pages,
+        "chunks": chunks,
+        "seconds": round(seconds, 2),
+        "pages_per_s": round(pages / seconds, 1),
+        "chunks_per_s": round(chunks / seconds, 1),
+        "rerun_seconds": round(rerun, 3),
+        "rerun_speedup": round(seconds / rerun, 1),
+    }
+
+
+def _scifact_folder(root: Path, limit: int | None) -> Path:
+    folder = root / "scifact"
+    folder.mkdir()
+    with (DATA / "beir_scifact" / "corpus.jsonl").open(encoding="utf-8") as f:
+        for i, line in enumerate(f):
+            if limit is not None and i >= limit:
+                break
+            doc = json.loads(line)
+            (folder / f"{doc['_id']}.txt").write_text(f"{doc['title']}\n\n{doc['text']}")
+    return folder
+
+
+def bench_ingest(args: argparse.Namespace) -> dict[str, object]:
+    results: dict[str, object] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        sets = {**_pdfs(), "scifact": [_scifact_folder(root, args.scifact)]}
+        for name, paths in sets.items():
+            for model in ("noop:zero", "embedded:all-minilm-l6-v2"):
+                if model.startswith("embedded") and name == "documents/pdf" and not args.full:
+                    continue
+                home = root / f"home-{name.replace('/', '-')}-{model.split(':')[0]}"
+                row = _ingest_once(paths, model, home)
+                results[f"{name} / {model}"] = row
+                print(f"{name:15} {model:28} {json.dumps(row)}", flush=True)
+    return results
+
+
+# search
+
+
+def _sentences() -> list[str]:
+    out: list[str] = []
+    with (DATA / "beir_scifact" / "corpus.jsonl").open(encoding="utf-8") as f:
+        for line in f:
+            out.extend(s for s in re.split(r"(?<=[.!?])\s+", json.loads(line)["text"]) if s)
+    return out
+
+
+def _build(path: Path, n_chunks: int, sentences: list[str], rng: random.Random) -> None:
+    store = Store(path)
+    kb = store.create_kb("bench", "noop:synthetic", 384)
+    per_doc = 100
+    np_rng = np.random.default_rng(0)
+    for d in range(n_chunks // per_doc):
+        chunks = []
+        for i in range(per_doc):
+            text = " ".join(rng.choices(sentences, k=4))[:1000]
+            chunks.append(Chunk(text, i * 1000, i * 1000 + len(text), i // 3 + 1, "", f"doc {d}"))
+        vectors = np_rng.standard_normal((per_doc, 384), dtype=np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        store.replace_document(
+            kb,
+            FileState(f"/bench/{d}.pdf", str(d), 0, 0),
+            title=f"doc {d}",
+            pages=None,
+            metadata={},
+            chunks=chunks,
+            vectors=vectors,
+        )
+    store.close()
+
+
+class FixedQuery:
+    """Hands search a precomputed query vector: the model's cost is measured apart."""
+
+    name = "noop:synthetic"
+    dimension = 384
+
+    def __init__(self) -> None:
+        self.vector = np.zeros((1, 384), dtype=np.float32)
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        return self.vector
+
+
+def _percentiles(samples: list[float]) -> dict[str, float]:
+    samples = sorted(samples)
+    return {
+        "p50_ms": round(statistics.median(samples) * 1000, 2),
+        "p95_ms": round(samples[int(len(samples) * 0.95) - 1] * 1000, 2),
+    }
+
+
+def bench_search(args: argparse.Namespace) -> dict[str, object]:
+    rng = random.Random(0)
+    sentences = _sentences()
+    queries = [
+        json.loads(line)["text"] for line in (DATA / "beir_scifact" / "queries.jsonl").open()
+    ]
+    queries = rng.sample(queries, args.queries)
+    results: dict[str, object] = {}
+    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="sabio-bench-"))
+    for n in args.sizes:
+        db = workdir / f"search-{n}.db"
+        if not db.exists():
+            start = time.perf_counter()
+            _build(db, n, sentences, rng)
+            print(f"built {n} chunks in {time.perf_counter() - start:.0f} s", flush=True)
+        store = Store(db)
+        index = VectorIndex(store)
+        kb = store.get_kb("bench")
+        query = FixedQuery()
+        start = time.perf_counter()
+        search_chunks(store, index, kb, "warm up", embedder=query, k=10)
+        load = time.perf_counter() - start
+        timings = {"hybrid": [], "keyword": [], "vector": []}
+        np_rng = np.random.default_rng(1)
+        for q in queries:
+            v = np_rng.standard_normal(384).astype(np.float32)
+            query.vector = (v / np.linalg.norm(v)).reshape(1, 384)
+            for mode, embedder, text in (
+                ("hybrid", query, q),
+                ("keyword", None, q),
+                ("vector", query, ""),
+            ):
+                start = time.perf_counter()
+                search_chunks(store, index, kb, text, embedder=embedder, k=10)
+                timings[mode].append(time.perf_counter() - start)
+        row = {m: _percentiles(t) for m, t in timings.items()}
+        row["first_query_load_s"] = round(load, 2)
+        results[f"{n} chunks"] = row
+        print(f"{n:>8} chunks {json.dumps(row)}", flush=True)
+        store.close()
+    results["query_embedding"] = _query_embedding(queries)
+    print(f"query embedding (embedded MiniLM) {json.dumps(results['query_embedding'])}")
+    return results
+
+
+def _query_embedding(queries: list[str]) -> dict[str, float]:
+    from sabio.models import get_embedding_model
+
+    with tempfile.TemporaryDirectory() as tmp:
+        model = get_embedding_model(load_settings({"home": tmp}), "embedded:all-minilm-l6-v2")
+        model.embed(["warm up"])
+        times = []
+        for q in queries:
+            start = time.perf_counter()
+            model.embed([q])
+            times.append(time.perf_counter() - start)
+    return _percentiles(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("what", choices=["ingest", "search", "all"])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--scifact", type=int, default=None, help="abstracts (default: all)")
+    parser.add_argument("--full", action="store_true", help="also embed the small PDFs")
+    parser.add_argument("--workdir", help="keep the search databases here between runs")
+    args = parser.parse_args()
+    if not DATA.exists():
+        sys.exit(f"{DATA} is missing: the benchmark reads ../shared/data")
+    RESULTS.mkdir(exist_ok=True)
+    out: dict[str, object] = {}
+    if args.what in ("ingest", "all"):
+        out["ingest"] = bench_ingest(args)
+    if args.what in ("search", "all"):
+        out["search"] = bench_search(args)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    (RESULTS / f"ingest_search-{stamp}.json").write_text(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,3 @@
+from sabio.cli import main
+
+main()

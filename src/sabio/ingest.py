@@ -1,0 +1,340 @@
+"""Ingestion: files and folders in, documents and chunks in the store.
+
+    scan ─► stat (unchanged? stop) ─► [worker processes] hash, load, chunk
+         ─► [this process] embed in large batches ─► one transaction per document
+
+Reading files is spread over worker processes (PDF text extraction is CPU-bound and
+pypdfium2 is not thread-safe); the embedding model and the database stay in this
+process. A document is written only when all its vectors exist, in one transaction, so
+a killed run leaves every document either as it was or fully replaced; the next run
+redoes what is missing. A crash inside a reader (a native library on a hostile file)
+fails that one file, not the batch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sabio.chunking import Chunk, chunk_document, embedding_text
+from sabio.errors import LoadError
+from sabio.loaders import Blob, is_supported, load_document
+from sabio.models import EmbeddingModel
+from sabio.store import DocumentRecord, FileState, KnowledgeBase, Store
+
+EMBED_FLUSH_CHUNKS = 512
+IGNORED_NAMES = frozenset({"Thumbs.db", "desktop.ini"})
+NOT_INDEXED = frozenset({"failed", "needs_ocr", "encrypted"})
+
+
+@dataclass(frozen=True, slots=True)
+class FileResult:
+    """What happened to one file. ``status`` is the document's state after the run."""
+
+    source: str
+    outcome: str  # added | updated | unchanged | removed | not_indexed
+    status: str  # indexed | skipped | needs_ocr | encrypted | failed | removed
+    reason: str = ""
+    chunks: int = 0
+
+
+@dataclass(slots=True)
+class IngestReport:
+    results: list[FileResult] = field(default_factory=list)
+
+    def count(self, outcome: str) -> int:
+        return sum(1 for r in self.results if r.outcome == outcome)
+
+    @property
+    def problems(self) -> list[FileResult]:
+        """Files that are not searchable because of an error (not mere skips)."""
+        return [r for r in self.results if r.status in NOT_INDEXED]
+
+
+@dataclass(frozen=True, slots=True)
+class IngestOptions:
+    chunk_size: int = 1000
+    chunk_overlap: int = 150
+    password: str | None = None
+    keep_missing: bool = False
+    workers: int = 0
+
+
+@dataclass(slots=True)
+class _Prepared:
+    """A worker's answer for one file."""
+
+    state: FileState
+    unchanged: bool = False
+    title: str = ""
+    status: str = "indexed"
+    error: str = ""
+    pages: int | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    chunks: list[Chunk] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    source: str
+    known_hash: str
+    password: str | None
+    chunk_size: int
+    chunk_overlap: int
+
+
+Progress = Callable[[FileResult | None, str], None]
+
+
+def file_hash(path: Path) -> str:
+    digest = hashlib.blake2b(digest_size=16)
+    with path.open("rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def scan_paths(paths: Iterable[Path]) -> tuple[list[Path], list[Path], list[FileResult]]:
+    """(files, folders that were walked, results for paths that do not exist)."""
+    files: list[Path] = []
+    folders: list[Path] = []
+    missing: list[FileResult] = []
+    for raw in paths:
+        path = Path(os.path.abspath(raw))
+        if path.is_dir():
+            folders.append(path)
+            files.extend(_walk(path))
+        elif path.is_file():
+            files.append(path)
+        else:
+            missing.append(FileResult(str(path), "not_indexed", "failed", "no such file or folder"))
+    return list(dict.fromkeys(files)), folders, missing
+
+
+def _walk(folder: Path) -> Iterator[Path]:
+    for root, dirs, names in os.walk(folder, onerror=None):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(names):
+            if name.startswith((".", "~$")) or name in IGNORED_NAMES:
+                continue
+            path = Path(root, name)
+            if path.is_file():
+                yield path
+
+
+def prepare_file(job: _Job) -> _Prepared:
+    """Hash, load and chunk one file (runs in a worker process)."""
+    path = Path(job.source)
+    try:
+        stat = path.stat()
+        state = FileState(job.source, file_hash(path), stat.st_size, stat.st_mtime_ns)
+    except OSError as exc:
+        return _Prepared(FileState(job.source, "", 0, 0), status="failed", error=_os_error(exc))
+    if state.content_hash == job.known_hash:
+        return _Prepared(state, unchanged=True)
+    if not is_supported(path.name):
+        kind = path.suffix.lower() or "files without an extension"
+        return _Prepared(
+            state, title=path.stem, status="skipped", error=f"unsupported type ({kind})"
+        )
+    try:
+        doc = load_document(Blob.from_path(path, job.password))
+    except LoadError as exc:
+        return _Prepared(state, title=path.stem, status=exc.status, error=str(exc))
+    except OSError as exc:
+        return _Prepared(state, title=path.stem, status="failed", error=_os_error(exc))
+    chunks = chunk_document(doc, job.chunk_size, job.chunk_overlap)
+    return _Prepared(state, title=doc.title, pages=doc.pages, metadata=doc.metadata, chunks=chunks)
+
+
+def _os_error(exc: OSError) -> str:
+    return f"cannot read the file: {exc.strerror or exc}"
+
+
+def ingest_paths(
+    store: Store,
+    kb: KnowledgeBase,
+    paths: Sequence[Path],
+    embedder: Callable[[], EmbeddingModel],
+    options: IngestOptions = IngestOptions(),
+    progress: Progress | None = None,
+) -> IngestReport:
+    """Add files and folders to ``kb``; one bad file never stops the batch."""
+    report = IngestReport()
+    notify = progress or (lambda result, note: None)
+    files, folders, missing = scan_paths(paths)
+    for result in missing:
+        report.results.append(result)
+        notify(result, "")
+    jobs: list[_Job] = []
+    known: dict[str, DocumentRecord] = {}
+    for path in files:
+        source = str(path)
+        doc = store.find_document(kb.id, source)
+        retry = doc is not None and doc.status == "encrypted" and options.password is not None
+        if doc is not None and not retry and _same_stat(doc, path):
+            result = FileResult(source, "unchanged", doc.status, doc.error, doc.chunk_count)
+            report.results.append(result)
+            notify(result, "")
+            continue
+        if doc is not None:
+            known[source] = doc
+        jobs.append(
+            _Job(
+                source,
+                "" if retry or doc is None else doc.content_hash,
+                options.password,
+                options.chunk_size,
+                options.chunk_overlap,
+            )
+        )
+    writer = _Writer(store, kb, embedder, known, report, notify)
+    for prepared in _prepare_all(jobs, options.workers):
+        writer.add(prepared)
+    writer.flush()
+    for folder in folders if not options.keep_missing else []:
+        _remove_missing(store, kb, folder, {str(p) for p in files}, report, notify)
+    return report
+
+
+def _same_stat(doc: DocumentRecord, path: Path) -> bool:
+    try:
+        stat = path.stat()
+    except OSError:
+        return False
+    return doc.size == stat.st_size and doc.mtime_ns == stat.st_mtime_ns
+
+
+def _remove_missing(
+    store: Store,
+    kb: KnowledgeBase,
+    folder: Path,
+    seen: set[str],
+    report: IngestReport,
+    notify: Progress,
+) -> None:
+    gone = [s for s in store.sources_under(kb.id, str(folder)) if s not in seen]
+    docs = [d for s in gone if (d := store.find_document(kb.id, s)) is not None]
+    if docs:
+        store.delete_documents(kb, [d.id for d in docs])
+    for doc in docs:
+        result = FileResult(doc.source, "removed", "removed", "no longer in the folder")
+        report.results.append(result)
+        notify(result, "")
+
+
+class _Writer:
+    """Collects prepared documents, embeds them in large batches, writes each one."""
+
+    def __init__(
+        self,
+        store: Store,
+        kb: KnowledgeBase,
+        embedder: Callable[[], EmbeddingModel],
+        known: dict[str, DocumentRecord],
+        report: IngestReport,
+        notify: Progress,
+    ) -> None:
+        self.store, self.kb, self.embedder, self.known = store, kb, embedder, known
+        self.report, self.notify = report, notify
+        self.pending: list[_Prepared] = []
+        self.pending_chunks = 0
+
+    def add(self, prepared: _Prepared) -> None:
+        source = prepared.state.source
+        old = self.known.get(source)
+        if prepared.unchanged and old is not None:
+            self.store.touch_document(old, prepared.state)
+            self._done(FileResult(source, "unchanged", old.status, old.error, old.chunk_count))
+        elif prepared.status != "indexed" or not prepared.chunks:
+            self.store.record_unindexed(
+                self.kb,
+                prepared.state,
+                title=prepared.title or Path(source).stem,
+                status=prepared.status,
+                error=prepared.error,
+            )
+            outcome = "skipped" if prepared.status == "skipped" else "not_indexed"
+            self._done(FileResult(source, outcome, prepared.status, prepared.error))
+        else:
+            self.pending.append(prepared)
+            self.pending_chunks += len(prepared.chunks)
+            if self.pending_chunks >= EMBED_FLUSH_CHUNKS:
+                self.flush()
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        texts = [embedding_text(c.context, c.text) for p in self.pending for c in p.chunks]
+        self.notify(None, f"embedding {len(texts)} passages")
+        vectors = self.embedder().embed(texts)
+        offset = 0
+        for prepared in self.pending:
+            n = len(prepared.chunks)
+            self.store.replace_document(
+                self.kb,
+                prepared.state,
+                title=prepared.title,
+                pages=prepared.pages,
+                metadata=prepared.metadata,
+                chunks=prepared.chunks,
+                vectors=np.asarray(vectors[offset : offset + n]),
+            )
+            offset += n
+            outcome = "updated" if prepared.state.source in self.known else "added"
+            self._done(FileResult(prepared.state.source, outcome, "indexed", "", n))
+        self.pending, self.pending_chunks = [], 0
+
+    def _done(self, result: FileResult) -> None:
+        self.report.results.append(result)
+        self.notify(result, "")
+
+
+def _prepare_all(jobs: list[_Job], workers: int) -> Iterator[_Prepared]:
+    """Prepared files in order; in worker processes when there is more than one file."""
+    if len(jobs) <= 1:
+        yield from (prepare_file(job) for job in jobs)
+        return
+    workers = min(workers or os.cpu_count() or 1, len(jobs))
+    context = multiprocessing.get_context("spawn")
+    queue: deque[tuple[_Job, Future[_Prepared]]] = deque()
+    todo = iter(jobs)
+    pool = ProcessPoolExecutor(workers, mp_context=context)
+    try:
+        while True:
+            while len(queue) < workers * 4 and (job := next(todo, None)) is not None:
+                queue.append((job, pool.submit(prepare_file, job)))
+            if not queue:
+                return
+            job, future = queue.popleft()
+            try:
+                yield future.result()
+            except BrokenProcessPool:
+                pool.shutdown(wait=False, cancel_futures=True)
+                yield _prepare_isolated(job, context)
+                for other, _ in queue:
+                    yield _prepare_isolated(other, context)
+                queue.clear()
+                pool = ProcessPoolExecutor(workers, mp_context=context)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _prepare_isolated(job: _Job, context: Any) -> _Prepared:
+    """Run one file alone, so that a reader crash is pinned on the file that caused it."""
+    with ProcessPoolExecutor(1, mp_context=context) as pool:
+        try:
+            return pool.submit(prepare_file, job).result()
+        except BrokenProcessPool:
+            state = FileState(job.source, "", 0, 0)
+            return _Prepared(state, status="failed", error="the file crashed the reader")

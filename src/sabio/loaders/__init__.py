@@ -1,0 +1,165 @@
+"""Loaders turn one file into text with positions (page, heading). Nothing else.
+
+A loader never touches the store or a model. It is a function registered for one or
+more file extensions with :func:`register_loader`; :func:`load_document` picks it, runs
+it and normalises what it returns. Loaders raise the :class:`~sabio.errors.LoadError`
+subclasses (needs OCR, encrypted, corrupt, empty, unsupported) and translate every
+third-party exception into one of them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, Literal
+
+from sabio.errors import CorruptFileError, EmptyDocumentError, LoadError, UnsupportedTypeError
+
+SectionKind = Literal["text", "table"]
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    """A run of text from one place in the document.
+
+    ``page`` is 1-based, or None where the format has no pages. ``heading`` is the
+    heading path above the text ("Chapter 2 > Scope"), "" when there is none. Paragraphs
+    inside ``text`` are separated by blank lines; in a ``table`` section each line is a row.
+    """
+
+    text: str
+    page: int | None = None
+    heading: str = ""
+    kind: SectionKind = "text"
+
+
+@dataclass(slots=True)
+class LoadedDocument:
+    sections: list[Section]
+    title: str
+    metadata: dict[str, str] = field(default_factory=dict)
+    pages: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Blob:
+    """The bytes to load: a file on disk, or bytes in memory (a mail attachment)."""
+
+    name: str
+    path: Path | None = None
+    data: bytes | None = None
+    password: str | None = None
+
+    @classmethod
+    def from_path(cls, path: Path, password: str | None = None) -> Blob:
+        return cls(name=path.name, path=path, password=password)
+
+    def read(self) -> bytes:
+        if self.data is not None:
+            return self.data
+        assert self.path is not None
+        return self.path.read_bytes()
+
+    def open(self) -> BinaryIO:
+        if self.data is not None:
+            return io.BytesIO(self.data)
+        assert self.path is not None
+        return self.path.open("rb")
+
+    @property
+    def extension(self) -> str:
+        return Path(self.name).suffix.lower()
+
+
+Loader = Callable[[Blob], LoadedDocument]
+
+_LOADERS: dict[str, Loader] = {}
+
+# Modules whose import registers loaders; imported on first use so that commands that
+# never read a file do not pay for pypdfium2, lxml and friends.
+_LOADER_MODULES = (
+    "sabio.loaders.pdf",
+    "sabio.loaders.office",
+    "sabio.loaders.text",
+    "sabio.loaders.html",
+    "sabio.loaders.mail",
+)
+_loaded_modules = False
+
+
+def register_loader(*extensions: str) -> Callable[[Loader], Loader]:
+    """Register ``fn`` as the loader for these extensions (".pdf", ".docx", ...)."""
+
+    def decorator(fn: Loader) -> Loader:
+        for ext in extensions:
+            _LOADERS[ext.lower()] = fn
+        return fn
+
+    return decorator
+
+
+def _ensure_registered() -> None:
+    global _loaded_modules
+    if not _loaded_modules:
+        for module in _LOADER_MODULES:
+            importlib.import_module(module)
+        _loaded_modules = True
+
+
+def supported_extensions() -> list[str]:
+    _ensure_registered()
+    return sorted(_LOADERS)
+
+
+def is_supported(name: str) -> bool:
+    _ensure_registered()
+    return Path(name).suffix.lower() in _LOADERS
+
+
+def load_document(blob: Blob) -> LoadedDocument:
+    """Load ``blob`` with the loader for its extension and normalise the text.
+
+    Raises a LoadError subclass for every file that cannot become searchable text; a
+    document whose sections are all blank is an EmptyDocumentError.
+    """
+    _ensure_registered()
+    loader = _LOADERS.get(blob.extension)
+    if loader is None:
+        kind = blob.extension or "files without an extension"
+        raise UnsupportedTypeError(f"unsupported file type ({kind})")
+    try:
+        doc = loader(blob)
+    except LoadError:
+        raise
+    except (MemoryError, RecursionError) as exc:
+        raise CorruptFileError(f"could not read {blob.name}: {type(exc).__name__}") from exc
+    sections = [
+        Section(text, s.page, normalize_text(s.heading).replace("\n", " "), s.kind)
+        for s in doc.sections
+        if (text := normalize_text(s.text))
+    ]
+    if not sections:
+        raise EmptyDocumentError("no text in the file")
+    doc.sections = sections
+    doc.title = normalize_text(doc.title).replace("\n", " ") or Path(blob.name).stem
+    return doc
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufeff\u200b]")
+_TRAILING_SPACE = re.compile(r"[ \t\xa0]+\n")
+_MANY_BLANKS = re.compile(r"\n{3,}")
+
+
+def normalize_text(text: str) -> str:
+    """NFKC (full-width letters, ligatures), one newline style, no control characters."""
+    text = unicodedata.normalize("NFKC", text)
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = _CONTROL.sub("", text)
+    text = _TRAILING_SPACE.sub("\n", text)
+    text = _MANY_BLANKS.sub("\n\n", text)
+    return text.strip()

@@ -1,0 +1,190 @@
+"""PDF loader on pypdfium2: one Section per page, with the 1-based page number.
+
+Scans. A page "needs OCR" when it shows an image but has (almost) no text layer; a page
+with neither text nor images is blank. The rule for a whole document:
+
+* no page with text, at least one scanned page   -> NeedsOCRError
+* no page with text and no scanned page          -> EmptyDocumentError (blank pages)
+* more than half of the non-blank pages scanned  -> NeedsOCRError (most of it would be
+  missing from search)
+* otherwise the text pages are indexed and the scanned page numbers are listed in
+  ``metadata["needs_ocr_pages"]`` so that the document list can say so.
+
+Paragraphs: pdfium gives lines, not paragraphs; a vertical gap larger than a fraction of
+the line height (or a jump back up the page, as in a second column) starts a new one.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pypdfium2 as pdfium
+import pypdfium2.raw as pdfium_c
+
+from sabio.errors import CorruptFileError, EmptyDocumentError, EncryptedError, NeedsOCRError
+from sabio.loaders import Blob, LoadedDocument, Section, register_loader
+
+# A real document with more pages than this does not exist; a fuzzed one says it has
+# 213,804,087 pages and would keep us busy for hours.
+MAX_PAGES = 50_000
+# A page with an image and fewer visible characters than this is a scan (a stamp, a page
+# number or a "pdf.js" watermark in the text layer does not make it searchable).
+MIN_TEXT_CHARS = 16
+# Gap between two lines, as a fraction of the line height, that starts a new paragraph.
+PARAGRAPH_GAP = 0.6
+
+_IMAGE = pdfium_c.FPDF_PAGEOBJ_IMAGE
+_BAD_TITLE = re.compile(
+    r"^(untitled\d*|microsoft (word|powerpoint|excel) - .*|adobe photoshop pdf|"
+    r".*\.(docx?|pdf|indd|tex|dvi|ps|rtf|odt|pptx?|xlsx?)|[\W\d_]*)$",
+    re.IGNORECASE,
+)
+
+
+_Box = tuple[float, float, float, float]  # left, bottom, right, top
+
+
+@dataclass(slots=True)
+class _Page:
+    number: int
+    text: str
+    scanned: bool
+    failed: bool = False
+
+
+@register_loader(".pdf")
+def load_pdf(blob: Blob) -> LoadedDocument:
+    pdf = _open(blob)
+    try:
+        count = len(pdf)
+        if count > MAX_PAGES:
+            raise CorruptFileError(
+                f"the PDF claims {count:,} pages, which cannot be right; the file is damaged"
+            )
+        pages = [_read_page(pdf, number) for number in range(1, count + 1)]
+        title = _title(pdf.get_metadata_value("Title"), blob.name)
+    except pdfium.PdfiumError as exc:
+        raise CorruptFileError(f"the PDF is damaged: {exc}") from exc
+    finally:
+        pdf.close()
+    return _document(pages, count, title)
+
+
+def _open(blob: Blob) -> pdfium.PdfDocument:
+    source: Path | bytes = blob.path if blob.path is not None else blob.read()
+    try:
+        return pdfium.PdfDocument(source, password=blob.password)
+    except pdfium.PdfiumError as exc:
+        if exc.err_code == pdfium_c.FPDF_ERR_PASSWORD:
+            if blob.password:
+                raise EncryptedError(
+                    "the PDF password is wrong; pass the right one with --password"
+                ) from exc
+            raise EncryptedError("the PDF is encrypted; pass its password with --password") from exc
+        if exc.err_code == pdfium_c.FPDF_ERR_SECURITY:
+            raise EncryptedError(
+                "the PDF uses an unsupported security handler; save an unprotected copy"
+            ) from exc
+        reason = str(exc).removeprefix("Failed to load document ").strip("(). ")
+        raise CorruptFileError(f"not a readable PDF ({reason or 'unknown error'})") from exc
+
+
+def _read_page(pdf: pdfium.PdfDocument, number: int) -> _Page:
+    try:
+        page = pdf[number - 1]
+    except pdfium.PdfiumError:
+        return _Page(number, "", scanned=False, failed=True)
+    try:
+        textpage = page.get_textpage()
+        try:
+            text = _paragraphs(textpage)
+        finally:
+            textpage.close()
+        visible = len(text) - text.count(" ") - text.count("\n")
+        scanned = visible < MIN_TEXT_CHARS and _has_image(page)
+        return _Page(number, "" if scanned else text, scanned)
+    except pdfium.PdfiumError:
+        return _Page(number, "", scanned=False, failed=True)
+    finally:
+        page.close()
+
+
+def _paragraphs(textpage: pdfium.PdfTextPage) -> str:
+    """The page text, lines kept, paragraphs separated by a blank line."""
+    raw = textpage.get_text_range()
+    if not raw.strip():
+        return ""
+    # pdfium's text indices count UTF-16 units and the "\r\n" it puts between lines.
+    astral = not raw.isascii() and len(raw.encode("utf-16-le")) != 2 * len(raw)
+    out: list[str] = []
+    previous: _Box | None = None  # the box of the last character of the line above
+    index = 0
+    for line in raw.split("\r\n"):
+        start = index
+        length = len(line.encode("utf-16-le")) // 2 if astral else len(line)
+        index += length + 2
+        if not line.strip():
+            continue
+        first = _char_box(textpage, start)
+        if previous is not None and first is not None and _new_paragraph(previous, first):
+            out.append("")
+        out.append(line.rstrip())
+        previous = _char_box(textpage, start + length - 1) or previous
+    # pdfium joins a word hyphenated across lines and marks the hyphen with U+FFFE.
+    return "\n".join(out).replace("\ufffe", "")
+
+
+def _new_paragraph(previous: _Box, box: _Box) -> bool:
+    _, prev_bottom, _, prev_top = previous
+    _, _, _, top = box
+    height = prev_top - prev_bottom
+    if height <= 0:
+        return False
+    gap = prev_bottom - top
+    return gap > PARAGRAPH_GAP * height or top > prev_top + height
+
+
+def _char_box(textpage: pdfium.PdfTextPage, text_index: int) -> _Box | None:
+    char_index = pdfium_c.FPDFText_GetCharIndexFromTextIndex(textpage.raw, text_index)
+    if char_index < 0:
+        return None
+    try:
+        box: _Box = textpage.get_charbox(char_index, loose=True)
+    except pdfium.PdfiumError:
+        return None
+    return box
+
+
+def _has_image(page: pdfium.PdfPage) -> bool:
+    return any(obj.type == _IMAGE for obj in page.get_objects(max_depth=3))
+
+
+def _document(pages: list[_Page], count: int, title: str) -> LoadedDocument:
+    text_pages = [p for p in pages if p.text.strip()]
+    scanned = [p.number for p in pages if p.scanned]
+    failed = [p.number for p in pages if p.failed]
+    if not text_pages and failed and not scanned:
+        raise CorruptFileError(f"none of the {count} pages of the PDF could be read")
+    if not text_pages and not scanned:
+        raise EmptyDocumentError(f"the PDF has {count} blank page(s) and no text")
+    if scanned and len(scanned) * 2 > len(scanned) + len(text_pages):
+        raise NeedsOCRError(
+            f"{len(scanned)} of {count} pages have no text layer (a scan); "
+            "run OCR on the file (for example `ocrmypdf in.pdf out.pdf`) and add the result"
+        )
+    metadata = {}
+    if scanned:
+        metadata["needs_ocr_pages"] = ",".join(map(str, scanned))
+    if failed:
+        metadata["unreadable_pages"] = ",".join(map(str, failed))
+    sections = [Section(p.text, page=p.number) for p in text_pages]
+    return LoadedDocument(sections=sections, title=title, metadata=metadata, pages=count)
+
+
+def _title(value: str, name: str) -> str:
+    title = " ".join(value.split())
+    if 3 <= len(title) <= 200 and not _BAD_TITLE.match(title):
+        return title
+    return Path(name).stem

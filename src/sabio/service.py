@@ -1,0 +1,175 @@
+"""The service API: what every interface (CLI, REST, web app) calls.
+
+It holds the settings, the store, the in-memory vector index and the embedding models
+in use, and contains no presentation. Interfaces stay thin: they parse input, call one
+method here and format the answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sabio.chunking import embedding_text
+from sabio.config import Settings
+from sabio.errors import ConfigError, EmbeddingMismatchError, ModelError, NotFoundError
+from sabio.ingest import IngestOptions, IngestReport, Progress, ingest_paths
+from sabio.models import EmbeddingModel, get_embedding_model
+from sabio.search import SearchHit, search_chunks
+from sabio.store import DocumentRecord, KnowledgeBase, Store
+from sabio.vectors import VectorIndex
+
+EMBEDDED_MODEL = "embedded:all-minilm-l6-v2"
+
+
+@dataclass(slots=True)
+class SearchResults:
+    hits: list[SearchHit]
+    notes: list[str] = field(default_factory=list)
+
+
+class Sabio:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.store = Store(settings.database_path)
+        self.index = VectorIndex(self.store)
+        self._embedders: dict[str, EmbeddingModel] = {}
+
+    def close(self) -> None:
+        self.store.close()
+
+    # knowledge bases
+
+    def default_embedding_model(self) -> str:
+        """The model a new knowledge base gets: the setting, or Ollama's, or the embedded one."""
+        if self.settings.embedding_model != "auto":
+            return self.settings.embedding_model
+        from sabio.models.ollama import find_ollama_embedding_model
+
+        return find_ollama_embedding_model(self.settings) or EMBEDDED_MODEL
+
+    def create_kb(self, name: str, embedding_model: str | None = None) -> KnowledgeBase:
+        _check_kb_name(name)
+        model = self.embedder(embedding_model or self.default_embedding_model())
+        return self.store.create_kb(name, model.name, model.dimension)
+
+    def kb(self, name: str | None = None) -> KnowledgeBase:
+        """A knowledge base by name; the default one is created on first use."""
+        name = name or self.settings.default_kb
+        kb = self.store.find_kb(name)
+        if kb is None and name == self.settings.default_kb:
+            return self.create_kb(name)
+        return kb or self.store.get_kb(name)
+
+    def list_kbs(self) -> list[KnowledgeBase]:
+        return self.store.list_kbs()
+
+    def delete_kb(self, name: str) -> None:
+        self.store.delete_kb(self.store.get_kb(name))
+
+    def reindex_kb(self, name: str, embedding_model: str | None = None) -> KnowledgeBase:
+        """Re-embed every chunk (with a new model, or the recorded one) and switch atomically."""
+        kb = self.store.get_kb(name)
+        model = self.embedder(embedding_model or kb.embedding_model)
+        rows = list(self.store.chunk_texts(kb.id))
+        vectors = model.embed([embedding_text(context, text) for _, context, text in rows])
+        vectors = vectors.reshape(len(rows), model.dimension)
+        self.store.replace_vectors(kb, model.name, [r[0] for r in rows], vectors)
+        return self.store.get_kb(name)
+
+    # models
+
+    def embedder(self, name: str) -> EmbeddingModel:
+        if name not in self._embedders:
+            self._embedders[name] = get_embedding_model(self.settings, name)
+        return self._embedders[name]
+
+    def kb_embedder(self, kb: KnowledgeBase) -> EmbeddingModel:
+        model = self.embedder(kb.embedding_model)
+        if model.dimension != kb.dimension:
+            raise EmbeddingMismatchError(
+                f"knowledge base {kb.name!r} holds {kb.dimension}-dimension vectors but "
+                f"{kb.embedding_model} now gives {model.dimension}; re-index it with "
+                f"`sabio kb reindex {kb.name}`"
+            )
+        return model
+
+    # documents
+
+    def add(
+        self,
+        paths: Sequence[Path],
+        kb_name: str | None = None,
+        *,
+        password: str | None = None,
+        keep_missing: bool = False,
+        progress: Progress | None = None,
+    ) -> IngestReport:
+        kb = self.kb(kb_name)
+        options = IngestOptions(
+            chunk_size=self.settings.chunk_size,
+            chunk_overlap=self.settings.chunk_overlap,
+            password=password,
+            keep_missing=keep_missing,
+            workers=self.settings.workers,
+        )
+        return ingest_paths(self.store, kb, paths, lambda: self.kb_embedder(kb), options, progress)
+
+    def documents(self, kb_name: str | None = None) -> list[DocumentRecord]:
+        return self.store.list_documents(self.kb(kb_name).id)
+
+    def remove_document(self, ref: str, kb_name: str | None = None) -> DocumentRecord:
+        kb = self.kb(kb_name)
+        doc = self.store.get_document(kb.id, _as_source(ref))
+        self.store.delete_documents(kb, [doc.id])
+        return doc
+
+    def search(
+        self,
+        query: str,
+        kb_name: str | None = None,
+        *,
+        k: int | None = None,
+        documents: Sequence[str] = (),
+    ) -> SearchResults:
+        """Hybrid search; when the embedding model is unreachable, keywords alone, said so."""
+        kb = self.kb(kb_name)
+        doc_ids = [self.store.get_document(kb.id, _as_source(ref)).id for ref in documents]
+        k = k or self.settings.search_k
+        try:
+            hits = search_chunks(
+                self.store,
+                self.index,
+                kb,
+                query,
+                embedder=self.kb_embedder(kb),
+                k=k,
+                document_ids=doc_ids or None,
+            )
+        except (ModelError, NotFoundError) as exc:
+            hits = search_chunks(
+                self.store,
+                self.index,
+                kb,
+                query,
+                embedder=None,
+                k=k,
+                document_ids=doc_ids or None,
+            )
+            return SearchResults(hits, [f"keyword matches only: {exc}"])
+        return SearchResults(hits)
+
+
+def _check_kb_name(name: str) -> None:
+    if not name or len(name) > 64 or not all(ch.isalnum() or ch in "-_." for ch in name):
+        raise ConfigError(
+            f"{name!r} is not a valid knowledge base name: use letters, digits, '-', '_' or '.'"
+            " (at most 64 characters)"
+        )
+
+
+def _as_source(ref: str) -> str:
+    """A document reference as typed: an id, or a path (made absolute when it exists)."""
+    path = Path(ref)
+    return str(path.absolute()) if not ref.isdigit() and path.exists() else ref

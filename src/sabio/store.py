@@ -1,0 +1,469 @@
+"""The store: knowledge bases, documents, chunks, the keyword index and the vectors.
+
+One SQLite file (WAL mode) through the standard library's ``sqlite3``: FTS5 is built
+into it, and no extension has to be loaded (many Pythons cannot). Vectors are float32
+BLOBs in the chunk rows, so they are written and deleted in the same transaction as the
+chunks they belong to; :mod:`sabio.vectors` keeps a searchable in-memory copy.
+
+Every change to a document happens in one transaction, so a process killed at any
+moment leaves either the old version or the new one, never half of each.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from sabio.chunking import Chunk
+from sabio.errors import ConflictError, NotFoundError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS kb (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    embedding_model TEXT NOT NULL,
+    dimension INTEGER NOT NULL,
+    generation INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS document (
+    id INTEGER PRIMARY KEY,
+    kb_id INTEGER NOT NULL REFERENCES kb(id) ON DELETE CASCADE,
+    source TEXT NOT NULL,
+    title TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    error TEXT NOT NULL DEFAULT '',
+    pages INTEGER,
+    chunk_count INTEGER NOT NULL DEFAULT 0,
+    metadata TEXT NOT NULL DEFAULT '{}',
+    added_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    UNIQUE (kb_id, source)
+);
+CREATE TABLE IF NOT EXISTS chunk (
+    id INTEGER PRIMARY KEY,
+    document_id INTEGER NOT NULL REFERENCES document(id) ON DELETE CASCADE,
+    kb_id INTEGER NOT NULL,
+    ord INTEGER NOT NULL,
+    page INTEGER,
+    start INTEGER NOT NULL,
+    "end" INTEGER NOT NULL,
+    heading TEXT NOT NULL,
+    context TEXT NOT NULL,
+    text TEXT NOT NULL,
+    vector BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunk_document ON chunk(document_id);
+CREATE INDEX IF NOT EXISTS chunk_kb ON chunk(kb_id);
+CREATE VIRTUAL TABLE IF NOT EXISTS chunk_fts USING fts5(
+    text, context, content='chunk', content_rowid='id',
+    tokenize='unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER IF NOT EXISTS chunk_fts_insert AFTER INSERT ON chunk BEGIN
+    INSERT INTO chunk_fts(rowid, text, context) VALUES (new.id, new.text, new.context);
+END;
+CREATE TRIGGER IF NOT EXISTS chunk_fts_delete AFTER DELETE ON chunk BEGIN
+    INSERT INTO chunk_fts(chunk_fts, rowid, text, context)
+    VALUES ('delete', old.id, old.text, old.context);
+END;
+"""
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class KnowledgeBase:
+    id: int
+    name: str
+    embedding_model: str
+    dimension: int
+    documents: int = 0
+    chunks: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentRecord:
+    id: int
+    kb_id: int
+    source: str
+    title: str
+    content_hash: str
+    size: int
+    mtime_ns: int
+    status: str
+    error: str
+    pages: int | None
+    chunk_count: int
+    metadata: dict[str, Any]
+    updated_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class FileState:
+    """What the store needs to know about a file to decide whether it changed."""
+
+    source: str
+    content_hash: str
+    size: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoredChunk:
+    id: int
+    document_id: int
+    source: str
+    title: str
+    page: int | None
+    start: int
+    end: int
+    heading: str
+    text: str
+
+
+class Store:
+    def __init__(self, path: Path | str) -> None:
+        if str(path) != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        self.db.execute("PRAGMA busy_timeout=10000")
+        self._migrate()
+
+    def close(self) -> None:
+        self.db.close()
+
+    def _migrate(self) -> None:
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise ConflictError(
+                f"{self.path} was written by a newer Sabio (schema {version}); upgrade Sabio"
+            )
+        if version < SCHEMA_VERSION:
+            # executescript commits first, so the script carries its own transaction.
+            self.db.executescript(
+                f"BEGIN IMMEDIATE;\n{SCHEMA}\nPRAGMA user_version={SCHEMA_VERSION};\nCOMMIT;"
+            )
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    # knowledge bases
+
+    def create_kb(self, name: str, embedding_model: str, dimension: int) -> KnowledgeBase:
+        try:
+            with self.transaction() as db:
+                db.execute(
+                    "INSERT INTO kb(name, embedding_model, dimension, created_at) VALUES (?,?,?,?)",
+                    (name, embedding_model, dimension, time.time()),
+                )
+        except sqlite3.IntegrityError as exc:
+            raise ConflictError(f"a knowledge base called {name!r} already exists") from exc
+        return self.get_kb(name)
+
+    def find_kb(self, name: str) -> KnowledgeBase | None:
+        row = self.db.execute(
+            "SELECT id, name, embedding_model, dimension FROM kb WHERE name=?", (name,)
+        ).fetchone()
+        return KnowledgeBase(*row) if row else None
+
+    def get_kb(self, name: str) -> KnowledgeBase:
+        kb = self.find_kb(name)
+        if kb is None:
+            names = ", ".join(k.name for k in self.list_kbs()) or "none yet"
+            raise NotFoundError(
+                f"no knowledge base called {name!r} (existing: {names}); "
+                f"create it with `sabio kb create {name}`"
+            )
+        return kb
+
+    def list_kbs(self) -> list[KnowledgeBase]:
+        rows = self.db.execute(
+            """SELECT k.id, k.name, k.embedding_model, k.dimension,
+                      (SELECT count(*) FROM document d WHERE d.kb_id = k.id),
+                      (SELECT count(*) FROM chunk c WHERE c.kb_id = k.id)
+               FROM kb k ORDER BY k.name"""
+        ).fetchall()
+        return [KnowledgeBase(*row) for row in rows]
+
+    def delete_kb(self, kb: KnowledgeBase) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM chunk WHERE kb_id=?", (kb.id,))
+            db.execute("DELETE FROM kb WHERE id=?", (kb.id,))
+
+    def generation(self, kb_id: int) -> int:
+        row = self.db.execute("SELECT generation FROM kb WHERE id=?", (kb_id,)).fetchone()
+        return int(row[0]) if row else -1
+
+    # documents
+
+    def find_document(self, kb_id: int, source: str) -> DocumentRecord | None:
+        row = self.db.execute(
+            f"SELECT {_DOC_COLUMNS} FROM document WHERE kb_id=? AND source=?", (kb_id, source)
+        ).fetchone()
+        return _document(row) if row else None
+
+    def get_document(self, kb_id: int, ref: str) -> DocumentRecord:
+        """A document by id, exact source, or a unique ending of its source path."""
+        if ref.isdigit():
+            row = self.db.execute(
+                f"SELECT {_DOC_COLUMNS} FROM document WHERE kb_id=? AND id=?", (kb_id, int(ref))
+            ).fetchone()
+            if row:
+                return _document(row)
+        rows = self.db.execute(
+            f"SELECT {_DOC_COLUMNS} FROM document WHERE kb_id=? AND (source=? OR source LIKE ?"
+            " ESCAPE '\\')",
+            (kb_id, ref, "%/" + ref.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")),
+        ).fetchall()
+        if len(rows) == 1:
+            return _document(rows[0])
+        if not rows:
+            raise NotFoundError(f"no document {ref!r} in this knowledge base; see `sabio docs`")
+        choices = ", ".join(f"{r['id']}: {r['source']}" for r in rows[:5])
+        raise ConflictError(f"{ref!r} matches {len(rows)} documents ({choices}); give the id")
+
+    def list_documents(self, kb_id: int) -> list[DocumentRecord]:
+        rows = self.db.execute(
+            f"SELECT {_DOC_COLUMNS} FROM document WHERE kb_id=? ORDER BY source", (kb_id,)
+        ).fetchall()
+        return [_document(r) for r in rows]
+
+    def sources_under(self, kb_id: int, folder: str) -> list[str]:
+        prefix = folder.rstrip("/") + "/"
+        rows = self.db.execute(
+            "SELECT source FROM document WHERE kb_id=? AND substr(source, 1, ?) = ?",
+            (kb_id, len(prefix), prefix),
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def replace_document(
+        self,
+        kb: KnowledgeBase,
+        state: FileState,
+        *,
+        title: str,
+        pages: int | None,
+        metadata: dict[str, Any],
+        chunks: Sequence[Chunk],
+        vectors: NDArray[np.float32],
+    ) -> int:
+        """Insert or replace a document and all its chunks in one transaction."""
+        if vectors.shape != (len(chunks), kb.dimension):
+            raise ConflictError(
+                f"got vectors of shape {vectors.shape} for {len(chunks)} chunks; knowledge base "
+                f"{kb.name!r} holds {kb.dimension}-dimension vectors of {kb.embedding_model}"
+            )
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        with self.transaction() as db:
+            doc_id = self._upsert_document(db, kb.id, state, title, "indexed", "", pages, metadata)
+            db.execute("DELETE FROM chunk WHERE document_id=?", (doc_id,))
+            db.executemany(
+                'INSERT INTO chunk(document_id, kb_id, ord, page, start, "end", heading, context,'
+                " text, vector) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (
+                    (
+                        doc_id,
+                        kb.id,
+                        i,
+                        c.page,
+                        c.start,
+                        c.end,
+                        c.heading,
+                        c.context,
+                        c.text,
+                        vectors[i].tobytes(),
+                    )
+                    for i, c in enumerate(chunks)
+                ),
+            )
+            db.execute("UPDATE document SET chunk_count=? WHERE id=?", (len(chunks), doc_id))
+            db.execute("UPDATE kb SET generation=generation+1 WHERE id=?", (kb.id,))
+        return doc_id
+
+    def record_unindexed(
+        self, kb: KnowledgeBase, state: FileState, *, title: str, status: str, error: str
+    ) -> int:
+        """Record a file that could not be indexed (needs OCR, encrypted, failed, skipped).
+
+        A file that was indexed before keeps its old chunks (nothing is lost because a new
+        version is unreadable); its hash stays the old one so the next run tries again.
+        """
+        with self.transaction() as db:
+            old = self.find_document(kb.id, state.source)
+            if old is not None and old.chunk_count:
+                db.execute(
+                    "UPDATE document SET status=?, error=?, updated_at=? WHERE id=?",
+                    (
+                        status,
+                        f"{error} (the previous version stays searchable)",
+                        time.time(),
+                        old.id,
+                    ),
+                )
+                return old.id
+            return self._upsert_document(db, kb.id, state, title, status, error, None, {})
+
+    def touch_document(self, doc: DocumentRecord, state: FileState) -> None:
+        self.db.execute(
+            "UPDATE document SET size=?, mtime_ns=? WHERE id=?",
+            (state.size, state.mtime_ns, doc.id),
+        )
+
+    def delete_documents(self, kb: KnowledgeBase, doc_ids: Sequence[int]) -> None:
+        with self.transaction() as db:
+            for doc_id in doc_ids:
+                db.execute("DELETE FROM chunk WHERE document_id=?", (doc_id,))
+                db.execute("DELETE FROM document WHERE id=?", (doc_id,))
+            db.execute("UPDATE kb SET generation=generation+1 WHERE id=?", (kb.id,))
+
+    def _upsert_document(
+        self,
+        db: sqlite3.Connection,
+        kb_id: int,
+        state: FileState,
+        title: str,
+        status: str,
+        error: str,
+        pages: int | None,
+        metadata: dict[str, Any],
+    ) -> int:
+        now = time.time()
+        row = db.execute(
+            """INSERT INTO document(kb_id, source, title, content_hash, size, mtime_ns, status,
+                   error, pages, metadata, added_at, updated_at)
+               VALUES (?,?,?,?,?,?,?,?,?,?,?,?)
+               ON CONFLICT (kb_id, source) DO UPDATE SET title=excluded.title,
+                   content_hash=excluded.content_hash, size=excluded.size,
+                   mtime_ns=excluded.mtime_ns, status=excluded.status, error=excluded.error,
+                   pages=excluded.pages, metadata=excluded.metadata, chunk_count=0,
+                   updated_at=excluded.updated_at
+               RETURNING id""",
+            (
+                kb_id,
+                state.source,
+                title,
+                state.content_hash,
+                state.size,
+                state.mtime_ns,
+                status,
+                error,
+                pages,
+                json.dumps(metadata, ensure_ascii=False),
+                now,
+                now,
+            ),
+        ).fetchone()
+        return int(row[0])
+
+    # chunks and search
+
+    def keyword_search(
+        self, kb_id: int, match: str, limit: int, document_ids: Sequence[int] | None = None
+    ) -> list[tuple[int, float]]:
+        """(chunk id, bm25 score, higher is better) for an FTS5 MATCH expression."""
+        doc_filter = ""
+        params: list[Any] = [match, kb_id]
+        if document_ids is not None:
+            doc_filter = f" AND c.document_id IN ({','.join('?' * len(document_ids))})"
+            params.extend(document_ids)
+        params.append(limit)
+        rows = self.db.execute(
+            f"""SELECT c.id, -bm25(chunk_fts, 1.0, 0.5) AS score
+                FROM chunk_fts JOIN chunk c ON c.id = chunk_fts.rowid
+                WHERE chunk_fts MATCH ? AND c.kb_id = ?{doc_filter}
+                ORDER BY bm25(chunk_fts, 1.0, 0.5) LIMIT ?""",
+            params,
+        ).fetchall()
+        return [(int(r[0]), float(r[1])) for r in rows]
+
+    def load_vectors(
+        self, kb: KnowledgeBase
+    ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float32]]:
+        """(chunk ids, document ids, vectors) of every chunk in the knowledge base."""
+        rows = self.db.execute(
+            "SELECT id, document_id, vector FROM chunk WHERE kb_id=? ORDER BY id", (kb.id,)
+        ).fetchall()
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        docs = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows))
+        blob = b"".join(r[2] for r in rows)
+        matrix = np.frombuffer(blob, dtype=np.float32).reshape(len(rows), kb.dimension)
+        return ids, docs, matrix
+
+    def get_chunks(self, chunk_ids: Sequence[int]) -> dict[int, StoredChunk]:
+        if not chunk_ids:
+            return {}
+        rows = self.db.execute(
+            f"""SELECT c.id, c.document_id, d.source, d.title, c.page, c.start, c."end",
+                       c.heading, c.text
+                FROM chunk c JOIN document d ON d.id = c.document_id
+                WHERE c.id IN ({",".join("?" * len(chunk_ids))})""",
+            list(chunk_ids),
+        ).fetchall()
+        return {int(r[0]): StoredChunk(*r) for r in rows}
+
+    def chunk_texts(self, kb_id: int) -> Iterator[tuple[int, str, str]]:
+        """(chunk id, context, text) of every chunk, for re-embedding."""
+        yield from self.db.execute(
+            "SELECT id, context, text FROM chunk WHERE kb_id=? ORDER BY id", (kb_id,)
+        )
+
+    def replace_vectors(
+        self, kb: KnowledgeBase, model: str, ids: Sequence[int], vectors: NDArray[np.float32]
+    ) -> None:
+        """Switch the knowledge base to ``model``: every vector and the record, atomically."""
+        if (
+            len(ids)
+            != self.db.execute("SELECT count(*) FROM chunk WHERE kb_id=?", (kb.id,)).fetchone()[0]
+        ):
+            raise ConflictError("the knowledge base changed while it was re-indexed; run it again")
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        with self.transaction() as db:
+            db.executemany(
+                "UPDATE chunk SET vector=? WHERE id=?",
+                ((vectors[i].tobytes(), chunk_id) for i, chunk_id in enumerate(ids)),
+            )
+            db.execute(
+                "UPDATE kb SET embedding_model=?, dimension=?, generation=generation+1 WHERE id=?",
+                (model, int(vectors.shape[1]), kb.id),
+            )
+
+    def integrity_problems(self) -> list[str]:
+        """What `PRAGMA integrity_check` and the foreign keys say; empty when all is well."""
+        problems = [r[0] for r in self.db.execute("PRAGMA integrity_check") if r[0] != "ok"]
+        problems += [f"dangling row in {r[0]}" for r in self.db.execute("PRAGMA foreign_key_check")]
+        return problems
+
+
+_DOC_COLUMNS = (
+    "id, kb_id, source, title, content_hash, size, mtime_ns, status, error, pages, chunk_count,"
+    " metadata, updated_at"
+)
+
+
+def _document(row: sqlite3.Row) -> DocumentRecord:
+    values = list(row)
+    values[11] = json.loads(values[11])
+    return DocumentRecord(*values)

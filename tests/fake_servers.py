@@ -1,0 +1,280 @@
+"""Real HTTP servers on 127.0.0.1 that stand in for Ollama and OpenAI-compatible servers.
+
+They sit at the edge of the system: Sabio's own code runs unchanged and talks HTTP to them.
+Replies follow the shapes in shared/reference/ollama-api.md. Vectors are deterministic (a
+hash of the text) and deliberately not unit length, so tests can see normalisation.
+
+    with FakeOllama(models=[embedding_model("nomic-embed-text:latest", 8)]) as ollama:
+        settings = Settings(ollama_host=ollama.url)
+        ...
+        assert ollama.count("POST", "/api/embed") == 2
+
+A route is ``server.route(method, path, handler)``; the handler gets the :class:`Request`
+and returns ``(status, body)``: a dict/list is sent as JSON, a str as text, and an iterator
+of dicts as NDJSON lines (a stream, as ``/api/chat`` sends).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any, Self
+
+Body = dict[str, Any] | list[Any] | str | Iterator[dict[str, Any]]
+Handler = Callable[["Request"], tuple[int, Body]]
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    headers: dict[str, str]
+    json: Any
+
+
+def fake_vector(text: str, dimension: int) -> list[float]:
+    """A deterministic, non-normalised vector for ``text``."""
+    digest = hashlib.sha256(text.encode()).digest() * (dimension // 32 + 1)
+    return [(byte - 100) / 10 for byte in digest[:dimension]]
+
+
+def closed_port() -> int:
+    """A port nothing listens on (connections to it are refused)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+class FakeServer:
+    """A threaded HTTP server with a route table; every request is recorded in ``requests``."""
+
+    def __init__(self) -> None:
+        self.routes: dict[tuple[str, str], Handler] = {}
+        self.requests: list[Request] = []
+        self._lock = threading.Lock()
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_class(self))
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
+        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
+
+    def route(self, method: str, path: str, handler: Handler) -> None:
+        self.routes[(method, path)] = handler
+
+    def count(self, method: str, path: str) -> int:
+        return sum(1 for r in self.requests if (r.method, r.path) == (method, path))
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join()
+
+    def _dispatch(self, request: Request) -> tuple[int, Body]:
+        with self._lock:
+            self.requests.append(request)
+        handler = self.routes.get((request.method, request.path))
+        if handler is None:
+            return 404, "404 page not found"
+        return handler(request)
+
+
+def _handler_class(server: FakeServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.0"  # one request per connection: nothing lingers
+
+        def do_GET(self) -> None:
+            self._serve()
+
+        def do_POST(self) -> None:
+            self._serve()
+
+        def do_DELETE(self) -> None:
+            self._serve()
+
+        def _serve(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            request = Request(
+                method=self.command,
+                path=self.path.split("?", 1)[0],
+                headers={k.lower(): v for k, v in self.headers.items()},
+                json=json.loads(raw) if raw else None,
+            )
+            status, body = server._dispatch(request)
+            if isinstance(body, str):
+                self._send(status, "text/plain; charset=utf-8", body.encode())
+            elif isinstance(body, dict | list):
+                self._send(status, "application/json; charset=utf-8", json.dumps(body).encode())
+            else:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/x-ndjson")
+                self.end_headers()
+                for line in body:
+                    self.wfile.write(json.dumps(line).encode() + b"\n")
+                    self.wfile.flush()
+
+        def _send(self, status: int, content_type: str, data: bytes) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    return Handler
+
+
+@dataclass
+class FakeModel:
+    """One installed model as /api/tags and /api/show describe it."""
+
+    name: str
+    family: str = "llama"
+    capabilities: list[str] = field(default_factory=lambda: ["completion"])
+    dimension: int = 0  # embedding length; 0 for chat models
+
+    def tag(self, with_capabilities: bool) -> dict[str, Any]:
+        entry: dict[str, Any] = {
+            "name": self.name,
+            "model": self.name,
+            "modified_at": "2025-05-04T17:37:44.70-07:00",
+            "size": 2019393189,
+            "digest": hashlib.sha256(self.name.encode()).hexdigest(),
+            "details": {
+                "parent_model": "",
+                "format": "gguf",
+                "family": self.family,
+                "families": [self.family],
+                "parameter_size": "3.2B",
+                "quantization_level": "Q4_K_M",
+            },
+        }
+        if with_capabilities:
+            entry["capabilities"] = self.capabilities
+        return entry
+
+
+def embedding_model(name: str, dimension: int = 8, family: str = "bert") -> FakeModel:
+    return FakeModel(name, family=family, capabilities=["embedding"], dimension=dimension)
+
+
+def chat_model(name: str, family: str = "llama") -> FakeModel:
+    return FakeModel(name, family=family, capabilities=["completion", "tools"])
+
+
+class FakeOllama(FakeServer):
+    """Ollama's native API (and /v1/embeddings) over a list of :class:`FakeModel`.
+
+    ``capabilities`` off mimics an Ollama too old to report them in /api/show.
+    ``api_key`` set makes /v1/embeddings demand ``Authorization: Bearer <api_key>``.
+    """
+
+    def __init__(
+        self,
+        models: list[FakeModel] | None = None,
+        *,
+        version: str = "0.12.3",
+        capabilities: bool = True,
+        api_key: str = "",
+    ) -> None:
+        super().__init__()
+        self.models = models or []
+        self.version = version
+        self.capabilities = capabilities
+        self.api_key = api_key
+        self.route("GET", "/", lambda r: (200, "Ollama is running"))
+        self.route("GET", "/api/version", lambda r: (200, {"version": self.version}))
+        self.route("GET", "/api/tags", self._tags)
+        self.route("POST", "/api/show", self._show)
+        self.route("POST", "/api/embed", self._embed)
+        self.route("POST", "/v1/embeddings", self._openai_embeddings)
+
+    def find(self, name: str) -> FakeModel | None:
+        full = name if ":" in name else f"{name}:latest"
+        return next((m for m in self.models if m.name == full), None)
+
+    def _tags(self, request: Request) -> tuple[int, Body]:
+        return 200, {"models": [m.tag(with_capabilities=False) for m in self.models]}
+
+    def _show(self, request: Request) -> tuple[int, Body]:
+        name = request.json.get("model") or request.json.get("name", "")
+        model = self.find(name)
+        if model is None:
+            return 404, {"error": f"model '{name}' not found"}
+        reply: dict[str, Any] = {
+            "modelfile": f"FROM {model.name}",
+            "parameters": "num_ctx                        8192",
+            "template": "{{ .Prompt }}",
+            "details": model.tag(with_capabilities=False)["details"],
+            "model_info": {"general.architecture": model.family},
+            "modified_at": "2025-05-04T17:37:44.70-07:00",
+        }
+        if self.capabilities:
+            reply["capabilities"] = model.capabilities
+        return 200, reply
+
+    def _embed(self, request: Request) -> tuple[int, Body]:
+        body = request.json or {}
+        if not body.get("model"):
+            return 400, {"error": "model is required"}
+        model = self.find(body["model"])
+        if model is None:
+            return 404, {"error": f"model '{body['model']}' not found"}
+        if not model.dimension:
+            return 400, {"error": f'"{body["model"]}" does not support embeddings'}
+        texts = body.get("input")
+        if isinstance(texts, str):
+            texts = [texts]
+        if not isinstance(texts, list):
+            return 400, {"error": "invalid input type"}
+        return 200, {
+            "model": body["model"],
+            "embeddings": [fake_vector(text, model.dimension) for text in texts],
+            "total_duration": 14143917,
+            "load_duration": 1019500,
+            "prompt_eval_count": 8 * len(texts),
+        }
+
+    def _openai_embeddings(self, request: Request) -> tuple[int, Body]:
+        if self.api_key and request.headers.get("authorization") != f"Bearer {self.api_key}":
+            return 401, _openai_error("Invalid API key", "invalid_request_error")
+        body = request.json or {}
+        model = self.find(str(body.get("model", "")))
+        if model is None or not model.dimension:
+            return 404, _openai_error(f"model '{body.get('model')}' not found", "not_found_error")
+        texts = body.get("input")
+        texts = [texts] if isinstance(texts, str) else texts
+        if not isinstance(texts, list):
+            return 400, _openai_error("input must be a string or a list", "invalid_request_error")
+        data = [
+            {"object": "embedding", "embedding": fake_vector(text, model.dimension), "index": i}
+            for i, text in enumerate(texts)
+        ]
+        return 200, {
+            "object": "list",
+            "data": data[::-1],  # out of order on purpose: clients must sort by index
+            "model": body["model"],
+            "usage": {"prompt_tokens": 8, "total_tokens": 8},
+        }
+
+
+def _openai_error(message: str, kind: str) -> dict[str, Any]:
+    return {"error": {"message": message, "type": kind, "param": None, "code": None}}

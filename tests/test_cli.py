@@ -1,0 +1,104 @@
+"""The `sabio` command through Typer's runner, in-process, over a real data directory."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from fake_servers import closed_port
+from typer.testing import CliRunner
+
+from sabio.cli import app
+
+
+@pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.setenv("SABIO_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("SABIO_EMBEDDING_MODEL", "fake:words")
+    monkeypatch.setenv("OLLAMA_HOST", f"127.0.0.1:{closed_port()}")
+    return CliRunner()
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> Path:
+    root = tmp_path / "files"
+    root.mkdir()
+    (root / "faro.txt").write_text("El faro de Alejandría guiaba a los barcos.", encoding="utf-8")
+    (root / "bad.docx").write_bytes(b"PK\x03\x04 truncated")
+    return root
+
+
+def test_add_prints_a_per_file_summary_and_exit_code(cli: CliRunner, files: Path) -> None:
+    result = cli.invoke(app, ["add", str(files)])
+    assert result.exit_code == 1, result.output
+    assert "added" in result.output and "faro.txt" in result.output
+    assert "failed" in result.output and "bad.docx" in result.output
+    assert "2 files: 1 added, 1 not indexed." in result.output
+    again = cli.invoke(app, ["add", str(files / "faro.txt")])
+    assert again.exit_code == 0
+    assert "1 files: 1 unchanged." in again.output
+
+
+def test_add_json(cli: CliRunner, files: Path) -> None:
+    result = cli.invoke(app, ["add", str(files / "faro.txt"), "--json"])
+    assert result.exit_code == 0
+    [entry] = json.loads(result.stdout)
+    assert entry["outcome"] == "added" and entry["chunks"] == 1
+
+
+def test_search_json_has_the_documented_fields(cli: CliRunner, files: Path) -> None:
+    cli.invoke(app, ["add", str(files)])
+    result = cli.invoke(app, ["search", "faro alejandria", "--json", "-k", "3"])
+    assert result.exit_code == 0, result.output
+    hits = json.loads(result.stdout)
+    assert hits[0]["document"] == str(files / "faro.txt")
+    assert {"document", "title", "page", "text", "score"} <= set(hits[0])
+    assert hits[0]["page"] is None
+    assert hits[0]["title"] == "faro"
+
+
+def test_search_text_output(cli: CliRunner, files: Path) -> None:
+    cli.invoke(app, ["add", str(files)])
+    result = cli.invoke(app, ["search", "barcos"])
+    assert "faro.txt" in result.output and "barcos" in result.output
+
+
+def test_docs_and_rm(cli: CliRunner, files: Path) -> None:
+    cli.invoke(app, ["add", str(files)])
+    listing = cli.invoke(app, ["docs"])
+    assert "indexed" in listing.output and "failed" in listing.output
+    docs = json.loads(cli.invoke(app, ["docs", "--json"]).stdout)
+    bad = next(d for d in docs if d["source"].endswith("bad.docx"))
+    assert bad["status"] == "failed" and bad["error"]
+    assert cli.invoke(app, ["rm", str(bad["id"])]).exit_code == 0
+    assert len(json.loads(cli.invoke(app, ["docs", "--json"]).stdout)) == 1
+
+
+def test_kb_lifecycle(cli: CliRunner, files: Path) -> None:
+    assert cli.invoke(app, ["kb", "create", "legal"]).exit_code == 0
+    dup = cli.invoke(app, ["kb", "create", "legal"])
+    assert dup.exit_code == 1 and "already exists" in dup.output
+    assert "Traceback" not in dup.output
+    cli.invoke(app, ["add", str(files / "faro.txt"), "--kb", "legal"])
+    kbs = json.loads(cli.invoke(app, ["kb", "list", "--json"]).stdout)
+    assert [(k["name"], k["documents"]) for k in kbs] == [("legal", 1)]
+    assert cli.invoke(app, ["kb", "delete", "legal", "--yes"]).exit_code == 0
+    assert json.loads(cli.invoke(app, ["kb", "list", "--json"]).stdout) == []
+
+
+def test_user_errors_are_one_line_without_traceback(cli: CliRunner) -> None:
+    result = cli.invoke(app, ["search", "x", "--kb", "missing"])
+    assert result.exit_code == 1
+    assert "no knowledge base called 'missing'" in result.output
+    assert "sabio kb create missing" in result.output
+    bad_name = cli.invoke(app, ["kb", "create", "../etc"])
+    assert bad_name.exit_code == 1 and "not a valid knowledge base name" in bad_name.output
+
+
+def test_doctor_names_fixes(cli: CliRunner) -> None:
+    result = cli.invoke(app, ["doctor"])
+    assert "embedded embeddings" in result.output
+    assert "ollama" in result.output
+    assert "ollama serve" in result.output  # nothing listens at the default host in tests
+    assert "fake:words" in result.output

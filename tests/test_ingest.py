@@ -1,0 +1,135 @@
+"""Adding files and folders through the service, with the real store and loaders."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from sabio.errors import EmbeddingMismatchError, NotFoundError
+from sabio.service import Sabio
+
+
+def _write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    root = tmp_path / "docs"
+    _write(root / "recetas.md", "# Cocina\n\nLa canción del cocinero habla de paella valenciana.")
+    _write(root / "notes.txt", "The quarterly revenue grew by twelve percent in Lisbon.")
+    _write(root / "sub" / "deep.txt", "Photosynthesis converts light into chemical energy.")
+    (root / "broken.pdf").write_bytes(b"%PDF-1.4 this is not really a pdf")
+    (root / "picture.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    (root / ".hidden.txt").write_text("never indexed")
+    return root
+
+
+def _outcomes(report: object) -> dict[str, tuple[str, str]]:
+    return {Path(r.source).name: (r.outcome, r.status) for r in report.results}  # type: ignore[attr-defined]
+
+
+def test_add_folder_reports_every_file_and_one_bad_file_does_not_stop_it(
+    sabio: Sabio, folder: Path
+) -> None:
+    report = sabio.add([folder])
+    assert _outcomes(report) == {
+        "recetas.md": ("added", "indexed"),
+        "notes.txt": ("added", "indexed"),
+        "deep.txt": ("added", "indexed"),
+        "broken.pdf": ("not_indexed", "failed"),
+        "picture.png": ("skipped", "skipped"),
+    }
+    assert [Path(r.source).name for r in report.problems] == ["broken.pdf"]
+    assert "unsupported" in next(r.reason for r in report.results if r.source.endswith(".png"))
+    docs = {Path(d.source).name: d for d in sabio.documents()}
+    assert docs["recetas.md"].status == "indexed"
+    assert docs["recetas.md"].chunk_count == 1
+    assert docs["broken.pdf"].error
+
+
+def test_second_run_is_all_unchanged_and_embeds_nothing(sabio: Sabio, folder: Path) -> None:
+    sabio.add([folder])
+    embedder = sabio.embedder("fake:words")
+    calls = embedder.calls  # type: ignore[attr-defined]
+    report = sabio.add([folder])
+    assert {outcome for outcome, _ in _outcomes(report).values()} == {"unchanged"}
+    assert embedder.calls == calls  # type: ignore[attr-defined]
+
+
+def test_touched_but_identical_file_is_unchanged(sabio: Sabio, folder: Path) -> None:
+    sabio.add([folder])
+    notes = folder / "notes.txt"
+    os.utime(notes, ns=(notes.stat().st_atime_ns, notes.stat().st_mtime_ns + 10**9))
+    assert _outcomes(sabio.add([folder]))["notes.txt"] == ("unchanged", "indexed")
+
+
+def test_changed_file_replaces_its_chunks(sabio: Sabio, folder: Path) -> None:
+    sabio.add([folder])
+    _write(folder / "notes.txt", "Now the notes speak about volcanic islands in the Atlantic.")
+    assert _outcomes(sabio.add([folder]))["notes.txt"] == ("updated", "indexed")
+    assert not any("revenue" in h.text for h in sabio.search("revenue Lisbon").hits)
+    hit = sabio.search("volcanic islands").hits[0]
+    assert hit.document.endswith("notes.txt")
+    assert sabio.store.integrity_problems() == []
+
+
+def test_files_gone_from_a_folder_leave_the_index_unless_kept(sabio: Sabio, folder: Path) -> None:
+    sabio.add([folder])
+    (folder / "sub" / "deep.txt").unlink()
+    kept = sabio.add([folder], keep_missing=True)
+    assert "deep.txt" not in _outcomes(kept)
+    assert any(d.source.endswith("deep.txt") for d in sabio.documents())
+    report = sabio.add([folder])
+    assert _outcomes(report)["deep.txt"] == ("removed", "removed")
+    assert not any(d.source.endswith("deep.txt") for d in sabio.documents())
+    assert not any("Photosynthesis" in h.text for h in sabio.search("photosynthesis").hits)
+
+
+def test_missing_path_is_reported_not_fatal(sabio: Sabio, folder: Path) -> None:
+    report = sabio.add([folder / "nope.txt", folder / "notes.txt"])
+    assert _outcomes(report) == {
+        "nope.txt": ("not_indexed", "failed"),
+        "notes.txt": ("added", "indexed"),
+    }
+
+
+def test_remove_document_by_path_and_by_id(sabio: Sabio, folder: Path) -> None:
+    sabio.add([folder])
+    removed = sabio.remove_document(str(folder / "notes.txt"))
+    assert removed.source.endswith("notes.txt")
+    doc = next(d for d in sabio.documents() if d.source.endswith("recetas.md"))
+    sabio.remove_document(str(doc.id))
+    names = {Path(d.source).name for d in sabio.documents()}
+    assert "notes.txt" not in names and "recetas.md" not in names
+    with pytest.raises(NotFoundError, match="sabio docs"):
+        sabio.remove_document("nothing-like-this.txt")
+
+
+def test_knowledge_bases_are_separate(sabio: Sabio, folder: Path) -> None:
+    sabio.create_kb("work")
+    sabio.add([folder / "notes.txt"], "work")
+    sabio.add([folder / "recetas.md"])
+    assert all(h.document.endswith("notes.txt") for h in sabio.search("paella", "work").hits)
+    assert sabio.search("revenue", "work").hits[0].document.endswith("notes.txt")
+    with pytest.raises(NotFoundError, match="sabio kb create"):
+        sabio.add([folder], "unknown")
+
+
+def test_a_model_that_changed_dimension_is_a_clear_error(sabio: Sabio, folder: Path) -> None:
+    sabio.add([folder / "notes.txt"])
+    kb = sabio.kb()
+    sabio.store.db.execute("UPDATE kb SET dimension = 32 WHERE id = ?", (kb.id,))
+    with pytest.raises(EmbeddingMismatchError, match="sabio kb reindex default"):
+        sabio.add([folder / "recetas.md"])
+
+
+def test_reindex_switches_model_atomically(sabio: Sabio, folder: Path) -> None:
+    sabio.add([folder])
+    kb = sabio.reindex_kb("default", "fake:other")
+    assert kb.embedding_model == "fake:other"
+    assert sabio.search("paella").hits[0].document.endswith("recetas.md")

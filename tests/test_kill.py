@@ -1,0 +1,97 @@
+"""`kill -9` in the middle of `sabio add`, with the real CLI and the real embedded model."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import need_data
+
+pytestmark = pytest.mark.slow
+
+
+def _sabio(home: Path, *args: str) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "SABIO_HOME": str(home),
+        "SABIO_EMBEDDING_MODEL": "embedded:all-minilm-l6-v2",
+    }
+    env.pop("OLLAMA_HOST", None)
+    return subprocess.Popen(
+        [sys.executable, "-m", "sabio", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def _write_version(folder: Path, abstracts: list[dict[str, str]], tag: str) -> None:
+    for doc in abstracts:
+        text = f"{tag} {doc['title']}\n\n" + "\n\n".join(f"{tag} {doc['text']}" for _ in range(3))
+        (folder / f"{doc['_id']}.txt").write_text(text, encoding="utf-8")
+
+
+def _wait_for(db: Path, sql: str, at_least: int, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if db.exists():
+            try:
+                with sqlite3.connect(db) as conn:
+                    if conn.execute(sql).fetchone()[0] >= at_least:
+                        return
+            except sqlite3.OperationalError:
+                pass
+        time.sleep(0.05)
+    pytest.fail(f"never saw {at_least} rows for {sql!r} (exit {proc.poll()})")
+
+
+def test_kill_during_replace_leaves_each_document_whole(tmp_path: Path) -> None:
+    corpus = need_data("beir_scifact", "corpus.jsonl")
+    with corpus.open(encoding="utf-8") as f:
+        abstracts = [json.loads(next(f)) for _ in range(160)]
+    folder, home = tmp_path / "docs", tmp_path / "home"
+    folder.mkdir()
+    _write_version(folder, abstracts, "VERSIONA")
+    first = _sabio(home, "add", str(folder))
+    assert first.wait(timeout=600) == 0, first.stderr.read() if first.stderr else ""
+
+    _write_version(folder, abstracts, "VERSIONB")
+    db = home / "sabio.db"
+    proc = _sabio(home, "add", str(folder))
+    _wait_for(db, "SELECT count(*) FROM chunk WHERE text LIKE 'VERSIONB%'", 1, proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        orphans = "SELECT count(*) FROM chunk WHERE document_id NOT IN (SELECT id FROM document)"
+        assert conn.execute(orphans).fetchone()[0] == 0
+        rows = conn.execute(
+            "SELECT d.id, d.chunk_count, count(c.id), group_concat(DISTINCT substr(c.text, 1, 8))"
+            " FROM document d LEFT JOIN chunk c ON c.document_id = d.id GROUP BY d.id"
+        ).fetchall()
+    assert len(rows) == len(abstracts)
+    versions = set()
+    for _, declared, actual, tags in rows:
+        assert declared == actual > 0
+        assert tags in ("VERSIONA", "VERSIONB"), "a document mixes two versions"
+        versions.add(tags)
+    assert versions == {"VERSIONA", "VERSIONB"}, (
+        "the kill did not land mid-run; make the run longer"
+    )
+
+    rerun = _sabio(home, "add", str(folder), "--json")
+    out, _ = rerun.communicate(timeout=600)
+    assert rerun.returncode == 0
+    outcomes = {r["outcome"] for r in json.loads(out)}
+    assert outcomes <= {"updated", "unchanged"}
+    with sqlite3.connect(db) as conn:
+        left = conn.execute("SELECT count(*) FROM chunk WHERE text LIKE 'VERSIONA%'").fetchone()[0]
+    assert left == 0

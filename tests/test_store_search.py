@@ -1,0 +1,125 @@
+"""The SQLite store and hybrid search on real SQLite (FTS5) with the fake embedder."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sabio.chunking import Chunk
+from sabio.errors import ConflictError
+from sabio.search import keyword_query
+from sabio.service import Sabio
+from sabio.store import FileState, Store
+
+
+def _add_texts(sabio: Sabio, tmp_path: Path, texts: dict[str, str]) -> None:
+    paths = []
+    for name, text in texts.items():
+        path = tmp_path / name
+        path.write_text(text, encoding="utf-8")
+        paths.append(path)
+    sabio.add(paths)
+
+
+def test_database_is_one_wal_file_in_home(sabio: Sabio) -> None:
+    sabio.kb()
+    assert sabio.settings.database_path.exists()
+    mode = sabio.store.db.execute("PRAGMA journal_mode").fetchone()[0]
+    assert mode == "wal"
+
+
+def test_keyword_search_folds_accents_both_ways(sabio: Sabio, tmp_path: Path) -> None:
+    _add_texts(sabio, tmp_path, {"a.txt": "La canción más bonita del año.", "b.txt": "Nothing."})
+    for query in ("cancion", "canción", "CANCIÓN"):
+        hits = sabio.search(query).hits
+        assert hits[0].document.endswith("a.txt")
+        assert hits[0].keyword_rank == 1
+
+
+def test_keyword_query_quotes_words_and_drops_stopwords() -> None:
+    assert keyword_query('¿Qué es la "fotosíntesis" AND NOT x*?') == '"fotosíntesis" OR "x"'
+    assert keyword_query("the of") == '"the" OR "of"'
+    assert keyword_query("  ?! ") is None
+
+
+def test_hybrid_finds_by_meaning_when_words_differ(sabio: Sabio, tmp_path: Path) -> None:
+    _add_texts(
+        sabio,
+        tmp_path,
+        {"a.txt": "solar panels roof energy", "b.txt": "tax forms deadline april"},
+    )
+    hits = sabio.search("energy roof").hits
+    assert hits[0].document.endswith("a.txt")
+    assert hits[0].keyword_rank == 1 and hits[0].vector_rank == 1
+
+
+def test_document_filter(sabio: Sabio, tmp_path: Path) -> None:
+    _add_texts(sabio, tmp_path, {"a.txt": "river delta", "b.txt": "river mouth"})
+    hits = sabio.search("river", documents=[str(tmp_path / "b.txt")]).hits
+    assert [Path(h.document).name for h in hits] == ["b.txt"]
+
+
+def test_hits_carry_page_and_span(sabio: Sabio, tmp_path: Path) -> None:
+    _add_texts(sabio, tmp_path, {"a.md": "# Intro\n\nalpha beta\n\n# Body\n\ngamma delta"})
+    hit = sabio.search("gamma").hits[0]
+    assert hit.page is None
+    assert hit.heading == "Body"
+    assert hit.text == "gamma delta"
+    assert hit.end - hit.start == len(hit.text)
+
+
+def test_replace_document_rejects_vectors_of_another_size(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    kb = store.create_kb("k", "fake:words", 4)
+    chunk = Chunk("text", 0, 4, None, "", "")
+    with pytest.raises(ConflictError, match="4-dimension"):
+        store.replace_document(
+            kb,
+            FileState("/x", "h", 1, 1),
+            title="x",
+            pages=None,
+            metadata={},
+            chunks=[chunk],
+            vectors=np.zeros((1, 3), dtype=np.float32),
+        )
+    assert store.list_documents(kb.id) == []
+
+
+def test_a_failed_write_leaves_the_old_version(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    kb = store.create_kb("k", "fake:words", 2)
+    state = FileState("/x", "h1", 1, 1)
+    vectors = np.ones((1, 2), dtype=np.float32)
+    store.replace_document(
+        kb,
+        state,
+        title="x",
+        pages=None,
+        metadata={},
+        chunks=[Chunk("old text", 0, 8, None, "", "")],
+        vectors=vectors,
+    )
+    bad = [Chunk("new text", 0, 8, None, "", ""), Chunk(None, 0, 0, None, "", "")]  # type: ignore[arg-type]
+    with pytest.raises(sqlite3.IntegrityError):
+        store.replace_document(
+            kb,
+            FileState("/x", "h2", 2, 2),
+            title="x",
+            pages=None,
+            metadata={},
+            chunks=bad,
+            vectors=np.ones((2, 2), np.float32),
+        )
+    doc = store.list_documents(kb.id)[0]
+    assert doc.content_hash == "h1"
+    assert [c.text for c in store.get_chunks([1, 2, 3]).values()] == ["old text"]
+    assert store.keyword_search(kb.id, '"old"', 5) and not store.keyword_search(kb.id, '"new"', 5)
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    Store(tmp_path / "s.db").db.execute("PRAGMA user_version=99")
+    with pytest.raises(ConflictError, match="newer Sabio"):
+        Store(tmp_path / "s.db")
