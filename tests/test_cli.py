@@ -102,3 +102,12 @@ def test_doctor_names_fixes(cli: CliRunner) -> None:
     assert "ollama" in result.output
     assert "ollama serve" in result.output  # nothing listens at the default host in tests
     assert "fake:words" in result.output
+
+
+def test_a_new_user_sees_hints_not_errors(cli: CliRunner) -> None:
+    docs = cli.invoke(app, ["docs"])
+    assert docs.exit_code == 0
+    assert "sabio add PATH" in docs.output
+    found = cli.invoke(app, ["search", "anything"])
+    assert found.exit_code == 1
+    assert "nothing indexed yet" in found.output

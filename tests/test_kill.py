@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -34,7 +35,8 @@ def _sabio(home: Path, *args: str) -> subprocess.Popen[bytes]:
 
 def _write_version(folder: Path, abstracts: list[dict[str, str]], tag: str) -> None:
     for doc in abstracts:
-        text = f"{tag} {doc['title']}\n\n" + "\n\n".join(f"{tag} {doc['text']}" for _ in range(3))
+        sentences = re.split(r"(?<=[.!?]) ", doc["text"]) * 2
+        text = "\n\n".join(f"{tag} {s}" for s in [doc["title"], *sentences])
         (folder / f"{doc['_id']}.txt").write_text(text, encoding="utf-8")
 
 
@@ -60,14 +62,15 @@ def test_kill_during_replace_leaves_each_document_whole(tmp_path: Path) -> None:
     folder.mkdir()
     _write_version(folder, abstracts, "VERSIONA")
     first = _sabio(home, "add", str(folder))
-    assert first.wait(timeout=600) == 0, first.stderr.read() if first.stderr else ""
+    _, errors = first.communicate(timeout=600)
+    assert first.returncode == 0, errors.decode()
 
     _write_version(folder, abstracts, "VERSIONB")
     db = home / "sabio.db"
     proc = _sabio(home, "add", str(folder))
     _wait_for(db, "SELECT count(*) FROM chunk WHERE text LIKE 'VERSIONB%'", 1, proc)
     proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    proc.communicate()  # returns only once the workers, which hold its pipes, are gone too
 
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

@@ -25,7 +25,7 @@ def _add_texts(sabio: Sabio, tmp_path: Path, texts: dict[str, str]) -> None:
 
 
 def test_database_is_one_wal_file_in_home(sabio: Sabio) -> None:
-    sabio.kb()
+    sabio.kb(create_default=True)
     assert sabio.settings.database_path.exists()
     mode = sabio.store.db.execute("PRAGMA journal_mode").fetchone()[0]
     assert mode == "wal"
@@ -40,7 +40,7 @@ def test_keyword_search_folds_accents_both_ways(sabio: Sabio, tmp_path: Path) ->
 
 
 def test_keyword_query_quotes_words_and_drops_stopwords() -> None:
-    assert keyword_query('¿Qué es la "fotosíntesis" AND NOT x*?') == '"fotosíntesis" OR "x"'
+    assert keyword_query('¿Qué es la "fotosíntesis" AND NOT x*?') == '"fotosintesis" OR "x"'
     assert keyword_query("the of") == '"the" OR "of"'
     assert keyword_query("  ?! ") is None
 

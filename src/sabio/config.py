@@ -100,7 +100,7 @@ def _coerce(name: str, value: Any, source: str) -> Any:
     return value
 
 
-def _openai_servers(raw: Any, source: str) -> dict[str, OpenAIServer]:
+def _openai_servers(raw: Any, source: str, env: Mapping[str, str]) -> dict[str, OpenAIServer]:
     if not isinstance(raw, dict):
         raise ConfigError(f"[openai] in {source} must hold tables like [openai.lmstudio]")
     servers = {}
@@ -109,7 +109,7 @@ def _openai_servers(raw: Any, source: str) -> dict[str, OpenAIServer]:
             raise ConfigError(f"[openai.{name}] in {source} needs base_url = 'http://...'")
         key = str(table.get("api_key", ""))
         if key_env := table.get("api_key_env"):
-            key = os.environ.get(str(key_env), "")
+            key = env.get(str(key_env), "")
         servers[name] = OpenAIServer(base_url=str(table["base_url"]).rstrip("/"), api_key=key)
     return servers
 
@@ -138,7 +138,7 @@ def load_settings(
             raise ConfigError(f"{config_path} is not valid TOML: {exc}") from exc
         for name, value in data.items():
             if name == "openai":
-                values["openai_servers"] = _openai_servers(value, str(config_path))
+                values["openai_servers"] = _openai_servers(value, str(config_path), env)
             else:
                 values[name] = _coerce(name, value, str(config_path))
     for name, value in env_values.items():

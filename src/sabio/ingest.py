@@ -16,6 +16,8 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import os
+import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -309,7 +311,7 @@ def _prepare_all(jobs: list[_Job], workers: int) -> Iterator[_Prepared]:
     context = multiprocessing.get_context("spawn")
     queue: deque[tuple[_Job, Future[_Prepared]]] = deque()
     todo = iter(jobs)
-    pool = ProcessPoolExecutor(workers, mp_context=context)
+    pool = _pool(workers, context)
     try:
         while True:
             while len(queue) < workers * 4 and (job := next(todo, None)) is not None:
@@ -325,14 +327,32 @@ def _prepare_all(jobs: list[_Job], workers: int) -> Iterator[_Prepared]:
                 for other, _ in queue:
                     yield _prepare_isolated(other, context)
                 queue.clear()
-                pool = ProcessPoolExecutor(workers, mp_context=context)
+                pool = _pool(workers, context)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
+def _exit_with_parent(parent: int) -> None:
+    """Worker initializer: leave when the parent dies (even by `kill -9`), instead of
+    lingering with its pipes open."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def _pool(workers: int, context: Any) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_exit_with_parent, initargs=(os.getpid(),)
+    )
+
+
 def _prepare_isolated(job: _Job, context: Any) -> _Prepared:
     """Run one file alone, so that a reader crash is pinned on the file that caused it."""
-    with ProcessPoolExecutor(1, mp_context=context) as pool:
+    with _pool(1, context) as pool:
         try:
             return pool.submit(prepare_file, job).result()
         except BrokenProcessPool:

@@ -1,4 +1,4 @@
-"""Hybrid search: a keyword ranking (FTS5, BM25) and a vector ranking, fused.
+"""Hybrid search: a keyword ranking (BM25, as FTS5 computes it) and a vector ranking, fused.
 
 Fusion is reciprocal rank fusion: each chunk scores the sum of ``weight / (RRF_K + rank)``
 over the rankings it appears in. It needs no score calibration between BM25 and cosine,
@@ -9,14 +9,12 @@ bench/ measures; issue-level tuning changes them there first.
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from sabio.index import ChunkIndex, tokens
 from sabio.models import EmbeddingModel
 from sabio.store import KnowledgeBase, Store
-from sabio.vectors import VectorIndex
 
 RRF_K = 60
 CANDIDATES = 50
@@ -35,7 +33,6 @@ STOPWORDS = frozenset(
     poco por porque que quien se sea ser si sido sin sobre su sus tambien te tiene tienen
     todo todos tu tus un una unas uno unos y ya""".split()
 )
-_WORD = re.compile(r"\w+", re.UNICODE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,24 +51,23 @@ class SearchHit:
     vector_rank: int | None
 
 
+def query_terms(query: str) -> list[str]:
+    """The query's words as the keyword index sees them, stopwords dropped (unless that
+    leaves nothing), each once."""
+    words = tokens(query)
+    kept = [w for w in words if w not in STOPWORDS] or words
+    return list(dict.fromkeys(kept))[:MAX_QUERY_TERMS]
+
+
 def keyword_query(query: str) -> str | None:
-    """An FTS5 MATCH expression: the query's words OR-ed, quoted, stopwords dropped."""
-    words = [w.lower() for w in _WORD.findall(query)]
-    kept = [w for w in words if _fold(w) not in STOPWORDS] or words
-    unique = list(dict.fromkeys(kept))[:MAX_QUERY_TERMS]
-    if not unique:
-        return None
-    return " OR ".join(f'"{w}"' for w in unique)
-
-
-def _fold(word: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", word)
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    """The same words as an FTS5 MATCH expression (for the store's reference ranking)."""
+    terms = query_terms(query)
+    return " OR ".join(f'"{t}"' for t in terms) if terms else None
 
 
 def search_chunks(
     store: Store,
-    index: VectorIndex,
+    index: ChunkIndex,
     kb: KnowledgeBase,
     query: str,
     *,
@@ -82,12 +78,10 @@ def search_chunks(
 ) -> list[SearchHit]:
     """The ``k`` best chunks for ``query`` in ``kb``; vectors are skipped without an embedder."""
     depth = max(candidates, k)
-    keyword: list[tuple[int, float]] = []
-    if match := keyword_query(query):
-        keyword = store.keyword_search(kb.id, match, depth, document_ids)
+    keyword = index.keyword_search(kb, query_terms(query), depth, document_ids)
     vector: list[tuple[int, float]] = []
     if embedder is not None and query.strip():
-        vector = index.search(kb, embedder.embed([query])[0], depth, document_ids)
+        vector = index.vector_search(kb, embedder.embed([query])[0], depth, document_ids)
     return _fuse(store, keyword, vector, k)
 
 

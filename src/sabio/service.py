@@ -14,11 +14,11 @@ from pathlib import Path
 from sabio.chunking import embedding_text
 from sabio.config import Settings
 from sabio.errors import ConfigError, EmbeddingMismatchError, ModelError, NotFoundError
+from sabio.index import ChunkIndex
 from sabio.ingest import IngestOptions, IngestReport, Progress, ingest_paths
 from sabio.models import EmbeddingModel, get_embedding_model
 from sabio.search import SearchHit, search_chunks
 from sabio.store import DocumentRecord, KnowledgeBase, Store
-from sabio.vectors import VectorIndex
 
 EMBEDDED_MODEL = "embedded:all-minilm-l6-v2"
 
@@ -33,7 +33,7 @@ class Sabio:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.store = Store(settings.database_path)
-        self.index = VectorIndex(self.store)
+        self.index = ChunkIndex(self.store, settings.home / "index")
         self._embedders: dict[str, EmbeddingModel] = {}
 
     def close(self) -> None:
@@ -54,19 +54,23 @@ class Sabio:
         model = self.embedder(embedding_model or self.default_embedding_model())
         return self.store.create_kb(name, model.name, model.dimension)
 
-    def kb(self, name: str | None = None) -> KnowledgeBase:
-        """A knowledge base by name; the default one is created on first use."""
+    def kb(self, name: str | None = None, *, create_default: bool = False) -> KnowledgeBase:
+        """A knowledge base by name; the default one is created when documents are added."""
         name = name or self.settings.default_kb
         kb = self.store.find_kb(name)
-        if kb is None and name == self.settings.default_kb:
+        if kb is None and create_default and name == self.settings.default_kb:
             return self.create_kb(name)
+        if kb is None and name == self.settings.default_kb:
+            raise NotFoundError("nothing indexed yet: add documents with `sabio add PATH`")
         return kb or self.store.get_kb(name)
 
     def list_kbs(self) -> list[KnowledgeBase]:
         return self.store.list_kbs()
 
     def delete_kb(self, name: str) -> None:
-        self.store.delete_kb(self.store.get_kb(name))
+        kb = self.store.get_kb(name)
+        self.store.delete_kb(kb)
+        self.index.drop(kb)
 
     def reindex_kb(self, name: str, embedding_model: str | None = None) -> KnowledgeBase:
         """Re-embed every chunk (with a new model, or the recorded one) and switch atomically."""
@@ -106,7 +110,7 @@ class Sabio:
         keep_missing: bool = False,
         progress: Progress | None = None,
     ) -> IngestReport:
-        kb = self.kb(kb_name)
+        kb = self.kb(kb_name, create_default=True)
         options = IngestOptions(
             chunk_size=self.settings.chunk_size,
             chunk_overlap=self.settings.chunk_overlap,
@@ -117,6 +121,8 @@ class Sabio:
         return ingest_paths(self.store, kb, paths, lambda: self.kb_embedder(kb), options, progress)
 
     def documents(self, kb_name: str | None = None) -> list[DocumentRecord]:
+        if kb_name is None and self.store.find_kb(self.settings.default_kb) is None:
+            return []
         return self.store.list_documents(self.kb(kb_name).id)
 
     def remove_document(self, ref: str, kb_name: str | None = None) -> DocumentRecord:

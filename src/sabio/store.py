@@ -3,7 +3,10 @@
 One SQLite file (WAL mode) through the standard library's ``sqlite3``: FTS5 is built
 into it, and no extension has to be loaded (many Pythons cannot). Vectors are float32
 BLOBs in the chunk rows, so they are written and deleted in the same transaction as the
-chunks they belong to; :mod:`sabio.vectors` keeps a searchable in-memory copy.
+chunks they belong to. :mod:`sabio.index` keeps a fast in-memory copy of both the
+vectors and the keyword statistics; FTS5 (``keyword_search``) is the transactional
+keyword index it must agree with, checked by the tests. Ids only grow (AUTOINCREMENT),
+which lets that copy catch up by id.
 
 Every change to a document happens in one transaction, so a process killed at any
 moment leaves either the old version or the new one, never half of each.
@@ -28,11 +31,12 @@ from sabio.errors import ConflictError, NotFoundError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS kb (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     name TEXT NOT NULL UNIQUE,
     embedding_model TEXT NOT NULL,
     dimension INTEGER NOT NULL,
     generation INTEGER NOT NULL DEFAULT 0,
+    epoch INTEGER NOT NULL DEFAULT 0,
     created_at REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS document (
@@ -53,7 +57,7 @@ CREATE TABLE IF NOT EXISTS document (
     UNIQUE (kb_id, source)
 );
 CREATE TABLE IF NOT EXISTS chunk (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     document_id INTEGER NOT NULL REFERENCES document(id) ON DELETE CASCADE,
     kb_id INTEGER NOT NULL,
     ord INTEGER NOT NULL,
@@ -213,9 +217,11 @@ class Store:
             db.execute("DELETE FROM chunk WHERE kb_id=?", (kb.id,))
             db.execute("DELETE FROM kb WHERE id=?", (kb.id,))
 
-    def generation(self, kb_id: int) -> int:
-        row = self.db.execute("SELECT generation FROM kb WHERE id=?", (kb_id,)).fetchone()
-        return int(row[0]) if row else -1
+    def kb_versions(self, kb_id: int) -> tuple[int, int]:
+        """(generation, epoch): the first moves on every change of the knowledge base's
+        chunks, the second when all its vectors were replaced (a re-index)."""
+        row = self.db.execute("SELECT generation, epoch FROM kb WHERE id=?", (kb_id,)).fetchone()
+        return (int(row[0]), int(row[1])) if row else (-1, -1)
 
     # documents
 
@@ -399,18 +405,20 @@ class Store:
         ).fetchall()
         return [(int(r[0]), float(r[1])) for r in rows]
 
-    def load_vectors(
-        self, kb: KnowledgeBase
-    ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float32]]:
-        """(chunk ids, document ids, vectors) of every chunk in the knowledge base."""
-        rows = self.db.execute(
-            "SELECT id, document_id, vector FROM chunk WHERE kb_id=? ORDER BY id", (kb.id,)
-        ).fetchall()
-        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        docs = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows))
-        blob = b"".join(r[2] for r in rows)
-        matrix = np.frombuffer(blob, dtype=np.float32).reshape(len(rows), kb.dimension)
-        return ids, docs, matrix
+    def chunk_ids(self, kb_id: int) -> NDArray[np.int64]:
+        rows = self.db.execute("SELECT id FROM chunk WHERE kb_id=? ORDER BY id", (kb_id,))
+        return np.fromiter((r[0] for r in rows), dtype=np.int64)
+
+    def chunk_rows(self, kb_id: int, after: int) -> list[tuple[int, int, str, str, bytes]]:
+        """(id, document id, text, context, vector) of the chunks with ids above ``after``."""
+        return [
+            (int(r[0]), int(r[1]), str(r[2]), str(r[3]), bytes(r[4]))
+            for r in self.db.execute(
+                "SELECT id, document_id, text, context, vector FROM chunk"
+                " WHERE kb_id=? AND id>? ORDER BY id",
+                (kb_id, after),
+            )
+        ]
 
     def get_chunks(self, chunk_ids: Sequence[int]) -> dict[int, StoredChunk]:
         if not chunk_ids:
@@ -446,7 +454,8 @@ class Store:
                 ((vectors[i].tobytes(), chunk_id) for i, chunk_id in enumerate(ids)),
             )
             db.execute(
-                "UPDATE kb SET embedding_model=?, dimension=?, generation=generation+1 WHERE id=?",
+                "UPDATE kb SET embedding_model=?, dimension=?, generation=generation+1,"
+                " epoch=epoch+1 WHERE id=?",
                 (model, int(vectors.shape[1]), kb.id),
             )
 

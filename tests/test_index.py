@@ -1,0 +1,136 @@
+"""The in-memory index agrees with FTS5 and with a fresh rebuild, across processes."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import need_data
+
+from sabio.chunking import Chunk
+from sabio.index import ChunkIndex, tokens
+from sabio.search import keyword_query, query_terms
+from sabio.store import FileState, KnowledgeBase, Store
+
+DIM = 8
+
+
+def _add(store: Store, kb: KnowledgeBase, source: str, texts: list[str], seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    vectors = rng.standard_normal((len(texts), DIM)).astype(np.float32)
+    chunks = [Chunk(t, 0, len(t), 1, "", f"title of {source}") for t in texts]
+    store.replace_document(
+        kb,
+        FileState(source, str(seed), 1, 1),
+        title=source,
+        pages=None,
+        metadata={},
+        chunks=chunks,
+        vectors=vectors,
+    )
+
+
+@pytest.fixture
+def corpus() -> list[str]:
+    path = need_data("beir_scifact", "corpus.jsonl")
+    with path.open(encoding="utf-8") as f:
+        return [json.loads(next(f))["text"] for _ in range(400)]
+
+
+@pytest.fixture
+def filled(tmp_path: Path, corpus: list[str]) -> tuple[Store, KnowledgeBase]:
+    store = Store(tmp_path / "s.db")
+    kb = store.create_kb("k", "fake:x", DIM)
+    for d in range(40):
+        _add(store, kb, f"/doc{d}", corpus[d * 10 : d * 10 + 10], d)
+    return store, kb
+
+
+QUERIES = [
+    "Vitamin D deficiency and cancer risk",
+    "protein folding in the endoplasmic reticulum",
+    "the of and",
+    "mutations of BRCA1 increase breast cancer",
+    "niños células",
+]
+
+
+def _assert_same_as_fts(store: Store, kb: KnowledgeBase, index: ChunkIndex) -> None:
+    for query in QUERIES:
+        match = keyword_query(query)
+        assert match is not None
+        exact = store.keyword_search(kb.id, match, 10)
+        fast = index.keyword_search(kb, query_terms(query), 10)
+        assert [cid for cid, _ in fast] == [cid for cid, _ in exact], query
+        for (_, a), (_, b) in zip(fast, exact, strict=True):
+            assert a == pytest.approx(b, rel=1e-4)
+
+
+def test_bm25_is_the_one_fts5_computes(filled: tuple[Store, KnowledgeBase]) -> None:
+    store, kb = filled
+    _assert_same_as_fts(store, kb, ChunkIndex(store))
+
+
+def test_tokens_fold_case_and_accents() -> None:
+    assert tokens("Canción, CAÑÓN_x über-µm 東京") == [
+        "cancion",
+        "canon",
+        "x",
+        "uber",
+        "μm",
+        "東京",
+    ]
+
+
+def test_catching_up_after_changes_equals_a_rebuild(
+    filled: tuple[Store, KnowledgeBase], corpus: list[str], tmp_path: Path
+) -> None:
+    store, kb = filled
+    index = ChunkIndex(store, tmp_path / "cache")
+    index.sync(kb)
+    rng = random.Random(3)
+    _add(store, kb, "/doc3", corpus[300:304], 99)  # replaced
+    store.delete_documents(kb, [store.get_document(kb.id, "/doc7").id])
+    _add(store, kb, "/new", corpus[310:320], 100)
+    index_after = index.sync(kb)
+    assert len(index_after.segments) == 2
+    _assert_same_as_fts(store, kb, index)
+    fresh = ChunkIndex(store)
+    q = np.asarray([rng.random() for _ in range(DIM)], dtype=np.float32)
+    assert index.vector_search(kb, q, 20) == fresh.vector_search(kb, q, 20)
+
+
+def test_a_new_process_loads_the_saved_index(
+    filled: tuple[Store, KnowledgeBase], tmp_path: Path
+) -> None:
+    store, kb = filled
+    cache = tmp_path / "cache"
+    ChunkIndex(store, cache).sync(kb)
+    manifest = (cache / f"kb-{kb.id}" / "manifest.json").read_text()
+    other = ChunkIndex(store, cache).sync(kb)
+    assert isinstance(other.segments[0].post_rows, np.memmap)
+    assert (cache / f"kb-{kb.id}" / "manifest.json").read_text() == manifest
+    _assert_same_as_fts(store, kb, ChunkIndex(store, cache))
+
+
+def test_a_damaged_cache_is_rebuilt(filled: tuple[Store, KnowledgeBase], tmp_path: Path) -> None:
+    store, kb = filled
+    cache = tmp_path / "cache"
+    ChunkIndex(store, cache).sync(kb)
+    for vocab in (cache / f"kb-{kb.id}").glob("vocab-*.json"):
+        vocab.write_text("{not json")
+    _assert_same_as_fts(store, kb, ChunkIndex(store, cache))
+
+
+def test_document_filter_and_deleted_rows(filled: tuple[Store, KnowledgeBase]) -> None:
+    store, kb = filled
+    index = ChunkIndex(store)
+    doc = store.get_document(kb.id, "/doc5")
+    hits = index.keyword_search(kb, query_terms("cells"), 50, [doc.id])
+    chunks = store.get_chunks([cid for cid, _ in hits])
+    assert hits and {c.source for c in chunks.values()} == {"/doc5"}
+    store.delete_documents(kb, [doc.id])
+    assert index.keyword_search(kb, query_terms("cells"), 50, [doc.id]) == []
