@@ -468,3 +468,17 @@ def test_every_document_loads_or_fails_with_a_load_error() -> None:
     assert statuses["ok"] > 100
     assert statuses["needs_ocr"] >= 10
     assert time.perf_counter() - start < 60
+
+
+def test_loader_modules_register_exactly_their_extensions() -> None:
+    import importlib
+
+    from sabio import loaders
+
+    for module, extensions in loaders.LOADER_MODULES.items():
+        importlib.import_module(module)
+        registered = {ext for ext, fn in loaders._LOADERS.items() if fn.__module__ == module} or {
+            ext for ext in loaders._LOADERS if loaders._MODULE_OF.get(ext) == module
+        }
+        assert set(extensions) <= set(loaders._LOADERS), module
+        assert registered == set(extensions), module

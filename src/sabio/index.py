@@ -9,20 +9,25 @@ are saved as ``.npy`` files under ``<home>/index/`` and memory-mapped by the nex
 so a CLI search does not pay for a rebuild. Many segments or many dead rows trigger a
 compaction (a rebuild from the chunk table).
 
-Keyword scoring reproduces FTS5's ``bm25(chunk_fts, 1.0, 0.5)`` exactly (same tokenizer
-rules as ``unicode61 remove_diacritics 2``, k1 = 1.2, b = 0.75, the context column at half
-weight), computed with numpy over term postings instead of row by row: milliseconds at a
-million chunks where FTS5 takes about a second (docs/benchmarks.md). Statistics (N,
-average length, document frequencies) are those of the knowledge base being searched.
+Keyword scoring is BM25 exactly as SQLite's FTS5 computes ``bm25(fts, 1.0, 0.5)`` over
+the text and context columns with ``tokenize='unicode61 remove_diacritics 2'`` (k1 = 1.2,
+b = 0.75; tests/test_index.py checks the two rankings agree), computed with numpy over
+term postings instead of row by row: milliseconds at a million chunks, where FTS5 itself
+took about 0.6 s per query and a tenth of a millisecond per inserted chunk, so Sabio
+keeps no FTS5 table (docs/architecture.md). Statistics (N, average length, document
+frequencies) are those of the knowledge base being searched.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import json
 import math
 import os
 import re
 import shutil
+import threading
 import unicodedata
 import uuid
 from array import array
@@ -39,6 +44,8 @@ from sabio.store import KnowledgeBase, Store
 K1 = 1.2
 B = 0.75
 MAX_SEGMENTS = 8
+INT8_MIN_ROWS = 250_000  # below this a float32 scan is only milliseconds
+SHORTLIST = 400  # int8 candidates ranked exactly, at least
 MAX_DEAD_FRACTION = 0.25
 BUILD_BATCH = 20_000
 _TOKEN = re.compile(r"[^\W_]+")
@@ -69,6 +76,7 @@ class Segment:
     post_rows: NDArray[np.int32]
     post_tf2: NDArray[np.uint16]  # 2 * (tf in text) + (tf in context)
     name: str = field(default_factory=lambda: f"seg-{uuid.uuid4().hex[:12]}")
+    scan: Int8Scan | None = field(default=None, repr=False)  # built on first use
 
     def postings(self, term: int) -> tuple[NDArray[np.int32], NDArray[np.uint16]]:
         if term + 1 >= len(self.indptr):
@@ -85,8 +93,58 @@ class Segment:
 
     @classmethod
     def load(cls, folder: Path, name: str) -> Segment:
-        arrays = {a: np.load(folder / name / f"{a}.npy", mmap_mode="r") for a in _ARRAYS}
+        arrays = {a: np.load(folder / name / f"{a}.npy") for a in _ARRAYS}
         return cls(name=name, **arrays)
+
+
+class Int8Scan:
+    """An int8 copy of a large segment's vectors, scanned with ONNX Runtime's integer
+    matrix product (VNNI/AMX kernels): a quarter of the bytes of a float32 scan, which is
+    what bounds exact search at a million vectors. It only shortlists; the shortlist is
+    then ranked exactly in float32. Built per process on first use (seconds at 1M)."""
+
+    def __init__(self, vectors: NDArray[np.float32]) -> None:
+        import onnxruntime as ort
+        from onnx import TensorProto, helper, numpy_helper
+
+        scale = np.abs(vectors).max(axis=1) / 127.0
+        scale[scale == 0] = 1.0
+        self.scale = scale.astype(np.float32)
+        quantized = np.clip(np.rint(vectors / self.scale[:, None]), -127, 127).astype(np.int8)
+        n, dim = vectors.shape
+        graph = helper.make_graph(
+            [helper.make_node("MatMulInteger", ["q", "m", "zero"], ["scores"])],
+            "int8-scan",
+            [helper.make_tensor_value_info("q", TensorProto.UINT8, [1, dim])],
+            [helper.make_tensor_value_info("scores", TensorProto.INT32, [1, n])],
+            [
+                numpy_helper.from_array(np.ascontiguousarray(quantized.T), "m"),
+                numpy_helper.from_array(np.array(128, dtype=np.uint8), "zero"),
+            ],
+        )
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        self.session = ort.InferenceSession(
+            model.SerializeToString(), options, ["CPUExecutionProvider"]
+        )
+
+    def shortlist(self, query: NDArray[np.float32], size: int) -> NDArray[np.intp]:
+        """Rows of the ``size`` best approximate scores."""
+        step = float(np.abs(query).max()) / 127.0 or 1.0
+        q = (np.clip(np.rint(query / step), -127, 127) + 128).astype(np.uint8)[None, :]
+        scores = self.session.run(None, {"q": q})[0][0] * self.scale
+        size = min(size, len(scores))
+        return np.argpartition(-scores, size - 1)[:size]
+
+
+@functools.cache
+def _have_onnxruntime() -> bool:
+    return all(importlib.util.find_spec(m) is not None for m in ("onnxruntime", "onnx"))
+
+
+def _attach_scan(segment: Segment) -> None:
+    segment.scan = Int8Scan(np.asarray(segment.vectors))
 
 
 def build_segment(rows: Iterable[ChunkRow], vocab: dict[str, int], dimension: int) -> Segment:
@@ -177,6 +235,7 @@ class ChunkIndex:
         self.store = store
         self.cache_dir = cache_dir
         self._kbs: dict[int, _KbIndex] = {}
+        self._scans: dict[str, threading.Thread] = {}
 
     # searching
 
@@ -192,9 +251,21 @@ class ChunkIndex:
         q = np.asarray(query, dtype=np.float32).reshape(-1)
         found: list[tuple[int, float]] = []
         for seg, alive in zip(index.segments, index.alive, strict=True):
-            if len(seg.ids):
-                scores = np.where(self._mask(seg, alive, document_ids), seg.vectors @ q, -np.inf)
-                found += _top(seg.ids, scores, limit)
+            if not len(seg.ids):
+                continue
+            mask = self._mask(seg, alive, document_ids)
+            if seg.scan is None:
+                self._start_scan(seg)
+            if seg.scan is not None and document_ids is None:
+                rows = seg.scan.shortlist(q, max(SHORTLIST, limit * 8))
+                scores = seg.vectors[rows] @ q
+                scores[~mask[rows]] = -np.inf
+                found += _top(seg.ids[rows], scores, limit)
+                continue
+            scores = seg.vectors @ q
+            if document_ids is not None or not mask.all():
+                scores[~mask] = -np.inf
+            found += _top(seg.ids, scores, limit)
         return sorted(found, key=lambda hit: (-hit[1], hit[0]))[:limit]
 
     def keyword_search(
@@ -220,6 +291,24 @@ class ChunkIndex:
             scores[~self._mask(seg, alive, document_ids)] = 0
             found += [hit for hit in _top(seg.ids, scores, limit) if hit[1] > 0]
         return sorted(found, key=lambda hit: (-hit[1], hit[0]))[:limit]
+
+    def _start_scan(self, seg: Segment) -> threading.Thread | None:
+        """Build a big segment's int8 scan in the background (seconds at a million rows):
+        a one-off command keeps the exact float32 scan, a long-running process switches
+        to the int8 one when it is ready."""
+        if len(seg.ids) < INT8_MIN_ROWS or not _have_onnxruntime():
+            return None
+        if seg.name not in self._scans:
+            thread = threading.Thread(target=_attach_scan, args=(seg,), daemon=True)
+            self._scans[seg.name] = thread
+            thread.start()
+        return self._scans[seg.name]
+
+    def warm(self, kb: KnowledgeBase) -> None:
+        """Wait for what the first searches would otherwise go without (servers, benchmarks)."""
+        for seg in self.sync(kb).segments:
+            if (thread := self._start_scan(seg)) is not None:
+                thread.join()
 
     @staticmethod
     def _mask(

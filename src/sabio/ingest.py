@@ -18,9 +18,8 @@ import multiprocessing
 import os
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -206,6 +205,7 @@ def ingest_paths(
     writer.flush()
     for folder in folders if not options.keep_missing else []:
         _remove_missing(store, kb, folder, {str(p) for p in files}, report, notify)
+    report.results.sort(key=lambda r: r.source)
     return report
 
 
@@ -303,33 +303,43 @@ class _Writer:
 
 
 def _prepare_all(jobs: list[_Job], workers: int) -> Iterator[_Prepared]:
-    """Prepared files in order; in worker processes when there is more than one file."""
+    """Prepared files as they finish; in worker processes when there is more than one.
+
+    The largest files go first, so that the last one does not leave a worker idle.
+    """
     if len(jobs) <= 1:
         yield from (prepare_file(job) for job in jobs)
         return
     workers = min(workers or os.cpu_count() or 1, len(jobs))
     context = multiprocessing.get_context("spawn")
-    queue: deque[tuple[_Job, Future[_Prepared]]] = deque()
-    todo = iter(jobs)
+    todo = iter(sorted(jobs, key=_size, reverse=True))
+    running: dict[Future[_Prepared], _Job] = {}
     pool = _pool(workers, context)
     try:
         while True:
-            while len(queue) < workers * 4 and (job := next(todo, None)) is not None:
-                queue.append((job, pool.submit(prepare_file, job)))
-            if not queue:
+            while len(running) < workers * 4 and (job := next(todo, None)) is not None:
+                running[pool.submit(prepare_file, job)] = job
+            if not running:
                 return
-            job, future = queue.popleft()
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
             try:
-                yield future.result()
+                for future in done:
+                    yield future.result()
+                    del running[future]
             except BrokenProcessPool:
                 pool.shutdown(wait=False, cancel_futures=True)
-                yield _prepare_isolated(job, context)
-                for other, _ in queue:
-                    yield _prepare_isolated(other, context)
-                queue.clear()
+                yield from (_prepare_isolated(job, context) for job in running.values())
+                running.clear()
                 pool = _pool(workers, context)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _size(job: _Job) -> int:
+    try:
+        return os.stat(job.source).st_size
+    except OSError:
+        return 0
 
 
 def _exit_with_parent(parent: int) -> None:

@@ -1,4 +1,4 @@
-"""Hybrid search: a keyword ranking (BM25, as FTS5 computes it) and a vector ranking, fused.
+"""Hybrid search: a keyword ranking (BM25) and a vector ranking, fused.
 
 Fusion is reciprocal rank fusion: each chunk scores the sum of ``weight / (RRF_K + rank)``
 over the rankings it appears in. It needs no score calibration between BM25 and cosine,
@@ -10,6 +10,7 @@ bench/ measures; issue-level tuning changes them there first.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from sabio.index import ChunkIndex, tokens
@@ -59,12 +60,6 @@ def query_terms(query: str) -> list[str]:
     return list(dict.fromkeys(kept))[:MAX_QUERY_TERMS]
 
 
-def keyword_query(query: str) -> str | None:
-    """The same words as an FTS5 MATCH expression (for the store's reference ranking)."""
-    terms = query_terms(query)
-    return " OR ".join(f'"{t}"' for t in terms) if terms else None
-
-
 def search_chunks(
     store: Store,
     index: ChunkIndex,
@@ -78,11 +73,13 @@ def search_chunks(
 ) -> list[SearchHit]:
     """The ``k`` best chunks for ``query`` in ``kb``; vectors are skipped without an embedder."""
     depth = max(candidates, k)
-    keyword = index.keyword_search(kb, query_terms(query), depth, document_ids)
     vector: list[tuple[int, float]] = []
-    if embedder is not None and query.strip():
-        vector = index.vector_search(kb, embedder.embed([query])[0], depth, document_ids)
-    return _fuse(store, keyword, vector, k)
+    with ThreadPoolExecutor(1) as pool:  # numpy releases the GIL: both rankings at once
+        keyword = pool.submit(index.keyword_search, kb, query_terms(query), depth, document_ids)
+        if embedder is not None and query.strip():
+            vector = index.vector_search(kb, embedder.embed([query])[0], depth, document_ids)
+        keyword_hits = keyword.result()
+    return _fuse(store, keyword_hits, vector, k)
 
 
 def _fuse(

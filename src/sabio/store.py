@@ -1,12 +1,10 @@
-"""The store: knowledge bases, documents, chunks, the keyword index and the vectors.
+"""The store: knowledge bases, documents, chunks (text and vectors): the source of truth.
 
-One SQLite file (WAL mode) through the standard library's ``sqlite3``: FTS5 is built
-into it, and no extension has to be loaded (many Pythons cannot). Vectors are float32
-BLOBs in the chunk rows, so they are written and deleted in the same transaction as the
-chunks they belong to. :mod:`sabio.index` keeps a fast in-memory copy of both the
-vectors and the keyword statistics; FTS5 (``keyword_search``) is the transactional
-keyword index it must agree with, checked by the tests. Ids only grow (AUTOINCREMENT),
-which lets that copy catch up by id.
+One SQLite file (WAL mode) through the standard library's ``sqlite3``; no extension has
+to be loaded (many Pythons cannot). Vectors are float32 BLOBs in the chunk rows, so they
+are written and deleted in the same transaction as the chunk text. The search index
+(:mod:`sabio.index`: vectors and BM25 postings) is derived from these rows and can always
+be rebuilt from them; chunk ids only grow (AUTOINCREMENT), which lets it catch up by id.
 
 Every change to a document happens in one transaction, so a process killed at any
 moment leaves either the old version or the new one, never half of each.
@@ -71,17 +69,6 @@ CREATE TABLE IF NOT EXISTS chunk (
 );
 CREATE INDEX IF NOT EXISTS chunk_document ON chunk(document_id);
 CREATE INDEX IF NOT EXISTS chunk_kb ON chunk(kb_id);
-CREATE VIRTUAL TABLE IF NOT EXISTS chunk_fts USING fts5(
-    text, context, content='chunk', content_rowid='id',
-    tokenize='unicode61 remove_diacritics 2'
-);
-CREATE TRIGGER IF NOT EXISTS chunk_fts_insert AFTER INSERT ON chunk BEGIN
-    INSERT INTO chunk_fts(rowid, text, context) VALUES (new.id, new.text, new.context);
-END;
-CREATE TRIGGER IF NOT EXISTS chunk_fts_delete AFTER DELETE ON chunk BEGIN
-    INSERT INTO chunk_fts(chunk_fts, rowid, text, context)
-    VALUES ('delete', old.id, old.text, old.context);
-END;
 """
 SCHEMA_VERSION = 1
 
@@ -385,25 +372,6 @@ class Store:
         return int(row[0])
 
     # chunks and search
-
-    def keyword_search(
-        self, kb_id: int, match: str, limit: int, document_ids: Sequence[int] | None = None
-    ) -> list[tuple[int, float]]:
-        """(chunk id, bm25 score, higher is better) for an FTS5 MATCH expression."""
-        doc_filter = ""
-        params: list[Any] = [match, kb_id]
-        if document_ids is not None:
-            doc_filter = f" AND c.document_id IN ({','.join('?' * len(document_ids))})"
-            params.extend(document_ids)
-        params.append(limit)
-        rows = self.db.execute(
-            f"""SELECT c.id, -bm25(chunk_fts, 1.0, 0.5) AS score
-                FROM chunk_fts JOIN chunk c ON c.id = chunk_fts.rowid
-                WHERE chunk_fts MATCH ? AND c.kb_id = ?{doc_filter}
-                ORDER BY bm25(chunk_fts, 1.0, 0.5) LIMIT ?""",
-            params,
-        ).fetchall()
-        return [(int(r[0]), float(r[1])) for r in rows]
 
     def chunk_ids(self, kb_id: int) -> NDArray[np.int64]:
         rows = self.db.execute("SELECT id FROM chunk WHERE kb_id=? ORDER BY id", (kb_id,))

@@ -80,16 +80,30 @@ Loader = Callable[[Blob], LoadedDocument]
 
 _LOADERS: dict[str, Loader] = {}
 
-# Modules whose import registers loaders; imported on first use so that commands that
-# never read a file do not pay for pypdfium2, lxml and friends.
-_LOADER_MODULES = (
-    "sabio.loaders.pdf",
-    "sabio.loaders.office",
-    "sabio.loaders.text",
-    "sabio.loaders.html",
-    "sabio.loaders.mail",
-)
-_loaded_modules = False
+# The module that registers the loader of each extension, imported when a file of that
+# kind is first loaded: reading a PDF never pays for the Office or HTML libraries.
+# tests/test_loaders.py checks that each module registers exactly these.
+LOADER_MODULES: dict[str, tuple[str, ...]] = {
+    "sabio.loaders.pdf": (".pdf",),
+    "sabio.loaders.office": (".docx", ".pptx", ".xlsx", ".xlsm", ".odt"),
+    "sabio.loaders.text": (
+        ".txt",
+        ".text",
+        ".log",
+        ".rst",
+        ".md",
+        ".markdown",
+        ".csv",
+        ".tsv",
+        ".tab",
+        ".json",
+        ".jsonl",
+        ".ndjson",
+    ),
+    "sabio.loaders.html": (".html", ".htm", ".xhtml"),
+    "sabio.loaders.mail": (".eml", ".mbox", ".mbx", ".msg"),
+}
+_MODULE_OF = {ext: module for module, exts in LOADER_MODULES.items() for ext in exts}
 
 
 def register_loader(*extensions: str) -> Callable[[Loader], Loader]:
@@ -103,22 +117,19 @@ def register_loader(*extensions: str) -> Callable[[Loader], Loader]:
     return decorator
 
 
-def _ensure_registered() -> None:
-    global _loaded_modules
-    if not _loaded_modules:
-        for module in _LOADER_MODULES:
-            importlib.import_module(module)
-        _loaded_modules = True
+def _loader(extension: str) -> Loader | None:
+    module = _MODULE_OF.get(extension)
+    if module is not None and extension not in _LOADERS:
+        importlib.import_module(module)
+    return _LOADERS.get(extension)
 
 
 def supported_extensions() -> list[str]:
-    _ensure_registered()
-    return sorted(_LOADERS)
+    return sorted(_MODULE_OF)
 
 
 def is_supported(name: str) -> bool:
-    _ensure_registered()
-    return Path(name).suffix.lower() in _LOADERS
+    return Path(name).suffix.lower() in _MODULE_OF
 
 
 def load_document(blob: Blob) -> LoadedDocument:
@@ -127,8 +138,7 @@ def load_document(blob: Blob) -> LoadedDocument:
     Raises a LoadError subclass for every file that cannot become searchable text; a
     document whose sections are all blank is an EmptyDocumentError.
     """
-    _ensure_registered()
-    loader = _LOADERS.get(blob.extension)
+    loader = _loader(blob.extension)
     if loader is None:
         kind = blob.extension or "files without an extension"
         raise UnsupportedTypeError(f"unsupported file type ({kind})")

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from sabio.errors import ConfigError
+from sabio.errors import ConfigError, ModelError
 
 if TYPE_CHECKING:
     from sabio.config import Settings
@@ -81,6 +81,46 @@ def get_embedding_model(settings: Settings, name: str) -> EmbeddingModel:
             "(an OpenAI-compatible server is added as [openai.NAME] in config.toml)"
         )
     return factory(settings, model)
+
+
+class BatchedEmbedder:
+    """What remote embedding backends share: batching, the dimension learnt from the
+    first answer (reading it before any :meth:`embed` embeds one probe text; setting it,
+    say from what a knowledge base recorded, skips the probe), checks, normalisation.
+    Subclasses send the batches in :meth:`_embed_batches`."""
+
+    name: str
+
+    def __init__(self, batch_size: int) -> None:
+        self.batch_size = max(1, batch_size)
+        self._dimension: int | None = None
+
+    @property
+    def dimension(self) -> int:
+        if self._dimension is None:
+            self.embed(["dimension probe"])
+        assert self._dimension is not None
+        return self._dimension
+
+    @dimension.setter
+    def dimension(self, value: int) -> None:
+        self._dimension = value
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        size = self.batch_size
+        rows = self._embed_batches([texts[i : i + size] for i in range(0, len(texts), size)])
+        lengths = {len(row) for row in rows}
+        if len(lengths) != 1 or (self._dimension is not None and lengths != {self._dimension}):
+            raise ModelError(
+                f"{self.name} returned vectors of different lengths: {sorted(lengths)}"
+            )
+        self._dimension = lengths.pop()
+        return normalize_rows(np.asarray(rows, dtype=np.float32))
+
+    def _embed_batches(self, batches: list[Sequence[str]]) -> list[list[float]]:
+        raise NotImplementedError
 
 
 def normalize_rows(vectors: NDArray[np.floating]) -> Vectors:

@@ -16,10 +16,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import httpx
-import numpy as np
 
 from sabio.errors import ConfigError, ModelError, NotFoundError, SabioError
-from sabio.models import Vectors, normalize_rows, register_embedding_backend
+from sabio.models import BatchedEmbedder, register_embedding_backend
 
 if TYPE_CHECKING:
     from sabio.config import Settings
@@ -167,47 +166,19 @@ def _error_text(response: httpx.Response) -> str:
     return str(error) if error else (response.text.strip() or response.reason_phrase)
 
 
-class OllamaEmbedder:
-    """An Ollama embedding model, ``ollama:<model>``.
-
-    ``dimension`` is learnt from the first batch embedded; reading it before any
-    :meth:`embed` call embeds one short probe text (one request); setting it (say, from
-    what a knowledge base recorded) skips the probe. Each :meth:`embed`
-    call opens its own connection and sends ``embed_batch_size`` texts per request.
-    """
+class OllamaEmbedder(BatchedEmbedder):
+    """An Ollama embedding model, ``ollama:<model>``; each :meth:`embed` call opens its
+    own connection and sends ``embed_batch_size`` texts per request."""
 
     def __init__(self, settings: Settings, model: str) -> None:
+        super().__init__(settings.embed_batch_size)
         self.settings = settings
         self.model = model
         self.name = f"ollama:{canonical_model(model)}"
-        self._dimension: int | None = None
 
-    @property
-    def dimension(self) -> int:
-        if self._dimension is None:
-            self.embed(["dimension probe"])
-        assert self._dimension is not None
-        return self._dimension
-
-    @dimension.setter
-    def dimension(self, value: int) -> None:
-        self._dimension = value
-
-    def embed(self, texts: Sequence[str]) -> Vectors:
-        if not texts:
-            return np.zeros((0, self.dimension), dtype=np.float32)
-        size = max(1, self.settings.embed_batch_size)
-        rows: list[list[float]] = []
+    def _embed_batches(self, batches: list[Sequence[str]]) -> list[list[float]]:
         with OllamaClient.from_settings(self.settings) as client:
-            for start in range(0, len(texts), size):
-                rows.extend(client.embed(self.model, texts[start : start + size]))
-        lengths = {len(row) for row in rows}
-        if len(lengths) != 1 or (self._dimension is not None and lengths != {self._dimension}):
-            raise ModelError(
-                f"{self.name} returned vectors of different lengths: {sorted(lengths)}"
-            )
-        self._dimension = lengths.pop()
-        return normalize_rows(np.asarray(rows, dtype=np.float32))
+            return [row for batch in batches for row in client.embed(self.model, batch)]
 
 
 @register_embedding_backend("ollama")

@@ -19,10 +19,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import httpx
-import numpy as np
 
 from sabio.errors import ConfigError, ModelError, NotFoundError
-from sabio.models import Vectors, normalize_rows, register_embedding_backend
+from sabio.models import BatchedEmbedder, register_embedding_backend
 
 if TYPE_CHECKING:
     from sabio.config import OpenAIServer, Settings
@@ -40,7 +39,7 @@ def embeddings_url(base_url: str) -> str:
     return base + "/embeddings"
 
 
-class OpenAIEmbedder:
+class OpenAIEmbedder(BatchedEmbedder):
     """The model ``model`` on the configured server ``server``, named ``"<server>:<model>"``.
 
     ``dimension`` is learnt from the first batch embedded; reading it before any
@@ -50,6 +49,7 @@ class OpenAIEmbedder:
     """
 
     def __init__(self, settings: Settings, server: str, model: str) -> None:
+        super().__init__(settings.embed_batch_size)
         self.settings = settings
         self.server = server
         self.model = model
@@ -57,34 +57,10 @@ class OpenAIEmbedder:
         config: OpenAIServer = settings.openai_servers[server]
         self.url = embeddings_url(config.base_url)
         self._headers = {"Authorization": f"Bearer {config.api_key}"} if config.api_key else {}
-        self._dimension: int | None = None
 
-    @property
-    def dimension(self) -> int:
-        if self._dimension is None:
-            self.embed(["dimension probe"])
-        assert self._dimension is not None
-        return self._dimension
-
-    @dimension.setter
-    def dimension(self, value: int) -> None:
-        self._dimension = value
-
-    def embed(self, texts: Sequence[str]) -> Vectors:
-        if not texts:
-            return np.zeros((0, self.dimension), dtype=np.float32)
-        size = max(1, self.settings.embed_batch_size)
-        rows: list[list[float]] = []
+    def _embed_batches(self, batches: list[Sequence[str]]) -> list[list[float]]:
         with httpx.Client(timeout=self.settings.timeout, headers=self._headers) as http:
-            for start in range(0, len(texts), size):
-                rows.extend(self._embed_batch(http, texts[start : start + size]))
-        lengths = {len(row) for row in rows}
-        if len(lengths) != 1 or (self._dimension is not None and lengths != {self._dimension}):
-            raise ModelError(
-                f"{self.name} returned vectors of different lengths: {sorted(lengths)}"
-            )
-        self._dimension = lengths.pop()
-        return normalize_rows(np.asarray(rows, dtype=np.float32))
+            return [row for batch in batches for row in self._embed_batch(http, batch)]
 
     def _embed_batch(self, http: httpx.Client, texts: Sequence[str]) -> list[list[float]]:
         reply = self._post(http, {"model": self.model, "input": list(texts)})
