@@ -88,7 +88,9 @@ def _open(blob: Blob) -> pdfium.PdfDocument:
                 "the PDF uses an unsupported security handler; save an unprotected copy"
             ) from exc
         reason = str(exc).removeprefix("Failed to load document ").strip("(). ")
-        raise CorruptFileError(f"not a readable PDF ({reason or 'unknown error'})") from exc
+        if not reason or reason.endswith("Success"):  # PDFium gave up without saying why
+            raise CorruptFileError("not a readable PDF (damaged beyond repair)") from exc
+        raise CorruptFileError(f"not a readable PDF ({reason})") from exc
 
 
 def _read_page(pdf: pdfium.PdfDocument, number: int) -> _Page:
