@@ -158,15 +158,16 @@ def add(
         console=err,
         transient=True,
         disable=as_json,
+        auto_refresh=False,  # no refresh thread: with none, file readers can be forked
     ) as bar:
         task = bar.add_task("reading files", total=None)
 
         def progress(result: FileResult | None, note: str) -> None:
             if result is not None:
                 bar.advance(task)
-            bar.update(
-                task, description=note or f"reading {Path(result.source).name}" if result else note
-            )
+            name = Path(result.source).name if result else ""
+            bar.update(task, description=note or f"reading {name}")
+            bar.refresh()
 
         report = sabio.add(
             paths, kb, password=password, keep_missing=keep_missing, progress=progress

@@ -4,11 +4,11 @@
          ─► [this process] embed in large batches ─► one transaction per document
 
 Reading files is spread over worker processes (PDF text extraction is CPU-bound and
-pypdfium2 is not thread-safe); the embedding model and the database stay in this
-process. A document is written only when all its vectors exist, in one transaction, so
-a killed run leaves every document either as it was or fully replaced; the next run
-redoes what is missing. A crash inside a reader (a native library on a hostile file)
-fails that one file, not the batch.
+pypdfium2 is not thread-safe), forked on Linux when no other thread runs, else spawned;
+the embedding model and the database stay in this process. A document is written only
+when all its vectors exist, in one transaction, so a killed run leaves every document
+either as it was or fully replaced; the next run redoes what is missing. A crash inside
+a reader (a native library on a hostile file) fails that one file, not the batch.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -311,7 +312,7 @@ def _prepare_all(jobs: list[_Job], workers: int) -> Iterator[_Prepared]:
         yield from (prepare_file(job) for job in jobs)
         return
     workers = min(workers or os.cpu_count() or 1, len(jobs))
-    context = multiprocessing.get_context("spawn")
+    context = _start_method()
     todo = iter(sorted(jobs, key=_size, reverse=True))
     running: dict[Future[_Prepared], _Job] = {}
     pool = _pool(workers, context)
@@ -333,6 +334,16 @@ def _prepare_all(jobs: list[_Job], workers: int) -> Iterator[_Prepared]:
                 pool = _pool(workers, context)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _start_method() -> Any:
+    """``fork`` where it is safe and much cheaper (Linux, no other thread in this process:
+    0.3 s less per run, most of a small batch), else ``spawn``. A forked worker never
+    touches the parent's database connection, and leaves through ``os._exit``, which
+    closes nothing of the parent's."""
+    if sys.platform == "linux" and threading.active_count() == 1:
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("spawn")
 
 
 def _size(job: _Job) -> int:
