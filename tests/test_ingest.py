@@ -133,3 +133,15 @@ def test_reindex_switches_model_atomically(sabio: Sabio, folder: Path) -> None:
     kb = sabio.reindex_kb("default", "fake:other")
     assert kb.embedding_model == "fake:other"
     assert sabio.search("paella").hits[0].document.endswith("recetas.md")
+
+
+def test_progress_hears_the_total_first_then_every_file(sabio: Sabio, folder: Path) -> None:
+    events: list[tuple[str | None, str, int | None]] = []
+
+    def progress(result: object, note: str, total: int | None = None) -> None:
+        events.append((getattr(result, "source", None), note, total))
+
+    report = sabio.add([folder], progress=progress)
+    assert events[0] == (None, "reading files", 5)
+    done = [source for source, _, _ in events if source is not None]
+    assert sorted(done) == sorted(r.source for r in report.results)

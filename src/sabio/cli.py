@@ -162,7 +162,9 @@ def add(
     ) as bar:
         task = bar.add_task("reading files", total=None)
 
-        def progress(result: FileResult | None, note: str) -> None:
+        def progress(result: FileResult | None, note: str, total: int | None = None) -> None:
+            if total is not None:
+                bar.update(task, total=total)
             if result is not None:
                 bar.advance(task)
             name = Path(result.source).name if result else ""

@@ -24,7 +24,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -35,6 +35,7 @@ from sabio.models import EmbeddingModel
 from sabio.store import DocumentRecord, FileState, KnowledgeBase, Store
 
 EMBED_FLUSH_CHUNKS = 512
+EMBED_STEP = 128  # passages per embedding call, so that progress moves
 IGNORED_NAMES = frozenset({"Thumbs.db", "desktop.ini"})
 NOT_INDEXED = frozenset({"failed", "needs_ocr", "encrypted"})
 
@@ -95,7 +96,15 @@ class _Job:
     chunk_overlap: int
 
 
-Progress = Callable[[FileResult | None, str], None]
+class Progress(Protocol):
+    """Told of each file done (``result``), of work in between (``note``), and once, before
+    any file, of how many files there are (``total``)."""
+
+    def __call__(self, result: FileResult | None, note: str, total: int | None = None) -> None: ...
+
+
+def _ignore(result: FileResult | None, note: str, total: int | None = None) -> None:
+    pass
 
 
 def file_hash(path: Path) -> str:
@@ -173,8 +182,9 @@ def ingest_paths(
 ) -> IngestReport:
     """Add files and folders to ``kb``; one bad file never stops the batch."""
     report = IngestReport()
-    notify = progress or (lambda result, note: None)
+    notify = progress or _ignore
     files, folders, missing = scan_paths(paths)
+    notify(None, "reading files", total=len(files) + len(missing))
     for result in missing:
         report.results.append(result)
         notify(result, "")
@@ -279,8 +289,11 @@ class _Writer:
         if not self.pending:
             return
         texts = [embedding_text(c.context, c.text) for p in self.pending for c in p.chunks]
-        self.notify(None, f"embedding {len(texts)} passages")
-        vectors = self.embedder().embed(texts)
+        model, parts = self.embedder(), []
+        for start in range(0, len(texts), EMBED_STEP):
+            self.notify(None, f"embedding passages ({start}/{len(texts)} done)")
+            parts.append(model.embed(texts[start : start + EMBED_STEP]))
+        vectors = np.concatenate(parts)
         offset = 0
         for prepared in self.pending:
             n = len(prepared.chunks)
