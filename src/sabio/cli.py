@@ -228,7 +228,11 @@ def docs(kb: KbOption = None, as_json: JsonOption = False) -> None:
     if as_json:
         _print_json([asdict(d) for d in documents])
         return
-    table = Table("id", "status", "pages", "passages", "document", "note", box=None)
+    table = Table(box=None)
+    for name in ("id", "status", "pages", "passages"):
+        table.add_column(name, no_wrap=True)
+    table.add_column("document", overflow="fold", ratio=3)
+    table.add_column("note", overflow="fold", ratio=2)
     for d in documents:
         status = _STATUS_LABELS.get(d.status, d.status)
         table.add_row(

@@ -1,6 +1,6 @@
 """The service API: what every interface (CLI, REST, web app) calls.
 
-It holds the settings, the store, the in-memory vector index and the embedding models
+It holds the settings, the store, the search index and the embedding models
 in use, and contains no presentation. Interfaces stay thin: they parse input, call one
 method here and format the answer.
 """
@@ -118,7 +118,13 @@ class Sabio:
             keep_missing=keep_missing,
             workers=self.settings.workers,
         )
-        return ingest_paths(self.store, kb, paths, lambda: self.kb_embedder(kb), options, progress)
+        report = ingest_paths(
+            self.store, kb, paths, lambda: self.kb_embedder(kb), options, progress
+        )
+        if progress is not None:
+            progress(None, "updating the search index")
+        self.index.sync(kb)  # tokenizing the new passages now keeps the next search fast
+        return report
 
     def documents(self, kb_name: str | None = None) -> list[DocumentRecord]:
         if kb_name is None and self.store.find_kb(self.settings.default_kb) is None:
