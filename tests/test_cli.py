@@ -111,3 +111,11 @@ def test_a_new_user_sees_hints_not_errors(cli: CliRunner) -> None:
     found = cli.invoke(app, ["search", "anything"])
     assert found.exit_code == 1
     assert "nothing indexed yet" in found.output
+
+
+def test_home_option_beats_the_environment(cli: CliRunner, files: Path, tmp_path: Path) -> None:
+    other = tmp_path / "elsewhere"
+    result = cli.invoke(app, ["--home", str(other), "add", str(files / "faro.txt")])
+    assert result.exit_code == 0
+    assert (other / "sabio.db").exists()
+    assert cli.invoke(app, ["docs"]).output.count("faro.txt") == 0

@@ -57,21 +57,19 @@ KbOption = Annotated[str | None, typer.Option("--kb", help="Knowledge base (defa
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 
-class _State:
-    home: Path | None = None
-
-
 @app.callback()
 def _options(
+    ctx: typer.Context,
     home: Annotated[
         Path | None, typer.Option(help="Data directory (overrides SABIO_HOME).", show_default=False)
     ] = None,
 ) -> None:
-    _State.home = home
+    ctx.obj = {"home": home}
 
 
-def _sabio() -> Sabio:
-    return Sabio(load_settings({"home": _State.home}))
+def _sabio(ctx: typer.Context) -> Sabio:
+    """The service, with the settings the top-level options asked for."""
+    return Sabio(load_settings(ctx.find_root().obj))
 
 
 def _print_json(value: Any) -> None:
@@ -83,20 +81,21 @@ def _print_json(value: Any) -> None:
 
 @kb_app.command("create")
 def kb_create(
+    ctx: typer.Context,
     name: str,
     embedding_model: Annotated[
         str | None, typer.Option(help="'backend:model'; default: the embedding_model setting.")
     ] = None,
 ) -> None:
     """Create a knowledge base."""
-    kb = _sabio().create_kb(name, embedding_model)
+    kb = _sabio(ctx).create_kb(name, embedding_model)
     out.print(f"Created knowledge base [bold]{escape(kb.name)}[/] ({kb.embedding_model}).")
 
 
 @kb_app.command("list")
-def kb_list(as_json: JsonOption = False) -> None:
+def kb_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """List knowledge bases."""
-    kbs = _sabio().list_kbs()
+    kbs = _sabio(ctx).list_kbs()
     if as_json:
         _print_json([asdict(kb) for kb in kbs])
         return
@@ -108,10 +107,12 @@ def kb_list(as_json: JsonOption = False) -> None:
 
 @kb_app.command("delete")
 def kb_delete(
-    name: str, yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False
+    ctx: typer.Context,
+    name: str,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
 ) -> None:
     """Delete a knowledge base and everything indexed in it (your files stay)."""
-    sabio = _sabio()
+    sabio = _sabio(ctx)
     kb = sabio.store.get_kb(name)
     if not yes and not typer.confirm(f"Delete '{name}' and its {kb.documents} documents?"):
         raise typer.Exit(1)
@@ -121,6 +122,7 @@ def kb_delete(
 
 @kb_app.command("reindex")
 def kb_reindex(
+    ctx: typer.Context,
     name: str,
     embedding_model: Annotated[
         str | None, typer.Option(help="Switch to this 'backend:model' while re-indexing.")
@@ -128,7 +130,7 @@ def kb_reindex(
 ) -> None:
     """Re-embed every passage, e.g. to switch embedding model. Atomic: all or nothing."""
     with err.status("re-embedding every passage…"):
-        kb = _sabio().reindex_kb(name, embedding_model)
+        kb = _sabio(ctx).reindex_kb(name, embedding_model)
     out.print(f"Re-indexed {escape(kb.name)}: {kb.chunks} passages with {kb.embedding_model}.")
 
 
@@ -137,6 +139,7 @@ def kb_reindex(
 
 @app.command()
 def add(
+    ctx: typer.Context,
     paths: Annotated[list[Path], typer.Argument(help="Files and folders (walked recursively).")],
     kb: KbOption = None,
     password: Annotated[
@@ -149,7 +152,7 @@ def add(
     as_json: JsonOption = False,
 ) -> None:
     """Add files and folders; unchanged files cost nothing, changed ones are replaced."""
-    sabio = _sabio()
+    sabio = _sabio(ctx)
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -222,9 +225,9 @@ def _print_report(report: IngestReport, verbose: bool) -> None:
 
 
 @app.command()
-def docs(kb: KbOption = None, as_json: JsonOption = False) -> None:
+def docs(ctx: typer.Context, kb: KbOption = None, as_json: JsonOption = False) -> None:
     """List the documents of a knowledge base with their status."""
-    documents = _sabio().documents(kb)
+    documents = _sabio(ctx).documents(kb)
     if as_json:
         _print_json([asdict(d) for d in documents])
         return
@@ -248,16 +251,18 @@ def docs(kb: KbOption = None, as_json: JsonOption = False) -> None:
 
 @app.command()
 def rm(
+    ctx: typer.Context,
     document: Annotated[str, typer.Argument(help="Document id (see `sabio docs`) or path.")],
     kb: KbOption = None,
 ) -> None:
     """Remove a document from the knowledge base (the file itself stays)."""
-    doc = _sabio().remove_document(document, kb)
+    doc = _sabio(ctx).remove_document(document, kb)
     out.print(f"Removed {escape(doc.source)}.")
 
 
 @app.command()
 def search(
+    ctx: typer.Context,
     query: str,
     kb: KbOption = None,
     k: Annotated[int | None, typer.Option("-k", help="How many passages.", min=1)] = None,
@@ -267,7 +272,7 @@ def search(
     as_json: JsonOption = False,
 ) -> None:
     """Search a knowledge base: keyword and meaning together."""
-    results = _sabio().search(query, kb, k=k, documents=document or ())
+    results = _sabio(ctx).search(query, kb, k=k, documents=document or ())
     for note in results.notes:
         err.print(f"[yellow]note:[/] {escape(note)}")
     if as_json:
@@ -283,11 +288,13 @@ def search(
 
 
 @app.command()
-def doctor() -> None:
+def doctor(
+    ctx: typer.Context,
+) -> None:
     """Which model backends and extras are available, and how to fix what is missing."""
     from sabio.doctor import run_checks
 
-    sabio = _sabio()
+    sabio = _sabio(ctx)
     ok = True
     for check in run_checks(sabio):
         mark = "[green]ok[/]" if check.ok else ("[yellow]--[/]" if check.optional else "[red]!![/]")

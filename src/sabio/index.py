@@ -49,18 +49,34 @@ SHORTLIST = 400  # int8 candidates ranked exactly, at least
 MAX_DEAD_FRACTION = 0.25
 BUILD_BATCH = 20_000
 _TOKEN = re.compile(r"[^\W_]+")
-_MICRO = str.maketrans({"\u00b5": "\u03bc"})
 _ARRAYS = ("ids", "docs", "vectors", "lengths", "indptr", "post_rows", "post_tf2")
 
 ChunkRow = tuple[int, int, str, str, bytes]  # id, document id, text, context, vector
+
+
+def _fold_table() -> dict[int, str | None]:
+    """Latin letters with diacritics to their base letters (as FTS5's remove_diacritics 2
+    does, for Latin script only), combining marks dropped, micro sign to mu."""
+    table: dict[int, str | None] = {0x00B5: "\u03bc"}
+    for start, end in ((0x00C0, 0x0250), (0x1E00, 0x1F00)):
+        for cp in range(start, end):
+            base = "".join(
+                c for c in unicodedata.normalize("NFD", chr(cp)) if not unicodedata.combining(c)
+            )
+            if base and base != chr(cp):
+                table[cp] = base
+    table.update(dict.fromkeys(range(0x0300, 0x0370)))
+    return table
+
+
+_FOLD = _fold_table()
 
 
 def tokens(text: str) -> list[str]:
     """Words as FTS5's ``unicode61 remove_diacritics 2`` tokenizer sees them."""
     text = text.lower()
     if not text.isascii():
-        decomposed = unicodedata.normalize("NFD", text.translate(_MICRO))
-        text = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+        text = unicodedata.normalize("NFC", text).translate(_FOLD)
     return _TOKEN.findall(text)
 
 
@@ -147,22 +163,32 @@ def _attach_scan(segment: Segment) -> None:
     segment.scan = Int8Scan(np.asarray(segment.vectors))
 
 
-def build_segment(rows: Iterable[ChunkRow], vocab: dict[str, int], dimension: int) -> Segment:
+class Vocabulary(dict[str, int]):
+    """Term ids; looking up a new term gives it the next id."""
+
+    def __missing__(self, term: str) -> int:
+        self[term] = len(self)
+        return len(self) - 1
+
+
+def build_segment(rows: Iterable[ChunkRow], vocab: Vocabulary, dimension: int) -> Segment:
     """Tokenize ``rows`` into a segment; new terms are appended to ``vocab``."""
     ids, docs, lengths, blobs = array("q"), array("q"), array("f"), []
     parts: list[tuple[NDArray[np.int64], NDArray[np.int32], NDArray[np.uint16]]] = []
     terms, rows_of, weights = array("i"), array("i"), array("B")
+    term_id = vocab.__getitem__
     for row, (chunk_id, doc_id, text, context, vector) in enumerate(rows):
         ids.append(chunk_id)
         docs.append(doc_id)
         blobs.append(vector)
-        in_text = [vocab.setdefault(t, len(vocab)) for t in tokens(text)]
-        in_context = [vocab.setdefault(t, len(vocab)) for t in tokens(context)]
-        lengths.append(len(in_text) + len(in_context))
-        terms.extend(in_text)
-        terms.extend(in_context)
-        rows_of.extend([row] * (len(in_text) + len(in_context)))
-        weights.extend(b"\x02" * len(in_text) + b"\x01" * len(in_context))
+        n_text, n_context = len(terms), 0
+        terms.extend(map(term_id, tokens(text)))
+        n_text, n_context = len(terms) - n_text, len(terms)
+        terms.extend(map(term_id, tokens(context)))
+        n_context = len(terms) - n_context
+        lengths.append(n_text + n_context)
+        rows_of.extend([row] * (n_text + n_context))
+        weights.extend(b"\x02" * n_text + b"\x01" * n_context)
         if (row + 1) % BUILD_BATCH == 0:
             parts.append(_term_counts(terms, rows_of, weights))
             terms, rows_of, weights = array("i"), array("i"), array("B")
@@ -204,7 +230,7 @@ class _KbIndex:
     epoch: int
     dimension: int
     max_id: int
-    vocab: dict[str, int]
+    vocab: Vocabulary
     segments: list[Segment]
     alive: list[NDArray[np.bool_]] = field(default_factory=list)
     norms: list[NDArray[np.float32]] = field(default_factory=list)
@@ -363,7 +389,7 @@ class ChunkIndex:
         index.refresh_stats()
 
     def _rebuild(self, kb: KnowledgeBase, generation: int, epoch: int) -> _KbIndex:
-        vocab: dict[str, int] = {}
+        vocab = Vocabulary()
         segment = build_segment(self.store.chunk_rows(kb.id, after=0), vocab, kb.dimension)
         max_id = int(segment.ids[-1]) if len(segment.ids) else 0
         index = _KbIndex(generation, epoch, kb.dimension, max_id, vocab, [segment])
@@ -416,7 +442,7 @@ class ChunkIndex:
             segments = [Segment.load(folder, name) for name in manifest["segments"]]
         except (OSError, ValueError, KeyError, TypeError):
             return None  # damaged or half-written cache: rebuild from the database
-        vocab = {term: i for i, term in enumerate(terms)}
+        vocab = Vocabulary((term, i) for i, term in enumerate(terms))
         return _KbIndex(-1, epoch, kb.dimension, int(manifest["max_id"]), vocab, segments)
 
 
