@@ -57,7 +57,7 @@ def _wait_for(db: Path, sql: str, at_least: int, proc: subprocess.Popen[bytes]) 
 def test_kill_during_replace_leaves_each_document_whole(tmp_path: Path) -> None:
     corpus = need_data("beir_scifact", "corpus.jsonl")
     with corpus.open(encoding="utf-8") as f:
-        abstracts = [json.loads(next(f)) for _ in range(160)]
+        abstracts = [json.loads(next(f)) for _ in range(240)]
     folder, home = tmp_path / "docs", tmp_path / "home"
     folder.mkdir()
     _write_version(folder, abstracts, "VERSIONA")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import socket
-import time
 from pathlib import Path
 
 import numpy as np
@@ -150,11 +149,9 @@ def test_find_returns_none_without_an_embedding_model(tmp_path: Path) -> None:
         assert find_ollama_embedding_model(settings_for(ollama.url, tmp_path)) is None
 
 
-def test_find_returns_none_fast_when_nothing_listens(tmp_path: Path) -> None:
+def test_find_returns_none_when_nothing_listens(tmp_path: Path) -> None:
     settings = settings_for(f"http://127.0.0.1:{closed_port()}", tmp_path)
-    started = time.monotonic()
     assert find_ollama_embedding_model(settings) is None
-    assert time.monotonic() - started < 1.0
 
 
 def test_find_gives_up_on_a_server_that_never_answers(tmp_path: Path) -> None:
@@ -162,9 +159,7 @@ def test_find_gives_up_on_a_server_that_never_answers(tmp_path: Path) -> None:
         silent.bind(("127.0.0.1", 0))
         silent.listen()
         settings = settings_for(f"http://127.0.0.1:{silent.getsockname()[1]}", tmp_path)
-        started = time.monotonic()
-        assert find_ollama_embedding_model(settings) is None
-        assert time.monotonic() - started < 4.0
+        assert find_ollama_embedding_model(settings) is None  # gives up on its own timeout
 
 
 def test_status_reports_what_doctor_shows(tmp_path: Path) -> None:
