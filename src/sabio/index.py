@@ -43,6 +43,7 @@ from sabio.store import KnowledgeBase, Store
 
 K1 = 1.2
 B = 0.75
+INDEX_FORMAT = 2  # bump when tokens() or the saved arrays change: saved indexes rebuild
 MAX_SEGMENTS = 8
 INT8_MIN_ROWS = 250_000  # below this a float32 scan is only milliseconds
 SHORTLIST = 400  # int8 candidates ranked exactly, at least
@@ -415,6 +416,7 @@ class ChunkIndex:
             vocab_name = f"vocab-{uuid.uuid4().hex[:12]}.json"
             (folder / vocab_name).write_text(json.dumps(list(index.vocab), ensure_ascii=False))
             manifest = {
+                "format": INDEX_FORMAT,
                 "epoch": index.epoch,
                 "dimension": index.dimension,
                 "max_id": index.max_id,
@@ -436,7 +438,8 @@ class ChunkIndex:
             return None
         try:
             manifest: dict[str, Any] = json.loads((folder / "manifest.json").read_text())
-            if manifest["epoch"] != epoch or manifest["dimension"] != kb.dimension:
+            stale = manifest.get("format") != INDEX_FORMAT or manifest["epoch"] != epoch
+            if stale or manifest["dimension"] != kb.dimension:
                 return None
             terms = json.loads((folder / manifest["vocab"]).read_text(encoding="utf-8"))
             segments = [Segment.load(folder, name) for name in manifest["segments"]]
