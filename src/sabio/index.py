@@ -20,6 +20,7 @@ frequencies) are those of the knowledge base being searched.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib.util
 import json
@@ -263,6 +264,7 @@ class ChunkIndex:
         self.cache_dir = cache_dir
         self._kbs: dict[int, _KbIndex] = {}
         self._scans: dict[str, threading.Thread] = {}
+        self._lock = threading.RLock()
 
     # searching
 
@@ -358,18 +360,27 @@ class ChunkIndex:
 
     def drop(self, kb: KnowledgeBase) -> None:
         """Forget a deleted knowledge base, and its files."""
-        self._kbs.pop(kb.id, None)
-        if (folder := self._folder(kb)) is not None:
-            shutil.rmtree(folder, ignore_errors=True)
+        with self._lock:
+            self._kbs.pop(kb.id, None)
+            if (folder := self._folder(kb)) is not None:
+                shutil.rmtree(folder, ignore_errors=True)
 
     def sync(self, kb: KnowledgeBase) -> _KbIndex:
         """The index of ``kb``, brought up to date with the chunk table."""
-        generation, epoch = self.store.kb_versions(kb.id)
-        index = self._kbs.get(kb.id)
-        if index is not None and index.generation == generation and index.epoch == epoch:
-            return index
+        with self._lock:  # searches run the keyword and vector halves in two threads
+            generation, epoch = self.store.kb_versions(kb.id)
+            index = self._kbs.get(kb.id)
+            if index is not None and index.generation == generation and index.epoch == epoch:
+                return index
+            return self._refresh(kb, index, generation, epoch)
+
+    def _refresh(
+        self, kb: KnowledgeBase, index: _KbIndex | None, generation: int, epoch: int
+    ) -> _KbIndex:
         if index is None or index.epoch != epoch or index.dimension != kb.dimension:
             index = self._load(kb, epoch) or self._rebuild(kb, generation, epoch)
+        else:  # a search may still be reading the current one: change a copy
+            index = dataclasses.replace(index, segments=list(index.segments))
         self._catch_up(kb, index)
         if len(index.segments) > MAX_SEGMENTS or index.dead_fraction > MAX_DEAD_FRACTION:
             index = self._rebuild(kb, generation, epoch)
