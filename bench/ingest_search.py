@@ -202,20 +202,11 @@ def _exact_overlap(index: ChunkIndex, kb: Any, vector: np.ndarray) -> int:
     """How many of the exact float32 top 10 the index's vector search returned."""
     found = {cid for cid, _ in index.vector_search(kb, vector, 10)}
     state = index.sync(kb)
-    exact: set[int] = set()
-    for seg in state.segments:
-        scores = np.asarray(seg.vectors) @ vector.reshape(-1)
-        exact |= {int(seg.ids[i]) for i in np.argsort(-scores)[:10]}
-    best = sorted(exact, key=lambda cid: -float(_score(state, cid, vector)))[:10]
-    return len(found & set(best))
-
-
-def _score(state: Any, cid: int, vector: np.ndarray) -> float:
-    for seg in state.segments:
-        rows = np.flatnonzero(seg.ids == cid)
-        if len(rows):
-            return float(seg.vectors[rows[0]] @ vector.reshape(-1))
-    return -1.0
+    q = vector.reshape(-1)
+    scores = np.concatenate([np.asarray(seg.vectors) @ q for seg in state.segments])
+    scores[~np.concatenate(state.alive)] = -np.inf
+    ids = np.concatenate([seg.ids for seg in state.segments])
+    return len(found & set(ids[np.argsort(-scores)[:10]].tolist()))
 
 
 def _timed(fn: Any, *args: Any, **kwargs: Any) -> float:

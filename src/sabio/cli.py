@@ -113,7 +113,7 @@ def kb_delete(
 ) -> None:
     """Delete a knowledge base and everything indexed in it (your files stay)."""
     sabio = _sabio(ctx)
-    kb = sabio.store.get_kb(name)
+    kb = next((k for k in sabio.list_kbs() if k.name == name), None) or sabio.store.get_kb(name)
     if not yes and not typer.confirm(f"Delete '{name}' and its {kb.documents} documents?"):
         raise typer.Exit(1)
     sabio.delete_kb(name)

@@ -250,11 +250,6 @@ class _KbIndex:
             for s in self.segments
         ]
 
-    @property
-    def dead_fraction(self) -> float:
-        rows = sum(len(s.ids) for s in self.segments)
-        return 1 - self.count / rows if rows else 0.0
-
 
 class ChunkIndex:
     """Vector and keyword search over every knowledge base of one store."""
@@ -377,21 +372,26 @@ class ChunkIndex:
     def _refresh(
         self, kb: KnowledgeBase, index: _KbIndex | None, generation: int, epoch: int
     ) -> _KbIndex:
-        if index is None or index.epoch != epoch or index.dimension != kb.dimension:
-            index = self._load(kb, epoch) or self._rebuild(kb, generation, epoch)
-        else:  # a search may still be reading the current one: change a copy
-            index = dataclasses.replace(index, segments=list(index.segments))
-        self._catch_up(kb, index)
-        if len(index.segments) > MAX_SEGMENTS or index.dead_fraction > MAX_DEAD_FRACTION:
-            index = self._rebuild(kb, generation, epoch)
+        if index is not None and index.epoch == epoch and index.dimension == kb.dimension:
+            index = dataclasses.replace(index, segments=list(index.segments))  # may be in use
+        else:
+            index = self._load(kb, epoch)
+        if index is None or not self._catch_up(kb, index):
+            index = self._rebuild(kb, epoch)
         index.generation = generation
         self._kbs[kb.id] = index
         return index
 
-    def _catch_up(self, kb: KnowledgeBase, index: _KbIndex) -> None:
+    def _catch_up(self, kb: KnowledgeBase, index: _KbIndex) -> bool:
+        """Mask chunks that are gone and add a segment for new ones; False when a
+        compaction (a rebuild) is due instead: too many segments or dead rows."""
         current = self.store.chunk_ids(kb.id)
         index.alive = [np.isin(seg.ids, current) for seg in index.segments]
         new_rows = self.store.chunk_rows(kb.id, after=index.max_id)
+        rows = sum(len(seg.ids) for seg in index.segments)
+        dead = rows - sum(int(a.sum()) for a in index.alive)
+        if len(index.segments) + bool(new_rows) > MAX_SEGMENTS or dead > MAX_DEAD_FRACTION * rows:
+            return False
         if new_rows:
             segment = build_segment(new_rows, index.vocab, kb.dimension)
             index.segments.append(segment)
@@ -399,12 +399,13 @@ class ChunkIndex:
             index.max_id = int(segment.ids[-1])
             self._save(kb, index, [segment])
         index.refresh_stats()
+        return True
 
-    def _rebuild(self, kb: KnowledgeBase, generation: int, epoch: int) -> _KbIndex:
+    def _rebuild(self, kb: KnowledgeBase, epoch: int) -> _KbIndex:
         vocab = Vocabulary()
         segment = build_segment(self.store.chunk_rows(kb.id, after=0), vocab, kb.dimension)
         max_id = int(segment.ids[-1]) if len(segment.ids) else 0
-        index = _KbIndex(generation, epoch, kb.dimension, max_id, vocab, [segment])
+        index = _KbIndex(-1, epoch, kb.dimension, max_id, vocab, [segment])
         index.alive = [np.ones(len(segment.ids), dtype=bool)]
         index.refresh_stats()
         folder = self._folder(kb)

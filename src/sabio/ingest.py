@@ -24,6 +24,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
+from stat import S_ISREG
 from typing import Any, Protocol
 
 import numpy as np
@@ -90,6 +91,7 @@ class _Prepared:
 @dataclass(frozen=True, slots=True)
 class _Job:
     source: str
+    size: int  # as scanned, to read the largest files first
     known_hash: str
     password: str | None
     chunk_size: int
@@ -115,32 +117,43 @@ def file_hash(path: Path) -> str:
     return digest.hexdigest()
 
 
-def scan_paths(paths: Iterable[Path]) -> tuple[list[Path], list[Path], list[FileResult]]:
-    """(files, folders that were walked, results for paths that do not exist)."""
-    files: list[Path] = []
+def scan_paths(
+    paths: Iterable[Path],
+) -> tuple[dict[Path, os.stat_result], list[Path], list[FileResult]]:
+    """(files with their stat, folders that were walked, results for paths that do not exist)."""
+    files: dict[Path, os.stat_result] = {}
     folders: list[Path] = []
     missing: list[FileResult] = []
     for raw in paths:
         path = Path(os.path.abspath(raw))
         if path.is_dir():
             folders.append(path)
-            files.extend(_walk(path))
-        elif path.is_file():
-            files.append(path)
+            files.update(_walk(path))
+        elif (stat := _file_stat(path)) is not None:
+            files[path] = stat
         else:
             missing.append(FileResult(str(path), "not_indexed", "failed", "no such file or folder"))
-    return list(dict.fromkeys(files)), folders, missing
+    return files, folders, missing
 
 
-def _walk(folder: Path) -> Iterator[Path]:
+def _walk(folder: Path) -> Iterator[tuple[Path, os.stat_result]]:
     for root, dirs, names in os.walk(folder, onerror=None):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(names):
             if name.startswith((".", "~$")) or name in IGNORED_NAMES:
                 continue
             path = Path(root, name)
-            if path.is_file():
-                yield path
+            if (stat := _file_stat(path)) is not None:
+                yield path, stat
+
+
+def _file_stat(path: Path) -> os.stat_result | None:
+    """The stat of a regular file (following links), None for anything else."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat if S_ISREG(stat.st_mode) else None
 
 
 def prepare_file(job: _Job) -> _Prepared:
@@ -190,11 +203,12 @@ def ingest_paths(
         notify(result, "")
     jobs: list[_Job] = []
     known: dict[str, DocumentRecord] = {}
-    for path in files:
+    for path, stat in files.items():
         source = str(path)
         doc = store.find_document(kb.id, source)
         retry = doc is not None and doc.status == "encrypted" and options.password is not None
-        if doc is not None and not retry and _same_stat(doc, path):
+        same_stat = doc is not None and (doc.size, doc.mtime_ns) == (stat.st_size, stat.st_mtime_ns)
+        if doc is not None and same_stat and not retry:
             result = FileResult(source, "unchanged", doc.status, doc.error, doc.chunk_count)
             report.results.append(result)
             notify(result, "")
@@ -204,6 +218,7 @@ def ingest_paths(
         jobs.append(
             _Job(
                 source,
+                stat.st_size,
                 "" if retry or doc is None else doc.content_hash,
                 options.password,
                 options.chunk_size,
@@ -214,18 +229,11 @@ def ingest_paths(
     for prepared in _prepare_all(jobs, options.workers):
         writer.add(prepared)
     writer.flush()
+    seen = {str(p) for p in files}
     for folder in folders if not options.keep_missing else []:
-        _remove_missing(store, kb, folder, {str(p) for p in files}, report, notify)
+        _remove_missing(store, kb, folder, seen, report, notify)
     report.results.sort(key=lambda r: r.source)
     return report
-
-
-def _same_stat(doc: DocumentRecord, path: Path) -> bool:
-    try:
-        stat = path.stat()
-    except OSError:
-        return False
-    return doc.size == stat.st_size and doc.mtime_ns == stat.st_mtime_ns
 
 
 def _remove_missing(
@@ -326,7 +334,7 @@ def _prepare_all(jobs: list[_Job], workers: int) -> Iterator[_Prepared]:
         return
     workers = min(workers or os.cpu_count() or 1, len(jobs))
     context = _start_method()
-    todo = iter(sorted(jobs, key=_size, reverse=True))
+    todo = iter(sorted(jobs, key=lambda job: job.size, reverse=True))
     running: dict[Future[_Prepared], _Job] = {}
     pool = _pool(workers, context)
     try:
@@ -357,13 +365,6 @@ def _start_method() -> Any:
     if sys.platform == "linux" and threading.active_count() == 1:
         return multiprocessing.get_context("fork")
     return multiprocessing.get_context("spawn")
-
-
-def _size(job: _Job) -> int:
-    try:
-        return os.stat(job.source).st_size
-    except OSError:
-        return 0
 
 
 def _exit_with_parent(parent: int) -> None:

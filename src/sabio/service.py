@@ -7,6 +7,7 @@ method here and format the answer.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -148,29 +149,19 @@ class Sabio:
         """Hybrid search; when the embedding model is unreachable, keywords alone, said so."""
         kb = self.kb(kb_name)
         doc_ids = [self.store.get_document(kb.id, _as_source(ref)).id for ref in documents]
-        k = k or self.settings.search_k
+        run = functools.partial(
+            search_chunks,
+            self.store,
+            self.index,
+            kb,
+            query,
+            k=k or self.settings.search_k,
+            document_ids=doc_ids or None,
+        )
         try:
-            hits = search_chunks(
-                self.store,
-                self.index,
-                kb,
-                query,
-                embedder=self.kb_embedder(kb),
-                k=k,
-                document_ids=doc_ids or None,
-            )
+            return SearchResults(run(embedder=self.kb_embedder(kb)))
         except (ModelError, NotFoundError) as exc:
-            hits = search_chunks(
-                self.store,
-                self.index,
-                kb,
-                query,
-                embedder=None,
-                k=k,
-                document_ids=doc_ids or None,
-            )
-            return SearchResults(hits, [f"keyword matches only: {exc}"])
-        return SearchResults(hits)
+            return SearchResults(run(embedder=None), [f"keyword matches only: {exc}"])
 
 
 def _check_kb_name(name: str) -> None:

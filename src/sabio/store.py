@@ -75,6 +75,9 @@ SCHEMA_VERSION = 1
 
 @dataclass(frozen=True, slots=True)
 class KnowledgeBase:
+    """``documents`` and ``chunks`` are counted by :meth:`Store.list_kbs` only (0 elsewhere:
+    counting a million chunks is no price for every command to pay)."""
+
     id: int
     name: str
     embedding_model: str

