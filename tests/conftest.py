@@ -1,6 +1,7 @@
-"""Shared fixtures. The only fake is at the edge: a deterministic embedding model
-registered through the normal registry (``fake:words``), for fast tests that do not
-need the real one. End-to-end tests use the real embedded model."""
+"""Shared fixtures. The only fakes are at the edge, registered through the normal
+registries: a deterministic embedding model (``fake:words``) and scripted chat models
+(``fake:cite``…), for fast tests that do not need the real ones. End-to-end tests use
+the real embedded models."""
 
 from __future__ import annotations
 
@@ -13,7 +14,15 @@ import numpy as np
 import pytest
 
 from sabio.config import Settings, load_settings
-from sabio.models import Vectors, normalize_rows, register_embedding_backend
+from sabio.errors import ModelError
+from sabio.models import (
+    ChatOptions,
+    Message,
+    Vectors,
+    normalize_rows,
+    register_chat_backend,
+    register_embedding_backend,
+)
 from sabio.service import Sabio
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -61,3 +70,41 @@ def need_data(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"{path} is not here (../shared/data is absent)")
     return path
+
+
+class FakeChat:
+    """A chat model at the edge, registered as ``fake:<behaviour>``; it records every
+    request. Token counts are words (plus one per line), the context window comes from
+    ``context_window`` (default 2048). Behaviours:
+
+    - ``cite``: quotes the first words of passage 1 and cites [1], then an invalid [9];
+    - ``broken``: sends one piece, then the stream breaks;
+    - ``echo``: answers with the last user message (for rewrites and prompt checks).
+    """
+
+    def __init__(self, behaviour: str, context_window: int) -> None:
+        self.name = f"fake:{behaviour}"
+        self.behaviour = behaviour
+        self.context_window = context_window
+        self.requests: list[list[dict[str, str]]] = []
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split()) + text.count("\n") + 1
+
+    def stream(self, messages: Sequence[Message], options: ChatOptions) -> Iterator[str]:
+        self.requests.append([dict(m) for m in messages])
+        last = messages[-1]["content"]
+        if self.behaviour == "echo":
+            yield last
+            return
+        match = re.search(r"^\[1\] \(.*?\)\n(.*)$", last, re.MULTILINE)
+        words = (match.group(1) if match else "nothing").split()[:8]
+        yield " ".join(words[:4])
+        if self.behaviour == "broken":
+            raise ModelError("the connection to the model was lost")
+        yield from (" ", " ".join(words[4:]), " [", "1", "]. See", " also [9].")
+
+
+@register_chat_backend("fake")
+def _fake_chat_factory(settings: Settings, model: str) -> FakeChat:
+    return FakeChat(model, settings.context_window or 2048)

@@ -10,23 +10,35 @@ hash of the text) and deliberately not unit length, so tests can see normalisati
         assert ollama.count("POST", "/api/embed") == 2
 
 A route is ``server.route(method, path, handler)``; the handler gets the :class:`Request`
-and returns ``(status, body)``: a dict/list is sent as JSON, a str as text, and an iterator
-of dicts as NDJSON lines (a stream, as ``/api/chat`` sends).
+and returns ``(status, body)``: a dict/list is sent as JSON, a str as text, an iterator of
+dicts as NDJSON lines (a stream, as ``/api/chat`` sends; a ``bytes`` item is written as it
+is, so a stream can stop in the middle of a line, as a dropped connection does), and
+:class:`Raw` chunks as they are (server-sent events, as ``/v1/chat/completions`` sends).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 import socket
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Self
 
-Body = dict[str, Any] | list[Any] | str | Iterator[dict[str, Any]]
+
+@dataclass
+class Raw:
+    """A streamed body written chunk by chunk, with its content type."""
+
+    chunks: Iterable[bytes]
+    content_type: str = "text/event-stream"
+
+
+Body = dict[str, Any] | list[Any] | str | Raw | Iterator[dict[str, Any] | bytes]
 Handler = Callable[["Request"], tuple[int, Body]]
 
 
@@ -121,13 +133,22 @@ def _handler_class(server: FakeServer) -> type[BaseHTTPRequestHandler]:
                 self._send(status, "text/plain; charset=utf-8", body.encode())
             elif isinstance(body, dict | list):
                 self._send(status, "application/json; charset=utf-8", json.dumps(body).encode())
+            elif isinstance(body, Raw):
+                self._stream(status, body.content_type, body.chunks)
             else:
-                self.send_response(status)
-                self.send_header("Content-Type", "application/x-ndjson")
-                self.end_headers()
-                for line in body:
-                    self.wfile.write(json.dumps(line).encode() + b"\n")
-                    self.wfile.flush()
+                lines = (
+                    line if isinstance(line, bytes) else json.dumps(line).encode() + b"\n"
+                    for line in body
+                )
+                self._stream(status, "application/x-ndjson", lines)
+
+        def _stream(self, status: int, content_type: str, chunks: Iterable[bytes]) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.end_headers()  # no length: the body ends when the connection closes
+            for chunk in chunks:
+                self.wfile.write(chunk)
+                self.wfile.flush()
 
         def _send(self, status: int, content_type: str, data: bytes) -> None:
             self.send_response(status)
@@ -150,6 +171,8 @@ class FakeModel:
     family: str = "llama"
     capabilities: list[str] = field(default_factory=lambda: ["completion"])
     dimension: int = 0  # embedding length; 0 for chat models
+    context_length: int = 0  # "<family>.context_length" in /api/show; 0: not reported
+    reply: str = "El faro de Alejandría guiaba a los barcos."  # what a chat model answers
 
     def tag(self, with_capabilities: bool) -> dict[str, Any]:
         entry: dict[str, Any] = {
@@ -176,15 +199,62 @@ def embedding_model(name: str, dimension: int = 8, family: str = "bert") -> Fake
     return FakeModel(name, family=family, capabilities=["embedding"], dimension=dimension)
 
 
-def chat_model(name: str, family: str = "llama") -> FakeModel:
-    return FakeModel(name, family=family, capabilities=["completion", "tools"])
+def chat_model(
+    name: str, family: str = "llama", *, thinking: bool = False, context_length: int = 131072
+) -> FakeModel:
+    capabilities = ["completion", "tools", *(["thinking"] if thinking else [])]
+    return FakeModel(name, family=family, capabilities=capabilities, context_length=context_length)
+
+
+def answer_pieces(text: str) -> list[str]:
+    """``text`` as a model streams it: a word at a time, spaces kept."""
+    return re.findall(r"\s*\S+", text)
+
+
+def chat_chunk(
+    model: str, content: str, *, thinking: str = "", done: bool = False
+) -> dict[str, Any]:
+    """One line of an ``/api/chat`` stream."""
+    message = {
+        "role": "assistant",
+        "content": content,
+        **({"thinking": thinking} if thinking else {}),
+    }
+    chunk: dict[str, Any] = {
+        "model": model,
+        "created_at": "2025-07-07T20:22:19.18Z",
+        "message": message,
+        "done": done,
+    }
+    if done:
+        chunk |= {"done_reason": "stop", "total_duration": 4883583458, "eval_count": 12}
+    return chunk
+
+
+def openai_chunk(model: str, content: str | None, finish_reason: str | None = None) -> bytes:
+    """One server-sent event of a ``/v1/chat/completions`` stream."""
+    delta = {} if content is None else {"role": "assistant", "content": content}
+    event = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion.chunk",
+        "created": 1751919739,
+        "model": model,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+    }
+    return sse(event)
+
+
+def sse(data: dict[str, Any] | str) -> bytes:
+    text = data if isinstance(data, str) else json.dumps(data)
+    return f"data: {text}\n\n".encode()
 
 
 class FakeOllama(FakeServer):
     """Ollama's native API (and /v1/embeddings) over a list of :class:`FakeModel`.
 
     ``capabilities`` off mimics an Ollama too old to report them in /api/show.
-    ``api_key`` set makes /v1/embeddings demand ``Authorization: Bearer <api_key>``.
+    ``api_key`` set makes the /v1 routes demand ``Authorization: Bearer <api_key>``.
+    ``library`` holds the models /api/pull can download (and then installs).
     """
 
     def __init__(
@@ -194,9 +264,11 @@ class FakeOllama(FakeServer):
         version: str = "0.12.3",
         capabilities: bool = True,
         api_key: str = "",
+        library: list[FakeModel] | None = None,
     ) -> None:
         super().__init__()
         self.models = models or []
+        self.library = library or []
         self.version = version
         self.capabilities = capabilities
         self.api_key = api_key
@@ -205,7 +277,11 @@ class FakeOllama(FakeServer):
         self.route("GET", "/api/tags", self._tags)
         self.route("POST", "/api/show", self._show)
         self.route("POST", "/api/embed", self._embed)
+        self.route("POST", "/api/chat", self._chat)
+        self.route("POST", "/api/pull", self._pull)
         self.route("POST", "/v1/embeddings", self._openai_embeddings)
+        self.route("POST", "/v1/chat/completions", self._openai_chat)
+        self.route("GET", "/v1/models", self._openai_models)
 
     def find(self, name: str) -> FakeModel | None:
         full = name if ":" in name else f"{name}:latest"
@@ -224,7 +300,14 @@ class FakeOllama(FakeServer):
             "parameters": "num_ctx                        8192",
             "template": "{{ .Prompt }}",
             "details": model.tag(with_capabilities=False)["details"],
-            "model_info": {"general.architecture": model.family},
+            "model_info": {
+                "general.architecture": model.family,
+                **(
+                    {f"{model.family}.context_length": model.context_length}
+                    if model.context_length
+                    else {}
+                ),
+            },
             "modified_at": "2025-05-04T17:37:44.70-07:00",
         }
         if self.capabilities:
@@ -252,6 +335,81 @@ class FakeOllama(FakeServer):
             "load_duration": 1019500,
             "prompt_eval_count": 8 * len(texts),
         }
+
+    def _chat(self, request: Request) -> tuple[int, Body]:
+        body = request.json or {}
+        name = str(body.get("model", ""))
+        model = self.find(name)
+        if model is None:
+            return 404, {"error": f'model "{name}" not found, try pulling it first'}
+        if model.dimension:
+            return 400, {"error": f'"{name}" does not support chat'}
+        think = body.get("think")
+        can_think = "thinking" in model.capabilities
+        if think is not None and not can_think:
+            return 400, {"error": f'"{name}" does not support thinking'}
+        if body.get("stream") is False:
+            return 200, chat_chunk(name, model.reply, done=True)
+        return 200, self._chat_stream(name, model, thinking=can_think and think is not False)
+
+    def _chat_stream(self, name: str, model: FakeModel, thinking: bool) -> Iterator[dict[str, Any]]:
+        if thinking:  # Ollama thinks by default when a model can
+            yield chat_chunk(name, "", thinking="Veamos qué dicen los documentos.")
+        for piece in answer_pieces(model.reply):
+            yield chat_chunk(name, piece)
+        yield chat_chunk(name, "", done=True)
+
+    def _pull(self, request: Request) -> tuple[int, Body]:
+        name = str((request.json or {}).get("model", ""))
+        full = name if ":" in name else f"{name}:latest"
+        model = next((m for m in self.library if m.name == full), None)
+        return 200, self._pull_stream(model)
+
+    def _pull_stream(self, model: FakeModel | None) -> Iterator[dict[str, Any]]:
+        yield {"status": "pulling manifest"}
+        if model is None:
+            yield {"error": "pull model manifest: file does not exist"}
+            return
+        for layer, total in ((model.name, 2_000_000), (f"{model.name} template", 1_024)):
+            digest = hashlib.sha256(layer.encode()).hexdigest()
+            for completed in (0, total // 2, total):
+                yield {
+                    "status": f"pulling {digest[:12]}",
+                    "digest": f"sha256:{digest}",
+                    "total": total,
+                    "completed": completed,
+                }
+        yield {"status": "verifying sha256 digest"}
+        yield {"status": "writing manifest"}
+        if self.find(model.name) is None:
+            self.models.append(model)
+        yield {"status": "success"}
+
+    def _openai_chat(self, request: Request) -> tuple[int, Body]:
+        if self.api_key and request.headers.get("authorization") != f"Bearer {self.api_key}":
+            return 401, _openai_error("Invalid API key", "invalid_request_error")
+        body = request.json or {}
+        name = str(body.get("model", ""))
+        model = self.find(name)
+        if model is None or model.dimension:
+            return 404, _openai_error(f"model '{name}' not found", "not_found_error")
+        if not body.get("stream"):
+            choice = {"index": 0, "message": {"role": "assistant", "content": model.reply}}
+            return 200, {
+                "object": "chat.completion",
+                "choices": [choice | {"finish_reason": "stop"}],
+            }
+        events = [openai_chunk(name, piece) for piece in answer_pieces(model.reply)]
+        return 200, Raw([*events, openai_chunk(name, None, "stop"), sse("[DONE]")])
+
+    def _openai_models(self, request: Request) -> tuple[int, Body]:
+        if self.api_key and request.headers.get("authorization") != f"Bearer {self.api_key}":
+            return 401, _openai_error("Invalid API key", "invalid_request_error")
+        data = [
+            {"id": m.name, "object": "model", "created": 0, "owned_by": "library"}
+            for m in self.models
+        ]
+        return 200, {"object": "list", "data": data}
 
     def _openai_embeddings(self, request: Request) -> tuple[int, Body]:
         if self.api_key and request.headers.get("authorization") != f"Bearer {self.api_key}":

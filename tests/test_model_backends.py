@@ -85,7 +85,7 @@ def test_unreachable_ollama_names_the_url_and_the_fix(tmp_path: Path) -> None:
 def test_missing_ollama_model_names_the_pull_command(tmp_path: Path) -> None:
     with FakeOllama([NOMIC]) as ollama:
         model = get_embedding_model(settings_for(ollama.url, tmp_path), "ollama:bge-m3")
-        with pytest.raises(NotFoundError, match="`ollama pull bge-m3`"):
+        with pytest.raises(NotFoundError, match="`sabio pull bge-m3`"):
             model.embed(["hola"])
 
 
@@ -115,7 +115,7 @@ def test_client_reads_version_tags_and_show() -> None:
             "llama3.2:latest",
         ]
         assert client.show("nomic-embed-text")["capabilities"] == ["embedding"]
-        with pytest.raises(NotFoundError, match="ollama pull mistral"):
+        with pytest.raises(NotFoundError, match="sabio pull mistral"):
             client.show("mistral")
 
 
@@ -171,6 +171,7 @@ def test_status_reports_what_doctor_shows(tmp_path: Path) -> None:
         "version": "0.12.3",
         "models": ["llama3.2", "nomic-embed-text"],
         "embedding_models": ["nomic-embed-text"],
+        "chat_models": ["llama3.2"],
         "error": None,
     }
 

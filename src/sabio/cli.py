@@ -287,6 +287,219 @@ def search(
         out.print(f"   {escape(snippet[:400])}{'…' if len(snippet) > 400 else ''}\n")
 
 
+ModelOption = Annotated[
+    str | None,
+    typer.Option("--model", "-m", help="Chat model, e.g. ollama:qwen3:4b (see `sabio models`)."),
+]
+
+
+@app.command()
+def ask(
+    ctx: typer.Context,
+    question: str,
+    kb: KbOption = None,
+    model: ModelOption = None,
+    k: Annotated[int | None, typer.Option("-k", help="Passages to retrieve.", min=1)] = None,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show the query, passages and timings.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Answer a question from your documents, citing the pages it used."""
+    stream = _sabio(ctx).ask(question, kb, model=model, k=k)
+    if as_json:
+        for _ in stream:
+            pass
+        _print_json(stream.answer.to_dict())
+    else:
+        _stream_answer(stream, verbose)
+    if not stream.answer.complete:
+        raise typer.Exit(1)
+
+
+@app.command()
+def chat(ctx: typer.Context, kb: KbOption = None, model: ModelOption = None) -> None:
+    """Talk with your documents: follow-up questions keep the conversation's context."""
+    from sabio.answer import Turn
+
+    sabio = _sabio(ctx)
+    kb_name = sabio.kb(kb).name
+    chat_model = sabio.chat_model(model).name
+    err.print(
+        f"[dim]Knowledge base {escape(kb_name)}, model {escape(chat_model)}. "
+        "/new starts over, /exit (or Ctrl-D) leaves.[/]"
+    )
+    turns: list[Turn] = []
+    while True:
+        try:
+            question = out.input("[bold green]> [/]").strip()
+        except EOFError:
+            out.print()
+            return
+        if question in ("/exit", "/quit"):
+            return
+        if question == "/new":
+            turns.clear()
+            err.print("[dim]New conversation.[/]")
+            continue
+        if not question:
+            continue
+        try:
+            stream = sabio.ask(question, kb_name, model=chat_model, history=turns)
+            _stream_answer(stream, verbose=False)
+        except SabioError as exc:
+            err.print(f"[red]error:[/] {escape(str(exc))}")
+            continue
+        answer = stream.answer
+        if answer.complete:
+            turns.append(Turn(answer.question, answer.text))
+
+
+def _stream_answer(stream: Any, verbose: bool) -> None:
+    """Print an answer as it arrives, then its sources (and, verbose, how it was made)."""
+    for piece in stream:
+        sys.stdout.write(piece)
+        sys.stdout.flush()
+    sys.stdout.write("\n")
+    answer = stream.answer
+    if answer.query != answer.question:
+        err.print(f"[dim](searched for: {escape(answer.query)})[/]")
+    if not answer.complete:
+        err.print(f"[red]answer incomplete:[/] {escape(answer.error or 'the model stopped')}")
+    for note in answer.notes:
+        err.print(f"[yellow]note:[/] {escape(note)}")
+    if answer.citations:
+        out.print("\n[bold]Sources[/]")
+    for c in answer.citations:
+        where = c.title or c.document
+        page = f", page {c.page}" if c.page is not None else ""
+        out.print(
+            f"[bold][{c.number}][/] [cyan]{escape(where)}{page}[/]  [dim]{escape(c.document)}[/]"
+        )
+        out.print(f"    [dim]{escape(c.snippet)}[/]")
+    if verbose:
+        _print_answer_details(answer)
+
+
+def _print_answer_details(answer: Any) -> None:
+    err.print(
+        f"[dim]model {escape(answer.model)} · language {answer.language} · "
+        f"{answer.passages} passages in the prompt · {answer.prompt_tokens} of "
+        f"{answer.budget} prompt tokens[/]"
+    )
+    for dropped in answer.dropped:
+        page = f", page {dropped.page}" if dropped.page is not None else ""
+        err.print(
+            f"[dim]  left out (no room in the context window): {escape(dropped.document)}{page}[/]"
+        )
+    for marker in answer.removed_citations:
+        err.print(f"[dim]  removed citation {escape(marker)}: it names no passage[/]")
+    timings = " · ".join(f"{k.removesuffix('_ms')} {v:.0f} ms" for k, v in answer.timings.items())
+    err.print(f"[dim]  {timings}[/]")
+
+
+@app.command("eval")
+def eval_(
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Argument(help="BEIR-format folder: corpus, queries, qrels/.")],
+    split: Annotated[str | None, typer.Option(help="qrels/<split>.tsv (default: test).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Measure search quality on your own judged queries (a BEIR-format folder).
+
+    The documents go into a temporary data directory: your knowledge bases are untouched."""
+    from sabio.evaluation import evaluate_folder
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=as_json,
+        auto_refresh=False,  # no refresh thread: with none, file readers can be forked
+    ) as bar:
+        task = bar.add_task("reading the folder", total=None)
+
+        def progress(what: str, done: int, total: int | None) -> None:
+            bar.update(task, description=what, completed=done, total=total)
+            bar.refresh()
+
+        metrics = evaluate_folder(path, load_settings(ctx.find_root().obj), split, progress)
+    if as_json:
+        _print_json(metrics)
+        return
+    for name, value in metrics.items():
+        out.print(f"{name:<12} {value:.4f}")
+
+
+# models
+
+
+@app.command()
+def models(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """List chat and embedding models across backends, marking the defaults."""
+    from sabio.models.catalog import default_chat_model, list_models
+
+    sabio = _sabio(ctx)
+    entries = list_models(
+        sabio.settings,
+        default_chat=default_chat_model(sabio.settings),
+        default_embedding=sabio.default_embedding_model(),
+    )
+    if as_json:
+        _print_json([asdict(e) for e in entries])
+        return
+    table = Table("name", "kind", "backend", "default for", "size", box=None)
+    for e in entries:
+        size = f"{e.size / 1e9:.1f} GB" if e.size else ""
+        style = None if e.available else "dim"
+        table.add_row(escape(e.name), e.kind, e.backend, e.default, size, style=style)
+    out.print(table)
+    for e in entries:
+        if e.note:
+            out.print(
+                f"{'' if e.available else '[yellow]unavailable[/] '}{escape(e.name)}: "
+                f"{escape(e.note)}"
+            )
+
+
+@app.command()
+def pull(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="An Ollama model, e.g. qwen3:4b or bge-m3.")],
+) -> None:
+    """Download a model into Ollama (it must be running), showing the progress."""
+    from rich.progress import DownloadColumn, TaskID, TransferSpeedColumn
+
+    from sabio.models.ollama import OllamaClient
+
+    model = name.removeprefix("ollama:")
+    layers: dict[str, TaskID] = {}
+    settings = load_settings(ctx.find_root().obj)
+    with (
+        OllamaClient.from_settings(settings) as client,
+        Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            console=err,
+            transient=True,
+        ) as bar,
+    ):
+        for update in client.pull(model):
+            digest, total = update["digest"], update["total"]
+            if not digest or not total:
+                bar.console.print(f"[dim]{escape(update['status'])}[/]")
+                continue
+            if digest not in layers:
+                layers[digest] = bar.add_task(escape(update["status"]), total=total)
+            bar.update(layers[digest], completed=update["completed"])
+    out.print(f"pulled {escape(model)}")
+
+
 @app.command()
 def doctor(
     ctx: typer.Context,

@@ -30,6 +30,7 @@ class OpenAIServer:
 
     base_url: str
     api_key: str = ""
+    context_window: int = 8192
 
 
 def _setting(default: Any, help: str) -> Any:
@@ -50,6 +51,19 @@ class Settings:
         "Embedding model for new knowledge bases, as 'backend:model'; 'auto' picks an Ollama "
         "embedding model when Ollama answers and has one, else the embedded MiniLM.",
     )
+    chat_model: str = _setting(
+        "auto",
+        "Chat model for answers, as 'backend:model' (e.g. 'ollama:qwen3:4b', 'embedded:smollm2', "
+        "'embedded:/path/to/model.gguf'); 'auto' picks an Ollama chat model when Ollama "
+        "answers and has one, else the embedded SmolLM2.",
+    )
+    context_window: int = _setting(
+        0,
+        "Tokens of context a chat model gets (sent to Ollama as num_ctx); 0: the model's own "
+        "context length, at most 8192 (2048 for the embedded model, which reads on the CPU).",
+    )
+    answer_tokens: int = _setting(1024, "Most tokens an answer may take (kept free in the prompt).")
+    temperature: float = _setting(0.2, "Sampling temperature for answers.")
     default_kb: str = _setting("default", "Knowledge base used when a command names none.")
     chunk_size: int = _setting(1000, "Target chunk length in characters.")
     chunk_overlap: int = _setting(150, "Characters repeated between consecutive chunks.")
@@ -110,7 +124,15 @@ def _openai_servers(raw: Any, source: str, env: Mapping[str, str]) -> dict[str, 
         key = str(table.get("api_key", ""))
         if key_env := table.get("api_key_env"):
             key = env.get(str(key_env), "")
-        servers[name] = OpenAIServer(base_url=str(table["base_url"]).rstrip("/"), api_key=key)
+        try:
+            context = int(table.get("context_window", 8192))
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(
+                f"context_window of [openai.{name}] in {source} must be a number"
+            ) from exc
+        servers[name] = OpenAIServer(
+            base_url=str(table["base_url"]).rstrip("/"), api_key=key, context_window=context
+        )
     return servers
 
 

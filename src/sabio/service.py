@@ -12,12 +12,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sabio.answer import SIMILARITY_FLOORS, AnswerStream, Turn
 from sabio.chunking import embedding_text
 from sabio.config import Settings
 from sabio.errors import ConfigError, EmbeddingMismatchError, ModelError, NotFoundError
 from sabio.index import ChunkIndex
 from sabio.ingest import IngestOptions, IngestReport, Progress, ingest_paths
-from sabio.models import EmbeddingModel, get_embedding_model
+from sabio.models import (
+    ChatModel,
+    ChatOptions,
+    EmbeddingModel,
+    get_chat_model,
+    get_embedding_model,
+)
 from sabio.search import SearchHit, search_chunks
 from sabio.store import DocumentRecord, KnowledgeBase, Store
 
@@ -36,6 +43,7 @@ class Sabio:
         self.store = Store(settings.database_path)
         self.index = ChunkIndex(self.store, settings.home / "index")
         self._embedders: dict[str, EmbeddingModel] = {}
+        self._chat_models: dict[str, ChatModel] = {}
 
     def close(self) -> None:
         self.store.close()
@@ -100,6 +108,16 @@ class Sabio:
             )
         return model
 
+    def chat_model(self, name: str | None = None) -> ChatModel:
+        """The chat model called ``name``, or the default one (see ``chat_model``)."""
+        if name is None:
+            from sabio.models.catalog import default_chat_model
+
+            name = default_chat_model(self.settings)
+        if name not in self._chat_models:
+            self._chat_models[name] = get_chat_model(self.settings, name)
+        return self._chat_models[name]
+
     # documents
 
     def add(
@@ -162,6 +180,37 @@ class Sabio:
             return SearchResults(run(embedder=self.kb_embedder(kb)))
         except (ModelError, NotFoundError) as exc:
             return SearchResults(run(embedder=None), [f"keyword matches only: {exc}"])
+
+    # answers
+
+    def ask(
+        self,
+        question: str,
+        kb_name: str | None = None,
+        *,
+        model: str | None = None,
+        history: Sequence[Turn] = (),
+        k: int | None = None,
+    ) -> AnswerStream:
+        """A grounded answer to ``question``, to iterate as it streams (see answer.py)."""
+        kb = self.kb(kb_name)
+        chat = self.chat_model(model)
+        options = ChatOptions(
+            max_tokens=self.settings.answer_tokens, temperature=self.settings.temperature
+        )
+
+        def retrieve(query: str) -> tuple[list[SearchHit], list[str]]:
+            results = self.search(query, kb.name, k=k)
+            return results.hits, results.notes
+
+        return AnswerStream(
+            question,
+            chat,
+            retrieve,
+            options=options,
+            history=history,
+            similarity_floor=SIMILARITY_FLOORS.get(kb.embedding_model),
+        )
 
 
 def _check_kb_name(name: str) -> None:

@@ -1,17 +1,22 @@
 """Model backends behind small interfaces, chosen by a registry lookup.
 
 An embedding model is anything with a ``name``, a ``dimension`` and ``embed(texts)``.
-A backend registers a factory under a prefix with :func:`register_embedding_backend`;
-a model is named ``"<backend>:<model>"`` (``embedded:all-minilm-l6-v2``,
-``ollama:nomic-embed-text``, ``lmstudio:text-embedding-bge-m3`` for an OpenAI-compatible
-server configured under ``[openai.lmstudio]``). The name is what a knowledge base records.
+A chat model is anything with a ``name``, a ``context_window``, ``count_tokens(text)`` and
+``stream(messages, options)``. A backend registers a factory under a prefix with
+:func:`register_embedding_backend` or :func:`register_chat_backend`; a model is named
+``"<backend>:<model>"`` (``embedded:all-minilm-l6-v2``, ``embedded:smollm2``,
+``ollama:nomic-embed-text``, ``ollama:qwen3:4b``, ``lmstudio:text-embedding-bge-m3`` for an
+OpenAI-compatible server configured under ``[openai.lmstudio]``). The name is what a
+knowledge base records.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Protocol
+import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -23,6 +28,9 @@ if TYPE_CHECKING:
 
 Vectors = NDArray[np.float32]
 
+EMBEDDED_CHAT_MODEL = "embedded:smollm2"
+"""The chat model that works without any server: SmolLM2 on llama.cpp (``sabio.models.llama``)."""
+
 
 class EmbeddingModel(Protocol):
     """Turns texts into L2-normalised float32 rows, one per text."""
@@ -33,16 +41,79 @@ class EmbeddingModel(Protocol):
     def embed(self, texts: Sequence[str]) -> Vectors: ...
 
 
+Message = Mapping[str, str]
+"""A chat message: ``{"role": "system" | "user" | "assistant", "content": "..."}``."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChatOptions:
+    """What a chat request asks for besides the messages."""
+
+    max_tokens: int = 1024
+    temperature: float = 0.2
+    stop: tuple[str, ...] = ()
+
+
+class ChatModel(Protocol):
+    """A model that answers a conversation, token by token.
+
+    ``context_window`` is the number of tokens the prompt and the answer share, and the
+    backend makes sure the server uses exactly that many (Ollama gets ``num_ctx`` on every
+    request). ``count_tokens`` counts exactly where the backend has the tokenizer
+    (llama.cpp) and otherwise over-estimates (:func:`estimate_tokens`), so a prompt built
+    within the budget is never cut by the server.
+
+    ``stream`` yields pieces of the answer as they arrive. Failures are Sabio errors
+    (:class:`ModelError`, :class:`NotFoundError` naming the pull command): before the
+    first piece when the request is refused, or while iterating when the stream breaks.
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def context_window(self) -> int: ...
+
+    def count_tokens(self, text: str) -> int: ...
+
+    def stream(self, messages: Sequence[Message], options: ChatOptions) -> Iterator[str]: ...
+
+
+def estimate_tokens(text: str) -> int:
+    """A token count that errs high, for backends without a tokenizer at hand.
+
+    BPE tokenizers of current models average about 4 bytes per token in English and a bit
+    fewer in Spanish; counting one token per 3 UTF-8 bytes (plus one per message) stays
+    above the real count for prose, at the cost of leaving some context unused.
+    """
+    return math.ceil(len(text.encode("utf-8")) / 3) + 1
+
+
 EmbeddingFactory = Callable[["Settings", str], EmbeddingModel]
+ChatFactory = Callable[["Settings", str], ChatModel]
 
 _EMBEDDING_BACKENDS: dict[str, EmbeddingFactory] = {}
-_BACKEND_MODULES = ("sabio.models.embedded", "sabio.models.ollama", "sabio.models.openai")
+_CHAT_BACKENDS: dict[str, ChatFactory] = {}
+_BACKEND_MODULES = (
+    "sabio.models.embedded",
+    "sabio.models.llama",
+    "sabio.models.ollama",
+    "sabio.models.openai",
+)
 _loaded = False
 
 
 def register_embedding_backend(prefix: str) -> Callable[[EmbeddingFactory], EmbeddingFactory]:
     def decorator(factory: EmbeddingFactory) -> EmbeddingFactory:
         _EMBEDDING_BACKENDS[prefix] = factory
+        return factory
+
+    return decorator
+
+
+def register_chat_backend(prefix: str) -> Callable[[ChatFactory], ChatFactory]:
+    def decorator(factory: ChatFactory) -> ChatFactory:
+        _CHAT_BACKENDS[prefix] = factory
         return factory
 
     return decorator
@@ -69,18 +140,34 @@ def split_model_name(name: str) -> tuple[str, str]:
 def get_embedding_model(settings: Settings, name: str) -> EmbeddingModel:
     """Build the embedding model called ``name`` ("backend:model")."""
     _ensure_registered()
+    factory, model = _lookup(_EMBEDDING_BACKENDS, settings, name)
+    return factory(settings, model)
+
+
+def get_chat_model(settings: Settings, name: str) -> ChatModel:
+    """Build the chat model called ``name`` ("backend:model")."""
+    _ensure_registered()
+    factory, model = _lookup(_CHAT_BACKENDS, settings, name)
+    return factory(settings, model)
+
+
+F = TypeVar("F")
+
+
+def _lookup(backends: dict[str, F], settings: Settings, name: str) -> tuple[F, str]:
+    """The factory for ``name`` and what it gets: the model after the prefix, or, for a
+    server configured under [openai.NAME], the whole name (the ``openai`` factory splits it)."""
     backend, model = split_model_name(name)
-    factory = _EMBEDDING_BACKENDS.get(backend)
-    if factory is None and backend in settings.openai_servers:
-        factory = _EMBEDDING_BACKENDS["openai"]
-        model = name
+    factory = backends.get(backend)
+    if factory is None and backend in settings.openai_servers and "openai" in backends:
+        return backends["openai"], name
     if factory is None:
-        known = sorted({*_EMBEDDING_BACKENDS, *settings.openai_servers} - {"openai"})
+        known = sorted({*backends, *settings.openai_servers} - {"openai"})
         raise ConfigError(
             f"unknown model backend {backend!r} in {name!r}; known: {', '.join(known)} "
             "(an OpenAI-compatible server is added as [openai.NAME] in config.toml)"
         )
-    return factory(settings, model)
+    return factory, model
 
 
 class BatchedEmbedder:

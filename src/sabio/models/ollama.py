@@ -1,24 +1,38 @@
-"""Ollama: a small HTTP client, the ``ollama:`` embedding backend, and discovery.
+"""Ollama: a small HTTP client, the ``ollama:`` embedding and chat backends, and discovery.
 
 :class:`OllamaClient` speaks Ollama's native API (``/api/...``) over one ``httpx.Client``
-and is the only place where httpx errors and Ollama's ``{"error": ...}`` replies become
-Sabio errors: an unreachable server is a :class:`ModelError` that says how to start it, a
-missing model a :class:`NotFoundError` that names the pull command.
+and is the only place where httpx errors and Ollama's ``{"error": ...}`` replies (before
+a stream or in the middle of one) become Sabio errors: an unreachable server is a
+:class:`ModelError` that says how to start it, a missing model a :class:`NotFoundError`
+that names the pull command, a model too big for free memory a :class:`ModelError` that
+suggests a smaller one.
 
-:func:`find_ollama_embedding_model` answers "is there an Ollama with an embedding model?"
-within about a second and never raises, so ``embedding_model = "auto"`` costs a CLI
-without Ollama almost nothing. :func:`ollama_status` is what ``sabio doctor`` shows.
+:class:`OllamaChat` always sends ``num_ctx``: without it Ollama silently cuts a long
+prompt to its own default context, and the documents the prompt carries are lost.
+
+:func:`find_ollama_embedding_model` and :func:`find_ollama_chat_model` answer "is there
+an Ollama with such a model?" within about a second and never raise, so ``"auto"`` costs
+a CLI without Ollama almost nothing. :func:`ollama_status` is what ``sabio doctor`` shows.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from sabio.errors import ConfigError, ModelError, NotFoundError, SabioError
-from sabio.models import BatchedEmbedder, register_embedding_backend
+from sabio.models import (
+    BatchedEmbedder,
+    ChatOptions,
+    Message,
+    estimate_tokens,
+    register_chat_backend,
+    register_embedding_backend,
+)
 
 if TYPE_CHECKING:
     from sabio.config import Settings
@@ -42,13 +56,43 @@ PREFERRED_EMBEDDING_MODELS = (
 """The order "auto" picks in: multilingual models first (documents are often not English),
 then the well-known English ones; any other embedding model comes after these."""
 
+PREFERRED_CHAT_MODELS = (
+    "qwen3",
+    "qwen2.5",
+    "llama3.2",
+    "llama3.1",
+    "gemma3",
+    "mistral-small3.2",
+    "mistral-nemo",
+    "mistral",
+    "phi4",
+    "phi4-mini",
+    "granite3.3",
+    "llama3",
+    "gemma2",
+    "phi3",
+)
+"""The order "auto" picks a chat model in: instruction-tuned families that answer well in
+Spanish and English first; any other local chat model comes after these."""
+
+PULL_READ_TIMEOUT = 600.0
+"""Seconds a pull may go without a progress line: Ollama says nothing while it checks the
+digest of a downloaded model, and a big model takes a while."""
+
+MAX_AUTO_CONTEXT = 8192
+"""The most context "the model's own context length" gives: a 128k window would make
+Ollama reserve gigabytes of memory that a knowledge-base prompt never uses."""
+
+MEMORY_ERRORS = ("more system memory", "out of memory", "insufficient memory", "cudamalloc")
+"""Fragments of Ollama's messages for a model that does not fit in free memory."""
+
 EMBEDDING_FAMILIES = frozenset({"bert", "nomic-bert", "nomic-bert-moe", "xlm-roberta", "jina-bert"})
 """Model families that only embed, for Ollama versions without ``capabilities``."""
 
 
 def pull_command(model: str) -> str:
-    """The command that installs ``model``; the one place to change when Sabio pulls itself."""
-    return f"ollama pull {model}"
+    """The command that installs ``model`` (an Ollama name such as ``qwen3:4b``)."""
+    return f"sabio pull {model}"
 
 
 def canonical_model(model: str) -> str:
@@ -109,12 +153,93 @@ class OllamaClient:
             )
         return embeddings
 
+    def chat(self, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """``/api/chat`` with ``body`` (``stream`` true), one reply object per line."""
+        model = str(body.get("model", ""))
+        return self._stream("POST", "/api/chat", body, model, lambda c: bool(c.get("done")))
+
+    def pull(self, model: str) -> Iterator[dict[str, Any]]:
+        """Download ``model``: progress as dicts with ``status``, ``digest``, ``total`` and
+        ``completed`` (the last three only while a layer downloads, else empty and 0)."""
+        body = {"model": model, "stream": True}
+        patient = httpx.Timeout(
+            self._http.timeout.connect, read=max(self._http.timeout.read or 0.0, PULL_READ_TIMEOUT)
+        )
+        for line in self._stream(
+            "POST", "/api/pull", body, model, lambda c: c.get("status") == "success", patient
+        ):
+            yield {
+                "status": str(line.get("status", "")),
+                "digest": str(line.get("digest") or ""),
+                "total": int(line.get("total") or 0),
+                "completed": int(line.get("completed") or 0),
+            }
+
     def _request(
         self, method: str, path: str, body: dict[str, Any] | None = None, *, model: str = ""
     ) -> dict[str, Any]:
-        """Send one request; the single place where failures become Sabio errors."""
+        """Send one request and read its JSON reply."""
+        with self._open(method, path, body, model) as response:
+            response.read()
         try:
-            response = self._http.request(method, path, json=body)
+            reply = response.json()
+        except ValueError as exc:
+            raise ModelError(
+                f"{self.host}{path} did not answer with JSON: is OLLAMA_HOST pointing at Ollama?"
+            ) from exc
+        return reply if isinstance(reply, dict) else {}
+
+    def _stream(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any],
+        model: str,
+        finished: Callable[[dict[str, Any]], bool],
+        timeout: httpx.Timeout | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Read an NDJSON stream up to the line that ``finished`` recognises; an
+        ``{"error": ...}`` line, a broken line or an early end raise a Sabio error."""
+        with self._open(method, path, body, model, timeout) as response:
+            for line in response.iter_lines():
+                if not line.strip():
+                    continue
+                try:
+                    chunk = json.loads(line)
+                except ValueError:
+                    break  # a line cut short: the connection dropped
+                if not isinstance(chunk, dict):
+                    continue
+                if chunk.get("error"):
+                    raise self._failure(path, str(chunk["error"]), model, in_stream=True)
+                yield chunk
+                if finished(chunk):
+                    return
+        raise ModelError(
+            f"the reply from Ollama at {self.host} to {path} broke off before it was complete "
+            "(the connection was lost or Ollama stopped); try again"
+        )
+
+    @contextmanager
+    def _open(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None,
+        model: str,
+        timeout: httpx.Timeout | None = None,
+    ) -> Iterator[httpx.Response]:
+        """Open one request and hand over its successful response, unread; the single
+        place where httpx errors and Ollama's refusals become Sabio errors (also those
+        raised while the caller reads the body)."""
+        try:
+            with self._http.stream(
+                method, path, json=body, timeout=timeout or self._http.timeout
+            ) as response:
+                if not response.is_success:
+                    response.read()
+                    raise self._refusal(response, path, model)
+                yield response
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             raise ModelError(
                 f"Ollama is not reachable at {self.host} — start it with `ollama serve` "
@@ -131,30 +256,52 @@ class OllamaClient:
             ) from exc
         except httpx.TransportError as exc:
             raise ModelError(f"lost the connection to Ollama at {self.host}: {exc}") from exc
-        if response.is_success:
-            try:
-                reply = response.json()
-            except ValueError as exc:
-                raise ModelError(
-                    f"{self.host}{path} did not answer with JSON: "
-                    "is OLLAMA_HOST pointing at Ollama?"
-                ) from exc
-            return reply if isinstance(reply, dict) else {}
+
+    def _refusal(self, response: httpx.Response, path: str, model: str) -> SabioError:
         is_json = response.headers.get("content-type", "").startswith("application/json")
         if response.status_code == 404 and not is_json:
-            raise ModelError(
+            return ModelError(
                 f"{self.host} has no {path}: is OLLAMA_HOST pointing at Ollama, "
                 "and is Ollama up to date?"
             )
         message = _error_text(response)
         if response.status_code == 404 and model and "not found" in message:
-            raise NotFoundError(
+            return self._failure(path, message, model, not_found=True)
+        return self._failure(path, message, model, status=response.status_code)
+
+    def _failure(
+        self,
+        path: str,
+        message: str,
+        model: str,
+        *,
+        status: int = 0,
+        not_found: bool = False,
+        in_stream: bool = False,
+    ) -> SabioError:
+        """The Sabio error for Ollama's ``message`` about ``path``."""
+        lowered = message.lower()
+        if path == "/api/pull" and ("does not exist" in lowered or not_found):
+            return NotFoundError(
+                f"Ollama knows no model {model!r} ({message}) — "
+                "check the name at https://ollama.com/library"
+            )
+        if path == "/api/pull":
+            return ModelError(f"Ollama at {self.host} could not pull {model!r}: {message}")
+        if not_found:
+            return NotFoundError(
                 f"model {model!r} is not installed in Ollama at {self.host} — "
                 f"run `{pull_command(model)}`"
             )
-        raise ModelError(
-            f"Ollama at {self.host} failed on {path} ({response.status_code}): {message}"
-        )
+        if any(fragment in lowered for fragment in MEMORY_ERRORS):
+            return ModelError(
+                f"model {model!r} does not fit in free memory ({message}) — use a smaller "
+                "model (`sabio models` lists them) or a lower `context_window` "
+                "(SABIO_CONTEXT_WINDOW, e.g. 4096)"
+            )
+        if in_stream:
+            return ModelError(f"Ollama at {self.host} stopped in the middle of {path}: {message}")
+        return ModelError(f"Ollama at {self.host} failed on {path} ({status}): {message}")
 
 
 def _error_text(response: httpx.Response) -> str:
@@ -186,6 +333,84 @@ def ollama_embedding_model(settings: Settings, model: str) -> OllamaEmbedder:
     return OllamaEmbedder(settings, model)
 
 
+class OllamaChat:
+    """An Ollama chat model, ``ollama:<model>``; each :meth:`stream` opens its own connection.
+
+    ``context_window`` is the ``context_window`` setting when it is set, else the model's
+    own context length (from ``/api/show``) up to :data:`MAX_AUTO_CONTEXT`, else
+    :data:`MAX_AUTO_CONTEXT`; it goes to Ollama as ``num_ctx`` on every request. The
+    ``/api/show`` reply is fetched once, when first needed, and kept.
+    """
+
+    def __init__(self, settings: Settings, model: str) -> None:
+        self.settings = settings
+        self.model = model
+        self.name = f"ollama:{canonical_model(model)}"
+        self._context_window = settings.context_window if settings.context_window > 0 else 0
+        self._show: dict[str, Any] | None = None
+
+    @property
+    def context_window(self) -> int:
+        if not self._context_window:
+            self._context_window = model_context_length(self._details()) or MAX_AUTO_CONTEXT
+        return self._context_window
+
+    @context_window.setter
+    def context_window(self, value: int) -> None:
+        self._context_window = value
+
+    @property
+    def supports_thinking(self) -> bool:
+        return "thinking" in (self._details().get("capabilities") or [])
+
+    def count_tokens(self, text: str) -> int:
+        return estimate_tokens(text)
+
+    def stream(self, messages: Sequence[Message], options: ChatOptions) -> Iterator[str]:
+        """The answer's pieces; ``message.thinking`` (reasoning) is not part of the answer."""
+        model_options: dict[str, Any] = {
+            "num_ctx": self.context_window,
+            "num_predict": options.max_tokens,
+            "temperature": options.temperature,
+        }
+        if options.stop:
+            model_options["stop"] = list(options.stop)
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": [dict(m) for m in messages],
+            "stream": True,
+            "options": model_options,
+        }
+        if self.supports_thinking:  # "think" to a model without the capability is a 400
+            body["think"] = False
+        with OllamaClient.from_settings(self.settings) as client:
+            for chunk in client.chat(body):
+                piece = (chunk.get("message") or {}).get("content")
+                if piece:
+                    yield str(piece)
+
+    def _details(self) -> dict[str, Any]:
+        if self._show is None:
+            with OllamaClient.from_settings(self.settings) as client:
+                self._show = client.show(self.model)
+        return self._show
+
+
+@register_chat_backend("ollama")
+def ollama_chat_model(settings: Settings, model: str) -> OllamaChat:
+    return OllamaChat(settings, model)
+
+
+def model_context_length(show: dict[str, Any]) -> int:
+    """The model's own context length from an ``/api/show`` reply, capped at
+    :data:`MAX_AUTO_CONTEXT`; 0 when the reply does not say."""
+    info = show.get("model_info") or {}
+    length = info.get(f"{info.get('general.architecture')}.context_length")
+    if not isinstance(length, int) or length <= 0:
+        return 0
+    return min(length, MAX_AUTO_CONTEXT)
+
+
 def is_embedding_model(entry: dict[str, Any], show: dict[str, Any] | None = None) -> bool:
     """Whether an ``/api/tags`` entry (and its ``/api/show`` reply, if any) only embeds.
 
@@ -202,25 +427,47 @@ def is_embedding_model(entry: dict[str, Any], show: dict[str, Any] | None = None
     return bool(families & EMBEDDING_FAMILIES) or "embed" in name.lower()
 
 
-def _preference(name: str) -> int:
+def _preference(name: str, preferred: Sequence[str]) -> int:
     base = name.rsplit("/", 1)[-1].split(":", 1)[0]
     try:
-        return PREFERRED_EMBEDDING_MODELS.index(base)
+        return preferred.index(base)
     except ValueError:
-        return len(PREFERRED_EMBEDDING_MODELS)
+        return len(preferred)
 
 
-def list_embedding_models(client: OllamaClient) -> list[str]:
-    """Installed embedding models, best first (see :data:`PREFERRED_EMBEDDING_MODELS`)."""
-    found = []
+def describe_models(client: OllamaClient) -> list[tuple[dict[str, Any], bool]]:
+    """Each installed model's ``/api/tags`` entry and whether it only embeds (an
+    ``/api/show`` per model, only for Ollama versions whose list omits capabilities)."""
+    described = []
     for entry in client.list_models():
         name = str(entry.get("name") or entry.get("model") or "")
         if not name:
             continue
+        entry = {**entry, "name": name}
         show = None if entry.get("capabilities") else client.show(name)
-        if is_embedding_model(entry, show):
-            found.append(canonical_model(name))
-    return sorted(found, key=_preference)  # stable: Ollama's order breaks ties
+        described.append((entry, is_embedding_model(entry, show)))
+    return described
+
+
+def _best(names: list[str], preferred: Sequence[str]) -> list[str]:
+    return sorted(names, key=lambda name: _preference(name, preferred))  # stable: ties keep order
+
+
+def list_embedding_models(client: OllamaClient) -> list[str]:
+    """Installed embedding models, best first (see :data:`PREFERRED_EMBEDDING_MODELS`)."""
+    names = [canonical_model(e["name"]) for e, embeds in describe_models(client) if embeds]
+    return _best(names, PREFERRED_EMBEDDING_MODELS)
+
+
+def list_chat_models(client: OllamaClient) -> list[str]:
+    """Installed chat models that run on this machine, best first (see
+    :data:`PREFERRED_CHAT_MODELS`); cloud models (``remote_host``) are left out."""
+    names = [
+        canonical_model(e["name"])
+        for e, embeds in describe_models(client)
+        if not embeds and not e.get("remote_host")
+    ]
+    return _best(names, PREFERRED_CHAT_MODELS)
 
 
 def find_ollama_embedding_model(settings: Settings) -> str | None:
@@ -236,14 +483,29 @@ def find_ollama_embedding_model(settings: Settings) -> str | None:
     return f"ollama:{models[0]}" if models else None
 
 
+def find_ollama_chat_model(settings: Settings) -> str | None:
+    """``"ollama:<name>"`` for the best installed chat model, or None.
+
+    None when Ollama does not answer within about a second, or has no local chat model.
+    """
+    try:
+        with OllamaClient.from_settings(settings, timeout=PROBE_TIMEOUT) as client:
+            models = list_chat_models(client)
+    except SabioError:
+        return None
+    return f"ollama:{models[0]}" if models else None
+
+
 def ollama_status(settings: Settings) -> dict[str, Any]:
-    """What ``sabio doctor`` reports: host, reachable, version, models, embedding_models, error."""
+    """What ``sabio doctor`` reports: host, reachable, version, models, embedding_models,
+    chat_models, error."""
     status: dict[str, Any] = {
         "host": settings.ollama_host,
         "reachable": False,
         "version": None,
         "models": [],
         "embedding_models": [],
+        "chat_models": [],
         "error": None,
     }
     try:
@@ -254,6 +516,7 @@ def ollama_status(settings: Settings) -> dict[str, Any]:
                 canonical_model(str(m.get("name", ""))) for m in client.list_models()
             ]
             status["embedding_models"] = list_embedding_models(client)
+            status["chat_models"] = list_chat_models(client)
     except SabioError as exc:
         status["error"] = str(exc)
     return status

@@ -1,42 +1,207 @@
-"""Embeddings from an OpenAI-compatible server (LM Studio, vLLM, llama.cpp server, LocalAI…).
+"""OpenAI-compatible servers (LM Studio, vLLM, llama.cpp server, LocalAI…): embeddings and chat.
 
 A server is a table in config.toml, and its name is the model prefix::
 
     [openai.lmstudio]
     base_url = "http://127.0.0.1:1234/v1"   # the URL the server documents, usually ending in /v1
     api_key_env = "LMSTUDIO_KEY"            # optional; or api_key = "..."
+    context_window = 8192                   # tokens its chat models get
 
     embedding_model = "lmstudio:text-embedding-bge-m3"
+    chat_model = "lmstudio:qwen2.5-7b-instruct"
 
-Requests go to ``{base_url}/embeddings``. A ``base_url`` with no path at all
+Requests go to ``{base_url}/embeddings``, ``{base_url}/chat/completions`` (streamed as
+server-sent events) and ``{base_url}/models``. A ``base_url`` with no path at all
 (``http://127.0.0.1:1234``) gets ``/v1`` added, since every such server serves there;
 any other path is used as written (``https://example.com/openai/v1``).
+:class:`OpenAIConnection` is the one place where httpx errors and the servers' error
+replies become Sabio errors.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from sabio.errors import ConfigError, ModelError, NotFoundError
-from sabio.models import BatchedEmbedder, register_embedding_backend
+from sabio.errors import ConfigError, ModelError, NotFoundError, SabioError
+from sabio.models import (
+    BatchedEmbedder,
+    ChatOptions,
+    Message,
+    estimate_tokens,
+    register_chat_backend,
+    register_embedding_backend,
+)
 
 if TYPE_CHECKING:
-    from sabio.config import OpenAIServer, Settings
+    from sabio.config import Settings
 
 
-def embeddings_url(base_url: str) -> str:
-    """``{base_url}/embeddings``, adding ``/v1`` to a bare ``http://host:port``."""
+def api_base(base_url: str) -> str:
+    """``base_url`` without a trailing slash, with ``/v1`` added to a bare ``http://host:port``."""
     base = base_url.rstrip("/")
     try:
         path = httpx.URL(base).path
     except httpx.InvalidURL as exc:
         raise ConfigError(f"base_url {base_url!r} is not a valid URL: {exc}") from exc
-    if path in ("", "/"):
-        base += "/v1"
-    return base + "/embeddings"
+    return base + "/v1" if path in ("", "/") else base
+
+
+def embeddings_url(base_url: str) -> str:
+    """``{base_url}/embeddings``, adding ``/v1`` to a bare ``http://host:port``."""
+    return api_base(base_url) + "/embeddings"
+
+
+class OpenAIConnection:
+    """Requests to the server configured as ``[openai.<server>]``, every failure translated.
+
+    Use it as a context manager (or call :meth:`close`) so its connections are released.
+    """
+
+    def __init__(
+        self, settings: Settings, server: str, timeout: float | httpx.Timeout | None = None
+    ) -> None:
+        config = settings.openai_servers[server]
+        self.server = server
+        self.base = api_base(config.base_url)
+        self.where = f"[openai.{server}] in config.toml"
+        headers = {"Authorization": f"Bearer {config.api_key}"} if config.api_key else {}
+        timeout = settings.timeout if timeout is None else timeout
+        self._http = httpx.Client(timeout=timeout, headers=headers)
+
+    def __enter__(self) -> OpenAIConnection:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def list_models(self) -> list[str]:
+        """The ids ``GET {base_url}/models`` lists."""
+        data = self.request("GET", "/models").get("data")
+        items = data if isinstance(data, list) else []
+        return [str(item["id"]) for item in items if isinstance(item, dict) and item.get("id")]
+
+    def request(
+        self, method: str, path: str, body: dict[str, Any] | None = None, *, model: str = ""
+    ) -> dict[str, Any]:
+        """Send one request and read its JSON reply."""
+        url = self.base + path
+        with self._open(method, url, body, model) as response:
+            response.read()
+        try:
+            reply = response.json()
+        except ValueError as exc:
+            raise ModelError(
+                f"{url} did not answer with JSON: is base_url under {self.where} right?"
+            ) from exc
+        return reply if isinstance(reply, dict) else {}
+
+    def events(
+        self, path: str, body: dict[str, Any], *, model: str = ""
+    ) -> Iterator[dict[str, Any]]:
+        """POST ``body`` and read the server-sent events up to ``data: [DONE]``; an error
+        object or an end without ``[DONE]`` (or a ``finish_reason``) raises a Sabio error."""
+        url = self.base + path
+        finished = False
+        with self._open("POST", url, body, model) as response:
+            for line in response.iter_lines():
+                if not line.startswith("data:"):
+                    continue  # blank separators, ": keep-alive" comments, "event:" names
+                data = line[len("data:") :].strip()
+                if data == "[DONE]":
+                    return
+                try:
+                    event = json.loads(data)
+                except ValueError:
+                    break  # an event cut short: the connection dropped
+                if not isinstance(event, dict):
+                    continue
+                if event.get("error"):
+                    raise ModelError(
+                        f"{url} stopped in the middle of the answer: {_message(event['error'])}"
+                    )
+                finished = finished or any(
+                    isinstance(c, dict) and c.get("finish_reason")
+                    for c in event.get("choices") or []
+                )
+                yield event
+        if not finished:
+            raise ModelError(
+                f"the answer from {url} broke off before it was complete "
+                "(the connection was lost or the server stopped); try again"
+            )
+
+    @contextmanager
+    def _open(
+        self, method: str, url: str, body: dict[str, Any] | None, model: str
+    ) -> Iterator[httpx.Response]:
+        """Open one request and hand over its successful response, unread; the single
+        place where failures become Sabio errors (also those raised while it is read)."""
+        try:
+            with self._http.stream(method, url, json=body) as response:
+                if not response.is_success:
+                    response.read()
+                    raise self._refusal(response, url, model)
+                yield response
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            raise ModelError(
+                f"the OpenAI-compatible server {self.server!r} is not reachable at {url} — "
+                f"start it, or fix base_url under {self.where}"
+            ) from exc
+        except httpx.TimeoutException as exc:
+            raise ModelError(
+                f"{url} did not answer in time — the model may still be loading; "
+                "try again or raise `timeout` (SABIO_TIMEOUT)"
+            ) from exc
+        except httpx.UnsupportedProtocol as exc:
+            raise ConfigError(
+                f"base_url under {self.where} must start with http:// or https://"
+            ) from exc
+        except httpx.TransportError as exc:
+            raise ModelError(f"lost the connection to {url}: {exc}") from exc
+
+    def _refusal(self, response: httpx.Response, url: str, model: str) -> SabioError:
+        message = _error_text(response)
+        status = response.status_code
+        if status in (401, 403):
+            return ModelError(
+                f"{url} refused the request ({status}: {message}) — "
+                f"set api_key or api_key_env under {self.where}"
+            )
+        if status == 404 and model and "model" in message.lower():
+            return NotFoundError(
+                f"model {model!r} is not available on {self.server!r} ({message}) — "
+                "load or download it in that server, or check the name"
+            )
+        if status in (404, 405):
+            return ModelError(
+                f"{url} does not exist ({status}) — base_url under {self.where} "
+                "is usually the server's address ending in /v1"
+            )
+        return ModelError(f"{url} failed ({status}): {message}")
+
+
+def _message(error: Any) -> str:
+    """The text of an ``{"message": ...}`` error object, or the error itself."""
+    if isinstance(error, dict):
+        error = error.get("message") or error
+    return str(error)
+
+
+def _error_text(response: httpx.Response) -> str:
+    """The message of ``{"error": {"message": ...}}``, ``{"error": "..."}`` or the raw body."""
+    try:
+        error = response.json().get("error")
+    except (ValueError, AttributeError):
+        error = None
+    return _message(error) if error else (response.text.strip() or response.reason_phrase)
 
 
 class OpenAIEmbedder(BatchedEmbedder):
@@ -54,16 +219,15 @@ class OpenAIEmbedder(BatchedEmbedder):
         self.server = server
         self.model = model
         self.name = f"{server}:{model}"
-        config: OpenAIServer = settings.openai_servers[server]
-        self.url = embeddings_url(config.base_url)
-        self._headers = {"Authorization": f"Bearer {config.api_key}"} if config.api_key else {}
+        self.url = embeddings_url(settings.openai_servers[server].base_url)
 
     def _embed_batches(self, batches: list[Sequence[str]]) -> list[list[float]]:
-        with httpx.Client(timeout=self.settings.timeout, headers=self._headers) as http:
-            return [row for batch in batches for row in self._embed_batch(http, batch)]
+        with OpenAIConnection(self.settings, self.server) as connection:
+            return [row for batch in batches for row in self._embed_batch(connection, batch)]
 
-    def _embed_batch(self, http: httpx.Client, texts: Sequence[str]) -> list[list[float]]:
-        reply = self._post(http, {"model": self.model, "input": list(texts)})
+    def _embed_batch(self, connection: OpenAIConnection, texts: Sequence[str]) -> list[list[float]]:
+        body = {"model": self.model, "input": list(texts)}
+        reply = connection.request("POST", "/embeddings", body, model=self.model)
         data = reply.get("data")
         if not isinstance(data, list) or len(data) != len(texts):
             got = len(data) if isinstance(data, list) else "no"
@@ -74,68 +238,49 @@ class OpenAIEmbedder(BatchedEmbedder):
         ordered = sorted(data, key=lambda item: int(item.get("index", 0)))
         return [item["embedding"] for item in ordered]
 
-    def _post(self, http: httpx.Client, body: dict[str, Any]) -> dict[str, Any]:
-        """Send one request; the single place where failures become Sabio errors."""
-        where = f"[openai.{self.server}] in config.toml"
-        try:
-            response = http.post(self.url, json=body)
-        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-            raise ModelError(
-                f"the OpenAI-compatible server {self.server!r} is not reachable at {self.url} — "
-                f"start it, or fix base_url under {where}"
-            ) from exc
-        except httpx.TimeoutException as exc:
-            raise ModelError(
-                f"{self.url} did not answer in time — the model may still be loading; "
-                "try again or raise `timeout` (SABIO_TIMEOUT)"
-            ) from exc
-        except httpx.UnsupportedProtocol as exc:
-            raise ConfigError(
-                f"base_url under {where} must start with http:// or https://"
-            ) from exc
-        except httpx.TransportError as exc:
-            raise ModelError(f"lost the connection to {self.url}: {exc}") from exc
-        if response.is_success:
-            try:
-                reply = response.json()
-            except ValueError as exc:
-                raise ModelError(
-                    f"{self.url} did not answer with JSON: is base_url under {where} right?"
-                ) from exc
-            return reply if isinstance(reply, dict) else {}
-        message = _error_text(response)
-        status = response.status_code
-        if status in (401, 403):
-            raise ModelError(
-                f"{self.url} refused the request ({status}: {message}) — "
-                f"set api_key or api_key_env under {where}"
-            )
-        if status == 404 and "model" in message.lower():
-            raise NotFoundError(
-                f"model {self.model!r} is not available on {self.server!r} ({message}) — "
-                "load or download it in that server, or check the name"
-            )
-        if status in (404, 405):
-            raise ModelError(
-                f"{self.url} does not exist ({status}) — base_url under {where} "
-                "is usually the server's address ending in /v1"
-            )
-        raise ModelError(f"{self.url} failed ({status}): {message}")
+
+class OpenAIChat:
+    """The chat model ``model`` on the configured server ``server``, ``"<server>:<model>"``.
+
+    ``context_window`` is the server's ``context_window`` from config.toml (the server
+    decides the real one; Sabio cannot change it), or the ``context_window`` setting when
+    that is set and smaller. Each :meth:`stream` opens its own connection.
+    """
+
+    def __init__(self, settings: Settings, server: str, model: str) -> None:
+        self.settings = settings
+        self.server = server
+        self.model = model
+        self.name = f"{server}:{model}"
+        window = settings.openai_servers[server].context_window
+        if settings.context_window > 0:
+            window = min(window, settings.context_window)
+        self.context_window = window
+
+    def count_tokens(self, text: str) -> int:
+        return estimate_tokens(text)
+
+    def stream(self, messages: Sequence[Message], options: ChatOptions) -> Iterator[str]:
+        """The answer's pieces (``choices[0].delta.content``); reasoning is left out."""
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": [dict(m) for m in messages],
+            "stream": True,
+            "max_tokens": options.max_tokens,
+            "temperature": options.temperature,
+        }
+        if options.stop:
+            body["stop"] = list(options.stop)
+        with OpenAIConnection(self.settings, self.server) as connection:
+            for event in connection.events("/chat/completions", body, model=self.model):
+                choices = event.get("choices") or [{}]
+                delta = choices[0].get("delta") if isinstance(choices[0], dict) else None
+                piece = delta.get("content") if isinstance(delta, dict) else None
+                if piece:
+                    yield str(piece)
 
 
-def _error_text(response: httpx.Response) -> str:
-    """The message of ``{"error": {"message": ...}}``, ``{"error": "..."}`` or the raw body."""
-    try:
-        error = response.json().get("error")
-    except (ValueError, AttributeError):
-        error = None
-    if isinstance(error, dict):
-        error = error.get("message")
-    return str(error) if error else (response.text.strip() or response.reason_phrase)
-
-
-@register_embedding_backend("openai")
-def openai_embedding_model(settings: Settings, model: str) -> OpenAIEmbedder:
+def _server_and_model(settings: Settings, model: str) -> tuple[str, str]:
     """``model`` is ``"<server>:<model>"``; a bare model uses the server named ``openai``."""
     server, sep, model_id = model.partition(":")
     if not sep or server not in settings.openai_servers:
@@ -145,4 +290,14 @@ def openai_embedding_model(settings: Settings, model: str) -> OpenAIEmbedder:
             f"no OpenAI-compatible server for {model!r}: add [openai.NAME] with base_url = "
             "'http://host:port/v1' to config.toml and name the model 'NAME:model'"
         )
-    return OpenAIEmbedder(settings, server, model_id)
+    return server, model_id
+
+
+@register_embedding_backend("openai")
+def openai_embedding_model(settings: Settings, model: str) -> OpenAIEmbedder:
+    return OpenAIEmbedder(settings, *_server_and_model(settings, model))
+
+
+@register_chat_backend("openai")
+def openai_chat_model(settings: Settings, model: str) -> OpenAIChat:
+    return OpenAIChat(settings, *_server_and_model(settings, model))

