@@ -97,7 +97,7 @@ class FakeChat:
         if self.behaviour == "echo":
             yield last
             return
-        match = re.search(r"^\[1\] \(.*?\)\n(.*)$", last, re.MULTILINE)
+        match = re.search(r"^\[1\] \(.*?\)\n(.*)$", messages[0]["content"], re.MULTILINE)
         words = (match.group(1) if match else "nothing").split()[:8]
         yield " ".join(words[:4])
         if self.behaviour == "broken":

@@ -145,7 +145,8 @@ def test_a_spanish_question_gets_the_spanish_prompt(kb: Sabio) -> None:
     stream = kb.ask("¿Qué guiaba el faro de Alejandría?", model="fake:cite")
     list(stream)
     system, user = model.requests[-1][0]["content"], model.requests[-1][-1]["content"]
-    assert "Responde en español" in system and "Pregunta:" in user
+    assert "Responde en español" in system and "guiaba a los barcos" in system
+    assert user == "¿Qué guiaba el faro de Alejandría?"
     assert stream.answer.language == "es"
     assert stream.answer.citations[0].document.endswith("faro.txt")
 

@@ -148,7 +148,7 @@ def _passage_block(number: int, hit: SearchHit) -> str:
     where = hit.title or hit.document
     if hit.page is not None:
         where += f", page {hit.page}"
-    if hit.heading:
+    if hit.heading and hit.heading != hit.title:
         where += f" — {hit.heading}"
     return f"[{number}] ({where})\n{hit.text.strip()}"
 
@@ -201,11 +201,10 @@ def build_messages(
         blocks.append(block)
         passages.append(hit)
         used += cost
-    user = template.replace("{passages}", "\n\n".join(blocks))
     messages: list[Message] = [
-        {"role": "system", "content": system},
+        {"role": "system", "content": system.replace("{passages}", "\n\n".join(blocks))},
         *kept_turns,
-        {"role": "user", "content": user},
+        {"role": "user", "content": template},
     ]
     return PromptPlan(
         messages, passages, dropped, len(kept_turns) // 2, used, budget, answer_tokens

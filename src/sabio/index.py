@@ -11,11 +11,12 @@ compaction (a rebuild from the chunk table).
 
 Keyword scoring is BM25 exactly as SQLite's FTS5 computes ``bm25(fts, 1.0, 0.5)`` over
 the text and context columns with ``tokenize='unicode61 remove_diacritics 2'`` (k1 = 1.2,
-b = 0.75; tests/test_index.py checks the two rankings agree), computed with numpy over
-term postings instead of row by row: milliseconds at a million chunks, where FTS5 itself
-took about 0.6 s per query and a tenth of a millisecond per inserted chunk, so Sabio
-keeps no FTS5 table (docs/architecture.md). Statistics (N, average length, document
-frequencies) are those of the knowledge base being searched.
+b = 0.75), except that a plural ``-s`` is removed from words (:func:`light_stem`;
+tests/test_index.py checks the rankings agree with FTS5 given the same terms). It is
+computed with numpy over term postings instead of row by row: milliseconds at a million
+chunks, where FTS5 itself took about 0.6 s per query and a tenth of a millisecond per
+inserted chunk, so Sabio keeps no FTS5 table (docs/architecture.md). Statistics (N,
+average length, document frequencies) are those of the knowledge base being searched.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from sabio.store import KnowledgeBase, Store
 
 K1 = 1.2
 B = 0.75
-INDEX_FORMAT = 2  # bump when tokens() or the saved arrays change: saved indexes rebuild
+INDEX_FORMAT = 3  # bump when tokens() or the saved arrays change: saved indexes rebuild
 MAX_SEGMENTS = 8
 INT8_MIN_ROWS = 250_000  # below this a float32 scan is only milliseconds
 SHORTLIST = 400  # int8 candidates ranked exactly, at least
@@ -75,11 +76,35 @@ _FOLD = _fold_table()
 
 
 def tokens(text: str) -> list[str]:
-    """Words as FTS5's ``unicode61 remove_diacritics 2`` tokenizer sees them."""
+    """Words as FTS5's ``unicode61 remove_diacritics 2`` tokenizer sees them, then with a
+    plural ``-s`` removed (:func:`light_stem`)."""
     text = text.lower()
     if not text.isascii():
         text = unicodedata.normalize("NFC", text).translate(_FOLD)
-    return _TOKEN.findall(text)
+    stems = _STEMS
+    return [stems.get(w) or _remember_stem(w) for w in _TOKEN.findall(text)]
+
+
+def light_stem(word: str) -> str:
+    """A final ``-s`` off words of four or more letters (not ``-ss``, ``-us``, ``-is``):
+    plurals in English and Spanish ("cells" and "cell", "células" and "célula") become
+    one term. Language-neutral on purpose: a chunk's language need not be known, and
+    measured on SciFact and XQuAD (docs/benchmarks.md) it helped both languages where
+    full Snowball stemming helped English and hurt Spanish."""
+    if len(word) > 3 and word[-1] == "s" and word[-2] not in "sui" and word.isalpha():
+        return word[:-1]
+    return word
+
+
+_STEMS: dict[str, str] = {}  # every word seen, to its stem: a dict lookup per token
+_MAX_STEMS = 1_000_000
+
+
+def _remember_stem(word: str) -> str:
+    stem = light_stem(word)
+    if len(_STEMS) < _MAX_STEMS:
+        _STEMS[word] = stem
+    return stem
 
 
 @dataclass(slots=True)

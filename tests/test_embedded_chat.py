@@ -1,0 +1,149 @@
+"""End to end with the real embedded models: MiniLM retrieves, SmolLM2 (llama.cpp) answers.
+
+SmolLM2-135M's answers are weak; these tests check the machinery around them: streaming,
+citations that resolve to the right document and page, the token budget against the
+real tokenizer and context, the answer's language, and the errors users meet. Answers
+are kept short (``answer_tokens``) and greedy (temperature 0) so the tests stay quick.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import need_data
+from fake_servers import closed_port
+from typer.testing import CliRunner
+
+from sabio.answer import detect_language, no_answer_text
+from sabio.cli import app
+from sabio.config import Settings, load_settings
+from sabio.errors import ConfigError, ModelError
+from sabio.models import ChatOptions, get_chat_model
+from sabio.models import llama as llama_backend
+from sabio.service import Sabio
+
+pytestmark = pytest.mark.slow
+pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed")
+
+APPLE = "2023 Q1 AAPL.pdf"
+SETTINGS = {"embedding_model": "embedded:all-minilm-l6-v2", "temperature": 0, "workers": 1}
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data directory with a real 10-Q filing (PDF) and a Spanish text, indexed once."""
+    pdf = need_data("rag_qa", "docugami_sec10q", "docs", APPLE)
+    xquad = need_data("xquad_retrieval", "es", "corpus.jsonl")
+    docs = tmp_path_factory.mktemp("docs")
+    shutil.copy(pdf, docs / APPLE)
+    rows = [json.loads(line) for line in xquad.read_text(encoding="utf-8").splitlines()[:10]]
+    (docs / "super_bowl_50.txt").write_text("\n\n".join(r["text"] for r in rows), "utf-8")
+    home = tmp_path_factory.mktemp("home")
+    with _service(home) as sabio:
+        report = sabio.add([docs])
+    assert report.count("added") == 2
+    return home
+
+
+class _service:
+    def __init__(self, home: Path, **overrides: object) -> None:
+        self.sabio = Sabio(load_settings({"home": home, **SETTINGS, **overrides}, environ={}))
+
+    def __enter__(self) -> Sabio:
+        return self.sabio
+
+    def __exit__(self, *exc: object) -> None:
+        self.sabio.close()
+
+
+@pytest.fixture
+def sabio(home: Path) -> Iterator[Sabio]:
+    with _service(home, answer_tokens=48) as service:
+        yield service
+
+
+def test_an_english_question_streams_an_answer_citing_the_right_page(sabio: Sabio) -> None:
+    stream = sabio.ask(
+        "What were Apple's total net sales for the three months ended December 31, 2022?",
+        model="embedded:smollm2",
+    )
+    pieces = list(stream)
+    answer = stream.answer
+    assert len(pieces) > 3  # streamed, not returned whole
+    assert answer.complete and answer.language == "en" and not answer.no_answer
+    assert answer.citations, answer.text
+    pages = {c.page for c in answer.citations if c.document.endswith(APPLE)}
+    assert pages, answer.citations
+    # every cited page holds the passage the citation quotes
+    for citation in answer.citations:
+        assert citation.page is not None and 1 <= citation.page <= 30
+        assert f"[{citation.number}]" in answer.text
+    assert answer.prompt_tokens <= answer.budget
+
+
+def test_a_spanish_question_gets_a_spanish_answer(sabio: Sabio) -> None:
+    stream = sabio.ask(
+        "¿Cuántos puntos cedieron los Panthers en defensa?", model="embedded:smollm2"
+    )
+    text = "".join(stream)
+    assert stream.answer.language == "es"
+    assert detect_language(text) == "es", text
+
+
+def test_an_unrelated_question_is_not_answered(sabio: Sabio) -> None:
+    stream = sabio.ask("What is the best recipe for a chocolate soufflé?", model="embedded:smollm2")
+    assert "".join(stream) == no_answer_text("en")
+    assert stream.answer.no_answer and stream.answer.citations == []
+
+
+def test_a_small_context_drops_passages_and_still_fits(home: Path) -> None:
+    with _service(home, context_window=768, answer_tokens=32) as sabio:
+        stream = sabio.ask("What were Apple's net sales by category?", model="embedded:smollm2")
+        list(stream)  # llama.cpp raises when a prompt exceeds its context: it must not
+    answer = stream.answer
+    assert answer.complete, answer.error
+    assert answer.dropped and answer.passages >= 1
+    assert answer.prompt_tokens <= answer.budget == 768 - 32
+
+
+def test_cli_ask_json_resolves_citations(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SABIO_HOME", str(home))
+    monkeypatch.setenv("SABIO_TEMPERATURE", "0")
+    monkeypatch.setenv("SABIO_ANSWER_TOKENS", "48")
+    monkeypatch.setenv("OLLAMA_HOST", f"127.0.0.1:{closed_port()}")  # no Ollama: embedded
+    result = CliRunner().invoke(
+        app, ["ask", "What was Apple's net income for the quarter?", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.stdout)
+    assert answer["model"] == "embedded:smollm2"  # the default without Ollama
+    assert answer["timings"]["first_token_ms"] <= answer["timings"]["total_ms"]
+    for citation in answer["citations"]:
+        assert Path(citation["document"]).name in {APPLE, "super_bowl_50.txt"}
+        assert citation["snippet"]
+
+
+def test_a_file_that_is_not_a_model_is_a_clear_error(tmp_path: Path) -> None:
+    fake = tmp_path / "model.gguf"
+    fake.write_bytes(b"not a model" * 100)
+    settings = Settings(home=tmp_path)
+    model = get_chat_model(settings, f"embedded:{fake}")
+    with pytest.raises(ModelError, match="could not load"):
+        model.count_tokens("hola")
+    with pytest.raises(ConfigError, match="does not exist"):
+        get_chat_model(settings, f"embedded:{tmp_path / 'missing.gguf'}")
+
+
+def test_a_model_that_does_not_fit_in_memory_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The operating system's answer is the edge here: pretend 64 MB are free.
+    monkeypatch.setattr(llama_backend, "available_memory", lambda: 64 * 1024**2)
+    monkeypatch.setattr(llama_backend, "_OPEN", {})
+    model = get_chat_model(Settings(home=tmp_path), "embedded:smollm2")
+    with pytest.raises(ModelError, match="does not fit in memory"):
+        list(model.stream([{"role": "user", "content": "hola"}], ChatOptions()))
