@@ -161,9 +161,20 @@ def _sentences() -> list[str]:
     return out
 
 
-def _build(path: Path, n_chunks: int, sentences: list[str], rng: random.Random) -> None:
+def _build(
+    path: Path,
+    n_chunks: int,
+    sentences: list[str],
+    rng: random.Random,
+    embedding_model: str = "noop:synthetic",
+) -> None:
+    """A knowledge base "bench" of ``n_chunks`` synthetic chunks with random unit vectors.
+
+    ``embedding_model`` is what the knowledge base records: a real 384-dimension model
+    (bench/answers.py uses the embedded MiniLM) makes searches embed each query for real.
+    """
     store = Store(path)
-    kb = store.create_kb("bench", "noop:synthetic", 384)
+    kb = store.create_kb("bench", embedding_model, 384)
     per_doc = 100
     np_rng = np.random.default_rng(0)
     for d in range(n_chunks // per_doc):

@@ -226,3 +226,21 @@ def test_cli_ask_names_a_missing_knowledge_base(
     result = CliRunner().invoke(app, ["ask", "hola", "-m", "fake:cite"])
     assert result.exit_code == 1
     assert "sabio add" in result.stderr and "Traceback" not in result.output
+
+
+def test_cli_chat_keeps_the_conversation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, settings: Settings
+) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "volcano.md").write_text(DOCS["volcano.md"], encoding="utf-8")
+    monkeypatch.setenv("SABIO_HOME", str(settings.home))
+    monkeypatch.setenv("SABIO_EMBEDDING_MODEL", "fake:words")
+    runner = CliRunner()
+    assert runner.invoke(app, ["add", str(folder)]).exit_code == 0
+    session = "When did Mount Etna erupt?\nand Catania?\n/new\n\n/exit\n"
+    result = runner.invoke(app, ["chat", "-m", "fake:cite"], input=session)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count("Sources") == 2
+    assert "searched for: When did Mount Etna erupt? and Catania?" in result.stderr
+    assert "New conversation." in result.stderr

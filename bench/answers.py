@@ -1,0 +1,459 @@
+"""Grounded answers: time-to-first-token overhead, answer quality, the relevance gate.
+
+    python bench/answers.py ttft   # Sabio.ask vs the same model called directly, 10k/100k chunks
+    python bench/answers.py qa     # XQuAD es/en: hit@k, gold in prompt, EM/F1, citations, language
+    python bench/answers.py gate   # how often relevant_hits keeps passages, on- and off-topic
+    python bench/answers.py all
+
+Everything runs through Sabio's own service (``Sabio.add``, ``Sabio.search``,
+``Sabio.ask``) in throwaway data directories (``--workdir`` keeps them, so a second run
+skips ingestion). The chat model is ``embedded:smollm2`` unless ``--model`` names another
+(``ollama:qwen3:4b``…). Results are printed and written to bench/results/answers-*.json.
+See docs/benchmarks.md for what the numbers mean.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import random
+import re
+import statistics
+import string
+import sys
+import tempfile
+import time
+import unicodedata
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from ingest_search import DATA, RESULTS, _build, _sentences
+
+from sabio.answer import (
+    COVERAGE_FLOOR,
+    SIMILARITY_FLOORS,
+    AnswerStream,
+    coverage,
+    detect_language,
+    relevant_hits,
+)
+from sabio.config import load_settings
+from sabio.search import SearchHit
+from sabio.service import Sabio
+
+EMBEDDER = "embedded:all-minilm-l6-v2"
+FLOOR = SIMILARITY_FLOORS[EMBEDDER]
+XQUAD = DATA / "xquad_retrieval"
+SCIFACT_KB_SIZE = 1500
+CITATION = re.compile(r"\[\d+\]")
+
+
+def _open(home: Path, **overrides: Any) -> Sabio:
+    return Sabio(load_settings({"home": home, "embedding_model": EMBEDDER, **overrides}))
+
+
+def _percentile(samples: Sequence[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)] if ordered else float("nan")
+
+
+def _summary(samples: Sequence[float]) -> dict[str, float]:
+    if not samples:
+        return {}
+    return {
+        "mean": round(statistics.fmean(samples), 1),
+        "p50": round(statistics.median(samples), 1),
+        "p95": round(_percentile(samples, 0.95), 1),
+    }
+
+
+def _jsonl(path: Path) -> list[dict[str, Any]]:
+    with path.open(encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+# time to first token
+
+
+def _ttft_kb(workdir: Path, n: int, settings: dict[str, Any]) -> Sabio:
+    home = workdir / f"ttft-{n}"
+    if not (home / "sabio.db").exists():
+        home.mkdir(parents=True, exist_ok=True)
+        start = time.perf_counter()
+        _build(home / "sabio.db", n, _sentences(), random.Random(0), EMBEDDER)
+        print(f"built {n} chunks in {time.perf_counter() - start:.0f} s", flush=True)
+    return _open(home, **settings)
+
+
+def _passing_queries(sabio: Sabio, wanted: int) -> tuple[list[str], int]:
+    """SciFact claims (a fixed shuffle) that the relevance gate lets through to the model,
+    and how many it refused on the way (those never reach the model: no TTFT to compare)."""
+    claims = [row["text"] for row in _jsonl(DATA / "beir_scifact" / "queries.jsonl")]
+    random.Random(0).shuffle(claims)
+    kept: list[str] = []
+    refused = 0
+    for claim in claims:
+        if len(kept) == wanted:
+            break
+        if relevant_hits(claim, sabio.search(claim, "bench").hits, FLOOR):
+            kept.append(claim)
+        else:
+            refused += 1
+    return kept, refused
+
+
+def _first_piece_sabio(sabio: Sabio, question: str, model: str) -> tuple[AnswerStream, float]:
+    start = time.perf_counter()
+    stream = sabio.ask(question, "bench", model=model)
+    pieces = iter(stream)
+    next(pieces)
+    elapsed = (time.perf_counter() - start) * 1000
+    pieces.close()  # type: ignore[attr-defined]
+    return stream, elapsed
+
+
+def _first_piece_direct(stream: AnswerStream) -> float:
+    """The same model, the same messages and options as Sabio sent, called directly."""
+    assert stream.plan is not None
+    options = dataclasses.replace(stream.options, max_tokens=stream.plan.answer_tokens)
+    start = time.perf_counter()
+    pieces = stream.model.stream(stream.plan.messages, options)
+    next(iter(pieces))
+    elapsed = (time.perf_counter() - start) * 1000
+    pieces.close()  # type: ignore[attr-defined]
+    return elapsed
+
+
+def bench_ttft(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    """Per size: A = Sabio.ask to its first piece, B = the model called directly with A's
+    messages. Order A1, A2, B1, A3, B2, …: every call follows a call for another question,
+    so llama.cpp's prompt cache (it reuses the longest common prefix of the previous
+    prompt) helps A and B alike, with the shared system-prompt head only."""
+    settings = {"answer_tokens": args.answer_tokens, "context_window": args.context_window}
+    results: dict[str, Any] = {"model": args.model, **settings}
+    for n in args.sizes:
+        sabio = _ttft_kb(workdir, n, settings)
+        for warm in ("warm up the model, embedder and index", "and once more"):
+            "".join(sabio.ask(warm, "bench", model=args.model))
+        queries, refused = _passing_queries(sabio, args.queries)
+        streams: list[AnswerStream] = []
+        a_wall: list[float] = []
+        b: list[float] = []
+        for i in range(len(queries) + 1):
+            if i < len(queries):
+                stream, wall = _first_piece_sabio(sabio, queries[i], args.model)
+                streams.append(stream)
+                a_wall.append(wall)
+            if i >= 1:
+                b.append(_first_piece_direct(streams[i - 1]))
+        timings = [s.answer.timings for s in streams]
+        a = [t["first_token_ms"] for t in timings]
+        row = {
+            "queries": len(queries),
+            "refused_by_gate": refused,
+            "prompt_tokens": _summary([s.answer.prompt_tokens for s in streams]),
+            "A_sabio_first_token_ms": _summary(a),
+            "A_wall_incl_ask_setup_ms": _summary(a_wall),
+            "B_direct_first_token_ms": _summary(b),
+            "A_minus_B_ms": _summary([x - y for x, y in zip(a, b, strict=True)]),
+            "A_wall_minus_B_ms": _summary([x - y for x, y in zip(a_wall, b, strict=True)]),
+            "retrieval_ms": _summary([t["retrieval_ms"] for t in timings]),
+            "prompt_build_ms": _summary([t["prompt_ms"] - t["retrieval_ms"] for t in timings]),
+            "before_model_ms": _summary([t["prompt_ms"] for t in timings]),
+        }
+        results[f"{n} chunks"] = row
+        print(f"{n:>7} chunks {json.dumps(row)}", flush=True)
+        sabio.close()
+    return results
+
+
+# XQuAD knowledge bases
+
+
+def _xquad_kb(workdir: Path, language: str) -> Path:
+    """A data directory holding XQuAD's 240 paragraphs of ``language`` as the default
+    knowledge base, one ``<paragraph id>.txt`` per paragraph, added with ``Sabio.add``."""
+    home = workdir / f"xquad-{language}"
+    if not (home / "sabio.db").exists():
+        folder = workdir / f"xquad-{language}-files"
+        folder.mkdir(parents=True, exist_ok=True)
+        for row in _jsonl(XQUAD / language / "corpus.jsonl"):
+            (folder / f"{row['_id']}.txt").write_text(row["text"], encoding="utf-8")
+        _ingest(home, folder, f"XQuAD {language}")
+    return home
+
+
+def _scifact_kb(workdir: Path) -> Path:
+    home = workdir / "scifact"
+    if not (home / "sabio.db").exists():
+        folder = workdir / "scifact-files"
+        folder.mkdir(parents=True, exist_ok=True)
+        for row in _jsonl(DATA / "beir_scifact" / "corpus.jsonl")[:SCIFACT_KB_SIZE]:
+            text = f"{row['title']}\n\n{row['text']}"
+            (folder / f"{row['_id']}.txt").write_text(text, encoding="utf-8")
+        _ingest(home, folder, f"{SCIFACT_KB_SIZE} SciFact abstracts")
+    return home
+
+
+def _ingest(home: Path, folder: Path, what: str) -> None:
+    start = time.perf_counter()
+    sabio = _open(home)
+    report = sabio.add([folder])
+    sabio.close()
+    print(f"added {what}: {len(report.results)} files in {time.perf_counter() - start:.0f} s")
+
+
+def _paragraph(hit: SearchHit) -> str:
+    return Path(hit.document).stem
+
+
+def _questions(language: str) -> list[dict[str, Any]]:
+    """XQuAD questions with their gold paragraph (ids are shared by es and en)."""
+    gold: dict[str, str] = {}
+    for line in (XQUAD / language / "qrels" / "test.tsv").read_text().splitlines()[1:]:
+        qid, doc, _ = line.split("\t")
+        gold[qid] = doc
+    rows = _jsonl(XQUAD / language / "queries.jsonl")
+    return [{**row, "gold": gold[row["_id"]]} for row in rows if row["_id"] in gold]
+
+
+def _sample(rows: list[dict[str, Any]], n: int) -> list[dict[str, Any]]:
+    """A deterministic sample: the same question ids in every language."""
+    ids = sorted(row["_id"] for row in rows)
+    chosen = set(random.Random(0).sample(ids, min(n, len(ids))))
+    return [row for row in rows if row["_id"] in chosen]
+
+
+# answer quality
+
+_ARTICLES = {
+    "en": {"a", "an", "the"},
+    "es": {"el", "la", "los", "las", "un", "una", "unos", "unas"},
+}
+
+
+def normalize_answer(text: str, language: str) -> list[str]:
+    """SQuAD's normalisation (lower case, no punctuation, no articles); for Spanish also
+    its articles and no accents. Citation markers go first."""
+    text = CITATION.sub(" ", text).lower()
+    if language == "es":
+        decomposed = unicodedata.normalize("NFD", text)
+        text = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    text = "".join(" " if _is_punctuation(ch) else ch for ch in text)
+    return [word for word in text.split() if word not in _ARTICLES[language]]
+
+
+def _is_punctuation(ch: str) -> bool:
+    return ch in string.punctuation or unicodedata.category(ch).startswith("P")
+
+
+def token_f1(prediction: list[str], gold: list[str]) -> float:
+    common = sum(min(prediction.count(w), gold.count(w)) for w in set(gold))
+    if not common:
+        return 0.0
+    precision, recall = common / len(prediction), common / len(gold)
+    return 2 * precision * recall / (precision + recall)
+
+
+def _score_answer(text: str, answers: list[str], language: str) -> dict[str, float]:
+    predicted = normalize_answer(text, language)
+    golds = [normalize_answer(a, language) for a in answers]
+    joined = f" {' '.join(predicted)} "
+    return {
+        "em": float(any(predicted == g for g in golds)),
+        "f1": max(token_f1(predicted, g) for g in golds),
+        "contains": float(any(g and f" {' '.join(g)} " in joined for g in golds)),
+    }
+
+
+def _ask_one(sabio: Sabio, row: dict[str, Any], language: str, model: str) -> dict[str, Any]:
+    hits = sabio.search(row["text"], k=8).hits
+    ranks = [_paragraph(h) for h in hits]
+    stream = sabio.ask(row["text"], model=model)
+    "".join(stream)
+    answer = stream.answer
+    prompt = [_paragraph(h) for h in stream.plan.passages] if stream.plan else []
+    cited = [Path(c.document).stem for c in answer.citations]
+    return {
+        "id": row["_id"],
+        "question": row["text"],
+        "gold": row["gold"],
+        "gold_rank": ranks.index(row["gold"]) + 1 if row["gold"] in ranks else None,
+        "gold_in_prompt": row["gold"] in prompt,
+        "model_called": stream.plan is not None,
+        "no_answer": answer.no_answer,
+        "answer": answer.text,
+        "answers": row["metadata"]["answers"],
+        **_score_answer(answer.text, row["metadata"]["answers"], language),
+        "language_ok": detect_language(CITATION.sub("", answer.text)) == language,
+        "cited": cited,
+        "inferred": any(c.inferred for c in answer.citations),
+        "timings": answer.timings,
+    }
+
+
+def _mean(rows: Iterable[dict[str, Any]], key: str | Callable[[dict[str, Any]], float]) -> float:
+    values = [float(key(r) if callable(key) else r[key]) for r in rows]
+    return round(statistics.fmean(values), 3) if values else float("nan")
+
+
+def _qa_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    called = [r for r in rows if r["model_called"]]
+    citing = [r for r in rows if r["cited"]]
+    cited = [(r["gold"], doc) for r in rows for doc in r["cited"]]
+    summary: dict[str, Any] = {"questions": len(rows)}
+    for k in (1, 3, 5, 8):
+        summary[f"hit@{k}"] = _mean(rows, lambda r, k=k: (r["gold_rank"] or 99) <= k)
+    summary |= {
+        "gold_in_prompt": _mean(rows, "gold_in_prompt"),
+        "exact_match": _mean(rows, "em"),
+        "f1": _mean(rows, "f1"),
+        "contains_gold": _mean(rows, "contains"),
+        "refused_by_gate": _mean(rows, lambda r: not r["model_called"]),
+        "no_answer": _mean(rows, "no_answer"),
+        "language_match": _mean(called, "language_ok"),
+        "cited": _mean(rows, lambda r: bool(r["cited"])),
+        "cited_inferred_share": _mean(citing, "inferred"),
+        "citation_precision": _mean(cited, lambda pair: pair[0] == pair[1]),
+        "first_token_ms": _summary([r["timings"]["first_token_ms"] for r in called]),
+        "total_ms": _summary([r["timings"]["total_ms"] for r in called]),
+    }
+    return summary
+
+
+def bench_qa(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    results: dict[str, Any] = {"model": args.model, "answer_tokens": args.qa_answer_tokens}
+    for language in args.languages:
+        home = _xquad_kb(workdir, language)
+        sabio = _open(home, answer_tokens=args.qa_answer_tokens)
+        "".join(sabio.ask("warm up" if language == "en" else "¿calentar?", model=args.model))
+        rows = []
+        for n, row in enumerate(_sample(_questions(language), args.questions), 1):
+            rows.append(_ask_one(sabio, row, language, args.model))
+            if n % 10 == 0:
+                print(f"  {language}: {n} questions", flush=True)
+        sabio.close()
+        summary = _qa_summary(rows)
+        results[language] = {"summary": summary, "answers": rows}
+        print(f"{language} {json.dumps(summary)}", flush=True)
+    return results
+
+
+# the relevance gate
+
+SIMILARITY_GRID = (0.35, 0.40, 0.45, 0.50, 0.55, 2.0)
+COVERAGE_GRID = (0.34, 0.5, 0.67, 1.0, 2.0)  # 2.0: that rule off
+
+
+def _gate_cases(workdir: Path, negatives: int) -> list[tuple[str, bool, Path, list[str]]]:
+    """(case, on topic?, data directory, questions): positives use every question."""
+    es = [r["text"] for r in _questions("es")]
+    en = [r["text"] for r in _questions("en")]
+    claims = [r["text"] for r in _jsonl(DATA / "beir_scifact" / "queries.jsonl")]
+
+    def sample(texts: list[str]) -> list[str]:
+        return random.Random(1).sample(texts, min(negatives, len(texts)))
+
+    xes, xen, sci = _xquad_kb(workdir, "es"), _xquad_kb(workdir, "en"), _scifact_kb(workdir)
+    return [
+        ("es>xes", True, xes, es),
+        ("en>xen", True, xen, en),
+        ("es>xen", True, xen, es),
+        ("es>sci", False, sci, sample(es)),
+        ("en>sci", False, sci, sample(en)),
+        ("sci>xen", False, xen, sample(claims)),
+        ("sci>xes", False, xes, sample(claims)),
+    ]
+
+
+def _passes(hits: list[tuple[float, float]], similarity: float, cover: float) -> bool:
+    return any(sim >= similarity or cov >= cover for sim, cov in hits)
+
+
+def bench_gate(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    """Top-8 hits of Sabio.search per question, each kept as (similarity, coverage); the
+    product's own relevant_hits decides the default row, the grid re-applies its rule."""
+    cases: dict[str, Any] = {}
+    scored: dict[str, list[list[tuple[float, float]]]] = {}
+    for name, on_topic, home, questions in _gate_cases(workdir, args.negatives):
+        sabio = _open(home)
+        kept, rows = 0, []
+        for question in questions:
+            hits = sabio.search(question, k=8).hits
+            kept += bool(relevant_hits(question, hits, FLOOR))
+            rows.append([(h.similarity or -1.0, coverage(question, h)) for h in hits])
+        sabio.close()
+        scored[name] = rows
+        cases[name] = {"on_topic": on_topic, "questions": len(questions)}
+        cases[name]["kept"] = round(kept / len(questions), 3)
+        print(f"{name:8} on topic: {on_topic!s:5} kept {cases[name]['kept']:.3f}", flush=True)
+    grid = []
+    for similarity in SIMILARITY_GRID:
+        for cover in COVERAGE_GRID:
+            row: dict[str, Any] = {"similarity_floor": similarity, "coverage_floor": cover}
+            for name, rows in scored.items():
+                row[name] = round(statistics.fmean(_passes(h, similarity, cover) for h in rows), 3)
+            grid.append(row)
+    default = next(
+        r for r in grid if r["similarity_floor"] == FLOOR and r["coverage_floor"] == COVERAGE_FLOOR
+    )
+    assert all(default[name] == cases[name]["kept"] for name in cases), "grid disagrees"
+    return {
+        "defaults": {"similarity": FLOOR, "coverage": COVERAGE_FLOOR},
+        "cases": cases,
+        "grid": grid,
+    }
+
+
+def _print_grid(grid: list[dict[str, Any]]) -> None:
+    names = [k for k in grid[0] if k not in ("similarity_floor", "coverage_floor")]
+    print("sim   cov   " + " ".join(f"{n:>8}" for n in names))
+    for row in grid:
+        cells = " ".join(f"{row[n]:8.3f}" for n in names)
+        print(f"{row['similarity_floor']:<5} {row['coverage_floor']:<5} {cells}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("what", choices=["ttft", "qa", "gate", "all"])
+    parser.add_argument("--model", default="embedded:smollm2", help="chat model (ttft, qa)")
+    parser.add_argument("--workdir", help="keep the data directories here between runs")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000], help="ttft")
+    parser.add_argument("--queries", type=int, default=20, help="ttft: questions per size")
+    parser.add_argument("--answer-tokens", type=int, default=16, help="ttft: answer_tokens")
+    parser.add_argument(
+        "--context-window", type=int, default=0, help="ttft: context_window (0: the model's)"
+    )
+    parser.add_argument("--questions", type=int, default=60, help="qa: questions per language")
+    parser.add_argument("--languages", nargs="+", default=["es", "en"], help="qa")
+    parser.add_argument(
+        "--qa-answer-tokens", type=int, default=1024, help="qa: answer_tokens (the default's)"
+    )
+    parser.add_argument("--negatives", type=int, default=150, help="gate: off-topic questions")
+    args = parser.parse_args()
+    if not DATA.exists():
+        sys.exit(f"{DATA} is missing: the benchmark reads ../shared/data")
+    RESULTS.mkdir(exist_ok=True)
+    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="sabio-answers-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    out: dict[str, Any] = {"workdir": str(workdir)}
+    if args.what in ("gate", "all"):
+        out["gate"] = bench_gate(args, workdir)
+        _print_grid(out["gate"]["grid"])
+    if args.what in ("qa", "all"):
+        out["qa"] = bench_qa(args, workdir)
+    if args.what in ("ttft", "all"):
+        out["ttft"] = bench_ttft(args, workdir)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = RESULTS / f"answers-{args.what}-{stamp}.json"
+    path.write_text(json.dumps(out, indent=2, ensure_ascii=False))
+    print(f"written to {path}")
+
+
+if __name__ == "__main__":
+    main()
