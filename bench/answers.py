@@ -105,26 +105,26 @@ def _passing_queries(sabio: Sabio, wanted: int) -> tuple[list[str], int]:
     return kept, refused
 
 
-def _first_piece_sabio(sabio: Sabio, question: str, model: str) -> tuple[AnswerStream, float]:
+def _first_piece_sabio(sabio: Sabio, question: str, model: str) -> tuple[AnswerStream, float, str]:
     start = time.perf_counter()
     stream = sabio.ask(question, "bench", model=model)
     pieces = iter(stream)
-    next(pieces)
+    first = next(pieces)
     elapsed = (time.perf_counter() - start) * 1000
     pieces.close()  # type: ignore[attr-defined]
-    return stream, elapsed
+    return stream, elapsed, first
 
 
-def _first_piece_direct(stream: AnswerStream) -> float:
+def _first_piece_direct(stream: AnswerStream) -> tuple[float, str]:
     """The same model, the same messages and options as Sabio sent, called directly."""
     assert stream.plan is not None
     options = dataclasses.replace(stream.options, max_tokens=stream.plan.answer_tokens)
     start = time.perf_counter()
     pieces = stream.model.stream(stream.plan.messages, options)
-    next(iter(pieces))
+    first = next(iter(pieces))
     elapsed = (time.perf_counter() - start) * 1000
     pieces.close()  # type: ignore[attr-defined]
-    return elapsed
+    return elapsed, first
 
 
 def bench_ttft(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
@@ -136,22 +136,25 @@ def bench_ttft(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     results: dict[str, Any] = {"model": args.model, **settings}
     for n in args.sizes:
         sabio = _ttft_kb(workdir, n, settings)
-        for warm in ("warm up the model, embedder and index", "and once more"):
-            "".join(sabio.ask(warm, "bench", model=args.model))
-        queries, refused = _passing_queries(sabio, args.queries)
+        queries, refused = _passing_queries(sabio, args.queries + 1)
+        "".join(sabio.ask(queries.pop(), "bench", model=args.model))  # loads the model
         streams: list[AnswerStream] = []
         a_wall: list[float] = []
         b: list[float] = []
+        firsts: list[list[str]] = []
         for i in range(len(queries) + 1):
             if i < len(queries):
-                stream, wall = _first_piece_sabio(sabio, queries[i], args.model)
+                stream, wall, first = _first_piece_sabio(sabio, queries[i], args.model)
                 streams.append(stream)
                 a_wall.append(wall)
+                firsts.append([first])
             if i >= 1:
-                b.append(_first_piece_direct(streams[i - 1]))
+                elapsed, first = _first_piece_direct(streams[i - 1])
+                b.append(elapsed)
+                firsts[i - 1].append(first)
         timings = [s.answer.timings for s in streams]
         a = [t["first_token_ms"] for t in timings]
-        row = {
+        row: dict[str, Any] = {
             "queries": len(queries),
             "refused_by_gate": refused,
             "prompt_tokens": _summary([s.answer.prompt_tokens for s in streams]),
@@ -164,8 +167,12 @@ def bench_ttft(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             "prompt_build_ms": _summary([t["prompt_ms"] - t["retrieval_ms"] for t in timings]),
             "before_model_ms": _summary([t["prompt_ms"] for t in timings]),
         }
-        results[f"{n} chunks"] = row
         print(f"{n:>7} chunks {json.dumps(row)}", flush=True)
+        row["per_question"] = [
+            {"question": q, "A_ms": x, "B_ms": y, "first_pieces": f, **t}
+            for q, x, y, f, t in zip(queries, a, b, firsts, timings, strict=True)
+        ]
+        results[f"{n} chunks"] = row
         sabio.close()
     return results
 

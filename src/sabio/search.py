@@ -3,8 +3,9 @@
 Fusion is a convex combination of normalised scores: each list's scores are divided by
 its best score, from a theoretical floor of 0 (BM25 is never negative; a cosine at or
 below 0 says nothing), and a chunk scores ``KEYWORD_WEIGHT * keyword + VECTOR_WEIGHT *
-vector``. A chunk missing from one list (beyond its depth) gets that list's last score,
-the most it can have, so the depth changes the result little. Unlike reciprocal rank
+vector``. A chunk missing from a list cut at its depth gets that list's last score, the
+most it can have, so the depth changes the result little; missing from a list that was
+not cut (fewer matches than the depth), it scores 0 there. Unlike reciprocal rank
 fusion, this keeps the shape of each list: a flat vector list (a Spanish question
 against an English-only embedder, where every cosine is about the same) moves the result
 little, while a clear keyword match keeps its lead. Measured in docs/benchmarks.md
@@ -86,11 +87,15 @@ def search_chunks(
         if embedder is not None and query.strip():
             vector = index.vector_search(kb, embedder.embed([query])[0], depth, document_ids)
         keyword_hits = keyword.result()
-    return _fuse(store, keyword_hits, vector, k)
+    return _fuse(store, keyword_hits, vector, k, depth)
 
 
 def _fuse(
-    store: Store, keyword: list[tuple[int, float]], vector: list[tuple[int, float]], k: int
+    store: Store,
+    keyword: list[tuple[int, float]],
+    vector: list[tuple[int, float]],
+    k: int,
+    depth: int,
 ) -> list[SearchHit]:
     scores = dict.fromkeys([cid for cid, _ in keyword] + [cid for cid, _ in vector], 0.0)
     for hits, weight in ((keyword, KEYWORD_WEIGHT), (vector, VECTOR_WEIGHT)):
@@ -98,7 +103,9 @@ def _fuse(
         if top <= 0:
             continue
         found = dict(hits)
-        beyond = max(hits[-1][1], 0.0)  # a chunk not in the list scores at most its last
+        # A chunk missing from a full list may lie just beyond its depth: it scores at most
+        # the last score. Missing from a shorter list, it did not match at all: zero.
+        beyond = max(hits[-1][1], 0.0) if len(hits) >= depth else 0.0
         for cid in scores:
             scores[cid] += weight * max(found.get(cid, beyond), 0.0) / top
     keyword_rank = {cid: rank for rank, (cid, _) in enumerate(keyword, 1)}
