@@ -518,6 +518,41 @@ def doctor(
     raise typer.Exit(0 if ok else 1)
 
 
+# server
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Address to listen on (this computer only).")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 11435,
+) -> None:
+    """Run the REST API (docs at /docs) on this computer."""
+    import ipaddress
+
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        err.print(
+            f"[red]error:[/] refusing to serve on {escape(host)}: access from the network needs "
+            "authentication, which Sabio does not have yet (user accounts are planned); "
+            "use 127.0.0.1",
+            soft_wrap=True,
+        )
+        raise typer.Exit(1)
+    import uvicorn
+
+    from sabio.server import create_app
+
+    settings = load_settings(ctx.find_root().obj)
+    err.print(f"Sabio on http://{escape(host)}:{port} (API docs at /docs); Ctrl-C stops it.")
+    uvicorn.run(create_app(settings), host=host, port=port, ws="none", log_level="info")
+
+
 def main() -> None:
     try:
         app()

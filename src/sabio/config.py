@@ -72,6 +72,11 @@ class Settings:
     workers: int = _setting(0, "Processes that read files in parallel (0: one per core).")
     embedded_threads: int = _setting(0, "Threads for the embedded model (0: one per core).")
     timeout: float = _setting(60.0, "Seconds to wait for a model server before giving up.")
+    max_upload_mb: int = _setting(
+        200,
+        "Largest file the server accepts in an upload, in MB; a bigger one is refused (413) "
+        "and nothing of that upload is kept.",
+    )
     openai_servers: Mapping[str, OpenAIServer] = field(
         default_factory=dict,
         metadata={"help": "OpenAI-compatible servers, one [openai.NAME] table each."},

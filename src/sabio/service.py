@@ -38,12 +38,18 @@ class SearchResults:
 
 
 class Sabio:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, shared_with: Sabio | None = None) -> None:
+        """``shared_with``: another service over the same data whose search index and loaded
+        models this one uses, with a database connection of its own (the server writes
+        through one service and reads through another, see :mod:`sabio.server`)."""
         self.settings = settings
         self.store = Store(settings.database_path)
-        self.index = ChunkIndex(self.store, settings.home / "index")
-        self._embedders: dict[str, EmbeddingModel] = {}
-        self._chat_models: dict[str, ChatModel] = {}
+        shared = shared_with
+        self.index: ChunkIndex = (
+            shared.index if shared else ChunkIndex(self.store, settings.home / "index")
+        )
+        self._embedders: dict[str, EmbeddingModel] = shared._embedders if shared else {}
+        self._chat_models: dict[str, ChatModel] = shared._chat_models if shared else {}
 
     def close(self) -> None:
         self.store.close()
@@ -214,10 +220,13 @@ class Sabio:
 
 
 def _check_kb_name(name: str) -> None:
-    if not name or len(name) > 64 or not all(ch.isalnum() or ch in "-_." for ch in name):
+    """Letters, digits, '-', '_', '.', not starting with '.': the name is also a folder
+    name (the server keeps uploads in ``<home>/uploads/<name>/``), so never ``..``."""
+    valid = all(ch.isalnum() or ch in "-_." for ch in name) and not name.startswith(".")
+    if not name or len(name) > 64 or not valid:
         raise ConfigError(
             f"{name!r} is not a valid knowledge base name: use letters, digits, '-', '_' or '.'"
-            " (at most 64 characters)"
+            " (not first; at most 64 characters)"
         )
 
 

@@ -1,0 +1,354 @@
+"""Sabio's REST API, version 1, under ``/api/v1``: thin routes over :class:`Sabio`.
+
+Reads go to ``services.reader`` from FastAPI's thread pool, concurrently; changes take
+``services.writing()``. Answers stream as server-sent events (:func:`ask`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import os
+import shutil
+from collections.abc import AsyncIterator, Generator, Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import anyio
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from sabio import __version__
+from sabio.answer import AnswerStream, Turn
+from sabio.errors import ConfigError, SabioError
+from sabio.ingest import FileResult
+from sabio.server import uploads
+from sabio.server.errors import error_body, sabio_error_status
+from sabio.server.schemas import (
+    AskIn,
+    DocumentOut,
+    ErrorOut,
+    HealthOut,
+    HitOut,
+    KnowledgeBaseIn,
+    KnowledgeBaseOut,
+    ModelOut,
+    ReindexIn,
+    SearchOut,
+    UploadedFileOut,
+    UploadOut,
+)
+from sabio.server.services import Services
+from sabio.service import Sabio
+from sabio.store import DocumentRecord, KnowledgeBase
+
+
+def _services(request: Request) -> Services:
+    services = request.app.state.services
+    assert isinstance(services, Services)
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(_services)]
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorOut, "description": what}
+    for status, what in ((400, "Bad request"), (404, "Not found"), (409, "Conflict"))
+}
+router = APIRouter(prefix="/api/v1", responses=ERRORS)
+UPLOAD_BODY = {  # parsed by uploads.receive_files, so described here for /docs
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "properties": {
+                    "files": {"type": "array", "items": {"type": "string", "format": "binary"}}
+                },
+                "required": ["files"],
+            }
+        }
+    },
+}
+
+
+@router.get("/health", summary="Is the server up", tags=["server"])
+async def health() -> HealthOut:
+    return HealthOut(status="ok", version=__version__)
+
+
+@router.get("/models", summary="List chat and embedding models", tags=["server"])
+def models(services: ServicesDep) -> list[ModelOut]:
+    """Every model across backends (embedded, Ollama, OpenAI-compatible servers), with the
+    defaults marked; unavailable ones say why."""
+    from sabio.models.catalog import default_chat_model, list_models
+
+    settings = services.settings
+    entries = list_models(
+        settings,
+        default_chat=default_chat_model(settings),
+        default_embedding=services.reader.default_embedding_model(),
+    )
+    return [ModelOut.model_validate(e) for e in entries]
+
+
+# knowledge bases
+
+
+@router.get("/kbs", summary="List knowledge bases", tags=["knowledge bases"])
+def list_kbs(services: ServicesDep) -> list[KnowledgeBaseOut]:
+    return [_kb_out(kb) for kb in services.reader.list_kbs()]
+
+
+@router.post("/kbs", status_code=201, summary="Create a knowledge base", tags=["knowledge bases"])
+def create_kb(body: KnowledgeBaseIn, services: ServicesDep) -> KnowledgeBaseOut:
+    with services.writing() as writer:
+        return _kb_out(writer.create_kb(body.name, body.embedding_model))
+
+
+@router.get("/kbs/{name}", summary="One knowledge base", tags=["knowledge bases"])
+def get_kb(name: str, services: ServicesDep) -> KnowledgeBaseOut:
+    return _counted_kb(services.reader, name)
+
+
+@router.delete(
+    "/kbs/{name}",
+    status_code=204,
+    summary="Delete a knowledge base",
+    tags=["knowledge bases"],
+)
+def delete_kb(name: str, services: ServicesDep) -> Response:
+    """Deletes the knowledge base, its index and the files uploaded into it; files added
+    from their own place on disk (``sabio add``) are not touched."""
+    with services.writing() as writer:
+        writer.delete_kb(name)
+        with contextlib.suppress(ConfigError):  # a name that is no folder name has no uploads
+            shutil.rmtree(uploads.uploads_folder(services.settings.home, name), ignore_errors=True)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/kbs/{name}/reindex",
+    summary="Re-embed every passage",
+    tags=["knowledge bases"],
+    responses={503: {"model": ErrorOut, "description": "Embedding model unavailable"}},
+)
+def reindex_kb(name: str, services: ServicesDep, body: ReindexIn | None = None) -> KnowledgeBaseOut:
+    """Re-embeds every passage (with a new embedding model, or the recorded one) and switches
+    atomically; searches keep working on the old vectors meanwhile."""
+    with services.writing() as writer:
+        writer.reindex_kb(name, body.embedding_model if body else None)
+        return _counted_kb(writer, name)
+
+
+def _kb_out(kb: KnowledgeBase) -> KnowledgeBaseOut:
+    return KnowledgeBaseOut(
+        name=kb.name,
+        embedding_model=kb.embedding_model,
+        dimension=kb.dimension,
+        documents=kb.documents,
+        passages=kb.chunks,
+    )
+
+
+def _counted_kb(sabio: Sabio, name: str) -> KnowledgeBaseOut:
+    kb = next((kb for kb in sabio.list_kbs() if kb.name == name), None)
+    return _kb_out(kb or sabio.store.get_kb(name))
+
+
+# documents
+
+
+@router.get("/kbs/{name}/documents", summary="List documents", tags=["documents"])
+def list_documents(name: str, services: ServicesDep) -> list[DocumentOut]:
+    """Every file of the knowledge base, indexed or not, with its status and why."""
+    return [_document_out(d) for d in services.reader.documents(name)]
+
+
+@router.post(
+    "/kbs/{name}/documents",
+    summary="Upload files",
+    tags=["documents"],
+    responses={
+        413: {"model": ErrorOut, "description": "A file is over max_upload_mb"},
+        415: {"model": ErrorOut, "description": "Not multipart/form-data"},
+    },
+    openapi_extra={"requestBody": UPLOAD_BODY},
+)
+async def upload_documents(name: str, request: Request, services: ServicesDep) -> UploadOut:
+    """Upload one or many files (any multipart file field) and index them. Each file is
+    checked by its content; one that is refused says why (status ``rejected``) and changes
+    nothing. Uploading a file of the same name again replaces the earlier one."""
+    settings = services.settings
+    folder = uploads.uploads_folder(settings.home, name)
+    if name != settings.default_kb:  # the default one is created by its first upload
+        await run_in_threadpool(services.reader.store.get_kb, name)
+    limit = settings.max_upload_mb * 1024 * 1024
+    received = await uploads.receive_files(request, uploads.incoming_folder(settings.home), limit)
+    try:
+        files = await run_in_threadpool(_index_uploads, services, name, folder, received)
+    finally:
+        uploads.discard(received)  # whatever was not accepted
+    return UploadOut(files=files)
+
+
+def _index_uploads(
+    services: Services, name: str, folder: Path, received: list[uploads.Received]
+) -> list[UploadedFileOut]:
+    """Check each file, move those that pass into ``folder`` and index them."""
+    problems = {r.name: uploads.content_problem(r.path, r.name) for r in received}
+    with services.writing() as writer:
+        accepted = [str(uploads.accept(r, folder)) for r in received if problems[r.name] is None]
+        try:
+            report = writer.add([Path(p) for p in accepted], name) if accepted else None
+        except BaseException:  # e.g. the embedding model is down: keep no unindexed file
+            kb = writer.store.find_kb(name)
+            for source in accepted:
+                if kb is None or writer.store.find_document(kb.id, source) is None:
+                    Path(source).unlink(missing_ok=True)
+            raise
+        results = {r.source: r for r in report.results} if report else {}
+        kb = writer.store.find_kb(name)
+        files = []
+        for r in received:
+            source = os.path.join(folder, r.name)
+            result = results.get(source) or FileResult(
+                source, "rejected", "rejected", problems[r.name] or ""
+            )
+            doc = writer.store.find_document(kb.id, source) if kb and source in results else None
+            files.append(_uploaded_out(r, result, doc))
+    return files
+
+
+def _uploaded_out(
+    received: uploads.Received, result: FileResult, doc: DocumentRecord | None
+) -> UploadedFileOut:
+    return UploadedFileOut(
+        filename=received.filename,
+        name=received.name,
+        status=result.status,
+        outcome=result.outcome,
+        reason=result.reason,
+        passages=result.chunks,
+        document_id=doc.id if doc else None,
+    )
+
+
+@router.delete(
+    "/kbs/{name}/documents/{document_id}",
+    status_code=204,
+    summary="Remove a document",
+    tags=["documents"],
+)
+def delete_document(name: str, document_id: int, services: ServicesDep) -> Response:
+    """Removes the document from the knowledge base; an uploaded file is deleted too, a
+    file added from its own place on disk is not."""
+    with services.writing() as writer:
+        doc = writer.remove_document(str(document_id), name)
+        path = Path(doc.source)
+        if path.parent == uploads.uploads_folder(services.settings.home, name):
+            path.unlink(missing_ok=True)
+    return Response(status_code=204)
+
+
+def _document_out(d: DocumentRecord) -> DocumentOut:
+    return DocumentOut(
+        id=d.id,
+        name=Path(d.source).name,
+        source=d.source,
+        title=d.title,
+        status=d.status,
+        reason=d.error,
+        pages=d.pages,
+        passages=d.chunk_count,
+        size=d.size,
+        updated_at=d.updated_at,
+    )
+
+
+# search and answers
+
+
+@router.get("/kbs/{name}/search", summary="Search passages", tags=["search"])
+def search(
+    name: str,
+    services: ServicesDep,
+    q: Annotated[str, Query(min_length=1, description="What to look for.")],
+    k: Annotated[int | None, Query(ge=1, le=100, description="How many passages.")] = None,
+    doc: Annotated[
+        list[str] | None, Query(description="Only in these documents (id or file name).")
+    ] = None,
+) -> SearchOut:
+    """Keyword and meaning together; ``notes`` says when only keywords could be used."""
+    results = services.reader.search(q, name, k=k, documents=doc or ())
+    return SearchOut(
+        query=q, hits=[HitOut.model_validate(h) for h in results.hits], notes=results.notes
+    )
+
+
+@router.post(
+    "/kbs/{name}/ask",
+    summary="Ask a question (streamed)",
+    tags=["search"],
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "content": {"text/event-stream": {}},
+            "description": "Server-sent events: `token` {text} as the answer streams, then "
+            "`done` with the whole answer (citations, timings, complete, error), or "
+            "`error` {error: {code, message}} if it fails midway.",
+        },
+        503: {"model": ErrorOut, "description": "Chat model unavailable"},
+    },
+)
+async def ask(name: str, body: AskIn, services: ServicesDep) -> StreamingResponse:
+    """A grounded answer with citations. Whatever fails before the first piece (unknown
+    knowledge base, model not there) is a plain JSON error instead of a stream. When the
+    model breaks off midway, ``done`` comes with ``complete: false`` and the ``error``."""
+    history = [Turn(t.question, t.answer) for t in body.history]
+    start = functools.partial(
+        services.reader.ask, body.question, name, model=body.model, history=history, k=body.k
+    )
+    stream = await run_in_threadpool(start)
+    pieces = iter(stream)
+    try:
+        first = await run_in_threadpool(next, pieces, None)
+    except BaseException:
+        _close(pieces)
+        raise
+    return StreamingResponse(
+        _events(stream, pieces, first),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+async def _events(
+    stream: AnswerStream, pieces: Iterator[str], first: str | None
+) -> AsyncIterator[str]:
+    try:
+        piece = first
+        while piece is not None:
+            yield _event("token", {"text": piece})
+            piece = await run_in_threadpool(next, pieces, None)
+    except SabioError as exc:
+        yield _event("error", error_body(sabio_error_status(exc)[1], str(exc)))
+        return
+    except Exception:
+        yield _event("error", error_body("internal", "internal error: this is a bug in Sabio"))
+        raise
+    finally:
+        with anyio.CancelScope(shield=True):  # the client may have gone: still close
+            await run_in_threadpool(_close, pieces)
+    yield _event("done", stream.answer.to_dict())
+
+
+def _close(pieces: Iterator[str]) -> None:
+    """End the answer's generator now (a model may hold a lock while it streams)."""
+    if isinstance(pieces, Generator):
+        pieces.close()
+
+
+def _event(name: str, data: object) -> str:
+    return f"event: {name}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"

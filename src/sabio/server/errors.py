@@ -1,0 +1,116 @@
+"""One JSON error shape for every response that is not a success:
+
+    {"error": {"code": "not_found", "message": "no knowledge base called 'x' ..."}}
+
+``code`` is stable, for programs; ``message`` says what happened and what to do, for
+people. Sabio's own errors map by class (:data:`SABIO_ERRORS`), FastAPI's request
+validation and Starlette's HTTP errors (unknown route, wrong method, oversize upload) by
+status. Anything else is a bug: the client gets ``internal`` with status 500, and the
+server still logs the traceback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from sabio.errors import (
+    ConfigError,
+    ConflictError,
+    EmbeddingMismatchError,
+    LoadError,
+    MissingExtraError,
+    ModelError,
+    NotFoundError,
+    SabioError,
+)
+
+SABIO_ERRORS: dict[type[SabioError], tuple[int, str]] = {
+    NotFoundError: (404, "not_found"),
+    ConfigError: (400, "bad_request"),
+    EmbeddingMismatchError: (409, "embedding_mismatch"),
+    ConflictError: (409, "conflict"),
+    MissingExtraError: (503, "missing_extra"),
+    ModelError: (503, "model_unavailable"),
+    LoadError: (422, "unreadable_file"),
+    SabioError: (400, "bad_request"),
+}
+"""Status and code per class; a subclass not listed takes its nearest listed base's."""
+
+HTTP_CODES = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+}
+
+
+def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
+    return {"error": {"code": code, "message": message}}
+
+
+def error_response(
+    status: int, code: str, message: str, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(error_body(code, message), status_code=status, headers=headers)
+
+
+def sabio_error_status(exc: SabioError) -> tuple[int, str]:
+    for cls in type(exc).__mro__:
+        if cls in SABIO_ERRORS:
+            return SABIO_ERRORS[cls]
+    return SABIO_ERRORS[SabioError]
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(SabioError, _sabio_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)
+
+
+async def _sabio_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, SabioError)
+    status, code = sabio_error_status(exc)
+    return error_response(status, code, str(exc))
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    problems = []
+    for error in exc.errors():
+        where = [str(part) for part in error.get("loc", ())]
+        place = {"query": "query parameter", "path": "path parameter", "body": "body"}.get(
+            where[0] if where else "", "request"
+        )
+        name = ".".join(where[1:])
+        problems.append(f"{place} {name!r}: " if name else f"{place}: ")
+        problems[-1] += str(error.get("msg", "invalid"))
+    return error_response(422, "validation_error", "; ".join(problems) or "invalid request")
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    status = exc.status_code
+    code = HTTP_CODES.get(status, f"http_{status}")
+    if status == 404 and exc.detail == "Not Found":
+        message = f"no such address: {request.url.path}; the API is described at /docs"
+    elif status == 405:
+        allowed = next((v for k, v in (exc.headers or {}).items() if k.lower() == "allow"), "")
+        message = f"{request.method} is not allowed on {request.url.path}" + (
+            f" (allowed: {allowed})" if allowed else ""
+        )
+    else:
+        message = str(exc.detail)
+    return error_response(status, code, message, headers=exc.headers)
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    # Starlette's ServerErrorMiddleware calls this, then re-raises: the traceback is logged.
+    return error_response(500, "internal", "internal error: this is a bug in Sabio, see the log")

@@ -1,0 +1,121 @@
+"""What the REST API takes and returns (the shapes OpenAPI documents at /docs)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="Stable, for programs: not_found, bad_request, conflict…")
+    message: str = Field(description="For people: what happened and what to do.")
+
+
+class ErrorOut(BaseModel):
+    error: ErrorDetail
+
+
+class HealthOut(BaseModel):
+    status: str
+    version: str
+
+
+class KnowledgeBaseIn(BaseModel):
+    name: str = Field(description="Letters, digits, '-', '_', '.'; at most 64 characters.")
+    embedding_model: str | None = Field(
+        None, description="'backend:model'; default: the embedding_model setting."
+    )
+
+
+class ReindexIn(BaseModel):
+    embedding_model: str | None = Field(
+        None, description="Switch to this 'backend:model' while re-indexing."
+    )
+
+
+class KnowledgeBaseOut(BaseModel):
+    name: str
+    embedding_model: str
+    dimension: int
+    documents: int
+    passages: int
+
+
+class DocumentOut(BaseModel):
+    id: int
+    name: str = Field(description="The file name.")
+    source: str = Field(description="Where the file is (uploads: under the data directory).")
+    title: str
+    status: str = Field(description="indexed, skipped, needs_ocr, encrypted or failed.")
+    reason: str = Field(description="Why it is not indexed ('' when it is).")
+    pages: int | None
+    passages: int
+    size: int
+    updated_at: float
+
+
+class UploadedFileOut(BaseModel):
+    filename: str = Field(description="The name the client sent.")
+    name: str = Field(description="The name it was saved under (sanitised, unique).")
+    status: str = Field(
+        description="indexed, skipped, needs_ocr, encrypted, failed, or rejected (refused "
+        "before indexing: unsupported type, content not matching the extension, empty)."
+    )
+    outcome: str = Field(description="added, updated, unchanged, skipped, not_indexed, rejected.")
+    reason: str
+    passages: int
+    document_id: int | None
+
+
+class UploadOut(BaseModel):
+    files: list[UploadedFileOut]
+
+
+class HitOut(_Out):
+    chunk_id: int
+    document_id: int
+    document: str
+    title: str
+    page: int | None
+    start: int = Field(description="Where the passage starts in the document's text.")
+    end: int = Field(description="Where it ends (exclusive).")
+    heading: str
+    text: str
+    score: float
+    keyword_rank: int | None
+    vector_rank: int | None
+    similarity: float | None
+
+
+class SearchOut(BaseModel):
+    query: str
+    hits: list[HitOut]
+    notes: list[str] = Field(description="E.g. that only keywords were used, and why.")
+
+
+class TurnIn(BaseModel):
+    question: str
+    answer: str
+
+
+class AskIn(BaseModel):
+    question: str = Field(min_length=1, max_length=20_000)
+    model: str | None = Field(None, description="Chat model; default: the chat_model setting.")
+    history: list[TurnIn] = Field(
+        default_factory=list, max_length=100, description="Earlier turns, oldest first."
+    )
+    k: int | None = Field(None, ge=1, le=100, description="Passages to retrieve.")
+
+
+class ModelOut(_Out):
+    name: str
+    kind: str
+    backend: str
+    available: bool
+    note: str
+    size: int | None
+    details: dict[str, str]
+    default: str

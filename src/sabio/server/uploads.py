@@ -1,0 +1,309 @@
+"""Uploads, received safely: streamed to disk, bounded, named safely, checked by content.
+
+A multipart body is parsed as it arrives (``python_multipart``), in a worker thread,
+one network chunk at a time; each file goes straight to its own file under
+``<home>/uploads/.incoming/`` and is never held in memory whole. The size limit
+(``max_upload_mb``, per file) is enforced while streaming: the first byte over it aborts
+the whole upload with 413 and every file of it is deleted. Once the body is complete,
+each file's first bytes are checked against its extension (:func:`content_problem`);
+a file that passes is moved (atomically) into ``<home>/uploads/<kb>/`` under its
+sanitised name (:func:`safe_filename`) and indexed from there, replacing an earlier
+upload of the same name; one that fails is deleted, says why, and changes nothing.
+"""
+
+from __future__ import annotations
+
+import codecs
+import os
+import shutil
+import unicodedata
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
+
+import anyio
+import python_multipart
+from python_multipart.exceptions import MultipartParseError
+from python_multipart.multipart import parse_options_header
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+
+from sabio.errors import ConfigError
+from sabio.loaders import LOADER_MODULES
+
+if TYPE_CHECKING:
+    from python_multipart.multipart import MultipartCallbacks
+
+MAX_FILES = 1000
+MAX_NAME_BYTES = 200
+HEAD_BYTES = 64 * 1024
+"""How much of a file is read to check its content."""
+
+_FORBIDDEN = frozenset('<>:"/\\|?*')
+_RESERVED = frozenset(
+    ["con", "prn", "aux", "nul"] + [f"{p}{i}" for p in ("com", "lpt") for i in range(1, 10)]
+)
+_BOMS = (codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+_MAGIC = (
+    (b"%PDF-", "a PDF"),
+    (b"PK\x03\x04", "a ZIP archive"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an old-style Office or Outlook file"),
+    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"\x1f\x8b", "a gzip archive"),
+    (b"\x7fELF", "a program"),
+)
+_OLE = _MAGIC[2][0]
+_ZIP = _MAGIC[1][0]
+# Control bytes that never occur in text (tab, newlines, form feed and escape do).
+_BINARY_BYTES = bytes(b for b in range(32) if b not in (9, 10, 12, 13, 27)) + b"\x7f"
+SUPPORTED = tuple(ext for exts in LOADER_MODULES.values() for ext in exts)
+
+
+@dataclass(slots=True)
+class Received:
+    """One file of an upload: ``filename`` as the client sent it, ``name`` as it will be
+    saved, ``path`` where it lies until it is accepted."""
+
+    filename: str
+    name: str
+    path: Path
+    size: int = 0
+    complete: bool = False
+
+
+def uploads_root(home: Path) -> Path:
+    return Path(os.path.abspath(home / "uploads"))
+
+
+def uploads_folder(home: Path, kb_name: str) -> Path:
+    """``<home>/uploads/<kb>``: where a knowledge base's uploaded files are kept."""
+    root = uploads_root(home)
+    folder = root / kb_name
+    if kb_name in ("", ".", "..") or "/" in kb_name or "\\" in kb_name or folder.parent != root:
+        raise ConfigError(f"{kb_name!r} cannot hold uploads: rename the knowledge base")
+    return folder
+
+
+def incoming_folder(home: Path) -> Path:
+    return uploads_root(home) / ".incoming"
+
+
+def clear_incoming(home: Path) -> None:
+    """Delete what an interrupted upload left (called when the server starts)."""
+    shutil.rmtree(incoming_folder(home), ignore_errors=True)
+
+
+def safe_filename(raw: str) -> str:
+    """A file name that is safe to create: no folders, no ``..``, no control or format
+    characters, none that Windows forbids, not hidden, not a reserved device name, at
+    most 200 bytes. Letters of every script are kept."""
+    name = unicodedata.normalize("NFC", raw).replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(
+        " " if ch.isspace() else "_" if ch in _FORBIDDEN else ch
+        for ch in name
+        if ch.isspace() or unicodedata.category(ch)[0] != "C"
+    )
+    name = " ".join(name.split()).strip(". ")
+    if not name:
+        return "upload"
+    if name.split(".")[0].lower() in _RESERVED:
+        name = "_" + name
+    stem, dot, ext = name.rpartition(".")
+    if not dot or len(ext) > 16:
+        stem, ext = name, ""
+    suffix = f".{ext}" if ext else ""
+    while len((stem + suffix).encode("utf-8")) > MAX_NAME_BYTES:
+        stem = stem[:-1]
+    return stem.rstrip(". ") + suffix
+
+
+def unique_name(name: str, taken: set[str]) -> str:
+    """``name``, or ``name (2).ext``… when an earlier file of the upload has it (compared
+    case-insensitively, as macOS and Windows do)."""
+    stem, dot, ext = name.rpartition(".")
+    if not dot:
+        stem, ext = name, ""
+    candidate, n = name, 1
+    while candidate.casefold() in taken:
+        n += 1
+        candidate = f"{stem} ({n}){dot}{ext}"
+    taken.add(candidate.casefold())
+    return candidate
+
+
+def content_problem(path: Path, name: str) -> str | None:
+    """Why this file is refused (its extension is not read by Sabio, or its content is
+    not what the extension says), or None when it may be indexed."""
+    ext = Path(name).suffix.lower()
+    if ext not in SUPPORTED:
+        kind = ext or "no extension"
+        return f"unsupported file type ({kind}); Sabio reads {', '.join(SUPPORTED)}"
+    with path.open("rb") as f:
+        head = f.read(HEAD_BYTES)
+    if not head:
+        return "the file is empty"
+    looks = next((what for magic, what in _MAGIC if head.startswith(magic)), None)
+    seen = f" (it looks like {looks})" if looks else ""
+    if ext == ".pdf":
+        return None if b"%PDF-" in head[:1024] else f"not a PDF: its content is not PDF{seen}"
+    if ext in (".docx", ".pptx", ".xlsx", ".xlsm", ".odt"):
+        ok = head.startswith(_ZIP) or (ext != ".odt" and head.startswith(_OLE))  # OLE: encrypted
+        return None if ok else f"not a {ext} file: it is not an Office document{seen}"
+    if ext == ".msg":
+        return None if head.startswith(_OLE) else f"not an Outlook .msg file{seen}"
+    if looks or not _looks_like_text(head):
+        return f"not a {ext} file: it holds binary data, not text{seen}"
+    return None
+
+
+def _looks_like_text(head: bytes) -> bool:
+    if head.startswith(_BOMS):
+        return True
+    if b"\x00" in head:  # UTF-16 without a BOM: a NUL in every other byte
+        sample = head[:4096]
+        even, odd = sample[0::2].count(0), sample[1::2].count(0)
+        return max(even, odd) > 0.4 * (len(sample) // 2) and min(even, odd) == 0
+    binary = len(head) - len(head.translate(None, _BINARY_BYTES))
+    return binary * 100 <= len(head)
+
+
+def accept(received: Received, folder: Path) -> Path:
+    """Move a checked file into the knowledge base's folder (replacing one of that name)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / received.name
+    os.replace(received.path, target)
+    return target
+
+
+def discard(files: list[Received]) -> None:
+    for received in files:
+        received.path.unlink(missing_ok=True)
+
+
+async def receive_files(request: Request, incoming: Path, limit_bytes: int) -> list[Received]:
+    """Stream a multipart/form-data body to files under ``incoming``; every part with a
+    file name is a file, other fields are ignored. On any failure (oversize: 413;
+    malformed: 400) nothing of the upload is left on disk."""
+    content_type, params = parse_options_header(request.headers.get("content-type", ""))
+    if content_type != b"multipart/form-data":
+        raise HTTPException(415, "send the files as multipart/form-data")
+    if b"boundary" not in params:
+        raise HTTPException(400, "the multipart/form-data body names no boundary")
+    incoming.mkdir(parents=True, exist_ok=True)
+    receiver = _Receiver(params[b"boundary"], incoming, limit_bytes)
+    try:
+        async for chunk in request.stream():
+            if chunk:
+                await anyio.to_thread.run_sync(receiver.feed, chunk)
+        receiver.finish()
+    except _TooLarge as exc:
+        receiver.close(discard_all=True)
+        mb = limit_bytes / 1024 / 1024
+        raise HTTPException(
+            413,
+            f"{exc.filename} is larger than the upload limit of {mb:g} MB (max_upload_mb); "
+            "nothing of this upload was kept",
+        ) from None
+    except MultipartParseError as exc:
+        receiver.close(discard_all=True)
+        raise HTTPException(400, f"the multipart/form-data body is malformed: {exc}") from None
+    except BaseException:
+        receiver.close(discard_all=True)
+        raise
+    if not receiver.files:
+        raise HTTPException(400, "the upload holds no file: send each as a multipart file field")
+    return receiver.files
+
+
+class _TooLarge(Exception):
+    def __init__(self, filename: str) -> None:
+        super().__init__(filename)
+        self.filename = filename
+
+
+@dataclass(slots=True)
+class _Part:
+    header_name: bytes = b""
+    header_value: bytes = b""
+    headers: dict[bytes, bytes] = field(default_factory=dict)
+    file: Received | None = None
+    out: BinaryIO | None = None
+
+
+class _Receiver:
+    """The parser's callbacks: each file part written to its own file as it comes."""
+
+    def __init__(self, boundary: bytes, incoming: Path, limit_bytes: int) -> None:
+        self.incoming, self.limit = incoming, limit_bytes
+        self.files: list[Received] = []
+        self.taken: set[str] = set()
+        self.part = _Part()
+        callbacks: MultipartCallbacks = {
+            "on_part_begin": self._begin,
+            "on_header_field": self._header_field,
+            "on_header_value": self._header_value,
+            "on_header_end": self._header_end,
+            "on_headers_finished": self._headers_finished,
+            "on_part_data": self._data,
+            "on_part_end": self._end,
+        }
+        self.parser = python_multipart.MultipartParser(boundary, callbacks)
+
+    def feed(self, chunk: bytes) -> None:
+        self.parser.write(chunk)
+
+    def finish(self) -> None:
+        self.parser.finalize()
+        unfinished = [f.filename for f in self.files if not f.complete]
+        if unfinished:
+            self.close(discard_all=True)
+            raise HTTPException(400, f"the upload ended in the middle of {unfinished[0]}")
+
+    def close(self, *, discard_all: bool = False) -> None:
+        if self.part.out is not None:
+            self.part.out.close()
+            self.part.out = None
+        if discard_all:
+            discard(self.files)
+
+    def _begin(self) -> None:
+        self.part = _Part()
+
+    def _header_field(self, data: bytes, start: int, end: int) -> None:
+        self.part.header_name += data[start:end]
+
+    def _header_value(self, data: bytes, start: int, end: int) -> None:
+        self.part.header_value += data[start:end]
+
+    def _header_end(self) -> None:
+        self.part.headers[self.part.header_name.strip().lower()] = self.part.header_value
+        self.part.header_name = self.part.header_value = b""
+
+    def _headers_finished(self) -> None:
+        _, options = parse_options_header(self.part.headers.get(b"content-disposition", b""))
+        if b"filename" not in options:
+            return  # a plain field: ignored
+        if len(self.files) >= MAX_FILES:
+            raise HTTPException(400, f"at most {MAX_FILES} files per upload")
+        filename = options[b"filename"].decode("utf-8", errors="replace")
+        name = unique_name(safe_filename(filename), self.taken)
+        path = self.incoming / f"{uuid.uuid4().hex}.part"
+        self.part.file = Received(filename, name, path)
+        self.files.append(self.part.file)
+        self.part.out = path.open("xb")
+
+    def _data(self, data: bytes, start: int, end: int) -> None:
+        file, out = self.part.file, self.part.out
+        if file is None or out is None:
+            return
+        file.size += end - start
+        if file.size > self.limit:
+            raise _TooLarge(file.filename)
+        out.write(data[start:end])
+
+    def _end(self) -> None:
+        if self.part.file is not None:
+            self.close()
+            self.part.file.complete = True
