@@ -42,10 +42,11 @@ SIMILARITY_FLOORS = {"embedded:all-minilm-l6-v2": 0.45}
 """Per embedding model: a passage at least this close to the question counts as on topic.
 
 Cosine scales differ between models, so a floor is only used where it was measured
-(bench/answers.py gate): for MiniLM, 0.45 with :data:`COVERAGE_FLOOR` 0.5 kept 99% of
-answerable XQuAD questions (es and en) and refused 87-100% of questions asked of an
-unrelated corpus. With other models every vector match counts and the prompt's own rule
-("reply exactly: not in your documents") decides."""
+(``bench/answers.py gate``, docs/benchmarks.md): for MiniLM, 0.45 with
+:data:`COVERAGE_FLOOR` 0.5 kept 99% (es) and 96% (en) of answerable XQuAD questions and
+refused 100% / 97% / 73% of Spanish / SciFact / English questions asked of an unrelated
+corpus. With other models every vector match counts and the prompt's own rule ("reply
+exactly: not in your documents") decides."""
 COVERAGE_FLOOR = 0.5
 """A passage holding at least this share of the question's words counts as on topic."""
 MESSAGE_OVERHEAD = 8
@@ -98,12 +99,15 @@ def no_answer_text(language: str) -> str:
 
 
 def coverage(query: str, hit: SearchHit) -> float:
-    """The share of the question's words (as the keyword index sees them) in the passage."""
+    """The share of the question's words (as the keyword index sees them) in the passage;
+    0 when only one of several words is there (one shared word is chance: "what does
+    chloroplastidan mean" and any passage with "mean")."""
     terms = query_terms(query)
     if not terms:
         return 0.0
     words = set(tokens(f"{hit.title} {hit.heading} {hit.text}"))
-    return sum(term in words for term in terms) / len(terms)
+    found = sum(term in words for term in terms)
+    return found / len(terms) if found >= min(2, len(terms)) else 0.0
 
 
 def relevant_hits(
