@@ -41,7 +41,7 @@ from sabio.answer import (
     relevant_hits,
 )
 from sabio.config import load_settings
-from sabio.search import SearchHit
+from sabio.search import SearchHit, query_terms
 from sabio.service import Sabio
 
 EMBEDDER = "embedded:all-minilm-l6-v2"
@@ -98,7 +98,9 @@ def _passing_queries(sabio: Sabio, wanted: int) -> tuple[list[str], int]:
     for claim in claims:
         if len(kept) == wanted:
             break
-        if relevant_hits(claim, sabio.search(claim, "bench").hits, FLOOR):
+        weights = sabio.index.term_weights(sabio.kb("bench"), query_terms(claim))
+        hits = sabio.search(claim, "bench").hits
+        if relevant_hits(claim, hits, FLOOR, lambda t, w=weights: w):
             kept.append(claim)
         else:
             refused += 1
@@ -390,8 +392,10 @@ def bench_gate(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         kept, rows = 0, []
         for question in questions:
             hits = sabio.search(question, k=8).hits
-            kept += bool(relevant_hits(question, hits, FLOOR))
-            rows.append([(h.similarity or -1.0, coverage(question, h)) for h in hits])
+            kb = sabio.kb()
+            weights = sabio.index.term_weights(kb, query_terms(question))
+            kept += bool(relevant_hits(question, hits, FLOOR, lambda t, w=weights: w))
+            rows.append([(h.similarity or -1.0, coverage(question, h, weights)) for h in hits])
         sabio.close()
         scored[name] = rows
         cases[name] = {"on_topic": on_topic, "questions": len(questions)}

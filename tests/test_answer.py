@@ -16,6 +16,7 @@ from sabio.answer import (
     CitationFilter,
     Turn,
     build_messages,
+    coverage,
     detect_language,
     no_answer_text,
     rewrite_query,
@@ -171,6 +172,15 @@ def test_without_a_measured_floor_any_vector_match_goes_to_the_model(kb: Sabio) 
     stream = kb.ask("Who won the chess olympiad?", model="fake:cite")
     list(stream)
     assert not stream.answer.no_answer and stream.answer.passages > 0
+
+
+def test_coverage_counts_rare_words_more() -> None:
+    hit = dataclasses.replace(_hit(1, 0), text="The mean of the samples was high.")
+    question = "What does chloroplastidan mean for samples?"
+    assert coverage(question, hit) == pytest.approx(2 / 3)
+    weights = {"chloroplastidan": 5.0, "mean": 0.5, "sample": 0.5}
+    assert coverage(question, hit, weights) == pytest.approx(1 / 6)
+    assert coverage("chloroplastidan mean", hit) == 0.0  # one shared word of two is chance
 
 
 def test_an_uncited_answer_cites_the_passages_its_sentences_come_from() -> None:

@@ -26,7 +26,7 @@ import importlib.resources
 import logging
 import re
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -43,12 +43,13 @@ SIMILARITY_FLOORS = {"embedded:all-minilm-l6-v2": 0.45}
 
 Cosine scales differ between models, so a floor is only used where it was measured
 (``bench/answers.py gate``, docs/benchmarks.md): for MiniLM, 0.45 with
-:data:`COVERAGE_FLOOR` 0.5 kept 99% (es) and 96% (en) of answerable XQuAD questions and
-refused 100% / 97% / 73% of Spanish / SciFact / English questions asked of an unrelated
-corpus. With other models every vector match counts and the prompt's own rule ("reply
+:data:`COVERAGE_FLOOR` 0.5 (words weighted by idf) kept 99% (es) and 95% (en) of
+answerable XQuAD questions and refused 100% / 97% / 90% of Spanish / SciFact / English
+questions asked of an unrelated corpus. With other models every vector match counts and the prompt's own rule ("reply
 exactly: not in your documents") decides."""
 COVERAGE_FLOOR = 0.5
-"""A passage holding at least this share of the question's words counts as on topic."""
+"""A passage holding at least this share of the question's words, weighted by how rare
+each is in the knowledge base, counts as on topic."""
 MESSAGE_OVERHEAD = 8
 """Tokens a chat template adds around each message (role markers, separators)."""
 HISTORY_SHARE = 0.25
@@ -98,31 +99,44 @@ def no_answer_text(language: str) -> str:
 # retrieval
 
 
-def coverage(query: str, hit: SearchHit) -> float:
-    """The share of the question's words (as the keyword index sees them) in the passage;
-    0 when only one of several words is there (one shared word is chance: "what does
+TermWeights = Callable[[Sequence[str]], Mapping[str, float]]
+"""Terms → how telling each is in the knowledge base (its idf); see ChunkIndex.term_weights."""
+
+
+def coverage(query: str, hit: SearchHit, weights: Mapping[str, float] | None = None) -> float:
+    """The share of the question's words (as the keyword index sees them) in the passage,
+    each counted by its weight (rare words count more; all 1 without ``weights``); 0 when
+    only one of several words is there (one shared word is chance: "what does
     chloroplastidan mean" and any passage with "mean")."""
     terms = query_terms(query)
     if not terms:
         return 0.0
     words = set(tokens(f"{hit.title} {hit.heading} {hit.text}"))
-    found = sum(term in words for term in terms)
-    return found / len(terms) if found >= min(2, len(terms)) else 0.0
+    found = [term for term in terms if term in words]
+    if len(found) < min(2, len(terms)):
+        return 0.0
+    weight = weights or dict.fromkeys(terms, 1.0)
+    total = sum(weight.get(term, 1.0) for term in terms)
+    return sum(weight.get(term, 1.0) for term in found) / total if total > 0 else 0.0
 
 
 def relevant_hits(
-    query: str, hits: Sequence[SearchHit], similarity_floor: float | None
+    query: str,
+    hits: Sequence[SearchHit],
+    similarity_floor: float | None,
+    term_weights: TermWeights | None = None,
 ) -> list[SearchHit]:
-    """The passages on the question's topic: close in meaning or sharing its words.
+    """The passages on the question's topic: close in meaning or sharing its telling words.
 
     ``similarity_floor`` None (a model without a measured floor): any vector match counts.
     """
     floor = -1.0 if similarity_floor is None else similarity_floor
+    weights = term_weights(query_terms(query)) if term_weights and hits else None
     return [
         hit
         for hit in hits
         if (hit.similarity is not None and hit.similarity >= floor)
-        or coverage(query, hit) >= COVERAGE_FLOOR
+        or coverage(query, hit, weights) >= COVERAGE_FLOOR
     ]
 
 
@@ -389,6 +403,7 @@ class AnswerStream:
         options: ChatOptions,
         history: Sequence[Turn] = (),
         similarity_floor: float | None = None,
+        term_weights: TermWeights | None = None,
     ) -> None:
         question = question.strip()
         if not question:
@@ -398,6 +413,7 @@ class AnswerStream:
         self.options = options
         self.history = list(history)
         self.similarity_floor = similarity_floor
+        self.term_weights = term_weights
         language = detect_language(question)
         self.answer = Answer(question=question, query=question, language=language, model=model.name)
         self.plan: PromptPlan | None = None
@@ -414,7 +430,7 @@ class AnswerStream:
             mark("rewrite_ms")
         hits, answer.notes = self.retrieve(answer.query)
         mark("retrieval_ms")
-        relevant = relevant_hits(answer.query, hits, self.similarity_floor)
+        relevant = relevant_hits(answer.query, hits, self.similarity_floor, self.term_weights)
         if not relevant:
             answer.no_answer = True
             answer.text = no_answer_text(answer.language)

@@ -341,6 +341,16 @@ class ChunkIndex:
             found += [hit for hit in _top(seg.ids, scores, limit) if hit[1] > 0]
         return sorted(found, key=lambda hit: (-hit[1], hit[0]))[:limit]
 
+    def term_weights(self, kb: KnowledgeBase, terms: Sequence[str]) -> dict[str, float]:
+        """How telling each term (as :func:`tokens` gives it) is in ``kb``: its BM25 idf;
+        a term the knowledge base never uses weighs most."""
+        index = self.sync(kb)
+        unseen = math.log((index.count + 0.5) / 0.5)
+        return {
+            term: self._idf(index, index.vocab[term]) if term in index.vocab else unseen
+            for term in terms
+        }
+
     def _start_scan(self, seg: Segment) -> threading.Thread | None:
         """Build a big segment's int8 scan in the background (seconds at a million rows):
         a one-off command keeps the exact float32 scan, a long-running process switches

@@ -216,6 +216,7 @@ class Sabio:
             options=options,
             history=history,
             similarity_floor=SIMILARITY_FLOORS.get(kb.embedding_model),
+            term_weights=lambda terms: self.index.term_weights(kb, terms),
         )
 
 
