@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from sabio.errors import EmbeddingMismatchError, NotFoundError
+from sabio.loaders import Blob, LoadedDocument, register_loader
 from sabio.service import Sabio
 
 
@@ -145,3 +146,31 @@ def test_progress_hears_the_total_first_then_every_file(sabio: Sabio, folder: Pa
     assert events[0] == (None, "reading files", 5)
     done = [source for source, _, _ in events if source is not None]
     assert sorted(done) == sorted(r.source for r in report.results)
+
+
+def test_an_isolated_single_file_that_crashes_its_reader_fails_alone(
+    sabio: Sabio, tmp_path: Path
+) -> None:
+    @register_loader(".crash")
+    def _crash(blob: Blob) -> LoadedDocument:  # a reader killed mid-file, as by a bad PDF
+        os._exit(3)
+
+    path = tmp_path / "hostile.crash"
+    path.write_text("boom", encoding="utf-8")
+    report = sabio.add([path], isolate=True)  # what the server does for every upload
+    [result] = report.results
+    assert result.status == "failed" and "crash" in result.reason.lower()
+    good = tmp_path / "fine.txt"
+    good.write_text("still here", encoding="utf-8")
+    assert sabio.add([good], isolate=True).count("added") == 1
+
+
+def test_an_int_reference_is_only_ever_an_id(sabio: Sabio, tmp_path: Path) -> None:
+    named = tmp_path / "7"
+    named.write_text("a file called seven", encoding="utf-8")
+    sabio.add([named])
+    doc = sabio.documents()[0]
+    wrong_id = doc.id + 6
+    with pytest.raises(NotFoundError):
+        sabio.remove_document(wrong_id)  # the REST API's /documents/{id}
+    assert sabio.remove_document(str(named)).id == doc.id

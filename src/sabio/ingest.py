@@ -72,6 +72,9 @@ class IngestOptions:
     password: str | None = None
     keep_missing: bool = False
     workers: int = 0
+    isolate: bool = False
+    """Read even a single file in a worker process, so a reader that crashes (a hostile PDF
+    can take pdfium down) fails that file only: for long-running processes (the server)."""
 
 
 @dataclass(slots=True)
@@ -226,7 +229,7 @@ def ingest_paths(
             )
         )
     writer = _Writer(store, kb, embedder, known, report, notify)
-    for prepared in _prepare_all(jobs, options.workers):
+    for prepared in _prepare_all(jobs, options.workers, isolate=options.isolate):
         writer.add(prepared)
     writer.flush()
     seen = {str(p) for p in files}
@@ -324,12 +327,13 @@ class _Writer:
         self.notify(result, "")
 
 
-def _prepare_all(jobs: list[_Job], workers: int) -> Iterator[_Prepared]:
-    """Prepared files as they finish; in worker processes when there is more than one.
+def _prepare_all(jobs: list[_Job], workers: int, *, isolate: bool = False) -> Iterator[_Prepared]:
+    """Prepared files as they finish; in worker processes when there is more than one
+    (or always, with ``isolate``).
 
     The largest files go first, so that the last one does not leave a worker idle.
     """
-    if len(jobs) <= 1:
+    if not jobs or (len(jobs) == 1 and not isolate):
         yield from (prepare_file(job) for job in jobs)
         return
     workers = min(workers or os.cpu_count() or 1, len(jobs))

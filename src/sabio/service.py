@@ -134,6 +134,7 @@ class Sabio:
         password: str | None = None,
         keep_missing: bool = False,
         progress: Progress | None = None,
+        isolate: bool = False,
     ) -> IngestReport:
         kb = self.kb(kb_name, create_default=True)
         options = IngestOptions(
@@ -142,6 +143,7 @@ class Sabio:
             password=password,
             keep_missing=keep_missing,
             workers=self.settings.workers,
+            isolate=isolate,
         )
         report = ingest_paths(
             self.store, kb, paths, lambda: self.kb_embedder(kb), options, progress
@@ -156,9 +158,10 @@ class Sabio:
             return []
         return self.store.list_documents(self.kb(kb_name).id)
 
-    def remove_document(self, ref: str, kb_name: str | None = None) -> DocumentRecord:
+    def remove_document(self, ref: str | int, kb_name: str | None = None) -> DocumentRecord:
+        """Forget a document: ``ref`` is an id (an int is only ever an id) or a path."""
         kb = self.kb(kb_name)
-        doc = self.store.get_document(kb.id, _as_source(ref))
+        doc = self.store.get_document(kb.id, ref if isinstance(ref, int) else _as_source(ref))
         self.store.delete_documents(kb, [doc.id])
         return doc
 

@@ -221,14 +221,17 @@ class Store:
         ).fetchone()
         return _document(row) if row else None
 
-    def get_document(self, kb_id: int, ref: str) -> DocumentRecord:
-        """A document by id, exact source, or a unique ending of its source path."""
-        if ref.isdigit():
+    def get_document(self, kb_id: int, ref: str | int) -> DocumentRecord:
+        """A document by id, exact source, or a unique ending of its source path; an int
+        is only an id (a digit string may also be a file named so)."""
+        if isinstance(ref, int) or ref.isdigit():
             row = self.db.execute(
                 f"SELECT {_DOC_COLUMNS} FROM document WHERE kb_id=? AND id=?", (kb_id, int(ref))
             ).fetchone()
             if row:
                 return _document(row)
+            if isinstance(ref, int):
+                raise NotFoundError(f"no document {ref} in this knowledge base; see `sabio docs`")
         rows = self.db.execute(
             f"SELECT {_DOC_COLUMNS} FROM document WHERE kb_id=? AND (source=? OR source LIKE ?"
             " ESCAPE '\\')",

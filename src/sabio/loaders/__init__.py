@@ -118,7 +118,8 @@ def _loader(extension: str) -> Loader | None:
 
 
 def is_supported(name: str) -> bool:
-    return Path(name).suffix.lower() in _MODULE_OF
+    extension = Path(name).suffix.lower()
+    return extension in _MODULE_OF or extension in _LOADERS
 
 
 def load_document(blob: Blob) -> LoadedDocument:

@@ -201,7 +201,8 @@ def _index_uploads(
     with services.writing() as writer:
         accepted = [str(uploads.accept(r, folder)) for r in received if problems[r.name] is None]
         try:
-            report = writer.add([Path(p) for p in accepted], name) if accepted else None
+            paths = [Path(p) for p in accepted]
+            report = writer.add(paths, name, isolate=True) if accepted else None
         except BaseException:  # e.g. the embedding model is down: keep no unindexed file
             kb = writer.store.find_kb(name)
             for source in accepted:
@@ -245,7 +246,7 @@ def delete_document(name: str, document_id: int, services: ServicesDep) -> Respo
     """Removes the document from the knowledge base; an uploaded file is deleted too, a
     file added from its own place on disk is not."""
     with services.writing() as writer:
-        doc = writer.remove_document(str(document_id), name)
+        doc = writer.remove_document(document_id, name)
         path = Path(doc.source)
         if path.parent == uploads.uploads_folder(services.settings.home, name):
             path.unlink(missing_ok=True)
