@@ -45,8 +45,8 @@ Cosine scales differ between models, so a floor is only used where it was measur
 (``bench/answers.py gate``, docs/benchmarks.md): for MiniLM, 0.45 with
 :data:`COVERAGE_FLOOR` 0.5 (words weighted by idf) kept 99% (es) and 95% (en) of
 answerable XQuAD questions and refused 100% / 97% / 90% of Spanish / SciFact / English
-questions asked of an unrelated corpus. With other models every vector match counts and the prompt's own rule ("reply
-exactly: not in your documents") decides."""
+questions asked of an unrelated corpus. With other models every vector match counts and
+the prompt's own rule ("reply exactly: not in your documents") decides."""
 COVERAGE_FLOOR = 0.5
 """A passage holding at least this share of the question's words, weighted by how rare
 each is in the knowledge base, counts as on topic."""
