@@ -37,7 +37,8 @@ STOPWORDS = frozenset(
     en entre era eran es esa esas ese eso esos esta estaba estas este esto estos fue fueron
     ha han hay la las le les lo los mas me mi mis muy nada ni no nos o os otra otro para pero
     poco por porque que quien se sea ser si sido sin sobre su sus tambien te tiene tienen
-    todo todos tu tus un una unas uno unos y ya""".split()
+    todo todos tu tus un una unas uno unos y ya
+    cuanto cuanta cuantos cuantas cuales quienes""".split()
 )
 STOPWORDS |= {light_stem(w) for w in STOPWORDS}  # as tokens() gives them ("ellos": "ello")
 

@@ -8,11 +8,13 @@ method here and format the answer.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from sabio.answer import SIMILARITY_FLOORS, AnswerStream, Turn
+from sabio.answer import SIMILARITY_FLOORS, Answer, AnswerStream, Turn
+from sabio.chats import Chat, ChatAnswerStream, ChatStore
 from sabio.chunking import embedding_text
 from sabio.config import Settings
 from sabio.errors import ConfigError, EmbeddingMismatchError, ModelError, NotFoundError
@@ -44,6 +46,7 @@ class Sabio:
         through one service and reads through another, see :mod:`sabio.server`)."""
         self.settings = settings
         self.store = Store(settings.database_path)
+        self.chats = ChatStore(self.store)
         shared = shared_with
         self.index: ChunkIndex = (
             shared.index if shared else ChunkIndex(self.store, settings.home / "index")
@@ -202,24 +205,89 @@ class Sabio:
         k: int | None = None,
     ) -> AnswerStream:
         """A grounded answer to ``question``, to iterate as it streams (see answer.py)."""
-        kb = self.kb(kb_name)
-        chat = self.chat_model(model)
-        options = ChatOptions(
+        return AnswerStream(
+            question,
+            self.chat_model(model),
+            options=self._answer_options(),
+            history=history,
+            **self._grounding(self.kb(kb_name), k),
+        )
+
+    def _answer_options(self) -> ChatOptions:
+        return ChatOptions(
             max_tokens=self.settings.answer_tokens, temperature=self.settings.temperature
         )
+
+    def _grounding(self, kb: KnowledgeBase, k: int | None) -> dict[str, Any]:
+        """The arguments of an AnswerStream that tie it to ``kb``."""
 
         def retrieve(query: str) -> tuple[list[SearchHit], list[str]]:
             results = self.search(query, kb.name, k=k)
             return results.hits, results.notes
 
-        return AnswerStream(
+        return {
+            "retrieve": retrieve,
+            "similarity_floor": SIMILARITY_FLOORS.get(kb.embedding_model),
+            "term_weights": lambda terms: self.index.term_weights(kb, terms),
+        }
+
+    # chats
+
+    def create_chat(
+        self, kb_name: str | None = None, model: str | None = None, title: str | None = None
+    ) -> Chat:
+        """A new chat over ``kb_name`` (None: no documents) with ``model`` (None: the
+        default chat model when each question is asked)."""
+        if kb_name is not None:
+            self.store.get_kb(kb_name)
+        return self.chats.create_chat(kb_name, model, title)
+
+    def list_chats(self, query: str | None = None) -> list[Chat]:
+        return self.chats.list_chats(query)
+
+    def get_chat(self, chat_id: int) -> Chat:
+        return self.chats.get_chat(chat_id)
+
+    def rename_chat(self, chat_id: int, title: str) -> Chat:
+        return self.chats.rename_chat(chat_id, title)
+
+    def delete_chat(self, chat_id: int) -> None:
+        self.chats.delete_chat(chat_id)
+
+    def save_exchange(self, chat_id: int, answer: Answer) -> None:
+        self.chats.save_exchange(chat_id, answer)
+
+    def ask_in_chat(
+        self,
+        chat_id: int,
+        question: str,
+        *,
+        k: int | None = None,
+        save: Callable[[int, Answer], None] | None = None,
+    ) -> AnswerStream:
+        """The next answer of a chat, its complete earlier exchanges as the history. When
+        the stream ends (also broken or closed midway) the question and the answer are
+        saved by ``save`` (default :meth:`save_exchange`; the server takes its writer)."""
+        chat = self.get_chat(chat_id)
+        if chat.kb_name is not None and not chat.kb_available:
+            raise NotFoundError(
+                f"the knowledge base {chat.kb_name!r} of chat {chat_id} was deleted; its "
+                "messages can still be read: start a new chat to ask again"
+            )
+        record = save or self.save_exchange
+        grounding = (
+            self._grounding(self.store.get_kb(chat.kb_name), k)
+            if chat.kb_name is not None
+            else {"retrieve": lambda query: ([], [])}
+        )
+        return ChatAnswerStream(
             question,
-            chat,
-            retrieve,
-            options=options,
-            history=history,
-            similarity_floor=SIMILARITY_FLOORS.get(kb.embedding_model),
-            term_weights=lambda terms: self.index.term_weights(kb, terms),
+            self.chat_model(chat.model),
+            options=self._answer_options(),
+            history=chat.history(),
+            save=lambda answer: record(chat_id, answer),
+            grounded=chat.kb_name is not None,
+            **grounding,
         )
 
 

@@ -69,8 +69,33 @@ CREATE TABLE IF NOT EXISTS chunk (
 );
 CREATE INDEX IF NOT EXISTS chunk_document ON chunk(document_id);
 CREATE INDEX IF NOT EXISTS chunk_kb ON chunk(kb_id);
+CREATE TABLE IF NOT EXISTS chat (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    user_id INTEGER,
+    title TEXT NOT NULL DEFAULT '',
+    kb_name TEXT,
+    model TEXT,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chat_updated ON chat(updated_at);
+CREATE TABLE IF NOT EXISTS message (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    chat_id INTEGER NOT NULL REFERENCES chat(id) ON DELETE CASCADE,
+    role TEXT NOT NULL CHECK (role IN ('user', 'assistant')),
+    content TEXT NOT NULL,
+    citations TEXT NOT NULL DEFAULT '[]',
+    complete INTEGER NOT NULL DEFAULT 1,
+    created_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS message_chat ON message(chat_id);
 """
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""1: knowledge bases, documents, chunks; 2: chats and their messages (:mod:`sabio.chats`).
+Every statement is ``IF NOT EXISTS``, so running :data:`SCHEMA` again upgrades any older
+database. A chat names its knowledge base (``kb_name``) instead of referring to its row:
+deleting a knowledge base keeps its chats readable. ``user_id`` is the owner once Sabio
+has accounts; NULL is the single local user."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ import functools
 import json
 import os
 import shutil
-from collections.abc import AsyncIterator, Generator, Iterator
+from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,13 +21,18 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from sabio import __version__
-from sabio.answer import AnswerStream, Turn
+from sabio.answer import Answer, AnswerStream, Turn
 from sabio.errors import ConfigError, SabioError
 from sabio.ingest import FileResult
 from sabio.server import uploads
 from sabio.server.errors import error_body, sabio_error_status
 from sabio.server.schemas import (
     AskIn,
+    ChatDetailOut,
+    ChatIn,
+    ChatMessageIn,
+    ChatOut,
+    ChatPatch,
     DocumentOut,
     ErrorOut,
     HealthOut,
@@ -288,20 +293,23 @@ def search(
     )
 
 
+ANSWER_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {"text/event-stream": {}},
+        "description": "Server-sent events: `token` {text} as the answer streams, then "
+        "`done` with the whole answer (citations, timings, complete, error), or "
+        "`error` {error: {code, message}} if it fails midway.",
+    },
+    503: {"model": ErrorOut, "description": "Chat model unavailable"},
+}
+
+
 @router.post(
     "/kbs/{name}/ask",
     summary="Ask a question (streamed)",
     tags=["search"],
     response_class=StreamingResponse,
-    responses={
-        200: {
-            "content": {"text/event-stream": {}},
-            "description": "Server-sent events: `token` {text} as the answer streams, then "
-            "`done` with the whole answer (citations, timings, complete, error), or "
-            "`error` {error: {code, message}} if it fails midway.",
-        },
-        503: {"model": ErrorOut, "description": "Chat model unavailable"},
-    },
+    responses=ANSWER_RESPONSES,
 )
 async def ask(name: str, body: AskIn, services: ServicesDep) -> StreamingResponse:
     """A grounded answer with citations. Whatever fails before the first piece (unknown
@@ -311,6 +319,11 @@ async def ask(name: str, body: AskIn, services: ServicesDep) -> StreamingRespons
     start = functools.partial(
         services.reader.ask, body.question, name, model=body.model, history=history, k=body.k
     )
+    return await _answer_response(start)
+
+
+async def _answer_response(start: Callable[[], AnswerStream]) -> StreamingResponse:
+    """The answer ``start`` makes, as server-sent events (see :func:`ask`)."""
     stream = await run_in_threadpool(start)
     pieces = iter(stream)
     try:
@@ -353,3 +366,67 @@ def _close(pieces: Iterator[str]) -> None:
 
 def _event(name: str, data: object) -> str:
     return f"event: {name}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+# chats
+
+
+@router.get("/chats", summary="List chats", tags=["chats"])
+def list_chats(
+    services: ServicesDep,
+    q: Annotated[
+        str | None, Query(description="Only chats with these words in the title or a message.")
+    ] = None,
+) -> list[ChatOut]:
+    """Newest (last asked or renamed) first."""
+    return [ChatOut.model_validate(c) for c in services.reader.list_chats(q)]
+
+
+@router.post("/chats", status_code=201, summary="Start a chat", tags=["chats"])
+def create_chat(body: ChatIn, services: ServicesDep) -> ChatOut:
+    with services.writing() as writer:
+        return ChatOut.model_validate(writer.create_chat(body.kb, body.model, body.title))
+
+
+@router.get("/chats/{chat_id}", summary="One chat with its messages", tags=["chats"])
+def get_chat(chat_id: int, services: ServicesDep) -> ChatDetailOut:
+    return ChatDetailOut.model_validate(services.reader.get_chat(chat_id))
+
+
+@router.patch("/chats/{chat_id}", summary="Rename a chat", tags=["chats"])
+def rename_chat(chat_id: int, body: ChatPatch, services: ServicesDep) -> ChatOut:
+    with services.writing() as writer:
+        return ChatOut.model_validate(writer.rename_chat(chat_id, body.title))
+
+
+@router.delete("/chats/{chat_id}", status_code=204, summary="Delete a chat", tags=["chats"])
+def delete_chat(chat_id: int, services: ServicesDep) -> Response:
+    """Deletes the chat and all its messages."""
+    with services.writing() as writer:
+        writer.delete_chat(chat_id)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/chats/{chat_id}/messages",
+    summary="Ask the next question of a chat (streamed)",
+    tags=["chats"],
+    response_class=StreamingResponse,
+    responses=ANSWER_RESPONSES,
+)
+async def ask_in_chat(
+    chat_id: int, body: ChatMessageIn, services: ServicesDep
+) -> StreamingResponse:
+    """As ``/kbs/{name}/ask``, with the chat's complete earlier exchanges as the history,
+    over the chat's knowledge base (none: the model answers without documents) and model.
+    When the stream ends the question and the answer are saved to the chat, also when it
+    breaks off or the client goes away (then with ``complete: false``)."""
+
+    def save(chat_id: int, answer: Answer) -> None:
+        with services.writing() as writer:
+            writer.save_exchange(chat_id, answer)
+
+    start = functools.partial(
+        services.reader.ask_in_chat, chat_id, body.question, k=body.k, save=save
+    )
+    return await _answer_response(start)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -119,3 +121,43 @@ class ModelOut(_Out):
     size: int | None
     details: dict[str, str]
     default: str
+
+
+class ChatIn(BaseModel):
+    kb: str | None = Field(None, description="Knowledge base to answer from; null: none.")
+    model: str | None = Field(None, description="Chat model; null: the chat_model setting.")
+    title: str | None = Field(
+        None, max_length=200, description="Null: the first question's beginning."
+    )
+
+
+class ChatPatch(BaseModel):
+    title: str = Field(min_length=1, max_length=200)
+
+
+class ChatMessageIn(BaseModel):
+    question: str = Field(min_length=1, max_length=20_000)
+    k: int | None = Field(None, ge=1, le=100, description="Passages to retrieve.")
+
+
+class MessageOut(_Out):
+    id: int
+    role: str = Field(description="user or assistant.")
+    content: str
+    citations: list[dict[str, Any]] = Field(description="As in the answer's `citations`.")
+    complete: bool = Field(description="False when the answer broke off or was abandoned.")
+    created_at: float
+
+
+class ChatOut(_Out):
+    id: int
+    title: str = Field(description="'' until the first question is asked.")
+    kb: str | None = Field(validation_alias="kb_name")
+    kb_available: bool = Field(description="False when the knowledge base was deleted.")
+    model: str | None
+    created_at: float
+    updated_at: float
+
+
+class ChatDetailOut(ChatOut):
+    messages: list[MessageOut]
