@@ -72,6 +72,20 @@ def _sabio(ctx: typer.Context) -> Sabio:
     return Sabio(load_settings(ctx.find_root().obj))
 
 
+def _progress_bar(disable: bool) -> Progress:
+    """A progress bar on stderr that leaves no trace when done."""
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=disable,
+        auto_refresh=False,  # no refresh thread: with none, file readers can be forked
+    )
+
+
 def _print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, ensure_ascii=False, indent=2) + "\n")
 
@@ -153,16 +167,7 @@ def add(
 ) -> None:
     """Add files and folders; unchanged files cost nothing, changed ones are replaced."""
     sabio = _sabio(ctx)
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-        disable=as_json,
-        auto_refresh=False,  # no refresh thread: with none, file readers can be forked
-    ) as bar:
+    with _progress_bar(disable=as_json) as bar:
         task = bar.add_task("reading files", total=None)
 
         def progress(result: FileResult | None, note: str, total: int | None = None) -> None:
@@ -410,16 +415,7 @@ def eval_(
     The documents go into a temporary data directory: your knowledge bases are untouched."""
     from sabio.evaluation import evaluate_folder
 
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-        disable=as_json,
-        auto_refresh=False,  # no refresh thread: with none, file readers can be forked
-    ) as bar:
+    with _progress_bar(disable=as_json) as bar:
         task = bar.add_task("reading the folder", total=None)
 
         def progress(what: str, done: int, total: int | None) -> None:
