@@ -26,7 +26,7 @@ import importlib.resources
 import logging
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -196,17 +196,8 @@ def build_messages(
             f"{budget} tokens left after {answer_tokens} for the answer; shorten it, or raise "
             "`context_window` or lower `answer_tokens`"
         )
-    used = fixed
-    kept_turns: list[Message] = []
-    history_budget = int(budget * HISTORY_SHARE)
-    for turn in reversed(history):
-        pair = [{"role": "user", "content": turn.question}]
-        pair.append({"role": "assistant", "content": turn.answer})
-        cost = sum(model.count_tokens(m["content"]) + MESSAGE_OVERHEAD for m in pair)
-        if used + cost > fixed + history_budget:
-            break
-        kept_turns[:0] = pair
-        used += cost
+    kept_turns, cost = fit_history(model, history, int(budget * HISTORY_SHARE))
+    used = fixed + cost
     blocks: list[str] = []
     passages: list[SearchHit] = []
     dropped: list[SearchHit] = []
@@ -227,6 +218,35 @@ def build_messages(
     return PromptPlan(
         messages, passages, dropped, len(kept_turns) // 2, used, budget, answer_tokens
     )
+
+
+def fit_history(model: ChatModel, history: Sequence[Turn], room: int) -> tuple[list[Message], int]:
+    """The newest turns of ``history`` that fit in ``room`` tokens, as messages, and their cost."""
+    kept: list[Message] = []
+    used = 0
+    for turn in reversed(history):
+        pair: list[Message] = [
+            {"role": "user", "content": turn.question},
+            {"role": "assistant", "content": turn.answer},
+        ]
+        cost = sum(model.count_tokens(m["content"]) + MESSAGE_OVERHEAD for m in pair)
+        if used + cost > room:
+            break
+        kept[:0] = pair
+        used += cost
+    return kept, used
+
+
+def conversation_messages(
+    model: ChatModel, question: str, history: Sequence[Turn], answer_tokens: int
+) -> list[Message]:
+    """Messages for a conversation without documents: the turns that fit, then the question."""
+    budget = model.context_window - min(answer_tokens, model.context_window // 4)
+    room = budget - model.count_tokens(question) - MESSAGE_OVERHEAD
+    if room < 0:
+        raise ConfigError(f"the question is too long for {model.name}: shorten it")
+    turns, _ = fit_history(model, history, room)
+    return [*turns, {"role": "user", "content": question}]
 
 
 # citations
@@ -382,7 +402,8 @@ def _citation(number: int, hit: SearchHit, *, inferred: bool = False) -> Citatio
 
 
 Retrieve = Callable[[str], tuple[list[SearchHit], list[str]]]
-"""A search: query → (best passages, notes such as "keyword matches only")."""
+"""A search: query → (best passages, notes such as "keyword matches only"). None: a
+conversation without documents (no retrieval, no citations)."""
 
 
 class AnswerStream:
@@ -398,7 +419,7 @@ class AnswerStream:
         self,
         question: str,
         model: ChatModel,
-        retrieve: Retrieve,
+        retrieve: Retrieve | None,
         *,
         options: ChatOptions,
         history: Sequence[Turn] = (),
@@ -425,6 +446,15 @@ class AnswerStream:
         def mark(name: str) -> None:
             answer.timings[name] = round((time.perf_counter() - started) * 1000, 1)
 
+        if self.retrieve is None:
+            messages = conversation_messages(
+                self.model, answer.question, self.history, self.options.max_tokens
+            )
+            mark("prompt_ms")
+            pieces = yield from self._stream(messages, self.options, None, mark)
+            answer.text = "".join(pieces).strip()
+            mark("total_ms")
+            return
         if self.history:
             answer.query = rewrite_query(self.model, answer.question, self.history, answer.language)
             mark("rewrite_ms")
@@ -455,23 +485,8 @@ class AnswerStream:
         answer.dropped = [_citation(0, hit) for hit in plan.dropped]
         mark("prompt_ms")
         citations = CitationFilter(len(plan.passages))
-        pieces: list[str] = []
-        try:
-            options = dataclasses.replace(self.options, max_tokens=plan.answer_tokens)
-            for piece in self.model.stream(plan.messages, options):
-                if "first_token_ms" not in answer.timings:
-                    mark("first_token_ms")
-                shown = citations.feed(piece)
-                if shown:
-                    pieces.append(shown)
-                    yield shown
-        except SabioError as exc:
-            if not pieces:
-                raise
-            answer.complete, answer.error = False, str(exc)
-        if rest := citations.flush():
-            pieces.append(rest)
-            yield rest
+        options = dataclasses.replace(self.options, max_tokens=plan.answer_tokens)
+        pieces = yield from self._stream(plan.messages, options, citations, mark)
         text = "".join(pieces).strip()
         inferred = not citations.order and not _says_no_answer(text, answer.language)
         if inferred and (support := supporting_passages(text, plan.passages)):
@@ -486,6 +501,34 @@ class AnswerStream:
         ]
         answer.no_answer = not answer.citations and _says_no_answer(answer.text, answer.language)
         mark("total_ms")
+
+    def _stream(
+        self,
+        messages: Sequence[Message],
+        options: ChatOptions,
+        citations: CitationFilter | None,
+        mark: Callable[[str], None],
+    ) -> Generator[str, None, list[str]]:
+        """The model's pieces (through ``citations``, if any) as shown; returns them all.
+        A failure after the first piece marks the answer incomplete instead of raising."""
+        answer = self.answer
+        pieces: list[str] = []
+        try:
+            for piece in self.model.stream(messages, options):
+                if "first_token_ms" not in answer.timings:
+                    mark("first_token_ms")
+                shown = citations.feed(piece) if citations else piece
+                if shown:
+                    pieces.append(shown)
+                    yield shown
+        except SabioError as exc:
+            if not pieces:
+                raise
+            answer.complete, answer.error = False, str(exc)
+        if citations and (rest := citations.flush()):
+            pieces.append(rest)
+            yield rest
+        return pieces
 
 
 SUPPORT_TERMS = 3

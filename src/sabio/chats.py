@@ -16,15 +16,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sabio.answer import Answer, AnswerStream, Turn
-from sabio.errors import ConfigError, NotFoundError, SabioError
-from sabio.models import Message
+from sabio.errors import ConfigError, NotFoundError
 from sabio.store import Store
 
 TITLE_CHARS = 60
 """A chat without a title takes the first characters of its first question."""
 MAX_TITLE_CHARS = 200
-UNGROUNDED_TURNS = 6
-"""Earlier turns a chat without a knowledge base sends to the model."""
 INTERRUPTED = "the answer was interrupted before it ended"
 
 
@@ -151,21 +148,17 @@ class ChatStore:
 
 
 class ChatAnswerStream(AnswerStream):
-    """An :class:`AnswerStream` that calls ``save(answer)`` once it ends. With
-    ``grounded`` False there is no retrieval: the model answers the conversation itself."""
+    """An :class:`AnswerStream` that calls ``save(answer)`` once it ends."""
 
-    def __init__(
-        self, *args: Any, save: Callable[[Answer], None], grounded: bool = True, **kwargs: Any
-    ) -> None:
+    def __init__(self, *args: Any, save: Callable[[Answer], None], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.save = save
-        self.grounded = grounded
 
     def __iter__(self) -> Iterator[str]:
         produced: list[str] = []
         finished = False
         try:
-            for piece in super().__iter__() if self.grounded else self._ungrounded():
+            for piece in super().__iter__():
                 produced.append(piece)
                 yield piece
             finished = True
@@ -176,34 +169,6 @@ class ChatAnswerStream(AnswerStream):
                     self.answer.error = self.answer.error or INTERRUPTED
                     self.answer.text = "".join(produced).strip()
                 self.save(self.answer)
-
-    def _ungrounded(self) -> Iterator[str]:
-        answer = self.answer
-        started = time.perf_counter()
-        messages: list[Message] = []
-        for turn in self.history[-UNGROUNDED_TURNS:]:
-            messages += [
-                {"role": "user", "content": turn.question},
-                {"role": "assistant", "content": turn.answer},
-            ]
-        messages.append({"role": "user", "content": answer.question})
-        pieces: list[str] = []
-        try:
-            for piece in self.model.stream(messages, self.options):
-                if not pieces:
-                    answer.timings["first_token_ms"] = _ms_since(started)
-                pieces.append(piece)
-                yield piece
-        except SabioError as exc:
-            if not pieces:
-                raise
-            answer.complete, answer.error = False, str(exc)
-        answer.text = "".join(pieces).strip()
-        answer.timings["total_ms"] = _ms_since(started)
-
-
-def _ms_since(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000, 1)
 
 
 def _clean_title(title: str, limit: int = TITLE_CHARS) -> str:

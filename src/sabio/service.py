@@ -8,6 +8,7 @@ method here and format the answer.
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,8 @@ from sabio.search import SearchHit, search_chunks
 from sabio.store import DocumentRecord, KnowledgeBase, Store
 
 EMBEDDED_MODEL = "embedded:all-minilm-l6-v2"
+DEFAULT_MODEL_TTL = 60.0
+"""Seconds the resolved default chat model ("auto") is reused before Ollama is asked again."""
 
 
 @dataclass(slots=True)
@@ -53,6 +56,7 @@ class Sabio:
         )
         self._embedders: dict[str, EmbeddingModel] = shared._embedders if shared else {}
         self._chat_models: dict[str, ChatModel] = shared._chat_models if shared else {}
+        self._default_chat: tuple[float, str] | None = None
 
     def close(self) -> None:
         self.store.close()
@@ -120,12 +124,21 @@ class Sabio:
     def chat_model(self, name: str | None = None) -> ChatModel:
         """The chat model called ``name``, or the default one (see ``chat_model``)."""
         if name is None:
-            from sabio.models.catalog import default_chat_model
-
-            name = default_chat_model(self.settings)
+            name = self._default_chat_model()
         if name not in self._chat_models:
             self._chat_models[name] = get_chat_model(self.settings, name)
         return self._chat_models[name]
+
+    def _default_chat_model(self) -> str:
+        """The setting, or with "auto" what Ollama offers, asked at most once a minute: a
+        long-running server must not probe Ollama on every question, yet should notice a
+        model pulled (or Ollama started) since."""
+        from sabio.models.catalog import default_chat_model
+
+        now = time.monotonic()
+        if self._default_chat is None or now - self._default_chat[0] > DEFAULT_MODEL_TTL:
+            self._default_chat = (now, default_chat_model(self.settings))
+        return self._default_chat[1]
 
     # documents
 
@@ -278,7 +291,7 @@ class Sabio:
         grounding = (
             self._grounding(self.store.get_kb(chat.kb_name), k)
             if chat.kb_name is not None
-            else {"retrieve": lambda query: ([], [])}
+            else {"retrieve": None}  # no documents: the model answers the conversation
         )
         return ChatAnswerStream(
             question,
@@ -286,7 +299,6 @@ class Sabio:
             options=self._answer_options(),
             history=chat.history(),
             save=lambda answer: record(chat_id, answer),
-            grounded=chat.kb_name is not None,
             **grounding,
         )
 
