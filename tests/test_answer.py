@@ -254,3 +254,15 @@ def test_cli_chat_keeps_the_conversation(
     assert result.stdout.count("Sources") == 2
     assert "searched for: When did Mount Etna erupt? and Catania?" in result.stderr
     assert "New conversation." in result.stderr
+
+
+def test_a_new_topic_in_a_conversation_is_searched_as_asked(
+    kb: Sabio, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(SIMILARITY_FLOORS, "fake:words", 0.5)
+    history = [Turn("When did Mount Etna erupt?", "In 2021 [1].")]
+    # fake:cite's rewrite keeps none of the question's words, and the question stands alone
+    stream = kb.ask("Who won the chess olympiad?", model="fake:cite", history=history)
+    list(stream)
+    assert stream.answer.query == "Who won the chess olympiad?"
+    assert stream.answer.no_answer

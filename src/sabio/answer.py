@@ -52,6 +52,8 @@ COVERAGE_FLOOR = 0.5
 each is in the knowledge base, counts as on topic."""
 MESSAGE_OVERHEAD = 8
 """Tokens a chat template adds around each message (role markers, separators)."""
+STANDALONE_TERMS = 3
+"""A follow-up with this many content words is searched as it is when no rewrite is usable."""
 HISTORY_SHARE = 0.25
 """Most of the prompt budget that earlier turns of a conversation may take."""
 SNIPPET_CHARS = 240
@@ -572,12 +574,17 @@ def rewrite_query(
 ) -> str:
     """A standalone search query for a follow-up question (``"¿y en 2023?"``).
 
-    The model rewrites it from the conversation. When its reply is unusable (empty, a
-    paragraph, or sharing no word with the questions asked, as small models' replies
-    often do) the previous question and this one together are the query, which keyword
-    and vector search both handle well.
+    The model rewrites it from the conversation. A rewrite must keep every word of the
+    question (it may only add context) and stay short; small models' replies often do
+    neither ("El punto de cedieron es 1."), and one that swapped the question for an
+    earlier topic would also defeat the topic gate. Without a usable rewrite, a question
+    of :data:`STANDALONE_TERMS` or more words is searched as it is (a new topic), and a
+    shorter one together with the previous question, which keyword and vector search
+    both handle well.
     """
-    fallback = f"{history[-1].question} {question}" if history else question
+    terms = query_terms(question)
+    standalone = len(terms) >= STANDALONE_TERMS
+    fallback = question if standalone or not history else f"{history[-1].question} {question}"
     conversation = "\n".join(
         f"- {turn.question}\n  → {' '.join(turn.answer.split())[:300]}" for turn in history[-3:]
     )
@@ -593,7 +600,7 @@ def rewrite_query(
         log.warning("could not rewrite the follow-up question: %s", exc)
         return fallback
     query = reply.strip().strip("\"'«»“”").strip()
-    known = set(query_terms(" ".join([question, *(turn.question for turn in history)])))
-    if len(query) > 3 * len(fallback) + 100 or not known & set(query_terms(query)):
-        return fallback  # a rewrite must keep some words of the conversation's questions
+    kept = set(query_terms(query))
+    if len(query) > 3 * len(question) + 200 or not kept or not set(terms) <= kept:
+        return fallback
     return query
