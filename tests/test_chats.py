@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import FakeChat
 from fastapi.testclient import TestClient
-from test_server import API, _error, _events, _kb_with_notes, _settings
+from test_server import API, LOCAL, _error, _events, _kb_with_notes, _settings
 
 from sabio.config import Settings
 from sabio.errors import ConfigError, NotFoundError
@@ -158,7 +158,7 @@ def test_a_database_of_the_previous_schema_gains_the_chat_tables(settings: Setti
     old.close()
     sabio = Sabio(settings)
     try:
-        assert sabio.store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+        assert sabio.store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
         assert [kb.name for kb in sabio.list_kbs()] == ["notes"]
         chat = sabio.create_chat("notes")
         assert sabio.list_chats() == [chat]
@@ -172,7 +172,7 @@ def test_a_database_of_the_previous_schema_gains_the_chat_tables(settings: Setti
 
 @pytest.fixture
 def client(tmp_path: Path) -> Iterator[TestClient]:
-    with TestClient(create_app(_settings(tmp_path))) as test_client:
+    with TestClient(create_app(_settings(tmp_path)), base_url=LOCAL) as test_client:
         yield test_client
 
 

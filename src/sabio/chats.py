@@ -65,38 +65,58 @@ _CHAT_COLUMNS = """c.id, c.title, c.kb_name, c.model, c.created_at, c.updated_at
 
 
 class ChatStore:
-    """The chats of one :class:`~sabio.store.Store` (its connection and transactions)."""
+    """The chats of one :class:`~sabio.store.Store` (its connection and transactions).
+
+    ``user_id``: the account whose chats these are, when the server requires login; a chat
+    of another account is not found, exactly as one that does not exist. None: every chat
+    (the single local user; chats are then created without an owner)."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def create_chat(self, kb_name: str | None, model: str | None, title: str | None) -> Chat:
+    def create_chat(
+        self,
+        kb_name: str | None,
+        model: str | None,
+        title: str | None,
+        *,
+        user_id: int | None = None,
+    ) -> Chat:
         now = time.time()
         with self.store.transaction() as db:
             row = db.execute(
-                "INSERT INTO chat(title, kb_name, model, created_at, updated_at)"
-                " VALUES (?,?,?,?,?) RETURNING id",
-                (_clean_title(title, MAX_TITLE_CHARS) if title else "", kb_name, model, now, now),
+                "INSERT INTO chat(user_id, title, kb_name, model, created_at, updated_at)"
+                " VALUES (?,?,?,?,?,?) RETURNING id",
+                (
+                    user_id,
+                    _clean_title(title, MAX_TITLE_CHARS) if title else "",
+                    kb_name,
+                    model,
+                    now,
+                    now,
+                ),
             ).fetchone()
         return self.get_chat(int(row[0]))
 
-    def list_chats(self, query: str | None = None) -> list[Chat]:
+    def list_chats(self, query: str | None = None, *, user_id: int | None = None) -> list[Chat]:
         """Newest first; ``query`` matches words in titles and in messages, any case."""
-        where, params = "", []
+        owned, params = _owned(user_id)
+        where = f"WHERE {owned}"
         if query and query.strip():
             pattern = "%" + _escape_like(query.strip()) + "%"
-            where = """WHERE c.title LIKE ? ESCAPE '\\' OR EXISTS (SELECT 1 FROM message m
-                       WHERE m.chat_id = c.id AND m.content LIKE ? ESCAPE '\\')"""
-            params = [pattern, pattern]
+            where += """ AND (c.title LIKE ? ESCAPE '\\' OR EXISTS (SELECT 1 FROM message m
+                       WHERE m.chat_id = c.id AND m.content LIKE ? ESCAPE '\\'))"""
+            params += [pattern, pattern]
         rows = self.store.db.execute(
             f"SELECT {_CHAT_COLUMNS} FROM chat c {where} ORDER BY c.updated_at DESC, c.id DESC",
             params,
         ).fetchall()
         return [_chat(r) for r in rows]
 
-    def get_chat(self, chat_id: int) -> Chat:
+    def get_chat(self, chat_id: int, *, user_id: int | None = None) -> Chat:
+        owned, params = _owned(user_id)
         row = self.store.db.execute(
-            f"SELECT {_CHAT_COLUMNS} FROM chat c WHERE c.id=?", (chat_id,)
+            f"SELECT {_CHAT_COLUMNS} FROM chat c WHERE c.id=? AND {owned}", [chat_id, *params]
         ).fetchone()
         if row is None:
             raise NotFoundError(f"no chat {chat_id}; list them with GET /api/v1/chats")
@@ -107,19 +127,21 @@ class ChatStore:
         ).fetchall()
         return _chat(row, [_message(m) for m in messages])
 
-    def rename_chat(self, chat_id: int, title: str) -> Chat:
+    def rename_chat(self, chat_id: int, title: str, *, user_id: int | None = None) -> Chat:
+        owned, params = _owned(user_id, "")
         with self.store.transaction() as db:
             cursor = db.execute(
-                "UPDATE chat SET title=?, updated_at=? WHERE id=?",
-                (_clean_title(title, MAX_TITLE_CHARS), time.time(), chat_id),
+                f"UPDATE chat SET title=?, updated_at=? WHERE id=? AND {owned}",
+                [_clean_title(title, MAX_TITLE_CHARS), time.time(), chat_id, *params],
             )
         if cursor.rowcount == 0:
             raise NotFoundError(f"no chat {chat_id}; list them with GET /api/v1/chats")
         return self.get_chat(chat_id)
 
-    def delete_chat(self, chat_id: int) -> None:
+    def delete_chat(self, chat_id: int, *, user_id: int | None = None) -> None:
+        owned, params = _owned(user_id, "")
         with self.store.transaction() as db:  # its messages go with it (ON DELETE CASCADE)
-            cursor = db.execute("DELETE FROM chat WHERE id=?", (chat_id,))
+            cursor = db.execute(f"DELETE FROM chat WHERE id=? AND {owned}", [chat_id, *params])
         if cursor.rowcount == 0:
             raise NotFoundError(f"no chat {chat_id}; list them with GET /api/v1/chats")
 
@@ -178,6 +200,14 @@ def _clean_title(title: str, limit: int = TITLE_CHARS) -> str:
     if len(title) > limit:
         title = title[: limit - 1].rsplit(" ", 1)[0] + "…"
     return title
+
+
+def _owned(user_id: int | None, table: str = "c.") -> tuple[str, list[object]]:
+    """The SQL condition (and its parameters) that keeps the chats of ``user_id``; with
+    None, every chat."""
+    if user_id is None:
+        return "1", []
+    return f"{table}user_id = ?", [user_id]
 
 
 def _escape_like(text: str) -> str:

@@ -7,6 +7,7 @@ encrypted) and 0 when every file is searchable or deliberately skipped.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from collections import Counter
@@ -21,7 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from typer.core import TyperGroup
 
-from sabio.config import load_settings
+from sabio.config import Settings, load_settings
 from sabio.errors import SabioError
 from sabio.ingest import FileResult, IngestReport
 from sabio.service import Sabio
@@ -49,6 +50,11 @@ kb_app = typer.Typer(
     help="Create, list, delete and re-index knowledge bases.", no_args_is_help=True
 )
 app.add_typer(kb_app, name="kb")
+user_app = typer.Typer(
+    help="Accounts, for a server that requires login (`sabio serve --auth`).",
+    no_args_is_help=True,
+)
+app.add_typer(user_app, name="user")
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False)
@@ -520,23 +526,33 @@ def doctor(
 @app.command()
 def serve(
     ctx: typer.Context,
-    host: Annotated[str, typer.Option(help="Address to listen on (this computer only).")] = (
-        "127.0.0.1"
-    ),
+    host: Annotated[
+        str, typer.Option(help="Address to listen on; beyond this computer needs --auth.")
+    ] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 11435,
+    auth: Annotated[
+        bool | None,
+        typer.Option(
+            "--auth/--no-auth",
+            help="Require login (accounts, API tokens); overrides the auth setting.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    """Run the REST API (docs at /docs) on this computer."""
+    """Run the web app and the REST API (docs at /docs)."""
     import ipaddress
 
+    overrides = {**ctx.find_root().obj, "auth": auth}
+    settings = load_settings(overrides)
     try:
         loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
     except ValueError:
         loopback = False
-    if not loopback:
+    if not loopback and not settings.auth:
         err.print(
-            f"[red]error:[/] refusing to serve on {escape(host)}: access from the network needs "
-            "authentication, which Sabio does not have yet (user accounts are planned); "
-            "use 127.0.0.1",
+            f"[red]error:[/] refusing to serve on {escape(host)} without authentication: turn "
+            "it on with --auth (or auth = true in config.toml), then create the admin on the "
+            "first visit",
             soft_wrap=True,
         )
         raise typer.Exit(1)
@@ -544,9 +560,111 @@ def serve(
 
     from sabio.server import create_app
 
-    settings = load_settings(ctx.find_root().obj)
+    app = create_app(settings, overrides=overrides)
     err.print(f"Sabio on http://{escape(host)}:{port} (API docs at /docs); Ctrl-C stops it.")
-    uvicorn.run(create_app(settings), host=host, port=port, ws="none", log_level="info")
+    if settings.auth and not _has_accounts(settings):
+        _print_setup_code(app.state.setup_code, host, port)
+    uvicorn.run(app, host=host, port=port, ws="none", log_level="info")
+
+
+def _has_accounts(settings: Settings) -> bool:
+    sabio = Sabio(settings)
+    try:
+        return sabio.users.has_users()
+    finally:
+        sabio.close()
+
+
+def _print_setup_code(code: str, host: str, port: int) -> None:
+    """How to create the first admin: freely on this computer, with ``code`` elsewhere."""
+    import ipaddress
+
+    with contextlib.suppress(ValueError):
+        if ipaddress.ip_address(host).is_unspecified:  # 0.0.0.0, ::
+            host = "<this computer's address>"
+    err.print(
+        f"No account yet: open http://127.0.0.1:{port}/ on this computer to create the "
+        f"admin, or http://{escape(host)}:{port}/ from another device with the setup code "
+        f"[bold]{code}[/] (needed once).",
+        soft_wrap=True,
+    )
+
+
+# accounts
+
+
+PasswordStdin = Annotated[
+    bool,
+    typer.Option("--password-stdin", help="Read the password from the first line of stdin."),
+]
+
+
+def _new_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return str(typer.prompt("Password", hide_input=True, confirmation_prompt=True))
+
+
+@user_app.command("add")
+def user_add(
+    ctx: typer.Context,
+    name: str,
+    admin: Annotated[
+        bool, typer.Option("--admin", help="May manage accounts, settings and models.")
+    ] = False,
+    password_stdin: PasswordStdin = False,
+) -> None:
+    """Create an account (the first one must be an admin)."""
+    from sabio.users import check_user_name
+
+    check_user_name(name)  # before asking for the password
+    user = _sabio(ctx).users.create_user(name, _new_password(password_stdin), admin=admin)
+    out.print(f"Created {'admin' if user.admin else 'user'} [bold]{escape(user.name)}[/].")
+
+
+@user_app.command("list")
+def user_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """List the accounts."""
+    import time
+
+    users = _sabio(ctx).users.list_users()
+    if as_json:
+        _print_json([asdict(u) for u in users])
+        return
+    table = Table("name", "admin", "created", box=None)
+    for u in users:
+        created = time.strftime("%Y-%m-%d %H:%M", time.localtime(u.created_at))
+        table.add_row(escape(u.name), "admin" if u.admin else "", created)
+    out.print(
+        table
+        if users
+        else "No accounts yet: `sabio user add NAME --admin` creates the first one (or the "
+        "web app, on its first visit to `sabio serve --auth`)."
+    )
+
+
+@user_app.command("passwd")
+def user_passwd(ctx: typer.Context, name: str, password_stdin: PasswordStdin = False) -> None:
+    """Set an account's password; its browser sessions end (its API tokens stay)."""
+    users = _sabio(ctx).users
+    user = users.get_user(name)
+    users.set_password(user.id, _new_password(password_stdin))
+    out.print(f"Changed the password of {escape(user.name)}; it signs in again everywhere.")
+
+
+@user_app.command("rm")
+def user_rm(
+    ctx: typer.Context,
+    name: str,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
+) -> None:
+    """Delete an account with its sessions, API tokens and chats."""
+    users = _sabio(ctx).users
+    user = users.get_user(name)
+    if not yes and not typer.confirm(f"Delete {user.name!r} with its API tokens and chats?"):
+        raise typer.Exit(1)
+    users.delete_user(user.id)
+    out.print(f"Deleted {escape(user.name)}.")
 
 
 def main() -> None:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import tempfile
 import tomllib
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,6 +79,11 @@ class Settings:
         "Largest file the server accepts in an upload, in MB; a bigger one is refused (413) "
         "and nothing of that upload is kept.",
     )
+    auth: bool = _setting(
+        False,
+        "Require login: user accounts, sessions and API tokens. Needed to serve beyond this "
+        "computer.",
+    )
     openai_servers: Mapping[str, OpenAIServer] = field(
         default_factory=dict,
         metadata={"help": "OpenAI-compatible servers, one [openai.NAME] table each."},
@@ -114,9 +121,23 @@ def _coerce(name: str, value: Any, source: str) -> Any:
             return float(value)
         if kind == "str":
             return str(value)
+        if kind == "bool":
+            return _bool(value)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"setting {name!r} in {source} is not a valid {kind}: {value!r}") from exc
     return value
+
+
+def _bool(value: Any) -> bool:
+    """A TOML boolean, or from the environment true/false, 1/0, yes/no, on/off."""
+    if isinstance(value, bool):
+        return value
+    words = {"true": True, "1": True, "yes": True, "on": True}
+    words |= {"false": False, "0": False, "no": False, "off": False}
+    text = str(value).strip().lower()
+    if text not in words:
+        raise ValueError(value)
+    return words[text]
 
 
 def _openai_servers(raw: Any, source: str, env: Mapping[str, str]) -> dict[str, OpenAIServer]:
@@ -157,7 +178,7 @@ def load_settings(
     home = Path(env_values.get("home", "")) if "home" in env_values else _default_home()
     if overrides and overrides.get("home"):
         home = Path(overrides["home"])
-    config_path = Path(env.get("SABIO_CONFIG", home / "config.toml"))
+    config_path = config_file(home, env)
     if config_path.exists():
         try:
             data = tomllib.loads(config_path.read_text(encoding="utf-8"))
@@ -190,3 +211,87 @@ def _ollama_url(value: str) -> str:
     if rest.startswith("0.0.0.0"):
         rest = "127.0.0.1" + rest[len("0.0.0.0") :]
     return f"{scheme}://{rest}"
+
+
+def config_file(home: Path, environ: Mapping[str, str]) -> Path:
+    """The config.toml that :func:`load_settings` reads: ``SABIO_CONFIG``, else the one in
+    the data directory."""
+    return Path(environ.get("SABIO_CONFIG", home / "config.toml"))
+
+
+def overriding_sources(
+    overrides: Mapping[str, Any] | None, environ: Mapping[str, str]
+) -> dict[str, str]:
+    """Where each setting that something above config.toml sets comes from
+    (``SABIO_<NAME>`` or ``the command line``, the one that wins): a change to it in
+    config.toml does not take effect. ``OLLAMA_HOST`` is below config.toml, so not here."""
+    sources = {
+        key[len("SABIO_") :].lower(): key
+        for key in environ
+        if key.startswith("SABIO_") and key != "SABIO_CONFIG"
+    }
+    for name, value in (overrides or {}).items():
+        if value is not None:
+            sources[name] = "the command line"
+    return sources
+
+
+def check_ollama_host(value: str) -> str:
+    """``value`` as the ``ollama_host`` setting stores it, when it is an http(s) URL or
+    ``host[:port]``; otherwise a :class:`ConfigError` that says what to give."""
+    url = _ollama_url(value)
+    parts = urllib.parse.urlsplit(url)
+    try:
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:  # not a number, or over 65535
+        port_ok = False
+    if (
+        not port_ok
+        or parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.username
+        or parts.query
+        or parts.fragment
+        or any(ch.isspace() for ch in url)
+    ):
+        raise ConfigError(
+            f"ollama_host {value.strip()!r} is not an address: give host:port or "
+            "http(s)://host:port, e.g. 127.0.0.1:11434"
+        )
+    return url
+
+
+def update_config_file(path: Path, values: Mapping[str, Any]) -> None:
+    """Set top-level ``values`` in the TOML file at ``path`` (created if missing), keeping
+    everything else in it, comments included. The file is replaced atomically: a reader
+    sees the old file or the new one, never half of it."""
+    import tomlkit  # only the server's settings page writes the file
+    import tomlkit.exceptions
+
+    path = path.resolve()
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    try:
+        document = tomlkit.parse(text)
+    except tomlkit.exceptions.ParseError as exc:
+        raise ConfigError(f"{path} is not valid TOML ({exc}): fix it by hand first") from exc
+    for name, value in values.items():
+        document[name] = value
+    write_config_file(path, tomlkit.dumps(document))
+
+
+def write_config_file(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename, keeping the
+    file's permissions (a new file is readable by its owner only: it may hold API keys)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(prefix=".config-", suffix=".toml", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        if path.exists():
+            os.chmod(temporary, path.stat().st_mode & 0o777)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

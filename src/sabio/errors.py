@@ -5,6 +5,9 @@
     ├── NotFoundError          a knowledge base, document or model that does not exist
     ├── ConflictError          a name already taken, an operation that would mix data
     │   └── EmbeddingMismatchError   a knowledge base built with another embedding model
+    ├── AuthError              not signed in, or a wrong user name or password
+    ├── ForbiddenError         signed in, but not allowed (not an admin, another site)
+    │   └── CSRFError          a signed-in browser request without its CSRF token
     ├── ModelError             a model backend is unreachable, missing or failed
     │   └── MissingExtraError  an optional dependency is not installed (names the command)
     └── LoadError              a file could not be turned into text
@@ -38,6 +41,18 @@ class ConflictError(SabioError):
 
 
 class EmbeddingMismatchError(ConflictError):
+    pass
+
+
+class AuthError(SabioError):
+    pass
+
+
+class ForbiddenError(SabioError):
+    pass
+
+
+class CSRFError(ForbiddenError):
     pass
 
 

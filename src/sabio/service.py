@@ -30,7 +30,9 @@ from sabio.models import (
 )
 from sabio.search import SearchHit, search_chunks
 from sabio.store import DocumentRecord, KnowledgeBase, Store
+from sabio.users import UserStore
 
+EMBEDDED_BACKEND = "embedded"
 EMBEDDED_MODEL = "embedded:all-minilm-l6-v2"
 DEFAULT_MODEL_TTL = 60.0
 """Seconds the resolved default chat model ("auto") is reused before Ollama is asked again."""
@@ -50,6 +52,7 @@ class Sabio:
         self.settings = settings
         self.store = Store(settings.database_path)
         self.chats = ChatStore(self.store)
+        self.users = UserStore(self.store)
         shared = shared_with
         self.index: ChunkIndex = (
             shared.index if shared else ChunkIndex(self.store, settings.home / "index")
@@ -60,6 +63,20 @@ class Sabio:
 
     def close(self) -> None:
         self.store.close()
+
+    def reconfigure(self, settings: Settings) -> None:
+        """Use ``settings`` from now on, over the same data directory. Models that talk to
+        a server (Ollama, OpenAI-compatible) are built again when next used, so a new
+        address or model takes effect; embedded models stay loaded. An answer already
+        streaming finishes with the model it has."""
+        if settings.home != self.settings.home:
+            raise ValueError(f"reconfigure keeps the data directory {self.settings.home}")
+        self.settings = settings
+        for cache in (self._embedders, self._chat_models):  # shared_with: the same dicts
+            for name in list(cache):
+                if name.partition(":")[0] != EMBEDDED_BACKEND:
+                    cache.pop(name, None)
+        self._default_chat = None
 
     # knowledge bases
 
@@ -244,28 +261,33 @@ class Sabio:
             "term_weights": lambda terms: self.index.term_weights(kb, terms),
         }
 
-    # chats
+    # chats: ``user_id`` is the signed-in account (its chats only); None, the local user
 
     def create_chat(
-        self, kb_name: str | None = None, model: str | None = None, title: str | None = None
+        self,
+        kb_name: str | None = None,
+        model: str | None = None,
+        title: str | None = None,
+        *,
+        user_id: int | None = None,
     ) -> Chat:
         """A new chat over ``kb_name`` (None: no documents) with ``model`` (None: the
         default chat model when each question is asked)."""
         if kb_name is not None:
             self.store.get_kb(kb_name)
-        return self.chats.create_chat(kb_name, model, title)
+        return self.chats.create_chat(kb_name, model, title, user_id=user_id)
 
-    def list_chats(self, query: str | None = None) -> list[Chat]:
-        return self.chats.list_chats(query)
+    def list_chats(self, query: str | None = None, *, user_id: int | None = None) -> list[Chat]:
+        return self.chats.list_chats(query, user_id=user_id)
 
-    def get_chat(self, chat_id: int) -> Chat:
-        return self.chats.get_chat(chat_id)
+    def get_chat(self, chat_id: int, *, user_id: int | None = None) -> Chat:
+        return self.chats.get_chat(chat_id, user_id=user_id)
 
-    def rename_chat(self, chat_id: int, title: str) -> Chat:
-        return self.chats.rename_chat(chat_id, title)
+    def rename_chat(self, chat_id: int, title: str, *, user_id: int | None = None) -> Chat:
+        return self.chats.rename_chat(chat_id, title, user_id=user_id)
 
-    def delete_chat(self, chat_id: int) -> None:
-        self.chats.delete_chat(chat_id)
+    def delete_chat(self, chat_id: int, *, user_id: int | None = None) -> None:
+        self.chats.delete_chat(chat_id, user_id=user_id)
 
     def save_exchange(self, chat_id: int, answer: Answer) -> None:
         self.chats.save_exchange(chat_id, answer)
@@ -277,11 +299,12 @@ class Sabio:
         *,
         k: int | None = None,
         save: Callable[[int, Answer], None] | None = None,
+        user_id: int | None = None,
     ) -> AnswerStream:
         """The next answer of a chat, its complete earlier exchanges as the history. When
         the stream ends (also broken or closed midway) the question and the answer are
         saved by ``save`` (default :meth:`save_exchange`; the server takes its writer)."""
-        chat = self.get_chat(chat_id)
+        chat = self.get_chat(chat_id, user_id=user_id)
         if chat.kb_name is not None and not chat.kb_available:
             raise NotFoundError(
                 f"the knowledge base {chat.kb_name!r} of chat {chat_id} was deleted; its "

@@ -89,13 +89,41 @@ CREATE TABLE IF NOT EXISTS message (
     created_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS message_chat ON message(chat_id);
+CREATE TABLE IF NOT EXISTS user (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    password_hash TEXT NOT NULL,
+    admin INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS session (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    user_id INTEGER NOT NULL REFERENCES user(id) ON DELETE CASCADE,
+    token_hash TEXT NOT NULL UNIQUE,
+    csrf_token TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    expires_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS session_user ON session(user_id);
+CREATE TABLE IF NOT EXISTS api_token (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    user_id INTEGER NOT NULL REFERENCES user(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    token_hash TEXT NOT NULL UNIQUE,
+    created_at REAL NOT NULL,
+    last_used_at REAL
+);
+CREATE INDEX IF NOT EXISTS api_token_user ON api_token(user_id);
+CREATE INDEX IF NOT EXISTS chat_user ON chat(user_id);
 """
-SCHEMA_VERSION = 2
-"""1: knowledge bases, documents, chunks; 2: chats and their messages (:mod:`sabio.chats`).
-Every statement is ``IF NOT EXISTS``, so running :data:`SCHEMA` again upgrades any older
-database. A chat names its knowledge base (``kb_name``) instead of referring to its row:
-deleting a knowledge base keeps its chats readable. ``user_id`` is the owner once Sabio
-has accounts; NULL is the single local user."""
+SCHEMA_VERSION = 3
+"""1: knowledge bases, documents, chunks; 2: chats and their messages (:mod:`sabio.chats`);
+3: user accounts, their sessions and API tokens (:mod:`sabio.users`). Every statement is
+``IF NOT EXISTS``, so running :data:`SCHEMA` again upgrades any older database. A chat
+names its knowledge base (``kb_name``) instead of referring to its row: deleting a
+knowledge base keeps its chats readable. ``user_id`` is the chat's owner when the server
+requires login; NULL is the single local user. Sessions and tokens are kept as SHA-256
+digests only, passwords as scrypt hashes."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +177,15 @@ class StoredChunk:
     end: int
     heading: str
     text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Passage:
+    """A chunk with the text around it on its page (see :meth:`Store.passage`)."""
+
+    chunk: StoredChunk
+    before: str
+    after: str
 
 
 class Store:
@@ -430,6 +467,29 @@ class Store:
             list(chunk_ids),
         ).fetchall()
         return {int(r[0]): StoredChunk(*r) for r in rows}
+
+    def passage(self, kb_id: int, chunk_id: int) -> Passage | None:
+        """A chunk of this knowledge base and the text around it: the parts of the
+        previous and the next chunk of its document that it does not share with them
+        (chunks overlap), when they are on the same page; None when there is no such
+        chunk here."""
+        row = self.db.execute(
+            """SELECT c.id, c.document_id, d.source, d.title, c.page, c.start, c."end",
+                      c.heading, c.text, p.start, p.text, n.start, n.text
+               FROM chunk c JOIN document d ON d.id = c.document_id
+               LEFT JOIN chunk p ON p.document_id = c.document_id AND p.ord = c.ord - 1
+                                    AND p.page IS c.page
+               LEFT JOIN chunk n ON n.document_id = c.document_id AND n.ord = c.ord + 1
+                                    AND n.page IS c.page
+               WHERE c.id = ? AND c.kb_id = ?""",
+            (chunk_id, kb_id),
+        ).fetchone()
+        if row is None:
+            return None
+        chunk = StoredChunk(*row[:9])
+        before = row[10][: max(0, chunk.start - row[9])] if row[10] is not None else ""
+        after = row[12][max(0, chunk.end - row[11]) :] if row[12] is not None else ""
+        return Passage(chunk, before.rstrip(), after.lstrip())
 
     def chunk_texts(self, kb_id: int) -> Iterator[tuple[int, str, str]]:
         """(chunk id, context, text) of every chunk, for re-embedding."""

@@ -16,7 +16,7 @@ import importlib
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TYPE_CHECKING, Literal, Protocol, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -149,6 +149,16 @@ def get_chat_model(settings: Settings, name: str) -> ChatModel:
     _ensure_registered()
     factory, model = _lookup(_CHAT_BACKENDS, settings, name)
     return factory(settings, model)
+
+
+def check_model_name(settings: Settings, name: str, kind: Literal["chat", "embedding"]) -> None:
+    """Raise a :class:`ConfigError` unless ``name`` is ``"backend:model"`` with a backend
+    that serves this kind of model (the model itself is not looked for)."""
+    _ensure_registered()
+    if kind == "chat":
+        _lookup(_CHAT_BACKENDS, settings, name)
+    else:
+        _lookup(_EMBEDDING_BACKENDS, settings, name)
 
 
 F = TypeVar("F")

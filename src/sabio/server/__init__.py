@@ -1,11 +1,16 @@
 """Sabio's HTTP server: the REST API (``/api/v1``) over one :class:`~sabio.service.Sabio`
 data directory, run by ``sabio serve`` with uvicorn.
 
-    api        the routes; thin: parse, call the service, shape the answer
-    schemas    what the routes take and return (documented at /docs)
-    uploads    multipart bodies streamed to disk, bounded, named and checked safely
-    errors     the one JSON error shape: {"error": {"code", "message"}}
-    services   the reader and the writer (below)
+    api           the routes; thin: parse, call the service, shape the answer
+    auth          accounts: first-run setup, login, passwords, API tokens, users
+    access        who may call what: login, CSRF, admins; same-host checks without login
+    settings_api  the web app's other routes: settings, model pull, files, passages
+    schemas       what the routes take and return (documented at /docs)
+    uploads       multipart bodies streamed to disk, bounded, named and checked safely
+    errors        the one JSON error shape: {"error": {"code", "message"}}
+    events        server-sent events from a blocking generator (answers, pulls)
+    links         documents named by file name and URL, never by a server path
+    services      the reader and the writer (below)
 
 **Concurrency.** FastAPI runs the sync routes in a thread pool, and answers stream from
 it too, so the service is called from many threads at once. The design:
@@ -31,29 +36,43 @@ it too, so the service is called from many threads at once. The design:
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
 from sabio import __version__
 from sabio.config import Settings
+from sabio.server.access import AccessGuard
 from sabio.server.api import router
+from sabio.server.auth import new_setup_code
+from sabio.server.auth import router as auth_router
 from sabio.server.errors import install_error_handlers
 from sabio.server.services import Services
+from sabio.server.settings_api import router as settings_router
 from sabio.server.uploads import clear_incoming
+from sabio.server.web import install_web
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 11435
 
 
-def create_app(settings: Settings) -> FastAPI:
-    """The app; the data directory is opened when it starts and closed when it stops."""
+def create_app(
+    settings: Settings,
+    *,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> FastAPI:
+    """The app; the data directory is opened when it starts and closed when it stops.
+    ``overrides`` and ``environ`` are what ``settings`` were loaded with (default: no
+    command-line overrides, this process's environment); a change of settings through
+    the API loads them again with these."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         clear_incoming(settings.home)
-        services = Services(settings)
+        services = Services(settings, overrides=overrides, environ=environ)
         app.state.services = services
         try:
             yield
@@ -68,6 +87,11 @@ def create_app(settings: Settings) -> FastAPI:
         'always come as `{"error": {"code": ..., "message": ...}}`.',
         lifespan=lifespan,
     )
+    app.state.setup_code = new_setup_code()  # for the first admin; `sabio serve` prints it
     install_error_handlers(app)
+    app.add_middleware(AccessGuard)
     app.include_router(router)
+    app.include_router(auth_router)
+    app.include_router(settings_router)
+    install_web(app)
     return app

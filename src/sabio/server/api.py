@@ -1,31 +1,39 @@
 """Sabio's REST API, version 1, under ``/api/v1``: thin routes over :class:`Sabio`.
 
 Reads go to ``services.reader`` from FastAPI's thread pool, concurrently; changes take
-``services.writing()``. Answers stream as server-sent events (:func:`ask`).
+``services.writing()``. Answers stream as server-sent events (:func:`ask`). Documents are
+named by file name and URL, never by their path on the server (:mod:`.links`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import os
 import shutil
-from collections.abc import AsyncIterator, Callable, Generator, Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
 
-import anyio
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from sabio import __version__
 from sabio.answer import Answer, AnswerStream, Turn
-from sabio.errors import ConfigError, SabioError
+from sabio.errors import ConfigError
 from sabio.ingest import FileResult
 from sabio.server import uploads
-from sabio.server.errors import error_body, sabio_error_status
+from sabio.server.access import current_user_id
+from sabio.server.events import Event, close_iterator, event_stream
+from sabio.server.links import (
+    API_PREFIX,
+    document_link,
+    file_url,
+    linked_answer,
+    linked_citations,
+)
 from sabio.server.schemas import (
     AskIn,
     ChatDetailOut,
@@ -57,11 +65,13 @@ def _services(request: Request) -> Services:
 
 
 ServicesDep = Annotated[Services, Depends(_services)]
+OwnerDep = Annotated[int | None, Depends(current_user_id)]
+"""The signed-in user, whose chats a route sees; None in local mode (every chat)."""
 ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorOut, "description": what}
     for status, what in ((400, "Bad request"), (404, "Not found"), (409, "Conflict"))
 }
-router = APIRouter(prefix="/api/v1", responses=ERRORS)
+router = APIRouter(prefix=API_PREFIX, responses=ERRORS)
 UPLOAD_BODY = {  # parsed by uploads.receive_files, so described here for /docs
     "required": True,
     "content": {
@@ -168,7 +178,7 @@ def _counted_kb(sabio: Sabio, name: str) -> KnowledgeBaseOut:
 @router.get("/kbs/{name}/documents", summary="List documents", tags=["documents"])
 def list_documents(name: str, services: ServicesDep) -> list[DocumentOut]:
     """Every file of the knowledge base, indexed or not, with its status and why."""
-    return [_document_out(d) for d in services.reader.documents(name)]
+    return [_document_out(name, d) for d in services.reader.documents(name)]
 
 
 @router.post(
@@ -258,11 +268,11 @@ def delete_document(name: str, document_id: int, services: ServicesDep) -> Respo
     return Response(status_code=204)
 
 
-def _document_out(d: DocumentRecord) -> DocumentOut:
+def _document_out(kb_name: str, d: DocumentRecord) -> DocumentOut:
     return DocumentOut(
         id=d.id,
         name=Path(d.source).name,
-        source=d.source,
+        file_url=file_url(kb_name, d.id, d.source),
         title=d.title,
         status=d.status,
         reason=d.error,
@@ -288,9 +298,11 @@ def search(
 ) -> SearchOut:
     """Keyword and meaning together; ``notes`` says when only keywords could be used."""
     results = services.reader.search(q, name, k=k, documents=doc or ())
-    return SearchOut(
-        query=q, hits=[HitOut.model_validate(h) for h in results.hits], notes=results.notes
-    )
+    hits = [
+        HitOut.model_validate(asdict(h) | document_link(name, h.document_id, h.document, h.page))
+        for h in results.hits
+    ]
+    return SearchOut(query=q, hits=hits, notes=results.notes)
 
 
 ANSWER_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -319,53 +331,20 @@ async def ask(name: str, body: AskIn, services: ServicesDep) -> StreamingRespons
     start = functools.partial(
         services.reader.ask, body.question, name, model=body.model, history=history, k=body.k
     )
-    return await _answer_response(start)
+    return await event_stream(_answer_events(start, name))
 
 
-async def _answer_response(start: Callable[[], AnswerStream]) -> StreamingResponse:
-    """The answer ``start`` makes, as server-sent events (see :func:`ask`)."""
-    stream = await run_in_threadpool(start)
+def _answer_events(start: Callable[[], AnswerStream], kb_name: str | None) -> Iterator[Event]:
+    """The answer ``start`` makes: ``token`` events as it streams, then ``done`` (see
+    :func:`ask`); closed early, it closes the answer's stream."""
+    stream = start()
     pieces = iter(stream)
     try:
-        first = await run_in_threadpool(next, pieces, None)
-    except BaseException:
-        _close(pieces)
-        raise
-    return StreamingResponse(
-        _events(stream, pieces, first),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
-
-
-async def _events(
-    stream: AnswerStream, pieces: Iterator[str], first: str | None
-) -> AsyncIterator[str]:
-    try:
-        piece = first
-        while piece is not None:
-            yield _event("token", {"text": piece})
-            piece = await run_in_threadpool(next, pieces, None)
-    except SabioError as exc:
-        yield _event("error", error_body(sabio_error_status(exc)[1], str(exc)))
-        return
-    except Exception:
-        yield _event("error", error_body("internal", "internal error: this is a bug in Sabio"))
-        raise
+        for piece in pieces:
+            yield "token", {"text": piece}
     finally:
-        with anyio.CancelScope(shield=True):  # the client may have gone: still close
-            await run_in_threadpool(_close, pieces)
-    yield _event("done", stream.answer.to_dict())
-
-
-def _close(pieces: Iterator[str]) -> None:
-    """End the answer's generator now (a model may hold a lock while it streams)."""
-    if isinstance(pieces, Generator):
-        pieces.close()
-
-
-def _event(name: str, data: object) -> str:
-    return f"event: {name}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+        close_iterator(pieces)
+    yield "done", linked_answer(kb_name, stream.answer.to_dict())
 
 
 # chats
@@ -374,36 +353,42 @@ def _event(name: str, data: object) -> str:
 @router.get("/chats", summary="List chats", tags=["chats"])
 def list_chats(
     services: ServicesDep,
+    owner: OwnerDep,
     q: Annotated[
         str | None, Query(description="Only chats with these words in the title or a message.")
     ] = None,
 ) -> list[ChatOut]:
     """Newest (last asked or renamed) first."""
-    return [ChatOut.model_validate(c) for c in services.reader.list_chats(q)]
+    return [ChatOut.model_validate(c) for c in services.reader.list_chats(q, user_id=owner)]
 
 
 @router.post("/chats", status_code=201, summary="Start a chat", tags=["chats"])
-def create_chat(body: ChatIn, services: ServicesDep) -> ChatOut:
+def create_chat(body: ChatIn, services: ServicesDep, owner: OwnerDep) -> ChatOut:
     with services.writing() as writer:
-        return ChatOut.model_validate(writer.create_chat(body.kb, body.model, body.title))
+        chat = writer.create_chat(body.kb, body.model, body.title, user_id=owner)
+    return ChatOut.model_validate(chat)
 
 
 @router.get("/chats/{chat_id}", summary="One chat with its messages", tags=["chats"])
-def get_chat(chat_id: int, services: ServicesDep) -> ChatDetailOut:
-    return ChatDetailOut.model_validate(services.reader.get_chat(chat_id))
+def get_chat(chat_id: int, services: ServicesDep, owner: OwnerDep) -> ChatDetailOut:
+    chat = services.reader.get_chat(chat_id, user_id=owner)
+    detail = ChatDetailOut.model_validate(chat)
+    for message in detail.messages:
+        message.citations = linked_citations(chat.kb_name, message.citations)
+    return detail
 
 
 @router.patch("/chats/{chat_id}", summary="Rename a chat", tags=["chats"])
-def rename_chat(chat_id: int, body: ChatPatch, services: ServicesDep) -> ChatOut:
+def rename_chat(chat_id: int, body: ChatPatch, services: ServicesDep, owner: OwnerDep) -> ChatOut:
     with services.writing() as writer:
-        return ChatOut.model_validate(writer.rename_chat(chat_id, body.title))
+        return ChatOut.model_validate(writer.rename_chat(chat_id, body.title, user_id=owner))
 
 
 @router.delete("/chats/{chat_id}", status_code=204, summary="Delete a chat", tags=["chats"])
-def delete_chat(chat_id: int, services: ServicesDep) -> Response:
+def delete_chat(chat_id: int, services: ServicesDep, owner: OwnerDep) -> Response:
     """Deletes the chat and all its messages."""
     with services.writing() as writer:
-        writer.delete_chat(chat_id)
+        writer.delete_chat(chat_id, user_id=owner)
     return Response(status_code=204)
 
 
@@ -415,7 +400,7 @@ def delete_chat(chat_id: int, services: ServicesDep) -> Response:
     responses=ANSWER_RESPONSES,
 )
 async def ask_in_chat(
-    chat_id: int, body: ChatMessageIn, services: ServicesDep
+    chat_id: int, body: ChatMessageIn, services: ServicesDep, owner: OwnerDep
 ) -> StreamingResponse:
     """As ``/kbs/{name}/ask``, with the chat's complete earlier exchanges as the history,
     over the chat's knowledge base (none: the model answers without documents) and model.
@@ -426,7 +411,16 @@ async def ask_in_chat(
         with services.writing() as writer:
             writer.save_exchange(chat_id, answer)
 
-    start = functools.partial(
-        services.reader.ask_in_chat, chat_id, body.question, k=body.k, save=save
-    )
-    return await _answer_response(start)
+    def events() -> Iterator[Event]:
+        kb_name = services.reader.get_chat(chat_id, user_id=owner).kb_name
+        start = functools.partial(
+            services.reader.ask_in_chat,
+            chat_id,
+            body.question,
+            k=body.k,
+            save=save,
+            user_id=owner,
+        )
+        yield from _answer_events(start, kb_name)
+
+    return await event_stream(events())

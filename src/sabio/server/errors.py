@@ -19,9 +19,12 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from sabio.errors import (
+    AuthError,
     ConfigError,
     ConflictError,
+    CSRFError,
     EmbeddingMismatchError,
+    ForbiddenError,
     LoadError,
     MissingExtraError,
     ModelError,
@@ -34,6 +37,9 @@ SABIO_ERRORS: dict[type[SabioError], tuple[int, str]] = {
     ConfigError: (400, "bad_request"),
     EmbeddingMismatchError: (409, "embedding_mismatch"),
     ConflictError: (409, "conflict"),
+    AuthError: (401, "unauthorized"),
+    CSRFError: (403, "csrf"),
+    ForbiddenError: (403, "forbidden"),
     MissingExtraError: (503, "missing_extra"),
     ModelError: (503, "model_unavailable"),
     LoadError: (422, "unreadable_file"),
@@ -43,6 +49,8 @@ SABIO_ERRORS: dict[type[SabioError], tuple[int, str]] = {
 
 HTTP_CODES = {
     400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
     413: "too_large",
@@ -59,6 +67,11 @@ def error_response(
     status: int, code: str, message: str, headers: Mapping[str, str] | None = None
 ) -> JSONResponse:
     return JSONResponse(error_body(code, message), status_code=status, headers=headers)
+
+
+def auth_challenge(status: int) -> dict[str, str] | None:
+    """A 401 names the scheme that works for programs: ``Authorization: Bearer``."""
+    return {"WWW-Authenticate": "Bearer"} if status == 401 else None
 
 
 def sabio_error_status(exc: SabioError) -> tuple[int, str]:
@@ -78,7 +91,7 @@ def install_error_handlers(app: FastAPI) -> None:
 async def _sabio_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, SabioError)
     status, code = sabio_error_status(exc)
-    return error_response(status, code, str(exc))
+    return error_response(status, code, str(exc), headers=auth_challenge(status))
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

@@ -49,7 +49,7 @@ class KnowledgeBaseOut(BaseModel):
 class DocumentOut(BaseModel):
     id: int
     name: str = Field(description="The file name.")
-    source: str = Field(description="Where the file is (uploads: under the data directory).")
+    file_url: str = Field(description="Where the original file is served.")
     title: str
     status: str = Field(description="indexed, skipped, needs_ocr, encrypted or failed.")
     reason: str = Field(description="Why it is not indexed ('' when it is).")
@@ -79,7 +79,8 @@ class UploadOut(BaseModel):
 class HitOut(_Out):
     chunk_id: int
     document_id: int
-    document: str
+    document: str = Field(description="The file name.")
+    file_url: str = Field(description="The original file (a PDF's at the passage's page).")
     title: str
     page: int | None
     start: int = Field(description="Where the passage starts in the document's text.")
@@ -144,7 +145,9 @@ class MessageOut(_Out):
     id: int
     role: str = Field(description="user or assistant.")
     content: str
-    citations: list[dict[str, Any]] = Field(description="As in the answer's `citations`.")
+    citations: list[dict[str, Any]] = Field(
+        description="As in the answer's `citations` (`document`: the file name, `file_url`)."
+    )
     complete: bool = Field(description="False when the answer broke off or was abandoned.")
     created_at: float
 
@@ -161,3 +164,111 @@ class ChatOut(_Out):
 
 class ChatDetailOut(ChatOut):
     messages: list[MessageOut]
+
+
+class SettingsOut(BaseModel):
+    ollama_host: str
+    chat_model: str
+    embedding_model: str
+    default_kb: str
+    overridden: dict[str, str] = Field(
+        description="Settings set above config.toml, and by what (e.g. SABIO_CHAT_MODEL, "
+        "the command line): changing them here does not take effect."
+    )
+
+
+class SettingsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    ollama_host: str | None = Field(
+        None, description="Ollama's address: host:port or http(s)://host:port."
+    )
+    chat_model: str | None = Field(None, description="'auto' or 'backend:model'.")
+    embedding_model: str | None = Field(
+        None, description="'auto' or 'backend:model', for new knowledge bases."
+    )
+
+
+class PullIn(BaseModel):
+    name: str = Field(
+        min_length=1, max_length=300, description="An Ollama model, e.g. qwen3:4b or bge-m3."
+    )
+
+
+class PassageOut(BaseModel):
+    chunk_id: int
+    document_id: int
+    name: str = Field(description="The file name.")
+    title: str
+    page: int | None
+    start: int
+    end: int
+    heading: str
+    text: str
+    before: str = Field(
+        description="The text before it on its page, from the previous passage ('' if none)."
+    )
+    after: str = Field(description="The text after it on its page ('' if none).")
+    file_url: str = Field(description="The original file (a PDF's at the passage's page).")
+
+
+# accounts (only when the server requires login: the auth setting)
+
+
+class UserOut(_Out):
+    id: int
+    name: str
+    admin: bool = Field(description="Manages the accounts, the settings and the models.")
+
+
+class AccountOut(UserOut):
+    created_at: float
+
+
+class AuthStatusOut(BaseModel):
+    auth: bool = Field(description="Login required: accounts, sessions, API tokens.")
+    setup_needed: bool = Field(description="Accounts are on and the first admin is missing.")
+    local: bool = Field(description="Single-user mode on this computer, without login.")
+    user: UserOut | None = Field(description="Who is signed in; null when no one is.")
+    csrf_token: str | None = Field(
+        description="Send it as X-CSRF-Token with every change made with the session cookie."
+    )
+
+
+class SetupIn(BaseModel):
+    name: str = Field(description="Letters, digits, '.', '-', '_', '@'; 1 to 64 characters.")
+    password: str = Field(description="At least 8 characters.")
+    setup_code: str | None = Field(
+        None, description="The code `sabio serve` printed; not needed on this computer."
+    )
+
+
+class LoginIn(BaseModel):
+    name: str
+    password: str
+
+
+class PasswordIn(BaseModel):
+    current: str
+    new: str = Field(description="At least 8 characters.")
+
+
+class TokenIn(BaseModel):
+    name: str = Field(description="Where it is used, e.g. 'backup script'.")
+
+
+class TokenOut(_Out):
+    id: int
+    name: str
+    created_at: float
+    last_used_at: float | None = Field(description="Within a minute; null: never used.")
+
+
+class NewTokenOut(TokenOut):
+    token: str = Field(description="sabio_…: shown this once, keep it safe.")
+
+
+class UserIn(BaseModel):
+    name: str = Field(description="Letters, digits, '.', '-', '_', '@'; 1 to 64 characters.")
+    password: str = Field(description="At least 8 characters.")
+    admin: bool = False

@@ -5,15 +5,28 @@ See the :mod:`sabio.server` docstring for why it is built this way.
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from typing import Any
 
-from sabio.config import Settings
-from sabio.errors import ConfigError
+from sabio.config import (
+    Settings,
+    config_file,
+    load_settings,
+    overriding_sources,
+    update_config_file,
+    write_config_file,
+)
+from sabio.errors import ConfigError, SabioError
 from sabio.service import Sabio
 
+STARTUP_SETTINGS = ("auth",)
+"""Settings a running server keeps until it restarts, whatever config.toml says by then:
+who may use it was checked against the address it listens on when it started."""
 SERIALIZED = 3
 """``sqlite3.threadsafety`` when SQLite serialises calls on a shared connection."""
 
@@ -21,9 +34,18 @@ SERIALIZED = 3
 class Services:
     """``reader`` serves every request that only reads (search, ask, lists) from any
     thread, concurrently; :meth:`writing` hands out ``writer``, which has a connection of
-    its own and shares the reader's search index and models, to one thread at a time."""
+    its own and shares the reader's search index and models, to one thread at a time.
 
-    def __init__(self, settings: Settings) -> None:
+    ``overrides`` and ``environ`` are what the settings were loaded with (the command
+    line's and the process's): :meth:`change_settings` loads them again with them."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        overrides: Mapping[str, Any] | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
         if sqlite3.threadsafety != SERIALIZED:
             raise ConfigError(
                 "this Python's SQLite library is not built thread-safe (sqlite3.threadsafety "
@@ -31,15 +53,64 @@ class Services:
                 "python.org, your distribution or Homebrew"
             )
         self.settings = settings
+        self.overrides = {**(overrides or {}), "home": settings.home}
+        self.environ = os.environ if environ is None else environ
         self.reader = Sabio(settings)
         self.writer = Sabio(settings, shared_with=self.reader)
         self._write_lock = threading.Lock()
+        self._settings_lock = threading.Lock()
 
     @contextmanager
     def writing(self) -> Iterator[Sabio]:
         """The writer, held by this thread until the block ends (others wait)."""
         with self._write_lock:
             yield self.writer
+
+    @contextmanager
+    def writing_if_free(self) -> Iterator[Sabio | None]:
+        """The writer if no other thread holds it now, else None: for bookkeeping that
+        can wait for a later request (when an API token was last used) rather than wait
+        behind a long upload."""
+        if not self._write_lock.acquire(blocking=False):
+            yield None
+            return
+        try:
+            yield self.writer
+        finally:
+            self._write_lock.release()
+
+    def reconfigure(self, settings: Settings) -> None:
+        """Use ``settings`` from now on, in the reader and the writer (see
+        :meth:`Sabio.reconfigure`); waits for a write in progress to finish."""
+        with self._write_lock:
+            self.writer.reconfigure(settings)
+            self.reader.reconfigure(settings)
+            self.settings = settings
+
+    def overridden(self) -> dict[str, str]:
+        """Settings that config.toml cannot change here, and what sets them instead."""
+        return overriding_sources(self.overrides, self.environ)
+
+    def change_settings(self, values: Mapping[str, Any]) -> Settings:
+        """Write ``values`` into config.toml (keeping the rest of the file) and apply the
+        settings that result at once (except :data:`STARTUP_SETTINGS`). If they do not
+        load, the file is put back as it was."""
+        with self._settings_lock:
+            path = config_file(self.settings.home, self.environ).resolve()
+            before = path.read_text(encoding="utf-8") if path.exists() else None
+            update_config_file(path, values)
+            try:
+                settings = load_settings(self.overrides, self.environ)
+            except SabioError:
+                if before is None:
+                    path.unlink(missing_ok=True)
+                else:
+                    write_config_file(path, before)
+                raise
+            kept = {name: getattr(self.settings, name) for name in STARTUP_SETTINGS}
+            settings = dataclasses.replace(settings, **kept)
+            self.reconfigure(settings)
+            return settings
 
     def close(self) -> None:
         with self._write_lock:

@@ -1,0 +1,51 @@
+"""How the API names a document: by its file name and the URL of the original file.
+
+Never by its path on the server: a path tells every client about the server's disk (and
+the user name in it) and means nothing in a browser. Documents, search hits and answer
+citations all go through :func:`document_link`; the CLI's ``--json``, which is local,
+keeps the full paths.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+API_PREFIX = "/api/v1"
+
+
+def file_url(kb_name: str, document_id: int, source: str, page: int | None = None) -> str:
+    """Where the original file is served; a PDF's with ``#page=N`` when a page is given,
+    which browsers' PDF viewers open at."""
+    url = f"{API_PREFIX}/kbs/{quote(kb_name, safe='')}/documents/{document_id}/file"
+    if page and Path(source).suffix.lower() == ".pdf":
+        url += f"#page={page}"
+    return url
+
+
+def document_link(
+    kb_name: str | None, document_id: int, source: str, page: int | None = None
+) -> dict[str, Any]:
+    """``document`` (the file name) and ``file_url`` (None without a knowledge base)."""
+    url = file_url(kb_name, document_id, source, page) if kb_name is not None else None
+    return {"document": Path(source).name, "file_url": url}
+
+
+def linked_citations(kb_name: str | None, citations: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Citations as :meth:`Answer.to_dict` gives them, each ``document`` a file name
+    with its ``file_url``."""
+    return [
+        {**c, **document_link(kb_name, c["document_id"], c["document"], c.get("page"))}
+        for c in citations
+    ]
+
+
+def linked_answer(kb_name: str | None, answer: dict[str, Any]) -> dict[str, Any]:
+    """An answer's dict (the ``done`` event) with its citations, also the dropped ones,
+    linked by :func:`linked_citations`."""
+    return {
+        **answer,
+        "citations": linked_citations(kb_name, answer["citations"]),
+        "dropped": linked_citations(kb_name, answer["dropped"]),
+    }

@@ -1,0 +1,251 @@
+"""The routes the web app needs besides the core API: the model settings (written to
+config.toml and applied without a restart), pulling a model into Ollama with progress,
+the original file of a document, and a cited passage with the text around it.
+
+An original file is served so that it cannot act in Sabio's origin: every type a browser
+could run (HTML, XHTML, SVG, XML) goes as ``text/plain``, with ``nosniff`` and a
+``Content-Security-Policy: sandbox``. PDFs are the exception to the sandbox only:
+browsers' PDF viewers refuse to open in a sandboxed document, and a PDF's scripts run
+inside the viewer, never in the page's origin.
+"""
+
+from __future__ import annotations
+
+import codecs
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter
+from fastapi.responses import FileResponse, StreamingResponse
+
+from sabio.config import Settings, check_ollama_host
+from sabio.errors import ConfigError, NotFoundError
+from sabio.models import check_model_name
+from sabio.server.api import ERRORS, ServicesDep
+from sabio.server.events import Event, close_iterator, event_stream
+from sabio.server.links import API_PREFIX, file_url
+from sabio.server.schemas import (
+    ErrorOut,
+    PassageOut,
+    PullIn,
+    SettingsIn,
+    SettingsOut,
+)
+from sabio.server.services import Services
+
+router = APIRouter(prefix=API_PREFIX, responses=ERRORS)
+
+SHOWN_SETTINGS = ("ollama_host", "chat_model", "embedding_model", "default_kb")
+WHAT_TO_GIVE = {
+    "ollama_host": "Ollama's address, e.g. 127.0.0.1:11434",
+    "chat_model": "'auto' or 'backend:model', e.g. ollama:qwen3:4b",
+    "embedding_model": "'auto' or 'backend:model', e.g. ollama:bge-m3",
+}
+PDF = "application/pdf"
+OFFICE_TYPES = {
+    ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    ".pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    ".xlsm": "application/vnd.ms-excel.sheet.macroEnabled.12",
+    ".odt": "application/vnd.oasis.opendocument.text",
+    ".msg": "application/vnd.ms-outlook",
+}
+TEXT_EXTENSIONS = frozenset(
+    ".txt .text .log .rst .md .markdown .csv .tsv .tab .json .jsonl .ndjson "
+    ".html .htm .xhtml .eml .mbox .mbx".split()
+)
+"""Files Sabio reads as text, shown as plain text (HTML too: as its source)."""
+HEAD_BYTES = 64 * 1024
+
+
+# settings
+
+
+@router.get("/settings", summary="The model settings", tags=["settings"])
+def get_settings(services: ServicesDep) -> SettingsOut:
+    """The settings the settings page edits, and which of them are set above config.toml
+    (an environment variable, the command line), so that a change would not take effect."""
+    return _settings_out(services)
+
+
+@router.put("/settings", summary="Change the model settings", tags=["settings"])
+def put_settings(body: SettingsIn, services: ServicesDep) -> SettingsOut:
+    """Any of ``ollama_host``, ``chat_model``, ``embedding_model``: checked, written into
+    config.toml (the rest of the file, comments included, stays) and applied at once, no
+    restart. An invalid value is a 400 and changes nothing."""
+    values = {
+        name: _checked(services.settings, name, getattr(body, name))
+        for name in sorted(body.model_fields_set)
+    }
+    if values:
+        services.change_settings(values)
+    return _settings_out(services)
+
+
+def _checked(settings: Settings, name: str, value: str | None) -> str:
+    """``value`` for setting ``name``, normalised, or a ConfigError that says why not."""
+    value = (value or "").strip()
+    if not value:
+        raise ConfigError(f"{name} is empty: give {WHAT_TO_GIVE[name]}")
+    if name == "ollama_host":
+        return check_ollama_host(value)
+    if value != "auto":
+        try:
+            check_model_name(settings, value, "chat" if name == "chat_model" else "embedding")
+        except ConfigError as exc:
+            raise ConfigError(f"{name}: {exc}") from exc
+    return value
+
+
+def _settings_out(services: Services) -> SettingsOut:
+    settings, overridden = services.settings, services.overridden()
+    return SettingsOut(
+        ollama_host=settings.ollama_host,
+        chat_model=settings.chat_model,
+        embedding_model=settings.embedding_model,
+        default_kb=settings.default_kb,
+        overridden={name: overridden[name] for name in SHOWN_SETTINGS if name in overridden},
+    )
+
+
+# pulling a model
+
+PULL_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {"text/event-stream": {}},
+        "description": "Server-sent events: `progress` {status, completed, total} as Ollama "
+        "reports them, then `done` {name}, or `error` {error: {code, message}} if it fails "
+        "midway.",
+    },
+    503: {"model": ErrorOut, "description": "Ollama is not running"},
+}
+
+
+@router.post(
+    "/models/pull",
+    summary="Download a model into Ollama (streamed)",
+    tags=["server"],
+    response_class=StreamingResponse,
+    responses=PULL_RESPONSES,
+)
+async def pull_model(body: PullIn, services: ServicesDep) -> StreamingResponse:
+    """As ``sabio pull``: Ollama must be running. ``total`` and ``completed`` are bytes of
+    the layer being downloaded (0 in steps that download nothing). When Ollama does not
+    answer, the reply is a plain JSON error (503) instead of a stream."""
+    name = body.name.strip().removeprefix("ollama:")
+    return await event_stream(_pull_events(services.settings, name))
+
+
+def _pull_events(settings: Settings, name: str) -> Iterator[Event]:
+    from sabio.models.ollama import OllamaClient
+
+    with OllamaClient.from_settings(settings) as client:
+        updates = client.pull(name)
+        try:
+            for update in updates:
+                progress = {key: update[key] for key in ("status", "completed", "total")}
+                yield "progress", progress
+        finally:
+            close_iterator(updates)
+    yield "done", {"name": name}
+
+
+# the original file and a passage in its place
+
+FILE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {PDF: {}, "text/plain": {}, "application/octet-stream": {}},
+        "description": "The file, inline: a PDF as application/pdf, text (HTML too) as "
+        "text/plain, office files as their own type.",
+    }
+}
+
+
+@router.get(
+    "/kbs/{name}/documents/{document_id}/file",
+    summary="The original file of a document",
+    tags=["documents"],
+    response_class=FileResponse,
+    responses=FILE_RESPONSES,
+)
+def document_file(name: str, document_id: int, services: ServicesDep) -> FileResponse:
+    """The file as it is at the place it was indexed from; open a PDF at a page with
+    ``#page=N``. A 404 when the document is not in this knowledge base or its file is no
+    longer there."""
+    reader = services.reader
+    doc = reader.store.get_document(reader.kb(name).id, document_id)
+    path = Path(doc.source)
+    try:
+        found = path.stat()
+    except OSError:
+        found = None
+    if found is None or not stat.S_ISREG(found.st_mode):
+        raise NotFoundError(
+            f"the file of document {document_id} ({path.name}) is no longer where it was "
+            "indexed from; add it again"
+        )
+    media_type = _media_type(path)
+    headers = {
+        "Content-Disposition": f"inline; filename*=UTF-8''{quote(path.name, safe='')}",
+        "X-Content-Type-Options": "nosniff",
+    }
+    if media_type != PDF:
+        headers["Content-Security-Policy"] = "sandbox"
+    response = FileResponse(path, stat_result=found, headers=headers)
+    response.headers["Content-Type"] = media_type  # as is: no charset added to plain text
+    return response
+
+
+def _media_type(path: Path) -> str:
+    ext = path.suffix.lower()
+    if ext == ".pdf":
+        return PDF
+    if ext in OFFICE_TYPES:
+        return OFFICE_TYPES[ext]
+    if ext in TEXT_EXTENSIONS:
+        return _plain_text(path)
+    return "application/octet-stream"
+
+
+def _plain_text(path: Path) -> str:
+    """``text/plain``, with ``charset=utf-8`` when the file's beginning is UTF-8; else
+    the browser tells the encoding (a byte-order mark, or its own detection)."""
+    with path.open("rb") as f:
+        head = f.read(HEAD_BYTES)
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head)  # a character cut at the end is fine
+    except UnicodeDecodeError:
+        return "text/plain"
+    return "text/plain; charset=utf-8"
+
+
+@router.get("/kbs/{name}/passages/{chunk_id}", summary="A passage in its place", tags=["search"])
+def get_passage(name: str, chunk_id: int, services: ServicesDep) -> PassageOut:
+    """A passage (a search hit's or a citation's ``chunk_id``) with the text before and
+    after it on its page, for showing it highlighted in its place. A 404 when it is not
+    in this knowledge base (also when its document was re-indexed since)."""
+    reader = services.reader
+    passage = reader.store.passage(reader.kb(name).id, chunk_id)
+    if passage is None:
+        raise NotFoundError(
+            f"no passage {chunk_id} in knowledge base {name!r}: its document was removed "
+            "or indexed again since; search again"
+        )
+    chunk = passage.chunk
+    return PassageOut(
+        chunk_id=chunk.id,
+        document_id=chunk.document_id,
+        name=Path(chunk.source).name,
+        title=chunk.title,
+        page=chunk.page,
+        start=chunk.start,
+        end=chunk.end,
+        heading=chunk.heading,
+        text=chunk.text,
+        before=passage.before,
+        after=passage.after,
+        file_url=file_url(name, chunk.document_id, chunk.source, chunk.page),
+    )
