@@ -147,3 +147,32 @@ def test_a_model_that_does_not_fit_in_memory_says_so(
     model = get_chat_model(Settings(home=tmp_path), "embedded:smollm2")
     with pytest.raises(ModelError, match="does not fit in memory"):
         list(model.stream([{"role": "user", "content": "hola"}], ChatOptions()))
+
+
+def _niceness(thread_id: int) -> int:
+    """A thread's nice value, from /proc (field 19 of its stat line)."""
+    stat = Path(f"/proc/self/task/{thread_id}/stat").read_text()
+    return int(stat.rsplit(")", 1)[1].split()[16])
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc")
+def test_the_model_runs_at_a_lower_priority_and_stops_when_its_reader_goes() -> None:
+    import os
+    import threading
+
+    settings = load_settings({"temperature": 0, "context_window": 1024}, environ={})
+    model = get_chat_model(settings, "embedded:smollm2")
+    options = ChatOptions(max_tokens=200, temperature=0)
+    messages = [{"role": "user", "content": "Count from one to one hundred in words."}]
+    own = os.getpriority(os.PRIO_PROCESS, 0)
+    pieces = iter(model.stream(messages, options))
+    next(pieces)
+    runners = [t for t in threading.enumerate() if t.name.startswith("sabio-llama-")]
+    assert runners and runners[0].native_id is not None
+    assert _niceness(runners[0].native_id) == own + llama_backend.BACKGROUND_NICENESS
+    tasks = [int(tid) for tid in os.listdir("/proc/self/task")]
+    assert _niceness(threading.get_native_id()) == own  # the caller's priority is untouched
+    assert sum(_niceness(t) > own for t in tasks) >= 1
+    pieces.close()  # the reader goes: the model stops and takes the next request
+    again = "".join(model.stream(messages, ChatOptions(max_tokens=8, temperature=0)))
+    assert again.strip()

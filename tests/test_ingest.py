@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from pathlib import Path
 
 import pytest
 
+from sabio import ingest
 from sabio.errors import EmbeddingMismatchError, NotFoundError
 from sabio.loaders import Blob, LoadedDocument, register_loader
 from sabio.service import Sabio
@@ -149,8 +151,12 @@ def test_progress_hears_the_total_first_then_every_file(sabio: Sabio, folder: Pa
 
 
 def test_an_isolated_single_file_that_crashes_its_reader_fails_alone(
-    sabio: Sabio, tmp_path: Path
+    sabio: Sabio, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The loader below exists in this process only: the worker must be forked, also when
+    # an earlier test left a thread running (which makes ingest spawn its workers).
+    monkeypatch.setattr(ingest, "_start_method", lambda: multiprocessing.get_context("fork"))
+
     @register_loader(".crash")
     def _crash(blob: Blob) -> LoadedDocument:  # a reader killed mid-file, as by a bad PDF
         os._exit(3)

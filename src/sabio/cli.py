@@ -561,10 +561,15 @@ def serve(
     from sabio.server import create_app
 
     app = create_app(settings, overrides=overrides)
-    err.print(f"Sabio on http://{escape(host)}:{port} (API docs at /docs); Ctrl-C stops it.")
+    shown = "127.0.0.1" if host in ("localhost", "0.0.0.0", "::") else host
+    err.print(
+        f"Sabio is running: open [bold]http://{escape(shown)}:{port}/[/] in your browser "
+        "(the API's reference is at /docs). Ctrl-C stops it.",
+        soft_wrap=True,
+    )
     if settings.auth and not _has_accounts(settings):
         _print_setup_code(app.state.setup_code, host, port)
-    uvicorn.run(app, host=host, port=port, ws="none", log_level="info")
+    uvicorn.run(app, host=host, port=port, ws="none", log_level="info", access_log=False)
 
 
 def _has_accounts(settings: Settings) -> bool:

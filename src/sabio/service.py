@@ -45,12 +45,19 @@ class SearchResults:
 
 
 class Sabio:
-    def __init__(self, settings: Settings, *, shared_with: Sabio | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        shared_with: Sabio | None = None,
+        concurrent_reads: bool = False,
+    ) -> None:
         """``shared_with``: another service over the same data whose search index and loaded
         models this one uses, with a database connection of its own (the server writes
-        through one service and reads through another, see :mod:`sabio.server`)."""
+        through one service and reads through another, see :mod:`sabio.server`).
+        ``concurrent_reads``: a database connection per calling thread, for many readers."""
         self.settings = settings
-        self.store = Store(settings.database_path)
+        self.store = Store(settings.database_path, per_thread=concurrent_reads)
         self.chats = ChatStore(self.store)
         self.users = UserStore(self.store)
         shared = shared_with

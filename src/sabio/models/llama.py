@@ -8,18 +8,21 @@ package is located, never imported);
 A model is opened twice, lazily: its vocabulary alone (milliseconds) for exact token
 counts when a prompt is built, and the whole model on the first answer, after a check
 that its weights and context fit in free memory. Open models are shared per process
-(one copy of the weights however many services ask) and used under a lock: a
-``llama_cpp.Llama`` is not safe to call from two threads at once.
+(one copy of the weights however many services ask), and each runs on a thread of its
+own at a lower CPU priority (:class:`_Runner`).
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import importlib.util
 import logging
 import os
+import queue
+import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -123,23 +126,28 @@ class LlamaChatModel:
         return len(tokens)
 
     def stream(self, messages: Sequence[Message], options: ChatOptions) -> Iterator[str]:
-        llm, lock = _open(self.path, self.context_window, self.threads, self._vocabulary())
-        with lock:
-            try:
-                chunks = llm.create_chat_completion(
-                    messages=[dict(m) for m in messages],
-                    stream=True,
-                    max_tokens=options.max_tokens,
-                    temperature=options.temperature,
-                    repeat_penalty=REPEAT_PENALTY,
-                    stop=list(options.stop) or None,
-                )
-                for chunk in chunks:
-                    piece = chunk["choices"][0].get("delta", {}).get("content")
-                    if piece:
-                        yield piece
-            except (RuntimeError, ValueError) as exc:
-                raise ModelError(f"{self.name} failed while answering: {exc}") from exc
+        key = (self.path, self.context_window, self.threads)
+        vocabulary = self._vocabulary()
+
+        def generate() -> Generator[str, None, None]:
+            llm = _open(key, vocabulary)
+            chunks = llm.create_chat_completion(
+                messages=[dict(m) for m in messages],
+                stream=True,
+                max_tokens=options.max_tokens,
+                temperature=options.temperature,
+                repeat_penalty=REPEAT_PENALTY,
+                stop=list(options.stop) or None,
+            )
+            for chunk in chunks:
+                piece = chunk["choices"][0].get("delta", {}).get("content")
+                if piece:
+                    yield piece
+
+        try:
+            yield from _runner(key).run(generate)
+        except (RuntimeError, ValueError) as exc:
+            raise ModelError(f"{self.name} failed while answering: {exc}") from exc
 
     def _vocabulary(self) -> Any:
         with _OPEN_LOCK:
@@ -148,7 +156,10 @@ class LlamaChatModel:
             return _VOCABULARIES[self.path]
 
 
-_OPEN: dict[tuple[Path, int, int], tuple[Any, threading.Lock]] = {}
+Key = tuple[Path, int, int]
+"""A loaded model: its file, context window and threads."""
+_OPEN: dict[Key, Any] = {}
+_RUNNERS: dict[Key, _Runner] = {}
 _VOCABULARIES: dict[Path, Any] = {}
 _OPEN_LOCK = threading.Lock()
 
@@ -156,21 +167,95 @@ _OPEN_LOCK = threading.Lock()
 @atexit.register
 def _close_all() -> None:
     """Frees the models while llama.cpp is still loaded (its finalizers fail at shutdown)."""
-    for llm in [*(llm for llm, _ in _OPEN.values()), *_VOCABULARIES.values()]:
+    for llm in [*_OPEN.values(), *_VOCABULARIES.values()]:
         llm.close()
     _OPEN.clear()
     _VOCABULARIES.clear()
 
 
-def _open(path: Path, context: int, threads: int, vocab: Any) -> tuple[Any, threading.Lock]:
-    """The loaded model for (path, context, threads), loading it once per process."""
-    key = (path, context, threads)
+def _open(key: Key, vocab: Any) -> Any:
+    """The loaded model for ``key``, loaded once per process (on its runner's thread)."""
+    path, context, threads = key
     with _OPEN_LOCK:
         if key not in _OPEN:
             _check_memory(path, context, vocab.metadata)
-            llm = _load(path, n_ctx=context, n_threads=threads, n_batch=512, verbose=False)
-            _OPEN[key] = (llm, threading.Lock())
+            _OPEN[key] = _load(path, n_ctx=context, n_threads=threads, n_batch=512, verbose=False)
         return _OPEN[key]
+
+
+def _runner(key: Key) -> _Runner:
+    with _OPEN_LOCK:
+        if key not in _RUNNERS:
+            _RUNNERS[key] = _Runner(f"sabio-llama-{key[0].stem}")
+        return _RUNNERS[key]
+
+
+class _Runner:
+    """The one thread that runs a model: loads it, then answers one request at a time (a
+    ``llama_cpp.Llama`` is not safe to call from two threads at once).
+
+    It runs at a lower CPU priority (:data:`BACKGROUND_NICENESS`), and so do the threads
+    llama.cpp starts from it, as Linux threads inherit their creator's. Alone on the
+    machine an answer still gets every core; next to a server's searches it yields to
+    them, so a long answer never makes twenty other users wait for the CPU.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._jobs: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        threading.Thread(target=self._serve, name=name, daemon=True).start()
+
+    def _serve(self) -> None:
+        _lower_priority()
+        while True:
+            self._jobs.get()()
+
+    def run(self, generate: Callable[[], Generator[str, None, None]]) -> Iterator[str]:
+        """The pieces of ``generate()``, made on this runner's thread after the requests
+        queued before it. Closing the returned iterator stops it at the next piece."""
+        out: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+        stop = threading.Event()
+
+        def job() -> None:
+            if stop.is_set():  # its reader went away while it waited
+                return
+            pieces = generate()
+            try:
+                for piece in pieces:
+                    if stop.is_set():
+                        break
+                    out.put(("piece", piece))
+            except BaseException as exc:  # handed to the reader, raised there
+                out.put(("error", exc))
+                return
+            finally:
+                pieces.close()
+            out.put(("end", None))
+
+        self._jobs.put(job)
+        try:
+            while True:
+                kind, value = out.get()
+                if kind == "error":
+                    raise value
+                if kind == "end":
+                    return
+                yield value
+        finally:
+            stop.set()
+
+
+BACKGROUND_NICENESS = 10
+"""How much lower than the server's the embedded model's CPU priority is (Linux nice)."""
+
+
+def _lower_priority() -> None:
+    """Lower this thread's CPU priority (Linux only: elsewhere a thread id is no process id)."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError):
+            current = os.getpriority(os.PRIO_PROCESS, 0)
+            os.setpriority(
+                os.PRIO_PROCESS, threading.get_native_id(), current + BACKGROUND_NICENESS
+            )
 
 
 def _load(path: Path, **kwargs: Any) -> Any:

@@ -16,12 +16,13 @@ data directory, run by ``sabio serve`` with uvicorn.
 it too, so the service is called from many threads at once. The design:
 
 - *Reads share one service.* ``Services.reader`` (search, ask, the lists) is used by all
-  request threads concurrently. Its SQLite connection never opens a transaction, and
-  SQLite serialises calls on a shared connection (``sqlite3.threadsafety`` 3, checked at
-  start); the search index has its own lock for catching up, and the scoring itself is
-  numpy that releases the GIL. One service means one copy of the index and of each loaded
-  model in memory, whatever the number of threads: a service per thread would hold the
-  index (up to gigabytes of vectors and postings) once per thread.
+  request threads concurrently. It never opens a transaction, and each thread reads
+  through a SQLite connection of its own (WAL lets them read at once; calls on one shared
+  connection took turns, which was most of a search's time under load); the search index
+  has its own lock for catching up, and the scoring itself is numpy that releases the GIL.
+  One service means one copy of the index and of each loaded model in memory, whatever
+  the number of threads: a service per thread would hold the index (up to gigabytes of
+  vectors and postings) once per thread.
 - *Writes take turns on a second connection.* ``Services.writer`` (create, delete,
   re-index, uploads) is a second service with its own connection that shares the
   reader's index and models; ``Services.writing()`` gives it to one thread at a time,
@@ -29,9 +30,14 @@ it too, so the service is called from many threads at once. The design:
   mode a read sees the last committed state, so searches keep running, on the old
   passages, while a long upload is indexed, and each document appears whole when its
   transaction commits.
-- The models guard themselves where they must (llama.cpp behind a lock, ONNX Runtime
-  sessions are thread-safe); the stream of an answer is closed as soon as its client
-  goes, so a model's lock is never held by a dead request.
+- The models guard themselves where they must (llama.cpp runs on a thread of its own,
+  ONNX Runtime sessions are thread-safe); the stream of an answer is closed as soon as
+  its client goes, so the model never keeps working for a dead request.
+- *The CPU goes to the many short requests first.* The embedded chat model runs at a
+  lower priority (see :mod:`sabio.models.llama`), so searches stay fast while it answers;
+  and numpy's BLAS uses one thread per request while the server runs: the requests are
+  the parallelism, and a multi-threaded product per search only made twenty concurrent
+  searches fight over two cores (measured: ``bench/load.py``, docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from threadpoolctl import threadpool_limits
 
 from sabio import __version__
 from sabio.config import Settings
@@ -74,9 +81,11 @@ def create_app(
         clear_incoming(settings.home)
         services = Services(settings, overrides=overrides, environ=environ)
         app.state.services = services
+        blas = threadpool_limits(1, user_api="blas")
         try:
             yield
         finally:
+            blas.restore_original_limits()
             services.close()
 
     app = FastAPI(

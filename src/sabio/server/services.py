@@ -55,7 +55,7 @@ class Services:
         self.settings = settings
         self.overrides = {**(overrides or {}), "home": settings.home}
         self.environ = os.environ if environ is None else environ
-        self.reader = Sabio(settings)
+        self.reader = Sabio(settings, concurrent_reads=True)
         self.writer = Sabio(settings, shared_with=self.reader)
         self._write_lock = threading.Lock()
         self._settings_lock = threading.Lock()
