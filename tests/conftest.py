@@ -5,13 +5,17 @@ the real embedded models."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+import uvicorn
 
 from sabio.config import Settings, load_settings
 from sabio.errors import ModelError
@@ -108,3 +112,23 @@ class FakeChat:
 @register_chat_backend("fake")
 def _fake_chat_factory(settings: Settings, model: str) -> FakeChat:
     return FakeChat(model, settings.context_window or 2048)
+
+
+@contextlib.contextmanager
+def running_server(app: Any) -> Iterator[str]:
+    """``app`` served by a real uvicorn on a free loopback port, in a thread: its URL."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, ws="none", log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(600):  # a bounded wait for the socket, not a timing assertion
+        if server.started:
+            break
+        thread.join(0.05)
+    assert server.started and server.servers, "the server did not start"
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join()

@@ -12,15 +12,15 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
-from conftest import need_data
+from conftest import need_data, running_server
 from fake_servers import closed_port
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from sabio.cli import app as cli_app
 from sabio.config import Settings, load_settings
-from sabio.server import create_app
+from sabio.models import register_chat_backend
+from sabio.server import create_app, threads
 from sabio.server.uploads import safe_filename
 
 API = "/api/v1"
@@ -435,25 +435,8 @@ def test_serve_refuses_to_listen_beyond_this_computer(host: str, tmp_path: Path)
 
 @pytest.fixture
 def live_server(tmp_path: Path) -> Iterator[str]:
-    config = uvicorn.Config(
-        create_app(_settings(tmp_path)), host="127.0.0.1", port=0, ws="none", log_level="warning"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    started = threading.Event()
-    for _ in range(600):  # a bounded wait for the socket, not a timing assertion
-        if server.started:
-            started.set()
-            break
-        thread.join(0.05)
-    assert started.is_set() and server.servers, "the server did not start"
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join()
+    with running_server(create_app(_settings(tmp_path))) as url:
+        yield url
 
 
 def test_the_real_server_answers_over_http_while_uploads_run(live_server: str) -> None:
@@ -484,3 +467,57 @@ def test_the_real_server_answers_over_http_while_uploads_run(live_server: str) -
         with http.stream("POST", f"{API}/kbs/notes/ask", json=question) as response:
             lines = [line for line in response.iter_lines() if line.startswith("event: ")]
         assert lines[0] == "event: token" and lines[-1] == "event: done"
+
+
+class HeldChat:
+    """A chat model whose answers say one word, then wait for :attr:`release`."""
+
+    release = threading.Event()
+    context_window = 2048
+    name = "held:answer"
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split()) + 1
+
+    def stream(self, messages: Any, options: Any) -> Iterator[str]:
+        yield "Waiting"
+        assert HeldChat.release.wait(60), "the test never released the answers"
+        yield " done."
+
+
+@register_chat_backend("held")
+def _held(settings: Settings, model: str) -> HeldChat:
+    return HeldChat()
+
+
+def test_slow_answers_never_leave_searches_without_a_thread(tmp_path: Path) -> None:
+    """More answers streaming at once than there are threads for short requests: each
+    waits for its model on a thread of its own, and searches still get theirs."""
+    app = create_app(_settings(tmp_path, chat_model="held:answer"))
+    HeldChat.release.clear()
+    with running_server(app) as url, httpx.Client(base_url=url, timeout=60) as http:
+        http.post(f"{API}/kbs", json={"name": "notes"})
+        files = {"files": ("etna.md", f"# Volcanoes\n\n{ETNA}".encode())}
+        assert http.post(f"{API}/kbs/notes/documents", files=files).status_code == 200
+        started = threading.Semaphore(0)
+
+        def ask(_: int) -> list[str]:
+            question = {"question": "When did Etna erupt?"}
+            with httpx.stream("POST", f"{url}{API}/kbs/notes/ask", json=question, timeout=60) as r:
+                events = []
+                for line in r.iter_lines():
+                    if line.startswith("event: "):
+                        events.append(line)
+                        if len(events) == 1:
+                            started.release()
+                return events
+
+        answers = threads.REQUEST_THREADS + 2
+        with ThreadPoolExecutor(answers) as pool:
+            asked = [pool.submit(ask, n) for n in range(answers)]
+            for _ in range(answers):  # every answer has begun and now waits for its model
+                assert started.acquire(timeout=60)
+            found = http.get(f"{API}/kbs/notes/search", params={"q": "Etna ash"}, timeout=30)
+            assert found.status_code == 200 and found.json()["hits"]
+            HeldChat.release.set()
+            assert all(a.result()[-1] == "event: done" for a in asked)

@@ -123,3 +123,29 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
     Store(tmp_path / "s.db").db.execute("PRAGMA user_version=99")
     with pytest.raises(ConflictError, match="newer Sabio"):
         Store(tmp_path / "s.db")
+
+
+def test_per_thread_reads_close_the_connections_of_threads_that_ended(tmp_path: Path) -> None:
+    import os
+    import threading
+
+    store = Store(tmp_path / "sabio.db", per_thread=True)
+    seen: list[int] = []
+
+    def read() -> None:
+        assert store.find_kb("nothing") is None
+        seen.append(id(store.db))
+
+    def open_files() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    read()
+    before = open_files()
+    for _ in range(200):  # each thread its own connection; a server has ~40 threads
+        thread = threading.Thread(target=read)
+        thread.start()
+        thread.join()
+    assert id(store.db) == seen[0]  # this thread keeps its own
+    if Path("/proc/self/fd").is_dir():
+        assert open_files() <= before + 3  # not one file (or three) per ended thread
+    store.close()

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import re
 import shutil
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
-from conftest import need_data
+from conftest import need_data, running_server
 from fake_servers import closed_port
 
 from sabio.config import load_settings
@@ -44,23 +42,8 @@ def serve(tmp_path: Path, **overrides: Any) -> Iterator[str]:
         },
         environ={},
     )
-    config = uvicorn.Config(
-        create_app(settings), host="127.0.0.1", port=0, ws="none", log_level="warning"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(600):  # a bounded wait for the socket
-        if server.started:
-            break
-        thread.join(0.05)
-    assert server.started and server.servers, "the server did not start"
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join()
+    with running_server(create_app(settings)) as url:
+        yield url
 
 
 @pytest.fixture

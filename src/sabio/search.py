@@ -15,6 +15,7 @@ every data set, with equal weights, the choice that needs no tuning.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -69,6 +70,11 @@ def query_terms(query: str) -> list[str]:
     return list(dict.fromkeys(kept))[:MAX_QUERY_TERMS]
 
 
+_RANKERS = ThreadPoolExecutor(os.cpu_count() or 2, thread_name_prefix="sabio-keywords")
+"""Threads for the keyword ranking, kept: a thread per search cost a millisecond to start,
+and each new thread of a server opens its own database connection."""
+
+
 def search_chunks(
     store: Store,
     index: ChunkIndex,
@@ -83,11 +89,11 @@ def search_chunks(
     """The ``k`` best chunks for ``query`` in ``kb``; vectors are skipped without an embedder."""
     depth = max(candidates, k)
     vector: list[tuple[int, float]] = []
-    with ThreadPoolExecutor(1) as pool:  # numpy releases the GIL: both rankings at once
-        keyword = pool.submit(index.keyword_search, kb, query_terms(query), depth, document_ids)
-        if embedder is not None and query.strip():
-            vector = index.vector_search(kb, embedder.embed([query])[0], depth, document_ids)
-        keyword_hits = keyword.result()
+    # numpy and the embedder release the GIL: both rankings at once
+    keyword = _RANKERS.submit(index.keyword_search, kb, query_terms(query), depth, document_ids)
+    if embedder is not None and query.strip():
+        vector = index.vector_search(kb, embedder.embed([query])[0], depth, document_ids)
+    keyword_hits = keyword.result()
     return _fuse(store, keyword_hits, vector, k, depth)
 
 

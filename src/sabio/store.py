@@ -16,6 +16,7 @@ import json
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -192,16 +193,17 @@ class Passage:
 class Store:
     """The database. ``per_thread``: each thread reads through a connection of its own (for
     a server's many concurrent readers: calls on one shared connection take turns, while
-    WAL lets separate connections read at once); a transaction stays on its thread."""
+    WAL lets separate connections read at once); the connections of threads that ended
+    are closed as new ones open. A transaction stays on its thread."""
 
     def __init__(self, path: Path | str, *, per_thread: bool = False) -> None:
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._connections: list[sqlite3.Connection] = []
-        self._connections_lock = threading.Lock()
         self._shared = self._connect()
         self._local = threading.local() if per_thread and str(path) != ":memory:" else None
+        self._threads: list[tuple[weakref.ref[threading.Thread], sqlite3.Connection]] = []
+        self._threads_lock = threading.Lock()
         self._migrate()
 
     def _connect(self) -> sqlite3.Connection:
@@ -211,8 +213,6 @@ class Store:
         db.execute("PRAGMA synchronous=NORMAL")
         db.execute("PRAGMA foreign_keys=ON")
         db.execute("PRAGMA busy_timeout=10000")
-        with self._connections_lock:
-            self._connections.append(db)
         return db
 
     @property
@@ -222,13 +222,22 @@ class Store:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
         if db is None:
             db = self._local.db = self._connect()
+            with self._threads_lock:
+                alive = []
+                for thread, connection in self._threads:
+                    if (t := thread()) is not None and t.is_alive():
+                        alive.append((thread, connection))
+                    else:
+                        connection.close()
+                self._threads = [*alive, (weakref.ref(threading.current_thread()), db)]
         return db
 
     def close(self) -> None:
-        with self._connections_lock:
-            for db in self._connections:
-                db.close()
-            self._connections.clear()
+        with self._threads_lock:
+            for _, connection in self._threads:
+                connection.close()
+            self._threads.clear()
+        self._shared.close()
 
     def _migrate(self) -> None:
         version = self.db.execute("PRAGMA user_version").fetchone()[0]

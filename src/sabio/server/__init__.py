@@ -11,6 +11,7 @@ data directory, run by ``sabio serve`` with uvicorn.
     events        server-sent events from a blocking generator (answers, pulls)
     links         documents named by file name and URL, never by a server path
     services      the reader and the writer (below)
+    threads       few threads for short requests, others for work that waits
 
 **Concurrency.** FastAPI runs the sync routes in a thread pool, and answers stream from
 it too, so the service is called from many threads at once. The design:
@@ -51,6 +52,7 @@ from threadpoolctl import threadpool_limits
 
 from sabio import __version__
 from sabio.config import Settings
+from sabio.server import threads
 from sabio.server.access import AccessGuard
 from sabio.server.api import router
 from sabio.server.auth import new_setup_code
@@ -82,6 +84,7 @@ def create_app(
         services = Services(settings, overrides=overrides, environ=environ)
         app.state.services = services
         blas = threadpool_limits(1, user_api="blas")
+        threads.configure()
         try:
             yield
         finally:

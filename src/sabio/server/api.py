@@ -54,6 +54,7 @@ from sabio.server.schemas import (
     UploadOut,
 )
 from sabio.server.services import Services
+from sabio.server.threads import run_waiting
 from sabio.service import Sabio
 from sabio.store import DocumentRecord, KnowledgeBase
 
@@ -202,7 +203,7 @@ async def upload_documents(name: str, request: Request, services: ServicesDep) -
     limit = settings.max_upload_mb * 1024 * 1024
     received = await uploads.receive_files(request, uploads.incoming_folder(settings.home), limit)
     try:
-        files = await run_in_threadpool(_index_uploads, services, name, folder, received)
+        files = await run_waiting(_index_uploads, services, name, folder, received)
     finally:
         uploads.discard(received)  # whatever was not accepted
     return UploadOut(files=files)

@@ -1,10 +1,11 @@
 """Server-sent events from a blocking generator: streamed answers, model downloads.
 
-The generator yields ``(event, data)`` pairs and runs step by step in the thread pool
-(a model or Ollama is read with blocking calls). Its first step runs before the response
-starts, so whatever fails before the first event (unknown knowledge base, model or
-Ollama not there) is the plain JSON error of :mod:`sabio.server.errors`; a Sabio error
-later is one last ``event: error`` with the same ``{"error": {"code", "message"}}``.
+The generator yields ``(event, data)`` pairs and runs step by step on the threads for
+waiting work (:mod:`sabio.server.threads`; a model or Ollama is read with blocking
+calls). Its first step runs before the response starts, so whatever fails before the
+first event (unknown knowledge base, model or Ollama not there) is the plain JSON error
+of :mod:`sabio.server.errors`; a Sabio error later is one last ``event: error`` with the
+same ``{"error": {"code", "message"}}``.
 The generator is closed as soon as the stream ends or its client goes away: a model may
 hold a lock while it streams, and a download should not go on for nobody.
 """
@@ -17,10 +18,10 @@ from typing import Any
 
 import anyio
 from fastapi.responses import StreamingResponse
-from starlette.concurrency import run_in_threadpool
 
 from sabio.errors import SabioError
 from sabio.server.errors import error_body, sabio_error_status
+from sabio.server.threads import run_waiting
 
 Event = tuple[str, Any]
 """An event's name and its data (sent as JSON)."""
@@ -31,10 +32,10 @@ HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 async def event_stream(events: Iterator[Event]) -> StreamingResponse:
     """``events`` as a ``text/event-stream`` response (see the module docstring)."""
     try:
-        first = await run_in_threadpool(next, events, None)
+        first = await run_waiting(next, events, None)
     except BaseException:
         with anyio.CancelScope(shield=True):
-            await run_in_threadpool(close_iterator, events)
+            await run_waiting(close_iterator, events)
         raise
     return StreamingResponse(_send(events, first), media_type="text/event-stream", headers=HEADERS)
 
@@ -44,7 +45,7 @@ async def _send(events: Iterator[Event], first: Event | None) -> AsyncIterator[s
         event = first
         while event is not None:
             yield format_event(*event)
-            event = await run_in_threadpool(next, events, None)
+            event = await run_waiting(next, events, None)
     except SabioError as exc:
         yield format_event("error", error_body(sabio_error_status(exc)[1], str(exc)))
     except Exception:
@@ -53,7 +54,7 @@ async def _send(events: Iterator[Event], first: Event | None) -> AsyncIterator[s
         raise
     finally:
         with anyio.CancelScope(shield=True):  # the client may have gone: still close
-            await run_in_threadpool(close_iterator, events)
+            await run_waiting(close_iterator, events)
 
 
 def close_iterator(iterator: Iterator[Any]) -> None:
