@@ -96,6 +96,7 @@ class Page:
 def expectation() -> Any:
     from playwright.sync_api import expect
 
+    expect.set_options(timeout=TIMEOUT)  # a busy CI machine is slow; a bound, not a target
     return expect
 
 
@@ -147,6 +148,7 @@ def test_a_new_user_sets_up_uploads_a_pdf_asks_and_follows_the_citation(
     expect(queue.nth(0)).to_have_attribute("data-status", "indexed")
     expect(queue.nth(1)).to_have_attribute("data-status", "needs_ocr")
     expect(queue.nth(1)).to_contain_text("no text layer")
+    expect(queue.nth(1)).to_contain_text("run OCR on it")
     rows = page.locator(".documents tbody tr")
     expect(rows).to_have_count(2)
     expect(rows.filter(has_text="issue11913.pdf")).to_contain_text("indexed")
@@ -227,6 +229,8 @@ def test_a_phone_in_spanish_and_dark_mode_without_login_on_this_computer(
     expect(queue.nth(0)).to_have_attribute("data-status", "indexed")
     expect(queue.nth(1)).to_have_attribute("data-status", "rejected")
     expect(queue.nth(1)).to_contain_text("rechazado")
+    expect(queue.nth(1)).to_contain_text("No se ha guardado nada")  # what it means, in Spanish
+    expect(queue.nth(1)).to_contain_text("not a PDF")  # and the server's exact reason
     tab.shot("uploads")
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= PHONE["width"], "the page scrolls sideways on a phone"

@@ -717,13 +717,13 @@ async function kbDetail(kb, changed) {
           item.bar.max = 1;
           item.bar.value = 1;
           item.row.dataset.status = result.status;
-          item.status.replaceChildren(statusBadge(result.status, result.outcome), result.reason ? h("span.reason", {}, result.reason) : result.passages ? h("span.muted", {}, t("nPassages", { n: result.passages })) : null);
+          item.status.replaceChildren(statusBadge(result.status, result.outcome), ...(result.reason ? statusReason(result.status, result.reason) : result.passages ? [h("span.muted", {}, t("nPassages", { n: result.passages }))] : []));
         })
         .catch((err) => {
           item.bar.max = 1;
           item.bar.value = 0;
           item.row.dataset.status = "failed";
-          item.status.replaceChildren(statusBadge("failed"), h("span.reason", {}, err.message));
+          item.status.replaceChildren(statusBadge("rejected"), h("span.reason", {}, err.message));
         })
         .finally(() => {
           running -= 1;
@@ -792,6 +792,13 @@ function statusBadge(status, outcome) {
   return h(`span.badge.${status}`, {}, label);
 }
 
+// Why a file is not indexed: what to do, in the interface's language, then the server's
+// own words (which name the exact problem, in English).
+function statusReason(status, reason) {
+  const help = t(`statusHelp.${status}`);
+  return [help !== `statusHelp.${status}` ? h("div.status-help", {}, help) : null, h("div.reason", {}, reason)];
+}
+
 function documentTable(kb, documents, refresh) {
   if (!documents.length) return h("p.muted", {}, t("noDocumentsYet"));
   return h(
@@ -809,7 +816,7 @@ function documentTable(kb, documents, refresh) {
             "tr",
             {},
             h("td", {}, d.file_url ? h("a", { href: d.file_url, target: "_blank", rel: "noopener" }, d.name) : d.name, d.title && d.title !== d.name ? h("div.muted.small", {}, d.title) : null),
-            h("td", {}, statusBadge(d.status), d.reason ? h("div.reason", {}, d.reason) : null),
+            h("td", {}, statusBadge(d.status), ...(d.reason ? statusReason(d.status, d.reason) : [])),
             h("td.num", {}, d.pages ?? ""),
             h("td.num", {}, d.passages),
             h("td.muted", {}, formatDate(d.updated_at)),
@@ -1052,6 +1059,7 @@ async function accountSection() {
           }
         },
       },
+      h("input", { type: "text", autocomplete: "username", value: state.auth.user.name, readonly: true, hidden: true }),
       field(t("currentPassword"), current),
       field(t("newPassword"), fresh),
       h("div.actions", {}, h("button", { type: "submit" }, t("changePassword"))),
