@@ -2,6 +2,10 @@
 data directory, run by ``sabio serve`` with uvicorn.
 
     api           the routes; thin: parse, call the service, shape the answer
+    ollama_api    the Ollama API on the same port: knowledge bases as models
+    ollama_answers  knowledge-base answers as Ollama's NDJSON lines
+    ollama_proxy  other models' requests passed through to Ollama, byte for byte
+    origins       which browser pages may call the Ollama API; its CORS headers
     auth          accounts: first-run setup, login, passwords, API tokens, users
     access        who may call what: login, CSRF, admins; same-host checks without login
     settings_api  the web app's other routes: settings, model pull, files, passages
@@ -58,6 +62,7 @@ from sabio.server.api import router
 from sabio.server.auth import new_setup_code
 from sabio.server.auth import router as auth_router
 from sabio.server.errors import install_error_handlers
+from sabio.server.ollama_api import install_ollama_api
 from sabio.server.services import Services
 from sabio.server.settings_api import router as settings_router
 from sabio.server.uploads import clear_incoming
@@ -105,5 +110,6 @@ def create_app(
     app.include_router(router)
     app.include_router(auth_router)
     app.include_router(settings_router)
+    install_ollama_api(app)  # the Ollama API: /api/chat, /api/tags… and HEAD /
     install_web(app)
     return app

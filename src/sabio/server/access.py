@@ -8,6 +8,8 @@ Two modes, by the ``auth`` setting:
   and a change (POST, PUT, PATCH, DELETE) that carries an ``Origin`` must come from the
   same origin, which stops cross-site forms and fetches. Programs, which send no
   ``Origin`` (curl, scripts), pass.
+  The Ollama API (``/api/chat``…, :mod:`.ollama_api`) also takes changes from browser
+  extensions and pages on this computer, as Ollama does (:mod:`.origins`).
 - *Accounts* (auth on): every ``/api/v1`` route but :data:`OPEN` needs a user, signed in
   by the session cookie or by an API token (``Authorization: Bearer sabio_…``), else 401.
   A change signed in by the cookie must carry the session's CSRF token in
@@ -30,11 +32,13 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from fastapi import Request
+from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sabio.errors import AuthError, CSRFError, ForbiddenError, SabioError
 from sabio.server.errors import auth_challenge, error_response, sabio_error_status
+from sabio.server.origins import is_allowed_origin, is_ollama_path
 from sabio.server.services import Services
 from sabio.users import ApiToken, Session, User
 
@@ -88,7 +92,11 @@ class AccessGuard:
             except SabioError as exc:
                 status, code = sabio_error_status(exc)
                 headers = auth_challenge(status)
-                await error_response(status, code, str(exc), headers)(scope, receive, send)
+                if is_ollama_path(scope["path"]):  # Ollama's shape: {"error": "..."}
+                    response = JSONResponse({"error": str(exc)}, status, headers)
+                else:
+                    response = error_response(status, code, str(exc), headers)
+                await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 
@@ -104,7 +112,10 @@ def check_access(request: Request) -> None:
                 f"this server answers at 127.0.0.1 or localhost only, not at {host!r}; to use "
                 "it from other devices start it with `sabio serve --auth --host 0.0.0.0`"
             )
-        if method in CHANGES:
+        origin = request.headers.get("origin")
+        if method in CHANGES and not (
+            is_ollama_path(path) and origin is not None and is_allowed_origin(origin)
+        ):  # the Ollama API also takes browser extensions and local pages (origins.py)
             _check_same_origin(request)
         return
     if path in SIGN_IN:

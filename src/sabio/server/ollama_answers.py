@@ -1,0 +1,234 @@
+"""Knowledge-base answers in Ollama's shapes (:mod:`.ollama_api` routes them).
+
+A chat's messages become Sabio's question and earlier turns (the sources footer of
+earlier answers taken out); the answer runs through :meth:`Sabio.ask` and becomes
+Ollama's lines: text in ``done: false`` lines, the citations as a Markdown sources
+footer (:func:`sources_footer`), then the ``done: true`` line with ``done_reason`` and
+the metrics (nanoseconds; token counts estimated where the model gives none). Open
+WebUI's background tasks (``### Task:``) go to the plain chat model. The lines are made
+by a blocking generator, run step by step on the threads for waiting work
+(:mod:`.threads`) and closed as soon as the client goes, as :mod:`.events` does.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import anyio
+from fastapi.responses import StreamingResponse
+
+from sabio.answer import Answer, Turn
+from sabio.errors import SabioError
+from sabio.models import ChatOptions, Message, estimate_tokens
+from sabio.server.errors import sabio_error_status
+from sabio.server.events import close_iterator
+from sabio.server.links import document_link
+from sabio.server.ollama_proxy import NDJSON, OllamaError
+from sabio.server.services import Services
+from sabio.server.threads import run_waiting
+
+TASK_MARK = "### Task:"
+SOURCES = {"en": ("Sources", "page"), "es": ("Fuentes", "página")}
+_FOOTER = re.compile(r"\n*---\n\*\*(?:Sources|Fuentes)\*\*\n.*\Z", re.DOTALL)
+STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+@dataclass(frozen=True, slots=True)
+class KbRequest:
+    """A chat or generate request to a knowledge-base model."""
+
+    model: str
+    kb: str
+    question: str
+    history: list[Turn]
+    messages: list[Message]
+    chat: bool
+    task: bool
+
+
+def translated(exc: SabioError) -> OllamaError:
+    return OllamaError(sabio_error_status(exc)[0], str(exc))
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+def kb_request(model: str, name: str, body: dict[str, Any], *, chat: bool) -> KbRequest | None:
+    """The question, the earlier turns and the messages as sent; None when empty."""
+    if not chat:
+        prompt = str(body.get("prompt") or "")
+        messages: list[Message] = [{"role": "user", "content": prompt}]
+        return (
+            KbRequest(model, name, prompt, [], messages, False, _is_task(prompt))
+            if prompt.strip()
+            else None
+        )
+    given = body.get("messages") or []
+    if not isinstance(given, list) or not all(isinstance(m, dict) for m in given):
+        raise OllamaError(400, "messages must be a list of {role, content} objects")
+    messages = [
+        {"role": str(m.get("role") or "user"), "content": _text(m.get("content"))} for m in given
+    ]
+    if not messages or not any(m["content"].strip() for m in messages):
+        return None
+    if messages[-1]["role"] != "user":
+        raise OllamaError(400, "the last message must be the user's question")
+    turns: list[Turn] = []
+    pending: str | None = None
+    for message in messages[:-1]:
+        if message["role"] == "user":
+            pending = (
+                message["content"] if pending is None else f"{pending}\n\n{message['content']}"
+            )
+        elif message["role"] == "assistant" and pending is not None:
+            turns.append(Turn(pending, _FOOTER.sub("", message["content"]).strip()))
+            pending = None
+    question = messages[-1]["content"]
+    return KbRequest(model, name, question, turns, messages, True, _is_task(question))
+
+
+def _text(content: object) -> str:
+    return content if isinstance(content, str) else ""
+
+
+def _is_task(text: str) -> bool:
+    """Open WebUI's background requests (titles, tags, follow-ups, search queries)."""
+    return text.lstrip().startswith(TASK_MARK)
+
+
+def reply_line(model: str, chat: bool, text: str, *, done: bool = False) -> dict[str, Any]:
+    line: dict[str, Any] = {"model": model, "created_at": now()}
+    if chat:
+        line["message"] = {"role": "assistant", "content": text}
+    else:
+        line["response"] = text
+    line["done"] = done
+    return line
+
+
+def kb_lines(services: Services, request: KbRequest) -> Iterator[dict[str, Any]]:
+    """The Ollama lines of a knowledge-base answer; blocking, run on the waiting threads.
+    Closed early, it closes the answer's stream."""
+    started = time.perf_counter_ns()
+    if services.reader.store.find_kb(request.kb) is None:
+        raise OllamaError(
+            404,
+            f'model "{request.model}" not found: Sabio has no knowledge base called '
+            f"{request.kb!r} (GET /api/tags lists them)",
+        )
+    settings = services.settings
+    answer: Answer | None = None
+    if request.task:
+        options = ChatOptions(max_tokens=settings.answer_tokens, temperature=settings.temperature)
+        pieces = iter(services.reader.chat_model().stream(request.messages, options))
+    else:
+        stream = services.reader.ask(request.question, request.kb, history=request.history)
+        answer = stream.answer
+        pieces = iter(stream)
+    text: list[str] = []
+    first = 0
+    try:
+        for piece in pieces:
+            first = first or time.perf_counter_ns() - started
+            text.append(piece)
+            yield reply_line(request.model, request.chat, piece)
+    finally:
+        close_iterator(pieces)
+    if answer is not None:
+        if not answer.complete:
+            yield {"error": answer.error or "the answer broke off"}
+            return
+        if footer := sources_footer(request.kb, answer):
+            text.append(footer)
+            yield reply_line(request.model, request.chat, footer)
+    total = time.perf_counter_ns() - started
+    prompt_tokens = (answer.prompt_tokens if answer else 0) or sum(
+        estimate_tokens(m["content"]) for m in request.messages
+    )
+    yield reply_line(request.model, request.chat, "", done=True) | {
+        "done_reason": "stop",
+        "total_duration": total,
+        "load_duration": 0,
+        "prompt_eval_count": prompt_tokens,
+        "prompt_eval_duration": first or total,
+        "eval_count": estimate_tokens("".join(text)),
+        "eval_duration": total - (first or total),
+    }
+
+
+def sources_footer(kb: str, answer: Answer) -> str:
+    """The citations as Markdown, for clients that show text only: file name and page,
+    never a path on the server (:mod:`.links`)."""
+    if not answer.citations:
+        return ""
+    heading, page_word = SOURCES.get(answer.language, SOURCES["en"])
+    lines = [f"\n\n---\n**{heading}**\n"]
+    for citation in answer.citations:
+        where = document_link(kb, citation.document_id, citation.document)["document"]
+        if citation.page is not None:
+            where += f", {page_word} {citation.page}"
+        lines.append(f"- [{citation.number}] {where}\n")
+    return "".join(lines)
+
+
+async def whole_reply(lines: Iterator[dict[str, Any]], chat: bool) -> dict[str, Any]:
+    """``stream: false``: one object, the done line with all the text."""
+    try:
+        collected: list[dict[str, Any]] = await run_waiting(list, lines)
+    except SabioError as exc:
+        raise translated(exc) from exc
+    finally:
+        with anyio.CancelScope(shield=True):
+            await run_waiting(close_iterator, lines)
+    if "error" in collected[-1]:
+        raise OllamaError(500, str(collected[-1]["error"]))
+    key = "message" if chat else "response"
+    text = "".join(
+        line["message"]["content"] if chat else line["response"] for line in collected[:-1]
+    )
+    done: dict[str, Any] = collected[-1]
+    done[key] = {"role": "assistant", "content": text} if chat else text
+    return done
+
+
+async def streamed_reply(lines: Iterator[dict[str, Any]]) -> StreamingResponse:
+    """NDJSON; the first line is made before the response starts, so what fails before
+    it (unknown knowledge base, model not there) is a plain error with its status."""
+    try:
+        first = await run_waiting(next, lines, None)
+    except BaseException as exc:
+        with anyio.CancelScope(shield=True):
+            await run_waiting(close_iterator, lines)
+        if isinstance(exc, SabioError):
+            raise translated(exc) from exc
+        raise
+    return StreamingResponse(_send(lines, first), media_type=NDJSON, headers=STREAM_HEADERS)
+
+
+async def _send(
+    lines: Iterator[dict[str, Any]], first: dict[str, Any] | None
+) -> AsyncIterator[bytes]:
+    try:
+        line = first
+        while line is not None:
+            yield _encode(line)
+            line = await run_waiting(next, lines, None)
+    except (SabioError, OllamaError) as exc:
+        yield _encode({"error": str(exc)})
+    except Exception:
+        yield _encode({"error": "internal error: this is a bug in Sabio, see the log"})
+        raise
+    finally:
+        with anyio.CancelScope(shield=True):  # the client may have gone: still close
+            await run_waiting(close_iterator, lines)
+
+
+def _encode(line: dict[str, Any]) -> bytes:
+    return json.dumps(line, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"

@@ -1,0 +1,350 @@
+"""The Ollama API on Sabio's port: every knowledge base is a model, ``kb/<name>:latest``.
+
+Clients made for Ollama (Page Assist, Open WebUI, n8n, Msty, Continue, the ``ollama``
+libraries) point at Sabio instead and see their Ollama models plus one model per
+knowledge base (shared/reference/ollama-api.md is the protocol; docs/integrations.md the
+setup). Chatting with a knowledge base runs :meth:`Sabio.ask` with the conversation's
+earlier exchanges and streams the answer as Ollama does (NDJSON, every object on its
+own line, all text in ``done: false`` lines, then one ``done: true`` line with
+``done_reason`` and the metrics), its citations as a Markdown sources footer. Any other
+model goes to the real Ollama unchanged (:mod:`.ollama_proxy`).
+
+- Names: ``kb/<name>`` and ``kb/<name>:latest`` are the same (Open WebUI adds
+  ``:latest``); the model comes in ``model``, or the legacy ``name``.
+- Open WebUI's background tasks (titles, tags, follow-ups: a last message starting with
+  ``### Task:``) go to the plain chat model, without retrieval or sources.
+- Errors are Ollama's: before a stream, a status with ``{"error": "..."}``; during one,
+  a last ``{"error": "..."}`` line.
+- With accounts on (``auth``) every route needs an API token (``Authorization: Bearer``)
+  and answers 401 without; with accounts off the Host checks of :mod:`.access` apply,
+  and browser extensions and pages on this computer may call it (:mod:`.origins`).
+
+The answers themselves are made in :mod:`.ollama_answers`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from sabio.errors import SabioError
+from sabio.server.access import authenticate
+from sabio.server.ollama_answers import (
+    kb_lines,
+    kb_request,
+    now,
+    reply_line,
+    streamed_reply,
+    translated,
+    whole_reply,
+)
+from sabio.server.ollama_proxy import OllamaError, fetch_json, forward
+from sabio.server.origins import OllamaCors
+from sabio.server.services import Services
+from sabio.server.threads import run_waiting
+
+KB_PREFIX = "kb/"
+FAMILY = "sabio"
+FALLBACK_VERSION = "0.12.0"
+"""The Ollama version claimed when Ollama is not there to say its own."""
+EMBEDDED_DETAILS = {"embedded:smollm2": ("135M", "Q4_1")}
+"""parameter_size and quantization_level of the embedded models (SmolLM2-135M-Instruct)."""
+NEEDS_TOKEN = (
+    "an API token is needed: send `Authorization: Bearer sabio_…` (create one in Sabio's "
+    "web app, or with POST /api/v1/auth/tokens) — in Open WebUI, Continue and n8n it is "
+    "the connection's API key"
+)
+
+
+async def check_caller(request: Request) -> None:
+    """With accounts on, the request must carry a valid API token (or a session)."""
+    if not _services(request).settings.auth:
+        return  # the Host and Origin checks of AccessGuard have run
+    try:
+        user = await run_in_threadpool(authenticate, request)  # reads the database
+    except SabioError as exc:
+        raise translated(exc) from exc
+    if user is None:
+        raise OllamaError(401, NEEDS_TOKEN)
+
+
+router = APIRouter(dependencies=[Depends(check_caller)], include_in_schema=False)
+
+
+def install_ollama_api(app: FastAPI) -> None:
+    """The routes, their error shape and their CORS headers (call after AccessGuard)."""
+    app.add_exception_handler(OllamaError, _ollama_error)
+    app.add_api_route("/", _running, methods=["HEAD"], include_in_schema=False)
+    app.include_router(router)
+    app.add_middleware(OllamaCors)
+
+
+async def _running() -> PlainTextResponse:
+    """Ollama's liveness probe; ``GET /`` stays the web app's page (also a 200)."""
+    return PlainTextResponse("Ollama is running")
+
+
+async def _ollama_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, OllamaError)
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    return JSONResponse({"error": exc.message}, status_code=exc.status, headers=headers)
+
+
+def _services(request: Request) -> Services:
+    services = request.app.state.services
+    assert isinstance(services, Services)
+    return services
+
+
+def kb_name(model: str) -> str | None:
+    """The knowledge base a model name stands for (``kb/x``, ``kb/x:latest``), else None."""
+    if not model.startswith(KB_PREFIX):
+        return None
+    return model[len(KB_PREFIX) :].removesuffix(":latest")
+
+
+def _model_of(body: dict[str, Any]) -> str:
+    return str(body.get("model") or body.get("name") or "")
+
+
+async def _read(request: Request) -> tuple[bytes, dict[str, Any]]:
+    raw = await request.body()
+    if not raw.strip():
+        raise OllamaError(400, "missing request body")
+    try:
+        body = json.loads(raw)
+    except ValueError as exc:
+        raise OllamaError(400, f"the request body is not valid JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise OllamaError(400, "the request body must be a JSON object")
+    return raw, body
+
+
+# metadata
+
+
+@router.api_route("/api/version", methods=["GET", "HEAD"])
+async def version(request: Request) -> dict[str, str]:
+    """Ollama's version (Sabio speaks its API and passes the rest to it), as X.Y.Z."""
+    got = await fetch_json(_services(request).settings, "GET", "/api/version")
+    found = got[1].get("version") if got and isinstance(got[1], dict) else None
+    match = re.match(r"v?(\d+)\.(\d+)\.(\d+)", str(found or ""))
+    return {"version": ".".join(match.groups()) if match else FALLBACK_VERSION}
+
+
+@router.api_route("/api/tags", methods=["GET", "HEAD"])
+async def tags(request: Request) -> dict[str, Any]:
+    """The knowledge bases as models, then Ollama's own models (none when it is down)."""
+    services = _services(request)
+    got = await fetch_json(services.settings, "GET", "/api/tags")
+    listed = got[1].get("models") if got and got[0] == 200 and isinstance(got[1], dict) else None
+    upstream = [m for m in listed or [] if isinstance(m, dict)]
+    kbs, generator = await run_waiting(_kbs_and_generator, services)
+    parameters = _generator_parameters(generator, upstream)
+    return {
+        "models": [_kb_entry(kb.name, generator, kb.chunks, parameters) for kb in kbs] + upstream
+    }
+
+
+@router.get("/api/ps")
+async def ps(request: Request) -> Any:
+    """Ollama's loaded models; none when it is down (knowledge bases load nothing)."""
+    got = await fetch_json(_services(request).settings, "GET", "/api/ps")
+    return got[1] if got and got[0] == 200 else {"models": []}
+
+
+@router.post("/api/show")
+async def show(request: Request) -> Response:
+    raw, body = await _read(request)
+    model = _model_of(body)
+    name = kb_name(model)
+    services = _services(request)
+    if name is None:
+        return await forward(request, services.settings, "/api/show", raw)
+    if await run_in_threadpool(services.reader.store.find_kb, name) is None:
+        raise OllamaError(404, f"model '{model}' not found")
+    generator = await run_waiting(_generator, services)
+    base: dict[str, Any] | None = None
+    if generator.startswith("ollama:"):
+        got = await fetch_json(
+            services.settings, "POST", "/api/show", {"model": generator.partition(":")[2]}
+        )
+        base = got[1] if got and got[0] == 200 and isinstance(got[1], dict) else None
+    if base is None:
+        base = await run_waiting(_fallback_show, services, generator)
+    given = base.get("details")
+    given = given if isinstance(given, dict) else {}
+    parameters = (given.get("parameter_size", ""), given.get("quantization_level", ""))
+    reply = {
+        **base,
+        "modelfile": f"# {KB_PREFIX}{name}: Sabio knowledge base answered by {generator}\n",
+        "system": "",
+        "details": _kb_details(parameters),
+        "capabilities": ["completion"],
+        "modified_at": now(),
+    }
+    return JSONResponse(reply)
+
+
+def _kbs_and_generator(services: Services) -> tuple[list[Any], str]:
+    return services.reader.list_kbs(), _generator(services)
+
+
+def _generator(services: Services) -> str:
+    """The chat model knowledge-base answers use (its name as Sabio writes it)."""
+    try:
+        return services.reader.chat_model().name
+    except SabioError:  # not installed or not reachable: still name what is configured
+        return services.settings.chat_model
+
+
+def _generator_parameters(generator: str, upstream: Sequence[dict[str, Any]]) -> tuple[str, str]:
+    """The generator's parameter_size and quantization_level, as far as known."""
+    backend, _, model = generator.partition(":")
+    if backend == "ollama":
+        wanted = model if ":" in model else f"{model}:latest"
+        for entry in upstream:
+            details = entry.get("details") or {}
+            if entry.get("name") == wanted and isinstance(details, dict):
+                return str(details.get("parameter_size", "")), str(
+                    details.get("quantization_level", "")
+                )
+    return EMBEDDED_DETAILS.get(generator, ("", ""))
+
+
+def _kb_details(parameters: tuple[str, str]) -> dict[str, Any]:
+    # Never "bert" in families: Page Assist hides such models from its chat models.
+    return {
+        "parent_model": "",
+        "format": "gguf",
+        "family": FAMILY,
+        "families": [FAMILY],
+        "parameter_size": parameters[0],
+        "quantization_level": parameters[1],
+    }
+
+
+def _kb_entry(
+    name: str, generator: str, chunks: int, parameters: tuple[str, str]
+) -> dict[str, Any]:
+    full = f"{KB_PREFIX}{name}:latest"
+    digest = hashlib.sha256(f"{full}\n{generator}\n{chunks}".encode()).hexdigest()
+    return {
+        "name": full,
+        "model": full,
+        "modified_at": now(),
+        "size": 0,
+        "digest": digest,
+        "details": _kb_details(parameters),
+    }
+
+
+def _fallback_show(services: Services, generator: str) -> dict[str, Any]:
+    """What /api/show says of a generator that Ollama cannot describe (the embedded
+    model, or Ollama down): its context window and the little else that is known."""
+    context = services.settings.context_window or 2048
+    with contextlib.suppress(SabioError):  # not installed, Ollama down: the setting
+        context = services.reader.chat_model().context_window
+    architecture = "llama" if generator.startswith("embedded:") else FAMILY
+    size, quantization = EMBEDDED_DETAILS.get(generator, ("", ""))
+    return {
+        "license": "",
+        "parameters": f"num_ctx                        {context}",
+        "template": "{{ .Prompt }}",
+        "details": {"parameter_size": size, "quantization_level": quantization},
+        "model_info": {
+            "general.architecture": architecture,
+            f"{architecture}.context_length": context,
+        },
+    }
+
+
+# answers
+
+
+@router.post("/api/chat")
+async def chat(request: Request) -> Response:
+    return await _answer(request, chat=True)
+
+
+@router.post("/api/generate")
+async def generate(request: Request) -> Response:
+    return await _answer(request, chat=False)
+
+
+async def _answer(request: Request, *, chat: bool) -> Response:
+    path = "/api/chat" if chat else "/api/generate"
+    raw, body = await _read(request)
+    services = _services(request)
+    model = _model_of(body)
+    if not model:
+        raise OllamaError(400, "model is required")
+    name = kb_name(model)
+    if name is None:
+        return await forward(request, services.settings, path, raw)
+    asked = kb_request(model, name, body, chat=chat)
+    if asked is None:  # nothing asked: Ollama only loads or unloads the model
+        reason = "unload" if body.get("keep_alive") in (0, "0", "0s") else "load"
+        return JSONResponse(reply_line(model, chat, "", done=True) | {"done_reason": reason})
+    lines = kb_lines(services, asked)
+    if body.get("stream") is False:
+        return JSONResponse(await whole_reply(lines, chat))
+    return await streamed_reply(lines)
+
+
+# everything else is Ollama's
+
+
+async def _pass_through(request: Request, path: str, field: str = "model") -> Response:
+    raw, body = await _read(request)
+    model = str(body.get(field) or body.get("name") or "")
+    if kb_name(model) is not None:
+        raise OllamaError(
+            400,
+            f'"{model}" is a Sabio knowledge base, not an Ollama model: manage it in Sabio '
+            "(its web app or `sabio kb`)",
+        )
+    return await forward(request, _services(request).settings, path, raw)
+
+
+@router.post("/api/embed")
+async def embed(request: Request) -> Response:
+    return await _pass_through(request, "/api/embed")
+
+
+@router.post("/api/embeddings")
+async def embeddings(request: Request) -> Response:
+    return await _pass_through(request, "/api/embeddings")
+
+
+@router.post("/api/pull")
+async def pull(request: Request) -> Response:
+    return await _pass_through(request, "/api/pull")
+
+
+@router.post("/api/push")
+async def push(request: Request) -> Response:
+    return await _pass_through(request, "/api/push")
+
+
+@router.post("/api/create")
+async def create(request: Request) -> Response:
+    return await _pass_through(request, "/api/create")
+
+
+@router.post("/api/copy")
+async def copy(request: Request) -> Response:
+    return await _pass_through(request, "/api/copy", field="source")
+
+
+@router.delete("/api/delete")
+async def delete(request: Request) -> Response:
+    return await _pass_through(request, "/api/delete")

@@ -1,0 +1,150 @@
+"""Passing Ollama API requests through to the real Ollama (``ollama_host``), byte for byte.
+
+Every model that is not a knowledge base is Ollama's: its request goes upstream with the
+client's body and headers, less those that are only for Sabio or only for this hop
+(``Host`` and ``Origin``, which Ollama checks and would refuse from a foreign page; the
+client's ``Authorization`` and cookies, which are Sabio's credentials), and the answer
+streams back as it arrives, status, headers and body unchanged. An unreachable Ollama is
+502 with ``{"error": ...}`` naming the address; a stream that breaks midway ends with one
+``{"error": ...}`` line, as Ollama itself ends a failed stream.
+
+:class:`OllamaError` is the Ollama-shaped error, ``{"error": "<message>"}`` with a status,
+for the whole Ollama-compatible API (:mod:`.ollama_api`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+from fastapi import Request
+from starlette.background import BackgroundTask
+from starlette.responses import StreamingResponse
+
+from sabio.config import Settings
+
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+NOT_FORWARDED = HOP_BY_HOP | {
+    "host",
+    "origin",
+    "referer",
+    "content-length",
+    "authorization",
+    "cookie",
+}
+"""Request headers that stay here (module docstring); httpx sets Host and the length."""
+NOT_RETURNED = HOP_BY_HOP | {"date", "server"}
+"""Response headers uvicorn writes itself."""
+PROBE_TIMEOUT = httpx.Timeout(3.0, connect=1.0)
+"""For lists and versions: a local Ollama answers them in milliseconds."""
+NDJSON = "application/x-ndjson"
+
+
+class OllamaError(Exception):
+    """An error of the Ollama-compatible API: ``status`` and ``{"error": message}``."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def unreachable(settings: Settings) -> OllamaError:
+    return OllamaError(
+        502,
+        f"Ollama is not reachable at {settings.ollama_host} — start it with `ollama serve`, "
+        "or point Sabio's `ollama_host` setting (OLLAMA_HOST) at it",
+    )
+
+
+def _client(settings: Settings, timeout: httpx.Timeout) -> httpx.AsyncClient:
+    return httpx.AsyncClient(base_url=settings.ollama_host.rstrip("/"), timeout=timeout)
+
+
+async def fetch_json(
+    settings: Settings, method: str, path: str, payload: dict[str, Any] | None = None
+) -> tuple[int, Any] | None:
+    """Ollama's status and JSON answer to a short request; None when Ollama is not there
+    or did not answer with JSON."""
+    try:
+        async with _client(settings, PROBE_TIMEOUT) as client:
+            response = await client.request(method, path, json=payload)
+        return response.status_code, response.json()
+    except (httpx.HTTPError, ValueError):
+        return None
+
+
+async def forward(
+    request: Request, settings: Settings, path: str, body: bytes
+) -> StreamingResponse:
+    """``request`` (whose ``body`` was already read) sent on to Ollama's ``path``; its
+    answer streamed back (module docstring)."""
+    headers = [
+        (name, value)
+        for name, value in request.headers.raw
+        if name.decode("latin-1").lower() not in NOT_FORWARDED
+    ]
+    # Reading a model's answer may pause for minutes (loading, a long pull): no read limit.
+    client = _client(settings, httpx.Timeout(settings.timeout, read=None))
+    try:
+        upstream = client.build_request(
+            request.method,
+            path,
+            params=str(request.query_params),
+            headers=headers,
+            content=body,
+        )
+        response = await client.send(upstream, stream=True)
+    except httpx.HTTPError as exc:
+        await client.aclose()
+        raise unreachable(settings) from exc
+
+    async def close() -> None:
+        await response.aclose()
+        await client.aclose()
+
+    ndjson = response.headers.get("content-type", "").startswith(NDJSON)
+    returned = StreamingResponse(
+        _relay(response, settings, ndjson),
+        status_code=response.status_code,
+        background=BackgroundTask(close),
+    )
+    returned.raw_headers = [
+        (name.lower(), value)
+        for name, value in response.headers.raw
+        if name.decode("latin-1").lower() not in NOT_RETURNED
+    ]
+    return returned
+
+
+async def _relay(
+    response: httpx.Response, settings: Settings, ndjson: bool
+) -> AsyncIterator[bytes]:
+    ended_line = True
+    try:
+        async for chunk in response.aiter_raw():
+            if chunk:
+                ended_line = chunk.endswith(b"\n")
+                yield chunk
+    except httpx.HTTPError as exc:
+        if ndjson:  # as Ollama ends a failed stream: one error line
+            message = f"lost the connection to Ollama at {settings.ollama_host}: {exc}"
+            line = json.dumps({"error": message}).encode() + b"\n"
+            yield line if ended_line else b"\n" + line
+    finally:
+        await response.aclose()

@@ -1,0 +1,118 @@
+"""Which web pages may call the Ollama-compatible API (``/api/chat``, ``/api/tags``…)
+from a browser, and the CORS headers that tell the browser so.
+
+Ollama's own rule (its ``OLLAMA_ORIGINS``, see shared/reference/ollama-api.md §1.8) with
+browser extensions added: extensions such as Page Assist send ``Origin:
+chrome-extension://<id>`` (or ``moz-extension://``, ``safari-web-extension://``) when
+their automatic origin fix is off, and Ollama users have to configure that by hand. So
+these origins are taken:
+
+- pages on this computer: ``http(s)://localhost``, ``127.0.0.1``, ``[::1]``, ``0.0.0.0``,
+  any port;
+- browser extensions; desktop apps' own schemes (``app://``, ``file://``, ``tauri://``,
+  ``vscode-webview://``, ``vscode-file://``).
+
+Any other page is refused a change without login (:mod:`.access`), and its preflight
+gets no CORS headers. Sabio's own pages are same-origin and need none of this. The REST
+API under ``/api/v1`` keeps its stricter same-origin rule.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.responses import PlainTextResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+OLLAMA_PREFIX = "/api/"
+REST_PREFIX = "/api/v1"
+LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0"})
+APP_SCHEMES = frozenset(
+    {
+        "chrome-extension",
+        "moz-extension",
+        "safari-web-extension",
+        "app",
+        "file",
+        "tauri",
+        "vscode-webview",
+        "vscode-file",
+    }
+)
+ALLOW_METHODS = "GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS"
+ALLOW_HEADERS = (
+    "Authorization, Content-Type, User-Agent, Accept, X-Requested-With, OpenAI-Beta, "
+    "x-stainless-arch, x-stainless-async, x-stainless-custom-poll-interval, "
+    "x-stainless-helper-method, x-stainless-lang, x-stainless-os, "
+    "x-stainless-package-version, x-stainless-poll-helper, x-stainless-retry-count, "
+    "x-stainless-runtime, x-stainless-runtime-version, x-stainless-timeout"
+)
+PREFLIGHT_MAX_AGE = "43200"  # seconds, as Ollama's gin-contrib/cors default (12 hours)
+
+
+def is_ollama_path(path: str) -> bool:
+    """Whether ``path`` belongs to the Ollama-compatible API (``/api/...`` but not ``/api/v1``)."""
+    return path.startswith(OLLAMA_PREFIX) and not (
+        path == REST_PREFIX or path.startswith(f"{REST_PREFIX}/")
+    )
+
+
+def is_allowed_origin(origin: str) -> bool:
+    """Whether a page with this ``Origin`` may call the Ollama API (module docstring)."""
+    parts = urlsplit(origin)
+    scheme = parts.scheme.lower()
+    if scheme in APP_SCHEMES:
+        return True
+    if scheme not in ("http", "https"):
+        return False
+    try:
+        parts.port  # noqa: B018 - a malformed port raises
+    except ValueError:
+        return False
+    return (parts.hostname or "").lower() in LOCAL_HOSTS
+
+
+class OllamaCors:
+    """ASGI middleware: CORS for the Ollama API. An allowed origin gets
+    ``Access-Control-Allow-Origin`` on every answer (errors too, so the page can read
+    them), and its preflight (``OPTIONS`` with ``Access-Control-Request-Method``) is
+    answered here; a refused origin's preflight gets 403, as from Ollama."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not is_ollama_path(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        origin = headers.get("origin")
+        allowed = origin is not None and is_allowed_origin(origin)
+        preflight = scope["method"] == "OPTIONS" and "access-control-request-method" in headers
+        if preflight:
+            response = PlainTextResponse("", status_code=204 if allowed else 403)
+            if allowed and origin is not None:
+                response.headers.update(
+                    {
+                        "Access-Control-Allow-Origin": origin,
+                        "Access-Control-Allow-Methods": ALLOW_METHODS,
+                        "Access-Control-Allow-Headers": ALLOW_HEADERS,
+                        "Access-Control-Max-Age": PREFLIGHT_MAX_AGE,
+                        "Vary": "Origin",
+                    }
+                )
+            await response(scope, receive, send)
+            return
+        if not allowed or origin is None:
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_cors(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                out = MutableHeaders(scope=message)
+                out["Access-Control-Allow-Origin"] = origin
+                out.add_vary_header("Origin")
+            await send(message)
+
+        await self.app(scope, receive, send_with_cors)
