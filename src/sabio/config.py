@@ -79,6 +79,13 @@ class Settings:
         "Largest file the server accepts in an upload, in MB; a bigger one is refused (413) "
         "and nothing of that upload is kept.",
     )
+    allowed_origins: str = _setting(
+        "",
+        "More web pages that may call the Ollama and OpenAI APIs from a browser, as Ollama's "
+        "OLLAMA_ORIGINS: comma-separated origins, where * stands for anything "
+        "('https://chat.example.com,http://192.168.1.*'; '*': every page). Pages on this "
+        "computer and browser extensions are always allowed.",
+    )
     auth: bool = _setting(
         False,
         "Require login: user accounts, sessions and API tokens. Needed to serve beyond this "

@@ -5,6 +5,7 @@ data directory, run by ``sabio serve`` with uvicorn.
     ollama_api    the Ollama API on the same port: knowledge bases as models
     ollama_answers  knowledge-base answers as Ollama's NDJSON lines
     ollama_proxy  other models' requests passed through to Ollama, byte for byte
+    openai_api    the OpenAI API (/v1) on the same port, over the same models
     origins       which browser pages may call the Ollama API; its CORS headers
     auth          accounts: first-run setup, login, passwords, API tokens, users
     access        who may call what: login, CSRF, admins; same-host checks without login
@@ -63,6 +64,8 @@ from sabio.server.auth import new_setup_code
 from sabio.server.auth import router as auth_router
 from sabio.server.errors import install_error_handlers
 from sabio.server.ollama_api import install_ollama_api
+from sabio.server.ollama_proxy import upstream_client
+from sabio.server.openai_api import install_openai_api
 from sabio.server.services import Services
 from sabio.server.settings_api import router as settings_router
 from sabio.server.uploads import clear_incoming
@@ -88,12 +91,14 @@ def create_app(
         clear_incoming(settings.home)
         services = Services(settings, overrides=overrides, environ=environ)
         app.state.services = services
+        app.state.upstream_client = upstream_client()  # Ollama's, for the APIs like its own
         blas = threadpool_limits(1, user_api="blas")
         threads.configure()
         try:
             yield
         finally:
             blas.restore_original_limits()
+            await app.state.upstream_client.aclose()
             services.close()
 
     app = FastAPI(
@@ -111,5 +116,6 @@ def create_app(
     app.include_router(auth_router)
     app.include_router(settings_router)
     install_ollama_api(app)  # the Ollama API: /api/chat, /api/tags… and HEAD /
+    install_openai_api(app)  # the OpenAI API: /v1/chat/completions, /v1/models…
     install_web(app)
     return app

