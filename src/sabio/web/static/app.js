@@ -88,6 +88,7 @@ function applyTheme() {
 function applyLang() {
   document.documentElement.lang = getLang();
   document.title = "Sabio";
+  $("#source").setAttribute("aria-label", t("source"));
 }
 
 matchMedia("(prefers-color-scheme: dark)").addEventListener("change", applyTheme);
