@@ -42,7 +42,7 @@ from sabio.errors import AuthError, CSRFError, ForbiddenError, SabioError
 from sabio.server.errors import auth_challenge, error_response, sabio_error_status
 from sabio.server.ollama_proxy import error_body
 from sabio.server.origins import is_allowed_origin, is_ollama_path, is_openai_path
-from sabio.server.services import Services
+from sabio.server.services import Services, services_of
 from sabio.users import ApiToken, Session, User
 
 API = "/api/v1"
@@ -89,7 +89,7 @@ class AccessGuard:
         if path.startswith("/api/") or is_openai_path(path):
             request = Request(scope)
             try:
-                if _services(request).settings.auth:
+                if services_of(request).settings.auth:
                     await run_in_threadpool(check_access, request)  # reads the database
                 else:
                     check_access(request)
@@ -109,7 +109,7 @@ def check_access(request: Request) -> None:
     """Raise unless ``request`` may go on (see the module docstring). With accounts on it
     reads the database: call it from a thread."""
     method, path = request.method, request.scope["path"].rstrip("/")
-    if not _services(request).settings.auth:
+    if not services_of(request).settings.auth:
         host = request.headers.get("host", "")
         if not _names_this_computer(host):
             raise ForbiddenError(
@@ -120,7 +120,7 @@ def check_access(request: Request) -> None:
         if method in CHANGES and not (
             is_ollama_path(path)
             and origin is not None
-            and is_allowed_origin(origin, _services(request).settings.allowed_origins)
+            and is_allowed_origin(origin, services_of(request).settings.allowed_origins)
         ):  # the Ollama API also takes browser extensions and local pages (origins.py)
             _check_same_origin(request)
         return
@@ -162,7 +162,7 @@ def current_user_id(request: Request) -> int | None:
     """For routes over what belongs to a user (chats): the signed-in user's id (AuthError
     without one), or None in local mode, the single local user's."""
     user = authenticate(request)
-    if user is None and _services(request).settings.auth:
+    if user is None and services_of(request).settings.auth:
         raise AuthError(SIGN_IN_FIRST)
     return user.id if user else None
 
@@ -181,7 +181,7 @@ def from_this_computer(request: Request) -> bool:
 
 
 def _identify(request: Request) -> Identity | None:
-    services = _services(request)
+    services = services_of(request)
     if not services.settings.auth:
         return None
     users = services.reader.users
@@ -262,12 +262,6 @@ def _is_loopback(name: str) -> bool:
         return ipaddress.ip_address(name).is_loopback
     except ValueError:
         return False
-
-
-def _services(request: Request) -> Services:
-    services = request.app.state.services
-    assert isinstance(services, Services)
-    return services
 
 
 _NOT_YET = object()

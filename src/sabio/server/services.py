@@ -13,6 +13,8 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
+from fastapi import Request
+
 from sabio.config import (
     Settings,
     config_file,
@@ -116,3 +118,10 @@ class Services:
         with self._write_lock:
             self.writer.close()
             self.reader.close()
+
+
+def services_of(request: Request) -> Services:
+    """The running app's services (made when it starts, see :func:`sabio.server.create_app`)."""
+    services = request.app.state.services
+    assert isinstance(services, Services)
+    return services
