@@ -98,3 +98,47 @@ def test_kill_during_replace_leaves_each_document_whole(tmp_path: Path) -> None:
     with sqlite3.connect(db) as conn:
         left = conn.execute("SELECT count(*) FROM chunk WHERE text LIKE 'VERSIONA%'").fetchone()[0]
     assert left == 0
+
+
+def test_a_worker_killed_mid_sync_resumes_and_indexes_nothing_twice(tmp_path: Path) -> None:
+    """`sabio worker` syncing a watched folder is killed with -9 after some documents
+    were written; the next worker takes the job up again, finishes it, and leaves
+    every file indexed exactly once, the ones written before the kill untouched."""
+    corpus = need_data("beir_scifact", "corpus.jsonl")
+    with corpus.open(encoding="utf-8") as f:
+        abstracts = [json.loads(next(f)) for _ in range(600)]
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    _write_version(folder, abstracts, "v1")
+    home = tmp_path / "home"
+    db = home / "sabio.db"
+    added = _sabio(home, "source", "add", "folder", str(folder))
+    assert added.communicate(timeout=120)[1] == b"" and added.returncode == 0
+    first = _sabio(home, "worker")
+    _wait_for(db, "SELECT count(*) FROM document WHERE status='indexed'", 1, first)
+    first.send_signal(signal.SIGKILL)
+    first.communicate(timeout=30)
+    with sqlite3.connect(db) as conn:
+        before = dict(conn.execute("SELECT source, updated_at FROM document").fetchall())
+        job = conn.execute("SELECT status, attempts FROM job").fetchone()
+    assert 0 < len(before) < len(abstracts), "the kill came too late to test a resume"
+    assert job == ("running", 1)
+
+    second = _sabio(home, "worker")
+    _wait_for(db, "SELECT count(*) FROM job WHERE status='done'", 1, second)
+    second.send_signal(signal.SIGTERM)
+    second.communicate(timeout=60)
+    assert second.returncode == 0
+    with sqlite3.connect(db) as conn:
+        after = dict(conn.execute("SELECT source, updated_at FROM document").fetchall())
+        total = conn.execute("SELECT count(*) FROM document").fetchone()[0]
+        per_file = conn.execute(
+            "SELECT max(n) FROM (SELECT count(*) AS n FROM chunk GROUP BY document_id, ord)"
+        ).fetchone()[0]
+        job = conn.execute("SELECT status, attempts FROM job").fetchone()
+        items = conn.execute("SELECT count(*), count(DISTINCT key) FROM source_item").fetchone()
+    assert total == len(after) == len(abstracts)
+    assert per_file == 1  # no passage twice
+    assert job == ("done", 2)
+    assert items == (len(abstracts), len(abstracts))
+    assert all(after[source] == when for source, when in before.items())  # not redone

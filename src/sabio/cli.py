@@ -22,6 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from typer.core import TyperGroup
 
+from sabio.cli_sources import source_app, worker
 from sabio.config import Settings, load_settings
 from sabio.errors import SabioError
 from sabio.ingest import FileResult, IngestReport
@@ -55,6 +56,8 @@ user_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(user_app, name="user")
+app.add_typer(source_app, name="source")
+app.command("worker")(worker)
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False)

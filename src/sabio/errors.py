@@ -8,6 +8,9 @@
     ├── AuthError              not signed in, or a wrong user name or password
     ├── ForbiddenError         signed in, but not allowed (not an admin, another site)
     │   └── CSRFError          a signed-in browser request without its CSRF token
+    ├── SourceError            a watched folder, mailbox or web address cannot be read
+    │   └── BlockedAddressError    a URL that resolves to a private, loopback or
+    │                              link-local address (not allowed unless asked for)
     ├── ModelError             a model backend is unreachable, missing or failed
     │   └── MissingExtraError  an optional dependency is not installed (names the command)
     └── LoadError              a file could not be turned into text
@@ -53,6 +56,14 @@ class ForbiddenError(SabioError):
 
 
 class CSRFError(ForbiddenError):
+    pass
+
+
+class SourceError(SabioError):
+    pass
+
+
+class BlockedAddressError(SourceError):
     pass
 
 

@@ -31,7 +31,7 @@ import numpy as np
 
 from sabio.chunking import Chunk, chunk_document, embedding_text
 from sabio.errors import LoadError
-from sabio.loaders import Blob, is_supported, load_document
+from sabio.loaders import Blob, LoadedDocument, is_supported, load_document
 from sabio.models import EmbeddingModel
 from sabio.store import DocumentRecord, FileState, KnowledgeBase, Store
 
@@ -236,6 +236,61 @@ def ingest_paths(
     for folder in folders if not options.keep_missing else []:
         _remove_missing(store, kb, folder, seen, report, notify)
     report.results.sort(key=lambda r: r.source)
+    return report
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedSource:
+    """A document that is not a file on this disk (a mail, a web page, a posted text),
+    already loaded: ``document`` None with ``status`` and ``reason`` when it could not be.
+    ``source`` names it in the knowledge base (a URL, ``imap://…``); ``content_hash``
+    tells whether it changed since it was indexed."""
+
+    source: str
+    content_hash: str
+    title: str
+    document: LoadedDocument | None
+    status: str = "indexed"
+    reason: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def ingest_loaded(
+    store: Store,
+    kb: KnowledgeBase,
+    items: Sequence[LoadedSource],
+    embedder: Callable[[], EmbeddingModel],
+    options: IngestOptions = IngestOptions(),
+    progress: Progress | None = None,
+) -> IngestReport:
+    """Index documents loaded elsewhere, as :func:`ingest_paths` indexes files: unchanged
+    ones (same hash) cost nothing, each one is written whole in its own transaction."""
+    report = IngestReport()
+    notify = progress or _ignore
+    notify(None, "indexing", total=len(items))
+    known: dict[str, DocumentRecord] = {}
+    writer = _Writer(store, kb, embedder, known, report, notify)
+    for item in items:
+        state = FileState(item.source, item.content_hash, 0, 0)
+        old = store.find_document(kb.id, item.source)
+        if old is not None:
+            known[item.source] = old
+        if old is not None and old.content_hash == item.content_hash:
+            writer.add(_Prepared(state, unchanged=True))
+        elif item.document is None:
+            writer.add(_Prepared(state, title=item.title, status=item.status, error=item.reason))
+        else:
+            doc = item.document
+            writer.add(
+                _Prepared(
+                    state,
+                    title=item.title or doc.title,
+                    pages=doc.pages,
+                    metadata={**doc.metadata, **item.metadata},
+                    chunks=chunk_document(doc, options.chunk_size, options.chunk_overlap),
+                )
+            )
+    writer.flush()
     return report
 
 

@@ -21,6 +21,7 @@ from sabio.config import Settings
 from sabio.errors import ConfigError, EmbeddingMismatchError, ModelError, NotFoundError
 from sabio.index import ChunkIndex
 from sabio.ingest import IngestOptions, IngestReport, Progress, ingest_paths
+from sabio.jobs import Job, JobQueue
 from sabio.models import (
     ChatModel,
     ChatOptions,
@@ -29,6 +30,7 @@ from sabio.models import (
     get_embedding_model,
 )
 from sabio.search import SearchHit, search_chunks
+from sabio.sources import Source, SourceItem, SourceStore, connector
 from sabio.store import DocumentRecord, KnowledgeBase, Store
 from sabio.users import UserStore
 
@@ -60,6 +62,8 @@ class Sabio:
         self.store = Store(settings.database_path, per_thread=concurrent_reads)
         self.chats = ChatStore(self.store)
         self.users = UserStore(self.store)
+        self.sources = SourceStore(self.store)
+        self.jobs = JobQueue(self.store)
         shared = shared_with
         self.index: ChunkIndex = (
             shared.index if shared else ChunkIndex(self.store, settings.home / "index")
@@ -267,6 +271,58 @@ class Sabio:
             "similarity_floor": SIMILARITY_FLOORS.get(kb.embedding_model),
             "term_weights": lambda terms: self.index.term_weights(kb, terms),
         }
+
+    # sources: folders, mailboxes, web pages and webhooks that keep a knowledge base current
+
+    def add_source(
+        self,
+        kind: str,
+        location: str,
+        kb_name: str | None = None,
+        *,
+        options: dict[str, Any] | None = None,
+        password: str | None = None,
+        interval_s: float | None = None,
+    ) -> tuple[Source, str | None]:
+        """Attach a source to ``kb_name`` after checking it (the folder exists, the mailbox
+        accepts the password, the address is allowed); its first sync is queued. Returns
+        the source and, for a webhook, its token (shown this once)."""
+        kb = self.kb(kb_name, create_default=True)
+        setup = connector(kind).configure(self, location, dict(options or {}), password)
+        source = self.sources.add(
+            kb,
+            kind,
+            setup.location,
+            options=setup.options,
+            secret=setup.secret,
+            interval_s=interval_s if interval_s is not None else setup.interval_s,
+        )
+        self.jobs.enqueue_sync(source.id)
+        return source, setup.token
+
+    def list_sources(self, kb_name: str | None = None) -> list[Source]:
+        kb_id = self.store.get_kb(kb_name).id if kb_name else None
+        return self.sources.find(kb_id)
+
+    def source_items(self, source_id: int) -> list[SourceItem]:
+        self.sources.get(source_id)
+        return self.sources.items(source_id)
+
+    def sync_source(self, source_id: int) -> Job:
+        """Queue a full sync now (``sabio serve`` or ``sabio worker`` runs it)."""
+        self.sources.get(source_id)
+        return self.jobs.enqueue_sync(source_id)
+
+    def remove_source(self, source_id: int, *, keep_documents: bool = False) -> Source:
+        """Detach a source and, unless ``keep_documents``, forget the documents it brought."""
+        source = self.sources.get(source_id)
+        doc_ids = {i.document_id for i in self.sources.items(source_id) if i.document_id}
+        kb = self.store.get_kb(source.kb_name)
+        existing = {d.id for d in self.store.list_documents(kb.id)}
+        self.sources.remove(source_id)
+        if not keep_documents and doc_ids & existing:
+            self.store.delete_documents(kb, sorted(doc_ids & existing))
+        return source
 
     # chats: ``user_id`` is the signed-in account (its chats only); None, the local user
 

@@ -117,10 +117,63 @@ CREATE TABLE IF NOT EXISTS api_token (
 );
 CREATE INDEX IF NOT EXISTS api_token_user ON api_token(user_id);
 CREATE INDEX IF NOT EXISTS chat_user ON chat(user_id);
+CREATE TABLE IF NOT EXISTS source (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kb_id INTEGER NOT NULL REFERENCES kb(id) ON DELETE CASCADE,
+    kind TEXT NOT NULL,
+    location TEXT NOT NULL,
+    options TEXT NOT NULL DEFAULT '{}',
+    secret BLOB,
+    state TEXT NOT NULL DEFAULT '{}',
+    interval_s REAL,
+    created_at REAL NOT NULL,
+    last_sync_at REAL,
+    next_sync_at REAL,
+    last_error TEXT NOT NULL DEFAULT '',
+    UNIQUE (kb_id, kind, location)
+);
+CREATE TABLE IF NOT EXISTS source_item (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    source_id INTEGER NOT NULL REFERENCES source(id) ON DELETE CASCADE,
+    key TEXT NOT NULL,
+    title TEXT NOT NULL DEFAULT '',
+    document_id INTEGER,
+    status TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    reason TEXT NOT NULL DEFAULT '',
+    etag TEXT,
+    last_modified TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    changed_at REAL NOT NULL,
+    checked_at REAL NOT NULL,
+    UNIQUE (source_id, key)
+);
+CREATE TABLE IF NOT EXISTS job (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,
+    source_id INTEGER REFERENCES source(id) ON DELETE CASCADE,
+    payload TEXT NOT NULL DEFAULT '{}',
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    run_after REAL NOT NULL,
+    done INTEGER NOT NULL DEFAULT 0,
+    total INTEGER,
+    message TEXT NOT NULL DEFAULT '',
+    error TEXT NOT NULL DEFAULT '',
+    owner TEXT,
+    heartbeat_at REAL,
+    created_at REAL NOT NULL,
+    started_at REAL,
+    finished_at REAL
+);
+CREATE INDEX IF NOT EXISTS job_status ON job(status, run_after);
+CREATE INDEX IF NOT EXISTS job_source ON job(source_id);
 """
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """1: knowledge bases, documents, chunks; 2: chats and their messages (:mod:`sabio.chats`);
-3: user accounts, their sessions and API tokens (:mod:`sabio.users`). Every statement is
+3: user accounts, their sessions and API tokens (:mod:`sabio.users`); 4: sources that
+keep a knowledge base current, what each of their items became, and background jobs
+(:mod:`sabio.sources`, :mod:`sabio.jobs`). Every statement is
 ``IF NOT EXISTS``, so running :data:`SCHEMA` again upgrades any older database. A chat
 names its knowledge base (``kb_name``) instead of referring to its row: deleting a
 knowledge base keeps its chats readable. ``user_id`` is the chat's owner when the server
@@ -421,6 +474,15 @@ class Store:
                 )
                 return old.id
             return self._upsert_document(db, kb.id, state, title, status, error, None, {})
+
+    def move_document(self, doc: DocumentRecord, state: FileState) -> None:
+        """The same content under another source (a renamed file): its passages stay."""
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE document SET source=?, size=?, mtime_ns=?, updated_at=? WHERE id=?",
+                (state.source, state.size, state.mtime_ns, time.time(), doc.id),
+            )
+            db.execute("UPDATE kb SET generation=generation+1 WHERE id=?", (doc.kb_id,))
 
     def touch_document(self, doc: DocumentRecord, state: FileState) -> None:
         self.db.execute(

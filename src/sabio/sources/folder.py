@@ -1,0 +1,202 @@
+"""A watched folder: what is saved into it is indexed, what is deleted is forgotten.
+
+A full sync reconciles the folder with the index (new, changed, deleted files; this is
+what runs when Sabio starts, so changes made while it was stopped are picked up):
+unchanged files cost one ``stat``. While Sabio runs, :class:`FolderWatch` (inotify and
+its equivalents, through ``watchfiles``) turns changes into syncs of the changed paths
+only, grouped: a burst of events within :data:`QUIET_MS` becomes one job.
+
+Editors that save through a temporary file and a rename (vim, gedit, Office's ``~$``
+files) cause no double work: temporary names are never indexed, and by the time a
+group of events is synced the temporary file is gone. A renamed or moved file keeps its
+passages: its content hash matches the document that vanished in the same group, so the
+document is moved instead of read and embedded again.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sabio.errors import ConfigError, SourceError
+from sabio.ingest import IGNORED_NAMES, file_hash
+from sabio.sources import ItemUpdate, SourceSetup, register_connector
+from sabio.sources.run import SyncRun
+from sabio.store import DocumentRecord, FileState
+
+if TYPE_CHECKING:
+    from sabio.service import Sabio
+
+log = logging.getLogger(__name__)
+
+QUIET_MS = 300
+"""A group of changes is synced once the folder has been quiet this long…"""
+MAX_WAIT_MS = 1600
+"""…or this long after its first change, whichever comes first."""
+TEMPORARY_SUFFIXES = (".tmp", ".temp", ".swp", ".swx", ".part", ".crdownload", ".partial", "~")
+
+
+def is_temporary(path: str, folder: Path) -> bool:
+    """Names editors, browsers and office suites write before the real file: hidden
+    files and folders (below the watched ``folder``), ``~$`` lock files, ``.swp``,
+    ``.tmp``, ``~`` backups, downloads in progress, and vim's ``4913`` probe."""
+    name = os.path.basename(path)
+    if name.startswith((".", "~$")) or name in IGNORED_NAMES or name == "4913":
+        return True
+    if name.lower().endswith(TEMPORARY_SUFFIXES):
+        return True
+    try:
+        parts = Path(path).relative_to(folder).parts[:-1]
+    except ValueError:
+        return False
+    return any(part.startswith(".") for part in parts)
+
+
+class FolderConnector:
+    def configure(
+        self, sabio: Sabio, location: str, options: dict[str, Any], password: str | None
+    ) -> SourceSetup:
+        folder = Path(os.path.abspath(os.path.expanduser(location)))
+        if not folder.is_dir():
+            what = "is a file, not a folder" if folder.exists() else "does not exist"
+            raise ConfigError(f"{folder} {what}; give the folder to watch")
+        if options or password:
+            raise ConfigError("a folder source takes no options and no password")
+        home = Path(os.path.abspath(sabio.settings.home))
+        if folder == home or home in folder.parents or folder in home.parents:
+            raise ConfigError(
+                f"{folder} holds Sabio's own data directory ({home}); watch a folder of "
+                "documents instead"
+            )
+        return SourceSetup(str(folder), {})
+
+    def sync(self, run: SyncRun) -> None:
+        folder = Path(run.source.location)
+        if not folder.is_dir():
+            raise SourceError(
+                f"the folder {folder} does not exist or cannot be read (moved, renamed or "
+                "on a drive that is not mounted?); its documents are kept until it is back"
+            )
+        paths = run.payload.get("paths")
+        if paths is None:
+            run.progress("looking for changes in the folder")
+            run.ingest_files([folder])
+            return
+        self._sync_paths(run, folder, [p for p in paths if not is_temporary(p, folder)])
+
+    def _sync_paths(self, run: SyncRun, folder: Path, paths: list[str]) -> None:
+        store, kb = run.sabio.store, run.kb
+        present = [Path(p) for p in paths if os.path.lexists(p)]
+        gone: dict[str, DocumentRecord] = {}
+        for path in paths:
+            if os.path.lexists(path):
+                continue
+            for source in [path, *store.sources_under(kb.id, path)]:
+                if (doc := store.find_document(kb.id, source)) is not None:
+                    gone[source] = doc
+        moved = self._moves(run, present, gone)
+        if gone:
+            run.remove_documents([(s, s) for s in gone], "deleted from the folder")
+        rest = [p for p in present if str(p) not in moved]
+        if rest:
+            run.ingest_files(rest)
+
+    def _moves(
+        self, run: SyncRun, present: list[Path], gone: dict[str, DocumentRecord]
+    ) -> set[str]:
+        """Files that are documents which vanished in the same group under another name:
+        moved in the store, not read again. Removes them from ``gone``."""
+        moved: set[str] = set()
+        if not gone:
+            return moved
+        by_size: dict[int, list[DocumentRecord]] = {}
+        for doc in gone.values():
+            by_size.setdefault(doc.size, []).append(doc)
+        for path in present:
+            try:
+                stat = path.stat()
+            except OSError:
+                continue
+            candidates = by_size.get(stat.st_size, [])
+            if not candidates or run.sabio.store.find_document(run.kb.id, str(path)):
+                continue
+            digest = file_hash(path)
+            same = next((d for d in candidates if d.content_hash == digest), None)
+            if same is None:
+                continue
+            doc = same
+            run.sabio.store.move_document(
+                doc, FileState(str(path), digest, stat.st_size, stat.st_mtime_ns)
+            )
+            candidates.remove(doc)
+            del gone[doc.source]
+            moved.add(str(path))
+            run.record(
+                [
+                    ItemUpdate(doc.source, "removed", "removed", f"renamed to {path.name}"),
+                    ItemUpdate(
+                        str(path),
+                        doc.status,
+                        "renamed",
+                        f"renamed from {Path(doc.source).name}",
+                        doc.title,
+                        doc.id,
+                    ),
+                ]
+            )
+        return moved
+
+
+register_connector("folder")(FolderConnector)
+
+
+class FolderWatch:
+    """Watches one folder in a thread of its own; ``on_change`` gets the changed paths of
+    each group of changes. Stops with :meth:`stop`. A folder that is missing is looked
+    for again every :data:`RETRY_S` seconds."""
+
+    RETRY_S = 10.0
+
+    def __init__(self, folder: Path, on_change: Callable[[list[str]], None]) -> None:
+        self.folder = folder
+        self.on_change = on_change
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"watch {folder}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                for paths in self._changes():
+                    if paths:
+                        self.on_change(paths)
+            except (FileNotFoundError, OSError) as exc:
+                log.warning(
+                    "cannot watch %s (%s); trying again in %.0f s", self.folder, exc, self.RETRY_S
+                )
+            self._stop.wait(self.RETRY_S)
+
+    def _changes(self) -> Iterator[list[str]]:
+        from watchfiles import watch
+
+        for changes in watch(
+            self.folder,
+            watch_filter=lambda change, path: not is_temporary(path, self.folder),
+            debounce=MAX_WAIT_MS,
+            step=QUIET_MS,
+            stop_event=self._stop,
+            rust_timeout=0,
+            yield_on_timeout=False,
+            raise_interrupt=False,
+        ):
+            yield sorted({path for _, path in changes})

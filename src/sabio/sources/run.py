@@ -1,0 +1,154 @@
+"""One sync of one source: what a connector calls to index, update and remove, and
+where every item's outcome is recorded."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sabio.ingest import FileResult, IngestOptions, LoadedSource, ingest_loaded
+from sabio.sources import ItemUpdate, Source, SourceStore
+from sabio.store import KnowledgeBase
+from sabio.vault import Vault
+
+if TYPE_CHECKING:
+    from sabio.service import Sabio
+
+Beat = Callable[[int, int | None, str], None]
+"""Told (items done, items in all or None, what is happening now), often."""
+
+
+@dataclass(slots=True)
+class Tally:
+    """What a sync did, counted by outcome, for its job's closing message."""
+
+    counts: dict[str, int]
+
+    def add(self, outcome: str) -> None:
+        self.counts[outcome] = self.counts.get(outcome, 0) + 1
+
+    def __str__(self) -> str:
+        parts = [f"{n} {outcome.replace('_', ' ')}" for outcome, n in sorted(self.counts.items())]
+        return ", ".join(parts) or "nothing to do"
+
+
+class SyncRun:
+    def __init__(
+        self, sabio: Sabio, source: Source, payload: dict[str, Any], beat: Beat | None = None
+    ) -> None:
+        self.sabio = sabio
+        self.source = source
+        self.payload = payload
+        self.kb: KnowledgeBase = sabio.store.get_kb(source.kb_name)
+        self.sources = SourceStore(sabio.store)
+        self.tally = Tally({})
+        self._beat = beat or (lambda done, total, note: None)
+        self._done = 0
+        self._total: int | None = None
+        self._last_beat = 0.0
+
+    # what connectors call
+
+    def progress(self, note: str, *, done: int | None = None, total: int | None = None) -> None:
+        if done is not None:
+            self._done = done
+        if total is not None:
+            self._total = total
+        now = time.monotonic()
+        if now - self._last_beat >= 1.0:
+            self._last_beat = now
+            self._beat(self._done, self._total, note)
+
+    def password(self) -> str:
+        token = self.sources.secret(self.source.id)
+        return Vault(self.sabio.settings.home).decrypt(token) if token else ""
+
+    def save_state(self, state: dict[str, Any]) -> None:
+        self.sources.save_state(self.source.id, state)
+
+    def ingest_files(self, paths: Sequence[Path], *, remove_missing: bool = True) -> None:
+        """Index files and folders (removing, with ``remove_missing``, documents of files
+        gone from a folder); each file's outcome becomes its item."""
+        done = self._done
+
+        def progress(result: FileResult | None, note: str, total: int | None = None) -> None:
+            nonlocal done
+            if result is not None:
+                done += 1
+            self.progress(note or "reading files", done=done, total=total)
+
+        report = self.sabio.add(
+            paths,
+            self.kb.name,
+            keep_missing=not remove_missing,
+            progress=progress,
+            isolate=True,  # a reader that crashes on a file fails that file, not the worker
+        )
+        self.record([self._update(r, r.source, "") for r in report.results])
+
+    def index_loaded(
+        self, items: Sequence[LoadedSource], keys: Sequence[str], extra: Sequence[ItemUpdate] = ()
+    ) -> None:
+        """Index documents loaded by the connector; ``keys[i]`` names ``items[i]``'s item,
+        and ``extra`` (when given, same order) carries each one's ETag and Last-Modified."""
+        if not items:
+            return
+        options = IngestOptions(
+            chunk_size=self.sabio.settings.chunk_size,
+            chunk_overlap=self.sabio.settings.chunk_overlap,
+        )
+        by_source = {item.source: (key, item.title) for item, key in zip(items, keys, strict=True)}
+        report = ingest_loaded(
+            self.sabio.store,
+            self.kb,
+            items,
+            lambda: self.sabio.kb_embedder(self.kb),
+            options,
+        )
+        self.sabio.index.sync(self.kb)
+        updates = []
+        extras = {u.key: u for u in extra}
+        for result in report.results:
+            key, title = by_source[result.source]
+            update = self._update(result, key, title)
+            if key in extras:
+                update = replace(
+                    update, etag=extras[key].etag, last_modified=extras[key].last_modified
+                )
+            updates.append(update)
+        self.record(updates)
+
+    def remove_documents(self, sources_and_keys: Sequence[tuple[str, str]], reason: str) -> None:
+        """Forget the documents named (document source, item key), recording why."""
+        docs = [
+            (key, doc)
+            for source, key in sources_and_keys
+            if (doc := self.sabio.store.find_document(self.kb.id, source)) is not None
+        ]
+        if docs:
+            self.sabio.store.delete_documents(self.kb, [d.id for _, d in docs])
+        self.record([ItemUpdate(key, "removed", "removed", reason) for key, _ in sources_and_keys])
+
+    def record(self, updates: Sequence[ItemUpdate]) -> None:
+        if updates:
+            self.sources.record(self.source.id, updates)
+        for update in updates:
+            self.tally.add(update.outcome)
+
+    def _update(self, result: FileResult, key: str, title: str) -> ItemUpdate:
+        doc = (
+            self.sabio.store.find_document(self.kb.id, result.source)
+            if result.outcome != "removed"
+            else None
+        )
+        return ItemUpdate(
+            key,
+            result.status,
+            result.outcome,
+            result.reason,
+            title or (doc.title if doc else ""),
+            doc.id if doc else None,
+        )

@@ -1,0 +1,165 @@
+"""Web sources: one page (``url``), the pages an RSS or Atom feed links to (``feed``), the
+pages a sitemap lists (``sitemap``); each synced on a schedule (hourly by default).
+
+Pages are fetched by :class:`~sabio.fetch.Fetcher` (public addresses only unless the
+source allows private ones; see :mod:`sabio.fetch` for how that holds against redirects
+and DNS rebinding) and read like files: HTML through its main-content extraction, PDFs,
+text and Office files through their loaders. Every page is asked for with its last ETag
+and Last-Modified, so a page that did not change costs one short request and nothing
+else; one that answers with the same bytes is not read again either.
+
+A page that answers 404 or 410 is removed from the knowledge base. Pages that leave a
+feed stay (feeds show only their latest entries; the articles still exist); pages that
+leave a sitemap are removed (the site no longer lists them).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import mimetypes
+from pathlib import PurePosixPath
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from sabio.errors import ConfigError, LoadError, SourceError
+from sabio.fetch import Fetched, Fetcher, PageGoneError, check_url, parse_feed, parse_sitemap
+from sabio.ingest import LoadedSource
+from sabio.loaders import Blob, is_supported, load_document
+from sabio.sources import ItemUpdate, SourceSetup, register_connector
+from sabio.sources.run import SyncRun
+
+if TYPE_CHECKING:
+    from sabio.service import Sabio
+
+DEFAULT_INTERVAL_S = 3600.0
+MAX_PAGES = 1000
+"""Pages a feed or sitemap sync looks at, at most (the first ones listed)."""
+MAX_CHILD_SITEMAPS = 50
+_EXTENSIONS = {
+    "text/html": ".html",
+    "application/xhtml+xml": ".html",
+    "application/pdf": ".pdf",
+    "text/plain": ".txt",
+    "text/markdown": ".md",
+    "text/csv": ".csv",
+    "application/json": ".json",
+}
+
+
+class WebConnector:
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+
+    def configure(
+        self, sabio: Sabio, location: str, options: dict[str, Any], password: str | None
+    ) -> SourceSetup:
+        if password:
+            raise ConfigError(f"a {self.kind} source takes no password")
+        allow_private = bool(options.pop("allow_private", False))
+        if options:
+            raise ConfigError(f"unknown options for a {self.kind} source: {', '.join(options)}")
+        url = check_url(location.strip(), allow_private=allow_private)
+        return SourceSetup(url, {"allow_private": allow_private}, interval_s=DEFAULT_INTERVAL_S)
+
+    def sync(self, run: SyncRun) -> None:
+        allow_private = bool(run.source.options.get("allow_private"))
+        with Fetcher(allow_private=allow_private) as fetcher:
+            self.sync_pages(run, fetcher, self._pages(run, fetcher))
+
+    def _pages(self, run: SyncRun, fetcher: Fetcher) -> dict[str, str]:
+        """The pages to look at: URL → title ("" when unknown)."""
+        location = run.source.location
+        if self.kind == "url":
+            return {location: ""}
+        run.progress(f"reading the {self.kind}")
+        data = fetcher.fetch(location).content
+        if self.kind == "feed":
+            entries = parse_feed(data, location)
+            return {e.url: e.title for e in entries[:MAX_PAGES]}
+        sitemap = parse_sitemap(data, location)
+        urls = [p.url for p in sitemap.pages]
+        for child in sitemap.sitemaps[:MAX_CHILD_SITEMAPS]:
+            if len(urls) >= MAX_PAGES:
+                break
+            urls += [p.url for p in parse_sitemap(fetcher.fetch(child).content, child).pages]
+        pages = dict.fromkeys(urls[:MAX_PAGES], "")
+        listed_before = [i.key for i in run.sources.items(run.source.id) if i.status != "removed"]
+        left = [(key, key) for key in listed_before if key not in pages]
+        if left:
+            run.remove_documents(left, "no longer in the sitemap")
+        return pages
+
+    def sync_pages(self, run: SyncRun, fetcher: Fetcher, pages: dict[str, str]) -> None:
+        """Fetch and index ``pages`` (URL → title). When every one of them failed to
+        come, the sync fails (and is retried later); else the failures are the items'."""
+        failures: list[SourceError] = []
+        loaded: list[LoadedSource] = []
+        keys: list[str] = []
+        extra: list[ItemUpdate] = []
+        for done, (url, title) in enumerate(pages.items()):
+            run.progress(f"fetching {url}", done=done, total=len(pages))
+            item = run.sources.item(run.source.id, url)
+            try:
+                fetched = fetcher.fetch(
+                    url,
+                    etag=item.etag if item else None,
+                    last_modified=item.last_modified if item else None,
+                )
+            except PageGoneError as exc:
+                run.remove_documents([(url, url)], str(exc))
+                continue
+            except SourceError as exc:
+                run.record([ItemUpdate(url, "failed", "not_indexed", str(exc), title)])
+                failures.append(exc)
+                continue
+            digest = hashlib.blake2b(fetched.content, digest_size=16).hexdigest()
+            doc = run.sabio.store.find_document(run.kb.id, url)
+            if fetched.status == 304 or (doc is not None and doc.content_hash == digest):
+                run.record(
+                    [
+                        ItemUpdate(
+                            url,
+                            doc.status if doc else "indexed",
+                            "unchanged",
+                            doc.error if doc else "",
+                            etag=fetched.etag,
+                            last_modified=fetched.last_modified,
+                        )
+                    ]
+                )
+                continue
+            loaded.append(_load(url, title, fetched, digest))
+            keys.append(url)
+            extra.append(
+                ItemUpdate(url, "", "", etag=fetched.etag, last_modified=fetched.last_modified)
+            )
+        run.progress("indexing the pages", done=len(pages), total=len(pages))
+        run.index_loaded(loaded, keys, extra)
+        if failures and len(failures) == len(pages):
+            raise failures[0]
+
+
+def _load(url: str, title: str, fetched: Fetched, digest: str) -> LoadedSource:
+    name = _file_name(fetched)
+    metadata = {"url": fetched.url}
+    try:
+        document = load_document(Blob(name=name, data=fetched.content))
+    except LoadError as exc:
+        return LoadedSource(url, digest, title or name, None, exc.status, str(exc), metadata)
+    return LoadedSource(url, digest, title or document.title, document, metadata=metadata)
+
+
+def _file_name(fetched: Fetched) -> str:
+    """A file name whose extension picks the loader: from the media type, else the URL."""
+    path_name = PurePosixPath(urlsplit(fetched.url).path).name or "page"
+    extension = _EXTENSIONS.get(fetched.content_type) or mimetypes.guess_extension(
+        fetched.content_type or ""
+    )
+    if extension and is_supported(f"x{extension}"):
+        return path_name if path_name.lower().endswith(extension) else path_name + extension
+    return path_name if is_supported(path_name) else path_name + (extension or ".bin")
+
+
+for _kind in ("url", "feed", "sitemap"):
+    register_connector(_kind)(functools.partial(WebConnector, _kind))

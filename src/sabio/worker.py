@@ -1,0 +1,190 @@
+"""The worker: runs the jobs queue, watches folders, syncs sources on their schedule.
+
+``sabio serve`` runs one in a thread beside the web server; ``sabio worker`` runs one
+alone. Several may run over one data directory (claiming a job is atomic), and a job
+a killed worker left behind is taken up again (see :mod:`sabio.jobs`).
+
+While nothing changes it costs next to nothing: folder watchers sleep in the kernel's
+change notification (inotify), and the loop wakes every :data:`POLL_S` seconds to look
+for jobs and sources added by another process (one indexed query each).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+from sabio.errors import NotFoundError, SabioError
+from sabio.jobs import HEARTBEAT_S, Job, JobQueue
+from sabio.service import Sabio
+from sabio.sources import Source, SourceStore, connector
+from sabio.sources.folder import FolderWatch
+from sabio.sources.run import SyncRun
+from sabio.store import Store
+
+log = logging.getLogger(__name__)
+
+POLL_S = 2.0
+
+
+class Worker:
+    """``sabio`` is the service whose connection writes documents (the server gives the
+    worker one of its own, sharing the index and models); the queue and the watchers
+    use a connection per thread of their own."""
+
+    def __init__(self, sabio: Sabio, *, watch: bool = True) -> None:
+        self.sabio = sabio
+        self.watch = watch
+        self.store = Store(sabio.settings.database_path, per_thread=True)
+        self.queue = JobQueue(self.store)
+        self.sources = SourceStore(self.store)
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._watches: dict[int, tuple[Path, FolderWatch]] = {}
+        self._thread: threading.Thread | None = None
+        self.on_job_done: Callable[[Job], None] | None = None
+
+    # lifecycle
+
+    def start(self) -> None:
+        """Run in a thread of its own until :meth:`stop`."""
+        self._thread = threading.Thread(target=self.run, name="sabio worker", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        for _, watch in self._watches.values():
+            watch.stop()
+        self._watches.clear()
+        self.store.close()
+
+    def run(self) -> None:
+        """The loop: reconcile every folder, then run jobs and schedules until stopped."""
+        self.reconcile()
+        while not self._stop.is_set():
+            self.tick()
+            if self._run_one():
+                continue
+            self._wake.wait(self._idle_wait())
+            self._wake.clear()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    # the parts of the loop
+
+    def reconcile(self) -> None:
+        """Queue a full sync of every folder (changes made while no worker ran)."""
+        for source in self.sources.find():
+            if source.kind == "folder":
+                self.queue.enqueue_sync(source.id)
+
+    def tick(self) -> None:
+        """Queue the syncs that are due; watch the folders there are, and no others."""
+        now = time.time()
+        for source in self.sources.due(now):
+            self.sources.schedule(source.id, None)
+            self.queue.enqueue_sync(source.id)
+        if self.watch:
+            self._update_watches(self.sources.find())
+
+    def run_pending(self) -> int:
+        """Run every job that is due now, in this thread; how many ran (for tests and
+        `sabio source sync --wait`)."""
+        ran = 0
+        self.tick()
+        while self._run_one():
+            ran += 1
+        return ran
+
+    def _idle_wait(self) -> float:
+        due = self.queue.next_due()
+        if due is None:
+            return POLL_S
+        return max(0.05, min(POLL_S, due - time.time()))
+
+    def _update_watches(self, sources: list[Source]) -> None:
+        folders = {s.id: Path(s.location) for s in sources if s.kind == "folder"}
+        for source_id in [i for i in self._watches if folders.get(i) != self._watches[i][0]]:
+            self._watches.pop(source_id)[1].stop()
+        for source_id, folder in folders.items():
+            if source_id not in self._watches:
+                watch = FolderWatch(folder, functools.partial(self._changed, source_id))
+                watch.start()
+                self._watches[source_id] = (folder, watch)
+
+    def _changed(self, source_id: int, paths: list[str]) -> None:
+        self.queue.enqueue_sync(source_id, paths)
+        self.wake()
+
+    def _run_one(self) -> bool:
+        job = self.queue.claim()
+        if job is None:
+            return False
+        self._run(job)
+        if self.on_job_done is not None:
+            self.on_job_done(self.queue.get(job.id))
+        return True
+
+    def _run(self, job: Job) -> None:
+        try:
+            source = self.sources.get(job.source_id or 0)
+        except NotFoundError:
+            self.queue.finish(job, "the source was removed")
+            return
+        beating = _Heartbeat(self.queue, job)
+        try:
+            run = SyncRun(self.sabio, source, job.payload, beating.update)
+            connector(source.kind).sync(run)
+        except SabioError as exc:
+            error = str(exc)
+        except Exception as exc:  # a bug: keep the worker alive, log it, show it
+            log.error("sync of %s failed:\n%s", source.describe(), traceback.format_exc())
+            error = f"internal error ({type(exc).__name__}: {exc}); see the log"
+        else:
+            self.sources.synced(source)
+            self.queue.finish(job, str(run.tally))
+            return
+        finally:
+            beating.stop()
+        self.sources.synced(source, error)
+        self.queue.fail(job, error)
+
+
+class _Heartbeat:
+    """Beats a job's heartbeat every :data:`HEARTBEAT_S` from a thread, with the latest
+    progress, so a long step (embedding a big file) never looks like a dead worker."""
+
+    def __init__(self, queue: JobQueue, job: Job) -> None:
+        self.queue, self.job = queue, job
+        self.progress: tuple[int, int | None, str] = (0, None, "starting")
+        self._beaten = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"job {job.id}", daemon=True)
+        self._thread.start()
+
+    def update(self, done: int, total: int | None, message: str) -> None:
+        self.progress = (done, total, message)
+
+    def _run(self) -> None:
+        last: tuple[int, int | None, str] | None = None
+        while not self._stop.wait(min(HEARTBEAT_S, 1.0)):
+            if self.progress != last or self._due():
+                last = self.progress
+                self.queue.heartbeat(self.job.id, *self.progress)
+                self._beaten = time.monotonic()
+
+    def _due(self) -> bool:
+        return time.monotonic() - self._beaten >= HEARTBEAT_S
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)

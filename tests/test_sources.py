@@ -1,0 +1,236 @@
+"""Sources and jobs: watched folders with real filesystem events, the jobs queue, retries,
+and the CLI. The mailbox and web connectors have their own files."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from sabio.cli import app
+from sabio.config import Settings
+from sabio.errors import ConfigError, ConflictError
+from sabio.jobs import RETRY_DELAYS_S, JobQueue
+from sabio.service import Sabio
+from sabio.sources.folder import is_temporary
+from sabio.worker import Worker
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    docs = tmp_path / "docs"
+    (docs / "notes").mkdir(parents=True)
+    (docs / "alpha.txt").write_text("Alpacas graze in the high Andes.", encoding="utf-8")
+    (docs / "notes" / "beta.md").write_text("# Beta\n\nBeavers build dams.", encoding="utf-8")
+    (docs / "photo.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 64)
+    return docs
+
+
+@pytest.fixture
+def worker(sabio: Sabio) -> Iterator[Worker]:
+    running = Worker(sabio)
+    yield running
+    running.stop()
+
+
+def found(sabio: Sabio, query: str) -> set[str]:
+    hits = sabio.search(query).hits
+    return {Path(h.document).name for h in hits if query.lower() in h.text.lower()}
+
+
+def eventually(check: Callable[[], bool], seconds: float = 20.0) -> None:
+    """Waits for the worker (a bounded wait, not a timing assertion: the bench times it)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.1)
+    assert check()
+
+
+def items(sabio: Sabio, source_id: int) -> dict[str, tuple[str, str]]:
+    return {Path(i.key).name: (i.label, i.reason) for i in sabio.source_items(source_id)}
+
+
+def test_a_folder_source_is_synced_and_explains_every_item(sabio: Sabio, folder: Path) -> None:
+    source, token = sabio.add_source("folder", str(folder))
+    assert token is None and source.kb_name == "default"
+    worker = Worker(sabio, watch=False)
+    assert worker.run_pending() == 1
+    worker.stop()
+    assert found(sabio, "alpacas") == {"alpha.txt"}
+    assert items(sabio, source.id) == {
+        "alpha.txt": ("indexed", ""),
+        "beta.md": ("indexed", ""),
+        "photo.png": ("skipped", "unsupported type (.png)"),
+    }
+    job = sabio.jobs.recent(source.id)[0]
+    assert (job.status, job.message) == ("done", "2 added, 1 skipped")
+
+
+def test_bad_folders_are_refused_clearly(sabio: Sabio, folder: Path, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        sabio.add_source("folder", str(tmp_path / "nowhere"))
+    with pytest.raises(ConfigError, match="is a file"):
+        sabio.add_source("folder", str(folder / "alpha.txt"))
+    with pytest.raises(ConfigError, match="Sabio's own data"):
+        sabio.add_source("folder", str(sabio.settings.home))
+    with pytest.raises(ConfigError, match="no such kind of source"):
+        sabio.add_source("ftp", "x")
+    sabio.add_source("folder", str(folder))
+    with pytest.raises(ConflictError, match="already has"):
+        sabio.add_source("folder", str(folder))
+
+
+def test_changes_are_indexed_while_it_runs(sabio: Sabio, folder: Path, worker: Worker) -> None:
+    source, _ = sabio.add_source("folder", str(folder))
+    worker.start()
+    eventually(lambda: found(sabio, "alpacas") == {"alpha.txt"})
+
+    # a new file, an edit, a new folder with a file
+    (folder / "gamma.txt").write_text("Gazelles run fast.", encoding="utf-8")
+    (folder / "notes" / "beta.md").write_text("# Beta\n\nBadgers dig setts.", encoding="utf-8")
+    (folder / "deep" / "er").mkdir(parents=True)
+    (folder / "deep" / "er" / "delta.txt").write_text("Dolphins whistle.", encoding="utf-8")
+    eventually(lambda: found(sabio, "gazelles") == {"gamma.txt"})
+    eventually(lambda: found(sabio, "badgers") == {"beta.md"} and not found(sabio, "beavers"))
+    eventually(lambda: found(sabio, "dolphins") == {"delta.txt"})
+
+    # a rename keeps the document and its passages: nothing is read or embedded again
+    kb = sabio.kb()
+    before = sabio.store.find_document(kb.id, str(folder / "gamma.txt"))
+    assert before is not None
+    passages = [h.chunk_id for h in sabio.search("gazelles").hits if h.document_id == before.id]
+    (folder / "gamma.txt").rename(folder / "notes" / "gazelles.txt")
+    eventually(lambda: found(sabio, "gazelles") == {"gazelles.txt"})
+    after = sabio.store.find_document(kb.id, str(folder / "notes" / "gazelles.txt"))
+    assert after is not None and after.id == before.id
+    assert [h.chunk_id for h in sabio.search("gazelles").hits if h.document_id == after.id] == (
+        passages
+    )
+    eventually(lambda: items(sabio, source.id).get("gamma.txt", ("",))[0] == "removed")
+    assert items(sabio, source.id)["gazelles.txt"] == ("indexed", "renamed from gamma.txt")
+
+    # an editor's save: a temporary file renamed over the real one, indexed once
+    last_job = sabio.jobs.recent(source.id, limit=1)[0].id
+    temporary = folder / ".alpha.txt.swp"
+    temporary.write_text("Aardvarks eat ants.", encoding="utf-8")
+    temporary.replace(folder / "alpha.txt")
+    eventually(lambda: found(sabio, "aardvarks") == {"alpha.txt"})
+    time.sleep(1.0)  # a second, duplicate sync would have run within this
+    since = [j for j in sabio.jobs.recent(source.id) if j.id > last_job]
+    assert [j.message for j in since] == ["1 updated"]
+    assert not any(".swp" in k for k in items(sabio, source.id))
+
+    # deletions: a file, and a folder with a file in it
+    (folder / "alpha.txt").unlink()
+    (folder / "deep" / "er" / "delta.txt").unlink()
+    (folder / "deep" / "er").rmdir()
+    eventually(lambda: not found(sabio, "aardvarks") and not found(sabio, "dolphins"))
+    eventually(lambda: items(sabio, source.id)["alpha.txt"][0] == "removed")
+    assert {d.source for d in sabio.documents()} == {
+        str(folder / "notes" / "beta.md"),
+        str(folder / "notes" / "gazelles.txt"),
+        str(folder / "photo.png"),
+    }
+
+
+def test_changes_made_while_stopped_are_picked_up_on_start(sabio: Sabio, folder: Path) -> None:
+    source, _ = sabio.add_source("folder", str(folder))
+    first = Worker(sabio, watch=False)
+    first.run_pending()
+    first.stop()
+    (folder / "alpha.txt").unlink()
+    (folder / "notes" / "beta.md").write_text("Bison roam the plains.", encoding="utf-8")
+    (folder / "omega.txt").write_text("Ocelots hunt at night.", encoding="utf-8")
+    second = Worker(sabio, watch=False)
+    second.reconcile()
+    assert second.run_pending() == 1
+    second.stop()
+    assert found(sabio, "ocelots") == {"omega.txt"}
+    assert found(sabio, "bison") == {"beta.md"}
+    assert not found(sabio, "alpacas")
+    assert items(sabio, source.id)["alpha.txt"] == ("removed", "no longer in the folder")
+
+
+def test_a_failing_sync_is_retried_with_backoff_then_left_failed(
+    sabio: Sabio, folder: Path, tmp_path: Path
+) -> None:
+    source, _ = sabio.add_source("folder", str(folder))
+    Worker(sabio, watch=False).run_pending()
+    folder.rename(tmp_path / "elsewhere")  # an unmounted drive, say
+    queue = JobQueue(sabio.store)
+    job = sabio.sync_source(source.id)
+    worker = Worker(sabio, watch=False)
+    for attempt, delay in enumerate(RETRY_DELAYS_S, start=1):
+        assert worker.run_pending() == 1
+        job = queue.get(job.id)
+        assert (job.status, job.attempts) == ("queued", attempt)
+        assert "does not exist" in job.error and f"retrying in {delay:.0f} s" in job.message
+        assert job.run_after > time.time() + delay - 5
+        assert worker.run_pending() == 0  # not before its time
+        sabio.store.db.execute("UPDATE job SET run_after=0 WHERE id=?", (job.id,))
+    assert worker.run_pending() == 1
+    worker.stop()
+    job = queue.get(job.id)
+    assert job.status == "failed" and "does not exist" in job.error
+    assert "does not exist" in sabio.sources.get(source.id).last_error
+    assert found(sabio, "alpacas") == {"alpha.txt"}  # nothing lost meanwhile
+
+
+def test_a_job_of_a_dead_worker_is_taken_up_again(sabio: Sabio, folder: Path) -> None:
+    sabio.add_source("folder", str(folder))
+    gone = JobQueue(sabio.store, owner=f"{os.uname().nodename}:999999999")
+    job = gone.claim()
+    assert job is not None and job.status == "running"
+    worker = Worker(sabio, watch=False)
+    assert worker.run_pending() == 1  # that pid does not exist: the job is claimed again
+    worker.stop()
+    job = sabio.jobs.get(job.id)
+    assert (job.status, job.attempts) == ("done", 2)
+    assert found(sabio, "alpacas") == {"alpha.txt"}
+
+
+def test_queued_syncs_of_one_source_merge(sabio: Sabio, folder: Path) -> None:
+    source, _ = sabio.add_source("folder", str(folder))  # a full sync is queued
+    first = sabio.jobs.enqueue_sync(source.id, ["/a"])
+    assert first.payload == {}  # merged into the full sync
+    Worker(sabio, watch=False).run_pending()
+    one = sabio.jobs.enqueue_sync(source.id, ["/a"])
+    two = sabio.jobs.enqueue_sync(source.id, ["/b"])
+    assert one.id == two.id and two.payload == {"paths": ["/a", "/b"]}
+
+
+def test_temporary_names(tmp_path: Path) -> None:
+    for name in (".x.swp", "~$report.docx", "a.txt~", "a.tmp", "4913", "f.crdownload"):
+        assert is_temporary(str(tmp_path / name), tmp_path)
+    assert is_temporary(str(tmp_path / ".git" / "config.txt"), tmp_path)
+    assert not is_temporary(str(tmp_path / "report.docx"), tmp_path)
+    hidden_root = tmp_path / ".hidden"  # a watched folder may itself be under a dot-folder
+    assert not is_temporary(str(hidden_root / "notes.txt"), hidden_root)
+
+
+def test_the_cli_adds_syncs_lists_and_removes(settings: Settings, folder: Path) -> None:
+    runner = CliRunner()
+    env = {"SABIO_HOME": str(settings.home), "SABIO_EMBEDDING_MODEL": "fake:words"}
+    result = runner.invoke(app, ["source", "add", "folder", str(folder)], env=env)
+    assert result.exit_code == 0, result.output
+    assert "Added source 1: folder" in result.output
+    result = runner.invoke(app, ["source", "sync", "1"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "2 added, 1 skipped" in result.output
+    result = runner.invoke(app, ["source", "list"], env=env)
+    assert "2 indexed, 1 skipped" in result.output
+    assert "photo.png — unsupported type (.png)" in result.output
+    result = runner.invoke(app, ["source", "list", "1"], env=env)
+    assert "notes/beta.md" in result.output and "alpha.txt" in result.output
+    result = runner.invoke(app, ["source", "remove", "1"], env=env)
+    assert result.exit_code == 0 and "and its documents" in result.output
+    result = runner.invoke(app, ["docs", "--json"], env=env)
+    assert result.output.strip() == "[]"
+    result = runner.invoke(app, ["source", "add", "folder", "/no/such/folder"], env=env)
+    assert result.exit_code == 1 and "does not exist" in result.output
