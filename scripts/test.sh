@@ -10,6 +10,16 @@ if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; 
     $SUDO apt-get install -y --no-install-recommends chromium >/dev/null \
         || { $SUDO apt-get update >/dev/null && $SUDO apt-get install -y --no-install-recommends chromium >/dev/null; }
 fi
+# The IMAP tests run a real Dovecot on 127.0.0.1 (tests/imap_server.py); /usr/sbin is not
+# on every user's PATH.
+if ! command -v dovecot >/dev/null 2>&1 && [ ! -x /usr/sbin/dovecot ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing Dovecot for the IMAP tests"
+    if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+    $SUDO apt-get install -y --no-install-recommends dovecot-imapd >/dev/null \
+        || { $SUDO apt-get update >/dev/null && $SUDO apt-get install -y --no-install-recommends dovecot-imapd >/dev/null; }
+    # The package may start a system-wide IMAP server; the tests start their own.
+    if command -v systemctl >/dev/null 2>&1; then $SUDO systemctl disable --now dovecot >/dev/null 2>&1 || true; fi
+fi
 # shellcheck disable=SC1091
 [ -n "${VIRTUAL_ENV:-}" ] || . .venv/bin/activate
 ruff check src tests bench

@@ -8,6 +8,9 @@ becomes its text under the heading "Attachment: <name>". Attachments that cannot
 nothing is ever indexed as base64 or raw MIME. Attached messages (message/rfc822) are
 read like the outer one. In an mbox every message gets its own sections, headed
 "subject — from — date".
+
+:func:`split_message` gives a message's own text and its attachments' bytes apart, for
+callers that index each attachment as an item of its own (an IMAP mailbox).
 """
 
 from __future__ import annotations
@@ -48,6 +51,8 @@ class _Parts:
     body: list[str] = field(default_factory=list)
     attachments: list[Section] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    # Not None: collect each attachment as (file name, bytes) here instead of loading it.
+    files: list[tuple[str, bytes]] | None = None
 
 
 @register_loader(".msg")
@@ -94,6 +99,28 @@ def load_mbox(blob: Blob) -> LoadedDocument:
     return LoadedDocument(sections=sections, title=Path(blob.name).stem, metadata=metadata)
 
 
+def parse_message(data: bytes) -> Message:
+    """A raw message parsed as the loaders parse it; CorruptFileError when hopeless."""
+    return _parse(data)
+
+
+def split_message(message: Message) -> tuple[Section, list[tuple[str, bytes]]]:
+    """The message's own text (the header block and body, as the first section that
+    :func:`load_eml` gives) and its attachments as (file name, bytes), none of them
+    loaded. An attached message is read like the outer one: its text joins the body,
+    its attachments join the list."""
+    files: list[tuple[str, bytes]] = []
+    parts = _Parts(files=files)
+    _walk(message, parts, heading="")
+    return _main_section(message, parts, heading=""), files
+
+
+def header_metadata(message: Message) -> dict[str, str]:
+    """from, to, subject, message_id (as written) and date (ISO 8601 when parseable),
+    each only when the message has it."""
+    return _header_metadata(message)
+
+
 def _parse(data: bytes) -> Message:
     try:
         message: Message = message_from_bytes(data, policy=policy.default)
@@ -122,14 +149,17 @@ def _reparse_with_real_boundary(data: bytes) -> Message | None:
 def _message_sections(message: Message, heading: str) -> tuple[list[Section], list[str]]:
     parts = _Parts()
     _walk(message, parts, heading)
+    return [_main_section(message, parts, heading), *parts.attachments], parts.skipped
+
+
+def _main_section(message: Message, parts: _Parts, heading: str) -> Section:
     header_block = "\n".join(
         f"{name}: {value}"
         for name in ("From", "To", "Date", "Subject")
         if (value := _header(message, name))
     )
     body = _strip_encoded("\n\n".join(text for text in parts.body if text.strip()))
-    main = Section(f"{header_block}\n\n{body}".strip(), heading=heading)
-    return [main, *parts.attachments], parts.skipped
+    return Section(f"{header_block}\n\n{body}".strip(), heading=heading)
 
 
 def _walk(part: Message, parts: _Parts, heading: str) -> None:
@@ -181,6 +211,10 @@ def _attachment(part: Message, parts: _Parts, heading: str) -> None:
         _clean(part.get_filename() or "")
         or f"attachment{mimetypes.guess_extension(content_type) or ''}"
     )
+    if parts.files is not None:
+        data = part.get_payload(decode=True)
+        parts.files.append((name, data if isinstance(data, bytes) else b""))
+        return
     if not is_supported(name):
         parts.skipped.append(f"{name} ({content_type}: unsupported type)")
         return

@@ -10,12 +10,13 @@ data directory, run by ``sabio serve`` with uvicorn.
     auth          accounts: first-run setup, login, passwords, API tokens, users
     access        who may call what: login, CSRF, admins; same-host checks without login
     settings_api  the web app's other routes: settings, model pull, files, passages
+    sources_api   sources (folders, mail, web, webhooks), their items and jobs
     schemas       what the routes take and return (documented at /docs)
     uploads       multipart bodies streamed to disk, bounded, named and checked safely
     errors        the one JSON error shape: {"error": {"code", "message"}}
     events        server-sent events from a blocking generator (answers, pulls)
     links         documents named by file name and URL, never by a server path
-    services      the reader and the writer (below)
+    services      the reader, the writer (below) and the worker (sources and jobs)
     threads       few threads for short requests, others for work that waits
 
 **Concurrency.** FastAPI runs the sync routes in a thread pool, and answers stream from
@@ -68,6 +69,7 @@ from sabio.server.ollama_proxy import upstream_client
 from sabio.server.openai_api import install_openai_api
 from sabio.server.services import Services
 from sabio.server.settings_api import router as settings_router
+from sabio.server.sources_api import router as sources_router
 from sabio.server.uploads import clear_incoming
 from sabio.server.web import install_web
 
@@ -80,17 +82,21 @@ def create_app(
     *,
     overrides: Mapping[str, Any] | None = None,
     environ: Mapping[str, str] | None = None,
+    run_worker: bool = True,
 ) -> FastAPI:
     """The app; the data directory is opened when it starts and closed when it stops.
     ``overrides`` and ``environ`` are what ``settings`` were loaded with (default: no
     command-line overrides, this process's environment); a change of settings through
-    the API loads them again with these."""
+    the API loads them again with these. ``run_worker``: also sync sources and run
+    background jobs (:mod:`sabio.worker`) while it runs."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         clear_incoming(settings.home)
         services = Services(settings, overrides=overrides, environ=environ)
         app.state.services = services
+        if run_worker:
+            services.start_worker()  # sources and background jobs
         app.state.upstream_client = upstream_client()  # Ollama's, for the APIs like its own
         blas = threadpool_limits(1, user_api="blas")
         threads.configure()
@@ -115,6 +121,7 @@ def create_app(
     app.include_router(router)
     app.include_router(auth_router)
     app.include_router(settings_router)
+    app.include_router(sources_router)
     install_ollama_api(app)  # the Ollama API: /api/chat, /api/tags… and HEAD /
     install_openai_api(app)  # the OpenAI API: /v1/chat/completions, /v1/models…
     install_web(app)

@@ -51,11 +51,15 @@ CSRF_HEADER = "X-CSRF-Token"
 CHANGES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 OPEN = frozenset(f"{API}/{p}" for p in ("health", "auth/status", "auth/setup", "auth/login"))
 """Routes that need no user (with accounts on)."""
+WEBHOOK = re.compile(rf"{API}/sources/\d+/webhook")
+"""Webhooks check their own token instead of a user (:mod:`sabio.sources.webhook`)."""
 SIGN_IN = frozenset({f"{API}/auth/setup", f"{API}/auth/login"})
 ADMIN_ONLY = (
     ("PUT", f"{API}/settings"),
     ("POST", f"{API}/models/pull"),
     ("*", f"{API}/auth/users"),
+    ("POST", f"{API}/sources"),
+    ("DELETE", f"{API}/sources"),
 )
 """(method, path) that need an admin; a path covers what is under it, ``*`` any method."""
 TOKEN_TOUCH_SECONDS = 60.0
@@ -126,7 +130,7 @@ def check_access(request: Request) -> None:
         return
     if path in SIGN_IN:
         _check_same_origin(request)
-    if path in OPEN or not path.startswith(f"{API}/"):
+    if path in OPEN or not path.startswith(f"{API}/") or WEBHOOK.fullmatch(path):
         return
     user = authenticate(request)
     if user is None:

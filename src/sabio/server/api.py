@@ -196,13 +196,13 @@ async def upload_documents(name: str, request: Request, services: ServicesDep) -
     limit = settings.max_upload_mb * 1024 * 1024
     received = await uploads.receive_files(request, uploads.incoming_folder(settings.home), limit)
     try:
-        files = await run_waiting(_index_uploads, services, name, folder, received)
+        files = await run_waiting(index_uploads, services, name, folder, received)
     finally:
         uploads.discard(received)  # whatever was not accepted
     return UploadOut(files=files)
 
 
-def _index_uploads(
+def index_uploads(
     services: Services, name: str, folder: Path, received: list[uploads.Received]
 ) -> list[UploadedFileOut]:
     """Check each file, move those that pass into ``folder`` and index them."""

@@ -25,6 +25,7 @@ from sabio.config import (
 )
 from sabio.errors import ConfigError, SabioError
 from sabio.service import Sabio
+from sabio.worker import Worker
 
 STARTUP_SETTINGS = ("auth",)
 """Settings a running server keeps until it restarts, whatever config.toml says by then:
@@ -61,6 +62,19 @@ class Services:
         self.writer = Sabio(settings, shared_with=self.reader)
         self._write_lock = threading.Lock()
         self._settings_lock = threading.Lock()
+        self.worker: Worker | None = None
+
+    def start_worker(self) -> None:
+        """Run the jobs, watch the folders and keep the schedules (:mod:`sabio.worker`)
+        in a thread, through a service of its own that shares the reader's index and
+        models: a long sync never holds the writer that uploads and settings need."""
+        self.worker = Worker(Sabio(self.settings, shared_with=self.reader))
+        self.worker.start()
+
+    def wake_worker(self) -> None:
+        """A job was queued: the worker starts it now rather than at its next look."""
+        if self.worker is not None:
+            self.worker.wake()
 
     @contextmanager
     def writing(self) -> Iterator[Sabio]:
@@ -87,6 +101,8 @@ class Services:
         with self._write_lock:
             self.writer.reconfigure(settings)
             self.reader.reconfigure(settings)
+            if self.worker is not None:
+                self.worker.sabio.reconfigure(settings)
             self.settings = settings
 
     def overridden(self) -> dict[str, str]:
@@ -115,6 +131,9 @@ class Services:
             return settings
 
     def close(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()
+            self.worker.sabio.close()
         with self._write_lock:
             self.writer.close()
             self.reader.close()

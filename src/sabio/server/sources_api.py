@@ -1,0 +1,285 @@
+"""Sources, their items and jobs over REST, and the webhook that n8n and scripts post to.
+
+Adding, syncing and removing sources is for admins when accounts are on (a folder source
+reads the server's disk); everyone signed in may list them. The webhook route is checked
+by its own token instead of a user (see :func:`sabio.sources.webhook.check_token`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Request, Response
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from sabio.errors import ConfigError
+from sabio.jobs import Job
+from sabio.server import uploads
+from sabio.server.links import API_PREFIX
+from sabio.server.services import Services, services_of
+from sabio.server.threads import run_waiting
+from sabio.sources import ItemUpdate, Source, SourceItem
+from sabio.sources import webhook as hooks
+
+ServicesDep = Annotated[Services, Depends(services_of)]
+router = APIRouter(prefix=API_PREFIX, tags=["sources"])
+WEBHOOK_PATH = f"{API_PREFIX}/sources/{{source_id}}/webhook"
+
+
+class SourceIn(BaseModel):
+    kind: Literal["folder", "imap", "url", "feed", "sitemap", "webhook"]
+    location: str = Field(
+        "", description="The folder, or the URL; a webhook's name; empty for imap."
+    )
+    kb: str | None = Field(None, description="Knowledge base (default: the default one).")
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="imap: host, username, port, folder, security (tls|starttls|none), since "
+        "(YYYY-MM-DD); url, feed, sitemap, webhook: allow_private.",
+    )
+    password: str | None = Field(None, description="imap: kept encrypted, never returned.")
+    interval_s: float | None = Field(
+        None, ge=60, description="Seconds between scheduled syncs (imap, url, feed, sitemap)."
+    )
+
+
+class JobOut(BaseModel):
+    id: int
+    status: str = Field(description="queued, running, done or failed")
+    attempts: int
+    done: int
+    total: int | None
+    message: str
+    error: str
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+
+
+class SourceItemOut(BaseModel):
+    name: str = Field(description="The file (relative to the folder), URL or message.")
+    title: str
+    status: str = Field(description="indexed, unchanged, skipped, needs OCR, failed, removed…")
+    reason: str
+    document_id: int | None
+    changed_at: float
+    checked_at: float
+
+
+class SourceOut(BaseModel):
+    id: int
+    kb: str
+    kind: str
+    location: str
+    options: dict[str, Any]
+    password_set: bool = Field(description="imap: whether a password is kept (never shown).")
+    interval_s: float | None
+    last_sync_at: float | None
+    next_sync_at: float | None
+    last_error: str
+    counts: dict[str, int] = Field(description="How many items have each status.")
+    job: JobOut | None = Field(description="The latest job.")
+
+
+class SourceDetailOut(SourceOut):
+    items: list[SourceItemOut]
+    jobs: list[JobOut]
+
+
+class SourceAddedOut(SourceOut):
+    token: str | None = Field(None, description="A webhook's token: shown this once.")
+    webhook_url: str | None = None
+
+
+class WebhookIn(BaseModel):
+    text: str | None = None
+    title: str = ""
+    url: str | None = None
+
+
+class WebhookDocumentOut(BaseModel):
+    name: str
+    document_id: int | None
+    status: str
+    reason: str
+
+
+class WebhookOut(BaseModel):
+    documents: list[WebhookDocumentOut]
+
+
+def _job(job: Job | None) -> JobOut | None:
+    return JobOut.model_validate(job, from_attributes=True) if job else None
+
+
+def _item_name(source: Source, item: SourceItem) -> str:
+    prefix = source.location.rstrip("/") + "/"
+    if source.kind == "folder" and item.key.startswith(prefix):
+        return item.key[len(prefix) :]
+    return item.key
+
+
+def _source_out(services: Services, source: Source) -> dict[str, Any]:
+    reader = services.reader
+    jobs = reader.jobs.recent(source.id, limit=1)
+    return {
+        "id": source.id,
+        "kb": source.kb_name,
+        "kind": source.kind,
+        "location": source.location,
+        "options": source.options,
+        "password_set": source.has_secret and source.kind == "imap",
+        "interval_s": source.interval_s,
+        "last_sync_at": source.last_sync_at,
+        "next_sync_at": source.next_sync_at,
+        "last_error": source.last_error,
+        "counts": reader.sources.counts(source.id),
+        "job": _job(jobs[0] if jobs else None),
+    }
+
+
+@router.get("/sources", summary="List sources")
+def list_sources(services: ServicesDep, kb: str | None = None) -> list[SourceOut]:
+    return [SourceOut(**_source_out(services, s)) for s in services.reader.list_sources(kb)]
+
+
+@router.post("/sources", status_code=201, summary="Add a source")
+def add_source(body: SourceIn, services: ServicesDep) -> SourceAddedOut:
+    """Checks the source (the folder exists, the mailbox takes the password, the address
+    is public unless ``allow_private``) and queues its first sync."""
+    with services.writing() as writer:
+        source, token = writer.add_source(
+            body.kind,
+            body.location,
+            body.kb,
+            options=dict(body.options),
+            password=body.password,
+            interval_s=body.interval_s,
+        )
+    services.wake_worker()
+    hook = WEBHOOK_PATH.format(source_id=source.id) if source.kind == "webhook" else None
+    return SourceAddedOut(**_source_out(services, source), token=token, webhook_url=hook)
+
+
+@router.get("/sources/{source_id}", summary="A source, its items and its jobs")
+def get_source(source_id: int, services: ServicesDep) -> SourceDetailOut:
+    reader = services.reader
+    source = reader.sources.get(source_id)
+    items = [
+        SourceItemOut(
+            name=_item_name(source, i),
+            title=i.title,
+            status=i.label,
+            reason=i.reason,
+            document_id=i.document_id,
+            changed_at=i.changed_at,
+            checked_at=i.checked_at,
+        )
+        for i in reader.source_items(source_id)
+    ]
+    jobs = [j for job in reader.jobs.recent(source_id, limit=20) if (j := _job(job))]
+    return SourceDetailOut(**_source_out(services, source), items=items, jobs=jobs)
+
+
+@router.post("/sources/{source_id}/sync", status_code=202, summary="Sync a source now")
+def sync_source(source_id: int, services: ServicesDep) -> JobOut:
+    with services.writing() as writer:
+        job = writer.sync_source(source_id)
+    services.wake_worker()
+    out = _job(job)
+    assert out is not None
+    return out
+
+
+@router.delete("/sources/{source_id}", status_code=204, summary="Remove a source")
+def remove_source(source_id: int, services: ServicesDep, keep_documents: bool = False) -> Response:
+    """Detaches the source and, unless ``keep_documents``, forgets the documents it brought."""
+    with services.writing() as writer:
+        writer.remove_source(source_id, keep_documents=keep_documents)
+    return Response(status_code=204)
+
+
+@router.get("/jobs", summary="Recent background jobs")
+def list_jobs(services: ServicesDep, source_id: int | None = None) -> list[JobOut]:
+    return [j for job in services.reader.jobs.recent(source_id) if (j := _job(job))]
+
+
+@router.post(
+    "/sources/{source_id}/webhook",
+    summary="Push a document, a text or a URL (webhook)",
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "application/json": {"schema": WebhookIn.model_json_schema()},
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {"file": {"type": "string", "format": "binary"}},
+                    }
+                },
+            }
+        }
+    },
+)
+async def webhook(source_id: int, request: Request, services: ServicesDep) -> WebhookOut:
+    """With ``Authorization: Bearer <the webhook's token>``: JSON ``{"text", "title"}`` or
+    ``{"url"}``, or files as multipart/form-data (checked like uploads). Indexed at once;
+    answers with each document's id and status."""
+    reader = services.reader
+    source = await run_in_threadpool(reader.sources.get, source_id)
+    await run_in_threadpool(hooks.check_token, reader, source, request.headers.get("authorization"))
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media == "multipart/form-data":
+        updates = await _receive_files(services, source, request)
+    elif media == "application/json":
+        body = WebhookIn.model_validate_json(await request.body())
+        updates = [await run_waiting(_receive_json, services, source, body)]
+    else:
+        raise ConfigError('send JSON ({"text": …} or {"url": …}) or multipart/form-data files')
+    return WebhookOut(
+        documents=[
+            WebhookDocumentOut(
+                name=u.key.removeprefix("text:") if u.key.startswith("text:") else Path(u.key).name,
+                document_id=u.document_id,
+                status=u.status,
+                reason=u.reason,
+            )
+            for u in updates
+        ]
+    )
+
+
+def _receive_json(services: Services, source: Source, body: WebhookIn) -> ItemUpdate:
+    if (body.text is None) == (body.url is None):
+        raise ConfigError('send either "text" (with an optional "title") or "url"')
+    with services.writing() as writer:
+        if body.text is not None:
+            return hooks.receive_text(writer, source, body.text, body.title)
+        assert body.url is not None
+        return hooks.receive_url(writer, source, body.url)
+
+
+async def _receive_files(services: Services, source: Source, request: Request) -> list[ItemUpdate]:
+    """Files as uploads take them (:mod:`.uploads`), kept in the knowledge base's uploads."""
+    from sabio.server.api import index_uploads
+
+    settings = services.settings
+    folder = uploads.uploads_folder(settings.home, source.kb_name)
+    limit = settings.max_upload_mb * 1024 * 1024
+    received = await uploads.receive_files(request, uploads.incoming_folder(settings.home), limit)
+    try:
+        files = await run_waiting(index_uploads, services, source.kb_name, folder, received)
+    finally:
+        uploads.discard(received)
+    updates = [
+        ItemUpdate(f.name, f.status, f.outcome, f.reason, f.name, f.document_id) for f in files
+    ]
+    await run_in_threadpool(_record_files, services, source, updates)
+    return updates
+
+
+def _record_files(services: Services, source: Source, updates: list[ItemUpdate]) -> None:
+    with services.writing() as writer:
+        hooks.record_files(writer, source, updates)

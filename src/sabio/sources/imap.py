@@ -1,0 +1,153 @@
+"""An IMAP mailbox: every message, and every attachment Sabio can read, is a document
+with its sender, date and subject (:mod:`sabio.mailbox` talks to the server).
+
+Messages are known by their Message-ID (by a digest of the message when it has none),
+so a message is indexed once however often it is seen: after a restart, after the
+server renumbers its UIDs (a new UIDVALIDITY), or when it is copied to the watched
+folder again. A sync asks only for UIDs above the last one it finished, fetches only
+the messages whose Message-ID is new, and records its progress after every batch, so a
+killed sync goes on from its last batch. The folder is opened read-only: nothing is
+marked as read. Mail deleted on the server stays searchable (a mailbox source is an
+archive); remove it with ``sabio rm`` if it must go.
+
+The password is checked when the source is added, then kept encrypted
+(:mod:`sabio.vault`), never in config.toml and never shown by the API.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import ipaddress
+from typing import TYPE_CHECKING, Any, cast
+
+from sabio.errors import ConfigError
+from sabio.ingest import LoadedSource
+from sabio.mailbox import Mailbox, MailboxSettings, MailMessage, Security, mail_items
+from sabio.sources import ItemUpdate, SourceSetup, register_connector
+from sabio.sources.run import SyncRun
+from sabio.vault import Vault
+
+if TYPE_CHECKING:
+    from sabio.service import Sabio
+
+DEFAULT_INTERVAL_S = 60.0
+BATCH = 50
+SECURITY = ("tls", "starttls", "none")
+
+
+def mailbox_settings(options: dict[str, Any]) -> MailboxSettings:
+    since = options.get("since")
+    return MailboxSettings(
+        host=str(options["host"]),
+        username=str(options["username"]),
+        folder=str(options.get("folder") or "INBOX"),
+        security=cast(Security, options.get("security") or "tls"),
+        port=int(options["port"]) if options.get("port") else None,
+        since=dt.date.fromisoformat(since) if since else None,
+    )
+
+
+class ImapConnector:
+    def configure(
+        self, sabio: Sabio, location: str, options: dict[str, Any], password: str | None
+    ) -> SourceSetup:
+        known = {"host", "username", "port", "folder", "security", "since"}
+        if unknown := set(options) - known:
+            raise ConfigError(f"unknown options for an imap source: {', '.join(sorted(unknown))}")
+        if not options.get("host") or not options.get("username"):
+            raise ConfigError("an imap source needs the server (host) and the user name")
+        if (options.get("security") or "tls") not in SECURITY:
+            raise ConfigError(f"security must be one of {', '.join(SECURITY)}")
+        if options.get("security") == "none" and not _is_this_computer(str(options["host"])):
+            raise ConfigError(
+                "security none would send the password unencrypted over the network; use "
+                "tls (port 993) or starttls (port 143)"
+            )
+        try:
+            settings = mailbox_settings(options)
+        except ValueError as exc:
+            raise ConfigError(f"bad imap settings: {exc} (since: YYYY-MM-DD)") from None
+        if not password:
+            raise ConfigError("an imap source needs the mailbox's password")
+        with Mailbox(settings, password):  # refuses a wrong password, host or folder now
+            pass
+        options = {
+            "host": settings.host,
+            "username": settings.username,
+            "port": settings.port_number,
+            "folder": settings.folder,
+            "security": settings.security,
+            "since": settings.since.isoformat() if settings.since else None,
+        }
+        location = (
+            f"imap://{settings.username}@{settings.host}:{settings.port_number}/{settings.folder}"
+        )
+        secret = Vault(sabio.settings.home).encrypt(password)
+        return SourceSetup(location, options, secret=secret, interval_s=DEFAULT_INTERVAL_S)
+
+    def sync(self, run: SyncRun) -> None:
+        source = run.source
+        settings = mailbox_settings(source.options)
+        state = dict(source.state)
+        with Mailbox(settings, run.password()) as box:
+            if state.get("uidvalidity") != box.uidvalidity:
+                state = {"uidvalidity": box.uidvalidity, "last_uid": 0}
+            uids = [u for u in box.uids() if u > int(state["last_uid"])]
+            run.progress("looking for new mail", done=0, total=len(uids))
+            for start in range(0, len(uids), BATCH):
+                batch = uids[start : start + BATCH]
+                known = {
+                    uid
+                    for uid, message_id in box.message_ids(batch).items()
+                    if message_id and _seen(run, message_id)
+                }
+                new = [uid for uid in batch if uid not in known]
+                self._index(run, list(box.fetch(new)))
+                state["last_uid"] = batch[-1]
+                run.save_state(state)
+                run.progress("indexing mail", done=start + len(batch), total=len(uids))
+
+    def _index(self, run: SyncRun, messages: list[MailMessage]) -> None:
+        loaded: list[LoadedSource] = []
+        keys: list[str] = []
+        for message in messages:
+            if _seen(run, message.message_id):
+                continue  # the same message under another UID
+            for item in mail_items(message.raw):
+                key = message.message_id + (f"/{item.part}" if item.part else "")
+                digest = hashlib.blake2b(message.raw, digest_size=16).hexdigest()
+                loaded.append(
+                    LoadedSource(
+                        f"{run.source.location}/{key}",
+                        digest,
+                        item.title,
+                        item.document,
+                        item.status,
+                        item.reason,
+                        dict(item.metadata),
+                    )
+                )
+                keys.append(key)
+        run.index_loaded(loaded, keys)
+
+
+def _seen(run: SyncRun, message_id: str) -> bool:
+    """Whether the message was indexed before; if so, it is recorded as unchanged."""
+    item = run.sources.item(run.source.id, message_id)
+    if item is None:
+        return False
+    run.record([ItemUpdate(message_id, item.status, "unchanged", item.reason)])
+    return True
+
+
+def _is_this_computer(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+register_connector("imap")(ImapConnector)
