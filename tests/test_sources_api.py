@@ -139,6 +139,12 @@ def test_the_webhook_takes_texts_urls_and_files_with_its_token(
 
     items = client.get(f"{API}/sources/{added['id']}").json()["items"]
     assert {i["status"] for i in items} == {"indexed"} and len(items) == 3
+    documents = {d["title"]: d for d in client.get(f"{API}/kbs/default/documents").json()}
+    quokkas = documents["Quokkas"]
+    assert quokkas["file_url"] is None  # a posted text has no file to open
+    _error(client.get(f"{API}/kbs/default/documents/{quokkas['id']}/file"), 404, "not_found")
+    page = next(d for d in documents.values() if d["name"] == "bbc-1.html")
+    assert page["file_url"].startswith("http://127.0.0.1:")  # the page itself
 
     _error(client.post(url, json={"text": "a", "url": "b"}, headers=auth), 400, "bad_request")
     _error(

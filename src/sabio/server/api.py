@@ -30,7 +30,6 @@ from sabio.server.events import Event, close_iterator, event_stream
 from sabio.server.links import (
     API_PREFIX,
     document_link,
-    file_url,
     linked_answer,
     linked_citations,
 )
@@ -266,7 +265,7 @@ def _document_out(kb_name: str, d: DocumentRecord) -> DocumentOut:
     return DocumentOut(
         id=d.id,
         name=Path(d.source).name,
-        file_url=file_url(kb_name, d.id, d.source),
+        file_url=document_link(kb_name, d.id, d.source)["file_url"],
         title=d.title,
         status=d.status,
         reason=d.error,

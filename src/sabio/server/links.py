@@ -24,11 +24,23 @@ def file_url(kb_name: str, document_id: int, source: str, page: int | None = Non
     return url
 
 
+def is_file_source(source: str) -> bool:
+    """Whether a document came from a file on this computer (not a web page, a mail or
+    a posted text: see :mod:`sabio.sources`)."""
+    return source.startswith("/") or (len(source) > 2 and source[1:3] in (":\\", ":/"))
+
+
 def document_link(
     kb_name: str | None, document_id: int, source: str, page: int | None = None
 ) -> dict[str, Any]:
-    """``document`` (the file name) and ``file_url`` (None without a knowledge base)."""
-    url = file_url(kb_name, document_id, source, page) if kb_name is not None else None
+    """``document`` (the file name) and ``file_url`` (None without a knowledge base): the
+    original file's URL here, a web page's own address, None for a mail or a posted text."""
+    if source.startswith(("https://", "http://")):
+        url: str | None = source
+    elif kb_name is not None and is_file_source(source):
+        url = file_url(kb_name, document_id, source, page)
+    else:
+        url = None
     return {"document": Path(source).name, "file_url": url}
 
 

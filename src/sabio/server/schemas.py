@@ -49,7 +49,10 @@ class KnowledgeBaseOut(BaseModel):
 class DocumentOut(BaseModel):
     id: int
     name: str = Field(description="The file name.")
-    file_url: str = Field(description="Where the original file is served.")
+    file_url: str | None = Field(
+        description="Where the original file is served; a web page's own address; null for "
+        "a mail or a posted text."
+    )
     title: str
     status: str = Field(description="indexed, skipped, needs_ocr, encrypted or failed.")
     reason: str = Field(description="Why it is not indexed ('' when it is).")
@@ -80,7 +83,10 @@ class HitOut(_Out):
     chunk_id: int
     document_id: int
     document: str = Field(description="The file name.")
-    file_url: str = Field(description="The original file (a PDF's at the passage's page).")
+    file_url: str | None = Field(
+        description="The original file (a PDF's at the passage's page); a web page's own "
+        "address; null for a mail or a posted text."
+    )
     title: str
     page: int | None
     start: int = Field(description="Where the passage starts in the document's text.")
@@ -209,7 +215,10 @@ class PassageOut(BaseModel):
         description="The text before it on its page, from the previous passage ('' if none)."
     )
     after: str = Field(description="The text after it on its page ('' if none).")
-    file_url: str = Field(description="The original file (a PDF's at the passage's page).")
+    file_url: str | None = Field(
+        description="The original file (a PDF's at the passage's page); a web page's own "
+        "address; null for a mail or a posted text."
+    )
 
 
 # accounts (only when the server requires login: the auth setting)
