@@ -3,6 +3,8 @@ become documents with their headers, each once; the password stays secret."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -59,7 +61,7 @@ def test_messages_and_attachments_become_documents_once(
     imap_server.deliver(mail(UTF8_MAIL))
     source = add_mailbox(sabio, imap_server)
     assert source.location == f"imap://{imap_server.username}@127.0.0.1:{imap_server.port}/INBOX"
-    assert source.interval_s == 60
+    assert source.interval_s == 300
     sync(sabio)
     items = {i.key: i for i in sabio.source_items(source.id)}
     statuses = sorted((i.label, i.reason.split(" (")[0]) for i in items.values())
@@ -162,3 +164,31 @@ def test_the_cli_adds_a_mailbox_with_the_password_from_stdin(
     assert '"password_set": true' in result.output
     bad = runner.invoke(app, [*args[:-1], "--password-stdin"], input="nope\n", env=env)
     assert bad.exit_code == 1 and "refused the user name or password" in bad.output
+
+
+def test_mail_is_indexed_as_it_arrives(sabio: Sabio, imap_server: ImapServer) -> None:
+    """The worker keeps an IDLE connection: new mail is synced long before the schedule
+    (every 5 minutes) would; and a restart picks up what arrived while it was stopped."""
+    source = add_mailbox(sabio, imap_server)
+    worker = Worker(sabio)
+    worker.start()
+    try:
+        eventually(lambda: sabio.jobs.recent(source.id)[0].status == "done")
+        imap_server.deliver(mail(PDF_MAIL))
+        eventually(lambda: any("Bollettino" in (d.title or "") for d in sabio.documents()))
+    finally:
+        worker.stop()
+    imap_server.deliver(mail(PLAIN_MAIL))  # while no worker runs
+    restarted = Worker(sabio, watch=False)
+    restarted.reconcile()
+    restarted.run_pending()
+    restarted.stop()
+    assert sabio.jobs.recent(source.id)[0].message == "1 added"
+
+
+def eventually(check: Callable[[], bool], seconds: float = 30.0) -> None:
+    """A bounded wait for the worker's threads, not a timing assertion."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and not check():
+        time.sleep(0.1)
+    assert check()

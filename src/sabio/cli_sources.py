@@ -209,11 +209,13 @@ def _print_source(sabio: Sabio, source: Source, *, every_item: bool) -> None:
 
 
 def _item_name(source: Source, item: SourceItem) -> str:
-    if source.kind == "folder" and item.key.startswith(source.location.rstrip("/") + "/"):
-        name = item.key[len(source.location.rstrip("/")) + 1 :]
-    else:
-        name = item.key
-    return f"{name} ({item.title})" if item.title and source.kind != "folder" else name
+    """A folder's item by its path in the folder; others by title, then what identifies
+    them (a URL, a Message-ID), shortened."""
+    prefix = source.location.rstrip("/") + "/"
+    if source.kind == "folder":
+        return item.key.removeprefix(prefix)
+    key = item.key if len(item.key) <= 60 else item.key[:40] + "…" + item.key[-19:]
+    return f"{item.title}  <{key}>" if item.title and item.title != item.key else item.key
 
 
 def _when(timestamp: float | None) -> str:

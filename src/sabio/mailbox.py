@@ -16,8 +16,11 @@ import datetime
 import hashlib
 import imaplib
 import re
+import select
 import socket
 import ssl
+import threading
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -41,6 +44,7 @@ _HEADER_BATCH = 500  # Message-ID headers per UID FETCH
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _UID = re.compile(rb"\bUID (\d+)", re.IGNORECASE)
 _MESSAGE_ID = re.compile(rb"(?im)^message-id:[ \t]*(.*(?:\r?\n[ \t].*)*)")
+_NEW_MAIL = re.compile(rb"^\* \d+ (EXISTS|RECENT)\b", re.IGNORECASE)
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
 _LIST_NAME = re.compile(rb'^\((?P<flags>[^)]*)\) (?:"(?:[^"\\]|\\.)*"|NIL) (?P<name>.*)$')
 
@@ -147,6 +151,36 @@ class Mailbox:
             data = self._command("fetching messages", "FETCH", _uid_set(batch), "(BODY.PEEK[])")
             for uid, raw in sorted(_fetched(data)):
                 yield MailMessage(uid=uid, message_id=message_id_of(raw), raw=raw)
+
+    @property
+    def supports_idle(self) -> bool:
+        return self._imap is not None and "IDLE" in self._imap.capabilities
+
+    def wait_for_mail(self, seconds: float, stop: threading.Event) -> bool:
+        """IMAP IDLE (RFC 2177): wait until the server says mail arrived (True), at most
+        ``seconds`` or until ``stop`` is set (False). The connection stays usable."""
+        imap = self._imap
+        if imap is None:
+            raise RuntimeError("use the Mailbox in a with block")
+        tag = imap._new_tag()  # imaplib has no IDLE before Python 3.14
+        with self._errors("waiting for new mail"):
+            imap.send(tag + b" IDLE\r\n")
+            if not imap.readline().startswith(b"+"):
+                raise SourceError(f"the IMAP server at {self.settings.address} refused IDLE")
+            arrived = False
+            deadline = time.monotonic() + seconds
+            while not arrived and not stop.is_set() and time.monotonic() < deadline:
+                if not _readable(imap, 1.0):
+                    continue
+                line = imap.readline()
+                if not line:
+                    raise imaplib.IMAP4.abort("the server closed the connection")
+                arrived = bool(_NEW_MAIL.match(line))
+            imap.send(b"DONE\r\n")
+            while not (line := imap.readline()).startswith(tag):
+                if not line:
+                    raise imaplib.IMAP4.abort("the server closed the connection")
+        return arrived
 
     # --- the session ------------------------------------------------------------------
 
@@ -286,6 +320,14 @@ class Mailbox:
                 f"cannot reach the IMAP server at {address} ({exc.strerror or exc}); check "
                 "the host, port and this computer's network"
             ) from exc
+
+
+def _readable(imap: imaplib.IMAP4, seconds: float) -> bool:
+    """Whether a line can be read without waiting longer than ``seconds``."""
+    sock = imap.sock
+    if isinstance(sock, ssl.SSLSocket) and sock.pending():
+        return True
+    return bool(select.select([sock], [], [], seconds)[0])
 
 
 # --- messages -------------------------------------------------------------------------

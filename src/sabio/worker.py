@@ -5,7 +5,8 @@ alone. Several may run over one data directory (claiming a job is atomic), and a
 a killed worker left behind is taken up again (see :mod:`sabio.jobs`).
 
 While nothing changes it costs next to nothing: folder watchers sleep in the kernel's
-change notification (inotify), and the loop wakes every :data:`POLL_S` seconds to look
+change notification (inotify), mailbox watchers in IMAP IDLE (the server tells when mail
+arrives), and the loop wakes every :data:`POLL_S` seconds to look
 for jobs and sources added by another process (one indexed query each).
 """
 
@@ -18,14 +19,17 @@ import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 from sabio.errors import NotFoundError, SabioError
 from sabio.jobs import HEARTBEAT_S, Job, JobQueue
 from sabio.service import Sabio
 from sabio.sources import Source, SourceStore, connector
 from sabio.sources.folder import FolderWatch
+from sabio.sources.imap import MailWatch, mailbox_settings
 from sabio.sources.run import SyncRun
 from sabio.store import Store
+from sabio.vault import Vault
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +49,7 @@ class Worker:
         self.sources = SourceStore(self.store)
         self._wake = threading.Event()
         self._stop = threading.Event()
-        self._watches: dict[int, tuple[Path, FolderWatch]] = {}
+        self._watches: dict[int, tuple[str, _Watch]] = {}
         self._thread: threading.Thread | None = None
         self.on_job_done: Callable[[Job], None] | None = None
 
@@ -70,10 +74,15 @@ class Worker:
         """The loop: reconcile every folder, then run jobs and schedules until stopped."""
         self.reconcile()
         while not self._stop.is_set():
-            self.tick()
-            if self._run_one():
-                continue
-            self._wake.wait(self._idle_wait())
+            try:
+                self.tick()
+                if self._run_one():
+                    continue
+                wait = self._idle_wait()
+            except Exception:  # a bug, or the database unreadable: log it, keep going
+                log.error("the worker's loop failed:\n%s", traceback.format_exc())
+                wait = POLL_S
+            self._wake.wait(wait)
             self._wake.clear()
 
     def wake(self) -> None:
@@ -82,9 +91,10 @@ class Worker:
     # the parts of the loop
 
     def reconcile(self) -> None:
-        """Queue a full sync of every folder (changes made while no worker ran)."""
+        """Queue a full sync of every source that can change by itself (every kind but
+        webhooks): what changed while no worker ran is picked up at once."""
         for source in self.sources.find():
-            if source.kind == "folder":
+            if source.kind != "webhook":
                 self.queue.enqueue_sync(source.id)
 
     def tick(self) -> None:
@@ -112,17 +122,33 @@ class Worker:
         return max(0.05, min(POLL_S, due - time.time()))
 
     def _update_watches(self, sources: list[Source]) -> None:
-        folders = {s.id: Path(s.location) for s in sources if s.kind == "folder"}
-        for source_id in [i for i in self._watches if folders.get(i) != self._watches[i][0]]:
-            self._watches.pop(source_id)[1].stop()
-        for source_id, folder in folders.items():
+        """A watcher per folder (filesystem events) and per mailbox (IMAP IDLE)."""
+        wanted = {s.id: s for s in sources if s.kind in ("folder", "imap")}
+        for source_id in list(self._watches):
+            source = wanted.get(source_id)
+            if source is None or _identity(source) != self._watches[source_id][0]:
+                self._watches.pop(source_id)[1].stop()
+        for source_id, source in wanted.items():
             if source_id not in self._watches:
-                watch = FolderWatch(folder, functools.partial(self._changed, source_id))
+                on_change = functools.partial(self._changed, source_id)
+                try:
+                    watch = self._watch(source, on_change)
+                except SabioError as exc:  # e.g. the password's key is gone: syncs say so
+                    log.warning("cannot watch %s: %s", source.describe(), exc)
+                    watch = _NoWatch()  # until the source changes
                 watch.start()
-                self._watches[source_id] = (folder, watch)
+                self._watches[source_id] = (_identity(source), watch)
+
+    def _watch(self, source: Source, on_change: Callable[[list[str]], None]) -> _Watch:
+        if source.kind == "folder":
+            return FolderWatch(Path(source.location), on_change)
+        token = self.sources.secret(source.id)
+        password = Vault(self.sabio.settings.home).decrypt(token) if token else ""
+        return MailWatch(mailbox_settings(source.options), password, lambda: on_change([]))
 
     def _changed(self, source_id: int, paths: list[str]) -> None:
-        self.queue.enqueue_sync(source_id, paths)
+        """A watcher saw changes: sync those paths (none given: the whole source)."""
+        self.queue.enqueue_sync(source_id, paths or None)
         self.wake()
 
     def _run_one(self) -> bool:
@@ -157,6 +183,24 @@ class Worker:
             beating.stop()
         self.sources.synced(source, error)
         self.queue.fail(job, error)
+
+
+class _Watch(Protocol):
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+
+
+class _NoWatch:
+    def start(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+
+def _identity(source: Source) -> str:
+    """What a watcher depends on: when it changes, the watcher is made again."""
+    return f"{source.location} {sorted(source.options.items())}"
 
 
 class _Heartbeat:
