@@ -144,17 +144,22 @@ def test_changes_made_while_stopped_are_picked_up_on_start(sabio: Sabio, folder:
     first = Worker(sabio, watch=False)
     first.run_pending()
     first.stop()
+    kb = sabio.kb()
+    beta = sabio.store.find_document(kb.id, str(folder / "notes" / "beta.md"))
     (folder / "alpha.txt").unlink()
-    (folder / "notes" / "beta.md").write_text("Bison roam the plains.", encoding="utf-8")
+    (folder / "notes" / "beta.md").rename(folder / "beta-moved.md")
     (folder / "omega.txt").write_text("Ocelots hunt at night.", encoding="utf-8")
     second = Worker(sabio, watch=False)
     second.reconcile()
     assert second.run_pending() == 1
     second.stop()
     assert found(sabio, "ocelots") == {"omega.txt"}
-    assert found(sabio, "bison") == {"beta.md"}
+    assert found(sabio, "beavers") == {"beta-moved.md"}
+    moved = sabio.store.find_document(kb.id, str(folder / "beta-moved.md"))
+    assert beta is not None and moved is not None and moved.id == beta.id  # not read again
     assert not found(sabio, "alpacas")
     assert items(sabio, source.id)["alpha.txt"] == ("removed", "no longer in the folder")
+    assert items(sabio, source.id)["beta.md"] == ("removed", "renamed to beta-moved.md")
 
 
 def test_a_failing_sync_is_retried_with_backoff_then_left_failed(

@@ -51,7 +51,6 @@ class Worker:
         self._stop = threading.Event()
         self._watches: dict[int, tuple[str, _Watch]] = {}
         self._thread: threading.Thread | None = None
-        self.on_job_done: Callable[[Job], None] | None = None
 
     # lifecycle
 
@@ -71,7 +70,7 @@ class Worker:
         self.store.close()
 
     def run(self) -> None:
-        """The loop: reconcile every folder, then run jobs and schedules until stopped."""
+        """The loop: sync every source once, then run jobs and schedules until stopped."""
         self.reconcile()
         while not self._stop.is_set():
             try:
@@ -98,7 +97,7 @@ class Worker:
                 self.queue.enqueue_sync(source.id)
 
     def tick(self) -> None:
-        """Queue the syncs that are due; watch the folders there are, and no others."""
+        """Queue the syncs that are due; watch the folders and mailboxes there are."""
         now = time.time()
         for source in self.sources.due(now):
             self.sources.schedule(source.id, None)
@@ -156,8 +155,6 @@ class Worker:
         if job is None:
             return False
         self._run(job)
-        if self.on_job_done is not None:
-            self.on_job_done(self.queue.get(job.id))
         return True
 
     def _run(self, job: Job) -> None:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sabio.errors import ConfigError, SourceError
-from sabio.ingest import IGNORED_NAMES, file_hash
+from sabio.ingest import IGNORED_NAMES, file_hash, scan_paths
 from sabio.sources import ItemUpdate, SourceSetup, register_connector
 from sabio.sources.run import SyncRun
 from sabio.store import DocumentRecord, FileState
@@ -84,6 +84,7 @@ class FolderConnector:
         paths = run.payload.get("paths")
         if paths is None:
             run.progress("looking for changes in the folder")
+            self._moves_in(run, folder)
             run.ingest_files([folder])
             return
         self._sync_paths(run, folder, [p for p in paths if not is_temporary(p, folder)])
@@ -104,6 +105,17 @@ class FolderConnector:
         rest = [p for p in present if str(p) not in moved]
         if rest:
             run.ingest_files(rest)
+
+    def _moves_in(self, run: SyncRun, folder: Path) -> None:
+        """Files renamed or moved within the folder while no worker watched it."""
+        store, kb = run.sabio.store, run.kb
+        known = set(store.sources_under(kb.id, str(folder)))
+        if not known:
+            return
+        present = {str(path) for path in scan_paths([folder])[0]}
+        gone = {s: doc for s in known - present if (doc := store.find_document(kb.id, s))}
+        if gone:
+            self._moves(run, [Path(p) for p in sorted(present - known)], gone)
 
     def _moves(
         self, run: SyncRun, present: list[Path], gone: dict[str, DocumentRecord]
