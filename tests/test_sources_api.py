@@ -147,6 +147,17 @@ def test_the_webhook_takes_texts_urls_and_files_with_its_token(
     assert page["file_url"].startswith("http://127.0.0.1:")  # the page itself
 
     _error(client.post(url, json={"text": "a", "url": "b"}, headers=auth), 400, "bad_request")
+    huge = b'{"text": "' + b"a" * (21 * 2**20) + b'"}'
+    _error(
+        client.post(url, content=huge, headers={**auth, "Content-Type": "application/json"}),
+        413,
+        "too_large",
+    )
+    _error(
+        client.post(url, content=b"{nope", headers={**auth, "Content-Type": "application/json"}),
+        422,
+        "validation_error",
+    )
     _error(
         client.post(url, content=b"x", headers={**auth, "Content-Type": "text/plain"}),
         400,

@@ -11,8 +11,10 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request, Response
-from pydantic import BaseModel, Field
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 
 from sabio.errors import ConfigError
 from sabio.jobs import Job
@@ -26,6 +28,9 @@ from sabio.sources import webhook as hooks
 ServicesDep = Annotated[Services, Depends(services_of)]
 router = APIRouter(prefix=API_PREFIX, tags=["sources"])
 WEBHOOK_PATH = f"{API_PREFIX}/sources/{{source_id}}/webhook"
+MAX_JSON_BYTES = 20 * 2**20
+"""A webhook's JSON body at most (a text of 5 million characters fits); files go as
+multipart, under ``max_upload_mb``."""
 
 
 class SourceIn(BaseModel):
@@ -234,7 +239,10 @@ async def webhook(source_id: int, request: Request, services: ServicesDep) -> We
     if media == "multipart/form-data":
         updates = await _receive_files(services, source, request)
     elif media == "application/json":
-        body = WebhookIn.model_validate_json(await request.body())
+        try:
+            body = WebhookIn.model_validate_json(await _bounded_body(request, MAX_JSON_BYTES))
+        except ValidationError as exc:
+            raise RequestValidationError(exc.errors()) from None
         updates = [await run_waiting(_receive_json, services, source, body)]
     else:
         raise ConfigError('send JSON ({"text": …} or {"url": …}) or multipart/form-data files')
@@ -249,6 +257,19 @@ async def webhook(source_id: int, request: Request, services: ServicesDep) -> We
             for u in updates
         ]
     )
+
+
+async def _bounded_body(request: Request, limit: int) -> bytes:
+    """The body, refused (413) at its first byte over ``limit``: never read whole first."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise HTTPException(413, f"the body is over {limit // 2**20} MB; send a file instead")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise HTTPException(413, f"the body is over {limit // 2**20} MB; send a file instead")
+    return bytes(body)
 
 
 def _receive_json(services: Services, source: Source, body: WebhookIn) -> ItemUpdate:
