@@ -46,6 +46,8 @@ class Job:
     done: int
     total: int | None
     message: str
+    counts: dict[str, int]
+    """What a finished sync did: items by outcome (added, updated, unchanged…)."""
     error: str
     owner: str | None
     heartbeat_at: float | None
@@ -55,7 +57,7 @@ class Job:
 
 
 _COLUMNS = """id, kind, source_id, payload, status, attempts, run_after, done, total, message,
-    error, owner, heartbeat_at, created_at, started_at, finished_at"""
+    counts, error, owner, heartbeat_at, created_at, started_at, finished_at"""
 
 
 def this_process() -> str:
@@ -151,12 +153,12 @@ class JobQueue:
             (time.time(), done, total, message, job_id, self.owner),
         )
 
-    def finish(self, job: Job, message: str = "done") -> None:
+    def finish(self, job: Job, message: str = "done", counts: dict[str, int] | None = None) -> None:
         now = time.time()
         self.store.db.execute(
-            "UPDATE job SET status='done', finished_at=?, heartbeat_at=?, message=?, error=''"
-            " WHERE id=?",
-            (now, now, message, job.id),
+            "UPDATE job SET status='done', finished_at=?, heartbeat_at=?, message=?, counts=?,"
+            " error='' WHERE id=?",
+            (now, now, message, json.dumps(counts or {}), job.id),
         )
         self._forget_old(now)
 
@@ -209,4 +211,5 @@ def _alive(pid: int) -> bool:
 def _job(row: Any) -> Job:
     values = list(row)
     values[3] = json.loads(values[3])
+    values[10] = json.loads(values[10])
     return Job(*values)

@@ -285,7 +285,8 @@ class Sabio:
         interval_s: float | None = None,
     ) -> tuple[Source, str | None]:
         """Attach a source to ``kb_name`` after checking it (the folder exists, the mailbox
-        accepts the password, the address is allowed); its first sync is queued. Returns
+        accepts the password, the address is allowed); its first sync is queued (but for a
+        webhook's, whose documents are posted to it). Returns
         the source and, for a webhook, its token (shown this once)."""
         kb = self.kb(kb_name, create_default=True)
         setup = connector(kind).configure(self, location, dict(options or {}), password)
@@ -297,7 +298,8 @@ class Sabio:
             secret=setup.secret,
             interval_s=interval_s if interval_s is not None else setup.interval_s,
         )
-        self.jobs.enqueue_sync(source.id)
+        if kind != "webhook":  # a webhook has nothing to fetch: its documents come to it
+            self.jobs.enqueue_sync(source.id)
         return source, setup.token
 
     def list_sources(self, kb_name: str | None = None) -> list[Source]:

@@ -159,6 +159,7 @@ CREATE TABLE IF NOT EXISTS job (
     done INTEGER NOT NULL DEFAULT 0,
     total INTEGER,
     message TEXT NOT NULL DEFAULT '',
+    counts TEXT NOT NULL DEFAULT '{}',
     error TEXT NOT NULL DEFAULT '',
     owner TEXT,
     heartbeat_at REAL,

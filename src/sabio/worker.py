@@ -174,7 +174,7 @@ class Worker:
             error = f"internal error ({type(exc).__name__}: {exc}); see the log"
         else:
             self.sources.synced(source)
-            self.queue.finish(job, str(run.tally))
+            self.queue.finish(job, str(run.tally), run.tally.counts)
             return
         finally:
             beating.stop()

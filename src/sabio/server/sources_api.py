@@ -57,6 +57,10 @@ class JobOut(BaseModel):
     done: int
     total: int | None
     message: str
+    counts: dict[str, int] = Field(
+        description="What a finished sync did, items by outcome: added, updated, unchanged, "
+        "renamed, removed, not_indexed, skipped, rejected."
+    )
     error: str
     created_at: float
     started_at: float | None

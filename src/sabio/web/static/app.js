@@ -5,6 +5,8 @@
 import { ApiError, api, onUnauthorized, setCsrf, stream, upload } from "./api.js";
 import { formatDate, formatSize, getLang, setLang, t } from "./i18n.js";
 import { renderMarkdown } from "./markdown.js";
+import { sourcesView } from "./sources.js";
+import { $, field, h, icon, report, statusBadge, statusReason, toast } from "./ui.js";
 
 const state = {
   auth: null, // GET /auth/status
@@ -15,67 +17,8 @@ const state = {
   draft: { kb: null, kbChosen: false, model: null }, // what a new chat will use
   streaming: null, // AbortController of the answer being streamed
   chatQuery: "",
+  leave: null, // stops the shown view's background work (a sources tab's polling)
 };
-
-const $ = (selector, root = document) => root.querySelector(selector);
-
-// h("button.primary", {onclick}, "text", child…): elements without HTML parsing.
-function h(spec, attrs = {}, ...children) {
-  const [tag, ...classes] = spec.split(".");
-  const el = document.createElement(tag || "div");
-  if (classes.length) el.className = classes.join(" ");
-  for (const [key, value] of Object.entries(attrs || {})) {
-    if (value === null || value === undefined || value === false) continue;
-    if (key.startsWith("on")) el.addEventListener(key.slice(2), value);
-    else if (key === "dataset") Object.assign(el.dataset, value);
-    else if (key in el && typeof value !== "string") el[key] = value;
-    else el.setAttribute(key, value === true ? "" : value);
-  }
-  for (const child of children.flat()) {
-    if (child === null || child === undefined || child === false) continue;
-    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  }
-  return el;
-}
-
-function icon(name) {
-  const paths = {
-    menu: "M3 6h18M3 12h18M3 18h18",
-    plus: "M12 5v14M5 12h14",
-    send: "M4 12l16-8-6 16-3-7-7-1z",
-    stop: "M6 6h12v12H6z",
-    trash: "M4 7h16M9 7V4h6v3M6 7l1 13h10l1-13",
-    edit: "M4 20h4L19 9l-4-4L4 16v4z",
-    close: "M6 6l12 12M18 6L6 18",
-    books: "M4 4h5v16H4zM10 4h5v16h-5zM16 5l4 1-3 14-4-1z",
-    gear: "M12 8a4 4 0 100 8 4 4 0 000-8zM12 2v3M12 19v3M2 12h3M19 12h3M4.9 4.9l2.1 2.1M17 17l2.1 2.1M4.9 19.1L7 17M17 7l2.1-2.1",
-    upload: "M12 16V4M6 10l6-6 6 6M4 20h16",
-    file: "M6 2h8l4 4v16H6zM14 2v4h4",
-    chat: "M4 5h16v11H8l-4 4z",
-    logout: "M15 4h4v16h-4M10 8l-4 4 4 4M6 12h10",
-  };
-  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
-  svg.setAttribute("viewBox", "0 0 24 24");
-  svg.setAttribute("aria-hidden", "true");
-  svg.classList.add("icon");
-  const path = document.createElementNS("http://www.w3.org/2000/svg", "path");
-  path.setAttribute("d", paths[name]);
-  svg.append(path);
-  return svg;
-}
-
-function toast(message, kind = "error") {
-  const el = h(`div.toast.${kind}`, { role: kind === "error" ? "alert" : "status" }, message);
-  $("#toasts").append(el);
-  setTimeout(() => el.remove(), kind === "error" ? 8000 : 4000);
-}
-
-function report(err) {
-  if (err instanceof ApiError && err.status === 401) return; // the login form is shown
-  if (err && err.name === "AbortError") return;
-  console.error(err);
-  toast(err instanceof ApiError ? err.message : t("unexpected", { error: String(err) }));
-}
 
 // theme and language
 
@@ -175,10 +118,6 @@ function showAuth() {
 
 function logo() {
   return h("span.logo", { "aria-hidden": "true" }, "S");
-}
-
-function field(label, input, help) {
-  return h("label.field", {}, h("span", {}, label), input, help ? h("small.muted", {}, help) : null);
 }
 
 function langSwitch() {
@@ -340,17 +279,19 @@ function debounce(fn, ms) {
   };
 }
 
-// routing: #/new, #/chat/ID, #/kbs, #/kbs/NAME, #/settings
+// routing: #/new, #/chat/ID, #/kbs, #/kbs/NAME, #/kbs/NAME/sources, #/settings
 
 async function route() {
-  const [, view, arg] = (location.hash || "#/new").split("/");
+  const [, view, arg, tab] = (location.hash || "#/new").split("/");
   closeSource();
+  state.leave?.();
+  state.leave = null;
   for (const link of document.querySelectorAll(".nav-link")) {
     link.toggleAttribute("aria-current", link.dataset.view === view);
   }
   try {
     if (view === "chat" && arg) await showChat(Number(arg));
-    else if (view === "kbs") await showKbs(arg ? decodeURIComponent(arg) : null);
+    else if (view === "kbs") await showKbs(arg ? decodeURIComponent(arg) : null, tab);
     else if (view === "settings") await showSettings();
     else showNewChat();
   } catch (err) {
@@ -605,7 +546,7 @@ async function openSource(citation, kb, opener) {
   try {
     const p = await api("GET", `/kbs/${encodeURIComponent(kb)}/passages/${citation.chunk_id}`);
     const mark = h("mark", {}, p.text);
-    where.append(h("a.button.small", { href: p.file_url, target: "_blank", rel: "noopener" }, icon("file"), p.page ? t("openAtPage", { n: p.page }) : t("openOriginal")));
+    if (p.file_url) where.append(h("a.button.small", { href: p.file_url, target: "_blank", rel: "noopener" }, icon("file"), p.page ? t("openAtPage", { n: p.page }) : t("openOriginal"))); // a mail or a posted text has none
     content.replaceChildren(
       p.heading ? h("p.passage-heading", {}, p.heading) : null,
       h("div.passage", {}, p.before ? h("span.context", {}, p.before) : null, mark, p.after ? h("span.context", {}, p.after) : null),
@@ -634,7 +575,7 @@ document.addEventListener("keydown", (e) => {
 
 // knowledge bases
 
-async function showKbs(name) {
+async function showKbs(name, tab) {
   state.streaming?.abort();
   state.chat = null;
   renderChatList();
@@ -674,20 +615,63 @@ async function showKbs(name) {
   drawList();
   const main = h("div.page", {}, h("section.card", {}, h("h2", {}, t("knowledgeBases")), list, create));
   $("#main").replaceChildren(header(t("knowledgeBases")), main);
-  if (selected) main.append(await kbDetail(selected, drawList));
+  if (selected) main.append(await kbDetail(selected, drawList, tab));
 }
 
-// One knowledge base: upload, documents, re-index, delete. `changed()` redraws the list.
-async function kbDetail(kb, changed) {
-  const docs = h("div.documents");
-  const queue = h("ul.upload-queue", { "aria-live": "polite" });
-  const fileInput = h("input", { type: "file", multiple: true, hidden: true, onchange: (e) => enqueue(Array.from(e.target.files)) });
+// One knowledge base: re-index, delete, and a tab for its documents (`tab` undefined) or
+// its sources (`tab` "sources"). `changed()` redraws the list of knowledge bases.
+async function kbDetail(kb, changed, tab) {
   const counts = h("p.muted", {}, kbSummary(kb));
-  const refresh = async () => {
-    const [documents, fresh] = await Promise.all([api("GET", `/kbs/${encodeURIComponent(kb.name)}/documents`), api("GET", `/kbs/${encodeURIComponent(kb.name)}`)]);
+  const refreshCounts = async () => {
+    const fresh = await api("GET", `/kbs/${encodeURIComponent(kb.name)}`);
     counts.textContent = kbSummary(fresh);
     state.kbs = state.kbs.map((k) => (k.name === fresh.name ? fresh : k));
     changed();
+  };
+  const onSources = tab === "sources";
+  const base = `#/kbs/${encodeURIComponent(kb.name)}`;
+  const tabs = h(
+    "nav.tabs",
+    { "aria-label": kb.name },
+    h("a.tab", { href: base, "aria-current": onSources ? null : "page" }, icon("file"), t("documents")),
+    h("a.tab", { href: `${base}/sources`, "aria-current": onSources ? "page" : null }, icon("sync"), t("sources")),
+  );
+  let body;
+  let refresh = refreshCounts;
+  if (onSources) {
+    const admin = !state.auth.auth || Boolean(state.auth.user && state.auth.user.admin);
+    const view = await sourcesView(kb, { admin, changed: () => refreshCounts().catch(report) });
+    state.leave = view.stop;
+    body = view.element;
+  } else {
+    ({ body, refresh } = await documentsTab(kb, refreshCounts));
+  }
+  return h(
+    "section.card",
+    {},
+    h(
+      "div.section-head",
+      {},
+      h("div", {}, h("h2", {}, kb.name), counts),
+      h(
+        "div.actions",
+        {},
+        h("button", { type: "button", onclick: () => reindex(kb, refresh), title: t("reindexHelp") }, t("reindex")),
+        h("button.danger", { type: "button", onclick: () => deleteKb(kb) }, icon("trash"), t("delete")),
+      ),
+    ),
+    tabs,
+    body,
+  );
+}
+
+// The documents of a knowledge base and the drop zone to upload more: {body, refresh}.
+async function documentsTab(kb, refreshCounts) {
+  const docs = h("div.documents");
+  const queue = h("ul.upload-queue", { "aria-live": "polite" });
+  const fileInput = h("input", { type: "file", multiple: true, hidden: true, onchange: (e) => enqueue(Array.from(e.target.files)) });
+  const refresh = async () => {
+    const [documents] = await Promise.all([api("GET", `/kbs/${encodeURIComponent(kb.name)}/documents`), refreshCounts()]);
     docs.replaceChildren(documentTable(kb, documents, refresh));
   };
   let pending = [];
@@ -762,42 +746,12 @@ async function kbDetail(kb, changed) {
     h("span.muted", {}, t("dropHelp")),
     fileInput,
   );
-  const section = h(
-    "section.card",
-    {},
-    h(
-      "div.section-head",
-      {},
-      h("div", {}, h("h2", {}, kb.name), counts),
-      h(
-        "div.actions",
-        {},
-        h("button", { type: "button", onclick: () => reindex(kb, refresh), title: t("reindexHelp") }, t("reindex")),
-        h("button.danger", { type: "button", onclick: () => deleteKb(kb) }, icon("trash"), t("delete")),
-      ),
-    ),
-    drop,
-    queue,
-    docs,
-  );
   await refresh();
-  return section;
+  return { body: h("div.kb-documents", {}, drop, queue, docs), refresh };
 }
 
 function kbSummary(kb) {
   return `${t("nDocuments", { n: kb.documents })} · ${t("nPassages", { n: kb.passages })} · ${kb.embedding_model}`;
-}
-
-function statusBadge(status, outcome) {
-  const label = outcome === "unchanged" ? t("status.unchanged") : t(`status.${status}`);
-  return h(`span.badge.${status}`, {}, label);
-}
-
-// Why a file is not indexed: what to do, in the interface's language, then the server's
-// own words (which name the exact problem, in English).
-function statusReason(status, reason) {
-  const help = t(`statusHelp.${status}`);
-  return [help !== `statusHelp.${status}` ? h("div.status-help", {}, help) : null, h("div.reason", {}, reason)];
 }
 
 function documentTable(kb, documents, refresh) {

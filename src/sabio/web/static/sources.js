@@ -1,0 +1,427 @@
+// A knowledge base's sources (a watched folder, a mailbox, a web page, a feed, a sitemap,
+// a webhook), kept current by the server's worker: what each one brought, why some items
+// were not indexed, the sync in progress; adding, syncing and removing them (admins).
+//
+// The list is polled every 2 s while a sync is queued or running, and otherwise only as
+// often as a source can change by itself (folders and webhooks every 10 s, scheduled
+// sources when their next sync is due); the view's stop() ends it.
+
+import { ApiError, API, api } from "./api.js";
+import { formatAgo, formatDateTime, t } from "./i18n.js";
+import { copyButton, field, h, icon, report, statusBadge, statusReason, toast } from "./ui.js";
+
+const KINDS = ["folder", "imap", "url", "feed", "sitemap", "webhook"];
+const ICONS = { folder: "folder", imap: "mail", url: "globe", feed: "feed", sitemap: "sitemap", webhook: "webhook" };
+const WEB = ["url", "feed", "sitemap", "webhook"]; // kinds that take allow_private
+const SCHEDULED = ["imap", "url", "feed", "sitemap"]; // kinds synced on an interval
+const INTERVALS = [900, 3600, 21600, 86400];
+const BUSY_MS = 2000;
+const IDLE_MS = 10000;
+// failures first, then what needs the user, then the rest
+const ORDER = ["failed", "encrypted", "needs_ocr", "skipped", "removed", "indexed", "unchanged"];
+
+// "needs OCR" (the API's label) → "needs_ocr" (the key of its texts and styles)
+const statusKey = (label) => label.toLowerCase().replace(/ /g, "_");
+const busy = (job) => Boolean(job && (job.status === "queued" || job.status === "running"));
+const kindLabel = (kind) => t(`kind.${kind}`);
+
+// The Sources tab of knowledge base `kb`: {element, stop}. `admin`: may add, sync and
+// remove; `changed()` is called when syncs may have changed the documents.
+export async function sourcesView(kb, { admin, changed }) {
+  const cards = new Map(); // source id → its card
+  const list = h("div.kb-source-list", { "aria-live": "polite" });
+  const empty = h("p.muted", {}, t("noSources"));
+  let timer = null;
+  let stopped = false;
+  let latest = 0;
+  let wasBusy = false;
+
+  const stop = () => {
+    stopped = true;
+    clearTimeout(timer);
+  };
+  const schedule = (ms) => {
+    clearTimeout(timer);
+    if (!stopped && ms !== null) timer = setTimeout(tick, ms);
+  };
+  const tick = () => {
+    if (stopped || !element.isConnected) return stop();
+    if (document.hidden) return schedule(IDLE_MS);
+    refresh().catch((err) => {
+      if (err instanceof ApiError && err.status === 401) return stop();
+      report(err);
+      schedule(IDLE_MS);
+    });
+  };
+  const refresh = async () => {
+    const mine = ++latest;
+    const sources = await api("GET", `/sources?kb=${encodeURIComponent(kb.name)}`);
+    if (mine !== latest || stopped) return; // a newer refresh is drawing
+    draw(sources);
+    await Promise.all([...cards.values()].map((card) => card.refreshItems()));
+    const anyBusy = sources.some((s) => busy(s.job));
+    if (wasBusy && !anyBusy) changed();
+    wasBusy = anyBusy;
+    schedule(anyBusy ? BUSY_MS : idleDelay(sources));
+  };
+  const draw = (sources) => {
+    for (const [id, card] of cards) {
+      if (!sources.some((s) => s.id === id)) {
+        card.remove();
+        cards.delete(id);
+      }
+    }
+    sources.forEach((source, index) => {
+      let card = cards.get(source.id);
+      if (!card) {
+        card = sourceCard(source, { admin, refresh: () => refresh().catch(report), changed });
+        cards.set(source.id, card);
+      }
+      card.update(source);
+      if (list.children[index] !== card) list.insertBefore(card, list.children[index] || null);
+    });
+    empty.hidden = sources.length > 0;
+  };
+
+  const form = admin ? sourceForm(kb, () => refresh().catch(report)) : null;
+  const element = h(
+    "div.kb-sources",
+    {},
+    h("p.muted", {}, t("sourcesHelp")),
+    empty,
+    list,
+    admin ? form : h("p.muted.kb-source-note", {}, t("sourcesAdminOnly")),
+  );
+  await refresh();
+  if (form && !cards.size) form.open = true;
+  return { element, stop };
+}
+
+// How long to wait for the next look while nothing runs: folders and webhooks change
+// by themselves at any time; a scheduled source when its next sync is due; else never.
+function idleDelay(sources) {
+  if (sources.some((s) => s.kind === "folder" || s.kind === "webhook")) return IDLE_MS;
+  const next = Math.min(...sources.map((s) => s.next_sync_at || Infinity));
+  return next === Infinity ? null : Math.max(IDLE_MS, (next - Date.now() / 1000) * 1000 + 1000);
+}
+
+// One source: kind, location, last sync, counts, the sync in progress, its last error,
+// and (opened) its items and recent syncs. Returns the element, with .update(source)
+// and .refreshItems() (which loads the items only while they are shown).
+function sourceCard(first, { admin, refresh, changed }) {
+  let source = first;
+  const id = first.id;
+  const meta = h("p.muted.kb-source-meta");
+  const counts = h("div.kb-source-counts");
+  const job = h("div.kb-source-job");
+  const error = h("div.kb-source-error", { role: "alert" });
+  const webhookUrl = first.kind === "webhook" ? `${location.origin}${API}/sources/${id}/webhook` : null;
+  const hook = webhookUrl ? h("p.kb-source-hook", {}, h("span.muted", {}, `${t("webhookUrl")}: `), h("code", {}, webhookUrl)) : null;
+  const items = h("div.kb-source-items");
+  const summary = h("summary");
+  const details = h("details.kb-source-details", { ontoggle: () => details.open && card.refreshItems().catch(report) }, summary, items);
+  const syncButton = h("button", { type: "button", onclick: () => syncNow() }, icon("sync"), t("syncNow"));
+  const confirmBox = h("div.kb-source-confirm", { hidden: true });
+  const removeButton = h("button.danger", { type: "button", onclick: () => askRemove() }, icon("trash"), t("remove"));
+
+  const syncNow = async () => {
+    syncButton.disabled = true;
+    try {
+      await api("POST", `/sources/${id}/sync`);
+    } catch (err) {
+      report(err);
+    }
+    refresh();
+  };
+  const askRemove = () => {
+    const withDocs = h("input", { type: "checkbox", checked: true });
+    confirmBox.hidden = false;
+    removeButton.disabled = true;
+    const cancel = () => {
+      confirmBox.hidden = true;
+      confirmBox.replaceChildren();
+      removeButton.disabled = false;
+    };
+    confirmBox.replaceChildren(
+      h("p", {}, t("removeSourceConfirm", { name: source.location || kindLabel(source.kind) })),
+      h("label.check", {}, withDocs, t("removeSourceDocs")),
+      h(
+        "div.actions",
+        {},
+        h(
+          "button.danger",
+          {
+            type: "button",
+            onclick: async () => {
+              try {
+                await api("DELETE", `/sources/${id}?keep_documents=${!withDocs.checked}`);
+                toast(t("sourceRemoved"), "info");
+                changed();
+              } catch (err) {
+                report(err);
+                cancel();
+              }
+              refresh();
+            },
+          },
+          t("removeSource"),
+        ),
+        h("button", { type: "button", onclick: cancel }, t("cancel")),
+      ),
+    );
+  };
+
+  const card = h(
+    "article.kb-source",
+    { dataset: { kind: first.kind, id: String(id) } },
+    h(
+      "div.kb-source-head",
+      {},
+      h("span.kb-source-icon", { title: kindLabel(first.kind) }, icon(ICONS[first.kind] || "file")),
+      h("div.kb-source-title", {}, h("strong", {}, kindLabel(first.kind)), h("div.kb-source-location", {}, first.location || kindLabel(first.kind))),
+      admin ? h("div.actions", {}, first.kind === "webhook" ? null : syncButton, removeButton) : null, // a webhook has nothing to fetch
+    ),
+    meta,
+    hook,
+    counts,
+    job,
+    error,
+    confirmBox,
+    details,
+  );
+
+  card.update = (fresh) => {
+    source = fresh;
+    const running = busy(fresh.job);
+    card.dataset.job = fresh.job ? fresh.job.status : "";
+    meta.replaceChildren(...metaParts(fresh));
+    counts.replaceChildren(...countBadges(fresh.counts));
+    job.replaceChildren(...jobLine(fresh.job));
+    error.hidden = !fresh.last_error;
+    error.replaceChildren(h("strong", {}, t("lastError")), " ", fresh.last_error);
+    syncButton.disabled = running;
+    syncButton.replaceChildren(icon("sync"), running ? t(fresh.job.status === "queued" ? "syncQueued" : "syncing") : t("syncNow"));
+    const total = Object.values(fresh.counts).reduce((a, b) => a + b, 0);
+    summary.textContent = t("itemsN", { n: total });
+  };
+  card.refreshItems = async () => {
+    if (!details.open) return;
+    const detail = await api("GET", `/sources/${id}`);
+    items.replaceChildren(itemList(detail.items), recentJobs(detail.jobs));
+  };
+  return card;
+}
+
+function metaParts(source) {
+  const parts = [`${t("knowledgeBase")}: ${source.kb}`];
+  const synced = source.last_sync_at ? h("span", { title: formatDateTime(source.last_sync_at) }, t("lastSync", { when: formatAgo(source.last_sync_at) })) : t("neverSynced");
+  parts.push(source.kind === "webhook" ? t("webhookWaits") : synced);
+  if (source.next_sync_at && SCHEDULED.includes(source.kind)) parts.push(h("span", { title: formatDateTime(source.next_sync_at) }, t("nextSync", { when: formatAgo(source.next_sync_at) })));
+  if (source.kind === "folder") parts.push(t("watched"));
+  if (source.password_set) parts.push(t("passwordSet"));
+  return parts.flatMap((part, i) => (i ? [" · ", part] : [part]));
+}
+
+// "3 indexed · 1 skipped": what the source's items are now. Items indexed by an earlier
+// sync and unchanged since are indexed too (the last sync's own tally is its message).
+function countBadges(counts) {
+  const merged = {};
+  for (const [label, n] of Object.entries(counts)) {
+    const key = statusKey(label) === "unchanged" ? "indexed" : statusKey(label);
+    merged[key] = (merged[key] || 0) + n;
+  }
+  const order = ["indexed", ...ORDER.filter((key) => key !== "indexed")];
+  const keys = [...order.filter((key) => merged[key]), ...Object.keys(merged).filter((key) => !order.includes(key))];
+  return keys.map((key) => {
+    const text = t(`count.${key}`, { n: merged[key] });
+    return h(`span.badge.${key}`, {}, text === `count.${key}` ? `${merged[key]} ${key}` : text);
+  });
+}
+
+// The sync in progress (a bar, done/total, its message), or the last one's outcome.
+function jobLine(job) {
+  if (!job) return [];
+  if (busy(job)) {
+    const bar = h("progress", { max: job.total || 1 });
+    if (job.total) bar.value = job.done;
+    const text = job.status === "queued" ? t("syncQueued") : [job.total ? `${job.done}/${job.total}` : null, job.message].filter(Boolean).join(" · ");
+    return [bar, h("span.muted", { role: "status" }, text), job.error ? h("span.kb-source-retry", {}, t("retrying", { error: job.error })) : null];
+  }
+  const when = job.finished_at ? formatAgo(job.finished_at) : "";
+  if (job.status === "failed") return [h("span.kb-source-failed", {}, t("syncFailed", { when, error: job.error || job.message }))];
+  return [h("span.muted", { title: formatDateTime(job.finished_at) }, t("syncDone", { when, message: jobOutcome(job) }))];
+}
+
+// What a finished sync did, in the interface's language (the server's message is English).
+function jobOutcome(job) {
+  const counts = Object.entries(job.counts || {});
+  if (!counts.length) return job.status === "done" ? t("outcome.nothing") : job.message;
+  return counts.map(([outcome, n]) => t(`outcome.${outcome}`, { n })).join(", ");
+}
+
+// A source's items, failures first, each with its status, what it means, why, and when.
+function itemList(items) {
+  if (!items.length) return h("p.muted", {}, t("noItems"));
+  const rank = (item) => {
+    const i = ORDER.indexOf(statusKey(item.status));
+    return i < 0 ? ORDER.length : i;
+  };
+  const sorted = [...items].sort((a, b) => rank(a) - rank(b) || b.changed_at - a.changed_at || a.name.localeCompare(b.name));
+  return h(
+    "ul.kb-source-item-list",
+    {},
+    sorted.map((item) => {
+      const key = statusKey(item.status);
+      const link = /^https?:\/\//i.test(item.name);
+      return h(
+        "li",
+        { dataset: { status: key } },
+        h("div.kb-source-item-name", {}, link ? h("a", { href: item.name, target: "_blank", rel: "noopener noreferrer" }, item.title || item.name) : item.name, !link && item.title && !item.name.startsWith(item.title) ? h("div.muted.small", {}, item.title) : null),
+        h("div.status", {}, statusBadge(key), ...statusReason(key, item.reason, "sourceHelp")),
+        h("span.muted.small", { title: formatDateTime(item.checked_at) }, formatAgo(item.changed_at)),
+      );
+    }),
+  );
+}
+
+function recentJobs(jobs) {
+  if (!jobs.length) return null;
+  return h(
+    "div.kb-source-jobs",
+    {},
+    h("h4", {}, t("recentSyncs")),
+    h(
+      "ul",
+      {},
+      jobs.slice(0, 5).map((job) =>
+        h(
+          "li",
+          { dataset: { status: job.status } },
+          h("span", { title: formatDateTime(job.created_at) }, formatAgo(job.finished_at || job.started_at || job.created_at)),
+          " · ",
+          t(`job.${job.status}`),
+          job.status === "done" ? ` · ${jobOutcome(job)}` : job.message ? ` · ${job.message}` : null,
+          job.error ? h("span.kb-source-failed", {}, ` · ${job.error}`) : null,
+        ),
+      ),
+    ),
+  );
+}
+
+// The "Add source" form: its fields change with the kind. The server checks the source
+// (the folder exists, the mailbox takes the password, the address is public) and its
+// message is shown under the form. A webhook's token is shown here, this once.
+function sourceForm(kb, added) {
+  const kind = h("select", { name: "source-kind" }, KINDS.map((k) => h("option", { value: k }, kindLabel(k))));
+  const kindHelp = h("small.muted");
+  const location = h("input", { name: "source-location", autocomplete: "off", spellcheck: false });
+  const locationLabel = h("span");
+  const locationHelp = h("small.muted");
+  const host = h("input", { name: "imap-host", autocomplete: "off", placeholder: "imap.example.org", spellcheck: false });
+  const port = h("input", { name: "imap-port", type: "number", min: 1, max: 65535, placeholder: "993" });
+  const username = h("input", { name: "imap-username", autocomplete: "off", spellcheck: false });
+  const password = h("input", { name: "imap-password", type: "password", autocomplete: "new-password" });
+  const folder = h("input", { name: "imap-folder", placeholder: "INBOX", spellcheck: false });
+  const security = h("select", { name: "imap-security" }, ["tls", "starttls", "none"].map((s) => h("option", { value: s }, t(`security.${s}`))));
+  const since = h("input", { name: "imap-since", type: "date" });
+  const allowPrivate = h("input", { name: "allow-private", type: "checkbox" });
+  const interval = h("select", { name: "source-interval" }, h("option", { value: "" }, t("interval.default")), INTERVALS.map((s) => h("option", { value: String(s) }, t(`interval.${s}`))));
+  const error = h("p.form-error", { role: "alert" });
+  const shown = h("div.token-shown.kb-source-token", { hidden: true });
+
+  const locationRow = h("label.field", {}, locationLabel, location, locationHelp);
+  const imapRows = [field(t("imapHost"), host), field(t("imapPort"), port), field(t("imapUser"), username), field(t("password"), password, t("imapPasswordHelp")), field(t("imapFolder"), folder), field(t("imapSecurity"), security), field(t("imapSince"), since, t("imapSinceHelp"))];
+  const privateRow = h("div.field", {}, h("label.check", {}, allowPrivate, t("allowPrivate")), h("small.muted", {}, t("allowPrivateHelp")));
+  const intervalRow = field(t("syncEvery"), interval);
+
+  const choose = () => {
+    const k = kind.value;
+    kindHelp.textContent = t(`kindHelp.${k}`);
+    locationRow.hidden = k === "imap";
+    locationLabel.textContent = t(`location.${k}`);
+    locationHelp.textContent = t(`locationHelp.${k}`);
+    location.placeholder = t(`placeholder.${k}`);
+    location.required = k !== "imap" && k !== "webhook";
+    location.type = k === "folder" || k === "webhook" ? "text" : "url";
+    for (const row of imapRows) row.hidden = k !== "imap";
+    host.required = username.required = password.required = k === "imap";
+    privateRow.hidden = !WEB.includes(k);
+    intervalRow.hidden = !SCHEDULED.includes(k);
+    error.textContent = "";
+  };
+  kind.addEventListener("change", choose);
+
+  const body = () => {
+    const k = kind.value;
+    const options = {};
+    if (k === "imap") {
+      Object.assign(options, { host: host.value.trim(), username: username.value.trim(), security: security.value });
+      if (port.value) options.port = Number(port.value);
+      if (folder.value.trim()) options.folder = folder.value.trim();
+      if (since.value) options.since = since.value; // YYYY-MM-DD
+    }
+    if (WEB.includes(k)) options.allow_private = allowPrivate.checked;
+    return {
+      kind: k,
+      location: k === "imap" ? "" : location.value.trim(),
+      kb: kb.name,
+      options,
+      password: k === "imap" ? password.value : null,
+      interval_s: SCHEDULED.includes(k) && interval.value ? Number(interval.value) : null,
+    };
+  };
+  const showToken = (source) => {
+    const token = h("code.token", {}, source.token);
+    const url = h("code.token", {}, `${window.location.origin}${source.webhook_url}`);
+    shown.hidden = false;
+    shown.replaceChildren(
+      h("p", {}, h("strong", {}, t("webhookToken")), " ", t("webhookTokenOnce")),
+      h("div.kb-source-secret", {}, token, copyButton(source.token, token)),
+      h("p.muted", {}, t("webhookUrl")),
+      h("div.kb-source-secret", {}, url, copyButton(url.textContent, url)),
+      h("p.muted.small", {}, t("webhookHelp")),
+      h(
+        "button.small",
+        {
+          type: "button",
+          onclick: () => {
+            shown.hidden = true;
+            shown.replaceChildren(); // gone for good
+          },
+        },
+        t("tokenSaved"),
+      ),
+    );
+  };
+
+  const submit = h("button.primary", { type: "submit" }, icon("plus"), t("addSource"));
+  const form = h(
+    "form.kb-source-form",
+    {
+      onsubmit: async (e) => {
+        e.preventDefault();
+        error.textContent = "";
+        submit.disabled = true;
+        try {
+          const source = await api("POST", "/sources", body());
+          password.value = "";
+          location.value = "";
+          toast(t("sourceAdded"), "info");
+          if (source.token) showToken(source);
+          added();
+        } catch (err) {
+          if (err instanceof ApiError && err.status !== 401) error.textContent = err.message;
+          else report(err);
+        } finally {
+          submit.disabled = false;
+        }
+      },
+    },
+    h("div.grid", {}, h("label.field", {}, h("span", {}, t("sourceKind")), kind, kindHelp), locationRow, ...imapRows, privateRow, intervalRow),
+    error,
+    h("div.actions", {}, submit),
+  );
+  choose();
+  const box = h("details.kb-source-add", {}, h("summary", {}, icon("plus"), t("addSource")), form, shown);
+  return box;
+}
