@@ -209,13 +209,12 @@ def _print_source(sabio: Sabio, source: Source, *, every_item: bool) -> None:
 
 
 def _item_name(source: Source, item: SourceItem) -> str:
-    """A folder's item by its path in the folder; others by title, then what identifies
-    them (a URL, a Message-ID), shortened."""
-    prefix = source.location.rstrip("/") + "/"
-    if source.kind == "folder":
-        return item.key.removeprefix(prefix)
-    key = item.key if len(item.key) <= 60 else item.key[:40] + "…" + item.key[-19:]
-    return f"{item.title}  <{key}>" if item.title and item.title != item.key else item.key
+    """A folder's item by its path; others by title, then their key, shortened."""
+    name = source.item_name(item)
+    if source.kind == "folder" or not item.title or item.title == name:
+        return name
+    key = name if len(name) <= 60 else name[:40] + "…" + name[-19:]
+    return f"{item.title}  <{key}>"
 
 
 def _when(timestamp: float | None) -> str:

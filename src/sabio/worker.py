@@ -19,12 +19,11 @@ import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
 
 from sabio.errors import NotFoundError, SabioError
 from sabio.jobs import HEARTBEAT_S, Job, JobQueue
 from sabio.service import Sabio
-from sabio.sources import Source, SourceStore, connector
+from sabio.sources import Source, SourceStore, SourceWatch, connector
 from sabio.sources.folder import FolderWatch
 from sabio.sources.imap import MailWatch, mailbox_settings
 from sabio.sources.run import SyncRun
@@ -49,7 +48,7 @@ class Worker:
         self.sources = SourceStore(self.store)
         self._wake = threading.Event()
         self._stop = threading.Event()
-        self._watches: dict[int, tuple[str, _Watch]] = {}
+        self._watches: dict[int, tuple[str, SourceWatch]] = {}
         self._thread: threading.Thread | None = None
 
     # lifecycle
@@ -134,11 +133,11 @@ class Worker:
                     watch = self._watch(source, on_change)
                 except SabioError as exc:  # e.g. the password's key is gone: syncs say so
                     log.warning("cannot watch %s: %s", source.describe(), exc)
-                    watch = _NoWatch()  # until the source changes
+                    watch = _NoWatch(source.describe())  # until the source changes
                 watch.start()
                 self._watches[source_id] = (_identity(source), watch)
 
-    def _watch(self, source: Source, on_change: Callable[[list[str]], None]) -> _Watch:
+    def _watch(self, source: Source, on_change: Callable[[list[str]], None]) -> SourceWatch:
         if source.kind == "folder":
             return FolderWatch(Path(source.location), on_change)
         token = self.sources.secret(source.id)
@@ -182,12 +181,9 @@ class Worker:
         self.queue.fail(job, error)
 
 
-class _Watch(Protocol):
-    def start(self) -> None: ...
-    def stop(self) -> None: ...
+class _NoWatch(SourceWatch):
+    """For a source that cannot be watched (it says why when synced)."""
 
-
-class _NoWatch:
     def start(self) -> None:
         pass
 

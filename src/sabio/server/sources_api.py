@@ -22,7 +22,7 @@ from sabio.server import uploads
 from sabio.server.links import API_PREFIX
 from sabio.server.services import Services, services_of
 from sabio.server.threads import run_waiting
-from sabio.sources import ItemUpdate, Source, SourceItem
+from sabio.sources import ItemUpdate, Source
 from sabio.sources import webhook as hooks
 
 ServicesDep = Annotated[Services, Depends(services_of)]
@@ -123,13 +123,6 @@ def _job(job: Job | None) -> JobOut | None:
     return JobOut.model_validate(job, from_attributes=True) if job else None
 
 
-def _item_name(source: Source, item: SourceItem) -> str:
-    prefix = source.location.rstrip("/") + "/"
-    if source.kind == "folder" and item.key.startswith(prefix):
-        return item.key[len(prefix) :]
-    return item.key
-
-
 def _source_out(services: Services, source: Source) -> dict[str, Any]:
     reader = services.reader
     jobs = reader.jobs.recent(source.id, limit=1)
@@ -178,7 +171,7 @@ def get_source(source_id: int, services: ServicesDep) -> SourceDetailOut:
     source = reader.sources.get(source_id)
     items = [
         SourceItemOut(
-            name=_item_name(source, i),
+            name=source.item_name(i),
             title=i.title,
             status=i.label,
             reason=i.reason,

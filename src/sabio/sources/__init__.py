@@ -22,18 +22,22 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sabio.errors import ConfigError, ConflictError, NotFoundError
+from sabio.errors import ConfigError, ConflictError, NotFoundError, SabioError
 from sabio.store import KnowledgeBase, Store
 
 if TYPE_CHECKING:
     from sabio.service import Sabio
     from sabio.sources.run import SyncRun
+
+log = logging.getLogger(__name__)
 
 KINDS = ("folder", "imap", "url", "feed", "sitemap", "webhook")
 _MODULES = {
@@ -68,6 +72,12 @@ class Source:
 
     def describe(self) -> str:
         return f"{self.kind} {self.location}"
+
+    def item_name(self, item: SourceItem) -> str:
+        """How an item is named to people: a folder's by its path in the folder, others
+        by their key (a URL, a Message-ID)."""
+        prefix = self.location.rstrip("/") + "/"
+        return item.key.removeprefix(prefix) if self.kind == "folder" else item.key
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +145,36 @@ class Connector(Protocol):
     ) -> SourceSetup: ...
 
     def sync(self, run: SyncRun) -> None: ...
+
+
+class SourceWatch:
+    """Watches one source from a thread of its own (filesystem events, IMAP IDLE) until
+    :meth:`stop`; subclasses write :meth:`watch`, which returns when ``stopping`` is set
+    or the watch broke, and is then called again after ``retry_s`` seconds."""
+
+    retry_s = 10.0
+
+    def __init__(self, name: str) -> None:
+        self.stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self._thread.join(timeout=5)
+
+    def watch(self) -> None:
+        """Watch until ``stopping`` is set (or the watch breaks: raise SabioError, OSError)."""
+
+    def _run(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                self.watch()
+            except (SabioError, OSError) as exc:
+                log.warning("%s: %s; trying again in %.0f s", self._thread.name, exc, self.retry_s)
+            self.stopping.wait(self.retry_s)
 
 
 _CONNECTORS: dict[str, Callable[[], Connector]] = {}

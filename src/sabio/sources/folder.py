@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sabio.errors import ConfigError, SourceError
 from sabio.ingest import IGNORED_NAMES, file_hash, scan_paths
-from sabio.sources import ItemUpdate, SourceSetup, register_connector
+from sabio.sources import ItemUpdate, SourceSetup, SourceWatch, register_connector
 from sabio.sources.run import SyncRun
 from sabio.store import DocumentRecord, FileState
 
@@ -166,37 +165,19 @@ class FolderConnector:
 register_connector("folder")(FolderConnector)
 
 
-class FolderWatch:
-    """Watches one folder in a thread of its own; ``on_change`` gets the changed paths of
-    each group of changes. Stops with :meth:`stop`. A folder that is missing is looked
-    for again every :data:`RETRY_S` seconds."""
-
-    RETRY_S = 10.0
+class FolderWatch(SourceWatch):
+    """Watches one folder; ``on_change`` gets the changed paths of each group of changes.
+    A folder that is missing is looked for again every ``retry_s`` seconds."""
 
     def __init__(self, folder: Path, on_change: Callable[[list[str]], None]) -> None:
+        super().__init__(f"watching {folder}")
         self.folder = folder
         self.on_change = on_change
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"watch {folder}", daemon=True)
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                for paths in self._changes():
-                    if paths:
-                        self.on_change(paths)
-            except (FileNotFoundError, OSError) as exc:
-                log.warning(
-                    "cannot watch %s (%s); trying again in %.0f s", self.folder, exc, self.RETRY_S
-                )
-            self._stop.wait(self.RETRY_S)
+    def watch(self) -> None:
+        for paths in self._changes():
+            if paths:
+                self.on_change(paths)
 
     def _changes(self) -> Iterator[list[str]]:
         from watchfiles import watch
@@ -206,7 +187,7 @@ class FolderWatch:
             watch_filter=lambda change, path: not is_temporary(path, self.folder),
             debounce=MAX_WAIT_MS,
             step=QUIET_MS,
-            stop_event=self._stop,
+            stop_event=self.stopping,
             rust_timeout=0,
             yield_on_timeout=False,
             raise_interrupt=False,

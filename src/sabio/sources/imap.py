@@ -20,14 +20,13 @@ import datetime as dt
 import hashlib
 import ipaddress
 import logging
-import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
-from sabio.errors import ConfigError, SourceError
+from sabio.errors import ConfigError
 from sabio.ingest import LoadedSource
 from sabio.mailbox import Mailbox, MailboxSettings, MailMessage, Security, mail_items
-from sabio.sources import ItemUpdate, SourceSetup, register_connector
+from sabio.sources import ItemUpdate, SourceSetup, SourceWatch, register_connector
 from sabio.sources.run import SyncRun
 from sabio.vault import Vault
 
@@ -138,45 +137,31 @@ class ImapConnector:
         run.index_loaded(loaded, keys)
 
 
-class MailWatch:
-    """Keeps an IDLE connection to a mailbox in a thread of its own; ``on_change`` is
-    called when the server says mail arrived, so new mail is indexed within seconds
-    rather than at the next scheduled sync (which still runs, for servers without IDLE).
-    A broken connection is opened again after :data:`RETRY_S` seconds."""
+class MailWatch(SourceWatch):
+    """Keeps an IDLE connection to a mailbox; ``on_change`` is called when the server says
+    mail arrived, so new mail is indexed within seconds rather than at the next scheduled
+    sync (which still runs, for servers without IDLE). A broken connection is opened
+    again after ``retry_s`` seconds."""
 
-    RETRY_S = 30.0
+    retry_s = 30.0
     IDLE_S = 25 * 60.0  # servers may drop an IDLE after 30 minutes (RFC 2177)
 
     def __init__(
         self, settings: MailboxSettings, password: str, on_change: Callable[[], None]
     ) -> None:
+        super().__init__(f"waiting for mail at {settings.address}")
         self.settings = settings
         self._password = password
         self.on_change = on_change
-        self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self._run, name=f"idle {settings.address}", daemon=True
-        )
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                with Mailbox(self.settings, self._password) as box:
-                    if not box.supports_idle:
-                        return  # the schedule does it all
-                    while not self._stop.is_set():
-                        if box.wait_for_mail(self.IDLE_S, self._stop):
-                            self.on_change()
-            except SourceError as exc:
-                log.warning("waiting for mail at %s: %s", self.settings.address, exc)
-            self._stop.wait(self.RETRY_S)
+    def watch(self) -> None:
+        with Mailbox(self.settings, self._password) as box:
+            idle = box.supports_idle
+            while idle and not self.stopping.is_set():
+                if box.wait_for_mail(self.IDLE_S, self.stopping):
+                    self.on_change()
+        if not idle:
+            self.stopping.wait()  # the schedule does it all
 
 
 def _seen(run: SyncRun, message_id: str) -> bool:
