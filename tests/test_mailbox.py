@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from certificates import self_signed
 from conftest import need_data
 from fake_servers import closed_port
 from imap_server import ImapServer, imap_server, running_dovecot
@@ -299,3 +300,19 @@ def test_attached_message_is_read_like_the_outer_one() -> None:
     assert message.document is not None
     assert "Just attaching another PDF" in message.document.sections[0].text
     assert (pdf.part, pdf.status) == ("broken.pdf", "failed")
+
+
+def test_starttls_checks_the_certificate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Dovecot that requires TLS, with a certificate nobody trusts: refused with the
+    reason; trusted (as a company's own certificate authority would be), it works."""
+    cert, key = self_signed(tmp_path, "localhost")
+    with running_dovecot(ssl="required", ssl_cert=f"<{cert}", ssl_key=f"<{key}") as server:
+        server.deliver(mail("mikel_mail/rfc6532_utf8_headers.eml"))
+        secure = MailboxSettings(
+            "localhost", server.username, security="starttls", port=server.port
+        )
+        with pytest.raises(SourceError, match=r"certificate .* is not trusted"):
+            Mailbox(secure, server.password).__enter__()
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+        with Mailbox(secure, server.password) as box:
+            assert len(list(box.fetch(box.uids()))) == 1
