@@ -16,7 +16,7 @@ import pytest
 from conftest import need_data
 
 from sabio.chunking import Chunk
-from sabio.index import ChunkIndex, tokens
+from sabio.index import MAX_SEGMENTS, ChunkIndex, tokens
 from sabio.search import query_terms
 from sabio.store import FileState, KnowledgeBase, Store
 
@@ -143,6 +143,28 @@ def test_catching_up_after_changes_equals_a_rebuild(
     fresh = ChunkIndex(store)
     q = np.asarray([rng.random() for _ in range(DIM)], dtype=np.float32)
     assert index.vector_search(kb, q, 20) == fresh.vector_search(kb, q, 20)
+
+
+def test_many_small_changes_merge_the_small_segments_only(
+    filled: tuple[Store, KnowledgeBase], corpus: list[str], tmp_path: Path
+) -> None:
+    """A watched folder adds a segment per change: past MAX_SEGMENTS the small ones are
+    merged into one, the big first segment stays as it is, and rankings are unchanged."""
+    store, kb = filled
+    cache = tmp_path / "cache"
+    index = ChunkIndex(store, cache)
+    first = index.sync(kb).segments[0]
+    for n in range(MAX_SEGMENTS + 3):
+        _add(store, kb, f"/change{n}", corpus[330 + n : 331 + n], 200 + n)
+        segments = index.sync(kb).segments
+        assert segments[0] is first and len(segments) <= MAX_SEGMENTS
+    assert len(segments) < MAX_SEGMENTS  # merged at least once
+    _assert_same_as_fts(store, kb, index)
+    folder = cache / f"kb-{kb.id}"
+    assert sorted(p.name for p in folder.glob("seg-*")) == sorted(s.name for s in segments)
+    rng = random.Random(5)
+    q = np.asarray([rng.random() for _ in range(DIM)], dtype=np.float32)
+    assert index.vector_search(kb, q, 20) == ChunkIndex(store).vector_search(kb, q, 20)
 
 
 def test_a_new_process_loads_the_saved_index(

@@ -6,8 +6,9 @@ always be rebuilt from it. It is made of *segments*, each covering a range of ch
 counter moves, the index catches up without re-reading everything: chunks that are gone
 are masked out, and chunks with ids above the last segment become a new segment. Segments
 are saved as ``.npy`` files under ``<home>/index/`` and memory-mapped by the next process,
-so a CLI search does not pay for a rebuild. Many segments or many dead rows trigger a
-compaction (a rebuild from the chunk table).
+so a CLI search does not pay for a rebuild. Too many segments merge the small later ones
+into one (the first, big one stays); many dead rows trigger a compaction (a rebuild from
+the chunk table).
 
 Keyword scoring is BM25 exactly as SQLite's FTS5 computes ``bm25(fts, 1.0, 0.5)`` over
 the text and context columns with ``tokenize='unicode61 remove_diacritics 2'`` (k1 = 1.2,
@@ -425,14 +426,36 @@ class ChunkIndex:
         new_rows = self.store.chunk_rows(kb.id, after=index.max_id)
         rows = sum(len(seg.ids) for seg in index.segments)
         dead = rows - sum(int(a.sum()) for a in index.alive)
-        if len(index.segments) + bool(new_rows) > MAX_SEGMENTS or dead > MAX_DEAD_FRACTION * rows:
+        if dead > MAX_DEAD_FRACTION * rows:
             return False
+        if len(index.segments) + bool(new_rows) > MAX_SEGMENTS:
+            return self._merge_tail(kb, index)
         if new_rows:
             segment = build_segment(new_rows, index.vocab, kb.dimension)
             index.segments.append(segment)
             index.alive.append(np.ones(len(segment.ids), dtype=bool))
             index.max_id = int(segment.ids[-1])
             self._save(kb, index, [segment])
+        index.refresh_stats()
+        return True
+
+    def _merge_tail(self, kb: KnowledgeBase, index: _KbIndex) -> bool:
+        """Too many segments: keep the first (the big one) and merge every later one, with
+        the new chunks, into one, read again from the chunk table; False (rebuild it all)
+        once the later ones hold as much as the first. A watched folder adds a small
+        segment per change: this keeps the cost of a merge to the size of the changes,
+        where a rebuild would read the whole knowledge base (seconds at 100k passages)."""
+        first = index.segments[0]
+        tail = sum(len(s.ids) for s in index.segments[1:])
+        if not len(first.ids) or tail >= len(first.ids):
+            return False
+        merged = build_segment(
+            self.store.chunk_rows(kb.id, after=int(first.ids[-1])), index.vocab, kb.dimension
+        )
+        index.segments = [first, merged]
+        index.alive = [index.alive[0], np.ones(len(merged.ids), dtype=bool)]
+        index.max_id = int(merged.ids[-1]) if len(merged.ids) else int(first.ids[-1])
+        self._save(kb, index, [merged])
         index.refresh_stats()
         return True
 
@@ -476,6 +499,10 @@ class ChunkIndex:
             for old in folder.glob("vocab-*.json"):
                 if old.name != vocab_name:
                     old.unlink(missing_ok=True)
+            kept = {s.name for s in index.segments}
+            for old in folder.glob("seg-*"):  # merged away (a reader may still map it)
+                if old.name not in kept:
+                    shutil.rmtree(old, ignore_errors=True)
         except OSError:
             pass  # a cache that cannot be written is rebuilt next time; search still works
 

@@ -31,7 +31,7 @@ import numpy as np
 
 from sabio.chunking import Chunk, chunk_document, embedding_text
 from sabio.errors import LoadError
-from sabio.loaders import Blob, LoadedDocument, is_supported, load_document
+from sabio.loaders import LOADER_MODULES, Blob, LoadedDocument, is_supported, load_document
 from sabio.models import EmbeddingModel
 from sabio.store import DocumentRecord, FileState, KnowledgeBase, Store
 
@@ -39,6 +39,8 @@ EMBED_FLUSH_CHUNKS = 512
 EMBED_STEP = 128  # passages per embedding call, so that progress moves
 IGNORED_NAMES = frozenset({"Thumbs.db", "desktop.ini"})
 NOT_INDEXED = frozenset({"failed", "needs_ocr", "encrypted"})
+PYTHON_READERS = frozenset(LOADER_MODULES["sabio.loaders.text"])
+"""Extensions whose loader is pure Python (see :func:`_native_reader`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +75,9 @@ class IngestOptions:
     keep_missing: bool = False
     workers: int = 0
     isolate: bool = False
-    """Read even a single file in a worker process, so a reader that crashes (a hostile PDF
-    can take pdfium down) fails that file only: for long-running processes (the server)."""
+    """Read even a single file in a worker process (unless a plain-text one), so a reader
+    that crashes (a hostile PDF can take pdfium down) fails that file only: for
+    long-running processes (the server, the worker)."""
 
 
 @dataclass(slots=True)
@@ -388,7 +391,7 @@ def _prepare_all(jobs: list[_Job], workers: int, *, isolate: bool = False) -> It
 
     The largest files go first, so that the last one does not leave a worker idle.
     """
-    if not jobs or (len(jobs) == 1 and not isolate):
+    if not jobs or (len(jobs) == 1 and not (isolate and _native_reader(jobs[0].source))):
         yield from (prepare_file(job) for job in jobs)
         return
     workers = min(workers or os.cpu_count() or 1, len(jobs))
@@ -414,6 +417,13 @@ def _prepare_all(jobs: list[_Job], workers: int, *, isolate: bool = False) -> It
                 pool = _pool(workers, context)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _native_reader(source: str) -> bool:
+    """Whether the file is read by native code (pdfium, lxml, Office parsers) that a
+    hostile file could crash; plain-text formats are read by Python alone, here, which
+    spares starting a process for a single changed note (0.3 s against 0.03 s)."""
+    return Path(source).suffix.lower() not in PYTHON_READERS
 
 
 def _start_method() -> Any:
