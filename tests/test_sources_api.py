@@ -67,6 +67,9 @@ def test_a_folder_source_over_rest(client: TestClient, tmp_path: Path) -> None:
         "scan.png": ("skipped", "unsupported type (.png)"),
     }
     assert detail["counts"] == {"indexed": 2, "skipped": 1}
+    assert detail["items_total"] == 3
+    page = client.get(f"{API}/sources/{source['id']}", params={"limit": 1}).json()
+    assert [i["name"] for i in page["items"]] == ["scan.png"]  # what needs a look comes first
     assert detail["jobs"][0]["status"] == "done"
     listed = client.get(f"{API}/sources").json()
     assert [s["id"] for s in listed] == [source["id"]]

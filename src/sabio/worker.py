@@ -33,6 +33,8 @@ from sabio.vault import Vault
 log = logging.getLogger(__name__)
 
 POLL_S = 2.0
+KEEP_REMOVED_S = 30 * 86400.0
+"""Items removed from a source are listed (with why) for a month, then forgotten."""
 
 
 class Worker:
@@ -173,6 +175,7 @@ class Worker:
             error = f"internal error ({type(exc).__name__}: {exc}); see the log"
         else:
             self.sources.synced(source)
+            self.sources.forget_removed(source.id, time.time() - KEEP_REMOVED_S)
             self.queue.finish(job, str(run.tally), run.tally.counts)
             return
         finally:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
@@ -93,7 +93,8 @@ class SourceOut(BaseModel):
 
 
 class SourceDetailOut(SourceOut):
-    items: list[SourceItemOut]
+    items: list[SourceItemOut] = Field(description="A page of them: see limit and offset.")
+    items_total: int
     jobs: list[JobOut]
 
 
@@ -166,7 +167,14 @@ def add_source(body: SourceIn, services: ServicesDep) -> SourceAddedOut:
 
 
 @router.get("/sources/{source_id}", summary="A source, its items and its jobs")
-def get_source(source_id: int, services: ServicesDep) -> SourceDetailOut:
+def get_source(
+    source_id: int,
+    services: ServicesDep,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> SourceDetailOut:
+    """Items a page at a time (``limit``, ``offset``), those that need a look first:
+    failed, needs OCR, encrypted, skipped, removed, then the latest changes."""
     reader = services.reader
     source = reader.sources.get(source_id)
     items = [
@@ -179,10 +187,13 @@ def get_source(source_id: int, services: ServicesDep) -> SourceDetailOut:
             changed_at=i.changed_at,
             checked_at=i.checked_at,
         )
-        for i in reader.source_items(source_id)
+        for i in reader.sources.items(source_id, limit=limit, offset=offset)
     ]
     jobs = [j for job in reader.jobs.recent(source_id, limit=20) if (j := _job(job))]
-    return SourceDetailOut(**_source_out(services, source), items=items, jobs=jobs)
+    total = sum(reader.sources.counts(source_id).values())
+    return SourceDetailOut(
+        **_source_out(services, source), items=items, items_total=total, jobs=jobs
+    )
 
 
 @router.post("/sources/{source_id}/sync", status_code=202, summary="Sync a source now")

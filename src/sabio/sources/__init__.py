@@ -115,12 +115,13 @@ class SourceItem:
     @property
     def label(self) -> str:
         """The status as ``sabio source list`` names it."""
-        if self.status == "indexed":
-            return "unchanged" if self.outcome == "unchanged" else "indexed"
-        return _LABELS.get(self.status, self.status)
+        return _label(self.status, self.outcome)
 
 
-_LABELS = {"needs_ocr": "needs OCR", "failed": "failed", "skipped": "skipped"}
+def _label(status: str, outcome: str) -> str:
+    if status == "indexed":
+        return "unchanged" if outcome == "unchanged" else "indexed"
+    return {"needs_ocr": "needs OCR"}.get(status, status)
 
 
 @dataclass(frozen=True, slots=True)
@@ -334,11 +335,24 @@ class SourceStore:
                 ),
             )
 
-    def items(self, source_id: int) -> list[SourceItem]:
-        rows = self.store.db.execute(
-            f"SELECT {_ITEM_COLUMNS} FROM source_item WHERE source_id=? ORDER BY key",
-            (source_id,),
-        ).fetchall()
+    def items(
+        self, source_id: int, *, limit: int | None = None, offset: int = 0
+    ) -> list[SourceItem]:
+        """The items by key; with ``limit``, a page of them, those that need a look first
+        (failed, needs OCR, encrypted, skipped, removed; then the newest changes)."""
+        if limit is None:
+            rows = self.store.db.execute(
+                f"SELECT {_ITEM_COLUMNS} FROM source_item WHERE source_id=? ORDER BY key",
+                (source_id,),
+            ).fetchall()
+        else:
+            rows = self.store.db.execute(
+                f"""SELECT {_ITEM_COLUMNS} FROM source_item WHERE source_id=?
+                    ORDER BY CASE status WHEN 'failed' THEN 0 WHEN 'needs_ocr' THEN 1
+                        WHEN 'encrypted' THEN 2 WHEN 'skipped' THEN 3 WHEN 'removed' THEN 4
+                        ELSE 5 END, changed_at DESC, key LIMIT ? OFFSET ?""",
+                (source_id, limit, offset),
+            ).fetchall()
         return [SourceItem(*r) for r in rows]
 
     def item(self, source_id: int, key: str) -> SourceItem | None:
@@ -351,8 +365,13 @@ class SourceStore:
     def counts(self, source_id: int) -> dict[str, int]:
         """How many items have each label."""
         counts: dict[str, int] = {}
-        for item in self.items(source_id):
-            counts[item.label] = counts.get(item.label, 0) + 1
+        for status, outcome, n in self.store.db.execute(
+            "SELECT status, outcome, count(*) FROM source_item WHERE source_id=?"
+            " GROUP BY status, outcome",
+            (source_id,),
+        ):
+            label = _label(status, outcome)
+            counts[label] = counts.get(label, 0) + n
         return counts
 
     def forget_removed(self, source_id: int, older_than: float) -> None:

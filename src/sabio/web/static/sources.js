@@ -207,7 +207,8 @@ function sourceCard(first, { admin, refresh, changed }) {
   card.refreshItems = async () => {
     if (!details.open) return;
     const detail = await api("GET", `/sources/${id}`);
-    items.replaceChildren(itemList(detail.items), recentJobs(detail.jobs));
+    const more = detail.items_total - detail.items.length; // the server sends those needing a look first
+    items.replaceChildren(itemList(detail.items), more > 0 ? h("p.muted.small", {}, t("moreItems", { n: more })) : null, recentJobs(detail.jobs));
   };
   return card;
 }
