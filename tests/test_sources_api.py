@@ -186,6 +186,14 @@ def test_with_accounts_only_admins_manage_sources(tmp_path: Path) -> None:
         stranger = _browser(app)
         hook = added.json()["webhook_url"]
         _error(stranger.post(hook, json={"text": "hi"}), 401, "unauthorized")
+        token = admin.post(f"{API}/auth/tokens", json={"name": "n8n"})
+        assert token.status_code == 201, token.text
+        with_api_token = stranger.post(
+            hook,
+            json={"text": "Tapirs swim."},
+            headers={"Authorization": f"Bearer {token.json()['token']}"},
+        )
+        assert with_api_token.status_code == 200, with_api_token.text
         sent = stranger.post(
             hook,
             json={"text": "Okapis live in forests."},
