@@ -16,6 +16,7 @@ from web_site import serve_site
 
 from sabio.config import Settings, load_settings
 from sabio.server import create_app
+from sabio.service import Sabio
 
 
 def _settings(tmp_path: Path, **overrides: Any) -> Settings:
@@ -200,3 +201,18 @@ def test_with_accounts_only_admins_manage_sources(tmp_path: Path) -> None:
             headers={"Authorization": f"Bearer {added.json()['token']}"},
         )
         assert sent.status_code == 200, sent.text
+
+
+def test_an_upload_a_killed_server_left_unindexed_is_indexed_on_start(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    sabio = Sabio(settings)
+    sabio.create_kb("casos")
+    sabio.close()
+    folder = settings.home / "uploads" / "casos"  # accepted, then the server was killed
+    folder.mkdir(parents=True)
+    (folder / "acta.txt").write_text("Los ñandúes corren rápido.", encoding="utf-8")
+    with TestClient(create_app(settings), base_url=LOCAL) as client:
+        documents = eventually(lambda: client.get(f"{API}/kbs/casos/documents").json())
+        assert [(d["name"], d["status"]) for d in documents] == [("acta.txt", "indexed")]
+        job = client.get(f"{API}/jobs").json()[0]
+        assert job["status"] == "done" and job["counts"] == {"added": 1}

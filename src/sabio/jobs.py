@@ -1,6 +1,7 @@
 """Background jobs, kept in the database: they survive a restart and a killed process.
 
-A job is a sync of one source (all of it, or only the paths a watcher saw change). It is
+A job is a sync of one source (all of it, or only the paths a watcher saw change), or
+files to add to a knowledge base (uploads that a stopped server had not indexed). It is
 ``queued`` until a worker claims it (``sabio serve`` or ``sabio worker``: claiming is one
 atomic UPDATE, so two workers never run the same job), ``running`` while the worker
 beats its heartbeat, then ``done`` or, after its last attempt, ``failed``, with the error
@@ -97,6 +98,20 @@ class JobQueue:
                         (source_id, json.dumps(payload), now, now),
                     ).fetchone()[0]
                 )
+        return self.get(job_id)
+
+    def enqueue_ingest(self, kb_name: str, paths: list[str]) -> Job:
+        """Queue adding files to a knowledge base (what a stopped server left unindexed)."""
+        now = time.time()
+        payload = json.dumps({"kb": kb_name, "paths": sorted(paths)})
+        with self.store.transaction() as db:
+            job_id = int(
+                db.execute(
+                    "INSERT INTO job(kind, payload, status, run_after, created_at)"
+                    " VALUES ('ingest', ?, 'queued', ?, ?) RETURNING id",
+                    (payload, now, now),
+                ).fetchone()[0]
+            )
         return self.get(job_id)
 
     def get(self, job_id: int) -> Job:

@@ -21,12 +21,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from sabio.errors import NotFoundError, SabioError
+from sabio.ingest import FileResult
 from sabio.jobs import HEARTBEAT_S, Job, JobQueue
 from sabio.service import Sabio
 from sabio.sources import Source, SourceStore, SourceWatch, connector
 from sabio.sources.folder import FolderWatch
 from sabio.sources.imap import MailWatch, mailbox_settings
-from sabio.sources.run import SyncRun
+from sabio.sources.run import SyncRun, Tally
 from sabio.store import Store
 from sabio.vault import Vault
 
@@ -159,29 +160,56 @@ class Worker:
         return True
 
     def _run(self, job: Job) -> None:
-        try:
-            source = self.sources.get(job.source_id or 0)
-        except NotFoundError:
-            self.queue.finish(job, "the source was removed")
-            return
+        source = None
+        if job.kind == "sync":
+            try:
+                source = self.sources.get(job.source_id or 0)
+            except NotFoundError:
+                self.queue.finish(job, "the source was removed")
+                return
+        what = source.describe() if source else f"files into {job.payload.get('kb')}"
         beating = _Heartbeat(self.queue, job)
         try:
-            run = SyncRun(self.sabio, source, job.payload, beating.update)
-            connector(source.kind).sync(run)
+            tally = self._sync(source, job, beating) if source else self._ingest(job, beating)
         except SabioError as exc:
             error = str(exc)
         except Exception as exc:  # a bug: keep the worker alive, log it, show it
-            log.error("sync of %s failed:\n%s", source.describe(), traceback.format_exc())
+            log.error("job %d (%s) failed:\n%s", job.id, what, traceback.format_exc())
             error = f"internal error ({type(exc).__name__}: {exc}); see the log"
         else:
-            self.sources.synced(source)
-            self.sources.forget_removed(source.id, time.time() - KEEP_REMOVED_S)
-            self.queue.finish(job, str(run.tally), run.tally.counts)
+            if source is not None:
+                self.sources.synced(source)
+                self.sources.forget_removed(source.id, time.time() - KEEP_REMOVED_S)
+            self.queue.finish(job, str(tally), tally.counts)
             return
         finally:
             beating.stop()
-        self.sources.synced(source, error)
+        if source is not None:
+            self.sources.synced(source, error)
         self.queue.fail(job, error)
+
+    def _sync(self, source: Source, job: Job, beating: _Heartbeat) -> Tally:
+        run = SyncRun(self.sabio, source, job.payload, beating.update)
+        connector(source.kind).sync(run)
+        return run.tally
+
+    def _ingest(self, job: Job, beating: _Heartbeat) -> Tally:
+        """Files to add to a knowledge base (uploads a stopped server left unindexed)."""
+        paths = [Path(p) for p in job.payload["paths"] if Path(p).exists()]
+        done = 0
+
+        def progress(result: FileResult | None, note: str, total: int | None = None) -> None:
+            nonlocal done
+            done += result is not None
+            beating.update(done, total or len(paths), note or "reading files")
+
+        report = self.sabio.add(
+            paths, job.payload["kb"], keep_missing=True, progress=progress, isolate=True
+        )
+        tally = Tally({})
+        for result in report.results:
+            tally.add(result.outcome)
+        return tally
 
 
 class _NoWatch(SourceWatch):

@@ -58,7 +58,7 @@ from threadpoolctl import threadpool_limits
 
 from sabio import __version__
 from sabio.config import Settings
-from sabio.server import threads
+from sabio.server import threads, uploads
 from sabio.server.access import AccessGuard
 from sabio.server.api import router
 from sabio.server.auth import new_setup_code
@@ -70,7 +70,6 @@ from sabio.server.openai_api import install_openai_api
 from sabio.server.services import Services
 from sabio.server.settings_api import router as settings_router
 from sabio.server.sources_api import router as sources_router
-from sabio.server.uploads import clear_incoming
 from sabio.server.web import install_web
 
 DEFAULT_HOST = "127.0.0.1"
@@ -92,9 +91,11 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        clear_incoming(settings.home)
+        uploads.clear_incoming(settings.home)
         services = Services(settings, overrides=overrides, environ=environ)
         app.state.services = services
+        for kb_name, paths in uploads.unindexed(settings.home, services.writer.store).items():
+            services.writer.jobs.enqueue_ingest(kb_name, paths)  # left by a killed server
         if run_worker:
             services.start_worker()  # sources and background jobs
         app.state.upstream_client = upstream_client()  # Ollama's, for the APIs like its own

@@ -8,7 +8,9 @@ the whole upload with 413 and every file of it is deleted. Once the body is comp
 each file's first bytes are checked against its extension (:func:`content_problem`);
 a file that passes is moved (atomically) into ``<home>/uploads/<kb>/`` under its
 sanitised name (:func:`safe_filename`) and indexed from there, replacing an earlier
-upload of the same name; one that fails is deleted, says why, and changes nothing.
+upload of the same name; one that fails is deleted, says why, and changes nothing. An
+accepted file that a killed server had not indexed yet is indexed by a job when the server
+starts again (:func:`unindexed`).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from starlette.requests import Request
 
 from sabio.errors import ConfigError
 from sabio.loaders import LOADER_MODULES
+from sabio.store import Store
 
 if TYPE_CHECKING:
     from python_multipart.multipart import MultipartCallbacks
@@ -93,6 +96,22 @@ def incoming_folder(home: Path) -> Path:
 def clear_incoming(home: Path) -> None:
     """Delete what an interrupted upload left (called when the server starts)."""
     shutil.rmtree(incoming_folder(home), ignore_errors=True)
+
+
+def unindexed(home: Path, store: Store) -> dict[str, list[str]]:
+    """Accepted uploads that are no document yet, by knowledge base: what a server stopped
+    (or killed) while indexing an upload left; the next start queues them as jobs."""
+    found: dict[str, list[str]] = {}
+    root = uploads_root(home)
+    for kb in store.list_kbs():
+        folder = root / kb.name
+        if not folder.is_dir():
+            continue
+        known = set(store.sources_under(kb.id, str(folder)))
+        files = [str(p) for p in sorted(folder.iterdir()) if p.is_file() and str(p) not in known]
+        if files:
+            found[kb.name] = files
+    return found
 
 
 def safe_filename(raw: str) -> str:
