@@ -56,7 +56,9 @@ def source_add(
     kind: Annotated[str, typer.Argument(help=f"One of: {', '.join(KINDS)}.")],
     location: Annotated[
         str | None,
-        typer.Argument(help="The folder, or the URL (url, feed, sitemap); none for imap."),
+        typer.Argument(
+            help="The folder; the URL (url, feed, sitemap); a name (webhook); none for imap."
+        ),
     ] = None,
     kb: KbOption = None,
     host: Annotated[str | None, typer.Option(help="imap: the mail server.")] = None,
@@ -84,7 +86,8 @@ def source_add(
         bool,
         typer.Option(
             "--allow-private",
-            help="url, feed, sitemap: allow addresses on this computer or your own network.",
+            help="url, feed, sitemap, webhook: allow addresses on this computer or your own "
+            "network.",
         ),
     ] = False,
     as_json: JsonOption = False,
@@ -110,7 +113,7 @@ def source_add(
         }
         password = _password(password_stdin)
         location = ""
-    elif kind in ("url", "feed", "sitemap"):
+    elif kind in ("url", "feed", "sitemap", "webhook"):
         options = {"allow_private": allow_private}
     if location is None and kind not in ("imap", "webhook"):
         raise ConfigError(f"a {kind} source needs its location: sabio source add {kind} …")
