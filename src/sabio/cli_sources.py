@@ -18,6 +18,7 @@ from rich.markup import escape
 
 from sabio.config import load_settings
 from sabio.errors import ConfigError
+from sabio.jobs import Job
 from sabio.service import Sabio
 from sabio.sources import KINDS, Source, SourceItem
 
@@ -248,6 +249,10 @@ def source_sync(
     worker = Worker(sabio, watch=False)
     try:
         worker.run_pending()
+        # a running `sabio serve` or `sabio worker` may have claimed some: wait for them
+        while any(_unfinished(sabio.jobs.get(job.id)) for job in jobs):
+            time.sleep(0.5)
+            worker.run_pending()
     finally:
         worker.stop()
     failed = 0
@@ -263,6 +268,11 @@ def source_sync(
                 f"{escape(done.error or done.message)}"
             )
     raise typer.Exit(1 if failed else 0)
+
+
+def _unfinished(job: Job) -> bool:
+    """Running, or queued and not yet tried (a failed attempt waits for its retry)."""
+    return job.status == "running" or (job.status == "queued" and job.attempts == 0)
 
 
 @source_app.command("remove")
@@ -333,7 +343,7 @@ def _item_dict(item: SourceItem) -> dict[str, Any]:
     }
 
 
-def _job_dict(job: Any) -> dict[str, Any]:
+def _job_dict(job: Job) -> dict[str, Any]:
     return {
         "id": job.id,
         "status": job.status,
