@@ -16,7 +16,7 @@ from sabio.config import Settings
 from sabio.errors import ConfigError, ConflictError
 from sabio.jobs import RETRY_DELAYS_S, JobQueue
 from sabio.service import Sabio
-from sabio.sources.folder import is_temporary
+from sabio.sources.folder import FolderWatch, is_temporary
 from sabio.worker import Worker
 
 
@@ -239,3 +239,24 @@ def test_the_cli_adds_syncs_lists_and_removes(settings: Settings, folder: Path) 
     assert result.output.strip() == "[]"
     result = runner.invoke(app, ["source", "add", "folder", "/no/such/folder"], env=env)
     assert result.exit_code == 1 and "does not exist" in result.output
+
+
+def test_a_folder_without_change_notification_is_polled(tmp_path: Path) -> None:
+    """Where inotify fails (its watch limit, some network drives) the folder is polled."""
+    seen: list[list[str]] = []
+
+    class Polled(FolderWatch):
+        POLL_MS = 200
+
+    watch = Polled(tmp_path, seen.append)
+    watch.polling = True  # as after the kernel refused to watch it
+    watch.start()
+    try:  # a file written before the first look is part of what the folder was: write more
+        for n in range(30):
+            (tmp_path / f"late{n}.txt").write_text("Lemurs leap.", encoding="utf-8")
+            time.sleep(1.0)
+            if any(path.endswith(".txt") for batch in seen for path in batch):
+                break
+        assert any(path.endswith(".txt") for batch in seen for path in batch)
+    finally:
+        watch.stop()

@@ -167,17 +167,36 @@ register_connector("folder")(FolderConnector)
 
 class FolderWatch(SourceWatch):
     """Watches one folder; ``on_change`` gets the changed paths of each group of changes.
-    A folder that is missing is looked for again every ``retry_s`` seconds."""
+    A folder that is missing is looked for again every ``retry_s`` seconds. Where the
+    kernel's change notification fails (the inotify watch limit reached, some network
+    drives), the folder is polled every :data:`POLL_MS` instead."""
+
+    POLL_MS = 5000
 
     def __init__(self, folder: Path, on_change: Callable[[list[str]], None]) -> None:
         super().__init__(f"watching {folder}")
         self.folder = folder
         self.on_change = on_change
+        self.polling = False
 
     def watch(self) -> None:
-        for paths in self._changes():
-            if paths:
-                self.on_change(paths)
+        try:
+            for paths in self._changes():
+                if paths:
+                    self.on_change(paths)
+        except FileNotFoundError:
+            raise
+        except OSError as exc:
+            if self.polling:
+                raise
+            self.polling = True
+            log.warning(
+                "cannot be told of changes in %s (%s): looking every %.0f s instead; on "
+                "Linux, raising fs.inotify.max_user_watches (sysctl) lets it be told again",
+                self.folder,
+                exc,
+                self.POLL_MS / 1000,
+            )
 
     def _changes(self) -> Iterator[list[str]]:
         from watchfiles import watch
@@ -191,5 +210,7 @@ class FolderWatch(SourceWatch):
             rust_timeout=0,
             yield_on_timeout=False,
             raise_interrupt=False,
+            force_polling=self.polling,
+            poll_delay_ms=self.POLL_MS,
         ):
             yield sorted({path for _, path in changes})
