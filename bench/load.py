@@ -129,11 +129,11 @@ def _sabio_command() -> list[str]:
 
 
 @contextmanager
-def running_server(home: Path, log: Path, answer_tokens: int | None) -> Iterator[Server]:
+def running_server(home: Path, log: Path, settings: dict[str, str]) -> Iterator[Server]:
+    """``sabio serve`` over ``home`` on a free port, with ``settings`` as ``SABIO_*``
+    variables; stopped when the block ends."""
     port = _free_port()
-    env = {**os.environ, "SABIO_CHAT_MODEL": CHAT_MODEL}
-    if answer_tokens is not None:
-        env["SABIO_ANSWER_TOKENS"] = str(answer_tokens)
+    env = {**os.environ, **settings}
     command = [*_sabio_command(), "--home", str(home), "serve", "--port", str(port)]
     with log.open("w") as out:
         process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -466,7 +466,10 @@ def main() -> None:
     out: dict[str, Any] = {"args": {k: str(v) for k, v in vars(args).items()}, "kb": built}
     out["cpu_count"] = os.cpu_count()
     out["load_average_before"] = [round(x, 2) for x in os.getloadavg()]
-    with running_server(home, workdir / "server.log", args.answer_tokens) as server:
+    settings = {"SABIO_CHAT_MODEL": CHAT_MODEL}
+    if args.answer_tokens is not None:
+        settings["SABIO_ANSWER_TOKENS"] = str(args.answer_tokens)
+    with running_server(home, workdir / "server.log", settings) as server:
         out |= asyncio.run(measure(server, args))
     out["wall_s"] = round(time.perf_counter() - started, 1)
     print_table(out["phases"])

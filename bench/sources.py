@@ -49,20 +49,19 @@ import string
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 from ingest_search import RESULTS
-from load import SCIFACT, Server, _free_port, _jsonl, _percentile, _sabio_command
+from load import SCIFACT, Server, _jsonl, _percentile, _sabio_command, running_server
 
 from sabio.config import load_settings
 from sabio.service import Sabio
 
 EMBEDDER = "embedded:all-minilm-l6-v2"
+SETTINGS = {"SABIO_EMBEDDING_MODEL": EMBEDDER}  # the server's, as for `sabio add`
 KB = "default"
 SUBFOLDERS = 100
 TARGET_S = 5.0
@@ -158,21 +157,6 @@ def thread_cpu(pid: int) -> dict[str, float]:
 # the server
 
 
-@contextmanager
-def running_server(home: Path, log: Path) -> Iterator[Server]:
-    port = _free_port()
-    env = {**os.environ, "SABIO_EMBEDDING_MODEL": EMBEDDER}
-    command = [*_sabio_command(), "--home", str(home), "serve", "--port", str(port)]
-    with log.open("w") as out:
-        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
-    server = Server(process, f"http://127.0.0.1:{port}", log)
-    try:
-        server.wait_ready()
-        yield server
-    finally:
-        server.stop()
-
-
 def _get(client: httpx.Client, path: str, **params: Any) -> Any:
     response = client.get(path, params=params)
     response.raise_for_status()
@@ -195,7 +179,7 @@ def wait_jobs_done(client: httpx.Client, timeout: float = 600.0) -> None:
 def cli_add(folder: Path, home: Path, log: Path) -> dict[str, Any]:
     """The baseline: ``sabio add FOLDER`` into a fresh data directory."""
     shutil.rmtree(home, ignore_errors=True)
-    env = {**os.environ, "SABIO_EMBEDDING_MODEL": EMBEDDER}
+    env = {**os.environ, **SETTINGS}
     command = [*_sabio_command(), "--home", str(home), "add", str(folder)]
     load = os.getloadavg()[0]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -517,7 +501,7 @@ def main() -> None:
         print(f"  {json.dumps(cli_runs[-1])}", flush=True)
         shutil.rmtree(home, ignore_errors=True)
         with (
-            running_server(home, workdir / "server-sources.log") as server,
+            running_server(home, workdir / "server-sources.log", SETTINGS) as server,
             httpx.Client(base_url=server.url, timeout=60) as client,
         ):
             print(f"server: adding the folder as a source, run {attempt + 1}…", flush=True)
@@ -547,7 +531,7 @@ def main() -> None:
             print(f"idle, watching the folder, {args.idle:.0f} s…", flush=True)
             out["idle"]["with_source"] = measure_idle(server, args.idle, args.window)
             print(f"  {json.dumps(out['idle']['with_source'])}", flush=True)
-    with running_server(home_cli, workdir / "server-none.log") as server:
+    with running_server(home_cli, workdir / "server-none.log", SETTINGS) as server:
         client = httpx.Client(base_url=server.url, timeout=60)
         _get(client, f"/api/v1/kbs/{KB}/search", q="warm up", k=5)  # as the other one did
         wait_jobs_done(client)

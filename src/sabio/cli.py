@@ -8,7 +8,6 @@ encrypted) and 0 when every file is searchable or deliberately skipped.
 from __future__ import annotations
 
 import contextlib
-import json
 import sys
 from collections import Counter
 from dataclasses import asdict
@@ -16,7 +15,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -27,6 +25,9 @@ from sabio.config import Settings, load_settings
 from sabio.errors import SabioError
 from sabio.ingest import FileResult, IngestReport
 from sabio.service import Sabio
+from sabio.terminal import JsonOption, KbOption, err, out
+from sabio.terminal import print_json as _print_json
+from sabio.terminal import service as _sabio
 
 
 class _Group(TyperGroup):
@@ -59,12 +60,6 @@ app.add_typer(user_app, name="user")
 app.add_typer(source_app, name="source")
 app.command("worker")(worker)
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False)
-
-KbOption = Annotated[str | None, typer.Option("--kb", help="Knowledge base (default: 'default').")]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
-
 
 @app.callback()
 def _options(
@@ -74,11 +69,6 @@ def _options(
     ] = None,
 ) -> None:
     ctx.obj = {"home": home}
-
-
-def _sabio(ctx: typer.Context) -> Sabio:
-    """The service, with the settings the top-level options asked for."""
-    return Sabio(load_settings(ctx.find_root().obj))
 
 
 def _progress_bar(disable: bool) -> Progress:
@@ -93,10 +83,6 @@ def _progress_bar(disable: bool) -> Progress:
         disable=disable,
         auto_refresh=False,  # no refresh thread: with none, file readers can be forked
     )
-
-
-def _print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, ensure_ascii=False, indent=2) + "\n")
 
 
 # knowledge bases

@@ -4,7 +4,6 @@ the process that syncs them without the web server."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import re
 import signal
@@ -13,31 +12,23 @@ import time
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
-from sabio.config import load_settings
 from sabio.errors import ConfigError
 from sabio.jobs import Job
 from sabio.service import Sabio
 from sabio.sources import KINDS, Source, SourceItem
+from sabio.terminal import JsonOption, KbOption, err, out
+from sabio.terminal import print_json as _print_json
+from sabio.terminal import service as _sabio
 
 source_app = typer.Typer(
     help="Folders, mailboxes, web pages and webhooks that keep a knowledge base current.",
     no_args_is_help=True,
 )
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False)
-
-KbOption = Annotated[str | None, typer.Option("--kb", help="Knowledge base (default: 'default').")]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhd]?)$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 PASSWORD_ENV = "SABIO_SOURCE_PASSWORD"
-
-
-def _sabio(ctx: typer.Context) -> Sabio:
-    return Sabio(load_settings(ctx.find_root().obj))
 
 
 def parse_duration(text: str) -> float:
@@ -312,21 +303,9 @@ def worker(ctx: typer.Context) -> None:
     running.stop()
 
 
-def _print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, ensure_ascii=False, indent=2) + "\n")
-
-
 def _source_dict(source: Source) -> dict[str, Any]:
     return {
-        "id": source.id,
-        "kb": source.kb_name,
-        "kind": source.kind,
-        "location": source.location,
-        "options": source.options,
-        "interval_s": source.interval_s,
-        "last_sync_at": source.last_sync_at,
-        "next_sync_at": source.next_sync_at,
-        "last_error": source.last_error,
+        **source.to_dict(),
         "password_set": source.has_secret if source.kind == "imap" else None,
     }
 

@@ -129,16 +129,8 @@ def _source_out(services: Services, source: Source) -> dict[str, Any]:
     reader = services.reader
     jobs = reader.jobs.recent(source.id, limit=1)
     return {
-        "id": source.id,
-        "kb": source.kb_name,
-        "kind": source.kind,
-        "location": source.location,
-        "options": source.options,
+        **source.to_dict(),
         "password_set": source.has_secret and source.kind == "imap",
-        "interval_s": source.interval_s,
-        "last_sync_at": source.last_sync_at,
-        "next_sync_at": source.next_sync_at,
-        "last_error": source.last_error,
         "counts": reader.sources.counts(source.id),
         "job": _job(jobs[0] if jobs else None),
     }
@@ -191,10 +183,8 @@ def get_source(
         for i in reader.sources.items(source_id, limit=limit, offset=offset)
     ]
     jobs = [j for job in reader.jobs.recent(source_id, limit=20) if (j := _job(job))]
-    total = sum(reader.sources.counts(source_id).values())
-    return SourceDetailOut(
-        **_source_out(services, source), items=items, items_total=total, jobs=jobs
-    )
+    out = _source_out(services, source)
+    return SourceDetailOut(**out, items=items, items_total=sum(out["counts"].values()), jobs=jobs)
 
 
 @router.post("/sources/{source_id}/sync", status_code=202, summary="Sync a source now")

@@ -39,7 +39,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-KINDS = ("folder", "imap", "url", "feed", "sitemap", "webhook")
 _MODULES = {
     "folder": "sabio.sources.folder",
     "imap": "sabio.sources.imap",
@@ -48,6 +47,8 @@ _MODULES = {
     "sitemap": "sabio.sources.web",
     "webhook": "sabio.sources.webhook",
 }
+"""The module that registers each kind's connector, imported when it is first used."""
+KINDS = tuple(_MODULES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +73,20 @@ class Source:
 
     def describe(self) -> str:
         return f"{self.kind} {self.location}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """What the CLI's ``--json`` and the API show of it (never the secret)."""
+        return {
+            "id": self.id,
+            "kb": self.kb_name,
+            "kind": self.kind,
+            "location": self.location,
+            "options": self.options,
+            "interval_s": self.interval_s,
+            "last_sync_at": self.last_sync_at,
+            "next_sync_at": self.next_sync_at,
+            "last_error": self.last_error,
+        }
 
     def item_name(self, item: SourceItem) -> str:
         """How an item is named to people: a folder's by its path in the folder, others
