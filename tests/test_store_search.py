@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from sabio.chunking import Chunk
+from sabio.config import Settings, load_settings
 from sabio.errors import ConflictError
-from sabio.search import query_terms
+from sabio.models import ENGLISH_ONLY, Vectors, embedding_languages, register_embedding_backend
+from sabio.models.embedded import EmbeddedModel
+from sabio.models.ollama import OllamaEmbedder
+from sabio.search import UNKNOWN_LANGUAGE_VECTOR_WEIGHT, VECTOR_WEIGHT, query_terms, vector_weight
 from sabio.service import Sabio
 from sabio.store import FileState, Store
 
@@ -54,6 +59,63 @@ def test_hybrid_finds_by_meaning_when_words_differ(sabio: Sabio, tmp_path: Path)
     hits = sabio.search("energy roof").hits
     assert hits[0].document.endswith("a.txt")
     assert hits[0].keyword_rank == 1 and hits[0].vector_rank == 1
+
+
+class TowerEmbedder:
+    """Reads every question, and every text about a tower, as the same thing: its vector
+    list always ranks the tower first. ``scripted:en`` says it knows English only."""
+
+    dimension = 2
+
+    def __init__(self, model: str) -> None:
+        self.name = f"scripted:{model}"
+        self.languages = ENGLISH_ONLY if model == "en" else None
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        rows = [[1.0, 0.0] if "?" in t or "torre" in t else [0.0, 1.0] for t in texts]
+        return np.array(rows, dtype=np.float32)
+
+
+@register_embedding_backend("scripted")
+def _scripted(settings: Settings, model: str) -> TowerEmbedder:
+    return TowerEmbedder(model)
+
+
+@pytest.mark.parametrize(
+    ("embedder", "first"), [("scripted:en", "faro"), ("scripted:any", "torre")]
+)
+def test_a_question_the_embedder_cannot_read_leans_on_keywords(
+    tmp_path: Path, embedder: str, first: str
+) -> None:
+    settings = load_settings({"home": tmp_path / "home", "embedding_model": embedder}, environ={})
+    filler = " ".join(["piedra", "mar", "costa", "camino", "muro", "puerto"] * 10)
+    sabio = Sabio(settings)
+    try:
+        _add_texts(
+            sabio,
+            tmp_path,
+            {"faro.txt": "El faro de la costa.", "torre.txt": f"Una torre, no un faro. {filler}"},
+        )
+        hits = sabio.search("¿Dónde está el faro?").hits
+    finally:
+        sabio.close()
+    # keywords put the short text about the lighthouse first, vectors the tower: an
+    # English-only embedder's vote counts less for a Spanish question, so keywords win
+    assert hits[0].document.endswith(f"{first}.txt")
+    assert hits[0].keyword_rank == (1 if first == "faro" else 2)
+
+
+def test_the_vector_weight_follows_the_embedders_languages(settings: Settings) -> None:
+    minilm = EmbeddedModel(settings)
+    assert embedding_languages(minilm) == {"en"}
+    assert embedding_languages(OllamaEmbedder(settings, "all-minilm:l6-v2")) == {"en"}
+    assert embedding_languages(OllamaEmbedder(settings, "bge-m3")) is None
+    assert (
+        vector_weight(minilm, "¿Dónde está el faro de Hércules?") == UNKNOWN_LANGUAGE_VECTOR_WEIGHT
+    )
+    assert vector_weight(minilm, "Where is the lighthouse?") == VECTOR_WEIGHT
+    assert vector_weight(OllamaEmbedder(settings, "bge-m3"), "¿Dónde está?") == VECTOR_WEIGHT
+    assert vector_weight(None, "¿Dónde está?") == VECTOR_WEIGHT
 
 
 def test_document_filter(sabio: Sabio, tmp_path: Path) -> None:

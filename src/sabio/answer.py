@@ -32,6 +32,7 @@ from typing import Any
 
 from sabio.errors import ConfigError, SabioError
 from sabio.index import tokens
+from sabio.language import detect_language
 from sabio.models import ChatModel, ChatOptions, Message
 from sabio.search import SearchHit, query_terms
 
@@ -57,30 +58,6 @@ STANDALONE_TERMS = 3
 HISTORY_SHARE = 0.25
 """Most of the prompt budget that earlier turns of a conversation may take."""
 SNIPPET_CHARS = 240
-
-_SPANISH = frozenset(
-    """el la los las un una unos unas de del al que qué cuál cuáles cómo dónde cuándo cuánto
-    cuántos quién quiénes por para con sin sobre entre es son está están fue fueron era ser
-    hay y o pero porque también muy más este esta estos estas ese esa su sus se lo le les
-    en mi tu nos como""".split()
-)
-_ENGLISH = frozenset(
-    """the a an of to and or but is are was were be been being what which who whom whose how
-    where when why does do did in on at for with from by this that these those it its his
-    her their there have has had can could would should will not about into than then""".split()
-)
-
-
-def detect_language(text: str) -> str:
-    """``"es"`` or ``"en"``: the language a question is written in (English when unsure)."""
-    if any(ch in text for ch in "¿¡ñÑ"):
-        return "es"
-    words = re.findall(r"[^\W\d_]+", text.lower())
-    spanish = sum(w in _SPANISH for w in words) + sum(
-        any(ch in w for ch in "áéíóúü") for w in words
-    )
-    english = sum(w in _ENGLISH for w in words)
-    return "es" if spanish > english else "en"
 
 
 @functools.cache

@@ -2,15 +2,18 @@
 
 Fusion is a convex combination of normalised scores: each list's scores are divided by
 its best score, from a theoretical floor of 0 (BM25 is never negative; a cosine at or
-below 0 says nothing), and a chunk scores ``KEYWORD_WEIGHT * keyword + VECTOR_WEIGHT *
-vector``. A chunk missing from a list cut at its depth gets that list's last score, the
-most it can have, so the depth changes the result little; missing from a list that was
-not cut (fewer matches than the depth), it scores 0 there. Unlike reciprocal rank
-fusion, this keeps the shape of each list: a flat vector list (a Spanish question
-against an English-only embedder, where every cosine is about the same) moves the result
-little, while a clear keyword match keeps its lead. Measured in docs/benchmarks.md
-(bench/retrieval.py): on SciFact and XQuAD it beat rank fusion of the same lists on
-every data set, with equal weights, the choice that needs no tuning.
+below 0 says nothing), and a chunk scores ``(1 - w) * keyword + w * vector``. A chunk
+missing from a list cut at its depth gets that list's last score, the most it can have,
+so the depth changes the result little; missing from a list that was not cut (fewer
+matches than the depth), it scores 0 there. Unlike reciprocal rank fusion, this keeps
+the shape of each list: a flat vector list moves the result little, while a clear
+keyword match keeps its lead. Measured in docs/benchmarks.md (bench/retrieval.py): on
+SciFact and XQuAD it beat rank fusion of the same lists on every data set.
+
+The vector weight ``w`` is 0.5, except for a question in a language the embedding model
+was not trained on (a Spanish question and the English-only all-MiniLM-L6-v2): there its
+cosines mostly echo the shared names and numbers that keywords already match, so ``w``
+is 0.3 and a Spanish-speaking user does not pay for the embedder's language.
 """
 
 from __future__ import annotations
@@ -21,12 +24,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from sabio.index import ChunkIndex, light_stem, tokens
-from sabio.models import EmbeddingModel
+from sabio.language import detect_language
+from sabio.models import EmbeddingModel, embedding_languages
 from sabio.store import KnowledgeBase, Store
 
 CANDIDATES = 100  # from each list: fusion sees a chunk's two scores when both are high
-KEYWORD_WEIGHT = 0.5
-VECTOR_WEIGHT = 0.5
+VECTOR_WEIGHT = 0.5  # the keyword list gets 1 - this
+UNKNOWN_LANGUAGE_VECTOR_WEIGHT = 0.3
+"""The vector list's weight (keywords get the rest) for a question in a language the
+embedding model was not trained on (all-MiniLM-L6-v2 and a Spanish question)."""
 MAX_QUERY_TERMS = 32
 
 STOPWORDS = frozenset(
@@ -94,7 +100,17 @@ def search_chunks(
     if embedder is not None and query.strip():
         vector = index.vector_search(kb, embedder.embed([query])[0], depth, document_ids)
     keyword_hits = keyword.result()
-    return _fuse(store, keyword_hits, vector, k, depth)
+    return _fuse(store, keyword_hits, vector, k, depth, vector_weight(embedder, query))
+
+
+def vector_weight(embedder: EmbeddingModel | None, query: str) -> float:
+    """How much the vector list counts for ``query``: less when the embedding model does
+    not know the question's language, where its cosines say little and keywords carry
+    the search (measured in docs/benchmarks.md)."""
+    languages = embedding_languages(embedder) if embedder is not None else None
+    if languages is not None and detect_language(query) not in languages:
+        return UNKNOWN_LANGUAGE_VECTOR_WEIGHT
+    return VECTOR_WEIGHT
 
 
 def _fuse(
@@ -103,9 +119,10 @@ def _fuse(
     vector: list[tuple[int, float]],
     k: int,
     depth: int,
+    vector_weight: float = VECTOR_WEIGHT,
 ) -> list[SearchHit]:
     scores = dict.fromkeys([cid for cid, _ in keyword] + [cid for cid, _ in vector], 0.0)
-    for hits, weight in ((keyword, KEYWORD_WEIGHT), (vector, VECTOR_WEIGHT)):
+    for hits, weight in ((keyword, 1 - vector_weight), (vector, vector_weight)):
         top = hits[0][1] if hits else 0.0
         if top <= 0:
             continue

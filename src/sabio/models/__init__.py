@@ -33,12 +33,26 @@ EMBEDDED_CHAT_MODEL = "embedded:smollm2"
 
 
 class EmbeddingModel(Protocol):
-    """Turns texts into L2-normalised float32 rows, one per text."""
+    """Turns texts into L2-normalised float32 rows, one per text.
+
+    A model may also have ``languages``, the language codes it was trained on (e.g.
+    ``frozenset({"en"})``); without it, or ``None``, it is taken to know every language.
+    Search leans on keywords for a question in a language the model does not know (see
+    :func:`embedding_languages` and :mod:`sabio.search`)."""
 
     name: str
     dimension: int
 
     def embed(self, texts: Sequence[str]) -> Vectors: ...
+
+
+ENGLISH_ONLY = frozenset({"en"})
+
+
+def embedding_languages(model: EmbeddingModel) -> frozenset[str] | None:
+    """The languages ``model`` knows, or None when it is not known to be limited."""
+    languages = getattr(model, "languages", None)
+    return frozenset(languages) if languages else None
 
 
 Message = Mapping[str, str]

@@ -39,7 +39,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from sabio.errors import ConfigError, MissingExtraError, ModelError
-from sabio.models import Vectors, normalize_rows, register_embedding_backend
+from sabio.models import ENGLISH_ONLY, Vectors, normalize_rows, register_embedding_backend
 
 if TYPE_CHECKING:
     from sabio.config import Settings
@@ -206,6 +206,7 @@ class EmbeddedModel:
     """all-MiniLM-L6-v2, loaded on the first :meth:`embed` (constructing it is free)."""
 
     dimension = DIMENSION
+    languages = ENGLISH_ONLY  # trained on English pairs only: Spanish leans on keywords
 
     def __init__(self, settings: Settings) -> None:
         self.name = f"embedded:{MODEL}"

@@ -26,6 +26,7 @@ import httpx
 
 from sabio.errors import ConfigError, ModelError, NotFoundError, SabioError
 from sabio.models import (
+    ENGLISH_ONLY,
     BatchedEmbedder,
     ChatOptions,
     Message,
@@ -322,6 +323,8 @@ class OllamaEmbedder(BatchedEmbedder):
         self.settings = settings
         self.model = model
         self.name = f"ollama:{canonical_model(model)}"
+        # the same all-MiniLM-L6-v2 as the embedded one; others are not assumed limited
+        self.languages = ENGLISH_ONLY if model.split(":")[0] == "all-minilm" else None
 
     def _embed_batches(self, batches: list[Sequence[str]]) -> list[list[float]]:
         with OllamaClient.from_settings(self.settings) as client:
