@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from sabio.chunking import chunk_document, document_text
+from sabio.chunking import TAIL, chunk_document, document_text
 from sabio.loaders import LoadedDocument, Section
 
 
@@ -29,9 +29,22 @@ def test_every_chunk_is_an_exact_slice_within_size() -> None:
     covered = [False] * len(full)
     for chunk in chunks:
         assert full[chunk.start : chunk.end] == chunk.text
-        assert 0 < len(chunk.text) <= 300
+        assert 0 < len(chunk.text) <= 300 + 300 // TAIL
         covered[chunk.start : chunk.end] = [True] * (chunk.end - chunk.start)
     assert all(c or full[i].isspace() for i, c in enumerate(covered))
+
+
+def test_a_short_tail_stays_with_its_paragraph() -> None:
+    sentences = [f"Sentence number {i} of a long paragraph about lighthouses." for i in range(20)]
+    paragraph = " ".join(sentences)  # 1,149 characters
+    chunks = chunk_document(_doc(Section(paragraph)), size=1000, overlap=150)
+    assert [c.text for c in chunks] == [paragraph]
+    # a longer tail is a chunk of its own, and no chunk passes the size by more than a quarter
+    longer = " ".join(sentences * 2)
+    chunks = chunk_document(_doc(Section(longer)), size=1000, overlap=150)
+    assert len(chunks) == 3
+    assert all(len(c.text) <= 1250 for c in chunks)
+    assert chunks[-1].end == len(longer)
 
 
 def test_chunks_keep_pages_and_never_span_two() -> None:

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from sabio.chunking import CHUNK_OVERLAP, CHUNK_SIZE
 from sabio.config import load_settings
 from sabio.errors import ConfigError
 
@@ -17,6 +18,8 @@ def test_precedence_defaults_toml_env_flags(tmp_path: Path) -> None:
     assert settings.chunk_size == 700  # config.toml
     assert settings.search_k == 4  # environment beats the file
     assert settings.timeout == 9.5  # the flag beats everything
+    defaults = load_settings(environ={"SABIO_HOME": str(tmp_path / "none")})
+    assert (defaults.chunk_size, defaults.chunk_overlap) == (CHUNK_SIZE, CHUNK_OVERLAP)
 
 
 @pytest.mark.parametrize(

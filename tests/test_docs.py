@@ -13,3 +13,11 @@ def test_every_setting_is_in_the_configuration_doc() -> None:
     text = (DOCS / "configuration.md").read_text(encoding="utf-8")
     missing = [name for name, _, _ in setting_help() if f"| `{name}` |" not in text]
     assert missing == []
+    as_toml = {"False": "false", "True": "true", "": '""'}
+    stale = [
+        name
+        for name, default, _ in setting_help()
+        if default != "(see help)"
+        and f"| `{name}` | `{as_toml.get(default, default)}` |" not in text
+    ]
+    assert stale == [], "defaults in docs/configuration.md differ from the code"

@@ -6,7 +6,10 @@ A chunk never spans two pages or two headings (small neighbours on the same page
 under the same heading are packed together). Inside a section the units are paragraphs
 (table rows for tables); a paragraph longer than a chunk is cut at sentences, then at
 spaces, then anywhere (scripts without spaces). Consecutive chunks share whole units
-up to ``overlap`` characters. A chunk's ``context`` (title, heading path and, for the
+up to ``overlap`` characters. A section's last few sentences are not left alone: a tail
+of at most a quarter of the size joins the chunk before it, which may then reach 1.25
+times the size (a paragraph of 1,100 characters stays whole instead of ending in a
+weak 100-character passage). A chunk's ``context`` (title, heading path and, for the
 later chunks of a table, its header row) is indexed and embedded with it but is not part
 of the cited text.
 """
@@ -20,6 +23,9 @@ from dataclasses import dataclass
 from sabio.loaders import LoadedDocument, Section
 
 SECTION_SEPARATOR = "\n\n"
+CHUNK_SIZE = 1200  # the defaults, chosen in docs/benchmarks.md (Retrieval quality)
+CHUNK_OVERLAP = 150
+TAIL = 4  # a section's tail of at most size / TAIL characters joins the chunk before it
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +42,9 @@ def document_text(sections: list[Section]) -> str:
     return SECTION_SEPARATOR.join(s.text for s in sections)
 
 
-def chunk_document(doc: LoadedDocument, size: int = 1000, overlap: int = 150) -> list[Chunk]:
+def chunk_document(
+    doc: LoadedDocument, size: int = CHUNK_SIZE, overlap: int = CHUNK_OVERLAP
+) -> list[Chunk]:
     if size < 50:
         raise ValueError("chunk size must be at least 50 characters")
     overlap = max(0, min(overlap, size // 2))
@@ -117,12 +125,20 @@ def _split_long(
 
 
 def _pack(units: list[tuple[int, int]], size: int, overlap: int) -> Iterator[tuple[int, int]]:
-    """Greedy packing of units into spans of at most ``size``, sharing up to ``overlap``."""
+    """Greedy packing of units into spans of at most ``size``, sharing up to ``overlap``;
+    a short tail is packed with the span before it (up to ``size + size // TAIL``)."""
     i = 0
     while i < len(units):
         j = i + 1
         while j < len(units) and units[j][1] - units[i][0] <= size:
             j += 1
+        end = units[-1][1]
+        if (
+            j < len(units)
+            and end - units[j][0] <= size // TAIL
+            and end - units[i][0] <= size + size // TAIL
+        ):
+            j = len(units)
         yield units[i][0], units[j - 1][1]
         if j >= len(units):
             return

@@ -67,7 +67,11 @@ class Settings:
     answer_tokens: int = _setting(1024, "Most tokens an answer may take (kept free in the prompt).")
     temperature: float = _setting(0.2, "Sampling temperature for answers.")
     default_kb: str = _setting("default", "Knowledge base used when a command names none.")
-    chunk_size: int = _setting(1000, "Target chunk length in characters.")
+    chunk_size: int = _setting(
+        1200,
+        "Target chunk length in characters (a section's short tail may take a chunk to 1.25 "
+        "times that).",
+    )
     chunk_overlap: int = _setting(150, "Characters repeated between consecutive chunks.")
     search_k: int = _setting(8, "Passages returned by a search.")
     embed_batch_size: int = _setting(32, "Texts sent to the embedding model at once.")

@@ -29,7 +29,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from sabio.chunking import Chunk, chunk_document, embedding_text
+from sabio.chunking import CHUNK_OVERLAP, CHUNK_SIZE, Chunk, chunk_document, embedding_text
 from sabio.errors import LoadError
 from sabio.loaders import LOADER_MODULES, Blob, LoadedDocument, is_supported, load_document
 from sabio.models import EmbeddingModel
@@ -69,8 +69,8 @@ class IngestReport:
 
 @dataclass(frozen=True, slots=True)
 class IngestOptions:
-    chunk_size: int = 1000
-    chunk_overlap: int = 150
+    chunk_size: int = CHUNK_SIZE
+    chunk_overlap: int = CHUNK_OVERLAP
     password: str | None = None
     keep_missing: bool = False
     workers: int = 0
