@@ -27,7 +27,7 @@ import numpy as np
 from sabio.chunking import Chunk
 from sabio.config import Settings, load_settings
 from sabio.index import ChunkIndex
-from sabio.models import Vectors, register_embedding_backend
+from sabio.models import ENGLISH_ONLY, Vectors, register_embedding_backend
 from sabio.search import query_terms, search_chunks
 from sabio.service import Sabio
 from sabio.store import FileState, Store
@@ -201,6 +201,7 @@ class FixedQuery:
 
     name = "noop:synthetic"
     dimension = 384
+    languages = ENGLISH_ONLY  # as the embedded MiniLM: search checks the question's language
 
     def __init__(self) -> None:
         self.vector = np.zeros((1, 384), dtype=np.float32)
