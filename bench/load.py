@@ -128,6 +128,15 @@ def _sabio_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "sabio"]
 
 
+def write_results(out: dict[str, Any], name: str, path: Path | None = None) -> Path:
+    """Save a benchmark's results as JSON: ``path``, else ``bench/results/NAME-<time>.json``."""
+    path = path or RESULTS / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out, indent=2, ensure_ascii=False))
+    print(f"written to {path}")
+    return path
+
+
 @contextmanager
 def running_server(home: Path, log: Path, settings: dict[str, str]) -> Iterator[Server]:
     """``sabio serve`` over ``home`` on a free port, with ``settings`` as ``SABIO_*``
@@ -474,10 +483,7 @@ def main() -> None:
     out["wall_s"] = round(time.perf_counter() - started, 1)
     print_table(out["phases"])
     print(f"wall time {out['wall_s']} s (load average before: {out['load_average_before']})")
-    path = args.json or RESULTS / f"load-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(out, indent=2, ensure_ascii=False))
-    print(f"written to {path}")
+    write_results(out, "load", args.json)
 
 
 if __name__ == "__main__":

@@ -54,8 +54,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from ingest_search import RESULTS
-from load import SCIFACT, Server, _jsonl, _percentile, _sabio_command, running_server
+from load import (
+    SCIFACT,
+    Server,
+    _jsonl,
+    _percentile,
+    _sabio_command,
+    running_server,
+    write_results,
+)
 
 from sabio.config import load_settings
 from sabio.service import Sabio
@@ -543,10 +550,7 @@ def main() -> None:
     out["wall_s"] = round(time.perf_counter() - started, 1)
     print_table(out)
     print(f"wall time {out['wall_s']} s")
-    path = args.json or RESULTS / f"sources-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(out, indent=2, ensure_ascii=False))
-    print(f"written to {path}")
+    write_results(out, "sources", args.json)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,14 @@ from sabio.chunking import embedding_text
 from sabio.config import Settings
 from sabio.errors import ConfigError, EmbeddingMismatchError, ModelError, NotFoundError
 from sabio.index import ChunkIndex
-from sabio.ingest import IngestOptions, IngestReport, Progress, ingest_paths
+from sabio.ingest import (
+    IngestOptions,
+    IngestReport,
+    LoadedSource,
+    Progress,
+    ingest_loaded,
+    ingest_paths,
+)
 from sabio.jobs import Job, JobQueue
 from sabio.models import (
     ChatModel,
@@ -33,6 +40,7 @@ from sabio.search import SearchHit, search_chunks
 from sabio.sources import Source, SourceItem, SourceStore, connector
 from sabio.store import DocumentRecord, KnowledgeBase, Store
 from sabio.users import UserStore
+from sabio.vault import Vault
 
 EMBEDDED_BACKEND = "embedded"
 EMBEDDED_MODEL = "embedded:all-minilm-l6-v2"
@@ -181,9 +189,7 @@ class Sabio:
         isolate: bool = False,
     ) -> IngestReport:
         kb = self.kb(kb_name, create_default=True)
-        options = IngestOptions(
-            chunk_size=self.settings.chunk_size,
-            chunk_overlap=self.settings.chunk_overlap,
+        options = self._ingest_options(
             password=password,
             keep_missing=keep_missing,
             workers=self.settings.workers,
@@ -196,6 +202,21 @@ class Sabio:
             progress(None, "updating the search index")
         self.index.sync(kb)  # tokenizing the new passages now keeps the next search fast
         return report
+
+    def add_loaded(self, items: Sequence[LoadedSource], kb_name: str) -> IngestReport:
+        """Index documents loaded elsewhere (mails, web pages, posted texts), as
+        :meth:`add` indexes files."""
+        kb = self.kb(kb_name)
+        report = ingest_loaded(
+            self.store, kb, items, lambda: self.kb_embedder(kb), self._ingest_options()
+        )
+        self.index.sync(kb)
+        return report
+
+    def _ingest_options(self, **more: Any) -> IngestOptions:
+        return IngestOptions(
+            chunk_size=self.settings.chunk_size, chunk_overlap=self.settings.chunk_overlap, **more
+        )
 
     def documents(self, kb_name: str | None = None) -> list[DocumentRecord]:
         if kb_name is None and self.store.find_kb(self.settings.default_kb) is None:
@@ -298,9 +319,14 @@ class Sabio:
             secret=setup.secret,
             interval_s=interval_s if interval_s is not None else setup.interval_s,
         )
-        if kind != "webhook":  # a webhook has nothing to fetch: its documents come to it
+        if source.fetches:
             self.jobs.enqueue_sync(source.id)
         return source, setup.token
+
+    def source_password(self, source_id: int) -> str:
+        """A source's password, decrypted ("" when it has none)."""
+        token = self.sources.secret(source_id)
+        return Vault(self.settings.home).decrypt(token) if token else ""
 
     def list_sources(self, kb_name: str | None = None) -> list[Source]:
         kb_id = self.store.get_kb(kb_name).id if kb_name else None

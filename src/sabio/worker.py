@@ -29,7 +29,6 @@ from sabio.sources.folder import FolderWatch
 from sabio.sources.imap import MailWatch, mailbox_settings
 from sabio.sources.run import SyncRun, Tally
 from sabio.store import Store
-from sabio.vault import Vault
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +94,7 @@ class Worker:
         """Queue a full sync of every source that can change by itself (every kind but
         webhooks): what changed while no worker ran is picked up at once."""
         for source in self.sources.find():
-            if source.kind != "webhook":
+            if source.fetches:
                 self.queue.enqueue_sync(source.id)
 
     def tick(self) -> None:
@@ -143,8 +142,7 @@ class Worker:
     def _watch(self, source: Source, on_change: Callable[[list[str]], None]) -> SourceWatch:
         if source.kind == "folder":
             return FolderWatch(Path(source.location), on_change)
-        token = self.sources.secret(source.id)
-        password = Vault(self.sabio.settings.home).decrypt(token) if token else ""
+        password = self.sabio.source_password(source.id)
         return MailWatch(mailbox_settings(source.options), password, lambda: on_change([]))
 
     def _changed(self, source_id: int, paths: list[str]) -> None:

@@ -51,8 +51,8 @@ ENGLISH_ONLY = frozenset({"en"})
 
 def embedding_languages(model: EmbeddingModel) -> frozenset[str] | None:
     """The languages ``model`` knows, or None when it is not known to be limited."""
-    languages = getattr(model, "languages", None)
-    return frozenset(languages) if languages else None
+    languages: frozenset[str] | None = getattr(model, "languages", None)
+    return languages or None
 
 
 Message = Mapping[str, str]

@@ -30,6 +30,7 @@ from sabio.server.events import Event, close_iterator, event_stream
 from sabio.server.links import (
     API_PREFIX,
     document_link,
+    file_url,
     linked_answer,
     linked_citations,
 )
@@ -188,17 +189,22 @@ async def upload_documents(name: str, request: Request, services: ServicesDep) -
     """Upload one or many files (any multipart file field) and index them. Each file is
     checked by its content; one that is refused says why (status ``rejected``) and changes
     nothing. Uploading a file of the same name again replaces the earlier one."""
+    if name != services.settings.default_kb:  # the default one is created by its first upload
+        await run_in_threadpool(services.reader.store.get_kb, name)
+    return UploadOut(files=await receive_uploads(request, services, name))
+
+
+async def receive_uploads(request: Request, services: Services, name: str) -> list[UploadedFileOut]:
+    """A multipart request's files, received within the size limit, checked, kept in
+    knowledge base ``name``'s uploads and indexed (uploads and webhooks)."""
     settings = services.settings
     folder = uploads.uploads_folder(settings.home, name)
-    if name != settings.default_kb:  # the default one is created by its first upload
-        await run_in_threadpool(services.reader.store.get_kb, name)
     limit = settings.max_upload_mb * 1024 * 1024
     received = await uploads.receive_files(request, uploads.incoming_folder(settings.home), limit)
     try:
-        files = await run_waiting(index_uploads, services, name, folder, received)
+        return await run_waiting(index_uploads, services, name, folder, received)
     finally:
         uploads.discard(received)  # whatever was not accepted
-    return UploadOut(files=files)
 
 
 def index_uploads(
@@ -265,7 +271,7 @@ def _document_out(kb_name: str, d: DocumentRecord) -> DocumentOut:
     return DocumentOut(
         id=d.id,
         name=Path(d.source).name,
-        file_url=document_link(kb_name, d.id, d.source)["file_url"],
+        file_url=file_url(kb_name, d.id, d.source),
         title=d.title,
         status=d.status,
         reason=d.error,

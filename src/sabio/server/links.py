@@ -15,9 +15,16 @@ from urllib.parse import quote
 API_PREFIX = "/api/v1"
 
 
-def file_url(kb_name: str, document_id: int, source: str, page: int | None = None) -> str:
-    """Where the original file is served; a PDF's with ``#page=N`` when a page is given,
-    which browsers' PDF viewers open at."""
+def file_url(
+    kb_name: str | None, document_id: int, source: str, page: int | None = None
+) -> str | None:
+    """Where the original is: the file's URL here (a PDF's with ``#page=N`` when a page is
+    given, which browsers' PDF viewers open at), a web page's own address; None for a
+    mail or a posted text, and without a knowledge base."""
+    if source.startswith(("https://", "http://")):
+        return source
+    if kb_name is None or not is_file_source(source):
+        return None
     url = f"{API_PREFIX}/kbs/{quote(kb_name, safe='')}/documents/{document_id}/file"
     if page and Path(source).suffix.lower() == ".pdf":
         url += f"#page={page}"
@@ -33,15 +40,8 @@ def is_file_source(source: str) -> bool:
 def document_link(
     kb_name: str | None, document_id: int, source: str, page: int | None = None
 ) -> dict[str, Any]:
-    """``document`` (the file name) and ``file_url`` (None without a knowledge base): the
-    original file's URL here, a web page's own address, None for a mail or a posted text."""
-    if source.startswith(("https://", "http://")):
-        url: str | None = source
-    elif kb_name is not None and is_file_source(source):
-        url = file_url(kb_name, document_id, source, page)
-    else:
-        url = None
-    return {"document": Path(source).name, "file_url": url}
+    """``document`` (the file name) and ``file_url`` (:func:`file_url`)."""
+    return {"document": Path(source).name, "file_url": file_url(kb_name, document_id, source, page)}
 
 
 def linked_citations(kb_name: str | None, citations: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -26,7 +26,7 @@ from sabio.errors import ConfigError, NotFoundError
 from sabio.models import check_model_name
 from sabio.server.api import ERRORS, ServicesDep
 from sabio.server.events import Event, close_iterator, event_stream
-from sabio.server.links import API_PREFIX, document_link, is_file_source
+from sabio.server.links import API_PREFIX, file_url, is_file_source
 from sabio.server.schemas import (
     ErrorOut,
     PassageOut,
@@ -249,5 +249,5 @@ def get_passage(name: str, chunk_id: int, services: ServicesDep) -> PassageOut:
         text=chunk.text,
         before=passage.before,
         after=passage.after,
-        file_url=document_link(name, chunk.document_id, chunk.source, chunk.page)["file_url"],
+        file_url=file_url(name, chunk.document_id, chunk.source, chunk.page),
     )

@@ -18,8 +18,8 @@ from starlette.exceptions import HTTPException
 
 from sabio.errors import AuthError, ConfigError
 from sabio.jobs import Job
-from sabio.server import uploads
 from sabio.server.access import authenticate
+from sabio.server.api import receive_uploads
 from sabio.server.links import API_PREFIX
 from sabio.server.services import Services, services_of
 from sabio.server.threads import run_waiting
@@ -121,18 +121,23 @@ class WebhookOut(BaseModel):
     documents: list[WebhookDocumentOut]
 
 
-def _job(job: Job | None) -> JobOut | None:
-    return JobOut.model_validate(job, from_attributes=True) if job else None
+def _job(job: Job) -> JobOut:
+    return JobOut.model_validate(job, from_attributes=True)
 
 
-def _source_out(services: Services, source: Source) -> dict[str, Any]:
+def _source_out(
+    services: Services, source: Source, jobs: list[Job] | None = None
+) -> dict[str, Any]:
+    """The source with its counts and latest job (from ``jobs``, its latest first, when
+    the caller has them)."""
     reader = services.reader
-    jobs = reader.jobs.recent(source.id, limit=1)
+    if jobs is None:
+        jobs = reader.jobs.recent(source.id, limit=1)
     return {
         **source.to_dict(),
         "password_set": source.has_secret and source.kind == "imap",
         "counts": reader.sources.counts(source.id),
-        "job": _job(jobs[0] if jobs else None),
+        "job": _job(jobs[0]) if jobs else None,
     }
 
 
@@ -182,9 +187,14 @@ def get_source(
         )
         for i in reader.sources.items(source_id, limit=limit, offset=offset)
     ]
-    jobs = [j for job in reader.jobs.recent(source_id, limit=20) if (j := _job(job))]
-    out = _source_out(services, source)
-    return SourceDetailOut(**out, items=items, items_total=sum(out["counts"].values()), jobs=jobs)
+    jobs = reader.jobs.recent(source_id, limit=20)
+    out = _source_out(services, source, jobs)
+    return SourceDetailOut(
+        **out,
+        items=items,
+        items_total=sum(out["counts"].values()),
+        jobs=[_job(job) for job in jobs],
+    )
 
 
 @router.post("/sources/{source_id}/sync", status_code=202, summary="Sync a source now")
@@ -192,9 +202,7 @@ def sync_source(source_id: int, services: ServicesDep) -> JobOut:
     with services.writing() as writer:
         job = writer.sync_source(source_id)
     services.wake_worker()
-    out = _job(job)
-    assert out is not None
-    return out
+    return _job(job)
 
 
 @router.delete("/sources/{source_id}", status_code=204, summary="Remove a source")
@@ -207,7 +215,7 @@ def remove_source(source_id: int, services: ServicesDep, keep_documents: bool = 
 
 @router.get("/jobs", summary="Recent background jobs")
 def list_jobs(services: ServicesDep, source_id: int | None = None) -> list[JobOut]:
-    return [j for job in services.reader.jobs.recent(source_id) if (j := _job(job))]
+    return [_job(job) for job in services.reader.jobs.recent(source_id)]
 
 
 @router.post(
@@ -260,14 +268,15 @@ async def webhook(source_id: int, request: Request, services: ServicesDep) -> We
 
 async def _bounded_body(request: Request, limit: int) -> bytes:
     """The body, refused (413) at its first byte over ``limit``: never read whole first."""
+    too_big = HTTPException(413, f"the body is over {limit // 2**20} MB; send a file instead")
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
-        raise HTTPException(413, f"the body is over {limit // 2**20} MB; send a file instead")
+        raise too_big
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > limit:
-            raise HTTPException(413, f"the body is over {limit // 2**20} MB; send a file instead")
+            raise too_big
     return bytes(body)
 
 
@@ -293,16 +302,7 @@ def _receive_json(services: Services, source: Source, body: WebhookIn) -> ItemUp
 
 async def _receive_files(services: Services, source: Source, request: Request) -> list[ItemUpdate]:
     """Files as uploads take them (:mod:`.uploads`), kept in the knowledge base's uploads."""
-    from sabio.server.api import index_uploads
-
-    settings = services.settings
-    folder = uploads.uploads_folder(settings.home, source.kb_name)
-    limit = settings.max_upload_mb * 1024 * 1024
-    received = await uploads.receive_files(request, uploads.incoming_folder(settings.home), limit)
-    try:
-        files = await run_waiting(index_uploads, services, source.kb_name, folder, received)
-    finally:
-        uploads.discard(received)
+    files = await receive_uploads(request, services, source.kb_name)
     updates = [
         ItemUpdate(f.name, f.status, f.outcome, f.reason, f.name, f.document_id) for f in files
     ]

@@ -103,9 +103,10 @@ def unindexed(home: Path, store: Store) -> dict[str, list[str]]:
     (or killed) while indexing an upload left; the next start queues them as jobs."""
     found: dict[str, list[str]] = {}
     root = uploads_root(home)
-    for kb in store.list_kbs():
-        folder = root / kb.name
-        if not folder.is_dir():
+    folders = sorted(root.iterdir()) if root.is_dir() else []
+    for folder in folders:
+        kb = store.find_kb(folder.name) if folder.is_dir() else None
+        if kb is None:
             continue
         known = set(store.sources_under(kb.id, str(folder)))
         files = [str(p) for p in sorted(folder.iterdir()) if p.is_file() and str(p) not in known]

@@ -74,6 +74,12 @@ class Source:
     def describe(self) -> str:
         return f"{self.kind} {self.location}"
 
+    @property
+    def fetches(self) -> bool:
+        """Whether syncing it looks for anything: a webhook has nothing to fetch, its
+        documents are posted to it."""
+        return self.kind != "webhook"
+
     def to_dict(self) -> dict[str, Any]:
         """What the CLI's ``--json`` and the API show of it (never the secret)."""
         return {

@@ -90,10 +90,11 @@ class FolderConnector:
 
     def _sync_paths(self, run: SyncRun, folder: Path, paths: list[str]) -> None:
         store, kb = run.sabio.store, run.kb
-        present = [Path(p) for p in paths if os.path.lexists(p)]
+        present: list[Path] = []
         gone: dict[str, DocumentRecord] = {}
         for path in paths:
             if os.path.lexists(path):
+                present.append(Path(path))
                 continue
             for source in [path, *store.sources_under(kb.id, path)]:
                 if (doc := store.find_document(kb.id, source)) is not None:
@@ -106,15 +107,18 @@ class FolderConnector:
             run.ingest_files(rest)
 
     def _moves_in(self, run: SyncRun, folder: Path) -> None:
-        """Files renamed or moved within the folder while no worker watched it."""
+        """Files renamed or moved within the folder while no worker watched it (the folder
+        is walked for their new names only when some document's file is gone)."""
         store, kb = run.sabio.store, run.kb
-        known = set(store.sources_under(kb.id, str(folder)))
-        if not known:
-            return
-        present = {str(path) for path in scan_paths([folder])[0]}
-        gone = {s: doc for s in known - present if (doc := store.find_document(kb.id, s))}
+        known = store.sources_under(kb.id, str(folder))
+        gone = {
+            s: doc
+            for s in known
+            if not os.path.lexists(s) and (doc := store.find_document(kb.id, s))
+        }
         if gone:
-            self._moves(run, [Path(p) for p in sorted(present - known)], gone)
+            present = {str(path) for path in scan_paths([folder])[0]}
+            self._moves(run, [Path(p) for p in sorted(present - set(known))], gone)
 
     def _moves(
         self, run: SyncRun, present: list[Path], gone: dict[str, DocumentRecord]
@@ -125,8 +129,8 @@ class FolderConnector:
         if not gone:
             return moved
         by_size: dict[int, list[DocumentRecord]] = {}
-        for doc in gone.values():
-            by_size.setdefault(doc.size, []).append(doc)
+        for record in gone.values():
+            by_size.setdefault(record.size, []).append(record)
         for path in present:
             try:
                 stat = path.stat()
@@ -136,10 +140,9 @@ class FolderConnector:
             if not candidates or run.sabio.store.find_document(run.kb.id, str(path)):
                 continue
             digest = file_hash(path)
-            same = next((d for d in candidates if d.content_hash == digest), None)
-            if same is None:
+            doc = next((d for d in candidates if d.content_hash == digest), None)
+            if doc is None:
                 continue
-            doc = same
             run.sabio.store.move_document(
                 doc, FileState(str(path), digest, stat.st_size, stat.st_mtime_ns)
             )

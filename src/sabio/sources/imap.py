@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, cast
 from sabio.errors import ConfigError
 from sabio.ingest import LoadedSource
 from sabio.mailbox import Mailbox, MailboxSettings, MailMessage, Security, mail_items
-from sabio.sources import ItemUpdate, SourceSetup, SourceWatch, register_connector
+from sabio.sources import ItemUpdate, SourceItem, SourceSetup, SourceWatch, register_connector
 from sabio.sources.run import SyncRun
 from sabio.vault import Vault
 
@@ -103,10 +103,11 @@ class ImapConnector:
             for start in range(0, len(uids), BATCH):
                 batch = uids[start : start + BATCH]
                 known = {
-                    uid
+                    uid: item
                     for uid, message_id in box.message_ids(batch).items()
-                    if message_id and _seen(run, message_id)
+                    if message_id and (item := run.sources.item(source.id, message_id))
                 }
+                run.record([_unchanged(item) for item in known.values()])
                 new = [uid for uid in batch if uid not in known]
                 self._index(run, list(box.fetch(new)))
                 state["last_uid"] = batch[-1]
@@ -119,9 +120,9 @@ class ImapConnector:
         for message in messages:
             if _seen(run, message.message_id):
                 continue  # the same message under another UID
+            digest = hashlib.blake2b(message.raw, digest_size=16).hexdigest()
             for item in mail_items(message.raw):
                 key = message.message_id + (f"/{item.part}" if item.part else "")
-                digest = hashlib.blake2b(message.raw, digest_size=16).hexdigest()
                 loaded.append(
                     LoadedSource(
                         f"{run.source.location}/{key}",
@@ -167,10 +168,13 @@ class MailWatch(SourceWatch):
 def _seen(run: SyncRun, message_id: str) -> bool:
     """Whether the message was indexed before; if so, it is recorded as unchanged."""
     item = run.sources.item(run.source.id, message_id)
-    if item is None:
-        return False
-    run.record([ItemUpdate(message_id, item.status, "unchanged", item.reason)])
-    return True
+    if item is not None:
+        run.record([_unchanged(item)])
+    return item is not None
+
+
+def _unchanged(item: SourceItem) -> ItemUpdate:
+    return ItemUpdate(item.key, item.status, "unchanged", item.reason)
 
 
 def _is_this_computer(host: str) -> bool:

@@ -9,10 +9,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sabio.ingest import FileResult, IngestOptions, LoadedSource, ingest_loaded
-from sabio.sources import ItemUpdate, Source, SourceStore
+from sabio.ingest import FileResult, LoadedSource
+from sabio.sources import ItemUpdate, Source
 from sabio.store import KnowledgeBase
-from sabio.vault import Vault
 
 if TYPE_CHECKING:
     from sabio.service import Sabio
@@ -43,7 +42,7 @@ class SyncRun:
         self.source = source
         self.payload = payload
         self.kb: KnowledgeBase = sabio.store.get_kb(source.kb_name)
-        self.sources = SourceStore(sabio.store)
+        self.sources = sabio.sources
         self.tally = Tally({})
         self._beat = beat or (lambda done, total, note: None)
         self._done = 0
@@ -63,8 +62,7 @@ class SyncRun:
             self._beat(self._done, self._total, note)
 
     def password(self) -> str:
-        token = self.sources.secret(self.source.id)
-        return Vault(self.sabio.settings.home).decrypt(token) if token else ""
+        return self.sabio.source_password(self.source.id)
 
     def save_state(self, state: dict[str, Any]) -> None:
         self.sources.save_state(self.source.id, state)
@@ -96,19 +94,8 @@ class SyncRun:
         and ``extra`` (when given, same order) carries each one's ETag and Last-Modified."""
         if not items:
             return
-        options = IngestOptions(
-            chunk_size=self.sabio.settings.chunk_size,
-            chunk_overlap=self.sabio.settings.chunk_overlap,
-        )
         by_source = {item.source: (key, item.title) for item, key in zip(items, keys, strict=True)}
-        report = ingest_loaded(
-            self.sabio.store,
-            self.kb,
-            items,
-            lambda: self.sabio.kb_embedder(self.kb),
-            options,
-        )
-        self.sabio.index.sync(self.kb)
+        report = self.sabio.add_loaded(items, self.kb.name)
         updates = []
         extras = {u.key: u for u in extra}
         for result in report.results:

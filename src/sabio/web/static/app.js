@@ -6,7 +6,7 @@ import { ApiError, api, onUnauthorized, setCsrf, stream, upload } from "./api.js
 import { formatDate, formatSize, getLang, setLang, t } from "./i18n.js";
 import { renderMarkdown } from "./markdown.js";
 import { sourcesView } from "./sources.js";
-import { $, field, h, icon, report, statusBadge, statusReason, toast } from "./ui.js";
+import { $, copyButton, field, h, icon, report, statusBadge, statusReason, toast } from "./ui.js";
 
 const state = {
   auth: null, // GET /auth/status
@@ -1031,7 +1031,8 @@ async function accountSection() {
             const made = await api("POST", "/auth/tokens", { name: tokenName.value.trim() });
             tokenName.value = "";
             shown.hidden = false;
-            shown.replaceChildren(h("p", {}, t("tokenOnce")), h("code.token", {}, made.token), h("button.small", { type: "button", onclick: () => navigator.clipboard?.writeText(made.token).then(() => toast(t("copied"), "info")) }, t("copy")));
+            const code = h("code.token", {}, made.token);
+            shown.replaceChildren(h("p", {}, t("tokenOnce")), code, copyButton(made.token, code));
             drawTokens(await api("GET", "/auth/tokens"));
           } catch (err) {
             report(err);
