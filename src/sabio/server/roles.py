@@ -60,9 +60,13 @@ RULES: dict[tuple[str, str], Need] = {
     ("HEAD", "/"): OPEN,
     ("GET", "/static/{path}"): OPEN,
     ("GET", "/openapi.json"): OPEN,
+    ("HEAD", "/openapi.json"): OPEN,
     ("GET", "/docs"): OPEN,
+    ("HEAD", "/docs"): OPEN,
     ("GET", "/docs/oauth2-redirect"): OPEN,
+    ("HEAD", "/docs/oauth2-redirect"): OPEN,
     ("GET", "/redoc"): OPEN,
+    ("HEAD", "/redoc"): OPEN,
     # the server
     ("GET", f"{API}/health"): OPEN,
     ("GET", f"{API}/models"): USER,
