@@ -59,6 +59,7 @@ function auth() {
 }
 
 async function enter() {
+  $("#auth").replaceChildren(); // no hidden sign-in form left behind
   $("#auth").hidden = true;
   $("#app").hidden = false;
   renderSidebar();
@@ -135,9 +136,17 @@ function closeSidebar() {
   document.body.classList.remove("sidebar-open");
 }
 
-// routing
+// routing: one route at a time (a click during a slow page waits for it, instead of
+// racing it and being drawn over)
 
-async function route() {
+let routing = Promise.resolve();
+
+function route() {
+  routing = routing.then(showRoute, showRoute);
+  return routing;
+}
+
+async function showRoute() {
   const [, view, arg, tab] = (location.hash || "#/new").split("/");
   closeSource();
   clearToasts();

@@ -38,6 +38,7 @@ export function langSwitch(changed) {
 // The first-run setup (accounts on, no admin yet) or the sign-in form, in #auth;
 // `signedIn()` when it worked, `changed()` to redraw after a language change.
 export function showAuth({ signedIn, changed }) {
+  document.querySelector("#auth").replaceChildren();
   const setup = state.auth && state.auth.setup_needed;
   const box = $("#auth");
   $("#app").hidden = true;

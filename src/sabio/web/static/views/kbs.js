@@ -57,7 +57,7 @@ export async function kbsView(main, ref, tab) {
 }
 
 function createForm() {
-  const name = h("input", { name: "kb-name", required: true, maxlength: 64, placeholder: t("kbNamePlaceholder"), "aria-describedby": "kb-name-help", autocomplete: "off" });
+  const name = h("input", { id: "kb-name", name: "kb-name", required: true, maxlength: 64, placeholder: t("kbNamePlaceholder"), "aria-describedby": "kb-name-help", autocomplete: "off" });
   const error = h("div.form-error", { role: "alert" });
   return h(
     "form.kb-create",
@@ -74,7 +74,8 @@ function createForm() {
         }
       },
     },
-    h("label.field", {}, h("span", {}, t("kbName")), h("div.inline-form", {}, name, h("button.primary", { type: "submit" }, icon("plus"), t("create")))),
+    h("label.field", { for: "kb-name" }, h("span", {}, t("kbName"))),
+    h("div.inline-form", {}, name, h("button.primary", { type: "submit" }, icon("plus"), t("create"))),
     h("small.muted", { id: "kb-name-help" }, t("kbNameHelp")),
     error,
   );
