@@ -121,19 +121,28 @@ function chatActions(chat) {
     "div.chat-actions",
     {},
     h("button.icon-button", { type: "button", "aria-label": t("rename"), title: t("rename"), onclick: () => renameChat(chat) }, icon("edit")),
-    h(
-      "details.menu",
-      {},
-      h("summary.icon-button", { "aria-label": t("export"), title: t("export") }, icon("download")),
-      h(
-        "div.menu-items",
-        {},
-        h("a", { href: `${base}?format=markdown&lang=${lang}`, download: "" }, t("exportMarkdown")),
-        h("a", { href: `${base}?format=json`, download: "" }, t("exportJson")),
-      ),
-    ),
+    exportMenu(base, lang),
     h("button.icon-button", { type: "button", "aria-label": t("deleteChat"), title: t("deleteChat"), onclick: () => deleteChat(chat) }, icon("trash")),
   );
+}
+
+// "Download": a small menu of the two formats (Esc or a click elsewhere closes it).
+function exportMenu(base, lang) {
+  const items = h(
+    "div.menu-items",
+    { hidden: true },
+    h("a", { href: `${base}?format=markdown&lang=${lang}`, download: "" }, t("exportMarkdown")),
+    h("a", { href: `${base}?format=json`, download: "" }, t("exportJson")),
+  );
+  const toggle = (open) => {
+    items.hidden = !open;
+    button.setAttribute("aria-expanded", String(open));
+  };
+  const button = h("button.icon-button", { type: "button", "aria-label": t("export"), title: t("export"), "aria-haspopup": "true", "aria-expanded": "false", onclick: () => toggle(items.hidden) }, icon("download"));
+  const menu = h("div.menu", { onkeydown: (e) => e.key === "Escape" && !items.hidden && (e.preventDefault(), toggle(false), button.focus()) }, button, items);
+  document.addEventListener("click", (e) => !menu.contains(e.target) && toggle(false));
+  items.addEventListener("click", () => setTimeout(() => toggle(false)));
+  return menu;
 }
 
 export async function renameChat(chat) {
