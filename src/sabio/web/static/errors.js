@@ -53,6 +53,7 @@ export function watchConnection() {
     if (retrying) return;
     set({ online: false });
     const banner = $("#connection");
+    banner.classList.remove("online");
     banner.replaceChildren(h("strong", {}, t("offlineTitle")), " ", h("span", {}, t("offlineHelp")));
     banner.hidden = false;
     let attempt = 0;
@@ -69,11 +70,19 @@ export function watchConnection() {
   });
 }
 
+// Back: the banner says so for three seconds, and the page is drawn again from the server.
 function back() {
   retrying = null;
-  $("#connection").hidden = true;
+  const banner = $("#connection");
+  banner.replaceChildren(h("strong", {}, t("onlineAgain")));
+  banner.classList.add("online");
+  setTimeout(() => {
+    if (state.online) {
+      banner.hidden = true;
+      banner.classList.remove("online");
+    }
+  }, 3000);
   set({ online: true });
-  toast(t("onlineAgain"), "info");
   for (const fn of reconnected) fn();
 }
 

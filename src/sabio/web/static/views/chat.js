@@ -22,7 +22,7 @@ import { canWrite, kbByName, set, state } from "../store.js";
 import { uploadQueue } from "../uploads.js";
 import { $, copyButton, copyText, disclosure, h, header, icon } from "../ui.js";
 
-const live = { answer: null, draft: null, opener: null }; // the answer streaming now
+const live = { answer: null, draft: null, opener: null, typed: "" }; // what the chat holds now
 
 // A new chat into `main`: it starts on the default knowledge base and the default model
 // every time (never what the last one had), and says so in its box.
@@ -181,7 +181,10 @@ function composer() {
     id: "question",
     rows: 1,
     maxlength: 20000,
-    oninput: (e) => autosize(e.target),
+    oninput: (e) => {
+      live.typed = e.target.value; // kept when the page is drawn again (back online)
+      autosize(e.target);
+    },
     onkeydown: (e) => {
       if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
         e.preventDefault();
@@ -189,6 +192,7 @@ function composer() {
       }
     },
   });
+  question.value = live.typed;
   const button = h("button.primary.send", { id: "send", type: "button", onclick: () => (live.answer ? stopAnswer() : send()) }, icon("send"));
   const attachments = h("div.attachments", { id: "attachments" });
   const box = h("div.composer", {}, attachments, h("div.composer-row", {}, h("span", { id: "attach-slot" }), question, button));
@@ -373,7 +377,7 @@ async function send(text = null, editOf = null) {
     return;
   }
   if (text === null) {
-    area.value = "";
+    area.value = live.typed = "";
     autosize(area);
   }
   const messages = $("#messages");
@@ -435,10 +439,12 @@ async function streamAnswer(path, body, question, restore) {
       }
     }
   } catch (err) {
-    if (!reached && restore !== null && !$("#question").value) $("#question").value = restore;
+    const offline = err instanceof ApiError && err.status === 0;
+    // never sent, or the server went away meanwhile: the question back in the box
+    if ((!reached || offline) && restore !== null && !$("#question").value) $("#question").value = live.typed = restore;
     if (err.name !== "AbortError") {
-      if (!(err instanceof ApiError && err.status === 0)) report(err);
-      Object.assign(answer, { complete: false, error: err instanceof ApiError && err.status === 0 ? t("error.network") : describe(err).text });
+      if (!offline) report(err);
+      Object.assign(answer, { complete: false, error: offline ? t("error.network") : describe(err).text });
       if (!reached) view.remove();
     }
   } finally {
