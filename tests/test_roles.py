@@ -310,3 +310,31 @@ def test_without_accounts_the_single_user_may_do_everything(tmp_path: Path) -> N
         assert local.delete(f"{API}/kbs/notes").status_code == 204
         members = local.get(f"{API}/kbs/default/members")
         assert members.status_code in (400, 404)  # accounts are off: no members
+
+
+def test_members_are_given_access_from_the_command_line(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from sabio.cli import app as cli_app
+
+    runner = CliRunner()
+    env = {"SABIO_HOME": str(tmp_path / "home"), "SABIO_EMBEDDING_MODEL": "fake:words"}
+
+    def sabio(*args: str, stdin: str | None = None) -> Any:
+        return runner.invoke(cli_app, list(args), input=stdin, env=env)
+
+    assert (
+        sabio("user", "add", "ana", "--admin", "--password-stdin", stdin=f"{PASSWORD}\n").exit_code
+        == 0
+    )
+    assert sabio("user", "add", "bea", "--password-stdin", stdin=f"{PASSWORD}\n").exit_code == 0
+    made = sabio("kb", "create", "Informes año 2024")
+    assert made.exit_code == 0 and "informes-ano-2024" in made.output
+    granted = sabio("user", "grant", "bea", "informes-ano-2024", "--write")
+    assert granted.exit_code == 0 and "may now write Informes año 2024" in granted.output
+    listed = " ".join(sabio("user", "list").output.split())
+    assert "bea member Informes año 2024 (write)" in listed and "ana admin all" in listed
+    refused = sabio("user", "grant", "ana", "informes-ano-2024")
+    assert refused.exit_code == 1 and "is an admin" in refused.output
+    assert sabio("user", "revoke", "bea", "Informes año 2024").exit_code == 0
+    assert "(write)" not in sabio("user", "list").output
