@@ -17,7 +17,7 @@ import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -419,11 +419,12 @@ class Store:
         return int(row[0]), int(row[1])
 
     def kb_activity(self, kb_id: int) -> tuple[Any, ...]:
-        """Something that changes whenever the knowledge base's documents, its sources'
-        items or their jobs do, cheap to read (for telling clients, not for counting)."""
+        """Something that changes whenever the knowledge base's chunks, its number of
+        documents, its sources' items or their jobs do (for telling clients, not for
+        counting); read it when :meth:`watching` says something was written."""
         row = self.db.execute(
             """SELECT (SELECT generation FROM kb WHERE id=?),
-                      (SELECT count(*) || ':' || max(updated_at) FROM document WHERE kb_id=?),
+                      (SELECT count(*) FROM document WHERE kb_id=?),
                       (SELECT count(*) || ':' || max(checked_at) FROM source_item i
                          JOIN source s ON s.id = i.source_id WHERE s.kb_id=?),
                       (SELECT max(j.id) || ':' || max(coalesce(j.heartbeat_at, 0)) || ':'
@@ -434,6 +435,17 @@ class Store:
             (kb_id, kb_id, kb_id, kb_id, kb_id),
         ).fetchone()
         return tuple(row)
+
+    @contextmanager
+    def watching(self) -> Iterator[Callable[[], int]]:
+        """A number that changes whenever another connection (another thread's, another
+        process's) committed: SQLite's ``data_version`` on a connection of its own, cheap
+        enough to read every second."""
+        db = sqlite3.connect(str(self.path), check_same_thread=False)
+        try:
+            yield lambda: int(db.execute("PRAGMA data_version").fetchone()[0])
+        finally:
+            db.close()
 
     def kb_versions(self, kb_id: int) -> tuple[int, int]:
         """(generation, epoch): the first moves on every change of the knowledge base's

@@ -155,7 +155,7 @@ def current_user_id(request: Request) -> int | None:
     without one), or None in local mode, the single local user's."""
     user = authenticate(request)
     if user is None and services_of(request).settings.auth:
-        raise AuthError(SIGN_IN_FIRST)
+        raise AuthError(SIGN_IN_FIRST, key="sign_in_first")
     return user.id if user else None
 
 

@@ -132,9 +132,9 @@ def delete_kb(name: str, services: ServicesDep) -> Response:
     """Deletes the knowledge base, its index and the files uploaded into it; files added
     from their own place on disk (``sabio add``) are not touched."""
     with services.writing() as writer:
-        folder = _uploads_folder(services, name)
+        kb = writer.store.get_kb(name)
         writer.delete_kb(name)
-        shutil.rmtree(folder, ignore_errors=True)
+        shutil.rmtree(uploads.uploads_folder(services.settings.home, kb.slug), ignore_errors=True)
     return Response(status_code=204)
 
 

@@ -70,7 +70,7 @@ def _signed_in(request: Request, services: ServicesDep) -> Identity:
     need_accounts(services)
     identity = identify(request)
     if identity is None:
-        raise AuthError(SIGN_IN_FIRST)
+        raise AuthError(SIGN_IN_FIRST, key="sign_in_first")
     return identity
 
 

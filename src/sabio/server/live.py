@@ -2,9 +2,11 @@
 headers and Sources tab instead of polling: ``GET /api/v1/kbs/{name}/events``.
 
 The stream sends ``counts`` ({documents, passages}) when it starts and whenever the
-knowledge base's documents, its sources' items or their syncs changed since (a cheap
-look at the database every :data:`LOOK_SECONDS`, also seeing what a separate ``sabio
-worker`` did), then ``changed`` ({}) for the page to read what it shows again. It ends
+knowledge base's documents, its sources' items or their syncs changed since, then
+``changed`` ({}) for the page to read what it shows again. Every :data:`LOOK_SECONDS` it
+asks SQLite whether anything was committed at all (``data_version``: nothing to read,
+whoever wrote, a separate ``sabio worker`` too), and only then whether it concerned this
+knowledge base. It ends
 after :data:`STREAM_SECONDS` (the browser's ``EventSource`` opens it again by itself,
 after ``retry``), so that no stream outlives a stopping server for long.
 """
@@ -50,13 +52,18 @@ async def _events(request: Request, services: Services, kb_id: int) -> AsyncIter
     store = services.reader.store
     yield f"retry: {RETRY_MS}\n\n"
     seen: tuple[object, ...] | None = None
+    written = -1
     ends = time.monotonic() + STREAM_SECONDS
-    while time.monotonic() < ends and not await request.is_disconnected():
-        now = await run_in_threadpool(store.kb_activity, kb_id)
-        if now != seen:
-            documents, passages = await run_in_threadpool(store.kb_counts, kb_id)
-            yield format_event("counts", {"documents": documents, "passages": passages})
-            if seen is not None:
-                yield format_event("changed", {})
-            seen = now
-        await asyncio.sleep(LOOK_SECONDS)
+    with store.watching() as data_version:
+        while time.monotonic() < ends and not await request.is_disconnected():
+            version = await run_in_threadpool(data_version)
+            if version != written:  # something was committed: did it concern this one?
+                written = version
+                now = await run_in_threadpool(store.kb_activity, kb_id)
+                if now != seen:
+                    documents, passages = await run_in_threadpool(store.kb_counts, kb_id)
+                    yield format_event("counts", {"documents": documents, "passages": passages})
+                    if seen is not None:
+                        yield format_event("changed", {})
+                    seen = now
+            await asyncio.sleep(LOOK_SECONDS)

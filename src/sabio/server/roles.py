@@ -234,7 +234,7 @@ def require_kb(request: Request, kb: KnowledgeBase | str, need: str = "read") ->
     if isinstance(kb, str):
         kb = services_of(request).reader.store.get_kb(kb)
     if services_of(request).settings.auth and authenticate(request) is None:
-        raise AuthError(SIGN_IN_FIRST)
+        raise AuthError(SIGN_IN_FIRST, key="sign_in_first")
     access = kb_access(request, kb)
     if access is None or LEVELS[access] < LEVELS[need]:
         what = "read" if need == "read" else "change the documents of"

@@ -38,14 +38,19 @@ function open({ title, body, confirmLabel, danger = false, accept }) {
       h("div.actions", {}, h("button", { type: "button", onclick: () => dialog.close() }, t("cancel")), submit),
     );
     dialog.append(form);
-    dialog.addEventListener("close", () => {
-      dialog.remove();
-      if (opener && opener.isConnected) opener.focus();
-      resolve(answer);
-    });
-    document.body.append(dialog);
-    dialog.showModal();
+    show(dialog, opener, () => resolve(answer));
   });
+}
+
+// Open `dialog` modally; once closed it goes, focus returns to `opener`, `closed()` runs.
+function show(dialog, opener, closed) {
+  dialog.addEventListener("close", () => {
+    dialog.remove();
+    if (opener && opener.isConnected) opener.focus();
+    closed();
+  });
+  document.body.append(dialog);
+  dialog.showModal();
 }
 
 // Yes or no: resolves with true, or null.
@@ -96,13 +101,7 @@ export function infoDialog({ title, content }) {
     const id = `dialog-${Math.random().toString(36).slice(2)}`;
     const close = h("button.primary", { type: "button", onclick: () => dialog.close() }, t("close"));
     const dialog = h("dialog.dialog", { "aria-labelledby": id }, h("h2", { id }, title), content, h("div.actions", {}, close));
-    dialog.addEventListener("close", () => {
-      dialog.remove();
-      if (opener && opener.isConnected) opener.focus();
-      resolve(null);
-    });
-    document.body.append(dialog);
-    dialog.showModal();
+    show(dialog, opener, () => resolve(null));
     close.focus();
   });
 }

@@ -489,7 +489,8 @@ export async function stopAnswer() {
   return true;
 }
 
-// Leaving the chat: an answer still streaming goes on on the server and is saved.
+// Leaving the chat drops an answer's stream: the server stops the model and saves what it
+// had made, marked interrupted.
 function stopStreaming() {
   live.answer?.controller.abort();
   live.answer = null;

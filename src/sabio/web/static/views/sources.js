@@ -211,8 +211,8 @@ function jobLine(job) {
   if (busy(job)) {
     const bar = h("progress", { max: job.total || 1 });
     if (job.total) bar.value = job.done;
-    const text = job.status === "queued" ? t("syncQueued") : [job.total ? `${job.done}/${job.total}` : null, job.message].filter(Boolean).join(" · ");
-    return [bar, h("span.muted", { role: "status" }, text), job.error ? h("span.kb-source-retry", {}, t("retrying"), disclosure(job.error)) : null];
+    const text = job.status === "queued" ? t("syncQueued") : job.total ? `${job.done}/${job.total}` : t("syncing"); // the server's own words: the title
+    return [bar, h("span.muted", { role: "status", title: job.message || null }, text), job.error ? h("span.kb-source-retry", {}, t("retrying"), disclosure(job.error)) : null];
   }
   const when = job.finished_at ? formatAgo(job.finished_at) : "";
   if (job.status === "failed") return [h("span.kb-source-failed", {}, t("syncFailed", { when })), disclosure(job.error || job.message)];
@@ -222,7 +222,7 @@ function jobLine(job) {
 // What a finished sync did, in the interface's language (the server's message is English).
 function jobOutcome(job) {
   const counts = Object.entries(job.counts || {});
-  if (!counts.length) return job.status === "done" ? t("outcome.nothing") : job.message;
+  if (!counts.length) return t("outcome.nothing");
   return counts.map(([outcome, n]) => t(`outcome.${outcome}`, { n })).join(", ");
 }
 
@@ -267,7 +267,8 @@ function recentJobs(jobs) {
           h("span", { title: formatDateTime(job.created_at) }, formatAgo(job.finished_at || job.started_at || job.created_at)),
           " · ",
           t(`job.${job.status}`),
-          job.status === "done" ? ` · ${jobOutcome(job)}` : job.message ? ` · ${job.message}` : null,
+          job.status === "done" ? ` · ${jobOutcome(job)}` : null,
+          job.status !== "done" && job.message && !job.error ? disclosure(job.message) : null,
           job.error ? disclosure(job.error) : null,
         ),
       ),
