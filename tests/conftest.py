@@ -9,6 +9,7 @@ import contextlib
 import hashlib
 import re
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -83,7 +84,8 @@ class FakeChat:
 
     - ``cite``: quotes the first words of passage 1 and cites [1], then an invalid [9];
     - ``broken``: sends one piece, then the stream breaks;
-    - ``echo``: answers with the last user message (for rewrites and prompt checks).
+    - ``echo``: answers with the last user message (for rewrites and prompt checks);
+    - ``long``: 200 words, one piece every 20 ms (for stopping an answer midway).
     """
 
     def __init__(self, behaviour: str, context_window: int) -> None:
@@ -100,6 +102,11 @@ class FakeChat:
         last = messages[-1]["content"]
         if self.behaviour == "echo":
             yield last
+            return
+        if self.behaviour == "long":
+            for i in range(200):
+                time.sleep(0.02)
+                yield f"palabra{i} "
             return
         match = re.search(r"^\[1\] \(.*?\)\n(.*)$", messages[0]["content"], re.MULTILINE)
         words = (match.group(1) if match else "nothing").split()[:8]

@@ -263,23 +263,38 @@ def test_every_interface_text_is_in_spanish_and_in_english() -> None:
     key = re.compile(r'^    "?([\w.]+)"?: ', re.MULTILINE)
     es, en = set(key.findall(spanish)), set(key.findall(english))
     assert es == en, f"only in one language: {sorted(es ^ en)}"
-    used = set(re.findall(r'\bt\("([\w.]+)"', (STATIC / "app.js").read_text(encoding="utf-8")))
+    used = set()
+    for module in STATIC.rglob("*.js"):
+        if "vendor" not in module.parts:
+            used |= set(re.findall(r'\bt\("([\w.]+)"', module.read_text(encoding="utf-8")))
     assert used - en == set(), "texts the page uses but neither language has"
     assert {f"status.{s}" for s in ("indexed", "skipped", "needs_ocr", "failed", "rejected")} <= en
+    # every message the server names by its key is in the catalogue
+    keys = set()
+    for module in (STATIC.parent.parent).rglob("*.py"):
+        keys |= set(re.findall(r'key="(\w+)"', module.read_text(encoding="utf-8")))
+    assert keys and {f"error.{k}" for k in keys} - en == set(), "server keys without a text"
+
+
+MARKDOWN = """async (source) => {
+    const { renderMarkdown } = await import("/static/markdown.js");
+    const cite = (n) => (n === 1 ? '<button class="cite">1</button>' : null);
+    return renderMarkdown(source, cite);
+}"""
 
 
 def test_answers_render_as_markdown_and_never_as_html(browser: Any, local: str) -> None:
     tab = Page(browser, local, "markdown", viewport=DESKTOP)
     tab.page.goto(local + "/static/index.html")
-    html = tab.page.evaluate(
-        """async () => {
-            const { renderMarkdown } = await import("/static/markdown.js");
-            const cite = (n) => (n === 1 ? '<button class="cite">1</button>' : null);
-            return renderMarkdown(
-                "# Title\\n**bold** and `<b>code</b>` [1] [7]\\n\\n- one\\n- two\\n\\n"
-                + "```py\\nprint('<x>')\\n```\\n<img src=x onerror=alert(1)> "
-                + "[a](javascript:alert(1)) [b](https://example.org)", cite);
-        }"""
+
+    def render(source: str) -> str:
+        html: str = tab.page.evaluate(MARKDOWN, source)
+        return html.replace("\n", "")
+
+    html = render(
+        "# Title\n**bold** and `<b>code</b>` [1] [7]\n\n- one\n- two\n\n"
+        "```py\nprint('<x>')\n```\n<img src=x onerror=alert(1)> "
+        "[a](javascript:alert(1)) [b](https://example.org) ![i](https://example.org/i.png)"
     )
     assert "<strong>bold</strong>" in html and "<code>&lt;b&gt;code&lt;/b&gt;</code>" in html
     assert '<button class="cite">1</button>' in html and "[7]" in html
@@ -288,4 +303,15 @@ def test_answers_render_as_markdown_and_never_as_html(browser: Any, local: str) 
     assert "<img" not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
     assert "javascript:" not in html.replace("[a](javascript:alert(1))", "")
     assert '<a href="https://example.org" target="_blank" rel="noopener noreferrer">b</a>' in html
+
+    # what the hand-written renderer got wrong
+    assert render("\u00011\u0001 and \u00010\u0001") == "<p>\u00011\u0001 and \u00010\u0001</p>"
+    assert render("x \u00007\u0000 y") == "<p>x \ufffd7\ufffd y</p>"  # never "undefined"
+    assert render("a\u0000b") == "<p>a\ufffdb</p>"
+    nested = render("**bo *ital** x*")  # CommonMark's reading, tags properly nested
+    assert nested == "<p><em><em>bo <em>ital</em></em> x</em></p>"
+    assert render("**bo *ital* x**") == "<p><strong>bo <em>ital</em> x</strong></p>"
+    wiki = render("[Foo](https://en.wikipedia.org/wiki/Foo_(bar)) [1, 1]")
+    assert 'href="https://en.wikipedia.org/wiki/Foo_(bar)"' in wiki
+    assert wiki.count('<button class="cite">1</button>') == 2  # [1, 1]: two chips
     tab.close()

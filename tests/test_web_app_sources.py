@@ -197,7 +197,7 @@ def test_every_text_of_the_sources_tab_is_in_spanish_and_in_english() -> None:
     es, en = set(key.findall(spanish)), set(key.findall(english))
     assert es == en, f"only in one language: {sorted(es ^ en)}"
     used: set[str] = set()
-    for module in ("app.js", "sources.js", "ui.js"):
+    for module in ("app.js", "views/sources.js", "ui.js"):
         code = (STATIC / module).read_text(encoding="utf-8")
         used |= set(re.findall(r'\bt\("([\w.]+)"', code))
     assert used - en == set(), "texts the page uses but neither language has"

@@ -349,6 +349,8 @@ class Answer:
     citations: list[Citation] = field(default_factory=list)
     complete: bool = True
     error: str | None = None
+    stopped: bool = False
+    """Stopped by its reader before it ended (then not ``complete``)."""
     no_answer: bool = False
     passages: int = 0
     dropped: list[Citation] = field(default_factory=list)

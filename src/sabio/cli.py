@@ -98,7 +98,10 @@ def kb_create(
 ) -> None:
     """Create a knowledge base."""
     kb = _sabio(ctx).create_kb(name, embedding_model)
-    out.print(f"Created knowledge base [bold]{escape(kb.name)}[/] ({kb.embedding_model}).")
+    named = f" (identifier [bold]{escape(kb.slug)}[/])" if kb.slug != kb.name else ""
+    out.print(
+        f"Created knowledge base [bold]{escape(kb.name)}[/]{named} with {kb.embedding_model}."
+    )
 
 
 @kb_app.command("list")
@@ -108,9 +111,11 @@ def kb_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
     if as_json:
         _print_json([asdict(kb) for kb in kbs])
         return
-    table = Table("name", "documents", "chunks", "embedding model", box=None)
+    table = Table("name", "identifier", "documents", "chunks", "embedding model", box=None)
     for kb in kbs:
-        table.add_row(escape(kb.name), str(kb.documents), str(kb.chunks), kb.embedding_model)
+        table.add_row(
+            escape(kb.name), kb.slug, str(kb.documents), str(kb.chunks), kb.embedding_model
+        )
     out.print(table if kbs else "No knowledge bases yet: `sabio add PATH` creates 'default'.")
 
 
@@ -621,20 +626,54 @@ def user_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """List the accounts."""
     import time
 
-    users = _sabio(ctx).users.list_users()
+    sabio = _sabio(ctx)
+    users = sabio.users.list_users()
     if as_json:
         _print_json([asdict(u) for u in users])
         return
-    table = Table("name", "admin", "created", box=None)
+    names = {kb.id: kb.name for kb in sabio.list_kbs()}
+    table = Table("name", "role", "knowledge bases", "created", box=None)
     for u in users:
         created = time.strftime("%Y-%m-%d %H:%M", time.localtime(u.created_at))
-        table.add_row(escape(u.name), "admin" if u.admin else "", created)
+        given = sabio.users.kb_accesses(u.id)
+        bases = "all" if u.admin else ", ".join(f"{names[k]} ({a})" for k, a in given.items())
+        table.add_row(escape(u.name), "admin" if u.admin else "member", escape(bases), created)
     out.print(
         table
         if users
         else "No accounts yet: `sabio user add NAME --admin` creates the first one (or the "
         "web app, on its first visit to `sabio serve --auth`)."
     )
+
+
+@user_app.command("grant")
+def user_grant(
+    ctx: typer.Context,
+    name: str,
+    kb: Annotated[str, typer.Argument(help="The knowledge base (its name or identifier).")],
+    write: Annotated[
+        bool, typer.Option("--write", help="Also upload and remove documents (default: read).")
+    ] = False,
+) -> None:
+    """Give a member read (ask, search, open documents) or write access to a knowledge base."""
+    sabio = _sabio(ctx)
+    user, found = sabio.users.get_user(name), sabio.store.get_kb(kb)
+    access = "write" if write else "read"
+    sabio.users.set_kb_access(user.id, found.id, access)
+    out.print(f"{escape(user.name)} may now {access} {escape(found.name)}.")
+
+
+@user_app.command("revoke")
+def user_revoke(
+    ctx: typer.Context,
+    name: str,
+    kb: Annotated[str, typer.Argument(help="The knowledge base (its name or identifier).")],
+) -> None:
+    """Take a member's access to a knowledge base away."""
+    sabio = _sabio(ctx)
+    user, found = sabio.users.get_user(name), sabio.store.get_kb(kb)
+    sabio.users.set_kb_access(user.id, found.id, None)
+    out.print(f"{escape(user.name)} may no longer use {escape(found.name)}.")
 
 
 @user_app.command("passwd")

@@ -22,13 +22,27 @@
 
 Third-party exceptions are translated into these at the boundary where they happen
 (a loader, a model backend); the CLI prints the message and exits non-zero.
+
+An error a person meets in the web app also carries a ``key``: the stable name of its
+message in the interfaces' catalogue (the web app's ``i18n.js``, ``error.<key>``, in
+Spanish and English), with the values the message names as ``args``. The server sends
+both with the English message (:mod:`sabio.server.errors`); an error without a key is
+shown by its kind (not found, conflict…), the message behind "details".
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class SabioError(Exception):
-    """Base of every deliberate Sabio error; the message is for the user."""
+    """Base of every deliberate Sabio error; the message is for the user. ``key`` and
+    ``args``: see the module docstring."""
+
+    def __init__(self, message: str = "", /, *, key: str | None = None, **args: Any) -> None:
+        super().__init__(message)
+        self.key = key
+        self.args_for_key: dict[str, Any] = args
 
 
 class ConfigError(SabioError):

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sabio.answer import SIMILARITY_FLOORS, Answer, AnswerStream, Turn
-from sabio.chats import Chat, ChatAnswerStream, ChatStore
+from sabio.chats import Chat, ChatAnswerStream, ChatStore, Placement
 from sabio.chunking import embedding_text
 from sabio.config import Settings
 from sabio.errors import ConfigError, EmbeddingMismatchError, ModelError, NotFoundError
@@ -36,6 +36,7 @@ from sabio.models import (
     get_chat_model,
     get_embedding_model,
 )
+from sabio.names import check_kb_name, kb_identifier
 from sabio.search import SearchHit, search_chunks
 from sabio.sources import Source, SourceItem, SourceStore, connector
 from sabio.store import DocumentRecord, KnowledgeBase, Store
@@ -46,6 +47,10 @@ EMBEDDED_BACKEND = "embedded"
 EMBEDDED_MODEL = "embedded:all-minilm-l6-v2"
 DEFAULT_MODEL_TTL = 60.0
 """Seconds the resolved default chat model ("auto") is reused before Ollama is asked again."""
+
+
+SaveExchange = Callable[[int, Answer, Placement], None]
+"""How a chat's answer is saved when it ends: (chat id, the answer, where it goes)."""
 
 
 @dataclass(slots=True)
@@ -108,9 +113,12 @@ class Sabio:
         return find_ollama_embedding_model(self.settings) or EMBEDDED_MODEL
 
     def create_kb(self, name: str, embedding_model: str | None = None) -> KnowledgeBase:
-        _check_kb_name(name)
+        """A new knowledge base called ``name`` (any name: :mod:`sabio.names` derives its
+        identifier)."""
+        name = check_kb_name(name)
         model = self.embedder(embedding_model or self.default_embedding_model())
-        return self.store.create_kb(name, model.name, model.dimension)
+        slug = kb_identifier(name, self.store.kb_names())
+        return self.store.create_kb(name, model.name, model.dimension, slug=slug)
 
     def kb(self, name: str | None = None, *, create_default: bool = False) -> KnowledgeBase:
         """A knowledge base by name; the default one is created when documents are added."""
@@ -365,7 +373,7 @@ class Sabio:
         """A new chat over ``kb_name`` (None: no documents) with ``model`` (None: the
         default chat model when each question is asked)."""
         if kb_name is not None:
-            self.store.get_kb(kb_name)
+            kb_name = self.store.get_kb(kb_name).name  # kept by name, also when given its id
         return self.chats.create_chat(kb_name, model, title, user_id=user_id)
 
     def list_chats(self, query: str | None = None, *, user_id: int | None = None) -> list[Chat]:
@@ -377,11 +385,27 @@ class Sabio:
     def rename_chat(self, chat_id: int, title: str, *, user_id: int | None = None) -> Chat:
         return self.chats.rename_chat(chat_id, title, user_id=user_id)
 
+    def update_chat(
+        self, chat_id: int, changes: dict[str, Any], *, user_id: int | None = None
+    ) -> Chat:
+        """Change a chat's ``title``, ``kb`` (None: no documents) or ``model`` (None: the
+        default), any of them; the next question uses them."""
+        columns = {"title": "title", "kb": "kb_name", "model": "model"}
+        changed = {columns[name]: value for name, value in changes.items()}
+        if changed.get("kb_name") is not None:
+            changed["kb_name"] = self.store.get_kb(changed["kb_name"]).name
+        return self.chats.update_chat(chat_id, changed, user_id=user_id)
+
     def delete_chat(self, chat_id: int, *, user_id: int | None = None) -> None:
         self.chats.delete_chat(chat_id, user_id=user_id)
 
-    def save_exchange(self, chat_id: int, answer: Answer) -> None:
-        self.chats.save_exchange(chat_id, answer)
+    def show_branch(self, chat_id: int, message_id: int, *, user_id: int | None = None) -> Chat:
+        return self.chats.show_branch(chat_id, message_id, user_id=user_id)
+
+    def save_exchange(
+        self, chat_id: int, answer: Answer, placement: Placement | None = None
+    ) -> None:
+        self.chats.save_exchange(chat_id, answer, placement)
 
     def ask_in_chat(
         self,
@@ -389,17 +413,61 @@ class Sabio:
         question: str,
         *,
         k: int | None = None,
-        save: Callable[[int, Answer], None] | None = None,
+        edit_of: int | None = None,
+        save: SaveExchange | None = None,
         user_id: int | None = None,
-    ) -> AnswerStream:
-        """The next answer of a chat, its complete earlier exchanges as the history. When
-        the stream ends (also broken or closed midway) the question and the answer are
-        saved by ``save`` (default :meth:`save_exchange`; the server takes its writer)."""
+    ) -> ChatAnswerStream:
+        """The next answer of a chat, its complete earlier exchanges as the history; with
+        ``edit_of`` (a question's id), ``question`` replaces that one: a new branch from
+        there, the old one kept. When the stream ends (also broken, stopped or closed
+        midway) the question and the answer are saved by ``save`` (default
+        :meth:`save_exchange`; the server takes its writer)."""
         chat = self.get_chat(chat_id, user_id=user_id)
+        if edit_of is None:
+            placement = Placement(chat.messages[-1].id if chat.messages else None)
+            history = chat.history()
+        else:
+            edited = chat.message(edit_of)
+            if edited.role != "user":
+                raise ConfigError(f"message {edit_of} is an answer: edit a question")
+            placement = Placement(edited.parent_id)
+            history = chat.history(before=edit_of)
+        return self._chat_answer(chat, question, history, placement, k, save)
+
+    def regenerate(
+        self,
+        chat_id: int,
+        message_id: int,
+        *,
+        k: int | None = None,
+        save: SaveExchange | None = None,
+        user_id: int | None = None,
+    ) -> ChatAnswerStream:
+        """Answer a question of the chat again (``message_id``: the question, or an answer
+        to it); the new answer is another version beside the earlier ones, saved as
+        :meth:`ask_in_chat` saves."""
+        chat = self.get_chat(chat_id, user_id=user_id)
+        message = chat.message(message_id)
+        question = message if message.role == "user" else chat.message(message.parent_id or 0)
+        placement = Placement(question.parent_id, question_id=question.id)
+        history = chat.history(before=question.id)
+        return self._chat_answer(chat, question.content, history, placement, k, save)
+
+    def _chat_answer(
+        self,
+        chat: Chat,
+        question: str,
+        history: Sequence[Turn],
+        placement: Placement,
+        k: int | None,
+        save: SaveExchange | None,
+    ) -> ChatAnswerStream:
         if chat.kb_name is not None and not chat.kb_available:
             raise NotFoundError(
-                f"the knowledge base {chat.kb_name!r} of chat {chat_id} was deleted; its "
-                "messages can still be read: start a new chat to ask again"
+                f"the knowledge base {chat.kb_name!r} of chat {chat.id} was deleted; its "
+                "messages can still be read: choose another knowledge base or start a new chat",
+                key="chat_kb_deleted",
+                kb=chat.kb_name,
             )
         record = save or self.save_exchange
         grounding = (
@@ -411,20 +479,9 @@ class Sabio:
             question,
             self.chat_model(chat.model),
             options=self._answer_options(),
-            history=chat.history(),
-            save=lambda answer: record(chat_id, answer),
+            history=history,
+            save=lambda answer: record(chat.id, answer, placement),
             **grounding,
-        )
-
-
-def _check_kb_name(name: str) -> None:
-    """Letters, digits, '-', '_', '.', not starting with '.': the name is also a folder
-    name (the server keeps uploads in ``<home>/uploads/<name>/``), so never ``..``."""
-    valid = all(ch.isalnum() or ch in "-_." for ch in name) and not name.startswith(".")
-    if not name or len(name) > 64 or not valid:
-        raise ConfigError(
-            f"{name!r} is not a valid knowledge base name: use letters, digits, '-', '_' or '.'"
-            " (not first; at most 64 characters)"
         )
 
 

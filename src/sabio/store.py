@@ -17,7 +17,7 @@ import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +33,7 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS kb (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     name TEXT NOT NULL UNIQUE,
+    slug TEXT NOT NULL DEFAULT '',
     embedding_model TEXT NOT NULL,
     dimension INTEGER NOT NULL,
     generation INTEGER NOT NULL DEFAULT 0,
@@ -78,7 +79,8 @@ CREATE TABLE IF NOT EXISTS chat (
     kb_name TEXT,
     model TEXT,
     created_at REAL NOT NULL,
-    updated_at REAL NOT NULL
+    updated_at REAL NOT NULL,
+    leaf_id INTEGER
 );
 CREATE INDEX IF NOT EXISTS chat_updated ON chat(updated_at);
 CREATE TABLE IF NOT EXISTS message (
@@ -88,7 +90,9 @@ CREATE TABLE IF NOT EXISTS message (
     content TEXT NOT NULL,
     citations TEXT NOT NULL DEFAULT '[]',
     complete INTEGER NOT NULL DEFAULT 1,
-    created_at REAL NOT NULL
+    created_at REAL NOT NULL,
+    parent_id INTEGER REFERENCES message(id) ON DELETE CASCADE,
+    stopped INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS message_chat ON message(chat_id);
 CREATE TABLE IF NOT EXISTS user (
@@ -116,6 +120,13 @@ CREATE TABLE IF NOT EXISTS api_token (
     last_used_at REAL
 );
 CREATE INDEX IF NOT EXISTS api_token_user ON api_token(user_id);
+CREATE TABLE IF NOT EXISTS kb_member (
+    kb_id INTEGER NOT NULL REFERENCES kb(id) ON DELETE CASCADE,
+    user_id INTEGER NOT NULL REFERENCES user(id) ON DELETE CASCADE,
+    access TEXT NOT NULL CHECK (access IN ('read', 'write')),
+    PRIMARY KEY (kb_id, user_id)
+);
+CREATE INDEX IF NOT EXISTS kb_member_user ON kb_member(user_id);
 CREATE INDEX IF NOT EXISTS chat_user ON chat(user_id);
 CREATE TABLE IF NOT EXISTS source (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -170,12 +181,16 @@ CREATE TABLE IF NOT EXISTS job (
 CREATE INDEX IF NOT EXISTS job_status ON job(status, run_after);
 CREATE INDEX IF NOT EXISTS job_source ON job(source_id);
 """
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """1: knowledge bases, documents, chunks; 2: chats and their messages (:mod:`sabio.chats`);
 3: user accounts, their sessions and API tokens (:mod:`sabio.users`); 4: sources that
 keep a knowledge base current, what each of their items became, and background jobs
-(:mod:`sabio.sources`, :mod:`sabio.jobs`). Every statement is
-``IF NOT EXISTS``, so running :data:`SCHEMA` again upgrades any older database. A chat
+(:mod:`sabio.sources`, :mod:`sabio.jobs`); 5: knowledge bases' identifiers (``slug``,
+:mod:`sabio.names`), members' access to them (``kb_member``), and chats as trees: each
+message's ``parent_id`` (regenerated answers and edited questions are siblings), the
+branch shown (``chat.leaf_id``), answers stopped by their reader (:func:`_upgrade_to_5`).
+Every statement is ``IF NOT EXISTS``, so running :data:`SCHEMA` again adds what an older
+database lacks, and the upgrades add the columns of existing tables. A chat
 names its knowledge base (``kb_name``) instead of referring to its row: deleting a
 knowledge base keeps its chats readable. ``user_id`` is the chat's owner when the server
 requires login; NULL is the single local user. Sessions and tokens are kept as SHA-256
@@ -193,6 +208,8 @@ class KnowledgeBase:
     dimension: int
     documents: int = 0
     chunks: int = 0
+    slug: str = ""
+    """The identifier in URLs, ``kb/`` models and the uploads folder (:mod:`sabio.names`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,10 +317,15 @@ class Store:
                 f"{self.path} was written by a newer Sabio (schema {version}); upgrade Sabio"
             )
         if version < SCHEMA_VERSION:
-            # executescript commits first, so the script carries its own transaction.
-            self.db.executescript(
-                f"BEGIN IMMEDIATE;\n{SCHEMA}\nPRAGMA user_version={SCHEMA_VERSION};\nCOMMIT;"
-            )
+            # executescript commits first, so the script opens its own transaction.
+            self.db.executescript(f"BEGIN IMMEDIATE;\n{SCHEMA}")
+            try:
+                _upgrade_to_5(self.db)
+                self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -317,30 +339,59 @@ class Store:
 
     # knowledge bases
 
-    def create_kb(self, name: str, embedding_model: str, dimension: int) -> KnowledgeBase:
+    def create_kb(
+        self, name: str, embedding_model: str, dimension: int, *, slug: str | None = None
+    ) -> KnowledgeBase:
+        """``slug``: its identifier (:mod:`sabio.names`); default, the name itself."""
+        slug = slug or name
         try:
             with self.transaction() as db:
+                taken = db.execute(
+                    "SELECT name FROM kb WHERE name IN (?, ?) OR slug IN (?, ?)",
+                    (name, slug, name, slug),
+                ).fetchone()
+                if taken is not None:
+                    raise ConflictError(
+                        f"a knowledge base called {name!r} already exists"
+                        if taken[0] == name
+                        else f"{name!r} is taken by the knowledge base {taken[0]!r} (its "
+                        "name or identifier): choose another name",
+                        key="kb_exists",
+                        kb=name,
+                    )
                 db.execute(
-                    "INSERT INTO kb(name, embedding_model, dimension, created_at) VALUES (?,?,?,?)",
-                    (name, embedding_model, dimension, time.time()),
+                    "INSERT INTO kb(name, slug, embedding_model, dimension, created_at)"
+                    " VALUES (?,?,?,?,?)",
+                    (name, slug, embedding_model, dimension, time.time()),
                 )
         except sqlite3.IntegrityError as exc:
-            raise ConflictError(f"a knowledge base called {name!r} already exists") from exc
+            raise ConflictError(
+                f"a knowledge base called {name!r} already exists", key="kb_exists", kb=name
+            ) from exc
         return self.get_kb(name)
 
-    def find_kb(self, name: str) -> KnowledgeBase | None:
+    def kb_names(self) -> list[str]:
+        """Every knowledge base's name and identifier (what a new one must not take)."""
+        return [r[0] for r in self.db.execute("SELECT name FROM kb UNION SELECT slug FROM kb")]
+
+    def find_kb(self, ref: str) -> KnowledgeBase | None:
+        """The knowledge base whose name, else whose identifier, is ``ref``."""
         row = self.db.execute(
-            "SELECT id, name, embedding_model, dimension FROM kb WHERE name=?", (name,)
+            "SELECT id, name, embedding_model, dimension, 0, 0, slug FROM kb"
+            " WHERE name=? OR slug=? ORDER BY name=? DESC LIMIT 1",
+            (ref, ref, ref),
         ).fetchone()
         return KnowledgeBase(*row) if row else None
 
-    def get_kb(self, name: str) -> KnowledgeBase:
-        kb = self.find_kb(name)
+    def get_kb(self, ref: str) -> KnowledgeBase:
+        kb = self.find_kb(ref)
         if kb is None:
             names = ", ".join(k.name for k in self.list_kbs()) or "none yet"
             raise NotFoundError(
-                f"no knowledge base called {name!r} (existing: {names}); "
-                f"create it with `sabio kb create {name}`"
+                f"no knowledge base called {ref!r} (existing: {names}); "
+                f"create it with `sabio kb create {ref}`",
+                key="kb_not_found",
+                kb=ref,
             )
         return kb
 
@@ -348,7 +399,7 @@ class Store:
         rows = self.db.execute(
             """SELECT k.id, k.name, k.embedding_model, k.dimension,
                       (SELECT count(*) FROM document d WHERE d.kb_id = k.id),
-                      (SELECT count(*) FROM chunk c WHERE c.kb_id = k.id)
+                      (SELECT count(*) FROM chunk c WHERE c.kb_id = k.id), k.slug
                FROM kb k ORDER BY k.name"""
         ).fetchall()
         return [KnowledgeBase(*row) for row in rows]
@@ -357,6 +408,44 @@ class Store:
         with self.transaction() as db:
             db.execute("DELETE FROM chunk WHERE kb_id=?", (kb.id,))
             db.execute("DELETE FROM kb WHERE id=?", (kb.id,))
+
+    def kb_counts(self, kb_id: int) -> tuple[int, int]:
+        """(documents, chunks) of one knowledge base."""
+        row = self.db.execute(
+            "SELECT (SELECT count(*) FROM document WHERE kb_id=?),"
+            " (SELECT count(*) FROM chunk WHERE kb_id=?)",
+            (kb_id, kb_id),
+        ).fetchone()
+        return int(row[0]), int(row[1])
+
+    def kb_activity(self, kb_id: int) -> tuple[Any, ...]:
+        """Something that changes whenever the knowledge base's chunks, its number of
+        documents, its sources' items or their jobs do (for telling clients, not for
+        counting); read it when :meth:`watching` says something was written."""
+        row = self.db.execute(
+            """SELECT (SELECT generation FROM kb WHERE id=?),
+                      (SELECT count(*) FROM document WHERE kb_id=?),
+                      (SELECT count(*) || ':' || max(checked_at) FROM source_item i
+                         JOIN source s ON s.id = i.source_id WHERE s.kb_id=?),
+                      (SELECT max(j.id) || ':' || max(coalesce(j.heartbeat_at, 0)) || ':'
+                              || max(coalesce(j.finished_at, 0)) FROM job j
+                         JOIN source s ON s.id = j.source_id WHERE s.kb_id=?),
+                      (SELECT count(*) || ':' || max(coalesce(last_sync_at, 0)) FROM source
+                         WHERE kb_id=?)""",
+            (kb_id, kb_id, kb_id, kb_id, kb_id),
+        ).fetchone()
+        return tuple(row)
+
+    @contextmanager
+    def watching(self) -> Iterator[Callable[[], int]]:
+        """A number that changes whenever another connection (another thread's, another
+        process's) committed: SQLite's ``data_version`` on a connection of its own, cheap
+        enough to read every second."""
+        db = sqlite3.connect(str(self.path), check_same_thread=False)
+        try:
+            yield lambda: int(db.execute("PRAGMA data_version").fetchone()[0])
+        finally:
+            db.close()
 
     def kb_versions(self, kb_id: int) -> tuple[int, int]:
         """(generation, epoch): the first moves on every change of the knowledge base's
@@ -621,6 +710,36 @@ class Store:
         problems = [r[0] for r in self.db.execute("PRAGMA integrity_check") if r[0] != "ok"]
         problems += [f"dangling row in {r[0]}" for r in self.db.execute("PRAGMA foreign_key_check")]
         return problems
+
+
+def _upgrade_to_5(db: sqlite3.Connection) -> None:
+    """Schema 5 over a database of an earlier one (over a new one it finds nothing to
+    change): the new columns, each knowledge base its own name as identifier (names were identifiers
+    until then), every chat's messages one branch, oldest first, and members (not
+    admins) keep the access they had, to every knowledge base, as writers."""
+    added = [
+        ("kb", "slug", "TEXT NOT NULL DEFAULT ''"),
+        ("message", "parent_id", "INTEGER REFERENCES message(id) ON DELETE CASCADE"),
+        ("message", "stopped", "INTEGER NOT NULL DEFAULT 0"),
+        ("chat", "leaf_id", "INTEGER"),
+    ]
+    for table, column, declaration in added:
+        if column not in {row[1] for row in db.execute(f"PRAGMA table_info({table})")}:
+            db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+    db.execute("UPDATE kb SET slug = name WHERE slug = ''")
+    db.execute("CREATE UNIQUE INDEX IF NOT EXISTS kb_slug ON kb(slug)")
+    db.execute(
+        """UPDATE message SET parent_id = (SELECT max(p.id) FROM message p
+               WHERE p.chat_id = message.chat_id AND p.id < message.id)
+           WHERE parent_id IS NULL"""
+    )
+    db.execute(
+        "UPDATE chat SET leaf_id = (SELECT max(m.id) FROM message m WHERE m.chat_id = chat.id)"
+    )
+    db.execute(
+        "INSERT OR IGNORE INTO kb_member(kb_id, user_id, access)"
+        " SELECT kb.id, user.id, 'write' FROM kb, user WHERE NOT user.admin"
+    )
 
 
 _DOC_COLUMNS = (

@@ -36,6 +36,9 @@ NAME_SYMBOLS = ".-_@"
 MAX_TOKEN_NAME_CHARS = 100
 SESSION_SECONDS = 30 * 24 * 60 * 60
 """A browser stays signed in for 30 days (then it signs in again)."""
+ACCESS_LEVELS = ("read", "write")
+"""What a member may be given on a knowledge base: ``read`` (ask, search, open its
+documents) or ``write`` (also upload and remove documents)."""
 TOKEN_PREFIX = "sabio_"
 """API tokens start so, which tells them apart (and lets secret scanners find them)."""
 
@@ -106,13 +109,19 @@ def check_user_name(name: str) -> None:
     if not is_user_name(name):
         raise ConfigError(
             f"{name!r} is not a valid user name: use letters, digits, '.', '-', '_' or '@' "
-            f"(1 to {MAX_NAME_CHARS} characters)"
+            f"(1 to {MAX_NAME_CHARS} characters)",
+            key="user_name_invalid",
+            max=MAX_NAME_CHARS,
         )
 
 
 def check_new_password(password: str) -> None:
     if len(password) < MIN_PASSWORD_CHARS:
-        raise ConfigError(f"a password needs at least {MIN_PASSWORD_CHARS} characters")
+        raise ConfigError(
+            f"a password needs at least {MIN_PASSWORD_CHARS} characters",
+            key="password_short",
+            min=MIN_PASSWORD_CHARS,
+        )
     if len(password) > MAX_PASSWORD_CHARS:
         raise ConfigError(f"a password may have at most {MAX_PASSWORD_CHARS} characters")
 
@@ -162,7 +171,9 @@ class UserStore:
                 if not existing:
                     db.execute("UPDATE chat SET user_id=? WHERE user_id IS NULL", (row[0],))
         except sqlite3.IntegrityError as exc:
-            raise ConflictError(f"there is already a user called {name!r}") from exc
+            raise ConflictError(
+                f"there is already a user called {name!r}", key="user_exists", user=name
+            ) from exc
         return self.user_by_id(int(row[0]))
 
     def list_users(self) -> list[User]:
@@ -195,10 +206,61 @@ class UserStore:
             if row["admin"] and admins == 1:
                 raise ConflictError(
                     f"{row['name']!r} is the last admin: create another admin first "
-                    "(`sabio user add NAME --admin`)"
+                    "(`sabio user add NAME --admin`)",
+                    key="last_admin",
+                    user=row["name"],
                 )
             db.execute("DELETE FROM chat WHERE user_id=?", (user_id,))
             db.execute("DELETE FROM user WHERE id=?", (user_id,))  # sessions, tokens cascade
+
+    # members' access to knowledge bases (admins have every access: they are not listed)
+
+    def kb_access(self, user_id: int, kb_id: int) -> str | None:
+        """``"read"`` or ``"write"``: what the user was given on the knowledge base; None."""
+        row = self.store.db.execute(
+            "SELECT access FROM kb_member WHERE user_id=? AND kb_id=?", (user_id, kb_id)
+        ).fetchone()
+        return str(row[0]) if row else None
+
+    def kb_accesses(self, user_id: int) -> dict[int, str]:
+        """Knowledge base id → access, for every knowledge base the user was given."""
+        rows = self.store.db.execute(
+            "SELECT kb_id, access FROM kb_member WHERE user_id=?", (user_id,)
+        ).fetchall()
+        return {int(r[0]): str(r[1]) for r in rows}
+
+    def kb_members(self, kb_id: int) -> list[tuple[User, str]]:
+        """Who was given access to the knowledge base, and which."""
+        rows = self.store.db.execute(
+            f"SELECT {_USER_COLUMNS}, m.access FROM kb_member m JOIN user u ON u.id = m.user_id"
+            " WHERE m.kb_id=? ORDER BY u.name",
+            (kb_id,),
+        ).fetchall()
+        return [(_user(r), str(r[4])) for r in rows]
+
+    def set_kb_access(self, user_id: int, kb_id: int, access: str | None) -> None:
+        """Give the user ``access`` (``"read"``, ``"write"``) on the knowledge base, or
+        take it away (None). An admin needs none: ConflictError."""
+        if access not in (None, *ACCESS_LEVELS):
+            raise ConfigError(
+                f"{access!r} is no access: give 'read' or 'write'", key="access_invalid"
+            )
+        user = self.user_by_id(user_id)
+        if user.admin and access is not None:
+            raise ConflictError(
+                f"{user.name!r} is an admin and may do everything already",
+                key="member_is_admin",
+                user=user.name,
+            )
+        with self.store.transaction() as db:
+            if access is None:
+                db.execute("DELETE FROM kb_member WHERE user_id=? AND kb_id=?", (user_id, kb_id))
+            else:
+                db.execute(
+                    "INSERT INTO kb_member(kb_id, user_id, access) VALUES (?,?,?)"
+                    " ON CONFLICT (kb_id, user_id) DO UPDATE SET access=excluded.access",
+                    (kb_id, user_id, access),
+                )
 
     # passwords
 

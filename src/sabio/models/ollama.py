@@ -244,19 +244,27 @@ class OllamaClient:
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             raise ModelError(
                 f"Ollama is not reachable at {self.host} — start it with `ollama serve` "
-                "or set OLLAMA_HOST"
+                "or set OLLAMA_HOST",
+                key="ollama_unreachable",
+                host=self.host,
             ) from exc
         except httpx.TimeoutException as exc:
             raise ModelError(
                 f"Ollama at {self.host} did not answer {path} in time — the model may still be "
-                "loading; try again or raise `timeout` (SABIO_TIMEOUT)"
+                "loading; try again or raise `timeout` (SABIO_TIMEOUT)",
+                key="ollama_timeout",
+                host=self.host,
             ) from exc
         except httpx.UnsupportedProtocol as exc:
             raise ConfigError(
                 f"ollama_host {self.host!r} must start with http:// or https://"
             ) from exc
         except httpx.TransportError as exc:
-            raise ModelError(f"lost the connection to Ollama at {self.host}: {exc}") from exc
+            raise ModelError(
+                f"lost the connection to Ollama at {self.host}: {exc}",
+                key="ollama_lost",
+                host=self.host,
+            ) from exc
 
     def _refusal(self, response: httpx.Response, path: str, model: str) -> SabioError:
         is_json = response.headers.get("content-type", "").startswith("application/json")

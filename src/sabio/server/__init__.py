@@ -2,6 +2,10 @@
 data directory, run by ``sabio serve`` with uvicorn.
 
     api           the routes; thin: parse, call the service, shape the answer
+    chats_api     chats: their answers streamed, stopped, regenerated, edited, exported
+    members_api   who may use a knowledge base
+    live          a knowledge base's counts as they change (server-sent events)
+    roles         who may do what, route by route (admins, members' read or write)
     ollama_api    the Ollama API on the same port: knowledge bases as models
     ollama_answers  knowledge-base answers as Ollama's NDJSON lines
     ollama_proxy  other models' requests passed through to Ollama, byte for byte
@@ -53,7 +57,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from threadpoolctl import threadpool_limits
 
 from sabio import __version__
@@ -63,10 +67,14 @@ from sabio.server.access import AccessGuard
 from sabio.server.api import router
 from sabio.server.auth import new_setup_code
 from sabio.server.auth import router as auth_router
+from sabio.server.chats_api import router as chats_router
 from sabio.server.errors import install_error_handlers
+from sabio.server.live import router as live_router
+from sabio.server.members_api import router as members_router
 from sabio.server.ollama_api import install_ollama_api
 from sabio.server.ollama_proxy import upstream_client
 from sabio.server.openai_api import install_openai_api
+from sabio.server.roles import enforce
 from sabio.server.services import Services
 from sabio.server.settings_api import router as settings_router
 from sabio.server.sources_api import router as sources_router
@@ -115,11 +123,15 @@ def create_app(
         description="Knowledge bases, documents, search and grounded answers. Errors "
         'always come as `{"error": {"code": ..., "message": ...}}`.',
         lifespan=lifespan,
+        dependencies=[Depends(enforce)],  # who may call each route (server/roles.py)
     )
     app.state.setup_code = new_setup_code()  # for the first admin; `sabio serve` prints it
     install_error_handlers(app)
     app.add_middleware(AccessGuard)
     app.include_router(router)
+    app.include_router(chats_router)
+    app.include_router(members_router)
+    app.include_router(live_router)
     app.include_router(auth_router)
     app.include_router(settings_router)
     app.include_router(sources_router)

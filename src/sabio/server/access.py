@@ -17,7 +17,7 @@ Two modes, by the ``auth`` setting:
   A change signed in by the cookie must carry the session's CSRF token in
   ``X-CSRF-Token`` (a browser sends cookies by itself; a token is sent on purpose, so it
   needs none); login and setup, which have no session yet, refuse a foreign ``Origin``.
-  :data:`ADMIN_ONLY` routes need an admin, whichever router defines them.
+  What each role may do then is :mod:`.roles`' part, route by route.
 
 The web app's page and files (``/``, ``/static``) are served in every mode: the page
 itself asks to sign in. :func:`authenticate` is the one place credentials are read; other
@@ -39,7 +39,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sabio.errors import AuthError, CSRFError, ForbiddenError, SabioError
-from sabio.server.errors import auth_challenge, error_response, sabio_error_status
+from sabio.server.errors import auth_challenge, sabio_error_body, sabio_error_status
 from sabio.server.ollama_proxy import error_body
 from sabio.server.origins import is_allowed_origin, is_ollama_path, is_openai_path
 from sabio.server.services import Services, services_of
@@ -54,14 +54,6 @@ OPEN = frozenset(f"{API}/{p}" for p in ("health", "auth/status", "auth/setup", "
 WEBHOOK = re.compile(rf"{API}/sources/\d+/webhook")
 """Webhooks check their own token instead of a user (:mod:`sabio.sources.webhook`)."""
 SIGN_IN = frozenset({f"{API}/auth/setup", f"{API}/auth/login"})
-ADMIN_ONLY = (
-    ("PUT", f"{API}/settings"),
-    ("POST", f"{API}/models/pull"),
-    ("*", f"{API}/auth/users"),
-    ("POST", f"{API}/sources"),
-    ("DELETE", f"{API}/sources"),
-)
-"""(method, path) that need an admin; a path covers what is under it, ``*`` any method."""
 TOKEN_TOUCH_SECONDS = 60.0
 """An API token's ``last_used_at`` is written at most this often."""
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -98,12 +90,12 @@ class AccessGuard:
                 else:
                     check_access(request)
             except SabioError as exc:
-                status, code = sabio_error_status(exc)
+                status = sabio_error_status(exc)[0]
                 headers = auth_challenge(status)
                 if is_ollama_path(path):  # Ollama's shape, or OpenAI's on /v1/
                     response = JSONResponse(error_body(path, status, str(exc)), status, headers)
                 else:
-                    response = error_response(status, code, str(exc), headers)
+                    response = JSONResponse(sabio_error_body(exc), status, headers)
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
@@ -118,7 +110,8 @@ def check_access(request: Request) -> None:
         if not _names_this_computer(host):
             raise ForbiddenError(
                 f"this server answers at 127.0.0.1 or localhost only, not at {host!r}; to use "
-                "it from other devices start it with `sabio serve --auth --host 0.0.0.0`"
+                "it from other devices start it with `sabio serve --auth --host 0.0.0.0`",
+                key="local_only",
             )
         origin = request.headers.get("origin")
         if method in CHANGES and not (
@@ -132,13 +125,8 @@ def check_access(request: Request) -> None:
         _check_same_origin(request)
     if path in OPEN or not path.startswith(f"{API}/") or WEBHOOK.fullmatch(path):
         return
-    user = authenticate(request)
-    if user is None:
-        raise AuthError(SIGN_IN_FIRST)
-    if not user.admin and any(
-        m in ("*", method) and (path == p or path.startswith(f"{p}/")) for m, p in ADMIN_ONLY
-    ):
-        raise ForbiddenError(f"only an admin may do this ({method} {path})")
+    if authenticate(request) is None:
+        raise AuthError(SIGN_IN_FIRST, key="sign_in_first")
 
 
 def authenticate(request: Request) -> User | None:
@@ -167,7 +155,7 @@ def current_user_id(request: Request) -> int | None:
     without one), or None in local mode, the single local user's."""
     user = authenticate(request)
     if user is None and services_of(request).settings.auth:
-        raise AuthError(SIGN_IN_FIRST)
+        raise AuthError(SIGN_IN_FIRST, key="sign_in_first")
     return user.id if user else None
 
 
@@ -204,7 +192,8 @@ def _identify(request: Request) -> Identity | None:
     if request.method in CHANGES and not hmac.compare_digest(sent, session.csrf_token.encode()):
         raise CSRFError(
             f"missing or wrong {CSRF_HEADER} header: a change made with the session cookie "
-            f"must send the csrf_token that GET {API}/auth/status gives"
+            f"must send the csrf_token that GET {API}/auth/status gives",
+            key="csrf",
         )
     return Identity(session.user, session)
 
@@ -225,7 +214,8 @@ def _check_same_origin(request: Request) -> None:
         return
     raise ForbiddenError(
         f"refused a request sent by another site ({origin}): Sabio takes changes from its "
-        "own pages, and from programs (which send no Origin header)"
+        "own pages, and from programs (which send no Origin header)",
+        key="foreign_origin",
     )
 
 

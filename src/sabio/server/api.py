@@ -7,7 +7,6 @@ named by file name and URL, never by their path on the server (:mod:`.links`).
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
 import shutil
@@ -21,28 +20,24 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from sabio import __version__
-from sabio.answer import Answer, AnswerStream, Turn
-from sabio.errors import ConfigError
+from sabio.answer import AnswerStream, Turn
+from sabio.errors import ConflictError
 from sabio.ingest import FileResult
-from sabio.server import uploads
+from sabio.server import roles, uploads
 from sabio.server.access import current_user_id
 from sabio.server.events import Event, close_iterator, event_stream
 from sabio.server.links import (
     API_PREFIX,
     document_link,
     file_url,
+    is_file_source,
     linked_answer,
-    linked_citations,
 )
 from sabio.server.schemas import (
     AskIn,
-    ChatDetailOut,
-    ChatIn,
-    ChatMessageIn,
-    ChatOut,
-    ChatPatch,
     DocumentOut,
     ErrorOut,
+    FilePasswordIn,
     HealthOut,
     HitOut,
     KnowledgeBaseIn,
@@ -106,19 +101,25 @@ def models(services: ServicesDep) -> list[ModelOut]:
 
 
 @router.get("/kbs", summary="List knowledge bases", tags=["knowledge bases"])
-def list_kbs(services: ServicesDep) -> list[KnowledgeBaseOut]:
-    return [_kb_out(kb) for kb in services.reader.list_kbs()]
+def list_kbs(request: Request, services: ServicesDep) -> list[KnowledgeBaseOut]:
+    """Those you may read (with accounts on, a member sees the ones given to them)."""
+    given = roles.accesses(request)
+    return [
+        _kb_out(kb, given.get(kb.id, "") if given is not None else roles.MANAGE)
+        for kb in roles.visible_kbs(request, services.reader.list_kbs())
+    ]
 
 
 @router.post("/kbs", status_code=201, summary="Create a knowledge base", tags=["knowledge bases"])
 def create_kb(body: KnowledgeBaseIn, services: ServicesDep) -> KnowledgeBaseOut:
     with services.writing() as writer:
-        return _kb_out(writer.create_kb(body.name, body.embedding_model))
+        return _kb_out(writer.create_kb(body.name, body.embedding_model), roles.MANAGE)
 
 
 @router.get("/kbs/{name}", summary="One knowledge base", tags=["knowledge bases"])
-def get_kb(name: str, services: ServicesDep) -> KnowledgeBaseOut:
-    return _counted_kb(services.reader, name)
+def get_kb(name: str, request: Request, services: ServicesDep) -> KnowledgeBaseOut:
+    """By its name or its identifier."""
+    return _counted_kb(request, services.reader, name)
 
 
 @router.delete(
@@ -131,9 +132,9 @@ def delete_kb(name: str, services: ServicesDep) -> Response:
     """Deletes the knowledge base, its index and the files uploaded into it; files added
     from their own place on disk (``sabio add``) are not touched."""
     with services.writing() as writer:
+        kb = writer.store.get_kb(name)
         writer.delete_kb(name)
-        with contextlib.suppress(ConfigError):  # a name that is no folder name has no uploads
-            shutil.rmtree(uploads.uploads_folder(services.settings.home, name), ignore_errors=True)
+        shutil.rmtree(uploads.uploads_folder(services.settings.home, kb.slug), ignore_errors=True)
     return Response(status_code=204)
 
 
@@ -143,17 +144,21 @@ def delete_kb(name: str, services: ServicesDep) -> Response:
     tags=["knowledge bases"],
     responses={503: {"model": ErrorOut, "description": "Embedding model unavailable"}},
 )
-def reindex_kb(name: str, services: ServicesDep, body: ReindexIn | None = None) -> KnowledgeBaseOut:
+def reindex_kb(
+    name: str, request: Request, services: ServicesDep, body: ReindexIn | None = None
+) -> KnowledgeBaseOut:
     """Re-embeds every passage (with a new embedding model, or the recorded one) and switches
     atomically; searches keep working on the old vectors meanwhile."""
     with services.writing() as writer:
         writer.reindex_kb(name, body.embedding_model if body else None)
-        return _counted_kb(writer, name)
+        return _counted_kb(request, writer, name)
 
 
-def _kb_out(kb: KnowledgeBase) -> KnowledgeBaseOut:
+def _kb_out(kb: KnowledgeBase, access: str) -> KnowledgeBaseOut:
     return KnowledgeBaseOut(
         name=kb.name,
+        id=kb.slug,
+        access=access,
         embedding_model=kb.embedding_model,
         dimension=kb.dimension,
         documents=kb.documents,
@@ -161,9 +166,10 @@ def _kb_out(kb: KnowledgeBase) -> KnowledgeBaseOut:
     )
 
 
-def _counted_kb(sabio: Sabio, name: str) -> KnowledgeBaseOut:
-    kb = next((kb for kb in sabio.list_kbs() if kb.name == name), None)
-    return _kb_out(kb or sabio.store.get_kb(name))
+def _counted_kb(request: Request, sabio: Sabio, name: str) -> KnowledgeBaseOut:
+    found = sabio.store.get_kb(name)
+    kb = next((kb for kb in sabio.list_kbs() if kb.id == found.id), found)
+    return _kb_out(kb, roles.kb_access(request, kb) or "")
 
 
 # documents
@@ -189,8 +195,10 @@ async def upload_documents(name: str, request: Request, services: ServicesDep) -
     """Upload one or many files (any multipart file field) and index them. Each file is
     checked by its content; one that is refused says why (status ``rejected``) and changes
     nothing. Uploading a file of the same name again replaces the earlier one."""
-    if name != services.settings.default_kb:  # the default one is created by its first upload
-        await run_in_threadpool(services.reader.store.get_kb, name)
+    kb = await run_in_threadpool(services.reader.store.find_kb, name)
+    creates = name == services.settings.default_kb  # the default one, by its first upload
+    if kb is None and not (creates and await run_in_threadpool(roles.manages, request)):
+        await run_in_threadpool(services.reader.store.get_kb, name)  # not found
     return UploadOut(files=await receive_uploads(request, services, name))
 
 
@@ -198,7 +206,7 @@ async def receive_uploads(request: Request, services: Services, name: str) -> li
     """A multipart request's files, received within the size limit, checked, kept in
     knowledge base ``name``'s uploads and indexed (uploads and webhooks)."""
     settings = services.settings
-    folder = uploads.uploads_folder(settings.home, name)
+    folder = await run_in_threadpool(_uploads_folder, services, name)
     limit = settings.max_upload_mb * 1024 * 1024
     received = await uploads.receive_files(request, uploads.incoming_folder(settings.home), limit)
     try:
@@ -228,26 +236,59 @@ def index_uploads(
         files = []
         for r in received:
             source = os.path.join(folder, r.name)
+            refusal = problems[r.name]
             result = results.get(source) or FileResult(
-                source, "rejected", "rejected", problems[r.name] or ""
+                source, "rejected", "rejected", refusal.reason if refusal else ""
             )
             doc = writer.store.find_document(kb.id, source) if kb and source in results else None
-            files.append(_uploaded_out(r, result, doc))
+            files.append(_uploaded_out(r.filename, r.name, result, doc, refusal))
     return files
 
 
 def _uploaded_out(
-    received: uploads.Received, result: FileResult, doc: DocumentRecord | None
+    filename: str,
+    name: str,
+    result: FileResult,
+    doc: DocumentRecord | None,
+    refusal: uploads.Refusal | None = None,
 ) -> UploadedFileOut:
     return UploadedFileOut(
-        filename=received.filename,
-        name=received.name,
+        filename=filename,
+        name=name,
         status=result.status,
         outcome=result.outcome,
         reason=result.reason,
+        reason_key=refusal.key if refusal else None,
+        reason_args=refusal.args if refusal else {},
         passages=result.chunks,
         document_id=doc.id if doc else None,
     )
+
+
+@router.post(
+    "/kbs/{name}/documents/{document_id}/password",
+    summary="Read an encrypted document with its password",
+    tags=["documents"],
+)
+def unlock_document(
+    name: str, document_id: int, body: FilePasswordIn, services: ServicesDep
+) -> UploadedFileOut:
+    """For a document whose status is ``encrypted``: read it again with ``password`` and
+    index it. The password is used for this reading only, never kept. A wrong one leaves
+    the document ``encrypted``, with a reason that says so: ask again."""
+    with services.writing() as writer:
+        kb = writer.kb(name)
+        doc = writer.store.get_document(kb.id, document_id)
+        if doc.status != "encrypted" or not is_file_source(doc.source):
+            raise ConflictError(
+                f"document {document_id} is not an encrypted file (it is {doc.status})",
+                key="not_encrypted",
+            )
+        report = writer.add([Path(doc.source)], kb.name, password=body.password, isolate=True)
+        result = report.results[0]
+        fresh = writer.store.find_document(kb.id, doc.source)
+    path = Path(doc.source).name
+    return _uploaded_out(path, path, result, fresh)
 
 
 @router.delete(
@@ -262,9 +303,16 @@ def delete_document(name: str, document_id: int, services: ServicesDep) -> Respo
     with services.writing() as writer:
         doc = writer.remove_document(document_id, name)
         path = Path(doc.source)
-        if path.parent == uploads.uploads_folder(services.settings.home, name):
+        if path.parent == _uploads_folder(services, name):
             path.unlink(missing_ok=True)
     return Response(status_code=204)
+
+
+def _uploads_folder(services: Services, name: str) -> Path:
+    """Where knowledge base ``name`` (or the default one, before its first upload makes
+    it) keeps uploaded files: under its identifier."""
+    kb = services.reader.store.find_kb(name)
+    return uploads.uploads_folder(services.settings.home, kb.slug if kb else name)
 
 
 def _document_out(kb_name: str, d: DocumentRecord) -> DocumentOut:
@@ -330,10 +378,10 @@ async def ask(name: str, body: AskIn, services: ServicesDep) -> StreamingRespons
     start = functools.partial(
         services.reader.ask, body.question, name, model=body.model, history=history, k=body.k
     )
-    return await event_stream(_answer_events(start, name))
+    return await event_stream(answer_events(start, name))
 
 
-def _answer_events(start: Callable[[], AnswerStream], kb_name: str | None) -> Iterator[Event]:
+def answer_events(start: Callable[[], AnswerStream], kb_name: str | None) -> Iterator[Event]:
     """The answer ``start`` makes: ``token`` events as it streams, then ``done`` (see
     :func:`ask`); closed early, it closes the answer's stream."""
     stream = start()
@@ -344,82 +392,3 @@ def _answer_events(start: Callable[[], AnswerStream], kb_name: str | None) -> It
     finally:
         close_iterator(pieces)
     yield "done", linked_answer(kb_name, stream.answer.to_dict())
-
-
-# chats
-
-
-@router.get("/chats", summary="List chats", tags=["chats"])
-def list_chats(
-    services: ServicesDep,
-    owner: OwnerDep,
-    q: Annotated[
-        str | None, Query(description="Only chats with these words in the title or a message.")
-    ] = None,
-) -> list[ChatOut]:
-    """Newest (last asked or renamed) first."""
-    return [ChatOut.model_validate(c) for c in services.reader.list_chats(q, user_id=owner)]
-
-
-@router.post("/chats", status_code=201, summary="Start a chat", tags=["chats"])
-def create_chat(body: ChatIn, services: ServicesDep, owner: OwnerDep) -> ChatOut:
-    with services.writing() as writer:
-        chat = writer.create_chat(body.kb, body.model, body.title, user_id=owner)
-    return ChatOut.model_validate(chat)
-
-
-@router.get("/chats/{chat_id}", summary="One chat with its messages", tags=["chats"])
-def get_chat(chat_id: int, services: ServicesDep, owner: OwnerDep) -> ChatDetailOut:
-    chat = services.reader.get_chat(chat_id, user_id=owner)
-    detail = ChatDetailOut.model_validate(chat)
-    for message in detail.messages:
-        message.citations = linked_citations(chat.kb_name, message.citations)
-    return detail
-
-
-@router.patch("/chats/{chat_id}", summary="Rename a chat", tags=["chats"])
-def rename_chat(chat_id: int, body: ChatPatch, services: ServicesDep, owner: OwnerDep) -> ChatOut:
-    with services.writing() as writer:
-        return ChatOut.model_validate(writer.rename_chat(chat_id, body.title, user_id=owner))
-
-
-@router.delete("/chats/{chat_id}", status_code=204, summary="Delete a chat", tags=["chats"])
-def delete_chat(chat_id: int, services: ServicesDep, owner: OwnerDep) -> Response:
-    """Deletes the chat and all its messages."""
-    with services.writing() as writer:
-        writer.delete_chat(chat_id, user_id=owner)
-    return Response(status_code=204)
-
-
-@router.post(
-    "/chats/{chat_id}/messages",
-    summary="Ask the next question of a chat (streamed)",
-    tags=["chats"],
-    response_class=StreamingResponse,
-    responses=ANSWER_RESPONSES,
-)
-async def ask_in_chat(
-    chat_id: int, body: ChatMessageIn, services: ServicesDep, owner: OwnerDep
-) -> StreamingResponse:
-    """As ``/kbs/{name}/ask``, with the chat's complete earlier exchanges as the history,
-    over the chat's knowledge base (none: the model answers without documents) and model.
-    When the stream ends the question and the answer are saved to the chat, also when it
-    breaks off or the client goes away (then with ``complete: false``)."""
-
-    def save(chat_id: int, answer: Answer) -> None:
-        with services.writing() as writer:
-            writer.save_exchange(chat_id, answer)
-
-    def events() -> Iterator[Event]:
-        kb_name = services.reader.get_chat(chat_id, user_id=owner).kb_name
-        start = functools.partial(
-            services.reader.ask_in_chat,
-            chat_id,
-            body.question,
-            k=body.k,
-            save=save,
-            user_id=owner,
-        )
-        yield from _answer_events(start, kb_name)
-
-    return await event_stream(events())

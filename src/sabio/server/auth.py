@@ -67,16 +67,16 @@ def new_setup_code() -> str:
 
 
 def _signed_in(request: Request, services: ServicesDep) -> Identity:
-    _need_accounts(services)
+    need_accounts(services)
     identity = identify(request)
     if identity is None:
-        raise AuthError(SIGN_IN_FIRST)
+        raise AuthError(SIGN_IN_FIRST, key="sign_in_first")
     return identity
 
 
 def _admin(identity: Annotated[Identity, Depends(_signed_in)]) -> Identity:
     if not identity.user.admin:
-        raise ForbiddenError("only an admin may manage accounts")
+        raise ForbiddenError("only an admin may manage accounts", key="admin_only")
     return identity
 
 
@@ -97,15 +97,18 @@ def setup(
 ) -> AuthStatusOut:
     """Only while there is no account (409 after). From another device it needs the
     setup code that ``sabio serve`` printed in its terminal (403 without)."""
-    _need_accounts(services)
+    need_accounts(services)
     if services.reader.users.has_users():
-        raise ConflictError("the first account was already created: sign in instead")
+        raise ConflictError(
+            "the first account was already created: sign in instead", key="setup_done"
+        )
     expected: str = request.app.state.setup_code
     if not from_this_computer(request) and not _same_code(body.setup_code or "", expected):
         raise ForbiddenError(
             "from another device, creating the first account needs the setup code that "
             "`sabio serve` printed in its terminal"
-            + (": this one is not it" if body.setup_code else "")
+            + (": this one is not it" if body.setup_code else ""),
+            key="setup_code_wrong" if body.setup_code else "setup_code_needed",
         )
     with services.writing() as writer:
         user = writer.users.create_user(body.name, body.password, admin=True, first=True)
@@ -117,10 +120,10 @@ def setup(
 def login(
     body: LoginIn, request: Request, response: Response, services: ServicesDep
 ) -> AuthStatusOut:
-    _need_accounts(services)
+    need_accounts(services)
     user = services.reader.users.check_password(body.name, body.password)
     if user is None:
-        raise AuthError(WRONG_CREDENTIALS)
+        raise AuthError(WRONG_CREDENTIALS, key="wrong_credentials")
     with services.writing() as writer:
         identity = _sign_in(writer, user, request, response)
     return _status(services, identity)
@@ -146,7 +149,10 @@ def logout(identity: SignedIn, request: Request, services: ServicesDep) -> Respo
 def change_password(identity: SignedIn, body: PasswordIn, services: ServicesDep) -> Response:
     """Every other session of yours ends (this one stays); API tokens stay."""
     if services.reader.users.check_password(identity.user.name, body.current) is None:
-        raise ForbiddenError("the current password is not right: nothing was changed")
+        raise ForbiddenError(
+            "the current password is not right: nothing was changed",
+            key="wrong_current_password",
+        )
     keep = identity.session.id if identity.session else None
     with services.writing() as writer:
         writer.users.set_password(identity.user.id, body.new, keep_session=keep)
@@ -204,7 +210,9 @@ def delete_user(identity: Admin, user_id: int, services: ServicesDep) -> Respons
     """With its sessions, API tokens and chats. Not your own account, nor the last admin
     (409)."""
     if user_id == identity.user.id:
-        raise ConflictError("you cannot delete your own account: another admin can")
+        raise ConflictError(
+            "you cannot delete your own account: another admin can", key="delete_self"
+        )
     with services.writing() as writer:
         writer.users.delete_user(user_id)
     return Response(status_code=204)
@@ -242,9 +250,10 @@ def _same_code(given: str, expected: str) -> bool:
     return hmac.compare_digest(typed.encode(), expected.replace("-", "").encode())
 
 
-def _need_accounts(services: Services) -> None:
+def need_accounts(services: Services) -> None:
     if not services.settings.auth:
         raise ConfigError(
             "accounts are off: this server is for the single user of this computer, without "
-            "login; start it with `sabio serve --auth` (or set auth = true in config.toml)"
+            "login; start it with `sabio serve --auth` (or set auth = true in config.toml)",
+            key="accounts_off",
         )

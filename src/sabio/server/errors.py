@@ -3,7 +3,14 @@
     {"error": {"code": "not_found", "message": "no knowledge base called 'x' ..."}}
 
 ``code`` is stable, for programs; ``message`` says what happened and what to do, for
-people. Sabio's own errors map by class (:data:`SABIO_ERRORS`), FastAPI's request
+people, in English. An error the web app shows also has ``key``, its message's stable
+name in the interfaces' catalogue, and ``args``, the values it names, so the page says it
+in the reader's language (:mod:`sabio.errors`):
+
+    {"error": {"code": "not_found", "message": "no chat 7; ...", "key": "chat_not_found",
+               "args": {"chat": 7}}}
+
+Sabio's own errors map by class (:data:`SABIO_ERRORS`), FastAPI's request
 validation and Starlette's HTTP errors (unknown route, wrong method, oversize upload) by
 status. Anything else is a bug: the client gets ``internal`` with status 500, and the
 server still logs the traceback.
@@ -12,6 +19,7 @@ server still logs the traceback.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -59,14 +67,30 @@ HTTP_CODES = {
 }
 
 
-def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
-    return {"error": {"code": code, "message": message}}
+def error_body(
+    code: str, message: str, key: str | None = None, args: Mapping[str, Any] | None = None
+) -> dict[str, dict[str, Any]]:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if key is not None:
+        error |= {"key": key, "args": dict(args or {})}
+    return {"error": error}
+
+
+def sabio_error_body(exc: SabioError) -> dict[str, dict[str, Any]]:
+    return error_body(sabio_error_status(exc)[1], str(exc), exc.key, exc.args_for_key)
 
 
 def error_response(
-    status: int, code: str, message: str, headers: Mapping[str, str] | None = None
+    status: int,
+    code: str,
+    message: str,
+    headers: Mapping[str, str] | None = None,
+    *,
+    key: str | None = None,
+    args: Mapping[str, Any] | None = None,
 ) -> JSONResponse:
-    return JSONResponse(error_body(code, message), status_code=status, headers=headers)
+    body = error_body(code, message, key, args)
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def auth_challenge(status: int) -> dict[str, str] | None:
@@ -90,8 +114,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
 async def _sabio_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, SabioError)
-    status, code = sabio_error_status(exc)
-    return error_response(status, code, str(exc), headers=auth_challenge(status))
+    status = sabio_error_status(exc)[0]
+    return JSONResponse(sabio_error_body(exc), status_code=status, headers=auth_challenge(status))
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

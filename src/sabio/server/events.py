@@ -20,7 +20,7 @@ import anyio
 from fastapi.responses import StreamingResponse
 
 from sabio.errors import SabioError
-from sabio.server.errors import error_body, sabio_error_status
+from sabio.server.errors import error_body, sabio_error_body
 from sabio.server.threads import run_waiting
 
 Event = tuple[str, Any]
@@ -47,7 +47,7 @@ async def _send(events: Iterator[Event], first: Event | None) -> AsyncIterator[s
             yield format_event(*event)
             event = await run_waiting(next, events, None)
     except SabioError as exc:
-        yield format_event("error", error_body(sabio_error_status(exc)[1], str(exc)))
+        yield format_event("error", sabio_error_body(exc))
     except Exception:
         bug = error_body("internal", "internal error: this is a bug in Sabio")
         yield format_event("error", bug)

@@ -43,6 +43,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from sabio.errors import SabioError
+from sabio.server import roles
 from sabio.server.access import authenticate
 from sabio.server.ollama_answers import (
     KbRequest,
@@ -185,9 +186,9 @@ async def tags(request: Request) -> dict[str, Any]:
     got = await fetch_json(request, "GET", "/api/tags")
     listed = got[1].get("models") if got and got[0] == 200 and isinstance(got[1], dict) else None
     upstream = [m for m in listed or [] if isinstance(m, dict)]
-    kbs, generator = await run_waiting(_kbs_and_generator, services)
+    kbs, generator = await run_waiting(_kbs_and_generator, services, request)
     parameters = _generator_parameters(generator, upstream)
-    models = [_kb_entry(kb.name, generator, kb.chunks, parameters) for kb in kbs]
+    models = [_kb_entry(kb.slug, generator, kb.chunks, parameters) for kb in kbs]
     if embedded_installed() and not any(m.get("name") == EMBEDDED_MODEL for m in upstream):
         models.append(_embedded_entry())
     return {"models": models + upstream}
@@ -211,6 +212,7 @@ async def show(request: Request) -> Response:
         return JSONResponse(shown | {"capabilities": ["completion"], "modified_at": now()})
     if name is None:
         return await forward(request, "/api/show", raw)
+    await check_kb_model(request, name)
     if await run_in_threadpool(services.reader.store.find_kb, name) is None:
         raise OllamaError(404, f"model '{model}' not found")
     generator = await run_waiting(_generator, services)
@@ -234,8 +236,21 @@ async def show(request: Request) -> Response:
     return JSONResponse(reply)
 
 
-def _kbs_and_generator(services: Services) -> tuple[list[Any], str]:
-    return services.reader.list_kbs(), _generator(services)
+def _kbs_and_generator(services: Services, request: Request) -> tuple[list[Any], str]:
+    """The knowledge bases the caller may read (:mod:`.roles`), and the generator."""
+    return roles.visible_kbs(request, services.reader.list_kbs()), _generator(services)
+
+
+async def check_kb_model(request: Request, name: str) -> None:
+    """A ``kb/`` model needs read access to its knowledge base (a 403 in Ollama's shape);
+    an unknown one is left to the caller's 404."""
+    services = services_of(request)
+    kb = await run_in_threadpool(services.reader.store.find_kb, name)
+    if kb is not None:
+        try:
+            await run_in_threadpool(roles.require_kb, request, kb)
+        except SabioError as exc:
+            raise translated(exc) from exc
 
 
 def _generator(services: Services) -> str:
@@ -341,6 +356,8 @@ async def _answer(request: Request, *, chat: bool) -> Response:
         raise OllamaError(400, "model is required")
     if not await is_sabio_model(request, model):
         return await forward(request, path, raw)
+    if (name := kb_name(model)) is not None:
+        await check_kb_model(request, name)
     asked = sabio_request(model, body, chat=chat)
     if asked is None:  # nothing asked: Ollama only loads or unloads the model
         reason = "unload" if body.get("keep_alive") in (0, "0", "0s") else "load"

@@ -30,11 +30,13 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from sabio.server import roles
 from sabio.server.ollama_answers import kb_lines, streamed_reply, whole_reply
 from sabio.server.ollama_api import (
     EMBEDDED_MODEL,
     KB_PREFIX,
     check_caller,
+    check_kb_model,
     embedded_installed,
     is_sabio_model,
     kb_name,
@@ -67,8 +69,8 @@ async def models(request: Request) -> dict[str, Any]:
     got = await fetch_json(request, "GET", "/v1/models")
     listed = got[1].get("data") if got and got[0] == 200 and isinstance(got[1], dict) else None
     upstream = [m for m in listed or [] if isinstance(m, dict)]
-    kbs = await run_waiting(services.reader.list_kbs)
-    own = [_entry(f"{KB_PREFIX}{kb.name}") for kb in kbs]
+    kbs = await run_waiting(roles.visible_kbs, request, services.reader.list_kbs())
+    own = [_entry(f"{KB_PREFIX}{kb.slug}") for kb in kbs]
     if embedded_installed() and not any(m.get("id") == EMBEDDED_MODEL for m in upstream):
         own.append(_entry(EMBEDDED_MODEL))
     return {"object": "list", "data": own + upstream}
@@ -82,6 +84,7 @@ async def model(request: Request, model: str) -> Response:
         return await forward(request, f"/v1/models/{model}", b"")
     if name is None:
         return JSONResponse(_entry(EMBEDDED_MODEL))
+    await check_kb_model(request, name)
     if await run_in_threadpool(services.reader.store.find_kb, name) is None:
         raise OllamaError(404, f"model '{model}' not found")
     return JSONResponse(_entry(f"{KB_PREFIX}{name}"))
@@ -96,6 +99,8 @@ async def chat_completions(request: Request) -> Response:
         raise OllamaError(400, "model is required")
     if not await is_sabio_model(request, model):
         return await forward(request, "/v1/chat/completions", raw)
+    if (name := kb_name(model)) is not None:
+        await check_kb_model(request, name)
     asked = sabio_request(model, body, chat=True)
     if asked is None:
         raise OllamaError(400, "messages must end with the user's question")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -13,7 +13,13 @@ class _Out(BaseModel):
 
 class ErrorDetail(BaseModel):
     code: str = Field(description="Stable, for programs: not_found, bad_request, conflict…")
-    message: str = Field(description="For people: what happened and what to do.")
+    message: str = Field(description="For people: what happened and what to do (English).")
+    key: str | None = Field(
+        None,
+        description="When present: the message's stable name in Sabio's catalogue "
+        "(kb_not_found, wrong_credentials…), to say it in another language.",
+    )
+    args: dict[str, Any] | None = Field(None, description="The values the message names.")
 
 
 class ErrorOut(BaseModel):
@@ -26,7 +32,10 @@ class HealthOut(BaseModel):
 
 
 class KnowledgeBaseIn(BaseModel):
-    name: str = Field(description="Letters, digits, '-', '_', '.'; at most 64 characters.")
+    name: str = Field(
+        description="Any name with a letter or a digit, at most 64 characters (e.g. "
+        "'Informes año 2024'); its identifier is derived from it."
+    )
     embedding_model: str | None = Field(
         None, description="'backend:model'; default: the embedding_model setting."
     )
@@ -40,6 +49,14 @@ class ReindexIn(BaseModel):
 
 class KnowledgeBaseOut(BaseModel):
     name: str
+    id: str = Field(
+        description="Its identifier, for URLs and the kb/ models: letters, digits, '-', "
+        "'_', '.' (a name that is one is its own)."
+    )
+    access: str = Field(
+        description="What you may do: manage (an admin, or without accounts), write "
+        "(upload and remove documents) or read."
+    )
     embedding_model: str
     dimension: int
     documents: int
@@ -71,8 +88,32 @@ class UploadedFileOut(BaseModel):
     )
     outcome: str = Field(description="added, updated, unchanged, skipped, not_indexed, rejected.")
     reason: str
+    reason_key: str | None = Field(
+        None, description="A refusal's stable name (upload_unsupported, upload_mismatch…)."
+    )
+    reason_args: dict[str, str] = Field(default_factory=dict)
     passages: int
     document_id: int | None
+
+
+class FilePasswordIn(BaseModel):
+    password: str = Field(
+        min_length=1,
+        max_length=1024,
+        description="Used to read the file this once; never kept.",
+    )
+
+
+class MemberIn(BaseModel):
+    access: Literal["read", "write"] = Field(
+        description="read: ask, search, open documents; write: also upload and remove them."
+    )
+
+
+class MemberOut(BaseModel):
+    user_id: int
+    name: str
+    access: str
 
 
 class UploadOut(BaseModel):
@@ -139,12 +180,34 @@ class ChatIn(BaseModel):
 
 
 class ChatPatch(BaseModel):
-    title: str = Field(min_length=1, max_length=200)
+    model_config = ConfigDict(extra="forbid")
+
+    title: str | None = Field(None, min_length=1, max_length=200)
+    kb: str | None = Field(
+        None, description="Answer from this knowledge base from now on; null: no documents."
+    )
+    model: str | None = Field(None, description="Chat model from now on; null: the default.")
 
 
 class ChatMessageIn(BaseModel):
     question: str = Field(min_length=1, max_length=20_000)
     k: int | None = Field(None, ge=1, le=100, description="Passages to retrieve.")
+    edit_of: int | None = Field(
+        None,
+        description="A question of the chat that this one replaces: a new branch from "
+        "there (the old one stays, see PUT /chats/{id}/branch).",
+    )
+
+
+class RegenerateIn(BaseModel):
+    message_id: int = Field(description="The question to answer again, or an answer to it.")
+    k: int | None = Field(None, ge=1, le=100, description="Passages to retrieve.")
+
+
+class BranchIn(BaseModel):
+    message_id: int = Field(
+        description="Show the branch through this message (a version of a question or answer)."
+    )
 
 
 class MessageOut(_Out):
@@ -155,7 +218,13 @@ class MessageOut(_Out):
         description="As in the answer's `citations` (`document`: the file name, `file_url`)."
     )
     complete: bool = Field(description="False when the answer broke off or was abandoned.")
+    stopped: bool = Field(description="Stopped by its reader (then not complete).")
     created_at: float
+    parent_id: int | None = Field(description="The message it follows; null for the first.")
+    versions: list[int] = Field(
+        description="This message and the other versions at its place (other answers to "
+        "its question, other versions of a question), oldest first."
+    )
 
 
 class ChatOut(_Out):

@@ -15,6 +15,7 @@ from typing import Any
 
 from fastapi import Request
 
+from sabio.chats import ChatAnswerStream
 from sabio.config import (
     Settings,
     config_file,
@@ -63,6 +64,8 @@ class Services:
         self._write_lock = threading.Lock()
         self._settings_lock = threading.Lock()
         self.worker: Worker | None = None
+        self._answers: dict[int, set[ChatAnswerStream]] = {}
+        self._answers_lock = threading.Lock()
 
     def start_worker(self) -> None:
         """Run the jobs, watch the folders and keep the schedules (:mod:`sabio.worker`)
@@ -75,6 +78,29 @@ class Services:
         """A job was queued: the worker starts it now rather than at its next look."""
         if self.worker is not None:
             self.worker.wake()
+
+    @contextmanager
+    def answering(self, chat_id: int, stream: ChatAnswerStream) -> Iterator[None]:
+        """While the block runs, :meth:`stop_answers` of ``chat_id`` stops ``stream``."""
+        with self._answers_lock:
+            self._answers.setdefault(chat_id, set()).add(stream)
+        try:
+            yield
+        finally:
+            with self._answers_lock:
+                running = self._answers.get(chat_id, set())
+                running.discard(stream)
+                if not running:
+                    self._answers.pop(chat_id, None)
+
+    def stop_answers(self, chat_id: int) -> int:
+        """Stop the answers being made in chat ``chat_id`` (:meth:`ChatAnswerStream.stop`:
+        the model stops at its next piece, the answer is saved as stopped); how many."""
+        with self._answers_lock:
+            running = list(self._answers.get(chat_id, ()))
+        for stream in running:
+            stream.stop()
+        return len(running)
 
     @contextmanager
     def writing(self) -> Iterator[Sabio]:

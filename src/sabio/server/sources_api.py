@@ -1,7 +1,8 @@
 """Sources, their items and jobs over REST, and the webhook that n8n and scripts post to.
 
 Adding, syncing and removing sources is for admins when accounts are on (a folder source
-reads the server's disk); everyone signed in may list them. The webhook route is checked
+reads the server's disk); members may see those of the knowledge bases they may read
+(:mod:`.roles`). The webhook route is checked
 by its own token instead of a user (see :func:`sabio.sources.webhook.check_token`).
 """
 
@@ -18,6 +19,7 @@ from starlette.exceptions import HTTPException
 
 from sabio.errors import AuthError, ConfigError
 from sabio.jobs import Job
+from sabio.server import roles
 from sabio.server.access import authenticate
 from sabio.server.api import receive_uploads
 from sabio.server.links import API_PREFIX
@@ -142,8 +144,16 @@ def _source_out(
 
 
 @router.get("/sources", summary="List sources")
-def list_sources(services: ServicesDep, kb: str | None = None) -> list[SourceOut]:
-    return [SourceOut(**_source_out(services, s)) for s in services.reader.list_sources(kb)]
+def list_sources(request: Request, services: ServicesDep, kb: str | None = None) -> list[SourceOut]:
+    """Of one knowledge base (``kb``: its name or identifier), or of every one you may read."""
+    if kb is not None:
+        roles.require_kb(request, kb)
+    readable = {k.name for k in roles.visible_kbs(request, services.reader.list_kbs())}
+    return [
+        SourceOut(**_source_out(services, s))
+        for s in services.reader.list_sources(kb)
+        if s.kb_name in readable
+    ]
 
 
 @router.post("/sources", status_code=201, summary="Add a source")

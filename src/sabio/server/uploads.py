@@ -153,28 +153,50 @@ def unique_name(name: str, taken: set[str]) -> str:
     return candidate
 
 
-def content_problem(path: Path, name: str) -> str | None:
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why an uploaded file is refused: ``reason`` in English, and its ``key`` and
+    ``args`` in the interfaces' catalogue (as for errors: :mod:`sabio.errors`)."""
+
+    reason: str
+    key: str
+    args: dict[str, str] = field(default_factory=dict)
+
+
+def content_problem(path: Path, name: str) -> Refusal | None:
     """Why this file is refused (its extension is not read by Sabio, or its content is
     not what the extension says), or None when it may be indexed."""
     ext = Path(name).suffix.lower()
     if ext not in SUPPORTED:
         kind = ext or "no extension"
-        return f"unsupported file type ({kind}); Sabio reads {', '.join(SUPPORTED)}"
+        return Refusal(
+            f"unsupported file type ({kind}); Sabio reads {', '.join(SUPPORTED)}",
+            "upload_unsupported",
+            {"ext": ext, "supported": " ".join(SUPPORTED)},
+        )
     with path.open("rb") as f:
         head = f.read(HEAD_BYTES)
     if not head:
-        return "the file is empty"
+        return Refusal("the file is empty", "upload_empty")
     looks = next((what for magic, what in _MAGIC if head.startswith(magic)), None)
     seen = f" (it looks like {looks})" if looks else ""
+
+    def mismatch(reason: str) -> Refusal:
+        return Refusal(reason, "upload_mismatch", {"ext": ext})
+
     if ext == ".pdf":
-        return None if b"%PDF-" in head[:1024] else f"not a PDF: its content is not PDF{seen}"
+        return (
+            None
+            if b"%PDF-" in head[:1024]
+            else mismatch(f"not a PDF: its content is not PDF{seen}")
+        )
     if ext in (".docx", ".pptx", ".xlsx", ".xlsm", ".odt"):
         ok = head.startswith(_ZIP) or (ext != ".odt" and head.startswith(_OLE))  # OLE: encrypted
-        return None if ok else f"not a {ext} file: it is not an Office document{seen}"
+        return None if ok else mismatch(f"not a {ext} file: it is not an Office document{seen}")
     if ext == ".msg":
-        return None if head.startswith(_OLE) else f"not an Outlook .msg file{seen}"
+        return None if head.startswith(_OLE) else mismatch(f"not an Outlook .msg file{seen}")
     if looks or not _looks_like_text(head):
-        return f"not a {ext} file: it holds binary data, not text{seen}"
+        return mismatch(f"not a {ext} file: it holds binary data, not text{seen}")
     return None
 
 

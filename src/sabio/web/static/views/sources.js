@@ -2,21 +2,19 @@
 // a webhook), kept current by the server's worker: what each one brought, why some items
 // were not indexed, the sync in progress; adding, syncing and removing them (admins).
 //
-// The list is polled every 2 s while a sync is queued or running, and otherwise only as
-// often as a source can change by itself (folders and webhooks every 10 s, scheduled
-// sources when their next sync is due); the view's stop() ends it.
+// Nothing is polled: the knowledge base's page listens to the server's events for it
+// (views/kbs.js) and calls refresh() when its documents or its sources' syncs changed.
 
-import { ApiError, API, api } from "./api.js";
-import { formatAgo, formatDateTime, t } from "./i18n.js";
-import { copyButton, field, h, icon, report, statusBadge, statusReason, toast } from "./ui.js";
+import { API, api, ApiError } from "../api.js";
+import { report, showError } from "../errors.js";
+import { formatAgo, formatDateTime, t } from "../i18n.js";
+import { copyButton, disclosure, field, h, icon, nodes, statusBadge, statusReason, toast } from "../ui.js";
 
 const KINDS = ["folder", "imap", "url", "feed", "sitemap", "webhook"];
 const ICONS = { folder: "folder", imap: "mail", url: "globe", feed: "feed", sitemap: "sitemap", webhook: "webhook" };
 const WEB = ["url", "feed", "sitemap", "webhook"]; // kinds that take allow_private
 const SCHEDULED = ["imap", "url", "feed", "sitemap"]; // kinds synced on an interval
 const INTERVALS = [900, 3600, 21600, 86400];
-const BUSY_MS = 2000;
-const IDLE_MS = 10000;
 // failures first, then what needs the user, then the rest
 const ORDER = ["failed", "encrypted", "needs_ocr", "skipped", "removed", "indexed", "unchanged"];
 
@@ -25,45 +23,22 @@ const statusKey = (label) => label.toLowerCase().replace(/ /g, "_");
 const busy = (job) => Boolean(job && (job.status === "queued" || job.status === "running"));
 const kindLabel = (kind) => t(`kind.${kind}`);
 
-// The Sources tab of knowledge base `kb`: {element, stop}. `admin`: may add, sync and
-// remove; `changed()` is called when syncs may have changed the documents.
-export async function sourcesView(kb, { admin, changed }) {
+// The Sources tab of knowledge base `kb` ({id, name}): {element, refresh}. `admin`: may
+// add, sync and remove.
+export async function sourcesView(kb, { admin }) {
   const cards = new Map(); // source id → its card
-  const list = h("div.kb-source-list", { "aria-live": "polite" });
+  const list = h("div.kb-source-list");
   const empty = h("p.muted", {}, t("noSources"));
-  let timer = null;
-  let stopped = false;
   let latest = 0;
-  let wasBusy = false;
 
-  const stop = () => {
-    stopped = true;
-    clearTimeout(timer);
-  };
-  const schedule = (ms) => {
-    clearTimeout(timer);
-    if (!stopped && ms !== null) timer = setTimeout(tick, ms);
-  };
-  const tick = () => {
-    if (stopped || !element.isConnected) return stop();
-    if (document.hidden) return schedule(IDLE_MS);
-    refresh().catch((err) => {
-      if (err instanceof ApiError && err.status === 401) return stop();
-      report(err);
-      schedule(IDLE_MS);
-    });
-  };
   const refresh = async () => {
     const mine = ++latest;
-    const sources = await api("GET", `/sources?kb=${encodeURIComponent(kb.name)}`);
-    if (mine !== latest || stopped) return; // a newer refresh is drawing
+    const sources = await api("GET", `/sources?kb=${encodeURIComponent(kb.id)}`);
+    if (mine !== latest) return; // a newer refresh is drawing
     draw(sources);
     await Promise.all([...cards.values()].map((card) => card.refreshItems()));
-    const anyBusy = sources.some((s) => busy(s.job));
-    if (wasBusy && !anyBusy) changed();
-    wasBusy = anyBusy;
-    schedule(anyBusy ? BUSY_MS : idleDelay(sources));
   };
+  const again = () => refresh().catch(report);
   const draw = (sources) => {
     for (const [id, card] of cards) {
       if (!sources.some((s) => s.id === id)) {
@@ -74,7 +49,7 @@ export async function sourcesView(kb, { admin, changed }) {
     sources.forEach((source, index) => {
       let card = cards.get(source.id);
       if (!card) {
-        card = sourceCard(source, { admin, refresh: () => refresh().catch(report), changed });
+        card = sourceCard(source, { admin, refresh: again });
         cards.set(source.id, card);
       }
       card.update(source);
@@ -83,7 +58,7 @@ export async function sourcesView(kb, { admin, changed }) {
     empty.hidden = sources.length > 0;
   };
 
-  const form = admin ? sourceForm(kb, () => refresh().catch(report)) : null;
+  const form = admin ? sourceForm(kb, again) : null;
   const element = h(
     "div.kb-sources",
     {},
@@ -94,21 +69,13 @@ export async function sourcesView(kb, { admin, changed }) {
   );
   await refresh();
   if (form && !cards.size) form.open = true;
-  return { element, stop };
-}
-
-// How long to wait for the next look while nothing runs: folders and webhooks change
-// by themselves at any time; a scheduled source when its next sync is due; else never.
-function idleDelay(sources) {
-  if (sources.some((s) => s.kind === "folder" || s.kind === "webhook")) return IDLE_MS;
-  const next = Math.min(...sources.map((s) => s.next_sync_at || Infinity));
-  return next === Infinity ? null : Math.max(IDLE_MS, (next - Date.now() / 1000) * 1000 + 1000);
+  return { element, refresh };
 }
 
 // One source: kind, location, last sync, counts, the sync in progress, its last error,
 // and (opened) its items and recent syncs. Returns the element, with .update(source)
 // and .refreshItems() (which loads the items only while they are shown).
-function sourceCard(first, { admin, refresh, changed }) {
+function sourceCard(first, { admin, refresh }) {
   let source = first;
   const id = first.id;
   const meta = h("p.muted.kb-source-meta");
@@ -156,7 +123,6 @@ function sourceCard(first, { admin, refresh, changed }) {
               try {
                 await api("DELETE", `/sources/${id}?keep_documents=${!withDocs.checked}`);
                 toast(t("sourceRemoved"), "info");
-                changed();
               } catch (err) {
                 report(err);
                 cancel();
@@ -198,7 +164,7 @@ function sourceCard(first, { admin, refresh, changed }) {
     counts.replaceChildren(...countBadges(fresh.counts));
     job.replaceChildren(...jobLine(fresh.job));
     error.hidden = !fresh.last_error;
-    error.replaceChildren(h("strong", {}, t("lastError")), " ", fresh.last_error);
+    error.replaceChildren(h("strong", {}, t("lastError")), " ", fresh.last_error ? disclosure(fresh.last_error) : null);
     syncButton.disabled = running;
     syncButton.replaceChildren(icon("sync"), running ? t(fresh.job.status === "queued" ? "syncQueued" : "syncing") : t("syncNow"));
     const total = Object.values(fresh.counts).reduce((a, b) => a + b, 0);
@@ -208,7 +174,7 @@ function sourceCard(first, { admin, refresh, changed }) {
     if (!details.open) return;
     const detail = await api("GET", `/sources/${id}`);
     const more = detail.items_total - detail.items.length; // the server sends those needing a look first
-    items.replaceChildren(itemList(detail.items), more > 0 ? h("p.muted.small", {}, t("moreItems", { n: more })) : null, recentJobs(detail.jobs));
+    items.replaceChildren(...nodes([itemList(detail.items), more > 0 ? h("p.muted.small", {}, t("moreItems", { n: more })) : null, recentJobs(detail.jobs)]));
   };
   return card;
 }
@@ -245,18 +211,18 @@ function jobLine(job) {
   if (busy(job)) {
     const bar = h("progress", { max: job.total || 1 });
     if (job.total) bar.value = job.done;
-    const text = job.status === "queued" ? t("syncQueued") : [job.total ? `${job.done}/${job.total}` : null, job.message].filter(Boolean).join(" · ");
-    return [bar, h("span.muted", { role: "status" }, text), job.error ? h("span.kb-source-retry", {}, t("retrying", { error: job.error })) : null];
+    const text = job.status === "queued" ? t("syncQueued") : job.total ? `${job.done}/${job.total}` : t("syncing"); // the server's own words: the title
+    return [bar, h("span.muted", { role: "status", title: job.message || null }, text), job.error ? h("span.kb-source-retry", {}, t("retrying"), disclosure(job.error)) : null];
   }
   const when = job.finished_at ? formatAgo(job.finished_at) : "";
-  if (job.status === "failed") return [h("span.kb-source-failed", {}, t("syncFailed", { when, error: job.error || job.message }))];
+  if (job.status === "failed") return [h("span.kb-source-failed", {}, t("syncFailed", { when })), disclosure(job.error || job.message)];
   return [h("span.muted", { title: formatDateTime(job.finished_at) }, t("syncDone", { when, message: jobOutcome(job) }))];
 }
 
 // What a finished sync did, in the interface's language (the server's message is English).
 function jobOutcome(job) {
   const counts = Object.entries(job.counts || {});
-  if (!counts.length) return job.status === "done" ? t("outcome.nothing") : job.message;
+  if (!counts.length) return t("outcome.nothing");
   return counts.map(([outcome, n]) => t(`outcome.${outcome}`, { n })).join(", ");
 }
 
@@ -301,8 +267,9 @@ function recentJobs(jobs) {
           h("span", { title: formatDateTime(job.created_at) }, formatAgo(job.finished_at || job.started_at || job.created_at)),
           " · ",
           t(`job.${job.status}`),
-          job.status === "done" ? ` · ${jobOutcome(job)}` : job.message ? ` · ${job.message}` : null,
-          job.error ? h("span.kb-source-failed", {}, ` · ${job.error}`) : null,
+          job.status === "done" ? ` · ${jobOutcome(job)}` : null,
+          job.status !== "done" && job.message && !job.error ? disclosure(job.message) : null,
+          job.error ? disclosure(job.error) : null,
         ),
       ),
     ),
@@ -327,7 +294,7 @@ function sourceForm(kb, added) {
   const since = h("input", { name: "imap-since", type: "date" });
   const allowPrivate = h("input", { name: "allow-private", type: "checkbox" });
   const interval = h("select", { name: "source-interval" }, h("option", { value: "" }, t("interval.default")), INTERVALS.map((s) => h("option", { value: String(s) }, t(`interval.${s}`))));
-  const error = h("p.form-error", { role: "alert" });
+  const error = h("div.form-error", { role: "alert" });
   const shown = h("div.token-shown.kb-source-token", { hidden: true });
 
   const locationRow = h("label.field", {}, locationLabel, location, locationHelp);
@@ -365,7 +332,7 @@ function sourceForm(kb, added) {
     return {
       kind: k,
       location: k === "imap" ? "" : location.value.trim(),
-      kb: kb.name,
+      kb: kb.id,
       options,
       password: k === "imap" ? password.value : null,
       interval_s: SCHEDULED.includes(k) && interval.value ? Number(interval.value) : null,
@@ -401,7 +368,7 @@ function sourceForm(kb, added) {
     {
       onsubmit: async (e) => {
         e.preventDefault();
-        error.textContent = "";
+        error.replaceChildren();
         submit.disabled = true;
         try {
           const source = await api("POST", "/sources", body());
@@ -411,7 +378,7 @@ function sourceForm(kb, added) {
           if (source.token) showToken(source);
           added();
         } catch (err) {
-          if (err instanceof ApiError && err.status !== 401) error.textContent = err.message;
+          if (err instanceof ApiError && err.status > 0 && err.status !== 401) showError(error, err);
           else report(err);
         } finally {
           submit.disabled = false;
