@@ -33,6 +33,7 @@ from sabio.models import (
     ChatModel,
     ChatOptions,
     EmbeddingModel,
+    Vectors,
     get_chat_model,
     get_embedding_model,
 )
@@ -265,15 +266,28 @@ class Sabio:
         model: str | None = None,
         history: Sequence[Turn] = (),
         k: int | None = None,
+        style: str | None = None,
     ) -> AnswerStream:
-        """A grounded answer to ``question``, to iterate as it streams (see answer.py)."""
+        """A grounded answer to ``question``, to iterate as it streams (see answer.py).
+        ``style``: extractive, generative or both (default: the answer_style setting)."""
+        chat_model = self.chat_model(model)
         return AnswerStream(
             question,
-            self.chat_model(model),
+            chat_model,
             options=self._answer_options(),
             history=history,
+            style=self.answer_style(chat_model.name, style),
             **self._grounding(self.kb(kb_name), k),
         )
+
+    def answer_style(self, model: str, style: str | None = None) -> str:
+        """``style``, or the answer_style setting, with "auto" made concrete: extractive
+        for the embedded chat model (it cannot be trusted to write one), generative for
+        any other."""
+        chosen = style or self.settings.answer_style
+        if chosen == "auto":
+            return "extractive" if model.partition(":")[0] == EMBEDDED_BACKEND else "generative"
+        return chosen
 
     def _answer_options(self) -> ChatOptions:
         return ChatOptions(
@@ -287,10 +301,14 @@ class Sabio:
             results = self.search(query, kb.name, k=k)
             return results.hits, results.notes
 
+        def embed(texts: Sequence[str]) -> Vectors:
+            return self.kb_embedder(kb).embed(texts)
+
         return {
             "retrieve": retrieve,
             "similarity_floor": SIMILARITY_FLOORS.get(kb.embedding_model),
             "term_weights": lambda terms: self.index.term_weights(kb, terms),
+            "embed": embed,
         }
 
     # sources: folders, mailboxes, web pages and webhooks that keep a knowledge base current
@@ -391,6 +409,7 @@ class Sabio:
         k: int | None = None,
         save: Callable[[int, Answer], None] | None = None,
         user_id: int | None = None,
+        style: str | None = None,
     ) -> AnswerStream:
         """The next answer of a chat, its complete earlier exchanges as the history. When
         the stream ends (also broken or closed midway) the question and the answer are
@@ -407,12 +426,14 @@ class Sabio:
             if chat.kb_name is not None
             else {"retrieve": None}  # no documents: the model answers the conversation
         )
+        chat_model = self.chat_model(chat.model)
         return ChatAnswerStream(
             question,
-            self.chat_model(chat.model),
+            chat_model,
             options=self._answer_options(),
             history=chat.history(),
             save=lambda answer: record(chat_id, answer),
+            style=self.answer_style(chat_model.name, style),
             **grounding,
         )
 
