@@ -36,7 +36,7 @@ from sabio.index import tokens
 from sabio.language import detect_language
 from sabio.models import ChatModel, ChatOptions, Message
 from sabio.search import SearchHit, query_terms
-from sabio.support import Claim, Embed, Passages, check_claims
+from sabio.support import Claim, Embed, Passages, check_claims, support_note
 
 log = logging.getLogger(__name__)
 
@@ -561,8 +561,8 @@ class AnswerStream:
             answer.unsupported = True
             fallback = "\n\n" + prompt_text("unsupported", answer.language)
             if picks:
-                numbers = [citations.display_number(p.passage + 1) for p in picks]
                 fallback += "\n\n" + _quotes(passages, picks, citations)
+                numbers = [citations.display_number(p.passage + 1) for p in picks]
                 quoted = extractive_claims(fallback, passages, picks, numbers)
                 quoted_claims = _shifted(quoted, len("".join(pieces)))
             pieces.append(fallback)
@@ -634,6 +634,16 @@ def _shifted(claims: list[Claim], offset: int) -> list[Claim]:
 
 def _quotes(passages: Passages, picks: Sequence[Pick], citations: CitationFilter) -> str:
     return extractive_text(passages, picks, [citations.use(p.passage + 1) for p in picks])
+
+
+def answer_notes(answer: Answer) -> list[str]:
+    """What a client that shows text only must be told besides the sources: how many
+    statements the passages do not support, and why an answer is incomplete."""
+    notes = [note] if (note := support_note(answer.claims, answer.language)) else []
+    if not answer.complete:
+        incomplete = "Respuesta incompleta" if answer.language == "es" else "Incomplete answer"
+        notes.append(f"{incomplete}: {answer.error or ''}".rstrip(": "))
+    return notes
 
 
 def stop_reason(stopped: str, language: str, max_tokens: int) -> str:

@@ -45,7 +45,8 @@ RANK_WEIGHT = 0.1
 MIN_LEXICAL = 0.25
 """No sentence with less than this share of the question's (idf-weighted) words…"""
 MIN_COSINE = 0.55
-"""…and no closer in meaning than this answers it: no extractive answer."""
+"""…and (sharing at least one) no closer in meaning than this answers it: no extractive
+answer."""
 RUNNER_UP = 0.9
 """A second sentence is quoted when it scores at least this share of the best."""
 MAX_QUOTES = 2
@@ -109,7 +110,7 @@ def pick_sentences(
         ranked.append((score + COSINE_WEIGHT * cosine, lexical, cosine, number, index))
     ranked.sort(reverse=True)
     top, lexical, cosine, number, index = ranked[0]
-    if lexical < MIN_LEXICAL and cosine < MIN_COSINE:
+    if lexical < MIN_LEXICAL and (cosine < MIN_COSINE or lexical == 0):
         return []
     picks = [Pick(number, index, top)]
     for score, _, _, number, index in ranked[1:MAX_QUOTES]:
@@ -189,9 +190,12 @@ def extractive_claims(
                 start,
                 start + len(sentence.text),
                 supported=True,
+                quoted=True,
                 passage=pick.passage + 1,
                 citation=number,
                 document=hit.document,
+                document_id=hit.document_id,
+                chunk_id=hit.chunk_id,
                 page=hit.page,
                 quote=sentence.text,
                 quote_start=hit.start + sentence.start,

@@ -117,7 +117,10 @@ def figures(text: str) -> list[Figure]:
         readings = tuple(
             (sign * value, 0.5 * 10.0**-decimals) for value, decimals in _readings(match["num"])
         )
-        found.append(Figure(match.group(0).strip(), readings, scale))
+        shown = (
+            match.group(0) if scale != 1 or word == "%" else text[match.start() : match.end("num")]
+        )
+        found.append(Figure(shown.strip(), readings, scale))
     for word in _WORD.findall(text.lower()):
         if word in WORD_NUMBERS:
             found.append(Figure(word, ((float(WORD_NUMBERS[word]), 0.5),)))
@@ -261,7 +264,12 @@ def sentences(text: str) -> Iterator[tuple[int, int]]:
     or a heading is a sentence of its own; decimals ("48.3") and abbreviations ("U.S.",
     "Inc.") do not end a sentence."""
     for start, end in _blocks(text):
-        yield from _split_block(text, start, end)
+        block = text[start:end]
+        if is_table_row(block.strip()):  # a row of bare figures ("2023 2022") is kept too
+            begin = start + len(block) - len(block.lstrip())
+            yield begin, begin + len(block.strip())
+        else:
+            yield from _split_block(text, start, end)
 
 
 def _blocks(text: str) -> Iterator[tuple[int, int]]:

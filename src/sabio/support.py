@@ -79,9 +79,13 @@ class Claim:
     start: int
     end: int
     supported: bool = False
+    quoted: bool = False
+    """A quote Sabio made (an extractive answer), not the model's words."""
     passage: int | None = None
     citation: int | None = None
     document: str = ""
+    document_id: int | None = None
+    chunk_id: int | None = None
     page: int | None = None
     quote: str = ""
     quote_start: int | None = None
@@ -271,6 +275,7 @@ def _check(claim: Claim, facts: _Facts, passages: Passages, order: list[int]) ->
             sentence_list = passages.sentences[number]
             claim.supported, claim.passage, claim.score = True, number + 1, score
             claim.document, claim.page = hit.document, hit.page
+            claim.document_id, claim.chunk_id = hit.document_id, hit.chunk_id
             start, end = sentence_list[first].start, sentence_list[last].end
             claim.quote = " ".join(hit.text[start:end].split())
             claim.quote_start, claim.quote_end = hit.start + start, hit.start + end

@@ -328,7 +328,13 @@ async def ask(name: str, body: AskIn, services: ServicesDep) -> StreamingRespons
     model breaks off midway, ``done`` comes with ``complete: false`` and the ``error``."""
     history = [Turn(t.question, t.answer) for t in body.history]
     start = functools.partial(
-        services.reader.ask, body.question, name, model=body.model, history=history, k=body.k
+        services.reader.ask,
+        body.question,
+        name,
+        model=body.model,
+        history=history,
+        k=body.k,
+        style=body.style,
     )
     return await event_stream(_answer_events(start, name))
 
@@ -419,6 +425,7 @@ async def ask_in_chat(
             k=body.k,
             save=save,
             user_id=owner,
+            style=body.style,
         )
         yield from _answer_events(start, kb_name)
 

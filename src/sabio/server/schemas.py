@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -110,6 +110,13 @@ class TurnIn(BaseModel):
     answer: str
 
 
+AnswerStyle = Literal["extractive", "generative", "both"]
+STYLE_HELP = (
+    "extractive: Sabio quotes the sentences that answer (no model); generative: the model "
+    "writes the answer, every claim checked; both. Default: the answer_style setting."
+)
+
+
 class AskIn(BaseModel):
     question: str = Field(min_length=1, max_length=20_000)
     model: str | None = Field(None, description="Chat model; default: the chat_model setting.")
@@ -117,6 +124,7 @@ class AskIn(BaseModel):
         default_factory=list, max_length=100, description="Earlier turns, oldest first."
     )
     k: int | None = Field(None, ge=1, le=100, description="Passages to retrieve.")
+    style: AnswerStyle | None = Field(None, description=STYLE_HELP)
 
 
 class ModelOut(_Out):
@@ -145,6 +153,7 @@ class ChatPatch(BaseModel):
 class ChatMessageIn(BaseModel):
     question: str = Field(min_length=1, max_length=20_000)
     k: int | None = Field(None, ge=1, le=100, description="Passages to retrieve.")
+    style: AnswerStyle | None = Field(None, description=STYLE_HELP)
 
 
 class MessageOut(_Out):

@@ -4,8 +4,8 @@
 
 import { ApiError, api, onUnauthorized, setCsrf, stream, upload } from "./api.js";
 import { formatDate, formatSize, getLang, setLang, t } from "./i18n.js";
-import { renderMarkdown } from "./markdown.js";
 import { sourcesView } from "./sources.js";
+import { bindClaimMarks, currentStyle, renderAnswer, styleSelect } from "./support.js";
 import { $, copyButton, field, h, icon, report, statusBadge, statusReason, toast } from "./ui.js";
 
 const state = {
@@ -355,7 +355,7 @@ async function showChat(id) {
   for (let i = 0; i < chat.messages.length; i++) {
     const m = chat.messages[i];
     if (m.role === "user") messages.append(userMessage(m.content));
-    else messages.append(answerView({ text: m.content, citations: m.citations, complete: m.complete, error: m.complete ? null : t("incompleteSaved") }, chat.kb));
+    else messages.append(answerView({ text: m.content, citations: m.citations, claims: m.claims, complete: m.complete, error: m.complete ? null : t("incompleteSaved") }, chat.kb));
   }
   messages.scrollTop = messages.scrollHeight;
   $("#question").focus();
@@ -382,7 +382,7 @@ function composer() {
     },
   });
   const button = h("button.primary.send", { id: "send", type: "button", "aria-label": t("send"), title: t("send"), onclick: () => (state.streaming ? state.streaming.abort() : send()) }, icon("send"));
-  return h("div.composer", {}, question, button);
+  return h("div.composer", {}, question, styleSelect(), button);
 }
 
 function autosize(area) {
@@ -401,9 +401,10 @@ function answerView(answer, kb) {
   const sources = h("div.sources");
   const status = h("p.answer-status");
   const el = h("div.message.assistant", {}, body, status, sources);
+  bindClaimMarks(body);
   el.update = (a) => {
     const byNumber = new Map((a.citations || []).map((c) => [c.number, c]));
-    body.innerHTML = renderMarkdown(a.text || "", (n) => (byNumber.has(n) ? chipHtml(byNumber.get(n)) : null));
+    body.innerHTML = renderAnswer(a, (n) => (byNumber.has(n) ? chipHtml(byNumber.get(n)) : null));
     for (const chip of body.querySelectorAll("button.cite")) {
       const c = byNumber.get(Number(chip.dataset.n));
       chip.addEventListener("click", () => openSource(c, kb, chip));
@@ -469,7 +470,7 @@ async function send() {
       view.update(answer);
       scrollDown(messages);
     };
-    for await (const { event, data } of stream(`/chats/${state.chat.id}/messages`, { question }, controller.signal)) {
+    for await (const { event, data } of stream(`/chats/${state.chat.id}/messages`, { question, style: currentStyle() || null }, controller.signal)) {
       if (event === "token") {
         waiting.remove();
         answer.text += data.text;
