@@ -296,6 +296,8 @@ def _support(answer: Any, gold: set[str]) -> dict[str, Any]:
         "supported_claims": len(supported),
         "supported_by_gold": sum(Path(c.document).stem in gold for c in supported),
         "has_supported": bool(supported and answer.citations),
+        "unsupported": answer.unsupported,
+        "stopped": answer.stopped,
         "says_unsupported": answer.no_answer or answer.unsupported,
         "first_text_after_retrieval_ms": answer.timings.get("first_token_ms", 0)
         - answer.timings.get("retrieval_ms", 0),
@@ -345,19 +347,27 @@ def _qa_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     for k in (1, 3, 5, 8):
         summary[f"hit@{k}"] = _mean(rows, lambda r, k=k: (r["gold_rank"] or 99) <= k)
     summary |= _support_summary(rows) | {
-        "gold_in_prompt": _mean(rows, "gold_in_prompt"),
         "exact_match": _mean(rows, "em"),
         "f1": _mean(rows, "f1"),
         "contains_gold": _mean(rows, "contains"),
-        "refused_by_gate": _mean(rows, lambda r: not r["model_called"]),
         "no_answer": _mean(rows, "no_answer"),
-        "language_match": _mean(called, "language_ok"),
         "cited": _mean(rows, lambda r: bool(r["cited"])),
         "cited_inferred_share": _mean(citing, "inferred"),
         "citation_precision": _mean(cited, lambda pair: pair[0] == pair[1]),
-        "first_token_ms": _summary([r["timings"]["first_token_ms"] for r in called]),
-        "total_ms": _summary([r["timings"]["total_ms"] for r in called]),
     }
+    if called:  # what only a model call has (an extractive answer makes none)
+        summary |= {
+            "gold_in_prompt": _mean(rows, "gold_in_prompt"),
+            "refused_by_gate": _mean(rows, lambda r: not r["model_called"]),
+            "language_match": _mean(called, "language_ok"),
+            "stopped": {
+                reason: _mean(called, lambda r, s=reason: r["stopped"] == s)
+                for reason in ("length", "repetition", "error")
+            },
+            "unsupported_fallback": _mean(called, "unsupported"),
+            "first_token_ms": _summary([r["timings"]["first_token_ms"] for r in called]),
+            "total_ms": _summary([r["timings"]["total_ms"] for r in called]),
+        }
     return summary
 
 
