@@ -559,8 +559,11 @@ class AnswerStream:
             claim.citation = citations.display_number(claim.passage) if claim.passage else None
         if not supported and not quoted_claims:
             answer.unsupported = True
-            fallback = "\n\n" + prompt_text("unsupported", answer.language)
-            if picks:
+            fallback = "\n\n" + prompt_text("unsupported", answer.language) + " "
+            if not picks:
+                fallback += no_answer_text(answer.language)
+            else:
+                fallback += prompt_text("closest", answer.language)
                 fallback += "\n\n" + _quotes(passages, picks, citations)
                 numbers = [citations.display_number(p.passage + 1) for p in picks]
                 quoted = extractive_claims(fallback, passages, picks, numbers)

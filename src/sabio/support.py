@@ -119,30 +119,26 @@ class Passages:
         self._context = [
             f"{hit.title} {hit.heading} {hit.document.rsplit('/', 1)[-1]}" for hit in self.hits
         ]
+        self._whole = [f"{c}\n{hit.text}" for c, hit in zip(self._context, self.hits, strict=True)]
         self._vectors: dict[str, np.ndarray] = {}
 
     @functools.cached_property
     def names(self) -> list[set[str]]:
-        return [
-            names(f"{c} {hit.text}") | set(tokens(c))
-            for c, hit in zip(self._context, self.hits, strict=True)
-        ]
+        """Each passage's names, and every word of its title, heading and file name."""
+        return [names(w) | set(tokens(c)) for c, w in zip(self._context, self._whole, strict=True)]
 
     @functools.cached_property
     def months(self) -> list[set[int]]:
-        return [months(f"{c} {hit.text}") for c, hit in zip(self._context, self.hits, strict=True)]
+        return [months(whole) for whole in self._whole]
 
     @functools.cached_property
     def figures(self) -> list[list[Figure]]:
-        return [figures(f"{c} {hit.text}") for c, hit in zip(self._context, self.hits, strict=True)]
+        return [figures(whole) for whole in self._whole]
 
     @functools.cached_property
     def words(self) -> list[str]:
         """Each passage's folded text, for quoted terms."""
-        return [
-            " ".join(tokens(f"{c} {hit.text}"))
-            for c, hit in zip(self._context, self.hits, strict=True)
-        ]
+        return [" ".join(tokens(whole)) for whole in self._whole]
 
     def vectors(self, texts: Sequence[str]) -> list[np.ndarray] | None:
         """Unit vectors of ``texts`` (cached), or None without an embedding model."""
@@ -159,10 +155,6 @@ class Passages:
             for text, vector in zip(wanted, vectors, strict=True):
                 self._vectors[text] = vector
         return [self._vectors[t] for t in texts]
-
-    def sentence_vectors(self, numbers: Sequence[int]) -> None:
-        """Embed the sentences of these passages (0-based) in one batch."""
-        self.vectors([s.text for n in numbers for s in self.sentences[n]])
 
 
 def _split(text: str) -> list[Sentence]:
@@ -357,14 +349,11 @@ def _missing_in_passage(facts: _Facts, passages: Passages, number: int) -> list[
 # what the reader is told
 
 
-def unsupported_count(claims: Sequence[Claim]) -> int:
-    return sum(not c.supported for c in claims)
-
-
 def support_note(claims: Sequence[Claim], language: str) -> str:
-    """ "2 of 3 statements are not supported by your documents." (or in Spanish); "" when
-    every claim is supported or there is none."""
-    bad, total = unsupported_count(claims), len(claims)
+    """ "2 of 3 statements are not supported by your documents." (or in Spanish), counting
+    the model's statements (not Sabio's quotes); "" when every one is supported."""
+    written = [c for c in claims if not c.quoted]
+    bad, total = sum(not c.supported for c in written), len(written)
     if not bad:
         return ""
     if language == "es":
