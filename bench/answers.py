@@ -1,14 +1,19 @@
 """Grounded answers: time-to-first-token overhead, answer quality, the relevance gate.
 
-    python bench/answers.py ttft   # Sabio.ask vs the same model called directly, 10k/100k chunks
-    python bench/answers.py qa     # XQuAD es/en: hit@k, gold in prompt, EM/F1, citations, language
-    python bench/answers.py gate   # how often relevant_hits keeps passages, on- and off-topic
+    python bench/answers.py ttft      # Sabio.ask vs the same model called directly, 10k/100k chunks
+    python bench/answers.py qa        # XQuAD es/en: hit@k, EM/F1, contains-gold, support, citations
+    python bench/answers.py docugami  # the 10-Q questions: gold figures stated, F1, support
+    python bench/answers.py checker   # the support checker on a labelled set (bench/claims.py)
+    python bench/answers.py gate      # how often relevant_hits keeps passages, on- and off-topic
     python bench/answers.py all
 
 Everything runs through Sabio's own service (``Sabio.add``, ``Sabio.search``,
 ``Sabio.ask``) in throwaway data directories (``--workdir`` keeps them, so a second run
 skips ingestion). The chat model is ``embedded:smollm2`` unless ``--model`` names another
-(``ollama:qwen3:4b``…). Results are printed and written to bench/results/answers-*.json.
+(``ollama:qwen3:4b``…); ``--style`` picks the answer style (default: the product's for that
+model, extractive for the embedded one). ``--split dev`` asks questions outside the fixed
+samples (where the extractive weights were chosen). Results are printed and written to
+bench/results/answers-*.json.
 See docs/benchmarks.md for what the numbers mean.
 """
 
@@ -30,6 +35,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from claims import filing_claims, xquad_claims
 from ingest_search import DATA, RESULTS, _build, _sentences
 
 from sabio.answer import (
@@ -41,8 +47,10 @@ from sabio.answer import (
     relevant_hits,
 )
 from sabio.config import load_settings
+from sabio.facts import figures, is_year, same_figure
 from sabio.search import SearchHit, query_terms
 from sabio.service import Sabio
+from sabio.support import Passages, check_claims
 
 EMBEDDER = "embedded:all-minilm-l6-v2"
 FLOOR = SIMILARITY_FLOORS[EMBEDDER]
@@ -278,10 +286,30 @@ def _score_answer(text: str, answers: list[str], language: str) -> dict[str, flo
     }
 
 
-def _ask_one(sabio: Sabio, row: dict[str, Any], language: str, model: str) -> dict[str, Any]:
+def _support(answer: Any, gold: set[str]) -> dict[str, Any]:
+    """What the support check said of an answer: its claims, how many are supported, and
+    of those how many by a gold passage (``gold``: paragraph or document stems)."""
+    claims = answer.claims
+    supported = [c for c in claims if c.supported]
+    return {
+        "claims": len(claims),
+        "supported_claims": len(supported),
+        "supported_by_gold": sum(Path(c.document).stem in gold for c in supported),
+        "has_supported": bool(supported and answer.citations),
+        "unsupported": answer.unsupported,
+        "stopped": answer.stopped,
+        "says_unsupported": answer.no_answer or answer.unsupported,
+        "first_text_after_retrieval_ms": answer.timings.get("first_token_ms", 0)
+        - answer.timings.get("retrieval_ms", 0),
+    }
+
+
+def _ask_one(
+    sabio: Sabio, row: dict[str, Any], language: str, model: str, style: str | None
+) -> dict[str, Any]:
     hits = sabio.search(row["text"], k=8).hits
     ranks = [_paragraph(h) for h in hits]
-    stream = sabio.ask(row["text"], model=model)
+    stream = sabio.ask(row["text"], model=model, style=style)
     "".join(stream)
     answer = stream.answer
     prompt = [_paragraph(h) for h in stream.plan.passages] if stream.plan else []
@@ -300,6 +328,8 @@ def _ask_one(sabio: Sabio, row: dict[str, Any], language: str, model: str) -> di
         "language_ok": detect_language(CITATION.sub("", answer.text)) == language,
         "cited": cited,
         "inferred": any(c.inferred for c in answer.citations),
+        "style": answer.style,
+        **_support(answer, {row["gold"]}),
         "timings": answer.timings,
     }
 
@@ -316,32 +346,74 @@ def _qa_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     summary: dict[str, Any] = {"questions": len(rows)}
     for k in (1, 3, 5, 8):
         summary[f"hit@{k}"] = _mean(rows, lambda r, k=k: (r["gold_rank"] or 99) <= k)
-    summary |= {
-        "gold_in_prompt": _mean(rows, "gold_in_prompt"),
+    summary |= _support_summary(rows) | {
         "exact_match": _mean(rows, "em"),
         "f1": _mean(rows, "f1"),
         "contains_gold": _mean(rows, "contains"),
-        "refused_by_gate": _mean(rows, lambda r: not r["model_called"]),
         "no_answer": _mean(rows, "no_answer"),
-        "language_match": _mean(called, "language_ok"),
         "cited": _mean(rows, lambda r: bool(r["cited"])),
         "cited_inferred_share": _mean(citing, "inferred"),
         "citation_precision": _mean(cited, lambda pair: pair[0] == pair[1]),
-        "first_token_ms": _summary([r["timings"]["first_token_ms"] for r in called]),
-        "total_ms": _summary([r["timings"]["total_ms"] for r in called]),
     }
+    if called:  # what only a model call has (an extractive answer makes none)
+        summary |= {
+            "gold_in_prompt": _mean(rows, "gold_in_prompt"),
+            "refused_by_gate": _mean(rows, lambda r: not r["model_called"]),
+            "language_match": _mean(called, "language_ok"),
+            "stopped": {
+                reason: _mean(called, lambda r, s=reason: r["stopped"] == s)
+                for reason in ("length", "repetition", "error")
+            },
+            "unsupported_fallback": _mean(called, "unsupported"),
+            "first_token_ms": _summary([r["timings"]["first_token_ms"] for r in called]),
+            "total_ms": _summary([r["timings"]["total_ms"] for r in called]),
+        }
     return summary
 
 
+def _support_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Answers with at least one supported, cited claim; answers that are honest (that,
+    or they say plainly the documents do not answer or support them); claim precision
+    (supported claims whose passage is a gold one); the time from retrieval to the first
+    text."""
+    supported = sum(r["supported_claims"] for r in rows)
+    return {
+        "with_supported_claim": _mean(rows, "has_supported"),
+        "honest": _mean(rows, lambda r: r["has_supported"] or r["says_unsupported"]),
+        "claims_supported_share": round(supported / max(1, sum(r["claims"] for r in rows)), 3),
+        "claim_precision": round(sum(r["supported_by_gold"] for r in rows) / max(1, supported), 3),
+        "first_text_after_retrieval_ms": _summary(
+            [r["first_text_after_retrieval_ms"] for r in rows if not r["no_answer"]]
+        ),
+    }
+
+
+def _xquad_rows(language: str, args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The fixed sample, or for ``--split dev`` as many other questions (a fixed draw)."""
+    rows = _questions(language)
+    fixed = _sample(rows, args.questions)
+    if args.split == "fixed":
+        return fixed
+    chosen = {r["_id"] for r in fixed}
+    rest = [r for r in rows if r["_id"] not in chosen]
+    return random.Random(5).sample(rest, min(args.questions, len(rest)))
+
+
 def bench_qa(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
-    results: dict[str, Any] = {"model": args.model, "answer_tokens": args.qa_answer_tokens}
+    results: dict[str, Any] = {
+        "model": args.model,
+        "style": args.style,
+        "split": args.split,
+        "answer_tokens": args.qa_answer_tokens,
+    }
     for language in args.languages:
         home = _xquad_kb(workdir, language)
         sabio = _open(home, answer_tokens=args.qa_answer_tokens)
-        "".join(sabio.ask("warm up" if language == "en" else "¿calentar?", model=args.model))
+        warm = "warm up" if language == "en" else "¿calentar?"
+        "".join(sabio.ask(warm, model=args.model, style=args.style))
         rows = []
-        for n, row in enumerate(_sample(_questions(language), args.questions), 1):
-            rows.append(_ask_one(sabio, row, language, args.model))
+        for n, row in enumerate(_xquad_rows(language, args), 1):
+            rows.append(_ask_one(sabio, row, language, args.model, args.style))
             if n % 10 == 0:
                 print(f"  {language}: {n} questions", flush=True)
         sabio.close()
@@ -349,6 +421,125 @@ def bench_qa(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         results[language] = {"summary": summary, "answers": rows}
         print(f"{language} {json.dumps(summary)}", flush=True)
     return results
+
+
+# the 10-Q questions
+
+DOCUGAMI = DATA / "rag_qa" / "docugami_sec10q"
+
+
+def _docugami_kb(workdir: Path) -> Path:
+    home = workdir / "docugami"
+    if not (home / "sabio.db").exists():
+        _ingest(home, DOCUGAMI / "docs", "20 SEC 10-Q filings")
+    return home
+
+
+def _gold_figures(answer: str) -> list[Any]:
+    return [f for f in figures(answer) if not is_year(f) and f.readings[0][0] >= 10]
+
+
+def bench_docugami(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    """Every question of qna_data.csv over the 20 filings: whether the answer states one
+    of the gold answer's figures (for questions whose gold answer has figures), token F1
+    against the gold answer, and the support numbers (gold: the filings the question is
+    about)."""
+    import csv
+    import fnmatch
+
+    with (DOCUGAMI / "qna_data.csv").open(encoding="utf-8-sig") as f:
+        questions = list(csv.DictReader(f))
+    sabio = _open(_docugami_kb(workdir), answer_tokens=args.qa_answer_tokens)
+    names = [p.stem for p in (DOCUGAMI / "docs").glob("*.pdf")]
+    rows = []
+    for n, row in enumerate(questions[: args.docugami_questions or None], 1):
+        stream = sabio.ask(row["Question"], model=args.model, style=args.style)
+        "".join(stream)
+        answer = stream.answer
+        gold = {name for name in names if fnmatch.fnmatch(name, row["Source Docs"])}
+        wanted = _gold_figures(row["Answer"])
+        stated = figures(answer.text)
+        rows.append(
+            {
+                "question": row["Question"],
+                "type": row["Question Type"],
+                "chunk_type": row["Source Chunk Type"],
+                "answer": answer.text,
+                "gold_answer": row["Answer"],
+                "no_answer": answer.no_answer,
+                "has_gold_figures": bool(wanted),
+                "states_gold_figure": any(same_figure(w, s) for w in wanted for s in stated),
+                "f1": _score_answer(answer.text, [row["Answer"]], "en")["f1"],
+                "cited_gold": any(Path(c.document).stem in gold for c in answer.citations),
+                **_support(answer, gold),
+                "timings": answer.timings,
+            }
+        )
+        if n % 20 == 0:
+            print(f"  docugami: {n} questions", flush=True)
+    sabio.close()
+    with_figures = [r for r in rows if r["has_gold_figures"]]
+    summary = {
+        "questions": len(rows),
+        "gold_figure_stated": _mean(with_figures, "states_gold_figure"),
+        "questions_with_gold_figures": len(with_figures),
+        "f1": _mean(rows, "f1"),
+        "cited_gold_filing": _mean(rows, "cited_gold"),
+        "no_answer": _mean(rows, "no_answer"),
+        **_support_summary(rows),
+    }
+    print(f"docugami {json.dumps(summary)}", flush=True)
+    return {"model": args.model, "style": args.style, "summary": summary, "answers": rows}
+
+
+# the support checker's own accuracy
+
+
+def _prompt_hits(texts: Sequence[str]) -> list[SearchHit]:
+    return [
+        SearchHit(n, n, f"/prompt/{n}.txt", "", None, 0, len(t), "", t, 1.0, n, n)
+        for n, t in enumerate(texts)
+    ]
+
+
+def bench_checker(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    """The labelled set of bench/claims.py through :func:`check_claims`, each claim with
+    its five-passage prompt and the embedded MiniLM for the near misses: the share of
+    false claims flagged and of true claims flagged (false alarms), per language, split
+    and kind. A claim is flagged when any of its sentences is unsupported."""
+    import sqlite3
+    from collections import defaultdict
+
+    items = [c for lang in ("es", "en") for c in xquad_claims(XQUAD, lang)]
+    db = sqlite3.connect(_docugami_kb(workdir) / "sabio.db")
+    chunks: dict[str, list[str]] = defaultdict(list)
+    for source, text in db.execute(
+        "SELECT d.source, c.text FROM chunk c JOIN document d ON d.id = c.document_id ORDER BY c.id"
+    ):
+        chunks[Path(source).name].append(text)
+    db.close()
+    items += list(filing_claims(DOCUGAMI, chunks))
+    embedder = _open(workdir / "checker").embedder(EMBEDDER)
+    counts: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0])
+    errors = []
+    for item in items:
+        claims = check_claims(item.text, Passages(_prompt_hits(item.passages), embedder.embed))
+        flagged = not claims or any(not c.supported for c in claims)
+        for key in (
+            (item.language, item.split, item.kind),
+            (item.language, item.split, str(item.true)),
+        ):
+            counts[key][0] += 1
+            counts[key][1] += flagged
+        if flagged == item.true:
+            errors.append({"language": item.language, "kind": item.kind, "claim": item.text})
+    table = {
+        " ".join(k): {"claims": n, "flagged": round(f / n, 3)}
+        for k, (n, f) in sorted(counts.items())
+    }
+    for key, row in table.items():
+        print(f"{key:22} {row['claims']:5} flagged {row['flagged']:.3f}", flush=True)
+    return {"claims": len(items), "table": table, "errors": errors}
 
 
 # the relevance gate
@@ -431,8 +622,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
-    parser.add_argument("what", choices=["ttft", "qa", "gate", "all"])
+    parser.add_argument("what", choices=["ttft", "qa", "docugami", "checker", "gate", "all"])
     parser.add_argument("--model", default="embedded:smollm2", help="chat model (ttft, qa)")
+    parser.add_argument(
+        "--style",
+        choices=["extractive", "generative", "both"],
+        help="answer style (qa, docugami); default: the product's for the model",
+    )
+    parser.add_argument(
+        "--split", choices=["fixed", "dev"], default="fixed", help="qa: the fixed sample or others"
+    )
     parser.add_argument("--workdir", help="keep the data directories here between runs")
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000], help="ttft")
     parser.add_argument("--queries", type=int, default=20, help="ttft: questions per size")
@@ -442,6 +641,9 @@ def main() -> None:
     )
     parser.add_argument("--questions", type=int, default=60, help="qa: questions per language")
     parser.add_argument("--languages", nargs="+", default=["es", "en"], help="qa")
+    parser.add_argument(
+        "--docugami-questions", type=int, default=0, help="docugami: the first N (0: all 195)"
+    )
     parser.add_argument(
         "--qa-answer-tokens", type=int, default=1024, help="qa: answer_tokens (the default's)"
     )
@@ -458,6 +660,10 @@ def main() -> None:
         _print_grid(out["gate"]["grid"])
     if args.what in ("qa", "all"):
         out["qa"] = bench_qa(args, workdir)
+    if args.what in ("docugami", "all"):
+        out["docugami"] = bench_docugami(args, workdir)
+    if args.what in ("checker", "all"):
+        out["checker"] = bench_checker(args, workdir)
     if args.what in ("ttft", "all"):
         out["ttft"] = bench_ttft(args, workdir)
     stamp = time.strftime("%Y%m%d-%H%M%S")

@@ -10,7 +10,7 @@ import hashlib
 import re
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +85,11 @@ class FakeChat:
     - ``cite``: quotes the first words of passage 1 and cites [1], then an invalid [9];
     - ``broken``: sends one piece, then the stream breaks;
     - ``echo``: answers with the last user message (for rewrites and prompt checks);
-    - ``long``: 200 words, one piece every 20 ms (for stopping an answer midway).
+    - ``long``: 200 words, one piece every 20 ms (for stopping an answer midway);
+    - ``invent``: quotes passage 1 as ``cite`` does, then states a made-up figure;
+    - ``made-up``: only the made-up figure, citing nothing;
+    - ``loop``: says the same sentence over and over (``pulled`` counts the pieces taken);
+    - ``cut``: a few words, then ends as a backend does at ``max_tokens`` ("length").
     """
 
     def __init__(self, behaviour: str, context_window: int) -> None:
@@ -93,27 +97,44 @@ class FakeChat:
         self.behaviour = behaviour
         self.context_window = context_window
         self.requests: list[list[dict[str, str]]] = []
+        self.pulled = 0
 
     def count_tokens(self, text: str) -> int:
         return len(text.split()) + text.count("\n") + 1
 
-    def stream(self, messages: Sequence[Message], options: ChatOptions) -> Iterator[str]:
+    def stream(
+        self, messages: Sequence[Message], options: ChatOptions
+    ) -> Generator[str, None, str | None]:
         self.requests.append([dict(m) for m in messages])
         last = messages[-1]["content"]
         if self.behaviour == "echo":
             yield last
-            return
+            return None
         if self.behaviour == "long":
             for i in range(200):
                 time.sleep(0.02)
                 yield f"palabra{i} "
-            return
+            return "stop"
+        if self.behaviour == "loop":
+            for _ in range(200):
+                self.pulled += 1
+                yield "The answer is in the documents. "
+            return "stop"
+        if self.behaviour == "cut":
+            yield "Mount Etna erupted in"
+            return "length"
+        if self.behaviour == "made-up":
+            yield "The eruption cost 987,654 dollars and lasted 31 days."
+            return "stop"
         match = re.search(r"^\[1\] \(.*?\)\n(.*)$", messages[0]["content"], re.MULTILINE)
         words = (match.group(1) if match else "nothing").split()[:8]
         yield " ".join(words[:4])
         if self.behaviour == "broken":
             raise ModelError("the connection to the model was lost")
         yield from (" ", " ".join(words[4:]), " [", "1", "]. See", " also [9].")
+        if self.behaviour == "invent":
+            yield " The eruption cost 987,654 dollars."
+        return "stop"
 
 
 @register_chat_backend("fake")

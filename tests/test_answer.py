@@ -20,7 +20,6 @@ from sabio.answer import (
     detect_language,
     no_answer_text,
     rewrite_query,
-    supporting_passages,
 )
 from sabio.cli import app
 from sabio.config import Settings
@@ -181,13 +180,6 @@ def test_coverage_counts_rare_words_more() -> None:
     weights = {"chloroplastidan": 5.0, "mean": 0.5, "sample": 0.5}
     assert coverage(question, hit, weights) == pytest.approx(1 / 6)
     assert coverage("chloroplastidan mean", hit) == 0.0  # one shared word of two is chance
-
-
-def test_an_uncited_answer_cites_the_passages_its_sentences_come_from() -> None:
-    hits = [_hit(1, 3), dataclasses.replace(_hit(2, 0), text="Mount Etna erupted in 2021.")]
-    support = supporting_passages("Etna erupted in 2021, covering towns. It was loud.", hits)
-    assert support == [2]
-    assert supporting_passages("It was loud and very scary for everyone.", hits) == []
 
 
 def test_a_broken_stream_keeps_the_partial_answer_marked_incomplete(kb: Sabio) -> None:

@@ -89,6 +89,20 @@ def test_an_answer_is_saved_with_its_citations_and_titles_the_chat(notes: Sabio)
     assert "Catania" in citation["snippet"]
 
 
+def test_an_answer_is_saved_with_what_supports_its_statements(notes: Sabio) -> None:
+    """The marks on unsupported statements survive a reload of the chat: the claims are
+    saved with the answer, and the REST route names their documents by file name."""
+    chat = notes.create_chat("notes", "fake:invent")
+    "".join(notes.ask_in_chat(chat.id, "When did Mount Etna erupt?", style="generative"))
+    answered = notes.get_chat(chat.id).messages[-1]
+    supported = [c["supported"] for c in answered.claims]
+    assert True in supported and False in supported  # the quote, then the made-up figure
+    made_up = next(c for c in answered.claims if not c["supported"])
+    assert answered.content[made_up["start"] : made_up["end"]].strip()
+    backed = next(c for c in answered.claims if c["supported"])
+    assert backed["document"].endswith("etna.md")
+
+
 def test_a_follow_up_uses_the_stored_conversation(notes: Sabio) -> None:
     chat = notes.create_chat("notes", "fake:cite")
     _ask(notes, chat.id, "When did Etna erupt?")
@@ -192,6 +206,8 @@ def test_chat_routes(client: TestClient) -> None:
     assert [m["role"] for m in detail["messages"]] == ["user", "assistant"]
     assert detail["messages"][1]["content"] == answer["text"]
     assert detail["messages"][1]["citations"] == answer["citations"]
+    assert detail["messages"][1]["claims"] == answer["claims"]  # by file name, as streamed
+    assert all("/" not in c.get("document", "") for c in answer["claims"])
     follow_up = _events(client.post(f"{url}/messages", json={"question": "And the ash?"}))
     assert "When did Etna erupt?" in follow_up[-1][1]["query"]
     other = client.post(f"{API}/chats", json={"title": "Empty"}).json()

@@ -30,7 +30,12 @@ pytestmark = pytest.mark.slow
 pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed")
 
 APPLE = "2023 Q1 AAPL.pdf"
-SETTINGS = {"embedding_model": "embedded:all-minilm-l6-v2", "temperature": 0, "workers": 1}
+SETTINGS = {
+    "embedding_model": "embedded:all-minilm-l6-v2",
+    "temperature": 0,
+    "workers": 1,
+    "answer_style": "generative",  # these tests are about the model; the CLI's uses the default
+}
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +79,9 @@ def test_an_english_question_streams_an_answer_citing_the_right_page(sabio: Sabi
     pieces = list(stream)
     answer = stream.answer
     assert len(pieces) > 3  # streamed, not returned whole
-    assert answer.complete and answer.language == "en" and not answer.no_answer
+    # answer_tokens is small: an answer cut there is marked so, and nothing else broke
+    assert answer.complete or answer.stopped == "length", answer.error
+    assert answer.language == "en" and not answer.no_answer
     assert answer.citations, answer.text
     pages = {c.page for c in answer.citations if c.document.endswith(APPLE)}
     assert pages, answer.citations
@@ -105,7 +112,7 @@ def test_a_small_context_drops_passages_and_still_fits(home: Path) -> None:
         stream = sabio.ask("What were Apple's net sales by category?", model="embedded:smollm2")
         list(stream)  # llama.cpp raises when a prompt exceeds its context: it must not
     answer = stream.answer
-    assert answer.complete, answer.error
+    assert answer.stopped in (None, "length"), answer.error
     assert answer.dropped and answer.passages >= 1
     assert answer.prompt_tokens <= answer.budget == 768 - 32
 
@@ -121,10 +128,15 @@ def test_cli_ask_json_resolves_citations(home: Path, monkeypatch: pytest.MonkeyP
     assert result.exit_code == 0, result.output
     answer = json.loads(result.stdout)
     assert answer["model"] == "embedded:smollm2"  # the default without Ollama
+    assert answer["style"] == "extractive"  # and its answers quote the documents
     assert answer["timings"]["first_token_ms"] <= answer["timings"]["total_ms"]
     for citation in answer["citations"]:
         assert Path(citation["document"]).name in {APPLE, "super_bowl_50.txt"}
         assert citation["snippet"]
+    assert answer["claims"] and all(c["supported"] and c["quoted"] for c in answer["claims"])
+    for claim in answer["claims"]:  # each quote is the document's text at its span
+        assert claim["page"] and claim["quote"] in answer["text"]
+        assert claim["quote_end"] > claim["quote_start"]
 
 
 def test_a_file_that_is_not_a_model_is_a_clear_error(tmp_path: Path) -> None:

@@ -31,10 +31,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from sabio.errors import ConfigError, SabioError
+from sabio.extractive import Pick, extractive_claims, extractive_text, pick_sentences
 from sabio.index import tokens
 from sabio.language import detect_language
 from sabio.models import ChatModel, ChatOptions, Message
 from sabio.search import SearchHit, query_terms
+from sabio.support import Claim, Embed, Passages, check_claims, support_note
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +60,11 @@ STANDALONE_TERMS = 3
 HISTORY_SHARE = 0.25
 """Most of the prompt budget that earlier turns of a conversation may take."""
 SNIPPET_CHARS = 240
+STYLES = ("extractive", "generative", "both")
+"""How an answer is made: Sabio quotes the passages' sentences that answer (no model),
+the model writes it (checked claim by claim), or the quotes first and then the model."""
+REPEATS = 3
+"""A phrase the model says this many times in a row is a loop: the answer is stopped."""
 
 
 @functools.cache
@@ -336,7 +343,7 @@ class Citation:
     document_id: int
     chunk_id: int
     inferred: bool = False
-    """True when the model cited nothing and the passage was matched to the answer's words."""
+    """True when the model did not cite this passage: Sabio found a claim of the answer in it."""
 
 
 @dataclass(slots=True)
@@ -345,13 +352,21 @@ class Answer:
     query: str
     language: str
     model: str
+    style: str = "generative"
     text: str = ""
     citations: list[Citation] = field(default_factory=list)
+    claims: list[Claim] = field(default_factory=list)
+    """The answer's statements, each supported by a passage or not (:mod:`sabio.support`)."""
     complete: bool = True
     error: str | None = None
-    stopped: bool = False
-    """Stopped by its reader before it ended (then not ``complete``)."""
+    stopped: str | None = None
+    """Why the model stopped early: "length" (the answer_tokens limit), "repetition" (a
+    loop), "error" (the stream broke), "user" (stopped by its reader, see
+    :meth:`sabio.chats.ChatAnswerStream.stop`); None when it ended by itself."""
     no_answer: bool = False
+    unsupported: bool = False
+    """The model answered but no claim of its answer is in the passages (the answer says so
+    and quotes the closest passages instead)."""
     passages: int = 0
     dropped: list[Citation] = field(default_factory=list)
     removed_citations: list[str] = field(default_factory=list)
@@ -389,7 +404,7 @@ conversation without documents (no retrieval, no citations)."""
 
 class AnswerStream:
     """One answer being made. Iterate it for the text as it streams; then read
-    :attr:`answer` (citations, timings, whether it completed).
+    :attr:`answer` (citations, claims, timings, whether it completed).
 
     Model failures after the first piece do not raise: the answer is marked incomplete
     with the error, and what had arrived is kept. Failures before anything was shown
@@ -406,18 +421,25 @@ class AnswerStream:
         history: Sequence[Turn] = (),
         similarity_floor: float | None = None,
         term_weights: TermWeights | None = None,
+        style: str = "generative",
+        embed: Embed | None = None,
     ) -> None:
         question = question.strip()
         if not question:
             raise ConfigError("the question is empty")
+        if style not in STYLES:
+            raise ConfigError(f"unknown answer style {style!r}: use {', '.join(STYLES)}")
         self.model = model
         self.retrieve = retrieve
         self.options = options
         self.history = list(history)
         self.similarity_floor = similarity_floor
         self.term_weights = term_weights
+        self.embed = embed
         language = detect_language(question)
-        self.answer = Answer(question=question, query=question, language=language, model=model.name)
+        self.answer = Answer(
+            question=question, query=question, language=language, model=model.name, style=style
+        )
         self.plan: PromptPlan | None = None
 
     def __iter__(self) -> Iterator[str]:
@@ -442,13 +464,46 @@ class AnswerStream:
         hits, answer.notes = self.retrieve(answer.query)
         mark("retrieval_ms")
         relevant = relevant_hits(answer.query, hits, self.similarity_floor, self.term_weights)
-        if not relevant:
+        if answer.style == "extractive":
+            yield from self._extractive(relevant, mark)
+        elif relevant:
+            yield from self._generative(relevant, mark)
+        if not answer.text:
             answer.no_answer = True
             answer.text = no_answer_text(answer.language)
             mark("first_token_ms")
             yield answer.text
-            mark("total_ms")
+        mark("total_ms")
+
+    def _weights(self, query: str) -> Mapping[str, float] | None:
+        return self.term_weights(query_terms(query)) if self.term_weights else None
+
+    def _passages(self, hits: Sequence[SearchHit]) -> Passages:
+        return Passages(hits, self.embed)
+
+    def _extractive(self, hits: Sequence[SearchHit], mark: Callable[[str], None]) -> Iterator[str]:
+        """Quotes of the sentences that answer, without a model; nothing when none does."""
+        answer = self.answer
+        passages = self._passages(hits)
+        picks = pick_sentences(answer.query, passages, self._weights(answer.query))
+        if not picks:
             return
+        used = CitationFilter(len(hits))
+        text = _quotes(passages, picks, used)
+        mark("first_token_ms")
+        yield text
+        answer.text = text
+        answer.passages = len(hits)
+        numbers = [used.display_number(p.passage + 1) for p in picks]
+        answer.claims = extractive_claims(text, passages, picks, numbers)
+        answer.citations = [_citation(used.display_number(n), hits[n - 1]) for n in used.order]
+
+    def _generative(
+        self, relevant: Sequence[SearchHit], mark: Callable[[str], None]
+    ) -> Iterator[str]:
+        """The model's answer (after the quotes, for the "both" style), checked claim by
+        claim; when no claim of it is supported, the closest passages are quoted after it."""
+        answer = self.answer
         plan = build_messages(
             self.model,
             answer.question,
@@ -465,23 +520,66 @@ class AnswerStream:
         )
         answer.dropped = [_citation(0, hit) for hit in plan.dropped]
         mark("prompt_ms")
+        passages = self._passages(plan.passages)
         citations = CitationFilter(len(plan.passages))
+        picks = pick_sentences(answer.query, passages, self._weights(answer.query))
+        pieces: list[str] = []
+        quoted_claims: list[Claim] = []
+        if answer.style == "both" and picks:
+            quotes = _quotes(passages, picks, citations) + "\n\n"
+            mark("first_token_ms")
+            pieces.append(quotes)
+            yield quotes
+            numbers = [citations.display_number(p.passage + 1) for p in picks]
+            quoted_claims = extractive_claims(quotes, passages, picks, numbers)
+        written = set(citations.order)
         options = dataclasses.replace(self.options, max_tokens=plan.answer_tokens)
-        pieces = yield from self._stream(plan.messages, options, citations, mark)
-        text = "".join(pieces).strip()
-        inferred = not citations.order and not _says_no_answer(text, answer.language)
-        if inferred and (support := supporting_passages(text, plan.passages)):
-            markers = " " + "".join(f"[{citations.use(n)}]" for n in support)
+        start = len("".join(pieces))
+        pieces += yield from self._stream(plan.messages, options, citations, mark)
+        model_text = "".join(pieces)[start:]
+        written |= set(citations.order)
+        if _says_no_answer(model_text, answer.language) and not quoted_claims:
+            answer.no_answer = True
+            answer.text = "".join(pieces).strip()
+            return
+        claims = check_claims(
+            model_text,
+            passages,
+            lambda n: citations.order[n - 1] if 0 < n <= len(citations.order) else None,
+            skip=lambda sentence: _says_no_answer(sentence, answer.language),
+        )
+        for claim in claims:
+            claim.start, claim.end = claim.start + start, claim.end + start
+        supported = [c for c in claims if c.supported]
+        new = [c.passage for c in supported if c.passage and c.passage not in citations.order]
+        if new:
+            markers = " " + "".join(f"[{citations.use(n)}]" for n in dict.fromkeys(new))
             pieces.append(markers)
             yield markers
-        answer.text = "".join(pieces).strip()
+        for claim in supported:
+            claim.citation = citations.display_number(claim.passage) if claim.passage else None
+        if not supported and not quoted_claims:
+            answer.unsupported = True
+            fallback = "\n\n" + prompt_text("unsupported", answer.language) + " "
+            if not picks:
+                fallback += no_answer_text(answer.language)
+            else:
+                fallback += prompt_text("closest", answer.language)
+                fallback += "\n\n" + _quotes(passages, picks, citations)
+                numbers = [citations.display_number(p.passage + 1) for p in picks]
+                quoted = extractive_claims(fallback, passages, picks, numbers)
+                quoted_claims = _shifted(quoted, len("".join(pieces)))
+            pieces.append(fallback)
+            yield fallback
+        joined = "".join(pieces)
+        answer.text = joined.strip()
+        lead = len(joined) - len(joined.lstrip())
+        answer.claims = _shifted(sorted(quoted_claims + claims, key=lambda c: c.start), -lead)
         answer.removed_citations = citations.removed
         answer.citations = [
-            _citation(citations.display_number(n), plan.passages[n - 1], inferred=inferred)
+            _citation(citations.display_number(n), plan.passages[n - 1], inferred=n not in written)
             for n in citations.order
         ]
-        answer.no_answer = not answer.citations and _says_no_answer(answer.text, answer.language)
-        mark("total_ms")
 
     def _stream(
         self,
@@ -491,50 +589,109 @@ class AnswerStream:
         mark: Callable[[str], None],
     ) -> Generator[str, None, list[str]]:
         """The model's pieces (through ``citations``, if any) as shown; returns them all.
-        A failure after the first piece marks the answer incomplete instead of raising."""
+        A failure after the first piece marks the answer incomplete instead of raising;
+        so does the end of ``max_tokens`` and a loop (:data:`REPEATS`), which stops it."""
         answer = self.answer
         pieces: list[str] = []
+        stream = iter(self.model.stream(messages, options))
+        loop = RepetitionGuard()
         try:
-            for piece in self.model.stream(messages, options):
+            while True:
+                try:
+                    piece = next(stream)
+                except StopIteration as end:
+                    if end.value == "length":
+                        answer.stopped = "length"
+                    break
                 if "first_token_ms" not in answer.timings:
                     mark("first_token_ms")
                 shown = citations.feed(piece) if citations else piece
                 if shown:
                     pieces.append(shown)
                     yield shown
+                if loop.feed(piece):
+                    answer.stopped = "repetition"
+                    break
         except SabioError as exc:
             if not pieces:
                 raise
-            answer.complete, answer.error = False, str(exc)
+            answer.stopped, answer.error = "error", str(exc)
+        finally:
+            close = getattr(stream, "close", None)
+            if close is not None:
+                close()
         if citations and (rest := citations.flush()):
             pieces.append(rest)
             yield rest
+        if answer.stopped:
+            answer.complete = False
+            if answer.stopped != "error":
+                answer.error = stop_reason(answer.stopped, answer.language, options.max_tokens)
         return pieces
 
 
-SUPPORT_TERMS = 3
-SUPPORT_SHARE = 0.6
+def _shifted(claims: list[Claim], offset: int) -> list[Claim]:
+    for claim in claims:
+        claim.start, claim.end = claim.start + offset, claim.end + offset
+    return claims
 
 
-def supporting_passages(text: str, passages: Sequence[SearchHit]) -> list[int]:
-    """Passage numbers (1-based) that an uncited answer's sentences come from.
+def _quotes(passages: Passages, picks: Sequence[Pick], citations: CitationFilter) -> str:
+    return extractive_text(passages, picks, [citations.use(p.passage + 1) for p in picks])
 
-    Small models often answer from the passages without citing them. A sentence with at
-    least :data:`SUPPORT_TERMS` content words is attributed to the passage holding most of
-    them, if that is at least :data:`SUPPORT_SHARE`; sentences found in no passage (the
-    model's own words) cite nothing.
-    """
-    vocabularies = [set(tokens(f"{hit.title} {hit.text}")) for hit in passages]
-    found: list[int] = []
-    for sentence in re.split(r"(?<=[.!?])\s+", text):
-        terms = set(query_terms(sentence))
-        if len(terms) < SUPPORT_TERMS:
-            continue
-        shares = [len(terms & words) / len(terms) for words in vocabularies]
-        best = max(range(len(shares)), key=shares.__getitem__, default=None)
-        if best is not None and shares[best] >= SUPPORT_SHARE and best + 1 not in found:
-            found.append(best + 1)
-    return found
+
+def answer_notes(answer: Answer) -> list[str]:
+    """What a client that shows text only must be told besides the sources: how many
+    statements the passages do not support, and why an answer is incomplete."""
+    notes = [note] if (note := support_note(answer.claims, answer.language)) else []
+    if not answer.complete:
+        incomplete = "Respuesta incompleta" if answer.language == "es" else "Incomplete answer"
+        notes.append(f"{incomplete}: {answer.error or ''}".rstrip(": "))
+    return notes
+
+
+def stop_reason(stopped: str, language: str, max_tokens: int) -> str:
+    """What the reader is told about an answer the model did not finish."""
+    if stopped == "length":
+        if language == "es":
+            return (
+                f"la respuesta se cortó al llegar al límite de {max_tokens} tokens "
+                "(answer_tokens): está incompleta"
+            )
+        return f"the answer was cut at its limit of {max_tokens} tokens (answer_tokens)"
+    if language == "es":
+        return "el modelo se repetía en bucle y se detuvo: la respuesta está incompleta"
+    return "the model was repeating itself and was stopped: the answer is incomplete"
+
+
+class RepetitionGuard:
+    """Spots a model stuck in a loop: the same phrase (3 to 40 words) :data:`REPEATS`
+    times in a row at the end of what it wrote so far."""
+
+    def __init__(self) -> None:
+        self.words: list[str] = []
+        self._partial = ""
+
+    def feed(self, piece: str) -> bool:
+        text = self._partial + piece
+        parts = text.split()
+        if text and not text[-1].isspace() and parts:
+            self._partial = parts.pop()
+        else:
+            self._partial = ""
+        if not parts:
+            return False
+        self.words.extend(w.lower() for w in parts)
+        del self.words[: max(0, len(self.words) - 3 * 40 * REPEATS)]
+        words = self.words
+        for period in range(3, 41):
+            span = period * REPEATS
+            if len(words) < span:
+                break
+            tail = words[-span:]
+            if all(tail[i] == tail[i % period] for i in range(period, span)):
+                return True
+        return False
 
 
 def _says_no_answer(text: str, language: str) -> bool:

@@ -46,6 +46,8 @@ class ChatMessage:
     created_at: float
     parent_id: int | None = None
     stopped: bool = False
+    claims: list[dict[str, Any]] = field(default_factory=list)
+    """An answer's statements and what supports them (:class:`sabio.support.Claim`)."""
     versions: list[int] = field(default_factory=list)
 
 
@@ -110,7 +112,7 @@ class Chat:
 
 _CHAT_COLUMNS = """c.id, c.title, c.kb_name, c.model, c.created_at, c.updated_at,
     c.kb_name IS NULL OR EXISTS (SELECT 1 FROM kb WHERE kb.name = c.kb_name), c.user_id"""
-_MESSAGE_COLUMNS = "id, role, content, citations, complete, created_at, parent_id, stopped"
+_MESSAGE_COLUMNS = "id, role, content, citations, complete, created_at, parent_id, stopped, claims"
 
 
 class ChatStore:
@@ -214,7 +216,9 @@ class ChatStore:
         titles an untitled chat. False when the chat was deleted meanwhile (nothing is
         saved)."""
         now = time.time()
-        citations = json.dumps(answer.to_dict()["citations"], ensure_ascii=False)
+        saved = answer.to_dict()
+        citations = json.dumps(saved["citations"], ensure_ascii=False)
+        claims = json.dumps(saved["claims"], ensure_ascii=False)
         with self.store.transaction() as db:
             row = db.execute("SELECT leaf_id FROM chat WHERE id=?", (chat_id,)).fetchone()
             if row is None:
@@ -229,7 +233,7 @@ class ChatStore:
                 ).fetchone()[0]
             answer_id = db.execute(
                 "INSERT INTO message(chat_id, role, content, citations, complete, created_at,"
-                " parent_id, stopped) VALUES (?,'assistant',?,?,?,?,?,?) RETURNING id",
+                " parent_id, stopped, claims) VALUES (?,'assistant',?,?,?,?,?,?,?) RETURNING id",
                 (
                     chat_id,
                     answer.text,
@@ -237,7 +241,8 @@ class ChatStore:
                     int(answer.complete),
                     now,
                     question_id,
-                    int(answer.stopped),
+                    int(answer.stopped == "user"),
+                    claims,
                 ),
             ).fetchone()[0]
             db.execute(
@@ -283,7 +288,7 @@ class ChatAnswerStream(AnswerStream):
                 produced.append(piece)
                 yield piece
                 if self._stop.is_set():
-                    self.answer.stopped = True
+                    self.answer.stopped = "user"
                     break
             else:
                 finished = True
@@ -293,7 +298,7 @@ class ChatAnswerStream(AnswerStream):
             if finished or produced:
                 if not finished:  # stopped, closed by its reader, or a bug midway
                     self.answer.complete = False
-                    stopped = STOPPED if self.answer.stopped else INTERRUPTED
+                    stopped = STOPPED if self.answer.stopped == "user" else INTERRUPTED
                     self.answer.error = self.answer.error or stopped
                     self.answer.text = "".join(produced).strip()
                 self.save(self.answer)
@@ -379,6 +384,7 @@ def _message(row: sqlite3.Row) -> ChatMessage:
         created_at=row[5],
         parent_id=row[6],
         stopped=bool(row[7]),
+        claims=json.loads(row[8]),
     )
 
 

@@ -11,6 +11,7 @@ import contextlib
 import sys
 from collections import Counter
 from dataclasses import asdict
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -298,6 +299,23 @@ ModelOption = Annotated[
 ]
 
 
+class Style(StrEnum):
+    extractive = "extractive"
+    generative = "generative"
+    both = "both"
+
+
+StyleOption = Annotated[
+    Style | None,
+    typer.Option(
+        "--style",
+        help="extractive: quote the sentences that answer (no model); generative: the model "
+        "writes it, every claim checked; both. Default: the answer_style setting.",
+        show_default=False,
+    ),
+]
+
+
 @app.command()
 def ask(
     ctx: typer.Context,
@@ -305,13 +323,15 @@ def ask(
     kb: KbOption = None,
     model: ModelOption = None,
     k: Annotated[int | None, typer.Option("-k", help="Passages to retrieve.", min=1)] = None,
+    style: StyleOption = None,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Show the query, passages and timings.")
     ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Answer a question from your documents, citing the pages it used."""
-    stream = _sabio(ctx).ask(question, kb, model=model, k=k)
+    """Answer a question from your documents, citing the pages it used; statements the
+    documents do not support are listed after it."""
+    stream = _sabio(ctx).ask(question, kb, model=model, k=k, style=style and style.value)
     if as_json:
         for _ in stream:
             pass
@@ -323,7 +343,9 @@ def ask(
 
 
 @app.command()
-def chat(ctx: typer.Context, kb: KbOption = None, model: ModelOption = None) -> None:
+def chat(
+    ctx: typer.Context, kb: KbOption = None, model: ModelOption = None, style: StyleOption = None
+) -> None:
     """Talk with your documents: follow-up questions keep the conversation's context."""
     from sabio.answer import Turn
 
@@ -350,7 +372,9 @@ def chat(ctx: typer.Context, kb: KbOption = None, model: ModelOption = None) -> 
         if not question:
             continue
         try:
-            stream = sabio.ask(question, kb_name, model=chat_model, history=turns)
+            stream = sabio.ask(
+                question, kb_name, model=chat_model, history=turns, style=style and style.value
+            )
             _stream_answer(stream, verbose=False)
         except SabioError as exc:
             err.print(f"[red]error:[/] {escape(str(exc))}")
@@ -382,8 +406,28 @@ def _stream_answer(stream: Any, verbose: bool) -> None:
             f"[bold][{c.number}][/] [cyan]{escape(where)}{page}[/]  [dim]{escape(c.document)}[/]"
         )
         out.print(f"    [dim]{escape(c.snippet)}[/]")
+    _print_support(answer)
     if verbose:
         _print_answer_details(answer)
+
+
+def _print_support(answer: Any) -> None:
+    """Each statement the passages do not support, marked, and how many there are."""
+    from sabio.support import support_note, unsupported_reason
+
+    unsupported = [c for c in answer.claims if not c.supported]
+    if not unsupported:
+        return
+    heading = (
+        "No respaldado por tus documentos"
+        if answer.language == "es"
+        else ("Not supported by your documents")
+    )
+    out.print(f"\n[bold yellow]{heading}[/]")
+    for claim in unsupported:
+        reason = unsupported_reason(claim, answer.language)
+        out.print(f"[yellow]  ✗[/] {escape(claim.text)}  [dim]{escape(reason)}[/]")
+    out.print(f"[yellow]{escape(support_note(answer.claims, answer.language))}[/]")
 
 
 def _print_answer_details(answer: Any) -> None:

@@ -66,6 +66,13 @@ class Settings:
     )
     answer_tokens: int = _setting(1024, "Most tokens an answer may take (kept free in the prompt).")
     temperature: float = _setting(0.2, "Sampling temperature for answers.")
+    answer_style: str = _setting(
+        "auto",
+        "How answers are made: 'extractive' (Sabio quotes the sentences of your documents "
+        "that answer, no model), 'generative' (the chat model writes the answer, every "
+        "claim checked against the passages), 'both' (the quotes, then the model's answer); "
+        "'auto': extractive with the embedded model, generative with any other.",
+    )
     default_kb: str = _setting("default", "Knowledge base used when a command names none.")
     chunk_size: int = _setting(
         1200,

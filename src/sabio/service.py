@@ -33,6 +33,7 @@ from sabio.models import (
     ChatModel,
     ChatOptions,
     EmbeddingModel,
+    Vectors,
     get_chat_model,
     get_embedding_model,
 )
@@ -273,15 +274,28 @@ class Sabio:
         model: str | None = None,
         history: Sequence[Turn] = (),
         k: int | None = None,
+        style: str | None = None,
     ) -> AnswerStream:
-        """A grounded answer to ``question``, to iterate as it streams (see answer.py)."""
+        """A grounded answer to ``question``, to iterate as it streams (see answer.py).
+        ``style``: extractive, generative or both (default: the answer_style setting)."""
+        chat_model = self.chat_model(model)
         return AnswerStream(
             question,
-            self.chat_model(model),
+            chat_model,
             options=self._answer_options(),
             history=history,
+            style=self.answer_style(chat_model.name, style),
             **self._grounding(self.kb(kb_name), k),
         )
+
+    def answer_style(self, model: str, style: str | None = None) -> str:
+        """``style``, or the answer_style setting, with "auto" made concrete: extractive
+        for the embedded chat model (it cannot be trusted to write one), generative for
+        any other."""
+        chosen = style or self.settings.answer_style
+        if chosen == "auto":
+            return "extractive" if model.partition(":")[0] == EMBEDDED_BACKEND else "generative"
+        return chosen
 
     def _answer_options(self) -> ChatOptions:
         return ChatOptions(
@@ -295,10 +309,14 @@ class Sabio:
             results = self.search(query, kb.name, k=k)
             return results.hits, results.notes
 
+        def embed(texts: Sequence[str]) -> Vectors:
+            return self.kb_embedder(kb).embed(texts)
+
         return {
             "retrieve": retrieve,
             "similarity_floor": SIMILARITY_FLOORS.get(kb.embedding_model),
             "term_weights": lambda terms: self.index.term_weights(kb, terms),
+            "embed": embed,
         }
 
     # sources: folders, mailboxes, web pages and webhooks that keep a knowledge base current
@@ -416,12 +434,13 @@ class Sabio:
         edit_of: int | None = None,
         save: SaveExchange | None = None,
         user_id: int | None = None,
+        style: str | None = None,
     ) -> ChatAnswerStream:
         """The next answer of a chat, its complete earlier exchanges as the history; with
         ``edit_of`` (a question's id), ``question`` replaces that one: a new branch from
         there, the old one kept. When the stream ends (also broken, stopped or closed
         midway) the question and the answer are saved by ``save`` (default
-        :meth:`save_exchange`; the server takes its writer)."""
+        :meth:`save_exchange`; the server takes its writer). ``style``: as :meth:`ask`."""
         chat = self.get_chat(chat_id, user_id=user_id)
         if edit_of is None:
             placement = Placement(chat.messages[-1].id if chat.messages else None)
@@ -432,7 +451,7 @@ class Sabio:
                 raise ConfigError(f"message {edit_of} is an answer: edit a question")
             placement = Placement(edited.parent_id)
             history = chat.history(before=edit_of)
-        return self._chat_answer(chat, question, history, placement, k, save)
+        return self._chat_answer(chat, question, history, placement, k, save, style)
 
     def regenerate(
         self,
@@ -442,6 +461,7 @@ class Sabio:
         k: int | None = None,
         save: SaveExchange | None = None,
         user_id: int | None = None,
+        style: str | None = None,
     ) -> ChatAnswerStream:
         """Answer a question of the chat again (``message_id``: the question, or an answer
         to it); the new answer is another version beside the earlier ones, saved as
@@ -451,7 +471,7 @@ class Sabio:
         question = message if message.role == "user" else chat.message(message.parent_id or 0)
         placement = Placement(question.parent_id, question_id=question.id)
         history = chat.history(before=question.id)
-        return self._chat_answer(chat, question.content, history, placement, k, save)
+        return self._chat_answer(chat, question.content, history, placement, k, save, style)
 
     def _chat_answer(
         self,
@@ -461,6 +481,7 @@ class Sabio:
         placement: Placement,
         k: int | None,
         save: SaveExchange | None,
+        style: str | None,
     ) -> ChatAnswerStream:
         if chat.kb_name is not None and not chat.kb_available:
             raise NotFoundError(
@@ -475,12 +496,14 @@ class Sabio:
             if chat.kb_name is not None
             else {"retrieve": None}  # no documents: the model answers the conversation
         )
+        chat_model = self.chat_model(chat.model)
         return ChatAnswerStream(
             question,
-            self.chat_model(chat.model),
+            chat_model,
             options=self._answer_options(),
             history=history,
             save=lambda answer: record(chat.id, answer, placement),
+            style=self.answer_style(chat_model.name, style),
             **grounding,
         )
 

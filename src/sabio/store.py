@@ -92,7 +92,8 @@ CREATE TABLE IF NOT EXISTS message (
     complete INTEGER NOT NULL DEFAULT 1,
     created_at REAL NOT NULL,
     parent_id INTEGER REFERENCES message(id) ON DELETE CASCADE,
-    stopped INTEGER NOT NULL DEFAULT 0
+    stopped INTEGER NOT NULL DEFAULT 0,
+    claims TEXT NOT NULL DEFAULT '[]'
 );
 CREATE INDEX IF NOT EXISTS message_chat ON message(chat_id);
 CREATE TABLE IF NOT EXISTS user (
@@ -721,6 +722,7 @@ def _upgrade_to_5(db: sqlite3.Connection) -> None:
         ("kb", "slug", "TEXT NOT NULL DEFAULT ''"),
         ("message", "parent_id", "INTEGER REFERENCES message(id) ON DELETE CASCADE"),
         ("message", "stopped", "INTEGER NOT NULL DEFAULT 0"),
+        ("message", "claims", "TEXT NOT NULL DEFAULT '[]'"),
         ("chat", "leaf_id", "INTEGER"),
     ]
     for table, column, declaration in added:

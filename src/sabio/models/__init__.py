@@ -77,7 +77,10 @@ class ChatModel(Protocol):
     (llama.cpp) and otherwise over-estimates (:func:`estimate_tokens`), so a prompt built
     within the budget is never cut by the server.
 
-    ``stream`` yields pieces of the answer as they arrive. Failures are Sabio errors
+    ``stream`` yields pieces of the answer as they arrive; a generator may return why it
+    ended, as the backends do: ``"length"`` when ``max_tokens`` ran out (the answer is
+    cut), ``"stop"`` when the model finished; None (a plain iterator) when it cannot tell.
+    Failures are Sabio errors
     (:class:`ModelError`, :class:`NotFoundError` naming the pull command): before the
     first piece when the request is refused, or while iterating when the stream breaks.
     """

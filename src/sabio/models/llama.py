@@ -22,7 +22,7 @@ import os
 import queue
 import sys
 import threading
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -125,11 +125,15 @@ class LlamaChatModel:
         tokens = self._vocabulary().tokenize(text.encode("utf-8"), add_bos=False, special=True)
         return len(tokens)
 
-    def stream(self, messages: Sequence[Message], options: ChatOptions) -> Iterator[str]:
+    def stream(
+        self, messages: Sequence[Message], options: ChatOptions
+    ) -> Generator[str, None, str | None]:
+        """The answer's pieces; returns llama.cpp's ``finish_reason`` ("length" when
+        ``max_tokens`` ran out)."""
         key = (self.path, self.context_window, self.threads)
         vocabulary = self._vocabulary()
 
-        def generate() -> Generator[str, None, None]:
+        def generate() -> Generator[str, None, str | None]:
             llm = _open(key, vocabulary)
             chunks = llm.create_chat_completion(
                 messages=[dict(m) for m in messages],
@@ -139,13 +143,17 @@ class LlamaChatModel:
                 repeat_penalty=REPEAT_PENALTY,
                 stop=list(options.stop) or None,
             )
+            reason = None
             for chunk in chunks:
-                piece = chunk["choices"][0].get("delta", {}).get("content")
+                choice = chunk["choices"][0]
+                piece = choice.get("delta", {}).get("content")
                 if piece:
                     yield piece
+                reason = choice.get("finish_reason") or reason
+            return str(reason) if reason else None
 
         try:
-            yield from _runner(key).run(generate)
+            return (yield from _runner(key).run(generate))
         except (RuntimeError, ValueError) as exc:
             raise ModelError(f"{self.name} failed while answering: {exc}") from exc
 
@@ -209,9 +217,12 @@ class _Runner:
         while True:
             self._jobs.get()()
 
-    def run(self, generate: Callable[[], Generator[str, None, None]]) -> Iterator[str]:
+    def run(
+        self, generate: Callable[[], Generator[str, None, str | None]]
+    ) -> Generator[str, None, str | None]:
         """The pieces of ``generate()``, made on this runner's thread after the requests
-        queued before it. Closing the returned iterator stops it at the next piece."""
+        queued before it, and what it returned. Closing the returned iterator stops it at
+        the next piece."""
         out: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
         stop = threading.Event()
 
@@ -219,17 +230,18 @@ class _Runner:
             if stop.is_set():  # its reader went away while it waited
                 return
             pieces = generate()
+            result = None
             try:
-                for piece in pieces:
-                    if stop.is_set():
-                        break
-                    out.put(("piece", piece))
+                while not stop.is_set():
+                    out.put(("piece", next(pieces)))
+            except StopIteration as end:
+                result = end.value
             except BaseException as exc:  # handed to the reader, raised there
                 out.put(("error", exc))
                 return
             finally:
                 pieces.close()
-            out.put(("end", None))
+            out.put(("end", result))
 
         self._jobs.put(job)
         try:
@@ -238,7 +250,7 @@ class _Runner:
                 if kind == "error":
                     raise value
                 if kind == "end":
-                    return
+                    return value  # type: ignore[no-any-return]
                 yield value
         finally:
             stop.set()

@@ -18,7 +18,7 @@ a CLI without Ollama almost nothing. :func:`ollama_status` is what ``sabio docto
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -377,8 +377,11 @@ class OllamaChat:
     def count_tokens(self, text: str) -> int:
         return estimate_tokens(text)
 
-    def stream(self, messages: Sequence[Message], options: ChatOptions) -> Iterator[str]:
-        """The answer's pieces; ``message.thinking`` (reasoning) is not part of the answer."""
+    def stream(
+        self, messages: Sequence[Message], options: ChatOptions
+    ) -> Generator[str, None, str | None]:
+        """The answer's pieces; ``message.thinking`` (reasoning) is not part of the answer.
+        Returns Ollama's ``done_reason`` ("length" when ``num_predict`` ran out)."""
         model_options: dict[str, Any] = {
             "num_ctx": self.context_window,
             "num_predict": options.max_tokens,
@@ -394,11 +397,14 @@ class OllamaChat:
         }
         if self.supports_thinking:  # "think" to a model without the capability is a 400
             body["think"] = False
+        reason = None
         with OllamaClient.from_settings(self.settings) as client:
             for chunk in client.chat(body):
                 piece = (chunk.get("message") or {}).get("content")
                 if piece:
                     yield str(piece)
+                reason = chunk.get("done_reason") or reason
+        return str(reason) if reason else None
 
     def _details(self) -> dict[str, Any]:
         if self._show is None:

@@ -21,7 +21,7 @@ replies become Sabio errors.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -260,8 +260,11 @@ class OpenAIChat:
     def count_tokens(self, text: str) -> int:
         return estimate_tokens(text)
 
-    def stream(self, messages: Sequence[Message], options: ChatOptions) -> Iterator[str]:
-        """The answer's pieces (``choices[0].delta.content``); reasoning is left out."""
+    def stream(
+        self, messages: Sequence[Message], options: ChatOptions
+    ) -> Generator[str, None, str | None]:
+        """The answer's pieces (``choices[0].delta.content``); reasoning is left out.
+        Returns the ``finish_reason`` ("length" when ``max_tokens`` ran out)."""
         body: dict[str, Any] = {
             "model": self.model,
             "messages": [dict(m) for m in messages],
@@ -271,13 +274,17 @@ class OpenAIChat:
         }
         if options.stop:
             body["stop"] = list(options.stop)
+        reason = None
         with OpenAIConnection(self.settings, self.server) as connection:
             for event in connection.events("/chat/completions", body, model=self.model):
                 choices = event.get("choices") or [{}]
-                delta = choices[0].get("delta") if isinstance(choices[0], dict) else None
+                choice = choices[0] if isinstance(choices[0], dict) else {}
+                delta = choice.get("delta")
                 piece = delta.get("content") if isinstance(delta, dict) else None
                 if piece:
                     yield str(piece)
+                reason = choice.get("finish_reason") or reason
+        return str(reason) if reason else None
 
 
 def _server_and_model(settings: Settings, model: str) -> tuple[str, str]:

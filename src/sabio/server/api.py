@@ -376,7 +376,13 @@ async def ask(name: str, body: AskIn, services: ServicesDep) -> StreamingRespons
     model breaks off midway, ``done`` comes with ``complete: false`` and the ``error``."""
     history = [Turn(t.question, t.answer) for t in body.history]
     start = functools.partial(
-        services.reader.ask, body.question, name, model=body.model, history=history, k=body.k
+        services.reader.ask,
+        body.question,
+        name,
+        model=body.model,
+        history=history,
+        k=body.k,
+        style=body.style,
     )
     return await event_stream(answer_events(start, name))
 

@@ -24,7 +24,7 @@ from sabio.chats import Chat, ChatAnswerStream, ChatMessage, Placement, chat_mar
 from sabio.server import roles
 from sabio.server.api import ANSWER_RESPONSES, ERRORS, OwnerDep, ServicesDep, answer_events
 from sabio.server.events import Event, event_stream
-from sabio.server.links import API_PREFIX, linked_citations
+from sabio.server.links import API_PREFIX, linked_answer
 from sabio.server.schemas import (
     BranchIn,
     ChatDetailOut,
@@ -110,6 +110,7 @@ async def ask_in_chat(
             edit_of=body.edit_of,
             save=_saver(services),
             user_id=owner,
+            style=body.style,
         )
 
     return await event_stream(_chat_events(request, services, chat_id, owner, start))
@@ -129,7 +130,12 @@ async def regenerate(
 
     def start() -> ChatAnswerStream:
         return services.reader.regenerate(
-            chat_id, body.message_id, k=body.k, save=_saver(services), user_id=owner
+            chat_id,
+            body.message_id,
+            k=body.k,
+            save=_saver(services),
+            user_id=owner,
+            style=body.style,
         )
 
     return await event_stream(_chat_events(request, services, chat_id, owner, start))
@@ -189,7 +195,10 @@ def _detail(chat: Chat) -> ChatDetailOut:
 
 def _message_out(chat: Chat, message: ChatMessage) -> MessageOut:
     out = MessageOut.model_validate(message)
-    out.citations = linked_citations(chat.kb_name, out.citations)
+    linked = linked_answer(
+        chat.kb_name, {"citations": out.citations, "dropped": [], "claims": out.claims}
+    )
+    out.citations, out.claims = linked["citations"], linked["claims"]
     return out
 
 

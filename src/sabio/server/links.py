@@ -55,9 +55,16 @@ def linked_citations(kb_name: str | None, citations: list[dict[str, Any]]) -> li
 
 def linked_answer(kb_name: str | None, answer: dict[str, Any]) -> dict[str, Any]:
     """An answer's dict (the ``done`` event) with its citations, also the dropped ones,
-    linked by :func:`linked_citations`."""
+    linked by :func:`linked_citations`, and its claims' documents named the same way."""
+    claims = [
+        {**c, **document_link(kb_name, c["document_id"], c["document"], c.get("page"))}
+        if c.get("document_id") is not None
+        else c
+        for c in answer.get("claims", [])
+    ]
     return {
         **answer,
         "citations": linked_citations(kb_name, answer["citations"]),
         "dropped": linked_citations(kb_name, answer["dropped"]),
+        "claims": claims,
     }

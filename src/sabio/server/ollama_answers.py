@@ -25,7 +25,7 @@ from typing import Any
 import anyio
 from fastapi.responses import StreamingResponse
 
-from sabio.answer import Answer, Turn
+from sabio.answer import Answer, Turn, answer_notes
 from sabio.errors import SabioError
 from sabio.models import ChatOptions, Message, estimate_tokens
 from sabio.server.errors import sabio_error_status
@@ -154,7 +154,7 @@ def kb_lines(services: Services, request: KbRequest) -> Iterator[dict[str, Any]]
     finally:
         close_iterator(pieces)
     if answer is not None:
-        if not answer.complete:
+        if answer.stopped == "error":
             yield {"error": answer.error or "the answer broke off"}
             return
         if footer := sources_footer(request.kb, answer):
@@ -165,7 +165,7 @@ def kb_lines(services: Services, request: KbRequest) -> Iterator[dict[str, Any]]
         estimate_tokens(m["content"]) for m in request.messages
     )
     yield reply_line(request.model, request.chat, "", done=True) | {
-        "done_reason": "stop",
+        "done_reason": "length" if answer and answer.stopped == "length" else "stop",
         "total_duration": total,
         "load_duration": 0,
         "prompt_eval_count": prompt_tokens,
@@ -178,7 +178,8 @@ def kb_lines(services: Services, request: KbRequest) -> Iterator[dict[str, Any]]
 def sources_footer(kb: str, answer: Answer) -> str:
     """The citations as Markdown, for clients that show text only: file name and page,
     never a path on the server (:mod:`.links`)."""
-    if not answer.citations:
+    notes = answer_notes(answer)
+    if not answer.citations and not notes:
         return ""
     heading, page_word = SOURCES.get(answer.language, SOURCES["en"])
     lines = [f"\n\n---\n**{heading}**\n"]
@@ -187,6 +188,7 @@ def sources_footer(kb: str, answer: Answer) -> str:
         if citation.page is not None:
             where += f", {page_word} {citation.page}"
         lines.append(f"- [{citation.number}] {where}\n")
+    lines += [f"\n⚠ {note}\n" for note in notes]
     return "".join(lines)
 
 

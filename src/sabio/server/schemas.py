@@ -151,6 +151,13 @@ class TurnIn(BaseModel):
     answer: str
 
 
+AnswerStyle = Literal["extractive", "generative", "both"]
+STYLE_HELP = (
+    "extractive: Sabio quotes the sentences that answer (no model); generative: the model "
+    "writes the answer, every claim checked; both. Default: the answer_style setting."
+)
+
+
 class AskIn(BaseModel):
     question: str = Field(min_length=1, max_length=20_000)
     model: str | None = Field(None, description="Chat model; default: the chat_model setting.")
@@ -158,6 +165,7 @@ class AskIn(BaseModel):
         default_factory=list, max_length=100, description="Earlier turns, oldest first."
     )
     k: int | None = Field(None, ge=1, le=100, description="Passages to retrieve.")
+    style: AnswerStyle | None = Field(None, description=STYLE_HELP)
 
 
 class ModelOut(_Out):
@@ -192,6 +200,7 @@ class ChatPatch(BaseModel):
 class ChatMessageIn(BaseModel):
     question: str = Field(min_length=1, max_length=20_000)
     k: int | None = Field(None, ge=1, le=100, description="Passages to retrieve.")
+    style: AnswerStyle | None = Field(None, description=STYLE_HELP)
     edit_of: int | None = Field(
         None,
         description="A question of the chat that this one replaces: a new branch from "
@@ -202,6 +211,7 @@ class ChatMessageIn(BaseModel):
 class RegenerateIn(BaseModel):
     message_id: int = Field(description="The question to answer again, or an answer to it.")
     k: int | None = Field(None, ge=1, le=100, description="Passages to retrieve.")
+    style: AnswerStyle | None = Field(None, description=STYLE_HELP)
 
 
 class BranchIn(BaseModel):
@@ -219,6 +229,11 @@ class MessageOut(_Out):
     )
     complete: bool = Field(description="False when the answer broke off or was abandoned.")
     stopped: bool = Field(description="Stopped by its reader (then not complete).")
+    claims: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="An answer's statements, each supported by a passage or not, as in the "
+        "answer's `claims`.",
+    )
     created_at: float
     parent_id: int | None = Field(description="The message it follows; null for the first.")
     versions: list[int] = Field(

@@ -17,8 +17,8 @@ import { chatModels, defaultKb, defaultModelName, loadChats } from "../data.js";
 import { confirmDialog, promptDialog } from "../dialogs.js";
 import { describe, report } from "../errors.js";
 import { getLang, t } from "../i18n.js";
-import { renderMarkdown } from "../markdown.js";
 import { canWrite, kbByName, set, state } from "../store.js";
+import { bindClaimMarks, currentStyle, renderAnswer, styleSelect } from "../support.js";
 import { uploadQueue } from "../uploads.js";
 import { $, copyButton, copyText, disclosure, h, header, icon } from "../ui.js";
 
@@ -195,7 +195,7 @@ function composer() {
   question.value = live.typed;
   const button = h("button.primary.send", { id: "send", type: "button", onclick: () => (live.answer ? stopAnswer() : send()) }, icon("send"));
   const attachments = h("div.attachments", { id: "attachments" });
-  const box = h("div.composer", {}, attachments, h("div.composer-row", {}, h("span", { id: "attach-slot" }), question, button));
+  const box = h("div.composer", {}, attachments, h("div.composer-row", {}, h("span", { id: "attach-slot" }), question, styleSelect(), button));
   setTimeout(refreshComposer);
   return box;
 }
@@ -305,9 +305,10 @@ function answerView(answer, kb, message = null, last = false) {
   const status = h("p.answer-status");
   const actions = h("div.message-actions");
   const el = h("div.message.assistant", { dataset: message ? { id: String(message.id) } : {} }, body, status, sources, actions);
+  bindClaimMarks(body);
   el.update = (a) => {
     const byNumber = new Map((a.citations || []).map((c) => [c.number, c]));
-    body.innerHTML = renderMarkdown(a.text || "", (n) => (byNumber.has(n) ? chipHtml(byNumber.get(n)) : null));
+    body.innerHTML = renderAnswer(a, (n) => (byNumber.has(n) ? chipHtml(byNumber.get(n)) : null));
     for (const chip of body.querySelectorAll("button.cite")) {
       chip.addEventListener("click", () => openSource(byNumber.get(Number(chip.dataset.n)), kb, chip));
     }
@@ -330,11 +331,12 @@ function answerView(answer, kb, message = null, last = false) {
         ),
       );
     }
-    el.classList.toggle("stopped", Boolean(a.stopped));
-    if (a.stopped) status.replaceChildren(h("span.badge.stopped", {}, t("stoppedMark")), " ", t("stoppedHelp"));
+    const byReader = a.stopped === true || a.stopped === "user"; // "length", "repetition": incomplete
+    el.classList.toggle("stopped", byReader);
+    if (byReader) status.replaceChildren(h("span.badge.stopped", {}, t("stoppedMark")), " ", t("stoppedHelp"));
     else if (a.complete === false) status.replaceChildren(t("incomplete"), a.error ? disclosure(a.error) : null);
     else status.replaceChildren();
-    status.hidden = !a.stopped && a.complete !== false;
+    status.hidden = !byReader && a.complete !== false;
   };
   el.update(answer);
   if (message) {
@@ -387,7 +389,7 @@ async function send(text = null, editOf = null) {
     while (messages.children.length > at && at >= 0) messages.lastElementChild.remove();
   }
   messages.append(questionView({ id: 0, content: question, versions: [] }));
-  await streamAnswer(`/chats/${state.chat.id}/messages`, { question, edit_of: editOf }, question, text === null ? question : null);
+  await streamAnswer(`/chats/${state.chat.id}/messages`, { question, edit_of: editOf, style: currentStyle() || null }, question, text === null ? question : null);
 }
 
 async function regenerate(message) {
@@ -395,7 +397,7 @@ async function regenerate(message) {
   const messages = $("#messages");
   const at = [...messages.children].findIndex((el) => el.dataset.id === String(message.id));
   while (messages.children.length > at && at >= 0) messages.lastElementChild.remove();
-  await streamAnswer(`/chats/${state.chat.id}/regenerate`, { message_id: message.id }, null, null);
+  await streamAnswer(`/chats/${state.chat.id}/regenerate`, { message_id: message.id, style: currentStyle() || null }, null, null);
 }
 
 // Stream one answer into the chat; `restore`: the question to put back in the box if
