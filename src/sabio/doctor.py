@@ -51,18 +51,21 @@ def run_checks(sabio: Sabio) -> Iterator[Check]:
         )
 
 
+_OLLAMA_FIX = "install it from https://ollama.com, then `ollama serve` (or set OLLAMA_HOST)"
+
+
 def _ollama_checks(sabio: Sabio) -> Iterator[Check]:
     from sabio.models.ollama import ollama_status
 
     status = ollama_status(sabio.settings)
     host = sabio.settings.ollama_host
     if not status.get("reachable"):
+        error = str(status.get("error") or f"not reachable at {host}")
         yield Check(
             "ollama",
             False,
-            f"not reachable at {host}; Sabio works without it (embedded models), "
-            "Ollama gives better answers",
-            "install it from https://ollama.com, then `ollama serve` (or set OLLAMA_HOST)",
+            f"{error}; Sabio works without it (embedded models), Ollama gives better answers",
+            "" if status.get("unresolved") else _OLLAMA_FIX,  # the error says what to check
             optional=True,
         )
         return

@@ -12,6 +12,7 @@ data directory, run by ``sabio serve`` with uvicorn.
     settings_api  the web app's other routes: settings, model pull, files, passages
     sources_api   sources (folders, mail, web, webhooks), their items and jobs
     schemas       what the routes take and return (documented at /docs)
+    docs          /docs and /redoc, their scripts served from the package (no CDN)
     uploads       multipart bodies streamed to disk, bounded, named and checked safely
     errors        the one JSON error shape: {"error": {"code", "message"}}
     events        server-sent events from a blocking generator (answers, pulls)
@@ -54,6 +55,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.telemetry import TelemetryConfig
 from threadpoolctl import threadpool_limits
 
 from sabio import __version__
@@ -63,6 +65,7 @@ from sabio.server.access import AccessGuard
 from sabio.server.api import router
 from sabio.server.auth import new_setup_code
 from sabio.server.auth import router as auth_router
+from sabio.server.docs import install_docs
 from sabio.server.errors import install_error_handlers
 from sabio.server.ollama_api import install_ollama_api
 from sabio.server.ollama_proxy import upstream_client
@@ -72,6 +75,15 @@ from sabio.server.settings_api import router as settings_router
 from sabio.server.sources_api import router as sources_router
 from sabio.server.web import install_web
 
+NO_TELEMETRY: TelemetryConfig = {
+    "tracing": False,
+    "metrics": False,
+    "logs": False,
+    "operation_spans": False,
+    "auto_configure": False,
+}
+"""FastAPI's OpenTelemetry instrumentation, all off: requests, errors and timings would
+otherwise go to whatever exporter the environment names (sabio.offline)."""
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 11435
 
@@ -115,6 +127,9 @@ def create_app(
         description="Knowledge bases, documents, search and grounded answers. Errors "
         'always come as `{"error": {"code": ..., "message": ...}}`.',
         lifespan=lifespan,
+        docs_url=None,  # served from the package instead of a CDN (.docs)
+        redoc_url=None,
+        telemetry=NO_TELEMETRY,
     )
     app.state.setup_code = new_setup_code()  # for the first admin; `sabio serve` prints it
     install_error_handlers(app)
@@ -126,4 +141,5 @@ def create_app(
     install_ollama_api(app)  # the Ollama API: /api/chat, /api/tags… and HEAD /
     install_openai_api(app)  # the OpenAI API: /v1/chat/completions, /v1/models…
     install_web(app)
+    install_docs(app)
     return app
