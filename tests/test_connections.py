@@ -80,7 +80,7 @@ def test_a_lookup_that_does_not_answer_fails_after_its_deadline_and_only_once() 
     dns = SilentDNS()
     resolver = Resolver(dns)
     try:
-        with pytest.raises(UnresolvedHostError, match="models.test did not resolve within"):
+        with pytest.raises(UnresolvedHostError, match=r"models\.test did not resolve within"):
             resolver.resolve("models.test", 11434, timeout=0.2)
         # still unanswered: the next connection fails at once, without a second lookup
         with pytest.raises(UnresolvedHostError, match="the DNS server does not answer"):

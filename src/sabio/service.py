@@ -7,7 +7,9 @@ method here and format the answer.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +21,7 @@ from sabio.chats import Chat, ChatAnswerStream, ChatStore
 from sabio.chunking import embedding_text
 from sabio.config import Settings
 from sabio.errors import ConfigError, EmbeddingMismatchError, ModelError, NotFoundError
+from sabio.home import make_private_home, uploads_folder
 from sabio.index import ChunkIndex
 from sabio.ingest import (
     IngestOptions,
@@ -67,6 +70,7 @@ class Sabio:
         through one service and reads through another, see :mod:`sabio.server`).
         ``concurrent_reads``: a database connection per calling thread, for many readers."""
         self.settings = settings
+        make_private_home(settings.home)
         self.store = Store(settings.database_path, per_thread=concurrent_reads)
         self.chats = ChatStore(self.store)
         self.users = UserStore(self.store)
@@ -125,10 +129,16 @@ class Sabio:
     def list_kbs(self) -> list[KnowledgeBase]:
         return self.store.list_kbs()
 
-    def delete_kb(self, name: str) -> None:
+    def delete_kb(self, name: str, *, keep_chats: bool = False) -> None:
+        """Delete a knowledge base with its passages, its index, the files uploaded into
+        it and, unless ``keep_chats``, its chats (files added from their own place on
+        disk stay where they are)."""
         kb = self.store.get_kb(name)
-        self.store.delete_kb(kb)
+        self.store.delete_kb(kb, with_chats=not keep_chats)
         self.index.drop(kb)
+        with contextlib.suppress(ConfigError):  # a name that is no folder name has no uploads
+            shutil.rmtree(uploads_folder(self.settings.home, kb.name), ignore_errors=True)
+        self.store.erase_deleted()
 
     def reindex_kb(self, name: str, embedding_model: str | None = None) -> KnowledgeBase:
         """Re-embed every chunk (with a new model, or the recorded one) and switch atomically."""
@@ -224,10 +234,17 @@ class Sabio:
         return self.store.list_documents(self.kb(kb_name).id)
 
     def remove_document(self, ref: str | int, kb_name: str | None = None) -> DocumentRecord:
-        """Forget a document: ``ref`` is an id (an int is only ever an id) or a path."""
+        """Forget a document: ``ref`` is an id (an int is only ever an id) or a path. A file
+        uploaded through the server is deleted with it; a file added from its own place on
+        disk stays."""
         kb = self.kb(kb_name)
         doc = self.store.get_document(kb.id, ref if isinstance(ref, int) else _as_source(ref))
         self.store.delete_documents(kb, [doc.id])
+        path = Path(doc.source)
+        with contextlib.suppress(ConfigError):
+            if path.parent == uploads_folder(self.settings.home, kb.name):
+                path.unlink(missing_ok=True)
+        self.store.erase_deleted()
         return doc
 
     def search(
@@ -379,6 +396,7 @@ class Sabio:
 
     def delete_chat(self, chat_id: int, *, user_id: int | None = None) -> None:
         self.chats.delete_chat(chat_id, user_id=user_id)
+        self.store.erase_deleted()
 
     def save_exchange(self, chat_id: int, answer: Answer) -> None:
         self.chats.save_exchange(chat_id, answer)

@@ -7,10 +7,8 @@ named by file name and URL, never by their path on the server (:mod:`.links`).
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
-import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from pathlib import Path
@@ -22,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from sabio import __version__
 from sabio.answer import Answer, AnswerStream, Turn
-from sabio.errors import ConfigError
+from sabio.home import uploads_folder
 from sabio.ingest import FileResult
 from sabio.server import uploads
 from sabio.server.access import current_user_id
@@ -127,13 +125,18 @@ def get_kb(name: str, services: ServicesDep) -> KnowledgeBaseOut:
     summary="Delete a knowledge base",
     tags=["knowledge bases"],
 )
-def delete_kb(name: str, services: ServicesDep) -> Response:
-    """Deletes the knowledge base, its index and the files uploaded into it; files added
-    from their own place on disk (``sabio add``) are not touched."""
+def delete_kb(
+    name: str,
+    services: ServicesDep,
+    keep_chats: Annotated[
+        bool, Query(description="Keep the chats over it (readable, no longer answered).")
+    ] = False,
+) -> Response:
+    """Deletes the knowledge base, its index, the files uploaded into it and its chats
+    (unless ``keep_chats``); files added from their own place on disk (``sabio add``) are
+    not touched."""
     with services.writing() as writer:
-        writer.delete_kb(name)
-        with contextlib.suppress(ConfigError):  # a name that is no folder name has no uploads
-            shutil.rmtree(uploads.uploads_folder(services.settings.home, name), ignore_errors=True)
+        writer.delete_kb(name, keep_chats=keep_chats)
     return Response(status_code=204)
 
 
@@ -198,7 +201,7 @@ async def receive_uploads(request: Request, services: Services, name: str) -> li
     """A multipart request's files, received within the size limit, checked, kept in
     knowledge base ``name``'s uploads and indexed (uploads and webhooks)."""
     settings = services.settings
-    folder = uploads.uploads_folder(settings.home, name)
+    folder = uploads_folder(settings.home, name)
     limit = settings.max_upload_mb * 1024 * 1024
     received = await uploads.receive_files(request, uploads.incoming_folder(settings.home), limit)
     try:
@@ -260,10 +263,7 @@ def delete_document(name: str, document_id: int, services: ServicesDep) -> Respo
     """Removes the document from the knowledge base; an uploaded file is deleted too, a
     file added from its own place on disk is not."""
     with services.writing() as writer:
-        doc = writer.remove_document(document_id, name)
-        path = Path(doc.source)
-        if path.parent == uploads.uploads_folder(services.settings.home, name):
-            path.unlink(missing_ok=True)
+        writer.remove_document(document_id, name)
     return Response(status_code=204)
 
 
