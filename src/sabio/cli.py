@@ -20,6 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from typer.core import TyperGroup
 
+from sabio.cli_data import export, import_, purge
 from sabio.cli_sources import source_app, worker
 from sabio.config import Settings, load_settings
 from sabio.errors import SabioError
@@ -60,6 +61,9 @@ user_app = typer.Typer(
 app.add_typer(user_app, name="user")
 app.add_typer(source_app, name="source")
 app.command("worker")(worker)
+app.command("export")(export)
+app.command("import")(import_)
+app.command("purge")(purge)
 
 
 @app.callback()

@@ -9,6 +9,7 @@ kept private.
     secret.key            the key that encrypts saved passwords (:mod:`sabio.vault`)
     config.toml           the settings (unless ``SABIO_CONFIG`` names another file)
     exports/              archives the server made for a download (deleted once sent)
+    .sabio-work-*/        an export or an import being put together
 
 *Private by default*: the directory is created readable by its owner only (0700), and
 every ``sabio`` command sets its umask to :data:`PRIVATE_UMASK` first, so whatever the
@@ -30,6 +31,23 @@ from sabio.errors import ConfigError
 PRIVATE_UMASK = 0o077
 """No permission for the group or others on anything a ``sabio`` process creates."""
 UPLOADS = "uploads"
+DATA_ENTRIES = (
+    "sabio.db",
+    "sabio.db-wal",
+    "sabio.db-shm",
+    "sabio.db-journal",
+    UPLOADS,
+    "index",
+    "models",
+    "secret.key",
+    "config.toml",
+    "exports",
+)
+"""What Sabio keeps in the data directory (the layout above)."""
+WORK_PREFIX = ".sabio-work-"
+"""Folders in the data directory where an export or an import is put together."""
+TEMPORARY_PREFIXES = (WORK_PREFIX, ".config-")
+"""Sabio's own temporary files and folders there (config.toml is written through one)."""
 
 
 def use_private_umask() -> None:
@@ -58,6 +76,11 @@ def create_private_file(path: Path) -> None:
         return
     os.fchmod(fd, 0o600)
     os.close(fd)
+
+
+def is_data_entry(name: str) -> bool:
+    """Whether Sabio put ``name`` (a file or folder) in the data directory."""
+    return name in DATA_ENTRIES or name.startswith(TEMPORARY_PREFIXES)
 
 
 def uploads_root(home: Path) -> Path:
