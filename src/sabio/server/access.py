@@ -60,6 +60,7 @@ ADMIN_ONLY = (
     ("*", f"{API}/auth/users"),
     ("POST", f"{API}/sources"),
     ("DELETE", f"{API}/sources"),
+    ("*", f"{API}/data"),
 )
 """(method, path) that need an admin; a path covers what is under it, ``*`` any method."""
 TOKEN_TOUCH_SECONDS = 60.0
