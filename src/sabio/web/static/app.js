@@ -5,6 +5,7 @@
 import { ApiError, api, onUnauthorized, setCsrf, stream, upload } from "./api.js";
 import { formatDate, formatSize, getLang, setLang, t } from "./i18n.js";
 import { renderMarkdown } from "./markdown.js";
+import { confirmKbDeletion, dataSection } from "./privacy.js";
 import { sourcesView } from "./sources.js";
 import { $, copyButton, field, h, icon, report, statusBadge, statusReason, toast } from "./ui.js";
 
@@ -816,9 +817,11 @@ async function reindex(kb, refresh) {
 }
 
 async function deleteKb(kb) {
-  if (!confirm(t("deleteKbConfirm", { kb: kb.name }))) return;
+  const choice = await confirmKbDeletion(kb); // and whether to keep its chats
+  if (!choice) return;
   try {
-    await api("DELETE", `/kbs/${encodeURIComponent(kb.name)}`);
+    await api("DELETE", `/kbs/${encodeURIComponent(kb.name)}${choice.keepChats ? "?keep_chats=true" : ""}`);
+    await loadChats();
     await loadKbs();
     location.hash = "#/kbs";
   } catch (err) {
@@ -836,7 +839,7 @@ async function showSettings() {
   $("#main").replaceChildren(header(t("settings")), page);
   const admin = !state.auth.auth || (state.auth.user && state.auth.user.admin);
   page.append(interfaceSection());
-  if (admin) page.append(await modelSection(), pullSection());
+  if (admin) page.append(await modelSection(), pullSection(), await dataSection());
   page.append(state.auth.auth ? await accountSection() : localSection());
   if (state.auth.auth && admin) page.append(await usersSection());
 }
