@@ -42,6 +42,7 @@ import shutil
 import sqlite3
 import tarfile
 import tempfile
+import time
 import tomllib
 import uuid
 from collections.abc import Iterator, Mapping
@@ -256,14 +257,14 @@ def export_archive(
         try:
             with partial.open("wb") as out, tarfile.open(fileobj=out, mode="w") as tar:
                 _add_bytes(tar, MANIFEST, json.dumps(manifest, indent=2).encode())
-                tar.add(database, DATABASE, recursive=False)
+                _add_file(tar, DATABASE, database)
                 if config is not None:
                     _add_bytes(tar, CONFIG, config.encode("utf-8"))
                 if sealed is not None:
                     _add_bytes(tar, SECRETS, sealed)
                 root = uploads_root(settings.home)
                 for path in uploaded:
-                    tar.add(path, f"{UPLOADS}/{path.relative_to(root).as_posix()}")
+                    _add_file(tar, f"{UPLOADS}/{path.relative_to(root).as_posix()}", path)
                 out.flush()
                 os.fsync(out.fileno())
             os.replace(partial, target)
@@ -273,12 +274,22 @@ def export_archive(
     return summary
 
 
-def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+def _member(name: str, size: int, mtime: float) -> tarfile.TarInfo:
+    """A member owned by nobody in particular: no user or group name is looked up (that
+    would ask the name service) or kept in the archive."""
     info = tarfile.TarInfo(name)
-    info.size = len(data)
-    info.mode = 0o600
-    info.mtime = int(dt.datetime.now(dt.UTC).timestamp())
-    tar.addfile(info, io.BytesIO(data))
+    info.size, info.mode, info.mtime = size, 0o600, int(mtime)
+    return info
+
+
+def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    tar.addfile(_member(name, len(data), time.time()), io.BytesIO(data))
+
+
+def _add_file(tar: tarfile.TarFile, name: str, path: Path) -> None:
+    with path.open("rb") as f:
+        found = os.fstat(f.fileno())
+        tar.addfile(_member(name, found.st_size, found.st_mtime), f)
 
 
 def _database_contents(path: Path) -> dict[str, int]:
