@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fake_servers import FakeOllama, FakeServer, chat_model
+from fake_servers import FakeOllama, FakeServer, chat_model, closed_port
 from fastapi.testclient import TestClient
 
 from sabio.config import load_settings
@@ -122,3 +122,25 @@ def test_a_resolved_host_is_connected_to_at_its_address() -> None:
         with model_client(base_url=url, timeout=5, backend=backend) as client:
             assert client.get("/api/version").json() == {"version": "0.12.3"}
         assert ollama.requests[0].headers["host"] == f"ollama.test:{port}"
+
+
+def test_doctor_says_which_openai_server_answers_and_which_does_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from sabio.cli import app
+
+    with FakeOllama([chat_model("llama3.2:latest")]) as server:
+        home = tmp_path / "home"
+        home.mkdir()
+        (home / "config.toml").write_text(
+            f'[openai.lab]\nbase_url = "{server.url}/v1"\n\n'
+            f'[openai.gone]\nbase_url = "http://127.0.0.1:{closed_port()}/v1"\n'
+        )
+        monkeypatch.setenv("SABIO_HOME", str(home))
+        monkeypatch.setenv("OLLAMA_HOST", server.url)
+        doctor = CliRunner().invoke(app, ["doctor"])
+    assert f"ok openai server lab: {server.url}/v1, 1 models" in doctor.output
+    gone = next(line for line in doctor.output.splitlines() if "openai server gone" in line)
+    assert gone.startswith("--") and "is not reachable at http://127.0.0.1:" in gone

@@ -419,7 +419,8 @@ def eval_(
 ) -> None:
     """Measure search quality on your own judged queries (a BEIR-format folder).
 
-    The documents go into a temporary data directory: your knowledge bases are untouched."""
+    The documents go into a temporary folder in the data directory, deleted afterwards:
+    your knowledge bases are untouched."""
     from sabio.evaluation import evaluate_folder
 
     with _progress_bar(disable=as_json) as bar:

