@@ -61,6 +61,14 @@ def _filled(settings: Settings, tmp_path: Path) -> str:
     return token
 
 
+def _export(settings: Settings, target: Path) -> None:
+    sabio = Sabio(settings)
+    try:
+        archive.export_archive(sabio.store, settings, target, PASSPHRASE, {})
+    finally:
+        sabio.close()
+
+
 def _check_everything_is_back(settings: Settings, token: str) -> None:
     sabio = Sabio(settings)
     try:
@@ -125,11 +133,7 @@ def test_an_archive_moves_to_another_data_directory(tmp_path: Path) -> None:
     settings = _settings(tmp_path)
     token = _filled(settings, tmp_path)
     target = tmp_path / "backup.tar"
-    sabio = Sabio(settings)
-    try:
-        archive.export_archive(sabio.store, settings, target, PASSPHRASE, {})
-    finally:
-        sabio.close()
+    _export(settings, target)
     elsewhere = _settings(tmp_path / "new computer")
     archive.import_archive(elsewhere, target, PASSPHRASE, {})
     _check_everything_is_back(elsewhere, token)
@@ -146,11 +150,7 @@ def test_a_wrong_passphrase_or_a_full_directory_changes_nothing(tmp_path: Path) 
     settings = _settings(tmp_path)
     _filled(settings, tmp_path)
     target = tmp_path / "backup.tar"
-    sabio = Sabio(settings)
-    try:
-        archive.export_archive(sabio.store, settings, target, PASSPHRASE, {})
-    finally:
-        sabio.close()
+    _export(settings, target)
     with pytest.raises(ConflictError, match="already holds 1 knowledge base, 4 documents"):
         archive.import_archive(settings, target, PASSPHRASE, {})
     empty = _settings(tmp_path / "empty")

@@ -124,15 +124,17 @@ RESOLVER = Resolver()
 """The process's lookups for model hosts (one cache, one thread per host at most)."""
 
 
-class BoundedLookupBackend(httpcore.NetworkBackend):
-    """Connects through httpcore's own backend, to the addresses a :class:`Resolver`
-    found within its deadline. TLS is started afterwards by httpcore with the URL's host
-    name, so certificates are verified against the name, not the address."""
+class AddressBackend(httpcore.NetworkBackend):
+    """Connects through httpcore's own backend to the addresses :meth:`addresses` gives
+    for a host, in turn, instead of letting the socket library look the name up. TLS is
+    started afterwards by httpcore with the URL's host name, so certificates are verified
+    against the name, not the address."""
 
-    def __init__(self, resolver: Resolver = RESOLVER, lookup_timeout: float = LOOKUP_TIMEOUT):
-        self._resolver = resolver
-        self._lookup_timeout = lookup_timeout
+    def __init__(self) -> None:
         self._backend = httpcore.SyncBackend()
+
+    def addresses(self, host: str, port: int, timeout: float | None) -> list[str]:
+        raise NotImplementedError
 
     def connect_tcp(
         self,
@@ -142,9 +144,8 @@ class BoundedLookupBackend(httpcore.NetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.NetworkStream:
-        wait = self._lookup_timeout if timeout is None else min(timeout, self._lookup_timeout)
         error: httpcore.ConnectError | httpcore.ConnectTimeout | None = None
-        for address in self._resolver.resolve(host, port, wait):
+        for address in self.addresses(host, port, timeout):
             try:
                 return self._backend.connect_tcp(
                     address, port, timeout, local_address, socket_options
@@ -163,6 +164,19 @@ class BoundedLookupBackend(httpcore.NetworkBackend):
 
     def sleep(self, seconds: float) -> None:
         self._backend.sleep(seconds)
+
+
+class BoundedLookupBackend(AddressBackend):
+    """Connects to the addresses a :class:`Resolver` found within its deadline."""
+
+    def __init__(self, resolver: Resolver = RESOLVER, lookup_timeout: float = LOOKUP_TIMEOUT):
+        super().__init__()
+        self._resolver = resolver
+        self._lookup_timeout = lookup_timeout
+
+    def addresses(self, host: str, port: int, timeout: float | None) -> list[str]:
+        wait = self._lookup_timeout if timeout is None else min(timeout, self._lookup_timeout)
+        return self._resolver.resolve(host, port, wait)
 
 
 # httpcore's exceptions as httpx's, most specific first (ConnectError is a NetworkError).

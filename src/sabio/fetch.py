@@ -36,7 +36,7 @@ import httpx
 from lxml import etree
 
 from sabio import __version__
-from sabio.connections import BackendTransport
+from sabio.connections import AddressBackend, BackendTransport
 from sabio.errors import BlockedAddressError, SourceError
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -158,36 +158,21 @@ def check_url(url: str, *, allow_private: bool = False, resolver: Resolver = res
 # --- the connect-time check inside httpx -----------------------------------------------
 
 
-class GuardedNetworkBackend(httpcore.NetworkBackend):
+class GuardedNetworkBackend(AddressBackend):
     """Resolves the host itself, refuses non-public addresses and connects to the address it
     checked: what is checked is what is connected to. TLS is started afterwards by httpcore
     with ``server_hostname`` set to the URL's host, so certificates are still verified."""
 
     def __init__(self, *, allow_private: bool = False, resolver: Resolver = resolve_host) -> None:
+        super().__init__()
         self._allow_private = allow_private
         self._resolver = resolver
-        self._backend = httpcore.SyncBackend()
 
-    def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.NetworkStream:
+    def addresses(self, host: str, port: int, timeout: float | None) -> list[str]:
         addresses = self._resolver(host, port)
         if not self._allow_private:
             _refuse_non_public(host, addresses)
-        error: httpcore.ConnectError | None = None
-        for address in addresses:
-            try:
-                return self._backend.connect_tcp(
-                    str(address), port, timeout, local_address, socket_options
-                )
-            except httpcore.ConnectError as exc:
-                error = exc
-        raise error or httpcore.ConnectError(f"{host} has no address to connect to")
+        return [str(address) for address in addresses]
 
     def connect_unix_socket(
         self,
@@ -196,9 +181,6 @@ class GuardedNetworkBackend(httpcore.NetworkBackend):
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.NetworkStream:
         raise httpcore.ConnectError("Unix sockets are not fetched")
-
-    def sleep(self, seconds: float) -> None:
-        self._backend.sleep(seconds)
 
 
 # --- fetching --------------------------------------------------------------------------

@@ -367,6 +367,7 @@ class Sabio:
         self.sources.remove(source_id)
         if not keep_documents and doc_ids & existing:
             self.store.delete_documents(kb, sorted(doc_ids & existing))
+            self.store.erase_deleted()
         return source
 
     # chats: ``user_id`` is the signed-in account (its chats only); None, the local user
