@@ -17,7 +17,9 @@ An export is one tar file::
 It does not hold the search index or the converted model: both are rebuilt from the
 database when first needed. Files added from their own place (``sabio add ~/Documents``)
 stay where they are; their passages are in the database. The archive is written 0600,
-through a temporary file in the data directory that is renamed into place.
+through a temporary file beside it that is renamed into place; the database's copy is
+made in a folder inside the data directory (so an export needs about twice the
+database's size free for a moment).
 
 An import goes into a data directory that holds no data yet (a new one, or one just
 purged): it checks the archive and the passphrase first, unpacks into a folder inside the
@@ -53,7 +55,14 @@ from typing import Any
 from sabio import __version__
 from sabio.config import Settings, config_file, write_config_file
 from sabio.errors import ConfigError, ConflictError
-from sabio.home import UPLOADS, WORK_PREFIX, create_private_file, is_data_entry, uploads_root
+from sabio.home import (
+    UPLOADS,
+    WORK_PREFIX,
+    create_private_file,
+    is_data_entry,
+    make_private_home,
+    uploads_root,
+)
 from sabio.sources import DIGEST_SECRETS
 from sabio.store import SCHEMA_VERSION, Store
 from sabio.vault import Vault, seal, unseal
@@ -136,7 +145,7 @@ def contents(settings: Settings) -> Contents:
 @contextlib.contextmanager
 def _work_folder(home: Path) -> Iterator[Path]:
     """A private folder inside the data directory, deleted afterwards."""
-    home.mkdir(parents=True, exist_ok=True)
+    make_private_home(home)
     folder = Path(tempfile.mkdtemp(prefix=WORK_PREFIX, dir=home))  # 0700
     try:
         yield folder
@@ -252,26 +261,39 @@ def export_archive(
             "contents": asdict(summary),
             "secrets": sealing,
         }
-        partial = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.part")
-        create_private_file(partial)
-        try:
-            with partial.open("wb") as out, tarfile.open(fileobj=out, mode="w") as tar:
-                _add_bytes(tar, MANIFEST, json.dumps(manifest, indent=2).encode())
-                _add_file(tar, DATABASE, database)
-                if config is not None:
-                    _add_bytes(tar, CONFIG, config.encode("utf-8"))
-                if sealed is not None:
-                    _add_bytes(tar, SECRETS, sealed)
-                root = uploads_root(settings.home)
-                for path in uploaded:
-                    _add_file(tar, f"{UPLOADS}/{path.relative_to(root).as_posix()}", path)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(partial, target)
-        except BaseException:
-            partial.unlink(missing_ok=True)
-            raise
+        members: list[tuple[str, bytes | Path]] = [
+            (MANIFEST, json.dumps(manifest, indent=2).encode()),
+            (DATABASE, database),
+        ]
+        if config is not None:
+            members.append((CONFIG, config.encode("utf-8")))
+        if sealed is not None:
+            members.append((SECRETS, sealed))
+        root = uploads_root(settings.home)
+        members += [(f"{UPLOADS}/{p.relative_to(root).as_posix()}", p) for p in uploaded]
+        _write_tar(target, members)
     return summary
+
+
+def _write_tar(target: Path, members: list[tuple[str, bytes | Path]]) -> None:
+    """A tar of ``members`` (each its bytes or a file) at ``target``, 0600, through a
+    temporary file beside it, synced and renamed into place."""
+    partial = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.part")
+    create_private_file(partial)
+    try:
+        with partial.open("wb") as out:
+            with tarfile.open(fileobj=out, mode="w") as tar:
+                for name, member in members:
+                    if isinstance(member, bytes):
+                        _add_bytes(tar, name, member)
+                    else:
+                        _add_file(tar, name, member)
+            out.flush()
+            os.fsync(out.fileno())  # the end-of-archive blocks are written by now
+        os.replace(partial, target)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
 
 
 def _member(name: str, size: int, mtime: float) -> tarfile.TarInfo:
