@@ -4,8 +4,8 @@ baseline), unresolvable (a host name, and a DNS server that never answers) and
 unanswered (an address that takes no connection: its listen queue is full), side by side
 in the same run, interleaved.
 
-    python bench/waits.py                          # as root; 3 rounds
-    python bench/waits.py --rounds 5 --before ../main/src   # also another tree's code
+    python bench/waits.py                            # as root; 3 rounds
+    python bench/waits.py --rounds 1 --src ../main/src   # another tree's code instead
 
 It needs root: it runs itself again inside a network namespace that has only loopback,
 whose /etc/resolv.conf points at a name server that reads every query and never answers
@@ -14,8 +14,8 @@ The commands: ``search``, ``docs`` and ``add`` of an unchanged file (which never
 model host), ``ask`` (``chat_model`` auto: it asks Ollama for a chat model, then answers
 with the embedded one), ``models`` and ``doctor`` (which report on it). For each command
 and host, the median wall time over the rounds and, for the unreachable hosts, what they
-add to the baseline (target: at most 3 s); ``--before SRC`` runs the same with the code
-in SRC (e.g. the main branch before bounded lookups) for comparison. Wall time is the
+add to the baseline (target: at most 3 s); ``--src SRC`` runs the same with the code in
+SRC instead (e.g. the main branch before bounded lookups), for comparison. Wall time is the
 measure here (the commands wait, they do not compute), so the machine's load shows in
 the baseline, not in the difference. Results are printed and written to ``--json``
 (default bench/results/waits-*.json). See docs/benchmarks.md.
@@ -96,10 +96,9 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         "unresolvable": UNRESOLVABLE,
         "unanswered": f"127.0.0.1:{unanswered_port}",
     }
-    trees = {"this tree": ROOT / "src"}
-    if args.before:
-        trees["before"] = Path(args.before).resolve()
-    seconds, code, error = _run(trees["this tree"], home, hosts["refused"], ["add", str(note)])
+    src = Path(args.src).resolve()
+    trees = {str(src): src}
+    seconds, code, error = _run(src, home, hosts["refused"], ["add", str(note)])
     assert code == 0, f"could not make the data directory: {error}"
     print(f"data directory made in {seconds:.1f} s")
     times: dict[str, dict[str, dict[str, list[float]]]] = {}
@@ -142,7 +141,7 @@ def report(results: dict[str, Any]) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--before", help="Also time the code in this src folder.")
+    parser.add_argument("--src", default=str(ROOT / "src"), help="Time the code in this folder.")
     parser.add_argument("--json", type=Path, help="Where to write the results.")
     args = parser.parse_args()
     if os.environ.get(INSIDE) != "1":

@@ -195,6 +195,18 @@ def test_what_is_not_an_archive_is_refused(
     assert not settings.database_path.exists()
 
 
+def test_an_archive_whose_database_is_not_one_is_refused(tmp_path: Path) -> None:
+    manifest = {"format": "sabio-export", "version": 1, "schema": 1, "secrets": None}
+    path = tmp_path / "bad.tar"
+    path.write_bytes(
+        _tar({"sabio-export.json": json.dumps(manifest).encode(), "sabio.db": b"not SQLite" * 99})
+    )
+    settings = _settings(tmp_path)
+    with pytest.raises(ConfigError, match="the archive's database is damaged"):
+        archive.import_archive(settings, path, None, {})
+    assert not settings.database_path.exists()
+
+
 def test_an_archive_holding_a_stranger_file_is_refused_whole(tmp_path: Path) -> None:
     manifest = {"format": "sabio-export", "version": 1, "schema": 1, "secrets": None}
     for stranger in ("../../evil.txt", "uploads/../../evil.txt", "index/x.npy"):

@@ -5,6 +5,7 @@ with its chats kept. Screenshots go to ``test-artifacts/web/``."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -93,3 +94,17 @@ def test_everything_is_exported_deleted_and_imported_from_the_settings(
     kept = httpx.get(f"{local}{API}/chats/{chat_id}").json()
     assert kept["kb_available"] is False and len(kept["messages"]) == 2
     tab.close()
+
+
+def test_every_text_of_your_data_is_in_spanish_and_in_english() -> None:
+    static = Path(__file__).resolve().parents[1] / "src" / "sabio" / "web" / "static"
+    source = (static / "i18n.js").read_text(encoding="utf-8")
+    spanish, english = source.split("\n  en: {\n")
+    key = re.compile(r'^    "?([\w.]+)"?: ', re.MULTILINE)
+    es, en = set(key.findall(spanish)), set(key.findall(english))
+    script = (static / "privacy.js").read_text(encoding="utf-8")
+    used = set(re.findall(r'\bt\("([\w.]+)"', script))
+    counts = re.search(r"const COUNTS = \[(.*?)\];", script)
+    assert counts is not None
+    used |= {f"data.{name}" for name in re.findall(r'"(\w+)"', counts[1])}
+    assert used - es == set() and used - en == set()

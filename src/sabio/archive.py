@@ -407,6 +407,12 @@ def _rehome(
     data directory's key."""
     db = sqlite3.connect(database, isolation_level=None)
     try:
+        try:
+            check = db.execute("PRAGMA quick_check").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            check = str(exc)
+        if check != "ok":
+            raise ConfigError(f"the archive's database is damaged ({check}); nothing was imported")
         db.execute("PRAGMA journal_mode=DELETE")
         db.execute("BEGIN")
         old = str(manifest.get("uploads") or "").rstrip("/") + "/"
