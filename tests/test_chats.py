@@ -158,7 +158,7 @@ def test_a_chat_without_a_knowledge_base_talks_to_the_model_alone(sabio: Sabio) 
 def test_a_chat_whose_knowledge_base_was_deleted_says_so(notes: Sabio) -> None:
     chat = notes.create_chat("notes", "fake:cite")
     _ask(notes, chat.id, "When did Etna erupt?")
-    notes.delete_kb("notes")
+    notes.delete_kb("notes", keep_chats=True)
     kept = notes.get_chat(chat.id)
     assert len(kept.messages) == 2 and not kept.kb_available
     with pytest.raises(NotFoundError, match=r"knowledge base 'notes' of chat \d+ was deleted"):
@@ -234,7 +234,8 @@ def test_chat_route_errors(client: TestClient) -> None:
     broken = _events(client.post(f"{url}/messages", json={"question": "When did Etna erupt?"}))
     assert broken[-1][1]["complete"] is False
     assert client.get(url).json()["messages"][1]["complete"] is False
-    assert client.delete(f"{API}/kbs/notes").status_code == 204
+    kept = {"keep_chats": "true"}
+    assert client.delete(f"{API}/kbs/notes", params=kept).status_code == 204
     assert client.get(url).json()["kb_available"] is False
     gone = _error(client.post(f"{url}/messages", json={"question": "Etna?"}), 404, "not_found")
     assert "was deleted" in gone

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -96,14 +97,20 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
     return CliRunner()
 
 
-def test_sabio_eval_runs_a_beir_folder_end_to_end(cli: CliRunner, tmp_path: Path) -> None:
+def test_sabio_eval_runs_a_beir_folder_end_to_end(
+    cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     folder = _write_beir(tmp_path / "beir")
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temporary))  # where /tmp would be
     result = cli.invoke(app, ["eval", str(folder), "--json"])
     assert result.exit_code == 0, result.output
     metrics = json.loads(result.stdout)
     assert set(metrics) >= {"ndcg@10", "recall@10", "recall@100", "mrr@10"}
     assert metrics["ndcg@10"] == 1.0  # each query's words are in its document only
-    assert not (tmp_path / "home").exists()  # the user's data directory is untouched
+    # the throwaway index lived inside the data directory, and is gone: nothing else there
+    assert list((tmp_path / "home").iterdir()) == [] and list(temporary.iterdir()) == []
     plain = cli.invoke(app, ["eval", str(folder)])
     assert plain.exit_code == 0
     assert "ndcg@10" in plain.stdout

@@ -173,6 +173,7 @@ def test_status_reports_what_doctor_shows(tmp_path: Path) -> None:
         "embedding_models": ["nomic-embed-text"],
         "chat_models": ["llama3.2"],
         "error": None,
+        "unresolved": None,
     }
 
 

@@ -164,6 +164,11 @@ class ChatStore:
         ).fetchall()
         return [_chat(r) for r in rows]
 
+    def count_chats(self, kb_name: str) -> int:
+        """How many chats (of every account) are over the knowledge base ``kb_name``."""
+        row = self.store.db.execute("SELECT count(*) FROM chat WHERE kb_name=?", (kb_name,))
+        return int(row.fetchone()[0])
+
     def get_chat(self, chat_id: int, *, user_id: int | None = None) -> Chat:
         owned, params = _owned(user_id)
         row = self.store.db.execute(

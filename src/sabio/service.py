@@ -8,6 +8,7 @@ method here and format the answer.
 from __future__ import annotations
 
 import functools
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from sabio.chats import Chat, ChatAnswerStream, ChatStore, Placement
 from sabio.chunking import embedding_text
 from sabio.config import Settings
 from sabio.errors import ConfigError, EmbeddingMismatchError, ModelError, NotFoundError
+from sabio.home import make_private_home, uploads_folder
 from sabio.index import ChunkIndex
 from sabio.ingest import (
     IngestOptions,
@@ -73,6 +75,7 @@ class Sabio:
         through one service and reads through another, see :mod:`sabio.server`).
         ``concurrent_reads``: a database connection per calling thread, for many readers."""
         self.settings = settings
+        make_private_home(settings.home)
         self.store = Store(settings.database_path, per_thread=concurrent_reads)
         self.chats = ChatStore(self.store)
         self.users = UserStore(self.store)
@@ -134,10 +137,15 @@ class Sabio:
     def list_kbs(self) -> list[KnowledgeBase]:
         return self.store.list_kbs()
 
-    def delete_kb(self, name: str) -> None:
+    def delete_kb(self, name: str, *, keep_chats: bool = False) -> None:
+        """Delete a knowledge base with its passages, its index, the files uploaded into
+        it and, unless ``keep_chats``, its chats (files added from their own place on
+        disk stay where they are)."""
         kb = self.store.get_kb(name)
-        self.store.delete_kb(kb)
+        self.store.delete_kb(kb, with_chats=not keep_chats)
         self.index.drop(kb)
+        shutil.rmtree(uploads_folder(self.settings.home, kb.slug), ignore_errors=True)
+        self.store.erase_deleted()
 
     def reindex_kb(self, name: str, embedding_model: str | None = None) -> KnowledgeBase:
         """Re-embed every chunk (with a new model, or the recorded one) and switch atomically."""
@@ -232,11 +240,25 @@ class Sabio:
             return []
         return self.store.list_documents(self.kb(kb_name).id)
 
+    def uploads_folder(self, kb_name: str | None = None) -> Path:
+        """Where knowledge base ``kb_name`` (or the default one, before its first upload
+        makes it) keeps the files uploaded into it: a folder named by its identifier."""
+        name = kb_name or self.settings.default_kb
+        kb = self.store.find_kb(name)
+        return uploads_folder(
+            self.settings.home, kb.slug if kb else kb_identifier(name, self.store.kb_names())
+        )
+
     def remove_document(self, ref: str | int, kb_name: str | None = None) -> DocumentRecord:
-        """Forget a document: ``ref`` is an id (an int is only ever an id) or a path."""
+        """Forget a document: ``ref`` is an id (an int is only ever an id) or a path. A file
+        uploaded through the server is deleted with it; a file added from its own place on
+        disk stays."""
         kb = self.kb(kb_name)
         doc = self.store.get_document(kb.id, ref if isinstance(ref, int) else _as_source(ref))
         self.store.delete_documents(kb, [doc.id])
+        if Path(doc.source).parent == uploads_folder(self.settings.home, kb.slug):
+            Path(doc.source).unlink(missing_ok=True)
+        self.store.erase_deleted()
         return doc
 
     def search(
@@ -376,6 +398,7 @@ class Sabio:
         self.sources.remove(source_id)
         if not keep_documents and doc_ids & existing:
             self.store.delete_documents(kb, sorted(doc_ids & existing))
+            self.store.erase_deleted()
         return source
 
     # chats: ``user_id`` is the signed-in account (its chats only); None, the local user
@@ -416,6 +439,7 @@ class Sabio:
 
     def delete_chat(self, chat_id: int, *, user_id: int | None = None) -> None:
         self.chats.delete_chat(chat_id, user_id=user_id)
+        self.store.erase_deleted()
 
     def show_branch(self, chat_id: int, message_id: int, *, user_id: int | None = None) -> Chat:
         return self.chats.show_branch(chat_id, message_id, user_id=user_id)

@@ -12,6 +12,7 @@ moment leaves either the old version or the new one, never half of each.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
@@ -28,6 +29,7 @@ from numpy.typing import NDArray
 
 from sabio.chunking import Chunk
 from sabio.errors import ConflictError, NotFoundError
+from sabio.home import create_private_file
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS kb (
@@ -189,13 +191,13 @@ keep a knowledge base current, what each of their items became, and background j
 (:mod:`sabio.sources`, :mod:`sabio.jobs`); 5: knowledge bases' identifiers (``slug``,
 :mod:`sabio.names`), members' access to them (``kb_member``), and chats as trees: each
 message's ``parent_id`` (regenerated answers and edited questions are siblings), the
-branch shown (``chat.leaf_id``), answers stopped by their reader (:func:`_upgrade_to_5`).
-Every statement is ``IF NOT EXISTS``, so running :data:`SCHEMA` again adds what an older
-database lacks, and the upgrades add the columns of existing tables. A chat
-names its knowledge base (``kb_name``) instead of referring to its row: deleting a
-knowledge base keeps its chats readable. ``user_id`` is the chat's owner when the server
-requires login; NULL is the single local user. Sessions and tokens are kept as SHA-256
-digests only, passwords as scrypt hashes."""
+branch shown (``chat.leaf_id``), answers stopped by their reader and the claims of each
+answer (:func:`_upgrade_to_5`). Every statement is ``IF NOT EXISTS``, so running
+:data:`SCHEMA` again adds what an older database lacks, and the upgrades add the columns
+of existing tables. A chat names its knowledge base (``kb_name``) instead of referring to
+its row: a knowledge base deleted with ``keep_chats`` leaves its chats readable.
+``user_id`` is the chat's owner when the server requires login; NULL is the single local
+user. Sessions and tokens are kept as SHA-256 digests only, passwords as scrypt hashes."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,6 +273,7 @@ class Store:
     def __init__(self, path: Path | str, *, per_thread: bool = False) -> None:
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+            create_private_file(Path(path))  # its -wal and -shm files take its mode
         self.path = path
         self._shared = self._connect()
         self._local = threading.local() if per_thread and str(path) != ":memory:" else None
@@ -284,6 +287,7 @@ class Store:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
         db.execute("PRAGMA foreign_keys=ON")
+        db.execute("PRAGMA secure_delete=ON")  # deleted text is zeroed, not left in free pages
         db.execute("PRAGMA busy_timeout=10000")
         return db
 
@@ -405,10 +409,23 @@ class Store:
         ).fetchall()
         return [KnowledgeBase(*row) for row in rows]
 
-    def delete_kb(self, kb: KnowledgeBase) -> None:
+    def delete_kb(self, kb: KnowledgeBase, *, with_chats: bool = False) -> None:
+        """Delete a knowledge base and everything in it; ``with_chats``: and the chats
+        over it, in the same transaction."""
         with self.transaction() as db:
             db.execute("DELETE FROM chunk WHERE kb_id=?", (kb.id,))
             db.execute("DELETE FROM kb WHERE id=?", (kb.id,))
+            if with_chats:  # their messages go with them (ON DELETE CASCADE)
+                db.execute("DELETE FROM chat WHERE kb_name=?", (kb.name,))
+
+    def erase_deleted(self) -> None:
+        """Make what was deleted unreadable from the files too: deleted rows are zeroed in
+        their pages (``secure_delete``), and this copies the write-ahead log into the
+        database and empties it, so the rows' earlier versions do not linger there. Best
+        effort: while another connection reads an older snapshot, the log is emptied at a
+        later checkpoint instead."""
+        with contextlib.suppress(sqlite3.OperationalError):
+            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
 
     def kb_counts(self, kb_id: int) -> tuple[int, int]:
         """(documents, chunks) of one knowledge base."""

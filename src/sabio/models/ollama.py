@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from sabio.connections import model_client, unresolved_host
 from sabio.errors import ConfigError, ModelError, NotFoundError, SabioError
 from sabio.models import (
     ENGLISH_ONLY,
@@ -110,7 +111,7 @@ class OllamaClient:
     def __init__(self, host: str, timeout: float | httpx.Timeout = 60.0) -> None:
         self.host = host.rstrip("/")
         try:
-            self._http = httpx.Client(base_url=self.host, timeout=timeout)
+            self._http = model_client(base_url=self.host, timeout=timeout)
         except httpx.InvalidURL as exc:
             raise ConfigError(f"ollama_host {host!r} is not a valid URL: {exc}") from exc
 
@@ -242,6 +243,11 @@ class OllamaClient:
                     raise self._refusal(response, path, model)
                 yield response
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            if why := unresolved_host(exc):
+                raise ModelError(
+                    f"Ollama is not reachable at {self.host}: {why} — check the address in "
+                    "OLLAMA_HOST (or the ollama_host setting) and this computer's network"
+                ) from exc
             raise ModelError(
                 f"Ollama is not reachable at {self.host} — start it with `ollama serve` "
                 "or set OLLAMA_HOST",
@@ -515,7 +521,7 @@ def find_ollama_chat_model(settings: Settings) -> str | None:
 
 def ollama_status(settings: Settings) -> dict[str, Any]:
     """What ``sabio doctor`` reports: host, reachable, version, models, embedding_models,
-    chat_models, error."""
+    chat_models, error, and unresolved (why the host name did not resolve, if so)."""
     status: dict[str, Any] = {
         "host": settings.ollama_host,
         "reachable": False,
@@ -524,6 +530,7 @@ def ollama_status(settings: Settings) -> dict[str, Any]:
         "embedding_models": [],
         "chat_models": [],
         "error": None,
+        "unresolved": None,
     }
     try:
         with OllamaClient.from_settings(settings, timeout=PROBE_TIMEOUT) as client:
@@ -536,4 +543,5 @@ def ollama_status(settings: Settings) -> dict[str, Any]:
             status["chat_models"] = list_chat_models(client)
     except SabioError as exc:
         status["error"] = str(exc)
+        status["unresolved"] = unresolved_host(exc)
     return status

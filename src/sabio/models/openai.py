@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from sabio.connections import model_client, unresolved_host
 from sabio.errors import ConfigError, ModelError, NotFoundError, SabioError
 from sabio.models import (
     BatchedEmbedder,
@@ -71,7 +72,7 @@ class OpenAIConnection:
         self.where = f"[openai.{server}] in config.toml"
         headers = {"Authorization": f"Bearer {config.api_key}"} if config.api_key else {}
         timeout = settings.timeout if timeout is None else timeout
-        self._http = httpx.Client(timeout=timeout, headers=headers)
+        self._http = model_client(timeout=timeout, headers=headers)
 
     def __enter__(self) -> OpenAIConnection:
         return self
@@ -151,9 +152,14 @@ class OpenAIConnection:
                     raise self._refusal(response, url, model)
                 yield response
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            why = unresolved_host(exc)
             raise ModelError(
-                f"the OpenAI-compatible server {self.server!r} is not reachable at {url} — "
-                f"start it, or fix base_url under {self.where}"
+                f"the OpenAI-compatible server {self.server!r} is not reachable at {url}"
+                + (
+                    f": {why} — fix base_url under {self.where} or this computer's network"
+                    if why
+                    else f" — start it, or fix base_url under {self.where}"
+                )
             ) from exc
         except httpx.TimeoutException as exc:
             raise ModelError(

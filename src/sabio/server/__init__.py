@@ -15,7 +15,9 @@ data directory, run by ``sabio serve`` with uvicorn.
     access        who may call what: login, CSRF, admins; same-host checks without login
     settings_api  the web app's other routes: settings, model pull, files, passages
     sources_api   sources (folders, mail, web, webhooks), their items and jobs
+    data_api      everything at once: export to download, import, purge
     schemas       what the routes take and return (documented at /docs)
+    docs          /docs and /redoc, their scripts served from the package (no CDN)
     uploads       multipart bodies streamed to disk, bounded, named and checked safely
     errors        the one JSON error shape: {"error": {"code", "message"}}
     events        server-sent events from a blocking generator (answers, pulls)
@@ -53,14 +55,17 @@ it too, so the service is called from many threads at once. The design:
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import Depends, FastAPI
+from fastapi.telemetry import TelemetryConfig
 from threadpoolctl import threadpool_limits
 
 from sabio import __version__
+from sabio.archive import clear_leftovers
 from sabio.config import Settings
 from sabio.server import threads, uploads
 from sabio.server.access import AccessGuard
@@ -68,6 +73,9 @@ from sabio.server.api import router
 from sabio.server.auth import new_setup_code
 from sabio.server.auth import router as auth_router
 from sabio.server.chats_api import router as chats_router
+from sabio.server.data_api import clear_exports
+from sabio.server.data_api import router as data_router
+from sabio.server.docs import install_docs
 from sabio.server.errors import install_error_handlers
 from sabio.server.live import router as live_router
 from sabio.server.members_api import router as members_router
@@ -80,6 +88,15 @@ from sabio.server.settings_api import router as settings_router
 from sabio.server.sources_api import router as sources_router
 from sabio.server.web import install_web
 
+NO_TELEMETRY: TelemetryConfig = {
+    "tracing": False,
+    "metrics": False,
+    "logs": False,
+    "operation_spans": False,
+    "auto_configure": False,
+}
+"""FastAPI's OpenTelemetry instrumentation, all off: requests, errors and timings would
+otherwise go to whatever exporter the environment names (sabio.offline)."""
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 11435
 
@@ -100,6 +117,8 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         uploads.clear_incoming(settings.home)
+        clear_leftovers(settings.home)  # an export or import the last run did not finish
+        clear_exports(settings.home)
         services = Services(settings, overrides=overrides, environ=environ)
         app.state.services = services
         for kb_name, paths in uploads.unindexed(settings.home, services.writer.store).items():
@@ -114,7 +133,7 @@ def create_app(
         finally:
             blas.restore_original_limits()
             await app.state.upstream_client.aclose()
-            services.close()
+            app.state.services.close()  # the one in use: an import or a purge made another
 
     app = FastAPI(
         title="Sabio",
@@ -124,8 +143,12 @@ def create_app(
         'always come as `{"error": {"code": ..., "message": ...}}`.',
         lifespan=lifespan,
         dependencies=[Depends(enforce)],  # who may call each route (server/roles.py)
+        docs_url=None,  # served from the package instead of a CDN (.docs)
+        redoc_url=None,
+        telemetry=NO_TELEMETRY,
     )
     app.state.setup_code = new_setup_code()  # for the first admin; `sabio serve` prints it
+    app.state.data_lock = threading.Lock()  # one import or purge at a time (.data_api)
     install_error_handlers(app)
     app.add_middleware(AccessGuard)
     app.include_router(router)
@@ -135,7 +158,9 @@ def create_app(
     app.include_router(auth_router)
     app.include_router(settings_router)
     app.include_router(sources_router)
+    app.include_router(data_router)
     install_ollama_api(app)  # the Ollama API: /api/chat, /api/tags… and HEAD /
     install_openai_api(app)  # the OpenAI API: /v1/chat/completions, /v1/models…
     install_web(app)
+    install_docs(app)
     return app

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import os
-import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from pathlib import Path
@@ -128,13 +127,18 @@ def get_kb(name: str, request: Request, services: ServicesDep) -> KnowledgeBaseO
     summary="Delete a knowledge base",
     tags=["knowledge bases"],
 )
-def delete_kb(name: str, services: ServicesDep) -> Response:
-    """Deletes the knowledge base, its index and the files uploaded into it; files added
-    from their own place on disk (``sabio add``) are not touched."""
+def delete_kb(
+    name: str,
+    services: ServicesDep,
+    keep_chats: Annotated[
+        bool, Query(description="Keep the chats over it (readable, no longer answered).")
+    ] = False,
+) -> Response:
+    """Deletes the knowledge base, its index, the files uploaded into it and its chats
+    (unless ``keep_chats``); files added from their own place on disk (``sabio add``) are
+    not touched."""
     with services.writing() as writer:
-        kb = writer.store.get_kb(name)
-        writer.delete_kb(name)
-        shutil.rmtree(uploads.uploads_folder(services.settings.home, kb.slug), ignore_errors=True)
+        writer.delete_kb(name, keep_chats=keep_chats)
     return Response(status_code=204)
 
 
@@ -206,7 +210,7 @@ async def receive_uploads(request: Request, services: Services, name: str) -> li
     """A multipart request's files, received within the size limit, checked, kept in
     knowledge base ``name``'s uploads and indexed (uploads and webhooks)."""
     settings = services.settings
-    folder = await run_in_threadpool(_uploads_folder, services, name)
+    folder = await run_in_threadpool(services.reader.uploads_folder, name)
     limit = settings.max_upload_mb * 1024 * 1024
     received = await uploads.receive_files(request, uploads.incoming_folder(settings.home), limit)
     try:
@@ -301,18 +305,8 @@ def delete_document(name: str, document_id: int, services: ServicesDep) -> Respo
     """Removes the document from the knowledge base; an uploaded file is deleted too, a
     file added from its own place on disk is not."""
     with services.writing() as writer:
-        doc = writer.remove_document(document_id, name)
-        path = Path(doc.source)
-        if path.parent == _uploads_folder(services, name):
-            path.unlink(missing_ok=True)
+        writer.remove_document(document_id, name)
     return Response(status_code=204)
-
-
-def _uploads_folder(services: Services, name: str) -> Path:
-    """Where knowledge base ``name`` (or the default one, before its first upload makes
-    it) keeps uploaded files: under its identifier."""
-    kb = services.reader.store.find_kb(name)
-    return uploads.uploads_folder(services.settings.home, kb.slug if kb else name)
 
 
 def _document_out(kb_name: str, d: DocumentRecord) -> DocumentOut:

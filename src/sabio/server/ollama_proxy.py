@@ -26,6 +26,7 @@ from starlette.background import BackgroundTask
 from starlette.responses import StreamingResponse
 
 from sabio.config import Settings
+from sabio.connections import async_model_client
 from sabio.server.origins import is_openai_path
 from sabio.server.services import services_of
 
@@ -92,7 +93,7 @@ def upstream_client() -> httpx.AsyncClient:
     """The one client for Ollama, made when the app starts and closed when it stops
     (:func:`sabio.server.create_app`), its connections kept alive: a new client for each
     request added 40 ms to each (its TLS context; ``bench/proxy.py``)."""
-    return httpx.AsyncClient(timeout=PROBE_TIMEOUT)
+    return async_model_client(timeout=PROBE_TIMEOUT)  # no proxy from the environment
 
 
 def _upstream(request: Request) -> tuple[httpx.AsyncClient, Settings]:

@@ -365,3 +365,46 @@ class UserIn(BaseModel):
     name: str = Field(description="Letters, digits, '.', '-', '_', '@'; 1 to 64 characters.")
     password: str = Field(description="At least 8 characters.")
     admin: bool = False
+
+
+class DataContentsOut(_Out):
+    knowledge_bases: int
+    documents: int
+    passages: int
+    chats: int
+    users: int
+    sources: int
+    uploads: int = Field(description="Files uploaded through the server.")
+    secrets: int = Field(0, description="Saved passwords and API keys (sealed in an export).")
+
+
+class DataOut(BaseModel):
+    contents: DataContentsOut
+    needs_passphrase: bool = Field(
+        description="Whether an export holds secrets, so needs a passphrase to seal them."
+    )
+
+
+class ExportIn(BaseModel):
+    passphrase: str | None = Field(
+        None, description="Seals the saved passwords and API keys; needed when there are any."
+    )
+
+
+class ExportOut(BaseModel):
+    url: str = Field(description="Download the archive here (once; it is deleted when sent).")
+    name: str = Field(description="A file name for it.")
+    size: int
+    contents: DataContentsOut
+
+
+class ImportOut(BaseModel):
+    contents: DataContentsOut
+    settings_restored: bool | None = Field(
+        description="True: the archive's config.toml was restored; false: this server's "
+        "was kept; null: the archive had none."
+    )
+
+
+class PurgeIn(BaseModel):
+    confirm: bool = Field(description="Must be true: everything is deleted.")

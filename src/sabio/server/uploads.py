@@ -31,7 +31,7 @@ from python_multipart.multipart import parse_options_header
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
-from sabio.errors import ConfigError
+from sabio.home import uploads_root
 from sabio.loaders import LOADER_MODULES
 from sabio.store import Store
 
@@ -74,19 +74,6 @@ class Received:
     path: Path
     size: int = 0
     complete: bool = False
-
-
-def uploads_root(home: Path) -> Path:
-    return Path(os.path.abspath(home / "uploads"))
-
-
-def uploads_folder(home: Path, kb_name: str) -> Path:
-    """``<home>/uploads/<kb>``: where a knowledge base's uploaded files are kept."""
-    root = uploads_root(home)
-    folder = root / kb_name
-    if kb_name in ("", ".", "..") or "/" in kb_name or "\\" in kb_name or folder.parent != root:
-        raise ConfigError(f"{kb_name!r} cannot hold uploads: rename the knowledge base")
-    return folder
 
 
 def incoming_folder(home: Path) -> Path:

@@ -49,6 +49,9 @@ _MODULES = {
 }
 """The module that registers each kind's connector, imported when it is first used."""
 KINDS = tuple(_MODULES)
+DIGEST_SECRETS = frozenset({"webhook"})
+"""Kinds whose ``secret`` is a digest to check against (a webhook's token), not a password
+encrypted by :class:`sabio.vault.Vault` to replay: an export keeps it as it is."""
 
 
 @dataclass(frozen=True, slots=True)

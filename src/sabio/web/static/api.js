@@ -80,6 +80,18 @@ export async function api(method, path, body) {
   return res.json();
 }
 
+// POST a file as the whole body (not a form), with `extra` headers; resolves with the JSON.
+export async function sendFile(path, file, extra = {}) {
+  const res = await fetch(API + path, {
+    method: "POST",
+    headers: { ...headers("POST", false), "Content-Type": file.type || "application/octet-stream", ...extra },
+    body: file,
+    credentials: "same-origin",
+  });
+  if (!res.ok) throw await failure(res, path);
+  return res.json();
+}
+
 // POST `body` and yield the server-sent events {event, data} of the answer as they come.
 export async function* stream(path, body, signal) {
   const res = await request(API + path, { method: "POST", headers: headers("POST", true), body: JSON.stringify(body), signal });

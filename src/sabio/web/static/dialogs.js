@@ -58,6 +58,13 @@ export function confirmDialog({ title, message, confirmLabel, danger = true }) {
   return open({ title, confirmLabel, danger, body: () => h("p", {}, message), accept: () => true });
 }
 
+// Yes or no, with a checkbox `option`: resolves with whether it was ticked, or null.
+export function confirmWithOption({ title, message, option, confirmLabel, danger = true }) {
+  const box = h("input", { type: "checkbox", name: "option" });
+  const body = () => h("div", {}, h("p", {}, message), h("label.check", {}, box, option));
+  return open({ title, confirmLabel, danger, body, accept: () => box.checked });
+}
+
 // A text: resolves with it (trimmed, not empty), or null.
 export function promptDialog({ title, label, value = "", confirmLabel = t("save"), maxlength = 200 }) {
   const input = h("input", { name: "dialog-value", value, required: true, maxlength, autocomplete: "off" });

@@ -4,12 +4,13 @@
 // events, GET /kbs/{id}/events); what a member may not do is not offered.
 
 import { API, api } from "../api.js";
-import { loadKbs } from "../data.js";
+import { loadChats, loadKbs } from "../data.js";
 import { confirmDialog } from "../dialogs.js";
 import { report, showError } from "../errors.js";
 import { formatDate, t } from "../i18n.js";
 import { canWrite, isAdmin, set, state, watch } from "../store.js";
 import { uploadQueue, unlockButton } from "../uploads.js";
+import { confirmKbDeletion } from "./data.js";
 import { h, header, icon, statusBadge, statusReason, toast } from "../ui.js";
 import { membersTab } from "./accounts.js";
 import { sourcesView } from "./sources.js";
@@ -245,10 +246,11 @@ async function reindex(kb) {
 }
 
 async function deleteKb(kb) {
-  const sure = await confirmDialog({ title: t("deleteKb"), message: t("deleteKbConfirm", { kb: kb.name }), confirmLabel: t("delete") });
-  if (!sure) return;
+  const choice = await confirmKbDeletion(kb); // and whether to keep its chats
+  if (!choice) return;
   try {
-    await api("DELETE", `/kbs/${encodeURIComponent(kb.id)}`);
+    await api("DELETE", `/kbs/${encodeURIComponent(kb.id)}${choice.keepChats ? "?keep_chats=true" : ""}`);
+    await loadChats();
     await loadKbs();
     location.hash = "#/kbs";
   } catch (err) {

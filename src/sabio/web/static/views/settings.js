@@ -1,5 +1,6 @@
 // Settings: the interface (language, theme), the models and pulling one into Ollama
-// (admins), this computer's access or your account, and the users (admins).
+// (admins), your data (export, import, purge; admins), this computer's access or your
+// account, and the users (admins).
 
 import { api, eventError, stream } from "../api.js";
 import { loadModels } from "../data.js";
@@ -8,6 +9,7 @@ import { formatSize, setLang, t } from "../i18n.js";
 import { isAdmin, state } from "../store.js";
 import { disclosure, field, h, header } from "../ui.js";
 import { accountSection, usersSection } from "./accounts.js";
+import { dataSection } from "./data.js";
 
 export function applyTheme() {
   const choice = localStorage.getItem("sabio.theme") || "auto";
@@ -21,7 +23,7 @@ export async function settingsView(main, { changed, signedOut }) {
   const page = h("div.page");
   main.replaceChildren(header(t("settings")), page);
   page.append(interfaceSection(changed));
-  if (isAdmin()) page.append(await modelSection(), pullSection());
+  if (isAdmin()) page.append(await modelSection(), pullSection(), await dataSection());
   page.append(state.auth.auth ? await accountSection(signedOut) : localSection());
   if (state.auth.auth && isAdmin()) page.append(await usersSection());
   return {};

@@ -1,0 +1,95 @@
+"""`sabio export`, `sabio import` and `sabio purge`: everything in the data directory in
+one archive, back from it, and deleted (:mod:`sabio.archive`)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from sabio import archive
+from sabio.config import load_settings
+from sabio.terminal import err, out
+from sabio.terminal import service as _sabio
+
+PassphraseStdin = Annotated[
+    bool,
+    typer.Option(
+        "--passphrase-stdin",
+        help="Read the passphrase of the secrets from the first line of stdin.",
+    ),
+]
+
+
+def _passphrase(from_stdin: bool, *, confirm: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return str(
+        typer.prompt(
+            "Passphrase for the saved passwords and API keys",
+            hide_input=True,
+            confirmation_prompt=confirm,
+        )
+    )
+
+
+def export(
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Argument(help="The archive to write, e.g. sabio-backup.tar.")],
+    passphrase_stdin: PassphraseStdin = False,
+) -> None:
+    """Write everything in the data directory to one archive: documents and their
+    passages, uploaded files, chats, accounts, sources and settings. Saved passwords and
+    API keys are sealed under a passphrase (asked for only when there are any)."""
+    sabio = _sabio(ctx)
+    try:
+        needed = archive.needs_passphrase(sabio.store, sabio.settings)
+        passphrase = _passphrase(passphrase_stdin, confirm=True) if needed else None
+        with err.status("writing the archive…"):
+            summary = archive.export_archive(sabio.store, sabio.settings, path, passphrase)
+    finally:
+        sabio.close()
+    sealed = f"; {summary.secrets} secrets sealed under your passphrase" if summary.secrets else ""
+    out.print(f"Exported {escape(summary.describe())} to {escape(str(path))}{sealed}.")
+
+
+def import_(
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Argument(help="An archive written by `sabio export`.")],
+    passphrase_stdin: PassphraseStdin = False,
+) -> None:
+    """Bring an archive of `sabio export` into an empty data directory (a new one, or one
+    just purged); the search index is rebuilt when first needed."""
+    settings = load_settings(ctx.find_root().obj)
+    needed = archive.archive_needs_passphrase(path)
+    passphrase = _passphrase(passphrase_stdin, confirm=False) if needed else None
+    with err.status("importing…"):
+        summary, restored = archive.import_archive(settings, path, passphrase)
+    out.print(f"Imported {escape(summary.describe())} into {escape(str(settings.home))}.")
+    if restored is False:
+        out.print("Your settings stay as they were: the archive's config.toml was not used.")
+
+
+def purge(
+    ctx: typer.Context,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
+) -> None:
+    """Delete everything Sabio keeps: the database, uploaded files, chats, accounts,
+    sources, settings, the search index and the converted model (your own files stay).
+    Stop `sabio serve` first."""
+    settings = load_settings(ctx.find_root().obj)
+    summary = archive.contents(settings)
+    question = (
+        f"Delete everything in {settings.home} ({summary.describe()}), with the settings "
+        "and the search index? This cannot be undone"
+    )
+    if not yes and not typer.confirm(question):
+        raise typer.Exit(1)
+    left = archive.purge(settings)
+    out.print(f"Deleted everything Sabio kept in {escape(str(settings.home))}.")
+    if left:
+        names = ", ".join(p.name for p in left)
+        out.print(f"Left what Sabio did not put there: {escape(names)}.")
