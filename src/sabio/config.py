@@ -76,6 +76,22 @@ class Settings:
     search_k: int = _setting(8, "Passages returned by a search.")
     embed_batch_size: int = _setting(32, "Texts sent to the embedding model at once.")
     workers: int = _setting(0, "Processes that read files in parallel (0: one per core).")
+    reader_timeout: float = _setting(
+        120.0,
+        "Seconds one file may take to be read and split into passages; a file that takes "
+        'longer fails ("took longer than N s") and the others go on.',
+    )
+    reader_memory_mb: int = _setting(
+        1024,
+        "Memory, in MB, a reader process may take to read one file (on Linux); a file that "
+        'needs more fails ("needed more than N MB") and the others go on.',
+    )
+    max_text_mb: int = _setting(
+        20,
+        "Most text one file may give, in MB of characters (2^20 each; 20 MB is about 10,000 "
+        "pages); a file with more fails with the reason instead of taking the memory and "
+        "hours of embedding.",
+    )
     embedded_threads: int = _setting(0, "Threads for the embedded model (0: one per core).")
     timeout: float = _setting(60.0, "Seconds to wait for a model server before giving up.")
     max_upload_mb: int = _setting(

@@ -136,7 +136,7 @@ def load_document(blob: Blob) -> LoadedDocument:
         doc = loader(blob)
     except LoadError:
         raise
-    except (MemoryError, RecursionError) as exc:
+    except RecursionError as exc:  # MemoryError is the reader's (sabio.readers)
         raise CorruptFileError(f"could not read {blob.name}: {type(exc).__name__}") from exc
     sections = [
         Section(text, s.page, normalize_text(s.heading).replace("\n", " "), s.kind)

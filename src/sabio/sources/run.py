@@ -95,7 +95,7 @@ class SyncRun:
         if not items:
             return
         by_source = {item.source: (key, item.title) for item, key in zip(items, keys, strict=True)}
-        report = self.sabio.add_loaded(items, self.kb.name)
+        report = self.sabio.add_loaded(items, self.kb.name, isolate=True)  # as ingest_files
         updates = []
         extras = {u.key: u for u in extra}
         for result in report.results:

@@ -22,10 +22,10 @@ from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from sabio.errors import ConfigError, LoadError, SourceError
+from sabio.errors import ConfigError, SourceError
 from sabio.fetch import Fetched, Fetcher, PageGoneError, check_url, parse_feed, parse_sitemap
 from sabio.ingest import LoadedSource
-from sabio.loaders import Blob, is_supported, load_document
+from sabio.loaders import Blob, is_supported
 from sabio.sources import ItemUpdate, SourceSetup, register_connector
 from sabio.sources.run import SyncRun
 
@@ -141,13 +141,9 @@ class WebConnector:
 
 
 def _load(url: str, title: str, fetched: Fetched, digest: str) -> LoadedSource:
-    name = _file_name(fetched)
-    metadata = {"url": fetched.url}
-    try:
-        document = load_document(Blob(name=name, data=fetched.content))
-    except LoadError as exc:
-        return LoadedSource(url, digest, title or name, None, exc.status, str(exc), metadata)
-    return LoadedSource(url, digest, title or document.title, document, metadata=metadata)
+    """The page, to be loaded by a reader process as a file would be (never here)."""
+    blob = Blob(name=_file_name(fetched), data=fetched.content)
+    return LoadedSource(url, digest, title, None, metadata={"url": fetched.url}, blob=blob)
 
 
 def _file_name(fetched: Fetched) -> str:
