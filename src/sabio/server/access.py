@@ -62,6 +62,17 @@ ADMIN_ONLY = (
     ("DELETE", f"{API}/sources"),
 )
 """(method, path) that need an admin; a path covers what is under it, ``*`` any method."""
+MODEL_MANAGEMENT = frozenset(
+    {
+        ("POST", "/api/pull"),
+        ("POST", "/api/push"),
+        ("POST", "/api/create"),
+        ("POST", "/api/copy"),
+        ("DELETE", "/api/delete"),
+    }
+)
+"""Ollama's routes that change its models, passed through to it (:mod:`.ollama_api`):
+admins only, as ``POST /api/v1/models/pull``."""
 TOKEN_TOUCH_SECONDS = 60.0
 """An API token's ``last_used_at`` is written at most this often."""
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -130,15 +141,29 @@ def check_access(request: Request) -> None:
         return
     if path in SIGN_IN:
         _check_same_origin(request)
-    if path in OPEN or not path.startswith(f"{API}/") or WEBHOOK.fullmatch(path):
-        return
+    manages_models = (method, path) in MODEL_MANAGEMENT
+    if not manages_models and (
+        path in OPEN or not path.startswith(f"{API}/") or WEBHOOK.fullmatch(path)
+    ):
+        return  # the Ollama and OpenAI routes check their callers themselves (ollama_api)
     user = authenticate(request)
     if user is None:
         raise AuthError(SIGN_IN_FIRST)
-    if not user.admin and any(
+    if not is_allowed(user, method, path):
+        what = "manage Ollama's models" if manages_models else "do this"
+        raise ForbiddenError(f"only an admin may {what} ({method} {path})")
+
+
+def is_allowed(user: User | None, method: str, path: str) -> bool:
+    """Whether ``user`` (None: accounts are off, the local user) may call ``method path``
+    by the admin rules (:data:`ADMIN_ONLY`, :data:`MODEL_MANAGEMENT`)."""
+    if user is None or user.admin:
+        return True
+    if (method, path) in MODEL_MANAGEMENT:
+        return False
+    return not any(
         m in ("*", method) and (path == p or path.startswith(f"{p}/")) for m, p in ADMIN_ONLY
-    ):
-        raise ForbiddenError(f"only an admin may do this ({method} {path})")
+    )
 
 
 def authenticate(request: Request) -> User | None:

@@ -22,10 +22,10 @@ from starlette.concurrency import run_in_threadpool
 
 from sabio import __version__
 from sabio.answer import Answer, AnswerStream, Turn
-from sabio.errors import ConfigError
+from sabio.errors import ConfigError, ForbiddenError
 from sabio.ingest import FileResult
 from sabio.server import uploads
-from sabio.server.access import current_user_id
+from sabio.server.access import authenticate, current_user_id, is_allowed
 from sabio.server.events import Event, close_iterator, event_stream
 from sabio.server.links import (
     API_PREFIX,
@@ -127,10 +127,19 @@ def get_kb(name: str, services: ServicesDep) -> KnowledgeBaseOut:
     summary="Delete a knowledge base",
     tags=["knowledge bases"],
 )
-def delete_kb(name: str, services: ServicesDep) -> Response:
+def delete_kb(name: str, request: Request, services: ServicesDep) -> Response:
     """Deletes the knowledge base, its index and the files uploaded into it; files added
-    from their own place on disk (``sabio add``) are not touched."""
+    from their own place on disk (``sabio add``) are not touched. Its sources go with it,
+    so with accounts on, deleting one that has sources needs the right to remove them."""
+    user = authenticate(request)
     with services.writing() as writer:
+        sources = writer.list_sources(name)
+        if sources and not is_allowed(user, "DELETE", f"{API_PREFIX}/sources/{sources[0].id}"):
+            listed = ", ".join(s.describe() for s in sources[:3])
+            raise ForbiddenError(
+                f"{name!r} has sources ({listed}) that only an admin may remove; ask an "
+                "admin to delete it, or to remove its sources first"
+            )
         writer.delete_kb(name)
         with contextlib.suppress(ConfigError):  # a name that is no folder name has no uploads
             shutil.rmtree(uploads.uploads_folder(services.settings.home, name), ignore_errors=True)
