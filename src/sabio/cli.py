@@ -157,6 +157,13 @@ def add(
     keep_missing: Annotated[
         bool, typer.Option(help="Keep documents whose files are gone from a re-added folder.")
     ] = False,
+    follow_links: Annotated[
+        bool,
+        typer.Option(
+            help="Index files that symbolic links in a folder lead to outside it (skipped "
+            "otherwise)."
+        ),
+    ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="List every file.")] = False,
     as_json: JsonOption = False,
 ) -> None:
@@ -175,7 +182,12 @@ def add(
             bar.refresh()
 
         report = sabio.add(
-            paths, kb, password=password, keep_missing=keep_missing, progress=progress
+            paths,
+            kb,
+            password=password,
+            keep_missing=keep_missing,
+            progress=progress,
+            follow_links=follow_links,
         )
     if as_json:
         _print_json([asdict(r) for r in report.results])

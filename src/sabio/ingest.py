@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from stat import S_ISREG
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
 import numpy as np
 
@@ -80,6 +80,10 @@ class IngestOptions:
     """Read even a single small text file in a reader process, never in this one: for
     long-running processes (the server, the worker), whose memory must not depend on
     what a file holds."""
+    follow_links: bool = False
+    """Index files that a symbolic link leads to outside their folder (see scan_paths)."""
+    within: Path | None = None
+    """The folder that files named alone must stay in (a watched folder's)."""
     limits: Limits = field(default_factory=Limits)
     max_text_mb: int = MAX_TEXT_MB
     """Most text one document may hold, in MB of characters (2^20 each)."""
@@ -124,30 +128,66 @@ def _ignore(result: FileResult | None, note: str, total: int | None = None) -> N
 
 
 def file_hash(path: Path) -> str:
-    digest = hashlib.blake2b(digest_size=16)
     with path.open("rb") as f:
-        while block := f.read(1 << 20):
-            digest.update(block)
+        return stream_hash(f)
+
+
+def stream_hash(file: BinaryIO) -> str:
+    """The content hash a document records (BLAKE2b, 16 bytes), of an open file read on
+    to its end."""
+    digest = hashlib.blake2b(digest_size=16)
+    while block := file.read(1 << 20):
+        digest.update(block)
     return digest.hexdigest()
 
 
+LINK_OUTSIDE = "link to a file outside the folder"
+
+
+@dataclass(slots=True)
+class Scan:
+    """What :func:`scan_paths` found: ``files`` with their stat, the ``folders`` walked,
+    results for paths that do not exist, and ``outside``: files reached through a
+    symbolic link that leaves the folder they were found in (skipped unless asked for)."""
+
+    files: dict[Path, os.stat_result] = field(default_factory=dict)
+    folders: list[Path] = field(default_factory=list)
+    missing: list[FileResult] = field(default_factory=list)
+    outside: list[Path] = field(default_factory=list)
+
+
 def scan_paths(
-    paths: Iterable[Path],
-) -> tuple[dict[Path, os.stat_result], list[Path], list[FileResult]]:
-    """(files with their stat, folders that were walked, results for paths that do not exist)."""
-    files: dict[Path, os.stat_result] = {}
-    folders: list[Path] = []
-    missing: list[FileResult] = []
+    paths: Iterable[Path], *, follow_links: bool = False, within: Path | None = None
+) -> Scan:
+    """The files under ``paths`` (folders walked). A file that a symbolic link makes
+    lead out of its folder (the folder walked, or ``within`` for a file named alone)
+    is ``outside`` unless ``follow_links``: a link in a watched folder must not index,
+    and serve, ``/etc/passwd`` or another user's files."""
+    scan = Scan()
     for raw in paths:
         path = Path(os.path.abspath(raw))
         if path.is_dir():
-            folders.append(path)
-            files.update(_walk(path))
+            scan.folders.append(path)
+            for found, found_stat in _walk(path):
+                inside = within or path
+                if not follow_links and os.path.islink(found) and not _leads_into(found, inside):
+                    scan.outside.append(found)
+                else:
+                    scan.files[found] = found_stat
         elif (stat := _file_stat(path)) is not None:
-            files[path] = stat
+            if not follow_links and within is not None and not _leads_into(path, within):
+                scan.outside.append(path)
+            else:
+                scan.files[path] = stat
         else:
-            missing.append(FileResult(str(path), "not_indexed", "failed", "no such file or folder"))
-    return files, folders, missing
+            result = FileResult(str(path), "not_indexed", "failed", "no such file or folder")
+            scan.missing.append(result)
+    return scan
+
+
+def _leads_into(path: Path, folder: Path) -> bool:
+    """Whether ``path``, its links followed, is a file inside ``folder`` (links followed)."""
+    return Path(os.path.realpath(path)).is_relative_to(os.path.realpath(folder))
 
 
 def _walk(folder: Path) -> Iterator[tuple[Path, os.stat_result]]:
@@ -249,13 +289,16 @@ def ingest_paths(
     """Add files and folders to ``kb``; one bad file never stops the batch."""
     report = IngestReport()
     notify = progress or _ignore
-    files, folders, missing = scan_paths(paths)
-    notify(None, "reading files", total=len(files) + len(missing))
-    for result in missing:
+    scan = scan_paths(paths, follow_links=options.follow_links, within=options.within)
+    files, folders = scan.files, scan.folders
+    notify(None, "reading files", total=len(files) + len(scan.missing) + len(scan.outside))
+    for result in scan.missing:
         report.results.append(result)
         notify(result, "")
     jobs: list[_Job] = []
     known: dict[str, DocumentRecord] = {}
+    writer = _Writer(store, kb, embedder, known, report, notify)
+    _skip_outside(store, kb, scan.outside, writer)
     for path, stat in files.items():
         source = str(path)
         doc = store.find_document(kb.id, source)
@@ -279,15 +322,25 @@ def ingest_paths(
                 options.max_text_mb,
             )
         )
-    writer = _Writer(store, kb, embedder, known, report, notify)
     for prepared in _prepare_all(jobs, options):
         writer.add(prepared)
     writer.flush()
-    seen = {str(p) for p in files}
+    seen = {str(p) for p in files} | {str(p) for p in scan.outside}
     for folder in folders if not options.keep_missing else []:
         _remove_missing(store, kb, folder, seen, report, notify)
     report.results.sort(key=lambda r: r.source)
     return report
+
+
+def _skip_outside(store: Store, kb: KnowledgeBase, outside: list[Path], writer: _Writer) -> None:
+    """Record links that leave their folder as skipped; one indexed before (by an older
+    Sabio, or before the link was repointed) leaves the index."""
+    gone = [d.id for p in outside if (d := store.find_document(kb.id, str(p))) is not None]
+    if gone:
+        store.delete_documents(kb, gone)
+    for path in outside:
+        state = FileState(str(path), "", 0, 0)
+        writer.add(_Prepared(state, title=path.stem, status="skipped", error=LINK_OUTSIDE))
 
 
 @dataclass(frozen=True, slots=True)

@@ -188,13 +188,18 @@ class Sabio:
         keep_missing: bool = False,
         progress: Progress | None = None,
         isolate: bool = False,
+        follow_links: bool = False,
+        within: Path | None = None,
     ) -> IngestReport:
+        """Index files and folders; see :class:`IngestOptions` for the flags."""
         kb = self.kb(kb_name, create_default=True)
         options = self._ingest_options(
             password=password,
             keep_missing=keep_missing,
             workers=self.settings.workers,
             isolate=isolate,
+            follow_links=follow_links,
+            within=within,
         )
         report = ingest_paths(
             self.store, kb, paths, lambda: self.kb_embedder(kb), options, progress

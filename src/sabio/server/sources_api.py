@@ -43,7 +43,8 @@ class SourceIn(BaseModel):
     options: dict[str, Any] = Field(
         default_factory=dict,
         description="imap: host, username, port, folder, security (tls|starttls|none), since "
-        "(YYYY-MM-DD); url, feed, sitemap, webhook: allow_private.",
+        "(YYYY-MM-DD); url, feed, sitemap, webhook: allow_private; folder: follow_links "
+        "(index files that symbolic links lead to outside the folder).",
     )
     password: str | None = Field(None, description="imap: kept encrypted, never returned.")
     interval_s: float | None = Field(
