@@ -94,10 +94,25 @@ class Settings:
     )
     embedded_threads: int = _setting(0, "Threads for the embedded model (0: one per core).")
     timeout: float = _setting(60.0, "Seconds to wait for a model server before giving up.")
+    fetch_deadline: float = _setting(
+        60.0,
+        "Seconds one web fetch (a page, a feed, a sitemap, a webhook's URL; redirects and "
+        "the whole body included) may take; a slower one fails, so a site that trickles "
+        "cannot hold a sync.",
+    )
+    fetch_max_mb: int = _setting(20, "Largest response a web fetch takes, in MB.")
     max_upload_mb: int = _setting(
         200,
         "Largest file the server accepts in an upload, in MB; a bigger one is refused (413) "
         "and nothing of that upload is kept.",
+    )
+    max_request_mb: int = _setting(
+        200,
+        "Most one upload request may carry in all, in MB (its files together); a bigger "
+        "request is refused (413) before its body is read, or at the first byte over.",
+    )
+    max_upload_files: int = _setting(
+        100, "Most files one upload request may carry; more is refused (413)."
     )
     allowed_origins: str = _setting(
         "",

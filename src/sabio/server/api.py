@@ -132,7 +132,7 @@ def delete_kb(name: str, request: Request, services: ServicesDep) -> Response:
     from their own place on disk (``sabio add``) are not touched. Its sources go with it,
     so with accounts on, deleting one that has sources needs the right to remove them."""
     user = authenticate(request)
-    with services.writing() as writer:
+    with services.indexing(), services.writing() as writer:  # after uploads into it end
         sources = writer.list_sources(name)
         if sources and not is_allowed(user, "DELETE", f"{API_PREFIX}/sources/{sources[0].id}"):
             listed = ", ".join(s.describe() for s in sources[:3])
@@ -154,10 +154,11 @@ def delete_kb(name: str, request: Request, services: ServicesDep) -> Response:
 )
 def reindex_kb(name: str, services: ServicesDep, body: ReindexIn | None = None) -> KnowledgeBaseOut:
     """Re-embeds every passage (with a new embedding model, or the recorded one) and switches
-    atomically; searches keep working on the old vectors meanwhile."""
-    with services.writing() as writer:
-        writer.reindex_kb(name, body.embedding_model if body else None)
-        return _counted_kb(writer, name)
+    atomically; searches keep working on the old vectors meanwhile (and logins, chats and
+    settings do not wait: it runs on the indexer)."""
+    with services.indexing() as indexer:
+        indexer.reindex_kb(name, body.embedding_model if body else None)
+        return _counted_kb(indexer, name)
 
 
 def _kb_out(kb: KnowledgeBase) -> KnowledgeBaseOut:
@@ -189,7 +190,10 @@ def list_documents(name: str, services: ServicesDep) -> list[DocumentOut]:
     summary="Upload files",
     tags=["documents"],
     responses={
-        413: {"model": ErrorOut, "description": "A file is over max_upload_mb"},
+        413: {
+            "model": ErrorOut,
+            "description": "Over max_upload_mb (a file), max_request_mb or max_upload_files",
+        },
         415: {"model": ErrorOut, "description": "Not multipart/form-data"},
     },
     openapi_extra={"requestBody": UPLOAD_BODY},
@@ -208,8 +212,8 @@ async def receive_uploads(request: Request, services: Services, name: str) -> li
     knowledge base ``name``'s uploads and indexed (uploads and webhooks)."""
     settings = services.settings
     folder = uploads.uploads_folder(settings.home, name)
-    limit = settings.max_upload_mb * 1024 * 1024
-    received = await uploads.receive_files(request, uploads.incoming_folder(settings.home), limit)
+    limits = uploads.UploadLimits.from_settings(settings)
+    received = await uploads.receive_files(request, uploads.incoming_folder(settings.home), limits)
     try:
         return await run_waiting(index_uploads, services, name, folder, received)
     finally:
@@ -219,9 +223,10 @@ async def receive_uploads(request: Request, services: Services, name: str) -> li
 def index_uploads(
     services: Services, name: str, folder: Path, received: list[uploads.Received]
 ) -> list[UploadedFileOut]:
-    """Check each file, move those that pass into ``folder`` and index them."""
+    """Check each file, move those that pass into ``folder`` and index them (through the
+    indexer: the writer stays free for everything else meanwhile)."""
     problems = {r.name: uploads.content_problem(r.path, r.name) for r in received}
-    with services.writing() as writer:
+    with services.indexing() as writer:
         accepted = [str(uploads.accept(r, folder)) for r in received if problems[r.name] is None]
         try:
             paths = [Path(p) for p in accepted]

@@ -292,13 +292,16 @@ def _check_webhook_access(services: Services, source: Source, request: Request) 
 
 
 def _receive_json(services: Services, source: Source, body: WebhookIn) -> ItemUpdate:
+    """A text or a URL, indexed by the indexer; a URL is fetched first, before any lock."""
     if (body.text is None) == (body.url is None):
         raise ConfigError('send either "text" (with an optional "title") or "url"')
-    with services.writing() as writer:
-        if body.text is not None:
-            return hooks.receive_text(writer, source, body.text, body.title)
-        assert body.url is not None
-        return hooks.receive_url(writer, source, body.url)
+    if body.text is not None:
+        with services.indexing() as indexer:
+            return hooks.receive_text(indexer, source, body.text, body.title)
+    assert body.url is not None
+    page = hooks.fetch_url(services.reader, source, body.url)
+    with services.indexing() as indexer:
+        return hooks.receive_url(indexer, source, page)
 
 
 async def _receive_files(services: Services, source: Source, request: Request) -> list[ItemUpdate]:
@@ -312,5 +315,5 @@ async def _receive_files(services: Services, source: Source, request: Request) -
 
 
 def _record_files(services: Services, source: Source, updates: list[ItemUpdate]) -> None:
-    with services.writing() as writer:
-        hooks.record_files(writer, source, updates)
+    with services.indexing() as indexer:
+        hooks.record_files(indexer, source, updates)
