@@ -9,6 +9,7 @@ data directory, run by ``sabio serve`` with uvicorn.
     origins       which browser pages may call the Ollama API; its CORS headers
     auth          accounts: first-run setup, login, passwords, API tokens, users
     access        who may call what: login, CSRF, admins; same-host checks without login
+    throttle      failed sign-ins counted per account and address: 429 past a few
     settings_api  the web app's other routes: settings, model pull, files, passages
     sources_api   sources (folders, mail, web, webhooks), their items and jobs
     schemas       what the routes take and return (documented at /docs)
@@ -70,6 +71,7 @@ from sabio.server.openai_api import install_openai_api
 from sabio.server.services import Services
 from sabio.server.settings_api import router as settings_router
 from sabio.server.sources_api import router as sources_router
+from sabio.server.throttle import SignInThrottle
 from sabio.server.web import install_web
 
 DEFAULT_HOST = "127.0.0.1"
@@ -117,6 +119,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.setup_code = new_setup_code()  # for the first admin; `sabio serve` prints it
+    app.state.sign_ins = SignInThrottle()  # failed logins and setup codes, counted
     install_error_handlers(app)
     app.add_middleware(AccessGuard)
     app.include_router(router)

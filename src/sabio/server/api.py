@@ -49,6 +49,7 @@ from sabio.server.schemas import (
     KnowledgeBaseOut,
     ModelOut,
     ReindexIn,
+    RowId,
     SearchOut,
     UploadedFileOut,
     UploadOut,
@@ -270,7 +271,7 @@ def _uploaded_out(
     summary="Remove a document",
     tags=["documents"],
 )
-def delete_document(name: str, document_id: int, services: ServicesDep) -> Response:
+def delete_document(name: str, document_id: RowId, services: ServicesDep) -> Response:
     """Removes the document from the knowledge base; an uploaded file is deleted too, a
     file added from its own place on disk is not."""
     with services.writing() as writer:
@@ -383,7 +384,7 @@ def create_chat(body: ChatIn, services: ServicesDep, owner: OwnerDep) -> ChatOut
 
 
 @router.get("/chats/{chat_id}", summary="One chat with its messages", tags=["chats"])
-def get_chat(chat_id: int, services: ServicesDep, owner: OwnerDep) -> ChatDetailOut:
+def get_chat(chat_id: RowId, services: ServicesDep, owner: OwnerDep) -> ChatDetailOut:
     chat = services.reader.get_chat(chat_id, user_id=owner)
     detail = ChatDetailOut.model_validate(chat)
     for message in detail.messages:
@@ -392,13 +393,13 @@ def get_chat(chat_id: int, services: ServicesDep, owner: OwnerDep) -> ChatDetail
 
 
 @router.patch("/chats/{chat_id}", summary="Rename a chat", tags=["chats"])
-def rename_chat(chat_id: int, body: ChatPatch, services: ServicesDep, owner: OwnerDep) -> ChatOut:
+def rename_chat(chat_id: RowId, body: ChatPatch, services: ServicesDep, owner: OwnerDep) -> ChatOut:
     with services.writing() as writer:
         return ChatOut.model_validate(writer.rename_chat(chat_id, body.title, user_id=owner))
 
 
 @router.delete("/chats/{chat_id}", status_code=204, summary="Delete a chat", tags=["chats"])
-def delete_chat(chat_id: int, services: ServicesDep, owner: OwnerDep) -> Response:
+def delete_chat(chat_id: RowId, services: ServicesDep, owner: OwnerDep) -> Response:
     """Deletes the chat and all its messages."""
     with services.writing() as writer:
         writer.delete_chat(chat_id, user_id=owner)
@@ -413,7 +414,7 @@ def delete_chat(chat_id: int, services: ServicesDep, owner: OwnerDep) -> Respons
     responses=ANSWER_RESPONSES,
 )
 async def ask_in_chat(
-    chat_id: int, body: ChatMessageIn, services: ServicesDep, owner: OwnerDep
+    chat_id: RowId, body: ChatMessageIn, services: ServicesDep, owner: OwnerDep
 ) -> StreamingResponse:
     """As ``/kbs/{name}/ask``, with the chat's complete earlier exchanges as the history,
     over the chat's knowledge base (none: the model answers without documents) and model.

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
+from annotated_types import Interval
 from pydantic import BaseModel, ConfigDict, Field
+
+MAX_ROW_ID = 2**63 - 1
+RowId = Annotated[int, Interval(ge=0, le=MAX_ROW_ID)]
+"""An id (or an offset) in a path or a query: what SQLite's integers hold; anything
+larger is a 422 with the reason instead of an OverflowError (a 500)."""
 
 
 class _Out(BaseModel):

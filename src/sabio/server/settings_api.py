@@ -33,6 +33,7 @@ from sabio.server.schemas import (
     ErrorOut,
     PassageOut,
     PullIn,
+    RowId,
     SettingsIn,
     SettingsOut,
 )
@@ -173,7 +174,7 @@ FILE_RESPONSES: dict[int | str, dict[str, Any]] = {
     response_class=StreamingResponse,
     responses=FILE_RESPONSES,
 )
-def document_file(name: str, document_id: int, services: ServicesDep) -> StreamingResponse:
+def document_file(name: str, document_id: RowId, services: ServicesDep) -> StreamingResponse:
     """The file as it is at the place it was indexed from; open a PDF at a page with
     ``#page=N``. A 404 when the document is not in this knowledge base or its file is no
     longer there. A file reached through a symbolic link is served only while it is the
@@ -254,7 +255,7 @@ def _plain_text(file: BinaryIO) -> str:
 
 
 @router.get("/kbs/{name}/passages/{chunk_id}", summary="A passage in its place", tags=["search"])
-def get_passage(name: str, chunk_id: int, services: ServicesDep) -> PassageOut:
+def get_passage(name: str, chunk_id: RowId, services: ServicesDep) -> PassageOut:
     """A passage (a search hit's or a citation's ``chunk_id``) with the text before and
     after it on its page, for showing it highlighted in its place. A 404 when it is not
     in this knowledge base (also when its document was re-indexed since)."""

@@ -21,6 +21,7 @@ from sabio.jobs import Job
 from sabio.server.access import authenticate
 from sabio.server.api import receive_uploads
 from sabio.server.links import API_PREFIX
+from sabio.server.schemas import RowId
 from sabio.server.services import Services, services_of
 from sabio.server.threads import run_waiting
 from sabio.sources import ItemUpdate, Source
@@ -167,10 +168,10 @@ def add_source(body: SourceIn, services: ServicesDep) -> SourceAddedOut:
 
 @router.get("/sources/{source_id}", summary="A source, its items and its jobs")
 def get_source(
-    source_id: int,
+    source_id: RowId,
     services: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: RowId = 0,
 ) -> SourceDetailOut:
     """Items a page at a time (``limit``, ``offset``), those that need a look first:
     failed, needs OCR, encrypted, skipped, removed, then the latest changes."""
@@ -199,7 +200,7 @@ def get_source(
 
 
 @router.post("/sources/{source_id}/sync", status_code=202, summary="Sync a source now")
-def sync_source(source_id: int, services: ServicesDep) -> JobOut:
+def sync_source(source_id: RowId, services: ServicesDep) -> JobOut:
     with services.writing() as writer:
         job = writer.sync_source(source_id)
     services.wake_worker()
@@ -207,7 +208,9 @@ def sync_source(source_id: int, services: ServicesDep) -> JobOut:
 
 
 @router.delete("/sources/{source_id}", status_code=204, summary="Remove a source")
-def remove_source(source_id: int, services: ServicesDep, keep_documents: bool = False) -> Response:
+def remove_source(
+    source_id: RowId, services: ServicesDep, keep_documents: bool = False
+) -> Response:
     """Detaches the source and, unless ``keep_documents``, forgets the documents it brought."""
     with services.writing() as writer:
         writer.remove_source(source_id, keep_documents=keep_documents)
@@ -215,7 +218,7 @@ def remove_source(source_id: int, services: ServicesDep, keep_documents: bool = 
 
 
 @router.get("/jobs", summary="Recent background jobs")
-def list_jobs(services: ServicesDep, source_id: int | None = None) -> list[JobOut]:
+def list_jobs(services: ServicesDep, source_id: RowId | None = None) -> list[JobOut]:
     return [_job(job) for job in services.reader.jobs.recent(source_id)]
 
 
@@ -236,7 +239,7 @@ def list_jobs(services: ServicesDep, source_id: int | None = None) -> list[JobOu
         }
     },
 )
-async def webhook(source_id: int, request: Request, services: ServicesDep) -> WebhookOut:
+async def webhook(source_id: RowId, request: Request, services: ServicesDep) -> WebhookOut:
     """With ``Authorization: Bearer <the webhook's token>``: JSON ``{"text", "title"}`` or
     ``{"url"}``, or files as multipart/form-data (checked like uploads). Indexed at once;
     answers with each document's id and status."""

@@ -1,7 +1,17 @@
 // Talking to Sabio's REST API (/api/v1): JSON calls, server-sent event streams, uploads
-// with progress. Errors come as {"error": {"code", "message"}} and become ApiError.
+// with progress. Errors come as {"error": {"code", "message"}} and become ApiError; the
+// few a user must act on (a full or read-only data directory, too many sign-ins) get a
+// message in the page's language.
+
+import { t } from "./i18n.js";
 
 export const API = "/api/v1";
+const TRANSLATED = new Set(["insufficient_storage", "read_only", "too_many_attempts"]);
+
+// The message to show for an error `code` (the server's English one unless translated).
+function errorMessage(code, message, retryAfter) {
+  return TRANSLATED.has(code) ? t(`error.${code}`, { seconds: retryAfter || "?" }) : message;
+}
 
 export class ApiError extends Error {
   constructor(status, code, message) {
@@ -38,7 +48,8 @@ async function failure(res, path) {
     /* not JSON: a proxy or a crash page */
   }
   const error = body && body.error;
-  const err = new ApiError(res.status, error ? error.code : "http", error ? error.message : `${res.status} ${res.statusText}`);
+  const message = error ? errorMessage(error.code, error.message, res.headers.get("Retry-After")) : `${res.status} ${res.statusText}`;
+  const err = new ApiError(res.status, error ? error.code : "http", message);
   if (res.status === 401 && session.onUnauthorized && !path.startsWith("/auth/")) session.onUnauthorized(err);
   return err;
 }
@@ -111,7 +122,8 @@ export function upload(kb, file, progress) {
       else {
         const error = body && body.error;
         if (xhr.status === 401 && session.onUnauthorized) session.onUnauthorized();
-        reject(new ApiError(xhr.status, error ? error.code : "http", error ? error.message : `${xhr.status} ${xhr.statusText}`));
+        const message = error ? errorMessage(error.code, error.message, xhr.getResponseHeader("Retry-After")) : `${xhr.status} ${xhr.statusText}`;
+        reject(new ApiError(xhr.status, error ? error.code : "http", message));
       }
     };
     const form = new FormData();
