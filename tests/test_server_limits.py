@@ -17,27 +17,15 @@ from typing import Any
 import httpx
 import pytest
 from conftest import running_server
-from fake_servers import closed_port
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from test_auth import ANOTHER_DEVICE, PASSWORD, THIS_COMPUTER, _browser, _server
-from test_server import API, LOCAL, _error, _multipart
+from test_server import API, LOCAL, _error, _multipart, _settings
 from web_site import serve_site
 
-from sabio.config import Settings, load_settings
+from sabio.config import Settings
 from sabio.server import create_app
 from sabio.server.throttle import PER_ACCOUNT, PER_ADDRESS, WINDOW_S, SignInThrottle
-
-
-def _settings(tmp_path: Path, **overrides: Any) -> Settings:
-    values = {
-        "home": tmp_path / "home",
-        "embedding_model": "fake:words",
-        "workers": 2,
-        "ollama_host": f"127.0.0.1:{closed_port()}",
-        **overrides,
-    }
-    return load_settings(values, environ={})
 
 
 def _incoming(settings: Settings) -> list[Path]:
