@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import tracemalloc
 
 import pytest
 
@@ -91,3 +92,38 @@ def test_text_without_spaces_is_cut_anyway() -> None:
 def test_tiny_chunk_size_is_refused() -> None:
     with pytest.raises(ValueError, match="at least"):
         chunk_document(_doc(Section("x")), size=10)
+
+
+def test_one_huge_paragraph_is_split_in_memory_proportional_to_it() -> None:
+    """The issue-19 text bomb, scaled down: one paragraph of 1 MB. The regular expression
+    that found paragraphs kept a backtracking frame per character (150 MB here, 1.2 GB
+    for 10 MB); the chunks themselves are about 1.1 MB."""
+    text = "a" * (1 << 20)
+    tracemalloc.start()
+    try:
+        chunks = chunk_document(_doc(Section(text)))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert "".join(c.text for c in chunks[::2]).startswith("a" * 1200)
+    assert chunks[-1].end == len(text)
+    assert peak < 8 * len(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "paragraphs"),
+    [
+        ("A\n\nB", ["A", "B"]),
+        ("\n\nA\nA\n", ["A\nA\n"]),
+        ("A\n\n\n\nB\n\n", ["A", "B"]),
+        ("A\nA\n\n\nB\n", ["A\nA", "B\n"]),
+        ("\n", []),
+    ],
+)
+def test_paragraphs_end_at_a_blank_line_and_keep_single_newlines(
+    text: str, paragraphs: list[str]
+) -> None:
+    wide = text.replace("A", "a" * 20).replace("B", "b" * 45)  # one paragraph per chunk
+    chunks = chunk_document(_doc(Section(wide)), size=50, overlap=0)
+    expected = [p.replace("A", "a" * 20).replace("B", "b" * 45) for p in paragraphs]
+    assert [c.text for c in chunks] == expected

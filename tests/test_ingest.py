@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sabio import ingest
+from sabio import readers
 from sabio.errors import EmbeddingMismatchError, NotFoundError
 from sabio.loaders import Blob, LoadedDocument, register_loader
 from sabio.service import Sabio
@@ -155,7 +155,7 @@ def test_an_isolated_single_file_that_crashes_its_reader_fails_alone(
 ) -> None:
     # The loader below exists in this process only: the worker must be forked, also when
     # an earlier test left a thread running (which makes ingest spawn its workers).
-    monkeypatch.setattr(ingest, "_start_method", lambda: multiprocessing.get_context("fork"))
+    monkeypatch.setattr(readers, "start_method", lambda: multiprocessing.get_context("fork"))
 
     @register_loader(".crash")
     def _crash(blob: Blob) -> LoadedDocument:  # a reader killed mid-file, as by a bad PDF

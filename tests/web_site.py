@@ -68,6 +68,15 @@ class Handler(BaseHTTPRequestHandler):
         elif self.path == "/slow":
             time.sleep(1.5)
             self.send_file("text/plain", b"late")
+        elif self.path == "/trickle":  # a byte every 0.2 s for 20 s: never too slow per read
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", "100")
+            self.end_headers()
+            for _ in range(100):
+                self.wfile.write(b"a")
+                self.wfile.flush()
+                time.sleep(0.2)
         elif self.path == "/cookie":
             self.send_response(200)
             self.send_header("Set-Cookie", "session=secret; Path=/")

@@ -89,7 +89,7 @@ def _section_groups(sections: list[Section], size: int) -> Iterator[tuple[list[S
         yield group, group_offset
 
 
-_PARAGRAPH = re.compile(r"[^\n](?:[^\n]|\n(?!\n))*")
+_TEXT_START = re.compile(r"[^\n]")
 _ROW = re.compile(r"[^\n]+")
 _SENTENCE = re.compile(r".+?(?:[.!?;:](?=\s)|。|$)\s*", re.DOTALL)
 
@@ -97,10 +97,27 @@ _SENTENCE = re.compile(r".+?(?:[.!?;:](?=\s)|。|$)\s*", re.DOTALL)
 def _units(group: list[Section], offset: int, size: int) -> Iterator[tuple[int, int]]:
     """(start, end) spans of paragraphs or rows, each at most ``size`` long."""
     for section in group:
-        pattern = _ROW if section.kind == "table" else _PARAGRAPH
-        for match in pattern.finditer(section.text):
-            yield from _split_long(section.text, match.start(), match.end(), offset, size)
+        spans = (
+            ((m.start(), m.end()) for m in _ROW.finditer(section.text))
+            if section.kind == "table"
+            else _paragraphs(section.text)
+        )
+        for start, end in spans:
+            yield from _split_long(section.text, start, end, offset, size)
         offset += len(section.text) + len(SECTION_SEPARATOR)
+
+
+def _paragraphs(text: str) -> Iterator[tuple[int, int]]:
+    """(start, end) of each paragraph: a run of text without a blank line, from its first
+    character that is not a newline. Found with ``str.find``, in linear time and constant
+    memory (the regular expression this replaces, ``[^\\n](?:[^\\n]|\\n(?!\\n))*``, kept
+    a backtracking frame per character: 1.2 GB for one paragraph of 10 MB)."""
+    position = 0
+    while (found := _TEXT_START.search(text, position)) is not None:
+        start = found.start()
+        end = text.find("\n\n", start)
+        position = end = len(text) if end < 0 else end
+        yield start, end
 
 
 def _split_long(

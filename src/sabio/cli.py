@@ -8,6 +8,7 @@ encrypted) and 0 when every file is searchable or deliberately skipped.
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 import sys
 from collections import Counter
 from dataclasses import asdict
@@ -24,6 +25,7 @@ from typer.core import TyperGroup
 from sabio.cli_data import export, import_, purge
 from sabio.cli_sources import source_app, worker
 from sabio.config import Settings, load_settings
+from sabio.disk import storage_error, write_problem
 from sabio.errors import SabioError
 from sabio.home import use_private_umask
 from sabio.ingest import FileResult, IngestReport
@@ -34,14 +36,28 @@ from sabio.terminal import service as _sabio
 
 
 class _Group(TyperGroup):
-    """Turns a SabioError into its message and exit status 1 (no traceback)."""
+    """Turns a SabioError into its message and exit status 1 (no traceback), and so a full
+    or read-only data directory (:mod:`sabio.disk`)."""
 
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except SabioError as exc:
-            err.print(f"[red]error:[/] {escape(str(exc))}")
+            err.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)  # one line
             raise typer.Exit(1) from None
+        except (sqlite3.Error, OSError) as exc:
+            problem = storage_error(exc, _home(ctx))
+            if problem is None:
+                raise
+            err.print(f"[red]error:[/] {escape(str(problem))}", soft_wrap=True)
+            raise typer.Exit(1) from None
+
+
+def _home(ctx: Any) -> Path:
+    try:
+        return load_settings(ctx.obj or {}).home
+    except SabioError:
+        return Path(ctx.obj["home"]) if ctx.obj and ctx.obj.get("home") else Path.cwd()
 
 
 app = typer.Typer(
@@ -174,6 +190,13 @@ def add(
     keep_missing: Annotated[
         bool, typer.Option(help="Keep documents whose files are gone from a re-added folder.")
     ] = False,
+    follow_links: Annotated[
+        bool,
+        typer.Option(
+            help="Index files that symbolic links in a folder lead to outside it (skipped "
+            "otherwise)."
+        ),
+    ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="List every file.")] = False,
     as_json: JsonOption = False,
 ) -> None:
@@ -192,7 +215,12 @@ def add(
             bar.refresh()
 
         report = sabio.add(
-            paths, kb, password=password, keep_missing=keep_missing, progress=progress
+            paths,
+            kb,
+            password=password,
+            keep_missing=keep_missing,
+            progress=progress,
+            follow_links=follow_links,
         )
     if as_json:
         _print_json([asdict(r) for r in report.results])
@@ -611,6 +639,8 @@ def serve(
 
     from sabio.server import create_app
 
+    if problem := write_problem(settings.home):
+        err.print(f"[yellow]warning:[/] {escape(problem)}", soft_wrap=True)
     app = create_app(settings, overrides=overrides)
     shown = "127.0.0.1" if host in ("localhost", "0.0.0.0", "::") else host
     err.print(

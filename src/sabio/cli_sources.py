@@ -82,6 +82,13 @@ def source_add(
             "network.",
         ),
     ] = False,
+    follow_links: Annotated[
+        bool,
+        typer.Option(
+            help="folder: index files that symbolic links lead to outside the folder "
+            "(skipped otherwise)."
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Attach a source to a knowledge base; its first sync starts at once."""
@@ -107,6 +114,8 @@ def source_add(
         location = ""
     elif kind in ("url", "feed", "sitemap", "webhook"):
         options = {"allow_private": allow_private}
+    elif kind == "folder" and follow_links:
+        options = {"follow_links": True}
     if location is None and kind not in ("imap", "webhook"):
         raise ConfigError(f"a {kind} source needs its location: sabio source add {kind} …")
     sabio = _sabio(ctx)

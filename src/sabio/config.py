@@ -83,12 +83,43 @@ class Settings:
     search_k: int = _setting(8, "Passages returned by a search.")
     embed_batch_size: int = _setting(32, "Texts sent to the embedding model at once.")
     workers: int = _setting(0, "Processes that read files in parallel (0: one per core).")
+    reader_timeout: float = _setting(
+        120.0,
+        "Seconds one file may take to be read and split into passages; a file that takes "
+        'longer fails ("took longer than N s") and the others go on.',
+    )
+    reader_memory_mb: int = _setting(
+        1024,
+        "Memory, in MB, a reader process may take to read one file (on Linux); a file that "
+        'needs more fails ("needed more than N MB") and the others go on.',
+    )
+    max_text_mb: int = _setting(
+        20,
+        "Most text one file may give, in MB of characters (2^20 each; 20 MB is about 10,000 "
+        "pages); a file with more fails with the reason instead of taking the memory and "
+        "hours of embedding.",
+    )
     embedded_threads: int = _setting(0, "Threads for the embedded model (0: one per core).")
     timeout: float = _setting(60.0, "Seconds to wait for a model server before giving up.")
+    fetch_deadline: float = _setting(
+        60.0,
+        "Seconds one web fetch (a page, a feed, a sitemap, a webhook's URL; redirects and "
+        "the whole body included) may take; a slower one fails, so a site that trickles "
+        "cannot hold a sync.",
+    )
+    fetch_max_mb: int = _setting(20, "Largest response a web fetch takes, in MB.")
     max_upload_mb: int = _setting(
         200,
         "Largest file the server accepts in an upload, in MB; a bigger one is refused (413) "
         "and nothing of that upload is kept.",
+    )
+    max_request_mb: int = _setting(
+        200,
+        "Most one upload request may carry in all, in MB (its files together); a bigger "
+        "request is refused (413) before its body is read, or at the first byte over.",
+    )
+    max_upload_files: int = _setting(
+        100, "Most files one upload request may carry; more is refused (413)."
     )
     allowed_origins: str = _setting(
         "",

@@ -11,6 +11,8 @@
     ├── SourceError            a watched folder, mailbox or web address cannot be read
     │   └── BlockedAddressError    a URL that resolves to a private, loopback or
     │                              link-local address (not allowed unless asked for)
+    ├── StorageError           the data directory is full or cannot be written
+    ├── TooManyAttemptsError   too many failed sign-ins: try again in ``retry_after`` s
     ├── ModelError             a model backend is unreachable, missing or failed
     │   └── MissingExtraError  an optional dependency is not installed (names the command)
     └── LoadError              a file could not be turned into text
@@ -79,6 +81,20 @@ class SourceError(SabioError):
 
 class BlockedAddressError(SourceError):
     pass
+
+
+class StorageError(SabioError):
+    """``full``: no space left; otherwise the data directory cannot be written."""
+
+    def __init__(self, message: str, *, full: bool) -> None:
+        super().__init__(message, key="insufficient_storage" if full else "read_only")
+        self.full = full
+
+
+class TooManyAttemptsError(SabioError):
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message, key="too_many_attempts", seconds=retry_after)
+        self.retry_after = retry_after
 
 
 class ModelError(SabioError):

@@ -22,6 +22,7 @@ import ipaddress
 import re
 import socket
 import ssl
+import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ import httpx
 from lxml import etree
 
 from sabio import __version__
+from sabio.config import Settings
 from sabio.connections import AddressBackend, BackendTransport
 from sabio.errors import BlockedAddressError, SourceError
 
@@ -240,18 +242,22 @@ def _status_error(url: str, response: httpx.Response) -> SourceError:
 class Fetcher:
     """Fetches web addresses one at a time: http(s) only, public addresses only unless
     ``allow_private``, at most ``max_bytes`` per response, no cookies kept, no proxy taken
-    from the environment. Use it as a context manager, or call :meth:`close`."""
+    from the environment. ``timeout`` bounds each wait for the server, ``deadline`` a whole
+    fetch, redirects and body included: a page that trickles a byte at a time fails when
+    the deadline passes. Use it as a context manager, or call :meth:`close`."""
 
     def __init__(
         self,
         *,
         allow_private: bool = False,
         timeout: float = 20.0,
+        deadline: float = 60.0,
         max_bytes: int = 20 * 2**20,
         resolver: Resolver = resolve_host,
     ) -> None:
         self.allow_private = allow_private
         self.timeout = timeout
+        self.deadline = deadline
         self.max_bytes = max_bytes
         self._resolver = resolver
         backend = GuardedNetworkBackend(allow_private=allow_private, resolver=resolver)
@@ -263,6 +269,14 @@ class Fetcher:
             follow_redirects=False,
             cookies=no_cookies,
             headers={"User-Agent": USER_AGENT},
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, allow_private: bool = False) -> Fetcher:
+        return cls(
+            allow_private=allow_private,
+            deadline=settings.fetch_deadline,
+            max_bytes=settings.fetch_max_mb * 2**20,
         )
 
     def __enter__(self) -> Fetcher:
@@ -293,20 +307,27 @@ class Fetcher:
         if last_modified:
             headers["If-Modified-Since"] = last_modified
         current = self._check(url)
+        ends = time.monotonic() + self.deadline
         for _ in range(MAX_REDIRECTS + 1):
+            wait = max(0.001, min(self.timeout, ends - time.monotonic()))
             with (
-                _as_source_errors(current, self.timeout),
-                self._client.stream("GET", current, headers=headers) as response,
+                _as_source_errors(current, wait),
+                self._client.stream("GET", current, headers=headers, timeout=wait) as response,
             ):
                 location = response.headers.get("location")
                 if response.status_code not in _REDIRECTS or not location:
-                    return self._read(current, response, etag, last_modified)
+                    return self._read(current, response, etag, last_modified, ends)
                 target = urljoin(str(response.url), location)
             current = self._check(target)
         raise SourceError(f"{url} redirects more than {MAX_REDIRECTS} times; use the final address")
 
     def _read(
-        self, url: str, response: httpx.Response, etag: str | None, last_modified: str | None
+        self,
+        url: str,
+        response: httpx.Response,
+        etag: str | None,
+        last_modified: str | None,
+        ends: float,
     ) -> Fetched:
         status = response.status_code
         content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -334,6 +355,11 @@ class Fetcher:
             size += len(chunk)
             if size > self.max_bytes:
                 raise too_large
+            if time.monotonic() > ends:
+                raise SourceError(
+                    f"{url} took longer than {self.deadline:g} s to arrive (the fetch_deadline "
+                    "setting); try again later"
+                )
             chunks.append(chunk)
         return Fetched(
             url=str(response.url),

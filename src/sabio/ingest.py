@@ -3,29 +3,26 @@
     scan ─► stat (unchanged? stop) ─► [worker processes] hash, load, chunk
          ─► [this process] embed in large batches ─► one transaction per document
 
-Reading files is spread over worker processes (PDF text extraction is CPU-bound and
-pypdfium2 is not thread-safe), forked on Linux when no other thread runs, else spawned;
-the embedding model and the database stay in this process. A document is written only
-when all its vectors exist, in one transaction, so a killed run leaves every document
-either as it was or fully replaced; the next run redoes what is missing. A crash inside
-a reader (a native library on a hostile file) fails that one file, not the batch.
+Reading files is spread over reader processes (:mod:`sabio.readers`: PDF text extraction
+is CPU-bound and pypdfium2 is not thread-safe), forked on Linux when no other thread runs,
+else spawned; the embedding model and the database stay in this process. Each file is read
+within a time and a memory limit, and may give at most ``max_text_mb`` of text: a file over
+a limit fails with the reason, and so does a crash inside a reader (a native library on a
+hostile file); the batch goes on. A document is written only when all its vectors exist,
+in one transaction, so a killed run leaves every document either as it was or fully
+replaced; the next run redoes what is missing.
 """
 
 from __future__ import annotations
 
 import hashlib
-import multiprocessing
+import itertools
 import os
-import sys
-import threading
-import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from stat import S_ISREG
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
 import numpy as np
 
@@ -33,6 +30,7 @@ from sabio.chunking import CHUNK_OVERLAP, CHUNK_SIZE, Chunk, chunk_document, emb
 from sabio.errors import LoadError
 from sabio.loaders import LOADER_MODULES, Blob, LoadedDocument, is_supported, load_document
 from sabio.models import EmbeddingModel
+from sabio.readers import Limits, ReaderPool
 from sabio.store import DocumentRecord, FileState, KnowledgeBase, Store
 
 EMBED_FLUSH_CHUNKS = 512
@@ -40,7 +38,11 @@ EMBED_STEP = 128  # passages per embedding call, so that progress moves
 IGNORED_NAMES = frozenset({"Thumbs.db", "desktop.ini"})
 NOT_INDEXED = frozenset({"failed", "needs_ocr", "encrypted"})
 PYTHON_READERS = frozenset(LOADER_MODULES["sabio.loaders.text"])
-"""Extensions whose loader is pure Python (see :func:`_native_reader`)."""
+"""Extensions whose loader is pure Python (see :func:`_read_here`)."""
+READ_HERE_BYTES = 1 << 20
+"""A single plain-text file up to this size is read in the calling process (see
+:func:`_read_here`)."""
+MAX_TEXT_MB = 20  # the max_text_mb setting's default
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,9 +77,16 @@ class IngestOptions:
     keep_missing: bool = False
     workers: int = 0
     isolate: bool = False
-    """Read even a single file in a worker process (unless a plain-text one), so a reader
-    that crashes (a hostile PDF can take pdfium down) fails that file only: for
-    long-running processes (the server, the worker)."""
+    """Read even a single small text file in a reader process, never in this one: for
+    long-running processes (the server, the worker), whose memory must not depend on
+    what a file holds."""
+    follow_links: bool = False
+    """Index files that a symbolic link leads to outside their folder (see scan_paths)."""
+    within: Path | None = None
+    """The folder that files named alone must stay in (a watched folder's)."""
+    limits: Limits = field(default_factory=Limits)
+    max_text_mb: int = MAX_TEXT_MB
+    """Most text one document may hold, in MB of characters (2^20 each)."""
 
 
 @dataclass(slots=True)
@@ -102,6 +111,9 @@ class _Job:
     password: str | None
     chunk_size: int
     chunk_overlap: int
+    max_text_mb: int
+    item: LoadedSource | None = None
+    """Not a file: a document loaded elsewhere, or bytes to load (:func:`ingest_loaded`)."""
 
 
 class Progress(Protocol):
@@ -116,30 +128,66 @@ def _ignore(result: FileResult | None, note: str, total: int | None = None) -> N
 
 
 def file_hash(path: Path) -> str:
-    digest = hashlib.blake2b(digest_size=16)
     with path.open("rb") as f:
-        while block := f.read(1 << 20):
-            digest.update(block)
+        return stream_hash(f)
+
+
+def stream_hash(file: BinaryIO) -> str:
+    """The content hash a document records (BLAKE2b, 16 bytes), of an open file read on
+    to its end."""
+    digest = hashlib.blake2b(digest_size=16)
+    while block := file.read(1 << 20):
+        digest.update(block)
     return digest.hexdigest()
 
 
+LINK_OUTSIDE = "link to a file outside the folder"
+
+
+@dataclass(slots=True)
+class Scan:
+    """What :func:`scan_paths` found: ``files`` with their stat, the ``folders`` walked,
+    results for paths that do not exist, and ``outside``: files reached through a
+    symbolic link that leaves the folder they were found in (skipped unless asked for)."""
+
+    files: dict[Path, os.stat_result] = field(default_factory=dict)
+    folders: list[Path] = field(default_factory=list)
+    missing: list[FileResult] = field(default_factory=list)
+    outside: list[Path] = field(default_factory=list)
+
+
 def scan_paths(
-    paths: Iterable[Path],
-) -> tuple[dict[Path, os.stat_result], list[Path], list[FileResult]]:
-    """(files with their stat, folders that were walked, results for paths that do not exist)."""
-    files: dict[Path, os.stat_result] = {}
-    folders: list[Path] = []
-    missing: list[FileResult] = []
+    paths: Iterable[Path], *, follow_links: bool = False, within: Path | None = None
+) -> Scan:
+    """The files under ``paths`` (folders walked). A file that a symbolic link makes
+    lead out of its folder (the folder walked, or ``within`` for a file named alone)
+    is ``outside`` unless ``follow_links``: a link in a watched folder must not index,
+    and serve, ``/etc/passwd`` or another user's files."""
+    scan = Scan()
     for raw in paths:
         path = Path(os.path.abspath(raw))
         if path.is_dir():
-            folders.append(path)
-            files.update(_walk(path))
+            scan.folders.append(path)
+            for found, found_stat in _walk(path):
+                inside = within or path
+                if not follow_links and os.path.islink(found) and not _leads_into(found, inside):
+                    scan.outside.append(found)
+                else:
+                    scan.files[found] = found_stat
         elif (stat := _file_stat(path)) is not None:
-            files[path] = stat
+            if not follow_links and within is not None and not _leads_into(path, within):
+                scan.outside.append(path)
+            else:
+                scan.files[path] = stat
         else:
-            missing.append(FileResult(str(path), "not_indexed", "failed", "no such file or folder"))
-    return files, folders, missing
+            result = FileResult(str(path), "not_indexed", "failed", "no such file or folder")
+            scan.missing.append(result)
+    return scan
+
+
+def _leads_into(path: Path, folder: Path) -> bool:
+    """Whether ``path``, its links followed, is a file inside ``folder`` (links followed)."""
+    return Path(os.path.realpath(path)).is_relative_to(os.path.realpath(folder))
 
 
 def _walk(folder: Path) -> Iterator[tuple[Path, os.stat_result]]:
@@ -162,8 +210,10 @@ def _file_stat(path: Path) -> os.stat_result | None:
     return stat if S_ISREG(stat.st_mode) else None
 
 
-def prepare_file(job: _Job) -> _Prepared:
-    """Hash, load and chunk one file (runs in a worker process)."""
+def prepare(job: _Job) -> _Prepared:
+    """Hash, load and chunk one file, or load and chunk one item (in a reader process)."""
+    if job.item is not None:
+        return _prepare_item(job, job.item)
     path = Path(job.source)
     try:
         stat = path.stat()
@@ -183,12 +233,49 @@ def prepare_file(job: _Job) -> _Prepared:
         return _Prepared(state, title=path.stem, status=exc.status, error=str(exc))
     except OSError as exc:
         return _Prepared(state, title=path.stem, status="failed", error=_os_error(exc))
+    if too_long := _too_much_text(doc, job.max_text_mb):
+        return _Prepared(state, title=doc.title, status="failed", error=too_long)
     chunks = chunk_document(doc, job.chunk_size, job.chunk_overlap)
     return _Prepared(state, title=doc.title, pages=doc.pages, metadata=doc.metadata, chunks=chunks)
 
 
+def _prepare_item(job: _Job, item: LoadedSource) -> _Prepared:
+    state = FileState(item.source, item.content_hash, 0, 0)
+    doc = item.document
+    if doc is None and item.blob is not None:
+        try:
+            doc = load_document(item.blob)
+        except LoadError as exc:
+            title = item.title or item.blob.name
+            return _Prepared(state, title=title, status=exc.status, error=str(exc))
+    if doc is None:
+        return _Prepared(state, title=item.title, status=item.status, error=item.reason)
+    title = item.title or doc.title
+    if too_long := _too_much_text(doc, job.max_text_mb):
+        return _Prepared(state, title=title, status="failed", error=too_long)
+    return _Prepared(
+        state,
+        title=title,
+        pages=doc.pages,
+        metadata={**doc.metadata, **item.metadata},
+        chunks=chunk_document(doc, job.chunk_size, job.chunk_overlap),
+    )
+
+
 def _os_error(exc: OSError) -> str:
     return f"cannot read the file: {exc.strerror or exc}"
+
+
+def _too_much_text(doc: LoadedDocument, max_text_mb: int) -> str:
+    """Why ``doc`` holds more text than one document may ("" when it does not): its
+    passages would fill the server's memory and take hours to embed."""
+    chars = sum(len(s.text) for s in doc.sections)
+    if chars <= max_text_mb * 2**20:
+        return ""
+    return (
+        f"holds {chars / 2**20:.0f} MB of text, more than the {max_text_mb} MB one document "
+        "may hold (the max_text_mb setting); split it into smaller files"
+    )
 
 
 def ingest_paths(
@@ -202,13 +289,16 @@ def ingest_paths(
     """Add files and folders to ``kb``; one bad file never stops the batch."""
     report = IngestReport()
     notify = progress or _ignore
-    files, folders, missing = scan_paths(paths)
-    notify(None, "reading files", total=len(files) + len(missing))
-    for result in missing:
+    scan = scan_paths(paths, follow_links=options.follow_links, within=options.within)
+    files, folders = scan.files, scan.folders
+    notify(None, "reading files", total=len(files) + len(scan.missing) + len(scan.outside))
+    for result in scan.missing:
         report.results.append(result)
         notify(result, "")
     jobs: list[_Job] = []
     known: dict[str, DocumentRecord] = {}
+    writer = _Writer(store, kb, embedder, known, report, notify)
+    _skip_outside(store, kb, scan.outside, writer)
     for path, stat in files.items():
         source = str(path)
         doc = store.find_document(kb.id, source)
@@ -229,25 +319,38 @@ def ingest_paths(
                 options.password,
                 options.chunk_size,
                 options.chunk_overlap,
+                options.max_text_mb,
             )
         )
-    writer = _Writer(store, kb, embedder, known, report, notify)
-    for prepared in _prepare_all(jobs, options.workers, isolate=options.isolate):
+    for prepared in _prepare_all(jobs, options):
         writer.add(prepared)
     writer.flush()
-    seen = {str(p) for p in files}
+    seen = {str(p) for p in files} | {str(p) for p in scan.outside}
     for folder in folders if not options.keep_missing else []:
         _remove_missing(store, kb, folder, seen, report, notify)
     report.results.sort(key=lambda r: r.source)
     return report
 
 
+def _skip_outside(store: Store, kb: KnowledgeBase, outside: list[Path], writer: _Writer) -> None:
+    """Record links that leave their folder as skipped; one indexed before (by an older
+    Sabio, or before the link was repointed) leaves the index."""
+    gone = [d.id for p in outside if (d := store.find_document(kb.id, str(p))) is not None]
+    if gone:
+        store.delete_documents(kb, gone)
+    for path in outside:
+        state = FileState(str(path), "", 0, 0)
+        writer.add(_Prepared(state, title=path.stem, status="skipped", error=LINK_OUTSIDE))
+
+
 @dataclass(frozen=True, slots=True)
 class LoadedSource:
-    """A document that is not a file on this disk (a mail, a web page, a posted text),
-    already loaded: ``document`` None with ``status`` and ``reason`` when it could not be.
-    ``source`` names it in the knowledge base (a URL, ``imap://…``); ``content_hash``
-    tells whether it changed since it was indexed."""
+    """A document that is not a file on this disk (a mail, a web page, a posted text):
+    already loaded (``document``), or bytes that a reader loads as it reads a file
+    (``blob``, e.g. a fetched page); neither, with ``status`` and ``reason``, when it
+    could not be had. ``source`` names it in the knowledge base (a URL, ``imap://…``);
+    ``content_hash`` tells whether it changed since it was indexed; ``title``, when
+    given, wins over the loaded document's."""
 
     source: str
     content_hash: str
@@ -256,6 +359,13 @@ class LoadedSource:
     status: str = "indexed"
     reason: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
+    blob: Blob | None = None
+
+    @property
+    def size(self) -> int:
+        if self.blob is not None:
+            return len(self.blob.data or b"")
+        return sum(len(s.text) for s in self.document.sections) if self.document else 0
 
 
 def ingest_loaded(
@@ -267,12 +377,15 @@ def ingest_loaded(
     progress: Progress | None = None,
 ) -> IngestReport:
     """Index documents loaded elsewhere, as :func:`ingest_paths` indexes files: unchanged
-    ones (same hash) cost nothing, each one is written whole in its own transaction."""
+    ones (same hash) cost nothing, the others are loaded (a ``blob``) and chunked in
+    reader processes within the same limits, each one written whole in its own
+    transaction."""
     report = IngestReport()
     notify = progress or _ignore
     notify(None, "indexing", total=len(items))
     known: dict[str, DocumentRecord] = {}
     writer = _Writer(store, kb, embedder, known, report, notify)
+    jobs: list[_Job] = []
     for item in items:
         state = FileState(item.source, item.content_hash, 0, 0)
         old = store.find_document(kb.id, item.source)
@@ -280,19 +393,23 @@ def ingest_loaded(
             known[item.source] = old
         if old is not None and old.content_hash == item.content_hash:
             writer.add(_Prepared(state, unchanged=True))
-        elif item.document is None:
+        elif item.document is None and item.blob is None:
             writer.add(_Prepared(state, title=item.title, status=item.status, error=item.reason))
         else:
-            doc = item.document
-            writer.add(
-                _Prepared(
-                    state,
-                    title=item.title or doc.title,
-                    pages=doc.pages,
-                    metadata={**doc.metadata, **item.metadata},
-                    chunks=chunk_document(doc, options.chunk_size, options.chunk_overlap),
+            jobs.append(
+                _Job(
+                    item.source,
+                    item.size,
+                    "",
+                    None,
+                    options.chunk_size,
+                    options.chunk_overlap,
+                    options.max_text_mb,
+                    item,
                 )
             )
+    for prepared in _prepare_all(jobs, options):
+        writer.add(prepared)
     writer.flush()
     return report
 
@@ -357,11 +474,12 @@ class _Writer:
     def flush(self) -> None:
         if not self.pending:
             return
-        texts = [embedding_text(c.context, c.text) for p in self.pending for c in p.chunks]
-        model, parts = self.embedder(), []
-        for start in range(0, len(texts), EMBED_STEP):
-            self.notify(None, f"embedding passages ({start}/{len(texts)} done)")
-            parts.append(model.embed(texts[start : start + EMBED_STEP]))
+        chunks = (c for p in self.pending for c in p.chunks)
+        model, parts, total = self.embedder(), [], self.pending_chunks
+        for start in range(0, total, EMBED_STEP):  # texts made a step at a time
+            self.notify(None, f"embedding passages ({start}/{total} done)")
+            step = itertools.islice(chunks, EMBED_STEP)
+            parts.append(model.embed([embedding_text(c.context, c.text) for c in step]))
         vectors = np.concatenate(parts)
         offset = 0
         for prepared in self.pending:
@@ -385,80 +503,33 @@ class _Writer:
         self.notify(result, "")
 
 
-def _prepare_all(jobs: list[_Job], workers: int, *, isolate: bool = False) -> Iterator[_Prepared]:
-    """Prepared files as they finish; in worker processes when there is more than one
-    (or always, with ``isolate``).
+def _prepare_all(jobs: list[_Job], options: IngestOptions) -> Iterator[_Prepared]:
+    """Prepared files as they finish, read in reader processes within ``options.limits``
+    (but for one small text file, see :func:`_read_here`).
 
-    The largest files go first, so that the last one does not leave a worker idle.
+    The largest files go first, so that the last one does not leave a reader idle.
     """
-    if not jobs or (len(jobs) == 1 and not (isolate and _native_reader(jobs[0].source))):
-        yield from (prepare_file(job) for job in jobs)
+    if not jobs:
         return
-    workers = min(workers or os.cpu_count() or 1, len(jobs))
-    context = _start_method()
-    todo = iter(sorted(jobs, key=lambda job: job.size, reverse=True))
-    running: dict[Future[_Prepared], _Job] = {}
-    pool = _pool(workers, context)
-    try:
-        while True:
-            while len(running) < workers * 4 and (job := next(todo, None)) is not None:
-                running[pool.submit(prepare_file, job)] = job
-            if not running:
-                return
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
-            try:
-                for future in done:
-                    yield future.result()
-                    del running[future]
-            except BrokenProcessPool:
-                pool.shutdown(wait=False, cancel_futures=True)
-                yield from (_prepare_isolated(job, context) for job in running.values())
-                running.clear()
-                pool = _pool(workers, context)
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _native_reader(source: str) -> bool:
-    """Whether the file is read by native code (pdfium, lxml, Office parsers) that a
-    hostile file could crash; plain-text formats are read by Python alone, here, which
-    spares starting a process for a single changed note (0.3 s against 0.03 s)."""
-    return Path(source).suffix.lower() not in PYTHON_READERS
-
-
-def _start_method() -> Any:
-    """``fork`` where it is safe and much cheaper (Linux, no other thread in this process:
-    0.3 s less per run, most of a small batch), else ``spawn``. A forked worker never
-    touches the parent's database connection, and leaves through ``os._exit``, which
-    closes nothing of the parent's."""
-    if sys.platform == "linux" and threading.active_count() == 1:
-        return multiprocessing.get_context("fork")
-    return multiprocessing.get_context("spawn")
-
-
-def _exit_with_parent(parent: int) -> None:
-    """Worker initializer: leave when the parent dies (even by `kill -9`), instead of
-    lingering with its pipes open."""
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        os._exit(0)
-
-    threading.Thread(target=watch, daemon=True).start()
-
-
-def _pool(workers: int, context: Any) -> ProcessPoolExecutor:
-    return ProcessPoolExecutor(
-        workers, mp_context=context, initializer=_exit_with_parent, initargs=(os.getpid(),)
-    )
-
-
-def _prepare_isolated(job: _Job, context: Any) -> _Prepared:
-    """Run one file alone, so that a reader crash is pinned on the file that caused it."""
-    with _pool(1, context) as pool:
-        try:
-            return pool.submit(prepare_file, job).result()
-        except BrokenProcessPool:
+    if len(jobs) == 1 and not options.isolate and _read_here(jobs[0]):
+        yield prepare(jobs[0])
+        return
+    workers = min(options.workers or os.cpu_count() or 1, len(jobs))
+    pool = ReaderPool(prepare, workers, options.limits)
+    ordered = sorted(jobs, key=lambda job: job.size, reverse=True)
+    for job, prepared, failure in pool.run(ordered):
+        if prepared is None:  # over a limit, or the reader crashed: tried again next time
             state = FileState(job.source, "", 0, 0)
-            return _Prepared(state, status="failed", error="the file crashed the reader")
+            title = (job.item.title if job.item else "") or Path(job.source).stem
+            prepared = _Prepared(state, title=title, status="failed", error=failure)
+        yield prepared
+
+
+def _read_here(job: _Job) -> bool:
+    """Whether to read this one file (or item) in this process: small plain text, read by
+    Python alone, which spares starting a process for a single changed note (0.3 s
+    against 0.03 s) at no risk to this process's memory."""
+    blob = job.item.blob if job.item else None
+    name = blob.name if blob else "" if job.item else job.source
+    plain = not name or Path(name).suffix.lower() in PYTHON_READERS
+    return plain and job.size <= READ_HERE_BYTES

@@ -40,6 +40,7 @@ from sabio.models import (
     get_embedding_model,
 )
 from sabio.names import check_kb_name, kb_identifier
+from sabio.readers import Limits
 from sabio.search import SearchHit, search_chunks
 from sabio.sources import Source, SourceItem, SourceStore, connector
 from sabio.store import DocumentRecord, KnowledgeBase, Store
@@ -204,13 +205,18 @@ class Sabio:
         keep_missing: bool = False,
         progress: Progress | None = None,
         isolate: bool = False,
+        follow_links: bool = False,
+        within: Path | None = None,
     ) -> IngestReport:
+        """Index files and folders; see :class:`IngestOptions` for the flags."""
         kb = self.kb(kb_name, create_default=True)
         options = self._ingest_options(
             password=password,
             keep_missing=keep_missing,
             workers=self.settings.workers,
             isolate=isolate,
+            follow_links=follow_links,
+            within=within,
         )
         report = ingest_paths(
             self.store, kb, paths, lambda: self.kb_embedder(kb), options, progress
@@ -220,19 +226,25 @@ class Sabio:
         self.index.sync(kb)  # tokenizing the new passages now keeps the next search fast
         return report
 
-    def add_loaded(self, items: Sequence[LoadedSource], kb_name: str) -> IngestReport:
+    def add_loaded(
+        self, items: Sequence[LoadedSource], kb_name: str, *, isolate: bool = False
+    ) -> IngestReport:
         """Index documents loaded elsewhere (mails, web pages, posted texts), as
-        :meth:`add` indexes files."""
+        :meth:`add` indexes files (``isolate``: as there)."""
         kb = self.kb(kb_name)
-        report = ingest_loaded(
-            self.store, kb, items, lambda: self.kb_embedder(kb), self._ingest_options()
-        )
+        options = self._ingest_options(workers=self.settings.workers, isolate=isolate)
+        report = ingest_loaded(self.store, kb, items, lambda: self.kb_embedder(kb), options)
         self.index.sync(kb)
         return report
 
     def _ingest_options(self, **more: Any) -> IngestOptions:
+        settings = self.settings
         return IngestOptions(
-            chunk_size=self.settings.chunk_size, chunk_overlap=self.settings.chunk_overlap, **more
+            chunk_size=settings.chunk_size,
+            chunk_overlap=settings.chunk_overlap,
+            limits=Limits(settings.reader_timeout, settings.reader_memory_mb),
+            max_text_mb=settings.max_text_mb,
+            **more,
         )
 
     def documents(self, kb_name: str | None = None) -> list[DocumentRecord]:

@@ -338,7 +338,8 @@ class Store:
         try:
             yield self.db
         except BaseException:
-            self.db.execute("ROLLBACK")
+            if self.db.in_transaction:  # SQLite already rolled back on a full disk (SQLITE_FULL)
+                self.db.execute("ROLLBACK")
             raise
         self.db.execute("COMMIT")
 

@@ -40,6 +40,7 @@ from numpy.typing import NDArray
 
 from sabio.errors import ConfigError, MissingExtraError, ModelError
 from sabio.models import ENGLISH_ONLY, Vectors, normalize_rows, register_embedding_backend
+from sabio.readers import Limits, ReaderPool
 
 if TYPE_CHECKING:
     from sabio.config import Settings
@@ -173,6 +174,10 @@ def build_onnx(weights: dict[str, F32]) -> bytes:
     return bytes(h.make_model(graph, opset_imports=opsets, ir_version=8).SerializeToString())
 
 
+CONVERSION_SECONDS = 600.0
+"""How long the one-time conversion may take (about 5 s here)."""
+
+
 def converted_model(settings: Settings) -> tuple[Path, bool]:
     """The cached ONNX file for these weights, converting first if needed (and if so, True)."""
     weights = _source_dir() / "model.safetensors"
@@ -189,17 +194,28 @@ def converted_model(settings: Settings) -> tuple[Path, bool]:
         raise MissingExtraError(
             f"converting the embedded model needs onnx; run: {EXTRA_FIX}"
         ) from exc
-    data = build_onnx(_read_safetensors(weights))
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
+        pool = ReaderPool(_convert, 1, Limits(seconds=CONVERSION_SECONDS, memory_mb=4096))
+        [(_, written, failure)] = list(pool.run([(str(weights), tmp)]))
+        if written is None:
+            raise ModelError(f"converting the embedded model failed: {failure}")
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return target, True
+
+
+def _convert(job: tuple[str, str]) -> str:
+    """Write the ONNX file of the weights at ``job[0]`` to ``job[1]``, in a reader process:
+    the conversion holds the weights several times over (it took a server from 250 to
+    540 MB), which a long-running process must not keep."""
+    weights, out = job
+    Path(out).write_bytes(build_onnx(_read_safetensors(Path(weights))))
+    return out
 
 
 class EmbeddedModel:

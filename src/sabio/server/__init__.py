@@ -13,6 +13,7 @@ data directory, run by ``sabio serve`` with uvicorn.
     origins       which browser pages may call the Ollama API; its CORS headers
     auth          accounts: first-run setup, login, passwords, API tokens, users
     access        who may call what: login, CSRF, admins; same-host checks without login
+    throttle      failed sign-ins counted per account and address: 429 past a few
     settings_api  the web app's other routes: settings, model pull, files, passages
     sources_api   sources (folders, mail, web, webhooks), their items and jobs
     data_api      everything at once: export to download, import, purge
@@ -86,6 +87,7 @@ from sabio.server.roles import enforce
 from sabio.server.services import Services
 from sabio.server.settings_api import router as settings_router
 from sabio.server.sources_api import router as sources_router
+from sabio.server.throttle import SignInThrottle
 from sabio.server.web import install_web
 
 NO_TELEMETRY: TelemetryConfig = {
@@ -149,6 +151,7 @@ def create_app(
     )
     app.state.setup_code = new_setup_code()  # for the first admin; `sabio serve` prints it
     app.state.data_lock = threading.Lock()  # one import or purge at a time (.data_api)
+    app.state.sign_ins = SignInThrottle()  # failed logins and setup codes, counted
     install_error_handlers(app)
     app.add_middleware(AccessGuard)
     app.include_router(router)

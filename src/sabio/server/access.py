@@ -26,9 +26,11 @@ routers (the Ollama and OpenAI compatible ones) call it too.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import ipaddress
 import re
+import sqlite3
 import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -202,8 +204,8 @@ def _note_use(services: Services, token: ApiToken) -> None:
     """Record the token's use, at most once a minute, and never waiting for the writer."""
     if token.last_used_at is not None and time.time() - token.last_used_at < TOKEN_TOUCH_SECONDS:
         return
-    with services.writing_if_free() as writer:
-        if writer is not None:
+    with services.writing_if_free() as writer, contextlib.suppress(sqlite3.OperationalError):
+        if writer is not None:  # bookkeeping: a read-only data directory does not stop it
             writer.users.touch_token(token.id)
 
 

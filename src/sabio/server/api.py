@@ -43,6 +43,7 @@ from sabio.server.schemas import (
     KnowledgeBaseOut,
     ModelOut,
     ReindexIn,
+    RowId,
     SearchOut,
     UploadedFileOut,
     UploadOut,
@@ -137,7 +138,7 @@ def delete_kb(
     """Deletes the knowledge base, its index, the files uploaded into it and its chats
     (unless ``keep_chats``); files added from their own place on disk (``sabio add``) are
     not touched."""
-    with services.writing() as writer:
+    with services.indexing(), services.writing() as writer:  # after uploads into it end
         writer.delete_kb(name, keep_chats=keep_chats)
     return Response(status_code=204)
 
@@ -152,10 +153,11 @@ def reindex_kb(
     name: str, request: Request, services: ServicesDep, body: ReindexIn | None = None
 ) -> KnowledgeBaseOut:
     """Re-embeds every passage (with a new embedding model, or the recorded one) and switches
-    atomically; searches keep working on the old vectors meanwhile."""
-    with services.writing() as writer:
-        writer.reindex_kb(name, body.embedding_model if body else None)
-        return _counted_kb(request, writer, name)
+    atomically; searches keep working on the old vectors meanwhile (and logins, chats and
+    settings do not wait: it runs on the indexer)."""
+    with services.indexing() as indexer:
+        indexer.reindex_kb(name, body.embedding_model if body else None)
+        return _counted_kb(request, indexer, name)
 
 
 def _kb_out(kb: KnowledgeBase, access: str) -> KnowledgeBaseOut:
@@ -190,7 +192,10 @@ def list_documents(name: str, services: ServicesDep) -> list[DocumentOut]:
     summary="Upload files",
     tags=["documents"],
     responses={
-        413: {"model": ErrorOut, "description": "A file is over max_upload_mb"},
+        413: {
+            "model": ErrorOut,
+            "description": "Over max_upload_mb (a file), max_request_mb or max_upload_files",
+        },
         415: {"model": ErrorOut, "description": "Not multipart/form-data"},
     },
     openapi_extra={"requestBody": UPLOAD_BODY},
@@ -211,8 +216,8 @@ async def receive_uploads(request: Request, services: Services, name: str) -> li
     knowledge base ``name``'s uploads and indexed (uploads and webhooks)."""
     settings = services.settings
     folder = await run_in_threadpool(services.reader.uploads_folder, name)
-    limit = settings.max_upload_mb * 1024 * 1024
-    received = await uploads.receive_files(request, uploads.incoming_folder(settings.home), limit)
+    limits = uploads.UploadLimits.from_settings(settings)
+    received = await uploads.receive_files(request, uploads.incoming_folder(settings.home), limits)
     try:
         return await run_waiting(index_uploads, services, name, folder, received)
     finally:
@@ -222,9 +227,10 @@ async def receive_uploads(request: Request, services: Services, name: str) -> li
 def index_uploads(
     services: Services, name: str, folder: Path, received: list[uploads.Received]
 ) -> list[UploadedFileOut]:
-    """Check each file, move those that pass into ``folder`` and index them."""
+    """Check each file, move those that pass into ``folder`` and index them (through the
+    indexer: the writer stays free for everything else meanwhile)."""
     problems = {r.name: uploads.content_problem(r.path, r.name) for r in received}
-    with services.writing() as writer:
+    with services.indexing() as writer:
         accepted = [str(uploads.accept(r, folder)) for r in received if problems[r.name] is None]
         try:
             paths = [Path(p) for p in accepted]
@@ -275,12 +281,13 @@ def _uploaded_out(
     tags=["documents"],
 )
 def unlock_document(
-    name: str, document_id: int, body: FilePasswordIn, services: ServicesDep
+    name: str, document_id: RowId, body: FilePasswordIn, services: ServicesDep
 ) -> UploadedFileOut:
     """For a document whose status is ``encrypted``: read it again with ``password`` and
     index it. The password is used for this reading only, never kept. A wrong one leaves
-    the document ``encrypted``, with a reason that says so: ask again."""
-    with services.writing() as writer:
+    the document ``encrypted``, with a reason that says so: ask again. It is read on the
+    indexer, as uploads are (the writer stays free)."""
+    with services.indexing() as writer:
         kb = writer.kb(name)
         doc = writer.store.get_document(kb.id, document_id)
         if doc.status != "encrypted" or not is_file_source(doc.source):
@@ -301,7 +308,7 @@ def unlock_document(
     summary="Remove a document",
     tags=["documents"],
 )
-def delete_document(name: str, document_id: int, services: ServicesDep) -> Response:
+def delete_document(name: str, document_id: RowId, services: ServicesDep) -> Response:
     """Removes the document from the knowledge base; an uploaded file is deleted too, a
     file added from its own place on disk is not."""
     with services.writing() as writer:

@@ -35,6 +35,7 @@ from sabio.server.schemas import (
     LoginIn,
     NewTokenOut,
     PasswordIn,
+    RowId,
     SetupIn,
     TokenIn,
     TokenOut,
@@ -42,6 +43,7 @@ from sabio.server.schemas import (
     UserOut,
 )
 from sabio.server.services import Services
+from sabio.server.throttle import SignInThrottle
 from sabio.service import Sabio
 from sabio.users import SESSION_SECONDS, User
 
@@ -103,7 +105,11 @@ def setup(
             "the first account was already created: sign in instead", key="setup_done"
         )
     expected: str = request.app.state.setup_code
+    throttle, address = _throttle(request), _address(request)
+    if not from_this_computer(request):
+        throttle.check_setup(address)
     if not from_this_computer(request) and not _same_code(body.setup_code or "", expected):
+        throttle.setup_failed(address)
         raise ForbiddenError(
             "from another device, creating the first account needs the setup code that "
             "`sabio serve` printed in its terminal"
@@ -121,9 +127,13 @@ def login(
     body: LoginIn, request: Request, response: Response, services: ServicesDep
 ) -> AuthStatusOut:
     need_accounts(services)
+    throttle, address = _throttle(request), _address(request)
+    throttle.check_login(body.name, address)  # before the password is looked at
     user = services.reader.users.check_password(body.name, body.password)
     if user is None:
+        throttle.login_failed(body.name, address)
         raise AuthError(WRONG_CREDENTIALS, key="wrong_credentials")
+    throttle.login_succeeded(body.name)
     with services.writing() as writer:
         identity = _sign_in(writer, user, request, response)
     return _status(services, identity)
@@ -184,7 +194,7 @@ def create_token(identity: SignedIn, body: TokenIn, services: ServicesDep) -> Ne
 
 
 @router.delete("/tokens/{token_id}", status_code=204, summary="Revoke an API token")
-def delete_token(identity: SignedIn, token_id: int, services: ServicesDep) -> Response:
+def delete_token(identity: SignedIn, token_id: RowId, services: ServicesDep) -> Response:
     with services.writing() as writer:
         writer.users.delete_token(identity.user.id, token_id)
     return Response(status_code=204)
@@ -206,7 +216,7 @@ def create_user(identity: Admin, body: UserIn, services: ServicesDep) -> Account
 
 
 @router.delete("/users/{user_id}", status_code=204, summary="Delete an account (admins)")
-def delete_user(identity: Admin, user_id: int, services: ServicesDep) -> Response:
+def delete_user(identity: Admin, user_id: RowId, services: ServicesDep) -> Response:
     """With its sessions, API tokens and chats. Not your own account, nor the last admin
     (409)."""
     if user_id == identity.user.id:
@@ -242,6 +252,16 @@ def _sign_in(writer: Sabio, user: User, request: Request, response: Response) ->
         samesite="strict",
     )
     return Identity(user, session)
+
+
+def _throttle(request: Request) -> SignInThrottle:
+    throttle = request.app.state.sign_ins
+    assert isinstance(throttle, SignInThrottle)
+    return throttle
+
+
+def _address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
 
 
 def _same_code(given: str, expected: str) -> bool:

@@ -34,6 +34,7 @@ from sabio.server.schemas import (
     ChatPatch,
     MessageOut,
     RegenerateIn,
+    RowId,
 )
 from sabio.server.services import Services
 
@@ -62,13 +63,13 @@ def create_chat(body: ChatIn, request: Request, services: ServicesDep, owner: Ow
 
 
 @router.get("/{chat_id}", summary="One chat with the messages of the branch shown")
-def get_chat(chat_id: int, services: ServicesDep, owner: OwnerDep) -> ChatDetailOut:
+def get_chat(chat_id: RowId, services: ServicesDep, owner: OwnerDep) -> ChatDetailOut:
     return _detail(services.reader.get_chat(chat_id, user_id=owner))
 
 
 @router.patch("/{chat_id}", summary="Rename a chat, or change its knowledge base or model")
 def update_chat(
-    chat_id: int, body: ChatPatch, request: Request, services: ServicesDep, owner: OwnerDep
+    chat_id: RowId, body: ChatPatch, request: Request, services: ServicesDep, owner: OwnerDep
 ) -> ChatOut:
     """Any of ``title``, ``kb`` (null: no documents) and ``model`` (null: the default);
     the next question uses them, the earlier answers stay as they were."""
@@ -80,7 +81,7 @@ def update_chat(
 
 
 @router.delete("/{chat_id}", status_code=204, summary="Delete a chat")
-def delete_chat(chat_id: int, services: ServicesDep, owner: OwnerDep) -> Response:
+def delete_chat(chat_id: RowId, services: ServicesDep, owner: OwnerDep) -> Response:
     """Deletes the chat and all its messages."""
     with services.writing() as writer:
         writer.delete_chat(chat_id, user_id=owner)
@@ -94,7 +95,7 @@ def delete_chat(chat_id: int, services: ServicesDep, owner: OwnerDep) -> Respons
     responses=ANSWER_RESPONSES,
 )
 async def ask_in_chat(
-    chat_id: int, body: ChatMessageIn, request: Request, services: ServicesDep, owner: OwnerDep
+    chat_id: RowId, body: ChatMessageIn, request: Request, services: ServicesDep, owner: OwnerDep
 ) -> StreamingResponse:
     """As ``/kbs/{name}/ask``, with the chat's complete earlier exchanges as the history,
     over the chat's knowledge base (none: the model answers without documents) and model.
@@ -123,7 +124,7 @@ async def ask_in_chat(
     responses=ANSWER_RESPONSES,
 )
 async def regenerate(
-    chat_id: int, body: RegenerateIn, request: Request, services: ServicesDep, owner: OwnerDep
+    chat_id: RowId, body: RegenerateIn, request: Request, services: ServicesDep, owner: OwnerDep
 ) -> StreamingResponse:
     """A new answer to the question ``message_id`` (or to the question of the answer
     ``message_id``), streamed as ``/messages``; the earlier answers stay as versions."""
@@ -142,7 +143,7 @@ async def regenerate(
 
 
 @router.post("/{chat_id}/stop", summary="Stop the answer being made")
-def stop(chat_id: int, services: ServicesDep, owner: OwnerDep) -> dict[str, int]:
+def stop(chat_id: RowId, services: ServicesDep, owner: OwnerDep) -> dict[str, int]:
     """The model stops at its next piece; the stream of the answer then ends with
     ``done`` (``stopped: true``, ``complete: false``), and the answer is saved as it was
     shown. ``stopped``: how many answers were stopped (0: none was being made)."""
@@ -152,7 +153,7 @@ def stop(chat_id: int, services: ServicesDep, owner: OwnerDep) -> dict[str, int]
 
 @router.put("/{chat_id}/branch", summary="Show another version of a question or answer")
 def show_branch(
-    chat_id: int, body: BranchIn, services: ServicesDep, owner: OwnerDep
+    chat_id: RowId, body: BranchIn, services: ServicesDep, owner: OwnerDep
 ) -> ChatDetailOut:
     """The chat shows the branch through ``message_id`` (one of a message's
     ``versions``), down to its latest message; the next question follows it."""
@@ -166,7 +167,7 @@ def show_branch(
     responses={200: {"content": {"text/markdown": {}, "application/json": {}}}},
 )
 def export_chat(
-    chat_id: int,
+    chat_id: RowId,
     services: ServicesDep,
     owner: OwnerDep,
     format: Annotated[Literal["markdown", "json"], Query()] = "markdown",

@@ -12,12 +12,16 @@ in the reader's language (:mod:`sabio.errors`):
 
 Sabio's own errors map by class (:data:`SABIO_ERRORS`), FastAPI's request
 validation and Starlette's HTTP errors (unknown route, wrong method, oversize upload) by
-status. Anything else is a bug: the client gets ``internal`` with status 500, and the
+status. A full data directory is 507 ``insufficient_storage``, one that cannot be written
+503 ``read_only`` (:mod:`sabio.disk`), also when SQLite or the file system says so
+underneath. Anything else is a bug: the client gets ``internal`` with status 500, and the
 server still logs the traceback.
 """
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 from collections.abc import Mapping
 from typing import Any
 
@@ -26,6 +30,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from sabio.disk import storage_error
 from sabio.errors import (
     AuthError,
     ConfigError,
@@ -38,7 +43,12 @@ from sabio.errors import (
     ModelError,
     NotFoundError,
     SabioError,
+    StorageError,
+    TooManyAttemptsError,
 )
+
+log = logging.getLogger(__name__)
+DATA_DIRECTORY = "Sabio's data directory"
 
 SABIO_ERRORS: dict[type[SabioError], tuple[int, str]] = {
     NotFoundError: (404, "not_found"),
@@ -51,6 +61,7 @@ SABIO_ERRORS: dict[type[SabioError], tuple[int, str]] = {
     MissingExtraError: (503, "missing_extra"),
     ModelError: (503, "model_unavailable"),
     LoadError: (422, "unreadable_file"),
+    TooManyAttemptsError: (429, "too_many_attempts"),
     SabioError: (400, "bad_request"),
 }
 """Status and code per class; a subclass not listed takes its nearest listed base's."""
@@ -99,14 +110,25 @@ def auth_challenge(status: int) -> dict[str, str] | None:
 
 
 def sabio_error_status(exc: SabioError) -> tuple[int, str]:
+    if isinstance(exc, StorageError):
+        return (507, "insufficient_storage") if exc.full else (503, "read_only")
     for cls in type(exc).__mro__:
         if cls in SABIO_ERRORS:
             return SABIO_ERRORS[cls]
     return SABIO_ERRORS[SabioError]
 
 
+def error_headers(exc: SabioError, status: int) -> dict[str, str] | None:
+    """The 401 challenge, or how long to wait after a 429."""
+    if isinstance(exc, TooManyAttemptsError):
+        return {"Retry-After": str(exc.retry_after)}
+    return auth_challenge(status)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(SabioError, _sabio_error)
+    app.add_exception_handler(sqlite3.OperationalError, _storage_error)
+    app.add_exception_handler(OSError, _storage_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected_error)
@@ -115,7 +137,21 @@ def install_error_handlers(app: FastAPI) -> None:
 async def _sabio_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, SabioError)
     status = sabio_error_status(exc)[0]
-    return JSONResponse(sabio_error_body(exc), status_code=status, headers=auth_challenge(status))
+    return JSONResponse(
+        sabio_error_body(exc), status_code=status, headers=error_headers(exc, status)
+    )
+
+
+async def _storage_error(request: Request, exc: Exception) -> JSONResponse:
+    """A full or read-only data directory, said so; anything else is a bug (500)."""
+    services = getattr(request.app.state, "services", None)
+    home = services.settings.home if services is not None else None
+    problem = storage_error(exc, home, where=DATA_DIRECTORY) if home is not None else None
+    if problem is None:
+        log.error("unexpected error on %s", request.url.path, exc_info=exc)
+        return await _unexpected_error(request, exc)
+    log.warning("%s %s: %s (%s)", request.method, request.url.path, problem, exc)
+    return await _sabio_error(request, problem)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

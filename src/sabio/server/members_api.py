@@ -9,7 +9,7 @@ from fastapi import APIRouter, Response
 from sabio.server.api import ERRORS, ServicesDep
 from sabio.server.auth import need_accounts
 from sabio.server.links import API_PREFIX
-from sabio.server.schemas import MemberIn, MemberOut
+from sabio.server.schemas import MemberIn, MemberOut, RowId
 
 router = APIRouter(
     prefix=f"{API_PREFIX}/kbs/{{name}}/members", tags=["knowledge bases"], responses=ERRORS
@@ -25,7 +25,7 @@ def list_members(name: str, services: ServicesDep) -> list[MemberOut]:
 
 
 @router.put("/{user_id}", summary="Give a member read or write access (admins)")
-def set_member(name: str, user_id: int, body: MemberIn, services: ServicesDep) -> MemberOut:
+def set_member(name: str, user_id: RowId, body: MemberIn, services: ServicesDep) -> MemberOut:
     need_accounts(services)
     with services.writing() as writer:
         kb = writer.store.get_kb(name)
@@ -35,7 +35,7 @@ def set_member(name: str, user_id: int, body: MemberIn, services: ServicesDep) -
 
 
 @router.delete("/{user_id}", status_code=204, summary="Take a member's access away (admins)")
-def remove_member(name: str, user_id: int, services: ServicesDep) -> Response:
+def remove_member(name: str, user_id: RowId, services: ServicesDep) -> Response:
     need_accounts(services)
     with services.writing() as writer:
         writer.users.set_kb_access(user_id, writer.store.get_kb(name).id, None)

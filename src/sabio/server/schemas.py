@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+from annotated_types import Interval
 from pydantic import BaseModel, ConfigDict, Field
+
+MAX_ROW_ID = 2**63 - 1
+RowId = Annotated[int, Interval(ge=0, le=MAX_ROW_ID)]
+"""An id (or an offset) in a path or a query: what SQLite's integers hold; anything
+larger is a 422 with the reason instead of an OverflowError (a 500)."""
 
 
 class _Out(BaseModel):
@@ -201,7 +207,7 @@ class ChatMessageIn(BaseModel):
     question: str = Field(min_length=1, max_length=20_000)
     k: int | None = Field(None, ge=1, le=100, description="Passages to retrieve.")
     style: AnswerStyle | None = Field(None, description=STYLE_HELP)
-    edit_of: int | None = Field(
+    edit_of: RowId | None = Field(
         None,
         description="A question of the chat that this one replaces: a new branch from "
         "there (the old one stays, see PUT /chats/{id}/branch).",
@@ -209,13 +215,13 @@ class ChatMessageIn(BaseModel):
 
 
 class RegenerateIn(BaseModel):
-    message_id: int = Field(description="The question to answer again, or an answer to it.")
+    message_id: RowId = Field(description="The question to answer again, or an answer to it.")
     k: int | None = Field(None, ge=1, le=100, description="Passages to retrieve.")
     style: AnswerStyle | None = Field(None, description=STYLE_HELP)
 
 
 class BranchIn(BaseModel):
-    message_id: int = Field(
+    message_id: RowId = Field(
         description="Show the branch through this message (a version of a question or answer)."
     )
 

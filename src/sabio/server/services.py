@@ -61,7 +61,9 @@ class Services:
         self.environ = os.environ if environ is None else environ
         self.reader = Sabio(settings, concurrent_reads=True)
         self.writer = Sabio(settings, shared_with=self.reader)
+        self.indexer = Sabio(settings, shared_with=self.reader)
         self._write_lock = threading.Lock()
+        self._index_lock = threading.Lock()
         self._settings_lock = threading.Lock()
         self.worker: Worker | None = None
         self._answers: dict[int, set[ChatAnswerStream]] = {}
@@ -109,6 +111,15 @@ class Services:
             yield self.writer
 
     @contextmanager
+    def indexing(self) -> Iterator[Sabio]:
+        """The indexer: a service with a connection of its own, for uploads and webhooks,
+        held by one thread at a time. Reading files (in reader processes) and embedding
+        them take minutes for a big file, and hold no lock the writer needs: a login, a
+        setting or a chat waits only for SQLite's own turn at each document's write."""
+        with self._index_lock:
+            yield self.indexer
+
+    @contextmanager
     def writing_if_free(self) -> Iterator[Sabio | None]:
         """The writer if no other thread holds it now, else None: for bookkeeping that
         can wait for a later request (when an API token was last used) rather than wait
@@ -124,8 +135,9 @@ class Services:
     def reconfigure(self, settings: Settings) -> None:
         """Use ``settings`` from now on, in the reader and the writer (see
         :meth:`Sabio.reconfigure`); waits for a write in progress to finish."""
-        with self._write_lock:
+        with self._index_lock, self._write_lock:
             self.writer.reconfigure(settings)
+            self.indexer.reconfigure(settings)
             self.reader.reconfigure(settings)
             if self.worker is not None:
                 self.worker.sabio.reconfigure(settings)
@@ -160,8 +172,9 @@ class Services:
         if self.worker is not None:
             self.worker.stop()
             self.worker.sabio.close()
-        with self._write_lock:
+        with self._index_lock, self._write_lock:
             self.writer.close()
+            self.indexer.close()
             self.reader.close()
 
 

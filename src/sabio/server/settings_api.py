@@ -12,17 +12,19 @@ inside the viewer, never in the page's origin.
 from __future__ import annotations
 
 import codecs
+import os
 import stat
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import quote
 
 from fastapi import APIRouter
-from fastapi.responses import FileResponse, StreamingResponse
+from fastapi.responses import StreamingResponse
 
 from sabio.config import Settings, check_ollama_host
 from sabio.errors import ConfigError, NotFoundError
+from sabio.ingest import stream_hash
 from sabio.models import check_model_name
 from sabio.server.api import ERRORS, ServicesDep
 from sabio.server.events import Event, close_iterator, event_stream
@@ -31,6 +33,7 @@ from sabio.server.schemas import (
     ErrorOut,
     PassageOut,
     PullIn,
+    RowId,
     SettingsIn,
     SettingsOut,
 )
@@ -168,55 +171,82 @@ FILE_RESPONSES: dict[int | str, dict[str, Any]] = {
     "/kbs/{name}/documents/{document_id}/file",
     summary="The original file of a document",
     tags=["documents"],
-    response_class=FileResponse,
+    response_class=StreamingResponse,
     responses=FILE_RESPONSES,
 )
-def document_file(name: str, document_id: int, services: ServicesDep) -> FileResponse:
+def document_file(name: str, document_id: RowId, services: ServicesDep) -> StreamingResponse:
     """The file as it is at the place it was indexed from; open a PDF at a page with
     ``#page=N``. A 404 when the document is not in this knowledge base or its file is no
-    longer there."""
+    longer there. A file reached through a symbolic link is served only while it is the
+    file that was indexed (same content): a link repointed since shows nothing."""
     reader = services.reader
     doc = reader.store.get_document(reader.kb(name).id, document_id)
     if not is_file_source(doc.source):
         raise NotFoundError(f"document {document_id} is not a file (it came from a source)")
     path = Path(doc.source)
+    gone = NotFoundError(
+        f"the file of document {document_id} ({path.name}) is no longer where it was "
+        "indexed from; add it again"
+    )
     try:
-        found = path.stat()
+        file = path.open("rb")  # served from this handle: deleting the file cannot cut it
     except OSError:
-        found = None
-    if found is None or not stat.S_ISREG(found.st_mode):
-        raise NotFoundError(
-            f"the file of document {document_id} ({path.name}) is no longer where it was "
-            "indexed from; add it again"
-        )
-    media_type = _media_type(path)
+        raise gone from None
+    try:
+        found = os.fstat(file.fileno())
+        if not stat.S_ISREG(found.st_mode):
+            raise gone
+        linked = os.path.realpath(path) != os.path.abspath(path)
+        if linked and stream_hash(file) != doc.content_hash:
+            raise NotFoundError(
+                f"the link {path.name} of document {document_id} no longer leads to the file "
+                "that was indexed; add it again"
+            )
+        media_type = _media_type(path, file)
+    except BaseException:
+        file.close()
+        raise
     headers = {
         "Content-Disposition": f"inline; filename*=UTF-8''{quote(path.name, safe='')}",
+        "Content-Length": str(found.st_size),
         "X-Content-Type-Options": "nosniff",
     }
     if media_type != PDF:
         headers["Content-Security-Policy"] = "sandbox"
-    response = FileResponse(path, stat_result=found, headers=headers)
+    response = StreamingResponse(_blocks(file, found.st_size), headers=headers)
     response.headers["Content-Type"] = media_type  # as is: no charset added to plain text
     return response
 
 
-def _media_type(path: Path) -> str:
+def _blocks(file: BinaryIO, size: int) -> Iterator[bytes]:
+    """``size`` bytes of ``file`` from its start, then it is closed (also when the client
+    goes away midway)."""
+    try:
+        file.seek(0)
+        left = size
+        while left > 0 and (block := file.read(min(left, 1 << 16))):
+            left -= len(block)
+            yield block
+    finally:
+        file.close()
+
+
+def _media_type(path: Path, file: BinaryIO) -> str:
     ext = path.suffix.lower()
     if ext == ".pdf":
         return PDF
     if ext in OFFICE_TYPES:
         return OFFICE_TYPES[ext]
     if ext in TEXT_EXTENSIONS:
-        return _plain_text(path)
+        return _plain_text(file)
     return "application/octet-stream"
 
 
-def _plain_text(path: Path) -> str:
+def _plain_text(file: BinaryIO) -> str:
     """``text/plain``, with ``charset=utf-8`` when the file's beginning is UTF-8; else
     the browser tells the encoding (a byte-order mark, or its own detection)."""
-    with path.open("rb") as f:
-        head = f.read(HEAD_BYTES)
+    file.seek(0)
+    head = file.read(HEAD_BYTES)
     try:
         codecs.getincrementaldecoder("utf-8")().decode(head)  # a character cut at the end is fine
     except UnicodeDecodeError:
@@ -225,7 +255,7 @@ def _plain_text(path: Path) -> str:
 
 
 @router.get("/kbs/{name}/passages/{chunk_id}", summary="A passage in its place", tags=["search"])
-def get_passage(name: str, chunk_id: int, services: ServicesDep) -> PassageOut:
+def get_passage(name: str, chunk_id: RowId, services: ServicesDep) -> PassageOut:
     """A passage (a search hit's or a citation's ``chunk_id``) with the text before and
     after it on its page, for showing it highlighted in its place. A 404 when it is not
     in this knowledge base (also when its document was re-indexed since)."""

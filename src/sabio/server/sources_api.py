@@ -23,6 +23,7 @@ from sabio.server import roles
 from sabio.server.access import authenticate
 from sabio.server.api import receive_uploads
 from sabio.server.links import API_PREFIX
+from sabio.server.schemas import RowId
 from sabio.server.services import Services, services_of
 from sabio.server.threads import run_waiting
 from sabio.sources import ItemUpdate, Source
@@ -45,7 +46,8 @@ class SourceIn(BaseModel):
     options: dict[str, Any] = Field(
         default_factory=dict,
         description="imap: host, username, port, folder, security (tls|starttls|none), since "
-        "(YYYY-MM-DD); url, feed, sitemap, webhook: allow_private.",
+        "(YYYY-MM-DD); url, feed, sitemap, webhook: allow_private; folder: follow_links "
+        "(index files that symbolic links lead to outside the folder).",
     )
     password: str | None = Field(None, description="imap: kept encrypted, never returned.")
     interval_s: float | None = Field(
@@ -176,10 +178,10 @@ def add_source(body: SourceIn, services: ServicesDep) -> SourceAddedOut:
 
 @router.get("/sources/{source_id}", summary="A source, its items and its jobs")
 def get_source(
-    source_id: int,
+    source_id: RowId,
     services: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: RowId = 0,
 ) -> SourceDetailOut:
     """Items a page at a time (``limit``, ``offset``), those that need a look first:
     failed, needs OCR, encrypted, skipped, removed, then the latest changes."""
@@ -208,7 +210,7 @@ def get_source(
 
 
 @router.post("/sources/{source_id}/sync", status_code=202, summary="Sync a source now")
-def sync_source(source_id: int, services: ServicesDep) -> JobOut:
+def sync_source(source_id: RowId, services: ServicesDep) -> JobOut:
     with services.writing() as writer:
         job = writer.sync_source(source_id)
     services.wake_worker()
@@ -216,7 +218,9 @@ def sync_source(source_id: int, services: ServicesDep) -> JobOut:
 
 
 @router.delete("/sources/{source_id}", status_code=204, summary="Remove a source")
-def remove_source(source_id: int, services: ServicesDep, keep_documents: bool = False) -> Response:
+def remove_source(
+    source_id: RowId, services: ServicesDep, keep_documents: bool = False
+) -> Response:
     """Detaches the source and, unless ``keep_documents``, forgets the documents it brought."""
     with services.writing() as writer:
         writer.remove_source(source_id, keep_documents=keep_documents)
@@ -224,7 +228,7 @@ def remove_source(source_id: int, services: ServicesDep, keep_documents: bool = 
 
 
 @router.get("/jobs", summary="Recent background jobs")
-def list_jobs(services: ServicesDep, source_id: int | None = None) -> list[JobOut]:
+def list_jobs(services: ServicesDep, source_id: RowId | None = None) -> list[JobOut]:
     return [_job(job) for job in services.reader.jobs.recent(source_id)]
 
 
@@ -245,7 +249,7 @@ def list_jobs(services: ServicesDep, source_id: int | None = None) -> list[JobOu
         }
     },
 )
-async def webhook(source_id: int, request: Request, services: ServicesDep) -> WebhookOut:
+async def webhook(source_id: RowId, request: Request, services: ServicesDep) -> WebhookOut:
     """With ``Authorization: Bearer <the webhook's token>``: JSON ``{"text", "title"}`` or
     ``{"url"}``, or files as multipart/form-data (checked like uploads). Indexed at once;
     answers with each document's id and status."""
@@ -301,13 +305,16 @@ def _check_webhook_access(services: Services, source: Source, request: Request) 
 
 
 def _receive_json(services: Services, source: Source, body: WebhookIn) -> ItemUpdate:
+    """A text or a URL, indexed by the indexer; a URL is fetched first, before any lock."""
     if (body.text is None) == (body.url is None):
         raise ConfigError('send either "text" (with an optional "title") or "url"')
-    with services.writing() as writer:
-        if body.text is not None:
-            return hooks.receive_text(writer, source, body.text, body.title)
-        assert body.url is not None
-        return hooks.receive_url(writer, source, body.url)
+    if body.text is not None:
+        with services.indexing() as indexer:
+            return hooks.receive_text(indexer, source, body.text, body.title)
+    assert body.url is not None
+    page = hooks.fetch_url(services.reader, source, body.url)
+    with services.indexing() as indexer:
+        return hooks.receive_url(indexer, source, page)
 
 
 async def _receive_files(services: Services, source: Source, request: Request) -> list[ItemUpdate]:
@@ -321,5 +328,5 @@ async def _receive_files(services: Services, source: Source, request: Request) -
 
 
 def _record_files(services: Services, source: Source, updates: list[ItemUpdate]) -> None:
-    with services.writing() as writer:
-        hooks.record_files(writer, source, updates)
+    with services.indexing() as indexer:
+        hooks.record_files(indexer, source, updates)

@@ -2,15 +2,17 @@
 
 A multipart body is parsed as it arrives (``python_multipart``), in a worker thread,
 one network chunk at a time; each file goes straight to its own file under
-``<home>/uploads/.incoming/`` and is never held in memory whole. The size limit
-(``max_upload_mb``, per file) is enforced while streaming: the first byte over it aborts
-the whole upload with 413 and every file of it is deleted. Once the body is complete,
-each file's first bytes are checked against its extension (:func:`content_problem`);
-a file that passes is moved (atomically) into ``<home>/uploads/<kb>/`` under its
-sanitised name (:func:`safe_filename`) and indexed from there, replacing an earlier
-upload of the same name; one that fails is deleted, says why, and changes nothing. An
-accepted file that a killed server had not indexed yet is indexed by a job when the server
-starts again (:func:`unindexed`).
+``<home>/uploads/.incoming/`` and is never held in memory whole. The limits
+(:class:`UploadLimits`: ``max_upload_mb`` per file, ``max_request_mb`` for all the files of
+a request, ``max_upload_files`` files) are enforced before and while streaming: a declared
+``Content-Length`` over the total is refused before the body is read, and the first byte
+or file over a limit aborts the whole upload with 413, every file of it deleted. Once the
+body is complete, each file's first bytes are checked against its extension
+(:func:`content_problem`); a file that passes is moved (atomically) into
+``<home>/uploads/<kb>/`` under its sanitised name (:func:`safe_filename`) and indexed from
+there, replacing an earlier upload of the same name; one that fails is deleted, says why,
+and changes nothing. An accepted file that a killed server had not indexed yet is indexed
+by a job when the server starts again (:func:`unindexed`).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from python_multipart.multipart import parse_options_header
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
+from sabio.config import Settings
 from sabio.home import uploads_root
 from sabio.loaders import LOADER_MODULES
 from sabio.store import Store
@@ -38,8 +41,9 @@ from sabio.store import Store
 if TYPE_CHECKING:
     from python_multipart.multipart import MultipartCallbacks
 
-MAX_FILES = 1000
 MAX_NAME_BYTES = 200
+MULTIPART_SLACK = 1 << 20
+"""What a declared Content-Length may exceed the total by (boundaries, part headers)."""
 HEAD_BYTES = 64 * 1024
 """How much of a file is read to check its content."""
 
@@ -62,6 +66,45 @@ _ZIP = _MAGIC[1][0]
 # Control bytes that never occur in text (tab, newlines, form feed and escape do).
 _BINARY_BYTES = bytes(b for b in range(32) if b not in (9, 10, 12, 13, 27)) + b"\x7f"
 SUPPORTED = tuple(ext for exts in LOADER_MODULES.values() for ext in exts)
+
+
+@dataclass(frozen=True, slots=True)
+class UploadLimits:
+    """Bytes per file, bytes for all the files of a request, files per request."""
+
+    file_bytes: int
+    request_bytes: int
+    files: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> UploadLimits:
+        return cls(
+            settings.max_upload_mb * 2**20,
+            settings.max_request_mb * 2**20,
+            settings.max_upload_files,
+        )
+
+    def file_too_large(self, filename: str) -> str:
+        return (
+            f"{filename} is larger than the upload limit of {_mb(self.file_bytes)} "
+            "(max_upload_mb); nothing of this upload was kept"
+        )
+
+    def request_too_large(self) -> str:
+        return (
+            f"the upload is larger than {_mb(self.request_bytes)} in all (max_request_mb); "
+            "send its files in several requests; nothing of this upload was kept"
+        )
+
+    def too_many_files(self) -> str:
+        return (
+            f"the upload holds more than {self.files} files (max_upload_files); send them in "
+            "several requests; nothing of this upload was kept"
+        )
+
+
+def _mb(size: int) -> str:
+    return f"{size / 2**20:g} MB"
 
 
 @dataclass(slots=True)
@@ -211,17 +254,22 @@ def discard(files: list[Received]) -> None:
         received.path.unlink(missing_ok=True)
 
 
-async def receive_files(request: Request, incoming: Path, limit_bytes: int) -> list[Received]:
+async def receive_files(request: Request, incoming: Path, limits: UploadLimits) -> list[Received]:
     """Stream a multipart/form-data body to files under ``incoming``; every part with a
-    file name is a file, other fields are ignored. On any failure (oversize: 413;
+    file name is a file, other fields are ignored. On any failure (over a limit: 413;
     malformed: 400) nothing of the upload is left on disk."""
     content_type, params = parse_options_header(request.headers.get("content-type", ""))
     if content_type != b"multipart/form-data":
         raise HTTPException(415, "send the files as multipart/form-data")
     if b"boundary" not in params:
         raise HTTPException(400, "the multipart/form-data body names no boundary")
+    declared = request.headers.get("content-length")
+    if declared is not None and not declared.isdigit():
+        raise HTTPException(400, f"Content-Length {declared!r} is not a number of bytes")
+    if declared is not None and int(declared) > limits.request_bytes + MULTIPART_SLACK:
+        raise HTTPException(413, limits.request_too_large())  # before reading the body
     incoming.mkdir(parents=True, exist_ok=True)
-    receiver = _Receiver(params[b"boundary"], incoming, limit_bytes)
+    receiver = _Receiver(params[b"boundary"], incoming, limits)
     try:
         async for chunk in request.stream():
             if chunk:
@@ -229,12 +277,7 @@ async def receive_files(request: Request, incoming: Path, limit_bytes: int) -> l
         receiver.finish()
     except _TooLarge as exc:
         receiver.close(discard_all=True)
-        mb = limit_bytes / 1024 / 1024
-        raise HTTPException(
-            413,
-            f"{exc.filename} is larger than the upload limit of {mb:g} MB (max_upload_mb); "
-            "nothing of this upload was kept",
-        ) from None
+        raise HTTPException(413, exc.message) from None
     except MultipartParseError as exc:
         receiver.close(discard_all=True)
         raise HTTPException(400, f"the multipart/form-data body is malformed: {exc}") from None
@@ -247,9 +290,9 @@ async def receive_files(request: Request, incoming: Path, limit_bytes: int) -> l
 
 
 class _TooLarge(Exception):
-    def __init__(self, filename: str) -> None:
-        super().__init__(filename)
-        self.filename = filename
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 @dataclass(slots=True)
@@ -264,8 +307,9 @@ class _Part:
 class _Receiver:
     """The parser's callbacks: each file part written to its own file as it comes."""
 
-    def __init__(self, boundary: bytes, incoming: Path, limit_bytes: int) -> None:
-        self.incoming, self.limit = incoming, limit_bytes
+    def __init__(self, boundary: bytes, incoming: Path, limits: UploadLimits) -> None:
+        self.incoming, self.limits = incoming, limits
+        self.total = 0
         self.files: list[Received] = []
         self.taken: set[str] = set()
         self.part = _Part()
@@ -314,8 +358,8 @@ class _Receiver:
         _, options = parse_options_header(self.part.headers.get(b"content-disposition", b""))
         if b"filename" not in options:
             return  # a plain field: ignored
-        if len(self.files) >= MAX_FILES:
-            raise HTTPException(400, f"at most {MAX_FILES} files per upload")
+        if len(self.files) >= self.limits.files:
+            raise _TooLarge(self.limits.too_many_files())
         filename = options[b"filename"].decode("utf-8", errors="replace")
         name = unique_name(safe_filename(filename), self.taken)
         path = self.incoming / f"{uuid.uuid4().hex}.part"
@@ -328,8 +372,11 @@ class _Receiver:
         if file is None or out is None:
             return
         file.size += end - start
-        if file.size > self.limit:
-            raise _TooLarge(file.filename)
+        self.total += end - start
+        if file.size > self.limits.file_bytes:
+            raise _TooLarge(self.limits.file_too_large(file.filename))
+        if self.total > self.limits.request_bytes:
+            raise _TooLarge(self.limits.request_too_large())
         out.write(data[start:end])
 
     def _end(self) -> None:

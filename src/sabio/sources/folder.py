@@ -63,15 +63,19 @@ class FolderConnector:
         if not folder.is_dir():
             what = "is a file, not a folder" if folder.exists() else "does not exist"
             raise ConfigError(f"{folder} {what}; give the folder to watch")
+        follow_links = bool(options.pop("follow_links", False))
         if options or password:
-            raise ConfigError("a folder source takes no options and no password")
+            raise ConfigError(
+                "a folder source takes one option, follow_links, and no password"
+                + (f" (not {', '.join(options)})" if options else "")
+            )
         home = Path(os.path.abspath(sabio.settings.home))
         if folder == home or home in folder.parents or folder in home.parents:
             raise ConfigError(
                 f"{folder} holds Sabio's own data directory ({home}); watch a folder of "
                 "documents instead"
             )
-        return SourceSetup(str(folder), {})
+        return SourceSetup(str(folder), {"follow_links": True} if follow_links else {})
 
     def sync(self, run: SyncRun) -> None:
         folder = Path(run.source.location)
@@ -81,14 +85,16 @@ class FolderConnector:
                 "on a drive that is not mounted?); its documents are kept until it is back"
             )
         paths = run.payload.get("paths")
+        follow = bool(run.source.options.get("follow_links"))
         if paths is None:
             run.progress("looking for changes in the folder")
             self._moves_in(run, folder)
-            run.ingest_files([folder])
+            run.ingest_files([folder], follow_links=follow)
             return
-        self._sync_paths(run, folder, [p for p in paths if not is_temporary(p, folder)])
+        changed = [p for p in paths if not is_temporary(p, folder)]
+        self._sync_paths(run, folder, changed, follow)
 
-    def _sync_paths(self, run: SyncRun, folder: Path, paths: list[str]) -> None:
+    def _sync_paths(self, run: SyncRun, folder: Path, paths: list[str], follow: bool) -> None:
         store, kb = run.sabio.store, run.kb
         present: list[Path] = []
         gone: dict[str, DocumentRecord] = {}
@@ -104,7 +110,7 @@ class FolderConnector:
             run.remove_documents([(s, s) for s in gone], "deleted from the folder")
         rest = [p for p in present if str(p) not in moved]
         if rest:
-            run.ingest_files(rest)
+            run.ingest_files(rest, follow_links=follow, within=folder)
 
     def _moves_in(self, run: SyncRun, folder: Path) -> None:
         """Files renamed or moved within the folder while no worker watched it (the folder
@@ -117,7 +123,7 @@ class FolderConnector:
             if not os.path.lexists(s) and (doc := store.find_document(kb.id, s))
         }
         if gone:
-            present = {str(path) for path in scan_paths([folder])[0]}
+            present = {str(path) for path in scan_paths([folder]).files}
             self._moves(run, [Path(p) for p in sorted(present - set(known))], gone)
 
     def _moves(

@@ -67,9 +67,17 @@ class SyncRun:
     def save_state(self, state: dict[str, Any]) -> None:
         self.sources.save_state(self.source.id, state)
 
-    def ingest_files(self, paths: Sequence[Path], *, remove_missing: bool = True) -> None:
+    def ingest_files(
+        self,
+        paths: Sequence[Path],
+        *,
+        remove_missing: bool = True,
+        follow_links: bool = False,
+        within: Path | None = None,
+    ) -> None:
         """Index files and folders (removing, with ``remove_missing``, documents of files
-        gone from a folder); each file's outcome becomes its item."""
+        gone from a folder; links leaving a folder, or ``within``, skipped unless
+        ``follow_links``); each file's outcome becomes its item."""
         done = self._done
 
         def progress(result: FileResult | None, note: str, total: int | None = None) -> None:
@@ -84,6 +92,8 @@ class SyncRun:
             keep_missing=not remove_missing,
             progress=progress,
             isolate=True,  # a reader that crashes on a file fails that file, not the worker
+            follow_links=follow_links,
+            within=within,
         )
         self.record([self._update(r, r.source, "") for r in report.results])
 
@@ -95,7 +105,7 @@ class SyncRun:
         if not items:
             return
         by_source = {item.source: (key, item.title) for item, key in zip(items, keys, strict=True)}
-        report = self.sabio.add_loaded(items, self.kb.name)
+        report = self.sabio.add_loaded(items, self.kb.name, isolate=True)  # as ingest_files
         updates = []
         extras = {u.key: u for u in extra}
         for result in report.results:

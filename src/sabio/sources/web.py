@@ -18,15 +18,17 @@ from __future__ import annotations
 import functools
 import hashlib
 import mimetypes
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from sabio.errors import ConfigError, LoadError, SourceError
+from sabio.config import Settings
+from sabio.errors import ConfigError, SourceError
 from sabio.fetch import Fetched, Fetcher, PageGoneError, check_url, parse_feed, parse_sitemap
 from sabio.ingest import LoadedSource
-from sabio.loaders import Blob, is_supported, load_document
-from sabio.sources import ItemUpdate, SourceSetup, register_connector
+from sabio.loaders import Blob, is_supported
+from sabio.sources import ItemUpdate, Source, SourceSetup, register_connector
 from sabio.sources.run import SyncRun
 
 if TYPE_CHECKING:
@@ -63,8 +65,7 @@ class WebConnector:
         return SourceSetup(url, {"allow_private": allow_private}, interval_s=DEFAULT_INTERVAL_S)
 
     def sync(self, run: SyncRun) -> None:
-        allow_private = bool(run.source.options.get("allow_private"))
-        with Fetcher(allow_private=allow_private) as fetcher:
+        with fetcher_for(run.sabio.settings, run.source) as fetcher:
             self.sync_pages(run, fetcher, self._pages(run, fetcher))
 
     def _pages(self, run: SyncRun, fetcher: Fetcher) -> dict[str, str]:
@@ -93,61 +94,92 @@ class WebConnector:
     def sync_pages(self, run: SyncRun, fetcher: Fetcher, pages: dict[str, str]) -> None:
         """Fetch and index ``pages`` (URL → title). When every one of them failed to
         come, the sync fails (and is retried later); else the failures are the items'."""
-        failures: list[SourceError] = []
-        loaded: list[LoadedSource] = []
-        keys: list[str] = []
-        extra: list[ItemUpdate] = []
+        fetched = []
         for done, (url, title) in enumerate(pages.items()):
             run.progress(f"fetching {url}", done=done, total=len(pages))
-            item = run.sources.item(run.source.id, url)
-            try:
-                fetched = fetcher.fetch(
-                    url,
-                    etag=item.etag if item else None,
-                    last_modified=item.last_modified if item else None,
-                )
-            except PageGoneError as exc:
-                run.remove_documents([(url, url)], str(exc))
-                continue
-            except SourceError as exc:
-                run.record([ItemUpdate(url, "failed", "not_indexed", str(exc), title)])
-                failures.append(exc)
-                continue
-            digest = hashlib.blake2b(fetched.content, digest_size=16).hexdigest()
-            doc = run.sabio.store.find_document(run.kb.id, url)
-            if fetched.status == 304 or (doc is not None and doc.content_hash == digest):
-                run.record(
-                    [
-                        ItemUpdate(
-                            url,
-                            doc.status if doc else "indexed",
-                            "unchanged",
-                            doc.error if doc else "",
-                            etag=fetched.etag,
-                            last_modified=fetched.last_modified,
-                        )
-                    ]
-                )
-                continue
-            loaded.append(_load(url, title, fetched, digest))
-            keys.append(url)
-            extra.append(
-                ItemUpdate(url, "", "", etag=fetched.etag, last_modified=fetched.last_modified)
-            )
+            fetched.append(fetch_page(run, fetcher, url, title))
         run.progress("indexing the pages", done=len(pages), total=len(pages))
-        run.index_loaded(loaded, keys, extra)
-        if failures and len(failures) == len(pages):
-            raise failures[0]
+        index_pages(run, fetched)
+
+
+@dataclass(frozen=True, slots=True)
+class FetchedPage:
+    """A page as :func:`fetch_page` found it: ``fetched``, or the ``error`` that stopped it."""
+
+    url: str
+    title: str
+    fetched: Fetched | None
+    error: SourceError | None = None
+
+
+def fetcher_for(settings: Settings, source: Source) -> Fetcher:
+    allow_private = bool(source.options.get("allow_private"))
+    return Fetcher.from_settings(settings, allow_private=allow_private)
+
+
+def fetch_page(run: SyncRun, fetcher: Fetcher, url: str, title: str) -> FetchedPage:
+    """GET one page, conditionally on what the last sync saw of it; writes nothing, so it
+    may run before the writer is taken."""
+    item = run.sources.item(run.source.id, url)
+    try:
+        fetched = fetcher.fetch(
+            url,
+            etag=item.etag if item else None,
+            last_modified=item.last_modified if item else None,
+        )
+    except SourceError as exc:
+        return FetchedPage(url, title, None, exc)
+    return FetchedPage(url, title, fetched)
+
+
+def index_pages(run: SyncRun, pages: list[FetchedPage]) -> None:
+    """Record and index what :func:`fetch_page` found: gone pages removed, failures
+    recorded, unchanged ones cost nothing, the others are read by readers and indexed.
+    When every page failed, the sync fails with the first error."""
+    failures: list[SourceError] = []
+    loaded: list[LoadedSource] = []
+    keys: list[str] = []
+    extra: list[ItemUpdate] = []
+    for page in pages:
+        url, fetched = page.url, page.fetched
+        if isinstance(page.error, PageGoneError):
+            run.remove_documents([(url, url)], str(page.error))
+            continue
+        if page.error is not None or fetched is None:
+            error = page.error or SourceError(f"{url} was not fetched")
+            run.record([ItemUpdate(url, "failed", "not_indexed", str(error), page.title)])
+            failures.append(error)
+            continue
+        digest = hashlib.blake2b(fetched.content, digest_size=16).hexdigest()
+        doc = run.sabio.store.find_document(run.kb.id, url)
+        if fetched.status == 304 or (doc is not None and doc.content_hash == digest):
+            run.record(
+                [
+                    ItemUpdate(
+                        url,
+                        doc.status if doc else "indexed",
+                        "unchanged",
+                        doc.error if doc else "",
+                        etag=fetched.etag,
+                        last_modified=fetched.last_modified,
+                    )
+                ]
+            )
+            continue
+        loaded.append(_load(url, page.title, fetched, digest))
+        keys.append(url)
+        extra.append(
+            ItemUpdate(url, "", "", etag=fetched.etag, last_modified=fetched.last_modified)
+        )
+    run.index_loaded(loaded, keys, extra)
+    if failures and len(failures) == len(pages):
+        raise failures[0]
 
 
 def _load(url: str, title: str, fetched: Fetched, digest: str) -> LoadedSource:
-    name = _file_name(fetched)
-    metadata = {"url": fetched.url}
-    try:
-        document = load_document(Blob(name=name, data=fetched.content))
-    except LoadError as exc:
-        return LoadedSource(url, digest, title or name, None, exc.status, str(exc), metadata)
-    return LoadedSource(url, digest, title or document.title, document, metadata=metadata)
+    """The page, to be loaded by a reader process as a file would be (never here)."""
+    blob = Blob(name=_file_name(fetched), data=fetched.content)
+    return LoadedSource(url, digest, title, None, metadata={"url": fetched.url}, blob=blob)
 
 
 def _file_name(fetched: Fetched) -> str:

@@ -21,12 +21,12 @@ import secrets
 from typing import TYPE_CHECKING, Any
 
 from sabio.errors import AuthError, ConfigError
-from sabio.fetch import Fetcher, check_url
+from sabio.fetch import check_url
 from sabio.ingest import LoadedSource
 from sabio.loaders import LoadedDocument, Section, normalize_text
 from sabio.sources import ItemUpdate, Source, SourceSetup, register_connector
 from sabio.sources.run import SyncRun
-from sabio.sources.web import WebConnector
+from sabio.sources.web import FetchedPage, fetch_page, fetcher_for, index_pages
 
 if TYPE_CHECKING:
     from sabio.service import Sabio
@@ -94,14 +94,18 @@ def receive_text(sabio: Sabio, source: Source, text: str, title: str = "") -> It
     return _item(sabio, source, key)
 
 
-def receive_url(sabio: Sabio, source: Source, url: str) -> ItemUpdate:
-    """Fetch and index a posted URL (refused when private, unless the webhook allows it)."""
-    run = SyncRun(sabio, source, {})
-    connector = WebConnector("url")
-    with Fetcher(allow_private=bool(source.options.get("allow_private"))) as fetcher:
+def fetch_url(sabio: Sabio, source: Source, url: str) -> FetchedPage:
+    """Fetch a posted URL (refused when private, unless the webhook allows it), within the
+    fetch deadline; nothing is written, so the server does it before taking its writer."""
+    with fetcher_for(sabio.settings, source) as fetcher:
         page = check_url(url, allow_private=fetcher.allow_private)
-        connector.sync_pages(run, fetcher, {page: ""})
-    return _item(sabio, source, page)
+        return fetch_page(SyncRun(sabio, source, {}), fetcher, page, "")
+
+
+def receive_url(sabio: Sabio, source: Source, page: FetchedPage) -> ItemUpdate:
+    """Index a page :func:`fetch_url` fetched."""
+    index_pages(SyncRun(sabio, source, {}), [page])
+    return _item(sabio, source, page.url)
 
 
 def record_files(sabio: Sabio, source: Source, updates: list[ItemUpdate]) -> None:
