@@ -230,6 +230,7 @@ def test_chat_route_errors(client: TestClient) -> None:
     chat = client.post(f"{API}/chats", json={"kb": "notes", "model": "fake:broken"}).json()
     url = f"{API}/chats/{chat['id']}"
     _error(client.patch(url, json={"title": ""}), 422, "validation_error")
+    _error(client.patch(url, json={"title": None}), 400, "bad_request")  # found by schemathesis
     _error(client.post(f"{url}/messages", json={"question": ""}), 422, "validation_error")
     broken = _events(client.post(f"{url}/messages", json={"question": "When did Etna erupt?"}))
     assert broken[-1][1]["complete"] is False

@@ -26,6 +26,10 @@ from sabio.server import create_app
 EXAMPLES = 10
 """Examples per operation and mode (CI time: about 40 operations)."""
 LOCAL_HOST = {"Host": "127.0.0.1"}
+WHOLE_DIRECTORY = {"/api/v1/data/import", "/api/v1/data/purge"}
+"""Left out: they replace or empty the whole data directory (the fixture's accounts and
+notes with it), and an import's body is a tar archive; tests/test_privacy.py and
+tests/test_data_api.py send them bad archives and wrong confirmations."""
 
 
 @pytest.fixture(scope="module", params=["local", "accounts"])
@@ -79,7 +83,11 @@ def test_no_request_makes_the_api_fail(running: tuple[FastAPI, TestClient, dict[
     schema = schemathesis.openapi.from_asgi("/openapi.json", app, headers=LOCAL_HOST)
     failures: list[str] = []
     statuses: Counter[int] = Counter()
-    operations = [result.ok() for result in schema.get_all_operations()]
+    operations = [
+        operation
+        for operation in (result.ok() for result in schema.get_all_operations())
+        if operation.path not in WHOLE_DIRECTORY
+    ]
     assert len(operations) > 30
     for operation, mode in itertools.product(operations, GenerationMode):
         _notes(client, headers)

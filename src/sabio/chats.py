@@ -188,7 +188,7 @@ class ChatStore:
         """Change any of ``title``, ``kb_name`` (None: no documents) and ``model`` (None:
         the default one); the next question uses them."""
         sets = [
-            (name, _clean_title(value, MAX_TITLE_CHARS) if name == "title" else value)
+            (name, _clean_title(value or "", MAX_TITLE_CHARS) if name == "title" else value)
             for name, value in changes.items()
             if name in ("title", "kb_name", "model")
         ]

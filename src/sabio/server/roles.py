@@ -47,6 +47,12 @@ class Need(enum.Enum):
     ADMIN = "an admin"
 
 
+OLLAMA_MODEL_CHANGES = frozenset(
+    {"/api/pull", "/api/push", "/api/create", "/api/copy", "/api/delete"}
+)
+"""Ollama's routes that change its models, passed through to it: admins only, as
+``POST /api/v1/models/pull``."""
+
 MANAGE = "manage"
 """The access of an admin (and of the single local user): everything."""
 LEVELS = {"read": 1, "write": 2, MANAGE: 3}
@@ -189,8 +195,9 @@ def _enforce(request: Request, need: Need) -> None:
     if user is None or user.admin or need in (Need.USER, Need.CHAT, Need.MODEL):
         return
     if need is Need.ADMIN:
+        what = "manage Ollama's models" if request.url.path in OLLAMA_MODEL_CHANGES else "do this"
         raise ForbiddenError(
-            f"only an admin may do this ({request.method} {request.url.path})", key="admin_only"
+            f"only an admin may {what} ({request.method} {request.url.path})", key="admin_only"
         )
     kb = _kb_of(request)
     if kb is not None:
