@@ -91,13 +91,13 @@ def test_the_small_defects_stay_fixed(
 
     # a chat without documents, then a new chat: back on the knowledge base, and says so
     page.get_by_role("link", name="New chat").click()
-    page.get_by_label("Knowledge base").select_option("")
+    page.get_by_role("combobox", name="Knowledge base").select_option("")
     expect(page.locator("#question")).to_have_attribute("placeholder", re.compile("no documents"))
     page.fill("#question", "Hello?")
     page.keyboard.press("Enter")
     expect(page.locator(".message.assistant")).not_to_have_class(re.compile("streaming"))
     page.get_by_role("link", name="New chat").click()
-    expect(page.get_by_label("Knowledge base")).to_have_value("informes-ano-2024")
+    expect(page.get_by_role("combobox", name="Knowledge base")).to_have_value("informes-ano-2024")
     expect(page.locator("#question")).to_have_attribute("placeholder", "Ask your documents…")
 
     # Esc from the source panel gives the focus back to the citation

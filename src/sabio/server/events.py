@@ -37,7 +37,25 @@ async def event_stream(events: Iterator[Event]) -> StreamingResponse:
         with anyio.CancelScope(shield=True):
             await run_waiting(close_iterator, events)
         raise
-    return StreamingResponse(_send(events, first), media_type="text/event-stream", headers=HEADERS)
+    return _EventResponse(events, first)
+
+
+class _EventResponse(StreamingResponse):
+    """The stream of ``events``; whatever happens to the response (sent in full, its
+    client gone before or while it streams), ``events`` is closed when it ends, on the
+    server's loop, not later by the garbage collector (when the data may be closed)."""
+
+    def __init__(self, events: Iterator[Event], first: Event | None) -> None:
+        super().__init__(_send(events, first), media_type="text/event-stream", headers=HEADERS)
+        self.events = events
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self.body_iterator.aclose()  # type: ignore[attr-defined]
+                await run_waiting(close_iterator, self.events)
 
 
 async def _send(events: Iterator[Event], first: Event | None) -> AsyncIterator[str]:
