@@ -41,7 +41,9 @@ def _write_version(folder: Path, abstracts: list[dict[str, str]], tag: str) -> N
 
 
 def _wait_for(db: Path, sql: str, at_least: int, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 120
+    """Until ``sql`` counts ``at_least``; a process that never gets there is killed (on a
+    busy machine of 2 cores a sync of 600 files takes minutes: the bound is generous)."""
+    deadline = time.monotonic() + 900
     while time.monotonic() < deadline and proc.poll() is None:
         if db.exists():
             try:
@@ -51,6 +53,8 @@ def _wait_for(db: Path, sql: str, at_least: int, proc: subprocess.Popen[bytes]) 
             except sqlite3.OperationalError:
                 pass
         time.sleep(0.05)
+    proc.kill()
+    proc.communicate()
     pytest.fail(f"never saw {at_least} rows for {sql!r} (exit {proc.poll()})")
 
 
