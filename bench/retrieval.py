@@ -3,6 +3,7 @@
     python bench/retrieval.py                        # SciFact (train), XQuAD es, en, es→en
     python bench/retrieval.py PATH [PATH ...]        # any BEIR-format folders
     python bench/retrieval.py --queries-from ES EN   # ES's questions over EN's corpus
+    python bench/retrieval.py --sec10q [--company-split]  # look-alike 10-Q PDFs (bench/sec10q.py)
 
 Per data set, side by side with one embedder (the embedded all-MiniLM-L6-v2):
 
@@ -239,12 +240,31 @@ def main() -> None:
     parser.add_argument("--queries-from", nargs=2, type=Path, metavar=("QUERIES", "CORPUS"))
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "sabio-bench")
     parser.add_argument("--no-cache", action="store_true", help="embed everything afresh")
+    parser.add_argument(
+        "--sec10q",
+        action="store_true",
+        help="the look-alike documents dev set (20 10-Q PDFs): doc and page hits instead",
+    )
+    parser.add_argument(
+        "--company-split",
+        action="store_true",
+        help="with --sec10q: also the tuning companies and the held-out ones apart",
+    )
     args = parser.parse_args()
 
     _cached_backend(args.cache)
     model = EMBEDDER if args.no_cache else "cached:" + EMBEDDER.split(":", 1)[1]
     settings = load_settings({"embedding_model": model}, environ={})
     embedder = get_embedding_model(settings, model)
+    if args.sec10q:
+        import sec10q
+
+        found = sec10q.run(settings, embedder, args.company_split)
+        for cached in _CACHED.values():
+            cached.save()
+        print(sec10q.table(found))
+        _write(found, "sec10q")
+        return
     if args.queries_from:
         queries, corpus = (load_beir(p, args.split) for p in args.queries_from)
         sets = [corpus.with_queries(queries)]
@@ -259,8 +279,12 @@ def main() -> None:
         for cached in _CACHED.values():
             cached.save()
     print(table(results))
+    _write(results, "retrieval")
+
+
+def _write(results: dict[str, Any], kind: str) -> None:
     RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"retrieval-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out = RESULTS / f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.write_text(json.dumps(results, indent=2, ensure_ascii=False))
     print(f"written: {out}", file=sys.stderr)
 
