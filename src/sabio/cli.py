@@ -27,6 +27,7 @@ from sabio.cli_sources import source_app, worker
 from sabio.config import Settings, load_settings
 from sabio.disk import storage_error, write_problem
 from sabio.errors import SabioError
+from sabio.filters import DocumentFilter
 from sabio.home import use_private_umask
 from sabio.ingest import FileResult, IngestReport
 from sabio.service import Sabio
@@ -306,19 +307,49 @@ def rm(
     out.print(f"Removed {escape(doc.source)}.")
 
 
+DocumentOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--document",
+        "--doc",
+        help="Only in this document: its file name, path, title or id, or a glob such as "
+        "'*2023*' (case and accents ignored). Repeat it for several.",
+        show_default=False,
+    ),
+]
+AfterOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Only documents dated on or after DATE: 2023, 2023-03 or 2023-03-15 (a "
+        "document's own date, else its file's modification day).",
+        metavar="DATE",
+        show_default=False,
+    ),
+]
+BeforeOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Only documents dated on or before DATE (2023: up to 31 December 2023).",
+        metavar="DATE",
+        show_default=False,
+    ),
+]
+
+
 @app.command()
 def search(
     ctx: typer.Context,
     query: str,
     kb: KbOption = None,
     k: Annotated[int | None, typer.Option("-k", help="How many passages.", min=1)] = None,
-    document: Annotated[
-        list[str] | None, typer.Option("--doc", help="Only in this document (id or path).")
-    ] = None,
+    document: DocumentOption = None,
+    after: AfterOption = None,
+    before: BeforeOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Search a knowledge base: keyword and meaning together."""
-    results = _sabio(ctx).search(query, kb, k=k, documents=document or ())
+    wanted = DocumentFilter.parse(document or (), after, before)
+    results = _sabio(ctx).search(query, kb, k=k, filters=wanted)
     for note in results.notes:
         err.print(f"[yellow]note:[/] {escape(note)}")
     if as_json:
@@ -364,6 +395,9 @@ def ask(
     model: ModelOption = None,
     k: Annotated[int | None, typer.Option("-k", help="Passages to retrieve.", min=1)] = None,
     style: StyleOption = None,
+    document: DocumentOption = None,
+    after: AfterOption = None,
+    before: BeforeOption = None,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Show the query, passages and timings.")
     ] = False,
@@ -371,7 +405,10 @@ def ask(
 ) -> None:
     """Answer a question from your documents, citing the pages it used; statements the
     documents do not support are listed after it."""
-    stream = _sabio(ctx).ask(question, kb, model=model, k=k, style=style and style.value)
+    wanted = DocumentFilter.parse(document or (), after, before)
+    stream = _sabio(ctx).ask(
+        question, kb, model=model, k=k, style=style and style.value, filters=wanted
+    )
     if as_json:
         for _ in stream:
             pass
@@ -384,13 +421,23 @@ def ask(
 
 @app.command()
 def chat(
-    ctx: typer.Context, kb: KbOption = None, model: ModelOption = None, style: StyleOption = None
+    ctx: typer.Context,
+    kb: KbOption = None,
+    model: ModelOption = None,
+    style: StyleOption = None,
+    document: DocumentOption = None,
+    after: AfterOption = None,
+    before: BeforeOption = None,
 ) -> None:
     """Talk with your documents: follow-up questions keep the conversation's context."""
     from sabio.answer import Turn
 
     sabio = _sabio(ctx)
     kb_name = sabio.kb(kb).name
+    wanted = DocumentFilter.parse(document or (), after, before)
+    if wanted:
+        count = len(sabio.filtered_ids(sabio.kb(kb_name), wanted) or ())
+        err.print(f"[dim]Only in {count} document(s): {escape(wanted.describe())}.[/]")
     chat_model = sabio.chat_model(model).name
     err.print(
         f"[dim]Knowledge base {escape(kb_name)}, model {escape(chat_model)}. "
@@ -413,7 +460,12 @@ def chat(
             continue
         try:
             stream = sabio.ask(
-                question, kb_name, model=chat_model, history=turns, style=style and style.value
+                question,
+                kb_name,
+                model=chat_model,
+                history=turns,
+                style=style and style.value,
+                filters=wanted,
             )
             _stream_answer(stream, verbose=False)
         except SabioError as exc:

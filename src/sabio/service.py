@@ -11,7 +11,7 @@ import functools
 import shutil
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from sabio.chats import Chat, ChatAnswerStream, ChatStore, Placement
 from sabio.chunking import embedding_text
 from sabio.config import Settings
 from sabio.errors import ConfigError, EmbeddingMismatchError, ModelError, NotFoundError
+from sabio.filters import DocumentFilter, filtered_document_ids
 from sabio.home import make_private_home, uploads_folder
 from sabio.index import ChunkIndex
 from sabio.ingest import (
@@ -280,10 +281,28 @@ class Sabio:
         *,
         k: int | None = None,
         documents: Sequence[str] = (),
+        filters: DocumentFilter | None = None,
     ) -> SearchResults:
-        """Hybrid search; when the embedding model is unreachable, keywords alone, said so."""
+        """Hybrid search; when the embedding model is unreachable, keywords alone, said so.
+        ``documents`` (names or globs) and ``filters``: only in the documents they name
+        (see :mod:`sabio.filters`)."""
         kb = self.kb(kb_name)
-        doc_ids = [self.store.get_document(kb.id, _as_source(ref)).id for ref in documents]
+        wanted = filters or DocumentFilter()
+        if documents:
+            wanted = replace(wanted, documents=(*wanted.documents, *documents))
+        return self._search(kb, query, k, self.filtered_ids(kb, wanted))
+
+    def filtered_ids(self, kb: KnowledgeBase, wanted: DocumentFilter) -> list[int] | None:
+        """The documents of ``kb`` that ``wanted`` lets a search use (None: every one); a
+        filter that leaves none is a NotFoundError that says which part."""
+        if not wanted:
+            return None
+        named = replace(wanted, documents=tuple(_as_source(n) for n in wanted.documents))
+        return filtered_document_ids(self.store.list_documents(kb.id), named)
+
+    def _search(
+        self, kb: KnowledgeBase, query: str, k: int | None, doc_ids: list[int] | None
+    ) -> SearchResults:
         run = functools.partial(
             search_chunks,
             self.store,
@@ -291,7 +310,7 @@ class Sabio:
             kb,
             query,
             k=k or self.settings.search_k,
-            document_ids=doc_ids or None,
+            document_ids=doc_ids,
         )
         try:
             return SearchResults(run(embedder=self.kb_embedder(kb)))
@@ -309,9 +328,11 @@ class Sabio:
         history: Sequence[Turn] = (),
         k: int | None = None,
         style: str | None = None,
+        filters: DocumentFilter | None = None,
     ) -> AnswerStream:
         """A grounded answer to ``question``, to iterate as it streams (see answer.py).
-        ``style``: extractive, generative or both (default: the answer_style setting)."""
+        ``style``: extractive, generative or both (default: the answer_style setting);
+        ``filters``: only from the documents they let through (see :mod:`sabio.filters`)."""
         chat_model = self.chat_model(model)
         return AnswerStream(
             question,
@@ -319,7 +340,7 @@ class Sabio:
             options=self._answer_options(),
             history=history,
             style=self.answer_style(chat_model.name, style),
-            **self._grounding(self.kb(kb_name), k),
+            **self._grounding(self.kb(kb_name), k, filters),
         )
 
     def answer_style(self, model: str, style: str | None = None) -> str:
@@ -336,11 +357,16 @@ class Sabio:
             max_tokens=self.settings.answer_tokens, temperature=self.settings.temperature
         )
 
-    def _grounding(self, kb: KnowledgeBase, k: int | None) -> dict[str, Any]:
-        """The arguments of an AnswerStream that tie it to ``kb``."""
+    def _grounding(
+        self, kb: KnowledgeBase, k: int | None, filters: DocumentFilter | None = None
+    ) -> dict[str, Any]:
+        """The arguments of an AnswerStream that tie it to ``kb`` (and to the documents
+        ``filters`` lets through, resolved now: a filter that leaves none fails before
+        the answer starts)."""
+        doc_ids = self.filtered_ids(kb, filters or DocumentFilter())
 
         def retrieve(query: str) -> tuple[list[SearchHit], list[str]]:
-            results = self.search(query, kb.name, k=k)
+            results = self._search(kb, query, k, doc_ids)
             return results.hits, results.notes
 
         def embed(texts: Sequence[str]) -> Vectors:
@@ -471,12 +497,14 @@ class Sabio:
         save: SaveExchange | None = None,
         user_id: int | None = None,
         style: str | None = None,
+        filters: DocumentFilter | None = None,
     ) -> ChatAnswerStream:
         """The next answer of a chat, its complete earlier exchanges as the history; with
         ``edit_of`` (a question's id), ``question`` replaces that one: a new branch from
         there, the old one kept. When the stream ends (also broken, stopped or closed
         midway) the question and the answer are saved by ``save`` (default
-        :meth:`save_exchange`; the server takes its writer). ``style``: as :meth:`ask`."""
+        :meth:`save_exchange`; the server takes its writer). ``style``, ``filters``: as
+        :meth:`ask`."""
         chat = self.get_chat(chat_id, user_id=user_id)
         if edit_of is None:
             placement = Placement(chat.messages[-1].id if chat.messages else None)
@@ -487,7 +515,7 @@ class Sabio:
                 raise ConfigError(f"message {edit_of} is an answer: edit a question")
             placement = Placement(edited.parent_id)
             history = chat.history(before=edit_of)
-        return self._chat_answer(chat, question, history, placement, k, save, style)
+        return self._chat_answer(chat, question, history, placement, k, save, style, filters)
 
     def regenerate(
         self,
@@ -498,6 +526,7 @@ class Sabio:
         save: SaveExchange | None = None,
         user_id: int | None = None,
         style: str | None = None,
+        filters: DocumentFilter | None = None,
     ) -> ChatAnswerStream:
         """Answer a question of the chat again (``message_id``: the question, or an answer
         to it); the new answer is another version beside the earlier ones, saved as
@@ -507,7 +536,9 @@ class Sabio:
         question = message if message.role == "user" else chat.message(message.parent_id or 0)
         placement = Placement(question.parent_id, question_id=question.id)
         history = chat.history(before=question.id)
-        return self._chat_answer(chat, question.content, history, placement, k, save, style)
+        return self._chat_answer(
+            chat, question.content, history, placement, k, save, style, filters
+        )
 
     def _chat_answer(
         self,
@@ -518,6 +549,7 @@ class Sabio:
         k: int | None,
         save: SaveExchange | None,
         style: str | None,
+        filters: DocumentFilter | None = None,
     ) -> ChatAnswerStream:
         if chat.kb_name is not None and not chat.kb_available:
             raise NotFoundError(
@@ -528,7 +560,7 @@ class Sabio:
             )
         record = save or self.save_exchange
         grounding = (
-            self._grounding(self.store.get_kb(chat.kb_name), k)
+            self._grounding(self.store.get_kb(chat.kb_name), k, filters)
             if chat.kb_name is not None
             else {"retrieve": None}  # no documents: the model answers the conversation
         )

@@ -21,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from sabio import __version__
 from sabio.answer import AnswerStream, Turn
 from sabio.errors import ConflictError
+from sabio.filters import DocumentFilter
 from sabio.ingest import FileResult
 from sabio.server import roles, uploads
 from sabio.server.access import current_user_id
@@ -33,7 +34,11 @@ from sabio.server.links import (
     linked_answer,
 )
 from sabio.server.schemas import (
+    AFTER_HELP,
+    BEFORE_HELP,
+    DOCUMENTS_HELP,
     AskIn,
+    CheckedDate,
     DocumentOut,
     ErrorOut,
     FilePasswordIn,
@@ -340,12 +345,13 @@ def search(
     services: ServicesDep,
     q: Annotated[str, Query(min_length=1, description="What to look for.")],
     k: Annotated[int | None, Query(ge=1, le=100, description="How many passages.")] = None,
-    doc: Annotated[
-        list[str] | None, Query(description="Only in these documents (id or file name).")
-    ] = None,
+    doc: Annotated[list[str] | None, Query(description=DOCUMENTS_HELP)] = None,
+    after: Annotated[CheckedDate | None, Query(max_length=40, description=AFTER_HELP)] = None,
+    before: Annotated[CheckedDate | None, Query(max_length=40, description=BEFORE_HELP)] = None,
 ) -> SearchOut:
     """Keyword and meaning together; ``notes`` says when only keywords could be used."""
-    results = services.reader.search(q, name, k=k, documents=doc or ())
+    wanted = DocumentFilter.parse(doc or (), after, before)
+    results = services.reader.search(q, name, k=k, filters=wanted)
     hits = [
         HitOut.model_validate(asdict(h) | document_link(name, h.document_id, h.document, h.page))
         for h in results.hits
@@ -384,6 +390,7 @@ async def ask(name: str, body: AskIn, services: ServicesDep) -> StreamingRespons
         history=history,
         k=body.k,
         style=body.style,
+        filters=body.document_filter(),
     )
     return await event_stream(answer_events(start, name))
 

@@ -112,6 +112,7 @@ async def ask_in_chat(
             save=_saver(services),
             user_id=owner,
             style=body.style,
+            filters=body.document_filter(),
         )
 
     return await event_stream(_chat_events(request, services, chat_id, owner, start))
@@ -137,6 +138,7 @@ async def regenerate(
             save=_saver(services),
             user_id=owner,
             style=body.style,
+            filters=body.document_filter(),
         )
 
     return await event_stream(_chat_events(request, services, chat_id, owner, start))

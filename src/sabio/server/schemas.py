@@ -5,7 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from annotated_types import Interval
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from sabio.errors import ConfigError
+from sabio.filters import DocumentFilter, parse_date
 
 MAX_ROW_ID = 2**63 - 1
 RowId = Annotated[int, Interval(ge=0, le=MAX_ROW_ID)]
@@ -152,6 +155,44 @@ class SearchOut(BaseModel):
     notes: list[str] = Field(description="E.g. that only keywords were used, and why.")
 
 
+def _checked_date(value: str) -> str:
+    try:
+        parse_date(value, end=False)
+    except ConfigError as exc:
+        raise ValueError(str(exc).removeprefix("--after ")) from None
+    return value
+
+
+CheckedDate = Annotated[str, AfterValidator(_checked_date)]
+FilterDate = Annotated[
+    CheckedDate,
+    Field(max_length=40, description="2023, 2023-03 or 2023-03-15.", examples=["2023-03"]),
+]
+DocumentName = Annotated[str, Field(min_length=1, max_length=1000)]
+DOCUMENTS_HELP = (
+    "Only in these documents: each a file name, path, title or id, or a glob such as "
+    "'*2023*' (case and accents ignored); a name that names no document is a 404."
+)
+AFTER_HELP = (
+    "Only documents dated on or after this day (a year or month: from its first day): "
+    "the document's own date, else its file's modification day."
+)
+BEFORE_HELP = "Only documents dated on or before this day (a year or month: to its last day)."
+
+
+class FilterIn(BaseModel):
+    """The documents an answer may use (see sabio.filters); none given: all of them."""
+
+    documents: list[DocumentName] = Field(
+        default_factory=list, max_length=200, description=DOCUMENTS_HELP
+    )
+    after: FilterDate | None = Field(None, description=AFTER_HELP)
+    before: FilterDate | None = Field(None, description=BEFORE_HELP)
+
+    def document_filter(self) -> DocumentFilter:
+        return DocumentFilter.parse(self.documents, self.after, self.before)
+
+
 class TurnIn(BaseModel):
     question: str
     answer: str
@@ -164,7 +205,7 @@ STYLE_HELP = (
 )
 
 
-class AskIn(BaseModel):
+class AskIn(FilterIn):
     question: str = Field(min_length=1, max_length=20_000)
     model: str | None = Field(None, description="Chat model; default: the chat_model setting.")
     history: list[TurnIn] = Field(
@@ -203,7 +244,7 @@ class ChatPatch(BaseModel):
     model: str | None = Field(None, description="Chat model from now on; null: the default.")
 
 
-class ChatMessageIn(BaseModel):
+class ChatMessageIn(FilterIn):
     question: str = Field(min_length=1, max_length=20_000)
     k: int | None = Field(None, ge=1, le=100, description="Passages to retrieve.")
     style: AnswerStyle | None = Field(None, description=STYLE_HELP)
@@ -214,7 +255,7 @@ class ChatMessageIn(BaseModel):
     )
 
 
-class RegenerateIn(BaseModel):
+class RegenerateIn(FilterIn):
     message_id: RowId = Field(description="The question to answer again, or an answer to it.")
     k: int | None = Field(None, ge=1, le=100, description="Passages to retrieve.")
     style: AnswerStyle | None = Field(None, description=STYLE_HELP)
