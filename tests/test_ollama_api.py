@@ -18,7 +18,12 @@ from fake_servers import FakeOllama, chat_model, closed_port, embedding_model
 
 from sabio.config import Settings, load_settings
 from sabio.server import create_app
-from sabio.server.ollama_api import EMBEDDED_MODEL, embedded_installed
+from sabio.server.ollama_api import (
+    EMBEDDED_MODEL,
+    EMBEDDER,
+    embedded_installed,
+    embedder_installed,
+)
 from sabio.service import Sabio
 
 FARO = "El faro de Alejandría guiaba a los barcos hacia el puerto durante la noche."
@@ -45,6 +50,11 @@ def _with_documents(settings: Settings) -> None:
     with closing(Sabio(settings)) as sabio:
         sabio.create_kb("docs")
         sabio.add([folder / "faro.txt"], "docs")
+
+
+def _own_models() -> list[str]:
+    """Sabio's embedded models installed here, as /api/tags lists them."""
+    return [EMBEDDER] * embedder_installed() + [EMBEDDED_MODEL] * embedded_installed()
 
 
 @pytest.fixture
@@ -88,8 +98,7 @@ def test_version_without_ollama_is_still_numeric(tmp_path: Path) -> None:
 def test_tags_lists_knowledge_bases_then_ollama_models(url: str, client: ollama.Client) -> None:
     raw = httpx.get(f"{url}/api/tags").json()["models"]
     names = [m["name"] for m in raw]
-    embedded = [EMBEDDED_MODEL] if embedded_installed() else []  # Sabio's own model
-    assert names == ["kb/docs:latest", *embedded, "llama3.2:latest", "nomic-embed-text:latest"]
+    assert names == ["kb/docs:latest", *_own_models(), "llama3.2:latest", "nomic-embed-text:latest"]
     kb = raw[0]
     assert kb["model"] == kb["name"]  # n8n reads name, Open WebUI model
     assert kb["details"]["family"] == "sabio"
@@ -105,8 +114,7 @@ def test_tags_without_ollama_lists_knowledge_bases_only(tmp_path: Path) -> None:
     with running_server(create_app(settings)) as url:
         response = httpx.get(f"{url}/api/tags")
     assert response.status_code == 200
-    embedded = [EMBEDDED_MODEL] if embedded_installed() else []
-    assert [m["name"] for m in response.json()["models"]] == ["kb/docs:latest", *embedded]
+    assert [m["name"] for m in response.json()["models"]] == ["kb/docs:latest", *_own_models()]
 
 
 # answers

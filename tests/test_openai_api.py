@@ -105,9 +105,13 @@ def test_an_unknown_knowledge_base_is_404_in_openais_shape(url: str, client: ope
     assert error["type"] == "not_found_error" and "message" in error and "code" in error
 
 
-def test_embeddings_of_a_knowledge_base_are_refused(client: openai.OpenAI) -> None:
-    with pytest.raises(openai.BadRequestError):
-        client.embeddings.create(model="kb/docs", input="hola")
+def test_embeddings_of_a_knowledge_base_come_from_its_embedder(
+    client: openai.OpenAI, upstream: FakeOllama
+) -> None:
+    vectors = client.embeddings.create(model="kb/docs", input=["hola", "adiós"])
+    assert [d.index for d in vectors.data] == [0, 1] and vectors.model == "kb/docs"
+    assert len(vectors.data[0].embedding) == 64  # fake:words, the knowledge base's embedder
+    assert not any(r.path.endswith("embeddings") for r in upstream.requests)  # not Ollama
 
 
 def test_without_auth_a_foreign_host_or_page_is_refused(url: str) -> None:

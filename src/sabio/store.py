@@ -437,6 +437,15 @@ class Store:
         ).fetchone()
         return int(row[0]), int(row[1])
 
+    def kbs_changed_at(self) -> dict[int, float]:
+        """When each knowledge base last changed (Unix time): its creation, or the last
+        document added or updated in it (what ``/api/tags`` gives as ``modified_at``)."""
+        rows = self.db.execute(
+            """SELECT k.id, max(k.created_at, coalesce(max(d.updated_at), 0))
+               FROM kb k LEFT JOIN document d ON d.kb_id = k.id GROUP BY k.id"""
+        ).fetchall()
+        return {int(kb_id): float(when) for kb_id, when in rows}
+
     def kb_activity(self, kb_id: int) -> tuple[Any, ...]:
         """Something that changes whenever the knowledge base's chunks, its number of
         documents, its sources' items or their jobs do (for telling clients, not for

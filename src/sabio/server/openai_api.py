@@ -13,8 +13,9 @@ embedded model, and Ollama's own models.
   ``usage``, or with ``"stream": true`` server-sent events, ``chat.completion.chunk``
   objects (``role`` in the first, then the text, then an empty delta with
   ``finish_reason``), ``data: [DONE]`` last.
-- Every other model, and ``/v1/embeddings`` and ``/v1/completions``, go to Ollama's
-  ``/v1/...`` unchanged (:mod:`.ollama_proxy`).
+- ``/v1/embeddings`` is :mod:`.embeddings_api`'s: Sabio's embedders answer there.
+- Every other model, and ``/v1/completions``, go to Ollama's ``/v1/...`` unchanged
+  (:mod:`.ollama_proxy`).
 - Errors are OpenAI's, ``{"error": {"message", "type", "param", "code"}}``
   (:func:`.ollama_proxy.error_body`); accounts and browser origins as for the Ollama API.
 """
@@ -34,10 +35,12 @@ from sabio.server import roles
 from sabio.server.ollama_answers import kb_lines, streamed_reply, whole_reply
 from sabio.server.ollama_api import (
     EMBEDDED_MODEL,
+    EMBEDDER,
     KB_PREFIX,
     check_caller,
     check_kb_model,
     embedded_installed,
+    embedder_installed,
     is_sabio_model,
     kb_name,
     pass_through,
@@ -71,8 +74,10 @@ async def models(request: Request) -> dict[str, Any]:
     upstream = [m for m in listed or [] if isinstance(m, dict)]
     kbs = await run_waiting(roles.visible_kbs, request, services.reader.list_kbs())
     own = [_entry(f"{KB_PREFIX}{kb.slug}") for kb in kbs]
-    if embedded_installed() and not any(m.get("id") == EMBEDDED_MODEL for m in upstream):
-        own.append(_entry(EMBEDDED_MODEL))
+    ids = {m.get("id") for m in upstream}
+    for name, installed in ((EMBEDDER, embedder_installed), (EMBEDDED_MODEL, embedded_installed)):
+        if installed() and name not in ids:
+            own.append(_entry(name))
     return {"object": "list", "data": own + upstream}
 
 
@@ -80,6 +85,8 @@ async def models(request: Request) -> dict[str, Any]:
 async def model(request: Request, model: str) -> Response:
     services = services_of(request)
     name = kb_name(model)
+    if model.removesuffix(":latest") == EMBEDDER and embedder_installed():
+        return JSONResponse(_entry(EMBEDDER))
     if name is None and not await is_sabio_model(request, model):
         return await forward(request, f"/v1/models/{model}", b"")
     if name is None:
@@ -119,11 +126,6 @@ KB_CHATS_ONLY = "is a Sabio knowledge base: chat with it at /v1/chat/completions
 @router.post("/completions")
 async def completions(request: Request) -> Response:
     return await pass_through(request, "/v1/completions", refusal=KB_CHATS_ONLY)
-
-
-@router.post("/embeddings")
-async def embeddings(request: Request) -> Response:
-    return await pass_through(request, "/v1/embeddings", refusal=KB_CHATS_ONLY)
 
 
 class Completion:
