@@ -441,6 +441,9 @@ class AnswerStream:
             question=question, query=question, language=language, model=model.name, style=style
         )
         self.plan: PromptPlan | None = None
+        self.consulted: list[SearchHit] = []
+        """The passages the answer was made from (given to the model, or searched for
+        quotes), cited or not: what a text-only client lists when none is cited."""
 
     def __iter__(self) -> Iterator[str]:
         answer = self.answer
@@ -464,6 +467,7 @@ class AnswerStream:
         hits, answer.notes = self.retrieve(answer.query)
         mark("retrieval_ms")
         relevant = relevant_hits(answer.query, hits, self.similarity_floor, self.term_weights)
+        self.consulted = list(relevant)
         if answer.style == "extractive":
             yield from self._extractive(relevant, mark)
         elif relevant:
@@ -513,6 +517,7 @@ class AnswerStream:
             history=self.history,
         )
         self.plan = plan
+        self.consulted = list(plan.passages)
         answer.passages, answer.prompt_tokens, answer.budget = (
             len(plan.passages),
             plan.tokens,

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -25,9 +25,10 @@ from typing import Any
 import anyio
 from fastapi.responses import StreamingResponse
 
-from sabio.answer import Answer, Turn, answer_notes
+from sabio.answer import Answer, AnswerStream, Turn, answer_notes
 from sabio.errors import SabioError
 from sabio.models import ChatOptions, Message, estimate_tokens
+from sabio.search import SearchHit
 from sabio.server.errors import sabio_error_status
 from sabio.server.events import close_iterator
 from sabio.server.links import document_link
@@ -37,6 +38,19 @@ from sabio.server.threads import run_waiting
 
 TASK_MARK = "### Task:"
 SOURCES = {"en": ("Sources", "page"), "es": ("Fuentes", "página")}
+UNCITED = {
+    "en": {
+        "no_answer": "None of these passages answers the question (they were searched):",
+        "uncited": "The answer cites none of these passages (they are the ones it was given):",
+        "none": "No passage of your documents matches the question.",
+    },
+    "es": {
+        "no_answer": "Ninguno de estos pasajes responde a la pregunta (son los consultados):",
+        "uncited": "La respuesta no cita ninguno de estos pasajes (son los que se le dieron):",
+        "none": "Ningún pasaje de tus documentos corresponde a la pregunta.",
+    },
+}
+"""What the sources footer says when the answer cites no passage (:func:`sources_footer`)."""
 _FOOTER = re.compile(r"\n*---\n\*\*(?:Sources|Fuentes)\*\*\n.*\Z", re.DOTALL)
 STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
@@ -136,6 +150,7 @@ def kb_lines(services: Services, request: KbRequest) -> Iterator[dict[str, Any]]
         )
     settings = services.settings
     answer: Answer | None = None
+    stream: AnswerStream | None = None
     if request.task or request.generator:
         options = ChatOptions(max_tokens=settings.answer_tokens, temperature=settings.temperature)
         model = services.reader.chat_model(request.generator or None)
@@ -157,7 +172,8 @@ def kb_lines(services: Services, request: KbRequest) -> Iterator[dict[str, Any]]
         if answer.stopped == "error":
             yield {"error": answer.error or "the answer broke off"}
             return
-        if footer := sources_footer(request.kb, answer):
+        consulted = stream.consulted if stream else []
+        if footer := sources_footer(request.kb, answer, consulted):
             text.append(footer)
             yield reply_line(request.model, request.chat, footer)
     total = time.perf_counter_ns() - started
@@ -175,20 +191,30 @@ def kb_lines(services: Services, request: KbRequest) -> Iterator[dict[str, Any]]
     }
 
 
-def sources_footer(kb: str, answer: Answer) -> str:
-    """The citations as Markdown, for clients that show text only: file name and page,
-    never a path on the server (:mod:`.links`)."""
-    notes = answer_notes(answer)
-    if not answer.citations and not notes:
-        return ""
+def sources_footer(kb: str, answer: Answer, consulted: Sequence[SearchHit] = ()) -> str:
+    """The sources as Markdown, for clients that show text only: file name and page,
+    never a path on the server (:mod:`.links`). Every knowledge-base answer gets one: the
+    passages it cites, or, when it cites none, the passages it was made from, said to be
+    uncited (or that no passage matched); then the notes on unsupported statements."""
     heading, page_word = SOURCES.get(answer.language, SOURCES["en"])
+    uncited = UNCITED.get(answer.language, UNCITED["en"])
+
+    def where(document_id: int, document: str, page: int | None) -> str:
+        name = str(document_link(kb, document_id, document)["document"])
+        return name if page is None else f"{name}, {page_word} {page}"
+
     lines = [f"\n\n---\n**{heading}**\n"]
     for citation in answer.citations:
-        where = document_link(kb, citation.document_id, citation.document)["document"]
-        if citation.page is not None:
-            where += f", {page_word} {citation.page}"
-        lines.append(f"- [{citation.number}] {where}\n")
-    lines += [f"\n⚠ {note}\n" for note in notes]
+        place = where(citation.document_id, citation.document, citation.page)
+        lines.append(f"- [{citation.number}] {place}\n")
+    if not answer.citations:
+        places = dict.fromkeys(where(h.document_id, h.document, h.page) for h in consulted)
+        if places:
+            lines.append(uncited["no_answer" if answer.no_answer else "uncited"] + "\n")
+            lines += [f"- {place}\n" for place in places]
+        else:
+            lines.append(uncited["none"] + "\n")
+    lines += [f"\n⚠ {note}\n" for note in answer_notes(answer)]
     return "".join(lines)
 
 
