@@ -30,9 +30,11 @@ from sabio.models import (
     BatchedEmbedder,
     ChatOptions,
     Message,
+    ModelEntry,
     estimate_tokens,
     register_chat_backend,
     register_embedding_backend,
+    register_model_listing,
 )
 from sabio.models.http import Failure, ModelHTTP
 
@@ -471,6 +473,41 @@ def find_ollama_chat_model(settings: Settings) -> str | None:
     except SabioError:
         return None
     return f"ollama:{models[0]}" if models else None
+
+
+@register_model_listing
+def list_models(settings: Settings) -> list[ModelEntry]:
+    """Ollama's models, chat or embedding, with their size and details; one
+    ``"ollama:*"`` entry saying why when Ollama does not answer or has none."""
+    try:
+        with OllamaClient.from_settings(settings, timeout=PROBE_TIMEOUT) as client:
+            described = describe_models(client)
+    except SabioError as exc:
+        return [ModelEntry("ollama:*", "model", "ollama", False, str(exc))]
+    if not described:
+        note = f"Ollama at {settings.ollama_host} has no models yet: `{pull_command('qwen3:4b')}`"
+        return [ModelEntry("ollama:*", "model", "ollama", False, note)]
+    entries = []
+    for entry, embeds in described:
+        details = entry.get("details") or {}
+        remote = entry.get("remote_host")
+        size = entry.get("size")
+        entries.append(
+            ModelEntry(
+                f"ollama:{canonical_model(entry['name'])}",
+                "embedding" if embeds else "chat",
+                "ollama",
+                True,
+                f"runs on {remote}, not on this machine" if remote else "",
+                size=size if isinstance(size, int) else None,
+                details={
+                    key: str(details[key])
+                    for key in ("family", "parameter_size", "quantization_level")
+                    if details.get(key)
+                },
+            )
+        )
+    return entries
 
 
 def ollama_status(settings: Settings) -> dict[str, Any]:

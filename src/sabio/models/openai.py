@@ -31,14 +31,19 @@ from sabio.models import (
     BatchedEmbedder,
     ChatOptions,
     Message,
+    ModelEntry,
     estimate_tokens,
     register_chat_backend,
     register_embedding_backend,
+    register_model_listing,
 )
 from sabio.models.http import Failure, ModelHTTP
 
 if TYPE_CHECKING:
     from sabio.config import Settings
+
+SERVER_PROBE_TIMEOUT = httpx.Timeout(5.0, connect=2.0)
+"""Listing an OpenAI-compatible server's models: it may be across a network."""
 
 
 def api_base(base_url: str) -> str:
@@ -270,3 +275,23 @@ def openai_embedding_model(settings: Settings, model: str) -> OpenAIEmbedder:
 @register_chat_backend("openai")
 def openai_chat_model(settings: Settings, model: str) -> OpenAIChat:
     return OpenAIChat(settings, *_server_and_model(settings, model))
+
+
+@register_model_listing
+def list_models(settings: Settings) -> list[ModelEntry]:
+    """Each ``[openai.NAME]`` server's models (their kind is not said: ``"model"``); one
+    ``"NAME:*"`` entry saying why for a server that does not answer or lists none."""
+    servers = settings.openai_servers
+    return [entry for server in servers for entry in _server_models(settings, server)]
+
+
+def _server_models(settings: Settings, server: str) -> list[ModelEntry]:
+    try:
+        with OpenAIConnection(settings, server, timeout=SERVER_PROBE_TIMEOUT) as connection:
+            ids = connection.list_models()
+    except SabioError as exc:
+        return [ModelEntry(f"{server}:*", "model", server, False, str(exc))]
+    if not ids:
+        note = f"[openai.{server}] lists no models: load one in that server"
+        return [ModelEntry(f"{server}:*", "model", server, False, note)]
+    return [ModelEntry(f"{server}:{model}", "model", server, True) for model in ids]
