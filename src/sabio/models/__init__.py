@@ -8,14 +8,20 @@ A chat model is anything with a ``name``, a ``context_window``, ``count_tokens(t
 ``ollama:nomic-embed-text``, ``ollama:qwen3:4b``, ``lmstudio:text-embedding-bge-m3`` for an
 OpenAI-compatible server configured under ``[openai.lmstudio]``). The name is what a
 knowledge base records.
+
+A backend also says which models it has: a function ``list_models(settings)`` registered
+with :func:`register_model_listing` returns its :class:`ModelEntry` rows, and
+:mod:`sabio.models.catalog` gathers them. A backend is one module that registers itself
+when imported, plus its line in :data:`_BACKEND_MODULES` (docs/architecture.md).
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, Protocol, TypeVar
 
 import numpy as np
@@ -106,11 +112,36 @@ def estimate_tokens(text: str) -> int:
     return math.ceil(len(text.encode("utf-8")) / 3) + 1
 
 
+Kind = Literal["chat", "embedding", "model"]
+
+
+@dataclass(frozen=True, slots=True)
+class ModelEntry:
+    """One model a backend lists: ``name`` is what settings take (``"backend:model"``);
+    ``kind`` is ``"model"`` where the backend does not say (OpenAI-compatible servers);
+    ``default`` is ``"chat"`` or ``"embedding"`` for the model used by default for that
+    (the catalog marks it). An entry named ``"<backend>:*"`` stands for a backend with
+    nothing to list; its note says why."""
+
+    name: str
+    kind: Kind
+    backend: str
+    available: bool
+    note: str = ""
+    size: int | None = None
+    details: dict[str, str] = field(default_factory=dict)
+    default: str = ""
+
+
 EmbeddingFactory = Callable[["Settings", str], EmbeddingModel]
 ChatFactory = Callable[["Settings", str], ChatModel]
+Listing = Callable[["Settings"], list[ModelEntry]]
+"""A backend's models, as :func:`sabio.models.catalog.list_models` shows them. It never
+raises: a server that does not answer is one ``"<backend>:*"`` entry whose note says why."""
 
 _EMBEDDING_BACKENDS: dict[str, EmbeddingFactory] = {}
 _CHAT_BACKENDS: dict[str, ChatFactory] = {}
+_LISTINGS: dict[str, Listing] = {}
 _BACKEND_MODULES = (
     "sabio.models.embedded",
     "sabio.models.llama",
@@ -134,6 +165,26 @@ def register_chat_backend(prefix: str) -> Callable[[ChatFactory], ChatFactory]:
         return factory
 
     return decorator
+
+
+def register_model_listing(listing: Listing) -> Listing:
+    """Register a backend's ``list_models(settings)`` (once, however often it is imported)."""
+    _LISTINGS[f"{listing.__module__}.{listing.__qualname__}"] = listing
+    return listing
+
+
+def model_listings() -> list[Listing]:
+    """Every backend's listing: Sabio's own in the order of :data:`_BACKEND_MODULES`,
+    then any other in the order it was registered."""
+    _ensure_registered()
+    order = {module: i for i, module in enumerate(_BACKEND_MODULES)}
+    listings = list(_LISTINGS.values())  # sorted() is stable: the others keep their order
+    return sorted(listings, key=lambda listing: order.get(listing.__module__, len(order)))
+
+
+def missing_modules(*modules: str) -> list[str]:
+    """The modules in ``modules`` that are not installed (found without importing them)."""
+    return [m for m in modules if importlib.util.find_spec(m) is None]
 
 
 def _ensure_registered() -> None:

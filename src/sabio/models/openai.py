@@ -14,32 +14,36 @@ Requests go to ``{base_url}/embeddings``, ``{base_url}/chat/completions`` (strea
 server-sent events) and ``{base_url}/models``. A ``base_url`` with no path at all
 (``http://127.0.0.1:1234``) gets ``/v1`` added, since every such server serves there;
 any other path is used as written (``https://example.com/openai/v1``).
-:class:`OpenAIConnection` is the one place where httpx errors and the servers' error
-replies become Sabio errors.
+:class:`OpenAIConnection` sends them over the backends' one HTTP layer
+(:mod:`sabio.models.http`) and words every failure, httpx errors and the servers' error
+replies, as a Sabio error in one place (:meth:`OpenAIConnection._words`).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Generator, Iterator, Sequence
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from sabio.connections import model_client, unresolved_host
 from sabio.errors import ConfigError, ModelError, NotFoundError, SabioError
 from sabio.models import (
     BatchedEmbedder,
     ChatOptions,
     Message,
+    ModelEntry,
     estimate_tokens,
     register_chat_backend,
     register_embedding_backend,
+    register_model_listing,
 )
+from sabio.models.http import Failure, ModelHTTP
 
 if TYPE_CHECKING:
     from sabio.config import Settings
+
+SERVER_PROBE_TIMEOUT = httpx.Timeout(5.0, connect=2.0)
+"""Listing an OpenAI-compatible server's models: it may be across a network."""
 
 
 def api_base(base_url: str) -> str:
@@ -58,7 +62,9 @@ def embeddings_url(base_url: str) -> str:
 
 
 class OpenAIConnection:
-    """Requests to the server configured as ``[openai.<server>]``, every failure translated.
+    """Requests to the server configured as ``[openai.<server>]`` over
+    :class:`~sabio.models.http.ModelHTTP`, every failure worded for that server
+    (:meth:`_words`).
 
     Use it as a context manager (or call :meth:`close`) so its connections are released.
     """
@@ -72,7 +78,7 @@ class OpenAIConnection:
         self.where = f"[openai.{server}] in config.toml"
         headers = {"Authorization": f"Bearer {config.api_key}"} if config.api_key else {}
         timeout = settings.timeout if timeout is None else timeout
-        self._http = model_client(timeout=timeout, headers=headers)
+        self._http = ModelHTTP(self.base, self._words, timeout=timeout, headers=headers)
 
     def __enter__(self) -> OpenAIConnection:
         return self
@@ -93,89 +99,55 @@ class OpenAIConnection:
         self, method: str, path: str, body: dict[str, Any] | None = None, *, model: str = ""
     ) -> dict[str, Any]:
         """Send one request and read its JSON reply."""
-        url = self.base + path
-        with self._open(method, url, body, model) as response:
-            response.read()
-        try:
-            reply = response.json()
-        except ValueError as exc:
-            raise ModelError(
-                f"{url} did not answer with JSON: is base_url under {self.where} right?"
-            ) from exc
-        return reply if isinstance(reply, dict) else {}
+        return self._http.request(method, path, body, model=model)
 
     def events(
         self, path: str, body: dict[str, Any], *, model: str = ""
     ) -> Iterator[dict[str, Any]]:
         """POST ``body`` and read the server-sent events up to ``data: [DONE]``; an error
         object or an end without ``[DONE]`` (or a ``finish_reason``) raises a Sabio error."""
-        url = self.base + path
-        finished = False
-        with self._open("POST", url, body, model) as response:
-            for line in response.iter_lines():
-                if not line.startswith("data:"):
-                    continue  # blank separators, ": keep-alive" comments, "event:" names
-                data = line[len("data:") :].strip()
-                if data == "[DONE]":
-                    return
-                try:
-                    event = json.loads(data)
-                except ValueError:
-                    break  # an event cut short: the connection dropped
-                if not isinstance(event, dict):
-                    continue
-                if event.get("error"):
-                    raise ModelError(
-                        f"{url} stopped in the middle of the answer: {_message(event['error'])}"
+        return self._http.events(path, body, model=model, finished=_finished)
+
+    def _words(self, failure: Failure) -> SabioError:
+        """The Sabio error for ``failure``, naming this server's table in config.toml."""
+        url, where = failure.url, self.where
+        match failure.kind:
+            case "unreachable":
+                return ModelError(
+                    f"the OpenAI-compatible server {self.server!r} is not reachable at {url}"
+                    + (
+                        f": {failure.why} — fix base_url under {where} or this computer's network"
+                        if failure.why
+                        else f" — start it, or fix base_url under {where}"
                     )
-                finished = finished or any(
-                    isinstance(c, dict) and c.get("finish_reason")
-                    for c in event.get("choices") or []
                 )
-                yield event
-        if not finished:
-            raise ModelError(
-                f"the answer from {url} broke off before it was complete "
-                "(the connection was lost or the server stopped); try again"
-            )
-
-    @contextmanager
-    def _open(
-        self, method: str, url: str, body: dict[str, Any] | None, model: str
-    ) -> Iterator[httpx.Response]:
-        """Open one request and hand over its successful response, unread; the single
-        place where failures become Sabio errors (also those raised while it is read)."""
-        try:
-            with self._http.stream(method, url, json=body) as response:
-                if not response.is_success:
-                    response.read()
-                    raise self._refusal(response, url, model)
-                yield response
-        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-            why = unresolved_host(exc)
-            raise ModelError(
-                f"the OpenAI-compatible server {self.server!r} is not reachable at {url}"
-                + (
-                    f": {why} — fix base_url under {self.where} or this computer's network"
-                    if why
-                    else f" — start it, or fix base_url under {self.where}"
+            case "timeout":
+                return ModelError(
+                    f"{url} did not answer in time — the model may still be loading; "
+                    "try again or raise `timeout` (SABIO_TIMEOUT)"
                 )
-            ) from exc
-        except httpx.TimeoutException as exc:
-            raise ModelError(
-                f"{url} did not answer in time — the model may still be loading; "
-                "try again or raise `timeout` (SABIO_TIMEOUT)"
-            ) from exc
-        except httpx.UnsupportedProtocol as exc:
-            raise ConfigError(
-                f"base_url under {self.where} must start with http:// or https://"
-            ) from exc
-        except httpx.TransportError as exc:
-            raise ModelError(f"lost the connection to {url}: {exc}") from exc
+            case "bad_scheme":
+                return ConfigError(f"base_url under {where} must start with http:// or https://")
+            case "invalid_url":
+                return ConfigError(f"base_url under {where} is not a valid URL: {failure.message}")
+            case "lost":
+                return ModelError(f"lost the connection to {url}: {failure.message}")
+            case "not_json":
+                return ModelError(
+                    f"{url} did not answer with JSON: is base_url under {where} right?"
+                )
+            case "broke_off":
+                return ModelError(
+                    f"the answer from {url} broke off before it was complete "
+                    "(the connection was lost or the server stopped); try again"
+                )
+            case "midway":
+                return ModelError(f"{url} stopped in the middle of the answer: {failure.message}")
+            case "refused":
+                return self._refusal(failure)
 
-    def _refusal(self, response: httpx.Response, url: str, model: str) -> SabioError:
-        message = _error_text(response)
-        status = response.status_code
+    def _refusal(self, failure: Failure) -> SabioError:
+        url, status, message, model = failure.url, failure.status, failure.message, failure.model
         if status in (401, 403):
             return ModelError(
                 f"{url} refused the request ({status}: {message}) — "
@@ -194,20 +166,9 @@ class OpenAIConnection:
         return ModelError(f"{url} failed ({status}): {message}")
 
 
-def _message(error: Any) -> str:
-    """The text of an ``{"message": ...}`` error object, or the error itself."""
-    if isinstance(error, dict):
-        error = error.get("message") or error
-    return str(error)
-
-
-def _error_text(response: httpx.Response) -> str:
-    """The message of ``{"error": {"message": ...}}``, ``{"error": "..."}`` or the raw body."""
-    try:
-        error = response.json().get("error")
-    except (ValueError, AttributeError):
-        error = None
-    return _message(error) if error else (response.text.strip() or response.reason_phrase)
+def _finished(event: dict[str, Any]) -> bool:
+    """Whether a streamed completion event ends its choice (``finish_reason`` set)."""
+    return any(isinstance(c, dict) and c.get("finish_reason") for c in event.get("choices") or [])
 
 
 class OpenAIEmbedder(BatchedEmbedder):
@@ -314,3 +275,23 @@ def openai_embedding_model(settings: Settings, model: str) -> OpenAIEmbedder:
 @register_chat_backend("openai")
 def openai_chat_model(settings: Settings, model: str) -> OpenAIChat:
     return OpenAIChat(settings, *_server_and_model(settings, model))
+
+
+@register_model_listing
+def list_models(settings: Settings) -> list[ModelEntry]:
+    """Each ``[openai.NAME]`` server's models (their kind is not said: ``"model"``); one
+    ``"NAME:*"`` entry saying why for a server that does not answer or lists none."""
+    servers = settings.openai_servers
+    return [entry for server in servers for entry in _server_models(settings, server)]
+
+
+def _server_models(settings: Settings, server: str) -> list[ModelEntry]:
+    try:
+        with OpenAIConnection(settings, server, timeout=SERVER_PROBE_TIMEOUT) as connection:
+            ids = connection.list_models()
+    except SabioError as exc:
+        return [ModelEntry(f"{server}:*", "model", server, False, str(exc))]
+    if not ids:
+        note = f"[openai.{server}] lists no models: load one in that server"
+        return [ModelEntry(f"{server}:*", "model", server, False, note)]
+    return [ModelEntry(f"{server}:{model}", "model", server, True) for model in ids]

@@ -1,0 +1,231 @@
+"""One HTTP layer for the model backends that talk to a server (Ollama, OpenAI-compatible).
+
+:class:`ModelHTTP` sends a request and reads its reply: a JSON object
+(:meth:`~ModelHTTP.request`), a stream of JSON lines (:meth:`~ModelHTTP.json_lines`,
+Ollama's) or of server-sent events (:meth:`~ModelHTTP.events`, OpenAI's), over
+:func:`sabio.connections.model_client` (no proxy from the environment, name lookups
+with a deadline). It is the one place where httpx's exceptions, a server's refusals,
+a reply that is not JSON, an error in the middle of a stream and a stream cut short
+are caught, the way httpx maps httpcore's exceptions in one table.
+
+What happened is the layer's to decide, how it is told is the backend's: each failure
+is a :class:`Failure` of one kind, and the backend's ``words`` (a function of the
+failure) gives the Sabio error raised, so a message names the backend's own settings
+(``OLLAMA_HOST``, ``[openai.NAME]``) and says how to fix it::
+
+    unreachable   nothing answered at the address (``why``: the host name did not resolve)
+    timeout       no answer in time
+    bad_scheme    the address does not start with http:// or https://
+    invalid_url   the address does not parse
+    lost          the connection broke (any other transport error; ``message`` says how)
+    refused       an answer other than 2xx (``response`` read, ``status``, ``message``)
+    not_json      an answer that is not JSON
+    midway        an error object in the middle of a stream (``message``)
+    broke_off     a stream that ended before it was complete
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import httpx
+
+from sabio.connections import model_client, unresolved_host
+from sabio.errors import SabioError
+
+FailureKind = Literal[
+    "unreachable",
+    "timeout",
+    "bad_scheme",
+    "invalid_url",
+    "lost",
+    "refused",
+    "not_json",
+    "midway",
+    "broke_off",
+]
+
+Body = dict[str, Any]
+"""A JSON object, sent or received."""
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """What went wrong with a request to ``path`` (``url`` is the base and the path)."""
+
+    kind: FailureKind
+    url: str
+    path: str
+    model: str = ""
+    message: str = ""
+    why: str | None = None
+    status: int = 0
+    response: httpx.Response | None = None
+
+
+Words = Callable[[Failure], SabioError]
+"""A backend's wording of failures: the Sabio error to raise for each."""
+
+
+def error_message(error: object) -> str:
+    """The text of an error object: ``{"message": ...}``'s message, or the error itself."""
+    if isinstance(error, dict):
+        error = error.get("message") or error
+    return str(error)
+
+
+def error_text(response: httpx.Response) -> str:
+    """A refusal's message: ``{"error": {"message": ...}}``, ``{"error": "..."}``, or the
+    raw body (or the reason phrase when the body is empty)."""
+    try:
+        error = response.json().get("error")
+    except (ValueError, AttributeError):
+        error = None
+    return error_message(error) if error else (response.text.strip() or response.reason_phrase)
+
+
+class ModelHTTP:
+    """Requests to the server at ``base`` (paths are added to it), every failure worded
+    by ``words``. Use it as a context manager (or call :meth:`close`)."""
+
+    def __init__(
+        self,
+        base: str,
+        words: Words,
+        *,
+        timeout: float | httpx.Timeout,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.base = base
+        self._words = words
+        try:
+            self._http = model_client(base_url=base, timeout=timeout, headers=headers)
+        except httpx.InvalidURL as exc:
+            raise words(Failure("invalid_url", base, "", message=str(exc))) from exc
+
+    def __enter__(self) -> ModelHTTP:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    @property
+    def timeout(self) -> httpx.Timeout:
+        return self._http.timeout
+
+    def request(self, method: str, path: str, body: Body | None = None, *, model: str = "") -> Body:
+        """Send one request and read its JSON reply (an object; anything else is ``{}``)."""
+        with self.open(method, path, body, model=model) as response:
+            response.read()
+        try:
+            reply = response.json()
+        except ValueError as exc:
+            raise self._failure("not_json", path, model) from exc
+        return reply if isinstance(reply, dict) else {}
+
+    def json_lines(
+        self,
+        method: str,
+        path: str,
+        body: Body,
+        *,
+        model: str = "",
+        finished: Callable[[Body], bool],
+        timeout: httpx.Timeout | None = None,
+    ) -> Iterator[Body]:
+        """An NDJSON stream, one object per line, up to the one ``finished`` recognises."""
+        with self.open(method, path, body, model=model, timeout=timeout) as response:
+            for line in response.iter_lines():
+                if not line.strip():
+                    continue
+                try:
+                    chunk = self._decoded(line, path, model)
+                except ValueError:
+                    break  # a line cut short: the connection dropped
+                if chunk is None:
+                    continue
+                yield chunk
+                if finished(chunk):
+                    return
+        raise self._failure("broke_off", path, model)
+
+    def events(
+        self, path: str, body: Body, *, model: str = "", finished: Callable[[Body], bool]
+    ) -> Iterator[Body]:
+        """POST ``body`` and read the server-sent events up to ``data: [DONE]``; a stream
+        that ends without it is complete only when ``finished`` recognised an event."""
+        complete = False
+        with self.open("POST", path, body, model=model) as response:
+            for line in response.iter_lines():
+                if not line.startswith("data:"):
+                    continue  # blank separators, ": keep-alive" comments, "event:" names
+                data = line[len("data:") :].strip()
+                if data == "[DONE]":
+                    return
+                try:
+                    event = self._decoded(data, path, model)
+                except ValueError:
+                    break  # an event cut short: the connection dropped
+                if event is None:
+                    continue
+                complete = complete or finished(event)
+                yield event
+        if not complete:
+            raise self._failure("broke_off", path, model)
+
+    @contextmanager
+    def open(
+        self,
+        method: str,
+        path: str,
+        body: Body | None = None,
+        *,
+        model: str = "",
+        timeout: httpx.Timeout | None = None,
+    ) -> Iterator[httpx.Response]:
+        """Open one request and hand over its successful response, unread; the single
+        place where httpx errors and refusals become Sabio errors (also those raised while
+        the caller reads the body)."""
+        try:
+            with self._http.stream(
+                method, path, json=body, timeout=timeout or self._http.timeout
+            ) as response:
+                if not response.is_success:
+                    response.read()
+                    raise self._failure(
+                        "refused",
+                        path,
+                        model,
+                        message=error_text(response),
+                        status=response.status_code,
+                        response=response,
+                    )
+                yield response
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            raise self._failure("unreachable", path, model, why=unresolved_host(exc)) from exc
+        except httpx.TimeoutException as exc:
+            raise self._failure("timeout", path, model) from exc
+        except httpx.UnsupportedProtocol as exc:
+            raise self._failure("bad_scheme", path, model) from exc
+        except httpx.TransportError as exc:
+            raise self._failure("lost", path, model, message=str(exc)) from exc
+
+    def _decoded(self, text: str, path: str, model: str) -> Body | None:
+        """One object of a stream (None for any other JSON value); an error object raises
+        its Sabio error, a text cut short ``ValueError``."""
+        value = json.loads(text)
+        if not isinstance(value, dict):
+            return None
+        if value.get("error"):
+            raise self._failure("midway", path, model, message=error_message(value["error"]))
+        return value
+
+    def _failure(self, kind: FailureKind, path: str, model: str, **facts: Any) -> SabioError:
+        return self._words(Failure(kind, self.base + path, path, model, **facts))
