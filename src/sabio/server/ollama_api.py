@@ -110,11 +110,36 @@ def install_ollama_api(app: FastAPI) -> None:
 
 
 async def _running() -> PlainTextResponse:
-    """Ollama's liveness probe; ``GET /`` stays the web app's page (also a 200)."""
+    """Ollama's liveness probe; ``GET /`` stays the web app's page (also a 200), but see
+    :func:`probe`."""
     return PlainTextResponse("Ollama is running")
 
 
-async def _ollama_error(request: Request, exc: Exception) -> JSONResponse:
+def is_page_visit(request: Request) -> bool:
+    """Whether a browser is opening the page (not a program, nor a page's or an
+    extension's ``fetch``, probing for Ollama)."""
+    headers = request.headers
+    return headers.get("sec-fetch-mode") == "navigate" or "text/html" in headers.get("accept", "")
+
+
+async def probe(request: Request) -> Response | None:
+    """``GET /`` with accounts on from a client that is not a browser opening the page:
+    Ollama clients probe ``/`` to tell whether a server is there (Page Assist shows
+    "Ollama is running" on any 200, then an empty model list). Without a valid token
+    that is a 401 saying a token is needed, so such a client shows why it cannot
+    connect; with one, Ollama's own answer. None: the caller serves the page."""
+    if not services_of(request).settings.auth or is_page_visit(request):
+        return None
+    try:
+        user = await run_in_threadpool(authenticate, request)
+    except SabioError:
+        user = None
+    if user is None:
+        return await _ollama_error(request, OllamaError(401, NEEDS_TOKEN))
+    return await _running()
+
+
+async def _ollama_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, OllamaError)
     headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
     body = error_body(request.url.path, exc.status, exc.message)
