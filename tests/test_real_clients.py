@@ -126,13 +126,13 @@ def test_ollama_python(served: Served) -> None:
 def test_openai_python(served: Served) -> None:
     with openai.OpenAI(base_url=f"{served.url}/v1", api_key=served.token, max_retries=0) as client:
         assert {"kb/docs", EMBEDDER} <= {m.id for m in client.models.list()}
-        stream = client.chat.completions.create(model="kb/docs", messages=QUESTION, stream=True)  # type: ignore[arg-type]
+        stream = client.chat.completions.create(model="kb/docs", messages=QUESTION, stream=True)
         text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
         assert _has_sources(text)
         embedded = client.embeddings.create(model=EMBEDDER, input=["uno", "dos"])
         assert [len(d.embedding) for d in embedded.data] == [384, 384]
         with pytest.raises(openai.NotFoundError):
-            client.chat.completions.create(model="kb/nope", messages=QUESTION)  # type: ignore[arg-type]
+            client.chat.completions.create(model="kb/nope", messages=QUESTION)
     with (
         openai.OpenAI(base_url=f"{served.url}/v1", api_key="wrong", max_retries=0) as anonymous,
         pytest.raises(openai.AuthenticationError),

@@ -17,11 +17,17 @@ model goes to the real Ollama unchanged (:mod:`.ollama_proxy`).
   llama-cpp is installed): it answers directly, without retrieval, so Sabio without
   Ollama is a complete Ollama-compatible server. When the upstream lists a model of that
   name (it is another Sabio), the model is the upstream's.
+- Sabio's embedder, ``embedded:all-minilm-l6-v2``, is listed (``bert`` family, so clients
+  offer it for embeddings) and shown with ``capabilities: ["embedding"]``; its routes are
+  :mod:`.embeddings_api`'s. Sabio's models cannot be pulled, pushed, copied or deleted:
+  a 400 that says so. Listed sizes and times are those of the files the models run
+  from; a knowledge base's, its chat model's size and its last change.
 - Errors are Ollama's: before a stream, a status with ``{"error": "..."}``; during one,
   a last ``{"error": "..."}`` line.
 - With accounts on (``auth``) every route needs an API token (``Authorization: Bearer``)
-  and answers 401 without; with accounts off the Host checks of :mod:`.access` apply,
-  and browser extensions and pages on this computer may call it (:mod:`.origins`).
+  and answers 401 without, ``GET /`` from a program too (:func:`probe`); with accounts
+  off the Host checks of :mod:`.access` apply. Only browser extensions and pages on this
+  computer may call it from a browser (:mod:`.origins`; other pages: 403).
 
 The answers themselves are made in :mod:`.ollama_answers`.
 """
