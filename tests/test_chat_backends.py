@@ -483,3 +483,5 @@ def test_cli_pull_errors_are_one_line(cli_env: FakeOllama, monkeypatch: pytest.M
     result = CliRunner().invoke(app, ["pull", "qwen3:4b"])
     assert result.exit_code == 1
     assert "start it with `ollama serve`" in " ".join(result.output.split())
+    result = CliRunner().invoke(app, ["pull", "embedded:smollm2"])  # Sabio's own model
+    assert result.exit_code == 1 and "part of Sabio" in " ".join(result.output.split())

@@ -327,3 +327,43 @@ def test_with_auth_an_api_token_is_needed(tmp_path: Path, upstream: FakeOllama) 
             signed.chat(model="llama3.2", messages=[{"role": "user", "content": "hola"}])
     passed = next(r for r in reversed(upstream.requests) if r.path == "/api/chat")
     assert "authorization" not in passed.headers  # Sabio's token never reaches Ollama
+
+
+def test_every_route_refuses_a_foreign_web_page(url: str) -> None:
+    evil = {"Origin": "https://evil.example"}
+    for response in (
+        httpx.get(f"{url}/api/tags", headers=evil),
+        httpx.get(f"{url}/api/version", headers=evil),
+        httpx.post(f"{url}/api/show", json={"model": "kb/docs"}, headers=evil),
+    ):
+        assert response.status_code == 403, response.request.url
+        assert (
+            "evil.example" in response.json()["error"]
+            and "allowed_origins" in (response.json()["error"])
+        )
+        assert "access-control-allow-origin" not in response.headers
+    openai_shape = httpx.get(f"{url}/v1/models", headers=evil)
+    assert openai_shape.status_code == 403 and openai_shape.json()["error"]["message"]
+    own = httpx.get(f"{url}/api/tags", headers={"Origin": url})  # Sabio's own page
+    local = httpx.get(f"{url}/api/tags", headers={"Origin": "http://localhost:3000"})
+    assert own.status_code == 200 and local.status_code == 200
+
+
+def test_with_auth_the_probe_says_a_token_is_needed(tmp_path: Path, upstream: FakeOllama) -> None:
+    """Page Assist and others probe ``GET /``: without a token it is a 401, not the page."""
+    settings = _settings(tmp_path, upstream.url, auth=True)
+    with closing(Sabio(settings)) as sabio:
+        user = sabio.users.create_user("ana", "a long enough password", admin=True)
+        _, token = sabio.users.create_token(user.id, "page assist")
+    with running_server(create_app(settings)) as url:
+        probed = httpx.get(f"{url}/", headers={"Origin": "chrome-extension://abc"})
+        signed = httpx.get(f"{url}/", headers={"Authorization": f"Bearer {token}"})
+        visit = {"Accept": "text/html,application/xhtml+xml", "Sec-Fetch-Mode": "navigate"}
+        page = httpx.get(f"{url}/", headers=visit)
+        version = httpx.get(f"{url}/api/version")
+    assert probed.status_code == 401 and "API token" in probed.json()["error"]
+    assert probed.headers["www-authenticate"] == "Bearer"
+    assert probed.headers["access-control-allow-origin"] == "chrome-extension://abc"
+    assert signed.status_code == 200 and signed.text == "Ollama is running"
+    assert page.status_code == 200 and "<html" in page.text.lower()  # the login page
+    assert version.status_code == 401 and "API token" in version.json()["error"]

@@ -240,7 +240,9 @@ def _call(client: httpx.Client, role: str, method: str, path: str, ids: dict[str
     files = None
     if (method, path) == ("POST", f"{API}/kbs/{{name}}/documents"):
         files, body = {"files": (f"{role}.txt", b"Un texto de prueba.")}, None
-    with client.stream(method, filled, json=body, files=files) as response:  # not read whole
+    # GET / is the page for a browser opening it; a program's probe needs a token (ollama_api)
+    headers = {"Sec-Fetch-Mode": "navigate"} if (method, path) == ("GET", "/") else None
+    with client.stream(method, filled, json=body, files=files, headers=headers) as response:
         client.cookies.clear()  # a login's session must not sign the anonymous one in
         return response.status_code
 

@@ -249,6 +249,10 @@ def test_a_pull_without_ollama_is_a_json_error(client: TestClient) -> None:
     response = client.post(f"{API}/models/pull", json={"name": "qwen3:4b"})
     assert "ollama serve" in _error(response, 503, "model_unavailable")
     _error(client.post(f"{API}/models/pull", json={"name": ""}), 422, "validation_error")
+    own = client.post(f"{API}/models/pull", json={"name": "embedded:smollm2"})
+    assert "part of Sabio" in _error(own, 400, "bad_request")  # not "Ollama is not running"
+    assert own.json()["error"]["key"] == "part_of_sabio"
+    assert own.json()["error"]["args"] == {"model": "embedded:smollm2"}
 
 
 # original files and passages

@@ -606,8 +606,10 @@ def pull(
     """Download a model into Ollama (it must be running), showing the progress."""
     from rich.progress import DownloadColumn, TaskID, TransferSpeedColumn
 
+    from sabio.models import check_pullable
     from sabio.models.ollama import OllamaClient
 
+    check_pullable(name)
     model = name.removeprefix("ollama:")
     layers: dict[str, TaskID] = {}
     settings = load_settings(ctx.find_root().obj)

@@ -195,6 +195,18 @@ def _ensure_registered() -> None:
         _loaded = True
 
 
+def check_pullable(name: str) -> None:
+    """Raise a :class:`ConfigError` when ``name`` is one of Sabio's own models
+    (``embedded:…``): they come with Sabio and cannot be pulled into Ollama."""
+    if name.strip().lower().startswith("embedded:"):
+        raise ConfigError(
+            f"{name} is part of Sabio, not an Ollama model: it cannot be pulled or deleted "
+            "(it comes with Sabio's `embedded` extra; `sabio models` lists what is installed)",
+            key="part_of_sabio",
+            model=name,
+        )
+
+
 def split_model_name(name: str) -> tuple[str, str]:
     backend, sep, model = name.partition(":")
     if not sep or not backend or not model:

@@ -17,11 +17,17 @@ model goes to the real Ollama unchanged (:mod:`.ollama_proxy`).
   llama-cpp is installed): it answers directly, without retrieval, so Sabio without
   Ollama is a complete Ollama-compatible server. When the upstream lists a model of that
   name (it is another Sabio), the model is the upstream's.
+- Sabio's embedder, ``embedded:all-minilm-l6-v2``, is listed (``bert`` family, so clients
+  offer it for embeddings) and shown with ``capabilities: ["embedding"]``; its routes are
+  :mod:`.embeddings_api`'s. Sabio's models cannot be pulled, pushed, copied or deleted:
+  a 400 that says so. Listed sizes and times are those of the files the models run
+  from; a knowledge base's, its chat model's size and its last change.
 - Errors are Ollama's: before a stream, a status with ``{"error": "..."}``; during one,
   a last ``{"error": "..."}`` line.
 - With accounts on (``auth``) every route needs an API token (``Authorization: Bearer``)
-  and answers 401 without; with accounts off the Host checks of :mod:`.access` apply,
-  and browser extensions and pages on this computer may call it (:mod:`.origins`).
+  and answers 401 without, ``GET /`` from a program too (:func:`probe`); with accounts
+  off the Host checks of :mod:`.access` apply. Only browser extensions and pages on this
+  computer may call it from a browser (:mod:`.origins`; other pages: 403).
 
 The answers themselves are made in :mod:`.ollama_answers`.
 """
@@ -110,11 +116,36 @@ def install_ollama_api(app: FastAPI) -> None:
 
 
 async def _running() -> PlainTextResponse:
-    """Ollama's liveness probe; ``GET /`` stays the web app's page (also a 200)."""
+    """Ollama's liveness probe; ``GET /`` stays the web app's page (also a 200), but see
+    :func:`probe`."""
     return PlainTextResponse("Ollama is running")
 
 
-async def _ollama_error(request: Request, exc: Exception) -> JSONResponse:
+def is_page_visit(request: Request) -> bool:
+    """Whether a browser is opening the page (not a program, nor a page's or an
+    extension's ``fetch``, probing for Ollama)."""
+    headers = request.headers
+    return headers.get("sec-fetch-mode") == "navigate" or "text/html" in headers.get("accept", "")
+
+
+async def probe(request: Request) -> Response | None:
+    """``GET /`` with accounts on from a client that is not a browser opening the page:
+    Ollama clients probe ``/`` to tell whether a server is there (Page Assist shows
+    "Ollama is running" on any 200, then an empty model list). Without a valid token
+    that is a 401 saying a token is needed, so such a client shows why it cannot
+    connect; with one, Ollama's own answer. None: the caller serves the page."""
+    if not services_of(request).settings.auth or is_page_visit(request):
+        return None
+    try:
+        user = await run_in_threadpool(authenticate, request)
+    except SabioError:
+        user = None
+    if user is None:
+        return await _ollama_error(request, OllamaError(401, NEEDS_TOKEN))
+    return await _running()
+
+
+async def _ollama_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, OllamaError)
     headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
     body = error_body(request.url.path, exc.status, exc.message)

@@ -16,9 +16,9 @@ these origins are taken:
 - what the ``allowed_origins`` setting adds (comma-separated patterns, ``*`` standing
   for anything, as in ``OLLAMA_ORIGINS``).
 
-Any other page is refused a change without login (:mod:`.access`), and its preflight
-gets no CORS headers. Sabio's own pages are same-origin and need none of this. The REST
-API under ``/api/v1`` keeps its stricter same-origin rule.
+Any other page is refused (403, whatever the method), and its preflight gets no CORS
+headers. Sabio's own pages are same-origin and need none of this. The REST API under
+``/api/v1`` keeps its stricter same-origin rule.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from starlette.datastructures import Headers, MutableHeaders
-from starlette.responses import PlainTextResponse
+from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 OLLAMA_PREFIX = "/api/"
@@ -97,6 +97,29 @@ def _extra(scope: Scope) -> str:
     return str(services.settings.allowed_origins) if services is not None else ""
 
 
+REFUSED = (
+    "refused a request from the web page {origin}: only pages on this computer and browser "
+    "extensions may use Sabio's Ollama and OpenAI APIs; to let this page, add it to the "
+    "allowed_origins setting (SABIO_ALLOWED_ORIGINS)"
+)
+
+
+def _same_origin(origin: str, headers: Headers) -> bool:
+    """Whether the page is Sabio's own (its origin is the address the request names)."""
+    parts = urlsplit(origin)
+    return parts.scheme in ("http", "https") and parts.netloc.lower() == (
+        headers.get("host", "").lower()
+    )
+
+
+async def _refuse(origin: str, scope: Scope, receive: Receive, send: Send) -> None:
+    """403 in the error shape of the API (Ollama's; OpenAI's on ``/v1/``)."""
+    from sabio.server.ollama_proxy import error_body  # it imports this module
+
+    body = error_body(scope["path"], 403, REFUSED.format(origin=origin))
+    await JSONResponse(body, status_code=403)(scope, receive, send)
+
+
 class OllamaCors:
     """ASGI middleware: CORS for the Ollama API. An allowed origin gets
     ``Access-Control-Allow-Origin`` on every answer (errors too, so the page can read
@@ -107,7 +130,8 @@ class OllamaCors:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not is_ollama_path(scope["path"]):
+        # "/" too: Ollama clients probe it (HEAD, and GET with accounts on: ollama_api.probe)
+        if scope["type"] != "http" or not (scope["path"] == "/" or is_ollama_path(scope["path"])):
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
@@ -127,6 +151,10 @@ class OllamaCors:
                     }
                 )
             await response(scope, receive, send)
+            return
+        foreign = origin is not None and not allowed and not _same_origin(origin, headers)
+        if foreign and origin is not None and scope["path"] != "/":
+            await _refuse(origin, scope, receive, send)
             return
         if not allowed or origin is None:
             await self.app(scope, receive, send)

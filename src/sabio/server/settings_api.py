@@ -25,7 +25,7 @@ from fastapi.responses import StreamingResponse
 from sabio.config import Settings, check_ollama_host
 from sabio.errors import ConfigError, NotFoundError
 from sabio.ingest import stream_hash
-from sabio.models import check_model_name
+from sabio.models import check_model_name, check_pullable
 from sabio.server.api import ERRORS, ServicesDep
 from sabio.server.events import Event, close_iterator, event_stream
 from sabio.server.links import API_PREFIX, file_url, is_file_source
@@ -138,6 +138,7 @@ async def pull_model(body: PullIn, services: ServicesDep) -> StreamingResponse:
     """As ``sabio pull``: Ollama must be running. ``total`` and ``completed`` are bytes of
     the layer being downloaded (0 in steps that download nothing). When Ollama does not
     answer, the reply is a plain JSON error (503) instead of a stream."""
+    check_pullable(body.name)
     name = body.name.strip().removeprefix("ollama:")
     return await event_stream(_pull_events(services.settings, name))
 

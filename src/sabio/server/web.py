@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import FastAPI
-from fastapi.responses import FileResponse
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from sabio.server.ollama_api import probe
 
 STATIC = Path(__file__).resolve().parent.parent / "web" / "static"
 PAGE_POLICY = (
@@ -25,7 +27,10 @@ PAGE_POLICY = (
 
 def install_web(app: FastAPI) -> None:
     @app.get("/", include_in_schema=False)
-    async def page() -> FileResponse:
+    async def page(request: Request) -> Response:
+        probed = await probe(request)  # with accounts on, Ollama clients probe "/" too
+        if probed is not None:
+            return probed
         return FileResponse(
             STATIC / "index.html",
             headers={"Content-Security-Policy": PAGE_POLICY, "Cache-Control": "no-cache"},
