@@ -181,13 +181,16 @@ def test_an_empty_generate_only_loads_or_unloads(url: str) -> None:
 def test_open_webui_tasks_skip_retrieval(tmp_path: Path, upstream: FakeOllama) -> None:
     settings = _settings(tmp_path, upstream.url, chat_model="fake:echo")
     _with_documents(settings)
-    task = "### Task:\nGenerate a title.\n<chat_history>\nUSER: faro\n</chat_history>"
+    task = "### Task:\nReply with one emoji.\n<chat_history>\nUSER: faro\n</chat_history>"
+    title = "### Task:\nGenerate a title.\n<chat_history>\nUSER: faro\n</chat_history>"
     with running_server(create_app(settings)) as url, ollama.Client(host=url) as official:
         reply = official.chat(model="kb/docs:latest", messages=[{"role": "user", "content": task}])
+        titled = official.chat(model="kb/docs", messages=[{"role": "user", "content": title}])
         asked = official.chat(
             model="kb/docs:latest", messages=[{"role": "user", "content": QUESTION}]
         )
-    assert reply.message.content == task  # the plain model saw the message as sent
+    assert reply.message.content == task  # not a task Sabio knows: the plain model's answer
+    assert titled.message.content == "Faro"  # a title (tests/test_client_tasks.py)
     assert "Fuentes" not in (reply.message.content or "")
     assert asked.message.content != QUESTION  # a real question goes through Sabio's prompt
 

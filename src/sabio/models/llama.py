@@ -118,6 +118,9 @@ def available_memory() -> int | None:
 class LlamaChatModel:
     """A GGUF file as a :class:`~sabio.models.ChatModel`."""
 
+    supports_parallel_requests = False
+    """One request at a time (:class:`_Runner`): what waits here delays what comes next."""
+
     def __init__(self, settings: Settings, path: Path, name: str) -> None:
         self.name = name
         self.path = path

@@ -4,9 +4,11 @@ A chat's messages become Sabio's question and earlier turns (the sources footer 
 earlier answers taken out); the answer runs through :meth:`Sabio.ask` and becomes
 Ollama's lines: text in ``done: false`` lines, the citations as a Markdown sources
 footer (:func:`sources_footer`), then the ``done: true`` line with ``done_reason`` and
-the metrics (nanoseconds; token counts estimated where the model gives none). Open
-WebUI's background tasks (``### Task:``) go to the plain chat model, and so does a
-request for Sabio's embedded model by name (``generator``). The lines are made
+the metrics (nanoseconds; token counts estimated where the model gives none). The
+clients' own tasks (titles, tags, follow-ups, queries: :mod:`.client_tasks`) get an
+answer in the format they ask, without retrieval; other ``### Task:`` prompts of Open
+WebUI go to the plain chat model, and so does a request for Sabio's embedded model by
+name (``generator``). The lines are made
 by a blocking generator, run step by step on the threads for waiting work
 (:mod:`.threads`) and closed as soon as the client goes, as :mod:`.events` does; the
 OpenAI API (:mod:`.openai_api`) sends the same lines in its own shape.
@@ -27,8 +29,9 @@ from fastapi.responses import StreamingResponse
 
 from sabio.answer import Answer, AnswerStream, Turn, answer_notes
 from sabio.errors import SabioError
-from sabio.models import ChatOptions, Message, estimate_tokens
+from sabio.models import ChatModel, ChatOptions, Message, estimate_tokens
 from sabio.search import SearchHit
+from sabio.server.client_tasks import ClientTask, answer_task, recognise, uses_model
 from sabio.server.errors import sabio_error_status
 from sabio.server.events import close_iterator
 from sabio.server.links import document_link
@@ -66,6 +69,9 @@ class KbRequest:
     messages: list[Message]
     chat: bool
     task: bool
+    """Open WebUI's ``### Task:`` (a client task not recognised): to the plain chat model."""
+    client_task: ClientTask | None = None
+    """A client task recognised (:mod:`.client_tasks`): answered in the format it asks."""
     generator: str = ""
     """A chat model to answer with directly, without retrieval (the embedded model)."""
 
@@ -84,7 +90,9 @@ def kb_request(model: str, name: str, body: dict[str, Any], *, chat: bool) -> Kb
         prompt = str(body.get("prompt") or "")
         messages: list[Message] = [{"role": "user", "content": prompt}]
         return (
-            KbRequest(model, name, prompt, [], messages, False, _is_task(prompt))
+            KbRequest(
+                model, name, prompt, [], messages, False, _is_task(prompt), recognise(messages)
+            )
             if prompt.strip()
             else None
         )
@@ -109,7 +117,8 @@ def kb_request(model: str, name: str, body: dict[str, Any], *, chat: bool) -> Kb
             turns.append(Turn(pending, _FOOTER.sub("", message["content"]).strip()))
             pending = None
     question = messages[-1]["content"]
-    return KbRequest(model, name, question, turns, messages, True, _is_task(question))
+    task = recognise(messages)
+    return KbRequest(model, name, question, turns, messages, True, _is_task(question), task)
 
 
 def _text(content: object) -> str:
@@ -151,7 +160,9 @@ def kb_lines(services: Services, request: KbRequest) -> Iterator[dict[str, Any]]
     settings = services.settings
     answer: Answer | None = None
     stream: AnswerStream | None = None
-    if request.task or request.generator:
+    if request.client_task is not None:
+        pieces = iter([task_answer(services, request, request.client_task)])
+    elif request.task or request.generator:
         options = ChatOptions(max_tokens=settings.answer_tokens, temperature=settings.temperature)
         model = services.reader.chat_model(request.generator or None)
         pieces = iter(model.stream(request.messages, options))
@@ -189,6 +200,19 @@ def kb_lines(services: Services, request: KbRequest) -> Iterator[dict[str, Any]]
         "eval_count": estimate_tokens("".join(text)),
         "eval_duration": total - (first or total),
     }
+
+
+def task_answer(services: Services, request: KbRequest, task: ClientTask) -> str:
+    """A client's task answered (:mod:`.client_tasks`): by the chat model when it runs
+    requests in parallel, else at once from the conversation."""
+    settings = services.settings
+    options = ChatOptions(max_tokens=settings.answer_tokens, temperature=settings.temperature)
+    try:
+        model: ChatModel | None = services.reader.chat_model(request.generator or None)
+    except SabioError:  # not installed, not reachable: the conversation still answers
+        model = None
+    chosen = model if model is not None and uses_model(model) else None
+    return answer_task(task, request.messages, chosen, options)
 
 
 def sources_footer(kb: str, answer: Answer, consulted: Sequence[SearchHit] = ()) -> str:

@@ -1,0 +1,223 @@
+"""What chat clients get from ``sabio serve`` on the embedded models, with no Ollama: a
+sources footer on every knowledge-base answer, and their own tasks (a chat title) answered
+without delaying the user's question (issue 17).
+
+    python bench/client_tasks.py                  # 20 repeats, 200 SciFact abstracts
+    python bench/client_tasks.py --repeats 5      # a quick check
+
+1. A data directory under ``--workdir`` (reused): the first ``--docs`` SciFact abstracts in
+   the knowledge base "scifact" with the embedded MiniLM (``load.build_home``).
+2. For each answer style, the default (``auto``: extractive on the embedded model) and
+   ``generative`` (SmolLM2 writes the answer), the real server as a subprocess
+   (``SABIO_ANSWER_STYLE``; chat model ``embedded:smollm2``; ``SABIO_OLLAMA_HOST`` a closed
+   port, so no Ollama), and the same question ``--repeats`` times, in English (a SciFact
+   claim whose abstract is indexed) and in Spanish, taking turns over ``/api/chat``
+   streamed, ``/api/chat`` whole, ``/api/generate`` and ``/v1/chat/completions`` streamed:
+   how many answers end with the sources footer (``---`` then ``**Sources**`` or
+   ``**Fuentes**``), and of those how many cite ``[n]``.
+3. Latency, generative style: the user's question (streamed ``/api/chat``, to its done
+   line) alone, then with Open WebUI's title task (its real template,
+   tests/client_templates.py) sent 10 ms before it, then, for comparison, with a request
+   of the same size that does use the embedded model (what a title task cost when it went
+   to the model). Medians of ``--latency-runs`` runs each, the ratio to the question alone,
+   and the title task's own time.
+
+Results are printed and written to ``--json`` (default bench/results/client-tasks-*.json).
+See docs/benchmarks.md, "Clients: sources footer and their own tasks".
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from load import CHAT_MODEL, KB, _free_port, build_home, load_questions, running_server
+from load import write_results as save
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+import client_templates
+
+SPANISH = "¿Qué relación hay entre la vitamina D y el riesgo de fracturas óseas?"
+WAYS = ("chat-stream", "chat-whole", "generate", "openai-stream")
+FOOTERS = ("\n---\n**Sources**\n", "\n---\n**Fuentes**\n")
+MODEL = f"kb/{KB}"
+
+
+def ask(url: str, way: str, question: str, timeout: float = 300.0) -> str:
+    """The whole text of one answer asked ``way``."""
+    messages = [{"role": "user", "content": question}]
+    if way == "chat-whole":
+        body = {"model": MODEL, "messages": messages, "stream": False}
+        reply = httpx.post(f"{url}/api/chat", json=body, timeout=timeout)
+        reply.raise_for_status()
+        return str(reply.json()["message"]["content"])
+    if way == "generate":
+        body = {"model": MODEL, "prompt": question, "stream": False}
+        reply = httpx.post(f"{url}/api/generate", json=body, timeout=timeout)
+        reply.raise_for_status()
+        return str(reply.json()["response"])
+    if way == "openai-stream":
+        body = {"model": MODEL, "messages": messages, "stream": True}
+        parts = []
+        with httpx.stream("POST", f"{url}/v1/chat/completions", json=body, timeout=timeout) as r:
+            r.raise_for_status()
+            for line in r.iter_lines():
+                if line.startswith("data: {"):
+                    for choice in json.loads(line[6:]).get("choices", []):
+                        parts.append(choice.get("delta", {}).get("content") or "")
+        return "".join(parts)
+    return chat_streamed(url, MODEL, question, timeout)[0]
+
+
+def chat_streamed(
+    url: str, model: str, content: str, timeout: float = 300.0, client: httpx.Client | None = None
+) -> tuple[str, float]:
+    """A streamed ``/api/chat``: its text and the seconds to its done line (on ``client``'s
+    kept-alive connection when given: a new ``httpx.Client`` alone costs about 50 ms)."""
+    body = {"model": model, "messages": [{"role": "user", "content": content}]}
+    own = client is None
+    client = client or httpx.Client()
+    try:
+        start = time.perf_counter()
+        parts = []
+        with client.stream("POST", f"{url}/api/chat", json=body, timeout=timeout) as response:
+            response.raise_for_status()
+            for line in response.iter_lines():
+                if line:
+                    parts.append(json.loads(line).get("message", {}).get("content", ""))
+        return "".join(parts), time.perf_counter() - start
+    finally:
+        if own:
+            client.close()
+
+
+def footers(url: str, question: str, repeats: int) -> dict[str, Any]:
+    with_footer = cited = 0
+    per_way: dict[str, int] = {}
+    missing: list[str] = []
+    for i in range(repeats):
+        way = WAYS[i % len(WAYS)]
+        text = ask(url, way, question)
+        footer = next((text[text.index(f) :] for f in FOOTERS if f in text), None)
+        if footer is None:
+            missing.append(text[-200:])
+        else:
+            with_footer += 1
+            per_way[way] = per_way.get(way, 0) + 1
+            cited += "- [" in footer
+    return {
+        "question": question,
+        "answers": repeats,
+        "with_footer": with_footer,
+        "citing": cited,
+        "per_way": per_way,
+        "missing_tails": missing[:3],
+    }
+
+
+def latency(url: str, question: str, runs: int) -> dict[str, Any]:
+    """The user's question alone, with a concurrent title task, with a concurrent model
+    request of the same size (module docstring); the three taken in turn ``runs`` times,
+    so that the machine's other load falls on all of them alike."""
+    title_prompt = client_templates.open_webui(
+        client_templates.OPEN_WEBUI_TITLE, [("user", question)]
+    )
+    same_size = "Summarise in one line: " + question + "\n" * 3 + "x " * 200
+    kinds: dict[str, tuple[str, str] | None] = {
+        "alone": None,
+        "with_title_task": (MODEL, title_prompt),
+        "with_model_request": (CHAT_MODEL, same_size),
+    }
+    results: dict[str, list[tuple[float, float | None, str]]] = {name: [] for name in kinds}
+    with httpx.Client() as mine, httpx.Client() as theirs:
+        for name in [name for _ in range(runs) for name in kinds]:
+            concurrent = kinds[name]
+            other: dict[str, Any] = {}
+
+            def background(concurrent: tuple[str, str], other: dict[str, Any] = other) -> None:
+                other["text"], other["s"] = chat_streamed(url, *concurrent, client=theirs)
+
+            thread = None
+            if concurrent:
+                thread = threading.Thread(target=background, args=(concurrent,))
+                thread.start()
+                time.sleep(0.01)
+            _, seconds = chat_streamed(url, MODEL, question, client=mine)
+            if thread:
+                thread.join()
+            results[name].append((seconds, other.get("s"), str(other.get("text", ""))))
+    phases: dict[str, Any] = {}
+    for name, runs_of in results.items():
+        phases[name] = {
+            "question_s": round(statistics.median(r[0] for r in runs_of), 3),
+            "question_runs_s": [round(r[0], 3) for r in runs_of],
+        }
+        others = [r[1] for r in runs_of if r[1] is not None]
+        if others:
+            phases[name]["concurrent_s"] = round(statistics.median(others), 4)
+            phases[name]["concurrent_sample"] = runs_of[0][2][:120]
+    alone = phases["alone"]["question_s"]
+    for name in ("with_title_task", "with_model_request"):
+        phases[name]["ratio"] = round(phases[name]["question_s"] / alone, 3)
+    return phases
+
+
+def title_alone(url: str, question: str, runs: int) -> dict[str, Any]:
+    """The title task on its own, on a kept-alive connection as clients hold one."""
+    prompt = client_templates.open_webui(client_templates.OPEN_WEBUI_TITLE, [("user", question)])
+    times, text = [], ""
+    with httpx.Client() as client:
+        for _ in range(runs):
+            text, seconds = chat_streamed(url, MODEL, prompt, client=client)
+            times.append(seconds)
+    return {
+        "median_ms": round(1000 * statistics.median(times), 1),
+        "max_ms": round(1000 * max(times), 1),
+        "runs": runs,
+        "answer": text,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--docs", type=int, default=200, help="SciFact abstracts indexed")
+    parser.add_argument("--repeats", type=int, default=20, help="answers per question")
+    parser.add_argument("--latency-runs", type=int, default=5)
+    parser.add_argument("--workdir", default="/tmp/sabio-client-tasks", help="reused")
+    parser.add_argument("--json", type=Path, help="default: bench/results/client-tasks-*.json")
+    args = parser.parse_args()
+    workdir = Path(args.workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    home, built = build_home(workdir, args.docs)
+    english = load_questions(args.docs)[1][0]
+    out: dict[str, Any] = {"docs": built, "chat_model": CHAT_MODEL, "styles": {}}
+    for style in ("auto", "generative"):
+        settings = {
+            "SABIO_ANSWER_STYLE": style,
+            "SABIO_CHAT_MODEL": CHAT_MODEL,
+            "SABIO_OLLAMA_HOST": f"http://127.0.0.1:{_free_port()}",
+            "HF_HUB_OFFLINE": "1",
+        }
+        with running_server(home, workdir / f"server-{style}.log", settings) as server:
+            ask(server.url, "chat-whole", english)  # warm-up: models loaded, not counted
+            result: dict[str, Any] = {
+                "english": footers(server.url, english, args.repeats),
+                "spanish": footers(server.url, SPANISH, args.repeats),
+            }
+            if style == "generative":
+                result["title_task"] = title_alone(server.url, english, args.repeats)
+                result["latency"] = latency(server.url, english, args.latency_runs)
+        out["styles"][style] = result
+        print(json.dumps({style: result}, indent=2, ensure_ascii=False))
+    save(out, "client-tasks", args.json)
+
+
+if __name__ == "__main__":
+    main()
