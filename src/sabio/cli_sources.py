@@ -145,7 +145,7 @@ def _source_add(
         options[field] = value
     if declared.location == "none" and location:
         raise ConfigError(f"a {kind} source takes no location; see `sabio source kinds`")
-    if location is None and declared.location in ("folder", "url"):
+    if location is None and declared.location in ("folder", "file", "url"):
         raise ConfigError(f"a {kind} source needs its location: sabio source add {kind} …")
     declared.check_options(options)  # before asking for a password
     password = _password(password_stdin) if declared.secret == "password" else None
@@ -182,7 +182,9 @@ def source_kinds_list(as_json: JsonOption = False) -> None:
         return
     flags = {name.removeprefix("option_"): flag for name, (_, flag) in _option_parameters().items()}
     for kind in kinds:
-        where = {"folder": " FOLDER", "url": " URL", "name": " [NAME]", "none": ""}[kind.location]
+        where = {"folder": " FOLDER", "file": " FILE", "url": " URL", "name": " [NAME]"}.get(
+            kind.location, ""
+        )
         out.print(f"[bold]{kind.name}[/]{escape(where)} — {escape(kind.summary)}")
         for name, info in kind.options.model_fields.items():
             out.print(f"    {flags[name]:<18} {escape(info.description or '')}")

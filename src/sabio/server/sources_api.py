@@ -78,9 +78,9 @@ class SourceIn(BaseModel):
 class SourceKindOut(BaseModel):
     kind: str
     summary: str = Field(description="What it is, in a line (English).")
-    location: Literal["folder", "url", "name", "none"] = Field(
-        description="What its location is: a folder on the server, a URL, an optional "
-        "name, or none (the options say it all)."
+    location: Literal["folder", "file", "url", "name", "none"] = Field(
+        description="What its location is: a folder or a file on the server, a URL, an "
+        "optional name, or none (the options say it all)."
     )
     password: bool = Field(description="Whether it takes a password.")
     watchable: bool = Field(description="Changes are seen as they happen (a watch).")

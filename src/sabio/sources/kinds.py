@@ -41,9 +41,9 @@ BUILT_IN = {
 }
 """The module that registers each built-in kind, imported when it is first used."""
 
-Location = Literal["folder", "url", "name", "none"]
-"""What a source's location is: a folder on this computer, a URL, an optional name, or
-nothing (the options say it all)."""
+Location = Literal["folder", "file", "url", "name", "none"]
+"""What a source's location is: a folder or a file on this computer, a URL, an optional
+name, or nothing (the options say it all)."""
 Secret = Literal["none", "password", "digest"]
 """What a kind keeps secret: nothing; a password, encrypted to replay (an export seals
 it); a digest to check a token against (an export keeps it as it is)."""
