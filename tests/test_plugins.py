@@ -14,6 +14,7 @@ import pytest
 import toy_source  # noqa: F401  (registers the "lines" kind of source)
 from fastapi.testclient import TestClient
 from test_server import API, LOCAL, _error
+from test_web import DESKTOP, Page, browser, expectation, local  # noqa: F401  (fixtures)
 from typer.testing import CliRunner
 
 from sabio.cli import app
@@ -121,3 +122,34 @@ def test_the_schema_names_the_kinds_route(client: TestClient) -> None:
     schema = client.get("/openapi.json").json()
     assert "get" in schema["paths"][f"{API}/source-kinds"]
     assert "SourceKindOut" in schema["components"]["schemas"]
+
+
+def test_a_kind_of_source_of_ones_own_in_the_web_app(
+    browser: Any,  # noqa: F811
+    local: str,  # noqa: F811
+    lines_file: Path,
+) -> None:
+    """The form is drawn from the kind's declaration: its location as a file, its options
+    as fields (the server's English where the catalogue has no words for them)."""
+    tab = Page(browser, local, "plugin-source", viewport=DESKTOP, locale="en-US")
+    page = tab.page
+    expect = expectation()
+    page.goto(local + "#/kbs")
+    page.fill("input[name=kb-name]", "lines")
+    page.get_by_role("button", name="Create").click()
+    page.get_by_role("link", name="Sources", exact=True).click()
+    form = page.locator(".kb-source-form")
+    form.get_by_label("Kind of source").select_option("lines")
+    expect(form).to_contain_text("every line of a text file, as a document")
+    expect(form.get_by_label("Min Length")).to_have_attribute("type", "number")
+    expect(form.get_by_label("Password")).to_be_hidden()
+    form.get_by_label("File on the server").fill(str(lines_file))
+    form.get_by_label("Min Length").fill("5")
+    form.get_by_label("Title Prefix").fill("Line: ")
+    tab.shot("form")
+    form.get_by_role("button", name="Add source").click()
+    card = page.locator(".kb-source")
+    expect(card.locator(".kb-source-counts")).to_have_text("2 indexed")
+    expect(card.get_by_role("button", name="Sync now")).to_be_visible()
+    tab.shot("added")
+    tab.close()

@@ -54,9 +54,11 @@ def mailbox_settings(options: dict[str, Any]) -> MailboxSettings:
 class ImapOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    host: str = Field("", description="The mail server.")
-    username: str = Field("", description="The user name.", json_schema_extra={"cli": "user"})
-    port: int | None = Field(None, ge=1, le=65535, description="Port (993 with TLS, else 143).")
+    host: str = Field(description="The mail server.", examples=["imap.example.org"])
+    username: str = Field(description="The user name.", json_schema_extra={"cli": "user"})
+    port: int | None = Field(
+        None, ge=1, le=65535, description="Port (993 with TLS, else 143).", examples=[993]
+    )
     folder: str = Field("INBOX", description="The mailbox folder.")
     security: Literal["tls", "starttls", "none"] = Field(
         "tls", description="tls, starttls or none (none only on this computer)."
