@@ -19,11 +19,7 @@ import sabio
 SRC = Path(sabio.__file__).parent
 Graph = Mapping[str, frozenset[str]]
 
-KNOWN_CYCLES: dict[frozenset[str], str] = {
-    frozenset({"sabio.service", "sabio.sources", "sabio.sources.run"}): (
-        "connectors are handed the whole Sabio (issue 20 item 2 gives them a narrow context)"
-    ),
-}
+KNOWN_CYCLES: dict[frozenset[str], str] = {}
 """Import cycles still in the code, each with the reason it is left; the fewer the better.
 A cycle that goes away must be taken out of this table (the test says so)."""
 

@@ -91,6 +91,7 @@ SPEC: dict[tuple[str, str], str] = {
     ("POST", f"{API}/auth/users"): "admin",
     ("DELETE", f"{API}/auth/users/{{user_id}}"): "admin",
     ("GET", f"{API}/sources"): "user",
+    ("GET", f"{API}/source-kinds"): "user",
     ("POST", f"{API}/sources"): "admin",
     ("GET", f"{API}/sources/{{source_id}}"): "read",
     ("POST", f"{API}/sources/{{source_id}}/sync"): "admin",

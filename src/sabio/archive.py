@@ -63,7 +63,7 @@ from sabio.home import (
     make_private_home,
     uploads_root,
 )
-from sabio.sources import DIGEST_SECRETS
+from sabio.sources.kinds import source_kinds
 from sabio.store import SCHEMA_VERSION, Store
 from sabio.vault import Vault, seal, unseal
 
@@ -199,7 +199,7 @@ def _snapshot(store: Store, settings: Settings, target: Path) -> dict[str, str]:
         rows = db.execute("SELECT id, kind, secret FROM source WHERE secret IS NOT NULL")
         vault = Vault(settings.home)
         for source_id, kind, secret in rows.fetchall():
-            if kind not in DIGEST_SECRETS:
+            if kind not in _digest_kinds():
                 passwords[str(source_id)] = vault.decrypt(bytes(secret))
         if passwords:
             marks = ",".join("?" * len(passwords))
@@ -209,14 +209,21 @@ def _snapshot(store: Store, settings: Settings, target: Path) -> dict[str, str]:
     return passwords
 
 
+def _digest_kinds() -> list[str]:
+    """Kinds whose secret is a digest to check against (a webhook's token), not a
+    password encrypted to replay: an export keeps it as it is."""
+    return [kind.name for kind in source_kinds() if kind.secret == "digest"]
+
+
 def needs_passphrase(
     store: Store, settings: Settings, environ: Mapping[str, str] | None = None
 ) -> bool:
     """Whether an export of this data directory holds secrets to seal."""
-    marks = ",".join("?" * len(DIGEST_SECRETS))
+    digests = _digest_kinds()
+    marks = ",".join("?" * len(digests))
     row = store.db.execute(
         f"SELECT 1 FROM source WHERE secret IS NOT NULL AND kind NOT IN ({marks}) LIMIT 1",
-        sorted(DIGEST_SECRETS),
+        digests,
     ).fetchone()
     env = os.environ if environ is None else environ
     return row is not None or bool(_config_without_keys(settings, env)[1])

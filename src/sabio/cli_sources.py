@@ -4,6 +4,7 @@ the process that syncs them without the web server."""
 from __future__ import annotations
 
 import datetime as dt
+import inspect
 import os
 import re
 import signal
@@ -12,12 +13,14 @@ import time
 from typing import Annotated, Any
 
 import typer
+from pydantic.fields import FieldInfo
 from rich.markup import escape
 
 from sabio.errors import ConfigError
 from sabio.jobs import Job
 from sabio.service import Sabio
-from sabio.sources import KINDS, Source, SourceItem
+from sabio.sources import Source, SourceItem
+from sabio.sources.kinds import item_name, source_kind, source_kinds
 from sabio.terminal import JsonOption, KbOption, err, out
 from sabio.terminal import print_json as _print_json
 from sabio.terminal import service as _sabio
@@ -42,10 +45,71 @@ def parse_duration(text: str) -> float:
     return seconds
 
 
-@source_app.command("add")
-def source_add(
+class _SourceAdd:
+    """``sabio source add``: its options are the kinds' options, read from their
+    declarations each time the CLI is built (:mod:`sabio.sources.kinds`), so a kind
+    registered by a plugin has its options on the command line too."""
+
+    __name__ = "add"
+    __doc__ = "Attach a source to a knowledge base; its first sync starts at once."
+
+    @property
+    def __signature__(self) -> inspect.Signature:
+        fixed = [
+            p
+            for p in inspect.signature(_source_add, eval_str=True).parameters.values()
+            if p.kind is not inspect.Parameter.VAR_KEYWORD
+        ]
+        return inspect.Signature([*fixed, *(p for p, _ in _option_parameters().values())])
+
+    @property
+    def __annotations__(self) -> dict[str, Any]:  # type: ignore[override]
+        return {name: p.annotation for name, p in self.__signature__.parameters.items()}
+
+    def __call__(self, **given: Any) -> None:
+        fixed = set(inspect.signature(_source_add).parameters)
+        options = {name: v for name, v in given.items() if name not in fixed}
+        _source_add(**{name: v for name, v in given.items() if name in fixed}, **options)
+
+
+def _option_parameters() -> dict[str, tuple[inspect.Parameter, str]]:
+    """A CLI option per option of the kinds (one for an option several kinds share):
+    parameter name → (the parameter, the option's name on the command line)."""
+    found: dict[str, tuple[FieldInfo, list[str]]] = {}
+    for kind in source_kinds():
+        for name, info in kind.options.model_fields.items():
+            found.setdefault(name, (info, []))[1].append(kind.name)
+    parameters = {}
+    for name, (info, kinds) in found.items():
+        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+        flag = "--" + str(extra.get("cli") or name).replace("_", "-")
+        is_bool = info.annotation is bool
+        annotation = bool | None if is_bool else int | None if _is_int(info) else str | None
+        described = info.description or name
+        help_text = f"{', '.join(kinds)}: {described[:1].lower()}{described[1:]}"
+        decl = f"{flag}/--no-{flag[2:]}" if is_bool else flag
+        option = typer.Option(decl, help=help_text, show_default=False)
+        parameters[f"option_{name}"] = (
+            inspect.Parameter(
+                f"option_{name}",
+                inspect.Parameter.KEYWORD_ONLY,
+                default=None,
+                annotation=Annotated[annotation, option],
+            ),
+            flag,
+        )
+    return parameters
+
+
+def _is_int(info: FieldInfo) -> bool:
+    return info.annotation in (int, int | None)
+
+
+def _source_add(
     ctx: typer.Context,
-    kind: Annotated[str, typer.Argument(help=f"One of: {', '.join(KINDS)}.")],
+    kind: Annotated[
+        str, typer.Argument(help="The kind of source (`sabio source kinds` lists them).")
+    ],
     location: Annotated[
         str | None,
         typer.Argument(
@@ -53,71 +117,38 @@ def source_add(
         ),
     ] = None,
     kb: KbOption = None,
-    host: Annotated[str | None, typer.Option(help="imap: the mail server.")] = None,
-    user: Annotated[str | None, typer.Option(help="imap: the user name.")] = None,
-    port: Annotated[int | None, typer.Option(help="imap: port (993 with TLS, else 143).")] = None,
-    folder: Annotated[str, typer.Option(help="imap: the mailbox folder.")] = "INBOX",
-    security: Annotated[
-        str, typer.Option(help="imap: tls, starttls or none (none only on this computer).")
-    ] = "tls",
-    since: Annotated[
-        str | None, typer.Option(help="imap: only mail from this date on (YYYY-MM-DD).")
-    ] = None,
     password_stdin: Annotated[
         bool,
         typer.Option(
             "--password-stdin",
-            help=f"imap: read the password from standard input (else ${PASSWORD_ENV}, "
-            "else it is asked for).",
+            help=f"Kinds with a password (imap): read it from standard input (else "
+            f"${PASSWORD_ENV}, else it is asked for).",
         ),
     ] = False,
     every: Annotated[
         str | None, typer.Option(help="How often to sync (imap, url, feed, sitemap): 15m, 1h, 1d.")
     ] = None,
-    allow_private: Annotated[
-        bool,
-        typer.Option(
-            "--allow-private",
-            help="url, feed, sitemap, webhook: allow addresses on this computer or your own "
-            "network.",
-        ),
-    ] = False,
-    follow_links: Annotated[
-        bool,
-        typer.Option(
-            help="folder: index files that symbolic links lead to outside the folder "
-            "(skipped otherwise)."
-        ),
-    ] = False,
     as_json: JsonOption = False,
+    **given: Any,
 ) -> None:
-    """Attach a source to a knowledge base; its first sync starts at once."""
+    declared = source_kind(kind)
+    flags = {name: flag for name, (_, flag) in _option_parameters().items()}
     options: dict[str, Any] = {}
-    password = None
-    if kind == "imap":
-        if location or not host or not user:
-            raise ConfigError("an imap source needs --host and --user (and no location)")
-        if since is not None:
-            try:
-                dt.date.fromisoformat(since)
-            except ValueError:
-                raise ConfigError(f"--since {since!r} is not a date like 2024-01-31") from None
-        options = {
-            "host": host,
-            "username": user,
-            "port": port,
-            "folder": folder,
-            "security": security,
-            "since": since,
-        }
-        password = _password(password_stdin)
-        location = ""
-    elif kind in ("url", "feed", "sitemap", "webhook"):
-        options = {"allow_private": allow_private}
-    elif kind == "folder" and follow_links:
-        options = {"follow_links": True}
-    if location is None and kind not in ("imap", "webhook"):
+    for name, value in given.items():
+        if value is None:
+            continue
+        field = name.removeprefix("option_")
+        if field not in declared.options.model_fields:
+            raise ConfigError(
+                f"{flags[name]} is not an option of a {kind} source; see `sabio source kinds`"
+            )
+        options[field] = value
+    if declared.location == "none" and location:
+        raise ConfigError(f"a {kind} source takes no location; see `sabio source kinds`")
+    if location is None and declared.location in ("folder", "file", "url"):
         raise ConfigError(f"a {kind} source needs its location: sabio source add {kind} …")
+    declared.check_options(options)  # before asking for a password
+    password = _password(password_stdin) if declared.secret == "password" else None
     sabio = _sabio(ctx)
     source, token = sabio.add_source(
         kind,
@@ -137,6 +168,28 @@ def source_add(
             f"URLs to /api/v1/sources/{source.id}/webhook with 'Authorization: Bearer <token>'."
         )
     out.print("`sabio serve` (or `sabio worker`) keeps it in sync; `sabio source list` shows how.")
+
+
+source_app.command("add", help=_SourceAdd.__doc__)(_SourceAdd())
+
+
+@source_app.command("kinds")
+def source_kinds_list(as_json: JsonOption = False) -> None:
+    """The kinds of source, what their location is, and their options."""
+    kinds = source_kinds()
+    if as_json:
+        _print_json([kind.describe() for kind in kinds])
+        return
+    flags = {name.removeprefix("option_"): flag for name, (_, flag) in _option_parameters().items()}
+    for kind in kinds:
+        where = {"folder": " FOLDER", "file": " FILE", "url": " URL", "name": " [NAME]"}.get(
+            kind.location, ""
+        )
+        out.print(f"[bold]{kind.name}[/]{escape(where)} — {escape(kind.summary)}")
+        for name, info in kind.options.model_fields.items():
+            out.print(f"    {flags[name]:<18} {escape(info.description or '')}")
+        if kind.secret == "password":
+            out.print(f"    {'--password-stdin':<18} its password (else ${PASSWORD_ENV}, or asked)")
 
 
 def _password(from_stdin: bool) -> str:
@@ -214,8 +267,8 @@ def _print_source(sabio: Sabio, source: Source, *, every_item: bool) -> None:
 
 def _item_name(source: Source, item: SourceItem) -> str:
     """A folder's item by its path; others by title, then their key, shortened."""
-    name = source.item_name(item)
-    if source.kind == "folder" or not item.title or item.title == name:
+    name = item_name(source, item)
+    if source_kind(source.kind).location == "folder" or not item.title or item.title == name:
         return name
     key = name if len(name) <= 60 else name[:40] + "…" + name[-19:]
     return f"{item.title}  <{key}>"
@@ -315,8 +368,12 @@ def worker(ctx: typer.Context) -> None:
 def _source_dict(source: Source) -> dict[str, Any]:
     return {
         **source.to_dict(),
-        "password_set": source.has_secret if source.kind == "imap" else None,
+        "password_set": source.has_secret if _takes_password(source) else None,
     }
+
+
+def _takes_password(source: Source) -> bool:
+    return any(k.name == source.kind and k.secret == "password" for k in source_kinds())
 
 
 def _item_dict(item: SourceItem) -> dict[str, Any]:

@@ -43,7 +43,8 @@ from sabio.models import (
 from sabio.names import check_kb_name, kb_identifier
 from sabio.readers import Limits
 from sabio.search import SearchHit, search_chunks
-from sabio.sources import Source, SourceItem, SourceStore, connector
+from sabio.sources import Source, SourceItem, SourceStore
+from sabio.sources.kinds import SetupContext, source_kind
 from sabio.store import DocumentRecord, KnowledgeBase, Store
 from sabio.users import UserStore
 from sabio.vault import Vault
@@ -396,7 +397,10 @@ class Sabio:
         webhook's, whose documents are posted to it). Returns
         the source and, for a webhook, its token (shown this once)."""
         kb = self.kb(kb_name, create_default=True)
-        setup = connector(kind).configure(self, location, dict(options or {}), password)
+        declared = source_kind(kind)
+        context = SetupContext(self.settings.home, Vault(self.settings.home).encrypt)
+        given = declared.check_options(dict(options or {}))
+        setup = declared.connector().configure(context, location, given, password)
         source = self.sources.add(
             kb,
             kind,
@@ -405,7 +409,7 @@ class Sabio:
             secret=setup.secret,
             interval_s=interval_s if interval_s is not None else setup.interval_s,
         )
-        if source.fetches:
+        if declared.fetches:
             self.jobs.enqueue_sync(source.id)
         return source, setup.token
 

@@ -19,14 +19,14 @@ import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from sabio.errors import NotFoundError, SabioError
+from sabio.errors import ConfigError, NotFoundError, SabioError
 from sabio.ingest import FileResult
 from sabio.jobs import HEARTBEAT_S, Job, JobQueue
 from sabio.service import Sabio
-from sabio.sources import Source, SourceStore, SourceWatch, connector
-from sabio.sources.folder import FolderWatch
-from sabio.sources.imap import MailWatch, mailbox_settings
+from sabio.sources import Source, SourceStore, SourceWatch
+from sabio.sources.kinds import SourceKind, source_kind
 from sabio.sources.run import SyncRun, Tally
 from sabio.store import Store
 
@@ -94,7 +94,7 @@ class Worker:
         """Queue a full sync of every source that can change by itself (every kind but
         webhooks): what changed while no worker ran is picked up at once."""
         for source in self.sources.find():
-            if source.fetches:
+            if (kind := _kind_of(source)) is not None and kind.fetches:
                 self.queue.enqueue_sync(source.id)
 
     def tick(self) -> None:
@@ -122,8 +122,9 @@ class Worker:
         return max(0.05, min(POLL_S, due - time.time()))
 
     def _update_watches(self, sources: list[Source]) -> None:
-        """A watcher per folder (filesystem events) and per mailbox (IMAP IDLE)."""
-        wanted = {s.id: s for s in sources if s.kind in ("folder", "imap")}
+        """A watcher per source of a watchable kind: a folder (filesystem events), a
+        mailbox (IMAP IDLE)."""
+        wanted = {s.id: s for s in sources if (kind := _kind_of(s)) is not None and kind.watchable}
         for source_id in list(self._watches):
             source = wanted.get(source_id)
             if source is None or _identity(source) != self._watches[source_id][0]:
@@ -140,10 +141,10 @@ class Worker:
                 self._watches[source_id] = (_identity(source), watch)
 
     def _watch(self, source: Source, on_change: Callable[[list[str]], None]) -> SourceWatch:
-        if source.kind == "folder":
-            return FolderWatch(Path(source.location), on_change)
-        password = self.sabio.source_password(source.id)
-        return MailWatch(mailbox_settings(source.options), password, lambda: on_change([]))
+        kind = source_kind(source.kind)
+        assert kind.watch is not None
+        password = self.sabio.source_password(source.id) if kind.secret == "password" else ""
+        return kind.watch(source, password, on_change)
 
     def _changed(self, source_id: int, paths: list[str]) -> None:
         """A watcher saw changes: sync those paths (none given: the whole source)."""
@@ -188,7 +189,7 @@ class Worker:
 
     def _sync(self, source: Source, job: Job, beating: _Heartbeat) -> Tally:
         run = SyncRun(self.sabio, source, job.payload, beating.update)
-        connector(source.kind).sync(run)
+        source_kind(source.kind).connector().sync(run)
         return run.tally
 
     def _ingest(self, job: Job, beating: _Heartbeat) -> Tally:
@@ -218,6 +219,15 @@ class _NoWatch(SourceWatch):
 
     def stop(self) -> None:
         pass
+
+
+def _kind_of(source: Source) -> SourceKind[Any] | None:
+    """The source's kind; None when it is no longer known (a kind of one's own that is
+    not registered any more): its syncs fail and say so."""
+    try:
+        return source_kind(source.kind)
+    except ConfigError:
+        return None
 
 
 def _identity(source: Source) -> str:

@@ -125,6 +125,7 @@ RULES: dict[tuple[str, str], Need] = {
     ("DELETE", f"{API}/auth/users/{{user_id}}"): ADMIN,
     # sources and jobs
     ("GET", f"{API}/sources"): USER,
+    ("GET", f"{API}/source-kinds"): USER,
     ("POST", f"{API}/sources"): ADMIN,
     ("GET", f"{API}/sources/{{source_id}}"): READ,
     ("POST", f"{API}/sources/{{source_id}}/sync"): ADMIN,

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
@@ -28,6 +28,7 @@ from sabio.server.services import Services, services_of
 from sabio.server.threads import run_waiting
 from sabio.sources import ItemUpdate, Source
 from sabio.sources import webhook as hooks
+from sabio.sources.kinds import item_name, source_kind, source_kinds
 
 ServicesDep = Annotated[Services, Depends(services_of)]
 router = APIRouter(prefix=API_PREFIX, tags=["sources"])
@@ -38,21 +39,54 @@ multipart, under ``max_upload_mb``."""
 
 
 class SourceIn(BaseModel):
-    kind: Literal["folder", "imap", "url", "feed", "sitemap", "webhook"]
+    kind: str = Field(description="One of the kinds `GET /api/v1/source-kinds` lists.")
     location: str = Field(
         "", description="The folder, or the URL; a webhook's name; empty for imap."
     )
     kb: str | None = Field(None, description="Knowledge base (default: the default one).")
     options: dict[str, Any] = Field(
         default_factory=dict,
-        description="imap: host, username, port, folder, security (tls|starttls|none), since "
-        "(YYYY-MM-DD); url, feed, sitemap, webhook: allow_private; folder: follow_links "
-        "(index files that symbolic links lead to outside the folder).",
+        description="The kind's options, as its schema in `GET /api/v1/source-kinds` says "
+        "(imap: host, username, port, folder, security, since; url, feed, sitemap, webhook: "
+        "allow_private; folder: follow_links).",
     )
-    password: str | None = Field(None, description="imap: kept encrypted, never returned.")
+    password: str | None = Field(
+        None, description="For kinds that take one (imap): kept encrypted, never returned."
+    )
     interval_s: float | None = Field(
-        None, ge=60, description="Seconds between scheduled syncs (imap, url, feed, sitemap)."
+        None, ge=60, description="Seconds between scheduled syncs (the scheduled kinds)."
     )
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, kind: str) -> str:
+        try:
+            source_kind(kind)
+        except ConfigError as exc:  # a 422 that names the kinds
+            raise ValueError(str(exc)) from None
+        return kind
+
+    @model_validator(mode="after")
+    def _options_of_the_kind(self) -> SourceIn:
+        try:
+            source_kind(self.kind).check_options(self.options)
+        except ConfigError as exc:  # a 422 that names each bad option
+            raise ValueError(str(exc)) from None
+        return self
+
+
+class SourceKindOut(BaseModel):
+    kind: str
+    summary: str = Field(description="What it is, in a line (English).")
+    location: Literal["folder", "file", "url", "name", "none"] = Field(
+        description="What its location is: a folder or a file on the server, a URL, an "
+        "optional name, or none (the options say it all)."
+    )
+    password: bool = Field(description="Whether it takes a password.")
+    watchable: bool = Field(description="Changes are seen as they happen (a watch).")
+    scheduled: bool = Field(description="Synced on a schedule (interval_s applies).")
+    fetches: bool = Field(description="False when its documents are posted to it (webhook).")
+    options: dict[str, Any] = Field(description="Its options, as a JSON schema.")
 
 
 class JobOut(BaseModel):
@@ -139,10 +173,21 @@ def _source_out(
         jobs = reader.jobs.recent(source.id, limit=1)
     return {
         **source.to_dict(),
-        "password_set": source.has_secret and source.kind == "imap",
+        "password_set": source.has_secret and _takes_password(source),
         "counts": reader.sources.counts(source.id),
         "job": _job(jobs[0]) if jobs else None,
     }
+
+
+def _takes_password(source: Source) -> bool:
+    return any(k.name == source.kind and k.secret == "password" for k in source_kinds())
+
+
+@router.get("/source-kinds", summary="Kinds of source and their options")
+def list_source_kinds() -> list[SourceKindOut]:
+    """What `POST /sources` takes: each kind, what its location is, its flags, and its
+    options as a JSON schema (the web app draws its form from this)."""
+    return [SourceKindOut(**kind.describe()) for kind in source_kinds()]
 
 
 @router.get("/sources", summary="List sources")
@@ -189,7 +234,7 @@ def get_source(
     source = reader.sources.get(source_id)
     items = [
         SourceItemOut(
-            name=source.item_name(i),
+            name=item_name(source, i),
             title=i.title,
             status=i.label,
             reason=i.reason,

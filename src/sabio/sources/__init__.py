@@ -8,8 +8,11 @@ A source is attached to one knowledge base and has a kind, each with its connect
               (:mod:`.web`)
     webhook   documents, texts and URLs posted to Sabio with a token (:mod:`.webhook`)
 
-A connector has one method, ``sync(run)``: it looks at the source and tells ``run``
-(:class:`~sabio.sources.run.SyncRun`) what to index, update or remove. Every item it
+Each kind is declared once (:mod:`.kinds`: its connector, its options, its flags), and
+the CLI, the API, the worker and the web app are derived from those declarations. A
+connector checks a new source and syncs it through a narrow context
+(:class:`~sabio.sources.kinds.SyncContext`): it tells the sync what to index, update or
+remove, and never sees the service. Every item it
 looked at is recorded in ``source_item`` with what became of it (indexed, unchanged,
 skipped, needs OCR, failed; and why), which is what ``sabio source list`` shows. Syncs
 run as background jobs (:mod:`sabio.jobs`), by ``sabio serve`` or ``sabio worker``.
@@ -20,38 +23,19 @@ with the rest of the schema in :mod:`sabio.store`).
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any
 
-from sabio.errors import ConfigError, ConflictError, NotFoundError, SabioError
+from sabio.errors import ConflictError, NotFoundError, SabioError
 from sabio.store import KnowledgeBase, Store
 
-if TYPE_CHECKING:
-    from sabio.service import Sabio
-    from sabio.sources.run import SyncRun
-
 log = logging.getLogger(__name__)
-
-_MODULES = {
-    "folder": "sabio.sources.folder",
-    "imap": "sabio.sources.imap",
-    "url": "sabio.sources.web",
-    "feed": "sabio.sources.web",
-    "sitemap": "sabio.sources.web",
-    "webhook": "sabio.sources.webhook",
-}
-"""The module that registers each kind's connector, imported when it is first used."""
-KINDS = tuple(_MODULES)
-DIGEST_SECRETS = frozenset({"webhook"})
-"""Kinds whose ``secret`` is a digest to check against (a webhook's token), not a password
-encrypted by :class:`sabio.vault.Vault` to replay: an export keeps it as it is."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,12 +61,6 @@ class Source:
     def describe(self) -> str:
         return f"{self.kind} {self.location}"
 
-    @property
-    def fetches(self) -> bool:
-        """Whether syncing it looks for anything: a webhook has nothing to fetch, its
-        documents are posted to it."""
-        return self.kind != "webhook"
-
     def to_dict(self) -> dict[str, Any]:
         """What the CLI's ``--json`` and the API show of it (never the secret)."""
         return {
@@ -96,12 +74,6 @@ class Source:
             "next_sync_at": self.next_sync_at,
             "last_error": self.last_error,
         }
-
-    def item_name(self, item: SourceItem) -> str:
-        """How an item is named to people: a folder's by its path in the folder, others
-        by their key (a URL, a Message-ID)."""
-        prefix = self.location.rstrip("/") + "/"
-        return item.key.removeprefix(prefix) if self.kind == "folder" else item.key
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,18 +132,6 @@ class SourceSetup:
     token: str | None = None
 
 
-class Connector(Protocol):
-    """One kind of source. ``configure`` checks what the user gave (raising a SabioError
-    that says what is wrong); ``sync`` looks at the source and tells ``run`` what to
-    index or remove."""
-
-    def configure(
-        self, sabio: Sabio, location: str, options: dict[str, Any], password: str | None
-    ) -> SourceSetup: ...
-
-    def sync(self, run: SyncRun) -> None: ...
-
-
 class SourceWatch:
     """Watches one source from a thread of its own (filesystem events, IMAP IDLE) until
     :meth:`stop`; subclasses write :meth:`watch`, which returns when ``stopping`` is set
@@ -200,27 +160,6 @@ class SourceWatch:
             except (SabioError, OSError) as exc:
                 log.warning("%s: %s; trying again in %.0f s", self._thread.name, exc, self.retry_s)
             self.stopping.wait(self.retry_s)
-
-
-_CONNECTORS: dict[str, Callable[[], Connector]] = {}
-
-
-def register_connector(*kinds: str) -> Callable[[Callable[[], Connector]], Callable[[], Connector]]:
-    def decorator(factory: Callable[[], Connector]) -> Callable[[], Connector]:
-        for kind in kinds:
-            _CONNECTORS[kind] = factory
-        return factory
-
-    return decorator
-
-
-def connector(kind: str) -> Connector:
-    if kind not in _CONNECTORS and kind in _MODULES:
-        importlib.import_module(_MODULES[kind])
-    factory = _CONNECTORS.get(kind)
-    if factory is None:
-        raise ConfigError(f"no such kind of source: {kind!r} (one of {', '.join(KINDS)})")
-    return factory()
 
 
 _COLUMNS = """s.id, s.kb_id, k.name, s.kind, s.location, s.options, s.state, s.interval_s,

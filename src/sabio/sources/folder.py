@@ -19,16 +19,14 @@ import logging
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from sabio.errors import ConfigError, SourceError
 from sabio.ingest import IGNORED_NAMES, file_hash, scan_paths
-from sabio.sources import ItemUpdate, SourceSetup, SourceWatch, register_connector
-from sabio.sources.run import SyncRun
+from sabio.sources import ItemUpdate, Source, SourceSetup, SourceWatch
+from sabio.sources.kinds import SetupContext, SourceKind, SyncContext, register_source_kind
 from sabio.store import DocumentRecord, FileState
-
-if TYPE_CHECKING:
-    from sabio.service import Sabio
 
 log = logging.getLogger(__name__)
 
@@ -55,21 +53,28 @@ def is_temporary(path: str, folder: Path) -> bool:
     return any(part.startswith(".") for part in parts)
 
 
+class FolderOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    follow_links: bool = Field(
+        False,
+        description="Index files that symbolic links lead to outside the folder "
+        "(skipped otherwise).",
+    )
+
+
 class FolderConnector:
     def configure(
-        self, sabio: Sabio, location: str, options: dict[str, Any], password: str | None
+        self, setup: SetupContext, location: str, options: FolderOptions, password: str | None
     ) -> SourceSetup:
         folder = Path(os.path.abspath(os.path.expanduser(location)))
         if not folder.is_dir():
             what = "is a file, not a folder" if folder.exists() else "does not exist"
             raise ConfigError(f"{folder} {what}; give the folder to watch")
-        follow_links = bool(options.pop("follow_links", False))
-        if options or password:
-            raise ConfigError(
-                "a folder source takes one option, follow_links, and no password"
-                + (f" (not {', '.join(options)})" if options else "")
-            )
-        home = Path(os.path.abspath(sabio.settings.home))
+        follow_links = options.follow_links
+        if password:
+            raise ConfigError("a folder source takes no password")
+        home = Path(os.path.abspath(setup.home))
         if folder == home or home in folder.parents or folder in home.parents:
             raise ConfigError(
                 f"{folder} holds Sabio's own data directory ({home}); watch a folder of "
@@ -77,7 +82,7 @@ class FolderConnector:
             )
         return SourceSetup(str(folder), {"follow_links": True} if follow_links else {})
 
-    def sync(self, run: SyncRun) -> None:
+    def sync(self, run: SyncContext) -> None:
         folder = Path(run.source.location)
         if not folder.is_dir():
             raise SourceError(
@@ -94,16 +99,15 @@ class FolderConnector:
         changed = [p for p in paths if not is_temporary(p, folder)]
         self._sync_paths(run, folder, changed, follow)
 
-    def _sync_paths(self, run: SyncRun, folder: Path, paths: list[str], follow: bool) -> None:
-        store, kb = run.sabio.store, run.kb
+    def _sync_paths(self, run: SyncContext, folder: Path, paths: list[str], follow: bool) -> None:
         present: list[Path] = []
         gone: dict[str, DocumentRecord] = {}
         for path in paths:
             if os.path.lexists(path):
                 present.append(Path(path))
                 continue
-            for source in [path, *store.sources_under(kb.id, path)]:
-                if (doc := store.find_document(kb.id, source)) is not None:
+            for source in [path, *run.documents_under(path)]:
+                if (doc := run.document(source)) is not None:
                     gone[source] = doc
         moved = self._moves(run, present, gone)
         if gone:
@@ -112,22 +116,17 @@ class FolderConnector:
         if rest:
             run.ingest_files(rest, follow_links=follow, within=folder)
 
-    def _moves_in(self, run: SyncRun, folder: Path) -> None:
+    def _moves_in(self, run: SyncContext, folder: Path) -> None:
         """Files renamed or moved within the folder while no worker watched it (the folder
         is walked for their new names only when some document's file is gone)."""
-        store, kb = run.sabio.store, run.kb
-        known = store.sources_under(kb.id, str(folder))
-        gone = {
-            s: doc
-            for s in known
-            if not os.path.lexists(s) and (doc := store.find_document(kb.id, s))
-        }
+        known = run.documents_under(str(folder))
+        gone = {s: doc for s in known if not os.path.lexists(s) and (doc := run.document(s))}
         if gone:
             present = {str(path) for path in scan_paths([folder]).files}
             self._moves(run, [Path(p) for p in sorted(present - set(known))], gone)
 
     def _moves(
-        self, run: SyncRun, present: list[Path], gone: dict[str, DocumentRecord]
+        self, run: SyncContext, present: list[Path], gone: dict[str, DocumentRecord]
     ) -> set[str]:
         """Files that are documents which vanished in the same group under another name:
         moved in the store, not read again. Removes them from ``gone``."""
@@ -143,15 +142,13 @@ class FolderConnector:
             except OSError:
                 continue
             candidates = by_size.get(stat.st_size, [])
-            if not candidates or run.sabio.store.find_document(run.kb.id, str(path)):
+            if not candidates or run.document(str(path)):
                 continue
             digest = file_hash(path)
             doc = next((d for d in candidates if d.content_hash == digest), None)
             if doc is None:
                 continue
-            run.sabio.store.move_document(
-                doc, FileState(str(path), digest, stat.st_size, stat.st_mtime_ns)
-            )
+            run.move_document(doc, FileState(str(path), digest, stat.st_size, stat.st_mtime_ns))
             candidates.remove(doc)
             del gone[doc.source]
             moved.add(str(path))
@@ -169,9 +166,6 @@ class FolderConnector:
                 ]
             )
         return moved
-
-
-register_connector("folder")(FolderConnector)
 
 
 class FolderWatch(SourceWatch):
@@ -223,3 +217,19 @@ class FolderWatch(SourceWatch):
             poll_delay_ms=self.POLL_MS,
         ):
             yield sorted({path for _, path in changes})
+
+
+def _watch(source: Source, password: str, on_change: Callable[[list[str]], None]) -> FolderWatch:
+    return FolderWatch(Path(source.location), on_change)
+
+
+register_source_kind(
+    SourceKind(
+        name="folder",
+        connector=FolderConnector,
+        options=FolderOptions,
+        location="folder",
+        summary="a folder on this computer, watched for changes",
+        watch=_watch,
+    )
+)

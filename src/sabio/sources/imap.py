@@ -21,17 +21,15 @@ import hashlib
 import ipaddress
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, Literal, cast
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from sabio.errors import ConfigError
 from sabio.ingest import LoadedSource
 from sabio.mailbox import Mailbox, MailboxSettings, MailMessage, Security, mail_items
-from sabio.sources import ItemUpdate, SourceItem, SourceSetup, SourceWatch, register_connector
-from sabio.sources.run import SyncRun
-from sabio.vault import Vault
-
-if TYPE_CHECKING:
-    from sabio.service import Sabio
+from sabio.sources import ItemUpdate, Source, SourceItem, SourceSetup, SourceWatch
+from sabio.sources.kinds import SetupContext, SourceKind, SyncContext, register_source_kind
 
 log = logging.getLogger(__name__)
 
@@ -53,13 +51,26 @@ def mailbox_settings(options: dict[str, Any]) -> MailboxSettings:
     )
 
 
+class ImapOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = Field(description="The mail server.", examples=["imap.example.org"])
+    username: str = Field(description="The user name.", json_schema_extra={"cli": "user"})
+    port: int | None = Field(
+        None, ge=1, le=65535, description="Port (993 with TLS, else 143).", examples=[993]
+    )
+    folder: str = Field("INBOX", description="The mailbox folder.")
+    security: Literal["tls", "starttls", "none"] = Field(
+        "tls", description="tls, starttls or none (none only on this computer)."
+    )
+    since: dt.date | None = Field(None, description="Only mail from this date on (YYYY-MM-DD).")
+
+
 class ImapConnector:
     def configure(
-        self, sabio: Sabio, location: str, options: dict[str, Any], password: str | None
+        self, setup: SetupContext, location: str, given: ImapOptions, password: str | None
     ) -> SourceSetup:
-        known = {"host", "username", "port", "folder", "security", "since"}
-        if unknown := set(options) - known:
-            raise ConfigError(f"unknown options for an imap source: {', '.join(sorted(unknown))}")
+        options = given.model_dump(mode="json")
         if not options.get("host") or not options.get("username"):
             raise ConfigError("an imap source needs the server (host) and the user name")
         if (options.get("security") or "tls") not in SECURITY:
@@ -88,10 +99,10 @@ class ImapConnector:
         location = (
             f"imap://{settings.username}@{settings.host}:{settings.port_number}/{settings.folder}"
         )
-        secret = Vault(sabio.settings.home).encrypt(password)
+        secret = setup.encrypt(password)
         return SourceSetup(location, options, secret=secret, interval_s=DEFAULT_INTERVAL_S)
 
-    def sync(self, run: SyncRun) -> None:
+    def sync(self, run: SyncContext) -> None:
         source = run.source
         settings = mailbox_settings(source.options)
         state = dict(source.state)
@@ -105,7 +116,7 @@ class ImapConnector:
                 known = {
                     uid: item
                     for uid, message_id in box.message_ids(batch).items()
-                    if message_id and (item := run.sources.item(source.id, message_id))
+                    if message_id and (item := run.item(message_id))
                 }
                 run.record([_unchanged(item) for item in known.values()])
                 new = [uid for uid in batch if uid not in known]
@@ -114,7 +125,7 @@ class ImapConnector:
                 run.save_state(state)
                 run.progress("indexing mail", done=start + len(batch), total=len(uids))
 
-    def _index(self, run: SyncRun, messages: list[MailMessage]) -> None:
+    def _index(self, run: SyncContext, messages: list[MailMessage]) -> None:
         loaded: list[LoadedSource] = []
         keys: list[str] = []
         for message in messages:
@@ -165,9 +176,9 @@ class MailWatch(SourceWatch):
             self.stopping.wait()  # the schedule does it all
 
 
-def _seen(run: SyncRun, message_id: str) -> bool:
+def _seen(run: SyncContext, message_id: str) -> bool:
     """Whether the message was indexed before; if so, it is recorded as unchanged."""
-    item = run.sources.item(run.source.id, message_id)
+    item = run.item(message_id)
     if item is not None:
         run.record([_unchanged(item)])
     return item is not None
@@ -186,4 +197,19 @@ def _is_this_computer(host: str) -> bool:
         return False
 
 
-register_connector("imap")(ImapConnector)
+def _watch(source: Source, password: str, on_change: Callable[[list[str]], None]) -> MailWatch:
+    return MailWatch(mailbox_settings(source.options), password, lambda: on_change([]))
+
+
+register_source_kind(
+    SourceKind(
+        name="imap",
+        connector=ImapConnector,
+        options=ImapOptions,
+        location="none",
+        summary="a mailbox on an IMAP server: every message and attachment",
+        watch=_watch,
+        scheduled=True,
+        secret="password",
+    )
+)

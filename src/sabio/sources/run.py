@@ -1,5 +1,10 @@
 """One sync of one source: what a connector calls to index, update and remove, and
-where every item's outcome is recorded."""
+where every item's outcome is recorded.
+
+:class:`SyncRun` is the :class:`~sabio.sources.kinds.SyncContext` Sabio gives connectors.
+It works over a :class:`Library` (what :class:`sabio.service.Sabio` is, seen from here:
+adding files and loaded documents, the store, the sources), so this module never imports
+the service."""
 
 from __future__ import annotations
 
@@ -7,14 +12,12 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from sabio.ingest import FileResult, LoadedSource
-from sabio.sources import ItemUpdate, Source
-from sabio.store import KnowledgeBase
-
-if TYPE_CHECKING:
-    from sabio.service import Sabio
+from sabio.config import Settings
+from sabio.ingest import FileResult, IngestReport, LoadedSource, Progress
+from sabio.sources import ItemUpdate, Source, SourceItem, SourceStore
+from sabio.store import DocumentRecord, FileState, KnowledgeBase, Store
 
 Beat = Callable[[int, int | None, str], None]
 """Told (items done, items in all or None, what is happening now), often."""
@@ -34,15 +37,46 @@ class Tally:
         return ", ".join(parts) or "nothing to do"
 
 
+class Library(Protocol):
+    """What a sync needs of the service that indexes (:class:`sabio.service.Sabio`)."""
+
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def store(self) -> Store: ...
+    @property
+    def sources(self) -> SourceStore: ...
+
+    def add(
+        self,
+        paths: Sequence[Path],
+        kb_name: str | None = None,
+        *,
+        password: str | None = None,
+        keep_missing: bool = False,
+        progress: Progress | None = None,
+        isolate: bool = False,
+        follow_links: bool = False,
+        within: Path | None = None,
+    ) -> IngestReport: ...
+
+    def add_loaded(
+        self, items: Sequence[LoadedSource], kb_name: str, *, isolate: bool = False
+    ) -> IngestReport: ...
+
+    def source_password(self, source_id: int) -> str: ...
+
+
 class SyncRun:
     def __init__(
-        self, sabio: Sabio, source: Source, payload: dict[str, Any], beat: Beat | None = None
+        self, library: Library, source: Source, payload: dict[str, Any], beat: Beat | None = None
     ) -> None:
-        self.sabio = sabio
+        self.library = library
         self.source = source
         self.payload = payload
-        self.kb: KnowledgeBase = sabio.store.get_kb(source.kb_name)
-        self.sources = sabio.sources
+        self.settings = library.settings
+        self.kb: KnowledgeBase = library.store.get_kb(source.kb_name)
+        self.sources = library.sources
         self.tally = Tally({})
         self._beat = beat or (lambda done, total, note: None)
         self._done = 0
@@ -62,7 +96,22 @@ class SyncRun:
             self._beat(self._done, self._total, note)
 
     def password(self) -> str:
-        return self.sabio.source_password(self.source.id)
+        return self.library.source_password(self.source.id)
+
+    def item(self, key: str) -> SourceItem | None:
+        return self.sources.item(self.source.id, key)
+
+    def items(self) -> list[SourceItem]:
+        return self.sources.items(self.source.id)
+
+    def document(self, source: str) -> DocumentRecord | None:
+        return self.library.store.find_document(self.kb.id, source)
+
+    def documents_under(self, folder: str) -> list[str]:
+        return self.library.store.sources_under(self.kb.id, folder)
+
+    def move_document(self, document: DocumentRecord, to: FileState) -> None:
+        self.library.store.move_document(document, to)
 
     def save_state(self, state: dict[str, Any]) -> None:
         self.sources.save_state(self.source.id, state)
@@ -86,7 +135,7 @@ class SyncRun:
                 done += 1
             self.progress(note or "reading files", done=done, total=total)
 
-        report = self.sabio.add(
+        report = self.library.add(
             paths,
             self.kb.name,
             keep_missing=not remove_missing,
@@ -105,7 +154,7 @@ class SyncRun:
         if not items:
             return
         by_source = {item.source: (key, item.title) for item, key in zip(items, keys, strict=True)}
-        report = self.sabio.add_loaded(items, self.kb.name, isolate=True)  # as ingest_files
+        report = self.library.add_loaded(items, self.kb.name, isolate=True)  # as ingest_files
         updates = []
         extras = {u.key: u for u in extra}
         for result in report.results:
@@ -123,10 +172,10 @@ class SyncRun:
         docs = [
             (key, doc)
             for source, key in sources_and_keys
-            if (doc := self.sabio.store.find_document(self.kb.id, source)) is not None
+            if (doc := self.document(source)) is not None
         ]
         if docs:
-            self.sabio.store.delete_documents(self.kb, [d.id for _, d in docs])
+            self.library.store.delete_documents(self.kb, [d.id for _, d in docs])
         self.record([ItemUpdate(key, "removed", "removed", reason) for key, _ in sources_and_keys])
 
     def record(self, updates: Sequence[ItemUpdate]) -> None:
@@ -136,11 +185,7 @@ class SyncRun:
             self.tally.add(update.outcome)
 
     def _update(self, result: FileResult, key: str, title: str) -> ItemUpdate:
-        doc = (
-            self.sabio.store.find_document(self.kb.id, result.source)
-            if result.outcome != "removed"
-            else None
-        )
+        doc = self.document(result.source) if result.outcome != "removed" else None
         return ItemUpdate(
             key,
             result.status,

@@ -20,19 +20,17 @@ import hashlib
 import mimetypes
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from sabio.config import Settings
 from sabio.errors import ConfigError, SourceError
 from sabio.fetch import Fetched, Fetcher, PageGoneError, check_url, parse_feed, parse_sitemap
 from sabio.ingest import LoadedSource
 from sabio.loaders import Blob, is_supported
-from sabio.sources import ItemUpdate, Source, SourceSetup, register_connector
-from sabio.sources.run import SyncRun
-
-if TYPE_CHECKING:
-    from sabio.service import Sabio
+from sabio.sources import ItemUpdate, Source, SourceSetup
+from sabio.sources.kinds import SetupContext, SourceKind, SyncContext, register_source_kind
 
 DEFAULT_INTERVAL_S = 3600.0
 MAX_PAGES = 1000
@@ -49,26 +47,34 @@ _EXTENSIONS = {
 }
 
 
+class WebOptions(BaseModel):
+    """A web page's, a feed's, a sitemap's and a webhook's options."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    allow_private: bool = Field(
+        False, description="Allow addresses on this computer or your own network."
+    )
+
+
 class WebConnector:
     def __init__(self, kind: str) -> None:
         self.kind = kind
 
     def configure(
-        self, sabio: Sabio, location: str, options: dict[str, Any], password: str | None
+        self, setup: SetupContext, location: str, options: WebOptions, password: str | None
     ) -> SourceSetup:
         if password:
             raise ConfigError(f"a {self.kind} source takes no password")
-        allow_private = bool(options.pop("allow_private", False))
-        if options:
-            raise ConfigError(f"unknown options for a {self.kind} source: {', '.join(options)}")
+        allow_private = options.allow_private
         url = check_url(location.strip(), allow_private=allow_private)
         return SourceSetup(url, {"allow_private": allow_private}, interval_s=DEFAULT_INTERVAL_S)
 
-    def sync(self, run: SyncRun) -> None:
-        with fetcher_for(run.sabio.settings, run.source) as fetcher:
+    def sync(self, run: SyncContext) -> None:
+        with fetcher_for(run.settings, run.source) as fetcher:
             self.sync_pages(run, fetcher, self._pages(run, fetcher))
 
-    def _pages(self, run: SyncRun, fetcher: Fetcher) -> dict[str, str]:
+    def _pages(self, run: SyncContext, fetcher: Fetcher) -> dict[str, str]:
         """The pages to look at: URL → title ("" when unknown)."""
         location = run.source.location
         if self.kind == "url":
@@ -85,13 +91,13 @@ class WebConnector:
                 break
             urls += [p.url for p in parse_sitemap(fetcher.fetch(child).content, child).pages]
         pages = dict.fromkeys(urls[:MAX_PAGES], "")
-        listed_before = [i.key for i in run.sources.items(run.source.id) if i.status != "removed"]
+        listed_before = [i.key for i in run.items() if i.status != "removed"]
         left = [(key, key) for key in listed_before if key not in pages]
         if left:
             run.remove_documents(left, "no longer in the sitemap")
         return pages
 
-    def sync_pages(self, run: SyncRun, fetcher: Fetcher, pages: dict[str, str]) -> None:
+    def sync_pages(self, run: SyncContext, fetcher: Fetcher, pages: dict[str, str]) -> None:
         """Fetch and index ``pages`` (URL → title). When every one of them failed to
         come, the sync fails (and is retried later); else the failures are the items'."""
         fetched = []
@@ -117,10 +123,10 @@ def fetcher_for(settings: Settings, source: Source) -> Fetcher:
     return Fetcher.from_settings(settings, allow_private=allow_private)
 
 
-def fetch_page(run: SyncRun, fetcher: Fetcher, url: str, title: str) -> FetchedPage:
+def fetch_page(run: SyncContext, fetcher: Fetcher, url: str, title: str) -> FetchedPage:
     """GET one page, conditionally on what the last sync saw of it; writes nothing, so it
     may run before the writer is taken."""
-    item = run.sources.item(run.source.id, url)
+    item = run.item(url)
     try:
         fetched = fetcher.fetch(
             url,
@@ -132,7 +138,7 @@ def fetch_page(run: SyncRun, fetcher: Fetcher, url: str, title: str) -> FetchedP
     return FetchedPage(url, title, fetched)
 
 
-def index_pages(run: SyncRun, pages: list[FetchedPage]) -> None:
+def index_pages(run: SyncContext, pages: list[FetchedPage]) -> None:
     """Record and index what :func:`fetch_page` found: gone pages removed, failures
     recorded, unchanged ones cost nothing, the others are read by readers and indexed.
     When every page failed, the sync fails with the first error."""
@@ -151,7 +157,7 @@ def index_pages(run: SyncRun, pages: list[FetchedPage]) -> None:
             failures.append(error)
             continue
         digest = hashlib.blake2b(fetched.content, digest_size=16).hexdigest()
-        doc = run.sabio.store.find_document(run.kb.id, url)
+        doc = run.document(url)
         if fetched.status == 304 or (doc is not None and doc.content_hash == digest):
             run.record(
                 [
@@ -193,5 +199,18 @@ def _file_name(fetched: Fetched) -> str:
     return path_name if is_supported(path_name) else path_name + (extension or ".bin")
 
 
-for _kind in ("url", "feed", "sitemap"):
-    register_connector(_kind)(functools.partial(WebConnector, _kind))
+for _kind, _summary in (
+    ("url", "one web page"),
+    ("feed", "the pages an RSS or Atom feed links to"),
+    ("sitemap", "the pages a site's sitemap lists"),
+):
+    register_source_kind(
+        SourceKind(
+            name=_kind,
+            connector=functools.partial(WebConnector, _kind),
+            options=WebOptions,
+            location="url",
+            summary=_summary,
+            scheduled=True,
+        )
+    )

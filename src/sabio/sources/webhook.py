@@ -18,18 +18,15 @@ import hashlib
 import hmac
 import re
 import secrets
-from typing import TYPE_CHECKING, Any
 
 from sabio.errors import AuthError, ConfigError
 from sabio.fetch import check_url
 from sabio.ingest import LoadedSource
 from sabio.loaders import LoadedDocument, Section, normalize_text
-from sabio.sources import ItemUpdate, Source, SourceSetup, register_connector
-from sabio.sources.run import SyncRun
-from sabio.sources.web import FetchedPage, fetch_page, fetcher_for, index_pages
-
-if TYPE_CHECKING:
-    from sabio.service import Sabio
+from sabio.sources import ItemUpdate, Source, SourceSetup
+from sabio.sources.kinds import SetupContext, SourceKind, SyncContext, register_source_kind
+from sabio.sources.run import Library, SyncRun
+from sabio.sources.web import FetchedPage, WebOptions, fetch_page, fetcher_for, index_pages
 
 TOKEN_PREFIX = "sabio_hook_"
 MAX_TEXT_CHARS = 5_000_000
@@ -41,13 +38,11 @@ def token_digest(token: str) -> bytes:
 
 class WebhookConnector:
     def configure(
-        self, sabio: Sabio, location: str, options: dict[str, Any], password: str | None
+        self, setup: SetupContext, location: str, options: WebOptions, password: str | None
     ) -> SourceSetup:
         if password:
             raise ConfigError("a webhook takes no password: it is given a token")
-        allow_private = bool(options.pop("allow_private", False))
-        if options:
-            raise ConfigError(f"unknown options for a webhook: {', '.join(options)}")
+        allow_private = options.allow_private
         name = location.strip() or "webhook"
         if not re.fullmatch(r"[\w.-]{1,64}", name):
             raise ConfigError(f"{name!r} is not a webhook name: letters, digits, '-', '_', '.'")
@@ -56,14 +51,24 @@ class WebhookConnector:
             name, {"allow_private": allow_private}, secret=token_digest(token), token=token
         )
 
-    def sync(self, run: SyncRun) -> None:
+    def sync(self, run: SyncContext) -> None:
         """Nothing to fetch: a webhook's documents arrive by themselves."""
 
 
-register_connector("webhook")(WebhookConnector)
+register_source_kind(
+    SourceKind(
+        name="webhook",
+        connector=WebhookConnector,
+        options=WebOptions,
+        location="name",
+        summary="documents, texts and URLs posted to Sabio with a token",
+        fetches=False,
+        secret="digest",
+    )
+)
 
 
-def check_token(sabio: Sabio, source: Source, authorization: str | None) -> None:
+def check_token(sabio: Library, source: Source, authorization: str | None) -> None:
     """Raise unless ``authorization`` is ``Bearer <this webhook's token>``."""
     scheme, _, token = (authorization or "").partition(" ")
     stored = sabio.sources.secret(source.id) if source.kind == "webhook" else None
@@ -78,7 +83,7 @@ def check_token(sabio: Sabio, source: Source, authorization: str | None) -> None
         )
 
 
-def receive_text(sabio: Sabio, source: Source, text: str, title: str = "") -> ItemUpdate:
+def receive_text(sabio: Library, source: Source, text: str, title: str = "") -> ItemUpdate:
     """Index a posted text; its item (with the document id)."""
     text = normalize_text(text)
     if not text:
@@ -94,7 +99,7 @@ def receive_text(sabio: Sabio, source: Source, text: str, title: str = "") -> It
     return _item(sabio, source, key)
 
 
-def fetch_url(sabio: Sabio, source: Source, url: str) -> FetchedPage:
+def fetch_url(sabio: Library, source: Source, url: str) -> FetchedPage:
     """Fetch a posted URL (refused when private, unless the webhook allows it), within the
     fetch deadline; nothing is written, so the server does it before taking its writer."""
     with fetcher_for(sabio.settings, source) as fetcher:
@@ -102,18 +107,18 @@ def fetch_url(sabio: Sabio, source: Source, url: str) -> FetchedPage:
         return fetch_page(SyncRun(sabio, source, {}), fetcher, page, "")
 
 
-def receive_url(sabio: Sabio, source: Source, page: FetchedPage) -> ItemUpdate:
+def receive_url(sabio: Library, source: Source, page: FetchedPage) -> ItemUpdate:
     """Index a page :func:`fetch_url` fetched."""
     index_pages(SyncRun(sabio, source, {}), [page])
     return _item(sabio, source, page.url)
 
 
-def record_files(sabio: Sabio, source: Source, updates: list[ItemUpdate]) -> None:
+def record_files(sabio: Library, source: Source, updates: list[ItemUpdate]) -> None:
     """Record uploaded files as the webhook's items."""
     SyncRun(sabio, source, {}).record(updates)
 
 
-def _item(sabio: Sabio, source: Source, key: str) -> ItemUpdate:
+def _item(sabio: Library, source: Source, key: str) -> ItemUpdate:
     item = sabio.sources.item(source.id, key)
     assert item is not None
     return ItemUpdate(key, item.status, item.outcome, item.reason, item.title, item.document_id)

@@ -4,16 +4,17 @@
 //
 // Nothing is polled: the knowledge base's page listens to the server's events for it
 // (views/kbs.js) and calls refresh() when its documents or its sources' syncs changed.
+//
+// The kinds of source, their options and flags come from the server (GET
+// /source-kinds): the form is drawn from each kind's options schema, its words from
+// i18n.js (kind.*, option.*, optionHelp.*), falling back to the server's English.
 
 import { API, api, ApiError } from "../api.js";
 import { report, showError } from "../errors.js";
 import { formatAgo, formatDateTime, t } from "../i18n.js";
 import { copyButton, disclosure, field, h, icon, nodes, statusBadge, statusReason, toast } from "../ui.js";
 
-const KINDS = ["folder", "imap", "url", "feed", "sitemap", "webhook"];
 const ICONS = { folder: "folder", imap: "mail", url: "globe", feed: "feed", sitemap: "sitemap", webhook: "webhook" };
-const WEB = ["url", "feed", "sitemap", "webhook"]; // kinds that take allow_private
-const SCHEDULED = ["imap", "url", "feed", "sitemap"]; // kinds synced on an interval
 const INTERVALS = [900, 3600, 21600, 86400];
 // failures first, then what needs the user, then the rest
 const ORDER = ["failed", "encrypted", "needs_ocr", "skipped", "removed", "indexed", "unchanged"];
@@ -21,7 +22,11 @@ const ORDER = ["failed", "encrypted", "needs_ocr", "skipped", "removed", "indexe
 // "needs OCR" (the API's label) → "needs_ocr" (the key of its texts and styles)
 const statusKey = (label) => label.toLowerCase().replace(/ /g, "_");
 const busy = (job) => Boolean(job && (job.status === "queued" || job.status === "running"));
-const kindLabel = (kind) => t(`kind.${kind}`);
+// A text of the catalogue, or `fallback` (the server's words) when it has none.
+const tOr = (key, fallback) => (t(key) === key ? fallback : t(key));
+let known = new Map(); // kind name → its declaration (GET /source-kinds)
+const kindLabel = (kind) => tOr(`kind.${kind}`, kind);
+const declared = (kind) => known.get(kind) || { kind, location: "name", fetches: true, scheduled: false, watchable: false, options: {} };
 
 // The Sources tab of knowledge base `kb` ({id, name}): {element, refresh}. `admin`: may
 // add, sync and remove.
@@ -30,6 +35,7 @@ export async function sourcesView(kb, { admin }) {
   const list = h("div.kb-source-list");
   const empty = h("p.muted", {}, t("noSources"));
   let latest = 0;
+  known = new Map((await api("GET", "/source-kinds")).map((k) => [k.kind, k]));
 
   const refresh = async () => {
     const mine = ++latest;
@@ -145,7 +151,7 @@ function sourceCard(first, { admin, refresh }) {
       {},
       h("span.kb-source-icon", { title: kindLabel(first.kind) }, icon(ICONS[first.kind] || "file")),
       h("div.kb-source-title", {}, h("strong", {}, kindLabel(first.kind)), h("div.kb-source-location", {}, first.location || kindLabel(first.kind))),
-      admin ? h("div.actions", {}, first.kind === "webhook" ? null : syncButton, removeButton) : null, // a webhook has nothing to fetch
+      admin ? h("div.actions", {}, declared(first.kind).fetches ? syncButton : null, removeButton) : null, // a webhook has nothing to fetch
     ),
     meta,
     hook,
@@ -182,9 +188,10 @@ function sourceCard(first, { admin, refresh }) {
 function metaParts(source) {
   const parts = [`${t("knowledgeBase")}: ${source.kb}`];
   const synced = source.last_sync_at ? h("span", { title: formatDateTime(source.last_sync_at) }, t("lastSync", { when: formatAgo(source.last_sync_at) })) : t("neverSynced");
-  parts.push(source.kind === "webhook" ? t("webhookWaits") : synced);
-  if (source.next_sync_at && SCHEDULED.includes(source.kind)) parts.push(h("span", { title: formatDateTime(source.next_sync_at) }, t("nextSync", { when: formatAgo(source.next_sync_at) })));
-  if (source.kind === "folder") parts.push(t("watched"));
+  const kind = declared(source.kind);
+  parts.push(kind.fetches ? synced : t("webhookWaits"));
+  if (source.next_sync_at && kind.scheduled) parts.push(h("span", { title: formatDateTime(source.next_sync_at) }, t("nextSync", { when: formatAgo(source.next_sync_at) })));
+  if (kind.watchable && kind.location === "folder") parts.push(t("watched"));
   if (source.password_set) parts.push(t("passwordSet"));
   return parts.flatMap((part, i) => (i ? [" · ", part] : [part]));
 }
@@ -276,66 +283,60 @@ function recentJobs(jobs) {
   );
 }
 
-// The "Add source" form: its fields change with the kind. The server checks the source
-// (the folder exists, the mailbox takes the password, the address is public) and its
-// message is shown under the form. A webhook's token is shown here, this once.
+// The "Add source" form: its fields are the chosen kind's options (drawn from its
+// schema). The server checks the source (the folder exists, the mailbox takes the
+// password, the address is public) and its message is shown under the form. A webhook's
+// token is shown here, this once.
 function sourceForm(kb, added) {
-  const kind = h("select", { name: "source-kind" }, KINDS.map((k) => h("option", { value: k }, kindLabel(k))));
+  const kinds = [...known.values()];
+  const kind = h("select", { name: "source-kind" }, kinds.map((k) => h("option", { value: k.kind }, kindLabel(k.kind))));
   const kindHelp = h("small.muted");
   const location = h("input", { name: "source-location", autocomplete: "off", spellcheck: false });
   const locationLabel = h("span");
   const locationHelp = h("small.muted");
-  const host = h("input", { name: "imap-host", autocomplete: "off", placeholder: "imap.example.org", spellcheck: false });
-  const port = h("input", { name: "imap-port", type: "number", min: 1, max: 65535, placeholder: "993" });
-  const username = h("input", { name: "imap-username", autocomplete: "off", spellcheck: false });
-  const password = h("input", { name: "imap-password", type: "password", autocomplete: "new-password" });
-  const folder = h("input", { name: "imap-folder", placeholder: "INBOX", spellcheck: false });
-  const security = h("select", { name: "imap-security" }, ["tls", "starttls", "none"].map((s) => h("option", { value: s }, t(`security.${s}`))));
-  const since = h("input", { name: "imap-since", type: "date" });
-  const allowPrivate = h("input", { name: "allow-private", type: "checkbox" });
+  const password = h("input", { name: "source-password", type: "password", autocomplete: "new-password" });
   const interval = h("select", { name: "source-interval" }, h("option", { value: "" }, t("interval.default")), INTERVALS.map((s) => h("option", { value: String(s) }, t(`interval.${s}`))));
   const error = h("div.form-error", { role: "alert" });
   const shown = h("div.token-shown.kb-source-token", { hidden: true });
 
   const locationRow = h("label.field", {}, locationLabel, location, locationHelp);
-  const imapRows = [field(t("imapHost"), host), field(t("imapPort"), port), field(t("imapUser"), username), field(t("password"), password, t("imapPasswordHelp")), field(t("imapFolder"), folder), field(t("imapSecurity"), security), field(t("imapSince"), since, t("imapSinceHelp"))];
-  const privateRow = h("div.field", {}, h("label.check", {}, allowPrivate, t("allowPrivate")), h("small.muted", {}, t("allowPrivateHelp")));
+  const optionsBox = h("div.kb-source-options");
+  const passwordRow = field(t("password"), password, t("imapPasswordHelp"));
   const intervalRow = field(t("syncEvery"), interval);
+  const optionFields = new Map(); // kind → its option fields, made once (values kept)
 
   const choose = () => {
-    const k = kind.value;
-    kindHelp.textContent = t(`kindHelp.${k}`);
-    locationRow.hidden = k === "imap";
-    locationLabel.textContent = t(`location.${k}`);
-    locationHelp.textContent = t(`locationHelp.${k}`);
-    location.placeholder = t(`placeholder.${k}`);
-    location.required = k !== "imap" && k !== "webhook";
-    location.type = k === "folder" || k === "webhook" ? "text" : "url";
-    for (const row of imapRows) row.hidden = k !== "imap";
-    host.required = username.required = password.required = k === "imap";
-    privateRow.hidden = !WEB.includes(k);
-    intervalRow.hidden = !SCHEDULED.includes(k);
+    const k = declared(kind.value);
+    kindHelp.textContent = tOr(`kindHelp.${k.kind}`, k.summary || "");
+    locationRow.hidden = k.location === "none";
+    locationLabel.textContent = tOr(`location.${k.kind}`, tOr(`locationOf.${k.location}`, k.kind));
+    locationHelp.textContent = tOr(`locationHelp.${k.kind}`, "");
+    location.placeholder = tOr(`placeholder.${k.kind}`, "");
+    location.required = ["folder", "file", "url"].includes(k.location);
+    location.type = k.location === "url" ? "url" : "text";
+    if (!optionFields.has(k.kind)) optionFields.set(k.kind, optionInputs(k.options));
+    optionsBox.replaceChildren(...optionFields.get(k.kind).map((o) => o.row));
+    passwordRow.hidden = !k.password;
+    password.required = Boolean(k.password);
+    intervalRow.hidden = !k.scheduled;
     error.textContent = "";
   };
   kind.addEventListener("change", choose);
 
   const body = () => {
-    const k = kind.value;
+    const k = declared(kind.value);
     const options = {};
-    if (k === "imap") {
-      Object.assign(options, { host: host.value.trim(), username: username.value.trim(), security: security.value });
-      if (port.value) options.port = Number(port.value);
-      if (folder.value.trim()) options.folder = folder.value.trim();
-      if (since.value) options.since = since.value; // YYYY-MM-DD
+    for (const option of optionFields.get(k.kind) || []) {
+      const value = option.value();
+      if (value !== undefined) options[option.name] = value;
     }
-    if (WEB.includes(k)) options.allow_private = allowPrivate.checked;
     return {
-      kind: k,
-      location: k === "imap" ? "" : location.value.trim(),
+      kind: k.kind,
+      location: k.location === "none" ? "" : location.value.trim(),
       kb: kb.id,
       options,
-      password: k === "imap" ? password.value : null,
-      interval_s: SCHEDULED.includes(k) && interval.value ? Number(interval.value) : null,
+      password: k.password ? password.value : null,
+      interval_s: k.scheduled && interval.value ? Number(interval.value) : null,
     };
   };
   const showToken = (source) => {
@@ -385,11 +386,45 @@ function sourceForm(kb, added) {
         }
       },
     },
-    h("div.grid", {}, h("label.field", {}, h("span", {}, t("sourceKind")), kind, kindHelp), locationRow, ...imapRows, privateRow, intervalRow),
+    h("div.grid", {}, h("label.field", {}, h("span", {}, t("sourceKind")), kind, kindHelp), locationRow, optionsBox, passwordRow, intervalRow),
     error,
     h("div.actions", {}, submit),
   );
   choose();
   const box = h("details.kb-source-add", {}, h("summary", {}, icon("plus"), t("addSource")), form, shown);
   return box;
+}
+
+// The inputs of a kind's options from its JSON schema: [{name, row, value()}], value()
+// undefined when the option is left to its default. A yes/no option is a checkbox, a
+// choice a select, a number or a date their inputs, anything else a text field.
+function optionInputs(schema) {
+  const required = new Set(schema.required || []);
+  return Object.entries(schema.properties || {}).map(([name, property]) => {
+    const spec = (property.anyOf || []).find((s) => s.type !== "null") || property;
+    const label = tOr(`option.${name}`, property.title || name);
+    const translated = label !== (property.title || name); // else the server's English help
+    const help = tOr(`optionHelp.${name}`, translated ? "" : property.description || "");
+    const example = (property.examples || [])[0] ?? (property.default || "");
+    const attrs = { name: `option-${name}`, required: required.has(name), spellcheck: false, autocomplete: "off" };
+    if (spec.type === "boolean") {
+      const box = h("input", { name: attrs.name, type: "checkbox", checked: Boolean(property.default) });
+      const row = h("div.field", {}, h("label.check", {}, box, label), help ? h("small.muted", {}, help) : null);
+      return { name, row, value: () => box.checked };
+    }
+    let input;
+    if (spec.enum) {
+      input = h("select", { name: attrs.name }, spec.enum.map((v) => h("option", { value: v, selected: v === property.default }, tOr(`${name}.${v}`, v))));
+    } else if (spec.type === "integer" || spec.type === "number") {
+      input = h("input", { ...attrs, type: "number", min: spec.minimum ?? spec.exclusiveMinimum, max: spec.maximum, placeholder: String(example) });
+    } else {
+      input = h("input", { ...attrs, type: spec.format === "date" ? "date" : "text", placeholder: String(example) });
+    }
+    const value = () => {
+      const text = input.value.trim();
+      if (!text) return required.has(name) ? "" : undefined;
+      return spec.type === "integer" || spec.type === "number" ? Number(text) : text;
+    };
+    return { name, row: field(label, input, help || null), value };
+  });
 }
