@@ -398,8 +398,22 @@ def _citation(number: int, hit: SearchHit, *, inferred: bool = False) -> Citatio
 
 
 Retrieve = Callable[[str], tuple[list[SearchHit], list[str]]]
-"""A search: query → (best passages, notes such as "keyword matches only"). None: a
-conversation without documents (no retrieval, no citations)."""
+"""A search: query → (best passages, notes such as "keyword matches only")."""
+
+
+@dataclass(frozen=True, slots=True)
+class Grounding:
+    """What ties an answer to a knowledge base: how to search it (``retrieve``), the
+    cosine a passage must reach to count (``similarity_floor``, measured per embedder, see
+    :data:`SIMILARITY_FLOORS`; None: any vector match counts), how telling its words are
+    (``term_weights``, for the topic gate and the quotes) and its embedding model
+    (``embed``, for the support check). An answer without one is a conversation without
+    documents: no retrieval, no citations."""
+
+    retrieve: Retrieve
+    similarity_floor: float | None = None
+    term_weights: TermWeights | None = None
+    embed: Embed | None = None
 
 
 class AnswerStream:
@@ -415,14 +429,11 @@ class AnswerStream:
         self,
         question: str,
         model: ChatModel,
-        retrieve: Retrieve | None,
+        grounding: Grounding | None,
         *,
         options: ChatOptions,
         history: Sequence[Turn] = (),
-        similarity_floor: float | None = None,
-        term_weights: TermWeights | None = None,
         style: str = "generative",
-        embed: Embed | None = None,
     ) -> None:
         question = question.strip()
         if not question:
@@ -430,12 +441,9 @@ class AnswerStream:
         if style not in STYLES:
             raise ConfigError(f"unknown answer style {style!r}: use {', '.join(STYLES)}")
         self.model = model
-        self.retrieve = retrieve
+        self.grounding = grounding
         self.options = options
         self.history = list(history)
-        self.similarity_floor = similarity_floor
-        self.term_weights = term_weights
-        self.embed = embed
         language = detect_language(question)
         self.answer = Answer(
             question=question, query=question, language=language, model=model.name, style=style
@@ -452,7 +460,8 @@ class AnswerStream:
         def mark(name: str) -> None:
             answer.timings[name] = round((time.perf_counter() - started) * 1000, 1)
 
-        if self.retrieve is None:
+        grounding = self.grounding
+        if grounding is None:
             messages = conversation_messages(
                 self.model, answer.question, self.history, self.options.max_tokens
             )
@@ -464,9 +473,11 @@ class AnswerStream:
         if self.history:
             answer.query = rewrite_query(self.model, answer.question, self.history, answer.language)
             mark("rewrite_ms")
-        hits, answer.notes = self.retrieve(answer.query)
+        hits, answer.notes = grounding.retrieve(answer.query)
         mark("retrieval_ms")
-        relevant = relevant_hits(answer.query, hits, self.similarity_floor, self.term_weights)
+        relevant = relevant_hits(
+            answer.query, hits, grounding.similarity_floor, grounding.term_weights
+        )
         self.consulted = list(relevant)
         if answer.style == "extractive":
             yield from self._extractive(relevant, mark)
@@ -480,10 +491,11 @@ class AnswerStream:
         mark("total_ms")
 
     def _weights(self, query: str) -> Mapping[str, float] | None:
-        return self.term_weights(query_terms(query)) if self.term_weights else None
+        weights = self.grounding.term_weights if self.grounding else None
+        return weights(query_terms(query)) if weights else None
 
     def _passages(self, hits: Sequence[SearchHit]) -> Passages:
-        return Passages(hits, self.embed)
+        return Passages(hits, self.grounding.embed if self.grounding else None)
 
     def _extractive(self, hits: Sequence[SearchHit], mark: Callable[[str], None]) -> Iterator[str]:
         """Quotes of the sentences that answer, without a model; nothing when none does."""

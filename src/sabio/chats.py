@@ -22,8 +22,9 @@ from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sabio.answer import Answer, AnswerStream, Turn
+from sabio.answer import Answer, AnswerStream, Grounding, Turn
 from sabio.errors import ConfigError, NotFoundError
+from sabio.models import ChatModel, ChatOptions
 from sabio.store import Store
 
 TITLE_CHARS = 60
@@ -276,8 +277,18 @@ class ChatAnswerStream(AnswerStream):
     """An :class:`AnswerStream` that calls ``save(answer)`` once it ends, and that
     :meth:`stop` ends at its next piece (from any thread), marked ``stopped``."""
 
-    def __init__(self, *args: Any, save: Callable[[Answer], None], **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(
+        self,
+        question: str,
+        model: ChatModel,
+        grounding: Grounding | None,
+        *,
+        options: ChatOptions,
+        save: Callable[[Answer], None],
+        history: Sequence[Turn] = (),
+        style: str = "generative",
+    ) -> None:
+        super().__init__(question, model, grounding, options=options, history=history, style=style)
         self.save = save
         self._stop = threading.Event()
 

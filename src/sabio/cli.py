@@ -22,6 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from typer.core import TyperGroup
 
+from sabio.answer import Answer, AnswerStream
 from sabio.cli_data import export, import_, purge
 from sabio.cli_sources import source_app, worker
 from sabio.config import Settings, load_settings
@@ -476,7 +477,7 @@ def chat(
             turns.append(Turn(answer.question, answer.text))
 
 
-def _stream_answer(stream: Any, verbose: bool) -> None:
+def _stream_answer(stream: AnswerStream, verbose: bool) -> None:
     """Print an answer as it arrives, then its sources (and, verbose, how it was made)."""
     for piece in stream:
         sys.stdout.write(piece)
@@ -503,7 +504,7 @@ def _stream_answer(stream: Any, verbose: bool) -> None:
         _print_answer_details(answer)
 
 
-def _print_support(answer: Any) -> None:
+def _print_support(answer: Answer) -> None:
     """Each statement the passages do not support, marked, and how many there are."""
     from sabio.support import support_note, unsupported_reason
 
@@ -522,7 +523,7 @@ def _print_support(answer: Any) -> None:
     out.print(f"[yellow]{escape(support_note(answer.claims, answer.language))}[/]")
 
 
-def _print_answer_details(answer: Any) -> None:
+def _print_answer_details(answer: Answer) -> None:
     err.print(
         f"[dim]model {escape(answer.model)} · language {answer.language} · "
         f"{answer.passages} passages in the prompt · {answer.prompt_tokens} of "

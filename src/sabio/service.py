@@ -10,12 +10,12 @@ from __future__ import annotations
 import functools
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from sabio.answer import SIMILARITY_FLOORS, Answer, AnswerStream, Turn
+from sabio.answer import SIMILARITY_FLOORS, Answer, AnswerStream, Grounding, Turn
 from sabio.chats import Chat, ChatAnswerStream, ChatStore, Placement
 from sabio.chunking import embedding_text
 from sabio.config import Settings
@@ -338,10 +338,10 @@ class Sabio:
         return AnswerStream(
             question,
             chat_model,
+            self._grounding(self.kb(kb_name), k, filters),
             options=self._answer_options(),
             history=history,
             style=self.answer_style(chat_model.name, style),
-            **self._grounding(self.kb(kb_name), k, filters),
         )
 
     def answer_style(self, model: str, style: str | None = None) -> str:
@@ -360,10 +360,10 @@ class Sabio:
 
     def _grounding(
         self, kb: KnowledgeBase, k: int | None, filters: DocumentFilter | None = None
-    ) -> dict[str, Any]:
-        """The arguments of an AnswerStream that tie it to ``kb`` (and to the documents
-        ``filters`` lets through, resolved now: a filter that leaves none fails before
-        the answer starts)."""
+    ) -> Grounding:
+        """What ties an answer to ``kb`` (and to the documents ``filters`` lets through,
+        resolved now: a filter that leaves none fails before the answer starts): its
+        search, floor, word weights and embedder."""
         doc_ids = self.filtered_ids(kb, filters or DocumentFilter())
 
         def retrieve(query: str) -> tuple[list[SearchHit], list[str]]:
@@ -373,12 +373,15 @@ class Sabio:
         def embed(texts: Sequence[str]) -> Vectors:
             return self.kb_embedder(kb).embed(texts)
 
-        return {
-            "retrieve": retrieve,
-            "similarity_floor": SIMILARITY_FLOORS.get(kb.embedding_model),
-            "term_weights": lambda terms: self.index.term_weights(kb, terms),
-            "embed": embed,
-        }
+        def term_weights(terms: Sequence[str]) -> Mapping[str, float]:
+            return self.index.term_weights(kb, terms)
+
+        return Grounding(
+            retrieve,
+            similarity_floor=SIMILARITY_FLOORS.get(kb.embedding_model),
+            term_weights=term_weights,
+            embed=embed,
+        )
 
     # sources: folders, mailboxes, web pages and webhooks that keep a knowledge base current
 
@@ -566,17 +569,17 @@ class Sabio:
         grounding = (
             self._grounding(self.store.get_kb(chat.kb_name), k, filters)
             if chat.kb_name is not None
-            else {"retrieve": None}  # no documents: the model answers the conversation
+            else None  # no documents: the model answers the conversation
         )
         chat_model = self.chat_model(chat.model)
         return ChatAnswerStream(
             question,
             chat_model,
+            grounding,
             options=self._answer_options(),
             history=history,
             save=lambda answer: record(chat.id, answer, placement),
             style=self.answer_style(chat_model.name, style),
-            **grounding,
         )
 
 

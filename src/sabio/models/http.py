@@ -9,9 +9,9 @@ a reply that is not JSON, an error in the middle of a stream and a stream cut sh
 are caught, the way httpx maps httpcore's exceptions in one table.
 
 What happened is the layer's to decide, how it is told is the backend's: each failure
-is a :class:`Failure` of one kind, and the backend's ``words`` (a function of the
-failure) gives the Sabio error raised, so a message names the backend's own settings
-(``OLLAMA_HOST``, ``[openai.NAME]``) and says how to fix it::
+is a :class:`Failure` of one kind, and the backend's client (a subclass) gives the Sabio
+error raised in its one method :meth:`ModelHTTP.words`, so a message names the
+backend's own settings (``OLLAMA_HOST``, ``[openai.NAME]``) and says how to fix it::
 
     unreachable   nothing answered at the address (``why``: the host name did not resolve)
     timeout       no answer in time
@@ -27,10 +27,10 @@ failure) gives the Sabio error raised, so a message names the backend's own sett
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 import httpx
 
@@ -67,10 +67,6 @@ class Failure:
     response: httpx.Response | None = None
 
 
-Words = Callable[[Failure], SabioError]
-"""A backend's wording of failures: the Sabio error to raise for each."""
-
-
 def error_message(error: object) -> str:
     """The text of an error object: ``{"message": ...}``'s message, or the error itself."""
     if isinstance(error, dict):
@@ -89,25 +85,28 @@ def error_text(response: httpx.Response) -> str:
 
 
 class ModelHTTP:
-    """Requests to the server at ``base`` (paths are added to it), every failure worded
-    by ``words``. Use it as a context manager (or call :meth:`close`)."""
+    """Requests to the server at ``base`` (paths are added to it). A backend's client
+    subclasses it and words every failure in :meth:`words`. Use it as a context manager
+    (or call :meth:`close`) so its connections are released."""
 
     def __init__(
         self,
         base: str,
-        words: Words,
         *,
         timeout: float | httpx.Timeout,
         headers: dict[str, str] | None = None,
     ) -> None:
         self.base = base
-        self._words = words
         try:
             self._http = model_client(base_url=base, timeout=timeout, headers=headers)
         except httpx.InvalidURL as exc:
-            raise words(Failure("invalid_url", base, "", message=str(exc))) from exc
+            raise self.words(Failure("invalid_url", base, "", message=str(exc))) from exc
 
-    def __enter__(self) -> ModelHTTP:
+    def words(self, failure: Failure) -> SabioError:
+        """The Sabio error for ``failure``, in the backend's terms (the settings that fix it)."""
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -127,7 +126,7 @@ class ModelHTTP:
         try:
             reply = response.json()
         except ValueError as exc:
-            raise self._failure("not_json", path, model) from exc
+            raise self._fail("not_json", path, model) from exc
         return reply if isinstance(reply, dict) else {}
 
     def json_lines(
@@ -142,19 +141,12 @@ class ModelHTTP:
     ) -> Iterator[Body]:
         """An NDJSON stream, one object per line, up to the one ``finished`` recognises."""
         with self.open(method, path, body, model=model, timeout=timeout) as response:
-            for line in response.iter_lines():
-                if not line.strip():
-                    continue
-                try:
-                    chunk = self._decoded(line, path, model)
-                except ValueError:
-                    break  # a line cut short: the connection dropped
-                if chunk is None:
-                    continue
+            lines = (line for line in response.iter_lines() if line.strip())
+            for chunk in self._objects(lines, path, model):
                 yield chunk
                 if finished(chunk):
                     return
-        raise self._failure("broke_off", path, model)
+        raise self._fail("broke_off", path, model)
 
     def events(
         self, path: str, body: Body, *, model: str = "", finished: Callable[[Body], bool]
@@ -162,23 +154,24 @@ class ModelHTTP:
         """POST ``body`` and read the server-sent events up to ``data: [DONE]``; a stream
         that ends without it is complete only when ``finished`` recognised an event."""
         complete = False
-        with self.open("POST", path, body, model=model) as response:
-            for line in response.iter_lines():
+
+        def until_done(lines: Iterable[str]) -> Iterator[str]:
+            nonlocal complete
+            for line in lines:
                 if not line.startswith("data:"):
                     continue  # blank separators, ": keep-alive" comments, "event:" names
                 data = line[len("data:") :].strip()
                 if data == "[DONE]":
+                    complete = True
                     return
-                try:
-                    event = self._decoded(data, path, model)
-                except ValueError:
-                    break  # an event cut short: the connection dropped
-                if event is None:
-                    continue
+                yield data
+
+        with self.open("POST", path, body, model=model) as response:
+            for event in self._objects(until_done(response.iter_lines()), path, model):
                 complete = complete or finished(event)
                 yield event
         if not complete:
-            raise self._failure("broke_off", path, model)
+            raise self._fail("broke_off", path, model)
 
     @contextmanager
     def open(
@@ -199,7 +192,7 @@ class ModelHTTP:
             ) as response:
                 if not response.is_success:
                     response.read()
-                    raise self._failure(
+                    raise self._fail(
                         "refused",
                         path,
                         model,
@@ -209,23 +202,27 @@ class ModelHTTP:
                     )
                 yield response
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-            raise self._failure("unreachable", path, model, why=unresolved_host(exc)) from exc
+            raise self._fail("unreachable", path, model, why=unresolved_host(exc)) from exc
         except httpx.TimeoutException as exc:
-            raise self._failure("timeout", path, model) from exc
+            raise self._fail("timeout", path, model) from exc
         except httpx.UnsupportedProtocol as exc:
-            raise self._failure("bad_scheme", path, model) from exc
+            raise self._fail("bad_scheme", path, model) from exc
         except httpx.TransportError as exc:
-            raise self._failure("lost", path, model, message=str(exc)) from exc
+            raise self._fail("lost", path, model, message=str(exc)) from exc
 
-    def _decoded(self, text: str, path: str, model: str) -> Body | None:
-        """One object of a stream (None for any other JSON value); an error object raises
-        its Sabio error, a text cut short ``ValueError``."""
-        value = json.loads(text)
-        if not isinstance(value, dict):
-            return None
-        if value.get("error"):
-            raise self._failure("midway", path, model, message=error_message(value["error"]))
-        return value
+    def _objects(self, texts: Iterable[str], path: str, model: str) -> Iterator[Body]:
+        """The JSON objects among a stream's texts (other values skipped), up to a text cut
+        short (the connection dropped); an error object raises its Sabio error."""
+        for text in texts:
+            try:
+                value = json.loads(text)
+            except ValueError:
+                return
+            if not isinstance(value, dict):
+                continue
+            if value.get("error"):
+                raise self._fail("midway", path, model, message=error_message(value["error"]))
+            yield value
 
-    def _failure(self, kind: FailureKind, path: str, model: str, **facts: Any) -> SabioError:
-        return self._words(Failure(kind, self.base + path, path, model, **facts))
+    def _fail(self, kind: FailureKind, path: str, model: str, **facts: Any) -> SabioError:
+        return self.words(Failure(kind, self.base + path, path, model, **facts))

@@ -3,7 +3,7 @@
 :class:`OllamaClient` speaks Ollama's native API (``/api/...``) over the backends' one
 HTTP layer (:mod:`sabio.models.http`) and words its failures, httpx errors and Ollama's
 ``{"error": ...}`` replies (before a stream or in the middle of one), as Sabio errors in
-one place (:meth:`OllamaClient._words`): an unreachable server is a
+one place (:meth:`OllamaClient.words`): an unreachable server is a
 :class:`ModelError` that says how to start it, a missing model a :class:`NotFoundError`
 that names the pull command, a model too big for free memory a :class:`ModelError` that
 suggests a smaller one.
@@ -104,16 +104,16 @@ def canonical_model(model: str) -> str:
     return model.removesuffix(":latest")
 
 
-class OllamaClient:
+class OllamaClient(ModelHTTP):
     """Ollama's native API over :class:`~sabio.models.http.ModelHTTP`, every failure
-    worded for Ollama (:meth:`_words`).
+    worded for Ollama (:meth:`words`).
 
     Use it as a context manager (or call :meth:`close`) so its connections are released.
     """
 
     def __init__(self, host: str, timeout: float | httpx.Timeout = 60.0) -> None:
         self.host = host.rstrip("/")
-        self._http = ModelHTTP(self.host, self._words, timeout=timeout)
+        super().__init__(self.host, timeout=timeout)
 
     @classmethod
     def from_settings(
@@ -121,31 +121,22 @@ class OllamaClient:
     ) -> OllamaClient:
         return cls(settings.ollama_host, settings.timeout if timeout is None else timeout)
 
-    def __enter__(self) -> OllamaClient:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self._http.close()
-
     def version(self) -> str:
-        return str(self._http.request("GET", "/api/version").get("version", "unknown"))
+        return str(self.request("GET", "/api/version").get("version", "unknown"))
 
     def list_models(self) -> list[dict[str, Any]]:
         """The installed models, as ``/api/tags`` describes them (names carry a tag)."""
-        models = self._http.request("GET", "/api/tags").get("models") or []
+        models = self.request("GET", "/api/tags").get("models") or []
         return [m for m in models if isinstance(m, dict)]
 
     def show(self, name: str) -> dict[str, Any]:
         """Details of one model: ``details``, ``model_info``, ``capabilities`` (newer Ollama)."""
-        return self._http.request("POST", "/api/show", {"model": name}, model=name)
+        return self.request("POST", "/api/show", {"model": name}, model=name)
 
     def embed(self, model: str, texts: Sequence[str]) -> list[list[float]]:
         """One embedding per text; over-long texts are truncated to the model's context."""
         body = {"model": model, "input": list(texts), "truncate": True}
-        reply = self._http.request("POST", "/api/embed", body, model=model)
+        reply = self.request("POST", "/api/embed", body, model=model)
         embeddings = reply.get("embeddings")
         if not isinstance(embeddings, list) or len(embeddings) != len(texts):
             got = len(embeddings) if isinstance(embeddings, list) else "no"
@@ -158,7 +149,7 @@ class OllamaClient:
     def chat(self, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
         """``/api/chat`` with ``body`` (``stream`` true), one reply object per line."""
         model = str(body.get("model", ""))
-        return self._http.json_lines(
+        return self.json_lines(
             "POST", "/api/chat", body, model=model, finished=lambda c: bool(c.get("done"))
         )
 
@@ -166,9 +157,9 @@ class OllamaClient:
         """Download ``model``: progress as dicts with ``status``, ``digest``, ``total`` and
         ``completed`` (the last three only while a layer downloads, else empty and 0)."""
         body = {"model": model, "stream": True}
-        timeout = self._http.timeout
+        timeout = self.timeout
         patient = httpx.Timeout(timeout.connect, read=max(timeout.read or 0.0, PULL_READ_TIMEOUT))
-        for line in self._http.json_lines(
+        for line in self.json_lines(
             "POST",
             "/api/pull",
             body,
@@ -183,7 +174,7 @@ class OllamaClient:
                 "completed": int(line.get("completed") or 0),
             }
 
-    def _words(self, failure: Failure) -> SabioError:
+    def words(self, failure: Failure) -> SabioError:
         """The Sabio error for ``failure``, in Ollama's terms (the settings that fix it)."""
         host, path = self.host, failure.path
         match failure.kind:

@@ -16,12 +16,12 @@ server-sent events) and ``{base_url}/models``. A ``base_url`` with no path at al
 any other path is used as written (``https://example.com/openai/v1``).
 :class:`OpenAIConnection` sends them over the backends' one HTTP layer
 (:mod:`sabio.models.http`) and words every failure, httpx errors and the servers' error
-replies, as a Sabio error in one place (:meth:`OpenAIConnection._words`).
+replies, as a Sabio error in one place (:meth:`OpenAIConnection.words`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Generator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -61,10 +61,10 @@ def embeddings_url(base_url: str) -> str:
     return api_base(base_url) + "/embeddings"
 
 
-class OpenAIConnection:
+class OpenAIConnection(ModelHTTP):
     """Requests to the server configured as ``[openai.<server>]`` over
     :class:`~sabio.models.http.ModelHTTP`, every failure worded for that server
-    (:meth:`_words`).
+    (:meth:`words`).
 
     Use it as a context manager (or call :meth:`close`) so its connections are released.
     """
@@ -74,20 +74,10 @@ class OpenAIConnection:
     ) -> None:
         config = settings.openai_servers[server]
         self.server = server
-        self.base = api_base(config.base_url)
         self.where = f"[openai.{server}] in config.toml"
         headers = {"Authorization": f"Bearer {config.api_key}"} if config.api_key else {}
         timeout = settings.timeout if timeout is None else timeout
-        self._http = ModelHTTP(self.base, self._words, timeout=timeout, headers=headers)
-
-    def __enter__(self) -> OpenAIConnection:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self._http.close()
+        super().__init__(api_base(config.base_url), timeout=timeout, headers=headers)
 
     def list_models(self) -> list[str]:
         """The ids ``GET {base_url}/models`` lists."""
@@ -95,20 +85,7 @@ class OpenAIConnection:
         items = data if isinstance(data, list) else []
         return [str(item["id"]) for item in items if isinstance(item, dict) and item.get("id")]
 
-    def request(
-        self, method: str, path: str, body: dict[str, Any] | None = None, *, model: str = ""
-    ) -> dict[str, Any]:
-        """Send one request and read its JSON reply."""
-        return self._http.request(method, path, body, model=model)
-
-    def events(
-        self, path: str, body: dict[str, Any], *, model: str = ""
-    ) -> Iterator[dict[str, Any]]:
-        """POST ``body`` and read the server-sent events up to ``data: [DONE]``; an error
-        object or an end without ``[DONE]`` (or a ``finish_reason``) raises a Sabio error."""
-        return self._http.events(path, body, model=model, finished=_finished)
-
-    def _words(self, failure: Failure) -> SabioError:
+    def words(self, failure: Failure) -> SabioError:
         """The Sabio error for ``failure``, naming this server's table in config.toml."""
         url, where = failure.url, self.where
         match failure.kind:
@@ -243,7 +220,10 @@ class OpenAIChat:
             body["stop"] = list(options.stop)
         reason = None
         with OpenAIConnection(self.settings, self.server) as connection:
-            for event in connection.events("/chat/completions", body, model=self.model):
+            events = connection.events(
+                "/chat/completions", body, model=self.model, finished=_finished
+            )
+            for event in events:
                 choices = event.get("choices") or [{}]
                 choice = choices[0] if isinstance(choices[0], dict) else {}
                 delta = choice.get("delta")
