@@ -10,7 +10,7 @@ import pytest
 from conftest import need_data
 
 from sabio.document_field import field_tokens, latest_date
-from sabio.search import document_terms
+from sabio.search import document_terms, strip_instructions
 from sabio.service import Sabio
 
 BOILERPLATE = (
@@ -70,6 +70,17 @@ def test_the_named_company_wins_over_boilerplate_matches(reports: Sabio) -> None
     assert _top_document(reports, question).endswith("FABRIKAM.txt")
     hit = reports.search(question, k=1).hits[0]
     assert "Cost of goods sold: 17," in hit.text  # the statement, not the cover page
+
+
+def test_strip_instructions_keeps_the_question() -> None:
+    assert strip_instructions("What was X's revenue? Provide a response in USD.") == (
+        "What was X's revenue?"
+    )
+    assert strip_instructions("¿Cuál fue el plazo?\nResponde en español. Cita la página.") == (
+        "¿Cuál fue el plazo?"
+    )
+    assert strip_instructions("Provide the revenue of X.") == "Provide the revenue of X."
+    assert strip_instructions("Explain the change. Include the figures.") == "Explain the change."
 
 
 def test_periods_are_matched_as_reports_name_them(reports: Sabio) -> None:

@@ -311,6 +311,10 @@ class ChunkIndex:
             if not len(seg.ids):
                 continue
             mask = self._mask(seg, alive, document_ids)
+            if document_ids is not None and (rows := np.flatnonzero(mask)).size < mask.size // 4:
+                # a few documents (the search's second pass, a filter): only their rows
+                found += _top(seg.ids[rows], seg.vectors[rows] @ q, limit)
+                continue
             if seg.scan is None:
                 self._start_scan(seg)
             if seg.scan is not None and document_ids is None:

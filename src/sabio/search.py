@@ -42,6 +42,7 @@ passage's fused score): the question names a report ("Apple", "Q3 2023") that it
 passages rarely repeat."""
 NAMED_SHARE = 0.75
 RECENCY = True
+STRIP_INSTRUCTIONS = True
 RECENT_BOOST = 1.5
 _RECENT = re.compile(r"\b(?:latest|most recent|newest|m[aá]s reciente|[uú]ltim[oa]s?)\b")
 MAX_NAMED = 5
@@ -100,6 +101,28 @@ _FISCAL_YEAR = re.compile(
 )
 
 
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+_INSTRUCTION = re.compile(
+    r"^\W*(?:please\s+|por\s+favor,?\s+)?(?:provide|answer|respond|reply|use|using|give|"
+    r"include|format|cite|write|keep|return|base|be|do\s+not|don't|make\s+sure|only|"
+    r"proporciona|responde|contesta|usa|utiliza|da|incluye|cita|escribe|devuelve|basa|"
+    r"no\s+(?:incluyas|uses|inventes)|s[eé]|aseg[uú]rate|solo|[uú]nicamente)\b",
+    re.IGNORECASE,
+)
+
+
+def strip_instructions(query: str) -> str:
+    """The query without the sentences that tell the answerer what to do ("Provide a
+    response by primarily using the income statement.", "Responde en español."): their
+    words are in every report of a folder and match the wrong one. A query made only of
+    such sentences is kept whole."""
+    if not STRIP_INSTRUCTIONS:
+        return query
+    sentences = [s for s in _SENTENCE_END.split(query.strip()) if s.strip()]
+    kept = [s for s in sentences if not _INSTRUCTION.match(s)]
+    return " ".join(kept) if kept and len(kept) < len(sentences) else query
+
+
 def document_terms(query: str) -> list[str]:
     """The query's words for the document field: its terms, mixed words split as in
     file names, and periods as reports name them ("third quarter": "q3", "fiscal year
@@ -129,6 +152,7 @@ def search_chunks(
     candidates: int = CANDIDATES,
 ) -> list[SearchHit]:
     """The ``k`` best chunks for ``query`` in ``kb``; vectors are skipped without an embedder."""
+    query = strip_instructions(query)
     depth = max(candidates, k)
     vector: list[tuple[int, float]] = []
     # numpy and the embedder release the GIL: both rankings at once
