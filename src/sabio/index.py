@@ -37,12 +37,15 @@ from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from sabio.store import KnowledgeBase, Store
+
+if TYPE_CHECKING:
+    from sabio.document_field import DocumentField
 
 K1 = 1.2
 B = 0.75
@@ -288,6 +291,7 @@ class ChunkIndex:
         self.cache_dir = cache_dir
         self._kbs: dict[int, _KbIndex] = {}
         self._scans: dict[str, threading.Thread] = {}
+        self._fields: dict[int, tuple[int, int, DocumentField]] = {}  # by kb id
         self._lock = threading.RLock()
 
     # searching
@@ -307,6 +311,10 @@ class ChunkIndex:
             if not len(seg.ids):
                 continue
             mask = self._mask(seg, alive, document_ids)
+            if document_ids is not None and (rows := np.flatnonzero(mask)).size < mask.size // 4:
+                # a few documents (the search's second pass, a filter): only their rows
+                found += _top(seg.ids[rows], seg.vectors[rows] @ q, limit)
+                continue
             if seg.scan is None:
                 self._start_scan(seg)
             if seg.scan is not None and document_ids is None:
@@ -344,6 +352,36 @@ class ChunkIndex:
             scores[~self._mask(seg, alive, document_ids)] = 0
             found += [hit for hit in _top(seg.ids, scores, limit) if hit[1] > 0]
         return sorted(found, key=lambda hit: (-hit[1], hit[0]))[:limit]
+
+    def document_scores(self, kb: KnowledgeBase, terms: Sequence[str]) -> dict[int, float]:
+        """(document id: BM25 of its :class:`DocumentField`) for these terms."""
+        return self.document_field(kb).scores(terms)
+
+    def document_field(self, kb: KnowledgeBase) -> DocumentField:
+        """The knowledge base's :class:`DocumentField`, rebuilt when its documents change."""
+        from sabio.document_field import DocumentField
+
+        index = self.sync(kb)
+        with self._lock:
+            cached = self._fields.get(kb.id)
+            if cached is None or cached[:2] != (index.generation, index.epoch):
+                field_ = DocumentField.build(self.store.document_fields(kb.id))
+                cached = (index.generation, index.epoch, field_)
+                self._fields[kb.id] = cached
+        return cached[2]
+
+    def documents_of(self, kb: KnowledgeBase, chunk_ids: Sequence[int]) -> dict[int, int]:
+        """(chunk id: its document id) for chunks of the index."""
+        index = self.sync(kb)
+        wanted = np.asarray(chunk_ids, dtype=np.int64)
+        found: dict[int, int] = {}
+        for seg in index.segments:
+            if not len(seg.ids) or not len(wanted):
+                continue
+            at = np.minimum(np.searchsorted(seg.ids, wanted), len(seg.ids) - 1)
+            hit = seg.ids[at] == wanted
+            found.update(zip(wanted[hit].tolist(), seg.docs[at[hit]].tolist(), strict=True))
+        return found
 
     def term_weights(self, kb: KnowledgeBase, terms: Sequence[str]) -> dict[str, float]:
         """How telling each term (as :func:`tokens` gives it) is in ``kb``: its BM25 idf;
@@ -396,6 +434,7 @@ class ChunkIndex:
         """Forget a deleted knowledge base, and its files."""
         with self._lock:
             self._kbs.pop(kb.id, None)
+            self._fields.pop(kb.id, None)
             if (folder := self._folder(kb)) is not None:
                 shutil.rmtree(folder, ignore_errors=True)
 

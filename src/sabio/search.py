@@ -19,10 +19,12 @@ is 0.3 and a Spanish-speaking user does not pay for the embedder's language.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from sabio.document_field import field_tokens
 from sabio.index import ChunkIndex, light_stem, tokens
 from sabio.language import detect_language
 from sabio.models import EmbeddingModel, embedding_languages
@@ -34,6 +36,16 @@ UNKNOWN_LANGUAGE_VECTOR_WEIGHT = 0.3
 """The vector list's weight (keywords get the rest) for a question in a language the
 embedding model was not trained on (all-MiniLM-L6-v2 and a Spanish question)."""
 MAX_QUERY_TERMS = 32
+DOCUMENT_WEIGHT = 1.0
+"""How much the document field counts (its best document gets this much on top of the
+passage's fused score): the question names a report ("Apple", "Q3 2023") that its
+passages rarely repeat."""
+NAMED_SHARE = 0.75
+RECENCY = True
+STRIP_INSTRUCTIONS = True
+RECENT_BOOST = 1.5
+_RECENT = re.compile(r"\b(?:latest|most recent|newest|m[aá]s reciente|[uú]ltim[oa]s?)\b")
+MAX_NAMED = 5
 
 STOPWORDS = frozenset(
     """a about after all also an and any are as at be been but by can could did do does for
@@ -76,6 +88,53 @@ def query_terms(query: str) -> list[str]:
     return list(dict.fromkeys(kept))[:MAX_QUERY_TERMS]
 
 
+_QUARTER = re.compile(
+    r"\b(first|1st|primer|primero|second|2nd|segundo|third|3rd|tercer|tercero|fourth|4th|cuarto)"
+    r"\s+(?:fiscal\s+)?(?:quarter|trimestre)\b"
+)
+_QUARTER_NUMBER = dict.fromkeys(("first", "1st", "primer", "primero"), "q1")
+_QUARTER_NUMBER |= dict.fromkeys(("second", "2nd", "segundo"), "q2")
+_QUARTER_NUMBER |= dict.fromkeys(("third", "3rd", "tercer", "tercero"), "q3")
+_QUARTER_NUMBER |= dict.fromkeys(("fourth", "4th", "cuarto"), "q4")
+_FISCAL_YEAR = re.compile(
+    r"\b(?:fiscal(?:\s+year)?|a[nñ]o\s+fiscal|ejercicio(?:\s+fiscal)?)\s+(\d{4})\b"
+)
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+_INSTRUCTION = re.compile(
+    r"^\W*(?:please\s+|por\s+favor,?\s+)?(?:provide|answer|respond|reply|use|using|give|"
+    r"include|format|cite|write|keep|return|base|be|do\s+not|don't|make\s+sure|only|"
+    r"proporciona|responde|contesta|usa|utiliza|da|incluye|cita|escribe|devuelve|basa|"
+    r"no\s+(?:incluyas|uses|inventes)|s[eé]|aseg[uú]rate|solo|[uú]nicamente)\b",
+    re.IGNORECASE,
+)
+
+
+def strip_instructions(query: str) -> str:
+    """The query without the sentences that tell the answerer what to do ("Provide a
+    response by primarily using the income statement.", "Responde en español."): their
+    words are in every report of a folder and match the wrong one. A query made only of
+    such sentences is kept whole."""
+    if not STRIP_INSTRUCTIONS:
+        return query
+    sentences = [s for s in _SENTENCE_END.split(query.strip()) if s.strip()]
+    kept = [s for s in sentences if not _INSTRUCTION.match(s)]
+    return " ".join(kept) if kept and len(kept) < len(sentences) else query
+
+
+def document_terms(query: str) -> list[str]:
+    """The query's words for the document field: its terms, mixed words split as in
+    file names, and periods as reports name them ("third quarter": "q3", "fiscal year
+    2016": "fy2016"; "primer trimestre": "q1")."""
+    text = query.lower()
+    extra = [_QUARTER_NUMBER[m] for m in _QUARTER.findall(text)]
+    extra += [f"fy{year}" for year in _FISCAL_YEAR.findall(text)]
+    words = field_tokens(query) + extra
+    kept = [w for w in words if w not in STOPWORDS] or words
+    return list(dict.fromkeys(kept))[: MAX_QUERY_TERMS * 2]
+
+
 _RANKERS = ThreadPoolExecutor(os.cpu_count() or 2, thread_name_prefix="sabio-keywords")
 """Threads for the keyword ranking, kept: a thread per search cost a millisecond to start,
 and each new thread of a server opens its own database connection."""
@@ -93,14 +152,56 @@ def search_chunks(
     candidates: int = CANDIDATES,
 ) -> list[SearchHit]:
     """The ``k`` best chunks for ``query`` in ``kb``; vectors are skipped without an embedder."""
+    query = strip_instructions(query)
     depth = max(candidates, k)
     vector: list[tuple[int, float]] = []
     # numpy and the embedder release the GIL: both rankings at once
     keyword = _RANKERS.submit(index.keyword_search, kb, query_terms(query), depth, document_ids)
+    query_vector = None
     if embedder is not None and query.strip():
-        vector = index.vector_search(kb, embedder.embed([query])[0], depth, document_ids)
+        query_vector = embedder.embed([query])[0]
+        vector = index.vector_search(kb, query_vector, depth, document_ids)
     keyword_hits = keyword.result()
-    return _fuse(store, keyword_hits, vector, k, depth, vector_weight(embedder, query))
+    documents = index.document_scores(kb, document_terms(query))
+    if documents and RECENCY and _RECENT.search(query.lower()):
+        documents = _prefer_latest(index, kb, documents)
+    named = named_documents(documents) if document_ids is None else []
+    within: tuple[list[tuple[int, float]], list[tuple[int, float]]] | None = None
+    if named:
+        # the second pass: the named documents' own best passages, at full depth
+        keyword = _RANKERS.submit(index.keyword_search, kb, query_terms(query), depth, named)
+        if query_vector is not None:
+            vector_within = index.vector_search(kb, query_vector, depth, named)
+        else:
+            vector_within = []
+        within = (keyword.result(), vector_within)
+    found = keyword_hits + vector + (within[0] + within[1] if within else [])
+    owners = index.documents_of(kb, [cid for cid, _ in found]) if documents else {}
+    weight = vector_weight(embedder, query)
+    return _fuse(store, keyword_hits, vector, k, depth, weight, documents, owners, within)
+
+
+def _prefer_latest(
+    index: ChunkIndex, kb: KnowledgeBase, documents: dict[int, float]
+) -> dict[int, float]:
+    """For a question about the latest document ("the most recent 10-Q"): of those the
+    document field picks nearly as well as the best, the latest one comes first."""
+    top = max(documents.values())
+    close = [d for d, score in documents.items() if score >= NAMED_SHARE * top]
+    latest = index.document_field(kb).latest(close)
+    if latest is None:
+        return documents
+    return documents | {latest: top * RECENT_BOOST}
+
+
+def named_documents(documents: dict[int, float]) -> list[int]:
+    """The documents the query names: those whose document field scores at least
+    ``NAMED_SHARE`` of the best one, when there are at most ``MAX_NAMED`` of them."""
+    if not documents:
+        return []
+    top = max(documents.values())
+    named = sorted(d for d, score in documents.items() if score >= NAMED_SHARE * top)
+    return named if len(named) <= MAX_NAMED else []
 
 
 def vector_weight(embedder: EmbeddingModel | None, query: str) -> float:
@@ -120,22 +221,25 @@ def _fuse(
     k: int,
     depth: int,
     vector_weight: float = VECTOR_WEIGHT,
+    documents: dict[int, float] | None = None,
+    owners: dict[int, int] | None = None,
+    within: tuple[list[tuple[int, float]], list[tuple[int, float]]] | None = None,
 ) -> list[SearchHit]:
-    scores = dict.fromkeys([cid for cid, _ in keyword] + [cid for cid, _ in vector], 0.0)
-    for hits, weight in ((keyword, 1 - vector_weight), (vector, vector_weight)):
-        top = hits[0][1] if hits else 0.0
-        if top <= 0:
-            continue
-        found = dict(hits)
-        # A chunk missing from a full list may lie just beyond its depth: it scores at most
-        # the last score. Missing from a shorter list, it did not match at all: zero.
-        beyond = max(hits[-1][1], 0.0) if len(hits) >= depth else 0.0
+    scores = _fused_scores(keyword, vector, depth, vector_weight)
+    if within is not None:  # the named documents' passages, ranked among themselves
+        for cid, score in _fused_scores(*within, depth, vector_weight).items():
+            scores[cid] = max(scores.get(cid, 0.0), score)
+    if documents and owners:
+        top_document = max(documents.values())
         for cid in scores:
-            scores[cid] += weight * max(found.get(cid, beyond), 0.0) / top
+            named = documents.get(owners.get(cid, -1), 0.0)
+            scores[cid] += DOCUMENT_WEIGHT * named / top_document
     keyword_rank = {cid: rank for rank, (cid, _) in enumerate(keyword, 1)}
     vector_rank = {cid: rank for rank, (cid, _) in enumerate(vector, 1)}
     best = sorted(scores, key=lambda cid: (-scores[cid], cid))[:k]
     similarity = {cid: round(float(value), 4) for cid, value in vector}
+    if within is not None:
+        similarity |= {cid: round(float(value), 4) for cid, value in within[1]}
     chunks = store.get_chunks(best)
     return [
         SearchHit(
@@ -156,3 +260,23 @@ def _fuse(
         for cid in best
         if (c := chunks.get(cid)) is not None
     ]
+
+
+def _fused_scores(
+    keyword: list[tuple[int, float]],
+    vector: list[tuple[int, float]],
+    depth: int,
+    vector_weight: float,
+) -> dict[int, float]:
+    scores = dict.fromkeys([cid for cid, _ in keyword] + [cid for cid, _ in vector], 0.0)
+    for hits, weight in ((keyword, 1 - vector_weight), (vector, vector_weight)):
+        top = hits[0][1] if hits else 0.0
+        if top <= 0:
+            continue
+        found = dict(hits)
+        # A chunk missing from a full list may lie just beyond its depth: it scores at most
+        # the last score. Missing from a shorter list, it did not match at all: zero.
+        beyond = max(hits[-1][1], 0.0) if len(hits) >= depth else 0.0
+        for cid in scores:
+            scores[cid] += weight * max(found.get(cid, beyond), 0.0) / top
+    return scores
