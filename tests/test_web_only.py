@@ -15,6 +15,7 @@ import pytest
 from conftest import need_data
 from test_web import (
     DESKTOP,
+    PHONE,
     Page,
     browser,  # noqa: F401  (the fixture)
     expectation,
@@ -126,8 +127,9 @@ def test_only_these_documents_by_keyboard_sent_shown_and_undone(
     expect(page.locator(".message.user").last.locator(".only-note")).to_have_count(0)
     tab.close()
 
-    # in Spanish
-    tab = Page(browser, cited, "chat-only-es", viewport=DESKTOP, locale="es-ES")
+    # in Spanish, on a phone
+    phone = {"viewport": PHONE, "is_mobile": True, "has_touch": True}
+    tab = Page(browser, cited, "chat-only-es", locale="es-ES", **phone)
     page = tab.page
     page.goto(cited + "#/new")
     toggle = page.get_by_role("button", name="Solo estos documentos")

@@ -95,14 +95,14 @@ export function drawPicker(slot, box, keyOf, kb) {
     {
       id: "only-toggle",
       type: "button",
-      "aria-label": t("onlyDocuments"),
       title: t("onlyDocuments"),
       "aria-expanded": String(!panel.hidden),
       "aria-controls": "only-panel",
       onclick: () => (panel.hidden ? open() : close()),
     },
     icon("file"),
-    count ? h("span.only-count", { "aria-hidden": "true" }, String(count)) : null,
+    h("span.visually-hidden", {}, count ? `${t("onlyDocuments")}: ` : t("onlyDocuments")),
+    count ? h("span.only-count", {}, String(count)) : null, // its name: "Only these documents: 1"
   );
   slot.replaceChildren(toggle);
   const redraw = () => (saveChoices(), drawPicker(slot, box, keyOf, kb));
