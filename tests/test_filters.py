@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 from sabio.cli import app
 from sabio.config import load_settings
 from sabio.errors import ConfigError
-from sabio.filters import DocumentFilter, document_date, parse_date
+from sabio.filters import DocumentFilter, document_date, matches_name, parse_date
 from sabio.server import create_app
 from sabio.service import Sabio
 from sabio.store import DocumentRecord
@@ -121,6 +121,16 @@ def test_a_filter_that_leaves_nothing_says_which(cli: CliRunner) -> None:
     assert result.exit_code == 1 and "no document matches" in result.output
 
 
+def test_chat_keeps_to_the_documents_for_every_question(cli: CliRunner) -> None:
+    questions = f"{QUESTION}\n/exit\n"
+    result = cli.invoke(app, ["chat", "--document", "*aapl*", "--after", "2023"], input=questions)
+    assert result.exit_code == 0, result.output
+    assert "Only in 1 document(s): --document '*aapl*' --after 2023-01-01." in result.output
+    assert "2023 Q1 AAPL.pdf" in result.output and "NVDA" not in result.output
+    result = cli.invoke(app, ["chat", "--document", "*msft*"], input=questions)
+    assert result.exit_code == 1 and "no document matches --document '*msft*'" in result.output
+
+
 def test_ask_cites_only_the_documents_it_may_use(cli: CliRunner) -> None:
     result = cli.invoke(app, ["ask", QUESTION, "--json", "--document", "2022 q3 nvda"])
     assert result.exit_code == 0, result.output
@@ -209,3 +219,17 @@ def test_a_documents_own_date_comes_before_its_files() -> None:
     assert document_date(record({"date": "2019-04-02"})) == dt.date(2019, 4, 2)
     assert document_date(record({"date": "Tue, 2 Apr"})) == dt.date(2020, 6, 1)
     assert document_date(record({})) == dt.date(2020, 6, 1)
+
+
+def test_names_and_globs_fold_case_accents_and_separators() -> None:
+    doc = DocumentRecord(
+        3, 1, "/x/Informe_Año-2023 Q1.pdf", "Informe año 2023", "", 1, 0, "indexed", "", None,
+        1, {}, 0.0,
+    )  # fmt: skip
+    for name in (
+        "3", "informe ano 2023 q1", "INFORME_AÑO_2023_Q1.PDF", "x/informe año-2023 q1.pdf",
+        "Informe año 2023", "*2023*", "*AÑO*", "informe_ano_[0-9]*", "[!x]*q1.pdf",
+    ):  # fmt: skip
+        assert matches_name(doc, name), name
+    for name in ("4", "informe", "*2024*", "informe_ano_[a-z]*", "y/informe año-2023 q1.pdf"):
+        assert not matches_name(doc, name), name

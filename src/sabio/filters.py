@@ -41,6 +41,7 @@ from sabio.store import DocumentRecord
 _DATE = re.compile(r"^\s*(\d{4})(?:-(\d{1,2})(?:-(\d{1,2}))?)?(?:[T ].*)?\s*$")
 _GLOB = re.compile(r"[*?\[]")
 _SEPARATORS = re.compile(r"[\s_-]+")
+_BRACKETS = re.compile(r"(\[!?\]?[^\]]*\])")
 SEARCHABLE = "indexed"
 
 
@@ -117,12 +118,24 @@ def document_date(doc: DocumentRecord) -> dt.date:
     return dt.datetime.fromtimestamp(seconds).date()
 
 
-def fold(text: str) -> str:
+def fold(text: str, *, separators: bool = True) -> str:
     """Lower case without accents, spaces, ``_`` and ``-`` as one space: how names are
     compared ("Informe anual" names ``informe_anual.pdf``)."""
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     plain = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return _SEPARATORS.sub(" ", plain).strip()
+    return _SEPARATORS.sub(" ", plain).strip() if separators else plain
+
+
+def fold_glob(pattern: str) -> str:
+    """A glob folded as names are, but for its ``[...]`` sets, whose ``-`` is a range
+    (``report_[0-9]*``)."""
+    parts = _BRACKETS.split(pattern)
+    return "".join(
+        fold(part, separators=False)
+        if _BRACKETS.fullmatch(part)
+        else _SEPARATORS.sub(" ", fold(part, separators=False))
+        for part in parts
+    ).strip()
 
 
 def names_of(doc: DocumentRecord) -> list[str]:
@@ -137,10 +150,11 @@ def matches_name(doc: DocumentRecord, name: str) -> bool:
     """Whether ``name`` (a name or a glob, see the module docstring) names ``doc``."""
     if name.isdigit() and int(name) == doc.id:
         return True
-    wanted = fold(name.replace("\\", "/"))
     names = names_of(doc)
-    if _GLOB.search(wanted):
-        return any(fnmatch.fnmatchcase(candidate, wanted) for candidate in names)
+    if _GLOB.search(name):
+        pattern = fold_glob(name.replace("\\", "/"))
+        return any(fnmatch.fnmatchcase(candidate, pattern) for candidate in names)
+    wanted = fold(name.replace("\\", "/"))
     source = fold(doc.source.replace("\\", "/"))
     return wanted in names or source.endswith("/" + wanted.lstrip("/"))
 
