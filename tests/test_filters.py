@@ -22,7 +22,13 @@ from typer.testing import CliRunner
 from sabio.cli import app
 from sabio.config import load_settings
 from sabio.errors import ConfigError
-from sabio.filters import DocumentFilter, document_date, matches_name, parse_date
+from sabio.filters import (
+    DocumentFilter,
+    document_date,
+    filtered_document_ids,
+    matches_name,
+    parse_date,
+)
 from sabio.server import create_app
 from sabio.service import Sabio
 from sabio.store import DocumentRecord
@@ -219,6 +225,17 @@ def test_a_documents_own_date_comes_before_its_files() -> None:
     assert document_date(record({"date": "2019-04-02"})) == dt.date(2019, 4, 2)
     assert document_date(record({"date": "Tue, 2 Apr"})) == dt.date(2020, 6, 1)
     assert document_date(record({})) == dt.date(2020, 6, 1)
+
+
+def test_a_number_that_is_an_id_names_that_document_only() -> None:
+    def record(doc_id: int, name: str) -> DocumentRecord:
+        fields = (doc_id, 1, f"/a/{name}", name, "", 1, 0, "indexed", "", None, 1, {}, 0.0)
+        return DocumentRecord(*fields)
+
+    documents = [record(1, "2.txt"), record(2, "1.txt"), record(3, "7.txt")]
+    assert filtered_document_ids(documents, DocumentFilter(("2",))) == [2]
+    assert filtered_document_ids(documents, DocumentFilter(("2.txt",))) == [1]
+    assert filtered_document_ids(documents, DocumentFilter(("7",))) == [3]  # its name
 
 
 def test_names_and_globs_fold_case_accents_and_separators() -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from conftest import need_data
+from fake_servers import closed_port
 from test_web import (
     DESKTOP,
     PHONE,
@@ -21,6 +22,11 @@ from test_web import (
     expectation,
     serve,
 )
+
+from sabio.config import load_settings
+from sabio.ingest import LoadedSource
+from sabio.loaders import LoadedDocument, Section
+from sabio.service import Sabio
 
 REPORTS = ("2023 Q1 AAPL.pdf", "2023 Q1 NVDA.pdf")
 QUESTION = "What were the total net sales revenue for the quarter?"
@@ -147,3 +153,42 @@ def test_only_these_documents_by_keyboard_sent_shown_and_undone(
     )
     tab.shot("restricted-es")
     tab.close()
+
+
+def test_a_large_knowledge_base_is_found_by_name(browser: Any, tmp_path: Path) -> None:  # noqa: F811
+    """Past 200 documents the picker shows the first 200 and says how to find the rest."""
+    home = {"home": tmp_path / "home", "embedding_model": "fake:words"}
+    sabio = Sabio(load_settings(home | {"ollama_host": f"127.0.0.1:{closed_port()}"}, environ={}))
+    try:
+        sabio.store.create_kb("notas", "fake:words", 64)
+        notes = [
+            LoadedSource(
+                f"note://{i:03d}",
+                str(i),
+                f"nota {i:03d}",
+                LoadedDocument([Section(f"La nota {i} habla del faro.")], f"nota {i:03d}"),
+            )
+            for i in range(205)
+        ]
+        assert sabio.add_loaded(notes, "notas").count("added") == 205
+    finally:
+        sabio.close()
+    expect = expectation()
+    for base in serve(tmp_path):
+        tab = Page(browser, base, "chat-only-many", viewport=DESKTOP, locale="en-US")
+        page = tab.page
+        page.goto(base + "#/new")
+        page.get_by_label("Knowledge base").select_option(label="notas")
+        page.get_by_role("button", name="Only these documents").click()
+        panel = page.get_by_role("group", name="Only these documents")
+        expect(panel.get_by_role("checkbox")).to_have_count(200)
+        expect(panel.get_by_role("status")).to_have_text(
+            "Showing 200 of 205: type part of a name to find the others."
+        )
+        panel.get_by_label("Find a document").fill("204")
+        expect(panel.get_by_role("checkbox")).to_have_count(1)
+        expect(panel.get_by_role("status")).to_be_hidden()
+        panel.get_by_role("checkbox").check()
+        answer = _ask(page, "¿De qué habla la nota?")
+        assert _cited(answer) == {"nota 204"}
+        tab.close()

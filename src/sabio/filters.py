@@ -8,7 +8,8 @@ restricted to (:func:`sabio.search.search_chunks`).
 A name matches a document's file name (``report-2023.pdf``), that name without its
 extension (``report-2023``), the end of its path (``2023/report.pdf``), its full path,
 its id, or its title, ignoring case and accents ("Informe anual" matches "informe
-ANUAL", "camion" matches "camión"; spaces, ``_`` and ``-`` are alike). A name with
+ANUAL", "camion" matches "camión"; spaces, ``_`` and ``-`` are alike); a number that
+is a document's id names that document only (``7.pdf`` names the file). A name with
 ``*``, ``?`` or ``[`` is a glob over the same (``*2023*``, ``contoso_*.pdf``). Several
 names: a document matching any of them.
 
@@ -147,7 +148,9 @@ def names_of(doc: DocumentRecord) -> list[str]:
 
 
 def matches_name(doc: DocumentRecord, name: str) -> bool:
-    """Whether ``name`` (a name or a glob, see the module docstring) names ``doc``."""
+    """Whether ``name`` (a name or a glob, see the module docstring) names ``doc``. (A
+    number that is a document's id names that document only: see
+    :func:`filtered_document_ids`.)"""
     if name.isdigit() and int(name) == doc.id:
         return True
     names = names_of(doc)
@@ -167,7 +170,8 @@ def filtered_document_ids(documents: Sequence[DocumentRecord], wanted: DocumentF
     if wanted.documents:
         named: dict[int, DocumentRecord] = {}
         for name in wanted.documents:
-            these = {d.id: d for d in searchable if matches_name(d, name)}
+            by_id = [d for d in searchable if name.isdigit() and d.id == int(name)]
+            these = {d.id: d for d in by_id or searchable if matches_name(d, name)}
             if not these:
                 hint = "" if _GLOB.search(name) else f"; for part of a name use '*{name}*'"
                 raise NotFoundError(

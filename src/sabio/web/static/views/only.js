@@ -12,6 +12,7 @@ import { t } from "../i18n.js";
 import { $, h, icon } from "../ui.js";
 
 const TAGS = "sabio.only"; // message id -> the names it was restricted to
+const SHOWN = 200; // checkboxes at most: a large knowledge base is found by name
 const CHOICES = "sabio.only.choices"; // chat key ("new" or its id) -> {kb, docs: [[id, name]]}
 
 const stored = (name) => {
@@ -134,11 +135,12 @@ export function drawPicker(slot, box, keyOf, kb) {
     const find = h("input", { type: "search", id: "only-find", autocomplete: "off" });
     const list = h("ul.only-list", {});
     const empty = h("p.muted.small", { hidden: true }, t("onlyDocumentsNone"));
+    const more = h("p.muted.small", { hidden: true, role: "status" });
     const draw = () => {
       const wanted = find.value.trim().toLowerCase();
       const shown = documents.filter((d) => !wanted || `${d.name} ${d.title}`.toLowerCase().includes(wanted));
       list.replaceChildren(
-        ...shown.map((d) =>
+        ...shown.slice(0, SHOWN).map((d) =>
           h(
             "li",
             {},
@@ -162,6 +164,8 @@ export function drawPicker(slot, box, keyOf, kb) {
         ),
       );
       empty.hidden = shown.length > 0;
+      more.hidden = shown.length <= SHOWN;
+      more.textContent = more.hidden ? "" : t("onlyDocumentsMore", { n: SHOWN, m: shown.length });
     };
     find.addEventListener("input", draw);
     panel.replaceChildren(
@@ -174,6 +178,7 @@ export function drawPicker(slot, box, keyOf, kb) {
         find,
         list,
         empty,
+        more,
         h("div.actions", {}, h("button", { type: "button", onclick: clearAll }, t("onlyDocumentsAll")), h("button.primary", { type: "button", onclick: () => close() }, t("onlyDocumentsDone"))),
       ),
     );
