@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 
 from sabio.cli import app
 from sabio.config import load_settings
-from sabio.errors import ConfigError
+from sabio.errors import ConfigError, NotFoundError
 from sabio.filters import (
     DocumentFilter,
     document_date,
@@ -29,6 +29,8 @@ from sabio.filters import (
     matches_name,
     parse_date,
 )
+from sabio.ingest import LoadedSource
+from sabio.loaders import LoadedDocument, Section
 from sabio.server import create_app
 from sabio.service import Sabio
 from sabio.store import DocumentRecord
@@ -250,3 +252,34 @@ def test_names_and_globs_fold_case_accents_and_separators() -> None:
         assert matches_name(doc, name), name
     for name in ("4", "informe", "*2024*", "informe_ano_[a-z]*", "y/informe año-2023 q1.pdf"):
         assert not matches_name(doc, name), name
+
+
+def test_a_page_or_mail_is_filtered_by_its_own_date(tmp_path: Path) -> None:
+    """Loaders keep a web page's publication date and a mail's Date as ``date``: that, not
+    the day it was fetched, is what --after and --before compare."""
+    sabio = Sabio(_settings(tmp_path / "home"))
+    try:
+        dated = {"old": "2019-04-02", "new": "2024-11-05T09:30:00+01:00", "undated": ""}
+        items = [
+            LoadedSource(
+                f"https://example.org/{name}",
+                name,
+                name,
+                LoadedDocument([Section(f"El faro {name} guía a los barcos.")], name),
+                metadata={"date": day} if day else {},
+            )
+            for name, day in dated.items()
+        ]
+        sabio.store.create_kb("web", "fake:words", 64)
+        assert sabio.add_loaded(items, "web").count("added") == 3
+
+        def found(after: str | None = None, before: str | None = None) -> set[str]:
+            wanted = DocumentFilter.parse((), after, before)
+            return {h.title for h in sabio.search("faro barcos", "web", filters=wanted).hits}
+
+        assert found(before="2019") == {"old"}
+        assert found(after="2024-11") == {"new", "undated"}  # undated: indexed today
+        with pytest.raises(NotFoundError, match="--after 2020-01-01 --before 2024-10-31"):
+            found(after="2020", before="2024-10")
+    finally:
+        sabio.close()
