@@ -21,8 +21,16 @@ from typer.testing import CliRunner
 
 from sabio.cli import app
 from sabio.config import load_settings
-from sabio.errors import ConfigError
-from sabio.filters import DocumentFilter, document_date, parse_date
+from sabio.errors import ConfigError, NotFoundError
+from sabio.filters import (
+    DocumentFilter,
+    document_date,
+    filtered_document_ids,
+    matches_name,
+    parse_date,
+)
+from sabio.ingest import LoadedSource
+from sabio.loaders import LoadedDocument, Section
 from sabio.server import create_app
 from sabio.service import Sabio
 from sabio.store import DocumentRecord
@@ -121,6 +129,16 @@ def test_a_filter_that_leaves_nothing_says_which(cli: CliRunner) -> None:
     assert result.exit_code == 1 and "no document matches" in result.output
 
 
+def test_chat_keeps_to_the_documents_for_every_question(cli: CliRunner) -> None:
+    questions = f"{QUESTION}\n/exit\n"
+    result = cli.invoke(app, ["chat", "--document", "*aapl*", "--after", "2023"], input=questions)
+    assert result.exit_code == 0, result.output
+    assert "Only in 1 document(s): --document '*aapl*' --after 2023-01-01." in result.output
+    assert "2023 Q1 AAPL.pdf" in result.output and "NVDA" not in result.output
+    result = cli.invoke(app, ["chat", "--document", "*msft*"], input=questions)
+    assert result.exit_code == 1 and "no document matches --document '*msft*'" in result.output
+
+
 def test_ask_cites_only_the_documents_it_may_use(cli: CliRunner) -> None:
     result = cli.invoke(app, ["ask", QUESTION, "--json", "--document", "2022 q3 nvda"])
     assert result.exit_code == 0, result.output
@@ -209,3 +227,59 @@ def test_a_documents_own_date_comes_before_its_files() -> None:
     assert document_date(record({"date": "2019-04-02"})) == dt.date(2019, 4, 2)
     assert document_date(record({"date": "Tue, 2 Apr"})) == dt.date(2020, 6, 1)
     assert document_date(record({})) == dt.date(2020, 6, 1)
+
+
+def test_a_number_that_is_an_id_names_that_document_only() -> None:
+    def record(doc_id: int, name: str) -> DocumentRecord:
+        fields = (doc_id, 1, f"/a/{name}", name, "", 1, 0, "indexed", "", None, 1, {}, 0.0)
+        return DocumentRecord(*fields)
+
+    documents = [record(1, "2.txt"), record(2, "1.txt"), record(3, "7.txt")]
+    assert filtered_document_ids(documents, DocumentFilter(("2",))) == [2]
+    assert filtered_document_ids(documents, DocumentFilter(("2.txt",))) == [1]
+    assert filtered_document_ids(documents, DocumentFilter(("7",))) == [3]  # its name
+
+
+def test_names_and_globs_fold_case_accents_and_separators() -> None:
+    doc = DocumentRecord(
+        3, 1, "/x/Informe_Año-2023 Q1.pdf", "Informe año 2023", "", 1, 0, "indexed", "", None,
+        1, {}, 0.0,
+    )  # fmt: skip
+    for name in (
+        "3", "informe ano 2023 q1", "INFORME_AÑO_2023_Q1.PDF", "x/informe año-2023 q1.pdf",
+        "Informe año 2023", "*2023*", "*AÑO*", "informe_ano_[0-9]*", "[!x]*q1.pdf",
+    ):  # fmt: skip
+        assert matches_name(doc, name), name
+    for name in ("4", "informe", "*2024*", "informe_ano_[a-z]*", "y/informe año-2023 q1.pdf"):
+        assert not matches_name(doc, name), name
+
+
+def test_a_page_or_mail_is_filtered_by_its_own_date(tmp_path: Path) -> None:
+    """Loaders keep a web page's publication date and a mail's Date as ``date``: that, not
+    the day it was fetched, is what --after and --before compare."""
+    sabio = Sabio(_settings(tmp_path / "home"))
+    try:
+        dated = {"old": "2019-04-02", "new": "2024-11-05T09:30:00+01:00", "undated": ""}
+        items = [
+            LoadedSource(
+                f"https://example.org/{name}",
+                name,
+                name,
+                LoadedDocument([Section(f"El faro {name} guía a los barcos.")], name),
+                metadata={"date": day} if day else {},
+            )
+            for name, day in dated.items()
+        ]
+        sabio.store.create_kb("web", "fake:words", 64)
+        assert sabio.add_loaded(items, "web").count("added") == 3
+
+        def found(after: str | None = None, before: str | None = None) -> set[str]:
+            wanted = DocumentFilter.parse((), after, before)
+            return {h.title for h in sabio.search("faro barcos", "web", filters=wanted).hits}
+
+        assert found(before="2019") == {"old"}
+        assert found(after="2024-11") == {"new", "undated"}  # undated: indexed today
+        with pytest.raises(NotFoundError, match="--after 2020-01-01 --before 2024-10-31"):
+            found(after="2020", before="2024-10")
+    finally:
+        sabio.close()

@@ -47,8 +47,15 @@ TEXTS = {
         "settings": "Ajustes",
         "menu": "Menú",
         "rename": "Renombrar",
+        "only": "Solo estos documentos",
     },
-    "en": {"kbs": "Knowledge bases", "settings": "Settings", "menu": "Menu", "rename": "Rename"},
+    "en": {
+        "kbs": "Knowledge bases",
+        "settings": "Settings",
+        "menu": "Menu",
+        "rename": "Rename",
+        "only": "Only these documents",
+    },
 }
 
 
@@ -144,6 +151,11 @@ def test_no_serious_or_critical_accessibility_violation_on_any_screen(
     expect(answer).not_to_have_class(re.compile("streaming"))
     expect(answer.locator(".message-actions button").first).to_be_enabled()
     _scan(tab, "chat", found)
+    page.get_by_role("button", name=words["only"]).click()
+    page.get_by_role("group", name=words["only"]).get_by_role("checkbox").first.check()
+    expect(page.locator(".only-chosen")).to_be_visible()
+    _scan(tab, "only these documents", found)
+    page.keyboard.press("Escape")
     answer.locator("button.cite").first.click()
     expect(page.locator("#source mark")).to_be_visible()
     _scan(tab, "source panel", found)

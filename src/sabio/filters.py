@@ -8,7 +8,8 @@ restricted to (:func:`sabio.search.search_chunks`).
 A name matches a document's file name (``report-2023.pdf``), that name without its
 extension (``report-2023``), the end of its path (``2023/report.pdf``), its full path,
 its id, or its title, ignoring case and accents ("Informe anual" matches "informe
-ANUAL", "camion" matches "camión"; spaces, ``_`` and ``-`` are alike). A name with
+ANUAL", "camion" matches "camión"; spaces, ``_`` and ``-`` are alike); a number that
+is a document's id names that document only (``7.pdf`` names the file). A name with
 ``*``, ``?`` or ``[`` is a glob over the same (``*2023*``, ``contoso_*.pdf``). Several
 names: a document matching any of them.
 
@@ -41,6 +42,7 @@ from sabio.store import DocumentRecord
 _DATE = re.compile(r"^\s*(\d{4})(?:-(\d{1,2})(?:-(\d{1,2}))?)?(?:[T ].*)?\s*$")
 _GLOB = re.compile(r"[*?\[]")
 _SEPARATORS = re.compile(r"[\s_-]+")
+_BRACKETS = re.compile(r"(\[!?\]?[^\]]*\])")
 SEARCHABLE = "indexed"
 
 
@@ -117,12 +119,24 @@ def document_date(doc: DocumentRecord) -> dt.date:
     return dt.datetime.fromtimestamp(seconds).date()
 
 
-def fold(text: str) -> str:
+def fold(text: str, *, separators: bool = True) -> str:
     """Lower case without accents, spaces, ``_`` and ``-`` as one space: how names are
     compared ("Informe anual" names ``informe_anual.pdf``)."""
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     plain = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return _SEPARATORS.sub(" ", plain).strip()
+    return _SEPARATORS.sub(" ", plain).strip() if separators else plain
+
+
+def fold_glob(pattern: str) -> str:
+    """A glob folded as names are, but for its ``[...]`` sets, whose ``-`` is a range
+    (``report_[0-9]*``)."""
+    parts = _BRACKETS.split(pattern)
+    return "".join(
+        fold(part, separators=False)
+        if _BRACKETS.fullmatch(part)
+        else _SEPARATORS.sub(" ", fold(part, separators=False))
+        for part in parts
+    ).strip()
 
 
 def names_of(doc: DocumentRecord) -> list[str]:
@@ -134,13 +148,16 @@ def names_of(doc: DocumentRecord) -> list[str]:
 
 
 def matches_name(doc: DocumentRecord, name: str) -> bool:
-    """Whether ``name`` (a name or a glob, see the module docstring) names ``doc``."""
+    """Whether ``name`` (a name or a glob, see the module docstring) names ``doc``. (A
+    number that is a document's id names that document only: see
+    :func:`filtered_document_ids`.)"""
     if name.isdigit() and int(name) == doc.id:
         return True
-    wanted = fold(name.replace("\\", "/"))
     names = names_of(doc)
-    if _GLOB.search(wanted):
-        return any(fnmatch.fnmatchcase(candidate, wanted) for candidate in names)
+    if _GLOB.search(name):
+        pattern = fold_glob(name.replace("\\", "/"))
+        return any(fnmatch.fnmatchcase(candidate, pattern) for candidate in names)
+    wanted = fold(name.replace("\\", "/"))
     source = fold(doc.source.replace("\\", "/"))
     return wanted in names or source.endswith("/" + wanted.lstrip("/"))
 
@@ -153,7 +170,8 @@ def filtered_document_ids(documents: Sequence[DocumentRecord], wanted: DocumentF
     if wanted.documents:
         named: dict[int, DocumentRecord] = {}
         for name in wanted.documents:
-            these = {d.id: d for d in searchable if matches_name(d, name)}
+            by_id = [d for d in searchable if name.isdigit() and d.id == int(name)]
+            these = {d.id: d for d in by_id or searchable if matches_name(d, name)}
             if not these:
                 hint = "" if _GLOB.search(name) else f"; for part of a name use '*{name}*'"
                 raise NotFoundError(

@@ -4,6 +4,7 @@
 // question and send it again (the old branch kept), change the knowledge base or the
 // model between questions, attach files in the chat box, export, rename and delete in
 // real dialogs, and Stop, which stops the model on the server and marks the answer.
+// "Only these documents" (views/only.js) keeps the answers to the documents ticked.
 //
 // Files attached in the chat box are indexed into the chat's knowledge base, as an upload
 // on its page would be: its answers cite them with their pages, they stay for the chats
@@ -20,6 +21,7 @@ import { getLang, t } from "../i18n.js";
 import { canWrite, kbByName, set, state } from "../store.js";
 import { bindClaimMarks, currentStyle, renderAnswer, styleSelect } from "../support.js";
 import { uploadQueue } from "../uploads.js";
+import { adoptSelection, chosenDocuments, drawPicker, forgetNewSelection, restrictedNote, restrictedTo, tagMessage } from "./only.js";
 import { $, copyButton, copyText, disclosure, h, header, icon } from "../ui.js";
 
 const live = { answer: null, draft: null, opener: null, typed: "" }; // what the chat holds now
@@ -30,6 +32,7 @@ export function newChatView(main) {
   stopStreaming();
   set({ chat: null });
   live.draft = { kb: defaultKb(), model: "" };
+  forgetNewSelection();
   main.replaceChildren(header(t("newChat"), pickers(null)), h("div.messages", { id: "messages" }, intro()), composer());
   $("#question").focus();
   return {};
@@ -174,6 +177,7 @@ export async function deleteChat(chat) {
 
 // the box at the bottom: attached files, the question, Send (Stop while it answers)
 
+const chatKey = () => (state.chat ? String(state.chat.id) : "new");
 const chatKb = () => (state.chat ? (state.chat.kb && state.chat.kb_available ? kbByName(state.chat.kb) : null) : kbByName(live.draft.kb));
 
 function composer() {
@@ -195,7 +199,8 @@ function composer() {
   question.value = live.typed;
   const button = h("button.primary.send", { id: "send", type: "button", onclick: () => (live.answer ? stopAnswer() : send()) }, icon("send"));
   const attachments = h("div.attachments", { id: "attachments" });
-  const box = h("div.composer", {}, attachments, h("div.composer-row", {}, h("span", { id: "attach-slot" }), question, styleSelect(), button));
+  const only = [h("div.only-panel", { id: "only-panel", hidden: true }), h("div", { id: "only-chosen" })];
+  const box = h("div.composer", {}, attachments, ...only, h("div.composer-row", {}, h("span", { id: "attach-slot" }), h("span", { id: "only-slot" }), question, styleSelect(), button));
   setTimeout(refreshComposer);
   return box;
 }
@@ -210,6 +215,8 @@ function refreshComposer() {
   area.placeholder = label;
   area.setAttribute("aria-label", label);
   setSending(Boolean(live.answer));
+  const onlySlot = $("#only-slot");
+  if (onlySlot) drawPicker(onlySlot, onlySlot.closest(".composer"), chatKey, kb);
   const slot = $("#attach-slot");
   if (!slot) return;
   if (!kb || !canWrite(kb)) {
@@ -272,7 +279,7 @@ async function showVersion(messageId) {
 
 function questionView(message) {
   const bubble = h("div.bubble", {}, message.content);
-  const el = h("div.message.user", { dataset: { id: String(message.id) } }, bubble);
+  const el = h("div.message.user", { dataset: { id: String(message.id) } }, bubble, restrictedNote(message.only || restrictedTo(message.id)));
   const edit = () => {
     const area = h("textarea", { rows: 3, maxlength: 20000, "aria-label": t("editQuestion") }, message.content);
     area.value = message.content;
@@ -340,6 +347,8 @@ function answerView(answer, kb, message = null, last = false) {
   };
   el.update(answer);
   if (message) {
+    const only = restrictedNote(restrictedTo(message.id), "answeredOnlyFrom");
+    if (only) status.after(only);
     actions.append(
       ...[
         versions(message, showVersion),
@@ -369,6 +378,7 @@ async function send(text = null, editOf = null) {
     if (!state.chat) {
       const created = await api("POST", "/chats", { kb: live.draft.kb || null, model: live.draft.model || null });
       set({ chat: { ...created, messages: [] } });
+      adoptSelection(created.id);
       history.replaceState(null, "", `#/chat/${created.id}`);
       $(".empty-chat")?.remove();
       const head = $(".main-header");
@@ -388,8 +398,10 @@ async function send(text = null, editOf = null) {
     const at = [...messages.children].findIndex((el) => el.dataset.id === String(editOf));
     while (messages.children.length > at && at >= 0) messages.lastElementChild.remove();
   }
-  messages.append(questionView({ id: 0, content: question, versions: [] }));
-  await streamAnswer(`/chats/${state.chat.id}/messages`, { question, edit_of: editOf, style: currentStyle() || null }, question, text === null ? question : null);
+  const only = chosenDocuments(chatKey(), chatKb());
+  messages.append(questionView({ id: 0, content: question, versions: [], only: only?.names }));
+  const body = { question, edit_of: editOf, style: currentStyle() || null, documents: only?.documents };
+  await streamAnswer(`/chats/${state.chat.id}/messages`, body, question, text === null ? question : null, only && { role: "user", names: only.names });
 }
 
 async function regenerate(message) {
@@ -397,12 +409,15 @@ async function regenerate(message) {
   const messages = $("#messages");
   const at = [...messages.children].findIndex((el) => el.dataset.id === String(message.id));
   while (messages.children.length > at && at >= 0) messages.lastElementChild.remove();
-  await streamAnswer(`/chats/${state.chat.id}/regenerate`, { message_id: message.id, style: currentStyle() || null }, null, null);
+  const only = chosenDocuments(chatKey(), chatKb());
+  const body = { message_id: message.id, style: currentStyle() || null, documents: only?.documents };
+  await streamAnswer(`/chats/${state.chat.id}/regenerate`, body, null, null, only && { role: "assistant", names: only.names });
 }
 
 // Stream one answer into the chat; `restore`: the question to put back in the box if
-// it never reached the server.
-async function streamAnswer(path, body, question, restore) {
+// it never reached the server; `only`: {role, names} when it was restricted to some
+// documents (the saved message of that role says so).
+async function streamAnswer(path, body, question, restore, only = null) {
   const messages = $("#messages");
   const chat = state.chat;
   const controller = new AbortController();
@@ -413,6 +428,7 @@ async function streamAnswer(path, body, question, restore) {
   view.prepend(waiting);
   messages.append(view);
   scrollDown(messages, true);
+  if (only) only.after = Math.max(0, ...(chat.messages || []).map((m) => m.id)); // what is new
   live.answer = { controller, chatId: chat.id, view };
   setSending(true);
   for (const b of messages.querySelectorAll(".message-actions button")) b.disabled = true;
@@ -456,16 +472,18 @@ async function streamAnswer(path, body, question, restore) {
     view.update(answer);
     setSending(false);
   }
-  await afterAnswer(chat.id, question);
+  await afterAnswer(chat.id, only);
 }
 
 // Once an answer ended: the chat as saved (ids for the actions, versions), and the
-// sidebar's list (the first question titles the chat).
-async function afterAnswer(chatId) {
+// sidebar's list (the first question titles the chat); `only`: see streamAnswer.
+async function afterAnswer(chatId, only = null) {
   try {
     await loadChats();
     if (!state.chat || state.chat.id !== chatId) return;
     const saved = await api("GET", `/chats/${chatId}`);
+    const made = only && saved.messages.filter((m) => m.role === only.role).pop();
+    if (made && made.id > only.after) tagMessage(made.id, only.names);
     set({ chat: saved });
     $("#page-title").textContent = saved.title || t("untitled");
     const box = $("#messages");
