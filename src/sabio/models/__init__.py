@@ -22,12 +22,13 @@ import importlib.util
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
 
-from sabio.errors import ConfigError, ModelError
+from sabio.errors import ConfigError, ModelError, SabioError
 
 if TYPE_CHECKING:
     from sabio.config import Settings
@@ -185,6 +186,14 @@ def model_listings() -> list[Listing]:
 def missing_modules(*modules: str) -> list[str]:
     """The modules in ``modules`` that are not installed (found without importing them)."""
     return [m for m in modules if importlib.util.find_spec(m) is None]
+
+
+def file_size(locate: Callable[[], Path]) -> int | None:
+    """The size of the file a local model runs from, or None when it is not there."""
+    try:
+        return locate().stat().st_size
+    except (SabioError, OSError):
+        return None
 
 
 def _ensure_registered() -> None:

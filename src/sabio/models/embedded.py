@@ -43,6 +43,7 @@ from sabio.models import (
     ENGLISH_ONLY,
     ModelEntry,
     Vectors,
+    file_size,
     missing_modules,
     normalize_rows,
     register_embedding_backend,
@@ -342,4 +343,5 @@ def list_models(settings: Settings) -> list[ModelEntry]:
         if not missing
         else f"not installed (missing {', '.join(missing)}): {EMBEDDED_FIX}"
     )
-    return [ModelEntry(f"embedded:{MODEL}", "embedding", "embedded", not missing, note)]
+    size = None if missing else file_size(lambda: model_file(settings))
+    return [ModelEntry(f"embedded:{MODEL}", "embedding", "embedded", not missing, note, size)]

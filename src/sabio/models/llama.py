@@ -32,6 +32,7 @@ from sabio.models import (
     ChatOptions,
     Message,
     ModelEntry,
+    file_size,
     missing_modules,
     register_chat_backend,
     register_model_listing,
@@ -353,4 +354,5 @@ def list_models(settings: Settings) -> list[ModelEntry]:
         if not missing
         else f"not installed (missing {', '.join(missing)}): {LLAMA_FIX}"
     )
-    return [ModelEntry(EMBEDDED_CHAT_MODEL, "chat", "embedded", not missing, note)]
+    size = None if missing else file_size(smollm2_path)
+    return [ModelEntry(EMBEDDED_CHAT_MODEL, "chat", "embedded", not missing, note, size)]
