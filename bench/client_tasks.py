@@ -190,6 +190,8 @@ def main() -> None:
     parser.add_argument("--docs", type=int, default=200, help="SciFact abstracts indexed")
     parser.add_argument("--repeats", type=int, default=20, help="answers per question")
     parser.add_argument("--latency-runs", type=int, default=5)
+    parser.add_argument("--styles", default="auto,generative", help="answer styles, in turn")
+    parser.add_argument("--no-latency", action="store_true", help="only count the footers")
     parser.add_argument("--workdir", default="/tmp/sabio-client-tasks", help="reused")
     parser.add_argument("--json", type=Path, help="default: bench/results/client-tasks-*.json")
     args = parser.parse_args()
@@ -198,7 +200,7 @@ def main() -> None:
     home, built = build_home(workdir, args.docs)
     english = load_questions(args.docs)[1][0]
     out: dict[str, Any] = {"docs": built, "chat_model": CHAT_MODEL, "styles": {}}
-    for style in ("auto", "generative"):
+    for style in args.styles.split(","):
         settings = {
             "SABIO_ANSWER_STYLE": style,
             "SABIO_CHAT_MODEL": CHAT_MODEL,
@@ -211,7 +213,7 @@ def main() -> None:
                 "english": footers(server.url, english, args.repeats),
                 "spanish": footers(server.url, SPANISH, args.repeats),
             }
-            if style == "generative":
+            if style == "generative" and not args.no_latency:
                 result["title_task"] = title_alone(server.url, english, args.repeats)
                 result["latency"] = latency(server.url, english, args.latency_runs)
         out["styles"][style] = result
