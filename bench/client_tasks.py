@@ -15,12 +15,13 @@ without delaying the user's question (issue 17).
    streamed, ``/api/chat`` whole, ``/api/generate`` and ``/v1/chat/completions`` streamed:
    how many answers end with the sources footer (``---`` then ``**Sources**`` or
    ``**Fuentes**``), and of those how many cite ``[n]``.
-3. Latency, generative style: the user's question (streamed ``/api/chat``, to its done
-   line) alone, then with Open WebUI's title task (its real template,
-   tests/client_templates.py) sent 10 ms before it, then, for comparison, with a request
-   of the same size that does use the embedded model (what a title task cost when it went
-   to the model). Medians of ``--latency-runs`` runs each, the ratio to the question alone,
-   and the title task's own time.
+3. Latency, generative style at temperature 0 (the same answer every run): the user's
+   question (streamed ``/api/chat``: to its first text and to its done line) alone, then
+   with Open WebUI's title task (its real template, tests/client_templates.py) sent 10 ms
+   before it, then, for comparison, with a request of the same size that does use the
+   embedded model (what a title task cost when it went to the model); the three in turn,
+   ``--latency-runs`` times. Medians, the ratios to the question alone, and the title
+   task's own time.
 
 Results are printed and written to ``--json`` (default bench/results/client-tasks-*.json).
 See docs/benchmarks.md, "Clients: sources footer and their own tasks".
@@ -78,21 +79,25 @@ def ask(url: str, way: str, question: str, timeout: float = 300.0) -> str:
 
 def chat_streamed(
     url: str, model: str, content: str, timeout: float = 300.0, client: httpx.Client | None = None
-) -> tuple[str, float]:
-    """A streamed ``/api/chat``: its text and the seconds to its done line (on ``client``'s
-    kept-alive connection when given: a new ``httpx.Client`` alone costs about 50 ms)."""
+) -> tuple[str, float, float]:
+    """A streamed ``/api/chat``: its text, the seconds to its first text and to its done
+    line (on ``client``'s kept-alive connection when given: a new ``httpx.Client`` alone
+    costs about 50 ms)."""
     body = {"model": model, "messages": [{"role": "user", "content": content}]}
     own = client is None
     client = client or httpx.Client()
     try:
         start = time.perf_counter()
+        first = 0.0
         parts = []
         with client.stream("POST", f"{url}/api/chat", json=body, timeout=timeout) as response:
             response.raise_for_status()
             for line in response.iter_lines():
                 if line:
                     parts.append(json.loads(line).get("message", {}).get("content", ""))
-        return "".join(parts), time.perf_counter() - start
+                    first = first or (time.perf_counter() - start if parts[-1] else 0.0)
+        total = time.perf_counter() - start
+        return "".join(parts), first or total, total
     finally:
         if own:
             client.close()
@@ -135,37 +140,40 @@ def latency(url: str, question: str, runs: int) -> dict[str, Any]:
         "with_title_task": (MODEL, title_prompt),
         "with_model_request": (CHAT_MODEL, same_size),
     }
-    results: dict[str, list[tuple[float, float | None, str]]] = {name: [] for name in kinds}
+    results: dict[str, list[tuple[float, float, float | None, str]]] = {n: [] for n in kinds}
     with httpx.Client() as mine, httpx.Client() as theirs:
         for name in [name for _ in range(runs) for name in kinds]:
             concurrent = kinds[name]
             other: dict[str, Any] = {}
 
             def background(concurrent: tuple[str, str], other: dict[str, Any] = other) -> None:
-                other["text"], other["s"] = chat_streamed(url, *concurrent, client=theirs)
+                other["text"], _, other["s"] = chat_streamed(url, *concurrent, client=theirs)
 
             thread = None
             if concurrent:
                 thread = threading.Thread(target=background, args=(concurrent,))
                 thread.start()
                 time.sleep(0.01)
-            _, seconds = chat_streamed(url, MODEL, question, client=mine)
+            _, first, seconds = chat_streamed(url, MODEL, question, client=mine)
             if thread:
                 thread.join()
-            results[name].append((seconds, other.get("s"), str(other.get("text", ""))))
+            results[name].append((first, seconds, other.get("s"), str(other.get("text", ""))))
     phases: dict[str, Any] = {}
     for name, runs_of in results.items():
         phases[name] = {
-            "question_s": round(statistics.median(r[0] for r in runs_of), 3),
-            "question_runs_s": [round(r[0], 3) for r in runs_of],
+            "first_text_s": round(statistics.median(r[0] for r in runs_of), 3),
+            "question_s": round(statistics.median(r[1] for r in runs_of), 3),
+            "first_text_runs_s": [round(r[0], 3) for r in runs_of],
+            "question_runs_s": [round(r[1], 3) for r in runs_of],
         }
-        others = [r[1] for r in runs_of if r[1] is not None]
+        others = [r[2] for r in runs_of if r[2] is not None]
         if others:
             phases[name]["concurrent_s"] = round(statistics.median(others), 4)
-            phases[name]["concurrent_sample"] = runs_of[0][2][:120]
-    alone = phases["alone"]["question_s"]
+            phases[name]["concurrent_sample"] = runs_of[0][3][:120]
     for name in ("with_title_task", "with_model_request"):
-        phases[name]["ratio"] = round(phases[name]["question_s"] / alone, 3)
+        for key in ("first_text_s", "question_s"):
+            ratio = phases[name][key] / phases["alone"][key]
+            phases[name][key.replace("_s", "_ratio")] = round(ratio, 3)
     return phases
 
 
@@ -175,7 +183,7 @@ def title_alone(url: str, question: str, runs: int) -> dict[str, Any]:
     times, text = [], ""
     with httpx.Client() as client:
         for _ in range(runs):
-            text, seconds = chat_streamed(url, MODEL, prompt, client=client)
+            text, _, seconds = chat_streamed(url, MODEL, prompt, client=client)
             times.append(seconds)
     return {
         "median_ms": round(1000 * statistics.median(times), 1),
@@ -190,6 +198,8 @@ def main() -> None:
     parser.add_argument("--docs", type=int, default=200, help="SciFact abstracts indexed")
     parser.add_argument("--repeats", type=int, default=20, help="answers per question")
     parser.add_argument("--latency-runs", type=int, default=5)
+    parser.add_argument("--styles", default="auto,generative", help="answer styles, in turn")
+    parser.add_argument("--no-latency", action="store_true", help="only count the footers")
     parser.add_argument("--workdir", default="/tmp/sabio-client-tasks", help="reused")
     parser.add_argument("--json", type=Path, help="default: bench/results/client-tasks-*.json")
     args = parser.parse_args()
@@ -198,7 +208,7 @@ def main() -> None:
     home, built = build_home(workdir, args.docs)
     english = load_questions(args.docs)[1][0]
     out: dict[str, Any] = {"docs": built, "chat_model": CHAT_MODEL, "styles": {}}
-    for style in ("auto", "generative"):
+    for style in args.styles.split(","):
         settings = {
             "SABIO_ANSWER_STYLE": style,
             "SABIO_CHAT_MODEL": CHAT_MODEL,
@@ -211,11 +221,15 @@ def main() -> None:
                 "english": footers(server.url, english, args.repeats),
                 "spanish": footers(server.url, SPANISH, args.repeats),
             }
-            if style == "generative":
-                result["title_task"] = title_alone(server.url, english, args.repeats)
-                result["latency"] = latency(server.url, english, args.latency_runs)
         out["styles"][style] = result
         print(json.dumps({style: result}, indent=2, ensure_ascii=False))
+    if not args.no_latency:  # temperature 0: the same answer every run, comparable times
+        settings |= {"SABIO_ANSWER_STYLE": "generative", "SABIO_TEMPERATURE": "0"}
+        with running_server(home, workdir / "server-latency.log", settings) as server:
+            chat_streamed(server.url, MODEL, english)  # warm-up
+            out["title_task"] = title_alone(server.url, english, args.repeats)
+            out["latency"] = latency(server.url, english, args.latency_runs)
+        print(json.dumps({k: out[k] for k in ("title_task", "latency")}, indent=2))
     save(out, "client-tasks", args.json)
 
 
