@@ -5,13 +5,15 @@ connections and transactions), :mod:`~sabio.store.migrations` (numbered schema c
 applied when the file is opened), :mod:`~sabio.store.schema` (the list of them),
 :mod:`~sabio.store.documents` (knowledge bases, documents, chunks: the source of truth
 from which the search index is derived), and the tables of chats, users, sources and
-jobs, each in a module of its own. :class:`Store` is all of them over one database.
+jobs, each in a module of its own. :class:`Store` is all of them over one database;
+:class:`~sabio.store.backend.StoreBackend` is what another backend must do.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from sabio.store.backend import StoreBackend
 from sabio.store.documents import (
     DocumentRecord,
     DocumentTables,
@@ -29,6 +31,7 @@ __all__ = [
     "KnowledgeBase",
     "Passage",
     "Store",
+    "StoreBackend",
     "StoredChunk",
 ]
 
@@ -39,3 +42,6 @@ class Store(DocumentTables):
 
     def __init__(self, path: Path | str, *, per_thread: bool = False) -> None:
         super().__init__(path, MIGRATIONS, per_thread=per_thread)
+
+
+_SQLITE_IS_A_BACKEND: type[StoreBackend] = Store  # mypy checks that Store keeps the protocol
