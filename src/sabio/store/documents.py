@@ -1,27 +1,20 @@
-"""The store: knowledge bases, documents, chunks (text and vectors): the source of truth.
+"""Knowledge bases, their documents and chunks (text and vectors): the source of truth.
 
-One SQLite file (WAL mode) through the standard library's ``sqlite3``; no extension has
-to be loaded (many Pythons cannot). Vectors are float32 BLOBs in the chunk rows, so they
-are written and deleted in the same transaction as the chunk text. The search index
-(:mod:`sabio.index`: vectors and BM25 postings) is derived from these rows and can always
-be rebuilt from them; chunk ids only grow (AUTOINCREMENT), which lets it catch up by id.
-
-Every change to a document happens in one transaction, so a process killed at any
-moment leaves either the old version or the new one, never half of each.
+Vectors are float32 BLOBs in the chunk rows, so they are written and deleted in the same
+transaction as the chunk text. The search index (:mod:`sabio.index`: vectors and BM25
+postings) is derived from these rows and can always be rebuilt from them; chunk ids only
+grow (AUTOINCREMENT), which lets it catch up by id. Every change to a document happens in
+one transaction, so a process killed at any moment leaves either the old version or the
+new one, never half of each.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sqlite3
-import threading
 import time
-import weakref
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,9 +22,16 @@ from numpy.typing import NDArray
 
 from sabio.chunking import Chunk
 from sabio.errors import ConflictError, NotFoundError
-from sabio.home import create_private_file
+from sabio.store.connection import Database
+from sabio.store.migrations import execute_script, migration
 
-SCHEMA = """
+
+@migration(1)
+def create_documents(db: sqlite3.Connection) -> None:
+    """Knowledge bases, documents, chunks."""
+    execute_script(
+        db,
+        """
 CREATE TABLE IF NOT EXISTS kb (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     name TEXT NOT NULL UNIQUE,
@@ -74,130 +74,8 @@ CREATE TABLE IF NOT EXISTS chunk (
 );
 CREATE INDEX IF NOT EXISTS chunk_document ON chunk(document_id);
 CREATE INDEX IF NOT EXISTS chunk_kb ON chunk(kb_id);
-CREATE TABLE IF NOT EXISTS chat (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    user_id INTEGER,
-    title TEXT NOT NULL DEFAULT '',
-    kb_name TEXT,
-    model TEXT,
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL,
-    leaf_id INTEGER
-);
-CREATE INDEX IF NOT EXISTS chat_updated ON chat(updated_at);
-CREATE TABLE IF NOT EXISTS message (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    chat_id INTEGER NOT NULL REFERENCES chat(id) ON DELETE CASCADE,
-    role TEXT NOT NULL CHECK (role IN ('user', 'assistant')),
-    content TEXT NOT NULL,
-    citations TEXT NOT NULL DEFAULT '[]',
-    complete INTEGER NOT NULL DEFAULT 1,
-    created_at REAL NOT NULL,
-    parent_id INTEGER REFERENCES message(id) ON DELETE CASCADE,
-    stopped INTEGER NOT NULL DEFAULT 0,
-    claims TEXT NOT NULL DEFAULT '[]'
-);
-CREATE INDEX IF NOT EXISTS message_chat ON message(chat_id);
-CREATE TABLE IF NOT EXISTS user (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    name TEXT NOT NULL UNIQUE COLLATE NOCASE,
-    password_hash TEXT NOT NULL,
-    admin INTEGER NOT NULL DEFAULT 0,
-    created_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS session (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    user_id INTEGER NOT NULL REFERENCES user(id) ON DELETE CASCADE,
-    token_hash TEXT NOT NULL UNIQUE,
-    csrf_token TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    expires_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS session_user ON session(user_id);
-CREATE TABLE IF NOT EXISTS api_token (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    user_id INTEGER NOT NULL REFERENCES user(id) ON DELETE CASCADE,
-    name TEXT NOT NULL,
-    token_hash TEXT NOT NULL UNIQUE,
-    created_at REAL NOT NULL,
-    last_used_at REAL
-);
-CREATE INDEX IF NOT EXISTS api_token_user ON api_token(user_id);
-CREATE TABLE IF NOT EXISTS kb_member (
-    kb_id INTEGER NOT NULL REFERENCES kb(id) ON DELETE CASCADE,
-    user_id INTEGER NOT NULL REFERENCES user(id) ON DELETE CASCADE,
-    access TEXT NOT NULL CHECK (access IN ('read', 'write')),
-    PRIMARY KEY (kb_id, user_id)
-);
-CREATE INDEX IF NOT EXISTS kb_member_user ON kb_member(user_id);
-CREATE INDEX IF NOT EXISTS chat_user ON chat(user_id);
-CREATE TABLE IF NOT EXISTS source (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    kb_id INTEGER NOT NULL REFERENCES kb(id) ON DELETE CASCADE,
-    kind TEXT NOT NULL,
-    location TEXT NOT NULL,
-    options TEXT NOT NULL DEFAULT '{}',
-    secret BLOB,
-    state TEXT NOT NULL DEFAULT '{}',
-    interval_s REAL,
-    created_at REAL NOT NULL,
-    last_sync_at REAL,
-    next_sync_at REAL,
-    last_error TEXT NOT NULL DEFAULT '',
-    UNIQUE (kb_id, kind, location)
-);
-CREATE TABLE IF NOT EXISTS source_item (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    source_id INTEGER NOT NULL REFERENCES source(id) ON DELETE CASCADE,
-    key TEXT NOT NULL,
-    title TEXT NOT NULL DEFAULT '',
-    document_id INTEGER,
-    status TEXT NOT NULL,
-    outcome TEXT NOT NULL,
-    reason TEXT NOT NULL DEFAULT '',
-    etag TEXT,
-    last_modified TEXT,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    changed_at REAL NOT NULL,
-    checked_at REAL NOT NULL,
-    UNIQUE (source_id, key)
-);
-CREATE TABLE IF NOT EXISTS job (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    kind TEXT NOT NULL,
-    source_id INTEGER REFERENCES source(id) ON DELETE CASCADE,
-    payload TEXT NOT NULL DEFAULT '{}',
-    status TEXT NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    run_after REAL NOT NULL,
-    done INTEGER NOT NULL DEFAULT 0,
-    total INTEGER,
-    message TEXT NOT NULL DEFAULT '',
-    counts TEXT NOT NULL DEFAULT '{}',
-    error TEXT NOT NULL DEFAULT '',
-    owner TEXT,
-    heartbeat_at REAL,
-    created_at REAL NOT NULL,
-    started_at REAL,
-    finished_at REAL
-);
-CREATE INDEX IF NOT EXISTS job_status ON job(status, run_after);
-CREATE INDEX IF NOT EXISTS job_source ON job(source_id);
-"""
-SCHEMA_VERSION = 5
-"""1: knowledge bases, documents, chunks; 2: chats and their messages (:mod:`sabio.chats`);
-3: user accounts, their sessions and API tokens (:mod:`sabio.users`); 4: sources that
-keep a knowledge base current, what each of their items became, and background jobs
-(:mod:`sabio.sources`, :mod:`sabio.jobs`); 5: knowledge bases' identifiers (``slug``,
-:mod:`sabio.names`), members' access to them (``kb_member``), and chats as trees: each
-message's ``parent_id`` (regenerated answers and edited questions are siblings), the
-branch shown (``chat.leaf_id``), answers stopped by their reader and the claims of each
-answer (:func:`_upgrade_to_5`). Every statement is ``IF NOT EXISTS``, so running
-:data:`SCHEMA` again adds what an older database lacks, and the upgrades add the columns
-of existing tables. A chat names its knowledge base (``kb_name``) instead of referring to
-its row: a knowledge base deleted with ``keep_chats`` leaves its chats readable.
-``user_id`` is the chat's owner when the server requires login; NULL is the single local
-user. Sessions and tokens are kept as SHA-256 digests only, passwords as scrypt hashes."""
+""",
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,84 +142,8 @@ class Passage:
     after: str
 
 
-class Store:
-    """The database. ``per_thread``: each thread reads through a connection of its own (for
-    a server's many concurrent readers: calls on one shared connection take turns, while
-    WAL lets separate connections read at once); the connections of threads that ended
-    are closed as new ones open. A transaction stays on its thread."""
-
-    def __init__(self, path: Path | str, *, per_thread: bool = False) -> None:
-        if str(path) != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            create_private_file(Path(path))  # its -wal and -shm files take its mode
-        self.path = path
-        self._shared = self._connect()
-        self._local = threading.local() if per_thread and str(path) != ":memory:" else None
-        self._threads: list[tuple[weakref.ref[threading.Thread], sqlite3.Connection]] = []
-        self._threads_lock = threading.Lock()
-        self._migrate()
-
-    def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
-        db.row_factory = sqlite3.Row
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        db.execute("PRAGMA foreign_keys=ON")
-        db.execute("PRAGMA secure_delete=ON")  # deleted text is zeroed, not left in free pages
-        db.execute("PRAGMA busy_timeout=10000")
-        return db
-
-    @property
-    def db(self) -> sqlite3.Connection:
-        if self._local is None:
-            return self._shared
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is None:
-            db = self._local.db = self._connect()
-            with self._threads_lock:
-                alive = []
-                for thread, connection in self._threads:
-                    if (t := thread()) is not None and t.is_alive():
-                        alive.append((thread, connection))
-                    else:
-                        connection.close()
-                self._threads = [*alive, (weakref.ref(threading.current_thread()), db)]
-        return db
-
-    def close(self) -> None:
-        with self._threads_lock:
-            for _, connection in self._threads:
-                connection.close()
-            self._threads.clear()
-        self._shared.close()
-
-    def _migrate(self) -> None:
-        version = self.db.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise ConflictError(
-                f"{self.path} was written by a newer Sabio (schema {version}); upgrade Sabio"
-            )
-        if version < SCHEMA_VERSION:
-            # executescript commits first, so the script opens its own transaction.
-            self.db.executescript(f"BEGIN IMMEDIATE;\n{SCHEMA}")
-            try:
-                _upgrade_to_5(self.db)
-                self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-            except BaseException:
-                self.db.execute("ROLLBACK")
-                raise
-            self.db.execute("COMMIT")
-
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.db
-        except BaseException:
-            if self.db.in_transaction:  # SQLite already rolled back on a full disk (SQLITE_FULL)
-                self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+class DocumentTables(Database):
+    """The ``kb``, ``document`` and ``chunk`` tables (created by :func:`create_documents`)."""
 
     # knowledge bases
 
@@ -419,15 +221,6 @@ class Store:
             if with_chats:  # their messages go with them (ON DELETE CASCADE)
                 db.execute("DELETE FROM chat WHERE kb_name=?", (kb.name,))
 
-    def erase_deleted(self) -> None:
-        """Make what was deleted unreadable from the files too: deleted rows are zeroed in
-        their pages (``secure_delete``), and this copies the write-ahead log into the
-        database and empties it, so the rows' earlier versions do not linger there. Best
-        effort: while another connection reads an older snapshot, the log is emptied at a
-        later checkpoint instead."""
-        with contextlib.suppress(sqlite3.OperationalError):
-            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-
     def kb_counts(self, kb_id: int) -> tuple[int, int]:
         """(documents, chunks) of one knowledge base."""
         row = self.db.execute(
@@ -463,17 +256,6 @@ class Store:
             (kb_id, kb_id, kb_id, kb_id, kb_id),
         ).fetchone()
         return tuple(row)
-
-    @contextmanager
-    def watching(self) -> Iterator[Callable[[], int]]:
-        """A number that changes whenever another connection (another thread's, another
-        process's) committed: SQLite's ``data_version`` on a connection of its own, cheap
-        enough to read every second."""
-        db = sqlite3.connect(str(self.path), check_same_thread=False)
-        try:
-            yield lambda: int(db.execute("PRAGMA data_version").fetchone()[0])
-        finally:
-            db.close()
 
     def kb_versions(self, kb_id: int) -> tuple[int, int]:
         """(generation, epoch): the first moves on every change of the knowledge base's
@@ -746,43 +528,6 @@ class Store:
                 " epoch=epoch+1 WHERE id=?",
                 (model, int(vectors.shape[1]), kb.id),
             )
-
-    def integrity_problems(self) -> list[str]:
-        """What `PRAGMA integrity_check` and the foreign keys say; empty when all is well."""
-        problems = [r[0] for r in self.db.execute("PRAGMA integrity_check") if r[0] != "ok"]
-        problems += [f"dangling row in {r[0]}" for r in self.db.execute("PRAGMA foreign_key_check")]
-        return problems
-
-
-def _upgrade_to_5(db: sqlite3.Connection) -> None:
-    """Schema 5 over a database of an earlier one (over a new one it finds nothing to
-    change): the new columns, each knowledge base its own name as identifier (names were identifiers
-    until then), every chat's messages one branch, oldest first, and members (not
-    admins) keep the access they had, to every knowledge base, as writers."""
-    added = [
-        ("kb", "slug", "TEXT NOT NULL DEFAULT ''"),
-        ("message", "parent_id", "INTEGER REFERENCES message(id) ON DELETE CASCADE"),
-        ("message", "stopped", "INTEGER NOT NULL DEFAULT 0"),
-        ("message", "claims", "TEXT NOT NULL DEFAULT '[]'"),
-        ("chat", "leaf_id", "INTEGER"),
-    ]
-    for table, column, declaration in added:
-        if column not in {row[1] for row in db.execute(f"PRAGMA table_info({table})")}:
-            db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
-    db.execute("UPDATE kb SET slug = name WHERE slug = ''")
-    db.execute("CREATE UNIQUE INDEX IF NOT EXISTS kb_slug ON kb(slug)")
-    db.execute(
-        """UPDATE message SET parent_id = (SELECT max(p.id) FROM message p
-               WHERE p.chat_id = message.chat_id AND p.id < message.id)
-           WHERE parent_id IS NULL"""
-    )
-    db.execute(
-        "UPDATE chat SET leaf_id = (SELECT max(m.id) FROM message m WHERE m.chat_id = chat.id)"
-    )
-    db.execute(
-        "INSERT OR IGNORE INTO kb_member(kb_id, user_id, access)"
-        " SELECT kb.id, user.id, 'write' FROM kb, user WHERE NOT user.admin"
-    )
 
 
 _DOC_COLUMNS = (

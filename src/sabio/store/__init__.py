@@ -1,0 +1,47 @@
+"""The store: everything Sabio keeps, in one SQLite file, behind one class.
+
+The package is split by concept: :mod:`~sabio.store.connection` (the file, its
+connections and transactions), :mod:`~sabio.store.migrations` (numbered schema changes,
+applied when the file is opened), :mod:`~sabio.store.schema` (the list of them),
+:mod:`~sabio.store.documents` (knowledge bases, documents, chunks: the source of truth
+from which the search index is derived), and the tables of chats, users, sources and
+jobs, each in a module of its own. :class:`Store` is all of them over one database;
+:class:`~sabio.store.backend.StoreBackend` is what another backend must do.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sabio.store.backend import StoreBackend
+from sabio.store.documents import (
+    DocumentRecord,
+    DocumentTables,
+    FileState,
+    KnowledgeBase,
+    Passage,
+    StoredChunk,
+)
+from sabio.store.schema import MIGRATIONS, SCHEMA_VERSION
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "DocumentRecord",
+    "FileState",
+    "KnowledgeBase",
+    "Passage",
+    "Store",
+    "StoreBackend",
+    "StoredChunk",
+]
+
+
+class Store(DocumentTables):
+    """The database at ``path``, brought up to the current schema when opened (see
+    :class:`~sabio.store.connection.Database` for ``per_thread``)."""
+
+    def __init__(self, path: Path | str, *, per_thread: bool = False) -> None:
+        super().__init__(path, MIGRATIONS, per_thread=per_thread)
+
+
+_SQLITE_IS_A_BACKEND: type[StoreBackend] = Store  # mypy checks that Store keeps the protocol

@@ -1,0 +1,79 @@
+"""The schema: every migration, in order (:mod:`sabio.store.migrations`).
+
+1: knowledge bases, documents, chunks (:mod:`sabio.store.documents`); 2: chats and their
+messages (:mod:`sabio.store.chats`); 3: user accounts, their sessions and API tokens
+(:mod:`sabio.store.users`); 4: sources, what each of their items became, and background
+jobs (:mod:`sabio.store.sources`); 5: knowledge bases' identifiers (``slug``,
+:mod:`sabio.names`), members' access to them (``kb_member``), and chats as trees: each
+message's ``parent_id`` (regenerated answers and edited questions are siblings), the
+branch shown (``chat.leaf_id``), answers stopped by their reader and the claims of each
+answer. A new change of the schema is a new function here (or in the module of its
+tables), appended to :data:`MIGRATIONS`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from sabio.store.chats import create_chats
+from sabio.store.documents import create_documents
+from sabio.store.migrations import Migration, execute_script, migration
+from sabio.store.sources import create_sources_and_jobs
+from sabio.store.users import create_users
+
+
+@migration(5)
+def identifiers_members_and_chat_trees(db: sqlite3.Connection) -> None:
+    """Schema 5 over a database of an earlier one (over a new one it finds nothing to
+    change): members' access to knowledge bases (``kb_member``), the new columns, each
+    knowledge base its own name as identifier (names were identifiers until then), every
+    chat's messages one branch, oldest first, and members (not admins) keep the access
+    they had, to every knowledge base, as writers."""
+    execute_script(
+        db,
+        """
+CREATE TABLE IF NOT EXISTS kb_member (
+    kb_id INTEGER NOT NULL REFERENCES kb(id) ON DELETE CASCADE,
+    user_id INTEGER NOT NULL REFERENCES user(id) ON DELETE CASCADE,
+    access TEXT NOT NULL CHECK (access IN ('read', 'write')),
+    PRIMARY KEY (kb_id, user_id)
+);
+CREATE INDEX IF NOT EXISTS kb_member_user ON kb_member(user_id);
+""",
+    )
+    added = [
+        ("kb", "slug", "TEXT NOT NULL DEFAULT ''"),
+        ("message", "parent_id", "INTEGER REFERENCES message(id) ON DELETE CASCADE"),
+        ("message", "stopped", "INTEGER NOT NULL DEFAULT 0"),
+        ("message", "claims", "TEXT NOT NULL DEFAULT '[]'"),
+        ("chat", "leaf_id", "INTEGER"),
+    ]
+    for table, column, declaration in added:
+        if column not in {row[1] for row in db.execute(f"PRAGMA table_info({table})")}:
+            db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+    db.execute("UPDATE kb SET slug = name WHERE slug = ''")
+    db.execute("CREATE UNIQUE INDEX IF NOT EXISTS kb_slug ON kb(slug)")
+    db.execute(
+        """UPDATE message SET parent_id = (SELECT max(p.id) FROM message p
+               WHERE p.chat_id = message.chat_id AND p.id < message.id)
+           WHERE parent_id IS NULL"""
+    )
+    db.execute(
+        "UPDATE chat SET leaf_id = (SELECT max(m.id) FROM message m WHERE m.chat_id = chat.id)"
+    )
+    db.execute(
+        "INSERT OR IGNORE INTO kb_member(kb_id, user_id, access)"
+        " SELECT kb.id, user.id, 'write' FROM kb, user WHERE NOT user.admin"
+    )
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    create_documents,
+    create_chats,
+    create_users,
+    create_sources_and_jobs,
+    identifiers_members_and_chat_trees,
+)
+SCHEMA_VERSION = MIGRATIONS[-1].number
+"""The number of the last migration (kept in ``PRAGMA user_version`` too, and in exports)."""
+assert [m.number for m in MIGRATIONS] == list(range(1, SCHEMA_VERSION + 1))
