@@ -11,16 +11,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import toy_loader  # noqa: F401  (registers the loader of .toy files)
 import toy_source  # noqa: F401  (registers the "lines" kind of source)
 from fastapi.testclient import TestClient
-from test_server import API, LOCAL, _error
+from test_server import API, LOCAL, _error, _files_by_name, _upload
 from test_web import DESKTOP, Page, browser, expectation, local  # noqa: F401  (fixtures)
 from typer.testing import CliRunner
 
 from sabio.cli import app
 from sabio.config import Settings, load_settings
+from sabio.loaders.formats import extension_for, format_of
 from sabio.server import create_app
 
+TOY = b"TOY1\nA toy story\nWoody the cowboy rides again.\n\nBuzz flies to infinity."
 LINES = "Alpacas graze in the high Andes.\nok\nBeavers build dams across rivers.\n"
 
 
@@ -153,3 +156,54 @@ def test_a_kind_of_source_of_ones_own_in_the_web_app(
     expect(card.get_by_role("button", name="Sync now")).to_be_visible()
     tab.shot("added")
     tab.close()
+
+
+def test_a_loader_of_ones_own_through_sabio_add(tmp_path: Path) -> None:
+    runner = CliRunner()
+    env = {"SABIO_HOME": str(tmp_path / "home"), "SABIO_EMBEDDING_MODEL": "fake:words"}
+    toys = tmp_path / "toys"
+    toys.mkdir()
+    (toys / "story.toy").write_bytes(TOY)
+    (toys / "fake.toy").write_bytes(b"%PDF-1.4 not a toy")
+    added = runner.invoke(app, ["add", str(toys / "story.toy"), "--json"], env=env)
+    assert added.exit_code == 0, added.output
+    docs = {
+        Path(d["source"]).name: d
+        for d in json.loads(runner.invoke(app, ["docs", "--json"], env=env).output)
+    }
+    assert docs["story.toy"]["status"] == "indexed" and docs["story.toy"]["title"] == "A toy story"
+    both = runner.invoke(app, ["add", str(toys), "--json"], env=env)
+    assert both.exit_code == 1, both.output  # one file failed
+    docs = {
+        Path(d["source"]).name: d
+        for d in json.loads(runner.invoke(app, ["docs", "--json"], env=env).output)
+    }
+    assert docs["fake.toy"]["status"] == "failed" and "not a toy file" in docs["fake.toy"]["error"]
+    found = runner.invoke(app, ["search", "infinity", "--json"], env=env)
+    assert "Buzz flies to infinity" in found.output
+
+
+def test_a_loader_of_ones_own_through_an_upload(client: TestClient) -> None:
+    """The server's readers are spawned (it has threads): they import the loader first."""
+    assert client.post(f"{API}/kbs", json={"name": "toys"}).status_code == 201
+    files = [("story.toy", TOY), ("fake.toy", b"\x89PNG\r\n\x1a\n" + bytes(64))]
+    result = _files_by_name(_upload(client, "toys", files))
+    assert result["story.toy"]["status"] == "indexed", result
+    assert result["fake.toy"]["status"] == "rejected"
+    assert result["fake.toy"]["reason"] == "not a toy file (it looks like a PNG image)"
+    hits = client.get(f"{API}/kbs/toys/search", params={"q": "cowboy"}).json()["hits"]
+    assert [h["document"] for h in hits] == ["story.toy"]
+    document = client.get(f"{API}/kbs/toys/documents").json()[0]
+    original = client.get(f"{API}/kbs/toys/documents/{document['id']}/file")
+    assert original.headers["content-type"] == "application/x-toy" and original.content == TOY
+    unsupported = _files_by_name(_upload(client, "toys", [("a.xyz", b"x")]))["a.xyz"]
+    assert ".toy" in unsupported["reason"]  # among the extensions Sabio reads
+
+
+def test_a_loader_declares_its_format_once() -> None:
+    fmt = format_of("Story.TOY")
+    assert fmt is not None and fmt.module == "toy_loader"
+    assert extension_for("application/x-toy") == ".toy"
+    assert extension_for("text/html") == ".html" and format_of("x.pdf") is not None
+    assert fmt.problem(TOY[:64], ".toy") is None
+    assert fmt.problem(b"%PDF-1.7", ".toy") == "not a toy file (it looks like a PDF)"

@@ -16,6 +16,7 @@ replaced; the next run redoes what is missing.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import itertools
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -29,6 +30,7 @@ import numpy as np
 from sabio.chunking import CHUNK_OVERLAP, CHUNK_SIZE, Chunk, chunk_document, embedding_text
 from sabio.errors import LoadError
 from sabio.loaders import LOADER_MODULES, Blob, LoadedDocument, is_supported, load_document
+from sabio.loaders.formats import plugin_modules
 from sabio.models import EmbeddingModel
 from sabio.readers import Limits, ReaderPool
 from sabio.store import DocumentRecord, FileState, KnowledgeBase, Store
@@ -114,6 +116,9 @@ class _Job:
     max_text_mb: int
     item: LoadedSource | None = None
     """Not a file: a document loaded elsewhere, or bytes to load (:func:`ingest_loaded`)."""
+    plugins: tuple[str, ...] = field(default_factory=plugin_modules)
+    """Modules of loaders of one's own, imported by the reader first (a spawned reader
+    knows the built-in loaders only)."""
 
 
 class Progress(Protocol):
@@ -212,6 +217,8 @@ def _file_stat(path: Path) -> os.stat_result | None:
 
 def prepare(job: _Job) -> _Prepared:
     """Hash, load and chunk one file, or load and chunk one item (in a reader process)."""
+    for module in job.plugins:
+        importlib.import_module(module)  # registers its loader here too
     if job.item is not None:
         return _prepare_item(job, job.item)
     path = Path(job.source)

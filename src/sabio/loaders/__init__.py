@@ -2,9 +2,11 @@
 
 A loader never touches the store or a model. It is a function registered for one or
 more file extensions with :func:`register_loader`; :func:`load_document` picks it, runs
-it and normalises what it returns. Loaders raise the :class:`~sabio.errors.LoadError`
-subclasses (needs OCR, encrypted, corrupt, empty, unsupported) and translate every
-third-party exception into one of them.
+it and normalises what it returns. What it reads (extensions, media types, how its
+content is recognised) is its :class:`~sabio.loaders.formats.Format`, which uploads, web
+pages and the server's original files read (:mod:`.formats`). Loaders raise the
+:class:`~sabio.errors.LoadError` subclasses (needs OCR, encrypted, corrupt, empty,
+unsupported) and translate every third-party exception into one of them.
 """
 
 from __future__ import annotations
@@ -13,11 +15,12 @@ import importlib
 import re
 import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
 from sabio.errors import CorruptFileError, EmptyDocumentError, LoadError, UnsupportedTypeError
+from sabio.loaders.formats import BUILT_IN, Format, format_of, register_format
 
 SectionKind = Literal["text", "table"]
 
@@ -73,38 +76,31 @@ Loader = Callable[[Blob], LoadedDocument]
 
 _LOADERS: dict[str, Loader] = {}
 
-# The module that registers the loader of each extension, imported when a file of that
-# kind is first loaded: reading a PDF never pays for the Office or HTML libraries.
-# tests/test_loaders.py checks that each module registers exactly these.
-LOADER_MODULES: dict[str, tuple[str, ...]] = {
-    "sabio.loaders.pdf": (".pdf",),
-    "sabio.loaders.office": (".docx", ".pptx", ".xlsx", ".xlsm", ".odt"),
-    "sabio.loaders.text": (
-        ".txt",
-        ".text",
-        ".log",
-        ".rst",
-        ".md",
-        ".markdown",
-        ".csv",
-        ".tsv",
-        ".tab",
-        ".json",
-        ".jsonl",
-        ".ndjson",
-    ),
-    "sabio.loaders.html": (".html", ".htm", ".xhtml"),
-    "sabio.loaders.mail": (".eml", ".mbox", ".mbx", ".msg"),
-}
+# The module that registers the loader of each extension (from the formats' declarations),
+# imported when a file of that kind is first loaded: reading a PDF never pays for the
+# Office or HTML libraries. tests/test_loaders.py checks that each module registers
+# exactly these.
+LOADER_MODULES: dict[str, tuple[str, ...]] = {}
+for _format in BUILT_IN:
+    if _format.module:
+        LOADER_MODULES[_format.module] = (
+            *LOADER_MODULES.get(_format.module, ()),
+            *_format.extensions,
+        )
 _MODULE_OF = {ext: module for module, exts in LOADER_MODULES.items() for ext in exts}
 
 
-def register_loader(*extensions: str) -> Callable[[Loader], Loader]:
-    """Register ``fn`` as the loader for these extensions (".pdf", ".docx", ...)."""
+def register_loader(*formats: str | Format) -> Callable[[Loader], Loader]:
+    """Register ``fn`` as the loader for these extensions (".pdf", ".docx", ...) or
+    formats: a loader of one's own declares its :class:`Format` here, in one line
+    (``@register_loader(Format((".toy",), media_types={…}, text=True))``)."""
 
     def decorator(fn: Loader) -> Loader:
-        for ext in extensions:
-            _LOADERS[ext.lower()] = fn
+        for declared in formats:
+            if isinstance(declared, Format):  # its module: the loader's (a reader imports it)
+                register_format(replace(declared, module=declared.module or fn.__module__))
+            for ext in declared.extensions if isinstance(declared, Format) else (declared,):
+                _LOADERS[ext.lower()] = fn
         return fn
 
     return decorator
@@ -119,7 +115,7 @@ def _loader(extension: str) -> Loader | None:
 
 def is_supported(name: str) -> bool:
     extension = Path(name).suffix.lower()
-    return extension in _MODULE_OF or extension in _LOADERS
+    return format_of(name) is not None or extension in _LOADERS
 
 
 def load_document(blob: Blob) -> LoadedDocument:

@@ -25,6 +25,7 @@ from fastapi.responses import StreamingResponse
 from sabio.config import Settings, check_ollama_host
 from sabio.errors import ConfigError, NotFoundError
 from sabio.ingest import stream_hash
+from sabio.loaders.formats import HEAD_BYTES, format_of
 from sabio.models import check_model_name, check_pullable
 from sabio.server.api import ERRORS, ServicesDep
 from sabio.server.events import Event, close_iterator, event_stream
@@ -48,20 +49,7 @@ WHAT_TO_GIVE = {
     "embedding_model": "'auto' or 'backend:model', e.g. ollama:bge-m3",
 }
 PDF = "application/pdf"
-OFFICE_TYPES = {
-    ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-    ".pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
-    ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    ".xlsm": "application/vnd.ms-excel.sheet.macroEnabled.12",
-    ".odt": "application/vnd.oasis.opendocument.text",
-    ".msg": "application/vnd.ms-outlook",
-}
-TEXT_EXTENSIONS = frozenset(
-    ".txt .text .log .rst .md .markdown .csv .tsv .tab .json .jsonl .ndjson "
-    ".html .htm .xhtml .eml .mbox .mbx".split()
-)
-"""Files Sabio reads as text, shown as plain text (HTML too: as its source)."""
-HEAD_BYTES = 64 * 1024
+"""The one media type served without the sandbox (browsers' PDF viewers refuse it)."""
 
 
 # settings
@@ -233,14 +221,11 @@ def _blocks(file: BinaryIO, size: int) -> Iterator[bytes]:
 
 
 def _media_type(path: Path, file: BinaryIO) -> str:
-    ext = path.suffix.lower()
-    if ext == ".pdf":
-        return PDF
-    if ext in OFFICE_TYPES:
-        return OFFICE_TYPES[ext]
-    if ext in TEXT_EXTENSIONS:
+    fmt = format_of(path.name)
+    if fmt is not None and fmt.text:  # shown as plain text (HTML too: as its source)
         return _plain_text(file)
-    return "application/octet-stream"
+    media_type = fmt.media_type(path.suffix.lower()) if fmt else None
+    return media_type or "application/octet-stream"
 
 
 def _plain_text(file: BinaryIO) -> str:

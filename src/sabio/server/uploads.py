@@ -17,7 +17,6 @@ by a job when the server starts again (:func:`unindexed`).
 
 from __future__ import annotations
 
-import codecs
 import os
 import shutil
 import unicodedata
@@ -35,7 +34,7 @@ from starlette.requests import Request
 
 from sabio.config import Settings
 from sabio.home import uploads_root
-from sabio.loaders import LOADER_MODULES
+from sabio.loaders.formats import HEAD_BYTES, extensions, format_of
 from sabio.store import Store
 
 if TYPE_CHECKING:
@@ -44,28 +43,11 @@ if TYPE_CHECKING:
 MAX_NAME_BYTES = 200
 MULTIPART_SLACK = 1 << 20
 """What a declared Content-Length may exceed the total by (boundaries, part headers)."""
-HEAD_BYTES = 64 * 1024
-"""How much of a file is read to check its content."""
 
 _FORBIDDEN = frozenset('<>:"/\\|?*')
 _RESERVED = frozenset(
     ["con", "prn", "aux", "nul"] + [f"{p}{i}" for p in ("com", "lpt") for i in range(1, 10)]
 )
-_BOMS = (codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
-_MAGIC = (
-    (b"%PDF-", "a PDF"),
-    (b"PK\x03\x04", "a ZIP archive"),
-    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an old-style Office or Outlook file"),
-    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
-    (b"\xff\xd8\xff", "a JPEG image"),
-    (b"\x1f\x8b", "a gzip archive"),
-    (b"\x7fELF", "a program"),
-)
-_OLE = _MAGIC[2][0]
-_ZIP = _MAGIC[1][0]
-# Control bytes that never occur in text (tab, newlines, form feed and escape do).
-_BINARY_BYTES = bytes(b for b in range(32) if b not in (9, 10, 12, 13, 27)) + b"\x7f"
-SUPPORTED = tuple(ext for exts in LOADER_MODULES.values() for ext in exts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,50 +177,24 @@ class Refusal:
 
 def content_problem(path: Path, name: str) -> Refusal | None:
     """Why this file is refused (its extension is not read by Sabio, or its content is
-    not what the extension says), or None when it may be indexed."""
+    not what the extension says, as its loader's format tells), or None when it may be
+    indexed."""
     ext = Path(name).suffix.lower()
-    if ext not in SUPPORTED:
+    fmt = format_of(name)
+    if fmt is None:
         kind = ext or "no extension"
+        supported = extensions()
         return Refusal(
-            f"unsupported file type ({kind}); Sabio reads {', '.join(SUPPORTED)}",
+            f"unsupported file type ({kind}); Sabio reads {', '.join(supported)}",
             "upload_unsupported",
-            {"ext": ext, "supported": " ".join(SUPPORTED)},
+            {"ext": ext, "supported": " ".join(supported)},
         )
     with path.open("rb") as f:
         head = f.read(HEAD_BYTES)
     if not head:
         return Refusal("the file is empty", "upload_empty")
-    looks = next((what for magic, what in _MAGIC if head.startswith(magic)), None)
-    seen = f" (it looks like {looks})" if looks else ""
-
-    def mismatch(reason: str) -> Refusal:
-        return Refusal(reason, "upload_mismatch", {"ext": ext})
-
-    if ext == ".pdf":
-        return (
-            None
-            if b"%PDF-" in head[:1024]
-            else mismatch(f"not a PDF: its content is not PDF{seen}")
-        )
-    if ext in (".docx", ".pptx", ".xlsx", ".xlsm", ".odt"):
-        ok = head.startswith(_ZIP) or (ext != ".odt" and head.startswith(_OLE))  # OLE: encrypted
-        return None if ok else mismatch(f"not a {ext} file: it is not an Office document{seen}")
-    if ext == ".msg":
-        return None if head.startswith(_OLE) else mismatch(f"not an Outlook .msg file{seen}")
-    if looks or not _looks_like_text(head):
-        return mismatch(f"not a {ext} file: it holds binary data, not text{seen}")
-    return None
-
-
-def _looks_like_text(head: bytes) -> bool:
-    if head.startswith(_BOMS):
-        return True
-    if b"\x00" in head:  # UTF-16 without a BOM: a NUL in every other byte
-        sample = head[:4096]
-        even, odd = sample[0::2].count(0), sample[1::2].count(0)
-        return max(even, odd) > 0.4 * (len(sample) // 2) and min(even, odd) == 0
-    binary = len(head) - len(head.translate(None, _BINARY_BYTES))
-    return binary * 100 <= len(head)
+    reason = fmt.problem(head, ext)
+    return Refusal(reason, "upload_mismatch", {"ext": ext}) if reason else None
 
 
 def accept(received: Received, folder: Path) -> Path:

@@ -29,6 +29,7 @@ from sabio.errors import ConfigError, SourceError
 from sabio.fetch import Fetched, Fetcher, PageGoneError, check_url, parse_feed, parse_sitemap
 from sabio.ingest import LoadedSource
 from sabio.loaders import Blob, is_supported
+from sabio.loaders.formats import extension_for
 from sabio.sources import ItemUpdate, Source, SourceSetup
 from sabio.sources.kinds import SetupContext, SourceKind, SyncContext, register_source_kind
 
@@ -36,15 +37,6 @@ DEFAULT_INTERVAL_S = 3600.0
 MAX_PAGES = 1000
 """Pages a feed or sitemap sync looks at, at most (the first ones listed)."""
 MAX_CHILD_SITEMAPS = 50
-_EXTENSIONS = {
-    "text/html": ".html",
-    "application/xhtml+xml": ".html",
-    "application/pdf": ".pdf",
-    "text/plain": ".txt",
-    "text/markdown": ".md",
-    "text/csv": ".csv",
-    "application/json": ".json",
-}
 
 
 class WebOptions(BaseModel):
@@ -191,7 +183,7 @@ def _load(url: str, title: str, fetched: Fetched, digest: str) -> LoadedSource:
 def _file_name(fetched: Fetched) -> str:
     """A file name whose extension picks the loader: from the media type, else the URL."""
     path_name = PurePosixPath(urlsplit(fetched.url).path).name or "page"
-    extension = _EXTENSIONS.get(fetched.content_type) or mimetypes.guess_extension(
+    extension = extension_for(fetched.content_type) or mimetypes.guess_extension(
         fetched.content_type or ""
     )
     if extension and is_supported(f"x{extension}"):
