@@ -35,6 +35,7 @@ from sabio.models import (
     missing_modules,
     register_chat_backend,
     register_model_listing,
+    register_unlisted_model,
 )
 
 if TYPE_CHECKING:
@@ -351,3 +352,12 @@ def list_models(settings: Settings) -> list[ModelEntry]:
         else f"not installed (missing {', '.join(missing)}): {LLAMA_FIX}"
     )
     return [ModelEntry(EMBEDDED_CHAT_MODEL, "chat", "embedded", not missing, note)]
+
+
+@register_unlisted_model("embedded")
+def unlisted(settings: Settings, model: str) -> tuple[bool, str] | None:
+    """A GGUF file named as a model (never listed: nothing scans for them)."""
+    if not model.endswith(".gguf"):
+        return None
+    available = Path(model).expanduser().is_file()
+    return available, "GGUF file" if available else "no such GGUF file"
