@@ -24,6 +24,7 @@ from sabio.models import (
     get_chat_model,
     register_chat_backend,
     register_model_listing,
+    register_unlisted_model,
 )
 from sabio.models.catalog import list_models
 from sabio.service import Sabio
@@ -71,6 +72,11 @@ def list_canned_models(settings: Settings) -> list[ModelEntry]:
     ]
 
 
+@register_unlisted_model("canned")
+def canned_unlisted(settings: Settings, model: str) -> tuple[bool, str]:
+    return False, f"no canned answer yet: write it to {_folder(settings) / model}.txt"
+
+
 ANSWER = "Mount Etna erupted in 2021 and covered Catania in ash [1]."
 
 
@@ -97,6 +103,16 @@ def test_the_catalog_lists_a_backend_that_registered_its_listing(canned: Sabio) 
         "chat",
     )
     assert entries.index(etna) > [e.backend for e in entries].index("embedded")  # Sabio's first
+
+
+def test_a_default_it_does_not_list_gets_the_backends_own_note(canned: Sabio) -> None:
+    entries = list_models(canned.settings, default_chat="canned:vesuvius")
+    [vesuvius] = [e for e in entries if e.name == "canned:vesuvius"]
+    assert (vesuvius.available, vesuvius.default) == (False, "chat")
+    assert (
+        vesuvius.note
+        == f"no canned answer yet: write it to {_folder(canned.settings)}/vesuvius.txt"
+    )
 
 
 def test_an_answer_comes_from_the_new_backend_through_the_registry(canned: Sabio) -> None:

@@ -143,6 +143,11 @@ raises: a server that does not answer is one ``"<backend>:*"`` entry whose note 
 _EMBEDDING_BACKENDS: dict[str, EmbeddingFactory] = {}
 _CHAT_BACKENDS: dict[str, ChatFactory] = {}
 _LISTINGS: dict[str, Listing] = {}
+Unlisted = Callable[["Settings", str], tuple[bool, str] | None]
+"""What a backend says of a model of its own that it did not list (a default that is not
+installed, a file it does not scan for): whether it can be used anyway, and a note; None
+when it has nothing to say."""
+_UNLISTED: dict[str, Unlisted] = {}
 _BACKEND_MODULES = (
     "sabio.models.embedded",
     "sabio.models.llama",
@@ -172,6 +177,24 @@ def register_model_listing(listing: Listing) -> Listing:
     """Register a backend's ``list_models(settings)`` (once, however often it is imported)."""
     _LISTINGS[f"{listing.__module__}.{listing.__qualname__}"] = listing
     return listing
+
+
+def register_unlisted_model(prefix: str) -> Callable[[Unlisted], Unlisted]:
+    """Register what the backend ``prefix`` says of a model it did not list (optional)."""
+
+    def decorator(describe: Unlisted) -> Unlisted:
+        _UNLISTED[prefix] = describe
+        return describe
+
+    return decorator
+
+
+def unlisted_model(settings: Settings, backend: str, model: str) -> tuple[bool, str]:
+    """Whether ``backend:model``, listed by no backend, can be used, and what to tell."""
+    _ensure_registered()
+    describe = _UNLISTED.get(backend)
+    said = describe(settings, model) if describe else None
+    return said or (False, "no backend lists it")
 
 
 def model_listings() -> list[Listing]:

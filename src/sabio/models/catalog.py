@@ -10,12 +10,11 @@ note says why. :func:`default_chat_model` resolves ``chat_model = "auto"``.
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from sabio.models import EMBEDDED_CHAT_MODEL, model_listings, split_model_name
+from sabio.models import EMBEDDED_CHAT_MODEL, model_listings, split_model_name, unlisted_model
 from sabio.models import ModelEntry as ModelEntry
-from sabio.models.ollama import canonical_model, find_ollama_chat_model, pull_command
+from sabio.models.ollama import canonical_model, find_ollama_chat_model
 
 if TYPE_CHECKING:
     from sabio.config import Settings
@@ -35,23 +34,18 @@ def list_models(
     as such (and listed as unavailable when no backend has them)."""
     entries = [entry for listing in model_listings() for entry in listing(settings)]
     if default_chat:
-        entries = _mark_default(entries, default_chat, "chat")
+        entries = _mark_default(settings, entries, default_chat, "chat")
     if default_embedding:
-        entries = _mark_default(entries, default_embedding, "embedding")
+        entries = _mark_default(settings, entries, default_embedding, "embedding")
     return entries
 
 
 def _mark_default(
-    entries: list[ModelEntry], name: str, kind: Literal["chat", "embedding"]
+    settings: Settings, entries: list[ModelEntry], name: str, kind: Literal["chat", "embedding"]
 ) -> list[ModelEntry]:
     key = canonical_model(name)
     if any(canonical_model(e.name) == key for e in entries):
         return [replace(e, default=kind) if canonical_model(e.name) == key else e for e in entries]
     backend, model = split_model_name(name)
-    available, note = False, "no backend lists it"
-    if backend == "ollama":
-        note = f"not installed: `{pull_command(model)}`"
-    elif backend == "embedded" and model.endswith(".gguf"):
-        available = Path(model).expanduser().is_file()
-        note = "GGUF file" if available else "no such GGUF file"
+    available, note = unlisted_model(settings, backend, model)
     return [*entries, ModelEntry(name, kind, backend, available, note, default=kind)]

@@ -36,6 +36,7 @@ from sabio.models import (
     missing_modules,
     register_chat_backend,
     register_model_listing,
+    register_unlisted_model,
 )
 
 if TYPE_CHECKING:
@@ -356,3 +357,12 @@ def list_models(settings: Settings) -> list[ModelEntry]:
     )
     size = None if missing else file_size(smollm2_path)
     return [ModelEntry(EMBEDDED_CHAT_MODEL, "chat", "embedded", not missing, note, size)]
+
+
+@register_unlisted_model("embedded")
+def unlisted(settings: Settings, model: str) -> tuple[bool, str] | None:
+    """A GGUF file named as a model (never listed: nothing scans for them)."""
+    if not model.endswith(".gguf"):
+        return None
+    available = Path(model).expanduser().is_file()
+    return available, "GGUF file" if available else "no such GGUF file"

@@ -35,6 +35,7 @@ from sabio.models import (
     register_chat_backend,
     register_embedding_backend,
     register_model_listing,
+    register_unlisted_model,
 )
 from sabio.models.http import Failure, ModelHTTP
 
@@ -499,6 +500,12 @@ def list_models(settings: Settings) -> list[ModelEntry]:
             )
         )
     return entries
+
+
+@register_unlisted_model("ollama")
+def unlisted(settings: Settings, model: str) -> tuple[bool, str]:
+    """A model Ollama does not have (a default not pulled yet): how to get it."""
+    return False, f"not installed: `{pull_command(model)}`"
 
 
 def ollama_status(settings: Settings) -> dict[str, Any]:
