@@ -45,7 +45,7 @@ from numpy.typing import NDArray
 from sabio.store import KnowledgeBase, Store
 
 if TYPE_CHECKING:
-    from sabio.document_field import DocumentField
+    from sabio.document_field import DocumentField, FieldCache
 
 K1 = 1.2
 B = 0.75
@@ -298,6 +298,7 @@ class ChunkIndex:
         self._kbs: dict[int, _KbIndex] = {}
         self._scans: dict[str, threading.Thread] = {}
         self._fields: dict[int, tuple[int, int, DocumentField]] = {}  # by kb id
+        self._field_words: dict[int, FieldCache] = {}  # by kb id: each document's words
         self._lock = threading.RLock()
 
     # searching
@@ -375,7 +376,8 @@ class ChunkIndex:
                 counts = sorted(f[4] for f in fields)
                 if counts and counts[len(counts) // 2] < DOCUMENT_FIELD_MIN_CHUNKS:
                     fields = []  # mostly short documents: no document field
-                field_ = DocumentField.build([f[:4] for f in fields])
+                read = self._field_words.setdefault(kb.id, {})
+                field_ = DocumentField.build([f[:4] for f in fields], read)
                 cached = (index.generation, index.epoch, field_)
                 self._fields[kb.id] = cached
         return cached[2]
@@ -445,6 +447,7 @@ class ChunkIndex:
         with self._lock:
             self._kbs.pop(kb.id, None)
             self._fields.pop(kb.id, None)
+            self._field_words.pop(kb.id, None)
             if (folder := self._folder(kb)) is not None:
                 shutil.rmtree(folder, ignore_errors=True)
 
