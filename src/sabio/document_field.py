@@ -45,6 +45,10 @@ def _source_words(source: str) -> str:
     return name.rsplit(".", 1)[0] if "." in name else name
 
 
+FieldCache = dict[int, tuple[str, dict[str, int], int, int]]
+"""Document id: (its field's text, word counts, length, date), kept between builds."""
+
+
 @dataclass(frozen=True, slots=True)
 class DocumentField:
     """What names each document as a whole, one row per document: its file name, title and
@@ -58,18 +62,30 @@ class DocumentField:
     dates: NDArray[np.int64]  # the latest date each field mentions, yyyymmdd (0: none)
 
     @classmethod
-    def build(cls, fields: Sequence[tuple[int, str, str, str]]) -> DocumentField:
+    def build(
+        cls, fields: Sequence[tuple[int, str, str, str]], read: FieldCache | None = None
+    ) -> DocumentField:
+        """The field of these (document id, source, title, first passage); ``read`` keeps
+        each document's words and date between builds, so a change re-reads only the
+        documents that changed."""
+        read = {} if read is None else read
         rows: dict[str, tuple[array[int], array[float]]] = {}
         lengths, dates = [], []
-        for row, (_, source, title, first) in enumerate(fields):
+        for row, (doc_id, source, title, first) in enumerate(fields):
             text = f"{_source_words(source)}\n{title}\n{first}"
-            words = field_tokens(text)
-            lengths.append(len(words))
-            dates.append(latest_date(text))
-            for term, count in _counts(words).items():
+            cached = read.get(doc_id)
+            if cached is None or cached[0] != text:
+                words = field_tokens(text)
+                cached = (text, _counts(words), len(words), latest_date(text))
+                read[doc_id] = cached
+            lengths.append(cached[2])
+            dates.append(cached[3])
+            for term, count in cached[1].items():
                 found = rows.setdefault(term, (array("q"), array("f")))
                 found[0].append(row)
                 found[1].append(count)
+        for gone in read.keys() - {f[0] for f in fields}:
+            del read[gone]
         avgdl = sum(lengths) / len(lengths) if lengths else 1.0
         norms = K1 * (1 - B + B * np.asarray(lengths, dtype=np.float32) / avgdl)
         return cls(

@@ -45,7 +45,7 @@ from numpy.typing import NDArray
 from sabio.store import KnowledgeBase, Store
 
 if TYPE_CHECKING:
-    from sabio.document_field import DocumentField
+    from sabio.document_field import DocumentField, FieldCache
 
 K1 = 1.2
 B = 0.75
@@ -54,6 +54,12 @@ MAX_SEGMENTS = 8
 INT8_MIN_ROWS = 250_000  # below this a float32 scan is only milliseconds
 SHORTLIST = 400  # int8 candidates ranked exactly, at least
 MAX_DEAD_FRACTION = 0.25
+DOCUMENT_FIELD_MIN_CHUNKS = 5
+"""A knowledge base whose median document has fewer passages has no document field: a
+short document's first passage is most of it, and a field repeating it only counted its
+keywords twice (SciFact's abstracts and XQuAD's paragraphs lost 1.6 and 0.6 points of
+nDCG@10 with it, docs/benchmarks.md); a field for its few long documents alone favoured
+them over all the others."""
 BUILD_BATCH = 2_000
 """Rows whose (term, row) pairs are counted at once: the counting holds a few int64
 copies per token, so 20,000 rows of prose took 180 MB more while a 16 MB file was
@@ -292,6 +298,7 @@ class ChunkIndex:
         self._kbs: dict[int, _KbIndex] = {}
         self._scans: dict[str, threading.Thread] = {}
         self._fields: dict[int, tuple[int, int, DocumentField]] = {}  # by kb id
+        self._field_words: dict[int, FieldCache] = {}  # by kb id: each document's words
         self._lock = threading.RLock()
 
     # searching
@@ -365,7 +372,12 @@ class ChunkIndex:
         with self._lock:
             cached = self._fields.get(kb.id)
             if cached is None or cached[:2] != (index.generation, index.epoch):
-                field_ = DocumentField.build(self.store.document_fields(kb.id))
+                fields = self.store.document_fields(kb.id)
+                counts = sorted(f[4] for f in fields)
+                if counts and counts[len(counts) // 2] < DOCUMENT_FIELD_MIN_CHUNKS:
+                    fields = []  # mostly short documents: no document field
+                read = self._field_words.setdefault(kb.id, {})
+                field_ = DocumentField.build([f[:4] for f in fields], read)
                 cached = (index.generation, index.epoch, field_)
                 self._fields[kb.id] = cached
         return cached[2]
@@ -435,6 +447,7 @@ class ChunkIndex:
         with self._lock:
             self._kbs.pop(kb.id, None)
             self._fields.pop(kb.id, None)
+            self._field_words.pop(kb.id, None)
             if (folder := self._folder(kb)) is not None:
                 shutil.rmtree(folder, ignore_errors=True)
 

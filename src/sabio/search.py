@@ -14,6 +14,12 @@ The vector weight ``w`` is 0.5, except for a question in a language the embeddin
 was not trained on (a Spanish question and the English-only all-MiniLM-L6-v2): there its
 cosines mostly echo the shared names and numbers that keywords already match, so ``w``
 is 0.3 and a Spanish-speaking user does not pay for the embedder's language.
+
+In a folder of look-alike documents the question names one of them ("Apple's Q3 2023
+10-Q"): each passage also gets its document's field score (:mod:`sabio.document_field`),
+the named documents' passages are ranked again among themselves, "the most recent" picks
+the latest of them, and instruction sentences around the question are left out
+(docs/benchmarks.md, "Look-alike documents").
 """
 
 from __future__ import annotations

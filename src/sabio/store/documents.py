@@ -453,15 +453,18 @@ class DocumentTables(Database):
             )
         ]
 
-    def document_fields(self, kb_id: int) -> list[tuple[int, str, str, str]]:
-        """(document id, source, title, text of its first chunk) of every document with
-        chunks: what names a document as a whole (the search's document field)."""
+    def document_fields(self, kb_id: int) -> list[tuple[int, str, str, str, int]]:
+        """(document id, source, title, text of its first chunk, chunks) of every document
+        with chunks: what names a document as a whole (the search's document field). The
+        first chunk is the lowest id (chunks are written in order), found in the index on
+        document_id without reading the others."""
         return [
-            (int(r[0]), str(r[1]), str(r[2]), str(r[3] or ""))
+            (int(r[0]), str(r[1]), str(r[2]), str(r[3] or ""), int(r[4]))
             for r in self.db.execute(
                 """SELECT d.id, d.source, d.title,
-                          (SELECT c.text FROM chunk c WHERE c.document_id = d.id
-                           ORDER BY c.ord LIMIT 1)
+                          (SELECT c.text FROM chunk c WHERE c.id =
+                             (SELECT MIN(f.id) FROM chunk f WHERE f.document_id = d.id)),
+                          d.chunk_count
                    FROM document d WHERE d.kb_id=? AND d.chunk_count > 0 ORDER BY d.id""",
                 (kb_id,),
             )
