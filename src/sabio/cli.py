@@ -315,6 +315,7 @@ DocumentOption = Annotated[
         "--doc",
         help="Only in this document: its file name, path, title or id, or a glob such as "
         "'*2023*' (case and accents ignored). Repeat it for several.",
+        metavar="NAME",
         show_default=False,
     ),
 ]
