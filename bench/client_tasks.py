@@ -11,10 +11,10 @@ without delaying the user's question (issue 17).
    ``generative`` (SmolLM2 writes the answer), the real server as a subprocess
    (``SABIO_ANSWER_STYLE``; chat model ``embedded:smollm2``; ``SABIO_OLLAMA_HOST`` a closed
    port, so no Ollama), and the same question ``--repeats`` times, in English (a SciFact
-   claim whose abstract is indexed) and in Spanish, taking turns over ``/api/chat``
-   streamed, ``/api/chat`` whole, ``/api/generate`` and ``/v1/chat/completions`` streamed:
-   how many answers end with the sources footer (``---`` then ``**Sources**`` or
-   ``**Fuentes**``), and of those how many cite ``[n]``.
+   claim whose abstract is indexed), in Spanish, and off the abstracts' topic, taking
+   turns over ``/api/chat`` streamed, ``/api/chat`` whole, ``/api/generate`` and
+   ``/v1/chat/completions`` streamed: how many answers end with the sources footer
+   (``---`` then ``**Sources**`` or ``**Fuentes**``), and of those how many cite ``[n]``.
 3. Latency, generative style at temperature 0 (the same answer every run): the user's
    question (streamed ``/api/chat``: to its first text and to its done line) alone, then
    with Open WebUI's title task (its real template, tests/client_templates.py) sent 10 ms
@@ -46,6 +46,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import client_templates
 
 SPANISH = "¿Qué relación hay entre la vitamina D y el riesgo de fracturas óseas?"
+OFF_TOPIC = "Who painted the Mona Lisa, and in which museum does it hang?"
+"""A question the SciFact abstracts do not answer: where an answer cites nothing."""
 WAYS = ("chat-stream", "chat-whole", "generate", "openai-stream")
 FOOTERS = ("\n---\n**Sources**\n", "\n---\n**Fuentes**\n")
 MODEL = f"kb/{KB}"
@@ -220,6 +222,7 @@ def main() -> None:
             result: dict[str, Any] = {
                 "english": footers(server.url, english, args.repeats),
                 "spanish": footers(server.url, SPANISH, args.repeats),
+                "off_topic": footers(server.url, OFF_TOPIC, args.repeats),
             }
         out["styles"][style] = result
         print(json.dumps({style: result}, indent=2, ensure_ascii=False))

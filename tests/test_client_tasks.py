@@ -224,3 +224,6 @@ def test_titles_keep_the_questions_words_and_language() -> None:
         "Guiaba a los barcos hacia el puerto de Alejandría"
     )
     assert title_of("What is the capital of Norway?") == "Capital of Norway"
+    assert title_of("cSMAC formation represses weak ligand signalling.") == (
+        "cSMAC formation represses weak ligand signalling"
+    )

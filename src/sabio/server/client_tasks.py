@@ -301,7 +301,8 @@ def title_of(question: str) -> str:
         words.pop()
     if not words:
         return ""
-    return " ".join([words[0][:1].upper() + words[0][1:], *words[1:]])
+    first = words[0] if words[0][1:] != words[0][1:].lower() else words[0].capitalize()
+    return " ".join([first, *words[1:]])  # "cSMAC" stays as written
 
 
 def _is_little(word: str) -> bool:

@@ -11,8 +11,8 @@ model goes to the real Ollama unchanged (:mod:`.ollama_proxy`).
 
 - Names: ``kb/<name>`` and ``kb/<name>:latest`` are the same (Open WebUI adds
   ``:latest``); the model comes in ``model``, or the legacy ``name``.
-- Open WebUI's background tasks (titles, tags, follow-ups: a last message starting with
-  ``### Task:``) go to the plain chat model, without retrieval or sources.
+- The clients' own tasks (titles, tags, follow-ups of Open WebUI, Page Assist, LibreChat,
+  Continue) are answered in the format they ask, without retrieval (:mod:`.client_tasks`).
 - Sabio's embedded chat model is a model too, ``embedded:smollm2`` (listed when
   llama-cpp is installed): it answers directly, without retrieval, so Sabio without
   Ollama is a complete Ollama-compatible server. When the upstream lists a model of that
