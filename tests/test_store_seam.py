@@ -29,5 +29,5 @@ def test_no_route_reaches_into_the_store() -> None:
         for path in (SRC / "server").glob("*.py")
         if re.search(r"(?<!from )\b(reader|writer|sabio)\.store\b", path.read_text("utf-8"))
     }
-    # the OpenAI and Ollama APIs (find_kb) and the data routes (archive) are left
-    assert reaching <= {"ollama_api.py", "openai_api.py", "ollama_answers.py", "data_api.py"}
+    # the OpenAI and Ollama APIs (find_kb) are left
+    assert reaching <= {"ollama_api.py", "openai_api.py", "ollama_answers.py"}

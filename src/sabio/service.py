@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sabio import archive
 from sabio.answer import SIMILARITY_FLOORS, Answer, AnswerStream, Turn
 from sabio.chats import Chat, ChatAnswerStream, ChatStore, Placement
 from sabio.chunking import embedding_text
@@ -291,6 +292,14 @@ class Sabio:
     def get_document(self, kb: KnowledgeBase, ref: str | int) -> DocumentRecord:
         """A document by id, exact source or a unique ending of its source."""
         return self.store.get_document(kb.id, ref)
+
+    def export_needs_passphrase(self) -> bool:
+        """Whether an export of this data directory holds secrets to seal."""
+        return archive.needs_passphrase(self.store, self.settings)
+
+    def export_archive(self, target: Path, passphrase: str | None = None) -> archive.Contents:
+        """Write the archive of the data directory to ``target`` (:mod:`sabio.archive`)."""
+        return archive.export_archive(self.store, self.settings, target, passphrase)
 
     def passage(self, kb: KnowledgeBase, chunk_id: int) -> Passage | None:
         """A passage of ``kb`` with the text around it on its page; None when it is not
