@@ -46,10 +46,10 @@ def export(
     API keys are sealed under a passphrase (asked for only when there are any)."""
     sabio = _sabio(ctx)
     try:
-        needed = archive.needs_passphrase(sabio.store, sabio.settings)
+        needed = sabio.export_needs_passphrase()
         passphrase = _passphrase(passphrase_stdin, confirm=True) if needed else None
         with err.status("writing the archive…"):
-            summary = archive.export_archive(sabio.store, sabio.settings, path, passphrase)
+            summary = sabio.export_archive(path, passphrase)
     finally:
         sabio.close()
     sealed = f"; {summary.secrets} secrets sealed under your passphrase" if summary.secrets else ""

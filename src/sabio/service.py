@@ -7,6 +7,7 @@ method here and format the answer.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import shutil
 import time
@@ -15,13 +16,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from sabio import archive
 from sabio.answer import SIMILARITY_FLOORS, Answer, AnswerStream, Grounding, Turn
 from sabio.chats import Chat, ChatAnswerStream, ChatStore, Placement
 from sabio.chunking import embedding_text
 from sabio.config import Settings
 from sabio.errors import ConfigError, EmbeddingMismatchError, ModelError, NotFoundError
 from sabio.filters import DocumentFilter, filtered_document_ids
-from sabio.home import make_private_home, uploads_folder
+from sabio.home import make_private_home, uploads_folder, uploads_root
 from sabio.index import ChunkIndex
 from sabio.ingest import (
     IngestOptions,
@@ -45,7 +47,7 @@ from sabio.readers import Limits
 from sabio.search import SearchHit, search_chunks
 from sabio.sources import Source, SourceItem, SourceStore
 from sabio.sources.kinds import SetupContext, source_kind
-from sabio.store import DocumentRecord, KnowledgeBase, Store
+from sabio.store import DocumentRecord, KnowledgeBase, Passage, Store
 from sabio.users import UserStore
 from sabio.vault import Vault
 
@@ -139,6 +141,29 @@ class Sabio:
 
     def list_kbs(self) -> list[KnowledgeBase]:
         return self.store.list_kbs()
+
+    def find_kb(self, ref: str) -> KnowledgeBase | None:
+        """The knowledge base whose name, else whose identifier, is ``ref``; None if none."""
+        return self.store.find_kb(ref)
+
+    def get_kb(self, ref: str) -> KnowledgeBase:
+        """Knowledge base ``ref`` (name or identifier), the default one included; NotFoundError
+        (saying how to create it) when there is none."""
+        return self.store.get_kb(ref)
+
+    def kb_counts(self, kb_id: int) -> tuple[int, int]:
+        """(documents, passages) of one knowledge base."""
+        return self.store.kb_counts(kb_id)
+
+    def kb_activity(self, kb_id: int) -> tuple[Any, ...]:
+        """What changes with the knowledge base's documents, chunks, sources' items and
+        jobs (see :meth:`sabio.store.Store.kb_activity`)."""
+        return self.store.kb_activity(kb_id)
+
+    def watching(self) -> contextlib.AbstractContextManager[Callable[[], int]]:
+        """A number that changes whenever another connection committed
+        (:meth:`sabio.store.Store.watching`)."""
+        return self.store.watching()
 
     def delete_kb(self, name: str, *, keep_chats: bool = False) -> None:
         """Delete a knowledge base with its passages, its index, the files uploaded into
@@ -262,6 +287,52 @@ class Sabio:
         return uploads_folder(
             self.settings.home, kb.slug if kb else kb_identifier(name, self.store.kb_names())
         )
+
+    def find_document(self, kb: KnowledgeBase, source: str) -> DocumentRecord | None:
+        return self.store.find_document(kb.id, source)
+
+    def get_document(self, kb: KnowledgeBase, ref: str | int) -> DocumentRecord:
+        """A document by id, exact source or a unique ending of its source."""
+        return self.store.get_document(kb.id, ref)
+
+    def export_needs_passphrase(self) -> bool:
+        """Whether an export of this data directory holds secrets to seal."""
+        return archive.needs_passphrase(self.store, self.settings)
+
+    def export_archive(self, target: Path, passphrase: str | None = None) -> archive.Contents:
+        """Write the archive of the data directory to ``target`` (:mod:`sabio.archive`)."""
+        return archive.export_archive(self.store, self.settings, target, passphrase)
+
+    def passage(self, kb: KnowledgeBase, chunk_id: int) -> Passage | None:
+        """A passage of ``kb`` with the text around it on its page; None when it is not
+        one of its passages (any more)."""
+        return self.store.passage(kb.id, chunk_id)
+
+    def unindexed_uploads(self) -> dict[str, list[str]]:
+        """Accepted uploads that are no document yet, by knowledge base: what a server
+        stopped (or killed) while indexing an upload left; the next start queues them."""
+        found: dict[str, list[str]] = {}
+        root = uploads_root(self.settings.home)
+        folders = sorted(root.iterdir()) if root.is_dir() else []
+        for folder in folders:
+            kb = self.store.find_kb(folder.name) if folder.is_dir() else None
+            if kb is None:
+                continue
+            known = set(self.store.sources_under(kb.id, str(folder)))
+            files = [
+                str(p) for p in sorted(folder.iterdir()) if p.is_file() and str(p) not in known
+            ]
+            if files:
+                found[kb.name] = files
+        return found
+
+    def discard_unindexed_uploads(self, kb_name: str, sources: Sequence[str]) -> None:
+        """Delete the uploaded files among ``sources`` that did not become documents (an
+        upload whose indexing failed keeps no file)."""
+        kb = self.store.find_kb(kb_name)
+        for source in sources:
+            if kb is None or self.store.find_document(kb.id, source) is None:
+                Path(source).unlink(missing_ok=True)
 
     def remove_document(self, ref: str | int, kb_name: str | None = None) -> DocumentRecord:
         """Forget a document: ``ref`` is an id (an int is only ever an id) or a path. A file

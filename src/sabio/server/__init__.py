@@ -125,7 +125,7 @@ def create_app(
         clear_exports(settings.home)
         services = Services(settings, overrides=overrides, environ=environ)
         app.state.services = services
-        for kb_name, paths in uploads.unindexed(settings.home, services.writer.store).items():
+        for kb_name, paths in services.writer.unindexed_uploads().items():
             services.writer.jobs.enqueue_ingest(kb_name, paths)  # left by a killed server
         if run_worker:
             services.start_worker()  # sources and background jobs

@@ -178,7 +178,7 @@ def _kb_out(kb: KnowledgeBase, access: str) -> KnowledgeBaseOut:
 
 
 def _counted_kb(request: Request, sabio: Sabio, name: str) -> KnowledgeBaseOut:
-    found = sabio.store.get_kb(name)
+    found = sabio.get_kb(name)
     kb = next((kb for kb in sabio.list_kbs() if kb.id == found.id), found)
     return _kb_out(kb, roles.kb_access(request, kb) or "")
 
@@ -209,10 +209,10 @@ async def upload_documents(name: str, request: Request, services: ServicesDep) -
     """Upload one or many files (any multipart file field) and index them. Each file is
     checked by its content; one that is refused says why (status ``rejected``) and changes
     nothing. Uploading a file of the same name again replaces the earlier one."""
-    kb = await run_in_threadpool(services.reader.store.find_kb, name)
+    kb = await run_in_threadpool(services.reader.find_kb, name)
     creates = name == services.settings.default_kb  # the default one, by its first upload
     if kb is None and not (creates and await run_in_threadpool(roles.manages, request)):
-        await run_in_threadpool(services.reader.store.get_kb, name)  # not found
+        await run_in_threadpool(services.reader.get_kb, name)  # not found
     return UploadOut(files=await receive_uploads(request, services, name))
 
 
@@ -241,13 +241,10 @@ def index_uploads(
             paths = [Path(p) for p in accepted]
             report = writer.add(paths, name, isolate=True) if accepted else None
         except BaseException:  # e.g. the embedding model is down: keep no unindexed file
-            kb = writer.store.find_kb(name)
-            for source in accepted:
-                if kb is None or writer.store.find_document(kb.id, source) is None:
-                    Path(source).unlink(missing_ok=True)
+            writer.discard_unindexed_uploads(name, accepted)
             raise
         results = {r.source: r for r in report.results} if report else {}
-        kb = writer.store.find_kb(name)
+        kb = writer.find_kb(name)
         files = []
         for r in received:
             source = os.path.join(folder, r.name)
@@ -255,7 +252,7 @@ def index_uploads(
             result = results.get(source) or FileResult(
                 source, "rejected", "rejected", refusal.reason if refusal else ""
             )
-            doc = writer.store.find_document(kb.id, source) if kb and source in results else None
+            doc = writer.find_document(kb, source) if kb and source in results else None
             files.append(_uploaded_out(r.filename, r.name, result, doc, refusal))
     return files
 
@@ -294,7 +291,7 @@ def unlock_document(
     indexer, as uploads are (the writer stays free)."""
     with services.indexing() as writer:
         kb = writer.kb(name)
-        doc = writer.store.get_document(kb.id, document_id)
+        doc = writer.get_document(kb, document_id)
         if doc.status != "encrypted" or not is_file_source(doc.source):
             raise ConflictError(
                 f"document {document_id} is not an encrypted file (it is {doc.status})",
@@ -302,7 +299,7 @@ def unlock_document(
             )
         report = writer.add([Path(doc.source)], kb.name, password=body.password, isolate=True)
         result = report.results[0]
-        fresh = writer.store.find_document(kb.id, doc.source)
+        fresh = writer.find_document(kb, doc.source)
     path = Path(doc.source).name
     return _uploaded_out(path, path, result, fresh)
 

@@ -77,7 +77,7 @@ def data(services: ServicesDep) -> DataOut:
     reader = services.reader
     return DataOut(
         contents=_contents(archive.contents(services.settings)),
-        needs_passphrase=archive.needs_passphrase(reader.store, services.settings),
+        needs_passphrase=reader.export_needs_passphrase(),
     )
 
 
@@ -91,9 +91,7 @@ def export(services: ServicesDep, body: ExportIn | None = None) -> ExportOut:
     token = secrets.token_hex(16)
     target = folder / f"{token}.tar"
     with services.writing() as writer:  # no change while it is copied
-        found = archive.export_archive(
-            writer.store, services.settings, target, body.passphrase if body else None
-        )
+        found = writer.export_archive(target, body.passphrase if body else None)
     day = dt.date.today().isoformat()
     return ExportOut(
         url=f"{API_PREFIX}/data/exports/{token}",

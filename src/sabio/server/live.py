@@ -43,25 +43,25 @@ async def kb_events(name: str, request: Request, services: ServicesDep) -> Strea
     """``counts`` {documents, passages} at once and after every change of the documents
     or the sources' syncs, each followed by ``changed``; the stream ends after two
     minutes (an ``EventSource`` reconnects)."""
-    kb = await run_in_threadpool(services.reader.store.get_kb, name)
+    kb = await run_in_threadpool(services.reader.get_kb, name)
     events = _events(request, services, kb.id)
     return StreamingResponse(events, media_type="text/event-stream", headers=HEADERS)
 
 
 async def _events(request: Request, services: Services, kb_id: int) -> AsyncIterator[str]:
-    store = services.reader.store
+    reader = services.reader
     yield f"retry: {RETRY_MS}\n\n"
     seen: tuple[object, ...] | None = None
     written = -1
     ends = time.monotonic() + STREAM_SECONDS
-    with store.watching() as data_version:
+    with reader.watching() as data_version:
         while time.monotonic() < ends and not await request.is_disconnected():
             version = await run_in_threadpool(data_version)
             if version != written:  # something was committed: did it concern this one?
                 written = version
-                now = await run_in_threadpool(store.kb_activity, kb_id)
+                now = await run_in_threadpool(reader.kb_activity, kb_id)
                 if now != seen:
-                    documents, passages = await run_in_threadpool(store.kb_counts, kb_id)
+                    documents, passages = await run_in_threadpool(reader.kb_counts, kb_id)
                     yield format_event("counts", {"documents": documents, "passages": passages})
                     if seen is not None:
                         yield format_event("changed", {})

@@ -20,7 +20,7 @@ router = APIRouter(
 def list_members(name: str, services: ServicesDep) -> list[MemberOut]:
     need_accounts(services)
     reader = services.reader
-    members = reader.users.kb_members(reader.store.get_kb(name).id)
+    members = reader.users.kb_members(reader.get_kb(name).id)
     return [MemberOut(user_id=u.id, name=u.name, access=access) for u, access in members]
 
 
@@ -28,7 +28,7 @@ def list_members(name: str, services: ServicesDep) -> list[MemberOut]:
 def set_member(name: str, user_id: RowId, body: MemberIn, services: ServicesDep) -> MemberOut:
     need_accounts(services)
     with services.writing() as writer:
-        kb = writer.store.get_kb(name)
+        kb = writer.get_kb(name)
         writer.users.set_kb_access(user_id, kb.id, body.access)
         user = writer.users.user_by_id(user_id)
     return MemberOut(user_id=user.id, name=user.name, access=body.access)
@@ -38,5 +38,5 @@ def set_member(name: str, user_id: RowId, body: MemberIn, services: ServicesDep)
 def remove_member(name: str, user_id: RowId, services: ServicesDep) -> Response:
     need_accounts(services)
     with services.writing() as writer:
-        writer.users.set_kb_access(user_id, writer.store.get_kb(name).id, None)
+        writer.users.set_kb_access(user_id, writer.get_kb(name).id, None)
     return Response(status_code=204)

@@ -210,13 +210,13 @@ def _kb_of(request: Request) -> KnowledgeBase | None:
     params = request.path_params
     reader = services_of(request).reader
     if "name" in params:
-        return reader.store.find_kb(str(params["name"]))
+        return reader.find_kb(str(params["name"]))
     if "source_id" in params:
         try:
             source = reader.sources.get(int(params["source_id"]))
         except (NotFoundError, ValueError):
             return None
-        return reader.store.find_kb(source.kb_name)
+        return reader.find_kb(source.kb_name)
     return None
 
 
@@ -243,7 +243,7 @@ def require_kb(request: Request, kb: KnowledgeBase | str, need: str = "read") ->
     """``kb`` (or the one named so) when the requester has ``need`` on it; else 403 (401
     when no one is signed in). An unknown name is a NotFoundError."""
     if isinstance(kb, str):
-        kb = services_of(request).reader.store.get_kb(kb)
+        kb = services_of(request).reader.get_kb(kb)
     if services_of(request).settings.auth and authenticate(request) is None:
         raise AuthError(SIGN_IN_FIRST, key="sign_in_first")
     access = kb_access(request, kb)

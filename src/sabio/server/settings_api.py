@@ -169,7 +169,7 @@ def document_file(name: str, document_id: RowId, services: ServicesDep) -> Strea
     longer there. A file reached through a symbolic link is served only while it is the
     file that was indexed (same content): a link repointed since shows nothing."""
     reader = services.reader
-    doc = reader.store.get_document(reader.kb(name).id, document_id)
+    doc = reader.get_document(reader.kb(name), document_id)
     if not is_file_source(doc.source):
         raise NotFoundError(f"document {document_id} is not a file (it came from a source)")
     path = Path(doc.source)
@@ -246,7 +246,7 @@ def get_passage(name: str, chunk_id: RowId, services: ServicesDep) -> PassageOut
     after it on its page, for showing it highlighted in its place. A 404 when it is not
     in this knowledge base (also when its document was re-indexed since)."""
     reader = services.reader
-    passage = reader.store.passage(reader.kb(name).id, chunk_id)
+    passage = reader.passage(reader.kb(name), chunk_id)
     if passage is None:
         raise NotFoundError(
             f"no passage {chunk_id} in knowledge base {name!r}: its document was removed "

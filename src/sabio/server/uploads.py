@@ -35,7 +35,6 @@ from starlette.requests import Request
 from sabio.config import Settings
 from sabio.home import uploads_root
 from sabio.loaders.formats import HEAD_BYTES, extensions, format_of
-from sabio.store import Store
 
 if TYPE_CHECKING:
     from python_multipart.multipart import MultipartCallbacks
@@ -108,23 +107,6 @@ def incoming_folder(home: Path) -> Path:
 def clear_incoming(home: Path) -> None:
     """Delete what an interrupted upload left (called when the server starts)."""
     shutil.rmtree(incoming_folder(home), ignore_errors=True)
-
-
-def unindexed(home: Path, store: Store) -> dict[str, list[str]]:
-    """Accepted uploads that are no document yet, by knowledge base: what a server stopped
-    (or killed) while indexing an upload left; the next start queues them as jobs."""
-    found: dict[str, list[str]] = {}
-    root = uploads_root(home)
-    folders = sorted(root.iterdir()) if root.is_dir() else []
-    for folder in folders:
-        kb = store.find_kb(folder.name) if folder.is_dir() else None
-        if kb is None:
-            continue
-        known = set(store.sources_under(kb.id, str(folder)))
-        files = [str(p) for p in sorted(folder.iterdir()) if p.is_file() and str(p) not in known]
-        if files:
-            found[kb.name] = files
-    return found
 
 
 def safe_filename(raw: str) -> str:
