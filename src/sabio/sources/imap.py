@@ -21,15 +21,17 @@ import hashlib
 import ipaddress
 import logging
 from collections.abc import Callable
-from typing import Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from sabio.errors import ConfigError
 from sabio.ingest import LoadedSource
-from sabio.mailbox import Mailbox, MailboxSettings, MailMessage, Security, mail_items
 from sabio.sources import ItemUpdate, Source, SourceItem, SourceSetup, SourceWatch
 from sabio.sources.kinds import SetupContext, SourceKind, SyncContext, register_source_kind
+
+if TYPE_CHECKING:  # sabio.mailbox (and the mail loader it brings) is imported when used:
+    from sabio.mailbox import MailboxSettings, MailMessage, Security  # not by `sabio --help`
 
 log = logging.getLogger(__name__)
 
@@ -40,12 +42,14 @@ SECURITY = ("tls", "starttls", "none")
 
 
 def mailbox_settings(options: dict[str, Any]) -> MailboxSettings:
+    from sabio.mailbox import MailboxSettings
+
     since = options.get("since")
     return MailboxSettings(
         host=str(options["host"]),
         username=str(options["username"]),
         folder=str(options.get("folder") or "INBOX"),
-        security=cast(Security, options.get("security") or "tls"),
+        security=cast("Security", options.get("security") or "tls"),
         port=int(options["port"]) if options.get("port") else None,
         since=dt.date.fromisoformat(since) if since else None,
     )
@@ -86,6 +90,8 @@ class ImapConnector:
             raise ConfigError(f"bad imap settings: {exc} (since: YYYY-MM-DD)") from None
         if not password:
             raise ConfigError("an imap source needs the mailbox's password")
+        from sabio.mailbox import Mailbox
+
         with Mailbox(settings, password):  # refuses a wrong password, host or folder now
             pass
         options = {
@@ -106,6 +112,8 @@ class ImapConnector:
         source = run.source
         settings = mailbox_settings(source.options)
         state = dict(source.state)
+        from sabio.mailbox import Mailbox
+
         with Mailbox(settings, run.password()) as box:
             if state.get("uidvalidity") != box.uidvalidity:
                 state = {"uidvalidity": box.uidvalidity, "last_uid": 0}
@@ -126,6 +134,8 @@ class ImapConnector:
                 run.progress("indexing mail", done=start + len(batch), total=len(uids))
 
     def _index(self, run: SyncContext, messages: list[MailMessage]) -> None:
+        from sabio.mailbox import mail_items
+
         loaded: list[LoadedSource] = []
         keys: list[str] = []
         for message in messages:
@@ -167,6 +177,8 @@ class MailWatch(SourceWatch):
         self.on_change = on_change
 
     def watch(self) -> None:
+        from sabio.mailbox import Mailbox
+
         with Mailbox(self.settings, self._password) as box:
             idle = box.supports_idle
             while idle and not self.stopping.is_set():

@@ -20,18 +20,21 @@ import hashlib
 import mimetypes
 from dataclasses import dataclass
 from pathlib import PurePosixPath
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from sabio.config import Settings
 from sabio.errors import ConfigError, SourceError
-from sabio.fetch import Fetched, Fetcher, PageGoneError, check_url, parse_feed, parse_sitemap
 from sabio.ingest import LoadedSource
 from sabio.loaders import Blob, is_supported
 from sabio.loaders.formats import extension_for
 from sabio.sources import ItemUpdate, Source, SourceSetup
 from sabio.sources.kinds import SetupContext, SourceKind, SyncContext, register_source_kind
+
+if TYPE_CHECKING:  # sabio.fetch (feeds, sitemaps) is imported when used, not by `sabio --help`
+    from sabio.fetch import Fetched, Fetcher
 
 DEFAULT_INTERVAL_S = 3600.0
 MAX_PAGES = 1000
@@ -59,6 +62,8 @@ class WebConnector:
         if password:
             raise ConfigError(f"a {self.kind} source takes no password")
         allow_private = options.allow_private
+        from sabio.fetch import check_url
+
         url = check_url(location.strip(), allow_private=allow_private)
         return SourceSetup(url, {"allow_private": allow_private}, interval_s=DEFAULT_INTERVAL_S)
 
@@ -68,6 +73,8 @@ class WebConnector:
 
     def _pages(self, run: SyncContext, fetcher: Fetcher) -> dict[str, str]:
         """The pages to look at: URL → title ("" when unknown)."""
+        from sabio.fetch import parse_feed, parse_sitemap
+
         location = run.source.location
         if self.kind == "url":
             return {location: ""}
@@ -111,6 +118,8 @@ class FetchedPage:
 
 
 def fetcher_for(settings: Settings, source: Source) -> Fetcher:
+    from sabio.fetch import Fetcher
+
     allow_private = bool(source.options.get("allow_private"))
     return Fetcher.from_settings(settings, allow_private=allow_private)
 
@@ -134,6 +143,8 @@ def index_pages(run: SyncContext, pages: list[FetchedPage]) -> None:
     """Record and index what :func:`fetch_page` found: gone pages removed, failures
     recorded, unchanged ones cost nothing, the others are read by readers and indexed.
     When every page failed, the sync fails with the first error."""
+    from sabio.fetch import PageGoneError
+
     failures: list[SourceError] = []
     loaded: list[LoadedSource] = []
     keys: list[str] = []

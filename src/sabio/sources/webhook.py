@@ -20,7 +20,6 @@ import re
 import secrets
 
 from sabio.errors import AuthError, ConfigError
-from sabio.fetch import check_url
 from sabio.ingest import LoadedSource
 from sabio.loaders import LoadedDocument, Section, normalize_text
 from sabio.sources import ItemUpdate, Source, SourceSetup
@@ -102,6 +101,8 @@ def receive_text(sabio: Library, source: Source, text: str, title: str = "") -> 
 def fetch_url(sabio: Library, source: Source, url: str) -> FetchedPage:
     """Fetch a posted URL (refused when private, unless the webhook allows it), within the
     fetch deadline; nothing is written, so the server does it before taking its writer."""
+    from sabio.fetch import check_url
+
     with fetcher_for(sabio.settings, source) as fetcher:
         page = check_url(url, allow_private=fetcher.allow_private)
         return fetch_page(SyncRun(sabio, source, {}), fetcher, page, "")
