@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sabio.facts import figures, months, names, sentences
-from sabio.index import tokens
+from sabio.terms import tokens
 
 AUXILIARIES = {
     "en": ("is", "was", "were", "are", "has", "have", "had", "can", "will", "did", "does"),

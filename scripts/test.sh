@@ -28,6 +28,13 @@ if ! command -v strace >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; th
     $SUDO apt-get install -y --no-install-recommends strace >/dev/null \
         || { $SUDO apt-get update >/dev/null && $SUDO apt-get install -y --no-install-recommends strace >/dev/null; }
 fi
+# The real-client tests (tests/test_real_clients.py) drive the ollama npm package with node.
+if ! command -v npm >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+    echo "installing node and npm for the JavaScript client test"
+    if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+    $SUDO apt-get install -y --no-install-recommends nodejs npm >/dev/null \
+        || { $SUDO apt-get update >/dev/null && $SUDO apt-get install -y --no-install-recommends nodejs npm >/dev/null; }
+fi
 # shellcheck disable=SC1091
 [ -n "${VIRTUAL_ENV:-}" ] || . .venv/bin/activate
 ruff check src tests bench

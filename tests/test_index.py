@@ -16,9 +16,10 @@ import pytest
 from conftest import need_data
 
 from sabio.chunking import Chunk
-from sabio.index import MAX_SEGMENTS, ChunkIndex, tokens
+from sabio.index import MAX_SEGMENTS, ChunkIndex
 from sabio.search import query_terms
 from sabio.store import FileState, KnowledgeBase, Store
+from sabio.terms import tokens
 
 DIM = 8
 

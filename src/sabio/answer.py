@@ -32,11 +32,11 @@ from typing import Any
 
 from sabio.errors import ConfigError, SabioError
 from sabio.extractive import Pick, extractive_claims, extractive_text, pick_sentences
-from sabio.index import tokens
 from sabio.language import detect_language
 from sabio.models import ChatModel, ChatOptions, Message
 from sabio.search import SearchHit, query_terms
 from sabio.support import Claim, Embed, Passages, check_claims, support_note
+from sabio.terms import tokens
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from sabio.index import K1, B, tokens
+from sabio.terms import K1, B, tokens
 
 _ALNUM_SPLIT = re.compile(r"[a-z]+|\d+")
 

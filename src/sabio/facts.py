@@ -18,8 +18,8 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from sabio.index import tokens
 from sabio.search import STOPWORDS
+from sabio.terms import tokens
 
 SCALES = {
     "thousand": 1e3,

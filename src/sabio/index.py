@@ -28,10 +28,8 @@ import importlib.util
 import json
 import math
 import os
-import re
 import shutil
 import threading
-import unicodedata
 import uuid
 from array import array
 from collections.abc import Iterable, Sequence
@@ -43,12 +41,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from sabio.store import KnowledgeBase, Store
+from sabio.terms import K1, B, tokens
 
 if TYPE_CHECKING:
     from sabio.document_field import DocumentField, FieldCache
 
-K1 = 1.2
-B = 0.75
 INDEX_FORMAT = 3  # bump when tokens() or the saved arrays change: saved indexes rebuild
 MAX_SEGMENTS = 8
 INT8_MIN_ROWS = 250_000  # below this a float32 scan is only milliseconds
@@ -64,60 +61,9 @@ BUILD_BATCH = 2_000
 """Rows whose (term, row) pairs are counted at once: the counting holds a few int64
 copies per token, so 20,000 rows of prose took 180 MB more while a 16 MB file was
 indexed; 2,000 take 20 MB, and 8% less CPU (bench/memory.py)."""
-_TOKEN = re.compile(r"[^\W_]+")
 _ARRAYS = ("ids", "docs", "vectors", "lengths", "indptr", "post_rows", "post_tf2")
 
 ChunkRow = tuple[int, int, str, str, bytes]  # id, document id, text, context, vector
-
-
-def _fold_table() -> dict[int, str | None]:
-    """Latin letters with diacritics to their base letters (as FTS5's remove_diacritics 2
-    does, for Latin script only), combining marks dropped, micro sign to mu."""
-    table: dict[int, str | None] = {0x00B5: "\u03bc"}
-    for start, end in ((0x00C0, 0x0250), (0x1E00, 0x1F00)):
-        for cp in range(start, end):
-            base = "".join(
-                c for c in unicodedata.normalize("NFD", chr(cp)) if not unicodedata.combining(c)
-            )
-            if base and base != chr(cp):
-                table[cp] = base
-    table.update(dict.fromkeys(range(0x0300, 0x0370)))
-    return table
-
-
-_FOLD = _fold_table()
-
-
-def tokens(text: str) -> list[str]:
-    """Words as FTS5's ``unicode61 remove_diacritics 2`` tokenizer sees them, then with a
-    plural ``-s`` removed (:func:`light_stem`)."""
-    text = text.lower()
-    if not text.isascii():
-        text = unicodedata.normalize("NFC", text).translate(_FOLD)
-    stems = _STEMS
-    return [stems.get(w) or _remember_stem(w) for w in _TOKEN.findall(text)]
-
-
-def light_stem(word: str) -> str:
-    """A final ``-s`` off words of four or more letters (not ``-ss``, ``-us``, ``-is``):
-    plurals in English and Spanish ("cells" and "cell", "células" and "célula") become
-    one term. Language-neutral on purpose: a chunk's language need not be known, and
-    measured on SciFact and XQuAD (docs/benchmarks.md) it helped both languages where
-    full Snowball stemming helped English and hurt Spanish."""
-    if len(word) > 3 and word[-1] == "s" and word[-2] not in "sui" and word.isalpha():
-        return word[:-1]
-    return word
-
-
-_STEMS: dict[str, str] = {}  # every word seen, to its stem: a dict lookup per token
-_MAX_STEMS = 1_000_000
-
-
-def _remember_stem(word: str) -> str:
-    stem = light_stem(word)
-    if len(_STEMS) < _MAX_STEMS:
-        _STEMS[word] = stem
-    return stem
 
 
 @dataclass(slots=True)

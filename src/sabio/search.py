@@ -31,10 +31,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from sabio.document_field import field_tokens
-from sabio.index import ChunkIndex, light_stem, tokens
+from sabio.index import ChunkIndex
 from sabio.language import detect_language
 from sabio.models import EmbeddingModel, embedding_languages
 from sabio.store import KnowledgeBase, Store
+from sabio.terms import light_stem, tokens
 
 CANDIDATES = 100  # from each list: fusion sees a chunk's two scores when both are high
 VECTOR_WEIGHT = 0.5  # the keyword list gets 1 - this

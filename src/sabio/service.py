@@ -155,6 +155,10 @@ class Sabio:
         """(documents, passages) of one knowledge base."""
         return self.store.kb_counts(kb_id)
 
+    def kbs_changed_at(self) -> dict[int, float]:
+        """When each knowledge base last changed (see :meth:`sabio.store.Store.kbs_changed_at`)."""
+        return self.store.kbs_changed_at()
+
     def kb_activity(self, kb_id: int) -> tuple[Any, ...]:
         """What changes with the knowledge base's documents, chunks, sources' items and
         jobs (see :meth:`sabio.store.Store.kb_activity`)."""

@@ -45,9 +45,9 @@ from sabio.facts import (
     sentences,
     stem,
 )
-from sabio.index import tokens
 from sabio.models import Vectors
 from sabio.search import SearchHit
+from sabio.terms import tokens
 
 log = logging.getLogger(__name__)
 

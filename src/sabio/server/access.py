@@ -42,8 +42,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sabio.errors import AuthError, CSRFError, ForbiddenError, SabioError
 from sabio.server.errors import auth_challenge, sabio_error_body, sabio_error_status
-from sabio.server.ollama_proxy import error_body
-from sabio.server.origins import is_allowed_origin, is_ollama_path, is_openai_path
+from sabio.server.origins import error_body, is_allowed_origin, is_ollama_path, is_openai_path
 from sabio.server.services import Services, services_of
 from sabio.users import ApiToken, Session, User
 

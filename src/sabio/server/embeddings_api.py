@@ -95,7 +95,7 @@ async def local_embedder(request: Request, model: str) -> str | None:
     services = services_of(request)
     if (name := kb_name(model)) is not None:
         await check_kb_model(request, name)
-        kb = await run_in_threadpool(services.reader.store.find_kb, name)
+        kb = await run_in_threadpool(services.reader.find_kb, name)
         if kb is None:
             raise OllamaError(404, f"model '{model}' not found")
         return kb.embedding_model

@@ -151,7 +151,7 @@ def kb_lines(services: Services, request: KbRequest) -> Iterator[dict[str, Any]]
     """The Ollama lines of a knowledge-base answer; blocking, run on the waiting threads.
     Closed early, it closes the answer's stream."""
     started = time.perf_counter_ns()
-    if not request.generator and services.reader.store.find_kb(request.kb) is None:
+    if not request.generator and services.reader.find_kb(request.kb) is None:
         raise OllamaError(
             404,
             f'model "{request.model}" not found: Sabio has no knowledge base called '

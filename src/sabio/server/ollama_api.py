@@ -67,8 +67,8 @@ from sabio.server.ollama_answers import (
     translated,
     whole_reply,
 )
-from sabio.server.ollama_proxy import OllamaError, error_body, fetch_json, forward
-from sabio.server.origins import OllamaCors
+from sabio.server.ollama_proxy import OllamaError, fetch_json, forward
+from sabio.server.origins import OllamaCors, error_body
 from sabio.server.services import Services, services_of
 from sabio.server.threads import run_waiting
 
@@ -236,7 +236,7 @@ async def tags(request: Request) -> dict[str, Any]:
     listed = got[1].get("models") if got and got[0] == 200 and isinstance(got[1], dict) else None
     upstream = [m for m in listed or [] if isinstance(m, dict)]
     kbs, generator = await run_waiting(_kbs_and_generator, services, request)
-    changed = await run_in_threadpool(services.reader.store.kbs_changed_at)
+    changed = await run_in_threadpool(services.reader.kbs_changed_at)
     files = await run_in_threadpool(_embedded_files, services)
     parameters = _generator_parameters(generator, upstream)
     size = _generator_size(generator, upstream, files)
@@ -270,7 +270,7 @@ async def show(request: Request) -> Response:
     if name is None:
         return await forward(request, "/api/show", raw)
     await check_kb_model(request, name)
-    if await run_in_threadpool(services.reader.store.find_kb, name) is None:
+    if await run_in_threadpool(services.reader.find_kb, name) is None:
         raise OllamaError(404, f"model '{model}' not found")
     generator = await run_waiting(_generator, services)
     base: dict[str, Any] | None = None
@@ -294,8 +294,8 @@ async def show(request: Request) -> Response:
 
 
 def _kb_changed(services: Services, name: str) -> float | None:
-    kb = services.reader.store.find_kb(name)
-    return services.reader.store.kbs_changed_at().get(kb.id) if kb else None
+    kb = services.reader.find_kb(name)
+    return services.reader.kbs_changed_at().get(kb.id) if kb else None
 
 
 def _kbs_and_generator(services: Services, request: Request) -> tuple[list[Any], str]:
@@ -307,7 +307,7 @@ async def check_kb_model(request: Request, name: str) -> None:
     """A ``kb/`` model needs read access to its knowledge base (a 403 in Ollama's shape);
     an unknown one is left to the caller's 404."""
     services = services_of(request)
-    kb = await run_in_threadpool(services.reader.store.find_kb, name)
+    kb = await run_in_threadpool(services.reader.find_kb, name)
     if kb is not None:
         try:
             await run_in_threadpool(roles.require_kb, request, kb)

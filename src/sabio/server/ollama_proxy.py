@@ -11,7 +11,7 @@ streams back as it arrives, status, headers and body unchanged. An unreachable O
 :class:`OllamaError` is the error of the whole Ollama-compatible API (:mod:`.ollama_api`,
 :mod:`.openai_api`): a status with ``{"error": "<message>"}``, or on the OpenAI-compatible
 ``/v1/`` routes OpenAI's ``{"error": {"message", "type", "param", "code"}}``
-(:func:`error_body`).
+(:func:`.origins.error_body`).
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from starlette.responses import StreamingResponse
 
 from sabio.config import Settings
 from sabio.connections import async_model_client
-from sabio.server.origins import is_openai_path
 from sabio.server.services import services_of
 
 HOP_BY_HOP = frozenset(
@@ -58,9 +57,6 @@ NOT_RETURNED = HOP_BY_HOP | {"date", "server"}
 PROBE_TIMEOUT = httpx.Timeout(3.0, connect=1.0)
 """For lists and versions: a local Ollama answers them in milliseconds."""
 NDJSON = "application/x-ndjson"
-OPENAI_ERROR_TYPES = {400: "invalid_request_error", 401: "invalid_request_error"}
-OPENAI_ERROR_TYPES |= {404: "not_found_error"}
-"""OpenAI's error ``type`` by status, as Ollama's /v1 gives it; any other: ``api_error``."""
 
 
 class OllamaError(Exception):
@@ -70,15 +66,6 @@ class OllamaError(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
-
-
-def error_body(path: str, status: int, message: str) -> dict[str, Any]:
-    """The error as the API at ``path`` gives it (module docstring)."""
-    if not is_openai_path(path):
-        return {"error": message}
-    kind = OPENAI_ERROR_TYPES.get(status, "api_error")
-    code = "invalid_api_key" if status == 401 else None
-    return {"error": {"message": message, "type": kind, "param": None, "code": code}}
 
 
 def unreachable(settings: Settings) -> OllamaError:

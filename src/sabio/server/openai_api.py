@@ -17,7 +17,7 @@ embedded model, and Ollama's own models.
 - Every other model, and ``/v1/completions``, go to Ollama's ``/v1/...`` unchanged
   (:mod:`.ollama_proxy`).
 - Errors are OpenAI's, ``{"error": {"message", "type", "param", "code"}}``
-  (:func:`.ollama_proxy.error_body`); accounts and browser origins as for the Ollama API.
+  (:func:`.origins.error_body`); accounts and browser origins as for the Ollama API.
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ async def model(request: Request, model: str) -> Response:
     if name is None:
         return JSONResponse(_entry(EMBEDDED_MODEL))
     await check_kb_model(request, name)
-    if await run_in_threadpool(services.reader.store.find_kb, name) is None:
+    if await run_in_threadpool(services.reader.find_kb, name) is None:
         raise OllamaError(404, f"model '{model}' not found")
     return JSONResponse(_entry(f"{KB_PREFIX}{name}"))
 

@@ -67,9 +67,23 @@ def is_ollama_path(path: str) -> bool:
     )
 
 
+OPENAI_ERROR_TYPES = {400: "invalid_request_error", 401: "invalid_request_error"}
+OPENAI_ERROR_TYPES |= {404: "not_found_error"}
+"""OpenAI's error ``type`` by status, as Ollama's /v1 gives it; any other: ``api_error``."""
+
+
 def is_openai_path(path: str) -> bool:
     """Whether ``path`` belongs to the OpenAI-compatible API (``/v1/...``)."""
     return path.startswith(OPENAI_PREFIX)
+
+
+def error_body(path: str, status: int, message: str) -> dict[str, Any]:
+    """The error as the API at ``path`` gives it (module docstring)."""
+    if not is_openai_path(path):
+        return {"error": message}
+    kind = OPENAI_ERROR_TYPES.get(status, "api_error")
+    code = "invalid_api_key" if status == 401 else None
+    return {"error": {"message": message, "type": kind, "param": None, "code": code}}
 
 
 def is_allowed_origin(origin: str, extra: str = "") -> bool:
@@ -114,8 +128,6 @@ def _same_origin(origin: str, headers: Headers) -> bool:
 
 async def _refuse(origin: str, scope: Scope, receive: Receive, send: Send) -> None:
     """403 in the error shape of the API (Ollama's; OpenAI's on ``/v1/``)."""
-    from sabio.server.ollama_proxy import error_body  # it imports this module
-
     body = error_body(scope["path"], 403, REFUSED.format(origin=origin))
     await JSONResponse(body, status_code=403)(scope, receive, send)
 
