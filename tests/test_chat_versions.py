@@ -277,3 +277,26 @@ def test_a_database_of_schema_4_is_upgraded_in_place(settings: Any) -> None:
     reopened = Store(settings.database_path)  # a second start changes nothing
     assert reopened.db.execute("SELECT count(*) FROM kb_member").fetchone()[0] == 1
     reopened.close()
+
+
+def test_an_answer_that_ends_after_the_server_stopped_is_logged_not_raised(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An answer's stream left open by its client ends only when the garbage collector
+    closes it, possibly after the server closed its database: its save is a log line,
+    not an exception nobody can catch (it surfaced as an unraisable in the test run)."""
+    from sabio.answer import Answer
+    from sabio.server.services import Services
+
+    services = Services(_settings(tmp_path))
+    chat = services.writer.create_chat()
+    answer = Answer("¿Qué es?", "¿Qué es?", "es", "fake:chat", text="Una prueba.")
+    services.save_exchange(chat.id, answer, None)
+    assert [m.content for m in services.reader.get_chat(chat.id).messages] == [
+        "¿Qué es?",
+        "Una prueba.",
+    ]
+    services.close()
+    with caplog.at_level("WARNING", logger="sabio.server.services"):
+        services.save_exchange(chat.id, answer, None)  # the database is closed: no raise
+    assert "an answer ended after the server stopped: not saved" in caplog.text

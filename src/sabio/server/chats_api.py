@@ -19,8 +19,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
-from sabio.answer import Answer
-from sabio.chats import Chat, ChatAnswerStream, ChatMessage, Placement, chat_markdown
+from sabio.chats import Chat, ChatAnswerStream, ChatMessage, chat_markdown
 from sabio.server import roles
 from sabio.server.api import ANSWER_RESPONSES, ERRORS, OwnerDep, ServicesDep, answer_events
 from sabio.server.events import Event, event_stream
@@ -109,7 +108,7 @@ async def ask_in_chat(
             body.question,
             k=body.k,
             edit_of=body.edit_of,
-            save=_saver(services),
+            save=services.save_exchange,
             user_id=owner,
             style=body.style,
             filters=body.document_filter(),
@@ -135,7 +134,7 @@ async def regenerate(
             chat_id,
             body.message_id,
             k=body.k,
-            save=_saver(services),
+            save=services.save_exchange,
             user_id=owner,
             style=body.style,
             filters=body.document_filter(),
@@ -203,14 +202,6 @@ def _message_out(chat: Chat, message: ChatMessage) -> MessageOut:
     )
     out.citations, out.claims = linked["citations"], linked["claims"]
     return out
-
-
-def _saver(services: Services) -> Callable[[int, Answer, Placement], None]:
-    def save(chat_id: int, answer: Answer, placement: Placement) -> None:
-        with services.writing() as writer:
-            writer.save_exchange(chat_id, answer, placement)
-
-    return save
 
 
 def _chat_events(

@@ -6,6 +6,7 @@ See the :mod:`sabio.server` docstring for why it is built this way.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import sqlite3
 import threading
@@ -15,7 +16,8 @@ from typing import Any
 
 from fastapi import Request
 
-from sabio.chats import ChatAnswerStream
+from sabio.answer import Answer
+from sabio.chats import ChatAnswerStream, Placement
 from sabio.config import (
     Settings,
     config_file,
@@ -33,6 +35,9 @@ STARTUP_SETTINGS = ("auth",)
 who may use it was checked against the address it listens on when it started."""
 SERIALIZED = 3
 """``sqlite3.threadsafety`` when SQLite serialises calls on a shared connection."""
+
+
+log = logging.getLogger(__name__)
 
 
 class Services:
@@ -68,6 +73,7 @@ class Services:
         self.worker: Worker | None = None
         self._answers: dict[int, set[ChatAnswerStream]] = {}
         self._answers_lock = threading.Lock()
+        self.closed = False
 
     def start_worker(self) -> None:
         """Run the jobs, watch the folders and keep the schedules (:mod:`sabio.worker`)
@@ -109,6 +115,17 @@ class Services:
         """The writer, held by this thread until the block ends (others wait)."""
         with self._write_lock:
             yield self.writer
+
+    def save_exchange(self, chat_id: int, answer: Answer, placement: Placement | None) -> None:
+        """Save a question and its answer to chat ``chat_id`` through the writer. After
+        :meth:`close` there is no database to save to (an answer whose stream was left
+        open by its client, ended only later by the garbage collector): said in the log,
+        not raised where nobody can catch it."""
+        with self._write_lock:
+            if self.closed:
+                log.warning("chat %d: an answer ended after the server stopped: not saved", chat_id)
+                return
+            self.writer.save_exchange(chat_id, answer, placement)
 
     @contextmanager
     def indexing(self) -> Iterator[Sabio]:
@@ -173,6 +190,7 @@ class Services:
             self.worker.stop()
             self.worker.sabio.close()
         with self._index_lock, self._write_lock:
+            self.closed = True
             self.writer.close()
             self.indexer.close()
             self.reader.close()
