@@ -76,7 +76,7 @@ def test_copy_regenerate_edit_switch_attach_export_and_dialogs(
         [{"name": "faro.md", "mimeType": "text/markdown", "buffer": FARO.encode()}],
     )
     page.get_by_role("link", name="New chat").click()
-    assert page.get_by_label("Knowledge base").input_value() == "faros"
+    expect(page.get_by_role("combobox", name="Knowledge base")).to_have_value("faros")
     answer = _ask(page, "What guided the ships?")
     expect(answer.locator("button.cite")).to_have_count(1)
 
