@@ -35,7 +35,7 @@ def slow(tmp_path: Path) -> Any:
     yield from serve(tmp_path, chat_model="fake:long")
 
 
-def _kb_with(page: Any, base: str, name: str, files: list[dict[str, Any]]) -> None:
+def _kb_with(page: Any, base: str, name: str, files: list[str] | list[dict[str, Any]]) -> None:
     expect = expectation()
     page.goto(base + "#/kbs")
     page.fill("input[name=kb-name]", name)

@@ -22,6 +22,7 @@ from test_web import (
     expectation,
     serve,
 )
+from test_web_chat import _ask, _kb_with
 
 from sabio.config import load_settings
 from sabio.ingest import LoadedSource
@@ -38,24 +39,8 @@ def cited(tmp_path: Path) -> Any:
 
 
 def _upload_reports(page: Any, base: str, kb: str) -> None:
-    expect = expectation()
     folder = need_data("rag_qa", "docugami_sec10q", "docs")
-    page.goto(base + "#/kbs")
-    page.fill("input[name=kb-name]", kb)
-    page.get_by_role("button", name="Create").click()
-    page.set_input_files("input[type=file]", [str(folder / name) for name in REPORTS])
-    for i in range(len(REPORTS)):
-        expect(page.locator(".upload-queue li").nth(i)).to_have_attribute("data-status", "indexed")
-
-
-def _ask(page: Any, question: str) -> Any:
-    expect = expectation()
-    page.fill("#question", question)
-    page.keyboard.press("Enter")
-    answer = page.locator(".message.assistant").last
-    expect(answer).not_to_have_class(re.compile("streaming"))
-    expect(answer.locator(".message-actions button").first).to_be_enabled()  # saved
-    return answer
+    _kb_with(page, base, kb, [str(folder / name) for name in REPORTS])
 
 
 def _cited(answer: Any) -> set[str]:

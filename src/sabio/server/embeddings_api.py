@@ -186,19 +186,39 @@ async def _embedded(request: Request, name: str, body: dict[str, Any], texts: li
     return await run_waiting(embed_texts, services_of(request), name, texts, truncate, dimensions)
 
 
-@router.post("/api/embed")
-async def embed(request: Request) -> Response:
+@dataclass(frozen=True, slots=True)
+class _Local:
+    """An embedding request for one of Sabio's own models: its body, the model as asked
+    for, and the Sabio model that answers it."""
+
+    body: dict[str, Any]
+    model: str
+    name: str
+
+
+async def _local_or_forward(request: Request, path: str, *keys: str) -> _Local | Response:
+    """The request at ``path`` (its model named by the first of ``keys`` given) for a
+    Sabio model, or Ollama's response to it forwarded for any other model."""
     raw, body = await read_body(request)
-    model = str(body.get("model") or "")
+    model = next((str(body[key]) for key in keys if body.get(key)), "")
     if not model:
         raise OllamaError(400, "model is required")
     name = await local_embedder(request, model)
     if name is None:
-        return await forward(request, "/api/embed", raw)
-    done: Embedded = await _embedded(request, name, body, texts_of(body.get("input"), openai=False))
+        return await forward(request, path, raw)
+    return _Local(body, model, name)
+
+
+@router.post("/api/embed")
+async def embed(request: Request) -> Response:
+    local = await _local_or_forward(request, "/api/embed", "model")
+    if isinstance(local, Response):
+        return local
+    texts = texts_of(local.body.get("input"), openai=False)
+    done: Embedded = await _embedded(request, local.name, local.body, texts)
     return JSONResponse(
         {
-            "model": model,
+            "model": local.model,
             "embeddings": done.rows,
             "total_duration": done.total_ns,
             "load_duration": done.load_ns,
@@ -210,42 +230,34 @@ async def embed(request: Request) -> Response:
 @router.post("/api/embeddings")
 async def embeddings(request: Request) -> Response:
     """The legacy route: one ``prompt``, one ``embedding``."""
-    raw, body = await read_body(request)
-    model = str(body.get("model") or body.get("name") or "")
-    if not model:
-        raise OllamaError(400, "model is required")
-    name = await local_embedder(request, model)
-    if name is None:
-        return await forward(request, "/api/embeddings", raw)
-    prompt = body.get("prompt")
+    local = await _local_or_forward(request, "/api/embeddings", "model", "name")
+    if isinstance(local, Response):
+        return local
+    prompt = local.body.get("prompt")
     if prompt is not None and not isinstance(prompt, str):
         raise OllamaError(400, "prompt must be a string")
-    done: Embedded = await _embedded(request, name, body, [prompt] if prompt else [])
+    done: Embedded = await _embedded(request, local.name, local.body, [prompt] if prompt else [])
     return JSONResponse({"embedding": done.rows[0] if done.rows else []})
 
 
 @router.post("/v1/embeddings")
 async def openai_embeddings(request: Request) -> Response:
-    raw, body = await read_body(request)
-    model = str(body.get("model") or "")
-    if not model:
-        raise OllamaError(400, "model is required")
-    name = await local_embedder(request, model)
-    if name is None:
-        return await forward(request, "/v1/embeddings", raw)
-    encoding = body.get("encoding_format") or "float"
+    local = await _local_or_forward(request, "/v1/embeddings", "model")
+    if isinstance(local, Response):
+        return local
+    encoding = local.body.get("encoding_format") or "float"
     if encoding not in ("float", "base64"):
         raise OllamaError(400, "encoding_format must be float or base64")
-    texts = texts_of(body.get("input"), openai=True)
+    texts = texts_of(local.body.get("input"), openai=True)
     if not texts:
         raise OllamaError(400, "invalid input: input must not be empty")
-    done: Embedded = await _embedded(request, name, body, texts)
+    done: Embedded = await _embedded(request, local.name, local.body, texts)
     data = [
         {"object": "embedding", "embedding": _encoded(row, encoding), "index": index}
         for index, row in enumerate(done.rows)
     ]
     usage = {"prompt_tokens": done.tokens, "total_tokens": done.tokens}
-    return JSONResponse({"object": "list", "data": data, "model": model, "usage": usage})
+    return JSONResponse({"object": "list", "data": data, "model": local.model, "usage": usage})
 
 
 def _encoded(row: list[float], encoding: str) -> list[float] | str:
