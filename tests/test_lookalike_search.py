@@ -153,3 +153,29 @@ def test_a_knowledge_base_of_short_documents_has_no_document_field(
     kb = sabio.kb()
     assert sabio.index.document_scores(kb, ["fabrikam"]) == {}
     assert Path(sabio.search("Fabrikam costs", k=1).hits[0].document).name == "a.txt"
+
+
+def test_results_spread_over_pages_before_a_page_repeats() -> None:
+    from sabio.search import spread_pages
+    from sabio.store import StoredChunk
+
+    def chunk(cid: int, document: int, page: int | None) -> StoredChunk:
+        return StoredChunk(cid, document, f"d{document}.pdf", "", page, 0, 1, "", "text")
+
+    # best first: three passages of page 4, one of page 9, two without pages, one of the
+    # same page number in another document
+    chunks = {
+        1: chunk(1, 1, 4),
+        2: chunk(2, 1, 4),
+        3: chunk(3, 1, 9),
+        4: chunk(4, 1, 4),
+        5: chunk(5, 2, None),
+        6: chunk(6, 2, None),
+        7: chunk(7, 3, 4),
+    }
+    order = [1, 2, 3, 4, 5, 6, 7]
+    assert spread_pages(order, chunks, 4) == [1, 3, 5, 6]
+    assert spread_pages(order, chunks, 5) == [1, 3, 5, 6, 7]
+    # fewer distinct pages than places: the repeated ones come back, in order
+    assert spread_pages(order, chunks, 7) == [1, 3, 5, 6, 7, 2, 4]
+    assert spread_pages([9, 1], chunks, 2) == [1]  # a chunk gone from the store is skipped
