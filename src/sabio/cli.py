@@ -697,7 +697,7 @@ def serve(
 
     if problem := write_problem(settings.home):
         err.print(f"[yellow]warning:[/] {escape(problem)}", soft_wrap=True)
-    app = create_app(settings, overrides=overrides)
+    app = create_app(settings, overrides=overrides, long_running=True)
     shown = "127.0.0.1" if host in ("localhost", "0.0.0.0", "::") else host
     err.print(
         f"Sabio is running: open [bold]http://{escape(shown)}:{port}/[/] in your browser "

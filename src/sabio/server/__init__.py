@@ -10,6 +10,7 @@ data directory, run by ``sabio serve`` with uvicorn.
     ollama_answers  knowledge-base answers as Ollama's NDJSON lines
     embeddings_api  embeddings from Sabio's own embedders, in Ollama's and OpenAI's shapes
     ollama_proxy  other models' requests passed through to Ollama, byte for byte
+    heap          a long-running server's routes prepared and its heap settled
     openai_api    the OpenAI API (/v1) on the same port, over the same models
     origins       which browser pages may call the Ollama API; its CORS headers
     auth          accounts: first-run setup, login, passwords, API tokens, users
@@ -80,6 +81,7 @@ from sabio.server.data_api import router as data_router
 from sabio.server.docs import install_docs
 from sabio.server.embeddings_api import install_embeddings_api
 from sabio.server.errors import install_error_handlers
+from sabio.server.heap import HeapSettler, prepare_routes, settle
 from sabio.server.live import router as live_router
 from sabio.server.members_api import router as members_router
 from sabio.server.ollama_api import install_ollama_api
@@ -111,12 +113,15 @@ def create_app(
     overrides: Mapping[str, Any] | None = None,
     environ: Mapping[str, str] | None = None,
     run_worker: bool = True,
+    long_running: bool = False,
 ) -> FastAPI:
     """The app; the data directory is opened when it starts and closed when it stops.
     ``overrides`` and ``environ`` are what ``settings`` were loaded with (default: no
     command-line overrides, this process's environment); a change of settings through
     the API loads them again with these. ``run_worker``: also sync sources and run
-    background jobs (:mod:`sabio.worker`) while it runs."""
+    background jobs (:mod:`sabio.worker`) while it runs. ``long_running``: the process
+    serves this app until it ends (``sabio serve``): its routes are prepared and its heap
+    settled when it starts (:mod:`.heap`)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -132,6 +137,9 @@ def create_app(
         app.state.upstream_client = upstream_client()  # Ollama's, for the APIs like its own
         blas = threadpool_limits(1, user_api="blas")
         threads.configure()
+        if long_running:
+            prepare_routes(app)
+            settle()
         try:
             yield
         finally:
@@ -169,4 +177,6 @@ def create_app(
     install_openai_api(app)  # the OpenAI API: /v1/chat/completions, /v1/models…
     install_web(app)
     install_docs(app)
+    if long_running:
+        app.add_middleware(HeapSettler)
     return app

@@ -41,6 +41,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sabio.errors import AuthError, CSRFError, ForbiddenError, SabioError
+from sabio.server.api_messages import reader_language, said
 from sabio.server.errors import auth_challenge, sabio_error_body, sabio_error_status
 from sabio.server.origins import error_body, is_allowed_origin, is_ollama_path, is_openai_path
 from sabio.server.services import Services, services_of
@@ -94,7 +95,9 @@ class AccessGuard:
                 status = sabio_error_status(exc)[0]
                 headers = auth_challenge(status)
                 if is_ollama_path(path):  # Ollama's shape, or OpenAI's on /v1/
-                    response = JSONResponse(error_body(path, status, str(exc)), status, headers)
+                    language = reader_language(request.headers.get("accept-language", ""))
+                    message = said(str(exc), exc.key, exc.args_for_key, language)
+                    response = JSONResponse(error_body(path, status, message), status, headers)
                 else:
                     response = JSONResponse(sabio_error_body(exc), status, headers)
                 await response(scope, receive, send)
@@ -113,6 +116,7 @@ def check_access(request: Request) -> None:
                 f"this server answers at 127.0.0.1 or localhost only, not at {host!r}; to use "
                 "it from other devices start it with `sabio serve --auth --host 0.0.0.0`",
                 key="local_only",
+                host=host,
             )
         origin = request.headers.get("origin")
         if method in CHANGES and not (
@@ -217,6 +221,7 @@ def _check_same_origin(request: Request) -> None:
         f"refused a request sent by another site ({origin}): Sabio takes changes from its "
         "own pages, and from programs (which send no Origin header)",
         key="foreign_origin",
+        origin=origin,
     )
 
 

@@ -55,16 +55,6 @@ from sabio.server.ollama_proxy import OllamaError, forward
 from sabio.server.services import Services, services_of
 from sabio.server.threads import run_waiting
 
-CHAT_HAS_NO_EMBEDDINGS = (
-    "is a chat model, it has no embeddings: embed with {embedder} (or kb/NAME, a "
-    "knowledge base's own embedder)"
-)
-NO_TOKEN_ARRAYS = (
-    "token arrays are not supported as input: send the texts themselves (their token ids "
-    "belong to your client's tokenizer; in LangChain's OpenAIEmbeddings set "
-    "check_embedding_ctx_length=False)"
-)
-
 router = APIRouter(dependencies=[Depends(check_caller)], include_in_schema=False)
 
 
@@ -97,22 +87,20 @@ async def local_embedder(request: Request, model: str) -> str | None:
         await check_kb_model(request, name)
         kb = await run_in_threadpool(services.reader.find_kb, name)
         if kb is None:
-            raise OllamaError(404, f"model '{model}' not found")
+            raise OllamaError(404, key="model_not_found", model=model)
         return kb.embedding_model
     if is_embedder(model):
         return EMBEDDER
     if bare == EMBEDDED_MODEL:
         if await upstream_has_embedded(request):  # another Sabio upstream: its own answer
             return None
-        raise OllamaError(400, f'"{model}" ' + CHAT_HAS_NO_EMBEDDINGS.format(embedder=EMBEDDER))
+        raise OllamaError(400, key="chat_has_no_embeddings", model=model, embedder=EMBEDDER)
     kbs = await run_waiting(roles.visible_kbs, request, services.reader.list_kbs())
     if bare in {kb.embedding_model for kb in kbs}:
         return bare
     if bare.startswith("embedded:"):
         raise OllamaError(
-            404,
-            f"model '{model}' not found: Sabio's embedded models are {EMBEDDER} "
-            f"(embeddings) and {EMBEDDED_MODEL} (chat)",
+            404, key="embedded_not_found", model=model, embedder=EMBEDDER, chat=EMBEDDED_MODEL
         )
     return None
 
@@ -127,8 +115,8 @@ def texts_of(value: Any, *, openai: bool) -> list[str]:
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return list(value)
     if openai and isinstance(value, list) and value and _token_array(value):
-        raise OllamaError(400, NO_TOKEN_ARRAYS)
-    raise OllamaError(400, "invalid input type: input must be a string or a list of strings")
+        raise OllamaError(400, key="no_token_arrays")
+    raise OllamaError(400, key="input_type")
 
 
 def _token_array(value: list[Any]) -> bool:
@@ -142,7 +130,7 @@ def dimensions_of(body: dict[str, Any]) -> int | None:
     if value in (None, 0):
         return None
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise OllamaError(400, "dimensions must be a positive integer")
+        raise OllamaError(400, key="dimensions_invalid")
     return value
 
 
@@ -158,11 +146,7 @@ def embed_texts(
         limit: int | None = getattr(model, "max_tokens", None)
         if limit and not truncate and any(count > limit for count in counts):
             longest = max(counts)
-            raise OllamaError(
-                400,
-                f"the input length exceeds the context length ({longest} tokens, {name} reads "
-                f"{limit}): send shorter texts, or leave truncate on",
-            )
+            raise OllamaError(400, key="input_too_long", longest=longest, model=name, limit=limit)
         vectors = model.embed(list(texts)) if texts else np.zeros((0, 0), np.float32)
     except SabioError as exc:
         raise translated(exc) from exc
@@ -202,7 +186,7 @@ async def _local_or_forward(request: Request, path: str, *keys: str) -> _Local |
     raw, body = await read_body(request)
     model = next((str(body[key]) for key in keys if body.get(key)), "")
     if not model:
-        raise OllamaError(400, "model is required")
+        raise OllamaError(400, key="model_required")
     name = await local_embedder(request, model)
     if name is None:
         return await forward(request, path, raw)
@@ -235,7 +219,7 @@ async def embeddings(request: Request) -> Response:
         return local
     prompt = local.body.get("prompt")
     if prompt is not None and not isinstance(prompt, str):
-        raise OllamaError(400, "prompt must be a string")
+        raise OllamaError(400, key="prompt_not_string")
     done: Embedded = await _embedded(request, local.name, local.body, [prompt] if prompt else [])
     return JSONResponse({"embedding": done.rows[0] if done.rows else []})
 
@@ -247,10 +231,10 @@ async def openai_embeddings(request: Request) -> Response:
         return local
     encoding = local.body.get("encoding_format") or "float"
     if encoding not in ("float", "base64"):
-        raise OllamaError(400, "encoding_format must be float or base64")
+        raise OllamaError(400, key="encoding_invalid")
     texts = texts_of(local.body.get("input"), openai=True)
     if not texts:
-        raise OllamaError(400, "invalid input: input must not be empty")
+        raise OllamaError(400, key="input_empty")
     done: Embedded = await _embedded(request, local.name, local.body, texts)
     data = [
         {"object": "embedding", "embedding": _encoded(row, encoding), "index": index}

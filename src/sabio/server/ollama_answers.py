@@ -77,7 +77,7 @@ class KbRequest:
 
 
 def translated(exc: SabioError) -> OllamaError:
-    return OllamaError(sabio_error_status(exc)[0], str(exc))
+    return OllamaError(sabio_error_status(exc)[0], str(exc), key=exc.key, **exc.args_for_key)
 
 
 def now() -> str:
@@ -98,14 +98,14 @@ def kb_request(model: str, name: str, body: dict[str, Any], *, chat: bool) -> Kb
         )
     given = body.get("messages") or []
     if not isinstance(given, list) or not all(isinstance(m, dict) for m in given):
-        raise OllamaError(400, "messages must be a list of {role, content} objects")
+        raise OllamaError(400, key="messages_not_list")
     messages = [
         {"role": str(m.get("role") or "user"), "content": _text(m.get("content"))} for m in given
     ]
     if not messages or not any(m["content"].strip() for m in messages):
         return None
     if messages[-1]["role"] != "user":
-        raise OllamaError(400, "the last message must be the user's question")
+        raise OllamaError(400, key="last_not_question")
     turns: list[Turn] = []
     pending: str | None = None
     for message in messages[:-1]:
@@ -152,11 +152,7 @@ def kb_lines(services: Services, request: KbRequest) -> Iterator[dict[str, Any]]
     Closed early, it closes the answer's stream."""
     started = time.perf_counter_ns()
     if not request.generator and services.reader.find_kb(request.kb) is None:
-        raise OllamaError(
-            404,
-            f'model "{request.model}" not found: Sabio has no knowledge base called '
-            f"{request.kb!r} (GET /api/tags lists them)",
-        )
+        raise OllamaError(404, key="kb_model_not_found", model=request.model, kb=request.kb)
     settings = services.settings
     answer: Answer | None = None
     stream: AnswerStream | None = None

@@ -57,6 +57,7 @@ from sabio.models.embedded import model_file as embedder_file
 from sabio.models.llama import smollm2_path
 from sabio.server import roles
 from sabio.server.access import authenticate
+from sabio.server.api_messages import DONE_ES
 from sabio.server.ollama_answers import (
     KbRequest,
     kb_lines,
@@ -85,11 +86,6 @@ EMBEDDED_DETAILS = {EMBEDDED_MODEL: ("135M", "Q4_1"), EMBEDDER: ("23M", "INT8")}
 all-MiniLM-L6-v2 with int8 weights, as :mod:`sabio.models.embedded` runs it)."""
 EMBEDDER_CONTEXT = 256
 """The tokens all-MiniLM-L6-v2 reads (longer texts are truncated)."""
-NEEDS_TOKEN = (
-    "an API token is needed: send `Authorization: Bearer sabio_…` (create one in Sabio's "
-    "web app, or with POST /api/v1/auth/tokens) — in Open WebUI, Continue and n8n it is "
-    "the connection's API key"
-)
 
 
 async def check_caller(request: Request) -> None:
@@ -101,7 +97,7 @@ async def check_caller(request: Request) -> None:
     except SabioError as exc:
         raise translated(exc) from exc
     if user is None:
-        raise OllamaError(401, NEEDS_TOKEN)
+        raise OllamaError(401, key="token_needed")
 
 
 router = APIRouter(dependencies=[Depends(check_caller)], include_in_schema=False)
@@ -141,14 +137,15 @@ async def probe(request: Request) -> Response | None:
     except SabioError:
         user = None
     if user is None:
-        return await _ollama_error(request, OllamaError(401, NEEDS_TOKEN))
+        return await _ollama_error(request, OllamaError(401, key="token_needed"))
     return await _running()
 
 
 async def _ollama_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, OllamaError)
     headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-    body = error_body(request.url.path, exc.status, exc.message)
+    message = exc.said(request.headers.get("accept-language", ""))
+    body = error_body(request.url.path, exc.status, message)
     return JSONResponse(body, status_code=exc.status, headers=headers)
 
 
@@ -206,13 +203,13 @@ def _model_of(body: dict[str, Any]) -> str:
 async def read_body(request: Request) -> tuple[bytes, dict[str, Any]]:
     raw = await request.body()
     if not raw.strip():
-        raise OllamaError(400, "missing request body")
+        raise OllamaError(400, key="body_missing")
     try:
         body = json.loads(raw)
     except ValueError as exc:
-        raise OllamaError(400, f"the request body is not valid JSON: {exc}") from exc
+        raise OllamaError(400, key="body_not_json", problem=str(exc)) from exc
     if not isinstance(body, dict):
-        raise OllamaError(400, "the request body must be a JSON object")
+        raise OllamaError(400, key="body_not_object")
     return raw, body
 
 
@@ -271,7 +268,7 @@ async def show(request: Request) -> Response:
         return await forward(request, "/api/show", raw)
     await check_kb_model(request, name)
     if await run_in_threadpool(services.reader.find_kb, name) is None:
-        raise OllamaError(404, f"model '{model}' not found")
+        raise OllamaError(404, key="model_not_found", model=model)
     generator = await run_waiting(_generator, services)
     base: dict[str, Any] | None = None
     if generator.startswith("ollama:"):
@@ -491,7 +488,7 @@ async def _answer(request: Request, *, chat: bool) -> Response:
     services = services_of(request)
     model = _model_of(body)
     if not model:
-        raise OllamaError(400, "model is required")
+        raise OllamaError(400, key="model_required")
     if not await is_sabio_model(request, model):
         return await forward(request, path, raw)
     if (name := kb_name(model)) is not None:
@@ -509,15 +506,6 @@ async def _answer(request: Request, *, chat: bool) -> Response:
 # everything else is Ollama's
 
 
-KB_IS_NO_OLLAMA_MODEL = (
-    "is a Sabio knowledge base, not an Ollama model: manage it in Sabio (its web app or `sabio kb`)"
-)
-
-
-PART_OF_SABIO = (
-    "is part of Sabio, not an Ollama model: it cannot be {done} (it comes with Sabio's "
-    "`embedded` extra; `sabio models` lists what is installed)"
-)
 DONE_TO_A_MODEL = {
     "/api/pull": "pulled",
     "/api/push": "pushed",
@@ -528,18 +516,19 @@ DONE_TO_A_MODEL = {
 
 
 async def pass_through(
-    request: Request, path: str, field: str = "model", refusal: str = KB_IS_NO_OLLAMA_MODEL
+    request: Request, path: str, field: str = "model", refusal: str = "kb_is_no_ollama_model"
 ) -> Response:
     """Relay the request to Ollama as it is, unless it names a knowledge base (400 with
-    ``refusal``) or one of Sabio's embedded models (400: they are not Ollama's)."""
+    the message ``refusal``, a key of :data:`.api_messages.MESSAGES`) or one of Sabio's
+    embedded models (400: they are not Ollama's)."""
     raw, body = await read_body(request)
     model = str(body.get(field) or body.get("name") or "")
     if kb_name(model) is not None:
-        raise OllamaError(400, f'"{model}" {refusal}')
+        raise OllamaError(400, key=refusal, model=model)
     ours = model.startswith("embedded:") and path in DONE_TO_A_MODEL
     if ours and not await upstream_has_embedded(request):  # else another Sabio's to refuse
-        message = PART_OF_SABIO.format(done=DONE_TO_A_MODEL[path])
-        raise OllamaError(400, f'"{model}" {message}')
+        done = DONE_TO_A_MODEL[path]
+        raise OllamaError(400, key="part_of_sabio", model=model, done=done, done_es=DONE_ES[done])
     return await forward(request, path, raw)
 
 

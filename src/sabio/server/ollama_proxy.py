@@ -27,6 +27,7 @@ from starlette.responses import StreamingResponse
 
 from sabio.config import Settings
 from sabio.connections import async_model_client
+from sabio.server.api_messages import english, reader_language, said
 from sabio.server.services import services_of
 
 HOP_BY_HOP = frozenset(
@@ -60,20 +61,26 @@ NDJSON = "application/x-ndjson"
 
 
 class OllamaError(Exception):
-    """An error of the Ollama-compatible API: ``status`` and ``{"error": message}``."""
+    """An error of the Ollama-compatible API: ``status`` and ``{"error": message}``.
+    ``key`` names the message in :data:`.api_messages.MESSAGES` (then ``message`` may be
+    left out: it is the English there) or a Sabio error's key, ``args`` the values it
+    names; the client reads it in its language (:func:`.api_messages.said`)."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str = "", *, key: str | None = None, **args: Any):
+        message = message or english(key or "", args)
         super().__init__(message)
         self.status = status
         self.message = message
+        self.key = key
+        self.args_for_key = args
+
+    def said(self, accept_language: str) -> str:
+        """The message in the language ``accept_language`` prefers."""
+        return said(self.message, self.key, self.args_for_key, reader_language(accept_language))
 
 
 def unreachable(settings: Settings) -> OllamaError:
-    return OllamaError(
-        502,
-        f"Ollama is not reachable at {settings.ollama_host} — start it with `ollama serve`, "
-        "or point Sabio's `ollama_host` setting (OLLAMA_HOST) at it",
-    )
+    return OllamaError(502, key="ollama_unreachable", host=settings.ollama_host)
 
 
 def upstream_client() -> httpx.AsyncClient:

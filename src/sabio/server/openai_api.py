@@ -93,7 +93,7 @@ async def model(request: Request, model: str) -> Response:
         return JSONResponse(_entry(EMBEDDED_MODEL))
     await check_kb_model(request, name)
     if await run_in_threadpool(services.reader.find_kb, name) is None:
-        raise OllamaError(404, f"model '{model}' not found")
+        raise OllamaError(404, key="model_not_found", model=model)
     return JSONResponse(_entry(f"{KB_PREFIX}{name}"))
 
 
@@ -103,14 +103,14 @@ async def chat_completions(request: Request) -> Response:
     services = services_of(request)
     model = str(body.get("model") or "")
     if not model:
-        raise OllamaError(400, "model is required")
+        raise OllamaError(400, key="model_required")
     if not await is_sabio_model(request, model):
         return await forward(request, "/v1/chat/completions", raw)
     if (name := kb_name(model)) is not None:
         await check_kb_model(request, name)
     asked = sabio_request(model, body, chat=True)
     if asked is None:
-        raise OllamaError(400, "messages must end with the user's question")
+        raise OllamaError(400, key="messages_end_with_question")
     lines = kb_lines(services, asked)
     options = body.get("stream_options")
     usage = isinstance(options, dict) and options.get("include_usage") is True
@@ -120,12 +120,9 @@ async def chat_completions(request: Request) -> Response:
     return JSONResponse(completion.whole(await whole_reply(lines, chat=True)))
 
 
-KB_CHATS_ONLY = "is a Sabio knowledge base: chat with it at /v1/chat/completions"
-
-
 @router.post("/completions")
 async def completions(request: Request) -> Response:
-    return await pass_through(request, "/v1/completions", refusal=KB_CHATS_ONLY)
+    return await pass_through(request, "/v1/completions", refusal="kb_chats_only")
 
 
 class Completion:

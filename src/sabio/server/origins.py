@@ -31,6 +31,8 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from sabio.server.api_messages import say
+
 OLLAMA_PREFIX = "/api/"
 OPENAI_PREFIX = "/v1/"
 REST_PREFIX = "/api/v1"
@@ -111,13 +113,6 @@ def _extra(scope: Scope) -> str:
     return str(services.settings.allowed_origins) if services is not None else ""
 
 
-REFUSED = (
-    "refused a request from the web page {origin}: only pages on this computer and browser "
-    "extensions may use Sabio's Ollama and OpenAI APIs; to let this page, add it to the "
-    "allowed_origins setting (SABIO_ALLOWED_ORIGINS)"
-)
-
-
 def _same_origin(origin: str, headers: Headers) -> bool:
     """Whether the page is Sabio's own (its origin is the address the request names)."""
     parts = urlsplit(origin)
@@ -128,7 +123,8 @@ def _same_origin(origin: str, headers: Headers) -> bool:
 
 async def _refuse(origin: str, scope: Scope, receive: Receive, send: Send) -> None:
     """403 in the error shape of the API (Ollama's; OpenAI's on ``/v1/``)."""
-    body = error_body(scope["path"], 403, REFUSED.format(origin=origin))
+    accept_language = Headers(scope=scope).get("accept-language", "")
+    body = error_body(scope["path"], 403, say("origin_refused", accept_language, origin=origin))
     await JSONResponse(body, status_code=403)(scope, receive, send)
 
 
