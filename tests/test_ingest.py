@@ -27,7 +27,7 @@ def folder(tmp_path: Path) -> Path:
     _write(root / "notes.txt", "The quarterly revenue grew by twelve percent in Lisbon.")
     _write(root / "sub" / "deep.txt", "Photosynthesis converts light into chemical energy.")
     (root / "broken.pdf").write_bytes(b"%PDF-1.4 this is not really a pdf")
-    (root / "picture.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    (root / "plan.dwg").write_bytes(b"AC1032")
     (root / ".hidden.txt").write_text("never indexed")
     return root
 
@@ -45,10 +45,10 @@ def test_add_folder_reports_every_file_and_one_bad_file_does_not_stop_it(
         "notes.txt": ("added", "indexed"),
         "deep.txt": ("added", "indexed"),
         "broken.pdf": ("not_indexed", "failed"),
-        "picture.png": ("skipped", "skipped"),
+        "plan.dwg": ("skipped", "skipped"),
     }
     assert [Path(r.source).name for r in report.problems] == ["broken.pdf"]
-    assert "unsupported" in next(r.reason for r in report.results if r.source.endswith(".png"))
+    assert "unsupported" in next(r.reason for r in report.results if r.source.endswith(".dwg"))
     docs = {Path(d.source).name: d for d in sabio.documents()}
     assert docs["recetas.md"].status == "indexed"
     assert docs["recetas.md"].chunk_count == 1

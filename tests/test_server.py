@@ -39,6 +39,7 @@ def _settings(tmp_path: Path, **overrides: Any) -> Settings:
         "embedding_model": "fake:words",
         "workers": 2,
         "ollama_host": f"127.0.0.1:{closed_port()}",
+        "ocr_program": "",  # a scan stays "needs OCR" (tests/test_ocr.py reads them)
         **overrides,
     }
     return load_settings(values, environ={})
@@ -179,7 +180,7 @@ def test_upload_indexes_real_files_and_reports_each(client: TestClient, uploads:
         ("judgment.pdf", pdf.read_bytes()),
         ("scan.pdf", scan.read_bytes()),
         ("faro.txt", FARO.encode()),
-        ("photo.png", b"\x89PNG\r\n\x1a\n" + bytes(100)),
+        ("plan.dwg", b"AC1032" + bytes(100)),
     ]
     result = _files_by_name(_upload(client, "legal", files))
     assert result["judgment.pdf"]["status"] == "indexed"
@@ -189,10 +190,10 @@ def test_upload_indexes_real_files_and_reports_each(client: TestClient, uploads:
     assert result["faro.txt"]["status"] == "indexed"
     assert result["scan.pdf"]["status"] == "needs_ocr"
     assert "OCR" in result["scan.pdf"]["reason"]
-    assert result["photo.png"]["status"] == "rejected"
-    assert "unsupported file type (.png)" in result["photo.png"]["reason"]
+    assert result["plan.dwg"]["status"] == "rejected"
+    assert "unsupported file type (.dwg)" in result["plan.dwg"]["reason"]
     assert (uploads / "legal" / "judgment.pdf").read_bytes() == pdf.read_bytes()
-    assert not (uploads / "legal" / "photo.png").exists()
+    assert not (uploads / "legal" / "plan.dwg").exists()
 
     documents = {d["name"]: d for d in client.get(f"{API}/kbs/legal/documents").json()}
     assert set(documents) == {"judgment.pdf", "scan.pdf", "faro.txt"}

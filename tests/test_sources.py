@@ -26,7 +26,7 @@ def folder(tmp_path: Path) -> Path:
     (docs / "notes").mkdir(parents=True)
     (docs / "alpha.txt").write_text("Alpacas graze in the high Andes.", encoding="utf-8")
     (docs / "notes" / "beta.md").write_text("# Beta\n\nBeavers build dams.", encoding="utf-8")
-    (docs / "photo.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 64)
+    (docs / "plan.dwg").write_bytes(b"AC1032" + b"\x00" * 64)
     return docs
 
 
@@ -66,7 +66,7 @@ def test_a_folder_source_is_synced_and_explains_every_item(sabio: Sabio, folder:
     assert items(sabio, source.id) == {
         "alpha.txt": ("indexed", ""),
         "beta.md": ("indexed", ""),
-        "photo.png": ("skipped", "unsupported type (.png)"),
+        "plan.dwg": ("skipped", "unsupported type (.dwg)"),
     }
     job = sabio.jobs.recent(source.id)[0]
     assert (job.status, job.message) == ("done", "2 added, 1 skipped")
@@ -135,7 +135,7 @@ def test_changes_are_indexed_while_it_runs(sabio: Sabio, folder: Path, worker: W
     assert {d.source for d in sabio.documents()} == {
         str(folder / "notes" / "beta.md"),
         str(folder / "notes" / "gazelles.txt"),
-        str(folder / "photo.png"),
+        str(folder / "plan.dwg"),
     }
 
 
@@ -230,7 +230,7 @@ def test_the_cli_adds_syncs_lists_and_removes(settings: Settings, folder: Path) 
     assert "2 added, 1 skipped" in result.output
     result = runner.invoke(app, ["source", "list"], env=env)
     assert "2 indexed, 1 skipped" in result.output
-    assert "photo.png — unsupported type (.png)" in result.output
+    assert "plan.dwg — unsupported type (.dwg)" in result.output
     result = runner.invoke(app, ["source", "list", "1"], env=env)
     assert "notes/beta.md" in result.output and "alpha.txt" in result.output
     result = runner.invoke(app, ["source", "remove", "1"], env=env)

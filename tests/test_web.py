@@ -38,6 +38,7 @@ def serve(tmp_path: Path, **overrides: Any) -> Iterator[str]:
             "chat_model": "fake:cite",
             "workers": 1,
             "ollama_host": f"127.0.0.1:{closed_port()}",
+            "ocr_program": "",  # the scan stays "needs OCR" (tests/test_ocr.py reads scans)
             **overrides,
         },
         environ={},
@@ -147,8 +148,8 @@ def test_a_new_user_sets_up_uploads_a_pdf_asks_and_follows_the_citation(
     queue = page.locator(".upload-queue li")
     expect(queue.nth(0)).to_have_attribute("data-status", "indexed")
     expect(queue.nth(1)).to_have_attribute("data-status", "needs_ocr")
-    expect(queue.nth(1)).to_contain_text("no text layer")
-    expect(queue.nth(1)).to_contain_text("run OCR on it")
+    expect(queue.nth(1)).to_contain_text("no usable text layer")
+    expect(queue.nth(1)).to_contain_text("install Tesseract")
     rows = page.locator(".documents tbody tr")
     expect(rows).to_have_count(2)
     expect(rows.filter(has_text="issue11913.pdf")).to_contain_text("indexed")

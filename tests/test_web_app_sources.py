@@ -29,7 +29,7 @@ def _docs(tmp_path: Path) -> Path:
     folder.mkdir()
     (folder / "alpacas.txt").write_text("Alpacas graze in the Andes.", encoding="utf-8")
     (folder / "beavers.txt").write_text("Beavers build dams on rivers.", encoding="utf-8")
-    (folder / "scan.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    (folder / "plan.dwg").write_bytes(b"AC1032")
     return folder
 
 
@@ -73,10 +73,10 @@ def test_folder_and_webhook_sources_are_added_synced_and_removed(
     items = card.locator(".kb-source-item-list li")
     expect(items).to_have_count(3)
     expect(items.first).to_have_attribute("data-status", "skipped")  # what needs a look first
-    expect(items.first).to_contain_text("scan.png")
-    expect(items.first).to_contain_text("unsupported type (.png)")  # the server's reason
+    expect(items.first).to_contain_text("plan.dwg")
+    expect(items.first).to_contain_text("unsupported type (.dwg)")  # the server's reason
     expect(items.first).to_contain_text("Unsupported file type")  # what it means
-    expect(page.locator(".kb-card")).to_contain_text("3 documents")  # the PNG is listed, skipped
+    expect(page.locator(".kb-card")).to_contain_text("3 documents")  # the drawing: listed, skipped
     tab.shot("folder")
 
     # a file saved into the folder shows up after the automatic sync, without a click
@@ -174,7 +174,7 @@ def test_a_phone_in_spanish_shows_a_folder_source_without_sideways_scrolling(
     skipped = card.locator(".kb-source-item-list li").first
     expect(skipped).to_contain_text("omitido")
     expect(skipped).to_contain_text("Tipo de archivo no admitido")  # in Spanish
-    expect(skipped).to_contain_text("unsupported type (.png)")  # and the server's words
+    expect(skipped).to_contain_text("unsupported type (.dwg)")  # and the server's words
     expect(page.locator(".toast")).to_have_count(0)  # out of the picture
     card.scroll_into_view_if_needed()
     tab.shot("folder")

@@ -93,6 +93,16 @@ class Settings:
         "Memory, in MB, a reader process may take to read one file (on Linux); a file that "
         'needs more fails ("needed more than N MB") and the others go on.',
     )
+    ocr_program: str = _setting(
+        "tesseract",
+        "The Tesseract program that reads scanned pages and images (OCR); '' turns OCR off "
+        "and such files stay 'needs OCR'.",
+    )
+    ocr_languages: str = _setting(
+        "",
+        "Tesseract language packs OCR reads with, as 'spa+eng'; '': English, Spanish and "
+        "the other packs installed (at most three).",
+    )
     max_text_mb: int = _setting(
         20,
         "Most text one file may give, in MB of characters (2^20 each; 20 MB is about 10,000 "

@@ -20,7 +20,7 @@ import importlib
 import itertools
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from stat import S_ISREG
 from typing import Any, BinaryIO, Protocol
@@ -29,7 +29,15 @@ import numpy as np
 
 from sabio.chunking import CHUNK_OVERLAP, CHUNK_SIZE, Chunk, chunk_document, embedding_text
 from sabio.errors import LoadError
-from sabio.loaders import LOADER_MODULES, Blob, LoadedDocument, is_supported, load_document
+from sabio.loaders import (
+    DEFAULT_OCR,
+    LOADER_MODULES,
+    Blob,
+    LoadedDocument,
+    OcrOptions,
+    is_supported,
+    load_document,
+)
 from sabio.loaders.formats import plugin_modules
 from sabio.models import EmbeddingModel
 from sabio.readers import Limits, ReaderPool
@@ -89,6 +97,7 @@ class IngestOptions:
     limits: Limits = field(default_factory=Limits)
     max_text_mb: int = MAX_TEXT_MB
     """Most text one document may hold, in MB of characters (2^20 each)."""
+    ocr: OcrOptions = DEFAULT_OCR
 
 
 @dataclass(slots=True)
@@ -114,6 +123,7 @@ class _Job:
     chunk_size: int
     chunk_overlap: int
     max_text_mb: int
+    ocr: OcrOptions
     item: LoadedSource | None = None
     """Not a file: a document loaded elsewhere, or bytes to load (:func:`ingest_loaded`)."""
     plugins: tuple[str, ...] = field(default_factory=plugin_modules)
@@ -235,7 +245,7 @@ def prepare(job: _Job) -> _Prepared:
             state, title=path.stem, status="skipped", error=f"unsupported type ({kind})"
         )
     try:
-        doc = load_document(Blob.from_path(path, job.password))
+        doc = load_document(Blob.from_path(path, job.password, job.ocr))
     except LoadError as exc:
         return _Prepared(state, title=path.stem, status=exc.status, error=str(exc))
     except OSError as exc:
@@ -251,7 +261,7 @@ def _prepare_item(job: _Job, item: LoadedSource) -> _Prepared:
     doc = item.document
     if doc is None and item.blob is not None:
         try:
-            doc = load_document(item.blob)
+            doc = load_document(replace(item.blob, ocr=job.ocr))
         except LoadError as exc:
             title = item.title or item.blob.name
             return _Prepared(state, title=title, status=exc.status, error=str(exc))
@@ -327,6 +337,7 @@ def ingest_paths(
                 options.chunk_size,
                 options.chunk_overlap,
                 options.max_text_mb,
+                options.ocr,
             )
         )
     for prepared in _prepare_all(jobs, options):
@@ -412,6 +423,7 @@ def ingest_loaded(
                     options.chunk_size,
                     options.chunk_overlap,
                     options.max_text_mb,
+                    options.ocr,
                     item,
                 )
             )

@@ -34,6 +34,7 @@ from sabio.ingest import (
     ingest_paths,
 )
 from sabio.jobs import Job, JobQueue
+from sabio.loaders import OcrOptions
 from sabio.models import (
     ChatModel,
     ChatOptions,
@@ -275,6 +276,9 @@ class Sabio:
             chunk_overlap=settings.chunk_overlap,
             limits=Limits(settings.reader_timeout, settings.reader_memory_mb),
             max_text_mb=settings.max_text_mb,
+            ocr=OcrOptions(
+                settings.ocr_program, tuple(filter(None, settings.ocr_languages.split("+")))
+            ),
             **more,
         )
 

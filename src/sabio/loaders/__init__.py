@@ -49,6 +49,19 @@ class LoadedDocument:
 
 
 @dataclass(frozen=True, slots=True)
+class OcrOptions:
+    """How pages without a usable text layer are read (:mod:`sabio.loaders.ocr`):
+    ``program`` is Tesseract ("" : no OCR, they stay "needs OCR"); ``languages`` its
+    language packs (empty: English, Spanish and the others installed)."""
+
+    program: str = "tesseract"
+    languages: tuple[str, ...] = ()
+
+
+DEFAULT_OCR = OcrOptions()
+
+
+@dataclass(frozen=True, slots=True)
 class Blob:
     """The bytes to load: a file on disk, or bytes in memory (a mail attachment)."""
 
@@ -56,10 +69,13 @@ class Blob:
     path: Path | None = None
     data: bytes | None = None
     password: str | None = None
+    ocr: OcrOptions = DEFAULT_OCR
 
     @classmethod
-    def from_path(cls, path: Path, password: str | None = None) -> Blob:
-        return cls(name=path.name, path=path, password=password)
+    def from_path(
+        cls, path: Path, password: str | None = None, ocr: OcrOptions | None = None
+    ) -> Blob:
+        return cls(name=path.name, path=path, password=password, ocr=ocr or DEFAULT_OCR)
 
     def read(self) -> bytes:
         if self.data is not None:

@@ -33,6 +33,8 @@ LOOKS_LIKE = (
     (b"\x7fELF", "a program"),
 )
 """What a file that starts so is, for saying what a mismatched file looks like."""
+IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"II*\x00", b"MM\x00*", b"RIFF", b"BM")
+"""PNG, JPEG, TIFF (both byte orders), WebP (a RIFF container) and BMP."""
 # Control bytes that never occur in text (tab, newlines, form feed and escape do).
 _BINARY_BYTES = bytes(b for b in range(32) if b not in (9, 10, 12, 13, 27)) + b"\x7f"
 TEXT_MISMATCH = "not a {ext} file: it holds binary data, not text{seen}"
@@ -84,6 +86,13 @@ _TEXT_TYPES = {"text/plain": ".txt", "text/markdown": ".md", "text/x-rst": ".rst
 _TABLE_TYPES = {"text/csv": ".csv", "text/tab-separated-values": ".tsv"}
 _JSON_TYPES = {"application/json": ".json", "application/x-ndjson": ".ndjson"}
 _TEXT = "sabio.loaders.text"
+_IMAGE_TYPES = {
+    "image/png": ".png",
+    "image/jpeg": ".jpg",
+    "image/tiff": ".tif",
+    "image/webp": ".webp",
+    "image/bmp": ".bmp",
+}
 BUILT_IN: tuple[Format, ...] = (
     Format(
         (".pdf",),
@@ -117,6 +126,13 @@ BUILT_IN: tuple[Format, ...] = (
         text=True,
     ),
     Format((".eml", ".mbox", ".mbx"), "sabio.loaders.mail", {"message/rfc822": ".eml"}, text=True),
+    Format(
+        (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp"),
+        "sabio.loaders.image",
+        _IMAGE_TYPES,
+        magic=IMAGE_MAGIC,
+        mismatch="not a {ext} image: its content is not an image Sabio reads{seen}",
+    ),
     Format(
         (".msg",),
         "sabio.loaders.mail",

@@ -27,8 +27,10 @@ from pathlib import Path
 
 from sabio.errors import CorruptFileError, LoadError, UnsupportedTypeError
 from sabio.loaders import (
+    DEFAULT_OCR,
     Blob,
     LoadedDocument,
+    OcrOptions,
     Section,
     is_supported,
     load_document,
@@ -53,6 +55,7 @@ class _Parts:
     skipped: list[str] = field(default_factory=list)
     # Not None: collect each attachment as (file name, bytes) here instead of loading it.
     files: list[tuple[str, bytes]] | None = None
+    ocr: OcrOptions = DEFAULT_OCR  # how an attached image or scan is read
 
 
 @register_loader(".msg")
@@ -66,7 +69,7 @@ def refuse_outlook(blob: Blob) -> LoadedDocument:
 @register_loader(".eml")
 def load_eml(blob: Blob) -> LoadedDocument:
     message = _parse(blob.read())
-    sections, skipped = _message_sections(message, heading="")
+    sections, skipped = _message_sections(message, "", blob.ocr)
     metadata = _header_metadata(message)
     if skipped:
         metadata["skipped_attachments"] = "; ".join(skipped)
@@ -90,7 +93,7 @@ def load_mbox(blob: Blob) -> LoadedDocument:
             meta.get(key, "") or fallback
             for key, fallback in (("subject", "(no subject)"), ("from", "?"), ("date", "?"))
         )
-        message_sections, message_skipped = _message_sections(message, heading)
+        message_sections, message_skipped = _message_sections(message, heading, blob.ocr)
         sections.extend(message_sections)
         skipped.extend(f"{heading}: {item}" for item in message_skipped)
     metadata = {"messages": str(len(starts))}
@@ -146,8 +149,10 @@ def _reparse_with_real_boundary(data: bytes) -> Message | None:
     return message_from_bytes(fixed + body, policy=policy.default) if replaced else None
 
 
-def _message_sections(message: Message, heading: str) -> tuple[list[Section], list[str]]:
-    parts = _Parts()
+def _message_sections(
+    message: Message, heading: str, ocr: OcrOptions
+) -> tuple[list[Section], list[str]]:
+    parts = _Parts(ocr=ocr)
     _walk(message, parts, heading)
     return [_main_section(message, parts, heading), *parts.attachments], parts.skipped
 
@@ -200,7 +205,9 @@ def _attached_message(part: Message, parts: _Parts, heading: str) -> None:
         return
     subject = _header(inner, "Subject") or "(no subject)"
     label = f"Attached message: {subject}"
-    sections, skipped = _message_sections(inner, f"{heading} > {label}" if heading else label)
+    sections, skipped = _message_sections(
+        inner, f"{heading} > {label}" if heading else label, parts.ocr
+    )
     parts.attachments.extend(sections)
     parts.skipped.extend(skipped)
 
@@ -223,7 +230,7 @@ def _attachment(part: Message, parts: _Parts, heading: str) -> None:
         parts.skipped.append(f"{name} (empty)")
         return
     try:
-        document = load_document(Blob(name=name, data=data))
+        document = load_document(Blob(name=name, data=data, ocr=parts.ocr))
     except LoadError as exc:
         parts.skipped.append(f"{name} ({exc.status}: {exc})")
         return

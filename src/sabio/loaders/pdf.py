@@ -1,7 +1,14 @@
 """PDF loader on pypdfium2: one Section per page, with the 1-based page number.
 
-Scans. A page "needs OCR" when it shows an image but has (almost) no text layer; a page
-with neither text nor images is blank. The rule for a whole document:
+Scans. A page "needs OCR" when it shows an image but has (almost) no text layer, or when
+its text layer is garbage (:func:`~sabio.loaders.garbled.looks_garbled`); a page with
+neither text nor images is blank. Each such page, and only those, is rendered at 300 dpi
+and read by OCR (:mod:`sabio.loaders.ocr`), several at a time (one per core), keeping its
+page number; ``metadata`` says which pages were read so (``ocr_pages``), their mean
+confidence (``ocr_confidence``) and the hard-to-read ones (``ocr_low_pages``).
+
+Pages OCR could not read (Tesseract not installed, or it failed) stay out, and the rule
+for the whole document is:
 
 * no page with text, at least one scanned page   -> NeedsOCRError
 * no page with text and no scanned page          -> EmptyDocumentError (blank pages)
@@ -22,9 +29,12 @@ from pathlib import Path
 
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
+from PIL import Image
 
 from sabio.errors import CorruptFileError, EmptyDocumentError, EncryptedError, NeedsOCRError
 from sabio.loaders import Blob, LoadedDocument, Section, register_loader
+from sabio.loaders.garbled import looks_garbled
+from sabio.loaders.ocr import OcrResults, recognize_pages
 
 # A real document with more pages than this does not exist; a fuzzed one says it has
 # 213,804,087 pages and would keep us busy for hours.
@@ -34,6 +44,10 @@ MAX_PAGES = 50_000
 MIN_TEXT_CHARS = 16
 # Gap between two lines, as a fraction of the line height, that starts a new paragraph.
 PARAGRAPH_GAP = 0.6
+OCR_DPI = 300
+# The longest side of a page rendered for OCR, in pixels: A3 at 300 dpi (a poster or a
+# plan is read at less).
+MAX_OCR_PIXELS = 5000
 
 _IMAGE = pdfium_c.FPDF_PAGEOBJ_IMAGE
 _BAD_TITLE = re.compile(
@@ -65,11 +79,25 @@ def load_pdf(blob: Blob) -> LoadedDocument:
             )
         pages = [_read_page(pdf, number) for number in range(1, count + 1)]
         title = _title(pdf.get_metadata_value("Title"), blob.name)
+        scanned = [p.number for p in pages if p.scanned]
+        ocr = recognize_pages(((n, _render(pdf, n)) for n in scanned), blob.ocr)
     except pdfium.PdfiumError as exc:
         raise CorruptFileError(f"the PDF is damaged: {exc}") from exc
     finally:
         pdf.close()
-    return _document(pages, count, title)
+    return _document(pages, count, title, ocr)
+
+
+def _render(pdf: pdfium.PdfDocument, number: int) -> Image.Image:
+    """Page ``number`` at :data:`OCR_DPI`, or less for a page larger than A3."""
+    page = pdf[number - 1]
+    try:
+        width, height = page.get_size()
+        scale = min(OCR_DPI / 72, MAX_OCR_PIXELS / max(width, height, 1))
+        image: Image.Image = page.render(scale=scale, grayscale=True).to_pil()
+        return image
+    finally:
+        page.close()
 
 
 def _open(blob: Blob) -> pdfium.PdfDocument:
@@ -105,7 +133,7 @@ def _read_page(pdf: pdfium.PdfDocument, number: int) -> _Page:
         finally:
             textpage.close()
         visible = len(text) - text.count(" ") - text.count("\n")
-        scanned = visible < MIN_TEXT_CHARS and _has_image(page)
+        scanned = (visible < MIN_TEXT_CHARS and _has_image(page)) or looks_garbled(text)
         return _Page(number, "" if scanned else text, scanned)
     except pdfium.PdfiumError:
         return _Page(number, "", scanned=False, failed=True)
@@ -163,20 +191,25 @@ def _has_image(page: pdfium.PdfPage) -> bool:
     return any(obj.type == _IMAGE for obj in page.get_objects(max_depth=3))
 
 
-def _document(pages: list[_Page], count: int, title: str) -> LoadedDocument:
+def _document(pages: list[_Page], count: int, title: str, ocr: OcrResults) -> LoadedDocument:
+    for page in pages:
+        if page.number in ocr.pages:
+            page.text, page.scanned = ocr.pages[page.number].text, False
     text_pages = [p for p in pages if p.text.strip()]
     scanned = [p.number for p in pages if p.scanned]
     failed = [p.number for p in pages if p.failed]
     if not text_pages and failed and not scanned:
         raise CorruptFileError(f"none of the {count} pages of the PDF could be read")
+    if not text_pages and not scanned and ocr.pages:
+        raise EmptyDocumentError(f"OCR found no words on the PDF's {count} page(s)")
     if not text_pages and not scanned:
         raise EmptyDocumentError(f"the PDF has {count} blank page(s) and no text")
     if scanned and len(scanned) * 2 > len(scanned) + len(text_pages):
         raise NeedsOCRError(
-            f"{len(scanned)} of {count} pages have no text layer (a scan); "
-            "run OCR on the file (for example `ocrmypdf in.pdf out.pdf`) and add the result"
+            f"{len(scanned)} of {count} pages have no usable text layer (a scan) and OCR "
+            f"could not read them: {ocr.problem}"
         )
-    metadata = {}
+    metadata = ocr.metadata()
     if scanned:
         metadata["needs_ocr_pages"] = ",".join(map(str, scanned))
     if failed:

@@ -1,0 +1,89 @@
+"""Images as documents (PNG, JPEG, TIFF with its pages, WebP, BMP): their text by OCR.
+
+Each frame (a multi-page TIFF's pages) is stood up by its EXIF orientation, laid on
+white where it is transparent (a screenshot's transparent background would turn black),
+enlarged twice when small (Tesseract reads letters best at 20-30 pixels high; a
+screenshot's are about 12), and read by :mod:`sabio.loaders.ocr`. An image smaller than
+:data:`MIN_AREA` pixels is a logo or an icon, not a document (a mail's signature logo
+is skipped so); one larger than :data:`MAX_PIXELS` is refused before it is decoded.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from collections.abc import Iterator
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from sabio.errors import CorruptFileError, EmptyDocumentError, NeedsOCRError
+from sabio.loaders import Blob, LoadedDocument, Section, register_loader
+from sabio.loaders.ocr import recognize_pages
+
+MIN_AREA = 40_000
+"""Pixels (200 x 200) an image needs to be read: smaller ones are logos and icons."""
+MAX_PIXELS = 80_000_000
+"""Pixels a frame may have (a 40-megapixel photo has half); more is a decompression bomb."""
+MAX_FRAMES = 2_000
+SMALL = 1600
+"""An image whose longer side is shorter than this is enlarged twice before OCR."""
+LARGEST = 5000
+"""The longer side of a frame as read (larger ones are reduced to it)."""
+
+
+@register_loader(".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp")
+def load_image(blob: Blob) -> LoadedDocument:
+    source = blob.path if blob.path is not None else io.BytesIO(blob.read())
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(source)
+    except (UnidentifiedImageError, Image.DecompressionBombWarning, OSError) as exc:
+        raise CorruptFileError(f"not a readable image ({type(exc).__name__})") from exc
+    with image:
+        frames = min(getattr(image, "n_frames", 1), MAX_FRAMES)
+        if image.width * image.height > MAX_PIXELS:
+            raise CorruptFileError(
+                f"the image is {image.width} x {image.height} pixels, too large to read"
+            )
+        if image.width * image.height < MIN_AREA:
+            raise EmptyDocumentError(
+                f"the image is {image.width} x {image.height} pixels: an icon or a logo, "
+                "too small to hold text worth reading"
+            )
+        try:
+            results = recognize_pages(_frames(image, frames), blob.ocr)
+        except (OSError, SyntaxError, ValueError) as exc:  # a truncated or damaged frame
+            raise CorruptFileError(f"the image is damaged ({exc})") from exc
+    if not results.pages:
+        raise NeedsOCRError(f"the image's text needs OCR, which could not run: {results.problem}")
+    sections = [
+        Section(page.text, page=number if frames > 1 else None)
+        for number, page in sorted(results.pages.items())
+        if page.text
+    ]
+    if not sections:
+        raise EmptyDocumentError("OCR found no words in the image")
+    return LoadedDocument(sections=sections, title="", metadata=results.metadata(), pages=frames)
+
+
+def _frames(image: Image.Image, count: int) -> Iterator[tuple[int, Image.Image]]:
+    for index in range(count):
+        image.seek(index)
+        yield index + 1, prepare(image)
+
+
+def prepare(frame: Image.Image) -> Image.Image:
+    """A frame as OCR reads it: upright, on white, grayscale, at a size it reads well."""
+    upright = ImageOps.exif_transpose(frame) or frame
+    if upright.mode in ("RGBA", "LA", "PA") or "transparency" in upright.info:
+        rgba = upright.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        upright = Image.alpha_composite(white, rgba)
+    gray = upright.convert("L")
+    longest = max(gray.size)
+    if longest < SMALL:
+        return gray.resize((gray.width * 2, gray.height * 2), Image.Resampling.LANCZOS)
+    if longest > LARGEST:
+        gray.thumbnail((LARGEST, LARGEST), Image.Resampling.LANCZOS)
+    return gray
