@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import shutil
+from collections.abc import Generator, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -13,7 +14,11 @@ import openpyxl
 import pytest
 from conftest import need_data
 
+from sabio.answer import Answer
+from sabio.config import Settings
 from sabio.errors import TableError
+from sabio.filters import DocumentFilter
+from sabio.models import ChatOptions, Message, register_chat_backend
 from sabio.service import Sabio
 from sabio.tables.engine import TableStore, tables_path
 from sabio.tables.extract import table_from_rows
@@ -217,7 +222,8 @@ def test_the_validator_lets_selects_over_the_tables_through() -> None:
     ):
         assert validate(sql, tables) == sql.rstrip(";")
     assert sql_of("Here it is:\n```sql\nSELECT 1;\n```\nDone") == "SELECT 1"
-    assert sql_of("SQL: SELECT count(*) FROM t;") == "SELECT count(*) FROM t"
+    assert sql_of("Query:\nSELECT count(*) FROM t;") == "SELECT count(*) FROM t"
+    assert sql_of("DELETE FROM t") == "DELETE FROM t"  # not its "FROM t"
 
 
 def test_the_sandbox_holds_even_without_the_validator(tmp_path: Path) -> None:
@@ -253,3 +259,145 @@ def test_row_and_time_limits(tmp_path: Path) -> None:
     with pytest.raises(TableError) as caught:
         store.run(slow, timeout=0.3)
     assert caught.value.key == "query_timeout"
+
+
+# --- questions answered by computation ------------------------------------------------
+
+
+class ScriptedSQL:
+    """A chat model that replies, in turn, with the replies in ``<home>/<name>.sql``
+    (separated by lines of ``---``), and keeps the messages it was sent."""
+
+    context_window = 8192
+
+    def __init__(self, path: Path) -> None:
+        self.name = f"sql:{path.stem}"
+        self.replies = path.read_text(encoding="utf-8").split("\n---\n")
+        self.requests: list[list[dict[str, str]]] = []
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split()) + 1
+
+    def stream(
+        self, messages: Sequence[Message], options: ChatOptions
+    ) -> Generator[str, None, str | None]:
+        self.requests.append([dict(m) for m in messages])
+        yield self.replies[min(len(self.requests), len(self.replies)) - 1]
+        return "stop"
+
+
+@register_chat_backend("sql")
+def _scripted(settings: Settings, model: str) -> ScriptedSQL:
+    return ScriptedSQL(settings.home / f"{model}.sql")
+
+
+@pytest.fixture
+def sales(sabio: Sabio, tmp_path: Path) -> Sabio:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    _write_csv(
+        folder / "ventas.csv",
+        [
+            ["fecha", "provincia", "importe"],
+            ["03/01/2023", "Madrid", "1.234,50"],
+            ["15/02/2023", "Sevilla", "980,00"],
+            ["28/02/2023", "Madrid", "12,50"],
+            ["01/03/2024", "Sevilla", "100,00"],
+        ],
+        ";",
+    )
+    (folder / "nota.txt").write_text("Las ventas de Madrid crecieron mucho en 2023.")
+    sabio.add([folder])
+    return sabio
+
+
+def _script(sabio: Sabio, name: str, *replies: str) -> str:
+    (sabio.settings.home / f"{name}.sql").write_text("\n---\n".join(replies), encoding="utf-8")
+    return f"sql:{name}"
+
+
+def _ask(sabio: Sabio, question: str, model: str) -> Answer:
+    stream = sabio.ask(question, model=model)
+    text = "".join(stream)
+    assert text == stream.answer.text
+    return stream.answer
+
+
+def test_a_total_by_province_is_computed_cited_and_shown_with_its_sql(sales: Sabio) -> None:
+    sql = "SELECT provincia, sum(importe) AS total FROM ventas GROUP BY provincia ORDER BY 1"
+    model = _script(sales, "by_province", f"```sql\n{sql};\n```")
+    answer = _ask(sales, "¿Cuál fue el total de importe por provincia?", model)
+    done = answer.computation
+    assert done is not None and done.computed and done.attempts == 1
+    assert done.rows == [["Madrid", "1247.00"], ["Sevilla", "1080.00"]]
+    assert answer.language == "es"
+    assert answer.text.startswith("2 filas calculadas a partir de ventas.csv [1].")
+    assert "| Madrid | 1247.00 |" in answer.text and f"```sql\n{sql}\n```" in answer.text
+    [citation] = answer.citations
+    assert (
+        citation.document.endswith("ventas.csv") and "fecha, provincia, importe" in citation.snippet
+    )
+    # the model was shown the schema with types and sample rows, in Spanish
+    prompt = sales.chat_model(model).requests[0][0]["content"]  # type: ignore[attr-defined]
+    assert "TABLE ventas" in prompt and "importe DECIMAL(38,2)" in prompt
+    assert "Madrid | 1234.50" in prompt and "Escribes una consulta SQL" in prompt
+
+
+def test_a_single_value_is_the_one_line_answer(sales: Sabio) -> None:
+    model = _script(
+        sales, "total", "SELECT sum(importe) AS total FROM ventas WHERE year(fecha) = 2023"
+    )
+    answer = _ask(sales, "What is the total importe in 2023?", model)
+    assert answer.text.startswith("total: **2227.00**, computed from ventas.csv [1].")
+
+
+def test_a_failed_query_goes_back_once_with_its_error(sales: Sabio) -> None:
+    model = _script(
+        sales,
+        "retry",
+        "SELECT sum(amount) AS total FROM ventas",
+        "SELECT count(*) AS filas FROM ventas WHERE provincia = 'Sevilla'",
+    )
+    answer = _ask(sales, "¿Cuántas ventas hubo en Sevilla?", model)
+    done = answer.computation
+    assert done is not None and done.computed and done.attempts == 2
+    assert "amount" in done.errors[0]
+    assert answer.text.startswith("filas: **2**")
+    retry = sales.chat_model(model).requests[1]  # type: ignore[attr-defined]
+    assert retry[-2]["content"] == "SELECT sum(amount) AS total FROM ventas"
+    assert "no se pudo ejecutar" in retry[-1]["content"] and "amount" in retry[-1]["content"]
+
+
+@pytest.mark.parametrize(
+    "replies",
+    [
+        ("DELETE FROM ventas", "DROP TABLE ventas"),
+        ("The total is 5,000 euros.", "I think it is about 5,000."),
+        ("SELECT * FROM read_csv('/etc/passwd')", "SELECT 1; SELECT 2"),
+    ],
+)
+def test_no_query_that_runs_is_an_honest_no_never_a_figure(
+    sales: Sabio, replies: tuple[str, str]
+) -> None:
+    model = _script(sales, "bad", *replies)
+    answer = _ask(sales, "What is the total importe by provincia?", model)
+    done = answer.computation
+    assert done is not None and not done.computed and done.attempts == 2
+    assert answer.text.startswith("I could not compute that from ventas.csv.")
+    assert "ventas(fecha, provincia, importe)" in answer.text
+    assert "5,000" not in answer.text and "5000" not in answer.text
+    assert sales.kb_tables(sales.kb()).run("SELECT count(*) FROM ventas").rows == [(4,)]
+
+
+def test_questions_that_are_not_about_a_table_are_answered_as_before(sales: Sabio) -> None:
+    model = _script(sales, "unused", "SELECT 1")
+    stream = sales.ask("¿Qué pasó con las ventas de Madrid según la nota?", model="fake:cite")
+    "".join(stream)
+    assert stream.answer.computation is None
+    filtered = sales.ask(
+        "What is the total importe by provincia?",
+        model=model,
+        filters=DocumentFilter.parse(["nota.txt"], None, None),
+    )
+    "".join(filtered)
+    assert filtered.answer.computation is None  # the table's document is filtered out

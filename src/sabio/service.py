@@ -48,6 +48,7 @@ from sabio.search import SearchHit, search_chunks
 from sabio.sources import Source, SourceItem, SourceStore
 from sabio.sources.kinds import SetupContext, source_kind
 from sabio.store import DocumentRecord, KnowledgeBase, Passage, Store
+from sabio.tables.answers import TableAccess
 from sabio.tables.engine import TableInfo, TableStore, tables_path
 from sabio.users import UserStore
 from sabio.vault import Vault
@@ -482,7 +483,28 @@ class Sabio:
             similarity_floor=SIMILARITY_FLOORS.get(kb.embedding_model),
             term_weights=term_weights,
             embed=embed,
+            tables=self._table_access(kb, doc_ids),
         )
+
+    def _table_access(self, kb: KnowledgeBase, doc_ids: list[int] | None) -> TableAccess | None:
+        """What an answer may do with ``kb``'s tables (of the documents ``doc_ids`` only,
+        when given): None when it has none."""
+        store = self.kb_tables(kb)
+        if not store.path.exists():
+            return None
+
+        @functools.cache
+        def tables() -> list[TableInfo]:
+            current = self._indexed_hashes(kb)
+            kept = store.tables(doc_ids)
+            return [t for t in kept if current.get(t.document_id) == t.content_hash]
+
+        def passage_of(document_id: int) -> int | None:
+            found = self._search(kb, self.store.get_document(kb.id, document_id).title, 1,
+                                 [document_id])  # fmt: skip
+            return found.hits[0].chunk_id if found.hits else None
+
+        return TableAccess(tables, store.run, store.sample, passage_of)
 
     # sources: folders, mailboxes, web pages and webhooks that keep a knowledge base current
 

@@ -29,11 +29,12 @@ FUNCTIONS_REFUSED = frozenset({"current_setting", "getvariable", "query", "query
 
 def sql_of(reply: str) -> str:
     """The SQL in a model's reply: inside a code fence when there is one, else the reply
-    from its first SELECT or WITH."""
+    from the first line that starts with SELECT, WITH or FROM (the whole reply when none
+    does: never a part of another statement, "FROM t" of "DELETE FROM t")."""
     if match := _FENCE.search(reply):
         text = match.group(1)
     else:
-        start = re.search(r"\b(SELECT|WITH|FROM)\b", reply, re.IGNORECASE)
+        start = re.search(r"^\s*(SELECT|WITH|FROM)\b", reply, re.IGNORECASE | re.MULTILINE)
         text = reply[start.start() :] if start else reply
     return text.strip().rstrip(";").strip()
 
