@@ -36,6 +36,7 @@ from sabio.language import detect_language
 from sabio.models import ChatModel, ChatOptions, Message
 from sabio.search import SearchHit, query_terms
 from sabio.support import Claim, Embed, Passages, check_claims, support_note
+from sabio.tables.answers import Computation, TableAccess, answer_text, compute, tables_for
 from sabio.terms import tokens
 
 log = logging.getLogger(__name__)
@@ -374,6 +375,9 @@ class Answer:
     prompt_tokens: int = 0
     budget: int = 0
     timings: dict[str, float] = field(default_factory=dict)
+    computation: Computation | None = None
+    """A question about a table, answered by SQL (:mod:`sabio.tables.answers`): the query
+    that ran and its result, or the queries tried and why they failed."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -414,6 +418,8 @@ class Grounding:
     similarity_floor: float | None = None
     term_weights: TermWeights | None = None
     embed: Embed | None = None
+    tables: TableAccess | None = None
+    """The knowledge base's tables, for questions answered by computation; None: none."""
 
 
 class AnswerStream:
@@ -479,6 +485,10 @@ class AnswerStream:
             answer.query, hits, grounding.similarity_floor, grounding.term_weights
         )
         self.consulted = list(relevant)
+        if grounding.tables is not None and self._computed(hits, grounding.tables, mark):
+            yield answer.text
+            mark("total_ms")
+            return
         if answer.style == "extractive":
             yield from self._extractive(relevant, mark)
         elif relevant:
@@ -489,6 +499,32 @@ class AnswerStream:
             mark("first_token_ms")
             yield answer.text
         mark("total_ms")
+
+    def _computed(
+        self, hits: Sequence[SearchHit], access: TableAccess, mark: Callable[[str], None]
+    ) -> bool:
+        """Answer by computation when the question is about a table (see
+        :func:`sabio.tables.answers.tables_for`): the text, the table cited, the SQL."""
+        answer = self.answer
+        chosen = tables_for(answer.query, [h.document_id for h in hits], access.tables())
+        if not chosen:
+            return False
+        done = compute(answer.query, answer.language, self.model, access, chosen)
+        mark("sql_ms")
+        answer.computation = done
+        answer.text = answer_text(done, answer.language, chosen)
+        table = next(t for t in chosen if t.document_id == done.document_id)
+        hit = next((h for h in hits if h.document_id == done.document_id), None)
+        chunk = hit.chunk_id if hit else access.passage_of(done.document_id)
+        if done.computed and chunk is not None:
+            columns = ", ".join(c.name for c in table.columns)
+            snippet = f"{table.name} ({table.where}): {table.row_count} rows; {columns}"
+            answer.citations = [
+                Citation(1, table.source, table.title, table.page, 0, 0, snippet[:SNIPPET_CHARS],
+                         table.document_id, chunk)
+            ]  # fmt: skip
+        mark("first_token_ms")
+        return True
 
     def _weights(self, query: str) -> Mapping[str, float] | None:
         weights = self.grounding.term_weights if self.grounding else None

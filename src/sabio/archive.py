@@ -473,6 +473,7 @@ def _move_into_place(work: Path, database: Path, settings: Settings) -> None:
         Path(f"{settings.database_path}{suffix}").unlink(missing_ok=True)
     os.replace(database, settings.database_path)
     shutil.rmtree(settings.home / "index", ignore_errors=True)  # rebuilt from the database
+    shutil.rmtree(settings.home / "tables", ignore_errors=True)  # another data's tables
     if (work / UPLOADS).is_dir():
         shutil.rmtree(uploads_root(settings.home), ignore_errors=True)
         os.replace(work / UPLOADS, uploads_root(settings.home))

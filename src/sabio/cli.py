@@ -539,6 +539,11 @@ def _print_answer_details(answer: Answer) -> None:
         err.print(f"[dim]  removed citation {escape(marker)}: it names no passage[/]")
     timings = " · ".join(f"{k.removesuffix('_ms')} {v:.0f} ms" for k, v in answer.timings.items())
     err.print(f"[dim]  {timings}[/]")
+    done = answer.computation
+    if done is not None:
+        err.print(f"[dim]  tables {', '.join(done.tables)} · {done.attempts} attempt(s)[/]")
+        for error in done.errors:
+            err.print(f"[dim]  query refused or failed: {escape(error)}[/]")
 
 
 @app.command("eval")

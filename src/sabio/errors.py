@@ -12,6 +12,8 @@
     │   └── BlockedAddressError    a URL that resolves to a private, loopback or
     │                              link-local address (not allowed unless asked for)
     ├── StorageError           the data directory is full or cannot be written
+    ├── TableError             SQL over a knowledge base's tables refused or failed
+    │                          (not one read-only SELECT, another table, too slow)
     ├── TooManyAttemptsError   too many failed sign-ins: try again in ``retry_after`` s
     ├── ModelError             a model backend is unreachable, missing or failed
     │   └── MissingExtraError  an optional dependency is not installed (names the command)
@@ -89,6 +91,10 @@ class StorageError(SabioError):
     def __init__(self, message: str, *, full: bool) -> None:
         super().__init__(message, key="insufficient_storage" if full else "read_only")
         self.full = full
+
+
+class TableError(SabioError):
+    pass
 
 
 class TooManyAttemptsError(SabioError):

@@ -5,6 +5,8 @@ kept private.
                           sources; the only source of truth
     uploads/<kb>/         files uploaded through the server (``.incoming/``: in transit)
     index/                the search index, derived from the database (rebuilt if gone)
+    tables/kb-<id>.duckdb the tables of each knowledge base's documents as tables
+                          (:mod:`sabio.tables`), rebuilt when the documents are added again
     models/               the embedded model converted for ONNX Runtime (rebuilt if gone)
     secret.key            the key that encrypts saved passwords (:mod:`sabio.vault`)
     config.toml           the settings (unless ``SABIO_CONFIG`` names another file)
@@ -38,6 +40,7 @@ DATA_ENTRIES = (
     "sabio.db-journal",
     UPLOADS,
     "index",
+    "tables",
     "models",
     "secret.key",
     "config.toml",

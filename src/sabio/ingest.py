@@ -18,17 +18,18 @@ from __future__ import annotations
 import hashlib
 import importlib
 import itertools
+import logging
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from stat import S_ISREG
-from typing import Any, BinaryIO, Protocol
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 import numpy as np
 
 from sabio.chunking import CHUNK_OVERLAP, CHUNK_SIZE, Chunk, chunk_document, embedding_text
-from sabio.errors import LoadError
+from sabio.errors import LoadError, TableError
 from sabio.loaders import (
     DEFAULT_OCR,
     LOADER_MODULES,
@@ -42,6 +43,12 @@ from sabio.loaders.formats import plugin_modules
 from sabio.models import EmbeddingModel
 from sabio.readers import Limits, ReaderPool
 from sabio.store import DocumentRecord, FileState, KnowledgeBase, Store
+from sabio.tables.extract import TypedTable, tables_of
+
+if TYPE_CHECKING:
+    from sabio.tables.engine import TableStore
+
+log = logging.getLogger(__name__)
 
 EMBED_FLUSH_CHUNKS = 512
 EMBED_STEP = 128  # passages per embedding call, so that progress moves
@@ -53,6 +60,8 @@ READ_HERE_BYTES = 1 << 20
 """A single plain-text file up to this size is read in the calling process (see
 :func:`_read_here`)."""
 MAX_TEXT_MB = 20  # the max_text_mb setting's default
+TABLE_EXTENSIONS = frozenset({".csv", ".tsv", ".tab", ".xlsx", ".xlsm", ".ods"})
+"""Files that are tables: one indexed without its tables kept is read again for them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +121,8 @@ class _Prepared:
     pages: int | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     chunks: list[Chunk] = field(default_factory=list)
+    tables: list[TypedTable] = field(default_factory=list)
+    """Its tables, typed (:mod:`sabio.tables`), kept beside its passages."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,7 +264,14 @@ def prepare(job: _Job) -> _Prepared:
     if too_long := _too_much_text(doc, job.max_text_mb):
         return _Prepared(state, title=doc.title, status="failed", error=too_long)
     chunks = chunk_document(doc, job.chunk_size, job.chunk_overlap)
-    return _Prepared(state, title=doc.title, pages=doc.pages, metadata=doc.metadata, chunks=chunks)
+    return _Prepared(
+        state,
+        title=doc.title,
+        pages=doc.pages,
+        metadata=doc.metadata,
+        chunks=chunks,
+        tables=tables_of(doc, path.stem),
+    )
 
 
 def _prepare_item(job: _Job, item: LoadedSource) -> _Prepared:
@@ -276,6 +294,7 @@ def _prepare_item(job: _Job, item: LoadedSource) -> _Prepared:
         pages=doc.pages,
         metadata={**doc.metadata, **item.metadata},
         chunks=chunk_document(doc, job.chunk_size, job.chunk_overlap),
+        tables=tables_of(doc, Path(item.blob.name).stem if item.blob else title),
     )
 
 
@@ -302,8 +321,10 @@ def ingest_paths(
     embedder: Callable[[], EmbeddingModel],
     options: IngestOptions = IngestOptions(),
     progress: Progress | None = None,
+    tables: TableStore | None = None,
 ) -> IngestReport:
-    """Add files and folders to ``kb``; one bad file never stops the batch."""
+    """Add files and folders to ``kb``; one bad file never stops the batch. ``tables``:
+    where the documents' tables are kept as tables too (:mod:`sabio.tables`)."""
     report = IngestReport()
     notify = progress or _ignore
     scan = scan_paths(paths, follow_links=options.follow_links, within=options.within)
@@ -314,12 +335,14 @@ def ingest_paths(
         notify(result, "")
     jobs: list[_Job] = []
     known: dict[str, DocumentRecord] = {}
-    writer = _Writer(store, kb, embedder, known, report, notify)
+    writer = _Writer(store, kb, embedder, known, report, notify, tables)
+    read = tables.read_documents() if tables is not None else None
     _skip_outside(store, kb, scan.outside, writer)
     for path, stat in files.items():
         source = str(path)
         doc = store.find_document(kb.id, source)
         retry = doc is not None and doc.status == "encrypted" and options.password is not None
+        retry = retry or (doc is not None and doc.chunk_count > 0 and _tables_missing(doc, read))
         same_stat = doc is not None and (doc.size, doc.mtime_ns) == (stat.st_size, stat.st_mtime_ns)
         if doc is not None and same_stat and not retry:
             result = FileResult(source, "unchanged", doc.status, doc.error, doc.chunk_count)
@@ -348,6 +371,14 @@ def ingest_paths(
         _remove_missing(store, kb, folder, seen, report, notify)
     report.results.sort(key=lambda r: r.source)
     return report
+
+
+def _tables_missing(doc: DocumentRecord, read: dict[int, str] | None) -> bool:
+    """Whether a spreadsheet indexed before its tables were kept (by an older Sabio, or
+    before an import) has yet to be read for them: read again once."""
+    if read is None or Path(doc.source).suffix.lower() not in TABLE_EXTENSIONS:
+        return False
+    return read.get(doc.id) != doc.content_hash
 
 
 def _skip_outside(store: Store, kb: KnowledgeBase, outside: list[Path], writer: _Writer) -> None:
@@ -393,6 +424,7 @@ def ingest_loaded(
     embedder: Callable[[], EmbeddingModel],
     options: IngestOptions = IngestOptions(),
     progress: Progress | None = None,
+    tables: TableStore | None = None,
 ) -> IngestReport:
     """Index documents loaded elsewhere, as :func:`ingest_paths` indexes files: unchanged
     ones (same hash) cost nothing, the others are loaded (a ``blob``) and chunked in
@@ -402,7 +434,7 @@ def ingest_loaded(
     notify = progress or _ignore
     notify(None, "indexing", total=len(items))
     known: dict[str, DocumentRecord] = {}
-    writer = _Writer(store, kb, embedder, known, report, notify)
+    writer = _Writer(store, kb, embedder, known, report, notify, tables)
     jobs: list[_Job] = []
     for item in items:
         state = FileState(item.source, item.content_hash, 0, 0)
@@ -462,9 +494,10 @@ class _Writer:
         known: dict[str, DocumentRecord],
         report: IngestReport,
         notify: Progress,
+        tables: TableStore | None = None,
     ) -> None:
         self.store, self.kb, self.embedder, self.known = store, kb, embedder, known
-        self.report, self.notify = report, notify
+        self.report, self.notify, self.tables = report, notify, tables
         self.pending: list[_Prepared] = []
         self.pending_chunks = 0
 
@@ -503,7 +536,7 @@ class _Writer:
         offset = 0
         for prepared in self.pending:
             n = len(prepared.chunks)
-            self.store.replace_document(
+            doc_id = self.store.replace_document(
                 self.kb,
                 prepared.state,
                 title=prepared.title,
@@ -514,8 +547,23 @@ class _Writer:
             )
             offset += n
             outcome = "updated" if prepared.state.source in self.known else "added"
+            spreadsheet = Path(prepared.state.source).suffix.lower() in TABLE_EXTENSIONS
+            if self.tables is not None and (prepared.tables or outcome == "updated" or spreadsheet):
+                self._keep_tables(doc_id, prepared)
             self._done(FileResult(prepared.state.source, outcome, "indexed", "", n))
         self.pending, self.pending_chunks = [], 0
+
+    def _keep_tables(self, doc_id: int, prepared: _Prepared) -> None:
+        """The document's tables as tables; when that fails (another process holds the
+        file too long), its passages stay indexed and the reason is logged."""
+        assert self.tables is not None
+        state = prepared.state
+        try:
+            self.tables.replace(
+                doc_id, state.content_hash, state.source, prepared.title, prepared.tables
+            )
+        except TableError as exc:
+            log.warning("the tables of %s were not kept: %s", state.source, exc)
 
     def _done(self, result: FileResult) -> None:
         self.report.results.append(result)

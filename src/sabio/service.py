@@ -49,6 +49,8 @@ from sabio.search import SearchHit, search_chunks
 from sabio.sources import Source, SourceItem, SourceStore
 from sabio.sources.kinds import SetupContext, source_kind
 from sabio.store import DocumentRecord, KnowledgeBase, Passage, Store
+from sabio.tables.answers import TableAccess
+from sabio.tables.engine import TableInfo, TableStore, tables_path
 from sabio.users import UserStore
 from sabio.vault import Vault
 
@@ -177,6 +179,7 @@ class Sabio:
         kb = self.store.get_kb(name)
         self.store.delete_kb(kb, with_chats=not keep_chats)
         self.index.drop(kb)
+        self.kb_tables(kb).drop_all()
         shutil.rmtree(uploads_folder(self.settings.home, kb.slug), ignore_errors=True)
         self.store.erase_deleted()
 
@@ -250,9 +253,11 @@ class Sabio:
             follow_links=follow_links,
             within=within,
         )
+        tables = self.kb_tables(kb)
         report = ingest_paths(
-            self.store, kb, paths, lambda: self.kb_embedder(kb), options, progress
+            self.store, kb, paths, lambda: self.kb_embedder(kb), options, progress, tables
         )
+        self._sync_tables(kb)
         if progress is not None:
             progress(None, "updating the search index")
         self.index.sync(kb)  # tokenizing the new passages now keeps the next search fast
@@ -265,9 +270,30 @@ class Sabio:
         :meth:`add` indexes files (``isolate``: as there)."""
         kb = self.kb(kb_name)
         options = self._ingest_options(workers=self.settings.workers, isolate=isolate)
-        report = ingest_loaded(self.store, kb, items, lambda: self.kb_embedder(kb), options)
+        embedder = lambda: self.kb_embedder(kb)  # noqa: E731
+        report = ingest_loaded(self.store, kb, items, embedder, options, None, self.kb_tables(kb))
+        self._sync_tables(kb)
         self.index.sync(kb)
         return report
+
+    def kb_tables(self, kb: KnowledgeBase) -> TableStore:
+        """Where ``kb``'s tables are kept as tables (:mod:`sabio.tables`)."""
+        return TableStore(tables_path(self.settings.home, kb.id))
+
+    def tables(self, kb_name: str | None = None) -> list[TableInfo]:
+        """The tables of a knowledge base's documents, as they are now."""
+        kb = self.kb(kb_name)
+        current = self._indexed_hashes(kb)
+        return [
+            t for t in self.kb_tables(kb).tables() if current.get(t.document_id) == t.content_hash
+        ]
+
+    def _indexed_hashes(self, kb: KnowledgeBase) -> dict[int, str]:
+        return {d.id: d.content_hash for d in self.store.list_documents(kb.id) if d.chunk_count}
+
+    def _sync_tables(self, kb: KnowledgeBase) -> None:
+        """Drop the tables of documents that are gone, or no longer the version indexed."""
+        self.kb_tables(kb).sync(self._indexed_hashes(kb))
 
     def _ingest_options(self, **more: Any) -> IngestOptions:
         settings = self.settings
@@ -349,6 +375,7 @@ class Sabio:
         kb = self.kb(kb_name)
         doc = self.store.get_document(kb.id, ref if isinstance(ref, int) else _as_source(ref))
         self.store.delete_documents(kb, [doc.id])
+        self.kb_tables(kb).remove([doc.id])
         if Path(doc.source).parent == uploads_folder(self.settings.home, kb.slug):
             Path(doc.source).unlink(missing_ok=True)
         self.store.erase_deleted()
@@ -460,7 +487,28 @@ class Sabio:
             similarity_floor=SIMILARITY_FLOORS.get(kb.embedding_model),
             term_weights=term_weights,
             embed=embed,
+            tables=self._table_access(kb, doc_ids),
         )
+
+    def _table_access(self, kb: KnowledgeBase, doc_ids: list[int] | None) -> TableAccess | None:
+        """What an answer may do with ``kb``'s tables (of the documents ``doc_ids`` only,
+        when given): None when it has none."""
+        store = self.kb_tables(kb)
+        if not store.path.exists():
+            return None
+
+        @functools.cache
+        def tables() -> list[TableInfo]:
+            current = self._indexed_hashes(kb)
+            kept = store.tables(doc_ids)
+            return [t for t in kept if current.get(t.document_id) == t.content_hash]
+
+        def passage_of(document_id: int) -> int | None:
+            found = self._search(kb, self.store.get_document(kb.id, document_id).title, 1,
+                                 [document_id])  # fmt: skip
+            return found.hits[0].chunk_id if found.hits else None
+
+        return TableAccess(tables, store.run, store.sample, passage_of)
 
     # sources: folders, mailboxes, web pages and webhooks that keep a knowledge base current
 

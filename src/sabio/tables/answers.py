@@ -1,0 +1,265 @@
+"""Questions answered by computation: which questions are about a table, the one SQL
+query the chat model writes for it (given the tables' columns and a few rows), checked
+(:mod:`sabio.tables.query`), run in the sandbox, tried once more with the error, and the
+answer: a one-line sentence, the result table and the SQL that ran.
+
+Every figure of such an answer is a value of the result: the sentence is Sabio's, made
+from the result's cells (``prompts/table_answer.*.txt``), never the model's words. A model
+that gives no query that runs gets "I could not compute that", with the columns it saw.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.resources
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sabio.errors import TableError
+from sabio.models import ChatModel, ChatOptions, Message
+from sabio.tables.engine import Result, TableInfo
+from sabio.tables.query import sql_of, validate
+from sabio.terms import tokens
+
+MAX_TABLES = 3
+"""Most tables described to the model in one prompt."""
+SAMPLE_ROWS = 3
+MAX_ROWS = 50
+"""Most rows of a result shown in an answer (the rest are counted)."""
+SQL_TOKENS = 300
+ATTEMPTS = 2
+"""The model's first query, and one more with the error of the first."""
+COMPUTING = frozenset(
+    term
+    for word in """total totals totales sum suma sumar sumatorio average avg mean promedio media
+    count cuántos cuántas cuantos cuantas number how many max maximum máximo maximo min minimum
+    mínimo minimo top highest lowest largest smallest biggest most least mayor mayores menor
+    menores ranking rank grouped agrupa agrupado agrupados monthly mensual yearly anual
+    percentage porcentaje share proporción distinct distintos distintas""".split()
+    for term in tokens(word)
+)
+"""Words that ask for a computation over rows, in English and Spanish."""
+
+
+@dataclass(frozen=True, slots=True)
+class TableAccess:
+    """What an answer may do with the knowledge base's tables (the narrow door the
+    service gives :class:`~sabio.answer.AnswerStream`): list them, with the passage that
+    stands for each one's document (to cite it), sample a few rows, run a query."""
+
+    tables: Callable[[], list[TableInfo]]
+    run: Callable[[str], Result]
+    sample: Callable[[str, int], Result]
+    passage_of: Callable[[int], int | None]
+    """A passage (chunk id) of a document, by the document's id."""
+
+
+@dataclass(slots=True)
+class Computation:
+    """How an answer was computed: the SQL that ran (or was tried), the result."""
+
+    tables: list[str]
+    where: str
+    document: str
+    document_id: int
+    sql: str = ""
+    columns: list[str] = field(default_factory=list)
+    rows: list[list[Any]] = field(default_factory=list)
+    row_count: int = 0
+    truncated: bool = False
+    computed: bool = False
+    attempts: int = 0
+    errors: list[str] = field(default_factory=list)
+    query_ms: float = 0.0
+
+
+@functools.cache
+def prompt_file(name: str, language: str) -> str:
+    folder = importlib.resources.files("sabio").joinpath("prompts")
+    for suffix in (".md", ".txt"):
+        path = folder.joinpath(f"{name}.{language}{suffix}")
+        if path.is_file():
+            return path.read_text(encoding="utf-8").strip()
+    raise FileNotFoundError(f"no prompt {name}.{language} in sabio/prompts")
+
+
+def _lines(name: str, language: str) -> dict[str, str]:
+    text = prompt_file(name, language)
+    return dict(line.split(": ", 1) for line in text.splitlines() if ": " in line)
+
+
+# --- which tables a question is about -------------------------------------------------
+
+
+def _table_words(table: TableInfo) -> set[str]:
+    words = set(tokens(table.name.replace("_", " ")))
+    for column in table.columns:
+        words |= set(tokens(column.name.replace("_", " "))) | set(tokens(column.label))
+    return {w for w in words if len(w) >= 4}
+
+
+def tables_for(
+    question: str, hit_documents: Sequence[int], tables: Sequence[TableInfo]
+) -> list[TableInfo]:
+    """The tables ``question`` is about, best first, or none when it is not a question
+    for a computation: it asks for one (a total, an average, the top five…) over a table
+    it names or whose rows the search found, or the passages found first all come from
+    tables and it names one of their columns."""
+    if not tables:
+        return []
+    words = set(tokens(question))
+    asks = bool(words & COMPUTING) or bool(re.search(r"\b(top|los|las)\s+\d+\b", question, re.I))
+    ranked = []
+    for table in tables:
+        named = len(words & _table_words(table))
+        found = table.document_id in hit_documents[:5]
+        rank = hit_documents.index(table.document_id) if found else len(hit_documents)
+        if (asks and (named or found)) or (named and found and rank == 0):
+            ranked.append((-named, rank, table.name, table))
+    top = hit_documents[:3]
+    if not ranked and top and all(d in {t.document_id for t in tables} for d in top):
+        ranked = [(0, top.index(t.document_id), t.name, t) for t in tables if t.document_id in top]
+    return [t for *_, t in sorted(ranked, key=lambda r: r[:3])][:MAX_TABLES]
+
+
+# --- the prompt -----------------------------------------------------------------------
+
+
+def describe(table: TableInfo, sample: Result) -> str:
+    """A table for the prompt: its columns with their types (and the header as the
+    document has it, and the unit), then a few rows."""
+    lines = [f"TABLE {table.name}  -- from {table.where}, {table.row_count} rows"]
+    for column in table.columns:
+        notes = [n for n in (column.label if column.label != column.name else "", column.unit) if n]
+        comment = f"  -- {', '.join(notes)}" if notes else ""
+        lines.append(f"  {column.name} {column.sql_type}{comment}")
+    if sample.rows:
+        lines.append("Sample rows:")
+        lines.append(" | ".join(sample.columns))
+        lines.extend(" | ".join(show(v) for v in row) for row in sample.rows)
+    return "\n".join(lines)
+
+
+def sql_messages(question: str, language: str, descriptions: Sequence[str]) -> list[Message]:
+    system = prompt_file("sql", language).replace("{tables}", "\n\n".join(descriptions))
+    return [{"role": "system", "content": system}, {"role": "user", "content": question}]
+
+
+# --- computing ------------------------------------------------------------------------
+
+
+def compute(
+    question: str, language: str, model: ChatModel, access: TableAccess, tables: list[TableInfo]
+) -> Computation:
+    """Ask ``model`` for one query over ``tables`` and run it; once more with the error
+    when it does not run. ``computed`` says whether a result came back."""
+    first = tables[0]
+    done = Computation([t.name for t in tables], first.where, first.source, first.document_id)
+    descriptions = [describe(t, access.sample(t.name, SAMPLE_ROWS)) for t in tables]
+    messages = sql_messages(question, language, descriptions)
+    allowed = {t.name for t in access.tables()}
+    options = ChatOptions(max_tokens=SQL_TOKENS, temperature=0.0)
+    for attempt in range(1, ATTEMPTS + 1):
+        done.attempts = attempt
+        reply = _reply(model, messages, options)
+        done.sql = sql_of(reply)
+        try:
+            sql = validate(done.sql, allowed)
+            started = time.perf_counter()
+            result = access.run(sql)
+            done.query_ms = round((time.perf_counter() - started) * 1000, 1)
+        except TableError as exc:
+            done.errors.append(str(exc))
+            retry = prompt_file("sql_retry", language).replace("{error}", str(exc)[:500])
+            messages = [
+                *messages,
+                {"role": "assistant", "content": reply},
+                {"role": "user", "content": retry},
+            ]
+            continue
+        done.sql, done.computed = sql, True
+        _record(done, result, tables)
+        return done
+    return done
+
+
+def _reply(model: ChatModel, messages: Sequence[Message], options: ChatOptions) -> str:
+    return "".join(model.stream(messages, options))
+
+
+def _record(done: Computation, result: Result, tables: list[TableInfo]) -> None:
+    done.columns = result.columns
+    done.rows = [[_plain(v) for v in row] for row in result.rows[:MAX_ROWS]]
+    done.row_count = len(result.rows)
+    done.truncated = result.truncated or len(result.rows) > MAX_ROWS
+    read = [t for t in tables if re.search(rf"\b{re.escape(t.name)}\b", done.sql)]
+    if read:  # cite the table the query read, not merely the first one described
+        done.where, done.document, done.document_id = (
+            read[0].where,
+            read[0].source,
+            read[0].document_id,
+        )
+        done.tables = [t.name for t in read]
+
+
+def _plain(value: Any) -> Any:
+    """A result's cell as JSON carries it: numbers stay numbers (a Decimal as its exact
+    text), dates as ISO text."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, int | float | str | bool) or value is None:
+        return value
+    return str(value)
+
+
+def show(value: Any) -> str:
+    """A cell as the answer shows it: as computed, nothing rounded away."""
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.6g}" if abs(value) < 1e15 else str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+# --- the answer -----------------------------------------------------------------------
+
+
+def answer_text(done: Computation, language: str, seen: Sequence[TableInfo]) -> str:
+    """The answer in Markdown: the one-line sentence, the result table, the SQL."""
+    words = _lines("table_answer", language)
+    if not done.computed:
+        columns = ", ".join(f"{t.name}({', '.join(c.name for c in t.columns)})" for t in seen)
+        # not the errors: they may quote the model's reply, and with it a made-up figure
+        return words["failed"].format(where=done.where, columns=columns)
+    if not done.rows:
+        sentence = words["empty"].format(where=done.where)
+    elif len(done.rows) == 1 and len(done.columns) == 1:
+        value = show(done.rows[0][0])
+        sentence = words["value"].format(label=done.columns[0], value=value, where=done.where)
+    elif len(done.rows) == 1:
+        sentence = words["row"].format(where=done.where)
+    else:
+        sentence = words["rows"].format(count=len(done.rows), where=done.where)
+    parts = [sentence]
+    if done.rows and not (len(done.rows) == 1 and len(done.columns) == 1):
+        parts.append(markdown_table(done.columns, done.rows))
+        if done.truncated:
+            parts.append(words["truncated"].format(count=len(done.rows)))
+    parts.append(f"```sql\n{done.sql}\n```")
+    return "\n\n".join(parts)
+
+
+def markdown_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    head = "| " + " | ".join(show(c) for c in columns) + " |"
+    rule = "|" + "|".join("---" for _ in columns) + "|"
+    body = ["| " + " | ".join(show(v) for v in row) + " |" for row in rows]
+    return "\n".join([head, rule, *body])

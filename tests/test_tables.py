@@ -1,0 +1,403 @@
+"""Tables as tables (sabio.tables): typed columns, the DuckDB file per knowledge base kept
+in step with its documents, the SQL validator and the sandbox, over real DuckDB."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from collections.abc import Generator, Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import openpyxl
+import pytest
+from conftest import need_data
+
+from sabio.answer import Answer
+from sabio.config import Settings
+from sabio.errors import TableError
+from sabio.filters import DocumentFilter
+from sabio.models import ChatOptions, Message, register_chat_backend
+from sabio.service import Sabio
+from sabio.tables.engine import TableStore, tables_path
+from sabio.tables.extract import table_from_rows
+from sabio.tables.query import sql_of, validate
+from sabio.tables.types import canonical, infer_types, python_value
+
+SPANISH = [
+    ["Informe de gastos 2023"],
+    [],
+    ["Fecha", "Provincia", "Importe", "IVA", "Código"],
+    ["3 de enero de 2023", "Madrid", "1.234,50 €", "21 %", "01"],
+    ["15/02/2023", "Sevilla", "980,00 €", "10 %", "02"],
+    ["28/02/2023", "Madrid", "12,5 €", "4 %", "03"],
+    ["1 de marzo de 2023", "Álava", "-", "21 %", "04"],
+]
+
+
+def _values(rows: list[list[str]]) -> dict[str, list[object]]:
+    table = table_from_rows(rows, "t")
+    assert table is not None
+    return {
+        c.name: [python_value(v, c.type) for v in cells]
+        for c, cells in zip(table.columns, table.cells, strict=True)
+    }
+
+
+def test_spanish_sheet_types_title_rows_and_codes() -> None:
+    table = table_from_rows(SPANISH, "gastos")
+    assert table is not None
+    kinds = {c.name: (c.type.kind, c.type.unit) for c in table.columns}
+    assert kinds == {
+        "fecha": ("date", ""),
+        "provincia": ("text", ""),
+        "importe": ("decimal", "EUR"),
+        "iva": ("integer", "%"),
+        "codigo": ("text", ""),  # leading zeros: a code, kept as text
+    }
+    values = _values(SPANISH)
+    assert values["fecha"] == [
+        date(2023, 1, 3),
+        date(2023, 2, 15),
+        date(2023, 2, 28),
+        date(2023, 3, 1),
+    ]
+    assert values["importe"] == [1234.5, 980.0, 12.5, None]
+    assert values["codigo"] == ["01", "02", "03", "04"]
+    assert [c.label for c in table.columns][2] == "Importe"
+
+
+def test_english_numbers_dates_and_a_table_wide_convention() -> None:
+    rows = [
+        ["date", "amount", "share", "when"],
+        ["01/31/2023", "$1,234.50", "12.5%", "January 5, 2023 "],
+        ["02/01/2023", "$980", "3%", "Feb 2023"],
+    ]
+    values = _values(rows)
+    assert values["date"] == [date(2023, 1, 31), date(2023, 2, 1)]  # month first: 31 says so
+    assert values["amount"] == [1234.5, 980]
+    assert values["share"] == [12.5, 3]
+    assert values["when_"] == [date(2023, 1, 5), date(2023, 2, 1)]
+    # "1.234" alone is ambiguous; a column with "12,5" makes the table Spanish
+    spanish = infer_types([["1.234", "2.500"], ["12,5", "3"]])
+    assert [canonical("1.234", spanish[0]), canonical("12,5", spanish[1])] == ["1234", "12.5"]
+    english = infer_types([["1,234", "2,500"], ["1.5", "3"]])
+    assert canonical("1,234", english[0]) == "1234"
+
+
+def test_times_mixed_columns_and_no_header() -> None:
+    values = _values([["5/19/2006 13:30:00", "a"], ["5/20/2006 0:00:00", "7"], ["x", "8"]])
+    # the first row holds a date and text: it is the header
+    assert list(values) == ["c_5_19_2006_13_30_00", "a"]
+    assert values["a"] == [7, 8]
+    assert values["c_5_19_2006_13_30_00"] == ["5/20/2006 0:00:00", "x"]  # "x": text
+    numbers = _values([["1", "2,5"], ["3", "4,25"]])  # only numbers: no header
+    assert numbers == {"column_1": [1, 3], "column_2": [2.5, 4.25]}
+    stamps = _values([["when"], ["5/19/2006 13:30:00"], ["5/20/2006 0:00:00"]])
+    assert stamps["when_"] == [datetime(2006, 5, 19, 13, 30), datetime(2006, 5, 20)]
+
+
+def _write_csv(path: Path, rows: list[list[str]], delimiter: str = ",") -> Path:
+    with path.open("w", encoding="utf-8", newline="") as out:
+        csv.writer(out, delimiter=delimiter).writerows(rows)
+    return path
+
+
+def test_ingest_keeps_tables_replaces_and_removes_them(sabio: Sabio, tmp_path: Path) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    sales = _write_csv(
+        folder / "ventas.csv",
+        [["provincia", "importe"], ["Madrid", "10,5"], ["Sevilla", "4"], ["Madrid", "1,5"]],
+        ";",
+    )
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = "2023"
+    sheet.append(["month", "amount"])
+    sheet.append([datetime(2023, 1, 1), 100.25])
+    sheet.append([datetime(2023, 2, 1), 50])
+    other = book.create_sheet("notes")
+    other.append(["who", "what"])
+    other.append(["ana", "paid"])
+    book.save(folder / "book.xlsx")
+    (folder / "plain.txt").write_text("no table here")
+    sabio.add([folder])
+    tables = {t.name: t for t in sabio.tables()}
+    assert set(tables) == {"ventas", "book_2023", "book_notes"}
+    assert tables["book_2023"].where == "book.xlsx, 2023"
+    assert tables["ventas"].row_count == 3
+    store = sabio.kb_tables(sabio.kb())
+    total = store.run("SELECT provincia, sum(importe) FROM ventas GROUP BY 1 ORDER BY 1")
+    assert total.rows == [("Madrid", Decimal("12.0")), ("Sevilla", Decimal("4.0"))]
+    assert store.run("SELECT sum(amount) FROM book_2023").rows == [(Decimal("150.25"),)]
+
+    _write_csv(sales, [["provincia", "importe"], ["Cádiz", "7"]], ";")  # changed: replaced
+    sabio.add([folder])
+    assert sabio.kb_tables(sabio.kb()).run("SELECT * FROM ventas").rows == [("Cádiz", 7)]
+    assert (
+        len([t for t in sabio.kb_tables(sabio.kb()).tables() if t.name.startswith("ventas")]) == 1
+    )
+
+    shutil.rmtree(sabio.settings.home / "tables")  # as after an import, or an older Sabio
+    sabio.add([folder])  # the spreadsheets are read again for their tables, once
+    assert {t.name for t in sabio.tables()} == {"ventas", "book_2023", "book_notes"}
+    assert sabio.add([folder]).count("unchanged") == 3
+
+    sabio.remove_document(str(folder / "book.xlsx"))
+    assert {t.name for t in sabio.kb_tables(sabio.kb()).tables()} == {"ventas"}
+    (folder / "book.xlsx").unlink()
+    sales.unlink()  # gone from its folder: removed with its tables
+    sabio.add([folder])
+    assert sabio.tables() == []
+    sabio.delete_kb(sabio.kb().name)
+    assert not tables_path(sabio.settings.home, 1).exists()
+
+
+def test_the_shared_spreadsheets_become_tables(sabio: Sabio, tmp_path: Path) -> None:
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    shutil.copy(need_data("documents", "csv", "ks_1033_data.csv"), folder)
+    shutil.copy(need_data("documents", "xlsx", "ne_1033_data.xlsx"), folder)
+    sabio.add([folder])
+    tables = {t.name: t for t in sabio.tables()}
+    assert set(tables) == {"ks_1033_data", "ne_1033_data"}
+    types = {c.name: c.sql_type for c in tables["ks_1033_data"].columns}
+    assert types["ship_date"] == "DATE" and types["total_cost"].startswith("DECIMAL")
+    assert types["nsn"] == "VARCHAR" and types["quantity"] == "BIGINT"
+    with need_data("documents", "csv", "ks_1033_data.csv").open(encoding="utf-8") as file:
+        rows = list(csv.DictReader(file))
+    expected = round(sum(float(r["total_cost"]) for r in rows), 2)
+    result = sabio.kb_tables(sabio.kb()).run("SELECT sum(total_cost) FROM ks_1033_data")
+    assert float(result.rows[0][0]) == pytest.approx(expected, abs=0.005)
+
+
+# --- the validator and the sandbox ----------------------------------------------------
+
+REFUSED = [
+    "DELETE FROM ventas",
+    "UPDATE ventas SET importe = 0",
+    "INSERT INTO ventas VALUES ('x', 1)",
+    "DROP TABLE ventas",
+    "CREATE TABLE copia AS SELECT * FROM ventas",
+    "SELECT 1; SELECT 2",
+    "SELECT * FROM ventas; DROP TABLE ventas",
+    "SELECT * FROM gastos",
+    "SELECT * FROM ventas WHERE provincia IN (SELECT name FROM otra)",
+    "SELECT * FROM sabio.catalog",
+    "SELECT * FROM information_schema.tables",
+    "SELECT * FROM duckdb_tables()",
+    "SELECT * FROM read_csv('/etc/passwd')",
+    "SELECT * FROM '/etc/passwd'",
+    "SELECT * FROM read_text('/etc/hostname')",
+    "ATTACH '/tmp/other.duckdb' AS other",
+    "COPY ventas TO '/tmp/out.csv'",
+    "COPY (SELECT * FROM ventas) TO '/tmp/out.csv'",
+    "INSTALL httpfs",
+    "LOAD httpfs",
+    "SET enable_external_access = true",
+    "PRAGMA database_list",
+    "SELECT current_setting('memory_limit')",
+    "SELECT * FROM query('SELECT 1')",
+    "SELEC * FROM ventas",
+    "",
+]
+
+
+@pytest.mark.parametrize("sql", REFUSED)
+def test_the_validator_refuses(sql: str) -> None:
+    with pytest.raises(TableError):
+        validate(sql, {"ventas"})
+
+
+def test_the_validator_lets_selects_over_the_tables_through() -> None:
+    tables = {"ventas", "gastos"}
+    for sql in (
+        "SELECT provincia, sum(importe) AS total FROM ventas GROUP BY provincia;",
+        "WITH m AS (SELECT * FROM ventas) SELECT count(*) FROM m",
+        "SELECT * FROM ventas v JOIN gastos g USING (provincia)",
+        "FROM main.ventas SELECT importe ORDER BY importe DESC LIMIT 5",
+    ):
+        assert validate(sql, tables) == sql.rstrip(";")
+    assert sql_of("Here it is:\n```sql\nSELECT 1;\n```\nDone") == "SELECT 1"
+    assert sql_of("Query:\nSELECT count(*) FROM t;") == "SELECT count(*) FROM t"
+    assert sql_of("DELETE FROM t") == "DELETE FROM t"  # not its "FROM t"
+
+
+def test_the_sandbox_holds_even_without_the_validator(tmp_path: Path) -> None:
+    store = TableStore(tmp_path / "kb-1.duckdb")
+    table = table_from_rows([["a"], ["1"], ["2"]], "t")
+    assert table is not None
+    store.replace(1, "hash", "t.csv", "t", [table])
+    secret = tmp_path / "secret.csv"
+    secret.write_text("x\n1\n")
+    for sql in (
+        f"SELECT * FROM read_csv('{secret}')",
+        "CREATE TABLE u AS SELECT 1",
+        "DELETE FROM t",
+        f"ATTACH '{tmp_path / 'x.duckdb'}'",
+        f"COPY t TO '{tmp_path / 'out.csv'}'",
+        "SET enable_external_access = true",
+        "INSTALL httpfs",
+    ):
+        with pytest.raises(TableError):
+            store.run(sql)
+    assert not (tmp_path / "out.csv").exists() and not (tmp_path / "x.duckdb").exists()
+    assert store.run("SELECT sum(a) FROM t").rows == [(3,)]
+
+
+def test_row_and_time_limits(tmp_path: Path) -> None:
+    store = TableStore(tmp_path / "kb-1.duckdb")
+    table = table_from_rows([["n"], *[[str(i)] for i in range(500)]], "t")
+    assert table is not None
+    store.replace(1, "hash", "t.csv", "t", [table])
+    result = store.run("SELECT n FROM t ORDER BY n", max_rows=10)
+    assert result.truncated and [r[0] for r in result.rows] == list(range(10))
+    slow = "SELECT count(*) FROM range(100000000) a, range(100000) b WHERE a.range + b.range = 7"
+    with pytest.raises(TableError) as caught:
+        store.run(slow, timeout=0.3)
+    assert caught.value.key == "query_timeout"
+
+
+# --- questions answered by computation ------------------------------------------------
+
+
+class ScriptedSQL:
+    """A chat model that replies, in turn, with the replies in ``<home>/<name>.sql``
+    (separated by lines of ``---``), and keeps the messages it was sent."""
+
+    context_window = 8192
+
+    def __init__(self, path: Path) -> None:
+        self.name = f"sql:{path.stem}"
+        self.replies = path.read_text(encoding="utf-8").split("\n---\n")
+        self.requests: list[list[dict[str, str]]] = []
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split()) + 1
+
+    def stream(
+        self, messages: Sequence[Message], options: ChatOptions
+    ) -> Generator[str, None, str | None]:
+        self.requests.append([dict(m) for m in messages])
+        yield self.replies[min(len(self.requests), len(self.replies)) - 1]
+        return "stop"
+
+
+@register_chat_backend("sql")
+def _scripted(settings: Settings, model: str) -> ScriptedSQL:
+    return ScriptedSQL(settings.home / f"{model}.sql")
+
+
+@pytest.fixture
+def sales(sabio: Sabio, tmp_path: Path) -> Sabio:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    _write_csv(
+        folder / "ventas.csv",
+        [
+            ["fecha", "provincia", "importe"],
+            ["03/01/2023", "Madrid", "1.234,50"],
+            ["15/02/2023", "Sevilla", "980,00"],
+            ["28/02/2023", "Madrid", "12,50"],
+            ["01/03/2024", "Sevilla", "100,00"],
+        ],
+        ";",
+    )
+    (folder / "nota.txt").write_text("Las ventas de Madrid crecieron mucho en 2023.")
+    sabio.add([folder])
+    return sabio
+
+
+def _script(sabio: Sabio, name: str, *replies: str) -> str:
+    (sabio.settings.home / f"{name}.sql").write_text("\n---\n".join(replies), encoding="utf-8")
+    return f"sql:{name}"
+
+
+def _ask(sabio: Sabio, question: str, model: str) -> Answer:
+    stream = sabio.ask(question, model=model)
+    text = "".join(stream)
+    assert text == stream.answer.text
+    return stream.answer
+
+
+def test_a_total_by_province_is_computed_cited_and_shown_with_its_sql(sales: Sabio) -> None:
+    sql = "SELECT provincia, sum(importe) AS total FROM ventas GROUP BY provincia ORDER BY 1"
+    model = _script(sales, "by_province", f"```sql\n{sql};\n```")
+    answer = _ask(sales, "¿Cuál fue el total de importe por provincia?", model)
+    done = answer.computation
+    assert done is not None and done.computed and done.attempts == 1
+    assert done.rows == [["Madrid", "1247.00"], ["Sevilla", "1080.00"]]
+    assert answer.language == "es"
+    assert answer.text.startswith("2 filas calculadas a partir de ventas.csv [1].")
+    assert "| Madrid | 1247.00 |" in answer.text and f"```sql\n{sql}\n```" in answer.text
+    [citation] = answer.citations
+    assert (
+        citation.document.endswith("ventas.csv") and "fecha, provincia, importe" in citation.snippet
+    )
+    # the model was shown the schema with types and sample rows, in Spanish
+    prompt = sales.chat_model(model).requests[0][0]["content"]  # type: ignore[attr-defined]
+    assert "TABLE ventas" in prompt and "importe DECIMAL(38,2)" in prompt
+    assert "Madrid | 1234.50" in prompt and "Escribes una consulta SQL" in prompt
+
+
+def test_a_single_value_is_the_one_line_answer(sales: Sabio) -> None:
+    model = _script(
+        sales, "total", "SELECT sum(importe) AS total FROM ventas WHERE year(fecha) = 2023"
+    )
+    answer = _ask(sales, "What is the total importe in 2023?", model)
+    assert answer.text.startswith("total: **2227.00**, computed from ventas.csv [1].")
+
+
+def test_a_failed_query_goes_back_once_with_its_error(sales: Sabio) -> None:
+    model = _script(
+        sales,
+        "retry",
+        "SELECT sum(amount) AS total FROM ventas",
+        "SELECT count(*) AS filas FROM ventas WHERE provincia = 'Sevilla'",
+    )
+    answer = _ask(sales, "¿Cuántas ventas hubo en Sevilla?", model)
+    done = answer.computation
+    assert done is not None and done.computed and done.attempts == 2
+    assert "amount" in done.errors[0]
+    assert answer.text.startswith("filas: **2**")
+    retry = sales.chat_model(model).requests[1]  # type: ignore[attr-defined]
+    assert retry[-2]["content"] == "SELECT sum(amount) AS total FROM ventas"
+    assert "no se pudo ejecutar" in retry[-1]["content"] and "amount" in retry[-1]["content"]
+
+
+@pytest.mark.parametrize(
+    "replies",
+    [
+        ("DELETE FROM ventas", "DROP TABLE ventas"),
+        ("The total is 5,000 euros.", "I think it is about 5,000."),
+        ("SELECT * FROM read_csv('/etc/passwd')", "SELECT 1; SELECT 2"),
+    ],
+)
+def test_no_query_that_runs_is_an_honest_no_never_a_figure(
+    sales: Sabio, replies: tuple[str, str]
+) -> None:
+    model = _script(sales, "bad", *replies)
+    answer = _ask(sales, "What is the total importe by provincia?", model)
+    done = answer.computation
+    assert done is not None and not done.computed and done.attempts == 2
+    assert answer.text.startswith("I could not compute that from ventas.csv.")
+    assert "ventas(fecha, provincia, importe)" in answer.text
+    assert "5,000" not in answer.text and "5000" not in answer.text
+    assert sales.kb_tables(sales.kb()).run("SELECT count(*) FROM ventas").rows == [(4,)]
+
+
+def test_questions_that_are_not_about_a_table_are_answered_as_before(sales: Sabio) -> None:
+    model = _script(sales, "unused", "SELECT 1")
+    stream = sales.ask("¿Qué pasó con las ventas de Madrid según la nota?", model="fake:cite")
+    "".join(stream)
+    assert stream.answer.computation is None
+    filtered = sales.ask(
+        "What is the total importe by provincia?",
+        model=model,
+        filters=DocumentFilter.parse(["nota.txt"], None, None),
+    )
+    "".join(filtered)
+    assert filtered.answer.computation is None  # the table's document is filtered out
