@@ -15,6 +15,7 @@ replaced; the next run redoes what is missing.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib
 import itertools
@@ -89,6 +90,8 @@ class IngestOptions:
     limits: Limits = field(default_factory=Limits)
     max_text_mb: int = MAX_TEXT_MB
     """Most text one document may hold, in MB of characters (2^20 each)."""
+    models_dir: Path | None = None
+    """Where loaders keep model files they derive (``Blob.models``)."""
 
 
 @dataclass(slots=True)
@@ -119,6 +122,7 @@ class _Job:
     plugins: tuple[str, ...] = field(default_factory=plugin_modules)
     """Modules of loaders of one's own, imported by the reader first (a spawned reader
     knows the built-in loaders only)."""
+    models_dir: Path | None = None
 
 
 class Progress(Protocol):
@@ -235,7 +239,7 @@ def prepare(job: _Job) -> _Prepared:
             state, title=path.stem, status="skipped", error=f"unsupported type ({kind})"
         )
     try:
-        doc = load_document(Blob.from_path(path, job.password))
+        doc = load_document(Blob.from_path(path, job.password, job.models_dir))
     except LoadError as exc:
         return _Prepared(state, title=path.stem, status=exc.status, error=str(exc))
     except OSError as exc:
@@ -251,7 +255,7 @@ def _prepare_item(job: _Job, item: LoadedSource) -> _Prepared:
     doc = item.document
     if doc is None and item.blob is not None:
         try:
-            doc = load_document(item.blob)
+            doc = load_document(dataclasses.replace(item.blob, models=job.models_dir))
         except LoadError as exc:
             title = item.title or item.blob.name
             return _Prepared(state, title=title, status=exc.status, error=str(exc))
@@ -327,6 +331,7 @@ def ingest_paths(
                 options.chunk_size,
                 options.chunk_overlap,
                 options.max_text_mb,
+                models_dir=options.models_dir,
             )
         )
     for prepared in _prepare_all(jobs, options):
@@ -413,6 +418,7 @@ def ingest_loaded(
                     options.chunk_overlap,
                     options.max_text_mb,
                     item,
+                    models_dir=options.models_dir,
                 )
             )
     for prepared in _prepare_all(jobs, options):

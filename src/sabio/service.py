@@ -275,6 +275,7 @@ class Sabio:
             chunk_overlap=settings.chunk_overlap,
             limits=Limits(settings.reader_timeout, settings.reader_memory_mb),
             max_text_mb=settings.max_text_mb,
+            models_dir=settings.home / "models",
             **more,
         )
 

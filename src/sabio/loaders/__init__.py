@@ -56,10 +56,13 @@ class Blob:
     path: Path | None = None
     data: bytes | None = None
     password: str | None = None
+    models: Path | None = None
+    """Where a loader may keep model files it derives once (the data directory's
+    ``models/``: the transcription model, assembled from its packages)."""
 
     @classmethod
-    def from_path(cls, path: Path, password: str | None = None) -> Blob:
-        return cls(name=path.name, path=path, password=password)
+    def from_path(cls, path: Path, password: str | None = None, models: Path | None = None) -> Blob:
+        return cls(name=path.name, path=path, password=password, models=models)
 
     def read(self) -> bytes:
         if self.data is not None:
