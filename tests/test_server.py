@@ -366,6 +366,23 @@ def test_ask_streams_tokens_then_the_answer_with_citations(client: TestClient) -
     assert "total_ms" in answer["timings"]
 
 
+def test_an_original_file_is_served_by_ranges_for_players(client: TestClient) -> None:
+    _kb_with_notes(client)
+    [doc] = [d for d in client.get(f"{API}/kbs/notes/documents").json() if d["title"] == "faro"]
+    url = f"{API}/kbs/notes/documents/{doc['id']}/file"
+    whole = client.get(url)
+    assert whole.status_code == 200 and whole.headers["accept-ranges"] == "bytes"
+    size = len(whole.content)
+    part = client.get(url, headers={"Range": "bytes=4-9"})
+    assert part.status_code == 206 and part.content == whole.content[4:10]
+    assert part.headers["content-range"] == f"bytes 4-9/{size}"
+    assert client.get(url, headers={"Range": "bytes=-3"}).content == whole.content[-3:]
+    assert client.get(url, headers={"Range": "bytes=5-"}).content == whole.content[5:]
+    for ignored in ("bytes=9-4", "bytes=0-1,4-5", "items=1-2", "bytes=x-3", f"bytes={size}-"):
+        response = client.get(url, headers={"Range": ignored})
+        assert response.status_code == 200 and response.content == whole.content, ignored
+
+
 def test_ask_with_history_rewrites_the_follow_up(client: TestClient) -> None:
     _kb_with_notes(client)
     body = {

@@ -33,6 +33,7 @@ from typing import Any
 from sabio.errors import ConfigError, SabioError
 from sabio.extractive import Pick, extractive_claims, extractive_text, pick_sentences
 from sabio.language import detect_language
+from sabio.loaders.formats import place
 from sabio.models import ChatModel, ChatOptions, Message
 from sabio.search import SearchHit, query_terms
 from sabio.support import Claim, Embed, Passages, check_claims, support_note
@@ -152,7 +153,7 @@ class PromptPlan:
 def _passage_block(number: int, hit: SearchHit) -> str:
     where = hit.title or hit.document
     if hit.page is not None:
-        where += f", page {hit.page}"
+        where += f", {place(hit.document, hit.page)}"
     if hit.heading and hit.heading != hit.title:
         where += f" — {hit.heading}"
     return f"[{number}] ({where})\n{hit.text.strip()}"

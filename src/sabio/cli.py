@@ -31,6 +31,7 @@ from sabio.errors import SabioError
 from sabio.filters import DocumentFilter
 from sabio.home import use_private_umask
 from sabio.ingest import FileResult, IngestReport
+from sabio.loaders.formats import is_timed, place
 from sabio.service import Sabio
 from sabio.terminal import JsonOption, KbOption, err, out
 from sabio.terminal import print_json as _print_json
@@ -360,7 +361,8 @@ def search(
     if not results.hits:
         out.print("No passage matches.")
     for rank, hit in enumerate(results.hits, 1):
-        where = f"{hit.document}" + (f", page {hit.page}" if hit.page else "")
+        at = place(hit.document, hit.page) if hit.page or is_timed(hit.document) else ""
+        where = hit.document + (f", {at}" if at else "")
         out.print(f"[bold]{rank}.[/] [cyan]{escape(where)}[/]  [dim]score {hit.score:.4f}[/]")
         snippet = " ".join(hit.text.split())
         out.print(f"   {escape(snippet[:400])}{'…' if len(snippet) > 400 else ''}\n")
@@ -495,7 +497,7 @@ def _stream_answer(stream: AnswerStream, verbose: bool) -> None:
         out.print("\n[bold]Sources[/]")
     for c in answer.citations:
         where = c.title or c.document
-        page = f", page {c.page}" if c.page is not None else ""
+        page = f", {place(c.document, c.page)}" if c.page is not None else ""
         out.print(
             f"[bold][{c.number}][/] [cyan]{escape(where)}{page}[/]  [dim]{escape(c.document)}[/]"
         )
@@ -531,7 +533,7 @@ def _print_answer_details(answer: Answer) -> None:
         f"{answer.budget} prompt tokens[/]"
     )
     for dropped in answer.dropped:
-        page = f", page {dropped.page}" if dropped.page is not None else ""
+        page = f", {place(dropped.document, dropped.page)}" if dropped.page is not None else ""
         err.print(
             f"[dim]  left out (no room in the context window): {escape(dropped.document)}{page}[/]"
         )

@@ -107,6 +107,8 @@ class IngestOptions:
     max_text_mb: int = MAX_TEXT_MB
     """Most text one document may hold, in MB of characters (2^20 each)."""
     ocr: OcrOptions = DEFAULT_OCR
+    models_dir: Path | None = None
+    """Where loaders keep model files they derive (``Blob.models``)."""
 
 
 @dataclass(slots=True)
@@ -140,6 +142,7 @@ class _Job:
     plugins: tuple[str, ...] = field(default_factory=plugin_modules)
     """Modules of loaders of one's own, imported by the reader first (a spawned reader
     knows the built-in loaders only)."""
+    models_dir: Path | None = None
 
 
 class Progress(Protocol):
@@ -256,7 +259,7 @@ def prepare(job: _Job) -> _Prepared:
             state, title=path.stem, status="skipped", error=f"unsupported type ({kind})"
         )
     try:
-        doc = load_document(Blob.from_path(path, job.password, job.ocr))
+        doc = load_document(Blob.from_path(path, job.password, job.ocr, job.models_dir))
     except LoadError as exc:
         return _Prepared(state, title=path.stem, status=exc.status, error=str(exc))
     except OSError as exc:
@@ -279,7 +282,7 @@ def _prepare_item(job: _Job, item: LoadedSource) -> _Prepared:
     doc = item.document
     if doc is None and item.blob is not None:
         try:
-            doc = load_document(replace(item.blob, ocr=job.ocr))
+            doc = load_document(replace(item.blob, ocr=job.ocr, models=job.models_dir))
         except LoadError as exc:
             title = item.title or item.blob.name
             return _Prepared(state, title=title, status=exc.status, error=str(exc))
@@ -361,6 +364,7 @@ def ingest_paths(
                 options.chunk_overlap,
                 options.max_text_mb,
                 options.ocr,
+                models_dir=options.models_dir,
             )
         )
     for prepared in _prepare_all(jobs, options):
@@ -457,6 +461,7 @@ def ingest_loaded(
                     options.max_text_mb,
                     options.ocr,
                     item,
+                    models_dir=options.models_dir,
                 )
             )
     for prepared in _prepare_all(jobs, options):

@@ -1,7 +1,8 @@
 """The language a question is written in: Spanish or English, the two Sabio answers in.
 
 Used to pick the answer's prompts (:mod:`sabio.answer`) and, in search, to tell whether
-the embedding model knows the question's language (:mod:`sabio.search`).
+the embedding model knows the question's language and whether the passages found are in
+another one (:mod:`sabio.search`).
 """
 
 from __future__ import annotations
@@ -30,4 +31,15 @@ def detect_language(text: str) -> str:
         any(ch in w for ch in "áéíóúü") for w in words
     )
     english = sum(w in _ENGLISH for w in words)
+    return "es" if spanish > english else "en"
+
+
+def text_language(text: str) -> str:
+    """``"es"``, ``"en"`` or ``""`` (neither is clear): the language of a passage, from its
+    function words alone (a Spanish name in an English text does not make it Spanish)."""
+    words = re.findall(r"[^\W\d_]+", text.lower())
+    spanish = sum(w in _SPANISH for w in words)
+    english = sum(w in _ENGLISH for w in words)
+    if spanish == english:
+        return ""
     return "es" if spanish > english else "en"

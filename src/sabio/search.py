@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 from sabio.document_field import field_tokens
 from sabio.index import ChunkIndex
-from sabio.language import detect_language
+from sabio.language import detect_language, text_language
 from sabio.models import EmbeddingModel, embedding_languages
 from sabio.store import KnowledgeBase, Store, StoredChunk
 from sabio.terms import light_stem, tokens
@@ -43,6 +43,14 @@ VECTOR_WEIGHT = 0.5  # the keyword list gets 1 - this
 UNKNOWN_LANGUAGE_VECTOR_WEIGHT = 0.3
 """The vector list's weight (keywords get the rest) for a question in a language the
 embedding model was not trained on (all-MiniLM-L6-v2 and a Spanish question)."""
+CROSS_LANGUAGE_VECTOR_WEIGHT = 0.8
+"""The vector list's weight for a question in another language than the passages it finds
+(a Spanish question over English documents), with an embedding model that knows both
+(USE multilingual): keywords then match only shared names and numbers, and naive fusion
+threw most of the model's gain away (XQuAD es→en recall@5 0.939 alone, 0.627 fused at 0.5;
+the sweep is in docs/benchmarks.md)."""
+LANGUAGE_SAMPLE = 5
+"""How many of the best vector hits tell the passages' language."""
 MAX_QUERY_TERMS = 32
 DOCUMENT_WEIGHT = 1.0
 """How much the document field counts (its best document gets this much on top of the
@@ -200,7 +208,7 @@ def search_chunks(
         within = (keyword.result(), vector_within)
     found = keyword_hits + vector + (within[0] + within[1] if within else [])
     owners = index.documents_of(kb, [cid for cid, _ in found]) if documents else {}
-    weight = vector_weight(embedder, query)
+    weight = vector_weight(embedder, query, _passages_language(store, vector))
     return _fuse(store, keyword_hits, vector, k, depth, weight, documents, owners, within)
 
 
@@ -227,13 +235,30 @@ def named_documents(documents: dict[int, float]) -> list[int]:
     return named if len(named) <= MAX_NAMED else []
 
 
-def vector_weight(embedder: EmbeddingModel | None, query: str) -> float:
+def _passages_language(store: Store, vector: list[tuple[int, float]]) -> str | None:
+    """The language most of the best vector hits are written in (None without hits)."""
+    if not vector:
+        return None
+    chunks = store.get_chunks([cid for cid, _ in vector[:LANGUAGE_SAMPLE]])
+    found = [lang for c in chunks.values() if (lang := text_language(c.text))]
+    return max(sorted(set(found)), key=found.count) if found else None
+
+
+def vector_weight(
+    embedder: EmbeddingModel | None, query: str, passages_language: str | None = None
+) -> float:
     """How much the vector list counts for ``query``: less when the embedding model does
     not know the question's language, where its cosines say little and keywords carry
-    the search (measured in docs/benchmarks.md)."""
+    the search; more when the model knows it and the passages it finds are in another
+    language (``passages_language``), where keywords can only match names and numbers
+    (measured in docs/benchmarks.md)."""
     languages = embedding_languages(embedder) if embedder is not None else None
-    if languages is not None and detect_language(query) not in languages:
+    asked = detect_language(query)
+    if languages is not None and asked not in languages:
         return UNKNOWN_LANGUAGE_VECTOR_WEIGHT
+    multilingual = languages is not None and len(languages) > 1  # measured for these only
+    if multilingual and passages_language is not None and passages_language != asked:
+        return CROSS_LANGUAGE_VECTOR_WEIGHT
     return VECTOR_WEIGHT
 
 
@@ -250,7 +275,7 @@ def _fuse(
 ) -> list[SearchHit]:
     scores = _fused_scores(keyword, vector, depth, vector_weight)
     if within is not None:  # the named documents' passages, ranked among themselves
-        known = vector_weight == VECTOR_WEIGHT  # the embedding model knows the language
+        known = vector_weight >= VECTOR_WEIGHT  # the embedding model knows the language
         within_weight = WITHIN_VECTOR_WEIGHT if known else vector_weight
         for cid, score in _fused_scores(*within, depth, within_weight).items():
             scores[cid] = max(scores.get(cid, 0.0), score)

@@ -305,6 +305,7 @@ class Sabio:
             ocr=OcrOptions(
                 settings.ocr_program, tuple(filter(None, settings.ocr_languages.split("+")))
             ),
+            models_dir=settings.home / "models",
             **more,
         )
 

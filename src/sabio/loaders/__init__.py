@@ -70,12 +70,21 @@ class Blob:
     data: bytes | None = None
     password: str | None = None
     ocr: OcrOptions = DEFAULT_OCR
+    models: Path | None = None
+    """Where a loader may keep model files it derives once (the data directory's
+    ``models/``: the transcription model, assembled from its packages)."""
 
     @classmethod
     def from_path(
-        cls, path: Path, password: str | None = None, ocr: OcrOptions | None = None
+        cls,
+        path: Path,
+        password: str | None = None,
+        ocr: OcrOptions | None = None,
+        models: Path | None = None,
     ) -> Blob:
-        return cls(name=path.name, path=path, password=password, ocr=ocr or DEFAULT_OCR)
+        return cls(
+            name=path.name, path=path, password=password, ocr=ocr or DEFAULT_OCR, models=models
+        )
 
     def read(self) -> bytes:
         if self.data is not None:

@@ -59,6 +59,8 @@ class Format:
     magic: tuple[bytes, ...] = ()
     magic_within: int = 0
     mismatch: str = TEXT_MISMATCH
+    timed: bool = False
+    """A recording: its passages' ``page`` is the second they start at ("at 12:34")."""
 
     def media_type(self, extension: str) -> str | None:
         return next((t for t, ext in self.media_types.items() if ext == extension), None)
@@ -93,6 +95,21 @@ _IMAGE_TYPES = {
     "image/webp": ".webp",
     "image/bmp": ".bmp",
 }
+
+_AUDIO = "sabio.loaders.audio"
+_NOT_AUDIO = "not a {ext} file: it is not a recording{seen}"
+_MP3_FRAMES = (b"\xff\xfb", b"\xff\xf3", b"\xff\xf2", b"\xff\xfa", b"\xff\xe3")
+_RECORDINGS: tuple[tuple[tuple[str, ...], dict[str, str], tuple[bytes, ...], int], ...] = (
+    ((".mp3",), {"audio/mpeg": ".mp3", "audio/mp3": ".mp3"}, (b"ID3", *_MP3_FRAMES), 0),
+    ((".wav",), {"audio/wav": ".wav", "audio/x-wav": ".wav", "audio/wave": ".wav"}, (b"RIFF",), 0),
+    ((".ogg", ".oga", ".opus"), {"audio/ogg": ".ogg", "audio/opus": ".opus"}, (b"OggS",), 0),
+    ((".flac",), {"audio/flac": ".flac", "audio/x-flac": ".flac"}, (b"fLaC",), 0),
+    ((".webm",), {"audio/webm": ".webm", "video/webm": ".webm"}, (b"\x1a\x45\xdf\xa3",), 0),
+    ((".m4a", ".mp4"), {"audio/mp4": ".m4a", "video/mp4": ".mp4"}, (b"ftyp",), 12),
+)
+"""Recordings, transcribed by :mod:`sabio.loaders.audio` (extensions, media types, how
+their content starts: an MP4 holds "ftyp" in its first 12 bytes)."""
+
 BUILT_IN: tuple[Format, ...] = (
     Format(
         (".pdf",),
@@ -140,10 +157,37 @@ BUILT_IN: tuple[Format, ...] = (
         magic=(OLE_MAGIC,),
         mismatch="not an Outlook .msg file{seen}",
     ),
+    *(
+        Format(
+            exts, _AUDIO, types, magic=magic, magic_within=within, mismatch=_NOT_AUDIO, timed=True
+        )
+        for exts, types, magic, within in _RECORDINGS
+    ),
 )
 """The built-in loaders' formats: adding a loader to Sabio is its module and one line here."""
 
 _FORMATS: list[Format] = list(BUILT_IN)
+
+
+def is_timed(name: str) -> bool:
+    """Whether a document of this name is a recording, its places seconds, not pages."""
+    fmt = format_of(name)
+    return fmt is not None and fmt.timed
+
+
+def place(name: str, page: int | None) -> str:
+    """Where in document ``name`` a passage is, in words: "page 3", "at 12:34" or ""."""
+    if page is None:
+        return ""
+    return f"at {clock(page)}" if is_timed(name) else f"page {page}"
+
+
+def clock(seconds: float) -> str:
+    """12:34, or 1:02:03 past an hour."""
+    whole = int(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 def register_format(fmt: Format) -> None:

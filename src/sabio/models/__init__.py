@@ -150,6 +150,7 @@ when it has nothing to say."""
 _UNLISTED: dict[str, Unlisted] = {}
 _BACKEND_MODULES = (
     "sabio.models.embedded",
+    "sabio.models.multilingual",
     "sabio.models.llama",
     "sabio.models.ollama",
     "sabio.models.openai",

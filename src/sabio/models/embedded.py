@@ -41,6 +41,7 @@ from numpy.typing import NDArray
 from sabio.errors import ConfigError, MissingExtraError, ModelError
 from sabio.models import (
     ENGLISH_ONLY,
+    EmbeddingModel,
     ModelEntry,
     Vectors,
     file_size,
@@ -328,9 +329,16 @@ class EmbeddedModel:
 
 
 @register_embedding_backend("embedded")
-def _factory(settings: Settings, model: str) -> EmbeddedModel:
+def _factory(settings: Settings, model: str) -> EmbeddingModel:
+    from sabio.models import multilingual
+
+    if model.lower() == multilingual.MODEL:
+        return multilingual.MultilingualModel(settings)
     if model.lower() != MODEL:
-        raise ConfigError(f"no embedded embedding model {model!r}; there is: embedded:{MODEL}")
+        raise ConfigError(
+            f"no embedded embedding model {model!r}; there are: embedded:{MODEL}, "
+            f"{multilingual.NAME}"
+        )
     return EmbeddedModel(settings)
 
 

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import codecs
 import os
+import re
 import stat
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Annotated, Any, BinaryIO
 from urllib.parse import quote
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Header
 from fastapi.responses import StreamingResponse
 
 from sabio.config import Settings, check_ollama_host
@@ -152,7 +153,12 @@ FILE_RESPONSES: dict[int | str, dict[str, Any]] = {
         "content": {PDF: {}, "text/plain": {}, "application/octet-stream": {}},
         "description": "The file, inline: a PDF as application/pdf, text (HTML too) as "
         "text/plain, office files as their own type.",
-    }
+    },
+    206: {
+        "content": {"application/octet-stream": {}},
+        "description": "The bytes asked for with a Range header (bytes=START-END), so a "
+        "recording plays from any second.",
+    },
 }
 
 
@@ -163,11 +169,18 @@ FILE_RESPONSES: dict[int | str, dict[str, Any]] = {
     response_class=StreamingResponse,
     responses=FILE_RESPONSES,
 )
-def document_file(name: str, document_id: RowId, services: ServicesDep) -> StreamingResponse:
+def document_file(
+    name: str,
+    document_id: RowId,
+    services: ServicesDep,
+    byte_range: Annotated[str | None, Header(alias="range")] = None,
+) -> StreamingResponse:
     """The file as it is at the place it was indexed from; open a PDF at a page with
-    ``#page=N``. A 404 when the document is not in this knowledge base or its file is no
-    longer there. A file reached through a symbolic link is served only while it is the
-    file that was indexed (same content): a link repointed since shows nothing."""
+    ``#page=N``; one range of bytes with ``Range: bytes=START-END`` (206), as audio
+    players ask for to start a recording at a time. A 404 when the document is not in
+    this knowledge base or its file is no longer there. A file reached through a
+    symbolic link is served only while it is the file that was indexed (same content):
+    a link repointed since shows nothing."""
     reader = services.reader
     doc = reader.get_document(reader.kb(name), document_id)
     if not is_file_source(doc.source):
@@ -195,23 +208,45 @@ def document_file(name: str, document_id: RowId, services: ServicesDep) -> Strea
     except BaseException:
         file.close()
         raise
+    start, end = _byte_range(byte_range, found.st_size) or (0, found.st_size)
     headers = {
         "Content-Disposition": f"inline; filename*=UTF-8''{quote(path.name, safe='')}",
-        "Content-Length": str(found.st_size),
+        "Content-Length": str(end - start),
+        "Accept-Ranges": "bytes",
         "X-Content-Type-Options": "nosniff",
     }
+    if (start, end) != (0, found.st_size):
+        headers["Content-Range"] = f"bytes {start}-{end - 1}/{found.st_size}"
     if media_type != PDF:
         headers["Content-Security-Policy"] = "sandbox"
-    response = StreamingResponse(_blocks(file, found.st_size), headers=headers)
+    status = 206 if "Content-Range" in headers else 200
+    response = StreamingResponse(_blocks(file, end - start, start), status, headers=headers)
     response.headers["Content-Type"] = media_type  # as is: no charset added to plain text
     return response
 
 
-def _blocks(file: BinaryIO, size: int) -> Iterator[bytes]:
-    """``size`` bytes of ``file`` from its start, then it is closed (also when the client
+def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """The one range ``bytes=START-END`` (or ``START-``, ``-LAST``) asks for, as
+    (start, end past the last byte); None for anything else (the whole file is sent)."""
+    match = _RANGE.fullmatch(header.strip()) if header else None
+    if match is None or not (match["first"] or match["last"]):
+        return None
+    first, last = match["first"], match["last"]
+    if not first:  # the last N bytes
+        start, end = max(size - int(last), 0), size
+    else:
+        start, end = int(first), min(int(last) + 1, size) if last else size
+    return (start, end) if start < end else None
+
+
+_RANGE = re.compile(r"bytes=(?P<first>[0-9]*)-(?P<last>[0-9]*)", re.ASCII)
+
+
+def _blocks(file: BinaryIO, size: int, start: int = 0) -> Iterator[bytes]:
+    """``size`` bytes of ``file`` from ``start``, then it is closed (also when the client
     goes away midway)."""
     try:
-        file.seek(0)
+        file.seek(start)
         left = size
         while left > 0 and (block := file.read(min(left, 1 << 16))):
             left -= len(block)

@@ -332,7 +332,7 @@ function answerView(answer, kb, message = null, last = false) {
             { type: "button", title: c.snippet, onclick: (e) => openSource(c, kb, e.currentTarget) },
             h("span.cite-number", {}, String(c.number)),
             h("span.source-name", {}, c.title || c.document),
-            c.page ? h("span.cite-page", {}, t("pageN", { n: c.page })) : null,
+            placeLabel(c) ? h("span.cite-page", {}, placeLabel(c)) : null,
             c.inferred ? h("span.inferred", { title: t("inferredHelp") }, t("inferred")) : null,
           ),
         ),
@@ -361,8 +361,37 @@ function answerView(answer, kb, message = null, last = false) {
   return el;
 }
 
+// Recordings: a passage's page is the second it starts at (formats.py's timed formats;
+// tests/test_audio.py checks that this list is theirs).
+const RECORDING = /\.(mp3|wav|ogg|oga|opus|flac|webm|m4a|mp4)$/i;
+
+function isRecording(name) {
+  return RECORDING.test(name || "");
+}
+
+function clock(seconds) {
+  const s = Math.floor(seconds);
+  const hms = [Math.floor(s / 3600), Math.floor((s % 3600) / 60), s % 60];
+  const pad = (n) => String(n).padStart(2, "0");
+  return hms[0] ? `${hms[0]}:${pad(hms[1])}:${pad(hms[2])}` : `${hms[1]}:${pad(hms[2])}`;
+}
+
+// "p. 3", "at 12:34", or null where the passage has no place.
+function placeLabel(c) {
+  if (c.page === null || c.page === undefined) return null;
+  if (isRecording(c.document)) return t("atTime", { t: clock(c.page) });
+  return c.page ? t("pageN", { n: c.page }) : null;
+}
+
+// The recording, ready to play from the passage's second.
+function player(url, seconds) {
+  const audio = h("audio.source-player", { controls: true, preload: "metadata", src: url, "aria-label": t("playFrom", { t: clock(seconds) }) });
+  audio.addEventListener("loadedmetadata", () => { audio.currentTime = seconds; }, { once: true });
+  return h("div.source-play", {}, h("button.button.small", { type: "button", onclick: () => { audio.currentTime = seconds; audio.play(); } }, t("playFrom", { t: clock(seconds) })), audio);
+}
+
 function chipHtml(c) {
-  const where = `${c.title || c.document}${c.page ? `, ${t("pageN", { n: c.page })}` : ""}`;
+  const where = `${c.title || c.document}${placeLabel(c) ? `, ${placeLabel(c)}` : ""}`;
   const escaped = where.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
   return `<button type="button" class="cite" data-n="${c.number}" title="${escaped}" aria-label="${t("source")} ${c.number}: ${escaped}">${c.number}</button>`;
 }
@@ -552,7 +581,7 @@ async function openSource(citation, kbName, opener) {
   document.body.classList.add("source-open");
   const title = citation.title || citation.document;
   const content = h("div.source-body", { tabindex: 0, role: "region", "aria-label": t("passage") }, h("p.muted", {}, t("loading")));
-  const where = h("div.source-where", {}, h("h2", {}, `[${citation.number}] ${title}`), h("p.muted", {}, [citation.document !== title ? citation.document : null, citation.page ? t("pageN", { n: citation.page }) : null].filter(Boolean).join(" · ")));
+  const where = h("div.source-where", {}, h("h2", {}, `[${citation.number}] ${title}`), h("p.muted", {}, [citation.document !== title ? citation.document : null, placeLabel(citation)].filter(Boolean).join(" · ")));
   panel.replaceChildren(h("div.source-head", {}, where, h("button.icon-button", { type: "button", "aria-label": t("close"), title: t("close"), onclick: closeSource }, icon("close"))), content);
   panel.focus();
   const kb = kbName ? kbByName(kbName) : null;
@@ -563,7 +592,8 @@ async function openSource(citation, kbName, opener) {
   try {
     const p = await api("GET", `/kbs/${encodeURIComponent(kb ? kb.id : kbName)}/passages/${citation.chunk_id}`);
     const mark = h("mark", {}, p.text);
-    if (p.file_url) where.append(h("a.button.small", { href: p.file_url, target: "_blank", rel: "noopener" }, icon("file"), p.page ? t("openAtPage", { n: p.page }) : t("openOriginal")));
+    if (p.file_url && isRecording(citation.document)) where.append(player(p.file_url, p.page || 0));
+    else if (p.file_url) where.append(h("a.button.small", { href: p.file_url, target: "_blank", rel: "noopener" }, icon("file"), p.page ? t("openAtPage", { n: p.page }) : t("openOriginal")));
     content.replaceChildren(p.heading ? h("p.passage-heading", {}, p.heading) : null, h("div.passage", {}, p.before ? h("span.context", {}, p.before) : null, mark, p.after ? h("span.context", {}, p.after) : null));
     mark.scrollIntoView({ block: "start" });
   } catch (err) {

@@ -1,0 +1,107 @@
+"""The multilingual embedded embedder (USE multilingual v3) and the search across languages,
+with the real model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sabio.config import Settings, load_settings
+from sabio.models import get_embedding_model
+from sabio.models.catalog import list_models
+from sabio.models.multilingual import NAME, WINDOW_WORDS, MultilingualModel, windows
+from sabio.search import (
+    CROSS_LANGUAGE_VECTOR_WEIGHT,
+    UNKNOWN_LANGUAGE_VECTOR_WEIGHT,
+    VECTOR_WEIGHT,
+    vector_weight,
+)
+from sabio.service import Sabio
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory: pytest.TempPathFactory) -> MultilingualModel:
+    embedder = get_embedding_model(Settings(home=tmp_path_factory.mktemp("home")), NAME)
+    assert isinstance(embedder, MultilingualModel)
+    return embedder
+
+
+def test_a_translation_is_closer_than_another_topic(model: MultilingualModel) -> None:
+    es, en, other = model.embed(
+        [
+            "¿Cuándo se fundó la universidad?",
+            "When was the university founded?",
+            "The river floods the valley every spring.",
+        ]
+    )
+    assert model.dimension == 512 and es.dtype == np.float32
+    assert np.isclose(np.linalg.norm(es), 1.0, atol=1e-5)
+    assert float(es @ en) > float(es @ other) + 0.3
+
+
+def test_long_texts_are_embedded_in_windows(model: MultilingualModel) -> None:
+    first = " ".join(["El volcán entró en erupción durante la noche."] * 40)  # 320 words
+    second = " ".join(["Los mercados financieros cerraron con pérdidas."] * 10)  # 60
+    long_text = f"{first} {second}"
+    parts = windows(long_text)
+    assert [n for _, n in parts] == [WINDOW_WORDS, 320 + 60 - WINDOW_WORDS]
+    assert " ".join(p for p, _ in parts) == long_text
+    whole, *pieces = model.embed([long_text, *(p for p, _ in parts)])
+    mean = sum(n * v for (_, n), v in zip(parts, pieces, strict=True))
+    assert np.allclose(whole, mean / np.linalg.norm(mean), atol=1e-5)
+    assert windows("corto") == [("corto", 1)]
+
+
+def test_vectors_do_not_depend_on_the_batch(model: MultilingualModel) -> None:
+    alone = model.embed(["La capital de Francia es París."])[0]
+    batch = model.embed(["Otra frase cualquiera.", "La capital de Francia es París."])[1]
+    assert np.allclose(alone, batch, atol=1e-5)
+
+
+def test_listed_and_named_in_the_unknown_model_error(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path)
+    entry = next(e for e in list_models(settings) if e.name == NAME)
+    assert entry.available and entry.kind == "embedding" and entry.size
+    with pytest.raises(Exception, match="use-multilingual"):
+        get_embedding_model(settings, "embedded:bge-small")
+
+
+def test_the_vector_weight_follows_the_languages(model: MultilingualModel) -> None:
+    minilm = get_embedding_model(model.settings, "embedded:all-minilm-l6-v2")
+    spanish = "¿Quién escribió la novela?"
+    assert vector_weight(model, spanish, "en") == CROSS_LANGUAGE_VECTOR_WEIGHT
+    assert vector_weight(model, spanish, "es") == VECTOR_WEIGHT
+    assert vector_weight(model, "Who wrote the novel?", "es") == CROSS_LANGUAGE_VECTOR_WEIGHT
+    assert vector_weight(minilm, spanish, "en") == UNKNOWN_LANGUAGE_VECTOR_WEIGHT
+    assert vector_weight(minilm, "Who wrote the novel?", "es") == VECTOR_WEIGHT  # not measured
+
+
+def test_a_spanish_question_finds_the_english_passage(tmp_path: Path) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    texts = {
+        "bees.txt": "Honey bees communicate the location of flowers to the hive by dancing.",
+        "tides.txt": "Tides are caused mainly by the gravitational pull of the Moon.",
+        "bread.txt": "Sourdough bread rises because wild yeast ferments the dough slowly.",
+        "trains.txt": "The first passenger railway opened between Liverpool and Manchester.",
+    }
+    for name, text in texts.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    settings = load_settings({"home": tmp_path / "home", "embedding_model": NAME}, environ={})
+    sabio = Sabio(settings)
+    try:
+        sabio.create_kb("mixed")
+        sabio.add([folder], "mixed")
+        for question, expected in (
+            ("¿Qué provoca las mareas del océano?", "tides.txt"),
+            ("¿Cómo se comunican las abejas entre ellas?", "bees.txt"),
+            ("¿Por qué sube la masa del pan?", "bread.txt"),
+        ):
+            hits = sabio.search(question, "mixed", k=2).hits
+            assert Path(hits[0].document).name == expected, question
+    finally:
+        sabio.close()
