@@ -86,6 +86,7 @@ def plain(name: str, folder: Path) -> str:
 
 def sabio_ocr(name: str, folder: Path) -> str:
     from PIL import Image
+
     from sabio.loaders.ocr import recognize_page
 
     with Image.open(render(name, folder)) as image:
