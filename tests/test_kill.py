@@ -95,8 +95,8 @@ def test_kill_during_replace_leaves_each_document_whole(tmp_path: Path) -> None:
     )
 
     rerun = _sabio(home, "add", str(folder), "--json")
-    out, _ = rerun.communicate(timeout=600)
-    assert rerun.returncode == 0
+    out, rerun_errors = rerun.communicate(timeout=600)
+    assert rerun.returncode == 0, (out + rerun_errors).decode()[-3000:]
     outcomes = {r["outcome"] for r in json.loads(out)}
     assert outcomes <= {"updated", "unchanged"}
     with sqlite3.connect(db) as conn:
