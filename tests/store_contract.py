@@ -13,13 +13,15 @@ See tests/test_store_contract.py for SQLite.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pytest
 
 from sabio.chunking import Chunk
-from sabio.errors import ConflictError, NotFoundError
-from sabio.store import FileState, KnowledgeBase, StoreBackend
+from sabio.errors import ConfigError, ConflictError, NotFoundError
+from sabio.store import FileState, KnowledgeBase, Placement, StoreBackend
 
 DIMENSION = 4
 
@@ -253,5 +255,97 @@ class ChunkContract:
         assert new_generation > generation and new_epoch == epoch + 1
 
 
-class StoreContract(KnowledgeBaseContract, DocumentContract, ChunkContract):
+@dataclass
+class _Answer:
+    """What a chat keeps of an answer (:class:`sabio.store.chats.SavedAnswer`)."""
+
+    question: str
+    text: str
+    complete: bool = True
+    stopped: str | None = None
+    citations: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"citations": self.citations, "claims": []}
+
+
+class ChatContract:
+    def test_a_chat_keeps_its_exchanges_and_takes_its_first_question_as_title(
+        self, backend: StoreBackend
+    ) -> None:
+        chat = backend.chats.create_chat("notes", None, None)
+        assert chat.title == "" and chat.messages == []
+        cited = [{"number": 1, "document": "a.txt"}]
+        assert backend.chats.save_exchange(
+            chat.id, _Answer("What is it?", "It is.", citations=cited)
+        )
+        assert backend.chats.save_exchange(chat.id, _Answer("And then?", "Then", complete=False))
+        got = backend.chats.get_chat(chat.id)
+        assert got.title == "What is it?"
+        assert [(m.role, m.content) for m in got.messages] == [
+            ("user", "What is it?"),
+            ("assistant", "It is."),
+            ("user", "And then?"),
+            ("assistant", "Then"),
+        ]
+        assert got.messages[1].citations == cited and not got.messages[3].complete
+        assert [(t.question, t.answer) for t in got.history()] == [("What is it?", "It is.")]
+        assert backend.chats.count_chats("notes") == 1
+
+    def test_an_answer_asked_again_is_a_version_and_the_branch_can_switch(
+        self, backend: StoreBackend
+    ) -> None:
+        chat = backend.chats.create_chat(None, "fake:cite", "Mine")
+        backend.chats.save_exchange(chat.id, _Answer("Q", "first"))
+        question = backend.chats.get_chat(chat.id).messages[0]
+        again = Placement(question.parent_id, question_id=question.id)
+        backend.chats.save_exchange(chat.id, _Answer("Q", "second"), again)
+        shown = backend.chats.get_chat(chat.id)
+        assert shown.title == "Mine" and shown.messages[-1].content == "second"
+        first, second = (m.id for m in shown.tree if m.role == "assistant")
+        assert shown.messages[-1].versions == [first, second]
+        back = backend.chats.show_branch(chat.id, first)
+        assert back.messages[-1].content == "first" and len(back.tree) == 3
+
+    def test_chats_are_found_by_words_newest_first_and_only_by_their_owner(
+        self, backend: StoreBackend
+    ) -> None:
+        mine = backend.chats.create_chat(None, None, "Lighthouse notes", user_id=1)
+        backend.chats.create_chat(None, None, "100% sure_thing", user_id=2)
+        later = backend.chats.create_chat(None, None, "Other", user_id=1)
+        backend.chats.save_exchange(later.id, _Answer("Where is the LIGHTHOUSE?", "North."))
+        assert [c.id for c in backend.chats.list_chats(user_id=1)] == [later.id, mine.id]
+        assert [c.id for c in backend.chats.list_chats("lighthouse", user_id=1)] == [
+            later.id,
+            mine.id,
+        ]
+        assert [c.title for c in backend.chats.list_chats("0% s")] == ["100% sure_thing"]
+        assert backend.chats.list_chats("e_n") == []  # _ and % are no wildcards: "e n" is not
+        with pytest.raises(NotFoundError):
+            backend.chats.get_chat(mine.id, user_id=2)
+        with pytest.raises(NotFoundError):
+            backend.chats.delete_chat(mine.id, user_id=2)
+
+    def test_a_chat_is_changed_renamed_and_deleted(self, backend: StoreBackend) -> None:
+        chat = backend.chats.create_chat("notes", None, "Old")
+        changed = backend.chats.update_chat(chat.id, {"kb_name": None, "model": "fake:cite"})
+        assert (changed.kb_name, changed.model, changed.title) == (None, "fake:cite", "Old")
+        assert backend.chats.rename_chat(chat.id, "  New   name ").title == "New name"
+        with pytest.raises(ConfigError):
+            backend.chats.rename_chat(chat.id, "   ")
+        backend.chats.delete_chat(chat.id)
+        with pytest.raises(NotFoundError):
+            backend.chats.get_chat(chat.id)
+        assert not backend.chats.save_exchange(chat.id, _Answer("Q", "A"))
+
+    def test_a_chat_outlives_its_knowledge_base_when_kept(self, backend: StoreBackend) -> None:
+        kb = backend.create_kb("notes", "fake:words", DIMENSION)
+        chat = backend.chats.create_chat("notes", None, "About notes")
+        assert backend.chats.get_chat(chat.id).kb_available
+        backend.delete_kb(kb)
+        kept = backend.chats.get_chat(chat.id)
+        assert kept.kb_name == "notes" and not kept.kb_available
+
+
+class StoreContract(KnowledgeBaseContract, DocumentContract, ChunkContract, ChatContract):
     """Every test a store backend must pass."""

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sabio.store.backend import StoreBackend
+from sabio.store.backend import ChatBackend, StoreBackend
+from sabio.store.chats import Chat, ChatMessage, ChatStore, Placement, Turn
 from sabio.store.documents import (
     DocumentRecord,
     DocumentTables,
@@ -26,13 +27,19 @@ from sabio.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 __all__ = [
     "SCHEMA_VERSION",
+    "Chat",
+    "ChatBackend",
+    "ChatMessage",
+    "ChatStore",
     "DocumentRecord",
     "FileState",
     "KnowledgeBase",
     "Passage",
+    "Placement",
     "Store",
     "StoreBackend",
     "StoredChunk",
+    "Turn",
 ]
 
 
@@ -42,6 +49,7 @@ class Store(DocumentTables):
 
     def __init__(self, path: Path | str, *, per_thread: bool = False) -> None:
         super().__init__(path, MIGRATIONS, per_thread=per_thread)
+        self.chats: ChatBackend = ChatStore(self)
 
 
 _SQLITE_IS_A_BACKEND: type[StoreBackend] = Store  # mypy checks that Store keeps the protocol

@@ -16,6 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from sabio.chunking import Chunk
+from sabio.store.chats import Chat, Placement, SavedAnswer
 from sabio.store.documents import (
     DocumentRecord,
     FileState,
@@ -25,11 +26,42 @@ from sabio.store.documents import (
 )
 
 
+class ChatBackend(Protocol):
+    """The chats, each a tree of questions and answers (:mod:`sabio.store.chats`).
+
+    ``user_id``: the account whose chats these are; a chat of another account is not
+    found, exactly as one that does not exist. None: every chat."""
+
+    def create_chat(
+        self,
+        kb_name: str | None,
+        model: str | None,
+        title: str | None,
+        *,
+        user_id: int | None = None,
+    ) -> Chat: ...
+    def list_chats(self, query: str | None = None, *, user_id: int | None = None) -> list[Chat]: ...
+    def count_chats(self, kb_name: str) -> int: ...
+    def get_chat(self, chat_id: int, *, user_id: int | None = None) -> Chat: ...
+    def update_chat(
+        self, chat_id: int, changes: dict[str, Any], *, user_id: int | None = None
+    ) -> Chat: ...
+    def rename_chat(self, chat_id: int, title: str, *, user_id: int | None = None) -> Chat: ...
+    def delete_chat(self, chat_id: int, *, user_id: int | None = None) -> None: ...
+    def save_exchange(
+        self, chat_id: int, answer: SavedAnswer, placement: Placement | None = None
+    ) -> bool: ...
+    def show_branch(self, chat_id: int, message_id: int, *, user_id: int | None = None) -> Chat: ...
+
+
 class StoreBackend(Protocol):
     """Knowledge bases, their documents, and the chunks (text and vectors) of each.
 
     Every write is atomic: a document and its chunks change together or not at all.
-    Chunk ids only grow, so an index derived from the chunks catches up by id."""
+    Chunk ids only grow, so an index derived from the chunks catches up by id. The
+    tables beside the documents are each a part of their own (``chats``)."""
+
+    chats: ChatBackend
 
     # knowledge bases
     def create_kb(
