@@ -24,6 +24,7 @@ from sabio.errors import ConfigError, ConflictError, NotFoundError
 from sabio.store import FileState, KnowledgeBase, Placement, StoreBackend
 
 DIMENSION = 4
+PASSWORD = "a long enough password"
 
 
 def _state(source: str, content_hash: str = "h1", size: int = 10) -> FileState:
@@ -347,5 +348,87 @@ class ChatContract:
         assert kept.kb_name == "notes" and not kept.kb_available
 
 
-class StoreContract(KnowledgeBaseContract, DocumentContract, ChunkContract, ChatContract):
+class UserContract:
+    def test_the_first_account_is_an_admin_and_takes_over_the_local_chats(
+        self, backend: StoreBackend
+    ) -> None:
+        local = backend.chats.create_chat(None, None, "Before accounts")
+        assert not backend.users.has_users()
+        with pytest.raises(ConfigError):
+            backend.users.create_user("ana", PASSWORD)  # the first must be an admin
+        ana = backend.users.create_user("ana", PASSWORD, admin=True, first=True)
+        assert backend.users.has_users() and ana.admin
+        assert [c.id for c in backend.chats.list_chats(user_id=ana.id)] == [local.id]
+        with pytest.raises(ConflictError):
+            backend.users.create_user("luis", PASSWORD, first=True)
+        with pytest.raises(ConflictError):
+            backend.users.create_user("ANA", PASSWORD)  # names ignore case
+        luis = backend.users.create_user("luis", PASSWORD)
+        assert [u.name for u in backend.users.list_users()] == ["ana", "luis"]
+        assert backend.users.get_user("luis") == backend.users.user_by_id(luis.id) == luis
+
+    def test_a_password_is_checked_and_changing_it_ends_the_other_sessions(
+        self, backend: StoreBackend
+    ) -> None:
+        ana = backend.users.create_user("ana", PASSWORD, admin=True)
+        assert backend.users.check_password("ana", PASSWORD) == ana
+        assert backend.users.check_password("ana", "wrong password") is None
+        assert backend.users.check_password("nobody", PASSWORD) is None
+        kept, kept_token = backend.users.create_session(ana.id)
+        _, other_token = backend.users.create_session(ana.id)
+        found = backend.users.find_session(kept_token)
+        assert found is not None and found.user == ana and found.csrf_token
+        backend.users.set_password(ana.id, "a new long password", keep_session=kept.id)
+        assert backend.users.find_session(other_token) is None
+        assert backend.users.find_session(kept_token) is not None
+        assert backend.users.check_password("ana", "a new long password") == ana
+        backend.users.end_session(kept.id)
+        assert backend.users.find_session(kept_token) is None
+
+    def test_an_api_token_is_found_by_itself_only_and_revoked_by_its_owner(
+        self, backend: StoreBackend
+    ) -> None:
+        ana = backend.users.create_user("ana", PASSWORD, admin=True)
+        luis = backend.users.create_user("luis", PASSWORD)
+        record, token = backend.users.create_token(luis.id, "  backup   script ")
+        assert token.startswith("sabio_") and record.name == "backup script"
+        assert backend.users.find_token(token) == (luis, record)
+        assert backend.users.find_token(token + "x") is None
+        backend.users.touch_token(record.id)
+        used = backend.users.list_tokens(luis.id)[0].last_used_at
+        assert used is not None and used >= record.created_at
+        with pytest.raises(NotFoundError):
+            backend.users.delete_token(ana.id, record.id)
+        backend.users.delete_token(luis.id, record.id)
+        assert backend.users.find_token(token) is None and backend.users.list_tokens(luis.id) == []
+
+    def test_members_are_given_access_and_the_last_admin_stays(self, backend: StoreBackend) -> None:
+        kb = backend.create_kb("notes", "fake:words", DIMENSION)
+        ana = backend.users.create_user("ana", PASSWORD, admin=True)
+        luis = backend.users.create_user("luis", PASSWORD)
+        backend.users.set_kb_access(luis.id, kb.id, "read")
+        backend.users.set_kb_access(luis.id, kb.id, "write")
+        assert backend.users.kb_access(luis.id, kb.id) == "write"
+        assert backend.users.kb_accesses(luis.id) == {kb.id: "write"}
+        assert backend.users.kb_members(kb.id) == [(luis, "write")]
+        with pytest.raises(ConflictError):
+            backend.users.set_kb_access(ana.id, kb.id, "read")  # an admin has every access
+        with pytest.raises(ConfigError):
+            backend.users.set_kb_access(luis.id, kb.id, "admin")
+        backend.users.set_kb_access(luis.id, kb.id, None)
+        assert backend.users.kb_access(luis.id, kb.id) is None
+        with pytest.raises(ConflictError):
+            backend.users.delete_user(ana.id)
+        chat = backend.chats.create_chat(None, None, "Luis's", user_id=luis.id)
+        backend.users.delete_user(luis.id)
+        with pytest.raises(NotFoundError):
+            backend.users.user_by_id(luis.id)
+        with pytest.raises(NotFoundError):
+            backend.chats.get_chat(chat.id)  # an account's chats go with it
+        assert backend.integrity_problems() == []
+
+
+class StoreContract(
+    KnowledgeBaseContract, DocumentContract, ChunkContract, ChatContract, UserContract
+):
     """Every test a store backend must pass."""

@@ -48,7 +48,6 @@ from sabio.search import SearchHit, search_chunks
 from sabio.sources import Source, SourceItem, SourceStore
 from sabio.sources.kinds import SetupContext, source_kind
 from sabio.store import Chat, DocumentRecord, KnowledgeBase, Passage, Placement, Store
-from sabio.users import UserStore
 from sabio.vault import Vault
 
 EMBEDDED_BACKEND = "embedded"
@@ -83,7 +82,7 @@ class Sabio:
         make_private_home(settings.home)
         self.store = Store(settings.database_path, per_thread=concurrent_reads)
         self.chats = self.store.chats
-        self.users = UserStore(self.store)
+        self.users = self.store.users
         self.sources = SourceStore(self.store)
         self.jobs = JobQueue(self.store)
         shared = shared_with

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sabio.store.backend import ChatBackend, StoreBackend
+from sabio.store.backend import ChatBackend, StoreBackend, UserBackend
 from sabio.store.chats import Chat, ChatMessage, ChatStore, Placement, Turn
 from sabio.store.documents import (
     DocumentRecord,
@@ -24,9 +24,11 @@ from sabio.store.documents import (
     StoredChunk,
 )
 from sabio.store.schema import MIGRATIONS, SCHEMA_VERSION
+from sabio.store.users import ApiToken, Session, User, UserStore
 
 __all__ = [
     "SCHEMA_VERSION",
+    "ApiToken",
     "Chat",
     "ChatBackend",
     "ChatMessage",
@@ -36,10 +38,14 @@ __all__ = [
     "KnowledgeBase",
     "Passage",
     "Placement",
+    "Session",
     "Store",
     "StoreBackend",
     "StoredChunk",
     "Turn",
+    "User",
+    "UserBackend",
+    "UserStore",
 ]
 
 
@@ -50,6 +56,7 @@ class Store(DocumentTables):
     def __init__(self, path: Path | str, *, per_thread: bool = False) -> None:
         super().__init__(path, MIGRATIONS, per_thread=per_thread)
         self.chats: ChatBackend = ChatStore(self)
+        self.users: UserBackend = UserStore(self)
 
 
 _SQLITE_IS_A_BACKEND: type[StoreBackend] = Store  # mypy checks that Store keeps the protocol
