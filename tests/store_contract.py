@@ -21,7 +21,7 @@ import pytest
 
 from sabio.chunking import Chunk
 from sabio.errors import ConfigError, ConflictError, NotFoundError
-from sabio.store import FileState, KnowledgeBase, Placement, StoreBackend
+from sabio.store import FileState, ItemUpdate, KnowledgeBase, Placement, StoreBackend
 
 DIMENSION = 4
 PASSWORD = "a long enough password"
@@ -428,7 +428,89 @@ class UserContract:
         assert backend.integrity_problems() == []
 
 
+class SourceContract:
+    def test_a_source_is_added_once_found_and_removed(self, backend: StoreBackend) -> None:
+        kb = backend.create_kb("notes", "fake:words", DIMENSION)
+        other = backend.create_kb("mail", "fake:words", DIMENSION)
+        folder = backend.sources.add(kb, "folder", "/docs", options={"glob": "*.md"})
+        mailbox = backend.sources.add(other, "imap", "ana@mail", secret=b"sealed", interval_s=60)
+        assert folder.kb_name == "notes" and folder.options == {"glob": "*.md"}
+        assert not folder.has_secret and mailbox.has_secret
+        assert backend.sources.secret(mailbox.id) == b"sealed"
+        assert backend.sources.secret(folder.id) is None
+        with pytest.raises(ConflictError):
+            backend.sources.add(kb, "folder", "/docs")
+        assert [s.id for s in backend.sources.find()] == [folder.id, mailbox.id]
+        assert [s.id for s in backend.sources.find(other.id)] == [mailbox.id]
+        backend.sources.save_state(mailbox.id, {"uid": 42})
+        assert backend.sources.get(mailbox.id).state == {"uid": 42}
+        backend.sources.remove(folder.id)
+        with pytest.raises(NotFoundError):
+            backend.sources.get(folder.id)
+        backend.delete_kb(other)  # its sources go with it
+        assert backend.sources.find() == []
+
+    def test_a_sync_schedules_the_next_one(self, backend: StoreBackend) -> None:
+        kb = backend.create_kb("notes", "fake:words", DIMENSION)
+        hourly = backend.sources.add(kb, "url", "https://example.org/", interval_s=3600)
+        backend.sources.synced(hourly, "timed out")
+        synced = backend.sources.get(hourly.id)
+        assert synced.last_error == "timed out" and synced.last_sync_at is not None
+        assert synced.next_sync_at == pytest.approx(synced.last_sync_at + 3600)
+        assert backend.sources.due(synced.last_sync_at + 1) == []
+        assert [s.id for s in backend.sources.due(synced.last_sync_at + 3601)] == [hourly.id]
+        backend.sources.schedule(hourly.id, None)
+        assert backend.sources.due(synced.last_sync_at + 3601) == []
+
+    def test_items_keep_what_became_of_them(self, backend: StoreBackend) -> None:
+        kb = backend.create_kb("notes", "fake:words", DIMENSION)
+        source = backend.sources.add(kb, "folder", "/docs")
+        backend.sources.record(
+            source.id,
+            [
+                ItemUpdate("a.txt", "indexed", "added", title="A", document_id=1, etag="e1"),
+                ItemUpdate("b.pdf", "failed", "not_indexed", reason="damaged"),
+                ItemUpdate("c.png", "needs_ocr", "not_indexed"),
+            ],
+        )
+        first = backend.sources.item(source.id, "a.txt")
+        assert first is not None and (first.title, first.etag, first.document_id) == ("A", "e1", 1)
+        backend.sources.record(
+            source.id,
+            [
+                ItemUpdate("a.txt", "indexed", "unchanged"),  # title, etag, document kept
+                ItemUpdate("b.pdf", "failed", "not_indexed", reason="still damaged"),
+            ],
+        )
+        again = backend.sources.item(source.id, "a.txt")
+        assert again is not None and (again.title, again.etag, again.document_id) == ("A", "e1", 1)
+        assert again.changed_at == first.changed_at and again.checked_at >= first.checked_at
+        failed = backend.sources.item(source.id, "b.pdf")
+        assert failed is not None and failed.attempts == 2 and failed.reason == "still damaged"
+        assert backend.sources.item(source.id, "nothing") is None
+        assert [i.key for i in backend.sources.items(source.id)] == ["a.txt", "b.pdf", "c.png"]
+        assert [i.key for i in backend.sources.items(source.id, limit=2)] == ["b.pdf", "c.png"]
+        assert [i.key for i in backend.sources.items(source.id, limit=2, offset=2)] == ["a.txt"]
+        assert backend.sources.counts(source.id) == {"unchanged": 1, "failed": 1, "needs OCR": 1}
+
+    def test_removed_items_are_forgotten_after_a_while(self, backend: StoreBackend) -> None:
+        kb = backend.create_kb("notes", "fake:words", DIMENSION)
+        source = backend.sources.add(kb, "folder", "/docs")
+        backend.sources.record(source.id, [ItemUpdate("gone.txt", "removed", "removed")])
+        seen = backend.sources.item(source.id, "gone.txt")
+        assert seen is not None
+        backend.sources.forget_removed(source.id, older_than=seen.checked_at)
+        assert backend.sources.item(source.id, "gone.txt") is not None
+        backend.sources.forget_removed(source.id, older_than=seen.checked_at + 1)
+        assert backend.sources.items(source.id) == []
+
+
 class StoreContract(
-    KnowledgeBaseContract, DocumentContract, ChunkContract, ChatContract, UserContract
+    KnowledgeBaseContract,
+    DocumentContract,
+    ChunkContract,
+    ChatContract,
+    UserContract,
+    SourceContract,
 ):
     """Every test a store backend must pass."""

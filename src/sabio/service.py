@@ -45,9 +45,17 @@ from sabio.models import (
 from sabio.names import check_kb_name, kb_identifier
 from sabio.readers import Limits
 from sabio.search import SearchHit, search_chunks
-from sabio.sources import Source, SourceItem, SourceStore
 from sabio.sources.kinds import SetupContext, source_kind
-from sabio.store import Chat, DocumentRecord, KnowledgeBase, Passage, Placement, Store
+from sabio.store import (
+    Chat,
+    DocumentRecord,
+    KnowledgeBase,
+    Passage,
+    Placement,
+    Source,
+    SourceItem,
+    Store,
+)
 from sabio.vault import Vault
 
 EMBEDDED_BACKEND = "embedded"
@@ -83,7 +91,7 @@ class Sabio:
         self.store = Store(settings.database_path, per_thread=concurrent_reads)
         self.chats = self.store.chats
         self.users = self.store.users
-        self.sources = SourceStore(self.store)
+        self.sources = self.store.sources
         self.jobs = JobQueue(self.store)
         shared = shared_with
         self.index: ChunkIndex = (

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sabio.store.backend import ChatBackend, StoreBackend, UserBackend
+from sabio.store.backend import ChatBackend, SourceBackend, StoreBackend, UserBackend
 from sabio.store.chats import Chat, ChatMessage, ChatStore, Placement, Turn
 from sabio.store.documents import (
     DocumentRecord,
@@ -24,6 +24,7 @@ from sabio.store.documents import (
     StoredChunk,
 )
 from sabio.store.schema import MIGRATIONS, SCHEMA_VERSION
+from sabio.store.sources import ItemUpdate, Source, SourceItem, SourceStore
 from sabio.store.users import ApiToken, Session, User, UserStore
 
 __all__ = [
@@ -35,10 +36,15 @@ __all__ = [
     "ChatStore",
     "DocumentRecord",
     "FileState",
+    "ItemUpdate",
     "KnowledgeBase",
     "Passage",
     "Placement",
     "Session",
+    "Source",
+    "SourceBackend",
+    "SourceItem",
+    "SourceStore",
     "Store",
     "StoreBackend",
     "StoredChunk",
@@ -57,6 +63,7 @@ class Store(DocumentTables):
         super().__init__(path, MIGRATIONS, per_thread=per_thread)
         self.chats: ChatBackend = ChatStore(self)
         self.users: UserBackend = UserStore(self)
+        self.sources: SourceBackend = SourceStore(self)
 
 
 _SQLITE_IS_A_BACKEND: type[StoreBackend] = Store  # mypy checks that Store keeps the protocol

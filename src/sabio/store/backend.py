@@ -24,6 +24,7 @@ from sabio.store.documents import (
     Passage,
     StoredChunk,
 )
+from sabio.store.sources import ItemUpdate, Source, SourceItem
 from sabio.store.users import ApiToken, Session, User
 
 
@@ -85,15 +86,48 @@ class UserBackend(Protocol):
     def touch_token(self, token_id: int) -> None: ...
 
 
+class SourceBackend(Protocol):
+    """The sources that keep a knowledge base current and what each of their items
+    became (:mod:`sabio.store.sources`)."""
+
+    def add(
+        self,
+        kb: KnowledgeBase,
+        kind: str,
+        location: str,
+        *,
+        options: dict[str, Any] | None = None,
+        secret: bytes | None = None,
+        interval_s: float | None = None,
+    ) -> Source: ...
+    def get(self, source_id: int) -> Source: ...
+    def find(self, kb_id: int | None = None) -> list[Source]: ...
+    def secret(self, source_id: int) -> bytes | None: ...
+    def remove(self, source_id: int) -> None: ...
+    def save_state(self, source_id: int, state: dict[str, Any]) -> None: ...
+    def synced(self, source: Source, error: str = "") -> None: ...
+    def schedule(self, source_id: int, at: float | None) -> None: ...
+    def due(self, now: float) -> list[Source]: ...
+    def record(self, source_id: int, updates: Sequence[ItemUpdate]) -> None: ...
+    def items(
+        self, source_id: int, *, limit: int | None = None, offset: int = 0
+    ) -> list[SourceItem]: ...
+    def item(self, source_id: int, key: str) -> SourceItem | None: ...
+    def counts(self, source_id: int) -> dict[str, int]: ...
+    def forget_removed(self, source_id: int, older_than: float) -> None: ...
+
+
 class StoreBackend(Protocol):
     """Knowledge bases, their documents, and the chunks (text and vectors) of each.
 
     Every write is atomic: a document and its chunks change together or not at all.
     Chunk ids only grow, so an index derived from the chunks catches up by id. The
-    tables beside the documents are each a part of their own (``chats``, ``users``)."""
+    tables beside the documents are each a part of their own (``chats``, ``users``,
+    ``sources``)."""
 
     chats: ChatBackend
     users: UserBackend
+    sources: SourceBackend
 
     # knowledge bases
     def create_kb(
