@@ -438,6 +438,8 @@ class SourceContract:
         assert not folder.has_secret and mailbox.has_secret
         assert backend.sources.secret(mailbox.id) == b"sealed"
         assert backend.sources.secret(folder.id) is None
+        assert backend.sources.holds_secrets()
+        assert not backend.sources.holds_secrets(except_kinds=["imap"])
         with pytest.raises(ConflictError):
             backend.sources.add(kb, "folder", "/docs")
         assert [s.id for s in backend.sources.find()] == [folder.id, mailbox.id]

@@ -234,6 +234,15 @@ class SourceStore:
         row = self.store.db.execute("SELECT secret FROM source WHERE id=?", (source_id,)).fetchone()
         return bytes(row[0]) if row and row[0] is not None else None
 
+    def holds_secrets(self, except_kinds: Sequence[str] = ()) -> bool:
+        """Whether any source but those of ``except_kinds`` has a secret."""
+        marks = ",".join("?" * len(except_kinds))
+        row = self.store.db.execute(
+            f"SELECT 1 FROM source WHERE secret IS NOT NULL AND kind NOT IN ({marks}) LIMIT 1",
+            list(except_kinds),
+        ).fetchone()
+        return row is not None
+
     def remove(self, source_id: int) -> None:
         with self.store.transaction() as db:
             db.execute("DELETE FROM source WHERE id=?", (source_id,))
