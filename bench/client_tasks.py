@@ -21,7 +21,10 @@ without delaying the user's question (issue 17).
    before it, then, for comparison, with a request of the same size that does use the
    embedded model (what a title task cost when it went to the model); the three in turn,
    ``--latency-runs`` times. Medians, the ratios to the question alone, and the title
-   task's own time.
+   task's own time. The title task alone too (``--repeats`` runs): its median and
+   slowest, and from Linux's scheduler counters the server's CPU time on each run and,
+   on the slowest, how long the server waited for a CPU (on a loaded machine the
+   slowest runs are mostly that wait).
 
 Results are printed and written to ``--json`` (default bench/results/client-tasks-*.json).
 See docs/benchmarks.md, "Clients: sources footer and their own tasks".
@@ -179,20 +182,48 @@ def latency(url: str, question: str, runs: int) -> dict[str, Any]:
     return phases
 
 
-def title_alone(url: str, question: str, runs: int) -> dict[str, Any]:
-    """The title task on its own, on a kept-alive connection as clients hold one."""
+def server_schedule(pid: int | None) -> tuple[int, int]:
+    """The nanoseconds the server's threads have run on a CPU and waited for one, so far
+    (Linux's ``/proc/PID/task/*/schedstat``; zeros elsewhere): on a loaded machine a
+    request's slowest runs are mostly waits for a CPU, which says nothing of Sabio."""
+    ran = waited = 0
+    for stat in Path(f"/proc/{pid}/task").glob("*/schedstat") if pid else ():
+        try:
+            fields = stat.read_text().split()
+        except OSError:  # a thread that ended meanwhile
+            continue
+        ran, waited = ran + int(fields[0]), waited + int(fields[1])
+    return ran, waited
+
+
+def title_alone(url: str, question: str, runs: int, pid: int | None = None) -> dict[str, Any]:
+    """The title task on its own, on a kept-alive connection as clients hold one; with the
+    server's ``pid``, also the CPU time it spent on each run and its wait for a CPU."""
     prompt = client_templates.open_webui(client_templates.OPEN_WEBUI_TITLE, [("user", question)])
-    times, text = [], ""
+    times, cpu, waits, text = [], [], [], ""
     with httpx.Client() as client:
         for _ in range(runs):
+            ran, waited = server_schedule(pid)
             text, _, seconds = chat_streamed(url, MODEL, prompt, client=client)
+            ran_after, waited_after = server_schedule(pid)
             times.append(seconds)
-    return {
+            cpu.append((ran_after - ran) / 1e6)
+            waits.append((waited_after - waited) / 1e6)
+    out: dict[str, Any] = {
         "median_ms": round(1000 * statistics.median(times), 1),
         "max_ms": round(1000 * max(times), 1),
         "runs": runs,
         "answer": text,
     }
+    if pid:
+        slowest = max(range(runs), key=times.__getitem__)
+        out |= {
+            "server_cpu_median_ms": round(statistics.median(cpu), 1),
+            "server_cpu_max_ms": round(max(cpu), 1),
+            "slowest_run_cpu_ms": round(cpu[slowest], 1),
+            "slowest_run_cpu_wait_ms": round(waits[slowest], 1),
+        }
+    return out
 
 
 def main() -> None:
@@ -230,7 +261,7 @@ def main() -> None:
         settings |= {"SABIO_ANSWER_STYLE": "generative", "SABIO_TEMPERATURE": "0"}
         with running_server(home, workdir / "server-latency.log", settings) as server:
             chat_streamed(server.url, MODEL, english)  # warm-up
-            out["title_task"] = title_alone(server.url, english, args.repeats)
+            out["title_task"] = title_alone(server.url, english, args.repeats, server.process.pid)
             out["latency"] = latency(server.url, english, args.latency_runs)
         print(json.dumps({k: out[k] for k in ("title_task", "latency")}, indent=2))
     save(out, "client-tasks", args.json)

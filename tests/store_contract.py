@@ -13,15 +13,18 @@ See tests/test_store_contract.py for SQLite.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pytest
 
 from sabio.chunking import Chunk
-from sabio.errors import ConflictError, NotFoundError
-from sabio.store import FileState, KnowledgeBase, StoreBackend
+from sabio.errors import ConfigError, ConflictError, NotFoundError
+from sabio.store import FileState, ItemUpdate, KnowledgeBase, Placement, StoreBackend
 
 DIMENSION = 4
+PASSWORD = "a long enough password"
 
 
 def _state(source: str, content_hash: str = "h1", size: int = 10) -> FileState:
@@ -253,5 +256,263 @@ class ChunkContract:
         assert new_generation > generation and new_epoch == epoch + 1
 
 
-class StoreContract(KnowledgeBaseContract, DocumentContract, ChunkContract):
+@dataclass
+class _Answer:
+    """What a chat keeps of an answer (:class:`sabio.store.chats.SavedAnswer`)."""
+
+    question: str
+    text: str
+    complete: bool = True
+    stopped: str | None = None
+    citations: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"citations": self.citations, "claims": []}
+
+
+class ChatContract:
+    def test_a_chat_keeps_its_exchanges_and_takes_its_first_question_as_title(
+        self, backend: StoreBackend
+    ) -> None:
+        chat = backend.chats.create_chat("notes", None, None)
+        assert chat.title == "" and chat.messages == []
+        cited = [{"number": 1, "document": "a.txt"}]
+        assert backend.chats.save_exchange(
+            chat.id, _Answer("What is it?", "It is.", citations=cited)
+        )
+        assert backend.chats.save_exchange(chat.id, _Answer("And then?", "Then", complete=False))
+        got = backend.chats.get_chat(chat.id)
+        assert got.title == "What is it?"
+        assert [(m.role, m.content) for m in got.messages] == [
+            ("user", "What is it?"),
+            ("assistant", "It is."),
+            ("user", "And then?"),
+            ("assistant", "Then"),
+        ]
+        assert got.messages[1].citations == cited and not got.messages[3].complete
+        assert [(t.question, t.answer) for t in got.history()] == [("What is it?", "It is.")]
+        assert backend.chats.count_chats("notes") == 1
+
+    def test_an_answer_asked_again_is_a_version_and_the_branch_can_switch(
+        self, backend: StoreBackend
+    ) -> None:
+        chat = backend.chats.create_chat(None, "fake:cite", "Mine")
+        backend.chats.save_exchange(chat.id, _Answer("Q", "first"))
+        question = backend.chats.get_chat(chat.id).messages[0]
+        again = Placement(question.parent_id, question_id=question.id)
+        backend.chats.save_exchange(chat.id, _Answer("Q", "second"), again)
+        shown = backend.chats.get_chat(chat.id)
+        assert shown.title == "Mine" and shown.messages[-1].content == "second"
+        first, second = (m.id for m in shown.tree if m.role == "assistant")
+        assert shown.messages[-1].versions == [first, second]
+        back = backend.chats.show_branch(chat.id, first)
+        assert back.messages[-1].content == "first" and len(back.tree) == 3
+
+    def test_chats_are_found_by_words_newest_first_and_only_by_their_owner(
+        self, backend: StoreBackend
+    ) -> None:
+        mine = backend.chats.create_chat(None, None, "Lighthouse notes", user_id=1)
+        backend.chats.create_chat(None, None, "100% sure_thing", user_id=2)
+        later = backend.chats.create_chat(None, None, "Other", user_id=1)
+        backend.chats.save_exchange(later.id, _Answer("Where is the LIGHTHOUSE?", "North."))
+        assert [c.id for c in backend.chats.list_chats(user_id=1)] == [later.id, mine.id]
+        assert [c.id for c in backend.chats.list_chats("lighthouse", user_id=1)] == [
+            later.id,
+            mine.id,
+        ]
+        assert [c.title for c in backend.chats.list_chats("0% s")] == ["100% sure_thing"]
+        assert backend.chats.list_chats("e_n") == []  # _ and % are no wildcards: "e n" is not
+        with pytest.raises(NotFoundError):
+            backend.chats.get_chat(mine.id, user_id=2)
+        with pytest.raises(NotFoundError):
+            backend.chats.delete_chat(mine.id, user_id=2)
+
+    def test_a_chat_is_changed_renamed_and_deleted(self, backend: StoreBackend) -> None:
+        chat = backend.chats.create_chat("notes", None, "Old")
+        changed = backend.chats.update_chat(chat.id, {"kb_name": None, "model": "fake:cite"})
+        assert (changed.kb_name, changed.model, changed.title) == (None, "fake:cite", "Old")
+        assert backend.chats.rename_chat(chat.id, "  New   name ").title == "New name"
+        with pytest.raises(ConfigError):
+            backend.chats.rename_chat(chat.id, "   ")
+        backend.chats.delete_chat(chat.id)
+        with pytest.raises(NotFoundError):
+            backend.chats.get_chat(chat.id)
+        assert not backend.chats.save_exchange(chat.id, _Answer("Q", "A"))
+
+    def test_a_chat_outlives_its_knowledge_base_when_kept(self, backend: StoreBackend) -> None:
+        kb = backend.create_kb("notes", "fake:words", DIMENSION)
+        chat = backend.chats.create_chat("notes", None, "About notes")
+        assert backend.chats.get_chat(chat.id).kb_available
+        backend.delete_kb(kb)
+        kept = backend.chats.get_chat(chat.id)
+        assert kept.kb_name == "notes" and not kept.kb_available
+
+
+class UserContract:
+    def test_the_first_account_is_an_admin_and_takes_over_the_local_chats(
+        self, backend: StoreBackend
+    ) -> None:
+        local = backend.chats.create_chat(None, None, "Before accounts")
+        assert not backend.users.has_users()
+        with pytest.raises(ConfigError):
+            backend.users.create_user("ana", PASSWORD)  # the first must be an admin
+        ana = backend.users.create_user("ana", PASSWORD, admin=True, first=True)
+        assert backend.users.has_users() and ana.admin
+        assert [c.id for c in backend.chats.list_chats(user_id=ana.id)] == [local.id]
+        with pytest.raises(ConflictError):
+            backend.users.create_user("luis", PASSWORD, first=True)
+        with pytest.raises(ConflictError):
+            backend.users.create_user("ANA", PASSWORD)  # names ignore case
+        luis = backend.users.create_user("luis", PASSWORD)
+        assert [u.name for u in backend.users.list_users()] == ["ana", "luis"]
+        assert backend.users.get_user("luis") == backend.users.user_by_id(luis.id) == luis
+
+    def test_a_password_is_checked_and_changing_it_ends_the_other_sessions(
+        self, backend: StoreBackend
+    ) -> None:
+        ana = backend.users.create_user("ana", PASSWORD, admin=True)
+        assert backend.users.check_password("ana", PASSWORD) == ana
+        assert backend.users.check_password("ana", "wrong password") is None
+        assert backend.users.check_password("nobody", PASSWORD) is None
+        kept, kept_token = backend.users.create_session(ana.id)
+        _, other_token = backend.users.create_session(ana.id)
+        found = backend.users.find_session(kept_token)
+        assert found is not None and found.user == ana and found.csrf_token
+        backend.users.set_password(ana.id, "a new long password", keep_session=kept.id)
+        assert backend.users.find_session(other_token) is None
+        assert backend.users.find_session(kept_token) is not None
+        assert backend.users.check_password("ana", "a new long password") == ana
+        backend.users.end_session(kept.id)
+        assert backend.users.find_session(kept_token) is None
+
+    def test_an_api_token_is_found_by_itself_only_and_revoked_by_its_owner(
+        self, backend: StoreBackend
+    ) -> None:
+        ana = backend.users.create_user("ana", PASSWORD, admin=True)
+        luis = backend.users.create_user("luis", PASSWORD)
+        record, token = backend.users.create_token(luis.id, "  backup   script ")
+        assert token.startswith("sabio_") and record.name == "backup script"
+        assert backend.users.find_token(token) == (luis, record)
+        assert backend.users.find_token(token + "x") is None
+        backend.users.touch_token(record.id)
+        used = backend.users.list_tokens(luis.id)[0].last_used_at
+        assert used is not None and used >= record.created_at
+        with pytest.raises(NotFoundError):
+            backend.users.delete_token(ana.id, record.id)
+        backend.users.delete_token(luis.id, record.id)
+        assert backend.users.find_token(token) is None and backend.users.list_tokens(luis.id) == []
+
+    def test_members_are_given_access_and_the_last_admin_stays(self, backend: StoreBackend) -> None:
+        kb = backend.create_kb("notes", "fake:words", DIMENSION)
+        ana = backend.users.create_user("ana", PASSWORD, admin=True)
+        luis = backend.users.create_user("luis", PASSWORD)
+        backend.users.set_kb_access(luis.id, kb.id, "read")
+        backend.users.set_kb_access(luis.id, kb.id, "write")
+        assert backend.users.kb_access(luis.id, kb.id) == "write"
+        assert backend.users.kb_accesses(luis.id) == {kb.id: "write"}
+        assert backend.users.kb_members(kb.id) == [(luis, "write")]
+        with pytest.raises(ConflictError):
+            backend.users.set_kb_access(ana.id, kb.id, "read")  # an admin has every access
+        with pytest.raises(ConfigError):
+            backend.users.set_kb_access(luis.id, kb.id, "admin")
+        backend.users.set_kb_access(luis.id, kb.id, None)
+        assert backend.users.kb_access(luis.id, kb.id) is None
+        with pytest.raises(ConflictError):
+            backend.users.delete_user(ana.id)
+        chat = backend.chats.create_chat(None, None, "Luis's", user_id=luis.id)
+        backend.users.delete_user(luis.id)
+        with pytest.raises(NotFoundError):
+            backend.users.user_by_id(luis.id)
+        with pytest.raises(NotFoundError):
+            backend.chats.get_chat(chat.id)  # an account's chats go with it
+        assert backend.integrity_problems() == []
+
+
+class SourceContract:
+    def test_a_source_is_added_once_found_and_removed(self, backend: StoreBackend) -> None:
+        kb = backend.create_kb("notes", "fake:words", DIMENSION)
+        other = backend.create_kb("mail", "fake:words", DIMENSION)
+        folder = backend.sources.add(kb, "folder", "/docs", options={"glob": "*.md"})
+        mailbox = backend.sources.add(other, "imap", "ana@mail", secret=b"sealed", interval_s=60)
+        assert folder.kb_name == "notes" and folder.options == {"glob": "*.md"}
+        assert not folder.has_secret and mailbox.has_secret
+        assert backend.sources.secret(mailbox.id) == b"sealed"
+        assert backend.sources.secret(folder.id) is None
+        assert backend.sources.holds_secrets()
+        assert not backend.sources.holds_secrets(except_kinds=["imap"])
+        with pytest.raises(ConflictError):
+            backend.sources.add(kb, "folder", "/docs")
+        assert [s.id for s in backend.sources.find()] == [folder.id, mailbox.id]
+        assert [s.id for s in backend.sources.find(other.id)] == [mailbox.id]
+        backend.sources.save_state(mailbox.id, {"uid": 42})
+        assert backend.sources.get(mailbox.id).state == {"uid": 42}
+        backend.sources.remove(folder.id)
+        with pytest.raises(NotFoundError):
+            backend.sources.get(folder.id)
+        backend.delete_kb(other)  # its sources go with it
+        assert backend.sources.find() == []
+
+    def test_a_sync_schedules_the_next_one(self, backend: StoreBackend) -> None:
+        kb = backend.create_kb("notes", "fake:words", DIMENSION)
+        hourly = backend.sources.add(kb, "url", "https://example.org/", interval_s=3600)
+        backend.sources.synced(hourly, "timed out")
+        synced = backend.sources.get(hourly.id)
+        assert synced.last_error == "timed out" and synced.last_sync_at is not None
+        assert synced.next_sync_at == pytest.approx(synced.last_sync_at + 3600)
+        assert backend.sources.due(synced.last_sync_at + 1) == []
+        assert [s.id for s in backend.sources.due(synced.last_sync_at + 3601)] == [hourly.id]
+        backend.sources.schedule(hourly.id, None)
+        assert backend.sources.due(synced.last_sync_at + 3601) == []
+
+    def test_items_keep_what_became_of_them(self, backend: StoreBackend) -> None:
+        kb = backend.create_kb("notes", "fake:words", DIMENSION)
+        source = backend.sources.add(kb, "folder", "/docs")
+        backend.sources.record(
+            source.id,
+            [
+                ItemUpdate("a.txt", "indexed", "added", title="A", document_id=1, etag="e1"),
+                ItemUpdate("b.pdf", "failed", "not_indexed", reason="damaged"),
+                ItemUpdate("c.png", "needs_ocr", "not_indexed"),
+            ],
+        )
+        first = backend.sources.item(source.id, "a.txt")
+        assert first is not None and (first.title, first.etag, first.document_id) == ("A", "e1", 1)
+        backend.sources.record(
+            source.id,
+            [
+                ItemUpdate("a.txt", "indexed", "unchanged"),  # title, etag, document kept
+                ItemUpdate("b.pdf", "failed", "not_indexed", reason="still damaged"),
+            ],
+        )
+        again = backend.sources.item(source.id, "a.txt")
+        assert again is not None and (again.title, again.etag, again.document_id) == ("A", "e1", 1)
+        assert again.changed_at == first.changed_at and again.checked_at >= first.checked_at
+        failed = backend.sources.item(source.id, "b.pdf")
+        assert failed is not None and failed.attempts == 2 and failed.reason == "still damaged"
+        assert backend.sources.item(source.id, "nothing") is None
+        assert [i.key for i in backend.sources.items(source.id)] == ["a.txt", "b.pdf", "c.png"]
+        assert [i.key for i in backend.sources.items(source.id, limit=2)] == ["b.pdf", "c.png"]
+        assert [i.key for i in backend.sources.items(source.id, limit=2, offset=2)] == ["a.txt"]
+        assert backend.sources.counts(source.id) == {"unchanged": 1, "failed": 1, "needs OCR": 1}
+
+    def test_removed_items_are_forgotten_after_a_while(self, backend: StoreBackend) -> None:
+        kb = backend.create_kb("notes", "fake:words", DIMENSION)
+        source = backend.sources.add(kb, "folder", "/docs")
+        backend.sources.record(source.id, [ItemUpdate("gone.txt", "removed", "removed")])
+        seen = backend.sources.item(source.id, "gone.txt")
+        assert seen is not None
+        backend.sources.forget_removed(source.id, older_than=seen.checked_at)
+        assert backend.sources.item(source.id, "gone.txt") is not None
+        backend.sources.forget_removed(source.id, older_than=seen.checked_at + 1)
+        assert backend.sources.items(source.id) == []
+
+
+class StoreContract(
+    KnowledgeBaseContract,
+    DocumentContract,
+    ChunkContract,
+    ChatContract,
+    UserContract,
+    SourceContract,
+):
     """Every test a store backend must pass."""

@@ -1,5 +1,5 @@
 """The store is the only module that writes SQL (issue 20): every other module talks to
-it through methods. The modules listed in STILL_SQL have yet to be moved behind it."""
+it through methods."""
 
 from __future__ import annotations
 
@@ -9,8 +9,6 @@ from pathlib import Path
 import sabio
 
 SRC = Path(sabio.__file__).parent
-STILL_SQL = {"chats.py", "users.py", "sources/__init__.py", "archive.py"}
-"""Their SQL moves into store/ next; archive.py copies and checks whole database files."""
 SQL = re.compile(r"\.(execute|executemany|executescript)\(|\.transaction\(\)")
 
 
@@ -20,7 +18,7 @@ def test_no_module_outside_the_store_writes_sql() -> None:
         for path in SRC.rglob("*.py")
         if path.relative_to(SRC).parts[0] != "store" and SQL.search(path.read_text("utf-8"))
     }
-    assert found == STILL_SQL
+    assert found == set()
 
 
 def test_no_route_reaches_into_the_store() -> None:

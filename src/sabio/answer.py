@@ -36,6 +36,7 @@ from sabio.language import detect_language
 from sabio.loaders.formats import place
 from sabio.models import ChatModel, ChatOptions, Message
 from sabio.search import SearchHit, query_terms
+from sabio.store.chats import Turn as Turn  # its public name for the answer's callers
 from sabio.support import Claim, Embed, Passages, check_claims, support_note
 from sabio.tables.answers import Computation, TableAccess, answer_text, compute, tables_for
 from sabio.terms import tokens
@@ -129,14 +130,6 @@ def relevant_hits(
 
 
 # prompt
-
-
-@dataclass(frozen=True, slots=True)
-class Turn:
-    """One exchange of a conversation, as the model saw it."""
-
-    question: str
-    answer: str
 
 
 @dataclass(slots=True)

@@ -41,7 +41,6 @@ import io
 import json
 import os
 import shutil
-import sqlite3
 import tarfile
 import tempfile
 import time
@@ -64,7 +63,7 @@ from sabio.home import (
     uploads_root,
 )
 from sabio.sources.kinds import source_kinds
-from sabio.store import SCHEMA_VERSION, Store
+from sabio.store import SCHEMA_VERSION, Store, copies
 from sabio.vault import Vault, seal, unseal
 
 FORMAT = "sabio-export"
@@ -110,16 +109,6 @@ class Contents:
         return text or "no data"
 
 
-_COUNTS = {
-    "knowledge_bases": "SELECT count(*) FROM kb",
-    "documents": "SELECT count(*) FROM document",
-    "passages": "SELECT count(*) FROM chunk",
-    "chats": "SELECT count(*) FROM chat",
-    "users": "SELECT count(*) FROM user",
-    "sources": "SELECT count(*) FROM source",
-}
-
-
 def _uploaded_files(home: Path) -> Iterator[Path]:
     """The files kept in ``<home>/uploads/<kb>/`` (not those still arriving)."""
     root = uploads_root(home)
@@ -136,7 +125,7 @@ def contents(settings: Settings) -> Contents:
         return Contents(uploads=sum(1 for _ in _uploaded_files(settings.home)))
     store = Store(settings.database_path)
     try:
-        counts = {name: int(store.db.execute(sql).fetchone()[0]) for name, sql in _COUNTS.items()}
+        counts = copies.contents(store)
     finally:
         store.close()
     return Contents(**counts, uploads=sum(1 for _ in _uploaded_files(settings.home)))
@@ -190,23 +179,10 @@ def _config_without_keys(
 def _snapshot(store: Store, settings: Settings, target: Path) -> dict[str, str]:
     """A consistent copy of the database at ``target`` without saved passwords; the
     passwords, decrypted, by source id."""
-    store.db.execute("VACUUM INTO ?", (str(target),))
-    passwords: dict[str, str] = {}
-    db = sqlite3.connect(target, isolation_level=None)
-    try:
-        db.execute("PRAGMA journal_mode=DELETE")
-        db.execute("PRAGMA secure_delete=ON")
-        rows = db.execute("SELECT id, kind, secret FROM source WHERE secret IS NOT NULL")
-        vault = Vault(settings.home)
-        for source_id, kind, secret in rows.fetchall():
-            if kind not in _digest_kinds():
-                passwords[str(source_id)] = vault.decrypt(bytes(secret))
-        if passwords:
-            marks = ",".join("?" * len(passwords))
-            db.execute(f"UPDATE source SET secret=NULL WHERE id IN ({marks})", list(passwords))
-    finally:
-        db.close()
-    return passwords
+    digests = _digest_kinds()
+    taken = copies.snapshot(store, target, keeps_secret=lambda kind: kind in digests)
+    vault = Vault(settings.home)
+    return {str(source_id): vault.decrypt(secret) for source_id, secret in taken.items()}
 
 
 def _digest_kinds() -> list[str]:
@@ -219,14 +195,9 @@ def needs_passphrase(
     store: Store, settings: Settings, environ: Mapping[str, str] | None = None
 ) -> bool:
     """Whether an export of this data directory holds secrets to seal."""
-    digests = _digest_kinds()
-    marks = ",".join("?" * len(digests))
-    row = store.db.execute(
-        f"SELECT 1 FROM source WHERE secret IS NOT NULL AND kind NOT IN ({marks}) LIMIT 1",
-        digests,
-    ).fetchone()
     env = os.environ if environ is None else environ
-    return row is not None or bool(_config_without_keys(settings, env)[1])
+    held = store.sources.holds_secrets(except_kinds=_digest_kinds())
+    return held or bool(_config_without_keys(settings, env)[1])
 
 
 def export_archive(
@@ -254,7 +225,7 @@ def export_archive(
             if not passphrase:
                 raise ConfigError(PASSPHRASE_NEEDED)
             sealed, sealing = seal(json.dumps(secrets).encode(), passphrase)
-        found = _database_contents(database)
+        found = copies.copy_contents(database)
         uploaded = list(_uploaded_files(settings.home))
         summary = Contents(**found, uploads=len(uploaded), secrets=len(passwords) + len(api_keys))
         manifest = {
@@ -319,14 +290,6 @@ def _add_file(tar: tarfile.TarFile, name: str, path: Path) -> None:
     with path.open("rb") as f:
         found = os.fstat(f.fileno())
         tar.addfile(_member(name, found.st_size, found.st_mtime), f)
-
-
-def _database_contents(path: Path) -> dict[str, int]:
-    db = sqlite3.connect(path)
-    try:
-        return {name: int(db.execute(sql).fetchone()[0]) for name, sql in _COUNTS.items()}
-    finally:
-        db.close()
 
 
 # import
@@ -412,32 +375,14 @@ def _rehome(
 ) -> None:
     """Point the uploaded documents at their new place and seal the passwords under this
     data directory's key."""
-    db = sqlite3.connect(database, isolation_level=None)
-    try:
-        try:
-            check = db.execute("PRAGMA quick_check").fetchone()[0]
-        except sqlite3.DatabaseError as exc:
-            check = str(exc)
-        if check != "ok":
-            raise ConfigError(f"the archive's database is damaged ({check}); nothing was imported")
-        db.execute("PRAGMA journal_mode=DELETE")
-        db.execute("BEGIN")
-        old = str(manifest.get("uploads") or "").rstrip("/") + "/"
-        new = str(uploads_root(settings.home)) + "/"
-        if old != new and len(old) > 1:
-            db.execute(
-                "UPDATE document SET source = ? || substr(source, ?)"
-                " WHERE substr(source, 1, ?) = ?",
-                (new, len(old) + 1, len(old), old),
-            )
-        vault = Vault(settings.home)
-        for source_id, password in passwords.items():
-            db.execute(
-                "UPDATE source SET secret=? WHERE id=?", (vault.encrypt(password), int(source_id))
-            )
-        db.execute("COMMIT")
-    finally:
-        db.close()
+    problem = copies.copy_problem(database)
+    if problem is not None:
+        raise ConfigError(f"the archive's database is damaged ({problem}); nothing was imported")
+    old = str(manifest.get("uploads") or "").rstrip("/") + "/"
+    new = str(uploads_root(settings.home)) + "/"
+    vault = Vault(settings.home)
+    sealed = {int(source_id): vault.encrypt(password) for source_id, password in passwords.items()}
+    copies.rehome_copy(database, old, new, sealed)
 
 
 def _restore_config(text: str, keys: dict[str, str], path: Path) -> None:
@@ -503,7 +448,7 @@ def import_archive(
         secrets = _unsealed(manifest, found, passphrase, archive.name)
         _rehome(found[DATABASE], manifest, settings, secrets["sources"])
         summary = Contents(
-            **_database_contents(found[DATABASE]),
+            **copies.copy_contents(found[DATABASE]),
             uploads=sum(1 for p in (work / UPLOADS).rglob("*") if p.is_file()),
             secrets=sum(len(kept) for kept in secrets.values()),
         )

@@ -18,7 +18,7 @@ from typing import Any
 
 from sabio import archive
 from sabio.answer import SIMILARITY_FLOORS, Answer, AnswerStream, Grounding, Turn
-from sabio.chats import Chat, ChatAnswerStream, ChatStore, Placement
+from sabio.chats import ChatAnswerStream
 from sabio.chunking import embedding_text
 from sabio.config import Settings
 from sabio.errors import ConfigError, EmbeddingMismatchError, ModelError, NotFoundError
@@ -46,12 +46,19 @@ from sabio.models import (
 from sabio.names import check_kb_name, kb_identifier
 from sabio.readers import Limits
 from sabio.search import SearchHit, search_chunks
-from sabio.sources import Source, SourceItem, SourceStore
 from sabio.sources.kinds import SetupContext, source_kind
-from sabio.store import DocumentRecord, KnowledgeBase, Passage, Store
+from sabio.store import (
+    Chat,
+    DocumentRecord,
+    KnowledgeBase,
+    Passage,
+    Placement,
+    Source,
+    SourceItem,
+    Store,
+)
 from sabio.tables.answers import TableAccess
 from sabio.tables.engine import TableInfo, TableStore, tables_path
-from sabio.users import UserStore
 from sabio.vault import Vault
 
 EMBEDDED_BACKEND = "embedded"
@@ -85,9 +92,9 @@ class Sabio:
         self.settings = settings
         make_private_home(settings.home)
         self.store = Store(settings.database_path, per_thread=concurrent_reads)
-        self.chats = ChatStore(self.store)
-        self.users = UserStore(self.store)
-        self.sources = SourceStore(self.store)
+        self.chats = self.store.chats
+        self.users = self.store.users
+        self.sources = self.store.sources
         self.jobs = JobQueue(self.store)
         shared = shared_with
         self.index: ChunkIndex = (

@@ -25,7 +25,7 @@ from sabio.errors import ConfigError, NotFoundError, SabioError
 from sabio.ingest import FileResult
 from sabio.jobs import HEARTBEAT_S, Job, JobQueue
 from sabio.service import Sabio
-from sabio.sources import Source, SourceStore, SourceWatch
+from sabio.sources import Source, SourceWatch
 from sabio.sources.kinds import SourceKind, source_kind
 from sabio.sources.run import SyncRun, Tally
 from sabio.store import Store
@@ -47,7 +47,7 @@ class Worker:
         self.watch = watch
         self.store = Store(sabio.settings.database_path, per_thread=True)
         self.queue = JobQueue(self.store)
-        self.sources = SourceStore(self.store)
+        self.sources = self.store.sources
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._watches: dict[int, tuple[str, SourceWatch]] = {}

@@ -45,7 +45,7 @@ from sabio.server.api_messages import reader_language, said
 from sabio.server.errors import auth_challenge, sabio_error_body, sabio_error_status
 from sabio.server.origins import error_body, is_allowed_origin, is_ollama_path, is_openai_path
 from sabio.server.services import Services, services_of
-from sabio.users import ApiToken, Session, User
+from sabio.store import ApiToken, Session, User
 
 API = "/api/v1"
 SESSION_COOKIE = "sabio_session"

@@ -19,7 +19,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from sabio import __version__
-from sabio.answer import AnswerStream, Turn
+from sabio.answer import AnswerStream
 from sabio.errors import ConflictError
 from sabio.filters import DocumentFilter
 from sabio.ingest import FileResult
@@ -56,7 +56,7 @@ from sabio.server.schemas import (
 from sabio.server.services import Services, services_of
 from sabio.server.threads import run_waiting
 from sabio.service import Sabio
-from sabio.store import DocumentRecord, KnowledgeBase
+from sabio.store import DocumentRecord, KnowledgeBase, Turn
 
 ServicesDep = Annotated[Services, Depends(services_of)]
 OwnerDep = Annotated[int | None, Depends(current_user_id)]

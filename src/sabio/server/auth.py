@@ -45,7 +45,8 @@ from sabio.server.schemas import (
 from sabio.server.services import Services
 from sabio.server.throttle import SignInThrottle
 from sabio.service import Sabio
-from sabio.users import SESSION_SECONDS, User
+from sabio.store import User
+from sabio.users import SESSION_SECONDS
 
 SETUP_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 """No 0/O or 1/I to mistake: 12 of these are 60 bits, typed from a terminal."""

@@ -32,8 +32,7 @@ from sabio.server.errors import sabio_error_status
 from sabio.server.ollama_proxy import OllamaError
 from sabio.server.origins import is_ollama_path
 from sabio.server.services import services_of
-from sabio.store import KnowledgeBase
-from sabio.users import User
+from sabio.store import KnowledgeBase, User
 
 
 class Need(enum.Enum):

@@ -16,8 +16,8 @@ from typing import Any, Protocol
 
 from sabio.config import Settings
 from sabio.ingest import FileResult, IngestReport, LoadedSource, Progress
-from sabio.sources import ItemUpdate, Source, SourceItem, SourceStore
-from sabio.store import DocumentRecord, FileState, KnowledgeBase, Store
+from sabio.sources import ItemUpdate, Source, SourceItem
+from sabio.store import DocumentRecord, FileState, KnowledgeBase, SourceBackend, Store
 
 Beat = Callable[[int, int | None, str], None]
 """Told (items done, items in all or None, what is happening now), often."""
@@ -45,7 +45,7 @@ class Library(Protocol):
     @property
     def store(self) -> Store: ...
     @property
-    def sources(self) -> SourceStore: ...
+    def sources(self) -> SourceBackend: ...
 
     def add(
         self,

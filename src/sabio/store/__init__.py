@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sabio.store.backend import StoreBackend
+from sabio.store.backend import ChatBackend, SourceBackend, StoreBackend, UserBackend
+from sabio.store.chats import Chat, ChatMessage, ChatStore, Placement, Turn
 from sabio.store.documents import (
     DocumentRecord,
     DocumentTables,
@@ -23,16 +24,34 @@ from sabio.store.documents import (
     StoredChunk,
 )
 from sabio.store.schema import MIGRATIONS, SCHEMA_VERSION
+from sabio.store.sources import ItemUpdate, Source, SourceItem, SourceStore
+from sabio.store.users import ApiToken, Session, User, UserStore
 
 __all__ = [
     "SCHEMA_VERSION",
+    "ApiToken",
+    "Chat",
+    "ChatBackend",
+    "ChatMessage",
+    "ChatStore",
     "DocumentRecord",
     "FileState",
+    "ItemUpdate",
     "KnowledgeBase",
     "Passage",
+    "Placement",
+    "Session",
+    "Source",
+    "SourceBackend",
+    "SourceItem",
+    "SourceStore",
     "Store",
     "StoreBackend",
     "StoredChunk",
+    "Turn",
+    "User",
+    "UserBackend",
+    "UserStore",
 ]
 
 
@@ -42,6 +61,9 @@ class Store(DocumentTables):
 
     def __init__(self, path: Path | str, *, per_thread: bool = False) -> None:
         super().__init__(path, MIGRATIONS, per_thread=per_thread)
+        self.chats: ChatBackend = ChatStore(self)
+        self.users: UserBackend = UserStore(self)
+        self.sources: SourceBackend = SourceStore(self)
 
 
 _SQLITE_IS_A_BACKEND: type[StoreBackend] = Store  # mypy checks that Store keeps the protocol
