@@ -31,6 +31,7 @@ from sabio.errors import SabioError
 from sabio.filters import DocumentFilter
 from sabio.home import use_private_umask
 from sabio.ingest import FileResult, IngestReport
+from sabio.loaders import OcrSummary
 from sabio.service import Sabio
 from sabio.terminal import JsonOption, KbOption, err, out
 from sabio.terminal import print_json as _print_json
@@ -291,7 +292,7 @@ def docs(ctx: typer.Context, kb: KbOption = None, as_json: JsonOption = False) -
             str(d.pages or ""),
             str(d.chunk_count),
             escape(d.source),
-            escape(d.error),
+            escape(" · ".join(filter(None, [d.error, OcrSummary.of(d.metadata).note()]))),
         )
     out.print(table if documents else "No documents yet: add some with `sabio add PATH`.")
 
