@@ -207,3 +207,21 @@ def test_the_document_note_says_what_ocr_read_and_what_is_left() -> None:
         "pages 7, 8 need OCR"
     )
     assert OcrSummary.of({}).note() == ""
+    assert (
+        OcrSummary.of({"needs_ocr_pages": "1,2,3,4,7,9,10"}).note()
+        == "pages 1-4, 7, 9, 10 need OCR"
+    )
+
+
+@needs_tesseract
+def test_ocr_out_of_time_reads_the_first_pages_and_lists_the_rest(
+    tmp_path: Path, brochure_top: Image.Image
+) -> None:
+    tiff = tmp_path / "fax.tif"
+    first, *rest = [brochure_top.convert("1")] * 3
+    first.save(tiff, save_all=True, append_images=rest, compression="group4")
+    doc = load_document(Blob.from_path(tiff, ocr=OcrOptions(budget=1e-9)))
+    assert doc.pages == 3
+    assert [s.page for s in doc.sections] == [1]
+    assert LINE in _words(doc.sections[0].text)
+    assert (doc.metadata["ocr_pages"], doc.metadata["needs_ocr_pages"]) == ("1", "2,3")

@@ -52,10 +52,12 @@ class LoadedDocument:
 class OcrOptions:
     """How pages without a usable text layer are read (:mod:`sabio.loaders.ocr`):
     ``program`` is Tesseract ("" : no OCR, they stay "needs OCR"); ``languages`` its
-    language packs (empty: English, Spanish and the others installed)."""
+    language packs (empty: English, Spanish and the others installed); ``budget`` the
+    seconds one file's OCR may take (0: no limit), the pages left then still need OCR."""
 
     program: str = "tesseract"
     languages: tuple[str, ...] = ()
+    budget: float = 0.0
 
 
 DEFAULT_OCR = OcrOptions()
@@ -105,9 +107,20 @@ class OcrSummary:
             parts.append(
                 f"page {missing[0]} needs OCR"
                 if len(missing) == 1
-                else f"pages {', '.join(map(str, missing))} need OCR"
+                else f"pages {page_ranges(missing)} need OCR"
             )
         return " · ".join(parts)
+
+
+def page_ranges(numbers: tuple[int, ...]) -> str:
+    """(3, 4, 5, 9) → "3-5, 9"."""
+    runs: list[list[int]] = []
+    for n in sorted(numbers):
+        if runs and n == runs[-1][-1] + 1:
+            runs[-1].append(n)
+        else:
+            runs.append([n])
+    return ", ".join(f"{r[0]}-{r[-1]}" if len(r) > 2 else ", ".join(map(str, r)) for r in runs)
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import io
 import warnings
-from collections.abc import Iterator
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -52,7 +51,7 @@ def load_image(blob: Blob) -> LoadedDocument:
                 "too small to hold text worth reading"
             )
         try:
-            results = recognize_pages(_frames(image, frames), blob.ocr)
+            results = recognize_pages(range(1, frames + 1), lambda n: _frame(image, n), blob.ocr)
         except (OSError, SyntaxError, ValueError) as exc:  # a truncated or damaged frame
             raise CorruptFileError(f"the image is damaged ({exc})") from exc
     if not results.pages:
@@ -64,13 +63,15 @@ def load_image(blob: Blob) -> LoadedDocument:
     ]
     if not sections:
         raise EmptyDocumentError("OCR found no words in the image")
-    return LoadedDocument(sections=sections, title="", metadata=results.metadata(), pages=frames)
+    metadata = results.metadata()
+    if left := [n for n in range(1, frames + 1) if n not in results.pages]:
+        metadata["needs_ocr_pages"] = ",".join(map(str, left))
+    return LoadedDocument(sections=sections, title="", metadata=metadata, pages=frames)
 
 
-def _frames(image: Image.Image, count: int) -> Iterator[tuple[int, Image.Image]]:
-    for index in range(count):
-        image.seek(index)
-        yield index + 1, prepare(image)
+def _frame(image: Image.Image, number: int) -> Image.Image:
+    image.seek(number - 1)
+    return prepare(image)
 
 
 def prepare(frame: Image.Image) -> Image.Image:
