@@ -225,3 +225,32 @@ def test_ocr_out_of_time_reads_the_first_pages_and_lists_the_rest(
     assert [s.page for s in doc.sections] == [1]
     assert LINE in _words(doc.sections[0].text)
     assert (doc.metadata["ocr_pages"], doc.metadata["needs_ocr_pages"]) == ("1", "2,3")
+
+
+@needs_tesseract
+def test_pictures_with_text_inside_office_files_are_read_and_logos_are_not(
+    tmp_path: Path, brochure_top: Image.Image
+) -> None:
+    import docx
+    import pptx
+    from pptx.util import Inches
+
+    scan, logo = tmp_path / "scan.png", tmp_path / "logo.png"
+    brochure_top.save(scan)
+    brochure_top.resize((180, 52)).save(logo)  # under 200 x 200 pixels: never read
+    document = docx.Document()
+    document.add_paragraph("Folleto escaneado:")
+    document.add_picture(str(scan))
+    document.add_picture(str(logo))
+    document.save(tmp_path / "folleto.docx")
+    deck = pptx.Presentation()
+    for picture in (logo, scan):
+        slide = deck.slides.add_slide(deck.slide_layouts[6])
+        slide.shapes.add_picture(str(picture), Inches(0.5), Inches(0.5), width=Inches(9))
+    deck.save(tmp_path / "folleto.pptx")
+
+    for name, page in (("folleto.docx", None), ("folleto.pptx", 2)):
+        doc = load_document(Blob.from_path(tmp_path / name))
+        pictures = [s for s in doc.sections if s.heading.startswith("Image: ")]
+        assert len(pictures) == 1, name
+        assert LINE in _words(pictures[0].text) and pictures[0].page == page
