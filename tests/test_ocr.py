@@ -164,8 +164,9 @@ def test_an_image_is_searchable_after_sabio_add_and_docs_says_it_was_ocr(
 ) -> None:
     photo = tmp_path / "folleto.jpg"
     brochure_top.rotate(-3, expand=True, fillcolor=255).save(photo, quality=80)
-    added = cli.invoke(app, ["add", str(photo)])
+    added = cli.invoke(app, ["add", str(photo)], env={"COLUMNS": "200"})
     assert added.exit_code == 0, added.output
+    assert "1 page read by OCR (confidence" in added.output
     found = cli.invoke(app, ["search", "composition and performance tool", "--json", "-k", "1"])
     [hit] = json.loads(found.stdout)
     assert hit["document"] == str(photo)

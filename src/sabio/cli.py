@@ -260,6 +260,7 @@ def _print_report(report: IngestReport, verbose: bool) -> None:
         if r.outcome == "unchanged" and r.status in _STATUS_LABELS:
             label = f"unchanged, {label}"
         detail = f" — {r.reason}" if r.reason else (f" ({r.chunks} passages)" if r.chunks else "")
+        detail += f" — {r.note}" if r.note else ""
         out.print(f"  {label:<20} {escape(r.source)}{escape(detail)}")
     counts = Counter(r.outcome for r in results)
     summary = ", ".join(f"{counts[o]} {label}" for o, label in _OUTCOME_LABELS.items() if counts[o])

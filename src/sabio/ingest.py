@@ -35,6 +35,7 @@ from sabio.loaders import (
     Blob,
     LoadedDocument,
     OcrOptions,
+    OcrSummary,
     is_supported,
     load_document,
 )
@@ -64,6 +65,8 @@ class FileResult:
     status: str  # indexed | skipped | needs_ocr | encrypted | failed | removed
     reason: str = ""
     chunks: int = 0
+    note: str = ""
+    """What OCR read of an indexed file (:meth:`OcrSummary.note`), "" when nothing."""
 
 
 @dataclass(slots=True)
@@ -514,7 +517,8 @@ class _Writer:
             )
             offset += n
             outcome = "updated" if prepared.state.source in self.known else "added"
-            self._done(FileResult(prepared.state.source, outcome, "indexed", "", n))
+            note = OcrSummary.of(prepared.metadata).note()
+            self._done(FileResult(prepared.state.source, outcome, "indexed", "", n, note))
         self.pending, self.pending_chunks = [], 0
 
     def _done(self, result: FileResult) -> None:
