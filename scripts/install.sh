@@ -25,6 +25,19 @@ if ! command -v c++ >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
     $SUDO apt-get install -y --no-install-recommends g++ >/dev/null
 fi
+# OCR for scans and images: Tesseract 5 with English, Spanish and orientation detection
+# (Apache-2.0; a separate program Sabio runs).
+has_ocr() {
+    command -v tesseract >/dev/null 2>&1 \
+        && tesseract --list-langs 2>/dev/null | grep -qx spa \
+        && tesseract --list-langs 2>/dev/null | grep -qx osd
+}
+if ! has_ocr && command -v apt-get >/dev/null 2>&1; then
+    echo "installing Tesseract (OCR for scans and images)"
+    if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+    $SUDO apt-get install -y --no-install-recommends tesseract-ocr tesseract-ocr-eng \
+        tesseract-ocr-spa tesseract-ocr-osd >/dev/null
+fi
 if [ -z "${CMAKE_ARGS:-}" ] && [ "$(uname -m)" = x86_64 ]; then
     export CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON"
 fi

@@ -3,18 +3,26 @@ test files), cropped to its first paragraphs so that a reading takes about a sec
 
 from __future__ import annotations
 
+import io
+import json
 import shutil
 from pathlib import Path
 
 import pypdfium2 as pdfium
 import pytest
 from conftest import need_data
+from fake_servers import closed_port
+from fastapi.testclient import TestClient
 from PIL import Image
+from typer.testing import CliRunner
 
+from sabio.cli import app
+from sabio.config import load_settings
 from sabio.errors import NeedsOCRError
-from sabio.loaders import Blob, OcrOptions, load_document
+from sabio.loaders import Blob, OcrOptions, OcrSummary, load_document
 from sabio.loaders.garbled import looks_garbled
 from sabio.loaders.ocr import recognize_page, skew_angle
+from sabio.server import create_app
 
 needs_tesseract = pytest.mark.skipif(
     shutil.which("tesseract") is None, reason="Tesseract is not installed (scripts/install.sh)"
@@ -140,3 +148,110 @@ def test_a_garbled_page_is_not_indexed_as_text() -> None:
     path = need_data("documents", "pdf", "pdfjs", "issue20232.pdf")
     with pytest.raises(NeedsOCRError, match="no usable text layer"):
         load_document(Blob.from_path(path, ocr=OFF))
+
+
+@pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.setenv("SABIO_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("SABIO_EMBEDDING_MODEL", "fake:words")
+    monkeypatch.setenv("OLLAMA_HOST", f"127.0.0.1:{closed_port()}")
+    return CliRunner()
+
+
+@needs_tesseract
+def test_an_image_is_searchable_after_sabio_add_and_docs_says_it_was_ocr(
+    cli: CliRunner, tmp_path: Path, brochure_top: Image.Image
+) -> None:
+    photo = tmp_path / "folleto.jpg"
+    brochure_top.rotate(-3, expand=True, fillcolor=255).save(photo, quality=80)
+    added = cli.invoke(app, ["add", str(photo)], env={"COLUMNS": "200"})
+    assert added.exit_code == 0, added.output
+    assert "1 page read by OCR (confidence" in added.output
+    found = cli.invoke(app, ["search", "composition and performance tool", "--json", "-k", "1"])
+    [hit] = json.loads(found.stdout)
+    assert hit["document"] == str(photo)
+    assert "performance tool for the professional musician" in _words(hit["text"])
+    listed = cli.invoke(app, ["docs"], env={"COLUMNS": "200"})
+    assert "1 page read by OCR (confidence" in listed.output
+
+
+@needs_tesseract
+def test_an_uploaded_image_is_indexed_and_its_ocr_is_listed(
+    tmp_path: Path, brochure_top: Image.Image
+) -> None:
+    settings = load_settings(
+        {"home": tmp_path / "home", "embedding_model": "fake:words", "workers": 1}, environ={}
+    )
+    scan = io.BytesIO()
+    brochure_top.save(scan, format="PNG")
+    with TestClient(create_app(settings), base_url="http://127.0.0.1:11435") as client:
+        client.post("/api/v1/kbs", json={"name": "scans"})
+        upload = client.post(
+            "/api/v1/kbs/scans/documents", files=[("files", ("folleto.png", scan.getvalue()))]
+        )
+        assert upload.status_code == 200, upload.text
+        [result] = upload.json()["files"]
+        assert (result["status"], result["outcome"]) == ("indexed", "added")
+        [document] = client.get("/api/v1/kbs/scans/documents").json()
+        assert document["ocr"]["pages"] == [1] and document["ocr"]["confidence"] > 80
+        assert document["ocr"]["low_pages"] == [] == document["ocr"]["missing_pages"]
+        hits = client.get("/api/v1/kbs/scans/search", params={"q": "LinnSequencer"}).json()
+        assert hits["hits"][0]["text"].startswith("The LinnSequencer")
+
+
+def test_the_document_note_says_what_ocr_read_and_what_is_left() -> None:
+    metadata = {"ocr_pages": "2,4", "ocr_confidence": "71.4", "ocr_low_pages": "4"}
+    summary = OcrSummary.of({**metadata, "needs_ocr_pages": "7,8"})
+    assert summary == OcrSummary((2, 4), 71.4, (4,), (7, 8))
+    assert summary.note() == (
+        "2 pages read by OCR (confidence 71%) · page 4 is hard to read; check it · "
+        "pages 7, 8 need OCR"
+    )
+    assert OcrSummary.of({}).note() == ""
+    assert (
+        OcrSummary.of({"needs_ocr_pages": "1,2,3,4,7,9,10"}).note()
+        == "pages 1-4, 7, 9, 10 need OCR"
+    )
+
+
+@needs_tesseract
+def test_ocr_out_of_time_reads_the_first_pages_and_lists_the_rest(
+    tmp_path: Path, brochure_top: Image.Image
+) -> None:
+    tiff = tmp_path / "fax.tif"
+    first, *rest = [brochure_top.convert("1")] * 3
+    first.save(tiff, save_all=True, append_images=rest, compression="group4")
+    doc = load_document(Blob.from_path(tiff, ocr=OcrOptions(budget=1e-9)))
+    assert doc.pages == 3
+    assert [s.page for s in doc.sections] == [1]
+    assert LINE in _words(doc.sections[0].text)
+    assert (doc.metadata["ocr_pages"], doc.metadata["needs_ocr_pages"]) == ("1", "2,3")
+
+
+@needs_tesseract
+def test_pictures_with_text_inside_office_files_are_read_and_logos_are_not(
+    tmp_path: Path, brochure_top: Image.Image
+) -> None:
+    import docx
+    import pptx
+    from pptx.util import Inches
+
+    scan, logo = tmp_path / "scan.png", tmp_path / "logo.png"
+    brochure_top.save(scan)
+    brochure_top.resize((180, 52)).save(logo)  # under 200 x 200 pixels: never read
+    document = docx.Document()
+    document.add_paragraph("Folleto escaneado:")
+    document.add_picture(str(scan))
+    document.add_picture(str(logo))
+    document.save(tmp_path / "folleto.docx")
+    deck = pptx.Presentation()
+    for picture in (logo, scan):
+        slide = deck.slides.add_slide(deck.slide_layouts[6])
+        slide.shapes.add_picture(str(picture), Inches(0.5), Inches(0.5), width=Inches(9))
+    deck.save(tmp_path / "folleto.pptx")
+
+    for name, page in (("folleto.docx", None), ("folleto.pptx", 2)):
+        doc = load_document(Blob.from_path(tmp_path / name))
+        pictures = [s for s in doc.sections if s.heading.startswith("Image: ")]
+        assert len(pictures) == 1, name
+        assert LINE in _words(pictures[0].text) and pictures[0].page == page

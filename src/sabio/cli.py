@@ -31,6 +31,7 @@ from sabio.errors import SabioError
 from sabio.filters import DocumentFilter
 from sabio.home import use_private_umask
 from sabio.ingest import FileResult, IngestReport
+from sabio.loaders import OcrSummary
 from sabio.loaders.formats import is_timed, place
 from sabio.service import Sabio
 from sabio.terminal import JsonOption, KbOption, err, out
@@ -260,6 +261,7 @@ def _print_report(report: IngestReport, verbose: bool) -> None:
         if r.outcome == "unchanged" and r.status in _STATUS_LABELS:
             label = f"unchanged, {label}"
         detail = f" — {r.reason}" if r.reason else (f" ({r.chunks} passages)" if r.chunks else "")
+        detail += f" — {r.note}" if r.note else ""
         out.print(f"  {label:<20} {escape(r.source)}{escape(detail)}")
     counts = Counter(r.outcome for r in results)
     summary = ", ".join(f"{counts[o]} {label}" for o, label in _OUTCOME_LABELS.items() if counts[o])
@@ -292,7 +294,7 @@ def docs(ctx: typer.Context, kb: KbOption = None, as_json: JsonOption = False) -
             str(d.pages or ""),
             str(d.chunk_count),
             escape(d.source),
-            escape(d.error),
+            escape(" · ".join(filter(None, [d.error, OcrSummary.of(d.metadata).note()]))),
         )
     out.print(table if documents else "No documents yet: add some with `sabio add PATH`.")
 

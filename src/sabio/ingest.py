@@ -36,6 +36,7 @@ from sabio.loaders import (
     Blob,
     LoadedDocument,
     OcrOptions,
+    OcrSummary,
     is_supported,
     load_document,
 )
@@ -73,6 +74,8 @@ class FileResult:
     status: str  # indexed | skipped | needs_ocr | encrypted | failed | removed
     reason: str = ""
     chunks: int = 0
+    note: str = ""
+    """What OCR read of an indexed file (:meth:`OcrSummary.note`), "" when nothing."""
 
 
 @dataclass(slots=True)
@@ -555,7 +558,8 @@ class _Writer:
             spreadsheet = Path(prepared.state.source).suffix.lower() in TABLE_EXTENSIONS
             if self.tables is not None and (prepared.tables or outcome == "updated" or spreadsheet):
                 self._keep_tables(doc_id, prepared)
-            self._done(FileResult(prepared.state.source, outcome, "indexed", "", n))
+            note = OcrSummary.of(prepared.metadata).note()
+            self._done(FileResult(prepared.state.source, outcome, "indexed", "", n, note))
         self.pending, self.pending_chunks = [], 0
 
     def _keep_tables(self, doc_id: int, prepared: _Prepared) -> None:

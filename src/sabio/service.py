@@ -65,6 +65,8 @@ EMBEDDED_BACKEND = "embedded"
 EMBEDDED_MODEL = "embedded:all-minilm-l6-v2"
 DEFAULT_MODEL_TTL = 60.0
 """Seconds the resolved default chat model ("auto") is reused before Ollama is asked again."""
+OCR_SHARE = 0.7
+"""The part of reader_timeout a file's OCR may take (the rest: its text layer, its passages)."""
 
 
 SaveExchange = Callable[[int, Answer, Placement], None]
@@ -310,7 +312,9 @@ class Sabio:
             limits=Limits(settings.reader_timeout, settings.reader_memory_mb),
             max_text_mb=settings.max_text_mb,
             ocr=OcrOptions(
-                settings.ocr_program, tuple(filter(None, settings.ocr_languages.split("+")))
+                settings.ocr_program,
+                tuple(filter(None, settings.ocr_languages.split("+"))),
+                budget=OCR_SHARE * settings.reader_timeout,
             ),
             models_dir=settings.home / "models",
             **more,

@@ -14,10 +14,10 @@ from __future__ import annotations
 import importlib
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from sabio.errors import CorruptFileError, EmptyDocumentError, LoadError, UnsupportedTypeError
 from sabio.loaders.formats import BUILT_IN, Format, format_of, register_format
@@ -52,13 +52,75 @@ class LoadedDocument:
 class OcrOptions:
     """How pages without a usable text layer are read (:mod:`sabio.loaders.ocr`):
     ``program`` is Tesseract ("" : no OCR, they stay "needs OCR"); ``languages`` its
-    language packs (empty: English, Spanish and the others installed)."""
+    language packs (empty: English, Spanish and the others installed); ``budget`` the
+    seconds one file's OCR may take (0: no limit), the pages left then still need OCR."""
 
     program: str = "tesseract"
     languages: tuple[str, ...] = ()
+    budget: float = 0.0
 
 
 DEFAULT_OCR = OcrOptions()
+
+
+@dataclass(frozen=True, slots=True)
+class OcrSummary:
+    """What a document's ``metadata`` says of its OCR (written by the loaders): the pages
+    read by OCR, their mean confidence (0-100), those hard to read, and the pages that
+    still need OCR (Tesseract missing or failing)."""
+
+    pages: tuple[int, ...] = ()
+    confidence: float | None = None
+    low_pages: tuple[int, ...] = ()
+    missing_pages: tuple[int, ...] = ()
+
+    @classmethod
+    def of(cls, metadata: Mapping[str, Any]) -> OcrSummary:
+        def numbers(key: str) -> tuple[int, ...]:
+            return tuple(int(n) for n in str(metadata.get(key, "")).split(",") if n.isdigit())
+
+        confidence = metadata.get("ocr_confidence")
+        return cls(
+            numbers("ocr_pages"),
+            float(confidence) if confidence not in (None, "") else None,
+            numbers("ocr_low_pages"),
+            numbers("needs_ocr_pages"),
+        )
+
+    def note(self) -> str:
+        """In a line, for ``sabio docs``: "2 pages read by OCR (confidence 91%) · page 4 is
+        hard to read; check it · pages 7, 8 need OCR"."""
+        parts = []
+        if self.pages:
+            many = len(self.pages) > 1
+            parts.append(
+                f"{len(self.pages)} page{'s' * many} read by OCR "
+                f"(confidence {self.confidence or 0:.0f}%)"
+            )
+        if low := self.low_pages:
+            parts.append(
+                f"page {low[0]} is hard to read; check it"
+                if len(low) == 1
+                else f"pages {', '.join(map(str, low))} are hard to read; check them"
+            )
+        if missing := self.missing_pages:
+            parts.append(
+                f"page {missing[0]} needs OCR"
+                if len(missing) == 1
+                else f"pages {page_ranges(missing)} need OCR"
+            )
+        return " · ".join(parts)
+
+
+def page_ranges(numbers: tuple[int, ...]) -> str:
+    """(3, 4, 5, 9) → "3-5, 9"."""
+    runs: list[list[int]] = []
+    for n in sorted(numbers):
+        if runs and n == runs[-1][-1] + 1:
+            runs[-1].append(n)
+        else:
+            runs.append([n])
+    return ", ".join(f"{r[0]}-{r[-1]}" if len(r) > 2 else ", ".join(map(str, r)) for r in runs)
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,14 +12,18 @@ from __future__ import annotations
 
 import io
 import warnings
-from collections.abc import Iterator
+from collections.abc import Sequence
+from pathlib import PurePosixPath
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from sabio.errors import CorruptFileError, EmptyDocumentError, NeedsOCRError
-from sabio.loaders import Blob, LoadedDocument, Section, register_loader
+from sabio.loaders import DEFAULT_OCR, Blob, LoadedDocument, OcrOptions, Section, register_loader
 from sabio.loaders.ocr import recognize_pages
 
+MIN_WORDS = 3
+"""Words a picture inside a document must hold to be indexed (a diagram's stray letters
+are not)."""
 MIN_AREA = 40_000
 """Pixels (200 x 200) an image needs to be read: smaller ones are logos and icons."""
 MAX_PIXELS = 80_000_000
@@ -52,7 +56,7 @@ def load_image(blob: Blob) -> LoadedDocument:
                 "too small to hold text worth reading"
             )
         try:
-            results = recognize_pages(_frames(image, frames), blob.ocr)
+            results = recognize_pages(range(1, frames + 1), lambda n: _frame(image, n), blob.ocr)
         except (OSError, SyntaxError, ValueError) as exc:  # a truncated or damaged frame
             raise CorruptFileError(f"the image is damaged ({exc})") from exc
     if not results.pages:
@@ -64,13 +68,55 @@ def load_image(blob: Blob) -> LoadedDocument:
     ]
     if not sections:
         raise EmptyDocumentError("OCR found no words in the image")
-    return LoadedDocument(sections=sections, title="", metadata=results.metadata(), pages=frames)
+    metadata = results.metadata()
+    if left := [n for n in range(1, frames + 1) if n not in results.pages]:
+        metadata["needs_ocr_pages"] = ",".join(map(str, left))
+    return LoadedDocument(sections=sections, title="", metadata=metadata, pages=frames)
 
 
-def _frames(image: Image.Image, count: int) -> Iterator[tuple[int, Image.Image]]:
-    for index in range(count):
-        image.seek(index)
-        yield index + 1, prepare(image)
+def embedded_image_sections(
+    pictures: Sequence[tuple[str, bytes, int | None]], ocr: OcrOptions = DEFAULT_OCR
+) -> list[Section]:
+    """The text of the pictures embedded in a document, as (name, bytes, page): a section
+    "Image: name" for each that carries text, at least :data:`MIN_AREA` pixels and read
+    with confidence and :data:`MIN_WORDS` words; the others (photos, logos, charts) and
+    the unreadable ones are left out without a word."""
+    readable = [(name, data, page) for name, data, page in pictures if _worth_reading(data)]
+    if not readable:
+        return []
+    results = recognize_pages(
+        range(1, len(readable) + 1), lambda n: _decoded(readable[n - 1][1]), ocr
+    )
+    sections = []
+    for number, read in sorted(results.pages.items()):
+        if read.low_confidence or len(read.text.split()) < MIN_WORDS:
+            continue
+        name, _, page = readable[number - 1]
+        sections.append(Section(read.text, page=page, heading=f"Image: {PurePosixPath(name).name}"))
+    return sections
+
+
+def _worth_reading(data: bytes) -> bool:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                return MIN_AREA <= image.width * image.height <= MAX_PIXELS
+    except (UnidentifiedImageError, Image.DecompressionBombWarning, OSError, ValueError):
+        return False
+
+
+def _decoded(data: bytes) -> Image.Image:
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return prepare(image)
+    except (OSError, SyntaxError, ValueError):  # damaged after its header: read as blank
+        return Image.new("L", (64, 64), 255)
+
+
+def _frame(image: Image.Image, number: int) -> Image.Image:
+    image.seek(number - 1)
+    return prepare(image)
 
 
 def prepare(frame: Image.Image) -> Image.Image:

@@ -25,8 +25,9 @@ import io
 import os
 import shutil
 import subprocess
+import time
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -102,22 +103,33 @@ class OcrResults:
 
 
 def recognize_pages(
-    images: Iterable[tuple[int, Image.Image]], options: OcrOptions = DEFAULT_OCR
+    numbers: Sequence[int],
+    render: Callable[[int], Image.Image],
+    options: OcrOptions = DEFAULT_OCR,
 ) -> OcrResults:
-    """Read (page number, image) pairs, one page per core at a time; the images are drawn
-    from ``images`` only as a reader is free, so at most that many are held at once."""
+    """Read pages ``numbers``, one per core at a time. Each is rendered (in this thread)
+    only as a reader is free, so at most that many images are held at once; none is
+    started after ``options.budget`` seconds (the pages left are not in the result)."""
     results = OcrResults()
     pending: deque[tuple[int, Future[OcrPage]]] = deque()
     try:
-        program = tesseract(options.program)
+        program = tesseract(options.program) if numbers else ""
     except NeedsOCRError as exc:
         results.problem = str(exc)
         return results
     workers = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
+    start = time.monotonic()
     with ThreadPoolExecutor(workers, thread_name_prefix="ocr") as pool:
-        for number, image in images:
+        for done, number in enumerate(numbers):
+            if done and options.budget and time.monotonic() - start > options.budget:
+                results.problem = (
+                    f"OCR stopped at its time limit after {done} of {len(numbers)} pages "
+                    f"({options.budget:.0f} s; raise the reader_timeout setting to read more)"
+                )
+                break
             if len(pending) >= workers:
                 _collect(*pending.popleft(), results)
+            image = render(number)
             pending.append((number, pool.submit(recognize_page, image, options.languages, program)))
         while pending:
             _collect(*pending.popleft(), results)

@@ -39,9 +39,16 @@ from openpyxl.utils.exceptions import InvalidFileException
 from pptx.exc import PackageNotFoundError as PptxPackageError
 
 from sabio.errors import CorruptFileError, EncryptedError
-from sabio.loaders import Blob, LoadedDocument, Section, register_loader
+from sabio.loaders import Blob, LoadedDocument, OcrOptions, Section, register_loader
+from sabio.loaders.image import embedded_image_sections
 
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+# Where a package keeps its pictures; those of these kinds are read by OCR when large enough.
+_MEDIA = {"DOCX": "word/media/", "PPTX": "ppt/media/"}
+_PICTURES = {".png", ".jpg", ".jpeg", ".gif", ".tif", ".tiff", ".bmp", ".webp"}
+MAX_PICTURE_BYTES = 20 * 1024 * 1024
+_SLIDE_RELS = re.compile(r"ppt/slides/_rels/slide(\d+)\.xml\.rels")
+_MEDIA_TARGET = re.compile(r'Target="\.\./media/([^"]+)"')
 # What a damaged zip or XML part makes python-docx, python-pptx, openpyxl or odfpy raise.
 _PACKAGE_ERRORS = (
     zipfile.BadZipFile,
@@ -138,12 +145,43 @@ def _guarded(kind: str, read: Callable[[IO[bytes]], LoadedDocument]) -> Callable
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # openpyxl and odfpy warn about features
                 doc = read(package)
+                if kind in _MEDIA:
+                    doc.sections += _embedded_images(package, kind, blob.ocr)
         except _PACKAGE_ERRORS as exc:
             raise CorruptFileError(f"the {kind} file is damaged ({type(exc).__name__})") from exc
         doc.title = doc.title or Path(blob.name).stem
         return doc
 
     return load
+
+
+def _embedded_images(package: IO[bytes], kind: str, ocr: OcrOptions) -> list[Section]:
+    """The text of the pictures in a DOCX or PPTX that carry some (a scanned page pasted
+    in, a screenshot), each under "Image: name" (a slide's with its slide number)."""
+    package.seek(0)
+    with zipfile.ZipFile(package) as archive:
+        names = [
+            info.filename
+            for info in archive.infolist()
+            if info.filename.startswith(_MEDIA[kind])
+            and Path(info.filename).suffix.lower() in _PICTURES
+            and info.file_size <= MAX_PICTURE_BYTES
+        ]
+        slides = _slides_of_media(archive) if kind == "PPTX" else {}
+        pictures = [(name, archive.read(name), slides.get(name)) for name in names]
+    return embedded_image_sections(pictures, ocr)
+
+
+def _slides_of_media(archive: zipfile.ZipFile) -> dict[str, int]:
+    """ppt/media/… → the first slide that shows it."""
+    slides: dict[str, int] = {}
+    for name in archive.namelist():
+        if match := _SLIDE_RELS.fullmatch(name):
+            rels = archive.read(name).decode("utf-8", "replace")
+            for target in _MEDIA_TARGET.findall(rels):
+                media = f"ppt/media/{target}"
+                slides[media] = min(slides.get(media, 1 << 30), int(match.group(1)))
+    return slides
 
 
 def _headed(path: list[tuple[int, str]]) -> str:

@@ -7,13 +7,13 @@ and read by OCR (:mod:`sabio.loaders.ocr`), several at a time (one per core), ke
 page number; ``metadata`` says which pages were read so (``ocr_pages``), their mean
 confidence (``ocr_confidence``) and the hard-to-read ones (``ocr_low_pages``).
 
-Pages OCR could not read (Tesseract not installed, or it failed) stay out, and the rule
-for the whole document is:
+Pages OCR could not read (Tesseract not installed, it failed, or its time was up) stay
+out, and the rule for the whole document is:
 
 * no page with text, at least one scanned page   -> NeedsOCRError
 * no page with text and no scanned page          -> EmptyDocumentError (blank pages)
 * more than half of the non-blank pages scanned  -> NeedsOCRError (most of it would be
-  missing from search)
+  and OCR read none of them                         missing from search)
 * otherwise the text pages are indexed and the scanned page numbers are listed in
   ``metadata["needs_ocr_pages"]`` so that the document list can say so.
 
@@ -80,7 +80,7 @@ def load_pdf(blob: Blob) -> LoadedDocument:
         pages = [_read_page(pdf, number) for number in range(1, count + 1)]
         title = _title(pdf.get_metadata_value("Title"), blob.name)
         scanned = [p.number for p in pages if p.scanned]
-        ocr = recognize_pages(((n, _render(pdf, n)) for n in scanned), blob.ocr)
+        ocr = recognize_pages(scanned, lambda n: _render(pdf, n), blob.ocr)
     except pdfium.PdfiumError as exc:
         raise CorruptFileError(f"the PDF is damaged: {exc}") from exc
     finally:
@@ -204,7 +204,7 @@ def _document(pages: list[_Page], count: int, title: str, ocr: OcrResults) -> Lo
         raise EmptyDocumentError(f"OCR found no words on the PDF's {count} page(s)")
     if not text_pages and not scanned:
         raise EmptyDocumentError(f"the PDF has {count} blank page(s) and no text")
-    if scanned and len(scanned) * 2 > len(scanned) + len(text_pages):
+    if scanned and not ocr.pages and len(scanned) * 2 > len(scanned) + len(text_pages):
         raise NeedsOCRError(
             f"{len(scanned)} of {count} pages have no usable text layer (a scan) and OCR "
             f"could not read them: {ocr.problem}"

@@ -23,6 +23,7 @@ from sabio.answer import AnswerStream
 from sabio.errors import ConflictError
 from sabio.filters import DocumentFilter
 from sabio.ingest import FileResult
+from sabio.loaders import OcrSummary
 from sabio.server import roles, uploads
 from sabio.server.access import current_user_id
 from sabio.server.events import Event, close_iterator, event_stream
@@ -47,6 +48,7 @@ from sabio.server.schemas import (
     KnowledgeBaseIn,
     KnowledgeBaseOut,
     ModelOut,
+    OcrOut,
     ReindexIn,
     RowId,
     SearchOut,
@@ -330,6 +332,7 @@ def _document_out(kb_name: str, d: DocumentRecord) -> DocumentOut:
         passages=d.chunk_count,
         size=d.size,
         updated_at=d.updated_at,
+        ocr=OcrOut(**asdict(OcrSummary.of(d.metadata))),
     )
 
 

@@ -72,6 +72,19 @@ class KnowledgeBaseOut(BaseModel):
     passages: int
 
 
+class OcrOut(BaseModel):
+    pages: list[int] = Field(description="The pages read by OCR (1 for an image).")
+    confidence: float | None = Field(
+        description="Their mean recognition confidence, 0-100; null when none was read."
+    )
+    low_pages: list[int] = Field(
+        description="Pages hard to read (confidence under 60): check them."
+    )
+    missing_pages: list[int] = Field(
+        description="Pages without a usable text layer that OCR could not read (not searchable)."
+    )
+
+
 class DocumentOut(BaseModel):
     id: int
     name: str = Field(description="The file name.")
@@ -86,6 +99,7 @@ class DocumentOut(BaseModel):
     passages: int
     size: int
     updated_at: float
+    ocr: OcrOut = Field(description="What OCR read of it (scanned pages, images).")
 
 
 class UploadedFileOut(BaseModel):

@@ -197,7 +197,7 @@ function documentTable(kb, documents, refresh) {
             "tr",
             { dataset: { status: d.status } },
             h("td", {}, d.file_url ? h("a", { href: d.file_url, target: "_blank", rel: "noopener" }, d.name) : d.name, d.title && d.title !== d.name ? h("div.muted.small", {}, d.title) : null),
-            h("td", {}, statusBadge(d.status), ...(d.reason ? statusReason(d.status, d.reason) : []), writer && d.status === "encrypted" ? unlockButton(kb, d, () => refresh().catch(report)) : null),
+            h("td", {}, statusBadge(d.status), ...(d.reason ? statusReason(d.status, d.reason) : []), ...ocrNotes(d.ocr), writer && d.status === "encrypted" ? unlockButton(kb, d, () => refresh().catch(report)) : null),
             h("td.num", {}, d.pages ?? ""),
             h("td.num", {}, d.passages),
             h("td.muted", {}, formatDate(d.updated_at)),
@@ -256,4 +256,15 @@ async function deleteKb(kb) {
   } catch (err) {
     report(err);
   }
+}
+
+// What OCR read of a document: its pages and confidence, those hard to read, those left.
+function ocrNotes(ocr) {
+  if (!ocr) return [];
+  const pages = (list) => ({ n: list.length, pages: list.join(", ") });
+  return [
+    ocr.pages.length ? h("div.muted.small.ocr-read", {}, t("ocr.read", { ...pages(ocr.pages), confidence: Math.round(ocr.confidence ?? 0) })) : null,
+    ocr.low_pages.length ? h("div.status-help.ocr-low", {}, t("ocr.low", pages(ocr.low_pages))) : null,
+    ocr.missing_pages.length ? h("div.status-help.ocr-missing", {}, t("ocr.missing", pages(ocr.missing_pages))) : null,
+  ];
 }
