@@ -11,7 +11,7 @@ import contextlib
 import functools
 import shutil
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -48,6 +48,7 @@ from sabio.search import SearchHit, search_chunks
 from sabio.sources import Source, SourceItem, SourceStore
 from sabio.sources.kinds import SetupContext, source_kind
 from sabio.store import DocumentRecord, KnowledgeBase, Passage, Store
+from sabio.tasks.extract import Extraction, extract_document
 from sabio.users import UserStore
 from sabio.vault import Vault
 
@@ -392,6 +393,33 @@ class Sabio:
             return SearchResults(run(embedder=self.kb_embedder(kb)))
         except (ModelError, NotFoundError) as exc:
             return SearchResults(run(embedder=None), [f"keyword matches only: {exc}"])
+
+    # whole-document tasks
+
+    def extract(
+        self,
+        schema: Mapping[str, Any],
+        kb_name: str | None = None,
+        *,
+        filters: DocumentFilter | None = None,
+        sources: Sequence[str] | None = None,
+        model: str | None = None,
+        progress: Callable[[DocumentRecord, str], None] | None = None,
+    ) -> Iterator[tuple[DocumentRecord, Extraction]]:
+        """One object per searchable document of the knowledge base that validates against
+        ``schema`` (:mod:`sabio.tasks.extract`), in source order; only the documents
+        ``filters`` names, or those with these ``sources``, when given."""
+        kb = self.kb(kb_name)
+        chat = self.chat_model(model)
+        wanted = self.filtered_ids(kb, filters) if filters else None
+        for doc in self.store.list_documents(kb.id):
+            if doc.status != "indexed" or (wanted is not None and doc.id not in wanted):
+                continue
+            if sources is not None and doc.source not in sources:
+                continue
+            pages = self.store.document_pages(kb.id, doc.id)
+            report = (lambda note, d=doc: progress(d, note)) if progress else None
+            yield doc, extract_document(chat, pages, schema, title=doc.title, progress=report)
 
     # answers
 
