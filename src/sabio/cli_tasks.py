@@ -1,4 +1,4 @@
-"""`sabio extract`: whole-document tasks from the terminal (:mod:`sabio.tasks`)."""
+"""`sabio extract` and `sabio summarize`: whole-document tasks (:mod:`sabio.tasks`)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ from typing import Annotated, Any, TextIO
 import typer
 from rich.markup import escape
 
+from sabio.errors import ConfigError
 from sabio.filters import DocumentFilter
 from sabio.store import DocumentRecord
 from sabio.tasks.extract import BUILT_IN, Extraction, load_schema
-from sabio.terminal import KbOption, err
+from sabio.terminal import JsonOption, KbOption, err, out, print_json
 from sabio.terminal import service as _sabio
 
 
@@ -102,3 +103,67 @@ def _warn(doc: DocumentRecord, found: Extraction) -> None:
     if found.unlocated:
         fields = ", ".join(found.unlocated)
         err.print(f"[yellow]{name}: not found in the document, check them: {escape(fields)}[/]")
+
+
+def summarize(
+    ctx: typer.Context,
+    document: Annotated[
+        str, typer.Argument(help="A document (id, file name or path), or a file to add first.")
+    ],
+    length: Annotated[
+        str, typer.Option(help="short (3 sentences), page (10) or detailed (25).")
+    ] = "page",
+    language: Annotated[
+        str | None, typer.Option(help="es or en (default: the document's language).")
+    ] = None,
+    focus: Annotated[
+        str, typer.Option(help='Only this, e.g. "the obligations of the tenant".')
+    ] = "",
+    kb: KbOption = None,
+    model: Annotated[
+        str | None, typer.Option(help="Chat model (default: the configured one).")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Summarize a whole document, however long (in parts, then combined), every sentence
+    citing its page; sentences that no page supports are marked."""
+    if language not in (None, "es", "en"):
+        raise ConfigError(f"no language {language!r}: use es or en", key="summary_language")
+    sabio = _sabio(ctx)
+    try:
+        ref = document
+        path = Path(document)
+        if path.is_file():
+            with err.status("adding the file…"):
+                report = sabio.add([path], kb)
+            ref = report.results[0].source
+        with err.status("summarizing…") as status:
+            doc, summary = sabio.summarize(
+                ref,
+                kb,
+                length=length,
+                language=language,
+                focus=focus,
+                model=model,
+                progress=lambda note: status.update(f"summarizing: {note}"),
+            )
+    finally:
+        sabio.close()
+    if as_json:
+        print_json(
+            {
+                "document": doc.source,
+                "summary": summary.text,
+                "language": summary.language,
+                "route": summary.route,
+                "claims": [
+                    {"text": c.text, "supported": c.supported, "page": c.page}
+                    for c in summary.claims
+                ],
+            }
+        )
+        return
+    out.print(escape(summary.text))
+    err.print(f"[dim]{escape(Path(doc.source).name)}: {summary.route}[/]")
+    for claim in summary.unsupported:
+        err.print(f"[yellow]not supported by the document: {escape(claim.text)}[/]")

@@ -49,6 +49,7 @@ from sabio.sources import Source, SourceItem, SourceStore
 from sabio.sources.kinds import SetupContext, source_kind
 from sabio.store import DocumentRecord, KnowledgeBase, Passage, Store
 from sabio.tasks.extract import Extraction, extract_document
+from sabio.tasks.summarize import Summary, summarize_document
 from sabio.users import UserStore
 from sabio.vault import Vault
 
@@ -420,6 +421,41 @@ class Sabio:
             pages = self.store.document_pages(kb.id, doc.id)
             report = (lambda note, d=doc: progress(d, note)) if progress else None
             yield doc, extract_document(chat, pages, schema, title=doc.title, progress=report)
+
+    def summarize(
+        self,
+        ref: str,
+        kb_name: str | None = None,
+        *,
+        length: str = "page",
+        language: str | None = None,
+        focus: str = "",
+        model: str | None = None,
+        progress: Callable[[str], None] | None = None,
+    ) -> tuple[DocumentRecord, Summary]:
+        """The summary of one document (an id, a source or the end of its path), each
+        sentence citing its page and checked against the pages (:mod:`sabio.tasks.summarize`)."""
+        kb = self.kb(kb_name)
+        doc = self.get_document(kb, ref)
+        chat = self.chat_model(model)
+        extractive = self.answer_style(chat.name) == "extractive"
+        try:
+            embed: Callable[[Sequence[str]], Vectors] | None = self.kb_embedder(kb).embed
+        except ModelError:
+            embed = None  # the check goes on by words and figures only
+        pages = self.store.document_pages(kb.id, doc.id)
+        summary = summarize_document(
+            chat,
+            pages,
+            length=length,
+            language=language,
+            focus=focus,
+            title=doc.title,
+            progress=progress,
+            embed=embed,
+            extractive=extractive,
+        )
+        return doc, summary
 
     # answers
 

@@ -34,14 +34,12 @@ from sabio.answer import prompt_text
 from sabio.errors import ConfigError
 from sabio.language import detect_language
 from sabio.models import ChatModel, ChatOptions
+from sabio.tasks.budget import Page, split_parts, text_budget
 
 BUILT_IN = ("invoice", "contract", "cv", "minutes")
 ANSWER_TOKENS = 768
 """Most tokens an answer may take (and so what the document's text must leave free)."""
-PROMPT_MARGIN = 64
-MIN_PART_TOKENS = 256
 
-Page = tuple[int | None, str]
 Progress = Callable[[str], None]
 
 
@@ -110,9 +108,8 @@ def extract_document(
     language = detect_language(text[:4000])
     system = prompt_text("extract", language)
     schema_text = json.dumps(schema, ensure_ascii=False)
-    fixed = model.count_tokens(system + schema_text + title) + ANSWER_TOKENS + PROMPT_MARGIN
-    budget = max(MIN_PART_TOKENS, model.context_window - fixed)
-    parts = list(_parts(model, pages, budget))
+    budget = text_budget(model, system + schema_text + title, ANSWER_TOKENS)
+    parts = list(split_parts(model, pages, budget))
     ask = _Asker(model, system, title)
     if len(parts) == 1:
         data, error = ask(parts[0], schema)
@@ -188,32 +185,6 @@ def _validation_error(data: Any, schema: Mapping[str, Any]) -> str:
         return ""
     where = "/".join(str(p) for p in error.absolute_path)
     return f"{where}: {error.message}" if where else error.message
-
-
-def _parts(model: ChatModel, pages: Sequence[Page], budget: int) -> Iterator[str]:
-    """The pages' text in parts of at most ``budget`` tokens, whole pages where they fit
-    (a page longer than that is cut at paragraph ends, or at the budget's characters)."""
-    part: list[str] = []
-    used = 0
-    for _, text in pages:
-        for piece in _pieces(model, text, budget):
-            cost = model.count_tokens(piece)
-            if part and used + cost > budget:
-                yield "\n\n".join(part)
-                part, used = [], 0
-            part.append(piece)
-            used += cost
-    if part or not pages:
-        yield "\n\n".join(part)
-
-
-def _pieces(model: ChatModel, text: str, budget: int) -> Iterator[str]:
-    if model.count_tokens(text) <= budget:
-        yield text
-        return
-    chars = max(1, len(text) * budget // max(1, model.count_tokens(text)))
-    for start in range(0, len(text), chars):
-        yield text[start : start + chars]
 
 
 def relax(schema: Mapping[str, Any]) -> dict[str, Any]:
