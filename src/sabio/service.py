@@ -11,7 +11,7 @@ import contextlib
 import functools
 import shutil
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -59,6 +59,8 @@ from sabio.store import (
 )
 from sabio.tables.answers import TableAccess
 from sabio.tables.engine import TableInfo, TableStore, tables_path
+from sabio.tasks.extract import Extraction, extract_document
+from sabio.tasks.summarize import Summary, summarize_document
 from sabio.vault import Vault
 
 EMBEDDED_BACKEND = "embedded"
@@ -435,6 +437,68 @@ class Sabio:
             return SearchResults(run(embedder=self.kb_embedder(kb)))
         except (ModelError, NotFoundError) as exc:
             return SearchResults(run(embedder=None), [f"keyword matches only: {exc}"])
+
+    # whole-document tasks
+
+    def extract(
+        self,
+        schema: Mapping[str, Any],
+        kb_name: str | None = None,
+        *,
+        filters: DocumentFilter | None = None,
+        sources: Sequence[str] | None = None,
+        model: str | None = None,
+        progress: Callable[[DocumentRecord, str], None] | None = None,
+    ) -> Iterator[tuple[DocumentRecord, Extraction]]:
+        """One object per searchable document of the knowledge base that validates against
+        ``schema`` (:mod:`sabio.tasks.extract`), in source order; only the documents
+        ``filters`` names, or those with these ``sources``, when given."""
+        kb = self.kb(kb_name)
+        chat = self.chat_model(model)
+        wanted = self.filtered_ids(kb, filters) if filters else None
+        for doc in self.store.list_documents(kb.id):
+            if doc.status != "indexed" or (wanted is not None and doc.id not in wanted):
+                continue
+            if sources is not None and doc.source not in sources:
+                continue
+            pages = self.store.document_pages(kb.id, doc.id)
+            report = (lambda note, d=doc: progress(d, note)) if progress else None
+            yield doc, extract_document(chat, pages, schema, title=doc.title, progress=report)
+
+    def summarize(
+        self,
+        ref: str,
+        kb_name: str | None = None,
+        *,
+        length: str = "page",
+        language: str | None = None,
+        focus: str = "",
+        model: str | None = None,
+        progress: Callable[[str], None] | None = None,
+    ) -> tuple[DocumentRecord, Summary]:
+        """The summary of one document (an id, a source or the end of its path), each
+        sentence citing its page and checked against the pages (:mod:`sabio.tasks.summarize`)."""
+        kb = self.kb(kb_name)
+        doc = self.get_document(kb, ref)
+        chat = self.chat_model(model)
+        extractive = self.answer_style(chat.name) == "extractive"
+        try:
+            embed: Callable[[Sequence[str]], Vectors] | None = self.kb_embedder(kb).embed
+        except ModelError:
+            embed = None  # the check goes on by words and figures only
+        pages = self.store.document_pages(kb.id, doc.id)
+        summary = summarize_document(
+            chat,
+            pages,
+            length=length,
+            language=language,
+            focus=focus,
+            title=doc.title,
+            progress=progress,
+            embed=embed,
+            extractive=extractive,
+        )
+        return doc, summary
 
     # answers
 

@@ -23,7 +23,7 @@ import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -73,6 +73,9 @@ class ChatOptions:
     max_tokens: int = 1024
     temperature: float = 0.2
     stop: tuple[str, ...] = ()
+    json_schema: Mapping[str, Any] | None = None
+    """Answer with JSON that this JSON Schema accepts, enforced by the backend where it can
+    (Ollama's ``format``, an OpenAI-compatible ``response_format``, a llama.cpp grammar)."""
 
 
 class ChatModel(Protocol):

@@ -161,6 +161,11 @@ class LlamaChatModel:
                 temperature=options.temperature,
                 repeat_penalty=REPEAT_PENALTY,
                 stop=list(options.stop) or None,
+                response_format=(
+                    {"type": "json_object", "schema": dict(options.json_schema)}
+                    if options.json_schema is not None
+                    else None
+                ),
             )
             reason = None
             for chunk in chunks:

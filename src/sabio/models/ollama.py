@@ -349,6 +349,8 @@ class OllamaChat:
             "stream": True,
             "options": model_options,
         }
+        if options.json_schema is not None:
+            body["format"] = dict(options.json_schema)
         if self.supports_thinking:  # "think" to a model without the capability is a 400
             body["think"] = False
         reason = None

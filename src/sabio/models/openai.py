@@ -218,6 +218,11 @@ class OpenAIChat:
         }
         if options.stop:
             body["stop"] = list(options.stop)
+        if options.json_schema is not None:
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "answer", "schema": dict(options.json_schema)},
+            }
         reason = None
         with OpenAIConnection(self.settings, self.server) as connection:
             events = connection.events(

@@ -505,6 +505,28 @@ class DocumentTables(Database):
         after = row[12][max(0, chunk.end - row[11]) :] if row[12] is not None else ""
         return Passage(chunk, before.rstrip(), after.lstrip())
 
+    def document_pages(self, kb_id: int, document_id: int) -> list[tuple[int | None, str]]:
+        """A document's text again, page by page in order ((page or None, text)), put
+        together from its passages without their overlaps."""
+        rows = self.db.execute(
+            'SELECT page, start, "end", text FROM chunk WHERE kb_id=? AND document_id=?'
+            " ORDER BY ord",
+            (kb_id, document_id),
+        ).fetchall()
+        pages: list[tuple[int | None, str]] = []
+        reached = 0
+        for page, start, end, text in rows:
+            if end <= reached:
+                continue
+            piece = text[max(0, reached - start) :]
+            reached = end
+            if pages and pages[-1][0] == page:
+                gap = "" if piece[:1].isspace() else "\n\n"
+                pages[-1] = (page, pages[-1][1] + gap + piece)
+            else:
+                pages.append((page, piece))
+        return pages
+
     def chunk_texts(self, kb_id: int) -> Iterator[tuple[int, str, str]]:
         """(chunk id, context, text) of every chunk, for re-embedding."""
         yield from self.db.execute(

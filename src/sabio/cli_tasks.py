@@ -1,0 +1,169 @@
+"""`sabio extract` and `sabio summarize`: whole-document tasks (:mod:`sabio.tasks`)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any, TextIO
+
+import typer
+from rich.markup import escape
+
+from sabio.errors import ConfigError
+from sabio.filters import DocumentFilter
+from sabio.store import DocumentRecord
+from sabio.tasks.extract import BUILT_IN, Extraction, load_schema
+from sabio.terminal import JsonOption, KbOption, err, out, print_json
+from sabio.terminal import service as _sabio
+
+
+def extract(
+    ctx: typer.Context,
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Files or folders to add first and extract (default: every document)."),
+    ] = None,
+    schema: Annotated[
+        str,
+        typer.Option(
+            "--schema",
+            "-s",
+            help=f"A JSON Schema file, or a built-in one: {', '.join(BUILT_IN)}.",
+        ),
+    ] = "invoice",
+    kb: KbOption = None,
+    document: Annotated[
+        list[str] | None,
+        typer.Option("--document", "-d", help="Only these documents (names or globs)."),
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option(help="Chat model (default: the configured one).")
+    ] = None,
+    out_file: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Write the JSON lines here (default: stdout)."),
+    ] = None,
+) -> None:
+    """Pull the fields of a JSON Schema out of each document: one JSON line per document
+    with the object (always valid against the schema, or marked invalid with the reason),
+    the page each value was found on, and the values found on no page."""
+    wanted = load_schema(schema)
+    sabio = _sabio(ctx)
+    try:
+        sources = None
+        if paths:
+            with err.status("adding the files…"):
+                report = sabio.add(paths, kb)
+            sources = [r.source for r in report.results]
+        filters = DocumentFilter.parse(document or ())
+        target: TextIO = out_file.open("w", encoding="utf-8") if out_file else sys.stdout
+        counts = {"documents": 0, "valid": 0}
+        try:
+            with err.status("extracting…") as status:
+
+                def progress(doc: DocumentRecord, note: str) -> None:
+                    status.update(f"extracting {escape(Path(doc.source).name)}: {note}")
+
+                for doc, found in sabio.extract(
+                    wanted, kb, filters=filters, sources=sources, model=model, progress=progress
+                ):
+                    counts["documents"] += 1
+                    counts["valid"] += found.valid
+                    target.write(json.dumps(_line(doc, found), ensure_ascii=False) + "\n")
+                    target.flush()
+                    _warn(doc, found)
+                    status.update(f"extracting… {counts['documents']} done")
+        finally:
+            if out_file:
+                target.close()
+    finally:
+        sabio.close()
+    err.print(f"{counts['documents']} documents, {counts['valid']} valid against the schema.")
+    raise typer.Exit(0 if counts["valid"] == counts["documents"] else 1)
+
+
+def _line(doc: DocumentRecord, found: Extraction) -> dict[str, Any]:
+    return {
+        "document": doc.source,
+        "title": doc.title,
+        "data": found.data,
+        "valid": found.valid,
+        "error": found.error,
+        "pages": found.pages,
+        "unlocated": found.unlocated,
+        "route": found.route,
+    }
+
+
+def _warn(doc: DocumentRecord, found: Extraction) -> None:
+    name = escape(Path(doc.source).name)
+    if not found.valid:
+        err.print(f"[red]{name}: not valid against the schema: {escape(found.error)}[/]")
+    if found.unlocated:
+        fields = ", ".join(found.unlocated)
+        err.print(f"[yellow]{name}: not found in the document, check them: {escape(fields)}[/]")
+
+
+def summarize(
+    ctx: typer.Context,
+    document: Annotated[
+        str, typer.Argument(help="A document (id, file name or path), or a file to add first.")
+    ],
+    length: Annotated[
+        str, typer.Option(help="short (3 sentences), page (10) or detailed (25).")
+    ] = "page",
+    language: Annotated[
+        str | None, typer.Option(help="es or en (default: the document's language).")
+    ] = None,
+    focus: Annotated[
+        str, typer.Option(help='Only this, e.g. "the obligations of the tenant".')
+    ] = "",
+    kb: KbOption = None,
+    model: Annotated[
+        str | None, typer.Option(help="Chat model (default: the configured one).")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Summarize a whole document, however long (in parts, then combined), every sentence
+    citing its page; sentences that no page supports are marked."""
+    if language not in (None, "es", "en"):
+        raise ConfigError(f"no language {language!r}: use es or en", key="summary_language")
+    sabio = _sabio(ctx)
+    try:
+        ref = document
+        path = Path(document)
+        if path.is_file():
+            with err.status("adding the file…"):
+                report = sabio.add([path], kb)
+            ref = report.results[0].source
+        with err.status("summarizing…") as status:
+            doc, summary = sabio.summarize(
+                ref,
+                kb,
+                length=length,
+                language=language,
+                focus=focus,
+                model=model,
+                progress=lambda note: status.update(f"summarizing: {note}"),
+            )
+    finally:
+        sabio.close()
+    if as_json:
+        print_json(
+            {
+                "document": doc.source,
+                "summary": summary.text,
+                "language": summary.language,
+                "route": summary.route,
+                "claims": [
+                    {"text": c.text, "supported": c.supported, "page": c.page}
+                    for c in summary.claims
+                ],
+            }
+        )
+        return
+    out.print(escape(summary.text))
+    err.print(f"[dim]{escape(Path(doc.source).name)}: {summary.route}[/]")
+    for claim in summary.unsupported:
+        err.print(f"[yellow]not supported by the document: {escape(claim.text)}[/]")
