@@ -31,7 +31,7 @@ MAX_TABLES = 3
 SAMPLE_ROWS = 3
 MAX_ROWS = 50
 """Most rows of a result shown in an answer (the rest are counted)."""
-SQL_TOKENS = 300
+SQL_TOKENS = 256
 ATTEMPTS = 2
 """The model's first query, and one more with the error of the first."""
 COMPUTING = frozenset(

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sabio.loaders import LoadedDocument, Section
-from sabio.tables.types import TEXT, ColumnType, canonical, infer_types, is_null
+from sabio.tables.types import TEXT, ColumnType, canonical_column, infer_types, is_null
 
 MIN_ROWS = 1
 """Data rows a table needs (beside its header) to be kept as a table."""
@@ -116,18 +116,16 @@ def table_from_rows(
 ) -> TypedTable | None:
     """A table from its rows of cells as read (header included), or None when there is
     no table there (fewer than :data:`MIN_ROWS` rows under a header)."""
-    rows = [row for row in rows if any(c.strip() for c in row)]
+    rows = [row for row in rows if "".join(row).strip()]
     if len(rows) < MIN_ROWS + 1:
         return None
     start = _header_index(rows)
     header, body = rows[start], rows[start + 1 :]
     width = min(max(len(r) for r in rows[start:]), MAX_COLUMNS)
-    columns = [[r[i] if i < len(r) else "" for r in body] for i in range(width)]
-    types = infer_types(columns)
     if _all_values(header):  # numbers or dates where the header would be: there is none
         header, body = [], rows[start:]
-        columns = [[r[i] if i < len(r) else "" for r in body] for i in range(width)]
-        types = infer_types(columns)
+    columns = _columns(body, width)
+    types = infer_types(columns)
     if len(body) < MIN_ROWS:
         return None
     kept = [i for i in range(width) if any(not is_null(c) for c in columns[i])]
@@ -136,8 +134,17 @@ def table_from_rows(
     for i in kept:
         kind = types[i]
         table.columns.append(Column(names[i][0], names[i][1], kind))
-        table.cells.append([canonical(c, kind) for c in columns[i]])
+        table.cells.append(canonical_column(columns[i], kind))
     return table if table.columns else None
+
+
+def _columns(body: Sequence[list[str]], width: int) -> list[Sequence[str]]:
+    """The rows' cells by column, short rows padded with empty cells."""
+    padded = [r if len(r) >= width else r + [""] * (width - len(r)) for r in body]
+    if not padded:
+        return [() for _ in range(width)]
+    columns: list[Sequence[str]] = list(zip(*padded, strict=False))
+    return columns[:width]
 
 
 def _all_values(row: Sequence[str]) -> bool:
