@@ -220,11 +220,11 @@ def _plain(value: Any) -> Any:
 
 
 def show(value: Any) -> str:
-    """A cell as the answer shows it: as computed, nothing rounded away."""
+    """A cell as the answer shows it: as computed (a float rounded for reading)."""
     if value is None:
         return "—"
-    if isinstance(value, float):
-        return f"{value:.6g}" if abs(value) < 1e15 else str(value)
+    if isinstance(value, float):  # an average: two decimals, or six digits under 1
+        return f"{value:.2f}" if 1 <= abs(value) < 1e15 else f"{value:.6g}"
     if isinstance(value, datetime | date):
         return value.isoformat()
     return str(value).replace("|", "\\|").replace("\n", " ")
