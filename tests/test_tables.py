@@ -401,3 +401,17 @@ def test_questions_that_are_not_about_a_table_are_answered_as_before(sales: Sabi
     )
     "".join(filtered)
     assert filtered.answer.computation is None  # the table's document is filtered out
+
+
+def test_no_connection_may_fetch_an_extension(tmp_path: Path) -> None:
+    store = TableStore(tmp_path / "kb-1.duckdb")
+    table = table_from_rows([["a"], ["1"]], "t")
+    assert table is not None
+    store.replace(1, "hash", "t.csv", "t", [table])
+    settings = (
+        "autoload_known_extensions",
+        "autoinstall_known_extensions",
+        "enable_external_access",
+    )
+    sql = "SELECT " + ", ".join(f"current_setting('{s}')" for s in settings)
+    assert store.run(sql).rows == [(False, False, False)]

@@ -197,7 +197,7 @@ class TableStore:
         """The documents whose tables are kept (id → content hash), none or some."""
         if not self.path.exists():
             return {}
-        with self._connect(write=False) as con:
+        with self._connect(write=True) as con:  # writing: the catalog made if it is older
             return dict(con.execute("SELECT document_id, content_hash FROM sabio.read").fetchall())
 
     def remove(self, document_ids: Sequence[int]) -> None:
