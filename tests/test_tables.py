@@ -13,8 +13,11 @@ from pathlib import Path
 import openpyxl
 import pytest
 from conftest import need_data
+from fake_servers import closed_port
+from typer.testing import CliRunner
 
 from sabio.answer import Answer
+from sabio.cli import app
 from sabio.config import Settings
 from sabio.errors import TableError
 from sabio.filters import DocumentFilter
@@ -415,3 +418,29 @@ def test_no_connection_may_fetch_an_extension(tmp_path: Path) -> None:
     )
     sql = "SELECT " + ", ".join(f"current_setting('{s}')" for s in settings)
     assert store.run(sql).rows == [(False, False, False)]
+
+
+def test_the_cli_lists_tables_and_answers_with_the_result_and_sql(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "home"
+    monkeypatch.setenv("SABIO_HOME", str(home))
+    monkeypatch.setenv("SABIO_EMBEDDING_MODEL", "fake:words")
+    monkeypatch.setenv("OLLAMA_HOST", f"127.0.0.1:{closed_port()}")
+    cli = CliRunner()
+    data = _write_csv(
+        tmp_path / "gastos.csv",
+        [["mes", "importe"], ["enero 2024", "10 €"], ["febrero 2024", "5 €"]],
+    )
+    assert cli.invoke(app, ["add", str(data)]).exit_code == 0
+    listed = cli.invoke(app, ["tables"])
+    assert "gastos  gastos.csv  2 rows" in listed.output
+    assert "mes DATE" in listed.output and "importe BIGINT (EUR)" in listed.output
+    (home / "monthly.sql").write_text("SELECT mes, importe FROM gastos ORDER BY mes")
+    asked = cli.invoke(app, ["ask", "¿Cuál es el importe total por mes?", "--model", "sql:monthly"])
+    assert asked.exit_code == 0, asked.output
+    assert "2 filas calculadas a partir de gastos.csv [1]." in asked.output
+    assert (
+        "| 2024-01-01 | 10 |" in asked.output and "SELECT mes, importe FROM gastos" in asked.output
+    )
+    assert "Sources" in asked.output and "gastos.csv" in asked.output
