@@ -53,6 +53,7 @@ import duckdb
 import openpyxl
 
 from sabio.config import Settings, load_settings
+from sabio.errors import SabioError
 from sabio.loaders.text import decode_bytes
 from sabio.models import ChatOptions, Message, register_chat_backend
 from sabio.service import Sabio
@@ -357,7 +358,11 @@ def run_questions(model: str, embedder: str, workdir: Path | None) -> dict[str, 
     per_question = []
     for question in questions():
         stream = sabio.ask(question.text, model=model)
-        text = "".join(stream)
+        try:
+            text = "".join(stream)
+        except SabioError as exc:  # the model broke: counted as not computed
+            print(f"  error: {exc}", flush=True)
+            text = ""
         answer = stream.answer
         done = answer.computation
         rows = done.rows if done else []

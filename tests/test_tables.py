@@ -269,12 +269,12 @@ def test_row_and_time_limits(tmp_path: Path) -> None:
 
 class ScriptedSQL:
     """A chat model that replies, in turn, with the replies in ``<home>/<name>.sql``
-    (separated by lines of ``---``), and keeps the messages it was sent."""
+    (separated by lines of ``---``), and keeps the messages it was sent; ``sql:name@600``
+    has a context window of 600 tokens."""
 
-    context_window = 8192
-
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, context_window: int = 8192) -> None:
         self.name = f"sql:{path.stem}"
+        self.context_window = context_window
         self.replies = path.read_text(encoding="utf-8").split("\n---\n")
         self.requests: list[list[dict[str, str]]] = []
 
@@ -291,7 +291,8 @@ class ScriptedSQL:
 
 @register_chat_backend("sql")
 def _scripted(settings: Settings, model: str) -> ScriptedSQL:
-    return ScriptedSQL(settings.home / f"{model}.sql")
+    name, _, window = model.partition("@")
+    return ScriptedSQL(settings.home / f"{name}.sql", int(window or 8192))
 
 
 @pytest.fixture
@@ -390,6 +391,17 @@ def test_no_query_that_runs_is_an_honest_no_never_a_figure(
     assert "ventas(fecha, provincia, importe)" in answer.text
     assert "5,000" not in answer.text and "5000" not in answer.text
     assert sales.kb_tables(sales.kb()).run("SELECT count(*) FROM ventas").rows == [(4,)]
+
+
+def test_the_prompt_fits_a_small_context_window(sales: Sabio) -> None:
+    _script(sales, "small", "SELECT 1 AS x FROM nowhere", "SELECT count(*) AS n FROM ventas")
+    answer = _ask(sales, "How many rows (count) does ventas have?", "sql:small@560")
+    assert answer.computation is not None and answer.computation.computed
+    model = sales.chat_model("sql:small@560")
+    for request in model.requests:  # type: ignore[attr-defined]
+        used = sum(model.count_tokens(m["content"]) + 8 for m in request)
+        assert used + 256 <= model.context_window
+    assert "Sample rows" not in model.requests[0][0]["content"]  # type: ignore[attr-defined]
 
 
 def test_questions_that_are_not_about_a_table_are_answered_as_before(sales: Sabio) -> None:
