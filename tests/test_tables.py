@@ -456,3 +456,16 @@ def test_the_cli_lists_tables_and_answers_with_the_result_and_sql(
         "| 2024-01-01 | 10 |" in asked.output and "SELECT mes, importe FROM gastos" in asked.output
     )
     assert "Sources" in asked.output and "gastos.csv" in asked.output
+
+
+def test_a_chat_answers_by_computation_and_keeps_the_table(sales: Sabio) -> None:
+    model = _script(
+        sales, "chat", "SELECT provincia, count(*) AS n FROM ventas GROUP BY 1 ORDER BY 1"
+    )
+    chat = sales.create_chat(sales.kb().name, model)
+    stream = sales.ask_in_chat(chat.id, "How many sales (count) per provincia in ventas?")
+    "".join(stream)
+    assert stream.answer.computation is not None and stream.answer.computation.computed
+    saved = sales.get_chat(chat.id).messages[-1]
+    assert saved.role == "assistant" and "| Madrid | 2 |" in saved.content
+    assert "SELECT provincia, count(*)" in saved.content
