@@ -469,3 +469,31 @@ def test_a_chat_answers_by_computation_and_keeps_the_table(sales: Sabio) -> None
     saved = sales.get_chat(chat.id).messages[-1]
     assert saved.role == "assistant" and "| Madrid | 2 |" in saved.content
     assert "SELECT provincia, count(*)" in saved.content
+
+
+def test_an_ods_sheet_is_read_and_kept_as_a_table(sabio: Sabio, tmp_path: Path) -> None:
+    from odf.opendocument import OpenDocumentSpreadsheet
+    from odf.table import Table, TableCell, TableRow
+    from odf.text import P
+
+    book = OpenDocumentSpreadsheet()
+    sheet = Table(name="Gastos 2024")
+    for cells in (["Mes", "Importe"], ["enero 2024", "1.234,50 €"], ["febrero 2024", "99,50 €"]):
+        row = TableRow()
+        for text in cells:
+            cell = TableCell()
+            cell.addElement(P(text=text))
+            row.addElement(cell)
+        row.addElement(TableCell(numbercolumnsrepeated=1000))  # how ODS writes the empty rest
+        sheet.addElement(row)
+    book.spreadsheet.addElement(sheet)
+    book.save(str(tmp_path / "cuentas.ods"))
+    sabio.add([tmp_path / "cuentas.ods"])
+    [table] = sabio.tables()
+    assert table.where == "cuentas.ods, Gastos 2024"
+    assert [(c.name, c.sql_type, c.unit) for c in table.columns] == [
+        ("mes", "DATE", ""),
+        ("importe", "DECIMAL(38,2)", "EUR"),
+    ]
+    result = sabio.kb_tables(sabio.kb()).run("SELECT sum(importe) FROM cuentas")
+    assert result.rows == [(Decimal("1334.00"),)]
