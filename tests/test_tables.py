@@ -21,10 +21,11 @@ from sabio.cli import app
 from sabio.config import Settings
 from sabio.errors import TableError
 from sabio.filters import DocumentFilter
+from sabio.loaders import Blob, LoadedDocument, Section
 from sabio.models import ChatOptions, Message, register_chat_backend
 from sabio.service import Sabio
 from sabio.tables.engine import TableStore, tables_path
-from sabio.tables.extract import table_from_rows
+from sabio.tables.extract import table_from_rows, tables_of
 from sabio.tables.query import sql_of, validate
 from sabio.tables.types import canonical, infer_types, python_value
 
@@ -497,3 +498,19 @@ def test_an_ods_sheet_is_read_and_kept_as_a_table(sabio: Sabio, tmp_path: Path) 
     ]
     result = sabio.kb_tables(sabio.kb()).run("SELECT sum(importe) FROM cuentas")
     assert result.rows == [(Decimal("1334.00"),)]
+
+
+def test_a_csv_table_is_read_whole_and_a_cut_sheet_says_so(tmp_path: Path) -> None:
+    rows = [["n", "x"], *[[str(i), f"{i},5"] for i in range(50)]]
+    path = _write_csv(tmp_path / "muchas.csv", rows, ";")
+    first_rows = "\n".join(" | ".join(r) for r in rows[:11])  # as a loader that stopped early
+    doc = LoadedDocument([Section(first_rows, kind="table")], "muchas")
+    [table] = tables_of(doc, "muchas", Blob.from_path(path))
+    assert table.row_count == 50 and table.columns[1].type.kind == "decimal"
+    cut = LoadedDocument(
+        [Section(first_rows, heading="Hoja1", kind="table")],
+        "libro",
+        {"truncated:Hoja1": "first 10 rows"},
+    )
+    [sheet] = tables_of(cut, "libro")
+    assert sheet.sheet == "Hoja1 (first 10 rows)" and sheet.row_count == 10

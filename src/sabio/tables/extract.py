@@ -17,7 +17,8 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sabio.loaders import LoadedDocument, Section
+from sabio.loaders import Blob, LoadedDocument, Section
+from sabio.loaders.text import csv_rows, read_csv_text
 from sabio.tables.types import TEXT, ColumnType, canonical_column, infer_types, is_null
 
 MIN_ROWS = 1
@@ -35,6 +36,7 @@ RESERVED = frozenset(
 )
 """DuckDB's reserved words (``duckdb_keywords()``): a column named so gets a "_" after it,
 so that a model's SQL need not quote it."""
+DELIMITED = frozenset({".csv", ".tsv", ".tab"})
 _CELL_SPLIT = re.compile(r"\s*\|\s*")
 
 
@@ -152,15 +154,25 @@ def _all_values(row: Sequence[str]) -> bool:
     return all(t.kind != "text" for t in infer_types([[c] for c in cells]))
 
 
-def tables_of(doc: LoadedDocument, stem: str) -> list[TypedTable]:
+def tables_of(doc: LoadedDocument, stem: str, blob: Blob | None = None) -> list[TypedTable]:
     """Every table of ``doc`` (``stem``: its file's name without the extension, the
-    tables' names start with it)."""
+    tables' names start with it). A CSV/TSV file (``blob``) is read again whole: its
+    passages stop at the loader's row limit, its table does not. A sheet whose rows the
+    loader cut says so in its name ("Sheet1 (first 100000 rows)")."""
+    extension = blob.extension if blob is not None else ""
+    if blob is not None and extension in DELIMITED and "csv_error" not in doc.metadata:
+        rows = list(csv_rows(read_csv_text(blob.read()), extension))
+        table = table_from_rows(rows, identifier(stem, "table"))
+        return [table] if table is not None else []
     tables: list[TypedTable] = []
     table_sections = [s for s in doc.sections if s.kind == "table"]
     for section in table_sections:
         rows = [split_row(line) for line in section.text.split("\n")]
         name = _table_name(stem, section, len(table_sections), len(tables))
-        table = table_from_rows(rows, name, section.heading, section.page, len(tables))
+        sheet = section.heading
+        if cut := doc.metadata.get(f"truncated:{sheet}"):
+            sheet = f"{sheet} ({cut})"
+        table = table_from_rows(rows, name, sheet, section.page, len(tables))
         if table is not None:
             tables.append(table)
     return tables
