@@ -19,9 +19,10 @@ exact-result rate (the result holds the expected value, or the expected rows), a
 with a figure that is not in the result (must be 0), and the latency.
 
 ``load``: a seeded CSV of 1M rows in Spanish formats (dd/mm/yyyy dates, "1.234,56"
-amounts, ";" separated) is parsed, typed and loaded as Sabio does it
-(:func:`sabio.tables.extract.table_from_rows`, :meth:`TableStore.replace`), then a
-group-by is run; the baseline in the same run is DuckDB's own ``read_csv`` of the same
+amounts, ";" separated) goes the way a reader process takes it: loaded for its passages
+(``load_document``, timed apart: the loader keeps the first 200,000 rows), then read
+whole, typed (:func:`sabio.tables.extract.tables_of`) and kept
+(:meth:`TableStore.replace`): ``load_s`` is these last two. Then a group-by is run; the baseline in the same run is DuckDB's own ``read_csv`` of the same
 file (which reads the amounts as text: it knows no decimal comma) and the same group-by
 on it. Peak RSS is this process's (``ru_maxrss``), the rows held in memory included.
 Results are printed and written to bench/results/tables-*.json; see docs/benchmarks.md.
@@ -32,8 +33,8 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
-import io
 import json
+import os
 import random
 import re
 import resource
@@ -54,11 +55,11 @@ import openpyxl
 
 from sabio.config import Settings, load_settings
 from sabio.errors import SabioError
-from sabio.loaders.text import decode_bytes
+from sabio.loaders import Blob, load_document
 from sabio.models import ChatOptions, Message, register_chat_backend
 from sabio.service import Sabio
 from sabio.tables.engine import PRIVATE, TableStore
-from sabio.tables.extract import table_from_rows
+from sabio.tables.extract import tables_of
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "documents"
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -443,18 +444,17 @@ def run_load(rows: int, workdir: Path | None) -> dict[str, Any]:
     if not path.exists():
         make_big_csv(path, rows)
     started = time.perf_counter()
-    text = decode_bytes(path.read_bytes())
-    cells = list(csv.reader(io.StringIO(text, newline=""), delimiter=";"))
-    parsed = time.perf_counter()
-    table = table_from_rows(cells, "big")
-    assert table is not None
+    doc = load_document(Blob.from_path(path))  # the passages' text, as a reader loads it
+    loaded_text, cpu_started = time.perf_counter(), time.process_time()
+    [table] = tables_of(doc, path.stem, Blob.from_path(path))  # the file read again, whole
     typed = time.perf_counter()
     store_path = folder / "kb-1.duckdb"
     store_path.unlink(missing_ok=True)
     store = TableStore(store_path)
     store.replace(1, "hash", str(path), "big", [table])
-    loaded = time.perf_counter()
-    del text, cells, table
+    loaded, cpu_s = time.perf_counter(), time.process_time() - cpu_started
+    passage_rows = int(doc.metadata.get("rows", 0))
+    del doc, table
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     sabio_query = _timed(lambda: store.run(GROUP_BY.format(table="big")))
     kinds = {c.name: c.sql_type for c in store.tables()[0].columns}
@@ -477,14 +477,18 @@ def run_load(rows: int, workdir: Path | None) -> dict[str, Any]:
     con.close()
     if workdir is None:
         shutil.rmtree(folder, ignore_errors=True)
-    load_s = loaded - started
+    load_s = loaded - loaded_text
     return {
         "rows": rows,
         "file_mb": round(path.stat().st_size / 2**20, 1) if path.exists() else None,
-        "parse_s": round(parsed - started, 2),
-        "type_s": round(typed - parsed, 2),
+        "loader_s": round(loaded_text - started, 2),
+        "loader_rows_for_passages": passage_rows,
+        "read_and_type_s": round(typed - loaded_text, 2),
         "duckdb_s": round(loaded - typed, 2),
         "load_s": round(load_s, 2),
+        "load_cpu_s": round(cpu_s, 2),
+        "load_average_1min": round(os.getloadavg()[0], 1),
+        "cores": os.cpu_count(),
         "peak_rss_mb": round(peak_mb),
         "group_by_ms": round(sabio_query * 1000, 1),
         "types": kinds,
@@ -492,7 +496,11 @@ def run_load(rows: int, workdir: Path | None) -> dict[str, Any]:
         "baseline_types": base_kinds,
         "baseline_group_by_count_ms": round(base_query * 1000, 1),
         "load_ratio_to_baseline": round(load_s / base_load, 1),
-        "targets": {"load_s<=20": load_s <= 20, "group_by_s<=1": sabio_query <= 1},
+        "targets": {
+            "load_s<=20": load_s <= 20,
+            "load_cpu_s<=20": cpu_s <= 20,
+            "group_by_s<=1": sabio_query <= 1,
+        },
     }
 
 
