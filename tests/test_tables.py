@@ -514,3 +514,12 @@ def test_a_csv_table_is_read_whole_and_a_cut_sheet_says_so(tmp_path: Path) -> No
     )
     [sheet] = tables_of(cut, "libro")
     assert sheet.sheet == "Hoja1 (first 10 rows)" and sheet.row_count == 10
+
+
+def test_a_failed_computation_over_a_table_found_further_down_gives_way(sales: Sabio) -> None:
+    model = _script(sales, "nothing", "I do not know.", "Still no.")
+    stream = sales.ask("¿Cuánto crecieron en total según la nota?", model=model, style="extractive")
+    text = "".join(stream)
+    done = stream.answer.computation
+    assert done is not None and not done.computed  # tried: the question asks for a total
+    assert "No pude calcularlo" not in text  # answered from the passages, as before

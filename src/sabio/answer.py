@@ -36,7 +36,14 @@ from sabio.language import detect_language
 from sabio.models import ChatModel, ChatOptions, Message
 from sabio.search import SearchHit, query_terms
 from sabio.support import Claim, Embed, Passages, check_claims, support_note
-from sabio.tables.answers import Computation, TableAccess, answer_text, compute, tables_for
+from sabio.tables.answers import (
+    Computation,
+    TableAccess,
+    answer_text,
+    compute,
+    named_or_first,
+    tables_for,
+)
 from sabio.terms import tokens
 
 log = logging.getLogger(__name__)
@@ -512,6 +519,9 @@ class AnswerStream:
         done = compute(answer.query, answer.language, self.model, access, chosen)
         mark("sql_ms")
         answer.computation = done
+        documents = [h.document_id for h in hits]
+        if not done.computed and not named_or_first(answer.query, documents, chosen[0]):
+            return False  # a table found only further down: the passages may answer
         answer.text = answer_text(done, answer.language, chosen)
         table = next(t for t in chosen if t.document_id == done.document_id)
         hit = next((h for h in hits if h.document_id == done.document_id), None)

@@ -131,6 +131,14 @@ def tables_for(
     return [t for *_, t in sorted(ranked, key=lambda r: r[:3])][:MAX_TABLES]
 
 
+def named_or_first(question: str, hit_documents: Sequence[int], table: TableInfo) -> bool:
+    """Whether the question is surely about ``table``: it names the table or one of its
+    columns, or the search's best passage is one of its rows. A computation that fails
+    over a table only found further down gives way to the answer from passages."""
+    named = bool(set(tokens(question)) & _table_words(table))
+    return named or (bool(hit_documents) and hit_documents[0] == table.document_id)
+
+
 # --- the prompt -----------------------------------------------------------------------
 
 
