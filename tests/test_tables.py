@@ -523,3 +523,14 @@ def test_a_failed_computation_over_a_table_found_further_down_gives_way(sales: S
     done = stream.answer.computation
     assert done is not None and not done.computed  # tried: the question asks for a total
     assert "No pude calcularlo" not in text  # answered from the passages, as before
+
+
+def test_table_names_are_unique_and_never_sabio_s_own(tmp_path: Path) -> None:
+    store = TableStore(tmp_path / "kb-1.duckdb")
+    table = table_from_rows([["a"], ["1"]], "sabio_notes")
+    other = table_from_rows([["a"], ["2"]], "t_sabio_notes")
+    assert table is not None and other is not None
+    assert store.replace(1, "h", "sabio_notes.csv", "x", [table]) == ["t_sabio_notes"]
+    assert store.replace(2, "h", "t_sabio_notes.csv", "y", [other]) == ["t_sabio_notes_2"]
+    assert store.replace(3, "h", "sabio_notes.csv", "z", [table]) == ["t_sabio_notes_3"]
+    assert store.replace(1, "h2", "sabio_notes.csv", "x", [table]) == ["t_sabio_notes"]

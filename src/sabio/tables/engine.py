@@ -157,9 +157,10 @@ class TableStore:
             taken = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
             names = []
             for table in tables:
-                name, n = table.name, 2
-                while name in taken or name.startswith("sabio"):
-                    name, n = f"{table.name}_{n}", n + 1
+                base = f"t_{table.name}" if table.name.startswith("sabio") else table.name
+                name, n = base, 2
+                while name in taken:
+                    name, n = f"{base}_{n}", n + 1
                 taken.add(name)
                 names.append(name)
                 _load(con, self.path.parent, name, table)
