@@ -523,7 +523,7 @@ class AnswerStream:
         if not done.computed and not named_or_first(answer.query, documents, chosen[0]):
             return False  # a table found only further down: the passages may answer
         answer.text = answer_text(done, answer.language, chosen)
-        table = next(t for t in chosen if t.document_id == done.document_id)
+        table = next(t for t in chosen if t.name == done.tables[0])  # the one the query read
         hit = next((h for h in hits if h.document_id == done.document_id), None)
         chunk = hit.chunk_id if hit else access.passage_of(done.document_id)
         if done.computed and chunk is not None:
