@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from sabio.answer import Answer
 from sabio.cli import app
-from sabio.config import Settings
+from sabio.config import Settings, load_settings
 from sabio.errors import TableError
 from sabio.filters import DocumentFilter
 from sabio.loaders import Blob, LoadedDocument, Section
@@ -534,3 +534,35 @@ def test_table_names_are_unique_and_never_sabio_s_own(tmp_path: Path) -> None:
     assert store.replace(2, "h", "t_sabio_notes.csv", "y", [other]) == ["t_sabio_notes_2"]
     assert store.replace(3, "h", "sabio_notes.csv", "z", [table]) == ["t_sabio_notes_3"]
     assert store.replace(1, "h2", "sabio_notes.csv", "x", [table]) == ["t_sabio_notes"]
+
+
+def test_the_api_streams_the_computed_answer_with_its_computation(tmp_path: Path) -> None:
+    import json
+
+    from fastapi.testclient import TestClient
+
+    from sabio.server import create_app
+
+    settings = load_settings(
+        {
+            "home": tmp_path / "home",
+            "embedding_model": "fake:words",
+            "ollama_host": f"127.0.0.1:{closed_port()}",
+        },
+        environ={},
+    )
+    service = Sabio(settings)
+    service.create_kb("cuentas")
+    data = _write_csv(tmp_path / "ventas.csv", [["provincia", "importe"], ["Jaén", "3,5"]], ";")
+    service.add([data], "cuentas")
+    service.close()
+    (settings.home / "api.sql").write_text("SELECT sum(importe) AS total FROM ventas")
+    with TestClient(create_app(settings), base_url="http://127.0.0.1:11435") as client:
+        body = {"question": "¿Cuál es el importe total?", "model": "sql:api"}
+        response = client.post("/api/v1/kbs/cuentas/ask", json=body)
+    assert response.status_code == 200
+    blocks = [b for b in response.text.split("\n\n") if b.strip()]
+    done = json.loads(dict(line.split(": ", 1) for line in blocks[-1].splitlines())["data"])
+    assert done["text"].startswith("total: **3.5**, calculado a partir de ventas.csv [1].")
+    assert done["computation"]["rows"] == [["3.5"]] and done["computation"]["computed"]
+    assert done["citations"][0]["document"] == "ventas.csv"
