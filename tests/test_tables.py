@@ -13,15 +13,19 @@ from pathlib import Path
 import openpyxl
 import pytest
 from conftest import need_data
+from fake_servers import closed_port
+from typer.testing import CliRunner
 
 from sabio.answer import Answer
-from sabio.config import Settings
+from sabio.cli import app
+from sabio.config import Settings, load_settings
 from sabio.errors import TableError
 from sabio.filters import DocumentFilter
+from sabio.loaders import Blob, LoadedDocument, Section
 from sabio.models import ChatOptions, Message, register_chat_backend
 from sabio.service import Sabio
 from sabio.tables.engine import TableStore, tables_path
-from sabio.tables.extract import table_from_rows
+from sabio.tables.extract import table_from_rows, tables_of
 from sabio.tables.query import sql_of, validate
 from sabio.tables.types import canonical, infer_types, python_value
 
@@ -266,12 +270,12 @@ def test_row_and_time_limits(tmp_path: Path) -> None:
 
 class ScriptedSQL:
     """A chat model that replies, in turn, with the replies in ``<home>/<name>.sql``
-    (separated by lines of ``---``), and keeps the messages it was sent."""
+    (separated by lines of ``---``), and keeps the messages it was sent; ``sql:name@600``
+    has a context window of 600 tokens."""
 
-    context_window = 8192
-
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, context_window: int = 8192) -> None:
         self.name = f"sql:{path.stem}"
+        self.context_window = context_window
         self.replies = path.read_text(encoding="utf-8").split("\n---\n")
         self.requests: list[list[dict[str, str]]] = []
 
@@ -288,7 +292,8 @@ class ScriptedSQL:
 
 @register_chat_backend("sql")
 def _scripted(settings: Settings, model: str) -> ScriptedSQL:
-    return ScriptedSQL(settings.home / f"{model}.sql")
+    name, _, window = model.partition("@")
+    return ScriptedSQL(settings.home / f"{name}.sql", int(window or 8192))
 
 
 @pytest.fixture
@@ -389,6 +394,17 @@ def test_no_query_that_runs_is_an_honest_no_never_a_figure(
     assert sales.kb_tables(sales.kb()).run("SELECT count(*) FROM ventas").rows == [(4,)]
 
 
+def test_the_prompt_fits_a_small_context_window(sales: Sabio) -> None:
+    _script(sales, "small", "SELECT 1 AS x FROM nowhere", "SELECT count(*) AS n FROM ventas")
+    answer = _ask(sales, "How many rows (count) does ventas have?", "sql:small@560")
+    assert answer.computation is not None and answer.computation.computed
+    model = sales.chat_model("sql:small@560")
+    for request in model.requests:  # type: ignore[attr-defined]
+        used = sum(model.count_tokens(m["content"]) + 8 for m in request)
+        assert used + 256 <= model.context_window
+    assert "Sample rows" not in model.requests[0][0]["content"]  # type: ignore[attr-defined]
+
+
 def test_questions_that_are_not_about_a_table_are_answered_as_before(sales: Sabio) -> None:
     model = _script(sales, "unused", "SELECT 1")
     stream = sales.ask("¿Qué pasó con las ventas de Madrid según la nota?", model="fake:cite")
@@ -401,3 +417,152 @@ def test_questions_that_are_not_about_a_table_are_answered_as_before(sales: Sabi
     )
     "".join(filtered)
     assert filtered.answer.computation is None  # the table's document is filtered out
+
+
+def test_no_connection_may_fetch_an_extension(tmp_path: Path) -> None:
+    store = TableStore(tmp_path / "kb-1.duckdb")
+    table = table_from_rows([["a"], ["1"]], "t")
+    assert table is not None
+    store.replace(1, "hash", "t.csv", "t", [table])
+    settings = (
+        "autoload_known_extensions",
+        "autoinstall_known_extensions",
+        "enable_external_access",
+    )
+    sql = "SELECT " + ", ".join(f"current_setting('{s}')" for s in settings)
+    assert store.run(sql).rows == [(False, False, False)]
+
+
+def test_the_cli_lists_tables_and_answers_with_the_result_and_sql(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "home"
+    monkeypatch.setenv("SABIO_HOME", str(home))
+    monkeypatch.setenv("SABIO_EMBEDDING_MODEL", "fake:words")
+    monkeypatch.setenv("OLLAMA_HOST", f"127.0.0.1:{closed_port()}")
+    cli = CliRunner()
+    data = _write_csv(
+        tmp_path / "gastos.csv",
+        [["mes", "importe"], ["enero 2024", "10 €"], ["febrero 2024", "5 €"]],
+    )
+    assert cli.invoke(app, ["add", str(data)]).exit_code == 0
+    listed = cli.invoke(app, ["tables"])
+    assert "gastos  gastos.csv  2 rows" in listed.output
+    assert "mes DATE" in listed.output and "importe BIGINT (EUR)" in listed.output
+    (home / "monthly.sql").write_text("SELECT mes, importe FROM gastos ORDER BY mes")
+    asked = cli.invoke(app, ["ask", "¿Cuál es el importe total por mes?", "--model", "sql:monthly"])
+    assert asked.exit_code == 0, asked.output
+    assert "2 filas calculadas a partir de gastos.csv [1]." in asked.output
+    assert (
+        "| 2024-01-01 | 10 |" in asked.output and "SELECT mes, importe FROM gastos" in asked.output
+    )
+    assert "Sources" in asked.output and "gastos.csv" in asked.output
+
+
+def test_a_chat_answers_by_computation_and_keeps_the_table(sales: Sabio) -> None:
+    model = _script(
+        sales, "chat", "SELECT provincia, count(*) AS n FROM ventas GROUP BY 1 ORDER BY 1"
+    )
+    chat = sales.create_chat(sales.kb().name, model)
+    stream = sales.ask_in_chat(chat.id, "How many sales (count) per provincia in ventas?")
+    "".join(stream)
+    assert stream.answer.computation is not None and stream.answer.computation.computed
+    saved = sales.get_chat(chat.id).messages[-1]
+    assert saved.role == "assistant" and "| Madrid | 2 |" in saved.content
+    assert "SELECT provincia, count(*)" in saved.content
+
+
+def test_an_ods_sheet_is_read_and_kept_as_a_table(sabio: Sabio, tmp_path: Path) -> None:
+    from odf.opendocument import OpenDocumentSpreadsheet
+    from odf.table import Table, TableCell, TableRow
+    from odf.text import P
+
+    book = OpenDocumentSpreadsheet()
+    sheet = Table(name="Gastos 2024")
+    for cells in (["Mes", "Importe"], ["enero 2024", "1.234,50 €"], ["febrero 2024", "99,50 €"]):
+        row = TableRow()
+        for text in cells:
+            cell = TableCell()
+            cell.addElement(P(text=text))
+            row.addElement(cell)
+        row.addElement(TableCell(numbercolumnsrepeated=1000))  # how ODS writes the empty rest
+        sheet.addElement(row)
+    book.spreadsheet.addElement(sheet)
+    book.save(str(tmp_path / "cuentas.ods"))
+    sabio.add([tmp_path / "cuentas.ods"])
+    [table] = sabio.tables()
+    assert table.where == "cuentas.ods, Gastos 2024"
+    assert [(c.name, c.sql_type, c.unit) for c in table.columns] == [
+        ("mes", "DATE", ""),
+        ("importe", "DECIMAL(38,2)", "EUR"),
+    ]
+    result = sabio.kb_tables(sabio.kb()).run("SELECT sum(importe) FROM cuentas")
+    assert result.rows == [(Decimal("1334.00"),)]
+
+
+def test_a_csv_table_is_read_whole_and_a_cut_sheet_says_so(tmp_path: Path) -> None:
+    rows = [["n", "x"], *[[str(i), f"{i},5"] for i in range(50)]]
+    path = _write_csv(tmp_path / "muchas.csv", rows, ";")
+    first_rows = "\n".join(" | ".join(r) for r in rows[:11])  # as a loader that stopped early
+    doc = LoadedDocument([Section(first_rows, kind="table")], "muchas")
+    [table] = tables_of(doc, "muchas", Blob.from_path(path))
+    assert table.row_count == 50 and table.columns[1].type.kind == "decimal"
+    cut = LoadedDocument(
+        [Section(first_rows, heading="Hoja1", kind="table")],
+        "libro",
+        {"truncated:Hoja1": "first 10 rows"},
+    )
+    [sheet] = tables_of(cut, "libro")
+    assert sheet.sheet == "Hoja1 (first 10 rows)" and sheet.row_count == 10
+
+
+def test_a_failed_computation_over_a_table_found_further_down_gives_way(sales: Sabio) -> None:
+    model = _script(sales, "nothing", "I do not know.", "Still no.")
+    stream = sales.ask("¿Cuánto crecieron en total según la nota?", model=model, style="extractive")
+    text = "".join(stream)
+    done = stream.answer.computation
+    assert done is not None and not done.computed  # tried: the question asks for a total
+    assert "No pude calcularlo" not in text  # answered from the passages, as before
+
+
+def test_table_names_are_unique_and_never_sabio_s_own(tmp_path: Path) -> None:
+    store = TableStore(tmp_path / "kb-1.duckdb")
+    table = table_from_rows([["a"], ["1"]], "sabio_notes")
+    other = table_from_rows([["a"], ["2"]], "t_sabio_notes")
+    assert table is not None and other is not None
+    assert store.replace(1, "h", "sabio_notes.csv", "x", [table]) == ["t_sabio_notes"]
+    assert store.replace(2, "h", "t_sabio_notes.csv", "y", [other]) == ["t_sabio_notes_2"]
+    assert store.replace(3, "h", "sabio_notes.csv", "z", [table]) == ["t_sabio_notes_3"]
+    assert store.replace(1, "h2", "sabio_notes.csv", "x", [table]) == ["t_sabio_notes"]
+
+
+def test_the_api_streams_the_computed_answer_with_its_computation(tmp_path: Path) -> None:
+    import json
+
+    from fastapi.testclient import TestClient
+
+    from sabio.server import create_app
+
+    settings = load_settings(
+        {
+            "home": tmp_path / "home",
+            "embedding_model": "fake:words",
+            "ollama_host": f"127.0.0.1:{closed_port()}",
+        },
+        environ={},
+    )
+    service = Sabio(settings)
+    service.create_kb("cuentas")
+    data = _write_csv(tmp_path / "ventas.csv", [["provincia", "importe"], ["Jaén", "3,5"]], ";")
+    service.add([data], "cuentas")
+    service.close()
+    (settings.home / "api.sql").write_text("SELECT sum(importe) AS total FROM ventas")
+    with TestClient(create_app(settings), base_url="http://127.0.0.1:11435") as client:
+        body = {"question": "¿Cuál es el importe total?", "model": "sql:api"}
+        response = client.post("/api/v1/kbs/cuentas/ask", json=body)
+    assert response.status_code == 200
+    blocks = [b for b in response.text.split("\n\n") if b.strip()]
+    done = json.loads(dict(line.split(": ", 1) for line in blocks[-1].splitlines())["data"])
+    assert done["text"].startswith("total: **3.5**, calculado a partir de ventas.csv [1].")
+    assert done["computation"]["rows"] == [["3.5"]] and done["computation"]["computed"]
+    assert done["citations"][0]["document"] == "ventas.csv"

@@ -38,7 +38,14 @@ from sabio.models import ChatModel, ChatOptions, Message
 from sabio.search import SearchHit, query_terms
 from sabio.store.chats import Turn as Turn  # its public name for the answer's callers
 from sabio.support import Claim, Embed, Passages, check_claims, support_note
-from sabio.tables.answers import Computation, TableAccess, answer_text, compute, tables_for
+from sabio.tables.answers import (
+    Computation,
+    TableAccess,
+    answer_text,
+    compute,
+    named_or_first,
+    tables_for,
+)
 from sabio.terms import tokens
 
 log = logging.getLogger(__name__)
@@ -506,8 +513,11 @@ class AnswerStream:
         done = compute(answer.query, answer.language, self.model, access, chosen)
         mark("sql_ms")
         answer.computation = done
+        documents = [h.document_id for h in hits]
+        if not done.computed and not named_or_first(answer.query, documents, chosen[0]):
+            return False  # a table found only further down: the passages may answer
         answer.text = answer_text(done, answer.language, chosen)
-        table = next(t for t in chosen if t.document_id == done.document_id)
+        table = next(t for t in chosen if t.name == done.tables[0])  # the one the query read
         hit = next((h for h in hits if h.document_id == done.document_id), None)
         chunk = hit.chunk_id if hit else access.passage_of(done.document_id)
         if done.computed and chunk is not None:

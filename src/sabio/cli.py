@@ -303,6 +303,26 @@ def docs(ctx: typer.Context, kb: KbOption = None, as_json: JsonOption = False) -
 
 
 @app.command()
+def tables(ctx: typer.Context, kb: KbOption = None, as_json: JsonOption = False) -> None:
+    """List the tables kept from a knowledge base's spreadsheets and documents: what `sabio
+    ask` computes over (a total, an average, the top five…)."""
+    found = _sabio(ctx).tables(kb)
+    if as_json:
+        _print_json([asdict(t) for t in found])
+        return
+    for t in found:
+        out.print(
+            f"[bold]{escape(t.name)}[/]  [cyan]{escape(t.where)}[/]  [dim]{t.row_count} rows[/]"
+        )
+        for c in t.columns:
+            label = f"  [dim]{escape(c.label)}[/]" if c.label != c.name else ""
+            unit = f" [dim]({escape(c.unit)})[/]" if c.unit else ""
+            out.print(f"    {escape(c.name)} {c.sql_type}{unit}{label}")
+    if not found:
+        out.print("No tables yet: add spreadsheets or CSV files with `sabio add PATH`.")
+
+
+@app.command()
 def rm(
     ctx: typer.Context,
     document: Annotated[str, typer.Argument(help="Document id (see `sabio docs`) or path.")],

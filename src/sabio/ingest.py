@@ -276,7 +276,7 @@ def prepare(job: _Job) -> _Prepared:
         pages=doc.pages,
         metadata=doc.metadata,
         chunks=chunks,
-        tables=tables_of(doc, path.stem),
+        tables=tables_of(doc, path.stem, Blob.from_path(path)),
     )
 
 
@@ -300,7 +300,7 @@ def _prepare_item(job: _Job, item: LoadedSource) -> _Prepared:
         pages=doc.pages,
         metadata={**doc.metadata, **item.metadata},
         chunks=chunk_document(doc, job.chunk_size, job.chunk_overlap),
-        tables=tables_of(doc, Path(item.blob.name).stem if item.blob else title),
+        tables=tables_of(doc, Path(item.blob.name).stem if item.blob else title, item.blob),
     )
 
 

@@ -127,9 +127,12 @@ BUILT_IN: tuple[Format, ...] = (
         mismatch="not a {ext} file: it is not an Office document{seen}",
     ),
     Format(
-        (".odt",),
+        (".odt", ".ods"),
         "sabio.loaders.office",
-        {"application/vnd.oasis.opendocument.text": ".odt"},
+        {
+            "application/vnd.oasis.opendocument.text": ".odt",
+            "application/vnd.oasis.opendocument.spreadsheet": ".ods",
+        },
         magic=(ZIP_MAGIC,),
         mismatch="not a {ext} file: it is not an Office document{seen}",
     ),

@@ -1,10 +1,11 @@
-"""Office documents: DOCX, PPTX, XLSX (and their encrypted forms) and ODT.
+"""Office documents: DOCX, PPTX, XLSX (and their encrypted forms), ODT and ODS.
 
 DOCX is read from its XML: paragraphs under heading styles give the heading path, a
 table becomes a ``table`` section (one line per row, cells joined with " | "), tracked
 deletions are left out and insertions kept, footnotes and endnotes follow the body.
 PPTX gives one section per slide (title as heading, speaker notes included), XLSX one
-table section per sheet, ODT paragraphs under their headings.
+table section per sheet (ODS too, its cells as the sheet shows them), ODT paragraphs under
+their headings.
 
 A password-protected OOXML file is not a zip but an OLE container holding the encrypted
 package; it is decrypted with msoffcrypto-tool when a password is given.
@@ -34,7 +35,7 @@ from docx.oxml.parser import parse_xml
 from msoffcrypto.exceptions import DecryptionError, FileFormatError, InvalidKeyError, ParseError
 from odf import opendocument, teletype
 from odf.dc import Title
-from odf.table import TableRow
+from odf.table import Table, TableRow
 from openpyxl.utils.exceptions import InvalidFileException
 from pptx.exc import PackageNotFoundError as PptxPackageError
 
@@ -390,7 +391,7 @@ _ODF_TEXT = "urn:oasis:names:tc:opendocument:xmlns:text:1.0"
 _ODF_TABLE = "urn:oasis:names:tc:opendocument:xmlns:table:1.0"
 
 
-def _read_odt(package: IO[bytes]) -> LoadedDocument:
+def _refuse_encrypted_odf(package: IO[bytes]) -> None:
     with zipfile.ZipFile(package) as archive:
         names = archive.namelist()
         manifest = (
@@ -401,6 +402,10 @@ def _read_odt(package: IO[bytes]) -> LoadedDocument:
             "password-protected ODF files are not supported; save a copy without one"
         )
     package.seek(0)
+
+
+def _read_odt(package: IO[bytes]) -> LoadedDocument:
+    _refuse_encrypted_odf(package)
     document = opendocument.load(package)
     sections: list[Section] = []
     path: list[tuple[int, str]] = []
@@ -444,6 +449,40 @@ def _odf_table(table: Any) -> str:
     return "\n".join(rows)
 
 
+def _read_ods(package: IO[bytes]) -> LoadedDocument:
+    """One table section per sheet, its cells as the sheet shows them ("1.234,50 €")."""
+    _refuse_encrypted_odf(package)
+    document = opendocument.load(package)
+    sections, metadata = [], {}
+    for sheet in document.spreadsheet.getElementsByType(Table):
+        name = str(sheet.getAttribute("name") or "")
+        rows = list(_ods_rows(sheet))
+        if len(rows) > MAX_SHEET_ROWS:
+            metadata[f"truncated:{name}"] = f"first {MAX_SHEET_ROWS} rows"
+            rows = rows[:MAX_SHEET_ROWS]
+        sections.append(Section("\n".join(rows), heading=name, kind="table"))
+    return LoadedDocument(sections, _clean_title(_odf_title(document)), metadata)
+
+
+def _ods_rows(sheet: Any) -> Iterator[str]:
+    """A sheet's rows, cells " | " separated; a cell repeated across columns (how ODS
+    writes runs of empty ones) counted once per column, up to MAX_SHEET_COLUMNS."""
+    for row in sheet.getElementsByType(TableRow):
+        cells: list[str] = []
+        for cell in row.childNodes:
+            if getattr(cell, "qname", (None, ""))[1] not in ("table-cell", "covered-table-cell"):
+                continue
+            repeat = int(cell.getAttribute("numbercolumnsrepeated") or 1)
+            text = " ".join(teletype.extractText(cell).split())
+            cells.extend([text] * min(repeat, MAX_SHEET_COLUMNS - len(cells)))
+            if len(cells) >= MAX_SHEET_COLUMNS:
+                break
+        while cells and not cells[-1]:
+            cells.pop()
+        if cells:
+            yield " | ".join(cells)
+
+
 def _odf_title(document: Any) -> str:
     titles = document.meta.getElementsByType(Title)
     return teletype.extractText(titles[0]) if titles else ""
@@ -453,3 +492,4 @@ register_loader(".docx")(_guarded("DOCX", _read_docx))
 register_loader(".pptx")(_guarded("PPTX", _read_pptx))
 register_loader(".xlsx", ".xlsm")(_guarded("XLSX", _read_xlsx))
 register_loader(".odt")(_guarded("ODT", _read_odt))
+register_loader(".ods")(_guarded("ODS", _read_ods))

@@ -211,7 +211,7 @@ def _without_closing_hashes(text: str) -> str:
 
 @register_loader(".csv", ".tsv", ".tab")
 def load_csv(blob: Blob) -> LoadedDocument:
-    text = decode_bytes(blob.read()).replace("\x00", "")
+    text = read_csv_text(blob.read())
     metadata: dict[str, str] = {}
     try:
         rows = _table_rows(text, blob.extension, metadata)
@@ -224,14 +224,24 @@ def load_csv(blob: Blob) -> LoadedDocument:
     return LoadedDocument(sections=[section], title=_title_from_name(blob), metadata=metadata)
 
 
-def _table_rows(text: str, extension: str, metadata: dict[str, str]) -> list[str]:
+def csv_rows(text: str, extension: str) -> Iterator[list[str]]:
+    """The rows of a CSV/TSV text as cells, its delimiter sniffed (``,`` ``;`` tab ``|``):
+    what the loader reads, and what :mod:`sabio.tables` keeps whole (no row limit)."""
     dialect: type[csv.Dialect] | csv.Dialect
     try:
         dialect = csv.Sniffer().sniff(text[:65536], delimiters=",;\t|")
     except csv.Error:
         dialect = csv.excel_tab if extension in (".tsv", ".tab") else csv.excel
+    return csv.reader(io.StringIO(text, newline=""), dialect)
+
+
+def read_csv_text(data: bytes) -> str:
+    return decode_bytes(data).replace("\x00", "")
+
+
+def _table_rows(text: str, extension: str, metadata: dict[str, str]) -> list[str]:
     rows: list[str] = []
-    for cells in csv.reader(io.StringIO(text, newline=""), dialect):
+    for cells in csv_rows(text, extension):
         line = " | ".join(cell.strip() for cell in cells)
         if line.replace("|", "").strip():
             rows.append(line)

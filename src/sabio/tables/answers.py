@@ -31,7 +31,11 @@ MAX_TABLES = 3
 SAMPLE_ROWS = 3
 MAX_ROWS = 50
 """Most rows of a result shown in an answer (the rest are counted)."""
-SQL_TOKENS = 300
+SQL_TOKENS = 256
+REPLY_KEPT = 600
+"""Characters of a failed reply sent back with its error."""
+RETRY_TOKENS = 250
+"""Room kept in the prompt for the failed reply and its error."""
 ATTEMPTS = 2
 """The model's first query, and one more with the error of the first."""
 COMPUTING = frozenset(
@@ -127,6 +131,14 @@ def tables_for(
     return [t for *_, t in sorted(ranked, key=lambda r: r[:3])][:MAX_TABLES]
 
 
+def named_or_first(question: str, hit_documents: Sequence[int], table: TableInfo) -> bool:
+    """Whether the question is surely about ``table``: it names the table or one of its
+    columns, or the search's best passage is one of its rows. A computation that fails
+    over a table only found further down gives way to the answer from passages."""
+    named = bool(set(tokens(question)) & _table_words(table))
+    return named or (bool(hit_documents) and hit_documents[0] == table.document_id)
+
+
 # --- the prompt -----------------------------------------------------------------------
 
 
@@ -160,8 +172,7 @@ def compute(
     when it does not run. ``computed`` says whether a result came back."""
     first = tables[0]
     done = Computation([t.name for t in tables], first.where, first.source, first.document_id)
-    descriptions = [describe(t, access.sample(t.name, SAMPLE_ROWS)) for t in tables]
-    messages = sql_messages(question, language, descriptions)
+    messages = _fitting_messages(question, language, model, access, tables)
     allowed = {t.name for t in access.tables()}
     options = ChatOptions(max_tokens=SQL_TOKENS, temperature=0.0)
     for attempt in range(1, ATTEMPTS + 1):
@@ -175,10 +186,10 @@ def compute(
             done.query_ms = round((time.perf_counter() - started) * 1000, 1)
         except TableError as exc:
             done.errors.append(str(exc))
-            retry = prompt_file("sql_retry", language).replace("{error}", str(exc)[:500])
+            retry = prompt_file("sql_retry", language).replace("{error}", str(exc)[:300])
             messages = [
-                *messages,
-                {"role": "assistant", "content": reply},
+                *messages[:2],
+                {"role": "assistant", "content": reply[:REPLY_KEPT]},
                 {"role": "user", "content": retry},
             ]
             continue
@@ -186,6 +197,26 @@ def compute(
         _record(done, result, tables)
         return done
     return done
+
+
+def _fitting_messages(
+    question: str, language: str, model: ChatModel, access: TableAccess, tables: list[TableInfo]
+) -> list[Message]:
+    """The prompt with as much as fits the model's context window beside the query and a
+    retry: every table with sample rows, else without them, else fewer tables."""
+    room = model.context_window - SQL_TOKENS - RETRY_TOKENS
+    samples = {t.name: access.sample(t.name, SAMPLE_ROWS) for t in tables}
+    for count in range(len(tables), 0, -1):
+        for rows in (SAMPLE_ROWS, 1, 0):
+            descriptions = [describe(t, _first(samples[t.name], rows)) for t in tables[:count]]
+            messages = sql_messages(question, language, descriptions)
+            if sum(model.count_tokens(m["content"]) + 8 for m in messages) <= room:
+                return messages
+    return messages
+
+
+def _first(result: Result, rows: int) -> Result:
+    return Result(result.columns, result.rows[:rows], False, result.elapsed_ms)
 
 
 def _reply(model: ChatModel, messages: Sequence[Message], options: ChatOptions) -> str:
@@ -220,11 +251,11 @@ def _plain(value: Any) -> Any:
 
 
 def show(value: Any) -> str:
-    """A cell as the answer shows it: as computed, nothing rounded away."""
+    """A cell as the answer shows it: as computed (a float rounded for reading)."""
     if value is None:
         return "—"
-    if isinstance(value, float):
-        return f"{value:.6g}" if abs(value) < 1e15 else str(value)
+    if isinstance(value, float):  # an average: two decimals, or six digits under 1
+        return f"{value:.2f}" if 1 <= abs(value) < 1e15 else f"{value:.6g}"
     if isinstance(value, datetime | date):
         return value.isoformat()
     return str(value).replace("|", "\\|").replace("\n", " ")

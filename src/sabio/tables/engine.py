@@ -157,9 +157,10 @@ class TableStore:
             taken = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
             names = []
             for table in tables:
-                name, n = table.name, 2
-                while name in taken or name.startswith("sabio"):
-                    name, n = f"{table.name}_{n}", n + 1
+                base = f"t_{table.name}" if table.name.startswith("sabio") else table.name
+                name, n = base, 2
+                while name in taken:
+                    name, n = f"{base}_{n}", n + 1
                 taken.add(name)
                 names.append(name)
                 _load(con, self.path.parent, name, table)
@@ -197,7 +198,7 @@ class TableStore:
         """The documents whose tables are kept (id → content hash), none or some."""
         if not self.path.exists():
             return {}
-        with self._connect(write=False) as con:
+        with self._connect(write=True) as con:  # writing: the catalog made if it is older
             return dict(con.execute("SELECT document_id, content_hash FROM sabio.read").fetchall())
 
     def remove(self, document_ids: Sequence[int]) -> None:

@@ -17,8 +17,9 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sabio.loaders import LoadedDocument, Section
-from sabio.tables.types import TEXT, ColumnType, canonical, infer_types, is_null
+from sabio.loaders import Blob, LoadedDocument, Section
+from sabio.loaders.text import csv_rows, read_csv_text
+from sabio.tables.types import TEXT, ColumnType, canonical_column, infer_types, is_null
 
 MIN_ROWS = 1
 """Data rows a table needs (beside its header) to be kept as a table."""
@@ -35,6 +36,7 @@ RESERVED = frozenset(
 )
 """DuckDB's reserved words (``duckdb_keywords()``): a column named so gets a "_" after it,
 so that a model's SQL need not quote it."""
+DELIMITED = frozenset({".csv", ".tsv", ".tab"})
 _CELL_SPLIT = re.compile(r"\s*\|\s*")
 
 
@@ -116,18 +118,16 @@ def table_from_rows(
 ) -> TypedTable | None:
     """A table from its rows of cells as read (header included), or None when there is
     no table there (fewer than :data:`MIN_ROWS` rows under a header)."""
-    rows = [row for row in rows if any(c.strip() for c in row)]
+    rows = [row for row in rows if "".join(row).strip()]
     if len(rows) < MIN_ROWS + 1:
         return None
     start = _header_index(rows)
     header, body = rows[start], rows[start + 1 :]
     width = min(max(len(r) for r in rows[start:]), MAX_COLUMNS)
-    columns = [[r[i] if i < len(r) else "" for r in body] for i in range(width)]
-    types = infer_types(columns)
     if _all_values(header):  # numbers or dates where the header would be: there is none
         header, body = [], rows[start:]
-        columns = [[r[i] if i < len(r) else "" for r in body] for i in range(width)]
-        types = infer_types(columns)
+    columns = _columns(body, width)
+    types = infer_types(columns)
     if len(body) < MIN_ROWS:
         return None
     kept = [i for i in range(width) if any(not is_null(c) for c in columns[i])]
@@ -136,8 +136,17 @@ def table_from_rows(
     for i in kept:
         kind = types[i]
         table.columns.append(Column(names[i][0], names[i][1], kind))
-        table.cells.append([canonical(c, kind) for c in columns[i]])
+        table.cells.append(canonical_column(columns[i], kind))
     return table if table.columns else None
+
+
+def _columns(body: Sequence[list[str]], width: int) -> list[Sequence[str]]:
+    """The rows' cells by column, short rows padded with empty cells."""
+    padded = [r if len(r) >= width else r + [""] * (width - len(r)) for r in body]
+    if not padded:
+        return [() for _ in range(width)]
+    columns: list[Sequence[str]] = list(zip(*padded, strict=False))
+    return columns[:width]
 
 
 def _all_values(row: Sequence[str]) -> bool:
@@ -145,15 +154,25 @@ def _all_values(row: Sequence[str]) -> bool:
     return all(t.kind != "text" for t in infer_types([[c] for c in cells]))
 
 
-def tables_of(doc: LoadedDocument, stem: str) -> list[TypedTable]:
+def tables_of(doc: LoadedDocument, stem: str, blob: Blob | None = None) -> list[TypedTable]:
     """Every table of ``doc`` (``stem``: its file's name without the extension, the
-    tables' names start with it)."""
+    tables' names start with it). A CSV/TSV file (``blob``) is read again whole: its
+    passages stop at the loader's row limit, its table does not. A sheet whose rows the
+    loader cut says so in its name ("Sheet1 (first 100000 rows)")."""
+    extension = blob.extension if blob is not None else ""
+    if blob is not None and extension in DELIMITED and "csv_error" not in doc.metadata:
+        rows = list(csv_rows(read_csv_text(blob.read()), extension))
+        table = table_from_rows(rows, identifier(stem, "table"))
+        return [table] if table is not None else []
     tables: list[TypedTable] = []
     table_sections = [s for s in doc.sections if s.kind == "table"]
     for section in table_sections:
         rows = [split_row(line) for line in section.text.split("\n")]
         name = _table_name(stem, section, len(table_sections), len(tables))
-        table = table_from_rows(rows, name, section.heading, section.page, len(tables))
+        sheet = section.heading
+        if cut := doc.metadata.get(f"truncated:{sheet}"):
+            sheet = f"{sheet} ({cut})"
+        table = table_from_rows(rows, name, sheet, section.page, len(tables))
         if table is not None:
             tables.append(table)
     return tables

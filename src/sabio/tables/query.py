@@ -22,7 +22,7 @@ import duckdb
 from sabio.errors import TableError
 from sabio.tables.engine import PRIVATE, Config
 
-_FENCE = re.compile(r"```(?:sql|duckdb)?\s*(.*?)```", re.DOTALL | re.IGNORECASE)
+_FENCE = re.compile(r"```(?:sql|duckdb)?\s*(.*?)(?:```|$)", re.DOTALL | re.IGNORECASE)
 _PARSER: Config = {**PRIVATE, "enable_external_access": False}
 FUNCTIONS_REFUSED = frozenset({"current_setting", "getvariable", "query", "query_table"})
 
