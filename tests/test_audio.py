@@ -14,7 +14,14 @@ from typer.testing import CliRunner
 from sabio.cli import app
 from sabio.loaders.audio import sections_of
 from sabio.loaders.formats import clock, format_of, formats, is_timed, place
-from sabio.transcription import Segment, to_srt, to_vtt, transcribe, whisper_folder
+from sabio.transcription import (
+    Segment,
+    load_model,
+    to_srt,
+    to_vtt,
+    transcribe,
+    whisper_folder,
+)
 
 CHAT_JS = Path(__file__).resolve().parents[1] / "src/sabio/web/static/views/chat.js"
 ENGLISH = (
@@ -82,11 +89,12 @@ def test_speech_is_transcribed_with_its_language(tmp_path: Path) -> None:
         "tokenizer.json",
         "vocabulary.txt",
     ]
-    english = transcribe(speak(tmp_path / "en.wav", ENGLISH, "en"), folder)
+    model = load_model(folder)
+    english = transcribe(speak(tmp_path / "en.wav", ENGLISH, "en"), model)
     assert english.language == "en"
     said = " ".join(s.text for s in english.segments).lower()
     assert all(word in said for word in ("lighthouse", "storm", "windows", "boat"))
-    spanish = transcribe(speak(tmp_path / "es.wav", SPANISH, "es"), folder)
+    spanish = transcribe(speak(tmp_path / "es.wav", SPANISH, "es"), model)
     assert spanish.language == "es"
     assert "biblioteca" in " ".join(s.text for s in spanish.segments).lower()
 

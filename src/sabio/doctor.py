@@ -61,9 +61,17 @@ def run_checks(sabio: Sabio) -> Iterator[Check]:
     yield Check("new knowledge bases use", True, sabio.default_embedding_model())
     yield Check("answers use", True, default_chat_model(settings))
     for kb in sabio.list_kbs():
-        yield Check(
-            f"knowledge base {kb.name}", True, f"{kb.embedding_model}, {kb.chunks} passages"
-        )
+        why = EMBEDDER_WHY.get(kb.embedding_model)
+        model = f"{kb.embedding_model} ({why})" if why else kb.embedding_model
+        yield Check(f"knowledge base {kb.name}", True, f"{model}, {kb.chunks} passages")
+
+
+EMBEDDER_WHY = {
+    "embedded:use-multilingual": "multilingual: a question finds passages in another language",
+    "embedded:all-minilm-l6-v2": "English-centred: in other languages search leans on keywords",
+}
+"""What Sabio's own embedders are good for, said beside each knowledge base using one
+(`sabio kb reindex NAME --embedding-model …` switches)."""
 
 
 def _openai_check(sabio: Sabio, name: str, base_url: str) -> Check:

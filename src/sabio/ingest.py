@@ -40,7 +40,7 @@ from sabio.loaders import (
     is_supported,
     load_document,
 )
-from sabio.loaders.formats import plugin_modules
+from sabio.loaders.formats import is_timed, plugin_modules
 from sabio.models import EmbeddingModel
 from sabio.readers import Limits, ReaderPool
 from sabio.store import DocumentRecord, FileState, KnowledgeBase, Store
@@ -590,8 +590,31 @@ def _prepare_all(jobs: list[_Job], options: IngestOptions) -> Iterator[_Prepared
     if len(jobs) == 1 and not options.isolate and _read_here(jobs[0]):
         yield prepare(jobs[0])
         return
-    workers = min(options.workers or os.cpu_count() or 1, len(jobs))
-    pool = ReaderPool(prepare, workers, options.limits)
+    recordings = [job for job in jobs if is_timed(_name(job))]
+    others = [job for job in jobs if not is_timed(_name(job))]
+    workers = min(options.workers or os.cpu_count() or 1, len(others) or 1)
+    yield from _read_in_pool(others, workers, options.limits)
+    # after the others, one at a time (a transcription already uses two cores), with time
+    # for their length
+    limits = Limits(max(options.limits.seconds, RECORDING_SECONDS), options.limits.memory_mb)
+    yield from _read_in_pool(recordings, 1, limits)
+
+
+RECORDING_SECONDS = 6 * 3600.0
+"""How long one recording may take to read (or ``reader_timeout``, when longer): its
+transcription takes a fraction of its length (``bench/transcribe.py``), which the limit
+for other files (two minutes) does not fit."""
+
+
+def _name(job: _Job) -> str:
+    blob = job.item.blob if job.item else None
+    return blob.name if blob else job.source
+
+
+def _read_in_pool(jobs: list[_Job], workers: int, limits: Limits) -> Iterator[_Prepared]:
+    if not jobs:
+        return
+    pool = ReaderPool(prepare, workers, limits)
     ordered = sorted(jobs, key=lambda job: job.size, reverse=True)
     for job, prepared, failure in pool.run(ordered):
         if prepared is None:  # over a limit, or the reader crashed: tried again next time

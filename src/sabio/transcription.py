@@ -92,7 +92,8 @@ def whisper_folder(models: Path) -> Path:
     return target
 
 
-def _model(folder: Path, threads: int) -> Any:
+def load_model(folder: Path, threads: int = THREADS) -> Any:
+    """faster-whisper's model from the local ``folder`` (never a download)."""
     try:
         from faster_whisper import WhisperModel
     except ImportError as exc:
@@ -106,16 +107,14 @@ def _model(folder: Path, threads: int) -> Any:
 
 def transcribe(
     path: Path,
-    folder: Path,
+    model: Any,
     *,
-    threads: int = THREADS,
     beam_size: int = BEAM_SIZE,
     vad: bool = True,
     progress: Callable[[float, float], None] | None = None,
 ) -> Transcript:
-    """The speech in the recording at ``path``, with the model in ``folder``;
+    """The speech in the recording at ``path``, with ``model`` (:func:`load_model`);
     ``progress(seconds_done, duration)`` after each segment."""
-    model = _model(folder, threads)
     try:
         segments, info = model.transcribe(
             str(path), beam_size=beam_size, vad_filter=vad, condition_on_previous_text=False

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from sabio.errors import EmptyDocumentError
 from sabio.loaders import Blob, LoadedDocument, Section, register_loader
-from sabio.transcription import Segment, Transcript, transcribe, whisper_folder
+from sabio.transcription import Segment, Transcript, load_model, transcribe, whisper_folder
 
 SECTION_CHARS = 600
 """About 40 seconds of speech: a citation's time is at most that far before the words."""
@@ -58,9 +58,9 @@ def _transcript(blob: Blob) -> Transcript:
 
 def _transcribe_file(path: Path, models: Path | None) -> Transcript:
     if models is not None:
-        return transcribe(path, whisper_folder(models))
+        return transcribe(path, load_model(whisper_folder(models)))
     with tempfile.TemporaryDirectory(prefix="sabio-whisper-") as tmp:  # no data directory
-        return transcribe(path, whisper_folder(Path(tmp)))
+        return transcribe(path, load_model(whisper_folder(Path(tmp))))
 
 
 @register_loader(".mp3", ".wav", ".ogg", ".oga", ".opus", ".flac", ".webm", ".m4a", ".mp4")

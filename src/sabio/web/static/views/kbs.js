@@ -82,9 +82,17 @@ function createForm() {
   );
 }
 
+// Why a knowledge base's embedding model suits it (Sabio's own models), or "".
+function modelWhy(model) {
+  const key = `modelWhy.${String(model).replace(/\W/g, "_")}`;
+  const text = t(key);
+  return text === key ? "" : text;
+}
+
 // One knowledge base: its counts (live), what an admin may do with it, its tabs.
 async function kbDetail(kb, tab) {
-  const countsLine = h("p.kb-counts", { "aria-live": "polite" }, `${counts(kb)} · ${kb.embedding_model}`);
+  const why = () => (modelWhy(kb.embedding_model) ? h("span.muted", {}, ` — ${modelWhy(kb.embedding_model)}`) : null);
+  const countsLine = h("p.kb-counts", { "aria-live": "polite" }, `${counts(kb)} · ${kb.embedding_model}`, why());
   const tabs = [["documents", undefined, "file", t("documents")], ["sources", "sources", "sync", t("sources")]];
   if (state.auth.auth && isAdmin()) tabs.push(["members", "members", "users", t("members")]);
   const nav = h(
@@ -105,7 +113,7 @@ async function kbDetail(kb, tab) {
     ({ element: body, refresh } = docs);
   }
   const live = liveCounts(kb, (fresh) => {
-    countsLine.textContent = `${counts(fresh)} · ${kb.embedding_model}`;
+    countsLine.replaceChildren(`${counts(fresh)} · ${kb.embedding_model}`, why() || "");
     set({ kbs: state.kbs.map((k) => (k.id === kb.id ? { ...k, ...fresh } : k)) });
   }, () => refresh().catch(report));
   const actions = isAdmin()
