@@ -69,7 +69,14 @@ def _within(module: str, *prefixes: str) -> bool:
     return any(module == p or module.startswith(p + ".") for p in prefixes)
 
 
-INTERFACES = ("sabio.server", "sabio.web", "sabio.cli", "sabio.cli_data", "sabio.cli_sources")
+INTERFACES = (
+    "sabio.server",
+    "sabio.web",
+    "sabio.cli",
+    "sabio.cli_data",
+    "sabio.cli_sources",
+    "sabio.cli_review",
+)
 INTERFACE_ONLY = ("sabio.__main__", "sabio.terminal")
 """Modules that belong to the interfaces without being under their names: the entry point
 and the CLI's printing."""

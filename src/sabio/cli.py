@@ -24,6 +24,7 @@ from typer.core import TyperGroup
 
 from sabio.answer import Answer, AnswerStream
 from sabio.cli_data import export, import_, purge
+from sabio.cli_review import review
 from sabio.cli_sources import source_app, worker
 from sabio.config import Settings, load_settings
 from sabio.disk import storage_error, write_problem
@@ -83,6 +84,7 @@ app.command("worker")(worker)
 app.command("export")(export)
 app.command("import")(import_)
 app.command("purge")(purge)
+app.command("review")(review)
 
 
 @app.callback()
