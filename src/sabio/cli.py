@@ -24,6 +24,7 @@ from typer.core import TyperGroup
 
 from sabio.answer import Answer, AnswerStream
 from sabio.cli_data import export, import_, purge
+from sabio.cli_review import review
 from sabio.cli_sources import source_app, worker
 from sabio.cli_tasks import extract, summarize
 from sabio.config import Settings, load_settings
@@ -88,6 +89,7 @@ app.command("import")(import_)
 app.command("purge")(purge)
 app.command("extract")(extract)
 app.command("summarize")(summarize)
+app.command("review")(review)
 
 
 @app.callback()

@@ -527,6 +527,15 @@ class DocumentTables(Database):
                 pages.append((page, piece))
         return pages
 
+    def document_chunks(self, kb_id: int) -> Iterator[tuple[int, int, int | None, str]]:
+        """(document id, start, page, text) of every chunk, by document and position: what
+        rebuilds each document's text (chunks are exact slices of it), for a review."""
+        yield from self.db.execute(
+            "SELECT document_id, start, page, text FROM chunk WHERE kb_id=?"
+            " ORDER BY document_id, ord",
+            (kb_id,),
+        )
+
     def chunk_texts(self, kb_id: int) -> Iterator[tuple[int, str, str]]:
         """(chunk id, context, text) of every chunk, for re-embedding."""
         yield from self.db.execute(

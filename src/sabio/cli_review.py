@@ -1,0 +1,132 @@
+"""`sabio review KB|PATH`: the security review (:mod:`sabio.review`) of a knowledge base's
+stored documents or of files and folders, as a report or ``--json``. Found secrets and
+identifiers are masked in both."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from sabio.review import Finding, Report, Severity, review_kb, review_paths
+from sabio.terminal import JsonOption, out
+from sabio.terminal import print_json as _print_json
+from sabio.terminal import service as _sabio
+
+_COLOURS = {Severity.HIGH: "red", Severity.MEDIUM: "yellow", Severity.LOW: "dim"}
+_TEXTS = {
+    "heading": (
+        "Security review of {target}: {documents} documents",
+        "Revisión de seguridad de {target}: {documents} documentos",
+    ),
+    "none": (
+        "Nothing found: no secrets, personal data or phishing signs.",
+        "Nada encontrado: ni secretos, ni datos personales, ni señales de phishing.",
+    ),
+    "summary": (
+        "{high} high, {medium} medium, {low} low findings.",
+        "{high} hallazgos altos, {medium} medios, {low} bajos.",
+    ),
+    "line": ("line", "línea"),
+    "page": ("page", "página"),
+    "more_low": (
+        "and {count} low findings ({kinds}): --all lists them",
+        "y {count} hallazgos bajos ({kinds}): --all los muestra",
+    ),
+    "failed": ("could not be read", "no se pudo leer"),
+    "high": ("high", "alto"),
+    "medium": ("medium", "medio"),
+    "low": ("low", "bajo"),
+}
+
+
+def _t(key: str, language: str, **values: object) -> str:
+    en, es = _TEXTS[key]
+    return (es if language == "es" else en).format(**values)
+
+
+def _default_language() -> str:
+    lang = os.environ.get("SABIO_LANGUAGE") or os.environ.get("LANG", "")
+    return "es" if lang.lower().startswith("es") else "en"
+
+
+def review(
+    ctx: typer.Context,
+    target: Annotated[
+        str, typer.Argument(help="A knowledge base's name, or files and folders to read.")
+    ],
+    json_output: JsonOption = False,
+    language: Annotated[
+        str | None,
+        typer.Option("--language", help="en or es (default: SABIO_LANGUAGE, else LANG)."),
+    ] = None,
+    all_findings: Annotated[
+        bool, typer.Option("--all", help="List low findings (e-mails, phones) one by one.")
+    ] = False,
+) -> None:
+    """Find secrets (keys, passwords), personal data (DNI, NIE, IBAN, cards, phones,
+    e-mails) and phishing signs in mail, each with its place and an explanation. What is
+    found is masked; nothing is indexed or changed."""
+    lang = "es" if (language or _default_language()).lower().startswith("es") else "en"
+    path = Path(target)
+    if path.exists():
+        report = review_paths([path])
+    else:
+        sabio = _sabio(ctx)
+        report = review_kb(sabio.store, sabio.get_kb(target))
+    if json_output:
+        _print_json(
+            {
+                "target": target,
+                "documents": report.documents,
+                "counts": dict(report.counts()),
+                "findings": [f.as_json(lang) for f in report.findings],
+                "failed": [{"document": d, "reason": r} for d, r in report.failed],
+            }
+        )
+        return
+    _print_report(target, report, lang, all_findings)
+
+
+def _print_report(target: str, report: Report, lang: str, all_findings: bool) -> None:
+    out.print(f"[bold]{escape(_t('heading', lang, target=target, documents=report.documents))}[/]")
+    if not report.findings:
+        out.print(_t("none", lang))
+    for document, findings in report.by_document().items():
+        out.print(f"\n[bold]{escape(document)}[/]")
+        ranked = sorted(findings, key=lambda f: (f.severity.rank, f.start))
+        low = [f for f in ranked if f.severity is Severity.LOW]
+        for finding in (
+            ranked if all_findings else [f for f in ranked if f.severity is not Severity.LOW]
+        ):
+            out.print(_finding_line(finding, lang))
+        if low and not all_findings:
+            kinds = ", ".join(sorted({f.kind for f in low}))
+            out.print(f"  [dim]{escape(_t('more_low', lang, count=len(low), kinds=kinds))}[/]")
+    for document, reason in report.failed:
+        out.print(f"[dim]{escape(document)}: {_t('failed', lang)} ({escape(reason)})[/]")
+    by_severity = {s: sum(1 for f in report.findings if f.severity is s) for s in Severity}
+    out.print(
+        "\n"
+        + _t(
+            "summary",
+            lang,
+            high=by_severity[Severity.HIGH],
+            medium=by_severity[Severity.MEDIUM],
+            low=by_severity[Severity.LOW],
+        )
+    )
+
+
+def _finding_line(finding: Finding, lang: str) -> str:
+    colour = _COLOURS[finding.severity]
+    where = f"{_t('line', lang)} {finding.line}"
+    if finding.page is not None:
+        where = f"{_t('page', lang)} {finding.page}, {where}"
+    return (
+        f"  [{colour}]{_t(finding.severity.value, lang)}[/] {finding.kind} · {where} · "
+        f"[bold]{escape(finding.evidence)}[/]\n      {escape(finding.explanation(lang))}"
+    )

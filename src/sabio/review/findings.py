@@ -1,0 +1,216 @@
+"""What a detector reports: a :class:`Finding`, its severity, its masked evidence and its
+explanation in English or Spanish.
+
+A finding never holds the text it found. ``evidence`` is masked when the finding is made
+(:func:`mask`: the first characters and ``****``), and ``fingerprint`` is a digest of the
+found value (for dismissing one finding, or counting how many documents share a secret)
+that cannot be turned back into it. Every output (the CLI, JSON, the API) prints these
+and nothing else, so a review never spreads what it finds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Severity(StrEnum):
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+    @property
+    def rank(self) -> int:
+        return {"high": 0, "medium": 1, "low": 2}[self.value]
+
+
+class Category(StrEnum):
+    SECRET = "secret"
+    PERSONAL = "personal"
+    PHISHING = "phishing"
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One thing found in one place. ``start``/``end`` are character offsets in the
+    document's text (its sections joined as :mod:`sabio.chunking` joins them, so the
+    source panel can highlight them); ``line`` is 1-based in that text; ``page`` the
+    document's page, when it has pages. Mail-level signs (a forged sender) point at the
+    message's header block."""
+
+    category: Category
+    kind: str
+    severity: Severity
+    evidence: str
+    fingerprint: str
+    start: int = 0
+    end: int = 0
+    line: int = 0
+    page: int | None = None
+    document: str = ""
+    details: dict[str, str] = field(default_factory=dict)
+
+    def explanation(self, language: str = "en") -> str:
+        return explain(self.kind, language, **self.details)
+
+    def as_json(self, language: str = "en") -> dict[str, Any]:
+        data = asdict(self)
+        data["explanation"] = self.explanation(language)
+        return data
+
+
+def mask(value: str, keep: int = 4) -> str:
+    """The first ``keep`` characters (fewer for short values: never more than a quarter)
+    and ``****``: enough to recognise it, not enough to use it."""
+    shown = min(keep, len(value) // 4)
+    return value[:shown] + "****"
+
+
+def fingerprint(value: str) -> str:
+    """A short digest of a found value: the same secret in two documents has the same one."""
+    return hashlib.blake2b(value.encode("utf-8"), digest_size=8).hexdigest()
+
+
+# kind -> (English, Spanish). {placeholders} come from the finding's details.
+MESSAGES: dict[str, tuple[str, str]] = {
+    "private_key": (
+        "A private key. Whoever reads this document can impersonate its owner: revoke the "
+        "key, make a new one and keep it out of documents.",
+        "Una clave privada. Quien lea este documento puede suplantar a su dueño: revoca la "
+        "clave, crea otra y no la guardes en documentos.",
+    ),
+    "api_key": (
+        "An access key for {service}. Revoke it in {service} and make a new one; keep keys "
+        "in a password manager, not in documents or mails.",
+        "Una clave de acceso de {service}. Revócala en {service} y crea otra; guarda las "
+        "claves en un gestor de contraseñas, no en documentos ni correos.",
+    ),
+    "token": (
+        "A signed access token ({service}). It may still open a session: let it expire or "
+        "revoke it.",
+        "Un token de acceso firmado ({service}). Puede seguir abriendo una sesión: deja "
+        "que caduque o revócalo.",
+    ),
+    "password": (
+        "A password written next to its label ({label}). Change it, and keep passwords in "
+        "a password manager.",
+        "Una contraseña escrita junto a su etiqueta ({label}). Cámbiala y guarda las "
+        "contraseñas en un gestor de contraseñas.",
+    ),
+    "connection_string": (
+        "An address with a user name and password in it ({scheme}://). Change that "
+        "password and share the address without it.",
+        "Una dirección con usuario y contraseña dentro ({scheme}://). Cambia esa "
+        "contraseña y comparte la dirección sin ella.",
+    ),
+    "dni": (
+        "A Spanish DNI (valid check letter): personal data of an identified person.",
+        "Un DNI (letra de control válida): dato personal de una persona identificada.",
+    ),
+    "nie": (
+        "A Spanish NIE (valid check letter): personal data of an identified foreign resident.",
+        "Un NIE (letra de control válida): dato personal de un residente extranjero.",
+    ),
+    "cif": (
+        "A Spanish company tax number (CIF/NIF, valid check digit).",
+        "Un CIF/NIF de empresa (dígito de control válido).",
+    ),
+    "iban": (
+        "A bank account (IBAN, valid check digits, {country}).",
+        "Una cuenta bancaria (IBAN, dígitos de control válidos, {country}).",
+    ),
+    "card": (
+        "A payment card number ({brand}, passes the Luhn check). Card numbers must not be "
+        "kept in documents (PCI DSS).",
+        "Un número de tarjeta ({brand}, supera la comprobación de Luhn). Los números de "
+        "tarjeta no deben guardarse en documentos (PCI DSS).",
+    ),
+    "phone": (
+        "A telephone number: personal data when it belongs to a person.",
+        "Un número de teléfono: dato personal si es de una persona.",
+    ),
+    "email": (
+        "An e-mail address: personal data when it belongs to a person.",
+        "Una dirección de correo: dato personal si es de una persona.",
+    ),
+    "display_name_mismatch": (
+        "The sender's name shows {shown} but the mail comes from {actual}: a common "
+        "way to pose as someone else.",
+        "El nombre del remitente muestra {shown} pero el correo viene de {actual}: una "
+        "forma habitual de hacerse pasar por otro.",
+    ),
+    "reply_to_mismatch": (
+        "Replies go to {reply_to}, not to the sender's domain {actual}: answers would "
+        "reach someone else.",
+        "Las respuestas van a {reply_to}, no al dominio del remitente {actual}: quien "
+        "responda escribirá a otra persona.",
+    ),
+    "sender_spoofed": (
+        "The mail says it comes from {actual} but was sent by another server ({sent_by}): "
+        "the sender is probably forged.",
+        "El correo dice venir de {actual} pero lo envió otro servidor ({sent_by}): el "
+        "remitente probablemente es falso.",
+    ),
+    "link_mismatch": (
+        "A link shows {shown} but leads to {actual}.",
+        "Un enlace muestra {shown} pero lleva a {actual}.",
+    ),
+    "lookalike_domain": (
+        "The domain {domain} imitates {imitates} ({how}).",
+        "El dominio {domain} imita a {imitates} ({how}).",
+    ),
+    "urgent_request": (
+        "Urgent wording about {topic} ({words}): check with the sender by another "
+        "channel before you pay, change bank details or give a password.",
+        "Lenguaje urgente sobre {topic} ({words}): confirma con el remitente por otra vía "
+        "antes de pagar, cambiar datos bancarios o dar una contraseña.",
+    ),
+    "dangerous_attachment": (
+        "The attachment {name} {why}: do not open it.",
+        "El adjunto {name} {why}: no lo abras.",
+    ),
+    "suspicious_mail": (
+        "This mail shows {count} signs of phishing or fraud: {signs}.",
+        "Este correo muestra {count} señales de phishing o fraude: {signs}.",
+    ),
+}
+
+# Words used inside explanations, per language.
+WORDS: dict[str, tuple[str, str]] = {
+    "payment": ("a payment or bank details", "un pago o datos bancarios"),
+    "credentials": ("your password or account", "tu contraseña o tu cuenta"),
+    "double_extension": (
+        "hides a program behind a document's name",
+        "esconde un programa tras el nombre de un documento",
+    ),
+    "executable": ("is a program", "es un programa"),
+    "macro": (
+        "is an Office file that can run macros",
+        "es un archivo de Office que puede ejecutar macros",
+    ),
+    "archive": (
+        "is an archive that hides what it holds",
+        "es un archivo comprimido que oculta su contenido",
+    ),
+    "confusable": ("look-alike characters", "caracteres que se parecen"),
+    "typo": ("one or two letters changed", "una o dos letras cambiadas"),
+}
+
+
+def word(name: str, language: str) -> str:
+    en, es = WORDS.get(name, (name, name))
+    return es if language == "es" else en
+
+
+def explain(kind: str, language: str = "en", **details: str) -> str:
+    en, es = MESSAGES[kind]
+    text = es if language == "es" else en
+    values = {k: word(v, language) if v in WORDS else v for k, v in details.items()}
+    return text.format_map(_Missing(values))
+
+
+class _Missing(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        return "?"

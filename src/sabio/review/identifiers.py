@@ -1,0 +1,121 @@
+"""Personal data: Spanish DNI, NIE and CIF, IBANs, payment cards, telephone numbers and
+e-mail addresses.
+
+Every identifier with a check digit is reported only when the check holds, validated by
+python-stdnum (LGPL-2.1+, imported unmodified as a library: the licence lets an
+Apache-2.0 program use it so). A number one digit off (a typo, an invoice number that
+looks like a card) is not reported.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from stdnum import iban as stdnum_iban
+from stdnum import luhn
+from stdnum.es import cif as stdnum_cif
+from stdnum.es import dni as stdnum_dni
+from stdnum.es import nie as stdnum_nie
+
+from sabio.review.findings import Severity
+from sabio.review.secrets import Hit
+
+_EDGE_L = r"(?<![A-Za-z0-9])"
+_EDGE_R = r"(?![A-Za-z0-9])"
+_DNI = re.compile(rf"{_EDGE_L}(\d{{8}})[ -]?([A-Za-z]){_EDGE_R}")
+_NIE = re.compile(rf"{_EDGE_L}([XYZxyz])[ -]?(\d{{7}})[ -]?([A-Za-z]){_EDGE_R}")
+_CIF = re.compile(rf"{_EDGE_L}([ABCDEFGHJNPQRSUVW])[ -]?(\d{{7}})[ -]?([0-9A-J]){_EDGE_R}")
+_IBAN = re.compile(rf"{_EDGE_L}([A-Z]{{2}}\d{{2}}(?:[ ]?[A-Z0-9]){{11,30}})")
+_CARD = re.compile(r"(?<![\d.,-])((?:\d[ -]?){12,18}\d)(?![\d.,]\d)")
+_PHONE_ES = re.compile(
+    r"(?<![\d+\w.,])((?:(?:\+|00)34[ -]?)?[6789]\d{2}(?:[ -]?\d{2,3}){2,3})(?![\d\w]|[.,]\d)"
+)
+_PHONE_INTL = re.compile(
+    r"(?<![\d\w])(\+(?!34)[1-9]\d{0,2}[ .-]?(?:\(\d{1,4}\)[ .-]?)?(?:\d[ .-]?){6,13}\d)(?!\d)"
+)
+_EMAIL = re.compile(
+    r"(?<![A-Za-z0-9._%+-])([A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})*\.[A-Za-z]{2,24})"
+    r"(?![A-Za-z0-9-])"
+)
+_CARD_BRANDS = (
+    ("American Express", re.compile(r"^3[47]\d{13}$")),
+    ("Visa", re.compile(r"^4\d{12}(?:\d{3}){0,2}$")),
+    ("Mastercard", re.compile(r"^(?:5[1-5]\d{14}|2(?:2[2-9]|[3-6]\d|7[01])\d{13}|2720\d{12})$")),
+    ("Discover", re.compile(r"^6(?:011|5\d\d)\d{12,15}$")),
+    ("JCB", re.compile(r"^35(?:2[89]|[3-8]\d)\d{12,15}$")),
+    ("Diners Club", re.compile(r"^3(?:0[0-5]|[68]\d)\d{11,16}$")),
+)
+
+
+def find_identifiers(text: str) -> Iterator[Hit]:
+    yield from _spanish_ids(text)
+    yield from _ibans(text)
+    yield from _cards(text)
+    yield from _phones(text)
+    for match in _EMAIL.finditer(text):
+        yield Hit("email", Severity.LOW, match.start(1), match.end(1), match.group(1))
+
+
+def _spanish_ids(text: str) -> Iterator[Hit]:
+    for match in _DNI.finditer(text):
+        if stdnum_dni.is_valid(match.group(1) + match.group(2).upper()):
+            yield Hit("dni", Severity.MEDIUM, match.start(), match.end(), match.group(0))
+    for match in _NIE.finditer(text):
+        if stdnum_nie.is_valid("".join(match.groups()).upper()):
+            yield Hit("nie", Severity.MEDIUM, match.start(), match.end(), match.group(0))
+    for match in _CIF.finditer(text):
+        if stdnum_cif.is_valid("".join(match.groups())):
+            yield Hit("cif", Severity.LOW, match.start(), match.end(), match.group(0))
+
+
+def _ibans(text: str) -> Iterator[Hit]:
+    """The longest prefix of each candidate that is a valid IBAN (the pattern may run into
+    the next word or number)."""
+    for match in _IBAN.finditer(text):
+        candidate = match.group(1)
+        for end in range(len(candidate), 14, -1):
+            value = candidate[:end].rstrip()
+            if stdnum_iban.is_valid(value):
+                start = match.start(1)
+                yield Hit(
+                    "iban",
+                    Severity.MEDIUM,
+                    start,
+                    start + len(value),
+                    value,
+                    {"country": value[:2]},
+                )
+                break
+
+
+def _cards(text: str) -> Iterator[Hit]:
+    for match in _CARD.finditer(text):
+        raw = match.group(1)
+        digits = re.sub(r"[ -]", "", raw)
+        brand = next((name for name, p in _CARD_BRANDS if p.match(digits)), None)
+        if brand is None or not _card_grouping(raw) or not luhn.is_valid(digits):
+            continue
+        yield Hit("card", Severity.HIGH, match.start(1), match.end(1), raw, {"brand": brand})
+
+
+def _card_grouping(raw: str) -> bool:
+    """Written as one run of digits, or in groups of 4 (Amex: 4-6-5; 4-6-4 for Diners)."""
+    groups = re.split(r"[ -]", raw)
+    if len(groups) == 1:
+        return True
+    sizes = [len(g) for g in groups]
+    return sizes[:-1] == [4] * (len(sizes) - 1) or sizes in ([4, 6, 5], [4, 6, 4])
+
+
+def _phones(text: str) -> Iterator[Hit]:
+    for pattern, national in ((_PHONE_ES, True), (_PHONE_INTL, False)):
+        for match in pattern.finditer(text):
+            digits = re.sub(r"\D", "", match.group(1))
+            if national:
+                digits = re.sub(r"^(?:0034|34)(?=\d{9}$)", "", digits)
+                if len(digits) != 9:
+                    continue
+            elif not 8 <= len(digits) <= 15:
+                continue
+            yield Hit("phone", Severity.LOW, match.start(1), match.end(1), match.group(1))

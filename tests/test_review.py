@@ -1,0 +1,245 @@
+"""The security review (sabio.review) over real loaders, real mails and a real store:
+each detector's true positives, its near misses (a wrong check digit, a placeholder) and
+the masking of every output."""
+
+from __future__ import annotations
+
+import json
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+from fake_servers import closed_port
+from typer.testing import CliRunner
+
+from sabio.chunking import document_text
+from sabio.cli import app
+from sabio.loaders import Blob, load_document
+from sabio.review import review_paths, review_text
+from sabio.review.findings import mask
+from sabio.review.phishing import registrable
+
+MAILS = Path(__file__).resolve().parents[2] / "shared" / "data" / "documents" / "email"
+AWS_KEY = "AKIA" + "IOSFODNN7Q2XK4BZ"
+GITHUB = "ghp_" + "x7Kq2LmN9pR4sT6vW8yZ1aB3cD5eF7gH9jK0"
+PASSWORD = "Tr0ub4dor&3x-9"
+
+
+def kinds(text: str) -> list[str]:
+    return [f.kind for f in review_text(text)]
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("DNI: 12345678Z", "dni"),
+        ("NIE X-1234567-L del cliente", "nie"),
+        ("CIF B12345674, Madrid", "cif"),
+        ("cuenta ES91 2100 0418 4502 0005 1332.", "iban"),
+        ("IBAN DE89370400440532013000", "iban"),
+        ("tarjeta 4111 1111 1111 1111 caduca", "card"),
+        ("llámame al +34 612 345 678", "phone"),
+        ("escribe a ana.garcia@ejemplo.es", "email"),
+        (f"AWS_ACCESS_KEY_ID={AWS_KEY}", "api_key"),
+        (f"token {GITHUB}", "api_key"),
+        (f"contraseña: {PASSWORD}", "password"),
+        ("DATABASE_URL=postgres://app:S3cr3t-Pw@db.local/app", "connection_string"),
+        (
+            "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXk\n"
+            "-----END OPENSSH PRIVATE KEY-----",
+            "private_key",
+        ),
+    ],
+)
+def test_each_detector_finds_its_kind(text: str, kind: str) -> None:
+    assert kind in kinds(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "DNI: 12345678A",  # wrong check letter
+        "NIE X1234567M",
+        "CIF B12345675",
+        "cuenta ES92 2100 0418 4502 0005 1332",  # check digits off by one
+        "tarjeta 4111 1111 1111 1112",  # fails Luhn
+        "factura 1234 5678 9012 3456",  # not a card brand's prefix... nor Luhn
+        "password: ********",
+        "contraseña: <tu contraseña>",
+        "password: ${DB_PASSWORD}",
+        "Password: see the manager",
+        "total 612.345.678,00 EUR",  # an amount, not a phone
+    ],
+)
+def test_near_misses_are_not_reported(text: str) -> None:
+    assert kinds(text) == []
+
+
+def test_a_key_behind_a_label_is_one_finding_of_the_specific_kind() -> None:
+    [finding] = review_text(f"OPENAI_API_KEY=sk-proj-{'Ab3' * 16}")
+    assert finding.kind == "api_key" and finding.details["service"] == "OpenAI"
+
+
+def test_findings_are_masked_and_placed() -> None:
+    text = f"linea uno\nclave: {PASSWORD}\nIBAN ES9121000418450200051332\n"
+    findings = review_text(text, "notas.txt", [(0, 3)])
+    for finding in findings:
+        assert finding.evidence.endswith("****")
+        assert text[finding.start : finding.end] not in json.dumps(finding.as_json())
+        assert finding.page == 3 and finding.line in (2, 3)
+    password = next(f for f in findings if f.kind == "password")
+    assert text[password.start : password.end] == PASSWORD
+    assert mask("abcdefghij") == "ab****" and mask("abc") == "****"
+
+
+def test_explanations_in_english_and_spanish() -> None:
+    [finding] = review_text("tarjeta 4111111111111111")
+    assert "Luhn" in finding.explanation("en") and "Visa" in finding.explanation("en")
+    assert "tarjeta" in finding.explanation("es")
+
+
+def test_registrable_domains() -> None:
+    assert registrable("mail.bbva.com.mx") == "bbva.com.mx"
+    assert registrable("login.paypal.com") == "paypal.com"
+
+
+# --- mail -------------------------------------------------------------------------------
+
+
+def _mail(
+    folder: Path,
+    name: str,
+    sender: str,
+    body: str,
+    html: str | None = None,
+    attachment: tuple[str, bytes] | None = None,
+    reply_to: str | None = None,
+) -> Path:
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = "ana@empresa.es"
+    message["Subject"] = name
+    message["Date"] = "Tue, 01 Dec 2026 09:00:00 +0100"
+    if reply_to:
+        message["Reply-To"] = reply_to
+    message.set_content(body)
+    if html:
+        message.add_alternative(html, subtype="html")
+    if attachment:
+        message.add_attachment(
+            attachment[1], maintype="application", subtype="octet-stream", filename=attachment[0]
+        )
+    path = folder / f"{name}.eml"
+    path.write_bytes(message.as_bytes())
+    return path
+
+
+@pytest.fixture
+def mailbox(tmp_path: Path) -> Path:
+    box = tmp_path / "mail"
+    box.mkdir()
+    _mail(box, "reunion", "Luis Pérez <luis@proveedor.es>", "Nos vemos el martes a las 10.")
+    _mail(
+        box,
+        "factura",
+        '"PayPal Service" <service@pay-secure-alerts.ru>',
+        "Su cuenta ha sido suspendida. Verifique su cuenta hoy mismo.",
+        html='<p>Entre en <a href="http://198.51.100.7/login">www.paypal.com</a></p>',
+    )
+    _mail(
+        box,
+        "pedido",
+        "Luis Pérez <luis@proveedot.es>",
+        "Hemos cambiado de banco: nuevos datos bancarios, transferencia urgente hoy.",
+        reply_to="pagos@cuentas-nuevas.com",
+    )
+    _mail(
+        box,
+        "envio",
+        "Correos <avisos@correos.es>",
+        "Su paquete está en camino. Adjunto el albarán.",
+        attachment=("albaran.pdf.exe", b"MZ\x90\x00"),
+    )
+    _mail(
+        box,
+        "claves",
+        "Marta <marta@proveedor.es>",
+        f"Te paso el .env:\nAWS_ACCESS_KEY_ID={AWS_KEY}",
+    )
+    return box
+
+
+def _by_document(box: Path) -> dict[str, set[str]]:
+    report = review_paths([box])
+    found: dict[str, set[str]] = {}
+    for finding in report.findings:
+        found.setdefault(Path(finding.document).stem, set()).add(finding.kind)
+    return found
+
+
+def test_phishing_signs_in_planted_mails(mailbox: Path) -> None:
+    found = _by_document(mailbox)
+    assert "suspicious_mail" not in found.get("reunion", set())
+    assert {"display_name_mismatch", "link_mismatch", "urgent_request", "suspicious_mail"} <= found[
+        "factura"
+    ]
+    assert {"lookalike_domain", "reply_to_mismatch", "urgent_request", "suspicious_mail"} <= found[
+        "pedido"
+    ]  # proveedot.es imitates proveedor.es, a sender seen in the same mailbox
+    assert {"dangerous_attachment", "suspicious_mail"} <= found["envio"]
+    assert "api_key" in found["claves"] and "suspicious_mail" not in found["claves"]
+
+
+def test_a_lookalike_with_cyrillic_letters(tmp_path: Path) -> None:
+    _mail(tmp_path, "aviso", "Soporte <soporte@p\u0430ypal.com>", "Hola")
+    found = _by_document(tmp_path)
+    assert "lookalike_domain" in found["aviso"]
+
+
+@pytest.mark.skipif(not MAILS.is_dir(), reason="the shared mails are not here")
+def test_a_real_bank_phishing_mail_and_a_real_ordinary_one() -> None:
+    report = review_paths(
+        [MAILS / "spamscope" / "mail_test_17.eml", MAILS / "tika" / "testThunderbirdEml.eml"]
+    )
+    suspicious = {Path(f.document).name for f in report.findings if f.kind == "suspicious_mail"}
+    assert suspicious == {"mail_test_17.eml"}
+
+
+# --- the command ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.setenv("SABIO_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("SABIO_EMBEDDING_MODEL", "fake:words")
+    monkeypatch.setenv("OLLAMA_HOST", f"127.0.0.1:{closed_port()}")
+    return CliRunner()
+
+
+def test_review_of_a_folder_masks_every_secret(cli: CliRunner, mailbox: Path) -> None:
+    result = cli.invoke(app, ["review", str(mailbox), "--language", "es", "--all"])
+    assert result.exit_code == 0, result.output
+    assert AWS_KEY not in result.output and "AKIA****" in result.output
+    assert "Revisión de seguridad" in result.output and "no lo abras" in result.output
+    data = json.loads(cli.invoke(app, ["review", str(mailbox), "--json"]).stdout)
+    assert AWS_KEY not in json.dumps(data)
+    assert data["counts"]["suspicious_mail"] == 3
+
+
+def test_review_of_a_knowledge_base_places_findings_in_the_stored_text(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    filler = "Texto de relleno para que el documento tenga varios pasajes. " * 60
+    text = f"{filler}\n\nAcceso al servidor\ncontraseña: {PASSWORD}\n\n{filler}\n\nDNI 12345678Z\n"
+    (folder / "acceso.txt").write_text(text, encoding="utf-8")
+    assert cli.invoke(app, ["add", str(folder)]).exit_code == 0
+    result = cli.invoke(app, ["review", "default", "--json"])
+    assert result.exit_code == 0, result.output
+    assert PASSWORD not in result.stdout
+    findings = {f["kind"]: f for f in json.loads(result.stdout)["findings"]}
+    stored = document_text(load_document(Blob.from_path(folder / "acceso.txt")).sections)
+    assert stored[findings["password"]["start"] : findings["password"]["end"]] == PASSWORD
+    assert stored[findings["dni"]["start"] : findings["dni"]["end"]] == "12345678Z"
+    assert findings["dni"]["line"] == stored[: findings["dni"]["start"]].count("\n") + 1
