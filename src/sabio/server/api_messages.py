@@ -111,7 +111,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "es": "la entrada supera la longitud de contexto ({longest} tokens, {model} lee "
         "{limit}): envía textos más cortos o deja truncate activado",
     },
-    "ollama_unreachable": {
+    "upstream_unreachable": {
         "en": "Ollama is not reachable at {host} — start it with `ollama serve`, or point "
         "Sabio's `ollama_host` setting (OLLAMA_HOST) at it",
         "es": "no se puede conectar con Ollama en {host}: arráncalo con `ollama serve` o "

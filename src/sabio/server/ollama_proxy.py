@@ -80,7 +80,7 @@ class OllamaError(Exception):
 
 
 def unreachable(settings: Settings) -> OllamaError:
-    return OllamaError(502, key="ollama_unreachable", host=settings.ollama_host)
+    return OllamaError(502, key="upstream_unreachable", host=settings.ollama_host)
 
 
 def upstream_client() -> httpx.AsyncClient:
