@@ -101,6 +101,8 @@ class IngestOptions:
     max_text_mb: int = MAX_TEXT_MB
     """Most text one document may hold, in MB of characters (2^20 each)."""
     ocr: OcrOptions = DEFAULT_OCR
+    reread: bool = False
+    """Read every file again, even one whose content is known (its deferred OCR)."""
 
 
 @dataclass(slots=True)
@@ -322,7 +324,9 @@ def ingest_paths(
     for path, stat in files.items():
         source = str(path)
         doc = store.find_document(kb.id, source)
-        retry = doc is not None and doc.status == "encrypted" and options.password is not None
+        retry = options.reread or (
+            doc is not None and doc.status == "encrypted" and options.password is not None
+        )
         same_stat = doc is not None and (doc.size, doc.mtime_ns) == (stat.st_size, stat.st_mtime_ns)
         if doc is not None and same_stat and not retry:
             result = FileResult(source, "unchanged", doc.status, doc.error, doc.chunk_count)
