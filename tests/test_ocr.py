@@ -23,6 +23,8 @@ from sabio.loaders import Blob, OcrOptions, OcrSummary, load_document
 from sabio.loaders.garbled import looks_garbled
 from sabio.loaders.ocr import recognize_page, skew_angle
 from sabio.server import create_app
+from sabio.service import Sabio
+from sabio.worker import Worker
 
 needs_tesseract = pytest.mark.skipif(
     shutil.which("tesseract") is None, reason="Tesseract is not installed (scripts/install.sh)"
@@ -212,6 +214,8 @@ def test_the_document_note_says_what_ocr_read_and_what_is_left() -> None:
         OcrSummary.of({"needs_ocr_pages": "1,2,3,4,7,9,10"}).note()
         == "pages 1-4, 7, 9, 10 need OCR"
     )
+    waiting = OcrSummary.of({"needs_ocr_pages": "5,6,7", "ocr_deferred": "1"})
+    assert waiting.pending and waiting.note() == "OCR in progress: pages 5-7"
 
 
 @needs_tesseract
@@ -255,3 +259,44 @@ def test_pictures_with_text_inside_office_files_are_read_and_logos_are_not(
         pictures = [s for s in doc.sections if s.heading.startswith("Image: ")]
         assert len(pictures) == 1, name
         assert LINE in _words(pictures[0].text) and pictures[0].page == page
+
+
+@needs_tesseract
+def test_an_uploaded_mixed_pdf_is_searchable_at_once_and_its_scan_after_the_ocr_job(
+    tmp_path: Path, brochure_top: Image.Image
+) -> None:
+    settings = load_settings(
+        {"home": tmp_path / "home", "embedding_model": "fake:words", "workers": 1}, environ={}
+    )
+    mixed = _mixed_pdf(tmp_path, brochure_top).read_bytes()
+    api = "/api/v1/kbs/mixed"
+
+    def pages_found(query: str) -> set[int]:
+        hits = client.get(f"{api}/search", params={"q": query, "k": 3}).json()["hits"]
+        return {hit["page"] for hit in hits}
+
+    app = create_app(settings, run_worker=False)  # the job is run below, by a worker
+    with TestClient(app, base_url="http://127.0.0.1:11435") as client:
+        client.post("/api/v1/kbs", json={"name": "mixed"})
+        upload = client.post(f"{api}/documents", files=[("files", ("mixed.pdf", mixed))])
+        assert upload.json()["files"][0]["status"] == "indexed"
+        assert pages_found("arithmetic finite field extensions") == {1}  # the text page
+        assert 2 not in pages_found("LinnSequencer composition performance tool")
+        [document] = client.get(f"{api}/documents").json()
+        assert document["ocr"] == {
+            "pages": [],
+            "confidence": None,
+            "low_pages": [],
+            "missing_pages": [2],
+            "pending": True,
+        }
+        [job] = client.get("/api/v1/jobs").json()
+        assert job["status"] == "queued"
+
+        worker = Worker(Sabio(settings), watch=False)  # as after a restart: the job is kept
+        assert worker.run_pending() == 1
+        worker.stop()
+        assert 2 in pages_found("LinnSequencer composition performance tool")
+        [document] = client.get(f"{api}/documents").json()
+        assert document["ocr"]["pages"] == [2] and not document["ocr"]["pending"]
+        assert document["ocr"]["missing_pages"] == []

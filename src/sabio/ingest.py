@@ -112,6 +112,8 @@ class IngestOptions:
     ocr: OcrOptions = DEFAULT_OCR
     models_dir: Path | None = None
     """Where loaders keep model files they derive (``Blob.models``)."""
+    reread: bool = False
+    """Read every file again, even one whose content is known (its deferred OCR)."""
 
 
 @dataclass(slots=True)
@@ -347,7 +349,9 @@ def ingest_paths(
     for path, stat in files.items():
         source = str(path)
         doc = store.find_document(kb.id, source)
-        retry = doc is not None and doc.status == "encrypted" and options.password is not None
+        retry = options.reread or (
+            doc is not None and doc.status == "encrypted" and options.password is not None
+        )
         retry = retry or (doc is not None and doc.chunk_count > 0 and _tables_missing(doc, read))
         same_stat = doc is not None and (doc.size, doc.mtime_ns) == (stat.st_size, stat.st_mtime_ns)
         if doc is not None and same_stat and not retry:

@@ -253,8 +253,12 @@ class Sabio:
         isolate: bool = False,
         follow_links: bool = False,
         within: Path | None = None,
+        defer_ocr: bool = False,
+        reread: bool = False,
     ) -> IngestReport:
-        """Index files and folders; see :class:`IngestOptions` for the flags."""
+        """Index files and folders; see :class:`IngestOptions` for the flags.
+        ``defer_ocr``: a PDF's text pages are indexed now and its scanned pages read by a
+        background job (queued here); ``reread``: read the files even when unchanged."""
         kb = self.kb(kb_name, create_default=True)
         options = self._ingest_options(
             password=password,
@@ -263,8 +267,11 @@ class Sabio:
             isolate=isolate,
             follow_links=follow_links,
             within=within,
+            reread=reread,
         )
         tables = self.kb_tables(kb)
+        if defer_ocr:
+            options = replace(options, ocr=replace(options.ocr, defer=True))
         report = ingest_paths(
             self.store, kb, paths, lambda: self.kb_embedder(kb), options, progress, tables
         )
@@ -272,7 +279,15 @@ class Sabio:
         if progress is not None:
             progress(None, "updating the search index")
         self.index.sync(kb)  # tokenizing the new passages now keeps the next search fast
+        if defer_ocr and (waiting := self._ocr_deferred(kb, report)):
+            self.jobs.enqueue_ingest(kb.name, waiting, ocr=True)
         return report
+
+    def _ocr_deferred(self, kb: KnowledgeBase, report: IngestReport) -> list[str]:
+        """The files just indexed whose scanned pages wait for OCR."""
+        indexed = [r.source for r in report.results if r.outcome in ("added", "updated")]
+        documents = (self.store.find_document(kb.id, source) for source in indexed)
+        return [d.source for d in documents if d is not None and d.metadata.get("ocr_deferred")]
 
     def add_loaded(
         self, items: Sequence[LoadedSource], kb_name: str, *, isolate: bool = False

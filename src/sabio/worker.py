@@ -200,10 +200,17 @@ class Worker:
         def progress(result: FileResult | None, note: str, total: int | None = None) -> None:
             nonlocal done
             done += result is not None
-            beating.update(done, total or len(paths), note or "reading files")
+            beating.update(done, total or len(paths), note or doing)
 
+        reread = bool(job.payload.get("ocr"))
+        doing = "OCR in progress" if reread else "reading files"
         report = self.sabio.add(
-            paths, job.payload["kb"], keep_missing=True, progress=progress, isolate=True
+            paths,
+            job.payload["kb"],
+            keep_missing=True,
+            progress=progress,
+            isolate=True,
+            reread=reread,
         )
         tally = Tally({})
         for result in report.results:

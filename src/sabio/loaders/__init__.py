@@ -53,11 +53,14 @@ class OcrOptions:
     """How pages without a usable text layer are read (:mod:`sabio.loaders.ocr`):
     ``program`` is Tesseract ("" : no OCR, they stay "needs OCR"); ``languages`` its
     language packs (empty: English, Spanish and the others installed); ``budget`` the
-    seconds one file's OCR may take (0: no limit), the pages left then still need OCR."""
+    seconds one file's OCR may take (0: no limit), the pages left then still need OCR.
+    ``defer``: a PDF with a text layer on some pages leaves its scanned pages for a
+    background job (``metadata["ocr_deferred"]``), so that its text is searchable at once."""
 
     program: str = "tesseract"
     languages: tuple[str, ...] = ()
     budget: float = 0.0
+    defer: bool = False
 
 
 DEFAULT_OCR = OcrOptions()
@@ -73,6 +76,8 @@ class OcrSummary:
     confidence: float | None = None
     low_pages: tuple[int, ...] = ()
     missing_pages: tuple[int, ...] = ()
+    pending: bool = False
+    """The missing pages are being read by a background job."""
 
     @classmethod
     def of(cls, metadata: Mapping[str, Any]) -> OcrSummary:
@@ -85,6 +90,7 @@ class OcrSummary:
             float(confidence) if confidence not in (None, "") else None,
             numbers("ocr_low_pages"),
             numbers("needs_ocr_pages"),
+            bool(metadata.get("ocr_deferred")),
         )
 
     def note(self) -> str:
@@ -103,7 +109,9 @@ class OcrSummary:
                 if len(low) == 1
                 else f"pages {', '.join(map(str, low))} are hard to read; check them"
             )
-        if missing := self.missing_pages:
+        if (missing := self.missing_pages) and self.pending:
+            parts.append(f"OCR in progress: page{'s' * (len(missing) > 1)} {page_ranges(missing)}")
+        elif missing:
             parts.append(
                 f"page {missing[0]} needs OCR"
                 if len(missing) == 1

@@ -80,12 +80,16 @@ def load_pdf(blob: Blob) -> LoadedDocument:
         pages = [_read_page(pdf, number) for number in range(1, count + 1)]
         title = _title(pdf.get_metadata_value("Title"), blob.name)
         scanned = [p.number for p in pages if p.scanned]
-        ocr = recognize_pages(scanned, lambda n: _render(pdf, n), blob.ocr)
+        deferred = blob.ocr.defer and any(p.text.strip() for p in pages) and bool(scanned)
+        ocr = recognize_pages([] if deferred else scanned, lambda n: _render(pdf, n), blob.ocr)
     except pdfium.PdfiumError as exc:
         raise CorruptFileError(f"the PDF is damaged: {exc}") from exc
     finally:
         pdf.close()
-    return _document(pages, count, title, ocr)
+    doc = _document(pages, count, title, ocr, deferred)
+    if deferred:
+        doc.metadata["ocr_deferred"] = "1"
+    return doc
 
 
 def _render(pdf: pdfium.PdfDocument, number: int) -> Image.Image:
@@ -191,7 +195,9 @@ def _has_image(page: pdfium.PdfPage) -> bool:
     return any(obj.type == _IMAGE for obj in page.get_objects(max_depth=3))
 
 
-def _document(pages: list[_Page], count: int, title: str, ocr: OcrResults) -> LoadedDocument:
+def _document(
+    pages: list[_Page], count: int, title: str, ocr: OcrResults, deferred: bool = False
+) -> LoadedDocument:
     for page in pages:
         if page.number in ocr.pages:
             page.text, page.scanned = ocr.pages[page.number].text, False
@@ -204,7 +210,12 @@ def _document(pages: list[_Page], count: int, title: str, ocr: OcrResults) -> Lo
         raise EmptyDocumentError(f"OCR found no words on the PDF's {count} page(s)")
     if not text_pages and not scanned:
         raise EmptyDocumentError(f"the PDF has {count} blank page(s) and no text")
-    if scanned and not ocr.pages and len(scanned) * 2 > len(scanned) + len(text_pages):
+    if (
+        scanned
+        and not ocr.pages
+        and not deferred
+        and len(scanned) * 2 > len(scanned) + len(text_pages)
+    ):
         raise NeedsOCRError(
             f"{len(scanned)} of {count} pages have no usable text layer (a scan) and OCR "
             f"could not read them: {ocr.problem}"

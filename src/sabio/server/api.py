@@ -241,7 +241,7 @@ def index_uploads(
         accepted = [str(uploads.accept(r, folder)) for r in received if problems[r.name] is None]
         try:
             paths = [Path(p) for p in accepted]
-            report = writer.add(paths, name, isolate=True) if accepted else None
+            report = writer.add(paths, name, isolate=True, defer_ocr=True) if accepted else None
         except BaseException:  # e.g. the embedding model is down: keep no unindexed file
             writer.discard_unindexed_uploads(name, accepted)
             raise
@@ -256,6 +256,7 @@ def index_uploads(
             )
             doc = writer.find_document(kb, source) if kb and source in results else None
             files.append(_uploaded_out(r.filename, r.name, result, doc, refusal))
+    services.wake_worker()  # the OCR of scanned pages the upload left for later, if any
     return files
 
 

@@ -83,6 +83,9 @@ class OcrOut(BaseModel):
     missing_pages: list[int] = Field(
         description="Pages without a usable text layer that OCR could not read (not searchable)."
     )
+    pending: bool = Field(
+        description="The missing pages are being read by OCR in the background (a job)."
+    )
 
 
 class DocumentOut(BaseModel):

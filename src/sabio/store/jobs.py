@@ -101,10 +101,13 @@ class JobQueue:
                 )
         return self.get(job_id)
 
-    def enqueue_ingest(self, kb_name: str, paths: list[str]) -> Job:
-        """Queue adding files to a knowledge base (what a stopped server left unindexed)."""
+    def enqueue_ingest(self, kb_name: str, paths: list[str], *, ocr: bool = False) -> Job:
+        """Queue adding files to a knowledge base (what a stopped server left unindexed);
+        ``ocr``: reading them again for the scanned pages their first reading left."""
         now = time.time()
-        payload = json.dumps({"kb": kb_name, "paths": sorted(paths)})
+        payload = json.dumps(
+            {"kb": kb_name, "paths": sorted(paths), **({"ocr": True} if ocr else {})}
+        )
         with self.store.transaction() as db:
             job_id = int(
                 db.execute(

@@ -273,6 +273,6 @@ function ocrNotes(ocr) {
   return [
     ocr.pages.length ? h("div.muted.small.ocr-read", {}, t("ocr.read", { ...pages(ocr.pages), confidence: Math.round(ocr.confidence ?? 0) })) : null,
     ocr.low_pages.length ? h("div.status-help.ocr-low", {}, t("ocr.low", pages(ocr.low_pages))) : null,
-    ocr.missing_pages.length ? h("div.status-help.ocr-missing", {}, t("ocr.missing", pages(ocr.missing_pages))) : null,
+    ocr.missing_pages.length ? h("div.status-help.ocr-missing", {}, t(ocr.pending ? "ocr.pending" : "ocr.missing", pages(ocr.missing_pages))) : null,
   ];
 }
