@@ -1,4 +1,4 @@
-"""`sabio extract` and `sabio summarize`: whole-document tasks (:mod:`sabio.tasks`)."""
+"""`sabio extract`, `summarize` and `translate`: whole-document tasks (:mod:`sabio.tasks`)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from rich.markup import escape
 
 from sabio.errors import ConfigError
 from sabio.filters import DocumentFilter
+from sabio.service import Sabio
 from sabio.store import DocumentRecord
 from sabio.tasks.extract import BUILT_IN, Extraction, load_schema
 from sabio.terminal import JsonOption, KbOption, err, out, print_json
@@ -131,12 +132,7 @@ def summarize(
         raise ConfigError(f"no language {language!r}: use es or en", key="summary_language")
     sabio = _sabio(ctx)
     try:
-        ref = document
-        path = Path(document)
-        if path.is_file():
-            with err.status("adding the file…"):
-                report = sabio.add([path], kb)
-            ref = report.results[0].source
+        ref = _added(sabio, document, kb)
         with err.status("summarizing…") as status:
             doc, summary = sabio.summarize(
                 ref,
@@ -167,3 +163,48 @@ def summarize(
     err.print(f"[dim]{escape(Path(doc.source).name)}: {summary.route}[/]")
     for claim in summary.unsupported:
         err.print(f"[yellow]not supported by the document: {escape(claim.text)}[/]")
+
+
+def translate(
+    ctx: typer.Context,
+    document: Annotated[
+        str, typer.Argument(help="A document (id, file name or path), or a file to add first.")
+    ],
+    to: Annotated[str, typer.Option("--to", help="es, en, or a language's name.")] = "en",
+    kb: KbOption = None,
+    model: Annotated[
+        str | None, typer.Option(help="Chat model (default: the configured one).")
+    ] = None,
+    out_file: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write the Markdown here (default: stdout).")
+    ] = None,
+) -> None:
+    """Translate a whole document to Markdown, keeping its headings, lists, tables, figures
+    and page numbers; lines whose figures did not survive are listed."""
+    sabio = _sabio(ctx)
+    try:
+        ref = _added(sabio, document, kb)
+        with err.status("translating…") as status:
+            doc, found = sabio.translate(
+                ref, to, kb, model=model, progress=lambda n: status.update(f"translating: {n}")
+            )
+    finally:
+        sabio.close()
+    if out_file:
+        out_file.write_text(found.markdown, encoding="utf-8")
+    else:
+        sys.stdout.write(found.markdown)
+    kept = ", ".join(f"{n} {kind}s" for kind, n in found.counts.items() if n)
+    err.print(f"[dim]{escape(Path(doc.source).name)}: {found.segments} segments, kept {kept}[/]")
+    for problem in found.problems:
+        err.print(f"[yellow]check: {escape(problem)}[/]")
+
+
+def _added(sabio: Sabio, document: str, kb: str | None) -> str:
+    """``document`` as a reference to a stored document: a file is added first."""
+    path = Path(document)
+    if not path.is_file():
+        return document
+    with err.status("adding the file…"):
+        report = sabio.add([path], kb)
+    return report.results[0].source

@@ -50,6 +50,7 @@ from sabio.sources.kinds import SetupContext, source_kind
 from sabio.store import DocumentRecord, KnowledgeBase, Passage, Store
 from sabio.tasks.extract import Extraction, extract_document
 from sabio.tasks.summarize import Summary, summarize_document
+from sabio.tasks.translate import Translation, translate_document
 from sabio.users import UserStore
 from sabio.vault import Vault
 
@@ -456,6 +457,23 @@ class Sabio:
             extractive=extractive,
         )
         return doc, summary
+
+    def translate(
+        self,
+        ref: str,
+        to: str,
+        kb_name: str | None = None,
+        *,
+        model: str | None = None,
+        progress: Callable[[str], None] | None = None,
+    ) -> tuple[DocumentRecord, Translation]:
+        """One document in the language ``to``, its structure and figures kept
+        (:mod:`sabio.tasks.translate`)."""
+        kb = self.kb(kb_name)
+        doc = self.get_document(kb, ref)
+        pages = self.store.document_pages(kb.id, doc.id)
+        chat = self.chat_model(model)
+        return doc, translate_document(chat, pages, to, progress=progress)
 
     # answers
 
