@@ -1,4 +1,4 @@
-"""`sabio extract`, `summarize` and `translate`: whole-document tasks (:mod:`sabio.tasks`)."""
+"""`sabio extract`, `summarize`, `translate` and `compare` (:mod:`sabio.tasks`)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from sabio.errors import ConfigError
 from sabio.filters import DocumentFilter
 from sabio.service import Sabio
 from sabio.store import DocumentRecord
+from sabio.tasks.compare import Change, Unit
 from sabio.tasks.extract import BUILT_IN, Extraction, load_schema
 from sabio.terminal import JsonOption, KbOption, err, out, print_json
 from sabio.terminal import service as _sabio
@@ -208,3 +209,57 @@ def _added(sabio: Sabio, document: str, kb: str | None) -> str:
     with err.status("adding the file…"):
         report = sabio.add([path], kb)
     return report.results[0].source
+
+
+def compare(
+    ctx: typer.Context,
+    old: Annotated[str, typer.Argument(help="The first document (id, name or path, or a file).")],
+    new: Annotated[str, typer.Argument(help="The second document, e.g. the newer version.")],
+    kb: KbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """What was added, removed and changed from OLD to NEW, sentence by sentence, with the
+    page on each side and the section it is in."""
+    sabio = _sabio(ctx)
+    try:
+        old_doc, new_doc, changes = sabio.compare(
+            _added(sabio, old, kb), _added(sabio, new, kb), kb
+        )
+    finally:
+        sabio.close()
+    if as_json:
+        print_json(
+            [
+                {
+                    "kind": c.kind,
+                    "section": c.section,
+                    "old": {"text": c.old.text, "page": c.old.page} if c.old else None,
+                    "new": {"text": c.new.text, "page": c.new.page} if c.new else None,
+                    "removed_words": c.removed_words,
+                    "added_words": c.added_words,
+                }
+                for c in changes
+            ]
+        )
+        return
+    names = escape(Path(old_doc.source).name), escape(Path(new_doc.source).name)
+    out.print(f"{names[0]} → {names[1]}: {len(changes)} changes")
+    for change in changes:
+        where = _pages(change)
+        section = f" [dim]({escape(change.section)})[/]" if change.section else ""
+        if change.kind == "changed":
+            out.print(
+                f"[yellow]changed[/] {where}{section}: [red]{escape(change.removed_words)}[/] → "
+                f"[green]{escape(change.added_words)}[/]"
+            )
+        elif change.kind == "added" and change.new:
+            out.print(f"[green]added[/] {where}{section}: {escape(change.new.text)}")
+        elif change.old:
+            out.print(f"[red]removed[/] {where}{section}: {escape(change.old.text)}")
+
+
+def _pages(change: Change) -> str:
+    def page(unit: Unit | None) -> str:
+        return f"p. {unit.page}" if unit and unit.page is not None else "—"
+
+    return f"{page(change.old)} → {page(change.new)}"

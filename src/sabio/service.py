@@ -48,6 +48,7 @@ from sabio.search import SearchHit, search_chunks
 from sabio.sources import Source, SourceItem, SourceStore
 from sabio.sources.kinds import SetupContext, source_kind
 from sabio.store import DocumentRecord, KnowledgeBase, Passage, Store
+from sabio.tasks.compare import Change, compare_documents
 from sabio.tasks.extract import Extraction, extract_document
 from sabio.tasks.summarize import Summary, summarize_document
 from sabio.tasks.translate import Translation, translate_document
@@ -474,6 +475,18 @@ class Sabio:
         pages = self.store.document_pages(kb.id, doc.id)
         chat = self.chat_model(model)
         return doc, translate_document(chat, pages, to, progress=progress)
+
+    def compare(
+        self, old_ref: str, new_ref: str, kb_name: str | None = None
+    ) -> tuple[DocumentRecord, DocumentRecord, list[Change]]:
+        """What was added, removed and changed from one document to another, with pages on
+        both sides (:mod:`sabio.tasks.compare`)."""
+        kb = self.kb(kb_name)
+        old, new = self.get_document(kb, old_ref), self.get_document(kb, new_ref)
+        changes = compare_documents(
+            self.store.document_pages(kb.id, old.id), self.store.document_pages(kb.id, new.id)
+        )
+        return old, new, changes
 
     # answers
 
