@@ -1,4 +1,4 @@
-"""`sabio extract` and `sabio summarize`: whole-document tasks (:mod:`sabio.tasks`)."""
+"""`sabio extract`, `summarize`, `translate` and `compare` (:mod:`sabio.tasks`)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from rich.markup import escape
 
 from sabio.errors import ConfigError
 from sabio.filters import DocumentFilter
+from sabio.service import Sabio
 from sabio.store import DocumentRecord
+from sabio.tasks.compare import Change, Unit
 from sabio.tasks.extract import BUILT_IN, Extraction, load_schema
 from sabio.terminal import JsonOption, KbOption, err, out, print_json
 from sabio.terminal import service as _sabio
@@ -131,12 +133,7 @@ def summarize(
         raise ConfigError(f"no language {language!r}: use es or en", key="summary_language")
     sabio = _sabio(ctx)
     try:
-        ref = document
-        path = Path(document)
-        if path.is_file():
-            with err.status("adding the file…"):
-                report = sabio.add([path], kb)
-            ref = report.results[0].source
+        ref = _added(sabio, document, kb)
         with err.status("summarizing…") as status:
             doc, summary = sabio.summarize(
                 ref,
@@ -167,3 +164,102 @@ def summarize(
     err.print(f"[dim]{escape(Path(doc.source).name)}: {summary.route}[/]")
     for claim in summary.unsupported:
         err.print(f"[yellow]not supported by the document: {escape(claim.text)}[/]")
+
+
+def translate(
+    ctx: typer.Context,
+    document: Annotated[
+        str, typer.Argument(help="A document (id, file name or path), or a file to add first.")
+    ],
+    to: Annotated[str, typer.Option("--to", help="es, en, or a language's name.")] = "en",
+    kb: KbOption = None,
+    model: Annotated[
+        str | None, typer.Option(help="Chat model (default: the configured one).")
+    ] = None,
+    out_file: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write the Markdown here (default: stdout).")
+    ] = None,
+) -> None:
+    """Translate a whole document to Markdown, keeping its headings, lists, tables, figures
+    and page numbers; lines whose figures did not survive are listed."""
+    sabio = _sabio(ctx)
+    try:
+        ref = _added(sabio, document, kb)
+        with err.status("translating…") as status:
+            doc, found = sabio.translate(
+                ref, to, kb, model=model, progress=lambda n: status.update(f"translating: {n}")
+            )
+    finally:
+        sabio.close()
+    if out_file:
+        out_file.write_text(found.markdown, encoding="utf-8")
+    else:
+        sys.stdout.write(found.markdown)
+    kept = ", ".join(f"{n} {kind}s" for kind, n in found.counts.items() if n)
+    err.print(f"[dim]{escape(Path(doc.source).name)}: {found.segments} segments, kept {kept}[/]")
+    for problem in found.problems:
+        err.print(f"[yellow]check: {escape(problem)}[/]")
+
+
+def _added(sabio: Sabio, document: str, kb: str | None) -> str:
+    """``document`` as a reference to a stored document: a file is added first."""
+    path = Path(document)
+    if not path.is_file():
+        return document
+    with err.status("adding the file…"):
+        report = sabio.add([path], kb)
+    return report.results[0].source
+
+
+def compare(
+    ctx: typer.Context,
+    old: Annotated[str, typer.Argument(help="The first document (id, name or path, or a file).")],
+    new: Annotated[str, typer.Argument(help="The second document, e.g. the newer version.")],
+    kb: KbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """What was added, removed and changed from OLD to NEW, sentence by sentence, with the
+    page on each side and the section it is in."""
+    sabio = _sabio(ctx)
+    try:
+        old_doc, new_doc, changes = sabio.compare(
+            _added(sabio, old, kb), _added(sabio, new, kb), kb
+        )
+    finally:
+        sabio.close()
+    if as_json:
+        print_json(
+            [
+                {
+                    "kind": c.kind,
+                    "section": c.section,
+                    "old": {"text": c.old.text, "page": c.old.page} if c.old else None,
+                    "new": {"text": c.new.text, "page": c.new.page} if c.new else None,
+                    "removed_words": c.removed_words,
+                    "added_words": c.added_words,
+                }
+                for c in changes
+            ]
+        )
+        return
+    names = escape(Path(old_doc.source).name), escape(Path(new_doc.source).name)
+    out.print(f"{names[0]} → {names[1]}: {len(changes)} changes")
+    for change in changes:
+        where = _pages(change)
+        section = f" [dim]({escape(change.section)})[/]" if change.section else ""
+        if change.kind == "changed":
+            out.print(
+                f"[yellow]changed[/] {where}{section}: [red]{escape(change.removed_words)}[/] → "
+                f"[green]{escape(change.added_words)}[/]"
+            )
+        elif change.kind == "added" and change.new:
+            out.print(f"[green]added[/] {where}{section}: {escape(change.new.text)}")
+        elif change.old:
+            out.print(f"[red]removed[/] {where}{section}: {escape(change.old.text)}")
+
+
+def _pages(change: Change) -> str:
+    def page(unit: Unit | None) -> str:
+        return f"p. {unit.page}" if unit and unit.page is not None else "—"
+
+    return f"{page(change.old)} → {page(change.new)}"

@@ -59,8 +59,10 @@ from sabio.store import (
 )
 from sabio.tables.answers import TableAccess
 from sabio.tables.engine import TableInfo, TableStore, tables_path
+from sabio.tasks.compare import Change, compare_documents
 from sabio.tasks.extract import Extraction, extract_document
 from sabio.tasks.summarize import Summary, summarize_document
+from sabio.tasks.translate import Translation, translate_document
 from sabio.vault import Vault
 
 EMBEDDED_BACKEND = "embedded"
@@ -514,6 +516,35 @@ class Sabio:
             extractive=extractive,
         )
         return doc, summary
+
+    def translate(
+        self,
+        ref: str,
+        to: str,
+        kb_name: str | None = None,
+        *,
+        model: str | None = None,
+        progress: Callable[[str], None] | None = None,
+    ) -> tuple[DocumentRecord, Translation]:
+        """One document in the language ``to``, its structure and figures kept
+        (:mod:`sabio.tasks.translate`)."""
+        kb = self.kb(kb_name)
+        doc = self.get_document(kb, ref)
+        pages = self.store.document_pages(kb.id, doc.id)
+        chat = self.chat_model(model)
+        return doc, translate_document(chat, pages, to, progress=progress)
+
+    def compare(
+        self, old_ref: str, new_ref: str, kb_name: str | None = None
+    ) -> tuple[DocumentRecord, DocumentRecord, list[Change]]:
+        """What was added, removed and changed from one document to another, with pages on
+        both sides (:mod:`sabio.tasks.compare`)."""
+        kb = self.kb(kb_name)
+        old, new = self.get_document(kb, old_ref), self.get_document(kb, new_ref)
+        changes = compare_documents(
+            self.store.document_pages(kb.id, old.id), self.store.document_pages(kb.id, new.id)
+        )
+        return old, new, changes
 
     # answers
 

@@ -507,25 +507,37 @@ class DocumentTables(Database):
 
     def document_pages(self, kb_id: int, document_id: int) -> list[tuple[int | None, str]]:
         """A document's text again, page by page in order ((page or None, text)), put
-        together from its passages without their overlaps."""
+        together from its passages without their overlaps, with its headings as Markdown
+        heading lines where they begin ("## Obligations" under "# Lease")."""
         rows = self.db.execute(
-            'SELECT page, start, "end", text FROM chunk WHERE kb_id=? AND document_id=?'
+            'SELECT page, start, "end", text, heading FROM chunk WHERE kb_id=? AND document_id=?'
             " ORDER BY ord",
             (kb_id, document_id),
         ).fetchall()
-        pages: list[tuple[int | None, str]] = []
+        pages: list[tuple[int | None, list[str]]] = []
         reached = 0
-        for page, start, end, text in rows:
+        path: list[str] = []
+        for page, start, end, text, heading in rows:
             if end <= reached:
                 continue
             piece = text[max(0, reached - start) :]
             reached = end
-            if pages and pages[-1][0] == page:
-                gap = "" if piece[:1].isspace() else "\n\n"
-                pages[-1] = (page, pages[-1][1] + gap + piece)
-            else:
-                pages.append((page, piece))
-        return pages
+            if not pages or pages[-1][0] != page:
+                pages.append((page, []))
+            parts = pages[-1][1]
+            new_path = [h.strip() for h in heading.split(" > ")] if heading else []
+            same = 0
+            while same < min(len(path), len(new_path)) and path[same] == new_path[same]:
+                same += 1
+            if same < len(new_path) and parts and not parts[-1].endswith("\n"):
+                parts.append("\n\n")
+            for depth in range(same, len(new_path)):
+                parts.append(f"{'#' * min(depth + 1, 6)} {new_path[depth]}\n\n")
+            path = new_path
+            if parts and not parts[-1].endswith(("\n", " ")) and not piece[:1].isspace():
+                parts.append("\n\n")
+            parts.append(piece)
+        return [(page, "".join(parts)) for page, parts in pages]
 
     def document_chunks(self, kb_id: int) -> Iterator[tuple[int, int, int | None, str]]:
         """(document id, start, page, text) of every chunk, by document and position: what

@@ -1,0 +1,216 @@
+"""Translation of whole documents that keeps their structure and their numbers.
+
+    translate_document(model, pages, "en") ─► Translation(markdown, segments, problems)
+
+The structure is Sabio's, not the model's: each page's lines are read as headings, list
+items, table rows and paragraphs; only their words go to the model, as numbered segments
+in batches that fit its context ("1. …", "2. …"), and the translation is put back in the
+same places, so every heading, list item and table cell of the original is there in the
+output. A table cell that is a figure is not sent at all. A batch whose reply does not
+come back with one line per segment is asked again segment by segment. A segment whose
+figures (amounts, dates, percentages) are not all in its translation is listed in
+``problems`` with the missing figures; the page numbers of the original are kept as
+``<!-- page N -->`` lines in the Markdown.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+from sabio.errors import ConfigError
+from sabio.facts import is_table_row
+from sabio.models import ChatModel, ChatOptions, Message
+from sabio.tasks.budget import Page, text_budget
+
+LANGUAGES = {"en": "English", "es": "Spanish"}
+"""Languages by code for the prompt; any other name a person gives is passed as written."""
+BATCH_SEGMENTS = 24
+_LIST = re.compile(r"^(\s*(?:[-*•▪●◦]|\d{1,3}[.)]|[a-z][.)])\s+)(.*)$")
+_HEADING = re.compile(r"^(#{1,6}\s+)(.*)$")
+_CELL_SPLIT = re.compile(r"(\t|\s*\|\s*|\s{2,})")
+_NUMBERED = re.compile(r"^\s*(\d+)[.)]\s?(.*)$")
+_FIGURE = re.compile(r"\d+(?:[.,]\d+)*")
+Progress = Callable[[str], None]
+
+
+@dataclass(slots=True)
+class _Segment:
+    text: str
+    translation: str = ""
+
+
+@dataclass(slots=True)
+class _Line:
+    """A line of the original: its kind, the text around its words (a list marker, a
+    heading's #, table separators) and the segments that hold its words."""
+
+    kind: str  # heading, item, row, text, blank
+    parts: list[str | _Segment] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Translation:
+    markdown: str
+    language: str
+    segments: int
+    calls: int
+    problems: list[str] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+    """Headings, list items, table cells and paragraphs of the original (all kept)."""
+
+
+def language_name(code: str) -> str:
+    name = LANGUAGES.get(code.lower(), code.strip())
+    if not name or len(name) > 40:
+        raise ConfigError(f"no language {code!r}: give es, en or a language's name", key="language")
+    return name
+
+
+def translate_document(
+    model: ChatModel, pages: Sequence[Page], to: str, *, progress: Progress | None = None
+) -> Translation:
+    """The document made of ``pages`` in the language ``to`` (see the module docstring)."""
+    target = language_name(to)
+    layout = [(page, [_line(raw) for raw in text.splitlines()]) for page, text in pages]
+    segments = [
+        p for _, lines in layout for line in lines for p in line.parts if isinstance(p, _Segment)
+    ]
+    system = (
+        f"Translate each numbered line into {target}. Answer with the same numbers, one line "
+        "each, in the same order: only the translation, keeping every figure, date, name "
+        "and symbol exactly as written."
+    )
+    budget = text_budget(model, system, 0) // 2  # the reply is about as long as the text
+    calls = 0
+    batches = list(_batches(model, segments, budget))
+    for number, batch in enumerate(batches, 1):
+        if progress is not None:
+            progress(f"part {number} of {len(batches)}")
+        calls += _translate_batch(model, system, batch, budget)
+    problems = [
+        f"{s.text[:60]!r}: not translated, kept as it was" for s in segments if not s.translation
+    ]
+    problems += [
+        f"{s.text[:60]!r}: {', '.join(missing)} missing"
+        for s in segments
+        if s.translation and (missing := _missing_figures(s.text, s.translation))
+    ]
+    counts = {kind: 0 for kind in ("heading", "item", "cell", "text")}
+    for _, lines in layout:
+        for line in lines:
+            if line.kind == "row":
+                counts["cell"] += sum(
+                    1 for p in line.parts if isinstance(p, _Segment) or _is_cell(p)
+                )
+            elif line.kind in counts:
+                counts[line.kind] += 1
+    return Translation(_markdown(layout), to, len(segments), calls, problems, counts)
+
+
+def _line(raw: str) -> _Line:
+    text = raw.rstrip()
+    if not text.strip():
+        return _Line("blank")
+    if is_table_row(text):
+        parts: list[str | _Segment] = []
+        for piece in _CELL_SPLIT.split(text):
+            if _CELL_SPLIT.fullmatch(piece) or not piece or not _has_words(piece):
+                parts.append(piece)
+            else:
+                parts.append(_Segment(piece))
+        return _Line("row", parts)
+    for kind, pattern in (("heading", _HEADING), ("item", _LIST)):
+        if match := pattern.match(text):
+            return _Line(kind, [match.group(1), _Segment(match.group(2))])
+    return _Line("text", [_Segment(text.strip())])
+
+
+def _has_words(text: str) -> bool:
+    return any(ch.isalpha() for ch in text)
+
+
+def _is_cell(part: str | _Segment) -> bool:
+    """A table cell kept as written (a figure): not a separator, not a rule (``---``)."""
+    return isinstance(part, str) and any(ch.isalnum() for ch in part)
+
+
+def _batches(
+    model: ChatModel, segments: Sequence[_Segment], budget: int
+) -> Iterator[list[_Segment]]:
+    batch: list[_Segment] = []
+    used = 0
+    for segment in segments:
+        cost = model.count_tokens(segment.text) + 2
+        if batch and (used + cost > budget or len(batch) >= BATCH_SEGMENTS):
+            yield batch
+            batch, used = [], 0
+        batch.append(segment)
+        used += cost
+    if batch:
+        yield batch
+
+
+def _translate_batch(model: ChatModel, system: str, batch: list[_Segment], budget: int) -> int:
+    """Fills in each segment's translation; returns the calls it took."""
+    reply = _ask(model, system, [s.text for s in batch], budget)
+    lines = _numbered(reply, len(batch))
+    if lines is not None:
+        for segment, text in zip(batch, lines, strict=True):
+            segment.translation = text
+        return 1
+    for segment in batch:  # the reply lost the numbering: one segment at a time
+        single = _numbered(_ask(model, system, [segment.text], budget), 1)
+        segment.translation = single[0] if single else ""
+    return 1 + len(batch)
+
+
+def _ask(model: ChatModel, system: str, texts: Sequence[str], budget: int) -> str:
+    numbered = "\n".join(f"{i}. {' '.join(t.split())}" for i, t in enumerate(texts, 1))
+    messages: list[Message] = [
+        {"role": "system", "content": system},
+        {"role": "user", "content": numbered},
+    ]
+    options = ChatOptions(max_tokens=max(64, budget), temperature=0.0)
+    return "".join(model.stream(messages, options))
+
+
+def _numbered(reply: str, count: int) -> list[str] | None:
+    """The reply's lines 1..count, or None when they are not all there, once, in order."""
+    found: dict[int, str] = {}
+    for line in reply.splitlines():
+        if match := _NUMBERED.match(line):
+            number = int(match.group(1))
+            if 1 <= number <= count and number not in found and match.group(2).strip():
+                found[number] = match.group(2).strip()
+    if sorted(found) != list(range(1, count + 1)):
+        return None
+    return [found[i] for i in range(1, count + 1)]
+
+
+def _missing_figures(original: str, translation: str) -> list[str]:
+    """Figures of ``original`` not in ``translation`` (digits compared, separators aside)."""
+    have = {re.sub(r"[.,]", "", f) for f in _FIGURE.findall(translation)}
+    return [f for f in _FIGURE.findall(original) if re.sub(r"[.,]", "", f) not in have]
+
+
+def _markdown(layout: Sequence[tuple[int | None, list[_Line]]]) -> str:
+    out: list[str] = []
+    for page, lines in layout:
+        if page is not None:
+            out.append(f"<!-- page {page} -->")
+        for line in lines:
+            text = "".join(
+                p.translation or p.text if isinstance(p, _Segment) else p for p in line.parts
+            )
+            if line.kind == "row" and "|" not in text:
+                cells = [
+                    p.translation or p.text if isinstance(p, _Segment) else p.strip()
+                    for p in line.parts
+                    if isinstance(p, _Segment) or _is_cell(p)
+                ]
+                text = "| " + " | ".join(cells) + " |"
+            out.append(text)
+        out.append("")
+    return "\n".join(out).strip() + "\n"

@@ -1,0 +1,122 @@
+"""Translation of whole documents (sabio.tasks.translate): the structure is Sabio's, so
+every heading, list item, table cell and figure of the original is in the output."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Generator, Sequence
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from sabio.cli import app
+from sabio.config import Settings
+from sabio.models import ChatOptions, Message, register_chat_backend
+from sabio.tasks.translate import translate_document
+
+CONTRACT = """# Contrato de arrendamiento
+
+El arrendatario pagará una renta mensual de 1.200 euros.
+
+## Obligaciones
+
+- Pagar la renta el día 1 de cada mes.
+- Avisar con 60 días de antelación.
+
+| Concepto | Importe |
+|---|---|
+| Fianza | 2.400 |
+| Renta | 1.200 |
+"""
+
+
+class Shouting:
+    """Translates by upper-casing each numbered line; ``mode`` "unnumbered" drops the
+    numbers of a batch (so each line is asked again alone), "lossy" drops the figures."""
+
+    def __init__(self, mode: str) -> None:
+        self.name, self.context_window, self.mode, self.calls = f"shout:{mode}", 4096, mode, 0
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split()) + 1
+
+    def stream(
+        self, messages: Sequence[Message], options: ChatOptions
+    ) -> Generator[str, None, str | None]:
+        self.calls += 1
+        lines = messages[-1]["content"].splitlines()
+        if self.mode == "unnumbered" and len(lines) > 1:
+            yield "\n".join(re.sub(r"^\d+\.\s*", "", line).upper() for line in lines)
+        elif self.mode == "lossy":
+            yield "\n".join(
+                re.sub(r"(?<=\. ).*", lambda m: re.sub(r"\d", "", m[0]).upper(), line)
+                for line in lines
+            )
+        else:
+            yield "\n".join(line.upper() for line in lines)
+        return "stop"
+
+
+@register_chat_backend("shout")
+def _shout(settings: Settings, model: str) -> Shouting:
+    return Shouting(model)
+
+
+def _structure(markdown: str) -> tuple[int, int, int]:
+    lines = markdown.splitlines()
+    headings = sum(line.startswith("#") for line in lines)
+    items = sum(line.startswith("- ") for line in lines)
+    cells = sum(line.count("|") - 1 for line in lines if line.startswith("|"))
+    return headings, items, cells
+
+
+def test_structure_and_figures_are_kept_and_only_words_are_sent() -> None:
+    model = Shouting("plain")
+    found = translate_document(model, [(1, CONTRACT), (2, "Firmado en Madrid.")], "en")
+    assert _structure(found.markdown) == _structure(CONTRACT) == (2, 2, 8)
+    assert "# CONTRATO DE ARRENDAMIENTO" in found.markdown
+    assert "| FIANZA | 2.400 |" in found.markdown  # the figure cell was not sent, kept
+    assert "<!-- page 1 -->" in found.markdown and "<!-- page 2 -->" in found.markdown
+    assert found.problems == [] and found.calls == 1
+    assert found.counts == {"heading": 2, "item": 2, "cell": 6, "text": 2}
+
+
+def test_a_batch_that_loses_its_numbering_is_asked_line_by_line() -> None:
+    model = Shouting("unnumbered")
+    found = translate_document(model, [(None, CONTRACT)], "en")
+    assert found.calls == 1 + found.segments
+    assert "- PAGAR LA RENTA EL DÍA 1 DE CADA MES." in found.markdown
+    assert found.problems == []
+
+
+def test_figures_lost_in_translation_are_reported() -> None:
+    found = translate_document(Shouting("lossy"), [(None, CONTRACT)], "en")
+    assert any("1.200" in p and "missing" in p for p in found.problems)
+    assert any("60" in p for p in found.problems)
+
+
+def test_sabio_translate_keeps_the_headings_of_a_stored_document(tmp_path: Path) -> None:
+    path = tmp_path / "contrato.md"
+    path.write_text(CONTRACT, encoding="utf-8")
+    out = tmp_path / "contract.en.md"
+    result = CliRunner().invoke(
+        app,
+        [
+            "--home",
+            str(tmp_path / "home"),
+            "translate",
+            str(path),
+            "--to",
+            "en",
+            "--model",
+            "shout:plain",
+            "--out",
+            str(out),
+        ],
+        env={"SABIO_EMBEDDING_MODEL": "fake:words"},
+    )
+    assert result.exit_code == 0, result.output
+    markdown = out.read_text(encoding="utf-8")
+    # the loader keeps headings apart from the text; the stored document gives them back
+    assert _structure(markdown) == (2, 2, 8)
+    assert markdown.index("# CONTRATO") < markdown.index("## OBLIGACIONES")
