@@ -566,3 +566,21 @@ def test_the_api_streams_the_computed_answer_with_its_computation(tmp_path: Path
     assert done["text"].startswith("total: **3.5**, calculado a partir de ventas.csv [1].")
     assert done["computation"]["rows"] == [["3.5"]] and done["computation"]["computed"]
     assert done["citations"][0]["document"] == "ventas.csv"
+
+
+def test_a_table_inside_a_docx_is_kept_under_its_heading(sabio: Sabio, tmp_path: Path) -> None:
+    import docx
+
+    document = docx.Document()
+    document.add_heading("Resultados", level=1)
+    document.add_paragraph("Las ventas del trimestre, por región:")
+    grid = document.add_table(rows=3, cols=2)
+    for r, cells in enumerate((["Región", "Ventas"], ["Norte", "1.200,50"], ["Sur", "800"])):
+        for c, text in enumerate(cells):
+            grid.cell(r, c).text = text
+    document.save(str(tmp_path / "informe.docx"))
+    sabio.add([tmp_path / "informe.docx"])
+    [table] = sabio.tables()
+    assert table.name == "informe" and table.where == "informe.docx, Resultados"
+    rows = sabio.kb_tables(sabio.kb()).run("SELECT region, ventas FROM informe ORDER BY 1")
+    assert rows.rows == [("Norte", Decimal("1200.50")), ("Sur", Decimal("800.00"))]
