@@ -584,3 +584,20 @@ def test_a_table_inside_a_docx_is_kept_under_its_heading(sabio: Sabio, tmp_path:
     assert table.name == "informe" and table.where == "informe.docx, Resultados"
     rows = sabio.kb_tables(sabio.kb()).run("SELECT region, ventas FROM informe ORDER BY 1")
     assert rows.rows == [("Norte", Decimal("1200.50")), ("Sur", Decimal("800.00"))]
+
+
+def test_a_removed_document_s_cells_are_gone_from_the_file(sabio: Sabio, tmp_path: Path) -> None:
+    secret = "Zarzaparrillaunica"
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    _write_csv(
+        folder / "secreto.csv", [["quien", "n"], *[[f"{secret} {i}", str(i)] for i in range(5)]]
+    )
+    _write_csv(folder / "otro.csv", [["a", "b"], ["x", "1"]])
+    sabio.add([folder])
+    path = tables_path(sabio.settings.home, sabio.kb().id)
+    assert secret.encode() in path.read_bytes()  # so that the check below can fail
+    sabio.remove_document(str(folder / "secreto.csv"))
+    assert secret.encode() not in path.read_bytes()
+    assert [t.name for t in sabio.tables()] == ["otro"]
+    assert sabio.kb_tables(sabio.kb()).run("SELECT * FROM otro").rows == [("x", 1)]
