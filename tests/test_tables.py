@@ -601,3 +601,26 @@ def test_a_removed_document_s_cells_are_gone_from_the_file(sabio: Sabio, tmp_pat
     assert secret.encode() not in path.read_bytes()
     assert [t.name for t in sabio.tables()] == ["otro"]
     assert sabio.kb_tables(sabio.kb()).run("SELECT * FROM otro").rows == [("x", 1)]
+
+
+def test_a_query_waits_while_another_thread_writes(tmp_path: Path) -> None:
+    import threading
+
+    store = TableStore(tmp_path / "kb-1.duckdb")
+    table = table_from_rows([["a"], *[[str(i)] for i in range(1000)]], "t")
+    assert table is not None
+    store.replace(1, "h", "t.csv", "t", [table])
+    errors: list[Exception] = []
+
+    def write() -> None:
+        try:
+            for n in range(2, 6):
+                store.replace(n, "h", f"t{n}.csv", "t", [table])
+        except TableError as exc:
+            errors.append(exc)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    sums = [store.run("SELECT sum(a) FROM t").rows for _ in range(20)]
+    writer.join()
+    assert errors == [] and sums == [[(499500,)]] * 20

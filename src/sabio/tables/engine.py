@@ -108,6 +108,10 @@ class TableStore:
         if not write and not self.path.exists():
             raise TableError("no tables", key="no_tables")
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with _file_lock(self.path):
+            yield from self._open(write)
+
+    def _open(self, write: bool) -> Iterator[duckdb.DuckDBPyConnection]:
         deadline = time.monotonic() + LOCK_WAIT
         while True:
             try:
@@ -183,7 +187,8 @@ class TableStore:
                     ],
                 )
         if dropped:
-            self._compact()
+            with _file_lock(self.path):
+                self._compact()
         return names
 
     def sync(self, documents: dict[int, str]) -> None:
@@ -195,7 +200,8 @@ class TableStore:
             stale = [d for d, h in kept.fetchall() if documents.get(d) != h]
             dropped = self._drop(con, stale) if stale else 0
         if dropped:
-            self._compact()
+            with _file_lock(self.path):
+                self._compact()
 
     def read_documents(self) -> dict[int, str]:
         """The documents whose tables are kept (id → content hash), none or some."""
@@ -209,7 +215,8 @@ class TableStore:
             with self._connect(write=True) as con:
                 dropped = self._drop(con, document_ids)
             if dropped:
-                self._compact()
+                with _file_lock(self.path):
+                    self._compact()
 
     def _compact(self) -> None:
         """Rewrite the file without the blocks of the tables dropped: DuckDB reuses freed
@@ -307,6 +314,19 @@ class TableStore:
                 timer.cancel()
             elapsed = (time.perf_counter() - started) * 1000
         return Result(columns, rows[:max_rows], len(rows) > max_rows, round(elapsed, 1))
+
+
+_FILE_LOCKS: dict[Path, threading.RLock] = {}
+_FILE_LOCKS_GUARD = threading.Lock()
+
+
+def _file_lock(path: Path) -> threading.RLock:
+    """One lock per tables file in this process: DuckDB refuses a second connection to a
+    file open with another configuration (a query's read-only sandbox beside an ingest's
+    writer in the server), so this process's connections take turns; other processes'
+    are waited for by the file's own lock (see :meth:`TableStore._open`)."""
+    with _FILE_LOCKS_GUARD:
+        return _FILE_LOCKS.setdefault(path.absolute(), threading.RLock())
 
 
 def _quoted(path: Path) -> str:
