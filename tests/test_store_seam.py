@@ -1,5 +1,7 @@
 """The store is the only module that writes SQL (issue 20): every other module talks to
-it through methods. The modules listed in STILL_SQL have yet to be moved behind it."""
+it through methods. The modules listed in STILL_SQL have yet to be moved behind it.
+``tables/`` is the other engine, with a file of its own: a knowledge base's tables in
+DuckDB, and the SQL the chat model writes over them (issue 23)."""
 
 from __future__ import annotations
 
@@ -18,7 +20,8 @@ def test_no_module_outside_the_store_writes_sql() -> None:
     found = {
         str(path.relative_to(SRC))
         for path in SRC.rglob("*.py")
-        if path.relative_to(SRC).parts[0] != "store" and SQL.search(path.read_text("utf-8"))
+        if path.relative_to(SRC).parts[0] not in ("store", "tables")
+        and SQL.search(path.read_text("utf-8"))
     }
     assert found == STILL_SQL
 
