@@ -344,7 +344,7 @@ def invented(text: str, rows: list[list[Any]], names: list[str]) -> list[str]:
 # --- the questions through Sabio ------------------------------------------------------
 
 
-def run_questions(model: str, embedder: str, workdir: Path | None) -> dict[str, Any]:
+def run_questions(model: str, embedder: str, workdir: Path | None, skip: int = 0) -> dict[str, Any]:
     home = workdir or Path(tempfile.mkdtemp(prefix="sabio-tables-"))
     folder = home / "files"
     folder.mkdir(parents=True, exist_ok=True)
@@ -357,7 +357,7 @@ def run_questions(model: str, embedder: str, workdir: Path | None) -> dict[str, 
     ingest_s = time.perf_counter() - started
     names = [t.name for t in sabio.tables()] + [p.name for p in FILES] + ["NE data"]
     per_question = []
-    for question in questions():
+    for question in questions()[skip:]:
         stream = sabio.ask(question.text, model=model)
         try:
             text = "".join(stream)
@@ -514,11 +514,12 @@ def main() -> None:
     )
     parser.add_argument("--embedder", default="embedded:all-minilm-l6-v2")
     parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--skip", type=int, default=0, help="start at this question (0-based)")
     parser.add_argument("--workdir", type=Path, help="keep the files made here")
     args = parser.parse_args()
     RESULTS.mkdir(exist_ok=True)
     if args.what in ("questions", "all"):
-        result = run_questions(args.model, args.embedder, args.workdir)
+        result = run_questions(args.model, args.embedder, args.workdir, args.skip)
         _report(f"questions-{args.model.replace(':', '-').replace('/', '-')}", result)
     if args.what in ("load", "all"):
         _report("load", run_load(args.rows, args.workdir))

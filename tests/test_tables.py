@@ -566,3 +566,61 @@ def test_the_api_streams_the_computed_answer_with_its_computation(tmp_path: Path
     assert done["text"].startswith("total: **3.5**, calculado a partir de ventas.csv [1].")
     assert done["computation"]["rows"] == [["3.5"]] and done["computation"]["computed"]
     assert done["citations"][0]["document"] == "ventas.csv"
+
+
+def test_a_table_inside_a_docx_is_kept_under_its_heading(sabio: Sabio, tmp_path: Path) -> None:
+    import docx
+
+    document = docx.Document()
+    document.add_heading("Resultados", level=1)
+    document.add_paragraph("Las ventas del trimestre, por región:")
+    grid = document.add_table(rows=3, cols=2)
+    for r, cells in enumerate((["Región", "Ventas"], ["Norte", "1.200,50"], ["Sur", "800"])):
+        for c, text in enumerate(cells):
+            grid.cell(r, c).text = text
+    document.save(str(tmp_path / "informe.docx"))
+    sabio.add([tmp_path / "informe.docx"])
+    [table] = sabio.tables()
+    assert table.name == "informe" and table.where == "informe.docx, Resultados"
+    rows = sabio.kb_tables(sabio.kb()).run("SELECT region, ventas FROM informe ORDER BY 1")
+    assert rows.rows == [("Norte", Decimal("1200.50")), ("Sur", Decimal("800.00"))]
+
+
+def test_a_removed_document_s_cells_are_gone_from_the_file(sabio: Sabio, tmp_path: Path) -> None:
+    secret = "Zarzaparrillaunica"
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    _write_csv(
+        folder / "secreto.csv", [["quien", "n"], *[[f"{secret} {i}", str(i)] for i in range(5)]]
+    )
+    _write_csv(folder / "otro.csv", [["a", "b"], ["x", "1"]])
+    sabio.add([folder])
+    path = tables_path(sabio.settings.home, sabio.kb().id)
+    assert secret.encode() in path.read_bytes()  # so that the check below can fail
+    sabio.remove_document(str(folder / "secreto.csv"))
+    assert secret.encode() not in path.read_bytes()
+    assert [t.name for t in sabio.tables()] == ["otro"]
+    assert sabio.kb_tables(sabio.kb()).run("SELECT * FROM otro").rows == [("x", 1)]
+
+
+def test_a_query_waits_while_another_thread_writes(tmp_path: Path) -> None:
+    import threading
+
+    store = TableStore(tmp_path / "kb-1.duckdb")
+    table = table_from_rows([["a"], *[[str(i)] for i in range(1000)]], "t")
+    assert table is not None
+    store.replace(1, "h", "t.csv", "t", [table])
+    errors: list[Exception] = []
+
+    def write() -> None:
+        try:
+            for n in range(2, 6):
+                store.replace(n, "h", f"t{n}.csv", "t", [table])
+        except TableError as exc:
+            errors.append(exc)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    sums = [store.run("SELECT sum(a) FROM t").rows for _ in range(20)]
+    writer.join()
+    assert errors == [] and sums == [[(499500,)]] * 20

@@ -108,6 +108,10 @@ class TableStore:
         if not write and not self.path.exists():
             raise TableError("no tables", key="no_tables")
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with _file_lock(self.path):
+            yield from self._open(write)
+
+    def _open(self, write: bool) -> Iterator[duckdb.DuckDBPyConnection]:
         deadline = time.monotonic() + LOCK_WAIT
         while True:
             try:
@@ -152,7 +156,7 @@ class TableStore:
         tables: Sequence[TypedTable],
     ) -> list[str]:
         with self._connect(write=True) as con:
-            self._drop(con, [document_id])
+            dropped = self._drop(con, [document_id])
             con.execute("INSERT INTO sabio.read VALUES (?, ?)", [document_id, content_hash])
             taken = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
             names = []
@@ -182,7 +186,10 @@ class TableStore:
                         json.dumps(columns),
                     ],
                 )
-            return names
+        if dropped:
+            with _file_lock(self.path):
+                self._compact()
+        return names
 
     def sync(self, documents: dict[int, str]) -> None:
         """Keep only the tables of these documents (id → content hash) as they are now."""
@@ -191,8 +198,10 @@ class TableStore:
         with self._connect(write=True) as con:
             kept = con.execute("SELECT document_id, content_hash FROM sabio.read")
             stale = [d for d, h in kept.fetchall() if documents.get(d) != h]
-            if stale:
-                self._drop(con, stale)
+            dropped = self._drop(con, stale) if stale else 0
+        if dropped:
+            with _file_lock(self.path):
+                self._compact()
 
     def read_documents(self) -> dict[int, str]:
         """The documents whose tables are kept (id → content hash), none or some."""
@@ -204,7 +213,27 @@ class TableStore:
     def remove(self, document_ids: Sequence[int]) -> None:
         if self.path.exists() and document_ids:
             with self._connect(write=True) as con:
-                self._drop(con, document_ids)
+                dropped = self._drop(con, document_ids)
+            if dropped:
+                with _file_lock(self.path):
+                    self._compact()
+
+    def _compact(self) -> None:
+        """Rewrite the file without the blocks of the tables dropped: DuckDB reuses freed
+        blocks but does not clear them, and a removed document's cells must not stay
+        readable in the file (as the database's deleted text does not, sabio.store)."""
+        new = self.path.with_name(self.path.name + ".new")
+        for leftover in (new, new.with_name(new.name + ".wal")):
+            leftover.unlink(missing_ok=True)
+        con = duckdb.connect(":memory:", config=PRIVATE)
+        try:
+            con.execute(f"ATTACH {_quoted(self.path)} AS old (READ_ONLY)")
+            con.execute(f"ATTACH {_quoted(new)} AS new")
+            con.execute("COPY FROM DATABASE old TO new")
+        finally:
+            con.close()
+        os.replace(new, self.path)
+        self.path.with_name(self.path.name + ".wal").unlink(missing_ok=True)
 
     def drop_all(self) -> None:
         for path in (self.path, self.path.with_name(self.path.name + ".wal")):
@@ -212,7 +241,8 @@ class TableStore:
         shutil.rmtree(self.path.with_name(self.path.name + ".tmp"), ignore_errors=True)
 
     @staticmethod
-    def _drop(con: duckdb.DuckDBPyConnection, document_ids: Sequence[int]) -> None:
+    def _drop(con: duckdb.DuckDBPyConnection, document_ids: Sequence[int]) -> int:
+        """Drop the tables of these documents; how many there were."""
         marks = ",".join("?" * len(document_ids))
         rows = con.execute(
             f"SELECT name FROM sabio.catalog WHERE document_id IN ({marks})", list(document_ids)
@@ -221,6 +251,7 @@ class TableStore:
             con.execute(f'DROP TABLE IF EXISTS main."{name}"')
         con.execute(f"DELETE FROM sabio.catalog WHERE document_id IN ({marks})", list(document_ids))
         con.execute(f"DELETE FROM sabio.read WHERE document_id IN ({marks})", list(document_ids))
+        return len(rows)
 
     def tables(self, document_ids: Sequence[int] | None = None) -> list[TableInfo]:
         """The kept tables (of these documents only, when given), in document order."""
@@ -283,6 +314,23 @@ class TableStore:
                 timer.cancel()
             elapsed = (time.perf_counter() - started) * 1000
         return Result(columns, rows[:max_rows], len(rows) > max_rows, round(elapsed, 1))
+
+
+_FILE_LOCKS: dict[Path, threading.RLock] = {}
+_FILE_LOCKS_GUARD = threading.Lock()
+
+
+def _file_lock(path: Path) -> threading.RLock:
+    """One lock per tables file in this process: DuckDB refuses a second connection to a
+    file open with another configuration (a query's read-only sandbox beside an ingest's
+    writer in the server), so this process's connections take turns; other processes'
+    are waited for by the file's own lock (see :meth:`TableStore._open`)."""
+    with _FILE_LOCKS_GUARD:
+        return _FILE_LOCKS.setdefault(path.absolute(), threading.RLock())
+
+
+def _quoted(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
 
 
 def _column_types(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], str]:
