@@ -244,7 +244,7 @@ def vector_weight(
     language (``passages_language``), where keywords can only match names and numbers
     (measured in docs/benchmarks.md)."""
     languages = embedding_languages(embedder) if embedder is not None else None
-    asked = detect_language(query)
+    asked = text_language(query) or detect_language(query)
     if languages is not None and asked not in languages:
         return UNKNOWN_LANGUAGE_VECTOR_WEIGHT
     multilingual = languages is not None and len(languages) > 1  # measured for these only
