@@ -81,7 +81,7 @@ def test_the_vector_weight_follows_the_languages(model: MultilingualModel) -> No
     assert vector_weight(minilm, "Who wrote the novel?", "es") == VECTOR_WEIGHT  # not measured
 
 
-def test_a_spanish_question_finds_the_english_passage(tmp_path: Path) -> None:
+def test_questions_in_other_languages_find_the_english_passage(tmp_path: Path) -> None:
     folder = tmp_path / "docs"
     folder.mkdir()
     texts = {
@@ -101,6 +101,9 @@ def test_a_spanish_question_finds_the_english_passage(tmp_path: Path) -> None:
             ("¿Qué provoca las mareas del océano?", "tides.txt"),
             ("¿Cómo se comunican las abejas entre ellas?", "bees.txt"),
             ("¿Por qué sube la masa del pan?", "bread.txt"),
+            ("Qu'est-ce qui provoque les marées ?", "tides.txt"),  # languages never tuned on
+            ("Wie verständigen sich die Bienen im Stock?", "bees.txt"),
+            ("Quando foi inaugurada a primeira ferrovia de passageiros?", "trains.txt"),
         ):
             hits = sabio.search(question, "mixed", k=2).hits
             assert Path(hits[0].document).name == expected, question
