@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from sabio.config import Settings, load_settings
+from sabio.language import text_language
 from sabio.models import get_embedding_model
 from sabio.models.catalog import list_models
 from sabio.models.multilingual import NAME, WINDOW_WORDS, MultilingualModel, windows
@@ -80,7 +81,7 @@ def test_the_vector_weight_follows_the_languages(model: MultilingualModel) -> No
     assert vector_weight(minilm, "Who wrote the novel?", "es") == VECTOR_WEIGHT  # not measured
 
 
-def test_a_spanish_question_finds_the_english_passage(tmp_path: Path) -> None:
+def test_questions_in_other_languages_find_the_english_passage(tmp_path: Path) -> None:
     folder = tmp_path / "docs"
     folder.mkdir()
     texts = {
@@ -100,8 +101,30 @@ def test_a_spanish_question_finds_the_english_passage(tmp_path: Path) -> None:
             ("¿Qué provoca las mareas del océano?", "tides.txt"),
             ("¿Cómo se comunican las abejas entre ellas?", "bees.txt"),
             ("¿Por qué sube la masa del pan?", "bread.txt"),
+            ("Qu'est-ce qui provoque les marées ?", "tides.txt"),  # languages never tuned on
+            ("Wie verständigen sich die Bienen im Stock?", "bees.txt"),
+            ("Quando foi inaugurada a primeira ferrovia de passageiros?", "trains.txt"),
         ):
             hits = sabio.search(question, "mixed", k=2).hits
             assert Path(hits[0].document).name == expected, question
     finally:
         sabio.close()
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("¿Cuándo se fundó la universidad?", "es"),
+        ("When was the university founded?", "en"),
+        ("Quand l'université a-t-elle été fondée ?", "fr"),
+        ("Wann wurde die Universität gegründet?", "de"),
+        ("Quando è stata fondata l'università?", "it"),
+        ("Quando foi fundada a universidade?", "pt"),
+        ("Когда был основан университет?", "ru"),
+        ("大学是什么时候成立的", "zh"),
+        ("Peña Nieto met the press in Monterrey after the vote.", "en"),
+        ("Monterrey 2014", ""),
+    ],
+)
+def test_the_language_of_a_text(text: str, language: str) -> None:
+    assert text_language(text) == language

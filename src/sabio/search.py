@@ -208,7 +208,10 @@ def search_chunks(
         within = (keyword.result(), vector_within)
     found = keyword_hits + vector + (within[0] + within[1] if within else [])
     owners = index.documents_of(kb, [cid for cid, _ in found]) if documents else {}
-    weight = vector_weight(embedder, query, _passages_language(store, vector))
+    languages = embedding_languages(embedder) if embedder is not None else None
+    multilingual = languages is not None and len(languages) > 1
+    found_in = _passages_language(store, vector) if multilingual else None
+    weight = vector_weight(embedder, query, found_in)
     return _fuse(store, keyword_hits, vector, k, depth, weight, documents, owners, within)
 
 
@@ -253,7 +256,7 @@ def vector_weight(
     language (``passages_language``), where keywords can only match names and numbers
     (measured in docs/benchmarks.md)."""
     languages = embedding_languages(embedder) if embedder is not None else None
-    asked = detect_language(query)
+    asked = text_language(query) or detect_language(query)
     if languages is not None and asked not in languages:
         return UNKNOWN_LANGUAGE_VECTOR_WEIGHT
     multilingual = languages is not None and len(languages) > 1  # measured for these only
