@@ -48,23 +48,48 @@ _CARD_BRANDS = (
 )
 
 
+# Where numbers are: every identifier but an IBAN (whose letters may come first) lies in
+# such a run, give or take its letters; the exact patterns are tried only there.
+_NUMBER_RUN = re.compile(r"\d[\d .()/-]{5,60}\d")
+_MARGIN = 4
+
+
+def _number_regions(text: str) -> list[tuple[int, int]]:
+    regions: list[tuple[int, int]] = []
+    for match in _NUMBER_RUN.finditer(text):
+        start, end = max(0, match.start() - _MARGIN), match.end() + _MARGIN
+        if regions and start <= regions[-1][1]:
+            regions[-1] = (regions[-1][0], end)
+        else:
+            regions.append((start, end))
+    return regions
+
+
+def _within(
+    pattern: re.Pattern[str], text: str, regions: list[tuple[int, int]]
+) -> Iterator[re.Match[str]]:
+    for start, end in regions:
+        yield from pattern.finditer(text, start, end)
+
+
 def find_identifiers(text: str) -> Iterator[Hit]:
-    yield from _spanish_ids(text)
+    regions = _number_regions(text)
+    yield from _spanish_ids(text, regions)
     yield from _ibans(text)
-    yield from _cards(text)
-    yield from _phones(text)
+    yield from _cards(text, regions)
+    yield from _phones(text, regions)
     for match in _EMAIL.finditer(text):
         yield Hit("email", Severity.LOW, match.start(1), match.end(1), match.group(1))
 
 
-def _spanish_ids(text: str) -> Iterator[Hit]:
-    for match in _DNI.finditer(text):
+def _spanish_ids(text: str, regions: list[tuple[int, int]]) -> Iterator[Hit]:
+    for match in _within(_DNI, text, regions):
         if stdnum_dni.is_valid(match.group(1) + match.group(2).upper()):
             yield Hit("dni", Severity.MEDIUM, match.start(), match.end(), match.group(0))
-    for match in _NIE.finditer(text):
+    for match in _within(_NIE, text, regions):
         if stdnum_nie.is_valid("".join(match.groups()).upper()):
             yield Hit("nie", Severity.MEDIUM, match.start(), match.end(), match.group(0))
-    for match in _CIF.finditer(text):
+    for match in _within(_CIF, text, regions):
         if stdnum_cif.is_valid("".join(match.groups())):
             yield Hit("cif", Severity.LOW, match.start(), match.end(), match.group(0))
 
@@ -89,8 +114,8 @@ def _ibans(text: str) -> Iterator[Hit]:
                 break
 
 
-def _cards(text: str) -> Iterator[Hit]:
-    for match in _CARD.finditer(text):
+def _cards(text: str, regions: list[tuple[int, int]]) -> Iterator[Hit]:
+    for match in _within(_CARD, text, regions):
         raw = match.group(1)
         digits = re.sub(r"[ -]", "", raw)
         brand = next((name for name, p in _CARD_BRANDS if p.match(digits)), None)
@@ -108,9 +133,9 @@ def _card_grouping(raw: str) -> bool:
     return sizes[:-1] == [4] * (len(sizes) - 1) or sizes in ([4, 6, 5], [4, 6, 4])
 
 
-def _phones(text: str) -> Iterator[Hit]:
+def _phones(text: str, regions: list[tuple[int, int]]) -> Iterator[Hit]:
     for pattern, national in ((_PHONE_ES, True), (_PHONE_INTL, False)):
-        for match in pattern.finditer(text):
+        for match in _within(pattern, text, regions):
             digits = re.sub(r"\D", "", match.group(1))
             if national:
                 digits = re.sub(r"^(?:0034|34)(?=\d{9}$)", "", digits)

@@ -154,10 +154,11 @@ def review_mail(
     cursor = 0
     senders = senders or {}
     for message in messages:
-        body = split_message(message)[0].text
-        own = senders.get(sender_domain(message), 0)
+        body = text if len(messages) == 1 else split_message(message)[0].text
+        domain = sender_domain(message)
+        own = senders.get(domain, 0)
         # a look-alike imitates a sender seen more often in the mailbox, not the reverse
-        signs = mail_signs(message, body, (d for d, n in senders.items() if n > own))
+        signs = mail_signs(message, body, (d for d, n in senders.items() if n > own), domain)
         anchor = _find(text, body[:80], cursor)
         cursor = anchor
         for sign in signs:
