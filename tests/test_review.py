@@ -243,3 +243,53 @@ def test_review_of_a_knowledge_base_places_findings_in_the_stored_text(
     assert stored[findings["password"]["start"] : findings["password"]["end"]] == PASSWORD
     assert stored[findings["dni"]["start"] : findings["dni"]["end"]] == "12345678Z"
     assert findings["dni"]["line"] == stored[: findings["dni"]["start"]].count("\n") + 1
+
+
+# --- logs -------------------------------------------------------------------------------
+
+
+def _auth_log(folder: Path, attempts: int) -> Path:
+    lines = [
+        f"Dec  3 08:{i:02d}:10 web01 sshd[{100 + i}]: Accepted publickey for deploy from"
+        f" 10.0.0.{i % 5 + 2} port {40000 + i} ssh2"
+        for i in range(20)
+    ]
+    lines += [
+        f"Dec  3 09:00:{i:02d} web01 sshd[{900 + i}]: Failed password for invalid user"
+        f" {('root', 'admin', 'oracle')[i % 3]} from 203.0.113.45 port {50000 + i} ssh2"
+        for i in range(attempts)
+    ]
+    lines.append("Dec  3 09:01:30 web01 sshd[999]: Accepted password for admin from 203.0.113.45")
+    lines.append("Dec  3 10:00:00 web01 sshd[1000]: Failed password for maria from 10.0.0.3 port 1")
+    path = folder / "auth.log"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_a_brute_force_in_an_auth_log(tmp_path: Path) -> None:
+    path = _auth_log(tmp_path, attempts=12)
+    report = review_paths([path])
+    found = {f.kind: f for f in report.findings}
+    burst = found["failed_login_burst"]
+    assert burst.evidence == "203.0.113.45" and burst.details["count"] == "12"
+    assert burst.line == 21  # the burst's first line
+    assert found["login_after_burst"].details["user"] == "admin"
+    assert "10.0.0.3" not in {f.evidence for f in report.findings}  # one typo is no attack
+
+
+def test_a_few_failed_logins_are_not_a_burst(tmp_path: Path) -> None:
+    report = review_paths([_auth_log(tmp_path, attempts=4)])
+    assert not [f for f in report.findings if f.kind == "failed_login_burst"]
+
+
+def test_a_scan_in_a_web_server_access_log(tmp_path: Path) -> None:
+    lines = [
+        f'198.51.100.23 - - [03/Dec/2026:10:{i // 60:02d}:{i % 60:02d} +0000] "GET /{p} HTTP/1.1"'
+        f' 404 153 "-" "curl/8"'
+        for i, p in enumerate(f"admin{n}.php" for n in range(30))
+    ]
+    lines += ['192.0.2.8 - - [03/Dec/2026:10:05:00 +0000] "GET /index.html HTTP/1.1" 200 5120']
+    (tmp_path / "access.log").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    [scan] = [f for f in review_paths([tmp_path]).findings if f.kind == "scan"]
+    assert scan.evidence == "198.51.100.23" and scan.details["count"] == "30"
+    assert "rutas" in scan.explanation("es")

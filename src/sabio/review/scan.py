@@ -22,6 +22,7 @@ from sabio.errors import LoadError
 from sabio.loaders import Blob, Section, is_supported, load_document
 from sabio.review.findings import Category, Finding, Severity, explain, fingerprint, mask
 from sabio.review.identifiers import find_identifiers
+from sabio.review.logs import find_log_activity
 from sabio.review.phishing import SUSPICIOUS_AT, mail_signs, sender_domain, verdict
 from sabio.review.secrets import Hit, find_secrets
 from sabio.store import Store
@@ -40,6 +41,7 @@ _PRIORITY = {
     )
 }
 _SECRET_KINDS = frozenset(("private_key", "api_key", "token", "connection_string", "password"))
+_ACTIVITY_KINDS = frozenset(("failed_login_burst", "login_after_burst", "scan"))
 
 
 @dataclass(slots=True)
@@ -85,7 +87,10 @@ def review_text(
     """Secrets and personal data in ``text``; ``page_starts``: (offset, page) pairs."""
     placed = _Text(text, sorted(page_starts))
     hits = _without_overlaps([*find_secrets(text), *find_identifiers(text)])
-    return [_finding(hit, placed, document) for hit in hits]
+    activity = list(find_log_activity(text))
+    return [
+        _finding(hit, placed, document) for hit in sorted([*hits, *activity], key=lambda h: h.start)
+    ]
 
 
 def _without_overlaps(hits: list[Hit]) -> list[Hit]:
@@ -105,13 +110,15 @@ def _without_overlaps(hits: list[Hit]) -> list[Hit]:
 
 def _finding(hit: Hit, placed: _Text, document: str) -> Finding:
     secret = hit.kind in _SECRET_KINDS
-    evidence = (
-        "-----BEGIN " + hit.details.get("service", "").upper() + "----- ****"
-        if hit.kind == "private_key"
-        else mask(hit.value)
-    )
+    if hit.kind == "private_key":
+        evidence = "-----BEGIN " + hit.details.get("service", "").upper() + "----- ****"
+    elif hit.kind in _ACTIVITY_KINDS:
+        evidence = hit.value  # the source address: what a person blocks
+    else:
+        evidence = mask(hit.value)
+    category = Category.SECRET if secret else Category.PERSONAL
     return Finding(
-        Category.SECRET if secret else Category.PERSONAL,
+        Category.ACTIVITY if hit.kind in _ACTIVITY_KINDS else category,
         hit.kind,
         hit.severity,
         evidence,
