@@ -599,7 +599,7 @@ def log_scores(rng: random.Random, logs: int = 50) -> list[int]:
                     lines.append(
                         (
                             t - 20 * (k + 1),
-                            f"sshd[{i}]: Failed password for u{rng.randrange(30)} from {ip} port 22",
+                            f"sshd[{i}]: Failed password for u{rng.randrange(30)} from {ip}",
                         )
                     )
         attackers = {f"203.0.113.{rng.randrange(1, 250)}" for _ in range(rng.randrange(3))}
