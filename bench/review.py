@@ -388,7 +388,7 @@ def _as_plain(message: Message, sender: str, subject: str, body: str) -> EmailMe
     original = split_message(message)[0].text.split("\n\n", 1)[-1][:1500]
     mail = EmailMessage()
     mail["From"] = sender
-    mail["To"] = str(message.get("To", "ana@empresa.es"))
+    mail["To"] = " ".join(str(message.get("To", "ana@empresa.es")).split())
     mail["Subject"] = subject
     mail.set_content(body + "\n\n" + original)
     return mail

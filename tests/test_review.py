@@ -293,3 +293,35 @@ def test_a_scan_in_a_web_server_access_log(tmp_path: Path) -> None:
     [scan] = [f for f in review_paths([tmp_path]).findings if f.kind == "scan"]
     assert scan.evidence == "198.51.100.23" and scan.details["count"] == "30"
     assert "rutas" in scan.explanation("es")
+
+
+# --- the REST API -----------------------------------------------------------------------
+
+
+def test_the_review_endpoint_masks_and_places_findings(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from sabio.config import load_settings
+    from sabio.server import create_app
+
+    settings = load_settings(
+        {
+            "home": tmp_path / "home",
+            "embedding_model": "fake:words",
+            "ollama_host": f"127.0.0.1:{closed_port()}",
+        },
+        environ={},
+    )
+    note = f"Acceso VPN\nusuario: ana\npassword: {PASSWORD}\nIBAN ES9121000418450200051332\n"
+    with TestClient(create_app(settings, run_worker=False), base_url="http://127.0.0.1:11435") as c:
+        assert c.post("/api/v1/kbs", json={"name": "notas"}).status_code == 201
+        upload = c.post("/api/v1/kbs/notas/documents", files={"files": ("vpn.txt", note.encode())})
+        assert upload.json()["files"][0]["status"] == "indexed", upload.text
+        answer = c.get("/api/v1/kbs/notas/review", params={"language": "es"})
+        assert c.get("/api/v1/kbs/nada/review").status_code == 404
+    assert answer.status_code == 200, answer.text
+    assert PASSWORD not in answer.text
+    findings = {f["kind"]: f for f in answer.json()["findings"]}
+    assert findings["password"]["evidence"] == mask(PASSWORD) and findings["password"]["line"] == 3
+    assert "Cámbiala" in findings["password"]["explanation"]
+    assert findings["iban"]["line"] == 4

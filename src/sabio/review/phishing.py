@@ -16,6 +16,8 @@ import re
 import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from email.errors import HeaderParseError
+from email.header import decode_header, make_header
 from email.message import Message
 from email.utils import getaddresses
 from html import unescape
@@ -125,11 +127,23 @@ def verdict(signs: list[Sign]) -> int:
 
 
 def _addresses(message: Message, name: str) -> list[tuple[str, str]]:
+    """(display name, address) of a header; names' encoded words decoded (the messages
+    are parsed with the fast compat32 policy, which leaves them as written)."""
     try:
-        values = [str(v) for v in message.get_all(name, [])]
+        values = [decoded(str(v)) for v in message.get_all(name, [])]
     except (ValueError, TypeError, IndexError, AttributeError):
         return []
     return [(n.strip(), a.strip().lower()) for n, a in getaddresses(values) if a]
+
+
+def decoded(text: str) -> str:
+    """A header's encoded words (RFC 2047) as text."""
+    if "=?" not in text:
+        return text
+    try:
+        return str(make_header(decode_header(text)))
+    except (LookupError, UnicodeError, ValueError, HeaderParseError):
+        return text
 
 
 def _sender_signs(message: Message, known: frozenset[str]) -> Iterator[Sign]:
@@ -298,15 +312,18 @@ def links_of(message: Message) -> list[tuple[str, str]]:
     for part in message.walk():
         if part.get_content_type() != "text/html" or part.get_filename():
             continue
-        try:
-            html = part.get_content()  # type: ignore[attr-defined]  # EmailMessage
-        except (LookupError, ValueError, KeyError, AttributeError, AssertionError):
-            continue
-        if isinstance(html, str):
+        html = _part_text(part)
+        if html:
             for match in _ANCHOR.finditer(html[:2_000_000]):
                 text = " ".join(unescape(_TAG.sub(" ", match.group(2))).split())
                 links.append((unescape(match.group(1)), text))
     return links
+
+
+def _part_text(part: Message) -> str:
+    from sabio.loaders.mail import part_text
+
+    return part_text(part)
 
 
 def _host(url: str) -> str:

@@ -14,11 +14,14 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from email import message_from_bytes
+from email.errors import MessageError
 from email.message import Message
+from email.policy import compat32
 from pathlib import Path
 
 from sabio.chunking import document_text
-from sabio.errors import LoadError
+from sabio.errors import CorruptFileError, LoadError
 from sabio.loaders import Blob, Section, is_supported, load_document
 from sabio.review.findings import Category, Finding, Severity, explain, fingerprint, mask
 from sabio.review.identifiers import find_identifiers
@@ -136,16 +139,30 @@ def _finding(hit: Hit, placed: _Text, document: str) -> Finding:
 
 
 def messages_of(data: bytes, extension: str) -> list[Message]:
-    """The messages of an .eml (one) or an mbox file, parsed as the mail loader does."""
-    from sabio.loaders.mail import parse_message
-
+    """The messages of an .eml (one) or an mbox file, split as the mail loader splits
+    them, parsed with the compat32 policy: a few times faster than the loader's (headers
+    are read as written; :mod:`.phishing` decodes what it needs)."""
     if extension not in (".mbox", ".mbx"):
-        return [parse_message(data)]
+        return [_parse(data)]
     starts = [m.start() for m in _MBOX_FROM.finditer(data)]
     return [
-        parse_message(data[a:b].split(b"\n", 1)[-1].replace(b"\n>From ", b"\nFrom "))
+        _parse(data[a:b].split(b"\n", 1)[-1].replace(b"\n>From ", b"\nFrom "))
         for a, b in zip(starts, [*starts[1:], len(data)], strict=True)
     ]
+
+
+def _parse(data: bytes) -> Message:
+    """compat32 first; a multipart message whose boundary is not found (the loader
+    repairs those) as the loader parses it."""
+    from sabio.loaders.mail import parse_message
+
+    try:
+        message = message_from_bytes(data, policy=compat32)
+        if message.get_content_maintype() == "multipart" and not message.is_multipart():
+            return parse_message(data)
+        return message
+    except (ValueError, TypeError, IndexError, AttributeError, MessageError) as exc:
+        raise CorruptFileError(f"not a readable mail message ({type(exc).__name__})") from exc
 
 
 def review_mail(
@@ -221,8 +238,10 @@ def _find(text: str, needle: str, start: int) -> int:
 
 
 def _subject(message: Message) -> str:
+    from sabio.review.phishing import decoded
+
     try:
-        return " ".join(str(message.get("Subject", "")).split())[:120]
+        return " ".join(decoded(str(message.get("Subject", ""))).split())[:120]
     except (ValueError, TypeError, IndexError, AttributeError):
         return ""
 
