@@ -325,3 +325,19 @@ def test_the_review_endpoint_masks_and_places_findings(tmp_path: Path) -> None:
     assert findings["password"]["evidence"] == mask(PASSWORD) and findings["password"]["line"] == 3
     assert "Cámbiala" in findings["password"]["explanation"]
     assert findings["iban"]["line"] == 4
+
+
+def test_a_spreadsheet_of_passwords(tmp_path: Path) -> None:
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["Servicio", "Usuario", "Contraseña", "Notas"])
+    sheet.append(["Correo", "ana", PASSWORD, "principal"])
+    sheet.append(["Banco", "ana.g", "********", "pedir a Luis"])
+    book.save(tmp_path / "claves.xlsx")
+    report = review_paths([tmp_path / "claves.xlsx"])
+    [finding] = [f for f in report.findings if f.category == "secret"]
+    assert finding.kind == "password" and finding.evidence == mask(PASSWORD)
+    assert finding.details["label"] == "Contraseña" and finding.line == 2

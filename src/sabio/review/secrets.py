@@ -99,7 +99,7 @@ _LABELS = (
     r"passwords?|passwd|pwd|pass|passphrase|contraseñas?|contrasena|clave(?: de acceso)?"
     r"|secret|client_secret|api[_ -]?key|access[_ -]?token|auth[_ -]?token|pin"
 )
-_SEPARATOR = re.compile(r"[:=|]")
+_SEPARATOR = re.compile(r"[:=]")
 _LABEL_BEFORE = re.compile(rf"(?i)(?:{_LABELS})[\"']?[ \t]*$")
 # Every label holds one of these.
 # Written in lower, title or upper case: an alternation of literals is searched about 8
@@ -111,7 +111,9 @@ _LABEL_HINT = re.compile(
         for cased in (word, word.capitalize(), word.upper())
     )
 )
-_VALUE = re.compile(r"[\"']?[ \t]*(?:[:=]|=>|\|)[ \t]*[\"']?([^\s\"'<>|,;]{4,128})")
+_VALUE = re.compile(r"[\"']?[ \t]*(?:[:=]|=>)[ \t]*[\"']?([^\s\"'<>|,;]{4,128})")
+_LABEL_CELL = re.compile(rf"(?i)[A-Z0-9_ ]{{0,30}}(?:{_LABELS})s?")
+_TABLE_ROW = " | "
 _LABEL_PREFIX = re.compile(r"[A-Za-z0-9_]{1,30}_$")
 _CONNECTION = re.compile(
     r"\b([a-z][a-z0-9+.-]{1,20})://([^\s:/@<>\"']{1,64}):([^\s/@<>\"']{3,128})@[A-Za-z0-9.-]+"
@@ -149,6 +151,8 @@ def find_secrets(text: str) -> Iterator[Hit]:
     if "://" in text:
         yield from _connection_strings(text)
     yield from _passwords(text)
+    if _TABLE_ROW in text:
+        yield from _table_passwords(text)
 
 
 def _private_keys(text: str) -> Iterator[Hit]:
@@ -219,6 +223,48 @@ def _passwords(text: str) -> Iterator[Hit]:
             value,
             {"label": label},
         )
+
+
+def _table_passwords(text: str) -> Iterator[Hit]:
+    """Passwords in a table (the loaders write a row as ``cell | cell``): every cell
+    under a header cell that is a label ("Contraseña", "password"), and the second cell
+    of a two-cell row whose first cell is one ("Password | S3cret")."""
+    header: list[str] | None = None
+    offset = 0
+    for line in text.split("\n"):
+        start, offset = offset, offset + len(line) + 1
+        if _TABLE_ROW not in line:
+            header = None
+            continue
+        cells = _cells(line, start)
+        if header is None:
+            header = [value for value, _ in cells]
+            if len(cells) == 2 and _LABEL_CELL.fullmatch(cells[0][0]):
+                yield from _cell_password(cells[1], cells[0][0])
+            continue
+        for i, label in enumerate(header):
+            if i < len(cells) and _LABEL_CELL.fullmatch(label):
+                yield from _cell_password(cells[i], label)
+        if len(cells) == 2 and _LABEL_CELL.fullmatch(cells[0][0]):
+            yield from _cell_password(cells[1], cells[0][0])
+
+
+def _cells(line: str, start: int) -> list[tuple[str, int]]:
+    """(stripped value, where it starts) of each cell of a row."""
+    cells = []
+    position = 0
+    for raw in line.split(_TABLE_ROW):
+        lead = len(raw) - len(raw.lstrip())
+        cells.append((raw.strip(), start + position + lead))
+        position += len(raw) + len(_TABLE_ROW)
+    return cells
+
+
+def _cell_password(cell: tuple[str, int], label: str) -> Iterator[Hit]:
+    value, start = cell
+    if len(value) < 4 or " " in value or _is_placeholder(value) or value.lower() in _PROSE:
+        return
+    yield Hit("password", Severity.HIGH, start, start + len(value), value, {"label": label})
 
 
 def _whole_label(text: str, start: int, end: int) -> str | None:
