@@ -233,6 +233,7 @@ POSITIVES = {
             "DB_PASSWORD={v}",
             "usuario: admin / clave: {v}",
             "pwd: {v}",
+            "Servicio | Usuario | Contraseña\nVPN | ana | {v}",
         ],
     ),
     "connection_string": (
@@ -282,6 +283,11 @@ NEAR_MISSES = [
         "password",
         lambda r: r.choice(["see the manager", "ask IT", "la de siempre", "olvidada"]),
         "contraseña: {v}",
+    ),
+    (
+        "password",
+        lambda r: r.choice(["Notas", "Observaciones", "Caduca"]),
+        "Usuario | Contraseña | {v}",
     ),
     (
         "phone",
