@@ -39,6 +39,7 @@ def kinds(text: str) -> list[str]:
         ("IBAN DE89370400440532013000", "iban"),
         ("tarjeta 4111 1111 1111 1111 caduca", "card"),
         ("llámame al +34 612 345 678", "phone"),
+        ("Llámame al 612345678", "phone"),
         ("escribe a ana.garcia@ejemplo.es", "email"),
         (f"AWS_ACCESS_KEY_ID={AWS_KEY}", "api_key"),
         (f"token {GITHUB}", "api_key"),
@@ -69,6 +70,8 @@ def test_each_detector_finds_its_kind(text: str, kind: str) -> None:
         "password: ${DB_PASSWORD}",
         "Password: see the manager",
         "total 612.345.678,00 EUR",  # an amount, not a phone
+        "pedido 612345678 del cliente",  # nine digits, no word for a phone
+        "norma IEC 60065-2002",  # a standard's number and year
     ],
 )
 def test_near_misses_are_not_reported(text: str) -> None:

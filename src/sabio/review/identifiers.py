@@ -134,7 +134,7 @@ def _card_grouping(raw: str) -> bool:
 
 
 _PHONE_WORDS = re.compile(
-    r"(?i)tel[eé]?f?|tfno|m[oó]vil|mobile|phone|fax|llam|whats|contact|cell|sms"
+    r"(?i)tel[eé]?f?|tfno|m[oó]vil|mobile|phone|fax|ll[aá]m|whats|contact|cell|sms"
 )
 _PREFIX_34 = re.compile(r"^(?:\+|00)34[ -]?")
 
