@@ -39,6 +39,7 @@ def kinds(text: str) -> list[str]:
         ("IBAN DE89370400440532013000", "iban"),
         ("tarjeta 4111 1111 1111 1111 caduca", "card"),
         ("llámame al +34 612 345 678", "phone"),
+        ("Llámame al 612345678", "phone"),
         ("escribe a ana.garcia@ejemplo.es", "email"),
         (f"AWS_ACCESS_KEY_ID={AWS_KEY}", "api_key"),
         (f"token {GITHUB}", "api_key"),
@@ -69,6 +70,8 @@ def test_each_detector_finds_its_kind(text: str, kind: str) -> None:
         "password: ${DB_PASSWORD}",
         "Password: see the manager",
         "total 612.345.678,00 EUR",  # an amount, not a phone
+        "pedido 612345678 del cliente",  # nine digits, no word for a phone
+        "norma IEC 60065-2002",  # a standard's number and year
     ],
 )
 def test_near_misses_are_not_reported(text: str) -> None:
@@ -243,3 +246,101 @@ def test_review_of_a_knowledge_base_places_findings_in_the_stored_text(
     assert stored[findings["password"]["start"] : findings["password"]["end"]] == PASSWORD
     assert stored[findings["dni"]["start"] : findings["dni"]["end"]] == "12345678Z"
     assert findings["dni"]["line"] == stored[: findings["dni"]["start"]].count("\n") + 1
+
+
+# --- logs -------------------------------------------------------------------------------
+
+
+def _auth_log(folder: Path, attempts: int) -> Path:
+    lines = [
+        f"Dec  3 08:{i:02d}:10 web01 sshd[{100 + i}]: Accepted publickey for deploy from"
+        f" 10.0.0.{i % 5 + 2} port {40000 + i} ssh2"
+        for i in range(20)
+    ]
+    lines += [
+        f"Dec  3 09:00:{i:02d} web01 sshd[{900 + i}]: Failed password for invalid user"
+        f" {('root', 'admin', 'oracle')[i % 3]} from 203.0.113.45 port {50000 + i} ssh2"
+        for i in range(attempts)
+    ]
+    lines.append("Dec  3 09:01:30 web01 sshd[999]: Accepted password for admin from 203.0.113.45")
+    lines.append("Dec  3 10:00:00 web01 sshd[1000]: Failed password for maria from 10.0.0.3 port 1")
+    path = folder / "auth.log"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_a_brute_force_in_an_auth_log(tmp_path: Path) -> None:
+    path = _auth_log(tmp_path, attempts=12)
+    report = review_paths([path])
+    found = {f.kind: f for f in report.findings}
+    burst = found["failed_login_burst"]
+    assert burst.evidence == "203.0.113.45" and burst.details["count"] == "12"
+    assert burst.line == 21  # the burst's first line
+    assert found["login_after_burst"].details["user"] == "admin"
+    assert "10.0.0.3" not in {f.evidence for f in report.findings}  # one typo is no attack
+
+
+def test_a_few_failed_logins_are_not_a_burst(tmp_path: Path) -> None:
+    report = review_paths([_auth_log(tmp_path, attempts=4)])
+    assert not [f for f in report.findings if f.kind == "failed_login_burst"]
+
+
+def test_a_scan_in_a_web_server_access_log(tmp_path: Path) -> None:
+    lines = [
+        f'198.51.100.23 - - [03/Dec/2026:10:{i // 60:02d}:{i % 60:02d} +0000] "GET /{p} HTTP/1.1"'
+        f' 404 153 "-" "curl/8"'
+        for i, p in enumerate(f"admin{n}.php" for n in range(30))
+    ]
+    lines += ['192.0.2.8 - - [03/Dec/2026:10:05:00 +0000] "GET /index.html HTTP/1.1" 200 5120']
+    (tmp_path / "access.log").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    [scan] = [f for f in review_paths([tmp_path]).findings if f.kind == "scan"]
+    assert scan.evidence == "198.51.100.23" and scan.details["count"] == "30"
+    assert "rutas" in scan.explanation("es")
+
+
+# --- the REST API -----------------------------------------------------------------------
+
+
+def test_the_review_endpoint_masks_and_places_findings(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from sabio.config import load_settings
+    from sabio.server import create_app
+
+    settings = load_settings(
+        {
+            "home": tmp_path / "home",
+            "embedding_model": "fake:words",
+            "ollama_host": f"127.0.0.1:{closed_port()}",
+        },
+        environ={},
+    )
+    note = f"Acceso VPN\nusuario: ana\npassword: {PASSWORD}\nIBAN ES9121000418450200051332\n"
+    with TestClient(create_app(settings, run_worker=False), base_url="http://127.0.0.1:11435") as c:
+        assert c.post("/api/v1/kbs", json={"name": "notas"}).status_code == 201
+        upload = c.post("/api/v1/kbs/notas/documents", files={"files": ("vpn.txt", note.encode())})
+        assert upload.json()["files"][0]["status"] == "indexed", upload.text
+        answer = c.get("/api/v1/kbs/notas/review", params={"language": "es"})
+        assert c.get("/api/v1/kbs/nada/review").status_code == 404
+    assert answer.status_code == 200, answer.text
+    assert PASSWORD not in answer.text
+    findings = {f["kind"]: f for f in answer.json()["findings"]}
+    assert findings["password"]["evidence"] == mask(PASSWORD) and findings["password"]["line"] == 3
+    assert "Cámbiala" in findings["password"]["explanation"]
+    assert findings["iban"]["line"] == 4
+
+
+def test_a_spreadsheet_of_passwords(tmp_path: Path) -> None:
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["Servicio", "Usuario", "Contraseña", "Notas"])
+    sheet.append(["Correo", "ana", PASSWORD, "principal"])
+    sheet.append(["Banco", "ana.g", "********", "pedir a Luis"])
+    book.save(tmp_path / "claves.xlsx")
+    report = review_paths([tmp_path / "claves.xlsx"])
+    [finding] = [f for f in report.findings if f.category == "secret"]
+    assert finding.kind == "password" and finding.evidence == mask(PASSWORD)
+    assert finding.details["label"] == "Contraseña" and finding.line == 2

@@ -124,6 +124,11 @@ def header_metadata(message: Message) -> dict[str, str]:
     return _header_metadata(message)
 
 
+def part_text(part: Message) -> str:
+    """A text part's content as text, whatever its transfer encoding and charset."""
+    return _part_text(part)
+
+
 def _parse(data: bytes) -> Message:
     try:
         message: Message = message_from_bytes(data, policy=policy.default)

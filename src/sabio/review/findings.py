@@ -30,6 +30,7 @@ class Category(StrEnum):
     SECRET = "secret"
     PERSONAL = "personal"
     PHISHING = "phishing"
+    ACTIVITY = "activity"
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +172,22 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "The attachment {name} {why}: do not open it.",
         "El adjunto {name} {why}: no lo abras.",
     ),
+    "failed_login_burst": (
+        "{count} failed logins from {source} in {minutes} min (users: {users}): someone is "
+        "guessing passwords. Block that address and check those accounts.",
+        "{count} inicios de sesión fallidos desde {source} en {minutes} min (usuarios: "
+        "{users}): alguien prueba contraseñas. Bloquea esa dirección y revisa esas cuentas.",
+    ),
+    "login_after_burst": (
+        "{user} logged in from {source} during or right after {count} failed attempts: "
+        "the password may have been guessed. Change it and check what that session did.",
+        "{user} entró desde {source} durante o justo después de {count} intentos fallidos: "
+        "puede que hayan adivinado la contraseña. Cámbiala y revisa qué hizo esa sesión.",
+    ),
+    "scan": (
+        "{source} probed {count} different {what}: a scan looking for weak spots.",
+        "{source} probó {count} {what} distintos: un escaneo en busca de puntos débiles.",
+    ),
     "suspicious_mail": (
         "This mail shows {count} signs of phishing or fraud: {signs}.",
         "Este correo muestra {count} señales de phishing o fraude: {signs}.",
@@ -195,6 +212,8 @@ WORDS: dict[str, tuple[str, str]] = {
         "es un archivo comprimido que oculta su contenido",
     ),
     "confusable": ("look-alike characters", "caracteres que se parecen"),
+    "paths": ("paths", "rutas"),
+    "ports": ("ports", "puertos"),
     "typo": ("one or two letters changed", "una o dos letras cambiadas"),
 }
 

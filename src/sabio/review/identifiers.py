@@ -29,7 +29,7 @@ _CIF = re.compile(rf"{_EDGE_L}([ABCDEFGHJNPQRSUVW])[ -]?(\d{{7}})[ -]?([0-9A-J])
 _IBAN = re.compile(rf"{_EDGE_L}([A-Z]{{2}}\d{{2}}(?:[ ]?[A-Z0-9]){{11,30}})")
 _CARD = re.compile(r"(?<![\d.,-])((?:\d[ -]?){12,18}\d)(?![\d.,]\d)")
 _PHONE_ES = re.compile(
-    r"(?<![\d+\w.,])((?:(?:\+|00)34[ -]?)?[6789]\d{2}(?:[ -]?\d{2,3}){2,3})(?![\d\w]|[.,]\d)"
+    r"(?<![\d+\w.,/=_])((?:(?:\+|00)34[ -]?)?[6789]\d{2}(?:[ -]?\d{2,3}){2,3})(?![\d\w/]|[.,]\d)"
 )
 _PHONE_INTL = re.compile(
     r"(?<![\d\w])(\+(?!34)[1-9]\d{0,2}[ .-]?(?:\(\d{1,4}\)[ .-]?)?(?:\d[ .-]?){6,13}\d)(?!\d)"
@@ -48,23 +48,48 @@ _CARD_BRANDS = (
 )
 
 
+# Where numbers are: every identifier but an IBAN (whose letters may come first) lies in
+# such a run, give or take its letters; the exact patterns are tried only there.
+_NUMBER_RUN = re.compile(r"\d[\d .()/-]{5,60}\d")
+_MARGIN = 4
+
+
+def _number_regions(text: str) -> list[tuple[int, int]]:
+    regions: list[tuple[int, int]] = []
+    for match in _NUMBER_RUN.finditer(text):
+        start, end = max(0, match.start() - _MARGIN), match.end() + _MARGIN
+        if regions and start <= regions[-1][1]:
+            regions[-1] = (regions[-1][0], end)
+        else:
+            regions.append((start, end))
+    return regions
+
+
+def _within(
+    pattern: re.Pattern[str], text: str, regions: list[tuple[int, int]]
+) -> Iterator[re.Match[str]]:
+    for start, end in regions:
+        yield from pattern.finditer(text, start, end)
+
+
 def find_identifiers(text: str) -> Iterator[Hit]:
-    yield from _spanish_ids(text)
+    regions = _number_regions(text)
+    yield from _spanish_ids(text, regions)
     yield from _ibans(text)
-    yield from _cards(text)
-    yield from _phones(text)
+    yield from _cards(text, regions)
+    yield from _phones(text, regions)
     for match in _EMAIL.finditer(text):
         yield Hit("email", Severity.LOW, match.start(1), match.end(1), match.group(1))
 
 
-def _spanish_ids(text: str) -> Iterator[Hit]:
-    for match in _DNI.finditer(text):
+def _spanish_ids(text: str, regions: list[tuple[int, int]]) -> Iterator[Hit]:
+    for match in _within(_DNI, text, regions):
         if stdnum_dni.is_valid(match.group(1) + match.group(2).upper()):
             yield Hit("dni", Severity.MEDIUM, match.start(), match.end(), match.group(0))
-    for match in _NIE.finditer(text):
+    for match in _within(_NIE, text, regions):
         if stdnum_nie.is_valid("".join(match.groups()).upper()):
             yield Hit("nie", Severity.MEDIUM, match.start(), match.end(), match.group(0))
-    for match in _CIF.finditer(text):
+    for match in _within(_CIF, text, regions):
         if stdnum_cif.is_valid("".join(match.groups())):
             yield Hit("cif", Severity.LOW, match.start(), match.end(), match.group(0))
 
@@ -89,8 +114,8 @@ def _ibans(text: str) -> Iterator[Hit]:
                 break
 
 
-def _cards(text: str) -> Iterator[Hit]:
-    for match in _CARD.finditer(text):
+def _cards(text: str, regions: list[tuple[int, int]]) -> Iterator[Hit]:
+    for match in _within(_CARD, text, regions):
         raw = match.group(1)
         digits = re.sub(r"[ -]", "", raw)
         brand = next((name for name, p in _CARD_BRANDS if p.match(digits)), None)
@@ -108,14 +133,37 @@ def _card_grouping(raw: str) -> bool:
     return sizes[:-1] == [4] * (len(sizes) - 1) or sizes in ([4, 6, 5], [4, 6, 4])
 
 
-def _phones(text: str) -> Iterator[Hit]:
+_PHONE_WORDS = re.compile(
+    r"(?i)tel[eé]?f?|tfno|m[oó]vil|mobile|phone|fax|ll[aá]m|whats|contact|cell|sms"
+)
+_PREFIX_34 = re.compile(r"^(?:\+|00)34[ -]?")
+
+
+def _spanish_phone(text: str, match: re.Match[str]) -> bool:
+    """Nine digits grouped as people write a phone (3-3-3, 3-2-2-2), or after +34; nine
+    digits in a row only next to a word that says it is a phone (an id, a tax number and
+    a date range are also nine digits)."""
+    raw = match.group(1)
+    prefixed = _PREFIX_34.match(raw)
+    national = raw[prefixed.end() :] if prefixed else raw
+    groups = [len(g) for g in re.split(r"[ -]", national)]
+    if sum(groups) != 9:
+        return False
+    if groups in ([3, 3, 3], [3, 2, 2, 2]):
+        return True
+    if groups == [9]:
+        return bool(prefixed) or bool(
+            _PHONE_WORDS.search(text, max(0, match.start() - 30), match.start())
+        )
+    return False
+
+
+def _phones(text: str, regions: list[tuple[int, int]]) -> Iterator[Hit]:
     for pattern, national in ((_PHONE_ES, True), (_PHONE_INTL, False)):
-        for match in pattern.finditer(text):
+        for match in _within(pattern, text, regions):
             digits = re.sub(r"\D", "", match.group(1))
-            if national:
-                digits = re.sub(r"^(?:0034|34)(?=\d{9}$)", "", digits)
-                if len(digits) != 9:
-                    continue
-            elif not 8 <= len(digits) <= 15:
+            if national and not _spanish_phone(text, match):
+                continue
+            if not national and not 8 <= len(digits) <= 15:
                 continue
             yield Hit("phone", Severity.LOW, match.start(1), match.end(1), match.group(1))

@@ -11,13 +11,16 @@ weak ones 1; a message that adds up to :data:`SUSPICIOUS_AT` is reported as susp
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from email.errors import HeaderParseError
+from email.header import decode_header, make_header
 from email.message import Message
 from email.utils import getaddresses
-from html.parser import HTMLParser
+from html import unescape
 from urllib.parse import urlsplit
 
 from sabio.review.findings import Severity
@@ -100,13 +103,16 @@ def sender_domain(message: Message) -> str:
     return registrable(address[0][1].rpartition("@")[2]) if address and "@" in address[0][1] else ""
 
 
-def mail_signs(message: Message, body: str, known: Iterable[str] = ()) -> list[Sign]:
+def mail_signs(
+    message: Message, body: str, known: Iterable[str] = (), sender: str | None = None
+) -> list[Sign]:
     """Every sign in ``message``; ``body`` is its text as read (the loader's), ``known``
     the registrable domains seen as senders in the same mailbox (look-alikes of them
     count)."""
     known_domains = _KNOWN | frozenset(known)
     signs = [*_sender_signs(message, known_domains)]
-    signs.extend(_link_signs(message, known_domains, sender_domain(message)))
+    sender = sender_domain(message) if sender is None else sender
+    signs.extend(_link_signs(message, known_domains, sender))
     signs.extend(_wording_signs(body))
     signs.extend(_attachment_signs(message))
     return signs
@@ -121,11 +127,23 @@ def verdict(signs: list[Sign]) -> int:
 
 
 def _addresses(message: Message, name: str) -> list[tuple[str, str]]:
+    """(display name, address) of a header; names' encoded words decoded (the messages
+    are parsed with the fast compat32 policy, which leaves them as written)."""
     try:
-        values = [str(v) for v in message.get_all(name, [])]
+        values = [decoded(str(v)) for v in message.get_all(name, [])]
     except (ValueError, TypeError, IndexError, AttributeError):
         return []
     return [(n.strip(), a.strip().lower()) for n, a in getaddresses(values) if a]
+
+
+def decoded(text: str) -> str:
+    """A header's encoded words (RFC 2047) as text."""
+    if "=?" not in text:
+        return text
+    try:
+        return str(make_header(decode_header(text)))
+    except (LookupError, UnicodeError, ValueError, HeaderParseError):
+        return text
 
 
 def _sender_signs(message: Message, known: frozenset[str]) -> Iterator[Sign]:
@@ -233,11 +251,7 @@ def _lookalike(domain: str, known: frozenset[str], needle: str) -> Iterator[Sign
     name = actual.split(".")[0]
     for other in sorted(known):
         other_name = other.split(".")[0]
-        if (
-            len(other_name) >= 5
-            and name != other_name
-            and _distance(name, other_name) <= (1 if len(other_name) < 8 else 2)
-        ):
+        if len(other_name) >= 5 and name != other_name and _is_typo(name, other_name):
             yield Sign(
                 "lookalike_domain",
                 Severity.HIGH,
@@ -256,6 +270,14 @@ def _lookalike(domain: str, known: frozenset[str], needle: str) -> Iterator[Sign
             needle,
             {"domain": shown, "imitates": BRANDS[brand][0], "how": "brand"},
         )
+
+
+@functools.lru_cache(maxsize=65_536)
+def _is_typo(name: str, other: str) -> bool:
+    """``name`` is ``other`` with one letter changed (two for names of 8 or more)."""
+    if abs(len(name) - len(other)) > 2 or len(set(name) ^ set(other)) > 4:
+        return False
+    return _distance(name, other) <= (1 if len(other) < 8 else 2)
 
 
 def _distance(a: str, b: str) -> int:
@@ -278,42 +300,30 @@ def _distance(a: str, b: str) -> int:
 # --- links -------------------------------------------------------------------------------
 
 
-class _Links(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.links: list[tuple[str, str]] = []
-        self._href: str | None = None
-        self._text: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "a":
-            self._href = dict(attrs).get("href") or ""
-            self._text = []
-
-    def handle_data(self, data: str) -> None:
-        if self._href is not None:
-            self._text.append(data)
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "a" and self._href is not None:
-            self.links.append((self._href, " ".join("".join(self._text).split())))
-            self._href = None
+_ANCHOR = re.compile(
+    r"""(?is)<a\s[^>]{0,2000}?href\s*=\s*["']?([^"'\s>]{1,2000})[^>]{0,2000}>(.{0,1000}?)</a\s*>"""
+)
+_TAG = re.compile(r"<[^>]{0,2000}>")
 
 
 def links_of(message: Message) -> list[tuple[str, str]]:
     """(href, text) of every link in the message's HTML parts."""
-    parser = _Links()
+    links: list[tuple[str, str]] = []
     for part in message.walk():
         if part.get_content_type() != "text/html" or part.get_filename():
             continue
-        try:
-            html = part.get_content()  # type: ignore[attr-defined]  # EmailMessage
-        except (LookupError, ValueError, KeyError, AttributeError, AssertionError):
-            continue
-        if isinstance(html, str):
-            parser.feed(html[:2_000_000])
-    parser.close()
-    return parser.links
+        html = _part_text(part)
+        if html:
+            for match in _ANCHOR.finditer(html[:2_000_000]):
+                text = " ".join(unescape(_TAG.sub(" ", match.group(2))).split())
+                links.append((unescape(match.group(1)), text))
+    return links
+
+
+def _part_text(part: Message) -> str:
+    from sabio.loaders.mail import part_text
+
+    return part_text(part)
 
 
 def _host(url: str) -> str:
@@ -325,7 +335,8 @@ def _host(url: str) -> str:
 
 def _link_signs(message: Message, known: frozenset[str], sender: str) -> Iterator[Sign]:
     """Links whose text names another site than they open. A mailing's links to its own
-    sender's site through a tracking server weigh 1; any other mismatch weighs 2."""
+    sender's site through a tracking server weigh 1 (not a brand's site); any other
+    mismatch weighs 2."""
     seen: set[str] = set()
     for href, text in links_of(message):
         target = _host(href)
@@ -342,7 +353,9 @@ def _link_signs(message: Message, known: frozenset[str], sender: str) -> Iterato
             and target not in seen
         ):
             seen.add(target)
-            own = registrable(shown) == sender
+            # a mailing's tracking link to its sender's own site, unless that site is a
+            # brand's: their look is what a forged sender copies
+            own = registrable(shown) == sender and registrable(shown) not in _KNOWN
             yield Sign(
                 "link_mismatch",
                 Severity.MEDIUM if own else Severity.HIGH,

@@ -4,6 +4,7 @@ data directory, run by ``sabio serve`` with uvicorn.
     api           the routes; thin: parse, call the service, shape the answer
     chats_api     chats: their answers streamed, stopped, regenerated, edited, exported
     members_api   who may use a knowledge base
+    review_api    the security review of a knowledge base (sabio.review), masked
     live          a knowledge base's counts as they change (server-sent events)
     roles         who may do what, route by route (admins, members' read or write)
     ollama_api    the Ollama API on the same port: knowledge bases as models
@@ -87,6 +88,7 @@ from sabio.server.members_api import router as members_router
 from sabio.server.ollama_api import install_ollama_api
 from sabio.server.ollama_proxy import upstream_client
 from sabio.server.openai_api import install_openai_api
+from sabio.server.review_api import router as review_router
 from sabio.server.roles import enforce
 from sabio.server.services import Services
 from sabio.server.settings_api import router as settings_router
@@ -167,6 +169,7 @@ def create_app(
     app.include_router(router)
     app.include_router(chats_router)
     app.include_router(members_router)
+    app.include_router(review_router)
     app.include_router(live_router)
     app.include_router(auth_router)
     app.include_router(settings_router)

@@ -1,0 +1,208 @@
+"""Suspicious activity in logs: bursts of failed logins from one source (and a login that
+succeeds after one), and scans (many paths, or many ports, probed from one source).
+
+A document is read as a log when most of its first lines start with a timestamp (syslog's
+``Dec  3 10:17:28``, ISO 8601, or a web server's ``[03/Dec/2026:10:17:28 +0000]`` after
+the client's address). Lines are matched with the formats of OpenSSH, PAM, su/sudo,
+web servers' access logs (a POST to a login page answered 401 or 403) and netfilter
+(``SRC=… DPT=…``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+from sabio.review.findings import Severity
+from sabio.review.secrets import Hit
+
+BURST_FAILURES = 5
+BURST_WINDOW = 600  # seconds
+SCAN_TARGETS = 15
+
+_SYSLOG_TIME = re.compile(r"^([A-Z][a-z]{2}) +(\d{1,2}) (\d\d):(\d\d):(\d\d)")
+_ISO_TIME = re.compile(r"^(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)")
+_ACCESS = re.compile(
+    r"^(\S+) \S+ (\S+) \[(\d\d)/([A-Z][a-z]{2})/(\d{4}):(\d\d):(\d\d):(\d\d)[^\]]*\] "
+    r'"([A-Z]{3,7}) (\S{1,2000}) [^"]{0,20}" (\d{3})'
+)
+_MONTHS = {m: i for i, m in enumerate("Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split(), 1)}
+_FAILED = re.compile(
+    r"Failed (?:password|publickey|keyboard-interactive/pam) for (?:invalid user )?(\S+) from "
+    r"(\S+)|Invalid user (\S*) from (\S+)|authentication failure;.*?rhost=(\S+)(?:\s+user=(\S+))?"
+    r"|Connection closed by authenticating user (\S+) (\S+)"
+)
+_ACCEPTED = re.compile(
+    r"Accepted (?:password|publickey|keyboard-interactive/pam) for (\S+) from (\S+)"
+)
+_FIREWALL = re.compile(r"SRC=(\S+) .*?DPT=(\d+)")
+_LOGIN_PATH = re.compile(r"(?i)login|signin|wp-login|auth|session|xmlrpc")
+
+
+@dataclass(slots=True)
+class _Event:
+    time: float
+    line_start: int
+    line_end: int
+    source: str
+    user: str
+
+
+def looks_like_log(text: str) -> bool:
+    lines = [line for line in text[:20_000].split("\n")[:50] if line.strip()]
+    timed = sum(1 for line in lines if _time_of(line) is not None)
+    return len(lines) >= 3 and timed >= 0.6 * len(lines)
+
+
+def _time_of(line: str) -> float | None:
+    if m := _SYSLOG_TIME.match(line):
+        month = _MONTHS.get(m.group(1))
+        if month is None:
+            return None
+        day, hh, mm, ss = (int(g) for g in m.groups()[1:])
+        return (((month * 31 + day) * 24 + hh) * 60 + mm) * 60 + ss
+    if m := _ISO_TIME.match(line):
+        try:
+            y, mo, d, hh, mm, ss = (int(g) for g in m.groups())
+            return datetime(y, mo, d, hh, mm, ss).timestamp()
+        except ValueError:
+            return None
+    if m := _ACCESS.match(line):
+        return _access_time(m)
+    return None
+
+
+def _access_time(m: re.Match[str]) -> float | None:
+    try:
+        return datetime(
+            int(m.group(5)),
+            _MONTHS.get(m.group(4), 1),
+            int(m.group(3)),
+            int(m.group(6)),
+            int(m.group(7)),
+            int(m.group(8)),
+        ).timestamp()
+    except ValueError:
+        return None
+
+
+def find_log_activity(text: str) -> Iterator[Hit]:
+    if not looks_like_log(text):
+        return
+    failures: dict[str, list[_Event]] = defaultdict(list)
+    accepted: list[_Event] = []
+    probes: dict[str, list[tuple[_Event, str]]] = defaultdict(list)
+    offset = 0
+    for line in text.split("\n"):
+        start, offset = offset, offset + len(line) + 1
+        _read_line(line, start, failures, accepted, probes)
+    yield from _bursts(failures, accepted)
+    yield from _scans(probes)
+
+
+def _read_line(
+    line: str,
+    start: int,
+    failures: dict[str, list[_Event]],
+    accepted: list[_Event],
+    probes: dict[str, list[tuple[_Event, str]]],
+) -> None:
+    when = _time_of(line)
+    if when is None:
+        return
+    end = start + len(line)
+    if access := _ACCESS.match(line):
+        source, method, path, status = (
+            access.group(1),
+            access.group(9),
+            access.group(10),
+            access.group(11),
+        )
+        event = _Event(when, start, end, source, access.group(2))
+        if method == "POST" and status in ("401", "403") and _LOGIN_PATH.search(path):
+            failures[source].append(event)
+        if status in ("400", "401", "403", "404", "405"):
+            probes[source].append((event, path.split("?")[0]))
+        return
+    if failed := _FAILED.search(line):
+        user, source = _user_and_source(failed)
+        failures[source].append(_Event(when, start, end, source, user))
+    elif ok := _ACCEPTED.search(line):
+        accepted.append(_Event(when, start, end, ok.group(2), ok.group(1)))
+    elif probe := _FIREWALL.search(line):
+        probes[probe.group(1)].append(
+            (_Event(when, start, end, probe.group(1), ""), "port " + probe.group(2))
+        )
+
+
+def _user_and_source(failed: re.Match[str]) -> tuple[str, str]:
+    """(user, source) from whichever alternative of _FAILED matched."""
+    g = failed.groups()
+    if g[1]:
+        return g[0], g[1]
+    if g[3]:
+        return g[2] or "", g[3]
+    if g[4]:
+        return g[5] or "", g[4]
+    return g[6] or "", g[7] or ""
+
+
+def _bursts(failures: dict[str, list[_Event]], accepted: list[_Event]) -> Iterator[Hit]:
+    for source, events in failures.items():
+        burst = _densest(events)
+        if len(burst) < BURST_FAILURES:
+            continue
+        first, last = burst[0], burst[-1]
+        users = sorted({e.user for e in burst if e.user})
+        details = {
+            "source": source,
+            "count": str(len(burst)),
+            "minutes": str(max(1, round((last.time - first.time) / 60))),
+            "users": ", ".join(users[:5]) + (" …" if len(users) > 5 else ""),
+        }
+        yield Hit(
+            "failed_login_burst", Severity.HIGH, first.line_start, first.line_end, source, details
+        )
+        for success in accepted:
+            if success.source == source and first.time <= success.time <= last.time + 3600:
+                yield Hit(
+                    "login_after_burst",
+                    Severity.HIGH,
+                    success.line_start,
+                    success.line_end,
+                    source,
+                    {**details, "user": success.user},
+                )
+
+
+def _densest(events: list[_Event]) -> list[_Event]:
+    """The most events within BURST_WINDOW seconds of one another."""
+    events = sorted(events, key=lambda e: e.time)
+    best: list[_Event] = []
+    left = 0
+    for right in range(len(events)):
+        while events[right].time - events[left].time > BURST_WINDOW:
+            left += 1
+        if right - left + 1 > len(best):
+            best = events[left : right + 1]
+    return best
+
+
+def _scans(probes: dict[str, list[tuple[_Event, str]]]) -> Iterator[Hit]:
+    for source, seen in probes.items():
+        targets = {target for _, target in seen}
+        if len(targets) < SCAN_TARGETS:
+            continue
+        first = min((event for event, _ in seen), key=lambda e: e.time)
+        what = "ports" if all(t.startswith("port ") for t in targets) else "paths"
+        yield Hit(
+            "scan",
+            Severity.MEDIUM,
+            first.line_start,
+            first.line_end,
+            source,
+            {"source": source, "count": str(len(targets)), "what": what},
+        )
