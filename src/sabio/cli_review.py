@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from sabio.review import Finding, Report, Severity, review_kb, review_paths
+from sabio.review import Finding, Report, Severity, review_paths
 from sabio.terminal import JsonOption, out
 from sabio.terminal import print_json as _print_json
 from sabio.terminal import service as _sabio
@@ -76,7 +76,7 @@ def review(
         report = review_paths([path])
     else:
         sabio = _sabio(ctx)
-        report = review_kb(sabio.store, sabio.get_kb(target))
+        report = sabio.review(target)
     if json_output:
         _print_json(
             {

@@ -45,6 +45,7 @@ from sabio.models import (
 )
 from sabio.names import check_kb_name, kb_identifier
 from sabio.readers import Limits
+from sabio.review import Report, review_kb
 from sabio.search import SearchHit, search_chunks
 from sabio.sources.kinds import SetupContext, source_kind
 from sabio.store import (
@@ -545,6 +546,10 @@ class Sabio:
             self.store.document_pages(kb.id, old.id), self.store.document_pages(kb.id, new.id)
         )
         return old, new, changes
+
+    def review(self, kb_name: str | None = None) -> Report:
+        """The security review of a knowledge base's stored documents (:mod:`sabio.review`)."""
+        return review_kb(self.store, self.kb(kb_name))
 
     # answers
 

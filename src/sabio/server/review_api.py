@@ -9,7 +9,6 @@ from typing import Literal
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from sabio.review import review_kb
 from sabio.server.api import ERRORS, ServicesDep
 from sabio.server.links import API_PREFIX
 
@@ -48,8 +47,7 @@ class ReviewOut(BaseModel):
 
 @router.get("", summary="Secrets, personal data, phishing and attacks in a knowledge base")
 def review(name: str, services: ServicesDep, language: Literal["en", "es"] = "en") -> ReviewOut:
-    reader = services.reader
-    report = review_kb(reader.store, reader.get_kb(name))
+    report = services.reader.review(name)
     return ReviewOut(
         documents=report.documents,
         counts=dict(report.counts()),
