@@ -4,9 +4,11 @@ The package is split by concept: :mod:`~sabio.store.connection` (the file, its
 connections and transactions), :mod:`~sabio.store.migrations` (numbered schema changes,
 applied when the file is opened), :mod:`~sabio.store.schema` (the list of them),
 :mod:`~sabio.store.documents` (knowledge bases, documents, chunks: the source of truth
-from which the search index is derived), and the tables of chats, users, sources and
-jobs, each in a module of its own. :class:`Store` is all of them over one database;
-:class:`~sabio.store.backend.StoreBackend` is what another backend must do.
+from which the search index is derived), the tables of chats, users, sources and jobs,
+each in a module of its own, and :mod:`~sabio.store.copies` (the database as one file,
+for export and import). It is the only package that writes SQL. :class:`Store` is all of
+them over one database; :class:`~sabio.store.backend.StoreBackend` is what another
+backend must do.
 """
 
 from __future__ import annotations
