@@ -51,7 +51,7 @@ def test_a_folder_source_over_rest(client: TestClient, tmp_path: Path) -> None:
     folder = tmp_path / "docs"
     folder.mkdir()
     (folder / "alpha.txt").write_text("Alpacas graze in the Andes.", encoding="utf-8")
-    (folder / "scan.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    (folder / "plan.dwg").write_bytes(b"AC1032")
     added = client.post(f"{API}/sources", json={"kind": "folder", "location": str(folder)})
     assert added.status_code == 201, added.text
     source = added.json()
@@ -65,12 +65,12 @@ def test_a_folder_source_over_rest(client: TestClient, tmp_path: Path) -> None:
     assert items == {
         "alpha.txt": ("indexed", ""),
         "beta.txt": ("indexed", ""),
-        "scan.png": ("skipped", "unsupported type (.png)"),
+        "plan.dwg": ("skipped", "unsupported type (.dwg)"),
     }
     assert detail["counts"] == {"indexed": 2, "skipped": 1}
     assert detail["items_total"] == 3
     page = client.get(f"{API}/sources/{source['id']}", params={"limit": 1}).json()
-    assert [i["name"] for i in page["items"]] == ["scan.png"]  # what needs a look comes first
+    assert [i["name"] for i in page["items"]] == ["plan.dwg"]  # what needs a look comes first
     assert detail["jobs"][0]["status"] == "done"
     listed = client.get(f"{API}/sources").json()
     assert [s["id"] for s in listed] == [source["id"]]
