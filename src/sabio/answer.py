@@ -21,8 +21,6 @@ The steps of one answer, each a function here so the CLI, the server and bench/ 
 from __future__ import annotations
 
 import dataclasses
-import functools
-import importlib.resources
 import logging
 import re
 import time
@@ -35,6 +33,7 @@ from sabio.extractive import Pick, extractive_claims, extractive_text, pick_sent
 from sabio.language import detect_language
 from sabio.loaders.formats import place
 from sabio.models import ChatModel, ChatOptions, Message
+from sabio.prompt_files import prompt_text as prompt_text  # its public name for callers
 from sabio.search import SearchHit, query_terms
 from sabio.store.chats import Turn as Turn  # its public name for the answer's callers
 from sabio.support import Claim, Embed, Passages, check_claims, support_note
@@ -75,17 +74,6 @@ STYLES = ("extractive", "generative", "both")
 the model writes it (checked claim by claim), or the quotes first and then the model."""
 REPEATS = 3
 """A phrase the model says this many times in a row is a loop: the answer is stopped."""
-
-
-@functools.cache
-def prompt_text(name: str, language: str) -> str:
-    """A prompt file from ``sabio/prompts`` (``answer.es.md``, ``no_answer.en.txt``…)."""
-    folder = importlib.resources.files("sabio").joinpath("prompts")
-    for suffix in (".md", ".txt"):
-        path = folder.joinpath(f"{name}.{language}{suffix}")
-        if path.is_file():
-            return path.read_text(encoding="utf-8").strip()
-    raise FileNotFoundError(f"no prompt {name}.{language} in sabio/prompts")
 
 
 def no_answer_text(language: str) -> str:

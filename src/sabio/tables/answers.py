@@ -10,8 +10,6 @@ that gives no query that runs gets "I could not compute that", with the columns 
 
 from __future__ import annotations
 
-import functools
-import importlib.resources
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -22,6 +20,7 @@ from typing import Any
 
 from sabio.errors import TableError
 from sabio.models import ChatModel, ChatOptions, Message
+from sabio.prompt_files import prompt_text
 from sabio.tables.engine import Result, TableInfo
 from sabio.tables.query import sql_of, validate
 from sabio.terms import tokens
@@ -82,18 +81,8 @@ class Computation:
     query_ms: float = 0.0
 
 
-@functools.cache
-def prompt_file(name: str, language: str) -> str:
-    folder = importlib.resources.files("sabio").joinpath("prompts")
-    for suffix in (".md", ".txt"):
-        path = folder.joinpath(f"{name}.{language}{suffix}")
-        if path.is_file():
-            return path.read_text(encoding="utf-8").strip()
-    raise FileNotFoundError(f"no prompt {name}.{language} in sabio/prompts")
-
-
 def _lines(name: str, language: str) -> dict[str, str]:
-    text = prompt_file(name, language)
+    text = prompt_text(name, language)
     return dict(line.split(": ", 1) for line in text.splitlines() if ": " in line)
 
 
@@ -158,7 +147,7 @@ def describe(table: TableInfo, sample: Result) -> str:
 
 
 def sql_messages(question: str, language: str, descriptions: Sequence[str]) -> list[Message]:
-    system = prompt_file("sql", language).replace("{tables}", "\n\n".join(descriptions))
+    system = prompt_text("sql", language).replace("{tables}", "\n\n".join(descriptions))
     return [{"role": "system", "content": system}, {"role": "user", "content": question}]
 
 
@@ -186,7 +175,7 @@ def compute(
             done.query_ms = round((time.perf_counter() - started) * 1000, 1)
         except TableError as exc:
             done.errors.append(str(exc))
-            retry = prompt_file("sql_retry", language).replace("{error}", str(exc)[:300])
+            retry = prompt_text("sql_retry", language).replace("{error}", str(exc)[:300])
             messages = [
                 *messages[:2],
                 {"role": "assistant", "content": reply[:REPLY_KEPT]},

@@ -30,10 +30,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sabio.answer import prompt_text
 from sabio.errors import ConfigError
 from sabio.language import detect_language
 from sabio.models import ChatModel, ChatOptions
+from sabio.prompt_files import prompt_text
 from sabio.tasks.budget import Page, split_parts, text_budget
 
 BUILT_IN = ("invoice", "contract", "cv", "minutes")
@@ -153,7 +153,7 @@ class _Asker:
             {"role": "user", "content": f"That JSON is not valid: {error}. Write it again."},
         ]
         data, error, _ = self._once(messages, options, schema)
-        return (data, error) if not error else (data if isinstance(data, dict) else None, error)
+        return data, error
 
     def _once(
         self, messages: list[dict[str, str]], options: ChatOptions, schema: Mapping[str, Any]

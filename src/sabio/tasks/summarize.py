@@ -24,11 +24,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sabio.answer import prompt_text
 from sabio.errors import ConfigError
 from sabio.facts import content_terms, is_table_row, sentences
 from sabio.language import detect_language
 from sabio.models import ChatModel, ChatOptions, Message
+from sabio.prompt_files import prompt_text
 from sabio.search import SearchHit
 from sabio.support import Claim, Embed, Passages, check_claims
 from sabio.tasks.budget import Page, split_parts, text_budget
@@ -68,16 +68,10 @@ def summarize_document(
     """The summary of the document made of ``pages`` (see the module docstring)."""
     if extractive:
         return extractive_summary(pages, length=length, focus=focus, embed=embed)
-    if length not in LENGTHS:
-        raise ConfigError(
-            f"no summary length {length!r}: use {', '.join(LENGTHS)}",
-            key="summary_length",
-            length=length,
-        )
+    sentences = _sentences(length)
     numbered = [(page, f"[page {page or 1}]\n{text}") for page, text in pages]
     language = language or detect_language(" ".join(t for _, t in pages)[:4000])
     writer = _Writer(model, language, focus, progress)
-    sentences = LENGTHS[length]
     system = writer.system("summarize", sentences)
     parts = list(split_parts(model, numbered, writer.budget(system, sentences)))
     if len(parts) == 1:
@@ -146,12 +140,7 @@ def extractive_summary(
     pages: Sequence[Page], *, length: str = "page", focus: str = "", embed: Embed | None = None
 ) -> Summary:
     """The document's most central sentences, in its order, each with its page."""
-    if length not in LENGTHS:
-        raise ConfigError(
-            f"no summary length {length!r}: use {', '.join(LENGTHS)}",
-            key="summary_length",
-            length=length,
-        )
+    count = _sentences(length)
     found: list[tuple[int | None, str]] = []
     for page, text in pages:
         for start, end in sentences(text):
@@ -162,12 +151,23 @@ def extractive_summary(
     language = detect_language(" ".join(b for _, b in found[:200]))
     if not found:
         return Summary("", language, "extractive", 0)
-    chosen = _central(found, LENGTHS[length], focus, embed)
+    chosen = _central(found, count, focus, embed)
     text = "\n".join(
         f"- {body} [{page}]" if page is not None else f"- {body}"
         for page, body in (found[i] for i in sorted(chosen))
     )
     return Summary(text, language, "extractive", 0, check_summary(text, pages, embed))
+
+
+def _sentences(length: str) -> int:
+    """How many sentences a summary of ``length`` has; a ConfigError for an unknown one."""
+    if length not in LENGTHS:
+        raise ConfigError(
+            f"no summary length {length!r}: use {', '.join(LENGTHS)}",
+            key="summary_length",
+            length=length,
+        )
+    return LENGTHS[length]
 
 
 def _statement(sentence: str) -> bool:
