@@ -43,7 +43,14 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from sabio.errors import AuthError, CSRFError, ForbiddenError, SabioError
 from sabio.server.api_messages import reader_language, said
 from sabio.server.errors import auth_challenge, sabio_error_body, sabio_error_status
-from sabio.server.origins import error_body, is_allowed_origin, is_ollama_path, is_openai_path
+from sabio.server.origins import (
+    error_body,
+    is_allowed_origin,
+    is_extension_origin,
+    is_extension_path,
+    is_ollama_path,
+    is_openai_path,
+)
 from sabio.server.services import Services, services_of
 from sabio.store import ApiToken, Session, User
 
@@ -51,7 +58,9 @@ API = "/api/v1"
 SESSION_COOKIE = "sabio_session"
 CSRF_HEADER = "X-CSRF-Token"
 CHANGES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-OPEN = frozenset(f"{API}/{p}" for p in ("health", "auth/status", "auth/setup", "auth/login"))
+OPEN = frozenset(
+    f"{API}/{p}" for p in ("health", "auth/status", "auth/setup", "auth/login", "extension/pair")
+)
 """Routes that need no user (with accounts on)."""
 WEBHOOK = re.compile(rf"{API}/sources/\d+/webhook")
 """Webhooks check their own token instead of a user (:mod:`sabio.sources.webhook`)."""
@@ -119,11 +128,17 @@ def check_access(request: Request) -> None:
                 host=host,
             )
         origin = request.headers.get("origin")
-        if method in CHANGES and not (
-            is_ollama_path(path)
-            and origin is not None
-            and is_allowed_origin(origin, services_of(request).settings.allowed_origins)
-        ):  # the Ollama API also takes browser extensions and local pages (origins.py)
+        if (
+            method in CHANGES
+            and not (
+                is_ollama_path(path)
+                and origin is not None
+                and is_allowed_origin(origin, services_of(request).settings.allowed_origins)
+            )
+            and not (  # the Ollama API also takes browser extensions and local pages
+                origin is not None and is_extension_path(path) and is_extension_origin(origin)
+            )
+        ):  # and the extension's routes take extensions (origins.py)
             _check_same_origin(request)
         return
     if path in SIGN_IN:
