@@ -189,7 +189,7 @@ def test_pairing_gives_a_revocable_token_for_a_code_that_works_once(accounts: Fa
     paired = extension.post(f"{EXT}/pair", json={"code": code.lower(), "name": "Chromium"})
     assert paired.status_code == 200, paired.text
     assert paired.json()["user"] == "ana"
-    _error(extension.post(f"{EXT}/pair", json={"code": code}), 401, "unauthorized")  # once
+    _error(extension.post(f"{EXT}/pair", json={"code": code}), 400, "bad_request")  # once
     extension.headers["Authorization"] = f"Bearer {paired.json()['token']}"
     page_id = _open(extension)
     listed = web.get(f"{API}/auth/tokens").json()
@@ -203,7 +203,7 @@ def test_wrong_pairing_codes_are_counted_per_address(accounts: FastAPI) -> None:
     extension = TestClient(accounts, base_url=LOCAL, headers={"Origin": EXTENSION})
     for _ in range(5):
         wrong = extension.post(f"{EXT}/pair", json={"code": "AAAA-BBBB"})
-        assert _error(wrong, 401, "unauthorized")
+        assert _error(wrong, 400, "bad_request")
         assert wrong.json()["error"]["key"] == "pairing_code_wrong"
     _error(extension.post(f"{EXT}/pair", json={"code": "AAAA-BBBB"}), 429, "too_many_attempts")
 

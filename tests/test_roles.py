@@ -99,6 +99,13 @@ SPEC: dict[tuple[str, str], str] = {
     ("DELETE", f"{API}/sources/{{source_id}}"): "admin",
     ("POST", f"{API}/sources/{{source_id}}/webhook"): "webhook",
     ("GET", f"{API}/jobs"): "admin",
+    ("POST", f"{API}/extension/pages"): "user",
+    ("POST", f"{API}/extension/pages/{{page_id}}/ask"): "user",  # with "kb": read access to it
+    ("POST", f"{API}/extension/pages/{{page_id}}/summarize"): "user",
+    ("POST", f"{API}/extension/pages/{{page_id}}/translate"): "user",
+    ("POST", f"{API}/extension/kbs/{{name}}/pages"): "write",
+    ("POST", f"{API}/extension/pairing"): "user",
+    ("POST", f"{API}/extension/pair"): "open",
     ("GET", "/api/version"): "user",
     ("HEAD", "/api/version"): "user",
     ("GET", "/api/tags"): "user",
@@ -141,6 +148,11 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", f"{API}/auth/users"): {"name": "dan", "password": PASSWORD},
     ("POST", f"{API}/sources"): {"kind": "webhook", "location": "more", "kb": "shared"},
     ("POST", f"{API}/sources/{{source_id}}/webhook"): {"text": "Un texto.", "title": "t"},
+    ("POST", f"{API}/extension/pages"): {"url": "https://a.example/", "text": "El faro."},
+    ("POST", f"{API}/extension/pages/{{page_id}}/ask"): {"question": "¿El faro?"},
+    ("POST", f"{API}/extension/pages/{{page_id}}/summarize"): {},
+    ("POST", f"{API}/extension/pages/{{page_id}}/translate"): {"to": "en"},
+    ("POST", f"{API}/extension/pair"): {"code": "AAAA-BBBB"},
     ("POST", "/api/show"): {"model": KB_MODEL},
     ("POST", "/api/chat"): {
         "model": KB_MODEL,
@@ -235,6 +247,7 @@ def _call(client: httpx.Client, role: str, method: str, path: str, ids: dict[str
         token="0" * 32,
         source_id=ids["source"],
         chat_id=ids["chats"].get(role, 999999),
+        page_id="closed",
         model=KB_MODEL,
         path="style.css",
     )

@@ -36,7 +36,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from sabio.answer import AnswerStream
-from sabio.errors import AuthError, ConflictError, NotFoundError, TooManyAttemptsError
+from sabio.errors import ConfigError, ConflictError, NotFoundError, TooManyAttemptsError
 from sabio.pages import MAX_PAGE_CHARS, OpenPage, is_page_passage, open_page
 from sabio.server import roles
 from sabio.server.access import current_user_id
@@ -191,7 +191,7 @@ class Pairings:
         return f"{code[:4]}-{code[4:]}"
 
     def redeem(self, code: str, address: str) -> int:
-        """The user whose ``code`` this is (it works once); AuthError when it is wrong or
+        """The user whose ``code`` this is (it works once); ConfigError when it is wrong or
         expired, TooManyAttemptsError after too many wrong ones from ``address``."""
         key = f"pair:{address}"
         if (wait := self.wrong.wait(key)) > 0:
@@ -204,7 +204,7 @@ class Pairings:
             found = self._codes.pop(typed, None)
         if found is None or found.expires <= self.clock():
             self.wrong.failed(key)
-            raise AuthError(
+            raise ConfigError(
                 "wrong or expired pairing code: show a new one in Sabio's web app (Settings → "
                 "API tokens → Pair the browser extension) and type it within five minutes",
                 key="pairing_code_wrong",
