@@ -163,7 +163,7 @@ function drawCitations(citations, tabId) {
         show.type = "button";
         show.className = "link show-on-page";
         show.textContent = msg("showOnPage");
-        show.addEventListener("click", () => showInTab(tabId, c.text));
+        show.addEventListener("click", () => showInTab(tabId, c.quotes?.[0] || c.text));
         item.append(where, " · ", show);
       } else {
         where.textContent = msg("inKb", [c.kb]);

@@ -21,7 +21,7 @@ function readPage() {
 // with the CSS Custom Highlight API when there is one, and scrolls to it.
 function showPassage(passage) {
   const squash = (s) => s.replace(/\s+/g, " ").toLowerCase();
-  const wanted = squash(passage).trim().slice(0, 160);
+  const wanted = squash(passage).trim().slice(0, 1000);
   const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
   const nodes = [];
   let joined = "";

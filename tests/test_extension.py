@@ -196,6 +196,7 @@ def test_ask_about_a_page_alone_and_with_a_knowledge_base_then_save_and_find_it(
         browser.shot(panel, "asked-page")
         cited.first.locator("button.show-on-page").click()
         spanish.wait_for_function("() => String(getSelection()).includes('guiaba a los barcos')")
+        assert "Portada" not in spanish.evaluate("() => String(getSelection())")  # the sentence
         assert spanish.evaluate("() => CSS.highlights.has('sabio')")
         browser.shot(spanish, "passage-shown")
 

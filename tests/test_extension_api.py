@@ -66,6 +66,7 @@ def test_a_page_is_sent_once_and_its_citations_point_into_it(local: TestClient) 
         assert cited["origin"] == "page" and cited["file_url"] == "https://faro.example/"
         assert cited["text"] == FARO_PAGE[cited["start"] : cited["end"]]
         assert "faro" in cited["text"]
+        assert all(quote in cited["text"] for quote in cited["quotes"])
 
 
 def test_a_page_with_a_knowledge_base_cites_both_kinds(local: TestClient) -> None:

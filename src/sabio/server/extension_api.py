@@ -251,7 +251,8 @@ async def ask_page(
 ) -> StreamingResponse:
     """As ``POST /kbs/{name}/ask``, from the page's passages (and the knowledge base's
     with ``kb``, which needs read access). ``done``'s citations carry ``origin``:
-    ``page`` (with ``text``, ``start`` and ``end`` in the page's text) or ``kb``."""
+    ``page`` (with ``text``, ``start`` and ``end`` in the page's text, and ``quotes``,
+    the sentences of it that support the answer) or ``kb``."""
     page = _shelf(request).get(page_id, owner)
     if body.kb:
         await run_waiting(roles.require_kb, request, body.kb, "read")
@@ -283,12 +284,19 @@ def _page_answer_events(
 def page_answer(answer: dict[str, Any], page: OpenPage, kb_name: str | None) -> dict[str, Any]:
     """An answer's dict with each citation's ``origin`` (module docstring)."""
 
+    quotes: dict[int, list[str]] = {}  # a page citation's supporting sentences
+    for claim in answer.get("claims", []):
+        if claim.get("supported") and claim.get("quote") and claim.get("citation"):
+            quotes.setdefault(claim["citation"], []).append(claim["quote"])
+
     def split(citations: list[dict[str, Any]]) -> list[dict[str, Any]]:
         out = []
         for c in citations:
             if is_page_passage(c["document_id"]):
                 text = page.text[c["start"] : c["end"]]
-                out.append({**c, "origin": "page", "text": text, "file_url": page.url})
+                said = list(dict.fromkeys(quotes.get(c["number"], [])))
+                page_cited = {"origin": "page", "text": text, "quotes": said, "file_url": page.url}
+                out.append({**c, **page_cited})
             else:
                 linked = linked_answer(kb_name, {"citations": [c], "dropped": []})["citations"]
                 out.append({**linked[0], "origin": "kb", "kb": kb_name})
