@@ -13,8 +13,12 @@ from __future__ import annotations
 
 import functools
 import http.server
+import json
+import os
+import re
 import shutil
 import socket
+import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -326,3 +330,40 @@ def test_the_extension_finds_sabio_on_this_computer_by_itself(
             assert browser.foreign_requests(url, pages) == []
         finally:
             browser.close()
+
+
+def test_every_text_of_the_extension_is_in_spanish_and_in_english() -> None:
+    spanish, english = (
+        json.loads((EXTENSION / "_locales" / lang / "messages.json").read_text(encoding="utf-8"))
+        for lang in ("es", "en")
+    )
+    assert set(spanish) == set(english)
+    code = "".join(p.read_text(encoding="utf-8") for p in EXTENSION.glob("*.js"))
+    page = (EXTENSION / "panel.html").read_text(encoding="utf-8")
+    manifest = (EXTENSION / "manifest.json").read_text(encoding="utf-8")
+    used = set(re.findall(r'data-i18n(?:-placeholder)?="(\w+)"', page))
+    used |= set(re.findall(r'msg\("(\w+)"', code)) | set(re.findall(r"title: \"(menu\w+)\"", code))
+    used |= set(re.findall(r"__MSG_(\w+)__", manifest))
+    assert used and used - set(english) == set(), "texts without a message"
+    server_keys = {k for k in english if k.startswith("error_")}
+    assert server_keys and all(spanish[k]["message"] != english[k]["message"] for k in server_keys)
+
+
+def test_the_manifest_passes_firefox_lint() -> None:
+    """Mozilla's web-ext (npm), when it is installed: no errors, and only the warnings a
+    manifest for both Chromium and Firefox must have (Chromium's sidePanel permission and
+    service worker, which Firefox ignores for its sidebar_action and background scripts)."""
+    web_ext = shutil.which("web-ext") or os.environ.get("SABIO_WEB_EXT")
+    if not web_ext:
+        pytest.skip("web-ext is not installed (npm install web-ext; or set SABIO_WEB_EXT)")
+    done = subprocess.run(
+        [web_ext, "lint", "--source-dir", str(EXTENSION), "--output", "json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    report = json.loads(done.stdout[done.stdout.index("{") :])
+    assert report["errors"] == []
+    codes = {w["code"] for w in report["warnings"]}
+    assert codes <= {"MANIFEST_PERMISSIONS", "BACKGROUND_SERVICE_WORKER_IGNORED"}, codes
