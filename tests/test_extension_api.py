@@ -193,8 +193,13 @@ def test_pairing_gives_a_revocable_token_for_a_code_that_works_once(accounts: Fa
     _error(extension.post(f"{EXT}/pair", json={"code": code}), 400, "bad_request")  # once
     extension.headers["Authorization"] = f"Bearer {paired.json()['token']}"
     page_id = _open(extension)
+    assert [kb["name"] for kb in extension.get(f"{API}/kbs").json()] == []
+    beyond = extension.get(f"{API}/chats")  # the token is the extension's: its routes only
+    assert _error(beyond, 403, "forbidden") and beyond.json()["error"]["key"] == "token_scope"
+    assert extension.get("/api/tags").status_code == 403
     listed = web.get(f"{API}/auth/tokens").json()
     token = next(t for t in listed if t["name"] == "browser extension (Chromium)")
+    assert token["scope"] == "extension"
     assert web.delete(f"{API}/auth/tokens/{token['id']}").status_code == 204
     asked = extension.post(f"{EXT}/pages/{page_id}/ask", json={"question": "¿Qué guiaba?"})
     _error(asked, 401, "unauthorized")

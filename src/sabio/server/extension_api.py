@@ -13,7 +13,8 @@
 - *Pairing*, for a server with accounts: the web app asks for a short code
   (``POST /pairing``, signed in), the user types it into the extension, which exchanges
   it (``POST /pair``, no sign-in; wrong codes are counted per address) for an API token
-  of their own, listed and revocable with their other tokens. A code works once, for
+  of their own, listed and revocable with their other tokens, and good for the
+  extension's routes only (scope ``extension``, :mod:`.access`). A code works once, for
   five minutes.
 
 Browsers' extension pages (``chrome-extension://``, ``moz-extension://``) may call
@@ -49,6 +50,7 @@ from sabio.server.services import Services, services_of
 from sabio.server.threads import run_waiting
 from sabio.server.throttle import Throttle
 from sabio.store import Turn
+from sabio.store.users import EXTENSION_SCOPE
 
 router = APIRouter(prefix=f"{API_PREFIX}/extension", tags=["browser extension"], responses=ERRORS)
 ServicesDep = Annotated[Services, Depends(services_of)]
@@ -453,7 +455,7 @@ def pair(body: PairIn, request: Request, services: ServicesDep) -> PairedOut:
     name = f"browser extension ({' '.join(body.name.split()) or 'browser'})"[:100]
     with services.writing() as writer:
         user = writer.users.user_by_id(user_id)
-        _record, token = writer.users.create_token(user_id, name)
+        _record, token = writer.users.create_token(user_id, name, EXTENSION_SCOPE)
     return PairedOut(token=token, user=user.name, token_name=name)
 
 
