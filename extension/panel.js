@@ -88,7 +88,7 @@ const about = () => document.querySelector("input[name=about]:checked").value;
 async function openPage(tabId, what, { fresh = false } = {}) {
   const page = await readTab(tabId).catch(() => null);
   if (!page) throw new Error(msg("noPage"));
-  if (page.pdf) throw new Error(msg("pdfAskLater"));
+  if (page.pdf) return { id: await openPdf(page, fresh), page };
   const text = what === "selection" ? page.selection : page.text;
   if (!text.trim()) throw new Error(msg(what === "selection" ? "noSelection" : "noPage"));
   const key = `${page.url}\n${what}\n${text.length}\n${text.slice(0, 500)}`;
@@ -97,6 +97,19 @@ async function openPage(tabId, what, { fresh = false } = {}) {
     opened.set(key, made.page_id);
   }
   return { id: opened.get(key), page };
+}
+
+// The PDF the tab shows, read again from its address (with the tab's cookies) and sent
+// to Sabio once.
+async function openPdf(page, fresh) {
+  const key = `${page.url}\npdf`;
+  if (fresh || !opened.has(key)) {
+    const body = await (await fetch(page.url, { credentials: "include" })).blob();
+    const query = { url: page.url, title: page.title };
+    const made = await sabio.json("POST", "/extension/pages/file", { body, type: "application/pdf", query });
+    opened.set(key, made.page_id);
+  }
+  return opened.get(key);
 }
 
 // Runs `job(pageId)`; when the server forgot the page (restarted), sends it again once.
@@ -158,12 +171,16 @@ function drawCitations(citations, tabId) {
       const where = document.createElement("span");
       where.className = "where";
       if (c.origin === "page") {
-        where.textContent = msg("onThisPage");
+        where.textContent = c.page ? msg("onThisPageAt", [String(c.page)]) : msg("onThisPage");
         const show = document.createElement("button");
         show.type = "button";
         show.className = "link show-on-page";
         show.textContent = msg("showOnPage");
-        show.addEventListener("click", () => showInTab(tabId, c.quotes?.[0] || c.text));
+        show.addEventListener("click", () =>
+          c.page // a PDF: its viewer opens at the page
+            ? api.tabs.update(tabId, { url: `${c.file_url.split("#")[0]}#page=${c.page}` })
+            : showInTab(tabId, c.quotes?.[0] || c.text),
+        );
         item.append(where, " · ", show);
       } else {
         where.textContent = msg("inKb", [c.kb]);

@@ -221,7 +221,7 @@ def test_ask_about_a_page_alone_and_with_a_knowledge_base_then_save_and_find_it(
         browser.close()
 
 
-def test_a_pdf_and_a_selection_are_saved_from_the_panel(
+def test_a_selection_is_saved_and_a_pdf_asked_about_and_saved(
     chromium: Any, local: str, pages: str, tmp_path: Path
 ) -> None:
     expect = expectation()
@@ -246,6 +246,12 @@ def test_a_pdf_and_a_selection_are_saved_from_the_panel(
         _pdf, pdf_tab = browser.tab(f"{pages}/judgment.pdf")
         panel = browser.panel(pdf_tab, local)
         expect(panel.locator("#work")).to_be_visible()
+        panel.fill("#question", "What did the Supreme Court decide?")
+        panel.click("#ask")
+        expect(panel.locator("body")).to_have_attribute("data-answered", "true")
+        on_page = panel.locator("#citations li[data-origin=page]").first
+        expect(on_page).to_contain_text(re.compile(r"En esta página, p\. \d+"))
+        browser.shot(panel, "pdf-asked")
         panel.click("#save")
         expect(panel.locator("#saved")).to_have_attribute("data-status", "indexed")
         browser.shot(panel, "pdf-saved")

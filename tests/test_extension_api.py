@@ -138,6 +138,34 @@ def test_a_pdf_and_a_selection_are_saved(local: TestClient) -> None:
     assert hits[0]["text"] == chosen
 
 
+def test_a_pdf_in_the_tab_is_asked_about_with_its_pages(local: TestClient) -> None:
+    pdf = need_data("documents", *JUDGMENT).read_bytes()
+    if len(pdf) > 2**20:
+        pytest.skip("the judgment is over this test's 1 MB limit")
+    opened = local.post(
+        f"{EXT}/pages/file",
+        params={"url": "https://courts.example/judgment.pdf", "title": "Judgment"},
+        content=pdf,
+        headers={"Content-Type": "application/pdf"},
+    )
+    assert opened.status_code == 200, opened.text
+    page_id = opened.json()["page_id"]
+    body = {"question": "What did the Supreme Court decide?", "style": "extractive"}
+    done = _done(local.post(f"{EXT}/pages/{page_id}/ask", json=body))
+    cited = done["citations"]
+    assert cited and all(c["origin"] == "page" for c in cited)  # type: ignore[union-attr]
+    assert all(isinstance(c["page"], int) for c in cited)  # type: ignore[union-attr]
+    assert all(c["text"] and c["snippet"][:20] in " ".join(c["text"].split()) for c in cited)  # type: ignore[union-attr]
+    assert local.get(f"{API}/kbs").json() == []  # asked about, not saved
+    unreadable = local.post(
+        f"{EXT}/pages/file",
+        params={"url": "https://courts.example/broken.pdf"},
+        content=b"%PDF-1.4 broken",
+        headers={"Content-Type": "application/pdf"},
+    )
+    assert unreadable.json()["error"]["key"] == "page_unreadable"
+
+
 def test_bad_input_changes_nothing(local: TestClient) -> None:
     def save(content: bytes, kind: str, url: str = "https://a.example/") -> httpx.Response:
         return local.post(

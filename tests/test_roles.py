@@ -100,6 +100,7 @@ SPEC: dict[tuple[str, str], str] = {
     ("POST", f"{API}/sources/{{source_id}}/webhook"): "webhook",
     ("GET", f"{API}/jobs"): "admin",
     ("POST", f"{API}/extension/pages"): "user",
+    ("POST", f"{API}/extension/pages/file"): "user",
     ("POST", f"{API}/extension/pages/{{page_id}}/ask"): "user",  # with "kb": read access to it
     ("POST", f"{API}/extension/pages/{{page_id}}/summarize"): "user",
     ("POST", f"{API}/extension/pages/{{page_id}}/translate"): "user",

@@ -68,7 +68,7 @@ class OpenPage:
             document_id=PAGE_DOCUMENT_ID,
             document=self.url,
             title=self.title or self.url,
-            page=None,
+            page=chunk.page,
             start=chunk.start,
             end=chunk.end,
             heading=chunk.heading,
@@ -110,6 +110,19 @@ def open_page(text: str, url: str = "", title: str = "", owner: int | None = Non
     title = " ".join(title.split())[:300]
     chunks = chunk_document(LoadedDocument([Section(text)], title))
     return OpenPage(secrets.token_urlsafe(12), url.strip()[:2000], title, text, chunks, owner)
+
+
+def file_page(chunks: list[Chunk], url: str, title: str = "", owner: int | None = None) -> OpenPage:
+    """A page made of a file's passages (a PDF open in the tab, read by a reader
+    process): its text put back together from them, each passage at its offsets."""
+    if not chunks:
+        raise ConfigError("the file has no text to ask about", key="page_empty")
+    end = max(c.end for c in chunks)
+    text = [" "] * end
+    for chunk in chunks:
+        text[chunk.start : chunk.end] = chunk.text
+    address = url.strip()[:2000]
+    return OpenPage(secrets.token_urlsafe(12), address, title, "".join(text), chunks, owner)
 
 
 def page_grounding(

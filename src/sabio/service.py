@@ -33,6 +33,7 @@ from sabio.ingest import (
     Progress,
     ingest_loaded,
     ingest_paths,
+    read_item,
 )
 from sabio.jobs import Job, JobQueue
 from sabio.loaders import OcrOptions
@@ -45,7 +46,7 @@ from sabio.models import (
     get_embedding_model,
 )
 from sabio.names import check_kb_name, kb_identifier
-from sabio.pages import OpenPage, page_grounding, saved_page
+from sabio.pages import OpenPage, file_page, page_grounding, saved_page
 from sabio.readers import Limits
 from sabio.review import Report, review_kb
 from sabio.search import SearchHit, search_chunks
@@ -635,6 +636,17 @@ class Sabio:
     def translate_page(self, page: OpenPage, to: str, *, model: str | None = None) -> Translation:
         """The page in the language ``to`` (:mod:`sabio.tasks.translate`)."""
         return translate_document(self.chat_model(model), [(None, page.text)], to)
+
+    def open_file_page(
+        self, content: bytes, media_type: str, url: str, title: str = "", owner: int | None = None
+    ) -> OpenPage:
+        """A PDF (or another file a loader reads) open in the browser, as a page to ask
+        about: read in a reader process, kept in memory only."""
+        item = saved_page(content, media_type, url, title)
+        found, chunks, problem = read_item(item, self._ingest_options())
+        if problem:
+            raise ConfigError(f"Sabio could not read this file: {problem}", key="page_unreadable")
+        return file_page(chunks, url, title or found, owner)
 
     def save_page(
         self, kb_name: str, content: bytes, media_type: str, url: str, title: str = ""

@@ -243,6 +243,32 @@ async def post_page(
 
 
 @router.post(
+    "/pages/file",
+    summary="Open the PDF in the tab (its bytes, sent once)",
+    openapi_extra={"requestBody": {"required": True, "content": {"application/pdf": {}}}},
+    responses={413: {"description": "Over max_upload_mb"}},
+)
+async def post_file_page(
+    request: Request,
+    services: ServicesDep,
+    owner: OwnerDep,
+    url: Annotated[str, Query(max_length=2000, description="The file's address.")],
+    title: Annotated[str, Query(max_length=1000)] = "",
+) -> PageOut:
+    """As ``POST /pages``, for a PDF the browser shows (or any file Sabio reads, by its
+    ``Content-Type``): read in a reader process, its passages keep their pages."""
+    content = await _read_body(request, services.settings.max_upload_mb * 2**20)
+    media_type = request.headers.get("content-type", "")
+    read = functools.partial(services.reader.open_file_page, content, media_type, url, title, owner)
+    page = await run_waiting(read)
+    embedder = await run_waiting(services.reader.page_embedder)
+    if embedder is not None:
+        await run_waiting(page.embed, embedder)
+    _shelf(request).put(page)
+    return PageOut(page_id=page.id, passages=len(page.chunks), chars=len(page.text))
+
+
+@router.post(
     "/pages/{page_id}/ask",
     summary="Ask about the page, alone or with a knowledge base (streamed)",
     response_class=StreamingResponse,

@@ -135,6 +135,7 @@ RULES: dict[tuple[str, str], Need] = {
     # Sabio's browser extension (server/extension_api.py); a page asked about with a
     # knowledge base needs read access to it, checked by the route
     ("POST", f"{API}/extension/pages"): USER,
+    ("POST", f"{API}/extension/pages/file"): USER,
     ("POST", f"{API}/extension/pages/{{page_id}}/ask"): USER,
     ("POST", f"{API}/extension/pages/{{page_id}}/summarize"): USER,
     ("POST", f"{API}/extension/pages/{{page_id}}/translate"): USER,
