@@ -205,6 +205,13 @@ def test_ask_about_a_page_alone_and_with_a_knowledge_base_then_save_and_find_it(
         browser.shot(spanish, "passage-shown")
 
         panel.evaluate("() => { delete document.body.dataset.answered }")
+        panel.click("#summarize")  # Sabio's summary of a document, of the page
+        expect(panel.locator("body")).to_have_attribute("data-answered", "true")
+        expect(panel.locator("#answer")).to_contain_text("faro")
+        assert "Aviso de cookies" not in panel.locator("#answer").inner_text()
+        browser.shot(panel, "summarized")
+
+        panel.evaluate("() => { delete document.body.dataset.answered }")
         panel.select_option("#kb", "default")
         panel.fill("#question", "When was the harbour of Brest built?")
         panel.click("#ask")

@@ -69,6 +69,18 @@ def test_a_page_is_sent_once_and_its_citations_point_into_it(local: TestClient) 
         assert all(quote in cited["text"] for quote in cited["quotes"])
 
 
+def test_a_page_is_summarized_and_translated_by_the_document_tasks(local: TestClient) -> None:
+    page_id = _open(local)
+    summary = local.post(f"{EXT}/pages/{page_id}/summarize", json={"length": "short"})
+    assert summary.status_code == 200, summary.text
+    assert summary.json()["text"] and summary.json()["language"] == "es"
+    body = {"to": "en", "model": "fake:echo"}
+    translated = local.post(f"{EXT}/pages/{page_id}/translate", json=body)
+    assert translated.status_code == 200, translated.text  # fake:echo: the words as sent
+    assert translated.json()["language"] == "en" and translated.json()["problems"] == []
+    assert translated.json()["markdown"].strip().split("\n\n") == FARO_PAGE.split("\n\n")
+
+
 def test_a_page_with_a_knowledge_base_cites_both_kinds(local: TestClient) -> None:
     saved = local.post(
         f"{EXT}/kbs/default/pages",
