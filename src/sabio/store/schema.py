@@ -67,12 +67,21 @@ CREATE INDEX IF NOT EXISTS kb_member_user ON kb_member(user_id);
     )
 
 
+@migration(6)
+def add_token_scope(db: sqlite3.Connection) -> None:
+    """An API token's scope: "" for every route its user may call, "extension" for the
+    browser extension's routes only (the token a pairing gives)."""
+    if "scope" not in {row[1] for row in db.execute("PRAGMA table_info(api_token)")}:
+        db.execute("ALTER TABLE api_token ADD COLUMN scope TEXT NOT NULL DEFAULT ''")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     create_documents,
     create_chats,
     create_users,
     create_sources_and_jobs,
     identifiers_members_and_chat_trees,
+    add_token_scope,
 )
 SCHEMA_VERSION = MIGRATIONS[-1].number
 """The number of the last migration (kept in ``PRAGMA user_version`` too, and in exports)."""
