@@ -33,6 +33,7 @@ from sabio.extractive import Pick, extractive_claims, extractive_text, pick_sent
 from sabio.language import detect_language
 from sabio.loaders.formats import place
 from sabio.models import ChatModel, ChatOptions, Message
+from sabio.notes import note_id
 from sabio.prompt_files import prompt_text as prompt_text  # its public name for callers
 from sabio.search import SearchHit, query_terms
 from sabio.store.chats import Turn as Turn  # its public name for the answer's callers
@@ -392,6 +393,9 @@ def _citation(number: int, hit: SearchHit, *, inferred: bool = False) -> Citatio
 
 Retrieve = Callable[[str], tuple[list[SearchHit], list[str]]]
 """A search: query → (best passages, notes such as "keyword matches only")."""
+FindNotes = Callable[[str, str], list[SearchHit]]
+"""A search of the corrections only: (query, language) → their passages, each titled as
+it is cited ("Correction by ana, 2026-12-03")."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -409,6 +413,8 @@ class Grounding:
     embed: Embed | None = None
     tables: TableAccess | None = None
     """The knowledge base's tables, for questions answered by computation; None: none."""
+    notes: FindNotes | None = None
+    """The users' corrections on the question's topic (:mod:`sabio.notes`), quoted first."""
 
 
 class AnswerStream:
@@ -444,6 +450,8 @@ class AnswerStream:
             question=question, query=question, language=language, model=model.name, style=style
         )
         self.plan: PromptPlan | None = None
+        self.noted = 0
+        """How many of the passages, first among them, are the users' corrections."""
         self.consulted: list[SearchHit] = []
         """The passages the answer was made from (given to the model, or searched for
         quotes), cited or not: what a text-only client lists when none is cited."""
@@ -469,12 +477,20 @@ class AnswerStream:
             answer.query = rewrite_query(self.model, answer.question, self.history, answer.language)
             mark("rewrite_ms")
         hits, answer.notes = grounding.retrieve(answer.query)
+        gate = (grounding.similarity_floor, grounding.term_weights)
+        noted = relevant_hits(answer.query, grounding.notes(answer.query, answer.language),
+                              *gate) if grounding.notes else []  # fmt: skip
         mark("retrieval_ms")
-        relevant = relevant_hits(
-            answer.query, hits, grounding.similarity_floor, grounding.term_weights
-        )
+        relevant = relevant_hits(answer.query, hits, *gate)
+        if noted or any(note_id(h.document) is not None for h in relevant):
+            relevant = noted + [h for h in relevant if note_id(h.document) is None]
+        self.noted = len(noted)
         self.consulted = list(relevant)
-        if grounding.tables is not None and self._computed(hits, grounding.tables, mark):
+        if (
+            grounding.tables is not None
+            and not noted
+            and self._computed(hits, grounding.tables, mark)
+        ):
             yield answer.text
             mark("total_ms")
             return
@@ -525,11 +541,19 @@ class AnswerStream:
     def _passages(self, hits: Sequence[SearchHit]) -> Passages:
         return Passages(hits, self.grounding.embed if self.grounding else None)
 
+    def _picks(self, passages: Passages, count: int) -> list[Pick]:
+        """The sentences to quote: every sentence of the corrections among the first
+        ``count`` passages (they come first), then those that answer in the others."""
+        noted = min(self.noted, count)
+        found = pick_sentences(self.answer.query, passages, self._weights(self.answer.query))
+        notes = [Pick(n, i, 1.0) for n in range(noted) for i in range(len(passages.sentences[n]))]
+        return notes + [p for p in found if p.passage >= noted]
+
     def _extractive(self, hits: Sequence[SearchHit], mark: Callable[[str], None]) -> Iterator[str]:
         """Quotes of the sentences that answer, without a model; nothing when none does."""
         answer = self.answer
         passages = self._passages(hits)
-        picks = pick_sentences(answer.query, passages, self._weights(answer.query))
+        picks = self._picks(passages, len(hits))
         if not picks:
             return
         used = CitationFilter(len(hits))
@@ -567,16 +591,18 @@ class AnswerStream:
         mark("prompt_ms")
         passages = self._passages(plan.passages)
         citations = CitationFilter(len(plan.passages))
-        picks = pick_sentences(answer.query, passages, self._weights(answer.query))
+        picks = self._picks(passages, len(plan.passages))
         pieces: list[str] = []
         quoted_claims: list[Claim] = []
-        if answer.style == "both" and picks:
-            quotes = _quotes(passages, picks, citations) + "\n\n"
+        # the users' corrections are quoted first in any style, the other quotes in "both"
+        first = picks if answer.style == "both" else [p for p in picks if p.passage < self.noted]
+        if first:
+            quotes = _quotes(passages, first, citations) + "\n\n"
             mark("first_token_ms")
             pieces.append(quotes)
             yield quotes
-            numbers = [citations.display_number(p.passage + 1) for p in picks]
-            quoted_claims = extractive_claims(quotes, passages, picks, numbers)
+            numbers = [citations.display_number(p.passage + 1) for p in first]
+            quoted_claims = extractive_claims(quotes, passages, first, numbers)
         written = set(citations.order)
         options = dataclasses.replace(self.options, max_tokens=plan.answer_tokens)
         start = len("".join(pieces))

@@ -44,6 +44,7 @@ from sabio.models import (
     get_embedding_model,
 )
 from sabio.names import check_kb_name, kb_identifier
+from sabio.notes import NOTES_K, note_id, note_item, note_label, note_source
 from sabio.readers import Limits
 from sabio.review import Report, review_kb
 from sabio.search import SearchHit, search_chunks
@@ -51,7 +52,9 @@ from sabio.sources.kinds import SetupContext, source_kind
 from sabio.store import (
     Chat,
     DocumentRecord,
+    Feedback,
     KnowledgeBase,
+    NewFeedback,
     Passage,
     Placement,
     Source,
@@ -102,6 +105,7 @@ class Sabio:
         self.chats = self.store.chats
         self.users = self.store.users
         self.sources = self.store.sources
+        self.feedback = self.store.feedback
         self.jobs = JobQueue(self.store)
         shared = shared_with
         self.index: ChunkIndex = (
@@ -615,7 +619,23 @@ class Sabio:
             term_weights=term_weights,
             embed=embed,
             tables=self._table_access(kb, doc_ids),
+            notes=lambda query, language: self._find_notes(kb, query, language),
         )
+
+    def _find_notes(self, kb: KnowledgeBase, query: str, language: str) -> list[SearchHit]:
+        """The passages of ``kb``'s notes in use that best match ``query``, each titled as
+        cited in ``language`` (:func:`sabio.notes.note_label`)."""
+        notes = {n.id: n for n in self.feedback.list_feedback(kb.name, notes=True)}
+        documents = [self.store.find_document(kb.id, note_source(n)) for n in notes]
+        ids = [d.id for d in documents if d is not None]
+        if not ids:
+            return []
+        hits = self._search(kb, query, NOTES_K, ids).hits
+        return [
+            replace(h, title=note_label(notes[n], language))
+            for h in hits
+            if (n := note_id(h.document)) in notes
+        ]
 
     def _table_access(self, kb: KnowledgeBase, doc_ids: list[int] | None) -> TableAccess | None:
         """What an answer may do with ``kb``'s tables (of the documents ``doc_ids`` only,
@@ -636,6 +656,88 @@ class Sabio:
             return found.hits[0].chunk_id if found.hits else None
 
         return TableAccess(tables, store.run, store.sample, passage_of)
+
+    # feedback on answers, and the corrections among it (notes, :mod:`sabio.notes`)
+
+    def give_feedback(self, new: NewFeedback) -> Feedback:
+        """Keep a judgement of an answer; a correction becomes a note of its knowledge
+        base, used at once (or, with the ``review_notes`` setting, once approved)."""
+        if new.kb_name is not None:
+            new = replace(new, kb_name=self.store.get_kb(new.kb_name).name)
+        if new.correction.strip():
+            if new.kb_name is None:
+                raise ConfigError(
+                    "a correction needs a knowledge base to go into: this answer had no documents",
+                    key="note_needs_kb",
+                )
+            new = replace(new, status="pending" if self.settings.review_notes else "active")
+        made = self.feedback.add_feedback(new)
+        if made.is_note and made.status == "active":
+            self._index_note(made)
+        return made
+
+    def rate_message(self, chat_id: int, message_id: int, new: NewFeedback) -> Feedback:
+        """:meth:`give_feedback` on the answer ``message_id`` of a chat (the question, the
+        answer and the knowledge base taken from the chat)."""
+        chat = self.get_chat(chat_id, user_id=new.user_id)
+        message = chat.message(message_id)
+        if message.role != "assistant" or message.parent_id is None:
+            raise ConfigError(
+                f"message {message_id} is a question: rate an answer", key="feedback_on_question"
+            )
+        question = chat.message(message.parent_id).content
+        kb_name = chat.kb_name if chat.kb_available else None
+        return self.give_feedback(
+            replace(new, kb_name=kb_name, question=question, answer=message.content,
+                    chat_id=chat_id, message_id=message_id)
+        )  # fmt: skip
+
+    def list_feedback(
+        self, kb_name: str | None = None, *, notes: bool = False, message_id: int | None = None
+    ) -> list[Feedback]:
+        if kb_name is not None:
+            kb_name = self.store.get_kb(kb_name).name
+        return self.feedback.list_feedback(kb_name, notes=notes, message_id=message_id)
+
+    def note(self, note_id: int) -> Feedback:
+        found = self.feedback.get_feedback(note_id)
+        if not found.is_note:
+            raise NotFoundError(
+                f"{note_id} is a rating, not a note; list notes with `sabio notes list`",
+                key="note_not_found",
+                note=note_id,
+            )
+        return found
+
+    def edit_note(self, note_id: int, changes: Mapping[str, Any]) -> Feedback:
+        """Change a note's ``correction`` or ``status`` (``active`` approves a pending
+        one); its document follows."""
+        self.note(note_id)
+        edited = self.feedback.update_feedback(note_id, changes)
+        if edited.status == "active":
+            self._index_note(edited)
+        else:
+            self._unindex_note(edited)
+        return edited
+
+    def remove_feedback(self, feedback_id: int) -> Feedback:
+        """Forget a judgement; a note's document goes with it."""
+        gone = self.feedback.delete_feedback(feedback_id)
+        if gone.is_note:
+            self._unindex_note(gone)
+        return gone
+
+    def _index_note(self, note: Feedback) -> None:
+        kb = self.store.find_kb(note.kb_name or "")
+        if kb is not None:
+            self.add_loaded([note_item(note)], kb.name)
+
+    def _unindex_note(self, note: Feedback) -> None:
+        kb = self.store.find_kb(note.kb_name or "")
+        doc = self.store.find_document(kb.id, note_source(note.id)) if kb else None
+        if kb is not None and doc is not None:
+            self.store.delete_documents(kb, [doc.id])
+            self.store.erase_deleted()
 
     # sources: folders, mailboxes, web pages and webhooks that keep a knowledge base current
 

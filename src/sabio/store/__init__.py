@@ -4,7 +4,7 @@ The package is split by concept: :mod:`~sabio.store.connection` (the file, its
 connections and transactions), :mod:`~sabio.store.migrations` (numbered schema changes,
 applied when the file is opened), :mod:`~sabio.store.schema` (the list of them),
 :mod:`~sabio.store.documents` (knowledge bases, documents, chunks: the source of truth
-from which the search index is derived), the tables of chats, users, sources and jobs,
+from which the search index is derived), the tables of chats, users, sources, jobs and feedback,
 each in a module of its own, and :mod:`~sabio.store.copies` (the database as one file,
 for export and import). It is the only package that writes SQL. :class:`Store` is all of
 them over one database; :class:`~sabio.store.backend.StoreBackend` is what another
@@ -15,7 +15,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sabio.store.backend import ChatBackend, SourceBackend, StoreBackend, UserBackend
+from sabio.store.backend import (
+    ChatBackend,
+    FeedbackBackend,
+    SourceBackend,
+    StoreBackend,
+    UserBackend,
+)
 from sabio.store.chats import Chat, ChatMessage, ChatStore, Placement, Turn
 from sabio.store.documents import (
     DocumentRecord,
@@ -25,6 +31,7 @@ from sabio.store.documents import (
     Passage,
     StoredChunk,
 )
+from sabio.store.feedback import Feedback, FeedbackStore, NewFeedback
 from sabio.store.schema import MIGRATIONS, SCHEMA_VERSION
 from sabio.store.sources import ItemUpdate, Source, SourceItem, SourceStore
 from sabio.store.users import ApiToken, Session, User, UserStore
@@ -37,9 +44,13 @@ __all__ = [
     "ChatMessage",
     "ChatStore",
     "DocumentRecord",
+    "Feedback",
+    "FeedbackBackend",
+    "FeedbackStore",
     "FileState",
     "ItemUpdate",
     "KnowledgeBase",
+    "NewFeedback",
     "Passage",
     "Placement",
     "Session",
@@ -66,6 +77,7 @@ class Store(DocumentTables):
         self.chats: ChatBackend = ChatStore(self)
         self.users: UserBackend = UserStore(self)
         self.sources: SourceBackend = SourceStore(self)
+        self.feedback: FeedbackBackend = FeedbackStore(self)
 
 
 _SQLITE_IS_A_BACKEND: type[StoreBackend] = Store  # mypy checks that Store keeps the protocol
