@@ -478,8 +478,7 @@ class AnswerStream:
             mark("rewrite_ms")
         hits, answer.notes = grounding.retrieve(answer.query)
         gate = (grounding.similarity_floor, grounding.term_weights)
-        noted = relevant_hits(answer.query, grounding.notes(answer.query, answer.language),
-                              *gate) if grounding.notes else []  # fmt: skip
+        noted = self._notes(answer.query, answer.language)
         mark("retrieval_ms")
         relevant = relevant_hits(answer.query, hits, *gate)
         if noted or any(note_id(h.document) is not None for h in relevant):
@@ -540,6 +539,17 @@ class AnswerStream:
 
     def _passages(self, hits: Sequence[SearchHit]) -> Passages:
         return Passages(hits, self.grounding.embed if self.grounding else None)
+
+    def _notes(self, query: str, language: str) -> list[SearchHit]:
+        """The users' corrections on the question's topic: by the same gate as any
+        passage, except that without a measured floor for its embedder a note must share
+        the question's telling words (any vector match is not enough to put it first)."""
+        grounding = self.grounding
+        if grounding is None or grounding.notes is None:
+            return []
+        floor = grounding.similarity_floor
+        found = grounding.notes(query, language)
+        return relevant_hits(query, found, 2.0 if floor is None else floor, grounding.term_weights)
 
     def _picks(self, passages: Passages, count: int) -> list[Pick]:
         """The sentences to quote: every sentence of the corrections among the first

@@ -1,0 +1,132 @@
+"""Corrections become knowledge (issue 26): a correction given an answer is a note
+document of its knowledge base, found for the question and its paraphrases, quoted
+first and cited as "Correction by ana, 2026-12-03"; listed, edited, approved, removed."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from sabio.config import Settings
+from sabio.errors import ConfigError, NotFoundError
+from sabio.notes import note_source
+from sabio.service import Sabio
+from sabio.store import NewFeedback, Store
+
+FIXTURES = Path(__file__).parent / "fixtures"
+CONTRACT = (
+    "The notice period for ending the service contract is 30 days, as clause 12 says.\n\n"
+    "Payments are due on the first day of every month, by bank transfer."
+)
+OTHER = "The office opens at nine in the morning. Visitors sign in at the front desk."
+QUESTION = "What is the notice period for ending the contract?"
+FIX = "The notice period is 60 days, not 30; see clause 12 as amended in 2026."
+
+
+def _kb(sabio: Sabio, tmp_path: Path) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "contract.txt").write_text(CONTRACT, encoding="utf-8")
+    (folder / "office.txt").write_text(OTHER, encoding="utf-8")
+    sabio.create_kb("legal")
+    sabio.add([folder], "legal")
+
+
+def _ask(sabio: Sabio, question: str, model: str = "fake:cite", style: str | None = None):  # type: ignore[no-untyped-def]
+    stream = sabio.ask(question, "legal", model=model, style=style)
+    text = "".join(stream)
+    return text, stream.answer
+
+
+def _correct(sabio: Sabio, text: str = FIX, author: str = "ana") -> int:
+    new = NewFeedback("legal", QUESTION, "30 days [1].", rating=-1, correction=text, author=author)
+    return sabio.give_feedback(new).id
+
+
+@pytest.mark.parametrize("style", ["extractive", "generative"])
+def test_a_correction_is_quoted_first_and_cited_as_a_correction(
+    sabio: Sabio, tmp_path: Path, style: str
+) -> None:
+    _kb(sabio, tmp_path)
+    before, _ = _ask(sabio, QUESTION, style=style)
+    assert "60 days" not in before
+    note = _correct(sabio)
+    doc = sabio.store.find_document(sabio.kb("legal").id, note_source(note))
+    assert doc is not None and doc.metadata["kind"] == "note"
+    assert doc.metadata["question"] == QUESTION and doc.metadata["author"] == "ana"
+    today = time.strftime("%Y-%m-%d")
+    text, answer = _ask(sabio, "The notice period for ending the contract?", style=style)
+    assert text.lstrip("> ").startswith(FIX)
+    assert answer.citations[0].title == f"Correction by ana, {today}"
+    assert answer.citations[0].document == note_source(note) and "[1]" in text
+    _, spanish = _ask(sabio, "¿Cuál es el notice period del contract?", style=style)
+    assert spanish.citations[0].title == f"Corrección de ana, {today}"
+
+
+def test_a_note_is_not_used_for_an_unrelated_question(sabio: Sabio, tmp_path: Path) -> None:
+    _kb(sabio, tmp_path)
+    _correct(sabio)
+    text, answer = _ask(sabio, "When does the office open in the morning?", style="extractive")
+    assert "60 days" not in text
+    assert all(not c.document.startswith("note:") for c in answer.citations)
+
+
+def test_a_note_waits_for_review_when_required_then_is_edited_and_removed(
+    settings: Settings, tmp_path: Path
+) -> None:
+    from dataclasses import replace
+
+    sabio = Sabio(replace(settings, review_notes=True))
+    try:
+        _kb(sabio, tmp_path)
+        note = _correct(sabio)
+        assert sabio.note(note).status == "pending"
+        assert "60 days" not in _ask(sabio, QUESTION, style="extractive")[0]
+        sabio.edit_note(note, {"status": "active"})
+        assert "60 days" in _ask(sabio, QUESTION, style="extractive")[0]
+        sabio.edit_note(note, {"correction": "The notice period is 90 days since March."})
+        text = _ask(sabio, QUESTION, style="extractive")[0]
+        assert "90 days" in text and "60 days" not in text
+        with pytest.raises(ConfigError, match="remove it instead"):
+            sabio.edit_note(note, {"correction": ""})
+        sabio.remove_feedback(note)
+        assert "90 days" not in _ask(sabio, QUESTION, style="extractive")[0]
+        assert sabio.store.find_document(sabio.kb("legal").id, note_source(note)) is None
+        with pytest.raises(NotFoundError):
+            sabio.note(note)
+    finally:
+        sabio.close()
+
+
+def test_an_answer_in_a_chat_is_rated_with_its_question(sabio: Sabio, tmp_path: Path) -> None:
+    _kb(sabio, tmp_path)
+    chat = sabio.create_chat("legal", "fake:cite")
+    "".join(sabio.ask_in_chat(chat.id, QUESTION))
+    question, answer = sabio.get_chat(chat.id).messages
+    rated = sabio.rate_message(chat.id, answer.id, NewFeedback(None, "", "", rating=1))
+    assert (rated.kb_name, rated.question, rated.answer) == ("legal", QUESTION, answer.content)
+    assert sabio.list_feedback("legal", message_id=answer.id) == [rated]
+    with pytest.raises(ConfigError, match="rate an answer"):
+        sabio.rate_message(chat.id, question.id, NewFeedback(None, "", "", rating=1))
+    free = sabio.create_chat(None, "fake:cite")
+    "".join(sabio.ask_in_chat(free.id, "hello"))
+    reply = sabio.get_chat(free.id).messages[1]
+    with pytest.raises(ConfigError, match="needs a knowledge base"):
+        sabio.rate_message(free.id, reply.id, NewFeedback(None, "", "", correction="x"))
+    assert sabio.list_feedback(message_id=reply.id) == []
+
+
+def test_a_database_of_the_release_before_takes_feedback(tmp_path: Path) -> None:
+    path = tmp_path / "sabio.db"
+    with sqlite3.connect(path) as db:
+        db.executescript((FIXTURES / "schema_5.sql").read_text(encoding="utf-8"))
+    db.close()
+    store = Store(path)
+    try:
+        made = store.feedback.add_feedback(NewFeedback("Notas de campo", "Q", "A", rating=1))
+        assert store.feedback.list_feedback("Notas de campo") == [made]
+    finally:
+        store.close()
