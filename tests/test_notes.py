@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
+from test_server import API, LOCAL, _error, _events, _settings
 
 from sabio.config import Settings
 from sabio.errors import ConfigError, NotFoundError
 from sabio.notes import note_source
+from sabio.server import create_app
 from sabio.service import Sabio
 from sabio.store import NewFeedback, Store
 
@@ -130,3 +134,65 @@ def test_a_database_of_the_release_before_takes_feedback(tmp_path: Path) -> None
         assert store.feedback.list_feedback("Notas de campo") == [made]
     finally:
         store.close()
+
+
+# over REST, and the Ollama API
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[TestClient]:
+    settings = _settings(tmp_path, chat_model="fake:cite")
+    with TestClient(create_app(settings), base_url=LOCAL) as test_client:
+        assert test_client.post(f"{API}/kbs", json={"name": "legal"}).status_code == 201
+        files = [("files", ("contract.txt", CONTRACT.encode())),
+                 ("files", ("office.txt", OTHER.encode()))]  # fmt: skip
+        uploaded = test_client.post(f"{API}/kbs/legal/documents", files=files)
+        assert {f["status"] for f in uploaded.json()["files"]} == {"indexed"}
+        yield test_client
+
+
+def test_a_chat_answer_is_corrected_over_rest_and_the_note_is_listed_edited_removed(
+    client: TestClient,
+) -> None:
+    chat = client.post(f"{API}/chats", json={"kb": "legal"}).json()["id"]
+    _events(client.post(f"{API}/chats/{chat}/messages", json={"question": QUESTION}))
+    question, answer = client.get(f"{API}/chats/{chat}").json()["messages"]
+    url = f"{API}/chats/{chat}/messages/{answer['id']}/feedback"
+    made = client.post(url, json={"rating": "down", "reason": "old", "correction": FIX})
+    assert made.status_code == 201, made.text
+    note = made.json()
+    assert (note["rating"], note["kb"], note["question"], note["status"]) == (
+        "down", "legal", QUESTION, "active"
+    )  # fmt: skip
+    assert note["label"].startswith("Correction by ")
+    assert [f["id"] for f in client.get(url).json()] == [note["id"]]
+    events = _events(client.post(f"{API}/chats/{chat}/messages", json={"question": QUESTION}))
+    done = dict(events)["done"]
+    assert done["citations"][0]["title"] == note["label"]
+    refused = client.post(f"{API}/chats/{chat}/messages/{question['id']}/feedback",
+                          json={"rating": "up"})  # fmt: skip
+    _error(refused, 400, "bad_request")
+    assert refused.json()["error"]["key"] == "feedback_on_question"
+    notes_url = f"{API}/kbs/legal/notes"
+    assert [n["id"] for n in client.get(notes_url).json()] == [note["id"]]
+    edited = client.patch(f"{notes_url}/{note['id']}", json={"correction": "Ninety days."})
+    assert edited.json()["correction"] == "Ninety days."
+    assert client.delete(f"{notes_url}/{note['id']}").status_code == 204
+    assert client.get(notes_url).json() == []
+    _error(client.delete(f"{notes_url}/{note['id']}"), 404, "not_found")
+
+
+def test_an_answer_given_elsewhere_is_corrected_and_the_ollama_api_cites_the_note(
+    client: TestClient,
+) -> None:
+    made = client.post(
+        f"{API}/kbs/legal/feedback",
+        json={"question": QUESTION, "answer": "30 days.", "correction": FIX},
+    )
+    assert made.status_code == 201, made.text
+    body = {"model": "kb/legal", "stream": False,
+            "messages": [{"role": "user", "content": QUESTION}]}  # fmt: skip
+    reply = client.post("/api/chat", json=body)
+    assert reply.status_code == 200, reply.text
+    content = reply.json()["message"]["content"]
+    assert FIX in content and "Correction by" in content

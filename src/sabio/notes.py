@@ -12,6 +12,7 @@ what the user taught wins by priority, not by what the model makes of it.
 
 from __future__ import annotations
 
+import getpass
 import hashlib
 import time
 
@@ -24,6 +25,14 @@ NOTES_K = 2
 """Notes searched for each question (the best on its topic are quoted first)."""
 _LABELS = {"en": "Correction by {author}, {date}", "es": "Corrección de {author}, {date}"}
 _NO_AUTHOR = {"en": "a user", "es": "un usuario"}
+
+
+def local_author() -> str:
+    """Who wrote a note on this computer without accounts: the login name."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no name for this user id (a container)
+        return ""
 
 
 def note_source(feedback_id: int) -> str:

@@ -44,7 +44,7 @@ from sabio.models import (
     get_embedding_model,
 )
 from sabio.names import check_kb_name, kb_identifier
-from sabio.notes import NOTES_K, note_id, note_item, note_label, note_source
+from sabio.notes import NOTES_K, local_author, note_id, note_item, note_label, note_source
 from sabio.readers import Limits
 from sabio.review import Report, review_kb
 from sabio.search import SearchHit, search_chunks
@@ -670,7 +670,8 @@ class Sabio:
                     "a correction needs a knowledge base to go into: this answer had no documents",
                     key="note_needs_kb",
                 )
-            new = replace(new, status="pending" if self.settings.review_notes else "active")
+            status = "pending" if self.settings.review_notes else "active"
+            new = replace(new, status=status, author=new.author or local_author())
         made = self.feedback.add_feedback(new)
         if made.is_note and made.status == "active":
             self._index_note(made)

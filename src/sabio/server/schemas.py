@@ -472,3 +472,54 @@ class ImportOut(BaseModel):
 
 class PurgeIn(BaseModel):
     confirm: bool = Field(description="Must be true: everything is deleted.")
+
+
+Rating = Literal["up", "down"]
+
+
+class FeedbackIn(BaseModel):
+    """A judgement of an answer: any of a rating, a reason and a correction."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rating: Rating | None = Field(None, description="up (good) or down (bad); null: none.")
+    reason: str = Field("", max_length=4000, description="Why, in the user's words.")
+    correction: str = Field(
+        "",
+        max_length=4000,
+        description="The right answer: it becomes a note of the knowledge base, found and "
+        "cited first by the answers to this question and its paraphrases.",
+    )
+
+
+class AnswerFeedbackIn(FeedbackIn):
+    """Feedback on an answer given outside a chat (an Ollama or OpenAI client, a script)."""
+
+    question: str = Field(min_length=1, max_length=20_000)
+    answer: str = Field("", max_length=100_000)
+
+
+class NotePatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    correction: str | None = Field(None, min_length=1, max_length=4000)
+    status: Literal["active", "pending"] | None = Field(
+        None, description="active: used by answers (approves a pending note; admins only)."
+    )
+
+
+class FeedbackOut(_Out):
+    id: int
+    kb: str | None = Field(description="The knowledge base of the answer judged.")
+    rating: Rating | None
+    reason: str
+    correction: str = Field(description="Not empty: this feedback is a note.")
+    question: str
+    answer: str
+    author: str
+    chat_id: int | None
+    message_id: int | None
+    status: str = Field(description="A note's: active (used) or pending (waits for review).")
+    label: str = Field(description='How a note is cited: "Correction by ana, 2026-12-03".')
+    created_at: float
+    updated_at: float
