@@ -4,6 +4,7 @@ first and cited as "Correction by ana, 2026-12-03"; listed, edited, approved, re
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -11,8 +12,10 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 from test_server import API, LOCAL, _error, _events, _settings
 
+from sabio.cli import app
 from sabio.config import Settings
 from sabio.errors import ConfigError, NotFoundError
 from sabio.notes import note_source
@@ -196,3 +199,35 @@ def test_an_answer_given_elsewhere_is_corrected_and_the_ollama_api_cites_the_not
     assert reply.status_code == 200, reply.text
     content = reply.json()["message"]["content"]
     assert FIX in content and "Correction by" in content
+
+
+# the CLI
+
+
+def test_sabio_chat_corrects_its_last_answer_and_sabio_notes_manages_the_note(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, settings: Settings
+) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "contract.txt").write_text(CONTRACT, encoding="utf-8")
+    (folder / "office.txt").write_text(OTHER, encoding="utf-8")
+    monkeypatch.setenv("SABIO_HOME", str(settings.home))
+    monkeypatch.setenv("SABIO_EMBEDDING_MODEL", "fake:words")
+    runner = CliRunner()
+    assert runner.invoke(app, ["add", str(folder)]).exit_code == 0
+    session = f"/good\n{QUESTION}\n/bad too vague\n/correct\n/correct {FIX}\n{QUESTION}\n/exit\n"
+    result = runner.invoke(app, ["chat", "-m", "fake:cite", "--style", "extractive"], input=session)
+    assert result.exit_code == 0, result.output
+    assert "Ask a question first" in result.stderr and "Say what is right" in result.stderr
+    assert "Note 2 saved" in result.stderr
+    assert result.stdout.count(f"> {FIX} [1]") == 1  # the second answer quotes it first
+    assert "[1] Correction by" in result.stdout
+    listed = runner.invoke(app, ["notes", "list"])
+    assert listed.exit_code == 0 and "Correction by" in listed.stdout and FIX in listed.stdout
+    assert runner.invoke(app, ["notes", "edit", "2", "Ninety days."]).exit_code == 0
+    [note] = json.loads(runner.invoke(app, ["notes", "list", "--json"]).stdout)
+    assert (note["correction"], note["question"], note["rating"]) == ("Ninety days.", QUESTION, -1)
+    assert runner.invoke(app, ["notes", "rm", "2"]).exit_code == 0
+    assert "No notes yet" in runner.invoke(app, ["notes", "list"]).stdout
+    missing = runner.invoke(app, ["notes", "rm", "1"])  # a rating, not a note
+    assert missing.exit_code == 1 and "rating, not a note" in missing.stderr

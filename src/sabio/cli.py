@@ -24,6 +24,7 @@ from typer.core import TyperGroup
 
 from sabio.answer import Answer, AnswerStream
 from sabio.cli_data import export, import_, purge
+from sabio.cli_notes import CHAT_COMMANDS, chat_feedback, notes_app
 from sabio.cli_review import review
 from sabio.cli_sources import source_app, worker
 from sabio.cli_tasks import compare, extract, summarize, translate
@@ -83,6 +84,7 @@ user_app = typer.Typer(
 )
 app.add_typer(user_app, name="user")
 app.add_typer(source_app, name="source")
+app.add_typer(notes_app, name="notes")
 app.command("worker")(worker)
 app.command("export")(export)
 app.command("import")(import_)
@@ -474,9 +476,10 @@ def chat(
     chat_model = sabio.chat_model(model).name
     err.print(
         f"[dim]Knowledge base {escape(kb_name)}, model {escape(chat_model)}. "
-        "/new starts over, /exit (or Ctrl-D) leaves.[/]"
+        f"/new starts over, /exit (or Ctrl-D) leaves; {CHAT_COMMANDS}.[/]"
     )
     turns: list[Turn] = []
+    last: Answer | None = None
     while True:
         try:
             question = out.input("[bold green]> [/]").strip()
@@ -492,6 +495,8 @@ def chat(
         if not question:
             continue
         try:
+            if chat_feedback(sabio, question, kb_name, last):
+                continue
             stream = sabio.ask(
                 question,
                 kb_name,
@@ -504,7 +509,7 @@ def chat(
         except SabioError as exc:
             err.print(f"[red]error:[/] {escape(str(exc))}")
             continue
-        answer = stream.answer
+        answer = last = stream.answer
         if answer.complete:
             turns.append(Turn(answer.question, answer.text))
 

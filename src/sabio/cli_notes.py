@@ -1,0 +1,100 @@
+"""`sabio notes …`: the corrections users gave answers, as notes of a knowledge base
+(:mod:`sabio.notes`): list them, edit one, approve one waiting for review, remove one.
+And what ``sabio chat`` offers on its last answer: ``/good``, ``/bad``, ``/correct``."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from sabio.answer import Answer
+from sabio.notes import note_label
+from sabio.service import Sabio
+from sabio.store import Feedback, NewFeedback
+from sabio.terminal import JsonOption, KbOption, err, out
+from sabio.terminal import print_json as _print_json
+from sabio.terminal import service as _sabio
+
+notes_app = typer.Typer(
+    help="Corrections of answers, kept as notes that later answers cite first.",
+    no_args_is_help=True,
+)
+NoteId = Annotated[int, typer.Argument(help="The note's number (`sabio notes list`).")]
+CHAT_COMMANDS = "/good, /bad REASON and /correct TEXT judge the last answer"
+
+
+@notes_app.command("list")
+def notes_list(ctx: typer.Context, kb: KbOption = None, as_json: JsonOption = False) -> None:
+    """The notes of a knowledge base, oldest first, with what they correct."""
+    sabio = _sabio(ctx)
+    notes = sabio.list_feedback(sabio.kb(kb).name, notes=True)
+    if as_json:
+        _print_json([dataclasses.asdict(n) for n in notes])
+        return
+    if not notes:
+        out.print("No notes yet: correct an answer with /correct in `sabio chat`.")
+    for note in notes:
+        _print_note(note)
+
+
+@notes_app.command("edit")
+def notes_edit(
+    ctx: typer.Context,
+    note: NoteId,
+    text: Annotated[str, typer.Argument(help="The note's new text.")],
+) -> None:
+    """Replace a note's text; answers use the new one at once."""
+    _print_note(_sabio(ctx).edit_note(note, {"correction": text}))
+
+
+@notes_app.command("approve")
+def notes_approve(ctx: typer.Context, note: NoteId) -> None:
+    """Let answers use a note that waits for review (the `review_notes` setting)."""
+    _print_note(_sabio(ctx).edit_note(note, {"status": "active"}))
+
+
+@notes_app.command("rm")
+def notes_rm(ctx: typer.Context, note: NoteId) -> None:
+    """Remove a note: answers no longer use it."""
+    sabio = _sabio(ctx)
+    gone = sabio.remove_feedback(sabio.note(note).id)
+    out.print(f"Removed note {gone.id}.")
+
+
+def _print_note(note: Feedback) -> None:
+    pending = note.status != "active"
+    waiting = " [yellow](waiting for review: sabio notes approve)[/]" if pending else ""
+    out.print(f"[bold]{note.id}[/] {escape(note_label(note, 'en'))}{waiting}")
+    out.print(f"  Q: {escape(note.question)}")
+    out.print(f"  {escape(note.correction)}")
+
+
+def chat_feedback(sabio: Sabio, line: str, kb_name: str, answer: Answer | None) -> bool:
+    """Handle ``/good [reason]``, ``/bad [reason]`` and ``/correct TEXT`` typed in
+    ``sabio chat`` on its last answer; False when ``line`` is none of them."""
+    command, _, rest = line.partition(" ")
+    ratings = {"/good": 1, "/bad": -1, "/correct": 0}
+    if command not in ratings:
+        return False
+    if answer is None:
+        err.print("[yellow]Ask a question first: these judge the last answer.[/]")
+        return True
+    if command == "/correct" and not rest.strip():
+        err.print("[yellow]Say what is right: /correct The notice period is 60 days.[/]")
+        return True
+    correcting = command == "/correct"
+    new = NewFeedback(
+        kb_name, answer.question, answer.text, rating=-1 if correcting else ratings[command],
+        reason="" if correcting else rest, correction=rest if correcting else "",
+    )  # fmt: skip
+    made = sabio.give_feedback(new)
+    if not made.is_note:
+        err.print("[dim]Thanks: noted.[/]")
+    elif made.status == "active":
+        err.print(f"[dim]Note {made.id} saved: answers to this question now cite it.[/]")
+    else:
+        err.print(f"[dim]Note {made.id} saved; it waits for review (sabio notes approve).[/]")
+    return True
