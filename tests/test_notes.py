@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from typer.testing import CliRunner
 from test_server import API, LOCAL, _error, _events, _settings
+from typer.testing import CliRunner
 
 from sabio.cli import app
 from sabio.config import Settings
