@@ -394,8 +394,8 @@ def _citation(number: int, hit: SearchHit, *, inferred: bool = False) -> Citatio
 Retrieve = Callable[[str], tuple[list[SearchHit], list[str]]]
 """A search: query → (best passages, notes such as "keyword matches only")."""
 FindNotes = Callable[[str, str], list[SearchHit]]
-"""A search of the corrections only: (query, language) → their passages, each titled as
-it is cited ("Correction by ana, 2026-12-03")."""
+"""The corrections a question is about: (query, language) → their passages, closest
+first, each titled as it is cited ("Correction by ana, 2026-12-03")."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -541,15 +541,11 @@ class AnswerStream:
         return Passages(hits, self.grounding.embed if self.grounding else None)
 
     def _notes(self, query: str, language: str) -> list[SearchHit]:
-        """The users' corrections on the question's topic: by the same gate as any
-        passage, except that without a measured floor for its embedder a note must share
-        the question's telling words (any vector match is not enough to put it first)."""
+        """The users' corrections the question is about (the service decides which)."""
         grounding = self.grounding
         if grounding is None or grounding.notes is None:
             return []
-        floor = grounding.similarity_floor
-        found = grounding.notes(query, language)
-        return relevant_hits(query, found, 2.0 if floor is None else floor, grounding.term_weights)
+        return grounding.notes(query, language)
 
     def _picks(self, passages: Passages, count: int) -> list[Pick]:
         """The sentences to quote: every sentence of the corrections among the first

@@ -17,7 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from sabio import archive
-from sabio.answer import SIMILARITY_FLOORS, Answer, AnswerStream, Grounding, Turn
+from sabio.answer import (
+    SIMILARITY_FLOORS,
+    Answer,
+    AnswerStream,
+    Grounding,
+    Turn,
+    relevant_hits,
+)
 from sabio.chats import ChatAnswerStream
 from sabio.chunking import embedding_text
 from sabio.config import Settings
@@ -44,7 +51,16 @@ from sabio.models import (
     get_embedding_model,
 )
 from sabio.names import check_kb_name, kb_identifier
-from sabio.notes import NOTES_K, local_author, note_id, note_item, note_label, note_source
+from sabio.notes import (
+    NOTE_MATCHER,
+    NOTES_K,
+    NoteMatcher,
+    local_author,
+    note_id,
+    note_item,
+    note_label,
+    note_source,
+)
 from sabio.readers import Limits
 from sabio.review import Report, review_kb
 from sabio.search import SearchHit, search_chunks
@@ -114,6 +130,7 @@ class Sabio:
         self._embedders: dict[str, EmbeddingModel] = shared._embedders if shared else {}
         self._chat_models: dict[str, ChatModel] = shared._chat_models if shared else {}
         self._default_chat: tuple[float, str] | None = None
+        self._note_matcher: NoteMatcher = shared._note_matcher if shared else NoteMatcher()
 
     def close(self) -> None:
         self.store.close()
@@ -623,18 +640,37 @@ class Sabio:
         )
 
     def _find_notes(self, kb: KnowledgeBase, query: str, language: str) -> list[SearchHit]:
-        """The passages of ``kb``'s notes in use that best match ``query``, each titled as
-        cited in ``language`` (:func:`sabio.notes.note_label`)."""
-        notes = {n.id: n for n in self.feedback.list_feedback(kb.name, notes=True)}
-        documents = [self.store.find_document(kb.id, note_source(n)) for n in notes]
-        ids = [d.id for d in documents if d is not None]
+        """The passages of ``kb``'s notes in use that ``query`` is about (at most
+        :data:`~sabio.notes.NOTES_K`, closest first), each titled as cited in
+        ``language`` (:func:`sabio.notes.note_label`). Without the multilingual
+        embedder, its notes searched and gated as any passage."""
+        notes = [
+            n for n in self.feedback.list_feedback(kb.name, notes=True) if n.status == "active"
+        ]
+        documents = {n.id: self.store.find_document(kb.id, note_source(n.id)) for n in notes}
+        notes = [n for n in notes if documents[n.id] is not None]
+        if not notes:
+            return []
+        try:
+            matcher: EmbeddingModel | None = self.embedder(NOTE_MATCHER)
+        except ModelError:
+            matcher = None
+        chosen = self._note_matcher.match(matcher, query, notes) if matcher else notes
+        ids = [d.id for n in chosen if (d := documents[n.id]) is not None]
         if not ids:
             return []
-        hits = self._search(kb, query, NOTES_K, ids).hits
+        hits = self._search(kb, query, 4 * len(ids), ids).hits
+        if matcher is None:
+            floor = SIMILARITY_FLOORS.get(kb.embedding_model, 2.0)  # unmeasured: words only
+            weights = self.index.term_weights
+            hits = relevant_hits(query, hits, floor, lambda t: weights(kb, t))[:NOTES_K]
+        order = {n.id: place for place, n in enumerate(chosen)}
+        first: dict[int | None, SearchHit] = {}
+        for hit in sorted(hits, key=lambda h: order.get(note_id(h.document) or 0, len(order))):
+            first.setdefault(note_id(hit.document), hit)  # a note's best passage only
+        by_id = {n.id: n for n in notes}
         return [
-            replace(h, title=note_label(notes[n], language))
-            for h in hits
-            if (n := note_id(h.document)) in notes
+            replace(h, title=note_label(by_id[n], language)) for n, h in first.items() if n in by_id
         ]
 
     def _table_access(self, kb: KnowledgeBase, doc_ids: list[int] | None) -> TableAccess | None:
