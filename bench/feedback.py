@@ -176,8 +176,8 @@ def _false_notes(sabio: Sabio, english: dict[str, Any], spanish: dict[str, Any])
     found: dict[str, Any] = {}
     for name, questions in sets.items():
         hits = [q for q in questions if _noted(_ask(sabio, q)[1])]
-        found[name] = {"questions": len(questions), "cited_a_note": round(len(hits) / len(questions), 3),
-                       "examples": hits[:5]}  # fmt: skip
+        share = round(len(hits) / len(questions), 3)
+        found[name] = {"questions": len(questions), "cited_a_note": share, "examples": hits[:5]}
         print(f"{name}: a note cited for {len(hits)} of {len(questions)}", flush=True)
     return found
 
