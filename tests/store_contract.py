@@ -23,6 +23,7 @@ from sabio.chunking import Chunk
 from sabio.errors import ConfigError, ConflictError, NotFoundError
 from sabio.store import (
     FileState,
+    Guide,
     ItemUpdate,
     KnowledgeBase,
     NewFeedback,
@@ -559,6 +560,24 @@ class FeedbackContract:
         assert backend.feedback.list_feedback() == []
 
 
+class GuideContract:
+    def test_a_guide_is_kept_replaced_and_goes_with_its_knowledge_base(
+        self, backend: StoreBackend
+    ) -> None:
+        kb = backend.create_kb("legal", "fake:words", DIMENSION)
+        assert backend.guides.get_guide(kb.id) == Guide() and not Guide()
+        guide = Guide(" Formal Spanish. ", (("notice", "preaviso"),), (("Q?", "A [1]."),))
+        kept = backend.guides.set_guide(kb.id, guide)
+        assert kept == Guide("Formal Spanish.", (("notice", "preaviso"),), (("Q?", "A [1]."),))
+        assert backend.guides.set_guide(kb.id, Guide("Short.")) == Guide("Short.")
+        with pytest.raises(ConfigError, match="both of its halves"):
+            backend.guides.set_guide(kb.id, Guide("x", (("term", " "),)))
+        assert backend.guides.get_guide(kb.id) == Guide("Short.")
+        backend.delete_kb(kb)
+        again = backend.create_kb("legal", "fake:words", DIMENSION)
+        assert backend.guides.get_guide(again.id) == Guide()
+
+
 class StoreContract(
     KnowledgeBaseContract,
     DocumentContract,
@@ -567,5 +586,6 @@ class StoreContract(
     UserContract,
     SourceContract,
     FeedbackContract,
+    GuideContract,
 ):
     """Every test a store backend must pass."""

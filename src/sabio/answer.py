@@ -30,6 +30,7 @@ from typing import Any
 
 from sabio.errors import ConfigError, SabioError
 from sabio.extractive import Pick, extractive_claims, extractive_text, pick_sentences
+from sabio.guides import GUIDE_SHARE, fit_guide
 from sabio.language import detect_language
 from sabio.loaders.formats import place
 from sabio.models import ChatModel, ChatOptions, Message
@@ -37,6 +38,7 @@ from sabio.notes import note_id
 from sabio.prompt_files import prompt_text as prompt_text  # its public name for callers
 from sabio.search import SearchHit, query_terms
 from sabio.store.chats import Turn as Turn  # its public name for the answer's callers
+from sabio.store.guides import Guide
 from sabio.support import Claim, Embed, Passages, check_claims, support_note
 from sabio.tables.answers import (
     Computation,
@@ -137,6 +139,9 @@ class PromptPlan:
     tokens: int
     budget: int
     answer_tokens: int
+    guide_tokens: int = 0
+    """What the knowledge base's instructions and style took (:mod:`sabio.guides`)."""
+    guide_left_out: list[str] = field(default_factory=list)
 
 
 def _passage_block(number: int, hit: SearchHit) -> str:
@@ -156,15 +161,23 @@ def build_messages(
     language: str,
     answer_tokens: int,
     history: Sequence[Turn] = (),
+    guide: Guide | None = None,
 ) -> PromptPlan:
     """The messages for ``model``, within its context window less ``answer_tokens``.
 
     Passages go in best first while they fit; the rest are returned as ``dropped``.
-    Earlier turns, newest first, take at most :data:`HISTORY_SHARE` of the budget.
+    Earlier turns, newest first, take at most :data:`HISTORY_SHARE` of the budget, the
+    knowledge base's ``guide`` at most :data:`sabio.guides.GUIDE_SHARE`.
     """
     answer_tokens = min(answer_tokens, model.context_window // 4)
     budget = model.context_window - answer_tokens
+    guided, guide_tokens, left_out = (
+        fit_guide(guide, language, int(budget * GUIDE_SHARE), model.count_tokens)
+        if guide
+        else ("", 0, [])
+    )
     system = prompt_text("answer", language).replace("{no_answer}", no_answer_text(language))
+    system = system.replace("{guide}", guided)
     template = prompt_text("question", language).replace("{question}", question)
     fixed = model.count_tokens(system) + model.count_tokens(template) + 2 * MESSAGE_OVERHEAD
     if fixed > budget:
@@ -193,8 +206,26 @@ def build_messages(
         {"role": "user", "content": template},
     ]
     return PromptPlan(
-        messages, passages, dropped, len(kept_turns) // 2, used, budget, answer_tokens
-    )
+        messages, passages, dropped, len(kept_turns) // 2, used, budget, answer_tokens,
+        guide_tokens, left_out,
+    )  # fmt: skip
+
+
+def guide_notes(plan: PromptPlan) -> list[str]:
+    """What an answer says of its knowledge base's guide: parts left out to fit, and the
+    passages it pushed out of the prompt."""
+    notes = []
+    if plan.guide_left_out:
+        left = ", ".join(plan.guide_left_out)
+        notes.append(
+            f"the knowledge base's instructions were too long for this model: {left} left out"
+        )
+    if plan.dropped and plan.guide_tokens:
+        notes.append(
+            f"{len(plan.dropped)} passages did not fit in the prompt; the knowledge base's "
+            f"instructions took {plan.guide_tokens} of its {plan.budget} tokens"
+        )
+    return notes
 
 
 def fit_history(model: ChatModel, history: Sequence[Turn], room: int) -> tuple[list[Message], int]:
@@ -415,6 +446,8 @@ class Grounding:
     """The knowledge base's tables, for questions answered by computation; None: none."""
     notes: FindNotes | None = None
     """The users' corrections on the question's topic (:mod:`sabio.notes`), quoted first."""
+    guide: Guide | None = None
+    """The knowledge base's instructions and style, for the answers the model writes."""
 
 
 class AnswerStream:
@@ -585,8 +618,10 @@ class AnswerStream:
             language=answer.language,
             answer_tokens=self.options.max_tokens,
             history=self.history,
+            guide=self.grounding.guide if self.grounding else None,
         )
         self.plan = plan
+        answer.notes += guide_notes(plan)
         self.consulted = list(plan.passages)
         answer.passages, answer.prompt_tokens, answer.budget = (
             len(plan.passages),

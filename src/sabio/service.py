@@ -69,6 +69,7 @@ from sabio.store import (
     Chat,
     DocumentRecord,
     Feedback,
+    Guide,
     KnowledgeBase,
     NewFeedback,
     Passage,
@@ -637,6 +638,7 @@ class Sabio:
             embed=embed,
             tables=self._table_access(kb, doc_ids),
             notes=lambda query, language: self._find_notes(kb, query, language),
+            guide=self.store.guides.get_guide(kb.id),
         )
 
     def _find_notes(self, kb: KnowledgeBase, query: str, language: str) -> list[SearchHit]:
@@ -692,6 +694,15 @@ class Sabio:
             return found.hits[0].chunk_id if found.hits else None
 
         return TableAccess(tables, store.run, store.sample, passage_of)
+
+    # each knowledge base's instructions and style (:mod:`sabio.guides`)
+
+    def kb_guide(self, kb_name: str | None = None) -> Guide:
+        return self.store.guides.get_guide(self.kb(kb_name).id)
+
+    def set_kb_guide(self, guide: Guide, kb_name: str | None = None) -> Guide:
+        """Replace a knowledge base's guide; the next answer uses it."""
+        return self.store.guides.set_guide(self.kb(kb_name).id, guide)
 
     # feedback on answers, and the corrections among it (notes, :mod:`sabio.notes`)
 

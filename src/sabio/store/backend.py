@@ -25,6 +25,7 @@ from sabio.store.documents import (
     StoredChunk,
 )
 from sabio.store.feedback import Feedback, NewFeedback
+from sabio.store.guides import Guide
 from sabio.store.sources import ItemUpdate, Source, SourceItem
 from sabio.store.users import ApiToken, Session, User
 
@@ -132,18 +133,26 @@ class FeedbackBackend(Protocol):
     def delete_feedback(self, feedback_id: int) -> Feedback: ...
 
 
+class GuideBackend(Protocol):
+    """Each knowledge base's instructions and style (:mod:`sabio.store.guides`)."""
+
+    def get_guide(self, kb_id: int) -> Guide: ...
+    def set_guide(self, kb_id: int, guide: Guide) -> Guide: ...
+
+
 class StoreBackend(Protocol):
     """Knowledge bases, their documents, and the chunks (text and vectors) of each.
 
     Every write is atomic: a document and its chunks change together or not at all.
     Chunk ids only grow, so an index derived from the chunks catches up by id. The
     tables beside the documents are each a part of their own (``chats``, ``users``,
-    ``sources``, ``feedback``)."""
+    ``sources``, ``feedback``, ``guides``)."""
 
     chats: ChatBackend
     users: UserBackend
     sources: SourceBackend
     feedback: FeedbackBackend
+    guides: GuideBackend
 
     # knowledge bases
     def create_kb(
