@@ -8,10 +8,13 @@ from pathlib import Path
 
 import pytest
 from conftest import FakeChat
+from fastapi.testclient import TestClient
+from test_server import API, LOCAL, _settings
 
 from sabio.config import Settings
 from sabio.errors import ConfigError
 from sabio.guides import fit_guide, guide_text
+from sabio.server import create_app
 from sabio.service import Sabio
 from sabio.store import Guide
 
@@ -107,3 +110,25 @@ def test_a_bad_guide_changes_nothing(settings: Settings, tmp_path: Path, bad: Gu
         assert sabio.kb_guide("legal") == GUIDE
     finally:
         sabio.close()
+
+
+def test_a_guide_is_set_over_rest_and_shapes_the_ollama_apis_answer(tmp_path: Path) -> None:
+    settings = _settings(tmp_path, chat_model="fake:cite", answer_style="generative")
+    with TestClient(create_app(settings), base_url=LOCAL) as client:
+        assert client.post(f"{API}/kbs", json={"name": "legal"}).status_code == 201
+        files = {"files": ("contract.txt", CONTRACT.encode())}
+        assert client.post(f"{API}/kbs/legal/documents", files=files).status_code == 200
+        assert client.get(f"{API}/kbs/legal/guide").json()["instruction"] == ""
+        body = {"instruction": GUIDE.instruction,
+                "glossary": [{"term": "notice period", "wording": "plazo de preaviso"}],
+                "examples": [{"question": "Q?", "answer": "A [1]."}]}  # fmt: skip
+        put = client.put(f"{API}/kbs/legal/guide", json=body)
+        assert put.status_code == 200, put.text
+        assert client.get(f"{API}/kbs/legal/guide").json() == body
+        bad = client.put(f"{API}/kbs/legal/guide", json={"glossary": [{"term": "x"}]})
+        assert bad.status_code == 422 and client.get(f"{API}/kbs/legal/guide").json() == body
+        question = {"role": "user", "content": "What is the notice period?"}
+        asked = {"model": "kb/legal", "stream": False, "messages": [question]}
+        assert client.post("/api/chat", json=asked).status_code == 200
+        model = client.app.state.services.reader.chat_model("fake:cite")  # type: ignore[attr-defined]
+        assert GUIDE.instruction in model.requests[-1][0]["content"]

@@ -5,7 +5,8 @@ up or down, a reason, a correction; ``POST /kbs/{name}/feedback`` judges one giv
 elsewhere (an Ollama or OpenAI client sends the question and the answer). A correction
 becomes a note of the knowledge base (:mod:`sabio.notes`): ``/kbs/{name}/notes`` lists,
 edits and removes them; approving a pending one (``status: active``, when the
-``review_notes`` setting asks for review) is for admins.
+``review_notes`` setting asks for review) is for admins. ``/kbs/{name}/guide`` is the
+knowledge base's instructions and style (:mod:`sabio.guides`).
 """
 
 from __future__ import annotations
@@ -18,8 +19,17 @@ from sabio.server import roles
 from sabio.server.access import authenticate
 from sabio.server.api import ERRORS, OwnerDep, ServicesDep
 from sabio.server.links import API_PREFIX
-from sabio.server.schemas import AnswerFeedbackIn, FeedbackIn, FeedbackOut, NotePatch, RowId
-from sabio.store import Feedback, NewFeedback
+from sabio.server.schemas import (
+    AnswerFeedbackIn,
+    FeedbackIn,
+    FeedbackOut,
+    GlossaryEntry,
+    GuideExample,
+    GuideIO,
+    NotePatch,
+    RowId,
+)
+from sabio.store import Feedback, Guide, NewFeedback
 
 router = APIRouter(prefix=API_PREFIX, tags=["feedback"], responses=ERRORS)
 _RATINGS = {"up": 1, "down": -1, None: 0}
@@ -94,6 +104,33 @@ def remove_note(name: str, note_id: RowId, services: ServicesDep) -> Response:
     with services.indexing() as indexer:
         indexer.remove_feedback(note_id)
     return Response(status_code=204)
+
+
+@router.get("/kbs/{name}/guide", summary="A knowledge base's instructions and style")
+def get_guide(name: str, services: ServicesDep) -> GuideIO:
+    return _guide_out(services.reader.kb_guide(name))
+
+
+@router.put("/kbs/{name}/guide", summary="Set a knowledge base's instructions and style")
+def set_guide(name: str, body: GuideIO, services: ServicesDep) -> GuideIO:
+    """Replaces the whole guide (an empty one removes it); the next answer the model writes
+    over the knowledge base follows it, within 30% of the prompt (what does not fit is left
+    out, examples first, and the answer's ``notes`` say so)."""
+    guide = Guide(
+        body.instruction,
+        tuple((e.term, e.wording) for e in body.glossary),
+        tuple((e.question, e.answer) for e in body.examples),
+    )
+    with services.writing() as writer:
+        return _guide_out(writer.set_kb_guide(guide, name))
+
+
+def _guide_out(guide: Guide) -> GuideIO:
+    return GuideIO(
+        instruction=guide.instruction,
+        glossary=[GlossaryEntry(term=t, wording=w) for t, w in guide.glossary],
+        examples=[GuideExample(question=q, answer=a) for q, a in guide.examples],
+    )
 
 
 def _new(request: Request, body: FeedbackIn, kb: str | None, owner: int | None) -> NewFeedback:

@@ -118,6 +118,8 @@ RULES: dict[tuple[str, str], Need] = {
     ("GET", f"{API}/kbs/{{name}}/notes"): READ,
     ("PATCH", f"{API}/kbs/{{name}}/notes/{{note_id}}"): WRITE,
     ("DELETE", f"{API}/kbs/{{name}}/notes/{{note_id}}"): WRITE,
+    ("GET", f"{API}/kbs/{{name}}/guide"): READ,
+    ("PUT", f"{API}/kbs/{{name}}/guide"): WRITE,
     # accounts
     ("GET", f"{API}/auth/status"): OPEN,
     ("POST", f"{API}/auth/setup"): OPEN,

@@ -523,3 +523,32 @@ class FeedbackOut(_Out):
     label: str = Field(description='How a note is cited: "Correction by ana, 2026-12-03".')
     created_at: float
     updated_at: float
+
+
+class GlossaryEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid", from_attributes=True)
+
+    term: str = Field(min_length=1, max_length=1000)
+    wording: str = Field(min_length=1, max_length=1000, description="The wording to prefer.")
+
+
+class GuideExample(BaseModel):
+    model_config = ConfigDict(extra="forbid", from_attributes=True)
+
+    question: str = Field(min_length=1, max_length=2000)
+    answer: str = Field(min_length=1, max_length=2000)
+
+
+class GuideIO(BaseModel):
+    """A knowledge base's instructions and style, in every answer the model writes over it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    instruction: str = Field(
+        "",
+        max_length=4000,
+        description="How to answer: \"answer as the firm's legal team, formal Spanish, always "
+        'give the clause number".',
+    )
+    glossary: list[GlossaryEntry] = Field(default_factory=list, max_length=200)
+    examples: list[GuideExample] = Field(default_factory=list, max_length=10)
