@@ -3,6 +3,7 @@ answer the model writes over it, within the budget, saying what they pushed out.
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -10,7 +11,9 @@ import pytest
 from conftest import FakeChat
 from fastapi.testclient import TestClient
 from test_server import API, LOCAL, _settings
+from typer.testing import CliRunner
 
+from sabio.cli import app
 from sabio.config import Settings
 from sabio.errors import ConfigError
 from sabio.guides import fit_guide, guide_text
@@ -132,3 +135,26 @@ def test_a_guide_is_set_over_rest_and_shapes_the_ollama_apis_answer(tmp_path: Pa
         assert client.post("/api/chat", json=asked).status_code == 200
         model = client.app.state.services.reader.chat_model("fake:cite")  # type: ignore[attr-defined]
         assert GUIDE.instruction in model.requests[-1][0]["content"]
+
+
+def test_sabio_kb_guide_shows_sets_and_clears(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, settings: Settings
+) -> None:
+    monkeypatch.setenv("SABIO_HOME", str(settings.home))
+    monkeypatch.setenv("SABIO_EMBEDDING_MODEL", "fake:words")
+    runner = CliRunner()
+    assert runner.invoke(app, ["kb", "create", "legal"]).exit_code == 0
+    assert "No guide" in runner.invoke(app, ["kb", "guide", "legal"]).stdout
+    made = runner.invoke(
+        app,
+        ["kb", "guide", "legal", "--instruction", GUIDE.instruction, "--term",
+         "notice period = plazo de preaviso", "--example", "Q? => A [1]."],
+    )  # fmt: skip
+    assert made.exit_code == 0, made.output
+    assert "Term: notice period = plazo de preaviso" in made.stdout
+    shown = json.loads(runner.invoke(app, ["kb", "guide", "legal", "--json"]).stdout)
+    assert shown["examples"] == [["Q?", "A [1]."]]
+    bad = runner.invoke(app, ["kb", "guide", "legal", "--term", "lonely"])
+    assert bad.exit_code == 1 and "both of its halves" in bad.stderr
+    cleared = runner.invoke(app, ["kb", "guide", "legal", "--clear"])
+    assert "No guide" in cleared.stdout

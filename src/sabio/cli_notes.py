@@ -1,6 +1,8 @@
-"""`sabio notes …`: the corrections users gave answers, as notes of a knowledge base
-(:mod:`sabio.notes`): list them, edit one, approve one waiting for review, remove one.
-And what ``sabio chat`` offers on its last answer: ``/good``, ``/bad``, ``/correct``."""
+"""What users teach Sabio, from the command line. `sabio notes …`: the corrections users
+gave answers, as notes of a knowledge base (:mod:`sabio.notes`): list them, edit one,
+approve one waiting for review, remove one; what ``sabio chat`` offers on its last
+answer: ``/good``, ``/bad``, ``/correct``. `sabio kb guide`: a knowledge base's
+instructions and style (:mod:`sabio.guides`)."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from rich.markup import escape
 from sabio.answer import Answer
 from sabio.notes import note_label
 from sabio.service import Sabio
-from sabio.store import Feedback, NewFeedback
+from sabio.store import Feedback, Guide, NewFeedback
 from sabio.terminal import JsonOption, KbOption, err, out
 from sabio.terminal import print_json as _print_json
 from sabio.terminal import service as _sabio
@@ -98,3 +100,49 @@ def chat_feedback(sabio: Sabio, line: str, kb_name: str, answer: Answer | None) 
     else:
         err.print(f"[dim]Note {made.id} saved; it waits for review (sabio notes approve).[/]")
     return True
+
+
+def kb_guide(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The knowledge base.")],
+    instruction: Annotated[
+        str | None, typer.Option(help='How to answer ("formal Spanish, give the clause").')
+    ] = None,
+    term: Annotated[
+        list[str] | None, typer.Option(help="A glossary entry, TERM=WORDING (repeatable).")
+    ] = None,
+    example: Annotated[
+        list[str] | None,
+        typer.Option(help="An example, QUESTION => ANSWER (repeatable)."),
+    ] = None,
+    clear: Annotated[bool, typer.Option(help="Remove the whole guide.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Show or set a knowledge base's instructions and style, which every answer the model
+    writes over it follows; options given replace those parts."""
+    sabio = _sabio(ctx)
+    guide = Guide() if clear else sabio.kb_guide(name)
+    if instruction is not None:
+        guide = dataclasses.replace(guide, instruction=instruction)
+    if term is not None:
+        guide = dataclasses.replace(guide, glossary=tuple(_split(t, "=") for t in term))
+    if example is not None:
+        guide = dataclasses.replace(guide, examples=tuple(_split(e, "=>") for e in example))
+    if clear or instruction is not None or term is not None or example is not None:
+        guide = sabio.set_kb_guide(guide, name)
+    if as_json:
+        _print_json(dataclasses.asdict(guide))
+        return
+    if not guide:
+        out.print("No guide: set one with --instruction, --term and --example.")
+    if guide.instruction:
+        out.print(f"[bold]Instruction:[/] {escape(guide.instruction)}")
+    for term_, wording in guide.glossary:
+        out.print(f"[bold]Term:[/] {escape(term_)} = {escape(wording)}")
+    for question, answer in guide.examples:
+        out.print(f"[bold]Example:[/] {escape(question)} => {escape(answer)}")
+
+
+def _split(text: str, separator: str) -> tuple[str, str]:
+    first, _, second = text.partition(separator)
+    return first.strip(), second.strip()
