@@ -228,6 +228,41 @@ def test_sabio_chat_corrects_its_last_answer_and_sabio_notes_manages_the_note(
     [note] = json.loads(runner.invoke(app, ["notes", "list", "--json"]).stdout)
     assert (note["correction"], note["question"], note["rating"]) == ("Ninety days.", QUESTION, -1)
     assert runner.invoke(app, ["notes", "rm", "2"]).exit_code == 0
-    assert "No notes yet" in runner.invoke(app, ["notes", "list"]).stdout
+    assert "None yet" in runner.invoke(app, ["notes", "list"]).stdout
     missing = runner.invoke(app, ["notes", "rm", "1"])  # a rating, not a note
     assert missing.exit_code == 1 and "rating, not a note" in missing.stderr
+
+
+# pinned answers
+
+
+def test_a_pinned_answer_is_served_for_a_similar_question_its_citations_checked(
+    sabio: Sabio, tmp_path: Path
+) -> None:
+    _kb(sabio, tmp_path)
+    chat = sabio.create_chat("legal", "fake:cite")
+    "".join(sabio.ask_in_chat(chat.id, QUESTION, style="extractive"))
+    _, answer = sabio.get_chat(chat.id).messages
+    pin = sabio.rate_message(chat.id, answer.id, NewFeedback(None, "", "", rating=1, pinned=True))
+    assert pin.pinned and pin.citations == answer.citations
+    text, served = _ask(sabio, "¿Cuál es el plazo de preaviso para terminar el contrato?")
+    assert (text, served.pinned) == (answer.content, pin.id)
+    assert [c.chunk_id for c in served.citations] == [c["chunk_id"] for c in answer.citations]
+    assert served.notes[0].startswith("pinned answer to") and len(served.notes) == 1
+    assert _ask(sabio, "When does the office open in the morning?")[1].pinned is None
+
+    contract = tmp_path / "docs" / "contract.txt"
+    contract.write_text("Payments are due monthly.\n\n" + CONTRACT, encoding="utf-8")
+    sabio.add([contract.parent], "legal")  # the passage moved: followed, no warning
+    moved = _ask(sabio, QUESTION)[1]
+    assert moved.pinned == pin.id and len(moved.notes) == 1
+    contract.write_text("The notice period is now 45 days.", encoding="utf-8")
+    sabio.add([contract.parent], "legal")
+    changed = _ask(sabio, QUESTION)[1]
+    assert any("changed since it was pinned: contract.txt" in n for n in changed.notes)
+    sabio.remove_document(str(contract), "legal")
+    assert any("was deleted" in n for n in _ask(sabio, QUESTION)[1].notes)
+    sabio.remove_feedback(pin.id)
+    assert _ask(sabio, QUESTION)[1].pinned is None
+    with pytest.raises(ConfigError, match="only a good answer"):
+        sabio.give_feedback(NewFeedback("legal", QUESTION, "x", rating=-1, pinned=True))

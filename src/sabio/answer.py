@@ -396,6 +396,8 @@ class Answer:
     prompt_tokens: int = 0
     budget: int = 0
     timings: dict[str, float] = field(default_factory=dict)
+    pinned: int | None = None
+    """The pinned answer served instead of a new one (its feedback id; :mod:`sabio.notes`)."""
     computation: Computation | None = None
     """A question about a table, answered by SQL (:mod:`sabio.tables.answers`): the query
     that ran and its result, or the queries tried and why they failed."""
@@ -424,6 +426,22 @@ def _citation(number: int, hit: SearchHit, *, inferred: bool = False) -> Citatio
 
 Retrieve = Callable[[str], tuple[list[SearchHit], list[str]]]
 """A search: query → (best passages, notes such as "keyword matches only")."""
+
+
+@dataclass(frozen=True, slots=True)
+class PinnedAnswer:
+    """A good answer pinned as the reference to its question, its citations checked
+    against the documents as they are now (``warnings``: those changed or deleted)."""
+
+    id: int
+    text: str
+    citations: list[Citation]
+    warnings: list[str]
+    label: str
+
+
+FindPinned = Callable[[str], PinnedAnswer | None]
+"""The pinned answer to a question like this one, if any."""
 FindNotes = Callable[[str, str], list[SearchHit]]
 """The corrections a question is about: (query, language) → their passages, closest
 first, each titled as it is cited ("Correction by ana, 2026-12-03")."""
@@ -448,6 +466,8 @@ class Grounding:
     """The users' corrections on the question's topic (:mod:`sabio.notes`), quoted first."""
     guide: Guide | None = None
     """The knowledge base's instructions and style, for the answers the model writes."""
+    pinned: FindPinned | None = None
+    """The pinned answers: one served, citations re-checked, for a question like its own."""
 
 
 class AnswerStream:
@@ -518,6 +538,14 @@ class AnswerStream:
             relevant = noted + [h for h in relevant if note_id(h.document) is None]
         self.noted = len(noted)
         self.consulted = list(relevant)
+        pinned = grounding.pinned(answer.query) if grounding.pinned and not noted else None
+        if pinned is not None:
+            answer.text, answer.citations, answer.pinned = pinned.text, pinned.citations, pinned.id
+            answer.notes += [pinned.label, *pinned.warnings]
+            mark("first_token_ms")
+            yield answer.text
+            mark("total_ms")
+            return
         if (
             grounding.tables is not None
             and not noted

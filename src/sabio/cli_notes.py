@@ -25,19 +25,25 @@ notes_app = typer.Typer(
     no_args_is_help=True,
 )
 NoteId = Annotated[int, typer.Argument(help="The note's number (`sabio notes list`).")]
-CHAT_COMMANDS = "/good, /bad REASON and /correct TEXT judge the last answer"
+CHAT_COMMANDS = "/good, /bad REASON, /correct TEXT and /pin judge the last answer"
 
 
 @notes_app.command("list")
-def notes_list(ctx: typer.Context, kb: KbOption = None, as_json: JsonOption = False) -> None:
+def notes_list(
+    ctx: typer.Context,
+    kb: KbOption = None,
+    pinned: Annotated[bool, typer.Option(help="The pinned answers instead.")] = False,
+    as_json: JsonOption = False,
+) -> None:
     """The notes of a knowledge base, oldest first, with what they correct."""
     sabio = _sabio(ctx)
-    notes = sabio.list_feedback(sabio.kb(kb).name, notes=True)
+    notes = sabio.list_feedback(sabio.kb(kb).name, notes=not pinned, pinned=pinned)
     if as_json:
         _print_json([dataclasses.asdict(n) for n in notes])
         return
     if not notes:
-        out.print("No notes yet: correct an answer with /correct in `sabio chat`.")
+        what = "/pin" if pinned else "/correct"
+        out.print(f"None yet: judge an answer with {what} in `sabio chat`.")
     for note in notes:
         _print_note(note)
 
@@ -60,25 +66,27 @@ def notes_approve(ctx: typer.Context, note: NoteId) -> None:
 
 @notes_app.command("rm")
 def notes_rm(ctx: typer.Context, note: NoteId) -> None:
-    """Remove a note: answers no longer use it."""
+    """Remove a note or a pinned answer: answers no longer use it."""
     sabio = _sabio(ctx)
-    gone = sabio.remove_feedback(sabio.note(note).id)
+    found = sabio.get_feedback(note)
+    gone = sabio.remove_feedback(found.id if found.pinned else sabio.note(note).id)
     out.print(f"Removed note {gone.id}.")
 
 
 def _print_note(note: Feedback) -> None:
     pending = note.status != "active"
     waiting = " [yellow](waiting for review: sabio notes approve)[/]" if pending else ""
-    out.print(f"[bold]{note.id}[/] {escape(note_label(note, 'en'))}{waiting}")
+    label = f"Pinned by {note.author or 'a user'}" if note.pinned else note_label(note, "en")
+    out.print(f"[bold]{note.id}[/] {escape(label)}{waiting}")
     out.print(f"  Q: {escape(note.question)}")
-    out.print(f"  {escape(note.correction)}")
+    out.print(f"  {escape(note.correction or note.answer)}")
 
 
 def chat_feedback(sabio: Sabio, line: str, kb_name: str, answer: Answer | None) -> bool:
     """Handle ``/good [reason]``, ``/bad [reason]`` and ``/correct TEXT`` typed in
     ``sabio chat`` on its last answer; False when ``line`` is none of them."""
     command, _, rest = line.partition(" ")
-    ratings = {"/good": 1, "/bad": -1, "/correct": 0}
+    ratings = {"/good": 1, "/bad": -1, "/correct": 0, "/pin": 1}
     if command not in ratings:
         return False
     if answer is None:
@@ -91,9 +99,12 @@ def chat_feedback(sabio: Sabio, line: str, kb_name: str, answer: Answer | None) 
     new = NewFeedback(
         kb_name, answer.question, answer.text, rating=-1 if correcting else ratings[command],
         reason="" if correcting else rest, correction=rest if correcting else "",
+        pinned=command == "/pin", citations=[dataclasses.asdict(c) for c in answer.citations],
     )  # fmt: skip
     made = sabio.give_feedback(new)
-    if not made.is_note:
+    if made.pinned:
+        err.print(f"[dim]Pinned ({made.id}): similar questions now get this answer.[/]")
+    elif not made.is_note:
         err.print("[dim]Thanks: noted.[/]")
     elif made.status == "active":
         err.print(f"[dim]Note {made.id} saved: answers to this question now cite it.[/]")

@@ -21,7 +21,9 @@ from sabio.answer import (
     SIMILARITY_FLOORS,
     Answer,
     AnswerStream,
+    Citation,
     Grounding,
+    PinnedAnswer,
     Turn,
     relevant_hits,
 )
@@ -56,6 +58,7 @@ from sabio.notes import (
     NOTES_K,
     NoteMatcher,
     local_author,
+    note_date,
     note_id,
     note_item,
     note_label,
@@ -86,6 +89,7 @@ from sabio.tasks.summarize import Summary, summarize_document
 from sabio.tasks.translate import Translation, translate_document
 from sabio.vault import Vault
 
+CITATION_FIELDS = frozenset(Citation.__dataclass_fields__)
 EMBEDDED_BACKEND = "embedded"
 EMBEDDED_MODEL = "embedded:all-minilm-l6-v2"
 DEFAULT_MODEL_TTL = 60.0
@@ -639,7 +643,49 @@ class Sabio:
             tables=self._table_access(kb, doc_ids),
             notes=lambda query, language: self._find_notes(kb, query, language),
             guide=self.store.guides.get_guide(kb.id),
+            pinned=lambda query: self._find_pinned(kb, query),
         )
+
+    def _find_pinned(self, kb: KnowledgeBase, query: str) -> PinnedAnswer | None:
+        """The pinned answer of ``kb`` to a question like ``query`` (by the notes' matcher,
+        :class:`~sabio.notes.NoteMatcher`), each citation found again in the documents as
+        they are now: moved passages followed, changed or deleted ones said."""
+        pins = self.feedback.list_feedback(kb.name, pinned=True)
+        try:
+            matcher = self.embedder(NOTE_MATCHER) if pins else None
+        except ModelError:
+            return None  # without the multilingual embedder, no similar question is told
+        found = self._note_matcher.match(matcher, query, pins, 1) if matcher else []
+        if not found:
+            return None
+        pin = found[0]
+        citations, warnings = [], []
+        for cited in pin.citations:
+            citation = Citation(**{k: v for k, v in cited.items() if k in CITATION_FIELDS})
+            current, problem = self._recheck(kb, citation)
+            citations.append(current)
+            if problem:
+                where = Path(citation.document).name
+                where += f", page {citation.page}" if citation.page is not None else ""
+                warnings.append(f"a passage this pinned answer cites {problem}: {where}")
+        label = f"pinned answer to {pin.question!r} ({pin.author or 'a user'}, {note_date(pin)})"
+        return PinnedAnswer(pin.id, pin.answer, citations, warnings, label)
+
+    def _recheck(self, kb: KnowledgeBase, citation: Citation) -> tuple[Citation, str]:
+        """``citation`` as the documents are now, and "" or what became of its passage
+        ("changed since it was pinned", "was deleted")."""
+        quoted = " ".join(citation.snippet.split()).rstrip("…").strip()
+        chunk = self.store.get_chunks([citation.chunk_id]).get(citation.chunk_id)
+        if chunk is not None and quoted in " ".join(chunk.text.split()):
+            return citation, ""
+        doc = self.store.find_document(kb.id, citation.document)
+        if doc is None:
+            return citation, "was deleted"
+        for hit in self._search(kb, quoted, 3, [doc.id]).hits:
+            if quoted and quoted in " ".join(hit.text.split()):
+                moved = replace(citation, chunk_id=hit.chunk_id, start=hit.start, end=hit.end)
+                return replace(moved, document_id=doc.id, page=hit.page), ""
+        return citation, "changed since it was pinned"
 
     def _find_notes(self, kb: KnowledgeBase, query: str, language: str) -> list[SearchHit]:
         """The passages of ``kb``'s notes in use that ``query`` is about (at most
@@ -719,6 +765,10 @@ class Sabio:
                 )
             status = "pending" if self.settings.review_notes else "active"
             new = replace(new, status=status, author=new.author or local_author())
+        if new.pinned and (new.kb_name is None or not new.answer.strip() or new.rating < 0):
+            raise ConfigError(
+                "only a good answer from a knowledge base can be pinned", key="pin_refused"
+            )
         made = self.feedback.add_feedback(new)
         if made.is_note and made.status == "active":
             self._index_note(made)
@@ -737,15 +787,25 @@ class Sabio:
         kb_name = chat.kb_name if chat.kb_available else None
         return self.give_feedback(
             replace(new, kb_name=kb_name, question=question, answer=message.content,
-                    chat_id=chat_id, message_id=message_id)
+                    chat_id=chat_id, message_id=message_id, citations=message.citations)
         )  # fmt: skip
 
     def list_feedback(
-        self, kb_name: str | None = None, *, notes: bool = False, message_id: int | None = None
+        self,
+        kb_name: str | None = None,
+        *,
+        notes: bool = False,
+        message_id: int | None = None,
+        pinned: bool = False,
     ) -> list[Feedback]:
         if kb_name is not None:
             kb_name = self.store.get_kb(kb_name).name
-        return self.feedback.list_feedback(kb_name, notes=notes, message_id=message_id)
+        return self.feedback.list_feedback(
+            kb_name, notes=notes, message_id=message_id, pinned=pinned
+        )
+
+    def get_feedback(self, feedback_id: int) -> Feedback:
+        return self.feedback.get_feedback(feedback_id)
 
     def note(self, note_id: int) -> Feedback:
         found = self.feedback.get_feedback(note_id)

@@ -11,7 +11,9 @@ knowledge base's instructions and style (:mod:`sabio.guides`).
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
 
 from sabio.errors import ForbiddenError, NotFoundError
 from sabio.notes import note_label
@@ -77,10 +79,16 @@ def rate_answer(
         return _out(indexer.give_feedback(new))
 
 
-@router.get("/kbs/{name}/notes", summary="List a knowledge base's notes")
-def list_notes(name: str, services: ServicesDep) -> list[FeedbackOut]:
-    """Every correction, used (``active``) or waiting for review (``pending``), oldest first."""
-    return [_out(n) for n in services.reader.list_feedback(name, notes=True)]
+@router.get("/kbs/{name}/notes", summary="List a knowledge base's notes (or pinned answers)")
+def list_notes(
+    name: str,
+    services: ServicesDep,
+    pinned: Annotated[bool, Query(description="The pinned answers instead.")] = False,
+) -> list[FeedbackOut]:
+    """Every correction, used (``active``) or waiting for review (``pending``), oldest
+    first; with ``pinned``, every pinned answer."""
+    found = services.reader.list_feedback(name, notes=not pinned, pinned=pinned)
+    return [_out(n) for n in found]
 
 
 @router.patch("/kbs/{name}/notes/{note_id}", summary="Edit or approve a note")
@@ -97,10 +105,15 @@ def edit_note(
         return _out(indexer.edit_note(note_id, changes))
 
 
-@router.delete("/kbs/{name}/notes/{note_id}", status_code=204, summary="Remove a note")
+@router.delete(
+    "/kbs/{name}/notes/{note_id}", status_code=204, summary="Remove a note or a pinned answer"
+)
 def remove_note(name: str, note_id: RowId, services: ServicesDep) -> Response:
-    """The note and its document: answers no longer use it."""
-    _note_of(services.reader.note(note_id), services.reader.get_kb(name).name)
+    """The note and its document, or the pinned answer: answers no longer use it."""
+    found = services.reader.get_feedback(note_id)
+    if not (found.is_note or found.pinned):
+        found = services.reader.note(note_id)  # a rating alone: not found as a note
+    _note_of(found, services.reader.get_kb(name).name)
     with services.indexing() as indexer:
         indexer.remove_feedback(note_id)
     return Response(status_code=204)
@@ -140,6 +153,7 @@ def _new(request: Request, body: FeedbackIn, kb: str | None, owner: int | None) 
     return NewFeedback(
         kb, question, answer, rating=_RATINGS[body.rating], reason=body.reason,
         correction=body.correction, author=user.name if user else "", user_id=owner,
+        pinned=body.pin,
     )  # fmt: skip
 
 
@@ -166,6 +180,7 @@ def _out(feedback: Feedback) -> FeedbackOut:
         chat_id=feedback.chat_id,
         message_id=feedback.message_id,
         status=feedback.status,
+        pinned=feedback.pinned,
         label=note_label(feedback, "en") if feedback.is_note else "",
         created_at=feedback.created_at,
         updated_at=feedback.updated_at,

@@ -490,6 +490,11 @@ class FeedbackIn(BaseModel):
         description="The right answer: it becomes a note of the knowledge base, found and "
         "cited first by the answers to this question and its paraphrases.",
     )
+    pin: bool = Field(
+        False,
+        description="Pin this (good) answer as the reference answer to its question: a similar "
+        "later question gets it, its citations checked against the documents again.",
+    )
 
 
 class AnswerFeedbackIn(FeedbackIn):
@@ -520,6 +525,7 @@ class FeedbackOut(_Out):
     chat_id: int | None
     message_id: int | None
     status: str = Field(description="A note's: active (used) or pending (waits for review).")
+    pinned: bool = Field(description="The reference answer to its question.")
     label: str = Field(description='How a note is cited: "Correction by ana, 2026-12-03".')
     created_at: float
     updated_at: float

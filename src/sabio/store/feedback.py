@@ -8,15 +8,18 @@ deleted) and can come from where there is no chat (``sabio chat``, the Ollama AP
 
 A row with a correction is a *note*: :mod:`sabio.notes` indexes it as a document of its
 knowledge base. ``status`` says whether it is used: ``active``, or ``pending`` while a
-knowledge base that requires review waits for an admin.
+knowledge base that requires review waits for an admin. A good answer can be *pinned*
+(``pinned``, with the ``citations`` it had): the reference answer to its question, served
+to a similar later question with its citations checked again.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sabio.errors import ConfigError, NotFoundError
@@ -48,6 +51,8 @@ CREATE TABLE IF NOT EXISTS feedback (
     chat_id INTEGER REFERENCES chat(id) ON DELETE SET NULL,
     message_id INTEGER REFERENCES message(id) ON DELETE SET NULL,
     status TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'pending')),
+    pinned INTEGER NOT NULL DEFAULT 0,
+    citations TEXT NOT NULL DEFAULT '[]',
     created_at REAL NOT NULL,
     updated_at REAL NOT NULL
 );
@@ -73,6 +78,8 @@ class Feedback:
     chat_id: int | None
     message_id: int | None
     status: str
+    pinned: bool
+    citations: list[dict[str, Any]]
     created_at: float
     updated_at: float
 
@@ -97,11 +104,13 @@ class NewFeedback:
     chat_id: int | None = None
     message_id: int | None = None
     status: str = "active"
+    pinned: bool = False
+    citations: list[dict[str, Any]] = field(default_factory=list)
 
 
 _COLUMNS = (
     "id, kb_name, rating, reason, correction, question, answer, author, user_id, chat_id,"
-    " message_id, status, created_at, updated_at"
+    " message_id, status, pinned, citations, created_at, updated_at"
 )
 
 
@@ -120,14 +129,14 @@ class FeedbackStore:
             )
         if new.status not in STATUSES:
             raise ConfigError(f"unknown note status {new.status!r}: use active or pending")
-        if not new.rating and not correction and not reason:
+        if not new.rating and not correction and not reason and not new.pinned:
             raise ConfigError(
                 "feedback needs a rating, a reason or a correction", key="feedback_empty"
             )
         now = time.time()
         with self.store.transaction() as db:
             row = db.execute(
-                f"INSERT INTO feedback({_COLUMNS[4:]}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+                f"INSERT INTO feedback({_COLUMNS[4:]}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
                 " RETURNING id",
                 (
                     new.kb_name,
@@ -141,6 +150,8 @@ class FeedbackStore:
                     new.chat_id,
                     new.message_id,
                     new.status,
+                    int(new.pinned),
+                    json.dumps(new.citations, ensure_ascii=False),
                     now,
                     now,
                 ),
@@ -165,14 +176,18 @@ class FeedbackStore:
         *,
         notes: bool = False,
         message_id: int | None = None,
+        pinned: bool = False,
     ) -> list[Feedback]:
-        """Oldest first; only ``kb_name``'s, only notes, only on one message, when asked."""
+        """Oldest first; only ``kb_name``'s, only notes, only on one message, only pinned
+        answers, when asked."""
         where, params = ["1"], list[object]()
         if kb_name is not None:
             where.append("kb_name = ?")
             params.append(kb_name)
         if notes:
             where.append("correction != ''")
+        if pinned:
+            where.append("pinned")
         if message_id is not None:
             where.append("message_id = ?")
             params.append(message_id)
@@ -182,8 +197,8 @@ class FeedbackStore:
         return [_feedback(r) for r in rows]
 
     def update_feedback(self, feedback_id: int, changes: Mapping[str, Any]) -> Feedback:
-        """Change a note's ``correction`` or ``status``, or a judgement's ``rating`` or
-        ``reason``; an emptied correction is refused (remove the note instead)."""
+        """Change a note's ``correction`` or ``status``, or a judgement's ``rating``,
+        ``reason`` or ``pinned``; an emptied correction is refused (remove the note)."""
         current = self.get_feedback(feedback_id)
         sets: dict[str, object] = {}
         if "correction" in changes:
@@ -198,6 +213,8 @@ class FeedbackStore:
                     f"unknown note status {changes['status']!r}: use active or pending"
                 )
             sets["status"] = changes["status"]
+        if "pinned" in changes:
+            sets["pinned"] = int(bool(changes["pinned"]))
         if "rating" in changes:
             if changes["rating"] not in RATINGS:
                 raise ConfigError("a rating is 1 (good), -1 (bad) or 0", key="feedback_rating")
@@ -232,4 +249,6 @@ def _clean(text: str, what: str) -> str:
 
 
 def _feedback(row: sqlite3.Row) -> Feedback:
-    return Feedback(*row)
+    values = list(row)
+    values[12], values[13] = bool(values[12]), json.loads(values[13])
+    return Feedback(*values)
