@@ -14,13 +14,19 @@ first. Then the notes must stay out of what they do not correct: 150 SciFact cla
 off-topic set of ``bench/answers.py gate``) and 150 other XQuAD questions (English and
 Spanish) about the other paragraphs, and, the hard case, XQuAD's other questions about
 the ten corrected paragraphs. Answers are extractive (the embedded model's style; a note
-is quoted first in every style, so the model plays no part). Results go to
-bench/results/feedback-<embedder>.json; docs/benchmarks.md says what they mean.
+is quoted first in every style, so the model plays no part).
+
+Pinned answers, in a second knowledge base over the same paragraphs (no notes): the
+ten answers are pinned, then the three paraphrases of each asked (target: the pinned
+answer served for at least 90%), and the same off-topic sets (target: at most 2%).
+Results go to bench/results/feedback-<embedder>.json; docs/benchmarks.md says what they
+mean.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import random
 import sys
@@ -94,8 +100,8 @@ CASES = (
 OFF_TOPIC = 150
 
 
-def _kb(workdir: Path, embedder: str) -> Sabio:
-    home = workdir / f"feedback-{embedder.replace(':', '-')}"
+def _kb(workdir: Path, embedder: str, name: str = "feedback") -> Sabio:
+    home = workdir / f"{name}-{embedder.replace(':', '-')}"
     fresh = not (home / "sabio.db").exists()
     sabio = Sabio(load_settings({"home": home, "embedding_model": embedder}))
     if fresh:
@@ -113,9 +119,14 @@ def _kb(workdir: Path, embedder: str) -> Sabio:
 
 
 def _ask(sabio: Sabio, question: str) -> tuple[str, list[str]]:
+    text, sources, _ = _asked(sabio, question)
+    return text, sources
+
+
+def _asked(sabio: Sabio, question: str) -> tuple[str, list[str], int | None]:
     stream = sabio.ask(question, "xquad", style="extractive")
     text = "".join(stream)
-    return text, [c.document for c in stream.answer.citations]
+    return text, [c.document for c in stream.answer.citations], stream.answer.pinned
 
 
 def _noted(sources: list[str]) -> list[int]:
@@ -154,6 +165,46 @@ def bench(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "rows": rows,
     }
     result["false_notes"] = _false_notes(sabio, english, spanish)
+    sabio.close()
+    result["pinned"] = _pinned(args, workdir, english, spanish)
+    return result
+
+
+def _pinned(
+    args: argparse.Namespace, workdir: Path, english: dict[str, Any], spanish: dict[str, Any]
+) -> dict[str, Any]:
+    """Pin the ten answers, then ask their paraphrases and the off-topic sets."""
+    sabio = _kb(workdir, args.embedder, "pinned")
+    pins: dict[int, str] = {}
+    for qid, *_ in CASES:
+        stream = sabio.ask(english[qid]["text"], "xquad", style="extractive")
+        text = "".join(stream)
+        citations = [dataclasses.asdict(c) for c in stream.answer.citations]
+        new = NewFeedback("xquad", english[qid]["text"], text, rating=1, pinned=True,
+                          citations=citations, author="ana")  # fmt: skip
+        pins[sabio.give_feedback(new).id] = qid
+    served = 0
+    for (qid, en_para, es_para, _), pin in zip(CASES, pins, strict=True):
+        for question in (en_para, spanish[qid]["text"], es_para):
+            got = _asked(sabio, question)[2]
+            served += got == pin
+            print(f"{'ok  ' if got == pin else 'MISS'} pinned {question}", flush=True)
+    result: dict[str, Any] = {"paraphrases_served": round(served / (3 * len(CASES)), 3)}
+    claims = [r["text"] for r in _jsonl(DATA / "beir_scifact" / "queries.jsonl")]
+    corrected = {english[qid]["gold"] for qid, *_ in CASES}
+    others = [q for q in english if english[q]["gold"] not in corrected and q in spanish]
+    picked = random.Random(1).sample(others, OFF_TOPIC)
+    sets = {
+        "scifact_claims": random.Random(1).sample(claims, OFF_TOPIC),
+        "other_paragraphs": [
+            (english if i % 2 else spanish)[q]["text"] for i, q in enumerate(picked)
+        ],
+    }
+    for name, questions in sets.items():
+        wrong = [q for q in questions if _asked(sabio, q)[2] is not None]
+        share = round(len(wrong) / len(questions), 3)
+        result[name] = {"questions": len(questions), "served_a_pin": share, "examples": wrong[:5]}
+        print(f"pinned, {name}: served for {len(wrong)} of {len(questions)}", flush=True)
     sabio.close()
     return result
 
