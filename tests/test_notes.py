@@ -266,3 +266,22 @@ def test_a_pinned_answer_is_served_for_a_similar_question_its_citations_checked(
     assert _ask(sabio, QUESTION)[1].pinned is None
     with pytest.raises(ConfigError, match="only a good answer"):
         sabio.give_feedback(NewFeedback("legal", QUESTION, "x", rating=-1, pinned=True))
+
+
+def test_an_answer_is_pinned_over_rest_listed_and_unpinned(client: TestClient) -> None:
+    chat = client.post(f"{API}/chats", json={"kb": "legal"}).json()["id"]
+    _events(client.post(f"{API}/chats/{chat}/messages", json={"question": QUESTION}))
+    _, answer = client.get(f"{API}/chats/{chat}").json()["messages"]
+    url = f"{API}/chats/{chat}/messages/{answer['id']}/feedback"
+    pin = client.post(url, json={"rating": "up", "pin": True}).json()
+    assert pin["pinned"] and pin["answer"] == answer["content"]
+    refused = client.post(url, json={"rating": "down", "pin": True})
+    assert refused.status_code == 400 and refused.json()["error"]["key"] == "pin_refused"
+    listed = client.get(f"{API}/kbs/legal/notes", params={"pinned": True}).json()
+    assert [p["id"] for p in listed] == [pin["id"]]
+    assert client.get(f"{API}/kbs/legal/notes").json() == []
+    done = dict(_events(client.post(f"{API}/kbs/legal/ask", json={"question": QUESTION})))["done"]
+    assert done["pinned"] == pin["id"] and done["text"] == answer["content"]
+    assert client.delete(f"{API}/kbs/legal/notes/{pin['id']}").status_code == 204
+    rated = client.post(url, json={"rating": "up"}).json()
+    _error(client.delete(f"{API}/kbs/legal/notes/{rated['id']}"), 404, "not_found")

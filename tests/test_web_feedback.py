@@ -68,4 +68,9 @@ def test_an_answer_is_rated_and_corrected_and_the_correction_is_cited(
     chip.click()
     expect(page.locator("#source")).to_contain_text(FIX)
     tab.shot("corrected")
+
+    pin = again.get_by_role("button", name="Pin the answer")
+    pin.click()
+    expect(pin).to_have_attribute("aria-pressed", "true")
+    expect(page.locator(".toast").last).to_contain_text("Answer pinned")
     tab.close()

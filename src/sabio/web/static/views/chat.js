@@ -379,8 +379,23 @@ function feedbackButtons(message, kb) {
   const rateButton = (rating, name) =>
     h("button.icon-button.small.rate", { type: "button", "aria-pressed": "false", "aria-label": t(name), title: t(name), onclick: rate(rating) }, icon(name));
   const buttons = [rateButton("up", "thumbUp"), rateButton("down", "thumbDown")];
-  if (kb) buttons.push(h("button.button.small.correct", { type: "button", onclick: () => correct(message) }, icon("edit"), t("correct")));
+  if (kb) {
+    buttons.push(
+      h("button.button.small.correct", { type: "button", onclick: () => correct(message) }, icon("edit"), t("correct")),
+      h("button.icon-button.small.pin", { type: "button", "aria-label": t("pin"), title: t("pinHelp"), onclick: (e) => pin(message, e.currentTarget) }, icon("pin")),
+    );
+  }
   return buttons;
+}
+
+async function pin(message, button) {
+  try {
+    await api("POST", `/chats/${state.chat.id}/messages/${message.id}/feedback`, { rating: "up", pin: true });
+    button.setAttribute("aria-pressed", "true");
+    toast(t("pinnedNow"), "info");
+  } catch (err) {
+    report(err);
+  }
 }
 
 async function correct(message) {
