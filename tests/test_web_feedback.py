@@ -73,4 +73,18 @@ def test_an_answer_is_rated_and_corrected_and_the_correction_is_cited(
     pin.click()
     expect(pin).to_have_attribute("aria-pressed", "true")
     expect(page.locator(".toast").last).to_contain_text("Answer pinned")
+
+    # the knowledge base's Guide and notes tab: the note, the pinned answer, the guide
+    page.goto(cited + "#/kbs/legal/guide")
+    notes = page.locator(".note-list").first
+    expect(notes.locator(".note")).to_have_count(1)
+    expect(notes).to_contain_text(FIX)
+    expect(page.locator(".note-list").nth(1).locator(".note")).to_have_count(1)
+    page.get_by_label("Instruction").fill("Answer formally and give the clause number.")
+    page.get_by_label("Glossary").fill("notice period = plazo de preaviso")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator(".toast").last).to_contain_text("Guide saved")
+    tab.shot("guide")
+    page.reload()
+    expect(page.get_by_label("Glossary")).to_have_value("notice period = plazo de preaviso")
     tab.close()

@@ -757,6 +757,7 @@ class Sabio:
         base, used at once (or, with the ``review_notes`` setting, once approved)."""
         if new.kb_name is not None:
             new = replace(new, kb_name=self.store.get_kb(new.kb_name).name)
+        new = replace(new, author=new.author or local_author())
         if new.correction.strip():
             if new.kb_name is None:
                 raise ConfigError(
@@ -764,7 +765,7 @@ class Sabio:
                     key="note_needs_kb",
                 )
             status = "pending" if self.settings.review_notes else "active"
-            new = replace(new, status=status, author=new.author or local_author())
+            new = replace(new, status=status)
         if new.pinned and (new.kb_name is None or not new.answer.strip() or new.rating < 0):
             raise ConfigError(
                 "only a good answer from a knowledge base can be pinned", key="pin_refused"
