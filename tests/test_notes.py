@@ -5,6 +5,7 @@ first and cited as "Correction by ana, 2026-12-03"; listed, edited, approved, re
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -285,3 +286,23 @@ def test_an_answer_is_pinned_over_rest_listed_and_unpinned(client: TestClient) -
     assert client.delete(f"{API}/kbs/legal/notes/{pin['id']}").status_code == 204
     rated = client.post(url, json={"rating": "up"}).json()
     _error(client.delete(f"{API}/kbs/legal/notes/{rated['id']}"), 404, "not_found")
+
+
+def test_an_answer_with_a_note_and_documents_says_which_is_newer(
+    sabio: Sabio, tmp_path: Path
+) -> None:
+    _kb(sabio, tmp_path)
+    contract = tmp_path / "docs" / "contract.txt"
+    os.utime(contract, (time.time() - 86400, time.time() - 86400))
+    sabio.add([contract.parent], "legal")
+    _correct(sabio)
+    _, answer = _ask(sabio, QUESTION, style="extractive")
+    assert [c.document for c in answer.citations][1:] == [str(contract)]
+    assert any(n.startswith("the correction by ana") and "is newer than contract.txt" in n
+               for n in answer.notes), answer.notes  # fmt: skip
+    contract.write_text(CONTRACT + "\n\nThe notice period stays at 30 days.", encoding="utf-8")
+    os.utime(contract, (time.time() + 60, time.time() + 60))
+    sabio.add([contract.parent], "legal")
+    _, later = _ask(sabio, QUESTION, style="extractive")
+    assert any("contract.txt" in n and "is newer than the correction by ana" in n
+               for n in later.notes), later.notes  # fmt: skip

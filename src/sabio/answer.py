@@ -468,6 +468,8 @@ class Grounding:
     """The knowledge base's instructions and style, for the answers the model writes."""
     pinned: FindPinned | None = None
     """The pinned answers: one served, citations re-checked, for a question like its own."""
+    newer: Callable[[Sequence[Citation]], list[str]] | None = None
+    """For an answer that cites a correction and documents: which of them is newer."""
 
 
 class AnswerStream:
@@ -563,6 +565,8 @@ class AnswerStream:
             answer.text = no_answer_text(answer.language)
             mark("first_token_ms")
             yield answer.text
+        if self.noted and grounding.newer is not None:
+            answer.notes += grounding.newer(answer.citations)
         mark("total_ms")
 
     def _computed(

@@ -644,7 +644,31 @@ class Sabio:
             notes=lambda query, language: self._find_notes(kb, query, language),
             guide=self.store.guides.get_guide(kb.id),
             pinned=lambda query: self._find_pinned(kb, query),
+            newer=lambda citations: self._which_is_newer(kb, citations),
         )
+
+    def _which_is_newer(self, kb: KnowledgeBase, citations: Sequence[Citation]) -> list[str]:
+        """Of an answer that cites a correction and documents: which is newer, the note
+        (written after the documents' versions) or a document that changed after it (it
+        may say otherwise)."""
+        notes = [self.feedback.get_feedback(n) for c in citations
+                 if (n := note_id(c.document)) is not None]  # fmt: skip
+        documents = {c.document_id for c in citations if note_id(c.document) is None}
+        if not notes or not documents:
+            return []
+        note = max(notes, key=lambda n: n.updated_at)
+        label = f"the correction by {note.author or 'a user'} ({note_date(note)})"
+        said = []
+        for document_id in sorted(documents):
+            doc = self.store.get_document(kb.id, document_id)
+            when = doc.mtime_ns / 1e9 if doc.mtime_ns else doc.updated_at
+            day = time.strftime("%Y-%m-%d", time.localtime(when))
+            name = Path(doc.source).name
+            if when > note.updated_at:
+                said.append(f"{name} ({day}) is newer than {label}: it may say otherwise")
+            else:
+                said.append(f"{label} is newer than {name} ({day})")
+        return said
 
     def _find_pinned(self, kb: KnowledgeBase, query: str) -> PinnedAnswer | None:
         """The pinned answer of ``kb`` to a question like ``query`` (by the notes' matcher,
