@@ -87,4 +87,15 @@ def test_an_answer_is_rated_and_corrected_and_the_correction_is_cited(
     tab.shot("guide")
     page.reload()
     expect(page.get_by_label("Glossary")).to_have_value("notice period = plazo de preaviso")
+
+    # the note removed, the pinned answer is what a similar question gets
+    notes.get_by_role("button", name="Remove").click()
+    page.get_by_role("dialog").get_by_role("button", name="Remove").click()
+    expect(notes).to_contain_text("No corrections yet")
+    page.goto(cited + "#/chat/1")
+    served = _ask(page, "What is the notice period to end the contract?")
+    expect(served.locator(".answer-notes")).to_contain_text("Pinned answer")
+    expect(served.locator(".answer-notes")).to_contain_text("pinned answer to")
+    expect(served.locator(".answer-text")).to_contain_text(FIX)  # the pinned text, kept
+    tab.shot("pinned")
     tab.close()

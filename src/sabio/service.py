@@ -690,6 +690,8 @@ class Sabio:
             citations.append(current)
             if problem:
                 where = Path(citation.document).name
+                if note_id(citation.document) is not None:
+                    where = citation.title  # "Correction by ana, 2026-12-03"
                 where += f", page {citation.page}" if citation.page is not None else ""
                 warnings.append(f"a passage this pinned answer cites {problem}: {where}")
         label = f"pinned answer to {pin.question!r} ({pin.author or 'a user'}, {note_date(pin)})"

@@ -298,6 +298,11 @@ class MessageOut(_Out):
         description="An answer's statements, each supported by a passage or not, as in the "
         "answer's `claims`.",
     )
+    notes: list[str] = Field(
+        default_factory=list,
+        description="What an answer says of itself, as the answer's `notes` (a pinned answer "
+        "served, which of a correction and a document is newer, keyword matches only…).",
+    )
     created_at: float
     parent_id: int | None = Field(description="The message it follows; null for the first.")
     versions: list[int] = Field(

@@ -34,7 +34,8 @@ MAX_TEXT = 4000
 
 @migration(6)
 def create_feedback(db: sqlite3.Connection) -> None:
-    """Feedback on answers, corrections among it (notes)."""
+    """Feedback on answers, corrections among it (notes); what each saved answer says of
+    itself besides its text (``message.notes``: a pinned answer served, which is newer)."""
     execute_script(
         db,
         """
@@ -60,6 +61,8 @@ CREATE INDEX IF NOT EXISTS feedback_kb ON feedback(kb_name);
 CREATE INDEX IF NOT EXISTS feedback_message ON feedback(message_id);
 """,
     )
+    if "notes" not in {row[1] for row in db.execute("PRAGMA table_info(message)")}:
+        db.execute("ALTER TABLE message ADD COLUMN notes TEXT NOT NULL DEFAULT '[]'")
 
 
 @dataclass(frozen=True, slots=True)

@@ -311,7 +311,8 @@ function answerView(answer, kb, message = null, last = false) {
   const sources = h("div.sources");
   const status = h("p.answer-status");
   const actions = h("div.message-actions");
-  const el = h("div.message.assistant", { dataset: message ? { id: String(message.id) } : {} }, body, status, sources, actions);
+  const said = h("ul.answer-notes"); // a pinned answer served, which is newer, keywords only…
+  const el = h("div.message.assistant", { dataset: message ? { id: String(message.id) } : {} }, body, status, sources, said, actions);
   bindClaimMarks(body);
   el.update = (a) => {
     const byNumber = new Map((a.citations || []).map((c) => [c.number, c]));
@@ -338,6 +339,10 @@ function answerView(answer, kb, message = null, last = false) {
         ),
       );
     }
+    const notes = a.notes || [];
+    const pinned = notes.some((n) => n.startsWith("pinned answer"));
+    said.replaceChildren(pinned ? h("li", {}, h("span.badge.pinned", {}, t("pinnedServed"))) : "", ...notes.map((n) => h("li", {}, n)));
+    said.hidden = !notes.length;
     const byReader = a.stopped === true || a.stopped === "user"; // "length", "repetition": incomplete
     el.classList.toggle("stopped", byReader);
     if (byReader) status.replaceChildren(h("span.badge.stopped", {}, t("stoppedMark")), " ", t("stoppedHelp"));
