@@ -549,6 +549,8 @@ class FeedbackContract:
         assert backend.feedback.delete_feedback(note.id).correction == "90 days"
         with pytest.raises(NotFoundError, match="sabio notes list"):
             backend.feedback.get_feedback(note.id)
+        backend.feedback.forget_kb("notes")
+        assert [f.kb_name for f in backend.feedback.list_feedback()] == ["other"]
 
     def test_feedback_that_says_nothing_or_too_much_is_refused(self, backend: StoreBackend) -> None:
         with pytest.raises(ConfigError, match="needs a rating"):

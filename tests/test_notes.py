@@ -105,6 +105,9 @@ def test_a_note_waits_for_review_when_required_then_is_edited_and_removed(
         assert sabio.store.find_document(sabio.kb("legal").id, note_source(note)) is None
         with pytest.raises(NotFoundError):
             sabio.note(note)
+        _correct(sabio)
+        sabio.delete_kb("legal")
+        assert sabio.list_feedback() == []  # deleting a knowledge base forgets its notes
     finally:
         sabio.close()
 

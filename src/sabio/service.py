@@ -214,10 +214,12 @@ class Sabio:
 
     def delete_kb(self, name: str, *, keep_chats: bool = False) -> None:
         """Delete a knowledge base with its passages, its index, the files uploaded into
-        it and, unless ``keep_chats``, its chats (files added from their own place on
-        disk stay where they are)."""
+        it, the feedback on its answers (its notes and pinned answers) and, unless
+        ``keep_chats``, its chats (files added from their own place on disk stay where
+        they are)."""
         kb = self.store.get_kb(name)
         self.store.delete_kb(kb, with_chats=not keep_chats)
+        self.feedback.forget_kb(kb.name)
         self.index.drop(kb)
         self.kb_tables(kb).drop_all()
         shutil.rmtree(uploads_folder(self.settings.home, kb.slug), ignore_errors=True)

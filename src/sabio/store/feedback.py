@@ -239,6 +239,11 @@ class FeedbackStore:
             db.execute("DELETE FROM feedback WHERE id=?", (feedback_id,))
         return gone
 
+    def forget_kb(self, kb_name: str) -> None:
+        """Forget every judgement of the answers of a knowledge base (being deleted)."""
+        with self.store.transaction() as db:
+            db.execute("DELETE FROM feedback WHERE kb_name=?", (kb_name,))
+
 
 def _clean(text: str, what: str) -> str:
     text = text.strip()
