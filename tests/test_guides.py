@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from conftest import FakeChat
+from fake_servers import FakeOllama, chat_model
 from fastapi.testclient import TestClient
 from test_server import API, LOCAL, _settings
 from typer.testing import CliRunner
@@ -158,3 +159,31 @@ def test_sabio_kb_guide_shows_sets_and_clears(
     assert bad.exit_code == 1 and "both of its halves" in bad.stderr
     cleared = runner.invoke(app, ["kb", "guide", "legal", "--clear"])
     assert "No guide" in cleared.stdout
+
+
+def test_sabio_kb_publish_makes_an_ollama_model_with_the_guide(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, settings: Settings
+) -> None:
+    with FakeOllama([chat_model("qwen3:4b")]) as ollama:
+        monkeypatch.setenv("SABIO_HOME", str(settings.home))
+        monkeypatch.setenv("SABIO_EMBEDDING_MODEL", "fake:words")
+        monkeypatch.setenv("SABIO_CHAT_MODEL", "fake:cite")
+        monkeypatch.setenv("OLLAMA_HOST", ollama.url)
+        runner = CliRunner()
+        assert runner.invoke(app, ["kb", "create", "legal"]).exit_code == 0
+        bare = runner.invoke(app, ["kb", "publish", "legal", "--from", "qwen3:4b"])
+        assert bare.exit_code == 1 and "no guide to publish" in bare.stderr
+        guide = ["kb", "guide", "legal", "--instruction", GUIDE.instruction]
+        assert runner.invoke(app, guide).exit_code == 0
+        no_base = runner.invoke(app, ["kb", "publish", "legal"])
+        assert no_base.exit_code == 1 and "--from qwen3:4b" in no_base.stderr
+        made = runner.invoke(
+            app, ["kb", "publish", "legal", "--from", "qwen3:4b", "--language", "es"]
+        )
+        assert made.exit_code == 0, made.output
+        assert "ollama run sabio-legal" in made.stdout
+        [body] = ollama.created
+        assert (body["model"], body["from"]) == ("sabio-legal", "qwen3:4b")
+        assert body["system"] == f"Instrucciones (síguelas):\n{GUIDE.instruction}"
+        missing = runner.invoke(app, ["kb", "publish", "legal", "--from", "nada:1b"])
+        assert missing.exit_code == 1 and "nada:1b" in missing.stderr

@@ -24,7 +24,7 @@ from typer.core import TyperGroup
 
 from sabio.answer import Answer, AnswerStream
 from sabio.cli_data import export, import_, purge
-from sabio.cli_notes import CHAT_COMMANDS, chat_feedback, kb_guide, notes_app
+from sabio.cli_notes import CHAT_COMMANDS, chat_feedback, kb_guide, kb_publish, notes_app
 from sabio.cli_review import review
 from sabio.cli_sources import source_app, worker
 from sabio.cli_tasks import compare, extract, summarize, translate
@@ -79,6 +79,7 @@ kb_app = typer.Typer(
 )
 app.add_typer(kb_app, name="kb")
 kb_app.command("guide")(kb_guide)
+kb_app.command("publish")(kb_publish)
 user_app = typer.Typer(
     help="Accounts, for a server that requires login (`sabio serve --auth`).",
     no_args_is_help=True,

@@ -157,3 +157,21 @@ def kb_guide(
 def _split(text: str, separator: str) -> tuple[str, str]:
     first, _, second = text.partition(separator)
     return first.strip(), second.strip()
+
+
+def kb_publish(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The knowledge base whose guide to publish.")],
+    base: Annotated[
+        str | None, typer.Option("--from", help="The Ollama model to start from (qwen3:4b).")
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option("--as", help="The new model's name (default sabio-<id>).")
+    ] = None,
+    language: Annotated[str, typer.Option(help="The guide's headings: en or es.")] = "en",
+) -> None:
+    """Make an Ollama model that answers in the knowledge base's style (its guide as the
+    system prompt), for tools without Sabio: it keeps the style, not the documents (no
+    retrieval, no citations)."""
+    made = _sabio(ctx).publish_kb(name, base, name=model, language=language)
+    out.print(f"Created the Ollama model {escape(made)}: try `ollama run {escape(made)}`.")

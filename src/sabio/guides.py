@@ -7,7 +7,8 @@ the Ollama and OpenAI APIs' ``kb/NAME`` models). It may take at most :data:`GUID
 of the prompt's budget: past that, examples are left out (the last first), then glossary
 entries, and the answer says so; the passages take what is left, and when they do not
 all fit the answer says that the guide took part of the room. Extractive answers quote
-the documents and follow no instruction.
+the documents and follow no instruction. ``sabio kb publish`` makes an Ollama model whose
+system prompt is the guide alone (the style without retrieval or citations).
 """
 
 from __future__ import annotations
@@ -27,11 +28,17 @@ _HEADINGS = {
 }  # fmt: skip
 
 
-def guide_text(guide: Guide, language: str) -> str:
-    """The guide as the system message shows it, in ``language``; "" for none."""
+_ALONE = {"en": "Instructions (follow them):", "es": "Instrucciones (síguelas):"}
+
+
+def guide_text(guide: Guide, language: str, *, alone: bool = False) -> str:
+    """The guide as the system message shows it, in ``language``; "" for none.
+    ``alone``: as the whole system prompt of a model of its own (``sabio kb publish``)."""
     if not guide:
         return ""
     lead, terms, examples, asked, answered = _HEADINGS.get(language, _HEADINGS["en"])
+    if alone:
+        lead = _ALONE.get(language, _ALONE["en"])
     parts = []
     if guide.instruction:
         parts.append(f"{lead}\n{guide.instruction}")

@@ -778,6 +778,38 @@ class Sabio:
         """Replace a knowledge base's guide; the next answer uses it."""
         return self.store.guides.set_guide(self.kb(kb_name).id, guide)
 
+    def publish_kb(
+        self, kb_name: str, base: str | None = None, *, name: str | None = None,
+        language: str = "en",
+    ) -> str:  # fmt: skip
+        """An Ollama model with the knowledge base's guide as its system prompt, made
+        from ``base`` (default: the chat model, when it is Ollama's) through its
+        ``/api/create``; its name (default ``sabio-<id>``). It keeps the style, not the
+        documents: no retrieval, no citations."""
+        from sabio.guides import guide_text
+        from sabio.models.ollama import OllamaClient
+
+        kb = self.kb(kb_name)
+        guide = self.kb_guide(kb.name)
+        if not guide:
+            raise ConfigError(
+                f"{kb.name!r} has no guide to publish: set one with `sabio kb guide "
+                f"{kb.name} --instruction …`",
+                key="guide_missing",
+            )
+        chosen = base or self.settings.chat_model
+        if not chosen.startswith("ollama:") and (base is None or ":" not in base):
+            raise ConfigError(
+                "say which Ollama model to start from: --from qwen3:4b (the chat model "
+                f"{chosen!r} is not Ollama's)",
+                key="publish_base",
+            )
+        model = name or f"sabio-{kb.slug}"
+        with OllamaClient.from_settings(self.settings) as client:
+            client.create(model, chosen.removeprefix("ollama:"), guide_text(guide, language,
+                          alone=True).strip())  # fmt: skip
+        return model
+
     # feedback on answers, and the corrections among it (notes, :mod:`sabio.notes`)
 
     def give_feedback(self, new: NewFeedback) -> Feedback:
