@@ -309,3 +309,28 @@ def test_an_answer_with_a_note_and_documents_says_which_is_newer(
     _, later = _ask(sabio, QUESTION, style="extractive")
     assert any("contract.txt" in n and "is newer than the correction by ana" in n
                for n in later.notes), later.notes  # fmt: skip
+
+
+def test_sabio_eval_from_feedback_measures_the_users_judged_questions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, settings: Settings
+) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "contract.txt").write_text(CONTRACT, encoding="utf-8")
+    (folder / "office.txt").write_text(OTHER, encoding="utf-8")
+    monkeypatch.setenv("SABIO_HOME", str(settings.home))
+    monkeypatch.setenv("SABIO_EMBEDDING_MODEL", "fake:words")
+    runner = CliRunner()
+    assert runner.invoke(app, ["add", str(folder)]).exit_code == 0
+    none = runner.invoke(app, ["eval", "--from-feedback", "default"])
+    assert none.exit_code == 1 and "no judged questions" in none.stderr
+    session = f"When does the office open?\n/pin\n{QUESTION}\n/correct {FIX}\n/exit\n"
+    chat = runner.invoke(app, ["chat", "-m", "fake:cite", "--style", "extractive"], input=session)
+    assert chat.exit_code == 0, chat.output
+    measured = runner.invoke(app, ["eval", "--from-feedback", "default", "--json"])
+    assert measured.exit_code == 0, measured.output
+    metrics = json.loads(measured.stdout)
+    assert metrics["questions"] == 2 and metrics["recall@10"] == 1.0
+    assert 0 < metrics["mrr@10"] <= 1.0
+    both = runner.invoke(app, ["eval", str(folder), "--from-feedback", "default"])
+    assert both.exit_code == 1 and "one of them" in both.stderr
