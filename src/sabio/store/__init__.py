@@ -17,6 +17,7 @@ from pathlib import Path
 
 from sabio.store.backend import ChatBackend, SourceBackend, StoreBackend, UserBackend
 from sabio.store.chats import Chat, ChatMessage, ChatStore, Placement, Turn
+from sabio.store.connection import Database
 from sabio.store.documents import (
     DocumentRecord,
     DocumentTables,
@@ -57,7 +58,7 @@ __all__ = [
 ]
 
 
-class Store(DocumentTables):
+class Store(Database, DocumentTables):
     """The database at ``path``, brought up to the current schema when opened (see
     :class:`~sabio.store.connection.Database` for ``per_thread``)."""
 

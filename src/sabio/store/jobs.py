@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sabio.errors import NotFoundError
-from sabio.store.connection import Database
+from sabio.store.connection import SqlDatabase
 
 RETRY_DELAYS_S = (15.0, 60.0, 240.0, 960.0)
 """Waits before the 2nd, 3rd… attempts; after the last one the job is left failed."""
@@ -68,7 +68,7 @@ def this_process() -> str:
 
 
 class JobQueue:
-    def __init__(self, store: Database, owner: str | None = None) -> None:
+    def __init__(self, store: SqlDatabase, owner: str | None = None) -> None:
         self.store = store
         self.owner = owner or this_process()
 
