@@ -15,7 +15,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sabio.store.backend import ChatBackend, SourceBackend, StoreBackend, UserBackend
+from sabio.store.backend import (
+    ChatBackend,
+    SabioStore,
+    SourceBackend,
+    StoreBackend,
+    UserBackend,
+)
 from sabio.store.chats import Chat, ChatMessage, ChatStore, Placement, Turn
 from sabio.store.connection import Database
 from sabio.store.documents import (
@@ -43,6 +49,7 @@ __all__ = [
     "KnowledgeBase",
     "Passage",
     "Placement",
+    "SabioStore",
     "Session",
     "Source",
     "SourceBackend",
@@ -69,4 +76,4 @@ class Store(Database, DocumentTables):
         self.sources: SourceBackend = SourceStore(self)
 
 
-_SQLITE_IS_A_BACKEND: type[StoreBackend] = Store  # mypy checks that Store keeps the protocol
+_SQLITE_IS_A_BACKEND: type[SabioStore] = Store  # mypy checks that Store keeps the protocol

@@ -48,6 +48,12 @@ class SqlDatabase(Protocol):
 
     @property
     def db(self) -> Connection: ...
+    @property
+    def row_lock(self) -> str:
+        """What a queue's claim adds to its SELECT: PostgreSQL's ``FOR UPDATE SKIP
+        LOCKED`` (workers on several machines claim at once, each skipping the rows
+        another holds); '' for SQLite (one writer at a time)."""
+
     def transaction(self) -> AbstractContextManager[Connection]: ...
 
 
@@ -57,6 +63,8 @@ class Database:
     calls on one shared connection take turns, while WAL lets separate connections read at
     once); the connections of threads that ended are closed as new ones open. A
     transaction stays on its thread."""
+
+    row_lock = ""
 
     def __init__(
         self, path: Path | str, migrations: Sequence[Migration], *, per_thread: bool = False

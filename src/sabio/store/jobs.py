@@ -71,6 +71,7 @@ class JobQueue:
     def __init__(self, store: SqlDatabase, owner: str | None = None) -> None:
         self.store = store
         self.owner = owner or this_process()
+        self._row_lock = store.row_lock
 
     def enqueue_sync(self, source_id: int, paths: list[str] | None = None) -> Job:
         """Queue a sync of the source (of ``paths`` only, when given). A sync of the same
@@ -86,8 +87,9 @@ class JobQueue:
                 old = json.loads(row[1]).get("paths")
                 merged = None if old is None or paths is None else sorted({*old, *paths})
                 db.execute(
-                    "UPDATE job SET payload=?, run_after=min(run_after, ?) WHERE id=?",
-                    (json.dumps({} if merged is None else {"paths": merged}), now, row[0]),
+                    "UPDATE job SET payload=?,"
+                    " run_after=CASE WHEN run_after < ? THEN run_after ELSE ? END WHERE id=?",
+                    (json.dumps({} if merged is None else {"paths": merged}), now, now, row[0]),
                 )
                 job_id = int(row[0])
             else:
@@ -142,7 +144,7 @@ class JobQueue:
                 f"""UPDATE job SET status='running', owner=?, heartbeat_at=?,
                         started_at=?, attempts=attempts+1, message='starting'
                     WHERE id = (SELECT id FROM job WHERE status='queued' AND run_after<=?
-                                ORDER BY run_after, id LIMIT 1)
+                                ORDER BY run_after, id LIMIT 1{self._row_lock})
                     RETURNING {_COLUMNS}""",
                 (self.owner, now, now, now),
             ).fetchone()
@@ -153,7 +155,7 @@ class JobQueue:
         process of this machine that no longer exists."""
         host = socket.gethostname()
         for job_id, owner, beat in db.execute(
-            "SELECT id, owner, heartbeat_at FROM job WHERE status='running'"
+            f"SELECT id, owner, heartbeat_at FROM job WHERE status='running'{self._row_lock}"
         ).fetchall():
             gone = beat is None or beat < now - STALE_AFTER_S
             name, _, pid = str(owner).rpartition(":")

@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 
 from sabio.chunking import Chunk
 from sabio.errors import ConflictError
-from sabio.store.backend import ChatBackend, SourceBackend, StoreBackend, UserBackend
+from sabio.store.backend import ChatBackend, SabioStore, SourceBackend, UserBackend
 from sabio.store.chats import ChatStore
 from sabio.store.documents import DocumentTables, FileState, KnowledgeBase, Passage, StoredChunk
 from sabio.store.pg_schema import PG_MIGRATIONS
@@ -240,4 +240,4 @@ class PostgresStore(PostgresDatabase, DocumentTables):
         return [(int(r[0]), float(r[1])) for r in rows]
 
 
-_POSTGRES_IS_A_BACKEND: type[StoreBackend] = PostgresStore  # mypy checks the protocol
+_POSTGRES_IS_A_BACKEND: type[SabioStore] = PostgresStore  # mypy checks the protocol

@@ -20,7 +20,7 @@ import re
 import threading
 import time
 import weakref
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -189,6 +189,18 @@ class PostgresDatabase:
                     db.execute(
                         "INSERT INTO _migrations VALUES (?,?,?)", (number, name, time.time())
                     )
+
+    @contextmanager
+    def watching(self) -> Iterator[Callable[[], int]]:
+        """A number that changes whenever any process committed a write: the next
+        transaction id PostgreSQL will hand out, read on a connection of its own."""
+        db = self._connect()
+        try:
+            yield lambda: int(
+                db.execute("SELECT pg_snapshot_xmax(pg_current_snapshot())::text").fetchone()[0]
+            )
+        finally:
+            db.connection.close()
 
     def erase_deleted(self) -> None:
         """PostgreSQL keeps deleted rows until VACUUM: this runs it (best effort)."""
