@@ -137,3 +137,60 @@ def test_two_workers_claim_different_jobs_at_once(postgres_server: Any) -> None:
         assert {j.status for j in queue.recent(limit=10)} == {"done"}
     finally:
         store.close()
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_migrate_copies_a_laptop_into_postgresql_and_goes_on_after_a_stop(
+    postgres_server: Any, tmp_path: Path
+) -> None:
+    from sabio.store.pg_migrate import migrate_file
+
+    settings = load_settings(
+        {"home": tmp_path / "home", "embedding_model": "fake:words", "workers": 1}, environ={}
+    )
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "etna.md").write_text("Etna erupted in 1669 and Catania was rebuilt.\n")
+    (notes / "tide.md").write_text("The tide tables of Cádiz list the spring tides.\n")
+    laptop = Sabio(settings)
+    try:
+        kb = laptop.create_kb("notes")
+        laptop.add([notes], "notes")
+        ana = laptop.store.users.create_user("ana", "a long enough password", admin=True)
+        chat = laptop.store.chats.create_chat("notes", None, "Volcanoes", user_id=ana.id)
+        source = laptop.store.sources.add(kb, "folder", str(notes))
+        laptop.jobs.enqueue_sync(source.id)
+    finally:
+        laptop.close()
+    url = new_database(postgres_server)
+    seen: list[tuple[str, int, int]] = []
+
+    def stop_after_chunks(table: str, done: int, total: int) -> None:
+        seen.append((table, done, total))
+        if table == "chunk":
+            raise _Stop  # as a Ctrl-C would, after the chunks' batch was written
+
+    with pytest.raises(_Stop):
+        migrate_file(settings.database_path, url, stop_after_chunks)
+    counts = migrate_file(settings.database_path, url, lambda *_: None)
+    assert counts["kb"] == 1 and counts["document"] == 2 and counts["chunk"] >= 2
+    assert counts["user"] == counts["chat"] == counts["source"] == counts["job"] == 1
+    assert ("kb", 1, 1) in seen and ("document", 2, 2) in seen
+    assert (
+        migrate_file(settings.database_path, url, lambda *_: None) == counts
+    )  # again: nothing new
+    grown = Sabio(load_settings({"home": tmp_path / "home", "database_url": url}, environ={}))
+    try:
+        assert grown.search("when did etna erupt", "notes").hits[0].document.endswith("etna.md")
+        assert grown.store.users.check_password("ana", "a long enough password") == ana
+        assert grown.store.chats.get_chat(chat.id).title == "Volcanoes"
+        later = grown.store.chats.create_chat(None, None, "New")  # identities moved past
+        assert later.id > chat.id
+        assert [j.source_id for j in grown.jobs.recent()] == [source.id]
+    finally:
+        grown.close()
+    with pytest.raises(ConfigError, match="postgresql:// URL"):
+        migrate_file(settings.database_path, "sqlite:///x.db", lambda *_: None)

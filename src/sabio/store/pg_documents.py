@@ -64,10 +64,11 @@ class PostgresStore(PostgresDatabase, DocumentTables):
         self, name: str, embedding_model: str, dimension: int, *, slug: str | None = None
     ) -> KnowledgeBase:
         kb = super().create_kb(name, embedding_model, dimension, slug=slug)
-        self._index_vectors(kb.id, dimension)
+        self.index_vectors(kb.id, dimension)
         return kb
 
-    def _index_vectors(self, kb_id: int, dimension: int) -> None:
+    def index_vectors(self, kb_id: int, dimension: int) -> None:
+        """(Re)build the knowledge base's HNSW index for vectors of ``dimension``."""
         with self.transaction() as db:
             db.execute(f"DROP INDEX IF EXISTS chunk_vector_{int(kb_id)}")
             db.execute(
@@ -183,7 +184,7 @@ class PostgresStore(PostgresDatabase, DocumentTables):
                 " epoch=epoch+1 WHERE id=?",
                 (model, dimension, kb.id),
             )
-        self._index_vectors(kb.id, dimension)
+        self.index_vectors(kb.id, dimension)
 
     # the two rankings of a hybrid search (sabio.search fuses them)
 
