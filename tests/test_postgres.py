@@ -53,8 +53,21 @@ def test_the_service_keeps_and_finds_documents_in_postgresql(
     try:
         sabio.create_kb("notes")
         sabio.add([notes], "notes")
-        hits = sabio.search("when did etna erupt", "notes").hits
-        assert hits[0].document.endswith("etna.md")
+        with sabio.watching() as version:
+            before = version()
+            hits = sabio.search("when did etna erupt", "notes").hits
+            assert hits[0].document.endswith("etna.md")
+            assert version() == before  # a search writes nothing
+            kb = sabio.store.get_kb("notes")
+            activity = sabio.store.kb_activity(kb.id)
+            sabio.store.delete_documents(kb, [hits[0].document_id])
+            assert version() != before and sabio.store.kb_activity(kb.id) != activity
+        assert [f[1].rsplit("/", 1)[-1] for f in sabio.store.document_fields(kb.id)] == ["tide.md"]
+        assert [c[3] for c in sabio.store.document_chunks(kb.id)] == [
+            "The tide tables of Cádiz list the spring tides."
+        ]
+        assert set(sabio.store.kbs_changed_at()) == {kb.id}
+        sabio.add([notes], "notes")
         assert not (tmp_path / "home" / "sabio.db").exists()  # nothing went to SQLite
     finally:
         sabio.close()

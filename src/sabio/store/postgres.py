@@ -203,8 +203,10 @@ class PostgresDatabase:
             db.connection.close()
 
     def erase_deleted(self) -> None:
-        """PostgreSQL keeps deleted rows until VACUUM: this runs it (best effort)."""
-        self.db.execute("VACUUM")
+        """Nothing: PostgreSQL's autovacuum reclaims deleted rows, but their bytes stay in
+        its files until overwritten (only ``VACUUM FULL``, which locks the tables while it
+        rewrites them, removes them): the server's disk encryption protects them there,
+        as its administrator arranges (docs/configuration.md#postgresql)."""
 
     def integrity_problems(self) -> list[str]:
         """PostgreSQL checks its constraints on every write: nothing to find afterwards."""
