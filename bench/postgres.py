@@ -37,6 +37,8 @@ from sabio.store.pg_documents import PostgresStore
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 PER_DOC = 100
 DEPTH = 50
+SWEEP = (200, 400, 800)
+"""Deeper HNSW searches measured for recall against time."""
 
 
 def _corpus(n: int) -> tuple[list[str], np.ndarray]:
@@ -97,11 +99,13 @@ def bench_size(n: int, queries: list[str], workdir: Path, server: Any) -> dict[s
         admin.execute(f"CREATE DATABASE bench_{n}")
     pg = PostgresStore(server.get_uri(f"bench_{n}"))
     kb_p, pg_write = _fill(pg, texts, vectors)
+    pg.db.execute("VACUUM ANALYZE chunk")
     sqlite_ids = sqlite.chunk_ids(kb_s.id)
     pg_ids = pg.chunk_ids(kb_p.id)
     timings: dict[str, list[float]] = {k: [] for k in ("sqlite_hybrid", "pg_hybrid")}
     timings |= {k: [] for k in ("sqlite_vector", "pg_vector", "sqlite_keyword", "pg_keyword")}
-    recall = {"sqlite": 0, "pg": 0}
+    recall = {"sqlite": 0, "pg": 0} | {f"pg_depth_{d}": 0 for d in SWEEP}
+    sweep: dict[int, list[float]] = {d: [] for d in SWEEP}
     query = FixedQuery()
     rng = np.random.default_rng(1)
     for q in queries:
@@ -121,8 +125,14 @@ def bench_size(n: int, queries: list[str], workdir: Path, server: Any) -> dict[s
         found_p = {cid for cid, _ in pg.vector_search(kb_p, v, 10)}
         recall["sqlite"] += len(found_s & set(sqlite_ids[exact].tolist()))
         recall["pg"] += len(found_p & set(pg_ids[exact].tolist()))
+        for depth in SWEEP:  # a deeper search (hnsw.ef_search = depth), its top 10
+            start = time.perf_counter()
+            deeper = {cid for cid, _ in pg.vector_search(kb_p, v, depth)[:10]}
+            sweep[depth].append(time.perf_counter() - start)
+            recall[f"pg_depth_{depth}"] += len(deeper & set(pg_ids[exact].tolist()))
     row: dict[str, object] = {k: _percentiles(t) for k, t in timings.items()}
     row["recall_at_10"] = {k: round(v / (10 * len(queries)), 4) for k, v in recall.items()}
+    row["pg_vector_by_depth"] = {d: _percentiles(t) for d, t in sweep.items()}
     row["write_s"] = {"sqlite": round(sqlite_write, 1), "pg": round(pg_write, 1)}
     sqlite.close()
     pg.close()
