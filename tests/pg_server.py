@@ -38,13 +38,22 @@ def start_server(folder: Path) -> Any:
 
 
 def new_database(server: Any) -> str:
-    """The URL of a new, empty database on ``server``."""
+    """The URL of a new database on ``server`` with Sabio's schema and no rows: a copy of
+    one migrated once per server (a copy costs a tenth of the migration)."""
     import psycopg
+
+    from sabio.store.pg_documents import PostgresStore
 
     name = f"sabio_test_{next(_names)}"
     with psycopg.connect(server.get_uri(), autocommit=True) as admin:
+        if (
+            admin.execute("SELECT 1 FROM pg_database WHERE datname = 'sabio_empty'").fetchone()
+            is None
+        ):
+            admin.execute("CREATE DATABASE sabio_empty")
+            PostgresStore(server.get_uri("sabio_empty")).close()
         admin.execute(f"DROP DATABASE IF EXISTS {name}")
-        admin.execute(f"CREATE DATABASE {name}")
+        admin.execute(f"CREATE DATABASE {name} TEMPLATE sabio_empty")
     return str(server.get_uri(name))
 
 
