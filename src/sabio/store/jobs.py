@@ -4,7 +4,9 @@ they survive a restart and a killed process.
 A job is a sync of one source (all of it, or only the paths a watcher saw change), or
 files to add to a knowledge base (uploads that a stopped server had not indexed). It is
 ``queued`` until a worker claims it (``sabio serve`` or ``sabio worker``: claiming is one
-atomic UPDATE, so two workers never run the same job), ``running`` while the worker
+atomic UPDATE, so two workers never run the same job; on PostgreSQL its SELECT takes
+``FOR UPDATE SKIP LOCKED``, so workers on several machines claim at once, each passing
+over the rows another holds), ``running`` while the worker
 beats its heartbeat, then ``done`` or, after its last attempt, ``failed``, with the error
 kept for the user to read. A failed attempt is tried again later, each wait four times
 the last (:data:`RETRY_DELAYS_S`).
