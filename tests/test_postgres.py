@@ -18,7 +18,7 @@ from sabio.errors import ConfigError
 from sabio.jobs import JobQueue
 from sabio.service import Sabio
 from sabio.store import Store
-from sabio.store.registry import backend_name, open_store
+from sabio.store.registry import backend_name, describe_database, open_store
 
 __all__ = ["postgres_server"]
 
@@ -34,6 +34,9 @@ def test_database_url_selects_the_backend(tmp_path: Path) -> None:
         backend_name("mysql://db/sabio")
     with pytest.raises(ConfigError, match="neither"):
         backend_name("/var/lib/sabio.db")
+    shown = describe_database("postgresql://ana:s3cret@db.example:5433/sabio", tmp_path)
+    assert shown == "postgresql://ana:***@db.example:5433/sabio"
+    assert describe_database("", tmp_path / "sabio.db") == str(tmp_path / "sabio.db")
 
 
 def test_the_service_keeps_and_finds_documents_in_postgresql(

@@ -9,6 +9,7 @@ line in :data:`BACKENDS`.
 
 from __future__ import annotations
 
+import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 
@@ -52,3 +53,16 @@ def open_store(database_url: str, default_path: Path, *, per_thread: bool = Fals
     always are)."""
     name = backend_name(database_url)
     return BACKENDS[name](database_url, default_path, per_thread)
+
+
+def describe_database(database_url: str, default_path: Path) -> str:
+    """Where the data is, to show: the SQLite file's path, or the PostgreSQL URL without
+    its password."""
+    if backend_name(database_url) == "sqlite":
+        return database_url.removeprefix("sqlite:///") or str(default_path)
+    parts = urllib.parse.urlsplit(database_url)
+    if parts.password is None:
+        return database_url
+    netloc = f"{parts.username or ''}:***@{parts.hostname or ''}"
+    netloc += f":{parts.port}" if parts.port else ""
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
