@@ -51,9 +51,11 @@ def _corpus(n: int) -> tuple[list[str], np.ndarray]:
 
 
 def _fill(store: SabioStore, texts: list[str], vectors: np.ndarray) -> tuple[KnowledgeBase, float]:
-    kb = store.create_kb("bench", "noop:synthetic", 384)
+    kb = store.find_kb("bench") or store.create_kb("bench", "noop:synthetic", 384)
     start = time.perf_counter()
     for d in range(len(texts) // PER_DOC):
+        if store.find_document(kb.id, f"/bench/{d}.pdf") is not None:
+            continue  # written by an earlier run (--workdir): it goes on
         part = slice(d * PER_DOC, (d + 1) * PER_DOC)
         chunks = [
             Chunk(t, i * 1000, i * 1000 + len(t), i // 3 + 1, "", f"doc {d}")
@@ -95,8 +97,10 @@ def bench_size(n: int, queries: list[str], workdir: Path, server: Any) -> dict[s
     import psycopg
 
     with psycopg.connect(server.get_uri(), autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS bench_{n}")
-        admin.execute(f"CREATE DATABASE bench_{n}")
+        if not admin.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", (f"bench_{n}",)
+        ).fetchone():
+            admin.execute(f"CREATE DATABASE bench_{n}")
     pg = PostgresStore(server.get_uri(f"bench_{n}"))
     kb_p, pg_write = _fill(pg, texts, vectors)
     pg.db.execute("VACUUM ANALYZE chunk")
@@ -143,12 +147,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000])
     parser.add_argument("--queries", type=int, default=100)
+    parser.add_argument(
+        "--workdir", type=Path, help="keep the databases here, and go on with those in it"
+    )
     args = parser.parse_args()
     queries = [
         json.loads(line)["text"] for line in (DATA / "beir_scifact" / "queries.jsonl").open()
     ]
     queries = random.Random(0).sample(queries, args.queries)
-    workdir = Path(tempfile.mkdtemp(prefix="sabio-bench-pg-"))
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="sabio-bench-pg-"))
+    workdir.mkdir(parents=True, exist_ok=True)
     server = _server(workdir / "pg")
     results: dict[str, object] = {}
     try:
@@ -157,7 +165,8 @@ def main() -> None:
             print(f"{n:>8} chunks {json.dumps(row)}", flush=True)
     finally:
         server.cleanup()
-        shutil.rmtree(workdir, ignore_errors=True)
+        if args.workdir is None:
+            shutil.rmtree(workdir, ignore_errors=True)
     RESULTS.mkdir(exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     (RESULTS / f"postgres-{stamp}.json").write_text(json.dumps(results, indent=2))
