@@ -23,7 +23,7 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from sabio.answer import Answer, AnswerStream
-from sabio.cli_data import export, import_, purge
+from sabio.cli_data import export, import_, migrate, purge
 from sabio.cli_notes import CHAT_COMMANDS, chat_feedback, kb_guide, kb_publish, notes_app
 from sabio.cli_review import review
 from sabio.cli_sources import source_app, worker
@@ -91,6 +91,7 @@ app.command("worker")(worker)
 app.command("export")(export)
 app.command("import")(import_)
 app.command("purge")(purge)
+app.command("migrate")(migrate)
 app.command("extract")(extract)
 app.command("summarize")(summarize)
 app.command("review")(review)

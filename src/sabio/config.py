@@ -45,6 +45,12 @@ class Settings:
         default_factory=_default_home,
         metadata={"help": "Data directory: the database and config.toml live here."},
     )
+    database_url: str = _setting(
+        "",
+        "Where Sabio keeps its data: '' is the SQLite file sabio.db in the data directory; "
+        "'postgresql://user:password@host/dbname' a PostgreSQL database with pgvector, which "
+        "several servers and workers can share (pip install 'sabio[postgres]').",
+    )
     ollama_host: str = _setting(
         "http://127.0.0.1:11434", "Ollama's address (OLLAMA_HOST is honoured too)."
     )

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from sabio.store import KnowledgeBase, Store
+from sabio.store import KnowledgeBase, SabioStore
 from sabio.terms import K1, B, tokens
 
 if TYPE_CHECKING:
@@ -238,7 +238,7 @@ class _KbIndex:
 class ChunkIndex:
     """Vector and keyword search over every knowledge base of one store."""
 
-    def __init__(self, store: Store, cache_dir: Path | None = None) -> None:
+    def __init__(self, store: SabioStore, cache_dir: Path | None = None) -> None:
         self.store = store
         self.cache_dir = cache_dir
         self._kbs: dict[int, _KbIndex] = {}

@@ -43,7 +43,7 @@ from sabio.loaders import (
 from sabio.loaders.formats import is_timed, plugin_modules
 from sabio.models import EmbeddingModel
 from sabio.readers import Limits, ReaderPool
-from sabio.store import DocumentRecord, FileState, KnowledgeBase, Store
+from sabio.store import DocumentRecord, FileState, KnowledgeBase, SabioStore
 from sabio.tables.extract import TypedTable, tables_of
 
 if TYPE_CHECKING:
@@ -344,7 +344,7 @@ def _too_much_text(doc: LoadedDocument, max_text_mb: int) -> str:
 
 
 def ingest_paths(
-    store: Store,
+    store: SabioStore,
     kb: KnowledgeBase,
     paths: Sequence[Path],
     embedder: Callable[[], EmbeddingModel],
@@ -413,7 +413,9 @@ def _tables_missing(doc: DocumentRecord, read: dict[int, str] | None) -> bool:
     return read.get(doc.id) != doc.content_hash
 
 
-def _skip_outside(store: Store, kb: KnowledgeBase, outside: list[Path], writer: _Writer) -> None:
+def _skip_outside(
+    store: SabioStore, kb: KnowledgeBase, outside: list[Path], writer: _Writer
+) -> None:
     """Record links that leave their folder as skipped; one indexed before (by an older
     Sabio, or before the link was repointed) leaves the index."""
     gone = [d.id for p in outside if (d := store.find_document(kb.id, str(p))) is not None]
@@ -450,7 +452,7 @@ class LoadedSource:
 
 
 def ingest_loaded(
-    store: Store,
+    store: SabioStore,
     kb: KnowledgeBase,
     items: Sequence[LoadedSource],
     embedder: Callable[[], EmbeddingModel],
@@ -499,7 +501,7 @@ def ingest_loaded(
 
 
 def _remove_missing(
-    store: Store,
+    store: SabioStore,
     kb: KnowledgeBase,
     folder: Path,
     seen: set[str],
@@ -521,7 +523,7 @@ class _Writer:
 
     def __init__(
         self,
-        store: Store,
+        store: SabioStore,
         kb: KnowledgeBase,
         embedder: Callable[[], EmbeddingModel],
         known: dict[str, DocumentRecord],

@@ -35,7 +35,7 @@ from sabio.document_field import field_tokens
 from sabio.index import ChunkIndex
 from sabio.language import detect_language, text_language
 from sabio.models import EmbeddingModel, embedding_languages
-from sabio.store import KnowledgeBase, Store, StoredChunk
+from sabio.store import KnowledgeBase, SabioStore, StoredChunk
 from sabio.terms import light_stem, tokens
 
 CANDIDATES = 100  # from each list: fusion sees a chunk's two scores when both are high
@@ -197,7 +197,7 @@ and each new thread of a server opens its own database connection."""
 
 
 def search_chunks(
-    store: Store,
+    store: SabioStore,
     index: ChunkIndex,
     kb: KnowledgeBase,
     query: str,
@@ -263,7 +263,7 @@ def named_documents(documents: dict[int, float]) -> list[int]:
     return named if len(named) <= MAX_NAMED else []
 
 
-def _passages_language(store: Store, vector: list[tuple[int, float]]) -> str | None:
+def _passages_language(store: SabioStore, vector: list[tuple[int, float]]) -> str | None:
     """The language most of the best vector hits are written in (None without hits)."""
     if not vector:
         return None
@@ -291,7 +291,7 @@ def vector_weight(
 
 
 def _fuse(
-    store: Store,
+    store: SabioStore,
     keyword: list[tuple[int, float]],
     vector: list[tuple[int, float]],
     k: int,

@@ -84,6 +84,7 @@ from sabio.store import (
     SourceItem,
     Store,
 )
+from sabio.store.registry import open_store
 from sabio.tables.answers import TableAccess
 from sabio.tables.engine import TableInfo, TableStore, tables_path
 from sabio.tasks.compare import Change, compare_documents
@@ -125,7 +126,9 @@ class Sabio:
         ``concurrent_reads``: a database connection per calling thread, for many readers."""
         self.settings = settings
         make_private_home(settings.home)
-        self.store = Store(settings.database_path, per_thread=concurrent_reads)
+        self.store = open_store(
+            settings.database_url, settings.database_path, per_thread=concurrent_reads
+        )
         self.chats = self.store.chats
         self.users = self.store.users
         self.sources = self.store.sources
@@ -398,6 +401,12 @@ class Sabio:
 
     def export_archive(self, target: Path, passphrase: str | None = None) -> archive.Contents:
         """Write the archive of the data directory to ``target`` (:mod:`sabio.archive`)."""
+        if not isinstance(self.store, Store):
+            raise ConfigError(
+                "an export copies the SQLite file, and this Sabio keeps its data in "
+                "PostgreSQL (database_url): back that up with pg_dump",
+                key="export_needs_sqlite",
+            )
         return archive.export_archive(self.store, self.settings, target, passphrase)
 
     def passage(self, kb: KnowledgeBase, chunk_id: int) -> Passage | None:

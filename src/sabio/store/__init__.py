@@ -19,11 +19,13 @@ from sabio.store.backend import (
     ChatBackend,
     FeedbackBackend,
     GuideBackend,
+    SabioStore,
     SourceBackend,
     StoreBackend,
     UserBackend,
 )
 from sabio.store.chats import Chat, ChatMessage, ChatStore, Placement, Turn
+from sabio.store.connection import Database
 from sabio.store.documents import (
     DocumentRecord,
     DocumentTables,
@@ -58,6 +60,7 @@ __all__ = [
     "NewFeedback",
     "Passage",
     "Placement",
+    "SabioStore",
     "Session",
     "Source",
     "SourceBackend",
@@ -73,7 +76,7 @@ __all__ = [
 ]
 
 
-class Store(DocumentTables):
+class Store(Database, DocumentTables):
     """The database at ``path``, brought up to the current schema when opened (see
     :class:`~sabio.store.connection.Database` for ``per_thread``)."""
 
@@ -86,4 +89,4 @@ class Store(DocumentTables):
         self.guides: GuideBackend = GuideStore(self)
 
 
-_SQLITE_IS_A_BACKEND: type[StoreBackend] = Store  # mypy checks that Store keeps the protocol
+_SQLITE_IS_A_BACKEND: type[SabioStore] = Store  # mypy checks that Store keeps the protocol

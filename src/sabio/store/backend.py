@@ -9,7 +9,9 @@ chunks that ingestion, the index and search read and write, in the shape of hays
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -17,6 +19,7 @@ from numpy.typing import NDArray
 
 from sabio.chunking import Chunk
 from sabio.store.chats import Chat, Placement, SavedAnswer
+from sabio.store.connection import SqlDatabase
 from sabio.store.documents import (
     DocumentRecord,
     FileState,
@@ -209,3 +212,18 @@ class StoreBackend(Protocol):
     # the database
     def integrity_problems(self) -> list[str]: ...
     def close(self) -> None: ...
+
+
+class SabioStore(StoreBackend, SqlDatabase, Protocol):
+    """What the service, the index and the worker use beyond :class:`StoreBackend`: the
+    job queue's SQL (``db``, ``transaction()``: :mod:`sabio.store.jobs`), the database's
+    name, and what tells clients about changes."""
+
+    @property
+    def path(self) -> Path | str: ...
+    def kbs_changed_at(self) -> dict[int, float]: ...
+    def kb_activity(self, kb_id: int) -> tuple[Any, ...]: ...
+    def watching(self) -> AbstractContextManager[Callable[[], int]]: ...
+    def erase_deleted(self) -> None: ...
+    def document_fields(self, kb_id: int) -> list[tuple[int, str, str, str, int]]: ...
+    def document_chunks(self, kb_id: int) -> Iterator[tuple[int, int, int | None, str]]: ...

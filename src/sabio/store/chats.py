@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from sabio.errors import ConfigError, NotFoundError
-from sabio.store.connection import Database
+from sabio.store.connection import SqlDatabase
 from sabio.store.migrations import execute_script, migration
 
 TITLE_CHARS = 60
@@ -180,7 +180,7 @@ class ChatStore:
     of another account is not found, exactly as one that does not exist. None: every chat
     (the single local user; chats are then created without an owner)."""
 
-    def __init__(self, store: Database) -> None:
+    def __init__(self, store: SqlDatabase) -> None:
         self.store = store
 
     def create_chat(
@@ -213,8 +213,9 @@ class ChatStore:
         where = f"WHERE {owned}"
         if query and query.strip():
             pattern = "%" + _escape_like(query.strip()) + "%"
-            where += """ AND (c.title LIKE ? ESCAPE '\\' OR EXISTS (SELECT 1 FROM message m
-                       WHERE m.chat_id = c.id AND m.content LIKE ? ESCAPE '\\'))"""
+            where += """ AND (lower(c.title) LIKE lower(?) ESCAPE '\\' OR EXISTS (SELECT 1
+                       FROM message m WHERE m.chat_id = c.id
+                       AND lower(m.content) LIKE lower(?) ESCAPE '\\'))"""
             params += [pattern, pattern]
         rows = self.store.db.execute(
             f"SELECT {_CHAT_COLUMNS} FROM chat c {where} ORDER BY c.updated_at DESC, c.id DESC",
@@ -346,7 +347,7 @@ def _owned(user_id: int | None, table: str = "c.") -> tuple[str, list[object]]:
     """The SQL condition (and its parameters) that keeps the chats of ``user_id``; with
     None, every chat."""
     if user_id is None:
-        return "1", []
+        return "1 = 1", []
     return f"{table}user_id = ?", [user_id]
 
 

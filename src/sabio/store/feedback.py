@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sabio.errors import ConfigError, NotFoundError
-from sabio.store.connection import Database
+from sabio.store.connection import SqlDatabase
 from sabio.store.migrations import execute_script, migration
 
 RATINGS = (-1, 0, 1)
@@ -120,7 +120,7 @@ _COLUMNS = (
 class FeedbackStore:
     """The feedback of one database (a :class:`~sabio.store.Store`)."""
 
-    def __init__(self, store: Database) -> None:
+    def __init__(self, store: SqlDatabase) -> None:
         self.store = store
 
     def add_feedback(self, new: NewFeedback) -> Feedback:
@@ -183,14 +183,14 @@ class FeedbackStore:
     ) -> list[Feedback]:
         """Oldest first; only ``kb_name``'s, only notes, only on one message, only pinned
         answers, when asked."""
-        where, params = ["1"], list[object]()
+        where, params = ["1 = 1"], list[object]()
         if kb_name is not None:
             where.append("kb_name = ?")
             params.append(kb_name)
         if notes:
             where.append("correction != ''")
         if pinned:
-            where.append("pinned")
+            where.append("pinned != 0")
         if message_id is not None:
             where.append("message_id = ?")
             params.append(message_id)

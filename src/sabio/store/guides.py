@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 
 from sabio.errors import ConfigError
-from sabio.store.connection import Database
+from sabio.store.connection import SqlDatabase
 from sabio.store.migrations import execute_script, migration
 
 MAX_INSTRUCTION = 4000
@@ -68,7 +68,7 @@ class Guide:
 class GuideStore:
     """The guides of one database (a :class:`~sabio.store.Store`)."""
 
-    def __init__(self, store: Database) -> None:
+    def __init__(self, store: SqlDatabase) -> None:
         self.store = store
 
     def get_guide(self, kb_id: int) -> Guide:
@@ -86,8 +86,10 @@ class GuideStore:
         guide = guide.checked()
         with self.store.transaction() as db:
             db.execute(
-                "INSERT OR REPLACE INTO kb_guide(kb_id, instruction, glossary, examples,"
-                " updated_at) VALUES (?,?,?,?,?)",
+                "INSERT INTO kb_guide(kb_id, instruction, glossary, examples, updated_at)"
+                " VALUES (?,?,?,?,?) ON CONFLICT (kb_id) DO UPDATE SET"
+                " instruction=excluded.instruction, glossary=excluded.glossary,"
+                " examples=excluded.examples, updated_at=excluded.updated_at",
                 (
                     kb_id,
                     guide.instruction,
