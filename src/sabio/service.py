@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import shutil
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -60,6 +61,7 @@ from sabio.store import (
 )
 from sabio.tables.answers import TableAccess
 from sabio.tables.engine import TableInfo, TableStore, tables_path
+from sabio.tasks.budget import StoppableModel
 from sabio.tasks.compare import Change, compare_documents
 from sabio.tasks.extract import Extraction, extract_document
 from sabio.tasks.summarize import Summary, summarize_document
@@ -467,12 +469,14 @@ class Sabio:
         sources: Sequence[str] | None = None,
         model: str | None = None,
         progress: Callable[[DocumentRecord, str], None] | None = None,
+        stop: threading.Event | None = None,
     ) -> Iterator[tuple[DocumentRecord, Extraction]]:
         """One object per searchable document of the knowledge base that validates against
         ``schema`` (:mod:`sabio.tasks.extract`), in source order; only the documents
-        ``filters`` names, or those with these ``sources``, when given."""
+        ``filters`` names, or those with these ``sources``, when given; ``stop``: see
+        :meth:`task_model`."""
         kb = self.kb(kb_name)
-        chat = self.chat_model(model)
+        chat = self.task_model(model, stop)
         wanted = self.filtered_ids(kb, filters) if filters else None
         for doc in self.store.list_documents(kb.id):
             if doc.status != "indexed" or (wanted is not None and doc.id not in wanted):
@@ -493,12 +497,13 @@ class Sabio:
         focus: str = "",
         model: str | None = None,
         progress: Callable[[str], None] | None = None,
+        stop: threading.Event | None = None,
     ) -> tuple[DocumentRecord, Summary]:
         """The summary of one document (an id, a source or the end of its path), each
         sentence citing its page and checked against the pages (:mod:`sabio.tasks.summarize`)."""
         kb = self.kb(kb_name)
         doc = self.get_document(kb, ref)
-        chat = self.chat_model(model)
+        chat = self.task_model(model, stop)
         extractive = self.answer_style(chat.name) == "extractive"
         try:
             embed: Callable[[Sequence[str]], Vectors] | None = self.kb_embedder(kb).embed
@@ -526,14 +531,21 @@ class Sabio:
         *,
         model: str | None = None,
         progress: Callable[[str], None] | None = None,
+        stop: threading.Event | None = None,
     ) -> tuple[DocumentRecord, Translation]:
         """One document in the language ``to``, its structure and figures kept
         (:mod:`sabio.tasks.translate`)."""
         kb = self.kb(kb_name)
         doc = self.get_document(kb, ref)
         pages = self.store.document_pages(kb.id, doc.id)
-        chat = self.chat_model(model)
+        chat = self.task_model(model, stop)
         return doc, translate_document(chat, pages, to, progress=progress)
+
+    def task_model(self, name: str | None, stop: threading.Event | None) -> ChatModel:
+        """The chat model for a whole-document task: one that stops, raising
+        :class:`~sabio.tasks.budget.TaskCancelled`, as soon as ``stop`` is set."""
+        chat = self.chat_model(name)
+        return chat if stop is None else StoppableModel(chat, stop)
 
     def compare(
         self, old_ref: str, new_ref: str, kb_name: str | None = None

@@ -29,6 +29,8 @@ from sabio.sources import Source, SourceWatch
 from sabio.sources.kinds import SourceKind, source_kind
 from sabio.sources.run import SyncRun, Tally
 from sabio.store import Store
+from sabio.tasks.budget import TaskCancelled
+from sabio.tasks.jobs import run_task, save_result
 
 log = logging.getLogger(__name__)
 
@@ -159,6 +161,9 @@ class Worker:
         return True
 
     def _run(self, job: Job) -> None:
+        if job.kind == "task":
+            self._run_task(job)
+            return
         source = None
         if job.kind == "sync":
             try:
@@ -186,6 +191,27 @@ class Worker:
         if source is not None:
             self.sources.synced(source, error)
         self.queue.fail(job, error)
+
+    def _run_task(self, job: Job) -> None:
+        """A whole-document task (:mod:`sabio.tasks.jobs`): its result kept, the job done;
+        cancelled (seen by the heartbeat), it stops at the model's next word; failed, it
+        is not tried again (someone is waiting to read why)."""
+        beating = _Heartbeat(self.queue, job)
+        try:
+            result = run_task(self.sabio, job.payload, beating.update, beating.cancelled)
+            save_result(self.sabio.settings.home, job.id, result)
+        except TaskCancelled:
+            return
+        except SabioError as exc:
+            self.queue.fail(job, str(exc), retry=False)
+            return
+        except Exception as exc:  # a bug: keep the worker alive, log it, show it
+            log.error("task job %d failed:\n%s", job.id, traceback.format_exc())
+            self.queue.fail(job, f"internal error ({type(exc).__name__}: {exc}); see the log")
+            return
+        finally:
+            beating.stop()
+        self.queue.finish(job, "done", {"documents": len(result["items"])})
 
     def _sync(self, source: Source, job: Job, beating: _Heartbeat) -> Tally:
         run = SyncRun(self.sabio, source, job.payload, beating.update)
@@ -244,11 +270,13 @@ def _identity(source: Source) -> str:
 
 class _Heartbeat:
     """Beats a job's heartbeat every :data:`HEARTBEAT_S` from a thread, with the latest
-    progress, so a long step (embedding a big file) never looks like a dead worker."""
+    progress, so a long step (embedding a big file) never looks like a dead worker; looks
+    every second whether the job was cancelled (then sets :attr:`cancelled`)."""
 
     def __init__(self, queue: JobQueue, job: Job) -> None:
         self.queue, self.job = queue, job
         self.progress: tuple[int, int | None, str] = (0, None, "starting")
+        self.cancelled = threading.Event()
         self._beaten = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"job {job.id}", daemon=True)
@@ -260,10 +288,18 @@ class _Heartbeat:
     def _run(self) -> None:
         last: tuple[int, int | None, str] | None = None
         while not self._stop.wait(min(HEARTBEAT_S, 1.0)):
+            if self._cancelled():
+                self.cancelled.set()
             if self.progress != last or self._due():
                 last = self.progress
                 self.queue.heartbeat(self.job.id, *self.progress)
                 self._beaten = time.monotonic()
+
+    def _cancelled(self) -> bool:
+        try:
+            return self.queue.get(self.job.id).status == "cancelled"
+        except NotFoundError:  # forgotten meanwhile (the data purged): nobody waits for it
+            return True
 
     def _due(self) -> bool:
         return time.monotonic() - self._beaten >= HEARTBEAT_S
