@@ -23,6 +23,7 @@ from sabio.models import ChatOptions
 from sabio.server import create_app
 from sabio.service import Sabio
 from sabio.tasks.budget import StoppableModel, TaskCancelled
+from sabio.tasks.jobs import run_task, task_payload
 
 TASKS = f"{API}/kbs/default/tasks"
 REPORT = """# Annual report
@@ -194,3 +195,34 @@ def test_a_stoppable_model_stops_at_the_next_piece() -> None:
     assert model.pulled == 3  # the backend's stream was closed after the piece it had sent
     with pytest.raises(TaskCancelled):  # and a new call does not start
         next(StoppableModel(model, stop).stream([], ChatOptions()))
+
+
+def test_a_long_document_reports_its_parts_as_done_of_total(tmp_path: Path) -> None:
+    settings = load_settings(
+        {
+            "home": tmp_path / "home",
+            "embedding_model": "fake:words",
+            "chat_model": "fake:cite",  # a short reply to every part: the rounds end
+            "context_window": 700,  # a few pages a part
+        },
+        environ={},
+    )
+    pages = [f"# Page {n}\n\n" + " ".join(f"word{n}x{i}" for i in range(120)) for n in range(12)]
+    long_file = tmp_path / "long.md"
+    long_file.write_text("\n\n".join(pages), encoding="utf-8")
+    sabio = Sabio(settings)
+    try:
+        sabio.add([long_file])
+        payload = task_payload(sabio, None, "summarize", ["long.md"], {"length": "short"})
+        seen: list[tuple[int, int | None, str]] = []
+        stop = threading.Event()
+        result = run_task(sabio, payload, lambda *p: seen.append(p), stop)
+    finally:
+        sabio.close()
+    parts = [p for p in seen if p[1] is not None]
+    total = parts[0][1]
+    assert total and total > 1
+    assert [p[0] for p in parts] == list(range(1, total + 1))  # in order, none skipped
+    assert parts[-1][2] == f"part {total} of {total}"
+    assert seen[-1] == (0, None, "combining")
+    assert "parts" in result["items"][0]["route"]

@@ -23,13 +23,12 @@ from sabio.service import Sabio
 SUMMARY = "The Supreme Court heard the case of Jamie Sinnott against the Minister [1]."
 
 
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[str]:
+def _serve(tmp_path: Path, chat: str) -> Iterator[str]:
     settings = load_settings(
         {
             "home": tmp_path / "home",
             "embedding_model": "fake:words",
-            "chat_model": "scripted:100000",
+            "chat_model": chat,
             "workers": 1,
         },
         environ={},
@@ -42,6 +41,17 @@ def served(tmp_path: Path) -> Iterator[str]:
     sabio.close()
     with running_server(create_app(settings)) as url:
         yield url
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[str]:
+    yield from _serve(tmp_path, "scripted:100000")
+
+
+@pytest.fixture
+def slow(tmp_path: Path) -> Iterator[str]:
+    """A chat model that takes seconds to write (conftest's ``fake:long``)."""
+    yield from _serve(tmp_path, "fake:long")
 
 
 def test_summarize_and_compare_from_the_documents_table(
@@ -126,4 +136,27 @@ def test_a_phone_in_spanish_translates_and_sees_a_bad_choice_explained(
     expect(page.locator(".tasks .form-error")).to_contain_text("No se encuentra el documento")
     page.locator(".tasks .form-error").scroll_into_view_if_needed()
     tab.shot("error")
+    tab.close()
+
+
+def test_a_running_task_shows_its_progress_and_is_cancelled(
+    browser: Any,  # noqa: F811
+    slow: str,
+) -> None:
+    tab = Page(browser, slow, "tasks-cancel", viewport=DESKTOP, locale="en-US")
+    page = tab.page
+    expect = expectation()
+    page.goto(f"{slow}/#/kbs/default")
+    page.get_by_label("Choose issue11913.pdf").check()
+    page.get_by_role("button", name="Summarize").click()
+    task = page.locator(".task").first
+    expect(task).to_have_attribute("data-status", "running")
+    expect(task.locator(".badge.task-status")).to_have_text("running")
+    tab.shot("running")
+    task.get_by_role("button", name="Cancel").click()
+    expect(task).to_have_attribute("data-status", "cancelled")
+    expect(page.locator(".task").first).to_have_attribute("data-status", "cancelled")
+    expect(page.locator(".task").first.get_by_role("button", name="Cancel")).to_have_count(0)
+    expect(page.locator(".task").first.get_by_role("link", name="Word")).to_have_count(0)
+    tab.shot("cancelled")
     tab.close()

@@ -68,8 +68,9 @@ export function tasksPanel(kb) {
   function taskItem(task) {
     const documents = task.documents.length ? task.documents.map((id) => names.get(id) || `#${id}`).join(task.kind === "compare" ? " → " : ", ") : t("tasks.allDocuments");
     const running = UNFINISHED.has(task.status);
-    const progress = task.status === "running" && task.total ? h("progress", { max: task.total, value: task.done, "aria-label": t("tasks.part", task) }) : null;
-    const message = running ? (task.total ? t("tasks.part", task) : t(`tasks.status.${task.status}`)) : task.status === "failed" ? task.error : "";
+    // the parts done of a known total, or a bar that only says it is working
+    const progress = task.status !== "running" ? null : task.total ? h("progress", { max: task.total, value: task.done, "aria-label": t("tasks.part", task) }) : h("progress", { "aria-label": t("tasks.status.running") });
+    const message = task.status === "running" && task.total ? t("tasks.part", task) : task.status === "failed" ? task.error : "";
     const result = h("div.task-result");
     const toggle = () => {
       if (shown.has(task.id)) {
