@@ -35,6 +35,7 @@ from sabio.ingest import (
     ingest_paths,
 )
 from sabio.jobs import Job, JobQueue
+from sabio.language import detect_language
 from sabio.loaders import OcrOptions
 from sabio.models import (
     ChatModel,
@@ -64,6 +65,7 @@ from sabio.tables.engine import TableInfo, TableStore, tables_path
 from sabio.tasks.budget import StoppableModel
 from sabio.tasks.compare import Change, compare_documents
 from sabio.tasks.extract import Extraction, extract_document
+from sabio.tasks.requests import TaskAccess, TaskAsk, TaskReply, summary_reply, translation_reply
 from sabio.tasks.summarize import Summary, summarize_document
 from sabio.tasks.translate import Translation, translate_document
 from sabio.vault import Vault
@@ -621,13 +623,60 @@ class Sabio:
         def term_weights(terms: Sequence[str]) -> Mapping[str, float]:
             return self.index.term_weights(kb, terms)
 
+        def documents() -> list[tuple[int, str, str]]:
+            return [
+                (d.id, d.source, d.title)
+                for d in self.store.list_documents(kb.id)
+                if d.status == "indexed" and (doc_ids is None or d.id in doc_ids)
+            ]
+
         return Grounding(
             retrieve,
             similarity_floor=SIMILARITY_FLOORS.get(kb.embedding_model),
             term_weights=term_weights,
             embed=embed,
             tables=self._table_access(kb, doc_ids),
+            tasks=TaskAccess(documents, functools.partial(self._asked_task, kb)),
         )
+
+    def _asked_task(
+        self, kb: KnowledgeBase, asked: TaskAsk, language: str, model: str
+    ) -> TaskReply:
+        """Run a task a question asked for (:mod:`sabio.tasks.requests`) with the answer's
+        model; each page it cites with a passage of that page, for the citation."""
+        doc = self.get_document(kb, asked.document_id)
+        pages = self.store.document_pages(kb.id, doc.id)
+        if asked.kind == "summarize":
+            _, summary = self.summarize(
+                str(doc.id), kb.name, length=asked.options["length"], language=language, model=model
+            )
+            reply = summary_reply(summary, pages, self._claim_embed(kb))
+        else:
+            to = asked.options.get("to") or language
+            if (
+                "to" not in asked.options
+                and detect_language(" ".join(t for _, t in pages[:3])) == to
+            ):
+                to = "en" if to == "es" else "es"  # "traduce X": into the other language
+            _, translation = self.translate(str(doc.id), to, kb.name, model=model)
+            reply = translation_reply(translation, pages[0][0] if pages else None)
+        texts = dict(pages)
+        hits = []
+        for page in reply.pages:
+            found = self._search(
+                kb, texts.get(page, doc.title)[:400] or doc.title, 5, [doc.id]
+            ).hits
+            if found:
+                hits.append(next((h for h in found if h.page == page), found[0]))
+        return (
+            replace(reply, hits=hits) if len(hits) == len(reply.pages) else replace(reply, hits=[])
+        )
+
+    def _claim_embed(self, kb: KnowledgeBase) -> Callable[[Sequence[str]], Vectors] | None:
+        try:
+            return self.kb_embedder(kb).embed
+        except ModelError:
+            return None
 
     def _table_access(self, kb: KnowledgeBase, doc_ids: list[int] | None) -> TableAccess | None:
         """What an answer may do with ``kb``'s tables (of the documents ``doc_ids`` only,
