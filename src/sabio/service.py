@@ -49,6 +49,7 @@ from sabio.names import check_kb_name, kb_identifier
 from sabio.readers import Limits
 from sabio.review import Report, review_kb
 from sabio.search import SearchHit, search_chunks
+from sabio.sources import automation
 from sabio.sources.kinds import SetupContext, source_kind
 from sabio.store import (
     Chat,
@@ -719,11 +720,13 @@ class Sabio:
         context = SetupContext(self.settings.home, Vault(self.settings.home).encrypt)
         given = declared.check_options(dict(options or {}))
         setup = declared.connector().configure(context, location, given, password)
+        on_new = (options or {}).get(automation.KEY)
+        kept = setup.options | ({automation.KEY: automation.check_on_new(on_new)} if on_new else {})
         source = self.sources.add(
             kb,
             kind,
             setup.location,
-            options=setup.options,
+            options=kept,
             secret=setup.secret,
             interval_s=interval_s if interval_s is not None else setup.interval_s,
         )

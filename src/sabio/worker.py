@@ -25,12 +25,12 @@ from sabio.errors import ConfigError, NotFoundError, SabioError
 from sabio.ingest import FileResult
 from sabio.jobs import HEARTBEAT_S, Job, JobQueue
 from sabio.service import Sabio
-from sabio.sources import Source, SourceWatch
+from sabio.sources import Source, SourceWatch, automation
 from sabio.sources.kinds import SourceKind, source_kind
 from sabio.sources.run import SyncRun, Tally
 from sabio.store import Store
 from sabio.tasks.budget import TaskCancelled
-from sabio.tasks.jobs import run_task, save_result
+from sabio.tasks.jobs import run_task, save_result, task_payload
 
 log = logging.getLogger(__name__)
 
@@ -173,8 +173,13 @@ class Worker:
                 return
         what = source.describe() if source else f"files into {job.payload.get('kb')}"
         beating = _Heartbeat(self.queue, job)
+        arrived: list[int] = []
         try:
-            tally = self._sync(source, job, beating) if source else self._ingest(job, beating)
+            if source is not None:
+                run = self._sync(source, job, beating)
+                tally, arrived = run.tally, run.arrived
+            else:
+                tally = self._ingest(job, beating)
         except SabioError as exc:
             error = str(exc)
         except Exception as exc:  # a bug: keep the worker alive, log it, show it
@@ -184,6 +189,7 @@ class Worker:
             if source is not None:
                 self.sources.synced(source)
                 self.sources.forget_removed(source.id, time.time() - KEEP_REMOVED_S)
+                self._on_new(source, arrived)
             self.queue.finish(job, str(tally), tally.counts)
             return
         finally:
@@ -211,12 +217,34 @@ class Worker:
             return
         finally:
             beating.stop()
-        self.queue.finish(job, "done", {"documents": len(result["items"])})
+        message = "done"
+        if deliver := job.payload.get("deliver"):
+            context = {"kb": job.payload["kb"], "source_id": deliver.get("source_id")}
+            problems = automation.deliver(deliver, result, context)
+            message = f"done, but {'; '.join(problems)}" if problems else "done and delivered"
+        self.queue.finish(job, message, {"documents": len(result["items"])})
 
-    def _sync(self, source: Source, job: Job, beating: _Heartbeat) -> Tally:
+    def _sync(self, source: Source, job: Job, beating: _Heartbeat) -> SyncRun:
         run = SyncRun(self.sabio, source, job.payload, beating.update)
         source_kind(source.kind).connector().sync(run)
-        return run.tally
+        return run
+
+    def _on_new(self, source: Source, arrived: list[int]) -> None:
+        """Queue the source's task (``on_new``, :mod:`sabio.sources.automation`) for each
+        document its sync brought, to be delivered where it says."""
+        on_new = automation.automation_of(source.options)
+        if on_new is None:
+            return
+        for document_id in dict.fromkeys(arrived):
+            try:
+                payload = task_payload(
+                    self.sabio, source.kb_name, on_new["task"], [document_id], on_new["options"]
+                )
+            except SabioError as exc:  # gone meanwhile, or a model removed: say so
+                log.warning("%s: no %s for document %d: %s", source.describe(), on_new["task"],
+                            document_id, exc)  # fmt: skip
+                continue
+            self.queue.enqueue_task({**payload, "deliver": {**on_new, "source_id": source.id}})
 
     def _ingest(self, job: Job, beating: _Heartbeat) -> Tally:
         """Files to add to a knowledge base (uploads a stopped server left unindexed)."""

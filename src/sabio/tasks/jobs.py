@@ -25,9 +25,9 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sabio.errors import ConfigError, ConflictError, NotFoundError
 from sabio.jobs import KEEP_FINISHED_S
@@ -37,8 +37,56 @@ from sabio.tasks.summarize import LENGTHS
 from sabio.tasks.translate import language_name
 
 if TYPE_CHECKING:
-    from sabio.service import Sabio
-    from sabio.store import KnowledgeBase
+    from sabio.filters import DocumentFilter
+    from sabio.store import DocumentRecord, KnowledgeBase
+    from sabio.tasks.compare import Change
+    from sabio.tasks.extract import Extraction
+    from sabio.tasks.summarize import Summary
+    from sabio.tasks.translate import Translation
+
+
+class Library(Protocol):
+    """What a task needs of the service (:class:`sabio.service.Sabio`)."""
+
+    def kb(self, name: str | None = None) -> KnowledgeBase: ...
+    def get_document(self, kb: KnowledgeBase, ref: str | int) -> DocumentRecord: ...
+    def summarize(
+        self,
+        ref: str,
+        kb_name: str | None = None,
+        *,
+        length: str = "page",
+        language: str | None = None,
+        focus: str = "",
+        model: str | None = None,
+        progress: Callable[[str], None] | None = None,
+        stop: threading.Event | None = None,
+    ) -> tuple[DocumentRecord, Summary]: ...
+    def translate(
+        self,
+        ref: str,
+        to: str,
+        kb_name: str | None = None,
+        *,
+        model: str | None = None,
+        progress: Callable[[str], None] | None = None,
+        stop: threading.Event | None = None,
+    ) -> tuple[DocumentRecord, Translation]: ...
+    def extract(
+        self,
+        schema: Mapping[str, Any],
+        kb_name: str | None = None,
+        *,
+        filters: DocumentFilter | None = None,
+        sources: Sequence[str] | None = None,
+        model: str | None = None,
+        progress: Callable[[DocumentRecord, str], None] | None = None,
+        stop: threading.Event | None = None,
+    ) -> Iterator[tuple[DocumentRecord, Extraction]]: ...
+    def compare(
+        self, old_ref: str, new_ref: str, kb_name: str | None = None
+    ) -> tuple[DocumentRecord, DocumentRecord, list[Change]]: ...
+
 
 KINDS = ("summarize", "translate", "extract", "compare")
 OPTIONS: dict[str, frozenset[str]] = {
@@ -55,7 +103,7 @@ _PART = re.compile(r"\bpart (\d+) of (\d+)")
 
 
 def task_payload(
-    sabio: Sabio,
+    sabio: Library,
     kb_name: str | None,
     kind: str,
     documents: Sequence[str | int],
@@ -76,18 +124,24 @@ def task_payload(
     wanted = {"compare": "two documents", "extract": ""}.get(kind, "a document")
     if (kind == "compare" and len(ids) != 2) or (wanted and not ids):
         raise ConfigError(f"{kind} needs {wanted}", key="task_documents", kind=kind)
-    return {"kind": kind, "kb": kb.name, "documents": ids, "options": _checked(kind, options)}
+    return {
+        "kind": kind,
+        "kb": kb.name,
+        "documents": ids,
+        "options": check_task_options(kind, options),
+    }
 
 
-def _document_id(sabio: Sabio, kb: KnowledgeBase, ref: str | int) -> int:
+def _document_id(sabio: Library, kb: KnowledgeBase, ref: str | int) -> int:
     try:
         return sabio.get_document(kb, ref).id
     except (NotFoundError, ConflictError) as exc:
         raise ConfigError(str(exc), key="task_document", document=str(ref)) from exc
 
 
-def _checked(kind: str, options: dict[str, Any]) -> dict[str, Any]:
-    """``options`` with their values checked as the task will use them."""
+def check_task_options(kind: str, options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` with their values checked as the task will use them, the defaults
+    written in (also for a source's ``on_new``, :mod:`sabio.sources.automation`)."""
     checked = dict(options)
     if kind == "summarize":
         if checked.setdefault("length", "page") not in LENGTHS:
@@ -116,7 +170,7 @@ def _checked(kind: str, options: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_task(
-    sabio: Sabio, payload: dict[str, Any], progress: Progress, stop: threading.Event
+    sabio: Library, payload: dict[str, Any], progress: Progress, stop: threading.Event
 ) -> dict[str, Any]:
     """Run the task a job holds (:func:`task_payload`); its result."""
     kind, kb_name, ids = payload["kind"], payload["kb"], payload["documents"]
