@@ -188,10 +188,13 @@ def run_task(
             kb_name,
             sources=sources,
             model=options.get("model"),
-            progress=lambda doc, note: _report(progress, doc.title, note, len(items) + 1, 0),
+            progress=lambda doc, note: _report(progress, doc.title, note, 1, 0),
             stop=stop,
         )
-        return {"kind": kind, "items": [results.extraction_json(d, e) for d, e in found]}
+        for doc, extraction in found:  # a batch says how far it is, document by document
+            items.append(results.extraction_json(doc, extraction))
+            progress(len(items), len(ids) or None, f"{len(items)} documents done")
+        return {"kind": kind, "items": items}
     for number, ref in enumerate(ids, 1):
         note = _Notes(progress, number, len(ids))
         if kind == "summarize":
