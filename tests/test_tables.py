@@ -335,6 +335,8 @@ def test_a_total_by_province_is_computed_cited_and_shown_with_its_sql(sales: Sab
     done = answer.computation
     assert done is not None and done.computed and done.attempts == 1
     assert done.rows == [["Madrid", "1247.00"], ["Sevilla", "1080.00"]]
+    assert done.chart is not None and done.chart.kind == "pie"  # a total over every provincia
+    assert "Madrid: 1.247 (53,6 %)" in done.chart_svg and "Gráfico circular" in done.chart_svg
     assert answer.language == "es"
     assert answer.text.startswith("2 filas calculadas a partir de ventas.csv [1].")
     assert "| Madrid | 1247.00 |" in answer.text and f"```sql\n{sql}\n```" in answer.text

@@ -59,7 +59,8 @@ from sabio.store import (
     Store,
 )
 from sabio.tables.answers import TableAccess
-from sabio.tables.engine import TableInfo, TableStore, tables_path
+from sabio.tables.engine import Result, TableInfo, TableStore, tables_path
+from sabio.tables.query import validate
 from sabio.tasks.compare import Change, compare_documents
 from sabio.tasks.extract import Extraction, extract_document
 from sabio.tasks.summarize import Summary, summarize_document
@@ -316,6 +317,13 @@ class Sabio:
         return [
             t for t in self.kb_tables(kb).tables() if current.get(t.document_id) == t.content_hash
         ]
+
+    def query_tables(self, sql: str, kb_name: str | None = None) -> tuple[str, Result]:
+        """Run a query of the person's own over a knowledge base's tables, checked and
+        sandboxed as a model's is (:mod:`sabio.tables.query`): the SQL that ran, its result."""
+        kb = self.kb(kb_name)
+        checked = validate(sql, {t.name for t in self.tables(kb.name)})
+        return checked, self.kb_tables(kb).run(checked)
 
     def _indexed_hashes(self, kb: KnowledgeBase) -> dict[int, str]:
         return {d.id: d.content_hash for d in self.store.list_documents(kb.id) if d.chunk_count}

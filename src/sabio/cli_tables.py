@@ -1,0 +1,116 @@
+"""`sabio tables` (the tables kept, a query of your own over them, its chart) and the
+chart that `sabio ask --chart` writes (:mod:`sabio.tables`)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from sabio.tables.answers import show
+from sabio.tables.charts import Chart, chart_for, write_chart
+from sabio.tables.query import has_limit
+from sabio.terminal import JsonOption, KbOption, default_language, err, out, print_json
+from sabio.terminal import service as _sabio
+
+ChartOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--chart", help="Draw the result as a chart in this file (.svg, or .png).", dir_okay=False
+    ),
+]
+LanguageOption = Annotated[
+    str | None,
+    typer.Option("--language", help="en or es (default: SABIO_LANGUAGE, else LANG)."),
+]
+
+
+def save_chart(path: Path, chart: Chart | None, language: str) -> None:
+    """Write ``chart`` to ``path`` (PNG for a .png name, else SVG), or say why there is none."""
+    if chart is None:
+        err.print(
+            "[yellow]note:[/] no chart: the result is not a series (it needs at least two "
+            "rows, a column of labels or periods and one of numbers)"
+        )
+        return
+    path.write_bytes(write_chart(chart, str(path), language))
+    err.print(f"[dim]chart ({chart.kind}) written to {escape(str(path))}[/]")
+
+
+def tables(
+    ctx: typer.Context,
+    kb: KbOption = None,
+    sql: Annotated[
+        str | None,
+        typer.Option(
+            "--sql", help="Run this read-only SELECT over the tables and show its result."
+        ),
+    ] = None,
+    chart: ChartOption = None,
+    language: LanguageOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List the tables kept from a knowledge base's spreadsheets and documents: what `sabio
+    ask` computes over (a total, an average, the top five…). With --sql, run a query of
+    your own over them (checked and sandboxed as a model's is), and --chart draws it."""
+    if sql is not None:
+        _query(ctx, sql, kb, chart, language, as_json)
+        return
+    found = _sabio(ctx).tables(kb)
+    if as_json:
+        print_json([asdict(t) for t in found])
+        return
+    for t in found:
+        out.print(
+            f"[bold]{escape(t.name)}[/]  [cyan]{escape(t.where)}[/]  [dim]{t.row_count} rows[/]"
+        )
+        for c in t.columns:
+            label = f"  [dim]{escape(c.label)}[/]" if c.label != c.name else ""
+            unit = f" [dim]({escape(c.unit)})[/]" if c.unit else ""
+            out.print(f"    {escape(c.name)} {c.sql_type}{unit}{label}")
+    if not found:
+        out.print("No tables yet: add spreadsheets or CSV files with `sabio add PATH`.")
+
+
+def _query(
+    ctx: typer.Context,
+    sql: str,
+    kb: str | None,
+    chart_path: Path | None,
+    language: str | None,
+    as_json: bool,
+) -> None:
+    ran, result = _sabio(ctx).query_tables(sql, kb)
+    lang = language_of(language)
+    chart = chart_for(
+        result.columns, result.rows, truncated=result.truncated, limited=has_limit(ran)
+    )
+    if as_json:
+        rows = [[show(v) if not isinstance(v, int | float) else v for v in r] for r in result.rows]
+        print_json(
+            {
+                "sql": ran,
+                "columns": result.columns,
+                "rows": rows,
+                "truncated": result.truncated,
+                "chart": chart.to_dict() if chart else None,
+            }
+        )
+    else:
+        table = Table(*result.columns, box=None)
+        for row in result.rows:
+            table.add_row(*(escape(show(v)) for v in row))
+        out.print(table)
+        if result.truncated:
+            err.print(f"[dim]only the first {len(result.rows)} rows[/]")
+    if chart_path is not None:
+        save_chart(chart_path, chart, lang)
+
+
+def language_of(language: str | None) -> str:
+    """``en`` or ``es``: as asked, else the environment's."""
+    return "es" if (language or default_language()).lower().startswith("es") else "en"
