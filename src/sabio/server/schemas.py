@@ -298,6 +298,11 @@ class MessageOut(_Out):
         description="An answer's statements, each supported by a passage or not, as in the "
         "answer's `claims`.",
     )
+    chart: str = Field(
+        default="",
+        description="An answer computed over a table: its chart as an SVG document, as the "
+        "answer's `computation.chart_svg`; empty for none.",
+    )
     created_at: float
     parent_id: int | None = Field(description="The message it follows; null for the first.")
     versions: list[int] = Field(

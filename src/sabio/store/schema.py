@@ -7,7 +7,8 @@ jobs (:mod:`sabio.store.sources`); 5: knowledge bases' identifiers (``slug``,
 :mod:`sabio.names`), members' access to them (``kb_member``), and chats as trees: each
 message's ``parent_id`` (regenerated answers and edited questions are siblings), the
 branch shown (``chat.leaf_id``), answers stopped by their reader and the claims of each
-answer. A new change of the schema is a new function here (or in the module of its
+answer; 6: the chart drawn with an answer computed over a table (``message.chart``, an SVG
+document). A new change of the schema is a new function here (or in the module of its
 tables), appended to :data:`MIGRATIONS`.
 """
 
@@ -67,12 +68,21 @@ CREATE INDEX IF NOT EXISTS kb_member_user ON kb_member(user_id);
     )
 
 
+@migration(6)
+def message_charts(db: sqlite3.Connection) -> None:
+    """Schema 6: an answer's chart, kept with it (``message.chart``: the SVG of
+    :mod:`sabio.tables.charts`, '' for none)."""
+    if "chart" not in {row[1] for row in db.execute("PRAGMA table_info(message)")}:
+        db.execute("ALTER TABLE message ADD COLUMN chart TEXT NOT NULL DEFAULT ''")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     create_documents,
     create_chats,
     create_users,
     create_sources_and_jobs,
     identifiers_members_and_chat_trees,
+    message_charts,
 )
 SCHEMA_VERSION = MIGRATIONS[-1].number
 """The number of the last migration (kept in ``PRAGMA user_version`` too, and in exports)."""
