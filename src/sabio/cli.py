@@ -26,7 +26,7 @@ from sabio.answer import Answer, AnswerStream
 from sabio.cli_data import export, import_, purge
 from sabio.cli_review import review
 from sabio.cli_sources import source_app, worker
-from sabio.cli_tables import ChartOption, save_chart, tables
+from sabio.cli_tables import ChartOption, report, save_chart, tables
 from sabio.cli_tasks import compare, extract, summarize, translate
 from sabio.config import Settings, load_settings
 from sabio.disk import storage_error, write_problem
@@ -94,6 +94,7 @@ app.command("review")(review)
 app.command("translate")(translate)
 app.command("compare")(compare)
 app.command("tables")(tables)
+app.command("report")(report)
 
 
 @app.callback()

@@ -114,3 +114,43 @@ def _query(
 def language_of(language: str | None) -> str:
     """``en`` or ``es``: as asked, else the environment's."""
     return "es" if (language or default_language()).lower().startswith("es") else "en"
+
+
+def report(
+    ctx: typer.Context,
+    kb: Annotated[str | None, typer.Argument(help="Knowledge base (default: 'default').")] = None,
+    out_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Write it here: .html (charts inline) or .md (charts as SVG files in a folder "
+            "beside it). Default: Markdown on stdout, without charts.",
+            dir_okay=False,
+        ),
+    ] = None,
+    language: LanguageOption = None,
+) -> None:
+    """A report over a knowledge base's tables, computed without a model: each table's
+    size and columns, the totals and means of its measures, totals by month or year, the
+    top five of a category, each with the SQL that computed it, the table it cites and
+    its chart."""
+    from sabio.tables.report import build_report, report_html, report_markdown
+
+    sabio = _sabio(ctx)
+    name = sabio.kb(kb).name
+    made = build_report(
+        name,
+        sabio.tables(name),
+        lambda sql: sabio.query_tables(sql, name)[1],
+        language_of(language),
+    )
+    if out_file is None:
+        out.print(report_markdown(made, None), markup=False, highlight=False)
+        return
+    if out_file.suffix.lower() in (".html", ".htm"):
+        out_file.write_text(report_html(made), encoding="utf-8")
+    else:
+        charts = out_file.with_name(out_file.stem + "_charts")
+        out_file.write_text(report_markdown(made, charts), encoding="utf-8")
+    err.print(f"[dim]report on {len(made.sections)} table(s) written to {escape(str(out_file))}[/]")

@@ -1,0 +1,89 @@
+"""`sabio report` (sabio.tables.report): a report over a folder of CSV files, its figures
+checked against the same sums done here with the csv module, not Sabio's engine."""
+
+from __future__ import annotations
+
+import csv
+import xml.etree.ElementTree as ET
+from collections import Counter
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from fake_servers import closed_port
+from typer.testing import CliRunner
+
+from sabio.cli import app
+
+ROWS = [
+    ("03/01/2024", "Madrid", "luz", "1.234,50"),
+    ("15/01/2024", "Sevilla", "agua", "980,00"),
+    ("28/02/2024", "Madrid", "agua", "12,50"),
+    ("01/03/2024", "Jaén", "luz", "100,00"),
+    ("09/03/2024", "Sevilla", "luz", "7,25"),
+    ("30/03/2024", "Madrid", "gas", "40,00"),
+]
+
+
+def _amount(text: str) -> Decimal:
+    return Decimal(text.replace(".", "").replace(",", "."))
+
+
+@pytest.fixture
+def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("SABIO_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("SABIO_EMBEDDING_MODEL", "fake:words")
+    monkeypatch.setenv("OLLAMA_HOST", f"127.0.0.1:{closed_port()}")
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    with (docs / "gastos.csv").open("w", encoding="utf-8", newline="") as out:
+        writer = csv.writer(out, delimiter=";")
+        writer.writerow(["fecha", "provincia", "concepto", "importe"])
+        writer.writerows(ROWS)
+    (docs / "notas.csv").write_text("nombre,apodo\nAna,La Jefa\nLuis,Lucho\n", encoding="utf-8")
+    assert CliRunner().invoke(app, ["add", str(docs)]).exit_code == 0
+    return docs
+
+
+def test_a_report_over_csv_files_computes_every_figure_it_shows(folder: Path) -> None:
+    out = folder.parent / "informe.md"
+    done = CliRunner().invoke(app, ["report", "--out", str(out), "--language", "es"])
+    assert done.exit_code == 0, done.output
+    text = out.read_text(encoding="utf-8")
+    total = sum(_amount(r[3]) for r in ROWS)
+    assert "# Informe sobre las tablas de default" in text and "2 tablas" in text
+    assert "6 filas de gastos.csv; columnas: fecha, provincia, concepto, importe." in text
+    assert f"| total_importe | {total} |" in text and "| filas | 6 |" in text
+    by_month = Counter[str]()
+    for day, *_, amount in ROWS:
+        by_month[f"2024-{day[3:5]}"] += _amount(amount)  # type: ignore[assignment]
+    for month, value in by_month.items():
+        assert f"| {month} | {value} |" in text
+    by_province = Counter[str]()
+    for _, province, _, amount in ROWS:
+        by_province[province] += _amount(amount)  # type: ignore[assignment]
+    top = sorted(by_province.items(), key=lambda kv: (-kv[1], kv[0]))
+    table = "\n".join(f"| {p} | {v} |" for p, v in top)
+    assert table in text  # every province, the largest first
+    assert "```sql\nSELECT" in text and text.count("De gastos.csv.") == 3
+    charts = sorted((folder.parent / "informe_charts").glob("*.svg"))
+    assert len(charts) == 2 and "![" in text  # the months' line, the provinces' bars
+    labels = [ET.fromstring(c.read_text(encoding="utf-8")).get("aria-label") for c in charts]
+    assert labels == [
+        "Gráfico de líneas: total_importe por mes (3)",
+        "Gráfico de barras: total_importe por provincia (3)",
+    ]
+    # the table of names has no measure, no date and no repeated category: its row count
+    assert "2 filas de notas.csv" in text
+
+
+def test_the_html_report_is_one_file_with_its_charts_inline(folder: Path) -> None:
+    out = folder.parent / "report.html"
+    done = CliRunner().invoke(app, ["report", "--out", str(out), "--language", "en"])
+    assert done.exit_code == 0, done.output
+    page = out.read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>") and '<html lang="en">' in page
+    assert page.count("<svg ") == 2 and "<script" not in page
+    assert "Top 5 provincia by total_importe" in page and "From gastos.csv." in page
+    printed = CliRunner().invoke(app, ["report"])
+    assert printed.exit_code == 0 and "## gastos" in printed.output and "![" not in printed.output
