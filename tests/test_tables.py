@@ -626,3 +626,29 @@ def test_a_query_waits_while_another_thread_writes(tmp_path: Path) -> None:
     sums = [store.run("SELECT sum(a) FROM t").rows for _ in range(20)]
     writer.join()
     assert errors == [] and sums == [[(499500,)]] * 20
+
+
+def test_a_table_inside_an_html_page_is_kept_typed(sabio: Sabio, tmp_path: Path) -> None:
+    page = tmp_path / "ventas.html"
+    page.write_text(
+        "<html><head><title>Ventas</title></head><body><h1>Informe</h1>"
+        "<p>Las ventas por región en el trimestre fueron las siguientes, según el cuadro.</p>"
+        "<table><tr><th>Región</th><th>Ventas</th><th>Fecha</th></tr>"
+        "<tr><td>Norte</td><td>1.200,50 €</td><td>3 de enero de 2024</td></tr>"
+        "<tr><td>Sur</td><td>800 €</td><td>15/02/2024</td></tr></table>"
+        "<p>Más texto después del cuadro, para que la página tenga un cuerpo.</p></body></html>",
+        encoding="utf-8",
+    )
+    sabio.add([page])
+    [table] = sabio.tables()
+    assert table.name == "ventas" and table.where == "ventas.html"
+    assert [(c.name, c.sql_type, c.unit) for c in table.columns] == [
+        ("region", "VARCHAR", ""),
+        ("ventas", "DECIMAL(38,2)", "EUR"),
+        ("fecha", "DATE", ""),
+    ]
+    _, result = sabio.query_tables("SELECT region, ventas, fecha FROM ventas ORDER BY 1")
+    assert result.rows == [
+        ("Norte", Decimal("1200.50"), date(2024, 1, 3)),
+        ("Sur", Decimal("800.00"), date(2024, 2, 15)),
+    ]
