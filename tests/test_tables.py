@@ -652,3 +652,19 @@ def test_a_table_inside_an_html_page_is_kept_typed(sabio: Sabio, tmp_path: Path)
         ("Norte", Decimal("1200.50"), date(2024, 1, 3)),
         ("Sur", Decimal("800.00"), date(2024, 2, 15)),
     ]
+
+
+def test_the_collector_is_held_off_only_while_a_table_is_read(tmp_path: Path) -> None:
+    import gc
+
+    from sabio.loaders import load_document
+
+    data = _write_csv(tmp_path / "n.csv", [["a", "b"], *[[str(i), f"{i},5"] for i in range(50)]])
+    for enabled in (True, False):
+        (gc.enable if enabled else gc.disable)()
+        try:
+            [table] = tables_of(load_document(Blob.from_path(data)), "n", Blob.from_path(data))
+            assert gc.isenabled() is enabled  # as it was, whatever it was
+        finally:
+            gc.enable()
+        assert table.row_count == 50 and table.cells[1][:2] == ["0.5", "1.5"]
