@@ -316,7 +316,11 @@ def canonical_column(cells: Sequence[str], kind: ColumnType) -> list[str | None]
     of a few hundred dates or names cost a few hundred readings)."""
     if kind.kind == "text":
         return [c or None for c in map(str.strip, cells)]
-    seen = {cell: canonical(cell, kind) for cell in dict.fromkeys(cells)}
+    seen: dict[str, str | None] = {}
+    numeric = kind.kind in ("integer", "decimal", "double")
+    for cell in dict.fromkeys(cells):
+        plain = _plain_number(cell, kind.decimal_comma) if numeric else None
+        seen[cell] = plain if plain is not None else canonical(cell, kind)  # the common case first
     return [seen[c] for c in cells]
 
 
