@@ -4,6 +4,7 @@ checked against the same sums done here with the csv module, not Sabio's engine.
 from __future__ import annotations
 
 import csv
+import os
 import xml.etree.ElementTree as ET
 from collections import Counter
 from decimal import Decimal
@@ -87,3 +88,23 @@ def test_the_html_report_is_one_file_with_its_charts_inline(folder: Path) -> Non
     assert "Top 5 provincia by total_importe" in page and "From gastos.csv." in page
     printed = CliRunner().invoke(app, ["report"])
     assert printed.exit_code == 0 and "## gastos" in printed.output and "![" not in printed.output
+
+
+def test_the_api_serves_the_report_sandboxed(folder: Path, tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from sabio.config import load_settings
+    from sabio.server import create_app
+
+    settings = load_settings({}, environ=dict(os.environ))
+    with TestClient(create_app(settings), base_url="http://127.0.0.1:11435") as client:
+        page = client.get("/api/v1/kbs/default/report", params={"language": "es"})
+        text = client.get("/api/v1/kbs/default/report", params={"format": "markdown"})
+        missing = client.get("/api/v1/kbs/nada/report")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert page.headers["content-security-policy"] == "sandbox"
+    assert "Los 5 primeros provincia por total_importe" in page.text
+    assert page.text.count("<svg ") == 2
+    assert text.status_code == 200 and text.headers["content-type"].startswith("text/markdown")
+    assert "## gastos" in text.text and "| total_importe |" in text.text
+    assert missing.status_code == 404

@@ -135,16 +135,9 @@ def report(
     size and columns, the totals and means of its measures, totals by month or year, the
     top five of a category, each with the SQL that computed it, the table it cites and
     its chart."""
-    from sabio.tables.report import build_report, report_html, report_markdown
+    from sabio.tables.report import report_html, report_markdown
 
-    sabio = _sabio(ctx)
-    name = sabio.kb(kb).name
-    made = build_report(
-        name,
-        sabio.tables(name),
-        lambda sql: sabio.query_tables(sql, name)[1],
-        language_of(language),
-    )
+    made = _sabio(ctx).table_report(kb, language_of(language))
     if out_file is None:
         out.print(report_markdown(made, None), markup=False, highlight=False)
         return

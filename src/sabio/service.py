@@ -61,6 +61,8 @@ from sabio.store import (
 from sabio.tables.answers import TableAccess
 from sabio.tables.engine import Result, TableInfo, TableStore, tables_path
 from sabio.tables.query import validate
+from sabio.tables.report import Report as TableReport
+from sabio.tables.report import build_report
 from sabio.tasks.compare import Change, compare_documents
 from sabio.tasks.extract import Extraction, extract_document
 from sabio.tasks.summarize import Summary, summarize_document
@@ -324,6 +326,13 @@ class Sabio:
         kb = self.kb(kb_name)
         checked = validate(sql, {t.name for t in self.tables(kb.name)})
         return checked, self.kb_tables(kb).run(checked)
+
+    def table_report(self, kb_name: str | None = None, language: str = "en") -> TableReport:
+        """A report over a knowledge base's tables, computed without a model
+        (:mod:`sabio.tables.report`), every query checked and sandboxed."""
+        name = self.kb(kb_name).name
+        run = lambda sql: self.query_tables(sql, name)[1]  # noqa: E731
+        return build_report(name, self.tables(name), run, language)
 
     def _indexed_hashes(self, kb: KnowledgeBase) -> dict[int, str]:
         return {d.id: d.content_hash for d in self.store.list_documents(kb.id) if d.chunk_count}

@@ -5,6 +5,7 @@ data directory, run by ``sabio serve`` with uvicorn.
     chats_api     chats: their answers streamed, stopped, regenerated, edited, exported
     members_api   who may use a knowledge base
     review_api    the security review of a knowledge base (sabio.review), masked
+    report_api    a report over a knowledge base's tables (sabio.tables.report)
     live          a knowledge base's counts as they change (server-sent events)
     roles         who may do what, route by route (admins, members' read or write)
     ollama_api    the Ollama API on the same port: knowledge bases as models
@@ -88,6 +89,7 @@ from sabio.server.members_api import router as members_router
 from sabio.server.ollama_api import install_ollama_api
 from sabio.server.ollama_proxy import upstream_client
 from sabio.server.openai_api import install_openai_api
+from sabio.server.report_api import router as report_router
 from sabio.server.review_api import router as review_router
 from sabio.server.roles import enforce
 from sabio.server.services import Services
@@ -170,6 +172,7 @@ def create_app(
     app.include_router(chats_router)
     app.include_router(members_router)
     app.include_router(review_router)
+    app.include_router(report_router)
     app.include_router(live_router)
     app.include_router(auth_router)
     app.include_router(settings_router)
