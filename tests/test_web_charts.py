@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from test_web import (
+    ARTIFACTS,
     DESKTOP,
     Page,
     browser,  # noqa: F401  (the fixture)
@@ -70,6 +71,16 @@ def test_a_computed_answer_shows_its_chart_and_saves_it(
         [{"name": "ventas.csv", "mimeType": "text/csv", "buffer": SALES.encode()}],
     )
     expect(page.locator(".upload-queue li").first).to_have_attribute("data-status", "indexed")
+    with page.expect_popup() as opened:  # the report over the tables, in a tab of its own
+        page.get_by_role("link", name=re.compile("Informe de las tablas")).click()
+    report = opened.value
+    expect(
+        report.get_by_role("heading", name="Informe sobre las tablas de cuentas")
+    ).to_be_visible()
+    expect(report.locator("body")).to_contain_text("total_importe")
+    expect(report.locator("body")).to_contain_text("2327")  # 1234.50 + 980 + 12.50 + 100
+    report.screenshot(path=ARTIFACTS / "chart-es-00-report.png")
+    report.close()
     page.get_by_role("link", name="Nueva conversación").click()
     page.fill("#question", "¿Cuál es el total de importe por provincia?")
     page.keyboard.press("Enter")

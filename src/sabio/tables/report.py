@@ -39,6 +39,11 @@ TEXTS = {
         "{count} tablas; cada cifra se calculó con la consulta SQL que la acompaña, sobre la "
         "tabla que cita.",
     ),
+    "intro_one": (
+        "1 table; every figure was computed by the SQL under it, over the table it cites.",
+        "1 tabla; cada cifra se calculó con la consulta SQL que la acompaña, sobre la tabla "
+        "que cita.",
+    ),
     "none": (
         "No tables yet: add spreadsheets or CSV files with `sabio add PATH`.",
         "Aún no hay tablas: añade hojas de cálculo o CSV con `sabio add RUTA`.",
@@ -57,6 +62,13 @@ TEXTS = {
     "figure": ("figure", "cifra"),
     "value": ("value", "valor"),
 }
+
+
+def _intro(report: Report) -> str:
+    count = len(report.sections)
+    if not count:
+        return _t("none", report.language)
+    return _t("intro_one" if count == 1 else "intro", report.language, count=count)
 
 
 def _t(key: str, language: str, **values: object) -> str:
@@ -205,11 +217,7 @@ def report_markdown(report: Report, charts: Path | None) -> str:
     its name relative to the report), or left out when ``charts`` is None."""
     language = report.language
     lines = [f"# {_t('title', language, kb=report.kb)}", ""]
-    lines.append(
-        _t("intro", language, count=len(report.sections))
-        if report.sections
-        else _t("none", language)
-    )
+    lines.append(_intro(report))
     number = 0
     for section in report.sections:
         table = section.table
@@ -247,8 +255,7 @@ def report_html(report: Report) -> str:
     language = report.language
     e = html.escape
     body = [f"<h1>{e(_t('title', language, kb=report.kb))}</h1>"]
-    intro = _t("intro", language, count=len(report.sections))
-    body.append(f"<p>{e(intro if report.sections else _t('none', language))}</p>")
+    body.append(f"<p>{e(_intro(report))}</p>")
     for section in report.sections:
         table = section.table
         columns = ", ".join(c.name for c in table.columns)

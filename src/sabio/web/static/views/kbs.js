@@ -7,7 +7,7 @@ import { API, api } from "../api.js";
 import { loadChats, loadKbs } from "../data.js";
 import { confirmDialog } from "../dialogs.js";
 import { report, showError } from "../errors.js";
-import { formatDate, t } from "../i18n.js";
+import { formatDate, getLang, t } from "../i18n.js";
 import { canWrite, isAdmin, set, state, watch } from "../store.js";
 import { uploadQueue, unlockButton } from "../uploads.js";
 import { confirmKbDeletion } from "./data.js";
@@ -146,7 +146,10 @@ function liveCounts(kb, fresh, changed) {
 // The documents and the drop zone (writers): {element, refresh}.
 async function documentsTab(kb) {
   const docs = h("div.documents");
-  const refresh = async () => docs.replaceChildren(documentTable(kb, await api("GET", `/kbs/${encodeURIComponent(kb.id)}/documents`), refresh));
+  const refresh = async () => {
+    const documents = await api("GET", `/kbs/${encodeURIComponent(kb.id)}/documents`);
+    docs.replaceChildren(documents.length ? tablesReportLink(kb) : "", documentTable(kb, documents, refresh));
+  };
   await refresh();
   if (!canWrite(kb)) return { element: h("div.kb-documents", {}, h("p.muted.small", {}, t("readOnlyHelp")), docs), refresh };
   const queue = uploadQueue(kb, { done: () => refresh().catch(report), unlocked: () => refresh().catch(report) });
@@ -181,6 +184,12 @@ async function documentsTab(kb) {
     fileInput,
   );
   return { element: h("div.kb-documents", {}, drop, queue.element, docs), refresh };
+}
+
+// The report over the knowledge base's tables (computed on the server, no model), in a tab.
+function tablesReportLink(kb) {
+  const href = `${API}/kbs/${encodeURIComponent(kb.id)}/report?language=${getLang() === "es" ? "es" : "en"}`;
+  return h("p.small.tables-report", {}, h("a", { href, target: "_blank", rel: "noopener" }, icon("file"), " ", t("tablesReport")));
 }
 
 function documentTable(kb, documents, refresh) {
