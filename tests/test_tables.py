@@ -459,6 +459,35 @@ def test_the_cli_lists_tables_and_answers_with_the_result_and_sql(
         "| 2024-01-01 | 10 |" in asked.output and "SELECT mes, importe FROM gastos" in asked.output
     )
     assert "Sources" in asked.output and "gastos.csv" in asked.output
+    drawn = home / "mensual.svg"
+    charted = cli.invoke(
+        app,
+        [
+            "ask",
+            "¿Cuál es el importe total por mes?",
+            "--model",
+            "sql:monthly",
+            "--chart",
+            str(drawn),
+        ],
+    )
+    assert charted.exit_code == 0 and "chart (bar) written" in charted.output
+    assert 'aria-label="Gráfico de barras: importe por mes (2)"' in drawn.read_text(
+        encoding="utf-8"
+    )
+    (home / "total.sql").write_text("SELECT sum(importe) AS total FROM gastos")
+    plain = cli.invoke(  # one value: nothing to draw
+        app,
+        [
+            "ask",
+            "¿Cuál es el importe total?",
+            "--model",
+            "sql:total",
+            "--chart",
+            str(home / "no.svg"),
+        ],
+    )
+    assert "no chart" in plain.output and not (home / "no.svg").exists()
 
 
 def test_a_chat_answers_by_computation_and_keeps_the_table(sales: Sabio) -> None:

@@ -1,8 +1,8 @@
 """A result table drawn as a chart, chosen from the result's shape alone, so that the same
 result always gives the same chart: a series over periods (dates, months, years) is a
 line, parts of a whole over a few categories (a count, a sum, a share, all positive) a
-pie, any other values by category bars. A result with no numbers, one row, or more rows
-than it had room for (truncated) gets none.
+pie, any other values by category (or over two periods) bars. A result with no numbers,
+one row, or more rows than it had room for (truncated) gets none.
 
 The chart is laid out once as a few shapes (:class:`Shape`) and written as SVG
 (:func:`chart_svg`, for the web app, reports and ``--chart out.svg``) or as PNG through
@@ -158,8 +158,10 @@ def chart_for(
 
 
 def _kind(period: bool, series: tuple[Series, ...], count: int, limited: bool) -> Kind | None:
-    if period and count >= 3:
-        return "line" if count <= MAX_POINTS else None
+    if period:  # a few periods are bars, never slices of a whole
+        if count >= 3:
+            return "line" if count <= MAX_POINTS else None
+        return "bar"
     if count > MAX_BARS:
         return None
     values = series[0].values
