@@ -110,10 +110,15 @@ def _is_measure(column: ColumnInfo) -> bool:
     return numeric and not words & _NOT_MEASURES
 
 
-def _measures(table: TableInfo) -> list[ColumnInfo]:
+def _measures(table: TableInfo, run: Callable[[str], Result]) -> list[ColumnInfo]:
     """The columns worth adding up, money first (a currency, an exact decimal, a name
-    such as "total" or "importe"), then the rest in the table's order."""
+    such as "total" or "importe"), then the rest in the table's order; a column with one
+    value all along (a code, a level) is none."""
     found = [c for c in table.columns if _is_measure(c)]
+    if found:
+        counts = ", ".join(f"count(DISTINCT {_quoted(c.name)})" for c in found)
+        [distinct] = run(f"SELECT {counts} FROM {_quoted(table.name)}").rows
+        found = [c for c, n in zip(found, distinct, strict=True) if n >= 2]
     money = [
         c
         for c in found
@@ -131,7 +136,7 @@ def build_report(
 
 def _section(table: TableInfo, run: Callable[[str], Result], language: str) -> Section:
     section = Section(table)
-    measures = _measures(table)
+    measures = _measures(table, run)
     name = _quoted(table.name)
     parts = ["count(*) AS " + _quoted(_t("rows", language))]
     for m in measures:
