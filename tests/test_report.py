@@ -39,8 +39,8 @@ def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     docs.mkdir()
     with (docs / "gastos.csv").open("w", encoding="utf-8", newline="") as out:
         writer = csv.writer(out, delimiter=";")
-        writer.writerow(["fecha", "provincia", "concepto", "importe"])
-        writer.writerows(ROWS)
+        writer.writerow(["fecha", "provincia", "concepto", "importe", "nivel"])
+        writer.writerows(row + ("7",) for row in ROWS)  # one level all along: not a measure
     (docs / "notas.csv").write_text("nombre,apodo\nAna,La Jefa\nLuis,Lucho\n", encoding="utf-8")
     assert CliRunner().invoke(app, ["add", str(docs)]).exit_code == 0
     return docs
@@ -53,7 +53,8 @@ def test_a_report_over_csv_files_computes_every_figure_it_shows(folder: Path) ->
     text = out.read_text(encoding="utf-8")
     total = sum(_amount(r[3]) for r in ROWS)
     assert "# Informe sobre las tablas de default" in text and "2 tablas" in text
-    assert "6 filas de gastos.csv; columnas: fecha, provincia, concepto, importe." in text
+    assert "6 filas de gastos.csv; columnas: fecha, provincia, concepto, importe, nivel." in text
+    assert "nivel)" not in text  # nothing added up or averaged over it
     assert f"| total_importe | {total} |" in text and "| filas | 6 |" in text
     by_month = Counter[str]()
     for day, *_, amount in ROWS:
