@@ -40,7 +40,7 @@ def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     with (docs / "gastos.csv").open("w", encoding="utf-8", newline="") as out:
         writer = csv.writer(out, delimiter=";")
         writer.writerow(["fecha", "provincia", "concepto", "importe", "nivel"])
-        writer.writerows(row + ("7",) for row in ROWS)  # one level all along: not a measure
+        writer.writerows((*row, "7") for row in ROWS)  # one level all along: not a measure
     (docs / "notas.csv").write_text("nombre,apodo\nAna,La Jefa\nLuis,Lucho\n", encoding="utf-8")
     assert CliRunner().invoke(app, ["add", str(docs)]).exit_code == 0
     return docs
