@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import os
+import time
 import xml.etree.ElementTree as ET
 from collections import Counter
 from decimal import Decimal
@@ -109,3 +110,32 @@ def test_the_api_serves_the_report_sandboxed(folder: Path, tmp_path: Path) -> No
     assert text.status_code == 200 and text.headers["content-type"].startswith("text/markdown")
     assert "## gastos" in text.text and "| total_importe |" in text.text
     assert missing.status_code == 404
+
+
+def test_a_scheduled_report_is_written_by_the_worker_and_queued_again(folder: Path) -> None:
+    from sabio.config import load_settings
+    from sabio.service import Sabio
+    from sabio.worker import Worker
+
+    reports = folder.parent / "informes"
+    cli = CliRunner()
+    every = ["report", "--to-folder", str(reports), "--every", "1d", "--language", "es"]
+    queued = cli.invoke(app, every)
+    assert queued.exit_code == 0 and "every 1d" in queued.output, queued.output
+    sabio = Sabio(load_settings({}, environ=dict(os.environ)))
+    worker = Worker(sabio, watch=False)
+    try:
+        assert worker.run_pending() == 1  # today's; tomorrow's waits
+        [written] = reports.glob("default-report-*.html")
+        page = written.read_text(encoding="utf-8")
+        assert "Informe sobre las tablas de default" in page and page.count("<svg ") == 2
+        waiting = [j for j in sabio.jobs.recent() if j.kind == "report" and j.status == "queued"]
+        assert len(waiting) == 1 and waiting[0].run_after > time.time() + 86_000
+        assert worker.run_pending() == 0
+    finally:
+        worker.stop()
+        sabio.close()
+    stopped = cli.invoke(app, ["report", "--stop"])
+    assert stopped.exit_code == 0 and "1 scheduled report(s) stopped" in stopped.output
+    once = cli.invoke(app, ["report", "--to-folder", str(reports), "--markdown"])
+    assert once.exit_code == 0 and "then every" not in once.output

@@ -130,20 +130,46 @@ def report(
         ),
     ] = None,
     language: LanguageOption = None,
+    folder: Annotated[
+        Path | None,
+        typer.Option(
+            "--to-folder",
+            help="Let the worker (`sabio serve` or `sabio worker`) write it into this folder, "
+            "under a dated name, now and then --every so often.",
+            file_okay=False,
+        ),
+    ] = None,
+    every: Annotated[
+        str | None, typer.Option(help="With --to-folder: again every 1d, 12h, 30m…")
+    ] = None,
+    markdown: Annotated[
+        bool, typer.Option("--markdown/--html", help="With --to-folder: Markdown or HTML.")
+    ] = False,
+    stop: Annotated[
+        bool, typer.Option("--stop", help="Stop the knowledge base's scheduled reports.")
+    ] = False,
 ) -> None:
     """A report over a knowledge base's tables, computed without a model: each table's
     size and columns, the totals and means of its measures, totals by month or year, the
     top five of a category, each with the SQL that computed it, the table it cites and
-    its chart."""
-    from sabio.tables.report import report_html, report_markdown
+    its chart. With --to-folder, made by the worker, on a schedule with --every."""
+    from sabio.cli_sources import parse_duration
+    from sabio.tables.report import report_markdown, write_report
 
-    made = _sabio(ctx).table_report(kb, language_of(language))
+    sabio = _sabio(ctx)
+    if stop:
+        err.print(f"{sabio.cancel_reports(kb)} scheduled report(s) stopped.")
+        return
+    if folder is not None:
+        seconds = parse_duration(every) if every else 0.0
+        kind = "markdown" if markdown else "html"
+        job = sabio.schedule_report(kb, folder, seconds, kind, language_of(language))
+        again = f", then every {every}" if every else ""
+        err.print(f"Report queued (job {job.id}) into {escape(str(folder))}{again}.")
+        return
+    made = sabio.table_report(kb, language_of(language))
     if out_file is None:
         out.print(report_markdown(made, None), markup=False, highlight=False)
         return
-    if out_file.suffix.lower() in (".html", ".htm"):
-        out_file.write_text(report_html(made), encoding="utf-8")
-    else:
-        charts = out_file.with_name(out_file.stem + "_charts")
-        out_file.write_text(report_markdown(made, charts), encoding="utf-8")
+    write_report(made, out_file)
     err.print(f"[dim]report on {len(made.sections)} table(s) written to {escape(str(out_file))}[/]")

@@ -334,6 +334,20 @@ class Sabio:
         run = lambda sql: self.query_tables(sql, name)[1]  # noqa: E731
         return build_report(name, self.tables(name), run, language)
 
+    def schedule_report(
+        self, kb_name: str | None, folder: Path, every: float, format: str, language: str
+    ) -> Job:
+        """Queue the report over a knowledge base's tables for the worker (``sabio serve``
+        or ``sabio worker``): written into ``folder``, made again every ``every`` seconds
+        (0: once)."""
+        kb = self.kb(kb_name)
+        delivery = {"folder": str(folder.absolute()), "every": every, "format": format}
+        return self.jobs.enqueue_report(kb.name, delivery | {"language": language})
+
+    def cancel_reports(self, kb_name: str | None = None) -> int:
+        """Stop a knowledge base's scheduled reports; how many were waiting."""
+        return self.jobs.cancel_reports(self.kb(kb_name).name)
+
     def _indexed_hashes(self, kb: KnowledgeBase) -> dict[int, str]:
         return {d.id: d.content_hash for d in self.store.list_documents(kb.id) if d.chunk_count}
 

@@ -18,6 +18,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -166,10 +167,15 @@ class Worker:
             except NotFoundError:
                 self.queue.finish(job, "the source was removed")
                 return
-        what = source.describe() if source else f"files into {job.payload.get('kb')}"
+        what = source.describe() if source else f"{job.kind} of {job.payload.get('kb')}"
         beating = _Heartbeat(self.queue, job)
         try:
-            tally = self._sync(source, job, beating) if source else self._ingest(job, beating)
+            if source is not None:
+                tally = self._sync(source, job, beating)
+            elif job.kind == "report":
+                tally = self._report(job)
+            else:
+                tally = self._ingest(job, beating)
         except SabioError as exc:
             error = str(exc)
         except Exception as exc:  # a bug: keep the worker alive, log it, show it
@@ -191,6 +197,20 @@ class Worker:
         run = SyncRun(self.sabio, source, job.payload, beating.update)
         source_kind(source.kind).connector().sync(run)
         return run.tally
+
+    def _report(self, job: Job) -> Tally:
+        """A scheduled report over a knowledge base's tables, written into its folder under
+        a dated name; the next one is queued first, so that a failure does not end the
+        schedule."""
+        from sabio.tables.report import dated_name, write_report
+
+        kb, every = job.payload["kb"], float(job.payload.get("every") or 0)
+        if every > 0:
+            self.queue.enqueue_report(kb, _delivery(job.payload), time.time() + every)
+        made = self.sabio.table_report(kb, job.payload.get("language", "en"))
+        name = dated_name(kb, datetime.now(), job.payload.get("format", "html"))
+        write_report(made, Path(job.payload["folder"]) / name)
+        return Tally({"written": 1})
 
     def _ingest(self, job: Job, beating: _Heartbeat) -> Tally:
         """Files to add to a knowledge base (uploads a stopped server left unindexed)."""
@@ -216,6 +236,10 @@ class Worker:
         for result in report.results:
             tally.add(result.outcome)
         return tally
+
+
+def _delivery(payload: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in payload.items() if k != "kb"}
 
 
 class _NoWatch(SourceWatch):

@@ -118,6 +118,34 @@ class JobQueue:
             )
         return self.get(job_id)
 
+    def enqueue_report(
+        self, kb_name: str, delivery: dict[str, Any], run_after: float | None = None
+    ) -> Job:
+        """Queue a report over a knowledge base's tables (:mod:`sabio.tables.report`):
+        ``delivery`` says where it goes (``folder``), its ``format`` and ``language``, and
+        every how many seconds it is made again (``every``; 0: once)."""
+        now = time.time()
+        payload = json.dumps({"kb": kb_name, **delivery}, ensure_ascii=False)
+        with self.store.transaction() as db:
+            job_id = int(
+                db.execute(
+                    "INSERT INTO job(kind, payload, status, run_after, created_at)"
+                    " VALUES ('report', ?, 'queued', ?, ?) RETURNING id",
+                    (payload, now if run_after is None else run_after, now),
+                ).fetchone()[0]
+            )
+        return self.get(job_id)
+
+    def cancel_reports(self, kb_name: str) -> int:
+        """Drop a knowledge base's reports still waiting to be made; how many there were."""
+        with self.store.transaction() as db:
+            cursor = db.execute(
+                "DELETE FROM job WHERE kind='report' AND status='queued'"
+                " AND json_extract(payload, '$.kb') = ?",
+                (kb_name,),
+            )
+        return cursor.rowcount
+
     def get(self, job_id: int) -> Job:
         row = self.store.db.execute(f"SELECT {_COLUMNS} FROM job WHERE id=?", (job_id,)).fetchone()
         if row is None:

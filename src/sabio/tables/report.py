@@ -9,9 +9,10 @@ HTML file (charts inline).
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 from sabio.tables.answers import markdown_table, show
@@ -306,3 +307,21 @@ def _html_table(result: Result, language: str) -> str:
         for row in shown
     )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+
+
+def write_report(report: Report, path: Path) -> Path:
+    """``report`` written to ``path``: one HTML file for ``.html``, else Markdown with its
+    charts as SVG files in ``<name>_charts`` beside it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() in (".html", ".htm"):
+        path.write_text(report_html(report), encoding="utf-8")
+    else:
+        charts = path.with_name(path.stem + "_charts")
+        path.write_text(report_markdown(report, charts), encoding="utf-8")
+    return path
+
+
+def dated_name(kb: str, when: datetime, format: str) -> str:
+    """A scheduled report's file name: the knowledge base and the minute it was made."""
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "-", kb).strip("-") or "kb"
+    return f"{stem}-report-{when:%Y-%m-%d-%H%M}.{'html' if format == 'html' else 'md'}"
