@@ -139,12 +139,13 @@ class JobQueue:
     def cancel_reports(self, kb_name: str) -> int:
         """Drop a knowledge base's reports still waiting to be made; how many there were."""
         with self.store.transaction() as db:
-            cursor = db.execute(
-                "DELETE FROM job WHERE kind='report' AND status='queued'"
-                " AND json_extract(payload, '$.kb') = ?",
-                (kb_name,),
-            )
-        return cursor.rowcount
+            rows = db.execute(
+                "SELECT id, payload FROM job WHERE kind='report' AND status='queued'"
+            ).fetchall()
+            ids = [row[0] for row in rows if json.loads(row[1]).get("kb") == kb_name]
+            for job_id in ids:  # the payload read here, not by SQL: any backend's JSON
+                db.execute("DELETE FROM job WHERE id=?", (job_id,))
+        return len(ids)
 
     def get(self, job_id: int) -> Job:
         row = self.store.db.execute(f"SELECT {_COLUMNS} FROM job WHERE id=?", (job_id,)).fetchone()
