@@ -139,3 +139,35 @@ def test_a_scheduled_report_is_written_by_the_worker_and_queued_again(folder: Pa
     assert stopped.exit_code == 0 and "1 scheduled report(s) stopped" in stopped.output
     once = cli.invoke(app, ["report", "--to-folder", str(reports), "--markdown"])
     assert once.exit_code == 0 and "then every" not in once.output
+
+
+def test_a_scheduled_report_is_posted_to_its_webhook(folder: Path) -> None:
+    from fake_servers import FakeServer
+
+    from sabio.config import load_settings
+    from sabio.service import Sabio
+    from sabio.worker import Worker
+
+    cli = CliRunner()
+    both = cli.invoke(app, ["report", "--to-folder", "x", "--to-webhook", "http://h/"])
+    assert both.exit_code != 0 and "--to-folder or --to-webhook" in both.output
+    assert cli.invoke(app, ["report", "--to-webhook", "ftp://h/"]).exit_code != 0
+    with FakeServer() as hook:
+        hook.route("POST", "/hook", lambda request: (200, {"ok": True}))
+        for path in ("/hook", "/gone"):  # the second one answers 404
+            sent = ["report", "--to-webhook", hook.url + path, "--markdown", "--language", "es"]
+            assert cli.invoke(app, sent).exit_code == 0
+        sabio = Sabio(load_settings({}, environ=dict(os.environ)))
+        worker = Worker(sabio, watch=False)
+        try:
+            assert worker.run_pending() == 2
+            jobs = {j.payload["webhook"].rsplit("/", 1)[1]: j for j in sabio.jobs.recent()}
+        finally:
+            worker.stop()
+            sabio.close()
+    [request] = [r for r in hook.requests if r.path == "/hook"]
+    assert request.json["kb"] == "default" and request.json["format"] == "markdown"
+    assert request.json["title"] == "Informe sobre las tablas de default"
+    assert "## gastos" in request.json["content"] and request.json["tables"] == 2
+    assert jobs["hook"].status == "done" and jobs["hook"].message == "1 sent"
+    assert jobs["gone"].status != "done" and "it answered 404" in jobs["gone"].error

@@ -11,6 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from sabio.errors import ConfigError
 from sabio.tables.answers import show
 from sabio.tables.charts import Chart, chart_for, write_chart
 from sabio.tables.query import has_limit
@@ -139,11 +140,19 @@ def report(
             file_okay=False,
         ),
     ] = None,
+    webhook: Annotated[
+        str | None,
+        typer.Option(
+            "--to-webhook",
+            help="Let the worker post it to this URL (JSON: kb, made_at, format, title, "
+            "content), now and then --every so often.",
+        ),
+    ] = None,
     every: Annotated[
-        str | None, typer.Option(help="With --to-folder: again every 1d, 12h, 30m…")
+        str | None, typer.Option(help="With --to-folder or --to-webhook: again every 1d, 12h…")
     ] = None,
     markdown: Annotated[
-        bool, typer.Option("--markdown/--html", help="With --to-folder: Markdown or HTML.")
+        bool, typer.Option("--markdown/--html", help="Scheduled: Markdown or HTML.")
     ] = False,
     stop: Annotated[
         bool, typer.Option("--stop", help="Stop the knowledge base's scheduled reports.")
@@ -152,7 +161,8 @@ def report(
     """A report over a knowledge base's tables, computed without a model: each table's
     size and columns, the totals and means of its measures, totals by month or year, the
     top five of a category, each with the SQL that computed it, the table it cites and
-    its chart. With --to-folder, made by the worker, on a schedule with --every."""
+    its chart. With --to-folder or --to-webhook, made by the worker, on a schedule with
+    --every."""
     from sabio.cli_sources import parse_duration
     from sabio.tables.report import report_markdown, write_report
 
@@ -160,12 +170,18 @@ def report(
     if stop:
         err.print(f"{sabio.cancel_reports(kb)} scheduled report(s) stopped.")
         return
-    if folder is not None:
+    if folder is not None and webhook is not None:
+        raise ConfigError(
+            "a report goes to a folder or to a webhook: give --to-folder or --to-webhook",
+            key="report_one_destination",
+        )
+    to = folder if folder is not None else webhook
+    if to is not None:
         seconds = parse_duration(every) if every else 0.0
         kind = "markdown" if markdown else "html"
-        job = sabio.schedule_report(kb, folder, seconds, kind, language_of(language))
+        job = sabio.schedule_report(kb, to, seconds, kind, language_of(language))
         again = f", then every {every}" if every else ""
-        err.print(f"Report queued (job {job.id}) into {escape(str(folder))}{again}.")
+        err.print(f"Report queued (job {job.id}) for {escape(str(to))}{again}.")
         return
     made = sabio.table_report(kb, language_of(language))
     if out_file is None:

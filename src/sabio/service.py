@@ -335,14 +335,23 @@ class Sabio:
         return build_report(name, self.tables(name), run, language)
 
     def schedule_report(
-        self, kb_name: str | None, folder: Path, every: float, format: str, language: str
+        self, kb_name: str | None, to: Path | str, every: float, format: str, language: str
     ) -> Job:
         """Queue the report over a knowledge base's tables for the worker (``sabio serve``
-        or ``sabio worker``): written into ``folder``, made again every ``every`` seconds
-        (0: once)."""
+        or ``sabio worker``): written into the folder ``to``, or posted to it when it is an
+        http(s) URL (a webhook), made again every ``every`` seconds (0: once)."""
         kb = self.kb(kb_name)
-        delivery = {"folder": str(folder.absolute()), "every": every, "format": format}
-        return self.jobs.enqueue_report(kb.name, delivery | {"language": language})
+        if isinstance(to, str):
+            if not to.startswith(("http://", "https://")):
+                raise ConfigError(
+                    f"{to!r} is not a webhook's address; give an http:// or https:// URL",
+                    key="webhook_url_invalid",
+                )
+            where: dict[str, Any] = {"webhook": to}
+        else:
+            where = {"folder": str(to.absolute())}
+        delivery = where | {"every": every, "format": format, "language": language}
+        return self.jobs.enqueue_report(kb.name, delivery)
 
     def cancel_reports(self, kb_name: str | None = None) -> int:
         """Stop a knowledge base's scheduled reports; how many were waiting."""

@@ -200,16 +200,19 @@ class Worker:
 
     def _report(self, job: Job) -> Tally:
         """A scheduled report over a knowledge base's tables, written into its folder under
-        a dated name; the next one is queued first, so that a failure does not end the
-        schedule."""
-        from sabio.tables.report import dated_name, write_report
+        a dated name or posted to its webhook; the next one is queued first, so that a
+        failure does not end the schedule."""
+        from sabio.tables.report import dated_name, post_report, write_report
 
         kb, every = job.payload["kb"], float(job.payload.get("every") or 0)
-        if every > 0:
+        if every > 0 and job.attempts == 1:  # a retry after a failure queues no second one
             self.queue.enqueue_report(kb, _delivery(job.payload), time.time() + every)
         made = self.sabio.table_report(kb, job.payload.get("language", "en"))
-        name = dated_name(kb, datetime.now(), job.payload.get("format", "html"))
-        write_report(made, Path(job.payload["folder"]) / name)
+        now, format = datetime.now(), job.payload.get("format", "html")
+        if "webhook" in job.payload:
+            post_report(made, job.payload["webhook"], format, now)
+            return Tally({"sent": 1})
+        write_report(made, Path(job.payload["folder"]) / dated_name(kb, now, format))
         return Tally({"written": 1})
 
     def _ingest(self, job: Job, beating: _Heartbeat) -> Tally:

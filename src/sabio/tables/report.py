@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
+import httpx
+
+from sabio.errors import SourceError
 from sabio.tables.answers import markdown_table, show
 from sabio.tables.charts import Chart, chart_for, chart_svg
 from sabio.tables.engine import ColumnInfo, Result, TableInfo
@@ -325,3 +328,35 @@ def dated_name(kb: str, when: datetime, format: str) -> str:
     """A scheduled report's file name: the knowledge base and the minute it was made."""
     stem = re.sub(r"[^A-Za-z0-9_-]+", "-", kb).strip("-") or "kb"
     return f"{stem}-report-{when:%Y-%m-%d-%H%M}.{'html' if format == 'html' else 'md'}"
+
+
+def post_report(report: Report, url: str, format: str, when: datetime) -> None:
+    """``report`` sent to a webhook the person configured, as one JSON object: the
+    knowledge base, when it was made, its format and language, its title and its
+    content (HTML with the charts inline, or Markdown without them)."""
+    content = report_html(report) if format == "html" else report_markdown(report, None)
+    body = {
+        "kb": report.kb,
+        "made_at": when.isoformat(timespec="seconds"),
+        "format": format,
+        "language": report.language,
+        "title": _t("title", report.language, kb=report.kb),
+        "tables": len(report.sections),
+        "content": content,
+    }
+    try:
+        response = httpx.post(url, json=body, timeout=30.0, follow_redirects=False)
+    except httpx.HTTPError as exc:
+        raise SourceError(
+            f"the report could not be sent to {url}: {exc}",
+            key="report_not_delivered",
+            url=url,
+            detail=str(exc),
+        ) from exc
+    if response.status_code >= 300:
+        raise SourceError(
+            f"the report could not be sent to {url}: it answered {response.status_code}",
+            key="report_not_delivered",
+            url=url,
+            detail=f"HTTP {response.status_code}",
+        )
