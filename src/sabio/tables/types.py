@@ -192,14 +192,21 @@ def _number(cell: str, decimal_comma: bool) -> tuple[str, str] | None:
 
 def _number_type(cells: Sequence[str], decimal_comma: bool) -> ColumnType:
     scale, kind, unit = 0, "integer", ""
+    plain = _PLAIN[decimal_comma].fullmatch
+    point_mark, thousands = (",", ".") if decimal_comma else (".", ",")
     for cell in cells:
-        number = _number(cell, decimal_comma)
-        assert number is not None
-        value, unit = number[0], unit or number[1]
-        point = value.find(".")
-        if point >= 0:
-            scale = max(scale, len(value) - point - 1)
-        if len(value) > 19:
+        if plain(cell):  # the common case: its canonical text's length and decimals, unmade
+            point, length = cell.rfind(point_mark), len(cell) - cell.count(thousands)
+            decimals = len(cell) - point - 1 if point >= 0 else 0
+        else:
+            number = _number(cell, decimal_comma)
+            assert number is not None
+            value, unit = number[0], unit or number[1]
+            point, length = value.find("."), len(value)
+            decimals = length - point - 1 if point >= 0 else 0
+        if decimals > scale:
+            scale = decimals
+        if length > 19:
             kind = "double"
     if kind != "double" and scale:
         kind = "decimal" if scale <= MAX_SCALE else "double"
