@@ -126,7 +126,7 @@ def table_from_rows(
         return None
     start = _header_index(rows)
     header, body = rows[start], rows[start + 1 :]
-    width = min(max(len(r) for r in rows[start:]), MAX_COLUMNS)
+    width = min(max(map(len, rows[start:])), MAX_COLUMNS)
     if _all_values(header):  # numbers or dates where the header would be: there is none
         header, body = [], rows[start:]
     columns = _columns(body, width)
