@@ -136,3 +136,11 @@ def test_the_cli_draws_a_query_of_its_own(tmp_path: Path, monkeypatch: pytest.Mo
     assert refused.exit_code != 0 and "SELECT" in refused.output
     listed = cli.invoke(app, ["tables", "--sql", "SELECT count(*) FROM gastos"])
     assert listed.exit_code == 0 and "4" in listed.output
+
+
+def test_the_same_result_always_draws_the_same_chart() -> None:
+    rows = [(date(2024, m, 1), Decimal(m) * 10) for m in range(1, 5)]
+    first, again = chart_for(["mes", "total"], rows), chart_for(["mes", "total"], list(rows))
+    assert first is not None and again is not None and first == again
+    assert chart_svg(first, "es") == chart_svg(again, "es")
+    assert chart_png(first, "en") == chart_png(again, "en")

@@ -6,6 +6,7 @@ answer: a one-line sentence, the result table and the SQL that ran.
 Every figure of such an answer is a value of the result: the sentence is Sabio's, made
 from the result's cells (``prompts/table_answer.*.txt``), never the model's words. A model
 that gives no query that runs gets "I could not compute that", with the columns it saw.
+A result that is a series comes with its chart (:mod:`sabio.tables.charts`).
 """
 
 from __future__ import annotations
