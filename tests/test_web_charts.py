@@ -20,6 +20,7 @@ from test_web import (
     expectation,
     serve,
 )
+from test_web_axe import AXE, RUN_AXE
 
 from sabio.config import Settings
 from sabio.models import ChatOptions, Message, register_chat_backend
@@ -91,6 +92,10 @@ def test_a_computed_answer_shows_its_chart_and_saves_it(
     expect(answer.locator(".answer-text table")).to_contain_text("1247.00")
     assert page.evaluate("(img) => img.complete && img.naturalWidth", image.element_handle()) == 720
     tab.shot("answer")
+    page.evaluate(AXE.read_text(encoding="utf-8"))  # not a script tag: the page's CSP holds
+    # the chart, its caption and its buttons are accessible
+    serious = [v for v in page.evaluate(RUN_AXE) if v["impact"] in ("serious", "critical")]
+    assert serious == [], serious
 
     with page.expect_download() as svg:
         answer.get_by_role("link", name="Guardar SVG").click()
