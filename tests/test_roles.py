@@ -69,6 +69,7 @@ SPEC: dict[tuple[str, str], str] = {
     ("GET", f"{API}/kbs/{{name}}/passages/{{chunk_id}}"): "read",
     ("GET", f"{API}/kbs/{{name}}/search"): "read",
     ("GET", f"{API}/kbs/{{name}}/review"): "read",
+    ("GET", f"{API}/kbs/{{name}}/report"): "read",
     ("POST", f"{API}/kbs/{{name}}/ask"): "read",
     ("GET", f"{API}/kbs/{{name}}/tasks"): "read",
     ("POST", f"{API}/kbs/{{name}}/tasks"): "read",

@@ -27,6 +27,7 @@ from sabio.cli_data import export, import_, migrate, purge
 from sabio.cli_notes import CHAT_COMMANDS, chat_feedback, kb_guide, kb_publish, notes_app
 from sabio.cli_review import review
 from sabio.cli_sources import source_app, worker
+from sabio.cli_tables import ChartOption, report, save_chart, tables
 from sabio.cli_tasks import compare, extract, summarize, translate
 from sabio.config import Settings, load_settings
 from sabio.disk import storage_error, write_problem
@@ -97,6 +98,8 @@ app.command("summarize")(summarize)
 app.command("review")(review)
 app.command("translate")(translate)
 app.command("compare")(compare)
+app.command("tables")(tables)
+app.command("report")(report)
 
 
 @app.callback()
@@ -312,26 +315,6 @@ def docs(ctx: typer.Context, kb: KbOption = None, as_json: JsonOption = False) -
 
 
 @app.command()
-def tables(ctx: typer.Context, kb: KbOption = None, as_json: JsonOption = False) -> None:
-    """List the tables kept from a knowledge base's spreadsheets and documents: what `sabio
-    ask` computes over (a total, an average, the top five…)."""
-    found = _sabio(ctx).tables(kb)
-    if as_json:
-        _print_json([asdict(t) for t in found])
-        return
-    for t in found:
-        out.print(
-            f"[bold]{escape(t.name)}[/]  [cyan]{escape(t.where)}[/]  [dim]{t.row_count} rows[/]"
-        )
-        for c in t.columns:
-            label = f"  [dim]{escape(c.label)}[/]" if c.label != c.name else ""
-            unit = f" [dim]({escape(c.unit)})[/]" if c.unit else ""
-            out.print(f"    {escape(c.name)} {c.sql_type}{unit}{label}")
-    if not found:
-        out.print("No tables yet: add spreadsheets or CSV files with `sabio add PATH`.")
-
-
-@app.command()
 def rm(
     ctx: typer.Context,
     document: Annotated[str, typer.Argument(help="Document id (see `sabio docs`) or path.")],
@@ -439,10 +422,12 @@ def ask(
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Show the query, passages and timings.")
     ] = False,
+    chart: ChartOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Answer a question from your documents, citing the pages it used; statements the
-    documents do not support are listed after it."""
+    documents do not support are listed after it. A question answered by computation over
+    a table can be drawn with --chart."""
     wanted = DocumentFilter.parse(document or (), after, before)
     stream = _sabio(ctx).ask(
         question, kb, model=model, k=k, style=style and style.value, filters=wanted
@@ -453,6 +438,9 @@ def ask(
         _print_json(stream.answer.to_dict())
     else:
         _stream_answer(stream, verbose)
+    done = stream.answer.computation
+    if chart is not None:
+        save_chart(chart, done.chart if done else None, stream.answer.language)
     if not stream.answer.complete:
         raise typer.Exit(1)
 

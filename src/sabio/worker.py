@@ -18,6 +18,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -172,13 +173,15 @@ class Worker:
             except NotFoundError:
                 self.queue.finish(job, "the source was removed")
                 return
-        what = source.describe() if source else f"files into {job.payload.get('kb')}"
+        what = source.describe() if source else f"{job.kind} of {job.payload.get('kb')}"
         beating = _Heartbeat(self.queue, job)
         arrived: list[int] = []
         try:
             if source is not None:
                 run = self._sync(source, job, beating)
                 tally, arrived = run.tally, run.arrived
+            elif job.kind == "report":
+                tally = self._report(job)
             else:
                 tally = self._ingest(job, beating)
         except SabioError as exc:
@@ -247,6 +250,23 @@ class Worker:
                 continue
             self.queue.enqueue_task({**payload, "deliver": {**on_new, "source_id": source.id}})
 
+    def _report(self, job: Job) -> Tally:
+        """A scheduled report over a knowledge base's tables, written into its folder under
+        a dated name or posted to its webhook; the next one is queued first, so that a
+        failure does not end the schedule."""
+        from sabio.tables.report import dated_name, post_report, write_report
+
+        kb, every = job.payload["kb"], float(job.payload.get("every") or 0)
+        if every > 0 and job.attempts == 1:  # a retry after a failure queues no second one
+            self.queue.enqueue_report(kb, _delivery(job.payload), time.time() + every)
+        made = self.sabio.table_report(kb, job.payload.get("language", "en"))
+        now, format = datetime.now(), job.payload.get("format", "html")
+        if "webhook" in job.payload:
+            post_report(made, job.payload["webhook"], format, now)
+            return Tally({"sent": 1})
+        write_report(made, Path(job.payload["folder"]) / dated_name(kb, now, format))
+        return Tally({"written": 1})
+
     def _ingest(self, job: Job, beating: _Heartbeat) -> Tally:
         """Files to add to a knowledge base (uploads a stopped server left unindexed)."""
         paths = [Path(p) for p in job.payload["paths"] if Path(p).exists()]
@@ -271,6 +291,10 @@ class Worker:
         for result in report.results:
             tally.add(result.outcome)
         return tally
+
+
+def _delivery(payload: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in payload.items() if k != "kb"}
 
 
 class _NoWatch(SourceWatch):

@@ -7,6 +7,7 @@ data directory, run by ``sabio serve`` with uvicorn.
     extension_api what Sabio's browser extension calls: the page in the tab, saving, pairing
     review_api    the security review of a knowledge base (sabio.review), masked
     tasks_api     whole-document tasks as jobs: start, progress, cancel, results as files
+    report_api    a report over a knowledge base's tables (sabio.tables.report)
     live          a knowledge base's counts as they change (server-sent events)
     roles         who may do what, route by route (admins, members' read or write)
     ollama_api    the Ollama API on the same port: knowledge bases as models
@@ -92,6 +93,7 @@ from sabio.server.members_api import router as members_router
 from sabio.server.ollama_api import install_ollama_api
 from sabio.server.ollama_proxy import upstream_client
 from sabio.server.openai_api import install_openai_api
+from sabio.server.report_api import router as report_router
 from sabio.server.review_api import router as review_router
 from sabio.server.roles import enforce
 from sabio.server.services import Services
@@ -177,6 +179,7 @@ def create_app(
     app.include_router(members_router)
     app.include_router(review_router)
     app.include_router(tasks_router)
+    app.include_router(report_router)
     app.include_router(live_router)
     app.include_router(auth_router)
     app.include_router(settings_router)

@@ -99,6 +99,7 @@ RULES: dict[tuple[str, str], Need] = {
     ("GET", f"{API}/kbs/{{name}}/passages/{{chunk_id}}"): READ,
     ("GET", f"{API}/kbs/{{name}}/search"): READ,
     ("GET", f"{API}/kbs/{{name}}/review"): READ,
+    ("GET", f"{API}/kbs/{{name}}/report"): READ,
     ("POST", f"{API}/kbs/{{name}}/ask"): READ,
     ("GET", f"{API}/kbs/{{name}}/tasks"): READ,
     ("POST", f"{API}/kbs/{{name}}/tasks"): READ,

@@ -303,6 +303,11 @@ class MessageOut(_Out):
         description="What an answer says of itself, as the answer's `notes` (a pinned answer "
         "served, which of a correction and a document is newer, keyword matches only…).",
     )
+    chart: str = Field(
+        default="",
+        description="An answer computed over a table: its chart as an SVG document, as the "
+        "answer's `computation.chart_svg`; empty for none.",
+    )
     created_at: float
     parent_id: int | None = Field(description="The message it follows; null for the first.")
     versions: list[int] = Field(

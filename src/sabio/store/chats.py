@@ -103,6 +103,8 @@ class ChatMessage:
     """An answer's statements and what supports them (:class:`sabio.support.Claim`)."""
     notes: list[str] = field(default_factory=list)
     """What an answer says of itself (keywords only, a pinned answer, which is newer…)."""
+    chart: str = ""
+    """An answer computed over a table: its chart, an SVG document ('' for none)."""
     versions: list[int] = field(default_factory=list)
 
 
@@ -168,7 +170,7 @@ class Chat:
 _CHAT_COLUMNS = """c.id, c.title, c.kb_name, c.model, c.created_at, c.updated_at,
     c.kb_name IS NULL OR EXISTS (SELECT 1 FROM kb WHERE kb.name = c.kb_name), c.user_id"""
 _MESSAGE_COLUMNS = (
-    "id, role, content, citations, complete, created_at, parent_id, stopped, claims, notes"
+    "id, role, content, citations, complete, created_at, parent_id, stopped, claims, notes, chart"
 )
 
 
@@ -284,6 +286,7 @@ class ChatStore:
         citations = json.dumps(saved["citations"], ensure_ascii=False)
         claims = json.dumps(saved["claims"], ensure_ascii=False)
         notes = json.dumps(saved.get("notes", []), ensure_ascii=False)
+        chart = (saved.get("computation") or {}).get("chart_svg", "")
         with self.store.transaction() as db:
             row = db.execute("SELECT leaf_id FROM chat WHERE id=?", (chat_id,)).fetchone()
             if row is None:
@@ -298,7 +301,8 @@ class ChatStore:
                 ).fetchone()[0]
             answer_id = db.execute(
                 "INSERT INTO message(chat_id, role, content, citations, complete, created_at,"
-                " parent_id, stopped, claims, notes) VALUES (?,'assistant',?,?,?,?,?,?,?,?)"
+                " parent_id, stopped, claims, notes, chart)"
+                " VALUES (?,'assistant',?,?,?,?,?,?,?,?,?)"
                 " RETURNING id",
                 (
                     chat_id,
@@ -310,6 +314,7 @@ class ChatStore:
                     int(answer.stopped == "user"),
                     claims,
                     notes,
+                    chart,
                 ),
             ).fetchone()[0]
             db.execute(
@@ -377,6 +382,7 @@ def _message(row: sqlite3.Row) -> ChatMessage:
         stopped=bool(row[7]),
         claims=json.loads(row[8]),
         notes=json.loads(row[9]),
+        chart=row[10],
     )
 
 

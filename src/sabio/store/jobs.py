@@ -138,6 +138,24 @@ class JobQueue:
             )
         return self.get(job_id)
 
+    def enqueue_report(
+        self, kb_name: str, delivery: dict[str, Any], run_after: float | None = None
+    ) -> Job:
+        """Queue a report over a knowledge base's tables (:mod:`sabio.tables.report`):
+        ``delivery`` says where it goes (``folder``), its ``format`` and ``language``, and
+        every how many seconds it is made again (``every``; 0: once)."""
+        now = time.time()
+        payload = json.dumps({"kb": kb_name, **delivery}, ensure_ascii=False)
+        with self.store.transaction() as db:
+            job_id = int(
+                db.execute(
+                    "INSERT INTO job(kind, payload, status, run_after, created_at)"
+                    " VALUES ('report', ?, 'queued', ?, ?) RETURNING id",
+                    (payload, now if run_after is None else run_after, now),
+                ).fetchone()[0]
+            )
+        return self.get(job_id)
+
     def cancel(self, job_id: int) -> Job:
         """Cancel a queued or running job (a finished one is left as it is)."""
         now = time.time()
@@ -147,6 +165,17 @@ class JobQueue:
             (now, job_id),
         )
         return self.get(job_id)
+
+    def cancel_reports(self, kb_name: str) -> int:
+        """Drop a knowledge base's reports still waiting to be made; how many there were."""
+        with self.store.transaction() as db:
+            rows = db.execute(
+                "SELECT id, payload FROM job WHERE kind='report' AND status='queued'"
+            ).fetchall()
+            ids = [row[0] for row in rows if json.loads(row[1]).get("kb") == kb_name]
+            for job_id in ids:  # the payload read here, not by SQL: any backend's JSON
+                db.execute("DELETE FROM job WHERE id=?", (job_id,))
+        return len(ids)
 
     def get(self, job_id: int) -> Job:
         row = self.store.db.execute(f"SELECT {_COLUMNS} FROM job WHERE id=?", (job_id,)).fetchone()

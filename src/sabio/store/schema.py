@@ -10,8 +10,9 @@ branch shown (``chat.leaf_id``), answers stopped by their reader and the claims 
 answer; 6: API tokens' scope (a browser extension's pairing gives one for its routes
 only); 7: feedback on answers and the corrections among it (notes,
 :mod:`sabio.store.feedback`); 8: each knowledge base's instructions and style
-(:mod:`sabio.store.guides`). A new change of the schema is a new function here (or in
-the module of its tables), appended to :data:`MIGRATIONS`.
+(:mod:`sabio.store.guides`); 9: the chart drawn with an answer computed over a table
+(``message.chart``, an SVG document). A new change of the schema is a new function here
+(or in the module of its tables), appended to :data:`MIGRATIONS`.
 """
 
 from __future__ import annotations
@@ -80,6 +81,14 @@ def add_token_scope(db: sqlite3.Connection) -> None:
         db.execute("ALTER TABLE api_token ADD COLUMN scope TEXT NOT NULL DEFAULT ''")
 
 
+@migration(9)
+def message_charts(db: sqlite3.Connection) -> None:
+    """Schema 9: an answer's chart, kept with it (``message.chart``: the SVG of
+    :mod:`sabio.tables.charts`, '' for none)."""
+    if "chart" not in {row[1] for row in db.execute("PRAGMA table_info(message)")}:
+        db.execute("ALTER TABLE message ADD COLUMN chart TEXT NOT NULL DEFAULT ''")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     create_documents,
     create_chats,
@@ -89,6 +98,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     add_token_scope,
     create_feedback,
     create_guides,
+    message_charts,
 )
 SCHEMA_VERSION = MIGRATIONS[-1].number
 """The number of the last migration (kept in ``PRAGMA user_version`` too, and in exports)."""

@@ -14,6 +14,7 @@
 // needs write access to the chat's knowledge base, and a chat without one offers none.
 
 import { API, ApiError, api, eventError, stream } from "../api.js";
+import { chartView } from "../charts.js";
 import { chatModels, defaultKb, defaultModelName, loadChats } from "../data.js";
 import { confirmDialog, promptDialog, textDialog } from "../dialogs.js";
 import { describe, report } from "../errors.js";
@@ -308,11 +309,13 @@ function questionView(message) {
 // .update(answer) for streaming.
 function answerView(answer, kb, message = null, last = false) {
   const body = h("div.answer-text");
+  const chart = h("div.answer-chart");
+  let shownSvg = "";
   const sources = h("div.sources");
   const status = h("p.answer-status");
   const actions = h("div.message-actions");
   const said = h("ul.answer-notes"); // a pinned answer served, which is newer, keywords only…
-  const el = h("div.message.assistant", { dataset: message ? { id: String(message.id) } : {} }, body, status, sources, said, actions);
+  const el = h("div.message.assistant", { dataset: message ? { id: String(message.id) } : {} }, body, chart, status, sources, said, actions);
   bindClaimMarks(body);
   el.update = (a) => {
     const byNumber = new Map((a.citations || []).map((c) => [c.number, c]));
@@ -323,6 +326,9 @@ function answerView(answer, kb, message = null, last = false) {
     for (const pre of body.querySelectorAll("pre")) {
       pre.prepend(copyButton(() => pre.querySelector("code").textContent, pre.querySelector("code"), { label: t("copyCode"), compact: true }));
     }
+    const svg = a.chart || a.computation?.chart_svg; // saved, or as it arrived
+    if ((svg || "") !== shownSvg) chart.replaceChildren(...(svg ? [chartView(svg)] : []));
+    shownSvg = svg || "";
     sources.replaceChildren();
     if (a.citations && a.citations.length) {
       sources.append(

@@ -7,7 +7,7 @@ import { API, api } from "../api.js";
 import { loadChats, loadKbs } from "../data.js";
 import { confirmDialog } from "../dialogs.js";
 import { report, showError } from "../errors.js";
-import { formatDate, t } from "../i18n.js";
+import { formatDate, getLang, t } from "../i18n.js";
 import { canWrite, isAdmin, set, state, watch } from "../store.js";
 import { uploadQueue, unlockButton } from "../uploads.js";
 import { confirmKbDeletion } from "./data.js";
@@ -163,7 +163,7 @@ async function documentsTab(kb) {
     for (const id of selection.keys()) if (!documents.some((d) => d.id === id)) selection.delete(id);
     tasks.setDocuments(documents);
     tasks.select([...selection.values()]);
-    docs.replaceChildren(documentTable(kb, documents, refresh, { selection, selected }));
+    docs.replaceChildren(documents.length ? tablesReportLink(kb) : "", documentTable(kb, documents, refresh, { selection, selected }));
   };
   await refresh();
   const parts = [docs, tasks.element];
@@ -200,6 +200,12 @@ async function documentsTab(kb) {
     fileInput,
   );
   return { element: h("div.kb-documents", {}, drop, queue.element, ...parts), refresh, leave: tasks.leave };
+}
+
+// The report over the knowledge base's tables (computed on the server, no model), in a tab.
+function tablesReportLink(kb) {
+  const href = `${API}/kbs/${encodeURIComponent(kb.id)}/report?language=${getLang() === "es" ? "es" : "en"}`;
+  return h("p.small.tables-report", {}, h("a", { href, target: "_blank", rel: "noopener" }, icon("file"), " ", t("tablesReport")));
 }
 
 // `choice`: the selection ({selection: Map of ids, selected(doc, checked)}) for tasks.
