@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from sabio import archive
 from sabio.answer import SIMILARITY_FLOORS, Answer, AnswerStream, Grounding, Turn
@@ -34,7 +34,7 @@ from sabio.ingest import (
     ingest_paths,
 )
 from sabio.jobs import Job, JobQueue
-from sabio.loaders import OcrOptions
+from sabio.loaders import OcrOptions, ReadProgress
 from sabio.models import (
     ChatModel,
     ChatOptions,
@@ -70,6 +70,8 @@ EMBEDDED_BACKEND = "embedded"
 EMBEDDED_MODEL = "embedded:all-minilm-l6-v2"
 DEFAULT_MODEL_TTL = 60.0
 """Seconds the resolved default chat model ("auto") is reused before Ollama is asked again."""
+OcrTiming = Literal["now", "after", "job"]
+"""When the scanned pages of a PDF with text pages are read (:meth:`Sabio.add`)."""
 OCR_SHARE = 0.7
 """The part of reader_timeout a file's OCR may take (the rest: its text layer, its passages)."""
 
@@ -256,12 +258,15 @@ class Sabio:
         isolate: bool = False,
         follow_links: bool = False,
         within: Path | None = None,
-        defer_ocr: bool = False,
+        ocr: OcrTiming = "now",
         reread: bool = False,
     ) -> IngestReport:
-        """Index files and folders; see :class:`IngestOptions` for the flags.
-        ``defer_ocr``: a PDF's text pages are indexed now and its scanned pages read by a
-        background job (queued here); ``reread``: read the files even when unchanged."""
+        """Index files and folders; see :class:`IngestOptions` for the flags. ``ocr``:
+        when the scanned pages of a PDF that has text pages too are read: ``now``, with
+        the rest; ``after`` its text pages are indexed (searchable at once), then its
+        scanned pages read in this same call (``sabio add``); ``job``: by a background job,
+        one per file, queued here (uploads, folder sources). ``reread``: read the files
+        even when unchanged."""
         kb = self.kb(kb_name, create_default=True)
         options = self._ingest_options(
             password=password,
@@ -273,22 +278,44 @@ class Sabio:
             reread=reread,
         )
         tables = self.kb_tables(kb)
-        if defer_ocr:
-            options = replace(options, ocr=replace(options.ocr, defer=True))
-        report = ingest_paths(
-            self.store, kb, paths, lambda: self.kb_embedder(kb), options, progress, tables
-        )
+        first = replace(options, ocr=replace(options.ocr, defer=ocr != "now"))
+        embedder = lambda: self.kb_embedder(kb)  # noqa: E731
+        report = ingest_paths(self.store, kb, paths, embedder, first, progress, tables)
         self._sync_tables(kb)
         if progress is not None:
             progress(None, "updating the search index")
         self.index.sync(kb)  # tokenizing the new passages now keeps the next search fast
-        if defer_ocr and (waiting := self._ocr_deferred(kb, report)):
-            self.jobs.enqueue_ingest(kb.name, waiting, ocr=True)
+        # "after": also those a stopped `sabio add` left between its passes
+        waiting = self._ocr_deferred(kb, report, ocr == "after") if ocr != "now" else []
+        if ocr == "job":
+            for source in waiting:  # one job a file: its progress is that file's pages
+                self.jobs.enqueue_ingest(kb.name, [source], ocr=True)
+        elif waiting:
+            again = replace(options, keep_missing=True, reread=True)
+            second = ingest_paths(
+                self.store, kb, [Path(s) for s in waiting], embedder, again, progress, tables
+            )
+            _merge_second_pass(report, second)
+            self._sync_tables(kb)
+            self.index.sync(kb)
         return report
 
-    def _ocr_deferred(self, kb: KnowledgeBase, report: IngestReport) -> list[str]:
-        """The files just indexed whose scanned pages wait for OCR."""
-        indexed = [r.source for r in report.results if r.outcome in ("added", "updated")]
+    def ocr_readings(self) -> dict[str, ReadProgress]:
+        """The files background OCR jobs are reading now (one file a job), with how far
+        each is."""
+        readings = {}
+        for job in self.jobs.recent(limit=100):
+            paths = job.payload.get("paths") or []
+            if job.status == "running" and job.payload.get("ocr") and job.total and len(paths) == 1:
+                readings[paths[0]] = ReadProgress("ocr", job.done, job.total)
+        return readings
+
+    def _ocr_deferred(
+        self, kb: KnowledgeBase, report: IngestReport, unchanged: bool = False
+    ) -> list[str]:
+        """The files just indexed (and ``unchanged`` ones) whose scanned pages wait for OCR."""
+        outcomes = ("added", "updated", "unchanged") if unchanged else ("added", "updated")
+        indexed = [r.source for r in report.results if r.outcome in outcomes]
         documents = (self.store.find_document(kb.id, source) for source in indexed)
         return [d.source for d in documents if d is not None and d.metadata.get("ocr_deferred")]
 
@@ -841,3 +868,17 @@ def _as_source(ref: str) -> str:
     """A document reference as typed: an id, or a path (made absolute when it exists)."""
     path = Path(ref)
     return str(path.absolute()) if not ref.isdigit() and path.exists() else ref
+
+
+def _merge_second_pass(report: IngestReport, second: IngestReport) -> None:
+    """The first pass's outcomes (added, updated; an unchanged file whose scan was left
+    unread is updated now) with what the OCR pass made of them."""
+    later = {r.source: r for r in second.results}
+    report.results[:] = [
+        r
+        if r.source not in later
+        else later[r.source]
+        if r.outcome == "unchanged"
+        else replace(later[r.source], outcome=r.outcome)
+        for r in report.results
+    ]

@@ -24,6 +24,7 @@ from typing import Any
 from sabio.errors import ConfigError, NotFoundError, SabioError
 from sabio.ingest import FileResult
 from sabio.jobs import HEARTBEAT_S, Job, JobQueue
+from sabio.loaders import ReadProgress
 from sabio.service import Sabio
 from sabio.sources import Source, SourceWatch
 from sabio.sources.kinds import SourceKind, source_kind
@@ -195,15 +196,23 @@ class Worker:
     def _ingest(self, job: Job, beating: _Heartbeat) -> Tally:
         """Files to add to a knowledge base (uploads a stopped server left unindexed)."""
         paths = [Path(p) for p in job.payload["paths"] if Path(p).exists()]
-        done = 0
-
-        def progress(result: FileResult | None, note: str, total: int | None = None) -> None:
-            nonlocal done
-            done += result is not None
-            beating.update(done, total or len(paths), note or doing)
-
         reread = bool(job.payload.get("ocr"))
-        doing = "OCR in progress" if reread else "reading files"
+        done, doing = 0, "OCR in progress" if reread else "reading files"
+        pages: tuple[int, int | None] | None = None  # an OCR job counts its file's pages
+
+        def progress(
+            result: FileResult | None,
+            note: str,
+            total: int | None = None,
+            reading: ReadProgress | None = None,
+        ) -> None:
+            nonlocal done, pages
+            done += result is not None
+            if reread and reading is not None:
+                pages = (reading.done, reading.total)
+            counts = pages or (done, total or len(paths))
+            beating.update(*counts, note or doing)
+
         report = self.sabio.add(
             paths,
             job.payload["kb"],

@@ -72,6 +72,11 @@ class KnowledgeBaseOut(BaseModel):
     passages: int
 
 
+class ReadingOut(BaseModel):
+    done: int = Field(description="Pages read so far (OCR in progress — page done+1 of total).")
+    total: int
+
+
 class OcrOut(BaseModel):
     pages: list[int] = Field(description="The pages read by OCR (1 for an image).")
     confidence: float | None = Field(
@@ -85,6 +90,9 @@ class OcrOut(BaseModel):
     )
     pending: bool = Field(
         description="The missing pages are being read by OCR in the background (a job)."
+    )
+    progress: ReadingOut | None = Field(
+        default=None, description="How far that job is, while it runs: pages read of all."
     )
 
 

@@ -12,10 +12,11 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from sabio.config import Settings
 from sabio.ingest import FileResult, IngestReport, LoadedSource, Progress
+from sabio.loaders import ReadProgress
 from sabio.sources import ItemUpdate, Source, SourceItem
 from sabio.store import DocumentRecord, FileState, KnowledgeBase, SourceBackend, Store
 
@@ -58,6 +59,7 @@ class Library(Protocol):
         isolate: bool = False,
         follow_links: bool = False,
         within: Path | None = None,
+        ocr: Literal["now", "after", "job"] = "now",
     ) -> IngestReport: ...
 
     def add_loaded(
@@ -129,7 +131,12 @@ class SyncRun:
         ``follow_links``); each file's outcome becomes its item."""
         done = self._done
 
-        def progress(result: FileResult | None, note: str, total: int | None = None) -> None:
+        def progress(
+            result: FileResult | None,
+            note: str,
+            total: int | None = None,
+            reading: ReadProgress | None = None,
+        ) -> None:
             nonlocal done
             if result is not None:
                 done += 1
@@ -143,6 +150,7 @@ class SyncRun:
             isolate=True,  # a reader that crashes on a file fails that file, not the worker
             follow_links=follow_links,
             within=within,
+            ocr="job",  # a mixed PDF's text now; its scanned pages by a job of their own
         )
         self.record([self._update(r, r.source, "") for r in report.results])
 

@@ -17,6 +17,7 @@ import { sourcesView } from "./sources.js";
 
 const counts = (kb) => `${t("nDocuments", { n: kb.documents })} · ${t("nPassages", { n: kb.passages })}`;
 const path = (kb) => `#/kbs/${encodeURIComponent(kb.id)}`;
+const OCR_POLL_MS = 3000;
 
 // The page into `main`: the list, and knowledge base `ref` (its id) open on `tab`
 // (undefined: documents; "sources"; "members"). Returns {leave}.
@@ -110,7 +111,7 @@ async function kbDetail(kb, tab) {
     body = await membersTab(kb);
   } else {
     const docs = await documentsTab(kb);
-    ({ element: body, refresh } = docs);
+    ({ element: body, refresh, stop: stopBody } = docs);
   }
   const live = liveCounts(kb, (fresh) => {
     countsLine.replaceChildren(`${counts(fresh)} · ${kb.embedding_model}`, why() || "");
@@ -146,9 +147,20 @@ function liveCounts(kb, fresh, changed) {
 // The documents and the drop zone (writers): {element, refresh}.
 async function documentsTab(kb) {
   const docs = h("div.documents");
-  const refresh = async () => docs.replaceChildren(documentTable(kb, await api("GET", `/kbs/${encodeURIComponent(kb.id)}/documents`), refresh));
+  let again = null; // while OCR reads a document in the background, the list is read again
+  let left = false;
+  const stop = () => {
+    left = true;
+    clearTimeout(again);
+  };
+  const refresh = async () => {
+    clearTimeout(again);
+    const documents = await api("GET", `/kbs/${encodeURIComponent(kb.id)}/documents`);
+    docs.replaceChildren(documentTable(kb, documents, refresh));
+    if (!left && documents.some((d) => d.ocr && d.ocr.pending)) again = setTimeout(() => refresh().catch(() => {}), OCR_POLL_MS);
+  };
   await refresh();
-  if (!canWrite(kb)) return { element: h("div.kb-documents", {}, h("p.muted.small", {}, t("readOnlyHelp")), docs), refresh };
+  if (!canWrite(kb)) return { element: h("div.kb-documents", {}, h("p.muted.small", {}, t("readOnlyHelp")), docs), refresh, stop };
   const queue = uploadQueue(kb, { done: () => refresh().catch(report), unlocked: () => refresh().catch(report) });
   const fileInput = h("input", { type: "file", multiple: true, hidden: true, onchange: (e) => queue.enqueue(Array.from(e.target.files)) });
   const drop = h(
@@ -180,7 +192,7 @@ async function documentsTab(kb) {
     h("span.muted", { id: "drop-help" }, t("dropHelp")),
     fileInput,
   );
-  return { element: h("div.kb-documents", {}, drop, queue.element, docs), refresh };
+  return { element: h("div.kb-documents", {}, drop, queue.element, docs), refresh, stop };
 }
 
 function documentTable(kb, documents, refresh) {
@@ -273,6 +285,13 @@ function ocrNotes(ocr) {
   return [
     ocr.pages.length ? h("div.muted.small.ocr-read", {}, t("ocr.read", { ...pages(ocr.pages), confidence: Math.round(ocr.confidence ?? 0) })) : null,
     ocr.low_pages.length ? h("div.status-help.ocr-low", {}, t("ocr.low", pages(ocr.low_pages))) : null,
-    ocr.missing_pages.length ? h("div.status-help.ocr-missing", {}, t(ocr.pending ? "ocr.pending" : "ocr.missing", pages(ocr.missing_pages))) : null,
+    ocr.missing_pages.length ? h("div.status-help.ocr-missing", { role: ocr.pending ? "status" : null }, ocrLeft(ocr, pages(ocr.missing_pages))) : null,
   ];
+}
+
+// The pages OCR has not read: being read ("page 3 of 12", while its job runs), or not.
+function ocrLeft(ocr, missing) {
+  if (!ocr.pending) return t("ocr.missing", missing);
+  const p = ocr.progress;
+  return p ? t("ocr.progress", { page: Math.min(p.done + 1, p.total), pages: p.total }) : t("ocr.pending", missing);
 }
