@@ -66,6 +66,7 @@ SPEC: dict[tuple[str, str], str] = {
     ("DELETE", f"{API}/kbs/{{name}}/documents/{{document_id}}"): "write",
     ("POST", f"{API}/kbs/{{name}}/documents/{{document_id}}/password"): "write",
     ("GET", f"{API}/kbs/{{name}}/documents/{{document_id}}/file"): "read",
+    ("GET", f"{API}/kbs/{{name}}/documents/{{document_id}}/transcript"): "read",
     ("GET", f"{API}/kbs/{{name}}/passages/{{chunk_id}}"): "read",
     ("GET", f"{API}/kbs/{{name}}/search"): "read",
     ("GET", f"{API}/kbs/{{name}}/review"): "read",

@@ -26,7 +26,7 @@ from sabio.answer import Answer, AnswerStream
 from sabio.cli_data import export, import_, purge
 from sabio.cli_review import review
 from sabio.cli_sources import source_app, worker
-from sabio.cli_tasks import compare, extract, summarize, translate
+from sabio.cli_tasks import compare, extract, summarize, transcript, translate
 from sabio.config import Settings, load_settings
 from sabio.disk import storage_error, write_problem
 from sabio.errors import SabioError
@@ -92,6 +92,7 @@ app.command("summarize")(summarize)
 app.command("review")(review)
 app.command("translate")(translate)
 app.command("compare")(compare)
+app.command("transcript")(transcript)
 
 
 @app.callback()

@@ -35,6 +35,7 @@ from sabio.ingest import (
 )
 from sabio.jobs import Job, JobQueue
 from sabio.loaders import OcrOptions, ReadProgress
+from sabio.loaders.formats import is_timed
 from sabio.models import (
     ChatModel,
     ChatOptions,
@@ -64,6 +65,7 @@ from sabio.tasks.compare import Change, compare_documents
 from sabio.tasks.extract import Extraction, extract_document
 from sabio.tasks.summarize import Summary, summarize_document
 from sabio.tasks.translate import Translation, translate_document
+from sabio.transcription import TRANSCRIPT_FORMATS, segments_of_passages
 from sabio.vault import Vault
 
 EMBEDDED_BACKEND = "embedded"
@@ -84,6 +86,15 @@ SaveExchange = Callable[[int, Answer, Placement], None]
 class SearchResults:
     hits: list[SearchHit]
     notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptFile:
+    """A recording's transcript to download: its file name, media type and text."""
+
+    name: str
+    media_type: str
+    text: str
 
 
 class Sabio:
@@ -395,6 +406,25 @@ class Sabio:
     def export_archive(self, target: Path, passphrase: str | None = None) -> archive.Contents:
         """Write the archive of the data directory to ``target`` (:mod:`sabio.archive`)."""
         return archive.export_archive(self.store, self.settings, target, passphrase)
+
+    def transcript(self, kb: KnowledgeBase, ref: str | int, fmt: str = "txt") -> TranscriptFile:
+        """A transcribed recording's words as ``fmt`` (txt, srt, vtt: their cues are its
+        passages, each from its second to the next one's)."""
+        doc = self.store.get_document(kb.id, ref)
+        if not is_timed(doc.source) or not doc.chunk_count:
+            raise NotFoundError(
+                f"document {doc.id} ({Path(doc.source).name}) is not a transcribed recording",
+                key="not_a_recording",
+            )
+        if fmt not in TRANSCRIPT_FORMATS:
+            raise ConfigError(
+                f"no transcript format {fmt!r}; choose one of {', '.join(TRANSCRIPT_FORMATS)}",
+                key="transcript_format",
+            )
+        media_type, write = TRANSCRIPT_FORMATS[fmt]
+        duration = float(doc.metadata.get("duration") or 0)
+        segments = segments_of_passages(self.store.document_pages(kb.id, doc.id), duration)
+        return TranscriptFile(f"{Path(doc.source).stem}.{fmt}", media_type, write(segments))
 
     def passage(self, kb: KnowledgeBase, chunk_id: int) -> Passage | None:
         """A passage of ``kb`` with the text around it on its page; None when it is not

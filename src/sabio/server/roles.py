@@ -96,6 +96,7 @@ RULES: dict[tuple[str, str], Need] = {
     ("DELETE", f"{API}/kbs/{{name}}/documents/{{document_id}}"): WRITE,
     ("POST", f"{API}/kbs/{{name}}/documents/{{document_id}}/password"): WRITE,
     ("GET", f"{API}/kbs/{{name}}/documents/{{document_id}}/file"): READ,
+    ("GET", f"{API}/kbs/{{name}}/documents/{{document_id}}/transcript"): READ,
     ("GET", f"{API}/kbs/{{name}}/passages/{{chunk_id}}"): READ,
     ("GET", f"{API}/kbs/{{name}}/search"): READ,
     ("GET", f"{API}/kbs/{{name}}/review"): READ,
