@@ -47,14 +47,18 @@ from sabio.models import (
 from sabio.names import check_kb_name, kb_identifier
 from sabio.readers import Limits
 from sabio.review import Report, review_kb
+from sabio.review.alerts import highest, post_webhook, webhook_payload
+from sabio.review.findings import MESSAGES as FINDING_KINDS
 from sabio.search import SearchHit, search_chunks
 from sabio.sources.kinds import SetupContext, source_kind
 from sabio.store import (
     Chat,
+    Dismissal,
     DocumentRecord,
     KnowledgeBase,
     Passage,
     Placement,
+    ReviewAlert,
     Source,
     SourceItem,
     Store,
@@ -605,8 +609,64 @@ class Sabio:
         return old, new, changes
 
     def review(self, kb_name: str | None = None) -> Report:
-        """The security review of a knowledge base's stored documents (:mod:`sabio.review`)."""
+        """The security review of a knowledge base's stored documents (:mod:`sabio.review`),
+        the findings a person dismissed set apart."""
         return review_kb(self.store, self.kb(kb_name))
+
+    def review_arrived(self, source: Source, document_ids: Sequence[int]) -> list[ReviewAlert]:
+        """Review the documents a sync of ``source`` just added or changed: an alert for
+        each with findings (those dismissed set apart), posted to the source's
+        ``review_webhook`` too when it has one (:mod:`sabio.review.alerts`)."""
+        kb = self.store.get_kb(source.kb_name)
+        alerts, reports = [], []
+        for document_id in document_ids:
+            report = review_kb(self.store, kb, document_id)
+            if report.findings:
+                document = report.findings[0].document
+                severity = highest(report).value
+                alerts.append(
+                    self.store.reviews.add_alert(kb.id, document, dict(report.counts()), severity)
+                )
+                reports.append((Path(document).name, report))
+        if reports and (url := source.options.get("review_webhook")):
+            post_webhook(str(url), webhook_payload(kb.name, source.describe(), reports))
+        return alerts
+
+    def review_alerts(self, kb_name: str, *, unseen: bool = False) -> list[ReviewAlert]:
+        return self.store.reviews.alerts(self.kb(kb_name).id, unseen=unseen)
+
+    def unseen_alerts(self, kb_id: int) -> int:
+        return len(self.store.reviews.alerts(kb_id, unseen=True))
+
+    def alerts_seen(self, kb_name: str) -> int:
+        return self.store.reviews.mark_seen(self.kb(kb_name).id)
+
+    def dismiss_finding(
+        self,
+        kb_name: str,
+        document_id: int,
+        kind: str,
+        fingerprint: str,
+        *,
+        reason: str = "",
+        by: str = "",
+        restore: bool = False,
+    ) -> Dismissal | None:
+        """Dismiss a finding of a document (a false positive: it stays dismissed through
+        new reviews and re-indexing), or ``restore`` it (None then)."""
+        kb = self.kb(kb_name)
+        doc = self.store.get_document(kb.id, document_id)
+        if kind not in FINDING_KINDS:
+            raise ConfigError(
+                f"no finding of kind {kind!r}; the kinds are those a review lists",
+                key="finding_kind",
+            )
+        if restore:
+            self.store.reviews.restore(kb.id, doc.source, kind, fingerprint)
+            return None
+        return self.store.reviews.dismiss(
+            kb.id, doc.source, kind, fingerprint, reason=reason, by=by
+        )
 
     # answers
 
@@ -715,11 +775,12 @@ class Sabio:
         context = SetupContext(self.settings.home, Vault(self.settings.home).encrypt)
         given = declared.check_options(dict(options or {}))
         setup = declared.connector().configure(context, location, given, password)
+        reviewing = given.model_dump(mode="json", include={"review", "review_webhook"})
         source = self.sources.add(
             kb,
             kind,
             setup.location,
-            options=setup.options,
+            options={**setup.options, **{k: v for k, v in reviewing.items() if v}},
             secret=setup.secret,
             interval_s=interval_s if interval_s is not None else setup.interval_s,
         )

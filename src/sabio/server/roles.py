@@ -100,6 +100,10 @@ RULES: dict[tuple[str, str], Need] = {
     ("GET", f"{API}/kbs/{{name}}/passages/{{chunk_id}}"): READ,
     ("GET", f"{API}/kbs/{{name}}/search"): READ,
     ("GET", f"{API}/kbs/{{name}}/review"): READ,
+    ("POST", f"{API}/kbs/{{name}}/review/dismissals"): WRITE,
+    ("DELETE", f"{API}/kbs/{{name}}/review/dismissals"): WRITE,
+    ("GET", f"{API}/kbs/{{name}}/review/alerts"): READ,
+    ("POST", f"{API}/kbs/{{name}}/review/alerts/seen"): READ,
     ("POST", f"{API}/kbs/{{name}}/ask"): READ,
     # chats
     ("GET", f"{API}/chats"): USER,

@@ -68,6 +68,8 @@ class Library(Protocol):
 
     def source_password(self, source_id: int) -> str: ...
 
+    def review_arrived(self, source: Source, document_ids: Sequence[int]) -> Any: ...
+
 
 class SyncRun:
     def __init__(
@@ -187,10 +189,19 @@ class SyncRun:
         self.record([ItemUpdate(key, "removed", "removed", reason) for key, _ in sources_and_keys])
 
     def record(self, updates: Sequence[ItemUpdate]) -> None:
+        """Keep what became of each item; with the source's ``review`` option, review
+        the documents added or changed (:meth:`Library.review_arrived`)."""
         if updates:
             self.sources.record(self.source.id, updates)
         for update in updates:
             self.tally.add(update.outcome)
+        arrived = [
+            u.document_id
+            for u in updates
+            if u.outcome in ("added", "updated") and u.document_id is not None
+        ]
+        if arrived and self.source.options.get("review"):
+            self.library.review_arrived(self.source, arrived)
 
     def _update(self, result: FileResult, key: str, title: str) -> ItemUpdate:
         doc = self.document(result.source) if result.outcome != "removed" else None

@@ -5,17 +5,23 @@ connections and transactions), :mod:`~sabio.store.migrations` (numbered schema c
 applied when the file is opened), :mod:`~sabio.store.schema` (the list of them),
 :mod:`~sabio.store.documents` (knowledge bases, documents, chunks: the source of truth
 from which the search index is derived), the tables of chats, users, sources and jobs,
-each in a module of its own, and :mod:`~sabio.store.copies` (the database as one file,
-for export and import). It is the only package that writes SQL. :class:`Store` is all of
-them over one database; :class:`~sabio.store.backend.StoreBackend` is what another
-backend must do.
+and the review's (dismissals, alerts), each in a module of its own, and
+:mod:`~sabio.store.copies` (the database as one file, for export and import). It is
+the only package that writes SQL. :class:`Store` is all of them over one database;
+:class:`~sabio.store.backend.StoreBackend` is what another backend must do.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from sabio.store.backend import ChatBackend, SourceBackend, StoreBackend, UserBackend
+from sabio.store.backend import (
+    ChatBackend,
+    ReviewBackend,
+    SourceBackend,
+    StoreBackend,
+    UserBackend,
+)
 from sabio.store.chats import Chat, ChatMessage, ChatStore, Placement, Turn
 from sabio.store.documents import (
     DocumentRecord,
@@ -25,6 +31,7 @@ from sabio.store.documents import (
     Passage,
     StoredChunk,
 )
+from sabio.store.reviews import Dismissal, ReviewAlert, ReviewStore
 from sabio.store.schema import MIGRATIONS, SCHEMA_VERSION
 from sabio.store.sources import ItemUpdate, Source, SourceItem, SourceStore
 from sabio.store.users import ApiToken, Session, User, UserStore
@@ -36,12 +43,16 @@ __all__ = [
     "ChatBackend",
     "ChatMessage",
     "ChatStore",
+    "Dismissal",
     "DocumentRecord",
     "FileState",
     "ItemUpdate",
     "KnowledgeBase",
     "Passage",
     "Placement",
+    "ReviewAlert",
+    "ReviewBackend",
+    "ReviewStore",
     "Session",
     "Source",
     "SourceBackend",
@@ -66,6 +77,7 @@ class Store(DocumentTables):
         self.chats: ChatBackend = ChatStore(self)
         self.users: UserBackend = UserStore(self)
         self.sources: SourceBackend = SourceStore(self)
+        self.reviews: ReviewBackend = ReviewStore(self)
 
 
 _SQLITE_IS_A_BACKEND: type[StoreBackend] = Store  # mypy checks that Store keeps the protocol

@@ -24,6 +24,7 @@ from sabio.store.documents import (
     Passage,
     StoredChunk,
 )
+from sabio.store.reviews import Dismissal, ReviewAlert
 from sabio.store.sources import ItemUpdate, Source, SourceItem
 from sabio.store.users import ApiToken, Session, User
 
@@ -118,17 +119,43 @@ class SourceBackend(Protocol):
     def forget_removed(self, source_id: int, older_than: float) -> None: ...
 
 
+class ReviewBackend(Protocol):
+    """The security review's dismissed findings and its alerts of new documents
+    (:mod:`sabio.store.reviews`)."""
+
+    def dismiss(
+        self,
+        kb_id: int,
+        document: str,
+        kind: str,
+        fingerprint: str,
+        *,
+        reason: str = "",
+        by: str = "",
+    ) -> Dismissal: ...
+    def restore(self, kb_id: int, document: str, kind: str, fingerprint: str) -> bool: ...
+    def dismissals(self, kb_id: int) -> list[Dismissal]: ...
+    def add_alert(
+        self, kb_id: int, document: str, counts: dict[str, int], severity: str
+    ) -> ReviewAlert: ...
+    def alerts(
+        self, kb_id: int, *, unseen: bool = False, limit: int = 100
+    ) -> list[ReviewAlert]: ...
+    def mark_seen(self, kb_id: int) -> int: ...
+
+
 class StoreBackend(Protocol):
     """Knowledge bases, their documents, and the chunks (text and vectors) of each.
 
     Every write is atomic: a document and its chunks change together or not at all.
     Chunk ids only grow, so an index derived from the chunks catches up by id. The
     tables beside the documents are each a part of their own (``chats``, ``users``,
-    ``sources``)."""
+    ``sources``, ``reviews``)."""
 
     chats: ChatBackend
     users: UserBackend
     sources: SourceBackend
+    reviews: ReviewBackend
 
     # knowledge bases
     def create_kb(

@@ -7,8 +7,9 @@ jobs (:mod:`sabio.store.sources`); 5: knowledge bases' identifiers (``slug``,
 :mod:`sabio.names`), members' access to them (``kb_member``), and chats as trees: each
 message's ``parent_id`` (regenerated answers and edited questions are siblings), the
 branch shown (``chat.leaf_id``), answers stopped by their reader and the claims of each
-answer. A new change of the schema is a new function here (or in the module of its
-tables), appended to :data:`MIGRATIONS`.
+answer; 6: the security review's dismissed findings and alerts
+(:mod:`sabio.store.reviews`). A new change of the schema is a new function here (or in
+the module of its tables), appended to :data:`MIGRATIONS`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import sqlite3
 from sabio.store.chats import create_chats
 from sabio.store.documents import create_documents
 from sabio.store.migrations import Migration, execute_script, migration
+from sabio.store.reviews import create_review_tables
 from sabio.store.sources import create_sources_and_jobs
 from sabio.store.users import create_users
 
@@ -73,6 +75,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     create_users,
     create_sources_and_jobs,
     identifiers_members_and_chat_trees,
+    create_review_tables,
 )
 SCHEMA_VERSION = MIGRATIONS[-1].number
 """The number of the last migration (kept in ``PRAGMA user_version`` too, and in exports)."""
