@@ -13,6 +13,7 @@ import { uploadQueue, unlockButton } from "../uploads.js";
 import { confirmKbDeletion } from "./data.js";
 import { h, header, icon, statusBadge, statusReason, toast } from "../ui.js";
 import { membersTab } from "./accounts.js";
+import { securityTab } from "./security.js";
 import { sourcesView } from "./sources.js";
 
 const counts = (kb) => `${t("nDocuments", { n: kb.documents })} · ${t("nPassages", { n: kb.passages })}`;
@@ -94,12 +95,14 @@ function modelWhy(model) {
 async function kbDetail(kb, tab) {
   const why = () => (modelWhy(kb.embedding_model) ? h("span.muted", {}, ` — ${modelWhy(kb.embedding_model)}`) : null);
   const countsLine = h("p.kb-counts", { "aria-live": "polite" }, `${counts(kb)} · ${kb.embedding_model}`, why());
-  const tabs = [["documents", undefined, "file", t("documents")], ["sources", "sources", "sync", t("sources")]];
+  const alertBadge = h("span.badge.alerts", { hidden: true, title: t("alertsBadge") });
+  let alerts = null; // unseen review alerts, as the live counts tell them
+  const tabs = [["documents", undefined, "file", t("documents")], ["sources", "sources", "sync", t("sources")], ["security", "security", "shield", t("security")]];
   if (state.auth.auth && isAdmin()) tabs.push(["members", "members", "users", t("members")]);
   const nav = h(
     "nav.tabs",
     { "aria-label": kb.name },
-    tabs.map(([, sub, glyph, label]) => h("a.tab", { href: sub ? `${path(kb)}/${sub}` : path(kb), "aria-current": sub === tab ? "page" : null }, icon(glyph), label)),
+    tabs.map(([, sub, glyph, label]) => h("a.tab", { href: sub ? `${path(kb)}/${sub}` : path(kb), "aria-current": sub === tab ? "page" : null }, icon(glyph), label, sub === "security" ? alertBadge : null)),
   );
   let body;
   let refresh = async () => {};
@@ -107,6 +110,8 @@ async function kbDetail(kb, tab) {
   if (tab === "sources") {
     const view = await sourcesView(kb, { admin: isAdmin() });
     ({ element: body, refresh } = view);
+  } else if (tab === "security") {
+    ({ element: body, refresh } = await securityTab(kb));
   } else if (tab === "members" && state.auth.auth && isAdmin()) {
     body = await membersTab(kb);
   } else {
@@ -115,6 +120,11 @@ async function kbDetail(kb, tab) {
   }
   const live = liveCounts(kb, (fresh) => {
     countsLine.replaceChildren(`${counts(fresh)} · ${kb.embedding_model}`, why() || "");
+    const unseen = fresh.alerts || 0;
+    alertBadge.hidden = !unseen;
+    alertBadge.textContent = String(unseen);
+    if (alerts !== null && unseen > alerts) toast(t("newAlertsIn", { n: unseen - alerts, kb: kb.name }), "info");
+    alerts = unseen;
     set({ kbs: state.kbs.map((k) => (k.id === kb.id ? { ...k, ...fresh } : k)) });
   }, () => refresh().catch(report));
   const actions = isAdmin()
