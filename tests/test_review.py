@@ -439,3 +439,24 @@ def test_a_source_reviews_what_arrives_alerts_and_posts_the_webhook(tmp_path: Pa
         worker.stop()
     assert sabio.alerts_seen("mail") == 2 and sabio.review_alerts("mail", unseen=True) == []
     sabio.close()
+
+
+def test_sabio_review_leaves_out_what_was_dismissed_and_says_so(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    from sabio.config import load_settings
+    from sabio.service import Sabio
+
+    note = tmp_path / "nominas.txt"
+    note.write_text("IBAN ES9121000418450200051332\nDNI 12345678Z\n", encoding="utf-8")
+    assert cli.invoke(app, ["add", str(note)]).exit_code == 0
+    sabio = Sabio(load_settings())
+    [iban] = [f for f in sabio.review().findings if f.kind == "iban"]
+    [doc] = sabio.documents()
+    sabio.dismiss_finding("default", doc.id, "iban", iban.fingerprint, reason="la de la empresa")
+    sabio.close()
+    shown = cli.invoke(app, ["review", "default"], env={"COLUMNS": "200"})
+    assert "ES91****" not in shown.output and "12****" in shown.output
+    assert "1 dismissed findings not shown" in shown.output
+    data = json.loads(cli.invoke(app, ["review", "default", "--json"]).stdout)
+    assert [f["kind"] for f in data["dismissed"]] == ["iban"] and data["counts"] == {"dni": 1}

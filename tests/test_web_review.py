@@ -87,3 +87,34 @@ def test_the_security_tab_lists_masked_findings_filters_and_dismisses_for_good(
     expect(page.locator(".finding[data-kind=iban]")).not_to_have_attribute("data-dismissed", "yes")
     tab.shot("spanish")
     tab.close()
+
+
+def test_a_folder_source_that_reviews_arrivals_raises_an_alert_in_the_security_tab(
+    browser: Any,  # noqa: F811
+    reviewing: str,
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "compartido"
+    folder.mkdir()
+    (folder / "vpn.txt").write_text(f"VPN\npassword: {PASSWORD}\n", encoding="utf-8")
+    expect = expectation()
+    tab = Page(browser, reviewing, "security-alert", viewport=DESKTOP, locale="en-US")
+    page = tab.page
+    page.goto(reviewing + "#/kbs")
+    page.fill("input[name=kb-name]", "compartido")
+    page.get_by_role("button", name="Create").click()
+    page.get_by_role("link", name="Sources", exact=True).click()
+    form = page.locator(".kb-source-form")
+    form.get_by_label("Folder on the server").fill(str(folder))
+    form.get_by_label("Review the security of what arrives").check()
+    form.get_by_role("button", name="Add source").click()
+    expect(page.locator(".tab .badge.alerts")).to_have_text("1")  # the live counts tell it
+    page.get_by_role("link", name="Security").click()
+    alert = page.locator(".review-alert")
+    expect(alert).to_contain_text("New: 1 document that just arrived has findings")
+    expect(alert).to_contain_text("vpn.txt: 1 \u00d7 Password")
+    tab.shot("alert")
+    alert.get_by_role("button", name="Mark as seen").click()
+    expect(page.locator(".review-alert")).to_have_count(0)
+    expect(page.locator(".tab .badge.alerts")).to_be_hidden()
+    tab.close()

@@ -37,6 +37,10 @@ _TEXTS = {
         "y {count} hallazgos bajos ({kinds}): --all los muestra",
     ),
     "failed": ("could not be read", "no se pudo leer"),
+    "dismissed": (
+        "{count} dismissed findings not shown (the web app's Security tab restores them).",
+        "{count} hallazgos descartados no se muestran (la pestaña Seguridad los recupera).",
+    ),
     "high": ("high", "alto"),
     "medium": ("medium", "medio"),
     "low": ("low", "bajo"),
@@ -84,6 +88,7 @@ def review(
                 "documents": report.documents,
                 "counts": dict(report.counts()),
                 "findings": [f.as_json(lang) for f in report.findings],
+                "dismissed": [f.as_json(lang) for f in report.dismissed],
                 "failed": [{"document": d, "reason": r} for d, r in report.failed],
             }
         )
@@ -108,6 +113,8 @@ def _print_report(target: str, report: Report, lang: str, all_findings: bool) ->
             out.print(f"  [dim]{escape(_t('more_low', lang, count=len(low), kinds=kinds))}[/]")
     for document, reason in report.failed:
         out.print(f"[dim]{escape(document)}: {_t('failed', lang)} ({escape(reason)})[/]")
+    if report.dismissed:
+        out.print(f"[dim]{escape(_t('dismissed', lang, count=len(report.dismissed)))}[/]")
     by_severity = {s: sum(1 for f in report.findings if f.severity is s) for s in Severity}
     out.print(
         "\n"
