@@ -201,3 +201,43 @@ def test_a_transcript_downloads_as_text_and_subtitles_and_its_progress_is_told(
     monkeypatch.setenv("SABIO_HOME", str(settings.home))
     cli = CliRunner().invoke(app, ["transcript", "diary.ogg", "--kb", "talks", "-f", "vtt"])
     assert cli.exit_code == 0 and cli.stdout == vtt.text
+
+
+@pytest.mark.slow
+def test_an_uploaded_recording_is_transcribed_by_a_job_whose_seconds_the_list_shows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    from sabio.jobs import JobQueue
+    from sabio.worker import Worker
+
+    monkeypatch.setenv("OLLAMA_HOST", f"127.0.0.1:{closed_port()}")
+    settings = load_settings(
+        {"home": tmp_path / "home", "embedding_model": "fake:words", "workers": 1}, environ={}
+    )
+    diary = speak(tmp_path / "diary.wav", ENGLISH, "en").read_bytes()
+    sabio = Sabio(settings)
+    app_ = create_app(settings, run_worker=False)  # the job is run below
+    with TestClient(app_, base_url="http://127.0.0.1:11435") as client:
+        client.post("/api/v1/kbs", json={"name": "talks"})
+        upload = client.post(f"{API}/documents", files=[("files", ("diary.wav", diary))])
+        [result] = upload.json()["files"]
+        assert (result["status"], result["passages"]) == ("transcribing", 0)
+        [document] = client.get(f"{API}/documents").json()
+        assert document["status"] == "transcribing" and document["transcription"] is None
+        # a worker at 0:12 of 0:40, which then dies: its job is taken up again
+        gone = JobQueue(sabio.store, owner=f"{os.uname().nodename}:999999999")
+        job = gone.claim()
+        assert job is not None and job.payload["transcribe"]
+        gone.heartbeat(job.id, 12, 40, "transcribing — 0:12 of 0:40: diary.wav")
+        [document] = client.get(f"{API}/documents").json()
+        assert document["transcription"] == {"done": 12, "total": 40}
+        worker = Worker(sabio, watch=False)
+        assert worker.run_pending() == 1
+        worker.stop()
+        [document] = client.get(f"{API}/documents").json()
+        assert document["status"] == "indexed" and document["transcription"] is None
+        hits = client.get(f"{API}/search", params={"q": "lighthouse keeper storm"}).json()
+        assert hits["hits"] and hits["hits"][0]["document"] == "diary.wav"
+    sabio.close()

@@ -57,6 +57,9 @@ EMBED_FLUSH_CHUNKS = 512
 EMBED_STEP = 128  # passages per embedding call, so that progress moves
 IGNORED_NAMES = frozenset({"Thumbs.db", "desktop.ini"})
 NOT_INDEXED = frozenset({"failed", "needs_ocr", "encrypted"})
+TRANSCRIBING = "transcribing"
+"""The status of a recording waiting for (or in) its transcription job."""
+WAITING = "transcription in progress (a background job); searchable when it ends"
 PYTHON_READERS = frozenset(LOADER_MODULES["sabio.loaders.text"])
 """Extensions whose loader is pure Python (see :func:`_read_here`)."""
 READ_HERE_BYTES = 1 << 20
@@ -73,7 +76,7 @@ class FileResult:
 
     source: str
     outcome: str  # added | updated | unchanged | removed | not_indexed
-    status: str  # indexed | skipped | needs_ocr | encrypted | failed | removed
+    status: str  # indexed | skipped | needs_ocr | encrypted | failed | removed | transcribing
     reason: str = ""
     chunks: int = 0
     note: str = ""
@@ -116,6 +119,8 @@ class IngestOptions:
     """Where loaders keep model files they derive (``Blob.models``)."""
     reread: bool = False
     """Read every file again, even one whose content is known (its deferred OCR)."""
+    defer_recordings: bool = False
+    """Leave new or changed recordings "transcribing", for a background job to read."""
 
 
 @dataclass(slots=True)
@@ -387,6 +392,8 @@ def ingest_paths(
         # scanned pages left for a background reading that never came (a `sabio add`
         # stopped between its two passes): read now, unless this run leaves them too
         retry = retry or (doc is not None and _ocr_pending(doc) and not options.ocr.defer)
+        later = options.defer_recordings and is_timed(path.name)
+        retry = retry or (doc is not None and doc.status == TRANSCRIBING and not later)
         same_stat = doc is not None and (doc.size, doc.mtime_ns) == (stat.st_size, stat.st_mtime_ns)
         if doc is not None and same_stat and not retry:
             result = FileResult(source, "unchanged", doc.status, doc.error, doc.chunk_count)
@@ -395,6 +402,10 @@ def ingest_paths(
             continue
         if doc is not None:
             known[source] = doc
+        if later:  # its job reads it (Sabio.add queues one)
+            state = FileState(source, "", stat.st_size, stat.st_mtime_ns)
+            writer.add(_Prepared(state, title=path.stem, status=TRANSCRIBING, error=WAITING))
+            continue
         jobs.append(
             _Job(
                 source,

@@ -26,6 +26,7 @@ from sabio.filters import DocumentFilter, filtered_document_ids
 from sabio.home import make_private_home, uploads_folder, uploads_root
 from sabio.index import ChunkIndex
 from sabio.ingest import (
+    TRANSCRIBING,
     IngestOptions,
     IngestReport,
     LoadedSource,
@@ -274,14 +275,16 @@ class Sabio:
         follow_links: bool = False,
         within: Path | None = None,
         ocr: OcrTiming = "now",
+        recordings: Literal["now", "job"] = "now",
         reread: bool = False,
     ) -> IngestReport:
         """Index files and folders; see :class:`IngestOptions` for the flags. ``ocr``:
         when the scanned pages of a PDF that has text pages too are read: ``now``, with
         the rest; ``after`` its text pages are indexed (searchable at once), then its
         scanned pages read in this same call (``sabio add``); ``job``: by a background job,
-        one per file, queued here (uploads, folder sources). ``reread``: read the files
-        even when unchanged."""
+        one per file, queued here (uploads, folder sources). ``recordings="job"``: a new
+        or changed recording is left "transcribing" and transcribed by a job of its own
+        (uploads). ``reread``: read the files even when unchanged."""
         kb = self.kb(kb_name, create_default=True)
         options = self._ingest_options(
             password=password,
@@ -291,6 +294,7 @@ class Sabio:
             follow_links=follow_links,
             within=within,
             reread=reread,
+            defer_recordings=recordings == "job",
         )
         tables = self.kb_tables(kb)
         first = replace(options, ocr=replace(options.ocr, defer=ocr != "now"))
@@ -301,6 +305,9 @@ class Sabio:
             progress(None, "updating the search index")
         self.index.sync(kb)  # tokenizing the new passages now keeps the next search fast
         # "after": also those a stopped `sabio add` left between its passes
+        for r in report.results:
+            if r.status == TRANSCRIBING and r.outcome != "unchanged":
+                self.jobs.enqueue_ingest(kb.name, [r.source], transcribe=True)
         waiting = self._ocr_deferred(kb, report, ocr == "after") if ocr != "now" else []
         if ocr == "job":
             for source in waiting:  # one job a file: its progress is that file's pages
@@ -315,14 +322,18 @@ class Sabio:
             self.index.sync(kb)
         return report
 
-    def ocr_readings(self) -> dict[str, ReadProgress]:
-        """The files background OCR jobs are reading now (one file a job), with how far
-        each is."""
+    def readings(self) -> dict[str, ReadProgress]:
+        """The files background jobs are reading now (one file a job: OCR's pages, a
+        transcription's seconds), with how far each is."""
         readings = {}
         for job in self.jobs.recent(limit=100):
             paths = job.payload.get("paths") or []
-            if job.status == "running" and job.payload.get("ocr") and job.total and len(paths) == 1:
-                readings[paths[0]] = ReadProgress("ocr", job.done, job.total)
+            what: Literal["ocr", "transcription"] = (
+                "ocr" if job.payload.get("ocr") else "transcription"
+            )
+            flagged = job.payload.get("ocr") or job.payload.get("transcribe")
+            if job.status == "running" and flagged and job.total and len(paths) == 1:
+                readings[paths[0]] = ReadProgress(what, job.done, job.total)
         return readings
 
     def _ocr_deferred(

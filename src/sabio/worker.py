@@ -198,7 +198,7 @@ class Worker:
         paths = [Path(p) for p in job.payload["paths"] if Path(p).exists()]
         reread = bool(job.payload.get("ocr"))
         done, doing = 0, "OCR in progress" if reread else "reading files"
-        pages: tuple[int, int | None] | None = None  # an OCR job counts its file's pages
+        pages: tuple[int, int | None] | None = None  # a job of one file counts its reading
 
         def progress(
             result: FileResult | None,
@@ -208,7 +208,7 @@ class Worker:
         ) -> None:
             nonlocal done, pages
             done += result is not None
-            if reread and reading is not None:
+            if reading is not None and len(paths) == 1:  # its pages, or its seconds
                 pages = (reading.done, reading.total)
             counts = pages or (done, total or len(paths))
             beating.update(*counts, note or doing)

@@ -192,7 +192,7 @@ def _counted_kb(request: Request, sabio: Sabio, name: str) -> KnowledgeBaseOut:
 @router.get("/kbs/{name}/documents", summary="List documents", tags=["documents"])
 def list_documents(name: str, services: ServicesDep) -> list[DocumentOut]:
     """Every file of the knowledge base, indexed or not, with its status and why."""
-    readings = services.reader.ocr_readings()
+    readings = services.reader.readings()
     return [_document_out(name, d, readings) for d in services.reader.documents(name)]
 
 
@@ -243,7 +243,11 @@ def index_uploads(
         accepted = [str(uploads.accept(r, folder)) for r in received if problems[r.name] is None]
         try:
             paths = [Path(p) for p in accepted]
-            report = writer.add(paths, name, isolate=True, ocr="job") if accepted else None
+            report = (
+                writer.add(paths, name, isolate=True, ocr="job", recordings="job")
+                if accepted
+                else None
+            )
         except BaseException:  # e.g. the embedding model is down: keep no unindexed file
             writer.discard_unindexed_uploads(name, accepted)
             raise
@@ -327,7 +331,9 @@ def _document_out(
     kb_name: str, d: DocumentRecord, readings: Mapping[str, ReadProgress] | None = None
 ) -> DocumentOut:
     ocr = OcrSummary.of(d.metadata)
-    reading = (readings or {}).get(d.source) if ocr.pending else None
+    reading = (readings or {}).get(d.source)
+    transcribed = reading if reading and reading.what == "transcription" else None
+    reading = reading if reading and reading.what == "ocr" and ocr.pending else None
     return DocumentOut(
         id=d.id,
         name=Path(d.source).name,
@@ -342,6 +348,9 @@ def _document_out(
         ocr=OcrOut(
             **asdict(ocr),
             progress=ReadingOut(done=reading.done, total=reading.total) if reading else None,
+        ),
+        transcription=(
+            ReadingOut(done=transcribed.done, total=transcribed.total) if transcribed else None
         ),
     )
 

@@ -104,13 +104,21 @@ class DocumentOut(BaseModel):
         "a mail or a posted text."
     )
     title: str
-    status: str = Field(description="indexed, skipped, needs_ocr, encrypted or failed.")
+    status: str = Field(
+        description="indexed, skipped, needs_ocr, encrypted, failed, or transcribing (a "
+        "recording its background job is reading)."
+    )
     reason: str = Field(description="Why it is not indexed ('' when it is).")
     pages: int | None
     passages: int
     size: int
     updated_at: float
     ocr: OcrOut = Field(description="What OCR read of it (scanned pages, images).")
+    transcription: ReadingOut | None = Field(
+        default=None,
+        description="A recording being transcribed (status transcribing): seconds done of "
+        "its length, while its job runs.",
+    )
 
 
 class UploadedFileOut(BaseModel):

@@ -474,12 +474,15 @@ const STRINGS = {
     "status.rejected": "rechazado",
     "status.removed": "eliminado",
     "status.skipped": "omitido",
+    "status.transcribing": "transcribiendo",
     "status.unchanged": "sin cambios",
     "statusHelp.encrypted": "Tiene contraseña: guárdalo sin ella y súbelo de nuevo (o añádelo en la terminal con «sabio add --password»).",
     "statusHelp.failed": "No se pudo leer: el archivo está dañado o no es lo que dice su extensión.",
     "statusHelp.needs_ocr": "Es un escaneo o una imagen y el OCR no pudo leerlo aquí: instala Tesseract en el servidor («sudo apt-get install tesseract-ocr tesseract-ocr-spa tesseract-ocr-eng tesseract-ocr-osd») y vuelve a subirlo. Los detalles dicen por qué.",
     "statusHelp.rejected": "No se ha guardado nada de este archivo.",
     "statusHelp.skipped": "Tipo de archivo no admitido, o sin texto que indexar.",
+    "statusHelp.transcribing": "Se está transcribiendo en segundo plano; se podrá buscar cuando termine.",
+    transcribingAt: "Transcribiendo: {done} de {total}",
     stop: "Detener",
     syncDone: "Última sincronización, {when}: {message}",
     syncEvery: "Sincronizar",
@@ -986,12 +989,15 @@ const STRINGS = {
     "status.rejected": "rejected",
     "status.removed": "removed",
     "status.skipped": "skipped",
+    "status.transcribing": "transcribing",
     "status.unchanged": "unchanged",
     "statusHelp.encrypted": "It has a password: save it without one and upload it again (or add it in the terminal with “sabio add --password”).",
     "statusHelp.failed": "It could not be read: the file is damaged or not what its extension says.",
     "statusHelp.needs_ocr": "It is a scan or an image, and OCR could not read it here: install Tesseract on the server (“sudo apt-get install tesseract-ocr tesseract-ocr-spa tesseract-ocr-eng tesseract-ocr-osd”) and upload it again. The details say why.",
     "statusHelp.rejected": "Nothing of this file was kept.",
     "statusHelp.skipped": "Unsupported file type, or no text to index.",
+    "statusHelp.transcribing": "It is being transcribed in the background; it becomes searchable when that ends.",
+    transcribingAt: "Transcribing — {done} of {total}",
     stop: "Stop",
     syncDone: "Last sync, {when}: {message}",
     syncEvery: "Sync",
@@ -1054,6 +1060,14 @@ export function t(key, vars = {}) {
   let text = STRINGS[getLang()][key] ?? STRINGS.en[key] ?? key;
   if (text.includes("|") && "n" in vars) text = text.split("|")[Number(vars.n) === 1 ? 0 : 1]; // "one|many"
   return text.replace(/\{(\w+)\}/g, (_, name) => (name in vars ? String(vars[name]) : `{${name}}`));
+}
+
+// 754 → "12:34", 3754 → "1:02:34" (a time in a recording).
+export function formatClock(seconds) {
+  const s = Math.max(0, Math.floor(seconds));
+  const pad = (n) => String(n).padStart(2, "0");
+  const [hours, minutes] = [Math.floor(s / 3600), Math.floor((s % 3600) / 60)];
+  return hours ? `${hours}:${pad(minutes)}:${pad(s % 60)}` : `${minutes}:${pad(s % 60)}`;
 }
 
 export function formatDate(seconds) {

@@ -7,7 +7,7 @@ import { API, api } from "../api.js";
 import { loadChats, loadKbs } from "../data.js";
 import { confirmDialog } from "../dialogs.js";
 import { report, showError } from "../errors.js";
-import { formatDate, t } from "../i18n.js";
+import { formatClock, formatDate, t } from "../i18n.js";
 import { canWrite, isAdmin, set, state, watch } from "../store.js";
 import { uploadQueue, unlockButton } from "../uploads.js";
 import { confirmKbDeletion } from "./data.js";
@@ -157,7 +157,7 @@ function liveCounts(kb, fresh, changed) {
 // The documents and the drop zone (writers): {element, refresh}.
 async function documentsTab(kb) {
   const docs = h("div.documents");
-  let again = null; // while OCR reads a document in the background, the list is read again
+  let again = null; // while OCR or a transcription reads a document in the background, the list is read again
   let left = false;
   const stop = () => {
     left = true;
@@ -167,7 +167,7 @@ async function documentsTab(kb) {
     clearTimeout(again);
     const documents = await api("GET", `/kbs/${encodeURIComponent(kb.id)}/documents`);
     docs.replaceChildren(documentTable(kb, documents, refresh));
-    if (!left && documents.some((d) => d.ocr && d.ocr.pending)) again = setTimeout(() => refresh().catch(() => {}), OCR_POLL_MS);
+    if (!left && documents.some((d) => (d.ocr && d.ocr.pending) || d.status === "transcribing")) again = setTimeout(() => refresh().catch(() => {}), OCR_POLL_MS);
   };
   await refresh();
   if (!canWrite(kb)) return { element: h("div.kb-documents", {}, h("p.muted.small", {}, t("readOnlyHelp")), docs), refresh, stop };
@@ -227,7 +227,7 @@ function documentTable(kb, documents, refresh) {
             "tr",
             { dataset: { status: d.status } },
             h("td", {}, d.file_url ? h("a", { href: d.file_url, target: "_blank", rel: "noopener" }, d.name) : d.name, d.title && d.title !== d.name ? h("div.muted.small", {}, d.title) : null),
-            h("td", {}, statusBadge(d.status), ...(d.reason ? statusReason(d.status, d.reason) : []), ...ocrNotes(d.ocr), writer && d.status === "encrypted" ? unlockButton(kb, d, () => refresh().catch(report)) : null),
+            h("td", {}, statusBadge(d.status), ...(d.reason ? statusReason(d.status, d.reason) : []), ...ocrNotes(d.ocr), d.transcription ? h("div.muted.small.transcribing", { role: "status" }, t("transcribingAt", { done: formatClock(d.transcription.done), total: formatClock(d.transcription.total) })) : null, writer && d.status === "encrypted" ? unlockButton(kb, d, () => refresh().catch(report)) : null),
             h("td.num", {}, d.pages ?? ""),
             h("td.num", {}, d.passages),
             h("td.muted", {}, formatDate(d.updated_at)),
