@@ -602,7 +602,7 @@ async function openSource(citation, kbName, opener) {
     if (p.file_url && isRecording(citation.document)) where.append(player(p.file_url, p.page || 0));
     if (isRecording(citation.document)) where.append(transcriptLinks(kb ? kb.id : kbName, p.document_id));
     else if (p.file_url) where.append(h("a.button.small", { href: p.file_url, target: "_blank", rel: "noopener" }, icon("file"), p.page ? t("openAtPage", { n: p.page }) : t("openOriginal")));
-    content.replaceChildren(p.heading ? h("p.passage-heading", {}, p.heading) : null, h("div.passage", {}, p.before ? h("span.context", {}, p.before) : null, mark, p.after ? h("span.context", {}, p.after) : null));
+    content.replaceChildren(...(p.heading ? [h("p.passage-heading", {}, p.heading)] : []), h("div.passage", {}, p.before ? h("span.context", {}, p.before) : null, mark, p.after ? h("span.context", {}, p.after) : null));
     mark.scrollIntoView({ block: "start" });
   } catch (err) {
     if (!(err instanceof ApiError) || err.status !== 404) report(err);
