@@ -460,3 +460,23 @@ def test_sabio_review_leaves_out_what_was_dismissed_and_says_so(
     assert "1 dismissed findings not shown" in shown.output
     data = json.loads(cli.invoke(app, ["review", "default", "--json"]).stdout)
     assert [f["kind"] for f in data["dismissed"]] == ["iban"] and data["counts"] == {"dni": 1}
+
+
+def test_sabio_review_dismisses_a_value_everywhere_by_its_fingerprint(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for name in ("marzo.txt", "abril.txt"):  # the company's own account in both
+        (folder / name).write_text(f"{name}\nIBAN ES9121000418450200051332\n", encoding="utf-8")
+    assert cli.invoke(app, ["add", str(folder)]).exit_code == 0
+    found = json.loads(cli.invoke(app, ["review", "default", "--json"]).stdout)["findings"]
+    [fingerprint] = {f["fingerprint"] for f in found if f["kind"] == "iban"}
+    listed = cli.invoke(app, ["review", "default"], env={"COLUMNS": "200"})
+    assert fingerprint in listed.output  # each line ends with it
+    gone = cli.invoke(app, ["review", "default", "--dismiss", fingerprint, "--reason", "nuestra"])
+    assert gone.exit_code == 0 and "2 findings dismissed." in gone.output
+    assert "2 dismissed findings not shown" in gone.output
+    back = cli.invoke(app, ["review", "default", "--restore", fingerprint, "--json"])
+    assert "2 findings restored." in back.stderr
+    assert len(json.loads(back.stdout)["findings"]) == 2

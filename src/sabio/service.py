@@ -652,6 +652,23 @@ class Sabio:
     def alerts_seen(self, kb_name: str) -> int:
         return self.store.reviews.mark_seen(self.kb(kb_name).id)
 
+    def dismiss_value(
+        self, kb_name: str, fingerprint: str, *, reason: str = "", restore: bool = False
+    ) -> int:
+        """Dismiss (or ``restore``) every finding of the knowledge base with that
+        fingerprint, the same value wherever it was found (your company's own IBAN); how
+        many findings that was."""
+        kb = self.kb(kb_name)
+        report = self.review(kb_name)
+        found = report.dismissed if restore else report.findings
+        chosen = [f for f in found if f.fingerprint == fingerprint]
+        for f in chosen:
+            if restore:
+                self.store.reviews.restore(kb.id, f.document, f.kind, f.fingerprint)
+            else:
+                self.store.reviews.dismiss(kb.id, f.document, f.kind, f.fingerprint, reason=reason)
+        return len(chosen)
+
     def dismiss_finding(
         self,
         kb_name: str,
