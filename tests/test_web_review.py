@@ -50,6 +50,7 @@ def test_the_security_tab_lists_masked_findings_filters_and_dismisses_for_good(
     expect(page.locator(".dropzone")).to_be_visible()
     page.set_input_files("input[type=file]", _files(tmp_path))
     queue = page.locator(".upload-queue li")
+    expect(queue.nth(0)).to_have_attribute("data-status", "indexed")
     expect(queue.nth(1)).to_have_attribute("data-status", "indexed")
     page.get_by_role("link", name="Security").click()
     documents = page.locator(".review-document")

@@ -1,7 +1,9 @@
 // A knowledge base's Security tab: what the review found (GET /kbs/{kb}/review), by
 // document, highest severity first, masked as the server masks it; a filter by kind;
 // writers dismiss a false positive (it stays dismissed) and restore it; the alerts of
-// what a source's review on arrival found, until they are marked seen.
+// what a source's review on arrival found, until they are marked seen. A review reads
+// every document, so it runs when the tab opens and on "Review again", never on each
+// change the live counts tell of (those re-read the alerts only).
 
 import { api } from "../api.js";
 import { report } from "../errors.js";
@@ -51,10 +53,20 @@ export async function securityTab(kb) {
     );
   };
   const key = (f) => ({ document_id: f.document_id, kind: f.kind, fingerprint: f.fingerprint });
+  // The finding moves between the lists here: no new review for one click.
+  const move = (f, from, to) => {
+    const same = (g) => g.document_id === f.document_id && g.kind === f.kind && g.fingerprint === f.fingerprint;
+    review[to].push(...review[from].filter(same));
+    review[from] = review[from].filter((g) => !same(g));
+    review.counts = {};
+    for (const g of review.findings) review.counts[g.kind] = (review.counts[g.kind] || 0) + 1;
+    drawKinds();
+    draw();
+  };
   const dismiss = async (f) => {
     try {
       await api("POST", `${path}/dismissals`, key(f));
-      await refresh();
+      move(f, "findings", "dismissed");
     } catch (err) {
       report(err);
     }
@@ -63,7 +75,7 @@ export async function securityTab(kb) {
     try {
       const k = key(f);
       await api("DELETE", `${path}/dismissals?document_id=${k.document_id}&kind=${encodeURIComponent(k.kind)}&fingerprint=${encodeURIComponent(k.fingerprint)}`);
-      await refresh();
+      move(f, "dismissed", "findings");
     } catch (err) {
       report(err);
     }
@@ -81,20 +93,24 @@ export async function securityTab(kb) {
     const items = alerts.map((a) => h(`li.${a.severity}`, {}, h(`span.badge.severity.${a.severity}`, {}, t(`severity.${a.severity}`)), ` ${a.name}: `, Object.entries(a.counts).map(([k, n]) => `${n} × ${kindLabel(k)}`).join(", "), h("span.muted", {}, ` · ${formatAgo(a.created_at)}`)));
     alertsBox.replaceChildren(h("div.review-alert", { role: "alert" }, h("strong", {}, t("newAlerts", { n: alerts.length })), h("ul", {}, items), seen));
   };
-  const refresh = async () => {
-    const [fresh, alerts] = await Promise.all([api("GET", `${path}?language=${getLang() === "es" ? "es" : "en"}`), api("GET", `${path}/alerts?unseen=true`)]);
-    review = fresh;
+  const drawKinds = () => {
     const dismissedKinds = Object.fromEntries(review.dismissed.map((f) => [f.kind, 0])); // a kind all dismissed stays a choice
     const kinds = Object.entries({ ...dismissedKinds, ...review.counts }).sort((a, b) => kindLabel(a[0]).localeCompare(kindLabel(b[0])));
     const chosen = kinds.some(([k]) => k === kindFilter.value) ? kindFilter.value : "";
     kindFilter.replaceChildren(h("option", { value: "" }, t("allKinds")), ...kinds.map(([k, n]) => h("option", { value: k, selected: k === chosen }, `${kindLabel(k)} (${n})`)));
-    drawAlerts(alerts);
+  };
+  const readAlerts = async () => drawAlerts(await api("GET", `${path}/alerts?unseen=true`));
+  const refresh = async () => {
+    const [fresh] = await Promise.all([api("GET", `${path}?language=${getLang() === "es" ? "es" : "en"}`), readAlerts()]);
+    review = fresh;
+    drawKinds();
     draw();
   };
   kindFilter.addEventListener("change", draw);
   showDismissed.addEventListener("change", draw);
   await refresh();
-  const filters = h("div.review-filters", {}, h("label.field.inline", {}, h("span", {}, t("findingKind")), kindFilter), h("label.check", {}, showDismissed, t("showDismissed")));
+  const again = h("button.small", { type: "button", onclick: () => refresh().catch(report) }, icon("refresh"), t("reviewAgain"));
+  const filters = h("div.review-filters", {}, h("label.field.inline", {}, h("span", {}, t("findingKind")), kindFilter), h("label.check", {}, showDismissed, t("showDismissed")), again);
   const intro = h("p.muted.small", {}, t("reviewHelp"));
-  return { element: h("div.kb-security", {}, intro, alertsBox, summary, filters, list), refresh: () => refresh().catch(report) };
+  return { element: h("div.kb-security", {}, intro, alertsBox, summary, filters, list), refresh: () => readAlerts().catch(report) };
 }
