@@ -314,7 +314,10 @@ def review_kb(store: Store, kb: KnowledgeBase, document_id: int | None = None) -
     a document as it arrives): their text rebuilt from the chunks; the findings a person
     dismissed set apart."""
     report = Report()
-    sources = {d.id: d.source for d in store.list_documents(kb.id)}
+    if document_id is None:
+        sources = {d.id: d.source for d in store.list_documents(kb.id)}
+    else:  # one of many arriving: not the list of all of them each time
+        sources = {document_id: store.get_document(kb.id, document_id).source}
     mails: list[tuple[str, list[Message], str]] = []
     for doc_id, text, pages in _stored_texts(store, kb, document_id):
         source = sources.get(doc_id, str(doc_id))
