@@ -234,7 +234,8 @@ def add(
                 bar.update(pages, description=note, completed=reading.done, total=reading.total)
             bar.update(pages, visible=reading is not None and reading.done < reading.total)
             name = Path(result.source).name if result else ""
-            bar.update(task, description=note or f"reading {name}")
+            if reading is None:  # the pages' line says it
+                bar.update(task, description=note or f"reading {name}")
             bar.refresh()
 
         report = sabio.add(
