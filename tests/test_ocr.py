@@ -409,3 +409,32 @@ def test_the_document_list_says_which_page_a_running_ocr_job_is_at(
         [document] = client.get("/api/v1/kbs/mixed/documents").json()
         assert document["ocr"]["progress"] is None
         queue.store.close()
+
+
+@needs_tesseract
+def test_a_reviewing_folder_sources_scanned_page_is_reviewed_once_its_ocr_job_read_it(
+    tmp_path: Path,
+) -> None:
+    from PIL import ImageDraw, ImageFont
+
+    page = Image.new("L", (2000, 400), 255)
+    draw = ImageDraw.Draw(page)
+    font = ImageFont.load_default(size=48)
+    draw.text((60, 60), "Cuenta para el pago:", font=font, fill=0)
+    draw.text((60, 160), "IBAN ES91 2100 0418 4502 0005 1332", font=font, fill=0)
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    _mixed_pdf(tmp_path, page).rename(folder / "pago.pdf")
+    settings = load_settings(
+        {"home": tmp_path / "home", "embedding_model": "fake:words", "workers": 1}, environ={}
+    )
+    sabio = Sabio(settings)
+    sabio.create_kb("m")
+    sabio.add_source("folder", str(folder), "m", options={"review": True})
+    worker = Worker(sabio, watch=False)
+    assert worker.run_pending() == 2  # the sync (its text page), then the OCR job
+    worker.stop()
+    [doc] = sabio.documents("m")
+    assert OcrSummary.of(doc.metadata).pages == (2,)
+    assert any(a.counts.get("iban") for a in sabio.review_alerts("m"))  # on the scanned page
+    sabio.close()

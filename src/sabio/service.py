@@ -304,10 +304,10 @@ class Sabio:
         if progress is not None:
             progress(None, "updating the search index")
         self.index.sync(kb)  # tokenizing the new passages now keeps the next search fast
-        # "after": also those a stopped `sabio add` left between its passes
-        for r in report.results:
+        for r in report.results:  # a job a recording: its progress is that one's seconds
             if r.status == TRANSCRIBING and r.outcome != "unchanged":
                 self.jobs.enqueue_ingest(kb.name, [r.source], transcribe=True)
+        # "after": also those a stopped `sabio add` left between its passes
         waiting = self._ocr_deferred(kb, report, ocr == "after") if ocr != "now" else []
         if ocr == "job":
             for source in waiting:  # one job a file: its progress is that file's pages

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from sabio.errors import ConfigError, NotFoundError, SabioError
-from sabio.ingest import FileResult
+from sabio.ingest import FileResult, IngestReport
 from sabio.jobs import HEARTBEAT_S, Job, JobQueue
 from sabio.loaders import ReadProgress
 from sabio.service import Sabio
@@ -221,10 +221,26 @@ class Worker:
             isolate=True,
             reread=reread,
         )
+        if reread:
+            self._review_read_again(job.payload["kb"], report)
         tally = Tally({})
         for result in report.results:
             tally.add(result.outcome)
         return tally
+
+    def _review_read_again(self, kb_name: str, report: IngestReport) -> None:
+        """An OCR job's files that lie in a folder source reviewing what arrives are
+        reviewed again, now with their scanned pages (its sync reviewed their text pages)."""
+        store = self.sabio.store
+        kb = store.get_kb(kb_name)
+        read = [Path(r.source) for r in report.results if r.outcome in ("added", "updated")]
+        for source in self.sources.find(kb.id):
+            if source.kind != "folder" or not source.options.get("review"):
+                continue
+            inside = [p for p in read if p.is_relative_to(source.location)]
+            ids = [d.id for p in inside if (d := store.find_document(kb.id, str(p))) is not None]
+            if ids:
+                self.sabio.review_arrived(source, ids)
 
 
 class _NoWatch(SourceWatch):
