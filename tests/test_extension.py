@@ -386,3 +386,34 @@ def test_the_manifest_passes_firefox_lint() -> None:
     assert report["errors"] == []
     codes = {w["code"] for w in report["warnings"]}
     assert codes <= {"MANIFEST_PERMISSIONS", "BACKGROUND_SERVICE_WORKER_IGNORED"}, codes
+
+
+AXE = Path(__file__).resolve().parent / "vendor" / "axe.min.js"
+RUN_AXE = """async () => (await axe.run(document, { resultTypes: ["violations"] }))
+    .violations.filter((v) => v.impact === "serious" || v.impact === "critical")
+    .map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(" ")).join(", ")})`)"""
+
+
+def test_the_panel_passes_axe_and_works_from_the_keyboard(
+    chromium: Any, local: str, pages: str, tmp_path: Path
+) -> None:
+    """axe-core (tests/vendor, as for the web app) on the panel with an answer and its
+    sources: no serious or critical violation; Tab reaches the question, Enter asks."""
+    expect = expectation()
+    browser = Browser(chromium, tmp_path / "profile", "axe")
+    try:
+        _spanish, tab = browser.tab(f"{pages}/es.html")
+        panel = browser.panel(tab, local)
+        expect(panel.locator("#work")).to_be_visible()
+        panel.focus("#kb")
+        panel.keyboard.press("Tab")
+        assert panel.evaluate("() => document.activeElement.id") == "question"
+        panel.keyboard.type("¿Qué guiaba el faro de Alejandría?")
+        panel.keyboard.press("Enter")
+        expect(panel.locator("#citations li")).not_to_have_count(0)
+        panel.evaluate(AXE.read_text(encoding="utf-8"))
+        assert panel.evaluate("() => typeof axe.run") == "function"
+        assert panel.evaluate(RUN_AXE) == []
+        browser.shot(panel, "answered-for-axe")
+    finally:
+        browser.close()
