@@ -84,6 +84,7 @@ from sabio.server.docs import install_docs
 from sabio.server.embeddings_api import install_embeddings_api
 from sabio.server.errors import install_error_handlers
 from sabio.server.extension_api import install_extension_api
+from sabio.server.feedback_api import router as feedback_router
 from sabio.server.heap import HeapSettler, prepare_routes, settle
 from sabio.server.live import router as live_router
 from sabio.server.members_api import router as members_router
@@ -170,6 +171,7 @@ def create_app(
     app.add_middleware(AccessGuard)
     app.include_router(router)
     app.include_router(chats_router)
+    app.include_router(feedback_router)
     app.include_router(members_router)
     app.include_router(review_router)
     app.include_router(live_router)

@@ -111,6 +111,15 @@ RULES: dict[tuple[str, str], Need] = {
     ("PUT", f"{API}/chats/{{chat_id}}/branch"): CHAT,
     ("POST", f"{API}/chats/{{chat_id}}/stop"): CHAT,
     ("GET", f"{API}/chats/{{chat_id}}/export"): CHAT,
+    # feedback and notes (server/feedback_api.py)
+    ("POST", f"{API}/chats/{{chat_id}}/messages/{{message_id}}/feedback"): CHAT,
+    ("GET", f"{API}/chats/{{chat_id}}/messages/{{message_id}}/feedback"): CHAT,
+    ("POST", f"{API}/kbs/{{name}}/feedback"): READ,
+    ("GET", f"{API}/kbs/{{name}}/notes"): READ,
+    ("PATCH", f"{API}/kbs/{{name}}/notes/{{note_id}}"): WRITE,
+    ("DELETE", f"{API}/kbs/{{name}}/notes/{{note_id}}"): WRITE,
+    ("GET", f"{API}/kbs/{{name}}/guide"): READ,
+    ("PUT", f"{API}/kbs/{{name}}/guide"): WRITE,
     # accounts
     ("GET", f"{API}/auth/status"): OPEN,
     ("POST", f"{API}/auth/setup"): OPEN,

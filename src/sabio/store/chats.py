@@ -101,6 +101,8 @@ class ChatMessage:
     stopped: bool = False
     claims: list[dict[str, Any]] = field(default_factory=list)
     """An answer's statements and what supports them (:class:`sabio.support.Claim`)."""
+    notes: list[str] = field(default_factory=list)
+    """What an answer says of itself (keywords only, a pinned answer, which is newer…)."""
     versions: list[int] = field(default_factory=list)
 
 
@@ -165,7 +167,9 @@ class Chat:
 
 _CHAT_COLUMNS = """c.id, c.title, c.kb_name, c.model, c.created_at, c.updated_at,
     c.kb_name IS NULL OR EXISTS (SELECT 1 FROM kb WHERE kb.name = c.kb_name), c.user_id"""
-_MESSAGE_COLUMNS = "id, role, content, citations, complete, created_at, parent_id, stopped, claims"
+_MESSAGE_COLUMNS = (
+    "id, role, content, citations, complete, created_at, parent_id, stopped, claims, notes"
+)
 
 
 class ChatStore:
@@ -278,6 +282,7 @@ class ChatStore:
         saved = answer.to_dict()
         citations = json.dumps(saved["citations"], ensure_ascii=False)
         claims = json.dumps(saved["claims"], ensure_ascii=False)
+        notes = json.dumps(saved.get("notes", []), ensure_ascii=False)
         with self.store.transaction() as db:
             row = db.execute("SELECT leaf_id FROM chat WHERE id=?", (chat_id,)).fetchone()
             if row is None:
@@ -292,7 +297,8 @@ class ChatStore:
                 ).fetchone()[0]
             answer_id = db.execute(
                 "INSERT INTO message(chat_id, role, content, citations, complete, created_at,"
-                " parent_id, stopped, claims) VALUES (?,'assistant',?,?,?,?,?,?,?) RETURNING id",
+                " parent_id, stopped, claims, notes) VALUES (?,'assistant',?,?,?,?,?,?,?,?)"
+                " RETURNING id",
                 (
                     chat_id,
                     answer.text,
@@ -302,6 +308,7 @@ class ChatStore:
                     question_id,
                     int(answer.stopped == "user"),
                     claims,
+                    notes,
                 ),
             ).fetchone()[0]
             db.execute(
@@ -368,6 +375,7 @@ def _message(row: sqlite3.Row) -> ChatMessage:
         parent_id=row[6],
         stopped=bool(row[7]),
         claims=json.loads(row[8]),
+        notes=json.loads(row[9]),
     )
 
 

@@ -7,8 +7,11 @@ jobs (:mod:`sabio.store.sources`); 5: knowledge bases' identifiers (``slug``,
 :mod:`sabio.names`), members' access to them (``kb_member``), and chats as trees: each
 message's ``parent_id`` (regenerated answers and edited questions are siblings), the
 branch shown (``chat.leaf_id``), answers stopped by their reader and the claims of each
-answer. A new change of the schema is a new function here (or in the module of its
-tables), appended to :data:`MIGRATIONS`.
+answer; 6: API tokens' scope (a browser extension's pairing gives one for its routes
+only); 7: feedback on answers and the corrections among it (notes,
+:mod:`sabio.store.feedback`); 8: each knowledge base's instructions and style
+(:mod:`sabio.store.guides`). A new change of the schema is a new function here (or in
+the module of its tables), appended to :data:`MIGRATIONS`.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ import sqlite3
 
 from sabio.store.chats import create_chats
 from sabio.store.documents import create_documents
+from sabio.store.feedback import create_feedback
+from sabio.store.guides import create_guides
 from sabio.store.migrations import Migration, execute_script, migration
 from sabio.store.sources import create_sources_and_jobs
 from sabio.store.users import create_users
@@ -82,6 +87,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     create_sources_and_jobs,
     identifiers_members_and_chat_trees,
     add_token_scope,
+    create_feedback,
+    create_guides,
 )
 SCHEMA_VERSION = MIGRATIONS[-1].number
 """The number of the last migration (kept in ``PRAGMA user_version`` too, and in exports)."""
