@@ -372,9 +372,9 @@ def test_the_manifest_passes_firefox_lint() -> None:
     """Mozilla's web-ext (npm), when it is installed: no errors, and only the warnings a
     manifest for both Chromium and Firefox must have (Chromium's sidePanel permission and
     service worker, which Firefox ignores for its sidebar_action and background scripts)."""
-    web_ext = shutil.which("web-ext") or os.environ.get("SABIO_WEB_EXT")
+    web_ext = shutil.which("web-ext") or os.environ.get("WEB_EXT_BIN")
     if not web_ext:
-        pytest.skip("web-ext is not installed (npm install web-ext; or set SABIO_WEB_EXT)")
+        pytest.skip("web-ext is not installed (npm install web-ext; or set WEB_EXT_BIN)")
     done = subprocess.run(
         [web_ext, "lint", "--source-dir", str(EXTENSION), "--output", "json"],
         capture_output=True,
