@@ -417,3 +417,26 @@ def test_the_panel_passes_axe_and_works_from_the_keyboard(
         browser.shot(panel, "answered-for-axe")
     finally:
         browser.close()
+
+
+def test_a_context_menu_entry_is_carried_out_when_the_panel_opens(
+    chromium: Any, local: str, pages: str, tmp_path: Path
+) -> None:
+    """What background.js leaves in session storage for a menu entry ("Save this page to
+    Sabio") is done by the panel as it opens."""
+    expect = expectation()
+    browser = Browser(chromium, tmp_path / "profile", "menu")
+    try:
+        _english, tab = browser.tab(f"{pages}/en.html")
+        browser.worker.evaluate(
+            "async (t) => chrome.storage.session.set({pending: {action: 'save-page', tabId: t}})",
+            tab,
+        )
+        panel = browser.panel(tab, local)
+        expect(panel.locator("#saved")).to_have_attribute("data-status", "indexed")
+        left = "async () => (await chrome.storage.session.get('pending')).pending ?? null"
+        assert browser.worker.evaluate(left) is None  # done once
+        found = httpx.get(f"{local}{API}/kbs/default/search", params={"q": "tide tables"})
+        assert found.json()["hits"][0]["file_url"] == f"{pages}/en.html"
+    finally:
+        browser.close()
