@@ -372,9 +372,9 @@ def test_the_manifest_passes_firefox_lint() -> None:
     """Mozilla's web-ext (npm), when it is installed: no errors, and only the warnings a
     manifest for both Chromium and Firefox must have (Chromium's sidePanel permission and
     service worker, which Firefox ignores for its sidebar_action and background scripts)."""
-    web_ext = shutil.which("web-ext") or os.environ.get("SABIO_WEB_EXT")
+    web_ext = shutil.which("web-ext") or os.environ.get("WEB_EXT_BIN")
     if not web_ext:
-        pytest.skip("web-ext is not installed (npm install web-ext; or set SABIO_WEB_EXT)")
+        pytest.skip("web-ext is not installed (npm install web-ext; or set WEB_EXT_BIN)")
     done = subprocess.run(
         [web_ext, "lint", "--source-dir", str(EXTENSION), "--output", "json"],
         capture_output=True,
@@ -386,3 +386,57 @@ def test_the_manifest_passes_firefox_lint() -> None:
     assert report["errors"] == []
     codes = {w["code"] for w in report["warnings"]}
     assert codes <= {"MANIFEST_PERMISSIONS", "BACKGROUND_SERVICE_WORKER_IGNORED"}, codes
+
+
+AXE = Path(__file__).resolve().parent / "vendor" / "axe.min.js"
+RUN_AXE = """async () => (await axe.run(document, { resultTypes: ["violations"] }))
+    .violations.filter((v) => v.impact === "serious" || v.impact === "critical")
+    .map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(" ")).join(", ")})`)"""
+
+
+def test_the_panel_passes_axe_and_works_from_the_keyboard(
+    chromium: Any, local: str, pages: str, tmp_path: Path
+) -> None:
+    """axe-core (tests/vendor, as for the web app) on the panel with an answer and its
+    sources: no serious or critical violation; Tab reaches the question, Enter asks."""
+    expect = expectation()
+    browser = Browser(chromium, tmp_path / "profile", "axe")
+    try:
+        _spanish, tab = browser.tab(f"{pages}/es.html")
+        panel = browser.panel(tab, local)
+        expect(panel.locator("#work")).to_be_visible()
+        panel.focus("#kb")
+        panel.keyboard.press("Tab")
+        assert panel.evaluate("() => document.activeElement.id") == "question"
+        panel.keyboard.type("¿Qué guiaba el faro de Alejandría?")
+        panel.keyboard.press("Enter")
+        expect(panel.locator("#citations li")).not_to_have_count(0)
+        panel.evaluate(AXE.read_text(encoding="utf-8"))
+        assert panel.evaluate("() => typeof axe.run") == "function"
+        assert panel.evaluate(RUN_AXE) == []
+        browser.shot(panel, "answered-for-axe")
+    finally:
+        browser.close()
+
+
+def test_a_context_menu_entry_is_carried_out_when_the_panel_opens(
+    chromium: Any, local: str, pages: str, tmp_path: Path
+) -> None:
+    """What background.js leaves in session storage for a menu entry ("Save this page to
+    Sabio") is done by the panel as it opens."""
+    expect = expectation()
+    browser = Browser(chromium, tmp_path / "profile", "menu")
+    try:
+        _english, tab = browser.tab(f"{pages}/en.html")
+        browser.worker.evaluate(
+            "async (t) => chrome.storage.session.set({pending: {action: 'save-page', tabId: t}})",
+            tab,
+        )
+        panel = browser.panel(tab, local)
+        expect(panel.locator("#saved")).to_have_attribute("data-status", "indexed")
+        left = "async () => (await chrome.storage.session.get('pending')).pending ?? null"
+        assert browser.worker.evaluate(left) is None  # done once
+        found = httpx.get(f"{local}{API}/kbs/default/search", params={"q": "tide tables"})
+        assert found.json()["hits"][0]["file_url"] == f"{pages}/en.html"
+    finally:
+        browser.close()

@@ -15,7 +15,7 @@ import pytest
 from conftest import need_data
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from test_auth import PASSWORD, THIS_COMPUTER, _browser, _server
+from test_auth import PASSWORD, THIS_COMPUTER, _browser, _server, _user
 from test_server import API, ETNA, JUDGMENT, LOCAL, _error, _events, _settings
 
 EXT = f"{API}/extension"
@@ -257,3 +257,27 @@ def test_wrong_pairing_codes_are_counted_per_address(accounts: FastAPI) -> None:
 def test_without_accounts_no_pairing_is_needed(local: TestClient) -> None:
     refused = local.post(f"{EXT}/pair", json={"code": "AAAA-BBBB"})
     assert refused.json()["error"]["key"] == "pairing_not_needed"
+
+
+def test_a_member_asks_with_a_knowledge_base_only_with_read_access_and_sees_own_pages(
+    accounts: FastAPI,
+) -> None:
+    admin = _browser(accounts, LOCAL, THIS_COMPUTER)
+    created = admin.post(f"{API}/auth/setup", json={"name": "ana", "password": PASSWORD})
+    admin.headers["X-CSRF-Token"] = created.json()["csrf_token"]
+    assert admin.post(f"{API}/kbs", json={"name": "casos"}).status_code == 201
+    bea = _user(accounts, admin, "bea")
+    page_id = _open(bea)
+    asked = bea.post(f"{EXT}/pages/{page_id}/ask", json={"question": "¿El faro?", "kb": "casos"})
+    assert _error(asked, 403, "forbidden") and asked.json()["error"]["key"] == "kb_forbidden"
+    saving = bea.post(
+        f"{EXT}/kbs/casos/pages",
+        params={"url": "https://a.example/"},
+        content=b"Un texto.",
+        headers={"Content-Type": "text/plain"},
+    )
+    _error(saving, 403, "forbidden")
+    theirs = admin.post(f"{EXT}/pages/{page_id}/ask", json={"question": "¿El faro?"})
+    assert theirs.json()["error"]["key"] == "page_gone"  # another user's page is not there
+    alone = bea.post(f"{EXT}/pages/{page_id}/ask", json={"question": "¿Qué guiaba el faro?"})
+    assert _done(alone)["citations"]
