@@ -388,6 +388,10 @@ class Answer:
     """The answer's statements, each supported by a passage or not (:mod:`sabio.support`)."""
     complete: bool = True
     error: str | None = None
+    error_key: str | None = None
+    """The key of ``error``'s message when it has one (:class:`sabio.errors.SabioError`),
+    so an interface can say it in its reader's language."""
+    error_args: dict[str, Any] = field(default_factory=dict)
     stopped: str | None = None
     """Why the model stopped early: "length" (the answer_tokens limit), "repetition" (a
     loop), "error" (the stream broke), "user" (stopped by its reader, see
@@ -768,6 +772,7 @@ class AnswerStream:
             if not pieces:
                 raise
             answer.stopped, answer.error = "error", str(exc)
+            answer.error_key, answer.error_args = exc.key, exc.args_for_key
         finally:
             close = getattr(stream, "close", None)
             if close is not None:

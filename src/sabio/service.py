@@ -35,12 +35,14 @@ from sabio.filters import DocumentFilter, filtered_document_ids
 from sabio.home import make_private_home, uploads_folder, uploads_root
 from sabio.index import ChunkIndex
 from sabio.ingest import (
+    FileResult,
     IngestOptions,
     IngestReport,
     LoadedSource,
     Progress,
     ingest_loaded,
     ingest_paths,
+    read_item,
 )
 from sabio.jobs import Job, JobQueue
 from sabio.loaders import OcrOptions
@@ -66,6 +68,7 @@ from sabio.notes import (
     note_source,
     said,
 )
+from sabio.pages import OpenPage, file_page, page_grounding, saved_page
 from sabio.readers import Limits
 from sabio.review import Report, review_kb
 from sabio.search import SearchHit, search_chunks
@@ -606,6 +609,86 @@ class Sabio:
             history=history,
             style=self.answer_style(chat_model.name, style),
         )
+
+    # the page open in the browser (sabio.pages, for the extension)
+
+    def page_embedder(self, kb_name: str | None = None) -> EmbeddingModel | None:
+        """The embedder a page's passages are ranked with: the knowledge base's, when the
+        page is asked about together with one, else the default; None when it is down."""
+        try:
+            if kb_name:
+                return self.kb_embedder(self.kb(kb_name))
+            return self.embedder(self.default_embedding_model())
+        except ModelError:
+            return None
+
+    def ask_page(
+        self,
+        question: str,
+        page: OpenPage,
+        kb_name: str | None = None,
+        *,
+        model: str | None = None,
+        history: Sequence[Turn] = (),
+        style: str | None = None,
+    ) -> AnswerStream:
+        """A grounded answer from the ``page``'s passages and, with ``kb_name``, that
+        knowledge base's too (see :func:`sabio.pages.page_grounding`)."""
+        chat_model = self.chat_model(model)
+        knowledge_base = self._grounding(self.kb(kb_name), None) if kb_name else None
+        grounding = page_grounding(page, self.page_embedder(kb_name), knowledge_base)
+        return AnswerStream(
+            question,
+            chat_model,
+            grounding,
+            options=self._answer_options(),
+            history=history,
+            style=self.answer_style(chat_model.name, style),
+        )
+
+    def summarize_page(
+        self, page: OpenPage, *, length: str = "page", language: str | None = None,
+        model: str | None = None,
+    ) -> Summary:  # fmt: skip
+        """The page's summary, as a document's (:mod:`sabio.tasks.summarize`)."""
+        chat = self.chat_model(model)
+        embedder = self.page_embedder()
+        return summarize_document(
+            chat,
+            [(None, page.text)],
+            length=length,
+            language=language,
+            title=page.title,
+            embed=embedder.embed if embedder else None,
+            extractive=self.answer_style(chat.name) == "extractive",
+        )
+
+    def translate_page(self, page: OpenPage, to: str, *, model: str | None = None) -> Translation:
+        """The page in the language ``to`` (:mod:`sabio.tasks.translate`)."""
+        return translate_document(self.chat_model(model), [(None, page.text)], to)
+
+    def open_file_page(
+        self, content: bytes, media_type: str, url: str, title: str = "", owner: int | None = None
+    ) -> OpenPage:
+        """A PDF (or another file a loader reads) open in the browser, as a page to ask
+        about: read in a reader process, kept in memory only."""
+        item = saved_page(content, media_type, url, title)
+        found, chunks, problem = read_item(item, self._ingest_options())
+        if problem:
+            raise ConfigError(f"Sabio could not read this file: {problem}", key="page_unreadable")
+        return file_page(chunks, url, title or found, owner)
+
+    def save_page(
+        self, kb_name: str, content: bytes, media_type: str, url: str, title: str = ""
+    ) -> tuple[FileResult, DocumentRecord | None]:
+        """Index what the extension saves (:func:`sabio.pages.saved_page`) into
+        ``kb_name``; searchable when this returns."""
+        item = saved_page(content, media_type, url, title)
+        self.kb(kb_name, create_default=True)  # the default one, by its first page
+        report = self.add_loaded([item], kb_name, isolate=True)
+        unchanged = FileResult(item.source, "unchanged", "indexed")
+        result = report.results[0] if report.results else unchanged
+        return result, self.find_document(self.kb(kb_name), item.source)
 
     def answer_style(self, model: str, style: str | None = None) -> str:
         """``style``, or the answer_style setting, with "auto" made concrete: extractive

@@ -220,7 +220,10 @@ class OllamaClient(ModelHTTP):
             case "broke_off":
                 return ModelError(
                     f"the reply from Ollama at {host} to {path} broke off before it was "
-                    "complete (the connection was lost or Ollama stopped); try again"
+                    "complete (the connection was lost or Ollama stopped); try again",
+                    key="ollama_broke_off",
+                    host=host,
+                    path=path,
                 )
             case "midway":
                 return self._failure(path, failure.message, failure.model, in_stream=True)

@@ -4,6 +4,7 @@ data directory, run by ``sabio serve`` with uvicorn.
     api           the routes; thin: parse, call the service, shape the answer
     chats_api     chats: their answers streamed, stopped, regenerated, edited, exported
     members_api   who may use a knowledge base
+    extension_api what Sabio's browser extension calls: the page in the tab, saving, pairing
     review_api    the security review of a knowledge base (sabio.review), masked
     live          a knowledge base's counts as they change (server-sent events)
     roles         who may do what, route by route (admins, members' read or write)
@@ -82,6 +83,7 @@ from sabio.server.data_api import router as data_router
 from sabio.server.docs import install_docs
 from sabio.server.embeddings_api import install_embeddings_api
 from sabio.server.errors import install_error_handlers
+from sabio.server.extension_api import install_extension_api
 from sabio.server.feedback_api import router as feedback_router
 from sabio.server.heap import HeapSettler, prepare_routes, settle
 from sabio.server.live import router as live_router
@@ -177,6 +179,7 @@ def create_app(
     app.include_router(settings_router)
     app.include_router(sources_router)
     app.include_router(data_router)
+    install_extension_api(app)  # what Sabio's browser extension calls (extension/)
     install_ollama_api(app)  # the Ollama API: /api/chat, /api/tags… and HEAD /
     install_embeddings_api(app)  # /api/embed, /api/embeddings, /v1/embeddings
     install_openai_api(app)  # the OpenAI API: /v1/chat/completions, /v1/models…

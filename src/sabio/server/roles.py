@@ -141,6 +141,16 @@ RULES: dict[tuple[str, str], Need] = {
     ("DELETE", f"{API}/sources/{{source_id}}"): ADMIN,
     ("POST", f"{API}/sources/{{source_id}}/webhook"): Need.WEBHOOK,
     ("GET", f"{API}/jobs"): ADMIN,
+    # Sabio's browser extension (server/extension_api.py); a page asked about with a
+    # knowledge base needs read access to it, checked by the route
+    ("POST", f"{API}/extension/pages"): USER,
+    ("POST", f"{API}/extension/pages/file"): USER,
+    ("POST", f"{API}/extension/pages/{{page_id}}/ask"): USER,
+    ("POST", f"{API}/extension/pages/{{page_id}}/summarize"): USER,
+    ("POST", f"{API}/extension/pages/{{page_id}}/translate"): USER,
+    ("POST", f"{API}/extension/kbs/{{name}}/pages"): WRITE,
+    ("POST", f"{API}/extension/pairing"): USER,
+    ("POST", f"{API}/extension/pair"): OPEN,
     # the Ollama API: model management through it is for admins
     ("GET", "/api/version"): USER,
     ("HEAD", "/api/version"): USER,

@@ -424,6 +424,7 @@ class TokenOut(_Out):
     name: str
     created_at: float
     last_used_at: float | None = Field(description="Within a minute; null: never used.")
+    scope: str = Field("", description='"": any route; "extension": the browser extension\'s.')
 
 
 class NewTokenOut(TokenOut):

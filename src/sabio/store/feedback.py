@@ -32,7 +32,7 @@ MAX_TEXT = 4000
 """Characters a reason or a correction may hold (a note is a short fact, not a document)."""
 
 
-@migration(6)
+@migration(7)
 def create_feedback(db: sqlite3.Connection) -> None:
     """Feedback on answers, corrections among it (notes); what each saved answer says of
     itself besides its text (``message.notes``: a pinned answer served, which is newer)."""

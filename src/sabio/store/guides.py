@@ -25,7 +25,7 @@ MAX_PAIR = 2000
 """Characters one glossary entry or example (both halves) may hold."""
 
 
-@migration(7)
+@migration(8)
 def create_guides(db: sqlite3.Connection) -> None:
     """Knowledge bases' instructions, glossaries and examples."""
     execute_script(
