@@ -252,7 +252,7 @@ def test_a_pinned_answer_is_served_for_a_similar_question_its_citations_checked(
     text, served = _ask(sabio, "¿Cuál es el plazo de preaviso para terminar el contrato?")
     assert (text, served.pinned) == (answer.content, pin.id)
     assert [c.chunk_id for c in served.citations] == [c["chunk_id"] for c in answer.citations]
-    assert served.notes[0].startswith("pinned answer to") and len(served.notes) == 1
+    assert served.notes[0].startswith("respuesta fijada a «What is") and len(served.notes) == 1
     assert _ask(sabio, "When does the office open in the morning?")[1].pinned is None
 
     contract = tmp_path / "docs" / "contract.txt"

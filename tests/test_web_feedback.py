@@ -95,7 +95,7 @@ def test_an_answer_is_rated_and_corrected_and_the_correction_is_cited(
     page.goto(cited + "#/chat/1")
     served = _ask(page, "What is the notice period to end the contract?")
     expect(served.locator(".answer-notes")).to_contain_text("Pinned answer")
-    expect(served.locator(".answer-notes")).to_contain_text("pinned answer to")
+    expect(served.locator(".answer-notes")).to_contain_text("pinned answer to “¿Cuál es")
     expect(served.locator(".answer-text")).to_contain_text(FIX)  # the pinned text, kept
     tab.shot("pinned")
     tab.close()

@@ -212,19 +212,26 @@ def build_messages(
     )  # fmt: skip
 
 
-def guide_notes(plan: PromptPlan) -> list[str]:
+def guide_notes(plan: PromptPlan, language: str = "en") -> list[str]:
     """What an answer says of its knowledge base's guide: parts left out to fit, and the
-    passages it pushed out of the prompt."""
+    passages it pushed out of the prompt (in ``language``)."""
+    spanish = language == "es"
     notes = []
     if plan.guide_left_out:
         left = ", ".join(plan.guide_left_out)
         notes.append(
-            f"the knowledge base's instructions were too long for this model: {left} left out"
+            f"las instrucciones de la base no caben enteras en este modelo: se dejaron fuera {left}"
+            if spanish
+            else f"the knowledge base's instructions were too long for this model: {left} left out"
         )
     if plan.dropped and plan.guide_tokens:
+        n, took, of = len(plan.dropped), plan.guide_tokens, plan.budget
         notes.append(
-            f"{len(plan.dropped)} passages did not fit in the prompt; the knowledge base's "
-            f"instructions took {plan.guide_tokens} of its {plan.budget} tokens"
+            f"{n} pasajes no cupieron en el prompt; las instrucciones de la base ocuparon "
+            f"{took} de sus {of} tokens"
+            if spanish
+            else f"{n} passages did not fit in the prompt; the knowledge base's instructions "
+            f"took {took} of its {of} tokens"
         )
     return notes
 
@@ -448,8 +455,8 @@ class PinnedAnswer:
     label: str
 
 
-FindPinned = Callable[[str], PinnedAnswer | None]
-"""The pinned answer to a question like this one, if any."""
+FindPinned = Callable[[str, str], PinnedAnswer | None]
+"""(query, language) → the pinned answer to a question like this one, if any."""
 FindNotes = Callable[[str, str], list[SearchHit]]
 """The corrections a question is about: (query, language) → their passages, closest
 first, each titled as it is cited ("Correction by ana, 2026-12-03")."""
@@ -476,7 +483,7 @@ class Grounding:
     """The knowledge base's instructions and style, for the answers the model writes."""
     pinned: FindPinned | None = None
     """The pinned answers: one served, citations re-checked, for a question like its own."""
-    newer: Callable[[Sequence[Citation]], list[str]] | None = None
+    newer: Callable[[Sequence[Citation], str], list[str]] | None = None
     """For an answer that cites a correction and documents: which of them is newer."""
     tasks: TaskAccess | None = None
     """Its whole documents, for a summary or translation asked for (:mod:`sabio.tasks.requests`)."""
@@ -556,7 +563,8 @@ class AnswerStream:
             relevant = noted + [h for h in relevant if note_id(h.document) is None]
         self.noted = len(noted)
         self.consulted = list(relevant)
-        pinned = grounding.pinned(answer.query) if grounding.pinned and not noted else None
+        find_pinned = None if noted else grounding.pinned
+        pinned = find_pinned(answer.query, answer.language) if find_pinned else None
         if pinned is not None:
             answer.route = "pinned answer"
             answer.text, answer.citations, answer.pinned = pinned.text, pinned.citations, pinned.id
@@ -584,7 +592,7 @@ class AnswerStream:
             mark("first_token_ms")
             yield answer.text
         if self.noted and grounding.newer is not None:
-            answer.notes += grounding.newer(answer.citations)
+            answer.notes += grounding.newer(answer.citations, answer.language)
         mark("total_ms")
 
     def _computed(
@@ -688,7 +696,7 @@ class AnswerStream:
             guide=self.grounding.guide if self.grounding else None,
         )
         self.plan = plan
-        answer.notes += guide_notes(plan)
+        answer.notes += guide_notes(plan, answer.language)
         self.consulted = list(plan.passages)
         answer.passages, answer.prompt_tokens, answer.budget = (
             len(plan.passages),

@@ -44,6 +44,28 @@ _LABELS = {"en": "Correction by {author}, {date}", "es": "Corrección de {author
 _NO_AUTHOR = {"en": "a user", "es": "un usuario"}
 
 
+_SAID = {
+    "pinned": ("pinned answer to “{question}” ({author}, {date})",
+               "respuesta fijada a «{question}» ({author}, {date})"),
+    "changed": ("a passage this pinned answer cites changed since it was pinned: {where}",
+                "un pasaje que cita esta respuesta fijada cambió desde que se fijó: {where}"),
+    "deleted": ("a passage this pinned answer cites was deleted: {where}",
+                "un pasaje que cita esta respuesta fijada se eliminó: {where}"),
+    "correction": ("the correction by {author} ({date})", "la corrección de {author} ({date})"),
+    "note_newer": ("{note} is newer than {name} ({day})",
+                   "{note} es más reciente que {name} ({day})"),
+    "doc_newer": ("{name} ({day}) is newer than {note}: it may say otherwise",
+                  "{name} ({day}) es más reciente que {note}: puede decir otra cosa"),
+    "page": ("page", "página"),
+}  # fmt: skip
+
+
+def said(key: str, language: str, **values: object) -> str:
+    """What an answer says of a note or a pinned answer (its ``notes``), in ``language``."""
+    english, spanish = _SAID[key]
+    return (spanish if language == "es" else english).format(**values)
+
+
 def local_author() -> str:
     """Who wrote a note on this computer without accounts: the login name."""
     try:
@@ -73,8 +95,11 @@ def note_date(note: Feedback) -> str:
 def note_label(note: Feedback, language: str) -> str:
     """How a note is cited: "Correction by ana, 2026-12-03" / "Corrección de ana, …"."""
     language = language if language in _LABELS else "en"
-    author = note.author or _NO_AUTHOR[language]
-    return _LABELS[language].format(author=author, date=note_date(note))
+    return _LABELS[language].format(author=author_name(note, language), date=note_date(note))
+
+
+def author_name(note: Feedback, language: str) -> str:
+    return note.author or _NO_AUTHOR["es" if language == "es" else "en"]
 
 
 def note_item(note: Feedback) -> LoadedSource:

@@ -63,12 +63,14 @@ from sabio.notes import (
     NOTE_MATCHER,
     NOTES_K,
     NoteMatcher,
+    author_name,
     local_author,
     note_date,
     note_id,
     note_item,
     note_label,
     note_source,
+    said,
 )
 from sabio.pages import OpenPage, file_page, page_grounding, saved_page
 from sabio.readers import Limits
@@ -944,38 +946,39 @@ class Sabio:
             tables=self._table_access(kb, doc_ids),
             notes=lambda query, language: self._find_notes(kb, query, language),
             guide=self.store.guides.get_guide(kb.id),
-            pinned=lambda query: self._find_pinned(kb, query),
-            newer=lambda citations: self._which_is_newer(kb, citations),
+            pinned=lambda query, language: self._find_pinned(kb, query, language),
+            newer=lambda citations, language: self._which_is_newer(kb, citations, language),
             tasks=TaskAccess(documents, functools.partial(self._asked_task, kb)),
         )
 
-    def _which_is_newer(self, kb: KnowledgeBase, citations: Sequence[Citation]) -> list[str]:
+    def _which_is_newer(
+        self, kb: KnowledgeBase, citations: Sequence[Citation], language: str
+    ) -> list[str]:
         """Of an answer that cites a correction and documents: which is newer, the note
         (written after the documents' versions) or a document that changed after it (it
-        may say otherwise)."""
+        may say otherwise), in ``language``."""
         notes = [self.feedback.get_feedback(n) for c in citations
                  if (n := note_id(c.document)) is not None]  # fmt: skip
         documents = {c.document_id for c in citations if note_id(c.document) is None}
         if not notes or not documents:
             return []
         note = max(notes, key=lambda n: n.updated_at)
-        label = f"the correction by {note.author or 'a user'} ({note_date(note)})"
-        said = []
+        by = author_name(note, language)
+        label = said("correction", language, author=by, date=note_date(note))
+        lines = []
         for document_id in sorted(documents):
             doc = self.store.get_document(kb.id, document_id)
             when = doc.mtime_ns / 1e9 if doc.mtime_ns else doc.updated_at
             day = time.strftime("%Y-%m-%d", time.localtime(when))
-            name = Path(doc.source).name
-            if when > note.updated_at:
-                said.append(f"{name} ({day}) is newer than {label}: it may say otherwise")
-            else:
-                said.append(f"{label} is newer than {name} ({day})")
-        return said
+            key = "doc_newer" if when > note.updated_at else "note_newer"
+            lines.append(said(key, language, name=Path(doc.source).name, day=day, note=label))
+        return lines
 
-    def _find_pinned(self, kb: KnowledgeBase, query: str) -> PinnedAnswer | None:
+    def _find_pinned(self, kb: KnowledgeBase, query: str, language: str) -> PinnedAnswer | None:
         """The pinned answer of ``kb`` to a question like ``query`` (by the notes' matcher,
         :class:`~sabio.notes.NoteMatcher`), each citation found again in the documents as
-        they are now: moved passages followed, changed or deleted ones said."""
+        they are now: moved passages followed, changed or deleted ones said (in
+        ``language``)."""
         pins = self.feedback.list_feedback(kb.name, pinned=True)
         try:
             matcher = self.embedder(NOTE_MATCHER) if pins else None
@@ -994,26 +997,28 @@ class Sabio:
                 where = Path(citation.document).name
                 if note_id(citation.document) is not None:
                     where = citation.title  # "Correction by ana, 2026-12-03"
-                where += f", page {citation.page}" if citation.page is not None else ""
-                warnings.append(f"a passage this pinned answer cites {problem}: {where}")
-        label = f"pinned answer to {pin.question!r} ({pin.author or 'a user'}, {note_date(pin)})"
+                if citation.page is not None:
+                    where += f", {said('page', language)} {citation.page}"
+                warnings.append(said(problem, language, where=where))
+        by = author_name(pin, language)
+        label = said("pinned", language, question=pin.question, author=by, date=note_date(pin))
         return PinnedAnswer(pin.id, pin.answer, citations, warnings, label)
 
     def _recheck(self, kb: KnowledgeBase, citation: Citation) -> tuple[Citation, str]:
         """``citation`` as the documents are now, and "" or what became of its passage
-        ("changed since it was pinned", "was deleted")."""
+        ("changed", "deleted")."""
         quoted = " ".join(citation.snippet.split()).rstrip("…").strip()
         chunk = self.store.get_chunks([citation.chunk_id]).get(citation.chunk_id)
         if chunk is not None and quoted in " ".join(chunk.text.split()):
             return citation, ""
         doc = self.store.find_document(kb.id, citation.document)
         if doc is None:
-            return citation, "was deleted"
+            return citation, "deleted"
         for hit in self._search(kb, quoted, 3, [doc.id]).hits:
             if quoted and quoted in " ".join(hit.text.split()):
                 moved = replace(citation, chunk_id=hit.chunk_id, start=hit.start, end=hit.end)
                 return replace(moved, document_id=doc.id, page=hit.page), ""
-        return citation, "changed since it was pinned"
+        return citation, "changed"
 
     def _find_notes(self, kb: KnowledgeBase, query: str, language: str) -> list[SearchHit]:
         """The passages of ``kb``'s notes in use that ``query`` is about (at most

@@ -346,7 +346,7 @@ function answerView(answer, kb, message = null, last = false) {
       );
     }
     const notes = a.notes || [];
-    const pinned = notes.some((n) => n.startsWith("pinned answer"));
+    const pinned = notes.some((n) => n.startsWith("pinned answer") || n.startsWith("respuesta fijada"));
     said.replaceChildren(pinned ? h("li", {}, h("span.badge.pinned", {}, t("pinnedServed"))) : "", ...notes.map((n) => h("li", {}, n)));
     said.hidden = !notes.length;
     const byReader = a.stopped === true || a.stopped === "user"; // "length", "repetition": incomplete
