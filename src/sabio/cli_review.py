@@ -4,7 +4,6 @@ identifiers are masked in both."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated
 
@@ -12,7 +11,7 @@ import typer
 from rich.markup import escape
 
 from sabio.review import Finding, Report, Severity, review_paths
-from sabio.terminal import JsonOption, out
+from sabio.terminal import JsonOption, default_language, out
 from sabio.terminal import print_json as _print_json
 from sabio.terminal import service as _sabio
 
@@ -48,11 +47,6 @@ def _t(key: str, language: str, **values: object) -> str:
     return (es if language == "es" else en).format(**values)
 
 
-def _default_language() -> str:
-    lang = os.environ.get("SABIO_LANGUAGE") or os.environ.get("LANG", "")
-    return "es" if lang.lower().startswith("es") else "en"
-
-
 def review(
     ctx: typer.Context,
     target: Annotated[
@@ -70,7 +64,7 @@ def review(
     """Find secrets (keys, passwords), personal data (DNI, NIE, IBAN, cards, phones,
     e-mails) and phishing signs in mail, each with its place and an explanation. What is
     found is masked; nothing is indexed or changed."""
-    lang = "es" if (language or _default_language()).lower().startswith("es") else "en"
+    lang = "es" if (language or default_language()).lower().startswith("es") else "en"
     path = Path(target)
     if path.exists():
         report = review_paths([path])

@@ -79,6 +79,11 @@ class Settings:
         "claim checked against the passages), 'both' (the quotes, then the model's answer); "
         "'auto': extractive with the embedded model, generative with any other.",
     )
+    review_notes: bool = _setting(
+        False,
+        "Corrections users give answers wait for an admin's approval (`sabio notes approve`) "
+        "before answers use them; off: a correction is used at once.",
+    )
     default_kb: str = _setting("default", "Knowledge base used when a command names none.")
     chunk_size: int = _setting(
         1200,

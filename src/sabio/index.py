@@ -32,7 +32,7 @@ import shutil
 import threading
 import uuid
 from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -306,8 +306,11 @@ class ChunkIndex:
             found += [hit for hit in _top(seg.ids, scores, limit) if hit[1] > 0]
         return sorted(found, key=lambda hit: (-hit[1], hit[0]))[:limit]
 
-    def document_scores(self, kb: KnowledgeBase, terms: Sequence[str]) -> dict[int, float]:
-        """(document id: BM25 of its :class:`DocumentField`) for these terms."""
+    def document_scores(
+        self, kb: KnowledgeBase, terms: Sequence[str] | Mapping[str, float]
+    ) -> dict[int, float]:
+        """(document id: BM25 of its :class:`DocumentField`) for these terms (a mapping:
+        each term's BM25 times its weight)."""
         return self.document_field(kb).scores(terms)
 
     def document_field(self, kb: KnowledgeBase) -> DocumentField:

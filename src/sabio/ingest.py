@@ -306,6 +306,27 @@ def _prepare_item(job: _Job, item: LoadedSource) -> _Prepared:
     )
 
 
+def read_item(item: LoadedSource, options: IngestOptions) -> tuple[str, list[Chunk], str]:
+    """Load and chunk one item in a reader process, as :func:`ingest_loaded` would, and
+    keep nothing: its title, its passages, and "" or why it could not be read (a PDF
+    open in the browser, asked about without being saved)."""
+    job = _Job(
+        item.source,
+        item.size,
+        "",
+        None,
+        options.chunk_size,
+        options.chunk_overlap,
+        options.max_text_mb,
+        options.ocr,
+        item=item,
+        models_dir=options.models_dir,
+    )
+    prepared = next(_prepare_all([job], replace(options, isolate=True)))
+    problem = prepared.error or "" if prepared.status != "indexed" else ""
+    return prepared.title, prepared.chunks, problem or ("" if prepared.chunks else "no text")
+
+
 def _os_error(exc: OSError) -> str:
     return f"cannot read the file: {exc.strerror or exc}"
 

@@ -101,6 +101,10 @@ class ChatMessage:
     stopped: bool = False
     claims: list[dict[str, Any]] = field(default_factory=list)
     """An answer's statements and what supports them (:class:`sabio.support.Claim`)."""
+    notes: list[str] = field(default_factory=list)
+    """What an answer says of itself (keywords only, a pinned answer, which is newer…)."""
+    chart: str = ""
+    """An answer computed over a table: its chart, an SVG document ('' for none)."""
     versions: list[int] = field(default_factory=list)
 
 
@@ -165,7 +169,9 @@ class Chat:
 
 _CHAT_COLUMNS = """c.id, c.title, c.kb_name, c.model, c.created_at, c.updated_at,
     c.kb_name IS NULL OR EXISTS (SELECT 1 FROM kb WHERE kb.name = c.kb_name), c.user_id"""
-_MESSAGE_COLUMNS = "id, role, content, citations, complete, created_at, parent_id, stopped, claims"
+_MESSAGE_COLUMNS = (
+    "id, role, content, citations, complete, created_at, parent_id, stopped, claims, notes, chart"
+)
 
 
 class ChatStore:
@@ -279,6 +285,8 @@ class ChatStore:
         saved = answer.to_dict()
         citations = json.dumps(saved["citations"], ensure_ascii=False)
         claims = json.dumps(saved["claims"], ensure_ascii=False)
+        notes = json.dumps(saved.get("notes", []), ensure_ascii=False)
+        chart = (saved.get("computation") or {}).get("chart_svg", "")
         with self.store.transaction() as db:
             row = db.execute("SELECT leaf_id FROM chat WHERE id=?", (chat_id,)).fetchone()
             if row is None:
@@ -293,7 +301,9 @@ class ChatStore:
                 ).fetchone()[0]
             answer_id = db.execute(
                 "INSERT INTO message(chat_id, role, content, citations, complete, created_at,"
-                " parent_id, stopped, claims) VALUES (?,'assistant',?,?,?,?,?,?,?) RETURNING id",
+                " parent_id, stopped, claims, notes, chart)"
+                " VALUES (?,'assistant',?,?,?,?,?,?,?,?,?)"
+                " RETURNING id",
                 (
                     chat_id,
                     answer.text,
@@ -303,6 +313,8 @@ class ChatStore:
                     question_id,
                     int(answer.stopped == "user"),
                     claims,
+                    notes,
+                    chart,
                 ),
             ).fetchone()[0]
             db.execute(
@@ -369,6 +381,8 @@ def _message(row: sqlite3.Row) -> ChatMessage:
         parent_id=row[6],
         stopped=bool(row[7]),
         claims=json.loads(row[8]),
+        notes=json.loads(row[9]),
+        chart=row[10],
     )
 
 

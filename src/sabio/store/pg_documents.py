@@ -19,9 +19,18 @@ from numpy.typing import NDArray
 
 from sabio.chunking import Chunk
 from sabio.errors import ConflictError
-from sabio.store.backend import ChatBackend, SabioStore, SourceBackend, UserBackend
+from sabio.store.backend import (
+    ChatBackend,
+    FeedbackBackend,
+    GuideBackend,
+    SabioStore,
+    SourceBackend,
+    UserBackend,
+)
 from sabio.store.chats import ChatStore
 from sabio.store.documents import DocumentTables, FileState, KnowledgeBase, Passage, StoredChunk
+from sabio.store.feedback import FeedbackStore
+from sabio.store.guides import GuideStore
 from sabio.store.pg_schema import PG_MIGRATIONS
 from sabio.store.postgres import PostgresDatabase
 from sabio.store.sources import SourceStore
@@ -70,6 +79,8 @@ class PostgresStore(PostgresDatabase, DocumentTables):
         self.chats: ChatBackend = ChatStore(self)
         self.users: UserBackend = UserStore(self)
         self.sources: SourceBackend = SourceStore(self)
+        self.feedback: FeedbackBackend = FeedbackStore(self)
+        self.guides: GuideBackend = GuideStore(self)
 
     # knowledge bases: each with its HNSW index
 

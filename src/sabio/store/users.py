@@ -114,6 +114,9 @@ class ApiToken:
     name: str
     created_at: float
     last_used_at: float | None
+    scope: str = ""
+    """"" : whatever its user may do; :data:`EXTENSION_SCOPE`: the browser extension's
+    routes only (the server's access checks apply it)."""
 
 
 def hash_password(password: str) -> str:
@@ -165,7 +168,9 @@ def check_new_password(password: str) -> None:
 
 
 _USER_COLUMNS = "u.id, u.name, u.admin, u.created_at"
-_TOKEN_COLUMNS = "t.id, t.user_id, t.name, t.created_at, t.last_used_at"
+_TOKEN_COLUMNS = "t.id, t.user_id, t.name, t.created_at, t.last_used_at, t.scope"
+EXTENSION_SCOPE = "extension"
+TOKEN_SCOPES = frozenset({"", EXTENSION_SCOPE})
 
 
 class UserStore:
@@ -377,8 +382,11 @@ class UserStore:
 
     # API tokens
 
-    def create_token(self, user_id: int, name: str) -> tuple[ApiToken, str]:
-        """A new API token: its record, and the token itself (shown once, never kept)."""
+    def create_token(self, user_id: int, name: str, scope: str = "") -> tuple[ApiToken, str]:
+        """A new API token: its record, and the token itself (shown once, never kept).
+        ``scope``: one of :data:`TOKEN_SCOPES` (see :class:`ApiToken`)."""
+        if scope not in TOKEN_SCOPES:
+            raise ConfigError(f"no token scope {scope!r}: use {', '.join(sorted(TOKEN_SCOPES))}")
         name = " ".join(name.split())
         if not name or len(name) > MAX_TOKEN_NAME_CHARS:
             raise ConfigError(
@@ -388,11 +396,11 @@ class UserStore:
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         with self.store.transaction() as db:
             row = db.execute(
-                "INSERT INTO api_token(user_id, name, token_hash, created_at) VALUES (?,?,?,?)"
-                " RETURNING id, created_at",
-                (user_id, name, token_digest(token), time.time()),
+                "INSERT INTO api_token(user_id, name, token_hash, created_at, scope)"
+                " VALUES (?,?,?,?,?) RETURNING id, created_at",
+                (user_id, name, token_digest(token), time.time(), scope),
             ).fetchone()
-        return ApiToken(int(row[0]), user_id, name, float(row[1]), None), token
+        return ApiToken(int(row[0]), user_id, name, float(row[1]), None, scope), token
 
     def list_tokens(self, user_id: int) -> list[ApiToken]:
         rows = self.store.db.execute(
@@ -423,7 +431,7 @@ class UserStore:
         ).fetchone()
         if row is None:
             return None
-        return _user(row[5:]), ApiToken(*row[:5])
+        return _user(row[6:]), ApiToken(*row[:6])
 
     def touch_token(self, token_id: int) -> None:
         """Record that the token was used now."""
