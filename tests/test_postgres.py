@@ -18,6 +18,8 @@ from sabio.errors import ConfigError
 from sabio.jobs import JobQueue
 from sabio.service import Sabio
 from sabio.store import Store
+from sabio.store.feedback import NewFeedback
+from sabio.store.guides import Guide
 from sabio.store.registry import backend_name, describe_database, open_store
 
 __all__ = ["postgres_server"]
@@ -179,6 +181,8 @@ def test_migrate_copies_a_laptop_into_postgresql_and_goes_on_after_a_stop(
         chat = laptop.store.chats.create_chat("notes", None, "Volcanoes", user_id=ana.id)
         source = laptop.store.sources.add(kb, "folder", str(notes))
         laptop.jobs.enqueue_sync(source.id)
+        laptop.store.guides.set_guide(kb.id, Guide(instruction="Answer briefly."))
+        laptop.store.feedback.add_feedback(NewFeedback("notes", "When?", "1669", rating=1))
     finally:
         laptop.close()
     url = new_database(postgres_server)
@@ -194,6 +198,7 @@ def test_migrate_copies_a_laptop_into_postgresql_and_goes_on_after_a_stop(
     counts = migrate_file(settings.database_path, url, lambda *_: None)
     assert counts["kb"] == 1 and counts["document"] == 2 and counts["chunk"] >= 2
     assert counts["user"] == counts["chat"] == counts["source"] == counts["job"] == 1
+    assert counts["kb_guide"] == counts["feedback"] == 1
     assert ("kb", 1, 1) in seen and ("document", 2, 2) in seen
     assert (
         migrate_file(settings.database_path, url, lambda *_: None) == counts
@@ -206,6 +211,8 @@ def test_migrate_copies_a_laptop_into_postgresql_and_goes_on_after_a_stop(
         later = grown.store.chats.create_chat(None, None, "New")  # identities moved past
         assert later.id > chat.id
         assert [j.source_id for j in grown.jobs.recent()] == [source.id]
+        assert grown.store.guides.get_guide(kb.id).instruction == "Answer briefly."
+        assert [f.answer for f in grown.store.feedback.list_feedback()] == ["1669"]
     finally:
         grown.close()
     with pytest.raises(ConfigError, match="postgresql:// URL"):

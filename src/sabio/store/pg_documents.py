@@ -60,6 +60,19 @@ def _tsquery(terms: Sequence[str]) -> str:
     return " | ".join("'" + w.replace("'", "''").replace("\\", "") + "'" for w in words)
 
 
+_INSERT_CHUNKS = """INSERT INTO chunk(document_id, kb_id, ord, page, start, "end", heading,
+        context, text, vector, words)
+    SELECT ?, ?, r.ord, r.page, r.start, r.stop, r.heading, r.context, r.text, r.v::vector,
+           setweight(to_tsvector('simple', r.cw), 'B')
+           || setweight(to_tsvector('simple', r.tw), 'A')
+    FROM unnest(?::int[], ?::int[], ?::int[], ?::int[], ?::text[], ?::text[], ?::text[],
+                ?::text[], ?::text[], ?::text[])
+         WITH ORDINALITY AS r(ord, page, start, stop, heading, context, text, v, cw, tw, n)
+    ORDER BY r.n"""
+"""A document's chunks in one statement, from one array per column, in order (so their
+ids grow with their position)."""
+
+
 class PostgresStore(PostgresDatabase, DocumentTables):
     """Everything Sabio keeps, in the PostgreSQL database at ``url``."""
 
@@ -121,31 +134,23 @@ class PostgresStore(PostgresDatabase, DocumentTables):
                 f"got vectors of shape {vectors.shape} for {len(chunks)} chunks; knowledge base "
                 f"{kb.name!r} holds {kb.dimension}-dimension vectors of {kb.embedding_model}"
             )
-        rows = [
-            (
-                i,
-                c.page,
-                c.start,
-                c.end,
-                c.heading,
-                c.context,
-                c.text,
-                vector_text(vectors[i]),
-                words_of(c.context),
-                words_of(c.text),
-            )
-            for i, c in enumerate(chunks)
-        ]
+        columns = (
+            list(range(len(chunks))),
+            [c.page for c in chunks],
+            [c.start for c in chunks],
+            [c.end for c in chunks],
+            [c.heading for c in chunks],
+            [c.context for c in chunks],
+            [c.text for c in chunks],
+            [vector_text(v) for v in vectors],
+            [words_of(c.context) for c in chunks],
+            [words_of(c.text) for c in chunks],
+        )
         with self.transaction() as db:
             doc_id = self._upsert_document(db, kb.id, state, title, "indexed", "", pages, metadata)
             db.execute("DELETE FROM chunk WHERE document_id=?", (doc_id,))
-            db.executemany(
-                'INSERT INTO chunk(document_id, kb_id, ord, page, start, "end", heading, context,'
-                " text, vector, words) VALUES (?,?,?,?,?,?,?,?,?,?::vector,"
-                " setweight(to_tsvector('simple', ?), 'B')"
-                " || setweight(to_tsvector('simple', ?), 'A'))",
-                [(doc_id, kb.id, *row) for row in rows],
-            )
+            if chunks:  # one statement for them all: a round trip per document, not per chunk
+                db.execute(_INSERT_CHUNKS, (doc_id, kb.id, *columns))
             db.execute("UPDATE document SET chunk_count=? WHERE id=?", (len(chunks), doc_id))
             db.execute("UPDATE kb SET generation=generation+1 WHERE id=?", (kb.id,))
         return doc_id

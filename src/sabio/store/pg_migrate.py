@@ -35,8 +35,12 @@ TABLES = (
     "source",
     "source_item",
     "job",
+    "feedback",
+    "kb_guide",
 )
-"""Every table, each after those it refers to."""
+"""Every table, each after those it refers to; a table of the SQLite file missing here
+stops the copy before it begins (nothing is left behind unnoticed)."""
+_NOT_DATA = {"_migrations", "sqlite_sequence"}
 BATCH = 2_000
 
 Progress = Callable[[str, int, int], None]
@@ -46,6 +50,16 @@ Progress = Callable[[str, int, int], None]
 def _columns(source: Store, table: str) -> list[str]:
     names = [r[1] for r in source.db.execute(f"PRAGMA table_info({table})")]
     return [n for n in names if n != "vector"]
+
+
+def _check_tables(source: Store) -> None:
+    names = {r[0] for r in source.db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    unknown = names - _NOT_DATA - {t.strip('"') for t in TABLES}
+    if unknown:
+        raise ConflictError(
+            f"this Sabio cannot copy the tables {', '.join(sorted(unknown))} into PostgreSQL "
+            "yet: upgrade Sabio"
+        )
 
 
 def _check_target(source: Store, target: PostgresStore) -> None:
@@ -61,17 +75,17 @@ def _check_target(source: Store, target: PostgresStore) -> None:
 def _copy_table(source: Store, target: PostgresStore, table: str, progress: Progress) -> None:
     columns = _columns(source, table)
     total = int(source.db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
-    if table == "kb_member":  # no id: small, copied whole, what is there kept
-        rows = source.db.execute(f"SELECT {', '.join(columns)} FROM kb_member").fetchall()
+    quoted = ", ".join(f'"{c}"' for c in columns)
+    if "id" not in columns:  # members, guides: small, copied whole, what is there kept
+        rows = source.db.execute(f"SELECT {quoted} FROM {table}").fetchall()
+        marks = ",".join("?" * len(columns))
         with target.transaction() as db:
             db.executemany(
-                f"INSERT INTO kb_member({', '.join(columns)}) VALUES (?,?,?)"
-                " ON CONFLICT DO NOTHING",
+                f"INSERT INTO {table}({quoted}) VALUES ({marks}) ON CONFLICT DO NOTHING",
                 [tuple(r) for r in rows],
             )
         progress(table, total, total)
         return
-    quoted = ", ".join(f'"{c}"' for c in columns)
     done = target.db.execute(f"SELECT coalesce(max(id), 0), count(*) FROM {table}").fetchone()
     last, copied = int(done[0]), int(done[1])
     while True:
@@ -119,11 +133,12 @@ def _insert_chunks(db: Any, columns: Sequence[str], rows: Sequence[Any]) -> None
 def migrate_to_postgres(source: Store, target: PostgresStore, progress: Progress) -> dict[str, int]:
     """Copy every row of ``source`` into ``target`` (see the module docstring): the rows
     of each table. ConflictError when ``target`` holds other data or a count differs."""
+    _check_tables(source)
     _check_target(source, target)
     for table in TABLES:
         _copy_table(source, target, table, progress)
     for table in TABLES:
-        if table != "kb_member":
+        if "id" in _columns(source, table):
             target.db.execute(
                 f"SELECT setval(pg_get_serial_sequence('{table}', 'id'),"
                 f" greatest((SELECT max(id) FROM {table}), 1))"
