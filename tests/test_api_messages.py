@@ -4,6 +4,7 @@ conftest.py, no Ollama behind it (a closed port)."""
 
 from __future__ import annotations
 
+import json
 import string
 from collections.abc import Iterator
 from contextlib import closing
@@ -13,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from conftest import running_server
-from fake_servers import closed_port
+from fake_servers import FakeOllama, chat_chunk, chat_model, closed_port
 
 from sabio.config import Settings, load_settings
 from sabio.server import create_app
@@ -180,3 +181,36 @@ def test_with_auth_a_missing_token_or_access_is_said_in_spanish(tmp_path: Path) 
     assert forbidden.json() == {
         "error": "no tienes acceso a la base 'finanzas': pídeselo a un administrador"
     }
+
+
+def test_an_answer_that_breaks_off_midway_says_so_in_spanish(tmp_path: Path) -> None:
+    """Ollama's stream ends after two words, without its done line: the last line (Ollama's
+    API) or event (OpenAI's) says so in the reader's language, after the words it sent."""
+    with FakeOllama([chat_model("llama3.2:latest")]) as ollama:
+        cut = [chat_chunk("llama3.2:latest", "El faro"), b'{"model": "llama3.2:lat']
+        ollama.route("POST", "/api/chat", lambda r: (200, iter(cut)))
+        settings = _settings(tmp_path, chat_model="ollama:llama3.2", ollama_host=ollama.url)
+        with closing(Sabio(settings)) as sabio:
+            sabio.create_kb("docs")
+            notes = tmp_path / "faro.txt"
+            notes.write_text("El faro de la isla guiaba a los pescadores de noche.\n")
+            sabio.add([notes], "docs")
+        streamed = {**CHAT, "model": "kb/docs", "stream": True}
+        with running_server(create_app(settings)) as url:
+            spanish = httpx.post(f"{url}/api/chat", json=streamed, headers=SPANISH)
+            english = httpx.post(f"{url}/api/chat", json=streamed, headers=ENGLISH)
+            openai = httpx.post(f"{url}/v1/chat/completions", json=streamed, headers=SPANISH)
+            whole = httpx.post(
+                f"{url}/api/chat", json={**streamed, "stream": False}, headers=SPANISH
+            )
+    lines = [json.loads(line) for line in spanish.text.splitlines()]
+    assert lines[0]["message"]["content"] == "El faro"
+    assert lines[-1]["error"].startswith(
+        f"la respuesta de Ollama en {ollama.url} a /api/chat se cortó"
+    )
+    assert json.loads(english.text.splitlines()[-1])["error"].startswith(
+        f"the reply from Ollama at {ollama.url} to /api/chat broke off"
+    )
+    events = [json.loads(e.removeprefix("data: ")) for e in openai.text.split("\n\n") if e]
+    assert events[-1]["error"]["message"].startswith("la respuesta de Ollama en ")
+    assert whole.status_code == 503 and whole.json()["error"].startswith("la respuesta de Ollama")

@@ -335,6 +335,8 @@ def test_a_total_by_province_is_computed_cited_and_shown_with_its_sql(sales: Sab
     done = answer.computation
     assert done is not None and done.computed and done.attempts == 1
     assert done.rows == [["Madrid", "1247.00"], ["Sevilla", "1080.00"]]
+    assert done.chart is not None and done.chart.kind == "pie"  # a total over every provincia
+    assert "Madrid: 1.247 (53,6 %)" in done.chart_svg and "Gráfico circular" in done.chart_svg
     assert answer.language == "es"
     assert answer.text.startswith("2 filas calculadas a partir de ventas.csv [1].")
     assert "| Madrid | 1247.00 |" in answer.text and f"```sql\n{sql}\n```" in answer.text
@@ -457,6 +459,35 @@ def test_the_cli_lists_tables_and_answers_with_the_result_and_sql(
         "| 2024-01-01 | 10 |" in asked.output and "SELECT mes, importe FROM gastos" in asked.output
     )
     assert "Sources" in asked.output and "gastos.csv" in asked.output
+    drawn = home / "mensual.svg"
+    charted = cli.invoke(
+        app,
+        [
+            "ask",
+            "¿Cuál es el importe total por mes?",
+            "--model",
+            "sql:monthly",
+            "--chart",
+            str(drawn),
+        ],
+    )
+    assert charted.exit_code == 0 and "chart (bar) written" in charted.output
+    assert 'aria-label="Gráfico de barras: importe por mes (2)"' in drawn.read_text(
+        encoding="utf-8"
+    )
+    (home / "total.sql").write_text("SELECT sum(importe) AS total FROM gastos")
+    plain = cli.invoke(  # one value: nothing to draw
+        app,
+        [
+            "ask",
+            "¿Cuál es el importe total?",
+            "--model",
+            "sql:total",
+            "--chart",
+            str(home / "no.svg"),
+        ],
+    )
+    assert "no chart" in plain.output and not (home / "no.svg").exists()
 
 
 def test_a_chat_answers_by_computation_and_keeps_the_table(sales: Sabio) -> None:
@@ -624,3 +655,45 @@ def test_a_query_waits_while_another_thread_writes(tmp_path: Path) -> None:
     sums = [store.run("SELECT sum(a) FROM t").rows for _ in range(20)]
     writer.join()
     assert errors == [] and sums == [[(499500,)]] * 20
+
+
+def test_a_table_inside_an_html_page_is_kept_typed(sabio: Sabio, tmp_path: Path) -> None:
+    page = tmp_path / "ventas.html"
+    page.write_text(
+        "<html><head><title>Ventas</title></head><body><h1>Informe</h1>"
+        "<p>Las ventas por región en el trimestre fueron las siguientes, según el cuadro.</p>"
+        "<table><tr><th>Región</th><th>Ventas</th><th>Fecha</th></tr>"
+        "<tr><td>Norte</td><td>1.200,50 €</td><td>3 de enero de 2024</td></tr>"
+        "<tr><td>Sur</td><td>800 €</td><td>15/02/2024</td></tr></table>"
+        "<p>Más texto después del cuadro, para que la página tenga un cuerpo.</p></body></html>",
+        encoding="utf-8",
+    )
+    sabio.add([page])
+    [table] = sabio.tables()
+    assert table.name == "ventas" and table.where == "ventas.html"
+    assert [(c.name, c.sql_type, c.unit) for c in table.columns] == [
+        ("region", "VARCHAR", ""),
+        ("ventas", "DECIMAL(38,2)", "EUR"),
+        ("fecha", "DATE", ""),
+    ]
+    _, result = sabio.query_tables("SELECT region, ventas, fecha FROM ventas ORDER BY 1")
+    assert result.rows == [
+        ("Norte", Decimal("1200.50"), date(2024, 1, 3)),
+        ("Sur", Decimal("800.00"), date(2024, 2, 15)),
+    ]
+
+
+def test_the_collector_is_held_off_only_while_a_table_is_read(tmp_path: Path) -> None:
+    import gc
+
+    from sabio.loaders import load_document
+
+    data = _write_csv(tmp_path / "n.csv", [["a", "b"], *[[str(i), f"{i},5"] for i in range(50)]])
+    for enabled in (True, False):
+        (gc.enable if enabled else gc.disable)()
+        try:
+            [table] = tables_of(load_document(Blob.from_path(data)), "n", Blob.from_path(data))
+            assert gc.isenabled() is enabled  # as it was, whatever it was
+        finally:
+            gc.enable()
+        assert table.row_count == 50 and table.cells[1][:2] == ["0.5", "1.5"]

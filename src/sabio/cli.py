@@ -23,17 +23,19 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from sabio.answer import Answer, AnswerStream
-from sabio.cli_data import export, import_, purge
+from sabio.cli_data import export, import_, migrate, purge
+from sabio.cli_notes import CHAT_COMMANDS, chat_feedback, kb_guide, kb_publish, notes_app
 from sabio.cli_review import review
 from sabio.cli_sources import source_app, worker
-from sabio.cli_tasks import compare, extract, summarize, translate
+from sabio.cli_tables import ChartOption, report, save_chart, tables
+from sabio.cli_tasks import compare, extract, summarize, transcript, translate
 from sabio.config import Settings, load_settings
 from sabio.disk import storage_error, write_problem
-from sabio.errors import SabioError
+from sabio.errors import ConfigError, SabioError
 from sabio.filters import DocumentFilter
 from sabio.home import use_private_umask
 from sabio.ingest import FileResult, IngestReport
-from sabio.loaders import OcrSummary
+from sabio.loaders import OcrSummary, ReadProgress
 from sabio.loaders.formats import is_timed, place
 from sabio.service import Sabio
 from sabio.terminal import JsonOption, KbOption, err, out
@@ -77,21 +79,28 @@ kb_app = typer.Typer(
     help="Create, list, delete and re-index knowledge bases.", no_args_is_help=True
 )
 app.add_typer(kb_app, name="kb")
+kb_app.command("guide")(kb_guide)
+kb_app.command("publish")(kb_publish)
 user_app = typer.Typer(
     help="Accounts, for a server that requires login (`sabio serve --auth`).",
     no_args_is_help=True,
 )
 app.add_typer(user_app, name="user")
 app.add_typer(source_app, name="source")
+app.add_typer(notes_app, name="notes")
 app.command("worker")(worker)
 app.command("export")(export)
 app.command("import")(import_)
 app.command("purge")(purge)
+app.command("migrate")(migrate)
 app.command("extract")(extract)
 app.command("summarize")(summarize)
 app.command("review")(review)
 app.command("translate")(translate)
 app.command("compare")(compare)
+app.command("tables")(tables)
+app.command("report")(report)
+app.command("transcript")(transcript)
 
 
 @app.callback()
@@ -215,14 +224,26 @@ def add(
     sabio = _sabio(ctx)
     with _progress_bar(disable=as_json) as bar:
         task = bar.add_task("reading files", total=None)
+        pages = bar.add_task("", total=None, visible=False)  # OCR's pages, a recording's seconds
+        done: set[str] = set()
 
-        def progress(result: FileResult | None, note: str, total: int | None = None) -> None:
-            if total is not None:
+        def progress(
+            result: FileResult | None,
+            note: str,
+            total: int | None = None,
+            reading: ReadProgress | None = None,
+        ) -> None:
+            if total is not None and not done:  # not the OCR pass's files again
                 bar.update(task, total=total)
-            if result is not None:
+            if result is not None and result.source not in done:
+                done.add(result.source)
                 bar.advance(task)
+            if reading is not None:
+                bar.update(pages, description=note, completed=reading.done, total=reading.total)
+            bar.update(pages, visible=reading is not None and reading.done < reading.total)
             name = Path(result.source).name if result else ""
-            bar.update(task, description=note or f"reading {name}")
+            if reading is None:  # the pages' line says it
+                bar.update(task, description=note or f"reading {name}")
             bar.refresh()
 
         report = sabio.add(
@@ -232,6 +253,7 @@ def add(
             keep_missing=keep_missing,
             progress=progress,
             follow_links=follow_links,
+            ocr="after",  # a mixed PDF's text pages searchable while its scans are read
         )
     if as_json:
         _print_json([asdict(r) for r in report.results])
@@ -304,26 +326,6 @@ def docs(ctx: typer.Context, kb: KbOption = None, as_json: JsonOption = False) -
             escape(" · ".join(filter(None, [d.error, OcrSummary.of(d.metadata).note()]))),
         )
     out.print(table if documents else "No documents yet: add some with `sabio add PATH`.")
-
-
-@app.command()
-def tables(ctx: typer.Context, kb: KbOption = None, as_json: JsonOption = False) -> None:
-    """List the tables kept from a knowledge base's spreadsheets and documents: what `sabio
-    ask` computes over (a total, an average, the top five…)."""
-    found = _sabio(ctx).tables(kb)
-    if as_json:
-        _print_json([asdict(t) for t in found])
-        return
-    for t in found:
-        out.print(
-            f"[bold]{escape(t.name)}[/]  [cyan]{escape(t.where)}[/]  [dim]{t.row_count} rows[/]"
-        )
-        for c in t.columns:
-            label = f"  [dim]{escape(c.label)}[/]" if c.label != c.name else ""
-            unit = f" [dim]({escape(c.unit)})[/]" if c.unit else ""
-            out.print(f"    {escape(c.name)} {c.sql_type}{unit}{label}")
-    if not found:
-        out.print("No tables yet: add spreadsheets or CSV files with `sabio add PATH`.")
 
 
 @app.command()
@@ -434,10 +436,12 @@ def ask(
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Show the query, passages and timings.")
     ] = False,
+    chart: ChartOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Answer a question from your documents, citing the pages it used; statements the
-    documents do not support are listed after it."""
+    documents do not support are listed after it. A question answered by computation over
+    a table can be drawn with --chart."""
     wanted = DocumentFilter.parse(document or (), after, before)
     stream = _sabio(ctx).ask(
         question, kb, model=model, k=k, style=style and style.value, filters=wanted
@@ -448,6 +452,9 @@ def ask(
         _print_json(stream.answer.to_dict())
     else:
         _stream_answer(stream, verbose)
+    done = stream.answer.computation
+    if chart is not None:
+        save_chart(chart, done.chart if done else None, stream.answer.language)
     if not stream.answer.complete:
         raise typer.Exit(1)
 
@@ -474,9 +481,10 @@ def chat(
     chat_model = sabio.chat_model(model).name
     err.print(
         f"[dim]Knowledge base {escape(kb_name)}, model {escape(chat_model)}. "
-        "/new starts over, /exit (or Ctrl-D) leaves.[/]"
+        f"/new starts over, /exit (or Ctrl-D) leaves; {CHAT_COMMANDS}.[/]"
     )
     turns: list[Turn] = []
+    last: Answer | None = None
     while True:
         try:
             question = out.input("[bold green]> [/]").strip()
@@ -492,6 +500,8 @@ def chat(
         if not question:
             continue
         try:
+            if chat_feedback(sabio, question, kb_name, last):
+                continue
             stream = sabio.ask(
                 question,
                 kb_name,
@@ -504,7 +514,7 @@ def chat(
         except SabioError as exc:
             err.print(f"[red]error:[/] {escape(str(exc))}")
             continue
-        answer = stream.answer
+        answer = last = stream.answer
         if answer.complete:
             turns.append(Turn(answer.question, answer.text))
 
@@ -581,15 +591,33 @@ def _print_answer_details(answer: Answer) -> None:
 @app.command("eval")
 def eval_(
     ctx: typer.Context,
-    path: Annotated[Path, typer.Argument(help="BEIR-format folder: corpus, queries, qrels/.")],
+    path: Annotated[
+        Path | None, typer.Argument(help="BEIR-format folder: corpus, queries, qrels/.")
+    ] = None,
     split: Annotated[str | None, typer.Option(help="qrels/<split>.tsv (default: test).")] = None,
+    from_feedback: Annotated[
+        str | None,
+        typer.Option(
+            help="A knowledge base: measure it on its users' pinned and corrected questions."
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Measure search quality on your own judged queries (a BEIR-format folder).
+    """Measure search quality on your own judged queries (a BEIR-format folder), or on
+    the questions your users judged (--from-feedback KB).
 
-    The documents go into a temporary folder in the data directory, deleted afterwards:
-    your knowledge bases are untouched."""
-    from sabio.evaluation import evaluate_folder
+    A folder's documents go into a temporary folder in the data directory, deleted
+    afterwards: your knowledge bases are untouched."""
+    from sabio.evaluation import evaluate_feedback, evaluate_folder
+
+    if (path is None) == (from_feedback is None):
+        raise ConfigError("give a BEIR folder or --from-feedback KB (one of them)")
+    if from_feedback is not None:
+        sabio = _sabio(ctx)
+        metrics = evaluate_feedback(sabio, sabio.kb(from_feedback).name)
+        _print_metrics(metrics, as_json)
+        return
+    assert path is not None
 
     with _progress_bar(disable=as_json) as bar:
         task = bar.add_task("reading the folder", total=None)
@@ -599,11 +627,15 @@ def eval_(
             bar.refresh()
 
         metrics = evaluate_folder(path, load_settings(ctx.find_root().obj), split, progress)
+    _print_metrics(metrics, as_json)
+
+
+def _print_metrics(metrics: dict[str, float], as_json: bool) -> None:
     if as_json:
         _print_json(metrics)
         return
     for name, value in metrics.items():
-        out.print(f"{name:<12} {value:.4f}")
+        out.print(f"{name:<12} {value:g}" if name == "questions" else f"{name:<12} {value:.4f}")
 
 
 # models

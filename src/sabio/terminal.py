@@ -4,6 +4,7 @@ the service built with the settings the top-level options asked for."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Annotated, Any
 
@@ -27,3 +28,9 @@ def service(ctx: typer.Context) -> Sabio:
 
 def print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, ensure_ascii=False, indent=2) + "\n")
+
+
+def default_language() -> str:
+    """The language the person's environment asks for: SABIO_LANGUAGE, else LANG."""
+    lang = os.environ.get("SABIO_LANGUAGE") or os.environ.get("LANG", "")
+    return "es" if lang.lower().startswith("es") else "en"

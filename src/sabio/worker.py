@@ -18,17 +18,19 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from sabio.errors import ConfigError, NotFoundError, SabioError
-from sabio.ingest import FileResult
+from sabio.ingest import FileResult, IngestReport
 from sabio.jobs import HEARTBEAT_S, Job, JobQueue
+from sabio.loaders import ReadProgress
 from sabio.service import Sabio
 from sabio.sources import Source, SourceWatch, automation
 from sabio.sources.kinds import SourceKind, source_kind
 from sabio.sources.run import SyncRun, Tally
-from sabio.store import Store
+from sabio.store.registry import open_store
 from sabio.tasks.budget import TaskCancelled
 from sabio.tasks.jobs import run_task, save_result, task_payload
 
@@ -47,7 +49,8 @@ class Worker:
     def __init__(self, sabio: Sabio, *, watch: bool = True) -> None:
         self.sabio = sabio
         self.watch = watch
-        self.store = Store(sabio.settings.database_path, per_thread=True)
+        settings = sabio.settings
+        self.store = open_store(settings.database_url, settings.database_path, per_thread=True)
         self.queue = JobQueue(self.store)
         self.sources = self.store.sources
         self._wake = threading.Event()
@@ -171,13 +174,15 @@ class Worker:
             except NotFoundError:
                 self.queue.finish(job, "the source was removed")
                 return
-        what = source.describe() if source else f"files into {job.payload.get('kb')}"
+        what = source.describe() if source else f"{job.kind} of {job.payload.get('kb')}"
         beating = _Heartbeat(self.queue, job)
         arrived: list[int] = []
         try:
             if source is not None:
                 run = self._sync(source, job, beating)
                 tally, arrived = run.tally, run.arrived
+            elif job.kind == "report":
+                tally = self._report(job)
             else:
                 tally = self._ingest(job, beating)
         except SabioError as exc:
@@ -246,18 +251,43 @@ class Worker:
                 continue
             self.queue.enqueue_task({**payload, "deliver": {**on_new, "source_id": source.id}})
 
+    def _report(self, job: Job) -> Tally:
+        """A scheduled report over a knowledge base's tables, written into its folder under
+        a dated name or posted to its webhook; the next one is queued first, so that a
+        failure does not end the schedule."""
+        from sabio.tables.report import dated_name, post_report, write_report
+
+        kb, every = job.payload["kb"], float(job.payload.get("every") or 0)
+        if every > 0 and job.attempts == 1:  # a retry after a failure queues no second one
+            self.queue.enqueue_report(kb, _delivery(job.payload), time.time() + every)
+        made = self.sabio.table_report(kb, job.payload.get("language", "en"))
+        now, format = datetime.now(), job.payload.get("format", "html")
+        if "webhook" in job.payload:
+            post_report(made, job.payload["webhook"], format, now)
+            return Tally({"sent": 1})
+        write_report(made, Path(job.payload["folder"]) / dated_name(kb, now, format))
+        return Tally({"written": 1})
+
     def _ingest(self, job: Job, beating: _Heartbeat) -> Tally:
         """Files to add to a knowledge base (uploads a stopped server left unindexed)."""
         paths = [Path(p) for p in job.payload["paths"] if Path(p).exists()]
-        done = 0
-
-        def progress(result: FileResult | None, note: str, total: int | None = None) -> None:
-            nonlocal done
-            done += result is not None
-            beating.update(done, total or len(paths), note or doing)
-
         reread = bool(job.payload.get("ocr"))
-        doing = "OCR in progress" if reread else "reading files"
+        done, doing = 0, "OCR in progress" if reread else "reading files"
+        pages: tuple[int, int | None] | None = None  # a job of one file counts its reading
+
+        def progress(
+            result: FileResult | None,
+            note: str,
+            total: int | None = None,
+            reading: ReadProgress | None = None,
+        ) -> None:
+            nonlocal done, pages
+            done += result is not None
+            if reading is not None and len(paths) == 1:  # its pages, or its seconds
+                pages = (reading.done, reading.total)
+            counts = pages or (done, total or len(paths))
+            beating.update(*counts, note or doing)
+
         report = self.sabio.add(
             paths,
             job.payload["kb"],
@@ -266,10 +296,30 @@ class Worker:
             isolate=True,
             reread=reread,
         )
+        if reread:
+            self._review_read_again(job.payload["kb"], report)
         tally = Tally({})
         for result in report.results:
             tally.add(result.outcome)
         return tally
+
+    def _review_read_again(self, kb_name: str, report: IngestReport) -> None:
+        """An OCR job's files that lie in a folder source reviewing what arrives are
+        reviewed again, now with their scanned pages (its sync reviewed their text pages)."""
+        store = self.sabio.store
+        kb = store.get_kb(kb_name)
+        read = [Path(r.source) for r in report.results if r.outcome in ("added", "updated")]
+        for source in self.sources.find(kb.id):
+            if source.kind != "folder" or not source.options.get("review"):
+                continue
+            inside = [p for p in read if p.is_relative_to(source.location)]
+            ids = [d.id for p in inside if (d := store.find_document(kb.id, str(p))) is not None]
+            if ids:
+                self.sabio.review_arrived(source, ids)
+
+
+def _delivery(payload: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in payload.items() if k != "kb"}
 
 
 class _NoWatch(SourceWatch):

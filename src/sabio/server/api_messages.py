@@ -145,6 +145,13 @@ SABIO_ERRORS_ES = {
     "para usarlo desde otros dispositivos, arráncalo con `sabio serve --auth --host 0.0.0.0`",
     "foreign_origin": "rechazada una petición enviada por otro sitio ({origin}): Sabio acepta "
     "cambios de sus propias páginas y de programas (que no envían cabecera Origin)",
+    "ollama_unreachable": "Ollama no responde en {host}: ponlo en marcha con `ollama serve` "
+    "o indica su dirección en OLLAMA_HOST",
+    "ollama_timeout": "Ollama en {host} no respondió a tiempo; puede que el modelo aún se esté "
+    "cargando: prueba otra vez o sube `timeout` (SABIO_TIMEOUT)",
+    "ollama_lost": "se perdió la conexión con Ollama en {host}",
+    "ollama_broke_off": "la respuesta de Ollama en {host} a {path} se cortó antes de terminar "
+    "(se perdió la conexión u Ollama se detuvo); prueba otra vez",
 }
 """The Spanish of Sabio's own errors (:mod:`sabio.errors` keys) that reach these APIs;
 their English is the error's message."""

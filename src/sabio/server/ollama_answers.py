@@ -28,8 +28,9 @@ import anyio
 from fastapi.responses import StreamingResponse
 
 from sabio.answer import Answer, AnswerStream, Turn, answer_notes
-from sabio.errors import SabioError
+from sabio.errors import ModelError, SabioError
 from sabio.models import ChatModel, ChatOptions, Message, estimate_tokens
+from sabio.notes import note_id
 from sabio.search import SearchHit
 from sabio.server.client_tasks import ClientTask, answer_task, recognise, uses_model
 from sabio.server.errors import sabio_error_status
@@ -176,9 +177,10 @@ def kb_lines(services: Services, request: KbRequest) -> Iterator[dict[str, Any]]
     finally:
         close_iterator(pieces)
     if answer is not None:
-        if answer.stopped == "error":
-            yield {"error": answer.error or "the answer broke off"}
-            return
+        if answer.stopped == "error":  # the model's stream broke: said in the client's language
+            raise ModelError(
+                answer.error or "the answer broke off", key=answer.error_key, **answer.error_args
+            )
         consulted = stream.consulted if stream else []
         if footer := sources_footer(request.kb, answer, consulted):
             text.append(footer)
@@ -215,7 +217,8 @@ def sources_footer(kb: str, answer: Answer, consulted: Sequence[SearchHit] = ())
     """The sources as Markdown, for clients that show text only: file name and page,
     never a path on the server (:mod:`.links`). Every knowledge-base answer gets one: the
     passages it cites, or, when it cites none, the passages it was made from, said to be
-    uncited (or that no passage matched); then the notes on unsupported statements."""
+    uncited (or that no passage matched), a user's correction by its author and date;
+    then the notes on unsupported statements."""
     heading, page_word = SOURCES.get(answer.language, SOURCES["en"])
     uncited = UNCITED.get(answer.language, UNCITED["en"])
 
@@ -226,6 +229,8 @@ def sources_footer(kb: str, answer: Answer, consulted: Sequence[SearchHit] = ())
     lines = [f"\n\n---\n**{heading}**\n"]
     for citation in answer.citations:
         place = where(citation.document_id, citation.document, citation.page)
+        if note_id(citation.document) is not None:
+            place = citation.title  # "Correction by ana, 2026-12-03"
         lines.append(f"- [{citation.number}] {place}\n")
     if not answer.citations:
         places = dict.fromkeys(where(h.document_id, h.document, h.page) for h in consulted)
@@ -247,8 +252,6 @@ async def whole_reply(lines: Iterator[dict[str, Any]], chat: bool) -> dict[str, 
     finally:
         with anyio.CancelScope(shield=True):
             await run_waiting(close_iterator, lines)
-    if "error" in collected[-1]:
-        raise OllamaError(500, str(collected[-1]["error"]))
     key = "message" if chat else "response"
     text = "".join(
         line["message"]["content"] if chat else line["response"] for line in collected[:-1]
@@ -263,11 +266,15 @@ Encoder = Callable[[dict[str, Any]], bytes]
 
 
 async def streamed_reply(
-    lines: Iterator[dict[str, Any]], encode: Encoder | None = None, media_type: str = NDJSON
+    lines: Iterator[dict[str, Any]],
+    accept_language: str,
+    encode: Encoder | None = None,
+    media_type: str = NDJSON,
 ) -> StreamingResponse:
     """NDJSON (or what ``encode`` writes); the first line is made before the response
     starts, so what fails before it (unknown knowledge base, model not there) is a plain
-    error with its status."""
+    error with its status; what fails after it is a last error line, in the language
+    ``accept_language`` prefers."""
     try:
         first = await run_waiting(next, lines, None)
     except BaseException as exc:
@@ -276,20 +283,25 @@ async def streamed_reply(
         if isinstance(exc, SabioError):
             raise translated(exc) from exc
         raise
-    sent = _send(lines, first, encode or _encode)
+    sent = _send(lines, first, encode or _encode, accept_language)
     return StreamingResponse(sent, media_type=media_type, headers=STREAM_HEADERS)
 
 
 async def _send(
-    lines: Iterator[dict[str, Any]], first: dict[str, Any] | None, encode: Encoder
+    lines: Iterator[dict[str, Any]],
+    first: dict[str, Any] | None,
+    encode: Encoder,
+    accept_language: str,
 ) -> AsyncIterator[bytes]:
     try:
         line = first
         while line is not None:
             yield encode(line)
             line = await run_waiting(next, lines, None)
-    except (SabioError, OllamaError) as exc:
-        yield encode({"error": str(exc)})
+    except SabioError as exc:
+        yield encode({"error": translated(exc).said(accept_language)})
+    except OllamaError as exc:
+        yield encode({"error": exc.said(accept_language)})
     except Exception:
         yield encode({"error": "internal error: this is a bug in Sabio, see the log"})
         raise

@@ -500,7 +500,7 @@ async def _answer(request: Request, *, chat: bool) -> Response:
     lines = kb_lines(services, asked)
     if body.get("stream") is False:
         return JSONResponse(await whole_reply(lines, chat))
-    return await streamed_reply(lines)
+    return await streamed_reply(lines, request.headers.get("accept-language", ""))
 
 
 # everything else is Ollama's

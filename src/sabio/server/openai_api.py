@@ -116,7 +116,12 @@ async def chat_completions(request: Request) -> Response:
     usage = isinstance(options, dict) and options.get("include_usage") is True
     completion = Completion(model, include_usage=usage)
     if body.get("stream") is True:  # OpenAI's default is one whole answer
-        return await streamed_reply(lines, completion.chunk, media_type=EVENT_STREAM)
+        return await streamed_reply(
+            lines,
+            request.headers.get("accept-language", ""),
+            completion.chunk,
+            media_type=EVENT_STREAM,
+        )
     return JSONResponse(completion.whole(await whole_reply(lines, chat=True)))
 
 

@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 
 from sabio.chunking import Chunk
 from sabio.errors import ConflictError, NotFoundError
-from sabio.store.connection import Database
+from sabio.store.connection import Connection, ConstraintError, SqlDatabase
 from sabio.store.migrations import execute_script, migration
 
 
@@ -142,8 +142,11 @@ class Passage:
     after: str
 
 
-class DocumentTables(Database):
-    """The ``kb``, ``document`` and ``chunk`` tables (created by :func:`create_documents`)."""
+class DocumentTables(SqlDatabase):
+    """The ``kb``, ``document`` and ``chunk`` tables (created by :func:`create_documents`),
+    over a database that gives ``db`` and ``transaction()``: SQLite's
+    (:class:`sabio.store.Store`) or, with the vectors and the words written its own way,
+    PostgreSQL's (:class:`sabio.store.pg_documents.PostgresStore`)."""
 
     # knowledge bases
 
@@ -172,7 +175,7 @@ class DocumentTables(Database):
                     " VALUES (?,?,?,?,?)",
                     (name, slug, embedding_model, dimension, time.time()),
                 )
-        except sqlite3.IntegrityError as exc:
+        except ConstraintError as exc:
             raise ConflictError(
                 f"a knowledge base called {name!r} already exists", key="kb_exists", kb=name
             ) from exc
@@ -241,8 +244,9 @@ class DocumentTables(Database):
 
     def kb_activity(self, kb_id: int) -> tuple[Any, ...]:
         """Something that changes whenever the knowledge base's chunks, its number of
-        documents, its sources' items or their jobs do (for telling clients, not for
-        counting); read it when :meth:`watching` says something was written."""
+        documents, its sources' items or their jobs, or its unseen review alerts do (for
+        telling clients, not for counting); read it when :meth:`watching` says something
+        was written."""
         row = self.db.execute(
             """SELECT (SELECT generation FROM kb WHERE id=?),
                       (SELECT count(*) FROM document WHERE kb_id=?),
@@ -252,8 +256,10 @@ class DocumentTables(Database):
                               || max(coalesce(j.finished_at, 0)) FROM job j
                          JOIN source s ON s.id = j.source_id WHERE s.kb_id=?),
                       (SELECT count(*) || ':' || max(coalesce(last_sync_at, 0)) FROM source
-                         WHERE kb_id=?)""",
-            (kb_id, kb_id, kb_id, kb_id, kb_id),
+                         WHERE kb_id=?),
+                      (SELECT count(*) || ':' || coalesce(max(id), 0) FROM review_alert
+                         WHERE kb_id=? AND seen=0)""",
+            (kb_id, kb_id, kb_id, kb_id, kb_id, kb_id),
         ).fetchone()
         return tuple(row)
 
@@ -399,7 +405,7 @@ class DocumentTables(Database):
 
     def _upsert_document(
         self,
-        db: sqlite3.Connection,
+        db: Connection,
         kb_id: int,
         state: FileState,
         title: str,
@@ -539,13 +545,16 @@ class DocumentTables(Database):
             parts.append(piece)
         return [(page, "".join(parts)) for page, parts in pages]
 
-    def document_chunks(self, kb_id: int) -> Iterator[tuple[int, int, int | None, str]]:
-        """(document id, start, page, text) of every chunk, by document and position: what
-        rebuilds each document's text (chunks are exact slices of it), for a review."""
+    def document_chunks(
+        self, kb_id: int, document_id: int | None = None
+    ) -> Iterator[tuple[int, int, int | None, str]]:
+        """(document id, start, page, text) of every chunk (of one document, when given),
+        by document and position: what rebuilds each document's text (chunks are exact
+        slices of it), for a review."""
         yield from self.db.execute(
             "SELECT document_id, start, page, text FROM chunk WHERE kb_id=?"
-            " ORDER BY document_id, ord",
-            (kb_id,),
+            " AND (? IS NULL OR document_id=?) ORDER BY document_id, ord",
+            (kb_id, document_id, document_id),
         )
 
     def chunk_texts(self, kb_id: int) -> Iterator[tuple[int, str, str]]:
@@ -582,7 +591,7 @@ _DOC_COLUMNS = (
 )
 
 
-def _document(row: sqlite3.Row) -> DocumentRecord:
+def _document(row: Any) -> DocumentRecord:
     values = list(row)
     values[11] = json.loads(values[11])
     return DocumentRecord(*values)

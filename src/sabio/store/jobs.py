@@ -5,7 +5,9 @@ A job is a sync of one source (all of it, or only the paths a watcher saw change
 to add to a knowledge base (uploads that a stopped server had not indexed), or a
 whole-document task (:mod:`sabio.tasks.jobs`: a summary, a translation…). It is
 ``queued`` until a worker claims it (``sabio serve`` or ``sabio worker``: claiming is one
-atomic UPDATE, so two workers never run the same job), ``running`` while the worker
+atomic UPDATE, so two workers never run the same job; on PostgreSQL its SELECT takes
+``FOR UPDATE SKIP LOCKED``, so workers on several machines claim at once, each passing
+over the rows another holds), ``running`` while the worker
 beats its heartbeat, then ``done`` or, after its last attempt, ``failed``, with the error
 kept for the user to read. A failed attempt is tried again later, each wait four times
 the last (:data:`RETRY_DELAYS_S`). A job may be ``cancelled`` while queued or running:
@@ -29,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sabio.errors import NotFoundError
-from sabio.store.connection import Database
+from sabio.store.connection import SqlDatabase
 
 RETRY_DELAYS_S = (15.0, 60.0, 240.0, 960.0)
 """Waits before the 2nd, 3rd… attempts; after the last one the job is left failed."""
@@ -71,9 +73,10 @@ def this_process() -> str:
 
 
 class JobQueue:
-    def __init__(self, store: Database, owner: str | None = None) -> None:
+    def __init__(self, store: SqlDatabase, owner: str | None = None) -> None:
         self.store = store
         self.owner = owner or this_process()
+        self._row_lock = store.row_lock
 
     def enqueue_sync(self, source_id: int, paths: list[str] | None = None) -> Job:
         """Queue a sync of the source (of ``paths`` only, when given). A sync of the same
@@ -89,8 +92,9 @@ class JobQueue:
                 old = json.loads(row[1]).get("paths")
                 merged = None if old is None or paths is None else sorted({*old, *paths})
                 db.execute(
-                    "UPDATE job SET payload=?, run_after=min(run_after, ?) WHERE id=?",
-                    (json.dumps({} if merged is None else {"paths": merged}), now, row[0]),
+                    "UPDATE job SET payload=?,"
+                    " run_after=CASE WHEN run_after < ? THEN run_after ELSE ? END WHERE id=?",
+                    (json.dumps({} if merged is None else {"paths": merged}), now, now, row[0]),
                 )
                 job_id = int(row[0])
             else:
@@ -104,12 +108,16 @@ class JobQueue:
                 )
         return self.get(job_id)
 
-    def enqueue_ingest(self, kb_name: str, paths: list[str], *, ocr: bool = False) -> Job:
+    def enqueue_ingest(
+        self, kb_name: str, paths: list[str], *, ocr: bool = False, transcribe: bool = False
+    ) -> Job:
         """Queue adding files to a knowledge base (what a stopped server left unindexed);
-        ``ocr``: reading them again for the scanned pages their first reading left."""
+        ``ocr``: reading them again for the scanned pages their first reading left;
+        ``transcribe``: a recording an upload left for this job."""
         now = time.time()
+        flags = {"ocr": ocr, "transcribe": transcribe}
         payload = json.dumps(
-            {"kb": kb_name, "paths": sorted(paths), **({"ocr": True} if ocr else {})}
+            {"kb": kb_name, "paths": sorted(paths), **{k: True for k, v in flags.items() if v}}
         )
         with self.store.transaction() as db:
             job_id = int(
@@ -134,6 +142,24 @@ class JobQueue:
             )
         return self.get(job_id)
 
+    def enqueue_report(
+        self, kb_name: str, delivery: dict[str, Any], run_after: float | None = None
+    ) -> Job:
+        """Queue a report over a knowledge base's tables (:mod:`sabio.tables.report`):
+        ``delivery`` says where it goes (``folder``), its ``format`` and ``language``, and
+        every how many seconds it is made again (``every``; 0: once)."""
+        now = time.time()
+        payload = json.dumps({"kb": kb_name, **delivery}, ensure_ascii=False)
+        with self.store.transaction() as db:
+            job_id = int(
+                db.execute(
+                    "INSERT INTO job(kind, payload, status, run_after, created_at)"
+                    " VALUES ('report', ?, 'queued', ?, ?) RETURNING id",
+                    (payload, now if run_after is None else run_after, now),
+                ).fetchone()[0]
+            )
+        return self.get(job_id)
+
     def cancel(self, job_id: int) -> Job:
         """Cancel a queued or running job (a finished one is left as it is)."""
         now = time.time()
@@ -143,6 +169,17 @@ class JobQueue:
             (now, job_id),
         )
         return self.get(job_id)
+
+    def cancel_reports(self, kb_name: str) -> int:
+        """Drop a knowledge base's reports still waiting to be made; how many there were."""
+        with self.store.transaction() as db:
+            rows = db.execute(
+                "SELECT id, payload FROM job WHERE kind='report' AND status='queued'"
+            ).fetchall()
+            ids = [row[0] for row in rows if json.loads(row[1]).get("kb") == kb_name]
+            for job_id in ids:  # the payload read here, not by SQL: any backend's JSON
+                db.execute("DELETE FROM job WHERE id=?", (job_id,))
+        return len(ids)
 
     def get(self, job_id: int) -> Job:
         row = self.store.db.execute(f"SELECT {_COLUMNS} FROM job WHERE id=?", (job_id,)).fetchone()
@@ -168,7 +205,7 @@ class JobQueue:
                 f"""UPDATE job SET status='running', owner=?, heartbeat_at=?,
                         started_at=?, attempts=attempts+1, message='starting'
                     WHERE id = (SELECT id FROM job WHERE status='queued' AND run_after<=?
-                                ORDER BY run_after, id LIMIT 1)
+                                ORDER BY run_after, id LIMIT 1{self._row_lock})
                     RETURNING {_COLUMNS}""",
                 (self.owner, now, now, now),
             ).fetchone()
@@ -179,7 +216,7 @@ class JobQueue:
         process of this machine that no longer exists."""
         host = socket.gethostname()
         for job_id, owner, beat in db.execute(
-            "SELECT id, owner, heartbeat_at FROM job WHERE status='running'"
+            f"SELECT id, owner, heartbeat_at FROM job WHERE status='running'{self._row_lock}"
         ).fetchall():
             gone = beat is None or beat < now - STALE_AFTER_S
             name, _, pid = str(owner).rpartition(":")

@@ -6,6 +6,7 @@ answer: a one-line sentence, the result table and the SQL that ran.
 Every figure of such an answer is a value of the result: the sentence is Sabio's, made
 from the result's cells (``prompts/table_answer.*.txt``), never the model's words. A model
 that gives no query that runs gets "I could not compute that", with the columns it saw.
+A result that is a series comes with its chart (:mod:`sabio.tables.charts`).
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from typing import Any
 from sabio.errors import TableError
 from sabio.models import ChatModel, ChatOptions, Message
 from sabio.prompt_files import prompt_text
+from sabio.tables.charts import Chart, chart_for, chart_svg
 from sabio.tables.engine import Result, TableInfo
-from sabio.tables.query import sql_of, validate
+from sabio.tables.query import has_limit, sql_of, validate
 from sabio.terms import tokens
 
 MAX_TABLES = 3
@@ -79,6 +81,10 @@ class Computation:
     attempts: int = 0
     errors: list[str] = field(default_factory=list)
     query_ms: float = 0.0
+    chart: Chart | None = None
+    """The result drawn (:mod:`sabio.tables.charts`) when it is a series; None otherwise."""
+    chart_svg: str = ""
+    """That chart as an SVG document, in the answer's language."""
 
 
 def _lines(name: str, language: str) -> dict[str, str]:
@@ -184,6 +190,14 @@ def compute(
             continue
         done.sql, done.computed = sql, True
         _record(done, result, tables)
+        done.chart = chart_for(
+            result.columns,
+            result.rows,
+            title=question,
+            truncated=result.truncated,
+            limited=has_limit(sql),
+        )
+        done.chart_svg = chart_svg(done.chart, language) if done.chart else ""
         return done
     return done
 

@@ -31,7 +31,7 @@ from typing import Any
 import duckdb
 
 from sabio.errors import TableError
-from sabio.tables.extract import TypedTable
+from sabio.tables.extract import TypedTable, uncollected
 
 TABLES_FOLDER = "tables"
 Config = dict[str, str | bool | int | float | list[str]]
@@ -345,7 +345,7 @@ def _load(con: duckdb.DuckDBPyConnection, folder: Path, name: str, table: TypedT
     the tables folder, read by DuckDB with the types given (fast for a million rows)."""
     scratch = folder / f".load-{os.getpid()}-{threading.get_ident()}.csv"
     try:
-        with scratch.open("w", encoding="utf-8", newline="") as out:
+        with uncollected(), scratch.open("w", encoding="utf-8", newline="") as out:
             csv.writer(out).writerows(zip(*table.cells, strict=True))
         types = {c.name: c.type.sql for c in table.columns}
         con.execute(

@@ -137,3 +137,8 @@ def _nodes(value: Any) -> Iterator[dict[str, Any]]:
             stack.extend(item.values())
         elif isinstance(item, list):
             stack.extend(item)
+
+
+def has_limit(sql: str) -> bool:
+    """Whether a checked query keeps only some of its rows (a ``LIMIT`` outside quotes)."""
+    return bool(re.search(r"\blimit\b", re.sub(r"'[^']*'|\"[^\"]*\"", "", sql), re.I))

@@ -192,14 +192,21 @@ def _number(cell: str, decimal_comma: bool) -> tuple[str, str] | None:
 
 def _number_type(cells: Sequence[str], decimal_comma: bool) -> ColumnType:
     scale, kind, unit = 0, "integer", ""
+    plain = _PLAIN[decimal_comma].fullmatch
+    point_mark, thousands = (",", ".") if decimal_comma else (".", ",")
     for cell in cells:
-        number = _number(cell, decimal_comma)
-        assert number is not None
-        value, unit = number[0], unit or number[1]
-        point = value.find(".")
-        if point >= 0:
-            scale = max(scale, len(value) - point - 1)
-        if len(value) > 19:
+        if plain(cell):  # the common case: its canonical text's length and decimals, unmade
+            point, length = cell.rfind(point_mark), len(cell) - cell.count(thousands)
+            decimals = len(cell) - point - 1 if point >= 0 else 0
+        else:
+            number = _number(cell, decimal_comma)
+            assert number is not None
+            value, unit = number[0], unit or number[1]
+            point, length = value.find("."), len(value)
+            decimals = length - point - 1 if point >= 0 else 0
+        if decimals > scale:
+            scale = decimals
+        if length > 19:
             kind = "double"
     if kind != "double" and scale:
         kind = "decimal" if scale <= MAX_SCALE else "double"
@@ -316,7 +323,11 @@ def canonical_column(cells: Sequence[str], kind: ColumnType) -> list[str | None]
     of a few hundred dates or names cost a few hundred readings)."""
     if kind.kind == "text":
         return [c or None for c in map(str.strip, cells)]
-    seen = {cell: canonical(cell, kind) for cell in dict.fromkeys(cells)}
+    seen: dict[str, str | None] = {}
+    numeric = kind.kind in ("integer", "decimal", "double")
+    for cell in dict.fromkeys(cells):
+        plain = _plain_number(cell, kind.decimal_comma) if numeric else None
+        seen[cell] = plain if plain is not None else canonical(cell, kind)  # the common case first
     return [seen[c] for c in cells]
 
 

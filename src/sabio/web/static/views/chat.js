@@ -14,15 +14,16 @@
 // needs write access to the chat's knowledge base, and a chat without one offers none.
 
 import { API, ApiError, api, eventError, stream } from "../api.js";
+import { chartView } from "../charts.js";
 import { chatModels, defaultKb, defaultModelName, loadChats } from "../data.js";
-import { confirmDialog, promptDialog } from "../dialogs.js";
+import { confirmDialog, promptDialog, textDialog } from "../dialogs.js";
 import { describe, report } from "../errors.js";
 import { getLang, t } from "../i18n.js";
 import { canWrite, kbByName, set, state } from "../store.js";
 import { bindClaimMarks, currentStyle, renderAnswer, styleSelect } from "../support.js";
 import { uploadQueue } from "../uploads.js";
 import { adoptSelection, chosenDocuments, drawPicker, forgetNewSelection, restrictedNote, restrictedTo, tagMessage } from "./only.js";
-import { $, copyButton, copyText, disclosure, h, header, icon } from "../ui.js";
+import { $, copyButton, copyText, disclosure, h, header, icon, toast } from "../ui.js";
 
 const live = { answer: null, draft: null, opener: null, typed: "" }; // what the chat holds now
 
@@ -308,10 +309,13 @@ function questionView(message) {
 // .update(answer) for streaming.
 function answerView(answer, kb, message = null, last = false) {
   const body = h("div.answer-text");
+  const chart = h("div.answer-chart");
+  let shownSvg = "";
   const sources = h("div.sources");
   const status = h("p.answer-status");
   const actions = h("div.message-actions");
-  const el = h("div.message.assistant", { dataset: message ? { id: String(message.id) } : {} }, body, status, sources, actions);
+  const said = h("ul.answer-notes"); // a pinned answer served, which is newer, keywords only…
+  const el = h("div.message.assistant", { dataset: message ? { id: String(message.id) } : {} }, body, chart, status, sources, said, actions);
   bindClaimMarks(body);
   el.update = (a) => {
     const byNumber = new Map((a.citations || []).map((c) => [c.number, c]));
@@ -322,6 +326,9 @@ function answerView(answer, kb, message = null, last = false) {
     for (const pre of body.querySelectorAll("pre")) {
       pre.prepend(copyButton(() => pre.querySelector("code").textContent, pre.querySelector("code"), { label: t("copyCode"), compact: true }));
     }
+    const svg = a.chart || a.computation?.chart_svg; // saved, or as it arrived
+    if ((svg || "") !== shownSvg) chart.replaceChildren(...(svg ? [chartView(svg)] : []));
+    shownSvg = svg || "";
     sources.replaceChildren();
     if (a.citations && a.citations.length) {
       sources.append(
@@ -338,6 +345,10 @@ function answerView(answer, kb, message = null, last = false) {
         ),
       );
     }
+    const notes = a.notes || [];
+    const pinned = notes.some((n) => n.startsWith("pinned answer"));
+    said.replaceChildren(pinned ? h("li", {}, h("span.badge.pinned", {}, t("pinnedServed"))) : "", ...notes.map((n) => h("li", {}, n)));
+    said.hidden = !notes.length;
     const byReader = a.stopped === true || a.stopped === "user"; // "length", "repetition": incomplete
     el.classList.toggle("stopped", byReader);
     if (byReader) status.replaceChildren(h("span.badge.stopped", {}, t("stoppedMark")), " ", t("stoppedHelp"));
@@ -354,11 +365,59 @@ function answerView(answer, kb, message = null, last = false) {
         versions(message, showVersion),
         copyButton(() => message.content, body, { label: t("copyAnswer"), compact: true }),
         h("button.icon-button.small", { type: "button", "aria-label": t("regenerate"), title: t("regenerate"), onclick: () => regenerate(message) }, icon("refresh")),
+        ...feedbackButtons(message, kb),
       ].filter(Boolean),
     );
     if (last) el.classList.add("last");
   }
   return el;
+}
+
+// What a reader says of an answer: 👍, 👎 and, over a knowledge base, Correct, whose text
+// becomes a note of it that later answers to the question (in other words, in either
+// language) quote first and cite as "Correction by ana, 2026-12-03".
+function feedbackButtons(message, kb) {
+  const rate = (rating) => async (e) => {
+    const button = e.currentTarget;
+    try {
+      await api("POST", `/chats/${state.chat.id}/messages/${message.id}/feedback`, { rating });
+      for (const b of button.parentElement.querySelectorAll("button.rate")) b.setAttribute("aria-pressed", String(b === button));
+      toast(t("feedbackThanks"), "info");
+    } catch (err) {
+      report(err);
+    }
+  };
+  const rateButton = (rating, name) =>
+    h("button.icon-button.small.rate", { type: "button", "aria-pressed": "false", "aria-label": t(name), title: t(name), onclick: rate(rating) }, icon(name));
+  const buttons = [rateButton("up", "thumbUp"), rateButton("down", "thumbDown")];
+  if (kb) {
+    buttons.push(
+      h("button.button.small.correct", { type: "button", onclick: () => correct(message) }, icon("edit"), t("correct")),
+      h("button.icon-button.small.pin", { type: "button", "aria-label": t("pin"), title: t("pinHelp"), onclick: (e) => pin(message, e.currentTarget) }, icon("pin")),
+    );
+  }
+  return buttons;
+}
+
+async function pin(message, button) {
+  try {
+    await api("POST", `/chats/${state.chat.id}/messages/${message.id}/feedback`, { rating: "up", pin: true });
+    button.setAttribute("aria-pressed", "true");
+    toast(t("pinnedNow"), "info");
+  } catch (err) {
+    report(err);
+  }
+}
+
+async function correct(message) {
+  const text = await textDialog({ title: t("correctTitle"), label: t("correctLabel"), help: t("correctHelp"), confirmLabel: t("correctSave") });
+  if (!text) return;
+  try {
+    const note = await api("POST", `/chats/${state.chat.id}/messages/${message.id}/feedback`, { rating: "down", correction: text });
+    toast(t(note.status === "active" ? "correctionSaved" : "correctionPending"), "info");
+  } catch (err) {
+    report(err);
+  }
 }
 
 // Recordings: a passage's page is the second it starts at (formats.py's timed formats;
@@ -388,6 +447,13 @@ function player(url, seconds) {
   const audio = h("audio.source-player", { controls: true, preload: "metadata", src: url, "aria-label": t("playFrom", { t: clock(seconds) }) });
   audio.addEventListener("loadedmetadata", () => { audio.currentTime = seconds; }, { once: true });
   return h("div.source-play", {}, h("button.button.small", { type: "button", onclick: () => { audio.currentTime = seconds; audio.play(); } }, t("playFrom", { t: clock(seconds) })), audio);
+}
+
+// The recording's transcript to download: plain text with times, or subtitles.
+function transcriptLinks(kb, documentId) {
+  const url = (format) => `${API}/kbs/${encodeURIComponent(kb)}/documents/${documentId}/transcript?format=${format}`;
+  const link = (format) => h("a.transcript-link", { href: url(format), download: "", title: t("transcriptAs", { format: format.toUpperCase() }) }, format.toUpperCase());
+  return h("p.source-transcript.small", {}, icon("file"), ` ${t("transcript")}: `, link("txt"), " · ", link("srt"), " · ", link("vtt"));
 }
 
 function chipHtml(c) {
@@ -581,7 +647,7 @@ async function openSource(citation, kbName, opener) {
   document.body.classList.add("source-open");
   const title = citation.title || citation.document;
   const content = h("div.source-body", { tabindex: 0, role: "region", "aria-label": t("passage") }, h("p.muted", {}, t("loading")));
-  const where = h("div.source-where", {}, h("h2", {}, `[${citation.number}] ${title}`), h("p.muted", {}, [citation.document !== title ? citation.document : null, placeLabel(citation)].filter(Boolean).join(" · ")));
+  const where = h("div.source-where", {}, h("h2", {}, `[${citation.number}] ${title}`), h("p.muted", {}, [citation.document !== title && !citation.document.startsWith("note:") ? citation.document : null, placeLabel(citation)].filter(Boolean).join(" · ")));
   panel.replaceChildren(h("div.source-head", {}, where, h("button.icon-button", { type: "button", "aria-label": t("close"), title: t("close"), onclick: closeSource }, icon("close"))), content);
   panel.focus();
   const kb = kbName ? kbByName(kbName) : null;
@@ -593,8 +659,9 @@ async function openSource(citation, kbName, opener) {
     const p = await api("GET", `/kbs/${encodeURIComponent(kb ? kb.id : kbName)}/passages/${citation.chunk_id}`);
     const mark = h("mark", {}, p.text);
     if (p.file_url && isRecording(citation.document)) where.append(player(p.file_url, p.page || 0));
+    if (isRecording(citation.document)) where.append(transcriptLinks(kb ? kb.id : kbName, p.document_id));
     else if (p.file_url) where.append(h("a.button.small", { href: p.file_url, target: "_blank", rel: "noopener" }, icon("file"), p.page ? t("openAtPage", { n: p.page }) : t("openOriginal")));
-    content.replaceChildren(p.heading ? h("p.passage-heading", {}, p.heading) : null, h("div.passage", {}, p.before ? h("span.context", {}, p.before) : null, mark, p.after ? h("span.context", {}, p.after) : null));
+    content.replaceChildren(...(p.heading ? [h("p.passage-heading", {}, p.heading)] : []), h("div.passage", {}, p.before ? h("span.context", {}, p.before) : null, mark, p.after ? h("span.context", {}, p.after) : null));
     mark.scrollIntoView({ block: "start" });
   } catch (err) {
     if (!(err instanceof ApiError) || err.status !== 404) report(err);
