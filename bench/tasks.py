@@ -25,6 +25,7 @@ import argparse
 import json
 import re
 import resource
+import sys
 import tempfile
 import threading
 import time
@@ -62,8 +63,13 @@ def summary(args: argparse.Namespace) -> dict[str, object]:
     model = get_chat_model(load_settings({}, environ={}), args.model)
     notes: list[str] = []
     started = time.perf_counter()
+
+    def note(text: str) -> None:
+        notes.append(text)
+        print(f"{time.perf_counter() - started:7.1f} s  {text}", file=sys.stderr, flush=True)
+
     found = summarize_document(
-        model, pages, length="page", progress=notes.append, extractive=not args.generative
+        model, pages, length="page", progress=note, extractive=not args.generative
     )
     seconds = time.perf_counter() - started
     cited = [int(n) for n in re.findall(r"\[(\d+)\]", found.text)]

@@ -184,17 +184,51 @@ def test_a_running_task_is_cancelled_and_the_worker_goes_on(client: TestClient) 
     assert _error(result, 409, "conflict") and result.json()["error"]["key"] == "task_not_done"
 
 
-def test_a_stoppable_model_stops_at_the_next_piece() -> None:
-    model = FakeChat("loop", 2048)
-    stop = threading.Event()
+class Reading:
+    """A model still reading its prompt until ``release`` is set, then writing words;
+    ``closed`` is set when its stream is closed, ``written`` counts its words."""
+
+    name, context_window = "reading:1", 2048
+
+    def __init__(self) -> None:
+        self.release, self.closed = threading.Event(), threading.Event()
+        self.written = 0
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+    def stream(self, messages: Any, options: ChatOptions) -> Iterator[str]:
+        try:
+            assert self.release.wait(30), "never released"
+            for _ in range(1000):
+                self.written += 1
+                yield "word "
+        finally:
+            self.closed.set()
+
+
+def test_a_stoppable_model_frees_its_task_while_the_model_reads() -> None:
+    model, stop = Reading(), threading.Event()
     pieces = StoppableModel(model, stop).stream([{"role": "user", "content": "hi"}], ChatOptions())
-    assert next(pieces) and next(pieces)
-    stop.set()
+    threading.Timer(0.3, stop.set).start()
     with pytest.raises(TaskCancelled):
-        next(pieces)
-    assert model.pulled == 3  # the backend's stream was closed after the piece it had sent
+        next(pieces)  # returns although the model has not written a word yet
+    assert not model.release.is_set() and model.written == 0
+    model.release.set()  # the model gets to its first word: its stream is closed there
+    assert model.closed.wait(30)
+    assert model.written < 1000  # stopped, not run to the end
     with pytest.raises(TaskCancelled):  # and a new call does not start
         next(StoppableModel(model, stop).stream([], ChatOptions()))
+
+
+def test_a_stoppable_model_passes_the_answer_and_its_end_through() -> None:
+    model = FakeChat("cut", 2048)
+    ask = [{"role": "user", "content": "hi"}]
+    pieces = StoppableModel(model, threading.Event()).stream(ask, ChatOptions())
+    assert next(pieces) == "Mount Etna erupted in"
+    with pytest.raises(StopIteration) as end:
+        next(pieces)
+    assert end.value.value == "length"  # why the backend stopped
 
 
 def test_a_long_document_reports_its_parts_as_done_of_total(tmp_path: Path) -> None:

@@ -196,9 +196,18 @@ _VOCABULARIES: dict[Path, Any] = {}
 _OPEN_LOCK = threading.Lock()
 
 
+CLOSE_WAIT_S = 60.0
+"""How long the process, when it ends, waits for a model still busy (an answer or a task
+left behind, still reading its prompt) before freeing it anyway."""
+
+
 @atexit.register
 def _close_all() -> None:
-    """Frees the models while llama.cpp is still loaded (its finalizers fail at shutdown)."""
+    """Frees the models while llama.cpp is still loaded (its finalizers fail at shutdown),
+    once their runners are idle: freeing a model in use crashes the process."""
+    for runner in list(_RUNNERS.values()):
+        if runner.busy.acquire(timeout=CLOSE_WAIT_S):
+            runner.busy.release()
     for llm in [*_OPEN.values(), *_VOCABULARIES.values()]:
         llm.close()
     _OPEN.clear()
@@ -234,12 +243,16 @@ class _Runner:
 
     def __init__(self, name: str) -> None:
         self._jobs: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self.busy = threading.Lock()
+        """Held while a request runs (the process waits for it before freeing models)."""
         threading.Thread(target=self._serve, name=name, daemon=True).start()
 
     def _serve(self) -> None:
         _lower_priority()
         while True:
-            self._jobs.get()()
+            job = self._jobs.get()
+            with self.busy:
+                job()
 
     def run(
         self, generate: Callable[[], Generator[str, None, str | None]]

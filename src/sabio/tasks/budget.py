@@ -3,8 +3,10 @@ model's context with the task's prompt and answer, and a model that stops when t
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections.abc import Generator, Iterator, Sequence
+from typing import Any
 
 from sabio.errors import SabioError
 from sabio.models import ChatModel, ChatOptions, Message
@@ -55,9 +57,13 @@ class TaskCancelled(SabioError):
 
 
 class StoppableModel:
-    """``model`` that stops as soon as ``stop`` is set: before a call, or at the next
-    piece of the answer being written (the backend's stream is closed, so the model stops
-    there too), raising :class:`TaskCancelled`."""
+    """``model`` that stops as soon as ``stop`` is set: before a call, or within
+    :data:`STOP_POLL_S` while an answer is being written, raising :class:`TaskCancelled`.
+
+    The backend's stream is read on a thread of its own, so a task waiting for a model
+    that is still reading its prompt (the embedded one takes seconds for a long part) is
+    freed at once; that thread closes the backend's stream at its next piece, which stops
+    the model there."""
 
     def __init__(self, model: ChatModel, stop: threading.Event) -> None:
         self.model, self.stop = model, stop
@@ -78,17 +84,49 @@ class StoppableModel:
     ) -> Generator[str, None, str | None]:
         if self.stop.is_set():
             raise TaskCancelled
-        pieces = self.model.stream(messages, options)
+        out: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+        left = threading.Event()  # the reader is gone: stop reading the backend
+        threading.Thread(
+            target=_pump, args=(self.model, messages, options, out, left), daemon=True
+        ).start()
         try:
             while True:
                 try:
-                    piece = next(pieces)
-                except StopIteration as end:
-                    return end.value if isinstance(end.value, str) else None
+                    kind, value = out.get(timeout=STOP_POLL_S)
+                except queue.Empty:
+                    kind, value = "wait", None
                 if self.stop.is_set():
                     raise TaskCancelled
-                yield piece
+                if kind == "error":
+                    raise value
+                if kind == "end":
+                    return value if isinstance(value, str) else None
+                if kind == "piece":
+                    yield value
         finally:
-            close = getattr(pieces, "close", None)
-            if close is not None:
-                close()
+            left.set()
+
+
+STOP_POLL_S = 0.2
+
+
+def _pump(
+    model: ChatModel,
+    messages: Sequence[Message],
+    options: ChatOptions,
+    out: queue.SimpleQueue[tuple[str, Any]],
+    left: threading.Event,
+) -> None:
+    """Read ``model``'s stream into ``out`` until it ends or its reader has ``left``."""
+    pieces = model.stream(messages, options)
+    try:
+        while not left.is_set():
+            out.put(("piece", next(pieces)))
+    except StopIteration as end:
+        out.put(("end", end.value))
+    except BaseException as exc:  # handed to the reader, raised there
+        out.put(("error", exc))
+    finally:
+        close = getattr(pieces, "close", None)
+        if close is not None:
+            close()
