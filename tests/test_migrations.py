@@ -15,7 +15,7 @@ from sabio.jobs import JobQueue
 from sabio.sources import SourceStore
 from sabio.store import SCHEMA_VERSION, Store
 from sabio.store.connection import Database
-from sabio.store.migrations import Migration, migration
+from sabio.store.migrations import LEGACY_SCHEMA, Migration, migration
 from sabio.store.schema import MIGRATIONS
 from sabio.users import UserStore
 
@@ -109,7 +109,7 @@ def test_a_new_migration_runs_once_over_an_old_database(tmp_path: Path) -> None:
         assert raw.execute("SELECT DISTINCT language FROM document").fetchall() == [("",)]
     raw.close()
     with pytest.raises(ConflictError, match="newer Sabio"):
-        Store(path)  # this release does not know migration 6
+        Store(path)  # this release does not know the migration after its last
 
 
 def test_a_failing_migration_leaves_the_database_as_it_was(tmp_path: Path) -> None:
@@ -121,7 +121,7 @@ def test_a_failing_migration_leaves_the_database_as_it_was(tmp_path: Path) -> No
     with pytest.raises(sqlite3.OperationalError, match="disk I/O"):
         Database(path, (*MIGRATIONS, Migration(SCHEMA_VERSION + 1, "broken", broken)))
     with sqlite3.connect(path) as raw:
-        assert raw.execute("PRAGMA user_version").fetchone()[0] == 5  # the fixture's
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == LEGACY_SCHEMA  # the fixture's
         tables = {r[0] for r in raw.execute("SELECT name FROM sqlite_master")}
         columns = {r[1] for r in raw.execute("PRAGMA table_info(document)")}
     raw.close()
@@ -129,7 +129,7 @@ def test_a_failing_migration_leaves_the_database_as_it_was(tmp_path: Path) -> No
     store = Store(path)  # and the next start upgrades it
     try:
         assert len(_recorded(store)) == SCHEMA_VERSION
-        # schema 6: every message may keep a chart, none for the old ones
+        # schema 9: every message may keep a chart, none for the old ones
         assert {r[0] for r in store.db.execute("SELECT DISTINCT chart FROM message")} <= {""}
         assert "chart" in {r[1] for r in store.db.execute("PRAGMA table_info(message)")}
     finally:

@@ -29,7 +29,7 @@ from sabio.service import Sabio
 from sabio.sources import Source, SourceWatch
 from sabio.sources.kinds import SourceKind, source_kind
 from sabio.sources.run import SyncRun, Tally
-from sabio.store import Store
+from sabio.store.registry import open_store
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,8 @@ class Worker:
     def __init__(self, sabio: Sabio, *, watch: bool = True) -> None:
         self.sabio = sabio
         self.watch = watch
-        self.store = Store(sabio.settings.database_path, per_thread=True)
+        settings = sabio.settings
+        self.store = open_store(settings.database_url, settings.database_path, per_thread=True)
         self.queue = JobQueue(self.store)
         self.sources = self.store.sources
         self._wake = threading.Event()

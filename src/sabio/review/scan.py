@@ -28,7 +28,7 @@ from sabio.review.identifiers import find_identifiers
 from sabio.review.logs import find_log_activity
 from sabio.review.phishing import SUSPICIOUS_AT, mail_signs, sender_domain, verdict
 from sabio.review.secrets import Hit, find_secrets
-from sabio.store import Store
+from sabio.store import SabioStore
 from sabio.store.documents import KnowledgeBase
 
 MAIL_EXTENSIONS = frozenset((".eml", ".mbox", ".mbx"))
@@ -299,7 +299,7 @@ def _review_mails(report: Report, mails: list[tuple[str, list[Message], str]]) -
         report.findings.extend(review_mail(messages, text, name, known))
 
 
-def review_kb(store: Store, kb: KnowledgeBase) -> Report:
+def review_kb(store: SabioStore, kb: KnowledgeBase) -> Report:
     """Review the documents stored in ``kb``: their text rebuilt from the chunks."""
     report = Report()
     sources = {d.id: d.source for d in store.list_documents(kb.id)}
@@ -321,7 +321,7 @@ def review_kb(store: Store, kb: KnowledgeBase) -> Report:
 
 
 def _stored_texts(
-    store: Store, kb: KnowledgeBase
+    store: SabioStore, kb: KnowledgeBase
 ) -> Iterator[tuple[int, str, list[tuple[int, int]]]]:
     current: int | None = None
     parts: list[tuple[int, int | None, str]] = []

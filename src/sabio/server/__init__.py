@@ -4,6 +4,7 @@ data directory, run by ``sabio serve`` with uvicorn.
     api           the routes; thin: parse, call the service, shape the answer
     chats_api     chats: their answers streamed, stopped, regenerated, edited, exported
     members_api   who may use a knowledge base
+    extension_api what Sabio's browser extension calls: the page in the tab, saving, pairing
     review_api    the security review of a knowledge base (sabio.review), masked
     report_api    a report over a knowledge base's tables (sabio.tables.report)
     live          a knowledge base's counts as they change (server-sent events)
@@ -83,6 +84,8 @@ from sabio.server.data_api import router as data_router
 from sabio.server.docs import install_docs
 from sabio.server.embeddings_api import install_embeddings_api
 from sabio.server.errors import install_error_handlers
+from sabio.server.extension_api import install_extension_api
+from sabio.server.feedback_api import router as feedback_router
 from sabio.server.heap import HeapSettler, prepare_routes, settle
 from sabio.server.live import router as live_router
 from sabio.server.members_api import router as members_router
@@ -170,6 +173,7 @@ def create_app(
     app.add_middleware(AccessGuard)
     app.include_router(router)
     app.include_router(chats_router)
+    app.include_router(feedback_router)
     app.include_router(members_router)
     app.include_router(review_router)
     app.include_router(report_router)
@@ -178,6 +182,7 @@ def create_app(
     app.include_router(settings_router)
     app.include_router(sources_router)
     app.include_router(data_router)
+    install_extension_api(app)  # what Sabio's browser extension calls (extension/)
     install_ollama_api(app)  # the Ollama API: /api/chat, /api/tags… and HEAD /
     install_embeddings_api(app)  # /api/embed, /api/embeddings, /v1/embeddings
     install_openai_api(app)  # the OpenAI API: /v1/chat/completions, /v1/models…

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from sabio.config import Settings
 from sabio.ingest import FileResult, IngestReport, LoadedSource, Progress
 from sabio.sources import ItemUpdate, Source, SourceItem
-from sabio.store import DocumentRecord, FileState, KnowledgeBase, SourceBackend, Store
+from sabio.store import DocumentRecord, FileState, KnowledgeBase, SabioStore, SourceBackend
 
 Beat = Callable[[int, int | None, str], None]
 """Told (items done, items in all or None, what is happening now), often."""
@@ -43,7 +43,7 @@ class Library(Protocol):
     @property
     def settings(self) -> Settings: ...
     @property
-    def store(self) -> Store: ...
+    def store(self) -> SabioStore: ...
     @property
     def sources(self) -> SourceBackend: ...
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from sabio.errors import ConfigError, NotFoundError
-from sabio.store.connection import Database
+from sabio.store.connection import SqlDatabase
 from sabio.store.migrations import execute_script, migration
 
 TITLE_CHARS = 60
@@ -101,6 +101,8 @@ class ChatMessage:
     stopped: bool = False
     claims: list[dict[str, Any]] = field(default_factory=list)
     """An answer's statements and what supports them (:class:`sabio.support.Claim`)."""
+    notes: list[str] = field(default_factory=list)
+    """What an answer says of itself (keywords only, a pinned answer, which is newer…)."""
     chart: str = ""
     """An answer computed over a table: its chart, an SVG document ('' for none)."""
     versions: list[int] = field(default_factory=list)
@@ -168,7 +170,7 @@ class Chat:
 _CHAT_COLUMNS = """c.id, c.title, c.kb_name, c.model, c.created_at, c.updated_at,
     c.kb_name IS NULL OR EXISTS (SELECT 1 FROM kb WHERE kb.name = c.kb_name), c.user_id"""
 _MESSAGE_COLUMNS = (
-    "id, role, content, citations, complete, created_at, parent_id, stopped, claims, chart"
+    "id, role, content, citations, complete, created_at, parent_id, stopped, claims, notes, chart"
 )
 
 
@@ -180,7 +182,7 @@ class ChatStore:
     of another account is not found, exactly as one that does not exist. None: every chat
     (the single local user; chats are then created without an owner)."""
 
-    def __init__(self, store: Database) -> None:
+    def __init__(self, store: SqlDatabase) -> None:
         self.store = store
 
     def create_chat(
@@ -213,8 +215,9 @@ class ChatStore:
         where = f"WHERE {owned}"
         if query and query.strip():
             pattern = "%" + _escape_like(query.strip()) + "%"
-            where += """ AND (c.title LIKE ? ESCAPE '\\' OR EXISTS (SELECT 1 FROM message m
-                       WHERE m.chat_id = c.id AND m.content LIKE ? ESCAPE '\\'))"""
+            where += """ AND (lower(c.title) LIKE lower(?) ESCAPE '\\' OR EXISTS (SELECT 1
+                       FROM message m WHERE m.chat_id = c.id
+                       AND lower(m.content) LIKE lower(?) ESCAPE '\\'))"""
             params += [pattern, pattern]
         rows = self.store.db.execute(
             f"SELECT {_CHAT_COLUMNS} FROM chat c {where} ORDER BY c.updated_at DESC, c.id DESC",
@@ -282,6 +285,7 @@ class ChatStore:
         saved = answer.to_dict()
         citations = json.dumps(saved["citations"], ensure_ascii=False)
         claims = json.dumps(saved["claims"], ensure_ascii=False)
+        notes = json.dumps(saved.get("notes", []), ensure_ascii=False)
         chart = (saved.get("computation") or {}).get("chart_svg", "")
         with self.store.transaction() as db:
             row = db.execute("SELECT leaf_id FROM chat WHERE id=?", (chat_id,)).fetchone()
@@ -297,7 +301,8 @@ class ChatStore:
                 ).fetchone()[0]
             answer_id = db.execute(
                 "INSERT INTO message(chat_id, role, content, citations, complete, created_at,"
-                " parent_id, stopped, claims, chart) VALUES (?,'assistant',?,?,?,?,?,?,?,?)"
+                " parent_id, stopped, claims, notes, chart)"
+                " VALUES (?,'assistant',?,?,?,?,?,?,?,?,?)"
                 " RETURNING id",
                 (
                     chat_id,
@@ -308,6 +313,7 @@ class ChatStore:
                     question_id,
                     int(answer.stopped == "user"),
                     claims,
+                    notes,
                     chart,
                 ),
             ).fetchone()[0]
@@ -346,7 +352,7 @@ def _owned(user_id: int | None, table: str = "c.") -> tuple[str, list[object]]:
     """The SQL condition (and its parameters) that keeps the chats of ``user_id``; with
     None, every chat."""
     if user_id is None:
-        return "1", []
+        return "1 = 1", []
     return f"{table}user_id = ?", [user_id]
 
 
@@ -375,7 +381,8 @@ def _message(row: sqlite3.Row) -> ChatMessage:
         parent_id=row[6],
         stopped=bool(row[7]),
         claims=json.loads(row[8]),
-        chart=row[9],
+        notes=json.loads(row[9]),
+        chart=row[10],
     )
 
 

@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 
 from sabio.chunking import Chunk
 from sabio.errors import ConflictError, NotFoundError
-from sabio.store.connection import Database
+from sabio.store.connection import Connection, ConstraintError, SqlDatabase
 from sabio.store.migrations import execute_script, migration
 
 
@@ -142,8 +142,11 @@ class Passage:
     after: str
 
 
-class DocumentTables(Database):
-    """The ``kb``, ``document`` and ``chunk`` tables (created by :func:`create_documents`)."""
+class DocumentTables(SqlDatabase):
+    """The ``kb``, ``document`` and ``chunk`` tables (created by :func:`create_documents`),
+    over a database that gives ``db`` and ``transaction()``: SQLite's
+    (:class:`sabio.store.Store`) or, with the vectors and the words written its own way,
+    PostgreSQL's (:class:`sabio.store.pg_documents.PostgresStore`)."""
 
     # knowledge bases
 
@@ -172,7 +175,7 @@ class DocumentTables(Database):
                     " VALUES (?,?,?,?,?)",
                     (name, slug, embedding_model, dimension, time.time()),
                 )
-        except sqlite3.IntegrityError as exc:
+        except ConstraintError as exc:
             raise ConflictError(
                 f"a knowledge base called {name!r} already exists", key="kb_exists", kb=name
             ) from exc
@@ -399,7 +402,7 @@ class DocumentTables(Database):
 
     def _upsert_document(
         self,
-        db: sqlite3.Connection,
+        db: Connection,
         kb_id: int,
         state: FileState,
         title: str,
@@ -582,7 +585,7 @@ _DOC_COLUMNS = (
 )
 
 
-def _document(row: sqlite3.Row) -> DocumentRecord:
+def _document(row: Any) -> DocumentRecord:
     values = list(row)
     values[11] = json.loads(values[11])
     return DocumentRecord(*values)

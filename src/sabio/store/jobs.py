@@ -4,7 +4,9 @@ they survive a restart and a killed process.
 A job is a sync of one source (all of it, or only the paths a watcher saw change), or
 files to add to a knowledge base (uploads that a stopped server had not indexed). It is
 ``queued`` until a worker claims it (``sabio serve`` or ``sabio worker``: claiming is one
-atomic UPDATE, so two workers never run the same job), ``running`` while the worker
+atomic UPDATE, so two workers never run the same job; on PostgreSQL its SELECT takes
+``FOR UPDATE SKIP LOCKED``, so workers on several machines claim at once, each passing
+over the rows another holds), ``running`` while the worker
 beats its heartbeat, then ``done`` or, after its last attempt, ``failed``, with the error
 kept for the user to read. A failed attempt is tried again later, each wait four times
 the last (:data:`RETRY_DELAYS_S`).
@@ -26,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sabio.errors import NotFoundError
-from sabio.store.connection import Database
+from sabio.store.connection import SqlDatabase
 
 RETRY_DELAYS_S = (15.0, 60.0, 240.0, 960.0)
 """Waits before the 2nd, 3rd… attempts; after the last one the job is left failed."""
@@ -68,9 +70,10 @@ def this_process() -> str:
 
 
 class JobQueue:
-    def __init__(self, store: Database, owner: str | None = None) -> None:
+    def __init__(self, store: SqlDatabase, owner: str | None = None) -> None:
         self.store = store
         self.owner = owner or this_process()
+        self._row_lock = store.row_lock
 
     def enqueue_sync(self, source_id: int, paths: list[str] | None = None) -> Job:
         """Queue a sync of the source (of ``paths`` only, when given). A sync of the same
@@ -86,8 +89,9 @@ class JobQueue:
                 old = json.loads(row[1]).get("paths")
                 merged = None if old is None or paths is None else sorted({*old, *paths})
                 db.execute(
-                    "UPDATE job SET payload=?, run_after=min(run_after, ?) WHERE id=?",
-                    (json.dumps({} if merged is None else {"paths": merged}), now, row[0]),
+                    "UPDATE job SET payload=?,"
+                    " run_after=CASE WHEN run_after < ? THEN run_after ELSE ? END WHERE id=?",
+                    (json.dumps({} if merged is None else {"paths": merged}), now, now, row[0]),
                 )
                 job_id = int(row[0])
             else:
@@ -171,7 +175,7 @@ class JobQueue:
                 f"""UPDATE job SET status='running', owner=?, heartbeat_at=?,
                         started_at=?, attempts=attempts+1, message='starting'
                     WHERE id = (SELECT id FROM job WHERE status='queued' AND run_after<=?
-                                ORDER BY run_after, id LIMIT 1)
+                                ORDER BY run_after, id LIMIT 1{self._row_lock})
                     RETURNING {_COLUMNS}""",
                 (self.owner, now, now, now),
             ).fetchone()
@@ -182,7 +186,7 @@ class JobQueue:
         process of this machine that no longer exists."""
         host = socket.gethostname()
         for job_id, owner, beat in db.execute(
-            "SELECT id, owner, heartbeat_at FROM job WHERE status='running'"
+            f"SELECT id, owner, heartbeat_at FROM job WHERE status='running'{self._row_lock}"
         ).fetchall():
             gone = beat is None or beat < now - STALE_AFTER_S
             name, _, pid = str(owner).rpartition(":")

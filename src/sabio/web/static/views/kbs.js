@@ -1,6 +1,6 @@
 // Knowledge bases: the list, a new one (admins; any name, "Informes año 2024"), and one
 // knowledge base with its tabs: Documents (upload, remove, unlock an encrypted file),
-// Sources, and Members (admins). Its counts follow the server as they change (server-sent
+// Sources, Guide and notes (views/guide.js), and Members (admins). Its counts follow the server as they change (server-sent
 // events, GET /kbs/{id}/events); what a member may not do is not offered.
 
 import { API, api } from "../api.js";
@@ -13,6 +13,7 @@ import { uploadQueue, unlockButton } from "../uploads.js";
 import { confirmKbDeletion } from "./data.js";
 import { h, header, icon, statusBadge, statusReason, toast } from "../ui.js";
 import { membersTab } from "./accounts.js";
+import { guideTab } from "./guide.js";
 import { sourcesView } from "./sources.js";
 
 const counts = (kb) => `${t("nDocuments", { n: kb.documents })} · ${t("nPassages", { n: kb.passages })}`;
@@ -93,7 +94,7 @@ function modelWhy(model) {
 async function kbDetail(kb, tab) {
   const why = () => (modelWhy(kb.embedding_model) ? h("span.muted", {}, ` — ${modelWhy(kb.embedding_model)}`) : null);
   const countsLine = h("p.kb-counts", { "aria-live": "polite" }, `${counts(kb)} · ${kb.embedding_model}`, why());
-  const tabs = [["documents", undefined, "file", t("documents")], ["sources", "sources", "sync", t("sources")]];
+  const tabs = [["documents", undefined, "file", t("documents")], ["sources", "sources", "sync", t("sources")], ["guide", "guide", "edit", t("guideTab")]];
   if (state.auth.auth && isAdmin()) tabs.push(["members", "members", "users", t("members")]);
   const nav = h(
     "nav.tabs",
@@ -106,6 +107,8 @@ async function kbDetail(kb, tab) {
   if (tab === "sources") {
     const view = await sourcesView(kb, { admin: isAdmin() });
     ({ element: body, refresh } = view);
+  } else if (tab === "guide") {
+    ({ element: body, refresh } = await guideTab(kb));
   } else if (tab === "members" && state.auth.auth && isAdmin()) {
     body = await membersTab(kb);
   } else {

@@ -113,17 +113,15 @@ export function drawPicker(slot, box, keyOf, kb) {
     if (!panel.hidden) fill();
   };
   line.replaceChildren(
-    ...(count
-      ? [
-          h(
-            "p.only-chosen",
-            {},
-            icon("file"),
-            h("span", {}, t("onlyIn", { names: [...current.docs.values()].join(", ") })),
-            h("button.small", { type: "button", onclick: () => (clearAll(), $("#question")?.focus()) }, t("onlyDocumentsAll")),
-          ),
-        ]
-      : []), // nothing, not the word "null"
+    count
+      ? h(
+          "p.only-chosen",
+          {},
+          icon("file"),
+          h("span", {}, t("onlyIn", { names: [...current.docs.values()].join(", ") })),
+          h("button.small", { type: "button", onclick: () => (clearAll(), $("#question")?.focus()) }, t("onlyDocumentsAll")),
+        )
+      : "", // replaceChildren(null) would show the word "null"
   );
 
   async function fill() {
