@@ -77,8 +77,8 @@ INTERFACES = (
     "sabio.cli_sources",
     "sabio.cli_tasks",
     "sabio.cli_review",
-    "sabio.cli_tables",
     "sabio.cli_notes",
+    "sabio.cli_tables",
 )
 INTERFACE_ONLY = ("sabio.__main__", "sabio.terminal")
 """Modules that belong to the interfaces without being under their names: the entry point

@@ -48,6 +48,7 @@ from sabio.tables.answers import (
     named_or_first,
     tables_for,
 )
+from sabio.tasks.requests import TaskAccess, asked_task
 from sabio.terms import tokens
 
 log = logging.getLogger(__name__)
@@ -405,6 +406,9 @@ class Answer:
     computation: Computation | None = None
     """A question about a table, answered by SQL (:mod:`sabio.tables.answers`): the query
     that ran and its result, or the queries tried and why they failed."""
+    route: str = ""
+    """How it was answered: "top-k passages", "table" (SQL), "conversation" (no
+    documents), or a task asked for ("summarize: 4 parts, 1 round of combining")."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -474,6 +478,8 @@ class Grounding:
     """The pinned answers: one served, citations re-checked, for a question like its own."""
     newer: Callable[[Sequence[Citation]], list[str]] | None = None
     """For an answer that cites a correction and documents: which of them is newer."""
+    tasks: TaskAccess | None = None
+    """Its whole documents, for a summary or translation asked for (:mod:`sabio.tasks.requests`)."""
 
 
 class AnswerStream:
@@ -524,6 +530,7 @@ class AnswerStream:
 
         grounding = self.grounding
         if grounding is None:
+            answer.route = "conversation"
             messages = conversation_messages(
                 self.model, answer.question, self.history, self.options.max_tokens
             )
@@ -532,9 +539,14 @@ class AnswerStream:
             answer.text = "".join(pieces).strip()
             mark("total_ms")
             return
+        if grounding.tasks is not None and (reply := self._asked_task(grounding.tasks, mark)):
+            yield reply
+            mark("total_ms")
+            return
         if self.history:
             answer.query = rewrite_query(self.model, answer.question, self.history, answer.language)
             mark("rewrite_ms")
+        answer.route = "top-k passages"
         hits, answer.notes = grounding.retrieve(answer.query)
         gate = (grounding.similarity_floor, grounding.term_weights)
         noted = self._notes(answer.query, answer.language)
@@ -546,6 +558,7 @@ class AnswerStream:
         self.consulted = list(relevant)
         pinned = grounding.pinned(answer.query) if grounding.pinned and not noted else None
         if pinned is not None:
+            answer.route = "pinned answer"
             answer.text, answer.citations, answer.pinned = pinned.text, pinned.citations, pinned.id
             answer.notes += [pinned.label, *pinned.warnings]
             mark("first_token_ms")
@@ -557,6 +570,7 @@ class AnswerStream:
             and not noted
             and self._computed(hits, grounding.tables, mark)
         ):
+            answer.route = "table"
             yield answer.text
             mark("total_ms")
             return
@@ -601,6 +615,23 @@ class AnswerStream:
             ]  # fmt: skip
         mark("first_token_ms")
         return True
+
+    def _asked_task(self, access: TaskAccess, mark: Callable[[str], None]) -> str:
+        """The answer to a request for a task on a named document ("resume el informe
+        anual"): the task's result, cited by page; "" when the question asks for none."""
+        answer = self.answer
+        asked = asked_task(answer.question, access.documents())
+        if asked is None:
+            return ""
+        reply = access.run(asked, answer.language, self.model.name)
+        mark("task_ms")
+        answer.route = reply.route
+        answer.text = reply.text
+        answer.claims = reply.claims
+        answer.citations = [_citation(n, hit) for n, hit in enumerate(reply.hits, 1)]
+        answer.passages = len(reply.hits)
+        mark("first_token_ms")
+        return reply.text
 
     def _weights(self, query: str) -> Mapping[str, float] | None:
         weights = self.grounding.term_weights if self.grounding else None

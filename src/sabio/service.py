@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import shutil
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -45,6 +46,7 @@ from sabio.ingest import (
     read_item,
 )
 from sabio.jobs import Job, JobQueue
+from sabio.language import detect_language
 from sabio.loaders import OcrOptions
 from sabio.models import (
     ChatModel,
@@ -70,6 +72,7 @@ from sabio.pages import OpenPage, file_page, page_grounding, saved_page
 from sabio.readers import Limits
 from sabio.review import Report, review_kb
 from sabio.search import SearchHit, search_chunks
+from sabio.sources import automation
 from sabio.sources.kinds import SetupContext, source_kind
 from sabio.store import (
     Chat,
@@ -90,8 +93,10 @@ from sabio.tables.engine import Result, TableInfo, TableStore, tables_path
 from sabio.tables.query import validate
 from sabio.tables.report import Report as TableReport
 from sabio.tables.report import build_report
+from sabio.tasks.budget import StoppableModel
 from sabio.tasks.compare import Change, compare_documents
 from sabio.tasks.extract import Extraction, extract_document
+from sabio.tasks.requests import TaskAccess, TaskAsk, TaskReply, summary_reply, translation_reply
 from sabio.tasks.summarize import Summary, summarize_document
 from sabio.tasks.translate import Translation, translate_document
 from sabio.vault import Vault
@@ -547,12 +552,14 @@ class Sabio:
         sources: Sequence[str] | None = None,
         model: str | None = None,
         progress: Callable[[DocumentRecord, str], None] | None = None,
+        stop: threading.Event | None = None,
     ) -> Iterator[tuple[DocumentRecord, Extraction]]:
         """One object per searchable document of the knowledge base that validates against
         ``schema`` (:mod:`sabio.tasks.extract`), in source order; only the documents
-        ``filters`` names, or those with these ``sources``, when given."""
+        ``filters`` names, or those with these ``sources``, when given; ``stop``: see
+        :meth:`task_model`."""
         kb = self.kb(kb_name)
-        chat = self.chat_model(model)
+        chat = self.task_model(model, stop)
         wanted = self.filtered_ids(kb, filters) if filters else None
         for doc in self.store.list_documents(kb.id):
             if doc.status != "indexed" or (wanted is not None and doc.id not in wanted):
@@ -573,12 +580,13 @@ class Sabio:
         focus: str = "",
         model: str | None = None,
         progress: Callable[[str], None] | None = None,
+        stop: threading.Event | None = None,
     ) -> tuple[DocumentRecord, Summary]:
         """The summary of one document (an id, a source or the end of its path), each
         sentence citing its page and checked against the pages (:mod:`sabio.tasks.summarize`)."""
         kb = self.kb(kb_name)
         doc = self.get_document(kb, ref)
-        chat = self.chat_model(model)
+        chat = self.task_model(model, stop)
         extractive = self.answer_style(chat.name) == "extractive"
         try:
             embed: Callable[[Sequence[str]], Vectors] | None = self.kb_embedder(kb).embed
@@ -606,14 +614,21 @@ class Sabio:
         *,
         model: str | None = None,
         progress: Callable[[str], None] | None = None,
+        stop: threading.Event | None = None,
     ) -> tuple[DocumentRecord, Translation]:
         """One document in the language ``to``, its structure and figures kept
         (:mod:`sabio.tasks.translate`)."""
         kb = self.kb(kb_name)
         doc = self.get_document(kb, ref)
         pages = self.store.document_pages(kb.id, doc.id)
-        chat = self.chat_model(model)
+        chat = self.task_model(model, stop)
         return doc, translate_document(chat, pages, to, progress=progress)
+
+    def task_model(self, name: str | None, stop: threading.Event | None) -> ChatModel:
+        """The chat model for a whole-document task: one that stops, raising
+        :class:`~sabio.tasks.budget.TaskCancelled`, as soon as ``stop`` is set."""
+        chat = self.chat_model(name)
+        return chat if stop is None else StoppableModel(chat, stop)
 
     def compare(
         self, old_ref: str, new_ref: str, kb_name: str | None = None
@@ -769,6 +784,13 @@ class Sabio:
         def term_weights(terms: Sequence[str]) -> Mapping[str, float]:
             return self.index.term_weights(kb, terms)
 
+        def documents() -> list[tuple[int, str, str]]:
+            return [
+                (d.id, d.source, d.title)
+                for d in self.store.list_documents(kb.id)
+                if d.status == "indexed" and (doc_ids is None or d.id in doc_ids)
+            ]
+
         return Grounding(
             retrieve,
             similarity_floor=SIMILARITY_FLOORS.get(kb.embedding_model),
@@ -779,6 +801,7 @@ class Sabio:
             guide=self.store.guides.get_guide(kb.id),
             pinned=lambda query: self._find_pinned(kb, query),
             newer=lambda citations: self._which_is_newer(kb, citations),
+            tasks=TaskAccess(documents, functools.partial(self._asked_task, kb)),
         )
 
     def _which_is_newer(self, kb: KnowledgeBase, citations: Sequence[Citation]) -> list[str]:
@@ -880,6 +903,45 @@ class Sabio:
         return [
             replace(h, title=note_label(by_id[n], language)) for n, h in first.items() if n in by_id
         ]
+
+    def _asked_task(
+        self, kb: KnowledgeBase, asked: TaskAsk, language: str, model: str
+    ) -> TaskReply:
+        """Run a task a question asked for (:mod:`sabio.tasks.requests`) with the answer's
+        model; each page it cites with a passage of that page, for the citation."""
+        doc = self.get_document(kb, asked.document_id)
+        pages = self.store.document_pages(kb.id, doc.id)
+        if asked.kind == "summarize":
+            _, summary = self.summarize(
+                str(doc.id), kb.name, length=asked.options["length"], language=language, model=model
+            )
+            reply = summary_reply(summary, pages, self._claim_embed(kb))
+        else:
+            to = asked.options.get("to") or language
+            if (
+                "to" not in asked.options
+                and detect_language(" ".join(t for _, t in pages[:3])) == to
+            ):
+                to = "en" if to == "es" else "es"  # "traduce X": into the other language
+            _, translation = self.translate(str(doc.id), to, kb.name, model=model)
+            reply = translation_reply(translation, pages[0][0] if pages else None)
+        texts = dict(pages)
+        hits = []
+        for page in reply.pages:
+            found = self._search(
+                kb, texts.get(page, doc.title)[:400] or doc.title, 5, [doc.id]
+            ).hits
+            if found:
+                hits.append(next((h for h in found if h.page == page), found[0]))
+        return (
+            replace(reply, hits=hits) if len(hits) == len(reply.pages) else replace(reply, hits=[])
+        )
+
+    def _claim_embed(self, kb: KnowledgeBase) -> Callable[[Sequence[str]], Vectors] | None:
+        try:
+            return self.kb_embedder(kb).embed
+        except ModelError:
+            return None
 
     def _table_access(self, kb: KnowledgeBase, doc_ids: list[int] | None) -> TableAccess | None:
         """What an answer may do with ``kb``'s tables (of the documents ``doc_ids`` only,
@@ -1061,11 +1123,13 @@ class Sabio:
         context = SetupContext(self.settings.home, Vault(self.settings.home).encrypt)
         given = declared.check_options(dict(options or {}))
         setup = declared.connector().configure(context, location, given, password)
+        on_new = (options or {}).get(automation.KEY)
+        kept = setup.options | ({automation.KEY: automation.check_on_new(on_new)} if on_new else {})
         source = self.sources.add(
             kb,
             kind,
             setup.location,
-            options=setup.options,
+            options=kept,
             secret=setup.secret,
             interval_s=interval_s if interval_s is not None else setup.interval_s,
         )

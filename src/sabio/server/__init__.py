@@ -6,6 +6,7 @@ data directory, run by ``sabio serve`` with uvicorn.
     members_api   who may use a knowledge base
     extension_api what Sabio's browser extension calls: the page in the tab, saving, pairing
     review_api    the security review of a knowledge base (sabio.review), masked
+    tasks_api     whole-document tasks as jobs: start, progress, cancel, results as files
     report_api    a report over a knowledge base's tables (sabio.tables.report)
     live          a knowledge base's counts as they change (server-sent events)
     roles         who may do what, route by route (admins, members' read or write)
@@ -98,6 +99,7 @@ from sabio.server.roles import enforce
 from sabio.server.services import Services
 from sabio.server.settings_api import router as settings_router
 from sabio.server.sources_api import router as sources_router
+from sabio.server.tasks_api import router as tasks_router
 from sabio.server.throttle import SignInThrottle
 from sabio.server.web import install_web
 
@@ -176,6 +178,7 @@ def create_app(
     app.include_router(feedback_router)
     app.include_router(members_router)
     app.include_router(review_router)
+    app.include_router(tasks_router)
     app.include_router(report_router)
     app.include_router(live_router)
     app.include_router(auth_router)

@@ -101,6 +101,11 @@ RULES: dict[tuple[str, str], Need] = {
     ("GET", f"{API}/kbs/{{name}}/review"): READ,
     ("GET", f"{API}/kbs/{{name}}/report"): READ,
     ("POST", f"{API}/kbs/{{name}}/ask"): READ,
+    ("GET", f"{API}/kbs/{{name}}/tasks"): READ,
+    ("POST", f"{API}/kbs/{{name}}/tasks"): READ,
+    ("GET", f"{API}/kbs/{{name}}/tasks/{{task_id}}"): READ,
+    ("POST", f"{API}/kbs/{{name}}/tasks/{{task_id}}/cancel"): READ,
+    ("GET", f"{API}/kbs/{{name}}/tasks/{{task_id}}/result"): READ,
     # chats
     ("GET", f"{API}/chats"): USER,
     ("POST", f"{API}/chats"): CHAT,

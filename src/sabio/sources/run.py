@@ -78,6 +78,8 @@ class SyncRun:
         self.kb: KnowledgeBase = library.store.get_kb(source.kb_name)
         self.sources = library.sources
         self.tally = Tally({})
+        self.arrived: list[int] = []
+        """Documents this sync indexed anew or again (changed), for the source's ``on_new``."""
         self._beat = beat or (lambda done, total, note: None)
         self._done = 0
         self._total: int | None = None
@@ -183,6 +185,9 @@ class SyncRun:
             self.sources.record(self.source.id, updates)
         for update in updates:
             self.tally.add(update.outcome)
+            new = update.outcome in ("added", "updated") and update.status == "indexed"
+            if new and update.document_id is not None:
+                self.arrived.append(update.document_id)
 
     def _update(self, result: FileResult, key: str, title: str) -> ItemUpdate:
         doc = self.document(result.source) if result.outcome != "removed" else None

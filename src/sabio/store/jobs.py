@@ -1,15 +1,18 @@
 """Background jobs, kept in the database (the ``job`` table, created by migration 4):
 they survive a restart and a killed process.
 
-A job is a sync of one source (all of it, or only the paths a watcher saw change), or
-files to add to a knowledge base (uploads that a stopped server had not indexed). It is
+A job is a sync of one source (all of it, or only the paths a watcher saw change), files
+to add to a knowledge base (uploads that a stopped server had not indexed), or a
+whole-document task (:mod:`sabio.tasks.jobs`: a summary, a translation…). It is
 ``queued`` until a worker claims it (``sabio serve`` or ``sabio worker``: claiming is one
 atomic UPDATE, so two workers never run the same job; on PostgreSQL its SELECT takes
 ``FOR UPDATE SKIP LOCKED``, so workers on several machines claim at once, each passing
 over the rows another holds), ``running`` while the worker
 beats its heartbeat, then ``done`` or, after its last attempt, ``failed``, with the error
 kept for the user to read. A failed attempt is tried again later, each wait four times
-the last (:data:`RETRY_DELAYS_S`).
+the last (:data:`RETRY_DELAYS_S`). A job may be ``cancelled`` while queued or running:
+a running one's worker sees it at its next heartbeat and stops (a task's model at its
+next word), and nothing it finishes afterwards changes that.
 
 A worker killed mid-job stops beating; once its heartbeat is :data:`STALE_AFTER_S` old
 (or at once, when it was this machine's process and that process is gone) the job is
@@ -44,7 +47,7 @@ class Job:
     kind: str
     source_id: int | None
     payload: dict[str, Any]
-    status: str  # queued | running | done | failed
+    status: str  # queued | running | done | failed | cancelled
     attempts: int
     run_after: float
     done: int
@@ -122,6 +125,19 @@ class JobQueue:
             )
         return self.get(job_id)
 
+    def enqueue_task(self, payload: dict[str, Any]) -> Job:
+        """Queue a whole-document task (``payload``: what :mod:`sabio.tasks.jobs` runs)."""
+        now = time.time()
+        with self.store.transaction() as db:
+            job_id = int(
+                db.execute(
+                    "INSERT INTO job(kind, payload, status, run_after, created_at)"
+                    " VALUES ('task', ?, 'queued', ?, ?) RETURNING id",
+                    (json.dumps(payload), now, now),
+                ).fetchone()[0]
+            )
+        return self.get(job_id)
+
     def enqueue_report(
         self, kb_name: str, delivery: dict[str, Any], run_after: float | None = None
     ) -> Job:
@@ -138,6 +154,16 @@ class JobQueue:
                     (payload, now if run_after is None else run_after, now),
                 ).fetchone()[0]
             )
+        return self.get(job_id)
+
+    def cancel(self, job_id: int) -> Job:
+        """Cancel a queued or running job (a finished one is left as it is)."""
+        now = time.time()
+        self.store.db.execute(
+            "UPDATE job SET status='cancelled', finished_at=?, message='cancelled'"
+            " WHERE id=? AND status IN ('queued', 'running')",
+            (now, job_id),
+        )
         return self.get(job_id)
 
     def cancel_reports(self, kb_name: str) -> int:
@@ -201,7 +227,8 @@ class JobQueue:
 
     def heartbeat(self, job_id: int, done: int, total: int | None, message: str) -> None:
         self.store.db.execute(
-            "UPDATE job SET heartbeat_at=?, done=?, total=?, message=? WHERE id=? AND owner=?",
+            "UPDATE job SET heartbeat_at=?, done=?, total=?, message=?"
+            " WHERE id=? AND owner=? AND status='running'",
             (time.time(), done, total, message, job_id, self.owner),
         )
 
@@ -209,20 +236,21 @@ class JobQueue:
         now = time.time()
         self.store.db.execute(
             "UPDATE job SET status='done', finished_at=?, heartbeat_at=?, message=?, counts=?,"
-            " error='' WHERE id=?",
+            " error='' WHERE id=? AND status != 'cancelled'",
             (now, now, message, json.dumps(counts or {}), job.id),
         )
         self._forget_old(now)
 
-    def fail(self, job: Job, error: str) -> bool:
-        """Record a failed attempt; True when it will be tried again."""
+    def fail(self, job: Job, error: str, *, retry: bool = True) -> bool:
+        """Record a failed attempt; True when it will be tried again (never when not
+        ``retry``: a task someone waits for says at once why it failed)."""
         now = time.time()
-        retry = job.attempts <= len(RETRY_DELAYS_S)
+        retry = retry and job.attempts <= len(RETRY_DELAYS_S)
         if retry:
             delay = RETRY_DELAYS_S[job.attempts - 1]
             self.store.db.execute(
                 "UPDATE job SET status='queued', owner=NULL, run_after=?, error=?, message=?"
-                " WHERE id=?",
+                " WHERE id=? AND status != 'cancelled'",
                 (
                     now + delay,
                     error,
@@ -232,7 +260,8 @@ class JobQueue:
             )
         else:
             self.store.db.execute(
-                "UPDATE job SET status='failed', finished_at=?, error=?, message=? WHERE id=?",
+                "UPDATE job SET status='failed', finished_at=?, error=?, message=?"
+                " WHERE id=? AND status != 'cancelled'",
                 (now, error, f"failed after {job.attempts} attempts", job.id),
             )
         return retry
@@ -245,7 +274,7 @@ class JobQueue:
 
     def _forget_old(self, now: float) -> None:
         self.store.db.execute(
-            "DELETE FROM job WHERE status IN ('done', 'failed') AND finished_at < ?",
+            "DELETE FROM job WHERE status IN ('done', 'failed', 'cancelled') AND finished_at < ?",
             (now - KEEP_FINISHED_S,),
         )
 

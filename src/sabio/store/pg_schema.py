@@ -192,6 +192,7 @@ CREATE TABLE feedback (
 CREATE INDEX feedback_kb ON feedback(kb_name);
 CREATE INDEX feedback_message ON feedback(message_id);
 ALTER TABLE message ADD COLUMN notes TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE message ADD COLUMN chart TEXT NOT NULL DEFAULT '';
 CREATE TABLE kb_guide (
     kb_id BIGINT PRIMARY KEY REFERENCES kb(id) ON DELETE CASCADE,
     instruction TEXT NOT NULL DEFAULT '',
@@ -200,15 +201,10 @@ CREATE TABLE kb_guide (
     updated_at DOUBLE PRECISION NOT NULL
 );
 """
-"""SQLite's schemas 6 to 8: API tokens' scope, feedback and notes, knowledge bases' guides."""
-
-_SCHEMA_3 = """
-ALTER TABLE message ADD COLUMN chart TEXT NOT NULL DEFAULT '';
-"""
-"""SQLite's schema 9: the chart kept with an answer computed over a table."""
+"""SQLite's schemas 6 to 9: API tokens' scope, feedback and notes, knowledge bases' guides,
+answers' charts."""
 
 PG_MIGRATIONS: tuple[tuple[int, str, str], ...] = (
     (1, "create_schema", _SCHEMA_1),
-    (2, "token_scope_feedback_and_guides", _SCHEMA_2),
-    (3, "message_charts", _SCHEMA_3),
+    (2, "token_scope_feedback_guides_charts", _SCHEMA_2),
 )

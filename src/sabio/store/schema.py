@@ -11,8 +11,8 @@ answer; 6: API tokens' scope (a browser extension's pairing gives one for its ro
 only); 7: feedback on answers and the corrections among it (notes,
 :mod:`sabio.store.feedback`); 8: each knowledge base's instructions and style
 (:mod:`sabio.store.guides`); 9: the chart drawn with an answer computed over a table
-(``message.chart``, an SVG document). A new change of the schema is a new function here (or in
-the module of its tables), appended to :data:`MIGRATIONS`.
+(``message.chart``, an SVG document). A new change of the schema is a new function here
+(or in the module of its tables), appended to :data:`MIGRATIONS`.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ import { h, header, icon, statusBadge, statusReason, toast } from "../ui.js";
 import { membersTab } from "./accounts.js";
 import { guideTab } from "./guide.js";
 import { sourcesView } from "./sources.js";
+import { tasksPanel } from "./tasks.js";
 
 const counts = (kb) => `${t("nDocuments", { n: kb.documents })} · ${t("nPassages", { n: kb.passages })}`;
 const path = (kb) => `#/kbs/${encodeURIComponent(kb.id)}`;
@@ -113,7 +114,7 @@ async function kbDetail(kb, tab) {
     body = await membersTab(kb);
   } else {
     const docs = await documentsTab(kb);
-    ({ element: body, refresh } = docs);
+    ({ element: body, refresh, leave: stopBody } = docs);
   }
   const live = liveCounts(kb, (fresh) => {
     countsLine.replaceChildren(`${counts(fresh)} · ${kb.embedding_model}`, why() || "");
@@ -146,15 +147,27 @@ function liveCounts(kb, fresh, changed) {
   return source;
 }
 
-// The documents and the drop zone (writers): {element, refresh}.
+// The documents, the tasks on those selected (views/tasks.js) and the drop zone
+// (writers): {element, refresh, leave}.
 async function documentsTab(kb) {
   const docs = h("div.documents");
+  const tasks = tasksPanel(kb);
+  const selection = new Map(); // document id → {id, name}, kept across refreshes
+  const selected = (doc, checked) => {
+    if (checked) selection.set(doc.id, { id: doc.id, name: doc.name });
+    else selection.delete(doc.id);
+    tasks.select([...selection.values()]);
+  };
   const refresh = async () => {
     const documents = await api("GET", `/kbs/${encodeURIComponent(kb.id)}/documents`);
-    docs.replaceChildren(documents.length ? tablesReportLink(kb) : "", documentTable(kb, documents, refresh));
+    for (const id of selection.keys()) if (!documents.some((d) => d.id === id)) selection.delete(id);
+    tasks.setDocuments(documents);
+    tasks.select([...selection.values()]);
+    docs.replaceChildren(documents.length ? tablesReportLink(kb) : "", documentTable(kb, documents, refresh, { selection, selected }));
   };
   await refresh();
-  if (!canWrite(kb)) return { element: h("div.kb-documents", {}, h("p.muted.small", {}, t("readOnlyHelp")), docs), refresh };
+  const parts = [docs, tasks.element];
+  if (!canWrite(kb)) return { element: h("div.kb-documents", {}, h("p.muted.small", {}, t("readOnlyHelp")), ...parts), refresh, leave: tasks.leave };
   const queue = uploadQueue(kb, { done: () => refresh().catch(report), unlocked: () => refresh().catch(report) });
   const fileInput = h("input", { type: "file", multiple: true, hidden: true, onchange: (e) => queue.enqueue(Array.from(e.target.files)) });
   const drop = h(
@@ -186,7 +199,7 @@ async function documentsTab(kb) {
     h("span.muted", { id: "drop-help" }, t("dropHelp")),
     fileInput,
   );
-  return { element: h("div.kb-documents", {}, drop, queue.element, docs), refresh };
+  return { element: h("div.kb-documents", {}, drop, queue.element, ...parts), refresh, leave: tasks.leave };
 }
 
 // The report over the knowledge base's tables (computed on the server, no model), in a tab.
@@ -195,7 +208,8 @@ function tablesReportLink(kb) {
   return h("p.small.tables-report", {}, h("a", { href, target: "_blank", rel: "noopener" }, icon("file"), " ", t("tablesReport")));
 }
 
-function documentTable(kb, documents, refresh) {
+// `choice`: the selection ({selection: Map of ids, selected(doc, checked)}) for tasks.
+function documentTable(kb, documents, refresh, choice) {
   if (!documents.length) return h("p.muted", {}, canWrite(kb) ? t("noDocumentsYet") : t("noDocumentsReader"));
   const writer = canWrite(kb);
   return h(
@@ -207,7 +221,7 @@ function documentTable(kb, documents, refresh) {
       h(
         "thead",
         {},
-        h("tr", {}, h("th", {}, t("document")), h("th", {}, t("status")), h("th.num", {}, t("pages")), h("th.num", {}, t("passages")), h("th", {}, t("updated")), writer ? h("th", {}, h("span.visually-hidden", {}, t("actions"))) : null),
+        h("tr", {}, h("th", {}, h("span.visually-hidden", {}, t("tasks.choose"))), h("th", {}, t("document")), h("th", {}, t("status")), h("th.num", {}, t("pages")), h("th.num", {}, t("passages")), h("th", {}, t("updated")), writer ? h("th", {}, h("span.visually-hidden", {}, t("actions"))) : null),
       ),
       h(
         "tbody",
@@ -216,6 +230,7 @@ function documentTable(kb, documents, refresh) {
           h(
             "tr",
             { dataset: { status: d.status } },
+            h("td", {}, d.status === "indexed" ? h("input", { type: "checkbox", checked: choice.selection.has(d.id), "aria-label": t("tasks.select", { name: d.name }), onchange: (e) => choice.selected(d, e.target.checked) }) : null),
             h("td", {}, d.file_url ? h("a", { href: d.file_url, target: "_blank", rel: "noopener" }, d.name) : d.name, d.title && d.title !== d.name ? h("div.muted.small", {}, d.title) : null),
             h("td", {}, statusBadge(d.status), ...(d.reason ? statusReason(d.status, d.reason) : []), ...ocrNotes(d.ocr), writer && d.status === "encrypted" ? unlockButton(kb, d, () => refresh().catch(report)) : null),
             h("td.num", {}, d.pages ?? ""),
