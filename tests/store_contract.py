@@ -580,6 +580,40 @@ class GuideContract:
         assert backend.guides.get_guide(again.id) == Guide()
 
 
+class ReviewContract:
+    def test_a_dismissed_finding_stays_dismissed_until_restored(
+        self, backend: StoreBackend
+    ) -> None:
+        kb = backend.create_kb("mail", "fake:words", DIMENSION)
+        other = backend.create_kb("notes", "fake:words", DIMENSION)
+        first = backend.reviews.dismiss(kb.id, "/m/a.eml", "phone", "f1", reason="our switchboard")
+        assert first.key == ("/m/a.eml", "phone", "f1") and first.reason == "our switchboard"
+        again = backend.reviews.dismiss(kb.id, "/m/a.eml", "phone", "f1", by="ana")
+        assert again.reason == "" and again.dismissed_by == "ana"
+        backend.reviews.dismiss(kb.id, "/m/b.eml", "iban", "f2")
+        assert [d.key for d in backend.reviews.dismissals(kb.id)] == [
+            ("/m/a.eml", "phone", "f1"),
+            ("/m/b.eml", "iban", "f2"),
+        ]
+        assert backend.reviews.dismissals(other.id) == []
+        assert backend.reviews.restore(kb.id, "/m/a.eml", "phone", "f1")
+        assert not backend.reviews.restore(kb.id, "/m/a.eml", "phone", "f1")
+        assert [d.key for d in backend.reviews.dismissals(kb.id)] == [("/m/b.eml", "iban", "f2")]
+        backend.delete_kb(kb)  # its dismissals go with it
+        assert backend.reviews.dismissals(kb.id) == []
+
+    def test_alerts_are_listed_latest_first_until_seen(self, backend: StoreBackend) -> None:
+        kb = backend.create_kb("mail", "fake:words", DIMENSION)
+        old = backend.reviews.add_alert(kb.id, "/m/a.eml", {"api_key": 1}, "high")
+        new = backend.reviews.add_alert(kb.id, "/m/b.eml", {"iban": 2, "phone": 1}, "medium")
+        assert new.counts == {"iban": 2, "phone": 1} and not new.seen
+        assert [a.id for a in backend.reviews.alerts(kb.id, unseen=True)] == [new.id, old.id]
+        assert backend.reviews.mark_seen(kb.id) == 2
+        assert backend.reviews.mark_seen(kb.id) == 0
+        assert backend.reviews.alerts(kb.id, unseen=True) == []
+        assert [a.seen for a in backend.reviews.alerts(kb.id)] == [True, True]
+
+
 class StoreContract(
     KnowledgeBaseContract,
     DocumentContract,
@@ -589,5 +623,6 @@ class StoreContract(
     SourceContract,
     FeedbackContract,
     GuideContract,
+    ReviewContract,
 ):
     """Every test a store backend must pass."""

@@ -6,22 +6,32 @@ from __future__ import annotations
 import re
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fake_servers import closed_port
+from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from sabio.cli import app
+from sabio.config import load_settings
+from sabio.loaders import ReadProgress
 from sabio.loaders.audio import sections_of
 from sabio.loaders.formats import clock, format_of, formats, is_timed, place
+from sabio.server import create_app
+from sabio.service import Sabio
 from sabio.transcription import (
     Segment,
     load_model,
+    segments_of_passages,
     to_srt,
+    to_txt,
     to_vtt,
     transcribe,
     whisper_folder,
 )
+
+API = "/api/v1/kbs/talks"
 
 CHAT_JS = Path(__file__).resolve().parents[1] / "src/sabio/web/static/views/chat.js"
 ENGLISH = (
@@ -124,3 +134,110 @@ def test_sabio_add_and_search_cite_the_time(
     assert 20 <= int(match.group(1)) * 60 + int(match.group(2)) <= 40
     journal = runner.invoke(app, ["search", "lighthouse keeper storm"])
     assert "diary.ogg, at 0:00" in journal.output
+
+
+def test_a_transcripts_passages_become_cues_from_their_second_to_the_next() -> None:
+    pages: list[tuple[int | None, str]] = [
+        (0, "The keeper  wrote.\n"),
+        (41, "The festival."),
+        (77, " "),
+    ]
+    segments = segments_of_passages(pages, 63.5)
+    assert segments == [
+        Segment(0.0, 41.0, "The keeper wrote."),
+        Segment(41.0, 63.5, "The festival."),
+    ]
+    assert to_txt(segments) == "[0:00] The keeper wrote.\n\n[0:41] The festival.\n\n"
+    assert segments_of_passages([], 10.0) == []
+
+
+@pytest.mark.slow
+def test_a_transcript_downloads_as_text_and_subtitles_and_its_progress_is_told(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OLLAMA_HOST", f"127.0.0.1:{closed_port()}")
+    settings = load_settings(
+        {"home": tmp_path / "home", "embedding_model": "fake:words", "workers": 1}, environ={}
+    )
+    first = speak(tmp_path / "first.wav", ENGLISH, "en")
+    later = speak(tmp_path / "later.wav", LATER, "en")
+    gap = tmp_path / "gap.wav"
+    subprocess.run(["sox", str(first), str(gap), "trim", "0", "0", "pad", "0", "20"], check=True)
+    diary = tmp_path / "diary.ogg"
+    subprocess.run(["sox", str(first), str(gap), str(later), str(diary)], check=True)
+    note = tmp_path / "note.txt"
+    note.write_text("Not a recording.", encoding="utf-8")
+    sabio = Sabio(settings)
+    sabio.create_kb("talks")
+    told: list[ReadProgress] = []
+
+    def progress(
+        result: Any, note: str, total: int | None = None, reading: ReadProgress | None = None
+    ) -> None:
+        if reading is not None:
+            told.append(reading)
+
+    sabio.add([diary, note], "talks", progress=progress)
+    sabio.close()
+    assert told and {r.what for r in told} == {"transcription"}
+    assert [r.done for r in told] == sorted(r.done for r in told) and told[-1].done >= 20
+    with TestClient(create_app(settings), base_url="http://127.0.0.1:11435") as client:
+        ids = {d["name"]: d["id"] for d in client.get(f"{API}/documents").json()}
+        url = f"{API}/documents/{ids['diary.ogg']}/transcript"
+        txt = client.get(url)
+        assert txt.headers["content-type"] == "text/plain; charset=utf-8"
+        assert txt.headers["content-disposition"] == "attachment; filename*=UTF-8''diary.txt"
+        assert txt.text.startswith("[0:00] ") and "festival" in txt.text.lower()
+        srt = client.get(url, params={"format": "srt"}).text
+        assert srt.startswith("1\n00:00:00,000 --> 00:00:")
+        [festival] = [cue for cue in srt.split("\n\n") if "festival" in cue.lower()]
+        starts = re.search(r"00:00:(\d\d),\d{3} -->", festival)
+        assert starts is not None and 20 <= int(starts.group(1)) <= 40
+        vtt = client.get(url, params={"format": "vtt"})
+        assert vtt.headers["content-type"] == "text/vtt; charset=utf-8"
+        assert vtt.text.startswith("WEBVTT\n\n00:00:00.000 --> ")
+        wrong = client.get(f"{API}/documents/{ids['note.txt']}/transcript")
+        assert (wrong.status_code, wrong.json()["error"]["key"]) == (404, "not_a_recording")
+    monkeypatch.setenv("SABIO_HOME", str(settings.home))
+    cli = CliRunner().invoke(app, ["transcript", "diary.ogg", "--kb", "talks", "-f", "vtt"])
+    assert cli.exit_code == 0 and cli.stdout == vtt.text
+
+
+@pytest.mark.slow
+def test_an_uploaded_recording_is_transcribed_by_a_job_whose_seconds_the_list_shows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    from sabio.jobs import JobQueue
+    from sabio.worker import Worker
+
+    monkeypatch.setenv("OLLAMA_HOST", f"127.0.0.1:{closed_port()}")
+    settings = load_settings(
+        {"home": tmp_path / "home", "embedding_model": "fake:words", "workers": 1}, environ={}
+    )
+    diary = speak(tmp_path / "diary.wav", ENGLISH, "en").read_bytes()
+    sabio = Sabio(settings)
+    app_ = create_app(settings, run_worker=False)  # the job is run below
+    with TestClient(app_, base_url="http://127.0.0.1:11435") as client:
+        client.post("/api/v1/kbs", json={"name": "talks"})
+        upload = client.post(f"{API}/documents", files=[("files", ("diary.wav", diary))])
+        [result] = upload.json()["files"]
+        assert (result["status"], result["passages"]) == ("transcribing", 0)
+        [document] = client.get(f"{API}/documents").json()
+        assert document["status"] == "transcribing" and document["transcription"] is None
+        # a worker at 0:12 of 0:40, which then dies: its job is taken up again
+        gone = JobQueue(sabio.store, owner=f"{os.uname().nodename}:999999999")
+        job = gone.claim()
+        assert job is not None and job.payload["transcribe"]
+        gone.heartbeat(job.id, 12, 40, "transcribing — 0:12 of 0:40: diary.wav")
+        [document] = client.get(f"{API}/documents").json()
+        assert document["transcription"] == {"done": 12, "total": 40}
+        worker = Worker(sabio, watch=False)
+        assert worker.run_pending() == 1
+        worker.stop()
+        [document] = client.get(f"{API}/documents").json()
+        assert document["status"] == "indexed" and document["transcription"] is None
+        hits = client.get(f"{API}/search", params={"q": "lighthouse keeper storm"}).json()
+        assert hits["hits"] and hits["hits"][0]["document"] == "diary.wav"
+    sabio.close()

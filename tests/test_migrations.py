@@ -143,3 +143,15 @@ def test_a_new_database_has_every_migration_recorded(tmp_path: Path) -> None:
         assert store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     finally:
         store.close()
+
+
+def test_the_release_before_gains_the_reviews_dismissals_and_alerts(tmp_path: Path) -> None:
+    store = Store(_old_database(tmp_path))
+    try:
+        [kb] = store.list_kbs()
+        assert store.reviews.dismissals(kb.id) == [] and store.reviews.alerts(kb.id) == []
+        store.reviews.dismiss(kb.id, "etna.md", "phone", "f1")
+        assert [d.key for d in store.reviews.dismissals(kb.id)] == [("etna.md", "phone", "f1")]
+        assert (10, "create_review_tables") in [r[:2] for r in _recorded(store)]
+    finally:
+        store.close()

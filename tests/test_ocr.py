@@ -6,7 +6,9 @@ from __future__ import annotations
 import io
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pypdfium2 as pdfium
 import pytest
@@ -19,11 +21,14 @@ from typer.testing import CliRunner
 from sabio.cli import app
 from sabio.config import load_settings
 from sabio.errors import NeedsOCRError
-from sabio.loaders import Blob, OcrOptions, OcrSummary, load_document
+from sabio.jobs import JobQueue
+from sabio.loaders import Blob, OcrOptions, OcrSummary, ReadProgress, load_document
 from sabio.loaders.garbled import looks_garbled
 from sabio.loaders.ocr import recognize_page, skew_angle
+from sabio.readers import Limits, ReaderPool
 from sabio.server import create_app
 from sabio.service import Sabio
+from sabio.store import Store
 from sabio.worker import Worker
 
 needs_tesseract = pytest.mark.skipif(
@@ -289,6 +294,7 @@ def test_an_uploaded_mixed_pdf_is_searchable_at_once_and_its_scan_after_the_ocr_
             "low_pages": [],
             "missing_pages": [2],
             "pending": True,
+            "progress": None,  # its job has not started
         }
         [job] = client.get("/api/v1/jobs").json()
         assert job["status"] == "queued"
@@ -300,3 +306,135 @@ def test_an_uploaded_mixed_pdf_is_searchable_at_once_and_its_scan_after_the_ocr_
         [document] = client.get(f"{api}/documents").json()
         assert document["ocr"]["pages"] == [2] and not document["ocr"]["pending"]
         assert document["ocr"]["missing_pages"] == []
+
+
+def _count_pages(job: int, tell: Callable[[Any], None]) -> int:
+    """A reader's task that tells how far it is, as OCR does, page by page."""
+    for page in range(job):
+        tell(("pages", page, job))
+    return job * 10
+
+
+def test_a_reader_tells_how_far_it_is_before_its_answer() -> None:
+    notes: list[tuple[int, Any]] = []
+    pool = ReaderPool(_count_pages, 2, Limits(seconds=30))
+    ran = pool.run([3, 2], lambda task, note: notes.append((task, note)))
+    results = {task: result for task, result, _ in ran}
+    assert results == {3: 30, 2: 20}
+    assert [n for t, n in notes if t == 3] == [("pages", 0, 3), ("pages", 1, 3), ("pages", 2, 3)]
+    assert [n for t, n in notes if t == 2] == [("pages", 0, 2), ("pages", 1, 2)]
+
+
+def test_the_progress_of_a_reading_says_the_page_or_the_time() -> None:
+    assert ReadProgress("ocr", 2, 12).describe() == "OCR in progress — page 3 of 12"
+    assert ReadProgress("ocr", 12, 12).describe() == "OCR in progress — page 12 of 12"
+    assert ReadProgress("transcription", 125, 600).describe() == "transcribing — 2:05 of 10:00"
+
+
+@needs_tesseract
+def test_sabio_add_indexes_a_mixed_pdfs_text_first_then_reads_its_scan_page_by_page(
+    tmp_path: Path, brochure_top: Image.Image
+) -> None:
+    settings = load_settings(
+        {"home": tmp_path / "home", "embedding_model": "fake:words", "workers": 1}, environ={}
+    )
+    path = _mixed_pdf(tmp_path, brochure_top)
+    sabio = Sabio(settings)
+    sabio.create_kb("m")
+    told: list[tuple[str, ReadProgress | None]] = []
+
+    def progress(
+        result: Any, note: str, total: int | None = None, reading: ReadProgress | None = None
+    ) -> None:
+        told.append((note, reading))
+        if reading is not None:  # while OCR reads, the text page is searchable already
+            assert {
+                h.page for h in sabio.search("arithmetic finite field extensions", "m").hits
+            } == {1}
+
+    report = sabio.add([path], "m", progress=progress, ocr="after")
+    [result] = report.results
+    assert (result.outcome, result.status) == ("added", "indexed")
+    assert result.note.startswith("1 page read by OCR")
+    readings = [(r.done, r.total) for _, r in told if r is not None]
+    assert readings == [(0, 1), (1, 1)]
+    assert ("OCR in progress — page 1 of 1: mixed.pdf", ReadProgress("ocr", 0, 1)) in told
+    assert 2 in {
+        h.page for h in sabio.search("LinnSequencer composition performance tool", "m").hits
+    }
+    [doc] = sabio.documents("m")
+    assert not OcrSummary.of(doc.metadata).pending
+    sabio.close()
+
+
+@needs_tesseract
+def test_a_mixed_pdf_left_half_read_is_read_by_the_next_sabio_add(
+    tmp_path: Path, brochure_top: Image.Image
+) -> None:
+    """`sabio add` stopped between its passes: the file is unchanged, its scan still unread."""
+    settings = load_settings(
+        {"home": tmp_path / "home", "embedding_model": "fake:words", "workers": 1}, environ={}
+    )
+    path = _mixed_pdf(tmp_path, brochure_top)
+    sabio = Sabio(settings)
+    sabio.create_kb("m")
+    sabio.add([path], "m", ocr="job")  # the first pass only (its job never runs here)
+    [doc] = sabio.documents("m")
+    assert OcrSummary.of(doc.metadata).pending
+    [again] = sabio.add([path], "m", ocr="after").results
+    assert again.outcome == "updated" and again.note.startswith("1 page read by OCR")
+    sabio.close()
+
+
+@needs_tesseract
+def test_the_document_list_says_which_page_a_running_ocr_job_is_at(
+    tmp_path: Path, brochure_top: Image.Image
+) -> None:
+    settings = load_settings(
+        {"home": tmp_path / "home", "embedding_model": "fake:words", "workers": 1}, environ={}
+    )
+    mixed = _mixed_pdf(tmp_path, brochure_top).read_bytes()
+    app = create_app(settings, run_worker=False)
+    with TestClient(app, base_url="http://127.0.0.1:11435") as client:
+        client.post("/api/v1/kbs", json={"name": "mixed"})
+        client.post("/api/v1/kbs/mixed/documents", files=[("files", ("mixed.pdf", mixed))])
+        queue = JobQueue(Store(settings.database_path))
+        job = queue.claim()  # a worker at page 3 of 12 (as its heartbeat says)
+        assert job is not None and job.payload["ocr"] and len(job.payload["paths"]) == 1
+        queue.heartbeat(job.id, 2, 12, "OCR in progress — page 3 of 12: mixed.pdf")
+        [document] = client.get("/api/v1/kbs/mixed/documents").json()
+        assert document["ocr"]["pending"]
+        assert document["ocr"]["progress"] == {"done": 2, "total": 12}
+        queue.finish(job)
+        [document] = client.get("/api/v1/kbs/mixed/documents").json()
+        assert document["ocr"]["progress"] is None
+        queue.store.close()
+
+
+@needs_tesseract
+def test_a_reviewing_folder_sources_scanned_page_is_reviewed_once_its_ocr_job_read_it(
+    tmp_path: Path,
+) -> None:
+    from PIL import ImageDraw, ImageFont
+
+    page = Image.new("L", (2000, 400), 255)
+    draw = ImageDraw.Draw(page)
+    font = ImageFont.load_default(size=48)
+    draw.text((60, 60), "Cuenta para el pago:", font=font, fill=0)
+    draw.text((60, 160), "IBAN ES91 2100 0418 4502 0005 1332", font=font, fill=0)
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    _mixed_pdf(tmp_path, page).rename(folder / "pago.pdf")
+    settings = load_settings(
+        {"home": tmp_path / "home", "embedding_model": "fake:words", "workers": 1}, environ={}
+    )
+    sabio = Sabio(settings)
+    sabio.create_kb("m")
+    sabio.add_source("folder", str(folder), "m", options={"review": True})
+    worker = Worker(sabio, watch=False)
+    assert worker.run_pending() == 2  # the sync (its text page), then the OCR job
+    worker.stop()
+    [doc] = sabio.documents("m")
+    assert OcrSummary.of(doc.metadata).pages == (2,)
+    assert any(a.counts.get("iban") for a in sabio.review_alerts("m"))  # on the scanned page
+    sabio.close()

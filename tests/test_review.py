@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fake_servers import closed_port
@@ -344,3 +345,138 @@ def test_a_spreadsheet_of_passwords(tmp_path: Path) -> None:
     [finding] = [f for f in report.findings if f.category == "secret"]
     assert finding.kind == "password" and finding.evidence == mask(PASSWORD)
     assert finding.details["label"] == "Contraseña" and finding.line == 2
+
+
+def _review_settings(tmp_path: Path) -> Any:
+    from sabio.config import load_settings
+
+    return load_settings(
+        {
+            "home": tmp_path / "home",
+            "embedding_model": "fake:words",
+            "ollama_host": f"127.0.0.1:{closed_port()}",
+        },
+        environ={},
+    )
+
+
+def test_a_dismissed_finding_stays_dismissed_through_new_reviews_and_reindexing(
+    tmp_path: Path,
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from sabio.server import create_app
+
+    note = f"Acceso VPN\npassword: {PASSWORD}\nIBAN ES9121000418450200051332\n"
+    api = "/api/v1/kbs/notas"
+    app_ = create_app(_review_settings(tmp_path), run_worker=False)
+    with TestClient(app_, base_url="http://127.0.0.1:11435") as c:
+        c.post("/api/v1/kbs", json={"name": "notas"})
+        c.post(f"{api}/documents", files={"files": ("vpn.txt", note.encode())})
+        first = c.get(f"{api}/review").json()
+        iban = next(f for f in first["findings"] if f["kind"] == "iban")
+        assert iban["name"] == "vpn.txt" and first["dismissed"] == []
+        key = {k: iban[k] for k in ("document_id", "kind", "fingerprint")}
+        made = c.post(f"{api}/review/dismissals", json={**key, "reason": "la cuenta de la empresa"})
+        assert made.status_code == 201, made.text
+        assert made.json()["reason"] == "la cuenta de la empresa"
+        again = c.get(f"{api}/review").json()
+        assert "iban" not in {f["kind"] for f in again["findings"]}
+        assert [f["kind"] for f in again["dismissed"]] == ["iban"]
+        assert again["counts"] == {"password": 1}
+        changed = note + "Otra línea.\n"  # the file again, changed: indexed anew
+        c.post(f"{api}/documents", files={"files": ("vpn.txt", changed.encode())})
+        assert [f["kind"] for f in c.get(f"{api}/review").json()["dismissed"]] == ["iban"]
+        wrong = c.post(f"{api}/review/dismissals", json={**key, "kind": "nonsense"})
+        assert (wrong.status_code, wrong.json()["error"]["key"]) == (400, "finding_kind")
+        restored = c.delete(f"{api}/review/dismissals", params=key)
+        assert restored.status_code == 204
+        assert "iban" in {f["kind"] for f in c.get(f"{api}/review").json()["findings"]}
+
+
+def test_a_source_reviews_what_arrives_alerts_and_posts_the_webhook(tmp_path: Path) -> None:
+    from fake_servers import FakeServer
+
+    from sabio.service import Sabio
+    from sabio.worker import Worker
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "vpn.txt").write_text(f"VPN\npassword: {PASSWORD}\n", encoding="utf-8")
+    (docs / "acta.txt").write_text("Acta de la reunión: nada que ocultar.\n", encoding="utf-8")
+    quiet = tmp_path / "quiet"
+    quiet.mkdir()
+    (quiet / "vpn.txt").write_text(f"VPN\npassword: {PASSWORD}\n", encoding="utf-8")
+    sabio = Sabio(_review_settings(tmp_path))
+    sabio.create_kb("mail")
+    sabio.create_kb("other")
+    with FakeServer() as n8n:
+        n8n.route("POST", "/webhook/review", lambda request: (200, {"ok": True}))
+        options = {"review": True, "review_webhook": f"{n8n.url}/webhook/review"}
+        source, _ = sabio.add_source("folder", str(docs), "mail", options=options)
+        assert source.options == options
+        sabio.add_source("folder", str(quiet), "other")  # no review asked for
+        worker = Worker(sabio, watch=False)
+        assert worker.run_pending() == 2
+        [alert] = sabio.review_alerts("mail", unseen=True)
+        assert Path(alert.document).name == "vpn.txt" and alert.counts == {"password": 1}
+        assert alert.severity == "high"
+        assert sabio.review_alerts("other") == []
+        [posted] = n8n.requests
+        assert posted.json["event"] == "review.findings" and posted.json["kb"] == "mail"
+        [document] = posted.json["documents"]
+        assert document["document"] == "vpn.txt" and document["counts"] == {"password": 1}
+        assert PASSWORD not in json.dumps(posted.json)
+        assert document["findings"][0]["evidence"] == mask(PASSWORD)
+        (docs / "iban.txt").write_text("IBAN ES9121000418450200051332\n", encoding="utf-8")
+        worker.queue.enqueue_sync(source.id)
+        assert worker.run_pending() == 1
+        assert [Path(a.document).name for a in sabio.review_alerts("mail")] == [
+            "iban.txt",  # only what arrived was reviewed
+            "vpn.txt",
+        ]
+        assert len(n8n.requests) == 2
+        worker.stop()
+    assert sabio.alerts_seen("mail") == 2 and sabio.review_alerts("mail", unseen=True) == []
+    sabio.close()
+
+
+def test_sabio_review_leaves_out_what_was_dismissed_and_says_so(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    from sabio.config import load_settings
+    from sabio.service import Sabio
+
+    note = tmp_path / "nominas.txt"
+    note.write_text("IBAN ES9121000418450200051332\nDNI 12345678Z\n", encoding="utf-8")
+    assert cli.invoke(app, ["add", str(note)]).exit_code == 0
+    sabio = Sabio(load_settings())
+    [iban] = [f for f in sabio.review().findings if f.kind == "iban"]
+    [doc] = sabio.documents()
+    sabio.dismiss_finding("default", doc.id, "iban", iban.fingerprint, reason="la de la empresa")
+    sabio.close()
+    shown = cli.invoke(app, ["review", "default"], env={"COLUMNS": "200"})
+    assert "ES91****" not in shown.output and "12****" in shown.output
+    assert "1 dismissed findings not shown" in shown.output
+    data = json.loads(cli.invoke(app, ["review", "default", "--json"]).stdout)
+    assert [f["kind"] for f in data["dismissed"]] == ["iban"] and data["counts"] == {"dni": 1}
+
+
+def test_sabio_review_dismisses_a_value_everywhere_by_its_fingerprint(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for name in ("marzo.txt", "abril.txt"):  # the company's own account in both
+        (folder / name).write_text(f"{name}\nIBAN ES9121000418450200051332\n", encoding="utf-8")
+    assert cli.invoke(app, ["add", str(folder)]).exit_code == 0
+    found = json.loads(cli.invoke(app, ["review", "default", "--json"]).stdout)["findings"]
+    [fingerprint] = {f["fingerprint"] for f in found if f["kind"] == "iban"}
+    listed = cli.invoke(app, ["review", "default"], env={"COLUMNS": "200"})
+    assert fingerprint in listed.output  # each line ends with it
+    gone = cli.invoke(app, ["review", "default", "--dismiss", fingerprint, "--reason", "nuestra"])
+    assert gone.exit_code == 0 and "2 findings dismissed." in gone.output
+    assert "2 dismissed findings not shown" in gone.output
+    back = cli.invoke(app, ["review", "default", "--restore", fingerprint, "--json"])
+    assert "2 findings restored." in back.stderr
+    assert len(json.loads(back.stdout)["findings"]) == 2

@@ -28,14 +28,14 @@ from sabio.cli_notes import CHAT_COMMANDS, chat_feedback, kb_guide, kb_publish, 
 from sabio.cli_review import review
 from sabio.cli_sources import source_app, worker
 from sabio.cli_tables import ChartOption, report, save_chart, tables
-from sabio.cli_tasks import compare, extract, summarize, translate
+from sabio.cli_tasks import compare, extract, summarize, transcript, translate
 from sabio.config import Settings, load_settings
 from sabio.disk import storage_error, write_problem
 from sabio.errors import ConfigError, SabioError
 from sabio.filters import DocumentFilter
 from sabio.home import use_private_umask
 from sabio.ingest import FileResult, IngestReport
-from sabio.loaders import OcrSummary
+from sabio.loaders import OcrSummary, ReadProgress
 from sabio.loaders.formats import is_timed, place
 from sabio.service import Sabio
 from sabio.terminal import JsonOption, KbOption, err, out
@@ -100,6 +100,7 @@ app.command("translate")(translate)
 app.command("compare")(compare)
 app.command("tables")(tables)
 app.command("report")(report)
+app.command("transcript")(transcript)
 
 
 @app.callback()
@@ -223,14 +224,26 @@ def add(
     sabio = _sabio(ctx)
     with _progress_bar(disable=as_json) as bar:
         task = bar.add_task("reading files", total=None)
+        pages = bar.add_task("", total=None, visible=False)  # OCR's pages, a recording's seconds
+        done: set[str] = set()
 
-        def progress(result: FileResult | None, note: str, total: int | None = None) -> None:
-            if total is not None:
+        def progress(
+            result: FileResult | None,
+            note: str,
+            total: int | None = None,
+            reading: ReadProgress | None = None,
+        ) -> None:
+            if total is not None and not done:  # not the OCR pass's files again
                 bar.update(task, total=total)
-            if result is not None:
+            if result is not None and result.source not in done:
+                done.add(result.source)
                 bar.advance(task)
+            if reading is not None:
+                bar.update(pages, description=note, completed=reading.done, total=reading.total)
+            bar.update(pages, visible=reading is not None and reading.done < reading.total)
             name = Path(result.source).name if result else ""
-            bar.update(task, description=note or f"reading {name}")
+            if reading is None:  # the pages' line says it
+                bar.update(task, description=note or f"reading {name}")
             bar.refresh()
 
         report = sabio.add(
@@ -240,6 +253,7 @@ def add(
             keep_missing=keep_missing,
             progress=progress,
             follow_links=follow_links,
+            ocr="after",  # a mixed PDF's text pages searchable while its scans are read
         )
     if as_json:
         _print_json([asdict(r) for r in report.results])

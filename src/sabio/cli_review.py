@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 
 from sabio.review import Finding, Report, Severity, review_paths
-from sabio.terminal import JsonOption, default_language, out
+from sabio.terminal import JsonOption, default_language, err, out
 from sabio.terminal import print_json as _print_json
 from sabio.terminal import service as _sabio
 
@@ -36,6 +36,12 @@ _TEXTS = {
         "y {count} hallazgos bajos ({kinds}): --all los muestra",
     ),
     "failed": ("could not be read", "no se pudo leer"),
+    "dismissed_now": ("{count} findings dismissed.", "{count} hallazgos descartados."),
+    "restored": ("{count} findings restored.", "{count} hallazgos recuperados."),
+    "dismissed": (
+        "{count} dismissed findings not shown (the web app's Security tab restores them).",
+        "{count} hallazgos descartados no se muestran (la pestaña Seguridad los recupera).",
+    ),
     "high": ("high", "alto"),
     "medium": ("medium", "medio"),
     "low": ("low", "bajo"),
@@ -60,16 +66,35 @@ def review(
     all_findings: Annotated[
         bool, typer.Option("--all", help="List low findings (e-mails, phones) one by one.")
     ] = False,
+    dismiss: Annotated[
+        str | None,
+        typer.Option(
+            help="A knowledge base's findings with this fingerprint (the last column) are "
+            "false positives: dismissed for good.",
+            show_default=False,
+        ),
+    ] = None,
+    restore: Annotated[
+        str | None,
+        typer.Option(
+            help="Restore the findings dismissed with this fingerprint.", show_default=False
+        ),
+    ] = None,
+    reason: Annotated[str, typer.Option(help="Why, kept with --dismiss.")] = "",
 ) -> None:
     """Find secrets (keys, passwords), personal data (DNI, NIE, IBAN, cards, phones,
     e-mails) and phishing signs in mail, each with its place and an explanation. What is
-    found is masked; nothing is indexed or changed."""
+    found is masked; nothing is indexed or changed (but what --dismiss keeps)."""
     lang = "es" if (language or default_language()).lower().startswith("es") else "en"
     path = Path(target)
     if path.exists():
         report = review_paths([path])
     else:
         sabio = _sabio(ctx)
+        for fingerprint, undo in ((dismiss, False), (restore, True)):
+            if fingerprint:
+                n = sabio.dismiss_value(target, fingerprint, reason=reason, restore=undo)
+                err.print(_t("restored" if undo else "dismissed_now", lang, count=n))
         report = sabio.review(target)
     if json_output:
         _print_json(
@@ -78,6 +103,7 @@ def review(
                 "documents": report.documents,
                 "counts": dict(report.counts()),
                 "findings": [f.as_json(lang) for f in report.findings],
+                "dismissed": [f.as_json(lang) for f in report.dismissed],
                 "failed": [{"document": d, "reason": r} for d, r in report.failed],
             }
         )
@@ -102,6 +128,8 @@ def _print_report(target: str, report: Report, lang: str, all_findings: bool) ->
             out.print(f"  [dim]{escape(_t('more_low', lang, count=len(low), kinds=kinds))}[/]")
     for document, reason in report.failed:
         out.print(f"[dim]{escape(document)}: {_t('failed', lang)} ({escape(reason)})[/]")
+    if report.dismissed:
+        out.print(f"[dim]{escape(_t('dismissed', lang, count=len(report.dismissed)))}[/]")
     by_severity = {s: sum(1 for f in report.findings if f.severity is s) for s in Severity}
     out.print(
         "\n"
@@ -122,5 +150,6 @@ def _finding_line(finding: Finding, lang: str) -> str:
         where = f"{_t('page', lang)} {finding.page}, {where}"
     return (
         f"  [{colour}]{_t(finding.severity.value, lang)}[/] {finding.kind} · {where} · "
-        f"[bold]{escape(finding.evidence)}[/]\n      {escape(finding.explanation(lang))}"
+        f"[bold]{escape(finding.evidence)}[/] · [dim]{finding.fingerprint}[/]\n"
+        f"      {escape(finding.explanation(lang))}"
     )

@@ -1,4 +1,5 @@
-"""`sabio extract`, `summarize`, `translate` and `compare` (:mod:`sabio.tasks`)."""
+"""`sabio extract`, `summarize`, `translate` and `compare` (:mod:`sabio.tasks`), and
+`sabio transcript` (a recording's words as TXT, SRT or VTT)."""
 
 from __future__ import annotations
 
@@ -229,3 +230,27 @@ def _pages(change: Change) -> str:
         return f"p. {unit.page}" if unit and unit.page is not None else "—"
 
     return f"{page(change.old)} → {page(change.new)}"
+
+
+def transcript(
+    ctx: typer.Context,
+    document: Annotated[str, typer.Argument(help="A recording (id, file name or path).")],
+    kb: KbOption = None,
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="txt (with times), srt or vtt (subtitles).")
+    ] = "txt",
+    out_file: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write it here (default: stdout).")
+    ] = None,
+) -> None:
+    """A transcribed recording's words, as plain text with times or as subtitles."""
+    sabio = _sabio(ctx)
+    try:
+        found = sabio.transcript(sabio.kb(kb), document, fmt.lower())
+    finally:
+        sabio.close()
+    if out_file:
+        out_file.write_text(found.text, encoding="utf-8")
+        err.print(f"[dim]wrote {escape(str(out_file))}[/]")
+    else:
+        sys.stdout.write(found.text)

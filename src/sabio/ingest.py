@@ -37,12 +37,14 @@ from sabio.loaders import (
     LoadedDocument,
     OcrOptions,
     OcrSummary,
+    ReadProgress,
+    Told,
     is_supported,
     load_document,
 )
 from sabio.loaders.formats import is_timed, plugin_modules
 from sabio.models import EmbeddingModel
-from sabio.readers import Limits, ReaderPool
+from sabio.readers import Limits, ReaderPool, Tell
 from sabio.store import DocumentRecord, FileState, KnowledgeBase, SabioStore
 from sabio.tables.extract import TypedTable, tables_of
 
@@ -55,6 +57,9 @@ EMBED_FLUSH_CHUNKS = 512
 EMBED_STEP = 128  # passages per embedding call, so that progress moves
 IGNORED_NAMES = frozenset({"Thumbs.db", "desktop.ini"})
 NOT_INDEXED = frozenset({"failed", "needs_ocr", "encrypted"})
+TRANSCRIBING = "transcribing"
+"""The status of a recording waiting for (or in) its transcription job."""
+WAITING = "transcription in progress (a background job); searchable when it ends"
 PYTHON_READERS = frozenset(LOADER_MODULES["sabio.loaders.text"])
 """Extensions whose loader is pure Python (see :func:`_read_here`)."""
 READ_HERE_BYTES = 1 << 20
@@ -71,7 +76,7 @@ class FileResult:
 
     source: str
     outcome: str  # added | updated | unchanged | removed | not_indexed
-    status: str  # indexed | skipped | needs_ocr | encrypted | failed | removed
+    status: str  # indexed | skipped | needs_ocr | encrypted | failed | removed | transcribing
     reason: str = ""
     chunks: int = 0
     note: str = ""
@@ -114,6 +119,8 @@ class IngestOptions:
     """Where loaders keep model files they derive (``Blob.models``)."""
     reread: bool = False
     """Read every file again, even one whose content is known (its deferred OCR)."""
+    defer_recordings: bool = False
+    """Leave new or changed recordings "transcribing", for a background job to read."""
 
 
 @dataclass(slots=True)
@@ -151,14 +158,37 @@ class _Job:
 
 
 class Progress(Protocol):
-    """Told of each file done (``result``), of work in between (``note``), and once, before
-    any file, of how many files there are (``total``)."""
+    """Told of each file done (``result``), of work in between (``note``), once, before
+    any file, of how many files there are (``total``), and of how far a long reading is
+    (``reading``: OCR's pages, a transcription's seconds; ``note`` then says it in words,
+    with the file's name)."""
 
-    def __call__(self, result: FileResult | None, note: str, total: int | None = None) -> None: ...
+    def __call__(
+        self,
+        result: FileResult | None,
+        note: str,
+        total: int | None = None,
+        reading: ReadProgress | None = None,
+    ) -> None: ...
 
 
-def _ignore(result: FileResult | None, note: str, total: int | None = None) -> None:
+def _ignore(
+    result: FileResult | None,
+    note: str,
+    total: int | None = None,
+    reading: ReadProgress | None = None,
+) -> None:
     pass
+
+
+def _tell_progress(notify: Progress) -> Callable[[_Job, Any], None]:
+    """What tells ``notify`` of a reader's notes: (source, :class:`ReadProgress`)."""
+
+    def on_note(job: _Job, note: Any) -> None:
+        source, reading = note
+        notify(None, f"{reading.describe()}: {Path(source).name}", reading=reading)
+
+    return on_note
 
 
 def file_hash(path: Path) -> str:
@@ -244,12 +274,17 @@ def _file_stat(path: Path) -> os.stat_result | None:
     return stat if S_ISREG(stat.st_mode) else None
 
 
-def prepare(job: _Job) -> _Prepared:
-    """Hash, load and chunk one file, or load and chunk one item (in a reader process)."""
+def prepare(job: _Job, tell: Tell) -> _Prepared:
+    """Hash, load and chunk one file, or load and chunk one item (in a reader process);
+    how far a long reading is goes to ``tell`` as (source, :class:`ReadProgress`)."""
     for module in job.plugins:
         importlib.import_module(module)  # registers its loader here too
+
+    def told(reading: ReadProgress) -> None:
+        tell((job.source, reading))
+
     if job.item is not None:
-        return _prepare_item(job, job.item)
+        return _prepare_item(job, job.item, told)
     path = Path(job.source)
     try:
         stat = path.stat()
@@ -264,7 +299,7 @@ def prepare(job: _Job) -> _Prepared:
             state, title=path.stem, status="skipped", error=f"unsupported type ({kind})"
         )
     try:
-        doc = load_document(Blob.from_path(path, job.password, job.ocr, job.models_dir))
+        doc = load_document(Blob.from_path(path, job.password, job.ocr, job.models_dir, told))
     except LoadError as exc:
         return _Prepared(state, title=path.stem, status=exc.status, error=str(exc))
     except OSError as exc:
@@ -282,12 +317,13 @@ def prepare(job: _Job) -> _Prepared:
     )
 
 
-def _prepare_item(job: _Job, item: LoadedSource) -> _Prepared:
+def _prepare_item(job: _Job, item: LoadedSource, told: Told) -> _Prepared:
     state = FileState(item.source, item.content_hash, 0, 0)
     doc = item.document
     if doc is None and item.blob is not None:
+        blob = replace(item.blob, ocr=job.ocr, models=job.models_dir, progress=told)
         try:
-            doc = load_document(replace(item.blob, ocr=job.ocr, models=job.models_dir))
+            doc = load_document(blob)
         except LoadError as exc:
             title = item.title or item.blob.name
             return _Prepared(state, title=title, status=exc.status, error=str(exc))
@@ -374,6 +410,11 @@ def ingest_paths(
             doc is not None and doc.status == "encrypted" and options.password is not None
         )
         retry = retry or (doc is not None and doc.chunk_count > 0 and _tables_missing(doc, read))
+        # scanned pages left for a background reading that never came (a `sabio add`
+        # stopped between its two passes): read now, unless this run leaves them too
+        retry = retry or (doc is not None and _ocr_pending(doc) and not options.ocr.defer)
+        later = options.defer_recordings and is_timed(path.name)
+        retry = retry or (doc is not None and doc.status == TRANSCRIBING and not later)
         same_stat = doc is not None and (doc.size, doc.mtime_ns) == (stat.st_size, stat.st_mtime_ns)
         if doc is not None and same_stat and not retry:
             result = FileResult(source, "unchanged", doc.status, doc.error, doc.chunk_count)
@@ -382,6 +423,10 @@ def ingest_paths(
             continue
         if doc is not None:
             known[source] = doc
+        if later:  # its job reads it (Sabio.add queues one)
+            state = FileState(source, "", stat.st_size, stat.st_mtime_ns)
+            writer.add(_Prepared(state, title=path.stem, status=TRANSCRIBING, error=WAITING))
+            continue
         jobs.append(
             _Job(
                 source,
@@ -395,7 +440,7 @@ def ingest_paths(
                 models_dir=options.models_dir,
             )
         )
-    for prepared in _prepare_all(jobs, options):
+    for prepared in _prepare_all(jobs, options, notify):
         writer.add(prepared)
     writer.flush()
     seen = {str(p) for p in files} | {str(p) for p in scan.outside}
@@ -403,6 +448,10 @@ def ingest_paths(
         _remove_missing(store, kb, folder, seen, report, notify)
     report.results.sort(key=lambda r: r.source)
     return report
+
+
+def _ocr_pending(doc: DocumentRecord) -> bool:
+    return bool(doc.metadata.get("ocr_deferred"))
 
 
 def _tables_missing(doc: DocumentRecord, read: dict[int, str] | None) -> bool:
@@ -494,7 +543,7 @@ def ingest_loaded(
                     models_dir=options.models_dir,
                 )
             )
-    for prepared in _prepare_all(jobs, options):
+    for prepared in _prepare_all(jobs, options, notify):
         writer.add(prepared)
     writer.flush()
     return report
@@ -606,25 +655,29 @@ class _Writer:
         self.notify(result, "")
 
 
-def _prepare_all(jobs: list[_Job], options: IngestOptions) -> Iterator[_Prepared]:
+def _prepare_all(
+    jobs: list[_Job], options: IngestOptions, notify: Progress = _ignore
+) -> Iterator[_Prepared]:
     """Prepared files as they finish, read in reader processes within ``options.limits``
-    (but for one small text file, see :func:`_read_here`).
+    (but for one small text file, see :func:`_read_here`); ``notify`` is told how far
+    their long readings are.
 
     The largest files go first, so that the last one does not leave a reader idle.
     """
     if not jobs:
         return
+    on_note = _tell_progress(notify)
     if len(jobs) == 1 and not options.isolate and _read_here(jobs[0]):
-        yield prepare(jobs[0])
+        yield prepare(jobs[0], lambda note: on_note(jobs[0], note))
         return
     recordings = [job for job in jobs if is_timed(_name(job))]
     others = [job for job in jobs if not is_timed(_name(job))]
     workers = min(options.workers or os.cpu_count() or 1, len(others) or 1)
-    yield from _read_in_pool(others, workers, options.limits)
+    yield from _read_in_pool(others, workers, options.limits, on_note)
     # after the others, one at a time (a transcription already uses two cores), with time
     # for their length
     limits = Limits(max(options.limits.seconds, RECORDING_SECONDS), options.limits.memory_mb)
-    yield from _read_in_pool(recordings, 1, limits)
+    yield from _read_in_pool(recordings, 1, limits, on_note)
 
 
 RECORDING_SECONDS = 6 * 3600.0
@@ -638,12 +691,14 @@ def _name(job: _Job) -> str:
     return blob.name if blob else job.source
 
 
-def _read_in_pool(jobs: list[_Job], workers: int, limits: Limits) -> Iterator[_Prepared]:
+def _read_in_pool(
+    jobs: list[_Job], workers: int, limits: Limits, on_note: Callable[[_Job, Any], None]
+) -> Iterator[_Prepared]:
     if not jobs:
         return
     pool = ReaderPool(prepare, workers, limits)
     ordered = sorted(jobs, key=lambda job: job.size, reverse=True)
-    for job, prepared, failure in pool.run(ordered):
+    for job, prepared, failure in pool.run(ordered, on_note):
         if prepared is None:  # over a limit, or the reader crashed: tried again next time
             state = FileState(job.source, "", 0, 0)
             title = (job.item.title if job.item else "") or Path(job.source).stem

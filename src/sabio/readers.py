@@ -4,9 +4,11 @@ limit, so that one file fails alone, with its reason, and the others go on.
     ReaderPool(read, workers, limits).run(tasks) ─► (task, result, why it failed) as each ends
 
 A reader is a process that takes one task at a time over a pipe and sends back what
-``read`` returned. The pool lives in the calling thread (no thread of its own, so a
-forked reader never inherits a lock some other thread held): it waits on the readers'
-pipes and process handles with the nearest deadline as timeout, and
+``read(task, tell)`` returned; what it ``tell``s meanwhile (how far it is: "page 3 of 12")
+reaches the caller at once, as ``run``'s ``on_note(task, note)``. The pool lives in the
+calling thread (no thread of its own, so a forked reader never inherits a lock some other
+thread held): it waits on the readers' pipes and process handles with the nearest
+deadline as timeout, and
 
 - a reader still busy at its task's deadline is killed, its task fails with "took longer
   than N s", and a new reader takes the next task;
@@ -40,6 +42,9 @@ except ImportError:  # Windows: no memory limit
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+Tell = Callable[[Any], None]
+"""What a reader's ``read`` calls with a note for the caller (picklable: a tuple)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,15 +82,18 @@ class ReaderPool(Generic[T, R]):
     spawned reader can import it) on tasks, within ``limits``."""
 
     def __init__(
-        self, read: Callable[[T], R], workers: int, limits: Limits, context: Any = None
+        self, read: Callable[[T, Tell], R], workers: int, limits: Limits, context: Any = None
     ) -> None:
         self.read, self.workers, self.limits = read, max(1, workers), limits
         self.context = context or start_method()
 
-    def run(self, tasks: Iterable[T]) -> Iterator[tuple[T, R | None, str]]:
+    def run(
+        self, tasks: Iterable[T], on_note: Callable[[T, Any], None] | None = None
+    ) -> Iterator[tuple[T, R | None, str]]:
         """``(task, result, "")`` for each task read, ``(task, None, reason)`` for each that
         failed, as they end (not in order). Each reader holds one task at a time; a result
-        waits in its pipe until the caller takes the next one."""
+        waits in its pipe until the caller takes the next one. ``on_note(task, note)``:
+        each note a reader tells while it reads."""
         todo = iter(tasks)
         idle: list[_Reader] = []
         busy: dict[_Reader, tuple[T, float]] = {}
@@ -103,6 +111,11 @@ class ReaderPool(Generic[T, R]):
                 now = time.monotonic()
                 for reader, (task, deadline) in list(busy.items()):
                     if reader.conn in ready or reader.process.sentinel in ready:
+                        note = reader.note()
+                        if note is not None:
+                            if on_note is not None:
+                                on_note(task, note[0])
+                            continue
                         del busy[reader]
                         result, failure, alive = reader.receive(self.limits)
                         if alive:
@@ -130,14 +143,30 @@ class _Reader:
         )
         self.process.start()
         theirs.close()
+        self._answer: tuple[str, Any] | None = None
+
+    def note(self) -> tuple[Any] | None:
+        """A note the reader told, (note,), or None when what waits is its answer (or
+        its end): that is kept for :meth:`receive`."""
+        if self._answer is None and self.conn.poll():
+            try:
+                self._answer = self.conn.recv()
+            except (EOFError, OSError):
+                return None
+        if self._answer is not None and self._answer[0] == "note":
+            note, self._answer = self._answer[1], None
+            return (note,)
+        return None
 
     def receive(self, limits: Limits) -> tuple[Any, str, bool]:
         """What the reader sent, (result, "") or (None, why it failed), and whether the
         reader is still there to take another task."""
         try:
-            status, value = self.conn.recv()
+            status, value = self._answer or self.conn.recv()
         except (EOFError, OSError):
             return None, limits.crashed(), False
+        finally:
+            self._answer = None
         if status == "memory":
             return None, limits.out_of_memory(), True
         return value, "", True
@@ -153,9 +182,14 @@ class _Reader:
         self.process.close()
 
 
-def _serve(conn: Connection, read: Callable[[Any], Any], parent: int, memory_mb: int) -> None:
-    """A reader's life: a task, its result, the next task; gone when the pipe closes."""
+def _serve(conn: Connection, read: Callable[[Any, Tell], Any], parent: int, memory_mb: int) -> None:
+    """A reader's life: a task, its notes, its result, the next task; gone when the pipe
+    closes."""
     _exit_with_parent(parent)
+
+    def tell(note: Any) -> None:
+        conn.send(("note", note))
+
     while True:
         try:
             task = conn.recv()
@@ -163,7 +197,7 @@ def _serve(conn: Connection, read: Callable[[Any], Any], parent: int, memory_mb:
             os._exit(0)
         lift = _limit_memory(memory_mb)
         try:
-            answer: tuple[str, Any] = ("ok", read(task))
+            answer: tuple[str, Any] = ("ok", read(task, tell))
         except MemoryError:
             answer = ("memory", None)
         finally:

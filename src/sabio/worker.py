@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from sabio.errors import ConfigError, NotFoundError, SabioError
-from sabio.ingest import FileResult
+from sabio.ingest import FileResult, IngestReport
 from sabio.jobs import HEARTBEAT_S, Job, JobQueue
+from sabio.loaders import ReadProgress
 from sabio.service import Sabio
 from sabio.sources import Source, SourceWatch, automation
 from sabio.sources.kinds import SourceKind, source_kind
@@ -270,15 +271,23 @@ class Worker:
     def _ingest(self, job: Job, beating: _Heartbeat) -> Tally:
         """Files to add to a knowledge base (uploads a stopped server left unindexed)."""
         paths = [Path(p) for p in job.payload["paths"] if Path(p).exists()]
-        done = 0
-
-        def progress(result: FileResult | None, note: str, total: int | None = None) -> None:
-            nonlocal done
-            done += result is not None
-            beating.update(done, total or len(paths), note or doing)
-
         reread = bool(job.payload.get("ocr"))
-        doing = "OCR in progress" if reread else "reading files"
+        done, doing = 0, "OCR in progress" if reread else "reading files"
+        pages: tuple[int, int | None] | None = None  # a job of one file counts its reading
+
+        def progress(
+            result: FileResult | None,
+            note: str,
+            total: int | None = None,
+            reading: ReadProgress | None = None,
+        ) -> None:
+            nonlocal done, pages
+            done += result is not None
+            if reading is not None and len(paths) == 1:  # its pages, or its seconds
+                pages = (reading.done, reading.total)
+            counts = pages or (done, total or len(paths))
+            beating.update(*counts, note or doing)
+
         report = self.sabio.add(
             paths,
             job.payload["kb"],
@@ -287,10 +296,26 @@ class Worker:
             isolate=True,
             reread=reread,
         )
+        if reread:
+            self._review_read_again(job.payload["kb"], report)
         tally = Tally({})
         for result in report.results:
             tally.add(result.outcome)
         return tally
+
+    def _review_read_again(self, kb_name: str, report: IngestReport) -> None:
+        """An OCR job's files that lie in a folder source reviewing what arrives are
+        reviewed again, now with their scanned pages (its sync reviewed their text pages)."""
+        store = self.sabio.store
+        kb = store.get_kb(kb_name)
+        read = [Path(r.source) for r in report.results if r.outcome in ("added", "updated")]
+        for source in self.sources.find(kb.id):
+            if source.kind != "folder" or not source.options.get("review"):
+                continue
+            inside = [p for p in read if p.is_relative_to(source.location)]
+            ids = [d.id for p in inside if (d := store.find_document(kb.id, str(p))) is not None]
+            if ids:
+                self.sabio.review_arrived(source, ids)
 
 
 def _delivery(payload: dict[str, Any]) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from sabio.errors import CorruptFileError, EmptyDocumentError, LoadError, UnsupportedTypeError
-from sabio.loaders.formats import BUILT_IN, Format, format_of, register_format
+from sabio.loaders.formats import BUILT_IN, Format, clock, format_of, register_format
 
 SectionKind = Literal["text", "table"]
 
@@ -46,6 +46,27 @@ class LoadedDocument:
     title: str
     metadata: dict[str, str] = field(default_factory=dict)
     pages: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReadProgress:
+    """How far a long reading is: ``done`` of ``total`` pages read by OCR (``what``
+    "ocr"), or seconds of a recording transcribed ("transcription")."""
+
+    what: Literal["ocr", "transcription"]
+    done: int
+    total: int
+
+    def describe(self) -> str:
+        """ "OCR in progress — page 3 of 12", "transcribing — 2:05 of 10:00"."""
+        if self.what == "ocr":
+            page = min(self.done + 1, self.total)
+            return f"OCR in progress — page {page} of {self.total}"
+        return f"transcribing — {clock(self.done)} of {clock(self.total)}"
+
+
+Told = Callable[[ReadProgress], None]
+"""What a loader tells of a long reading, as it goes (:attr:`Blob.progress`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +164,8 @@ class Blob:
     models: Path | None = None
     """Where a loader may keep model files it derives once (the data directory's
     ``models/``: the transcription model, assembled from its packages)."""
+    progress: Told | None = None
+    """Told how far a long reading is (OCR's pages, a transcription's seconds)."""
 
     @classmethod
     def from_path(
@@ -151,10 +174,9 @@ class Blob:
         password: str | None = None,
         ocr: OcrOptions | None = None,
         models: Path | None = None,
+        progress: Told | None = None,
     ) -> Blob:
-        return cls(
-            name=path.name, path=path, password=password, ocr=ocr or DEFAULT_OCR, models=models
-        )
+        return cls(path.name, path, None, password, ocr or DEFAULT_OCR, models, progress)
 
     def read(self) -> bytes:
         if self.data is not None:

@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 
 from sabio.errors import EmptyDocumentError
-from sabio.loaders import Blob, LoadedDocument, Section, register_loader
+from sabio.loaders import Blob, LoadedDocument, ReadProgress, Section, register_loader
 from sabio.transcription import Segment, Transcript, load_model, transcribe, whisper_folder
 
 SECTION_CHARS = 600
@@ -49,18 +49,24 @@ def sections_of(segments: list[Segment], size: int = SECTION_CHARS) -> list[Sect
 
 def _transcript(blob: Blob) -> Transcript:
     if blob.path is not None:
-        return _transcribe_file(blob.path, blob.models)
+        return _transcribe_file(blob.path, blob)
     with tempfile.TemporaryDirectory(prefix="sabio-audio-") as tmp:
         path = Path(tmp) / f"recording{blob.extension}"
         path.write_bytes(blob.read())
-        return _transcribe_file(path, blob.models)
+        return _transcribe_file(path, blob)
 
 
-def _transcribe_file(path: Path, models: Path | None) -> Transcript:
-    if models is not None:
-        return transcribe(path, load_model(whisper_folder(models)))
+def _transcribe_file(path: Path, blob: Blob) -> Transcript:
+    told = blob.progress
+
+    def progress(done: float, duration: float) -> None:
+        if told is not None:
+            told(ReadProgress("transcription", int(done), max(1, int(duration))))
+
+    if blob.models is not None:
+        return transcribe(path, load_model(whisper_folder(blob.models)), progress=progress)
     with tempfile.TemporaryDirectory(prefix="sabio-whisper-") as tmp:  # no data directory
-        return transcribe(path, load_model(whisper_folder(Path(tmp))))
+        return transcribe(path, load_model(whisper_folder(Path(tmp))), progress=progress)
 
 
 @register_loader(".mp3", ".wav", ".ogg", ".oga", ".opus", ".flac", ".webm", ".m4a", ".mp4")

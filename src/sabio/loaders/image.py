@@ -56,7 +56,9 @@ def load_image(blob: Blob) -> LoadedDocument:
                 "too small to hold text worth reading"
             )
         try:
-            results = recognize_pages(range(1, frames + 1), lambda n: _frame(image, n), blob.ocr)
+            results = recognize_pages(
+                range(1, frames + 1), lambda n: _frame(image, n), blob.ocr, blob.progress
+            )
         except (OSError, SyntaxError, ValueError) as exc:  # a truncated or damaged frame
             raise CorruptFileError(f"the image is damaged ({exc})") from exc
     if not results.pages:

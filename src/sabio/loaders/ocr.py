@@ -35,7 +35,7 @@ import numpy as np
 from PIL import Image
 
 from sabio.errors import NeedsOCRError
-from sabio.loaders import DEFAULT_OCR, OcrOptions
+from sabio.loaders import DEFAULT_OCR, OcrOptions, ReadProgress, Told
 
 INSTALL_COMMAND = (
     "sudo apt-get install tesseract-ocr tesseract-ocr-eng tesseract-ocr-spa tesseract-ocr-osd"
@@ -106,11 +106,14 @@ def recognize_pages(
     numbers: Sequence[int],
     render: Callable[[int], Image.Image],
     options: OcrOptions = DEFAULT_OCR,
+    progress: Told | None = None,
 ) -> OcrResults:
     """Read pages ``numbers``, one per core at a time. Each is rendered (in this thread)
     only as a reader is free, so at most that many images are held at once; none is
-    started after ``options.budget`` seconds (the pages left are not in the result)."""
+    started after ``options.budget`` seconds (the pages left are not in the result).
+    ``progress`` is told how many pages are read, before the first and after each."""
     results = OcrResults()
+    tell = progress or (lambda _: None)
     pending: deque[tuple[int, Future[OcrPage]]] = deque()
     try:
         program = tesseract(options.program) if numbers else ""
@@ -119,6 +122,8 @@ def recognize_pages(
         return results
     workers = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
     start = time.monotonic()
+    if numbers:
+        tell(ReadProgress("ocr", 0, len(numbers)))
     with ThreadPoolExecutor(workers, thread_name_prefix="ocr") as pool:
         for done, number in enumerate(numbers):
             if done and options.budget and time.monotonic() - start > options.budget:
@@ -129,10 +134,12 @@ def recognize_pages(
                 break
             if len(pending) >= workers:
                 _collect(*pending.popleft(), results)
+                tell(ReadProgress("ocr", done - len(pending), len(numbers)))
             image = render(number)
             pending.append((number, pool.submit(recognize_page, image, options.languages, program)))
         while pending:
             _collect(*pending.popleft(), results)
+            tell(ReadProgress("ocr", len(numbers) - len(pending), len(numbers)))
     return results
 
 

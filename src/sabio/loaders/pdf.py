@@ -81,7 +81,9 @@ def load_pdf(blob: Blob) -> LoadedDocument:
         title = _title(pdf.get_metadata_value("Title"), blob.name)
         scanned = [p.number for p in pages if p.scanned]
         deferred = blob.ocr.defer and any(p.text.strip() for p in pages) and bool(scanned)
-        ocr = recognize_pages([] if deferred else scanned, lambda n: _render(pdf, n), blob.ocr)
+        ocr = recognize_pages(
+            [] if deferred else scanned, lambda n: _render(pdf, n), blob.ocr, blob.progress
+        )
     except pdfium.PdfiumError as exc:
         raise CorruptFileError(f"the PDF is damaged: {exc}") from exc
     finally:

@@ -50,7 +50,7 @@ from sabio.models import (
     register_embedding_backend,
     register_model_listing,
 )
-from sabio.readers import Limits, ReaderPool
+from sabio.readers import Limits, ReaderPool, Tell
 
 if TYPE_CHECKING:
     from sabio.config import Settings
@@ -233,10 +233,10 @@ def converted_model(settings: Settings) -> tuple[Path, bool]:
     return target, True
 
 
-def _convert(job: tuple[str, str]) -> str:
+def _convert(job: tuple[str, str], _tell: Tell) -> str:
     """Write the ONNX file of the weights at ``job[0]`` to ``job[1]``, in a reader process:
     the conversion holds the weights several times over (it took a server from 250 to
-    540 MB), which a long-running process must not keep."""
+    540 MB), which a long-running process must not keep (it tells nothing meanwhile)."""
     weights, out = job
     Path(out).write_bytes(build_onnx(_read_safetensors(Path(weights))))
     return out

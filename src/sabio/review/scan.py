@@ -12,7 +12,7 @@ from __future__ import annotations
 import bisect
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.errors import MessageError
@@ -55,6 +55,16 @@ class Report:
     documents: int = 0
     findings: list[Finding] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
+    dismissed: list[Finding] = field(default_factory=list)
+    """Findings a person dismissed (``Store.reviews``): kept apart, not counted."""
+
+    def set_aside(self, dismissed: Collection[tuple[str, str, str]]) -> None:
+        """Move the findings whose (document, kind, fingerprint) is ``dismissed`` apart."""
+        kept: list[Finding] = []
+        for finding in self.findings:
+            key = (finding.document, finding.kind, finding.fingerprint)
+            (self.dismissed if key in dismissed else kept).append(finding)
+        self.findings = kept
 
     def counts(self) -> Counter[str]:
         return Counter(f.kind for f in self.findings)
@@ -299,12 +309,17 @@ def _review_mails(report: Report, mails: list[tuple[str, list[Message], str]]) -
         report.findings.extend(review_mail(messages, text, name, known))
 
 
-def review_kb(store: SabioStore, kb: KnowledgeBase) -> Report:
-    """Review the documents stored in ``kb``: their text rebuilt from the chunks."""
+def review_kb(store: SabioStore, kb: KnowledgeBase, document_id: int | None = None) -> Report:
+    """Review the documents stored in ``kb`` (only one, when ``document_id`` is given:
+    a document as it arrives): their text rebuilt from the chunks; the findings a person
+    dismissed set apart."""
     report = Report()
-    sources = {d.id: d.source for d in store.list_documents(kb.id)}
+    if document_id is None:
+        sources = {d.id: d.source for d in store.list_documents(kb.id)}
+    else:  # one of many arriving: not the list of all of them each time
+        sources = {document_id: store.get_document(kb.id, document_id).source}
     mails: list[tuple[str, list[Message], str]] = []
-    for doc_id, text, pages in _stored_texts(store, kb):
+    for doc_id, text, pages in _stored_texts(store, kb, document_id):
         source = sources.get(doc_id, str(doc_id))
         report.documents += 1
         report.findings.extend(review_text(text, source, pages))
@@ -317,15 +332,16 @@ def review_kb(store: SabioStore, kb: KnowledgeBase) -> Report:
             except LoadError as exc:
                 report.failed.append((source, str(exc)))
     _review_mails(report, mails)
+    report.set_aside({d.key for d in store.reviews.dismissals(kb.id)})
     return report
 
 
 def _stored_texts(
-    store: SabioStore, kb: KnowledgeBase
+    store: SabioStore, kb: KnowledgeBase, document_id: int | None = None
 ) -> Iterator[tuple[int, str, list[tuple[int, int]]]]:
     current: int | None = None
     parts: list[tuple[int, int | None, str]] = []
-    for doc_id, start, page, text in store.document_chunks(kb.id):
+    for doc_id, start, page, text in store.document_chunks(kb.id, document_id):
         if doc_id != current and current is not None:
             yield current, *_rebuild(parts)
             parts = []

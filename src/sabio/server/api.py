@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
@@ -23,7 +23,7 @@ from sabio.answer import AnswerStream
 from sabio.errors import ConflictError
 from sabio.filters import DocumentFilter
 from sabio.ingest import FileResult
-from sabio.loaders import OcrSummary
+from sabio.loaders import OcrSummary, ReadProgress
 from sabio.server import roles, uploads
 from sabio.server.access import current_user_id
 from sabio.server.events import Event, close_iterator, event_stream
@@ -49,6 +49,7 @@ from sabio.server.schemas import (
     KnowledgeBaseOut,
     ModelOut,
     OcrOut,
+    ReadingOut,
     ReindexIn,
     RowId,
     SearchOut,
@@ -191,7 +192,8 @@ def _counted_kb(request: Request, sabio: Sabio, name: str) -> KnowledgeBaseOut:
 @router.get("/kbs/{name}/documents", summary="List documents", tags=["documents"])
 def list_documents(name: str, services: ServicesDep) -> list[DocumentOut]:
     """Every file of the knowledge base, indexed or not, with its status and why."""
-    return [_document_out(name, d) for d in services.reader.documents(name)]
+    readings = services.reader.readings()
+    return [_document_out(name, d, readings) for d in services.reader.documents(name)]
 
 
 @router.post(
@@ -241,7 +243,11 @@ def index_uploads(
         accepted = [str(uploads.accept(r, folder)) for r in received if problems[r.name] is None]
         try:
             paths = [Path(p) for p in accepted]
-            report = writer.add(paths, name, isolate=True, defer_ocr=True) if accepted else None
+            report = (
+                writer.add(paths, name, isolate=True, ocr="job", recordings="job")
+                if accepted
+                else None
+            )
         except BaseException:  # e.g. the embedding model is down: keep no unindexed file
             writer.discard_unindexed_uploads(name, accepted)
             raise
@@ -321,7 +327,13 @@ def delete_document(name: str, document_id: RowId, services: ServicesDep) -> Res
     return Response(status_code=204)
 
 
-def _document_out(kb_name: str, d: DocumentRecord) -> DocumentOut:
+def _document_out(
+    kb_name: str, d: DocumentRecord, readings: Mapping[str, ReadProgress] | None = None
+) -> DocumentOut:
+    ocr = OcrSummary.of(d.metadata)
+    reading = (readings or {}).get(d.source)
+    transcribed = reading if reading and reading.what == "transcription" else None
+    reading = reading if reading and reading.what == "ocr" and ocr.pending else None
     return DocumentOut(
         id=d.id,
         name=Path(d.source).name,
@@ -333,7 +345,13 @@ def _document_out(kb_name: str, d: DocumentRecord) -> DocumentOut:
         passages=d.chunk_count,
         size=d.size,
         updated_at=d.updated_at,
-        ocr=OcrOut(**asdict(OcrSummary.of(d.metadata))),
+        ocr=OcrOut(
+            **asdict(ocr),
+            progress=ReadingOut(done=reading.done, total=reading.total) if reading else None,
+        ),
+        transcription=(
+            ReadingOut(done=transcribed.done, total=transcribed.total) if transcribed else None
+        ),
     )
 
 

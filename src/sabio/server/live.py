@@ -1,8 +1,9 @@
 """A knowledge base's counts as they change, as server-sent events, for the web app's
 headers and Sources tab instead of polling: ``GET /api/v1/kbs/{name}/events``.
 
-The stream sends ``counts`` ({documents, passages}) when it starts and whenever the
-knowledge base's documents, its sources' items or their syncs changed since, then
+The stream sends ``counts`` ({documents, passages, alerts}: the review's unseen alerts)
+when it starts and whenever the knowledge base's documents, its sources' items or their
+syncs, or its alerts changed since, then
 ``changed`` ({}) for the page to read what it shows again. Every :data:`LOOK_SECONDS` it
 asks SQLite whether anything was committed at all (``data_version``: nothing to read,
 whoever wrote, a separate ``sabio worker`` too), and only then whether it concerned this
@@ -62,7 +63,9 @@ async def _events(request: Request, services: Services, kb_id: int) -> AsyncIter
                 now = await run_in_threadpool(reader.kb_activity, kb_id)
                 if now != seen:
                     documents, passages = await run_in_threadpool(reader.kb_counts, kb_id)
-                    yield format_event("counts", {"documents": documents, "passages": passages})
+                    alerts = await run_in_threadpool(reader.unseen_alerts, kb_id)
+                    counts = {"documents": documents, "passages": passages, "alerts": alerts}
+                    yield format_event("counts", counts)
                     if seen is not None:
                         yield format_event("changed", {})
                     seen = now

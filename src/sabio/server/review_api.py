@@ -1,20 +1,25 @@
 """The security review of a knowledge base, under ``/api/v1/kbs/{name}/review``
-(:mod:`sabio.review`): each finding with its place and explanation; secrets and
-identifiers masked, as in every output."""
+(:mod:`sabio.review`): each finding with its place and explanation (secrets and
+identifiers masked, as in every output), the findings dismissed as false positives
+(kept dismissed), and the alerts of what a source's review on arrival found."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
-from fastapi import APIRouter
-from pydantic import BaseModel
+from fastapi import APIRouter, Response
+from pydantic import BaseModel, Field
 
+from sabio.review import Finding
 from sabio.server.api import ERRORS, ServicesDep
 from sabio.server.links import API_PREFIX
+from sabio.store import Dismissal, ReviewAlert
 
 router = APIRouter(
     prefix=f"{API_PREFIX}/kbs/{{name}}/review", tags=["knowledge bases"], responses=ERRORS
 )
+Language = Literal["en", "es"]
 
 
 class FindingOut(BaseModel):
@@ -25,6 +30,8 @@ class FindingOut(BaseModel):
     """Masked for secrets and identifiers (the first characters and ``****``)."""
     fingerprint: str
     document: str
+    name: str = Field(description="The document's file name.")
+    document_id: int | None = Field(description="The document, for dismissing a finding.")
     page: int | None
     line: int
     start: int
@@ -42,15 +49,105 @@ class ReviewOut(BaseModel):
     documents: int
     counts: dict[str, int]
     findings: list[FindingOut]
+    dismissed: list[FindingOut] = Field(description="Findings dismissed as false positives.")
     failed: list[FailedOut]
 
 
+class DismissIn(BaseModel):
+    document_id: int
+    kind: str
+    fingerprint: str
+    reason: str = Field("", max_length=500, description="Why it is not a problem.")
+
+
+class DismissalOut(BaseModel):
+    document: str
+    kind: str
+    fingerprint: str
+    reason: str
+    dismissed_by: str
+    created_at: float
+
+
+class AlertOut(BaseModel):
+    id: int
+    name: str = Field(description="The document's file name.")
+    counts: dict[str, int]
+    severity: str
+    created_at: float
+    seen: bool
+
+
 @router.get("", summary="Secrets, personal data, phishing and attacks in a knowledge base")
-def review(name: str, services: ServicesDep, language: Literal["en", "es"] = "en") -> ReviewOut:
-    report = services.reader.review(name)
+def review(name: str, services: ServicesDep, language: Language = "en") -> ReviewOut:
+    reader = services.reader
+    report = reader.review(name)
+    ids = {d.source: d.id for d in reader.documents(name)}
+
+    def out(finding: Finding) -> FindingOut:
+        found = finding.as_json(language)
+        return FindingOut(
+            **found, name=Path(finding.document).name, document_id=ids.get(finding.document)
+        )
+
     return ReviewOut(
         documents=report.documents,
         counts=dict(report.counts()),
-        findings=[FindingOut(**f.as_json(language)) for f in report.findings],
+        findings=[out(f) for f in report.findings],
+        dismissed=[out(f) for f in report.dismissed],
         failed=[FailedOut(document=d, reason=r) for d, r in report.failed],
+    )
+
+
+@router.post("/dismissals", summary="Dismiss a finding (a false positive)", status_code=201)
+def dismiss(name: str, body: DismissIn, services: ServicesDep) -> DismissalOut:
+    """The finding stays dismissed through later reviews and re-indexing (of the same
+    document, kind and value)."""
+    with services.writing() as writer:
+        found = writer.dismiss_finding(
+            name, body.document_id, body.kind, body.fingerprint, reason=body.reason
+        )
+    assert found is not None
+    return _dismissal_out(found)
+
+
+@router.delete("/dismissals", summary="Restore a dismissed finding", status_code=204)
+def restore(
+    name: str, document_id: int, kind: str, fingerprint: str, services: ServicesDep
+) -> Response:
+    with services.writing() as writer:
+        writer.dismiss_finding(name, document_id, kind, fingerprint, restore=True)
+    return Response(status_code=204)
+
+
+@router.get("/alerts", summary="What reviews on arrival found, latest first")
+def alerts(name: str, services: ServicesDep, unseen: bool = False) -> list[AlertOut]:
+    return [_alert_out(a) for a in services.reader.review_alerts(name, unseen=unseen)]
+
+
+@router.post("/alerts/seen", summary="Mark every alert of the knowledge base seen")
+def alerts_seen(name: str, services: ServicesDep) -> dict[str, int]:
+    with services.writing() as writer:
+        return {"seen": writer.alerts_seen(name)}
+
+
+def _dismissal_out(d: Dismissal) -> DismissalOut:
+    return DismissalOut(
+        document=Path(d.document).name,
+        kind=d.kind,
+        fingerprint=d.fingerprint,
+        reason=d.reason,
+        dismissed_by=d.dismissed_by,
+        created_at=d.created_at,
+    )
+
+
+def _alert_out(a: ReviewAlert) -> AlertOut:
+    return AlertOut(
+        id=a.id,
+        name=Path(a.document).name,
+        counts=a.counts,
+        severity=a.severity,
+        created_at=a.created_at,
+        seen=a.seen,
     )

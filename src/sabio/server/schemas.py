@@ -72,6 +72,11 @@ class KnowledgeBaseOut(BaseModel):
     passages: int
 
 
+class ReadingOut(BaseModel):
+    done: int = Field(description="Pages read so far (OCR in progress — page done+1 of total).")
+    total: int
+
+
 class OcrOut(BaseModel):
     pages: list[int] = Field(description="The pages read by OCR (1 for an image).")
     confidence: float | None = Field(
@@ -86,6 +91,9 @@ class OcrOut(BaseModel):
     pending: bool = Field(
         description="The missing pages are being read by OCR in the background (a job)."
     )
+    progress: ReadingOut | None = Field(
+        default=None, description="How far that job is, while it runs: pages read of all."
+    )
 
 
 class DocumentOut(BaseModel):
@@ -96,13 +104,21 @@ class DocumentOut(BaseModel):
         "a mail or a posted text."
     )
     title: str
-    status: str = Field(description="indexed, skipped, needs_ocr, encrypted or failed.")
+    status: str = Field(
+        description="indexed, skipped, needs_ocr, encrypted, failed, or transcribing (a "
+        "recording its background job is reading)."
+    )
     reason: str = Field(description="Why it is not indexed ('' when it is).")
     pages: int | None
     passages: int
     size: int
     updated_at: float
     ocr: OcrOut = Field(description="What OCR read of it (scanned pages, images).")
+    transcription: ReadingOut | None = Field(
+        default=None,
+        description="A recording being transcribed (status transcribing): seconds done of "
+        "its length, while its job runs.",
+    )
 
 
 class UploadedFileOut(BaseModel):

@@ -17,11 +17,11 @@ import re
 import stat
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any, BinaryIO
+from typing import Annotated, Any, BinaryIO, Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, Header
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
 from sabio.config import Settings, check_ollama_host
 from sabio.errors import ConfigError, NotFoundError
@@ -223,6 +223,37 @@ def document_file(
     response = StreamingResponse(_blocks(file, end - start, start), status, headers=headers)
     response.headers["Content-Type"] = media_type  # as is: no charset added to plain text
     return response
+
+
+@router.get(
+    "/kbs/{name}/documents/{document_id}/transcript",
+    summary="A recording's transcript (TXT, SRT, VTT)",
+    tags=["documents"],
+    response_class=Response,
+    responses={
+        200: {
+            "content": {"text/plain": {}, "application/x-subrip": {}, "text/vtt": {}},
+            "description": "The transcript, as a download named after the recording.",
+        }
+    },
+)
+def document_transcript(
+    name: str,
+    document_id: RowId,
+    services: ServicesDep,
+    format: Literal["txt", "srt", "vtt"] = "txt",
+) -> Response:
+    """The words of a transcribed recording: plain text with each passage's time
+    (``txt``), or subtitles (``srt``, ``vtt``) whose cues are its passages. A 404 when
+    the document is not a recording of this knowledge base."""
+    reader = services.reader
+    found = reader.transcript(reader.kb(name), document_id, format)
+    disposition = f"attachment; filename*=UTF-8''{quote(found.name, safe='')}"
+    return Response(
+        found.text,
+        media_type=found.media_type,
+        headers={"Content-Disposition": disposition, "X-Content-Type-Options": "nosniff"},
+    )
 
 
 def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:

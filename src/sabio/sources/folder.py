@@ -20,10 +20,11 @@ import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from sabio.errors import ConfigError, SourceError
 from sabio.ingest import IGNORED_NAMES, file_hash, scan_paths
+from sabio.review.alerts import ReviewOptions
 from sabio.sources import ItemUpdate, Source, SourceSetup, SourceWatch
 from sabio.sources.kinds import SetupContext, SourceKind, SyncContext, register_source_kind
 from sabio.store import DocumentRecord, FileState
@@ -53,7 +54,7 @@ def is_temporary(path: str, folder: Path) -> bool:
     return any(part.startswith(".") for part in parts)
 
 
-class FolderOptions(BaseModel):
+class FolderOptions(ReviewOptions):
     model_config = ConfigDict(extra="forbid")
 
     follow_links: bool = Field(

@@ -23,10 +23,11 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal, cast
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from sabio.errors import ConfigError
 from sabio.ingest import LoadedSource
+from sabio.review.alerts import ReviewOptions
 from sabio.sources import ItemUpdate, Source, SourceItem, SourceSetup, SourceWatch
 from sabio.sources.kinds import SetupContext, SourceKind, SyncContext, register_source_kind
 
@@ -55,7 +56,7 @@ def mailbox_settings(options: dict[str, Any]) -> MailboxSettings:
     )
 
 
-class ImapOptions(BaseModel):
+class ImapOptions(ReviewOptions):
     model_config = ConfigDict(extra="forbid")
 
     host: str = Field(description="The mail server.", examples=["imap.example.org"])

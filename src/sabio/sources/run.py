@@ -12,10 +12,11 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from sabio.config import Settings
 from sabio.ingest import FileResult, IngestReport, LoadedSource, Progress
+from sabio.loaders import ReadProgress
 from sabio.sources import ItemUpdate, Source, SourceItem
 from sabio.store import DocumentRecord, FileState, KnowledgeBase, SabioStore, SourceBackend
 
@@ -58,6 +59,7 @@ class Library(Protocol):
         isolate: bool = False,
         follow_links: bool = False,
         within: Path | None = None,
+        ocr: Literal["now", "after", "job"] = "now",
     ) -> IngestReport: ...
 
     def add_loaded(
@@ -65,6 +67,8 @@ class Library(Protocol):
     ) -> IngestReport: ...
 
     def source_password(self, source_id: int) -> str: ...
+
+    def review_arrived(self, source: Source, document_ids: Sequence[int]) -> Any: ...
 
 
 class SyncRun:
@@ -131,7 +135,12 @@ class SyncRun:
         ``follow_links``); each file's outcome becomes its item."""
         done = self._done
 
-        def progress(result: FileResult | None, note: str, total: int | None = None) -> None:
+        def progress(
+            result: FileResult | None,
+            note: str,
+            total: int | None = None,
+            reading: ReadProgress | None = None,
+        ) -> None:
             nonlocal done
             if result is not None:
                 done += 1
@@ -145,6 +154,7 @@ class SyncRun:
             isolate=True,  # a reader that crashes on a file fails that file, not the worker
             follow_links=follow_links,
             within=within,
+            ocr="job",  # a mixed PDF's text now; its scanned pages by a job of their own
         )
         self.record([self._update(r, r.source, "") for r in report.results])
 
@@ -181,6 +191,8 @@ class SyncRun:
         self.record([ItemUpdate(key, "removed", "removed", reason) for key, _ in sources_and_keys])
 
     def record(self, updates: Sequence[ItemUpdate]) -> None:
+        """Keep what became of each item; with the source's ``review`` option, review
+        the documents added or changed (:meth:`Library.review_arrived`)."""
         if updates:
             self.sources.record(self.source.id, updates)
         for update in updates:
@@ -188,6 +200,13 @@ class SyncRun:
             new = update.outcome in ("added", "updated") and update.status == "indexed"
             if new and update.document_id is not None:
                 self.arrived.append(update.document_id)
+        arrived = [
+            u.document_id
+            for u in updates
+            if u.outcome in ("added", "updated") and u.document_id is not None
+        ]
+        if arrived and self.source.options.get("review"):
+            self.library.review_arrived(self.source, arrived)
 
     def _update(self, result: FileResult, key: str, title: str) -> ItemUpdate:
         doc = self.document(result.source) if result.outcome != "removed" else None

@@ -23,13 +23,14 @@ from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from sabio.config import Settings
 from sabio.errors import ConfigError, SourceError
 from sabio.ingest import LoadedSource
 from sabio.loaders import Blob, is_supported
 from sabio.loaders.formats import extension_for
+from sabio.review.alerts import ReviewOptions
 from sabio.sources import ItemUpdate, Source, SourceSetup
 from sabio.sources.kinds import SetupContext, SourceKind, SyncContext, register_source_kind
 
@@ -42,7 +43,7 @@ MAX_PAGES = 1000
 MAX_CHILD_SITEMAPS = 50
 
 
-class WebOptions(BaseModel):
+class WebOptions(ReviewOptions):
     """A web page's, a feed's, a sitemap's and a webhook's options."""
 
     model_config = ConfigDict(extra="forbid")

@@ -5,10 +5,10 @@ connections and transactions), :mod:`~sabio.store.migrations` (numbered schema c
 applied when the file is opened), :mod:`~sabio.store.schema` (the list of them),
 :mod:`~sabio.store.documents` (knowledge bases, documents, chunks: the source of truth
 from which the search index is derived), the tables of chats, users, sources, jobs,
-feedback and guides, each in a module of its own, and :mod:`~sabio.store.copies` (the
-database as one file, for export and import). It is the only package that writes SQL.
-:class:`Store` is all of them over one database; :class:`~sabio.store.backend.StoreBackend`
-is what another backend must do.
+feedback and guides, and the review's (dismissals, alerts), each in a module of its own,
+and :mod:`~sabio.store.copies` (the database as one file, for export and import). It is
+the only package that writes SQL. :class:`Store` is all of them over one database;
+:class:`~sabio.store.backend.StoreBackend` is what another backend must do.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from sabio.store.backend import (
     ChatBackend,
     FeedbackBackend,
     GuideBackend,
+    ReviewBackend,
     SabioStore,
     SourceBackend,
     StoreBackend,
@@ -36,6 +37,7 @@ from sabio.store.documents import (
 )
 from sabio.store.feedback import Feedback, FeedbackStore, NewFeedback
 from sabio.store.guides import Guide, GuideStore
+from sabio.store.reviews import Dismissal, ReviewAlert, ReviewStore
 from sabio.store.schema import MIGRATIONS, SCHEMA_VERSION
 from sabio.store.sources import ItemUpdate, Source, SourceItem, SourceStore
 from sabio.store.users import ApiToken, Session, User, UserStore
@@ -47,6 +49,7 @@ __all__ = [
     "ChatBackend",
     "ChatMessage",
     "ChatStore",
+    "Dismissal",
     "DocumentRecord",
     "Feedback",
     "FeedbackBackend",
@@ -60,6 +63,9 @@ __all__ = [
     "NewFeedback",
     "Passage",
     "Placement",
+    "ReviewAlert",
+    "ReviewBackend",
+    "ReviewStore",
     "SabioStore",
     "Session",
     "Source",
@@ -87,6 +93,7 @@ class Store(Database, DocumentTables):
         self.sources: SourceBackend = SourceStore(self)
         self.feedback: FeedbackBackend = FeedbackStore(self)
         self.guides: GuideBackend = GuideStore(self)
+        self.reviews: ReviewBackend = ReviewStore(self)
 
 
 _SQLITE_IS_A_BACKEND: type[SabioStore] = Store  # mypy checks that Store keeps the protocol

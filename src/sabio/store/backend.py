@@ -29,6 +29,7 @@ from sabio.store.documents import (
 )
 from sabio.store.feedback import Feedback, NewFeedback
 from sabio.store.guides import Guide
+from sabio.store.reviews import Dismissal, ReviewAlert
 from sabio.store.sources import ItemUpdate, Source, SourceItem
 from sabio.store.users import ApiToken, Session, User
 
@@ -149,19 +150,45 @@ class GuideBackend(Protocol):
     def set_guide(self, kb_id: int, guide: Guide) -> Guide: ...
 
 
+class ReviewBackend(Protocol):
+    """The security review's dismissed findings and its alerts of new documents
+    (:mod:`sabio.store.reviews`)."""
+
+    def dismiss(
+        self,
+        kb_id: int,
+        document: str,
+        kind: str,
+        fingerprint: str,
+        *,
+        reason: str = "",
+        by: str = "",
+    ) -> Dismissal: ...
+    def restore(self, kb_id: int, document: str, kind: str, fingerprint: str) -> bool: ...
+    def dismissals(self, kb_id: int) -> list[Dismissal]: ...
+    def add_alert(
+        self, kb_id: int, document: str, counts: dict[str, int], severity: str
+    ) -> ReviewAlert: ...
+    def alerts(
+        self, kb_id: int, *, unseen: bool = False, limit: int = 100
+    ) -> list[ReviewAlert]: ...
+    def mark_seen(self, kb_id: int) -> int: ...
+
+
 class StoreBackend(Protocol):
     """Knowledge bases, their documents, and the chunks (text and vectors) of each.
 
     Every write is atomic: a document and its chunks change together or not at all.
     Chunk ids only grow, so an index derived from the chunks catches up by id. The
     tables beside the documents are each a part of their own (``chats``, ``users``,
-    ``sources``, ``feedback``, ``guides``)."""
+    ``sources``, ``feedback``, ``guides``, ``reviews``)."""
 
     chats: ChatBackend
     users: UserBackend
     sources: SourceBackend
     feedback: FeedbackBackend
     guides: GuideBackend
+    reviews: ReviewBackend
 
     # knowledge bases
     def create_kb(
@@ -226,4 +253,6 @@ class SabioStore(StoreBackend, SqlDatabase, Protocol):
     def watching(self) -> AbstractContextManager[Callable[[], int]]: ...
     def erase_deleted(self) -> None: ...
     def document_fields(self, kb_id: int) -> list[tuple[int, str, str, str, int]]: ...
-    def document_chunks(self, kb_id: int) -> Iterator[tuple[int, int, int | None, str]]: ...
+    def document_chunks(
+        self, kb_id: int, document_id: int | None = None
+    ) -> Iterator[tuple[int, int, int | None, str]]: ...

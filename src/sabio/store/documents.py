@@ -244,8 +244,9 @@ class DocumentTables(SqlDatabase):
 
     def kb_activity(self, kb_id: int) -> tuple[Any, ...]:
         """Something that changes whenever the knowledge base's chunks, its number of
-        documents, its sources' items or their jobs do (for telling clients, not for
-        counting); read it when :meth:`watching` says something was written."""
+        documents, its sources' items or their jobs, or its unseen review alerts do (for
+        telling clients, not for counting); read it when :meth:`watching` says something
+        was written."""
         row = self.db.execute(
             """SELECT (SELECT generation FROM kb WHERE id=?),
                       (SELECT count(*) FROM document WHERE kb_id=?),
@@ -255,8 +256,10 @@ class DocumentTables(SqlDatabase):
                               || max(coalesce(j.finished_at, 0)) FROM job j
                          JOIN source s ON s.id = j.source_id WHERE s.kb_id=?),
                       (SELECT count(*) || ':' || max(coalesce(last_sync_at, 0)) FROM source
-                         WHERE kb_id=?)""",
-            (kb_id, kb_id, kb_id, kb_id, kb_id),
+                         WHERE kb_id=?),
+                      (SELECT count(*) || ':' || coalesce(max(id), 0) FROM review_alert
+                         WHERE kb_id=? AND seen=0)""",
+            (kb_id, kb_id, kb_id, kb_id, kb_id, kb_id),
         ).fetchone()
         return tuple(row)
 
@@ -542,13 +545,16 @@ class DocumentTables(SqlDatabase):
             parts.append(piece)
         return [(page, "".join(parts)) for page, parts in pages]
 
-    def document_chunks(self, kb_id: int) -> Iterator[tuple[int, int, int | None, str]]:
-        """(document id, start, page, text) of every chunk, by document and position: what
-        rebuilds each document's text (chunks are exact slices of it), for a review."""
+    def document_chunks(
+        self, kb_id: int, document_id: int | None = None
+    ) -> Iterator[tuple[int, int, int | None, str]]:
+        """(document id, start, page, text) of every chunk (of one document, when given),
+        by document and position: what rebuilds each document's text (chunks are exact
+        slices of it), for a review."""
         yield from self.db.execute(
             "SELECT document_id, start, page, text FROM chunk WHERE kb_id=?"
-            " ORDER BY document_id, ord",
-            (kb_id,),
+            " AND (? IS NULL OR document_id=?) ORDER BY document_id, ord",
+            (kb_id, document_id, document_id),
         )
 
     def chunk_texts(self, kb_id: int) -> Iterator[tuple[int, str, str]]:

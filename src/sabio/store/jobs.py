@@ -108,12 +108,16 @@ class JobQueue:
                 )
         return self.get(job_id)
 
-    def enqueue_ingest(self, kb_name: str, paths: list[str], *, ocr: bool = False) -> Job:
+    def enqueue_ingest(
+        self, kb_name: str, paths: list[str], *, ocr: bool = False, transcribe: bool = False
+    ) -> Job:
         """Queue adding files to a knowledge base (what a stopped server left unindexed);
-        ``ocr``: reading them again for the scanned pages their first reading left."""
+        ``ocr``: reading them again for the scanned pages their first reading left;
+        ``transcribe``: a recording an upload left for this job."""
         now = time.time()
+        flags = {"ocr": ocr, "transcribe": transcribe}
         payload = json.dumps(
-            {"kb": kb_name, "paths": sorted(paths), **({"ocr": True} if ocr else {})}
+            {"kb": kb_name, "paths": sorted(paths), **{k: True for k, v in flags.items() if v}}
         )
         with self.store.transaction() as db:
             job_id = int(

@@ -23,6 +23,7 @@ from sabio.store.backend import (
     ChatBackend,
     FeedbackBackend,
     GuideBackend,
+    ReviewBackend,
     SabioStore,
     SourceBackend,
     UserBackend,
@@ -33,6 +34,7 @@ from sabio.store.feedback import FeedbackStore
 from sabio.store.guides import GuideStore
 from sabio.store.pg_schema import PG_MIGRATIONS
 from sabio.store.postgres import PostgresDatabase
+from sabio.store.reviews import ReviewStore
 from sabio.store.sources import SourceStore
 from sabio.store.users import UserStore
 from sabio.terms import tokens
@@ -68,6 +70,7 @@ class PostgresStore(PostgresDatabase, DocumentTables):
         self.sources: SourceBackend = SourceStore(self)
         self.feedback: FeedbackBackend = FeedbackStore(self)
         self.guides: GuideBackend = GuideStore(self)
+        self.reviews: ReviewBackend = ReviewStore(self)
 
     # knowledge bases: each with its HNSW index
 

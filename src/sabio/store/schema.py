@@ -11,7 +11,8 @@ answer; 6: API tokens' scope (a browser extension's pairing gives one for its ro
 only); 7: feedback on answers and the corrections among it (notes,
 :mod:`sabio.store.feedback`); 8: each knowledge base's instructions and style
 (:mod:`sabio.store.guides`); 9: the chart drawn with an answer computed over a table
-(``message.chart``, an SVG document). A new change of the schema is a new function here
+(``message.chart``, an SVG document); 10: the security review's dismissed findings
+and alerts (:mod:`sabio.store.reviews`). A new change of the schema is a new function here
 (or in the module of its tables), appended to :data:`MIGRATIONS`.
 """
 
@@ -24,6 +25,7 @@ from sabio.store.documents import create_documents
 from sabio.store.feedback import create_feedback
 from sabio.store.guides import create_guides
 from sabio.store.migrations import Migration, execute_script, migration
+from sabio.store.reviews import create_review_tables
 from sabio.store.sources import create_sources_and_jobs
 from sabio.store.users import create_users
 
@@ -99,6 +101,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     create_feedback,
     create_guides,
     message_charts,
+    create_review_tables,
 )
 SCHEMA_VERSION = MIGRATIONS[-1].number
 """The number of the last migration (kept in ``PRAGMA user_version`` too, and in exports)."""

@@ -4,7 +4,7 @@
 // answers, which go through markdown.js with raw HTML off).
 //
 // The shell: starting (who is signed in), the sidebar (chats, search, navigation), the
-// routes (#/new, #/chat/ID, #/kbs, #/kbs/ID, #/kbs/ID/sources, #/kbs/ID/members,
+// routes (#/new, #/chat/ID, #/kbs, #/kbs/ID, #/kbs/ID/sources, #/kbs/ID/security, #/kbs/ID/members,
 // #/settings), the theme and the language, the connection banner and the shortcuts.
 // A route shows its view or, when it cannot load, an empty page that says why; never
 // the previous page's content.

@@ -449,6 +449,13 @@ function player(url, seconds) {
   return h("div.source-play", {}, h("button.button.small", { type: "button", onclick: () => { audio.currentTime = seconds; audio.play(); } }, t("playFrom", { t: clock(seconds) })), audio);
 }
 
+// The recording's transcript to download: plain text with times, or subtitles.
+function transcriptLinks(kb, documentId) {
+  const url = (format) => `${API}/kbs/${encodeURIComponent(kb)}/documents/${documentId}/transcript?format=${format}`;
+  const link = (format) => h("a.transcript-link", { href: url(format), download: "", title: t("transcriptAs", { format: format.toUpperCase() }) }, format.toUpperCase());
+  return h("p.source-transcript.small", {}, icon("file"), ` ${t("transcript")}: `, link("txt"), " · ", link("srt"), " · ", link("vtt"));
+}
+
 function chipHtml(c) {
   const where = `${c.title || c.document}${placeLabel(c) ? `, ${placeLabel(c)}` : ""}`;
   const escaped = where.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
@@ -652,8 +659,9 @@ async function openSource(citation, kbName, opener) {
     const p = await api("GET", `/kbs/${encodeURIComponent(kb ? kb.id : kbName)}/passages/${citation.chunk_id}`);
     const mark = h("mark", {}, p.text);
     if (p.file_url && isRecording(citation.document)) where.append(player(p.file_url, p.page || 0));
+    if (isRecording(citation.document)) where.append(transcriptLinks(kb ? kb.id : kbName, p.document_id));
     else if (p.file_url) where.append(h("a.button.small", { href: p.file_url, target: "_blank", rel: "noopener" }, icon("file"), p.page ? t("openAtPage", { n: p.page }) : t("openOriginal")));
-    content.replaceChildren(p.heading ? h("p.passage-heading", {}, p.heading) : null, h("div.passage", {}, p.before ? h("span.context", {}, p.before) : null, mark, p.after ? h("span.context", {}, p.after) : null));
+    content.replaceChildren(...(p.heading ? [h("p.passage-heading", {}, p.heading)] : []), h("div.passage", {}, p.before ? h("span.context", {}, p.before) : null, mark, p.after ? h("span.context", {}, p.after) : null));
     mark.scrollIntoView({ block: "start" });
   } catch (err) {
     if (!(err instanceof ApiError) || err.status !== 404) report(err);

@@ -7,18 +7,20 @@ import { API, api } from "../api.js";
 import { loadChats, loadKbs } from "../data.js";
 import { confirmDialog } from "../dialogs.js";
 import { report, showError } from "../errors.js";
-import { formatDate, getLang, t } from "../i18n.js";
+import { formatClock, formatDate, getLang, t } from "../i18n.js";
 import { canWrite, isAdmin, set, state, watch } from "../store.js";
 import { uploadQueue, unlockButton } from "../uploads.js";
 import { confirmKbDeletion } from "./data.js";
 import { h, header, icon, statusBadge, statusReason, toast } from "../ui.js";
 import { membersTab } from "./accounts.js";
 import { guideTab } from "./guide.js";
+import { securityTab } from "./security.js";
 import { sourcesView } from "./sources.js";
 import { tasksPanel } from "./tasks.js";
 
 const counts = (kb) => `${t("nDocuments", { n: kb.documents })} · ${t("nPassages", { n: kb.passages })}`;
 const path = (kb) => `#/kbs/${encodeURIComponent(kb.id)}`;
+const OCR_POLL_MS = 3000;
 
 // The page into `main`: the list, and knowledge base `ref` (its id) open on `tab`
 // (undefined: documents; "sources"; "members"). Returns {leave}.
@@ -95,12 +97,14 @@ function modelWhy(model) {
 async function kbDetail(kb, tab) {
   const why = () => (modelWhy(kb.embedding_model) ? h("span.muted", {}, ` — ${modelWhy(kb.embedding_model)}`) : null);
   const countsLine = h("p.kb-counts", { "aria-live": "polite" }, `${counts(kb)} · ${kb.embedding_model}`, why());
-  const tabs = [["documents", undefined, "file", t("documents")], ["sources", "sources", "sync", t("sources")], ["guide", "guide", "edit", t("guideTab")]];
+  const alertBadge = h("span.badge.alerts", { hidden: true, title: t("alertsBadge") });
+  let alerts = null; // unseen review alerts, as the live counts tell them
+  const tabs = [["documents", undefined, "file", t("documents")], ["sources", "sources", "sync", t("sources")], ["guide", "guide", "edit", t("guideTab")], ["security", "security", "shield", t("security")]];
   if (state.auth.auth && isAdmin()) tabs.push(["members", "members", "users", t("members")]);
   const nav = h(
     "nav.tabs",
     { "aria-label": kb.name },
-    tabs.map(([, sub, glyph, label]) => h("a.tab", { href: sub ? `${path(kb)}/${sub}` : path(kb), "aria-current": sub === tab ? "page" : null }, icon(glyph), label)),
+    tabs.map(([, sub, glyph, label]) => h("a.tab", { href: sub ? `${path(kb)}/${sub}` : path(kb), "aria-current": sub === tab ? "page" : null }, icon(glyph), label, sub === "security" ? alertBadge : null)),
   );
   let body;
   let refresh = async () => {};
@@ -110,6 +114,8 @@ async function kbDetail(kb, tab) {
     ({ element: body, refresh } = view);
   } else if (tab === "guide") {
     ({ element: body, refresh } = await guideTab(kb));
+  } else if (tab === "security") {
+    ({ element: body, refresh } = await securityTab(kb));
   } else if (tab === "members" && state.auth.auth && isAdmin()) {
     body = await membersTab(kb);
   } else {
@@ -118,6 +124,11 @@ async function kbDetail(kb, tab) {
   }
   const live = liveCounts(kb, (fresh) => {
     countsLine.replaceChildren(`${counts(fresh)} · ${kb.embedding_model}`, why() || "");
+    const unseen = fresh.alerts || 0;
+    alertBadge.hidden = !unseen;
+    alertBadge.textContent = String(unseen);
+    if (alerts !== null && unseen > alerts) toast(t("newAlertsIn", { n: unseen - alerts, kb: kb.name }), "info");
+    alerts = unseen;
     set({ kbs: state.kbs.map((k) => (k.id === kb.id ? { ...k, ...fresh } : k)) });
   }, () => refresh().catch(report));
   const actions = isAdmin()
@@ -158,16 +169,25 @@ async function documentsTab(kb) {
     else selection.delete(doc.id);
     tasks.select([...selection.values()]);
   };
+  let again = null; // while OCR or a transcription reads a document in the background, the list is read again
+  let left = false;
+  const leave = () => {
+    left = true;
+    clearTimeout(again);
+    tasks.leave();
+  };
   const refresh = async () => {
+    clearTimeout(again);
     const documents = await api("GET", `/kbs/${encodeURIComponent(kb.id)}/documents`);
     for (const id of selection.keys()) if (!documents.some((d) => d.id === id)) selection.delete(id);
     tasks.setDocuments(documents);
     tasks.select([...selection.values()]);
     docs.replaceChildren(documents.length ? tablesReportLink(kb) : "", documentTable(kb, documents, refresh, { selection, selected }));
+    if (!left && documents.some((d) => (d.ocr && d.ocr.pending) || d.status === "transcribing")) again = setTimeout(() => refresh().catch(() => {}), OCR_POLL_MS);
   };
   await refresh();
   const parts = [docs, tasks.element];
-  if (!canWrite(kb)) return { element: h("div.kb-documents", {}, h("p.muted.small", {}, t("readOnlyHelp")), ...parts), refresh, leave: tasks.leave };
+  if (!canWrite(kb)) return { element: h("div.kb-documents", {}, h("p.muted.small", {}, t("readOnlyHelp")), ...parts), refresh, leave };
   const queue = uploadQueue(kb, { done: () => refresh().catch(report), unlocked: () => refresh().catch(report) });
   const fileInput = h("input", { type: "file", multiple: true, hidden: true, onchange: (e) => queue.enqueue(Array.from(e.target.files)) });
   const drop = h(
@@ -199,7 +219,7 @@ async function documentsTab(kb) {
     h("span.muted", { id: "drop-help" }, t("dropHelp")),
     fileInput,
   );
-  return { element: h("div.kb-documents", {}, drop, queue.element, ...parts), refresh, leave: tasks.leave };
+  return { element: h("div.kb-documents", {}, drop, queue.element, ...parts), refresh, leave };
 }
 
 // The report over the knowledge base's tables (computed on the server, no model), in a tab.
@@ -232,7 +252,7 @@ function documentTable(kb, documents, refresh, choice) {
             { dataset: { status: d.status } },
             h("td", {}, d.status === "indexed" ? h("input", { type: "checkbox", checked: choice.selection.has(d.id), "aria-label": t("tasks.select", { name: d.name }), onchange: (e) => choice.selected(d, e.target.checked) }) : null),
             h("td", {}, d.file_url ? h("a", { href: d.file_url, target: "_blank", rel: "noopener" }, d.name) : d.name, d.title && d.title !== d.name ? h("div.muted.small", {}, d.title) : null),
-            h("td", {}, statusBadge(d.status), ...(d.reason ? statusReason(d.status, d.reason) : []), ...ocrNotes(d.ocr), writer && d.status === "encrypted" ? unlockButton(kb, d, () => refresh().catch(report)) : null),
+            h("td", {}, statusBadge(d.status), ...(d.reason ? statusReason(d.status, d.reason) : []), ...ocrNotes(d.ocr), d.transcription ? h("div.muted.small.transcribing", { role: "status" }, t("transcribingAt", { done: formatClock(d.transcription.done), total: formatClock(d.transcription.total) })) : null, writer && d.status === "encrypted" ? unlockButton(kb, d, () => refresh().catch(report)) : null),
             h("td.num", {}, d.pages ?? ""),
             h("td.num", {}, d.passages),
             h("td.muted", {}, formatDate(d.updated_at)),
@@ -300,6 +320,13 @@ function ocrNotes(ocr) {
   return [
     ocr.pages.length ? h("div.muted.small.ocr-read", {}, t("ocr.read", { ...pages(ocr.pages), confidence: Math.round(ocr.confidence ?? 0) })) : null,
     ocr.low_pages.length ? h("div.status-help.ocr-low", {}, t("ocr.low", pages(ocr.low_pages))) : null,
-    ocr.missing_pages.length ? h("div.status-help.ocr-missing", {}, t(ocr.pending ? "ocr.pending" : "ocr.missing", pages(ocr.missing_pages))) : null,
+    ocr.missing_pages.length ? h("div.status-help.ocr-missing", { role: ocr.pending ? "status" : null }, ocrLeft(ocr, pages(ocr.missing_pages))) : null,
   ];
+}
+
+// The pages OCR has not read: being read ("page 3 of 12", while its job runs), or not.
+function ocrLeft(ocr, missing) {
+  if (!ocr.pending) return t("ocr.missing", missing);
+  const p = ocr.progress;
+  return p ? t("ocr.progress", { page: Math.min(p.done + 1, p.total), pages: p.total }) : t("ocr.pending", missing);
 }

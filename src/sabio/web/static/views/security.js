@@ -1,0 +1,116 @@
+// A knowledge base's Security tab: what the review found (GET /kbs/{kb}/review), by
+// document, highest severity first, masked as the server masks it; a filter by kind;
+// writers dismiss a false positive (it stays dismissed) and restore it; the alerts of
+// what a source's review on arrival found, until they are marked seen. A review reads
+// every document, so it runs when the tab opens and on "Review again", never on each
+// change the live counts tell of (those re-read the alerts only).
+
+import { api } from "../api.js";
+import { report } from "../errors.js";
+import { formatAgo, getLang, t } from "../i18n.js";
+import { canWrite } from "../store.js";
+import { h, icon } from "../ui.js";
+
+const RANK = { high: 0, medium: 1, low: 2 };
+const tOr = (key, fallback) => (t(key) === key ? fallback : t(key));
+const kindLabel = (kind) => tOr(`finding.${kind}`, kind);
+
+// {element, refresh}: the tab, and what reads the review again.
+export async function securityTab(kb) {
+  const path = `/kbs/${encodeURIComponent(kb.id)}/review`;
+  const alertsBox = h("div.review-alerts");
+  const summary = h("p.muted", { role: "status" });
+  const kindFilter = h("select", { name: "finding-kind", "aria-label": t("findingKind") });
+  const showDismissed = h("input", { type: "checkbox", name: "show-dismissed" });
+  const list = h("div.review-documents");
+  let review = null;
+  const draw = () => {
+    const kind = kindFilter.value;
+    const chosen = (findings) => findings.filter((f) => !kind || f.kind === kind);
+    const findings = chosen(review.findings);
+    const dismissed = showDismissed.checked ? chosen(review.dismissed) : [];
+    summary.replaceChildren(t("reviewSummary", { n: review.findings.length, documents: review.documents, dismissed: review.dismissed.length }));
+    const byDocument = new Map();
+    for (const f of [...findings, ...dismissed.map((d) => ({ ...d, dismissed: true }))]) {
+      if (!byDocument.has(f.name)) byDocument.set(f.name, []);
+      byDocument.get(f.name).push(f);
+    }
+    list.replaceChildren(...(byDocument.size ? [...byDocument].map(([name, found]) => documentCard(name, found)) : [h("p.muted", {}, t(review.findings.length ? "reviewNoneOfKind" : "reviewNothing"))]));
+  };
+  const documentCard = (name, found) => {
+    found.sort((a, b) => RANK[a.severity] - RANK[b.severity] || a.start - b.start);
+    return h("section.review-document", {}, h("h3", {}, icon("file"), " ", name), h("ul", {}, found.map((f) => findingItem(f))));
+  };
+  const findingItem = (f) => {
+    const where = [f.page ? t("pageN", { n: f.page }) : null, f.line ? t("lineN", { n: f.line }) : null].filter(Boolean).join(" · ");
+    const action = canWrite(kb) ? h("button.small", { type: "button", onclick: () => (f.dismissed ? restore(f) : dismiss(f)) }, t(f.dismissed ? "restoreFinding" : "dismissFinding")) : null;
+    return h(
+      `li.finding.${f.severity}`,
+      { dataset: { kind: f.kind, dismissed: f.dismissed ? "yes" : "" } },
+      h("div.finding-head", {}, h(`span.badge.severity.${f.severity}`, {}, t(`severity.${f.severity}`)), h("strong", {}, kindLabel(f.kind)), where ? h("span.muted", {}, where) : null, f.dismissed ? h("span.badge.dismissed", {}, t("dismissed")) : null, action),
+      h("code.evidence", {}, f.evidence),
+      h("p.explanation", {}, f.explanation),
+    );
+  };
+  const key = (f) => ({ document_id: f.document_id, kind: f.kind, fingerprint: f.fingerprint });
+  // The finding moves between the lists here: no new review for one click.
+  const move = (f, from, to) => {
+    const same = (g) => g.document_id === f.document_id && g.kind === f.kind && g.fingerprint === f.fingerprint;
+    review[to].push(...review[from].filter(same));
+    review[from] = review[from].filter((g) => !same(g));
+    review.counts = {};
+    for (const g of review.findings) review.counts[g.kind] = (review.counts[g.kind] || 0) + 1;
+    drawKinds();
+    draw();
+  };
+  const dismiss = async (f) => {
+    try {
+      await api("POST", `${path}/dismissals`, key(f));
+      move(f, "findings", "dismissed");
+    } catch (err) {
+      report(err);
+    }
+  };
+  const restore = async (f) => {
+    try {
+      const k = key(f);
+      await api("DELETE", `${path}/dismissals?document_id=${k.document_id}&kind=${encodeURIComponent(k.kind)}&fingerprint=${encodeURIComponent(k.fingerprint)}`);
+      move(f, "dismissed", "findings");
+    } catch (err) {
+      report(err);
+    }
+  };
+  const drawAlerts = (alerts) => {
+    if (!alerts.length) return alertsBox.replaceChildren();
+    const seen = h("button.small", { type: "button", onclick: async () => {
+      try {
+        await api("POST", `${path}/alerts/seen`);
+        alertsBox.replaceChildren();
+      } catch (err) {
+        report(err);
+      }
+    } }, t("alertsSeen"));
+    const items = alerts.map((a) => h(`li.${a.severity}`, {}, h(`span.badge.severity.${a.severity}`, {}, t(`severity.${a.severity}`)), ` ${a.name}: `, Object.entries(a.counts).map(([k, n]) => `${n} × ${kindLabel(k)}`).join(", "), h("span.muted", {}, ` · ${formatAgo(a.created_at)}`)));
+    alertsBox.replaceChildren(h("div.review-alert", { role: "alert" }, h("strong", {}, t("newAlerts", { n: alerts.length })), h("ul", {}, items), seen));
+  };
+  const drawKinds = () => {
+    const dismissedKinds = Object.fromEntries(review.dismissed.map((f) => [f.kind, 0])); // a kind all dismissed stays a choice
+    const kinds = Object.entries({ ...dismissedKinds, ...review.counts }).sort((a, b) => kindLabel(a[0]).localeCompare(kindLabel(b[0])));
+    const chosen = kinds.some(([k]) => k === kindFilter.value) ? kindFilter.value : "";
+    kindFilter.replaceChildren(h("option", { value: "" }, t("allKinds")), ...kinds.map(([k, n]) => h("option", { value: k, selected: k === chosen }, `${kindLabel(k)} (${n})`)));
+  };
+  const readAlerts = async () => drawAlerts(await api("GET", `${path}/alerts?unseen=true`));
+  const refresh = async () => {
+    const [fresh] = await Promise.all([api("GET", `${path}?language=${getLang() === "es" ? "es" : "en"}`), readAlerts()]);
+    review = fresh;
+    drawKinds();
+    draw();
+  };
+  kindFilter.addEventListener("change", draw);
+  showDismissed.addEventListener("change", draw);
+  await refresh();
+  const again = h("button.small", { type: "button", onclick: () => refresh().catch(report) }, icon("refresh"), t("reviewAgain"));
+  const filters = h("div.review-filters", {}, h("label.field.inline", {}, h("span", {}, t("findingKind")), kindFilter), h("label.check", {}, showDismissed, t("showDismissed")), again);
+  const intro = h("p.muted.small", {}, t("reviewHelp"));
+  return { element: h("div.kb-security", {}, intro, alertsBox, summary, filters, list), refresh: () => readAlerts().catch(report) };
+}
