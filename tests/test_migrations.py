@@ -129,7 +129,7 @@ def test_a_failing_migration_leaves_the_database_as_it_was(tmp_path: Path) -> No
     store = Store(path)  # and the next start upgrades it
     try:
         assert len(_recorded(store)) == SCHEMA_VERSION
-        # schema 6: every message may keep a chart, none for the old ones
+        # schema 9: every message may keep a chart, none for the old ones
         assert {r[0] for r in store.db.execute("SELECT DISTINCT chart FROM message")} <= {""}
         assert "chart" in {r[1] for r in store.db.execute("PRAGMA table_info(message)")}
     finally:

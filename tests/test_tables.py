@@ -501,6 +501,10 @@ def test_a_chat_answers_by_computation_and_keeps_the_table(sales: Sabio) -> None
     saved = sales.get_chat(chat.id).messages[-1]
     assert saved.role == "assistant" and "| Madrid | 2 |" in saved.content
     assert "SELECT provincia, count(*)" in saved.content
+    from sabio.chats import chat_markdown
+
+    assert saved.chart.startswith("<svg") and "Pie chart: n by provincia (2)" in saved.chart
+    assert "![Gráfico](data:image/svg+xml;base64," in chat_markdown(sales.get_chat(chat.id), "es")
 
 
 def test_an_ods_sheet_is_read_and_kept_as_a_table(sabio: Sabio, tmp_path: Path) -> None:

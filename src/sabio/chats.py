@@ -11,6 +11,7 @@ kept, marked incomplete); :func:`chat_markdown` the export.
 
 from __future__ import annotations
 
+import base64
 import threading
 from collections.abc import Callable, Generator, Iterator, Sequence
 
@@ -83,18 +84,20 @@ class ChatAnswerStream(AnswerStream):
 EXPORT_LABELS = {
     "en": {"you": "You", "sources": "Sources", "page": "p.", "stopped": "stopped",
            "incomplete": "incomplete", "untitled": "Untitled chat", "kb": "Knowledge base",
-           "none": "none (the model alone)", "model": "Model", "default": "the default"},
+           "none": "none (the model alone)", "model": "Model", "default": "the default",
+           "chart": "Chart"},
     "es": {"you": "Tú", "sources": "Fuentes", "page": "p.", "stopped": "detenida",
            "incomplete": "incompleta", "untitled": "Conversación sin título",
            "kb": "Base de conocimiento", "none": "ninguna (solo el modelo)", "model": "Modelo",
-           "default": "el predeterminado"},
+           "default": "el predeterminado", "chart": "Gráfico"},
 }  # fmt: skip
 """The words of a chat exported as Markdown, in the interface's languages."""
 
 
 def chat_markdown(chat: Chat, lang: str = "en") -> str:
     """The branch shown as Markdown: each question, each answer with its citations
-    ``[n]`` as written and, after it, its sources (document, page, the quoted passage)."""
+    ``[n]`` as written (and its chart, an inline SVG image) and, after it, its sources
+    (document, page, the quoted passage)."""
     words = EXPORT_LABELS.get(lang, EXPORT_LABELS["en"])
     lines = [
         f"# {chat.title or words['untitled']}",
@@ -110,6 +113,9 @@ def chat_markdown(chat: Chat, lang: str = "en") -> str:
         marks += [words["incomplete"]] if not message.complete and not message.stopped else []
         mark = f" ({', '.join(marks)})" if marks else ""
         lines += ["", f"## Sabio{mark}", "", message.content]
+        if message.chart:  # the SVG inline, as the answer showed it
+            data = base64.b64encode(message.chart.encode("utf-8")).decode("ascii")
+            lines += ["", f"![{words['chart']}](data:image/svg+xml;base64,{data})"]
         if message.citations:
             lines += ["", f"**{words['sources']}**", ""]
             for c in message.citations:
