@@ -143,9 +143,10 @@ def _fake_chat_factory(settings: Settings, model: str) -> FakeChat:
 
 
 @contextlib.contextmanager
-def running_server(app: Any) -> Iterator[str]:
-    """``app`` served by a real uvicorn on a free loopback port, in a thread: its URL."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, ws="none", log_level="warning")
+def running_server(app: Any, port: int = 0) -> Iterator[str]:
+    """``app`` served by a real uvicorn on a free loopback port (or ``port``), in a
+    thread: its URL."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, ws="none", log_level="warning")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

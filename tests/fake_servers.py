@@ -279,6 +279,8 @@ class FakeOllama(FakeServer):
         self.route("POST", "/api/embed", self._embed)
         self.route("POST", "/api/chat", self._chat)
         self.route("POST", "/api/pull", self._pull)
+        self.route("POST", "/api/create", self._create)
+        self.created: list[dict[str, Any]] = []
         self.route("POST", "/v1/embeddings", self._openai_embeddings)
         self.route("POST", "/v1/chat/completions", self._openai_chat)
         self.route("GET", "/v1/models", self._openai_models)
@@ -358,6 +360,13 @@ class FakeOllama(FakeServer):
         for piece in answer_pieces(model.reply):
             yield chat_chunk(name, piece)
         yield chat_chunk(name, "", done=True)
+
+    def _create(self, request: Request) -> tuple[int, Body]:
+        body = request.json or {}
+        if self.find(str(body.get("from", ""))) is None:
+            return 404, {"error": f"model '{body.get('from')}' not found"}
+        self.created.append(body)
+        return 200, {"status": "success"}
 
     def _pull(self, request: Request) -> tuple[int, Body]:
         name = str((request.json or {}).get("model", ""))

@@ -21,7 +21,15 @@ import pytest
 
 from sabio.chunking import Chunk
 from sabio.errors import ConfigError, ConflictError, NotFoundError
-from sabio.store import FileState, ItemUpdate, KnowledgeBase, Placement, StoreBackend
+from sabio.store import (
+    FileState,
+    Guide,
+    ItemUpdate,
+    KnowledgeBase,
+    NewFeedback,
+    Placement,
+    StoreBackend,
+)
 
 DIMENSION = 4
 PASSWORD = "a long enough password"
@@ -507,6 +515,71 @@ class SourceContract:
         assert backend.sources.items(source.id) == []
 
 
+class FeedbackContract:
+    def test_a_judgement_keeps_its_question_and_answer_and_outlives_its_chat(
+        self, backend: StoreBackend
+    ) -> None:
+        chat = backend.chats.create_chat("notes", None, None)
+        backend.chats.save_exchange(chat.id, _Answer("How long is the notice?", "30 days."))
+        answer = backend.chats.get_chat(chat.id).messages[1]
+        new = NewFeedback("notes", "How long is the notice?", "30 days.", rating=-1,
+                          reason=" outdated ", chat_id=chat.id, message_id=answer.id)  # fmt: skip
+        made = backend.feedback.add_feedback(new)
+        assert (made.rating, made.reason, made.is_note) == (-1, "outdated", False)
+        assert backend.feedback.list_feedback(message_id=answer.id) == [made]
+        backend.chats.delete_chat(chat.id)
+        kept = backend.feedback.get_feedback(made.id)
+        assert (kept.chat_id, kept.message_id, kept.question) == (None, None, made.question)
+
+    def test_notes_are_corrections_listed_edited_and_removed(self, backend: StoreBackend) -> None:
+        rated = backend.feedback.add_feedback(NewFeedback("notes", "Q", "A", rating=1))
+        note = backend.feedback.add_feedback(
+            NewFeedback("notes", "Q", "A", correction="60 days, not 30", author="ana")
+        )
+        backend.feedback.add_feedback(NewFeedback("other", "Q", "A", correction="elsewhere"))
+        assert [f.id for f in backend.feedback.list_feedback("notes")] == [rated.id, note.id]
+        assert [f.id for f in backend.feedback.list_feedback("notes", notes=True)] == [note.id]
+        edited = backend.feedback.update_feedback(
+            note.id, {"correction": "90 days", "status": "pending"}
+        )
+        assert (edited.correction, edited.status, edited.author) == ("90 days", "pending", "ana")
+        with pytest.raises(ConfigError, match="remove it instead"):
+            backend.feedback.update_feedback(note.id, {"correction": "  "})
+        assert backend.feedback.get_feedback(note.id).correction == "90 days"
+        assert backend.feedback.delete_feedback(note.id).correction == "90 days"
+        with pytest.raises(NotFoundError, match="sabio notes list"):
+            backend.feedback.get_feedback(note.id)
+        backend.feedback.forget_kb("notes")
+        assert [f.kb_name for f in backend.feedback.list_feedback()] == ["other"]
+
+    def test_feedback_that_says_nothing_or_too_much_is_refused(self, backend: StoreBackend) -> None:
+        with pytest.raises(ConfigError, match="needs a rating"):
+            backend.feedback.add_feedback(NewFeedback("notes", "Q", "A", reason="  "))
+        with pytest.raises(ConfigError, match="rating is 1"):
+            backend.feedback.add_feedback(NewFeedback("notes", "Q", "A", rating=5))
+        with pytest.raises(ConfigError, match="keep it under"):
+            backend.feedback.add_feedback(NewFeedback("notes", "Q", "A", correction="x" * 5000))
+        assert backend.feedback.list_feedback() == []
+
+
+class GuideContract:
+    def test_a_guide_is_kept_replaced_and_goes_with_its_knowledge_base(
+        self, backend: StoreBackend
+    ) -> None:
+        kb = backend.create_kb("legal", "fake:words", DIMENSION)
+        assert backend.guides.get_guide(kb.id) == Guide() and not Guide()
+        guide = Guide(" Formal Spanish. ", (("notice", "preaviso"),), (("Q?", "A [1]."),))
+        kept = backend.guides.set_guide(kb.id, guide)
+        assert kept == Guide("Formal Spanish.", (("notice", "preaviso"),), (("Q?", "A [1]."),))
+        assert backend.guides.set_guide(kb.id, Guide("Short.")) == Guide("Short.")
+        with pytest.raises(ConfigError, match="both of its halves"):
+            backend.guides.set_guide(kb.id, Guide("x", (("term", " "),)))
+        assert backend.guides.get_guide(kb.id) == Guide("Short.")
+        backend.delete_kb(kb)
+        again = backend.create_kb("legal", "fake:words", DIMENSION)
+        assert backend.guides.get_guide(again.id) == Guide()
+
+
 class ReviewContract:
     def test_a_dismissed_finding_stays_dismissed_until_restored(
         self, backend: StoreBackend
@@ -548,6 +621,8 @@ class StoreContract(
     ChatContract,
     UserContract,
     SourceContract,
+    FeedbackContract,
+    GuideContract,
     ReviewContract,
 ):
     """Every test a store backend must pass."""

@@ -77,6 +77,7 @@ INTERFACES = (
     "sabio.cli_sources",
     "sabio.cli_tasks",
     "sabio.cli_review",
+    "sabio.cli_notes",
 )
 INTERFACE_ONLY = ("sabio.__main__", "sabio.terminal")
 """Modules that belong to the interfaces without being under their names: the entry point

@@ -505,12 +505,13 @@ def test_a_database_of_schema_2_gains_the_account_tables(tmp_path: Path) -> None
     old = Store(path)
     old.create_kb("notes", "fake:words", 64)
     old.db.executescript(
-        "DROP TABLE api_token; DROP TABLE session; DROP TABLE user; PRAGMA user_version=2;"
+        "DROP TABLE api_token; DROP TABLE session; DROP TABLE user; DROP TABLE _migrations;"
+        " PRAGMA user_version=2;"  # as schema 2 was: before numbered migrations
     )
     old.close()
     store = Store(path)
     try:
-        assert store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
+        assert store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         tables = {r[0] for r in store.db.execute("SELECT name FROM sqlite_master")}
         assert {"user", "session", "api_token"} <= tables
         assert [kb.name for kb in store.list_kbs()] == ["notes"]

@@ -48,7 +48,7 @@ class Scripted:
     replies: ClassVar[list[str]] = []
 
     def __init__(self, window: int) -> None:
-        self.name, self.context_window = "scripted:x", window
+        self.name, self.context_window = f"scripted:{window}", window
         self.options: list[ChatOptions] = []
         self.prompts: list[str] = []
 

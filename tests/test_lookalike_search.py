@@ -75,6 +75,28 @@ def test_the_named_company_wins_over_boilerplate_matches(reports: Sabio) -> None
     assert "Cost of goods sold: 17," in hit.text  # the statement, not the cover page
 
 
+def test_a_word_on_one_companys_cover_pages_does_not_name_its_reports(
+    sabio: Sabio, tmp_path: Path
+) -> None:
+    """Contoso's cover pages say "filing" (Fabrikam's never do): as rare among the covers
+    as "Fabrikam", but the question names Fabrikam and only mentions a filing."""
+    covers = {"Contoso": "Electronic filing with the SEC, accelerated filer. ", "Fabrikam": ""}
+    reports = {
+        f"2023 {q} {company.upper()}.txt": covers[company] + _report(company, day, cogs, 3)
+        for company in covers
+        for q, day, cogs in (
+            ("Q1", "April 1, 2023", "1,100"),
+            ("Q3", "September 30, 2023", "3,300"),
+        )
+    }
+    sabio.add(_write(tmp_path, reports))
+    question = "What was Fabrikam's cost of goods sold in its most recent electronic filing?"
+    assert _top_document(sabio, question) == "2023 Q3 FABRIKAM.txt"
+    weights = document_terms(question)
+    assert weights["fabrikam"] == 1.0 and weights["filing"] < 1.0
+    assert set(document_terms("fabrikam most recent filing").values()) == {1.0}  # lowercase
+
+
 def test_strip_instructions_keeps_the_question() -> None:
     assert strip_instructions("What was X's revenue? Provide a response in USD.") == (
         "What was X's revenue?"

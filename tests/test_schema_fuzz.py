@@ -17,11 +17,17 @@ from fake_servers import closed_port
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
 from sabio.config import load_settings
 from sabio.server import create_app
+
+schemathesis.openapi.media_type(  # the bodies of the extension's routes (saving, a PDF)
+    "application/pdf", st.one_of(st.binary(max_size=2000), st.just(b"%PDF-1.4\n%%EOF"))
+)
+schemathesis.openapi.media_type("text/html", st.text(max_size=2000).map(str.encode))
 
 EXAMPLES = 10
 """Examples per operation and mode (CI time: about 40 operations)."""

@@ -30,12 +30,15 @@ from typing import Any
 
 from sabio.errors import ConfigError, SabioError
 from sabio.extractive import Pick, extractive_claims, extractive_text, pick_sentences
+from sabio.guides import GUIDE_SHARE, fit_guide
 from sabio.language import detect_language
 from sabio.loaders.formats import place
 from sabio.models import ChatModel, ChatOptions, Message
+from sabio.notes import note_id
 from sabio.prompt_files import prompt_text as prompt_text  # its public name for callers
 from sabio.search import SearchHit, query_terms
 from sabio.store.chats import Turn as Turn  # its public name for the answer's callers
+from sabio.store.guides import Guide
 from sabio.support import Claim, Embed, Passages, check_claims, support_note
 from sabio.tables.answers import (
     Computation,
@@ -45,6 +48,7 @@ from sabio.tables.answers import (
     named_or_first,
     tables_for,
 )
+from sabio.tasks.requests import TaskAccess, asked_task
 from sabio.terms import tokens
 
 log = logging.getLogger(__name__)
@@ -136,6 +140,9 @@ class PromptPlan:
     tokens: int
     budget: int
     answer_tokens: int
+    guide_tokens: int = 0
+    """What the knowledge base's instructions and style took (:mod:`sabio.guides`)."""
+    guide_left_out: list[str] = field(default_factory=list)
 
 
 def _passage_block(number: int, hit: SearchHit) -> str:
@@ -155,15 +162,23 @@ def build_messages(
     language: str,
     answer_tokens: int,
     history: Sequence[Turn] = (),
+    guide: Guide | None = None,
 ) -> PromptPlan:
     """The messages for ``model``, within its context window less ``answer_tokens``.
 
     Passages go in best first while they fit; the rest are returned as ``dropped``.
-    Earlier turns, newest first, take at most :data:`HISTORY_SHARE` of the budget.
+    Earlier turns, newest first, take at most :data:`HISTORY_SHARE` of the budget, the
+    knowledge base's ``guide`` at most :data:`sabio.guides.GUIDE_SHARE`.
     """
     answer_tokens = min(answer_tokens, model.context_window // 4)
     budget = model.context_window - answer_tokens
+    guided, guide_tokens, left_out = (
+        fit_guide(guide, language, int(budget * GUIDE_SHARE), model.count_tokens)
+        if guide
+        else ("", 0, [])
+    )
     system = prompt_text("answer", language).replace("{no_answer}", no_answer_text(language))
+    system = system.replace("{guide}", guided)
     template = prompt_text("question", language).replace("{question}", question)
     fixed = model.count_tokens(system) + model.count_tokens(template) + 2 * MESSAGE_OVERHEAD
     if fixed > budget:
@@ -192,8 +207,26 @@ def build_messages(
         {"role": "user", "content": template},
     ]
     return PromptPlan(
-        messages, passages, dropped, len(kept_turns) // 2, used, budget, answer_tokens
-    )
+        messages, passages, dropped, len(kept_turns) // 2, used, budget, answer_tokens,
+        guide_tokens, left_out,
+    )  # fmt: skip
+
+
+def guide_notes(plan: PromptPlan) -> list[str]:
+    """What an answer says of its knowledge base's guide: parts left out to fit, and the
+    passages it pushed out of the prompt."""
+    notes = []
+    if plan.guide_left_out:
+        left = ", ".join(plan.guide_left_out)
+        notes.append(
+            f"the knowledge base's instructions were too long for this model: {left} left out"
+        )
+    if plan.dropped and plan.guide_tokens:
+        notes.append(
+            f"{len(plan.dropped)} passages did not fit in the prompt; the knowledge base's "
+            f"instructions took {plan.guide_tokens} of its {plan.budget} tokens"
+        )
+    return notes
 
 
 def fit_history(model: ChatModel, history: Sequence[Turn], room: int) -> tuple[list[Message], int]:
@@ -368,9 +401,14 @@ class Answer:
     prompt_tokens: int = 0
     budget: int = 0
     timings: dict[str, float] = field(default_factory=dict)
+    pinned: int | None = None
+    """The pinned answer served instead of a new one (its feedback id; :mod:`sabio.notes`)."""
     computation: Computation | None = None
     """A question about a table, answered by SQL (:mod:`sabio.tables.answers`): the query
     that ran and its result, or the queries tried and why they failed."""
+    route: str = ""
+    """How it was answered: "top-k passages", "table" (SQL), "conversation" (no
+    documents), or a task asked for ("summarize: 4 parts, 1 round of combining")."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -399,6 +437,25 @@ Retrieve = Callable[[str], tuple[list[SearchHit], list[str]]]
 
 
 @dataclass(frozen=True, slots=True)
+class PinnedAnswer:
+    """A good answer pinned as the reference to its question, its citations checked
+    against the documents as they are now (``warnings``: those changed or deleted)."""
+
+    id: int
+    text: str
+    citations: list[Citation]
+    warnings: list[str]
+    label: str
+
+
+FindPinned = Callable[[str], PinnedAnswer | None]
+"""The pinned answer to a question like this one, if any."""
+FindNotes = Callable[[str, str], list[SearchHit]]
+"""The corrections a question is about: (query, language) → their passages, closest
+first, each titled as it is cited ("Correction by ana, 2026-12-03")."""
+
+
+@dataclass(frozen=True, slots=True)
 class Grounding:
     """What ties an answer to a knowledge base: how to search it (``retrieve``), the
     cosine a passage must reach to count (``similarity_floor``, measured per embedder, see
@@ -413,6 +470,16 @@ class Grounding:
     embed: Embed | None = None
     tables: TableAccess | None = None
     """The knowledge base's tables, for questions answered by computation; None: none."""
+    notes: FindNotes | None = None
+    """The users' corrections on the question's topic (:mod:`sabio.notes`), quoted first."""
+    guide: Guide | None = None
+    """The knowledge base's instructions and style, for the answers the model writes."""
+    pinned: FindPinned | None = None
+    """The pinned answers: one served, citations re-checked, for a question like its own."""
+    newer: Callable[[Sequence[Citation]], list[str]] | None = None
+    """For an answer that cites a correction and documents: which of them is newer."""
+    tasks: TaskAccess | None = None
+    """Its whole documents, for a summary or translation asked for (:mod:`sabio.tasks.requests`)."""
 
 
 class AnswerStream:
@@ -448,6 +515,8 @@ class AnswerStream:
             question=question, query=question, language=language, model=model.name, style=style
         )
         self.plan: PromptPlan | None = None
+        self.noted = 0
+        """How many of the passages, first among them, are the users' corrections."""
         self.consulted: list[SearchHit] = []
         """The passages the answer was made from (given to the model, or searched for
         quotes), cited or not: what a text-only client lists when none is cited."""
@@ -461,6 +530,7 @@ class AnswerStream:
 
         grounding = self.grounding
         if grounding is None:
+            answer.route = "conversation"
             messages = conversation_messages(
                 self.model, answer.question, self.history, self.options.max_tokens
             )
@@ -469,16 +539,38 @@ class AnswerStream:
             answer.text = "".join(pieces).strip()
             mark("total_ms")
             return
+        if grounding.tasks is not None and (reply := self._asked_task(grounding.tasks, mark)):
+            yield reply
+            mark("total_ms")
+            return
         if self.history:
             answer.query = rewrite_query(self.model, answer.question, self.history, answer.language)
             mark("rewrite_ms")
+        answer.route = "top-k passages"
         hits, answer.notes = grounding.retrieve(answer.query)
+        gate = (grounding.similarity_floor, grounding.term_weights)
+        noted = self._notes(answer.query, answer.language)
         mark("retrieval_ms")
-        relevant = relevant_hits(
-            answer.query, hits, grounding.similarity_floor, grounding.term_weights
-        )
+        relevant = relevant_hits(answer.query, hits, *gate)
+        if noted or any(note_id(h.document) is not None for h in relevant):
+            relevant = noted + [h for h in relevant if note_id(h.document) is None]
+        self.noted = len(noted)
         self.consulted = list(relevant)
-        if grounding.tables is not None and self._computed(hits, grounding.tables, mark):
+        pinned = grounding.pinned(answer.query) if grounding.pinned and not noted else None
+        if pinned is not None:
+            answer.route = "pinned answer"
+            answer.text, answer.citations, answer.pinned = pinned.text, pinned.citations, pinned.id
+            answer.notes += [pinned.label, *pinned.warnings]
+            mark("first_token_ms")
+            yield answer.text
+            mark("total_ms")
+            return
+        if (
+            grounding.tables is not None
+            and not noted
+            and self._computed(hits, grounding.tables, mark)
+        ):
+            answer.route = "table"
             yield answer.text
             mark("total_ms")
             return
@@ -491,6 +583,8 @@ class AnswerStream:
             answer.text = no_answer_text(answer.language)
             mark("first_token_ms")
             yield answer.text
+        if self.noted and grounding.newer is not None:
+            answer.notes += grounding.newer(answer.citations)
         mark("total_ms")
 
     def _computed(
@@ -522,6 +616,23 @@ class AnswerStream:
         mark("first_token_ms")
         return True
 
+    def _asked_task(self, access: TaskAccess, mark: Callable[[str], None]) -> str:
+        """The answer to a request for a task on a named document ("resume el informe
+        anual"): the task's result, cited by page; "" when the question asks for none."""
+        answer = self.answer
+        asked = asked_task(answer.question, access.documents())
+        if asked is None:
+            return ""
+        reply = access.run(asked, answer.language, self.model.name)
+        mark("task_ms")
+        answer.route = reply.route
+        answer.text = reply.text
+        answer.claims = reply.claims
+        answer.citations = [_citation(n, hit) for n, hit in enumerate(reply.hits, 1)]
+        answer.passages = len(reply.hits)
+        mark("first_token_ms")
+        return reply.text
+
     def _weights(self, query: str) -> Mapping[str, float] | None:
         weights = self.grounding.term_weights if self.grounding else None
         return weights(query_terms(query)) if weights else None
@@ -529,11 +640,26 @@ class AnswerStream:
     def _passages(self, hits: Sequence[SearchHit]) -> Passages:
         return Passages(hits, self.grounding.embed if self.grounding else None)
 
+    def _notes(self, query: str, language: str) -> list[SearchHit]:
+        """The users' corrections the question is about (the service decides which)."""
+        grounding = self.grounding
+        if grounding is None or grounding.notes is None:
+            return []
+        return grounding.notes(query, language)
+
+    def _picks(self, passages: Passages, count: int) -> list[Pick]:
+        """The sentences to quote: every sentence of the corrections among the first
+        ``count`` passages (they come first), then those that answer in the others."""
+        noted = min(self.noted, count)
+        found = pick_sentences(self.answer.query, passages, self._weights(self.answer.query))
+        notes = [Pick(n, i, 1.0) for n in range(noted) for i in range(len(passages.sentences[n]))]
+        return notes + [p for p in found if p.passage >= noted]
+
     def _extractive(self, hits: Sequence[SearchHit], mark: Callable[[str], None]) -> Iterator[str]:
         """Quotes of the sentences that answer, without a model; nothing when none does."""
         answer = self.answer
         passages = self._passages(hits)
-        picks = pick_sentences(answer.query, passages, self._weights(answer.query))
+        picks = self._picks(passages, len(hits))
         if not picks:
             return
         used = CitationFilter(len(hits))
@@ -559,8 +685,10 @@ class AnswerStream:
             language=answer.language,
             answer_tokens=self.options.max_tokens,
             history=self.history,
+            guide=self.grounding.guide if self.grounding else None,
         )
         self.plan = plan
+        answer.notes += guide_notes(plan)
         self.consulted = list(plan.passages)
         answer.passages, answer.prompt_tokens, answer.budget = (
             len(plan.passages),
@@ -571,16 +699,18 @@ class AnswerStream:
         mark("prompt_ms")
         passages = self._passages(plan.passages)
         citations = CitationFilter(len(plan.passages))
-        picks = pick_sentences(answer.query, passages, self._weights(answer.query))
+        picks = self._picks(passages, len(plan.passages))
         pieces: list[str] = []
         quoted_claims: list[Claim] = []
-        if answer.style == "both" and picks:
-            quotes = _quotes(passages, picks, citations) + "\n\n"
+        # the users' corrections are quoted first in any style, the other quotes in "both"
+        first = picks if answer.style == "both" else [p for p in picks if p.passage < self.noted]
+        if first:
+            quotes = _quotes(passages, first, citations) + "\n\n"
             mark("first_token_ms")
             pieces.append(quotes)
             yield quotes
-            numbers = [citations.display_number(p.passage + 1) for p in picks]
-            quoted_claims = extractive_claims(quotes, passages, picks, numbers)
+            numbers = [citations.display_number(p.passage + 1) for p in first]
+            quoted_claims = extractive_claims(quotes, passages, first, numbers)
         written = set(citations.order)
         options = dataclasses.replace(self.options, max_tokens=plan.answer_tokens)
         start = len("".join(pieces))

@@ -63,7 +63,7 @@ from sabio.home import (
     uploads_root,
 )
 from sabio.sources.kinds import source_kinds
-from sabio.store import SCHEMA_VERSION, Store, copies
+from sabio.store import SCHEMA_VERSION, SabioStore, Store, copies
 from sabio.vault import Vault, seal, unseal
 
 FORMAT = "sabio-export"
@@ -192,7 +192,7 @@ def _digest_kinds() -> list[str]:
 
 
 def needs_passphrase(
-    store: Store, settings: Settings, environ: Mapping[str, str] | None = None
+    store: SabioStore, settings: Settings, environ: Mapping[str, str] | None = None
 ) -> bool:
     """Whether an export of this data directory holds secrets to seal."""
     env = os.environ if environ is None else environ

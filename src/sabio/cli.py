@@ -23,13 +23,14 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from sabio.answer import Answer, AnswerStream
-from sabio.cli_data import export, import_, purge
+from sabio.cli_data import export, import_, migrate, purge
+from sabio.cli_notes import CHAT_COMMANDS, chat_feedback, kb_guide, kb_publish, notes_app
 from sabio.cli_review import review
 from sabio.cli_sources import source_app, worker
 from sabio.cli_tasks import compare, extract, summarize, transcript, translate
 from sabio.config import Settings, load_settings
 from sabio.disk import storage_error, write_problem
-from sabio.errors import SabioError
+from sabio.errors import ConfigError, SabioError
 from sabio.filters import DocumentFilter
 from sabio.home import use_private_umask
 from sabio.ingest import FileResult, IngestReport
@@ -77,16 +78,20 @@ kb_app = typer.Typer(
     help="Create, list, delete and re-index knowledge bases.", no_args_is_help=True
 )
 app.add_typer(kb_app, name="kb")
+kb_app.command("guide")(kb_guide)
+kb_app.command("publish")(kb_publish)
 user_app = typer.Typer(
     help="Accounts, for a server that requires login (`sabio serve --auth`).",
     no_args_is_help=True,
 )
 app.add_typer(user_app, name="user")
 app.add_typer(source_app, name="source")
+app.add_typer(notes_app, name="notes")
 app.command("worker")(worker)
 app.command("export")(export)
 app.command("import")(import_)
 app.command("purge")(purge)
+app.command("migrate")(migrate)
 app.command("extract")(extract)
 app.command("summarize")(summarize)
 app.command("review")(review)
@@ -488,9 +493,10 @@ def chat(
     chat_model = sabio.chat_model(model).name
     err.print(
         f"[dim]Knowledge base {escape(kb_name)}, model {escape(chat_model)}. "
-        "/new starts over, /exit (or Ctrl-D) leaves.[/]"
+        f"/new starts over, /exit (or Ctrl-D) leaves; {CHAT_COMMANDS}.[/]"
     )
     turns: list[Turn] = []
+    last: Answer | None = None
     while True:
         try:
             question = out.input("[bold green]> [/]").strip()
@@ -506,6 +512,8 @@ def chat(
         if not question:
             continue
         try:
+            if chat_feedback(sabio, question, kb_name, last):
+                continue
             stream = sabio.ask(
                 question,
                 kb_name,
@@ -518,7 +526,7 @@ def chat(
         except SabioError as exc:
             err.print(f"[red]error:[/] {escape(str(exc))}")
             continue
-        answer = stream.answer
+        answer = last = stream.answer
         if answer.complete:
             turns.append(Turn(answer.question, answer.text))
 
@@ -570,6 +578,7 @@ def _print_support(answer: Answer) -> None:
 
 
 def _print_answer_details(answer: Answer) -> None:
+    err.print(f"[dim]route: {escape(answer.route)}[/]")
     err.print(
         f"[dim]model {escape(answer.model)} · language {answer.language} · "
         f"{answer.passages} passages in the prompt · {answer.prompt_tokens} of "
@@ -594,15 +603,33 @@ def _print_answer_details(answer: Answer) -> None:
 @app.command("eval")
 def eval_(
     ctx: typer.Context,
-    path: Annotated[Path, typer.Argument(help="BEIR-format folder: corpus, queries, qrels/.")],
+    path: Annotated[
+        Path | None, typer.Argument(help="BEIR-format folder: corpus, queries, qrels/.")
+    ] = None,
     split: Annotated[str | None, typer.Option(help="qrels/<split>.tsv (default: test).")] = None,
+    from_feedback: Annotated[
+        str | None,
+        typer.Option(
+            help="A knowledge base: measure it on its users' pinned and corrected questions."
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Measure search quality on your own judged queries (a BEIR-format folder).
+    """Measure search quality on your own judged queries (a BEIR-format folder), or on
+    the questions your users judged (--from-feedback KB).
 
-    The documents go into a temporary folder in the data directory, deleted afterwards:
-    your knowledge bases are untouched."""
-    from sabio.evaluation import evaluate_folder
+    A folder's documents go into a temporary folder in the data directory, deleted
+    afterwards: your knowledge bases are untouched."""
+    from sabio.evaluation import evaluate_feedback, evaluate_folder
+
+    if (path is None) == (from_feedback is None):
+        raise ConfigError("give a BEIR folder or --from-feedback KB (one of them)")
+    if from_feedback is not None:
+        sabio = _sabio(ctx)
+        metrics = evaluate_feedback(sabio, sabio.kb(from_feedback).name)
+        _print_metrics(metrics, as_json)
+        return
+    assert path is not None
 
     with _progress_bar(disable=as_json) as bar:
         task = bar.add_task("reading the folder", total=None)
@@ -612,11 +639,15 @@ def eval_(
             bar.refresh()
 
         metrics = evaluate_folder(path, load_settings(ctx.find_root().obj), split, progress)
+    _print_metrics(metrics, as_json)
+
+
+def _print_metrics(metrics: dict[str, float], as_json: bool) -> None:
     if as_json:
         _print_json(metrics)
         return
     for name, value in metrics.items():
-        out.print(f"{name:<12} {value:.4f}")
+        out.print(f"{name:<12} {value:g}" if name == "questions" else f"{name:<12} {value:.4f}")
 
 
 # models

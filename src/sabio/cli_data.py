@@ -12,6 +12,7 @@ from rich.markup import escape
 
 from sabio import archive
 from sabio.config import load_settings
+from sabio.store import pg_migrate
 from sabio.terminal import err, out
 from sabio.terminal import service as _sabio
 
@@ -93,3 +94,25 @@ def purge(
     if left:
         names = ", ".join(p.name for p in left)
         out.print(f"Left what Sabio did not put there: {escape(names)}.")
+
+
+def migrate(
+    ctx: typer.Context,
+    to: Annotated[
+        str, typer.Option("--to", help="The PostgreSQL database: postgresql://user@host/dbname.")
+    ],
+) -> None:
+    """Copy everything in this data directory's database (knowledge bases, passages and
+    their vectors, chats, accounts, sources, jobs) into a PostgreSQL database with
+    pgvector. Run it again to go on after an interruption; the SQLite file is not changed.
+    Then set database_url to that URL. Stop `sabio serve` first."""
+    settings = load_settings(ctx.find_root().obj)
+    with err.status("copying…") as status:
+
+        def progress(table: str, done: int, total: int) -> None:
+            status.update(f"copying {table.strip(chr(34))}: {done:,} of {total:,} rows")
+
+        counts = pg_migrate.migrate_file(settings.database_path, to, progress)
+    described = ", ".join(f"{n:,} {table}" for table, n in counts.items() if n)
+    out.print(f"Copied {escape(described or 'nothing')}; every table's rows counted on both sides.")
+    out.print(f'Now set database_url = "{escape(to)}" in config.toml (or SABIO_DATABASE_URL).')

@@ -10,6 +10,7 @@ import re
 import signal
 import sys
 import time
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -19,8 +20,9 @@ from rich.markup import escape
 from sabio.errors import ConfigError
 from sabio.jobs import Job
 from sabio.service import Sabio
-from sabio.sources import Source, SourceItem
+from sabio.sources import Source, SourceItem, automation
 from sabio.sources.kinds import item_name, source_kind, source_kinds
+from sabio.tasks.extract import BUILT_IN, load_schema
 from sabio.terminal import JsonOption, KbOption, err, out
 from sabio.terminal import print_json as _print_json
 from sabio.terminal import service as _sabio
@@ -128,6 +130,26 @@ def _source_add(
     every: Annotated[
         str | None, typer.Option(help="How often to sync (imap, url, feed, sitemap): 15m, 1h, 1d.")
     ] = None,
+    on_new: Annotated[
+        str | None,
+        typer.Option(
+            "--on-new", help="Run this task on every new item: summarize, translate or extract."
+        ),
+    ] = None,
+    task_option: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--task-option",
+            help="An option of the --on-new task, KEY=VALUE: length=short, to=en, "
+            "schema=invoice (or a JSON Schema file)…",
+        ),
+    ] = None,
+    webhook_url: Annotated[
+        str | None, typer.Option(help="--on-new: POST each result here as JSON (n8n).")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option(help="--on-new: write each result into this folder.")
+    ] = None,
     as_json: JsonOption = False,
     **given: Any,
 ) -> None:
@@ -147,6 +169,10 @@ def _source_add(
         raise ConfigError(f"a {kind} source takes no location; see `sabio source kinds`")
     if location is None and declared.location in ("folder", "file", "url"):
         raise ConfigError(f"a {kind} source needs its location: sabio source add {kind} …")
+    if on_new:
+        options[automation.KEY] = _on_new(on_new, task_option or [], webhook_url, output)
+    elif task_option or webhook_url or output:
+        raise ConfigError("--task-option, --webhook-url and --output go with --on-new TASK")
     declared.check_options(options)  # before asking for a password
     password = _password(password_stdin) if declared.secret == "password" else None
     sabio = _sabio(ctx)
@@ -171,6 +197,27 @@ def _source_add(
 
 
 source_app.command("add", help=_SourceAdd.__doc__)(_SourceAdd())
+
+
+def _on_new(
+    task: str, pairs: list[str], webhook_url: str | None, output: Path | None
+) -> dict[str, Any]:
+    """``--on-new`` and its options as the source keeps them (a schema file read here)."""
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise ConfigError(f"--task-option {pair!r}: write KEY=VALUE, e.g. length=short")
+        options[name.strip()] = value.strip()
+    schema = options.get("schema")
+    if task == "extract" and schema and schema not in BUILT_IN:
+        options["schema"] = load_schema(schema)  # the file's schema, kept with the source
+    on_new: dict[str, Any] = {"task": task, "options": options}
+    if webhook_url:
+        on_new["webhook_url"] = webhook_url
+    if output:
+        on_new["output"] = str(output)
+    return automation.check_on_new(on_new)
 
 
 @source_app.command("kinds")

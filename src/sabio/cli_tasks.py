@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any, TextIO
+from typing import Annotated, TextIO
 
 import typer
 from rich.markup import escape
@@ -17,6 +17,7 @@ from sabio.service import Sabio
 from sabio.store import DocumentRecord
 from sabio.tasks.compare import Change, Unit
 from sabio.tasks.extract import BUILT_IN, Extraction, load_schema
+from sabio.tasks.results import changes_json, extraction_json, summary_json
 from sabio.terminal import JsonOption, KbOption, err, out, print_json
 from sabio.terminal import service as _sabio
 
@@ -73,7 +74,8 @@ def extract(
                 ):
                     counts["documents"] += 1
                     counts["valid"] += found.valid
-                    target.write(json.dumps(_line(doc, found), ensure_ascii=False) + "\n")
+                    line = extraction_json(doc, found)
+                    target.write(json.dumps(line, ensure_ascii=False) + "\n")
                     target.flush()
                     _warn(doc, found)
                     status.update(f"extracting… {counts['documents']} done")
@@ -84,19 +86,6 @@ def extract(
         sabio.close()
     err.print(f"{counts['documents']} documents, {counts['valid']} valid against the schema.")
     raise typer.Exit(0 if counts["valid"] == counts["documents"] else 1)
-
-
-def _line(doc: DocumentRecord, found: Extraction) -> dict[str, Any]:
-    return {
-        "document": doc.source,
-        "title": doc.title,
-        "data": found.data,
-        "valid": found.valid,
-        "error": found.error,
-        "pages": found.pages,
-        "unlocated": found.unlocated,
-        "route": found.route,
-    }
 
 
 def _warn(doc: DocumentRecord, found: Extraction) -> None:
@@ -148,18 +137,7 @@ def summarize(
     finally:
         sabio.close()
     if as_json:
-        print_json(
-            {
-                "document": doc.source,
-                "summary": summary.text,
-                "language": summary.language,
-                "route": summary.route,
-                "claims": [
-                    {"text": c.text, "supported": c.supported, "page": c.page}
-                    for c in summary.claims
-                ],
-            }
-        )
+        print_json(summary_json(doc, summary))
         return
     out.print(escape(summary.text))
     err.print(f"[dim]{escape(Path(doc.source).name)}: {summary.route}[/]")
@@ -229,19 +207,7 @@ def compare(
     finally:
         sabio.close()
     if as_json:
-        print_json(
-            [
-                {
-                    "kind": c.kind,
-                    "section": c.section,
-                    "old": {"text": c.old.text, "page": c.old.page} if c.old else None,
-                    "new": {"text": c.new.text, "page": c.new.page} if c.new else None,
-                    "removed_words": c.removed_words,
-                    "added_words": c.added_words,
-                }
-                for c in changes
-            ]
-        )
+        print_json(changes_json(changes))
         return
     names = escape(Path(old_doc.source).name), escape(Path(new_doc.source).name)
     out.print(f"{names[0]} → {names[1]}: {len(changes)} changes")

@@ -45,6 +45,12 @@ class Settings:
         default_factory=_default_home,
         metadata={"help": "Data directory: the database and config.toml live here."},
     )
+    database_url: str = _setting(
+        "",
+        "Where Sabio keeps its data: '' is the SQLite file sabio.db in the data directory; "
+        "'postgresql://user:password@host/dbname' a PostgreSQL database with pgvector, which "
+        "several servers and workers can share (pip install 'sabio[postgres]').",
+    )
     ollama_host: str = _setting(
         "http://127.0.0.1:11434", "Ollama's address (OLLAMA_HOST is honoured too)."
     )
@@ -72,6 +78,11 @@ class Settings:
         "that answer, no model), 'generative' (the chat model writes the answer, every "
         "claim checked against the passages), 'both' (the quotes, then the model's answer); "
         "'auto': extractive with the embedded model, generative with any other.",
+    )
+    review_notes: bool = _setting(
+        False,
+        "Corrections users give answers wait for an admin's approval (`sabio notes approve`) "
+        "before answers use them; off: a correction is used at once.",
     )
     default_kb: str = _setting("default", "Knowledge base used when a command names none.")
     chunk_size: int = _setting(

@@ -13,6 +13,7 @@ from sabio.models.embedded import EMBEDDED_FIX, REQUIRED_MODULES
 from sabio.models.llama import LLAMA_FIX
 from sabio.models.openai import SERVER_PROBE_TIMEOUT, OpenAIConnection
 from sabio.service import EMBEDDED_MODEL, Sabio
+from sabio.store.registry import describe_database
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,7 +27,8 @@ class Check:
 
 def run_checks(sabio: Sabio) -> Iterator[Check]:
     settings = sabio.settings
-    yield Check("data", True, f"{settings.database_path} ({len(sabio.list_kbs())} knowledge bases)")
+    where = describe_database(settings.database_url, settings.database_path)
+    yield Check("data", True, f"{where} ({len(sabio.list_kbs())} knowledge bases)")
     open_to_others = permission_problems(settings.home)
     yield Check(
         "data privacy",

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import re
 from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -105,15 +105,17 @@ class DocumentField:
             return None
         return int(self.ids[rows[np.argmax(self.dates[rows])]])
 
-    def scores(self, terms: Sequence[str]) -> dict[int, float]:
-        """(document id: BM25 of its field) for the documents matching any term."""
+    def scores(self, terms: Sequence[str] | Mapping[str, float]) -> dict[int, float]:
+        """(document id: BM25 of its field) for the documents matching any term; with
+        weights, each term's part of the BM25 times its weight."""
         n = len(self.ids)
         total = np.zeros(n, dtype=np.float32)
-        for term in dict.fromkeys(terms):
+        weights = terms if isinstance(terms, Mapping) else dict.fromkeys(terms, 1.0)
+        for term, weight in weights.items():
             if term not in self.postings:
                 continue
             rows, tf = self.postings[term]
-            idf = math.log(n / len(rows))  # zero for a term every document has
+            idf = math.log(n / len(rows)) * weight  # zero for a term every document has
             total[rows] += np.float32(idf * (K1 + 1)) * tf / (tf + self.norms[rows])
         found = np.flatnonzero(total > 0)
         return {int(self.ids[i]): float(total[i]) for i in found}

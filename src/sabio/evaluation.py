@@ -9,6 +9,12 @@ documents by their best passage: the first ones as a search of the product's dep
 returns them, the rest (for recall@100) from a deeper search. The user's own data
 directory is never touched.
 
+:func:`evaluate_feedback` measures a knowledge base as it is on the judged set its users
+made (``sabio eval --from-feedback KB``): each pinned answer's question, whose relevant
+documents are those the answer cites, and each correction's question, whose relevant
+document is its note; so a change of embedder or settings is measured on their own
+questions.
+
 Metrics follow BEIR (pytrec_eval): nDCG@k with linear gains, recall@k over the judged
 relevant documents, MRR@k; each is the mean over the queries that have a relevant document.
 """
@@ -215,6 +221,41 @@ def evaluate_folder(
     """Metrics of Sabio's search with ``settings`` on a BEIR-format folder."""
     data = load_beir(folder, split)
     return score(run_sabio(data, settings, progress), data.qrels)
+
+
+def feedback_set(sabio: Sabio, kb_name: str) -> tuple[dict[str, str], dict[str, dict[str, int]]]:
+    """The queries and judgements the users of ``kb_name`` made (see the module's text)."""
+    from sabio.notes import note_id, note_source
+
+    queries: dict[str, str] = {}
+    qrels: dict[str, dict[str, int]] = {}
+    for judged in sabio.list_feedback(kb_name):
+        relevant: dict[str, int] = {}
+        if judged.pinned:
+            cited = (str(c.get("document", "")) for c in judged.citations)
+            relevant |= {d: 1 for d in cited if d and note_id(d) is None}
+        if judged.is_note and judged.status == "active":
+            relevant[note_source(judged.id)] = 1
+        if relevant and judged.question:
+            queries[f"feedback-{judged.id}"] = judged.question
+            qrels[f"feedback-{judged.id}"] = relevant
+    return queries, qrels
+
+
+def evaluate_feedback(
+    sabio: Sabio, kb_name: str, progress: Progress | None = None
+) -> dict[str, float]:
+    """Metrics of ``kb_name``'s search as it is now on its users' judged questions."""
+    queries, qrels = feedback_set(sabio, kb_name)
+    if not qrels:
+        raise ConfigError(
+            f"no judged questions in {kb_name!r} yet: pin good answers or correct wrong "
+            "ones (sabio chat: /pin, /correct), then measure again",
+            key="no_feedback",
+        )
+    sources = {d.source: d.source for d in sabio.documents(kb_name)}
+    rankings = rank_documents(sabio, queries, sources, kb_name, progress)
+    return {"questions": float(len(qrels)), **score(rankings, qrels)}
 
 
 def _ingest_progress(progress: Progress | None) -> Callable[..., None] | None:

@@ -11,6 +11,7 @@ kept private.
     secret.key            the key that encrypts saved passwords (:mod:`sabio.vault`)
     config.toml           the settings (unless ``SABIO_CONFIG`` names another file)
     exports/              archives the server made for a download (deleted once sent)
+    task-results/         what whole-document tasks run as jobs found (a week, with the job)
     .sabio-work-*/        an export or an import being put together
 
 *Private by default*: the directory is created readable by its owner only (0700), and
@@ -45,6 +46,7 @@ DATA_ENTRIES = (
     "secret.key",
     "config.toml",
     "exports",
+    "task-results",
 )
 """What Sabio keeps in the data directory (the layout above)."""
 WORK_PREFIX = ".sabio-work-"

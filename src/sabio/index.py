@@ -32,7 +32,7 @@ import shutil
 import threading
 import uuid
 from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from sabio.store import KnowledgeBase, Store
+from sabio.store import KnowledgeBase, SabioStore
 from sabio.terms import K1, B, tokens
 
 if TYPE_CHECKING:
@@ -238,7 +238,7 @@ class _KbIndex:
 class ChunkIndex:
     """Vector and keyword search over every knowledge base of one store."""
 
-    def __init__(self, store: Store, cache_dir: Path | None = None) -> None:
+    def __init__(self, store: SabioStore, cache_dir: Path | None = None) -> None:
         self.store = store
         self.cache_dir = cache_dir
         self._kbs: dict[int, _KbIndex] = {}
@@ -306,8 +306,11 @@ class ChunkIndex:
             found += [hit for hit in _top(seg.ids, scores, limit) if hit[1] > 0]
         return sorted(found, key=lambda hit: (-hit[1], hit[0]))[:limit]
 
-    def document_scores(self, kb: KnowledgeBase, terms: Sequence[str]) -> dict[int, float]:
-        """(document id: BM25 of its :class:`DocumentField`) for these terms."""
+    def document_scores(
+        self, kb: KnowledgeBase, terms: Sequence[str] | Mapping[str, float]
+    ) -> dict[int, float]:
+        """(document id: BM25 of its :class:`DocumentField`) for these terms (a mapping:
+        each term's BM25 times its weight)."""
         return self.document_field(kb).scores(terms)
 
     def document_field(self, kb: KnowledgeBase) -> DocumentField:

@@ -45,7 +45,7 @@ from sabio.loaders import (
 from sabio.loaders.formats import is_timed, plugin_modules
 from sabio.models import EmbeddingModel
 from sabio.readers import Limits, ReaderPool, Tell
-from sabio.store import DocumentRecord, FileState, KnowledgeBase, Store
+from sabio.store import DocumentRecord, FileState, KnowledgeBase, SabioStore
 from sabio.tables.extract import TypedTable, tables_of
 
 if TYPE_CHECKING:
@@ -342,6 +342,27 @@ def _prepare_item(job: _Job, item: LoadedSource, told: Told) -> _Prepared:
     )
 
 
+def read_item(item: LoadedSource, options: IngestOptions) -> tuple[str, list[Chunk], str]:
+    """Load and chunk one item in a reader process, as :func:`ingest_loaded` would, and
+    keep nothing: its title, its passages, and "" or why it could not be read (a PDF
+    open in the browser, asked about without being saved)."""
+    job = _Job(
+        item.source,
+        item.size,
+        "",
+        None,
+        options.chunk_size,
+        options.chunk_overlap,
+        options.max_text_mb,
+        options.ocr,
+        item=item,
+        models_dir=options.models_dir,
+    )
+    prepared = next(_prepare_all([job], replace(options, isolate=True)))
+    problem = prepared.error or "" if prepared.status != "indexed" else ""
+    return prepared.title, prepared.chunks, problem or ("" if prepared.chunks else "no text")
+
+
 def _os_error(exc: OSError) -> str:
     return f"cannot read the file: {exc.strerror or exc}"
 
@@ -359,7 +380,7 @@ def _too_much_text(doc: LoadedDocument, max_text_mb: int) -> str:
 
 
 def ingest_paths(
-    store: Store,
+    store: SabioStore,
     kb: KnowledgeBase,
     paths: Sequence[Path],
     embedder: Callable[[], EmbeddingModel],
@@ -441,7 +462,9 @@ def _tables_missing(doc: DocumentRecord, read: dict[int, str] | None) -> bool:
     return read.get(doc.id) != doc.content_hash
 
 
-def _skip_outside(store: Store, kb: KnowledgeBase, outside: list[Path], writer: _Writer) -> None:
+def _skip_outside(
+    store: SabioStore, kb: KnowledgeBase, outside: list[Path], writer: _Writer
+) -> None:
     """Record links that leave their folder as skipped; one indexed before (by an older
     Sabio, or before the link was repointed) leaves the index."""
     gone = [d.id for p in outside if (d := store.find_document(kb.id, str(p))) is not None]
@@ -478,7 +501,7 @@ class LoadedSource:
 
 
 def ingest_loaded(
-    store: Store,
+    store: SabioStore,
     kb: KnowledgeBase,
     items: Sequence[LoadedSource],
     embedder: Callable[[], EmbeddingModel],
@@ -527,7 +550,7 @@ def ingest_loaded(
 
 
 def _remove_missing(
-    store: Store,
+    store: SabioStore,
     kb: KnowledgeBase,
     folder: Path,
     seen: set[str],
@@ -549,7 +572,7 @@ class _Writer:
 
     def __init__(
         self,
-        store: Store,
+        store: SabioStore,
         kb: KnowledgeBase,
         embedder: Callable[[], EmbeddingModel],
         known: dict[str, DocumentRecord],

@@ -35,7 +35,7 @@ from sabio.document_field import field_tokens
 from sabio.index import ChunkIndex
 from sabio.language import detect_language, text_language
 from sabio.models import EmbeddingModel, embedding_languages
-from sabio.store import KnowledgeBase, Store, StoredChunk
+from sabio.store import KnowledgeBase, SabioStore, StoredChunk
 from sabio.terms import light_stem, tokens
 
 CANDIDATES = 100  # from each list: fusion sees a chunk's two scores when both are high
@@ -63,6 +63,7 @@ RECENT_BOOST = 1.5
 _RECENT = re.compile(r"\b(?:latest|most recent|newest|m[aá]s reciente|[uú]ltim[oa]s?)\b")
 MAX_NAMED = 5
 MAX_PER_PAGE = 1
+GENERIC_WEIGHT = 0.3  # a document-field word that names nothing, beside words that do
 """Passages of one page of a document among the results before any page repeats: a
 page's passages share its words and its vector, so several of them push the other
 pages that might hold the answer out of the top k. On the 10-Q dev set page hit@5
@@ -154,16 +155,40 @@ def strip_instructions(query: str) -> str:
     return " ".join(kept) if kept and len(kept) < len(sentences) else query
 
 
-def document_terms(query: str) -> list[str]:
-    """The query's words for the document field: its terms, mixed words split as in
-    file names, and periods as reports name them ("third quarter": "q3", "fiscal year
-    2016": "fy2016"; "primer trimestre": "q1")."""
+def document_terms(query: str) -> dict[str, float]:
+    """The query's words for the document field, each with its weight: its terms, mixed
+    words split as in file names, and periods as reports name them ("third quarter":
+    "q3", "fiscal year 2016": "fy2016"; "primer trimestre": "q1"). When the query names
+    something with a capital ("Amazon", "Ferrovial"), its words that name nothing weigh
+    ``GENERIC_WEIGHT``: in a folder of look-alike reports "filing" may be on one
+    company's cover pages only, as rare there as "Amazon", but only "Amazon" says which
+    report the question is about. Numbers and periods always weigh fully."""
     text = query.lower()
     extra = [_QUARTER_NUMBER[m] for m in _QUARTER.findall(text)]
     extra += [f"fy{year}" for year in _FISCAL_YEAR.findall(text)]
     words = field_tokens(query) + extra
     kept = [w for w in words if w not in STOPWORDS] or words
-    return list(dict.fromkeys(kept))[: MAX_QUERY_TERMS * 2]
+    names, numbers = _naming_words(query)
+    generic = GENERIC_WEIGHT if names & set(kept) else 1.0
+    full = names | numbers | set(extra)
+    terms = list(dict.fromkeys(kept))[: MAX_QUERY_TERMS * 2]
+    return {t: 1.0 if t in full else generic for t in terms}
+
+
+def _naming_words(query: str) -> tuple[set[str], set[str]]:
+    """The field terms of the query's words that may name something: those written with
+    a capital ("Amazon's"; a sentence's first word too, "Apple's revenue", as the
+    instructions' verbs that also start sentences are rarely in a document's field),
+    and those with digits ("2023", "10-Q", "FY2016")."""
+    names: set[str] = set()
+    numbers: set[str] = set()
+    for word in query.split():
+        word = word.strip("¿¡?!.,;:()[]{}\"'«»“”")
+        if any(c.isdigit() for c in word):
+            numbers.update(field_tokens(word))
+        elif word[:1].isupper():
+            names.update(field_tokens(word))
+    return names, numbers
 
 
 _RANKERS = ThreadPoolExecutor(os.cpu_count() or 2, thread_name_prefix="sabio-keywords")
@@ -172,7 +197,7 @@ and each new thread of a server opens its own database connection."""
 
 
 def search_chunks(
-    store: Store,
+    store: SabioStore,
     index: ChunkIndex,
     kb: KnowledgeBase,
     query: str,
@@ -238,7 +263,7 @@ def named_documents(documents: dict[int, float]) -> list[int]:
     return named if len(named) <= MAX_NAMED else []
 
 
-def _passages_language(store: Store, vector: list[tuple[int, float]]) -> str | None:
+def _passages_language(store: SabioStore, vector: list[tuple[int, float]]) -> str | None:
     """The language most of the best vector hits are written in (None without hits)."""
     if not vector:
         return None
@@ -266,7 +291,7 @@ def vector_weight(
 
 
 def _fuse(
-    store: Store,
+    store: SabioStore,
     keyword: list[tuple[int, float]],
     vector: list[tuple[int, float]],
     k: int,

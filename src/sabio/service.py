@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import shutil
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -17,7 +18,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 from sabio import archive
-from sabio.answer import SIMILARITY_FLOORS, Answer, AnswerStream, Grounding, Turn
+from sabio.answer import (
+    SIMILARITY_FLOORS,
+    Answer,
+    AnswerStream,
+    Citation,
+    Grounding,
+    PinnedAnswer,
+    Turn,
+    relevant_hits,
+)
 from sabio.chats import ChatAnswerStream
 from sabio.chunking import embedding_text
 from sabio.config import Settings
@@ -27,14 +37,17 @@ from sabio.home import make_private_home, uploads_folder, uploads_root
 from sabio.index import ChunkIndex
 from sabio.ingest import (
     TRANSCRIBING,
+    FileResult,
     IngestOptions,
     IngestReport,
     LoadedSource,
     Progress,
     ingest_loaded,
     ingest_paths,
+    read_item,
 )
 from sabio.jobs import Job, JobQueue
+from sabio.language import detect_language
 from sabio.loaders import OcrOptions, ReadProgress
 from sabio.loaders.formats import is_timed
 from sabio.models import (
@@ -46,17 +59,33 @@ from sabio.models import (
     get_embedding_model,
 )
 from sabio.names import check_kb_name, kb_identifier
+from sabio.notes import (
+    NOTE_MATCHER,
+    NOTES_K,
+    NoteMatcher,
+    local_author,
+    note_date,
+    note_id,
+    note_item,
+    note_label,
+    note_source,
+)
+from sabio.pages import OpenPage, file_page, page_grounding, saved_page
 from sabio.readers import Limits
 from sabio.review import Report, review_kb
 from sabio.review.alerts import highest, post_webhook, webhook_payload
 from sabio.review.findings import MESSAGES as FINDING_KINDS
 from sabio.search import SearchHit, search_chunks
+from sabio.sources import automation
 from sabio.sources.kinds import SetupContext, source_kind
 from sabio.store import (
     Chat,
     Dismissal,
     DocumentRecord,
+    Feedback,
+    Guide,
     KnowledgeBase,
+    NewFeedback,
     Passage,
     Placement,
     ReviewAlert,
@@ -64,15 +93,19 @@ from sabio.store import (
     SourceItem,
     Store,
 )
+from sabio.store.registry import open_store
 from sabio.tables.answers import TableAccess
 from sabio.tables.engine import TableInfo, TableStore, tables_path
+from sabio.tasks.budget import StoppableModel
 from sabio.tasks.compare import Change, compare_documents
 from sabio.tasks.extract import Extraction, extract_document
+from sabio.tasks.requests import TaskAccess, TaskAsk, TaskReply, summary_reply, translation_reply
 from sabio.tasks.summarize import Summary, summarize_document
 from sabio.tasks.translate import Translation, translate_document
 from sabio.transcription import TRANSCRIPT_FORMATS, segments_of_passages
 from sabio.vault import Vault
 
+CITATION_FIELDS = frozenset(Citation.__dataclass_fields__)
 EMBEDDED_BACKEND = "embedded"
 EMBEDDED_MODEL = "embedded:all-minilm-l6-v2"
 DEFAULT_MODEL_TTL = 60.0
@@ -116,10 +149,13 @@ class Sabio:
         ``concurrent_reads``: a database connection per calling thread, for many readers."""
         self.settings = settings
         make_private_home(settings.home)
-        self.store = Store(settings.database_path, per_thread=concurrent_reads)
+        self.store = open_store(
+            settings.database_url, settings.database_path, per_thread=concurrent_reads
+        )
         self.chats = self.store.chats
         self.users = self.store.users
         self.sources = self.store.sources
+        self.feedback = self.store.feedback
         self.jobs = JobQueue(self.store)
         shared = shared_with
         self.index: ChunkIndex = (
@@ -128,6 +164,7 @@ class Sabio:
         self._embedders: dict[str, EmbeddingModel] = shared._embedders if shared else {}
         self._chat_models: dict[str, ChatModel] = shared._chat_models if shared else {}
         self._default_chat: tuple[float, str] | None = None
+        self._note_matcher: NoteMatcher = shared._note_matcher if shared else NoteMatcher()
 
     def close(self) -> None:
         self.store.close()
@@ -206,10 +243,12 @@ class Sabio:
 
     def delete_kb(self, name: str, *, keep_chats: bool = False) -> None:
         """Delete a knowledge base with its passages, its index, the files uploaded into
-        it and, unless ``keep_chats``, its chats (files added from their own place on
-        disk stay where they are)."""
+        it, the feedback on its answers (its notes and pinned answers) and, unless
+        ``keep_chats``, its chats (files added from their own place on disk stay where
+        they are)."""
         kb = self.store.get_kb(name)
         self.store.delete_kb(kb, with_chats=not keep_chats)
+        self.feedback.forget_kb(kb.name)
         self.index.drop(kb)
         self.kb_tables(kb).drop_all()
         shutil.rmtree(uploads_folder(self.settings.home, kb.slug), ignore_errors=True)
@@ -420,6 +459,12 @@ class Sabio:
 
     def export_archive(self, target: Path, passphrase: str | None = None) -> archive.Contents:
         """Write the archive of the data directory to ``target`` (:mod:`sabio.archive`)."""
+        if not isinstance(self.store, Store):
+            raise ConfigError(
+                "an export copies the SQLite file, and this Sabio keeps its data in "
+                "PostgreSQL (database_url): back that up with pg_dump",
+                key="export_needs_sqlite",
+            )
         return archive.export_archive(self.store, self.settings, target, passphrase)
 
     def transcript(self, kb: KnowledgeBase, ref: str | int, fmt: str = "txt") -> TranscriptFile:
@@ -539,12 +584,14 @@ class Sabio:
         sources: Sequence[str] | None = None,
         model: str | None = None,
         progress: Callable[[DocumentRecord, str], None] | None = None,
+        stop: threading.Event | None = None,
     ) -> Iterator[tuple[DocumentRecord, Extraction]]:
         """One object per searchable document of the knowledge base that validates against
         ``schema`` (:mod:`sabio.tasks.extract`), in source order; only the documents
-        ``filters`` names, or those with these ``sources``, when given."""
+        ``filters`` names, or those with these ``sources``, when given; ``stop``: see
+        :meth:`task_model`."""
         kb = self.kb(kb_name)
-        chat = self.chat_model(model)
+        chat = self.task_model(model, stop)
         wanted = self.filtered_ids(kb, filters) if filters else None
         for doc in self.store.list_documents(kb.id):
             if doc.status != "indexed" or (wanted is not None and doc.id not in wanted):
@@ -565,12 +612,13 @@ class Sabio:
         focus: str = "",
         model: str | None = None,
         progress: Callable[[str], None] | None = None,
+        stop: threading.Event | None = None,
     ) -> tuple[DocumentRecord, Summary]:
         """The summary of one document (an id, a source or the end of its path), each
         sentence citing its page and checked against the pages (:mod:`sabio.tasks.summarize`)."""
         kb = self.kb(kb_name)
         doc = self.get_document(kb, ref)
-        chat = self.chat_model(model)
+        chat = self.task_model(model, stop)
         extractive = self.answer_style(chat.name) == "extractive"
         try:
             embed: Callable[[Sequence[str]], Vectors] | None = self.kb_embedder(kb).embed
@@ -598,14 +646,21 @@ class Sabio:
         *,
         model: str | None = None,
         progress: Callable[[str], None] | None = None,
+        stop: threading.Event | None = None,
     ) -> tuple[DocumentRecord, Translation]:
         """One document in the language ``to``, its structure and figures kept
         (:mod:`sabio.tasks.translate`)."""
         kb = self.kb(kb_name)
         doc = self.get_document(kb, ref)
         pages = self.store.document_pages(kb.id, doc.id)
-        chat = self.chat_model(model)
+        chat = self.task_model(model, stop)
         return doc, translate_document(chat, pages, to, progress=progress)
+
+    def task_model(self, name: str | None, stop: threading.Event | None) -> ChatModel:
+        """The chat model for a whole-document task: one that stops, raising
+        :class:`~sabio.tasks.budget.TaskCancelled`, as soon as ``stop`` is set."""
+        chat = self.chat_model(name)
+        return chat if stop is None else StoppableModel(chat, stop)
 
     def compare(
         self, old_ref: str, new_ref: str, kb_name: str | None = None
@@ -722,6 +777,86 @@ class Sabio:
             style=self.answer_style(chat_model.name, style),
         )
 
+    # the page open in the browser (sabio.pages, for the extension)
+
+    def page_embedder(self, kb_name: str | None = None) -> EmbeddingModel | None:
+        """The embedder a page's passages are ranked with: the knowledge base's, when the
+        page is asked about together with one, else the default; None when it is down."""
+        try:
+            if kb_name:
+                return self.kb_embedder(self.kb(kb_name))
+            return self.embedder(self.default_embedding_model())
+        except ModelError:
+            return None
+
+    def ask_page(
+        self,
+        question: str,
+        page: OpenPage,
+        kb_name: str | None = None,
+        *,
+        model: str | None = None,
+        history: Sequence[Turn] = (),
+        style: str | None = None,
+    ) -> AnswerStream:
+        """A grounded answer from the ``page``'s passages and, with ``kb_name``, that
+        knowledge base's too (see :func:`sabio.pages.page_grounding`)."""
+        chat_model = self.chat_model(model)
+        knowledge_base = self._grounding(self.kb(kb_name), None) if kb_name else None
+        grounding = page_grounding(page, self.page_embedder(kb_name), knowledge_base)
+        return AnswerStream(
+            question,
+            chat_model,
+            grounding,
+            options=self._answer_options(),
+            history=history,
+            style=self.answer_style(chat_model.name, style),
+        )
+
+    def summarize_page(
+        self, page: OpenPage, *, length: str = "page", language: str | None = None,
+        model: str | None = None,
+    ) -> Summary:  # fmt: skip
+        """The page's summary, as a document's (:mod:`sabio.tasks.summarize`)."""
+        chat = self.chat_model(model)
+        embedder = self.page_embedder()
+        return summarize_document(
+            chat,
+            [(None, page.text)],
+            length=length,
+            language=language,
+            title=page.title,
+            embed=embedder.embed if embedder else None,
+            extractive=self.answer_style(chat.name) == "extractive",
+        )
+
+    def translate_page(self, page: OpenPage, to: str, *, model: str | None = None) -> Translation:
+        """The page in the language ``to`` (:mod:`sabio.tasks.translate`)."""
+        return translate_document(self.chat_model(model), [(None, page.text)], to)
+
+    def open_file_page(
+        self, content: bytes, media_type: str, url: str, title: str = "", owner: int | None = None
+    ) -> OpenPage:
+        """A PDF (or another file a loader reads) open in the browser, as a page to ask
+        about: read in a reader process, kept in memory only."""
+        item = saved_page(content, media_type, url, title)
+        found, chunks, problem = read_item(item, self._ingest_options())
+        if problem:
+            raise ConfigError(f"Sabio could not read this file: {problem}", key="page_unreadable")
+        return file_page(chunks, url, title or found, owner)
+
+    def save_page(
+        self, kb_name: str, content: bytes, media_type: str, url: str, title: str = ""
+    ) -> tuple[FileResult, DocumentRecord | None]:
+        """Index what the extension saves (:func:`sabio.pages.saved_page`) into
+        ``kb_name``; searchable when this returns."""
+        item = saved_page(content, media_type, url, title)
+        self.kb(kb_name, create_default=True)  # the default one, by its first page
+        report = self.add_loaded([item], kb_name, isolate=True)
+        unchanged = FileResult(item.source, "unchanged", "indexed")
+        result = report.results[0] if report.results else unchanged
+        return result, self.find_document(self.kb(kb_name), item.source)
+
     def answer_style(self, model: str, style: str | None = None) -> str:
         """``style``, or the answer_style setting, with "auto" made concrete: extractive
         for the embedded chat model (it cannot be trusted to write one), generative for
@@ -754,13 +889,164 @@ class Sabio:
         def term_weights(terms: Sequence[str]) -> Mapping[str, float]:
             return self.index.term_weights(kb, terms)
 
+        def documents() -> list[tuple[int, str, str]]:
+            return [
+                (d.id, d.source, d.title)
+                for d in self.store.list_documents(kb.id)
+                if d.status == "indexed" and (doc_ids is None or d.id in doc_ids)
+            ]
+
         return Grounding(
             retrieve,
             similarity_floor=SIMILARITY_FLOORS.get(kb.embedding_model),
             term_weights=term_weights,
             embed=embed,
             tables=self._table_access(kb, doc_ids),
+            notes=lambda query, language: self._find_notes(kb, query, language),
+            guide=self.store.guides.get_guide(kb.id),
+            pinned=lambda query: self._find_pinned(kb, query),
+            newer=lambda citations: self._which_is_newer(kb, citations),
+            tasks=TaskAccess(documents, functools.partial(self._asked_task, kb)),
         )
+
+    def _which_is_newer(self, kb: KnowledgeBase, citations: Sequence[Citation]) -> list[str]:
+        """Of an answer that cites a correction and documents: which is newer, the note
+        (written after the documents' versions) or a document that changed after it (it
+        may say otherwise)."""
+        notes = [self.feedback.get_feedback(n) for c in citations
+                 if (n := note_id(c.document)) is not None]  # fmt: skip
+        documents = {c.document_id for c in citations if note_id(c.document) is None}
+        if not notes or not documents:
+            return []
+        note = max(notes, key=lambda n: n.updated_at)
+        label = f"the correction by {note.author or 'a user'} ({note_date(note)})"
+        said = []
+        for document_id in sorted(documents):
+            doc = self.store.get_document(kb.id, document_id)
+            when = doc.mtime_ns / 1e9 if doc.mtime_ns else doc.updated_at
+            day = time.strftime("%Y-%m-%d", time.localtime(when))
+            name = Path(doc.source).name
+            if when > note.updated_at:
+                said.append(f"{name} ({day}) is newer than {label}: it may say otherwise")
+            else:
+                said.append(f"{label} is newer than {name} ({day})")
+        return said
+
+    def _find_pinned(self, kb: KnowledgeBase, query: str) -> PinnedAnswer | None:
+        """The pinned answer of ``kb`` to a question like ``query`` (by the notes' matcher,
+        :class:`~sabio.notes.NoteMatcher`), each citation found again in the documents as
+        they are now: moved passages followed, changed or deleted ones said."""
+        pins = self.feedback.list_feedback(kb.name, pinned=True)
+        try:
+            matcher = self.embedder(NOTE_MATCHER) if pins else None
+        except ModelError:
+            return None  # without the multilingual embedder, no similar question is told
+        found = self._note_matcher.match(matcher, query, pins, 1) if matcher else []
+        if not found:
+            return None
+        pin = found[0]
+        citations, warnings = [], []
+        for cited in pin.citations:
+            citation = Citation(**{k: v for k, v in cited.items() if k in CITATION_FIELDS})
+            current, problem = self._recheck(kb, citation)
+            citations.append(current)
+            if problem:
+                where = Path(citation.document).name
+                if note_id(citation.document) is not None:
+                    where = citation.title  # "Correction by ana, 2026-12-03"
+                where += f", page {citation.page}" if citation.page is not None else ""
+                warnings.append(f"a passage this pinned answer cites {problem}: {where}")
+        label = f"pinned answer to {pin.question!r} ({pin.author or 'a user'}, {note_date(pin)})"
+        return PinnedAnswer(pin.id, pin.answer, citations, warnings, label)
+
+    def _recheck(self, kb: KnowledgeBase, citation: Citation) -> tuple[Citation, str]:
+        """``citation`` as the documents are now, and "" or what became of its passage
+        ("changed since it was pinned", "was deleted")."""
+        quoted = " ".join(citation.snippet.split()).rstrip("…").strip()
+        chunk = self.store.get_chunks([citation.chunk_id]).get(citation.chunk_id)
+        if chunk is not None and quoted in " ".join(chunk.text.split()):
+            return citation, ""
+        doc = self.store.find_document(kb.id, citation.document)
+        if doc is None:
+            return citation, "was deleted"
+        for hit in self._search(kb, quoted, 3, [doc.id]).hits:
+            if quoted and quoted in " ".join(hit.text.split()):
+                moved = replace(citation, chunk_id=hit.chunk_id, start=hit.start, end=hit.end)
+                return replace(moved, document_id=doc.id, page=hit.page), ""
+        return citation, "changed since it was pinned"
+
+    def _find_notes(self, kb: KnowledgeBase, query: str, language: str) -> list[SearchHit]:
+        """The passages of ``kb``'s notes in use that ``query`` is about (at most
+        :data:`~sabio.notes.NOTES_K`, closest first), each titled as cited in
+        ``language`` (:func:`sabio.notes.note_label`). Without the multilingual
+        embedder, its notes searched and gated as any passage."""
+        notes = [
+            n for n in self.feedback.list_feedback(kb.name, notes=True) if n.status == "active"
+        ]
+        documents = {n.id: self.store.find_document(kb.id, note_source(n.id)) for n in notes}
+        notes = [n for n in notes if documents[n.id] is not None]
+        if not notes:
+            return []
+        try:
+            matcher: EmbeddingModel | None = self.embedder(NOTE_MATCHER)
+        except ModelError:
+            matcher = None
+        chosen = self._note_matcher.match(matcher, query, notes) if matcher else notes
+        ids = [d.id for n in chosen if (d := documents[n.id]) is not None]
+        if not ids:
+            return []
+        hits = self._search(kb, query, 4 * len(ids), ids).hits
+        if matcher is None:
+            floor = SIMILARITY_FLOORS.get(kb.embedding_model, 2.0)  # unmeasured: words only
+            weights = self.index.term_weights
+            hits = relevant_hits(query, hits, floor, lambda t: weights(kb, t))[:NOTES_K]
+        order = {n.id: place for place, n in enumerate(chosen)}
+        first: dict[int | None, SearchHit] = {}
+        for hit in sorted(hits, key=lambda h: order.get(note_id(h.document) or 0, len(order))):
+            first.setdefault(note_id(hit.document), hit)  # a note's best passage only
+        by_id = {n.id: n for n in notes}
+        return [
+            replace(h, title=note_label(by_id[n], language)) for n, h in first.items() if n in by_id
+        ]
+
+    def _asked_task(
+        self, kb: KnowledgeBase, asked: TaskAsk, language: str, model: str
+    ) -> TaskReply:
+        """Run a task a question asked for (:mod:`sabio.tasks.requests`) with the answer's
+        model; each page it cites with a passage of that page, for the citation."""
+        doc = self.get_document(kb, asked.document_id)
+        pages = self.store.document_pages(kb.id, doc.id)
+        if asked.kind == "summarize":
+            _, summary = self.summarize(
+                str(doc.id), kb.name, length=asked.options["length"], language=language, model=model
+            )
+            reply = summary_reply(summary, pages, self._claim_embed(kb))
+        else:
+            to = asked.options.get("to") or language
+            if (
+                "to" not in asked.options
+                and detect_language(" ".join(t for _, t in pages[:3])) == to
+            ):
+                to = "en" if to == "es" else "es"  # "traduce X": into the other language
+            _, translation = self.translate(str(doc.id), to, kb.name, model=model)
+            reply = translation_reply(translation, pages[0][0] if pages else None)
+        texts = dict(pages)
+        hits = []
+        for page in reply.pages:
+            found = self._search(
+                kb, texts.get(page, doc.title)[:400] or doc.title, 5, [doc.id]
+            ).hits
+            if found:
+                hits.append(next((h for h in found if h.page == page), found[0]))
+        return (
+            replace(reply, hits=hits) if len(hits) == len(reply.pages) else replace(reply, hits=[])
+        )
+
+    def _claim_embed(self, kb: KnowledgeBase) -> Callable[[Sequence[str]], Vectors] | None:
+        try:
+            return self.kb_embedder(kb).embed
+        except ModelError:
+            return None
 
     def _table_access(self, kb: KnowledgeBase, doc_ids: list[int] | None) -> TableAccess | None:
         """What an answer may do with ``kb``'s tables (of the documents ``doc_ids`` only,
@@ -781,6 +1067,145 @@ class Sabio:
             return found.hits[0].chunk_id if found.hits else None
 
         return TableAccess(tables, store.run, store.sample, passage_of)
+
+    # each knowledge base's instructions and style (:mod:`sabio.guides`)
+
+    def kb_guide(self, kb_name: str | None = None) -> Guide:
+        return self.store.guides.get_guide(self.kb(kb_name).id)
+
+    def set_kb_guide(self, guide: Guide, kb_name: str | None = None) -> Guide:
+        """Replace a knowledge base's guide; the next answer uses it."""
+        return self.store.guides.set_guide(self.kb(kb_name).id, guide)
+
+    def publish_kb(
+        self, kb_name: str, base: str | None = None, *, name: str | None = None,
+        language: str = "en",
+    ) -> str:  # fmt: skip
+        """An Ollama model with the knowledge base's guide as its system prompt, made
+        from ``base`` (default: the chat model, when it is Ollama's) through its
+        ``/api/create``; its name (default ``sabio-<id>``). It keeps the style, not the
+        documents: no retrieval, no citations."""
+        from sabio.guides import guide_text
+        from sabio.models.ollama import OllamaClient
+
+        kb = self.kb(kb_name)
+        guide = self.kb_guide(kb.name)
+        if not guide:
+            raise ConfigError(
+                f"{kb.name!r} has no guide to publish: set one with `sabio kb guide "
+                f"{kb.name} --instruction …`",
+                key="guide_missing",
+            )
+        chosen = base or self.settings.chat_model
+        if not chosen.startswith("ollama:") and (base is None or ":" not in base):
+            raise ConfigError(
+                "say which Ollama model to start from: --from qwen3:4b (the chat model "
+                f"{chosen!r} is not Ollama's)",
+                key="publish_base",
+            )
+        model = name or f"sabio-{kb.slug}"
+        with OllamaClient.from_settings(self.settings) as client:
+            client.create(model, chosen.removeprefix("ollama:"), guide_text(guide, language,
+                          alone=True).strip())  # fmt: skip
+        return model
+
+    # feedback on answers, and the corrections among it (notes, :mod:`sabio.notes`)
+
+    def give_feedback(self, new: NewFeedback) -> Feedback:
+        """Keep a judgement of an answer; a correction becomes a note of its knowledge
+        base, used at once (or, with the ``review_notes`` setting, once approved)."""
+        if new.kb_name is not None:
+            new = replace(new, kb_name=self.store.get_kb(new.kb_name).name)
+        new = replace(new, author=new.author or local_author())
+        if new.correction.strip():
+            if new.kb_name is None:
+                raise ConfigError(
+                    "a correction needs a knowledge base to go into: this answer had no documents",
+                    key="note_needs_kb",
+                )
+            status = "pending" if self.settings.review_notes else "active"
+            new = replace(new, status=status)
+        if new.pinned and (new.kb_name is None or not new.answer.strip() or new.rating < 0):
+            raise ConfigError(
+                "only a good answer from a knowledge base can be pinned", key="pin_refused"
+            )
+        made = self.feedback.add_feedback(new)
+        if made.is_note and made.status == "active":
+            self._index_note(made)
+        return made
+
+    def rate_message(self, chat_id: int, message_id: int, new: NewFeedback) -> Feedback:
+        """:meth:`give_feedback` on the answer ``message_id`` of a chat (the question, the
+        answer and the knowledge base taken from the chat)."""
+        chat = self.get_chat(chat_id, user_id=new.user_id)
+        message = chat.message(message_id)
+        if message.role != "assistant" or message.parent_id is None:
+            raise ConfigError(
+                f"message {message_id} is a question: rate an answer", key="feedback_on_question"
+            )
+        question = chat.message(message.parent_id).content
+        kb_name = chat.kb_name if chat.kb_available else None
+        return self.give_feedback(
+            replace(new, kb_name=kb_name, question=question, answer=message.content,
+                    chat_id=chat_id, message_id=message_id, citations=message.citations)
+        )  # fmt: skip
+
+    def list_feedback(
+        self,
+        kb_name: str | None = None,
+        *,
+        notes: bool = False,
+        message_id: int | None = None,
+        pinned: bool = False,
+    ) -> list[Feedback]:
+        if kb_name is not None:
+            kb_name = self.store.get_kb(kb_name).name
+        return self.feedback.list_feedback(
+            kb_name, notes=notes, message_id=message_id, pinned=pinned
+        )
+
+    def get_feedback(self, feedback_id: int) -> Feedback:
+        return self.feedback.get_feedback(feedback_id)
+
+    def note(self, note_id: int) -> Feedback:
+        found = self.feedback.get_feedback(note_id)
+        if not found.is_note:
+            raise NotFoundError(
+                f"{note_id} is a rating, not a note; list notes with `sabio notes list`",
+                key="note_not_found",
+                note=note_id,
+            )
+        return found
+
+    def edit_note(self, note_id: int, changes: Mapping[str, Any]) -> Feedback:
+        """Change a note's ``correction`` or ``status`` (``active`` approves a pending
+        one); its document follows."""
+        self.note(note_id)
+        edited = self.feedback.update_feedback(note_id, changes)
+        if edited.status == "active":
+            self._index_note(edited)
+        else:
+            self._unindex_note(edited)
+        return edited
+
+    def remove_feedback(self, feedback_id: int) -> Feedback:
+        """Forget a judgement; a note's document goes with it."""
+        gone = self.feedback.delete_feedback(feedback_id)
+        if gone.is_note:
+            self._unindex_note(gone)
+        return gone
+
+    def _index_note(self, note: Feedback) -> None:
+        kb = self.store.find_kb(note.kb_name or "")
+        if kb is not None:
+            self.add_loaded([note_item(note)], kb.name)
+
+    def _unindex_note(self, note: Feedback) -> None:
+        kb = self.store.find_kb(note.kb_name or "")
+        doc = self.store.find_document(kb.id, note_source(note.id)) if kb else None
+        if kb is not None and doc is not None:
+            self.store.delete_documents(kb, [doc.id])
+            self.store.erase_deleted()
 
     # sources: folders, mailboxes, web pages and webhooks that keep a knowledge base current
 
@@ -803,12 +1228,14 @@ class Sabio:
         context = SetupContext(self.settings.home, Vault(self.settings.home).encrypt)
         given = declared.check_options(dict(options or {}))
         setup = declared.connector().configure(context, location, given, password)
+        on_new = (options or {}).get(automation.KEY)
+        kept = setup.options | ({automation.KEY: automation.check_on_new(on_new)} if on_new else {})
         reviewing = given.model_dump(mode="json", include={"review", "review_webhook"})
         source = self.sources.add(
             kb,
             kind,
             setup.location,
-            options={**setup.options, **{k: v for k, v in reviewing.items() if v}},
+            options={**kept, **{k: v for k, v in reviewing.items() if v}},
             secret=setup.secret,
             interval_s=interval_s if interval_s is not None else setup.interval_s,
         )

@@ -26,10 +26,12 @@ from sabio.ingest import FileResult, IngestReport
 from sabio.jobs import HEARTBEAT_S, Job, JobQueue
 from sabio.loaders import ReadProgress
 from sabio.service import Sabio
-from sabio.sources import Source, SourceWatch
+from sabio.sources import Source, SourceWatch, automation
 from sabio.sources.kinds import SourceKind, source_kind
 from sabio.sources.run import SyncRun, Tally
-from sabio.store import Store
+from sabio.store.registry import open_store
+from sabio.tasks.budget import TaskCancelled
+from sabio.tasks.jobs import run_task, save_result, task_payload
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +48,8 @@ class Worker:
     def __init__(self, sabio: Sabio, *, watch: bool = True) -> None:
         self.sabio = sabio
         self.watch = watch
-        self.store = Store(sabio.settings.database_path, per_thread=True)
+        settings = sabio.settings
+        self.store = open_store(settings.database_url, settings.database_path, per_thread=True)
         self.queue = JobQueue(self.store)
         self.sources = self.store.sources
         self._wake = threading.Event()
@@ -160,6 +163,9 @@ class Worker:
         return True
 
     def _run(self, job: Job) -> None:
+        if job.kind == "task":
+            self._run_task(job)
+            return
         source = None
         if job.kind == "sync":
             try:
@@ -169,8 +175,13 @@ class Worker:
                 return
         what = source.describe() if source else f"files into {job.payload.get('kb')}"
         beating = _Heartbeat(self.queue, job)
+        arrived: list[int] = []
         try:
-            tally = self._sync(source, job, beating) if source else self._ingest(job, beating)
+            if source is not None:
+                run = self._sync(source, job, beating)
+                tally, arrived = run.tally, run.arrived
+            else:
+                tally = self._ingest(job, beating)
         except SabioError as exc:
             error = str(exc)
         except Exception as exc:  # a bug: keep the worker alive, log it, show it
@@ -180,6 +191,7 @@ class Worker:
             if source is not None:
                 self.sources.synced(source)
                 self.sources.forget_removed(source.id, time.time() - KEEP_REMOVED_S)
+                self._on_new(source, arrived)
             self.queue.finish(job, str(tally), tally.counts)
             return
         finally:
@@ -188,10 +200,53 @@ class Worker:
             self.sources.synced(source, error)
         self.queue.fail(job, error)
 
-    def _sync(self, source: Source, job: Job, beating: _Heartbeat) -> Tally:
+    def _run_task(self, job: Job) -> None:
+        """A whole-document task (:mod:`sabio.tasks.jobs`): its result kept, the job done;
+        cancelled (seen by the heartbeat), it stops at the model's next word; failed, it
+        is not tried again (someone is waiting to read why)."""
+        beating = _Heartbeat(self.queue, job)
+        try:
+            result = run_task(self.sabio, job.payload, beating.update, beating.cancelled)
+            save_result(self.sabio.settings.home, job.id, result)
+        except TaskCancelled:
+            return
+        except SabioError as exc:
+            self.queue.fail(job, str(exc), retry=False)
+            return
+        except Exception as exc:  # a bug: keep the worker alive, log it, show it
+            log.error("task job %d failed:\n%s", job.id, traceback.format_exc())
+            self.queue.fail(job, f"internal error ({type(exc).__name__}: {exc}); see the log")
+            return
+        finally:
+            beating.stop()
+        message = "done"
+        if deliver := job.payload.get("deliver"):
+            context = {"kb": job.payload["kb"], "source_id": deliver.get("source_id")}
+            problems = automation.deliver(deliver, result, context)
+            message = f"done, but {'; '.join(problems)}" if problems else "done and delivered"
+        self.queue.finish(job, message, {"documents": len(result["items"])})
+
+    def _sync(self, source: Source, job: Job, beating: _Heartbeat) -> SyncRun:
         run = SyncRun(self.sabio, source, job.payload, beating.update)
         source_kind(source.kind).connector().sync(run)
-        return run.tally
+        return run
+
+    def _on_new(self, source: Source, arrived: list[int]) -> None:
+        """Queue the source's task (``on_new``, :mod:`sabio.sources.automation`) for each
+        document its sync brought, to be delivered where it says."""
+        on_new = automation.automation_of(source.options)
+        if on_new is None:
+            return
+        for document_id in dict.fromkeys(arrived):
+            try:
+                payload = task_payload(
+                    self.sabio, source.kb_name, on_new["task"], [document_id], on_new["options"]
+                )
+            except SabioError as exc:  # gone meanwhile, or a model removed: say so
+                log.warning("%s: no %s for document %d: %s", source.describe(), on_new["task"],
+                            document_id, exc)  # fmt: skip
+                continue
+            self.queue.enqueue_task({**payload, "deliver": {**on_new, "source_id": source.id}})
 
     def _ingest(self, job: Job, beating: _Heartbeat) -> Tally:
         """Files to add to a knowledge base (uploads a stopped server left unindexed)."""
@@ -269,11 +324,13 @@ def _identity(source: Source) -> str:
 
 class _Heartbeat:
     """Beats a job's heartbeat every :data:`HEARTBEAT_S` from a thread, with the latest
-    progress, so a long step (embedding a big file) never looks like a dead worker."""
+    progress, so a long step (embedding a big file) never looks like a dead worker; looks
+    every second whether the job was cancelled (then sets :attr:`cancelled`)."""
 
     def __init__(self, queue: JobQueue, job: Job) -> None:
         self.queue, self.job = queue, job
         self.progress: tuple[int, int | None, str] = (0, None, "starting")
+        self.cancelled = threading.Event()
         self._beaten = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"job {job.id}", daemon=True)
@@ -285,10 +342,18 @@ class _Heartbeat:
     def _run(self) -> None:
         last: tuple[int, int | None, str] | None = None
         while not self._stop.wait(min(HEARTBEAT_S, 1.0)):
+            if self._cancelled():
+                self.cancelled.set()
             if self.progress != last or self._due():
                 last = self.progress
                 self.queue.heartbeat(self.job.id, *self.progress)
                 self._beaten = time.monotonic()
+
+    def _cancelled(self) -> bool:
+        try:
+            return self.queue.get(self.job.id).status == "cancelled"
+        except NotFoundError:  # forgotten meanwhile (the data purged): nobody waits for it
+            return True
 
     def _due(self) -> bool:
         return time.monotonic() - self._beaten >= HEARTBEAT_S

@@ -154,6 +154,11 @@ class OllamaClient(ModelHTTP):
             "POST", "/api/chat", body, model=model, finished=lambda c: bool(c.get("done"))
         )
 
+    def create(self, model: str, base: str, system: str) -> None:
+        """``/api/create``: the model ``model``, ``base`` with ``system`` as its system prompt."""
+        body = {"model": model, "from": base, "system": system, "stream": False}
+        self.request("POST", "/api/create", body, model=base)
+
     def pull(self, model: str) -> Iterator[dict[str, Any]]:
         """Download ``model``: progress as dicts with ``status``, ``digest``, ``total`` and
         ``completed`` (the last three only while a layer downloads, else empty and 0)."""

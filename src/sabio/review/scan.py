@@ -28,7 +28,7 @@ from sabio.review.identifiers import find_identifiers
 from sabio.review.logs import find_log_activity
 from sabio.review.phishing import SUSPICIOUS_AT, mail_signs, sender_domain, verdict
 from sabio.review.secrets import Hit, find_secrets
-from sabio.store import Store
+from sabio.store import SabioStore
 from sabio.store.documents import KnowledgeBase
 
 MAIL_EXTENSIONS = frozenset((".eml", ".mbox", ".mbx"))
@@ -309,7 +309,7 @@ def _review_mails(report: Report, mails: list[tuple[str, list[Message], str]]) -
         report.findings.extend(review_mail(messages, text, name, known))
 
 
-def review_kb(store: Store, kb: KnowledgeBase, document_id: int | None = None) -> Report:
+def review_kb(store: SabioStore, kb: KnowledgeBase, document_id: int | None = None) -> Report:
     """Review the documents stored in ``kb`` (only one, when ``document_id`` is given:
     a document as it arrives): their text rebuilt from the chunks; the findings a person
     dismissed set apart."""
@@ -337,7 +337,7 @@ def review_kb(store: Store, kb: KnowledgeBase, document_id: int | None = None) -
 
 
 def _stored_texts(
-    store: Store, kb: KnowledgeBase, document_id: int | None = None
+    store: SabioStore, kb: KnowledgeBase, document_id: int | None = None
 ) -> Iterator[tuple[int, str, list[tuple[int, int]]]]:
     current: int | None = None
     parts: list[tuple[int, int | None, str]] = []

@@ -4,7 +4,9 @@ data directory, run by ``sabio serve`` with uvicorn.
     api           the routes; thin: parse, call the service, shape the answer
     chats_api     chats: their answers streamed, stopped, regenerated, edited, exported
     members_api   who may use a knowledge base
+    extension_api what Sabio's browser extension calls: the page in the tab, saving, pairing
     review_api    the security review of a knowledge base (sabio.review), masked
+    tasks_api     whole-document tasks as jobs: start, progress, cancel, results as files
     live          a knowledge base's counts as they change (server-sent events)
     roles         who may do what, route by route (admins, members' read or write)
     ollama_api    the Ollama API on the same port: knowledge bases as models
@@ -82,6 +84,8 @@ from sabio.server.data_api import router as data_router
 from sabio.server.docs import install_docs
 from sabio.server.embeddings_api import install_embeddings_api
 from sabio.server.errors import install_error_handlers
+from sabio.server.extension_api import install_extension_api
+from sabio.server.feedback_api import router as feedback_router
 from sabio.server.heap import HeapSettler, prepare_routes, settle
 from sabio.server.live import router as live_router
 from sabio.server.members_api import router as members_router
@@ -93,6 +97,7 @@ from sabio.server.roles import enforce
 from sabio.server.services import Services
 from sabio.server.settings_api import router as settings_router
 from sabio.server.sources_api import router as sources_router
+from sabio.server.tasks_api import router as tasks_router
 from sabio.server.throttle import SignInThrottle
 from sabio.server.web import install_web
 
@@ -168,13 +173,16 @@ def create_app(
     app.add_middleware(AccessGuard)
     app.include_router(router)
     app.include_router(chats_router)
+    app.include_router(feedback_router)
     app.include_router(members_router)
     app.include_router(review_router)
+    app.include_router(tasks_router)
     app.include_router(live_router)
     app.include_router(auth_router)
     app.include_router(settings_router)
     app.include_router(sources_router)
     app.include_router(data_router)
+    install_extension_api(app)  # what Sabio's browser extension calls (extension/)
     install_ollama_api(app)  # the Ollama API: /api/chat, /api/tags… and HEAD /
     install_embeddings_api(app)  # /api/embed, /api/embeddings, /v1/embeddings
     install_openai_api(app)  # the OpenAI API: /v1/chat/completions, /v1/models…

@@ -17,6 +17,8 @@ Two modes, by the ``auth`` setting:
   A change signed in by the cookie must carry the session's CSRF token in
   ``X-CSRF-Token`` (a browser sends cookies by itself; a token is sent on purpose, so it
   needs none); login and setup, which have no session yet, refuse a foreign ``Origin``.
+  A token the browser extension got by pairing (scope ``extension``) is good for its
+  routes only (:mod:`.extension_api`, and reading the knowledge bases' list).
   What each role may do then is :mod:`.roles`' part, route by route.
 
 The web app's page and files (``/``, ``/static``) are served in every mode: the page
@@ -43,15 +45,26 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from sabio.errors import AuthError, CSRFError, ForbiddenError, SabioError
 from sabio.server.api_messages import reader_language, said
 from sabio.server.errors import auth_challenge, sabio_error_body, sabio_error_status
-from sabio.server.origins import error_body, is_allowed_origin, is_ollama_path, is_openai_path
+from sabio.server.origins import (
+    EXTENSION_READS,
+    error_body,
+    is_allowed_origin,
+    is_extension_origin,
+    is_extension_path,
+    is_ollama_path,
+    is_openai_path,
+)
 from sabio.server.services import Services, services_of
 from sabio.store import ApiToken, Session, User
+from sabio.store.users import EXTENSION_SCOPE
 
 API = "/api/v1"
 SESSION_COOKIE = "sabio_session"
 CSRF_HEADER = "X-CSRF-Token"
 CHANGES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-OPEN = frozenset(f"{API}/{p}" for p in ("health", "auth/status", "auth/setup", "auth/login"))
+OPEN = frozenset(
+    f"{API}/{p}" for p in ("health", "auth/status", "auth/setup", "auth/login", "extension/pair")
+)
 """Routes that need no user (with accounts on)."""
 WEBHOOK = re.compile(rf"{API}/sources/\d+/webhook")
 """Webhooks check their own token instead of a user (:mod:`sabio.sources.webhook`)."""
@@ -119,11 +132,17 @@ def check_access(request: Request) -> None:
                 host=host,
             )
         origin = request.headers.get("origin")
-        if method in CHANGES and not (
-            is_ollama_path(path)
-            and origin is not None
-            and is_allowed_origin(origin, services_of(request).settings.allowed_origins)
-        ):  # the Ollama API also takes browser extensions and local pages (origins.py)
+        if (
+            method in CHANGES
+            and not (
+                is_ollama_path(path)
+                and origin is not None
+                and is_allowed_origin(origin, services_of(request).settings.allowed_origins)
+            )
+            and not (  # the Ollama API also takes browser extensions and local pages
+                origin is not None and is_extension_path(path) and is_extension_origin(origin)
+            )
+        ):  # and the extension's routes take extensions (origins.py)
             _check_same_origin(request)
         return
     if path in SIGN_IN:
@@ -187,6 +206,13 @@ def _identify(request: Request) -> Identity | None:
         found = users.find_token(credentials.strip())
         if found is None:
             return None
+        if found[1].scope == EXTENSION_SCOPE and not _extension_may(request):
+            raise ForbiddenError(
+                f"this token is the browser extension's, for its routes only, not for "
+                f"{request.method} {request.url.path}: create an API token for scripts in "
+                "the web app",
+                key="token_scope",
+            )
         _note_use(services, found[1])
         return Identity(found[0], None)
     cookie = request.cookies.get(SESSION_COOKIE)
@@ -201,6 +227,12 @@ def _identify(request: Request) -> Identity | None:
             key="csrf",
         )
     return Identity(session.user, session)
+
+
+def _extension_may(request: Request) -> bool:
+    """Whether a token of the extension's scope may be used for ``request``."""
+    path = request.scope["path"].rstrip("/")
+    return is_extension_path(path) or (request.method == "GET" and path in EXTENSION_READS)
 
 
 def _note_use(services: Services, token: ApiToken) -> None:

@@ -190,6 +190,7 @@ def create_token(identity: SignedIn, body: TokenIn, services: ServicesDep) -> Ne
         name=record.name,
         created_at=record.created_at,
         last_used_at=record.last_used_at,
+        scope=record.scope,
         token=token,
     )
 

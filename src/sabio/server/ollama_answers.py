@@ -30,6 +30,7 @@ from fastapi.responses import StreamingResponse
 from sabio.answer import Answer, AnswerStream, Turn, answer_notes
 from sabio.errors import ModelError, SabioError
 from sabio.models import ChatModel, ChatOptions, Message, estimate_tokens
+from sabio.notes import note_id
 from sabio.search import SearchHit
 from sabio.server.client_tasks import ClientTask, answer_task, recognise, uses_model
 from sabio.server.errors import sabio_error_status
@@ -216,7 +217,8 @@ def sources_footer(kb: str, answer: Answer, consulted: Sequence[SearchHit] = ())
     """The sources as Markdown, for clients that show text only: file name and page,
     never a path on the server (:mod:`.links`). Every knowledge-base answer gets one: the
     passages it cites, or, when it cites none, the passages it was made from, said to be
-    uncited (or that no passage matched); then the notes on unsupported statements."""
+    uncited (or that no passage matched), a user's correction by its author and date;
+    then the notes on unsupported statements."""
     heading, page_word = SOURCES.get(answer.language, SOURCES["en"])
     uncited = UNCITED.get(answer.language, UNCITED["en"])
 
@@ -227,6 +229,8 @@ def sources_footer(kb: str, answer: Answer, consulted: Sequence[SearchHit] = ())
     lines = [f"\n\n---\n**{heading}**\n"]
     for citation in answer.citations:
         place = where(citation.document_id, citation.document, citation.page)
+        if note_id(citation.document) is not None:
+            place = citation.title  # "Correction by ana, 2026-12-03"
         lines.append(f"- [{citation.number}] {place}\n")
     if not answer.citations:
         places = dict.fromkeys(where(h.document_id, h.document, h.page) for h in consulted)

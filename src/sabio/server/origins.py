@@ -57,6 +57,8 @@ ALLOW_HEADERS = (
     "x-stainless-package-version, x-stainless-poll-helper, x-stainless-retry-count, "
     "x-stainless-runtime, x-stainless-runtime-version, x-stainless-timeout"
 )
+EXTENSION_SCHEMES = frozenset({"chrome-extension", "moz-extension", "safari-web-extension"})
+EXTENSION_PREFIX = "/api/v1/extension/"
 PREFLIGHT_MAX_AGE = "43200"  # seconds, as Ollama's gin-contrib/cors default (12 hours)
 
 
@@ -166,6 +168,60 @@ class OllamaCors:
             return
         if not allowed or origin is None:
             await self.app(scope, receive, send)
+            return
+
+        async def send_with_cors(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                out = MutableHeaders(scope=message)
+                out["Access-Control-Allow-Origin"] = origin
+                out.add_vary_header("Origin")
+            await send(message)
+
+        await self.app(scope, receive, send_with_cors)
+
+
+def is_extension_origin(origin: str) -> bool:
+    """Whether ``origin`` is a browser extension's page (Sabio's extension's side panel)."""
+    return urlsplit(origin).scheme.lower() in EXTENSION_SCHEMES
+
+
+def is_extension_path(path: str) -> bool:
+    """Whether ``path`` is one of the routes for Sabio's browser extension."""
+    return path.startswith(EXTENSION_PREFIX)
+
+
+EXTENSION_READS = frozenset({f"{REST_PREFIX}/{p}" for p in ("health", "auth/status", "kbs")})
+"""Besides its own routes, what the extension reads: whether Sabio is there, whether it
+needs pairing, and the knowledge bases to pick from."""
+
+
+class ExtensionCors:
+    """ASGI middleware: CORS for browser extensions' pages on the REST routes the
+    extension uses (:mod:`.extension_api` and :data:`EXTENSION_READS`), and for them only:
+    any other origin gets no CORS headers there (and :mod:`.access` refuses its changes)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope["path"] if scope["type"] == "http" else ""
+        origin = Headers(scope=scope).get("origin") if path else None
+        wanted = is_extension_path(path) or path in EXTENSION_READS
+        if origin is None or not wanted or not is_extension_origin(origin):
+            await self.app(scope, receive, send)
+            return
+        if scope["method"] == "OPTIONS":
+            response = PlainTextResponse("", status_code=204)
+            response.headers.update(
+                {
+                    "Access-Control-Allow-Origin": origin,
+                    "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+                    "Access-Control-Allow-Headers": "Authorization, Content-Type, Accept",
+                    "Access-Control-Max-Age": PREFLIGHT_MAX_AGE,
+                    "Vary": "Origin",
+                }
+            )
+            await response(scope, receive, send)
             return
 
         async def send_with_cors(message: Message) -> None:

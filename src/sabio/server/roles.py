@@ -105,6 +105,11 @@ RULES: dict[tuple[str, str], Need] = {
     ("GET", f"{API}/kbs/{{name}}/review/alerts"): READ,
     ("POST", f"{API}/kbs/{{name}}/review/alerts/seen"): READ,
     ("POST", f"{API}/kbs/{{name}}/ask"): READ,
+    ("GET", f"{API}/kbs/{{name}}/tasks"): READ,
+    ("POST", f"{API}/kbs/{{name}}/tasks"): READ,
+    ("GET", f"{API}/kbs/{{name}}/tasks/{{task_id}}"): READ,
+    ("POST", f"{API}/kbs/{{name}}/tasks/{{task_id}}/cancel"): READ,
+    ("GET", f"{API}/kbs/{{name}}/tasks/{{task_id}}/result"): READ,
     # chats
     ("GET", f"{API}/chats"): USER,
     ("POST", f"{API}/chats"): CHAT,
@@ -116,6 +121,15 @@ RULES: dict[tuple[str, str], Need] = {
     ("PUT", f"{API}/chats/{{chat_id}}/branch"): CHAT,
     ("POST", f"{API}/chats/{{chat_id}}/stop"): CHAT,
     ("GET", f"{API}/chats/{{chat_id}}/export"): CHAT,
+    # feedback and notes (server/feedback_api.py)
+    ("POST", f"{API}/chats/{{chat_id}}/messages/{{message_id}}/feedback"): CHAT,
+    ("GET", f"{API}/chats/{{chat_id}}/messages/{{message_id}}/feedback"): CHAT,
+    ("POST", f"{API}/kbs/{{name}}/feedback"): READ,
+    ("GET", f"{API}/kbs/{{name}}/notes"): READ,
+    ("PATCH", f"{API}/kbs/{{name}}/notes/{{note_id}}"): WRITE,
+    ("DELETE", f"{API}/kbs/{{name}}/notes/{{note_id}}"): WRITE,
+    ("GET", f"{API}/kbs/{{name}}/guide"): READ,
+    ("PUT", f"{API}/kbs/{{name}}/guide"): WRITE,
     # accounts
     ("GET", f"{API}/auth/status"): OPEN,
     ("POST", f"{API}/auth/setup"): OPEN,
@@ -137,6 +151,16 @@ RULES: dict[tuple[str, str], Need] = {
     ("DELETE", f"{API}/sources/{{source_id}}"): ADMIN,
     ("POST", f"{API}/sources/{{source_id}}/webhook"): Need.WEBHOOK,
     ("GET", f"{API}/jobs"): ADMIN,
+    # Sabio's browser extension (server/extension_api.py); a page asked about with a
+    # knowledge base needs read access to it, checked by the route
+    ("POST", f"{API}/extension/pages"): USER,
+    ("POST", f"{API}/extension/pages/file"): USER,
+    ("POST", f"{API}/extension/pages/{{page_id}}/ask"): USER,
+    ("POST", f"{API}/extension/pages/{{page_id}}/summarize"): USER,
+    ("POST", f"{API}/extension/pages/{{page_id}}/translate"): USER,
+    ("POST", f"{API}/extension/kbs/{{name}}/pages"): WRITE,
+    ("POST", f"{API}/extension/pairing"): USER,
+    ("POST", f"{API}/extension/pair"): OPEN,
     # the Ollama API: model management through it is for admins
     ("GET", "/api/version"): USER,
     ("HEAD", "/api/version"): USER,

@@ -314,6 +314,11 @@ class MessageOut(_Out):
         description="An answer's statements, each supported by a passage or not, as in the "
         "answer's `claims`.",
     )
+    notes: list[str] = Field(
+        default_factory=list,
+        description="What an answer says of itself, as the answer's `notes` (a pinned answer "
+        "served, which of a correction and a document is newer, keyword matches only…).",
+    )
     created_at: float
     parent_id: int | None = Field(description="The message it follows; null for the first.")
     versions: list[int] = Field(
@@ -435,6 +440,7 @@ class TokenOut(_Out):
     name: str
     created_at: float
     last_used_at: float | None = Field(description="Within a minute; null: never used.")
+    scope: str = Field("", description='"": any route; "extension": the browser extension\'s.')
 
 
 class NewTokenOut(TokenOut):
@@ -488,3 +494,89 @@ class ImportOut(BaseModel):
 
 class PurgeIn(BaseModel):
     confirm: bool = Field(description="Must be true: everything is deleted.")
+
+
+Rating = Literal["up", "down"]
+
+
+class FeedbackIn(BaseModel):
+    """A judgement of an answer: any of a rating, a reason and a correction."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rating: Rating | None = Field(None, description="up (good) or down (bad); null: none.")
+    reason: str = Field("", max_length=4000, description="Why, in the user's words.")
+    correction: str = Field(
+        "",
+        max_length=4000,
+        description="The right answer: it becomes a note of the knowledge base, found and "
+        "cited first by the answers to this question and its paraphrases.",
+    )
+    pin: bool = Field(
+        False,
+        description="Pin this (good) answer as the reference answer to its question: a similar "
+        "later question gets it, its citations checked against the documents again.",
+    )
+
+
+class AnswerFeedbackIn(FeedbackIn):
+    """Feedback on an answer given outside a chat (an Ollama or OpenAI client, a script)."""
+
+    question: str = Field(min_length=1, max_length=20_000)
+    answer: str = Field("", max_length=100_000)
+
+
+class NotePatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    correction: str | None = Field(None, min_length=1, max_length=4000)
+    status: Literal["active", "pending"] | None = Field(
+        None, description="active: used by answers (approves a pending note; admins only)."
+    )
+
+
+class FeedbackOut(_Out):
+    id: int
+    kb: str | None = Field(description="The knowledge base of the answer judged.")
+    rating: Rating | None
+    reason: str
+    correction: str = Field(description="Not empty: this feedback is a note.")
+    question: str
+    answer: str
+    author: str
+    chat_id: int | None
+    message_id: int | None
+    status: str = Field(description="A note's: active (used) or pending (waits for review).")
+    pinned: bool = Field(description="The reference answer to its question.")
+    label: str = Field(description='How a note is cited: "Correction by ana, 2026-12-03".')
+    created_at: float
+    updated_at: float
+
+
+class GlossaryEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid", from_attributes=True)
+
+    term: str = Field(min_length=1, max_length=1000)
+    wording: str = Field(min_length=1, max_length=1000, description="The wording to prefer.")
+
+
+class GuideExample(BaseModel):
+    model_config = ConfigDict(extra="forbid", from_attributes=True)
+
+    question: str = Field(min_length=1, max_length=2000)
+    answer: str = Field(min_length=1, max_length=2000)
+
+
+class GuideIO(BaseModel):
+    """A knowledge base's instructions and style, in every answer the model writes over it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    instruction: str = Field(
+        "",
+        max_length=4000,
+        description="How to answer: \"answer as the firm's legal team, formal Spanish, always "
+        'give the clause number".',
+    )
+    glossary: list[GlossaryEntry] = Field(default_factory=list, max_length=200)
+    examples: list[GuideExample] = Field(default_factory=list, max_length=10)

@@ -28,7 +28,7 @@ from pydantic import BaseModel, ValidationError
 from sabio.config import Settings
 from sabio.errors import ConfigError
 from sabio.ingest import LoadedSource
-from sabio.sources import ItemUpdate, Source, SourceItem, SourceSetup, SourceWatch
+from sabio.sources import ItemUpdate, Source, SourceItem, SourceSetup, SourceWatch, automation
 from sabio.store import DocumentRecord, FileState
 
 BUILT_IN = {
@@ -145,9 +145,13 @@ class SourceKind(Generic[Options]):
 
     def check_options(self, options: dict[str, Any]) -> Options:
         """The options as the kind's model reads them, or a ConfigError naming each
-        problem."""
+        problem; what any source may do with its new items (``on_new``,
+        :mod:`sabio.sources.automation`) is checked apart and left out."""
+        if automation.KEY in options:
+            automation.check_on_new(options[automation.KEY])
+        own = {name: value for name, value in options.items() if name != automation.KEY}
         try:
-            return self.options.model_validate(options)
+            return self.options.model_validate(own)
         except ValidationError as exc:
             raise ConfigError(
                 f"bad options for a {self.name} source: {describe_errors(exc)}"
@@ -163,8 +167,15 @@ class SourceKind(Generic[Options]):
             "watchable": self.watchable,
             "scheduled": self.scheduled,
             "fetches": self.fetches,
-            "options": self.options.model_json_schema(),
+            "options": _with_on_new(self.options.model_json_schema()),
         }
+
+
+def _with_on_new(schema: dict[str, Any]) -> dict[str, Any]:
+    """A kind's options' schema with ``on_new``, which every kind takes."""
+    on_new = automation.OnNew.model_json_schema()
+    properties = {**schema.get("properties", {}), automation.KEY: on_new}
+    return {**schema, "properties": properties}
 
 
 def describe_errors(exc: ValidationError) -> str:

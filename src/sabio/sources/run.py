@@ -18,7 +18,7 @@ from sabio.config import Settings
 from sabio.ingest import FileResult, IngestReport, LoadedSource, Progress
 from sabio.loaders import ReadProgress
 from sabio.sources import ItemUpdate, Source, SourceItem
-from sabio.store import DocumentRecord, FileState, KnowledgeBase, SourceBackend, Store
+from sabio.store import DocumentRecord, FileState, KnowledgeBase, SabioStore, SourceBackend
 
 Beat = Callable[[int, int | None, str], None]
 """Told (items done, items in all or None, what is happening now), often."""
@@ -44,7 +44,7 @@ class Library(Protocol):
     @property
     def settings(self) -> Settings: ...
     @property
-    def store(self) -> Store: ...
+    def store(self) -> SabioStore: ...
     @property
     def sources(self) -> SourceBackend: ...
 
@@ -82,6 +82,8 @@ class SyncRun:
         self.kb: KnowledgeBase = library.store.get_kb(source.kb_name)
         self.sources = library.sources
         self.tally = Tally({})
+        self.arrived: list[int] = []
+        """Documents this sync indexed anew or again (changed), for the source's ``on_new``."""
         self._beat = beat or (lambda done, total, note: None)
         self._done = 0
         self._total: int | None = None
@@ -195,6 +197,9 @@ class SyncRun:
             self.sources.record(self.source.id, updates)
         for update in updates:
             self.tally.add(update.outcome)
+            new = update.outcome in ("added", "updated") and update.status == "indexed"
+            if new and update.document_id is not None:
+                self.arrived.append(update.document_id)
         arrived = [
             u.document_id
             for u in updates

@@ -9,7 +9,9 @@ chunks that ingestion, the index and search read and write, in the shape of hays
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -17,6 +19,7 @@ from numpy.typing import NDArray
 
 from sabio.chunking import Chunk
 from sabio.store.chats import Chat, Placement, SavedAnswer
+from sabio.store.connection import SqlDatabase
 from sabio.store.documents import (
     DocumentRecord,
     FileState,
@@ -24,6 +27,8 @@ from sabio.store.documents import (
     Passage,
     StoredChunk,
 )
+from sabio.store.feedback import Feedback, NewFeedback
+from sabio.store.guides import Guide
 from sabio.store.reviews import Dismissal, ReviewAlert
 from sabio.store.sources import ItemUpdate, Source, SourceItem
 from sabio.store.users import ApiToken, Session, User
@@ -80,7 +85,7 @@ class UserBackend(Protocol):
     def create_session(self, user_id: int) -> tuple[Session, str]: ...
     def find_session(self, token: str) -> Session | None: ...
     def end_session(self, session_id: int) -> None: ...
-    def create_token(self, user_id: int, name: str) -> tuple[ApiToken, str]: ...
+    def create_token(self, user_id: int, name: str, scope: str = "") -> tuple[ApiToken, str]: ...
     def list_tokens(self, user_id: int) -> list[ApiToken]: ...
     def delete_token(self, user_id: int, token_id: int) -> None: ...
     def find_token(self, token: str) -> tuple[User, ApiToken] | None: ...
@@ -119,6 +124,32 @@ class SourceBackend(Protocol):
     def forget_removed(self, source_id: int, older_than: float) -> None: ...
 
 
+class FeedbackBackend(Protocol):
+    """Judgements of answers and the corrections among them, the notes
+    (:mod:`sabio.store.feedback`)."""
+
+    def add_feedback(self, new: NewFeedback) -> Feedback: ...
+    def get_feedback(self, feedback_id: int) -> Feedback: ...
+    def list_feedback(
+        self,
+        kb_name: str | None = None,
+        *,
+        notes: bool = False,
+        message_id: int | None = None,
+        pinned: bool = False,
+    ) -> list[Feedback]: ...
+    def update_feedback(self, feedback_id: int, changes: Mapping[str, Any]) -> Feedback: ...
+    def delete_feedback(self, feedback_id: int) -> Feedback: ...
+    def forget_kb(self, kb_name: str) -> None: ...
+
+
+class GuideBackend(Protocol):
+    """Each knowledge base's instructions and style (:mod:`sabio.store.guides`)."""
+
+    def get_guide(self, kb_id: int) -> Guide: ...
+    def set_guide(self, kb_id: int, guide: Guide) -> Guide: ...
+
+
 class ReviewBackend(Protocol):
     """The security review's dismissed findings and its alerts of new documents
     (:mod:`sabio.store.reviews`)."""
@@ -150,11 +181,13 @@ class StoreBackend(Protocol):
     Every write is atomic: a document and its chunks change together or not at all.
     Chunk ids only grow, so an index derived from the chunks catches up by id. The
     tables beside the documents are each a part of their own (``chats``, ``users``,
-    ``sources``, ``reviews``)."""
+    ``sources``, ``feedback``, ``guides``, ``reviews``)."""
 
     chats: ChatBackend
     users: UserBackend
     sources: SourceBackend
+    feedback: FeedbackBackend
+    guides: GuideBackend
     reviews: ReviewBackend
 
     # knowledge bases
@@ -206,3 +239,20 @@ class StoreBackend(Protocol):
     # the database
     def integrity_problems(self) -> list[str]: ...
     def close(self) -> None: ...
+
+
+class SabioStore(StoreBackend, SqlDatabase, Protocol):
+    """What the service, the index and the worker use beyond :class:`StoreBackend`: the
+    job queue's SQL (``db``, ``transaction()``: :mod:`sabio.store.jobs`), the database's
+    name, and what tells clients about changes."""
+
+    @property
+    def path(self) -> Path | str: ...
+    def kbs_changed_at(self) -> dict[int, float]: ...
+    def kb_activity(self, kb_id: int) -> tuple[Any, ...]: ...
+    def watching(self) -> AbstractContextManager[Callable[[], int]]: ...
+    def erase_deleted(self) -> None: ...
+    def document_fields(self, kb_id: int) -> list[tuple[int, str, str, str, int]]: ...
+    def document_chunks(
+        self, kb_id: int, document_id: int | None = None
+    ) -> Iterator[tuple[int, int, int | None, str]]: ...

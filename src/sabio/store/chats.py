@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from sabio.errors import ConfigError, NotFoundError
-from sabio.store.connection import Database
+from sabio.store.connection import SqlDatabase
 from sabio.store.migrations import execute_script, migration
 
 TITLE_CHARS = 60
@@ -101,6 +101,8 @@ class ChatMessage:
     stopped: bool = False
     claims: list[dict[str, Any]] = field(default_factory=list)
     """An answer's statements and what supports them (:class:`sabio.support.Claim`)."""
+    notes: list[str] = field(default_factory=list)
+    """What an answer says of itself (keywords only, a pinned answer, which is newer…)."""
     versions: list[int] = field(default_factory=list)
 
 
@@ -165,7 +167,9 @@ class Chat:
 
 _CHAT_COLUMNS = """c.id, c.title, c.kb_name, c.model, c.created_at, c.updated_at,
     c.kb_name IS NULL OR EXISTS (SELECT 1 FROM kb WHERE kb.name = c.kb_name), c.user_id"""
-_MESSAGE_COLUMNS = "id, role, content, citations, complete, created_at, parent_id, stopped, claims"
+_MESSAGE_COLUMNS = (
+    "id, role, content, citations, complete, created_at, parent_id, stopped, claims, notes"
+)
 
 
 class ChatStore:
@@ -176,7 +180,7 @@ class ChatStore:
     of another account is not found, exactly as one that does not exist. None: every chat
     (the single local user; chats are then created without an owner)."""
 
-    def __init__(self, store: Database) -> None:
+    def __init__(self, store: SqlDatabase) -> None:
         self.store = store
 
     def create_chat(
@@ -209,8 +213,9 @@ class ChatStore:
         where = f"WHERE {owned}"
         if query and query.strip():
             pattern = "%" + _escape_like(query.strip()) + "%"
-            where += """ AND (c.title LIKE ? ESCAPE '\\' OR EXISTS (SELECT 1 FROM message m
-                       WHERE m.chat_id = c.id AND m.content LIKE ? ESCAPE '\\'))"""
+            where += """ AND (lower(c.title) LIKE lower(?) ESCAPE '\\' OR EXISTS (SELECT 1
+                       FROM message m WHERE m.chat_id = c.id
+                       AND lower(m.content) LIKE lower(?) ESCAPE '\\'))"""
             params += [pattern, pattern]
         rows = self.store.db.execute(
             f"SELECT {_CHAT_COLUMNS} FROM chat c {where} ORDER BY c.updated_at DESC, c.id DESC",
@@ -278,6 +283,7 @@ class ChatStore:
         saved = answer.to_dict()
         citations = json.dumps(saved["citations"], ensure_ascii=False)
         claims = json.dumps(saved["claims"], ensure_ascii=False)
+        notes = json.dumps(saved.get("notes", []), ensure_ascii=False)
         with self.store.transaction() as db:
             row = db.execute("SELECT leaf_id FROM chat WHERE id=?", (chat_id,)).fetchone()
             if row is None:
@@ -292,7 +298,8 @@ class ChatStore:
                 ).fetchone()[0]
             answer_id = db.execute(
                 "INSERT INTO message(chat_id, role, content, citations, complete, created_at,"
-                " parent_id, stopped, claims) VALUES (?,'assistant',?,?,?,?,?,?,?) RETURNING id",
+                " parent_id, stopped, claims, notes) VALUES (?,'assistant',?,?,?,?,?,?,?,?)"
+                " RETURNING id",
                 (
                     chat_id,
                     answer.text,
@@ -302,6 +309,7 @@ class ChatStore:
                     question_id,
                     int(answer.stopped == "user"),
                     claims,
+                    notes,
                 ),
             ).fetchone()[0]
             db.execute(
@@ -339,7 +347,7 @@ def _owned(user_id: int | None, table: str = "c.") -> tuple[str, list[object]]:
     """The SQL condition (and its parameters) that keeps the chats of ``user_id``; with
     None, every chat."""
     if user_id is None:
-        return "1", []
+        return "1 = 1", []
     return f"{table}user_id = ?", [user_id]
 
 
@@ -368,6 +376,7 @@ def _message(row: sqlite3.Row) -> ChatMessage:
         parent_id=row[6],
         stopped=bool(row[7]),
         claims=json.loads(row[8]),
+        notes=json.loads(row[9]),
     )
 
 

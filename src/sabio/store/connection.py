@@ -11,12 +11,50 @@ import contextlib
 import sqlite3
 import threading
 import weakref
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import Any, Protocol
 
 from sabio.home import create_private_file
 from sabio.store.migrations import Migration, migrate
+
+ConstraintError = sqlite3.IntegrityError
+"""A broken UNIQUE or foreign key, as the table modules catch it; another backend's
+connection raises this one for its own (:mod:`sabio.store.postgres`)."""
+
+
+class Rows(Protocol):
+    """What a statement gives back: rows (each indexed by position or column name)."""
+
+    @property
+    def rowcount(self) -> int: ...
+    def fetchone(self) -> Any: ...
+    def fetchall(self) -> list[Any]: ...
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class Connection(Protocol):
+    """What the table modules (chats, users, sources, jobs) write their SQL against:
+    ``?`` placeholders, SQLite's dialect where it is standard SQL."""
+
+    def execute(self, sql: str, parameters: Sequence[Any] = ..., /) -> Rows: ...
+    def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Rows: ...
+
+
+class SqlDatabase(Protocol):
+    """A database the table modules can run on: SQLite's :class:`Database`, or
+    PostgreSQL's (:class:`sabio.store.postgres.PostgresDatabase`)."""
+
+    @property
+    def db(self) -> Connection: ...
+    @property
+    def row_lock(self) -> str:
+        """What a queue's claim adds to its SELECT: PostgreSQL's ``FOR UPDATE SKIP
+        LOCKED`` (workers on several machines claim at once, each skipping the rows
+        another holds); '' for SQLite (one writer at a time)."""
+
+    def transaction(self) -> AbstractContextManager[Connection]: ...
 
 
 class Database:
@@ -25,6 +63,8 @@ class Database:
     calls on one shared connection take turns, while WAL lets separate connections read at
     once); the connections of threads that ended are closed as new ones open. A
     transaction stays on its thread."""
+
+    row_lock = ""
 
     def __init__(
         self, path: Path | str, migrations: Sequence[Migration], *, per_thread: bool = False

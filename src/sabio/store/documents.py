@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 
 from sabio.chunking import Chunk
 from sabio.errors import ConflictError, NotFoundError
-from sabio.store.connection import Database
+from sabio.store.connection import Connection, ConstraintError, SqlDatabase
 from sabio.store.migrations import execute_script, migration
 
 
@@ -142,8 +142,11 @@ class Passage:
     after: str
 
 
-class DocumentTables(Database):
-    """The ``kb``, ``document`` and ``chunk`` tables (created by :func:`create_documents`)."""
+class DocumentTables(SqlDatabase):
+    """The ``kb``, ``document`` and ``chunk`` tables (created by :func:`create_documents`),
+    over a database that gives ``db`` and ``transaction()``: SQLite's
+    (:class:`sabio.store.Store`) or, with the vectors and the words written its own way,
+    PostgreSQL's (:class:`sabio.store.pg_documents.PostgresStore`)."""
 
     # knowledge bases
 
@@ -172,7 +175,7 @@ class DocumentTables(Database):
                     " VALUES (?,?,?,?,?)",
                     (name, slug, embedding_model, dimension, time.time()),
                 )
-        except sqlite3.IntegrityError as exc:
+        except ConstraintError as exc:
             raise ConflictError(
                 f"a knowledge base called {name!r} already exists", key="kb_exists", kb=name
             ) from exc
@@ -402,7 +405,7 @@ class DocumentTables(Database):
 
     def _upsert_document(
         self,
-        db: sqlite3.Connection,
+        db: Connection,
         kb_id: int,
         state: FileState,
         title: str,
@@ -548,10 +551,11 @@ class DocumentTables(Database):
         """(document id, start, page, text) of every chunk (of one document, when given),
         by document and position: what rebuilds each document's text (chunks are exact
         slices of it), for a review."""
+        one = "" if document_id is None else " AND document_id=?"
         yield from self.db.execute(
-            "SELECT document_id, start, page, text FROM chunk WHERE kb_id=?"
-            " AND (? IS NULL OR document_id=?) ORDER BY document_id, ord",
-            (kb_id, document_id, document_id),
+            f"SELECT document_id, start, page, text FROM chunk WHERE kb_id=?{one}"
+            " ORDER BY document_id, ord",
+            (kb_id,) if document_id is None else (kb_id, document_id),
         )
 
     def chunk_texts(self, kb_id: int) -> Iterator[tuple[int, str, str]]:
@@ -588,7 +592,7 @@ _DOC_COLUMNS = (
 )
 
 
-def _document(row: sqlite3.Row) -> DocumentRecord:
+def _document(row: Any) -> DocumentRecord:
     values = list(row)
     values[11] = json.loads(values[11])
     return DocumentRecord(*values)

@@ -1,13 +1,18 @@
 """Background jobs, kept in the database (the ``job`` table, created by migration 4):
 they survive a restart and a killed process.
 
-A job is a sync of one source (all of it, or only the paths a watcher saw change), or
-files to add to a knowledge base (uploads that a stopped server had not indexed). It is
+A job is a sync of one source (all of it, or only the paths a watcher saw change), files
+to add to a knowledge base (uploads that a stopped server had not indexed), or a
+whole-document task (:mod:`sabio.tasks.jobs`: a summary, a translation…). It is
 ``queued`` until a worker claims it (``sabio serve`` or ``sabio worker``: claiming is one
-atomic UPDATE, so two workers never run the same job), ``running`` while the worker
+atomic UPDATE, so two workers never run the same job; on PostgreSQL its SELECT takes
+``FOR UPDATE SKIP LOCKED``, so workers on several machines claim at once, each passing
+over the rows another holds), ``running`` while the worker
 beats its heartbeat, then ``done`` or, after its last attempt, ``failed``, with the error
 kept for the user to read. A failed attempt is tried again later, each wait four times
-the last (:data:`RETRY_DELAYS_S`).
+the last (:data:`RETRY_DELAYS_S`). A job may be ``cancelled`` while queued or running:
+a running one's worker sees it at its next heartbeat and stops (a task's model at its
+next word), and nothing it finishes afterwards changes that.
 
 A worker killed mid-job stops beating; once its heartbeat is :data:`STALE_AFTER_S` old
 (or at once, when it was this machine's process and that process is gone) the job is
@@ -26,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sabio.errors import NotFoundError
-from sabio.store.connection import Database
+from sabio.store.connection import SqlDatabase
 
 RETRY_DELAYS_S = (15.0, 60.0, 240.0, 960.0)
 """Waits before the 2nd, 3rd… attempts; after the last one the job is left failed."""
@@ -42,7 +47,7 @@ class Job:
     kind: str
     source_id: int | None
     payload: dict[str, Any]
-    status: str  # queued | running | done | failed
+    status: str  # queued | running | done | failed | cancelled
     attempts: int
     run_after: float
     done: int
@@ -68,9 +73,10 @@ def this_process() -> str:
 
 
 class JobQueue:
-    def __init__(self, store: Database, owner: str | None = None) -> None:
+    def __init__(self, store: SqlDatabase, owner: str | None = None) -> None:
         self.store = store
         self.owner = owner or this_process()
+        self._row_lock = store.row_lock
 
     def enqueue_sync(self, source_id: int, paths: list[str] | None = None) -> Job:
         """Queue a sync of the source (of ``paths`` only, when given). A sync of the same
@@ -86,8 +92,9 @@ class JobQueue:
                 old = json.loads(row[1]).get("paths")
                 merged = None if old is None or paths is None else sorted({*old, *paths})
                 db.execute(
-                    "UPDATE job SET payload=?, run_after=min(run_after, ?) WHERE id=?",
-                    (json.dumps({} if merged is None else {"paths": merged}), now, row[0]),
+                    "UPDATE job SET payload=?,"
+                    " run_after=CASE WHEN run_after < ? THEN run_after ELSE ? END WHERE id=?",
+                    (json.dumps({} if merged is None else {"paths": merged}), now, now, row[0]),
                 )
                 job_id = int(row[0])
             else:
@@ -122,6 +129,29 @@ class JobQueue:
             )
         return self.get(job_id)
 
+    def enqueue_task(self, payload: dict[str, Any]) -> Job:
+        """Queue a whole-document task (``payload``: what :mod:`sabio.tasks.jobs` runs)."""
+        now = time.time()
+        with self.store.transaction() as db:
+            job_id = int(
+                db.execute(
+                    "INSERT INTO job(kind, payload, status, run_after, created_at)"
+                    " VALUES ('task', ?, 'queued', ?, ?) RETURNING id",
+                    (json.dumps(payload), now, now),
+                ).fetchone()[0]
+            )
+        return self.get(job_id)
+
+    def cancel(self, job_id: int) -> Job:
+        """Cancel a queued or running job (a finished one is left as it is)."""
+        now = time.time()
+        self.store.db.execute(
+            "UPDATE job SET status='cancelled', finished_at=?, message='cancelled'"
+            " WHERE id=? AND status IN ('queued', 'running')",
+            (now, job_id),
+        )
+        return self.get(job_id)
+
     def get(self, job_id: int) -> Job:
         row = self.store.db.execute(f"SELECT {_COLUMNS} FROM job WHERE id=?", (job_id,)).fetchone()
         if row is None:
@@ -146,7 +176,7 @@ class JobQueue:
                 f"""UPDATE job SET status='running', owner=?, heartbeat_at=?,
                         started_at=?, attempts=attempts+1, message='starting'
                     WHERE id = (SELECT id FROM job WHERE status='queued' AND run_after<=?
-                                ORDER BY run_after, id LIMIT 1)
+                                ORDER BY run_after, id LIMIT 1{self._row_lock})
                     RETURNING {_COLUMNS}""",
                 (self.owner, now, now, now),
             ).fetchone()
@@ -157,7 +187,7 @@ class JobQueue:
         process of this machine that no longer exists."""
         host = socket.gethostname()
         for job_id, owner, beat in db.execute(
-            "SELECT id, owner, heartbeat_at FROM job WHERE status='running'"
+            f"SELECT id, owner, heartbeat_at FROM job WHERE status='running'{self._row_lock}"
         ).fetchall():
             gone = beat is None or beat < now - STALE_AFTER_S
             name, _, pid = str(owner).rpartition(":")
@@ -172,7 +202,8 @@ class JobQueue:
 
     def heartbeat(self, job_id: int, done: int, total: int | None, message: str) -> None:
         self.store.db.execute(
-            "UPDATE job SET heartbeat_at=?, done=?, total=?, message=? WHERE id=? AND owner=?",
+            "UPDATE job SET heartbeat_at=?, done=?, total=?, message=?"
+            " WHERE id=? AND owner=? AND status='running'",
             (time.time(), done, total, message, job_id, self.owner),
         )
 
@@ -180,20 +211,21 @@ class JobQueue:
         now = time.time()
         self.store.db.execute(
             "UPDATE job SET status='done', finished_at=?, heartbeat_at=?, message=?, counts=?,"
-            " error='' WHERE id=?",
+            " error='' WHERE id=? AND status != 'cancelled'",
             (now, now, message, json.dumps(counts or {}), job.id),
         )
         self._forget_old(now)
 
-    def fail(self, job: Job, error: str) -> bool:
-        """Record a failed attempt; True when it will be tried again."""
+    def fail(self, job: Job, error: str, *, retry: bool = True) -> bool:
+        """Record a failed attempt; True when it will be tried again (never when not
+        ``retry``: a task someone waits for says at once why it failed)."""
         now = time.time()
-        retry = job.attempts <= len(RETRY_DELAYS_S)
+        retry = retry and job.attempts <= len(RETRY_DELAYS_S)
         if retry:
             delay = RETRY_DELAYS_S[job.attempts - 1]
             self.store.db.execute(
                 "UPDATE job SET status='queued', owner=NULL, run_after=?, error=?, message=?"
-                " WHERE id=?",
+                " WHERE id=? AND status != 'cancelled'",
                 (
                     now + delay,
                     error,
@@ -203,7 +235,8 @@ class JobQueue:
             )
         else:
             self.store.db.execute(
-                "UPDATE job SET status='failed', finished_at=?, error=?, message=? WHERE id=?",
+                "UPDATE job SET status='failed', finished_at=?, error=?, message=?"
+                " WHERE id=? AND status != 'cancelled'",
                 (now, error, f"failed after {job.attempts} attempts", job.id),
             )
         return retry
@@ -216,7 +249,7 @@ class JobQueue:
 
     def _forget_old(self, now: float) -> None:
         self.store.db.execute(
-            "DELETE FROM job WHERE status IN ('done', 'failed') AND finished_at < ?",
+            "DELETE FROM job WHERE status IN ('done', 'failed', 'cancelled') AND finished_at < ?",
             (now - KEEP_FINISHED_S,),
         )
 

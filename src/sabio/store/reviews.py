@@ -1,4 +1,4 @@
-"""What the security review keeps (migration 6): the findings a person dismissed, so
+"""What the security review keeps (migration 9): the findings a person dismissed, so
 that they stay dismissed, and the alerts of findings in documents that arrived.
 
 A dismissal names a finding by its document (its source), its kind and its fingerprint
@@ -15,11 +15,11 @@ import sqlite3
 import time
 from dataclasses import dataclass
 
-from sabio.store.connection import Database
+from sabio.store.connection import SqlDatabase
 from sabio.store.migrations import execute_script, migration
 
 
-@migration(6)
+@migration(9)
 def create_review_tables(db: sqlite3.Connection) -> None:
     """The review's dismissed findings and its alerts."""
     execute_script(
@@ -76,7 +76,7 @@ class ReviewAlert:
 class ReviewStore:
     """The ``review_dismissal`` and ``review_alert`` tables (``Store.reviews``)."""
 
-    def __init__(self, store: Database) -> None:
+    def __init__(self, store: SqlDatabase) -> None:
         self.store = store
 
     def dismiss(

@@ -7,7 +7,10 @@ jobs (:mod:`sabio.store.sources`); 5: knowledge bases' identifiers (``slug``,
 :mod:`sabio.names`), members' access to them (``kb_member``), and chats as trees: each
 message's ``parent_id`` (regenerated answers and edited questions are siblings), the
 branch shown (``chat.leaf_id``), answers stopped by their reader and the claims of each
-answer; 6: the security review's dismissed findings and alerts
+answer; 6: API tokens' scope (a browser extension's pairing gives one for its routes
+only); 7: feedback on answers and the corrections among it (notes,
+:mod:`sabio.store.feedback`); 8: each knowledge base's instructions and style
+(:mod:`sabio.store.guides`); 9: the security review's dismissed findings and alerts
 (:mod:`sabio.store.reviews`). A new change of the schema is a new function here (or in
 the module of its tables), appended to :data:`MIGRATIONS`.
 """
@@ -18,6 +21,8 @@ import sqlite3
 
 from sabio.store.chats import create_chats
 from sabio.store.documents import create_documents
+from sabio.store.feedback import create_feedback
+from sabio.store.guides import create_guides
 from sabio.store.migrations import Migration, execute_script, migration
 from sabio.store.reviews import create_review_tables
 from sabio.store.sources import create_sources_and_jobs
@@ -69,12 +74,23 @@ CREATE INDEX IF NOT EXISTS kb_member_user ON kb_member(user_id);
     )
 
 
+@migration(6)
+def add_token_scope(db: sqlite3.Connection) -> None:
+    """An API token's scope: "" for every route its user may call, "extension" for the
+    browser extension's routes only (the token a pairing gives)."""
+    if "scope" not in {row[1] for row in db.execute("PRAGMA table_info(api_token)")}:
+        db.execute("ALTER TABLE api_token ADD COLUMN scope TEXT NOT NULL DEFAULT ''")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     create_documents,
     create_chats,
     create_users,
     create_sources_and_jobs,
     identifiers_members_and_chat_trees,
+    add_token_scope,
+    create_feedback,
+    create_guides,
     create_review_tables,
 )
 SCHEMA_VERSION = MIGRATIONS[-1].number

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sabio.errors import ConflictError, NotFoundError
-from sabio.store.connection import Database
+from sabio.store.connection import ConstraintError, SqlDatabase
 from sabio.store.documents import KnowledgeBase
 from sabio.store.migrations import execute_script, migration
 
@@ -178,7 +178,7 @@ class SourceStore:
     """The sources of one database (a :class:`~sabio.store.Store`: its connection and
     transactions) and their items."""
 
-    def __init__(self, store: Database) -> None:
+    def __init__(self, store: SqlDatabase) -> None:
         self.store = store
 
     def add(
@@ -206,7 +206,7 @@ class SourceStore:
                         time.time(),
                     ),
                 ).fetchone()
-        except sqlite3.IntegrityError:
+        except ConstraintError:
             raise ConflictError(
                 f"{kb.name!r} already has the {kind} source {location}; see `sabio source list`"
             ) from None
@@ -237,9 +237,9 @@ class SourceStore:
     def holds_secrets(self, except_kinds: Sequence[str] = ()) -> bool:
         """Whether any source but those of ``except_kinds`` has a secret."""
         marks = ",".join("?" * len(except_kinds))
+        but = f" AND kind NOT IN ({marks})" if except_kinds else ""
         row = self.store.db.execute(
-            f"SELECT 1 FROM source WHERE secret IS NOT NULL AND kind NOT IN ({marks}) LIMIT 1",
-            list(except_kinds),
+            f"SELECT 1 FROM source WHERE secret IS NOT NULL{but} LIMIT 1", list(except_kinds)
         ).fetchone()
         return row is not None
 
@@ -286,16 +286,17 @@ class SourceStore:
                        reason, etag, last_modified, attempts, changed_at, checked_at)
                    VALUES (?,?,?,?,?,?,?,?,?,?,?,?)
                    ON CONFLICT (source_id, key) DO UPDATE SET
-                       title=CASE WHEN excluded.title != '' THEN excluded.title ELSE title END,
-                       document_id=coalesce(excluded.document_id, document_id),
+                       title=CASE WHEN excluded.title != '' THEN excluded.title
+                                 ELSE source_item.title END,
+                       document_id=coalesce(excluded.document_id, source_item.document_id),
                        status=excluded.status, outcome=excluded.outcome,
                        reason=excluded.reason,
-                       etag=coalesce(excluded.etag, etag),
-                       last_modified=coalesce(excluded.last_modified, last_modified),
-                       attempts=CASE WHEN excluded.status = 'failed' THEN attempts + 1
-                                ELSE 0 END,
-                       changed_at=CASE WHEN excluded.outcome = 'unchanged' THEN changed_at
-                                  ELSE excluded.changed_at END,
+                       etag=coalesce(excluded.etag, source_item.etag),
+                       last_modified=coalesce(excluded.last_modified, source_item.last_modified),
+                       attempts=CASE WHEN excluded.status = 'failed'
+                                THEN source_item.attempts + 1 ELSE 0 END,
+                       changed_at=CASE WHEN excluded.outcome = 'unchanged'
+                                  THEN source_item.changed_at ELSE excluded.changed_at END,
                        checked_at=excluded.checked_at""",
                 (
                     (

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sabio.errors import ConfigError, ConflictError, NotFoundError
-from sabio.store.connection import Database
+from sabio.store.connection import ConstraintError, SqlDatabase
 from sabio.store.migrations import execute_script, migration
 
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 1
@@ -114,6 +114,9 @@ class ApiToken:
     name: str
     created_at: float
     last_used_at: float | None
+    scope: str = ""
+    """"" : whatever its user may do; :data:`EXTENSION_SCOPE`: the browser extension's
+    routes only (the server's access checks apply it)."""
 
 
 def hash_password(password: str) -> str:
@@ -165,20 +168,22 @@ def check_new_password(password: str) -> None:
 
 
 _USER_COLUMNS = "u.id, u.name, u.admin, u.created_at"
-_TOKEN_COLUMNS = "t.id, t.user_id, t.name, t.created_at, t.last_used_at"
+_TOKEN_COLUMNS = "t.id, t.user_id, t.name, t.created_at, t.last_used_at, t.scope"
+EXTENSION_SCOPE = "extension"
+TOKEN_SCOPES = frozenset({"", EXTENSION_SCOPE})
 
 
 class UserStore:
     """The accounts of one database (a :class:`~sabio.store.Store`: its connection and
     transactions)."""
 
-    def __init__(self, store: Database) -> None:
+    def __init__(self, store: SqlDatabase) -> None:
         self.store = store
 
     # accounts
 
     def has_users(self) -> bool:
-        return self.store.db.execute("SELECT 1 FROM user LIMIT 1").fetchone() is not None
+        return self.store.db.execute('SELECT 1 FROM "user" LIMIT 1').fetchone() is not None
 
     def create_user(
         self, name: str, password: str, *, admin: bool = False, first: bool = False
@@ -191,7 +196,7 @@ class UserStore:
         password_hash = hash_password(password)  # slow: before the transaction
         try:
             with self.store.transaction() as db:
-                existing = db.execute("SELECT count(*) FROM user").fetchone()[0]
+                existing = db.execute('SELECT count(*) FROM "user"').fetchone()[0]
                 if existing and first:
                     raise ConflictError(
                         "the first account was already created: sign in, or ask an admin "
@@ -203,13 +208,13 @@ class UserStore:
                         f"create it with `sabio user add {name} --admin`"
                     )
                 row = db.execute(
-                    "INSERT INTO user(name, password_hash, admin, created_at) VALUES (?,?,?,?)"
+                    'INSERT INTO "user"(name, password_hash, admin, created_at) VALUES (?,?,?,?)'
                     " RETURNING id",
                     (name, password_hash, int(admin), time.time()),
                 ).fetchone()
                 if not existing:
                     db.execute("UPDATE chat SET user_id=? WHERE user_id IS NULL", (row[0],))
-        except sqlite3.IntegrityError as exc:
+        except ConstraintError as exc:
             raise ConflictError(
                 f"there is already a user called {name!r}", key="user_exists", user=name
             ) from exc
@@ -217,7 +222,7 @@ class UserStore:
 
     def list_users(self) -> list[User]:
         rows = self.store.db.execute(
-            f"SELECT {_USER_COLUMNS} FROM user u ORDER BY u.name"
+            f'SELECT {_USER_COLUMNS} FROM "user" u ORDER BY u.name'
         ).fetchall()
         return [_user(r) for r in rows]
 
@@ -229,7 +234,7 @@ class UserStore:
 
     def user_by_id(self, user_id: int) -> User:
         row = self.store.db.execute(
-            f"SELECT {_USER_COLUMNS} FROM user u WHERE u.id=?", (user_id,)
+            f'SELECT {_USER_COLUMNS} FROM "user" u WHERE u.id=?', (user_id,)
         ).fetchone()
         if row is None:
             raise NotFoundError(f"no user {user_id}; list them with GET /api/v1/auth/users")
@@ -238,10 +243,10 @@ class UserStore:
     def delete_user(self, user_id: int) -> None:
         """Delete an account with its sessions, API tokens and chats; never the last admin."""
         with self.store.transaction() as db:
-            row = db.execute("SELECT name, admin FROM user WHERE id=?", (user_id,)).fetchone()
+            row = db.execute('SELECT name, admin FROM "user" WHERE id=?', (user_id,)).fetchone()
             if row is None:
                 raise NotFoundError(f"no user {user_id}; list them with GET /api/v1/auth/users")
-            admins = db.execute("SELECT count(*) FROM user WHERE admin").fetchone()[0]
+            admins = db.execute('SELECT count(*) FROM "user" WHERE admin = 1').fetchone()[0]
             if row["admin"] and admins == 1:
                 raise ConflictError(
                     f"{row['name']!r} is the last admin: create another admin first "
@@ -250,7 +255,7 @@ class UserStore:
                     user=row["name"],
                 )
             db.execute("DELETE FROM chat WHERE user_id=?", (user_id,))
-            db.execute("DELETE FROM user WHERE id=?", (user_id,))  # sessions, tokens cascade
+            db.execute('DELETE FROM "user" WHERE id=?', (user_id,))  # sessions, tokens cascade
 
     # members' access to knowledge bases (admins have every access: they are not listed)
 
@@ -271,7 +276,7 @@ class UserStore:
     def kb_members(self, kb_id: int) -> list[tuple[User, str]]:
         """Who was given access to the knowledge base, and which."""
         rows = self.store.db.execute(
-            f"SELECT {_USER_COLUMNS}, m.access FROM kb_member m JOIN user u ON u.id = m.user_id"
+            f'SELECT {_USER_COLUMNS}, m.access FROM kb_member m JOIN "user" u ON u.id = m.user_id'
             " WHERE m.kb_id=? ORDER BY u.name",
             (kb_id,),
         ).fetchall()
@@ -316,7 +321,8 @@ class UserStore:
         if not is_user_name(name):
             return None
         row: sqlite3.Row | None = self.store.db.execute(
-            f"SELECT {_USER_COLUMNS}, u.password_hash FROM user u WHERE u.name=?", (name,)
+            f'SELECT {_USER_COLUMNS}, u.password_hash FROM "user" u WHERE lower(u.name)=lower(?)',
+            (name,),
         ).fetchone()
         return row
 
@@ -327,12 +333,13 @@ class UserStore:
         password_hash = hash_password(password)
         with self.store.transaction() as db:
             cursor = db.execute(
-                "UPDATE user SET password_hash=? WHERE id=?", (password_hash, user_id)
+                'UPDATE "user" SET password_hash=? WHERE id=?', (password_hash, user_id)
             )
             if cursor.rowcount == 0:
                 raise NotFoundError(f"no user {user_id}")
             db.execute(
-                "DELETE FROM session WHERE user_id=? AND id IS NOT ?", (user_id, keep_session)
+                "DELETE FROM session WHERE user_id=? AND (? IS NULL OR id <> ?)",
+                (user_id, keep_session, keep_session),
             )
 
     # sessions
@@ -363,7 +370,7 @@ class UserStore:
         """The session of a cookie's token, unless it expired or was ended."""
         row = self.store.db.execute(
             f"SELECT s.id, s.csrf_token, s.expires_at, {_USER_COLUMNS} FROM session s"
-            " JOIN user u ON u.id = s.user_id WHERE s.token_hash=? AND s.expires_at > ?",
+            ' JOIN "user" u ON u.id = s.user_id WHERE s.token_hash=? AND s.expires_at > ?',
             (token_digest(token), time.time()),
         ).fetchone()
         if row is None:
@@ -375,8 +382,11 @@ class UserStore:
 
     # API tokens
 
-    def create_token(self, user_id: int, name: str) -> tuple[ApiToken, str]:
-        """A new API token: its record, and the token itself (shown once, never kept)."""
+    def create_token(self, user_id: int, name: str, scope: str = "") -> tuple[ApiToken, str]:
+        """A new API token: its record, and the token itself (shown once, never kept).
+        ``scope``: one of :data:`TOKEN_SCOPES` (see :class:`ApiToken`)."""
+        if scope not in TOKEN_SCOPES:
+            raise ConfigError(f"no token scope {scope!r}: use {', '.join(sorted(TOKEN_SCOPES))}")
         name = " ".join(name.split())
         if not name or len(name) > MAX_TOKEN_NAME_CHARS:
             raise ConfigError(
@@ -386,11 +396,11 @@ class UserStore:
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         with self.store.transaction() as db:
             row = db.execute(
-                "INSERT INTO api_token(user_id, name, token_hash, created_at) VALUES (?,?,?,?)"
-                " RETURNING id, created_at",
-                (user_id, name, token_digest(token), time.time()),
+                "INSERT INTO api_token(user_id, name, token_hash, created_at, scope)"
+                " VALUES (?,?,?,?,?) RETURNING id, created_at",
+                (user_id, name, token_digest(token), time.time(), scope),
             ).fetchone()
-        return ApiToken(int(row[0]), user_id, name, float(row[1]), None), token
+        return ApiToken(int(row[0]), user_id, name, float(row[1]), None, scope), token
 
     def list_tokens(self, user_id: int) -> list[ApiToken]:
         rows = self.store.db.execute(
@@ -416,12 +426,12 @@ class UserStore:
             return None
         row = self.store.db.execute(
             f"SELECT {_TOKEN_COLUMNS}, {_USER_COLUMNS} FROM api_token t"
-            " JOIN user u ON u.id = t.user_id WHERE t.token_hash=?",
+            ' JOIN "user" u ON u.id = t.user_id WHERE t.token_hash=?',
             (token_digest(token),),
         ).fetchone()
         if row is None:
             return None
-        return _user(row[5:]), ApiToken(*row[:5])
+        return _user(row[6:]), ApiToken(*row[:6])
 
     def touch_token(self, token_id: int) -> None:
         """Record that the token was used now."""

@@ -1,11 +1,13 @@
 """What a whole-document task shares: a document's pages cut into parts that fit the
-model's context with the task's prompt and answer."""
+model's context with the task's prompt and answer, and a model that stops when told."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Generator, Iterator, Sequence
 
-from sabio.models import ChatModel
+from sabio.errors import SabioError
+from sabio.models import ChatModel, ChatOptions, Message
 
 Page = tuple[int | None, str]
 """(1-based page, or None for a document without pages; its text)."""
@@ -43,3 +45,50 @@ def pieces(model: ChatModel, text: str, budget: int) -> Iterator[str]:
     chars = max(1, len(text) * budget // max(1, model.count_tokens(text)))
     for start in range(0, len(text), chars):
         yield text[start : start + chars]
+
+
+class TaskCancelled(SabioError):
+    """A task was cancelled while it ran (its job is already marked so)."""
+
+    def __init__(self) -> None:
+        super().__init__("the task was cancelled", key="task_cancelled")
+
+
+class StoppableModel:
+    """``model`` that stops as soon as ``stop`` is set: before a call, or at the next
+    piece of the answer being written (the backend's stream is closed, so the model stops
+    there too), raising :class:`TaskCancelled`."""
+
+    def __init__(self, model: ChatModel, stop: threading.Event) -> None:
+        self.model, self.stop = model, stop
+
+    @property
+    def name(self) -> str:
+        return self.model.name
+
+    @property
+    def context_window(self) -> int:
+        return self.model.context_window
+
+    def count_tokens(self, text: str) -> int:
+        return self.model.count_tokens(text)
+
+    def stream(
+        self, messages: Sequence[Message], options: ChatOptions
+    ) -> Generator[str, None, str | None]:
+        if self.stop.is_set():
+            raise TaskCancelled
+        pieces = self.model.stream(messages, options)
+        try:
+            while True:
+                try:
+                    piece = next(pieces)
+                except StopIteration as end:
+                    return end.value if isinstance(end.value, str) else None
+                if self.stop.is_set():
+                    raise TaskCancelled
+                yield piece
+        finally:
+            close = getattr(pieces, "close", None)
+            if close is not None:
+                close()

@@ -58,8 +58,6 @@ class Extraction:
 def load_schema(ref: str) -> dict[str, Any]:
     """A built-in schema by name (invoice, contract, cv, minutes) or a JSON Schema file;
     a ConfigError that says what is wrong with it otherwise."""
-    import jsonschema
-
     if ref in BUILT_IN:
         folder = importlib.resources.files("sabio").joinpath("tasks", "schemas")
         text = folder.joinpath(f"{ref}.json").read_text(encoding="utf-8")
@@ -78,6 +76,14 @@ def load_schema(ref: str) -> dict[str, Any]:
         raise ConfigError(
             f"the schema {ref!r} is not JSON: {exc}", key="schema_invalid", detail=str(exc)
         ) from exc
+    return check_schema(schema, ref)
+
+
+def check_schema(schema: Any, ref: str) -> dict[str, Any]:
+    """``schema`` when it is a JSON Schema of an object; a ConfigError that says what is
+    wrong with it (``ref``: what it was given as) otherwise."""
+    import jsonschema
+
     if not isinstance(schema, dict) or schema.get("type") != "object":
         raise ConfigError(
             f'the schema {ref!r} must describe an object ("type": "object")',

@@ -213,12 +213,22 @@ def _central(
     return chosen
 
 
-def check_summary(text: str, pages: Sequence[Page], embed: Embed | None = None) -> list[Claim]:
+def check_summary(
+    text: str,
+    pages: Sequence[Page],
+    embed: Embed | None = None,
+    page_of: Callable[[int], int | None] = lambda n: n,
+) -> list[Claim]:
     """The summary's sentences, each checked against the document's pages, the page it
-    cites first (``[12]`` is page 12)."""
+    cites first (``[12]`` is page 12; ``page_of``: the page a mark names otherwise)."""
     hits = [
         SearchHit(0, 0, "", "", page, 0, len(body), "", body, 0.0, None, None)
         for page, body in pages
     ]
     index = {page or 1: n + 1 for n, (page, _) in enumerate(pages)}
-    return check_claims(text, Passages(hits, embed), cited=index.get)
+
+    def cited(mark: int) -> int | None:
+        page = page_of(mark)
+        return index.get(page) if page is not None else None
+
+    return check_claims(text, Passages(hits, embed), cited=cited)

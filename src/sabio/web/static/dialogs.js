@@ -79,6 +79,20 @@ export function promptDialog({ title, label, value = "", confirmLabel = t("save"
   });
 }
 
+// A longer text (a correction of an answer): resolves with it (trimmed, not empty), or null.
+export function textDialog({ title, label, help, confirmLabel = t("save"), maxlength = 4000 }) {
+  const area = h("textarea", { name: "dialog-text", rows: 4, required: true, maxlength });
+  return open({
+    title,
+    confirmLabel,
+    body: () => {
+      setTimeout(() => area.focus());
+      return field(label, area, help);
+    },
+    accept: () => area.value.trim() || null,
+  });
+}
+
 // A password for a file, tried by `tryIt(password)`: the dialog stays open, saying why,
 // while it is refused (`tryIt` returns a reason to show again, or null when it worked).
 export function passwordDialog({ title, message, tryIt }) {

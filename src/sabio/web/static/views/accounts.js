@@ -187,6 +187,41 @@ export async function accountSection(signedOut) {
       h("button", { type: "submit" }, t("createToken")),
     ),
     shown,
+    pairingBlock(async () => drawTokens(await api("GET", "/auth/tokens"))),
+  );
+}
+
+// Pairing Sabio's browser extension: a short code to type into it, which it exchanges
+// for a token of its own (listed above, revocable there).
+function pairingBlock(paired) {
+  const shown = h("div.token-shown", { hidden: true, "aria-live": "polite" });
+  return h(
+    "div.pairing",
+    {},
+    h("h3", {}, t("pairExtension")),
+    h("p.muted", {}, t("pairExtensionHelp")),
+    h(
+      "button",
+      {
+        type: "button",
+        "data-pair": "",
+        onclick: async () => {
+          try {
+            const made = await api("POST", "/extension/pairing");
+            shown.hidden = false;
+            shown.replaceChildren(
+              h("p", {}, t("pairingCode", { minutes: Math.round(made.expires_in / 60) })),
+              h("code.token.pairing-code", {}, made.code),
+              h("button.link", { type: "button", onclick: paired }, t("pairingDone")),
+            );
+          } catch (err) {
+            report(err);
+          }
+        },
+      },
+      t("showPairingCode"),
+    ),
+    shown,
   );
 }
 

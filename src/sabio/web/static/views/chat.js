@@ -15,14 +15,14 @@
 
 import { API, ApiError, api, eventError, stream } from "../api.js";
 import { chatModels, defaultKb, defaultModelName, loadChats } from "../data.js";
-import { confirmDialog, promptDialog } from "../dialogs.js";
+import { confirmDialog, promptDialog, textDialog } from "../dialogs.js";
 import { describe, report } from "../errors.js";
 import { getLang, t } from "../i18n.js";
 import { canWrite, kbByName, set, state } from "../store.js";
 import { bindClaimMarks, currentStyle, renderAnswer, styleSelect } from "../support.js";
 import { uploadQueue } from "../uploads.js";
 import { adoptSelection, chosenDocuments, drawPicker, forgetNewSelection, restrictedNote, restrictedTo, tagMessage } from "./only.js";
-import { $, copyButton, copyText, disclosure, h, header, icon } from "../ui.js";
+import { $, copyButton, copyText, disclosure, h, header, icon, toast } from "../ui.js";
 
 const live = { answer: null, draft: null, opener: null, typed: "" }; // what the chat holds now
 
@@ -311,7 +311,8 @@ function answerView(answer, kb, message = null, last = false) {
   const sources = h("div.sources");
   const status = h("p.answer-status");
   const actions = h("div.message-actions");
-  const el = h("div.message.assistant", { dataset: message ? { id: String(message.id) } : {} }, body, status, sources, actions);
+  const said = h("ul.answer-notes"); // a pinned answer served, which is newer, keywords only…
+  const el = h("div.message.assistant", { dataset: message ? { id: String(message.id) } : {} }, body, status, sources, said, actions);
   bindClaimMarks(body);
   el.update = (a) => {
     const byNumber = new Map((a.citations || []).map((c) => [c.number, c]));
@@ -338,6 +339,10 @@ function answerView(answer, kb, message = null, last = false) {
         ),
       );
     }
+    const notes = a.notes || [];
+    const pinned = notes.some((n) => n.startsWith("pinned answer"));
+    said.replaceChildren(pinned ? h("li", {}, h("span.badge.pinned", {}, t("pinnedServed"))) : "", ...notes.map((n) => h("li", {}, n)));
+    said.hidden = !notes.length;
     const byReader = a.stopped === true || a.stopped === "user"; // "length", "repetition": incomplete
     el.classList.toggle("stopped", byReader);
     if (byReader) status.replaceChildren(h("span.badge.stopped", {}, t("stoppedMark")), " ", t("stoppedHelp"));
@@ -354,11 +359,59 @@ function answerView(answer, kb, message = null, last = false) {
         versions(message, showVersion),
         copyButton(() => message.content, body, { label: t("copyAnswer"), compact: true }),
         h("button.icon-button.small", { type: "button", "aria-label": t("regenerate"), title: t("regenerate"), onclick: () => regenerate(message) }, icon("refresh")),
+        ...feedbackButtons(message, kb),
       ].filter(Boolean),
     );
     if (last) el.classList.add("last");
   }
   return el;
+}
+
+// What a reader says of an answer: 👍, 👎 and, over a knowledge base, Correct, whose text
+// becomes a note of it that later answers to the question (in other words, in either
+// language) quote first and cite as "Correction by ana, 2026-12-03".
+function feedbackButtons(message, kb) {
+  const rate = (rating) => async (e) => {
+    const button = e.currentTarget;
+    try {
+      await api("POST", `/chats/${state.chat.id}/messages/${message.id}/feedback`, { rating });
+      for (const b of button.parentElement.querySelectorAll("button.rate")) b.setAttribute("aria-pressed", String(b === button));
+      toast(t("feedbackThanks"), "info");
+    } catch (err) {
+      report(err);
+    }
+  };
+  const rateButton = (rating, name) =>
+    h("button.icon-button.small.rate", { type: "button", "aria-pressed": "false", "aria-label": t(name), title: t(name), onclick: rate(rating) }, icon(name));
+  const buttons = [rateButton("up", "thumbUp"), rateButton("down", "thumbDown")];
+  if (kb) {
+    buttons.push(
+      h("button.button.small.correct", { type: "button", onclick: () => correct(message) }, icon("edit"), t("correct")),
+      h("button.icon-button.small.pin", { type: "button", "aria-label": t("pin"), title: t("pinHelp"), onclick: (e) => pin(message, e.currentTarget) }, icon("pin")),
+    );
+  }
+  return buttons;
+}
+
+async function pin(message, button) {
+  try {
+    await api("POST", `/chats/${state.chat.id}/messages/${message.id}/feedback`, { rating: "up", pin: true });
+    button.setAttribute("aria-pressed", "true");
+    toast(t("pinnedNow"), "info");
+  } catch (err) {
+    report(err);
+  }
+}
+
+async function correct(message) {
+  const text = await textDialog({ title: t("correctTitle"), label: t("correctLabel"), help: t("correctHelp"), confirmLabel: t("correctSave") });
+  if (!text) return;
+  try {
+    const note = await api("POST", `/chats/${state.chat.id}/messages/${message.id}/feedback`, { rating: "down", correction: text });
+    toast(t(note.status === "active" ? "correctionSaved" : "correctionPending"), "info");
+  } catch (err) {
+    report(err);
+  }
 }
 
 // Recordings: a passage's page is the second it starts at (formats.py's timed formats;
@@ -588,7 +641,7 @@ async function openSource(citation, kbName, opener) {
   document.body.classList.add("source-open");
   const title = citation.title || citation.document;
   const content = h("div.source-body", { tabindex: 0, role: "region", "aria-label": t("passage") }, h("p.muted", {}, t("loading")));
-  const where = h("div.source-where", {}, h("h2", {}, `[${citation.number}] ${title}`), h("p.muted", {}, [citation.document !== title ? citation.document : null, placeLabel(citation)].filter(Boolean).join(" · ")));
+  const where = h("div.source-where", {}, h("h2", {}, `[${citation.number}] ${title}`), h("p.muted", {}, [citation.document !== title && !citation.document.startsWith("note:") ? citation.document : null, placeLabel(citation)].filter(Boolean).join(" · ")));
   panel.replaceChildren(h("div.source-head", {}, where, h("button.icon-button", { type: "button", "aria-label": t("close"), title: t("close"), onclick: closeSource }, icon("close"))), content);
   panel.focus();
   const kb = kbName ? kbByName(kbName) : null;

@@ -1,6 +1,6 @@
 // Knowledge bases: the list, a new one (admins; any name, "Informes año 2024"), and one
 // knowledge base with its tabs: Documents (upload, remove, unlock an encrypted file),
-// Sources, and Members (admins). Its counts follow the server as they change (server-sent
+// Sources, Guide and notes (views/guide.js), and Members (admins). Its counts follow the server as they change (server-sent
 // events, GET /kbs/{id}/events); what a member may not do is not offered.
 
 import { API, api } from "../api.js";
@@ -13,8 +13,10 @@ import { uploadQueue, unlockButton } from "../uploads.js";
 import { confirmKbDeletion } from "./data.js";
 import { h, header, icon, statusBadge, statusReason, toast } from "../ui.js";
 import { membersTab } from "./accounts.js";
+import { guideTab } from "./guide.js";
 import { securityTab } from "./security.js";
 import { sourcesView } from "./sources.js";
+import { tasksPanel } from "./tasks.js";
 
 const counts = (kb) => `${t("nDocuments", { n: kb.documents })} · ${t("nPassages", { n: kb.passages })}`;
 const path = (kb) => `#/kbs/${encodeURIComponent(kb.id)}`;
@@ -97,7 +99,7 @@ async function kbDetail(kb, tab) {
   const countsLine = h("p.kb-counts", { "aria-live": "polite" }, `${counts(kb)} · ${kb.embedding_model}`, why());
   const alertBadge = h("span.badge.alerts", { hidden: true, title: t("alertsBadge") });
   let alerts = null; // unseen review alerts, as the live counts tell them
-  const tabs = [["documents", undefined, "file", t("documents")], ["sources", "sources", "sync", t("sources")], ["security", "security", "shield", t("security")]];
+  const tabs = [["documents", undefined, "file", t("documents")], ["sources", "sources", "sync", t("sources")], ["guide", "guide", "edit", t("guideTab")], ["security", "security", "shield", t("security")]];
   if (state.auth.auth && isAdmin()) tabs.push(["members", "members", "users", t("members")]);
   const nav = h(
     "nav.tabs",
@@ -110,13 +112,15 @@ async function kbDetail(kb, tab) {
   if (tab === "sources") {
     const view = await sourcesView(kb, { admin: isAdmin() });
     ({ element: body, refresh } = view);
+  } else if (tab === "guide") {
+    ({ element: body, refresh } = await guideTab(kb));
   } else if (tab === "security") {
     ({ element: body, refresh } = await securityTab(kb));
   } else if (tab === "members" && state.auth.auth && isAdmin()) {
     body = await membersTab(kb);
   } else {
     const docs = await documentsTab(kb);
-    ({ element: body, refresh, stop: stopBody } = docs);
+    ({ element: body, refresh, leave: stopBody } = docs);
   }
   const live = liveCounts(kb, (fresh) => {
     countsLine.replaceChildren(`${counts(fresh)} · ${kb.embedding_model}`, why() || "");
@@ -154,23 +158,36 @@ function liveCounts(kb, fresh, changed) {
   return source;
 }
 
-// The documents and the drop zone (writers): {element, refresh}.
+// The documents, the tasks on those selected (views/tasks.js) and the drop zone
+// (writers): {element, refresh, leave}.
 async function documentsTab(kb) {
   const docs = h("div.documents");
+  const tasks = tasksPanel(kb);
+  const selection = new Map(); // document id → {id, name}, kept across refreshes
+  const selected = (doc, checked) => {
+    if (checked) selection.set(doc.id, { id: doc.id, name: doc.name });
+    else selection.delete(doc.id);
+    tasks.select([...selection.values()]);
+  };
   let again = null; // while OCR or a transcription reads a document in the background, the list is read again
   let left = false;
-  const stop = () => {
+  const leave = () => {
     left = true;
     clearTimeout(again);
+    tasks.leave();
   };
   const refresh = async () => {
     clearTimeout(again);
     const documents = await api("GET", `/kbs/${encodeURIComponent(kb.id)}/documents`);
-    docs.replaceChildren(documentTable(kb, documents, refresh));
+    for (const id of selection.keys()) if (!documents.some((d) => d.id === id)) selection.delete(id);
+    tasks.setDocuments(documents);
+    tasks.select([...selection.values()]);
+    docs.replaceChildren(documentTable(kb, documents, refresh, { selection, selected }));
     if (!left && documents.some((d) => (d.ocr && d.ocr.pending) || d.status === "transcribing")) again = setTimeout(() => refresh().catch(() => {}), OCR_POLL_MS);
   };
   await refresh();
-  if (!canWrite(kb)) return { element: h("div.kb-documents", {}, h("p.muted.small", {}, t("readOnlyHelp")), docs), refresh, stop };
+  const parts = [docs, tasks.element];
+  if (!canWrite(kb)) return { element: h("div.kb-documents", {}, h("p.muted.small", {}, t("readOnlyHelp")), ...parts), refresh, leave };
   const queue = uploadQueue(kb, { done: () => refresh().catch(report), unlocked: () => refresh().catch(report) });
   const fileInput = h("input", { type: "file", multiple: true, hidden: true, onchange: (e) => queue.enqueue(Array.from(e.target.files)) });
   const drop = h(
@@ -202,10 +219,11 @@ async function documentsTab(kb) {
     h("span.muted", { id: "drop-help" }, t("dropHelp")),
     fileInput,
   );
-  return { element: h("div.kb-documents", {}, drop, queue.element, docs), refresh, stop };
+  return { element: h("div.kb-documents", {}, drop, queue.element, ...parts), refresh, leave };
 }
 
-function documentTable(kb, documents, refresh) {
+// `choice`: the selection ({selection: Map of ids, selected(doc, checked)}) for tasks.
+function documentTable(kb, documents, refresh, choice) {
   if (!documents.length) return h("p.muted", {}, canWrite(kb) ? t("noDocumentsYet") : t("noDocumentsReader"));
   const writer = canWrite(kb);
   return h(
@@ -217,7 +235,7 @@ function documentTable(kb, documents, refresh) {
       h(
         "thead",
         {},
-        h("tr", {}, h("th", {}, t("document")), h("th", {}, t("status")), h("th.num", {}, t("pages")), h("th.num", {}, t("passages")), h("th", {}, t("updated")), writer ? h("th", {}, h("span.visually-hidden", {}, t("actions"))) : null),
+        h("tr", {}, h("th", {}, h("span.visually-hidden", {}, t("tasks.choose"))), h("th", {}, t("document")), h("th", {}, t("status")), h("th.num", {}, t("pages")), h("th.num", {}, t("passages")), h("th", {}, t("updated")), writer ? h("th", {}, h("span.visually-hidden", {}, t("actions"))) : null),
       ),
       h(
         "tbody",
@@ -226,6 +244,7 @@ function documentTable(kb, documents, refresh) {
           h(
             "tr",
             { dataset: { status: d.status } },
+            h("td", {}, d.status === "indexed" ? h("input", { type: "checkbox", checked: choice.selection.has(d.id), "aria-label": t("tasks.select", { name: d.name }), onchange: (e) => choice.selected(d, e.target.checked) }) : null),
             h("td", {}, d.file_url ? h("a", { href: d.file_url, target: "_blank", rel: "noopener" }, d.name) : d.name, d.title && d.title !== d.name ? h("div.muted.small", {}, d.title) : null),
             h("td", {}, statusBadge(d.status), ...(d.reason ? statusReason(d.status, d.reason) : []), ...ocrNotes(d.ocr), d.transcription ? h("div.muted.small.transcribing", { role: "status" }, t("transcribingAt", { done: formatClock(d.transcription.done), total: formatClock(d.transcription.total) })) : null, writer && d.status === "encrypted" ? unlockButton(kb, d, () => refresh().catch(report)) : null),
             h("td.num", {}, d.pages ?? ""),

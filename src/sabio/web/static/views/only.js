@@ -121,7 +121,7 @@ export function drawPicker(slot, box, keyOf, kb) {
           h("span", {}, t("onlyIn", { names: [...current.docs.values()].join(", ") })),
           h("button.small", { type: "button", onclick: () => (clearAll(), $("#question")?.focus()) }, t("onlyDocumentsAll")),
         )
-      : null,
+      : "", // replaceChildren(null) would show the word "null"
   );
 
   async function fill() {

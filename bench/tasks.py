@@ -1,0 +1,156 @@
+"""Whole-document tasks on a 100-page document, with the embedded model (or ``--model``).
+
+    python bench/tasks.py summary [--pages 100] [--model embedded:smollm2] [--generative]
+    python bench/tasks.py jobs [--pages 100]
+
+The document: pages of the Docugami 10-Qs in ``../shared/data/rag_qa/docugami_sec10q/docs``
+(2022 Q3 MSFT, then 2023 Q1 AAPL…) read with pypdfium2, joined into one document of
+``--pages`` pages numbered 1…N.
+
+``summary``: :func:`summarize_document` (extractive, as Sabio does for the embedded model,
+or ``--generative``: map over parts, then combine): seconds, seconds per page, peak memory
+(ru_maxrss), model calls, route; of the summary's sentences, the share that cites a page
+of the document ("page refs kept"), and the share its page supports (the support check);
+the share of the document's tenths (by page) that a sentence cites.
+
+``jobs``: the same document stored (embedded embedder) and summarized generatively as a
+task job by a real worker thread (:mod:`sabio.tasks.jobs`): seconds from queueing to the
+job shown running, to its first "part 1 of N", and from the cancel to the worker free again
+(a second, model-free job queued at the cancel is done).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import resource
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from sabio.config import load_settings
+from sabio.models import get_chat_model
+from sabio.service import Sabio
+from sabio.tasks.jobs import task_payload
+from sabio.tasks.summarize import summarize_document
+from sabio.worker import Worker
+
+FOLDER = Path(__file__).resolve().parents[2] / "shared" / "data" / "rag_qa" / "docugami_sec10q"
+ORDER = ("2022 Q3 MSFT", "2023 Q1 AAPL", "2023 Q2 AMZN", "2023 Q3 INTC")
+Page = tuple[int | None, str]
+
+
+def document(pages: int) -> list[Page]:
+    import pypdfium2 as pdfium
+
+    texts: list[str] = []
+    for name in ORDER:
+        pdf = pdfium.PdfDocument(FOLDER / "docs" / f"{name}.pdf")
+        try:
+            texts += [pdf[i].get_textpage().get_text_range() for i in range(len(pdf))]
+        finally:
+            pdf.close()
+        if len(texts) >= pages:
+            break
+    return [(n + 1, text) for n, text in enumerate(texts[:pages])]
+
+
+def summary(args: argparse.Namespace) -> dict[str, object]:
+    pages = document(args.pages)
+    model = get_chat_model(load_settings({}, environ={}), args.model)
+    notes: list[str] = []
+    started = time.perf_counter()
+    found = summarize_document(
+        model, pages, length="page", progress=notes.append, extractive=not args.generative
+    )
+    seconds = time.perf_counter() - started
+    cited = [int(n) for n in re.findall(r"\[(\d+)\]", found.text)]
+    existing = [n for n in cited if 1 <= n <= len(pages)]
+    tenths = {min(9, (n - 1) * 10 // len(pages)) for n in existing}
+    claims = found.claims
+    return {
+        "task": "summary",
+        "model": args.model,
+        "style": "generative" if args.generative else "extractive",
+        "pages": len(pages),
+        "seconds": round(seconds, 1),
+        "seconds_per_page": round(seconds / len(pages), 3),
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
+        "calls": found.calls,
+        "route": found.route,
+        "progress_notes": len(notes),
+        "sentences": len(claims),
+        "page_refs_kept": round(len(existing) / max(1, len(claims)), 3),
+        "supported": round(sum(c.supported for c in claims) / max(1, len(claims)), 3),
+        "tenths_cited": len(tenths),
+        "text": found.text,
+    }
+
+
+def jobs(args: argparse.Namespace) -> dict[str, object]:
+    with tempfile.TemporaryDirectory() as home:
+        source = Path(home) / "report.md"
+        source.write_text(
+            "\n\n".join(f"# Page {n}\n\n{text}" for n, text in document(args.pages)),
+            encoding="utf-8",
+        )
+        settings = load_settings(
+            {"home": Path(home) / "data", "answer_style": "generative", "chat_model": args.model},
+            environ={},
+        )
+        sabio = Sabio(settings)
+        sabio.add([source])
+        worker = Worker(sabio, watch=False)
+        worker.start()
+        try:
+            return _follow(sabio, worker)
+        finally:
+            worker.stop()
+            sabio.close()
+
+
+def _follow(sabio: Sabio, worker: Worker) -> dict[str, object]:
+    queue = sabio.jobs
+    payload = task_payload(sabio, None, "summarize", ["report.md"], {})
+    times: dict[str, float] = {}
+    started = time.perf_counter()
+    job = queue.enqueue_task(payload)
+    worker.wake()
+    while "part" not in times:
+        seen = queue.get(job.id)
+        if seen.status == "running":
+            times.setdefault("running", time.perf_counter() - started)
+        if seen.total:
+            times["part"] = time.perf_counter() - started
+        time.sleep(0.01)
+    cancelled = time.perf_counter()
+    queue.cancel(job.id)
+    model_free = task_payload(sabio, None, "compare", ["report.md", "report.md"], {})
+    after = queue.enqueue_task(model_free)
+    worker.wake()
+    while queue.get(after.id).status != "done":
+        time.sleep(0.01)
+    return {
+        "task": "jobs",
+        "to_running_s": round(times["running"], 2),
+        "to_first_part_s": round(times["part"], 2),
+        "cancel_to_free_s": round(time.perf_counter() - cancelled, 2),
+        "threads": threading.active_count(),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("what", choices=("summary", "jobs"))
+    parser.add_argument("--pages", type=int, default=100)
+    parser.add_argument("--model", default="embedded:smollm2")
+    parser.add_argument("--generative", action="store_true")
+    args = parser.parse_args()
+    result = summary(args) if args.what == "summary" else jobs(args)
+    print(json.dumps(result, ensure_ascii=False, indent=2))
+
+
+if __name__ == "__main__":
+    main()

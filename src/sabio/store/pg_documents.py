@@ -1,0 +1,258 @@
+"""The store on PostgreSQL with pgvector (issue 27): :class:`PostgresStore`.
+
+Knowledge bases, documents and chunks share SQLite's SQL (:class:`DocumentTables`)
+where it is standard; what differs is written here: a chunk's vector is pgvector's
+``vector`` and its words a ``tsvector``, each knowledge base has an HNSW index (cosine)
+over its own rows, and the two rankings a search fuses run in the database
+(:meth:`PostgresStore.vector_search`, :meth:`PostgresStore.keyword_search`), so no
+process has to hold a knowledge base's index in memory. Chats, users, sources and jobs
+are SQLite's table modules over this connection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from sabio.chunking import Chunk
+from sabio.errors import ConflictError
+from sabio.store.backend import (
+    ChatBackend,
+    FeedbackBackend,
+    GuideBackend,
+    ReviewBackend,
+    SabioStore,
+    SourceBackend,
+    UserBackend,
+)
+from sabio.store.chats import ChatStore
+from sabio.store.documents import DocumentTables, FileState, KnowledgeBase, Passage, StoredChunk
+from sabio.store.feedback import FeedbackStore
+from sabio.store.guides import GuideStore
+from sabio.store.pg_schema import PG_MIGRATIONS
+from sabio.store.postgres import PostgresDatabase
+from sabio.store.reviews import ReviewStore
+from sabio.store.sources import SourceStore
+from sabio.store.users import UserStore
+from sabio.terms import tokens
+
+EF_SEARCH = 100
+"""HNSW's candidate list while searching (pgvector's ``hnsw.ef_search``), at least the
+depth asked for: recall against exact search, paid in time (docs/benchmarks.md)."""
+
+
+def vector_text(vector: NDArray[np.float32]) -> str:
+    """A vector as pgvector reads it: ``[0.1,0.2,…]``."""
+    return "[" + ",".join(map(repr, vector.astype(np.float32).tolist())) + "]"
+
+
+def words_of(text: str) -> str:
+    """The words of ``text`` as the keyword index sees them (accents folded, plurals'
+    ``-s`` off: :func:`sabio.terms.tokens`), for ``to_tsvector('simple', …)``."""
+    return " ".join(tokens(text))
+
+
+def _tsquery(terms: Sequence[str]) -> str:
+    words = dict.fromkeys(w for term in terms for w in tokens(term))
+    return " | ".join("'" + w.replace("'", "''").replace("\\", "") + "'" for w in words)
+
+
+class PostgresStore(PostgresDatabase, DocumentTables):
+    """Everything Sabio keeps, in the PostgreSQL database at ``url``."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url, PG_MIGRATIONS)
+        self.chats: ChatBackend = ChatStore(self)
+        self.users: UserBackend = UserStore(self)
+        self.sources: SourceBackend = SourceStore(self)
+        self.feedback: FeedbackBackend = FeedbackStore(self)
+        self.guides: GuideBackend = GuideStore(self)
+        self.reviews: ReviewBackend = ReviewStore(self)
+
+    # knowledge bases: each with its HNSW index
+
+    def create_kb(
+        self, name: str, embedding_model: str, dimension: int, *, slug: str | None = None
+    ) -> KnowledgeBase:
+        kb = super().create_kb(name, embedding_model, dimension, slug=slug)
+        self.index_vectors(kb.id, dimension)
+        return kb
+
+    def index_vectors(self, kb_id: int, dimension: int) -> None:
+        """(Re)build the knowledge base's HNSW index for vectors of ``dimension``."""
+        with self.transaction() as db:
+            db.execute(f"DROP INDEX IF EXISTS chunk_vector_{int(kb_id)}")
+            db.execute(
+                f"CREATE INDEX chunk_vector_{int(kb_id)} ON chunk USING hnsw"
+                f" ((vector::vector({int(dimension)})) vector_cosine_ops)"
+                f" WHERE kb_id = {int(kb_id)}"
+            )
+
+    def delete_kb(self, kb: KnowledgeBase, *, with_chats: bool = False) -> None:
+        super().delete_kb(kb, with_chats=with_chats)
+        self.db.execute(f"DROP INDEX IF EXISTS chunk_vector_{int(kb.id)}")
+
+    def kbs_changed_at(self) -> dict[int, float]:
+        rows = self.db.execute(
+            """SELECT k.id, greatest(k.created_at, coalesce(max(d.updated_at), 0))
+               FROM kb k LEFT JOIN document d ON d.kb_id = k.id GROUP BY k.id"""
+        ).fetchall()
+        return {int(kb_id): float(when) for kb_id, when in rows}
+
+    # documents and chunks: vectors and words in PostgreSQL's types
+
+    def replace_document(
+        self,
+        kb: KnowledgeBase,
+        state: FileState,
+        *,
+        title: str,
+        pages: int | None,
+        metadata: dict[str, Any],
+        chunks: Sequence[Chunk],
+        vectors: NDArray[np.float32],
+    ) -> int:
+        """Insert or replace a document and all its chunks in one transaction."""
+        if vectors.shape != (len(chunks), kb.dimension):
+            raise ConflictError(
+                f"got vectors of shape {vectors.shape} for {len(chunks)} chunks; knowledge base "
+                f"{kb.name!r} holds {kb.dimension}-dimension vectors of {kb.embedding_model}"
+            )
+        rows = [
+            (
+                i,
+                c.page,
+                c.start,
+                c.end,
+                c.heading,
+                c.context,
+                c.text,
+                vector_text(vectors[i]),
+                words_of(c.context),
+                words_of(c.text),
+            )
+            for i, c in enumerate(chunks)
+        ]
+        with self.transaction() as db:
+            doc_id = self._upsert_document(db, kb.id, state, title, "indexed", "", pages, metadata)
+            db.execute("DELETE FROM chunk WHERE document_id=?", (doc_id,))
+            db.executemany(
+                'INSERT INTO chunk(document_id, kb_id, ord, page, start, "end", heading, context,'
+                " text, vector, words) VALUES (?,?,?,?,?,?,?,?,?,?::vector,"
+                " setweight(to_tsvector('simple', ?), 'B')"
+                " || setweight(to_tsvector('simple', ?), 'A'))",
+                [(doc_id, kb.id, *row) for row in rows],
+            )
+            db.execute("UPDATE document SET chunk_count=? WHERE id=?", (len(chunks), doc_id))
+            db.execute("UPDATE kb SET generation=generation+1 WHERE id=?", (kb.id,))
+        return doc_id
+
+    def chunk_rows(self, kb_id: int, after: int) -> list[tuple[int, int, str, str, bytes]]:
+        return [
+            (int(r[0]), int(r[1]), str(r[2]), str(r[3]), np.asarray(r[4], np.float32).tobytes())
+            for r in self.db.execute(
+                "SELECT id, document_id, text, context, vector::real[] FROM chunk"
+                " WHERE kb_id=? AND id>? ORDER BY id",
+                (kb_id, after),
+            )
+        ]
+
+    def passage(self, kb_id: int, chunk_id: int) -> Passage | None:
+        row = self.db.execute(
+            """SELECT c.id, c.document_id, d.source, d.title, c.page, c.start, c."end",
+                      c.heading, c.text, p.start, p.text, n.start, n.text
+               FROM chunk c JOIN document d ON d.id = c.document_id
+               LEFT JOIN chunk p ON p.document_id = c.document_id AND p.ord = c.ord - 1
+                                    AND p.page IS NOT DISTINCT FROM c.page
+               LEFT JOIN chunk n ON n.document_id = c.document_id AND n.ord = c.ord + 1
+                                    AND n.page IS NOT DISTINCT FROM c.page
+               WHERE c.id = ? AND c.kb_id = ?""",
+            (chunk_id, kb_id),
+        ).fetchone()
+        if row is None:
+            return None
+        chunk = StoredChunk(*list(row)[:9])
+        before = row[10][: max(0, chunk.start - row[9])] if row[10] is not None else ""
+        after = row[12][max(0, chunk.end - row[11]) :] if row[12] is not None else ""
+        return Passage(chunk, before.rstrip(), after.lstrip())
+
+    def replace_vectors(
+        self, kb: KnowledgeBase, model: str, ids: Sequence[int], vectors: NDArray[np.float32]
+    ) -> None:
+        """Switch the knowledge base to ``model``: every vector and the record, atomically
+        (its HNSW index made again for the new dimension)."""
+        if len(ids) != self.kb_counts(kb.id)[1]:
+            raise ConflictError("the knowledge base changed while it was re-indexed; run it again")
+        dimension = int(vectors.shape[1])
+        with self.transaction() as db:
+            db.execute(f"DROP INDEX IF EXISTS chunk_vector_{int(kb.id)}")
+            db.executemany(
+                "UPDATE chunk SET vector=?::vector WHERE id=?",
+                [(vector_text(vectors[i]), chunk_id) for i, chunk_id in enumerate(ids)],
+            )
+            db.execute(
+                "UPDATE kb SET embedding_model=?, dimension=?, generation=generation+1,"
+                " epoch=epoch+1 WHERE id=?",
+                (model, dimension, kb.id),
+            )
+        self.index_vectors(kb.id, dimension)
+
+    # the two rankings of a hybrid search (sabio.search fuses them)
+
+    def vector_search(
+        self,
+        kb: KnowledgeBase,
+        vector: NDArray[np.float32],
+        depth: int,
+        document_ids: Sequence[int] | None = None,
+    ) -> list[tuple[int, float]]:
+        """The ``depth`` chunks nearest ``vector`` (cosine similarity), through the
+        knowledge base's HNSW index; within ``document_ids``, exact."""
+        cast = f"vector::vector({int(kb.dimension)})"
+        query = vector_text(vector)
+        within = ""
+        params: list[Any] = [query, kb.id]
+        if document_ids is not None:
+            within = " AND document_id = ANY(?)"
+            params.append(list(document_ids))
+        with self.transaction() as db:
+            db.execute(f"SET LOCAL hnsw.ef_search = {max(EF_SEARCH, int(depth))}")
+            if document_ids is not None:
+                db.execute("SET LOCAL enable_indexscan = off")
+            rows = db.execute(
+                f"SELECT id, 1 - ({cast} <=> ?::vector) FROM chunk WHERE kb_id = ?{within}"
+                f" ORDER BY {cast} <=> ?::vector LIMIT {int(depth)}",
+                [*params, query],
+            ).fetchall()
+        return [(int(r[0]), float(r[1])) for r in rows]
+
+    def keyword_search(
+        self,
+        kb: KnowledgeBase,
+        terms: Sequence[str],
+        depth: int,
+        document_ids: Sequence[int] | None = None,
+    ) -> list[tuple[int, float]]:
+        """The ``depth`` chunks that best match any of ``terms`` (PostgreSQL's
+        ``ts_rank`` over the GIN index of their words; context at lower weight)."""
+        query = _tsquery(terms)
+        if not query:
+            return []
+        within = ""
+        params: list[Any] = [query, kb.id]
+        if document_ids is not None:
+            within = " AND document_id = ANY(?)"
+            params.append(list(document_ids))
+        rows = self.db.execute(
+            "SELECT id, ts_rank(words, q) AS score FROM chunk, to_tsquery('simple', ?) q"
+            f" WHERE kb_id = ? AND words @@ q{within} ORDER BY score DESC, id"
+            f" LIMIT {int(depth)}",
+            params,
+        ).fetchall()
+        return [(int(r[0]), float(r[1])) for r in rows]
+
+
+_POSTGRES_IS_A_BACKEND: type[SabioStore] = PostgresStore  # mypy checks the protocol

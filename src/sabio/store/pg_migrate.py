@@ -1,0 +1,161 @@
+"""``sabio migrate --to postgresql://…``: a laptop's SQLite data copied into PostgreSQL.
+
+Table by table in the order their references need, each in batches by id, each batch
+one transaction: a copy stopped at any moment (Ctrl-C, ``kill -9``) goes on from the
+last batch it wrote when run again. Ids are kept, so every reference (a chunk's document,
+a message's parent, a job's source) stays true; PostgreSQL's identities are then moved
+past them. Vectors become pgvector's and each passage's words are indexed as
+:meth:`PostgresStore.replace_document` does; each knowledge base's HNSW index is built
+once, at the end (faster than row by row). Finally every table's rows are counted on
+both sides: a difference is an error, and the SQLite file is never changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sabio.errors import ConfigError, ConflictError, NotFoundError
+from sabio.store import Store
+from sabio.store.pg_documents import PostgresStore, vector_text, words_of
+
+TABLES = (
+    "kb",
+    "document",
+    "chunk",
+    "chat",
+    "message",
+    '"user"',
+    "session",
+    "api_token",
+    "kb_member",
+    "source",
+    "source_item",
+    "job",
+)
+"""Every table, each after those it refers to."""
+BATCH = 2_000
+
+Progress = Callable[[str, int, int], None]
+"""(table, rows copied so far, rows in all), after each batch."""
+
+
+def _columns(source: Store, table: str) -> list[str]:
+    names = [r[1] for r in source.db.execute(f"PRAGMA table_info({table})")]
+    return [n for n in names if n != "vector"]
+
+
+def _check_target(source: Store, target: PostgresStore) -> None:
+    theirs = {r[0] for r in target.db.execute("SELECT name FROM kb")}
+    ours = {r[0] for r in source.db.execute("SELECT name FROM kb")}
+    if theirs - ours:
+        raise ConflictError(
+            f"the PostgreSQL database already holds other knowledge bases "
+            f"({', '.join(sorted(theirs - ours))}): migrate into an empty database"
+        )
+
+
+def _copy_table(source: Store, target: PostgresStore, table: str, progress: Progress) -> None:
+    columns = _columns(source, table)
+    total = int(source.db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+    if table == "kb_member":  # no id: small, copied whole, what is there kept
+        rows = source.db.execute(f"SELECT {', '.join(columns)} FROM kb_member").fetchall()
+        with target.transaction() as db:
+            db.executemany(
+                f"INSERT INTO kb_member({', '.join(columns)}) VALUES (?,?,?)"
+                " ON CONFLICT DO NOTHING",
+                [tuple(r) for r in rows],
+            )
+        progress(table, total, total)
+        return
+    quoted = ", ".join(f'"{c}"' for c in columns)
+    done = target.db.execute(f"SELECT coalesce(max(id), 0), count(*) FROM {table}").fetchone()
+    last, copied = int(done[0]), int(done[1])
+    while True:
+        rows = source.db.execute(
+            f"SELECT {quoted}{', vector' if table == 'chunk' else ''} FROM {table}"
+            f" WHERE id > ? ORDER BY id LIMIT {BATCH}",
+            (last,),
+        ).fetchall()
+        if not rows:
+            break
+        with target.transaction() as db:
+            if table == "chunk":
+                _insert_chunks(db, columns, rows)
+            else:
+                marks = ",".join("?" * len(columns))
+                db.executemany(
+                    f"INSERT INTO {table}({quoted}) OVERRIDING SYSTEM VALUE VALUES ({marks})",
+                    [tuple(r) for r in rows],
+                )
+        last = int(rows[-1][0])
+        copied += len(rows)
+        progress(table, copied, total)
+
+
+def _insert_chunks(db: Any, columns: Sequence[str], rows: Sequence[Any]) -> None:
+    quoted = ", ".join(f'"{c}"' for c in columns)
+    context, text = columns.index("context"), columns.index("text")
+    marks = ",".join("?" * len(columns))
+    db.executemany(
+        f"INSERT INTO chunk({quoted}, vector, words) OVERRIDING SYSTEM VALUE VALUES ({marks},"
+        " ?::vector, setweight(to_tsvector('simple', ?), 'B')"
+        " || setweight(to_tsvector('simple', ?), 'A'))",
+        [
+            (
+                *tuple(r)[: len(columns)],
+                vector_text(np.frombuffer(r[len(columns)], np.float32)),
+                words_of(r[context]),
+                words_of(r[text]),
+            )
+            for r in rows
+        ],
+    )
+
+
+def migrate_to_postgres(source: Store, target: PostgresStore, progress: Progress) -> dict[str, int]:
+    """Copy every row of ``source`` into ``target`` (see the module docstring): the rows
+    of each table. ConflictError when ``target`` holds other data or a count differs."""
+    _check_target(source, target)
+    for table in TABLES:
+        _copy_table(source, target, table, progress)
+    for table in TABLES:
+        if table != "kb_member":
+            target.db.execute(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'),"
+                f" greatest((SELECT max(id) FROM {table}), 1))"
+            )
+    for kb in source.list_kbs():
+        target.index_vectors(kb.id, kb.dimension)
+    counts: dict[str, int] = {}
+    for table in TABLES:
+        ours = int(source.db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+        theirs = int(target.db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+        if ours != theirs:
+            raise ConflictError(
+                f"{table}: {ours} rows in SQLite but {theirs} in PostgreSQL after the copy; "
+                "run `sabio migrate` again"
+            )
+        counts[table.strip('"')] = ours
+    return counts
+
+
+def migrate_file(path: Path, url: str, progress: Progress) -> dict[str, int]:
+    """:func:`migrate_to_postgres` from the SQLite file at ``path`` into the PostgreSQL
+    database at ``url`` (both opened here, and closed)."""
+    if not url.lower().startswith(("postgresql://", "postgres://")):
+        raise ConfigError(f"--to takes a postgresql:// URL, not {url!r}")
+    if not path.exists():
+        raise NotFoundError(f"there is no SQLite database at {path} to migrate")
+    source = Store(path)
+    try:
+        target = PostgresStore(url)
+        try:
+            return migrate_to_postgres(source, target, progress)
+        finally:
+            target.close()
+    finally:
+        source.close()

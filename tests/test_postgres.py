@@ -1,0 +1,212 @@
+"""PostgreSQL beyond the store contract: the backend chosen by ``database_url``, the
+service over it (a document added, then found), its two rankings in the database, and
+the job queue claimed by two workers at once (``FOR UPDATE SKIP LOCKED``). A real
+server (tests/pg_server.py), skipped only when its wheel is absent."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from pg_server import new_database, postgres_server
+
+from sabio.config import load_settings
+from sabio.errors import ConfigError
+from sabio.jobs import JobQueue
+from sabio.service import Sabio
+from sabio.store import Store
+from sabio.store.registry import backend_name, describe_database, open_store
+
+__all__ = ["postgres_server"]
+
+
+def test_database_url_selects_the_backend(tmp_path: Path) -> None:
+    assert backend_name("") == "sqlite"
+    assert backend_name("postgresql://ana@db.example/sabio") == "postgresql"
+    assert backend_name("postgres://ana@db.example/sabio") == "postgresql"
+    store = open_store(f"sqlite:///{tmp_path / 'other.db'}", tmp_path / "sabio.db")
+    assert isinstance(store, Store) and (tmp_path / "other.db").exists()
+    store.close()
+    with pytest.raises(ConfigError, match="neither 'sqlite:///PATH' nor 'postgresql://"):
+        backend_name("mysql://db/sabio")
+    with pytest.raises(ConfigError, match="neither"):
+        backend_name("/var/lib/sabio.db")
+    shown = describe_database("postgresql://ana:s3cret@db.example:5433/sabio", tmp_path)
+    assert shown == "postgresql://ana:***@db.example:5433/sabio"
+    assert describe_database("", tmp_path / "sabio.db") == str(tmp_path / "sabio.db")
+
+
+def test_the_service_keeps_and_finds_documents_in_postgresql(
+    postgres_server: Any, tmp_path: Path
+) -> None:
+    url = new_database(postgres_server)
+    settings = load_settings(
+        {"home": tmp_path / "home", "embedding_model": "fake:words", "workers": 1},
+        environ={"SABIO_DATABASE_URL": url},
+    )
+    assert settings.database_url == url
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "etna.md").write_text("Etna erupted in 1669 and Catania was rebuilt.\n")
+    (notes / "tide.md").write_text("The tide tables of Cádiz list the spring tides.\n")
+    sabio = Sabio(settings)
+    try:
+        sabio.create_kb("notes")
+        sabio.add([notes], "notes")
+        with sabio.watching() as version:
+            before = version()
+            hits = sabio.search("when did etna erupt", "notes").hits
+            assert hits[0].document.endswith("etna.md")
+            assert version() == before  # a search writes nothing
+            kb = sabio.store.get_kb("notes")
+            activity = sabio.store.kb_activity(kb.id)
+            sabio.store.delete_documents(kb, [hits[0].document_id])
+            assert version() != before and sabio.store.kb_activity(kb.id) != activity
+        assert [f[1].rsplit("/", 1)[-1] for f in sabio.store.document_fields(kb.id)] == ["tide.md"]
+        assert [c[3] for c in sabio.store.document_chunks(kb.id)] == [
+            "The tide tables of Cádiz list the spring tides."
+        ]
+        assert set(sabio.store.kbs_changed_at()) == {kb.id}
+        sabio.add([notes], "notes")
+        assert not (tmp_path / "home" / "sabio.db").exists()  # nothing went to SQLite
+    finally:
+        sabio.close()
+    again = Sabio(settings)  # another process would see the same
+    try:
+        assert [
+            d.source.rsplit("/", 1)[-1]
+            for d in again.store.list_documents(again.store.get_kb("notes").id)
+        ] == ["etna.md", "tide.md"]
+        assert again.search("cadiz tides", "notes").hits[0].document.endswith("tide.md")
+    finally:
+        again.close()
+
+
+def test_both_rankings_run_in_the_database(postgres_server: Any) -> None:
+    from sabio.chunking import Chunk
+    from sabio.store import FileState
+    from sabio.store.pg_documents import PostgresStore
+
+    store = PostgresStore(new_database(postgres_server))
+    try:
+        kb = store.create_kb("notes", "fake:words", 8)
+        rng = np.random.default_rng(7)
+        vectors = rng.standard_normal((60, 8)).astype(np.float32)
+        texts = [f"passage {i} about {'la canción' if i % 10 == 3 else 'rocks'}" for i in range(60)]
+        chunks = [Chunk(t, 0, len(t), None, "", "") for t in texts]
+        store.replace_document(
+            kb,
+            FileState("/a.txt", "h", 1, 1),
+            title="a",
+            pages=None,
+            metadata={},
+            chunks=chunks,
+            vectors=vectors,
+        )
+        ids = store.chunk_ids(kb.id).tolist()
+        unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+        exact = [ids[i] for i in np.argsort(-(unit @ unit[5]))[:10]]
+        found = store.vector_search(kb, vectors[5], 10)
+        assert [cid for cid, _ in found] == exact
+        assert found[0][1] == pytest.approx(1.0, abs=1e-5)
+        keyword = store.keyword_search(kb, ["cancion"], 10)  # accents folded
+        assert sorted(cid for cid, _ in keyword) == [ids[i] for i in range(3, 60, 10)]
+        assert len(store.keyword_search(kb, ["Rock"], 100)) == 54  # any case, plural folded
+        assert store.keyword_search(kb, ["nothing"], 10) == []
+        doc = store.get_document(kb.id, "/a.txt")
+        assert len(store.vector_search(kb, vectors[5], 10, [doc.id + 1])) == 0
+    finally:
+        store.close()
+
+
+def test_two_workers_claim_different_jobs_at_once(postgres_server: Any) -> None:
+    from sabio.store.pg_documents import PostgresStore
+
+    store = PostgresStore(new_database(postgres_server))
+    try:
+        kb = store.create_kb("notes", "fake:words", 4)
+        sources = [store.sources.add(kb, "folder", f"/docs/{i}") for i in range(6)]
+        queue = JobQueue(store)
+        for source in sources:
+            queue.enqueue_sync(source.id)
+        claimed: list[int] = []
+        lock = threading.Lock()
+
+        def work(owner: str) -> None:
+            mine = JobQueue(store, owner=owner)
+            while (job := mine.claim()) is not None:
+                mine.heartbeat(job.id, 1, 1, "working")
+                with lock:
+                    claimed.append(job.id)
+                mine.finish(job)
+
+        threads = [threading.Thread(target=work, args=(f"w{i}:1",)) for i in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(claimed) == sorted({j.id for j in queue.recent(limit=10)})
+        assert len(claimed) == len(set(claimed)) == 6
+        assert {j.status for j in queue.recent(limit=10)} == {"done"}
+    finally:
+        store.close()
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_migrate_copies_a_laptop_into_postgresql_and_goes_on_after_a_stop(
+    postgres_server: Any, tmp_path: Path
+) -> None:
+    from sabio.store.pg_migrate import migrate_file
+
+    settings = load_settings(
+        {"home": tmp_path / "home", "embedding_model": "fake:words", "workers": 1}, environ={}
+    )
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "etna.md").write_text("Etna erupted in 1669 and Catania was rebuilt.\n")
+    (notes / "tide.md").write_text("The tide tables of Cádiz list the spring tides.\n")
+    laptop = Sabio(settings)
+    try:
+        kb = laptop.create_kb("notes")
+        laptop.add([notes], "notes")
+        ana = laptop.store.users.create_user("ana", "a long enough password", admin=True)
+        chat = laptop.store.chats.create_chat("notes", None, "Volcanoes", user_id=ana.id)
+        source = laptop.store.sources.add(kb, "folder", str(notes))
+        laptop.jobs.enqueue_sync(source.id)
+    finally:
+        laptop.close()
+    url = new_database(postgres_server)
+    seen: list[tuple[str, int, int]] = []
+
+    def stop_after_chunks(table: str, done: int, total: int) -> None:
+        seen.append((table, done, total))
+        if table == "chunk":
+            raise _Stop  # as a Ctrl-C would, after the chunks' batch was written
+
+    with pytest.raises(_Stop):
+        migrate_file(settings.database_path, url, stop_after_chunks)
+    counts = migrate_file(settings.database_path, url, lambda *_: None)
+    assert counts["kb"] == 1 and counts["document"] == 2 and counts["chunk"] >= 2
+    assert counts["user"] == counts["chat"] == counts["source"] == counts["job"] == 1
+    assert ("kb", 1, 1) in seen and ("document", 2, 2) in seen
+    assert (
+        migrate_file(settings.database_path, url, lambda *_: None) == counts
+    )  # again: nothing new
+    grown = Sabio(load_settings({"home": tmp_path / "home", "database_url": url}, environ={}))
+    try:
+        assert grown.search("when did etna erupt", "notes").hits[0].document.endswith("etna.md")
+        assert grown.store.users.check_password("ana", "a long enough password") == ana
+        assert grown.store.chats.get_chat(chat.id).title == "Volcanoes"
+        later = grown.store.chats.create_chat(None, None, "New")  # identities moved past
+        assert later.id > chat.id
+        assert [j.source_id for j in grown.jobs.recent()] == [source.id]
+    finally:
+        grown.close()
+    with pytest.raises(ConfigError, match="postgresql:// URL"):
+        migrate_file(settings.database_path, "sqlite:///x.db", lambda *_: None)
