@@ -183,6 +183,8 @@ def test_migrate_copies_a_laptop_into_postgresql_and_goes_on_after_a_stop(
         laptop.jobs.enqueue_sync(source.id)
         laptop.store.guides.set_guide(kb.id, Guide(instruction="Answer briefly."))
         laptop.store.feedback.add_feedback(NewFeedback("notes", "When?", "1669", rating=1))
+        laptop.store.reviews.dismiss(kb.id, str(notes / "etna.md"), "phone", "f1", by="ana")
+        laptop.store.reviews.add_alert(kb.id, str(notes / "tide.md"), {"iban": 1}, "high")
     finally:
         laptop.close()
     url = new_database(postgres_server)
@@ -199,6 +201,7 @@ def test_migrate_copies_a_laptop_into_postgresql_and_goes_on_after_a_stop(
     assert counts["kb"] == 1 and counts["document"] == 2 and counts["chunk"] >= 2
     assert counts["user"] == counts["chat"] == counts["source"] == counts["job"] == 1
     assert counts["kb_guide"] == counts["feedback"] == 1
+    assert counts["review_dismissal"] == counts["review_alert"] == 1
     assert ("kb", 1, 1) in seen and ("document", 2, 2) in seen
     assert (
         migrate_file(settings.database_path, url, lambda *_: None) == counts
@@ -213,6 +216,8 @@ def test_migrate_copies_a_laptop_into_postgresql_and_goes_on_after_a_stop(
         assert [j.source_id for j in grown.jobs.recent()] == [source.id]
         assert grown.store.guides.get_guide(kb.id).instruction == "Answer briefly."
         assert [f.answer for f in grown.store.feedback.list_feedback()] == ["1669"]
+        assert [d.dismissed_by for d in grown.store.reviews.dismissals(kb.id)] == ["ana"]
+        assert [a.counts for a in grown.store.reviews.alerts(kb.id)] == [{"iban": 1}]
     finally:
         grown.close()
     with pytest.raises(ConfigError, match="postgresql:// URL"):

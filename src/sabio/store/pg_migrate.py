@@ -37,6 +37,8 @@ TABLES = (
     "job",
     "feedback",
     "kb_guide",
+    "review_dismissal",
+    "review_alert",
 )
 """Every table, each after those it refers to; a table of the SQLite file missing here
 stops the copy before it begins (nothing is left behind unnoticed)."""
