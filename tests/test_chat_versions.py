@@ -224,8 +224,11 @@ def test_counts_change_live_as_server_sent_events(tmp_path: Path) -> None:
             assert upload.json()["files"][0]["status"] == "indexed"
         assert changed.wait(30)
         listener.join(30)
-    assert seen[0] == ("counts", {"documents": 0, "passages": 0})
-    assert seen[-2:] == [("counts", {"documents": 1, "passages": 1}), ("changed", {})]
+    assert seen[0] == ("counts", {"documents": 0, "passages": 0, "alerts": 0})
+    assert seen[-2:] == [
+        ("counts", {"documents": 1, "passages": 1, "alerts": 0}),  # alerts: the review's, unseen
+        ("changed", {}),
+    ]
 
 
 SCHEMA_4 = """
