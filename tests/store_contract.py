@@ -602,6 +602,17 @@ class ReviewContract:
         backend.delete_kb(kb)  # its dismissals go with it
         assert backend.reviews.dismissals(kb.id) == []
 
+    def test_one_arriving_document_is_reviewed_alone(self, backend: StoreBackend) -> None:
+        from sabio.review import review_kb
+
+        kb = backend.create_kb("mail", "fake:words", DIMENSION)
+        _write(backend, kb, "/m/a.txt", ["IBAN ES9121000418450200051332"])
+        other = _write(backend, kb, "/m/b.txt", ["DNI 12345678Z"], content_hash="h2")
+        store: Any = backend  # a SabioStore: the review reads its documents' chunks
+        alone = review_kb(store, kb, other)
+        assert [(f.document, f.kind) for f in alone.findings] == [("/m/b.txt", "dni")]
+        assert {f.kind for f in review_kb(store, kb).findings} == {"iban", "dni"}
+
     def test_alerts_are_listed_latest_first_until_seen(self, backend: StoreBackend) -> None:
         kb = backend.create_kb("mail", "fake:words", DIMENSION)
         old = backend.reviews.add_alert(kb.id, "/m/a.eml", {"api_key": 1}, "high")
