@@ -39,6 +39,14 @@ TABLE = (
     "Services 20,907 19,821\n"
 )
 
+MARKDOWN_TABLE = (  # as the DOCX, HTML and spreadsheet loaders write a table
+    "Net sales by category, in millions of dollars:\n"
+    "| Category | 2023 | 2022 |\n"
+    "|---|---|---|\n"
+    "| iPad | $ 5,791 | $ 7,224 |\n"
+    "| Wearables | $ 8,284 | $ 8,084 |\n"
+)
+
 
 def _hits(*texts: str) -> list[SearchHit]:
     return [
@@ -155,17 +163,20 @@ def test_the_answer_type_comes_from_the_question_words(question: str, kind: str 
         ("¿Quién construyó el faro de Alejandría?", "Sóstrato de Cnido"),
         ("When did Mount Etna erupt?", "March 2021"),
         ("What were iPhone net sales?", "iPhone $ 51,334"),
+        ("What were iPad net sales?", "| iPad | $ 5,791 | $ 7,224 |"),
     ],
 )
 def test_extractive_answers_quote_the_sentence_or_row_that_answers(
     question: str, expected: str
 ) -> None:
-    passages = Passages(_hits(ETNA, FARO, TABLE))
+    passages = Passages(_hits(ETNA, FARO, TABLE, MARKDOWN_TABLE))
     picks = pick_sentences(question, passages)
     text = extractive_text(passages, picks, list(range(1, len(picks) + 1)))
     assert expected in text, text
     if "iPhone" in expected:  # a row comes with its table's caption and column heads
         assert text.startswith("> The following table shows net sales") and "2023 2022" in text
+    if "iPad" in expected:  # the heads of a Markdown table, without its rule line
+        assert "| Category | 2023 | 2022 |" in text and "---" not in text, text
 
 
 def test_nothing_close_enough_gives_no_extractive_answer() -> None:

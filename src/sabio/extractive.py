@@ -146,12 +146,25 @@ def _table(passages: Passages, pick: Pick) -> tuple[int, list[str]]:
     while first > 0 and _in_table(sentence_list[first - 1]):
         first -= 1
     heads = [sentence_list[first - 1].text] if first > 0 else []
-    inside = [s.text for s in sentence_list[first : pick.sentence] if not (s.row and s.own)]
+    lines = sentence_list[first : pick.sentence]
+    inside = [
+        s.text
+        for at, s in enumerate(lines)
+        if not _RULE.match(s.text)  # a Markdown table's |---|---| says nothing
+        and (not (s.row and s.own) or (at + 1 < len(lines) and _RULE.match(lines[at + 1].text)))
+    ]  # a Markdown table's head is the row above its rule line
     return first, heads + inside[:3]
 
 
+_RULE = re.compile(r"^[\s|:+=-]*-[\s|:+=-]*$")
+
+
 def _in_table(sentence: Sentence) -> bool:
-    return sentence.row or (len(sentence.text) < 80 and not sentence.text.endswith("."))
+    return (
+        sentence.row
+        or (len(sentence.text) < 80 and not sentence.text.endswith("."))
+        or bool(_RULE.match(sentence.text))
+    )
 
 
 def extractive_text(passages: Passages, picks: Sequence[Pick], numbers: Sequence[int]) -> str:
