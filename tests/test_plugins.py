@@ -93,7 +93,8 @@ def test_a_kind_of_source_of_ones_own_over_rest(client: TestClient, lines_file: 
     assert list(kinds)[:6] == ["folder", "imap", "url", "feed", "sitemap", "webhook"]
     lines = kinds["lines"]
     assert (lines["location"], lines["watchable"], lines["scheduled"]) == ("file", False, False)
-    assert set(lines["options"]["properties"]) == {"min_length", "title_prefix"}
+    # its own options, and what every kind may do with its new items (sabio.sources.automation)
+    assert set(lines["options"]["properties"]) == {"min_length", "title_prefix", "on_new"}
     assert lines["options"]["additionalProperties"] is False
     assert kinds["imap"]["password"] and kinds["folder"]["watchable"]
     assert kinds["feed"]["scheduled"] and not kinds["webhook"]["fetches"]
