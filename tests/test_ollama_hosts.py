@@ -21,7 +21,13 @@ from sabio.cli import app
 from sabio.config import Settings, load_settings
 from sabio.errors import ModelError
 from sabio.models import ChatOptions, Message
-from sabio.models.ollama import host_pool, ollama_chat_model, ollama_embedding_model
+from sabio.models.ollama import (
+    find_ollama_chat_model,
+    find_ollama_embedding_model,
+    host_pool,
+    ollama_chat_model,
+    ollama_embedding_model,
+)
 
 MESSAGES: list[Message] = [{"role": "user", "content": "¿Qué dice el contrato?"}]
 REPLY = "El contrato dura dos años."
@@ -169,3 +175,15 @@ def test_doctor_shows_every_host(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     dead_lines = [line for line in output.splitlines() if dead in line]
     assert any("qwen3:4b" in line for line in alive_lines), output
     assert any("not reachable" in line for line in dead_lines), output
+
+
+def test_auto_finds_models_on_the_other_host_when_the_first_is_down() -> None:
+    with _ollama("qwen3:4b") as stopped:
+        pass
+    with FakeOllama(
+        models=[chat_model("llama3.2:latest"), embedding_model("bge-m3:latest")]
+    ) as alive:
+        settings = Settings(ollama_host=stopped.url, ollama_hosts=alive.url)
+        assert find_ollama_chat_model(settings) == "ollama:llama3.2"
+        assert find_ollama_embedding_model(settings) == "ollama:bge-m3"
+        assert find_ollama_chat_model(Settings(ollama_host=stopped.url)) is None

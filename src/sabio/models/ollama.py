@@ -511,30 +511,34 @@ def list_chat_models(client: OllamaClient) -> list[str]:
     return _best(names, PREFERRED_CHAT_MODELS)
 
 
+def _first_found(settings: Settings, listing: Callable[[OllamaClient], list[str]]) -> str | None:
+    """``"ollama:<name>"`` for the best model ``listing`` gives on the first host (of
+    ``ollama_host`` and ``ollama_hosts``, in order) that answers with one, or None."""
+    for host in settings.all_ollama_hosts:
+        try:
+            with OllamaClient(host, PROBE_TIMEOUT) as client:
+                models = listing(client)
+        except SabioError:
+            continue
+        if models:
+            return f"ollama:{models[0]}"
+    return None
+
+
 def find_ollama_embedding_model(settings: Settings) -> str | None:
     """``"ollama:<name>"`` for the best installed embedding model, or None.
 
-    None when Ollama does not answer within about a second, or has no embedding model.
+    None when no Ollama host answers within about a second, or none has an embedding model.
     """
-    try:
-        with OllamaClient.from_settings(settings, timeout=PROBE_TIMEOUT) as client:
-            models = list_embedding_models(client)
-    except SabioError:
-        return None
-    return f"ollama:{models[0]}" if models else None
+    return _first_found(settings, list_embedding_models)
 
 
 def find_ollama_chat_model(settings: Settings) -> str | None:
     """``"ollama:<name>"`` for the best installed chat model, or None.
 
-    None when Ollama does not answer within about a second, or has no local chat model.
+    None when no Ollama host answers within about a second, or none has a local chat model.
     """
-    try:
-        with OllamaClient.from_settings(settings, timeout=PROBE_TIMEOUT) as client:
-            models = list_chat_models(client)
-    except SabioError:
-        return None
-    return f"ollama:{models[0]}" if models else None
+    return _first_found(settings, list_chat_models)
 
 
 @register_model_listing
