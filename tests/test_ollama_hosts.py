@@ -25,6 +25,7 @@ from sabio.models.ollama import (
     find_ollama_chat_model,
     find_ollama_embedding_model,
     host_pool,
+    list_models,
     ollama_chat_model,
     ollama_embedding_model,
 )
@@ -187,3 +188,14 @@ def test_auto_finds_models_on_the_other_host_when_the_first_is_down() -> None:
         assert find_ollama_chat_model(settings) == "ollama:llama3.2"
         assert find_ollama_embedding_model(settings) == "ollama:bge-m3"
         assert find_ollama_chat_model(Settings(ollama_host=stopped.url)) is None
+
+
+def test_the_model_list_holds_every_hosts_models_once() -> None:
+    with _ollama("qwen3:4b") as stopped:
+        pass
+    with _ollama("qwen3:4b", "llama3.2:latest") as first, _ollama("qwen3:4b") as second:
+        settings = Settings(ollama_host=stopped.url, ollama_hosts=f"{first.url},{second.url}")
+        names = [entry.name for entry in list_models(settings)]
+        assert sorted(names) == ["ollama:llama3.2", "ollama:qwen3:4b"]
+        [alone] = list_models(Settings(ollama_host=stopped.url))
+        assert alone.name == "ollama:*" and not alone.available

@@ -541,15 +541,30 @@ def find_ollama_chat_model(settings: Settings) -> str | None:
     return _first_found(settings, list_chat_models)
 
 
+def _described_on_every_host(
+    settings: Settings,
+) -> tuple[list[tuple[dict[str, Any], bool]], SabioError | None]:
+    """:func:`describe_models` of every host, each model once (the first host's entry),
+    and the first host's error when one did not answer."""
+    described: dict[str, tuple[dict[str, Any], bool]] = {}
+    failure = None
+    for host in settings.all_ollama_hosts:
+        try:
+            with OllamaClient(host, PROBE_TIMEOUT) as client:
+                for entry, embeds in describe_models(client):
+                    described.setdefault(canonical_model(entry["name"]), (entry, embeds))
+        except SabioError as exc:
+            failure = failure or exc
+    return list(described.values()), failure
+
+
 @register_model_listing
 def list_models(settings: Settings) -> list[ModelEntry]:
     """Ollama's models, chat or embedding, with their size and details; one
     ``"ollama:*"`` entry saying why when Ollama does not answer or has none."""
-    try:
-        with OllamaClient.from_settings(settings, timeout=PROBE_TIMEOUT) as client:
-            described = describe_models(client)
-    except SabioError as exc:
-        return [ModelEntry("ollama:*", "model", "ollama", False, str(exc))]
+    described, failure = _described_on_every_host(settings)
+    if failure is not None and not described:
+        return [ModelEntry("ollama:*", "model", "ollama", False, str(failure))]
     if not described:
         note = f"Ollama at {settings.ollama_host} has no models yet: `{pull_command('qwen3:4b')}`"
         return [ModelEntry("ollama:*", "model", "ollama", False, note)]
