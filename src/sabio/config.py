@@ -54,6 +54,17 @@ class Settings:
     ollama_host: str = _setting(
         "http://127.0.0.1:11434", "Ollama's address (OLLAMA_HOST is honoured too)."
     )
+    ollama_hosts: str = _setting(
+        "",
+        "More Ollama hosts beside ollama_host, comma-separated (in config.toml a list too): "
+        "each request goes to a host that answers and has the model, the least busy first, "
+        "and to the next when one fails before the answer's first word.",
+    )
+    ollama_parallel: int = _setting(
+        0,
+        "Most requests Sabio sends to one Ollama host at once (set it to the host's "
+        "OLLAMA_NUM_PARALLEL); more wait for a free place on a host. 0: no limit.",
+    )
     embedding_model: str = _setting(
         "auto",
         "Embedding model for new knowledge bases, as 'backend:model'; 'auto' picks an Ollama "
@@ -167,6 +178,12 @@ class Settings:
     def config_path(self) -> Path:
         return self.home / "config.toml"
 
+    @property
+    def all_ollama_hosts(self) -> tuple[str, ...]:
+        """``ollama_host`` then the ``ollama_hosts``, each once, as full URLs."""
+        extra = [_ollama_url(h) for h in self.ollama_hosts.split(",") if h.strip()]
+        return tuple(dict.fromkeys([self.ollama_host, *extra]))
+
 
 def setting_help() -> list[tuple[str, str, str]]:
     """(name, default, help) for every setting, for docs and ``sabio doctor``."""
@@ -189,6 +206,8 @@ def _coerce(name: str, value: Any, source: str) -> Any:
             return int(value)
         if kind == "float":
             return float(value)
+        if kind == "str" and isinstance(value, list) and name == "ollama_hosts":
+            return ",".join(str(item) for item in value)
         if kind == "str":
             return str(value)
         if kind == "bool":

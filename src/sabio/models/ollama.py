@@ -18,8 +18,9 @@ a CLI without Ollama almost nothing. :func:`ollama_status` is what ``sabio docto
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+import functools
+from collections.abc import Callable, Generator, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
@@ -38,9 +39,12 @@ from sabio.models import (
     register_unlisted_model,
 )
 from sabio.models.http import Failure, ModelHTTP
+from sabio.models.ollama_hosts import Host, HostPool, is_host_failure
 
 if TYPE_CHECKING:
     from sabio.config import Settings
+
+T = TypeVar("T")
 
 PROBE_TIMEOUT = httpx.Timeout(2.0, connect=1.0)
 """Discovery and status checks: a local Ollama answers metadata requests in milliseconds."""
@@ -284,6 +288,39 @@ class OllamaClient(ModelHTTP):
         return ModelError(f"Ollama at {self.host} failed on {path} ({status}): {message}")
 
 
+def host_pool(settings: Settings) -> HostPool:
+    """This process's one pool of ``settings``' Ollama hosts (:mod:`.ollama_hosts`)."""
+    return _pool(settings.all_ollama_hosts, settings.ollama_parallel)
+
+
+@functools.cache
+def _pool(urls: tuple[str, ...], parallel: int) -> HostPool:
+    return HostPool(urls, parallel, _models_on)
+
+
+def _models_on(url: str) -> frozenset[str]:
+    with OllamaClient(url, PROBE_TIMEOUT) as client:
+        names = [str(m.get("name") or m.get("model") or "") for m in client.list_models()]
+    return frozenset(canonical_model(name) for name in names if name)
+
+
+def on_best_host(settings: Settings, model: str, call: Callable[[OllamaClient], T]) -> T:
+    """``call`` with a client of the best host for ``model``, on the next host when one
+    cannot be reached or drops the request; the last host's error when all fail."""
+    pool = host_pool(settings)
+    *others, last = pool.candidates(canonical_model(model))
+    for host in others:
+        try:
+            with pool.slot(host), OllamaClient(host.url, settings.timeout) as client:
+                return call(client)
+        except SabioError as exc:
+            if not is_host_failure(exc):
+                raise
+            pool.mark_down(host)
+    with pool.slot(last), OllamaClient(last.url, settings.timeout) as client:
+        return call(client)
+
+
 class OllamaEmbedder(BatchedEmbedder):
     """An Ollama embedding model, ``ollama:<model>``; each :meth:`embed` call opens its
     own connection and sends ``embed_batch_size`` texts per request."""
@@ -297,8 +334,10 @@ class OllamaEmbedder(BatchedEmbedder):
         self.languages = ENGLISH_ONLY if model.split(":")[0] == "all-minilm" else None
 
     def _embed_batches(self, batches: list[Sequence[str]]) -> list[list[float]]:
-        with OllamaClient.from_settings(self.settings) as client:
+        def embed(client: OllamaClient) -> list[list[float]]:
             return [row for batch in batches for row in client.embed(self.model, batch)]
+
+        return on_best_host(self.settings, self.model, embed)
 
 
 @register_embedding_backend("ollama")
@@ -361,19 +400,40 @@ class OllamaChat:
             body["format"] = dict(options.json_schema)
         if self.supports_thinking:  # "think" to a model without the capability is a 400
             body["think"] = False
-        reason = None
-        with OllamaClient.from_settings(self.settings) as client:
+        pool = host_pool(self.settings)
+        *others, last = pool.candidates(canonical_model(self.model))
+        reason: list[str] = []
+        for host in others:
+            started = False
+            try:
+                for piece in self._stream_from(pool, host, body, reason):
+                    started = True
+                    yield piece
+                return reason[-1] if reason else None
+            except SabioError as exc:
+                if started or not is_host_failure(exc):
+                    raise
+                pool.mark_down(host)  # nothing was said yet: the next host answers instead
+        yield from self._stream_from(pool, last, body, reason)
+        return reason[-1] if reason else None
+
+    def _stream_from(
+        self, pool: HostPool, host: Host, body: dict[str, Any], reason: list[str]
+    ) -> Iterator[str]:
+        """The answer's pieces from ``host``; its ``done_reason`` is appended to ``reason``."""
+        with pool.slot(host), OllamaClient(host.url, self.settings.timeout) as client:
             for chunk in client.chat(body):
                 piece = (chunk.get("message") or {}).get("content")
                 if piece:
                     yield str(piece)
-                reason = chunk.get("done_reason") or reason
-        return str(reason) if reason else None
+                if chunk.get("done_reason"):
+                    reason.append(str(chunk["done_reason"]))
 
     def _details(self) -> dict[str, Any]:
         if self._show is None:
-            with OllamaClient.from_settings(self.settings) as client:
-                self._show = client.show(self.model)
+            self._show = on_best_host(
+                self.settings, self.model, lambda client: client.show(self.model)
+            )
         return self._show
 
 
@@ -451,41 +511,60 @@ def list_chat_models(client: OllamaClient) -> list[str]:
     return _best(names, PREFERRED_CHAT_MODELS)
 
 
+def _first_found(settings: Settings, listing: Callable[[OllamaClient], list[str]]) -> str | None:
+    """``"ollama:<name>"`` for the best model ``listing`` gives on the first host (of
+    ``ollama_host`` and ``ollama_hosts``, in order) that answers with one, or None."""
+    for host in settings.all_ollama_hosts:
+        try:
+            with OllamaClient(host, PROBE_TIMEOUT) as client:
+                models = listing(client)
+        except SabioError:
+            continue
+        if models:
+            return f"ollama:{models[0]}"
+    return None
+
+
 def find_ollama_embedding_model(settings: Settings) -> str | None:
     """``"ollama:<name>"`` for the best installed embedding model, or None.
 
-    None when Ollama does not answer within about a second, or has no embedding model.
+    None when no Ollama host answers within about a second, or none has an embedding model.
     """
-    try:
-        with OllamaClient.from_settings(settings, timeout=PROBE_TIMEOUT) as client:
-            models = list_embedding_models(client)
-    except SabioError:
-        return None
-    return f"ollama:{models[0]}" if models else None
+    return _first_found(settings, list_embedding_models)
 
 
 def find_ollama_chat_model(settings: Settings) -> str | None:
     """``"ollama:<name>"`` for the best installed chat model, or None.
 
-    None when Ollama does not answer within about a second, or has no local chat model.
+    None when no Ollama host answers within about a second, or none has a local chat model.
     """
-    try:
-        with OllamaClient.from_settings(settings, timeout=PROBE_TIMEOUT) as client:
-            models = list_chat_models(client)
-    except SabioError:
-        return None
-    return f"ollama:{models[0]}" if models else None
+    return _first_found(settings, list_chat_models)
+
+
+def _described_on_every_host(
+    settings: Settings,
+) -> tuple[list[tuple[dict[str, Any], bool]], SabioError | None]:
+    """:func:`describe_models` of every host, each model once (the first host's entry),
+    and the first host's error when one did not answer."""
+    described: dict[str, tuple[dict[str, Any], bool]] = {}
+    failure = None
+    for host in settings.all_ollama_hosts:
+        try:
+            with OllamaClient(host, PROBE_TIMEOUT) as client:
+                for entry, embeds in describe_models(client):
+                    described.setdefault(canonical_model(entry["name"]), (entry, embeds))
+        except SabioError as exc:
+            failure = failure or exc
+    return list(described.values()), failure
 
 
 @register_model_listing
 def list_models(settings: Settings) -> list[ModelEntry]:
     """Ollama's models, chat or embedding, with their size and details; one
     ``"ollama:*"`` entry saying why when Ollama does not answer or has none."""
-    try:
-        with OllamaClient.from_settings(settings, timeout=PROBE_TIMEOUT) as client:
-            described = describe_models(client)
-    except SabioError as exc:
-        return [ModelEntry("ollama:*", "model", "ollama", False, str(exc))]
+    described, failure = _described_on_every_host(settings)
+    if failure is not None and not described:
+        return [ModelEntry("ollama:*", "model", "ollama", False, str(failure))]
     if not described:
         note = f"Ollama at {settings.ollama_host} has no models yet: `{pull_command('qwen3:4b')}`"
         return [ModelEntry("ollama:*", "model", "ollama", False, note)]

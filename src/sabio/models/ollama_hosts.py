@@ -1,0 +1,110 @@
+"""Several Ollama hosts (``ollama_host`` and ``ollama_hosts``): which one serves a request.
+
+A :class:`HostPool` knows, for each host, the models its ``/api/tags`` lists (asked again
+after :data:`TAGS_TTL` seconds), whether it failed lately (then it is tried last for
+:data:`DOWN_SECONDS`), how many requests it has in flight (at most ``ollama_parallel``) and
+how many wait for a place.
+:meth:`HostPool.candidates` orders the hosts to try for a model: those that answer and
+have it, least busy first. With one host nothing is asked beforehand: that host is used,
+as before there were several.
+
+The chat and embedding backends go to the next candidate when a host cannot be reached or
+breaks off before the answer's first word (:func:`is_host_failure`); after it, the error
+stands and the answer is marked incomplete, never silently cut.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from sabio.errors import ModelError, NotFoundError, SabioError
+
+TAGS_TTL = 60.0
+"""Seconds a host's list of models is trusted before it is asked again."""
+
+DOWN_SECONDS = 30.0
+"""Seconds a host that failed is tried only after the others."""
+
+FAILOVER_KEYS = frozenset({"ollama_unreachable", "ollama_lost", "ollama_broke_off"})
+"""Errors of a host rather than of the request: another host may well succeed."""
+
+
+def is_host_failure(exc: SabioError) -> bool:
+    """Whether ``exc`` says the host is unreachable or dropped the request."""
+    if isinstance(exc, NotFoundError) or not isinstance(exc, ModelError):
+        return False
+    return exc.key in FAILOVER_KEYS or str(exc).startswith("Ollama is not reachable")
+
+
+@dataclass
+class Host:
+    url: str
+    parallel: int
+    models: frozenset[str] = frozenset()
+    checked: float = float("-inf")
+    down_until: float = 0.0
+    busy: int = 0
+    waiting: int = 0
+    freed: threading.Condition = field(default_factory=threading.Condition)
+
+    @property
+    def down(self) -> bool:
+        return time.monotonic() < self.down_until
+
+
+class HostPool:
+    """The Ollama hosts of one configuration, shared by every model of the process."""
+
+    def __init__(
+        self, urls: tuple[str, ...], parallel: int, models_on: Callable[[str], frozenset[str]]
+    ) -> None:
+        """``models_on(url)``: the models a host has (its ``/api/tags``), or a SabioError."""
+        self.hosts = [Host(url, parallel) for url in urls]
+        self._models_on = models_on
+
+    def candidates(self, model: str) -> list[Host]:
+        """The hosts to try for ``model`` (without ``:latest``), best first: up and with
+        the model, least busy first; then the others (a host's own error says what is
+        wrong when all fail)."""
+        if len(self.hosts) == 1:
+            return list(self.hosts)
+        for host in self.hosts:
+            self._refresh(host)
+        good = [h for h in self.hosts if not h.down and model in h.models]
+        rest = sorted((h for h in self.hosts if h not in good), key=lambda h: h.down)
+        return sorted(good, key=lambda h: h.busy) + rest
+
+    def mark_down(self, host: Host) -> None:
+        host.down_until = time.monotonic() + DOWN_SECONDS
+        host.checked = float("-inf")
+
+    @contextmanager
+    def slot(self, host: Host) -> Iterator[None]:
+        """One of ``host``'s places for a request, waiting for one when all are taken."""
+        with host.freed:
+            host.waiting += 1
+            while host.parallel and host.busy >= host.parallel:
+                host.freed.wait()
+            host.waiting -= 1
+            host.busy += 1
+        try:
+            yield
+        finally:
+            with host.freed:
+                host.busy -= 1
+                host.freed.notify()
+
+    def _refresh(self, host: Host) -> None:
+        if time.monotonic() - host.checked < TAGS_TTL:
+            return
+        try:
+            host.models = self._models_on(host.url)
+        except SabioError:
+            self.mark_down(host)
+            return
+        host.checked = time.monotonic()
+        host.down_until = 0.0
