@@ -106,7 +106,7 @@ from sabio.tasks.compare import Change, compare_documents
 from sabio.tasks.extract import Extraction, extract_document
 from sabio.tasks.requests import TaskAccess, TaskAsk, TaskReply, summary_reply, translation_reply
 from sabio.tasks.summarize import Summary, summarize_document
-from sabio.tasks.translate import Translation, translate_document
+from sabio.tasks.translate import Translation, translate_blocks, translate_document
 from sabio.transcription import TRANSCRIPT_FORMATS, segments_of_passages
 from sabio.vault import Vault
 
@@ -875,6 +875,13 @@ class Sabio:
     def translate_page(self, page: OpenPage, to: str, *, model: str | None = None) -> Translation:
         """The page in the language ``to`` (:mod:`sabio.tasks.translate`)."""
         return translate_document(self.chat_model(model), [(None, page.text)], to)
+
+    def translate_blocks(
+        self, blocks: Sequence[str], to: str, *, model: str | None = None
+    ) -> tuple[list[str], list[str]]:
+        """The blocks of a page in the tab (its paragraphs, headings…), one translation
+        each, for the extension to put in their places (translation in place)."""
+        return translate_blocks(self.chat_model(model), blocks, to)
 
     def open_file_page(
         self, content: bytes, media_type: str, url: str, title: str = "", owner: int | None = None
