@@ -4,7 +4,7 @@
 // for every question. Nothing here talks to anything but the connected Sabio.
 
 import { DEFAULT_SERVER, Sabio, SabioError, findSabio, forget, remember, saved } from "./sabio.js";
-import { readTab, showInTab } from "./tab.js";
+import { readBlocksOf, readTab, showInTab, switchInTab } from "./tab.js";
 
 const api = globalThis.browser ?? globalThis.chrome;
 const $ = (id) => document.getElementById(id);
@@ -125,7 +125,7 @@ async function withPage(tabId, what, job) {
 }
 
 function busy(on, note = "") {
-  for (const id of ["ask", "summarize", "translate", "save"]) $(id).disabled = on;
+  for (const id of ["ask", "summarize", "translate", "translate-here", "save"]) $(id).disabled = on;
   $("progress").textContent = note;
 }
 
@@ -222,6 +222,33 @@ async function pageTask(kind) {
   }
 }
 
+// Translation in place: the tab's blocks are translated one for one and put in their
+// places; the next click puts the original back, the one after the translation again.
+async function translateInPlace() {
+  const tabId = await targetTab();
+  $("error").textContent = "";
+  busy(true, msg("reading"));
+  try {
+    let now = await switchInTab(tabId);
+    if (now === "none") {
+      const blocks = await readBlocksOf(tabId);
+      if (!blocks?.length) throw new Error(msg("noPage"));
+      const done = await withPage(tabId, "page", (pageId) => {
+        $("progress").textContent = msg("translating", [String(blocks.length)]);
+        return sabio.json("POST", `/extension/pages/${pageId}/translate`, { json: { to: uiLanguage(), blocks } });
+      });
+      now = await switchInTab(tabId, done.blocks);
+    }
+    $("translate-here").textContent = msg(now === "translated" ? "showOriginal" : "translateInPlace");
+    $("translate-here").setAttribute("aria-pressed", String(now === "translated"));
+    document.body.dataset.inPlace = now;
+  } catch (err) {
+    $("error").textContent = said(err);
+  } finally {
+    busy(false);
+  }
+}
+
 // The page's HTML (its main content is read by Sabio), the PDF itself, or the selection.
 async function save() {
   const tabId = await targetTab();
@@ -297,6 +324,7 @@ function wire() {
   });
   $("summarize").addEventListener("click", () => pageTask("summarize"));
   $("translate").addEventListener("click", () => pageTask("translate"));
+  $("translate-here").addEventListener("click", translateInPlace);
   $("save-form").addEventListener("submit", (e) => {
     e.preventDefault();
     save();

@@ -228,6 +228,50 @@ def test_ask_about_a_page_alone_and_with_a_knowledge_base_then_save_and_find_it(
         browser.close()
 
 
+def test_the_page_is_translated_in_place_and_put_back_exactly(
+    chromium: Any, pages: str, tmp_path: Path
+) -> None:
+    """``fake:upper`` translates into capitals: what replaces each block is what the
+    server returned for it, and the original comes back node for node."""
+    expect = expectation()
+    server = serve(tmp_path, chat_model="fake:upper", answer_style="extractive")
+    browser = Browser(chromium, tmp_path / "profile", "in-place")
+    try:
+        sabio = next(server)
+        spanish, tab = browser.tab(f"{pages}/es.html")
+        original = spanish.evaluate("() => document.body.innerHTML")
+        shown = spanish.evaluate("() => document.body.innerText")
+        panel = browser.panel(tab, sabio)
+        expect(panel.locator("#translate-here")).to_have_text("Traducir en la página")
+        panel.click("#translate-here")
+        expect(panel.locator("body")).to_have_attribute("data-in-place", "translated")
+        expect(panel.locator("#translate-here")).to_have_text("Ver el original")
+        expect(panel.locator("#translate-here")).to_have_attribute("aria-pressed", "true")
+        assert spanish.inner_text("h1") == "EL FARO DE ALEJANDRÍA VUELVE A BRILLAR"
+        assert spanish.inner_text("article p:nth-of-type(3)") == (
+            "UN TERREMOTO DERRIBÓ LA TORRE EN EL SIGLO XIV."
+        )
+        assert spanish.locator("article p").count() == 3  # block by block: the same blocks
+        translated = spanish.evaluate("() => document.body.innerText")
+        assert translated == shown.upper()  # every block replaced, nothing else
+        assert spanish.title() == "El faro de Alejandría vuelve a brillar"
+        browser.shot(spanish, "translated-in-place")
+
+        panel.click("#translate-here")
+        expect(panel.locator("body")).to_have_attribute("data-in-place", "original")
+        expect(panel.locator("#translate-here")).to_have_text("Traducir en la página")
+        assert spanish.evaluate("() => document.body.innerHTML") == original
+        panel.click("#translate-here")  # again: the translation kept, not asked for twice
+        expect(panel.locator("body")).to_have_attribute("data-in-place", "translated")
+        assert spanish.evaluate("() => document.body.innerText") == translated
+        asked = [u for u in browser.requests if u.endswith("/translate")]
+        assert len(asked) == 1, asked
+        assert browser.foreign_requests(sabio, pages) == []
+    finally:
+        browser.close()
+        server.close()
+
+
 def test_a_selection_is_saved_and_a_pdf_asked_about_and_saved(
     chromium: Any, local: str, pages: str, tmp_path: Path
 ) -> None:
