@@ -484,3 +484,44 @@ def test_a_context_menu_entry_is_carried_out_when_the_panel_opens(
         assert found.json()["hits"][0]["file_url"] == f"{pages}/en.html"
     finally:
         browser.close()
+
+
+def test_a_linked_page_is_read_by_the_extension_then_asked_about_and_saved(
+    chromium: Any, local: str, pages: str, tmp_path: Path
+) -> None:
+    """The link's menu entries ("Ask Sabio about the linked page", "Save the linked page
+    to Sabio"): the extension reads the linked page and sends it; Sabio fetches nothing."""
+    expect = expectation()
+    browser = Browser(chromium, tmp_path / "profile", "link")
+    try:
+        spanish, tab = browser.tab(f"{pages}/es.html")
+        linked = f"{pages}/en.html"
+        pending = (
+            "async ([t, l]) => chrome.storage.session.set("
+            "{pending: {action: 'ask-link', tabId: t, link: l}})"
+        )
+        browser.worker.evaluate(pending, [tab, linked])
+        panel = browser.panel(tab, local)
+        expect(panel.locator("#about-link")).to_be_visible()
+        expect(panel.locator("#about-link")).to_contain_text(
+            "la página enlazada: The tides of Brest"
+        )
+        expect(panel.locator("input[name=about][value=link]")).to_be_checked()
+        panel.fill("#question", "How high are the spring tides in Brest?")
+        panel.press("#question", "Enter")
+        expect(panel.locator("body")).to_have_attribute("data-answered", "true")
+        expect(panel.locator("#answer")).to_contain_text("spring tides")
+        expect(panel.locator("#citations li[data-origin=page]").first).to_be_visible()
+        assert "faro" not in panel.locator("#answer").inner_text()  # not the tab's page
+        browser.shot(panel, "asked-link")
+        panel.click("#save")
+        expect(panel.locator("#saved")).to_have_attribute("data-status", "indexed")
+        found = httpx.get(f"{local}{API}/kbs/default/search", params={"q": "tide tables"})
+        assert found.json()["hits"][0]["file_url"] == linked
+        assert spanish.url == f"{pages}/es.html"  # the tab stayed where it was
+        opens = ("/extension/pages", "/extension/pages/file")
+        sent = [u for u in browser.requests if u.split("?")[0].endswith(opens)]
+        assert len(sent) == 1 and "/pages/file?" in sent[0], sent  # the link's HTML, once
+        assert browser.foreign_requests(local, pages) == []
+    finally:
+        browser.close()
