@@ -73,7 +73,7 @@ from sabio.notes import (
     said,
 )
 from sabio.pages import OpenPage, file_page, page_grounding, saved_page
-from sabio.readers import Limits
+from sabio.readers import Keeper, Limits
 from sabio.review import Report, review_kb
 from sabio.review.alerts import highest, post_webhook, webhook_payload
 from sabio.review.findings import MESSAGES as FINDING_KINDS
@@ -147,11 +147,14 @@ class Sabio:
         *,
         shared_with: Sabio | None = None,
         concurrent_reads: bool = False,
+        keeper: Keeper | None = None,
     ) -> None:
         """``shared_with``: another service over the same data whose search index and loaded
         models this one uses, with a database connection of its own (the server writes
-        through one service and reads through another, see :mod:`sabio.server`).
-        ``concurrent_reads``: a database connection per calling thread, for many readers."""
+        through one service and reads through another, see :mod:`sabio.server`), and its
+        ``keeper``. ``concurrent_reads``: a database connection per calling thread, for many
+        readers. ``keeper``: where reader processes wait between reads (a long-running
+        process's, :class:`sabio.readers.Keeper`); without one each read starts its own."""
         self.settings = settings
         make_private_home(settings.home)
         self.store = open_store(
@@ -170,6 +173,7 @@ class Sabio:
         self._chat_models: dict[str, ChatModel] = shared._chat_models if shared else {}
         self._default_chat: tuple[float, str] | None = None
         self._note_matcher: NoteMatcher = shared._note_matcher if shared else NoteMatcher()
+        self.keeper: Keeper | None = shared.keeper if shared else keeper
 
     def close(self) -> None:
         self.store.close()
@@ -471,6 +475,7 @@ class Sabio:
                 budget=OCR_SHARE * settings.reader_timeout,
             ),
             models_dir=settings.home / "models",
+            keeper=self.keeper,
             **more,
         )
 
