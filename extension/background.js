@@ -1,6 +1,7 @@
 // Sabio's extension, the service worker: the toolbar button opens the side panel, and the
 // context-menu entries open it with what to do (read by panel.js from session storage).
-// It makes no request of its own: only the panel talks to Sabio.
+// It makes no request of its own: only the panel talks to Sabio (and, for a link's entry,
+// reads the linked page the user pointed at, as the tab would).
 
 const api = globalThis.browser ?? globalThis.chrome;
 
@@ -10,6 +11,8 @@ const MENUS = [
   { id: "save-page", title: "menuSavePage", contexts: ["page"] },
   { id: "summarize", title: "menuSummarize", contexts: ["page"] },
   { id: "translate", title: "menuTranslate", contexts: ["page"] },
+  { id: "ask-link", title: "menuAskLink", contexts: ["link"] },
+  { id: "save-link", title: "menuSaveLink", contexts: ["link"] },
 ];
 
 api.runtime.onInstalled.addListener(() => {
@@ -25,5 +28,5 @@ api.contextMenus.onClicked.addListener((info, tab) => {
   // open first: a side panel opens only within the user's gesture
   if (api.sidePanel) api.sidePanel.open({ tabId: tab.id });
   else api.sidebarAction?.open();
-  api.storage.session.set({ pending: { action: info.menuItemId, tabId: tab.id, selection: info.selectionText ?? "", at: Date.now() } });
+  api.storage.session.set({ pending: { action: info.menuItemId, tabId: tab.id, selection: info.selectionText ?? "", link: info.linkUrl ?? "", at: Date.now() } });
 });

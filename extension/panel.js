@@ -4,7 +4,7 @@
 // for every question. Nothing here talks to anything but the connected Sabio.
 
 import { DEFAULT_SERVER, Sabio, SabioError, findSabio, forget, remember, saved } from "./sabio.js";
-import { readTab, showInTab } from "./tab.js";
+import { readBlocksOf, readTab, showInTab, switchInTab } from "./tab.js";
 
 const api = globalThis.browser ?? globalThis.chrome;
 const $ = (id) => document.getElementById(id);
@@ -12,6 +12,7 @@ const msg = (name, subs) => api.i18n.getMessage(name, subs) || name;
 const uiLanguage = () => (api.i18n.getMessage("@@ui_locale") || api.i18n.getUILanguage()).slice(0, 2);
 const pinnedTab = Number(new URLSearchParams(location.search).get("tab")) || null;
 const opened = new Map(); // what was sent → its page id on the server
+let linked = null; // the linked page of a link's menu entry: { url, title, type, body }
 let sabio = null;
 
 function translatePanel() {
@@ -84,8 +85,33 @@ async function targetTab() {
 
 const about = () => document.querySelector("input[name=about]:checked").value;
 
+// The page a link points to, read by the extension (with the user's cookies, as opening
+// the link would): Sabio itself fetches nothing the user did not configure.
+async function readLink(url) {
+  const got = await fetch(url, { credentials: "include" });
+  if (!got.ok) throw new Error(msg("linkFailed", [url, String(got.status)]));
+  const type = got.headers.get("content-type") || "text/html";
+  const body = await got.blob();
+  let title = url;
+  if (type.startsWith("text/html")) title = new DOMParser().parseFromString(await body.text(), "text/html").title || url;
+  return { url, title, type, body };
+}
+
+// The linked page, sent to Sabio once (read as a file: its main content, or a PDF's pages).
+async function openLinked(fresh) {
+  if (!linked) throw new Error(msg("noPage"));
+  const key = `${linked.url}\nlink`;
+  if (fresh || !opened.has(key)) {
+    const query = { url: linked.url, title: linked.title };
+    const made = await sabio.json("POST", "/extension/pages/file", { body: linked.body, type: linked.type, query });
+    opened.set(key, made.page_id);
+  }
+  return { id: opened.get(key), page: linked };
+}
+
 // The page (or selection) of the tab, sent to Sabio once: its page id.
 async function openPage(tabId, what, { fresh = false } = {}) {
+  if (what === "link") return openLinked(fresh);
   const page = await readTab(tabId).catch(() => null);
   if (!page) throw new Error(msg("noPage"));
   if (page.pdf) return { id: await openPdf(page, fresh), page };
@@ -125,7 +151,7 @@ async function withPage(tabId, what, job) {
 }
 
 function busy(on, note = "") {
-  for (const id of ["ask", "summarize", "translate", "save"]) $(id).disabled = on;
+  for (const id of ["ask", "summarize", "translate", "translate-here", "save"]) $(id).disabled = on;
   $("progress").textContent = note;
 }
 
@@ -176,10 +202,14 @@ function drawCitations(citations, tabId) {
         show.type = "button";
         show.className = "link show-on-page";
         show.textContent = msg("showOnPage");
+        const at = c.page ? `${c.file_url.split("#")[0]}#page=${c.page}` : c.file_url;
+        const link = about() === "link";
         show.addEventListener("click", () =>
-          c.page // a PDF: its viewer opens at the page
-            ? api.tabs.update(tabId, { url: `${c.file_url.split("#")[0]}#page=${c.page}` })
-            : showInTab(tabId, c.quotes?.[0] || c.text),
+          link // the linked page: opened in a tab of its own
+            ? api.tabs.create({ url: at })
+            : c.page // a PDF: its viewer opens at the page
+              ? api.tabs.update(tabId, { url: at })
+              : showInTab(tabId, c.quotes?.[0] || c.text),
         );
         item.append(where, " · ", show);
       } else {
@@ -222,6 +252,33 @@ async function pageTask(kind) {
   }
 }
 
+// Translation in place: the tab's blocks are translated one for one and put in their
+// places; the next click puts the original back, the one after the translation again.
+async function translateInPlace() {
+  const tabId = await targetTab();
+  $("error").textContent = "";
+  busy(true, msg("reading"));
+  try {
+    let now = await switchInTab(tabId);
+    if (now === "none") {
+      const blocks = await readBlocksOf(tabId);
+      if (!blocks?.length) throw new Error(msg("noPage"));
+      const done = await withPage(tabId, "page", (pageId) => {
+        $("progress").textContent = msg("translating", [String(blocks.length)]);
+        return sabio.json("POST", `/extension/pages/${pageId}/translate`, { json: { to: uiLanguage(), blocks } });
+      });
+      now = await switchInTab(tabId, done.blocks);
+    }
+    $("translate-here").textContent = msg(now === "translated" ? "showOriginal" : "translateInPlace");
+    $("translate-here").setAttribute("aria-pressed", String(now === "translated"));
+    document.body.dataset.inPlace = now;
+  } catch (err) {
+    $("error").textContent = said(err);
+  } finally {
+    busy(false);
+  }
+}
+
 // The page's HTML (its main content is read by Sabio), the PDF itself, or the selection.
 async function save() {
   const tabId = await targetTab();
@@ -229,11 +286,14 @@ async function save() {
   $("saved").textContent = msg("saving");
   busy(true);
   try {
-    const page = await readTab(tabId);
+    const page = about() === "link" ? linked : await readTab(tabId);
     if (!page) throw new Error(msg("noPage"));
     let body = page.html;
     let type = "text/html";
-    if (page.pdf) {
+    if (page === linked) {
+      body = linked.body;
+      type = linked.type;
+    } else if (page.pdf) {
       body = await (await fetch(page.url, { credentials: "include" })).blob();
       type = "application/pdf";
     } else if (about() === "selection") {
@@ -258,9 +318,19 @@ async function takePending() {
   const { pending } = await api.storage.session.get("pending");
   if (!pending || !sabio) return;
   await api.storage.session.remove("pending");
-  const selection = pending.action.endsWith("selection");
-  document.querySelector(`input[name=about][value=${selection ? "selection" : "page"}]`).checked = true;
-  if (pending.action === "ask-selection") $("question").focus();
+  const what = ["selection", "link"].find((end) => pending.action.endsWith(end)) ?? "page";
+  if (what === "link") {
+    try {
+      linked = await readLink(pending.link);
+    } catch (err) {
+      $("error").textContent = said(err);
+      return;
+    }
+    $("link-title").textContent = linked.title;
+    $("about-link").hidden = false;
+  }
+  document.querySelector(`input[name=about][value=${what}]`).checked = true;
+  if (pending.action.startsWith("ask")) $("question").focus();
   else if (pending.action.startsWith("save")) await save();
   else await pageTask(pending.action);
 }
@@ -297,6 +367,7 @@ function wire() {
   });
   $("summarize").addEventListener("click", () => pageTask("summarize"));
   $("translate").addEventListener("click", () => pageTask("translate"));
+  $("translate-here").addEventListener("click", translateInPlace);
   $("save-form").addEventListener("submit", (e) => {
     e.preventDefault();
     save();

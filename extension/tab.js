@@ -72,6 +72,40 @@ function showPassage(passage) {
   return true;
 }
 
+// Translation in place. The leaf blocks of the page (paragraphs, headings, list items,
+// cells… that hold no other block) are read as shown; their translations replace their
+// contents, and the original nodes are kept (in this extension's world of the tab, not
+// in the page's) to be put back as they were. Returns the blocks' texts.
+function readBlocks() {
+  const BLOCKS = "p,h1,h2,h3,h4,h5,h6,li,dt,dd,td,th,caption,figcaption,blockquote,summary,legend,label,pre,div,section,article,aside,header,footer,nav,main";
+  const state = (globalThis.sabioInPlace ??= { blocks: [], originals: [], translated: false });
+  if (state.blocks.length) return state.blocks.map((b) => b.text);
+  for (const el of document.body.querySelectorAll(BLOCKS)) {
+    if (el.querySelector(BLOCKS) || el.closest("script,style,noscript,template,svg")) continue;
+    const text = el.innerText?.trim() ?? "";
+    if (/\p{L}/u.test(text)) state.blocks.push({ el, text });
+  }
+  return state.blocks.map((b) => b.text);
+}
+
+// "translated" (the translations put in place), "original" (put back), or "none" when
+// the blocks were not read yet. `translations` given: put them in place.
+function switchBlocks(translations) {
+  const state = globalThis.sabioInPlace;
+  if (!state?.blocks.length) return "none";
+  if (state.translated) {
+    state.blocks.forEach((b, i) => b.el.replaceChildren(...state.originals[i]));
+    state.translated = false;
+    if (!translations) return "original";
+  }
+  if (translations) state.translations = translations;
+  if (!state.translations) return "none";
+  state.originals = state.blocks.map((b) => [...b.el.childNodes]);
+  state.blocks.forEach((b, i) => b.el.replaceChildren(document.createTextNode(state.translations[i] ?? b.text)));
+  state.translated = true;
+  return "translated";
+}
+
 async function run(tabId, func, args = []) {
   const [result] = await api.scripting.executeScript({ target: { tabId }, func, args });
   return result?.result;
@@ -79,3 +113,5 @@ async function run(tabId, func, args = []) {
 
 export const readTab = (tabId) => run(tabId, readPage);
 export const showInTab = (tabId, passage) => run(tabId, showPassage, [passage]);
+export const readBlocksOf = (tabId) => run(tabId, readBlocks);
+export const switchInTab = (tabId, translations = null) => run(tabId, switchBlocks, [translations]);

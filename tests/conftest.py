@@ -85,6 +85,7 @@ class FakeChat:
     - ``cite``: quotes the first words of passage 1 and cites [1], then an invalid [9];
     - ``broken``: sends one piece, then the stream breaks;
     - ``echo``: answers with the last user message (for rewrites and prompt checks);
+    - ``upper``: the last user message in capitals (a "translation" that can be told apart);
     - ``long``: 200 words, one piece every 20 ms (for stopping an answer midway);
     - ``invent``: quotes passage 1 as ``cite`` does, then states a made-up figure;
     - ``made-up``: only the made-up figure, citing nothing;
@@ -109,6 +110,9 @@ class FakeChat:
         last = messages[-1]["content"]
         if self.behaviour == "echo":
             yield last
+            return None
+        if self.behaviour == "upper":
+            yield last.upper()
             return None
         if self.behaviour == "long":
             for i in range(200):

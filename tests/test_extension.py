@@ -228,6 +228,50 @@ def test_ask_about_a_page_alone_and_with_a_knowledge_base_then_save_and_find_it(
         browser.close()
 
 
+def test_the_page_is_translated_in_place_and_put_back_exactly(
+    chromium: Any, pages: str, tmp_path: Path
+) -> None:
+    """``fake:upper`` translates into capitals: what replaces each block is what the
+    server returned for it, and the original comes back node for node."""
+    expect = expectation()
+    server = serve(tmp_path, chat_model="fake:upper", answer_style="extractive")
+    browser = Browser(chromium, tmp_path / "profile", "in-place")
+    try:
+        sabio = next(server)
+        spanish, tab = browser.tab(f"{pages}/es.html")
+        original = spanish.evaluate("() => document.body.innerHTML")
+        shown = spanish.evaluate("() => document.body.innerText")
+        panel = browser.panel(tab, sabio)
+        expect(panel.locator("#translate-here")).to_have_text("Traducir en la página")
+        panel.click("#translate-here")
+        expect(panel.locator("body")).to_have_attribute("data-in-place", "translated")
+        expect(panel.locator("#translate-here")).to_have_text("Ver el original")
+        expect(panel.locator("#translate-here")).to_have_attribute("aria-pressed", "true")
+        assert spanish.inner_text("h1") == "EL FARO DE ALEJANDRÍA VUELVE A BRILLAR"
+        assert spanish.inner_text("article p:nth-of-type(3)") == (
+            "UN TERREMOTO DERRIBÓ LA TORRE EN EL SIGLO XIV."
+        )
+        assert spanish.locator("article p").count() == 3  # block by block: the same blocks
+        translated = spanish.evaluate("() => document.body.innerText")
+        assert translated == shown.upper()  # every block replaced, nothing else
+        assert spanish.title() == "El faro de Alejandría vuelve a brillar"
+        browser.shot(spanish, "translated-in-place")
+
+        panel.click("#translate-here")
+        expect(panel.locator("body")).to_have_attribute("data-in-place", "original")
+        expect(panel.locator("#translate-here")).to_have_text("Traducir en la página")
+        assert spanish.evaluate("() => document.body.innerHTML") == original
+        panel.click("#translate-here")  # again: the translation kept, not asked for twice
+        expect(panel.locator("body")).to_have_attribute("data-in-place", "translated")
+        assert spanish.evaluate("() => document.body.innerText") == translated
+        asked = [u for u in browser.requests if u.endswith("/translate")]
+        assert len(asked) == 1, asked
+        assert browser.foreign_requests(sabio, pages) == []
+    finally:
+        browser.close()
+        server.close()
+
+
 def test_a_selection_is_saved_and_a_pdf_asked_about_and_saved(
     chromium: Any, local: str, pages: str, tmp_path: Path
 ) -> None:
@@ -438,5 +482,46 @@ def test_a_context_menu_entry_is_carried_out_when_the_panel_opens(
         assert browser.worker.evaluate(left) is None  # done once
         found = httpx.get(f"{local}{API}/kbs/default/search", params={"q": "tide tables"})
         assert found.json()["hits"][0]["file_url"] == f"{pages}/en.html"
+    finally:
+        browser.close()
+
+
+def test_a_linked_page_is_read_by_the_extension_then_asked_about_and_saved(
+    chromium: Any, local: str, pages: str, tmp_path: Path
+) -> None:
+    """The link's menu entries ("Ask Sabio about the linked page", "Save the linked page
+    to Sabio"): the extension reads the linked page and sends it; Sabio fetches nothing."""
+    expect = expectation()
+    browser = Browser(chromium, tmp_path / "profile", "link")
+    try:
+        spanish, tab = browser.tab(f"{pages}/es.html")
+        linked = f"{pages}/en.html"
+        pending = (
+            "async ([t, l]) => chrome.storage.session.set("
+            "{pending: {action: 'ask-link', tabId: t, link: l}})"
+        )
+        browser.worker.evaluate(pending, [tab, linked])
+        panel = browser.panel(tab, local)
+        expect(panel.locator("#about-link")).to_be_visible()
+        expect(panel.locator("#about-link")).to_contain_text(
+            "la página enlazada: The tides of Brest"
+        )
+        expect(panel.locator("input[name=about][value=link]")).to_be_checked()
+        panel.fill("#question", "How high are the spring tides in Brest?")
+        panel.press("#question", "Enter")
+        expect(panel.locator("body")).to_have_attribute("data-answered", "true")
+        expect(panel.locator("#answer")).to_contain_text("spring tides")
+        expect(panel.locator("#citations li[data-origin=page]").first).to_be_visible()
+        assert "faro" not in panel.locator("#answer").inner_text()  # not the tab's page
+        browser.shot(panel, "asked-link")
+        panel.click("#save")
+        expect(panel.locator("#saved")).to_have_attribute("data-status", "indexed")
+        found = httpx.get(f"{local}{API}/kbs/default/search", params={"q": "tide tables"})
+        assert found.json()["hits"][0]["file_url"] == linked
+        assert spanish.url == f"{pages}/es.html"  # the tab stayed where it was
+        opens = ("/extension/pages", "/extension/pages/file")
+        sent = [u for u in browser.requests if u.split("?")[0].endswith(opens)]
+        assert len(sent) == 1 and "/pages/file?" in sent[0], sent  # the link's HTML, once
+        assert browser.foreign_requests(local, pages) == []
     finally:
         browser.close()

@@ -81,6 +81,23 @@ def test_a_page_is_summarized_and_translated_by_the_document_tasks(local: TestCl
     assert translated.json()["markdown"].strip().split("\n\n") == FARO_PAGE.split("\n\n")
 
 
+def test_a_page_is_translated_block_by_block_for_translation_in_place(local: TestClient) -> None:
+    page_id = _open(local)
+    blocks = ["El faro de Alejandría", "Medía  más de\ncien metros.", "1.250 · 3D", "—"]
+    body = {"to": "en", "model": "fake:upper", "blocks": blocks}
+    translated = local.post(f"{EXT}/pages/{page_id}/translate", json=body)
+    assert translated.status_code == 200, translated.text
+    assert translated.json()["blocks"] == [  # one for one; a block with no words as it was
+        "EL FARO DE ALEJANDRÍA",
+        "MEDÍA MÁS DE CIEN METROS.",
+        "1.250 · 3D",
+        "—",
+    ]
+    assert translated.json()["problems"] == []
+    too_many = local.post(f"{EXT}/pages/{page_id}/translate", json={**body, "blocks": ["x"] * 5001})
+    assert too_many.status_code == 422
+
+
 def test_a_page_with_a_knowledge_base_cites_both_kinds(local: TestClient) -> None:
     saved = local.post(
         f"{EXT}/kbs/default/pages",

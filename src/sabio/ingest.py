@@ -44,7 +44,7 @@ from sabio.loaders import (
 )
 from sabio.loaders.formats import is_timed, plugin_modules
 from sabio.models import EmbeddingModel
-from sabio.readers import Limits, ReaderPool, Tell
+from sabio.readers import Keeper, Limits, ReaderPool, Tell
 from sabio.store import DocumentRecord, FileState, KnowledgeBase, SabioStore
 from sabio.tables.extract import TypedTable, tables_of
 
@@ -121,6 +121,8 @@ class IngestOptions:
     """Read every file again, even one whose content is known (its deferred OCR)."""
     defer_recordings: bool = False
     """Leave new or changed recordings "transcribing", for a background job to read."""
+    keeper: Keeper | None = None
+    """Where reader processes wait between reads (the server's), instead of leaving."""
 
 
 @dataclass(slots=True)
@@ -673,11 +675,11 @@ def _prepare_all(
     recordings = [job for job in jobs if is_timed(_name(job))]
     others = [job for job in jobs if not is_timed(_name(job))]
     workers = min(options.workers or os.cpu_count() or 1, len(others) or 1)
-    yield from _read_in_pool(others, workers, options.limits, on_note)
+    yield from _read_in_pool(others, workers, options.limits, on_note, options.keeper)
     # after the others, one at a time (a transcription already uses two cores), with time
     # for their length
     limits = Limits(max(options.limits.seconds, RECORDING_SECONDS), options.limits.memory_mb)
-    yield from _read_in_pool(recordings, 1, limits, on_note)
+    yield from _read_in_pool(recordings, 1, limits, on_note)  # not kept: much memory
 
 
 RECORDING_SECONDS = 6 * 3600.0
@@ -692,11 +694,15 @@ def _name(job: _Job) -> str:
 
 
 def _read_in_pool(
-    jobs: list[_Job], workers: int, limits: Limits, on_note: Callable[[_Job, Any], None]
+    jobs: list[_Job],
+    workers: int,
+    limits: Limits,
+    on_note: Callable[[_Job, Any], None],
+    keeper: Keeper | None = None,
 ) -> Iterator[_Prepared]:
     if not jobs:
         return
-    pool = ReaderPool(prepare, workers, limits)
+    pool = ReaderPool(prepare, workers, limits, keeper=keeper)
     ordered = sorted(jobs, key=lambda job: job.size, reverse=True)
     for job, prepared, failure in pool.run(ordered, on_note):
         if prepared is None:  # over a limit, or the reader crashed: tried again next time

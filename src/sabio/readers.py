@@ -19,7 +19,9 @@ deadline as timeout, and
 - a reader that dies (a native library crashing on a hostile file) fails its task only.
 
 Readers leave when the pool is done, and by themselves when their parent dies (even by
-``kill -9``).
+``kill -9``). Given a :class:`Keeper` (the server's), a pool leaves its idle readers there
+instead, and the next pool of the same kind takes them: a page saved from the browser then
+does not wait for a new process to start and import the loaders (seconds, when spawned).
 """
 
 from __future__ import annotations
@@ -77,15 +79,65 @@ def start_method() -> Any:
     return multiprocessing.get_context("spawn")
 
 
+class Keeper:
+    """Idle readers kept between pools, at most ``count`` of each kind (the function they
+    run, their memory limit, how they were started); :meth:`close` stops them. Safe to
+    share between threads: a reader is in one pool at a time."""
+
+    def __init__(self, count: int = 1) -> None:
+        self.count = count
+        self._idle: dict[tuple[str, int, str], list[_Reader]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, pool: ReaderPool[Any, Any]) -> _Reader | None:
+        with self._lock:
+            kept = self._idle.get(pool.kind, [])
+            while kept:
+                reader = kept.pop()
+                if reader.process.is_alive():
+                    return reader
+                reader.stop()
+        return None
+
+    def keep(self, pool: ReaderPool[Any, Any], reader: _Reader) -> bool:
+        """Whether ``reader`` (idle, alive) is kept: there was room for it."""
+        with self._lock:
+            kept = self._idle.setdefault(pool.kind, [])
+            if len(kept) >= self.count or not reader.process.is_alive():
+                return False
+            kept.append(reader)
+            return True
+
+    def close(self) -> None:
+        with self._lock:
+            readers = [r for kept in self._idle.values() for r in kept]
+            self._idle.clear()
+        for reader in readers:
+            reader.stop()
+
+
 class ReaderPool(Generic[T, R]):
     """Up to ``workers`` readers running ``read`` (a module-level function, so that a
-    spawned reader can import it) on tasks, within ``limits``."""
+    spawned reader can import it) on tasks, within ``limits``; idle readers are taken
+    from and left to ``keeper`` when there is one."""
 
     def __init__(
-        self, read: Callable[[T, Tell], R], workers: int, limits: Limits, context: Any = None
+        self,
+        read: Callable[[T, Tell], R],
+        workers: int,
+        limits: Limits,
+        context: Any = None,
+        keeper: Keeper | None = None,
     ) -> None:
         self.read, self.workers, self.limits = read, max(1, workers), limits
         self.context = context or start_method()
+        self.keeper = keeper
+        name = f"{read.__module__}.{read.__qualname__}"
+        self.kind = (name, limits.memory_mb, self.context.get_start_method())
+
+    def _reader(self) -> _Reader:
+        kept = self.keeper.take(self) if self.keeper is not None else None
+        return kept or _Reader(self)
 
     def run(
         self, tasks: Iterable[T], on_note: Callable[[T, Any], None] | None = None
@@ -100,7 +152,7 @@ class ReaderPool(Generic[T, R]):
         try:
             while True:
                 for task in itertools.islice(todo, self.workers - len(busy)):
-                    reader = idle.pop() if idle else _Reader(self)
+                    reader = idle.pop() if idle else self._reader()
                     reader.conn.send(task)
                     busy[reader] = (task, time.monotonic() + self.limits.seconds)
                 if not busy:
@@ -128,7 +180,10 @@ class ReaderPool(Generic[T, R]):
                         reader.stop(kill=True)
                         yield task, None, self.limits.timed_out()
         finally:
-            for reader in [*idle, *busy]:
+            for reader in idle:
+                if self.keeper is None or not self.keeper.keep(self, reader):
+                    reader.stop()
+            for reader in busy:
                 reader.stop()
 
 

@@ -73,7 +73,7 @@ from sabio.notes import (
     said,
 )
 from sabio.pages import OpenPage, file_page, page_grounding, saved_page
-from sabio.readers import Limits
+from sabio.readers import Keeper, Limits
 from sabio.review import Report, review_kb
 from sabio.review.alerts import highest, post_webhook, webhook_payload
 from sabio.review.findings import MESSAGES as FINDING_KINDS
@@ -106,7 +106,7 @@ from sabio.tasks.compare import Change, compare_documents
 from sabio.tasks.extract import Extraction, extract_document
 from sabio.tasks.requests import TaskAccess, TaskAsk, TaskReply, summary_reply, translation_reply
 from sabio.tasks.summarize import Summary, summarize_document
-from sabio.tasks.translate import Translation, translate_document
+from sabio.tasks.translate import Translation, translate_blocks, translate_document
 from sabio.transcription import TRANSCRIPT_FORMATS, segments_of_passages
 from sabio.vault import Vault
 
@@ -147,11 +147,14 @@ class Sabio:
         *,
         shared_with: Sabio | None = None,
         concurrent_reads: bool = False,
+        keeper: Keeper | None = None,
     ) -> None:
         """``shared_with``: another service over the same data whose search index and loaded
         models this one uses, with a database connection of its own (the server writes
-        through one service and reads through another, see :mod:`sabio.server`).
-        ``concurrent_reads``: a database connection per calling thread, for many readers."""
+        through one service and reads through another, see :mod:`sabio.server`), and its
+        ``keeper``. ``concurrent_reads``: a database connection per calling thread, for many
+        readers. ``keeper``: where reader processes wait between reads (a long-running
+        process's, :class:`sabio.readers.Keeper`); without one each read starts its own."""
         self.settings = settings
         make_private_home(settings.home)
         self.store = open_store(
@@ -170,6 +173,7 @@ class Sabio:
         self._chat_models: dict[str, ChatModel] = shared._chat_models if shared else {}
         self._default_chat: tuple[float, str] | None = None
         self._note_matcher: NoteMatcher = shared._note_matcher if shared else NoteMatcher()
+        self.keeper: Keeper | None = shared.keeper if shared else keeper
 
     def close(self) -> None:
         self.store.close()
@@ -471,6 +475,7 @@ class Sabio:
                 budget=OCR_SHARE * settings.reader_timeout,
             ),
             models_dir=settings.home / "models",
+            keeper=self.keeper,
             **more,
         )
 
@@ -875,6 +880,13 @@ class Sabio:
     def translate_page(self, page: OpenPage, to: str, *, model: str | None = None) -> Translation:
         """The page in the language ``to`` (:mod:`sabio.tasks.translate`)."""
         return translate_document(self.chat_model(model), [(None, page.text)], to)
+
+    def translate_blocks(
+        self, blocks: Sequence[str], to: str, *, model: str | None = None
+    ) -> tuple[list[str], list[str]]:
+        """The blocks of a page in the tab (its paragraphs, headings…), one translation
+        each, for the extension to put in their places (translation in place)."""
+        return translate_blocks(self.chat_model(model), blocks, to)
 
     def open_file_page(
         self, content: bytes, media_type: str, url: str, title: str = "", owner: int | None = None

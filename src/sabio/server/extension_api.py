@@ -104,12 +104,20 @@ class PageSummaryOut(BaseModel):
 class PageTranslationIn(BaseModel):
     to: str = Field(min_length=2, max_length=40, description="es, en or a language's name.")
     model: str | None = None
+    blocks: list[Annotated[str, Field(max_length=20_000)]] = Field(
+        default_factory=list,
+        max_length=5000,
+        description="The page's blocks as shown (paragraphs, headings, list items…): "
+        "when given, these are translated one for one instead of the page's text "
+        "(translation in place).",
+    )
 
 
 class PageTranslationOut(BaseModel):
     markdown: str
     language: str
     problems: list[str]
+    blocks: list[str] = Field(description="One translation per block sent, in order.")
 
 
 class SavedPageOut(BaseModel):
@@ -370,10 +378,17 @@ async def translate_page(
 ) -> PageTranslationOut:
     """``sabio translate`` of the page: its structure kept, only its words sent."""
     page = _shelf(request).get(page_id, owner)
+    if body.blocks:
+        each = functools.partial(services.reader.translate_blocks, body.blocks, body.to)
+        blocks, problems = await run_waiting(functools.partial(each, model=body.model))
+        markdown = "\n\n".join(blocks)
+        return PageTranslationOut(
+            markdown=markdown, language=body.to, problems=problems, blocks=blocks
+        )
     translate = functools.partial(services.reader.translate_page, page, body.to, model=body.model)
     done = await run_waiting(translate)
     return PageTranslationOut(
-        markdown=done.markdown, language=done.language, problems=done.problems
+        markdown=done.markdown, language=done.language, problems=done.problems, blocks=[]
     )
 
 

@@ -27,6 +27,7 @@ from sabio.config import (
     write_config_file,
 )
 from sabio.errors import ConfigError, SabioError
+from sabio.readers import Keeper
 from sabio.service import Sabio
 from sabio.worker import Worker
 
@@ -64,7 +65,8 @@ class Services:
         self.settings = settings
         self.overrides = {**(overrides or {}), "home": settings.home}
         self.environ = os.environ if environ is None else environ
-        self.reader = Sabio(settings, concurrent_reads=True)
+        self.keeper = Keeper()  # one reader process waits between reads (a save: ~0.3 s, not 4)
+        self.reader = Sabio(settings, concurrent_reads=True, keeper=self.keeper)
         self.writer = Sabio(settings, shared_with=self.reader)
         self.indexer = Sabio(settings, shared_with=self.reader)
         self._write_lock = threading.Lock()
@@ -194,6 +196,7 @@ class Services:
             self.writer.close()
             self.indexer.close()
             self.reader.close()
+        self.keeper.close()
 
 
 def services_of(request: Request) -> Services:

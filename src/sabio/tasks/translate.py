@@ -1,6 +1,7 @@
 """Translation of whole documents that keeps their structure and their numbers.
 
     translate_document(model, pages, "en") ─► Translation(markdown, segments, problems)
+    translate_blocks(model, blocks, "en")  ─► (one translation per block, problems)
 
 The structure is Sabio's, not the model's: each page's lines are read as headings, list
 items, table rows and paragraphs; only their words go to the model, as numbered segments
@@ -77,11 +78,7 @@ def translate_document(
     segments = [
         p for _, lines in layout for line in lines for p in line.parts if isinstance(p, _Segment)
     ]
-    system = (
-        f"Translate each numbered line into {target}. Answer with the same numbers, one line "
-        "each, in the same order: only the translation, keeping every figure, date, name "
-        "and symbol exactly as written."
-    )
+    system = _system(target)
     budget = text_budget(model, system, 0) // 2  # the reply is about as long as the text
     calls = 0
     batches = list(_batches(model, segments, budget))
@@ -89,14 +86,7 @@ def translate_document(
         if progress is not None:
             progress(f"part {number} of {len(batches)}")
         calls += _translate_batch(model, system, batch, budget)
-    problems = [
-        f"{s.text[:60]!r}: not translated, kept as it was" for s in segments if not s.translation
-    ]
-    problems += [
-        f"{s.text[:60]!r}: {', '.join(missing)} missing"
-        for s in segments
-        if s.translation and (missing := _missing_figures(s.text, s.translation))
-    ]
+    problems = _problems(segments)
     counts = {kind: 0 for kind in ("heading", "item", "cell", "text")}
     for _, lines in layout:
         for line in lines:
@@ -107,6 +97,42 @@ def translate_document(
             elif line.kind in counts:
                 counts[line.kind] += 1
     return Translation(_markdown(layout), to, len(segments), calls, problems, counts)
+
+
+def translate_blocks(
+    model: ChatModel, blocks: Sequence[str], to: str
+) -> tuple[list[str], list[str]]:
+    """Each of ``blocks`` (a page's paragraphs, headings, list items… as the browser
+    shows them) in the language ``to``, one for one, and the problems (as
+    :func:`translate_document`'s). A block with no words, or one the model did not
+    translate, comes back as it was."""
+    system = _system(language_name(to))
+    budget = text_budget(model, system, 0) // 2
+    segments = [_Segment(" ".join(block.split())) for block in blocks]
+    for batch in _batches(model, [s for s in segments if _has_words(s.text)], budget):
+        _translate_batch(model, system, batch, budget)
+    translated = [s.translation or s.text for s in segments]
+    return translated, _problems([s for s in segments if _has_words(s.text)])
+
+
+def _system(target: str) -> str:
+    return (
+        f"Translate each numbered line into {target}. Answer with the same numbers, one line "
+        "each, in the same order: only the translation, keeping every figure, date, name "
+        "and symbol exactly as written."
+    )
+
+
+def _problems(segments: Sequence[_Segment]) -> list[str]:
+    problems = [
+        f"{s.text[:60]!r}: not translated, kept as it was" for s in segments if not s.translation
+    ]
+    problems += [
+        f"{s.text[:60]!r}: {', '.join(missing)} missing"
+        for s in segments
+        if s.translation and (missing := _missing_figures(s.text, s.translation))
+    ]
+    return problems
 
 
 def _line(raw: str) -> _Line:
