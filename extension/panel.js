@@ -171,9 +171,9 @@ async function ask(question) {
         if (name === "token") {
           if (!text) document.body.dataset.firstTokenMs = String(Math.round(performance.now() - clicked));
           text += data.text;
-          $("answer").textContent = text;
+          showText($("answer"), text);
         } else if (name === "done") {
-          $("answer").textContent = data.text;
+          showText($("answer"), data.text);
           drawCitations(data.citations, tabId);
           document.body.dataset.answered = "true";
         } else if (name === "error") {
@@ -186,6 +186,21 @@ async function ask(question) {
   } finally {
     busy(false);
   }
+}
+
+// An answer's Markdown as the panel shows it: its paragraphs, and its quotes ("> …", how an
+// answer quotes the documents) as quotes; as text, never as HTML.
+function showText(el, text) {
+  const blocks = text.split(/\n{2,}/).filter((block) => block.trim());
+  el.replaceChildren(
+    ...blocks.map((block) => {
+      const lines = block.split("\n");
+      const quoted = lines.every((line) => line.startsWith(">"));
+      const node = document.createElement(quoted ? "blockquote" : "p");
+      node.textContent = quoted ? lines.map((line) => line.replace(/^>\s?/, "")).join("\n") : block;
+      return node;
+    }),
+  );
 }
 
 function drawCitations(citations, tabId) {
@@ -243,7 +258,7 @@ async function pageTask(kind) {
       const to = uiLanguage();
       return (await sabio.json("POST", `/extension/pages/${pageId}/translate`, { json: { to } })).markdown;
     });
-    $("answer").textContent = shown;
+    showText($("answer"), shown);
     document.body.dataset.answered = "true";
   } catch (err) {
     $("error").textContent = said(err);

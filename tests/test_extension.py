@@ -220,6 +220,9 @@ def test_ask_about_a_page_alone_and_with_a_knowledge_base_then_save_and_find_it(
         expect(from_kb.first).to_contain_text("«default»")
         expect(from_kb.first.locator("a")).to_have_attribute("href", f"{pages}/en.html")
         expect(panel.locator("#answer")).to_contain_text("seventeenth century")
+        # the answer's quotes of the documents shown as quotes, not as Markdown's "> "
+        expect(panel.locator("#answer blockquote").first).to_contain_text("seventeenth century")
+        assert not panel.locator("#answer").inner_text().startswith(">")
         browser.shot(panel, "asked-page-and-kb")
         opened = [u for u in browser.requests if u.endswith("/api/v1/extension/pages")]
         assert len(opened) == 1, opened  # the page sent once, for both questions
