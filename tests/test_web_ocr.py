@@ -6,6 +6,7 @@ Screenshots go to ``test-artifacts/web/`` (look at them)."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -78,3 +79,41 @@ def test_an_uploaded_scan_is_read_and_a_page_hard_to_read_is_flagged(
         expect(rows.filter(has_text="issue5874.pdf").locator(".ocr-low")).to_have_text(hard)
         tab.shot("documents")
         tab.close()
+
+
+def test_a_passage_read_by_ocr_is_cited_highlighted_and_opens_its_page(
+    browser: Any,  # noqa: F811
+    reading: str,
+) -> None:
+    """A scanned PDF (OCRmyPDF's skewed brochure page, no text layer) uploaded, read by
+    Tesseract, asked about: the answer cites page 1, the source panel marks the OCR'd
+    passage, and the original opens at that page."""
+    scan = need_data("documents", "pdf", "ocrmypdf_scans", "skew.pdf")
+    expect = expectation()
+    tab = Page(browser, reading, "ocr-cited", viewport=DESKTOP, locale="en-US")
+    page = tab.page
+    page.goto(reading + "#/kbs")
+    page.fill("input[name=kb-name]", "brochures")
+    page.get_by_role("button", name="Create").click()
+    expect(page.locator(".dropzone")).to_be_visible()
+    page.set_input_files("input[type=file]", [str(scan)])
+    row = page.locator(".documents tbody tr").filter(has_text="skew.pdf")
+    expect(row).to_contain_text("1 page read by OCR", timeout=120_000)
+    page.get_by_role("link", name="New chat").click()
+    page.get_by_label("Knowledge base").select_option("brochures")
+    page.fill("#question", "How many tracks does the LinnSequencer MIDI sequence recorder have?")
+    page.keyboard.press("Enter")
+    answer = page.locator(".message.assistant").last
+    expect(answer).not_to_have_class(re.compile("streaming"))
+    expect(answer.locator(".source-chip").first).to_contain_text("p. 1")
+    answer.locator("button.cite").first.click()
+    panel = page.locator("#source")
+    expect(panel).to_be_visible()
+    expect(panel.locator("mark")).to_contain_text(re.compile("LinnSequencer|Track", re.IGNORECASE))
+    original = panel.get_by_role("link", name="Open the original at page 1")
+    href = original.get_attribute("href")
+    assert href and href.endswith("#page=1")
+    pdf = page.request.get(reading + href.split("#")[0])
+    assert pdf.ok and pdf.body()[:5] == b"%PDF-"
+    tab.shot("ocr-source")
+    tab.close()
