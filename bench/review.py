@@ -4,12 +4,14 @@
 read: PDFs, Office files, CSV, JSON, HTML, mails) get realistic values planted in their
 text, each inside a sentence of the kind a person writes ("El IBAN para la devolución es
 …", "AWS_SECRET_ACCESS_KEY=…"): identifiers with valid check digits (random DNI, NIE,
-CIF, Spanish IBANs, Visa/Mastercard/Amex numbers), phones, e-mails, and secrets in the
+CIF, Spanish IBANs, Visa/Mastercard/Amex numbers), phones, e-mails, health terms
+(records, diagnoses, medications in Spanish and English), and secrets in the
 formats the providers document (random AWS, GitHub, Stripe, Google, Slack, OpenAI keys,
 JWTs, private keys, passwords after a label, URLs with a password). **Near misses** are
 planted too and count as false positives when reported: the same identifiers with one
 check digit wrong, placeholder passwords (``********``, ``<password>``, ``${DB_PASS}``),
-prose after a label ("password: see the manager"). A finding that the document already
+prose after a label ("password: see the manager"), words that sound medical and are not
+("el cáncer de la corrupción", "baterías de litio"). A finding that the document already
 had before planting is left out (it is neither planted nor a near miss; the clean
 corpus's own findings are counted per kind below, to be read). detect-secrets 1.5.0 with
 its default plugins is run over the same planted secrets for comparison.
@@ -219,6 +221,32 @@ POSITIVES = {
     "card": (_card, ["Tarjeta: {v} caduca 04/29", "card number {v}, CVV on the back", "VISA {v}"]),
     "phone": (_phone, ["Llámame al {v} cuando puedas.", "Tel. {v}", "móvil: {v}"]),
     "email": (_email, ["Escribe a {v} para confirmar.", "contact: {v}"]),
+    "health": (
+        lambda r: r.choice(
+            [
+                "historia clínica",
+                "baja médica",
+                "parte de baja",
+                "informe médico",
+                "sick note",
+                "diagnosed with",
+                "diabetes mellitus",
+                "trastorno bipolar",
+                "esclerosis múltiple",
+                "epilepsy",
+                "sertralina",
+                "levotiroxina",
+                "metformin",
+                "lorazepam",
+            ]
+        ),
+        [
+            "Adjunto la {v} de Marta para la mutua.",
+            "Motivo de la ausencia: {v}.",
+            "Tratamiento actual: {v} 50 mg cada 24 h",
+            "Employee note: {v}, see attached",
+        ],
+    ),
     "api_key": (
         lambda r: rng_choice_key(r),
         ["AWS_ACCESS_KEY_ID={v}", "la clave de la API es {v}", "export TOKEN={v}", "key: {v}"],
@@ -288,6 +316,21 @@ NEAR_MISSES = [
         "password",
         lambda r: r.choice(["Notas", "Observaciones", "Caduca"]),
         "Usuario | Contraseña | {v}",
+    ),
+    (
+        "health",
+        lambda r: r.choice(
+            [
+                "el cáncer de la corrupción",
+                "baterías de litio",
+                "el delito ha prescrito",
+                "informe de alta del cliente",
+                "la receta del pastel",
+                "a healthy diet",
+                "una epidemia de bulos",
+            ]
+        ),
+        "Según la prensa, {v}.",
     ),
     (
         "phone",

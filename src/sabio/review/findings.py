@@ -136,6 +136,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "An e-mail address: personal data when it belongs to a person.",
         "Una dirección de correo: dato personal si es de una persona.",
     ),
+    "health": (
+        "Health data ({what}): a special category of personal data (GDPR art. 9). Keep "
+        "it only where it must be, with access limited to those who need it.",
+        "Datos de salud ({what}): una categoría especial de datos personales (RGPD art. 9). "
+        "Guárdalos solo donde deban estar y con acceso limitado a quien los necesite.",
+    ),
     "display_name_mismatch": (
         "The sender's name shows {shown} but the mail comes from {actual}: a common "
         "way to pose as someone else.",
@@ -211,6 +217,9 @@ WORDS: dict[str, tuple[str, str]] = {
         "is an archive that hides what it holds",
         "es un archivo comprimido que oculta su contenido",
     ),
+    "record": ("a medical record or sick note", "un informe médico o una baja"),
+    "diagnosis": ("a diagnosis", "un diagnóstico"),
+    "medication": ("a medication", "un medicamento"),
     "confusable": ("look-alike characters", "caracteres que se parecen"),
     "paths": ("paths", "rutas"),
     "ports": ("ports", "puertos"),

@@ -24,6 +24,7 @@ from sabio.chunking import document_text
 from sabio.errors import CorruptFileError, LoadError
 from sabio.loaders import Blob, Section, is_supported, load_document
 from sabio.review.findings import Category, Finding, Severity, explain, fingerprint, mask
+from sabio.review.health import find_health
 from sabio.review.identifiers import find_identifiers
 from sabio.review.logs import find_log_activity
 from sabio.review.phishing import SUSPICIOUS_AT, mail_signs, sender_domain, verdict
@@ -39,7 +40,8 @@ _PRIORITY = {
     kind: i
     for i, kind in enumerate(
         (
-            "private_key api_key token connection_string password card iban nie dni cif phone email"
+            "private_key api_key token connection_string password card iban nie dni cif phone "
+            "email health"
         ).split()
     )
 }
@@ -97,9 +99,10 @@ class _Text:
 def review_text(
     text: str, document: str = "", page_starts: Iterable[tuple[int, int]] = ()
 ) -> list[Finding]:
-    """Secrets and personal data in ``text``; ``page_starts``: (offset, page) pairs."""
+    """Secrets, personal data (health terms too) and log activity in ``text``;
+    ``page_starts``: (offset, page) pairs."""
     placed = _Text(text, sorted(page_starts))
-    hits = _without_overlaps([*find_secrets(text), *find_identifiers(text)])
+    hits = _without_overlaps([*find_secrets(text), *find_identifiers(text), *find_health(text)])
     activity = list(find_log_activity(text))
     return [
         _finding(hit, placed, document) for hit in sorted([*hits, *activity], key=lambda h: h.start)
