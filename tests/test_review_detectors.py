@@ -71,3 +71,76 @@ def test_few_health_findings_in_documents_that_are_not_medical() -> None:
     report = review_paths(news)
     assert report.documents >= 20
     assert [f.document for f in report.findings if f.kind == "health"] == []
+
+
+# --- logins from new places and at odd hours --------------------------------------------
+
+
+def _auth_log(tmp_path: Path, extra: list[str]) -> Path:
+    """Ten working days of ana's and luis's SSH logins from the office network (any
+    address in 10.0.0.0/24), then ``extra`` lines."""
+    lines = []
+    for day in range(1, 11):
+        for user, hour, host in (("ana", 9, 11), ("luis", 15, 12 + day % 5)):
+            lines.append(
+                f"Dec {day:2d} {hour:02d}:{day + 10:02d}:07 srv sshd[{day}{hour}]: Accepted"
+                f" publickey for {user} from 10.0.0.{host} port 5{day}22 ssh2"
+            )
+    path = tmp_path / "auth.log"
+    path.write_text("\n".join(lines + extra) + "\n", encoding="utf-8")
+    return path
+
+
+def _logins(path: Path) -> list[tuple[str, str, str]]:
+    return [
+        (f.kind, f.details["user"], f.evidence)
+        for f in review_paths([path]).findings
+        if f.kind in ("login_new_place", "login_odd_hour")
+    ]
+
+
+def test_a_login_from_a_new_place_and_at_night(tmp_path: Path) -> None:
+    path = _auth_log(
+        tmp_path,
+        [
+            "Dec 11 09:05:00 srv sshd[99]: Accepted password for ana from 10.0.0.200 port 1 ssh2",
+            "Dec 11 03:41:12 srv sshd[98]: Accepted password for luis from 198.51.100.7 port 2",
+        ],
+    )
+    found = _logins(path)
+    # ana's neighbour address is her office; luis's is new and at night
+    assert sorted(found) == [
+        ("login_new_place", "luis", "198.51.100.7"),
+        ("login_odd_hour", "luis", "198.51.100.7"),
+    ]
+    report = review_paths([path])
+    [night] = [f for f in report.findings if f.kind == "login_odd_hour"]
+    assert night.line == 22 and night.details["hour"] == "03"
+    assert "03:00" in night.explanation("en") and "de noche" in night.explanation("es")
+
+
+def test_usual_logins_are_not_reported(tmp_path: Path) -> None:
+    assert _logins(_auth_log(tmp_path, [])) == []
+
+
+def test_a_night_shift_is_not_odd_for_who_works_it(tmp_path: Path) -> None:
+    nights = [
+        f"Dec {d:2d} 02:00:00 srv sshd[7{d}]: Accepted publickey for eva from 10.0.0.9 port 3"
+        for d in range(1, 11)
+    ]
+    assert _logins(_auth_log(tmp_path, nights)) == []
+
+
+def test_a_new_place_in_a_web_server_access_log(tmp_path: Path) -> None:
+    lines = [
+        f'10.1.2.{d} - marta [{d:02d}/Dec/2026:10:00:00 +0000] "GET /intranet/ HTTP/1.1" 200 512'
+        for d in range(1, 8)
+    ]
+    lines += [  # a second request of the same session is not another login
+        '10.1.2.3 - marta [07/Dec/2026:10:05:00 +0000] "GET /intranet/a HTTP/1.1" 200 512',
+        '203.0.113.9 - marta [08/Dec/2026:23:10:00 +0000] "POST /login HTTP/1.1" 302 0',
+        '203.0.113.9 - - [08/Dec/2026:23:09:00 +0000] "GET /login HTTP/1.1" 200 0',
+    ]
+    path = tmp_path / "access.log"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert _logins(path) == [("login_new_place", "marta", "203.0.113.9")]

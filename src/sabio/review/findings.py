@@ -190,6 +190,18 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "{user} entró desde {source} durante o justo después de {count} intentos fallidos: "
         "puede que hayan adivinado la contraseña. Cámbiala y revisa qué hizo esa sesión.",
     ),
+    "login_new_place": (
+        "{user} logged in from {source}, a place not seen for {user} in the {count} logins "
+        "before: if it was not them, change the password and end that session.",
+        "{user} entró desde {source}, un lugar que no aparece en sus {count} accesos "
+        "anteriores: si no fue esa persona, cambia la contraseña y cierra esa sesión.",
+    ),
+    "login_odd_hour": (
+        "{user} logged in at {hour}:00 from {source}, at night, unlike their {count} other "
+        "logins: check that it was them.",
+        "{user} entró a las {hour}:00 desde {source}, de noche, a diferencia de sus otros "
+        "{count} accesos: comprueba que fue esa persona.",
+    ),
     "scan": (
         "{source} probed {count} different {what}: a scan looking for weak spots.",
         "{source} probó {count} {what} distintos: un escaneo en busca de puntos débiles.",
