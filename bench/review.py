@@ -25,7 +25,9 @@ same messages with honest links, an ordinary invoice, a mailing list's Reply-To)
 
 **Logs.** Fifty generated days of an SSH server's auth log: ordinary logins from an
 office network with a few mistyped passwords, and 0-2 brute-force attacks each, fast or
-slow; a burst must be found for each attacking address and for no other.
+slow; a burst must be found for each attacking address and for no other. Fifty
+fortnights of 5-20 users' logins from their own networks in their own hours (some work
+nights), with 0-3 planted logins each from a new place, at night for a day worker, or both.
 
 Run: ``python bench/review.py [--seed 1] [--docs 10000]``.
 """
@@ -674,6 +676,61 @@ def log_scores(rng: random.Random, logs: int = 50) -> list[int]:
     return [tp, fn, fp]
 
 
+def login_scores(rng: random.Random, logs: int = 50) -> dict[str, list[int]]:
+    """kind -> [tp, fn, fp] of login_new_place and login_odd_hour over ``logs`` auth logs:
+    each a fortnight of 5-20 users' logins from their own office or home networks (any
+    address in them), in their working hours (some users work nights, every night), and
+    0-3 planted logins per log, each from an address outside every network of the log
+    (a new place) or at night for a day worker (an odd hour), or both."""
+    scores = {"login_new_place": [0, 0, 0], "login_odd_hour": [0, 0, 0]}
+    for _ in range(logs):
+        lines: list[tuple[int, str, str]] = []  # time, user, address
+        users = [f"u{n}" for n in range(rng.randrange(5, 21))]
+        habits = {
+            u: (
+                [f"10.{rng.randrange(250)}.{rng.randrange(250)}" for _ in range(rng.randint(1, 2))],
+                rng.choice([range(8, 19), range(8, 19), range(8, 19), range(0, 5)]),
+            )
+            for u in users
+        }
+        for user, (networks, hours) in habits.items():
+            for day in range(14):
+                for _ in range(rng.randrange(1, 4)):
+                    t = day * 86_400 + rng.choice(hours) * 3600 + rng.randrange(3600)
+                    lines.append((t, user, f"{rng.choice(networks)}.{rng.randrange(2, 250)}"))
+        planted = {"login_new_place": set(), "login_odd_hour": set()}
+        day_workers = [u for u, (_, hours) in habits.items() if 8 in hours]
+        for k in range(rng.randrange(4) if day_workers else 0):
+            user = rng.choice(day_workers)
+            networks, _ = habits[user]
+            how = rng.choice(["place", "hour", "both"])
+            hour = rng.randrange(0, 6) if how != "place" else rng.randrange(9, 18)
+            address = (
+                f"198.51.{100 + k}.{rng.randrange(2, 250)}"
+                if how != "hour"
+                else (f"{networks[0]}.{rng.randrange(2, 250)}")
+            )
+            t = 14 * 86_400 + hour * 3600 + rng.randrange(3600)
+            lines.append((t, user, address))
+            if how != "hour":
+                planted["login_new_place"].add((user, address))
+            if how != "place":
+                planted["login_odd_hour"].add((user, address))
+        text = "\n".join(
+            f"{_syslog_time(t)} host sshd[{i}]: Accepted password for {u} from {a} port 22 ssh2"
+            for i, (t, u, a) in enumerate(sorted(lines))
+        )
+        found: dict[str, set[tuple[str, str]]] = defaultdict(set)
+        for f in review_text(text, "auth.log"):
+            if f.kind in scores:
+                found[f.kind].add((f.details["user"], f.evidence))
+        for kind, score in scores.items():
+            score[0] += len(found[kind] & planted[kind])
+            score[1] += len(planted[kind] - found[kind])
+            score[2] += len(found[kind] - planted[kind])
+    return scores
+
+
 # --- time ------------------------------------------------------------------------------------
 
 
@@ -743,6 +800,11 @@ def main() -> None:
         f"\nauth logs, failed_login_burst per attacking address: recall {_ratio(tp, tp + fn):.3f}"
         f" precision {_ratio(tp, tp + fp):.3f} (tp {tp} fn {fn} fp {fp})"
     )
+    for kind, (tp, fn, fp) in login_scores(random.Random(args.seed)).items():
+        print(
+            f"auth logs, {kind} per planted login: recall {_ratio(tp, tp + fn):.3f}"
+            f" precision {_ratio(tp, tp + fp):.3f} (tp {tp} fn {fn} fp {fp})"
+        )
     mixed, mails_only = timing(texts, args.docs)
     print(
         f"\n{args.docs} documents of the corpus's mix: {mixed:.1f} s"

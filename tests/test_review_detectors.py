@@ -134,12 +134,12 @@ def test_a_night_shift_is_not_odd_for_who_works_it(tmp_path: Path) -> None:
 def test_a_new_place_in_a_web_server_access_log(tmp_path: Path) -> None:
     lines = [
         f'10.1.2.{d} - marta [{d:02d}/Dec/2026:10:00:00 +0000] "GET /intranet/ HTTP/1.1" 200 512'
-        for d in range(1, 8)
+        for d in range(1, 12)
     ]
     lines += [  # a second request of the same session is not another login
-        '10.1.2.3 - marta [07/Dec/2026:10:05:00 +0000] "GET /intranet/a HTTP/1.1" 200 512',
-        '203.0.113.9 - marta [08/Dec/2026:23:10:00 +0000] "POST /login HTTP/1.1" 302 0',
-        '203.0.113.9 - - [08/Dec/2026:23:09:00 +0000] "GET /login HTTP/1.1" 200 0',
+        '10.1.2.11 - marta [11/Dec/2026:10:05:00 +0000] "GET /intranet/a HTTP/1.1" 200 512',
+        '203.0.113.9 - marta [12/Dec/2026:23:10:00 +0000] "POST /login HTTP/1.1" 302 0',
+        '203.0.113.9 - - [12/Dec/2026:23:09:00 +0000] "GET /login HTTP/1.1" 200 0',
     ]
     path = tmp_path / "access.log"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")

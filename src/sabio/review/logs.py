@@ -24,7 +24,7 @@ from sabio.review.secrets import Hit
 BURST_FAILURES = 5
 BURST_WINDOW = 600  # seconds
 SCAN_TARGETS = 15
-NEW_PLACE_AFTER = 3  # a user's earlier logins before a new place means something
+NEW_PLACE_AFTER = 10  # a settled history: a new place before it is just a second one
 ODD_HOURS = range(0, 6)  # night, in the log's own time
 ODD_HOUR_HISTORY = 5  # logins a user needs before an hour can be odd for them
 ODD_HOUR_SHARE = 0.1  # at most this share of a user's logins at night: night is odd
