@@ -1,8 +1,12 @@
-"""The review's later detectors: health terms as personal data, over real loaders and
-real documents of the shared corpus."""
+"""The review's later detectors over real loaders, real documents of the shared corpus
+and built log files: health terms as personal data, logins from new places and at odd
+hours, Office macros and files that are not what their names say."""
 
 from __future__ import annotations
 
+import shutil
+import zipfile
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -144,3 +148,74 @@ def test_a_new_place_in_a_web_server_access_log(tmp_path: Path) -> None:
     path = tmp_path / "access.log"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     assert _logins(path) == [("login_new_place", "marta", "203.0.113.9")]
+
+
+# --- macros and disguised files ----------------------------------------------------------
+
+
+def _with_macros(source: Path, target: Path) -> Path:
+    """A real Word file with a VBA project part added, as Word saves a .docm."""
+    with zipfile.ZipFile(source) as original, zipfile.ZipFile(target, "w") as copy:
+        for item in original.infolist():
+            copy.writestr(item, original.read(item.filename))
+        copy.writestr("word/vbaProject.bin", _OLE_HEADER + "_VBA_PROJECT".encode("utf-16-le"))
+    return target
+
+
+# an OLE2 compound file's signature and its directory's stream name, as Office writes them
+_OLE_HEADER = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504)
+
+
+def _dangerous(folder: Path) -> dict[str, str]:
+    return {
+        Path(f.document).name: f.details["why"]
+        for f in review_paths([folder]).findings
+        if f.kind == "dangerous_file"
+    }
+
+
+def test_macro_enabled_and_disguised_files_in_a_folder(tmp_path: Path) -> None:
+    word = sorted((DATA / "docx").glob("*.docx"))[0]
+    shutil.copy(word, tmp_path / "informe.docx")  # an ordinary one
+    _with_macros(word, tmp_path / "informe.docm")
+    _with_macros(word, tmp_path / "factura.docx")  # a .docm renamed
+    (tmp_path / "old.xls").write_bytes(_OLE_HEADER + "_VBA_PROJECT_CUR".encode("utf-16-le"))
+    (tmp_path / "plain.xls").write_bytes(_OLE_HEADER + "Workbook".encode("utf-16-le"))
+    (tmp_path / "recibo.pdf").write_bytes(b"MZ\x90\x00" + bytes(200))
+    (tmp_path / "recibo.pdf.exe").write_bytes(b"MZ\x90\x00" + bytes(200))
+    (tmp_path / "setup.exe").write_bytes(b"MZ\x90\x00" + bytes(200))  # an installer
+    assert _dangerous(tmp_path) == {
+        "informe.docm": "macro",
+        "factura.docx": "disguised_macro",
+        "old.xls": "macro",
+        "recibo.pdf": "disguised_executable",
+        "recibo.pdf.exe": "double_extension",
+    }
+    [renamed] = [f for f in review_paths([tmp_path / "factura.docx"]).findings]
+    assert renamed.severity.value == "high" and renamed.line == 1
+    assert "renombrado" in renamed.explanation("es")
+
+
+def test_no_dangerous_file_among_the_shared_corpus() -> None:
+    assert _dangerous(DATA / "docx") == {} and _dangerous(DATA / "xlsx") == {}
+
+
+def test_a_renamed_macro_file_attached_to_a_mail(tmp_path: Path) -> None:
+    word = sorted((DATA / "docx").glob("*.docx"))[0]
+    message = EmailMessage()
+    message["From"] = "Ana <ana@example.org>"
+    message["To"] = "luis@example.org"
+    message["Subject"] = "El informe"
+    message.set_content("Te lo mando.")
+    message.add_attachment(
+        _with_macros(word, tmp_path / "x.docm").read_bytes(),
+        maintype="application",
+        subtype="octet-stream",
+        filename="informe.docx",
+    )
+    (tmp_path / "mails").mkdir()
+    (tmp_path / "mails" / "m.eml").write_bytes(message.as_bytes())
+    signs = [
+        f for f in review_paths([tmp_path / "mails"]).findings if f.kind == "dangerous_attachment"
+    ]
+    assert [s.details["why"] for s in signs] == ["disguised_macro"]

@@ -31,6 +31,7 @@ class Category(StrEnum):
     PERSONAL = "personal"
     PHISHING = "phishing"
     ACTIVITY = "activity"
+    FILE = "file"
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +179,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "The attachment {name} {why}: do not open it.",
         "El adjunto {name} {why}: no lo abras.",
     ),
+    "dangerous_file": (
+        "The file {name} {why}: do not open it unless you know where it comes from.",
+        "El archivo {name} {why}: no lo abras si no sabes de dónde viene.",
+    ),
     "failed_login_burst": (
         "{count} failed logins from {source} in {minutes} min (users: {users}): someone is "
         "guessing passwords. Block that address and check those accounts.",
@@ -224,6 +229,15 @@ WORDS: dict[str, tuple[str, str]] = {
     "macro": (
         "is an Office file that can run macros",
         "es un archivo de Office que puede ejecutar macros",
+    ),
+    "disguised_macro": (
+        "holds macros under the name of a format that has none (a macro file renamed)",
+        "contiene macros con el nombre de un formato que no las tiene (un archivo con "
+        "macros renombrado)",
+    ),
+    "disguised_executable": (
+        "is a program named as a document",
+        "es un programa con nombre de documento",
     ),
     "archive": (
         "is an archive that hides what it holds",

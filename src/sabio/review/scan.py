@@ -23,6 +23,7 @@ from pathlib import Path
 from sabio.chunking import document_text
 from sabio.errors import CorruptFileError, LoadError
 from sabio.loaders import Blob, Section, is_supported, load_document
+from sabio.review.files import file_risk
 from sabio.review.findings import Category, Finding, Severity, explain, fingerprint, mask
 from sabio.review.health import find_health
 from sabio.review.identifiers import find_identifiers
@@ -282,6 +283,7 @@ def review_paths(paths: Iterable[Path]) -> Report:
     report = Report()
     mails: list[tuple[str, list[Message], str]] = []
     for path in _files(paths):
+        _check_file(report, path, str(path))
         if not is_supported(path.name):
             continue
         try:
@@ -296,6 +298,29 @@ def review_paths(paths: Iterable[Path]) -> Report:
             mails.append((str(path), messages_of(path.read_bytes(), path.suffix.lower()), text))
     _review_mails(report, mails)
     return report
+
+
+def _check_file(report: Report, path: Path, document: str) -> None:
+    """A file that runs macros or hides a program (:mod:`.files`): one finding at its
+    start, whatever its text holds."""
+    why = file_risk(path)
+    if why is None:
+        return
+    report.findings.append(
+        Finding(
+            Category.FILE,
+            "dangerous_file",
+            Severity.HIGH,
+            path.name,
+            fingerprint(path.name + why),
+            0,
+            0,
+            1,
+            None,
+            document,
+            {"name": path.name, "why": why},
+        )
+    )
 
 
 def _section_pages(sections: list[Section]) -> list[tuple[int, int]]:
@@ -329,6 +354,8 @@ def review_kb(store: SabioStore, kb: KnowledgeBase, document_id: int | None = No
         report.documents += 1
         report.findings.extend(review_text(text, source, pages))
         original = Path(source)
+        if original.is_file():
+            _check_file(report, original, source)
         if original.suffix.lower() in MAIL_EXTENSIONS and original.is_file():
             try:
                 mails.append(
