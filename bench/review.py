@@ -805,6 +805,19 @@ def main() -> None:
             f"auth logs, {kind} per planted login: recall {_ratio(tp, tp + fn):.3f}"
             f" precision {_ratio(tp, tp + fp):.3f} (tp {tp} fn {fn} fp {fp})"
         )
+    from sabio.review.health import find_health
+
+    started = time.perf_counter()
+    for _, text in texts:
+        review_text(text)
+    whole = time.perf_counter() - started
+    started = time.perf_counter()
+    for _, text in texts:
+        list(find_health(text))
+    print(
+        f"\nhealth terms' share of review_text over the corpus:"
+        f" {(time.perf_counter() - started) / whole:.2f}"
+    )
     mixed, mails_only = timing(texts, args.docs)
     print(
         f"\n{args.docs} documents of the corpus's mix: {mixed:.1f} s"

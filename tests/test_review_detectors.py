@@ -35,6 +35,7 @@ def health(text: str) -> list[tuple[str, str, str]]:
         ("Paciente VIH en seguimiento", "VIH", "diagnosis"),
         ("Tratamiento: sertralina 50 mg cada 24 h", "sertralina", "medication"),
         ("Takes levothyroxine every morning", "levothyroxine", "medication"),
+        ("İzmir'den: Diabetes Mellitus", "Diabetes Mellitus", "diagnosis"),  # lower() grows
     ],
 )
 def test_health_terms_in_spanish_and_english(text: str, term: str, what: str) -> None:
