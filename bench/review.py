@@ -29,6 +29,10 @@ slow; a burst must be found for each attacking address and for no other. Fifty
 fortnights of 5-20 users' logins from their own networks in their own hours (some work
 nights), with 0-3 planted logins each from a new place, at night for a day worker, or both.
 
+**Files.** The corpus's real Word, Excel and PDF files as they are, each Word and Excel
+one with a VBA project added (as ``.docm``/``.xlsm``, and renamed ``.docx``/``.xlsx``),
+each PDF behind a program's header (``.pdf``, ``.pdf.exe``).
+
 Run: ``python bench/review.py [--seed 1] [--docs 10000]``.
 """
 
@@ -731,6 +735,62 @@ def login_scores(rng: random.Random, logs: int = 50) -> dict[str, list[int]]:
     return scores
 
 
+# --- files ----------------------------------------------------------------------------------
+
+
+def file_scores() -> list[int]:
+    """[tp, fn, fp, tn] of dangerous_file over the corpus's real Office files, PDFs and
+    spreadsheets as they are (negatives, with a program under its own name), and each
+    Office Open XML one turned into a macro file (a VBA project added: as ``.docm``/
+    ``.xlsm``, and renamed back to ``.docx``/``.xlsx``), and each PDF renamed over a
+    program (``.pdf`` holding an ``MZ`` header; ``.pdf.exe``)."""
+    import tempfile
+    import zipfile
+
+    from sabio.review.scan import review_paths
+
+    originals = sorted(
+        p for d in ("docx", "xlsx", "pdf") for p in (DATA / d).rglob("*") if p.is_file()
+    )
+    program = b"MZ\x90\x00" + bytes(512)
+    vba = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + "_VBA_PROJECT".encode("utf-16-le")
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        labels: dict[str, bool] = {"setup.exe": False}
+        (root / "setup.exe").write_bytes(program)
+        for i, path in enumerate(originals):
+            plain = root / f"{i}{path.suffix}"
+            plain.write_bytes(path.read_bytes())
+            labels[plain.name] = False
+            if path.suffix in (".docx", ".xlsx"):
+                macro = ".docm" if path.suffix == ".docx" else ".xlsm"
+                try:
+                    with zipfile.ZipFile(path) as src:
+                        parts = [(item, src.read(item.filename)) for item in src.infolist()]
+                except (zipfile.BadZipFile, OSError, ValueError):
+                    continue  # a broken file of the corpus: no macro file made of it
+                for name in (f"{i}m{macro}", f"{i}r{path.suffix}"):
+                    with zipfile.ZipFile(root / name, "w") as dst:
+                        for item, data in parts:
+                            dst.writestr(item, data)
+                        part = "word" if macro == ".docm" else "xl"
+                        dst.writestr(f"{part}/vbaProject.bin", vba)
+                    labels[name] = True
+            elif path.suffix == ".pdf":
+                for name in (f"{i}p.pdf", f"{i}x.pdf.exe"):
+                    (root / name).write_bytes(program + path.read_bytes()[:1000])
+                    labels[name] = True
+        found = {
+            Path(f.document).name
+            for f in review_paths([root]).findings
+            if f.kind == "dangerous_file"
+        }
+    tp = sum(1 for n, bad in labels.items() if bad and n in found)
+    fp = sum(1 for n, bad in labels.items() if not bad and n in found)
+    positives = sum(labels.values())
+    return [tp, positives - tp, fp, len(labels) - positives - fp]
+
+
 # --- time ------------------------------------------------------------------------------------
 
 
@@ -805,6 +865,11 @@ def main() -> None:
             f"auth logs, {kind} per planted login: recall {_ratio(tp, tp + fn):.3f}"
             f" precision {_ratio(tp, tp + fp):.3f} (tp {tp} fn {fn} fp {fp})"
         )
+    tp, fn, fp, tn = file_scores()
+    print(
+        f"\nfiles, dangerous_file: recall {_ratio(tp, tp + fn):.3f}"
+        f" precision {_ratio(tp, tp + fp):.3f} (tp {tp} fn {fn} fp {fp} tn {tn})"
+    )
     from sabio.review.health import find_health
 
     started = time.perf_counter()
