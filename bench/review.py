@@ -4,12 +4,14 @@
 read: PDFs, Office files, CSV, JSON, HTML, mails) get realistic values planted in their
 text, each inside a sentence of the kind a person writes ("El IBAN para la devolución es
 …", "AWS_SECRET_ACCESS_KEY=…"): identifiers with valid check digits (random DNI, NIE,
-CIF, Spanish IBANs, Visa/Mastercard/Amex numbers), phones, e-mails, and secrets in the
+CIF, Spanish IBANs, Visa/Mastercard/Amex numbers), phones, e-mails, health terms
+(records, diagnoses, medications in Spanish and English), and secrets in the
 formats the providers document (random AWS, GitHub, Stripe, Google, Slack, OpenAI keys,
 JWTs, private keys, passwords after a label, URLs with a password). **Near misses** are
 planted too and count as false positives when reported: the same identifiers with one
 check digit wrong, placeholder passwords (``********``, ``<password>``, ``${DB_PASS}``),
-prose after a label ("password: see the manager"). A finding that the document already
+prose after a label ("password: see the manager"), words that sound medical and are not
+("el cáncer de la corrupción", "baterías de litio"). A finding that the document already
 had before planting is left out (it is neither planted nor a near miss; the clean
 corpus's own findings are counted per kind below, to be read). detect-secrets 1.5.0 with
 its default plugins is run over the same planted secrets for comparison.
@@ -23,7 +25,13 @@ same messages with honest links, an ordinary invoice, a mailing list's Reply-To)
 
 **Logs.** Fifty generated days of an SSH server's auth log: ordinary logins from an
 office network with a few mistyped passwords, and 0-2 brute-force attacks each, fast or
-slow; a burst must be found for each attacking address and for no other.
+slow; a burst must be found for each attacking address and for no other. Fifty
+fortnights of 5-20 users' logins from their own networks in their own hours (some work
+nights), with 0-3 planted logins each from a new place, at night for a day worker, or both.
+
+**Files.** The corpus's real Word, Excel and PDF files as they are, each Word and Excel
+one with a VBA project added (as ``.docm``/``.xlsm``, and renamed ``.docx``/``.xlsx``),
+each PDF behind a program's header (``.pdf``, ``.pdf.exe``).
 
 Run: ``python bench/review.py [--seed 1] [--docs 10000]``.
 """
@@ -219,6 +227,32 @@ POSITIVES = {
     "card": (_card, ["Tarjeta: {v} caduca 04/29", "card number {v}, CVV on the back", "VISA {v}"]),
     "phone": (_phone, ["Llámame al {v} cuando puedas.", "Tel. {v}", "móvil: {v}"]),
     "email": (_email, ["Escribe a {v} para confirmar.", "contact: {v}"]),
+    "health": (
+        lambda r: r.choice(
+            [
+                "historia clínica",
+                "baja médica",
+                "parte de baja",
+                "informe médico",
+                "sick note",
+                "diagnosed with",
+                "diabetes mellitus",
+                "trastorno bipolar",
+                "esclerosis múltiple",
+                "epilepsy",
+                "sertralina",
+                "levotiroxina",
+                "metformin",
+                "lorazepam",
+            ]
+        ),
+        [
+            "Adjunto la {v} de Marta para la mutua.",
+            "Motivo de la ausencia: {v}.",
+            "Tratamiento actual: {v} 50 mg cada 24 h",
+            "Employee note: {v}, see attached",
+        ],
+    ),
     "api_key": (
         lambda r: rng_choice_key(r),
         ["AWS_ACCESS_KEY_ID={v}", "la clave de la API es {v}", "export TOKEN={v}", "key: {v}"],
@@ -288,6 +322,21 @@ NEAR_MISSES = [
         "password",
         lambda r: r.choice(["Notas", "Observaciones", "Caduca"]),
         "Usuario | Contraseña | {v}",
+    ),
+    (
+        "health",
+        lambda r: r.choice(
+            [
+                "el cáncer de la corrupción",
+                "baterías de litio",
+                "el delito ha prescrito",
+                "informe de alta del cliente",
+                "la receta del pastel",
+                "a healthy diet",
+                "una epidemia de bulos",
+            ]
+        ),
+        "Según la prensa, {v}.",
     ),
     (
         "phone",
@@ -631,6 +680,117 @@ def log_scores(rng: random.Random, logs: int = 50) -> list[int]:
     return [tp, fn, fp]
 
 
+def login_scores(rng: random.Random, logs: int = 50) -> dict[str, list[int]]:
+    """kind -> [tp, fn, fp] of login_new_place and login_odd_hour over ``logs`` auth logs:
+    each a fortnight of 5-20 users' logins from their own office or home networks (any
+    address in them), in their working hours (some users work nights, every night), and
+    0-3 planted logins per log, each from an address outside every network of the log
+    (a new place) or at night for a day worker (an odd hour), or both."""
+    scores = {"login_new_place": [0, 0, 0], "login_odd_hour": [0, 0, 0]}
+    for _ in range(logs):
+        lines: list[tuple[int, str, str]] = []  # time, user, address
+        users = [f"u{n}" for n in range(rng.randrange(5, 21))]
+        habits = {
+            u: (
+                [f"10.{rng.randrange(250)}.{rng.randrange(250)}" for _ in range(rng.randint(1, 2))],
+                rng.choice([range(8, 19), range(8, 19), range(8, 19), range(0, 5)]),
+            )
+            for u in users
+        }
+        for user, (networks, hours) in habits.items():
+            for day in range(14):
+                for _ in range(rng.randrange(1, 4)):
+                    t = day * 86_400 + rng.choice(hours) * 3600 + rng.randrange(3600)
+                    lines.append((t, user, f"{rng.choice(networks)}.{rng.randrange(2, 250)}"))
+        planted = {"login_new_place": set(), "login_odd_hour": set()}
+        day_workers = [u for u, (_, hours) in habits.items() if 8 in hours]
+        for k in range(rng.randrange(4) if day_workers else 0):
+            user = rng.choice(day_workers)
+            networks, _ = habits[user]
+            how = rng.choice(["place", "hour", "both"])
+            hour = rng.randrange(0, 6) if how != "place" else rng.randrange(9, 18)
+            address = (
+                f"198.51.{100 + k}.{rng.randrange(2, 250)}"
+                if how != "hour"
+                else (f"{networks[0]}.{rng.randrange(2, 250)}")
+            )
+            t = 14 * 86_400 + hour * 3600 + rng.randrange(3600)
+            lines.append((t, user, address))
+            if how != "hour":
+                planted["login_new_place"].add((user, address))
+            if how != "place":
+                planted["login_odd_hour"].add((user, address))
+        text = "\n".join(
+            f"{_syslog_time(t)} host sshd[{i}]: Accepted password for {u} from {a} port 22 ssh2"
+            for i, (t, u, a) in enumerate(sorted(lines))
+        )
+        found: dict[str, set[tuple[str, str]]] = defaultdict(set)
+        for f in review_text(text, "auth.log"):
+            if f.kind in scores:
+                found[f.kind].add((f.details["user"], f.evidence))
+        for kind, score in scores.items():
+            score[0] += len(found[kind] & planted[kind])
+            score[1] += len(planted[kind] - found[kind])
+            score[2] += len(found[kind] - planted[kind])
+    return scores
+
+
+# --- files ----------------------------------------------------------------------------------
+
+
+def file_scores() -> list[int]:
+    """[tp, fn, fp, tn] of dangerous_file over the corpus's real Office files, PDFs and
+    spreadsheets as they are (negatives, with a program under its own name), and each
+    Office Open XML one turned into a macro file (a VBA project added: as ``.docm``/
+    ``.xlsm``, and renamed back to ``.docx``/``.xlsx``), and each PDF renamed over a
+    program (``.pdf`` holding an ``MZ`` header; ``.pdf.exe``)."""
+    import tempfile
+    import zipfile
+
+    from sabio.review.scan import review_paths
+
+    originals = sorted(
+        p for d in ("docx", "xlsx", "pdf") for p in (DATA / d).rglob("*") if p.is_file()
+    )
+    program = b"MZ\x90\x00" + bytes(512)
+    vba = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + "_VBA_PROJECT".encode("utf-16-le")
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        labels: dict[str, bool] = {"setup.exe": False}
+        (root / "setup.exe").write_bytes(program)
+        for i, path in enumerate(originals):
+            plain = root / f"{i}{path.suffix}"
+            plain.write_bytes(path.read_bytes())
+            labels[plain.name] = False
+            if path.suffix in (".docx", ".xlsx"):
+                macro = ".docm" if path.suffix == ".docx" else ".xlsm"
+                try:
+                    with zipfile.ZipFile(path) as src:
+                        parts = [(item, src.read(item.filename)) for item in src.infolist()]
+                except (zipfile.BadZipFile, OSError, ValueError):
+                    continue  # a broken file of the corpus: no macro file made of it
+                for name in (f"{i}m{macro}", f"{i}r{path.suffix}"):
+                    with zipfile.ZipFile(root / name, "w") as dst:
+                        for item, data in parts:
+                            dst.writestr(item, data)
+                        part = "word" if macro == ".docm" else "xl"
+                        dst.writestr(f"{part}/vbaProject.bin", vba)
+                    labels[name] = True
+            elif path.suffix == ".pdf":
+                for name in (f"{i}p.pdf", f"{i}x.pdf.exe"):
+                    (root / name).write_bytes(program + path.read_bytes()[:1000])
+                    labels[name] = True
+        found = {
+            Path(f.document).name
+            for f in review_paths([root]).findings
+            if f.kind == "dangerous_file"
+        }
+    tp = sum(1 for n, bad in labels.items() if bad and n in found)
+    fp = sum(1 for n, bad in labels.items() if not bad and n in found)
+    positives = sum(labels.values())
+    return [tp, positives - tp, fp, len(labels) - positives - fp]
+
+
 # --- time ------------------------------------------------------------------------------------
 
 
@@ -699,6 +859,29 @@ def main() -> None:
     print(
         f"\nauth logs, failed_login_burst per attacking address: recall {_ratio(tp, tp + fn):.3f}"
         f" precision {_ratio(tp, tp + fp):.3f} (tp {tp} fn {fn} fp {fp})"
+    )
+    for kind, (tp, fn, fp) in login_scores(random.Random(args.seed)).items():
+        print(
+            f"auth logs, {kind} per planted login: recall {_ratio(tp, tp + fn):.3f}"
+            f" precision {_ratio(tp, tp + fp):.3f} (tp {tp} fn {fn} fp {fp})"
+        )
+    tp, fn, fp, tn = file_scores()
+    print(
+        f"\nfiles, dangerous_file: recall {_ratio(tp, tp + fn):.3f}"
+        f" precision {_ratio(tp, tp + fp):.3f} (tp {tp} fn {fn} fp {fp} tn {tn})"
+    )
+    from sabio.review.health import find_health
+
+    started = time.perf_counter()
+    for _, text in texts:
+        review_text(text)
+    whole = time.perf_counter() - started
+    started = time.perf_counter()
+    for _, text in texts:
+        list(find_health(text))
+    print(
+        f"\nhealth terms' share of review_text over the corpus:"
+        f" {(time.perf_counter() - started) / whole:.2f}"
     )
     mixed, mails_only = timing(texts, args.docs)
     print(

@@ -31,6 +31,7 @@ class Category(StrEnum):
     PERSONAL = "personal"
     PHISHING = "phishing"
     ACTIVITY = "activity"
+    FILE = "file"
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +137,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "An e-mail address: personal data when it belongs to a person.",
         "Una dirección de correo: dato personal si es de una persona.",
     ),
+    "health": (
+        "Health data ({what}): a special category of personal data (GDPR art. 9). Keep "
+        "it only where it must be, with access limited to those who need it.",
+        "Datos de salud ({what}): una categoría especial de datos personales (RGPD art. 9). "
+        "Guárdalos solo donde deban estar y con acceso limitado a quien los necesite.",
+    ),
     "display_name_mismatch": (
         "The sender's name shows {shown} but the mail comes from {actual}: a common "
         "way to pose as someone else.",
@@ -172,6 +179,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "The attachment {name} {why}: do not open it.",
         "El adjunto {name} {why}: no lo abras.",
     ),
+    "dangerous_file": (
+        "The file {name} {why}: do not open it unless you know where it comes from.",
+        "El archivo {name} {why}: no lo abras si no sabes de dónde viene.",
+    ),
     "failed_login_burst": (
         "{count} failed logins from {source} in {minutes} min (users: {users}): someone is "
         "guessing passwords. Block that address and check those accounts.",
@@ -183,6 +194,18 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "the password may have been guessed. Change it and check what that session did.",
         "{user} entró desde {source} durante o justo después de {count} intentos fallidos: "
         "puede que hayan adivinado la contraseña. Cámbiala y revisa qué hizo esa sesión.",
+    ),
+    "login_new_place": (
+        "{user} logged in from {source}, a place not seen for {user} in the {count} logins "
+        "before: if it was not them, change the password and end that session.",
+        "{user} entró desde {source}, un lugar que no aparece en sus {count} accesos "
+        "anteriores: si no fue esa persona, cambia la contraseña y cierra esa sesión.",
+    ),
+    "login_odd_hour": (
+        "{user} logged in at {hour}:00 from {source}, at night, unlike their {count} other "
+        "logins: check that it was them.",
+        "{user} entró a las {hour}:00 desde {source}, de noche, a diferencia de sus otros "
+        "{count} accesos: comprueba que fue esa persona.",
     ),
     "scan": (
         "{source} probed {count} different {what}: a scan looking for weak spots.",
@@ -207,10 +230,22 @@ WORDS: dict[str, tuple[str, str]] = {
         "is an Office file that can run macros",
         "es un archivo de Office que puede ejecutar macros",
     ),
+    "disguised_macro": (
+        "holds macros under the name of a format that has none (a macro file renamed)",
+        "contiene macros con el nombre de un formato que no las tiene (un archivo con "
+        "macros renombrado)",
+    ),
+    "disguised_executable": (
+        "is a program named as a document",
+        "es un programa con nombre de documento",
+    ),
     "archive": (
         "is an archive that hides what it holds",
         "es un archivo comprimido que oculta su contenido",
     ),
+    "record": ("a medical record or sick note", "un informe médico o una baja"),
+    "diagnosis": ("a diagnosis", "un diagnóstico"),
+    "medication": ("a medication", "un medicamento"),
     "confusable": ("look-alike characters", "caracteres que se parecen"),
     "paths": ("paths", "rutas"),
     "ports": ("ports", "puertos"),

@@ -1,5 +1,7 @@
 """Suspicious activity in logs: bursts of failed logins from one source (and a login that
-succeeds after one), and scans (many paths, or many ports, probed from one source).
+succeeds after one), scans (many paths, or many ports, probed from one source), and a
+user's logins from a place never seen before for that user, or at an hour they do not
+log in at.
 
 A document is read as a log when most of its first lines start with a timestamp (syslog's
 ``Dec  3 10:17:28``, ISO 8601, or a web server's ``[03/Dec/2026:10:17:28 +0000]`` after
@@ -22,6 +24,11 @@ from sabio.review.secrets import Hit
 BURST_FAILURES = 5
 BURST_WINDOW = 600  # seconds
 SCAN_TARGETS = 15
+NEW_PLACE_AFTER = 10  # a settled history: a new place before it is just a second one
+ODD_HOURS = range(0, 6)  # night, in the log's own time
+ODD_HOUR_HISTORY = 5  # logins a user needs before an hour can be odd for them
+ODD_HOUR_SHARE = 0.1  # at most this share of a user's logins at night: night is odd
+WEB_SESSION = 1800  # seconds: an authenticated user's requests from one place, one login
 
 _SYSLOG_TIME = re.compile(r"^([A-Z][a-z]{2}) +(\d{1,2}) (\d\d):(\d\d):(\d\d)")
 _ISO_TIME = re.compile(r"^(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)")
@@ -49,6 +56,7 @@ class _Event:
     line_end: int
     source: str
     user: str
+    hour: int = -1
 
 
 def looks_like_log(text: str) -> bool:
@@ -89,6 +97,13 @@ def _access_time(m: re.Match[str]) -> float | None:
         return None
 
 
+def _hour_of(line: str) -> int:
+    for pattern, group in ((_SYSLOG_TIME, 3), (_ISO_TIME, 4), (_ACCESS, 6)):
+        if m := pattern.match(line):
+            return int(m.group(group))
+    return -1
+
+
 def find_log_activity(text: str) -> Iterator[Hit]:
     if not looks_like_log(text):
         return
@@ -101,6 +116,7 @@ def find_log_activity(text: str) -> Iterator[Hit]:
         _read_line(line, start, failures, accepted, probes)
     yield from _bursts(failures, accepted)
     yield from _scans(probes)
+    yield from _logins(accepted)
 
 
 def _read_line(
@@ -121,7 +137,9 @@ def _read_line(
             access.group(10),
             access.group(11),
         )
-        event = _Event(when, start, end, source, access.group(2))
+        event = _Event(when, start, end, source, access.group(2), _hour_of(line))
+        if event.user != "-" and int(status) < 400:
+            accepted.append(event)
         if method == "POST" and status in ("401", "403") and _LOGIN_PATH.search(path):
             failures[source].append(event)
         if status in ("400", "401", "403", "404", "405"):
@@ -131,7 +149,7 @@ def _read_line(
         user, source = _user_and_source(failed)
         failures[source].append(_Event(when, start, end, source, user))
     elif ok := _ACCEPTED.search(line):
-        accepted.append(_Event(when, start, end, ok.group(2), ok.group(1)))
+        accepted.append(_Event(when, start, end, ok.group(2), ok.group(1), _hour_of(line)))
     elif probe := _FIREWALL.search(line):
         probes[probe.group(1)].append(
             (_Event(when, start, end, probe.group(1), ""), "port " + probe.group(2))
@@ -205,4 +223,69 @@ def _scans(probes: dict[str, list[tuple[_Event, str]]]) -> Iterator[Hit]:
             first.line_end,
             source,
             {"source": source, "count": str(len(targets)), "what": what},
+        )
+
+
+def _place(source: str) -> str:
+    """Where a login comes from: an IPv4 address's /24 network, an IPv6 address's /48,
+    a host name's domain (its last two labels); a neighbour's address is the same place."""
+    if re.fullmatch(r"\d{1,3}(?:\.\d{1,3}){3}", source):
+        return source.rsplit(".", 1)[0] + ".0/24"
+    if ":" in source:
+        return ":".join(source.lower().split(":")[:3]) + "::/48"
+    return ".".join(source.lower().rsplit(".", 2)[-2:])
+
+
+def _sessions(accepted: list[_Event]) -> list[_Event]:
+    """Logins in time order: an SSH login each, a web user's requests from one place one
+    login until WEB_SESSION seconds pass without one."""
+    logins: list[_Event] = []
+    last: dict[tuple[str, str], float] = {}
+    for event in sorted(accepted, key=lambda e: e.time):
+        key = (event.user, event.source)
+        previous = last.get(key)
+        last[key] = event.time
+        if previous is None or event.time - previous > WEB_SESSION:
+            logins.append(event)
+    return logins
+
+
+def _logins(accepted: list[_Event]) -> Iterator[Hit]:
+    by_user: dict[str, list[_Event]] = defaultdict(list)
+    for login in _sessions(accepted):
+        by_user[login.user].append(login)
+    for user, logins in by_user.items():
+        seen: set[str] = set()
+        for i, login in enumerate(logins):
+            place = _place(login.source)
+            if place not in seen and i >= NEW_PLACE_AFTER:
+                yield Hit(
+                    "login_new_place",
+                    Severity.MEDIUM,
+                    login.line_start,
+                    login.line_end,
+                    login.source,
+                    {"user": user, "source": login.source, "count": str(i)},
+                )
+            seen.add(place)
+        yield from _odd_hours(user, logins)
+
+
+def _odd_hours(user: str, logins: list[_Event]) -> Iterator[Hit]:
+    night = [login for login in logins if login.hour in ODD_HOURS]
+    if len(logins) < ODD_HOUR_HISTORY or len(night) > ODD_HOUR_SHARE * len(logins):
+        return
+    for login in night:
+        yield Hit(
+            "login_odd_hour",
+            Severity.MEDIUM,
+            login.line_start,
+            login.line_end,
+            login.source,
+            {
+                "user": user,
+                "source": login.source,
+                "hour": f"{login.hour:02d}",
+                "count": str(len(logins) - len(night)),
+            },
         )

@@ -23,6 +23,7 @@ from email.utils import getaddresses
 from html import unescape
 from urllib.parse import urlsplit
 
+from sabio.review.files import content_risk, name_risk, suffixes
 from sabio.review.findings import Severity
 
 SUSPICIOUS_AT = 2
@@ -66,14 +67,6 @@ _SECOND_LEVEL = frozenset("co com org net gob gov ac edu nom".split())
 _DOMAIN_IN_TEXT = re.compile(
     r"(?i)(?:https?://)?((?:[a-z0-9\u00a1-\uffff-]+\.)+[a-z\u00a1-\uffff]{2,24})(?![a-z0-9.-])"
 )
-_EXECUTABLE = frozenset(
-    ".exe .scr .com .pif .bat .cmd .vbs .vbe .js .jse .wsf .wsh .hta .jar .msi .ps1 .lnk "
-    ".cpl .reg .dll .iso .img .vhd".split()
-)
-_DOCUMENT = frozenset(
-    ".pdf .doc .docx .xls .xlsx .ppt .pptx .txt .jpg .jpeg .png .gif .rtf .odt".split()
-)
-_MACRO = frozenset(".docm .dotm .xlsm .xltm .xlam .pptm .potm .ppsm .sldm".split())
 _ARCHIVE = frozenset(".zip .rar .7z .gz .tgz .cab .ace .arj .htm .html .shtml".split())
 
 
@@ -451,28 +444,18 @@ def _attachment_signs(message: Message) -> Iterator[Sign]:
 
 
 def _attachment_risk(name: str, part: Message) -> str | None:
-    lower = name.lower().rstrip(". ")
-    suffixes = re.findall(r"\.[a-z0-9]{1,5}", lower)
-    last = suffixes[-1] if suffixes else ""
-    if last in _EXECUTABLE:
-        if (len(suffixes) >= 2 and suffixes[-2] in _DOCUMENT) or re.search(r"\s{3,}|_{5,}", name):
-            return "double_extension"
-        return "executable"
-    if last in _MACRO:
-        return "macro"
-    if last in (".doc", ".xls", ".ppt") and _has_vba(part):
-        return "macro"
-    if last in _ARCHIVE:
-        return "archive"
-    return None
-
-
-def _has_vba(part: Message) -> bool:
-    """An old-format Office file with a VBA project (its stream names, in UTF-16)."""
+    """The name's risk (:func:`.files.name_risk`), else what the bytes hold that the name
+    does not say (macros, a renamed macro file, a program named as a document)."""
+    why = name_risk(name)
+    if why in ("double_extension", "executable"):
+        return why
     try:
         data = part.get_payload(decode=True)
     except (ValueError, TypeError, AttributeError):
-        return False
-    return isinstance(data, bytes) and (
-        "_VBA_PROJECT".encode("utf-16-le") in data or b"_VBA_PROJECT" in data
-    )
+        data = None
+    if isinstance(data, bytes) and (found := content_risk(name, data)):
+        return found
+    if why:
+        return why
+    found_suffixes = suffixes(name)
+    return "archive" if found_suffixes and found_suffixes[-1] in _ARCHIVE else None

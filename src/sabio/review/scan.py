@@ -23,7 +23,9 @@ from pathlib import Path
 from sabio.chunking import document_text
 from sabio.errors import CorruptFileError, LoadError
 from sabio.loaders import Blob, Section, is_supported, load_document
+from sabio.review.files import file_risk
 from sabio.review.findings import Category, Finding, Severity, explain, fingerprint, mask
+from sabio.review.health import find_health
 from sabio.review.identifiers import find_identifiers
 from sabio.review.logs import find_log_activity
 from sabio.review.phishing import SUSPICIOUS_AT, mail_signs, sender_domain, verdict
@@ -39,12 +41,15 @@ _PRIORITY = {
     kind: i
     for i, kind in enumerate(
         (
-            "private_key api_key token connection_string password card iban nie dni cif phone email"
+            "private_key api_key token connection_string password card iban nie dni cif phone "
+            "email health"
         ).split()
     )
 }
 _SECRET_KINDS = frozenset(("private_key", "api_key", "token", "connection_string", "password"))
-_ACTIVITY_KINDS = frozenset(("failed_login_burst", "login_after_burst", "scan"))
+_ACTIVITY_KINDS = frozenset(
+    ("failed_login_burst", "login_after_burst", "scan", "login_new_place", "login_odd_hour")
+)
 
 
 @dataclass(slots=True)
@@ -97,9 +102,10 @@ class _Text:
 def review_text(
     text: str, document: str = "", page_starts: Iterable[tuple[int, int]] = ()
 ) -> list[Finding]:
-    """Secrets and personal data in ``text``; ``page_starts``: (offset, page) pairs."""
+    """Secrets, personal data (health terms too) and log activity in ``text``;
+    ``page_starts``: (offset, page) pairs."""
     placed = _Text(text, sorted(page_starts))
-    hits = _without_overlaps([*find_secrets(text), *find_identifiers(text)])
+    hits = _without_overlaps([*find_secrets(text), *find_identifiers(text), *find_health(text)])
     activity = list(find_log_activity(text))
     return [
         _finding(hit, placed, document) for hit in sorted([*hits, *activity], key=lambda h: h.start)
@@ -277,6 +283,7 @@ def review_paths(paths: Iterable[Path]) -> Report:
     report = Report()
     mails: list[tuple[str, list[Message], str]] = []
     for path in _files(paths):
+        _check_file(report, path, str(path))
         if not is_supported(path.name):
             continue
         try:
@@ -291,6 +298,29 @@ def review_paths(paths: Iterable[Path]) -> Report:
             mails.append((str(path), messages_of(path.read_bytes(), path.suffix.lower()), text))
     _review_mails(report, mails)
     return report
+
+
+def _check_file(report: Report, path: Path, document: str) -> None:
+    """A file that runs macros or hides a program (:mod:`.files`): one finding at its
+    start, whatever its text holds."""
+    why = file_risk(path)
+    if why is None:
+        return
+    report.findings.append(
+        Finding(
+            Category.FILE,
+            "dangerous_file",
+            Severity.HIGH,
+            path.name,
+            fingerprint(path.name + why),
+            0,
+            0,
+            1,
+            None,
+            document,
+            {"name": path.name, "why": why},
+        )
+    )
 
 
 def _section_pages(sections: list[Section]) -> list[tuple[int, int]]:
@@ -324,6 +354,8 @@ def review_kb(store: SabioStore, kb: KnowledgeBase, document_id: int | None = No
         report.documents += 1
         report.findings.extend(review_text(text, source, pages))
         original = Path(source)
+        if original.is_file():
+            _check_file(report, original, source)
         if original.suffix.lower() in MAIL_EXTENSIONS and original.is_file():
             try:
                 mails.append(
