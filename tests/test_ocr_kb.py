@@ -20,6 +20,7 @@ from sabio.cli import app
 from sabio.config import load_settings
 from sabio.server import create_app
 from sabio.service import Sabio
+from sabio.worker import Worker
 
 pytestmark = pytest.mark.skipif(
     shutil.which("tesseract") is None, reason="Tesseract is not installed (scripts/install.sh)"
@@ -34,8 +35,8 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
     return CliRunner()
 
 
-def _brochure_top() -> bytes:
-    """The title and first paragraph of the scanned brochure, at 300 dpi, as a PNG."""
+def _brochure_top() -> Image.Image:
+    """The title and first paragraph of the scanned brochure, at 300 dpi."""
     pdf = pdfium.PdfDocument(need_data("documents", "pdf", "ocrmypdf_scans", "linn.pdf"))
     try:
         page = pdf[0]
@@ -43,9 +44,22 @@ def _brochure_top() -> bytes:
         page.close()
     finally:
         pdf.close()
-    png = io.BytesIO()
-    image.crop((0, 0, image.width, image.height * 22 // 100)).save(png, format="PNG")
-    return png.getvalue()
+    return image.crop((0, 0, image.width, image.height * 22 // 100))
+
+
+def _mixed_pdf(scan: Image.Image) -> bytes:
+    """A page with a text layer (a pdf.js test file), then the scan: its OCR is a job."""
+    merged = pdfium.PdfDocument.new()
+    scanned = io.BytesIO()
+    scan.save(scanned, format="PDF", resolution=300)
+    for part in (need_data("documents", "pdf", "pdfjs", "issue6132.pdf"), scanned.getvalue()):
+        source = pdfium.PdfDocument(part)
+        merged.import_pages(source)
+        source.close()
+    out = io.BytesIO()
+    merged.save(out)
+    merged.close()
+    return out.getvalue()
 
 
 def test_a_scan_added_to_a_knowledge_base_is_read_with_its_languages(
@@ -80,7 +94,8 @@ def test_the_api_sets_a_knowledge_bases_ocr_languages_and_uploads_use_them(
     settings = load_settings(
         {"home": tmp_path / "home", "embedding_model": "fake:words", "workers": 1}, environ={}
     )
-    with TestClient(create_app(settings), base_url="http://127.0.0.1:11435") as client:
+    app = create_app(settings, run_worker=False)  # the OCR job is run below, by a worker
+    with TestClient(app, base_url="http://127.0.0.1:11435") as client:
         refused = client.post("/api/v1/kbs", json={"name": "scans", "ocr_languages": "xx"})
         assert refused.status_code == 400
         assert refused.json()["error"]["key"] == "ocr_language_unknown"
@@ -92,9 +107,20 @@ def test_the_api_sets_a_knowledge_bases_ocr_languages_and_uploads_use_them(
         assert client.get("/api/v1/kbs/scans").json()["ocr_languages"] == "spa"
         changed = client.patch("/api/v1/kbs/scans", json={"ocr_languages": "eng"})
         assert changed.status_code == 200 and changed.json()["ocr_languages"] == "eng"
-        upload = client.post(
-            "/api/v1/kbs/scans/documents", files=[("files", ("folleto.png", _brochure_top()))]
-        )
-        assert upload.json()["files"][0]["status"] == "indexed", upload.text
-    [document] = Sabio(settings).documents("scans")
-    assert document.metadata["ocr_languages"] == "eng"
+        scan = _brochure_top()
+        png = io.BytesIO()
+        scan.save(png, format="PNG")
+        files = [
+            ("files", ("folleto.png", png.getvalue())),
+            ("files", ("mixto.pdf", _mixed_pdf(scan))),
+        ]
+        upload = client.post("/api/v1/kbs/scans/documents", files=files)
+        assert [f["status"] for f in upload.json()["files"]] == ["indexed", "indexed"], upload.text
+        worker = Worker(Sabio(settings), watch=False)  # the mixed PDF's scanned page
+        assert worker.run_pending() == 1
+        worker.stop()
+    sabio = Sabio(settings)
+    read = {Path(d.source).name: d.metadata for d in sabio.documents("scans")}
+    assert read["folleto.png"]["ocr_languages"] == "eng"
+    assert read["mixto.pdf"]["ocr_pages"] == "2" and read["mixto.pdf"]["ocr_languages"] == "eng"
+    sabio.close()
