@@ -87,6 +87,20 @@ class KnowledgeBaseContract:
             backend.create_kb("n", "fake:words", DIMENSION)
         assert [kb.name for kb in backend.list_kbs()] == ["notes"]
 
+    def test_a_knowledge_base_keeps_its_own_ocr_languages(self, backend: StoreBackend) -> None:
+        made = backend.create_kb("escaneos", "fake:words", DIMENSION)
+        other = backend.create_kb("otra", "fake:words", DIMENSION)
+        assert made.ocr_languages == ""
+        backend.set_kb_ocr_languages(made.id, "spa+eng")
+        assert backend.get_kb("escaneos").ocr_languages == "spa+eng"
+        assert [(k.name, k.ocr_languages) for k in backend.list_kbs()] == [
+            ("escaneos", "spa+eng"),
+            ("otra", ""),
+        ]
+        backend.set_kb_ocr_languages(made.id, "")
+        assert backend.get_kb("escaneos").ocr_languages == ""
+        assert backend.get_kb("otra") == other
+
     def test_an_unknown_knowledge_base_says_how_to_create_it(self, backend: StoreBackend) -> None:
         with pytest.raises(NotFoundError, match="sabio kb create casos"):
             backend.get_kb("casos")

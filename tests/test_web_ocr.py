@@ -117,3 +117,31 @@ def test_a_passage_read_by_ocr_is_cited_highlighted_and_opens_its_page(
     assert pdf.ok and pdf.body()[:5] == b"%PDF-"
     tab.shot("ocr-source")
     tab.close()
+
+
+def test_an_admin_sets_a_knowledge_bases_ocr_languages_and_a_wrong_one_is_said(
+    browser: Any,  # noqa: F811
+    reading: str,
+) -> None:
+    expect = expectation()
+    tab = Page(browser, reading, "ocr-languages", viewport=DESKTOP, locale="es-ES")
+    page = tab.page
+    page.goto(reading + "#/kbs")
+    page.fill("input[name=kb-name]", "escaneos")
+    page.get_by_role("button", name="Crear").click()
+    page.locator("button.ocr-languages").click()
+    dialog = page.locator("dialog[open]")
+    dialog.locator("input[name=dialog-setting]").fill("spa+klingon")
+    dialog.get_by_role("button", name="Guardar").click()
+    expect(dialog.locator(".form-error")).to_contain_text(
+        "Tesseract no tiene el paquete de idioma «klingon»"
+    )
+    tab.shot("refused")
+    dialog.locator("input[name=dialog-setting]").fill("spa")
+    dialog.get_by_role("button", name="Guardar").click()
+    expect(page.locator("dialog[open]")).to_have_count(0)
+    kb = page.request.get(reading + "/api/v1/kbs/escaneos").json()
+    assert kb["ocr_languages"] == "spa"
+    page.locator("button.ocr-languages").click()  # it shows what it is now
+    expect(page.locator("dialog[open] input[name=dialog-setting]")).to_have_value("spa")
+    tab.close()

@@ -129,6 +129,14 @@ def _progress_bar(disable: bool) -> Progress:
 
 # knowledge bases
 
+OcrLanguagesOption = Annotated[
+    str,
+    typer.Option(
+        help="Tesseract language packs its scans are read with, as 'spa+eng' "
+        "(`tesseract --list-langs`); '': the ocr_languages setting's."
+    ),
+]
+
 
 @kb_app.command("create")
 def kb_create(
@@ -137,13 +145,24 @@ def kb_create(
     embedding_model: Annotated[
         str | None, typer.Option(help="'backend:model'; default: the embedding_model setting.")
     ] = None,
+    ocr_languages: OcrLanguagesOption = "",
 ) -> None:
     """Create a knowledge base."""
-    kb = _sabio(ctx).create_kb(name, embedding_model)
+    kb = _sabio(ctx).create_kb(name, embedding_model, ocr_languages)
     named = f" (identifier [bold]{escape(kb.slug)}[/])" if kb.slug != kb.name else ""
+    ocr = f", scans read as {kb.ocr_languages}" if kb.ocr_languages else ""
     out.print(
-        f"Created knowledge base [bold]{escape(kb.name)}[/]{named} with {kb.embedding_model}."
+        f"Created knowledge base [bold]{escape(kb.name)}[/]{named} with {kb.embedding_model}{ocr}."
     )
+
+
+@kb_app.command("set")
+def kb_set(ctx: typer.Context, name: str, ocr_languages: OcrLanguagesOption = "") -> None:
+    """Change a knowledge base's settings: the languages its scans are read with from now
+    on (files read already keep theirs until they change and are read again)."""
+    kb = _sabio(ctx).set_ocr_languages(name, ocr_languages)
+    how = kb.ocr_languages or "the ocr_languages setting's languages"
+    out.print(f"Knowledge base {escape(kb.name)}: scans are read as {how}.")
 
 
 @kb_app.command("list")

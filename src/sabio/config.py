@@ -123,7 +123,8 @@ class Settings:
     ocr_languages: str = _setting(
         "",
         "Tesseract language packs OCR reads with, as 'spa+eng'; '': English, Spanish and "
-        "the other packs installed (at most three).",
+        "the other packs installed (at most three). A knowledge base's own (`sabio kb set "
+        "NAME --ocr-languages`) comes first.",
     )
     max_text_mb: int = _setting(
         20,

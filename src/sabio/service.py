@@ -50,6 +50,7 @@ from sabio.jobs import Job, JobQueue
 from sabio.language import detect_language
 from sabio.loaders import OcrOptions, ReadProgress
 from sabio.loaders.formats import is_timed
+from sabio.loaders.ocr import check_languages
 from sabio.models import (
     ChatModel,
     ChatOptions,
@@ -202,13 +203,29 @@ class Sabio:
 
         return find_ollama_embedding_model(self.settings) or EMBEDDED_MODEL
 
-    def create_kb(self, name: str, embedding_model: str | None = None) -> KnowledgeBase:
+    def create_kb(
+        self, name: str, embedding_model: str | None = None, ocr_languages: str = ""
+    ) -> KnowledgeBase:
         """A new knowledge base called ``name`` (any name: :mod:`sabio.names` derives its
-        identifier)."""
+        identifier); ``ocr_languages``: the Tesseract packs its scans are read with, as
+        'spa+eng' ('': the ``ocr_languages`` setting's)."""
         name = check_kb_name(name)
+        languages = check_languages(self.settings.ocr_program, ocr_languages)
         model = self.embedder(embedding_model or self.default_embedding_model())
         slug = kb_identifier(name, self.store.kb_names())
-        return self.store.create_kb(name, model.name, model.dimension, slug=slug)
+        kb = self.store.create_kb(name, model.name, model.dimension, slug=slug)
+        if languages:
+            self.store.set_kb_ocr_languages(kb.id, languages)
+            kb = replace(kb, ocr_languages=languages)
+        return kb
+
+    def set_ocr_languages(self, kb_name: str, languages: str) -> KnowledgeBase:
+        """Read knowledge base ``kb_name``'s scans with these Tesseract packs from now on
+        ('spa+eng'; '': the setting's); an unknown pack changes nothing."""
+        kb = self.store.get_kb(kb_name)
+        checked = check_languages(self.settings.ocr_program, languages)
+        self.store.set_kb_ocr_languages(kb.id, checked)
+        return replace(kb, ocr_languages=checked)
 
     def kb(self, name: str | None = None, *, create_default: bool = False) -> KnowledgeBase:
         """A knowledge base by name; the default one is created when documents are added."""
@@ -335,6 +352,7 @@ class Sabio:
         (uploads). ``reread``: read the files even when unchanged."""
         kb = self.kb(kb_name, create_default=True)
         options = self._ingest_options(
+            kb,
             password=password,
             keep_missing=keep_missing,
             workers=self.settings.workers,
@@ -399,7 +417,7 @@ class Sabio:
         """Index documents loaded elsewhere (mails, web pages, posted texts), as
         :meth:`add` indexes files (``isolate``: as there)."""
         kb = self.kb(kb_name)
-        options = self._ingest_options(workers=self.settings.workers, isolate=isolate)
+        options = self._ingest_options(kb, workers=self.settings.workers, isolate=isolate)
         embedder = lambda: self.kb_embedder(kb)  # noqa: E731
         report = ingest_loaded(self.store, kb, items, embedder, options, None, self.kb_tables(kb))
         self._sync_tables(kb)
@@ -462,8 +480,10 @@ class Sabio:
         """Drop the tables of documents that are gone, or no longer the version indexed."""
         self.kb_tables(kb).sync(self._indexed_hashes(kb))
 
-    def _ingest_options(self, **more: Any) -> IngestOptions:
+    def _ingest_options(self, kb: KnowledgeBase | None = None, **more: Any) -> IngestOptions:
+        """How files are read; ``kb``'s own OCR languages, when it has them."""
         settings = self.settings
+        languages = (kb.ocr_languages if kb else "") or settings.ocr_languages
         return IngestOptions(
             chunk_size=settings.chunk_size,
             chunk_overlap=settings.chunk_overlap,
@@ -471,7 +491,7 @@ class Sabio:
             max_text_mb=settings.max_text_mb,
             ocr=OcrOptions(
                 settings.ocr_program,
-                tuple(filter(None, settings.ocr_languages.split("+"))),
+                tuple(filter(None, languages.split("+"))),
                 budget=OCR_SHARE * settings.reader_timeout,
             ),
             models_dir=settings.home / "models",

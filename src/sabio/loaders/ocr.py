@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image
 
-from sabio.errors import NeedsOCRError
+from sabio.errors import ConfigError, NeedsOCRError
 from sabio.loaders import DEFAULT_OCR, OcrOptions, ReadProgress, Told
 
 INSTALL_COMMAND = (
@@ -166,6 +166,30 @@ def installed_languages(program: str) -> tuple[str, ...]:
     done = _run([program, "--list-langs"])
     names = [line.strip() for line in done.splitlines()[1:]]  # first line: "List of …"
     return tuple(n for n in names if n and n not in _NOT_TEXT)
+
+
+def check_languages(program: str, wanted: str) -> str:
+    """``wanted`` ('spa+eng', '' for the default) as Tesseract's ``-l`` value, once each
+    of its packs is found installed; ConfigError ``ocr_language_unknown`` naming the
+    others and those installed."""
+    names = [n.strip() for n in wanted.split("+") if n.strip()]
+    if not names:
+        return ""
+    try:
+        installed = installed_languages(tesseract(program))
+    except NeedsOCRError:
+        installed = ()
+    unknown = [n for n in names if n not in installed]
+    if unknown:
+        raise ConfigError(
+            f"Tesseract has no language pack {'+'.join(unknown)!r} (installed: "
+            f"{', '.join(installed) or 'none'}); install it with `{INSTALL_COMMAND}` or "
+            "the package tesseract-ocr-LANG",
+            key="ocr_language_unknown",
+            languages="+".join(unknown),
+            installed=", ".join(installed) or "-",
+        )
+    return "+".join(dict.fromkeys(names))
 
 
 def choose_languages(installed: Sequence[str], wanted: Sequence[str] = ()) -> str:

@@ -45,6 +45,7 @@ from sabio.server.schemas import (
     FilePasswordIn,
     HealthOut,
     HitOut,
+    KnowledgeBaseChange,
     KnowledgeBaseIn,
     KnowledgeBaseOut,
     ModelOut,
@@ -121,13 +122,25 @@ def list_kbs(request: Request, services: ServicesDep) -> list[KnowledgeBaseOut]:
 @router.post("/kbs", status_code=201, summary="Create a knowledge base", tags=["knowledge bases"])
 def create_kb(body: KnowledgeBaseIn, services: ServicesDep) -> KnowledgeBaseOut:
     with services.writing() as writer:
-        return _kb_out(writer.create_kb(body.name, body.embedding_model), roles.MANAGE)
+        made = writer.create_kb(body.name, body.embedding_model, body.ocr_languages)
+        return _kb_out(made, roles.MANAGE)
 
 
 @router.get("/kbs/{name}", summary="One knowledge base", tags=["knowledge bases"])
 def get_kb(name: str, request: Request, services: ServicesDep) -> KnowledgeBaseOut:
     """By its name or its identifier."""
     return _counted_kb(request, services.reader, name)
+
+
+@router.patch("/kbs/{name}", summary="Change a knowledge base", tags=["knowledge bases"])
+def change_kb(
+    name: str, body: KnowledgeBaseChange, request: Request, services: ServicesDep
+) -> KnowledgeBaseOut:
+    """Its OCR languages, for the files read from now on; an unknown language pack is
+    ``ocr_language_unknown`` (400) and changes nothing."""
+    with services.writing() as writer:
+        writer.set_ocr_languages(name, body.ocr_languages)
+        return _counted_kb(request, writer, name)
 
 
 @router.delete(
@@ -177,6 +190,7 @@ def _kb_out(kb: KnowledgeBase, access: str) -> KnowledgeBaseOut:
         dimension=kb.dimension,
         documents=kb.documents,
         passages=kb.chunks,
+        ocr_languages=kb.ocr_languages,
     )
 
 

@@ -85,6 +85,7 @@ RULES: dict[tuple[str, str], Need] = {
     ("GET", f"{API}/kbs"): USER,
     ("POST", f"{API}/kbs"): ADMIN,
     ("GET", f"{API}/kbs/{{name}}"): READ,
+    ("PATCH", f"{API}/kbs/{{name}}"): ADMIN,
     ("DELETE", f"{API}/kbs/{{name}}"): ADMIN,
     ("POST", f"{API}/kbs/{{name}}/reindex"): ADMIN,
     ("GET", f"{API}/kbs/{{name}}/members"): ADMIN,

@@ -40,6 +40,12 @@ class HealthOut(BaseModel):
     version: str
 
 
+OCR_LANGUAGES = (
+    "Tesseract language packs its scans are read with, as 'spa+eng'; '': the "
+    "ocr_languages setting's (English, Spanish and the other packs installed)."
+)
+
+
 class KnowledgeBaseIn(BaseModel):
     name: str = Field(
         description="Any name with a letter or a digit, at most 64 characters (e.g. "
@@ -48,6 +54,11 @@ class KnowledgeBaseIn(BaseModel):
     embedding_model: str | None = Field(
         None, description="'backend:model'; default: the embedding_model setting."
     )
+    ocr_languages: str = Field("", description=OCR_LANGUAGES)
+
+
+class KnowledgeBaseChange(BaseModel):
+    ocr_languages: str = Field(description=OCR_LANGUAGES)
 
 
 class ReindexIn(BaseModel):
@@ -70,6 +81,7 @@ class KnowledgeBaseOut(BaseModel):
     dimension: int
     documents: int
     passages: int
+    ocr_languages: str = Field(description=OCR_LANGUAGES)
 
 
 class ReadingOut(BaseModel):

@@ -91,6 +91,8 @@ class KnowledgeBase:
     chunks: int = 0
     slug: str = ""
     """The identifier in URLs, ``kb/`` models and the uploads folder (:mod:`sabio.names`)."""
+    ocr_languages: str = ""
+    """The Tesseract packs its scans are read with, as 'spa+eng' ('': the setting's)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,7 +190,7 @@ class DocumentTables(SqlDatabase):
     def find_kb(self, ref: str) -> KnowledgeBase | None:
         """The knowledge base whose name, else whose identifier, is ``ref``."""
         row = self.db.execute(
-            "SELECT id, name, embedding_model, dimension, 0, 0, slug FROM kb"
+            "SELECT id, name, embedding_model, dimension, 0, 0, slug, ocr_languages FROM kb"
             " WHERE name=? OR slug=? ORDER BY name=? DESC LIMIT 1",
             (ref, ref, ref),
         ).fetchone()
@@ -210,10 +212,17 @@ class DocumentTables(SqlDatabase):
         rows = self.db.execute(
             """SELECT k.id, k.name, k.embedding_model, k.dimension,
                       (SELECT count(*) FROM document d WHERE d.kb_id = k.id),
-                      (SELECT count(*) FROM chunk c WHERE c.kb_id = k.id), k.slug
+                      (SELECT count(*) FROM chunk c WHERE c.kb_id = k.id), k.slug,
+                      k.ocr_languages
                FROM kb k ORDER BY k.name"""
         ).fetchall()
         return [KnowledgeBase(*row) for row in rows]
+
+    def set_kb_ocr_languages(self, kb_id: int, languages: str) -> None:
+        """The Tesseract packs knowledge base ``kb_id``'s scans are read with ('': the
+        ``ocr_languages`` setting's)."""
+        with self.transaction() as db:
+            db.execute("UPDATE kb SET ocr_languages=? WHERE id=?", (languages, kb_id))
 
     def delete_kb(self, kb: KnowledgeBase, *, with_chats: bool = False) -> None:
         """Delete a knowledge base and everything in it; ``with_chats``: and the chats

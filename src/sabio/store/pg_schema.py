@@ -224,7 +224,13 @@ CREATE INDEX review_alert_kb ON review_alert(kb_id, seen);
 """SQLite's schemas 6 to 10: API tokens' scope, feedback and notes, knowledge bases' guides,
 answers' charts, the review's dismissals and alerts."""
 
+_SCHEMA_3 = """
+ALTER TABLE kb ADD COLUMN ocr_languages TEXT NOT NULL DEFAULT '';
+"""
+"""SQLite's schema 11: each knowledge base's OCR languages."""
+
 PG_MIGRATIONS: tuple[tuple[int, str, str], ...] = (
     (1, "create_schema", _SCHEMA_1),
     (2, "tokens_feedback_guides_charts_reviews", _SCHEMA_2),
+    (3, "kb_ocr_languages", _SCHEMA_3),
 )

@@ -12,7 +12,8 @@ only); 7: feedback on answers and the corrections among it (notes,
 :mod:`sabio.store.feedback`); 8: each knowledge base's instructions and style
 (:mod:`sabio.store.guides`); 9: the chart drawn with an answer computed over a table
 (``message.chart``, an SVG document); 10: the security review's dismissed findings
-and alerts (:mod:`sabio.store.reviews`). A new change of the schema is a new function here
+and alerts (:mod:`sabio.store.reviews`); 11: each knowledge base's OCR languages
+(``kb.ocr_languages``). A new change of the schema is a new function here
 (or in the module of its tables), appended to :data:`MIGRATIONS`.
 """
 
@@ -91,6 +92,14 @@ def message_charts(db: sqlite3.Connection) -> None:
         db.execute("ALTER TABLE message ADD COLUMN chart TEXT NOT NULL DEFAULT ''")
 
 
+@migration(11)
+def kb_ocr_languages(db: sqlite3.Connection) -> None:
+    """Schema 11: the Tesseract language packs a knowledge base's scans are read with
+    (``kb.ocr_languages``, as 'spa+eng'; '' for the ``ocr_languages`` setting's)."""
+    if "ocr_languages" not in {row[1] for row in db.execute("PRAGMA table_info(kb)")}:
+        db.execute("ALTER TABLE kb ADD COLUMN ocr_languages TEXT NOT NULL DEFAULT ''")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     create_documents,
     create_chats,
@@ -102,6 +111,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     create_guides,
     message_charts,
     create_review_tables,
+    kb_ocr_languages,
 )
 SCHEMA_VERSION = MIGRATIONS[-1].number
 """The number of the last migration (kept in ``PRAGMA user_version`` too, and in exports)."""

@@ -79,6 +79,27 @@ export function promptDialog({ title, label, value = "", confirmLabel = t("save"
   });
 }
 
+// One setting, which may be left empty, saved by `save(value)`: the dialog stays open,
+// saying why, while it is refused (`save` returns a reason, or null once saved).
+export function settingDialog({ title, label, help, value = "", save, maxlength = 200 }) {
+  const input = h("input", { name: "dialog-setting", value, maxlength, autocomplete: "off" });
+  return open({
+    title,
+    confirmLabel: t("save"),
+    body: () => {
+      setTimeout(() => input.select());
+      return field(label, input, help);
+    },
+    accept: async (error) => {
+      const refused = await save(input.value.trim());
+      if (!refused) return true;
+      error.replaceChildren(refused);
+      input.focus();
+      throw new Error("refused");
+    },
+  });
+}
+
 // A longer text (a correction of an answer): resolves with it (trimmed, not empty), or null.
 export function textDialog({ title, label, help, confirmLabel = t("save"), maxlength = 4000 }) {
   const area = h("textarea", { name: "dialog-text", rows: 4, required: true, maxlength });

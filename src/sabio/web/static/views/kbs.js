@@ -5,8 +5,8 @@
 
 import { API, api } from "../api.js";
 import { loadChats, loadKbs } from "../data.js";
-import { confirmDialog } from "../dialogs.js";
-import { report, showError } from "../errors.js";
+import { confirmDialog, settingDialog } from "../dialogs.js";
+import { describe, report, showError } from "../errors.js";
 import { formatClock, formatDate, getLang, t } from "../i18n.js";
 import { canWrite, isAdmin, set, state, watch } from "../store.js";
 import { uploadQueue, unlockButton } from "../uploads.js";
@@ -135,6 +135,7 @@ async function kbDetail(kb, tab) {
     ? h(
         "div.actions",
         {},
+        h("button.ocr-languages", { type: "button", onclick: () => ocrLanguages(kb), title: t("ocr.languagesHelp") }, icon("gear"), t("ocr.languages")),
         h("button", { type: "button", onclick: () => reindex(kb), title: t("reindexHelp") }, icon("refresh"), t("reindex")),
         h("button.danger", { type: "button", onclick: () => deleteKb(kb) }, icon("trash"), t("delete")),
       )
@@ -298,6 +299,26 @@ async function reindex(kb) {
   } catch (err) {
     report(err);
   }
+}
+
+// The Tesseract packs its scans are read with (PATCH /kbs/{id}); a refused value is said
+// in the dialog, which stays open, and nothing changes.
+async function ocrLanguages(kb) {
+  const saved = await settingDialog({
+    title: `${t("ocr.languages")} — ${kb.name}`,
+    label: t("ocr.languages"),
+    help: t("ocr.languagesHelp"),
+    value: kb.ocr_languages || "",
+    save: async (value) => {
+      try {
+        kb.ocr_languages = (await api("PATCH", `/kbs/${encodeURIComponent(kb.id)}`, { ocr_languages: value })).ocr_languages;
+        return null;
+      } catch (err) {
+        return describe(err).text;
+      }
+    },
+  });
+  if (saved) toast(t("ocr.languagesSaved", { kb: kb.name, languages: kb.ocr_languages || t("ocr.languagesAuto") }), "info");
 }
 
 async function deleteKb(kb) {
