@@ -237,17 +237,22 @@ def _pairings(request: Request) -> Pairings:
 # the page open in the tab
 
 
+async def _opened(page: OpenPage, request: Request, services: Services) -> PageOut:
+    """The page's passages embedded (when there is an embedder) and kept on the shelf."""
+    embedder = await run_waiting(services.reader.page_embedder)
+    if embedder is not None:
+        await run_waiting(page.embed, embedder)
+    _shelf(request).put(page)
+    return PageOut(page_id=page.id, passages=len(page.chunks), chars=len(page.text))
+
+
 @router.post("/pages", summary="Open the page in the tab (its text, sent once)")
 async def post_page(
     body: PageIn, request: Request, services: ServicesDep, owner: OwnerDep
 ) -> PageOut:
     """The page's passages are embedded now, so that each question costs little."""
     page = open_page(body.text, body.url, body.title, owner)
-    embedder = await run_waiting(services.reader.page_embedder)
-    if embedder is not None:
-        await run_waiting(page.embed, embedder)
-    _shelf(request).put(page)
-    return PageOut(page_id=page.id, passages=len(page.chunks), chars=len(page.text))
+    return await _opened(page, request, services)
 
 
 @router.post(
@@ -269,11 +274,7 @@ async def post_file_page(
     media_type = request.headers.get("content-type", "")
     read = functools.partial(services.reader.open_file_page, content, media_type, url, title, owner)
     page = await run_waiting(read)
-    embedder = await run_waiting(services.reader.page_embedder)
-    if embedder is not None:
-        await run_waiting(page.embed, embedder)
-    _shelf(request).put(page)
-    return PageOut(page_id=page.id, passages=len(page.chunks), chars=len(page.text))
+    return await _opened(page, request, services)
 
 
 @router.post(

@@ -144,6 +144,15 @@ class Passage:
     after: str
 
 
+def check_vectors(kb: KnowledgeBase, chunks: Sequence[Chunk], vectors: NDArray[np.float32]) -> None:
+    """A ConflictError unless ``vectors`` are one of ``kb``'s vectors per chunk."""
+    if vectors.shape != (len(chunks), kb.dimension):
+        raise ConflictError(
+            f"got vectors of shape {vectors.shape} for {len(chunks)} chunks; knowledge base "
+            f"{kb.name!r} holds {kb.dimension}-dimension vectors of {kb.embedding_model}"
+        )
+
+
 class DocumentTables(SqlDatabase):
     """The ``kb``, ``document`` and ``chunk`` tables (created by :func:`create_documents`),
     over a database that gives ``db`` and ``transaction()``: SQLite's
@@ -335,11 +344,7 @@ class DocumentTables(SqlDatabase):
         vectors: NDArray[np.float32],
     ) -> int:
         """Insert or replace a document and all its chunks in one transaction."""
-        if vectors.shape != (len(chunks), kb.dimension):
-            raise ConflictError(
-                f"got vectors of shape {vectors.shape} for {len(chunks)} chunks; knowledge base "
-                f"{kb.name!r} holds {kb.dimension}-dimension vectors of {kb.embedding_model}"
-            )
+        check_vectors(kb, chunks, vectors)
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         with self.transaction() as db:
             doc_id = self._upsert_document(db, kb.id, state, title, "indexed", "", pages, metadata)

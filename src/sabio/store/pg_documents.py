@@ -29,7 +29,14 @@ from sabio.store.backend import (
     UserBackend,
 )
 from sabio.store.chats import ChatStore
-from sabio.store.documents import DocumentTables, FileState, KnowledgeBase, Passage, StoredChunk
+from sabio.store.documents import (
+    DocumentTables,
+    FileState,
+    KnowledgeBase,
+    Passage,
+    StoredChunk,
+    check_vectors,
+)
 from sabio.store.feedback import FeedbackStore
 from sabio.store.guides import GuideStore
 from sabio.store.pg_schema import PG_MIGRATIONS
@@ -129,11 +136,7 @@ class PostgresStore(PostgresDatabase, DocumentTables):
         vectors: NDArray[np.float32],
     ) -> int:
         """Insert or replace a document and all its chunks in one transaction."""
-        if vectors.shape != (len(chunks), kb.dimension):
-            raise ConflictError(
-                f"got vectors of shape {vectors.shape} for {len(chunks)} chunks; knowledge base "
-                f"{kb.name!r} holds {kb.dimension}-dimension vectors of {kb.embedding_model}"
-            )
+        check_vectors(kb, chunks, vectors)
         columns = (
             list(range(len(chunks))),
             [c.page for c in chunks],
