@@ -30,6 +30,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
@@ -39,7 +40,9 @@ from sabio.errors import CorruptFileError, EmptyDocumentError, EncryptedError, N
 from sabio.loaders import Blob, LoadedDocument, Section, register_loader
 from sabio.loaders.garbled import looks_garbled
 from sabio.loaders.ocr import OcrResults, recognize_pages
-from sabio.loaders.pdf_tables import MIN_CROSSINGS, PdfTable, find_tables
+
+if TYPE_CHECKING:
+    from sabio.loaders.pdf_tables import PdfTable
 
 # A real document with more pages than this does not exist; a fuzzed one says it has
 # 213,804,087 pages and would keep us busy for hours.
@@ -59,6 +62,9 @@ RULE_WIDTH = 2.0
 """Points: a path no thicker than this, and longer, is a rule (a table's line)."""
 MAX_RULES = 2000
 """Rules of a page looked at (a form or a chart may draw thousands)."""
+MIN_CROSSINGS = 9
+"""Points where a page's rules cross before its tables are looked for: the grid of the
+smallest table, a header and a row of two cells, has nine."""
 _PATH = pdfium_c.FPDF_PAGEOBJ_PATH
 _BAD_TITLE = re.compile(
     r"^(untitled\d*|microsoft (word|powerpoint|excel) - .*|adobe photoshop pdf|"
@@ -147,6 +153,8 @@ def _read_tables(pdf: pdfium.PdfDocument, pages: list[_Page], blob: Blob) -> Non
     candidates = [p.number for p in pages if p.crossings >= MIN_CROSSINGS and p.text.strip()]
     if not candidates:
         return
+    from sabio.loaders.pdf_tables import find_tables  # pdfplumber: only for these pages
+
     source: Path | bytes = blob.path if blob.path is not None else blob.read()
     for number, tables in find_tables(source, candidates, blob.password).items():
         text = _read_page(pdf, number, [t.box for t in tables]).text

@@ -32,9 +32,6 @@ from pdfminer.psexceptions import PSException
 from pdfplumber.page import Page
 from pdfplumber.utils.exceptions import PdfminerException
 
-MIN_CROSSINGS = 9
-"""Points where a page's rules cross before its tables are looked for: the grid of the
-smallest table, a header and a row of two cells, has nine."""
 MAX_PAGES = 200
 """Pages of one document whose tables are looked for."""
 MIN_FILLED = 0.75
