@@ -205,6 +205,8 @@ REFUSED = [
     "PRAGMA database_list",
     "SELECT current_setting('memory_limit')",
     "SELECT * FROM query('SELECT 1')",
+    "SELECT * FROM SABIO.CATALOG",
+    "SELECT * FROM Other",
     "SELEC * FROM ventas",
     "",
 ]
@@ -223,6 +225,8 @@ def test_the_validator_lets_selects_over_the_tables_through() -> None:
         "WITH m AS (SELECT * FROM ventas) SELECT count(*) FROM m",
         "SELECT * FROM ventas v JOIN gastos g USING (provincia)",
         "FROM main.ventas SELECT importe ORDER BY importe DESC LIMIT 5",
+        "SELECT sum(importe) FROM Ventas",  # DuckDB's names are case-insensitive: it runs
+        "WITH M AS (SELECT * FROM MAIN.VENTAS) SELECT count(*) FROM m",
     ):
         assert validate(sql, tables) == sql.rstrip(";")
     assert sql_of("Here it is:\n```sql\nSELECT 1;\n```\nDone") == "SELECT 1"
@@ -356,6 +360,16 @@ def test_a_single_value_is_the_one_line_answer(sales: Sabio) -> None:
     )
     answer = _ask(sales, "What is the total importe in 2023?", model)
     assert answer.text.startswith("total: **2227.00**, computed from ventas.csv [1].")
+
+
+def test_table_names_are_read_whatever_their_case(sales: Sabio, tmp_path: Path) -> None:
+    _write_csv(tmp_path / "gastos.csv", [["concepto", "importe"], ["luz", "50"]])
+    sales.add([tmp_path / "gastos.csv"])
+    model = _script(sales, "upper", "SELECT sum(importe) AS total FROM VENTAS")
+    answer = _ask(sales, "¿Cuál es el total de importe de los gastos y las ventas?", model)
+    assert answer.computation is not None and answer.computation.computed
+    assert answer.computation.tables == ["ventas"]
+    assert answer.text.startswith("total: **2327.00**, calculado a partir de ventas.csv [1].")
 
 
 def test_a_failed_query_goes_back_once_with_its_error(sales: Sabio) -> None:
