@@ -7,8 +7,8 @@ grid of cells with short text in nearly all of them, the loader can tell that it
 table. Unruled tables (columns only lined up by spaces) are left as text: guessing them
 from positions finds tables in every two-column page and figure (``bench/pdf_tables.py``).
 Only pages whose lines cross as a grid's do are looked at (pdfminer.six, underneath, is
-some 15 times slower than pdfium at reading a page), and a damaged PDF that pdfium could read but
-pdfminer cannot just has no tables.
+some 15 times slower than pdfium at reading a page), and a damaged PDF that pdfium could
+read but pdfminer cannot just has no tables.
 
 Kept, of what the finder proposes: at least 2 columns and a header with a data row under
 it; at most one empty header cell; :data:`MIN_FILLED` of the cells with text; no cell
@@ -35,7 +35,9 @@ from pdfplumber.utils.exceptions import PdfminerException
 MAX_PAGES = 200
 """Pages of one document whose tables are looked for."""
 MIN_FILLED = 0.75
+"""The share of a table's cells that hold text (a layout grid is mostly empty)."""
 MAX_CELL = 120
+"""Characters a table's cell may hold (a figure's boxed caption holds more)."""
 MAX_CUT_WORDS = 0.1
 """Of the pairs of neighbouring cells, the share that may look like one word cut in two."""
 CAPTION_BAND = 28.0
