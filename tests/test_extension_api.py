@@ -83,7 +83,13 @@ def test_a_page_is_summarized_and_translated_by_the_document_tasks(local: TestCl
 
 def test_a_page_is_translated_block_by_block_for_translation_in_place(local: TestClient) -> None:
     page_id = _open(local)
-    blocks = ["El faro de Alejandría", "Medía  más de\ncien metros.", "1.250 · 3D", "—"]
+    blocks = [
+        "El faro de Alejandría",
+        "Medía  más de\ncien metros.",
+        "1.250 · 3D",
+        "—",
+        "Ver <a1>el <em2>mapa</em2></a1><br3/>hoy",
+    ]
     body = {"to": "en", "model": "fake:upper", "blocks": blocks}
     translated = local.post(f"{EXT}/pages/{page_id}/translate", json=body)
     assert translated.status_code == 200, translated.text
@@ -92,8 +98,10 @@ def test_a_page_is_translated_block_by_block_for_translation_in_place(local: Tes
         "MEDÍA MÁS DE CIEN METROS.",
         "1.250 · 3D",
         "—",
+        "VER <A1>EL <EM2>MAPA</EM2></A1><BR3/>HOY",  # inline elements' tags kept
     ]
     assert translated.json()["problems"] == []
+    assert translated.json()["markdown"].endswith("—\n\nVER EL MAPA HOY")
     too_many = local.post(f"{EXT}/pages/{page_id}/translate", json={**body, "blocks": ["x"] * 5001})
     assert too_many.status_code == 422
 

@@ -51,6 +51,7 @@ from sabio.server.threads import run_waiting
 from sabio.server.throttle import Throttle
 from sabio.store import Turn
 from sabio.store.users import EXTENSION_SCOPE
+from sabio.tasks.translate import without_tags
 
 router = APIRouter(prefix=f"{API_PREFIX}/extension", tags=["browser extension"], responses=ERRORS)
 ServicesDep = Annotated[Services, Depends(services_of)]
@@ -109,7 +110,8 @@ class PageTranslationIn(BaseModel):
         max_length=5000,
         description="The page's blocks as shown (paragraphs, headings, list items…): "
         "when given, these are translated one for one instead of the page's text "
-        "(translation in place).",
+        "(translation in place). A block's inline elements are numbered tags, kept in "
+        "its translation: `<a1>…</a1>` around words, `<code2/>` for one kept as it is.",
     )
 
 
@@ -382,7 +384,7 @@ async def translate_page(
     if body.blocks:
         each = functools.partial(services.reader.translate_blocks, body.blocks, body.to)
         blocks, problems = await run_waiting(functools.partial(each, model=body.model))
-        markdown = "\n\n".join(blocks)
+        markdown = "\n\n".join(without_tags(block) for block in blocks)
         return PageTranslationOut(
             markdown=markdown, language=body.to, problems=problems, blocks=blocks
         )
