@@ -3,14 +3,23 @@
 
 const api = globalThis.browser ?? globalThis.chrome;
 
+// The text asked about is the page's main content as shown: its one <article>, or its
+// <main>, when that holds a good part of the page's text; else the whole page. Menus,
+// ads, cookie notices and comments around it are not sent (the HTML saved is whole:
+// Sabio reads its main content itself).
 function readPage() {
   const selection = String(window.getSelection?.() ?? "");
   const pdf = document.contentType === "application/pdf";
+  const whole = document.body?.innerText ?? "";
+  const articles = document.querySelectorAll("article");
+  const main = [articles.length === 1 ? articles[0] : null, document.querySelector("main, [role=main]")]
+    .map((el) => el?.innerText?.trim() ?? "")
+    .find((text) => text.length >= 200 && text.length >= whole.trim().length / 4);
   return {
     url: location.href,
     title: document.title,
     lang: document.documentElement.lang || "",
-    text: pdf ? "" : document.body?.innerText ?? "",
+    text: pdf ? "" : main ?? whole,
     html: pdf ? "" : document.documentElement.outerHTML,
     selection,
     pdf,

@@ -124,13 +124,19 @@ class Browser:
         )
         self.context.set_default_timeout(TIMEOUT)
         self.requests: list[str] = []
-        self.context.on("request", lambda r: self.requests.append(r.url))
+        self.sent: list[tuple[str, str | None]] = []  # (url, body) of each POST
+        self.context.on("request", self._log)
         self.errors: list[str] = []
         workers = self.context.service_workers
         self.worker = workers[0] if workers else self.context.wait_for_event("serviceworker")
         self.id = urlsplit(self.worker.url).hostname
         self.name, self.shots = name, 0
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
+
+    def _log(self, request: Any) -> None:
+        self.requests.append(request.url)
+        if request.method == "POST":
+            self.sent.append((request.url, request.post_data))
 
     def tab(self, url: str) -> tuple[Any, int]:
         """A tab on ``url`` and its tab id."""
@@ -242,8 +248,12 @@ def test_ask_about_a_page_alone_and_with_a_knowledge_base_then_save_and_find_it(
         expect(panel.locator("#answer blockquote").first).to_contain_text("seventeenth century")
         assert not panel.locator("#answer").inner_text().startswith(">")
         browser.shot(panel, "asked-page-and-kb")
-        opened = [u for u in browser.requests if u.endswith("/api/v1/extension/pages")]
+        opened = [b for u, b in browser.sent if u.endswith("/api/v1/extension/pages")]
         assert len(opened) == 1, opened  # the page sent once, for both questions
+        sent = json.loads(opened[0] or "{}")["text"]  # its main content: the <article>
+        assert sent.startswith("El faro de Alejandría vuelve a brillar\n")
+        assert sent.endswith("en el siglo XIV.")
+        assert "Portada" not in sent and "Aviso de cookies" not in sent
         assert browser.foreign_requests(local, pages) == []
     finally:
         browser.close()
