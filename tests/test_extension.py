@@ -200,6 +200,7 @@ def test_ask_about_a_page_alone_and_with_a_knowledge_base_then_save_and_find_it(
         expect(panel.locator("#work")).to_be_visible()
         expect(panel.locator("#status")).to_contain_text(local)
         expect(panel.locator("#save")).to_have_text("Guardar en Sabio")  # the browser's Spanish
+        expect(panel.locator("#about-link")).to_be_hidden()  # no link chosen: no such choice
         browser.shot(panel, "connected")
         panel.click("#save")
         expect(panel.locator("#saved")).to_have_attribute("data-status", "indexed")

@@ -34,7 +34,7 @@ class Shouting:
     """Translates by upper-casing each numbered line; ``mode`` "unnumbered" drops the
     numbers of a batch (so each line is asked again alone), "lossy" drops the figures,
     "untagged" the tags that stand for a block's inline elements, "swapped" closes them
-    in the wrong order."""
+    in the wrong order, "garbled" loses the closing tags' ">"."""
 
     def __init__(self, mode: str) -> None:
         self.name, self.context_window, self.mode, self.calls = f"shout:{mode}", 4096, mode, 0
@@ -56,6 +56,8 @@ class Shouting:
             )
         elif self.mode == "untagged":
             yield "\n".join(re.sub(r"</?[a-z]+\d+/?>", "", line).upper() for line in lines)
+        elif self.mode == "garbled":
+            yield "\n".join(re.sub(r"(</[a-z]+\d+)>", r"\1", line).upper() for line in lines)
         elif self.mode == "swapped":
             yield "\n".join(line.replace("</i2></b1>", "</b1></i2>").upper() for line in lines)
         else:
@@ -127,11 +129,17 @@ def test_a_block_whose_tags_are_lost_or_broken_is_asked_again_then_given_as_plai
             "MUY BIEN",
         ],
         "swapped": [block.upper() for block in BLOCKS] + ["MUY BIEN"],
+        "garbled": [
+            "LEE LA GUÍA Y EJECUTA <code3/>.",
+            BLOCKS[1].upper(),
+            BLOCKS[2].upper(),
+            "MUY BIEN",
+        ],
     }
     for mode, translations in expected.items():
         model = Shouting(mode)
         found, problems = translate_blocks(model, blocks, "en")
-        lost = 3 if mode == "untagged" else 1  # each asked again alone, once
+        lost = {"untagged": 3, "swapped": 1, "garbled": 2}[mode]  # each asked again, once
         assert (found, model.calls) == (translations, 1 + lost)
         assert len(problems) == lost and all("formatting was lost" in p for p in problems)
     assert without_tags(blocks[0]) == "Lee la guía y ejecuta ."

@@ -40,6 +40,9 @@ _CELL_SPLIT = re.compile(r"(\t|\s*\|\s*|\s{2,})")
 _NUMBERED = re.compile(r"^\s*(\d+)[.)]\s?(.*)$")
 _FIGURE = re.compile(r"\d+(?:[.,]\d+)*")
 _TAG = re.compile(r"</?[a-z]+\d+/?>", re.IGNORECASE)
+_LOOSE_TAG = re.compile(r"</?[a-z]+\d*(?:\s*/?>)?", re.IGNORECASE)
+"""A tag as a model may mangle it (``</a1``, ``<br />``): not words, in a block whose
+own words have nothing like it."""
 Progress = Callable[[str], None]
 
 
@@ -147,20 +150,25 @@ def _kept_whole(original: str, translation: str) -> str:
     seen: set[str] = set()
 
     def keep(tag: re.Match[str]) -> str:
-        name = tag[0].lower()
+        name = "".join(tag[0].lower().split())
         if name in whole and name not in seen:
             seen.add(name)
-            return tag[0]
-        return ""
+            return name
+        return " " if name.endswith("/>") else ""
 
-    kept = _TAG.sub(keep, translation)
+    tags = _TAG if _LOOSE_TAG.search(without_tags(original)) else _LOOSE_TAG
+    kept = tags.sub(keep, translation)
     return " ".join([*kept.split(), *(tag for tag in whole if tag not in seen)])
 
 
 def _tags_kept(original: str, translation: str) -> bool:
-    """Whether ``translation`` has each tag of ``original`` once, each pair nested."""
+    """Whether ``translation`` has each tag of ``original`` once, each pair nested, and
+    no mangled one."""
     tags = [tag.lower() for tag in _TAG.findall(translation)]
     if sorted(tags) != sorted(tag.lower() for tag in _TAG.findall(original)):
+        return False
+    mangled = len(_LOOSE_TAG.findall(translation)) > len(tags)
+    if mangled and not _LOOSE_TAG.search(without_tags(original)):
         return False
     opened: list[str] = []
     for tag in tags:
