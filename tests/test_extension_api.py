@@ -108,6 +108,11 @@ def test_a_page_is_translated_block_by_block_for_translation_in_place(local: Tes
     assert translated.json()["markdown"].endswith("—\n\nVER EL MAPA HOY")
     too_many = local.post(f"{EXT}/pages/{page_id}/translate", json={**body, "blocks": ["x"] * 5001})
     assert too_many.status_code == 422
+    for blocks in ([], ["El faro"]):  # the embedded model only quotes: it is not asked
+        embedded = {"to": "en", "model": "embedded:smollm2", "blocks": blocks}
+        refused = local.post(f"{EXT}/pages/{page_id}/translate", json=embedded)
+        assert "cannot translate" in _error(refused, 400, "bad_request")
+        assert refused.json()["error"]["key"] == "translation_needs_model"
 
 
 def test_a_page_with_a_knowledge_base_cites_both_kinds(local: TestClient) -> None:
