@@ -151,6 +151,12 @@ class Settings:
         "Most one upload request may carry in all, in MB (its files together); a bigger "
         "request is refused (413) before its body is read, or at the first byte over.",
     )
+    open_pages_mb: int = _setting(
+        256,
+        "Memory, in MB, the pages open in the browser extension may take in all (their text, "
+        "passages and embeddings; all users): the page used longest ago is forgotten first "
+        "(the extension sends it again), and a page bigger than this is refused.",
+    )
     max_upload_files: int = _setting(
         100, "Most files one upload request may carry; more is refused (413)."
     )

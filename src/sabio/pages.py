@@ -32,6 +32,8 @@ PAGE_DOCUMENT_ID = 0
 """The ``document_id`` of a page's passages (stored documents' ids start at 1)."""
 MAX_PAGE_CHARS = 2_000_000
 """The longest page text taken (about a thousand pages of a book)."""
+PASSAGE_BYTES = 512
+"""What a passage takes in memory besides its words (its object, offsets, heading)."""
 PAGE_K = 5
 """Passages of the page given to an answer at most."""
 KEYWORDS_ONLY = "keyword matches only on the page: {error}"
@@ -49,6 +51,15 @@ class OpenPage:
     chunks: list[Chunk]
     owner: int | None = None
     vectors: dict[str, Vectors] = field(default_factory=dict)
+
+    @property
+    def size(self) -> int:
+        """Bytes the page takes in memory, about: its text, its passages, their vectors."""
+        passages = sum(
+            len(c.text.encode()) + len(c.context.encode()) + PASSAGE_BYTES for c in self.chunks
+        )
+        vectors = sum(v.nbytes for v in self.vectors.values())
+        return len(self.text.encode()) + passages + vectors
 
     @property
     def digest(self) -> str:

@@ -899,14 +899,29 @@ class Sabio:
 
     def translate_page(self, page: OpenPage, to: str, *, model: str | None = None) -> Translation:
         """The page in the language ``to`` (:mod:`sabio.tasks.translate`)."""
-        return translate_document(self.chat_model(model), [(None, page.text)], to)
+        return translate_document(self._page_translator(model), [(None, page.text)], to)
 
     def translate_blocks(
         self, blocks: Sequence[str], to: str, *, model: str | None = None
     ) -> tuple[list[str], list[str]]:
         """The blocks of a page in the tab (its paragraphs, headings…), one translation
         each, for the extension to put in their places (translation in place)."""
-        return translate_blocks(self.chat_model(model), blocks, to)
+        return translate_blocks(self._page_translator(model), blocks, to)
+
+    def _page_translator(self, model: str | None) -> ChatModel:
+        """The chat model that translates a page; ConfigError for the embedded one: it
+        only quotes, and what it writes as a translation is made up (seen: headlines
+        replaced by dates)."""
+        name = model or self._default_chat_model()
+        if name.partition(":")[0] == EMBEDDED_BACKEND:
+            raise ConfigError(
+                f"the embedded chat model ({name}) cannot translate: start Ollama "
+                "(`ollama serve`, then `sabio pull qwen3:4b`) or set chat_model to a model "
+                "of an OpenAI-compatible server",
+                key="translation_needs_model",
+                model=name,
+            )
+        return self.chat_model(name)
 
     def open_file_page(
         self, content: bytes, media_type: str, url: str, title: str = "", owner: int | None = None

@@ -2,6 +2,7 @@
 
     translate_document(model, pages, "en") ─► Translation(markdown, segments, problems)
     translate_blocks(model, blocks, "en")  ─► (one translation per block, problems)
+    without_tags("Lee <a1>la guía</a1>")   ─► "Lee la guía"
 
 The structure is Sabio's, not the model's: each page's lines are read as headings, list
 items, table rows and paragraphs; only their words go to the model, as numbered segments
@@ -12,6 +13,11 @@ come back with one line per segment is asked again segment by segment. A segment
 figures (amounts, dates, percentages) are not all in its translation is listed in
 ``problems`` with the missing figures; the page numbers of the original are kept as
 ``<!-- page N -->`` lines in the Markdown.
+
+A block of a page in the browser keeps its inline elements (links, bold, code…) as
+numbered tags: ``<a1>…</a1>`` around words that are translated, ``<code2/>`` for one kept
+as it is; the model is asked to keep them, a block whose translation lost or broke them
+is asked again alone, and then given as plain words (listed in ``problems``).
 """
 
 from __future__ import annotations
@@ -33,6 +39,10 @@ _HEADING = re.compile(r"^(#{1,6}\s+)(.*)$")
 _CELL_SPLIT = re.compile(r"(\t|\s*\|\s*|\s{2,})")
 _NUMBERED = re.compile(r"^\s*(\d+)[.)]\s?(.*)$")
 _FIGURE = re.compile(r"\d+(?:[.,]\d+)*")
+_TAG = re.compile(r"</?[a-z]+\d+/?>", re.IGNORECASE)
+_LOOSE_TAG = re.compile(r"</?[a-z]+\d*(?:\s*/?>)?", re.IGNORECASE)
+"""A tag as a model may mangle it (``</a1``, ``<br />``): not words, in a block whose
+own words have nothing like it."""
 Progress = Callable[[str], None]
 
 
@@ -103,23 +113,85 @@ def translate_blocks(
     model: ChatModel, blocks: Sequence[str], to: str
 ) -> tuple[list[str], list[str]]:
     """Each of ``blocks`` (a page's paragraphs, headings, list items… as the browser
-    shows them) in the language ``to``, one for one, and the problems (as
-    :func:`translate_document`'s). A block with no words, or one the model did not
-    translate, comes back as it was."""
-    system = _system(language_name(to))
-    budget = text_budget(model, system, 0) // 2
+    shows them, inline elements as tags: see the module docstring) in the language
+    ``to``, one for one, and the problems (as :func:`translate_document`'s). A block with
+    no words, or one the model did not translate, comes back as it was."""
     segments = [_Segment(" ".join(block.split())) for block in blocks]
-    for batch in _batches(model, [s for s in segments if _has_words(s.text)], budget):
+    worded = [s for s in segments if _has_words(without_tags(s.text))]
+    system = _system(language_name(to), tags=any(_TAG.search(s.text) for s in worded))
+    budget = text_budget(model, system, 0) // 2
+    for batch in _batches(model, worded, budget):
         _translate_batch(model, system, batch, budget)
+    lost: list[str] = []
+    for segment in worded:
+        if segment.translation and not _tags_kept(segment.text, segment.translation):
+            single = _numbered(_ask(model, system, [segment.text], budget), 1)
+            again = single[0] if single else ""
+            if not _tags_kept(segment.text, again):
+                again = _kept_whole(segment.text, again or segment.translation)
+                lost.append(f"{without_tags(segment.text)[:60]!r}: its formatting was lost")
+            segment.translation = again
     translated = [s.translation or s.text for s in segments]
-    return translated, _problems([s for s in segments if _has_words(s.text)])
+    plain = [_Segment(without_tags(s.text), without_tags(s.translation)) for s in worded]
+    return translated, _problems(plain) + lost
 
 
-def _system(target: str) -> str:
+def without_tags(text: str) -> str:
+    """A block's words without the tags that stand for its inline elements (one kept
+    whole, such as a line break, is a space)."""
+    return " ".join(_TAG.sub(lambda tag: " " if tag[0].endswith("/>") else "", text).split())
+
+
+def _kept_whole(original: str, translation: str) -> str:
+    """``translation`` without its tags but those of elements kept whole (code, images,
+    line breaks: their words are not in the translation), each once; a missing one at
+    the end."""
+    whole = [tag.lower() for tag in _TAG.findall(original) if tag.endswith("/>")]
+    seen: set[str] = set()
+
+    def keep(tag: re.Match[str]) -> str:
+        name = "".join(tag[0].lower().split())
+        if name in whole and name not in seen:
+            seen.add(name)
+            return name
+        return " " if name.endswith("/>") else ""
+
+    tags = _TAG if _LOOSE_TAG.search(without_tags(original)) else _LOOSE_TAG
+    kept = tags.sub(keep, translation)
+    return " ".join([*kept.split(), *(tag for tag in whole if tag not in seen)])
+
+
+def _tags_kept(original: str, translation: str) -> bool:
+    """Whether ``translation`` has each tag of ``original`` once, each pair nested, and
+    no mangled one."""
+    tags = [tag.lower() for tag in _TAG.findall(translation)]
+    if sorted(tags) != sorted(tag.lower() for tag in _TAG.findall(original)):
+        return False
+    mangled = len(_LOOSE_TAG.findall(translation)) > len(tags)
+    if mangled and not _LOOSE_TAG.search(without_tags(original)):
+        return False
+    opened: list[str] = []
+    for tag in tags:
+        if tag.endswith("/>"):
+            continue
+        if not tag.startswith("</"):
+            opened.append(tag[1:])
+        elif not opened or opened.pop() != tag[2:]:
+            return False
+    return not opened
+
+
+def _system(target: str, *, tags: bool = False) -> str:
+    kept = (
+        " Some lines hold numbered tags such as <b1>…</b1> or <img2/>: keep each tag once, "
+        "around the words it marks."
+        if tags
+        else ""
+    )
     return (
         f"Translate each numbered line into {target}. Answer with the same numbers, one line "
         "each, in the same order: only the translation, keeping every figure, date, name "
-        "and symbol exactly as written."
+        "and symbol exactly as written." + kept
     )
 
 
