@@ -34,7 +34,6 @@ from sabio.config import Settings
 from sabio.errors import ConfigError, EmbeddingMismatchError, ModelError, NotFoundError
 from sabio.filters import DocumentFilter, filtered_document_ids
 from sabio.home import make_private_home, uploads_folder, uploads_root
-from sabio.index import ChunkIndex
 from sabio.ingest import (
     TRANSCRIBING,
     FileResult,
@@ -74,6 +73,7 @@ from sabio.notes import (
     said,
 )
 from sabio.pages import OpenPage, file_page, page_grounding, saved_page
+from sabio.ranking import SearchIndex, search_index
 from sabio.readers import Keeper, Limits
 from sabio.review import Report, review_kb
 from sabio.review.alerts import highest, post_webhook, webhook_payload
@@ -167,8 +167,8 @@ class Sabio:
         self.feedback = self.store.feedback
         self.jobs = JobQueue(self.store)
         shared = shared_with
-        self.index: ChunkIndex = (
-            shared.index if shared else ChunkIndex(self.store, settings.home / "index")
+        self.index: SearchIndex = (
+            shared.index if shared else search_index(self.store, settings.home / "index")
         )
         self._embedders: dict[str, EmbeddingModel] = shared._embedders if shared else {}
         self._chat_models: dict[str, ChatModel] = shared._chat_models if shared else {}
