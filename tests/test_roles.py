@@ -46,6 +46,7 @@ SPEC: dict[tuple[str, str], str] = {
     ("GET", f"{API}/models"): "user",
     ("POST", f"{API}/models/pull"): "admin",
     ("GET", f"{API}/settings"): "user",
+    ("GET", f"{API}/models/hosts"): "admin",
     ("PUT", f"{API}/settings"): "admin",
     ("GET", f"{API}/data"): "admin",
     ("POST", f"{API}/data/export"): "admin",

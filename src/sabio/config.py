@@ -51,6 +51,12 @@ class Settings:
         "'postgresql://user:password@host/dbname' a PostgreSQL database with pgvector, which "
         "several servers and workers can share (pip install 'sabio[postgres]').",
     )
+    database_pool_size: int = _setting(
+        10,
+        "Most connections one Sabio process (a server, a worker) opens to a PostgreSQL "
+        "database_url at once; more statements wait for a free one. Keep their sum over "
+        "every process below PostgreSQL's max_connections (100 unless changed).",
+    )
     ollama_host: str = _setting(
         "http://127.0.0.1:11434", "Ollama's address (OLLAMA_HOST is honoured too)."
     )

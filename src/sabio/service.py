@@ -96,7 +96,8 @@ from sabio.store import (
     SourceItem,
     Store,
 )
-from sabio.store.registry import open_store
+from sabio.store.backend import SabioStore
+from sabio.store.registry import StoreOptions, open_store
 from sabio.tables.answers import TableAccess
 from sabio.tables.engine import Result, TableInfo, TableStore, tables_path
 from sabio.tables.query import validate
@@ -158,8 +159,14 @@ class Sabio:
         process's, :class:`sabio.readers.Keeper`); without one each read starts its own."""
         self.settings = settings
         make_private_home(settings.home)
-        self.store = open_store(
-            settings.database_url, settings.database_path, per_thread=concurrent_reads
+        self.store: SabioStore = open_store(
+            settings.database_url,
+            settings.database_path,
+            StoreOptions(
+                per_thread=concurrent_reads,
+                pool_size=settings.database_pool_size,
+                alongside=shared_with.store if shared_with else None,
+            ),
         )
         self.chats = self.store.chats
         self.users = self.store.users

@@ -30,7 +30,7 @@ from sabio.service import Sabio
 from sabio.sources import Source, SourceWatch, automation
 from sabio.sources.kinds import SourceKind, source_kind
 from sabio.sources.run import SyncRun, Tally
-from sabio.store.registry import open_store
+from sabio.store.registry import StoreOptions, open_store
 from sabio.tasks.budget import TaskCancelled
 from sabio.tasks.jobs import run_task, save_result, task_payload
 
@@ -50,7 +50,13 @@ class Worker:
         self.sabio = sabio
         self.watch = watch
         settings = sabio.settings
-        self.store = open_store(settings.database_url, settings.database_path, per_thread=True)
+        self.store = open_store(
+            settings.database_url,
+            settings.database_path,
+            StoreOptions(
+                per_thread=True, pool_size=settings.database_pool_size, alongside=sabio.store
+            ),
+        )
         self.queue = JobQueue(self.store)
         self.sources = self.store.sources
         self._wake = threading.Event()

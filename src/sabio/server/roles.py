@@ -74,6 +74,7 @@ RULES: dict[tuple[str, str], Need] = {
     ("GET", f"{API}/models"): USER,
     ("POST", f"{API}/models/pull"): ADMIN,
     ("GET", f"{API}/settings"): USER,
+    ("GET", f"{API}/models/hosts"): ADMIN,
     ("PUT", f"{API}/settings"): ADMIN,
     # everything Sabio keeps: export, import, purge (server/data_api.py)
     ("GET", f"{API}/data"): ADMIN,

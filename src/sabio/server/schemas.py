@@ -271,6 +271,19 @@ class ModelOut(_Out):
     default: str
 
 
+class OllamaHostOut(_Out):
+    url: str
+    reachable: bool = Field(description="It answered its /api/tags last time it was asked.")
+    models: list[str] = Field(description="Its models (the last list it gave).")
+    busy: int = Field(description="This server process's requests on it now.")
+    waiting: int = Field(description="This server process's requests waiting for a place.")
+    limit: int = Field(description="ollama_parallel: most requests at once; 0: no limit.")
+    last_error: str = Field(description="Its latest failure, '' if none.")
+    error_key: str | None = Field(description="That error's key in the catalogue (i18n.js).")
+    error_args: dict[str, Any] = Field(description="The values that error names.")
+    failed_at: float | None = Field(description="When that was (Unix time).")
+
+
 class ChatIn(BaseModel):
     kb: str | None = Field(None, description="Knowledge base to answer from; null: none.")
     model: str | None = Field(None, description="Chat model; null: the chat_model setting.")

@@ -41,7 +41,7 @@ from sabio.store.feedback import FeedbackStore
 from sabio.store.guides import GuideStore
 from sabio.store.pg_ranking import KeywordRanker
 from sabio.store.pg_schema import PG_MIGRATIONS
-from sabio.store.postgres import PostgresDatabase
+from sabio.store.postgres import DEFAULT_POOL_SIZE, PostgresDatabase, PostgresPool
 from sabio.store.reviews import ReviewStore
 from sabio.store.sources import SourceStore
 from sabio.store.users import UserStore
@@ -79,8 +79,10 @@ ids grow with their position)."""
 class PostgresStore(PostgresDatabase, DocumentTables):
     """Everything Sabio keeps, in the PostgreSQL database at ``url``."""
 
-    def __init__(self, url: str) -> None:
-        super().__init__(url, PG_MIGRATIONS)
+    def __init__(
+        self, url: str, *, pool_size: int = DEFAULT_POOL_SIZE, pool: PostgresPool | None = None
+    ) -> None:
+        super().__init__(url, PG_MIGRATIONS, pool_size=pool_size, pool=pool)
         self.chats: ChatBackend = ChatStore(self)
         self.users: UserBackend = UserStore(self)
         self.sources: SourceBackend = SourceStore(self)
