@@ -291,6 +291,32 @@ def test_an_answer_is_pinned_over_rest_listed_and_unpinned(client: TestClient) -
     _error(client.delete(f"{API}/kbs/legal/notes/{rated['id']}"), 404, "not_found")
 
 
+def test_the_judged_set_and_its_scores_over_rest(client: TestClient) -> None:
+    url = f"{API}/kbs/legal/judged"
+    assert client.get(url).json() == {"questions": [], "scores": {}}
+    empty = client.get(url, params={"scores": True})
+    assert empty.status_code == 400 and empty.json()["error"]["key"] == "no_feedback"
+    chat = client.post(f"{API}/chats", json={"kb": "legal"}).json()["id"]
+    office = "When does the office open?"
+    _events(client.post(f"{API}/chats/{chat}/messages", json={"question": office}))
+    _, answer = client.get(f"{API}/chats/{chat}").json()["messages"]
+    rate = f"{API}/chats/{chat}/messages/{answer['id']}/feedback"
+    pin = client.post(rate, json={"rating": "up", "pin": True}).json()
+    fixed = {"question": QUESTION, "answer": "30 days.", "correction": FIX}
+    note = client.post(f"{API}/kbs/legal/feedback", json=fixed).json()
+    client.post(f"{API}/kbs/legal/feedback", json={"question": "Who?", "rating": "down"})
+    listed = client.get(url).json()
+    assert [(q["id"], q["question"], q["pinned"], q["corrected"]) for q in listed["questions"]] == [
+        (pin["id"], office, True, False), (note["id"], QUESTION, False, True)
+    ]  # fmt: skip
+    assert listed["questions"][0]["relevant"][0].endswith("office.txt")
+    assert listed["questions"][1]["relevant"] == [note_source(note["id"])]
+    assert {q["rank"] for q in listed["questions"]} == {None}  # not searched
+    scored = client.get(url, params={"scores": True}).json()
+    assert [q["rank"] for q in scored["questions"]] == [1, 1]
+    assert scored["scores"]["questions"] == 2 and scored["scores"]["mrr@10"] == 1.0
+
+
 def test_an_answer_with_a_note_and_documents_says_which_is_newer(
     sabio: Sabio, tmp_path: Path
 ) -> None:

@@ -98,6 +98,7 @@ SPEC: dict[tuple[str, str], str] = {
     ("GET", f"{API}/kbs/{{name}}/notes"): "read",
     ("PATCH", f"{API}/kbs/{{name}}/notes/{{note_id}}"): "write",
     ("DELETE", f"{API}/kbs/{{name}}/notes/{{note_id}}"): "write",
+    ("GET", f"{API}/kbs/{{name}}/judged"): "read",
     ("GET", f"{API}/kbs/{{name}}/guide"): "read",
     ("PUT", f"{API}/kbs/{{name}}/guide"): "write",
     ("GET", f"{API}/auth/status"): "open",

@@ -16,6 +16,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from sabio.errors import ForbiddenError, NotFoundError
+from sabio.evaluation import JudgedQuestion, judged_questions, score_feedback
 from sabio.notes import note_label
 from sabio.server import roles
 from sabio.server.access import authenticate
@@ -28,6 +29,8 @@ from sabio.server.schemas import (
     GlossaryEntry,
     GuideExample,
     GuideIO,
+    JudgedQuestionOut,
+    JudgedSetOut,
     NotePatch,
     RowId,
 )
@@ -117,6 +120,33 @@ def remove_note(name: str, note_id: RowId, services: ServicesDep) -> Response:
     with services.indexing() as indexer:
         indexer.remove_feedback(note_id)
     return Response(status_code=204)
+
+
+@router.get("/kbs/{name}/judged", summary="The questions its users judged (and their scores)")
+def judged_set(
+    name: str,
+    services: ServicesDep,
+    scores: Annotated[bool, Query(description="Search each one now and score it.")] = False,
+) -> JudgedSetOut:
+    """The judged set ``sabio eval --from-feedback`` measures: each pinned answer's
+    question (answered by the documents it cites) and each corrected one (by its note).
+    With ``scores``, the knowledge base's search as it is now on them (a search per
+    question): the metrics and where each question's answer ranks."""
+    kb = services.reader.get_kb(name).name
+    if not scores:
+        return JudgedSetOut(questions=[_judged(j) for j in judged_questions(services.reader, kb)])
+    measured = score_feedback(services.reader, kb)
+    return JudgedSetOut(
+        questions=[_judged(j, measured.ranks[j.feedback_id]) for j in measured.judged],
+        scores=measured.metrics,
+    )
+
+
+def _judged(judged: JudgedQuestion, rank: int | None = None) -> JudgedQuestionOut:
+    return JudgedQuestionOut(
+        id=judged.feedback_id, question=judged.question, pinned=judged.pinned,
+        corrected=judged.corrected, relevant=list(judged.relevant), rank=rank,
+    )  # fmt: skip
 
 
 @router.get("/kbs/{name}/guide", summary="A knowledge base's instructions and style")

@@ -130,6 +130,7 @@ RULES: dict[tuple[str, str], Need] = {
     ("GET", f"{API}/kbs/{{name}}/notes"): READ,
     ("PATCH", f"{API}/kbs/{{name}}/notes/{{note_id}}"): WRITE,
     ("DELETE", f"{API}/kbs/{{name}}/notes/{{note_id}}"): WRITE,
+    ("GET", f"{API}/kbs/{{name}}/judged"): READ,
     ("GET", f"{API}/kbs/{{name}}/guide"): READ,
     ("PUT", f"{API}/kbs/{{name}}/guide"): WRITE,
     # accounts
