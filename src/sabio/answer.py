@@ -483,8 +483,9 @@ class Grounding:
     """The knowledge base's instructions and style, for the answers the model writes."""
     pinned: FindPinned | None = None
     """The pinned answers: one served, citations re-checked, for a question like its own."""
-    newer: Callable[[Sequence[Citation], str], list[str]] | None = None
-    """For an answer that cites a correction and documents: which of them is newer."""
+    newer: Callable[[Sequence[SearchHit], str], list[str]] | None = None
+    """For an answer made from a correction and documents (its passages): the documents
+    that do not say what the correction says, and which of them is newer."""
     tasks: TaskAccess | None = None
     """Its whole documents, for a summary or translation asked for (:mod:`sabio.tasks.requests`)."""
 
@@ -592,7 +593,7 @@ class AnswerStream:
             mark("first_token_ms")
             yield answer.text
         if self.noted and grounding.newer is not None:
-            answer.notes += grounding.newer(answer.citations, answer.language)
+            answer.notes += grounding.newer(self.consulted, answer.language)
         mark("total_ms")
 
     def _computed(

@@ -7,7 +7,9 @@ paraphrases find it, by words and by meaning), its metadata the author, the date
 question and the answer corrected. An answer looks for the notes apart from the other
 documents (:class:`NoteMatcher`) and, when one is about the question, quotes it first and
 cites it as "Correction by ana, 2026-12-03" (:func:`note_label`): what the user taught
-wins by priority, not by what the model makes of it.
+wins by priority, not by what the model makes of it. A document the answer was also made
+from that does not say what the note says (the support check of the note against its
+passages, :func:`disagreement`) is quoted in the answer's notes, with which is newer.
 
 Which notes a question is about is decided by its closeness in meaning to the question
 each note corrects, measured by the multilingual embedder (:data:`NOTE_MATCHER`)
@@ -29,14 +31,19 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from sabio.extractive import pick_sentences
 from sabio.ingest import LoadedSource
 from sabio.loaders import LoadedDocument, Section
 from sabio.models import EmbeddingModel
+from sabio.search import SearchHit
 from sabio.store.feedback import Feedback
+from sabio.support import Embed, Passages, check_claims
 
 NOTE_SCHEME = "note:"
 NOTES_K = 2
 """Most notes quoted first in one answer."""
+QUOTE_CHARS = 200
+"""Most characters of what a document says instead of a note, quoted in the answer's notes."""
 NOTE_MATCHER = "embedded:use-multilingual"
 NOTE_FLOOR = 0.6
 """The cosine (of :data:`NOTE_MATCHER`) from which a question is about a note's question."""
@@ -52,10 +59,10 @@ _SAID = {
     "deleted": ("a passage this pinned answer cites was deleted: {where}",
                 "un pasaje que cita esta respuesta fijada se eliminó: {where}"),
     "correction": ("the correction by {author} ({date})", "la corrección de {author} ({date})"),
-    "note_newer": ("{note} is newer than {name} ({day})",
-                   "{note} es más reciente que {name} ({day})"),
-    "doc_newer": ("{name} ({day}) is newer than {note}: it may say otherwise",
-                  "{name} ({day}) es más reciente que {note}: puede decir otra cosa"),
+    "note_newer": ("{note} is newer than {name} ({day}), which says: “{quote}”",
+                   "{note} es más reciente que {name} ({day}), que dice: «{quote}»"),
+    "doc_newer": ("{name} ({day}) is newer than {note} and does not say the same: “{quote}”",
+                  "{name} ({day}) es más reciente que {note} y no dice lo mismo: «{quote}»"),
     "page": ("page", "página"),
 }  # fmt: skip
 
@@ -118,6 +125,21 @@ def note_item(note: Feedback) -> LoadedSource:
     }
     return LoadedSource(note_source(note.id), digest.hexdigest(), title, document,
                         metadata=metadata)  # fmt: skip
+
+
+def disagreement(note: Feedback, hits: Sequence[SearchHit], embed: Embed | None) -> str:
+    """What one document's passages ``hits`` say instead of ``note``: "" when the support
+    check (:func:`sabio.support.check_claims`) finds every statement of the correction in
+    them, or when none of their sentences is about the question it corrects (another
+    subject contradicts nothing); else their sentence that answers that question."""
+    passages = Passages(hits, embed)
+    if all(claim.supported for claim in check_claims(note.correction, passages)):
+        return ""
+    picks = pick_sentences(note.question or note.correction, passages)
+    if not picks:
+        return ""
+    text = " ".join(passages.sentences[picks[0].passage][picks[0].sentence].text.split())
+    return text if len(text) <= QUOTE_CHARS else text[: QUOTE_CHARS - 1].rstrip() + "…"
 
 
 class NoteMatcher:
