@@ -78,6 +78,9 @@ def test_a_guide_keeps_to_its_share_and_says_what_it_pushed_out(
         assert GUIDE.instruction in system and system.count("Question: ") < 10
         assert any("examples left out" in n for n in notes), notes
         assert any("passages did not fit" in n and "instructions took" in n for n in notes)
+        _, spanish = _system(sabio, "¿Cuál es el plazo de preaviso?")
+        assert any("se dejaron fuera" in n and "ejemplos" in n for n in spanish), spanish
+        assert not any("examples" in n for n in spanish)  # no English inside
     finally:
         sabio.close()
 
@@ -92,6 +95,8 @@ def test_fitting_drops_examples_then_terms_then_the_instruction() -> None:
     assert left == ["1 examples"] and "Examples" not in text and cost == words(text)
     assert fit_guide(GUIDE, "en", 3, words) == ("", 0, ["1 examples", "1 glossary entries",
                                                         "the instruction"])  # fmt: skip
+    assert fit_guide(GUIDE, "es", 3, words)[2] == ["1 ejemplos", "1 entradas del glosario",
+                                                   "la instrucción"]  # fmt: skip
 
 
 def test_an_extractive_answer_quotes_whatever_the_guide(settings: Settings, tmp_path: Path) -> None:

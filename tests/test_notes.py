@@ -203,6 +203,13 @@ def test_an_answer_given_elsewhere_is_corrected_and_the_ollama_api_cites_the_not
     assert reply.status_code == 200, reply.text
     content = reply.json()["message"]["content"]
     assert FIX in content and "Correction by" in content
+    spanish = client.get(f"{API}/kbs/legal/notes", headers={"Accept-Language": "es-ES,en;q=0.5"})
+    assert spanish.json()[0]["label"].startswith("Corrección de ")
+    asked = {**body, "messages": [{"role": "user", "content": "¿Cuál es el plazo de preaviso?"}]}
+    content = client.post("/api/chat", json=asked).json()["message"]["content"]
+    assert "**Fuentes**" in content and "Corrección de " in content
+    # the documents were written before the correction, and say 30 days: said, in Spanish
+    assert "es más reciente que contract.txt" in content and "que dice: «" in content
 
 
 # the CLI

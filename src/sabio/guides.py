@@ -29,6 +29,10 @@ _HEADINGS = {
 
 
 _ALONE = {"en": "Instructions (follow them):", "es": "Instrucciones (síguelas):"}
+_LEFT_OUT = {
+    "en": ("{n} examples", "{n} glossary entries", "the instruction"),
+    "es": ("{n} ejemplos", "{n} entradas del glosario", "la instrucción"),
+}
 
 
 def guide_text(guide: Guide, language: str, *, alone: bool = False) -> str:
@@ -54,7 +58,7 @@ def fit_guide(
     guide: Guide, language: str, room: int, count: Callable[[str], int]
 ) -> tuple[str, int, list[str]]:
     """The guide's text within ``room`` tokens (``count`` counts them), its cost, and
-    what was left out to fit ("2 examples", "5 glossary entries")."""
+    what was left out to fit ("2 examples", "5 glossary entries"; in ``language``)."""
     examples, glossary = list(guide.examples), list(guide.glossary)
     text = guide_text(guide, language)
     while count(text) > room and (examples or glossary):
@@ -63,12 +67,13 @@ def fit_guide(
         else:
             glossary.pop()
         text = guide_text(Guide(guide.instruction, tuple(glossary), tuple(examples)), language)
+    said = _LEFT_OUT["es" if language == "es" else "en"]
     left_out = []
     if len(examples) < len(guide.examples):
-        left_out.append(f"{len(guide.examples) - len(examples)} examples")
+        left_out.append(said[0].format(n=len(guide.examples) - len(examples)))
     if len(glossary) < len(guide.glossary):
-        left_out.append(f"{len(guide.glossary) - len(glossary)} glossary entries")
+        left_out.append(said[1].format(n=len(guide.glossary) - len(glossary)))
     if count(text) > room:  # the instruction alone is too long for this model
-        left_out.append("the instruction")
+        left_out.append(said[2])
         text = ""
     return text, count(text) if text else 0, left_out

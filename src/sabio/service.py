@@ -625,8 +625,14 @@ class Sabio:
         return filtered_document_ids(self.store.list_documents(kb.id), named)
 
     def _search(
-        self, kb: KnowledgeBase, query: str, k: int | None, doc_ids: list[int] | None
+        self,
+        kb: KnowledgeBase,
+        query: str,
+        k: int | None,
+        doc_ids: list[int] | None,
+        language: str = "en",
     ) -> SearchResults:
+        """The search, with words alone when the embedder fails (said in ``language``)."""
         run = functools.partial(
             search_chunks,
             self.store,
@@ -639,7 +645,8 @@ class Sabio:
         try:
             return SearchResults(run(embedder=self.kb_embedder(kb)))
         except (ModelError, NotFoundError) as exc:
-            return SearchResults(run(embedder=None), [f"keyword matches only: {exc}"])
+            lead = "solo coincidencias de palabras" if language == "es" else "keyword matches only"
+            return SearchResults(run(embedder=None), [f"{lead}: {exc}"])
 
     # whole-document tasks
 
@@ -955,7 +962,7 @@ class Sabio:
         doc_ids = self.filtered_ids(kb, filters or DocumentFilter())
 
         def retrieve(query: str) -> tuple[list[SearchHit], list[str]]:
-            results = self._search(kb, query, k, doc_ids)
+            results = self._search(kb, query, k, doc_ids, detect_language(query))
             return results.hits, results.notes
 
         def embed(texts: Sequence[str]) -> Vectors:

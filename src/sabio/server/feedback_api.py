@@ -21,6 +21,7 @@ from sabio.notes import note_label
 from sabio.server import roles
 from sabio.server.access import authenticate
 from sabio.server.api import ERRORS, OwnerDep, ServicesDep
+from sabio.server.api_messages import reader_language
 from sabio.server.links import API_PREFIX
 from sabio.server.schemas import (
     AnswerFeedbackIn,
@@ -60,15 +61,15 @@ def rate_message(
         roles.require_kb(request, chat.kb_name)
     new = _new(request, body, None, owner)
     with services.indexing() as indexer:
-        return _out(indexer.rate_message(chat_id, message_id, new))
+        return _out(indexer.rate_message(chat_id, message_id, new), request)
 
 
 @router.get("/chats/{chat_id}/messages/{message_id}/feedback", summary="What was said of an answer")
 def message_feedback(
-    chat_id: RowId, message_id: RowId, services: ServicesDep, owner: OwnerDep
+    chat_id: RowId, message_id: RowId, request: Request, services: ServicesDep, owner: OwnerDep
 ) -> list[FeedbackOut]:
     services.reader.get_chat(chat_id, user_id=owner).message(message_id)  # yours, or not found
-    return [_out(f) for f in services.reader.list_feedback(message_id=message_id)]
+    return [_out(f, request) for f in services.reader.list_feedback(message_id=message_id)]
 
 
 @router.post("/kbs/{name}/feedback", status_code=201, summary="Judge an answer given elsewhere")
@@ -79,19 +80,20 @@ def rate_answer(
     the answer judged come with the judgement."""
     new = _new(request, body, name, owner)
     with services.indexing() as indexer:
-        return _out(indexer.give_feedback(new))
+        return _out(indexer.give_feedback(new), request)
 
 
 @router.get("/kbs/{name}/notes", summary="List a knowledge base's notes (or pinned answers)")
 def list_notes(
     name: str,
+    request: Request,
     services: ServicesDep,
     pinned: Annotated[bool, Query(description="The pinned answers instead.")] = False,
 ) -> list[FeedbackOut]:
     """Every correction, used (``active``) or waiting for review (``pending``), oldest
     first; with ``pinned``, every pinned answer."""
     found = services.reader.list_feedback(name, notes=not pinned, pinned=pinned)
-    return [_out(n) for n in found]
+    return [_out(n, request) for n in found]
 
 
 @router.patch("/kbs/{name}/notes/{note_id}", summary="Edit or approve a note")
@@ -105,7 +107,7 @@ def edit_note(
     if "status" in changes and not roles.manages(request):
         raise ForbiddenError("only an admin may approve a note", key="note_review_admin")
     with services.indexing() as indexer:
-        return _out(indexer.edit_note(note_id, changes))
+        return _out(indexer.edit_note(note_id, changes), request)
 
 
 @router.delete(
@@ -196,7 +198,9 @@ def _note_of(note: Feedback, kb_name: str) -> None:
         )
 
 
-def _out(feedback: Feedback) -> FeedbackOut:
+def _out(feedback: Feedback, request: Request) -> FeedbackOut:
+    """``label``: as cited in the language the client's Accept-Language prefers."""
+    language = reader_language(request.headers.get("accept-language", ""))
     rating = {1: "up", -1: "down"}.get(feedback.rating)
     return FeedbackOut(
         id=feedback.id,
@@ -211,7 +215,7 @@ def _out(feedback: Feedback) -> FeedbackOut:
         message_id=feedback.message_id,
         status=feedback.status,
         pinned=feedback.pinned,
-        label=note_label(feedback, "en") if feedback.is_note else "",
+        label=note_label(feedback, language) if feedback.is_note else "",
         created_at=feedback.created_at,
         updated_at=feedback.updated_at,
     )

@@ -218,7 +218,8 @@ def sources_footer(kb: str, answer: Answer, consulted: Sequence[SearchHit] = ())
     never a path on the server (:mod:`.links`). Every knowledge-base answer gets one: the
     passages it cites, or, when it cites none, the passages it was made from, said to be
     uncited (or that no passage matched), a user's correction by its author and date;
-    then the notes on unsupported statements."""
+    then the notes on unsupported statements, then the answer's own notes (a pinned answer
+    served, a document that does not say what a correction says…), in its language."""
     heading, page_word = SOURCES.get(answer.language, SOURCES["en"])
     uncited = UNCITED.get(answer.language, UNCITED["en"])
 
@@ -240,6 +241,7 @@ def sources_footer(kb: str, answer: Answer, consulted: Sequence[SearchHit] = ())
         else:
             lines.append(uncited["none"] + "\n")
     lines += [f"\n⚠ {note}\n" for note in answer_notes(answer)]
+    lines += [f"\n→ {note}\n" for note in answer.notes]  # pinned, which is newer, the guide…
     return "".join(lines)
 
 

@@ -565,7 +565,10 @@ class FeedbackOut(_Out):
     message_id: int | None
     status: str = Field(description="A note's: active (used) or pending (waits for review).")
     pinned: bool = Field(description="The reference answer to its question.")
-    label: str = Field(description='How a note is cited: "Correction by ana, 2026-12-03".')
+    label: str = Field(
+        description='How a note is cited: "Correction by ana, 2026-12-03" ("Corrección de '
+        'ana, 2026-12-03" when Accept-Language prefers Spanish).'
+    )
     created_at: float
     updated_at: float
 
