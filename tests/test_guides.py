@@ -102,9 +102,28 @@ def test_fitting_drops_examples_then_terms_then_the_instruction() -> None:
 def test_an_extractive_answer_quotes_whatever_the_guide(settings: Settings, tmp_path: Path) -> None:
     sabio = _service(settings, tmp_path)
     try:
+        spanish = "¿Cuál es el plazo de preaviso?"
+        unguided = sabio.ask(spanish, "legal", style="extractive")
+        assert CONTRACT not in "".join(unguided) and unguided.answer.no_answer
         sabio.set_kb_guide(GUIDE, "legal")
         stream = sabio.ask("What is the notice period?", "legal", style="extractive")
         assert CONTRACT in "".join(stream)
+        assert stream.answer.notes == [
+            "in this knowledge base, “notice period” is said “plazo de preaviso” (its glossary)",
+            "the knowledge base's instruction and examples are not followed: this answer quotes "
+            "your documents as they are (the generative answer style follows them)",
+        ]
+        # the glossary's wording finds the passages that use its term
+        guided = sabio.ask(spanish, "legal", style="extractive")
+        assert CONTRACT in "".join(guided) and guided.answer.query == "¿Cuál es el notice period?"
+        assert (
+            "en esta base de conocimiento, «notice period» se dice «plazo de preaviso»"
+            in (guided.answer.notes[0])
+        )
+        sabio.set_kb_guide(Guide("", GUIDE.glossary), "legal")  # a glossary alone: no excuse
+        alone = sabio.ask("What is the notice period?", "legal", style="extractive")
+        "".join(alone)
+        assert len(alone.answer.notes) == 1
     finally:
         sabio.close()
 
