@@ -212,6 +212,39 @@ def test_an_answer_given_elsewhere_is_corrected_and_the_ollama_api_cites_the_not
     assert "es más reciente que contract.txt" in content and "que dice: «" in content
 
 
+def test_an_ollama_or_openai_answer_is_judged_by_the_id_it_came_with(client: TestClient) -> None:
+    body = {"model": "kb/legal", "stream": False,
+            "messages": [{"role": "user", "content": QUESTION}]}  # fmt: skip
+    reply = client.post("/api/chat", json=body)
+    answer_id = reply.headers["X-Sabio-Answer"]
+    assert reply.json()["sabio_answer"] == answer_id
+    url = f"{API}/answers/{answer_id}/feedback"
+    note = client.post(url, json={"rating": "down", "correction": FIX})
+    assert note.status_code == 201, note.text
+    judged = note.json()
+    assert (judged["kb"], judged["question"], judged["rating"]) == ("legal", QUESTION, "down")
+    assert judged["answer"] in reply.json()["message"]["content"] and judged["answer"]
+
+    openai = {"model": "kb/legal", "messages": [{"role": "user", "content": QUESTION}]}
+    completion = client.post("/v1/chat/completions", json=openai)
+    content = completion.json()["choices"][0]["message"]["content"]
+    assert FIX in content and "Correction by" in content  # the note, used at once
+    given = completion.json()["sabio_answer"]
+    assert completion.headers["X-Sabio-Answer"] == given != answer_id
+    pin = client.post(f"{API}/answers/{given}/feedback", json={"rating": "up", "pin": True})
+    assert pin.status_code == 201 and pin.json()["pinned"], pin.text
+    [pinned] = client.get(f"{API}/kbs/legal/notes", params={"pinned": True}).json()
+    assert pinned["id"] == pin.json()["id"] and pinned["question"] == QUESTION
+    with client.stream("POST", "/api/chat", json={**body, "stream": True}) as streamed:
+        lines = [json.loads(line) for line in streamed.iter_lines() if line]
+    assert lines[-1]["sabio_answer"] == streamed.headers["X-Sabio-Answer"]
+    task = {**body, "messages": [{"role": "user", "content": "### Task: a title"}]}
+    assert "X-Sabio-Answer" not in client.post("/api/chat", json=task).headers
+    unknown = client.post(f"{API}/answers/nothing-here/feedback", json={"rating": "up"})
+    _error(unknown, 404, "not_found")
+    assert unknown.json()["error"]["key"] == "answer_not_found"
+
+
 # the CLI
 
 

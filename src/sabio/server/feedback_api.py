@@ -2,7 +2,9 @@
 
 ``POST /chats/{id}/messages/{message_id}/feedback`` judges an answer of a chat: thumbs
 up or down, a reason, a correction; ``POST /kbs/{name}/feedback`` judges one given
-elsewhere (an Ollama or OpenAI client sends the question and the answer). A correction
+elsewhere (an Ollama or OpenAI client sends the question and the answer), and
+``POST /answers/{id}/feedback`` one of the Ollama or OpenAI APIs by the id it came with
+(:mod:`sabio.server.given`). A correction
 becomes a note of the knowledge base (:mod:`sabio.notes`): ``/kbs/{name}/notes`` lists,
 edits and removes them; approving a pending one (``status: active``, when the
 ``review_notes`` setting asks for review) is for admins. ``/kbs/{name}/guide`` is the
@@ -11,9 +13,10 @@ knowledge base's instructions and style (:mod:`sabio.guides`).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from sabio.errors import ForbiddenError, NotFoundError
 from sabio.evaluation import JudgedQuestion, judged_questions, score_feedback
@@ -79,6 +82,29 @@ def rate_answer(
     """For clients without chats (the Ollama and OpenAI APIs, scripts): the question and
     the answer judged come with the judgement."""
     new = _new(request, body, name, owner)
+    with services.indexing() as indexer:
+        return _out(indexer.give_feedback(new), request)
+
+
+@router.post(
+    "/answers/{answer_id}/feedback",
+    status_code=201,
+    summary="Judge an answer of the Ollama or OpenAI API by its id",
+)
+def rate_given(
+    answer_id: Annotated[str, Path(max_length=64)],
+    body: FeedbackIn,
+    request: Request,
+    services: ServicesDep,
+    owner: OwnerDep,
+) -> FeedbackOut:
+    """The id is the ``X-Sabio-Answer`` header (or ``sabio_answer``) of a knowledge-base
+    answer those APIs gave lately (:mod:`sabio.server.given`): its question, answer and
+    citations are the server's, so it can also be pinned."""
+    given = services.given.get(answer_id)
+    roles.require_kb(request, given.kb)
+    new = replace(_new(request, body, given.kb, owner), question=given.question,
+                  answer=given.text, citations=given.citations)  # fmt: skip
     with services.indexing() as indexer:
         return _out(indexer.give_feedback(new), request)
 
