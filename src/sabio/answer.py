@@ -30,7 +30,7 @@ from typing import Any
 
 from sabio.errors import ConfigError, SabioError
 from sabio.extractive import Pick, extractive_claims, extractive_text, pick_sentences
-from sabio.guides import GUIDE_SHARE, fit_guide
+from sabio.guides import GUIDE_SHARE, fit_guide, glossary_query, quoting_notes
 from sabio.language import detect_language
 from sabio.loaders.formats import place
 from sabio.models import ChatModel, ChatOptions, Message
@@ -483,8 +483,9 @@ class Grounding:
     """The knowledge base's instructions and style, for the answers the model writes."""
     pinned: FindPinned | None = None
     """The pinned answers: one served, citations re-checked, for a question like its own."""
-    newer: Callable[[Sequence[Citation], str], list[str]] | None = None
-    """For an answer that cites a correction and documents: which of them is newer."""
+    newer: Callable[[Sequence[SearchHit], str], list[str]] | None = None
+    """For an answer made from a correction and documents (its passages): the documents
+    that do not say what the correction says, and which of them is newer."""
     tasks: TaskAccess | None = None
     """Its whole documents, for a summary or translation asked for (:mod:`sabio.tasks.requests`)."""
 
@@ -554,6 +555,8 @@ class AnswerStream:
             answer.query = rewrite_query(self.model, answer.question, self.history, answer.language)
             mark("rewrite_ms")
         answer.route = "top-k passages"
+        if answer.style == "extractive" and grounding.guide:
+            answer.query = glossary_query(answer.query, grounding.guide)  # no model to say it
         hits, answer.notes = grounding.retrieve(answer.query)
         gate = (grounding.similarity_floor, grounding.term_weights)
         noted = self._notes(answer.query, answer.language)
@@ -592,7 +595,7 @@ class AnswerStream:
             mark("first_token_ms")
             yield answer.text
         if self.noted and grounding.newer is not None:
-            answer.notes += grounding.newer(answer.citations, answer.language)
+            answer.notes += grounding.newer(self.consulted, answer.language)
         mark("total_ms")
 
     def _computed(
@@ -679,6 +682,8 @@ class AnswerStream:
         numbers = [used.display_number(p.passage + 1) for p in picks]
         answer.claims = extractive_claims(text, passages, picks, numbers)
         answer.citations = [_citation(used.display_number(n), hits[n - 1]) for n in used.order]
+        if self.grounding is not None and self.grounding.guide:
+            answer.notes += quoting_notes(self.grounding.guide, text, answer.language)
 
     def _generative(
         self, relevant: Sequence[SearchHit], mark: Callable[[str], None]

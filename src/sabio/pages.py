@@ -23,6 +23,7 @@ from sabio.answer import SIMILARITY_FLOORS, Grounding, coverage
 from sabio.chunking import Chunk, chunk_document, embedding_text
 from sabio.errors import ConfigError, ModelError
 from sabio.ingest import LoadedSource
+from sabio.language import detect_language
 from sabio.loaders import Blob, LoadedDocument, Section, normalize_text
 from sabio.loaders.formats import extension_for
 from sabio.models import EmbeddingModel, Vectors
@@ -36,7 +37,10 @@ PASSAGE_BYTES = 512
 """What a passage takes in memory besides its words (its object, offsets, heading)."""
 PAGE_K = 5
 """Passages of the page given to an answer at most."""
-KEYWORDS_ONLY = "keyword matches only on the page: {error}"
+KEYWORDS_ONLY = {
+    "en": "keyword matches only on the page: {error}",
+    "es": "solo coincidencias de palabras en la página: {error}",
+}
 
 
 @dataclass(slots=True)
@@ -150,7 +154,8 @@ def page_grounding(
         try:
             hits = page.hits(query, embedder, k)
         except ModelError as exc:
-            hits, notes = page.hits(query, None, k), [KEYWORDS_ONLY.format(error=exc)]
+            said = KEYWORDS_ONLY["es" if detect_language(query) == "es" else "en"]
+            hits, notes = page.hits(query, None, k), [said.format(error=exc)]
         if knowledge_base is None:
             return hits, notes
         found, more = knowledge_base.retrieve(query)

@@ -64,6 +64,7 @@ from sabio.notes import (
     NOTES_K,
     NoteMatcher,
     author_name,
+    disagreement,
     local_author,
     note_date,
     note_id,
@@ -631,8 +632,14 @@ class Sabio:
         return filtered_document_ids(self.store.list_documents(kb.id), named)
 
     def _search(
-        self, kb: KnowledgeBase, query: str, k: int | None, doc_ids: list[int] | None
+        self,
+        kb: KnowledgeBase,
+        query: str,
+        k: int | None,
+        doc_ids: list[int] | None,
+        language: str = "en",
     ) -> SearchResults:
+        """The search, with words alone when the embedder fails (said in ``language``)."""
         run = functools.partial(
             search_chunks,
             self.store,
@@ -645,7 +652,8 @@ class Sabio:
         try:
             return SearchResults(run(embedder=self.kb_embedder(kb)))
         except (ModelError, NotFoundError) as exc:
-            return SearchResults(run(embedder=None), [f"keyword matches only: {exc}"])
+            lead = "solo coincidencias de palabras" if language == "es" else "keyword matches only"
+            return SearchResults(run(embedder=None), [f"{lead}: {exc}"])
 
     # whole-document tasks
 
@@ -976,7 +984,7 @@ class Sabio:
         doc_ids = self.filtered_ids(kb, filters or DocumentFilter())
 
         def retrieve(query: str) -> tuple[list[SearchHit], list[str]]:
-            results = self._search(kb, query, k, doc_ids)
+            results = self._search(kb, query, k, doc_ids, detect_language(query))
             return results.hits, results.notes
 
         def embed(texts: Sequence[str]) -> Vectors:
@@ -1001,31 +1009,41 @@ class Sabio:
             notes=lambda query, language: self._find_notes(kb, query, language),
             guide=self.store.guides.get_guide(kb.id),
             pinned=lambda query, language: self._find_pinned(kb, query, language),
-            newer=lambda citations, language: self._which_is_newer(kb, citations, language),
+            newer=lambda consulted, language: self._which_is_newer(kb, consulted, language),
             tasks=TaskAccess(documents, functools.partial(self._asked_task, kb)),
         )
 
     def _which_is_newer(
-        self, kb: KnowledgeBase, citations: Sequence[Citation], language: str
+        self, kb: KnowledgeBase, consulted: Sequence[SearchHit], language: str
     ) -> list[str]:
-        """Of an answer that cites a correction and documents: which is newer, the note
-        (written after the documents' versions) or a document that changed after it (it
-        may say otherwise), in ``language``."""
-        notes = [self.feedback.get_feedback(n) for c in citations
-                 if (n := note_id(c.document)) is not None]  # fmt: skip
-        documents = {c.document_id for c in citations if note_id(c.document) is None}
+        """Of an answer made from corrections and documents (``consulted``, its passages):
+        each document whose passages on the note's question do not say what the note says
+        (the support check, :func:`sabio.notes.disagreement`), what they say and which is
+        newer, the note or that version of the document, in ``language``. Documents
+        that agree with the note, or speak of something else, are not named."""
+        notes = [self.feedback.get_feedback(n) for h in consulted
+                 if (n := note_id(h.document)) is not None]  # fmt: skip
+        documents: dict[int, list[SearchHit]] = {}
+        for hit in consulted:
+            if note_id(hit.document) is None:
+                documents.setdefault(hit.document_id, []).append(hit)
         if not notes or not documents:
             return []
-        note = max(notes, key=lambda n: n.updated_at)
-        by = author_name(note, language)
-        label = said("correction", language, author=by, date=note_date(note))
+        embed = self.kb_embedder(kb).embed
         lines = []
-        for document_id in sorted(documents):
-            doc = self.store.get_document(kb.id, document_id)
-            when = doc.mtime_ns / 1e9 if doc.mtime_ns else doc.updated_at
-            day = time.strftime("%Y-%m-%d", time.localtime(when))
-            key = "doc_newer" if when > note.updated_at else "note_newer"
-            lines.append(said(key, language, name=Path(doc.source).name, day=day, note=label))
+        for note in dict((n.id, n) for n in notes).values():
+            by = author_name(note, language)
+            label = said("correction", language, author=by, date=note_date(note))
+            for document_id, hits in sorted(documents.items()):
+                quote = disagreement(note, hits, embed)
+                if not quote:
+                    continue
+                doc = self.store.get_document(kb.id, document_id)
+                when = doc.mtime_ns / 1e9 if doc.mtime_ns else doc.updated_at
+                day = time.strftime("%Y-%m-%d", time.localtime(when))
+                key = "doc_newer" if when > note.updated_at else "note_newer"
+                name = Path(doc.source).name
+                lines.append(said(key, language, name=name, day=day, note=label, quote=quote))
         return lines
 
     def _find_pinned(self, kb: KnowledgeBase, query: str, language: str) -> PinnedAnswer | None:

@@ -578,9 +578,32 @@ class FeedbackOut(_Out):
     message_id: int | None
     status: str = Field(description="A note's: active (used) or pending (waits for review).")
     pinned: bool = Field(description="The reference answer to its question.")
-    label: str = Field(description='How a note is cited: "Correction by ana, 2026-12-03".')
+    label: str = Field(
+        description='How a note is cited: "Correction by ana, 2026-12-03" ("Corrección de '
+        'ana, 2026-12-03" when Accept-Language prefers Spanish).'
+    )
     created_at: float
     updated_at: float
+
+
+class JudgedQuestionOut(_Out):
+    id: int = Field(description="The feedback it comes from (a note's or pinned answer's id).")
+    question: str
+    pinned: bool = Field(description="Its answer was pinned: the documents it cites answer it.")
+    corrected: bool = Field(description="It has a note in use: the note answers it.")
+    relevant: list[str] = Field(description="The sources of the documents that answer it.")
+    rank: int | None = Field(
+        default=None,
+        description="With scores: the place of the first of them in the search (null: absent).",
+    )
+
+
+class JudgedSetOut(_Out):
+    questions: list[JudgedQuestionOut]
+    scores: dict[str, float] = Field(
+        default_factory=dict,
+        description="With scores: ndcg@10, recall@5, recall@10, recall@100, mrr@10.",
+    )
 
 
 class GlossaryEntry(BaseModel):
