@@ -16,6 +16,7 @@ figures (amounts, dates, percentages) are not all in its translation is listed i
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 from sabio.errors import ConfigError
 from sabio.facts import is_table_row
 from sabio.models import ChatModel, ChatOptions, Message
+from sabio.routing import Route, document_route
 from sabio.tasks.budget import Page, text_budget
 
 LANGUAGES = {"en": "English", "es": "Spanish"}
@@ -60,6 +62,9 @@ class Translation:
     problems: list[str] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     """Headings, list items, table cells and paragraphs of the original (all kept)."""
+    route: Route = field(default_factory=functools.partial(Route, "document", "translate"))
+    """The whole document in one call, or in parts (map-reduce without the reduce: Sabio
+    puts the parts back), by the counted tokens of its words."""
 
 
 def language_name(code: str) -> str:
@@ -82,6 +87,8 @@ def translate_document(
     budget = text_budget(model, system, 0) // 2  # the reply is about as long as the text
     calls = 0
     batches = list(_batches(model, segments, budget))
+    tokens = sum(model.count_tokens(s.text) for s in segments)
+    route = document_route("translate", tokens, budget, len(batches))
     for number, batch in enumerate(batches, 1):
         if progress is not None:
             progress(f"part {number} of {len(batches)}")
@@ -96,7 +103,7 @@ def translate_document(
                 )
             elif line.kind in counts:
                 counts[line.kind] += 1
-    return Translation(_markdown(layout), to, len(segments), calls, problems, counts)
+    return Translation(_markdown(layout), to, len(segments), calls, problems, counts, route)
 
 
 def translate_blocks(
