@@ -81,6 +81,16 @@ def test_structure_and_figures_are_kept_and_only_words_are_sent() -> None:
     assert found.counts == {"heading": 2, "item": 2, "cell": 6, "text": 2}
 
 
+def test_a_pdf_table_row_keeps_its_figure_cells_and_sends_only_its_label() -> None:
+    model = Shouting("lossy")  # it would drop every figure it is sent
+    rows = "Adams County, NE 31,299 0\niPhone $ 51,334 $ 50,570 2 %\n12 34"
+    found = translate_document(model, [(1, rows)], "en")
+    assert "| ADAMS COUNTY, NE | 31,299 | 0 |" in found.markdown
+    assert "| IPHONE | $ | 51,334 | $ | 50,570 | 2 | % |" in found.markdown
+    assert "| 12 | 34 |" in found.markdown  # nothing to translate: not sent at all
+    assert found.segments == 2 and found.problems == [] and found.counts["cell"] == 12
+
+
 def test_a_batch_that_loses_its_numbering_is_asked_line_by_line() -> None:
     model = Shouting("unnumbered")
     found = translate_document(model, [(None, CONTRACT)], "en")

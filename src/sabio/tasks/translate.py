@@ -7,7 +7,8 @@ The structure is Sabio's, not the model's: each page's lines are read as heading
 items, table rows and paragraphs; only their words go to the model, as numbered segments
 in batches that fit its context ("1. …", "2. …"), and the translation is put back in the
 same places, so every heading, list item and table cell of the original is there in the
-output. A table cell that is a figure is not sent at all. A batch whose reply does not
+output. A table cell that is a figure is not sent at all (also in a row as a PDF gives
+it, cells apart by single spaces: its label is sent, its figures kept). A batch whose reply does not
 come back with one line per segment is asked again segment by segment. A segment whose
 figures (amounts, dates, percentages) are not all in its translation is listed in
 ``problems`` with the missing figures; the page numbers of the original are kept as
@@ -22,7 +23,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from sabio.errors import ConfigError
-from sabio.facts import is_table_row
+from sabio.facts import is_table_row, trailing_cells
 from sabio.models import ChatModel, ChatOptions, Message
 from sabio.routing import Route, document_route
 from sabio.tasks.budget import Page, text_budget
@@ -34,6 +35,7 @@ _LIST = re.compile(r"^(\s*(?:[-*•▪●◦]|\d{1,3}[.)]|[a-z][.)])\s+)(.*)$")
 _HEADING = re.compile(r"^(#{1,6}\s+)(.*)$")
 _CELL_SPLIT = re.compile(r"(\t|\s*\|\s*|\s{2,})")
 _NUMBERED = re.compile(r"^\s*(\d+)[.)]\s?(.*)$")
+_RULE = re.compile(r":?-{3,}:?")
 _FIGURE = re.compile(r"\d+(?:[.,]\d+)*")
 Progress = Callable[[str], None]
 
@@ -147,6 +149,8 @@ def _line(raw: str) -> _Line:
     if not text.strip():
         return _Line("blank")
     if is_table_row(text):
+        if not _CELL_SPLIT.search(text.strip()):
+            return _Line("row", _label_and_figures(text))
         parts: list[str | _Segment] = []
         for piece in _CELL_SPLIT.split(text):
             if _CELL_SPLIT.fullmatch(piece) or not piece or not _has_words(piece):
@@ -160,13 +164,28 @@ def _line(raw: str) -> _Line:
     return _Line("text", [_Segment(text.strip())])
 
 
+def _label_and_figures(text: str) -> list[str | _Segment]:
+    """A row as a PDF gives it, cells apart by single spaces ("Adams County, NE 31,299 0"):
+    its label, translated, and its figure cells, kept as written (never sent)."""
+    words = re.split(r"(\s+)", text)  # words at even places, the spaces between at odd
+    cut = max(0, len(words) - 2 * trailing_cells(text))  # the space before the first figure
+    label = "".join(words[:cut])
+    parts: list[str | _Segment] = [_Segment(label)] if _has_words(label) else [label]
+    return [*parts, *words[cut:]]
+
+
 def _has_words(text: str) -> bool:
     return any(ch.isalpha() for ch in text)
 
 
 def _is_cell(part: str | _Segment) -> bool:
     """A table cell kept as written (a figure): not a separator, not a rule (``---``)."""
-    return isinstance(part, str) and any(ch.isalnum() for ch in part)
+    return (
+        isinstance(part, str)
+        and bool(part.strip())
+        and not _CELL_SPLIT.fullmatch(part)
+        and not _RULE.fullmatch(part.strip())
+    )
 
 
 def _batches(
