@@ -99,10 +99,16 @@ def test_a_batch_that_loses_its_numbering_is_asked_line_by_line() -> None:
     assert found.problems == []
 
 
-def test_figures_lost_in_translation_are_reported() -> None:
-    found = translate_document(Shouting("lossy"), [(None, CONTRACT)], "en")
-    assert any("1.200" in p and "missing" in p for p in found.problems)
-    assert any("60" in p for p in found.problems)
+def test_a_segment_whose_figures_are_lost_is_asked_again_then_kept_as_it_was() -> None:
+    model = Shouting("lossy")
+    found = translate_document(model, [(None, CONTRACT)], "en")
+    lost = [p for p in found.problems if "missing in its translation, kept as it was" in p]
+    assert len(lost) == 3 and any("1.200" in p for p in lost) and any("60" in p for p in lost)
+    assert "- Avisar con 60 días de antelación." in found.markdown  # its figure kept
+    assert "El arrendatario pagará una renta mensual de 1.200 euros." in found.markdown
+    assert "- PAGAR LA RENTA EL DÍA 1 DE CADA MES." not in found.markdown  # "1" was lost
+    assert "# CONTRATO DE ARRENDAMIENTO" in found.markdown  # no figure: translated
+    assert found.calls == 1 + 3  # the batch, then each of the three alone
 
 
 def test_sabio_translate_keeps_the_headings_of_a_stored_document(tmp_path: Path) -> None:

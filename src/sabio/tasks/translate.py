@@ -8,10 +8,12 @@ items, table rows and paragraphs; only their words go to the model, as numbered 
 in batches that fit its context ("1. …", "2. …"), and the translation is put back in the
 same places, so every heading, list item and table cell of the original is there in the
 output. A table cell that is a figure is not sent at all (also in a row as a PDF gives
-it, cells apart by single spaces: its label is sent, its figures kept). A batch whose reply does not
-come back with one line per segment is asked again segment by segment. A segment whose
-figures (amounts, dates, percentages) are not all in its translation is listed in
-``problems`` with the missing figures; the page numbers of the original are kept as
+it, cells apart by single spaces: its label is sent, its figures kept). A batch whose
+reply does not come back with one line per segment is asked again segment by segment. A
+segment whose figures (amounts, dates, percentages) are not all in its translation is
+asked again alone, and kept as it was when they are still not all there: a translation
+never drops or changes a figure; such segments, and those the model did not translate,
+are listed in ``problems``. The page numbers of the original are kept as
 ``<!-- page N -->`` lines in the Markdown.
 """
 
@@ -44,6 +46,8 @@ Progress = Callable[[str], None]
 class _Segment:
     text: str
     translation: str = ""
+    lost: list[str] = field(default_factory=list)
+    """Figures its translations left out (then it is kept as it was)."""
 
 
 @dataclass(slots=True)
@@ -133,15 +137,13 @@ def _system(target: str) -> str:
 
 
 def _problems(segments: Sequence[_Segment]) -> list[str]:
-    problems = [
-        f"{s.text[:60]!r}: not translated, kept as it was" for s in segments if not s.translation
-    ]
-    problems += [
-        f"{s.text[:60]!r}: {', '.join(missing)} missing"
+    return [
+        f"{s.text[:60]!r}: {', '.join(s.lost)} missing in its translation, kept as it was"
+        if s.lost
+        else f"{s.text[:60]!r}: not translated, kept as it was"
         for s in segments
-        if s.translation and (missing := _missing_figures(s.text, s.translation))
+        if not s.translation
     ]
-    return problems
 
 
 def _line(raw: str) -> _Line:
@@ -205,17 +207,29 @@ def _batches(
 
 
 def _translate_batch(model: ChatModel, system: str, batch: list[_Segment], budget: int) -> int:
-    """Fills in each segment's translation; returns the calls it took."""
-    reply = _ask(model, system, [s.text for s in batch], budget)
-    lines = _numbered(reply, len(batch))
-    if lines is not None:
-        for segment, text in zip(batch, lines, strict=True):
-            segment.translation = text
-        return 1
-    for segment in batch:  # the reply lost the numbering: one segment at a time
-        single = _numbered(_ask(model, system, [segment.text], budget), 1)
-        segment.translation = single[0] if single else ""
-    return 1 + len(batch)
+    """Fills in each segment's translation; returns the calls it took. A segment whose
+    translation leaves out one of its figures is asked again alone, and kept as it was
+    when that one does too: a translation never changes a figure."""
+    calls = 1
+    lines = _numbered(_ask(model, system, [s.text for s in batch], budget), len(batch))
+    if lines is None:  # the reply lost the numbering: one segment at a time
+        lines = [_single(model, system, segment, budget) for segment in batch]
+        calls += len(batch)
+    for segment, text in zip(batch, lines, strict=True):
+        if text and (missing := _missing_figures(segment.text, text)):
+            again = _single(model, system, segment, budget)
+            calls += 1
+            if again and not _missing_figures(segment.text, again):
+                text = again
+            else:
+                segment.lost, text = missing, ""
+        segment.translation = text
+    return calls
+
+
+def _single(model: ChatModel, system: str, segment: _Segment, budget: int) -> str:
+    found = _numbered(_ask(model, system, [segment.text], budget), 1)
+    return found[0] if found else ""
 
 
 def _ask(model: ChatModel, system: str, texts: Sequence[str], budget: int) -> str:
