@@ -37,6 +37,9 @@ from sabio.tasks.jobs import load_result, run_task, save_result, task_payload
 log = logging.getLogger(__name__)
 
 POLL_S = 2.0
+WATCH_S = 0.5
+"""How soon a running job's progress is shown and its cancel seen (a task's first "part 1
+of 12" within 2 s of queueing it, the model stopped within 2 s of Cancel: bench/tasks.py)."""
 KEEP_REMOVED_S = 30 * 86400.0
 """Items removed from a source are listed (with why) for a month, then forgotten."""
 
@@ -383,8 +386,9 @@ def _identity(source: Source) -> str:
 
 class _Heartbeat:
     """Beats a job's heartbeat every :data:`HEARTBEAT_S` from a thread, with the latest
-    progress, so a long step (embedding a big file) never looks like a dead worker; looks
-    every second whether the job was cancelled (then sets :attr:`cancelled`)."""
+    progress, so a long step (embedding a big file) never looks like a dead worker; every
+    :data:`WATCH_S` it writes new progress and looks whether the job was cancelled (then
+    sets :attr:`cancelled`)."""
 
     def __init__(self, queue: JobQueue, job: Job) -> None:
         self.queue, self.job = queue, job
@@ -400,7 +404,7 @@ class _Heartbeat:
 
     def _run(self) -> None:
         last: tuple[int, int | None, str] | None = None
-        while not self._stop.wait(min(HEARTBEAT_S, 1.0)):
+        while not self._stop.wait(min(HEARTBEAT_S, WATCH_S)):
             if self._cancelled():
                 self.cancelled.set()
             if self.progress != last or self._due():
