@@ -291,9 +291,10 @@ class _Answer:
     complete: bool = True
     stopped: str | None = None
     citations: list[dict[str, Any]] = field(default_factory=list)
+    route: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"citations": self.citations, "claims": []}
+        return {"citations": self.citations, "claims": [], "route": self.route}
 
 
 class ChatContract:
@@ -303,8 +304,9 @@ class ChatContract:
         chat = backend.chats.create_chat("notes", None, None)
         assert chat.title == "" and chat.messages == []
         cited = [{"number": 1, "document": "a.txt"}]
+        route = {"kind": "map-reduce", "task": "summarize", "tokens": 6950, "parts": 4}
         assert backend.chats.save_exchange(
-            chat.id, _Answer("What is it?", "It is.", citations=cited)
+            chat.id, _Answer("What is it?", "It is.", citations=cited, route=route)
         )
         assert backend.chats.save_exchange(chat.id, _Answer("And then?", "Then", complete=False))
         got = backend.chats.get_chat(chat.id)
@@ -316,6 +318,7 @@ class ChatContract:
             ("assistant", "Then"),
         ]
         assert got.messages[1].citations == cited and not got.messages[3].complete
+        assert got.messages[1].route == route and got.messages[3].route == {}  # how each was made
         assert [(t.question, t.answer) for t in got.history()] == [("What is it?", "It is.")]
         assert backend.chats.count_chats("notes") == 1
 

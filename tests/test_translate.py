@@ -89,6 +89,16 @@ def test_structure_and_figures_are_kept_and_only_words_are_sent() -> None:
     assert found.counts == {"heading": 2, "item": 2, "cell": 6, "text": 2}
 
 
+def test_a_pdf_table_row_keeps_its_figure_cells_and_sends_only_its_label() -> None:
+    model = Shouting("lossy")  # it would drop every figure it is sent
+    rows = "Adams County, NE 31,299 0\niPhone $ 51,334 $ 50,570 2 %\n12 34"
+    found = translate_document(model, [(1, rows)], "en")
+    assert "| ADAMS COUNTY, NE | 31,299 | 0 |" in found.markdown
+    assert "| IPHONE | $ | 51,334 | $ | 50,570 | 2 | % |" in found.markdown
+    assert "| 12 | 34 |" in found.markdown  # nothing to translate: not sent at all
+    assert found.segments == 2 and found.problems == [] and found.counts["cell"] == 12
+
+
 def test_a_batch_that_loses_its_numbering_is_asked_line_by_line() -> None:
     model = Shouting("unnumbered")
     found = translate_document(model, [(None, CONTRACT)], "en")
@@ -97,10 +107,16 @@ def test_a_batch_that_loses_its_numbering_is_asked_line_by_line() -> None:
     assert found.problems == []
 
 
-def test_figures_lost_in_translation_are_reported() -> None:
-    found = translate_document(Shouting("lossy"), [(None, CONTRACT)], "en")
-    assert any("1.200" in p and "missing" in p for p in found.problems)
-    assert any("60" in p for p in found.problems)
+def test_a_segment_whose_figures_are_lost_is_asked_again_then_kept_as_it_was() -> None:
+    model = Shouting("lossy")
+    found = translate_document(model, [(None, CONTRACT)], "en")
+    lost = [p for p in found.problems if "missing in its translation, kept as it was" in p]
+    assert len(lost) == 3 and any("1.200" in p for p in lost) and any("60" in p for p in lost)
+    assert "- Avisar con 60 días de antelación." in found.markdown  # its figure kept
+    assert "El arrendatario pagará una renta mensual de 1.200 euros." in found.markdown
+    assert "- PAGAR LA RENTA EL DÍA 1 DE CADA MES." not in found.markdown  # "1" was lost
+    assert "# CONTRATO DE ARRENDAMIENTO" in found.markdown  # no figure: translated
+    assert found.calls == 1 + 3  # the batch, then each of the three alone
 
 
 BLOCKS = [

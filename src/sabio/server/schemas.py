@@ -349,6 +349,13 @@ class MessageOut(_Out):
         description="An answer computed over a table: its chart as an SVG document, as the "
         "answer's `computation.chart_svg`; empty for none.",
     )
+    route: dict[str, Any] = Field(
+        default_factory=dict,
+        description="How the answer was made, as the answer's `route`: `kind` (passages, "
+        "document, map-reduce, extractive, table, pinned, conversation), `task`, the counted "
+        "`tokens` and the `budget` one call could carry, `parts`, `rounds`, `passages`; "
+        "empty for answers saved before it was kept.",
+    )
     created_at: float
     parent_id: int | None = Field(description="The message it follows; null for the first.")
     versions: list[int] = Field(

@@ -620,6 +620,20 @@ const STRINGS = {
     "tasks.page": "p. {page}",
     "tasks.pageColumn": "Página",
     "tasks.route": "Cómo: {route}",
+    "route.answer": "Cómo se respondió: {route}",
+    "route.conversation": "conversación, sin documentos",
+    "route.document": "documento completo: {tokens} tokens, caben en {budget}",
+    "route.extractive": "extractivo: frases del propio documento, sin modelo",
+    "route.mapReduce": "por partes (map-reduce): {parts} partes de hasta {budget} tokens ({tokens} contados)",
+    "route.documentPlain": "documento completo",
+    "route.passages": "los pasajes más relevantes (top-k): {passages} en {tokens} de {budget} tokens del prompt",
+    "route.passagesPlain": "los pasajes más relevantes (top-k)",
+    "route.pinned": "una respuesta fijada",
+    "route.rounds": "{n} ronda de combinación|{n} rondas de combinación",
+    "route.table": "calculado sobre una tabla (SQL)",
+    "route.task.extract": "Extracción",
+    "route.task.summarize": "Resumen",
+    "route.task.translate": "Traducción",
     "tasks.unsupported": "Frases que ninguna página apoya (compruébalas):",
     "tasks.check": "Revisa estas líneas:",
     "tasks.field": "Campo",
@@ -1308,6 +1322,20 @@ const STRINGS = {
     "tasks.page": "p. {page}",
     "tasks.pageColumn": "Page",
     "tasks.route": "How: {route}",
+    "route.answer": "How it was answered: {route}",
+    "route.conversation": "a conversation, no documents",
+    "route.document": "whole document: {tokens} tokens, fit in {budget}",
+    "route.extractive": "extractive: the document's own sentences, no model",
+    "route.mapReduce": "map-reduce: {parts} parts of up to {budget} tokens ({tokens} counted)",
+    "route.documentPlain": "whole document",
+    "route.passages": "the top-k passages: {passages} in {tokens} of {budget} prompt tokens",
+    "route.passagesPlain": "the top-k passages",
+    "route.pinned": "a pinned answer",
+    "route.rounds": "{n} round of combining|{n} rounds of combining",
+    "route.table": "computed over a table (SQL)",
+    "route.task.extract": "Extraction",
+    "route.task.summarize": "Summary",
+    "route.task.translate": "Translation",
     "tasks.unsupported": "Sentences no page supports (check them):",
     "tasks.check": "Check these lines:",
     "tasks.field": "Field",
@@ -1406,6 +1434,21 @@ export function t(key, vars = {}) {
   let text = STRINGS[getLang()][key] ?? STRINGS.en[key] ?? key;
   if (text.includes("|") && "n" in vars) text = text.split("|")[Number(vars.n) === 1 ? 0 : 1]; // "one|many"
   return text.replace(/\{(\w+)\}/g, (_, name) => (name in vars ? String(vars[name]) : `{${name}}`));
+}
+
+const ROUTES = { passages: "route.passages", document: "route.document", "map-reduce": "route.mapReduce", extractive: "route.extractive", table: "route.table", pinned: "route.pinned", conversation: "route.conversation" };
+const PLAIN = new Set(["passages", "document"]); // said without numbers when none were counted
+
+// How an answer or a task was made (the server's `route`: sabio/routing.py), in words:
+// "Resumen · documento completo: 3.120 tokens, caben en 99.800"; "" for none.
+export function formatRoute(route) {
+  if (!route || !route.kind) return "";
+  const number = (n) => new Intl.NumberFormat(getLang()).format(n || 0);
+  const vars = { tokens: number(route.tokens), budget: number(route.budget), parts: route.parts, passages: route.passages };
+  const key = ROUTES[route.kind] || route.kind;
+  let line = t(route.tokens || !PLAIN.has(route.kind) ? key : `${key}Plain`, vars);
+  if (route.rounds) line += `, ${t("route.rounds", { n: route.rounds })}`;
+  return route.task ? `${t(`route.task.${route.task}`)} · ${line}` : line;
 }
 
 // 754 → "12:34", 3754 → "1:02:34" (a time in a recording).
