@@ -767,3 +767,15 @@ def test_the_collector_is_held_off_only_while_a_table_is_read(tmp_path: Path) ->
         finally:
             gc.enable()
         assert table.row_count == 50 and table.cells[1][:2] == ["0.5", "1.5"]
+
+
+def test_a_table_inside_a_report_is_asked_about_only_where_its_page_is_found() -> None:
+    from sabio.tables.answers import tables_for
+    from sabio.tables.engine import TableInfo
+
+    inside = TableInfo("t_12", 7, "h", "/r/informe.pdf", "informe", "Tabla 1", 12, 4, ())
+    sheet = TableInfo("t_ventas", 9, "h", "/r/ventas.csv", "ventas", "", None, 4, ())
+    about_page_3 = [(7, 3), (7, 4), (7, 5)]  # the report's prose, not its table
+    assert tables_for("How does the company describe its business?", about_page_3, [inside]) == []
+    assert tables_for("How does it describe it?", [(7, 12), (7, 12)], [inside]) == [inside]
+    assert tables_for("How does it describe it?", [(9, None)], [inside, sheet]) == [sheet]

@@ -606,14 +606,14 @@ class AnswerStream:
         """Answer by computation when the question is about a table (see
         :func:`sabio.tables.answers.tables_for`): the text, the table cited, the SQL."""
         answer = self.answer
-        chosen = tables_for(answer.query, [h.document_id for h in hits], access.tables())
+        places = [(h.document_id, h.page) for h in hits]
+        chosen = tables_for(answer.query, places, access.tables())
         if not chosen:
             return False
         done = compute(answer.query, answer.language, self.model, access, chosen)
         mark("sql_ms")
         answer.computation = done
-        documents = [h.document_id for h in hits]
-        if not done.computed and not named_or_first(answer.query, documents, chosen[0]):
+        if not done.computed and not named_or_first(answer.query, places, chosen[0]):
             return False  # a table found only further down: the passages may answer
         answer.text = answer_text(done, answer.language, chosen)
         table = next(t for t in chosen if t.name == done.tables[0])  # the one the query read

@@ -102,13 +102,30 @@ def _table_words(table: TableInfo) -> set[str]:
     return {w for w in words if len(w) >= 4}
 
 
+Place = tuple[int, int | None]
+"""Where a passage the search found is: its document id and its page (None: no pages)."""
+
+
+def _at(table: TableInfo, place: Place) -> bool:
+    """Whether a passage at ``place`` is of ``table``'s: its document, and for a table
+    inside a paged document (a PDF's) its page too — a report with one table on page 12
+    is not a table for a question whose passages are on page 3."""
+    document, page = place
+    return document == table.document_id and (table.page is None or page == table.page)
+
+
+def _rank(table: TableInfo, places: Sequence[Place]) -> int:
+    return next((i for i, place in enumerate(places) if _at(table, place)), len(places))
+
+
 def tables_for(
-    question: str, hit_documents: Sequence[int], tables: Sequence[TableInfo]
+    question: str, places: Sequence[Place], tables: Sequence[TableInfo]
 ) -> list[TableInfo]:
     """The tables ``question`` is about, best first, or none when it is not a question
     for a computation: it asks for one (a total, an average, the top five…) over a table
     it names or whose rows the search found, or the passages found first all come from
-    tables and it names one of their columns."""
+    tables and it names one of their columns. ``places``: where the passages found are,
+    best first."""
     if not tables:
         return []
     words = set(tokens(question))
@@ -116,22 +133,22 @@ def tables_for(
     ranked = []
     for table in tables:
         named = len(words & _table_words(table))
-        found = table.document_id in hit_documents[:5]
-        rank = hit_documents.index(table.document_id) if found else len(hit_documents)
+        rank = _rank(table, places)
+        found = rank < min(5, len(places))
         if (asks and (named or found)) or (named and found and rank == 0):
             ranked.append((-named, rank, table.name, table))
-    top = hit_documents[:3]
-    if not ranked and top and all(d in {t.document_id for t in tables} for d in top):
-        ranked = [(0, top.index(t.document_id), t.name, t) for t in tables if t.document_id in top]
+    top = places[:3]
+    if not ranked and top and all(any(_at(t, place) for t in tables) for place in top):
+        ranked = [(0, r, t.name, t) for t in tables if (r := _rank(t, top)) < len(top)]
     return [t for *_, t in sorted(ranked, key=lambda r: r[:3])][:MAX_TABLES]
 
 
-def named_or_first(question: str, hit_documents: Sequence[int], table: TableInfo) -> bool:
+def named_or_first(question: str, places: Sequence[Place], table: TableInfo) -> bool:
     """Whether the question is surely about ``table``: it names the table or one of its
     columns, or the search's best passage is one of its rows. A computation that fails
     over a table only found further down gives way to the answer from passages."""
     named = bool(set(tokens(question)) & _table_words(table))
-    return named or (bool(hit_documents) and hit_documents[0] == table.document_id)
+    return named or (bool(places) and _at(table, places[0]))
 
 
 # --- the prompt -----------------------------------------------------------------------

@@ -328,9 +328,14 @@ def _numbered(reply: str, count: int) -> list[str] | None:
 
 
 def _missing_figures(original: str, translation: str) -> list[str]:
-    """Figures of ``original`` not in ``translation`` (digits compared, separators aside)."""
-    have = {re.sub(r"[.,]", "", f) for f in _FIGURE.findall(translation)}
-    return [f for f in _FIGURE.findall(original) if re.sub(r"[.,]", "", f) not in have]
+    """Figures of ``original`` not in ``translation`` (digits compared, separators aside;
+    the numbers of inline tags are not figures: lost tags are told apart by their own check)."""
+    have = {re.sub(r"[.,]", "", f) for f in _FIGURE.findall(_LOOSE_TAG.sub(" ", translation))}
+    return [
+        f
+        for f in _FIGURE.findall(_LOOSE_TAG.sub(" ", original))
+        if re.sub(r"[.,]", "", f) not in have
+    ]
 
 
 def _markdown(layout: Sequence[tuple[int | None, list[_Line]]]) -> str:
