@@ -1,20 +1,28 @@
 """Keyword ranking in PostgreSQL: BM25 over the chunks' ``tsvector``, as the SQLite
-index computes it (:mod:`sabio.index`: k1 = 1.2, b = 0.75, a passage's context words at
-half weight), on a cut of candidates instead of every match.
+index computes it (:mod:`sabio.index`: k1 = 1.2, b = 0.75, FTS5's idf, a passage's
+context words at half weight), on a cut of candidates instead of every match.
 
 ``ts_rank`` over every passage that matches any word of a question took 85 % of a
 hybrid search's time at 100k passages (a common word matches a third of them) and knows
-no idf. Here the candidates are the passages holding a question's *rare* words — those
-in at most ``COMMON_SHARE`` of the passages by PostgreSQL's own statistics of the
-column (``pg_stats.most_common_elems``, kept by ANALYZE) — found through the GIN index;
-common words still count in their scores, with their idf, but do not bring candidates
-(a passage matching only "cell" and "protein" of a question that names "p53" would
-rank below those naming it anyway). A question of common words only takes the passages
-holding all of them, then any, at most ``CANDIDATE_CAP``. Each candidate's term
-frequencies and length come from its ``tsvector`` (text words weight A, context B);
-N and the average length are the knowledge base's, each rare word's document frequency
-exact (counted over its candidates, or in the database when a filter narrows them),
-a common word's from the column statistics.
+no idf. Here, in a knowledge base of more than ``EXACT_BELOW`` passages:
+
+1. The candidates are the passages holding the question's rarest words, found through
+   the GIN index: the words PostgreSQL's statistics of the column do not count among
+   its common ones (``pg_stats.most_common_elems``, kept by ANALYZE), then the others
+   by their share while their passages stay within ``CANDIDATE_BUDGET``; none in more
+   than ``COMMON_SHARE`` of the passages. A question of common words only takes the
+   passages holding all of them, then any, at most ``CANDIDATE_CAP``.
+2. Every candidate gets a cheap score (the idf of the question's words it holds, over
+   its number of distinct words): its words unpacked once, without positions.
+3. The best ``RERANK`` of them get BM25 with their term frequencies (text words weight
+   A, context B) and lengths (every position) from their ``tsvector``.
+
+Common words still count, with their idf, in every candidate's score; they only bring
+no candidates. N is the knowledge base's passages, the average length that of its
+latest ``LENGTH_SAMPLE``; a candidate word's document frequency is exact (counted over
+the candidates, or in the database under a filter, and kept), a common word's from the
+column's statistics. A smaller knowledge base gets every match as a candidate and exact
+frequencies: the same ranking as SQLite's (tests/test_postgres.py, tests/store_contract.py).
 """
 
 from __future__ import annotations
