@@ -12,8 +12,10 @@ See tests/test_store_contract.py for SQLite.
 
 from __future__ import annotations
 
+import atexit
 import functools
 import json
+import shutil
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -683,6 +685,7 @@ def small_corpus() -> SmallCorpus:
         if row["_id"] in wanted or len(docs) < SEARCH_CORPUS - len(wanted):
             docs.append((row["_id"], row["title"], row["text"][:800]))
     home = Path(tempfile.mkdtemp(prefix="sabio-contract-"))
+    atexit.register(shutil.rmtree, home, True)  # the model's folder, kept for the session
     embedder = EmbeddedModel(load_settings({"home": home}, environ={}))
     vectors = embedder.embed([text for _, _, text in docs])
     return SmallCorpus(docs, vectors, chosen, _Fixed(embedder))

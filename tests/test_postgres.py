@@ -224,3 +224,61 @@ def test_migrate_copies_a_laptop_into_postgresql_and_goes_on_after_a_stop(
         grown.close()
     with pytest.raises(ConfigError, match="postgresql:// URL"):
         migrate_file(settings.database_path, "sqlite:///x.db", lambda *_: None)
+
+
+def test_keyword_ranking_is_the_sqlite_index_bm25_and_its_cut_keeps_the_top(
+    postgres_server: Any,
+) -> None:
+    from sabio.chunking import Chunk
+    from sabio.index import ChunkIndex
+    from sabio.store import FileState
+    from sabio.store.pg_documents import PostgresStore
+    from sabio.store.pg_ranking import KeywordRanker
+
+    rng = np.random.default_rng(3)
+    common = ["cell", "protein", "study", "human", "effect"]
+    rare = [f"gene{i}" for i in range(40)]
+    texts = [
+        " ".join([*rng.choice(common, 6), *rng.choice(rare, 2), *rng.choice(common, 3)])
+        for _ in range(400)
+    ]
+    chunks = [Chunk(t, 0, len(t), None, "", "Context cell") for t in texts]
+    vectors = rng.standard_normal((400, 4)).astype(np.float32)
+    pg = PostgresStore(new_database(postgres_server))
+    sqlite = Store(":memory:")
+    try:
+        kbs = []
+        for store in (pg, sqlite):
+            kb = store.create_kb("notes", "fake:words", 4)
+            for d in range(4):
+                part = slice(d * 100, (d + 1) * 100)
+                store.replace_document(
+                    kb,
+                    FileState(f"/{d}.txt", "h", 1, 1),
+                    title=str(d),
+                    pages=None,
+                    metadata={},
+                    chunks=chunks[part],
+                    vectors=vectors[part],
+                )
+            kbs.append(kb)
+        pg.db.execute("ANALYZE chunk")  # the column's common words, as autovacuum finds them
+        index = ChunkIndex(sqlite)
+        every = KeywordRanker(common_share=1.0, rerank=10_000, exact_below=0)
+        cut = KeywordRanker(common_share=0.3, rerank=50, budget=60, exact_below=0)
+        for terms in (["gene7", "cell", "protein"], ["gene3", "gene9", "study"], ["cell"]):
+            ours = index.keyword_search(kbs[1], terms, 20)
+            exact = pg.keyword_search(kbs[0], terms, 20)  # a small kb: every match, exact
+            # the same scores for the passages a telling word brings (below: words in
+            # every passage, whose idf is FTS5's floor of 1e-6 on both)
+            telling = [(c, s) for c, s in ours if s > 1e-3]
+            assert [s for _, s in exact[: len(telling)]] == pytest.approx([s for _, s in telling])
+            found = dict(exact)  # ties apart (float32 there), passage for passage
+            assert all(found.get(c, s) == pytest.approx(s, rel=1e-4) for c, s in telling)
+            assert every.search(pg.db, kbs[0], terms, 20)[:5] == exact[:5]
+            top = cut.search(pg.db, kbs[0], terms, 10)
+            assert top and top[0][0] == ours[0][0]  # the rare word's passages: first
+        assert len(cut.search(pg.db, kbs[0], ["cell"], 500)) <= 4_000  # common only: bounded
+    finally:
+        pg.close()
+        sqlite.close()

@@ -1,20 +1,28 @@
 """Keyword ranking in PostgreSQL: BM25 over the chunks' ``tsvector``, as the SQLite
-index computes it (:mod:`sabio.index`: k1 = 1.2, b = 0.75, a passage's context words at
-half weight), on a cut of candidates instead of every match.
+index computes it (:mod:`sabio.index`: k1 = 1.2, b = 0.75, FTS5's idf, a passage's
+context words at half weight), on a cut of candidates instead of every match.
 
 ``ts_rank`` over every passage that matches any word of a question took 85 % of a
 hybrid search's time at 100k passages (a common word matches a third of them) and knows
-no idf. Here the candidates are the passages holding a question's *rare* words — those
-in at most ``COMMON_SHARE`` of the passages by PostgreSQL's own statistics of the
-column (``pg_stats.most_common_elems``, kept by ANALYZE) — found through the GIN index;
-common words still count in their scores, with their idf, but do not bring candidates
-(a passage matching only "cell" and "protein" of a question that names "p53" would
-rank below those naming it anyway). A question of common words only takes the passages
-holding all of them, then any, at most ``CANDIDATE_CAP``. Each candidate's term
-frequencies and length come from its ``tsvector`` (text words weight A, context B);
-N and the average length are the knowledge base's, each rare word's document frequency
-exact (counted over its candidates, or in the database when a filter narrows them),
-a common word's from the column statistics.
+no idf. Here, in a knowledge base of more than ``EXACT_BELOW`` passages:
+
+1. The candidates are the passages holding the question's rarest words, found through
+   the GIN index: the words PostgreSQL's statistics of the column do not count among
+   its common ones (``pg_stats.most_common_elems``, kept by ANALYZE), then the others
+   by their share while their passages stay within ``CANDIDATE_BUDGET``; none in more
+   than ``COMMON_SHARE`` of the passages. A question of common words only takes the
+   passages holding all of them, then any, at most ``CANDIDATE_CAP``.
+2. Every candidate gets a cheap score (the idf of the question's words it holds, over
+   its number of distinct words): its words unpacked once, without positions.
+3. The best ``RERANK`` of them get BM25 with their term frequencies (text words weight
+   A, context B) and lengths (every position) from their ``tsvector``.
+
+Common words still count, with their idf, in every candidate's score; they only bring
+no candidates. N is the knowledge base's passages, the average length that of its
+latest ``LENGTH_SAMPLE``; a candidate word's document frequency is exact (counted over
+the candidates, or in the database under a filter, and kept), a common word's from the
+column's statistics. A smaller knowledge base gets every match as a candidate and exact
+frequencies: the same ranking as SQLite's (tests/test_postgres.py, tests/store_contract.py).
 """
 
 from __future__ import annotations
@@ -31,21 +39,39 @@ from sabio.terms import K1, B, tokens
 COMMON_SHARE = 0.01
 """A word in more than this share of the passages brings no candidates (bench/postgres.py:
 keyword recall@10 against ranking every match)."""
+EXACT_BELOW = 20_000
+"""A knowledge base of at most this many passages: every match is a candidate and every
+document frequency exact (as on SQLite), whatever the column's statistics say."""
+CANDIDATE_BUDGET = 1_500
+"""About how many passages the candidate words may bring (by the column's statistics),
+beyond those of the words too rare to be among its common ones."""
 CANDIDATE_CAP = 4_000
 """Most candidates read for a question of common words only."""
+RERANK = 300
+"""Candidates (the best by the cheap score) ranked by BM25 with their term frequencies."""
 STATS_TTL = 60.0
 """Seconds PostgreSQL's column statistics are kept by a process before being read again."""
 LENGTH_SAMPLE = 1_000
 """The latest passages whose lengths give a knowledge base's average length."""
 _DF_CACHE = 4_096
 
-_CANDIDATES = """SELECT c.id,
-       (SELECT sum(cardinality(u.positions)) FROM unnest(c.words) u),
-       (SELECT array_agg(u.lexeme || ' ' || array_to_string(u.weights, ''))
-          FROM unnest(c.words) u WHERE u.lexeme = ANY(?::text[]))
-FROM chunk c WHERE c.kb_id = ? AND c.words @@ to_tsquery('simple', ?)"""
-"""Each matching passage's id, length (every position of every word) and, for each word
-of the question it holds, the word and the weights of its positions ("cell AAB")."""
+_CANDIDATES = """SELECT c.id, s.distinct_words, s.held FROM chunk c, LATERAL (
+    SELECT count(*) AS distinct_words, array_agg(w) FILTER (WHERE w = ANY(?::text[])) AS held
+    FROM unnest(tsvector_to_array(c.words)) w) s
+WHERE c.kb_id = ? AND c.words @@ to_tsquery('simple', ?)"""
+"""Each matching passage's id, its number of distinct words, and which of the question's
+words it holds (its words unpacked once, without their positions)."""
+_EXACT = """SELECT c.id, s.length, s.found FROM chunk c, LATERAL (
+    SELECT sum(cardinality(u.positions)) AS length,
+           array_agg(u.lexeme || ' ' || array_to_string(u.weights, ''))
+             FILTER (WHERE u.lexeme = ANY(?::text[])) AS found
+    FROM unnest(c.words) u) s
+WHERE c.id = ANY(?)"""
+"""For each passage: its length (every position of every word) and, for each word of the
+question it holds, the word and the weights of its positions ("cell AAB")."""
+
+Candidate = tuple[int, int, set[str]]
+"""(chunk id, its distinct words, the question's words it holds)."""
 
 
 def lexemes(terms: Sequence[str]) -> list[str]:
@@ -71,10 +97,20 @@ class KeywordRanker:
     common words, each knowledge base's size and average length, recent rare words'
     document frequencies."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        common_share: float = COMMON_SHARE,
+        rerank: int = RERANK,
+        budget: float = CANDIDATE_BUDGET,
+        exact_below: int = EXACT_BELOW,
+    ) -> None:
+        self.common_share = common_share  # 1.0 and no limits: every match (exact, slow)
+        self.rerank = rerank
+        self.budget = budget
+        self.exact_below = exact_below
         self._lock = threading.Lock()
         self._common: tuple[float, dict[str, float]] = (-math.inf, {})
-        self._sizes: dict[int, tuple[tuple[int, int], int, float]] = {}
+        self._sizes: dict[int, tuple[tuple[int, int], int, float, float]] = {}
         self._df: dict[tuple[int, int, int, str], int] = {}
 
     def search(
@@ -85,23 +121,36 @@ class KeywordRanker:
         depth: int,
         document_ids: Sequence[int] | None = None,
     ) -> list[tuple[int, float]]:
-        """The ``depth`` best chunks by BM25 for ``terms``, best first."""
+        """The ``depth`` best chunks by BM25 for ``terms``, best first: every candidate
+        scored cheaply (which words it holds, its number of distinct words), then the best
+        ``rerank`` of them by BM25 with their term frequencies and lengths."""
         words = lexemes(terms)
         if not words:
             return []
-        version, n, avgdl = self._size(db, kb)
+        version, n, avgdl, avg_words = self._size(db, kb)
         if not n:
             return []
-        common = self._common_share(db)
-        rare = [w for w in words if common.get(w, 0.0) <= COMMON_SHARE]
+        common = self._common_share(db) if n > self.exact_below else {}
+        rare = self._sources(words, common, n)
         rows = self._candidates(db, kb, words, rare, document_ids, depth)
         counted = document_ids is None and bool(rare)  # every passage holding a rare word
-        df = self._frequencies(db, kb, version, rare, rows if counted else None)
-        weights = {w: idf(n, df[w]) if w in df else idf(n, round(common[w] * n)) for w in words}
+        df = self._frequencies(db, kb, version, words, rare, rows if counted else None)
+        weights = {w: idf(n, df[w] if w in df else round(common[w] * n)) for w in words}
+        cheap = sorted(
+            (
+                (
+                    -sum(weights[w] for w in found) / (1 + K1 * (1 - B + B * distinct / avg_words)),
+                    chunk_id,
+                )
+                for chunk_id, distinct, found in rows
+            )
+        )[: len(rows) if n <= self.exact_below else max(self.rerank, depth)]
         scored = []
-        for chunk_id, length, found in rows:
+        for chunk_id, length, found_words in db.execute(
+            _EXACT, [words, [cid for _, cid in cheap]]
+        ).fetchall():
             score = 0.0
-            for entry in found or ():
+            for entry in found_words or ():
                 word, _, marks = entry.partition(" ")
                 tf = marks.count("A") + 0.5 * marks.count("B") or 1.0  # 'D': no weight
                 score += bm25(tf, weights[word], float(length or 1), avgdl)
@@ -109,13 +158,27 @@ class KeywordRanker:
         scored.sort(key=lambda hit: (-hit[1], hit[0]))
         return [hit for hit in scored[:depth] if hit[1] > 0]
 
+    def _sources(self, words: list[str], common: dict[str, float], n: int) -> list[str]:
+        """The words whose passages are the candidates: the rarest first (those not among
+        the column's common words, then by their share), while their passages are within
+        ``budget`` (the rarest always), none in more than ``common_share`` of them."""
+        chosen: list[str] = []
+        rows = 0.0
+        for word in sorted(words, key=lambda w: common.get(w, 0.0)):
+            share = common.get(word, 0.0)
+            if share > self.common_share or (chosen and rows + share * n > self.budget):
+                break
+            chosen.append(word)
+            rows += share * n
+        return [w for w in words if w in chosen]
+
     def term_weights(self, db: Any, kb: KnowledgeBase, terms: Sequence[str]) -> dict[str, float]:
         """Each term's idf in ``kb`` as the SQLite index gives it (a term never used there
         weighs most; a common one by the column's statistics)."""
-        version, n, _ = self._size(db, kb)
-        common = self._common_share(db)
-        rare = [t for t in dict.fromkeys(terms) if common.get(t, 0.0) <= COMMON_SHARE]
-        df = self._frequencies(db, kb, version, rare, None)
+        version, n, _, _ = self._size(db, kb)
+        common = self._common_share(db) if n > self.exact_below else {}
+        rare = [t for t in dict.fromkeys(terms) if common.get(t, 0.0) <= self.common_share]
+        df = self._frequencies(db, kb, version, rare, rare, None)
         return {t: idf(n, df[t] if t in df else round(common[t] * n)) for t in terms}
 
     def _candidates(
@@ -126,71 +189,65 @@ class KeywordRanker:
         rare: list[str],
         document_ids: Sequence[int] | None,
         depth: int,
-    ) -> list[tuple[int, int, list[str] | None]]:
-        within, extra = "", []
-        if document_ids is not None:
-            within, extra = " AND c.document_id = ANY(?)", [list(document_ids)]
-        if document_ids is not None or rare == words:  # a filter bounds them; else none common
-            return self._read(db, _CANDIDATES + within, [words, kb.id, tsquery(words), *extra])
+    ) -> list[Candidate]:
+        sql = _CANDIDATES
+        held = [words]
+        if document_ids is not None:  # a filter bounds them
+            sql += " AND c.document_id = ANY(?)"
+            return self._read(db, sql, [*held, kb.id, tsquery(words), list(document_ids)])
+        if rare == words:
+            return self._read(db, sql, [*held, kb.id, tsquery(words)])
         if rare:
-            rows = self._read(db, _CANDIDATES, [words, kb.id, tsquery(rare)])
+            rows = self._read(db, sql, [*held, kb.id, tsquery(rare)])
         else:
             rows = self._read(
-                db, f"{_CANDIDATES} LIMIT {CANDIDATE_CAP}", [words, kb.id, tsquery(words, "&")]
+                db, f"{sql} LIMIT {CANDIDATE_CAP}", [*held, kb.id, tsquery(words, "&")]
             )
         if len(rows) < depth:  # too few: passages of common words too, a bounded number
             seen = {r[0] for r in rows}
-            more = self._read(
-                db, f"{_CANDIDATES} LIMIT {CANDIDATE_CAP}", [words, kb.id, tsquery(words)]
-            )
+            more = self._read(db, f"{sql} LIMIT {CANDIDATE_CAP}", [*held, kb.id, tsquery(words)])
             rows += [r for r in more if r[0] not in seen]
         return rows
 
     @staticmethod
-    def _read(db: Any, sql: str, params: list[Any]) -> list[tuple[int, int, list[str] | None]]:
-        return [(int(r[0]), int(r[1] or 0), r[2]) for r in db.execute(sql, params).fetchall()]
+    def _read(db: Any, sql: str, params: list[Any]) -> list[Candidate]:
+        return [(int(r[0]), int(r[1]), set(r[2] or ())) for r in db.execute(sql, params).fetchall()]
 
     def _frequencies(
         self,
         db: Any,
         kb: KnowledgeBase,
         version: tuple[int, int],
+        words: list[str],
         rare: list[str],
-        rows: list[tuple[int, int, list[str] | None]] | None,
+        rows: list[Candidate] | None,
     ) -> dict[str, int]:
         """Each rare word's document frequency in the knowledge base: counted over
-        ``rows`` when they are all its passages, else kept or asked of the database."""
+        ``rows`` when they are all its passages that hold one, else kept or asked of the
+        database."""
         key = (kb.id, *version)
         if rows is not None:
-            counts = dict.fromkeys(rare, 0)
-            for _, _, found in rows:
-                for entry in found or ():
-                    word = entry.partition(" ")[0]
-                    if word in counts:
-                        counts[word] += 1
+            counts = {w: sum(1 for _, _, held in rows if w in held) for w in rare}
         else:
             with self._lock:
                 counts = {w: df for w in rare if (df := self._df.get((*key, w))) is not None}
-            missing = [w for w in rare if w not in counts]
-            if missing:
-                counts |= {
-                    str(r[0]): int(r[1])
-                    for r in db.execute(
-                        "SELECT u.lexeme, count(*) FROM chunk c, unnest(c.words) u"
-                        " WHERE c.kb_id = ? AND c.words @@ to_tsquery('simple', ?)"
-                        " AND u.lexeme = ANY(?::text[]) GROUP BY u.lexeme",
-                        [kb.id, tsquery(missing), missing],
-                    ).fetchall()
-                }
-                counts |= {w: 0 for w in missing if w not in counts}
+            for word in (w for w in rare if w not in counts):
+                counts[word] = int(
+                    db.execute(
+                        "SELECT count(*) FROM chunk WHERE kb_id = ?"
+                        " AND words @@ to_tsquery('simple', ?)",
+                        [kb.id, tsquery([word])],
+                    ).fetchone()[0]
+                )
         with self._lock:
             if len(self._df) > _DF_CACHE:
                 self._df.clear()
             self._df.update({(*key, w): df for w, df in counts.items()})
         return counts
 
-    def _size(self, db: Any, kb: KnowledgeBase) -> tuple[tuple[int, int], int, float]:
-        """(the knowledge base's version, its passages, their average length)."""
+    def _size(self, db: Any, kb: KnowledgeBase) -> tuple[tuple[int, int], int, float, float]:
+        """(the knowledge base's version, its passages, their average length in words and
+        in distinct words)."""
         row = db.execute("SELECT generation, epoch FROM kb WHERE id = ?", [kb.id]).fetchone()
         version = (int(row[0]), int(row[1])) if row else (-1, -1)
         with self._lock:
@@ -200,13 +257,14 @@ class KeywordRanker:
         n = db.execute(
             "SELECT coalesce(sum(chunk_count), 0) FROM document WHERE kb_id = ?", [kb.id]
         ).fetchone()[0]
-        avgdl = db.execute(
-            "SELECT avg((SELECT sum(cardinality(u.positions)) FROM unnest(s.words) u))"
+        lengths = db.execute(
+            "SELECT avg((SELECT sum(cardinality(u.positions)) FROM unnest(s.words) u)),"
+            " avg(length(s.words))"
             f" FROM (SELECT words FROM chunk WHERE kb_id = ? ORDER BY id DESC"
             f" LIMIT {LENGTH_SAMPLE}) s",
             [kb.id],
-        ).fetchone()[0]
-        found = (version, int(n), float(avgdl or 1.0) or 1.0)
+        ).fetchone()
+        found = (version, int(n), float(lengths[0] or 1.0), float(lengths[1] or 1.0))
         with self._lock:
             self._sizes[kb.id] = found
         return found
