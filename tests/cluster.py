@@ -166,14 +166,14 @@ def running_job_of(database_url: str, pid: int) -> int | None:
     return int(rows[0][0]) if rows else None
 
 
-def wait_for(what: str, test: Any, timeout: float = 120.0) -> Any:
+def wait_for(what: str, test: Any, timeout: float = 120.0, every: float = 0.1) -> Any:
     """``test()`` once it is truthy; an AssertionError naming ``what`` after ``timeout``
     (a bound for a loaded machine, not a measure)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if result := test():
             return result
-        time.sleep(0.1)
+        time.sleep(every)
     raise AssertionError(f"timed out waiting for {what}")
 
 

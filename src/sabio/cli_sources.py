@@ -393,9 +393,12 @@ def source_remove(
 
 def worker(ctx: typer.Context) -> None:
     """Keep sources in sync and run background jobs, without the web server."""
+    from sabio.config import load_settings
+    from sabio.readers import Keeper
     from sabio.worker import Worker
 
-    sabio = _sabio(ctx)
+    keeper = Keeper()  # a reader waits between jobs: each sync does not start its own
+    sabio = Sabio(load_settings(ctx.find_root().obj), keeper=keeper)
     running = Worker(sabio)
     stop = {"asked": False}
 
@@ -410,6 +413,7 @@ def worker(ctx: typer.Context) -> None:
     while not stop["asked"]:
         time.sleep(0.5)
     running.stop()
+    keeper.close()
 
 
 def _source_dict(source: Source) -> dict[str, Any]:
