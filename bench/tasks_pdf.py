@@ -2,7 +2,7 @@
 
     python bench/tasks_pdf.py structure [--pages 100]
     python bench/tasks_pdf.py translate [--pages 5] [--model embedded:smollm2]
-    python bench/tasks_pdf.py run [--pages 10] [--model embedded:smollm2]
+    python bench/tasks_pdf.py run [--pages 10] [--model embedded:smollm2] [--tasks summarize]
 
 The PDF (built with reportlab from real text, then read by Sabio as any upload: loader,
 passages, ``Store.document_pages``): page N has a heading (the title of the Nth SciFact
@@ -279,7 +279,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     with tempfile.TemporaryDirectory() as home:
         sabio, doc_id = pdf_pages(specs(args.pages), Path(home), args.model)
         try:
-            for what in ("summarize", "translate"):
+            for what in args.tasks.split(","):
                 result[what] = _timed(sabio, doc_id, what, args)
         finally:
             sabio.close()
@@ -322,6 +322,7 @@ def main() -> None:
     parser.add_argument("what", choices=("structure", "translate", "run"))
     parser.add_argument("--pages", type=int, default=0)
     parser.add_argument("--model", default="embedded:smollm2")
+    parser.add_argument("--tasks", default="summarize,translate", help="run: which, in order")
     args = parser.parse_args()
     if args.what == "structure":
         args.pages = args.pages or 100

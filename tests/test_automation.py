@@ -23,7 +23,7 @@ from sabio.errors import ConfigError
 from sabio.jobs import Job
 from sabio.service import Sabio
 from sabio.sources.automation import DELIVERY_DELAYS_S, post_result
-from sabio.tasks.jobs import load_result
+from sabio.tasks.jobs import load_result, save_result
 from sabio.worker import Worker
 
 HOOK = "/webhook/facturas"
@@ -190,6 +190,29 @@ def test_a_webhook_that_refuses_is_not_tried_again(tmp_path: Path, receiver: Fak
         delivery = _job(sabio, "deliver")
         assert (delivery.status, delivery.attempts) == ("failed", 1)
         assert delivery.error == f"the webhook {receiver.url}/webhook/typo answered 404"
+    finally:
+        sabio.close()
+
+
+def test_a_delivery_tried_again_skips_what_the_receiver_took(
+    tmp_path: Path, receiver: FakeServer
+) -> None:
+    answers = iter([200, 503])  # the first document taken, the second refused once
+    receiver.route("POST", "/two", lambda request: (next(answers, 200), {"ok": True}))
+    sabio = Sabio(_settings(tmp_path))
+    try:
+        items = [{"document": f"/{n}.txt", "summary": f"Summary {n}.", "claims": []} for n in "ab"]
+        save_result(sabio.settings.home, 41, {"kind": "summarize", "items": items})
+        url = receiver.url + "/two"
+        job = sabio.jobs.enqueue_delivery({"task": 41, "url": url, "kb": "default"})
+        _run(sabio)
+        job = sabio.jobs.get(job.id)
+        assert (job.status, job.done, job.total) == ("queued", 1, 2)  # one taken, kept
+        _due_now(sabio, job)
+        _run(sabio)
+        assert sabio.jobs.get(job.id).status == "done"
+        posted = [r.json["document"] for r in receiver.requests if r.path == "/two"]
+        assert posted == ["/a.txt", "/b.txt", "/b.txt"]  # a.txt once
     finally:
         sabio.close()
 

@@ -255,12 +255,18 @@ class Worker:
             self.queue.fail(job, str(exc), retry=False)
             return
         total = len(result["items"])
+        beating = _Heartbeat(self.queue, job)  # a slow receiver is no dead worker
+        beating.update(job.done, total, f"posting to {url}")  # what earlier tries posted
 
         def sent(count: int) -> None:
-            self.queue.heartbeat(job.id, count, total, f"posted {count} of {total}")
+            beating.update(count, total, f"posted {count} of {total}")
 
         context = {"kb": payload["kb"], "source_id": payload.get("source_id")}
-        problem, again = automation.post_result(url, result, context, start=job.done, sent=sent)
+        try:
+            problem, again = automation.post_result(url, result, context, start=job.done, sent=sent)
+        finally:
+            beating.stop()
+            self.queue.heartbeat(job.id, *beating.progress)  # what a later try skips
         if not problem:
             tries = f" (try {job.attempts})" if job.attempts > 1 else ""
             self.queue.finish(job, f"delivered to {url}{tries}", {"documents": total})
