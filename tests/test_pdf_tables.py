@@ -105,6 +105,21 @@ def test_a_pdf_table_is_kept_typed_and_answers_by_computation(sabio: Sabio, tmp_
     assert visitors.rows == [(2550,)]
 
 
+def test_a_table_drawn_cell_by_cell_as_rectangles_is_found(tmp_path: Path) -> None:
+    from reportlab.pdfgen import canvas
+
+    page = canvas.Canvas(str(tmp_path / "celdas.pdf"))
+    page.drawString(72, 760, INTRO[:90])
+    for r, row in enumerate([["Mes", "Altas"], ["enero", "3"], ["febrero", "4"]]):
+        for c, text in enumerate(row):
+            page.rect(72 + c * 100, 700 - r * 20, 100, 20)
+            page.drawString(76 + c * 100, 706 - r * 20, text)
+    page.save()
+    doc = load_document(Blob.from_path(tmp_path / "celdas.pdf"))
+    [table] = [s for s in doc.sections if s.kind == "table"]
+    assert table.text.splitlines() == ["Mes | Altas", "enero | 3", "febrero | 4"]
+
+
 def test_a_pdf_without_ruled_tables_has_none(tmp_path: Path) -> None:
     styles = getSampleStyleSheet()
     path = _pdf(

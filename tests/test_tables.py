@@ -549,6 +549,38 @@ def test_an_ods_sheet_is_read_and_kept_as_a_table(sabio: Sabio, tmp_path: Path) 
     assert result.rows == [(Decimal("1334.00"),)]
 
 
+def test_an_odt_table_is_named_by_its_caption(sabio: Sabio, tmp_path: Path) -> None:
+    from odf.opendocument import OpenDocumentText
+    from odf.table import Table, TableCell, TableColumn, TableRow
+    from odf.text import H, P
+
+    document = OpenDocumentText()
+    document.text.addElement(H(outlinelevel=1, text="Resultados"))
+    for caption, rows in (
+        ("Tabla 1. Ventas por región", [["Región", "Ventas"], ["Norte", "1.200,50"]]),
+        ("", [["Año", "Total"], ["2023", "7"]]),
+    ):
+        if caption:
+            document.text.addElement(P(text=caption))
+        grid = Table()
+        grid.addElement(TableColumn(numbercolumnsrepeated=2))
+        for cells in rows:
+            row = TableRow()
+            for text in cells:
+                cell = TableCell()
+                cell.addElement(P(text=text))
+                row.addElement(cell)
+            grid.addElement(row)
+        document.text.addElement(grid)
+        document.text.addElement(P(text="Un párrafo después del cuadro."))
+    document.save(str(tmp_path / "informe.odt"))
+    sabio.add([tmp_path / "informe.odt"])
+    assert {t.name: t.where for t in sabio.tables()} == {
+        "informe_tabla_1_ventas_por_region": "informe.odt, Tabla 1. Ventas por región",
+        "informe_resultados": "informe.odt, Resultados",
+    }
+
+
 def test_a_csv_table_is_read_whole_and_a_cut_sheet_says_so(tmp_path: Path) -> None:
     rows = [["n", "x"], *[[str(i), f"{i},5"] for i in range(50)]]
     path = _write_csv(tmp_path / "muchas.csv", rows, ";")

@@ -6,7 +6,7 @@ the last part of its heading), tracked
 deletions are left out and insertions kept, footnotes and endnotes follow the body.
 PPTX gives one section per slide (title as heading, speaker notes included), XLSX one
 table section per sheet (ODS too, its cells as the sheet shows them), ODT paragraphs under
-their headings.
+their headings (a table's caption, "Tabla 2…" next to it, the last part of its heading).
 
 A password-protected OOXML file is not a zip but an OLE container holding the encrypted
 package; it is decrypted with msoffcrypto-tool when a password is given.
@@ -445,7 +445,8 @@ def _read_odt(package: IO[bytes]) -> LoadedDocument:
     sections: list[Section] = []
     path: list[tuple[int, str]] = []
     paragraphs: list[str] = []
-    for element in _odf_blocks(document.text):
+    blocks = list(_odf_blocks(document.text))
+    for index, element in enumerate(blocks):
         tag = element.qname
         if tag == (_ODF_TEXT, "h"):
             sections.append(Section("\n\n".join(paragraphs), heading=_headed(path)))
@@ -455,12 +456,24 @@ def _read_odt(package: IO[bytes]) -> LoadedDocument:
         elif tag == (_ODF_TABLE, "table"):
             sections.append(Section("\n\n".join(paragraphs), heading=_headed(path)))
             paragraphs = []
-            sections.append(Section(_odf_table(element), heading=_headed(path), kind="table"))
+            heading = " > ".join(filter(None, (_headed(path), _odf_caption(blocks, index))))
+            sections.append(Section(_odf_table(element), heading=heading, kind="table"))
         elif text := teletype.extractText(element).strip():
             paragraphs.append(text)
     sections.append(Section("\n\n".join(paragraphs), heading=_headed(path)))
     title = _clean_title(_odf_title(document))
     return LoadedDocument(sections=sections, title=title)
+
+
+def _odf_caption(blocks: list[Any], index: int) -> str:
+    """The caption of the table at ``index``: the paragraph right above it, or else right
+    below, reading "Tabla 2…", "Table 2…" (as LibreOffice's captions do)."""
+    for near in (index - 1, index + 1):
+        if 0 <= near < len(blocks) and blocks[near].qname == (_ODF_TEXT, "p"):
+            text = " ".join(teletype.extractText(blocks[near]).split())
+            if len(text) <= MAX_CAPTION and _CAPTION_TEXT.match(text):
+                return text
+    return ""
 
 
 def _odf_blocks(parent: Any) -> Iterator[Any]:

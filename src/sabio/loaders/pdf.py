@@ -62,6 +62,8 @@ RULE_WIDTH = 2.0
 """Points: a path no thicker than this, and longer, is a rule (a table's line)."""
 MAX_RULES = 2000
 """Rules of a page looked at (a form or a chart may draw thousands)."""
+MAX_CELLS = 300
+"""Rectangles of a page looked at, for a table drawn cell by cell."""
 MIN_CROSSINGS = 9
 """Points where a page's rules cross before its tables are looked for: the grid of the
 smallest table, a header and a row of two cells, has nine."""
@@ -239,10 +241,12 @@ def _inside(char: _Box, box: _Box) -> bool:
 
 def _drawn(page: pdfium.PdfPage) -> tuple[int, int]:
     """How many images the page shows, and where its rules cross (a table's grid: a
-    header and a row of two cells cross at nine points)."""
+    header and a row of two cells cross at nine points); a table drawn cell by cell, as
+    rectangles side by side, counts as a grid."""
     images = 0
     across: list[_Box] = []
     down: list[_Box] = []
+    cells: list[_Box] = []
     for obj in page.get_objects(max_depth=3):
         if obj.type == _IMAGE:
             images += 1
@@ -252,7 +256,27 @@ def _drawn(page: pdfium.PdfPage) -> tuple[int, int]:
                 across.append((left, bottom, right, top))
             elif right - left <= RULE_WIDTH < top - bottom:
                 down.append((left, bottom, right, top))
+            elif pdfium_c.FPDFPath_CountSegments(obj.raw) in (4, 5) and len(cells) < MAX_CELLS:
+                cells.append((left, bottom, right, top))  # a rectangle: a cell, maybe
+    if _cells_side_by_side(cells):
+        return images, MIN_CROSSINGS
     return images, _crossings(across, down)
+
+
+def _cells_side_by_side(cells: list[_Box]) -> bool:
+    """Whether rectangles touch as a table's cells do, two pairs side by side and two one
+    above the other (boxes in a figure stand apart)."""
+    beside = above = 0
+    near = RULE_WIDTH
+    for i, a in enumerate(cells):
+        for b in cells[i + 1 :]:
+            level = abs(a[1] - b[1]) <= near and abs(a[3] - b[3]) <= near
+            aligned = abs(a[0] - b[0]) <= near and abs(a[2] - b[2]) <= near
+            beside += level and (abs(a[2] - b[0]) <= near or abs(b[2] - a[0]) <= near)
+            above += aligned and (abs(a[1] - b[3]) <= near or abs(b[1] - a[3]) <= near)
+            if beside >= 2 and above >= 2:
+                return True
+    return False
 
 
 def _crossings(across: list[_Box], down: list[_Box]) -> int:
