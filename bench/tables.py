@@ -344,7 +344,11 @@ def invented(text: str, rows: list[list[Any]], names: list[str]) -> list[str]:
 # --- the questions through Sabio ------------------------------------------------------
 
 
-def run_questions(model: str, embedder: str, workdir: Path | None, skip: int = 0) -> dict[str, Any]:
+def run_questions(
+    model: str, embedder: str, workdir: Path | None, skip: int = 0, partial: Path | None = None
+) -> dict[str, Any]:
+    """``partial``: each question's row is written there as it is answered (JSON lines), so
+    that a run stopped half-way (a slow model) still has what it measured."""
     home = workdir or Path(tempfile.mkdtemp(prefix="sabio-tables-"))
     folder = home / "files"
     folder.mkdir(parents=True, exist_ok=True)
@@ -382,6 +386,9 @@ def run_questions(model: str, embedder: str, workdir: Path | None, skip: int = 0
             "total_ms": answer.timings.get("total_ms", 0.0),
         }
         per_question.append(row)
+        if partial is not None:
+            with partial.open("a", encoding="utf-8") as out:
+                out.write(json.dumps(row, default=str, ensure_ascii=False) + "\n")
         mark = "ok " if row["exact"] else ("sql" if row["valid_sql"] else "-- ")
         print(f"  {mark} {row['total_ms']:7.0f} ms  {question.text[:80]}", flush=True)
     sabio.close()
@@ -519,8 +526,11 @@ def main() -> None:
     args = parser.parse_args()
     RESULTS.mkdir(exist_ok=True)
     if args.what in ("questions", "all"):
-        result = run_questions(args.model, args.embedder, args.workdir, args.skip)
-        _report(f"questions-{args.model.replace(':', '-').replace('/', '-')}", result)
+        name = f"questions-{args.model.replace(':', '-').replace('/', '-')}"
+        partial = RESULTS / f"tables-{name}.partial.jsonl"
+        partial.unlink(missing_ok=True)
+        result = run_questions(args.model, args.embedder, args.workdir, args.skip, partial)
+        _report(name, result)
     if args.what in ("load", "all"):
         _report("load", run_load(args.rows, args.workdir))
 

@@ -1,7 +1,7 @@
 """Whole-document tasks on a 100-page document, with the embedded model (or ``--model``).
 
     python bench/tasks.py summary [--pages 100] [--model embedded:smollm2] [--generative]
-    python bench/tasks.py jobs [--pages 100]
+    python bench/tasks.py jobs [--pages 100] [--wait 0]
 
 The document: pages of the Docugami 10-Qs in ``../shared/data/rag_qa/docugami_sec10q/docs``
 (2022 Q3 MSFT, then 2023 Q1 AAPL…) read with pypdfium2, joined into one document of
@@ -15,8 +15,10 @@ the share of the document's tenths (by page) that a sentence cites.
 
 ``jobs``: the same document stored (embedded embedder) and summarized generatively as a
 task job by a real worker thread (:mod:`sabio.tasks.jobs`): seconds from queueing to the
-job shown running, to its first "part 1 of N", and from the cancel to the worker free again
-(a second, model-free job queued at the cancel is done).
+job shown running, to its first "part 1 of N", and, cancelled ``--wait`` seconds after
+that, from the cancel to the worker free again (a second, model-free job queued at the
+cancel is done) and to the model stopped (its runner idle: no prompt being read, no word
+being written).
 """
 
 from __future__ import annotations
@@ -85,7 +87,7 @@ def summary(args: argparse.Namespace) -> dict[str, object]:
         "seconds_per_page": round(seconds / len(pages), 3),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
         "calls": found.calls,
-        "route": found.route,
+        "route": found.route.describe(),
         "progress_notes": len(notes),
         "sentences": len(claims),
         "page_refs_kept": round(len(existing) / max(1, len(claims)), 3),
@@ -111,13 +113,13 @@ def jobs(args: argparse.Namespace) -> dict[str, object]:
         worker = Worker(sabio, watch=False)
         worker.start()
         try:
-            return _follow(sabio, worker)
+            return _follow(sabio, worker, args)
         finally:
             worker.stop()
             sabio.close()
 
 
-def _follow(sabio: Sabio, worker: Worker) -> dict[str, object]:
+def _follow(sabio: Sabio, worker: Worker, args: argparse.Namespace) -> dict[str, object]:
     queue = sabio.jobs
     payload = task_payload(sabio, None, "summarize", ["report.md"], {})
     times: dict[str, float] = {}
@@ -131,20 +133,37 @@ def _follow(sabio: Sabio, worker: Worker) -> dict[str, object]:
         if seen.total:
             times["part"] = time.perf_counter() - started
         time.sleep(0.01)
+    time.sleep(args.wait)  # the model busy with its part's prompt, or writing
     cancelled = time.perf_counter()
     queue.cancel(job.id)
     model_free = task_payload(sabio, None, "compare", ["report.md", "report.md"], {})
     after = queue.enqueue_task(model_free)
     worker.wake()
-    while queue.get(after.id).status != "done":
+    free = stopped = None
+    while free is None or stopped is None:
+        if free is None and queue.get(after.id).status == "done":
+            free = time.perf_counter() - cancelled
+        if stopped is None and not _model_busy():
+            stopped = time.perf_counter() - cancelled
         time.sleep(0.01)
     return {
         "task": "jobs",
+        "waited_before_cancel_s": args.wait,
         "to_running_s": round(times["running"], 2),
         "to_first_part_s": round(times["part"], 2),
-        "cancel_to_free_s": round(time.perf_counter() - cancelled, 2),
+        "cancel_to_free_s": round(free, 2),
+        "cancel_to_model_stopped_s": round(stopped, 2),
         "threads": threading.active_count(),
     }
+
+
+def _model_busy() -> bool:
+    """Whether the embedded model is still computing (its runner holds ``busy`` while a
+    request runs, prompt included): what "cancel stops the model" is about, beyond the
+    worker being free."""
+    from sabio.models import llama
+
+    return any(runner.busy.locked() for runner in llama._RUNNERS.values())
 
 
 def main() -> None:
@@ -153,6 +172,7 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=100)
     parser.add_argument("--model", default="embedded:smollm2")
     parser.add_argument("--generative", action="store_true")
+    parser.add_argument("--wait", type=float, default=0.0, help="jobs: seconds before cancel")
     args = parser.parse_args()
     result = summary(args) if args.what == "summary" else jobs(args)
     print(json.dumps(result, ensure_ascii=False, indent=2))

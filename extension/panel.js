@@ -273,6 +273,7 @@ async function translateInPlace() {
   const tabId = await targetTab();
   $("error").textContent = "";
   busy(true, msg("reading"));
+  let lost = 0;
   try {
     let now = await switchInTab(tabId);
     if (now === "none") {
@@ -283,6 +284,8 @@ async function translateInPlace() {
         return sabio.json("POST", `/extension/pages/${pageId}/translate`, { json: { to: uiLanguage(), blocks } });
       });
       now = await switchInTab(tabId, done.blocks);
+      const paired = /<[a-z]+\d+>/i; // a block's links, bold… (Sabio gives plain words when lost)
+      lost = blocks.filter((b, i) => paired.test(b) && !paired.test(done.blocks[i] ?? "")).length;
     }
     $("translate-here").textContent = msg(now === "translated" ? "showOriginal" : "translateInPlace");
     $("translate-here").setAttribute("aria-pressed", String(now === "translated"));
@@ -290,7 +293,7 @@ async function translateInPlace() {
   } catch (err) {
     $("error").textContent = said(err);
   } finally {
-    busy(false);
+    busy(false, lost ? msg("formattingLost", [String(lost)]) : "");
   }
 }
 

@@ -3,14 +3,23 @@
 
 const api = globalThis.browser ?? globalThis.chrome;
 
+// The text asked about is the page's main content as shown: its one <article>, or its
+// <main>, when that holds a good part of the page's text; else the whole page. Menus,
+// ads, cookie notices and comments around it are not sent (the HTML saved is whole:
+// Sabio reads its main content itself).
 function readPage() {
   const selection = String(window.getSelection?.() ?? "");
   const pdf = document.contentType === "application/pdf";
+  const whole = document.body?.innerText ?? "";
+  const articles = document.querySelectorAll("article");
+  const main = [articles.length === 1 ? articles[0] : null, document.querySelector("main, [role=main]")]
+    .map((el) => el?.innerText?.trim() ?? "")
+    .find((text) => text.length >= 200 && text.length >= whole.trim().length / 4);
   return {
     url: location.href,
     title: document.title,
     lang: document.documentElement.lang || "",
-    text: pdf ? "" : document.body?.innerText ?? "",
+    text: pdf ? "" : main ?? whole,
     html: pdf ? "" : document.documentElement.outerHTML,
     selection,
     pdf,
@@ -73,17 +82,36 @@ function showPassage(passage) {
 }
 
 // Translation in place. The leaf blocks of the page (paragraphs, headings, list items,
-// cells… that hold no other block) are read as shown; their translations replace their
-// contents, and the original nodes are kept (in this extension's world of the tab, not
-// in the page's) to be put back as they were. Returns the blocks' texts.
+// cells… that hold no other block) are read with their inline elements as numbered tags:
+// `<a1>…</a1>` around words to translate (links, bold…), `<code2/>` for one kept as it is
+// (code, images, line breaks, hidden or `translate="no"` parts). Their translations
+// replace their contents, the tags made copies of the same elements again; the original
+// nodes are kept (in this extension's world of the tab, not in the page's) to be put back
+// as they were. Returns the blocks' texts.
 function readBlocks() {
-  const BLOCKS = "p,h1,h2,h3,h4,h5,h6,li,dt,dd,td,th,caption,figcaption,blockquote,summary,legend,label,pre,div,section,article,aside,header,footer,nav,main";
+  const BLOCKS = "p,h1,h2,h3,h4,h5,h6,li,dt,dd,td,th,caption,figcaption,blockquote,summary,legend,label,div,section,article,aside,header,footer,nav,main";
+  const KEEP = "code,kbd,samp,var,tt,pre,img,picture,svg,math,br,wbr,input,select,textarea,button,video,audio,canvas,iframe,object,script,style,noscript,template,[translate=no],.notranslate";
+  const SKIP = "script,style,noscript,template,svg,code,pre,[translate=no],.notranslate";
+  const LETTER = /\p{L}/u;
+  const nameOf = (node) => node.localName.replace(/[^a-z]/g, "") || "x";
   const state = (globalThis.sabioInPlace ??= { blocks: [], originals: [], translated: false });
   if (state.blocks.length) return state.blocks.map((b) => b.text);
+  const marked = (parent, inline) => {
+    let out = "";
+    for (const node of parent.childNodes) {
+      if (node.nodeType === Node.TEXT_NODE) out += node.data;
+      if (node.nodeType !== Node.ELEMENT_NODE) continue;
+      const kept = node.matches(KEEP) || node.checkVisibility?.() === false || !LETTER.test(node.textContent);
+      const tag = `${nameOf(node)}${inline.push({ node, kept })}`;
+      out += kept ? `<${tag}/>` : `<${tag}>${marked(node, inline)}</${tag}>`;
+    }
+    return out;
+  };
   for (const el of document.body.querySelectorAll(BLOCKS)) {
-    if (el.querySelector(BLOCKS) || el.closest("script,style,noscript,template,svg")) continue;
-    const text = el.innerText?.trim() ?? "";
-    if (/\p{L}/u.test(text)) state.blocks.push({ el, text });
+    if (el.querySelector(BLOCKS) || el.closest(SKIP) || el.checkVisibility?.() === false) continue;
+    const inline = [];
+    const text = marked(el, inline).replace(/\s+/g, " ").trim();
+    if (LETTER.test(text.replace(/<\/?[a-z]+\d+\/?>/gi, ""))) state.blocks.push({ el, text, inline });
   }
   return state.blocks.map((b) => b.text);
 }
@@ -100,8 +128,42 @@ function switchBlocks(translations) {
   }
   if (translations) state.translations = translations;
   if (!state.translations) return "none";
+  const TAG = /<(\/?)([a-z]+)(\d+)(\/?)>/gi;
+  const nameOf = (node) => node.localName.replace(/[^a-z]/g, "") || "x";
+  // A translation's nodes: each tag a copy of the block's own element (a kept one whole),
+  // or null when the tags are not the block's, each once and nested.
+  const build = (text, inline) => {
+    const open = [{ into: document.createDocumentFragment(), at: 0 }];
+    const used = new Set();
+    let last = 0;
+    for (const match of text.matchAll(TAG)) {
+      const [whole, close, name, number, self] = match;
+      open.at(-1).into.append(text.slice(last, match.index));
+      last = match.index + whole.length;
+      const n = Number(number);
+      const { node, kept } = inline[n - 1] ?? {};
+      if (!node || nameOf(node) !== name.toLowerCase()) return null;
+      if (close) {
+        if (self || open.at(-1).at !== n) return null;
+        open.pop();
+      } else if (used.has(n) || kept !== Boolean(self)) {
+        return null;
+      } else {
+        used.add(n);
+        const copy = node.cloneNode(kept);
+        open.at(-1).into.append(copy);
+        if (!kept) open.push({ into: copy, at: n });
+      }
+    }
+    if (open.length !== 1) return null;
+    open[0].into.append(text.slice(last));
+    return open[0].into;
+  };
   state.originals = state.blocks.map((b) => [...b.el.childNodes]);
-  state.blocks.forEach((b, i) => b.el.replaceChildren(document.createTextNode(state.translations[i] ?? b.text)));
+  state.blocks.forEach((b, i) => {
+    const text = state.translations[i] ?? b.text;
+    b.el.replaceChildren(build(text, b.inline) ?? text.replace(TAG, ""));
+  });
   state.translated = true;
   return "translated";
 }

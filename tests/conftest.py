@@ -86,6 +86,7 @@ class FakeChat:
     - ``broken``: sends one piece, then the stream breaks;
     - ``echo``: answers with the last user message (for rewrites and prompt checks);
     - ``upper``: the last user message in capitals (a "translation" that can be told apart);
+    - ``untagged``: as ``upper``, without the tags that stand for a block's inline elements;
     - ``long``: 200 words, one piece every 20 ms (for stopping an answer midway);
     - ``invent``: quotes passage 1 as ``cite`` does, then states a made-up figure;
     - ``made-up``: only the made-up figure, citing nothing;
@@ -113,6 +114,9 @@ class FakeChat:
             return None
         if self.behaviour == "upper":
             yield last.upper()
+            return None
+        if self.behaviour == "untagged":
+            yield re.sub(r"</?[a-z]+\d+/?>", "", last).upper()
             return None
         if self.behaviour == "long":
             for i in range(200):

@@ -12,8 +12,12 @@ See tests/test_store_contract.py for SQLite.
 
 from __future__ import annotations
 
+import functools
+import json
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -287,9 +291,10 @@ class _Answer:
     complete: bool = True
     stopped: str | None = None
     citations: list[dict[str, Any]] = field(default_factory=list)
+    route: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"citations": self.citations, "claims": []}
+        return {"citations": self.citations, "claims": [], "route": self.route}
 
 
 class ChatContract:
@@ -299,8 +304,9 @@ class ChatContract:
         chat = backend.chats.create_chat("notes", None, None)
         assert chat.title == "" and chat.messages == []
         cited = [{"number": 1, "document": "a.txt"}]
+        route = {"kind": "map-reduce", "task": "summarize", "tokens": 6950, "parts": 4}
         assert backend.chats.save_exchange(
-            chat.id, _Answer("What is it?", "It is.", citations=cited)
+            chat.id, _Answer("What is it?", "It is.", citations=cited, route=route)
         )
         assert backend.chats.save_exchange(chat.id, _Answer("And then?", "Then", complete=False))
         got = backend.chats.get_chat(chat.id)
@@ -312,6 +318,7 @@ class ChatContract:
             ("assistant", "Then"),
         ]
         assert got.messages[1].citations == cited and not got.messages[3].complete
+        assert got.messages[1].route == route and got.messages[3].route == {}  # how each was made
         assert [(t.question, t.answer) for t in got.history()] == [("What is it?", "It is.")]
         assert backend.chats.count_chats("notes") == 1
 
@@ -639,6 +646,158 @@ class ReviewContract:
         assert [a.seen for a in backend.reviews.alerts(kb.id)] == [True, True]
 
 
+SCIFACT = Path(__file__).resolve().parents[2] / "shared" / "data" / "beir_scifact"
+SEARCH_QUERIES = 30
+SEARCH_CORPUS = 200
+
+
+@dataclass(frozen=True)
+class SmallCorpus:
+    """SciFact abstracts (those judged for the first questions, then others) with their
+    MiniLM vectors, and the questions with theirs."""
+
+    docs: list[tuple[str, str, str]]  # id, title, text
+    vectors: np.ndarray
+    queries: list[tuple[str, str, set[str]]]  # id, text, the abstracts judged relevant
+    embedder: Any
+
+
+def _rows(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+@functools.cache
+def small_corpus() -> SmallCorpus:
+    from sabio.config import load_settings
+    from sabio.models.embedded import EmbeddedModel
+
+    judged: dict[str, set[str]] = {}
+    for line in (SCIFACT / "qrels" / "train.tsv").read_text().splitlines()[1:]:
+        query_id, doc_id, _ = line.split("\t")
+        judged.setdefault(query_id, set()).add(doc_id)
+    texts = {q["_id"]: q["text"] for q in _rows(SCIFACT / "queries.jsonl")}
+    chosen = [(q, texts[q], docs) for q, docs in list(judged.items())[:SEARCH_QUERIES]]
+    wanted = {d for _, _, docs in chosen for d in docs}
+    docs: list[tuple[str, str, str]] = []
+    for row in _rows(SCIFACT / "corpus.jsonl"):
+        if row["_id"] in wanted or len(docs) < SEARCH_CORPUS - len(wanted):
+            docs.append((row["_id"], row["title"], row["text"][:800]))
+    home = Path(tempfile.mkdtemp(prefix="sabio-contract-"))
+    embedder = EmbeddedModel(load_settings({"home": home}, environ={}))
+    vectors = embedder.embed([text for _, _, text in docs])
+    return SmallCorpus(docs, vectors, chosen, _Fixed(embedder))
+
+
+@dataclass
+class _Fixed:
+    """The real model, each question embedded once for every backend."""
+
+    model: Any
+    name: str = "embedded:minilm"
+    seen: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def dimension(self) -> int:
+        return int(self.model.dimension)
+
+    @property
+    def languages(self) -> Any:
+        return getattr(self.model, "languages", None)
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        for text in texts:
+            if text not in self.seen:
+                self.seen[text] = self.model.embed([text])[0]
+        return np.stack([self.seen[t] for t in texts])
+
+
+def _fill_corpus(backend: Any, corpus: SmallCorpus) -> KnowledgeBase:
+    kb = backend.create_kb("scifact", corpus.embedder.name, corpus.vectors.shape[1])
+    for i, (doc_id, title, text) in enumerate(corpus.docs):
+        backend.replace_document(
+            kb,
+            _state(f"/scifact/{doc_id}.txt", doc_id),
+            title=title,
+            pages=None,
+            metadata={},
+            chunks=[Chunk(text, 0, len(text), None, "", title)],
+            vectors=corpus.vectors[i : i + 1],
+        )
+    return kb
+
+
+def _every_other(corpus: SmallCorpus) -> list[str]:
+    return [doc_id for doc_id, _, _ in corpus.docs[::2]]
+
+
+def _tops(
+    backend: Any,
+    kb: KnowledgeBase,
+    corpus: SmallCorpus,
+    within: Sequence[str] | None = None,
+    **options: Any,
+) -> list[list[str]]:
+    from sabio.ranking import search_index
+    from sabio.search import search_chunks
+
+    index = search_index(backend)
+    if within is not None:
+        found = [backend.find_document(kb.id, f"/scifact/{d}.txt") for d in within]
+        options["document_ids"] = [d.id for d in found if d is not None]
+    return [
+        [
+            hit.document.rsplit("/", 1)[-1].removesuffix(".txt")
+            for hit in search_chunks(backend, index, kb, text, k=3, **options)
+        ]
+        for _, text, _ in corpus.queries
+    ]
+
+
+@functools.cache
+def _reference(embedded: bool, filtered: bool = False) -> list[list[str]]:
+    """The rankings of the SQLite store with its in-process index, the reference."""
+    from sabio.store import Store
+
+    corpus = small_corpus()
+    store = Store(":memory:")
+    try:
+        kb = _fill_corpus(store, corpus)
+        within = _every_other(corpus) if filtered else None
+        return _tops(store, kb, corpus, within, embedder=corpus.embedder if embedded else None)
+    finally:
+        store.close()
+
+
+class SearchContract:
+    """Hybrid search over the backend ranks as over SQLite's index: on a small real
+    corpus (SciFact abstracts, MiniLM vectors), the same three passages first for every
+    question, and the abstract judged relevant first for most of them."""
+
+    @pytest.fixture(autouse=True)
+    def _data(self) -> None:
+        if not SCIFACT.exists():
+            pytest.skip(f"{SCIFACT} is not here (../shared/data is absent)")
+
+    @pytest.mark.parametrize("embedded", [True, False], ids=["hybrid", "keywords"])
+    def test_search_ranks_as_on_sqlite(self, backend: StoreBackend, embedded: bool) -> None:
+        corpus = small_corpus()
+        kb = _fill_corpus(backend, corpus)
+        tops = _tops(backend, kb, corpus, embedder=corpus.embedder if embedded else None)
+        assert tops == _reference(embedded)
+        judged = [relevant for _, _, relevant in corpus.queries]
+        first = sum(top[0] in docs for top, docs in zip(tops, judged, strict=True))
+        assert first >= 0.6 * len(corpus.queries)
+
+    def test_a_filtered_search_ranks_within_the_documents_as_on_sqlite(
+        self, backend: StoreBackend
+    ) -> None:
+        corpus = small_corpus()
+        kb = _fill_corpus(backend, corpus)
+        tops = _tops(backend, kb, corpus, embedder=corpus.embedder, within=_every_other(corpus))
+        assert all(top and set(top) <= set(_every_other(corpus)) for top in tops)
+        assert tops == _reference(True, filtered=True)
+
+
 class StoreContract(
     KnowledgeBaseContract,
     DocumentContract,
@@ -649,5 +808,6 @@ class StoreContract(
     FeedbackContract,
     GuideContract,
     ReviewContract,
+    SearchContract,
 ):
     """Every test a store backend must pass."""

@@ -188,3 +188,21 @@ def test_the_model_runs_at_a_lower_priority_and_stops_when_its_reader_goes() -> 
     pieces.close()  # the reader goes: the model stops and takes the next request
     again = "".join(model.stream(messages, ChatOptions(max_tokens=8, temperature=0)))
     assert again.strip()
+
+
+def test_a_cancelled_request_stops_the_model_while_it_reads_the_prompt() -> None:
+    import threading
+
+    settings = load_settings({"temperature": 0}, environ={})
+    model = get_chat_model(settings, "embedded:smollm2")
+    text = need_data("beir_scifact", "corpus.jsonl").read_text(encoding="utf-8")[:7000]
+    messages = [{"role": "user", "content": f"Summarize this:\n{text}"}]
+    assert model.count_tokens(text) > 10 * llama_backend.UBATCH  # many steps to read it
+    cancel = threading.Event()
+    pieces = model.stream(messages, ChatOptions(max_tokens=64, temperature=0, cancel=cancel))
+    cancel.set()  # before its first word: the prompt is still being read
+    with pytest.raises(ModelError, match="llama_decode returned 2"):  # aborted, not finished
+        "".join(pieces)
+    hello = [{"role": "user", "content": "Say hi."}]
+    again = "".join(model.stream(hello, ChatOptions(max_tokens=8, temperature=0)))
+    assert again.strip()  # and the model answers the next request

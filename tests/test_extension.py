@@ -54,6 +54,23 @@ harbour was built around them in the seventeenth century.</p>
 <p>Fishermen read the tide tables every morning before they leave the harbour.</p>
 </article><footer>Cookie settings</footer></body></html>"""
 
+FORMATTED = """<!doctype html><html lang="es"><head><meta charset="utf-8">
+<title>Cómo instalar Sabio</title></head><body><article>
+<h1>Cómo instalar <em>Sabio</em></h1>
+<p>Lee <a href="/guia.html"
+title="La guía">la <em>guía</em> completa</a> y ejecuta <code>sabio serve</code>.</p>
+<p><strong>Importante:</strong> escucha en el puerto 11435.<br
+>Ciérralo con <kbd>Ctrl</kbd>+<kbd>C</kbd>.</p>
+<p>La marca <span translate="no">Sabio</span> no se traduce, <b>pero <i>esto</i> sí</b>.</p>
+</article></body></html>"""
+UPPER_BUT_CODE = """() => {
+  const copy = document.body.cloneNode(true);
+  const walker = document.createTreeWalker(copy, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode())
+    if (!node.parentElement.closest("code,kbd,[translate=no]")) node.data = node.data.toUpperCase();
+  return copy.innerHTML;
+}"""
+
 
 @pytest.fixture
 def pages(tmp_path: Path) -> Iterator[str]:
@@ -62,6 +79,7 @@ def pages(tmp_path: Path) -> Iterator[str]:
     folder.mkdir()
     (folder / "es.html").write_text(SPANISH, encoding="utf-8")
     (folder / "en.html").write_text(ENGLISH, encoding="utf-8")
+    (folder / "formatted.html").write_text(FORMATTED, encoding="utf-8")
     judgment = DATA / "documents" / "pdf" / "pdfjs" / "issue11913.pdf"
     if judgment.exists():  # else the PDF's part of a test is skipped
         shutil.copy(judgment, folder / "judgment.pdf")
@@ -106,13 +124,19 @@ class Browser:
         )
         self.context.set_default_timeout(TIMEOUT)
         self.requests: list[str] = []
-        self.context.on("request", lambda r: self.requests.append(r.url))
+        self.sent: list[tuple[str, str | None]] = []  # (url, body) of each POST
+        self.context.on("request", self._log)
         self.errors: list[str] = []
         workers = self.context.service_workers
         self.worker = workers[0] if workers else self.context.wait_for_event("serviceworker")
         self.id = urlsplit(self.worker.url).hostname
         self.name, self.shots = name, 0
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
+
+    def _log(self, request: Any) -> None:
+        self.requests.append(request.url)
+        if request.method == "POST":
+            self.sent.append((request.url, request.post_data))
 
     def tab(self, url: str) -> tuple[Any, int]:
         """A tab on ``url`` and its tab id."""
@@ -176,6 +200,7 @@ def test_ask_about_a_page_alone_and_with_a_knowledge_base_then_save_and_find_it(
         expect(panel.locator("#work")).to_be_visible()
         expect(panel.locator("#status")).to_contain_text(local)
         expect(panel.locator("#save")).to_have_text("Guardar en Sabio")  # the browser's Spanish
+        expect(panel.locator("#about-link")).to_be_hidden()  # no link chosen: no such choice
         browser.shot(panel, "connected")
         panel.click("#save")
         expect(panel.locator("#saved")).to_have_attribute("data-status", "indexed")
@@ -224,8 +249,12 @@ def test_ask_about_a_page_alone_and_with_a_knowledge_base_then_save_and_find_it(
         expect(panel.locator("#answer blockquote").first).to_contain_text("seventeenth century")
         assert not panel.locator("#answer").inner_text().startswith(">")
         browser.shot(panel, "asked-page-and-kb")
-        opened = [u for u in browser.requests if u.endswith("/api/v1/extension/pages")]
+        opened = [b for u, b in browser.sent if u.endswith("/api/v1/extension/pages")]
         assert len(opened) == 1, opened  # the page sent once, for both questions
+        sent = json.loads(opened[0] or "{}")["text"]  # its main content: the <article>
+        assert sent.startswith("El faro de Alejandría vuelve a brillar\n")
+        assert sent.endswith("en el siglo XIV.")
+        assert "Portada" not in sent and "Aviso de cookies" not in sent
         assert browser.foreign_requests(local, pages) == []
     finally:
         browser.close()
@@ -269,7 +298,61 @@ def test_the_page_is_translated_in_place_and_put_back_exactly(
         assert spanish.evaluate("() => document.body.innerText") == translated
         asked = [u for u in browser.requests if u.endswith("/translate")]
         assert len(asked) == 1, asked
+
+        formatted, tab = browser.tab(f"{pages}/formatted.html")
+        original = formatted.evaluate("() => document.body.innerHTML")
+        expected = formatted.evaluate(UPPER_BUT_CODE)
+        formatted.evaluate("() => { window.link = document.querySelector('a'); }")
+        panel = browser.panel(tab, sabio)
+        panel.click("#translate-here")
+        expect(panel.locator("body")).to_have_attribute("data-in-place", "translated")
+        # the same elements, attributes and line break; only words in capitals; code and
+        # keys and translate="no" kept as they were
+        assert formatted.evaluate("() => document.body.innerHTML") == expected
+        assert formatted.inner_text("article p >> nth=0") == (
+            "LEE LA GUÍA COMPLETA Y EJECUTA sabio serve."
+        )
+        assert formatted.get_attribute("a em >> xpath=..", "href") == "/guia.html"
+        browser.shot(formatted, "formatting-kept-in-place")
+        panel.click("#translate-here")
+        expect(panel.locator("body")).to_have_attribute("data-in-place", "original")
+        assert formatted.evaluate("() => document.body.innerHTML") == original
+        assert formatted.evaluate("() => document.querySelector('a') === window.link")
         assert browser.foreign_requests(sabio, pages) == []
+    finally:
+        browser.close()
+        server.close()
+
+
+def test_a_translation_that_lost_the_formatting_is_shown_as_plain_words_and_said(
+    chromium: Any, pages: str, tmp_path: Path
+) -> None:
+    """``fake:untagged`` drops the tags: the blocks with links or bold are plain words
+    (asked again alone first), code and line breaks are still there, the panel says how
+    many, and the original comes back."""
+    expect = expectation()
+    server = serve(tmp_path, chat_model="fake:untagged", answer_style="extractive")
+    browser = Browser(chromium, tmp_path / "profile", "in-place-lost")
+    try:
+        sabio = next(server)
+        formatted, tab = browser.tab(f"{pages}/formatted.html")
+        original = formatted.evaluate("() => document.body.innerHTML")
+        panel = browser.panel(tab, sabio)
+        panel.click("#translate-here")
+        expect(panel.locator("body")).to_have_attribute("data-in-place", "translated")
+        expect(panel.locator("#progress")).to_have_text(
+            "4 bloques se muestran sin su formato (enlaces, negritas): la traducción lo perdió."
+        )
+        assert formatted.locator("article a, article em, article strong, article b").count() == 0
+        assert (
+            formatted.inner_text("article p >> nth=0")
+            == "LEE LA GUÍA COMPLETA Y EJECUTA . sabio serve"
+        )
+        assert formatted.locator("article code, article br").count() == 2
+        panel.click("#translate-here")
+        expect(panel.locator("body")).to_have_attribute("data-in-place", "original")
+        expect(panel.locator("#progress")).to_have_text("")
+        assert formatted.evaluate("() => document.body.innerHTML") == original
     finally:
         browser.close()
         server.close()

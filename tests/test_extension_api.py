@@ -18,6 +18,10 @@ from fastapi.testclient import TestClient
 from test_auth import PASSWORD, THIS_COMPUTER, _browser, _server, _user
 from test_server import API, ETNA, JUDGMENT, LOCAL, _error, _events, _settings
 
+from sabio.errors import ConfigError, NotFoundError
+from sabio.pages import open_page
+from sabio.server.extension_api import PageShelf
+
 EXT = f"{API}/extension"
 EXTENSION = "chrome-extension://abcdefghijklmnopabcdefghijklmnop"
 FARO_PAGE = (
@@ -83,7 +87,13 @@ def test_a_page_is_summarized_and_translated_by_the_document_tasks(local: TestCl
 
 def test_a_page_is_translated_block_by_block_for_translation_in_place(local: TestClient) -> None:
     page_id = _open(local)
-    blocks = ["El faro de Alejandría", "Medía  más de\ncien metros.", "1.250 · 3D", "—"]
+    blocks = [
+        "El faro de Alejandría",
+        "Medía  más de\ncien metros.",
+        "1.250 · 3D",
+        "—",
+        "Ver <a1>el <em2>mapa</em2></a1><br3/>hoy",
+    ]
     body = {"to": "en", "model": "fake:upper", "blocks": blocks}
     translated = local.post(f"{EXT}/pages/{page_id}/translate", json=body)
     assert translated.status_code == 200, translated.text
@@ -92,10 +102,17 @@ def test_a_page_is_translated_block_by_block_for_translation_in_place(local: Tes
         "MEDÍA MÁS DE CIEN METROS.",
         "1.250 · 3D",
         "—",
+        "VER <A1>EL <EM2>MAPA</EM2></A1><BR3/>HOY",  # inline elements' tags kept
     ]
     assert translated.json()["problems"] == []
+    assert translated.json()["markdown"].endswith("—\n\nVER EL MAPA HOY")
     too_many = local.post(f"{EXT}/pages/{page_id}/translate", json={**body, "blocks": ["x"] * 5001})
     assert too_many.status_code == 422
+    for blocks in ([], ["El faro"]):  # the embedded model only quotes: it is not asked
+        embedded = {"to": "en", "model": "embedded:smollm2", "blocks": blocks}
+        refused = local.post(f"{EXT}/pages/{page_id}/translate", json=embedded)
+        assert "cannot translate" in _error(refused, 400, "bad_request")
+        assert refused.json()["error"]["key"] == "translation_needs_model"
 
 
 def test_a_page_with_a_knowledge_base_cites_both_kinds(local: TestClient) -> None:
@@ -193,6 +210,48 @@ def test_a_pdf_in_the_tab_is_asked_about_with_its_pages(local: TestClient) -> No
         headers={"Content-Type": "application/pdf"},
     )
     assert unreadable.json()["error"]["key"] == "page_unreadable"
+
+
+LONG_PAGE = ("El faro de Alejandría guiaba a los barcos hacia el puerto. " * 4 + "\n\n") * 1000
+
+
+def test_open_pages_are_kept_within_their_memory_and_the_one_used_longest_ago_goes_first() -> None:
+    a, b, c, d = (open_page(LONG_PAGE, f"https://{n}.example/") for n in "abcd")
+    assert 0.5 * 2**20 < a.size < 0.66 * 2**20  # three fit in 2 MB, four do not
+    shelf = PageShelf()
+    for page in (a, b, c):
+        shelf.put(page, limit_mb=2)
+    assert shelf.get(a.id, None) is a  # used: now the last to go
+    shelf.put(d, limit_mb=2)
+    assert len(shelf) == 3
+    assert [shelf.get(p.id, None) for p in (a, c, d)] == [a, c, d]
+    with pytest.raises(NotFoundError) as gone:
+        shelf.get(b.id, None)
+    assert gone.value.key == "page_gone"
+    with pytest.raises(ConfigError) as too_big:
+        shelf.put(open_page(LONG_PAGE * 4), limit_mb=2)
+    assert too_big.value.key == "page_too_big" and too_big.value.args_for_key["limit"] == 2
+    assert len(shelf) == 3  # a page refused forgets nothing
+
+
+def test_pages_over_the_memory_for_open_pages_are_forgotten_or_refused(tmp_path: Path) -> None:
+    app_settings = _settings(tmp_path, chat_model="fake:cite", open_pages_mb=2)
+    with _server(app_settings) as app:
+        client = TestClient(app, base_url=LOCAL, headers={"Origin": EXTENSION})
+        ids = [_open(client, LONG_PAGE, f"https://{n}.example/") for n in range(5)]
+        asked = [
+            client.post(f"{EXT}/pages/{i}/ask", json={"question": "¿Qué guiaba?"}) for i in ids
+        ]
+        assert asked[0].status_code == 404 and asked[0].json()["error"]["key"] == "page_gone"
+        assert asked[-1].status_code == 200, asked[-1].text  # by size: not all 32 kept
+        too_big = client.post(
+            f"{EXT}/pages", json={"url": "https://big.example/", "text": LONG_PAGE * 4}
+        )
+        message = _error(too_big, 400, "bad_request")
+        assert too_big.json()["error"]["key"] == "page_too_big"
+        assert "open_pages_mb" in message and "2 MB" in message
+        again = client.post(f"{EXT}/pages/{ids[-1]}/ask", json={"question": "¿Qué guiaba?"})
+        assert again.status_code == 200  # the refused page took nothing's place
 
 
 def test_bad_input_changes_nothing(local: TestClient) -> None:

@@ -74,7 +74,7 @@ def test_the_embedded_model_answers_json_the_schema_accepts() -> None:
     found = extract_document(model, [(1, INVOICE)], SCHEMA, title="factura")
     assert found.valid, found.error
     jsonschema.validate(found.data, SCHEMA)  # the grammar held, whatever the values
-    assert found.route == "whole document"
+    assert found.route.kind == "document" and found.route.tokens <= found.route.budget
     # every value is either located on the page or listed as not found
     assert set(found.pages) | set(found.unlocated) == {"seller", "total", "currency"}
 
@@ -115,7 +115,8 @@ def test_a_long_document_is_read_in_parts_and_merged_in_order() -> None:
     ]
     model = Scripted(1400)  # room for one page a call
     found = extract_document(model, pages, SCHEMA)
-    assert found.route == "2 parts" and found.calls == 2 and found.valid
+    assert (found.route.kind, found.route.parts) == ("map-reduce", 2)
+    assert found.route.tokens > found.route.budget and found.calls == 2 and found.valid
     assert found.data == {"seller": "Talleres Gómez S.L.", "total": 1452, "currency": "EUR"}
     assert found.pages == {"seller": 1, "total": 2, "currency": 2}
     # the parts answered a schema where a field may be missing from that part

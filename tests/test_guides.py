@@ -78,6 +78,9 @@ def test_a_guide_keeps_to_its_share_and_says_what_it_pushed_out(
         assert GUIDE.instruction in system and system.count("Question: ") < 10
         assert any("examples left out" in n for n in notes), notes
         assert any("passages did not fit" in n and "instructions took" in n for n in notes)
+        _, spanish = _system(sabio, "¿Cuál es el plazo de preaviso?")
+        assert any("se dejaron fuera" in n and "ejemplos" in n for n in spanish), spanish
+        assert not any("examples" in n for n in spanish)  # no English inside
     finally:
         sabio.close()
 
@@ -92,14 +95,35 @@ def test_fitting_drops_examples_then_terms_then_the_instruction() -> None:
     assert left == ["1 examples"] and "Examples" not in text and cost == words(text)
     assert fit_guide(GUIDE, "en", 3, words) == ("", 0, ["1 examples", "1 glossary entries",
                                                         "the instruction"])  # fmt: skip
+    assert fit_guide(GUIDE, "es", 3, words)[2] == ["1 ejemplos", "1 entradas del glosario",
+                                                   "la instrucción"]  # fmt: skip
 
 
 def test_an_extractive_answer_quotes_whatever_the_guide(settings: Settings, tmp_path: Path) -> None:
     sabio = _service(settings, tmp_path)
     try:
+        spanish = "¿Cuál es el plazo de preaviso?"
+        unguided = sabio.ask(spanish, "legal", style="extractive")
+        assert CONTRACT not in "".join(unguided) and unguided.answer.no_answer
         sabio.set_kb_guide(GUIDE, "legal")
         stream = sabio.ask("What is the notice period?", "legal", style="extractive")
         assert CONTRACT in "".join(stream)
+        assert stream.answer.notes == [
+            "in this knowledge base, “notice period” is said “plazo de preaviso” (its glossary)",
+            "the knowledge base's instruction and examples are not followed: this answer quotes "
+            "your documents as they are (the generative answer style follows them)",
+        ]
+        # the glossary's wording finds the passages that use its term
+        guided = sabio.ask(spanish, "legal", style="extractive")
+        assert CONTRACT in "".join(guided) and guided.answer.query == "¿Cuál es el notice period?"
+        assert (
+            "en esta base de conocimiento, «notice period» se dice «plazo de preaviso»"
+            in (guided.answer.notes[0])
+        )
+        sabio.set_kb_guide(Guide("", GUIDE.glossary), "legal")  # a glossary alone: no excuse
+        alone = sabio.ask("What is the notice period?", "legal", style="extractive")
+        "".join(alone)
+        assert len(alone.answer.notes) == 1
     finally:
         sabio.close()
 

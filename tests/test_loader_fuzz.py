@@ -25,8 +25,15 @@ TEXT = "El faro de Alejandría guiaba a los barcos. The lighthouse guided ships 
 
 
 def _pdf() -> bytes:
-    """A one-page PDF with a line of text, its cross-reference table computed."""
+    """A one-page PDF with a line of text and a ruled table (three lines across, three
+    down, a word in each cell: what the table finder reads), its cross-reference table
+    computed."""
     stream = b"BT /F1 12 Tf 72 720 Td (" + TEXT.encode("ascii", "replace") + b") Tj ET"
+    stream += b"".join(b" 72 %d m 272 %d l S" % (y, y) for y in (600, 630, 660))
+    stream += b"".join(b" %d 600 m %d 660 l S" % (x, x) for x in (72, 172, 272))
+    for x, y, word in ((80, 640, b"Faro"), (180, 640, b"Altura"), (80, 610, b"Pharos")):
+        stream += b" BT /F1 10 Tf %d %d Td (%s) Tj ET" % (x, y, word)
+    stream += b" BT /F1 10 Tf 180 610 Td (137) Tj ET"
     objects = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
         b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",

@@ -132,6 +132,8 @@ def test_a_failing_migration_leaves_the_database_as_it_was(tmp_path: Path) -> No
         # schema 9: every message may keep a chart, none for the old ones
         assert {r[0] for r in store.db.execute("SELECT DISTINCT chart FROM message")} <= {""}
         assert "chart" in {r[1] for r in store.db.execute("PRAGMA table_info(message)")}
+        # schema 12: every answer may keep how it was made, none for the old ones
+        assert {r[0] for r in store.db.execute("SELECT DISTINCT route FROM message")} <= {""}
     finally:
         store.close()
 

@@ -22,7 +22,7 @@ PAGES = [
 def test_extractive_summary_quotes_the_document_with_its_pages() -> None:
     summary = extractive_summary(PAGES, length="short")
     lines = summary.text.splitlines()
-    assert len(lines) == 3 and summary.route == "extractive" and summary.calls == 0
+    assert len(lines) == 3 and summary.route.kind == "extractive" and summary.calls == 0
     for line, (page, text) in zip(lines, PAGES, strict=True):  # in the document's order
         assert line == f"- {text} [{page}]"
     assert summary.claims and not summary.unsupported
@@ -49,7 +49,13 @@ def test_a_long_document_is_summarized_in_parts_then_combined_and_checked() -> N
     model = Scripted(1000)  # one page a call
     notes: list[str] = []
     summary = summarize_document(model, pages, length="short", progress=notes.append)
-    assert summary.route == "3 parts, 1 round of combining" and summary.calls == 4
+    route = summary.route  # map-reduce, because the counted tokens did not fit one call
+    assert (route.kind, route.task, route.parts, route.rounds) == ("map-reduce", "summarize", 3, 1)
+    assert route.tokens > route.budget and route.tokens > 3 * 400 and summary.calls == 4
+    assert route.describe() == (
+        f"summarize: map-reduce, 3 parts of up to {route.budget:,} tokens"
+        f" ({route.tokens:,} counted), 1 round of combining"
+    )
     assert notes == ["part 1 of 3", "part 2 of 3", "part 3 of 3", "combining"]
     assert "[page 2]" in model.prompts[1]  # the model sees where each page starts
     supported = [c.text for c in summary.claims if c.supported]
@@ -77,7 +83,10 @@ def test_sabio_summarize_a_file_as_json(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     found = json.loads(result.stdout)
     assert found["summary"] == "The lease runs for five years from 1 March 2024."
-    assert found["route"] == "whole document" and found["claims"][0]["supported"]
+    assert found["claims"][0]["supported"]
+    route = found["route"]  # the whole document: its counted tokens fit one call
+    assert (route["kind"], route["task"], route["parts"]) == ("document", "summarize", 1)
+    assert 0 < route["tokens"] <= route["budget"]
     bad = CliRunner().invoke(
         app,
         ["--home", str(tmp_path / "home"), "summarize", "lease.txt", "--length", "huge"],

@@ -205,6 +205,8 @@ REFUSED = [
     "PRAGMA database_list",
     "SELECT current_setting('memory_limit')",
     "SELECT * FROM query('SELECT 1')",
+    "SELECT * FROM SABIO.CATALOG",
+    "SELECT * FROM Other",
     "SELEC * FROM ventas",
     "",
 ]
@@ -223,6 +225,8 @@ def test_the_validator_lets_selects_over_the_tables_through() -> None:
         "WITH m AS (SELECT * FROM ventas) SELECT count(*) FROM m",
         "SELECT * FROM ventas v JOIN gastos g USING (provincia)",
         "FROM main.ventas SELECT importe ORDER BY importe DESC LIMIT 5",
+        "SELECT sum(importe) FROM Ventas",  # DuckDB's names are case-insensitive: it runs
+        "WITH M AS (SELECT * FROM MAIN.VENTAS) SELECT count(*) FROM m",
     ):
         assert validate(sql, tables) == sql.rstrip(";")
     assert sql_of("Here it is:\n```sql\nSELECT 1;\n```\nDone") == "SELECT 1"
@@ -356,6 +360,16 @@ def test_a_single_value_is_the_one_line_answer(sales: Sabio) -> None:
     )
     answer = _ask(sales, "What is the total importe in 2023?", model)
     assert answer.text.startswith("total: **2227.00**, computed from ventas.csv [1].")
+
+
+def test_table_names_are_read_whatever_their_case(sales: Sabio, tmp_path: Path) -> None:
+    _write_csv(tmp_path / "gastos.csv", [["concepto", "importe"], ["luz", "50"]])
+    sales.add([tmp_path / "gastos.csv"])
+    model = _script(sales, "upper", "SELECT sum(importe) AS total FROM VENTAS")
+    answer = _ask(sales, "¿Cuál es el total de importe de los gastos y las ventas?", model)
+    assert answer.computation is not None and answer.computation.computed
+    assert answer.computation.tables == ["ventas"]
+    assert answer.text.startswith("total: **2327.00**, calculado a partir de ventas.csv [1].")
 
 
 def test_a_failed_query_goes_back_once_with_its_error(sales: Sabio) -> None:
@@ -621,6 +635,58 @@ def test_a_table_inside_a_docx_is_kept_under_its_heading(sabio: Sabio, tmp_path:
     assert rows.rows == [("Norte", Decimal("1200.50")), ("Sur", Decimal("800.00"))]
 
 
+def test_a_docx_table_is_named_by_its_caption_above_or_below(sabio: Sabio, tmp_path: Path) -> None:
+    import docx
+
+    document = docx.Document()
+    document.add_heading("Resultados", level=1)
+    document.add_paragraph("Ventas por región", style="Caption")
+    for rows in ([["Región", "Ventas"], ["Norte", "1.200,50"]], [["Año", "Total"], ["2023", "7"]]):
+        grid = document.add_table(rows=2, cols=2)
+        for r, cells in enumerate(rows):
+            for c, text in enumerate(cells):
+                grid.cell(r, c).text = text
+        document.add_paragraph("Tabla 2. Totales por año" if rows[0][0] == "Año" else "Texto.")
+    document.add_paragraph("Un párrafo que no nombra ningún cuadro.")
+    last = document.add_table(rows=2, cols=2)
+    for (r, c), text in zip([(0, 0), (0, 1), (1, 0), (1, 1)], "ab18", strict=True):
+        last.cell(r, c).text = text
+    document.save(str(tmp_path / "informe.docx"))
+    sabio.add([tmp_path / "informe.docx"])
+    tables = {t.name: t.where for t in sabio.tables()}
+    assert tables == {
+        "informe_ventas_por_region": "informe.docx, Ventas por región",
+        "informe_tabla_2_totales_por_ano": "informe.docx, Tabla 2. Totales por año",
+        "informe_resultados": "informe.docx, Resultados",
+    }
+
+
+def test_an_html_table_is_named_by_its_caption_or_the_heading_above(
+    sabio: Sabio, tmp_path: Path
+) -> None:
+    body = (
+        "<h1>Informe anual</h1><p>{intro}</p><h2>Ventas</h2><p>{intro}</p>"
+        "<table><caption>Cuadro 1. Ventas por región</caption>"
+        "<tr><th>Región</th><th>Ventas</th></tr><tr><td>Norte</td><td>1.200,50</td></tr></table>"
+        "<h2>Plantilla</h2><p>{intro}</p>"
+        "<table><tr><th>Año</th><th>Personas</th></tr>{years}</table>"
+    ).format(
+        years="".join(f"<tr><td>{y}</td><td>{y - 2000}</td></tr>" for y in range(2010, 2024)),
+        intro="Un párrafo con bastante texto para que la página tenga un cuerpo. " * 3,
+    )
+    for name, wrap in (("suelta", "{}"), ("articulo", "<article>{}</article>")):
+        page = tmp_path / f"{name}.html"
+        page.write_text(f"<html><body>{wrap.format(body)}</body></html>", encoding="utf-8")
+        sabio.add([page])
+        tables = {t.name: t.where for t in sabio.tables() if t.source == str(page)}
+        assert tables == {
+            f"{name}_cuadro_1_ventas_por_region": f"{name}.html, Cuadro 1. Ventas por región",
+            f"{name}_plantilla": f"{name}.html, Plantilla",
+        }
+    _, result = sabio.query_tables("SELECT region, ventas FROM suelta_cuadro_1_ventas_por_region")
+    assert result.rows == [("Norte", Decimal("1200.50"))]  # the caption is not a row
+
+
 def test_a_removed_document_s_cells_are_gone_from_the_file(sabio: Sabio, tmp_path: Path) -> None:
     secret = "Zarzaparrillaunica"
     folder = tmp_path / "docs"
@@ -674,7 +740,7 @@ def test_a_table_inside_an_html_page_is_kept_typed(sabio: Sabio, tmp_path: Path)
     )
     sabio.add([page])
     [table] = sabio.tables()
-    assert table.name == "ventas" and table.where == "ventas.html"
+    assert table.name == "ventas" and table.where == "ventas.html, Informe"  # the heading above
     assert [(c.name, c.sql_type, c.unit) for c in table.columns] == [
         ("region", "VARCHAR", ""),
         ("ventas", "DECIMAL(38,2)", "EUR"),

@@ -88,7 +88,7 @@ def test_a_summary_as_a_job_with_its_result_in_every_format(client: TestClient) 
     [item] = result["items"]
     assert result["kind"] == "summarize" and item["document"] == "report.md"  # never a path
     assert item["file_url"].endswith(f"/documents/{item['document_id']}/file")
-    assert "1,250 tonnes" in item["summary"] and item["route"] == "whole document"
+    assert "1,250 tonnes" in item["summary"] and item["route"]["kind"] == "document"
     assert any(c["supported"] for c in item["claims"])  # the echo quotes the document
     markdown = client.get(f"{TASKS}/{task['id']}/result", params={"format": "markdown"})
     assert markdown.headers["content-type"].startswith("text/markdown")

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from sabio.cli import app
 from sabio.config import Settings
 from sabio.models import ChatOptions, Message, register_chat_backend
-from sabio.tasks.translate import translate_document
+from sabio.tasks.translate import translate_blocks, translate_document, without_tags
 
 CONTRACT = """# Contrato de arrendamiento
 
@@ -32,7 +32,9 @@ El arrendatario pagará una renta mensual de 1.200 euros.
 
 class Shouting:
     """Translates by upper-casing each numbered line; ``mode`` "unnumbered" drops the
-    numbers of a batch (so each line is asked again alone), "lossy" drops the figures."""
+    numbers of a batch (so each line is asked again alone), "lossy" drops the figures,
+    "untagged" the tags that stand for a block's inline elements, "swapped" closes them
+    in the wrong order, "garbled" loses the closing tags' ">"."""
 
     def __init__(self, mode: str) -> None:
         self.name, self.context_window, self.mode, self.calls = f"shout:{mode}", 4096, mode, 0
@@ -52,6 +54,12 @@ class Shouting:
                 re.sub(r"(?<=\. ).*", lambda m: re.sub(r"\d", "", m[0]).upper(), line)
                 for line in lines
             )
+        elif self.mode == "untagged":
+            yield "\n".join(re.sub(r"</?[a-z]+\d+/?>", "", line).upper() for line in lines)
+        elif self.mode == "garbled":
+            yield "\n".join(re.sub(r"(</[a-z]+\d+)>", r"\1", line).upper() for line in lines)
+        elif self.mode == "swapped":
+            yield "\n".join(line.replace("</i2></b1>", "</b1></i2>").upper() for line in lines)
         else:
             yield "\n".join(line.upper() for line in lines)
         return "stop"
@@ -81,6 +89,16 @@ def test_structure_and_figures_are_kept_and_only_words_are_sent() -> None:
     assert found.counts == {"heading": 2, "item": 2, "cell": 6, "text": 2}
 
 
+def test_a_pdf_table_row_keeps_its_figure_cells_and_sends_only_its_label() -> None:
+    model = Shouting("lossy")  # it would drop every figure it is sent
+    rows = "Adams County, NE 31,299 0\niPhone $ 51,334 $ 50,570 2 %\n12 34"
+    found = translate_document(model, [(1, rows)], "en")
+    assert "| ADAMS COUNTY, NE | 31,299 | 0 |" in found.markdown
+    assert "| IPHONE | $ | 51,334 | $ | 50,570 | 2 | % |" in found.markdown
+    assert "| 12 | 34 |" in found.markdown  # nothing to translate: not sent at all
+    assert found.segments == 2 and found.problems == [] and found.counts["cell"] == 12
+
+
 def test_a_batch_that_loses_its_numbering_is_asked_line_by_line() -> None:
     model = Shouting("unnumbered")
     found = translate_document(model, [(None, CONTRACT)], "en")
@@ -89,10 +107,59 @@ def test_a_batch_that_loses_its_numbering_is_asked_line_by_line() -> None:
     assert found.problems == []
 
 
-def test_figures_lost_in_translation_are_reported() -> None:
-    found = translate_document(Shouting("lossy"), [(None, CONTRACT)], "en")
-    assert any("1.200" in p and "missing" in p for p in found.problems)
-    assert any("60" in p for p in found.problems)
+def test_a_segment_whose_figures_are_lost_is_asked_again_then_kept_as_it_was() -> None:
+    model = Shouting("lossy")
+    found = translate_document(model, [(None, CONTRACT)], "en")
+    lost = [p for p in found.problems if "missing in its translation, kept as it was" in p]
+    assert len(lost) == 3 and any("1.200" in p for p in lost) and any("60" in p for p in lost)
+    assert "- Avisar con 60 días de antelación." in found.markdown  # its figure kept
+    assert "El arrendatario pagará una renta mensual de 1.200 euros." in found.markdown
+    assert "- PAGAR LA RENTA EL DÍA 1 DE CADA MES." not in found.markdown  # "1" was lost
+    assert "# CONTRATO DE ARRENDAMIENTO" in found.markdown  # no figure: translated
+    assert found.calls == 1 + 3  # the batch, then each of the three alone
+
+
+BLOCKS = [
+    "Lee <a1>la <em2>guía</em2></a1> y ejecuta <code3/>.",
+    "Puerto 11435<br1/>cerrado",
+    "Sin formato, 3 veces.",
+]
+
+
+def test_a_block_keeps_the_tags_of_its_inline_elements() -> None:
+    model = Shouting("plain")
+    found, problems = translate_blocks(model, BLOCKS, "en")
+    assert found == [block.upper() for block in BLOCKS] and problems == []
+    assert model.calls == 1  # one batch, nothing asked again
+
+
+def test_a_block_whose_tags_are_lost_or_broken_is_asked_again_then_given_as_plain_words() -> None:
+    """Plain words, but an element kept whole (code, a line break) is still there, since
+    its words are not in the translation."""
+    blocks = [*BLOCKS, "<b1>muy <i2>bien</i2></b1>"]
+    expected = {
+        "untagged": [
+            "LEE LA GUÍA Y EJECUTA . <code3/>",
+            "PUERTO 11435CERRADO <br1/>",
+            "SIN FORMATO, 3 VECES.",
+            "MUY BIEN",
+        ],
+        "swapped": [block.upper() for block in BLOCKS] + ["MUY BIEN"],
+        "garbled": [
+            "LEE LA GUÍA Y EJECUTA <code3/>.",
+            BLOCKS[1].upper(),
+            BLOCKS[2].upper(),
+            "MUY BIEN",
+        ],
+    }
+    for mode, translations in expected.items():
+        model = Shouting(mode)
+        found, problems = translate_blocks(model, blocks, "en")
+        lost = {"untagged": 3, "swapped": 1, "garbled": 2}[mode]  # each asked again, once
+        assert (found, model.calls) == (translations, 1 + lost)
+        assert len(problems) == lost and all("formatting was lost" in p for p in problems)
+    assert without_tags(blocks[0]) == "Lee la guía y ejecuta ."
+    assert without_tags(BLOCKS[1]) == "Puerto 11435 cerrado"
 
 
 def test_sabio_translate_keeps_the_headings_of_a_stored_document(tmp_path: Path) -> None:

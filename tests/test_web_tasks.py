@@ -78,7 +78,7 @@ def test_summarize_and_compare_from_the_documents_table(
     expect(chip).to_have_text("p. 1")
     href = chip.get_attribute("href")
     assert href and re.search(r"/documents/\d+/file#page=1$", href)
-    expect(result.locator(".task-route")).to_contain_text("How: whole document")
+    expect(result.locator(".task-route")).to_contain_text("How: Summary · whole document: ")
     download = task.get_by_role("link", name="Word")
     assert "format=docx" in (download.get_attribute("href") or "")
     docx = page.request.get(served + (download.get_attribute("href") or ""))
@@ -159,4 +159,82 @@ def test_a_running_task_shows_its_progress_and_is_cancelled(
     expect(page.locator(".task").first.get_by_role("button", name="Cancel")).to_have_count(0)
     expect(page.locator(".task").first.get_by_role("link", name="Word")).to_have_count(0)
     tab.shot("cancelled")
+    tab.close()
+
+
+def test_the_chat_says_how_each_answer_was_made_and_keeps_it(
+    browser: Any,  # noqa: F811
+    served: str,
+) -> None:
+    tab = Page(browser, served, "chat-route-en", viewport=DESKTOP, locale="en-US")
+    page = tab.page
+    expect = expectation()
+    page.goto(f"{served}/#/")
+    Scripted.replies = ["The Supreme Court heard the case of Jamie Sinnott [1]."]
+    page.fill("#question", "Who brought the case against the Minister for Education?")
+    page.keyboard.press("Enter")
+    saved_answers = page.locator(".message.assistant[data-id]")  # drawn again once saved
+    expect(saved_answers).to_have_count(1)
+    question = saved_answers.last
+    passages = re.compile(
+        r"How it was answered: the top-k passages: \d+ in [\d,]+ of [\d,]+ prompt tokens"
+    )
+    expect(question.locator(".answer-route")).to_have_text(passages)
+    Scripted.replies = [SUMMARY]
+    page.fill("#question", "Summarize issue11913.pdf")
+    page.keyboard.press("Enter")
+    expect(saved_answers).to_have_count(2)
+    summary = saved_answers.last
+    whole = re.compile(
+        r"How it was answered: Summary · whole document: [\d,]+ tokens, fit in [\d,]+"
+    )
+    expect(summary.locator(".answer-route")).to_have_text(whole)
+    summary.scroll_into_view_if_needed()
+    tab.shot("routes")
+    # kept with the messages: the REST API returns it, and the chat read back shows it
+    chat = page.request.get(f"{served}/api/v1/chats").json()[0]
+    saved = page.request.get(f"{served}/api/v1/chats/{chat['id']}").json()["messages"]
+    routes = [m["route"] for m in saved if m["role"] == "assistant"]
+    assert [(r["kind"], r["task"]) for r in routes] == [("passages", ""), ("document", "summarize")]
+    assert 0 < routes[1]["tokens"] <= routes[1]["budget"] and routes[0]["passages"] > 0
+    page.reload()
+    expect(page.locator(".message.assistant .answer-route")).to_have_count(2)
+    expect(page.locator(".message.assistant .answer-route").last).to_have_text(whole)
+    tab.close()
+
+
+@pytest.fixture
+def small(tmp_path: Path) -> Iterator[str]:
+    """A chat model whose context holds about a page of the judgment."""
+    yield from _serve(tmp_path, "scripted:1200")
+
+
+def test_a_summary_too_long_for_the_model_says_map_reduce_in_spanish(
+    browser: Any,  # noqa: F811
+    small: str,
+) -> None:
+    tab = Page(browser, small, "chat-route-es", viewport=PHONE, locale="es-ES")
+    page = tab.page
+    expect = expectation()
+    page.goto(f"{small}/#/")
+    Scripted.replies = [SUMMARY] * 60  # a part's summary each, then the combined one
+    page.fill("#question", "Resume issue11913.pdf")
+    page.keyboard.press("Enter")
+    saved_answers = page.locator(".message.assistant[data-id]")  # drawn again once saved
+    expect(saved_answers).to_have_count(1)
+    answer = saved_answers.last
+    parts = re.compile(
+        r"Cómo se respondió: Resumen · por partes \(map-reduce\): (\d+) partes de hasta"
+        r" [\d.]+ tokens \([\d.]+ contados\), 1 ronda de combinación"
+    )
+    expect(answer.locator(".answer-route")).to_have_text(parts)
+    answer.scroll_into_view_if_needed()
+    tab.shot("map-reduce")
+    chat = page.request.get(f"{small}/api/v1/chats").json()[0]
+    saved = page.request.get(f"{small}/api/v1/chats/{chat['id']}").json()["messages"][-1]
+    route = saved["route"]
+    assert route["kind"] == "map-reduce" and route["parts"] > 1
+    assert route["tokens"] > route["budget"]  # why: the counted tokens did not fit one call
+    assert len(Scripted.replies) == 60 - route["parts"] - route["rounds"]  # a call a part, then one
+    Scripted.replies = []
     tab.close()

@@ -30,12 +30,13 @@ from typing import Any
 
 from sabio.errors import ConfigError, SabioError
 from sabio.extractive import Pick, extractive_claims, extractive_text, pick_sentences
-from sabio.guides import GUIDE_SHARE, fit_guide
+from sabio.guides import GUIDE_SHARE, fit_guide, glossary_query, quoting_notes
 from sabio.language import detect_language
 from sabio.loaders.formats import place
 from sabio.models import ChatModel, ChatOptions, Message
 from sabio.notes import note_id
 from sabio.prompt_files import prompt_text as prompt_text  # its public name for callers
+from sabio.routing import Route
 from sabio.search import SearchHit, query_terms
 from sabio.store.chats import Turn as Turn  # its public name for the answer's callers
 from sabio.store.guides import Guide
@@ -413,9 +414,10 @@ class Answer:
     computation: Computation | None = None
     """A question about a table, answered by SQL (:mod:`sabio.tables.answers`): the query
     that ran and its result, or the queries tried and why they failed."""
-    route: str = ""
-    """How it was answered: "top-k passages", "table" (SQL), "conversation" (no
-    documents), or a task asked for ("summarize: 4 parts, 1 round of combining")."""
+    route: Route | None = None
+    """How it was answered (:mod:`sabio.routing`): top-k passages (with the prompt's
+    counted tokens), a table (SQL), a pinned answer, a conversation (no documents), or a
+    task asked for (its whole document or map-reduce)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -483,8 +485,9 @@ class Grounding:
     """The knowledge base's instructions and style, for the answers the model writes."""
     pinned: FindPinned | None = None
     """The pinned answers: one served, citations re-checked, for a question like its own."""
-    newer: Callable[[Sequence[Citation], str], list[str]] | None = None
-    """For an answer that cites a correction and documents: which of them is newer."""
+    newer: Callable[[Sequence[SearchHit], str], list[str]] | None = None
+    """For an answer made from a correction and documents (its passages): the documents
+    that do not say what the correction says, and which of them is newer."""
     tasks: TaskAccess | None = None
     """Its whole documents, for a summary or translation asked for (:mod:`sabio.tasks.requests`)."""
 
@@ -537,7 +540,7 @@ class AnswerStream:
 
         grounding = self.grounding
         if grounding is None:
-            answer.route = "conversation"
+            answer.route = Route("conversation")
             messages = conversation_messages(
                 self.model, answer.question, self.history, self.options.max_tokens
             )
@@ -553,7 +556,9 @@ class AnswerStream:
         if self.history:
             answer.query = rewrite_query(self.model, answer.question, self.history, answer.language)
             mark("rewrite_ms")
-        answer.route = "top-k passages"
+        answer.route = Route("passages")
+        if answer.style == "extractive" and grounding.guide:
+            answer.query = glossary_query(answer.query, grounding.guide)  # no model to say it
         hits, answer.notes = grounding.retrieve(answer.query)
         gate = (grounding.similarity_floor, grounding.term_weights)
         noted = self._notes(answer.query, answer.language)
@@ -566,7 +571,7 @@ class AnswerStream:
         find_pinned = None if noted else grounding.pinned
         pinned = find_pinned(answer.query, answer.language) if find_pinned else None
         if pinned is not None:
-            answer.route = "pinned answer"
+            answer.route = Route("pinned")
             answer.text, answer.citations, answer.pinned = pinned.text, pinned.citations, pinned.id
             answer.notes += [pinned.label, *pinned.warnings]
             mark("first_token_ms")
@@ -578,7 +583,7 @@ class AnswerStream:
             and not noted
             and self._computed(hits, grounding.tables, mark)
         ):
-            answer.route = "table"
+            answer.route = Route("table")
             yield answer.text
             mark("total_ms")
             return
@@ -592,7 +597,7 @@ class AnswerStream:
             mark("first_token_ms")
             yield answer.text
         if self.noted and grounding.newer is not None:
-            answer.notes += grounding.newer(answer.citations, answer.language)
+            answer.notes += grounding.newer(self.consulted, answer.language)
         mark("total_ms")
 
     def _computed(
@@ -676,9 +681,12 @@ class AnswerStream:
         yield text
         answer.text = text
         answer.passages = len(hits)
+        answer.route = Route("passages", passages=len(hits))
         numbers = [used.display_number(p.passage + 1) for p in picks]
         answer.claims = extractive_claims(text, passages, picks, numbers)
         answer.citations = [_citation(used.display_number(n), hits[n - 1]) for n in used.order]
+        if self.grounding is not None and self.grounding.guide:
+            answer.notes += quoting_notes(self.grounding.guide, text, answer.language)
 
     def _generative(
         self, relevant: Sequence[SearchHit], mark: Callable[[str], None]
@@ -702,6 +710,9 @@ class AnswerStream:
             len(plan.passages),
             plan.tokens,
             plan.budget,
+        )
+        answer.route = Route(
+            "passages", tokens=plan.tokens, budget=plan.budget, passages=len(plan.passages)
         )
         answer.dropped = [_citation(0, hit) for hit in plan.dropped]
         mark("prompt_ms")

@@ -585,7 +585,8 @@ def _print_support(answer: Answer) -> None:
 
 
 def _print_answer_details(answer: Answer) -> None:
-    err.print(f"[dim]route: {escape(answer.route)}[/]")
+    if answer.route is not None:
+        err.print(f"[dim]route: {escape(answer.route.describe())}[/]")
     err.print(
         f"[dim]model {escape(answer.model)} · language {answer.language} · "
         f"{answer.passages} passages in the prompt · {answer.prompt_tokens} of "

@@ -140,7 +140,7 @@ def summarize(
         print_json(summary_json(doc, summary))
         return
     out.print(escape(summary.text))
-    err.print(f"[dim]{escape(Path(doc.source).name)}: {summary.route}[/]")
+    err.print(f"[dim]{escape(Path(doc.source).name)}: {escape(summary.route.describe())}[/]")
     for claim in summary.unsupported:
         err.print(f"[yellow]not supported by the document: {escape(claim.text)}[/]")
 

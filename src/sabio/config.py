@@ -51,6 +51,12 @@ class Settings:
         "'postgresql://user:password@host/dbname' a PostgreSQL database with pgvector, which "
         "several servers and workers can share (pip install 'sabio[postgres]').",
     )
+    database_pool_size: int = _setting(
+        10,
+        "Most connections one Sabio process (a server, a worker) opens to a PostgreSQL "
+        "database_url at once; more statements wait for a free one. Keep their sum over "
+        "every process below PostgreSQL's max_connections (100 unless changed).",
+    )
     ollama_host: str = _setting(
         "http://127.0.0.1:11434", "Ollama's address (OLLAMA_HOST is honoured too)."
     )
@@ -150,6 +156,12 @@ class Settings:
         200,
         "Most one upload request may carry in all, in MB (its files together); a bigger "
         "request is refused (413) before its body is read, or at the first byte over.",
+    )
+    open_pages_mb: int = _setting(
+        256,
+        "Memory, in MB, the pages open in the browser extension may take in all (their text, "
+        "passages and embeddings; all users): the page used longest ago is forgotten first "
+        "(the extension sends it again), and a page bigger than this is refused.",
     )
     max_upload_files: int = _setting(
         100, "Most files one upload request may carry; more is refused (413)."

@@ -12,6 +12,7 @@
     │   └── BlockedAddressError    a URL that resolves to a private, loopback or
     │                              link-local address (not allowed unless asked for)
     ├── StorageError           the data directory is full or cannot be written
+    ├── DatabaseBusyError      no connection to PostgreSQL came free in time
     ├── TableError             SQL over a knowledge base's tables refused or failed
     │                          (not one read-only SELECT, another table, too slow)
     ├── TooManyAttemptsError   too many failed sign-ins: try again in ``retry_after`` s
@@ -91,6 +92,10 @@ class StorageError(SabioError):
     def __init__(self, message: str, *, full: bool) -> None:
         super().__init__(message, key="insufficient_storage" if full else "read_only")
         self.full = full
+
+
+class DatabaseBusyError(SabioError):
+    pass
 
 
 class TableError(SabioError):

@@ -223,39 +223,83 @@ def evaluate_folder(
     return score(run_sabio(data, settings, progress), data.qrels)
 
 
-def feedback_set(sabio: Sabio, kb_name: str) -> tuple[dict[str, str], dict[str, dict[str, int]]]:
-    """The queries and judgements the users of ``kb_name`` made (see the module's text)."""
+@dataclass(frozen=True, slots=True)
+class JudgedQuestion:
+    """A question of the judged set its users made: the feedback it came from, why it is
+    judged (``pinned``: its answer was pinned; ``corrected``: it has a note) and the
+    sources of the documents that answer it (the pinned answer's citations, the note)."""
+
+    feedback_id: int
+    question: str
+    pinned: bool
+    corrected: bool
+    relevant: tuple[str, ...]
+
+    @property
+    def query_id(self) -> str:
+        return f"feedback-{self.feedback_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackScores:
+    """The judged set, its metrics (:data:`METRICS`) and, per question (by its feedback
+    id), the place of the first document that answers it in the search (None: not in it)."""
+
+    judged: list[JudgedQuestion]
+    metrics: dict[str, float]
+    ranks: dict[int, int | None]
+
+
+def judged_questions(sabio: Sabio, kb_name: str) -> list[JudgedQuestion]:
+    """The questions the users of ``kb_name`` judged (see the module's text), oldest first."""
     from sabio.notes import note_id, note_source
 
-    queries: dict[str, str] = {}
-    qrels: dict[str, dict[str, int]] = {}
+    found = []
     for judged in sabio.list_feedback(kb_name):
-        relevant: dict[str, int] = {}
+        relevant: dict[str, None] = {}
         if judged.pinned:
             cited = (str(c.get("document", "")) for c in judged.citations)
-            relevant |= {d: 1 for d in cited if d and note_id(d) is None}
-        if judged.is_note and judged.status == "active":
-            relevant[note_source(judged.id)] = 1
+            relevant |= dict.fromkeys(d for d in cited if d and note_id(d) is None)
+        corrected = judged.is_note and judged.status == "active"
+        if corrected:
+            relevant[note_source(judged.id)] = None
         if relevant and judged.question:
-            queries[f"feedback-{judged.id}"] = judged.question
-            qrels[f"feedback-{judged.id}"] = relevant
-    return queries, qrels
+            found.append(
+                JudgedQuestion(judged.id, judged.question, judged.pinned, corrected,
+                               tuple(relevant))
+            )  # fmt: skip
+    return found
+
+
+def score_feedback(sabio: Sabio, kb_name: str, progress: Progress | None = None) -> FeedbackScores:
+    """``kb_name``'s search as it is now on its users' judged questions: the metrics and
+    where each question's first answering document ranks."""
+    judged = judged_questions(sabio, kb_name)
+    if not judged:
+        raise ConfigError(
+            f"no judged questions in {kb_name!r} yet: pin good answers or correct wrong "
+            "ones (sabio chat: /pin, /correct), then measure again",
+            key="no_feedback",
+        )
+    queries = {j.query_id: j.question for j in judged}
+    qrels = {j.query_id: dict.fromkeys(j.relevant, 1) for j in judged}
+    sources = {d.source: d.source for d in sabio.documents(kb_name)}
+    rankings = rank_documents(sabio, queries, sources, kb_name, progress)
+    ranks = {
+        j.feedback_id: next(
+            (i + 1 for i, d in enumerate(rankings[j.query_id]) if d in j.relevant), None
+        )
+        for j in judged
+    }
+    metrics = {"questions": float(len(qrels)), **score(rankings, qrels)}
+    return FeedbackScores(judged, metrics, ranks)
 
 
 def evaluate_feedback(
     sabio: Sabio, kb_name: str, progress: Progress | None = None
 ) -> dict[str, float]:
     """Metrics of ``kb_name``'s search as it is now on its users' judged questions."""
-    queries, qrels = feedback_set(sabio, kb_name)
-    if not qrels:
-        raise ConfigError(
-            f"no judged questions in {kb_name!r} yet: pin good answers or correct wrong "
-            "ones (sabio chat: /pin, /correct), then measure again",
-            key="no_feedback",
-        )
-    sources = {d.source: d.source for d in sabio.documents(kb_name)}
-    rankings = rank_documents(sabio, queries, sources, kb_name, progress)
-    return {"questions": float(len(qrels)), **score(rankings, qrels)}
+    return score_feedback(sabio, kb_name, progress).metrics
 
 
 def _ingest_progress(progress: Progress | None) -> Callable[..., None] | None:

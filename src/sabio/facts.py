@@ -363,11 +363,19 @@ def is_table_row(line: str) -> bool:
     if line.rstrip().endswith(".") and not line.rstrip().endswith("..."):
         return False
     cells = line.split()
+    trailing = trailing_cells(line)
+    numbers = sum(any(ch.isdigit() for ch in c) for c in cells[len(cells) - trailing :])
+    return numbers >= 2 and len(cells) - trailing <= 12
+
+
+def trailing_cells(line: str) -> int:
+    """How many of the line's last words are figure cells ("51,334", "$", "2 %", "—"), as
+    a PDF's table row ends: "iPhone $ 51,334 $ 50,570 2 %" has 6."""
+    cells = line.split()
     trailing = 0
     while trailing < len(cells) and _CELL.match(cells[len(cells) - 1 - trailing]):
         trailing += 1
-    numbers = sum(any(ch.isdigit() for ch in c) for c in cells[len(cells) - trailing :])
-    return numbers >= 2 and len(cells) - trailing <= 12
+    return trailing
 
 
 _FURNITURE = re.compile(r"(\|\s*\d{1,4}|^\s*(page|página)?\s*\d{1,4})\s*$", re.IGNORECASE)

@@ -7,12 +7,17 @@ the Ollama and OpenAI APIs' ``kb/NAME`` models). It may take at most :data:`GUID
 of the prompt's budget: past that, examples are left out (the last first), then glossary
 entries, and the answer says so; the passages take what is left, and when they do not
 all fit the answer says that the guide took part of the room. Extractive answers quote
-the documents and follow no instruction. ``sabio kb publish`` makes an Ollama model whose
-system prompt is the guide alone (the style without retrieval or citations).
+the documents, which no instruction may change: they honour the glossary where quoting
+can (:func:`glossary_query`: a question in a preferred wording is searched for by its
+term; :func:`quoting_notes`: the preferred wording of each term quoted is said) and
+say that the instruction and examples need a model that writes. ``sabio kb publish``
+makes an Ollama model whose system prompt is the guide alone (the style without retrieval
+or citations).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from sabio.store.guides import Guide
@@ -29,6 +34,10 @@ _HEADINGS = {
 
 
 _ALONE = {"en": "Instructions (follow them):", "es": "Instrucciones (síguelas):"}
+_LEFT_OUT = {
+    "en": ("{n} examples", "{n} glossary entries", "the instruction"),
+    "es": ("{n} ejemplos", "{n} entradas del glosario", "la instrucción"),
+}
 
 
 def guide_text(guide: Guide, language: str, *, alone: bool = False) -> str:
@@ -54,7 +63,7 @@ def fit_guide(
     guide: Guide, language: str, room: int, count: Callable[[str], int]
 ) -> tuple[str, int, list[str]]:
     """The guide's text within ``room`` tokens (``count`` counts them), its cost, and
-    what was left out to fit ("2 examples", "5 glossary entries")."""
+    what was left out to fit ("2 examples", "5 glossary entries"; in ``language``)."""
     examples, glossary = list(guide.examples), list(guide.glossary)
     text = guide_text(guide, language)
     while count(text) > room and (examples or glossary):
@@ -63,12 +72,53 @@ def fit_guide(
         else:
             glossary.pop()
         text = guide_text(Guide(guide.instruction, tuple(glossary), tuple(examples)), language)
+    said = _LEFT_OUT["es" if language == "es" else "en"]
     left_out = []
     if len(examples) < len(guide.examples):
-        left_out.append(f"{len(guide.examples) - len(examples)} examples")
+        left_out.append(said[0].format(n=len(guide.examples) - len(examples)))
     if len(glossary) < len(guide.glossary):
-        left_out.append(f"{len(guide.glossary) - len(glossary)} glossary entries")
+        left_out.append(said[1].format(n=len(guide.glossary) - len(glossary)))
     if count(text) > room:  # the instruction alone is too long for this model
-        left_out.append("the instruction")
+        left_out.append(said[2])
         text = ""
     return text, count(text) if text else 0, left_out
+
+
+_QUOTING = {
+    "en": ("in this knowledge base, “{term}” is said “{wording}” (its glossary)",
+           "the knowledge base's instruction and examples are not followed: this answer quotes "
+           "your documents as they are (the generative answer style follows them)"),
+    "es": ("en esta base de conocimiento, «{term}» se dice «{wording}» (su glosario)",
+           "no se siguen la instrucción ni los ejemplos de la base: esta respuesta cita tus "
+           "documentos tal cual (el estilo de respuesta generativo los sigue)"),
+}  # fmt: skip
+
+
+def _says(text: str, words: str) -> bool:
+    return re.search(rf"(?<!\w){re.escape(words.casefold())}(?!\w)", text.casefold()) is not None
+
+
+def glossary_query(query: str, guide: Guide) -> str:
+    """``query`` with each preferred wording of the glossary it uses replaced by its term,
+    so a question in the knowledge base's wording ("¿Cuál es el plazo de preaviso?") is
+    searched and quoted for in the documents' ("¿Cuál es el notice period?"): the
+    wording's words, absent from the documents, would otherwise weigh against every
+    passage. (Not the other way: a question in the documents' terms is left as it is.)"""
+    for term, wording in guide.glossary:
+        if not _says(query, term):
+            said = re.compile(rf"(?<!\w){re.escape(wording)}(?!\w)", re.IGNORECASE)
+            query = said.sub(term.replace("\\", "\\\\"), query)
+    return query
+
+
+def quoting_notes(guide: Guide, quoted: str, language: str) -> list[str]:
+    """What an answer that quotes (``quoted``: its text) says of the guide it cannot
+    apply: each glossary term in the quotes with its preferred wording, and that the
+    instruction and examples are not followed (in ``language``)."""
+    term_note, not_followed = _QUOTING["es" if language == "es" else "en"]
+    notes = [term_note.format(term=term, wording=wording)
+             for term, wording in guide.glossary
+             if _says(quoted, term) and not _says(quoted, wording)]  # fmt: skip
+    if guide.instruction or guide.examples:
+        notes.append(not_followed)
+    return notes

@@ -235,6 +235,18 @@ class _KbIndex:
         ]
 
 
+def build_document_field(store: SabioStore, kb_id: int, read: FieldCache) -> DocumentField:
+    """The knowledge base's :class:`DocumentField` (none for mostly short documents);
+    ``read`` keeps each document's words between builds."""
+    from sabio.document_field import DocumentField
+
+    fields = store.document_fields(kb_id)
+    counts = sorted(f[4] for f in fields)
+    if counts and counts[len(counts) // 2] < DOCUMENT_FIELD_MIN_CHUNKS:
+        fields = []  # mostly short documents: no document field
+    return DocumentField.build([f[:4] for f in fields], read)
+
+
 class ChunkIndex:
     """Vector and keyword search over every knowledge base of one store."""
 
@@ -315,18 +327,12 @@ class ChunkIndex:
 
     def document_field(self, kb: KnowledgeBase) -> DocumentField:
         """The knowledge base's :class:`DocumentField`, rebuilt when its documents change."""
-        from sabio.document_field import DocumentField
-
         index = self.sync(kb)
         with self._lock:
             cached = self._fields.get(kb.id)
             if cached is None or cached[:2] != (index.generation, index.epoch):
-                fields = self.store.document_fields(kb.id)
-                counts = sorted(f[4] for f in fields)
-                if counts and counts[len(counts) // 2] < DOCUMENT_FIELD_MIN_CHUNKS:
-                    fields = []  # mostly short documents: no document field
                 read = self._field_words.setdefault(kb.id, {})
-                field_ = DocumentField.build([f[:4] for f in fields], read)
+                field_ = build_document_field(self.store, kb.id, read)
                 cached = (index.generation, index.epoch, field_)
                 self._fields[kb.id] = cached
         return cached[2]

@@ -23,6 +23,7 @@ from sabio.answer import SIMILARITY_FLOORS, Grounding, coverage
 from sabio.chunking import Chunk, chunk_document, embedding_text
 from sabio.errors import ConfigError, ModelError
 from sabio.ingest import LoadedSource
+from sabio.language import detect_language
 from sabio.loaders import Blob, LoadedDocument, Section, normalize_text
 from sabio.loaders.formats import extension_for
 from sabio.models import EmbeddingModel, Vectors
@@ -32,9 +33,14 @@ PAGE_DOCUMENT_ID = 0
 """The ``document_id`` of a page's passages (stored documents' ids start at 1)."""
 MAX_PAGE_CHARS = 2_000_000
 """The longest page text taken (about a thousand pages of a book)."""
+PASSAGE_BYTES = 512
+"""What a passage takes in memory besides its words (its object, offsets, heading)."""
 PAGE_K = 5
 """Passages of the page given to an answer at most."""
-KEYWORDS_ONLY = "keyword matches only on the page: {error}"
+KEYWORDS_ONLY = {
+    "en": "keyword matches only on the page: {error}",
+    "es": "solo coincidencias de palabras en la página: {error}",
+}
 
 
 @dataclass(slots=True)
@@ -49,6 +55,15 @@ class OpenPage:
     chunks: list[Chunk]
     owner: int | None = None
     vectors: dict[str, Vectors] = field(default_factory=dict)
+
+    @property
+    def size(self) -> int:
+        """Bytes the page takes in memory, about: its text, its passages, their vectors."""
+        passages = sum(
+            len(c.text.encode()) + len(c.context.encode()) + PASSAGE_BYTES for c in self.chunks
+        )
+        vectors = sum(v.nbytes for v in self.vectors.values())
+        return len(self.text.encode()) + passages + vectors
 
     @property
     def digest(self) -> str:
@@ -139,7 +154,8 @@ def page_grounding(
         try:
             hits = page.hits(query, embedder, k)
         except ModelError as exc:
-            hits, notes = page.hits(query, None, k), [KEYWORDS_ONLY.format(error=exc)]
+            said = KEYWORDS_ONLY["es" if detect_language(query) == "es" else "en"]
+            hits, notes = page.hits(query, None, k), [said.format(error=exc)]
         if knowledge_base is None:
             return hits, notes
         found, more = knowledge_base.retrieve(query)

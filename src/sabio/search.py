@@ -32,9 +32,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from sabio.document_field import field_tokens
-from sabio.index import ChunkIndex
 from sabio.language import detect_language, text_language
 from sabio.models import EmbeddingModel, embedding_languages
+from sabio.ranking import SearchIndex
 from sabio.store import KnowledgeBase, SabioStore, StoredChunk
 from sabio.terms import light_stem, tokens
 
@@ -198,7 +198,7 @@ and each new thread of a server opens its own database connection."""
 
 def search_chunks(
     store: SabioStore,
-    index: ChunkIndex,
+    index: SearchIndex,
     kb: KnowledgeBase,
     query: str,
     *,
@@ -241,7 +241,7 @@ def search_chunks(
 
 
 def _prefer_latest(
-    index: ChunkIndex, kb: KnowledgeBase, documents: dict[int, float]
+    index: SearchIndex, kb: KnowledgeBase, documents: dict[int, float]
 ) -> dict[int, float]:
     """For a question about the latest document ("the most recent 10-Q"): of those the
     document field picks nearly as well as the best, the latest one comes first."""

@@ -34,7 +34,6 @@ from sabio.config import Settings
 from sabio.errors import ConfigError, EmbeddingMismatchError, ModelError, NotFoundError
 from sabio.filters import DocumentFilter, filtered_document_ids
 from sabio.home import make_private_home, uploads_folder, uploads_root
-from sabio.index import ChunkIndex
 from sabio.ingest import (
     TRANSCRIBING,
     FileResult,
@@ -65,6 +64,7 @@ from sabio.notes import (
     NOTES_K,
     NoteMatcher,
     author_name,
+    disagreement,
     local_author,
     note_date,
     note_id,
@@ -74,6 +74,7 @@ from sabio.notes import (
     said,
 )
 from sabio.pages import OpenPage, file_page, page_grounding, saved_page
+from sabio.ranking import SearchIndex, search_index
 from sabio.readers import Keeper, Limits
 from sabio.review import Report, review_kb
 from sabio.review.alerts import highest, post_webhook, webhook_payload
@@ -96,7 +97,8 @@ from sabio.store import (
     SourceItem,
     Store,
 )
-from sabio.store.registry import open_store
+from sabio.store.backend import SabioStore
+from sabio.store.registry import StoreOptions, open_store
 from sabio.tables.answers import TableAccess
 from sabio.tables.engine import Result, TableInfo, TableStore, tables_path
 from sabio.tables.query import validate
@@ -158,8 +160,14 @@ class Sabio:
         process's, :class:`sabio.readers.Keeper`); without one each read starts its own."""
         self.settings = settings
         make_private_home(settings.home)
-        self.store = open_store(
-            settings.database_url, settings.database_path, per_thread=concurrent_reads
+        self.store: SabioStore = open_store(
+            settings.database_url,
+            settings.database_path,
+            StoreOptions(
+                per_thread=concurrent_reads,
+                pool_size=settings.database_pool_size,
+                alongside=shared_with.store if shared_with else None,
+            ),
         )
         self.chats = self.store.chats
         self.users = self.store.users
@@ -167,8 +175,8 @@ class Sabio:
         self.feedback = self.store.feedback
         self.jobs = JobQueue(self.store)
         shared = shared_with
-        self.index: ChunkIndex = (
-            shared.index if shared else ChunkIndex(self.store, settings.home / "index")
+        self.index: SearchIndex = (
+            shared.index if shared else search_index(self.store, settings.home / "index")
         )
         self._embedders: dict[str, EmbeddingModel] = shared._embedders if shared else {}
         self._chat_models: dict[str, ChatModel] = shared._chat_models if shared else {}
@@ -624,8 +632,14 @@ class Sabio:
         return filtered_document_ids(self.store.list_documents(kb.id), named)
 
     def _search(
-        self, kb: KnowledgeBase, query: str, k: int | None, doc_ids: list[int] | None
+        self,
+        kb: KnowledgeBase,
+        query: str,
+        k: int | None,
+        doc_ids: list[int] | None,
+        language: str = "en",
     ) -> SearchResults:
+        """The search, with words alone when the embedder fails (said in ``language``)."""
         run = functools.partial(
             search_chunks,
             self.store,
@@ -638,7 +652,8 @@ class Sabio:
         try:
             return SearchResults(run(embedder=self.kb_embedder(kb)))
         except (ModelError, NotFoundError) as exc:
-            return SearchResults(run(embedder=None), [f"keyword matches only: {exc}"])
+            lead = "solo coincidencias de palabras" if language == "es" else "keyword matches only"
+            return SearchResults(run(embedder=None), [f"{lead}: {exc}"])
 
     # whole-document tasks
 
@@ -899,14 +914,29 @@ class Sabio:
 
     def translate_page(self, page: OpenPage, to: str, *, model: str | None = None) -> Translation:
         """The page in the language ``to`` (:mod:`sabio.tasks.translate`)."""
-        return translate_document(self.chat_model(model), [(None, page.text)], to)
+        return translate_document(self._page_translator(model), [(None, page.text)], to)
 
     def translate_blocks(
         self, blocks: Sequence[str], to: str, *, model: str | None = None
     ) -> tuple[list[str], list[str]]:
         """The blocks of a page in the tab (its paragraphs, headings…), one translation
         each, for the extension to put in their places (translation in place)."""
-        return translate_blocks(self.chat_model(model), blocks, to)
+        return translate_blocks(self._page_translator(model), blocks, to)
+
+    def _page_translator(self, model: str | None) -> ChatModel:
+        """The chat model that translates a page; ConfigError for the embedded one: it
+        only quotes, and what it writes as a translation is made up (seen: headlines
+        replaced by dates)."""
+        name = model or self._default_chat_model()
+        if name.partition(":")[0] == EMBEDDED_BACKEND:
+            raise ConfigError(
+                f"the embedded chat model ({name}) cannot translate: start Ollama "
+                "(`ollama serve`, then `sabio pull qwen3:4b`) or set chat_model to a model "
+                "of an OpenAI-compatible server",
+                key="translation_needs_model",
+                model=name,
+            )
+        return self.chat_model(name)
 
     def open_file_page(
         self, content: bytes, media_type: str, url: str, title: str = "", owner: int | None = None
@@ -954,7 +984,7 @@ class Sabio:
         doc_ids = self.filtered_ids(kb, filters or DocumentFilter())
 
         def retrieve(query: str) -> tuple[list[SearchHit], list[str]]:
-            results = self._search(kb, query, k, doc_ids)
+            results = self._search(kb, query, k, doc_ids, detect_language(query))
             return results.hits, results.notes
 
         def embed(texts: Sequence[str]) -> Vectors:
@@ -979,31 +1009,41 @@ class Sabio:
             notes=lambda query, language: self._find_notes(kb, query, language),
             guide=self.store.guides.get_guide(kb.id),
             pinned=lambda query, language: self._find_pinned(kb, query, language),
-            newer=lambda citations, language: self._which_is_newer(kb, citations, language),
+            newer=lambda consulted, language: self._which_is_newer(kb, consulted, language),
             tasks=TaskAccess(documents, functools.partial(self._asked_task, kb)),
         )
 
     def _which_is_newer(
-        self, kb: KnowledgeBase, citations: Sequence[Citation], language: str
+        self, kb: KnowledgeBase, consulted: Sequence[SearchHit], language: str
     ) -> list[str]:
-        """Of an answer that cites a correction and documents: which is newer, the note
-        (written after the documents' versions) or a document that changed after it (it
-        may say otherwise), in ``language``."""
-        notes = [self.feedback.get_feedback(n) for c in citations
-                 if (n := note_id(c.document)) is not None]  # fmt: skip
-        documents = {c.document_id for c in citations if note_id(c.document) is None}
+        """Of an answer made from corrections and documents (``consulted``, its passages):
+        each document whose passages on the note's question do not say what the note says
+        (the support check, :func:`sabio.notes.disagreement`), what they say and which is
+        newer, the note or that version of the document, in ``language``. Documents
+        that agree with the note, or speak of something else, are not named."""
+        notes = [self.feedback.get_feedback(n) for h in consulted
+                 if (n := note_id(h.document)) is not None]  # fmt: skip
+        documents: dict[int, list[SearchHit]] = {}
+        for hit in consulted:
+            if note_id(hit.document) is None:
+                documents.setdefault(hit.document_id, []).append(hit)
         if not notes or not documents:
             return []
-        note = max(notes, key=lambda n: n.updated_at)
-        by = author_name(note, language)
-        label = said("correction", language, author=by, date=note_date(note))
+        embed = self.kb_embedder(kb).embed
         lines = []
-        for document_id in sorted(documents):
-            doc = self.store.get_document(kb.id, document_id)
-            when = doc.mtime_ns / 1e9 if doc.mtime_ns else doc.updated_at
-            day = time.strftime("%Y-%m-%d", time.localtime(when))
-            key = "doc_newer" if when > note.updated_at else "note_newer"
-            lines.append(said(key, language, name=Path(doc.source).name, day=day, note=label))
+        for note in dict((n.id, n) for n in notes).values():
+            by = author_name(note, language)
+            label = said("correction", language, author=by, date=note_date(note))
+            for document_id, hits in sorted(documents.items()):
+                quote = disagreement(note, hits, embed)
+                if not quote:
+                    continue
+                doc = self.store.get_document(kb.id, document_id)
+                when = doc.mtime_ns / 1e9 if doc.mtime_ns else doc.updated_at
+                day = time.strftime("%Y-%m-%d", time.localtime(when))
+                key = "doc_newer" if when > note.updated_at else "note_newer"
+                name = Path(doc.source).name
+                lines.append(said(key, language, name=name, day=day, note=label, quote=quote))
         return lines
 
     def _find_pinned(self, kb: KnowledgeBase, query: str, language: str) -> PinnedAnswer | None:

@@ -30,13 +30,16 @@ from sabio.service import Sabio
 from sabio.sources import Source, SourceWatch, automation
 from sabio.sources.kinds import SourceKind, source_kind
 from sabio.sources.run import SyncRun, Tally
-from sabio.store.registry import open_store
+from sabio.store.registry import StoreOptions, open_store
 from sabio.tasks.budget import TaskCancelled
-from sabio.tasks.jobs import run_task, save_result, task_payload
+from sabio.tasks.jobs import load_result, run_task, save_result, task_payload
 
 log = logging.getLogger(__name__)
 
 POLL_S = 2.0
+WATCH_S = 0.5
+"""How soon a running job's progress is shown and its cancel seen (a task's first "part 1
+of 12" within 2 s of queueing it, the model stopped within 2 s of Cancel: bench/tasks.py)."""
 KEEP_REMOVED_S = 30 * 86400.0
 """Items removed from a source are listed (with why) for a month, then forgotten."""
 
@@ -50,7 +53,13 @@ class Worker:
         self.sabio = sabio
         self.watch = watch
         settings = sabio.settings
-        self.store = open_store(settings.database_url, settings.database_path, per_thread=True)
+        self.store = open_store(
+            settings.database_url,
+            settings.database_path,
+            StoreOptions(
+                per_thread=True, pool_size=settings.database_pool_size, alongside=sabio.store
+            ),
+        )
         self.queue = JobQueue(self.store)
         self.sources = self.store.sources
         self._wake = threading.Event()
@@ -167,6 +176,9 @@ class Worker:
         if job.kind == "task":
             self._run_task(job)
             return
+        if job.kind == "deliver":
+            self._deliver(job)
+            return
         source = None
         if job.kind == "sync":
             try:
@@ -223,11 +235,43 @@ class Worker:
         finally:
             beating.stop()
         message = "done"
-        if deliver := job.payload.get("deliver"):
-            context = {"kb": job.payload["kb"], "source_id": deliver.get("source_id")}
-            problems = automation.deliver(deliver, result, context)
-            message = f"done, but {'; '.join(problems)}" if problems else "done and delivered"
+        if on_new := job.payload.get("deliver"):
+            problems = automation.write_result(on_new, result)
+            message = f"done, but {'; '.join(problems)}" if problems else message
+            if delivery := automation.delivery_of(on_new, job.id, job.payload["kb"]):
+                posting = self.queue.enqueue_delivery(delivery)
+                message += f"; posting to the webhook is job {posting.id}"
         self.queue.finish(job, message, {"documents": len(result["items"])})
+
+    def _deliver(self, job: Job) -> None:
+        """Post a finished task's result to its webhook (:func:`automation.post_result`):
+        a try that may pass later is made again after the next of
+        :data:`automation.DELIVERY_DELAYS_S`, the documents taken (``job.done``) not
+        posted again; each failure is logged, and the result stays where it was."""
+        payload, url = job.payload, job.payload["url"]
+        try:
+            result = load_result(self.sabio.settings.home, payload["task"])
+        except NotFoundError as exc:
+            self.queue.fail(job, str(exc), retry=False)
+            return
+        total = len(result["items"])
+
+        def sent(count: int) -> None:
+            self.queue.heartbeat(job.id, count, total, f"posted {count} of {total}")
+
+        context = {"kb": payload["kb"], "source_id": payload.get("source_id")}
+        problem, again = automation.post_result(url, result, context, start=job.done, sent=sent)
+        if not problem:
+            tries = f" (try {job.attempts})" if job.attempts > 1 else ""
+            self.queue.finish(job, f"delivered to {url}{tries}", {"documents": total})
+            return
+        delays = automation.DELIVERY_DELAYS_S
+        if self.queue.fail(job, problem, retry=again, delays=delays):
+            wait = f"trying again in {delays[job.attempts - 1]:.0f} s"
+        else:
+            wait = f"given up after {job.attempts} tries"
+        log.warning("task %d's result: %s; %s (it stays at its /result)", payload["task"],
+                    problem, wait)  # fmt: skip
 
     def _sync(self, source: Source, job: Job, beating: _Heartbeat) -> SyncRun:
         run = SyncRun(self.sabio, source, job.payload, beating.update)
@@ -348,8 +392,9 @@ def _identity(source: Source) -> str:
 
 class _Heartbeat:
     """Beats a job's heartbeat every :data:`HEARTBEAT_S` from a thread, with the latest
-    progress, so a long step (embedding a big file) never looks like a dead worker; looks
-    every second whether the job was cancelled (then sets :attr:`cancelled`)."""
+    progress, so a long step (embedding a big file) never looks like a dead worker; every
+    :data:`WATCH_S` it writes new progress and looks whether the job was cancelled (then
+    sets :attr:`cancelled`)."""
 
     def __init__(self, queue: JobQueue, job: Job) -> None:
         self.queue, self.job = queue, job
@@ -365,7 +410,7 @@ class _Heartbeat:
 
     def _run(self) -> None:
         last: tuple[int, int | None, str] | None = None
-        while not self._stop.wait(min(HEARTBEAT_S, 1.0)):
+        while not self._stop.wait(min(HEARTBEAT_S, WATCH_S)):
             if self._cancelled():
                 self.cancelled.set()
             if self.progress != last or self._due():

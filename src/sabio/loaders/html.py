@@ -5,6 +5,11 @@ a small XML tree (``head``, ``p``, ``list``, ``table``...), which becomes sectio
 per heading, tables as ``table`` sections. It only ever parses the string it is given; it
 fetches nothing. When it finds no main content (a bare page, a fragment), every visible
 text node is kept instead (:func:`html_to_text`, also used for HTML mail bodies).
+
+A table's title, the last part of its section's heading (which :mod:`sabio.tables` names
+it by), is its ``<caption>``, else the nearest heading above it: trafilatura turns a
+caption into a first row and on some pages drops the headings, so they are read from the
+page itself (:class:`_TableTitles`) and matched to trafilatura's tables by their first row.
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ def load_html(blob: Blob) -> LoadedDocument:
     html = decode_html(blob.read())
     document = _main_content(html)
     if document is not None and document.body is not None:
-        sections = list(_body_sections(document.body))
+        sections = list(_body_sections(document.body, _table_titles(html)))
         if any(s.text.strip() for s in sections):
             metadata = {
                 name: str(value)
@@ -66,7 +71,7 @@ def _main_content(html: str) -> Any:
         return None  # lxml could not parse it; the plain extraction still can
 
 
-def _body_sections(body: Any) -> Iterator[Section]:
+def _body_sections(body: Any, titles: dict[str, tuple[str, str]]) -> Iterator[Section]:
     path: list[tuple[int, str]] = []
     paragraphs: list[str] = []
     for element in body.iterchildren():
@@ -81,7 +86,7 @@ def _body_sections(body: Any) -> Iterator[Section]:
         elif element.tag == "table":
             yield Section("\n\n".join(paragraphs), heading=heading)
             paragraphs = []
-            yield Section(_table_text(element), heading=heading, kind="table")
+            yield _table_section(_table_text(element), path, titles)
         elif element.tag == "list":
             items = (_element_text(item).strip() for item in element.iter("item"))
             paragraphs.append("\n".join(f"- {item}" for item in items if item))
@@ -103,6 +108,88 @@ def _table_text(table: Any) -> str:
         if any(cells):
             rows.append(" | ".join(cells))
     return "\n".join(rows)
+
+
+def _table_section(
+    text: str, path: list[tuple[int, str]], titles: dict[str, tuple[str, str]]
+) -> Section:
+    """A table under its title: the heading path, and its caption when it has one."""
+    lines = text.split("\n")
+    if lines[0] not in titles and len(lines) > 1 and lines[1] in titles:
+        caption = titles[lines[1]][0]
+        if caption and lines[0].strip(" |") == caption:
+            lines = lines[1:]  # trafilatura's row of the caption
+    caption, heading = titles.get(lines[0], ("", ""))
+    names = [h for _, h in path] or ([heading] if heading else [])
+    if caption:
+        names.append(caption)
+    return Section("\n".join(lines), heading=" > ".join(names), kind="table")
+
+
+class _TableTitles(HTMLParser):
+    """Each table of a page (not those inside another), by its first row's text (cells
+    joined by " | "), → its caption and the nearest heading above it."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.titles: dict[str, tuple[str, str]] = {}
+        self._heading: list[str] | None = None
+        self._last_heading = ""
+        self._depth = 0
+        self._caption: list[str] | None = None
+        self._row: list[list[str]] = []
+        self._table: dict[str, str] = {}
+        self._hidden = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _HIDDEN:
+            self._hidden += 1
+        elif _HEADING_LEVEL.fullmatch(tag) and not self._depth:
+            self._heading = []
+        elif tag == "table":
+            self._depth += 1
+            if self._depth == 1:
+                self._table, self._row = {"caption": ""}, []
+        elif self._depth == 1 and tag == "caption":
+            self._caption = []
+        elif self._depth == 1 and tag in ("td", "th") and "first" not in self._table:
+            self._row.append([])
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _HIDDEN:
+            self._hidden = max(0, self._hidden - 1)
+        elif _HEADING_LEVEL.fullmatch(tag) and self._heading is not None:
+            self._last_heading = _EDIT_LINK.sub("", " ".join("".join(self._heading).split()))
+            self._heading = None
+        elif tag == "caption" and self._caption is not None:
+            self._table["caption"] = " ".join("".join(self._caption).split())
+            self._caption = None
+        elif self._depth == 1 and tag == "tr" and "first" not in self._table:
+            cells = [" ".join("".join(cell).split()) for cell in self._row]
+            if any(cells):
+                self._table["first"] = " | ".join(cells)
+            self._row = []
+        elif tag == "table" and self._depth:
+            self._depth -= 1
+            if not self._depth and (first := self._table.get("first")):
+                self.titles.setdefault(first, (self._table["caption"], self._last_heading))
+
+    def handle_data(self, data: str) -> None:
+        if self._hidden:
+            return
+        if self._heading is not None:
+            self._heading.append(data)
+        elif self._caption is not None:
+            self._caption.append(data)
+        elif self._depth == 1 and self._row and "first" not in self._table:
+            self._row[-1].append(data)
+
+
+def _table_titles(html: str) -> dict[str, tuple[str, str]]:
+    parser = _TableTitles()
+    parser.feed(html)
+    parser.close()
+    return parser.titles
 
 
 # --- plain extraction -----------------------------------------------------------------

@@ -1,7 +1,8 @@
 """Office documents: DOCX, PPTX, XLSX (and their encrypted forms), ODT and ODS.
 
 DOCX is read from its XML: paragraphs under heading styles give the heading path, a
-table becomes a ``table`` section (one line per row, cells joined with " | "), tracked
+table becomes a ``table`` section (one line per row, cells joined with " | ", its caption
+the last part of its heading), tracked
 deletions are left out and insertions kept, footnotes and endnotes follow the body.
 PPTX gives one section per slide (title as heading, speaker notes included), XLSX one
 table section per sheet (ODS too, its cells as the sheet shows them), ODT paragraphs under
@@ -72,6 +73,8 @@ _PACKAGE_ERRORS = (
 _GENERIC_TITLES = {"untitled", "document", "word document", "presentation", "slide 1", "sheet1"}
 MAX_SHEET_ROWS = 100_000
 MAX_SHEET_COLUMNS = 500
+MAX_CAPTION = 100
+_CAPTION_TEXT = re.compile(r"^(?:tabla|table|cuadro|tableau|tabelle)\s*\d+\b", re.I)
 
 W = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
 _T, _TAB, _BR, _CR = (f"{{{W}}}{name}" for name in ("t", "tab", "br", "cr"))
@@ -199,7 +202,8 @@ def _push_heading(path: list[tuple[int, str]], level: int, text: str) -> list[tu
 def _read_docx(package: IO[bytes]) -> LoadedDocument:
     document = docx.Document(package)
     levels = _heading_levels(document.styles.element)
-    sections = list(_docx_blocks(document.element.body, levels))
+    captions = _caption_styles(document.styles.element)
+    sections = list(_docx_blocks(document.element.body, levels, captions))
     for part in document.part.package.iter_parts():
         name = str(part.partname)
         if name in ("/word/footnotes.xml", "/word/endnotes.xml"):
@@ -226,18 +230,31 @@ def _heading_levels(styles: Any) -> dict[str, int]:
     return levels
 
 
-def _docx_blocks(body: Any, levels: dict[str, int]) -> Iterator[Section]:
+def _caption_styles(styles: Any) -> set[str]:
+    """The ids of the paragraph styles named "caption" (Word's built-in name in any
+    language: the id is "Caption", "Descripcin"...)."""
+    ids = set()
+    for style in styles.iterfind(f"{{{W}}}style"):
+        name_el = style.find(f"{{{W}}}name")
+        if name_el is not None and name_el.get(f"{{{W}}}val", "").strip().lower() == "caption":
+            ids.add(style.get(f"{{{W}}}styleId", ""))
+    return ids
+
+
+def _docx_blocks(body: Any, levels: dict[str, int], captions: set[str]) -> Iterator[Section]:
     path: list[tuple[int, str]] = []
     paragraphs: list[str] = []
-    for element in _block_elements(body):
+    elements = list(_block_elements(body))
+    for index, element in enumerate(elements):
         if element.tag == f"{{{W}}}tbl":
             yield Section("\n\n".join(paragraphs), heading=_headed(path))
             paragraphs = []
-            yield Section("\n".join(_table_rows(element)), heading=_headed(path), kind="table")
+            title = _table_caption(elements, index, captions)
+            heading = " > ".join(filter(None, (_headed(path), title)))
+            yield Section("\n".join(_table_rows(element)), heading=heading, kind="table")
             continue
         text = _paragraph_text(element)
-        style = element.find(f"{{{W}}}pPr/{{{W}}}pStyle")
-        level = levels.get(style.get(f"{{{W}}}val", "") if style is not None else "", 0)
+        level = levels.get(_style_id(element), 0)
         if level and text.strip():
             yield Section("\n\n".join(paragraphs), heading=_headed(path))
             paragraphs = []
@@ -245,6 +262,24 @@ def _docx_blocks(body: Any, levels: dict[str, int]) -> Iterator[Section]:
         elif text.strip():
             paragraphs.append(text)
     yield Section("\n\n".join(paragraphs), heading=_headed(path))
+
+
+def _style_id(paragraph: Any) -> str:
+    style = paragraph.find(f"{{{W}}}pPr/{{{W}}}pStyle")
+    return str(style.get(f"{{{W}}}val", "")) if style is not None else ""
+
+
+def _table_caption(elements: list[Any], index: int, captions: set[str]) -> str:
+    """The caption of the table at ``index``: the paragraph right above it, or else right
+    below, in a caption style or reading "Tabla 2…", "Table 2…", "Cuadro 2…"."""
+    for near in (index - 1, index + 1):
+        if not 0 <= near < len(elements) or elements[near].tag != f"{{{W}}}p":
+            continue
+        text = " ".join(_paragraph_text(elements[near]).split())
+        named = _style_id(elements[near]) in captions or _CAPTION_TEXT.match(text)
+        if text and len(text) <= MAX_CAPTION and named:
+            return text
+    return ""
 
 
 def _block_elements(parent: Any) -> Iterator[Any]:

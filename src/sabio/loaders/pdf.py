@@ -17,6 +17,10 @@ out, and the rule for the whole document is:
 * otherwise the text pages are indexed and the scanned page numbers are listed in
   ``metadata["needs_ocr_pages"]`` so that the document list can say so.
 
+Tables: a page whose lines cross as a table's grid does is read again for its ruled tables
+(:mod:`.pdf_tables`); each well-formed one is a ``table`` section of that page, under its
+caption, and its rows are left out of the page's text.
+
 Paragraphs: pdfium gives lines, not paragraphs; a vertical gap larger than a fraction of
 the line height (or a jump back up the page, as in a second column) starts a new one.
 """
@@ -24,8 +28,9 @@ the line height (or a jump back up the page, as in a second column) starts a new
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
@@ -35,6 +40,9 @@ from sabio.errors import CorruptFileError, EmptyDocumentError, EncryptedError, N
 from sabio.loaders import Blob, LoadedDocument, Section, register_loader
 from sabio.loaders.garbled import looks_garbled
 from sabio.loaders.ocr import OcrResults, recognize_pages
+
+if TYPE_CHECKING:
+    from sabio.loaders.pdf_tables import PdfTable
 
 # A real document with more pages than this does not exist; a fuzzed one says it has
 # 213,804,087 pages and would keep us busy for hours.
@@ -50,6 +58,14 @@ OCR_DPI = 300
 MAX_OCR_PIXELS = 5000
 
 _IMAGE = pdfium_c.FPDF_PAGEOBJ_IMAGE
+RULE_WIDTH = 2.0
+"""Points: a path no thicker than this, and longer, is a rule (a table's line)."""
+MAX_RULES = 2000
+"""Rules of a page looked at (a form or a chart may draw thousands)."""
+MIN_CROSSINGS = 9
+"""Points where a page's rules cross before its tables are looked for: the grid of the
+smallest table, a header and a row of two cells, has nine."""
+_PATH = pdfium_c.FPDF_PAGEOBJ_PATH
 _BAD_TITLE = re.compile(
     r"^(untitled\d*|microsoft (word|powerpoint|excel) - .*|adobe photoshop pdf|"
     r".*\.(docx?|pdf|indd|tex|dvi|ps|rtf|odt|pptx?|xlsx?)|[\W\d_]*)$",
@@ -66,6 +82,9 @@ class _Page:
     text: str
     scanned: bool
     failed: bool = False
+    crossings: int = 0
+    """Where the page's rules cross (up to :data:`MIN_CROSSINGS`): a table's grid, maybe."""
+    tables: tuple[PdfTable, ...] = ()
 
 
 @register_loader(".pdf")
@@ -78,6 +97,7 @@ def load_pdf(blob: Blob) -> LoadedDocument:
                 f"the PDF claims {count:,} pages, which cannot be right; the file is damaged"
             )
         pages = [_read_page(pdf, number) for number in range(1, count + 1)]
+        _read_tables(pdf, pages, blob)
         title = _title(pdf.get_metadata_value("Title"), blob.name)
         scanned = [p.number for p in pages if p.scanned]
         deferred = blob.ocr.defer and any(p.text.strip() for p in pages) and bool(scanned)
@@ -127,7 +147,22 @@ def _open(blob: Blob) -> pdfium.PdfDocument:
         raise CorruptFileError(f"not a readable PDF ({reason})") from exc
 
 
-def _read_page(pdf: pdfium.PdfDocument, number: int) -> _Page:
+def _read_tables(pdf: pdfium.PdfDocument, pages: list[_Page], blob: Blob) -> None:
+    """The ruled tables of the pages that draw lines (:mod:`.pdf_tables`), each page's
+    text read again without them: a table is a ``table`` section, not also a passage."""
+    candidates = [p.number for p in pages if p.crossings >= MIN_CROSSINGS and p.text.strip()]
+    if not candidates:
+        return
+    from sabio.loaders.pdf_tables import find_tables  # pdfplumber: only for these pages
+
+    source: Path | bytes = blob.path if blob.path is not None else blob.read()
+    for number, tables in find_tables(source, candidates, blob.password).items():
+        text = _read_page(pdf, number, [t.box for t in tables]).text
+        pages[number - 1] = replace(pages[number - 1], text=text, tables=tuple(tables))
+
+
+def _read_page(pdf: pdfium.PdfDocument, number: int, without: list[_Box] | None = None) -> _Page:
+    """Page ``number``; its lines that start inside one of the boxes ``without`` left out."""
     try:
         page = pdf[number - 1]
     except pdfium.PdfiumError:
@@ -135,20 +170,22 @@ def _read_page(pdf: pdfium.PdfDocument, number: int) -> _Page:
     try:
         textpage = page.get_textpage()
         try:
-            text = _paragraphs(textpage)
+            text = _paragraphs(textpage, without or [])
         finally:
             textpage.close()
         visible = len(text) - text.count(" ") - text.count("\n")
-        scanned = (visible < MIN_TEXT_CHARS and _has_image(page)) or looks_garbled(text)
-        return _Page(number, "" if scanned else text, scanned)
+        images, crossings = _drawn(page)
+        scanned = (visible < MIN_TEXT_CHARS and images > 0) or looks_garbled(text)
+        return _Page(number, "" if scanned else text, scanned, crossings=crossings)
     except pdfium.PdfiumError:
         return _Page(number, "", scanned=False, failed=True)
     finally:
         page.close()
 
 
-def _paragraphs(textpage: pdfium.PdfTextPage) -> str:
-    """The page text, lines kept, paragraphs separated by a blank line."""
+def _paragraphs(textpage: pdfium.PdfTextPage, without: list[_Box]) -> str:
+    """The page text, lines kept, paragraphs separated by a blank line; a line whose first
+    character is inside one of the boxes ``without`` is left out."""
     raw = textpage.get_text_range()
     if not raw.strip():
         return ""
@@ -164,6 +201,8 @@ def _paragraphs(textpage: pdfium.PdfTextPage) -> str:
         if not line.strip():
             continue
         first = _char_box(textpage, start)
+        if first is not None and any(_inside(first, box) for box in without):
+            continue
         if previous is not None and first is not None and _new_paragraph(previous, first):
             out.append("")
         out.append(line.rstrip())
@@ -193,8 +232,39 @@ def _char_box(textpage: pdfium.PdfTextPage, text_index: int) -> _Box | None:
     return box
 
 
-def _has_image(page: pdfium.PdfPage) -> bool:
-    return any(obj.type == _IMAGE for obj in page.get_objects(max_depth=3))
+def _inside(char: _Box, box: _Box) -> bool:
+    x, y = (char[0] + char[2]) / 2, (char[1] + char[3]) / 2
+    return box[0] <= x <= box[2] and box[1] <= y <= box[3]
+
+
+def _drawn(page: pdfium.PdfPage) -> tuple[int, int]:
+    """How many images the page shows, and where its rules cross (a table's grid: a
+    header and a row of two cells cross at nine points)."""
+    images = 0
+    across: list[_Box] = []
+    down: list[_Box] = []
+    for obj in page.get_objects(max_depth=3):
+        if obj.type == _IMAGE:
+            images += 1
+        elif obj.type == _PATH and len(across) + len(down) < MAX_RULES:
+            left, bottom, right, top = obj.get_bounds()
+            if top - bottom <= RULE_WIDTH < right - left:
+                across.append((left, bottom, right, top))
+            elif right - left <= RULE_WIDTH < top - bottom:
+                down.append((left, bottom, right, top))
+    return images, _crossings(across, down)
+
+
+def _crossings(across: list[_Box], down: list[_Box]) -> int:
+    """Where the rules across cross those down, counted up to :data:`MIN_CROSSINGS`."""
+    count, near = 0, RULE_WIDTH
+    for a in across if len(down) >= 2 else ():
+        for d in down:
+            if a[0] - near <= d[0] and d[2] <= a[2] + near and d[1] - near <= a[1] <= d[3] + near:
+                count += 1
+                if count >= MIN_CROSSINGS:
+                    return count
+    return count
 
 
 def _document(
@@ -203,7 +273,7 @@ def _document(
     for page in pages:
         if page.number in ocr.pages:
             page.text, page.scanned = ocr.pages[page.number].text, False
-    text_pages = [p for p in pages if p.text.strip()]
+    text_pages = [p for p in pages if p.text.strip() or p.tables]
     scanned = [p.number for p in pages if p.scanned]
     failed = [p.number for p in pages if p.failed]
     if not text_pages and failed and not scanned:
@@ -227,7 +297,13 @@ def _document(
         metadata["needs_ocr_pages"] = ",".join(map(str, scanned))
     if failed:
         metadata["unreadable_pages"] = ",".join(map(str, failed))
-    sections = [Section(p.text, page=p.number) for p in text_pages]
+    sections = []
+    for page in text_pages:
+        sections.append(Section(page.text, page=page.number))
+        sections.extend(
+            Section(t.text(), page=page.number, heading=t.caption, kind="table")
+            for t in page.tables
+        )
     return LoadedDocument(sections=sections, title=title, metadata=metadata, pages=count)
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import math
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,6 +77,10 @@ class ChatOptions:
     json_schema: Mapping[str, Any] | None = None
     """Answer with JSON that this JSON Schema accepts, enforced by the backend where it can
     (Ollama's ``format``, an OpenAI-compatible ``response_format``, a llama.cpp grammar)."""
+    cancel: threading.Event | None = None
+    """Set: the request is no longer wanted. The embedded model then stops computing at
+    once, also while it reads the prompt (a whole-document task cancelled); the HTTP
+    backends stop when their stream is closed."""
 
 
 class ChatModel(Protocol):

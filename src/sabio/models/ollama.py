@@ -316,9 +316,14 @@ def on_best_host(settings: Settings, model: str, call: Callable[[OllamaClient], 
         except SabioError as exc:
             if not is_host_failure(exc):
                 raise
-            pool.mark_down(host)
-    with pool.slot(last), OllamaClient(last.url, settings.timeout) as client:
-        return call(client)
+            pool.mark_down(host, exc)
+    try:
+        with pool.slot(last), OllamaClient(last.url, settings.timeout) as client:
+            return call(client)
+    except SabioError as exc:
+        if is_host_failure(exc):
+            pool.mark_down(last, exc)  # for its state (the web app's Settings)
+        raise
 
 
 class OllamaEmbedder(BatchedEmbedder):
@@ -413,8 +418,13 @@ class OllamaChat:
             except SabioError as exc:
                 if started or not is_host_failure(exc):
                     raise
-                pool.mark_down(host)  # nothing was said yet: the next host answers instead
-        yield from self._stream_from(pool, last, body, reason)
+                pool.mark_down(host, exc)  # nothing was said yet: the next host answers instead
+        try:
+            yield from self._stream_from(pool, last, body, reason)
+        except SabioError as exc:
+            if is_host_failure(exc):
+                pool.mark_down(last, exc)  # for its state (the web app's Settings)
+            raise
         return reason[-1] if reason else None
 
     def _stream_from(

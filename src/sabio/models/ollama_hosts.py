@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from sabio.errors import ModelError, NotFoundError, SabioError
 
@@ -49,11 +50,31 @@ class Host:
     down_until: float = 0.0
     busy: int = 0
     waiting: int = 0
+    error: SabioError | None = None
+    failed_at: float | None = None
     freed: threading.Condition = field(default_factory=threading.Condition)
 
     @property
     def down(self) -> bool:
         return time.monotonic() < self.down_until
+
+
+@dataclass(frozen=True, slots=True)
+class HostState:
+    """What :meth:`HostPool.states` tells of one host. ``limit``: ``ollama_parallel``
+    (0: none); ``last_error`` (with its catalogue key and values, :mod:`sabio.errors`) and
+    ``failed_at`` (Unix time): its latest failure, if any."""
+
+    url: str
+    reachable: bool
+    models: tuple[str, ...]
+    busy: int
+    waiting: int
+    limit: int
+    last_error: str
+    error_key: str | None
+    error_args: dict[str, Any]
+    failed_at: float | None
 
 
 class HostPool:
@@ -78,9 +99,32 @@ class HostPool:
         rest = sorted((h for h in self.hosts if h not in good), key=lambda h: h.down)
         return sorted(good, key=lambda h: h.busy) + rest
 
-    def mark_down(self, host: Host) -> None:
+    def mark_down(self, host: Host, error: SabioError | None = None) -> None:
+        """``host`` failed (``error`` says how): tried last for :data:`DOWN_SECONDS`."""
         host.down_until = time.monotonic() + DOWN_SECONDS
         host.checked = float("-inf")
+        host.error, host.failed_at = error, time.time()
+
+    def states(self) -> list[HostState]:
+        """Each host as it is now (its models asked again when :data:`TAGS_TTL` is up),
+        for people to see; ``busy`` and ``waiting`` count this process's requests."""
+        for host in self.hosts:
+            self._refresh(host)
+        return [
+            HostState(
+                url=h.url,
+                reachable=not h.down and h.checked > float("-inf"),
+                models=tuple(sorted(h.models)),
+                busy=h.busy,
+                waiting=h.waiting,
+                limit=h.parallel,
+                last_error=str(h.error or ""),
+                error_key=h.error.key if h.error else None,
+                error_args=dict(h.error.args_for_key) if h.error else {},
+                failed_at=h.failed_at,
+            )
+            for h in self.hosts
+        ]
 
     @contextmanager
     def slot(self, host: Host) -> Iterator[None]:
@@ -103,8 +147,8 @@ class HostPool:
             return
         try:
             host.models = self._models_on(host.url)
-        except SabioError:
-            self.mark_down(host)
+        except SabioError as exc:
+            self.mark_down(host, exc)
             return
         host.checked = time.monotonic()
         host.down_until = 0.0

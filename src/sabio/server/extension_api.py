@@ -1,11 +1,11 @@
 """What Sabio's browser extension (``extension/``) calls, under ``/api/v1/extension``.
 
 - *The page open in the tab.* ``POST /pages`` sends its text once and gets an id; the
-  page's passages are kept in memory (:class:`PageShelf`, the last few pages, never
-  stored) and questions (``/pages/{id}/ask``, streamed), summaries and translations
-  name it. An answer's citations say where they come from: ``origin: "page"`` with the
-  passage's text and its offsets in the text sent (for the tab to highlight), or
-  ``origin: "kb"`` with the document's link.
+  page's passages are kept in memory (:class:`PageShelf`, the last pages used within
+  ``open_pages_mb``, never stored) and questions (``/pages/{id}/ask``, streamed),
+  summaries and translations name it. An answer's citations say where they come from:
+  ``origin: "page"`` with the passage's text and its offsets in the text sent (for the
+  tab to highlight), or ``origin: "kb"`` with the document's link.
 - *Saving.* ``POST /kbs/{name}/pages?url=…&title=…`` takes the page's HTML (read by the
   HTML loader, as a web source's page is: so a page behind a login is saved as the user
   sees it), a PDF or the selected text as the request body, within ``max_upload_mb``,
@@ -51,13 +51,12 @@ from sabio.server.threads import run_waiting
 from sabio.server.throttle import Throttle
 from sabio.store import Turn
 from sabio.store.users import EXTENSION_SCOPE
+from sabio.tasks.translate import without_tags
 
 router = APIRouter(prefix=f"{API_PREFIX}/extension", tags=["browser extension"], responses=ERRORS)
 ServicesDep = Annotated[Services, Depends(services_of)]
 OwnerDep = Annotated[int | None, Depends(current_user_id)]
 
-MAX_PAGES = 32
-"""Pages kept open at once (all users); the one used longest ago is forgotten first."""
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read off a screen
 CODE_SECONDS = 300.0
 WRONG_CODES = 5
@@ -109,7 +108,8 @@ class PageTranslationIn(BaseModel):
         max_length=5000,
         description="The page's blocks as shown (paragraphs, headings, list items…): "
         "when given, these are translated one for one instead of the page's text "
-        "(translation in place).",
+        "(translation in place). A block's inline elements are numbered tags, kept in "
+        "its translation: `<a1>…</a1>` around words, `<code2/>` for one kept as it is.",
     )
 
 
@@ -151,30 +151,53 @@ class PairedOut(BaseModel):
 
 
 class PageShelf:
-    """The pages open now, by id, the last :data:`MAX_PAGES` used."""
+    """The pages open now, by id, taking at most ``open_pages_mb`` of memory in all (all
+    users): the page used longest ago is forgotten first."""
 
-    def __init__(self, size: int = MAX_PAGES) -> None:
-        self.size = size
-        self._pages: OrderedDict[str, OpenPage] = OrderedDict()
+    def __init__(self) -> None:
+        self._pages: OrderedDict[str, tuple[OpenPage, int]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def put(self, page: OpenPage) -> None:
+    @staticmethod
+    def check(page: OpenPage, limit_mb: int) -> int:
+        """The page's size in bytes; ConfigError when it alone is over ``limit_mb``."""
+        size = page.size
+        if size > limit_mb * 2**20:
+            needed = max(1, -(-size // 2**20))
+            raise ConfigError(
+                f"the page needs {needed} MB of memory to be asked about, more than the "
+                f"{limit_mb} MB kept for open pages (open_pages_mb): save it to a knowledge "
+                "base and ask there, or raise open_pages_mb",
+                key="page_too_big",
+                size=needed,
+                limit=limit_mb,
+            )
+        return size
+
+    def put(self, page: OpenPage, limit_mb: int) -> None:
+        size = self.check(page, limit_mb)
         with self._lock:
-            self._pages[page.id] = page
-            while len(self._pages) > self.size:
-                self._pages.popitem(last=False)
+            self._pages[page.id] = (page, size)
+            total = sum(kept for _, kept in self._pages.values())
+            while total > limit_mb * 2**20:
+                _, (_, forgotten) = self._pages.popitem(last=False)
+                total -= forgotten
 
     def get(self, page_id: str, owner: int | None) -> OpenPage:
         with self._lock:
-            page = self._pages.get(page_id)
-            if page is not None and page.owner == owner:
+            found = self._pages.get(page_id)
+            if found is not None and found[0].owner == owner:
                 self._pages.move_to_end(page_id)
-                return page
+                return found[0]
         raise NotFoundError(
-            "the page is no longer open on the server (it restarted, or many pages were "
-            "opened since): send the page again",
+            "the page is no longer open on the server (it restarted, or pages opened since "
+            "took the memory kept for open pages, open_pages_mb): send the page again",
             key="page_gone",
         )
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._pages)
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,10 +262,12 @@ def _pairings(request: Request) -> Pairings:
 
 async def _opened(page: OpenPage, request: Request, services: Services) -> PageOut:
     """The page's passages embedded (when there is an embedder) and kept on the shelf."""
+    limit_mb = services.settings.open_pages_mb
+    PageShelf.check(page, limit_mb)  # before the work of embedding it
     embedder = await run_waiting(services.reader.page_embedder)
     if embedder is not None:
         await run_waiting(page.embed, embedder)
-    _shelf(request).put(page)
+    _shelf(request).put(page, limit_mb)
     return PageOut(page_id=page.id, passages=len(page.chunks), chars=len(page.text))
 
 
@@ -382,7 +407,7 @@ async def translate_page(
     if body.blocks:
         each = functools.partial(services.reader.translate_blocks, body.blocks, body.to)
         blocks, problems = await run_waiting(functools.partial(each, model=body.model))
-        markdown = "\n\n".join(blocks)
+        markdown = "\n\n".join(without_tags(block) for block in blocks)
         return PageTranslationOut(
             markdown=markdown, language=body.to, problems=problems, blocks=blocks
         )

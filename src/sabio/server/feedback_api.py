@@ -2,7 +2,9 @@
 
 ``POST /chats/{id}/messages/{message_id}/feedback`` judges an answer of a chat: thumbs
 up or down, a reason, a correction; ``POST /kbs/{name}/feedback`` judges one given
-elsewhere (an Ollama or OpenAI client sends the question and the answer). A correction
+elsewhere (an Ollama or OpenAI client sends the question and the answer), and
+``POST /answers/{id}/feedback`` one of the Ollama or OpenAI APIs by the id it came with
+(:mod:`sabio.server.given`). A correction
 becomes a note of the knowledge base (:mod:`sabio.notes`): ``/kbs/{name}/notes`` lists,
 edits and removes them; approving a pending one (``status: active``, when the
 ``review_notes`` setting asks for review) is for admins. ``/kbs/{name}/guide`` is the
@@ -11,15 +13,18 @@ knowledge base's instructions and style (:mod:`sabio.guides`).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from sabio.errors import ForbiddenError, NotFoundError
+from sabio.evaluation import JudgedQuestion, judged_questions, score_feedback
 from sabio.notes import note_label
 from sabio.server import roles
 from sabio.server.access import authenticate
 from sabio.server.api import ERRORS, OwnerDep, ServicesDep
+from sabio.server.api_messages import reader_language
 from sabio.server.links import API_PREFIX
 from sabio.server.schemas import (
     AnswerFeedbackIn,
@@ -28,6 +33,8 @@ from sabio.server.schemas import (
     GlossaryEntry,
     GuideExample,
     GuideIO,
+    JudgedQuestionOut,
+    JudgedSetOut,
     NotePatch,
     RowId,
 )
@@ -57,15 +64,15 @@ def rate_message(
         roles.require_kb(request, chat.kb_name)
     new = _new(request, body, None, owner)
     with services.indexing() as indexer:
-        return _out(indexer.rate_message(chat_id, message_id, new))
+        return _out(indexer.rate_message(chat_id, message_id, new), request)
 
 
 @router.get("/chats/{chat_id}/messages/{message_id}/feedback", summary="What was said of an answer")
 def message_feedback(
-    chat_id: RowId, message_id: RowId, services: ServicesDep, owner: OwnerDep
+    chat_id: RowId, message_id: RowId, request: Request, services: ServicesDep, owner: OwnerDep
 ) -> list[FeedbackOut]:
     services.reader.get_chat(chat_id, user_id=owner).message(message_id)  # yours, or not found
-    return [_out(f) for f in services.reader.list_feedback(message_id=message_id)]
+    return [_out(f, request) for f in services.reader.list_feedback(message_id=message_id)]
 
 
 @router.post("/kbs/{name}/feedback", status_code=201, summary="Judge an answer given elsewhere")
@@ -76,19 +83,43 @@ def rate_answer(
     the answer judged come with the judgement."""
     new = _new(request, body, name, owner)
     with services.indexing() as indexer:
-        return _out(indexer.give_feedback(new))
+        return _out(indexer.give_feedback(new), request)
+
+
+@router.post(
+    "/answers/{answer_id}/feedback",
+    status_code=201,
+    summary="Judge an answer of the Ollama or OpenAI API by its id",
+)
+def rate_given(
+    answer_id: Annotated[str, Path(max_length=64)],
+    body: FeedbackIn,
+    request: Request,
+    services: ServicesDep,
+    owner: OwnerDep,
+) -> FeedbackOut:
+    """The id is the ``X-Sabio-Answer`` header (or ``sabio_answer``) of a knowledge-base
+    answer those APIs gave lately (:mod:`sabio.server.given`): its question, answer and
+    citations are the server's, so it can also be pinned."""
+    given = services.given.get(answer_id)
+    roles.require_kb(request, given.kb)
+    new = replace(_new(request, body, given.kb, owner), question=given.question,
+                  answer=given.text, citations=given.citations)  # fmt: skip
+    with services.indexing() as indexer:
+        return _out(indexer.give_feedback(new), request)
 
 
 @router.get("/kbs/{name}/notes", summary="List a knowledge base's notes (or pinned answers)")
 def list_notes(
     name: str,
+    request: Request,
     services: ServicesDep,
     pinned: Annotated[bool, Query(description="The pinned answers instead.")] = False,
 ) -> list[FeedbackOut]:
     """Every correction, used (``active``) or waiting for review (``pending``), oldest
     first; with ``pinned``, every pinned answer."""
     found = services.reader.list_feedback(name, notes=not pinned, pinned=pinned)
-    return [_out(n) for n in found]
+    return [_out(n, request) for n in found]
 
 
 @router.patch("/kbs/{name}/notes/{note_id}", summary="Edit or approve a note")
@@ -102,7 +133,7 @@ def edit_note(
     if "status" in changes and not roles.manages(request):
         raise ForbiddenError("only an admin may approve a note", key="note_review_admin")
     with services.indexing() as indexer:
-        return _out(indexer.edit_note(note_id, changes))
+        return _out(indexer.edit_note(note_id, changes), request)
 
 
 @router.delete(
@@ -117,6 +148,33 @@ def remove_note(name: str, note_id: RowId, services: ServicesDep) -> Response:
     with services.indexing() as indexer:
         indexer.remove_feedback(note_id)
     return Response(status_code=204)
+
+
+@router.get("/kbs/{name}/judged", summary="The questions its users judged (and their scores)")
+def judged_set(
+    name: str,
+    services: ServicesDep,
+    scores: Annotated[bool, Query(description="Search each one now and score it.")] = False,
+) -> JudgedSetOut:
+    """The judged set ``sabio eval --from-feedback`` measures: each pinned answer's
+    question (answered by the documents it cites) and each corrected one (by its note).
+    With ``scores``, the knowledge base's search as it is now on them (a search per
+    question): the metrics and where each question's answer ranks."""
+    kb = services.reader.get_kb(name).name
+    if not scores:
+        return JudgedSetOut(questions=[_judged(j) for j in judged_questions(services.reader, kb)])
+    measured = score_feedback(services.reader, kb)
+    return JudgedSetOut(
+        questions=[_judged(j, measured.ranks[j.feedback_id]) for j in measured.judged],
+        scores=measured.metrics,
+    )
+
+
+def _judged(judged: JudgedQuestion, rank: int | None = None) -> JudgedQuestionOut:
+    return JudgedQuestionOut(
+        id=judged.feedback_id, question=judged.question, pinned=judged.pinned,
+        corrected=judged.corrected, relevant=list(judged.relevant), rank=rank,
+    )  # fmt: skip
 
 
 @router.get("/kbs/{name}/guide", summary="A knowledge base's instructions and style")
@@ -166,7 +224,9 @@ def _note_of(note: Feedback, kb_name: str) -> None:
         )
 
 
-def _out(feedback: Feedback) -> FeedbackOut:
+def _out(feedback: Feedback, request: Request) -> FeedbackOut:
+    """``label``: as cited in the language the client's Accept-Language prefers."""
+    language = reader_language(request.headers.get("accept-language", ""))
     rating = {1: "up", -1: "down"}.get(feedback.rating)
     return FeedbackOut(
         id=feedback.id,
@@ -181,7 +241,7 @@ def _out(feedback: Feedback) -> FeedbackOut:
         message_id=feedback.message_id,
         status=feedback.status,
         pinned=feedback.pinned,
-        label=note_label(feedback, "en") if feedback.is_note else "",
+        label=note_label(feedback, language) if feedback.is_note else "",
         created_at=feedback.created_at,
         updated_at=feedback.updated_at,
     )

@@ -20,7 +20,7 @@ import json
 import re
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,6 +35,7 @@ from sabio.search import SearchHit
 from sabio.server.client_tasks import ClientTask, answer_task, recognise, uses_model
 from sabio.server.errors import sabio_error_status
 from sabio.server.events import close_iterator
+from sabio.server.given import HEADER, GivenAnswer, new_answer_id
 from sabio.server.links import document_link
 from sabio.server.ollama_proxy import NDJSON, OllamaError
 from sabio.server.services import Services
@@ -75,6 +76,14 @@ class KbRequest:
     """A client task recognised (:mod:`.client_tasks`): answered in the format it asks."""
     generator: str = ""
     """A chat model to answer with directly, without retrieval (the embedded model)."""
+    answer_id: str = field(default_factory=new_answer_id)
+    """The id feedback on this answer names (:mod:`.given`), when it is a knowledge base's."""
+
+    @property
+    def id_headers(self) -> dict[str, str]:
+        """The answer's id as a header, for a knowledge base's answer (not a task's)."""
+        plain = not (self.task or self.client_task or self.generator)
+        return {HEADER: self.answer_id} if plain else {}
 
 
 def translated(exc: SabioError) -> OllamaError:
@@ -185,19 +194,24 @@ def kb_lines(services: Services, request: KbRequest) -> Iterator[dict[str, Any]]
         if footer := sources_footer(request.kb, answer, consulted):
             text.append(footer)
             yield reply_line(request.model, request.chat, footer)
+        services.given.keep(request.answer_id, GivenAnswer.of(request.kb, answer))
     total = time.perf_counter_ns() - started
     prompt_tokens = (answer.prompt_tokens if answer else 0) or sum(
         estimate_tokens(m["content"]) for m in request.messages
     )
-    yield reply_line(request.model, request.chat, "", done=True) | {
-        "done_reason": "length" if answer and answer.stopped == "length" else "stop",
-        "total_duration": total,
-        "load_duration": 0,
-        "prompt_eval_count": prompt_tokens,
-        "prompt_eval_duration": first or total,
-        "eval_count": estimate_tokens("".join(text)),
-        "eval_duration": total - (first or total),
-    }
+    yield (
+        reply_line(request.model, request.chat, "", done=True)
+        | {
+            "done_reason": "length" if answer and answer.stopped == "length" else "stop",
+            "total_duration": total,
+            "load_duration": 0,
+            "prompt_eval_count": prompt_tokens,
+            "prompt_eval_duration": first or total,
+            "eval_count": estimate_tokens("".join(text)),
+            "eval_duration": total - (first or total),
+        }
+        | ({"sabio_answer": request.answer_id} if answer is not None else {})
+    )
 
 
 def task_answer(services: Services, request: KbRequest, task: ClientTask) -> str:
@@ -218,7 +232,8 @@ def sources_footer(kb: str, answer: Answer, consulted: Sequence[SearchHit] = ())
     never a path on the server (:mod:`.links`). Every knowledge-base answer gets one: the
     passages it cites, or, when it cites none, the passages it was made from, said to be
     uncited (or that no passage matched), a user's correction by its author and date;
-    then the notes on unsupported statements."""
+    then the notes on unsupported statements, then the answer's own notes (a pinned answer
+    served, a document that does not say what a correction says…), in its language."""
     heading, page_word = SOURCES.get(answer.language, SOURCES["en"])
     uncited = UNCITED.get(answer.language, UNCITED["en"])
 
@@ -240,6 +255,7 @@ def sources_footer(kb: str, answer: Answer, consulted: Sequence[SearchHit] = ())
         else:
             lines.append(uncited["none"] + "\n")
     lines += [f"\n⚠ {note}\n" for note in answer_notes(answer)]
+    lines += [f"\n→ {note}\n" for note in answer.notes]  # pinned, which is newer, the guide…
     return "".join(lines)
 
 
@@ -270,6 +286,7 @@ async def streamed_reply(
     accept_language: str,
     encode: Encoder | None = None,
     media_type: str = NDJSON,
+    headers: dict[str, str] | None = None,
 ) -> StreamingResponse:
     """NDJSON (or what ``encode`` writes); the first line is made before the response
     starts, so what fails before it (unknown knowledge base, model not there) is a plain
@@ -284,7 +301,7 @@ async def streamed_reply(
             raise translated(exc) from exc
         raise
     sent = _send(lines, first, encode or _encode, accept_language)
-    return StreamingResponse(sent, media_type=media_type, headers=STREAM_HEADERS)
+    return StreamingResponse(sent, media_type=media_type, headers=STREAM_HEADERS | (headers or {}))
 
 
 async def _send(

@@ -499,8 +499,9 @@ async def _answer(request: Request, *, chat: bool) -> Response:
         return JSONResponse(reply_line(model, chat, "", done=True) | {"done_reason": reason})
     lines = kb_lines(services, asked)
     if body.get("stream") is False:
-        return JSONResponse(await whole_reply(lines, chat))
-    return await streamed_reply(lines, request.headers.get("accept-language", ""))
+        return JSONResponse(await whole_reply(lines, chat), headers=asked.id_headers)
+    language = request.headers.get("accept-language", "")
+    return await streamed_reply(lines, language, headers=asked.id_headers)
 
 
 # everything else is Ollama's

@@ -121,8 +121,10 @@ async def chat_completions(request: Request) -> Response:
             request.headers.get("accept-language", ""),
             completion.chunk,
             media_type=EVENT_STREAM,
+            headers=asked.id_headers,
         )
-    return JSONResponse(completion.whole(await whole_reply(lines, chat=True)))
+    whole = completion.whole(await whole_reply(lines, chat=True))
+    return JSONResponse(whole, headers=asked.id_headers)
 
 
 @router.post("/completions")
@@ -144,7 +146,8 @@ class Completion:
         """The done line of a whole answer (``whole_reply``) as one ``chat.completion``."""
         message = {"role": "assistant", "content": done["message"]["content"]}
         choice = {"index": 0, "message": message, "finish_reason": _finish(done)}
-        return self._object("chat.completion", [choice]) | {"usage": _usage(done)}
+        given = {"sabio_answer": done["sabio_answer"]} if "sabio_answer" in done else {}
+        return self._object("chat.completion", [choice]) | {"usage": _usage(done)} | given
 
     def chunk(self, line: dict[str, Any]) -> bytes:
         """An Ollama line as server-sent events; the done line also ends the stream."""

@@ -74,6 +74,7 @@ RULES: dict[tuple[str, str], Need] = {
     ("GET", f"{API}/models"): USER,
     ("POST", f"{API}/models/pull"): ADMIN,
     ("GET", f"{API}/settings"): USER,
+    ("GET", f"{API}/models/hosts"): ADMIN,
     ("PUT", f"{API}/settings"): ADMIN,
     # everything Sabio keeps: export, import, purge (server/data_api.py)
     ("GET", f"{API}/data"): ADMIN,
@@ -127,9 +128,11 @@ RULES: dict[tuple[str, str], Need] = {
     ("POST", f"{API}/chats/{{chat_id}}/messages/{{message_id}}/feedback"): CHAT,
     ("GET", f"{API}/chats/{{chat_id}}/messages/{{message_id}}/feedback"): CHAT,
     ("POST", f"{API}/kbs/{{name}}/feedback"): READ,
+    ("POST", f"{API}/answers/{{answer_id}}/feedback"): USER,  # and read on the answer's kb
     ("GET", f"{API}/kbs/{{name}}/notes"): READ,
     ("PATCH", f"{API}/kbs/{{name}}/notes/{{note_id}}"): WRITE,
     ("DELETE", f"{API}/kbs/{{name}}/notes/{{note_id}}"): WRITE,
+    ("GET", f"{API}/kbs/{{name}}/judged"): READ,
     ("GET", f"{API}/kbs/{{name}}/guide"): READ,
     ("PUT", f"{API}/kbs/{{name}}/guide"): WRITE,
     # accounts

@@ -271,6 +271,19 @@ class ModelOut(_Out):
     default: str
 
 
+class OllamaHostOut(_Out):
+    url: str
+    reachable: bool = Field(description="It answered its /api/tags last time it was asked.")
+    models: list[str] = Field(description="Its models (the last list it gave).")
+    busy: int = Field(description="This server process's requests on it now.")
+    waiting: int = Field(description="This server process's requests waiting for a place.")
+    limit: int = Field(description="ollama_parallel: most requests at once; 0: no limit.")
+    last_error: str = Field(description="Its latest failure, '' if none.")
+    error_key: str | None = Field(description="That error's key in the catalogue (i18n.js).")
+    error_args: dict[str, Any] = Field(description="The values that error names.")
+    failed_at: float | None = Field(description="When that was (Unix time).")
+
+
 class ChatIn(BaseModel):
     kb: str | None = Field(None, description="Knowledge base to answer from; null: none.")
     model: str | None = Field(None, description="Chat model; null: the chat_model setting.")
@@ -335,6 +348,13 @@ class MessageOut(_Out):
         default="",
         description="An answer computed over a table: its chart as an SVG document, as the "
         "answer's `computation.chart_svg`; empty for none.",
+    )
+    route: dict[str, Any] = Field(
+        default_factory=dict,
+        description="How the answer was made, as the answer's `route`: `kind` (passages, "
+        "document, map-reduce, extractive, table, pinned, conversation), `task`, the counted "
+        "`tokens` and the `budget` one call could carry, `parts`, `rounds`, `passages`; "
+        "empty for answers saved before it was kept.",
     )
     created_at: float
     parent_id: int | None = Field(description="The message it follows; null for the first.")
@@ -565,9 +585,32 @@ class FeedbackOut(_Out):
     message_id: int | None
     status: str = Field(description="A note's: active (used) or pending (waits for review).")
     pinned: bool = Field(description="The reference answer to its question.")
-    label: str = Field(description='How a note is cited: "Correction by ana, 2026-12-03".')
+    label: str = Field(
+        description='How a note is cited: "Correction by ana, 2026-12-03" ("Corrección de '
+        'ana, 2026-12-03" when Accept-Language prefers Spanish).'
+    )
     created_at: float
     updated_at: float
+
+
+class JudgedQuestionOut(_Out):
+    id: int = Field(description="The feedback it comes from (a note's or pinned answer's id).")
+    question: str
+    pinned: bool = Field(description="Its answer was pinned: the documents it cites answer it.")
+    corrected: bool = Field(description="It has a note in use: the note answers it.")
+    relevant: list[str] = Field(description="The sources of the documents that answer it.")
+    rank: int | None = Field(
+        default=None,
+        description="With scores: the place of the first of them in the search (null: absent).",
+    )
+
+
+class JudgedSetOut(_Out):
+    questions: list[JudgedQuestionOut]
+    scores: dict[str, float] = Field(
+        default_factory=dict,
+        description="With scores: ndcg@10, recall@5, recall@10, recall@100, mrr@10.",
+    )
 
 
 class GlossaryEntry(BaseModel):

@@ -28,6 +28,7 @@ from sabio.config import (
 )
 from sabio.errors import ConfigError, SabioError
 from sabio.readers import Keeper
+from sabio.server.given import GivenAnswers
 from sabio.service import Sabio
 from sabio.worker import Worker
 
@@ -74,6 +75,8 @@ class Services:
         self._settings_lock = threading.Lock()
         self.worker: Worker | None = None
         self._answers: dict[int, set[ChatAnswerStream]] = {}
+        self.given = GivenAnswers()
+        """The Ollama and OpenAI APIs' last answers, for feedback by their id."""
         self._answers_lock = threading.Lock()
         self.closed = False
 

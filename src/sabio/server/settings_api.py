@@ -12,6 +12,7 @@ inside the viewer, never in the page's origin.
 from __future__ import annotations
 
 import codecs
+import dataclasses
 import os
 import re
 import stat
@@ -33,6 +34,7 @@ from sabio.server.events import Event, close_iterator, event_stream
 from sabio.server.links import API_PREFIX, file_url, is_file_source
 from sabio.server.schemas import (
     ErrorOut,
+    OllamaHostOut,
     PassageOut,
     PullIn,
     RowId,
@@ -101,6 +103,16 @@ def _settings_out(services: Services) -> SettingsOut:
         default_kb=settings.default_kb,
         overridden={name: overridden[name] for name in SHOWN_SETTINGS if name in overridden},
     )
+
+
+@router.get("/models/hosts", summary="The Ollama hosts and their state", tags=["settings"])
+def ollama_hosts(services: ServicesDep) -> list[OllamaHostOut]:
+    """Each Ollama host (``ollama_host``, then ``ollama_hosts``): whether it answers, its
+    models, this process's requests on it against ``ollama_parallel``, its latest error."""
+    from sabio.models.ollama import host_pool
+
+    states = host_pool(services.settings).states()
+    return [OllamaHostOut.model_validate(dataclasses.asdict(s)) for s in states]
 
 
 # pulling a model

@@ -10,18 +10,24 @@ takes it there too) and checked when the source is added, as a task's options ar
 (:func:`sabio.tasks.jobs.check_task_options`). An item is new when a sync adds it or
 reads it again changed, also one found by the full sync that runs when the worker starts.
 
-Delivery (:func:`deliver`): the webhook gets one JSON POST per document, ``{"event":
-"task.done", "task", "kb", "source_id", "document", "result", "markdown"}``; the folder
-gets ``<name>.summary.md``, ``<name>.<language>.md`` (a translation), or one JSON line per
-document appended to ``extracted.jsonl``. A delivery that fails is said in the job's
-message; the result stays at ``GET /api/v1/kbs/{kb}/tasks/{id}/result``.
+Delivery: the folder gets ``<name>.summary.md``, ``<name>.<language>.md`` (a translation),
+or one JSON line per document appended to ``extracted.jsonl`` (:func:`write_result`, when
+the task is done; a failure is said in the task job's message). The webhook gets one JSON
+POST per document, ``{"event": "task.done", "task", "kb", "source_id", "document",
+"result", "markdown"}``, from a job of its own (``deliver``, :func:`post_result`): a try
+that gets no answer, a time-out, 408, 425, 429 or a 5xx is tried again after 5 s, then
+30 s (:data:`DELIVERY_DELAYS_S`), three tries in all, the documents already taken not
+posted again; each failure is the job's ``error`` and a log line, and after the last the
+job is left ``failed``. Nothing is lost: the result stays at ``GET
+/api/v1/kbs/{kb}/tasks/{id}/result`` (and a worker that stops mid-delivery takes it up
+again when it starts).
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -35,6 +41,8 @@ from sabio.tasks.results import result_markdown
 
 KEY = "on_new"
 WEBHOOK_TIMEOUT_S = 30.0
+DELIVERY_DELAYS_S = (5.0, 30.0)
+"""Waits before a webhook delivery's 2nd and 3rd tries; after the 3rd it is left failed."""
 EXTRACTED = "extracted.jsonl"
 
 
@@ -90,20 +98,16 @@ def automation_of(options: Mapping[str, Any]) -> dict[str, Any] | None:
     return dict(found) if isinstance(found, Mapping) else None
 
 
-def deliver(
-    on_new: Mapping[str, Any], result: dict[str, Any], context: dict[str, Any]
-) -> list[str]:
-    """Post ``result`` to the webhook and write it into the folder ``on_new`` names;
-    what went wrong, as sentences (none: delivered). ``context``: kb and source_id."""
-    problems = []
-    if on_new.get("output"):
-        try:
-            _write(Path(on_new["output"]), result)
-        except OSError as exc:
-            problems.append(f"not written to {on_new['output']}: {exc.strerror or exc}")
-    if on_new.get("webhook_url"):
-        problems += _post(str(on_new["webhook_url"]), result, context)
-    return problems
+def write_result(on_new: Mapping[str, Any], result: dict[str, Any]) -> list[str]:
+    """Write ``result`` into the folder ``on_new`` names (if any); what went wrong, as
+    sentences (none: written)."""
+    if not on_new.get("output"):
+        return []
+    try:
+        _write(Path(on_new["output"]), result)
+    except OSError as exc:
+        return [f"not written to {on_new['output']}: {exc.strerror or exc}"]
+    return []
 
 
 def _write(folder: Path, result: dict[str, Any]) -> None:
@@ -120,10 +124,31 @@ def _write(folder: Path, result: dict[str, Any]) -> None:
         (folder / name).write_text(result_markdown(single), encoding="utf-8")
 
 
-def _post(url: str, result: dict[str, Any], context: dict[str, Any]) -> list[str]:
-    problems = []
+def delivery_of(on_new: Mapping[str, Any], task_id: int, kb: str) -> dict[str, Any] | None:
+    """The payload of the job that posts task ``task_id``'s result to ``on_new``'s
+    webhook (None: it names none)."""
+    url = on_new.get("webhook_url")
+    if not url:
+        return None
+    return {"task": task_id, "url": str(url), "kb": kb, "source_id": on_new.get("source_id")}
+
+
+def post_result(
+    url: str,
+    result: dict[str, Any],
+    context: dict[str, Any],
+    *,
+    start: int = 0,
+    sent: Callable[[int], None] = lambda count: None,
+) -> tuple[str, bool]:
+    """POST each of ``result``'s items from the ``start``-th on (those before were taken
+    by an earlier try), telling ``sent`` how many are taken; ("", False) when all were,
+    else what went wrong and whether another try may help: no answer, a time-out, 408,
+    425, 429 or 5xx may pass; another status says the URL or the receiver is wrong."""
+    items = result["items"]
     with model_client(timeout=WEBHOOK_TIMEOUT_S) as client:
-        for item in result["items"]:
+        for number in range(start, len(items)):
+            item = items[number]
             body = {
                 "event": "task.done",
                 "task": result["kind"],
@@ -135,8 +160,13 @@ def _post(url: str, result: dict[str, Any], context: dict[str, Any]) -> list[str
             try:
                 response = client.post(url, json=body)
             except httpx.HTTPError as exc:
-                problems.append(f"the webhook {url} did not answer ({type(exc).__name__}: {exc})")
-                break
+                return f"the webhook {url} did not answer ({type(exc).__name__}: {exc})", True
             if response.status_code >= 300:
-                problems.append(f"the webhook {url} answered {response.status_code}")
-    return problems
+                again = response.status_code in PASSING or response.status_code >= 500
+                return f"the webhook {url} answered {response.status_code}", again
+            sent(number + 1)
+    return "", False
+
+
+PASSING = frozenset({408, 425, 429})
+"""Statuses below 500 that a later try may get past (time-out, too early, too many)."""

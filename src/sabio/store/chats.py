@@ -105,6 +105,8 @@ class ChatMessage:
     """What an answer says of itself (keywords only, a pinned answer, which is newer…)."""
     chart: str = ""
     """An answer computed over a table: its chart, an SVG document ('' for none)."""
+    route: dict[str, Any] = field(default_factory=dict)
+    """How the answer was made (:class:`sabio.routing.Route`'s fields; empty for none)."""
     versions: list[int] = field(default_factory=list)
 
 
@@ -170,7 +172,8 @@ class Chat:
 _CHAT_COLUMNS = """c.id, c.title, c.kb_name, c.model, c.created_at, c.updated_at,
     c.kb_name IS NULL OR EXISTS (SELECT 1 FROM kb WHERE kb.name = c.kb_name), c.user_id"""
 _MESSAGE_COLUMNS = (
-    "id, role, content, citations, complete, created_at, parent_id, stopped, claims, notes, chart"
+    "id, role, content, citations, complete, created_at, parent_id, stopped, claims, notes, chart,"
+    " route"
 )
 
 
@@ -287,6 +290,7 @@ class ChatStore:
         claims = json.dumps(saved["claims"], ensure_ascii=False)
         notes = json.dumps(saved.get("notes", []), ensure_ascii=False)
         chart = (saved.get("computation") or {}).get("chart_svg", "")
+        route = json.dumps(saved["route"]) if saved.get("route") else ""
         with self.store.transaction() as db:
             row = db.execute("SELECT leaf_id FROM chat WHERE id=?", (chat_id,)).fetchone()
             if row is None:
@@ -301,8 +305,8 @@ class ChatStore:
                 ).fetchone()[0]
             answer_id = db.execute(
                 "INSERT INTO message(chat_id, role, content, citations, complete, created_at,"
-                " parent_id, stopped, claims, notes, chart)"
-                " VALUES (?,'assistant',?,?,?,?,?,?,?,?,?)"
+                " parent_id, stopped, claims, notes, chart, route)"
+                " VALUES (?,'assistant',?,?,?,?,?,?,?,?,?,?)"
                 " RETURNING id",
                 (
                     chat_id,
@@ -315,6 +319,7 @@ class ChatStore:
                     claims,
                     notes,
                     chart,
+                    route,
                 ),
             ).fetchone()[0]
             db.execute(
@@ -383,6 +388,7 @@ def _message(row: sqlite3.Row) -> ChatMessage:
         claims=json.loads(row[8]),
         notes=json.loads(row[9]),
         chart=row[10],
+        route=json.loads(row[11]) if row[11] else {},
     )
 
 

@@ -2,8 +2,9 @@
 they survive a restart and a killed process.
 
 A job is a sync of one source (all of it, or only the paths a watcher saw change), files
-to add to a knowledge base (uploads that a stopped server had not indexed), or a
-whole-document task (:mod:`sabio.tasks.jobs`: a summary, a translation…). It is
+to add to a knowledge base (uploads that a stopped server had not indexed), a
+whole-document task (:mod:`sabio.tasks.jobs`: a summary, a translation…), a report, or
+the delivery of a task's result to a webhook (:mod:`sabio.sources.automation`). It is
 ``queued`` until a worker claims it (``sabio serve`` or ``sabio worker``: claiming is one
 atomic UPDATE, so two workers never run the same job; on PostgreSQL its SELECT takes
 ``FOR UPDATE SKIP LOCKED``, so workers on several machines claim at once, each passing
@@ -27,6 +28,7 @@ import json
 import os
 import socket
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,33 +116,20 @@ class JobQueue:
         """Queue adding files to a knowledge base (what a stopped server left unindexed);
         ``ocr``: reading them again for the scanned pages their first reading left;
         ``transcribe``: a recording an upload left for this job."""
-        now = time.time()
         flags = {"ocr": ocr, "transcribe": transcribe}
         payload = json.dumps(
             {"kb": kb_name, "paths": sorted(paths), **{k: True for k, v in flags.items() if v}}
         )
-        with self.store.transaction() as db:
-            job_id = int(
-                db.execute(
-                    "INSERT INTO job(kind, payload, status, run_after, created_at)"
-                    " VALUES ('ingest', ?, 'queued', ?, ?) RETURNING id",
-                    (payload, now, now),
-                ).fetchone()[0]
-            )
-        return self.get(job_id)
+        return self._enqueue("ingest", payload)
 
     def enqueue_task(self, payload: dict[str, Any]) -> Job:
         """Queue a whole-document task (``payload``: what :mod:`sabio.tasks.jobs` runs)."""
-        now = time.time()
-        with self.store.transaction() as db:
-            job_id = int(
-                db.execute(
-                    "INSERT INTO job(kind, payload, status, run_after, created_at)"
-                    " VALUES ('task', ?, 'queued', ?, ?) RETURNING id",
-                    (json.dumps(payload), now, now),
-                ).fetchone()[0]
-            )
-        return self.get(job_id)
+        return self._enqueue("task", json.dumps(payload))
+
+    def enqueue_delivery(self, payload: dict[str, Any]) -> Job:
+        """Queue posting a finished task's result to a webhook (``payload``: the task's
+        job id, where, and what to say; :mod:`sabio.sources.automation`)."""
+        return self._enqueue("deliver", json.dumps(payload, ensure_ascii=False))
 
     def enqueue_report(
         self, kb_name: str, delivery: dict[str, Any], run_after: float | None = None
@@ -148,14 +137,17 @@ class JobQueue:
         """Queue a report over a knowledge base's tables (:mod:`sabio.tables.report`):
         ``delivery`` says where it goes (``folder``), its ``format`` and ``language``, and
         every how many seconds it is made again (``every``; 0: once)."""
-        now = time.time()
         payload = json.dumps({"kb": kb_name, **delivery}, ensure_ascii=False)
+        return self._enqueue("report", payload, run_after)
+
+    def _enqueue(self, kind: str, payload: str, run_after: float | None = None) -> Job:
+        now = time.time()
         with self.store.transaction() as db:
             job_id = int(
                 db.execute(
                     "INSERT INTO job(kind, payload, status, run_after, created_at)"
-                    " VALUES ('report', ?, 'queued', ?, ?) RETURNING id",
-                    (payload, now if run_after is None else run_after, now),
+                    " VALUES (?, ?, 'queued', ?, ?) RETURNING id",
+                    (kind, payload, now if run_after is None else run_after, now),
                 ).fetchone()[0]
             )
         return self.get(job_id)
@@ -245,13 +237,21 @@ class JobQueue:
         )
         self._forget_old(now)
 
-    def fail(self, job: Job, error: str, *, retry: bool = True) -> bool:
-        """Record a failed attempt; True when it will be tried again (never when not
-        ``retry``: a task someone waits for says at once why it failed)."""
+    def fail(
+        self,
+        job: Job,
+        error: str,
+        *,
+        retry: bool = True,
+        delays: Sequence[float] = RETRY_DELAYS_S,
+    ) -> bool:
+        """Record a failed attempt; True when it will be tried again, after the next of
+        ``delays`` (never when not ``retry``: a task someone waits for says at once why it
+        failed)."""
         now = time.time()
-        retry = retry and job.attempts <= len(RETRY_DELAYS_S)
+        retry = retry and job.attempts <= len(delays)
         if retry:
-            delay = RETRY_DELAYS_S[job.attempts - 1]
+            delay = delays[job.attempts - 1]
             self.store.db.execute(
                 "UPDATE job SET status='queued', owner=NULL, run_after=?, error=?, message=?"
                 " WHERE id=? AND status != 'cancelled'",

@@ -39,8 +39,9 @@ from sabio.store.documents import (
 )
 from sabio.store.feedback import FeedbackStore
 from sabio.store.guides import GuideStore
+from sabio.store.pg_ranking import KeywordRanker
 from sabio.store.pg_schema import PG_MIGRATIONS
-from sabio.store.postgres import PostgresDatabase
+from sabio.store.postgres import DEFAULT_POOL_SIZE, PostgresDatabase, PostgresPool
 from sabio.store.reviews import ReviewStore
 from sabio.store.sources import SourceStore
 from sabio.store.users import UserStore
@@ -62,11 +63,6 @@ def words_of(text: str) -> str:
     return " ".join(tokens(text))
 
 
-def _tsquery(terms: Sequence[str]) -> str:
-    words = dict.fromkeys(w for term in terms for w in tokens(term))
-    return " | ".join("'" + w.replace("'", "''").replace("\\", "") + "'" for w in words)
-
-
 _INSERT_CHUNKS = """INSERT INTO chunk(document_id, kb_id, ord, page, start, "end", heading,
         context, text, vector, words)
     SELECT ?, ?, r.ord, r.page, r.start, r.stop, r.heading, r.context, r.text, r.v::vector,
@@ -83,14 +79,17 @@ ids grow with their position)."""
 class PostgresStore(PostgresDatabase, DocumentTables):
     """Everything Sabio keeps, in the PostgreSQL database at ``url``."""
 
-    def __init__(self, url: str) -> None:
-        super().__init__(url, PG_MIGRATIONS)
+    def __init__(
+        self, url: str, *, pool_size: int = DEFAULT_POOL_SIZE, pool: PostgresPool | None = None
+    ) -> None:
+        super().__init__(url, PG_MIGRATIONS, pool_size=pool_size, pool=pool)
         self.chats: ChatBackend = ChatStore(self)
         self.users: UserBackend = UserStore(self)
         self.sources: SourceBackend = SourceStore(self)
         self.feedback: FeedbackBackend = FeedbackStore(self)
         self.guides: GuideBackend = GuideStore(self)
         self.reviews: ReviewBackend = ReviewStore(self)
+        self._keywords = KeywordRanker()
 
     # knowledge bases: each with its HNSW index
 
@@ -244,23 +243,14 @@ class PostgresStore(PostgresDatabase, DocumentTables):
         depth: int,
         document_ids: Sequence[int] | None = None,
     ) -> list[tuple[int, float]]:
-        """The ``depth`` chunks that best match any of ``terms`` (PostgreSQL's
-        ``ts_rank`` over the GIN index of their words; context at lower weight)."""
-        query = _tsquery(terms)
-        if not query:
-            return []
-        within = ""
-        params: list[Any] = [query, kb.id]
-        if document_ids is not None:
-            within = " AND document_id = ANY(?)"
-            params.append(list(document_ids))
-        rows = self.db.execute(
-            "SELECT id, ts_rank(words, q) AS score FROM chunk, to_tsquery('simple', ?) q"
-            f" WHERE kb_id = ? AND words @@ q{within} ORDER BY score DESC, id"
-            f" LIMIT {int(depth)}",
-            params,
-        ).fetchall()
-        return [(int(r[0]), float(r[1])) for r in rows]
+        """The ``depth`` chunks that best match any of ``terms``: BM25 as the SQLite index
+        computes it, over the candidates the GIN index of their words gives
+        (:mod:`sabio.store.pg_ranking`)."""
+        return self._keywords.search(self.db, kb, terms, depth, document_ids)
+
+    def term_weights(self, kb: KnowledgeBase, terms: Sequence[str]) -> dict[str, float]:
+        """Each term's BM25 idf in ``kb`` (a term it never uses weighs most)."""
+        return self._keywords.term_weights(self.db, kb, terms)
 
 
 _POSTGRES_IS_A_BACKEND: type[SabioStore] = PostgresStore  # mypy checks the protocol

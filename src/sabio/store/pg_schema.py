@@ -229,8 +229,14 @@ ALTER TABLE kb ADD COLUMN ocr_languages TEXT NOT NULL DEFAULT '';
 """
 """SQLite's schema 11: each knowledge base's OCR languages."""
 
+_SCHEMA_4 = """
+ALTER TABLE message ADD COLUMN route TEXT NOT NULL DEFAULT '';
+"""
+"""SQLite's schema 12: how each answer was made."""
+
 PG_MIGRATIONS: tuple[tuple[int, str, str], ...] = (
     (1, "create_schema", _SCHEMA_1),
     (2, "tokens_feedback_guides_charts_reviews", _SCHEMA_2),
     (3, "kb_ocr_languages", _SCHEMA_3),
+    (4, "message_routes", _SCHEMA_4),
 )

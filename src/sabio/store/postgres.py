@@ -1,7 +1,11 @@
 """PostgreSQL: the connection, its transactions and its migrations (issue 27).
 
-psycopg 3 (the ``postgres`` extra), one connection per thread, each in autocommit
-outside :meth:`PostgresDatabase.transaction`. The table modules of chats, users,
+psycopg 3 (the ``postgres`` extra) through a pool of connections per process
+(psycopg_pool, :class:`PostgresPool`, at most ``database_pool_size``), each in
+autocommit outside :meth:`PostgresDatabase.transaction`: a statement takes whichever
+connection is free and gives it back with its rows read, a transaction holds one until
+it ends; a statement that finds none free within :data:`POOL_WAIT_S` fails with
+:class:`~sabio.errors.DatabaseBusyError`. The table modules of chats, users,
 sources and jobs are shared with SQLite: their SQL is standard where the two agree, with
 ``?`` placeholders, which :class:`PostgresConnection` turns into psycopg's ``%s``
 (nothing else is rewritten). Values are bound client side (psycopg's ``ClientCursor``),
@@ -19,18 +23,19 @@ import functools
 import re
 import threading
 import time
-import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from sabio.errors import ConfigError
+from sabio.errors import ConfigError, DatabaseBusyError
 from sabio.store.connection import ConstraintError
 
 if TYPE_CHECKING:
     import psycopg
 
 INSTALL = "pip install 'sabio[postgres]'"
+DEFAULT_POOL_SIZE = 10
+"""Connections one process keeps to PostgreSQL at most (``database_pool_size``)."""
 MIGRATION_LOCK = 0x5AB10
 """The advisory lock a process holds while it migrates the schema."""
 
@@ -114,20 +119,140 @@ class PostgresConnection:
         return cursor
 
 
+POOL_WAIT_S = 30.0
+"""How long a statement waits for one of the process's connections before it fails."""
+
+
+class Fetched:
+    """A statement's rows, read whole before its connection went back to the pool."""
+
+    def __init__(self, rowcount: int, rows: list[Any]) -> None:
+        self.rowcount = rowcount
+        self._rows = iter(rows)
+
+    def fetchone(self) -> Any:
+        return next(self._rows, None)
+
+    def fetchall(self) -> list[Any]:
+        return list(self._rows)
+
+    def __iter__(self) -> Iterator[Any]:
+        return self._rows
+
+
+class PostgresPool:
+    """One process's connections to one database (psycopg_pool's ``ConnectionPool``): at
+    most ``size`` (``database_pool_size``), opened when needed, one kept when idle. The
+    stores of a process share it (:meth:`share`); it closes with the last of them. A
+    statement waits ``wait_s`` at most for a free connection."""
+
+    def __init__(self, url: str, size: int, *, wait_s: float = POOL_WAIT_S) -> None:
+        psycopg = _psycopg()
+        try:
+            from psycopg_pool import ConnectionPool
+        except ImportError as exc:  # the optional extra
+            raise ConfigError(
+                f"a postgresql:// database needs psycopg_pool, which is not installed: {INSTALL}"
+            ) from exc
+        if size < 1:
+            raise ConfigError(f"database_pool_size must be at least 1, not {size}")
+        self.size, self.wait_s = size, wait_s
+        self._users = 1
+        self._pool: Any = ConnectionPool(
+            url,
+            min_size=1,
+            max_size=size,
+            open=True,
+            timeout=wait_s,
+            name="sabio",
+            kwargs={
+                "autocommit": True,
+                "row_factory": _rows,
+                "cursor_factory": psycopg.ClientCursor,
+            },
+        )
+
+    def share(self) -> PostgresPool:
+        """The pool, for one more store of this process."""
+        self._users += 1
+        return self
+
+    def release(self) -> None:
+        """One store less; the last one closes every connection."""
+        self._users -= 1
+        if self._users == 0:
+            self._pool.close()
+
+    @contextmanager
+    def connection(self) -> Iterator[PostgresConnection]:
+        """A connection of the pool, given back afterwards (rolled back if left in a
+        transaction; dropped if broken)."""
+        from psycopg_pool import PoolTimeout
+
+        try:
+            connection = self._pool.getconn()
+        except PoolTimeout as exc:
+            raise DatabaseBusyError(
+                f"no connection to PostgreSQL came free within {self.wait_s:g} s: all "
+                f"{self.size} of this process's (database_pool_size) stayed busy, or the "
+                "database does not answer — check that it is up, or raise database_pool_size",
+                key="database_busy",
+                size=self.size,
+            ) from exc
+        try:
+            yield PostgresConnection(connection)
+        finally:
+            self._pool.putconn(connection)
+
+
+class _Pooled:
+    """``execute`` outside a transaction: on whichever connection of the pool is free,
+    each statement's rows read before the connection goes back."""
+
+    def __init__(self, pool: PostgresPool) -> None:
+        self.pool = pool
+
+    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Fetched:
+        with self.pool.connection() as db:
+            return _fetched(db.execute(sql, parameters))
+
+    def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Fetched:
+        with self.pool.connection() as db:
+            return _fetched(db.executemany(sql, parameters))
+
+
+def _fetched(cursor: Any) -> Fetched:
+    return Fetched(cursor.rowcount, cursor.fetchall() if cursor.description else [])
+
+
 class PostgresDatabase:
     """The database at ``url`` (``postgresql://…``), brought up to ``migrations`` when
-    opened: ``(number, name, statements)``. Each thread has a connection of its own; the
-    connections of threads that ended are closed as new ones open."""
+    opened: ``(number, name, statements)``. Statements run on the connections of a
+    :class:`PostgresPool` (``pool_size``; or ``pool``, another store's of this process,
+    shared): each one outside a transaction on any free connection, a transaction's on
+    the one it holds for its thread until it ends."""
 
     row_lock = " FOR UPDATE SKIP LOCKED"
     """What a queue's claim adds to its SELECT: workers skip rows another one holds."""
 
-    def __init__(self, url: str, migrations: Sequence[tuple[int, str, str]]) -> None:
+    def __init__(
+        self,
+        url: str,
+        migrations: Sequence[tuple[int, str, str]],
+        *,
+        pool_size: int = DEFAULT_POOL_SIZE,
+        pool: PostgresPool | None = None,
+    ) -> None:
         self.path = url
         self._local = threading.local()
-        self._threads: list[tuple[weakref.ref[threading.Thread], PostgresConnection]] = []
-        self._lock = threading.Lock()
-        self._migrate(migrations)
+        if pool is None:
+            self._migrate(migrations)
+            pool = PostgresPool(url, pool_size)
+        else:
+            pool.share()
+        self.pool = pool
+        self._pooled = _Pooled(pool)
+        self._closed = False
 
     def _connect(self) -> PostgresConnection:
         psycopg = _psycopg()
@@ -143,52 +268,57 @@ class PostgresDatabase:
         return PostgresConnection(connection)
 
     @property
-    def db(self) -> PostgresConnection:
-        db: PostgresConnection | None = getattr(self._local, "db", None)
-        if db is None or db.connection.closed:
-            db = self._local.db = self._connect()
-            with self._lock:
-                alive = []
-                for thread, connection in self._threads:
-                    if (t := thread()) is not None and t.is_alive():
-                        alive.append((thread, connection))
-                    else:
-                        connection.connection.close()
-                self._threads = [*alive, (weakref.ref(threading.current_thread()), db)]
-        return db
+    def db(self) -> PostgresConnection | _Pooled:
+        """The connection of this thread's transaction, else the pool's next free one."""
+        held: PostgresConnection | None = getattr(self._local, "held", None)
+        return self._pooled if held is None else held
 
     @contextmanager
     def transaction(self) -> Iterator[PostgresConnection]:
-        db = self.db
-        with db.connection.transaction():
-            yield db
+        held: PostgresConnection | None = getattr(self._local, "held", None)
+        if held is not None:  # nested: a savepoint on the same connection
+            with held.connection.transaction():
+                yield held
+            return
+        with self.pool.connection() as db:
+            self._local.held = db
+            try:
+                with db.connection.transaction():
+                    yield db
+            finally:
+                self._local.held = None
 
     def close(self) -> None:
-        with self._lock:
-            for _, connection in self._threads:
-                connection.connection.close()
-            self._threads.clear()
+        if not self._closed:
+            self._closed = True
+            self.pool.release()
 
     def _migrate(self, migrations: Sequence[tuple[int, str, str]]) -> None:
-        with self.transaction() as db:
-            db.execute("SELECT pg_advisory_xact_lock(?)", (MIGRATION_LOCK,))
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS _migrations (number INTEGER PRIMARY KEY,"
-                " name TEXT NOT NULL, applied_at DOUBLE PRECISION NOT NULL)"
+        db = self._connect()  # before the pool: a wrong URL fails at once, and says why
+        try:
+            with db.connection.transaction():
+                self._apply(db, migrations)
+        finally:
+            db.connection.close()
+
+    @staticmethod
+    def _apply(db: PostgresConnection, migrations: Sequence[tuple[int, str, str]]) -> None:
+        db.execute("SELECT pg_advisory_xact_lock(?)", (MIGRATION_LOCK,))
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS _migrations (number INTEGER PRIMARY KEY,"
+            " name TEXT NOT NULL, applied_at DOUBLE PRECISION NOT NULL)"
+        )
+        done = {int(r[0]) for r in db.execute("SELECT number FROM _migrations")}
+        newer = [n for n in done if n > migrations[-1][0]]
+        if newer:
+            raise ConfigError(
+                f"the PostgreSQL database was written by a newer Sabio (schema "
+                f"{max(newer)}); upgrade Sabio"
             )
-            done = {int(r[0]) for r in db.execute("SELECT number FROM _migrations")}
-            newer = [n for n in done if n > migrations[-1][0]]
-            if newer:
-                raise ConfigError(
-                    f"the PostgreSQL database was written by a newer Sabio (schema "
-                    f"{max(newer)}); upgrade Sabio"
-                )
-            for number, name, statements in migrations:
-                if number not in done:
-                    db.connection.execute(statements)
-                    db.execute(
-                        "INSERT INTO _migrations VALUES (?,?,?)", (number, name, time.time())
-                    )
+        for number, name, statements in migrations:
+            if number not in done:
+                db.connection.execute(statements)
+                db.execute("INSERT INTO _migrations VALUES (?,?,?)", (number, name, time.time()))
 
     @contextmanager
     def watching(self) -> Iterator[Callable[[], int]]:

@@ -11,24 +11,41 @@ from __future__ import annotations
 
 import urllib.parse
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from sabio.errors import ConfigError
 from sabio.store import Store
 from sabio.store.backend import SabioStore
 from sabio.store.pg_documents import PostgresStore
+from sabio.store.postgres import DEFAULT_POOL_SIZE
 
 
-def _open_sqlite(url: str, default: Path, per_thread: bool) -> SabioStore:
+@dataclass(frozen=True, slots=True)
+class StoreOptions:
+    """How a store is opened. ``per_thread``: a connection per calling thread (SQLite;
+    PostgreSQL's come from its pool). ``pool_size``: PostgreSQL's connections per
+    process at most. ``alongside``: another store of this process over the same
+    database, whose connections this one shares (PostgreSQL's pool)."""
+
+    per_thread: bool = False
+    pool_size: int = DEFAULT_POOL_SIZE
+    alongside: SabioStore | None = None
+
+
+def _open_sqlite(url: str, default: Path, options: StoreOptions) -> SabioStore:
     path = url.removeprefix("sqlite:///") if url else default
-    return Store(path or default, per_thread=per_thread)
+    return Store(path or default, per_thread=options.per_thread)
 
 
-def _open_postgres(url: str, default: Path, per_thread: bool) -> SabioStore:
-    return PostgresStore(url)  # a connection per thread always
+def _open_postgres(url: str, default: Path, options: StoreOptions) -> SabioStore:
+    other = options.alongside
+    if isinstance(other, PostgresStore) and other.path == url:
+        return PostgresStore(url, pool=other.pool)
+    return PostgresStore(url, pool_size=options.pool_size)
 
 
-BACKENDS: dict[str, Callable[[str, Path, bool], SabioStore]] = {
+BACKENDS: dict[str, Callable[[str, Path, StoreOptions], SabioStore]] = {
     "sqlite": _open_sqlite,
     "postgresql": _open_postgres,
     "postgres": _open_postgres,
@@ -47,12 +64,13 @@ def backend_name(database_url: str) -> str:
     return "postgresql" if scheme.startswith("postgres") else "sqlite"
 
 
-def open_store(database_url: str, default_path: Path, *, per_thread: bool = False) -> SabioStore:
+def open_store(
+    database_url: str, default_path: Path, options: StoreOptions | None = None
+) -> SabioStore:
     """The store ``database_url`` names (:data:`BACKENDS`); empty: SQLite at
-    ``default_path``. ``per_thread``: a connection per calling thread (PostgreSQL's
-    always are)."""
+    ``default_path``."""
     name = backend_name(database_url)
-    return BACKENDS[name](database_url, default_path, per_thread)
+    return BACKENDS[name](database_url, default_path, options or StoreOptions())
 
 
 def describe_database(database_url: str, default_path: Path) -> str:

@@ -231,7 +231,7 @@ def _record(done: Computation, result: Result, tables: list[TableInfo]) -> None:
     done.rows = [[_plain(v) for v in row] for row in result.rows[:MAX_ROWS]]
     done.row_count = len(result.rows)
     done.truncated = result.truncated or len(result.rows) > MAX_ROWS
-    read = [t for t in tables if re.search(rf"\b{re.escape(t.name)}\b", done.sql)]
+    read = [t for t in tables if re.search(rf"\b{re.escape(t.name)}\b", done.sql, re.I)]
     if read:  # cite the table the query read, not merely the first one described
         done.where, done.document, done.document_id = (
             read[0].where,

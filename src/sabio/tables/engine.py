@@ -79,11 +79,14 @@ class TableInfo:
 
     @property
     def where(self) -> str:
-        """Where the table is, as a citation names it: "ventas.xlsx, 2023"."""
-        place = Path(self.source).name or self.title
+        """Where the table is, as a citation names it: "ventas.xlsx, 2023", "informe.pdf,
+        p. 3, Tabla 2. Ventas por provincia"."""
+        parts = [Path(self.source).name or self.title]
+        if self.page:
+            parts.append(f"p. {self.page}")
         if self.sheet:
-            return f"{place}, {self.sheet}"
-        return f"{place}, p. {self.page}" if self.page else place
+            parts.append(self.sheet)
+        return ", ".join(parts)
 
 
 @dataclass(frozen=True, slots=True)

@@ -59,7 +59,8 @@ class TypedTable:
     name: str
     """Suggested SQL name (the engine makes it unique in the knowledge base)."""
     sheet: str
-    """The sheet's name, or the heading above the table; "" for a CSV file."""
+    """The sheet's name, or the table's caption or nearest heading above it (the last part
+    of its section's heading); "" for a CSV file."""
     page: int | None
     position: int
     """Which table of the document this is (0-based)."""
@@ -189,7 +190,7 @@ def _tables_of(doc: LoadedDocument, stem: str, blob: Blob | None) -> list[TypedT
     for section in table_sections:
         rows = [split_row(line) for line in section.text.split("\n")]
         name = _table_name(stem, section, len(table_sections), len(tables))
-        sheet = section.heading
+        sheet = section.heading.rpartition(" > ")[2]  # a caption, or the nearest heading
         if cut := doc.metadata.get(f"truncated:{sheet}"):
             sheet = f"{sheet} ({cut})"
         table = table_from_rows(rows, name, sheet, section.page, len(tables))
@@ -202,7 +203,7 @@ def _table_name(stem: str, section: Section, count: int, index: int) -> str:
     base = identifier(stem, "table")
     if count == 1:
         return base
-    sheet = identifier(section.heading.rpartition(">")[2], "", prefix=False)
+    sheet = identifier(section.heading.rpartition(" > ")[2], "", prefix=False)
     return f"{base}_{sheet}" if sheet else f"{base}_{index + 1}"
 
 

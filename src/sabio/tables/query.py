@@ -82,7 +82,9 @@ def validate(sql: str, tables: set[str]) -> str:
 
 
 def _check_tree(tree: dict[str, Any], tables: set[str]) -> None:
-    named = {key for node in _nodes(tree) for key in _cte_names(node)}
+    """Names compared as DuckDB resolves them, whatever their case ("FROM Ventas")."""
+    named = {key.lower() for node in _nodes(tree) for key in _cte_names(node)}
+    known = {table.lower() for table in tables}
     for node in _nodes(tree):
         kind = node.get("type")
         if kind == "TABLE_FUNCTION":
@@ -97,8 +99,11 @@ def _check_tree(tree: dict[str, Any], tables: set[str]) -> None:
         if kind == "BASE_TABLE":
             name, schema = node.get("table_name", ""), node.get("schema_name", "")
             catalog = node.get("catalog_name", "")
-            local = schema in ("", "main") and not catalog
-            if not ((local and name in tables) or (not schema and not catalog and name in named)):
+            local = schema.lower() in ("", "main") and not catalog
+            lowered = name.lower()
+            if not (
+                (local and lowered in known) or (not schema and not catalog and lowered in named)
+            ):
                 shown = ".".join(p for p in (catalog, schema, name) if p)
                 raise TableError(
                     f"the query reads {shown!r}, which is not one of the tables {_listed(tables)}",

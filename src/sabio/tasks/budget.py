@@ -3,6 +3,7 @@ model's context with the task's prompt and answer, and a model that stops when t
 
 from __future__ import annotations
 
+import dataclasses
 import queue
 import threading
 from collections.abc import Generator, Iterator, Sequence
@@ -63,7 +64,8 @@ class StoppableModel:
     The backend's stream is read on a thread of its own, so a task waiting for a model
     that is still reading its prompt (the embedded one takes seconds for a long part) is
     freed at once; that thread closes the backend's stream at its next piece, which stops
-    the model there."""
+    the model there, and the embedded model, told by ``ChatOptions.cancel``, stops
+    computing at once, prompt or not."""
 
     def __init__(self, model: ChatModel, stop: threading.Event) -> None:
         self.model, self.stop = model, stop
@@ -86,6 +88,7 @@ class StoppableModel:
             raise TaskCancelled
         out: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
         left = threading.Event()  # the reader is gone: stop reading the backend
+        options = dataclasses.replace(options, cancel=self.stop)  # the model stops too
         threading.Thread(
             target=_pump, args=(self.model, messages, options, out, left), daemon=True
         ).start()

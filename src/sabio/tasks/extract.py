@@ -22,6 +22,7 @@ Every value is then looked for in the document's pages: ``pages`` maps a field's
 
 from __future__ import annotations
 
+import functools
 import importlib.resources
 import json
 import re
@@ -34,6 +35,7 @@ from sabio.errors import ConfigError
 from sabio.language import detect_language
 from sabio.models import ChatModel, ChatOptions
 from sabio.prompt_files import prompt_text
+from sabio.routing import Route, document_route
 from sabio.tasks.budget import Page, split_parts, text_budget
 
 BUILT_IN = ("invoice", "contract", "cv", "minutes")
@@ -51,7 +53,7 @@ class Extraction:
     """Why the last reply did not validate (empty when ``valid``)."""
     pages: dict[str, int] = field(default_factory=dict)
     unlocated: list[str] = field(default_factory=list)
-    route: str = "whole document"
+    route: Route = field(default_factory=functools.partial(Route, "document", "extract"))
     calls: int = 0
 
 
@@ -116,10 +118,12 @@ def extract_document(
     schema_text = json.dumps(schema, ensure_ascii=False)
     budget = text_budget(model, system + schema_text + title, ANSWER_TOKENS)
     parts = list(split_parts(model, pages, budget))
+    tokens = sum(model.count_tokens(part) for part in parts)
+    route = document_route("extract", tokens, budget, len(parts))
     ask = _Asker(model, system, title)
     if len(parts) == 1:
         data, error = ask(parts[0], schema)
-        return _located(Extraction(data, not error, error, calls=ask.calls), pages)
+        return _located(Extraction(data, not error, error, route=route, calls=ask.calls), pages)
     relaxed = relax(schema)
     merged: dict[str, Any] = {}
     for number, part in enumerate(parts, 1):
@@ -127,7 +131,6 @@ def extract_document(
             progress(f"part {number} of {len(parts)}")
         found, _ = ask(part, relaxed)
         merged = merge(merged, found or {})
-    route = f"{len(parts)} parts"
     error = _validation_error(merged, schema)
     if not error:
         return _located(Extraction(merged, True, route=route, calls=ask.calls), pages)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import Any
 
+from sabio.routing import Route
 from sabio.search import SearchHit
 from sabio.support import Claim, Embed
 from sabio.tasks.summarize import Summary, check_summary
@@ -74,7 +75,7 @@ class TaskReply:
     whose passage (for the citation) is ``hits[n-1]`` once the service found them."""
 
     text: str
-    route: str
+    route: Route
     pages: list[int | None]
     claims: list[Claim] = field(default_factory=list)
     hits: list[SearchHit] = field(default_factory=list)
@@ -151,7 +152,7 @@ def summary_reply(
 
     text = _PAGE_MARK.sub(number, summary.text)
     claims = check_summary(text, pages, embed, page_of=lambda n: _at(cited, n))
-    return TaskReply(text, f"summarize: {summary.route}", cited, claims)
+    return TaskReply(text, summary.route, cited, claims)
 
 
 def _at(pages: Sequence[int | None], number: int) -> int | None:
@@ -162,5 +163,4 @@ def translation_reply(translation: Translation, first_page: int | None) -> TaskR
     """A translation as an answer: the Markdown without its page lines, citing the
     document once."""
     text = _PAGE_LINE.sub("", translation.markdown).strip()
-    route = f"translate: {translation.segments} segments in {translation.calls} calls"
-    return TaskReply(f"{text}\n\n[1]", route, [first_page])
+    return TaskReply(f"{text}\n\n[1]", translation.route, [first_page])

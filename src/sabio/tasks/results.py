@@ -16,6 +16,7 @@ import io
 import json
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import asdict
 from typing import Any
 
 from sabio.store import DocumentRecord
@@ -69,7 +70,7 @@ def summary_json(doc: DocumentRecord, summary: Summary) -> dict[str, Any]:
         **_document(doc),
         "summary": summary.text,
         "language": summary.language,
-        "route": summary.route,
+        "route": asdict(summary.route),
         "claims": [
             {"text": c.text, "supported": c.supported, "page": c.page, "quote": c.quote}
             for c in summary.claims
@@ -84,6 +85,7 @@ def translation_json(doc: DocumentRecord, found: Translation) -> dict[str, Any]:
         "language": found.language,
         "segments": found.segments,
         "counts": found.counts,
+        "route": asdict(found.route),
         "problems": found.problems,
     }
 
@@ -96,7 +98,7 @@ def extraction_json(doc: DocumentRecord, found: Extraction) -> dict[str, Any]:
         "error": found.error,
         "pages": found.pages,
         "unlocated": found.unlocated,
-        "route": found.route,
+        "route": asdict(found.route),
     }
 
 

@@ -29,6 +29,7 @@ from sabio.facts import content_terms, is_table_row, sentences
 from sabio.language import detect_language
 from sabio.models import ChatModel, ChatOptions, Message
 from sabio.prompt_files import prompt_text
+from sabio.routing import Route, document_route
 from sabio.search import SearchHit
 from sabio.support import Claim, Embed, Passages, check_claims
 from sabio.tasks.budget import Page, split_parts, text_budget
@@ -44,7 +45,7 @@ Progress = Callable[[str], None]
 class Summary:
     text: str
     language: str
-    route: str
+    route: Route
     calls: int
     claims: list[Claim] = field(default_factory=list)
 
@@ -73,10 +74,12 @@ def summarize_document(
     language = language or detect_language(" ".join(t for _, t in pages)[:4000])
     writer = _Writer(model, language, focus, progress)
     system = writer.system("summarize", sentences)
-    parts = list(split_parts(model, numbered, writer.budget(system, sentences)))
+    budget = writer.budget(system, sentences)
+    parts = list(split_parts(model, numbered, budget))
+    tokens = sum(model.count_tokens(part) for part in parts)
+    rounds = 0
     if len(parts) == 1:
         text = writer.write("summarize", sentences, f"{title}\n\n{parts[0]}")
-        route = "whole document"
     else:
         summaries = [
             writer.write("summarize", PART_SENTENCES, part, f"part {n} of {len(parts)}")
@@ -95,7 +98,7 @@ def summarize_document(
                 break
             summaries = [writer.write("combine", PART_SENTENCES, g, "combining") for g in groups]
             rounds += 1
-        route = f"{len(parts)} parts, {rounds} round{'s' if rounds > 1 else ''} of combining"
+    route = document_route("summarize", tokens, budget, len(parts), rounds)
     claims = check_summary(text, pages, embed)
     return Summary(text.strip(), language, route, writer.calls, claims)
 
@@ -129,6 +132,7 @@ class _Writer:
         return "".join(self.model.stream(messages, options)).strip()
 
 
+EXTRACTIVE = Route("extractive", "summarize")
 MAX_SENTENCES = 4000
 """Most sentences an extractive summary weighs (the first ones: a 100-page report has
 about 3,000)."""
@@ -150,13 +154,13 @@ def extractive_summary(
     found = found[:MAX_SENTENCES]
     language = detect_language(" ".join(b for _, b in found[:200]))
     if not found:
-        return Summary("", language, "extractive", 0)
+        return Summary("", language, EXTRACTIVE, 0)
     chosen = _central(found, count, focus, embed)
     text = "\n".join(
         f"- {body} [{page}]" if page is not None else f"- {body}"
         for page, body in (found[i] for i in sorted(chosen))
     )
-    return Summary(text, language, "extractive", 0, check_summary(text, pages, embed))
+    return Summary(text, language, EXTRACTIVE, 0, check_summary(text, pages, embed))
 
 
 def _sentences(length: str) -> int:

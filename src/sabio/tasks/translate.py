@@ -2,27 +2,38 @@
 
     translate_document(model, pages, "en") ─► Translation(markdown, segments, problems)
     translate_blocks(model, blocks, "en")  ─► (one translation per block, problems)
+    without_tags("Lee <a1>la guía</a1>")   ─► "Lee la guía"
 
 The structure is Sabio's, not the model's: each page's lines are read as headings, list
 items, table rows and paragraphs; only their words go to the model, as numbered segments
 in batches that fit its context ("1. …", "2. …"), and the translation is put back in the
 same places, so every heading, list item and table cell of the original is there in the
-output. A table cell that is a figure is not sent at all. A batch whose reply does not
-come back with one line per segment is asked again segment by segment. A segment whose
-figures (amounts, dates, percentages) are not all in its translation is listed in
-``problems`` with the missing figures; the page numbers of the original are kept as
+output. A table cell that is a figure is not sent at all (also in a row as a PDF gives
+it, cells apart by single spaces: its label is sent, its figures kept). A batch whose
+reply does not come back with one line per segment is asked again segment by segment. A
+segment whose figures (amounts, dates, percentages) are not all in its translation is
+asked again alone, and kept as it was when they are still not all there: a translation
+never drops or changes a figure; such segments, and those the model did not translate,
+are listed in ``problems``. The page numbers of the original are kept as
 ``<!-- page N -->`` lines in the Markdown.
+
+A block of a page in the browser keeps its inline elements (links, bold, code…) as
+numbered tags: ``<a1>…</a1>`` around words that are translated, ``<code2/>`` for one kept
+as it is; the model is asked to keep them, a block whose translation lost or broke them
+is asked again alone, and then given as plain words (listed in ``problems``).
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from sabio.errors import ConfigError
-from sabio.facts import is_table_row
+from sabio.facts import is_table_row, trailing_cells
 from sabio.models import ChatModel, ChatOptions, Message
+from sabio.routing import Route, document_route
 from sabio.tasks.budget import Page, text_budget
 
 LANGUAGES = {"en": "English", "es": "Spanish"}
@@ -32,7 +43,12 @@ _LIST = re.compile(r"^(\s*(?:[-*•▪●◦]|\d{1,3}[.)]|[a-z][.)])\s+)(.*)$")
 _HEADING = re.compile(r"^(#{1,6}\s+)(.*)$")
 _CELL_SPLIT = re.compile(r"(\t|\s*\|\s*|\s{2,})")
 _NUMBERED = re.compile(r"^\s*(\d+)[.)]\s?(.*)$")
+_RULE = re.compile(r":?-{3,}:?")
 _FIGURE = re.compile(r"\d+(?:[.,]\d+)*")
+_TAG = re.compile(r"</?[a-z]+\d+/?>", re.IGNORECASE)
+_LOOSE_TAG = re.compile(r"</?[a-z]+\d*(?:\s*/?>)?", re.IGNORECASE)
+"""A tag as a model may mangle it (``</a1``, ``<br />``): not words, in a block whose
+own words have nothing like it."""
 Progress = Callable[[str], None]
 
 
@@ -40,6 +56,8 @@ Progress = Callable[[str], None]
 class _Segment:
     text: str
     translation: str = ""
+    lost: list[str] = field(default_factory=list)
+    """Figures its translations left out (then it is kept as it was)."""
 
 
 @dataclass(slots=True)
@@ -60,6 +78,9 @@ class Translation:
     problems: list[str] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     """Headings, list items, table cells and paragraphs of the original (all kept)."""
+    route: Route = field(default_factory=functools.partial(Route, "document", "translate"))
+    """The whole document in one call, or in parts (map-reduce without the reduce: Sabio
+    puts the parts back), by the counted tokens of its words."""
 
 
 def language_name(code: str) -> str:
@@ -82,6 +103,8 @@ def translate_document(
     budget = text_budget(model, system, 0) // 2  # the reply is about as long as the text
     calls = 0
     batches = list(_batches(model, segments, budget))
+    tokens = sum(model.count_tokens(s.text) for s in segments)
+    route = document_route("translate", tokens, budget, len(batches))
     for number, batch in enumerate(batches, 1):
         if progress is not None:
             progress(f"part {number} of {len(batches)}")
@@ -96,43 +119,103 @@ def translate_document(
                 )
             elif line.kind in counts:
                 counts[line.kind] += 1
-    return Translation(_markdown(layout), to, len(segments), calls, problems, counts)
+    return Translation(_markdown(layout), to, len(segments), calls, problems, counts, route)
 
 
 def translate_blocks(
     model: ChatModel, blocks: Sequence[str], to: str
 ) -> tuple[list[str], list[str]]:
     """Each of ``blocks`` (a page's paragraphs, headings, list items… as the browser
-    shows them) in the language ``to``, one for one, and the problems (as
-    :func:`translate_document`'s). A block with no words, or one the model did not
-    translate, comes back as it was."""
-    system = _system(language_name(to))
-    budget = text_budget(model, system, 0) // 2
+    shows them, inline elements as tags: see the module docstring) in the language
+    ``to``, one for one, and the problems (as :func:`translate_document`'s). A block with
+    no words, or one the model did not translate, comes back as it was."""
     segments = [_Segment(" ".join(block.split())) for block in blocks]
-    for batch in _batches(model, [s for s in segments if _has_words(s.text)], budget):
+    worded = [s for s in segments if _has_words(without_tags(s.text))]
+    system = _system(language_name(to), tags=any(_TAG.search(s.text) for s in worded))
+    budget = text_budget(model, system, 0) // 2
+    for batch in _batches(model, worded, budget):
         _translate_batch(model, system, batch, budget)
+    lost: list[str] = []
+    for segment in worded:
+        if segment.translation and not _tags_kept(segment.text, segment.translation):
+            single = _numbered(_ask(model, system, [segment.text], budget), 1)
+            again = single[0] if single else ""
+            if not _tags_kept(segment.text, again):
+                again = _kept_whole(segment.text, again or segment.translation)
+                lost.append(f"{without_tags(segment.text)[:60]!r}: its formatting was lost")
+            segment.translation = again
     translated = [s.translation or s.text for s in segments]
-    return translated, _problems([s for s in segments if _has_words(s.text)])
+    plain = [_Segment(without_tags(s.text), without_tags(s.translation)) for s in worded]
+    return translated, _problems(plain) + lost
 
 
-def _system(target: str) -> str:
+def without_tags(text: str) -> str:
+    """A block's words without the tags that stand for its inline elements (one kept
+    whole, such as a line break, is a space)."""
+    return " ".join(_TAG.sub(lambda tag: " " if tag[0].endswith("/>") else "", text).split())
+
+
+def _kept_whole(original: str, translation: str) -> str:
+    """``translation`` without its tags but those of elements kept whole (code, images,
+    line breaks: their words are not in the translation), each once; a missing one at
+    the end."""
+    whole = [tag.lower() for tag in _TAG.findall(original) if tag.endswith("/>")]
+    seen: set[str] = set()
+
+    def keep(tag: re.Match[str]) -> str:
+        name = "".join(tag[0].lower().split())
+        if name in whole and name not in seen:
+            seen.add(name)
+            return name
+        return " " if name.endswith("/>") else ""
+
+    tags = _TAG if _LOOSE_TAG.search(without_tags(original)) else _LOOSE_TAG
+    kept = tags.sub(keep, translation)
+    return " ".join([*kept.split(), *(tag for tag in whole if tag not in seen)])
+
+
+def _tags_kept(original: str, translation: str) -> bool:
+    """Whether ``translation`` has each tag of ``original`` once, each pair nested, and
+    no mangled one."""
+    tags = [tag.lower() for tag in _TAG.findall(translation)]
+    if sorted(tags) != sorted(tag.lower() for tag in _TAG.findall(original)):
+        return False
+    mangled = len(_LOOSE_TAG.findall(translation)) > len(tags)
+    if mangled and not _LOOSE_TAG.search(without_tags(original)):
+        return False
+    opened: list[str] = []
+    for tag in tags:
+        if tag.endswith("/>"):
+            continue
+        if not tag.startswith("</"):
+            opened.append(tag[1:])
+        elif not opened or opened.pop() != tag[2:]:
+            return False
+    return not opened
+
+
+def _system(target: str, *, tags: bool = False) -> str:
+    kept = (
+        " Some lines hold numbered tags such as <b1>…</b1> or <img2/>: keep each tag once, "
+        "around the words it marks."
+        if tags
+        else ""
+    )
     return (
         f"Translate each numbered line into {target}. Answer with the same numbers, one line "
         "each, in the same order: only the translation, keeping every figure, date, name "
-        "and symbol exactly as written."
+        "and symbol exactly as written." + kept
     )
 
 
 def _problems(segments: Sequence[_Segment]) -> list[str]:
-    problems = [
-        f"{s.text[:60]!r}: not translated, kept as it was" for s in segments if not s.translation
-    ]
-    problems += [
-        f"{s.text[:60]!r}: {', '.join(missing)} missing"
+    return [
+        f"{s.text[:60]!r}: {', '.join(s.lost)} missing in its translation, kept as it was"
+        if s.lost
+        else f"{s.text[:60]!r}: not translated, kept as it was"
         for s in segments
-        if s.translation and (missing := _missing_figures(s.text, s.translation))
+        if not s.translation
     ]
-    return problems
 
 
 def _line(raw: str) -> _Line:
@@ -140,6 +223,8 @@ def _line(raw: str) -> _Line:
     if not text.strip():
         return _Line("blank")
     if is_table_row(text):
+        if not _CELL_SPLIT.search(text.strip()):
+            return _Line("row", _label_and_figures(text))
         parts: list[str | _Segment] = []
         for piece in _CELL_SPLIT.split(text):
             if _CELL_SPLIT.fullmatch(piece) or not piece or not _has_words(piece):
@@ -153,13 +238,28 @@ def _line(raw: str) -> _Line:
     return _Line("text", [_Segment(text.strip())])
 
 
+def _label_and_figures(text: str) -> list[str | _Segment]:
+    """A row as a PDF gives it, cells apart by single spaces ("Adams County, NE 31,299 0"):
+    its label, translated, and its figure cells, kept as written (never sent)."""
+    words = re.split(r"(\s+)", text)  # words at even places, the spaces between at odd
+    cut = max(0, len(words) - 2 * trailing_cells(text))  # the space before the first figure
+    label = "".join(words[:cut])
+    parts: list[str | _Segment] = [_Segment(label)] if _has_words(label) else [label]
+    return [*parts, *words[cut:]]
+
+
 def _has_words(text: str) -> bool:
     return any(ch.isalpha() for ch in text)
 
 
 def _is_cell(part: str | _Segment) -> bool:
     """A table cell kept as written (a figure): not a separator, not a rule (``---``)."""
-    return isinstance(part, str) and any(ch.isalnum() for ch in part)
+    return (
+        isinstance(part, str)
+        and bool(part.strip())
+        and not _CELL_SPLIT.fullmatch(part)
+        and not _RULE.fullmatch(part.strip())
+    )
 
 
 def _batches(
@@ -179,17 +279,29 @@ def _batches(
 
 
 def _translate_batch(model: ChatModel, system: str, batch: list[_Segment], budget: int) -> int:
-    """Fills in each segment's translation; returns the calls it took."""
-    reply = _ask(model, system, [s.text for s in batch], budget)
-    lines = _numbered(reply, len(batch))
-    if lines is not None:
-        for segment, text in zip(batch, lines, strict=True):
-            segment.translation = text
-        return 1
-    for segment in batch:  # the reply lost the numbering: one segment at a time
-        single = _numbered(_ask(model, system, [segment.text], budget), 1)
-        segment.translation = single[0] if single else ""
-    return 1 + len(batch)
+    """Fills in each segment's translation; returns the calls it took. A segment whose
+    translation leaves out one of its figures is asked again alone, and kept as it was
+    when that one does too: a translation never changes a figure."""
+    calls = 1
+    lines = _numbered(_ask(model, system, [s.text for s in batch], budget), len(batch))
+    if lines is None:  # the reply lost the numbering: one segment at a time
+        lines = [_single(model, system, segment, budget) for segment in batch]
+        calls += len(batch)
+    for segment, text in zip(batch, lines, strict=True):
+        if text and (missing := _missing_figures(segment.text, text)):
+            again = _single(model, system, segment, budget)
+            calls += 1
+            if again and not _missing_figures(segment.text, again):
+                text = again
+            else:
+                segment.lost, text = missing, ""
+        segment.translation = text
+    return calls
+
+
+def _single(model: ChatModel, system: str, segment: _Segment, budget: int) -> str:
+    found = _numbered(_ask(model, system, [segment.text], budget), 1)
+    return found[0] if found else ""
 
 
 def _ask(model: ChatModel, system: str, texts: Sequence[str], budget: int) -> str:

@@ -18,7 +18,7 @@ import { chartView } from "../charts.js";
 import { chatModels, defaultKb, defaultModelName, loadChats } from "../data.js";
 import { confirmDialog, promptDialog, textDialog } from "../dialogs.js";
 import { describe, report } from "../errors.js";
-import { getLang, t } from "../i18n.js";
+import { formatRoute, getLang, t } from "../i18n.js";
 import { canWrite, kbByName, set, state } from "../store.js";
 import { bindClaimMarks, currentStyle, renderAnswer, styleSelect } from "../support.js";
 import { uploadQueue } from "../uploads.js";
@@ -304,7 +304,7 @@ function questionView(message) {
 }
 
 // An answer: Markdown with citation chips, its sources, whether it stopped or broke off,
-// and its actions. `answer`: {text, citations, complete, stopped, error}; `message` (the
+// how it was made (its route), and its actions. `answer`: {text, citations, complete, stopped, error}; `message` (the
 // saved one, or null while streaming) gives the actions. Returns the element, with
 // .update(answer) for streaming.
 function answerView(answer, kb, message = null, last = false) {
@@ -315,7 +315,8 @@ function answerView(answer, kb, message = null, last = false) {
   const status = h("p.answer-status");
   const actions = h("div.message-actions");
   const said = h("ul.answer-notes"); // a pinned answer served, which is newer, keywords only…
-  const el = h("div.message.assistant", { dataset: message ? { id: String(message.id) } : {} }, body, chart, status, sources, said, actions);
+  const how = h("p.answer-route"); // top-k passages, the whole document or map-reduce, by counted tokens
+  const el = h("div.message.assistant", { dataset: message ? { id: String(message.id) } : {} }, body, chart, status, sources, said, how, actions);
   bindClaimMarks(body);
   el.update = (a) => {
     const byNumber = new Map((a.citations || []).map((c) => [c.number, c]));
@@ -349,6 +350,9 @@ function answerView(answer, kb, message = null, last = false) {
     const pinned = notes.some((n) => n.startsWith("pinned answer") || n.startsWith("respuesta fijada"));
     said.replaceChildren(pinned ? h("li", {}, h("span.badge.pinned", {}, t("pinnedServed"))) : "", ...notes.map((n) => h("li", {}, n)));
     said.hidden = !notes.length;
+    const route = formatRoute(a.route);
+    how.textContent = route ? t("route.answer", { route }) : "";
+    how.hidden = !route;
     const byReader = a.stopped === true || a.stopped === "user"; // "length", "repetition": incomplete
     el.classList.toggle("stopped", byReader);
     if (byReader) status.replaceChildren(h("span.badge.stopped", {}, t("stoppedMark")), " ", t("stoppedHelp"));

@@ -2,7 +2,7 @@
 // glossary, example answers; PUT /kbs/{id}/guide), which every answer the model writes over
 // it follows, and what its users taught it: the corrections kept as notes (cited first by
 // later answers; edited, approved by an admin when review is on, removed) and the pinned
-// answers. Who may only read sees them without the buttons that change them.
+// answers, and the judged set they make with its scores (views/judged.js). Who may only read sees them without the buttons that change them.
 
 import { api } from "../api.js";
 import { confirmDialog, textDialog } from "../dialogs.js";
@@ -10,16 +10,18 @@ import { report } from "../errors.js";
 import { formatDate, t } from "../i18n.js";
 import { canWrite, isAdmin } from "../store.js";
 import { field, h, toast } from "../ui.js";
+import { judgedSection } from "./judged.js";
 
 const base = (kb) => `/kbs/${encodeURIComponent(kb.id)}`;
 
 export async function guideTab(kb) {
-  const [guide, notes, pins] = await Promise.all([
+  const [guide, notes, pins, judged] = await Promise.all([
     api("GET", `${base(kb)}/guide`),
     api("GET", `${base(kb)}/notes`),
     api("GET", `${base(kb)}/notes?pinned=true`),
+    judgedSection(kb),
   ]);
-  const element = h("div.guide-tab", {}, guideForm(kb, guide), h("h3", {}, t("notesHeading")), noteList(kb, notes, false), h("h3", {}, t("pinsHeading")), noteList(kb, pins, true));
+  const element = h("div.guide-tab", {}, guideForm(kb, guide), h("h3", {}, t("notesHeading")), noteList(kb, notes, false), h("h3", {}, t("pinsHeading")), noteList(kb, pins, true), judged);
   return { element, refresh: async () => {} };
 }
 

@@ -5,7 +5,7 @@
 import { api, eventError, stream } from "../api.js";
 import { loadModels } from "../data.js";
 import { describe, report, showError } from "../errors.js";
-import { formatSize, setLang, t } from "../i18n.js";
+import { formatAgo, formatDateTime, formatSize, setLang, t } from "../i18n.js";
 import { isAdmin, state } from "../store.js";
 import { disclosure, field, h, header } from "../ui.js";
 import { accountSection, usersSection } from "./accounts.js";
@@ -23,7 +23,7 @@ export async function settingsView(main, { changed, signedOut }) {
   const page = h("div.page");
   main.replaceChildren(header(t("settings")), page);
   page.append(interfaceSection(changed));
-  if (isAdmin()) page.append(await modelSection(), pullSection(), await dataSection());
+  if (isAdmin()) page.append(await modelSection(), await hostsSection(), pullSection(), await dataSection());
   page.append(state.auth.auth ? await accountSection(signedOut) : localSection());
   if (state.auth.auth && isAdmin()) page.append(await usersSection());
   return {};
@@ -99,6 +99,52 @@ async function modelSection() {
     error,
     h("div.actions", {}, h("button.primary", { type: "submit" }, t("save")), saved),
     state.models.filter((m) => !m.available && m.note).map((m) => h("div.backend-note", {}, t("modelUnavailable", { name: m.name }), disclosure(m.note))),
+  );
+}
+
+// The Ollama hosts as this server sees them: reachable or not, their models, its requests
+// on each against ollama_parallel, and each one's latest error.
+async function hostsSection() {
+  const body = h("tbody");
+  const status = h("div.form-error", { role: "alert" });
+  const load = async () => {
+    status.replaceChildren();
+    try {
+      body.replaceChildren(...(await api("GET", "/models/hosts")).map(hostRow));
+    } catch (err) {
+      showError(status, err);
+    }
+  };
+  await load();
+  const heads = ["host", "hostState", "hostModels", "hostBusy", "hostLastError"];
+  return h(
+    "section.card.hosts",
+    {},
+    h("h2", {}, t("hostsTitle")),
+    h("p.muted", {}, t("hostsHelp")),
+    h("div.table", {}, h("table", { "aria-label": t("hostsTitle") }, h("thead", {}, h("tr", {}, heads.map((k) => h("th", { scope: "col" }, t(k))))), body)),
+    status,
+    h("div.actions", {}, h("button", { type: "button", onclick: load }, t("hostsRefresh"))),
+  );
+}
+
+function hostRow(host) {
+  const state = host.reachable ? h("span.host-up", {}, t("hostUp")) : h("span.host-down", {}, t("hostDown"));
+  const busy = host.limit ? t("hostBusyOf", { busy: host.busy, limit: host.limit }) : t("hostBusyNoLimit", { busy: host.busy });
+  const waiting = host.waiting ? t("hostWaiting", { n: host.waiting }) : "";
+  const own = host.error_key ? t(`error.${host.error_key}`, host.error_args) : null;
+  const said = own && own !== `error.${host.error_key}` ? own : host.last_error;
+  const error = host.last_error
+    ? h("span", {}, h("time", { title: formatDateTime(host.failed_at) }, formatAgo(host.failed_at)), ": ", said)
+    : h("span.muted", {}, t("hostNoError"));
+  return h(
+    "tr",
+    {},
+    h("th", { scope: "row" }, h("code", {}, host.url)),
+    h("td.nowrap", {}, state),
+    h("td", {}, host.models.length ? host.models.join(", ") : h("span.muted", {}, t("hostNoModels"))),
+    h("td.nowrap", {}, busy, waiting ? ` · ${waiting}` : ""),
+    h("td", {}, error),
   );
 }
 

@@ -7,7 +7,7 @@
 
 import { API, api } from "../api.js";
 import { report, showError } from "../errors.js";
-import { formatDate, getLang, t } from "../i18n.js";
+import { formatDate, formatRoute, getLang, t } from "../i18n.js";
 import { escapeHtml, renderMarkdown } from "../markdown.js";
 import { h, icon } from "../ui.js";
 
@@ -165,6 +165,13 @@ function titled(item, ...body) {
   return h("article.task-item", {}, h("h4", {}, item.title || item.document, item.title && item.title !== item.document ? h("span.muted.small", {}, " · ", name) : null), ...body);
 }
 
+// How the task read its document: whole, or map-reduce, by counted tokens (a result kept
+// before routes were, none).
+function routeLine(item) {
+  const route = formatRoute(item.route);
+  return route ? h("p.muted.small.task-route", {}, t("tasks.route", { route })) : null;
+}
+
 const RESULTS = {
   summarize(item) {
     const unsupported = item.claims.filter((c) => !c.supported);
@@ -172,12 +179,12 @@ const RESULTS = {
       item,
       markdownBlock(item.summary, (page) => pageChip(item, page)),
       unsupported.length ? h("div.status-help.task-unsupported", {}, h("strong", {}, t("tasks.unsupported")), h("ul", {}, unsupported.map((c) => h("li", {}, c.text)))) : null,
-      h("p.muted.small.task-route", {}, t("tasks.route", { route: item.route })),
+      routeLine(item),
     );
   },
   translate(item) {
     const text = item.markdown.replace(/^<!-- page (\d+) -->$/gm, (_, n) => `*${t("tasks.page", { page: n })}*`);
-    return titled(item, markdownBlock(text), item.problems.length ? h("div.status-help", {}, h("strong", {}, t("tasks.check")), h("ul", {}, item.problems.map((p) => h("li", {}, p)))) : null);
+    return titled(item, markdownBlock(text), item.problems.length ? h("div.status-help", {}, h("strong", {}, t("tasks.check")), h("ul", {}, item.problems.map((p) => h("li", {}, p)))) : null, routeLine(item));
   },
   extract(item) {
     const rows = flat(item.data || {});
@@ -196,6 +203,7 @@ const RESULTS = {
       table,
       item.valid ? null : h("div.reason", {}, t("tasks.invalid", { error: item.error })),
       item.unlocated.length ? h("div.status-help", {}, t("tasks.unlocated", { fields: item.unlocated.join(", ") })) : null,
+      routeLine(item),
     );
   },
   compare(item) {
