@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -59,3 +60,21 @@ def test_an_app_for_tests_leaves_the_collector_alone(tmp_path: Path, unfrozen: N
     with TestClient(create_app(settings, run_worker=False), base_url=LOCAL) as client:
         assert _get_after_an_import(client, "/api/v1/health") == 200
     assert gc.get_freeze_count() == 0
+
+
+def test_a_long_running_server_loads_its_embedded_embedder_when_it_starts(
+    tmp_path: Path, unfrozen: None
+) -> None:
+    """The first question or saved page (the extension's) does not wait for the model."""
+    settings = load_settings(
+        {"home": tmp_path / "home", "embedding_model": "embedded:all-minilm-l6-v2"}
+    )
+    app = create_app(settings, run_worker=False, long_running=True)
+    with TestClient(app, base_url=LOCAL):
+        warming = [t for t in threading.enumerate() if t.name == "sabio-warm-up"]
+        for thread in warming:
+            thread.join(timeout=300)
+        reader = app.state.services.reader
+        assert "embedded:all-minilm-l6-v2" in reader._embedders  # loaded, no request made
+    with TestClient(create_app(settings, run_worker=False), base_url=LOCAL):
+        assert not [t for t in threading.enumerate() if t.name == "sabio-warm-up"]

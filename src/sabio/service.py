@@ -305,6 +305,17 @@ class Sabio:
             self._embedders[name] = get_embedding_model(self.settings, name)
         return self._embedders[name]
 
+    def warm_up(self) -> None:
+        """Load the embedded embedding models in use (the knowledge bases' and the
+        default), so that a server's first question or saved page does not wait for one
+        (several seconds, twelve the first time a data directory builds its model file).
+        Models served by Ollama are left alone; a model that fails is left for the request
+        that needs it to report."""
+        names = {kb.embedding_model for kb in self.list_kbs()} | {self.default_embedding_model()}
+        for name in sorted(n for n in names if n.startswith("embedded:")):
+            with contextlib.suppress(ModelError, OSError):
+                self.embedder(name).embed(["sabio"])
+
     def kb_embedder(self, kb: KnowledgeBase) -> EmbeddingModel:
         model = self.embedder(kb.embedding_model)
         if model.dimension != kb.dimension:

@@ -149,6 +149,9 @@ def create_app(
         if long_running:
             prepare_routes(app)
             settle()
+            threading.Thread(  # the first question or saved page then finds it loaded
+                target=services.reader.warm_up, name="sabio-warm-up", daemon=True
+            ).start()
         try:
             yield
         finally:
