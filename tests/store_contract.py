@@ -260,6 +260,20 @@ class ChunkContract:
         other = backend.create_kb("other", "fake:words", DIMENSION)
         assert backend.passage(other.id, ids[1]) is None  # not a chunk of that one
 
+    def test_a_document_is_read_back_as_written_and_the_index_can_be_renewed(
+        self, backend: StoreBackend
+    ) -> None:
+        kb = backend.create_kb("notes", "fake:words", DIMENSION)
+        doc_id = _write(backend, kb, "/a.txt", ["one", "two"])
+        _write(backend, kb, "/b.txt", ["elsewhere"])
+        assert backend.document_passages(kb.id, doc_id) == _chunks("one", "two")
+        other = backend.create_kb("other", "fake:words", DIMENSION)
+        assert backend.document_passages(other.id, doc_id) == []
+        generation, epoch = backend.kb_versions(kb.id)
+        backend.renew_index(kb.id)
+        assert backend.kb_versions(kb.id) == (generation + 1, epoch + 1)
+        assert backend.kb_versions(other.id)[1] == 0
+
     def test_replaced_vectors_switch_the_model_at_once(self, backend: StoreBackend) -> None:
         kb = backend.create_kb("notes", "fake:words", DIMENSION)
         _write(backend, kb, "/a.txt", ["one", "two"])

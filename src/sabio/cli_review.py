@@ -42,6 +42,13 @@ _TEXTS = {
         "{count} dismissed findings not shown (the web app's Security tab restores them).",
         "{count} hallazgos descartados no se muestran (la pestaña Seguridad los recupera).",
     ),
+    "dropped": (
+        "The secret is masked in the indexed passages of {count} documents: searches no "
+        "longer find it. The original files are unchanged: edit or delete them there.",
+        "El secreto queda enmascarado en los pasajes indexados de {count} documentos: las "
+        "búsquedas ya no lo encuentran. Los archivos originales no cambian: edítalos o "
+        "bórralos allí.",
+    ),
     "high": ("high", "alto"),
     "medium": ("medium", "medio"),
     "low": ("low", "bajo"),
@@ -81,10 +88,19 @@ def review(
         ),
     ] = None,
     reason: Annotated[str, typer.Option(help="Why, kept with --dismiss.")] = "",
+    drop: Annotated[
+        str | None,
+        typer.Option(
+            help="Drop the secret with this fingerprint from the index: masked in the "
+            "knowledge base's passages, which are embedded again (the files are not touched).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Find secrets (keys, passwords), personal data (DNI, NIE, IBAN, cards, phones,
     e-mails) and phishing signs in mail, each with its place and an explanation. What is
-    found is masked; nothing is indexed or changed (but what --dismiss keeps)."""
+    found is masked; nothing is indexed or changed (but what --dismiss keeps and what
+    --drop masks)."""
     lang = "es" if (language or default_language()).lower().startswith("es") else "en"
     path = Path(target)
     if path.exists():
@@ -95,6 +111,9 @@ def review(
             if fingerprint:
                 n = sabio.dismiss_value(target, fingerprint, reason=reason, restore=undo)
                 err.print(_t("restored" if undo else "dismissed_now", lang, count=n))
+        if drop:
+            changed = sabio.drop_secret(target, drop)
+            err.print(_t("dropped", lang, count=len(changed)))
         report = sabio.review(target)
     if json_output:
         _print_json(

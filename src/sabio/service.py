@@ -77,6 +77,7 @@ from sabio.pages import OpenPage, file_page, page_grounding, saved_page
 from sabio.readers import Keeper, Limits
 from sabio.review import Report, review_kb
 from sabio.review.alerts import highest, post_webhook, webhook_payload
+from sabio.review.drop import drop_secret
 from sabio.review.findings import MESSAGES as FINDING_KINDS
 from sabio.search import SearchHit, search_chunks
 from sabio.sources import automation
@@ -790,6 +791,14 @@ class Sabio:
             else:
                 self.store.reviews.dismiss(kb.id, f.document, f.kind, f.fingerprint, reason=reason)
         return len(chosen)
+
+    def drop_secret(self, kb_name: str, fingerprint: str) -> list[str]:
+        """Drop a found secret from the index: masked in the stored passages of every
+        document of the knowledge base that holds it, those passages embedded again; the
+        original files are not touched (:mod:`sabio.review.drop`). The documents changed."""
+        kb = self.kb(kb_name)
+        report = review_kb(self.store, kb)
+        return drop_secret(self.store, kb, report, fingerprint, self.kb_embedder(kb).embed)
 
     def dismiss_finding(
         self,

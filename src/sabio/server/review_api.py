@@ -120,6 +120,24 @@ def restore(
     return Response(status_code=204)
 
 
+class DropIn(BaseModel):
+    fingerprint: str = Field(max_length=64, description="A secret finding's fingerprint.")
+
+
+class DropOut(BaseModel):
+    documents: list[str] = Field(description="The file names of the documents changed.")
+
+
+@router.post("/drops", summary="Drop a found secret from the index")
+def drop(name: str, body: DropIn, services: ServicesDep) -> DropOut:
+    """The secret is masked in the stored passages of every document that holds it and
+    those passages are embedded again: searches no longer find it. The original files
+    are not touched."""
+    with services.writing() as writer:
+        changed = writer.drop_secret(name, body.fingerprint)
+    return DropOut(documents=[Path(d).name for d in changed])
+
+
 @router.get("/alerts", summary="What reviews on arrival found, latest first")
 def alerts(name: str, services: ServicesDep, unseen: bool = False) -> list[AlertOut]:
     return [_alert_out(a) for a in services.reader.review_alerts(name, unseen=unseen)]

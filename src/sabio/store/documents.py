@@ -571,6 +571,24 @@ class DocumentTables(SqlDatabase):
             (kb_id, document_id, document_id),
         )
 
+    def document_passages(self, kb_id: int, document_id: int) -> list[Chunk]:
+        """A document's chunks in order, as they were written (text, offsets, page,
+        heading, context): what the document is written again from, a secret masked."""
+        return [
+            Chunk(str(r[0]), int(r[1]), int(r[2]), r[3], str(r[4]), str(r[5]))
+            for r in self.db.execute(
+                'SELECT text, start, "end", page, heading, context FROM chunk'
+                " WHERE kb_id=? AND document_id=? ORDER BY ord",
+                (kb_id, document_id),
+            )
+        ]
+
+    def renew_index(self, kb_id: int) -> None:
+        """Have the knowledge base's search index rebuilt from the chunk table, not caught
+        up: a cached index keeps the words and vectors of chunks that are gone until then."""
+        with self.transaction() as db:
+            db.execute("UPDATE kb SET generation=generation+1, epoch=epoch+1 WHERE id=?", (kb_id,))
+
     def chunk_texts(self, kb_id: int) -> Iterator[tuple[int, str, str]]:
         """(chunk id, context, text) of every chunk, for re-embedding."""
         yield from self.db.execute(

@@ -1,11 +1,13 @@
 // A knowledge base's Security tab: what the review found (GET /kbs/{kb}/review), by
 // document, highest severity first, masked as the server masks it; a filter by kind;
-// writers dismiss a false positive (it stays dismissed) and restore it; the alerts of
+// writers dismiss a false positive (it stays dismissed) and restore it, and drop a found
+// secret from the index (masked in the stored passages, not in the file); the alerts of
 // what a source's review on arrival found, until they are marked seen. A review reads
 // every document, so it runs when the tab opens and on "Review again", never on each
 // change the live counts tell of (those re-read the alerts only).
 
 import { api } from "../api.js";
+import { confirmDialog } from "../dialogs.js";
 import { report } from "../errors.js";
 import { formatAgo, getLang, t } from "../i18n.js";
 import { canWrite } from "../store.js";
@@ -44,10 +46,11 @@ export async function securityTab(kb) {
   const findingItem = (f) => {
     const where = [f.page ? t("pageN", { n: f.page }) : null, f.line ? t("lineN", { n: f.line }) : null].filter(Boolean).join(" · ");
     const action = canWrite(kb) ? h("button.small", { type: "button", onclick: () => (f.dismissed ? restore(f) : dismiss(f)) }, t(f.dismissed ? "restoreFinding" : "dismissFinding")) : null;
+    const dropping = canWrite(kb) && f.category === "secret" ? h("button.small.danger", { type: "button", name: "drop-secret", onclick: () => drop(f) }, t("dropSecret")) : null;
     return h(
       `li.finding.${f.severity}`,
       { dataset: { kind: f.kind, dismissed: f.dismissed ? "yes" : "" } },
-      h("div.finding-head", {}, h(`span.badge.severity.${f.severity}`, {}, t(`severity.${f.severity}`)), h("strong", {}, kindLabel(f.kind)), where ? h("span.muted", {}, where) : null, f.dismissed ? h("span.badge.dismissed", {}, t("dismissed")) : null, action),
+      h("div.finding-head", {}, h(`span.badge.severity.${f.severity}`, {}, t(`severity.${f.severity}`)), h("strong", {}, kindLabel(f.kind)), where ? h("span.muted", {}, where) : null, f.dismissed ? h("span.badge.dismissed", {}, t("dismissed")) : null, action, dropping),
       h("code.evidence", {}, f.evidence),
       h("p.explanation", {}, f.explanation),
     );
@@ -76,6 +79,19 @@ export async function securityTab(kb) {
       const k = key(f);
       await api("DELETE", `${path}/dismissals?document_id=${k.document_id}&kind=${encodeURIComponent(k.kind)}&fingerprint=${encodeURIComponent(k.fingerprint)}`);
       move(f, "dismissed", "findings");
+    } catch (err) {
+      report(err);
+    }
+  };
+  // Masked in the passages of every document that holds it, embedded again: the review
+  // is read again (the finding is gone; the original file keeps it, as the dialog says).
+  const drop = async (f) => {
+    const sure = await confirmDialog({ title: t("dropSecret"), message: t("dropSecretConfirm", { evidence: f.evidence }), confirmLabel: t("dropSecret") });
+    if (!sure) return;
+    try {
+      const done = await api("POST", `${path}/drops`, { fingerprint: f.fingerprint });
+      await refresh();
+      summary.replaceChildren(t("secretDropped", { n: done.documents.length }));
     } catch (err) {
       report(err);
     }
