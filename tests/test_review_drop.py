@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 from sabio.chunking import Chunk
 from sabio.cli import app
 from sabio.config import load_settings
-from sabio.review.drop import mask_passages, masked_in_place
+from sabio.review.drop import mask_passages
+from sabio.review.findings import mask_in_place
 from sabio.service import Sabio
 
 EMBEDDER = "embedded:all-minilm-l6-v2"
@@ -39,7 +40,7 @@ def test_a_secret_across_two_passages_is_masked_in_both_at_its_length() -> None:
         Chunk(text[at:], at, len(text), None, "Claves", f"Doc > Claves {AWS_KEY}"),
     ]
     first, second = mask_passages(chunks, [(at, at + len(AWS_KEY))])
-    hidden = masked_in_place(AWS_KEY)
+    hidden = mask_in_place(AWS_KEY)
     assert hidden == "AKIA" + "*" * 16 and len(hidden) == len(AWS_KEY)
     assert first.text == "clave: " + hidden[:8] and second.text == hidden + " y nada más"
     assert AWS_KEY not in second.context and hidden in second.context
@@ -87,7 +88,7 @@ def test_sabio_review_drop_masks_the_secret_in_the_index_not_in_the_file(
     assert all(h.keyword_rank is None for h in sabio.search(AWS_KEY).hits)
     doc = sabio.get_document(sabio.kb(None), str(folder / "infra.txt"))
     stored = "".join(page for _, page in sabio.store.document_pages(doc.kb_id, doc.id))
-    assert AWS_KEY not in stored and f"aws_access_key_id = {masked_in_place(AWS_KEY)}" in stored
+    assert AWS_KEY not in stored and f"aws_access_key_id = {mask_in_place(AWS_KEY)}" in stored
     assert (folder / "infra.txt").read_text(encoding="utf-8") == text
     index = tmp_path / "home" / "index"
     assert not any(AWS_KEY.lower() in p.read_text() for p in index.rglob("vocab-*.json"))
@@ -118,6 +119,62 @@ def test_the_drop_endpoint_refuses_a_wrong_fingerprint_and_drops_a_secret(tmp_pa
         hits = c.get(f"{api}/search", params={"q": PASSWORD}).json()["hits"]
         assert hits and not any(PASSWORD in h["text"] for h in hits)
         shown = c.get(f"{api}/passages/{hits[0]['chunk_id']}").json()["text"]
-        assert f"password: {masked_in_place(PASSWORD)}" in shown
+        assert f"password: {mask_in_place(PASSWORD)}" in shown
         left = {f["kind"] for f in c.get(f"{api}/review").json()["findings"]}
         assert "password" not in left and "iban" in left
+
+
+def _deck(path: Path, slides: list[str]) -> Path:
+    from pptx import Presentation
+
+    deck = Presentation()
+    for i, text in enumerate(slides, 1):
+        slide = deck.slides.add_slide(deck.slide_layouts[1])
+        slide.shapes.title.text = f"Diapositiva {i}"  # type: ignore[union-attr]
+        slide.placeholders[1].text = text  # type: ignore[attr-defined]
+    deck.save(str(path))
+    return path
+
+
+def test_a_findings_evidence_is_on_its_page_masked_among_its_lines(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from sabio.server import create_app
+
+    deck = _deck(
+        tmp_path / "claves.pptx",
+        [
+            "Presentación del proyecto",
+            f"Acceso al panel\nusuario: ana\npassword: {PASSWORD}\nIBAN ES9121000418450200051332",
+            "Preguntas",
+        ],
+    )
+    settings = load_settings(
+        {
+            "home": tmp_path / "home",
+            "embedding_model": "fake:words",
+            "ollama_host": f"127.0.0.1:{closed_port()}",
+        },
+        environ={},
+    )
+    api = "/api/v1/kbs/notas/review"
+    with TestClient(create_app(settings, run_worker=False), base_url="http://127.0.0.1:11435") as c:
+        c.post("/api/v1/kbs", json={"name": "notas"})
+        c.post("/api/v1/kbs/notas/documents", files={"files": ("claves.pptx", deck.read_bytes())})
+        findings = {f["kind"]: f for f in c.get(api).json()["findings"]}
+        password = findings["password"]
+        key = {k: password[k] for k in ("document_id", "kind", "fingerprint", "start")}
+        shown = c.get(f"{api}/evidence", params=key)
+        assert shown.status_code == 200, shown.text
+        evidence = shown.json()
+        assert (evidence["page"], evidence["name"], evidence["masked"]) == (2, "claves.pptx", True)
+        assert evidence["text"] == mask_in_place(PASSWORD) and evidence["line"] == password["line"]
+        assert evidence["before"].endswith("usuario: ana\npassword: ")
+        assert "Presentación" not in evidence["before"] and "Preguntas" not in evidence["after"]
+        assert mask_in_place("ES9121000418450200051332") in evidence["after"]
+        assert PASSWORD not in shown.text and "ES9121000418450200051332" not in shown.text
+        c.post(f"{api}/drops", json={"fingerprint": password["fingerprint"]})
+        gone = c.get(f"{api}/evidence", params=key)
+        assert (gone.status_code, gone.json()["error"]["key"]) == (404, "finding_gone")
+        other = c.get(f"{api}/evidence", params={**key, "document_id": 999})
+        assert other.status_code == 404

@@ -75,6 +75,7 @@ SPEC: dict[tuple[str, str], str] = {
     ("POST", f"{API}/kbs/{{name}}/review/dismissals"): "write",
     ("DELETE", f"{API}/kbs/{{name}}/review/dismissals"): "write",
     ("POST", f"{API}/kbs/{{name}}/review/drops"): "write",
+    ("GET", f"{API}/kbs/{{name}}/review/evidence"): "read",
     ("GET", f"{API}/kbs/{{name}}/review/alerts"): "read",
     ("POST", f"{API}/kbs/{{name}}/review/alerts/seen"): "read",
     ("POST", f"{API}/kbs/{{name}}/ask"): "read",

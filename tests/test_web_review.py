@@ -119,3 +119,53 @@ def test_a_folder_source_that_reviews_arrivals_raises_an_alert_in_the_security_t
     expect(page.locator(".review-alert")).to_have_count(0)
     expect(page.locator(".tab .badge.alerts")).to_be_hidden()
     tab.close()
+
+
+def test_a_finding_opens_the_source_panel_highlighted_and_a_secret_is_dropped(
+    browser: Any,  # noqa: F811
+    reviewing: str,
+    tmp_path: Path,
+) -> None:
+    from sabio.review.findings import mask_in_place
+
+    expect = expectation()
+    tab = Page(browser, reviewing, "security-evidence", viewport=DESKTOP, locale="en-US")
+    page = tab.page
+    page.goto(reviewing + "#/kbs")
+    page.fill("input[name=kb-name]", "llaves")
+    page.get_by_role("button", name="Create").click()
+    page.set_input_files("input[type=file]", _files(tmp_path))
+    expect(page.locator(".upload-queue li").nth(1)).to_have_attribute("data-status", "indexed")
+    page.get_by_role("link", name="Security").click()
+    password = page.locator(".finding[data-kind=password]")
+    password.get_by_role("button", name="Show in the document").click()
+    panel = page.locator("#source")
+    expect(panel).to_be_visible()
+    expect(panel.locator("h2")).to_have_text("vpn.txt")
+    expect(panel.locator(".source-where")).to_contain_text("line 3")
+    expect(panel.locator("mark")).to_have_text(mask_in_place(PASSWORD))
+    expect(panel.locator(".passage")).to_contain_text("usuario: ana")
+    expect(panel).to_contain_text("The value is shown masked.")
+    assert PASSWORD not in page.content()
+    tab.shot("evidence")
+    iban = page.locator(".finding[data-kind=iban]")
+    iban.get_by_role("button", name="Show in the document").click()
+    expect(panel.locator("h2")).to_have_text("nominas.txt")
+    expect(panel.locator("mark")).to_have_text(mask_in_place(IBAN))
+    expect(panel.locator(".passage")).to_contain_text(f"DNI {mask_in_place('12345678Z')}")
+    expect(page.locator(".finding-head button.active")).to_have_count(1)
+    panel.get_by_role("button", name="Close").click()
+    expect(panel).to_be_hidden()
+
+    password.get_by_role("button", name="Drop from the index").click()
+    dialog = page.locator("dialog[open]")
+    expect(dialog).to_contain_text("The original file on disk is not changed")
+    tab.shot("drop-confirm")
+    dialog.get_by_role("button", name="Drop from the index").click()
+    expect(page.locator(".kb-security [role=status]")).to_contain_text(
+        "Secret dropped from the index in 1 document."
+    )
+    expect(page.locator(".finding[data-kind=password]")).to_have_count(0)
+    expect(page.locator(".finding[data-kind=iban]")).to_have_count(1)
+    tab.shot("dropped")
+    tab.close()

@@ -78,6 +78,7 @@ from sabio.readers import Keeper, Limits
 from sabio.review import Report, review_kb
 from sabio.review.alerts import highest, post_webhook, webhook_payload
 from sabio.review.drop import drop_secret
+from sabio.review.evidence import Evidence, finding_evidence
 from sabio.review.findings import MESSAGES as FINDING_KINDS
 from sabio.search import SearchHit, search_chunks
 from sabio.sources import automation
@@ -799,6 +800,15 @@ class Sabio:
         kb = self.kb(kb_name)
         report = review_kb(self.store, kb)
         return drop_secret(self.store, kb, report, fingerprint, self.kb_embedder(kb).embed)
+
+    def finding_evidence(
+        self, kb_name: str, document_id: int, kind: str, fingerprint: str, start: int
+    ) -> Evidence:
+        """A finding of a document in its place, the values masked, for the source panel
+        (:mod:`sabio.review.evidence`)."""
+        kb = self.kb(kb_name)
+        self.store.get_document(kb.id, document_id)  # a NotFoundError for another's
+        return finding_evidence(self.store, kb, document_id, kind, fingerprint, start)
 
     def dismiss_finding(
         self,

@@ -17,16 +17,10 @@ from dataclasses import replace
 from sabio.chunking import Chunk, embedding_text
 from sabio.errors import NotFoundError
 from sabio.models import Vectors
-from sabio.review.findings import Category, Finding
+from sabio.review.findings import Category, Finding, mask_in_place
 from sabio.review.scan import Report
 from sabio.store import FileState, SabioStore
 from sabio.store.documents import KnowledgeBase
-
-
-def masked_in_place(value: str, keep: int = 4) -> str:
-    """``value`` masked as :func:`sabio.review.findings.mask` masks it, at its length."""
-    shown = min(keep, len(value) // 4)
-    return value[:shown] + "".join(c if c.isspace() else "*" for c in value[shown:])
 
 
 def mask_passages(chunks: Sequence[Chunk], spans: Sequence[tuple[int, int]]) -> list[Chunk]:
@@ -44,11 +38,11 @@ def mask_passages(chunks: Sequence[Chunk], spans: Sequence[tuple[int, int]]) -> 
         for value, start, end in values:
             a, b = max(start, chunk.start), min(end, chunk.start + len(text))
             if a < b:
-                hidden = masked_in_place(value)[a - start : b - start]
+                hidden = mask_in_place(value)[a - start : b - start]
                 text = text[: a - chunk.start] + hidden + text[b - chunk.start :]
             if len(value.strip()) >= 4:
-                context = context.replace(value, masked_in_place(value))
-                heading = heading.replace(value, masked_in_place(value))
+                context = context.replace(value, mask_in_place(value))
+                heading = heading.replace(value, mask_in_place(value))
         masked.append(replace(chunk, text=text, context=context, heading=heading))
     return masked
 

@@ -70,6 +70,14 @@ def mask(value: str, keep: int = 4) -> str:
     return value[:shown] + "****"
 
 
+def mask_in_place(value: str, keep: int = 4) -> str:
+    """``value`` masked as :func:`mask` masks it, at its own length (``*`` for every
+    character shown no more, but spaces and line breaks): for text whose offsets must stay
+    true (a stored passage, a source panel's highlight)."""
+    shown = min(keep, len(value) // 4)
+    return value[:shown] + "".join(c if c.isspace() else "*" for c in value[shown:])
+
+
 def fingerprint(value: str) -> str:
     """A short digest of a found value: the same secret in two documents has the same one."""
     return hashlib.blake2b(value.encode("utf-8"), digest_size=8).hexdigest()

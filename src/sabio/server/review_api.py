@@ -120,6 +120,46 @@ def restore(
     return Response(status_code=204)
 
 
+class EvidenceOut(BaseModel):
+    name: str = Field(description="The document's file name.")
+    document_id: int
+    kind: str
+    category: str
+    page: int | None
+    line: int
+    before: str = Field(description="The lines before the evidence, on its page.")
+    text: str = Field(description="The evidence: masked for secrets and identifiers.")
+    after: str
+    masked: bool
+
+
+@router.get("/evidence", summary="A finding's evidence in its place, for the source panel")
+def evidence(
+    name: str,
+    document_id: int,
+    kind: str,
+    fingerprint: str,
+    services: ServicesDep,
+    start: int = 0,
+) -> EvidenceOut:
+    """The lines around the finding (the one nearest ``start``) on its page; every secret
+    and identifier in them is masked at its length."""
+    found = services.reader.finding_evidence(name, document_id, kind, fingerprint, start)
+    f = found.finding
+    return EvidenceOut(
+        name=Path(f.document).name,
+        document_id=document_id,
+        kind=f.kind,
+        category=f.category.value,
+        page=f.page,
+        line=f.line,
+        before=found.before,
+        text=found.text,
+        after=found.after,
+        masked=found.masked,
+    )
+
+
 class DropIn(BaseModel):
     fingerprint: str = Field(max_length=64, description="A secret finding's fingerprint.")
 

@@ -105,6 +105,7 @@ RULES: dict[tuple[str, str], Need] = {
     ("POST", f"{API}/kbs/{{name}}/review/dismissals"): WRITE,
     ("DELETE", f"{API}/kbs/{{name}}/review/dismissals"): WRITE,
     ("POST", f"{API}/kbs/{{name}}/review/drops"): WRITE,
+    ("GET", f"{API}/kbs/{{name}}/review/evidence"): READ,
     ("GET", f"{API}/kbs/{{name}}/review/alerts"): READ,
     ("POST", f"{API}/kbs/{{name}}/review/alerts/seen"): READ,
     ("POST", f"{API}/kbs/{{name}}/ask"): READ,

@@ -9,6 +9,7 @@
 import { api } from "../api.js";
 import { confirmDialog } from "../dialogs.js";
 import { report } from "../errors.js";
+import { closeSource } from "./chat.js";
 import { formatAgo, getLang, t } from "../i18n.js";
 import { canWrite } from "../store.js";
 import { h, icon } from "../ui.js";
@@ -46,14 +47,41 @@ export async function securityTab(kb) {
   const findingItem = (f) => {
     const where = [f.page ? t("pageN", { n: f.page }) : null, f.line ? t("lineN", { n: f.line }) : null].filter(Boolean).join(" · ");
     const action = canWrite(kb) ? h("button.small", { type: "button", onclick: () => (f.dismissed ? restore(f) : dismiss(f)) }, t(f.dismissed ? "restoreFinding" : "dismissFinding")) : null;
+    const showing = f.document_id != null ? h("button.small", { type: "button", name: "show-evidence", onclick: (e) => openEvidence(f, e.currentTarget) }, icon("file"), t("showEvidence")) : null;
     const dropping = canWrite(kb) && f.category === "secret" ? h("button.small.danger", { type: "button", name: "drop-secret", onclick: () => drop(f) }, t("dropSecret")) : null;
     return h(
       `li.finding.${f.severity}`,
       { dataset: { kind: f.kind, dismissed: f.dismissed ? "yes" : "" } },
-      h("div.finding-head", {}, h(`span.badge.severity.${f.severity}`, {}, t(`severity.${f.severity}`)), h("strong", {}, kindLabel(f.kind)), where ? h("span.muted", {}, where) : null, f.dismissed ? h("span.badge.dismissed", {}, t("dismissed")) : null, action, dropping),
+      h("div.finding-head", {}, h(`span.badge.severity.${f.severity}`, {}, t(`severity.${f.severity}`)), h("strong", {}, kindLabel(f.kind)), where ? h("span.muted", {}, where) : null, f.dismissed ? h("span.badge.dismissed", {}, t("dismissed")) : null, showing, action, dropping),
       h("code.evidence", {}, f.evidence),
       h("p.explanation", {}, f.explanation),
     );
+  };
+  // The source panel, as a citation opens it: the evidence highlighted among the lines
+  // around it on its page, every secret and identifier masked by the server.
+  const openEvidence = async (f, opener) => {
+    const panel = document.querySelector("#source");
+    closeSource();
+    for (const el of list.querySelectorAll("button.active")) el.classList.remove("active");
+    opener.classList.add("active");
+    const where = [f.page ? t("pageN", { n: f.page }) : null, t("lineN", { n: f.line })].filter(Boolean).join(" · ");
+    const content = h("div.source-body", { tabindex: 0, role: "region", "aria-label": t("passage") }, h("p.muted", {}, t("loading")));
+    const close = h("button.icon-button", { type: "button", "aria-label": t("close"), title: t("close"), onclick: () => { opener.classList.remove("active"); closeSource(); opener.focus(); } }, icon("close"));
+    panel.replaceChildren(h("div.source-head", {}, h("div.source-where", {}, h("h2", {}, f.name), h("p.muted", {}, `${kindLabel(f.kind)} · ${where}`)), close), content);
+    panel.hidden = false;
+    document.body.classList.add("source-open");
+    panel.focus();
+    try {
+      const q = new URLSearchParams({ document_id: f.document_id, kind: f.kind, fingerprint: f.fingerprint, start: f.start });
+      const e = await api("GET", `${path}/evidence?${q}`);
+      const mark = h("mark", { dataset: { kind: f.kind } }, e.text || "\u200b");
+      content.replaceChildren(h("div.passage", {}, e.before ? h("span.context", {}, e.before) : null, mark, e.after ? h("span.context", {}, e.after) : null), e.masked ? h("p.muted.small", {}, t("evidenceMasked")) : null);
+      mark.scrollIntoView({ block: "center" });
+    } catch (err) {
+      closeSource();
+      opener.classList.remove("active");
+      report(err);
+    }
   };
   const key = (f) => ({ document_id: f.document_id, kind: f.kind, fingerprint: f.fingerprint });
   // The finding moves between the lists here: no new review for one click.
