@@ -101,6 +101,20 @@ class KnowledgeBaseContract:
         assert backend.get_kb("escaneos").ocr_languages == ""
         assert backend.get_kb("otra") == other
 
+    def test_a_knowledge_base_reviews_its_uploads_when_told(self, backend: StoreBackend) -> None:
+        made = backend.create_kb("correo", "fake:words", DIMENSION)
+        other = backend.create_kb("otra", "fake:words", DIMENSION)
+        assert made.review is False
+        backend.set_kb_review(made.id, True)
+        assert backend.get_kb("correo").review is True
+        assert [(k.name, k.review) for k in backend.list_kbs()] == [
+            ("correo", True),
+            ("otra", False),
+        ]
+        backend.set_kb_review(made.id, False)
+        assert backend.get_kb("correo").review is False
+        assert backend.get_kb("otra") == other
+
     def test_an_unknown_knowledge_base_says_how_to_create_it(self, backend: StoreBackend) -> None:
         with pytest.raises(NotFoundError, match="sabio kb create casos"):
             backend.get_kb("casos")

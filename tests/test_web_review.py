@@ -169,3 +169,33 @@ def test_a_finding_opens_the_source_panel_highlighted_and_a_secret_is_dropped(
     expect(page.locator(".finding[data-kind=iban]")).to_have_count(1)
     tab.shot("dropped")
     tab.close()
+
+
+def test_uploads_into_a_knowledge_base_whose_review_is_on_raise_an_alert(
+    browser: Any,  # noqa: F811
+    reviewing: str,
+    tmp_path: Path,
+) -> None:
+    expect = expectation()
+    tab = Page(browser, reviewing, "security-uploads", viewport=DESKTOP, locale="es-ES")
+    page = tab.page
+    page.goto(reviewing + "#/kbs")
+    page.fill("input[name=kb-name]", "subidas")
+    page.get_by_role("button", name="Crear").click()
+    page.get_by_role("link", name="Seguridad").click()
+    box = page.get_by_label("Revisar lo que se sube, al llegar")
+    expect(box).not_to_be_checked()
+    box.check()
+    expect(box).to_be_checked()
+    page.reload()  # kept
+    expect(page.get_by_label("Revisar lo que se sube, al llegar")).to_be_checked()
+    page.get_by_role("link", name="Documentos", exact=True).click()
+    page.set_input_files("input[type=file]", _files(tmp_path))
+    expect(page.locator(".upload-queue li").nth(1)).to_have_attribute("data-status", "indexed")
+    expect(page.locator(".tab .badge.alerts")).to_have_text("2")  # the live counts tell it
+    page.get_by_role("link", name="Seguridad").click()
+    alert = page.locator(".review-alert")
+    expect(alert).to_contain_text("vpn.txt")
+    expect(alert).to_contain_text("nominas.txt")
+    tab.shot("alert")
+    tab.close()

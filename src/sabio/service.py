@@ -753,6 +753,29 @@ class Sabio:
         each with findings (those dismissed set apart), posted to the source's
         ``review_webhook`` too when it has one (:mod:`sabio.review.alerts`)."""
         kb = self.store.get_kb(source.kb_name)
+        alerts, reports = self._alert_findings(kb, document_ids)
+        if reports and (url := source.options.get("review_webhook")):
+            post_webhook(str(url), webhook_payload(kb.name, source.describe(), reports))
+        return alerts
+
+    def review_uploaded(self, kb_name: str, sources: Sequence[str]) -> list[ReviewAlert]:
+        """Review files just uploaded into the knowledge base (their sources), when its
+        review is on (``kb.review``): an alert for each with findings, as for a source."""
+        kb = self.kb(kb_name)
+        if not kb.review:
+            return []
+        found = (self.store.find_document(kb.id, source) for source in sources)
+        return self._alert_findings(kb, [d.id for d in found if d is not None])[0]
+
+    def set_review(self, kb_name: str, review: bool) -> KnowledgeBase:
+        """Review the files uploaded into ``kb_name`` as they arrive (or stop)."""
+        kb = self.store.get_kb(kb_name)
+        self.store.set_kb_review(kb.id, review)
+        return replace(kb, review=review)
+
+    def _alert_findings(
+        self, kb: KnowledgeBase, document_ids: Sequence[int]
+    ) -> tuple[list[ReviewAlert], list[tuple[str, Report]]]:
         alerts, reports = [], []
         for document_id in document_ids:
             report = review_kb(self.store, kb, document_id)
@@ -763,9 +786,7 @@ class Sabio:
                     self.store.reviews.add_alert(kb.id, document, dict(report.counts()), severity)
                 )
                 reports.append((Path(document).name, report))
-        if reports and (url := source.options.get("review_webhook")):
-            post_webhook(str(url), webhook_payload(kb.name, source.describe(), reports))
-        return alerts
+        return alerts, reports
 
     def review_alerts(self, kb_name: str, *, unseen: bool = False) -> list[ReviewAlert]:
         return self.store.reviews.alerts(self.kb(kb_name).id, unseen=unseen)

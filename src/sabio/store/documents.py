@@ -93,6 +93,8 @@ class KnowledgeBase:
     """The identifier in URLs, ``kb/`` models and the uploads folder (:mod:`sabio.names`)."""
     ocr_languages: str = ""
     """The Tesseract packs its scans are read with, as 'spa+eng' ('': the setting's)."""
+    review: bool = False
+    """Whether the files uploaded into it are reviewed as they arrive (:mod:`sabio.review`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,11 +201,11 @@ class DocumentTables(SqlDatabase):
     def find_kb(self, ref: str) -> KnowledgeBase | None:
         """The knowledge base whose name, else whose identifier, is ``ref``."""
         row = self.db.execute(
-            "SELECT id, name, embedding_model, dimension, 0, 0, slug, ocr_languages FROM kb"
-            " WHERE name=? OR slug=? ORDER BY name=? DESC LIMIT 1",
+            "SELECT id, name, embedding_model, dimension, 0, 0, slug, ocr_languages, review"
+            " FROM kb WHERE name=? OR slug=? ORDER BY name=? DESC LIMIT 1",
             (ref, ref, ref),
         ).fetchone()
-        return KnowledgeBase(*row) if row else None
+        return _kb(row) if row else None
 
     def get_kb(self, ref: str) -> KnowledgeBase:
         kb = self.find_kb(ref)
@@ -222,16 +224,21 @@ class DocumentTables(SqlDatabase):
             """SELECT k.id, k.name, k.embedding_model, k.dimension,
                       (SELECT count(*) FROM document d WHERE d.kb_id = k.id),
                       (SELECT count(*) FROM chunk c WHERE c.kb_id = k.id), k.slug,
-                      k.ocr_languages
+                      k.ocr_languages, k.review
                FROM kb k ORDER BY k.name"""
         ).fetchall()
-        return [KnowledgeBase(*row) for row in rows]
+        return [_kb(row) for row in rows]
 
     def set_kb_ocr_languages(self, kb_id: int, languages: str) -> None:
         """The Tesseract packs knowledge base ``kb_id``'s scans are read with ('': the
         ``ocr_languages`` setting's)."""
         with self.transaction() as db:
             db.execute("UPDATE kb SET ocr_languages=? WHERE id=?", (languages, kb_id))
+
+    def set_kb_review(self, kb_id: int, review: bool) -> None:
+        """Whether the files uploaded into knowledge base ``kb_id`` are reviewed as they arrive."""
+        with self.transaction() as db:
+            db.execute("UPDATE kb SET review=? WHERE id=?", (int(review), kb_id))
 
     def delete_kb(self, kb: KnowledgeBase, *, with_chats: bool = False) -> None:
         """Delete a knowledge base and everything in it; ``with_chats``: and the chats
@@ -621,6 +628,12 @@ _DOC_COLUMNS = (
     "id, kb_id, source, title, content_hash, size, mtime_ns, status, error, pages, chunk_count,"
     " metadata, updated_at"
 )
+
+
+def _kb(row: Any) -> KnowledgeBase:
+    values = list(row)
+    values[8] = bool(values[8])
+    return KnowledgeBase(*values)
 
 
 def _document(row: Any) -> DocumentRecord:

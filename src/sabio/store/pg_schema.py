@@ -229,8 +229,14 @@ ALTER TABLE kb ADD COLUMN ocr_languages TEXT NOT NULL DEFAULT '';
 """
 """SQLite's schema 11: each knowledge base's OCR languages."""
 
+_SCHEMA_4 = """
+ALTER TABLE kb ADD COLUMN review INTEGER NOT NULL DEFAULT 0;
+"""
+"""SQLite's schema 12: whether a knowledge base reviews its uploads."""
+
 PG_MIGRATIONS: tuple[tuple[int, str, str], ...] = (
     (1, "create_schema", _SCHEMA_1),
     (2, "tokens_feedback_guides_charts_reviews", _SCHEMA_2),
     (3, "kb_ocr_languages", _SCHEMA_3),
+    (4, "kb_review", _SCHEMA_4),
 )

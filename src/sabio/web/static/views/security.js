@@ -11,7 +11,7 @@ import { confirmDialog } from "../dialogs.js";
 import { report } from "../errors.js";
 import { closeSource } from "./chat.js";
 import { formatAgo, getLang, t } from "../i18n.js";
-import { canWrite } from "../store.js";
+import { canWrite, isAdmin } from "../store.js";
 import { h, icon } from "../ui.js";
 
 const RANK = { high: 0, medium: 1, low: 2 };
@@ -156,5 +156,21 @@ export async function securityTab(kb) {
   const again = h("button.small", { type: "button", onclick: () => refresh().catch(report) }, icon("refresh"), t("reviewAgain"));
   const filters = h("div.review-filters", {}, h("label.field.inline", {}, h("span", {}, t("findingKind")), kindFilter), h("label.check", {}, showDismissed, t("showDismissed")), again);
   const intro = h("p.muted.small", {}, t("reviewHelp"));
-  return { element: h("div.kb-security", {}, intro, alertsBox, summary, filters, list), refresh: () => readAlerts().catch(report) };
+  const uploads = isAdmin() ? reviewUploads(kb) : null;
+  return { element: h("div.kb-security", {}, intro, uploads, alertsBox, summary, filters, list), refresh: () => readAlerts().catch(report) };
+}
+
+// Admins: whether the files uploaded into the knowledge base are reviewed as they arrive
+// (PATCH /kbs/{kb} {review}); an alert for each with findings, as for a source.
+function reviewUploads(kb) {
+  const box = h("input", { type: "checkbox", name: "review-uploads", checked: Boolean(kb.review) });
+  box.addEventListener("change", async () => {
+    try {
+      kb.review = (await api("PATCH", `/kbs/${encodeURIComponent(kb.id)}`, { review: box.checked })).review;
+    } catch (err) {
+      box.checked = Boolean(kb.review);
+      report(err);
+    }
+  });
+  return h("label.check", { title: t("reviewUploadsHelp") }, box, t("reviewUploads"));
 }
