@@ -76,6 +76,7 @@ SPEC: dict[tuple[str, str], str] = {
     ("DELETE", f"{API}/kbs/{{name}}/review/dismissals"): "write",
     ("POST", f"{API}/kbs/{{name}}/review/drops"): "write",
     ("GET", f"{API}/kbs/{{name}}/review/evidence"): "read",
+    ("GET", f"{API}/kbs/{{name}}/review/summary"): "read",
     ("GET", f"{API}/kbs/{{name}}/review/alerts"): "read",
     ("POST", f"{API}/kbs/{{name}}/review/alerts/seen"): "read",
     ("POST", f"{API}/kbs/{{name}}/ask"): "read",

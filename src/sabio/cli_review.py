@@ -4,6 +4,7 @@ identifiers are masked in both."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
@@ -11,6 +12,7 @@ import typer
 from rich.markup import escape
 
 from sabio.review import Finding, Report, Severity, review_paths
+from sabio.review.summary import FindingsSummary
 from sabio.terminal import JsonOption, default_language, err, out
 from sabio.terminal import print_json as _print_json
 from sabio.terminal import service as _sabio
@@ -48,6 +50,16 @@ _TEXTS = {
         "El secreto queda enmascarado en los pasajes indexados de {count} documentos: las "
         "búsquedas ya no lo encuentran. Los archivos originales no cambian: edítalos o "
         "bórralos allí.",
+    ),
+    "summary_heading": ("Summary", "Resumen"),
+    "by_model": (
+        "written by {model}, checked against the findings",
+        "escrito por {model}, comprobado con los hallazgos",
+    ),
+    "counted": ("counted from the findings", "contado a partir de los hallazgos"),
+    "refused": (
+        "The model's summary was not used: {why}.",
+        "No se usó el resumen del modelo: {why}.",
     ),
     "high": ("high", "alto"),
     "medium": ("medium", "medio"),
@@ -88,6 +100,17 @@ def review(
         ),
     ] = None,
     reason: Annotated[str, typer.Option(help="Why, kept with --dismiss.")] = "",
+    summary: Annotated[
+        bool,
+        typer.Option(
+            "--summary",
+            help="A knowledge base's findings summarised: by the chat model when what it "
+            "writes keeps to the findings (checked), else counted.",
+        ),
+    ] = False,
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="Chat model for --summary.")
+    ] = None,
     drop: Annotated[
         str | None,
         typer.Option(
@@ -115,6 +138,7 @@ def review(
             changed = sabio.drop_secret(target, drop)
             err.print(_t("dropped", lang, count=len(changed)))
         report = sabio.review(target)
+    summarised = _sabio(ctx).summarize_review(report, lang, model) if summary else None
     if json_output:
         _print_json(
             {
@@ -124,10 +148,22 @@ def review(
                 "findings": [f.as_json(lang) for f in report.findings],
                 "dismissed": [f.as_json(lang) for f in report.dismissed],
                 "failed": [{"document": d, "reason": r} for d, r in report.failed],
+                **({"summary": asdict(summarised)} if summarised else {}),
             }
         )
         return
     _print_report(target, report, lang, all_findings)
+    if summarised:
+        _print_summary(summarised, lang)
+
+
+def _print_summary(summary: FindingsSummary, lang: str) -> None:
+    by = _t("by_model", lang, model=summary.model) if summary.model else _t("counted", lang)
+    out.print(f"\n[bold]{_t('summary_heading', lang)}[/] [dim]({escape(by)})[/]")
+    out.print(escape(summary.text))
+    if summary.refused:
+        why = "; ".join(summary.refused)
+        out.print(f"[dim]{escape(_t('refused', lang, why=why))}[/]")
 
 
 def _print_report(target: str, report: Report, lang: str, all_findings: bool) -> None:

@@ -80,6 +80,7 @@ from sabio.review.alerts import highest, post_webhook, webhook_payload
 from sabio.review.drop import drop_secret
 from sabio.review.evidence import Evidence, finding_evidence
 from sabio.review.findings import MESSAGES as FINDING_KINDS
+from sabio.review.summary import FindingsSummary, counted_summary, summarize_findings
 from sabio.search import SearchHit, search_chunks
 from sabio.sources import automation
 from sabio.sources.kinds import SetupContext, source_kind
@@ -787,6 +788,17 @@ class Sabio:
                 )
                 reports.append((Path(document).name, report))
         return alerts, reports
+
+    def summarize_review(
+        self, report: Report, language: str = "en", model: str | None = None
+    ) -> FindingsSummary:
+        """A summary of a review's findings, by the chat model when what it writes keeps
+        to the findings, else counted (:mod:`sabio.review.summary`)."""
+        try:
+            chat = self.chat_model(model) if report.findings else None
+        except (ModelError, NotFoundError) as exc:
+            return FindingsSummary(counted_summary(report, language), refused=[f"no model: {exc}"])
+        return summarize_findings(report, language, chat)
 
     def review_alerts(self, kb_name: str, *, unseen: bool = False) -> list[ReviewAlert]:
         return self.store.reviews.alerts(self.kb(kb_name).id, unseen=unseen)

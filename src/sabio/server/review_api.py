@@ -178,6 +178,23 @@ def drop(name: str, body: DropIn, services: ServicesDep) -> DropOut:
     return DropOut(documents=[Path(d).name for d in changed])
 
 
+class SummaryOut(BaseModel):
+    text: str
+    model: str = Field(description="The chat model that wrote it; '' when counted.")
+    refused: list[str] = Field(description="Why the model's summary was not used.")
+
+
+@router.get("/summary", summary="The findings summarised, never added to")
+def summarize(
+    name: str, services: ServicesDep, language: Language = "en", model: str | None = None
+) -> SummaryOut:
+    """By the chat model, shown only the findings (masked), when every finding, document
+    and value it mentions is one of them; else counted from the findings."""
+    reader = services.reader
+    done = reader.summarize_review(reader.review(name), language, model)
+    return SummaryOut(text=done.text, model=done.model, refused=done.refused)
+
+
 @router.get("/alerts", summary="What reviews on arrival found, latest first")
 def alerts(name: str, services: ServicesDep, unseen: bool = False) -> list[AlertOut]:
     return [_alert_out(a) for a in services.reader.review_alerts(name, unseen=unseen)]

@@ -106,6 +106,7 @@ RULES: dict[tuple[str, str], Need] = {
     ("DELETE", f"{API}/kbs/{{name}}/review/dismissals"): WRITE,
     ("POST", f"{API}/kbs/{{name}}/review/drops"): WRITE,
     ("GET", f"{API}/kbs/{{name}}/review/evidence"): READ,
+    ("GET", f"{API}/kbs/{{name}}/review/summary"): READ,
     ("GET", f"{API}/kbs/{{name}}/review/alerts"): READ,
     ("POST", f"{API}/kbs/{{name}}/review/alerts/seen"): READ,
     ("POST", f"{API}/kbs/{{name}}/ask"): READ,
