@@ -209,6 +209,14 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "{user} entró desde {source}, un lugar que no aparece en sus {count} accesos "
         "anteriores: si no fue esa persona, cambia la contraseña y cierra esa sesión.",
     ),
+    "login_new_country": (
+        "{user} logged in from {source}, in {country}, a country not seen for {user} in the "
+        "{count} logins before ({countries}): if it was not them, change the password and end "
+        "that session.",
+        "{user} entró desde {source}, en {country}, un país que no aparece en sus {count} "
+        "accesos anteriores ({countries}): si no fue esa persona, cambia la contraseña y "
+        "cierra esa sesión.",
+    ),
     "login_odd_hour": (
         "{user} logged in at {hour}:00 from {source}, at night, unlike their {count} other "
         "logins: check that it was them.",

@@ -48,7 +48,14 @@ _PRIORITY = {
 }
 _SECRET_KINDS = frozenset(("private_key", "api_key", "token", "connection_string", "password"))
 _ACTIVITY_KINDS = frozenset(
-    ("failed_login_burst", "login_after_burst", "scan", "login_new_place", "login_odd_hour")
+    (
+        "failed_login_burst",
+        "login_after_burst",
+        "scan",
+        "login_new_place",
+        "login_new_country",
+        "login_odd_hour",
+    )
 )
 
 
