@@ -281,8 +281,10 @@ class ChunkContract:
         doc_id = _write(backend, kb, "/a.txt", ["one", "two"])
         _write(backend, kb, "/b.txt", ["elsewhere"])
         assert backend.document_passages(kb.id, doc_id) == _chunks("one", "two")
+        assert backend.document_vectors(kb.id, doc_id).tolist() == _vectors(2).tolist()
         other = backend.create_kb("other", "fake:words", DIMENSION)
         assert backend.document_passages(other.id, doc_id) == []
+        assert backend.document_vectors(other.id, doc_id).shape[0] == 0
         generation, epoch = backend.kb_versions(kb.id)
         backend.renew_index(kb.id)
         assert backend.kb_versions(kb.id) == (generation + 1, epoch + 1)

@@ -1,5 +1,6 @@
 """Dropping a found secret from the index: the passages of each document that holds it
-are written again with the secret masked in place and embedded again, so a search no
+are written again with the secret masked in place, those that held it embedded again
+(the others keep their vectors), so a search no
 longer finds it and the source panel shows it masked. The original file is not touched
 (the review says so; delete or edit it there), and a new version of it, indexed again,
 brings the secret back to be found again.
@@ -75,9 +76,14 @@ def drop_secret(
         by_document.setdefault(finding.document, []).append(finding)
     for source, findings in by_document.items():
         doc = store.get_document(kb.id, source)
-        chunks = mask_passages(
-            store.document_passages(kb.id, doc.id), [(f.start, f.end) for f in findings]
-        )
+        stored = store.document_passages(kb.id, doc.id)
+        chunks = mask_passages(stored, [(f.start, f.end) for f in findings])
+        vectors = store.document_vectors(kb.id, doc.id)
+        changed = [i for i, (old, new) in enumerate(zip(stored, chunks, strict=True)) if old != new]
+        if changed:  # only the passages that held it are embedded again
+            vectors[changed] = embed(
+                [embedding_text(chunks[i].context, chunks[i].text) for i in changed]
+            )
         store.replace_document(
             kb,
             FileState(doc.source, doc.content_hash, doc.size, doc.mtime_ns),
@@ -85,7 +91,7 @@ def drop_secret(
             pages=doc.pages,
             metadata=doc.metadata,
             chunks=chunks,
-            vectors=embed([embedding_text(c.context, c.text) for c in chunks]),
+            vectors=vectors,
         )
     store.renew_index(kb.id)  # the cached index's words would keep the secret
     store.erase_deleted()

@@ -590,6 +590,14 @@ class DocumentTables(SqlDatabase):
             )
         ]
 
+    def document_vectors(self, kb_id: int, document_id: int) -> NDArray[np.float32]:
+        """The vectors of a document's chunks, in the order of :meth:`document_passages`."""
+        rows = self.db.execute(
+            "SELECT vector FROM chunk WHERE kb_id=? AND document_id=? ORDER BY ord",
+            (kb_id, document_id),
+        ).fetchall()
+        return np.array([np.frombuffer(bytes(r[0]), np.float32) for r in rows], np.float32)
+
     def renew_index(self, kb_id: int) -> None:
         """Have the knowledge base's search index rebuilt from the chunk table, not caught
         up: a cached index keeps the words and vectors of chunks that are gone until then."""
