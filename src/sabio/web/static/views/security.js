@@ -154,10 +154,28 @@ export async function securityTab(kb) {
   showDismissed.addEventListener("change", draw);
   await refresh();
   const again = h("button.small", { type: "button", onclick: () => refresh().catch(report) }, icon("refresh"), t("reviewAgain"));
-  const filters = h("div.review-filters", {}, h("label.field.inline", {}, h("span", {}, t("findingKind")), kindFilter), h("label.check", {}, showDismissed, t("showDismissed")), again);
+  // The findings summarised: by the chat model when what it wrote keeps to the findings
+  // (the server checks), else counted; the box says which.
+  const summaryBox = h("div.review-summary", { hidden: true, role: "status" });
+  const summarize = h("button.small", { type: "button", name: "summarize-findings", onclick: async () => {
+    summarize.disabled = true;
+    summaryBox.hidden = false;
+    summaryBox.replaceChildren(h("p.muted", {}, t("loading")));
+    try {
+      const s = await api("GET", `${path}/summary?language=${getLang() === "es" ? "es" : "en"}`);
+      const how = s.model ? t("summaryByModel", { model: s.model }) : t(s.refused.length ? "summaryRefused" : "summaryCounted");
+      summaryBox.replaceChildren(h("p", {}, s.text), h("p.muted.small", { title: s.refused.join("; ") }, how));
+    } catch (err) {
+      summaryBox.hidden = true;
+      report(err);
+    } finally {
+      summarize.disabled = false;
+    }
+  } }, t("summarizeFindings"));
+  const filters = h("div.review-filters", {}, h("label.field.inline", {}, h("span", {}, t("findingKind")), kindFilter), h("label.check", {}, showDismissed, t("showDismissed")), again, summarize);
   const intro = h("p.muted.small", {}, t("reviewHelp"));
   const uploads = isAdmin() ? reviewUploads(kb) : null;
-  return { element: h("div.kb-security", {}, intro, uploads, alertsBox, summary, filters, list), refresh: () => readAlerts().catch(report) };
+  return { element: h("div.kb-security", {}, intro, uploads, alertsBox, summary, filters, summaryBox, list), refresh: () => readAlerts().catch(report) };
 }
 
 // Admins: whether the files uploaded into the knowledge base are reviewed as they arrive
