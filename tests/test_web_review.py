@@ -168,7 +168,7 @@ def test_a_finding_opens_the_source_panel_highlighted_and_a_secret_is_dropped(
     expect(dialog).to_contain_text("The original file on disk is not changed")
     tab.shot("drop-confirm")
     dialog.get_by_role("button", name="Drop from the index").click()
-    expect(page.locator(".kb-security [role=status]")).to_contain_text(
+    expect(page.locator(".kb-security > p[role=status]")).to_contain_text(
         "Secret dropped from the index in 1 document."
     )
     expect(page.locator(".finding[data-kind=password]")).to_have_count(0)
