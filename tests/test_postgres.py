@@ -183,6 +183,7 @@ def test_migrate_copies_a_laptop_into_postgresql_and_goes_on_after_a_stop(
         laptop.jobs.enqueue_sync(source.id)
         laptop.store.guides.set_guide(kb.id, Guide(instruction="Answer briefly."))
         laptop.store.set_kb_ocr_languages(kb.id, "spa")
+        laptop.store.set_kb_review(kb.id, True)
         laptop.store.feedback.add_feedback(NewFeedback("notes", "When?", "1669", rating=1))
         laptop.store.reviews.dismiss(kb.id, str(notes / "etna.md"), "phone", "f1", by="ana")
         laptop.store.reviews.add_alert(kb.id, str(notes / "tide.md"), {"iban": 1}, "high")
@@ -217,6 +218,7 @@ def test_migrate_copies_a_laptop_into_postgresql_and_goes_on_after_a_stop(
         assert [j.source_id for j in grown.jobs.recent()] == [source.id]
         assert grown.store.guides.get_guide(kb.id).instruction == "Answer briefly."
         assert grown.get_kb("notes").ocr_languages == "spa"
+        assert grown.get_kb("notes").review is True
         assert [f.answer for f in grown.store.feedback.list_feedback()] == ["1669"]
         assert [d.dismissed_by for d in grown.store.reviews.dismissals(kb.id)] == ["ana"]
         assert [a.counts for a in grown.store.reviews.alerts(kb.id)] == [{"iban": 1}]

@@ -124,6 +124,30 @@ def test_a_login_from_a_new_place_and_at_night(tmp_path: Path) -> None:
     assert "03:00" in night.explanation("en") and "de noche" in night.explanation("es")
 
 
+def test_a_login_from_a_new_country_by_the_registries_data(tmp_path: Path) -> None:
+    pytest.importorskip("iptocc")  # the geo extra
+    home = [  # ana at home, in Spain, from two Spanish networks (83.44.0.0/16: ES)
+        f"Dec {d:2d} 09:1{d % 10}:07 srv sshd[{d}]: Accepted publickey for ana from"
+        f" 83.44.{d % 2}.{10 + d} port 4{d} ssh2"
+        for d in range(1, 13)
+    ]
+    away = [
+        "Dec 13 10:05:00 srv sshd[90]: Accepted password for ana from 83.44.7.2 port 1 ssh2",
+        "Dec 13 11:05:00 srv sshd[91]: Accepted password for ana from 8.8.8.8 port 2 ssh2",
+    ]
+    path = tmp_path / "auth.log"
+    path.write_text("\n".join(home + away) + "\n", encoding="utf-8")
+    found = {f.kind: f for f in review_paths([path]).findings if f.kind.startswith("login_new")}
+    assert set(found) == {"login_new_place", "login_new_country"}
+    assert found["login_new_place"].evidence == "83.44.7.2"  # a new network, same country
+    abroad = found["login_new_country"]
+    assert (abroad.evidence, abroad.severity, abroad.line) == ("8.8.8.8", "high", 14)
+    assert abroad.details["country"] == "US" and abroad.details["countries"] == "ES"
+    assert "in US, a country not seen for ana" in abroad.explanation("en")
+    assert "un país que no aparece" in abroad.explanation("es")
+    assert _logins(_auth_log(tmp_path, [])) == []  # private addresses: no country
+
+
 def test_usual_logins_are_not_reported(tmp_path: Path) -> None:
     assert _logins(_auth_log(tmp_path, [])) == []
 

@@ -150,6 +150,7 @@ def test_knowledge_bases_are_created_listed_reindexed_and_deleted(client: TestCl
         "documents": 0,
         "passages": 0,
         "ocr_languages": "",  # the setting's
+        "review": False,  # uploads not reviewed as they arrive
     }
     _error(client.post(f"{API}/kbs", json={"name": "casos"}), 409, "conflict")
     _error(client.post(f"{API}/kbs", json={"name": ".."}), 400, "bad_request")

@@ -157,12 +157,39 @@ def kb_create(
 
 
 @kb_app.command("set")
-def kb_set(ctx: typer.Context, name: str, ocr_languages: OcrLanguagesOption = "") -> None:
+def kb_set(
+    ctx: typer.Context,
+    name: str,
+    ocr_languages: Annotated[
+        str | None,
+        typer.Option(
+            help="Tesseract language packs its scans are read with, as 'spa+eng' "
+            "(`tesseract --list-langs`); '': the ocr_languages setting's.",
+            show_default=False,
+        ),
+    ] = None,
+    review: Annotated[
+        bool | None,
+        typer.Option(
+            "--review/--no-review",
+            help="Review the files uploaded into it as they arrive (an alert for each with "
+            "findings, in the web app's Security tab).",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
     """Change a knowledge base's settings: the languages its scans are read with from now
-    on (files read already keep theirs until they change and are read again)."""
-    kb = _sabio(ctx).set_ocr_languages(name, ocr_languages)
+    on (files read already keep theirs until they change and are read again); whether its
+    uploads are reviewed as they arrive. What is not given stays as it is."""
+    sabio = _sabio(ctx)
+    kb = sabio.kb(name)
+    if ocr_languages is not None:
+        kb = sabio.set_ocr_languages(name, ocr_languages)
+    if review is not None:
+        kb = sabio.set_review(name, review)
     how = kb.ocr_languages or "the ocr_languages setting's languages"
-    out.print(f"Knowledge base {escape(kb.name)}: scans are read as {how}.")
+    reviewed = "reviewed as they arrive" if kb.review else "not reviewed as they arrive"
+    out.print(f"Knowledge base {escape(kb.name)}: scans are read as {how}; uploads are {reviewed}.")
 
 
 @kb_app.command("list")

@@ -4,6 +4,7 @@ identifiers are masked in both."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
@@ -11,6 +12,7 @@ import typer
 from rich.markup import escape
 
 from sabio.review import Finding, Report, Severity, review_paths
+from sabio.review.summary import FindingsSummary
 from sabio.terminal import JsonOption, default_language, err, out
 from sabio.terminal import print_json as _print_json
 from sabio.terminal import service as _sabio
@@ -41,6 +43,23 @@ _TEXTS = {
     "dismissed": (
         "{count} dismissed findings not shown (the web app's Security tab restores them).",
         "{count} hallazgos descartados no se muestran (la pestaña Seguridad los recupera).",
+    ),
+    "dropped": (
+        "The secret is masked in the indexed passages of {count} documents: searches no "
+        "longer find it. The original files are unchanged: edit or delete them there.",
+        "El secreto queda enmascarado en los pasajes indexados de {count} documentos: las "
+        "búsquedas ya no lo encuentran. Los archivos originales no cambian: edítalos o "
+        "bórralos allí.",
+    ),
+    "summary_heading": ("Summary", "Resumen"),
+    "by_model": (
+        "written by {model}, checked against the findings",
+        "escrito por {model}, comprobado con los hallazgos",
+    ),
+    "counted": ("counted from the findings", "contado a partir de los hallazgos"),
+    "refused": (
+        "The model's summary was not used: {why}.",
+        "No se usó el resumen del modelo: {why}.",
     ),
     "high": ("high", "alto"),
     "medium": ("medium", "medio"),
@@ -81,10 +100,30 @@ def review(
         ),
     ] = None,
     reason: Annotated[str, typer.Option(help="Why, kept with --dismiss.")] = "",
+    summary: Annotated[
+        bool,
+        typer.Option(
+            "--summary",
+            help="A knowledge base's findings summarised: by the chat model when what it "
+            "writes keeps to the findings (checked), else counted.",
+        ),
+    ] = False,
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="Chat model for --summary.")
+    ] = None,
+    drop: Annotated[
+        str | None,
+        typer.Option(
+            help="Drop the secret with this fingerprint from the index: masked in the "
+            "knowledge base's passages, which are embedded again (the files are not touched).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Find secrets (keys, passwords), personal data (DNI, NIE, IBAN, cards, phones,
     e-mails) and phishing signs in mail, each with its place and an explanation. What is
-    found is masked; nothing is indexed or changed (but what --dismiss keeps)."""
+    found is masked; nothing is indexed or changed (but what --dismiss keeps and what
+    --drop masks)."""
     lang = "es" if (language or default_language()).lower().startswith("es") else "en"
     path = Path(target)
     if path.exists():
@@ -95,7 +134,11 @@ def review(
             if fingerprint:
                 n = sabio.dismiss_value(target, fingerprint, reason=reason, restore=undo)
                 err.print(_t("restored" if undo else "dismissed_now", lang, count=n))
+        if drop:
+            changed = sabio.drop_secret(target, drop)
+            err.print(_t("dropped", lang, count=len(changed)))
         report = sabio.review(target)
+    summarised = _sabio(ctx).summarize_review(report, lang, model) if summary else None
     if json_output:
         _print_json(
             {
@@ -105,10 +148,22 @@ def review(
                 "findings": [f.as_json(lang) for f in report.findings],
                 "dismissed": [f.as_json(lang) for f in report.dismissed],
                 "failed": [{"document": d, "reason": r} for d, r in report.failed],
+                **({"summary": asdict(summarised)} if summarised else {}),
             }
         )
         return
     _print_report(target, report, lang, all_findings)
+    if summarised:
+        _print_summary(summarised, lang)
+
+
+def _print_summary(summary: FindingsSummary, lang: str) -> None:
+    by = _t("by_model", lang, model=summary.model) if summary.model else _t("counted", lang)
+    out.print(f"\n[bold]{_t('summary_heading', lang)}[/] [dim]({escape(by)})[/]")
+    out.print(escape(summary.text))
+    if summary.refused:
+        why = "; ".join(summary.refused)
+        out.print(f"[dim]{escape(_t('refused', lang, why=why))}[/]")
 
 
 def _print_report(target: str, report: Report, lang: str, all_findings: bool) -> None:

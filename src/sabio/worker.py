@@ -354,8 +354,9 @@ class Worker:
         return tally
 
     def _review_read_again(self, kb_name: str, report: IngestReport) -> None:
-        """An OCR job's files that lie in a folder source reviewing what arrives are
-        reviewed again, now with their scanned pages (its sync reviewed their text pages)."""
+        """An OCR job's files that lie in a folder source reviewing what arrives, or that
+        were uploaded into a knowledge base whose review is on, are reviewed again, now
+        with their scanned pages (their sync or upload reviewed their text pages)."""
         store = self.sabio.store
         kb = store.get_kb(kb_name)
         read = [Path(r.source) for r in report.results if r.outcome in ("added", "updated")]
@@ -366,6 +367,9 @@ class Worker:
             ids = [d.id for p in inside if (d := store.find_document(kb.id, str(p))) is not None]
             if ids:
                 self.sabio.review_arrived(source, ids)
+        if kb.review:
+            uploads = self.sabio.uploads_folder(kb_name)
+            self.sabio.review_uploaded(kb_name, [str(p) for p in read if p.is_relative_to(uploads)])
 
 
 def _delivery(payload: dict[str, Any]) -> dict[str, Any]:

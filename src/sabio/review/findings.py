@@ -70,6 +70,14 @@ def mask(value: str, keep: int = 4) -> str:
     return value[:shown] + "****"
 
 
+def mask_in_place(value: str, keep: int = 4) -> str:
+    """``value`` masked as :func:`mask` masks it, at its own length (``*`` for every
+    character shown no more, but spaces and line breaks): for text whose offsets must stay
+    true (a stored passage, a source panel's highlight)."""
+    shown = min(keep, len(value) // 4)
+    return value[:shown] + "".join(c if c.isspace() else "*" for c in value[shown:])
+
+
 def fingerprint(value: str) -> str:
     """A short digest of a found value: the same secret in two documents has the same one."""
     return hashlib.blake2b(value.encode("utf-8"), digest_size=8).hexdigest()
@@ -200,6 +208,14 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "before: if it was not them, change the password and end that session.",
         "{user} entró desde {source}, un lugar que no aparece en sus {count} accesos "
         "anteriores: si no fue esa persona, cambia la contraseña y cierra esa sesión.",
+    ),
+    "login_new_country": (
+        "{user} logged in from {source}, in {country}, a country not seen for {user} in the "
+        "{count} logins before ({countries}): if it was not them, change the password and end "
+        "that session.",
+        "{user} entró desde {source}, en {country}, un país que no aparece en sus {count} "
+        "accesos anteriores ({countries}): si no fue esa persona, cambia la contraseña y "
+        "cierra esa sesión.",
     ),
     "login_odd_hour": (
         "{user} logged in at {hour}:00 from {source}, at night, unlike their {count} other "

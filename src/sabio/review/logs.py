@@ -1,7 +1,7 @@
 """Suspicious activity in logs: bursts of failed logins from one source (and a login that
 succeeds after one), scans (many paths, or many ports, probed from one source), and a
-user's logins from a place never seen before for that user, or at an hour they do not
-log in at.
+user's logins from a place never seen before for that user (from a country never seen,
+when the addresses have one: :mod:`.places`), or at an hour they do not log in at.
 
 A document is read as a log when most of its first lines start with a timestamp (syslog's
 ``Dec  3 10:17:28``, ISO 8601, or a web server's ``[03/Dec/2026:10:17:28 +0000]`` after
@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sabio.review.findings import Severity
+from sabio.review.places import country_of
 from sabio.review.secrets import Hit
 
 BURST_FAILURES = 5
@@ -256,18 +257,31 @@ def _logins(accepted: list[_Event]) -> Iterator[Hit]:
         by_user[login.user].append(login)
     for user, logins in by_user.items():
         seen: set[str] = set()
+        countries: set[str] = set()
         for i, login in enumerate(logins):
-            place = _place(login.source)
-            if place not in seen and i >= NEW_PLACE_AFTER:
+            place, country = _place(login.source), country_of(login.source)
+            details = {"user": user, "source": login.source, "count": str(i)}
+            if i >= NEW_PLACE_AFTER and countries and country and country not in countries:
+                details |= {"country": country, "countries": ", ".join(sorted(countries))}
+                yield Hit(
+                    "login_new_country",
+                    Severity.HIGH,
+                    login.line_start,
+                    login.line_end,
+                    login.source,
+                    details,
+                )
+            elif place not in seen and i >= NEW_PLACE_AFTER:
                 yield Hit(
                     "login_new_place",
                     Severity.MEDIUM,
                     login.line_start,
                     login.line_end,
                     login.source,
-                    {"user": user, "source": login.source, "count": str(i)},
+                    details,
                 )
             seen.add(place)
+            countries.update([country] if country else [])
         yield from _odd_hours(user, logins)
 
 

@@ -48,7 +48,14 @@ _PRIORITY = {
 }
 _SECRET_KINDS = frozenset(("private_key", "api_key", "token", "connection_string", "password"))
 _ACTIVITY_KINDS = frozenset(
-    ("failed_login_burst", "login_after_burst", "scan", "login_new_place", "login_odd_hour")
+    (
+        "failed_login_burst",
+        "login_after_burst",
+        "scan",
+        "login_new_place",
+        "login_new_country",
+        "login_odd_hour",
+    )
 )
 
 
@@ -349,7 +356,7 @@ def review_kb(store: SabioStore, kb: KnowledgeBase, document_id: int | None = No
     else:  # one of many arriving: not the list of all of them each time
         sources = {document_id: store.get_document(kb.id, document_id).source}
     mails: list[tuple[str, list[Message], str]] = []
-    for doc_id, text, pages in _stored_texts(store, kb, document_id):
+    for doc_id, text, pages in stored_texts(store, kb, document_id):
         source = sources.get(doc_id, str(doc_id))
         report.documents += 1
         report.findings.extend(review_text(text, source, pages))
@@ -368,9 +375,11 @@ def review_kb(store: SabioStore, kb: KnowledgeBase, document_id: int | None = No
     return report
 
 
-def _stored_texts(
+def stored_texts(
     store: SabioStore, kb: KnowledgeBase, document_id: int | None = None
 ) -> Iterator[tuple[int, str, list[tuple[int, int]]]]:
+    """(document id, text, (offset, page) pairs) of each stored document (of one, given):
+    its text rebuilt from its chunks."""
     current: int | None = None
     parts: list[tuple[int, int | None, str]] = []
     for doc_id, start, page, text in store.document_chunks(kb.id, document_id):

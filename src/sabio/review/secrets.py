@@ -3,7 +3,8 @@ written next to their label, addresses with a password in them.
 
 Each rule is a pattern of a known key format (the formats the providers document, as
 gitleaks and detect-secrets list them) or a label followed by a value. A value that is a
-placeholder (``<password>``, ``********``, ``${DB_PASS}``, ``changeme``) is not reported.
+placeholder (``<password>``, ``********``, ``${DB_PASS}``, ``changeme``) is not reported, nor
+a value masked as Sabio masks one (``Tr0u****``: a secret dropped from the index).
 Every pattern is linear: no nested repetition.
 """
 
@@ -119,7 +120,7 @@ _CONNECTION = re.compile(
     r"\b([a-z][a-z0-9+.-]{1,20})://([^\s:/@<>\"']{1,64}):([^\s/@<>\"']{3,128})@[A-Za-z0-9.-]+"
 )
 _PLACEHOLDER = re.compile(
-    r"(?i)^(?:\*+|x+|\.+|-+|_+|#+|\?+|<.*>|\[.*\]|\{.*\}|\$\{?.*\}?|%.*%|none|null|true|false"
+    r"(?i)^(?:\*+|[^*\s]{1,4}\*{4,}|x+|\.+|-+|_+|#+|\?+|<.*>|\[.*\]|\{.*\}|\$\{?.*\}?|%.*%|none|null|true|false"
     r"|changeme|change_me|example|password|contraseña|secret|your_?\w*|tu_?\w*|required"
     r"|incorrect[ao]?|invalid[ao]?|reset|forgotten|olvidada|\d{1,3})$"
 )

@@ -136,10 +136,14 @@ def get_kb(name: str, request: Request, services: ServicesDep) -> KnowledgeBaseO
 def change_kb(
     name: str, body: KnowledgeBaseChange, request: Request, services: ServicesDep
 ) -> KnowledgeBaseOut:
-    """Its OCR languages, for the files read from now on; an unknown language pack is
-    ``ocr_language_unknown`` (400) and changes nothing."""
+    """Its OCR languages, for the files read from now on (an unknown language pack is
+    ``ocr_language_unknown``, 400, and changes nothing); whether its uploads are reviewed
+    as they arrive."""
     with services.writing() as writer:
-        writer.set_ocr_languages(name, body.ocr_languages)
+        if body.ocr_languages is not None:
+            writer.set_ocr_languages(name, body.ocr_languages)
+        if body.review is not None:
+            writer.set_review(name, body.review)
         return _counted_kb(request, writer, name)
 
 
@@ -191,6 +195,7 @@ def _kb_out(kb: KnowledgeBase, access: str) -> KnowledgeBaseOut:
         documents=kb.documents,
         passages=kb.chunks,
         ocr_languages=kb.ocr_languages,
+        review=kb.review,
     )
 
 
@@ -251,7 +256,8 @@ def index_uploads(
     services: Services, name: str, folder: Path, received: list[uploads.Received]
 ) -> list[UploadedFileOut]:
     """Check each file, move those that pass into ``folder`` and index them (through the
-    indexer: the writer stays free for everything else meanwhile)."""
+    indexer: the writer stays free for everything else meanwhile), and review them when
+    the knowledge base's review is on."""
     problems = {r.name: uploads.content_problem(r.path, r.name) for r in received}
     with services.indexing() as writer:
         accepted = [str(uploads.accept(r, folder)) for r in received if problems[r.name] is None]
@@ -265,6 +271,9 @@ def index_uploads(
         except BaseException:  # e.g. the embedding model is down: keep no unindexed file
             writer.discard_unindexed_uploads(name, accepted)
             raise
+        if report is not None:  # an alert for each with findings, when the review is on
+            arrived = [r.source for r in report.results if r.outcome in ("added", "updated")]
+            writer.review_uploaded(name, arrived)
         results = {r.source: r for r in report.results} if report else {}
         kb = writer.find_kb(name)
         files = []

@@ -120,6 +120,81 @@ def restore(
     return Response(status_code=204)
 
 
+class EvidenceOut(BaseModel):
+    name: str = Field(description="The document's file name.")
+    document_id: int
+    kind: str
+    category: str
+    page: int | None
+    line: int
+    before: str = Field(description="The lines before the evidence, on its page.")
+    text: str = Field(description="The evidence: masked for secrets and identifiers.")
+    after: str
+    masked: bool
+
+
+@router.get("/evidence", summary="A finding's evidence in its place, for the source panel")
+def evidence(
+    name: str,
+    document_id: int,
+    kind: str,
+    fingerprint: str,
+    services: ServicesDep,
+    start: int = 0,
+) -> EvidenceOut:
+    """The lines around the finding (the one nearest ``start``) on its page; every secret
+    and identifier in them is masked at its length."""
+    found = services.reader.finding_evidence(name, document_id, kind, fingerprint, start)
+    f = found.finding
+    return EvidenceOut(
+        name=Path(f.document).name,
+        document_id=document_id,
+        kind=f.kind,
+        category=f.category.value,
+        page=f.page,
+        line=f.line,
+        before=found.before,
+        text=found.text,
+        after=found.after,
+        masked=found.masked,
+    )
+
+
+class DropIn(BaseModel):
+    fingerprint: str = Field(max_length=64, description="A secret finding's fingerprint.")
+
+
+class DropOut(BaseModel):
+    documents: list[str] = Field(description="The file names of the documents changed.")
+
+
+@router.post("/drops", summary="Drop a found secret from the index")
+def drop(name: str, body: DropIn, services: ServicesDep) -> DropOut:
+    """The secret is masked in the stored passages of every document that holds it and
+    those passages are embedded again: searches no longer find it. The original files
+    are not touched."""
+    with services.writing() as writer:
+        changed = writer.drop_secret(name, body.fingerprint)
+    return DropOut(documents=[Path(d).name for d in changed])
+
+
+class SummaryOut(BaseModel):
+    text: str
+    model: str = Field(description="The chat model that wrote it; '' when counted.")
+    refused: list[str] = Field(description="Why the model's summary was not used.")
+
+
+@router.get("/summary", summary="The findings summarised, never added to")
+def summarize(
+    name: str, services: ServicesDep, language: Language = "en", model: str | None = None
+) -> SummaryOut:
+    """By the chat model, shown only the findings (masked), when every finding, document
+    and value it mentions is one of them; else counted from the findings."""
+    reader = services.reader
+    done = reader.summarize_review(reader.review(name), language, model)
+    return SummaryOut(text=done.text, model=done.model, refused=done.refused)
+
+
 @router.get("/alerts", summary="What reviews on arrival found, latest first")
 def alerts(name: str, services: ServicesDep, unseen: bool = False) -> list[AlertOut]:
     return [_alert_out(a) for a in services.reader.review_alerts(name, unseen=unseen)]

@@ -57,8 +57,17 @@ class KnowledgeBaseIn(BaseModel):
     ocr_languages: str = Field("", description=OCR_LANGUAGES)
 
 
+REVIEW = (
+    "Whether the files uploaded into it are reviewed as they arrive (secrets, personal data, "
+    "phishing: an alert in the Security tab for each with findings)."
+)
+
+
 class KnowledgeBaseChange(BaseModel):
-    ocr_languages: str = Field(description=OCR_LANGUAGES)
+    """What to change; what is left out stays as it is."""
+
+    ocr_languages: str | None = Field(None, description=OCR_LANGUAGES)
+    review: bool | None = Field(None, description=REVIEW)
 
 
 class ReindexIn(BaseModel):
@@ -82,6 +91,7 @@ class KnowledgeBaseOut(BaseModel):
     documents: int
     passages: int
     ocr_languages: str = Field(description=OCR_LANGUAGES)
+    review: bool = Field(description=REVIEW)
 
 
 class ReadingOut(BaseModel):

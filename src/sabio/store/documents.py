@@ -93,6 +93,8 @@ class KnowledgeBase:
     """The identifier in URLs, ``kb/`` models and the uploads folder (:mod:`sabio.names`)."""
     ocr_languages: str = ""
     """The Tesseract packs its scans are read with, as 'spa+eng' ('': the setting's)."""
+    review: bool = False
+    """Whether the files uploaded into it are reviewed as they arrive (:mod:`sabio.review`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,11 +201,11 @@ class DocumentTables(SqlDatabase):
     def find_kb(self, ref: str) -> KnowledgeBase | None:
         """The knowledge base whose name, else whose identifier, is ``ref``."""
         row = self.db.execute(
-            "SELECT id, name, embedding_model, dimension, 0, 0, slug, ocr_languages FROM kb"
-            " WHERE name=? OR slug=? ORDER BY name=? DESC LIMIT 1",
+            "SELECT id, name, embedding_model, dimension, 0, 0, slug, ocr_languages, review"
+            " FROM kb WHERE name=? OR slug=? ORDER BY name=? DESC LIMIT 1",
             (ref, ref, ref),
         ).fetchone()
-        return KnowledgeBase(*row) if row else None
+        return _kb(row) if row else None
 
     def get_kb(self, ref: str) -> KnowledgeBase:
         kb = self.find_kb(ref)
@@ -222,16 +224,21 @@ class DocumentTables(SqlDatabase):
             """SELECT k.id, k.name, k.embedding_model, k.dimension,
                       (SELECT count(*) FROM document d WHERE d.kb_id = k.id),
                       (SELECT count(*) FROM chunk c WHERE c.kb_id = k.id), k.slug,
-                      k.ocr_languages
+                      k.ocr_languages, k.review
                FROM kb k ORDER BY k.name"""
         ).fetchall()
-        return [KnowledgeBase(*row) for row in rows]
+        return [_kb(row) for row in rows]
 
     def set_kb_ocr_languages(self, kb_id: int, languages: str) -> None:
         """The Tesseract packs knowledge base ``kb_id``'s scans are read with ('': the
         ``ocr_languages`` setting's)."""
         with self.transaction() as db:
             db.execute("UPDATE kb SET ocr_languages=? WHERE id=?", (languages, kb_id))
+
+    def set_kb_review(self, kb_id: int, review: bool) -> None:
+        """Whether the files uploaded into knowledge base ``kb_id`` are reviewed as they arrive."""
+        with self.transaction() as db:
+            db.execute("UPDATE kb SET review=? WHERE id=?", (int(review), kb_id))
 
     def delete_kb(self, kb: KnowledgeBase, *, with_chats: bool = False) -> None:
         """Delete a knowledge base and everything in it; ``with_chats``: and the chats
@@ -571,6 +578,32 @@ class DocumentTables(SqlDatabase):
             (kb_id, document_id, document_id),
         )
 
+    def document_passages(self, kb_id: int, document_id: int) -> list[Chunk]:
+        """A document's chunks in order, as they were written (text, offsets, page,
+        heading, context): what the document is written again from, a secret masked."""
+        return [
+            Chunk(str(r[0]), int(r[1]), int(r[2]), r[3], str(r[4]), str(r[5]))
+            for r in self.db.execute(
+                'SELECT text, start, "end", page, heading, context FROM chunk'
+                " WHERE kb_id=? AND document_id=? ORDER BY ord",
+                (kb_id, document_id),
+            )
+        ]
+
+    def document_vectors(self, kb_id: int, document_id: int) -> NDArray[np.float32]:
+        """The vectors of a document's chunks, in the order of :meth:`document_passages`."""
+        rows = self.db.execute(
+            "SELECT vector FROM chunk WHERE kb_id=? AND document_id=? ORDER BY ord",
+            (kb_id, document_id),
+        ).fetchall()
+        return np.array([np.frombuffer(bytes(r[0]), np.float32) for r in rows], np.float32)
+
+    def renew_index(self, kb_id: int) -> None:
+        """Have the knowledge base's search index rebuilt from the chunk table, not caught
+        up: a cached index keeps the words and vectors of chunks that are gone until then."""
+        with self.transaction() as db:
+            db.execute("UPDATE kb SET generation=generation+1, epoch=epoch+1 WHERE id=?", (kb_id,))
+
     def chunk_texts(self, kb_id: int) -> Iterator[tuple[int, str, str]]:
         """(chunk id, context, text) of every chunk, for re-embedding."""
         yield from self.db.execute(
@@ -603,6 +636,12 @@ _DOC_COLUMNS = (
     "id, kb_id, source, title, content_hash, size, mtime_ns, status, error, pages, chunk_count,"
     " metadata, updated_at"
 )
+
+
+def _kb(row: Any) -> KnowledgeBase:
+    values = list(row)
+    values[8] = bool(values[8])
+    return KnowledgeBase(*values)
 
 
 def _document(row: Any) -> DocumentRecord:

@@ -167,6 +167,13 @@ class PostgresStore(PostgresDatabase, DocumentTables):
             )
         ]
 
+    def document_vectors(self, kb_id: int, document_id: int) -> NDArray[np.float32]:
+        rows = self.db.execute(
+            "SELECT vector::real[] FROM chunk WHERE kb_id=? AND document_id=? ORDER BY ord",
+            (kb_id, document_id),
+        ).fetchall()
+        return np.array([np.asarray(r[0], np.float32) for r in rows], np.float32)
+
     def passage(self, kb_id: int, chunk_id: int) -> Passage | None:
         row = self.db.execute(
             """SELECT c.id, c.document_id, d.source, d.title, c.page, c.start, c."end",

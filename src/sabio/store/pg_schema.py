@@ -234,9 +234,15 @@ ALTER TABLE message ADD COLUMN route TEXT NOT NULL DEFAULT '';
 """
 """SQLite's schema 12: how each answer was made."""
 
+_SCHEMA_5 = """
+ALTER TABLE kb ADD COLUMN review INTEGER NOT NULL DEFAULT 0;
+"""
+"""SQLite's schema 13: whether a knowledge base reviews its uploads."""
+
 PG_MIGRATIONS: tuple[tuple[int, str, str], ...] = (
     (1, "create_schema", _SCHEMA_1),
     (2, "tokens_feedback_guides_charts_reviews", _SCHEMA_2),
     (3, "kb_ocr_languages", _SCHEMA_3),
     (4, "message_routes", _SCHEMA_4),
+    (5, "kb_review", _SCHEMA_5),
 )

@@ -14,7 +14,8 @@ only); 7: feedback on answers and the corrections among it (notes,
 (``message.chart``, an SVG document); 10: the security review's dismissed findings
 and alerts (:mod:`sabio.store.reviews`); 11: each knowledge base's OCR languages
 (``kb.ocr_languages``); 12: how each answer was made (``message.route``, the
-:class:`sabio.routing.Route` as JSON). A new change of the schema is a new function here
+:class:`sabio.routing.Route` as JSON); 13: whether a knowledge base reviews the files
+uploaded into it (``kb.review``). A new change of the schema is a new function here
 (or in the module of its tables), appended to :data:`MIGRATIONS`.
 """
 
@@ -109,6 +110,14 @@ def message_routes(db: sqlite3.Connection) -> None:
         db.execute("ALTER TABLE message ADD COLUMN route TEXT NOT NULL DEFAULT ''")
 
 
+@migration(13)
+def kb_review(db: sqlite3.Connection) -> None:
+    """Schema 13: whether the files uploaded into a knowledge base are reviewed as they
+    arrive (``kb.review``, 0 or 1), as a source's ``review`` option does for its items."""
+    if "review" not in {row[1] for row in db.execute("PRAGMA table_info(kb)")}:
+        db.execute("ALTER TABLE kb ADD COLUMN review INTEGER NOT NULL DEFAULT 0")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     create_documents,
     create_chats,
@@ -122,6 +131,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     create_review_tables,
     kb_ocr_languages,
     message_routes,
+    kb_review,
 )
 SCHEMA_VERSION = MIGRATIONS[-1].number
 """The number of the last migration (kept in ``PRAGMA user_version`` too, and in exports)."""

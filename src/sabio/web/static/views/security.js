@@ -1,14 +1,17 @@
 // A knowledge base's Security tab: what the review found (GET /kbs/{kb}/review), by
 // document, highest severity first, masked as the server masks it; a filter by kind;
-// writers dismiss a false positive (it stays dismissed) and restore it; the alerts of
+// writers dismiss a false positive (it stays dismissed) and restore it, and drop a found
+// secret from the index (masked in the stored passages, not in the file); the alerts of
 // what a source's review on arrival found, until they are marked seen. A review reads
 // every document, so it runs when the tab opens and on "Review again", never on each
 // change the live counts tell of (those re-read the alerts only).
 
 import { api } from "../api.js";
+import { confirmDialog } from "../dialogs.js";
 import { report } from "../errors.js";
+import { closeSource } from "./chat.js";
 import { formatAgo, getLang, t } from "../i18n.js";
-import { canWrite } from "../store.js";
+import { canWrite, isAdmin } from "../store.js";
 import { h, icon } from "../ui.js";
 
 const RANK = { high: 0, medium: 1, low: 2 };
@@ -44,13 +47,41 @@ export async function securityTab(kb) {
   const findingItem = (f) => {
     const where = [f.page ? t("pageN", { n: f.page }) : null, f.line ? t("lineN", { n: f.line }) : null].filter(Boolean).join(" · ");
     const action = canWrite(kb) ? h("button.small", { type: "button", onclick: () => (f.dismissed ? restore(f) : dismiss(f)) }, t(f.dismissed ? "restoreFinding" : "dismissFinding")) : null;
+    const showing = f.document_id != null ? h("button.small", { type: "button", name: "show-evidence", onclick: (e) => openEvidence(f, e.currentTarget) }, icon("file"), t("showEvidence")) : null;
+    const dropping = canWrite(kb) && f.category === "secret" ? h("button.small.danger", { type: "button", name: "drop-secret", onclick: () => drop(f) }, t("dropSecret")) : null;
     return h(
       `li.finding.${f.severity}`,
       { dataset: { kind: f.kind, dismissed: f.dismissed ? "yes" : "" } },
-      h("div.finding-head", {}, h(`span.badge.severity.${f.severity}`, {}, t(`severity.${f.severity}`)), h("strong", {}, kindLabel(f.kind)), where ? h("span.muted", {}, where) : null, f.dismissed ? h("span.badge.dismissed", {}, t("dismissed")) : null, action),
+      h("div.finding-head", {}, h(`span.badge.severity.${f.severity}`, {}, t(`severity.${f.severity}`)), h("strong", {}, kindLabel(f.kind)), where ? h("span.muted", {}, where) : null, f.dismissed ? h("span.badge.dismissed", {}, t("dismissed")) : null, showing, action, dropping),
       h("code.evidence", {}, f.evidence),
       h("p.explanation", {}, f.explanation),
     );
+  };
+  // The source panel, as a citation opens it: the evidence highlighted among the lines
+  // around it on its page, every secret and identifier masked by the server.
+  const openEvidence = async (f, opener) => {
+    const panel = document.querySelector("#source");
+    closeSource();
+    for (const el of list.querySelectorAll("button.active")) el.classList.remove("active");
+    opener.classList.add("active");
+    const where = [f.page ? t("pageN", { n: f.page }) : null, t("lineN", { n: f.line })].filter(Boolean).join(" · ");
+    const content = h("div.source-body", { tabindex: 0, role: "region", "aria-label": t("passage") }, h("p.muted", {}, t("loading")));
+    const close = h("button.icon-button", { type: "button", "aria-label": t("close"), title: t("close"), onclick: () => { opener.classList.remove("active"); closeSource(); opener.focus(); } }, icon("close"));
+    panel.replaceChildren(h("div.source-head", {}, h("div.source-where", {}, h("h2", {}, f.name), h("p.muted", {}, `${kindLabel(f.kind)} · ${where}`)), close), content);
+    panel.hidden = false;
+    document.body.classList.add("source-open");
+    panel.focus();
+    try {
+      const q = new URLSearchParams({ document_id: f.document_id, kind: f.kind, fingerprint: f.fingerprint, start: f.start });
+      const e = await api("GET", `${path}/evidence?${q}`);
+      const mark = h("mark", { dataset: { kind: f.kind } }, e.text || "\u200b");
+      content.replaceChildren(h("div.passage", {}, e.before ? h("span.context", {}, e.before) : null, mark, e.after ? h("span.context", {}, e.after) : null), e.masked ? h("p.muted.small", {}, t("evidenceMasked")) : null);
+      mark.scrollIntoView({ block: "center" });
+    } catch (err) {
+      closeSource();
+      opener.classList.remove("active");
+      report(err);
+    }
   };
   const key = (f) => ({ document_id: f.document_id, kind: f.kind, fingerprint: f.fingerprint });
   // The finding moves between the lists here: no new review for one click.
@@ -76,6 +107,19 @@ export async function securityTab(kb) {
       const k = key(f);
       await api("DELETE", `${path}/dismissals?document_id=${k.document_id}&kind=${encodeURIComponent(k.kind)}&fingerprint=${encodeURIComponent(k.fingerprint)}`);
       move(f, "dismissed", "findings");
+    } catch (err) {
+      report(err);
+    }
+  };
+  // Masked in the passages of every document that holds it, embedded again: the review
+  // is read again (the finding is gone; the original file keeps it, as the dialog says).
+  const drop = async (f) => {
+    const sure = await confirmDialog({ title: t("dropSecret"), message: t("dropSecretConfirm", { evidence: f.evidence }), confirmLabel: t("dropSecret") });
+    if (!sure) return;
+    try {
+      const done = await api("POST", `${path}/drops`, { fingerprint: f.fingerprint });
+      await refresh();
+      summary.replaceChildren(t("secretDropped", { n: done.documents.length }));
     } catch (err) {
       report(err);
     }
@@ -110,7 +154,41 @@ export async function securityTab(kb) {
   showDismissed.addEventListener("change", draw);
   await refresh();
   const again = h("button.small", { type: "button", onclick: () => refresh().catch(report) }, icon("refresh"), t("reviewAgain"));
-  const filters = h("div.review-filters", {}, h("label.field.inline", {}, h("span", {}, t("findingKind")), kindFilter), h("label.check", {}, showDismissed, t("showDismissed")), again);
+  // The findings summarised: by the chat model when what it wrote keeps to the findings
+  // (the server checks), else counted; the box says which.
+  const summaryBox = h("div.review-summary", { hidden: true, role: "status" });
+  const summarize = h("button.small", { type: "button", name: "summarize-findings", onclick: async () => {
+    summarize.disabled = true;
+    summaryBox.hidden = false;
+    summaryBox.replaceChildren(h("p.muted", {}, t("loading")));
+    try {
+      const s = await api("GET", `${path}/summary?language=${getLang() === "es" ? "es" : "en"}`);
+      const how = s.model ? t("summaryByModel", { model: s.model }) : t(s.refused.length ? "summaryRefused" : "summaryCounted");
+      summaryBox.replaceChildren(h("p", {}, s.text), h("p.muted.small", { title: s.refused.join("; ") }, how));
+    } catch (err) {
+      summaryBox.hidden = true;
+      report(err);
+    } finally {
+      summarize.disabled = false;
+    }
+  } }, t("summarizeFindings"));
+  const filters = h("div.review-filters", {}, h("label.field.inline", {}, h("span", {}, t("findingKind")), kindFilter), h("label.check", {}, showDismissed, t("showDismissed")), again, summarize);
   const intro = h("p.muted.small", {}, t("reviewHelp"));
-  return { element: h("div.kb-security", {}, intro, alertsBox, summary, filters, list), refresh: () => readAlerts().catch(report) };
+  const uploads = isAdmin() ? reviewUploads(kb) : null;
+  return { element: h("div.kb-security", {}, intro, uploads, alertsBox, summary, filters, summaryBox, list), refresh: () => readAlerts().catch(report) };
+}
+
+// Admins: whether the files uploaded into the knowledge base are reviewed as they arrive
+// (PATCH /kbs/{kb} {review}); an alert for each with findings, as for a source.
+function reviewUploads(kb) {
+  const box = h("input", { type: "checkbox", name: "review-uploads", checked: Boolean(kb.review) });
+  box.addEventListener("change", async () => {
+    try {
+      kb.review = (await api("PATCH", `/kbs/${encodeURIComponent(kb.id)}`, { review: box.checked })).review;
+    } catch (err) {
+      box.checked = Boolean(kb.review);
+      report(err);
+    }
+  });
+  return h("label.check", { title: t("reviewUploadsHelp") }, box, t("reviewUploads"));
 }
