@@ -78,7 +78,7 @@ DOCUMENTS = {
 QUESTION = "When was Mozilla founded, and by whom?"
 FOOTERS = ("\n---\n**Sources**\n", "\n---\n**Fuentes**\n")
 OPENWEBUI = "open-webui==0.12.4"
-N8N = "2.41.3"
+N8N = "2.8.4"  # 2.41.3 needs @n8n/agents@0.26.2, not on the registry here
 CLIENTS = ("openwebui", "n8n", "pageassist")
 
 
@@ -228,13 +228,10 @@ def openwebui_env(folder: Path, sabio_url: str) -> dict[str, str]:
     }
 
 
-def openwebui_stream(client: httpx.Client, chat_id: str) -> str:
-    body = {
-        "model": MODEL,
-        "stream": True,
-        "chat_id": chat_id,
-        "messages": [{"role": "user", "content": QUESTION}],
-    }
+def openwebui_stream(client: httpx.Client) -> str:
+    """One answer streamed through Open WebUI (without a chat id: with one, 0.12.4 wants
+    the message ids its web page makes and answers 409)."""
+    body = {"model": MODEL, "stream": True, "messages": [{"role": "user", "content": QUESTION}]}
     parts = []
     with client.stream("POST", "/api/chat/completions", json=body, timeout=600) as reply:
         reply.raise_for_status()
@@ -256,7 +253,10 @@ def openwebui_task(client: httpx.Client, task: str, answer: str) -> str:
     reply.raise_for_status()
     content = str(reply.json()["choices"][0]["message"]["content"])
     start, end = content.find("{"), content.rfind("}") + 1
-    parsed = json.loads(content[start:end])  # Open WebUI reads the JSON object in it
+    try:
+        parsed = json.loads(content[start:end])  # what Open WebUI's page does with it
+    except ValueError as error:
+        raise ValueError(f"{error} in {content!r}") from None
     key = {"title": "title", "tags": "tags", "follow_up": "follow_ups"}[task]
     value = parsed[key]
     if not value or value in ("Your concise title here", ["tag1", "tag2"]):
@@ -272,7 +272,7 @@ def openwebui_file(client: httpx.Client, document: Path) -> str:
     file_id = reply.json()["id"]
     deadline = time.monotonic() + 300
     status = "pending"
-    while status == "pending" and time.monotonic() < deadline:
+    while status in ("pending", "processing") and time.monotonic() < deadline:
         time.sleep(2)
         data = client.get(f"/api/v1/files/{file_id}").json().get("data") or {}
         status = data.get("status", "completed")
@@ -301,12 +301,10 @@ def drive_openwebui(report: Report, folder: Path, sabio_url: str, repeats: int) 
             client.headers["Authorization"] = f"Bearer {token.json()['token']}"
             models = [m["id"] for m in client.get("/api/models").json()["data"]]
             report.checks["models listed"] = "ok" if MODEL in models else f"FAILED: {models}"
-            chat = {"title": "New Chat", "models": [MODEL], "messages": []}
-            chat_id = client.post("/api/v1/chats/new", json={"chat": chat}).json()["id"]
             answers: list[str] = []
             report.check(
                 "chat streamed",
-                lambda: repeat(answers, repeats, lambda: openwebui_stream(client, chat_id)),
+                lambda: repeat(answers, repeats, lambda: openwebui_stream(client)),
             )
             report.checks["sources"] = report.count(answers)
             last = answers[-1] if answers else ""
@@ -508,16 +506,18 @@ def install_pageassist(folder: Path) -> str:
     return str(json.loads((build / "manifest.json").read_text())["version"])
 
 
-def _answer(page: Any, timeout: float = 300.0) -> str:
-    """Press Enter in the side panel's box, then the page's text once it stops changing."""
+def _answer(page: Any, timeout: float = 600.0) -> str:
+    """Press Enter in the side panel's box, then the page's text once the answer is done
+    (Page Assist shows a ``▋`` while it waits and streams)."""
     before = page.inner_text("body")
     page.keyboard.press("Enter")
     deadline = time.monotonic() + timeout
     text, still = before, 0
-    while time.monotonic() < deadline and still < 4:
+    while time.monotonic() < deadline and still < 3:
         time.sleep(1)
         now = page.inner_text("body")
-        still = still + 1 if now == text and now != before else 0
+        done = now != before and "▋" not in now
+        still = still + 1 if done and now == text else 0
         text = now
     return str(text)
 
@@ -569,7 +569,7 @@ def drive_pageassist(report: Report, folder: Path, sabio_url: str, repeats: int)
                 "side panel chat",
                 lambda: repeat(answers, repeats, lambda: pageassist_ask(page, extension, QUESTION)),
             )
-            report.checks["sources"] = report.count(answers, ("\nSources\n", "\nFuentes\n"))
+            report.checks["sources"] = report.count(answers, ("\nSources", "\nFuentes"))
             documents = folder.parent / "documents"
             report.check(
                 "chat with page (embedding mode)",
@@ -609,7 +609,11 @@ def static_site(folder: Path) -> Iterator[str]:
     import http.server
     import threading
 
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    handler = functools.partial(Quiet, directory=str(folder))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
