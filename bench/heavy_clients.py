@@ -291,6 +291,7 @@ def drive_openwebui(report: Report, folder: Path, sabio_url: str, repeats: int) 
     port = _free_port()
     log = folder / "serve.log"
     command = [str(folder / "venv" / "bin" / "open-webui"), "serve", "--host", "127.0.0.1"]
+    shutil.rmtree(folder / "data", ignore_errors=True)  # it keeps the last run's Ollama URL
     env = openwebui_env(folder, sabio_url)
     with started([*command, "--port", str(port)], env, log, folder) as process:
         url = f"http://127.0.0.1:{port}"
