@@ -351,7 +351,7 @@ def n8n_env(folder: Path) -> dict[str, str]:
         "N8N_PERSONALIZATION_ENABLED": "false",
         "N8N_HIRING_BANNER_ENABLED": "false",
         "EXTERNAL_FRONTEND_HOOKS_URLS": "",
-        "N8N_LOG_LEVEL": "warn",
+        "N8N_LOG_LEVEL": "info",  # `n8n execute` prints its result at level info
     }
 
 
