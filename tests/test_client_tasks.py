@@ -102,8 +102,11 @@ def test_open_webui_tags_are_the_conversations_words(url: str, language: str) ->
 
 
 @pytest.mark.parametrize("language", ["en", "es"])
-def test_open_webui_follow_ups_are_questions_in_the_chats_language(url: str, language: str) -> None:
-    prompt = t.open_webui(t.OPEN_WEBUI_FOLLOW_UPS, CONVERSATIONS[language])
+@pytest.mark.parametrize("template", [t.OPEN_WEBUI_FOLLOW_UPS, t.OPEN_WEBUI_0_12_4_FOLLOW_UPS])
+def test_open_webui_follow_ups_are_questions_in_the_chats_language(
+    url: str, language: str, template: str
+) -> None:
+    prompt = t.open_webui(template, CONVERSATIONS[language])
     follow_ups = json.loads(_chat(url, prompt))["follow_ups"]
     assert len(follow_ups) >= 3 and all(q.endswith("?") for q in follow_ups)
     assert "Question 1?" not in follow_ups

@@ -58,7 +58,7 @@ _FOOTER = re.compile(r"\n*---\n\*\*(?:Sources|Fuentes)\*\*\n(.*)\Z", re.DOTALL)
 _JSON_KEY = re.compile(r'\{\s*"(title|tags|follow_ups|queries|text|prompt)"\s*:')
 _KINDS = (
     ("autocomplete", re.compile(r"autocompletion system|<type>", re.IGNORECASE)),
-    ("follow_ups", re.compile(r"follow[- ]?up", re.IGNORECASE)),
+    ("follow_ups", re.compile(r"follow[-_ ]?up", re.IGNORECASE)),  # 0.12.4: only "follow_ups"
     ("tags", re.compile(r"\btags\b.*categoriz|categoriz.*\btags\b", re.IGNORECASE | re.DOTALL)),
     ("queries", re.compile(r"search quer|\"queries\"", re.IGNORECASE)),
     ("image_prompt", re.compile(r"image generation", re.IGNORECASE)),
