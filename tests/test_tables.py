@@ -811,3 +811,15 @@ def test_a_table_inside_a_report_is_asked_about_only_where_its_page_is_found() -
     assert tables_for("How does the company describe its business?", about_page_3, [inside]) == []
     assert tables_for("How does it describe it?", [(7, 12), (7, 12)], [inside]) == [inside]
     assert tables_for("How does it describe it?", [(9, None)], [inside, sheet]) == [sheet]
+
+
+def test_a_question_naming_a_column_without_a_computation_falls_back_to_the_passages(
+    sales: Sabio,
+) -> None:
+    """ "When was it founded?" over a page whose infobox is a table with a Founded column:
+    when no query runs, the passages answer instead of "I could not compute that"."""
+    model = _script(sales, "vague", "I do not know.", "Still no query.")
+    answer = _ask(sales, "¿Qué pasó con la provincia de Madrid?", model)
+    assert answer.computation is not None and not answer.computation.computed
+    assert not answer.text.startswith("No pude calcularlo")
+    assert answer.route is not None and answer.route.kind != "table"

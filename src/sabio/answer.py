@@ -45,6 +45,7 @@ from sabio.tables.answers import (
     Computation,
     TableAccess,
     answer_text,
+    asks_for_computation,
     compute,
     named_or_first,
     tables_for,
@@ -613,8 +614,14 @@ class AnswerStream:
         done = compute(answer.query, answer.language, self.model, access, chosen)
         mark("sql_ms")
         answer.computation = done
-        if not done.computed and not named_or_first(answer.query, places, chosen[0]):
-            return False  # a table found only further down: the passages may answer
+        surely = asks_for_computation(answer.query) and named_or_first(
+            answer.query, places, chosen[0]
+        )
+        if not done.computed and not surely:
+            # a table found only further down, or a question that names a column without
+            # asking for a computation ("when was it founded?" over an infobox): the
+            # passages may answer
+            return False
         answer.text = answer_text(done, answer.language, chosen)
         table = next(t for t in chosen if t.name == done.tables[0])  # the one the query read
         hit = next((h for h in hits if h.document_id == done.document_id), None)

@@ -42,13 +42,14 @@ ATTEMPTS = 2
 COMPUTING = frozenset(
     term
     for word in """total totals totales sum suma sumar sumatorio average avg mean promedio media
-    count cuántos cuántas cuantos cuantas number how many max maximum máximo maximo min minimum
+    count cuántos cuántas cuantos cuantas number max maximum máximo maximo min minimum
     mínimo minimo top highest lowest largest smallest biggest most least mayor mayores menor
     menores ranking rank grouped agrupa agrupado agrupados monthly mensual yearly anual
     percentage porcentaje share proporción distinct distintos distintas""".split()
     for term in tokens(word)
 )
-"""Words that ask for a computation over rows, in English and Spanish."""
+"""Words that ask for a computation over rows, in English and Spanish ("how many" and "how
+much" are phrases: :func:`asks_for_computation`; "how" alone asks nothing)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +103,14 @@ def _table_words(table: TableInfo) -> set[str]:
     return {w for w in words if len(w) >= 4}
 
 
+def asks_for_computation(question: str) -> bool:
+    """Whether ``question`` asks for a computation over rows: a total, an average, a count,
+    the top five…"""
+    return bool(set(tokens(question)) & COMPUTING) or bool(
+        re.search(r"\b(?:(?:top|los|las)\s+\d+|how\s+(?:many|much))\b", question, re.I)
+    )
+
+
 Place = tuple[int, int | None]
 """Where a passage the search found is: its document id and its page (None: no pages)."""
 
@@ -129,7 +138,7 @@ def tables_for(
     if not tables:
         return []
     words = set(tokens(question))
-    asks = bool(words & COMPUTING) or bool(re.search(r"\b(top|los|las)\s+\d+\b", question, re.I))
+    asks = asks_for_computation(question)
     ranked = []
     for table in tables:
         named = len(words & _table_words(table))
