@@ -147,6 +147,8 @@ def test_a_pdf_without_ruled_tables_has_none(tmp_path: Path) -> None:
         ([["Figura 3. " + "un pie de figura largo " * 6, "x"], ["1", "2"]], None),
         ([["Este acuerdo h", "ace constar"], ["que amb", "as partes"]], None),  # words cut
         ([["nombre", "mes"], ["ana", "enero"], ["luis", "marzo"]], "same"),  # lowercase, whole
+        ([["Net sales", "$", "49,278", "51,496"], ["Cost", "$", "29,010", "30,353"]], None),
+        ([["Región", "2022", "2023"], ["Norte", "1", "2"]], "same"),  # years name columns
     ],
 )
 def test_only_well_formed_grids_are_tables(

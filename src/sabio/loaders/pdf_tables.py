@@ -115,7 +115,7 @@ def well_formed(grid: Sequence[Sequence[str | None]], words: Set[str]) -> list[l
     rows = [row + [""] * (width - len(row)) for row in rows]
     used = [i for i in range(width) if any(row[i] for row in rows)]
     rows = [[row[i] for i in used] for row in rows]
-    if len(used) < 2 or sum(1 for c in rows[0] if not c) > 1:
+    if len(used) < 2 or sum(1 for c in rows[0] if not c) > 1 or _figures_head(rows[0]):
         return None
     flat = [c for row in rows for c in row]
     if sum(1 for c in flat if c) < MIN_FILLED * len(flat) or max(map(len, flat)) > MAX_CELL:
@@ -123,6 +123,18 @@ def well_formed(grid: Sequence[Sequence[str | None]], words: Set[str]) -> list[l
     pairs = list(_neighbours(rows))
     cut = sum(1 for a, b in pairs if _may_cut(a, b) and _joined(a, b) in words)
     return None if cut > MAX_CUT_WORDS * len(pairs) else rows
+
+
+_YEAR = re.compile(r"^(?:19|20)\d\d$")
+
+
+def _figures_head(head: Sequence[str]) -> bool:
+    """Whether a grid's first row is mostly figures and signs, not column names (a
+    financial statement's block drawn cell by cell: "Net sales | $ | 49,278 | $ | 51,496");
+    a year is a name ("Región | 2022 | 2023")."""
+    filled = [c for c in head if c]
+    named = sum(1 for c in filled if _YEAR.match(c) or any(ch.isalpha() for ch in c))
+    return named * 2 <= len(filled)
 
 
 def _neighbours(grid: Sequence[Sequence[str | None]]) -> Iterator[tuple[str, str]]:
