@@ -19,8 +19,8 @@ its own API or UI (issue 17). Too slow for every CI run: run it by hand.
      a CUDA build of several GB) then ``open-webui==0.12.4`` in ``WORKDIR/openwebui/venv``.
      Started with auth off, offline, telemetry off, Sabio as its Ollama and as its
      embedding engine (``RAG_EMBEDDING_ENGINE=ollama``, ``embedded:all-minilm-l6-v2``).
-     Driven through its REST API: the model list, a new chat with ``kb/docs``, the
-     question ``--repeats`` times streamed through ``/api/chat/completions``, the title,
+     Driven through its REST API: the model list, the question ``--repeats`` times
+     streamed through ``/api/chat/completions`` to ``kb/docs``, the title,
      tags and follow-up tasks through ``/api/v1/tasks/*`` (the requests its web page
      makes after an answer), a file uploaded and embedded, then searched.
    - **n8n**: ``npm install n8n`` with ``"overrides": {"xlsx": "0.18.5"}`` (n8n's own
@@ -36,7 +36,7 @@ its own API or UI (issue 17). Too slow for every CI run: run it by hand.
      registry), ``bun install && bun run build:chrome`` with bun from npm. Loaded unpacked
      in Chromium (``/usr/bin/chromium``) with Playwright; its side panel asked the question
      ``--repeats`` times with ``kb/docs:latest``, then chat-with-page in embedding mode
-     and its Knowledge feature with ``embedded:all-minilm-l6-v2``.
+     with ``embedded:all-minilm-l6-v2`` (its Knowledge feature is not driven yet).
 
    A client that cannot be installed or started here is reported with the reason.
 4. A table: per client its version, each check (ok / the failure) and how many of the
