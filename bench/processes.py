@@ -108,13 +108,7 @@ def run_kill(server: Any, work: Path, args: argparse.Namespace) -> dict[str, Any
         cluster(work / "home", url, (first.url, second.url)) as deployment,
     ):
         started = time.monotonic()
-        for name in ("w1", "w2"):
-            deployment.worker(name)
-        threads = [threading.Thread(target=deployment.serve, args=(n,)) for n in ("a", "b")]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        deployment.start(workers=("w1", "w2"), servers=("a", "b"))
         up = time.monotonic() - started
         a, b = deployment.urls["a"], deployment.urls["b"]
         begun = time.monotonic()

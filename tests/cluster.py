@@ -16,8 +16,9 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -113,6 +114,17 @@ class Cluster:
 
     def worker(self, name: str) -> subprocess.Popen[bytes]:
         return self._start(name, "worker")
+
+    def start(self, workers: Sequence[str], servers: Sequence[str]) -> None:
+        """The ``workers``, then the ``servers`` started side by side (each takes seconds to
+        import and open the database); returns once every server answers."""
+        for name in workers:
+            self.worker(name)
+        threads = [threading.Thread(target=self.serve, args=(name,)) for name in servers]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
 
     def kill(self, name: str) -> None:
         """``kill -9``: no chance to clean up."""

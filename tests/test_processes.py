@@ -56,13 +56,7 @@ def test_killed_workers_and_servers_leave_every_document_once(
         stand_in_ollama(0.15) as second,
         cluster(tmp_path / "home", url, (first.url, second.url)) as deployment,
     ):
-        for name in ("w1", "w2"):
-            deployment.worker(name)
-        threads = [threading.Thread(target=deployment.serve, args=(name,)) for name in ("a", "b")]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        deployment.start(workers=("w1", "w2"), servers=("a", "b"))
         a, b = deployment.urls["a"], deployment.urls["b"]
         created = httpx.post(f"{a}/api/v1/kbs", json={"name": "docs"}, timeout=60)
         assert created.status_code == 201, created.text
