@@ -176,6 +176,7 @@ def translate(
         sys.stdout.write(found.markdown)
     kept = ", ".join(f"{n} {kind}s" for kind, n in found.counts.items() if n)
     err.print(f"[dim]{escape(Path(doc.source).name)}: {found.segments} segments, kept {kept}[/]")
+    err.print(f"[dim]{escape(found.route.describe())}[/]")
     for problem in found.problems:
         err.print(f"[yellow]check: {escape(problem)}[/]")
 
