@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import types
 import warnings
 from pathlib import Path
 from typing import Any
@@ -97,6 +98,20 @@ _INSERT_MANY = """INSERT INTO chunk(document_id, kb_id, ord, page, start, "end",
     ORDER BY r.n"""
 
 
+_POSTING_INDEXES = (
+    (
+        "ALTER TABLE posting DROP CONSTRAINT IF EXISTS posting_pkey",
+        "ALTER TABLE posting ADD PRIMARY KEY (chunk_id, term)",
+    ),
+    (
+        "DROP INDEX IF EXISTS posting_impact",
+        "CREATE INDEX posting_impact ON posting(kb_id, term, impact DESC)"
+        " INCLUDE (chunk_id, tf, length)",
+    ),
+)
+"""The postings' two indexes as migration 6 makes them: dropped while filling, built after."""
+
+
 def _fill_pg(
     pg: PostgresStore, texts: list[str], vectors: np.ndarray
 ) -> tuple[KnowledgeBase, dict[str, float]]:
@@ -107,6 +122,8 @@ def _fill_pg(
     The same documents, passages and order as :func:`_fill`, so ids match SQLite's."""
     kb = pg.find_kb("bench") or pg.create_kb("bench", "noop:synthetic", 384)
     pg.db.execute(f"DROP INDEX IF EXISTS chunk_vector_{kb.id}")
+    for drop in _POSTING_INDEXES:  # sorted builds at the end, not a random insert per row
+        pg.db.execute(drop[0])
     done = {d.source for d in pg.list_documents(kb.id)}
     start = time.perf_counter()
     total = lengths = 0
@@ -158,13 +175,17 @@ def _fill_pg(
             write_postings(db, "c.document_id = ANY(?)", [ids], lengths / total)
             db.execute("UPDATE kb SET generation = generation + 1 WHERE id = ?", (kb.id,))
     filled = time.perf_counter()
+    for _, build in _POSTING_INDEXES:
+        pg.db.execute(build)
+    postings = time.perf_counter()
     pg.index_vectors(kb.id, 384)
     indexed = time.perf_counter()
     for table in ("chunk", "posting", "document"):
         pg.db.execute(f"VACUUM ANALYZE {table}")
     return kb, {
         "pg_fill": filled - start,
-        "pg_hnsw": indexed - filled,
+        "pg_posting_indexes": postings - filled,
+        "pg_hnsw": indexed - postings,
         "pg_vacuum": time.perf_counter() - indexed,
     }
 
@@ -226,8 +247,12 @@ def bench_size(
     server: Any,
     migrate: bool = False,
     sqlite_too: bool = True,
+    gin: str | None = None,
 ) -> dict[str, object]:
     sqlite, pg, kb_p, written = _databases(n, workdir, server, migrate, sqlite_too)
+    baseline = None
+    if gin is not None:
+        baseline, written["pg_gin_index"] = _gin_ranker(pg, gin)
     _, vectors = _corpus(n)
     ids = pg.chunk_ids(kb_p.id)
     index = kb_s = None
@@ -268,9 +293,16 @@ def bench_size(
         )
         timings["pg_vector"].append(_timed(pg.vector_search, kb_p, v, DEPTH))
         timings["pg_keyword"].append(_timed(pg.keyword_search, kb_p, terms, DEPTH))
+        if baseline is not None:  # right after, under the same load
+            timings.setdefault("pg_keyword_gin", []).append(
+                _timed(baseline.search, pg.db, kb_p, terms, DEPTH)
+            )
+            gin_top = {c for c, _ in baseline.search(pg.db, kb_p, terms, 10)}
         shared["vector_pg"] += _overlap(pg.vector_search(kb_p, v, 10), exact)
         full = {cid for cid, _ in every_match.search(pg.db, kb_p, terms, 10)}
         shared["keyword_cut"] += _overlap(pg.keyword_search(kb_p, terms, 10), full)
+        if baseline is not None:
+            shared["keyword_gin_cut"] = shared.get("keyword_gin_cut", 0) + len(gin_top & full)
         for depth in SWEEP:  # a deeper search (hnsw.ef_search = depth), its top 10
             start = time.perf_counter()
             deeper = pg.vector_search(kb_p, v, depth)[:10]
@@ -280,6 +312,8 @@ def bench_size(
     row["shared_at_10"] = {k: round(v / (10 * len(queries)), 4) for k, v in shared.items()}
     row["pg_vector_by_depth"] = {d: _percentiles(t) for d, t in sweep.items()}
     row["write_s"] = {k: round(v, 1) for k, v in written.items()}
+    if baseline is not None:  # the database as migration 6 leaves it
+        pg.db.execute("DROP INDEX IF EXISTS chunk_words")
     row["sizes_mb"] = _sizes(pg)
     rss = {"pg": _peak_rss("pg", server.get_uri(f"bench_{n}"), None, queries)}
     if sqlite is not None and index is not None:
@@ -307,6 +341,26 @@ def _sizes(pg: PostgresStore) -> dict[str, float]:
     )
     found["posting_rows"] = float(pg.db.execute("SELECT count(*) FROM posting").fetchone()[0])
     return found
+
+
+def _gin_ranker(pg: PostgresStore, rev: str) -> tuple[Any, float]:
+    """The keyword ranking before the postings (``rev``'s ``pg_ranking``: BM25 over the GIN
+    index's candidates, unpacking their ``tsvector``), with the GIN index it needs built
+    again (and ANALYZE for its common words), and the seconds that took: the baseline,
+    run alternately with the postings' ranking on the same database."""
+    repo = Path(__file__).resolve().parents[1]
+    source = subprocess.run(
+        ["git", "-C", str(repo), "show", f"{rev}:src/sabio/store/pg_ranking.py"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    module = types.ModuleType("pg_ranking_gin")
+    exec(compile(source, "pg_ranking_gin.py", "exec"), module.__dict__)
+    start = time.perf_counter()
+    pg.db.execute("CREATE INDEX IF NOT EXISTS chunk_words ON chunk USING gin (words)")
+    pg.db.execute("ANALYZE chunk")
+    return module.KeywordRanker(), time.perf_counter() - start
 
 
 def _overlap(hits: list[tuple[int, float]], wanted: set[int]) -> int:
@@ -393,6 +447,11 @@ def main() -> None:
         "--migrate", action="store_true", help="fill PostgreSQL by `sabio migrate`'s copy"
     )
     parser.add_argument(
+        "--gin-baseline",
+        metavar="REV",
+        help="also time the keyword ranking of git revision REV (before the postings)",
+    )
+    parser.add_argument(
         "--no-sqlite", action="store_true", help="PostgreSQL alone (no SQLite side by side)"
     )
     args = parser.parse_args()
@@ -413,7 +472,7 @@ def main() -> None:
             print(f"real embeddings {json.dumps(real)}", flush=True)
         for n in args.sizes:
             results[f"{n} chunks"] = row = bench_size(
-                n, queries, workdir, server, args.migrate, not args.no_sqlite
+                n, queries, workdir, server, args.migrate, not args.no_sqlite, args.gin_baseline
             )
             print(f"{n:>8} chunks {json.dumps(row)}", flush=True)
     finally:
