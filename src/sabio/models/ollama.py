@@ -311,11 +311,15 @@ def _models_on(url: str) -> frozenset[str]:
     return frozenset(canonical_model(name) for name in names if name)
 
 
-def on_best_host(settings: Settings, model: str, call: Callable[[OllamaClient], T]) -> T:
+def on_best_host(
+    settings: Settings, model: str, call: Callable[[OllamaClient], T], *, spread: bool = True
+) -> T:
     """``call`` with a client of the best host for ``model``, on the next host when one
-    cannot be reached or drops the request; the last host's error when all fail."""
+    cannot be reached or drops the request; the last host's error when all fail.
+    ``spread=False``: a question about the model (``/api/show``), which takes no turn
+    (:meth:`HostPool.candidates`)."""
     pool = host_pool(settings)
-    *others, last = pool.candidates(canonical_model(model))
+    *others, last = pool.candidates(canonical_model(model), spread=spread)
     for host in others:
         try:
             with pool.slot(host), OllamaClient(host.url, settings.timeout) as client:
@@ -457,7 +461,7 @@ class OllamaChat:
     def _details(self) -> dict[str, Any]:
         if self._show is None:
             self._show = on_best_host(
-                self.settings, self.model, lambda client: client.show(self.model)
+                self.settings, self.model, lambda client: client.show(self.model), spread=False
             )
         return self._show
 
