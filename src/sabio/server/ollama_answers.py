@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import anyio
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
 from sabio.answer import Answer, AnswerStream, Turn, answer_notes
 from sabio.errors import ModelError, SabioError
@@ -86,6 +86,12 @@ class KbRequest:
     """A chat model to answer with directly, without retrieval (the embedded model)."""
     answer_id: str = field(default_factory=new_answer_id)
     """The id feedback on this answer names (:mod:`.given`), when it is a knowledge base's."""
+
+    @property
+    def at_once(self) -> bool:
+        """A client's task or a standalone query: a few words the client reads whole, made
+        on one trip to a thread and sent together (:func:`streamed_reply`)."""
+        return self.client_task is not None or self.standalone is not None
 
     @property
     def id_headers(self) -> dict[str, str]:
@@ -325,11 +331,17 @@ async def streamed_reply(
     encode: Encoder | None = None,
     media_type: str = NDJSON,
     headers: dict[str, str] | None = None,
-) -> StreamingResponse:
+    *,
+    at_once: bool = False,
+) -> Response:
     """NDJSON (or what ``encode`` writes); the first line is made before the response
     starts, so what fails before it (unknown knowledge base, model not there) is a plain
     error with its status; what fails after it is a last error line, in the language
-    ``accept_language`` prefers."""
+    ``accept_language`` prefers. ``at_once``: every line made on one trip to a thread,
+    then sent in one body (a client's task: each trip is a wait for a CPU on a busy
+    machine, four for a streamed task's two lines)."""
+    if at_once:
+        return await _whole_body(lines, encode or _encode, media_type, headers)
     try:
         first = await run_waiting(next, lines, None)
     except BaseException as exc:
@@ -340,6 +352,24 @@ async def streamed_reply(
         raise
     sent = _send(lines, first, encode or _encode, accept_language)
     return StreamingResponse(sent, media_type=media_type, headers=STREAM_HEADERS | (headers or {}))
+
+
+async def _whole_body(
+    lines: Iterator[dict[str, Any]],
+    encode: Encoder,
+    media_type: str,
+    headers: dict[str, str] | None,
+) -> Response:
+    try:
+        collected: list[dict[str, Any]] = await run_waiting(list, lines)
+    except BaseException as exc:
+        with anyio.CancelScope(shield=True):
+            await run_waiting(close_iterator, lines)
+        if isinstance(exc, SabioError):
+            raise translated(exc) from exc
+        raise
+    body = b"".join(encode(line) for line in collected)
+    return Response(body, media_type=media_type, headers=STREAM_HEADERS | (headers or {}))
 
 
 async def _send(
