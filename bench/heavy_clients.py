@@ -759,7 +759,9 @@ def _with_knowledge(context: Any, extension: str, folder: Path) -> str:
     document = knowledge_file(folder)
     page = context.new_page()
     page.set_viewport_size({"width": 1280, "height": 900})
-    page.goto(f"chrome-extension://{extension}/options.html#/settings/knowledge")
+    page.goto(f"chrome-extension://{extension}/options.html")  # a MemoryRouter: clicks only
+    page.locator('a[href="/settings"]').first.click(timeout=60_000)
+    page.locator('a[href="/settings/knowledge"]').first.click()
     page.get_by_text("Add New Knowledge").click()
     page.locator(".ant-modal input[type=file]").set_input_files(str(document))
     page.locator(".ant-modal button[type=submit]").click()
@@ -773,7 +775,7 @@ def _with_knowledge(context: Any, extension: str, folder: Path) -> str:
     if status != "Finished":
         raise ValueError(f"the knowledge is {status or 'not listed'} after embedding")
     started = time.perf_counter()
-    page.goto(f"chrome-extension://{extension}/options.html#/")
+    page.goto(f"chrome-extension://{extension}/options.html")  # its chat
     page.locator("button:has(svg.lucide-blocks)").first.click(timeout=60_000)
     page.locator(".ant-dropdown-menu-item", has_text=document.name).first.click()
     box = page.locator("textarea").first

@@ -77,11 +77,17 @@ def given_context(prompt: str) -> GivenContext | None:
         return None
     question = " ".join(found["question"].split())
     context = found["context"]
-    docs = [" ".join(d.split()) for d in _DOC.findall(context)]
+    docs = [_paragraphs(d) for d in _DOC.findall(context)]
     text = "\n\n".join(d for d in docs if d) if docs else context.strip()
     if not question or not text:
         return None
     return GivenContext(question, text)
+
+
+def _paragraphs(text: str) -> str:
+    """A passage's paragraphs (a heading stays apart from the text after it), each on one
+    line."""
+    return "\n\n".join(" ".join(p.split()) for p in re.split(r"\n\s*\n", text) if p.strip())
 
 
 def standalone_question(prompt: str) -> str | None:
