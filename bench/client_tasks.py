@@ -4,6 +4,8 @@ without delaying the user's question (issue 17).
 
     python bench/client_tasks.py                  # 20 repeats, 200 SciFact abstracts
     python bench/client_tasks.py --repeats 5      # a quick check
+    python bench/client_tasks.py --styles '' --task-runs 150 --latency-runs 0   # the task tail
+    python bench/client_tasks.py --styles '' --latency-runs 0 --baseline-src ../main/src
 
 1. A data directory under ``--workdir`` (reused): the first ``--docs`` SciFact abstracts in
    the knowledge base "scifact" with the embedded MiniLM (``load.build_home``).
@@ -21,10 +23,14 @@ without delaying the user's question (issue 17).
    before it, then, for comparison, with a request of the same size that does use the
    embedded model (what a title task cost when it went to the model); the three in turn,
    ``--latency-runs`` times. Medians, the ratios to the question alone, and the title
-   task's own time. The title task alone too (``--repeats`` runs): its median and
-   slowest, and from Linux's scheduler counters the server's CPU time on each run and,
-   on the slowest, how long the server waited for a CPU (on a loaded machine the
-   slowest runs are mostly that wait).
+   task's own time. Before that, the tasks alone (``--task-runs`` runs): Open WebUI's
+   title, tags and follow-up tasks on the warm-up answer, side by side with
+   ``GET /api/version`` (a round trip that does nothing: the machine's floor), the four
+   in turn; median, 95th percentile, slowest, how many within 50 ms, and from Linux's
+   scheduler counters the server's CPU time on each run and, on the slowest, how long
+   the server waited for a CPU (on a loaded machine the slowest runs are mostly that
+   wait, which the floor shows too). ``--baseline-src``: a second server of the same
+   data directory from another tree's ``src`` (main's), all of it asked of both in turn.
 
 Results are printed and written to ``--json`` (default bench/results/client-tasks-*.json).
 See docs/benchmarks.md, "Clients: sources footer and their own tasks".
@@ -33,6 +39,7 @@ See docs/benchmarks.md, "Clients: sources footer and their own tasks".
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import sys
@@ -196,33 +203,82 @@ def server_schedule(pid: int | None) -> tuple[int, int]:
     return ran, waited
 
 
-def title_alone(url: str, question: str, runs: int, pid: int | None = None) -> dict[str, Any]:
-    """The title task on its own, on a kept-alive connection as clients hold one; with the
-    server's ``pid``, also the CPU time it spent on each run and its wait for a CPU."""
-    prompt = client_templates.open_webui(client_templates.OPEN_WEBUI_TITLE, [("user", question)])
-    times, cpu, waits, text = [], [], [], ""
-    with httpx.Client() as client:
-        for _ in range(runs):
-            ran, waited = server_schedule(pid)
-            text, _, seconds = chat_streamed(url, MODEL, prompt, client=client)
-            ran_after, waited_after = server_schedule(pid)
-            times.append(seconds)
-            cpu.append((ran_after - ran) / 1e6)
-            waits.append((waited_after - waited) / 1e6)
-    out: dict[str, Any] = {
-        "median_ms": round(1000 * statistics.median(times), 1),
-        "max_ms": round(1000 * max(times), 1),
-        "runs": runs,
-        "answer": text,
+def task_prompts(question: str, answer: str) -> dict[str, str]:
+    """Open WebUI's three tasks after an answer (its 0.12.4 templates), as it fills them."""
+    conversation = [("user", question), ("assistant", answer)]
+    t = client_templates
+    return {
+        "title": t.open_webui(t.OPEN_WEBUI_TITLE, conversation[:1]),
+        "tags": t.open_webui(t.OPEN_WEBUI_TAGS, conversation),
+        "follow_ups": t.open_webui(t.OPEN_WEBUI_0_12_4_FOLLOW_UPS, conversation),
     }
-    if pid:
-        slowest = max(range(runs), key=times.__getitem__)
-        out |= {
-            "server_cpu_median_ms": round(statistics.median(cpu), 1),
-            "server_cpu_max_ms": round(max(cpu), 1),
-            "slowest_run_cpu_ms": round(cpu[slowest], 1),
-            "slowest_run_cpu_wait_ms": round(waits[slowest], 1),
-        }
+
+
+def _version(url: str, client: httpx.Client) -> tuple[str, float, float]:
+    start = time.perf_counter()
+    client.get(f"{url}/api/version").raise_for_status()
+    seconds = time.perf_counter() - start
+    return "", seconds, seconds
+
+
+def tasks_alone(
+    servers: dict[str, tuple[str, int | None]], question: str, answer: str, runs: int
+) -> dict[str, Any]:
+    """The title, tags and follow-up tasks on their own, on a kept-alive connection as
+    clients hold one, side by side with ``GET /api/version`` (the floor: a round trip to
+    the same server doing nothing); with two ``servers`` (name: url and pid), the same on
+    each. All of them in turn ``runs`` times, so that the machine's load falls on each
+    alike. Per server and kind: median, 95th percentile and slowest, how many within 50
+    ms, the ratio of its median to the floor's; with the server's pid, the CPU time it
+    spent on each run and, on the slowest, its wait for a CPU."""
+    prompts = task_prompts(question, answer)
+    kinds = ["version", *prompts]
+    order = [(name, kind) for _ in range(runs) for name in servers for kind in kinds]
+    times: dict[tuple[str, str], list[float]] = {key: [] for key in order}
+    cpu: dict[tuple[str, str], list[float]] = {key: [] for key in order}
+    waits: dict[tuple[str, str], list[float]] = {key: [] for key in order}
+    texts: dict[tuple[str, str], str] = {}
+    clients = {name: httpx.Client() for name in servers}
+    try:
+        for name, kind in order:
+            url, pid = servers[name]
+            ran, waited = server_schedule(pid)
+            if kind == "version":
+                text, _, seconds = _version(url, clients[name])
+            else:
+                text, _, seconds = chat_streamed(url, MODEL, prompts[kind], client=clients[name])
+            ran_after, waited_after = server_schedule(pid)
+            times[name, kind].append(seconds)
+            cpu[name, kind].append((ran_after - ran) / 1e6)
+            waits[name, kind].append((waited_after - waited) / 1e6)
+            texts[name, kind] = text
+    finally:
+        for client in clients.values():
+            client.close()
+    out: dict[str, Any] = {"runs": runs}
+    for name, (_, pid) in servers.items():
+        floor = statistics.median(times[name, "version"])
+        out[name] = {}
+        for kind in kinds:
+            taken = sorted(times[name, kind])
+            row: dict[str, Any] = {
+                "median_ms": round(1000 * statistics.median(taken), 1),
+                "p95_ms": round(1000 * taken[max(0, round(0.95 * len(taken)) - 1)], 1),
+                "max_ms": round(1000 * taken[-1], 1),
+                "within_50ms": sum(t <= 0.05 for t in taken),
+                "median_ratio_to_version": round(statistics.median(taken) / floor, 2),
+                "answer": texts[name, kind][:200],
+            }
+            if pid:
+                spent = cpu[name, kind]
+                slowest = max(range(runs), key=times[name, kind].__getitem__)
+                row |= {
+                    "server_cpu_median_ms": round(statistics.median(spent), 1),
+                    "server_cpu_max_ms": round(max(spent), 1),
+                    "slowest_run_cpu_ms": round(spent[slowest], 1),
+                    "slowest_run_cpu_wait_ms": round(waits[name, kind][slowest], 1),
+                }
+            out[name][kind] = row
     return out
 
 
@@ -233,6 +289,12 @@ def main() -> None:
     parser.add_argument("--latency-runs", type=int, default=5)
     parser.add_argument("--styles", default="auto,generative", help="answer styles, in turn")
     parser.add_argument("--no-latency", action="store_true", help="only count the footers")
+    parser.add_argument("--task-runs", type=int, default=20, help="runs of each task alone")
+    parser.add_argument(
+        "--baseline-src",
+        type=Path,
+        help="another tree's src/ (e.g. main's): its server's tasks measured side by side",
+    )
     parser.add_argument("--workdir", default="/tmp/sabio-client-tasks", help="reused")
     parser.add_argument("--json", type=Path, help="default: bench/results/client-tasks-*.json")
     args = parser.parse_args()
@@ -241,13 +303,13 @@ def main() -> None:
     home, built = build_home(workdir, args.docs)
     english = load_questions(args.docs)[1][0]
     out: dict[str, Any] = {"docs": built, "chat_model": CHAT_MODEL, "styles": {}}
-    for style in args.styles.split(","):
-        settings = {
-            "SABIO_ANSWER_STYLE": style,
-            "SABIO_CHAT_MODEL": CHAT_MODEL,
-            "SABIO_OLLAMA_HOST": f"http://127.0.0.1:{_free_port()}",
-            "HF_HUB_OFFLINE": "1",
-        }
+    base = {
+        "SABIO_CHAT_MODEL": CHAT_MODEL,
+        "SABIO_OLLAMA_HOST": f"http://127.0.0.1:{_free_port()}",  # closed: no Ollama
+        "HF_HUB_OFFLINE": "1",
+    }
+    for style in filter(None, args.styles.split(",")):  # --styles '': the tasks only
+        settings = base | {"SABIO_ANSWER_STYLE": style}
         with running_server(home, workdir / f"server-{style}.log", settings) as server:
             ask(server.url, "chat-whole", english)  # warm-up: models loaded, not counted
             result: dict[str, Any] = {
@@ -258,12 +320,25 @@ def main() -> None:
         out["styles"][style] = result
         print(json.dumps({style: result}, indent=2, ensure_ascii=False))
     if not args.no_latency:  # temperature 0: the same answer every run, comparable times
-        settings |= {"SABIO_ANSWER_STYLE": "generative", "SABIO_TEMPERATURE": "0"}
-        with running_server(home, workdir / "server-latency.log", settings) as server:
-            chat_streamed(server.url, MODEL, english)  # warm-up
-            out["title_task"] = title_alone(server.url, english, args.repeats, server.process.pid)
-            out["latency"] = latency(server.url, english, args.latency_runs)
-        print(json.dumps({k: out[k] for k in ("title_task", "latency")}, indent=2))
+        settings = base | {"SABIO_ANSWER_STYLE": "generative", "SABIO_TEMPERATURE": "0"}
+        with contextlib.ExitStack() as stack:
+            server = stack.enter_context(
+                running_server(home, workdir / "server-latency.log", settings)
+            )
+            servers = {"this": (server.url, server.process.pid)}
+            if args.baseline_src:  # the same server from another tree's src, side by side
+                baseline = settings | {"PYTHONPATH": str(args.baseline_src.resolve())}
+                other = stack.enter_context(
+                    running_server(home, workdir / "server-baseline.log", baseline)
+                )
+                servers["baseline"] = (other.url, other.process.pid)
+                chat_streamed(other.url, MODEL, english)  # warm-up
+            answer = chat_streamed(server.url, MODEL, english)[0]  # warm-up
+            out["tasks"] = tasks_alone(servers, english, answer, args.task_runs)
+            print(json.dumps({"tasks": out["tasks"]}, indent=2, ensure_ascii=False), flush=True)
+            if args.latency_runs:
+                out["latency"] = latency(server.url, english, args.latency_runs)
+                print(json.dumps({"latency": out["latency"]}, indent=2))
     save(out, "client-tasks", args.json)
 
 

@@ -20,9 +20,10 @@ its own API or UI (issue 17). Too slow for every CI run: run it by hand.
      Started with auth off, offline, telemetry off, Sabio as its Ollama and as its
      embedding engine (``RAG_EMBEDDING_ENGINE=ollama``, ``embedded:all-minilm-l6-v2``).
      Driven through its REST API: the model list, the question ``--repeats`` times
-     streamed through ``/api/chat/completions`` to ``kb/docs``, the title,
-     tags and follow-up tasks through ``/api/v1/tasks/*`` (the requests its web page
-     makes after an answer), a file uploaded and embedded, then searched.
+     through ``/api/chat/completions`` to ``kb/docs`` as its page sends it (a new chat,
+     then a turn of that chat, in turn: ``openwebui_ask``), the title, tags and
+     follow-ups Open WebUI made itself and saved with each chat, the same tasks through
+     ``/api/v1/tasks/*``, a file uploaded and embedded, then searched.
    - **n8n**: ``npm install n8n`` with ``"overrides": {"xlsx": "0.18.5"}`` (n8n's own
      dependency points at a tarball on a CDN, outside the registry). A workflow (Code
      node → Basic LLM Chain with the **Ollama Chat Model** node; Code node → In-Memory
@@ -36,7 +37,9 @@ its own API or UI (issue 17). Too slow for every CI run: run it by hand.
      registry), ``bun install && bun run build:chrome`` with bun from npm. Loaded unpacked
      in Chromium (``/usr/bin/chromium``) with Playwright; its side panel asked the question
      ``--repeats`` times with ``kb/docs:latest``, then chat-with-page in embedding mode
-     with ``embedded:all-minilm-l6-v2`` (its Knowledge feature is not driven yet).
+     with ``embedded:all-minilm-l6-v2``, then its Knowledge (options page): a text file
+     added (embedded through Sabio's ``/api/embed``) and a question only that file
+     answers, asked with it selected (a screenshot: ``WORKDIR/pageassist/knowledge-answer.png``).
 
    A client that cannot be installed or started here is reported with the reason.
 4. A table: per client its version, each check (ok / the failure) and how many of the
@@ -54,6 +57,7 @@ import shutil
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -228,18 +232,129 @@ def openwebui_env(folder: Path, sabio_url: str) -> dict[str, str]:
     }
 
 
-def openwebui_stream(client: httpx.Client) -> str:
-    """One answer streamed through Open WebUI (without a chat id: with one, 0.12.4 wants
-    the message ids its web page makes and answers 409)."""
-    body = {"model": MODEL, "stream": True, "messages": [{"role": "user", "content": QUESTION}]}
-    parts = []
-    with client.stream("POST", "/api/chat/completions", json=body, timeout=600) as reply:
-        reply.raise_for_status()
-        for line in reply.iter_lines():
-            if line.startswith("data: {"):
-                for choice in json.loads(line[6:]).get("choices", []):
-                    parts.append(choice.get("delta", {}).get("content") or "")
-    return "".join(parts)
+TASKS = {"title_generation": True, "tags_generation": True, "follow_up_generation": True}
+
+
+@dataclass
+class OpenWebUIChat:
+    """A chat as Open WebUI keeps it: its id, the last answer's message id and text."""
+
+    id: str
+    reply: str
+    text: str
+
+
+def openwebui_ask(client: httpx.Client, previous: OpenWebUIChat | None) -> OpenWebUIChat:
+    """One question sent as Open WebUI 0.12.4's page sends it: the user's message and
+    the reply's ids it makes (``user_message``, ``id``), ``parent_id`` (None: a new chat,
+    which Open WebUI creates and titles at once, concurrently with the answer; else the
+    last answer's id, with ``chat_id``: a turn of that chat) and the background tasks
+    (tags and follow-ups after the answer). Without those ids a ``chat_id`` is refused
+    with 409 ("Message already exists or has an invalid ID", ``Chats.insert_chat_turn``:
+    the 409 an earlier run of this script saw, the script's own fault). With a chat id and
+    a reply id Open WebUI reads the whole answer itself and saves it into the chat, where
+    it is read back."""
+    user_id, reply_id = str(uuid.uuid4()), str(uuid.uuid4())
+    parent = previous.reply if previous else None
+    earlier = (
+        [{"role": "user", "content": QUESTION}, {"role": "assistant", "content": previous.text}]
+        if previous
+        else []
+    )
+    user_message = {
+        "id": user_id,
+        "parentId": parent,
+        "childrenIds": [],
+        "role": "user",
+        "content": QUESTION,
+        "models": [MODEL],
+        "timestamp": int(time.time()),
+    }
+    body: dict[str, Any] = {
+        "model": MODEL,
+        "stream": True,
+        "messages": [*earlier, {"role": "user", "content": QUESTION}],
+        "parent_id": parent,
+        "user_message": user_message,
+        "id": reply_id,
+        "background_tasks": TASKS,
+    }
+    if previous:
+        body["chat_id"] = previous.id
+    reply = client.post("/api/chat/completions", json=body, timeout=600)
+    reply.raise_for_status()
+    chat_id = previous.id if previous else _chat_holding(client, reply_id)
+    message = _chat(client, chat_id)["history"]["messages"][reply_id]
+    text = str(message.get("content") or "") or _output_text(message.get("output"))
+    if message.get("error"):
+        raise ValueError(f"Open WebUI saved an error: {message['error']}")
+    return OpenWebUIChat(chat_id, reply_id, text)
+
+
+def _chat(client: httpx.Client, chat_id: str) -> dict[str, Any]:
+    found = client.get(f"/api/v1/chats/{chat_id}")
+    found.raise_for_status()
+    return dict(found.json()["chat"])
+
+
+def _chat_holding(client: httpx.Client, message_id: str) -> str:
+    """The id of the chat Open WebUI made for a new chat's message ``message_id``."""
+    listed = client.get("/api/v1/chats/", params={"page": 1})
+    listed.raise_for_status()
+    for chat in listed.json()[:5]:
+        if message_id in _chat(client, chat["id"])["history"]["messages"]:
+            return str(chat["id"])
+    raise ValueError(f"no chat holds the message {message_id}")
+
+
+def _output_text(output: object) -> str:
+    """The text of Open WebUI's ``output`` items (``utils.misc.get_output_text``)."""
+    items = output if isinstance(output, list) else []
+    return "".join(
+        str(part.get("text") or "")
+        for item in items
+        if isinstance(item, dict) and item.get("type") == "message"
+        for part in item.get("content") or []
+        if isinstance(part, dict)
+    )
+
+
+def openwebui_chats(
+    client: httpx.Client, repeats: int, answers: list[str]
+) -> tuple[list[str], float]:
+    """``repeats`` questions: a new chat, then a turn of it, in turn (both ways a page
+    asks); the ids of the chats made, and the slowest question's seconds last."""
+    chats: list[str] = []
+    previous: OpenWebUIChat | None = None
+    slowest = 0.0
+    for n in range(repeats):
+        start = time.perf_counter()
+        previous = openwebui_ask(client, previous if n % 2 else None)
+        slowest = max(slowest, time.perf_counter() - start)
+        answers.append(previous.text)
+        if previous.id not in chats:
+            chats.append(previous.id)
+    return chats, slowest
+
+
+def openwebui_saved_tasks(client: httpx.Client, chats: list[str]) -> str:
+    """What Open WebUI itself made of its title, tags and follow-up tasks, as saved with
+    each chat: a title that is no placeholder, tags, follow-ups on the last answer."""
+    titled, tagged, followed, seen = 0, 0, 0, []
+    for chat_id in chats:
+        chat = _chat(client, chat_id)
+        title = str(chat.get("title") or "")
+        titled += title not in ("", "New Chat", "Your concise title here")
+        tags = [t.get("name") for t in client.get(f"/api/v1/chats/{chat_id}/tags").json()]
+        tagged += bool(tags) and tags != ["tag1", "tag2"]
+        follow_ups = chat["history"]["messages"][chat["history"]["currentId"]].get("followUps")
+        followed += bool(follow_ups)
+        seen.append(f"title {title!r}, tags {tags}, follow-ups {json.dumps(follow_ups)[:120]}")
+    n = len(chats)
+    counts = f"{titled}/{n} titled, {tagged}/{n} tagged, {followed}/{n} with follow-ups"
+    if min(titled, tagged, followed) < n:
+        raise ValueError(f"{counts}; the first: {seen[:1]}")
+    return f"ok: {counts}; the first: {seen[0]}"
 
 
 def openwebui_task(client: httpx.Client, task: str, answer: str) -> str:
@@ -303,11 +418,19 @@ def drive_openwebui(report: Report, folder: Path, sabio_url: str, repeats: int) 
             models = [m["id"] for m in client.get("/api/models").json()["data"]]
             report.checks["models listed"] = "ok" if MODEL in models else f"FAILED: {models}"
             answers: list[str] = []
-            report.check(
-                "chat streamed",
-                lambda: repeat(answers, repeats, lambda: openwebui_stream(client)),
-            )
+            chats: list[str] = []
+
+            def ask() -> str:
+                made, slowest = openwebui_chats(client, repeats, answers)
+                chats.extend(made)
+                return f"ok: {len(answers)} answers in {len(made)} chats, slowest {slowest:.1f} s"
+
+            report.check("chats (new, then a turn of each; streamed)", ask)
             report.checks["sources"] = report.count(answers)
+            report.check(
+                "its own title, tags, follow-ups (saved)",
+                lambda: openwebui_saved_tasks(client, chats),
+            )
             last = answers[-1] if answers else ""
             for task in ("title", "tags", "follow_up"):
                 report.check(f"task {task}", lambda t=task: openwebui_task(client, t, last))
@@ -576,6 +699,10 @@ def drive_pageassist(report: Report, folder: Path, sabio_url: str, repeats: int)
                 "chat with page (embedding mode)",
                 lambda: _with_page(context, worker, extension, documents),
             )
+            report.check(
+                "Knowledge (a document added, chat with it selected)",
+                lambda: _with_knowledge(context, extension, folder),
+            )
         finally:
             context.close()
 
@@ -601,6 +728,68 @@ def _with_page(context: Any, worker: Any, extension: str, documents: Path) -> st
     if len(answer) < 20 or "failed" in answer.lower():
         raise ValueError(f"no answer: {answer[-300:]!r}")
     return f"ok: {answer[:100]!r}"
+
+
+KNOWLEDGE_DOCUMENT = "html/bbc-1/expected.html"
+"""A BBC article, not in the knowledge base: an answer that uses it used Page Assist's."""
+KNOWLEDGE_QUESTION = "What is the greatest frustration of Obama's presidency?"
+KNOWLEDGE_WORDS = ("gun",)
+
+
+def knowledge_file(folder: Path) -> Path:
+    """The article's paragraphs as a text file, what a user would add to Page Assist."""
+    import html
+    import re
+
+    page = (DATA / "documents" / KNOWLEDGE_DOCUMENT).read_text()
+    paragraphs = [re.sub(r"<[^>]+>", "", p) for p in re.findall(r"<p>(.*?)</p>", page, re.S)]
+    text = "\n\n".join(" ".join(html.unescape(p).split()) for p in paragraphs if p.strip())
+    path = folder / "knowledge" / "obama-bbc.txt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("Obama admits US gun laws are his 'biggest frustration'\n\n" + text)
+    return path
+
+
+def _with_knowledge(context: Any, extension: str, folder: Path) -> str:
+    """Page Assist's Knowledge, driven as a user does on its options page: a text file
+    added (Page Assist splits it and embeds the passages through Sabio's /api/embed with
+    the default embedding model), then, in its chat with that knowledge selected and
+    ``kb/docs`` as the model, a question only the file answers. Page Assist retrieves
+    the passages itself and sends them in its prompt (sabio.server.client_context)."""
+    document = knowledge_file(folder)
+    page = context.new_page()
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.goto(f"chrome-extension://{extension}/options.html")  # a MemoryRouter: clicks only
+    page.locator('a[href="/settings"]').first.click(timeout=60_000)
+    page.locator('a[href="/settings/knowledge"]').first.click()
+    page.get_by_text("Add New Knowledge").click()
+    page.locator(".ant-modal input[type=file]").set_input_files(str(document))
+    page.locator(".ant-modal button[type=submit]").click()
+    deadline = time.monotonic() + 600
+    status = ""
+    while time.monotonic() < deadline and status not in ("Finished", "Failed"):
+        time.sleep(2)
+        row = page.locator("tr", has_text=document.name).first
+        text = row.inner_text() if row.count() else ""
+        status = next((s for s in ("Finished", "Failed", "Processing") if s in text), "")
+    if status != "Finished":
+        raise ValueError(f"the knowledge is {status or 'not listed'} after embedding")
+    started = time.perf_counter()
+    page.goto(f"chrome-extension://{extension}/options.html")  # its chat
+    page.locator("button:has(svg.lucide-blocks)").first.click(timeout=60_000)
+    page.locator(".ant-dropdown-menu-item", has_text=document.name).first.click()
+    box = page.locator("textarea").first
+    box.fill(KNOWLEDGE_QUESTION)
+    text = _answer(page)
+    seconds = time.perf_counter() - started
+    page.screenshot(path=str(folder / "knowledge-answer.png"), full_page=True)
+    answer = text.split(KNOWLEDGE_QUESTION)[-1]
+    if not any(word in answer.lower() for word in KNOWLEDGE_WORDS):
+        raise ValueError(f"the answer does not use the document: {answer[-400:]!r}")
+    if not any(f in answer for f in ("\nSources", "\nFuentes")):
+        raise ValueError(f"no Sources list: {answer[-400:]!r}")
+    quoted = " ".join(answer.split())[:160]
+    return f"ok: embedded ({document.name}), answered in {seconds:.0f} s: {quoted!r}"
 
 
 @contextmanager

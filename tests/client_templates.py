@@ -16,6 +16,14 @@
   ``User: {input}\\nAI: {output}``.
 - Continue, ``core/util/chatDescriber.ts`` (continuedev/continue; Apache-2.0): the prompt,
   then the user's message.
+
+And the prompts that carry a client's own passages (for :mod:`test_client_context`): Page
+Assist's ``DEFAUTL_RAG_SYSTEM_PROMPT`` (``src/services/ollama.ts``, 1.5.72), filled in by
+``src/hooks/chat-modes/ragMode.ts`` with ``formatDocs``'s ``<doc id='N'>`` blocks
+(``src/chain/chat-with-x.ts``) and sent as the one user message; LangChain's
+question-answering "stuff" prompt (``langchain/chains/question_answering/stuff_prompt.py``;
+MIT). Before a follow-up Page Assist sends ``DEFAULT_RAG_QUESTION_PROMPT`` (the same file),
+``{chat_history}`` as ``Human: …``/``Assistant: …`` lines, for the query it searches with.
 """
 
 from __future__ import annotations
@@ -277,3 +285,15 @@ def librechat(template: str, conversation: Conversation) -> str:
 
 def continue_dev(conversation: Conversation) -> str:
     return CONTINUE_TITLE + conversation[0][1]
+
+
+PAGE_ASSIST_RAG = "You are a helpful AI assistant. Use the following pieces of context to answer the question at the end. If you don't know the answer, just say you don't know. DO NOT try to make up an answer. If the question is not related to the context, politely respond that you are tuned to only answer questions that are related to the context.  {context}  Question: {question} Helpful answer:"
+
+LANGCHAIN_STUFF = """Use the following pieces of context to answer the question at the end. If you don't know the answer, just say that you don't know, don't try to make up an answer.
+
+{context}
+
+Question: {question}
+Helpful Answer:"""
+
+PAGE_ASSIST_CONDENSE = "Given the following conversation and a follow up question, rephrase the follow up question to be a standalone question.   Chat History: {chat_history} Follow Up Input: {question} Standalone question:"

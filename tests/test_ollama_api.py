@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import ollama
 import pytest
+from client_templates import PAGE_ASSIST_CONDENSE, PAGE_ASSIST_RAG
 from conftest import running_server
 from fake_servers import FakeOllama, chat_model, closed_port, embedding_model
 
@@ -163,6 +164,36 @@ def test_chat_history_reaches_the_answer(url: str, tmp_path: Path) -> None:
     reply = httpx.post(f"{url}/api/chat", json=body)
     assert reply.status_code == 200, reply.text
     assert reply.json()["done"] is True
+
+
+def test_page_assist_knowledge_is_answered_from_the_passages_it_sends(url: str) -> None:
+    """Page Assist's Knowledge retrieves on its side and sends its passages in LangChain's
+    "stuff" prompt (tests/test_client_context.py): the question is answered from them
+    (fake:cite quotes passage 1), beside the knowledge base's, and the Sources list names
+    them; before, the whole prompt was searched as the question and they were ignored.
+    Its request to rephrase a follow-up for its own search gets the query at once."""
+    context = "<doc id='0'>Las mareas vivas de Brest llegan dos veces al mes con la luna.</doc>"
+    prompt = PAGE_ASSIST_RAG.replace("{context}", context).replace(
+        "{question}", "¿Cuándo llegan las mareas vivas de Brest?"
+    )
+    body = {"model": "kb/docs:latest", "messages": [{"role": "user", "content": prompt}]}
+    for stream in (True, False):
+        reply = httpx.post(f"{url}/api/chat", json={**body, "stream": stream})
+        assert reply.status_code == 200, reply.text
+        lines = [json.loads(line) for line in reply.text.splitlines() if line]
+        text = "".join(line["message"]["content"] for line in lines)
+        answer, _, footer = text.partition("\n---\n**Fuentes**\n")
+        assert answer.startswith("Las mareas vivas de Brest") and "[1]" in answer, text
+        assert "- [1] el contexto enviado con la pregunta: “Las mareas vivas" in footer, text
+    generated = httpx.post(
+        f"{url}/api/generate", json={"model": "kb/docs", "prompt": prompt, "stream": False}
+    )
+    assert generated.json()["response"].startswith("Las mareas vivas de Brest")
+    history = "Human: ¿Cuándo llegan las mareas vivas?\nAssistant: Dos veces al mes [1]."
+    condense = PAGE_ASSIST_CONDENSE.replace("{chat_history}", history)
+    body["messages"] = [{"role": "user", "content": condense.replace("{question}", "¿y en Brest?")}]
+    rephrased = httpx.post(f"{url}/api/chat", json={**body, "stream": False}).json()
+    assert rephrased["message"]["content"] == "¿Cuándo llegan las mareas vivas? ¿y en Brest?"
 
 
 def test_generate_with_a_knowledge_base(client: ollama.Client) -> None:

@@ -8,7 +8,9 @@ the metrics (nanoseconds; token counts estimated where the model gives none). Th
 clients' own tasks (titles, tags, follow-ups, queries: :mod:`.client_tasks`) get an
 answer in the format they ask, without retrieval; other ``### Task:`` prompts of Open
 WebUI go to the plain chat model, and so does a request for Sabio's embedded model by
-name (``generator``). The lines are made
+name (``generator``). A prompt that carries the client's own passages (Page Assist's
+Knowledge and chat with a page: :mod:`.client_context`) is answered from them and the
+knowledge base's (:meth:`Sabio.ask_page`). The lines are made
 by a blocking generator, run step by step on the threads for waiting work
 (:mod:`.threads`) and closed as soon as the client goes, as :mod:`.events` does; the
 OpenAI API (:mod:`.openai_api`) sends the same lines in its own shape.
@@ -25,13 +27,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 import anyio
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
 from sabio.answer import Answer, AnswerStream, Turn, answer_notes
 from sabio.errors import ModelError, SabioError
 from sabio.models import ChatModel, ChatOptions, Message, estimate_tokens
 from sabio.notes import note_id
+from sabio.pages import is_page_passage, open_page
 from sabio.search import SearchHit
+from sabio.server.client_context import GivenContext, given_context, standalone_question
 from sabio.server.client_tasks import ClientTask, answer_task, recognise, uses_model
 from sabio.server.errors import sabio_error_status
 from sabio.server.events import close_iterator
@@ -74,15 +78,25 @@ class KbRequest:
     """Open WebUI's ``### Task:`` (a client task not recognised): to the plain chat model."""
     client_task: ClientTask | None = None
     """A client task recognised (:mod:`.client_tasks`): answered in the format it asks."""
+    context: GivenContext | None = None
+    """Passages the client retrieved itself, sent in its prompt (:mod:`.client_context`)."""
+    standalone: str | None = None
+    """A follow-up made a standalone question for the client's search (the same module)."""
     generator: str = ""
     """A chat model to answer with directly, without retrieval (the embedded model)."""
     answer_id: str = field(default_factory=new_answer_id)
     """The id feedback on this answer names (:mod:`.given`), when it is a knowledge base's."""
 
     @property
+    def at_once(self) -> bool:
+        """A client's task or a standalone query: a few words the client reads whole, made
+        on one trip to a thread and sent together (:func:`streamed_reply`)."""
+        return self.client_task is not None or self.standalone is not None
+
+    @property
     def id_headers(self) -> dict[str, str]:
         """The answer's id as a header, for a knowledge base's answer (not a task's)."""
-        plain = not (self.task or self.client_task or self.generator)
+        plain = not (self.task or self.client_task or self.generator or self.standalone)
         return {HEADER: self.answer_id} if plain else {}
 
 
@@ -99,6 +113,9 @@ def kb_request(model: str, name: str, body: dict[str, Any], *, chat: bool) -> Kb
     if not chat:
         prompt = str(body.get("prompt") or "")
         messages: list[Message] = [{"role": "user", "content": prompt}]
+        if (context := given_context(prompt)) is not None:
+            question, chat = context.question, False
+            return KbRequest(model, name, question, [], messages, chat, False, context=context)
         return (
             KbRequest(
                 model, name, prompt, [], messages, False, _is_task(prompt), recognise(messages)
@@ -127,6 +144,12 @@ def kb_request(model: str, name: str, body: dict[str, Any], *, chat: bool) -> Kb
             turns.append(Turn(pending, _FOOTER.sub("", message["content"]).strip()))
             pending = None
     question = messages[-1]["content"]
+    if (standalone := standalone_question(question)) is not None:
+        return KbRequest(model, name, question, [], messages, True, False, standalone=standalone)
+    if (context := given_context(question)) is not None:
+        return KbRequest(
+            model, name, context.question, turns, messages, True, False, context=context
+        )
     task = recognise(messages)
     return KbRequest(model, name, question, turns, messages, True, _is_task(question), task)
 
@@ -166,14 +189,16 @@ def kb_lines(services: Services, request: KbRequest) -> Iterator[dict[str, Any]]
     settings = services.settings
     answer: Answer | None = None
     stream: AnswerStream | None = None
-    if request.client_task is not None:
+    if request.standalone is not None:
+        pieces = iter([request.standalone])
+    elif request.client_task is not None:
         pieces = iter([task_answer(services, request, request.client_task)])
     elif request.task or request.generator:
         options = ChatOptions(max_tokens=settings.answer_tokens, temperature=settings.temperature)
         model = services.reader.chat_model(request.generator or None)
         pieces = iter(model.stream(request.messages, options))
     else:
-        stream = services.reader.ask(request.question, request.kb, history=request.history)
+        stream = kb_answer(services, request)
         answer = stream.answer
         pieces = iter(stream)
     text: list[str] = []
@@ -214,6 +239,14 @@ def kb_lines(services: Services, request: KbRequest) -> Iterator[dict[str, Any]]
     )
 
 
+def kb_answer(services: Services, request: KbRequest) -> AnswerStream:
+    """The knowledge base's answer; with passages the client sent, from those too."""
+    if request.context is None:
+        return services.reader.ask(request.question, request.kb, history=request.history)
+    given = open_page(request.context.text, title=request.context.title)
+    return services.reader.ask_page(request.question, given, request.kb, history=request.history)
+
+
 def task_answer(services: Services, request: KbRequest, task: ClientTask) -> str:
     """A client's task answered (:mod:`.client_tasks`): by the chat model when it runs
     requests in parallel, else at once from the conversation."""
@@ -237,18 +270,29 @@ def sources_footer(kb: str, answer: Answer, consulted: Sequence[SearchHit] = ())
     heading, page_word = SOURCES.get(answer.language, SOURCES["en"])
     uncited = UNCITED.get(answer.language, UNCITED["en"])
 
-    def where(document_id: int, document: str, page: int | None) -> str:
+    def where(document_id: int, document: str, page: int | None, title: str, text: str) -> str:
+        if is_page_passage(document_id):  # the client's own passages (:mod:`.client_context`)
+            words = text.split()
+            return f"{title}: “{' '.join(words[:8])}{'…' if len(words) > 8 else ''}”"
         name = str(document_link(kb, document_id, document)["document"])
         return name if page is None else f"{name}, {page_word} {page}"
 
     lines = [f"\n\n---\n**{heading}**\n"]
     for citation in answer.citations:
-        place = where(citation.document_id, citation.document, citation.page)
+        place = where(
+            citation.document_id,
+            citation.document,
+            citation.page,
+            citation.title,
+            citation.snippet,
+        )
         if note_id(citation.document) is not None:
             place = citation.title  # "Correction by ana, 2026-12-03"
         lines.append(f"- [{citation.number}] {place}\n")
     if not answer.citations:
-        places = dict.fromkeys(where(h.document_id, h.document, h.page) for h in consulted)
+        places = dict.fromkeys(
+            where(h.document_id, h.document, h.page, h.title, h.text) for h in consulted
+        )
         if places:
             lines.append(uncited["no_answer" if answer.no_answer else "uncited"] + "\n")
             lines += [f"- {place}\n" for place in places]
@@ -287,11 +331,17 @@ async def streamed_reply(
     encode: Encoder | None = None,
     media_type: str = NDJSON,
     headers: dict[str, str] | None = None,
-) -> StreamingResponse:
+    *,
+    at_once: bool = False,
+) -> Response:
     """NDJSON (or what ``encode`` writes); the first line is made before the response
     starts, so what fails before it (unknown knowledge base, model not there) is a plain
     error with its status; what fails after it is a last error line, in the language
-    ``accept_language`` prefers."""
+    ``accept_language`` prefers. ``at_once``: every line made on one trip to a thread,
+    then sent in one body (a client's task: each trip is a wait for a CPU on a busy
+    machine, four for a streamed task's two lines)."""
+    if at_once:
+        return await _whole_body(lines, encode or _encode, media_type, headers)
     try:
         first = await run_waiting(next, lines, None)
     except BaseException as exc:
@@ -302,6 +352,24 @@ async def streamed_reply(
         raise
     sent = _send(lines, first, encode or _encode, accept_language)
     return StreamingResponse(sent, media_type=media_type, headers=STREAM_HEADERS | (headers or {}))
+
+
+async def _whole_body(
+    lines: Iterator[dict[str, Any]],
+    encode: Encoder,
+    media_type: str,
+    headers: dict[str, str] | None,
+) -> Response:
+    try:
+        collected: list[dict[str, Any]] = await run_waiting(list, lines)
+    except BaseException as exc:
+        with anyio.CancelScope(shield=True):
+            await run_waiting(close_iterator, lines)
+        if isinstance(exc, SabioError):
+            raise translated(exc) from exc
+        raise
+    body = b"".join(encode(line) for line in collected)
+    return Response(body, media_type=media_type, headers=STREAM_HEADERS | (headers or {}))
 
 
 async def _send(

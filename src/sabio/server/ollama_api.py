@@ -501,7 +501,7 @@ async def _answer(request: Request, *, chat: bool) -> Response:
     if body.get("stream") is False:
         return JSONResponse(await whole_reply(lines, chat), headers=asked.id_headers)
     language = request.headers.get("accept-language", "")
-    return await streamed_reply(lines, language, headers=asked.id_headers)
+    return await streamed_reply(lines, language, headers=asked.id_headers, at_once=asked.at_once)
 
 
 # everything else is Ollama's

@@ -122,6 +122,7 @@ async def chat_completions(request: Request) -> Response:
             completion.chunk,
             media_type=EVENT_STREAM,
             headers=asked.id_headers,
+            at_once=asked.at_once,
         )
     whole = completion.whole(await whole_reply(lines, chat=True))
     return JSONResponse(whole, headers=asked.id_headers)
