@@ -29,7 +29,7 @@ import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -114,6 +114,9 @@ class SearchHit:
     vector_rank: int | None
     similarity: float | None = None
     """Cosine similarity of the chunk's vector to the query's (None: not a vector hit)."""
+    vector_model: str = ""
+    """The model whose cosine ``similarity`` is, when it is one part of a paired model
+    (:mod:`sabio.models.paired`): the topic gate uses that part's floor."""
 
 
 def query_terms(query: str) -> list[str]:
@@ -240,7 +243,10 @@ def search_chunks(
     found = keyword_hits + vector + (within[0] + within[1] if within else [])
     owners = index.documents_of(kb, [cid for cid, _ in found]) if documents else {}
     weight = vector_weight(ranked_by, query, found_in)
-    return _fuse(store, keyword_hits, vector, k, depth, weight, documents, owners, within)
+    hits = _fuse(store, keyword_hits, vector, k, depth, weight, documents, owners, within)
+    if ranked_by is not None and ranked_by is not embedder:  # one part of a pair
+        hits = [replace(h, vector_model=ranked_by.name) for h in hits]
+    return hits
 
 
 def vector_ranking(
