@@ -33,7 +33,7 @@ from sabio.evaluation import BeirSet
 LOCALE = Path("/usr/share/locale")
 LANGUAGES = ("de", "fr", "it", "pt", "ru", "zh_CN", "ar", "ja")
 MIN_WORDS = 6
-MAX_DOCS = 1500
+MAX_DOCS = 400
 _WORD = re.compile(r"[^\W\d_]+")
 
 

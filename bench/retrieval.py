@@ -307,6 +307,7 @@ def main() -> None:
         help="held-out languages from the machine's gettext catalogs instead (bench/heldout.py;"
         " default: de fr it pt ru zh_CN ar ja)",
     )
+    parser.add_argument("--others", nargs="+", help=f"instead of {OTHER_EMBEDDERS}")
     parser.add_argument("--scifact-limit", type=int, help="SciFact's first N abstracts only")
     parser.add_argument("--no-anchors", action="store_true", help="leave out the dense baseline")
     args = parser.parse_args()
@@ -325,7 +326,7 @@ def main() -> None:
     anchor = ANCHOR_EMBEDDER if args.no_cache else "cached:" + ANCHOR_EMBEDDER.split(":", 1)[1]
     embedder = get_embedding_model(settings, anchor)
     others = {}
-    for name in () if args.only_default else OTHER_EMBEDDERS:
+    for name in () if args.only_default else (args.others or OTHER_EMBEDDERS):
         other = name if args.no_cache else "cached:" + name.split(":", 1)[1]
         others[f"sabio:{name}"] = load_settings({"embedding_model": other}, environ={})
     if args.sec10q:
