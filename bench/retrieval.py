@@ -42,12 +42,18 @@ from sabio.models import (
     get_embedding_model,
     register_embedding_backend,
 )
+from sabio.models.paired import SEPARATOR, PairedModel
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 RESULTS = Path(__file__).resolve().parent / "results"
-EMBEDDER = "embedded:all-minilm-l6-v2"
-OTHER_EMBEDDERS = ("embedded:use-multilingual",)
-"""Also run Sabio with these (``sabio:<model>`` rows), unless --only-default."""
+EMBEDDER = "embedded:all-minilm-l6-v2+use-multilingual"
+"""Sabio's embedded default (the "Sabio default" row): MiniLM and USE multilingual, each
+where it wins (sabio.models.paired)."""
+ANCHOR_EMBEDDER = "embedded:all-minilm-l6-v2"
+"""The anchors' dense baseline embeds with this one."""
+OTHER_EMBEDDERS = ("embedded:all-minilm-l6-v2", "embedded:use-multilingual")
+"""Also run Sabio with these (``sabio:<model>`` rows), unless --only-default: the default
+before issue 25 and USE multilingual alone."""
 ANCHOR_CHUNK, ANCHOR_OVERLAP, ANCHOR_TOP_K = 1000, 100, 4
 DEPTH = 100
 BOOTSTRAP = 2000
@@ -94,7 +100,10 @@ _CACHED: dict[str, CachedEmbedder] = {}
 
 def _cached_backend(cache: Path) -> None:
     @register_embedding_backend("cached")
-    def _factory(settings: Settings, model: str) -> CachedEmbedder:
+    def _factory(settings: Settings, model: str) -> EmbeddingModel:
+        if SEPARATOR in model:  # a pair: each part cached on its own
+            parts = [_factory(settings, part) for part in model.split(SEPARATOR)]
+            return PairedModel(f"cached:{model}", parts)
         if model not in _CACHED:
             _CACHED[model] = CachedEmbedder(settings, model, cache / f"{model}.npz")
         return _CACHED[model]
@@ -159,7 +168,11 @@ def _progress(what: str, done: int, total: int | None) -> None:
 
 
 def run_set(
-    data: BeirSet, settings: Settings, embedder: EmbeddingModel, others: dict[str, Settings]
+    data: BeirSet,
+    settings: Settings,
+    embedder: EmbeddingModel,
+    others: dict[str, Settings],
+    anchors: bool = True,
 ) -> dict[str, Any]:
     queries = {q: data.queries[q] for q in data.qrels}
     rows: dict[str, Any] = {"queries": len(queries), "documents": len(data.corpus)}
@@ -169,6 +182,8 @@ def run_set(
         ("anchors", lambda: anchor_baseline(data, queries, embedder)),
         ("sabio", lambda: run_sabio(data, settings, _progress)),
     ]
+    if not anchors:
+        del systems[1]
     for system, other in others.items():
         systems.append((system, lambda other=other: run_sabio(data, other, _progress)))
     for name, fn in systems:
@@ -178,8 +193,12 @@ def run_set(
         rows[name] = {**score(rankings, data.qrels), "seconds": round(seconds, 1)}
         per_query[name] = {q: ndcg(rankings.get(q, []), rel, 10) for q, rel in data.qrels.items()}
         print(f"\r  {name:<8} {rows[name]}", file=sys.stderr)
-    best = max(("bm25", "anchors"), key=lambda name: rows[name]["ndcg@10"])
+    best = max(("bm25", "anchors") if anchors else ("bm25",), key=lambda n: rows[n]["ndcg@10"])
     rows["margin"] = {"over": best, **paired_bootstrap(per_query["sabio"], per_query[best])}
+    for system in others:  # the default against each other embedder, paired
+        rows.setdefault("against", {})[system] = paired_bootstrap(
+            per_query["sabio"], per_query[system]
+        )
     rows["ndcg@10 per query"] = per_query
     return rows
 
@@ -194,12 +213,19 @@ def paired_bootstrap(ours: dict[str, float], theirs: dict[str, float]) -> dict[s
     return {"diff": round(float(diffs.mean()), 4), "low": round(low, 4), "high": round(high, 4)}
 
 
-def default_sets() -> list[BeirSet]:
+def default_sets(scifact_limit: int | None = None) -> list[BeirSet]:
+    """XQuAD's four directions first (small), then SciFact; ``scifact_limit``: its first
+    N abstracts only, and the claims whose relevant abstracts are all among them."""
     xquad = DATA / "xquad_retrieval"
     es, en = load_beir(xquad / "es"), load_beir(xquad / "en")
     scifact = load_beir(DATA / "beir_scifact", "train")
+    corpus, qrels, name = scifact.corpus, scifact.qrels, "scifact (train)"
+    if scifact_limit is not None:
+        corpus = dict(list(corpus.items())[:scifact_limit])
+        qrels = {q: rel for q, rel in qrels.items() if set(rel) <= set(corpus)}
+        name = f"scifact (train, first {scifact_limit} abstracts)"
     return [
-        BeirSet("scifact (train)", scifact.corpus, scifact.queries, scifact.qrels),
+        BeirSet(name, corpus, scifact.queries, qrels),
         BeirSet("xquad-es", es.corpus, es.queries, es.qrels),
         BeirSet("xquad-en", en.corpus, en.queries, en.qrels),
         BeirSet("xquad es→en (Spanish questions, English corpus)", en.corpus, es.queries, es.qrels),
@@ -218,7 +244,8 @@ def table(results: dict[str, dict[str, Any]], others: Sequence[str] = ()) -> str
     labels |= {system: f"Sabio with {system.split(':', 1)[1]}" for system in others}
     margins = []
     for name, rows in results.items():
-        for i, system in enumerate(("bm25", "anchors", "sabio", *others)):
+        shown = [n for n in ("bm25", "anchors", "sabio", *others) if n in rows]
+        for i, system in enumerate(shown):
             m = rows[system]
             cells = [m[k] for k in ("ndcg@10", "recall@5", "recall@10", "recall@100", "mrr@10")]
             first = f"{name} ({rows['queries']} q)" if i == 0 else ""
@@ -230,6 +257,11 @@ def table(results: dict[str, dict[str, Any]], others: Sequence[str] = ()) -> str
             f"| {name} | {labels[margin['over']]} | {100 * margin['diff']:+.2f} | "
             f"[{100 * margin['low']:+.2f}, {100 * margin['high']:+.2f}] |"
         )
+        for system, against in rows.get("against", {}).items():
+            margins.append(
+                f"| {name} | {labels[system]} | {100 * against['diff']:+.2f} | "
+                f"[{100 * against['low']:+.2f}, {100 * against['high']:+.2f}] |"
+            )
     lines += [
         "",
         "| data set | Sabio against | nDCG@10 difference, points | 95% interval (bootstrap) |",
@@ -268,7 +300,21 @@ def main() -> None:
         type=float,
         help="the search's vector weight across languages (sabio.search), for a sweep",
     )
+    parser.add_argument(
+        "--heldout",
+        nargs="*",
+        metavar="LANG",
+        help="held-out languages from the machine's gettext catalogs instead (bench/heldout.py;"
+        " default: de fr it pt ru zh_CN ar ja)",
+    )
+    parser.add_argument("--others", nargs="+", help=f"instead of {OTHER_EMBEDDERS}")
+    parser.add_argument("--scifact-limit", type=int, help="SciFact's first N abstracts only")
+    parser.add_argument("--no-anchors", action="store_true", help="leave out the dense baseline")
     args = parser.parse_args()
+    if args.heldout == []:
+        import heldout
+
+        args.heldout = list(heldout.LANGUAGES)
     if args.cross_language_weight is not None:
         import sabio.search
 
@@ -277,9 +323,10 @@ def main() -> None:
     _cached_backend(args.cache)
     model = EMBEDDER if args.no_cache else "cached:" + EMBEDDER.split(":", 1)[1]
     settings = load_settings({"embedding_model": model}, environ={})
-    embedder = get_embedding_model(settings, model)
+    anchor = ANCHOR_EMBEDDER if args.no_cache else "cached:" + ANCHOR_EMBEDDER.split(":", 1)[1]
+    embedder = get_embedding_model(settings, anchor)
     others = {}
-    for name in () if args.only_default else OTHER_EMBEDDERS:
+    for name in () if args.only_default else (args.others or OTHER_EMBEDDERS):
         other = name if args.no_cache else "cached:" + name.split(":", 1)[1]
         others[f"sabio:{name}"] = load_settings({"embedding_model": other}, environ={})
     if args.sec10q:
@@ -291,17 +338,22 @@ def main() -> None:
         print(sec10q.table(found))
         _write(found, "sec10q")
         return
-    if args.queries_from:
+    if args.heldout:
+        import heldout
+
+        sets = heldout.heldout_sets(tuple(args.heldout))
+    elif args.queries_from:
         queries, corpus = (load_beir(p, args.split) for p in args.queries_from)
         sets = [corpus.with_queries(queries)]
     else:
-        sets = [load_beir(p, args.split) for p in args.paths] or default_sets()
+        sets = [load_beir(p, args.split) for p in args.paths] or default_sets(args.scifact_limit)
+        sets = sets[1:] + sets[:1] if not args.paths else sets  # the small ones first
     results = {}
     for data in sets:
         print(
             f"{data.name}: {len(data.corpus)} documents, {len(data.qrels)} queries", file=sys.stderr
         )
-        results[data.name] = run_set(data, settings, embedder, others)
+        results[data.name] = run_set(data, settings, embedder, others, not args.no_anchors)
         for cached in _CACHED.values():
             cached.save()
     print(table(results, list(others)))

@@ -258,3 +258,19 @@ def test_a_new_topic_in_a_conversation_is_searched_as_asked(
     list(stream)
     assert stream.answer.query == "Who won the chess olympiad?"
     assert stream.answer.no_answer
+
+
+def test_a_paired_models_hit_meets_the_floor_of_the_part_that_ranked_it() -> None:
+    from dataclasses import replace
+
+    from sabio.answer import SIMILARITY_FLOORS, relevant_hits
+
+    minilm, use = "embedded:all-minilm-l6-v2", "embedded:use-multilingual"
+    hit = replace(_hit(1, 3), text="nothing shared", similarity=0.3)
+    floor = SIMILARITY_FLOORS[minilm]
+    assert SIMILARITY_FLOORS[use] < 0.3 < floor
+    assert relevant_hits("¿Quién ganó la carrera?", [hit], floor) == []
+    ranked_by_use = replace(hit, vector_model=use)
+    assert relevant_hits("¿Quién ganó la carrera?", [ranked_by_use], floor) == [ranked_by_use]
+    ranked_by_minilm = replace(hit, vector_model=minilm)
+    assert relevant_hits("Who won the race?", [ranked_by_minilm], None) == []

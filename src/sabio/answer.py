@@ -56,15 +56,20 @@ from sabio.terms import tokens
 log = logging.getLogger(__name__)
 
 LANGUAGES = ("en", "es")
-SIMILARITY_FLOORS = {"embedded:all-minilm-l6-v2": 0.45}
+SIMILARITY_FLOORS = {"embedded:all-minilm-l6-v2": 0.45, "embedded:use-multilingual": 0.25}
 """Per embedding model: a passage at least this close to the question counts as on topic.
 
 Cosine scales differ between models, so a floor is only used where it was measured
 (``bench/answers.py gate``, docs/benchmarks.md): for MiniLM, 0.45 with
 :data:`COVERAGE_FLOOR` 0.5 (words weighted by idf) kept 99% (es) and 95% (en) of
 answerable XQuAD questions and refused 100% / 97% / 90% of Spanish / SciFact / English
-questions asked of an unrelated corpus. With other models every vector match counts and
-the prompt's own rule ("reply exactly: not in your documents") decides."""
+questions asked of an unrelated corpus. For USE multilingual, whose cosines run lower,
+0.25 (vectors alone, each question's best passage of its corpus: kept 93% / 94% / 86% /
+92% of XQuAD es / en / es→en / en→es, refused 90% of XQuAD questions over SciFact and
+67-68% of SciFact claims over XQuAD; docs/benchmarks.md, issue 25). A paired model's hit
+gets the floor of the part that ranked it (``SearchHit.vector_model``). With other models
+every vector match counts and the prompt's own rule ("reply exactly: not in your
+documents") decides."""
 COVERAGE_FLOOR = 0.5
 """A passage holding at least this share of the question's words, weighted by how rare
 each is in the knowledge base, counts as on topic."""
@@ -125,7 +130,10 @@ def relevant_hits(
     return [
         hit
         for hit in hits
-        if (hit.similarity is not None and hit.similarity >= floor)
+        if (
+            hit.similarity is not None
+            and hit.similarity >= SIMILARITY_FLOORS.get(hit.vector_model, floor)
+        )
         or coverage(query, hit, weights) >= COVERAGE_FLOOR
     ]
 

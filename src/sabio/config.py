@@ -75,7 +75,8 @@ class Settings:
     embedding_model: str = _setting(
         "auto",
         "Embedding model for new knowledge bases, as 'backend:model'; 'auto' picks an Ollama "
-        "embedding model when Ollama answers and has one, else the embedded MiniLM.",
+        "embedding model when Ollama answers and has one, else the embedded pair "
+        "(MiniLM within English, USE multilingual for other languages and across them).",
     )
     chat_model: str = _setting(
         "auto",

@@ -77,6 +77,10 @@ def run_checks(sabio: Sabio) -> Iterator[Check]:
 EMBEDDER_WHY = {
     "embedded:use-multilingual": "multilingual: a question finds passages in another language",
     "embedded:all-minilm-l6-v2": "English-centred: in other languages search leans on keywords",
+    "embedded:all-minilm-l6-v2+use-multilingual": (
+        "MiniLM for English within English, USE multilingual for other languages and "
+        "across them: a question finds passages in another language"
+    ),
 }
 """What Sabio's own embedders are good for, said beside each knowledge base using one
 (`sabio kb reindex NAME --embedding-model …` switches)."""

@@ -93,7 +93,13 @@ class DatabaseIndex:
         document_ids: Sequence[int] | None = None,
     ) -> list[tuple[int, float]]:
         vector = np.asarray(query, dtype=np.float32).reshape(-1)
-        return self.rankings.vector_search(kb, vector, limit, document_ids)
+        hits = self.rankings.vector_search(kb, vector, limit, document_ids)
+        # the database gives cosines; a query vector that is not unit-length (one part of
+        # a paired model, sabio.models.paired) gets dot products, as the in-process index
+        length = float(np.linalg.norm(vector))
+        if hits and abs(length - 1.0) > 1e-3 and length > 0:
+            hits = [(cid, score * length) for cid, score in hits]
+        return hits
 
     def keyword_search(
         self,

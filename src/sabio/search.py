@@ -29,11 +29,15 @@ import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
+import numpy as np
+from numpy.typing import NDArray
 
 from sabio.document_field import field_tokens
 from sabio.language import detect_language, text_language
 from sabio.models import EmbeddingModel, embedding_languages
+from sabio.models.paired import PairedModel
 from sabio.ranking import SearchIndex
 from sabio.store import KnowledgeBase, SabioStore, StoredChunk
 from sabio.terms import light_stem, tokens
@@ -110,6 +114,9 @@ class SearchHit:
     vector_rank: int | None
     similarity: float | None = None
     """Cosine similarity of the chunk's vector to the query's (None: not a vector hit)."""
+    vector_model: str = ""
+    """The model whose cosine ``similarity`` is, when it is one part of a paired model
+    (:mod:`sabio.models.paired`): the topic gate uses that part's floor."""
 
 
 def query_terms(query: str) -> list[str]:
@@ -214,9 +221,11 @@ def search_chunks(
     # numpy and the embedder release the GIL: both rankings at once
     keyword = _RANKERS.submit(index.keyword_search, kb, query_terms(query), depth, document_ids)
     query_vector = None
+    ranked_by, found_in = embedder, None
     if embedder is not None and query.strip():
-        query_vector = embedder.embed([query])[0]
-        vector = index.vector_search(kb, query_vector, depth, document_ids)
+        query_vector, ranked_by, vector, found_in = vector_ranking(
+            store, index, kb, embedder, query, depth, document_ids
+        )
     keyword_hits = keyword.result()
     documents = index.document_scores(kb, document_terms(query))
     if documents and RECENCY and _RECENT.search(query.lower()):
@@ -233,11 +242,55 @@ def search_chunks(
         within = (keyword.result(), vector_within)
     found = keyword_hits + vector + (within[0] + within[1] if within else [])
     owners = index.documents_of(kb, [cid for cid, _ in found]) if documents else {}
-    languages = embedding_languages(embedder) if embedder is not None else None
-    multilingual = languages is not None and len(languages) > 1
-    found_in = _passages_language(store, vector) if multilingual else None
-    weight = vector_weight(embedder, query, found_in)
-    return _fuse(store, keyword_hits, vector, k, depth, weight, documents, owners, within)
+    weight = vector_weight(ranked_by, query, found_in)
+    hits = _fuse(store, keyword_hits, vector, k, depth, weight, documents, owners, within)
+    if ranked_by is not None and ranked_by is not embedder:  # one part of a pair
+        hits = [replace(h, vector_model=ranked_by.name) for h in hits]
+    return hits
+
+
+def vector_ranking(
+    store: SabioStore,
+    index: SearchIndex,
+    kb: KnowledgeBase,
+    embedder: EmbeddingModel,
+    query: str,
+    depth: int,
+    document_ids: Sequence[int] | None,
+) -> tuple[NDArray[np.float32], EmbeddingModel, list[tuple[int, float]], str | None]:
+    """The vector ranking: (the query vector it searched with, the model whose cosines
+    they are, its hits, the language of the passages it found, when the model is
+    multilingual). A paired model (:mod:`sabio.models.paired`) searches with its first
+    part that knows the question's language; when the passages that part finds are in
+    another language, or no part knows the question's, with its part that knows the
+    most languages (all-MiniLM-L6-v2 for English within English, USE multilingual for
+    the rest, docs/benchmarks.md)."""
+    full = embedder.embed([query])[0]
+    if not isinstance(embedder, PairedModel):
+        hits = index.vector_search(kb, full, depth, document_ids)
+        languages = embedding_languages(embedder)
+        multilingual = languages is not None and len(languages) > 1
+        return full, embedder, hits, _passages_language(store, hits) if multilingual else None
+    parts, asked = embedder.parts, text_language(query) or detect_language(query)
+    widest = max(range(len(parts)), key=lambda i: _breadth(parts[i]))
+    first = next((i for i, p in enumerate(parts) if _knows(p, asked)), widest)
+    vector = embedder.part_query(full, first)
+    hits = index.vector_search(kb, vector, depth, document_ids)
+    found_in = _passages_language(store, hits)
+    if first != widest and found_in not in (None, asked):
+        first, vector = widest, embedder.part_query(full, widest)
+        hits = index.vector_search(kb, vector, depth, document_ids)
+    return vector, parts[first], hits, found_in
+
+
+def _knows(model: EmbeddingModel, language: str) -> bool:
+    languages = embedding_languages(model)
+    return languages is None or language in languages
+
+
+def _breadth(model: EmbeddingModel) -> float:
+    languages = embedding_languages(model)
+    return float("inf") if languages is None else len(languages)
 
 
 def _prefer_latest(

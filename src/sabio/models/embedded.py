@@ -330,8 +330,11 @@ class EmbeddedModel:
 
 @register_embedding_backend("embedded")
 def _factory(settings: Settings, model: str) -> EmbeddingModel:
-    from sabio.models import multilingual
+    from sabio.models import multilingual, paired
 
+    if paired.SEPARATOR in model:  # all-minilm-l6-v2+use-multilingual: both, side by side
+        parts = [_factory(settings, part) for part in model.lower().split(paired.SEPARATOR)]
+        return paired.PairedModel(f"embedded:{model.lower()}", parts)
     if model.lower() == multilingual.MODEL:
         return multilingual.MultilingualModel(settings)
     if model.lower() != MODEL:

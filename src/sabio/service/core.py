@@ -21,7 +21,8 @@ from sabio.store.backend import SabioStore
 from sabio.store.registry import StoreOptions, open_store
 
 EMBEDDED_BACKEND = "embedded"
-EMBEDDED_MODEL = "embedded:all-minilm-l6-v2"
+EMBEDDED_MODEL = "embedded:all-minilm-l6-v2+use-multilingual"
+"""The embedded default: MiniLM within English, USE multilingual for the rest (issue 25)."""
 DEFAULT_MODEL_TTL = 60.0
 """Seconds the resolved default chat model ("auto") is reused before Ollama is asked again."""
 
