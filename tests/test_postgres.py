@@ -409,3 +409,42 @@ def test_migration_6_fills_the_postings_of_existing_passages(postgres_server: An
     finally:
         migrated.close()
         fresh.close()
+
+
+def test_a_paired_models_part_query_gets_the_same_scores_as_on_sqlite(
+    postgres_server: Any,
+) -> None:
+    """One part of a paired model (sabio.models.paired) searches with a query that is not
+    unit-length: PostgreSQL's cosine is rescaled to the dot product the in-process index
+    gives, so the topic gate's floors mean the same on both backends."""
+    from sabio.chunking import Chunk
+    from sabio.ranking import DatabaseIndex
+    from sabio.store import FileState
+    from sabio.store.pg_documents import PostgresStore
+
+    store = PostgresStore(new_database(postgres_server))
+    try:
+        kb = store.create_kb("pair", "fake:pair", 8)
+        rng = np.random.default_rng(3)
+        halves = rng.standard_normal((40, 2, 4)).astype(np.float32)
+        halves /= np.linalg.norm(halves, axis=2, keepdims=True)
+        rows = (halves.reshape(40, 8) / np.sqrt(2)).astype(np.float32)  # as PairedModel
+        texts = [f"passage {i}" for i in range(40)]
+        store.replace_document(
+            kb,
+            FileState("/p.txt", "h", 1, 1),
+            title="p",
+            pages=None,
+            metadata={},
+            chunks=[Chunk(t, 0, len(t), None, "", "") for t in texts],
+            vectors=rows,
+        )
+        ids = store.chunk_ids(kb.id).tolist()
+        query = np.zeros(8, dtype=np.float32)
+        query[4:] = halves[7, 1] * np.sqrt(2)  # the second part alone, as part_query
+        found = DatabaseIndex(store, store).vector_search(kb, query, 5)
+        cosines = halves[:, 1] @ halves[7, 1]
+        assert [cid for cid, _ in found] == [ids[i] for i in np.argsort(-cosines)[:5]]
+        assert [s for _, s in found] == pytest.approx(sorted(cosines)[::-1][:5], abs=1e-4)
+    finally:
+        store.close()
