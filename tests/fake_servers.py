@@ -18,11 +18,14 @@ is, so a stream can stop in the middle of a line, as a dropped connection does),
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
+import select
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -48,6 +51,25 @@ class Request:
     path: str
     headers: dict[str, str]
     json: Any
+    connection: socket.socket | None = field(default=None, repr=False, compare=False)
+
+    def client_left(self, within: float) -> float | None:
+        """Wait up to ``within`` seconds for the client to close its side of the
+        connection (as Ollama notices a client that went away while it reads the prompt):
+        ``time.monotonic()`` when it did, None if it stayed. The request was read whole,
+        so anything readable now is the connection's end."""
+        assert self.connection is not None
+        deadline = time.monotonic() + within
+        while (left := deadline - time.monotonic()) > 0:
+            readable, _, _ = select.select([self.connection], [], [], min(left, 0.05))
+            if readable:
+                try:
+                    data = self.connection.recv(1, socket.MSG_PEEK)
+                except OSError:  # reset: gone too
+                    data = b""
+                if not data:
+                    return time.monotonic()
+        return None
 
 
 def fake_vector(text: str, dimension: int) -> list[float]:
@@ -127,8 +149,13 @@ def _handler_class(server: FakeServer) -> type[BaseHTTPRequestHandler]:
                 path=self.path.split("?", 1)[0],
                 headers={k.lower(): v for k, v in self.headers.items()},
                 json=json.loads(raw) if raw else None,
+                connection=self.connection,
             )
             status, body = server._dispatch(request)
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                self._reply(status, body)  # unless the client went away, as a real server
+
+        def _reply(self, status: int, body: Body) -> None:
             if isinstance(body, str):
                 self._send(status, "text/plain; charset=utf-8", body.encode())
             elif isinstance(body, dict | list):

@@ -109,6 +109,9 @@ def test_a_chat_exports_as_markdown_with_its_sources_and_as_json(client: TestCli
     assert answer["text"] in text and "**Fuentes**" in text
     citation = answer["citations"][0]
     assert f"[1] {citation['title'] or citation['document']}" in text
+    assert "*Cómo se respondió: los pasajes más relevantes (top-k)" in text  # its route
+    english = client.get(f"{url}/export", params={"format": "markdown", "lang": "en"}).text
+    assert "*How it was answered: the top-k passages" in english
     raw = client.get(f"{url}/export", params={"format": "json"})
     exported = json.loads(raw.text)
     assert exported["id"] == chat["id"] and len(exported["tree"]) == 2

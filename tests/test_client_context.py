@@ -62,3 +62,22 @@ def test_page_assist_follow_up_rephrasing_is_answered_without_a_model() -> None:
     assert standalone_question(_condense(history, whole)) == whole  # enough words: as it is
     assert standalone_question(_condense("", "and why?")) == "and why?"
     assert standalone_question("Rephrase this: and why? Standalone question:") is None
+
+
+def test_hostile_prompts_are_read_in_one_pass() -> None:
+    """A page of questions (an FAQ) or a flood of cues: the regular expressions before took
+    0.6 s for 80 "Question:" lines and never finished for 1,000; read with str.find now."""
+    faq = "".join(
+        f"Question: how do tides work, part {i}?  Answer: the moon.\n" for i in range(5000)
+    )
+    given = given_context(_filled(PAGE_ASSIST, faq, "Why do tides change?"))
+    assert given is not None and given.question == "Why do tides change?"
+    assert given.text.count("Question:") == 5000
+    unanswered = "Use the following pieces of context to answer.\n\n" + "question: a  " * 20000
+    assert given_context(unanswered) is None
+    opened = _filled(PAGE_ASSIST, "<doc id='1'>" * 20000 + "tides", "When?")
+    assert given_context(opened) is not None
+    spaces = _filled(PAGE_ASSIST, "\n" + " " * 100_000 + "tides", "When?")
+    assert given_context(spaces) is not None
+    flood = _condense("Human: " + "\n" * 50_000 + "follow up input: " * 5000, "and why?")
+    assert standalone_question(flood) is not None

@@ -134,6 +134,8 @@ def test_merge_keeps_the_first_value_and_joins_lists() -> None:
 def test_schemas_built_in_and_bad_ones(tmp_path: Path) -> None:
     for name in ("invoice", "contract", "cv", "minutes"):
         assert load_schema(name)["type"] == "object"
+    given = ' {"type": "object", "properties": {"year": {"type": "integer"}}}'
+    assert load_schema(given)["properties"] == {"year": {"type": "integer"}}  # written out
     (tmp_path / "notjson.json").write_text("{", encoding="utf-8")
     (tmp_path / "list.json").write_text('{"type": "array"}', encoding="utf-8")
     (tmp_path / "bad.json").write_text('{"type": "object", "required": 3}', encoding="utf-8")
@@ -142,6 +144,7 @@ def test_schemas_built_in_and_bad_ones(tmp_path: Path) -> None:
         (str(tmp_path / "notjson.json"), "schema_invalid"),
         (str(tmp_path / "list.json"), "schema_invalid"),
         (str(tmp_path / "bad.json"), "schema_invalid"),
+        ('{"type": "object", ', "schema_invalid"),  # written out, cut short
     ):
         with pytest.raises(ConfigError) as caught:
             load_schema(ref)

@@ -79,12 +79,13 @@ def test_a_host_that_died_is_skipped_before_the_first_word() -> None:
             settings = _settings(first, second)
             model = ollama_chat_model(settings, "qwen3:4b")  # kept, as the service keeps it
             assert "".join(model.stream(MESSAGES, ChatOptions())) == REPLY
-            assert first.count("POST", "/api/chat") == 1  # both idle: the first host answers
+            assert first.count("POST", "/api/chat") == 1  # both idle: the first's turn
         # `first` is stopped now, though its list of models is still trusted
-        assert "".join(model.stream(MESSAGES, ChatOptions())) == REPLY
-        assert second.count("POST", "/api/chat") == 1
-        assert _chat(settings) == REPLY  # marked down: the next goes straight to `second`
+        assert "".join(model.stream(MESSAGES, ChatOptions())) == REPLY  # `second`'s turn
+        assert "".join(model.stream(MESSAGES, ChatOptions())) == REPLY  # `first`'s: skipped
         assert second.count("POST", "/api/chat") == 2
+        assert _chat(settings) == REPLY  # marked down: the next goes straight to `second`
+        assert second.count("POST", "/api/chat") == 3
         tags = second.count("GET", "/api/tags")
         assert _chat(settings) == REPLY and second.count("GET", "/api/tags") == tags
 
@@ -151,6 +152,45 @@ def test_busy_hosts_share_the_work_and_full_ones_make_a_request_wait() -> None:
         assert answers == [REPLY] and chats() == 3
 
 
+def test_two_requests_at_once_go_to_two_hosts() -> None:
+    with _ollama("qwen3:4b") as first, _ollama("qwen3:4b") as second:
+        for server in (first, second):
+            server.models[0].reply = REPLY
+        model = ollama_chat_model(_settings(first, second), "qwen3:4b")  # no limit per host
+        model.context_window = 4096
+        both = threading.Barrier(2)
+        answers: list[str] = []
+
+        def ask() -> None:
+            both.wait()
+            answers.append("".join(model.stream(MESSAGES, ChatOptions())))
+
+        threads = [threading.Thread(target=ask) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert answers == [REPLY, REPLY]
+        assert (first.count("POST", "/api/chat"), second.count("POST", "/api/chat")) == (1, 1)
+
+
+def test_the_host_with_fewer_requests_in_flight_comes_first_then_they_take_turns() -> None:
+    with _ollama("qwen3:4b") as first, _ollama("qwen3:4b") as second:
+        for server in (first, second):
+            server.models[0].reply = REPLY
+        model = ollama_chat_model(_settings(first, second), "qwen3:4b")
+        model.context_window = 4096
+        held = model.stream(MESSAGES, ChatOptions())
+        next(held)  # under way on `first` (its turn)
+        for _ in range(2):
+            assert "".join(model.stream(MESSAGES, ChatOptions())) == REPLY
+        assert (first.count("POST", "/api/chat"), second.count("POST", "/api/chat")) == (1, 2)
+        held.close()
+        for _ in range(4):  # both idle: one each in turn
+            assert "".join(model.stream(MESSAGES, ChatOptions())) == REPLY
+        assert (first.count("POST", "/api/chat"), second.count("POST", "/api/chat")) == (3, 4)
+
+
 def test_embeddings_fail_over_to_a_host_that_answers() -> None:
     with FakeOllama(models=[embedding_model("bge-m3:latest", 8)]) as second:
         with FakeOllama(models=[embedding_model("bge-m3:latest", 8)]) as first:
@@ -158,9 +198,10 @@ def test_embeddings_fail_over_to_a_host_that_answers() -> None:
             embedder = ollama_embedding_model(settings, "bge-m3")
             before = embedder.embed(["uno", "dos"])
             assert first.count("POST", "/api/embed") == 1
-        after = embedder.embed(["uno", "dos"])
-        assert [list(v) for v in after] == [list(v) for v in before]
-        assert second.count("POST", "/api/embed") == 1
+        for _ in range(2):  # `second`'s turn, then `first`'s: it fails over to `second`
+            after = embedder.embed(["uno", "dos"])
+            assert [list(v) for v in after] == [list(v) for v in before]
+        assert second.count("POST", "/api/embed") == 2
 
 
 def test_doctor_shows_every_host(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

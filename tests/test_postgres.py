@@ -264,10 +264,9 @@ def test_keyword_ranking_is_the_sqlite_index_bm25_and_its_cut_keeps_the_top(
                     vectors=vectors[part],
                 )
             kbs.append(kb)
-        pg.db.execute("ANALYZE chunk")  # the column's common words, as autovacuum finds them
         index = ChunkIndex(sqlite)
-        every = KeywordRanker(common_share=1.0, rerank=10_000, exact_below=0)
-        cut = KeywordRanker(common_share=0.3, rerank=50, budget=60, exact_below=0)
+        every = KeywordRanker(per_term=10_000, exact_below=0)  # lists longer than any
+        cut = KeywordRanker(per_term=60, rerank=30, exact_below=0)
         for terms in (["gene7", "cell", "protein"], ["gene3", "gene9", "study"], ["cell"]):
             ours = index.keyword_search(kbs[1], terms, 20)
             exact = pg.keyword_search(kbs[0], terms, 20)  # a small kb: every match, exact
@@ -280,7 +279,133 @@ def test_keyword_ranking_is_the_sqlite_index_bm25_and_its_cut_keeps_the_top(
             assert every.search(pg.db, kbs[0], terms, 20)[:5] == exact[:5]
             top = cut.search(pg.db, kbs[0], terms, 10)
             assert top and top[0][0] == ours[0][0]  # the rare word's passages: first
-        assert len(cut.search(pg.db, kbs[0], ["cell"], 500)) <= 4_000  # common only: bounded
+            # each list cut at 60 of 400: those ranked get their exact BM25 all the same
+            scored = dict(every.search(pg.db, kbs[0], terms, 400))
+            assert all(s == pytest.approx(scored[c], rel=1e-4) for c, s in top)
+            if terms[0].startswith("gene"):
+                assert len({c for c, _ in top} & {c for c, _ in exact[:10]}) >= 9
+        assert len(cut.search(pg.db, kbs[0], ["cell"], 500)) <= 60  # a common word: its list
     finally:
         pg.close()
         sqlite.close()
+
+
+def _passages(store: Any, kb: Any, name: str, texts: list[str]) -> None:
+    from sabio.chunking import Chunk
+    from sabio.store import FileState
+
+    store.replace_document(
+        kb,
+        FileState(name, "h", 1, 1),
+        title=name,
+        pages=None,
+        metadata={},
+        chunks=[Chunk(t, 0, len(t), None, "", "Notas") for t in texts],
+        vectors=np.ones((len(texts), 4), np.float32),
+    )
+
+
+def test_postings_are_written_and_dropped_with_their_passages(postgres_server: Any) -> None:
+    from sabio.store.pg_documents import PostgresStore
+
+    store = PostgresStore(new_database(postgres_server))
+    try:
+        kb = store.create_kb("notes", "fake:words", 4)
+        other = store.create_kb("other", "fake:words", 4)
+
+        def postings(kb_id: int) -> list[tuple[str, float, float]]:
+            return [
+                (str(r[0]), float(r[1]), float(r[2]))
+                for r in store.db.execute(
+                    "SELECT term, tf, length FROM posting WHERE kb_id = ?"
+                    " ORDER BY term, tf, length",
+                    (kb_id,),
+                )
+            ]
+
+        _passages(store, kb, "/a.txt", ["Las canciones de Cádiz", "cadiz cadiz"])
+        _passages(store, other, "/b.txt", ["Cádiz"])
+        assert postings(kb.id) == [  # (word, frequency, the passage's length)
+            ("cadiz", 1.0, 5.0),  # accents folded, any case
+            ("cadiz", 2.0, 3.0),
+            ("cancione", 1.0, 5.0),  # the plural's -s off, as sabio.terms.tokens does
+            ("de", 1.0, 5.0),
+            ("las", 1.0, 5.0),
+            ("nota", 0.5, 3.0),  # the context ("Notas") at half weight
+            ("nota", 0.5, 5.0),
+        ]
+        _passages(store, kb, "/a.txt", ["Otra canción"])  # replaced: its postings too
+        assert [t for t, _, _ in postings(kb.id)] == ["cancion", "nota", "otra"]
+        store.delete_documents(kb, [store.get_document(kb.id, "/a.txt").id])
+        assert postings(kb.id) == []
+        assert [t for t, _, _ in postings(other.id)] == ["cadiz", "nota"]
+        store.delete_kb(other)
+        assert postings(other.id) == []
+    finally:
+        store.close()
+
+
+def test_migration_6_fills_the_postings_of_existing_passages(postgres_server: Any) -> None:
+    import psycopg
+
+    from sabio.store.pg_documents import _INSERT_CHUNKS, PostgresStore, vector_text, words_of
+    from sabio.store.pg_schema import PG_MIGRATIONS
+    from sabio.store.postgres import PostgresDatabase
+    from sabio.terms import tokens
+
+    texts = [
+        f"passage {i} about {'la canción' if i % 10 == 3 else 'rocks'} {i % 7}" for i in range(60)
+    ]
+    with psycopg.connect(postgres_server.get_uri(), autocommit=True) as admin:
+        admin.execute("DROP DATABASE IF EXISTS sabio_schema_5")
+        admin.execute("CREATE DATABASE sabio_schema_5")
+    url = str(postgres_server.get_uri("sabio_schema_5"))
+    old = PostgresDatabase(url, [m for m in PG_MIGRATIONS if m[0] <= 5])  # the last release's
+    try:
+        with old.transaction() as db:
+            db.execute(
+                "INSERT INTO kb(id, name, slug, embedding_model, dimension, created_at)"
+                " VALUES (1, 'notes', 'notes', 'fake:words', 4, 0)"
+            )
+            db.execute(
+                "INSERT INTO document(id, kb_id, source, title, content_hash, size, mtime_ns,"
+                " status, chunk_count, added_at, updated_at)"
+                " VALUES (1, 1, '/a.txt', 'a', 'h', 1, 1, 'indexed', 60, 0, 0)"
+            )
+            db.execute(
+                _INSERT_CHUNKS,
+                (
+                    1,
+                    1,
+                    list(range(60)),
+                    [None] * 60,
+                    [0] * 60,
+                    [len(t) for t in texts],
+                    [""] * 60,
+                    ["Notas"] * 60,
+                    texts,
+                    [vector_text(np.ones(4, np.float32))] * 60,
+                    [words_of("Notas")] * 60,
+                    [words_of(t) for t in texts],
+                ),
+            )
+    finally:
+        old.close()
+    migrated = PostgresStore(url)  # migration 6 runs
+    fresh = PostgresStore(new_database(postgres_server))
+    try:
+        kb = fresh.create_kb("notes", "fake:words", 4)
+        _passages(fresh, kb, "/a.txt", texts)
+        for terms in (["cancion"], ["rocks", "3"], ["passage", "nota", "5"]):
+            ours = migrated.keyword_search(migrated.get_kb("notes"), terms, 10)
+            theirs = fresh.keyword_search(kb, terms, 10)
+            assert ours and [s for _, s in ours] == pytest.approx([s for _, s in theirs])
+            first = migrated.chunk_ids(1).tolist()
+            assert [first.index(c) for c, _ in ours] == [
+                fresh.chunk_ids(kb.id).tolist().index(c) for c, _ in theirs
+            ]
+        words = sum(len(tokens(t)) + 1 for t in texts)  # each passage's words and "Notas"
+        assert migrated.db.execute("SELECT word_count FROM document").fetchone()[0] == words
+    finally:
+        migrated.close()
+        fresh.close()

@@ -247,6 +247,9 @@ def test_review_of_a_knowledge_base_places_findings_in_the_stored_text(
     assert stored[findings["password"]["start"] : findings["password"]["end"]] == PASSWORD
     assert stored[findings["dni"]["start"] : findings["dni"]["end"]] == "12345678Z"
     assert findings["dni"]["line"] == stored[: findings["dni"]["start"]].count("\n") + 1
+    for language, heading in (("en", ": 1 document\n"), ("es", ": 1 documento\n")):
+        report = cli.invoke(app, ["review", "default", "--language", language])
+        assert heading in report.output, report.output
 
 
 # --- logs -------------------------------------------------------------------------------

@@ -94,6 +94,11 @@ def test_a_summary_as_a_job_with_its_result_in_every_format(client: TestClient) 
     assert markdown.headers["content-type"].startswith("text/markdown")
     assert markdown.text.startswith("# Annual report\n")
     assert 'filename="summarize-' in markdown.headers["content-disposition"]
+    assert "\n**How:** Summary · whole document" in markdown.text  # how it read it
+    spanish = client.get(
+        f"{TASKS}/{task['id']}/result", params={"format": "markdown", "language": "es"}
+    )
+    assert "\n**Cómo:** Resumen · documento completo" in spanish.text
     text = client.get(f"{TASKS}/{task['id']}/result", params={"format": "text"}).text
     assert text.startswith("Annual report\n") and "#" not in text.split("\n")[0]
     word = client.get(f"{TASKS}/{task['id']}/result", params={"format": "docx"})

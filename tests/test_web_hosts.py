@@ -116,3 +116,25 @@ def test_settings_shows_the_hosts_one_busy_and_one_stopped(
     rows = tab.page.locator("section.hosts tbody tr")
     expect(rows.nth(0).locator("td").nth(2)).to_have_text("0 of 2")  # the answer ended
     tab.close()
+
+
+def test_settings_says_in_words_that_ollamas_models_are_not_there(
+    browser: Any,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """With no Ollama anywhere the model list holds one "ollama:*" entry; Settings names
+    the backend instead of showing that pattern."""
+    with FakeOllama() as gone:
+        stopped = gone.url
+    expect = expectation()
+    for url in serve(tmp_path, ollama_host=stopped):
+        for locale, sentence in (
+            ("en-US", "Ollama's models are not available."),
+            ("es-ES", "Los modelos de Ollama no están disponibles."),
+        ):
+            tab = Page(browser, url, f"no-ollama-{locale}", viewport=DESKTOP, locale=locale)
+            tab.page.goto(url + "#/settings")
+            notes = tab.page.locator(".backend-note")
+            expect(notes.filter(has_text=sentence)).to_have_count(1)
+            expect(notes.filter(has_text="ollama:*")).to_have_count(0)
+            tab.close()

@@ -70,6 +70,7 @@ def test_an_unsupported_statement_is_marked_with_its_reason(browser: Any, served
     tab.shot("marked")
 
     # quotes from the documents: the sentence itself, cited, nothing to mark
+    assert _label_fits(page.get_by_label("Answer style")), "Answer: automatic is cut"
     page.get_by_label("Answer style").select_option("extractive")
     quoted = _ask(page, "When did Mount Etna erupt?")
     expect(quoted.locator("blockquote")).to_contain_text("Mount Etna erupted in March 2021")
@@ -92,4 +93,22 @@ def test_the_marks_speak_spanish_on_a_phone(browser: Any, served: str) -> None: 
     answer.locator("button.claim-mark").click()
     expect(answer.locator(".claim-why")).to_contain_text("Ningún pasaje dice esto")
     tab.shot("marked")
+    assert _label_fits(page.get_by_label("Estilo de respuesta")), "Respuesta: automática is cut"
     tab.close()
+
+
+def _label_fits(select: Any) -> bool:
+    """Whether the chosen option's text fits inside the select beside its arrow (a
+    select does not scroll, so its text is measured with its own font)."""
+    return bool(
+        select.evaluate(
+            """s => {
+              const style = getComputedStyle(s);
+              const canvas = document.createElement("canvas").getContext("2d");
+              canvas.font = `${style.fontWeight} ${style.fontSize} ${style.fontFamily}`;
+              const text = canvas.measureText(s.options[s.selectedIndex].text).width;
+              const padding = parseFloat(style.paddingLeft) + parseFloat(style.paddingRight);
+              return text + padding + 20 <= s.clientWidth;
+            }"""
+        )
+    )

@@ -17,6 +17,7 @@ from collections.abc import Callable, Generator, Iterator, Sequence
 
 from sabio.answer import Answer, AnswerStream, Grounding, Turn
 from sabio.models import ChatModel, ChatOptions
+from sabio.routing import route_words
 from sabio.store.chats import Chat, ChatMessage, ChatStore, Placement
 
 __all__ = [
@@ -85,18 +86,19 @@ EXPORT_LABELS = {
     "en": {"you": "You", "sources": "Sources", "page": "p.", "stopped": "stopped",
            "incomplete": "incomplete", "untitled": "Untitled chat", "kb": "Knowledge base",
            "none": "none (the model alone)", "model": "Model", "default": "the default",
-           "chart": "Chart"},
+           "chart": "Chart", "how": "How it was answered"},
     "es": {"you": "Tú", "sources": "Fuentes", "page": "p.", "stopped": "detenida",
            "incomplete": "incompleta", "untitled": "Conversación sin título",
            "kb": "Base de conocimiento", "none": "ninguna (solo el modelo)", "model": "Modelo",
-           "default": "el predeterminado", "chart": "Gráfico"},
+           "default": "el predeterminado", "chart": "Gráfico", "how": "Cómo se respondió"},
 }  # fmt: skip
 """The words of a chat exported as Markdown, in the interface's languages."""
 
 
 def chat_markdown(chat: Chat, lang: str = "en") -> str:
     """The branch shown as Markdown: each question, each answer with its citations
-    ``[n]`` as written (and its chart, an inline SVG image) and, after it, its sources
+    ``[n]`` as written (and its chart, an inline SVG image), how it was answered (its
+    route: top-k passages, the whole document, map-reduce…) and, after it, its sources
     (document, page, the quoted passage)."""
     words = EXPORT_LABELS.get(lang, EXPORT_LABELS["en"])
     lines = [
@@ -116,6 +118,8 @@ def chat_markdown(chat: Chat, lang: str = "en") -> str:
         if message.chart:  # the SVG inline, as the answer showed it
             data = base64.b64encode(message.chart.encode("utf-8")).decode("ascii")
             lines += ["", f"![{words['chart']}](data:image/svg+xml;base64,{data})"]
+        if how := route_words(message.route, lang):
+            lines += ["", f"*{words['how']}: {how}*"]
         if message.citations:
             lines += ["", f"**{words['sources']}**", ""]
             for c in message.citations:

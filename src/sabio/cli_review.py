@@ -23,6 +23,10 @@ _TEXTS = {
         "Security review of {target}: {documents} documents",
         "Revisión de seguridad de {target}: {documents} documentos",
     ),
+    "heading_one": (
+        "Security review of {target}: 1 document",
+        "Revisión de seguridad de {target}: 1 documento",
+    ),
     "none": (
         "Nothing found: no secrets, personal data or phishing signs.",
         "Nada encontrado: ni secretos, ni datos personales, ni señales de phishing.",
@@ -167,7 +171,8 @@ def _print_summary(summary: FindingsSummary, lang: str) -> None:
 
 
 def _print_report(target: str, report: Report, lang: str, all_findings: bool) -> None:
-    out.print(f"[bold]{escape(_t('heading', lang, target=target, documents=report.documents))}[/]")
+    heading = "heading_one" if report.documents == 1 else "heading"
+    out.print(f"[bold]{escape(_t(heading, lang, target=target, documents=report.documents))}[/]")
     if not report.findings:
         out.print(_t("none", lang))
     for document, findings in report.by_document().items():

@@ -21,6 +21,12 @@ from sabio.tasks.results import changes_json, extraction_json, summary_json
 from sabio.terminal import JsonOption, KbOption, err, out, print_json
 from sabio.terminal import service as _sabio
 
+SCHEMA_HELP = (
+    'A JSON Schema file, the schema itself (\'{"type": "object", ...}\'), or a built-in one: '
+    + ", ".join(BUILT_IN)
+    + "."
+)
+
 
 def extract(
     ctx: typer.Context,
@@ -33,7 +39,7 @@ def extract(
         typer.Option(
             "--schema",
             "-s",
-            help=f"A JSON Schema file, or a built-in one: {', '.join(BUILT_IN)}.",
+            help=SCHEMA_HELP,
         ),
     ] = "invoice",
     kb: KbOption = None,
@@ -176,6 +182,7 @@ def translate(
         sys.stdout.write(found.markdown)
     kept = ", ".join(f"{n} {kind}s" for kind, n in found.counts.items() if n)
     err.print(f"[dim]{escape(Path(doc.source).name)}: {found.segments} segments, kept {kept}[/]")
+    err.print(f"[dim]{escape(found.route.describe())}[/]")
     for problem in found.problems:
         err.print(f"[yellow]check: {escape(problem)}[/]")
 

@@ -63,8 +63,9 @@ class Settings:
     ollama_hosts: str = _setting(
         "",
         "More Ollama hosts beside ollama_host, comma-separated (in config.toml a list too): "
-        "each request goes to a host that answers and has the model, the least busy first, "
-        "and to the next when one fails before the answer's first word.",
+        "each request goes to a host that answers and has the model, the one with the "
+        "fewest requests in flight first, in turns when they tie, and to the next when one "
+        "fails before the answer's first word.",
     )
     ollama_parallel: int = _setting(
         0,

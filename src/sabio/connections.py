@@ -20,7 +20,8 @@ httpx does two things by default that Sabio must not do with a model server:
 :class:`BackendTransport` is an httpx transport over an httpcore pool with a network
 backend of the caller's choosing (public httpx and httpcore API only): the model
 clients use :class:`BoundedLookupBackend`, web sources their own checking backend
-(:mod:`sabio.fetch`).
+(:mod:`sabio.fetch`). :class:`SeverableBackend` wraps one so that a request that is no
+longer wanted ends at once, also while it waits for the server's first byte.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import httpcore
 import httpx
@@ -249,6 +251,102 @@ class BoundedLookupBackend(AddressBackend):
             raise
         self._unanswered.note(address, port, timeout, answered=True)
         return stream
+
+
+class SeverableBackend(httpcore.NetworkBackend):
+    """Connects through ``backend`` and keeps every connection it opens, so that
+    :meth:`sever` can shut them all from any thread once ``cancel`` is set: a read blocked
+    on one (a model server still reading a long prompt sends nothing for minutes) wakes at
+    once, and the server sees its client leave (Ollama then stops computing). After
+    ``cancel`` no connection is opened. ``socket.shutdown`` rather than ``close``: closing
+    a socket another thread is reading neither wakes that thread nor sends anything."""
+
+    def __init__(self, backend: httpcore.NetworkBackend, cancel: threading.Event) -> None:
+        self._backend = backend
+        self.cancel = cancel
+        self._lock = threading.Lock()
+        self._streams: list[_SeverableStream] = []
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.NetworkStream:
+        self._check()
+        stream = self._backend.connect_tcp(host, port, timeout, local_address, socket_options)
+        return self._kept(stream)
+
+    def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.NetworkStream:
+        self._check()
+        return self._kept(self._backend.connect_unix_socket(path, timeout, socket_options))
+
+    def sleep(self, seconds: float) -> None:
+        self._backend.sleep(seconds)
+
+    def sever(self) -> None:
+        """Shut every connection opened so far (they fail from then on)."""
+        with self._lock:
+            streams, self._streams = self._streams, []
+        for stream in streams:
+            stream.shut()
+
+    def _check(self) -> None:
+        if self.cancel.is_set():
+            raise httpcore.ConnectError("the request was cancelled before it connected")
+
+    def _kept(self, stream: httpcore.NetworkStream) -> httpcore.NetworkStream:
+        kept = _SeverableStream(stream)
+        with self._lock:
+            self._streams = [s for s in self._streams if not s.closed]
+            self._streams.append(kept)
+        if self.cancel.is_set():  # cancelled while it connected
+            kept.shut()
+        return kept
+
+
+class _SeverableStream(httpcore.NetworkStream):
+    """A connection that :meth:`shut` ends from another thread (also once it is TLS)."""
+
+    def __init__(self, stream: httpcore.NetworkStream) -> None:
+        self._stream = stream
+        self.closed = False
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._stream.read(max_bytes, timeout)
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._stream.write(buffer, timeout)
+
+    def close(self) -> None:
+        self.closed = True
+        self._stream.close()
+
+    def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        self._stream = self._stream.start_tls(ssl_context, server_hostname, timeout)
+        return self
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
+
+    def shut(self) -> None:
+        sock = self._stream.get_extra_info("socket")
+        if isinstance(sock, socket.socket):
+            with contextlib.suppress(OSError):  # already closed, or never connected
+                # socket.socket's own: an SSLSocket's would drop its TLS state under a reader
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
 # httpcore's exceptions as httpx's, most specific first (ConnectError is a NetworkError).

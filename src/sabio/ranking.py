@@ -2,7 +2,7 @@
 
 On SQLite the rankings run in each process, over :class:`sabio.index.ChunkIndex` (the
 vectors and BM25 postings held in memory, rebuilt from the store). A store that ranks in
-its database (PostgreSQL: pgvector's HNSW index, BM25 over the GIN index of the words,
+its database (PostgreSQL: pgvector's HNSW index, BM25 over the postings table,
 :mod:`sabio.store.pg_ranking`) gets a :class:`DatabaseIndex` instead, which asks it, so
 several servers share one truth and none holds a knowledge base's passages in memory.
 Both are a :class:`SearchIndex`, what :func:`sabio.search.search_chunks` fuses; only the

@@ -1,18 +1,13 @@
 """User accounts: the ``user``, ``session``, ``api_token`` and ``kb_member`` tables are the
-store's (:mod:`sabio.store.users`, where how passwords, sessions and tokens are kept is
-told); this is their public name for the server and the ``sabio user`` commands.
+store's (:mod:`sabio.store.users`; how passwords and tokens are kept is
+:mod:`sabio.store.credentials`); this is their public name for the server and the
+``sabio user`` commands.
 """
 
-from sabio.store.users import (
-    ACCESS_LEVELS,
+from sabio.store.credentials import (
     MAX_NAME_CHARS,
     MIN_PASSWORD_CHARS,
-    SESSION_SECONDS,
     TOKEN_PREFIX,
-    ApiToken,
-    Session,
-    User,
-    UserStore,
     check_new_password,
     check_user_name,
     hash_password,
@@ -20,6 +15,7 @@ from sabio.store.users import (
     token_digest,
     verify_password,
 )
+from sabio.store.users import ACCESS_LEVELS, SESSION_SECONDS, ApiToken, Session, User, UserStore
 
 __all__ = [
     "ACCESS_LEVELS",

@@ -80,7 +80,8 @@ class ChatOptions:
     cancel: threading.Event | None = None
     """Set: the request is no longer wanted. The embedded model then stops computing at
     once, also while it reads the prompt (a whole-document task cancelled); the HTTP
-    backends stop when their stream is closed."""
+    backends shut their connection, also before the server's first token, and the server,
+    seeing its client leave, stops (:mod:`sabio.models.http`)."""
 
 
 class ChatModel(Protocol):

@@ -22,11 +22,18 @@ backend's own settings (``OLLAMA_HOST``, ``[openai.NAME]``) and says how to fix 
     not_json      an answer that is not JSON
     midway        an error object in the middle of a stream (``message``)
     broke_off     a stream that ended before it was complete
+
+A client made with ``cancel`` (:attr:`sabio.models.ChatOptions.cancel`) shuts its
+connections within :data:`CANCEL_POLL_S` of the event being set, also while the server
+has not sent a byte yet (still reading a long prompt), so the server sees its client
+leave and stops (:class:`sabio.connections.SeverableBackend`); whatever failure follows
+is then :meth:`ModelHTTP.cancelled`, never worded as a broken server.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -34,8 +41,13 @@ from typing import Any, Literal, Self
 
 import httpx
 
-from sabio.connections import model_client, unresolved_host
-from sabio.errors import SabioError
+from sabio.connections import (
+    BoundedLookupBackend,
+    SeverableBackend,
+    model_client,
+    unresolved_host,
+)
+from sabio.errors import ModelError, SabioError
 
 FailureKind = Literal[
     "unreachable",
@@ -51,6 +63,9 @@ FailureKind = Literal[
 
 Body = dict[str, Any]
 """A JSON object, sent or received."""
+
+CANCEL_POLL_S = 0.1
+"""How often a client made with ``cancel`` looks whether it is set."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +102,8 @@ def error_text(response: httpx.Response) -> str:
 class ModelHTTP:
     """Requests to the server at ``base`` (paths are added to it). A backend's client
     subclasses it and words every failure in :meth:`words`. Use it as a context manager
-    (or call :meth:`close`) so its connections are released."""
+    (or call :meth:`close`) so its connections are released. ``cancel``: see the module
+    docstring."""
 
     def __init__(
         self,
@@ -95,12 +111,32 @@ class ModelHTTP:
         *,
         timeout: float | httpx.Timeout,
         headers: dict[str, str] | None = None,
+        cancel: threading.Event | None = None,
     ) -> None:
         self.base = base
+        self._cancel = cancel
+        self._closed = threading.Event()
+        backend = SeverableBackend(BoundedLookupBackend(), cancel) if cancel is not None else None
         try:
-            self._http = model_client(base_url=base, timeout=timeout, headers=headers)
+            self._http = model_client(
+                base_url=base, timeout=timeout, headers=headers, backend=backend
+            )
         except httpx.InvalidURL as exc:
             raise self.words(Failure("invalid_url", base, "", message=str(exc))) from exc
+        if backend is not None:
+            threading.Thread(
+                target=self._watch, args=(backend,), name="model-cancel", daemon=True
+            ).start()
+
+    def _watch(self, backend: SeverableBackend) -> None:
+        while not self._closed.wait(CANCEL_POLL_S):
+            if backend.cancel.is_set():
+                backend.sever()
+                return
+
+    def cancelled(self, path: str) -> SabioError:
+        """The error of a request cut short by ``cancel`` (whoever cancelled knows why)."""
+        return ModelError(f"the request to {self.base + path} was cancelled")
 
     def words(self, failure: Failure) -> SabioError:
         """The Sabio error for ``failure``, in the backend's terms (the settings that fix it)."""
@@ -113,6 +149,7 @@ class ModelHTTP:
         self.close()
 
     def close(self) -> None:
+        self._closed.set()
         self._http.close()
 
     @property
@@ -225,4 +262,6 @@ class ModelHTTP:
             yield value
 
     def _fail(self, kind: FailureKind, path: str, model: str, **facts: Any) -> SabioError:
+        if self._cancel is not None and self._cancel.is_set():
+            return self.cancelled(path)
         return self.words(Failure(kind, self.base + path, path, model, **facts))

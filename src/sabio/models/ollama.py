@@ -19,6 +19,7 @@ a CLI without Ollama almost nothing. :func:`ollama_status` is what ``sabio docto
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable, Generator, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -116,9 +117,15 @@ class OllamaClient(ModelHTTP):
     Use it as a context manager (or call :meth:`close`) so its connections are released.
     """
 
-    def __init__(self, host: str, timeout: float | httpx.Timeout = 60.0) -> None:
+    def __init__(
+        self,
+        host: str,
+        timeout: float | httpx.Timeout = 60.0,
+        *,
+        cancel: threading.Event | None = None,
+    ) -> None:
         self.host = host.rstrip("/")
-        super().__init__(self.host, timeout=timeout)
+        super().__init__(self.host, timeout=timeout, cancel=cancel)
 
     @classmethod
     def from_settings(
@@ -304,11 +311,15 @@ def _models_on(url: str) -> frozenset[str]:
     return frozenset(canonical_model(name) for name in names if name)
 
 
-def on_best_host(settings: Settings, model: str, call: Callable[[OllamaClient], T]) -> T:
+def on_best_host(
+    settings: Settings, model: str, call: Callable[[OllamaClient], T], *, spread: bool = True
+) -> T:
     """``call`` with a client of the best host for ``model``, on the next host when one
-    cannot be reached or drops the request; the last host's error when all fail."""
+    cannot be reached or drops the request; the last host's error when all fail.
+    ``spread=False``: a question about the model (``/api/show``), which takes no turn
+    (:meth:`HostPool.candidates`)."""
     pool = host_pool(settings)
-    *others, last = pool.candidates(canonical_model(model))
+    *others, last = pool.candidates(canonical_model(model), spread=spread)
     for host in others:
         try:
             with pool.slot(host), OllamaClient(host.url, settings.timeout) as client:
@@ -411,7 +422,7 @@ class OllamaChat:
         for host in others:
             started = False
             try:
-                for piece in self._stream_from(pool, host, body, reason):
+                for piece in self._stream_from(pool, host, body, reason, options.cancel):
                     started = True
                     yield piece
                 return reason[-1] if reason else None
@@ -420,7 +431,7 @@ class OllamaChat:
                     raise
                 pool.mark_down(host, exc)  # nothing was said yet: the next host answers instead
         try:
-            yield from self._stream_from(pool, last, body, reason)
+            yield from self._stream_from(pool, last, body, reason, options.cancel)
         except SabioError as exc:
             if is_host_failure(exc):
                 pool.mark_down(last, exc)  # for its state (the web app's Settings)
@@ -428,10 +439,18 @@ class OllamaChat:
         return reason[-1] if reason else None
 
     def _stream_from(
-        self, pool: HostPool, host: Host, body: dict[str, Any], reason: list[str]
+        self,
+        pool: HostPool,
+        host: Host,
+        body: dict[str, Any],
+        reason: list[str],
+        cancel: threading.Event | None,
     ) -> Iterator[str]:
-        """The answer's pieces from ``host``; its ``done_reason`` is appended to ``reason``."""
-        with pool.slot(host), OllamaClient(host.url, self.settings.timeout) as client:
+        """The answer's pieces from ``host``; its ``done_reason`` is appended to ``reason``.
+        ``cancel`` set: the connection is shut, and Ollama, seeing its client leave, stops
+        (also while it reads the prompt)."""
+        timeout = self.settings.timeout
+        with pool.slot(host), OllamaClient(host.url, timeout, cancel=cancel) as client:
             for chunk in client.chat(body):
                 piece = (chunk.get("message") or {}).get("content")
                 if piece:
@@ -442,7 +461,7 @@ class OllamaChat:
     def _details(self) -> dict[str, Any]:
         if self._show is None:
             self._show = on_best_host(
-                self.settings, self.model, lambda client: client.show(self.model)
+                self.settings, self.model, lambda client: client.show(self.model), spread=False
             )
         return self._show
 

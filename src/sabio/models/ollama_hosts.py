@@ -5,8 +5,10 @@ after :data:`TAGS_TTL` seconds), whether it failed lately (then it is tried last
 :data:`DOWN_SECONDS`), how many requests it has in flight (at most ``ollama_parallel``) and
 how many wait for a place.
 :meth:`HostPool.candidates` orders the hosts to try for a model: those that answer and
-have it, least busy first. With one host nothing is asked beforehand: that host is used,
-as before there were several.
+have it, the one with the fewest requests in flight (its own and those waiting for one of
+its places) first, taking turns (per model) among those that tie, so a second host that
+has the model shares the work instead of idling behind the first. With one host nothing
+is asked beforehand: that host is used, as before there were several.
 
 The chat and embedding backends go to the next candidate when a host cannot be reached or
 breaks off before the answer's first word (:func:`is_host_failure`); after it, the error
@@ -50,6 +52,9 @@ class Host:
     down_until: float = 0.0
     busy: int = 0
     waiting: int = 0
+    claimed: int = 0
+    """Requests that chose this host (:meth:`HostPool.candidates`) and have not asked
+    for a place yet: counted in ``waiting`` meanwhile."""
     error: SabioError | None = None
     failed_at: float | None = None
     freed: threading.Condition = field(default_factory=threading.Condition)
@@ -86,18 +91,35 @@ class HostPool:
         """``models_on(url)``: the models a host has (its ``/api/tags``), or a SabioError."""
         self.hosts = [Host(url, parallel) for url in urls]
         self._models_on = models_on
+        self._turns: dict[str, int] = {}
+        self._lock = threading.Lock()
 
-    def candidates(self, model: str) -> list[Host]:
+    def candidates(self, model: str, *, spread: bool = True) -> list[Host]:
         """The hosts to try for ``model`` (without ``:latest``), best first: up and with
-        the model, least busy first; then the others (a host's own error says what is
-        wrong when all fail)."""
+        the model, the fewest requests in flight first, ties taken in turns (per model);
+        then the others (a host's own error says what is wrong when all fail).
+        ``spread=False`` (a question about the model, not work for it): the host the next
+        request would get, without taking its turn."""
         if len(self.hosts) == 1:
             return list(self.hosts)
         for host in self.hosts:
             self._refresh(host)
         good = [h for h in self.hosts if not h.down and model in h.models]
         rest = sorted((h for h in self.hosts if h not in good), key=lambda h: h.down)
-        return sorted(good, key=lambda h: h.busy) + rest
+        with self._lock:  # counted and turned together: two requests at once, two hosts
+            good.sort(key=lambda h: h.busy + h.waiting)
+            ties = [h for h in good if h.busy + h.waiting == good[0].busy + good[0].waiting]
+            if ties:
+                turn = self._turns.get(model, 0)
+                first = ties[turn % len(ties)]
+                good.remove(first)
+                good.insert(0, first)
+                if spread:
+                    self._turns[model] = turn + 1
+                    with first.freed:  # in flight from now: its slot() takes it over
+                        first.waiting += 1
+                        first.claimed += 1
+        return good + rest
 
     def mark_down(self, host: Host, error: SabioError | None = None) -> None:
         """``host`` failed (``error`` says how): tried last for :data:`DOWN_SECONDS`."""
@@ -130,7 +152,10 @@ class HostPool:
     def slot(self, host: Host) -> Iterator[None]:
         """One of ``host``'s places for a request, waiting for one when all are taken."""
         with host.freed:
-            host.waiting += 1
+            if host.claimed:  # chosen by candidates(), already counted as waiting
+                host.claimed -= 1
+            else:
+                host.waiting += 1
             while host.parallel and host.busy >= host.parallel:
                 host.freed.wait()
             host.waiting -= 1

@@ -21,6 +21,7 @@ replies, as a Sabio error in one place (:meth:`OpenAIConnection.words`).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Generator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -70,14 +71,19 @@ class OpenAIConnection(ModelHTTP):
     """
 
     def __init__(
-        self, settings: Settings, server: str, timeout: float | httpx.Timeout | None = None
+        self,
+        settings: Settings,
+        server: str,
+        timeout: float | httpx.Timeout | None = None,
+        *,
+        cancel: threading.Event | None = None,
     ) -> None:
         config = settings.openai_servers[server]
         self.server = server
         self.where = f"[openai.{server}] in config.toml"
         headers = {"Authorization": f"Bearer {config.api_key}"} if config.api_key else {}
         timeout = settings.timeout if timeout is None else timeout
-        super().__init__(api_base(config.base_url), timeout=timeout, headers=headers)
+        super().__init__(api_base(config.base_url), timeout=timeout, headers=headers, cancel=cancel)
 
     def list_models(self) -> list[str]:
         """The ids ``GET {base_url}/models`` lists."""
@@ -224,7 +230,7 @@ class OpenAIChat:
                 "json_schema": {"name": "answer", "schema": dict(options.json_schema)},
             }
         reason = None
-        with OpenAIConnection(self.settings, self.server) as connection:
+        with OpenAIConnection(self.settings, self.server, cancel=options.cancel) as connection:
             events = connection.events(
                 "/chat/completions", body, model=self.model, finished=_finished
             )

@@ -36,19 +36,23 @@ from sabio.answer import STANDALONE_TERMS
 from sabio.language import detect_language
 from sabio.search import query_terms
 
-_STUFF = re.compile(
-    r"\A\s*(?:[^\n]{0,200}?)use the following pieces of context\b.*?(?:\s{2,}|\n)"
-    r"(?P<context>.*)\s+question:\s*(?P<question>.+?)\s*helpful answer:\s*\Z",
-    re.DOTALL | re.IGNORECASE,
+# The prompts are read with str.find, never with one regular expression over the whole
+# prompt: a pattern of lazy and greedy spans around "Question:" backtracked into seconds
+# for a page of 80 questions (an FAQ) and never finished for 1,000.
+_INSTRUCTION = "use the following pieces of context"
+_QUESTION_CUE = "question:"
+_ANSWER_CUE = "helpful answer:"
+_CONDENSE_HEAD = (
+    "given the following conversation and a follow up question, rephrase the follow up "
+    "question to be a standalone question"
 )
-_CONDENSE = re.compile(
-    r"\A\s*given the following conversation and a follow up question, rephrase the follow "
-    r"up question to be a standalone question\b.*?chat history:(?P<history>.*?)"
-    r"follow up input:\s*(?P<question>.+?)\s*standalone question:\s*\Z",
-    re.DOTALL | re.IGNORECASE,
-)
-_HUMAN = re.compile(r"^\s*(?:human|user)\s*:\s*(.+)$", re.IGNORECASE | re.MULTILINE)
-_DOC = re.compile(r"<doc id=['\"]?\d+['\"]?>(.*?)</doc>", re.DOTALL)
+_HISTORY_CUE = "chat history:"
+_INPUT_CUE = "follow up input:"
+_STANDALONE_CUE = "standalone question:"
+_BREAK = re.compile(r"\n|\s{2,}")
+_HUMAN = re.compile(r"^[^\S\n]*(?:human|user)[^\S\n]*:[^\S\n]*(.+)$", re.IGNORECASE | re.MULTILINE)
+_DOC_OPEN = re.compile(r"<doc id=['\"]?\d+['\"]?>")
+_DOC_CLOSE = "</doc>"
 CONTEXT_TITLE = {
     "en": "the context sent with the question",
     "es": "el contexto enviado con la pregunta",
@@ -72,32 +76,80 @@ class GivenContext:
 def given_context(prompt: str) -> GivenContext | None:
     """The question and the context of a prompt in the "stuff" shape (module docstring);
     None for any other prompt, or one whose context or question is empty."""
-    found = _STUFF.match(prompt)
-    if found is None:
+    lowered = prompt.lower()
+    head = len(prompt) - len(prompt.lstrip())
+    at = lowered.find(_INSTRUCTION, head, head + 200 + len(_INSTRUCTION))
+    after = at + len(_INSTRUCTION)
+    if at < 0 or "\n" in prompt[head:at] or _word_goes_on(prompt, after):
         return None
-    question = " ".join(found["question"].split())
-    context = found["context"]
-    docs = [_paragraphs(d) for d in _DOC.findall(context)]
+    end = len(prompt.rstrip())
+    if not lowered.endswith(_ANSWER_CUE, 0, end):
+        return None
+    answer_at = end - len(_ANSWER_CUE)
+    asked = _last_cue(lowered, _QUESTION_CUE, after, answer_at)
+    if asked < 0:
+        return None
+    opened = _BREAK.search(prompt, after, asked)
+    if opened is None:
+        return None
+    question = " ".join(prompt[asked + len(_QUESTION_CUE) : answer_at].split())
+    context = prompt[opened.end() : asked]
+    docs = [_paragraphs(d) for d in _docs(context)]
     text = "\n\n".join(d for d in docs if d) if docs else context.strip()
     if not question or not text:
         return None
     return GivenContext(question, text)
 
 
+def _word_goes_on(text: str, at: int) -> bool:
+    return at < len(text) and (text[at].isalnum() or text[at] == "_")
+
+
+def _last_cue(lowered: str, cue: str, start: int, end: int) -> int:
+    """Where the last ``cue`` after a space between ``start`` and ``end`` begins, -1 if
+    none."""
+    at = lowered.rfind(cue, start, end)
+    while at > start and not lowered[at - 1].isspace():
+        at = lowered.rfind(cue, start, at)
+    return at if at > start else -1
+
+
+def _docs(context: str) -> list[str]:
+    """The contents of the context's ``<doc id='N'>…</doc>`` blocks, in order."""
+    found: list[tuple[int, int]] = []
+    for opening in _DOC_OPEN.finditer(context):
+        close = context.find(_DOC_CLOSE, opening.end())
+        if close < 0:
+            break
+        if not found or opening.start() >= found[-1][1]:
+            found.append((opening.end(), close + len(_DOC_CLOSE)))
+    return [context[begin : close - len(_DOC_CLOSE)] for begin, close in found]
+
+
 def _paragraphs(text: str) -> str:
     """A passage's paragraphs (a heading stays apart from the text after it), each on one
     line."""
-    return "\n\n".join(" ".join(p.split()) for p in re.split(r"\n\s*\n", text) if p.strip())
+    return "\n\n".join(" ".join(p.split()) for p in re.split(r"\n[^\S\n]*\n", text) if p.strip())
 
 
 def standalone_question(prompt: str) -> str | None:
     """The search query a "rephrase the follow up question" prompt asks for (module
     docstring); None for any other prompt."""
-    found = _CONDENSE.match(prompt)
-    if found is None:
+    lowered = prompt.lower()
+    head = len(prompt) - len(prompt.lstrip())
+    if not lowered.startswith(_CONDENSE_HEAD, head) or _word_goes_on(
+        prompt, head + len(_CONDENSE_HEAD)
+    ):
         return None
-    question = " ".join(found["question"].split())
+    history = lowered.find(_HISTORY_CUE, head + len(_CONDENSE_HEAD))
+    given = lowered.find(_INPUT_CUE, history + len(_HISTORY_CUE)) if history >= 0 else -1
+    end = len(prompt.rstrip())
+    if given < 0 or not lowered.endswith(_STANDALONE_CUE, given + len(_INPUT_CUE), end):
+        return None
+    question = " ".join(prompt[given + len(_INPUT_CUE) : end - len(_STANDALONE_CUE)].split())
+    if not question:
+        return None
     if len(query_terms(question)) >= STANDALONE_TERMS:
         return question
-    asked = _HUMAN.findall(found["history"])
+    asked = _HUMAN.findall(prompt[history + len(_HISTORY_CUE) : given])
     return f"{' '.join(asked[-1].split())} {question}" if asked else question

@@ -4,7 +4,8 @@ Knowledge bases, documents and chunks share SQLite's SQL (:class:`DocumentTables
 where it is standard; what differs is written here: a chunk's vector is pgvector's
 ``vector`` and its words a ``tsvector``, each knowledge base has an HNSW index (cosine)
 over its own rows, and the two rankings a search fuses run in the database
-(:meth:`PostgresStore.vector_search`, :meth:`PostgresStore.keyword_search`), so no
+(:meth:`PostgresStore.vector_search`, :meth:`PostgresStore.keyword_search`: BM25 over
+the postings kept beside the chunks, :mod:`sabio.store.pg_ranking`), so no
 process has to hold a knowledge base's index in memory. Chats, users, sources and jobs
 are SQLite's table modules over this connection.
 """
@@ -39,7 +40,7 @@ from sabio.store.documents import (
 )
 from sabio.store.feedback import FeedbackStore
 from sabio.store.guides import GuideStore
-from sabio.store.pg_ranking import KeywordRanker
+from sabio.store.pg_ranking import KeywordRanker, write_postings
 from sabio.store.pg_schema import PG_MIGRATIONS
 from sabio.store.postgres import DEFAULT_POOL_SIZE, PostgresDatabase, PostgresPool
 from sabio.store.reviews import ReviewStore
@@ -148,12 +149,18 @@ class PostgresStore(PostgresDatabase, DocumentTables):
             [words_of(c.context) for c in chunks],
             [words_of(c.text) for c in chunks],
         )
+        words = sum(len(w.split()) for w in (*columns[8], *columns[9]))
         with self.transaction() as db:
+            avgdl = self._keywords.average_length(db, kb.id, words / max(len(chunks), 1))
             doc_id = self._upsert_document(db, kb.id, state, title, "indexed", "", pages, metadata)
-            db.execute("DELETE FROM chunk WHERE document_id=?", (doc_id,))
+            db.execute("DELETE FROM chunk WHERE document_id=?", (doc_id,))  # postings with them
             if chunks:  # one statement for them all: a round trip per document, not per chunk
                 db.execute(_INSERT_CHUNKS, (doc_id, kb.id, *columns))
-            db.execute("UPDATE document SET chunk_count=? WHERE id=?", (len(chunks), doc_id))
+                write_postings(db, "c.document_id = ?", [doc_id], avgdl)
+            db.execute(
+                "UPDATE document SET chunk_count=?, word_count=? WHERE id=?",
+                (len(chunks), words, doc_id),
+            )
             db.execute("UPDATE kb SET generation=generation+1 WHERE id=?", (kb.id,))
         return doc_id
 
@@ -251,8 +258,7 @@ class PostgresStore(PostgresDatabase, DocumentTables):
         document_ids: Sequence[int] | None = None,
     ) -> list[tuple[int, float]]:
         """The ``depth`` chunks that best match any of ``terms``: BM25 as the SQLite index
-        computes it, over the candidates the GIN index of their words gives
-        (:mod:`sabio.store.pg_ranking`)."""
+        computes it, over the store's postings read best first (:mod:`sabio.store.pg_ranking`)."""
         return self._keywords.search(self.db, kb, terms, depth, document_ids)
 
     def term_weights(self, kb: KnowledgeBase, terms: Sequence[str]) -> dict[str, float]:

@@ -4,7 +4,8 @@ Table by table in the order their references need, each in batches by id, each b
 one transaction: a copy stopped at any moment (Ctrl-C, ``kill -9``) goes on from the
 last batch it wrote when run again. Ids are kept, so every reference (a chunk's document,
 a message's parent, a job's source) stays true; PostgreSQL's identities are then moved
-past them. Vectors become pgvector's and each passage's words are indexed as
+past them. Vectors become pgvector's and each passage's words are indexed (and its
+postings written, each document's word count added up) as
 :meth:`PostgresStore.replace_document` does; each knowledge base's HNSW index is built
 once, at the end (faster than row by row). Finally every table's rows are counted on
 both sides: a difference is an error, and the SQLite file is never changed.
@@ -21,6 +22,7 @@ import numpy as np
 from sabio.errors import ConfigError, ConflictError, NotFoundError
 from sabio.store import Store
 from sabio.store.pg_documents import PostgresStore, vector_text, words_of
+from sabio.store.pg_ranking import write_postings
 
 TABLES = (
     "kb",
@@ -122,12 +124,22 @@ def _insert_chunks(db: Any, columns: Sequence[str], rows: Sequence[Any]) -> None
     arrays.append([vector_text(np.frombuffer(r[len(columns)], np.float32)) for r in rows])
     arrays += [[words_of(r[context]) for r in rows], [words_of(r[text]) for r in rows]]
     types = [_ARRAY_TYPES.get(c, "text[]") for c in columns] + ["text[]"] * 3
+    lengths = [len(cw.split()) + len(tw.split()) for cw, tw in zip(*arrays[-2:], strict=True)]
     db.execute(
         f"INSERT INTO chunk({quoted}, vector, words) OVERRIDING SYSTEM VALUE"
         f" SELECT {', '.join(names)}, v::vector, setweight(to_tsvector('simple', cw), 'B')"
         " || setweight(to_tsvector('simple', tw), 'A')"
         f" FROM unnest({', '.join(f'?::{t}' for t in types)}) AS r({', '.join(names)}, v, cw, tw)",
         arrays,
+    )
+    ids = [r[columns.index("id")] for r in rows]
+    write_postings(db, "c.id = ANY(?)", [ids], sum(lengths) / max(len(lengths), 1))
+    words: dict[int, int] = {}
+    for document_id, length in zip(arrays[columns.index("document_id")], lengths, strict=True):
+        words[document_id] = words.get(document_id, 0) + length
+    db.executemany(
+        "UPDATE document SET word_count = word_count + ? WHERE id = ?",
+        [(w, d) for d, w in sorted(words.items())],
     )
 
 

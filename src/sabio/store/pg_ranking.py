@@ -1,28 +1,33 @@
-"""Keyword ranking in PostgreSQL: BM25 over the chunks' ``tsvector``, as the SQLite
-index computes it (:mod:`sabio.index`: k1 = 1.2, b = 0.75, FTS5's idf, a passage's
-context words at half weight), on a cut of candidates instead of every match.
+"""Keyword ranking in PostgreSQL: BM25 over the store's postings, as the SQLite index
+computes it (:mod:`sabio.index`: k1 = 1.2, b = 0.75, FTS5's idf, a passage's context
+words at half weight, the same tokens: :func:`sabio.terms.tokens`).
 
-``ts_rank`` over every passage that matches any word of a question took 85 % of a
-hybrid search's time at 100k passages (a common word matches a third of them) and knows
-no idf. Here, in a knowledge base of more than ``EXACT_BELOW`` passages:
+The ``posting`` table (PostgreSQL migration 6) holds a row per (word, passage): the
+word's frequency there (text 1, context 0.5), the passage's length and the word's BM25
+impact in it (its score without the idf), kept in the transaction that writes the
+passages (:func:`write_postings`) and dropped with them (a trigger). Its index
+``posting_impact`` (knowledge base, word, impact descending, with the passage, frequency
+and length included) gives a word's best passages first, read from the index alone.
+Unpacking each candidate's ``tsvector`` cost 0.1 to 0.45 ms a passage (decompressed at
+every use); a posting is a few bytes of an index page.
 
-1. The candidates are the passages holding the question's rarest words, found through
-   the GIN index: the words PostgreSQL's statistics of the column do not count among
-   its common ones (``pg_stats.most_common_elems``, kept by ANALYZE), then the others
-   by their share while their passages stay within ``CANDIDATE_BUDGET``; none in more
-   than ``COMMON_SHARE`` of the passages. A question of common words only takes the
-   passages holding all of them, then any, at most ``CANDIDATE_CAP``.
-2. Every candidate gets a cheap score (the idf of the question's words it holds, over
-   its number of distinct words): its words unpacked once, without positions.
-3. The best ``RERANK`` of them get BM25 with their term frequencies (text words weight
-   A, context B) and lengths (every position) from their ``tsvector``.
+A knowledge base of at most ``EXACT_BELOW`` passages reads every posting of the
+question's words: exact BM25, the same ranking as SQLite's (tests/test_postgres.py,
+tests/store_contract.py). A bigger one is ranked impact first, with a budget per word:
 
-Common words still count, with their idf, in every candidate's score; they only bring
-no candidates. N is the knowledge base's passages, the average length that of its
-latest ``LENGTH_SAMPLE``; a candidate word's document frequency is exact (counted over
-the candidates, or in the database under a filter, and kept), a common word's from the
-column's statistics. A smaller knowledge base gets every match as a candidate and exact
-frequencies: the same ranking as SQLite's (tests/test_postgres.py, tests/store_contract.py).
+1. Each word's best ``PER_TERM`` postings by impact (all of them for a rarer word).
+2. Every passage they name gets the BM25 of the words it was found under, and an upper
+   bound: that plus, for each word whose list was cut, the lowest score read of that
+   list (no passage left out of a list scores more for that word).
+3. The best ``RERANK`` passages by their bound get their missing postings read by their
+   primary key (passage, word): exact BM25 for them, best first.
+
+All three are one statement (:data:`_RANKED`) that sends back only the ``depth`` best:
+the same lists scored in Python cost 40 to 60 ms of row handling for 1.4 ms in the
+server (30,000 passages, load 20). N and the average length are exact (the documents'
+passages and word counts); a word's document frequency is counted on the index, at most
+``PER_TERM + 1`` of it in a big knowledge base, and only a common word's to the end, kept
+for ``DF_TTL`` seconds (it changes little in a minute).
 """
 
 from __future__ import annotations
@@ -36,55 +41,75 @@ from typing import Any
 from sabio.store.documents import KnowledgeBase
 from sabio.terms import K1, B, tokens
 
-COMMON_SHARE = 0.01
-"""A word in more than this share of the passages brings no candidates (bench/postgres.py:
-keyword recall@10 against ranking every match)."""
 EXACT_BELOW = 20_000
-"""A knowledge base of at most this many passages: every match is a candidate and every
-document frequency exact (as on SQLite), whatever the column's statistics say."""
-CANDIDATE_BUDGET = 1_500
-"""About how many passages the candidate words may bring (by the column's statistics),
-beyond those of the words too rare to be among its common ones."""
-CANDIDATE_CAP = 4_000
-"""Most candidates read for a question of common words only."""
+"""A knowledge base of at most this many passages: every posting of the question's words
+is read, every document frequency exact (as on SQLite)."""
+PER_TERM = 3_000
+"""The postings read of each word, best impact first, in a bigger knowledge base
+(bench/postgres.py, 100,000 passages: top 10 shared with exact BM25 0.87 at 1,000 and
+200, 0.96 at 2,000 and 300, 0.98 at 3,000 and 300)."""
 RERANK = 300
-"""Candidates (the best by the cheap score) ranked by BM25 with their term frequencies."""
-STATS_TTL = 60.0
-"""Seconds PostgreSQL's column statistics are kept by a process before being read again."""
-LENGTH_SAMPLE = 1_000
-"""The latest passages whose lengths give a knowledge base's average length."""
+"""Passages (the best by their upper bound) whose missing postings are read for exact BM25."""
+DF_TTL = 60.0
+"""Seconds a big knowledge base's counted document frequency of a word is kept."""
 _DF_CACHE = 4_096
 
-_CANDIDATES = """SELECT c.id, s.distinct_words, s.held FROM chunk c, LATERAL (
-    SELECT count(*) AS distinct_words, array_agg(w) FILTER (WHERE w = ANY(?::text[])) AS held
-    FROM unnest(tsvector_to_array(c.words)) w) s
-WHERE c.kb_id = ? AND c.words @@ to_tsquery('simple', ?)"""
-"""Each matching passage's id, its number of distinct words, and which of the question's
-words it holds (its words unpacked once, without their positions)."""
-_EXACT = """SELECT c.id, s.length, s.found FROM chunk c, LATERAL (
-    SELECT sum(cardinality(u.positions)) AS length,
-           array_agg(u.lexeme || ' ' || array_to_string(u.weights, ''))
-             FILTER (WHERE u.lexeme = ANY(?::text[])) AS found
-    FROM unnest(c.words) u) s
-WHERE c.id = ANY(?)"""
-"""For each passage: its length (every position of every word) and, for each word of the
-question it holds, the word and the weights of its positions ("cell AAB")."""
+_FACTOR = f"{K1 + 1} * p.tf / (p.tf + {K1} * ({1 - B} + {B} * p.length / ?::float8))"
+"""BM25 of a posting ``p`` without the idf, for an average length (the placeholder)."""
+_LISTS = """l AS (SELECT w.term, p.chunk_id, w.idf * {factor} AS s
+    FROM w CROSS JOIN LATERAL (SELECT chunk_id, tf, length FROM posting
+        WHERE kb_id = ? AND term = w.term ORDER BY impact DESC LIMIT {limit}) p)"""
+"""Each word's best postings by impact (``posting_impact``, an index-only scan), scored."""
+_WITHIN = """l AS (SELECT w.term, p.chunk_id, w.idf * {factor} AS s
+    FROM chunk c JOIN posting p ON p.chunk_id = c.id JOIN w ON w.term = p.term
+    WHERE c.kb_id = ? AND c.document_id = ANY(?))"""
+"""Every posting of the words in the passages of some documents (a filter), scored."""
+_RANKED = """WITH w AS (SELECT * FROM unnest(?::text[], ?::float8[]) AS w(term, idf)),
+{postings},
+cut AS (SELECT term, min(s) AS floor FROM l GROUP BY term HAVING count(*) >= {per_term}),
+scored AS (SELECT chunk_id, sum(s) AS s, array_agg(term) AS held FROM l GROUP BY chunk_id),
+best AS (SELECT chunk_id, s, held FROM scored
+    ORDER BY s + coalesce((SELECT sum(floor) FROM cut WHERE cut.term <> ALL(held)), 0) DESC,
+             chunk_id
+    LIMIT {rerank})
+SELECT b.chunk_id, b.s + coalesce((
+        SELECT sum(w.idf * {factor}) FROM cut JOIN w ON w.term = cut.term
+        JOIN posting p ON p.chunk_id = b.chunk_id AND p.term = cut.term
+        WHERE cut.term <> ALL(b.held)), 0) AS score
+FROM best b ORDER BY score DESC, b.chunk_id LIMIT {depth}"""
+"""BM25 in the database (module docstring): the postings read (``l``), the words whose
+lists were cut and the lowest score read of each (``cut``), each passage's score over
+what was read of it (``scored``), the best by their upper bound (``best``), those
+completed from their missing postings by the primary key (passage, word)."""
+_COUNTS = """SELECT w.term, (SELECT count(*) FROM (SELECT 1 FROM posting p
+    WHERE p.kb_id = ? AND p.term = w.term LIMIT {limit}) x)
+FROM unnest(?::text[]) AS w(term)"""
+"""How many passages hold each word, counting at most ``limit``."""
 
-Candidate = tuple[int, int, set[str]]
-"""(chunk id, its distinct words, the question's words it holds)."""
+_POSTINGS = f"""INSERT INTO posting(kb_id, term, chunk_id, tf, length, impact)
+SELECT c.kb_id, u.lexeme, c.id, u.tf, l.length,
+       u.tf * {K1 + 1} / (u.tf + {K1} * ({1 - B} + {B} * l.length / ?::real))
+FROM chunk c,
+LATERAL (SELECT greatest(sum(cardinality(positions)), 1)::real AS length
+         FROM unnest(c.words)) l,
+LATERAL (SELECT lexeme, coalesce(nullif(cardinality(array_positions(weights, 'A'))
+                + 0.5 * cardinality(array_positions(weights, 'B')), 0), 1)::real AS tf
+         FROM unnest(c.words)) u
+WHERE """
+"""The postings of some passages, from their ``tsvector`` (text words weight A, context
+B; a length is every position), with their impact for the knowledge base's average
+length; the condition on ``c`` follows."""
+
+
+def write_postings(db: Any, where: str, params: Sequence[Any], avgdl: float) -> None:
+    """Insert the postings of the chunks ``c`` that match ``where`` (SQL with ``?``
+    placeholders for ``params``); ``avgdl``: the knowledge base's average length."""
+    db.execute(_POSTINGS + where, [max(float(avgdl), 1.0), *params])
 
 
 def lexemes(terms: Sequence[str]) -> list[str]:
-    """The question's words as the ``tsvector`` holds them, each once."""
+    """The question's words as the postings hold them, each once."""
     return list(dict.fromkeys(w for term in terms for w in tokens(term)))
-
-
-def tsquery(words: Sequence[str], operator: str = "|") -> str:
-    return f" {operator} ".join("'" + w.replace("'", "''").replace("\\", "") + "'" for w in words)
-
-
-def bm25(tf: float, idf: float, length: float, avgdl: float) -> float:
-    return idf * (K1 + 1) * tf / (tf + K1 * (1 - B + B * length / avgdl))
 
 
 def idf(n: int, df: int) -> float:
@@ -93,25 +118,19 @@ def idf(n: int, df: int) -> float:
 
 
 class KeywordRanker:
-    """BM25 over one PostgreSQL database's chunks; keeps (per process, small): the column's
-    common words, each knowledge base's size and average length, recent rare words'
-    document frequencies."""
+    """BM25 over one PostgreSQL database's postings; keeps (per process, small): each
+    knowledge base's size and average length, recent words' document frequencies."""
 
     def __init__(
-        self,
-        common_share: float = COMMON_SHARE,
-        rerank: int = RERANK,
-        budget: float = CANDIDATE_BUDGET,
-        exact_below: int = EXACT_BELOW,
+        self, per_term: int = PER_TERM, rerank: int = RERANK, exact_below: int = EXACT_BELOW
     ) -> None:
-        self.common_share = common_share  # 1.0 and no limits: every match (exact, slow)
+        self.per_term = per_term
         self.rerank = rerank
-        self.budget = budget
         self.exact_below = exact_below
         self._lock = threading.Lock()
-        self._common: tuple[float, dict[str, float]] = (-math.inf, {})
-        self._sizes: dict[int, tuple[tuple[int, int], int, float, float]] = {}
-        self._df: dict[tuple[int, int, int, str], int] = {}
+        self._sizes: dict[int, tuple[tuple[int, int], int, float]] = {}
+        self._df: dict[tuple[int, int, str], tuple[int, float, int]] = {}
+        self._averages: dict[int, tuple[float, float]] = {}  # a writer's: (when, avgdl)
 
     def search(
         self,
@@ -121,167 +140,116 @@ class KeywordRanker:
         depth: int,
         document_ids: Sequence[int] | None = None,
     ) -> list[tuple[int, float]]:
-        """The ``depth`` best chunks by BM25 for ``terms``, best first: every candidate
-        scored cheaply (which words it holds, its number of distinct words), then the best
-        ``rerank`` of them by BM25 with their term frequencies and lengths."""
+        """The ``depth`` best chunks by BM25 for ``terms``, best first (module docstring):
+        one statement, which sends back only them."""
         words = lexemes(terms)
         if not words:
             return []
-        version, n, avgdl, avg_words = self._size(db, kb)
+        version, n, avgdl = self.size(db, kb)
         if not n:
             return []
-        common = self._common_share(db) if n > self.exact_below else {}
-        rare = self._sources(words, common, n)
-        rows = self._candidates(db, kb, words, rare, document_ids, depth)
-        counted = document_ids is None and bool(rare)  # every passage holding a rare word
-        df = self._frequencies(db, kb, version, words, rare, rows if counted else None)
-        weights = {w: idf(n, df[w] if w in df else round(common[w] * n)) for w in words}
-        cheap = sorted(
-            (
-                (
-                    -sum(weights[w] for w in found) / (1 + K1 * (1 - B + B * distinct / avg_words)),
-                    chunk_id,
-                )
-                for chunk_id, distinct, found in rows
-            )
-        )[: len(rows) if n <= self.exact_below else max(self.rerank, depth)]
-        scored = []
-        for chunk_id, length, found_words in db.execute(
-            _EXACT, [words, [cid for _, cid in cheap]]
-        ).fetchall():
-            score = 0.0
-            for entry in found_words or ():
-                word, _, marks = entry.partition(" ")
-                tf = marks.count("A") + 0.5 * marks.count("B") or 1.0  # 'D': no weight
-                score += bm25(tf, weights[word], float(length or 1), avgdl)
-            scored.append((int(chunk_id), score))
-        scored.sort(key=lambda hit: (-hit[1], hit[0]))
-        return [hit for hit in scored[:depth] if hit[1] > 0]
-
-    def _sources(self, words: list[str], common: dict[str, float], n: int) -> list[str]:
-        """The words whose passages are the candidates: the rarest first (those not among
-        the column's common words, then by their share), while their passages are within
-        ``budget`` (the rarest always), none in more than ``common_share`` of them."""
-        chosen: list[str] = []
-        rows = 0.0
-        for word in sorted(words, key=lambda w: common.get(w, 0.0)):
-            share = common.get(word, 0.0)
-            if share > self.common_share or (chosen and rows + share * n > self.budget):
-                break
-            chosen.append(word)
-            rows += share * n
-        return [w for w in words if w in chosen]
+        df = self._frequencies(db, kb, version, n, words)
+        weights = [idf(n, df[w]) for w in words]
+        exact = n <= self.exact_below or document_ids is not None
+        factor = _FACTOR
+        params: list[Any] = [words, weights]
+        if document_ids is not None:
+            postings = _WITHIN.format(factor=factor)
+            params += [avgdl, kb.id, list(document_ids)]
+        else:
+            postings = _LISTS.format(factor=factor, limit="ALL" if exact else int(self.per_term))
+            params += [avgdl, kb.id]
+        sql = _RANKED.format(
+            postings=postings,
+            per_term=2**62 if exact else int(self.per_term),
+            rerank="ALL" if exact else max(int(self.rerank), int(depth)),
+            factor=factor,
+            depth=int(depth),
+        )
+        rows = db.execute(sql, [*params, avgdl]).fetchall()
+        return [(int(r[0]), float(r[1])) for r in rows if float(r[1]) > 0]
 
     def term_weights(self, db: Any, kb: KnowledgeBase, terms: Sequence[str]) -> dict[str, float]:
         """Each term's idf in ``kb`` as the SQLite index gives it (a term never used there
-        weighs most; a common one by the column's statistics)."""
-        version, n, _, _ = self._size(db, kb)
-        common = self._common_share(db) if n > self.exact_below else {}
-        rare = [t for t in dict.fromkeys(terms) if common.get(t, 0.0) <= self.common_share]
-        df = self._frequencies(db, kb, version, rare, rare, None)
-        return {t: idf(n, df[t] if t in df else round(common[t] * n)) for t in terms}
-
-    def _candidates(
-        self,
-        db: Any,
-        kb: KnowledgeBase,
-        words: list[str],
-        rare: list[str],
-        document_ids: Sequence[int] | None,
-        depth: int,
-    ) -> list[Candidate]:
-        sql = _CANDIDATES
-        held = [words]
-        if document_ids is not None:  # a filter bounds them
-            sql += " AND c.document_id = ANY(?)"
-            return self._read(db, sql, [*held, kb.id, tsquery(words), list(document_ids)])
-        if rare == words:
-            return self._read(db, sql, [*held, kb.id, tsquery(words)])
-        if rare:
-            rows = self._read(db, sql, [*held, kb.id, tsquery(rare)])
-        else:
-            rows = self._read(
-                db, f"{sql} LIMIT {CANDIDATE_CAP}", [*held, kb.id, tsquery(words, "&")]
-            )
-        if len(rows) < depth:  # too few: passages of common words too, a bounded number
-            seen = {r[0] for r in rows}
-            more = self._read(db, f"{sql} LIMIT {CANDIDATE_CAP}", [*held, kb.id, tsquery(words)])
-            rows += [r for r in more if r[0] not in seen]
-        return rows
-
-    @staticmethod
-    def _read(db: Any, sql: str, params: list[Any]) -> list[Candidate]:
-        return [(int(r[0]), int(r[1]), set(r[2] or ())) for r in db.execute(sql, params).fetchall()]
+        weighs most)."""
+        version, n, _ = self.size(db, kb)
+        words = list(dict.fromkeys(terms))
+        df = self._frequencies(db, kb, version, n, words)
+        return {t: idf(n, df[t]) for t in terms}
 
     def _frequencies(
-        self,
-        db: Any,
-        kb: KnowledgeBase,
-        version: tuple[int, int],
-        words: list[str],
-        rare: list[str],
-        rows: list[Candidate] | None,
+        self, db: Any, kb: KnowledgeBase, version: tuple[int, int], n: int, words: list[str]
     ) -> dict[str, int]:
-        """Each rare word's document frequency in the knowledge base: counted over
-        ``rows`` when they are all its passages that hold one, else kept or asked of the
-        database."""
-        key = (kb.id, *version)
-        if rows is not None:
-            counts = {w: sum(1 for _, _, held in rows if w in held) for w in rare}
-        else:
-            with self._lock:
-                counts = {w: df for w in rare if (df := self._df.get((*key, w))) is not None}
-            for word in (w for w in rare if w not in counts):
-                counts[word] = int(
-                    db.execute(
-                        "SELECT count(*) FROM chunk WHERE kb_id = ?"
-                        " AND words @@ to_tsquery('simple', ?)",
-                        [kb.id, tsquery([word])],
-                    ).fetchone()[0]
-                )
+        """Each word's document frequency in the knowledge base, counted on the postings'
+        index: at most ``per_term + 1`` in a big one, and only those past it counted to
+        the end and kept for ``DF_TTL`` seconds (common words); else kept while the
+        knowledge base is the same."""
+        big = n > self.exact_below
+        counts: dict[str, int] = {}
+        now = time.monotonic()
+        with self._lock:
+            for word in words:
+                kept = self._df.get((kb.id, version[1], word))
+                if kept is not None and (
+                    kept[2] == version[0]
+                    or (big and kept[0] > self.per_term and now - kept[1] < DF_TTL)
+                ):
+                    counts[word] = kept[0]
+        wanted = [w for w in words if w not in counts]
+        asked = set(wanted)
+        if wanted and big:
+            capped = self._count(db, kb, wanted, self.per_term + 1)
+            counts.update({w: k for w, k in capped.items() if k <= self.per_term})
+            wanted = [w for w in wanted if capped[w] > self.per_term]
+        if wanted:
+            counts.update(self._count(db, kb, wanted, None))
         with self._lock:
             if len(self._df) > _DF_CACHE:
                 self._df.clear()
-            self._df.update({(*key, w): df for w, df in counts.items()})
+            for word in asked:
+                self._df[(kb.id, version[1], word)] = (counts[word], now, version[0])
         return counts
 
-    def _size(self, db: Any, kb: KnowledgeBase) -> tuple[tuple[int, int], int, float, float]:
-        """(the knowledge base's version, its passages, their average length in words and
-        in distinct words)."""
+    @staticmethod
+    def _count(db: Any, kb: KnowledgeBase, words: list[str], limit: int | None) -> dict[str, int]:
+        sql = _COUNTS.format(limit="ALL" if limit is None else int(limit))
+        return {str(w): int(k) for w, k in db.execute(sql, [kb.id, words]).fetchall()}
+
+    def size(self, db: Any, kb: KnowledgeBase) -> tuple[tuple[int, int], int, float]:
+        """(the knowledge base's version, its passages, their average length in words)."""
         row = db.execute("SELECT generation, epoch FROM kb WHERE id = ?", [kb.id]).fetchone()
         version = (int(row[0]), int(row[1])) if row else (-1, -1)
         with self._lock:
             cached = self._sizes.get(kb.id)
         if cached is not None and cached[0] == version:
             return cached
-        n = db.execute(
-            "SELECT coalesce(sum(chunk_count), 0) FROM document WHERE kb_id = ?", [kb.id]
-        ).fetchone()[0]
-        lengths = db.execute(
-            "SELECT avg((SELECT sum(cardinality(u.positions)) FROM unnest(s.words) u)),"
-            " avg(length(s.words))"
-            f" FROM (SELECT words FROM chunk WHERE kb_id = ? ORDER BY id DESC"
-            f" LIMIT {LENGTH_SAMPLE}) s",
-            [kb.id],
-        ).fetchone()
-        found = (version, int(n), float(lengths[0] or 1.0), float(lengths[1] or 1.0))
+        found = self._measure(db, kb.id, version)
         with self._lock:
             self._sizes[kb.id] = found
         return found
 
-    def _common_share(self, db: Any) -> dict[str, float]:
-        """The column's most common words and the share of passages each is in, as
-        PostgreSQL's last ANALYZE of ``chunk.words`` found them."""
+    def average_length(self, db: Any, kb_id: int, otherwise: float) -> float:
+        """The knowledge base's average passage length for a writer's impacts: measured
+        at most every ``DF_TTL`` seconds (they need no more); ``otherwise`` while it has
+        no passages (the first document's own)."""
         with self._lock:
-            read_at, common = self._common
-        if time.monotonic() - read_at < STATS_TTL:
-            return common
-        row = db.execute(
-            "SELECT most_common_elems::text::text[], most_common_elem_freqs FROM pg_stats"
-            " WHERE tablename = 'chunk' AND attname = 'words'"
-            " AND schemaname = current_schema()"
+            kept = self._averages.get(kb_id)
+        if kept is None or time.monotonic() - kept[0] > DF_TTL:
+            _, n, avgdl = self._measure(db, kb_id, (-1, -1))
+            if not n:
+                return otherwise
+            kept = (time.monotonic(), avgdl)
+            with self._lock:
+                self._averages[kb_id] = kept
+        return kept[1]
+
+    @staticmethod
+    def _measure(
+        db: Any, kb_id: int, version: tuple[int, int]
+    ) -> tuple[tuple[int, int], int, float]:
+        n, words = db.execute(
+            "SELECT coalesce(sum(chunk_count), 0), coalesce(sum(word_count), 0)"
+            " FROM document WHERE kb_id = ?",
+            [kb_id],
         ).fetchone()
-        common = dict(zip(row[0], map(float, row[1]), strict=False)) if row and row[0] else {}
-        with self._lock:
-            self._common = (time.monotonic(), common)
-        return common
+        return version, int(n), float(words) / int(n) if n and words else 1.0

@@ -239,10 +239,55 @@ ALTER TABLE kb ADD COLUMN review INTEGER NOT NULL DEFAULT 0;
 """
 """SQLite's schema 13: whether a knowledge base reviews its uploads."""
 
+_SCHEMA_6 = """
+ALTER TABLE document ADD COLUMN word_count DOUBLE PRECISION NOT NULL DEFAULT 0;
+CREATE TABLE posting (
+    kb_id BIGINT NOT NULL,
+    term TEXT NOT NULL,
+    chunk_id BIGINT NOT NULL,
+    tf REAL NOT NULL,
+    length REAL NOT NULL,
+    impact REAL NOT NULL,
+    PRIMARY KEY (chunk_id, term)
+);
+CREATE FUNCTION drop_postings() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM posting p USING gone g WHERE p.chunk_id = g.id;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER chunk_postings AFTER DELETE ON chunk REFERENCING OLD TABLE AS gone
+    FOR EACH STATEMENT EXECUTE FUNCTION drop_postings();
+UPDATE document d SET word_count = s.words FROM (
+    SELECT c.document_id, sum(l.length) AS words FROM chunk c,
+        LATERAL (SELECT sum(cardinality(positions)) AS length FROM unnest(c.words)) l
+    GROUP BY c.document_id) s
+WHERE s.document_id = d.id;
+INSERT INTO posting(kb_id, term, chunk_id, tf, length, impact)
+SELECT c.kb_id, u.lexeme, c.id, u.tf, l.length,
+       u.tf * 2.2 / (u.tf + 1.2 * (0.25 + 0.75 * l.length / a.avgdl))
+FROM chunk c
+JOIN (SELECT kb_id, greatest(sum(word_count) / greatest(sum(chunk_count), 1), 1) AS avgdl
+      FROM document GROUP BY kb_id) a ON a.kb_id = c.kb_id,
+LATERAL (SELECT greatest(sum(cardinality(positions)), 1)::real AS length
+         FROM unnest(c.words)) l,
+LATERAL (SELECT lexeme, coalesce(nullif(cardinality(array_positions(weights, 'A'))
+                + 0.5 * cardinality(array_positions(weights, 'B')), 0), 1)::real AS tf
+         FROM unnest(c.words)) u;
+CREATE INDEX posting_impact ON posting(kb_id, term, impact DESC) INCLUDE (chunk_id, tf, length);
+DROP INDEX IF EXISTS chunk_words;
+"""
+"""BM25's postings (issue 27): a row per (word, passage) with the word's frequency (text
+1, context 0.5), the passage's length and its BM25 impact (without the idf), read best
+first by ``posting_impact``; dropped with their passage (a trigger, set-based, so every
+way a chunk goes takes its postings along); each document's word count, for the average
+length. Filled from the chunks' ``tsvector``, whose GIN index they replace
+(:mod:`sabio.store.pg_ranking`)."""
+
 PG_MIGRATIONS: tuple[tuple[int, str, str], ...] = (
     (1, "create_schema", _SCHEMA_1),
     (2, "tokens_feedback_guides_charts_reviews", _SCHEMA_2),
     (3, "kb_ocr_languages", _SCHEMA_3),
     (4, "message_routes", _SCHEMA_4),
     (5, "kb_review", _SCHEMA_5),
+    (6, "postings", _SCHEMA_6),
 )

@@ -3,18 +3,14 @@ browser sessions and API tokens, in the ``user``, ``session`` and ``api_token`` 
 (migration 3), and members' access to knowledge bases (``kb_member``);
 :class:`UserStore` reads and writes them (:mod:`sabio.users` is their public name).
 
-Nothing secret is stored as it is. A password is kept as an scrypt hash
-(``scrypt$n$r$p$salt$hash``, salt and hash in base64), slow on purpose because a password
-may be guessable; a session or API token is 32 random bytes, so its SHA-256 digest is
-enough. Cookies, CSRF and who may call what are the server's part
-(:mod:`sabio.server.access`); the ``sabio user`` commands use this module too.
+Nothing secret is stored as it is: how a password and a token are kept, and the rules for
+names and passwords, are :mod:`sabio.store.credentials`. Cookies, CSRF and who may call what
+are the server's part (:mod:`sabio.server.access`); the ``sabio user`` commands use this
+module too.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import secrets
 import sqlite3
 import time
@@ -23,31 +19,24 @@ from typing import Any
 
 from sabio.errors import ConfigError, ConflictError, NotFoundError
 from sabio.store.connection import ConstraintError, SqlDatabase
+from sabio.store.credentials import (
+    TOKEN_PREFIX,
+    UNKNOWN_USER_HASH,
+    check_new_password,
+    check_user_name,
+    hash_password,
+    is_user_name,
+    token_digest,
+    verify_password,
+)
 from sabio.store.migrations import execute_script, migration
 
-SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 1
-"""scrypt's cost: 32 MiB of memory and some 50 ms per hash (OWASP's 2024 minimum is 2**17
-with r 8 at 128 MiB; 2**15 keeps a login cheap for a small server and costs an attacker
-the same 32 MiB per guess). A stored hash names its own cost, so it can be raised later."""
-SALT_BYTES = 16
-HASH_BYTES = 32
-MIN_PASSWORD_CHARS = 8
-MAX_PASSWORD_CHARS = 1024
-MAX_NAME_CHARS = 64
-NAME_SYMBOLS = ".-_@"
 MAX_TOKEN_NAME_CHARS = 100
 SESSION_SECONDS = 30 * 24 * 60 * 60
 """A browser stays signed in for 30 days (then it signs in again)."""
 ACCESS_LEVELS = ("read", "write")
 """What a member may be given on a knowledge base: ``read`` (ask, search, open its
 documents) or ``write`` (also upload and remove documents)."""
-TOKEN_PREFIX = "sabio_"
-"""API tokens start so, which tells them apart (and lets secret scanners find them)."""
-
-_UNKNOWN_USER_HASH = "$".join(
-    ("scrypt", str(SCRYPT_N), str(SCRYPT_R), str(SCRYPT_P), "A" * 22 + "==", "A" * 43 + "=")
-)
-"""Checked against when the user name is unknown, so that costs what a wrong password does."""
 
 
 @migration(3)
@@ -117,54 +106,6 @@ class ApiToken:
     scope: str = ""
     """"" : whatever its user may do; :data:`EXTENSION_SCOPE`: the browser extension's
     routes only (the server's access checks apply it)."""
-
-
-def hash_password(password: str) -> str:
-    salt = secrets.token_bytes(SALT_BYTES)
-    digest = _scrypt(password, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P)
-    cost = (str(SCRYPT_N), str(SCRYPT_R), str(SCRYPT_P))
-    return "$".join(("scrypt", *cost, _b64(salt), _b64(digest)))
-
-
-def verify_password(password: str, encoded: str) -> bool:
-    """Whether ``encoded`` (made by :func:`hash_password`, at whatever cost) is ``password``'s."""
-    scheme, n, r, p, salt, expected = encoded.split("$")
-    if scheme != "scrypt":
-        raise ValueError(f"not an scrypt password hash: {scheme!r}")
-    digest = _scrypt(password, base64.b64decode(salt), int(n), int(r), int(p))
-    return hmac.compare_digest(digest, base64.b64decode(expected))
-
-
-def token_digest(token: str) -> str:
-    """What is kept of a session or API token: its SHA-256, in hex."""
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def is_user_name(name: str) -> bool:
-    return 0 < len(name) <= MAX_NAME_CHARS and all(
-        ch.isalnum() or ch in NAME_SYMBOLS for ch in name
-    )
-
-
-def check_user_name(name: str) -> None:
-    if not is_user_name(name):
-        raise ConfigError(
-            f"{name!r} is not a valid user name: use letters, digits, '.', '-', '_' or '@' "
-            f"(1 to {MAX_NAME_CHARS} characters)",
-            key="user_name_invalid",
-            max=MAX_NAME_CHARS,
-        )
-
-
-def check_new_password(password: str) -> None:
-    if len(password) < MIN_PASSWORD_CHARS:
-        raise ConfigError(
-            f"a password needs at least {MIN_PASSWORD_CHARS} characters",
-            key="password_short",
-            min=MIN_PASSWORD_CHARS,
-        )
-    if len(password) > MAX_PASSWORD_CHARS:
-        raise ConfigError(f"a password may have at most {MAX_PASSWORD_CHARS} characters")
 
 
 _USER_COLUMNS = "u.id, u.name, u.admin, u.created_at"
@@ -312,7 +253,7 @@ class UserStore:
         """The user, when ``password`` is theirs; else None. An unknown name costs the same
         hashing work as a wrong password, so how long it takes tells nothing."""
         row = self._user_row(name)
-        matches = verify_password(password, row["password_hash"] if row else _UNKNOWN_USER_HASH)
+        matches = verify_password(password, row["password_hash"] if row else UNKNOWN_USER_HASH)
         return _user(row) if row is not None and matches else None
 
     def _user_row(self, name: str) -> sqlite3.Row | None:
@@ -438,23 +379,6 @@ class UserStore:
         self.store.db.execute(
             "UPDATE api_token SET last_used_at=? WHERE id=?", (time.time(), token_id)
         )
-
-
-def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
-    memory = 256 * r * (n + p + 2)  # twice what scrypt needs: OpenSSL counts its own too
-    return hashlib.scrypt(
-        password.encode("utf-8", "surrogatepass"),
-        salt=salt,
-        n=n,
-        r=r,
-        p=p,
-        maxmem=memory,
-        dklen=HASH_BYTES,
-    )
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
 
 
 def _user(row: sqlite3.Row | tuple[Any, ...]) -> User:

@@ -58,11 +58,14 @@ class Extraction:
 
 
 def load_schema(ref: str) -> dict[str, Any]:
-    """A built-in schema by name (invoice, contract, cv, minutes) or a JSON Schema file;
+    """A built-in schema by name (invoice, contract, cv, minutes), a JSON Schema file, or
+    the schema itself, written out (``'{"type": "object", …}'``, as a shell passes it);
     a ConfigError that says what is wrong with it otherwise."""
     if ref in BUILT_IN:
         folder = importlib.resources.files("sabio").joinpath("tasks", "schemas")
         text = folder.joinpath(f"{ref}.json").read_text(encoding="utf-8")
+    elif ref.lstrip().startswith("{"):  # no file name starts with a brace: the schema
+        text, ref = ref, ref.strip() if len(ref.strip()) <= 40 else ref.strip()[:40] + "…"
     else:
         path = Path(ref)
         if not path.is_file():

@@ -7,7 +7,8 @@ automations) and as the files a person downloads: Markdown, plain text or DOCX.
 A result is ``{"kind": "summarize", "items": [one per document]}`` (compare: one item
 for the pair). The Markdown keeps what the task kept: a summary's page marks (``[12]``),
 a translation's ``<!-- page N -->`` lines (``[page N]`` in text and DOCX), each extracted
-value's page.
+value's page; and each item ends with how the task read its document (its route, in the
+file's language, :func:`sabio.routing.route_words`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from typing import Any
 
+from sabio.routing import route_words
 from sabio.store import DocumentRecord
 from sabio.tasks.compare import Change, Unit
 from sabio.tasks.extract import Extraction
@@ -43,6 +45,7 @@ LABELS = {
         "changed": "changed",
         "page": "page",
         "check": "Check",
+        "how": "How",
     },
     "es": {
         "unsupported": "Sin apoyo en el documento",
@@ -54,6 +57,7 @@ LABELS = {
         "changed": "cambiado",
         "page": "página",
         "check": "Revisar",
+        "how": "Cómo",
     },
 }
 _PAGE_LINE = re.compile(r"^<!-- page (\d+) -->$")
@@ -153,8 +157,17 @@ def result_markdown(result: dict[str, Any], language: str = "en") -> str:
         "extract": _extraction_md,
         "compare": _comparison_md,
     }[result["kind"]]
-    blocks = ["\n".join(write(item, words)).strip() for item in result["items"]]
+    blocks = [
+        "\n".join([*write(item, words), *_route_md(item, words, language)]).strip()
+        for item in result["items"]
+    ]
     return "\n\n---\n\n".join(blocks) + "\n"
+
+
+def _route_md(item: dict[str, Any], words: dict[str, str], language: str) -> list[str]:
+    """How the task read the document (whole, or in parts), as the web app says it."""
+    how = route_words(item.get("route"), _language(language))
+    return ["", f"**{words['how']}:** {how}"] if how else []
 
 
 def _title(item: dict[str, Any]) -> str:

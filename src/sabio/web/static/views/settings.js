@@ -98,8 +98,15 @@ async function modelSection() {
     ),
     error,
     h("div.actions", {}, h("button.primary", { type: "submit" }, t("save")), saved),
-    state.models.filter((m) => !m.available && m.note).map((m) => h("div.backend-note", {}, t("modelUnavailable", { name: m.name }), disclosure(m.note))),
+    state.models.filter((m) => !m.available && m.note).map((m) => h("div.backend-note", {}, unavailable(m), disclosure(m.note))),
   );
+}
+
+// "ollama:*" stands for every model of a backend that did not answer: say it in words.
+function unavailable(model) {
+  if (!model.name.endsWith(":*")) return t("modelUnavailable", { name: model.name });
+  const backend = { ollama: "Ollama" }[model.backend] || model.backend;
+  return t("backendUnavailable", { backend });
 }
 
 // The Ollama hosts as this server sees them: reachable or not, their models, its requests
