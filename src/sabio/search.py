@@ -17,7 +17,8 @@ is 0.3 and a Spanish-speaking user does not pay for the embedder's language.
 
 In a folder of look-alike documents the question names one of them ("Apple's Q3 2023
 10-Q"): each passage also gets its document's field score (:mod:`sabio.document_field`),
-the named documents' passages are ranked again among themselves, "the most recent" picks
+the named documents' passages are ranked again among themselves (a passage's share of
+figures counting there: a statement's page answers "what was X"), "the most recent" picks
 the latest of them, and instruction sentences around the question are left out
 (docs/benchmarks.md, "Look-alike documents").
 """
