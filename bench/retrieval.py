@@ -4,6 +4,7 @@
     python bench/retrieval.py PATH [PATH ...]        # any BEIR-format folders
     python bench/retrieval.py --queries-from ES EN   # ES's questions over EN's corpus
     python bench/retrieval.py --sec10q [--company-split]  # look-alike 10-Q PDFs (bench/sec10q.py)
+    python bench/retrieval.py --sec10q --company-split --misses  # and each page miss
 
 Per data set, side by side with one embedder (the embedded all-MiniLM-L6-v2):
 
@@ -296,6 +297,12 @@ def main() -> None:
         help="with --sec10q: also the tuning companies and the held-out ones apart",
     )
     parser.add_argument(
+        "--misses",
+        action="store_true",
+        help="with --sec10q: print each page miss (question, judged pages, Sabio's top 5 and "
+        "the ranking that put each there); with --company-split the tuning companies' only",
+    )
+    parser.add_argument(
         "--cross-language-weight",
         type=float,
         help="the search's vector weight across languages (sabio.search), for a sweep",
@@ -332,9 +339,11 @@ def main() -> None:
     if args.sec10q:
         import sec10q
 
-        found = sec10q.run(settings, embedder, args.company_split)
+        found = sec10q.run(settings, embedder, args.company_split, args.misses)
         for cached in _CACHED.values():
             cached.save()
+        if args.misses:
+            print(found["misses"], end="\n\n")
         print(sec10q.table(found))
         _write(found, "sec10q")
         return

@@ -201,3 +201,18 @@ def test_results_spread_over_pages_before_a_page_repeats() -> None:
     # fewer distinct pages than places: the repeated ones come back, in order
     assert spread_pages(order, chunks, 7) == [1, 3, 5, 6, 7, 2, 4]
     assert spread_pages([9, 1], chunks, 2) == [1]  # a chunk gone from the store is skipped
+
+
+def test_figure_density_tells_a_statement_from_the_prose_about_it() -> None:
+    from sabio.search import figure_density
+
+    statement = (
+        "Net sales: Products $ 60,584 $ 63,355 $ 230,901 $ 245,241\n"
+        "Other income/(expense), net (265) (10) (594) (97)\n"
+        "Diluted $ 1.26 $ 1.20 $ 4.67 $ 4.82 and 12% 3.5%"
+    )
+    prose = "Net sales decreased 1% or $1.2 billion compared to the same quarter of 2022."
+    assert figure_density(statement) > 0.4  # "$" signs are words too
+    assert figure_density(prose) < 0.25
+    assert figure_density("") == 0.0
+    assert figure_density("(a) $ 10-Q Q3") == 0.0  # signs, codes and periods are not figures
