@@ -25,6 +25,7 @@ from sabio.server.client_tasks import (
     ClientTask,
     answer_task,
     checked_answer,
+    conversation_answer,
     recognise,
     title_of,
 )
@@ -230,3 +231,12 @@ def test_titles_keep_the_questions_words_and_language() -> None:
     assert title_of("cSMAC formation represses weak ligand signalling.") == (
         "cSMAC formation represses weak ligand signalling"
     )
+
+
+def test_tags_keep_a_names_own_capitals() -> None:
+    asked: t.Conversation = [("user", "Does cSMAC formation repress signalling in iPhone cells?")]
+    task = recognise([{"role": "user", "content": t.open_webui(t.OPEN_WEBUI_TAGS, asked)}])
+    assert task is not None
+    tags = json.loads(conversation_answer(task))["tags"]
+    assert "cSMAC" in tags and "CSMAC" not in tags
+    assert all(tag[:1].isupper() or not tag.islower() for tag in tags)

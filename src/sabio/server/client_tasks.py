@@ -265,6 +265,12 @@ def _clean_title(written: str) -> str:
     return line if 0 < len(line.split()) <= TITLE_WORDS else ""
 
 
+def _tag(word: str) -> str:
+    """A word as a tag: capitalised when written all in lower case; a name's own capitals
+    ("cSMAC", "iPhone", "NASA") kept."""
+    return word[:1].upper() + word[1:] if word.islower() else word
+
+
 def conversation_answer(task: ClientTask) -> str:
     """The task's answer made from the conversation alone (module docstring)."""
     language = task.language
@@ -274,7 +280,7 @@ def conversation_answer(task: ClientTask) -> str:
         return json.dumps({"title": title}, ensure_ascii=False) if task.json_key else title
     if task.kind == "tags":
         words = salient_words(m["content"] for m in task.conversation if m["role"] == "user")
-        tags = [w[:1].upper() + w[1:] for w in words[:TAGS]] or [GENERAL_TAG[language]]
+        tags = [_tag(w) for w in words[:TAGS]] or [GENERAL_TAG[language]]
         return json.dumps({"tags": tags}, ensure_ascii=False)
     if task.kind == "follow_ups":
         return json.dumps({"follow_ups": follow_ups(task)}, ensure_ascii=False)
