@@ -24,7 +24,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 from fastapi.responses import Response, StreamingResponse
@@ -44,6 +44,8 @@ from sabio.server.links import document_link
 from sabio.server.ollama_proxy import NDJSON, OllamaError
 from sabio.server.services import Services
 from sabio.server.threads import run_waiting
+
+T = TypeVar("T")
 
 TASK_MARK = "### Task:"
 SOURCES = {"en": ("Sources", "page"), "es": ("Fuentes", "página")}
@@ -342,16 +344,22 @@ async def streamed_reply(
     machine, four for a streamed task's two lines)."""
     if at_once:
         return await _whole_body(lines, encode or _encode, media_type, headers)
+    first = await _closing_on_error(lines, lambda: next(lines, None))
+    sent = _send(lines, first, encode or _encode, accept_language)
+    return StreamingResponse(sent, media_type=media_type, headers=STREAM_HEADERS | (headers or {}))
+
+
+async def _closing_on_error(lines: Iterator[dict[str, Any]], read: Callable[[], T]) -> T:
+    """``read()`` of the answer's lines on a thread; on any error the lines are closed
+    (the model stops) and a SabioError is translated for the client."""
     try:
-        first = await run_waiting(next, lines, None)
+        return await run_waiting(read)
     except BaseException as exc:
         with anyio.CancelScope(shield=True):
             await run_waiting(close_iterator, lines)
         if isinstance(exc, SabioError):
             raise translated(exc) from exc
         raise
-    sent = _send(lines, first, encode or _encode, accept_language)
-    return StreamingResponse(sent, media_type=media_type, headers=STREAM_HEADERS | (headers or {}))
 
 
 async def _whole_body(
@@ -360,14 +368,7 @@ async def _whole_body(
     media_type: str,
     headers: dict[str, str] | None,
 ) -> Response:
-    try:
-        collected: list[dict[str, Any]] = await run_waiting(list, lines)
-    except BaseException as exc:
-        with anyio.CancelScope(shield=True):
-            await run_waiting(close_iterator, lines)
-        if isinstance(exc, SabioError):
-            raise translated(exc) from exc
-        raise
+    collected = await _closing_on_error(lines, lambda: list(lines))
     body = b"".join(encode(line) for line in collected)
     return Response(body, media_type=media_type, headers=STREAM_HEADERS | (headers or {}))
 
