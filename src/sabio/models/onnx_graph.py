@@ -39,19 +39,22 @@ class OnnxGraph:
 
     def dense(self, x: str, wb: tuple[F32, F32], name: str, int8: bool = True) -> str:
         """x @ W.T + b for ``wb = (W, b)``, W in PyTorch's (out, in) layout."""
-        w, bias = wb[0].T, self.const(f"{name}.b", wb[1])
+        return self.matmul(x, wb[0].T, wb[1], name, int8)
+
+    def matmul(self, x: str, w: F32, b: F32 | None, name: str, int8: bool = True) -> str:
+        """x @ w (+ b) for ``w`` in (in, out) layout; int8 weights per output channel."""
         if not int8:
-            return self.op(
-                "Add",
-                [self.op("MatMul", [x, self.const(f"{name}.w", w)], f"{name}.mm"), bias],
-                name,
-            )
+            out = self.op("MatMul", [x, self.const(f"{name}.w", w)], f"{name}.mm")
+            if b is None:
+                return out
+            return self.op("Add", [out, self.const(f"{name}.b", b)], name)
         scale = np.abs(w).max(axis=0) / 127.0  # symmetric, per output channel
         scale[scale == 0] = 1.0
         q = np.clip(np.rint(w / scale), -127, 127).astype(np.int8)
         inputs = [x, self.const(f"{name}.q", q), self.const(f"{name}.s", scale.astype(np.float32))]
-        return self.op("DynamicQuantizeMatMul", [*inputs, "", bias], name)
+        bias = [] if b is None else [self.const(f"{name}.b", b)]
+        return self.op("DynamicQuantizeMatMul", [*inputs, "", *bias], name)
 
-    def norm(self, x: str, gb: tuple[F32, F32], name: str) -> str:
+    def norm(self, x: str, gb: tuple[F32, F32], name: str, eps: float = 1e-12) -> str:
         gamma, beta = self.const(f"{name}.g", gb[0]), self.const(f"{name}.b", gb[1])
-        return self.op("LayerNormalization", [x, gamma, beta], name, axis=-1, epsilon=1e-12)
+        return self.op("LayerNormalization", [x, gamma, beta], name, axis=-1, epsilon=eps)

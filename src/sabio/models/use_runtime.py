@@ -73,25 +73,6 @@ class Weights:
         return np.asarray(self.arrays[name], dtype=np.float32)
 
 
-def _dense(g: OnnxGraph, x: str, w: F32, b: F32 | None, name: str, int8: bool) -> str:
-    """x @ w (+ b) for ``w`` in (in, out) layout; int8 weights per output channel."""
-    if not int8:
-        out = g.op("MatMul", [x, g.const(f"{name}.w", w)], f"{name}.mm")
-        return g.op("Add", [out, g.const(f"{name}.b", b)], name) if b is not None else out
-    scale = np.abs(w).max(axis=0) / 127.0
-    scale[scale == 0] = 1.0
-    q = np.clip(np.rint(w / scale), -127, 127).astype(np.int8)
-    inputs = [x, g.const(f"{name}.q", q), g.const(f"{name}.s", scale.astype(np.float32)), ""]
-    if b is not None:
-        inputs.append(g.const(f"{name}.b", b))
-    return g.op("DynamicQuantizeMatMul", inputs, name)
-
-
-def _norm(g: OnnxGraph, x: str, gamma: F32, beta: F32, eps: float, name: str) -> str:
-    inputs = [x, g.const(f"{name}.g", gamma), g.const(f"{name}.b", beta)]
-    return g.op("LayerNormalization", inputs, name, axis=-1, epsilon=eps)
-
-
 def _window(g: OnnxGraph, x: str, n: int, left: int, rows: str, name: str) -> str:
     """Each token's n-gram window (``left`` tokens before it), zero past the text's ends,
     as the concatenation of ``n`` shifted copies: (T, n * CNN_DIM)."""
@@ -114,10 +95,10 @@ def _branch(g: OnnxGraph, w: Weights, x: str, i: int, rows: str, int8: bool) -> 
     axis = g.const(f"c{i}.axis", np.array([1], np.int64))
     xs = g.op("Slice", [x, start, end, axis], f"c{i}.x")
     win = _window(g, xs, n, left, rows, f"c{i}.win1")
-    h1 = _dense(g, win, w.get(f"w1_{order}"), w.get(f"b1_{order}"), f"c{i}.l1", int8)
+    h1 = g.matmul(win, w.get(f"w1_{order}"), w.get(f"b1_{order}"), f"c{i}.l1", int8)
     h = g.op("Add", [g.op("Relu", [h1], f"c{i}.r1"), xs], f"c{i}.h")
     win2 = _window(g, h, n, left, rows, f"c{i}.win2")
-    h2 = _dense(g, win2, w.get(f"w2_{order}"), w.get(f"b2_{order}"), f"c{i}.l2", int8)
+    h2 = g.matmul(win2, w.get(f"w2_{order}"), w.get(f"b2_{order}"), f"c{i}.l2", int8)
     return g.op("Add", [g.op("Relu", [h2], f"c{i}.r2"), h], f"c{i}.out")
 
 
@@ -127,14 +108,14 @@ def build_graph(w: Weights, int8: bool) -> bytes:
     g = OnnxGraph()
     proj = np.concatenate([w.get(f"proj{n}") for n in (2, 3, 5)], axis=1)
     proj_b = np.concatenate([w.get(f"proj_b{n}") for n in (2, 3, 5)])
-    x = _dense(g, "emb", proj, proj_b, "proj", int8)
+    x = g.matmul("emb", proj, proj_b, "proj", int8)
     ln_g = np.concatenate([w.get(f"ln_g{n}") for n in (2, 3, 5)])
     ln_b = np.concatenate([w.get(f"ln_b{n}") for n in (2, 3, 5)])
-    x = _norm(g, x, ln_g, ln_b, w.eps, "proj.ln")
+    x = g.norm(x, (ln_g, ln_b), "proj.ln", w.eps)
     rows = g.op("Shape", ["emb"], "rows", start=0, end=1)
     branches = [_branch(g, w, x, i, rows, int8) for i in range(len(ORDERS))]
     feats = g.op("Concat", ["emb", *branches], "feats", axis=1)
-    feats = _norm(g, feats, w.get("ln_g"), w.get("ln_b"), w.eps, "feats.ln")
+    feats = g.norm(feats, (w.get("ln_g"), w.get("ln_b")), "feats.ln", w.eps)
     total = g.op("ReduceSum", [feats, g.const("axis0", np.array([0], np.int64))], "sum")
     count = g.op("Cast", [rows], "count", to=1)  # float
     mean = g.op("MatMul", [total, g.const("cnn.w", w.get("cnn_W"))], "cnn.mm")
