@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -328,14 +329,22 @@ def _numbered(reply: str, count: int) -> list[str] | None:
 
 
 def _missing_figures(original: str, translation: str) -> list[str]:
-    """Figures of ``original`` not in ``translation`` (digits compared, separators aside;
-    the numbers of inline tags are not figures: lost tags are told apart by their own check)."""
-    have = {re.sub(r"[.,]", "", f) for f in _FIGURE.findall(_LOOSE_TAG.sub(" ", translation))}
-    return [
-        f
-        for f in _FIGURE.findall(_LOOSE_TAG.sub(" ", original))
-        if re.sub(r"[.,]", "", f) not in have
-    ]
+    """Figures of ``original`` not in ``translation``, as many times as they are there.
+    A figure is its groups of digits: the separator between them may change with the
+    language (1,200.5 ⇄ 1.200,5), where it is may not ("Stata 11.0" is not "Stata 110").
+    The numbers of inline tags are not figures: lost tags are told apart by their own check."""
+    have = Counter(_digit_groups(f) for f in _FIGURE.findall(_LOOSE_TAG.sub(" ", translation)))
+    missing = []
+    for figure in _FIGURE.findall(_LOOSE_TAG.sub(" ", original)):
+        if have[groups := _digit_groups(figure)] > 0:
+            have[groups] -= 1
+        else:
+            missing.append(figure)
+    return missing
+
+
+def _digit_groups(figure: str) -> tuple[str, ...]:
+    return tuple(re.split(r"[.,]", figure))
 
 
 def _markdown(layout: Sequence[tuple[int | None, list[_Line]]]) -> str:
