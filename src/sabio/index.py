@@ -140,6 +140,16 @@ class Int8Scan:
         return np.argpartition(-scores, size - 1)[:size]
 
 
+def _nonzero_span(query: NDArray[np.float32]) -> slice:
+    """The columns outside which ``query`` is zero: a pair of models' search asks with one
+    part and zeros elsewhere (models/paired.py), so only that part's columns are read
+    (384 of the embedded default's 896: the scan reads 43% of the bytes)."""
+    nonzero = np.flatnonzero(query)
+    if not nonzero.size:
+        return slice(None)
+    return slice(int(nonzero[0]), int(nonzero[-1]) + 1)
+
+
 @functools.cache
 def _have_onnxruntime() -> bool:
     return all(importlib.util.find_spec(m) is not None for m in ("onnxruntime", "onnx"))
@@ -271,6 +281,7 @@ class ChunkIndex:
         """(chunk id, cosine) of the ``limit`` nearest chunks, best first."""
         index = self.sync(kb)
         q = np.asarray(query, dtype=np.float32).reshape(-1)
+        span = _nonzero_span(q)
         found: list[tuple[int, float]] = []
         for seg, alive in zip(index.segments, index.alive, strict=True):
             if not len(seg.ids):
@@ -278,17 +289,17 @@ class ChunkIndex:
             mask = self._mask(seg, alive, document_ids)
             if document_ids is not None and (rows := np.flatnonzero(mask)).size < mask.size // 4:
                 # a few documents (the search's second pass, a filter): only their rows
-                found += _top(seg.ids[rows], seg.vectors[rows] @ q, limit)
+                found += _top(seg.ids[rows], seg.vectors[rows, span] @ q[span], limit)
                 continue
             if seg.scan is None:
                 self._start_scan(seg)
             if seg.scan is not None and document_ids is None:
                 rows = seg.scan.shortlist(q, max(SHORTLIST, limit * 8))
-                scores = seg.vectors[rows] @ q
+                scores = seg.vectors[rows, span] @ q[span]
                 scores[~mask[rows]] = -np.inf
                 found += _top(seg.ids[rows], scores, limit)
                 continue
-            scores = seg.vectors @ q
+            scores = seg.vectors[:, span] @ q[span]
             if document_ids is not None or not mask.all():
                 scores[~mask] = -np.inf
             found += _top(seg.ids, scores, limit)
