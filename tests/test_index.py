@@ -241,3 +241,24 @@ def test_a_query_in_one_part_of_a_pair_ranks_as_the_whole_product(
         mine = [i for i in np.argsort(-scores) if docs[i] == doc.id]
         assert [cid for cid, _ in found] == [int(ids[i]) for i in mine[:3]]
         assert np.allclose([s for _, s in found], [scores[i] for i in mine[:3]], atol=1e-5)
+
+
+def test_the_int8_scan_of_a_pairs_part_holds_the_nearest(
+    filled: tuple[Store, KnowledgeBase], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A big segment is shortlisted by an int8 copy of the columns the query reads (one
+    part of a pair's rows), built once per part; the shortlist is ranked exactly."""
+    pytest.importorskip("onnxruntime")
+    monkeypatch.setattr("sabio.index.INT8_MIN_ROWS", 10)
+    monkeypatch.setattr("sabio.index.SHORTLIST", 40)
+    store, kb = filled
+    index = ChunkIndex(store)
+    state = index.sync(kb)
+    vectors = np.vstack([np.asarray(seg.vectors) for seg in state.segments])
+    ids = np.concatenate([seg.ids for seg in state.segments])
+    query = np.zeros(DIM, dtype=np.float32)
+    query[2:6] = np.random.default_rng(5).standard_normal(4)
+    index.warm(kb, query)
+    assert {key for seg in state.segments for key in seg.scans} == {(2, 6)}
+    exact = [int(ids[i]) for i in np.argsort(-(vectors @ query))[:5]]
+    assert [cid for cid, _ in index.vector_search(kb, query, 5)] == exact
