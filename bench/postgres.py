@@ -1,6 +1,8 @@
 """Hybrid search on PostgreSQL + pgvector beside SQLite, in one run (issue 27).
 
-    python bench/postgres.py --sizes 100000 1000000 --queries 100 --workdir /tmp/pgbench
+    python bench/postgres.py --sizes 100000 1000000 --queries 100
+    python bench/postgres.py --sizes 1000000 --workdir DIR --keep --build-only  # once
+    python bench/postgres.py --sizes 1000000 --workdir DIR --keep --search-only  # then
 
 The same synthetic corpus in both stores (SciFact sentences as text, random unit vectors
 of 384 dimensions, 100 passages a document): SQLite written through its own
@@ -41,15 +43,22 @@ from sabio.index import ChunkIndex
 from sabio.ranking import DatabaseIndex, search_index
 from sabio.search import query_terms, search_chunks
 from sabio.store import FileState, KnowledgeBase, SabioStore, Store
-from sabio.store.pg_documents import PostgresStore, vector_text, words_of
-from sabio.store.pg_ranking import KeywordRanker, write_postings
+from sabio.store.pg_documents import PostgresStore, vector_text
+from sabio.store.pg_ranking import KeywordRanker, copy_postings, posting_lines
+from sabio.terms import tokens
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 PER_DOC = 100
 DEPTH = 50
 SWEEP = (200, 400, 800)
 """Deeper HNSW searches measured for recall against time."""
-SERVER_SETTINGS = {"maintenance_work_mem": "4GB", "fsync": "off", "synchronous_commit": "off"}
+SERVER_SETTINGS = {
+    "maintenance_work_mem": "4GB",
+    "fsync": "off",
+    "synchronous_commit": "off",
+    "max_wal_size": "8GB",
+    "checkpoint_timeout": "30min",
+}
 """A throwaway benchmark server: an HNSW build at 1M vectors fits in memory."""
 
 
@@ -88,14 +97,12 @@ def _fill(store: SabioStore, texts: list[str], vectors: np.ndarray) -> tuple[Kno
 _BATCH_DOCS = 50
 """Documents (of ``PER_DOC`` passages) written by one statement of the direct fill."""
 _INSERT_MANY = """INSERT INTO chunk(document_id, kb_id, ord, page, start, "end", heading,
-        context, text, vector, words)
-    SELECT r.doc, ?, r.ord, r.page, r.start, r.stop, '', r.context, r.text, r.v::vector,
-           setweight(to_tsvector('simple', r.cw), 'B')
-           || setweight(to_tsvector('simple', r.tw), 'A')
+        context, text, vector)
+    SELECT r.doc, ?, r.ord, r.page, r.start, r.stop, '', r.context, r.text, r.v::vector
     FROM unnest(?::bigint[], ?::int[], ?::int[], ?::int[], ?::int[], ?::text[], ?::text[],
-                ?::text[], ?::text[], ?::text[])
-         WITH ORDINALITY AS r(doc, ord, page, start, stop, context, text, v, cw, tw, n)
-    ORDER BY r.n"""
+                ?::text[]) WITH ORDINALITY AS r(doc, ord, page, start, stop, context, text, v, n)
+    ORDER BY r.n
+    RETURNING id"""
 
 
 _POSTING_INDEXES = (
@@ -116,7 +123,7 @@ def _fill_pg(
     pg: PostgresStore, texts: list[str], vectors: np.ndarray
 ) -> tuple[KnowledgeBase, dict[str, float]]:
     """PostgreSQL filled directly: ``_BATCH_DOCS`` documents a transaction, their chunks
-    in one statement of arrays, their postings by the store's own ``write_postings``; the
+    in one statement of arrays, their postings by COPY (the store's own ``copy_postings``); the
     HNSW index dropped while filling and built once at the end (maintenance_work_mem
     raised), then VACUUM ANALYZE (the postings' index-only scans need the visibility map).
     The same documents, passages and order as :func:`_fill`, so ids match SQLite's."""
@@ -132,9 +139,9 @@ def _fill_pg(
         if all(f"/bench/{d}.pdf" in done for d in docs):
             continue  # written by an earlier run (--workdir): it goes on
         part = slice(first * PER_DOC, (docs[-1] + 1) * PER_DOC)
-        cw = [words_of(f"doc {d}") for d in docs for _ in range(PER_DOC)]
-        tw = [words_of(t) for t in texts[part]]
-        words = [len(c.split()) + len(t.split()) for c, t in zip(cw, tw, strict=True)]
+        cw = [tokens(f"doc {d}") for d in docs for _ in range(PER_DOC)]
+        tw = [tokens(t) for t in texts[part]]
+        words = [len(c) + len(t) for c, t in zip(cw, tw, strict=True)]
         total, lengths = total + len(words), lengths + sum(words)
         with pg.transaction() as db:
             ids = [
@@ -156,7 +163,7 @@ def _fill_pg(
                 for d in docs
             ]
             ords = list(range(PER_DOC)) * len(docs)
-            db.execute(
+            chunk_ids = db.execute(
                 _INSERT_MANY,
                 (
                     kb.id,
@@ -168,18 +175,24 @@ def _fill_pg(
                     [f"doc {d}" for d in docs for _ in range(PER_DOC)],
                     texts[part],
                     [vector_text(v) for v in vectors[part]],
-                    cw,
-                    tw,
                 ),
+            ).fetchall()
+            lines = posting_lines(
+                [kb.id] * len(tw), sorted(int(r[0]) for r in chunk_ids), tw, cw, lengths / total
             )
-            write_postings(db, "c.document_id = ANY(?)", [ids], lengths / total)
+            copy_postings(db.connection, lines)
             db.execute("UPDATE kb SET generation = generation + 1 WHERE id = ?", (kb.id,))
+        if (first // _BATCH_DOCS) % 100 == 99:
+            _say(f"filled {(docs[-1] + 1) * PER_DOC} passages, {time.perf_counter() - start:.0f} s")
     filled = time.perf_counter()
+    _say(f"filled in {filled - start:.0f} s; building the postings' indexes")
     for _, build in _POSTING_INDEXES:
         pg.db.execute(build)
     postings = time.perf_counter()
+    _say(f"postings' indexes in {postings - filled:.0f} s; building HNSW")
     pg.index_vectors(kb.id, 384)
     indexed = time.perf_counter()
+    _say(f"HNSW in {indexed - postings:.0f} s; VACUUM ANALYZE")
     for table in ("chunk", "posting", "document"):
         pg.db.execute(f"VACUUM ANALYZE {table}")
     return kb, {
@@ -188,6 +201,10 @@ def _fill_pg(
         "pg_hnsw": indexed - postings,
         "pg_vacuum": time.perf_counter() - indexed,
     }
+
+
+def _say(message: str) -> None:
+    print(time.strftime("%H:%M:%S"), message, file=sys.stderr, flush=True)
 
 
 def _server(folder: Path) -> Any:
@@ -206,30 +223,38 @@ def _server(folder: Path) -> Any:
 
 
 def _databases(
-    n: int, workdir: Path, server: Any, migrate: bool, sqlite_too: bool
+    n: int, workdir: Path, server: Any, migrate: bool, sqlite_too: bool, write: bool = True
 ) -> tuple[Store | None, PostgresStore, KnowledgeBase, dict[str, float]]:
     """Both stores with the same ``n`` passages (``sqlite_too``, else PostgreSQL alone):
-    SQLite written through its own ``replace_document``; PostgreSQL filled directly
-    (:func:`_fill_pg`), or with ``migrate`` from that file by ``sabio migrate``'s copy,
-    as a team moving from a laptop does."""
+    PostgreSQL filled directly (:func:`_fill_pg`), then SQLite written through its own
+    ``replace_document``; or with ``migrate`` SQLite first and PostgreSQL from that file
+    by ``sabio migrate``'s copy, as a team moving from a laptop does. Without ``write``
+    (``--search-only``), the databases an earlier ``--keep`` run left, complete."""
     import psycopg
 
     from sabio.store.pg_migrate import migrate_to_postgres
 
-    texts, vectors = _corpus(n)
+    texts, vectors = _corpus(n) if write else ([], np.zeros((0, 384), np.float32))
     written: dict[str, float] = {}
-    sqlite = Store(workdir / f"search-{n}.db") if sqlite_too or migrate else None
-    if sqlite is not None:
+    path = workdir / f"search-{n}.db"
+    if not write:
+        sqlite_too = sqlite_too and path.exists()
+    sqlite = Store(path) if sqlite_too or migrate else None
+    if sqlite is not None and migrate:
         written["sqlite"] = _fill(sqlite, texts, vectors)[1]
     with psycopg.connect(server.get_uri(), autocommit=True) as admin:
         if not admin.execute(
             "SELECT 1 FROM pg_database WHERE datname = %s", (f"bench_{n}",)
         ).fetchone():
+            if not write:
+                raise SystemExit(f"no database bench_{n} in {workdir}: build it first (--keep)")
             admin.execute(f"CREATE DATABASE bench_{n}")
     pg = PostgresStore(server.get_uri(f"bench_{n}"))
     kb_p = pg.find_kb("bench")
-    if kb_p is not None and pg.kb_counts(kb_p.id)[1] == n:
+    if kb_p is not None and pg.kb_counts(kb_p.id)[1] == n and _indexed(pg, kb_p):
         pass  # written by an earlier run (--workdir)
+    elif not write:
+        raise SystemExit(f"bench_{n} in {workdir} is not complete: build it again (--keep)")
     elif migrate and sqlite is not None:
         start = time.perf_counter()
         migrate_to_postgres(sqlite, pg, lambda table, done, total: None)
@@ -237,7 +262,22 @@ def _databases(
         written["pg_migrate"] = time.perf_counter() - start
     else:
         written |= _fill_pg(pg, texts, vectors)[1]
+    if sqlite is not None and not migrate and write:
+        _say("PostgreSQL written; SQLite next")
+        written["sqlite"] = _fill(sqlite, texts, vectors)[1]
     return sqlite, pg, pg.get_kb("bench"), written
+
+
+def _indexed(pg: PostgresStore, kb: KnowledgeBase) -> bool:
+    """Whether the knowledge base's HNSW index and the postings' indexes are all there
+    (a fill stopped before them is gone on with)."""
+    names = {
+        str(r[0])
+        for r in pg.db.execute(
+            "SELECT indexname FROM pg_indexes WHERE tablename IN ('chunk', 'posting')"
+        ).fetchall()
+    }
+    return {f"chunk_vector_{kb.id}", "posting_pkey", "posting_impact"} <= names
 
 
 def bench_size(
@@ -248,8 +288,20 @@ def bench_size(
     migrate: bool = False,
     sqlite_too: bool = True,
     gin: str | None = None,
+    mode: str = "all",
 ) -> dict[str, object]:
-    sqlite, pg, kb_p, written = _databases(n, workdir, server, migrate, sqlite_too)
+    """Write (unless ``mode`` is ``search``) and search (unless it is ``build``) ``n``
+    passages in both stores; the measurements."""
+    sqlite, pg, kb_p, written = _databases(
+        n, workdir, server, migrate, sqlite_too, write=mode != "search"
+    )
+    if mode == "build":
+        row: dict[str, object] = {"write_s": {k: round(v, 1) for k, v in written.items()}}
+        row["sizes_mb"] = _sizes(pg)
+        pg.close()
+        if sqlite is not None:
+            sqlite.close()
+        return row
     baseline = None
     if gin is not None:
         baseline, written["pg_gin_index"] = _gin_ranker(pg, gin)
@@ -308,7 +360,7 @@ def bench_size(
             deeper = pg.vector_search(kb_p, v, depth)[:10]
             sweep[depth].append(time.perf_counter() - start)
             shared[f"vector_pg_depth_{depth}"] += _overlap(deeper, exact)
-    row: dict[str, object] = {k: _percentiles(t) for k, t in timings.items()}
+    row = {k: _percentiles(t) for k, t in timings.items()}
     row["shared_at_10"] = {k: round(v / (10 * len(queries)), 4) for k, v in shared.items()}
     row["pg_vector_by_depth"] = {d: _percentiles(t) for d, t in sweep.items()}
     row["write_s"] = {k: round(v, 1) for k, v in written.items()}
@@ -371,7 +423,7 @@ def _peak_rss(store: str, where: str, cache: Path | None, queries: list[str]) ->
     """The peak memory (MB) of a new process that opens the store and runs the searches."""
     script = Path(__file__).resolve()
     done = subprocess.run(
-        [sys.executable, str(script), "--search-only", store, where, str(cache), *queries[:20]],
+        [sys.executable, str(script), "--rss-probe", store, where, str(cache), *queries[:20]],
         capture_output=True,
         text=True,
         check=True,
@@ -380,7 +432,7 @@ def _peak_rss(store: str, where: str, cache: Path | None, queries: list[str]) ->
 
 
 def _search_only(store_kind: str, where: str, cache: str, queries: list[str]) -> None:
-    """Run the searches in this process and print its peak RSS in MB (``--search-only``)."""
+    """Run the searches in this process and print its peak RSS in MB (``--rss-probe``)."""
     store: SabioStore = PostgresStore(where) if store_kind == "pg" else Store(Path(where))
     index = search_index(store, Path(cache))  # SQLite: the saved index, memory-mapped
     kb = store.get_kb("bench")
@@ -439,9 +491,24 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000])
     parser.add_argument("--queries", type=int, default=100)
     parser.add_argument(
-        "--workdir", type=Path, help="keep the databases here, and go on with those in it"
+        "--workdir",
+        type=Path,
+        help="the databases and their server here (default: a temporary folder); a fill"
+        " stopped there is gone on with",
     )
-    parser.add_argument("--search-only", nargs="+", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--keep", action="store_true", help="leave the workdir's databases at the end"
+    )
+    modes = parser.add_mutually_exclusive_group()
+    modes.add_argument(
+        "--build-only", action="store_true", help="write the databases, measure no search"
+    )
+    modes.add_argument(
+        "--search-only",
+        action="store_true",
+        help="search the databases a --keep run left in --workdir (write nothing)",
+    )
+    parser.add_argument("--rss-probe", nargs="+", help=argparse.SUPPRESS)
     parser.add_argument("--real-queries", type=int, default=300, help="0: none")
     parser.add_argument(
         "--migrate", action="store_true", help="fill PostgreSQL by `sabio migrate`'s copy"
@@ -455,9 +522,12 @@ def main() -> None:
         "--no-sqlite", action="store_true", help="PostgreSQL alone (no SQLite side by side)"
     )
     args = parser.parse_args()
-    if args.search_only:
-        kind, where, cache, *asked = args.search_only
+    if args.rss_probe:
+        kind, where, cache, *asked = args.rss_probe
         return _search_only(kind, where, cache, asked)
+    if (args.keep or args.search_only) and args.workdir is None:
+        parser.error("--keep and --search-only need --workdir")
+    mode = "build" if args.build_only else "search" if args.search_only else "all"
     queries = [
         json.loads(line)["text"] for line in (DATA / "beir_scifact" / "queries.jsonl").open()
     ]
@@ -467,17 +537,24 @@ def main() -> None:
     server = _server(workdir / "pg")
     results: dict[str, object] = {}
     try:
-        if args.real_queries:
+        if args.real_queries and mode != "build":
             results["real embeddings"] = real = real_recall(server, args.real_queries)
             print(f"real embeddings {json.dumps(real)}", flush=True)
         for n in args.sizes:
             results[f"{n} chunks"] = row = bench_size(
-                n, queries, workdir, server, args.migrate, not args.no_sqlite, args.gin_baseline
+                n,
+                queries,
+                workdir,
+                server,
+                args.migrate,
+                not args.no_sqlite,
+                args.gin_baseline,
+                mode,
             )
             print(f"{n:>8} chunks {json.dumps(row)}", flush=True)
     finally:
         server.cleanup()
-        if args.workdir is None:
+        if not args.keep and not args.search_only:
             shutil.rmtree(workdir, ignore_errors=True)
     RESULTS.mkdir(exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
