@@ -237,23 +237,20 @@ class PostgresStore(PostgresDatabase, DocumentTables):
         knowledge base's HNSW index; within ``document_ids``, exact."""
         cast = f"vector::vector({int(kb.dimension)})"
         query = vector_text(vector)
-        within = ""
+        sql = f"SELECT id, 1 - ({cast} <=> ?::vector) FROM chunk WHERE kb_id = ?"
         params: list[Any] = [query, kb.id]
-        if document_ids is not None:
-            within = " AND document_id = ANY(?)"
+        if document_ids is not None:  # by the similarity, which no HNSW index orders: exact
+            order = f" AND document_id = ANY(?) ORDER BY 2 DESC, id LIMIT {int(depth)}"
             params.append(list(document_ids))
-        sql = (
-            f"SELECT id, 1 - ({cast} <=> ?::vector) FROM chunk WHERE kb_id = ?{within}"
-            f" ORDER BY {cast} <=> ?::vector LIMIT {int(depth)}"
-        )
-        if document_ids is None and depth <= EF_SEARCH:  # the session's depth: one statement
-            rows = self.db.execute(sql, [*params, query]).fetchall()
-            return [(int(r[0]), float(r[1])) for r in rows]
-        with self.transaction() as db:
-            db.execute(f"SET LOCAL hnsw.ef_search = {max(EF_SEARCH, int(depth))}")
-            if document_ids is not None:
-                db.execute("SET LOCAL enable_indexscan = off")
-            rows = db.execute(sql, [*params, query]).fetchall()
+        else:
+            order = f" ORDER BY {cast} <=> ?::vector LIMIT {int(depth)}"
+            params.append(query)
+        if document_ids is not None or depth <= EF_SEARCH:  # one statement, no transaction
+            rows = self.db.execute(sql + order, params).fetchall()
+        else:
+            with self.transaction() as db:
+                db.execute(f"SET LOCAL hnsw.ef_search = {int(depth)}")
+                rows = db.execute(sql + order, params).fetchall()
         return [(int(r[0]), float(r[1])) for r in rows]
 
     def keyword_search(

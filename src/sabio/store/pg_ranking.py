@@ -76,11 +76,10 @@ _WITHIN = """l AS (SELECT w.term, p.chunk_id, w.idf * {factor} AS s
 _RANKED = """WITH w AS (SELECT * FROM unnest(?::text[], ?::float8[]) AS w(term, idf)),
 {postings},
 cut AS (SELECT term, min(s) AS floor FROM l GROUP BY term HAVING count(*) >= {per_term}),
-scored AS (SELECT chunk_id, sum(s) AS s, array_agg(term) AS held FROM l GROUP BY chunk_id),
-best AS (SELECT chunk_id, s, held FROM scored
-    ORDER BY s + coalesce((SELECT sum(floor) FROM cut WHERE cut.term <> ALL(held)), 0) DESC,
-             chunk_id
-    LIMIT {rerank})
+scored AS (SELECT l.chunk_id, sum(l.s) AS s, sum(coalesce(cut.floor, 0)) AS seen,
+                  array_agg(l.term) AS held
+    FROM l LEFT JOIN cut ON cut.term = l.term GROUP BY l.chunk_id),
+best AS (SELECT chunk_id, s, held FROM scored ORDER BY s - seen DESC, chunk_id LIMIT {rerank})
 SELECT b.chunk_id, b.s + coalesce((
         SELECT sum(w.idf * {factor}) FROM cut JOIN w ON w.term = cut.term
         JOIN posting p ON p.chunk_id = b.chunk_id AND p.term = cut.term
@@ -88,8 +87,10 @@ SELECT b.chunk_id, b.s + coalesce((
 FROM best b ORDER BY score DESC, b.chunk_id LIMIT {depth}"""
 """BM25 in the database (module docstring): the postings read (``l``), the words whose
 lists were cut and the lowest score read of each (``cut``), each passage's score over
-what was read of it (``scored``), the best by their upper bound (``best``), those
-completed from their missing postings by the primary key (passage, word)."""
+what was read of it and the floors of the cut lists it was found in (``scored``), the
+best by their upper bound (``best``: the score plus every cut list's floor but those,
+a constant less), those completed from their missing postings by the primary key
+(passage, word)."""
 _COUNTS = """SELECT w.term, (SELECT count(*) FROM (SELECT 1 FROM posting p
     WHERE p.kb_id = ? AND p.term = w.term LIMIT {limit}) x)
 FROM unnest(?::text[]) AS w(term)"""
