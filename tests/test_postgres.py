@@ -346,6 +346,17 @@ def test_postings_are_written_and_dropped_with_their_passages(postgres_server: A
         store.close()
 
 
+def test_a_vector_is_written_as_text_that_gives_the_same_float32_back() -> None:
+    from sabio.store.pg_documents import vector_text
+
+    rows = np.random.default_rng(5).standard_normal((50, 384)).astype(np.float32)
+    rows[0, :3] = [1e-38, -3.4e38, 0.0]
+    for row in rows:
+        text = vector_text(row)
+        assert text[0] == "[" and text[-1] == "]"
+        assert np.array_equal(np.array(text[1:-1].split(","), dtype=np.float32), row)
+
+
 def test_postings_are_sqlites_tokens_written_by_copy(postgres_server: Any) -> None:
     """Postings are made from the same tokens as SQLite's index (PostgreSQL's own parser
     kept "3.5" and "covid-19" whole, so a question's "3" missed them) and written by

@@ -12,6 +12,7 @@ are SQLite's table modules over this connection.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -53,9 +54,17 @@ EF_SEARCH = 100
 depth asked for: recall against exact search, paid in time (docs/benchmarks.md)."""
 
 
+@functools.lru_cache(maxsize=16)
+def _vector_format(dimension: int) -> str:
+    return "[" + ",".join(["%.9g"] * dimension) + "]"
+
+
 def vector_text(vector: NDArray[np.float32]) -> str:
-    """A vector as pgvector reads it: ``[0.1,0.2,…]``."""
-    return "[" + ",".join(map(repr, vector.astype(np.float32).tolist())) + "]"
+    """A vector as pgvector reads it: ``[0.1,0.2,…]``, each float32 in 9 significant
+    digits (exactly the same float32 back; 2.5 times faster than ``repr`` and 40% shorter,
+    bench/postgres.py's fill)."""
+    values = np.asarray(vector, dtype=np.float32).reshape(-1)
+    return _vector_format(len(values)) % tuple(values.tolist())
 
 
 _INSERT_CHUNKS = """INSERT INTO chunk(document_id, kb_id, ord, page, start, "end", heading,
