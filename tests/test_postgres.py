@@ -5,6 +5,7 @@ server (tests/pg_server.py), skipped only when its wheel is absent."""
 
 from __future__ import annotations
 
+import tempfile
 import threading
 from pathlib import Path
 from typing import Any
@@ -317,7 +318,7 @@ def test_postings_are_written_and_dropped_with_their_passages(postgres_server: A
             return [
                 (str(r[0]), float(r[1]), float(r[2]))
                 for r in store.db.execute(
-                    "SELECT term, tf, length FROM posting WHERE kb_id = ?"
+                    "SELECT term, tf / 2.0, length FROM posting WHERE kb_id = ?"  # tf doubled
                     " ORDER BY term, tf, length",
                     (kb_id,),
                 )
@@ -345,10 +346,70 @@ def test_postings_are_written_and_dropped_with_their_passages(postgres_server: A
         store.close()
 
 
-def test_migration_6_fills_the_postings_of_existing_passages(postgres_server: Any) -> None:
+def test_a_vector_is_written_as_text_that_gives_the_same_float32_back() -> None:
+    from sabio.store.pg_documents import vector_text
+
+    rows = np.random.default_rng(5).standard_normal((50, 384)).astype(np.float32)
+    rows[0, :3] = [1e-38, -3.4e38, 0.0]
+    for row in rows:
+        text = vector_text(row)
+        assert text[0] == "[" and text[-1] == "]"
+        assert np.array_equal(np.array(text[1:-1].split(","), dtype=np.float32), row)
+
+
+def test_postings_are_sqlites_tokens_written_by_copy(postgres_server: Any) -> None:
+    """Postings are made from the same tokens as SQLite's index (PostgreSQL's own parser
+    kept "3.5" and "covid-19" whole, so a question's "3" missed them) and written by
+    COPY, a blob of a word too long for a B-tree entry left out, and ``sabio migrate``'s
+    copy writes the same postings as ``replace_document``."""
+    from sabio.store.pg_documents import PostgresStore
+    from sabio.store.pg_migrate import migrate_to_postgres
+    from sabio.store.pg_ranking import MAX_TERM
+
+    texts = ["dose of 3.5 mg", "covid-19 cases", "x" * 3000 + " blob", "plain words"]
+    sqlite = Store(Path(tempfile.mkdtemp(prefix="sabio-pg-copy-")) / "s.db")
+    store = PostgresStore(new_database(postgres_server))
+    copied = PostgresStore(new_database(postgres_server))
+    try:
+        kb = store.create_kb("notes", "fake:words", 4)
+        _passages(store, kb, "/a.txt", texts)
+        _passages(sqlite, sqlite.create_kb("notes", "fake:words", 4), "/a.txt", texts)
+        migrate_to_postgres(sqlite, copied, lambda *_: None)
+        ids = store.chunk_ids(kb.id).tolist()
+        assert [c for c, _ in store.keyword_search(kb, ["3"], 10)] == [ids[0]]
+        assert [c for c, _ in store.keyword_search(kb, ["19"], 10)] == [ids[1]]
+        assert [c for c, _ in store.keyword_search(kb, ["blob"], 10)] == [ids[2]]
+        assert store.db.execute("SELECT max(length(term)) FROM posting").fetchone()[0] <= MAX_TERM
+        rows = "SELECT chunk_id, term, tf, length, impact FROM posting ORDER BY chunk_id, term"
+        assert [tuple(r) for r in store.db.execute(rows).fetchall()] == [
+            tuple(r) for r in copied.db.execute(rows).fetchall()
+        ]
+    finally:
+        store.close()
+        copied.close()
+        sqlite.close()
+
+
+_INSERT_CHUNKS_5 = """INSERT INTO chunk(document_id, kb_id, ord, page, start, "end", heading,
+        context, text, vector, words)
+    SELECT ?, ?, r.ord, r.page, r.start, r.stop, r.heading, r.context, r.text, r.v::vector,
+           setweight(to_tsvector('simple', r.cw), 'B')
+           || setweight(to_tsvector('simple', r.tw), 'A')
+    FROM unnest(?::int[], ?::int[], ?::int[], ?::int[], ?::text[], ?::text[], ?::text[],
+                ?::text[], ?::text[], ?::text[])
+         WITH ORDINALITY AS r(ord, page, start, stop, heading, context, text, v, cw, tw, n)
+    ORDER BY r.n"""
+"""Chunks as schema 5 wrote them (with their words as a ``tsvector``)."""
+
+
+def test_migrations_6_and_7_fill_and_shrink_the_postings_of_existing_passages(
+    postgres_server: Any,
+) -> None:
+    """A schema 5 database (chunks with a ``tsvector``) gets its postings from it
+    (migration 6), then the smaller rows (migration 7): the same BM25 as a new database."""
     import psycopg
 
-    from sabio.store.pg_documents import _INSERT_CHUNKS, PostgresStore, vector_text, words_of
+    from sabio.store.pg_documents import PostgresStore, vector_text
     from sabio.store.pg_schema import PG_MIGRATIONS
     from sabio.store.postgres import PostgresDatabase
     from sabio.terms import tokens
@@ -373,7 +434,7 @@ def test_migration_6_fills_the_postings_of_existing_passages(postgres_server: An
                 " VALUES (1, 1, '/a.txt', 'a', 'h', 1, 1, 'indexed', 60, 0, 0)"
             )
             db.execute(
-                _INSERT_CHUNKS,
+                _INSERT_CHUNKS_5,
                 (
                     1,
                     1,
@@ -385,13 +446,25 @@ def test_migration_6_fills_the_postings_of_existing_passages(postgres_server: An
                     ["Notas"] * 60,
                     texts,
                     [vector_text(np.ones(4, np.float32))] * 60,
-                    [words_of("Notas")] * 60,
-                    [words_of(t) for t in texts],
+                    [" ".join(tokens("Notas"))] * 60,
+                    [" ".join(tokens(t)) for t in texts],
                 ),
             )
     finally:
         old.close()
-    migrated = PostgresStore(url)  # migration 6 runs
+    six = PostgresDatabase(url, [m for m in PG_MIGRATIONS if m[0] <= 6])  # postings from them
+    try:
+        assert six.db.execute("SELECT count(*) FROM posting").fetchone()[0] > 60 * 4
+        before = six.db.execute("SELECT term, chunk_id, tf, length FROM posting").fetchall()
+    finally:
+        six.close()
+    migrated = PostgresStore(url)  # migration 7 runs: the smaller rows
+    after = migrated.db.execute("SELECT term, chunk_id, tf, length FROM posting").fetchall()
+    assert sorted((t, c, 2 * f, int(n)) for t, c, f, n in before) == sorted(
+        (t, c, f, n) for t, c, f, n in after
+    )  # every posting kept, its frequency doubled into a smallint
+    no_words = "SELECT count(*) FROM information_schema.columns WHERE table_name = 'chunk'"
+    assert migrated.db.execute(no_words + " AND column_name = 'words'").fetchone()[0] == 0
     fresh = PostgresStore(new_database(postgres_server))
     try:
         kb = fresh.create_kb("notes", "fake:words", 4)

@@ -4,8 +4,8 @@ Table by table in the order their references need, each in batches by id, each b
 one transaction: a copy stopped at any moment (Ctrl-C, ``kill -9``) goes on from the
 last batch it wrote when run again. Ids are kept, so every reference (a chunk's document,
 a message's parent, a job's source) stays true; PostgreSQL's identities are then moved
-past them. Vectors become pgvector's and each passage's words are indexed (and its
-postings written, each document's word count added up) as
+past them. Vectors become pgvector's and each passage's postings are written (by COPY, each
+document's word count added up) as
 :meth:`PostgresStore.replace_document` does; each knowledge base's HNSW index is built
 once, at the end (faster than row by row). Finally every table's rows are counted on
 both sides: a difference is an error, and the SQLite file is never changed.
@@ -21,8 +21,9 @@ import numpy as np
 
 from sabio.errors import ConfigError, ConflictError, NotFoundError
 from sabio.store import Store
-from sabio.store.pg_documents import PostgresStore, vector_text, words_of
-from sabio.store.pg_ranking import write_postings
+from sabio.store.pg_documents import PostgresStore, vector_text
+from sabio.store.pg_ranking import copy_postings, posting_lines
+from sabio.terms import tokens
 
 TABLES = (
     "kb",
@@ -116,26 +117,28 @@ def _copy_table(source: Store, target: PostgresStore, table: str, progress: Prog
 
 def _insert_chunks(db: Any, columns: Sequence[str], rows: Sequence[Any]) -> None:
     """A batch of chunks in one statement, one array per column (a round trip per batch,
-    not per row: 1M passages in minutes, bench/postgres.py)."""
+    not per row), and their postings by COPY (:func:`~sabio.store.pg_ranking.copy_postings`)."""
     quoted = ", ".join(f'"{c}"' for c in columns)
-    context, text = columns.index("context"), columns.index("text")
     names = [f"c{i}" for i in range(len(columns))]
     arrays = [[r[i] for r in rows] for i in range(len(columns))]
     arrays.append([vector_text(np.frombuffer(r[len(columns)], np.float32)) for r in rows])
-    arrays += [[words_of(r[context]) for r in rows], [words_of(r[text]) for r in rows]]
-    types = [_ARRAY_TYPES.get(c, "text[]") for c in columns] + ["text[]"] * 3
-    lengths = [len(cw.split()) + len(tw.split()) for cw, tw in zip(*arrays[-2:], strict=True)]
+    types = [_ARRAY_TYPES.get(c, "text[]") for c in columns] + ["text[]"]
     db.execute(
-        f"INSERT INTO chunk({quoted}, vector, words) OVERRIDING SYSTEM VALUE"
-        f" SELECT {', '.join(names)}, v::vector, setweight(to_tsvector('simple', cw), 'B')"
-        " || setweight(to_tsvector('simple', tw), 'A')"
-        f" FROM unnest({', '.join(f'?::{t}' for t in types)}) AS r({', '.join(names)}, v, cw, tw)",
+        f"INSERT INTO chunk({quoted}, vector) OVERRIDING SYSTEM VALUE"
+        f" SELECT {', '.join(names)}, v::vector"
+        f" FROM unnest({', '.join(f'?::{t}' for t in types)}) AS r({', '.join(names)}, v)",
         arrays,
     )
-    ids = [r[columns.index("id")] for r in rows]
-    write_postings(db, "c.id = ANY(?)", [ids], sum(lengths) / max(len(lengths), 1))
+    texts = [tokens(t) for t in arrays[columns.index("text")]]
+    contexts = [tokens(c) for c in arrays[columns.index("context")]]
+    lengths = [len(t) + len(c) for t, c in zip(texts, contexts, strict=True)]
+    column = columns.index
+    lines = posting_lines(
+        arrays[column("kb_id")], arrays[column("id")], texts, contexts, sum(lengths) / len(rows)
+    )
+    copy_postings(db.connection, lines)
     words: dict[int, int] = {}
-    for document_id, length in zip(arrays[columns.index("document_id")], lengths, strict=True):
+    for document_id, length in zip(arrays[column("document_id")], lengths, strict=True):
         words[document_id] = words.get(document_id, 0) + length
     db.executemany(
         "UPDATE document SET word_count = word_count + ? WHERE id = ?",

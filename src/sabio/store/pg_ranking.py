@@ -2,10 +2,12 @@
 computes it (:mod:`sabio.index`: k1 = 1.2, b = 0.75, FTS5's idf, a passage's context
 words at half weight, the same tokens: :func:`sabio.terms.tokens`).
 
-The ``posting`` table (PostgreSQL migration 6) holds a row per (word, passage): the
-word's frequency there (text 1, context 0.5), the passage's length and the word's BM25
-impact in it (its score without the idf), kept in the transaction that writes the
-passages (:func:`write_postings`) and dropped with them (a trigger). Its index
+The ``posting`` table (PostgreSQL migrations 6 and 7) holds a row per (word, passage):
+the word's frequency there (text 1, context 0.5; stored doubled, a ``smallint``), the
+passage's length (a ``smallint``) and the word's BM25 impact in it (its score without the
+idf). Postings are made in Python from the same tokens as SQLite's index
+(:func:`posting_lines`) and written by COPY (:func:`copy_postings`) in the transaction
+that writes the passages; they are dropped with them (a trigger). Its index
 ``posting_impact`` (knowledge base, word, impact descending, with the passage, frequency
 and length included) gives a word's best passages first, read from the index alone.
 Unpacking each candidate's ``tsvector`` cost 0.1 to 0.45 ms a passage (decompressed at
@@ -35,7 +37,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from sabio.store.documents import KnowledgeBase
@@ -53,9 +55,16 @@ RERANK = 300
 DF_TTL = 60.0
 """Seconds a big knowledge base's counted document frequency of a word is kept."""
 _DF_CACHE = 4_096
+TF_SCALE = 2
+"""A posting's frequency is stored times this, as a ``smallint`` (PostgreSQL migration 7):
+a word of the text counts 2, of the context 1 (half weight)."""
 
-_FACTOR = f"{K1 + 1} * p.tf / (p.tf + {K1} * ({1 - B} + {B} * p.length / ?::float8))"
-"""BM25 of a posting ``p`` without the idf, for an average length (the placeholder)."""
+_FACTOR = (
+    f"{K1 + 1} * p.tf::float8 / (p.tf::float8 + {TF_SCALE * K1}"
+    f" * ({1 - B} + {B} * p.length::float8 / ?::float8))"
+)
+"""BM25 of a posting ``p`` without the idf, for an average length (the placeholder); its
+``tf`` is stored times ``TF_SCALE``, hence ``TF_SCALE * K1``."""
 _LISTS = """l AS (SELECT w.term, p.chunk_id, w.idf * {factor} AS s
     FROM w CROSS JOIN LATERAL (SELECT chunk_id, tf, length FROM posting
         WHERE kb_id = ? AND term = w.term ORDER BY impact DESC LIMIT {limit}) p)"""
@@ -67,11 +76,10 @@ _WITHIN = """l AS (SELECT w.term, p.chunk_id, w.idf * {factor} AS s
 _RANKED = """WITH w AS (SELECT * FROM unnest(?::text[], ?::float8[]) AS w(term, idf)),
 {postings},
 cut AS (SELECT term, min(s) AS floor FROM l GROUP BY term HAVING count(*) >= {per_term}),
-scored AS (SELECT chunk_id, sum(s) AS s, array_agg(term) AS held FROM l GROUP BY chunk_id),
-best AS (SELECT chunk_id, s, held FROM scored
-    ORDER BY s + coalesce((SELECT sum(floor) FROM cut WHERE cut.term <> ALL(held)), 0) DESC,
-             chunk_id
-    LIMIT {rerank})
+scored AS (SELECT l.chunk_id, sum(l.s) AS s, sum(coalesce(cut.floor, 0)) AS seen,
+                  array_agg(l.term) AS held
+    FROM l LEFT JOIN cut ON cut.term = l.term GROUP BY l.chunk_id),
+best AS (SELECT chunk_id, s, held FROM scored ORDER BY s - seen DESC, chunk_id LIMIT {rerank})
 SELECT b.chunk_id, b.s + coalesce((
         SELECT sum(w.idf * {factor}) FROM cut JOIN w ON w.term = cut.term
         JOIN posting p ON p.chunk_id = b.chunk_id AND p.term = cut.term
@@ -79,32 +87,68 @@ SELECT b.chunk_id, b.s + coalesce((
 FROM best b ORDER BY score DESC, b.chunk_id LIMIT {depth}"""
 """BM25 in the database (module docstring): the postings read (``l``), the words whose
 lists were cut and the lowest score read of each (``cut``), each passage's score over
-what was read of it (``scored``), the best by their upper bound (``best``), those
-completed from their missing postings by the primary key (passage, word)."""
+what was read of it and the floors of the cut lists it was found in (``scored``), the
+best by their upper bound (``best``: the score plus every cut list's floor but those,
+a constant less), those completed from their missing postings by the primary key
+(passage, word)."""
 _COUNTS = """SELECT w.term, (SELECT count(*) FROM (SELECT 1 FROM posting p
     WHERE p.kb_id = ? AND p.term = w.term LIMIT {limit}) x)
 FROM unnest(?::text[]) AS w(term)"""
 """How many passages hold each word, counting at most ``limit``."""
 
-_POSTINGS = f"""INSERT INTO posting(kb_id, term, chunk_id, tf, length, impact)
-SELECT c.kb_id, u.lexeme, c.id, u.tf, l.length,
-       u.tf * {K1 + 1} / (u.tf + {K1} * ({1 - B} + {B} * l.length / ?::real))
-FROM chunk c,
-LATERAL (SELECT greatest(sum(cardinality(positions)), 1)::real AS length
-         FROM unnest(c.words)) l,
-LATERAL (SELECT lexeme, coalesce(nullif(cardinality(array_positions(weights, 'A'))
-                + 0.5 * cardinality(array_positions(weights, 'B')), 0), 1)::real AS tf
-         FROM unnest(c.words)) u
-WHERE """
-"""The postings of some passages, from their ``tsvector`` (text words weight A, context
-B; a length is every position), with their impact for the knowledge base's average
-length; the condition on ``c`` follows."""
+_SMALL = 32_767
+"""The largest ``smallint``: a frequency or a length past it is stored as it (a passage
+of 32,767 words is not a passage)."""
+MAX_TERM = 500
+"""Longer words get no posting (a B-tree entry holds at most about 2,700 bytes; a word of
+500 letters is an encoded blob, not something a question asks for)."""
+COPY_POSTINGS = "COPY posting (chunk_id, kb_id, impact, tf, length, term) FROM STDIN"
+_COPY_BLOCK = 20_000
+"""Rows sent to COPY at a time."""
 
 
-def write_postings(db: Any, where: str, params: Sequence[Any], avgdl: float) -> None:
-    """Insert the postings of the chunks ``c`` that match ``where`` (SQL with ``?``
-    placeholders for ``params``); ``avgdl``: the knowledge base's average length."""
-    db.execute(_POSTINGS + where, [max(float(avgdl), 1.0), *params])
+def posting_lines(
+    kb_ids: Sequence[int],
+    chunk_ids: Sequence[int],
+    texts: Sequence[Sequence[str]],
+    contexts: Sequence[Sequence[str]],
+    avgdl: float,
+) -> Iterator[str]:
+    """The postings of some passages (of the knowledge bases ``kb_ids``, one a passage) as
+    COPY's text rows (``chunk_id, kb_id, impact, tf, length, term``) from the tokens
+    (:func:`sabio.terms.tokens`) of each one's text and context; its length is every
+    token of both, its impact for the knowledge base's average length ``avgdl``. Tokens
+    are letters and digits only: nothing to escape."""
+    avgdl = max(float(avgdl), 1.0)
+    for kb_id, chunk_id, text, context in zip(kb_ids, chunk_ids, texts, contexts, strict=True):
+        counts: dict[str, int] = {}
+        for word in text:
+            counts[word] = counts.get(word, 0) + TF_SCALE
+        for word in context:
+            counts[word] = counts.get(word, 0) + 1
+        length = max(len(text) + len(context), 1)
+        norm = TF_SCALE * K1 * (1 - B + B * length / avgdl)
+        head = f"{int(chunk_id)}\t{int(kb_id)}\t"
+        tail = f"\t{min(length, _SMALL)}\t"
+        for term, tf in counts.items():
+            if len(term) <= MAX_TERM:
+                impact = (K1 + 1) * tf / (tf + norm)
+                yield f"{head}{impact:.7g}\t{min(tf, _SMALL)}{tail}{term}\n"
+
+
+def copy_postings(connection: Any, lines: Iterable[str]) -> None:
+    """Write postings (:func:`posting_lines`) by COPY on ``connection`` (a psycopg
+    connection, in the caller's transaction): a fifth of the time of INSERTs built from
+    the passages' ``tsvector`` (docs/benchmarks.md, issue 27)."""
+    with connection.cursor() as cursor, cursor.copy(COPY_POSTINGS) as copy:
+        block: list[str] = []
+        for line in lines:
+            block.append(line)
+            if len(block) >= _COPY_BLOCK:
+                copy.write("".join(block))
+                block.clear()
+        if block:
+            copy.write("".join(block))
 
 
 def lexemes(terms: Sequence[str]) -> list[str]:

@@ -23,9 +23,9 @@ import functools
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from sabio.errors import ConfigError, DatabaseBusyError
 from sabio.store.connection import ConstraintError
@@ -144,9 +144,17 @@ class PostgresPool:
     """One process's connections to one database (psycopg_pool's ``ConnectionPool``): at
     most ``size`` (``database_pool_size``), opened when needed, one kept when idle. The
     stores of a process share it (:meth:`share`); it closes with the last of them. A
-    statement waits ``wait_s`` at most for a free connection."""
+    statement waits ``wait_s`` at most for a free connection; ``settings`` are each
+    connection's (PostgreSQL's ``-c`` options)."""
 
-    def __init__(self, url: str, size: int, *, wait_s: float = POOL_WAIT_S) -> None:
+    def __init__(
+        self,
+        url: str,
+        size: int,
+        *,
+        wait_s: float = POOL_WAIT_S,
+        settings: Mapping[str, str] | None = None,
+    ) -> None:
         psycopg = _psycopg()
         try:
             from psycopg_pool import ConnectionPool
@@ -158,6 +166,7 @@ class PostgresPool:
             raise ConfigError(f"database_pool_size must be at least 1, not {size}")
         self.size, self.wait_s = size, wait_s
         self._users = 1
+        options = " ".join(f"-c {name}={value}" for name, value in (settings or {}).items())
         self._pool: Any = ConnectionPool(
             url,
             min_size=1,
@@ -169,6 +178,7 @@ class PostgresPool:
                 "autocommit": True,
                 "row_factory": _rows,
                 "cursor_factory": psycopg.ClientCursor,
+                **({"options": options} if options else {}),
             },
         )
 
@@ -234,6 +244,8 @@ class PostgresDatabase:
 
     row_lock = " FOR UPDATE SKIP LOCKED"
     """What a queue's claim adds to its SELECT: workers skip rows another one holds."""
+    session_settings: ClassVar[Mapping[str, str]] = {}
+    """Settings of every connection of the pool (PostgreSQL's ``-c name=value`` options)."""
 
     def __init__(
         self,
@@ -247,7 +259,7 @@ class PostgresDatabase:
         self._local = threading.local()
         if pool is None:
             self._migrate(migrations)
-            pool = PostgresPool(url, pool_size)
+            pool = PostgresPool(url, pool_size, settings=self.session_settings)
         else:
             pool.share()
         self.pool = pool
