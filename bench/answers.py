@@ -31,6 +31,7 @@ import sys
 import tempfile
 import time
 import unicodedata
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -190,34 +191,41 @@ def bench_ttft(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
 # XQuAD knowledge bases
 
 
-def _xquad_kb(workdir: Path, language: str) -> Path:
+def _home(workdir: Path, name: str, embedder: str) -> Path:
+    """The data directory ``name`` for ``embedder`` (the default's keeps its old name)."""
+    if embedder == EMBEDDER:
+        return workdir / name
+    return workdir / f"{name}-{re.sub(r'[^a-z0-9]+', '-', embedder.lower())}"
+
+
+def _xquad_kb(workdir: Path, language: str, embedder: str = EMBEDDER) -> Path:
     """A data directory holding XQuAD's 240 paragraphs of ``language`` as the default
     knowledge base, one ``<paragraph id>.txt`` per paragraph, added with ``Sabio.add``."""
-    home = workdir / f"xquad-{language}"
+    home = _home(workdir, f"xquad-{language}", embedder)
     if not (home / "sabio.db").exists():
         folder = workdir / f"xquad-{language}-files"
         folder.mkdir(parents=True, exist_ok=True)
         for row in _jsonl(XQUAD / language / "corpus.jsonl"):
             (folder / f"{row['_id']}.txt").write_text(row["text"], encoding="utf-8")
-        _ingest(home, folder, f"XQuAD {language}")
+        _ingest(home, folder, f"XQuAD {language}", embedder)
     return home
 
 
-def _scifact_kb(workdir: Path) -> Path:
-    home = workdir / "scifact"
+def _scifact_kb(workdir: Path, embedder: str = EMBEDDER) -> Path:
+    home = _home(workdir, "scifact", embedder)
     if not (home / "sabio.db").exists():
         folder = workdir / "scifact-files"
         folder.mkdir(parents=True, exist_ok=True)
         for row in _jsonl(DATA / "beir_scifact" / "corpus.jsonl")[:SCIFACT_KB_SIZE]:
             text = f"{row['title']}\n\n{row['text']}"
             (folder / f"{row['_id']}.txt").write_text(text, encoding="utf-8")
-        _ingest(home, folder, f"{SCIFACT_KB_SIZE} SciFact abstracts")
+        _ingest(home, folder, f"{SCIFACT_KB_SIZE} SciFact abstracts", embedder)
     return home
 
 
-def _ingest(home: Path, folder: Path, what: str) -> None:
+def _ingest(home: Path, folder: Path, what: str, embedder: str = EMBEDDER) -> None:
     start = time.perf_counter()
-    sabio = _open(home)
+    sabio = _open(home, embedding_model=embedder)
     report = sabio.add([folder])
     sabio.close()
     print(f"added {what}: {len(report.results)} files in {time.perf_counter() - start:.0f} s")
@@ -502,11 +510,28 @@ def _prompt_hits(texts: Sequence[str]) -> list[SearchHit]:
     ]
 
 
+SIMILAR_GRID = (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 2.0)  # 2.0: words alone
+
+
+def _memo(embed: Callable[[Sequence[str]], Any]) -> Callable[[Sequence[str]], Any]:
+    """``embed`` with each text's vector kept: the sweep embeds every text once."""
+    seen: dict[str, Any] = {}
+
+    def cached(texts: Sequence[str]) -> Any:
+        wanted = [t for t in dict.fromkeys(texts) if t not in seen]
+        if wanted:
+            seen.update(zip(wanted, embed(wanted), strict=True))
+        return [seen[t] for t in texts]
+
+    return cached
+
+
 def bench_checker(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     """The labelled set of bench/claims.py through :func:`check_claims`, each claim with
-    its five-passage prompt and the embedded MiniLM for the near misses: the share of
-    false claims flagged and of true claims flagged (false alarms), per language, split
-    and kind. A claim is flagged when any of its sentences is unsupported."""
+    its five-passage prompt and ``--embedder`` for the near misses: the share of false
+    claims flagged and of true claims flagged (false alarms), per language, split and
+    kind, at each cosine floor of :data:`SIMILAR_GRID` (the product's first). A claim is
+    flagged when any of its sentences is unsupported."""
     import sqlite3
     from collections import defaultdict
 
@@ -519,103 +544,185 @@ def bench_checker(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         chunks[Path(source).name].append(text)
     db.close()
     items += list(filing_claims(DOCUGAMI, chunks))
-    embedder = _open(workdir / "checker").embedder(EMBEDDER)
-    counts: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0])
+    embed = _memo(_open(workdir / "checker").embedder(args.embedder).embed)
+    product = Passages([]).similar_floor
+    sweep: dict[str, Any] = {}
     errors = []
-    for item in items:
-        claims = check_claims(item.text, Passages(_prompt_hits(item.passages), embedder.embed))
-        flagged = not claims or any(not c.supported for c in claims)
-        for key in (
-            (item.language, item.split, item.kind),
-            (item.language, item.split, str(item.true)),
-        ):
-            counts[key][0] += 1
-            counts[key][1] += flagged
-        if flagged == item.true:
-            errors.append({"language": item.language, "kind": item.kind, "claim": item.text})
-    table = {
-        " ".join(k): {"claims": n, "flagged": round(f / n, 3)}
-        for k, (n, f) in sorted(counts.items())
-    }
+    for floor in dict.fromkeys((product, *SIMILAR_GRID)):
+        counts: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0])
+        for item in items:
+            passages = Passages(_prompt_hits(item.passages), embed, similar_floor=floor)
+            claims = check_claims(item.text, passages)
+            flagged = not claims or any(not c.supported for c in claims)
+            for key in (
+                (item.language, item.split, item.kind),
+                (item.language, item.split, str(item.true)),
+            ):
+                counts[key][0] += 1
+                counts[key][1] += flagged
+            if floor == product and flagged == item.true:
+                errors.append({"language": item.language, "kind": item.kind, "claim": item.text})
+        sweep[str(floor)] = {
+            " ".join(k): {"claims": n, "flagged": round(f / n, 3)}
+            for k, (n, f) in sorted(counts.items())
+        }
+        summary = {k: v["flagged"] for k, v in sweep[str(floor)].items() if k.endswith("e")}
+        print(f"floor {floor}: {summary}", flush=True)
+    table = sweep[str(product)]
     for key, row in table.items():
         print(f"{key:22} {row['claims']:5} flagged {row['flagged']:.3f}", flush=True)
-    return {"claims": len(items), "table": table, "errors": errors}
+    return {
+        "embedder": args.embedder,
+        "claims": len(items),
+        "product_floor": product,
+        "table": table,
+        "sweep": sweep,
+        "errors": errors,
+    }
 
 
 # the relevance gate
 
-SIMILARITY_GRID = (0.35, 0.40, 0.45, 0.50, 0.55, 2.0)
-COVERAGE_GRID = (0.34, 0.5, 0.67, 1.0, 2.0)  # 2.0: that rule off
+SIMILARITY_GRIDS = {
+    "embedded:all-minilm-l6-v2": (0.35, 0.40, 0.45, 0.50, 0.55),
+    "embedded:use-multilingual": (0.15, 0.20, 0.25, 0.30, 0.35, 0.40, 0.45, 0.50),
+}
+"""The floors swept for each embedder (or part of a pair): USE's cosines run lower."""
+COVERAGE_GRID = (0.34, 0.5, 0.67, 2.0)  # 2.0: that rule off
+OFF = 2.0
+Scored = list[tuple[float | None, float, str]]
+"""A question's top hits: (cosine or None, coverage, the model whose cosine it is)."""
 
 
-def _gate_cases(workdir: Path, negatives: int) -> list[tuple[str, bool, Path, list[str]]]:
-    """(case, on topic?, data directory, questions): positives use every question."""
-    es = [r["text"] for r in _questions("es")]
-    en = [r["text"] for r in _questions("en")]
+def _gate_cases(
+    workdir: Path, negatives: int, embedder: str
+) -> list[tuple[str, bool, Path, list[tuple[str, str]]]]:
+    """(case, on topic?, data directory, (question, split)): positives use every
+    question. The split follows bench/claims.py: XQuAD questions whose gold paragraph is
+    in an even article are dev, the others test; SciFact claims alternate."""
+
+    def xquad(language: str) -> list[tuple[str, str]]:
+        rows = _questions(language)
+        return [(r["text"], "dev" if int(r["gold"][3:5]) % 2 == 0 else "test") for r in rows]
+
+    es, en = xquad("es"), xquad("en")
     claims = [r["text"] for r in _jsonl(DATA / "beir_scifact" / "queries.jsonl")]
 
-    def sample(texts: list[str]) -> list[str]:
-        return random.Random(1).sample(texts, min(negatives, len(texts)))
+    def sample(rows: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        return random.Random(1).sample(rows, min(negatives, len(rows)))
 
-    xes, xen, sci = _xquad_kb(workdir, "es"), _xquad_kb(workdir, "en"), _scifact_kb(workdir)
+    picked = random.Random(1).sample(claims, min(negatives, len(claims)))
+    sci_claims = [(c, "dev" if i % 2 == 0 else "test") for i, c in enumerate(picked)]
+    xes, xen = _xquad_kb(workdir, "es", embedder), _xquad_kb(workdir, "en", embedder)
+    sci = _scifact_kb(workdir, embedder)
     return [
         ("es>xes", True, xes, es),
         ("en>xen", True, xen, en),
         ("es>xen", True, xen, es),
+        ("en>xes", True, xes, en),
         ("es>sci", False, sci, sample(es)),
         ("en>sci", False, sci, sample(en)),
-        ("sci>xen", False, xen, sample(claims)),
-        ("sci>xes", False, xes, sample(claims)),
+        ("sci>xen", False, xen, sci_claims),
+        ("sci>xes", False, xes, sci_claims),
     ]
 
 
-def _passes(hits: list[tuple[float, float]], similarity: float, cover: float) -> bool:
-    return any(sim >= similarity or cov >= cover for sim, cov in hits)
+def _passes(hits: Scored, floors: dict[str, float], cover: float) -> bool:
+    return any(
+        (sim is not None and sim >= floors.get(model, -1.0)) or cov >= cover
+        for sim, cov, model in hits
+    )
+
+
+def _gate_grid(
+    scored: dict[str, list[tuple[str, Scored]]], floors: dict[str, float], split: str | None
+) -> list[dict[str, Any]]:
+    """Each part's floor swept (the others at the product's), each coverage floor: the
+    share of each case's questions (of ``split``, or all) with a passage kept."""
+    grid = []
+    for model, values in SIMILARITY_GRIDS.items():
+        if model not in floors:
+            continue
+        for value in (*values, OFF):
+            for cover in COVERAGE_GRID:
+                row: dict[str, Any] = {"part": model, "similarity_floor": value}
+                row["coverage_floor"] = cover
+                chosen = floors | {model: value}
+                for name, rows in scored.items():
+                    kept = [_passes(h, chosen, cover) for s, h in rows if split in (None, s)]
+                    row[name] = round(statistics.fmean(kept), 3) if kept else float("nan")
+                grid.append(row)
+    return grid
+
+
+def _balance(row: dict[str, Any], cases: dict[str, Any]) -> float:
+    """Mean share of answerable questions kept minus mean share of unanswerable kept."""
+    on = [row[n] for n, c in cases.items() if c["on_topic"]]
+    off = [row[n] for n, c in cases.items() if not c["on_topic"]]
+    return statistics.fmean(on) - statistics.fmean(off)
 
 
 def bench_gate(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
-    """Top-8 hits of Sabio.search per question, each kept as (similarity, coverage); the
-    product's own relevant_hits decides the default row, the grid re-applies its rule."""
+    """Top-8 hits of Sabio.search per question, each kept as (similarity, coverage, the
+    part that ranked it); the product's own relevant_hits decides the default row, the
+    grid re-applies its rule with each part's floor swept, on the dev and test halves."""
+    embedder = args.embedder
+    parts = embedder.split("+")
+    floors = {m if m.startswith("embedded:") else f"embedded:{m}": 0.0 for m in parts}
+    floors = {m: SIMILARITY_FLOORS.get(m, -1.0) for m in floors}
     cases: dict[str, Any] = {}
-    scored: dict[str, list[list[tuple[float, float]]]] = {}
-    for name, on_topic, home, questions in _gate_cases(workdir, args.negatives):
-        sabio = _open(home)
-        kept, rows = 0, []
-        for question in questions:
+    scored: dict[str, list[tuple[str, Scored]]] = {}
+    for name, on_topic, home, questions in _gate_cases(workdir, args.negatives, embedder):
+        sabio = _open(home, embedding_model=embedder)
+        kb = sabio.kb()
+        kept, rows, ranked_by = 0, [], Counter[str]()
+        for question, split in questions:
             hits = sabio.search(question, k=8).hits
-            kb = sabio.kb()
             weights = sabio.index.term_weights(kb, query_terms(question))
-            kept += bool(relevant_hits(question, hits, FLOOR, lambda t, w=weights: w))
-            rows.append([(h.similarity or -1.0, coverage(question, h, weights)) for h in hits])
+            floor = SIMILARITY_FLOORS.get(kb.embedding_model)  # as the service passes it
+            kept += bool(relevant_hits(question, hits, floor, lambda t, w=weights: w))
+            scored_hits = [
+                (h.similarity, coverage(question, h, weights), h.vector_model or embedder)
+                for h in hits
+            ]
+            ranked_by.update({m for _, _, m in scored_hits if m})
+            rows.append((split, scored_hits))
         sabio.close()
         scored[name] = rows
         cases[name] = {"on_topic": on_topic, "questions": len(questions)}
         cases[name]["kept"] = round(kept / len(questions), 3)
-        print(f"{name:8} on topic: {on_topic!s:5} kept {cases[name]['kept']:.3f}", flush=True)
-    grid = []
-    for similarity in SIMILARITY_GRID:
-        for cover in COVERAGE_GRID:
-            row: dict[str, Any] = {"similarity_floor": similarity, "coverage_floor": cover}
-            for name, rows in scored.items():
-                row[name] = round(statistics.fmean(_passes(h, similarity, cover) for h in rows), 3)
-            grid.append(row)
-    default = next(
-        r for r in grid if r["similarity_floor"] == FLOOR and r["coverage_floor"] == COVERAGE_FLOOR
-    )
-    assert all(default[name] == cases[name]["kept"] for name in cases), "grid disagrees"
+        cases[name]["ranked_by"] = dict(ranked_by)
+        print(f"{name:8} on topic: {on_topic!s:5} kept {cases[name]['kept']:.3f} "
+              f"ranked by {dict(ranked_by)}", flush=True)  # fmt: skip
+    product = {n: round(statistics.fmean(_passes(h, floors, COVERAGE_FLOOR) for _, h in r), 3)
+               for n, r in scored.items()}  # fmt: skip
+    assert all(product[n] == cases[n]["kept"] for n in cases), "the grid's rule disagrees"
+    grids = {split or "all": _gate_grid(scored, floors, split) for split in (None, "dev", "test")}
+    chosen = {}
+    for model in floors:
+        dev = [
+            r for r in grids["dev"] if (r["part"], r["coverage_floor"]) == (model, COVERAGE_FLOOR)
+        ]
+        if dev:
+            best = max(dev, key=lambda r: (_balance(r, cases), r["similarity_floor"]))
+            chosen[model] = best["similarity_floor"]
     return {
-        "defaults": {"similarity": FLOOR, "coverage": COVERAGE_FLOOR},
+        "embedder": embedder,
+        "defaults": {"similarity": floors, "coverage": COVERAGE_FLOOR},
         "cases": cases,
-        "grid": grid,
+        "chosen_on_dev": chosen,
+        "grids": grids,
+        "scored": scored,
     }
 
 
 def _print_grid(grid: list[dict[str, Any]]) -> None:
-    names = [k for k in grid[0] if k not in ("similarity_floor", "coverage_floor")]
-    print("sim   cov   " + " ".join(f"{n:>8}" for n in names))
+    names = [k for k in grid[0] if k not in ("part", "similarity_floor", "coverage_floor")]
+    print("part       sim   cov   " + " ".join(f"{n:>8}" for n in names))
     for row in grid:
         cells = " ".join(f"{row[n]:8.3f}" for n in names)
-        print(f"{row['similarity_floor']:<5} {row['coverage_floor']:<5} {cells}")
+        part = row["part"].removeprefix("embedded:")[:10]
+        print(f"{part:10} {row['similarity_floor']:<5} {row['coverage_floor']:<5} {cells}")
 
 
 def main() -> None:
@@ -648,6 +755,12 @@ def main() -> None:
         "--qa-answer-tokens", type=int, default=1024, help="qa: answer_tokens (the default's)"
     )
     parser.add_argument("--negatives", type=int, default=150, help="gate: off-topic questions")
+    parser.add_argument(
+        "--embedder",
+        default=EMBEDDER,
+        help="the knowledge bases' embedding model (gate, checker), e.g. "
+        "embedded:all-minilm-l6-v2+use-multilingual",
+    )
     args = parser.parse_args()
     if not DATA.exists():
         sys.exit(f"{DATA} is missing: the benchmark reads ../shared/data")
@@ -657,7 +770,10 @@ def main() -> None:
     out: dict[str, Any] = {"workdir": str(workdir)}
     if args.what in ("gate", "all"):
         out["gate"] = bench_gate(args, workdir)
-        _print_grid(out["gate"]["grid"])
+        for split, grid in out["gate"]["grids"].items():
+            print(f"-- {split} --")
+            _print_grid(grid)
+        print("chosen on the dev half:", out["gate"]["chosen_on_dev"])
     if args.what in ("qa", "all"):
         out["qa"] = bench_qa(args, workdir)
     if args.what in ("docugami", "all"):

@@ -112,9 +112,16 @@ class Passages:
     """The passages of one answer, split into sentences once, with their vectors made
     on first need, for the support check and for extractive answers."""
 
-    def __init__(self, hits: Sequence[SearchHit], embed: Embed | None = None) -> None:
+    def __init__(
+        self,
+        hits: Sequence[SearchHit],
+        embed: Embed | None = None,
+        similar_floor: float = SIMILAR_FLOOR,
+    ) -> None:
         self.hits = list(hits)
         self.embed = embed
+        self.similar_floor = similar_floor
+        """The cosine (of ``embed``) from which a claim says what a sentence says."""
         self.sentences = [_split(hit.text) for hit in self.hits]
         self._context = [
             f"{hit.title} {hit.heading} {hit.document.rsplit('/', 1)[-1]}" for hit in self.hits
@@ -307,7 +314,7 @@ def _best_window(
                 lexical >= SIMILAR_WORDS
                 and not missing
                 and polarity
-                and _cosine(passages, claim.text, window) >= SIMILAR_FLOOR
+                and _cosine(passages, claim.text, window) >= passages.similar_floor
             )
             supported = not missing and polarity and similar
             score = lexical - 0.25 * len(missing) - (0.5 if not polarity else 0.0)
