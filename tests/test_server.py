@@ -3,6 +3,7 @@ the fake embedder and chat models of conftest.py; and once over real HTTP with u
 
 from __future__ import annotations
 
+import gc
 import json
 import threading
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ from sabio.cli import app as cli_app
 from sabio.config import Settings, load_settings
 from sabio.models import register_chat_backend
 from sabio.server import create_app, threads
+from sabio.server.settings_api import served
 from sabio.server.uploads import safe_filename
 
 API = "/api/v1"
@@ -383,6 +385,21 @@ def test_an_original_file_is_served_by_ranges_for_players(client: TestClient) ->
     for ignored in ("bytes=9-4", "bytes=0-1,4-5", "items=1-2", "bytes=x-3", f"bytes={size}-"):
         response = client.get(url, headers={"Range": ignored})
         assert response.status_code == 200 and response.content == whole.content, ignored
+
+
+def test_a_served_file_is_closed_when_its_response_never_starts(tmp_path: Path) -> None:
+    # A client that leaves before the first block: the body's generator never starts,
+    # so its own ``finally`` cannot close the file.
+    path = tmp_path / "diary.wav"
+    path.write_bytes(b"RIFF" + bytes(60))
+    file = path.open("rb")
+    blocks = served(file, 64)
+    del blocks
+    gc.collect()
+    assert file.closed
+    with path.open("rb") as file:  # and read to the end, as before
+        assert b"".join(served(file, 10, 2)) == path.read_bytes()[2:12]
+        assert file.closed
 
 
 def test_ask_with_history_rewrites_the_follow_up(client: TestClient) -> None:

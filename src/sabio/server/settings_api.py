@@ -16,6 +16,7 @@ import dataclasses
 import os
 import re
 import stat
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, BinaryIO, Literal
@@ -232,7 +233,7 @@ def document_file(
     if media_type != PDF:
         headers["Content-Security-Policy"] = "sandbox"
     status = 206 if "Content-Range" in headers else 200
-    response = StreamingResponse(_blocks(file, end - start, start), status, headers=headers)
+    response = StreamingResponse(served(file, end - start, start), status, headers=headers)
     response.headers["Content-Type"] = media_type  # as is: no charset added to plain text
     return response
 
@@ -283,6 +284,18 @@ def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
 
 
 _RANGE = re.compile(r"bytes=(?P<first>[0-9]*)-(?P<last>[0-9]*)", re.ASCII)
+
+
+def served(file: BinaryIO, size: int, start: int = 0) -> Iterator[bytes]:
+    """``size`` bytes of ``file`` from ``start`` (:func:`_blocks`), with ``file`` closed
+    when they are no longer wanted, even if no block was ever asked for: a client that
+    goes away before the response's first block (an audio player trying a range, then
+    another) leaves a generator that never started, whose ``finally`` never runs, and
+    its file was left to the garbage collector (an unclosed file, found by the browser
+    test of recordings)."""
+    blocks = _blocks(file, size, start)
+    weakref.finalize(blocks, file.close)
+    return blocks
 
 
 def _blocks(file: BinaryIO, size: int, start: int = 0) -> Iterator[bytes]:
