@@ -17,6 +17,8 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
     monkeypatch.setenv("SABIO_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("SABIO_EMBEDDING_MODEL", "fake:words")
     monkeypatch.setenv("OLLAMA_HOST", f"127.0.0.1:{closed_port()}")
+    monkeypatch.setenv("LANG", "C.UTF-8")  # English, whatever the machine's locale
+    monkeypatch.delenv("SABIO_LANGUAGE", raising=False)
     return CliRunner()
 
 
@@ -37,7 +39,61 @@ def test_add_prints_a_per_file_summary_and_exit_code(cli: CliRunner, files: Path
     assert "2 files: 1 added, 1 not indexed." in result.output
     again = cli.invoke(app, ["add", str(files / "faro.txt")])
     assert again.exit_code == 0
-    assert "1 files: 1 unchanged." in again.output
+    assert "1 file: 1 unchanged." in again.output
+
+
+@pytest.mark.parametrize(
+    ("env", "first", "again", "problems", "listed"),
+    [
+        (
+            {"SABIO_LANGUAGE": "es"},
+            "2 archivos: 1 añadido, 1 sin indexar.",
+            "1 archivo: 1 sin cambios.",
+            "No se pueden buscar: 1 fallido (en la lista de arriba).",
+            ("añadido", "fallido", "(1 pasaje)"),
+        ),
+        (
+            {"LANG": "es_ES.UTF-8"},
+            "2 archivos: 1 añadido, 1 sin indexar.",
+            "1 archivo: 1 sin cambios.",
+            "No se pueden buscar: 1 fallido (en la lista de arriba).",
+            ("añadido", "fallido", "(1 pasaje)"),
+        ),
+        (
+            {"SABIO_LANGUAGE": "en", "LANG": "es_ES.UTF-8"},
+            "2 files: 1 added, 1 not indexed.",
+            "1 file: 1 unchanged.",
+            "Not searchable: 1 failed (listed above).",
+            ("added", "failed", "(1 passage)"),
+        ),
+    ],
+)
+def test_add_speaks_the_language_asked_for(
+    cli: CliRunner,
+    files: Path,
+    env: dict[str, str],
+    first: str,
+    again: str,
+    problems: str,
+    listed: tuple[str, ...],
+) -> None:
+    """`sabio add` printed its summary in English under LANG=es ("1 files: 1 added.")."""
+    result = cli.invoke(app, ["add", str(files)], env=env)
+    assert first in result.output and problems in result.output, result.output
+    lines = result.output.splitlines()
+    assert all(any(line.lstrip().startswith(word) for line in lines) for word in listed[:2])
+    assert listed[2] in result.output
+    assert again in cli.invoke(app, ["add", str(files / "faro.txt")], env=env).output
+
+
+def test_add_json_is_the_same_in_spanish(cli: CliRunner, files: Path) -> None:
+    english = json.loads(cli.invoke(app, ["add", str(files), "--json"]).stdout)
+    spanish = cli.invoke(app, ["add", str(files), "--json"], env={"SABIO_LANGUAGE": "es"})
+    again = json.loads(spanish.stdout)
+    assert sorted(r["outcome"] for r in english) == ["added", "not_indexed"]
+    assert [sorted(r) for r in again] == [sorted(r) for r in english]
+    assert {r["outcome"] for r in again} == {"unchanged"}
+    assert sorted(r["status"] for r in again) == ["failed", "indexed"]
 
 
 def test_add_json(cli: CliRunner, files: Path) -> None:
@@ -62,6 +118,21 @@ def test_search_text_output(cli: CliRunner, files: Path) -> None:
     cli.invoke(app, ["add", str(files)])
     result = cli.invoke(app, ["search", "barcos"])
     assert "faro.txt" in result.output and "barcos" in result.output
+
+
+def test_ask_docs_and_search_speak_spanish(cli: CliRunner, files: Path) -> None:
+    """`sabio ask` headed its citations "Sources" under LANG=es."""
+    cli.invoke(app, ["add", str(files)])
+    question = ["ask", "¿Qué guiaba el faro de Alejandría?", "--style", "extractive"]
+    spanish = cli.invoke(app, question, env={"SABIO_LANGUAGE": "es"})
+    assert "\nFuentes\n" in spanish.output and "Sources" not in spanish.output, spanish.output
+    assert "[1] faro" in spanish.output
+    english = cli.invoke(app, question)
+    assert "\nSources\n" in english.output and "Fuentes" not in english.output
+    docs = cli.invoke(app, ["docs"], env={"LANG": "es_ES.UTF-8"}).output
+    assert "estado" in docs and "indexado" in docs and "fallido" in docs
+    found = cli.invoke(app, ["search", "barcos"], env={"SABIO_LANGUAGE": "es"}).output
+    assert "puntuación" in found and "score" not in found
 
 
 def test_docs_and_rm(cli: CliRunner, files: Path) -> None:

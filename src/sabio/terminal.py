@@ -43,3 +43,13 @@ def in_language(
     """``texts[key]`` (English, Spanish) in ``language``, filled with ``values``."""
     en, es = texts[key]
     return (es if language == "es" else en).format(**values)
+
+
+def in_language_counted(
+    texts: Mapping[str, tuple[str, str]], key: str, count: int, language: str, **values: object
+) -> str:
+    """``texts[key + "_one"]`` when ``count`` is 1 (and there is one), else ``texts[key]``,
+    in ``language``, filled with ``count`` and ``values``: "1 file", "2 files"."""
+    one = f"{key}_one"
+    chosen = one if count == 1 and one in texts else key
+    return in_language(texts, chosen, language, count=count, **values)
