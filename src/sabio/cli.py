@@ -24,7 +24,7 @@ from typer.core import TyperGroup
 
 from sabio.answer import Answer, AnswerStream
 from sabio.cli_data import export, import_, migrate, purge
-from sabio.cli_notes import CHAT_COMMANDS, chat_feedback, kb_guide, kb_publish, notes_app
+from sabio.cli_notes import chat_commands, chat_feedback, kb_guide, kb_publish, notes_app
 from sabio.cli_review import review
 from sabio.cli_sources import source_app, worker
 from sabio.cli_tables import ChartOption, report, save_chart, tables
@@ -146,7 +146,7 @@ _TEXTS = {
         "No documents yet: add some with `sabio add PATH`.",
         "Aún no hay documentos: añade algunos con `sabio add RUTA`.",
     ),
-    "doc_removed": ("Removed {source}.", "Quitado {source}."),
+    "doc_removed": ("Removed {source}.", "Se quitó {source}."),
     "note": ("[yellow]note:[/] {note}", "[yellow]nota:[/] {note}"),
     "no_match": ("No passage matches.", "Ningún pasaje coincide."),
     "score": ("score {score:.4f}", "puntuación {score:.4f}"),
@@ -204,7 +204,7 @@ _TEXTS = {
         "nombre|tipo|motor|predeterminado para|tamaño",
     ),
     "unavailable": ("[yellow]unavailable[/] ", "[yellow]no disponible[/] "),
-    "pulled": ("pulled {model}", "descargado {model}"),
+    "pulled": ("pulled {model}", "descargado: {model}"),
     "fix": ("     fix: {fix}", "     solución: {fix}"),
     # serve
     "serve_refused": (
@@ -259,7 +259,7 @@ _TEXTS = {
         "Delete {user!r} with its API tokens and chats?",
         "¿Borrar {user!r} con sus tokens de API y sus chats?",
     ),
-    "user_deleted": ("Deleted {user}.", "Borrado {user}."),
+    "user_deleted": ("Deleted {user}.", "Se borró la cuenta {user}."),
     "interrupted": (
         "interrupted: what was written stays consistent; run the command again.",
         "interrumpido: lo escrito queda coherente; vuelve a ejecutar la orden.",
@@ -760,7 +760,7 @@ def chat(
         count = len(sabio.filtered_ids(sabio.kb(kb_name), wanted) or ())
         err.print(_n("only_in", count, filter=escape(wanted.describe())))
     chat_model = sabio.chat_model(model).name
-    commands = CHAT_COMMANDS
+    commands = chat_commands()
     err.print(_t("chat_start", kb=escape(kb_name), model=escape(chat_model), commands=commands))
     turns: list[Turn] = []
     last: Answer | None = None
