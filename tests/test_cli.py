@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import pty
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -84,6 +89,48 @@ def test_add_speaks_the_language_asked_for(
     assert all(any(line.lstrip().startswith(word) for line in lines) for word in listed[:2])
     assert listed[2] in result.output
     assert again in cli.invoke(app, ["add", str(files / "faro.txt")], env=env).output
+
+
+def _on_a_terminal(args: list[str], env: dict[str, str]) -> tuple[str, str]:
+    """``sabio ARGS`` with its stderr on a pseudo-terminal, where its progress is drawn:
+    (what the terminal showed, without its escape codes; stdout)."""
+    terminal, its_end = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sabio", *args], env=env, stdout=subprocess.PIPE, stderr=its_end
+    )
+    os.close(its_end)
+    shown = []
+    while True:
+        try:
+            data = os.read(terminal, 65536)
+        except OSError:  # the process is gone
+            break
+        if not data:
+            break
+        shown.append(data)
+    os.close(terminal)
+    stdout, _ = proc.communicate(timeout=300)
+    text = b"".join(shown).decode("utf-8", errors="replace")
+    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text), stdout.decode()
+
+
+@pytest.mark.slow
+def test_add_shows_its_progress_in_spanish_on_a_terminal(files: Path, tmp_path: Path) -> None:
+    """The progress lines were ingestion's English notes whatever the language."""
+    env = {
+        **os.environ,
+        "SABIO_HOME": str(tmp_path / "home"),
+        "SABIO_EMBEDDING_MODEL": "embedded:all-minilm-l6-v2",
+        "SABIO_LANGUAGE": "es",
+        "COLUMNS": "120",
+    }
+    env.pop("OLLAMA_HOST", None)
+    shown, stdout = _on_a_terminal(["add", str(files)], env)
+    assert "leyendo los archivos" in shown and "leyendo faro.txt" in shown, shown
+    assert "calculando los embeddings" in shown
+    assert "actualizando el índice de búsqueda" in shown
+    assert not re.search(r"reading|indexing|embedding passages|updating", shown), shown
+    assert "2 archivos: 1 añadido, 1 sin indexar." in stdout
 
 
 def test_add_json_is_the_same_in_spanish(cli: CliRunner, files: Path) -> None:

@@ -97,6 +97,12 @@ _TEXTS = {
     # add
     "reading_files": ("reading files", "leyendo los archivos"),
     "reading_file": ("reading {name}", "leyendo {name}"),
+    "indexing": ("indexing", "indexando"),
+    "updating_index": (
+        "updating the search index",
+        "actualizando el índice de búsqueda",
+    ),
+    "embedding": ("embedding passages ({counts} done)", "calculando los embeddings ({counts})"),
     "added": ("{count} added", "{count} añadidos"),
     "added_one": ("1 added", "1 añadido"),
     "updated": ("{count} updated", "{count} actualizados"),
@@ -522,6 +528,7 @@ def add(
             if result is not None and result.source not in done:
                 done.add(result.source)
                 bar.advance(task)
+            note = _progress_note(note, reading)
             if reading is not None:
                 bar.update(pages, description=note, completed=reading.done, total=reading.total)
             bar.update(pages, visible=reading is not None and reading.done < reading.total)
@@ -544,6 +551,27 @@ def add(
     else:
         _print_report(report, verbose)
     raise typer.Exit(1 if report.problems else 0)
+
+
+def _progress_note(note: str, reading: ReadProgress | None) -> str:
+    """What ingestion tells of its progress (in English), in the reader's language."""
+    if default_language() == "en" or not note:
+        return note
+    if reading is not None:  # "OCR in progress — page 3 of 12: scan.pdf"
+        return f"{reading.describe('es')}: {note.rpartition(': ')[2]}"
+    if note.startswith("embedding passages (") and note.endswith(" done)"):
+        counts = note.removeprefix("embedding passages (").removesuffix(" done)")
+        return _t("embedding", counts=counts)
+    return _t(_PROGRESS_NOTES[note]) if note in _PROGRESS_NOTES else note
+
+
+_PROGRESS_NOTES = {
+    "reading files": "reading_files",
+    "indexing": "indexing",
+    "updating the search index": "updating_index",
+}
+"""The fixed notes of ingestion's progress (:mod:`sabio.ingest`, :mod:`sabio.service`) and
+their :data:`_TEXTS` keys."""
 
 
 _OUTCOMES = ("added", "updated", "unchanged", "removed", "skipped", "not_indexed")
