@@ -37,6 +37,7 @@ from sabio.home import use_private_umask
 from sabio.ingest import FileResult, IngestReport
 from sabio.loaders import OcrSummary, ReadProgress
 from sabio.loaders.formats import is_timed, place
+from sabio.routing import route_words
 from sabio.service import Sabio
 from sabio.terminal import (
     JsonOption,
@@ -179,9 +180,9 @@ _TEXTS = {
     "reading_folder": ("reading the folder", "leyendo la carpeta"),
     "route": ("[dim]route: {route}[/]", "[dim]ruta: {route}[/]"),
     "made": (
-        "[dim]model {model} · language {language} · {passages} passages in the prompt · "
+        "[dim]model {model} · language {lang} · {passages} passages in the prompt · "
         "{tokens} of {budget} prompt tokens[/]",
-        "[dim]modelo {model} · idioma {language} · {passages} pasajes en el prompt · "
+        "[dim]modelo {model} · idioma {lang} · {passages} pasajes en el prompt · "
         "{tokens} de {budget} tokens del prompt[/]",
     ),
     "left_out": (
@@ -874,12 +875,14 @@ def _print_support(answer: Answer) -> None:
 
 def _print_answer_details(answer: Answer) -> None:
     if answer.route is not None:
-        err.print(_t("route", route=escape(answer.route.describe())))
+        spanish = default_language() == "es"
+        words = route_words(asdict(answer.route), "es") if spanish else answer.route.describe()
+        err.print(_t("route", route=escape(words)))
     err.print(
         _t(
             "made",
             model=escape(answer.model),
-            language=answer.language,
+            lang=answer.language,
             passages=answer.passages,
             tokens=answer.prompt_tokens,
             budget=answer.budget,
