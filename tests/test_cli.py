@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import pty
 import re
+import string
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +17,7 @@ from fake_servers import closed_port
 from typer.testing import CliRunner
 
 from sabio.cli import app
+from sabio.terminal import in_language, in_language_counted
 
 
 @pytest.fixture
@@ -242,3 +245,38 @@ def test_home_option_beats_the_environment(cli: CliRunner, files: Path, tmp_path
     assert result.exit_code == 0
     assert (other / "sabio.db").exists()
     assert cli.invoke(app, ["docs"]).output.count("faro.txt") == 0
+
+
+CLI_MODULES = ("cli", "cli_data", "cli_notes", "cli_review", "cli_sources", "cli_tables")
+CATALOGUES = [
+    (module, name)
+    for module in (*CLI_MODULES, "cli_tasks")
+    for name in ("_TEXTS", "_STATES", "_COUNTED")
+    if hasattr(importlib.import_module(f"sabio.{module}"), name)
+]
+
+
+def _fields(text: str) -> set[str]:
+    return {field for _, field, _, _ in string.Formatter().parse(text) if field is not None}
+
+
+@pytest.mark.parametrize(("module", "name"), CATALOGUES)
+def test_every_message_names_the_same_values_in_both_languages(module: str, name: str) -> None:
+    """A Spanish text that forgot a value, or named one the English does not, would print
+    wrong or fail only when someone reads it in that language."""
+    texts = getattr(importlib.import_module(f"sabio.{module}"), name)
+    assert texts
+    for key, (english, spanish) in texts.items():
+        assert english.strip() and spanish.strip(), key
+        assert _fields(english) == _fields(spanish), key
+        many = texts.get(key.removesuffix("_one"), ("", ""))[0]
+        if key.endswith("_one") and "count" in _fields(many):  # "1 file", its count written out
+            assert _fields(english) <= _fields(many) - {"count"}, key
+
+
+def test_a_message_may_name_any_value() -> None:
+    """`sabio ask -v` failed: its "{language}" was taken for in_language's own parameter."""
+    texts = {"said": ("{key} in {language}", "{key} en {language}")}
+    assert in_language(texts, "said", "es", key="k", language="fr") == "k en fr"
+    many = {"files": ("{count} files of {key}", "{count} archivos de {key}")}
+    assert in_language_counted(many, "files", 2, "en", key="k") == "2 files of k"
