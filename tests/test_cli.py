@@ -222,12 +222,17 @@ def test_user_errors_are_one_line_without_traceback(cli: CliRunner) -> None:
     assert bad_name.exit_code == 1 and "not a knowledge base name" in bad_name.output
 
 
-def test_doctor_names_fixes(cli: CliRunner) -> None:
+def test_doctor_names_fixes(cli: CliRunner, files: Path) -> None:
     result = cli.invoke(app, ["doctor"])
     assert "embedded embeddings" in result.output
     assert "ollama" in result.output
     assert "ollama serve" in result.output  # nothing listens at the default host in tests
     assert "fake:words" in result.output
+    assert "\n     fix: " in result.output
+    cli.invoke(app, ["add", str(files / "faro.txt")])
+    counted = cli.invoke(app, ["doctor"], env={"SABIO_LANGUAGE": "es"}).output
+    assert "(1 knowledge base)" in counted and "fake:words, 1 passage" in counted, counted
+    assert "\n     solución: " in counted
 
 
 def test_a_new_user_sees_hints_not_errors(cli: CliRunner) -> None:
