@@ -190,6 +190,28 @@ def test_ask_docs_and_search_speak_spanish(cli: CliRunner, files: Path) -> None:
     assert "puntuación" in found and "score" not in found
 
 
+def test_kb_and_user_commands_speak_spanish(cli: CliRunner, files: Path) -> None:
+    es = {"SABIO_LANGUAGE": "es"}
+    made = cli.invoke(app, ["kb", "create", "Legal 2024"], env=es).output
+    assert "Creada la base de conocimiento Legal 2024 (identificador legal-2024) con" in made
+    listed = cli.invoke(app, ["kb", "list"], env=es).output
+    assert "nombre" in listed and "identificador" in listed and "name" not in listed
+    cli.invoke(app, ["add", str(files / "faro.txt"), "--kb", "Legal 2024"])
+    refused = cli.invoke(app, ["kb", "delete", "Legal 2024"], env=es, input="n\n")
+    assert refused.exit_code == 1 and "¿Borrar 'Legal 2024', su documento?" in refused.output
+    gone = cli.invoke(app, ["kb", "delete", "Legal 2024", "-y"], env=es).output
+    assert "Borrada la base de conocimiento Legal 2024, su documento (tus propios" in gone
+    password = "una frase larga y secreta\n"
+    user = cli.invoke(
+        app, ["user", "add", "ana", "--admin", "--password-stdin"], env=es, input=password
+    )
+    assert "Creado el administrador ana." in user.output, user.output
+    users = cli.invoke(app, ["user", "list"], env=es).output
+    assert "administrador" in users and "todas" in users
+    english = cli.invoke(app, ["user", "list"]).output
+    assert "admin" in english and "all" in english and "todas" not in english
+
+
 def test_docs_and_rm(cli: CliRunner, files: Path) -> None:
     cli.invoke(app, ["add", str(files)])
     listing = cli.invoke(app, ["docs"])

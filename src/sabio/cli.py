@@ -187,7 +187,7 @@ _TEXTS = {
     ),
     "left_out": (
         "[dim]  left out (no room in the context window): {document}{page}[/]",
-        "[dim]  fuera (no cabe en la ventana de contexto): {document}{page}[/]",
+        "[dim]  se quedó fuera (sin sitio en la ventana de contexto): {document}{page}[/]",
     ),
     "removed_citation": (
         "[dim]  removed citation {marker}: it names no passage[/]",

@@ -21,7 +21,7 @@ _TEXTS = {
         "Passphrase for the saved passwords and API keys",
         "Frase de paso de las contraseñas y claves de API guardadas",
     ),
-    "writing": ("writing the archive…", "escribiendo el archivo…"),
+    "writing": ("writing the archive…", "escribiendo la copia…"),
     "sealed": (
         "; {count} secrets sealed under your passphrase",
         "; {count} secretos sellados con tu frase de paso",
@@ -35,7 +35,7 @@ _TEXTS = {
     "imported": ("Imported {what} into {home}.", "Se importó en {home}: {what}."),
     "settings_kept": (
         "Your settings stay as they were: the archive's config.toml was not used.",
-        "Tus ajustes siguen como estaban: no se usó el config.toml del archivo.",
+        "Tus ajustes siguen como estaban: no se usó el config.toml de la copia.",
     ),
     "purge_ask": (
         "Delete everything in {home} ({what}), with the settings and the search index? This "
