@@ -181,9 +181,9 @@ def test_ask_docs_and_search_speak_spanish(cli: CliRunner, files: Path) -> None:
     assert "\nSources\n" in english.output and "Fuentes" not in english.output
     told = cli.invoke(app, [*question, "-v"], env={"SABIO_LANGUAGE": "es"})
     said = " ".join(told.stderr.split())  # the console wraps its lines
-    assert told.exit_code == 0 and "pasajes en el prompt" in said, told.output
+    assert told.exit_code == 0 and " 1 pasaje en el prompt" in said, told.output
     said = " ".join(cli.invoke(app, [*question, "-v"]).stderr.split())
-    assert "passages in the prompt" in said and "pasajes" not in said
+    assert " 1 passage in the prompt" in said and "pasaje" not in said
     docs = cli.invoke(app, ["docs"], env={"LANG": "es_ES.UTF-8"}).output
     assert "estado" in docs and "indexado" in docs and "fallido" in docs
     found = cli.invoke(app, ["search", "barcos"], env={"SABIO_LANGUAGE": "es"}).output

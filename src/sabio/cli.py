@@ -180,9 +180,15 @@ _TEXTS = {
     "reading_folder": ("reading the folder", "leyendo la carpeta"),
     "route": ("[dim]route: {route}[/]", "[dim]ruta: {route}[/]"),
     "made": (
-        "[dim]model {model} · language {lang} · {passages} passages in the prompt · "
+        "[dim]model {model} · language {lang} · {count} passages in the prompt · "
         "{tokens} of {budget} prompt tokens[/]",
-        "[dim]modelo {model} · idioma {lang} · {passages} pasajes en el prompt · "
+        "[dim]modelo {model} · idioma {lang} · {count} pasajes en el prompt · "
+        "{tokens} de {budget} tokens del prompt[/]",
+    ),
+    "made_one": (
+        "[dim]model {model} · language {lang} · 1 passage in the prompt · "
+        "{tokens} of {budget} prompt tokens[/]",
+        "[dim]modelo {model} · idioma {lang} · 1 pasaje en el prompt · "
         "{tokens} de {budget} tokens del prompt[/]",
     ),
     "left_out": (
@@ -879,11 +885,11 @@ def _print_answer_details(answer: Answer) -> None:
         words = route_words(asdict(answer.route), "es") if spanish else answer.route.describe()
         err.print(_t("route", route=escape(words)))
     err.print(
-        _t(
+        _n(
             "made",
+            answer.passages,
             model=escape(answer.model),
             lang=answer.language,
-            passages=answer.passages,
             tokens=answer.prompt_tokens,
             budget=answer.budget,
         )
