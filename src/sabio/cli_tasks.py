@@ -38,6 +38,7 @@ _TEXTS = {
     "extracting": ("extracting…", "extrayendo…"),
     "extracting_one": ("extracting {name}: {note}", "extrayendo {name}: {note}"),
     "extracted_so_far": ("extracting… {count} done", "extrayendo… {count} hechos"),
+    "extracted_so_far_one": ("extracting… 1 done", "extrayendo… 1 hecho"),
     "extracted": (
         "{documents} documents, {valid} valid against the schema.",
         "{documents} documentos, {valid} válidos según el esquema.",
@@ -163,7 +164,7 @@ def extract(
                     target.write(json.dumps(line, ensure_ascii=False) + "\n")
                     target.flush()
                     _warn(doc, found)
-                    status.update(_t("extracted_so_far", count=counts["documents"]))
+                    status.update(_n("extracted_so_far", counts["documents"]))
         finally:
             if out_file:
                 target.close()
