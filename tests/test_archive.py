@@ -269,3 +269,13 @@ def test_no_passphrase_is_asked_without_secrets(
     assert result.exit_code == 0, result.output
     assert "Passphrase" not in result.output
     assert not archive.archive_needs_passphrase(target)
+    again = tmp_path / "otra.tar"
+    spanish = CliRunner().invoke(cli_app, ["export", str(again)], env={"SABIO_LANGUAGE": "es"})
+    assert f"Se exportó a {again}: 1 base de conocimiento." in spanish.output, spanish.output
+
+
+def test_the_contents_are_counted_in_either_language() -> None:
+    many = archive.Contents(knowledge_bases=2, documents=1, uploads=3)
+    assert many.describe() == "2 knowledge bases, 1 document, 3 uploaded files"
+    assert many.describe("es") == "2 bases de conocimiento, 1 documento, 3 archivos subidos"
+    assert archive.Contents().describe("es") == "ningún dato"

@@ -125,6 +125,10 @@ def test_the_cli_draws_a_query_of_its_own(tmp_path: Path, monkeypatch: pytest.Mo
     assert done.exit_code == 0, done.output
     assert "2024-02-01" in done.output and "12.0 " in done.output
     assert "chart (line) written" in done.output
+    spanish = cli.invoke(app, ["tables", "--sql", sql, "--chart", str(out)], env={"LANG": "es_ES"})
+    assert "gráfico (line) escrito en" in spanish.output, spanish.output
+    listed = cli.invoke(app, ["tables"], env={"SABIO_LANGUAGE": "es"}).output
+    assert "gastos  gastos.csv  4 filas" in listed, listed
     root = ET.fromstring(out.read_text(encoding="utf-8"))
     assert root.get("aria-label") == "Gráfico de líneas: total por mes (3)"
     png = tmp_path / "categorias.png"

@@ -110,11 +110,11 @@ def test_the_cli_asks_before_deleting_a_kb_with_its_chats(
     sabio.close()
     runner = CliRunner()
     refused = runner.invoke(cli_app, ["kb", "delete", "notes"], input="n\n")
-    assert "Delete 'notes', its 0 documents and its 1 chats?" in refused.output
+    assert "Delete 'notes', its 0 documents and its 1 chat?" in refused.output
     assert refused.exit_code == 1
     done = runner.invoke(cli_app, ["kb", "delete", "notes", "--yes"])
     assert done.exit_code == 0, done.output
-    assert "its 1 chats" in done.output
+    assert "its 1 chat" in done.output
 
 
 @pytest.fixture

@@ -133,7 +133,7 @@ def test_chat_keeps_to_the_documents_for_every_question(cli: CliRunner) -> None:
     questions = f"{QUESTION}\n/exit\n"
     result = cli.invoke(app, ["chat", "--document", "*aapl*", "--after", "2023"], input=questions)
     assert result.exit_code == 0, result.output
-    assert "Only in 1 document(s): --document '*aapl*' --after 2023-01-01." in result.output
+    assert "Only in 1 document: --document '*aapl*' --after 2023-01-01." in result.output
     assert "2023 Q1 AAPL.pdf" in result.output and "NVDA" not in result.output
     result = cli.invoke(app, ["chat", "--document", "*msft*"], input=questions)
     assert result.exit_code == 1 and "no document matches --document '*msft*'" in result.output

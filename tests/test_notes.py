@@ -277,6 +277,32 @@ def test_sabio_chat_corrects_its_last_answer_and_sabio_notes_manages_the_note(
     assert missing.exit_code == 1 and "rating, not a note" in missing.stderr
 
 
+def test_sabio_chat_and_sabio_notes_speak_spanish(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, settings: Settings
+) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "contract.txt").write_text(CONTRACT, encoding="utf-8")
+    monkeypatch.setenv("SABIO_HOME", str(settings.home))
+    monkeypatch.setenv("SABIO_EMBEDDING_MODEL", "fake:words")
+    monkeypatch.setenv("SABIO_LANGUAGE", "es")
+    runner = CliRunner()
+    assert runner.invoke(app, ["add", str(folder)]).exit_code == 0
+    empty = runner.invoke(app, ["notes", "list"]).stdout
+    assert "Aún no hay ninguna: valora una respuesta con /correct" in empty
+    session = f"/good\n{QUESTION}\n/correct\n/correct {FIX}\n/exit\n"
+    result = runner.invoke(app, ["chat", "-m", "fake:cite", "--style", "extractive"], input=session)
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.stderr.split())  # the console wraps its lines
+    assert "Base de conocimiento default" in said
+    assert "/correct TEXTO y /pin valoran la última respuesta" in said
+    assert "Haz antes una pregunta" in said and "Di qué es lo correcto" in said
+    assert "Nota 1 guardada" in said and "Fuentes" in result.stdout
+    listed = runner.invoke(app, ["notes", "list"]).stdout
+    assert "Corrección de" in listed and f"  P: {QUESTION}" in listed, listed
+    assert "Quitada la nota 1." in runner.invoke(app, ["notes", "rm", "1"]).stdout
+
+
 # pinned answers
 
 

@@ -329,6 +329,9 @@ def test_the_progress_of_a_reading_says_the_page_or_the_time() -> None:
     assert ReadProgress("ocr", 2, 12).describe() == "OCR in progress — page 3 of 12"
     assert ReadProgress("ocr", 12, 12).describe() == "OCR in progress — page 12 of 12"
     assert ReadProgress("transcription", 125, 600).describe() == "transcribing — 2:05 of 10:00"
+    assert ReadProgress("ocr", 2, 12).describe("es") == "OCR en curso — página 3 de 12"
+    spanish = ReadProgress("transcription", 125, 600).describe("es")
+    assert spanish == "transcribiendo — 2:05 de 10:00"
 
 
 @needs_tesseract

@@ -136,7 +136,7 @@ def test_a_scheduled_report_is_written_by_the_worker_and_queued_again(folder: Pa
         worker.stop()
         sabio.close()
     stopped = cli.invoke(app, ["report", "--stop"])
-    assert stopped.exit_code == 0 and "1 scheduled report(s) stopped" in stopped.output
+    assert stopped.exit_code == 0 and "1 scheduled report stopped" in stopped.output
     once = cli.invoke(app, ["report", "--to-folder", str(reports), "--markdown"])
     assert once.exit_code == 0 and "then every" not in once.output
 

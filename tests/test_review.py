@@ -460,7 +460,7 @@ def test_sabio_review_leaves_out_what_was_dismissed_and_says_so(
     sabio.close()
     shown = cli.invoke(app, ["review", "default"], env={"COLUMNS": "200"})
     assert "ES91****" not in shown.output and "12****" in shown.output
-    assert "1 dismissed findings not shown" in shown.output
+    assert "1 dismissed finding not shown" in shown.output
     data = json.loads(cli.invoke(app, ["review", "default", "--json"]).stdout)
     assert [f["kind"] for f in data["dismissed"]] == ["iban"] and data["counts"] == {"dni": 1}
 

@@ -241,6 +241,28 @@ def test_the_cli_adds_syncs_lists_and_removes(settings: Settings, folder: Path) 
     assert result.exit_code == 1 and "does not exist" in result.output
 
 
+def test_the_cli_speaks_spanish_about_sources(settings: Settings, folder: Path) -> None:
+    runner = CliRunner()
+    env = {
+        "SABIO_HOME": str(settings.home),
+        "SABIO_EMBEDDING_MODEL": "fake:words",
+        "SABIO_LANGUAGE": "es",
+    }
+    result = runner.invoke(app, ["source", "add", "folder", str(folder)], env=env)
+    assert "Añadida la fuente 1: folder" in result.output, result.output
+    assert "la mantiene al día" in result.output
+    assert runner.invoke(app, ["source", "sync", "1"], env=env).exit_code == 0
+    listed = runner.invoke(app, ["source", "list"], env=env).output
+    assert "2 indexados, 1 omitido" in listed and "última sincronización" in listed, listed
+    assert "omitido    plan.dwg" in listed
+    assert "(2 indexados o sin cambios; --all los muestra)" in listed
+    english = runner.invoke(app, ["source", "list"], env={**env, "SABIO_LANGUAGE": "en"}).output
+    assert "2 indexed, 1 skipped" in english and "last sync" in english
+    result = runner.invoke(app, ["source", "remove", "1", "--keep-documents"], env=env)
+    assert "Quitada la fuente 1: folder" in result.output
+    assert "(sus documentos se conservan)" in result.output
+
+
 def test_a_folder_without_change_notification_is_polled(tmp_path: Path) -> None:
     """Where inotify fails (its watch limit, some network drives) the folder is polled."""
     seen: list[list[str]] = []

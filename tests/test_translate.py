@@ -223,3 +223,15 @@ def test_sabio_translate_keeps_the_headings_of_a_stored_document(tmp_path: Path)
     # the loader keeps headings apart from the text; the stored document gives them back
     assert _structure(markdown) == (2, 2, 8)
     assert markdown.index("# CONTRATO") < markdown.index("## OBLIGACIONES")
+    said = " ".join(result.stderr.split())  # the console wraps its lines
+    kept = "2 headings, 2 list items, 6 table cells, 1 paragraph"
+    assert f"contrato.md: 9 segments, kept {kept}" in said, said
+    again = ["translate", "contrato.md", "--to", "en", "--model", "shout:plain"]
+    spanish = CliRunner().invoke(
+        app,
+        ["--home", str(tmp_path / "home"), *again, "--out", str(tmp_path / "otra.md")],
+        env={"SABIO_EMBEDDING_MODEL": "fake:words", "SABIO_LANGUAGE": "es"},
+    )
+    said = " ".join(spanish.stderr.split())
+    kept = "2 títulos, 2 elementos de lista, 6 celdas de tabla, 1 párrafo"
+    assert f"contrato.md: 9 fragmentos, se conservan {kept}" in said, spanish.output

@@ -95,18 +95,43 @@ class Contents:
     def empty(self) -> bool:
         return not (self.knowledge_bases or self.chats or self.users or self.sources)
 
-    def describe(self) -> str:
-        """e.g. "2 knowledge bases, 31 documents, 4 chats, 1 source, 12 uploaded files"."""
-        parts = [
-            (self.knowledge_bases, "knowledge base"),
-            (self.documents, "document"),
-            (self.chats, "chat"),
-            (self.users, "account"),
-            (self.sources, "source"),
-            (self.uploads, "uploaded file"),
-        ]
-        text = ", ".join(f"{n} {what}{'' if n == 1 else 's'}" for n, what in parts if n)
-        return text or "no data"
+    def describe(self, language: str = "en") -> str:
+        """e.g. "2 knowledge bases, 31 documents, 4 chats, 1 source, 12 uploaded files", or
+        in Spanish (``language`` "es"): "2 bases de conocimiento, 31 documentos, …"."""
+        counts = (
+            self.knowledge_bases,
+            self.documents,
+            self.chats,
+            self.users,
+            self.sources,
+            self.uploads,
+        )
+        names = _NAMES["es" if language == "es" else "en"]
+        text = ", ".join(f"{n} {names[i][n != 1]}" for i, n in enumerate(counts) if n)
+        return text or names[-1][0]
+
+
+_NAMES = {
+    "en": (
+        ("knowledge base", "knowledge bases"),
+        ("document", "documents"),
+        ("chat", "chats"),
+        ("account", "accounts"),
+        ("source", "sources"),
+        ("uploaded file", "uploaded files"),
+        ("no data", "no data"),
+    ),
+    "es": (
+        ("base de conocimiento", "bases de conocimiento"),
+        ("documento", "documentos"),
+        ("chat", "chats"),
+        ("cuenta", "cuentas"),
+        ("fuente", "fuentes"),
+        ("archivo subido", "archivos subidos"),
+        ("ningún dato", "ningún dato"),
+    ),
+}
+"""What :meth:`Contents.describe` counts, (singular, plural), and its word for none."""
 
 
 def _uploaded_files(home: Path) -> Iterator[Path]:

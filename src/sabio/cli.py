@@ -24,7 +24,7 @@ from typer.core import TyperGroup
 
 from sabio.answer import Answer, AnswerStream
 from sabio.cli_data import export, import_, migrate, purge
-from sabio.cli_notes import CHAT_COMMANDS, chat_feedback, kb_guide, kb_publish, notes_app
+from sabio.cli_notes import chat_commands, chat_feedback, kb_guide, kb_publish, notes_app
 from sabio.cli_review import review
 from sabio.cli_sources import source_app, worker
 from sabio.cli_tables import ChartOption, report, save_chart, tables
@@ -37,10 +37,261 @@ from sabio.home import use_private_umask
 from sabio.ingest import FileResult, IngestReport
 from sabio.loaders import OcrSummary, ReadProgress
 from sabio.loaders.formats import is_timed, place
+from sabio.routing import route_words
 from sabio.service import Sabio
-from sabio.terminal import JsonOption, KbOption, err, out
+from sabio.terminal import (
+    JsonOption,
+    KbOption,
+    default_language,
+    err,
+    in_language,
+    in_language_counted,
+    out,
+)
 from sabio.terminal import print_json as _print_json
 from sabio.terminal import service as _sabio
+
+_TEXTS = {
+    # kb
+    "kb_created": (
+        "Created knowledge base [bold]{name}[/]{named} with {model}{ocr}.",
+        "Creada la base de conocimiento [bold]{name}[/]{named} con {model}{ocr}.",
+    ),
+    "kb_identifier": (" (identifier [bold]{slug}[/])", " (identificador [bold]{slug}[/])"),
+    "kb_scans": (", scans read as {languages}", ", escaneos leídos como {languages}"),
+    "kb_set": (
+        "Knowledge base {name}: scans are read as {how}; uploads are {reviewed}.",
+        "Base de conocimiento {name}: los escaneos se leen como {how}; las subidas {reviewed}.",
+    ),
+    "kb_setting_languages": (
+        "the ocr_languages setting's languages",
+        "los idiomas del ajuste ocr_languages",
+    ),
+    "kb_reviewed": ("reviewed as they arrive", "se revisan al llegar"),
+    "kb_not_reviewed": ("not reviewed as they arrive", "no se revisan al llegar"),
+    "kb_columns": (
+        "name|identifier|documents|chunks|embedding model",
+        "nombre|identificador|documentos|fragmentos|modelo de embeddings",
+    ),
+    "kb_none": (
+        "No knowledge bases yet: `sabio add PATH` creates 'default'.",
+        "Aún no hay bases de conocimiento: `sabio add RUTA` crea 'default'.",
+    ),
+    "kb_documents": ("its {count} documents", "sus {count} documentos"),
+    "kb_documents_one": ("its 1 document", "su documento"),
+    "kb_chats": (" and its {count} chats", " y sus {count} chats"),
+    "kb_chats_one": (" and its 1 chat", " y su chat"),
+    "kb_delete_ask": ("Delete '{name}', {what}?", "¿Borrar '{name}', {what}?"),
+    "kb_deleted": (
+        "Deleted knowledge base {name}, {what} (your own files were not touched).",
+        "Borrada la base de conocimiento {name}, {what} (tus propios archivos no se tocaron).",
+    ),
+    "reembedding": ("re-embedding every passage…", "recalculando los embeddings de cada pasaje…"),
+    "reindexed": (
+        "Re-indexed {name}: {count} passages with {model}.",
+        "Reindexada {name}: {count} pasajes con {model}.",
+    ),
+    "reindexed_one": (
+        "Re-indexed {name}: 1 passage with {model}.",
+        "Reindexada {name}: 1 pasaje con {model}.",
+    ),
+    # add
+    "reading_files": ("reading files", "leyendo los archivos"),
+    "reading_file": ("reading {name}", "leyendo {name}"),
+    "indexing": ("indexing", "indexando"),
+    "updating_index": (
+        "updating the search index",
+        "actualizando el índice de búsqueda",
+    ),
+    "embedding": ("embedding passages ({counts} done)", "calculando los embeddings ({counts})"),
+    "added": ("{count} added", "{count} añadidos"),
+    "added_one": ("1 added", "1 añadido"),
+    "updated": ("{count} updated", "{count} actualizados"),
+    "updated_one": ("1 updated", "1 actualizado"),
+    "unchanged": ("{count} unchanged", "{count} sin cambios"),
+    "removed": ("{count} removed", "{count} quitados"),
+    "removed_one": ("1 removed", "1 quitado"),
+    "skipped": ("{count} skipped", "{count} omitidos"),
+    "skipped_one": ("1 skipped", "1 omitido"),
+    "not_indexed": ("{count} not indexed", "{count} sin indexar"),
+    "failed": ("{count} failed", "{count} fallidos"),
+    "failed_one": ("1 failed", "1 fallido"),
+    "needs_ocr": ("{count} need OCR", "{count} necesitan OCR"),
+    "needs_ocr_one": ("1 needs OCR", "1 necesita OCR"),
+    "encrypted": ("{count} encrypted", "{count} cifrados"),
+    "encrypted_one": ("1 encrypted", "1 cifrado"),
+    "label_added": ("added", "añadido"),
+    "label_updated": ("updated", "actualizado"),
+    "label_unchanged": ("unchanged", "sin cambios"),
+    "label_removed": ("removed", "quitado"),
+    "label_skipped": ("skipped", "omitido"),
+    "label_not_indexed": ("not indexed", "sin indexar"),
+    "label_failed": ("failed", "fallido"),
+    "label_needs_ocr": ("needs OCR", "necesita OCR"),
+    "label_encrypted": ("encrypted", "cifrado"),
+    "label_indexed": ("indexed", "indexado"),
+    "unchanged_but": ("unchanged, {label}", "sin cambios, {label}"),
+    "passages": (" ({count} passages)", " ({count} pasajes)"),
+    "passages_one": (" (1 passage)", " (1 pasaje)"),
+    "files": ("{count} files: {summary}.", "{count} archivos: {summary}."),
+    "files_one": ("1 file: {summary}.", "1 archivo: {summary}."),
+    "nothing_to_do": ("nothing to do", "nada que hacer"),
+    "not_searchable": (
+        "Not searchable: {parts} (listed above).",
+        "No se pueden buscar: {parts} (en la lista de arriba).",
+    ),
+    "run_verbose": (
+        "Run with --verbose to list every file.",
+        "Usa --verbose para ver todos los archivos.",
+    ),
+    # docs, rm, search
+    "docs_columns": (
+        "id|status|pages|passages|document|note",
+        "id|estado|páginas|pasajes|documento|nota",
+    ),
+    "docs_none": (
+        "No documents yet: add some with `sabio add PATH`.",
+        "Aún no hay documentos: añade algunos con `sabio add RUTA`.",
+    ),
+    "doc_removed": ("Removed {source}.", "Se quitó {source}."),
+    "note": ("[yellow]note:[/] {note}", "[yellow]nota:[/] {note}"),
+    "no_match": ("No passage matches.", "Ningún pasaje coincide."),
+    "score": ("score {score:.4f}", "puntuación {score:.4f}"),
+    # ask, chat
+    "searched_for": ("[dim](searched for: {query})[/]", "[dim](se buscó: {query})[/]"),
+    "incomplete": ("[red]answer incomplete:[/] {why}", "[red]respuesta incompleta:[/] {why}"),
+    "model_stopped": ("the model stopped", "el modelo se detuvo"),
+    "sources": ("Sources", "Fuentes"),
+    "only_in": (
+        "[dim]Only in {count} documents: {filter}.[/]",
+        "[dim]Solo en {count} documentos: {filter}.[/]",
+    ),
+    "only_in_one": (
+        "[dim]Only in 1 document: {filter}.[/]",
+        "[dim]Solo en 1 documento: {filter}.[/]",
+    ),
+    "chat_start": (
+        "[dim]Knowledge base {kb}, model {model}. /new starts over, /exit (or Ctrl-D) "
+        "leaves; {commands}.[/]",
+        "[dim]Base de conocimiento {kb}, modelo {model}. /new empieza de nuevo, /exit (o "
+        "Ctrl-D) sale; {commands}.[/]",
+    ),
+    "chat_new": ("[dim]New conversation.[/]", "[dim]Nueva conversación.[/]"),
+    "reading_folder": ("reading the folder", "leyendo la carpeta"),
+    "route": ("[dim]route: {route}[/]", "[dim]ruta: {route}[/]"),
+    "made": (
+        "[dim]model {model} · language {lang} · {count} passages in the prompt · "
+        "{tokens} of {budget} prompt tokens[/]",
+        "[dim]modelo {model} · idioma {lang} · {count} pasajes en el prompt · "
+        "{tokens} de {budget} tokens del prompt[/]",
+    ),
+    "made_one": (
+        "[dim]model {model} · language {lang} · 1 passage in the prompt · "
+        "{tokens} of {budget} prompt tokens[/]",
+        "[dim]modelo {model} · idioma {lang} · 1 pasaje en el prompt · "
+        "{tokens} de {budget} tokens del prompt[/]",
+    ),
+    "left_out": (
+        "[dim]  left out (no room in the context window): {document}{page}[/]",
+        "[dim]  se quedó fuera (sin sitio en la ventana de contexto): {document}{page}[/]",
+    ),
+    "removed_citation": (
+        "[dim]  removed citation {marker}: it names no passage[/]",
+        "[dim]  cita quitada {marker}: no nombra ningún pasaje[/]",
+    ),
+    "computed": (
+        "[dim]  tables {tables} · {count} attempts[/]",
+        "[dim]  tablas {tables} · {count} intentos[/]",
+    ),
+    "computed_one": (
+        "[dim]  tables {tables} · 1 attempt[/]",
+        "[dim]  tablas {tables} · 1 intento[/]",
+    ),
+    "query_failed": (
+        "[dim]  query refused or failed: {error}[/]",
+        "[dim]  consulta rechazada o fallida: {error}[/]",
+    ),
+    # models, pull, doctor
+    "models_columns": (
+        "name|kind|backend|default for|size",
+        "nombre|tipo|motor|predeterminado para|tamaño",
+    ),
+    "unavailable": ("[yellow]unavailable[/] ", "[yellow]no disponible[/] "),
+    "pulled": ("pulled {model}", "descargado: {model}"),
+    "fix": ("     fix: {fix}", "     solución: {fix}"),
+    # serve
+    "serve_refused": (
+        "[red]error:[/] refusing to serve on {host} without authentication: turn it on with "
+        "--auth (or auth = true in config.toml), then create the admin on the first visit",
+        "[red]error:[/] no se sirve en {host} sin autenticación: actívala con --auth (o "
+        "auth = true en config.toml) y crea el administrador en la primera visita",
+    ),
+    "warning": ("[yellow]warning:[/] {problem}", "[yellow]aviso:[/] {problem}"),
+    "running": (
+        "Sabio is running: open [bold]http://{host}:{port}/[/] in your browser (the API's "
+        "reference is at /docs). Ctrl-C stops it.",
+        "Sabio está en marcha: abre [bold]http://{host}:{port}/[/] en tu navegador (la "
+        "referencia de la API está en /docs). Ctrl-C lo detiene.",
+    ),
+    "this_computer": ("<this computer's address>", "<la dirección de este equipo>"),
+    "setup_code": (
+        "No account yet: open http://127.0.0.1:{port}/ on this computer to create the admin, "
+        "or http://{host}:{port}/ from another device with the setup code [bold]{code}[/] "
+        "(needed once).",
+        "Aún no hay cuentas: abre http://127.0.0.1:{port}/ en este equipo para crear el "
+        "administrador, o http://{host}:{port}/ desde otro dispositivo con el código de "
+        "configuración [bold]{code}[/] (se pide una vez).",
+    ),
+    # accounts
+    "password": ("Password", "Contraseña"),
+    "admin_created": ("Created admin [bold]{name}[/].", "Creado el administrador [bold]{name}[/]."),
+    "user_created": ("Created user [bold]{name}[/].", "Creado el usuario [bold]{name}[/]."),
+    "users_columns": (
+        "name|role|knowledge bases|created",
+        "nombre|rol|bases de conocimiento|creado",
+    ),
+    "all": ("all", "todas"),
+    "admin": ("admin", "administrador"),
+    "member": ("member", "miembro"),
+    "read": ("read", "lectura"),
+    "write": ("write", "escritura"),
+    "users_none": (
+        "No accounts yet: `sabio user add NAME --admin` creates the first one (or the web "
+        "app, on its first visit to `sabio serve --auth`).",
+        "Aún no hay cuentas: `sabio user add NOMBRE --admin` crea la primera (o la aplicación "
+        "web, en su primera visita a `sabio serve --auth`).",
+    ),
+    "may_read": ("{user} may now read {kb}.", "{user} ya puede leer {kb}."),
+    "may_write": ("{user} may now write {kb}.", "{user} ya puede leer y escribir en {kb}."),
+    "revoked": ("{user} may no longer use {kb}.", "{user} ya no puede usar {kb}."),
+    "passwd": (
+        "Changed the password of {user}; it signs in again everywhere.",
+        "Cambiada la contraseña de {user}; tendrá que volver a entrar en todas partes.",
+    ),
+    "user_delete_ask": (
+        "Delete {user!r} with its API tokens and chats?",
+        "¿Borrar {user!r} con sus tokens de API y sus chats?",
+    ),
+    "user_deleted": ("Deleted {user}.", "Se borró la cuenta {user}."),
+    "interrupted": (
+        "interrupted: what was written stays consistent; run the command again.",
+        "interrumpido: lo escrito queda coherente; vuelve a ejecutar la orden.",
+    ),
+}
+"""What these commands print, in English and Spanish (SABIO_LANGUAGE or LANG decides)."""
+
+
+def _t(key: str, **values: object) -> str:
+    return in_language(_TEXTS, key, default_language(), **values)
+
+
+def _n(key: str, count: int, **values: object) -> str:
+    """``_TEXTS[key]`` for ``count``, singular when it is 1: "1 file", "2 files"."""
+    return in_language_counted(_TEXTS, key, count, default_language(), **values)
+
+
+def _columns(key: str) -> list[str]:
+    return _t(key).split("|")
 
 
 class _Group(TyperGroup):
@@ -149,10 +400,10 @@ def kb_create(
 ) -> None:
     """Create a knowledge base."""
     kb = _sabio(ctx).create_kb(name, embedding_model, ocr_languages)
-    named = f" (identifier [bold]{escape(kb.slug)}[/])" if kb.slug != kb.name else ""
-    ocr = f", scans read as {kb.ocr_languages}" if kb.ocr_languages else ""
+    named = _t("kb_identifier", slug=escape(kb.slug)) if kb.slug != kb.name else ""
+    ocr = _t("kb_scans", languages=kb.ocr_languages) if kb.ocr_languages else ""
     out.print(
-        f"Created knowledge base [bold]{escape(kb.name)}[/]{named} with {kb.embedding_model}{ocr}."
+        _t("kb_created", name=escape(kb.name), named=named, model=kb.embedding_model, ocr=ocr)
     )
 
 
@@ -187,9 +438,9 @@ def kb_set(
         kb = sabio.set_ocr_languages(name, ocr_languages)
     if review is not None:
         kb = sabio.set_review(name, review)
-    how = kb.ocr_languages or "the ocr_languages setting's languages"
-    reviewed = "reviewed as they arrive" if kb.review else "not reviewed as they arrive"
-    out.print(f"Knowledge base {escape(kb.name)}: scans are read as {how}; uploads are {reviewed}.")
+    how = kb.ocr_languages or _t("kb_setting_languages")
+    reviewed = _t("kb_reviewed" if kb.review else "kb_not_reviewed")
+    out.print(_t("kb_set", name=escape(kb.name), how=how, reviewed=reviewed))
 
 
 @kb_app.command("list")
@@ -199,12 +450,12 @@ def kb_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
     if as_json:
         _print_json([asdict(kb) for kb in kbs])
         return
-    table = Table("name", "identifier", "documents", "chunks", "embedding model", box=None)
+    table = Table(*_columns("kb_columns"), box=None)
     for kb in kbs:
         table.add_row(
             escape(kb.name), kb.slug, str(kb.documents), str(kb.chunks), kb.embedding_model
         )
-    out.print(table if kbs else "No knowledge bases yet: `sabio add PATH` creates 'default'.")
+    out.print(table if kbs else _t("kb_none"))
 
 
 @kb_app.command("delete")
@@ -221,11 +472,11 @@ def kb_delete(
     sabio = _sabio(ctx)
     kb = next((k for k in sabio.list_kbs() if k.name == name), None) or sabio.store.get_kb(name)
     chats = 0 if keep_chats else sabio.chats.count_chats(name)
-    what = f"its {kb.documents} documents" + (f" and its {chats} chats" if chats else "")
-    if not yes and not typer.confirm(f"Delete '{name}', {what}?"):
+    what = _n("kb_documents", kb.documents) + (_n("kb_chats", chats) if chats else "")
+    if not yes and not typer.confirm(_t("kb_delete_ask", name=name, what=what)):
         raise typer.Exit(1)
     sabio.delete_kb(name, keep_chats=keep_chats)
-    out.print(f"Deleted knowledge base {escape(name)}, {what} (your own files were not touched).")
+    out.print(_t("kb_deleted", name=escape(name), what=what))
 
 
 @kb_app.command("reindex")
@@ -237,9 +488,9 @@ def kb_reindex(
     ] = None,
 ) -> None:
     """Re-embed every passage, e.g. to switch embedding model. Atomic: all or nothing."""
-    with err.status("re-embedding every passage…"):
+    with err.status(_t("reembedding")):
         kb = _sabio(ctx).reindex_kb(name, embedding_model)
-    out.print(f"Re-indexed {escape(kb.name)}: {kb.chunks} passages with {kb.embedding_model}.")
+    out.print(_n("reindexed", kb.chunks, name=escape(kb.name), model=kb.embedding_model))
 
 
 # documents
@@ -269,7 +520,7 @@ def add(
     """Add files and folders; unchanged files cost nothing, changed ones are replaced."""
     sabio = _sabio(ctx)
     with _progress_bar(disable=as_json) as bar:
-        task = bar.add_task("reading files", total=None)
+        task = bar.add_task(_t("reading_files"), total=None)
         pages = bar.add_task("", total=None, visible=False)  # OCR's pages, a recording's seconds
         done: set[str] = set()
 
@@ -284,12 +535,13 @@ def add(
             if result is not None and result.source not in done:
                 done.add(result.source)
                 bar.advance(task)
+            note = _progress_note(note, reading)
             if reading is not None:
                 bar.update(pages, description=note, completed=reading.done, total=reading.total)
             bar.update(pages, visible=reading is not None and reading.done < reading.total)
             name = Path(result.source).name if result else ""
             if reading is None:  # the pages' line says it
-                bar.update(task, description=note or f"reading {name}")
+                bar.update(task, description=note or _t("reading_file", name=name))
             bar.refresh()
 
         report = sabio.add(
@@ -308,20 +560,38 @@ def add(
     raise typer.Exit(1 if report.problems else 0)
 
 
-_OUTCOME_LABELS = {
-    "added": "added",
-    "updated": "updated",
-    "unchanged": "unchanged",
-    "removed": "removed",
-    "skipped": "skipped",
-    "not_indexed": "not indexed",
+def _progress_note(note: str, reading: ReadProgress | None) -> str:
+    """What ingestion tells of its progress (in English), in the reader's language."""
+    if default_language() == "en" or not note:
+        return note
+    if reading is not None:  # "OCR in progress — page 3 of 12: scan.pdf"
+        return f"{reading.describe('es')}: {note.rpartition(': ')[2]}"
+    if note.startswith("embedding passages (") and note.endswith(" done)"):
+        counts = note.removeprefix("embedding passages (").removesuffix(" done)")
+        return _t("embedding", counts=counts)
+    return _t(_PROGRESS_NOTES[note]) if note in _PROGRESS_NOTES else note
+
+
+_PROGRESS_NOTES = {
+    "reading files": "reading_files",
+    "indexing": "indexing",
+    "updating the search index": "updating_index",
 }
-_STATUS_LABELS = {
-    "failed": "failed",
-    "needs_ocr": "needs OCR",
-    "encrypted": "encrypted",
-    "skipped": "skipped",
-}
+"""The fixed notes of ingestion's progress (:mod:`sabio.ingest`, :mod:`sabio.service`) and
+their :data:`_TEXTS` keys."""
+
+
+_OUTCOMES = ("added", "updated", "unchanged", "removed", "skipped", "not_indexed")
+_PROBLEMS = ("failed", "needs_ocr", "encrypted", "skipped")
+"""The statuses a file is listed with (``label_<status>`` in :data:`_TEXTS`)."""
+
+
+def _label(result: FileResult) -> str:
+    """What became of a file, in a word or two: "added", "unchanged, needs OCR"."""
+    if result.status not in _PROBLEMS:
+        return _t(f"label_{result.outcome}")
+    label = _t(f"label_{result.status}")
+    return _t("unchanged_but", label=label) if result.outcome == "unchanged" else label
 
 
 def _print_report(report: IngestReport, verbose: bool) -> None:
@@ -329,24 +599,22 @@ def _print_report(report: IngestReport, verbose: bool) -> None:
     listed = (
         results
         if verbose or len(results) <= 30
-        else [r for r in results if r.status in _STATUS_LABELS or r.outcome == "removed"]
+        else [r for r in results if r.status in _PROBLEMS or r.outcome == "removed"]
     )
     for r in listed:
-        label = _STATUS_LABELS.get(r.status, _OUTCOME_LABELS[r.outcome])
-        if r.outcome == "unchanged" and r.status in _STATUS_LABELS:
-            label = f"unchanged, {label}"
-        detail = f" — {r.reason}" if r.reason else (f" ({r.chunks} passages)" if r.chunks else "")
+        passages = _n("passages", r.chunks) if r.chunks else ""
+        detail = f" — {r.reason}" if r.reason else passages
         detail += f" — {r.note}" if r.note else ""
-        out.print(f"  {label:<20} {escape(r.source)}{escape(detail)}")
+        out.print(f"  {_label(r):<20} {escape(r.source)}{escape(detail)}")
     counts = Counter(r.outcome for r in results)
-    summary = ", ".join(f"{counts[o]} {label}" for o, label in _OUTCOME_LABELS.items() if counts[o])
-    out.print(f"{len(results)} files: {summary or 'nothing to do'}.")
+    summary = ", ".join(_n(o, counts[o]) for o in _OUTCOMES if counts[o])
+    out.print(_n("files", len(results), summary=summary or _t("nothing_to_do")))
     by_status = Counter(r.status for r in report.problems)
     if by_status:
-        parts = ", ".join(f"{n} {_STATUS_LABELS[s]}" for s, n in by_status.items())
-        out.print(f"Not searchable: {parts} (listed above).")
+        parts = ", ".join(_n(s, n) for s, n in by_status.items())
+        out.print(_t("not_searchable", parts=parts))
     if len(listed) < len(results):
-        out.print("Run with --verbose to list every file.")
+        out.print(_t("run_verbose"))
 
 
 @app.command()
@@ -357,12 +625,13 @@ def docs(ctx: typer.Context, kb: KbOption = None, as_json: JsonOption = False) -
         _print_json([asdict(d) for d in documents])
         return
     table = Table(box=None)
-    for name in ("id", "status", "pages", "passages"):
+    *numbers, document, note = _columns("docs_columns")
+    for name in numbers:
         table.add_column(name, no_wrap=True)
-    table.add_column("document", overflow="fold", ratio=3)
-    table.add_column("note", overflow="fold", ratio=2)
+    table.add_column(document, overflow="fold", ratio=3)
+    table.add_column(note, overflow="fold", ratio=2)
     for d in documents:
-        status = _STATUS_LABELS.get(d.status, d.status)
+        status = _t(f"label_{d.status}") if f"label_{d.status}" in _TEXTS else d.status
         table.add_row(
             str(d.id),
             status,
@@ -371,7 +640,7 @@ def docs(ctx: typer.Context, kb: KbOption = None, as_json: JsonOption = False) -
             escape(d.source),
             escape(" · ".join(filter(None, [d.error, OcrSummary.of(d.metadata).note()]))),
         )
-    out.print(table if documents else "No documents yet: add some with `sabio add PATH`.")
+    out.print(table if documents else _t("docs_none"))
 
 
 @app.command()
@@ -383,7 +652,7 @@ def rm(
     """Remove a document from the knowledge base; a file uploaded through the server is
     deleted, a file added from its own place stays."""
     doc = _sabio(ctx).remove_document(document, kb)
-    out.print(f"Removed {escape(doc.source)}.")
+    out.print(_t("doc_removed", source=escape(doc.source)))
 
 
 DocumentOption = Annotated[
@@ -431,16 +700,17 @@ def search(
     wanted = DocumentFilter.parse(document or (), after, before)
     results = _sabio(ctx).search(query, kb, k=k, filters=wanted)
     for note in results.notes:
-        err.print(f"[yellow]note:[/] {escape(note)}")
+        err.print(_t("note", note=escape(note)))
     if as_json:
         _print_json([asdict(h) for h in results.hits])
         return
     if not results.hits:
-        out.print("No passage matches.")
+        out.print(_t("no_match"))
     for rank, hit in enumerate(results.hits, 1):
         at = place(hit.document, hit.page) if hit.page or is_timed(hit.document) else ""
         where = hit.document + (f", {at}" if at else "")
-        out.print(f"[bold]{rank}.[/] [cyan]{escape(where)}[/]  [dim]score {hit.score:.4f}[/]")
+        score = _t("score", score=hit.score)
+        out.print(f"[bold]{rank}.[/] [cyan]{escape(where)}[/]  [dim]{score}[/]")
         snippet = " ".join(hit.text.split())
         out.print(f"   {escape(snippet[:400])}{'…' if len(snippet) > 400 else ''}\n")
 
@@ -523,12 +793,10 @@ def chat(
     wanted = DocumentFilter.parse(document or (), after, before)
     if wanted:
         count = len(sabio.filtered_ids(sabio.kb(kb_name), wanted) or ())
-        err.print(f"[dim]Only in {count} document(s): {escape(wanted.describe())}.[/]")
+        err.print(_n("only_in", count, filter=escape(wanted.describe())))
     chat_model = sabio.chat_model(model).name
-    err.print(
-        f"[dim]Knowledge base {escape(kb_name)}, model {escape(chat_model)}. "
-        f"/new starts over, /exit (or Ctrl-D) leaves; {CHAT_COMMANDS}.[/]"
-    )
+    commands = chat_commands()
+    err.print(_t("chat_start", kb=escape(kb_name), model=escape(chat_model), commands=commands))
     turns: list[Turn] = []
     last: Answer | None = None
     while True:
@@ -541,7 +809,7 @@ def chat(
             return
         if question == "/new":
             turns.clear()
-            err.print("[dim]New conversation.[/]")
+            err.print(_t("chat_new"))
             continue
         if not question:
             continue
@@ -573,13 +841,13 @@ def _stream_answer(stream: AnswerStream, verbose: bool) -> None:
     sys.stdout.write("\n")
     answer = stream.answer
     if answer.query != answer.question:
-        err.print(f"[dim](searched for: {escape(answer.query)})[/]")
+        err.print(_t("searched_for", query=escape(answer.query)))
     if not answer.complete:
-        err.print(f"[red]answer incomplete:[/] {escape(answer.error or 'the model stopped')}")
+        err.print(_t("incomplete", why=escape(answer.error or _t("model_stopped"))))
     for note in answer.notes:
-        err.print(f"[yellow]note:[/] {escape(note)}")
+        err.print(_t("note", note=escape(note)))
     if answer.citations:
-        out.print("\n[bold]Sources[/]")
+        out.print(f"\n[bold]{_t('sources')}[/]")
     for c in answer.citations:
         where = c.title or c.document
         page = f", {place(c.document, c.page)}" if c.page is not None else ""
@@ -613,26 +881,31 @@ def _print_support(answer: Answer) -> None:
 
 def _print_answer_details(answer: Answer) -> None:
     if answer.route is not None:
-        err.print(f"[dim]route: {escape(answer.route.describe())}[/]")
+        spanish = default_language() == "es"
+        words = route_words(asdict(answer.route), "es") if spanish else answer.route.describe()
+        err.print(_t("route", route=escape(words)))
     err.print(
-        f"[dim]model {escape(answer.model)} · language {answer.language} · "
-        f"{answer.passages} passages in the prompt · {answer.prompt_tokens} of "
-        f"{answer.budget} prompt tokens[/]"
+        _n(
+            "made",
+            answer.passages,
+            model=escape(answer.model),
+            lang=answer.language,
+            tokens=answer.prompt_tokens,
+            budget=answer.budget,
+        )
     )
     for dropped in answer.dropped:
         page = f", {place(dropped.document, dropped.page)}" if dropped.page is not None else ""
-        err.print(
-            f"[dim]  left out (no room in the context window): {escape(dropped.document)}{page}[/]"
-        )
+        err.print(_t("left_out", document=escape(dropped.document), page=page))
     for marker in answer.removed_citations:
-        err.print(f"[dim]  removed citation {escape(marker)}: it names no passage[/]")
+        err.print(_t("removed_citation", marker=escape(marker)))
     timings = " · ".join(f"{k.removesuffix('_ms')} {v:.0f} ms" for k, v in answer.timings.items())
     err.print(f"[dim]  {timings}[/]")
     done = answer.computation
     if done is not None:
-        err.print(f"[dim]  tables {', '.join(done.tables)} · {done.attempts} attempt(s)[/]")
+        err.print(_n("computed", done.attempts, tables=", ".join(done.tables)))
         for error in done.errors:
-            err.print(f"[dim]  query refused or failed: {escape(error)}[/]")
+            err.print(_t("query_failed", error=escape(error)))
 
 
 @app.command("eval")
@@ -667,7 +940,7 @@ def eval_(
     assert path is not None
 
     with _progress_bar(disable=as_json) as bar:
-        task = bar.add_task("reading the folder", total=None)
+        task = bar.add_task(_t("reading_folder"), total=None)
 
         def progress(what: str, done: int, total: int | None) -> None:
             bar.update(task, description=what, completed=done, total=total)
@@ -702,7 +975,7 @@ def models(ctx: typer.Context, as_json: JsonOption = False) -> None:
     if as_json:
         _print_json([asdict(e) for e in entries])
         return
-    table = Table("name", "kind", "backend", "default for", "size", box=None)
+    table = Table(*_columns("models_columns"), box=None)
     for e in entries:
         size = f"{e.size / 1e9:.1f} GB" if e.size else ""
         style = None if e.available else "dim"
@@ -711,8 +984,7 @@ def models(ctx: typer.Context, as_json: JsonOption = False) -> None:
     for e in entries:
         if e.note:
             out.print(
-                f"{'' if e.available else '[yellow]unavailable[/] '}{escape(e.name)}: "
-                f"{escape(e.note)}"
+                f"{'' if e.available else _t('unavailable')}{escape(e.name)}: {escape(e.note)}"
             )
 
 
@@ -750,7 +1022,7 @@ def pull(
             if digest not in layers:
                 layers[digest] = bar.add_task(escape(update["status"]), total=total)
             bar.update(layers[digest], completed=update["completed"])
-    out.print(f"pulled {escape(model)}")
+    out.print(_t("pulled", model=escape(model)))
 
 
 @app.command()
@@ -766,7 +1038,7 @@ def doctor(
         mark = "[green]ok[/]" if check.ok else ("[yellow]--[/]" if check.optional else "[red]!![/]")
         out.print(f"{mark} {escape(check.name)}: {escape(check.detail)}")
         if check.fix:
-            out.print(f"     fix: {escape(check.fix)}")
+            out.print(_t("fix", fix=escape(check.fix)))
         ok = ok and (check.ok or check.optional)
     raise typer.Exit(0 if ok else 1)
 
@@ -800,26 +1072,17 @@ def serve(
     except ValueError:
         loopback = False
     if not loopback and not settings.auth:
-        err.print(
-            f"[red]error:[/] refusing to serve on {escape(host)} without authentication: turn "
-            "it on with --auth (or auth = true in config.toml), then create the admin on the "
-            "first visit",
-            soft_wrap=True,
-        )
+        err.print(_t("serve_refused", host=escape(host)), soft_wrap=True)
         raise typer.Exit(1)
     import uvicorn
 
     from sabio.server import create_app
 
     if problem := write_problem(settings.home):
-        err.print(f"[yellow]warning:[/] {escape(problem)}", soft_wrap=True)
+        err.print(_t("warning", problem=escape(problem)), soft_wrap=True)
     app = create_app(settings, overrides=overrides, long_running=True)
     shown = "127.0.0.1" if host in ("localhost", "0.0.0.0", "::") else host
-    err.print(
-        f"Sabio is running: open [bold]http://{escape(shown)}:{port}/[/] in your browser "
-        "(the API's reference is at /docs). Ctrl-C stops it.",
-        soft_wrap=True,
-    )
+    err.print(_t("running", host=escape(shown), port=port), soft_wrap=True)
     if settings.auth and not _has_accounts(settings):
         _print_setup_code(app.state.setup_code, host, port)
     uvicorn.run(app, host=host, port=port, ws="none", log_level="info", access_log=False)
@@ -839,13 +1102,8 @@ def _print_setup_code(code: str, host: str, port: int) -> None:
 
     with contextlib.suppress(ValueError):
         if ipaddress.ip_address(host).is_unspecified:  # 0.0.0.0, ::
-            host = "<this computer's address>"
-    err.print(
-        f"No account yet: open http://127.0.0.1:{port}/ on this computer to create the "
-        f"admin, or http://{escape(host)}:{port}/ from another device with the setup code "
-        f"[bold]{code}[/] (needed once).",
-        soft_wrap=True,
-    )
+            host = _t("this_computer")
+    err.print(_t("setup_code", port=port, host=escape(host), code=code), soft_wrap=True)
 
 
 # accounts
@@ -860,7 +1118,7 @@ PasswordStdin = Annotated[
 def _new_password(from_stdin: bool) -> str:
     if from_stdin:
         return sys.stdin.readline().rstrip("\r\n")
-    return str(typer.prompt("Password", hide_input=True, confirmation_prompt=True))
+    return str(typer.prompt(_t("password"), hide_input=True, confirmation_prompt=True))
 
 
 @user_app.command("add")
@@ -877,7 +1135,7 @@ def user_add(
 
     check_user_name(name)  # before asking for the password
     user = _sabio(ctx).users.create_user(name, _new_password(password_stdin), admin=admin)
-    out.print(f"Created {'admin' if user.admin else 'user'} [bold]{escape(user.name)}[/].")
+    out.print(_t("admin_created" if user.admin else "user_created", name=escape(user.name)))
 
 
 @user_app.command("list")
@@ -891,18 +1149,14 @@ def user_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
         _print_json([asdict(u) for u in users])
         return
     names = {kb.id: kb.name for kb in sabio.list_kbs()}
-    table = Table("name", "role", "knowledge bases", "created", box=None)
+    table = Table(*_columns("users_columns"), box=None)
     for u in users:
         created = time.strftime("%Y-%m-%d %H:%M", time.localtime(u.created_at))
         given = sabio.users.kb_accesses(u.id)
-        bases = "all" if u.admin else ", ".join(f"{names[k]} ({a})" for k, a in given.items())
-        table.add_row(escape(u.name), "admin" if u.admin else "member", escape(bases), created)
-    out.print(
-        table
-        if users
-        else "No accounts yet: `sabio user add NAME --admin` creates the first one (or the "
-        "web app, on its first visit to `sabio serve --auth`)."
-    )
+        bases = ", ".join(f"{names[k]} ({_t(a)})" for k, a in given.items())
+        role = _t("admin" if u.admin else "member")
+        table.add_row(escape(u.name), role, escape(_t("all") if u.admin else bases), created)
+    out.print(table if users else _t("users_none"))
 
 
 @user_app.command("grant")
@@ -919,7 +1173,7 @@ def user_grant(
     user, found = sabio.users.get_user(name), sabio.store.get_kb(kb)
     access = "write" if write else "read"
     sabio.users.set_kb_access(user.id, found.id, access)
-    out.print(f"{escape(user.name)} may now {access} {escape(found.name)}.")
+    out.print(_t(f"may_{access}", user=escape(user.name), kb=escape(found.name)))
 
 
 @user_app.command("revoke")
@@ -932,7 +1186,7 @@ def user_revoke(
     sabio = _sabio(ctx)
     user, found = sabio.users.get_user(name), sabio.store.get_kb(kb)
     sabio.users.set_kb_access(user.id, found.id, None)
-    out.print(f"{escape(user.name)} may no longer use {escape(found.name)}.")
+    out.print(_t("revoked", user=escape(user.name), kb=escape(found.name)))
 
 
 @user_app.command("passwd")
@@ -941,7 +1195,7 @@ def user_passwd(ctx: typer.Context, name: str, password_stdin: PasswordStdin = F
     users = _sabio(ctx).users
     user = users.get_user(name)
     users.set_password(user.id, _new_password(password_stdin))
-    out.print(f"Changed the password of {escape(user.name)}; it signs in again everywhere.")
+    out.print(_t("passwd", user=escape(user.name)))
 
 
 @user_app.command("rm")
@@ -953,10 +1207,10 @@ def user_rm(
     """Delete an account with its sessions, API tokens and chats."""
     users = _sabio(ctx).users
     user = users.get_user(name)
-    if not yes and not typer.confirm(f"Delete {user.name!r} with its API tokens and chats?"):
+    if not yes and not typer.confirm(_t("user_delete_ask", user=user.name)):
         raise typer.Exit(1)
     users.delete_user(user.id)
-    out.print(f"Deleted {escape(user.name)}.")
+    out.print(_t("user_deleted", user=escape(user.name)))
 
 
 def main() -> None:
@@ -964,5 +1218,5 @@ def main() -> None:
     try:
         app()
     except KeyboardInterrupt:
-        err.print("interrupted: what was written stays consistent; run the command again.")
+        err.print(_t("interrupted"))
         sys.exit(130)

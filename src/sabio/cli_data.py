@@ -13,8 +13,65 @@ from rich.markup import escape
 from sabio import archive
 from sabio.config import load_settings
 from sabio.store import pg_migrate
-from sabio.terminal import err, out
+from sabio.terminal import default_language, err, in_language, in_language_counted, out
 from sabio.terminal import service as _sabio
+
+_TEXTS = {
+    "passphrase": (
+        "Passphrase for the saved passwords and API keys",
+        "Frase de paso de las contraseñas y claves de API guardadas",
+    ),
+    "writing": ("writing the archive…", "escribiendo la copia…"),
+    "sealed": (
+        "; {count} secrets sealed under your passphrase",
+        "; {count} secretos sellados con tu frase de paso",
+    ),
+    "sealed_one": (
+        "; 1 secret sealed under your passphrase",
+        "; 1 secreto sellado con tu frase de paso",
+    ),
+    "exported": ("Exported {what} to {path}{sealed}.", "Se exportó a {path}: {what}{sealed}."),
+    "importing": ("importing…", "importando…"),
+    "imported": ("Imported {what} into {home}.", "Se importó en {home}: {what}."),
+    "settings_kept": (
+        "Your settings stay as they were: the archive's config.toml was not used.",
+        "Tus ajustes siguen como estaban: no se usó el config.toml de la copia.",
+    ),
+    "purge_ask": (
+        "Delete everything in {home} ({what}), with the settings and the search index? This "
+        "cannot be undone",
+        "¿Borrar todo lo que hay en {home} ({what}), con los ajustes y el índice de búsqueda? "
+        "No se puede deshacer",
+    ),
+    "purged": (
+        "Deleted everything Sabio kept in {home}.",
+        "Borrado todo lo que Sabio guardaba en {home}.",
+    ),
+    "left": (
+        "Left what Sabio did not put there: {names}.",
+        "Queda lo que no puso Sabio: {names}.",
+    ),
+    "copying": ("copying…", "copiando…"),
+    "copying_table": (
+        "copying {table}: {done:,} of {total:,} rows",
+        "copiando {table}: {done:,} de {total:,} filas",
+    ),
+    "nothing": ("nothing", "nada"),
+    "copied": (
+        "Copied {what}; every table's rows counted on both sides.",
+        "Se copió: {what}; las filas de cada tabla se contaron en ambos lados.",
+    ),
+    "now_set": (
+        'Now set database_url = "{url}" in config.toml (or SABIO_DATABASE_URL).',
+        'Ahora pon database_url = "{url}" en config.toml (o SABIO_DATABASE_URL).',
+    ),
+}
+"""What these commands print, in English and Spanish (SABIO_LANGUAGE or LANG decides)."""
+
+
+def _t(key: str, **values: object) -> str:
+    return in_language(_TEXTS, key, default_language(), **values)
+
 
 PassphraseStdin = Annotated[
     bool,
@@ -30,7 +87,7 @@ def _passphrase(from_stdin: bool, *, confirm: bool) -> str:
         return sys.stdin.readline().rstrip("\r\n")
     return str(
         typer.prompt(
-            "Passphrase for the saved passwords and API keys",
+            _t("passphrase"),
             hide_input=True,
             confirmation_prompt=confirm,
         )
@@ -49,12 +106,15 @@ def export(
     try:
         needed = sabio.export_needs_passphrase()
         passphrase = _passphrase(passphrase_stdin, confirm=True) if needed else None
-        with err.status("writing the archive…"):
+        with err.status(_t("writing")):
             summary = sabio.export_archive(path, passphrase)
     finally:
         sabio.close()
-    sealed = f"; {summary.secrets} secrets sealed under your passphrase" if summary.secrets else ""
-    out.print(f"Exported {escape(summary.describe())} to {escape(str(path))}{sealed}.")
+    language = default_language()
+    secrets = summary.secrets
+    sealed = in_language_counted(_TEXTS, "sealed", secrets, language) if secrets else ""
+    what = escape(summary.describe(language))
+    out.print(_t("exported", what=what, path=escape(str(path)), sealed=sealed))
 
 
 def import_(
@@ -67,11 +127,12 @@ def import_(
     settings = load_settings(ctx.find_root().obj)
     needed = archive.archive_needs_passphrase(path)
     passphrase = _passphrase(passphrase_stdin, confirm=False) if needed else None
-    with err.status("importing…"):
+    with err.status(_t("importing")):
         summary, restored = archive.import_archive(settings, path, passphrase)
-    out.print(f"Imported {escape(summary.describe())} into {escape(str(settings.home))}.")
+    what = escape(summary.describe(default_language()))
+    out.print(_t("imported", what=what, home=escape(str(settings.home))))
     if restored is False:
-        out.print("Your settings stay as they were: the archive's config.toml was not used.")
+        out.print(_t("settings_kept"))
 
 
 def purge(
@@ -83,17 +144,14 @@ def purge(
     Stop `sabio serve` first."""
     settings = load_settings(ctx.find_root().obj)
     summary = archive.contents(settings)
-    question = (
-        f"Delete everything in {settings.home} ({summary.describe()}), with the settings "
-        "and the search index? This cannot be undone"
-    )
+    question = _t("purge_ask", home=settings.home, what=summary.describe(default_language()))
     if not yes and not typer.confirm(question):
         raise typer.Exit(1)
     left = archive.purge(settings)
-    out.print(f"Deleted everything Sabio kept in {escape(str(settings.home))}.")
+    out.print(_t("purged", home=escape(str(settings.home))))
     if left:
         names = ", ".join(p.name for p in left)
-        out.print(f"Left what Sabio did not put there: {escape(names)}.")
+        out.print(_t("left", names=escape(names)))
 
 
 def migrate(
@@ -107,12 +165,12 @@ def migrate(
     pgvector. Run it again to go on after an interruption; the SQLite file is not changed.
     Then set database_url to that URL. Stop `sabio serve` first."""
     settings = load_settings(ctx.find_root().obj)
-    with err.status("copying…") as status:
+    with err.status(_t("copying")) as status:
 
         def progress(table: str, done: int, total: int) -> None:
-            status.update(f"copying {table.strip(chr(34))}: {done:,} of {total:,} rows")
+            status.update(_t("copying_table", table=table.strip(chr(34)), done=done, total=total))
 
         counts = pg_migrate.migrate_file(settings.database_path, to, progress)
     described = ", ".join(f"{n:,} {table}" for table, n in counts.items() if n)
-    out.print(f"Copied {escape(described or 'nothing')}; every table's rows counted on both sides.")
-    out.print(f'Now set database_url = "{escape(to)}" in config.toml (or SABIO_DATABASE_URL).')
+    out.print(_t("copied", what=escape(described or _t("nothing"))))
+    out.print(_t("now_set", url=escape(to)))

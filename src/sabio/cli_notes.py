@@ -13,10 +13,10 @@ import typer
 from rich.markup import escape
 
 from sabio.answer import Answer
-from sabio.notes import note_label
+from sabio.notes import author_name, note_label
 from sabio.service import Sabio
 from sabio.store import Feedback, Guide, NewFeedback
-from sabio.terminal import JsonOption, KbOption, err, out
+from sabio.terminal import JsonOption, KbOption, default_language, err, in_language, out
 from sabio.terminal import print_json as _print_json
 from sabio.terminal import service as _sabio
 
@@ -25,7 +25,68 @@ notes_app = typer.Typer(
     no_args_is_help=True,
 )
 NoteId = Annotated[int, typer.Argument(help="The note's number (`sabio notes list`).")]
-CHAT_COMMANDS = "/good, /bad REASON, /correct TEXT and /pin judge the last answer"
+_TEXTS = {
+    "chat_commands": (
+        "/good, /bad REASON, /correct TEXT and /pin judge the last answer",
+        "/good, /bad MOTIVO, /correct TEXTO y /pin valoran la última respuesta",
+    ),
+    "none": (
+        "None yet: judge an answer with {command} in `sabio chat`.",
+        "Aún no hay ninguna: valora una respuesta con {command} en `sabio chat`.",
+    ),
+    "removed": ("Removed note {id}.", "Quitada la nota {id}."),
+    "waiting": (
+        " [yellow](waiting for review: sabio notes approve)[/]",
+        " [yellow](pendiente de revisión: sabio notes approve)[/]",
+    ),
+    "pinned_by": ("Pinned by {author}", "Fijada por {author}"),
+    "question": ("  Q: {question}", "  P: {question}"),
+    "ask_first": (
+        "[yellow]Ask a question first: these judge the last answer.[/]",
+        "[yellow]Haz antes una pregunta: estas órdenes valoran la última respuesta.[/]",
+    ),
+    "say_what": (
+        "[yellow]Say what is right: /correct The notice period is 60 days.[/]",
+        "[yellow]Di qué es lo correcto: /correct El plazo de preaviso es de 60 días.[/]",
+    ),
+    "pinned": (
+        "[dim]Pinned ({id}): similar questions now get this answer.[/]",
+        "[dim]Fijada ({id}): las preguntas parecidas reciben ahora esta respuesta.[/]",
+    ),
+    "thanks": ("[dim]Thanks: noted.[/]", "[dim]Gracias: anotado.[/]"),
+    "note_active": (
+        "[dim]Note {id} saved: answers to this question now cite it.[/]",
+        "[dim]Nota {id} guardada: las respuestas a esta pregunta ya la citan.[/]",
+    ),
+    "note_waiting": (
+        "[dim]Note {id} saved; it waits for review (sabio notes approve).[/]",
+        "[dim]Nota {id} guardada; espera revisión (sabio notes approve).[/]",
+    ),
+    "no_guide": (
+        "No guide: set one with --instruction, --term and --example.",
+        "Sin guía: define una con --instruction, --term y --example.",
+    ),
+    "instruction": ("[bold]Instruction:[/] {text}", "[bold]Instrucción:[/] {text}"),
+    "term": ("[bold]Term:[/] {term} = {wording}", "[bold]Término:[/] {term} = {wording}"),
+    "example": (
+        "[bold]Example:[/] {question} => {answer}",
+        "[bold]Ejemplo:[/] {question} => {answer}",
+    ),
+    "published": (
+        "Created the Ollama model {model}: try `ollama run {model}`.",
+        "Creado el modelo de Ollama {model}: pruébalo con `ollama run {model}`.",
+    ),
+}
+"""What these commands print, in English and Spanish (SABIO_LANGUAGE or LANG decides)."""
+
+
+def _t(key: str, **values: object) -> str:
+    return in_language(_TEXTS, key, default_language(), **values)
+
+
+def chat_commands() -> str:
+    """What ``sabio chat`` offers on its last answer, in the reader's language."""
+    return _t("chat_commands")
 
 
 @notes_app.command("list")
@@ -42,8 +103,7 @@ def notes_list(
         _print_json([dataclasses.asdict(n) for n in notes])
         return
     if not notes:
-        what = "/pin" if pinned else "/correct"
-        out.print(f"None yet: judge an answer with {what} in `sabio chat`.")
+        out.print(_t("none", command="/pin" if pinned else "/correct"))
     for note in notes:
         _print_note(note)
 
@@ -70,15 +130,16 @@ def notes_rm(ctx: typer.Context, note: NoteId) -> None:
     sabio = _sabio(ctx)
     found = sabio.get_feedback(note)
     gone = sabio.remove_feedback(found.id if found.pinned else sabio.note(note).id)
-    out.print(f"Removed note {gone.id}.")
+    out.print(_t("removed", id=gone.id))
 
 
 def _print_note(note: Feedback) -> None:
-    pending = note.status != "active"
-    waiting = " [yellow](waiting for review: sabio notes approve)[/]" if pending else ""
-    label = f"Pinned by {note.author or 'a user'}" if note.pinned else note_label(note, "en")
+    language = default_language()
+    waiting = _t("waiting") if note.status != "active" else ""
+    pinned = _t("pinned_by", author=author_name(note, language))
+    label = pinned if note.pinned else note_label(note, language)
     out.print(f"[bold]{note.id}[/] {escape(label)}{waiting}")
-    out.print(f"  Q: {escape(note.question)}")
+    out.print(_t("question", question=escape(note.question)))
     out.print(f"  {escape(note.correction or note.answer)}")
 
 
@@ -90,10 +151,10 @@ def chat_feedback(sabio: Sabio, line: str, kb_name: str, answer: Answer | None) 
     if command not in ratings:
         return False
     if answer is None:
-        err.print("[yellow]Ask a question first: these judge the last answer.[/]")
+        err.print(_t("ask_first"))
         return True
     if command == "/correct" and not rest.strip():
-        err.print("[yellow]Say what is right: /correct The notice period is 60 days.[/]")
+        err.print(_t("say_what"))
         return True
     correcting = command == "/correct"
     new = NewFeedback(
@@ -103,13 +164,11 @@ def chat_feedback(sabio: Sabio, line: str, kb_name: str, answer: Answer | None) 
     )  # fmt: skip
     made = sabio.give_feedback(new)
     if made.pinned:
-        err.print(f"[dim]Pinned ({made.id}): similar questions now get this answer.[/]")
+        err.print(_t("pinned", id=made.id))
     elif not made.is_note:
-        err.print("[dim]Thanks: noted.[/]")
-    elif made.status == "active":
-        err.print(f"[dim]Note {made.id} saved: answers to this question now cite it.[/]")
+        err.print(_t("thanks"))
     else:
-        err.print(f"[dim]Note {made.id} saved; it waits for review (sabio notes approve).[/]")
+        err.print(_t("note_active" if made.status == "active" else "note_waiting", id=made.id))
     return True
 
 
@@ -145,13 +204,13 @@ def kb_guide(
         _print_json(dataclasses.asdict(guide))
         return
     if not guide:
-        out.print("No guide: set one with --instruction, --term and --example.")
+        out.print(_t("no_guide"))
     if guide.instruction:
-        out.print(f"[bold]Instruction:[/] {escape(guide.instruction)}")
+        out.print(_t("instruction", text=escape(guide.instruction)))
     for term_, wording in guide.glossary:
-        out.print(f"[bold]Term:[/] {escape(term_)} = {escape(wording)}")
+        out.print(_t("term", term=escape(term_), wording=escape(wording)))
     for question, answer in guide.examples:
-        out.print(f"[bold]Example:[/] {escape(question)} => {escape(answer)}")
+        out.print(_t("example", question=escape(question), answer=escape(answer)))
 
 
 def _split(text: str, separator: str) -> tuple[str, str]:
@@ -174,4 +233,4 @@ def kb_publish(
     system prompt), for tools without Sabio: it keeps the style, not the documents (no
     retrieval, no citations)."""
     made = _sabio(ctx).publish_kb(name, base, name=model, language=language)
-    out.print(f"Created the Ollama model {escape(made)}: try `ollama run {escape(made)}`.")
+    out.print(_t("published", model=escape(made)))

@@ -13,7 +13,14 @@ from rich.markup import escape
 
 from sabio.review import Finding, Report, Severity, review_paths
 from sabio.review.summary import FindingsSummary
-from sabio.terminal import JsonOption, default_language, err, in_language, out
+from sabio.terminal import (
+    JsonOption,
+    default_language,
+    err,
+    in_language,
+    in_language_counted,
+    out,
+)
 from sabio.terminal import print_json as _print_json
 from sabio.terminal import service as _sabio
 
@@ -33,7 +40,7 @@ _TEXTS = {
     ),
     "summary": (
         "{high} high, {medium} medium, {low} low findings.",
-        "{high} hallazgos altos, {medium} medios, {low} bajos.",
+        "Hallazgos — altos: {high}, medios: {medium}, bajos: {low}.",
     ),
     "line": ("line", "línea"),
     "page": ("page", "página"),
@@ -41,12 +48,22 @@ _TEXTS = {
         "and {count} low findings ({kinds}): --all lists them",
         "y {count} hallazgos bajos ({kinds}): --all los muestra",
     ),
+    "more_low_one": (
+        "and 1 low finding ({kinds}): --all lists it",
+        "y 1 hallazgo bajo ({kinds}): --all lo muestra",
+    ),
     "failed": ("could not be read", "no se pudo leer"),
     "dismissed_now": ("{count} findings dismissed.", "{count} hallazgos descartados."),
+    "dismissed_now_one": ("1 finding dismissed.", "1 hallazgo descartado."),
     "restored": ("{count} findings restored.", "{count} hallazgos recuperados."),
+    "restored_one": ("1 finding restored.", "1 hallazgo recuperado."),
     "dismissed": (
         "{count} dismissed findings not shown (the web app's Security tab restores them).",
         "{count} hallazgos descartados no se muestran (la pestaña Seguridad los recupera).",
+    ),
+    "dismissed_one": (
+        "1 dismissed finding not shown (the web app's Security tab restores it).",
+        "1 hallazgo descartado no se muestra (la pestaña Seguridad lo recupera).",
     ),
     "dropped": (
         "The secret is masked in the indexed passages of {count} documents: searches no "
@@ -54,6 +71,12 @@ _TEXTS = {
         "El secreto queda enmascarado en los pasajes indexados de {count} documentos: las "
         "búsquedas ya no lo encuentran. Los archivos originales no cambian: edítalos o "
         "bórralos allí.",
+    ),
+    "dropped_one": (
+        "The secret is masked in the indexed passages of 1 document: searches no longer "
+        "find it. The original file is unchanged: edit or delete it there.",
+        "El secreto queda enmascarado en los pasajes indexados de 1 documento: las búsquedas "
+        "ya no lo encuentran. El archivo original no cambia: edítalo o bórralo allí.",
     ),
     "summary_heading": ("Summary", "Resumen"),
     "by_model": (
@@ -73,6 +96,11 @@ _TEXTS = {
 
 def _t(key: str, language: str, **values: object) -> str:
     return in_language(_TEXTS, key, language, **values)
+
+
+def _n(key: str, language: str, count: int, **values: object) -> str:
+    """``_TEXTS[key]`` for ``count``, singular when it is 1."""
+    return in_language_counted(_TEXTS, key, count, language, **values)
 
 
 def review(
@@ -136,10 +164,10 @@ def review(
         for fingerprint, undo in ((dismiss, False), (restore, True)):
             if fingerprint:
                 n = sabio.dismiss_value(target, fingerprint, reason=reason, restore=undo)
-                err.print(_t("restored" if undo else "dismissed_now", lang, count=n))
+                err.print(_n("restored" if undo else "dismissed_now", lang, n))
         if drop:
             changed = sabio.drop_secret(target, drop)
-            err.print(_t("dropped", lang, count=len(changed)))
+            err.print(_n("dropped", lang, len(changed)))
         report = sabio.review(target)
     summarised = _sabio(ctx).summarize_review(report, lang, model) if summary else None
     if json_output:
@@ -184,11 +212,11 @@ def _print_report(target: str, report: Report, lang: str, all_findings: bool) ->
             out.print(_finding_line(finding, lang))
         if low and not all_findings:
             kinds = ", ".join(sorted({f.kind for f in low}))
-            out.print(f"  [dim]{escape(_t('more_low', lang, count=len(low), kinds=kinds))}[/]")
+            out.print(f"  [dim]{escape(_n('more_low', lang, len(low), kinds=kinds))}[/]")
     for document, reason in report.failed:
         out.print(f"[dim]{escape(document)}: {_t('failed', lang)} ({escape(reason)})[/]")
     if report.dismissed:
-        out.print(f"[dim]{escape(_t('dismissed', lang, count=len(report.dismissed)))}[/]")
+        out.print(f"[dim]{escape(_n('dismissed', lang, len(report.dismissed)))}[/]")
     by_severity = {s: sum(1 for f in report.findings if f.severity is s) for s in Severity}
     out.print(
         "\n"

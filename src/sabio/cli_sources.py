@@ -23,9 +23,118 @@ from sabio.service import Sabio
 from sabio.sources import Source, SourceItem, automation
 from sabio.sources.kinds import item_name, source_kind, source_kinds
 from sabio.tasks.extract import BUILT_IN, load_schema
-from sabio.terminal import JsonOption, KbOption, err, out
+from sabio.terminal import (
+    JsonOption,
+    KbOption,
+    default_language,
+    err,
+    in_language,
+    in_language_counted,
+    out,
+)
 from sabio.terminal import print_json as _print_json
 from sabio.terminal import service as _sabio
+
+_TEXTS = {
+    "added": (
+        "Added source {id}: {source} → {kb}",
+        "Añadida la fuente {id}: {source} → {kb}",
+    ),
+    "token": (
+        "Its token (shown once; keep it secret):\n  {token}\nPOST documents, texts or URLs "
+        "to /api/v1/sources/{id}/webhook with 'Authorization: Bearer <token>'.",
+        "Su token (se muestra una vez; guárdalo en secreto):\n  {token}\nEnvía (POST) "
+        "documentos, textos o URL a /api/v1/sources/{id}/webhook con 'Authorization: Bearer "
+        "<token>'.",
+    ),
+    "kept_in_sync": (
+        "`sabio serve` (or `sabio worker`) keeps it in sync; `sabio source list` shows how.",
+        "`sabio serve` (o `sabio worker`) la mantiene al día; `sabio source list` muestra cómo.",
+    ),
+    "its_password": (
+        "its password (else ${env}, or asked)",
+        "su contraseña (si no, ${env}, o se pregunta)",
+    ),
+    "password": ("Password", "Contraseña"),
+    "none": (
+        "No sources yet: add one with `sabio source add folder PATH`.",
+        "Aún no hay fuentes: añade una con `sabio source add folder RUTA`.",
+    ),
+    "no_items": ("no items yet", "aún sin elementos"),
+    "last_sync": ("last sync {when}", "última sincronización {when}"),
+    "not_synced": ("not synced yet", "aún sin sincronizar"),
+    "failed": (" — [red]failed:[/] {error}", " — [red]falló:[/] {error}"),
+    "next": ("; next {when}", "; la próxima {when}"),
+    "hidden": (
+        "    ({count} indexed or unchanged; --all lists them)",
+        "    ({count} indexados o sin cambios; --all los muestra)",
+    ),
+    "hidden_one": (
+        "    (1 indexed or unchanged; --all lists it)",
+        "    (1 indexado o sin cambios; --all lo muestra)",
+    ),
+    "never": ("never", "nunca"),
+    "queued": (
+        "Queued {count} syncs; `sabio serve` or `sabio worker` runs them.",
+        "{count} sincronizaciones en cola; `sabio serve` o `sabio worker` las ejecuta.",
+    ),
+    "queued_one": (
+        "Queued 1 sync; `sabio serve` or `sabio worker` runs it.",
+        "1 sincronización en cola; `sabio serve` o `sabio worker` la ejecuta.",
+    ),
+    "kept": (" (its documents are kept)", " (sus documentos se conservan)"),
+    "and_documents": (" and its documents", " y sus documentos"),
+    "removed": ("Removed source {id}: {source}{kept}.", "Quitada la fuente {id}: {source}{kept}."),
+    "worker": (
+        "Sabio worker running over {home}; Ctrl-C stops it.",
+        "Trabajador de Sabio en marcha sobre {home}; Ctrl-C lo detiene.",
+    ),
+}
+"""What these commands print, in English and Spanish (SABIO_LANGUAGE or LANG decides)."""
+_STATES = {
+    "indexed": ("indexed", "indexado"),
+    "unchanged": ("unchanged", "sin cambios"),
+    "needs OCR": ("needs OCR", "necesita OCR"),
+    "failed": ("failed", "fallido"),
+    "encrypted": ("encrypted", "cifrado"),
+    "skipped": ("skipped", "omitido"),
+    "queued": ("queued", "en cola"),
+    "running": ("running", "en marcha"),
+    "done": ("done", "hecho"),
+    "cancelled": ("cancelled", "cancelado"),
+}
+"""What became of an item (:attr:`SourceItem.label`) or a job (:attr:`Job.status`)."""
+_COUNTED = {
+    "indexed": ("{count} indexed", "{count} indexados"),
+    "indexed_one": ("1 indexed", "1 indexado"),
+    "unchanged": ("{count} unchanged", "{count} sin cambios"),
+    "needs OCR": ("{count} need OCR", "{count} necesitan OCR"),
+    "needs OCR_one": ("1 needs OCR", "1 necesita OCR"),
+    "failed": ("{count} failed", "{count} fallidos"),
+    "failed_one": ("1 failed", "1 fallido"),
+    "encrypted": ("{count} encrypted", "{count} cifrados"),
+    "encrypted_one": ("1 encrypted", "1 cifrado"),
+    "skipped": ("{count} skipped", "{count} omitidos"),
+    "skipped_one": ("1 skipped", "1 omitido"),
+}
+"""How many items are in each state, singular and plural."""
+
+
+def _t(key: str, **values: object) -> str:
+    return in_language(_TEXTS, key, default_language(), **values)
+
+
+def _state(name: str) -> str:
+    """An item's or a job's state in the reader's language ("indexed": "indexado")."""
+    return in_language(_STATES, name, default_language()) if name in _STATES else name
+
+
+def _counted(state: str, count: int) -> str:
+    """ "2 indexed" / "2 indexados", "1 skipped" / "1 omitido"."""
+    if state not in _COUNTED:
+        return f"{count} {state}"
+    return in_language_counted(_COUNTED, state, count, default_language())
+
 
 source_app = typer.Typer(
     help="Folders, mailboxes, web pages and webhooks that keep a knowledge base current.",
@@ -187,13 +296,11 @@ def _source_add(
     if as_json:
         _print_json({**_source_dict(source), **({"token": token} if token else {})})
         return
-    out.print(f"Added source {source.id}: {escape(source.describe())} → {escape(source.kb_name)}")
+    described = escape(source.describe())
+    out.print(_t("added", id=source.id, source=described, kb=escape(source.kb_name)))
     if token:
-        out.print(
-            f"Its token (shown once; keep it secret):\n  {token}\nPOST documents, texts or "
-            f"URLs to /api/v1/sources/{source.id}/webhook with 'Authorization: Bearer <token>'."
-        )
-    out.print("`sabio serve` (or `sabio worker`) keeps it in sync; `sabio source list` shows how.")
+        out.print(_t("token", token=token, id=source.id))
+    out.print(_t("kept_in_sync"))
 
 
 source_app.command("add", help=_SourceAdd.__doc__)(_SourceAdd())
@@ -236,7 +343,7 @@ def source_kinds_list(as_json: JsonOption = False) -> None:
         for name, info in kind.options.model_fields.items():
             out.print(f"    {flags[name]:<18} {escape(info.description or '')}")
         if kind.secret == "password":
-            out.print(f"    {'--password-stdin':<18} its password (else ${PASSWORD_ENV}, or asked)")
+            out.print(f"    {'--password-stdin':<18} {_t('its_password', env=PASSWORD_ENV)}")
 
 
 def _password(from_stdin: bool) -> str:
@@ -245,7 +352,7 @@ def _password(from_stdin: bool) -> str:
     elif os.environ.get(PASSWORD_ENV):
         password = os.environ[PASSWORD_ENV]
     else:
-        password = typer.prompt("Password", hide_input=True)
+        password = typer.prompt(_t("password"), hide_input=True)
     if not password:
         raise ConfigError("the password is empty")
     return password
@@ -277,7 +384,7 @@ def source_list(
         )
         return
     if not sources:
-        out.print("No sources yet: add one with `sabio source add folder PATH`.")
+        out.print(_t("none"))
         return
     for source in sources:
         _print_source(sabio, source, every_item=all_items or source_id is not None)
@@ -288,28 +395,33 @@ def _print_source(sabio: Sabio, source: Source, *, every_item: bool) -> None:
     counts: dict[str, int] = {}
     for item in items:
         counts[item.label] = counts.get(item.label, 0) + 1
-    summary = ", ".join(f"{n} {label}" for label, n in sorted(counts.items())) or "no items yet"
+    summary = ", ".join(_counted(label, n) for label, n in sorted(counts.items()))
+    summary = summary or _t("no_items")
     out.print(
         f"[bold]{source.id}[/] {escape(source.describe())} → {escape(source.kb_name)}: {summary}"
     )
     jobs = sabio.jobs.recent(source.id, limit=1)
-    last = f"last sync {_when(source.last_sync_at)}" if source.last_sync_at else "not synced yet"
+    synced = source.last_sync_at
+    last = _t("last_sync", when=_when(synced)) if synced else _t("not_synced")
     if source.last_error:
-        last += f" — [red]failed:[/] {escape(source.last_error)}"
+        last += _t("failed", error=escape(source.last_error))
     if jobs and jobs[0].status in ("queued", "running"):
         job = jobs[0]
         done = f" ({job.done}/{job.total})" if job.total else ""
-        last += f"; {job.status}{done}: {escape(job.message)}"
+        last += f"; {_state(job.status)}{done}: {escape(job.message)}"
     if source.next_sync_at and source.interval_s:
-        last += f"; next {_when(source.next_sync_at)}"
+        last += _t("next", when=_when(source.next_sync_at))
     out.print(f"    {last}")
     shown = items if every_item else [i for i in items if i.label not in ("indexed", "unchanged")]
     for item in shown:
         reason = f" — {escape(item.reason)}" if item.reason else ""
         name = _item_name(source, item)
-        out.print(f"    {item.label:<10} {escape(name)}{reason}  ({_when(item.changed_at)})")
+        out.print(
+            f"    {_state(item.label):<10} {escape(name)}{reason}  ({_when(item.changed_at)})"
+        )
     if len(shown) < len(items):
-        out.print(f"    ({len(items) - len(shown)} indexed or unchanged; --all lists them)")
+        hidden = len(items) - len(shown)
+        out.print(in_language_counted(_TEXTS, "hidden", hidden, default_language()))
 
 
 def _item_name(source: Source, item: SourceItem) -> str:
@@ -323,7 +435,7 @@ def _item_name(source: Source, item: SourceItem) -> str:
 
 def _when(timestamp: float | None) -> str:
     if timestamp is None:
-        return "never"
+        return _t("never")
     return dt.datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M:%S")
 
 
@@ -342,7 +454,7 @@ def source_sync(
     sources = [sabio.sources.get(source_id)] if source_id else sabio.list_sources()
     jobs = [sabio.sync_source(s.id) for s in sources]
     if not wait:
-        out.print(f"Queued {len(jobs)} sync(s); `sabio serve` or `sabio worker` runs them.")
+        out.print(in_language_counted(_TEXTS, "queued", len(jobs), default_language()))
         return
     from sabio.worker import Worker
 
@@ -364,7 +476,7 @@ def source_sync(
         else:
             failed += 1
             out.print(
-                f"{source.id} {escape(source.describe())}: [red]{done.status}[/] — "
+                f"{source.id} {escape(source.describe())}: [red]{_state(done.status)}[/] — "
                 f"{escape(done.error or done.message)}"
             )
     raise typer.Exit(1 if failed else 0)
@@ -387,8 +499,8 @@ def source_remove(
 ) -> None:
     """Detach a source (and forget its documents, unless --keep-documents)."""
     source = _sabio(ctx).remove_source(source_id, keep_documents=keep_documents)
-    kept = " (its documents are kept)" if keep_documents else " and its documents"
-    out.print(f"Removed source {source.id}: {escape(source.describe())}{kept}.")
+    kept = _t("kept" if keep_documents else "and_documents")
+    out.print(_t("removed", id=source.id, source=escape(source.describe()), kept=kept))
 
 
 def worker(ctx: typer.Context) -> None:
@@ -409,7 +521,7 @@ def worker(ctx: typer.Context) -> None:
     signal.signal(signal.SIGTERM, ask_stop)
     signal.signal(signal.SIGINT, ask_stop)
     running.start()
-    err.print(f"Sabio worker running over {escape(str(sabio.settings.home))}; Ctrl-C stops it.")
+    err.print(_t("worker", home=escape(str(sabio.settings.home))))
     while not stop["asked"]:
         time.sleep(0.5)
     running.stop()

@@ -15,8 +15,70 @@ from sabio.errors import ConfigError
 from sabio.tables.answers import show
 from sabio.tables.charts import Chart, chart_for, write_chart
 from sabio.tables.query import has_limit
-from sabio.terminal import JsonOption, KbOption, default_language, err, out, print_json
+from sabio.terminal import (
+    JsonOption,
+    KbOption,
+    default_language,
+    err,
+    in_language,
+    in_language_counted,
+    out,
+    print_json,
+)
 from sabio.terminal import service as _sabio
+
+_TEXTS = {
+    "no_chart": (
+        "[yellow]note:[/] no chart: the result is not a series (it needs at least two rows, "
+        "a column of labels or periods and one of numbers)",
+        "[yellow]nota:[/] sin gráfico: el resultado no es una serie (necesita al menos dos "
+        "filas, una columna de etiquetas o periodos y otra de números)",
+    ),
+    "chart_written": (
+        "[dim]chart ({kind}) written to {path}[/]",
+        "[dim]gráfico ({kind}) escrito en {path}[/]",
+    ),
+    "rows": ("[dim]{count} rows[/]", "[dim]{count} filas[/]"),
+    "rows_one": ("[dim]1 row[/]", "[dim]1 fila[/]"),
+    "no_tables": (
+        "No tables yet: add spreadsheets or CSV files with `sabio add PATH`.",
+        "Aún no hay tablas: añade hojas de cálculo o archivos CSV con `sabio add RUTA`.",
+    ),
+    "first_rows": (
+        "[dim]only the first {count} rows[/]",
+        "[dim]solo las primeras {count} filas[/]",
+    ),
+    "first_rows_one": ("[dim]only the first row[/]", "[dim]solo la primera fila[/]"),
+    "stopped": (
+        "{count} scheduled reports stopped.",
+        "{count} informes programados detenidos.",
+    ),
+    "stopped_one": ("1 scheduled report stopped.", "1 informe programado detenido."),
+    "again": (", then every {every}", ", y luego cada {every}"),
+    "queued": (
+        "Report queued (job {job}) for {to}{again}.",
+        "Informe en cola (tarea {job}) para {to}{again}.",
+    ),
+    "report_written": (
+        "[dim]report on {count} tables written to {path}[/]",
+        "[dim]informe sobre {count} tablas escrito en {path}[/]",
+    ),
+    "report_written_one": (
+        "[dim]report on 1 table written to {path}[/]",
+        "[dim]informe sobre 1 tabla escrito en {path}[/]",
+    ),
+}
+"""What these commands print, in English and Spanish: SABIO_LANGUAGE or LANG decides, as
+for every command (--language is the chart's and the report's)."""
+
+
+def _t(key: str, **values: object) -> str:
+    return in_language(_TEXTS, key, default_language(), **values)
+
+
+def _n(key: str, count: int, **values: object) -> str:
+    return in_language_counted(_TEXTS, key, count, default_language(), **values)
+
 
 ChartOption = Annotated[
     Path | None,
@@ -33,13 +95,11 @@ LanguageOption = Annotated[
 def save_chart(path: Path, chart: Chart | None, language: str) -> None:
     """Write ``chart`` to ``path`` (PNG for a .png name, else SVG), or say why there is none."""
     if chart is None:
-        err.print(
-            "[yellow]note:[/] no chart: the result is not a series (it needs at least two "
-            "rows, a column of labels or periods and one of numbers)"
-        )
+        err.print(_t("no_chart"))
         return
     path.write_bytes(write_chart(chart, str(path), language))
-    err.print(f"[dim]chart ({chart.kind}) written to {escape(str(path))}[/]")
+    written = {"kind": chart.kind, "path": escape(str(path))}
+    err.print(_t("chart_written", **written))
 
 
 def tables(
@@ -66,15 +126,14 @@ def tables(
         print_json([asdict(t) for t in found])
         return
     for t in found:
-        out.print(
-            f"[bold]{escape(t.name)}[/]  [cyan]{escape(t.where)}[/]  [dim]{t.row_count} rows[/]"
-        )
+        rows = _n("rows", t.row_count)
+        out.print(f"[bold]{escape(t.name)}[/]  [cyan]{escape(t.where)}[/]  {rows}")
         for c in t.columns:
             label = f"  [dim]{escape(c.label)}[/]" if c.label != c.name else ""
             unit = f" [dim]({escape(c.unit)})[/]" if c.unit else ""
             out.print(f"    {escape(c.name)} {c.sql_type}{unit}{label}")
     if not found:
-        out.print("No tables yet: add spreadsheets or CSV files with `sabio add PATH`.")
+        out.print(_t("no_tables"))
 
 
 def _query(
@@ -107,7 +166,7 @@ def _query(
             table.add_row(*(escape(show(v)) for v in row))
         out.print(table)
         if result.truncated:
-            err.print(f"[dim]only the first {len(result.rows)} rows[/]")
+            err.print(_n("first_rows", len(result.rows)))
     if chart_path is not None:
         save_chart(chart_path, chart, lang)
 
@@ -168,7 +227,7 @@ def report(
 
     sabio = _sabio(ctx)
     if stop:
-        err.print(f"{sabio.cancel_reports(kb)} scheduled report(s) stopped.")
+        err.print(_n("stopped", sabio.cancel_reports(kb)))
         return
     if folder is not None and webhook is not None:
         raise ConfigError(
@@ -180,12 +239,12 @@ def report(
         seconds = parse_duration(every) if every else 0.0
         kind = "markdown" if markdown else "html"
         job = sabio.schedule_report(kb, to, seconds, kind, language_of(language))
-        again = f", then every {every}" if every else ""
-        err.print(f"Report queued (job {job.id}) for {escape(str(to))}{again}.")
+        again = _t("again", every=every) if every else ""
+        err.print(_t("queued", job=job.id, to=escape(str(to)), again=again))
         return
     made = sabio.table_report(kb, language_of(language))
     if out_file is None:
         out.print(report_markdown(made, None), markup=False, highlight=False)
         return
     write_report(made, out_file)
-    err.print(f"[dim]report on {len(made.sections)} table(s) written to {escape(str(out_file))}[/]")
+    err.print(_n("report_written", len(made.sections), path=escape(str(out_file))))

@@ -20,7 +20,16 @@ from sabio.store import DocumentRecord
 from sabio.tasks.compare import Change, Unit
 from sabio.tasks.extract import BUILT_IN, Extraction, load_schema
 from sabio.tasks.results import changes_json, extraction_json, summary_json
-from sabio.terminal import JsonOption, KbOption, default_language, err, in_language, out, print_json
+from sabio.terminal import (
+    JsonOption,
+    KbOption,
+    default_language,
+    err,
+    in_language,
+    in_language_counted,
+    out,
+    print_json,
+)
 from sabio.terminal import service as _sabio
 
 _TEXTS = {
@@ -29,6 +38,7 @@ _TEXTS = {
     "extracting": ("extracting…", "extrayendo…"),
     "extracting_one": ("extracting {name}: {note}", "extrayendo {name}: {note}"),
     "extracted_so_far": ("extracting… {count} done", "extrayendo… {count} hechos"),
+    "extracted_so_far_one": ("extracting… 1 done", "extrayendo… 1 hecho"),
     "extracted": (
         "{documents} documents, {valid} valid against the schema.",
         "{documents} documentos, {valid} válidos según el esquema.",
@@ -54,13 +64,21 @@ _TEXTS = {
     "translating": ("translating…", "traduciendo…"),
     "translating_note": ("translating: {note}", "traduciendo: {note}"),
     "translated": (
-        "{name}: {segments} segments, kept {kept}",
-        "{name}: {segments} fragmentos, se conservan {kept}",
+        "{name}: {count} segments, kept {kept}",
+        "{name}: {count} fragmentos, se conservan {kept}",
     ),
-    "heading": ("{n} headings", "{n} títulos"),
-    "item": ("{n} list items", "{n} elementos de lista"),
-    "cell": ("{n} table cells", "{n} celdas de tabla"),
-    "text": ("{n} paragraphs", "{n} párrafos"),
+    "translated_one": (
+        "{name}: 1 segment, kept {kept}",
+        "{name}: 1 fragmento, se conservan {kept}",
+    ),
+    "kept_heading": ("{count} headings", "{count} títulos"),
+    "kept_heading_one": ("1 heading", "1 título"),
+    "kept_item": ("{count} list items", "{count} elementos de lista"),
+    "kept_item_one": ("1 list item", "1 elemento de lista"),
+    "kept_cell": ("{count} table cells", "{count} celdas de tabla"),
+    "kept_cell_one": ("1 table cell", "1 celda de tabla"),
+    "kept_text": ("{count} paragraphs", "{count} párrafos"),
+    "kept_text_one": ("1 paragraph", "1 párrafo"),
     "check": ("check: {problem}", "revisa: {problem}"),
     "changes": ("{old} → {new}: {count} changes", "{old} → {new}: {count} cambios"),
     "changes_one": ("{old} → {new}: 1 change", "{old} → {new}: 1 cambio"),
@@ -75,6 +93,11 @@ _TEXTS = {
 
 def _t(key: str, **values: object) -> str:
     return in_language(_TEXTS, key, default_language(), **values)
+
+
+def _n(key: str, count: int, **values: object) -> str:
+    """``_TEXTS[key]`` for ``count``, singular when it is 1."""
+    return in_language_counted(_TEXTS, key, count, default_language(), **values)
 
 
 SCHEMA_HELP = (
@@ -141,7 +164,7 @@ def extract(
                     target.write(json.dumps(line, ensure_ascii=False) + "\n")
                     target.flush()
                     _warn(doc, found)
-                    status.update(_t("extracted_so_far", count=counts["documents"]))
+                    status.update(_n("extracted_so_far", counts["documents"]))
         finally:
             if out_file:
                 target.close()
@@ -243,12 +266,12 @@ def translate(
     else:
         sys.stdout.write(found.markdown)
     kept = ", ".join(
-        _t(f"kept_{kind}", n=n) if f"kept_{kind}" in _TEXTS else f"{n} {kind}"
+        _n(f"kept_{kind}", n) if f"kept_{kind}" in _TEXTS else f"{n} {kind}"
         for kind, n in found.counts.items()
         if n
     )
     name = escape(Path(doc.source).name)
-    err.print(f"[dim]{_t('translated', name=name, segments=found.segments, kept=kept)}[/]")
+    err.print(f"[dim]{_n('translated', found.segments, name=name, kept=kept)}[/]")
     err.print(f"[dim]{escape(_route(found.route))}[/]")
     for problem in found.problems:
         err.print(f"[yellow]{_t('check', problem=escape(problem))}[/]")

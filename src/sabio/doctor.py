@@ -32,7 +32,8 @@ class Check:
 def run_checks(sabio: Sabio) -> Iterator[Check]:
     settings = sabio.settings
     where = describe_database(settings.database_url, settings.database_path)
-    yield Check("data", True, f"{where} ({len(sabio.list_kbs())} knowledge bases)")
+    kbs = len(sabio.list_kbs())
+    yield Check("data", True, f"{where} ({kbs} knowledge base{'s' * (kbs != 1)})")
     open_to_others = permission_problems(settings.home)
     yield Check(
         "data privacy",
@@ -71,7 +72,8 @@ def run_checks(sabio: Sabio) -> Iterator[Check]:
     for kb in sabio.list_kbs():
         why = EMBEDDER_WHY.get(kb.embedding_model)
         model = f"{kb.embedding_model} ({why})" if why else kb.embedding_model
-        yield Check(f"knowledge base {kb.name}", True, f"{model}, {kb.chunks} passages")
+        passages = f"{kb.chunks} passage{'s' * (kb.chunks != 1)}"
+        yield Check(f"knowledge base {kb.name}", True, f"{model}, {passages}")
 
 
 EMBEDDER_WHY = {

@@ -38,8 +38,19 @@ def default_language() -> str:
 
 
 def in_language(
-    texts: Mapping[str, tuple[str, str]], key: str, language: str, **values: object
+    texts: Mapping[str, tuple[str, str]], key: str, language: str, /, **values: object
 ) -> str:
-    """``texts[key]`` (English, Spanish) in ``language``, filled with ``values``."""
+    """``texts[key]`` (English, Spanish) in ``language``, filled with ``values`` (any
+    names: a text may say ``{language}`` or ``{key}``)."""
     en, es = texts[key]
     return (es if language == "es" else en).format(**values)
+
+
+def in_language_counted(
+    texts: Mapping[str, tuple[str, str]], key: str, count: int, language: str, /, **values: object
+) -> str:
+    """``texts[key + "_one"]`` when ``count`` is 1 (and there is one), else ``texts[key]``,
+    in ``language``, filled with ``count`` and ``values``: "1 file", "2 files"."""
+    one = f"{key}_one"
+    chosen = one if count == 1 and one in texts else key
+    return in_language(texts, chosen, language, count=count, **values)

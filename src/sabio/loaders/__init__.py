@@ -57,11 +57,17 @@ class ReadProgress:
     done: int
     total: int
 
-    def describe(self) -> str:
-        """ "OCR in progress — page 3 of 12", "transcribing — 2:05 of 10:00"."""
+    def describe(self, language: str = "en") -> str:
+        """ "OCR in progress — page 3 of 12", "transcribing — 2:05 of 10:00"; in Spanish
+        (``language`` "es"): "OCR en curso — página 3 de 12", "transcribiendo — …"."""
+        spanish = language == "es"
         if self.what == "ocr":
             page = min(self.done + 1, self.total)
+            if spanish:
+                return f"OCR en curso — página {page} de {self.total}"
             return f"OCR in progress — page {page} of {self.total}"
+        if spanish:
+            return f"transcribiendo — {clock(self.done)} de {clock(self.total)}"
         return f"transcribing — {clock(self.done)} of {clock(self.total)}"
 
 
