@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import functools
 import re
-from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -59,6 +58,8 @@ class _Segment:
     translation: str = ""
     lost: list[str] = field(default_factory=list)
     """Figures its translations left out (then it is kept as it was)."""
+    added: list[str] = field(default_factory=list)
+    """Figures its translations had that it has not (then it is kept as it was)."""
 
 
 @dataclass(slots=True)
@@ -211,12 +212,18 @@ def _system(target: str, *, tags: bool = False) -> str:
 
 def _problems(segments: Sequence[_Segment]) -> list[str]:
     return [
-        f"{s.text[:60]!r}: {', '.join(s.lost)} missing in its translation, kept as it was"
-        if s.lost
+        f"{s.text[:60]!r}: {_changes(s)} in its translation, kept as it was"
+        if s.lost or s.added
         else f"{s.text[:60]!r}: not translated, kept as it was"
         for s in segments
         if not s.translation
     ]
+
+
+def _changes(segment: _Segment) -> str:
+    missing = f"{', '.join(segment.lost)} missing" if segment.lost else ""
+    added = f"{', '.join(segment.added)} added" if segment.added else ""
+    return " and ".join(filter(None, (missing, added)))
 
 
 def _line(raw: str) -> _Line:
@@ -281,21 +288,22 @@ def _batches(
 
 def _translate_batch(model: ChatModel, system: str, batch: list[_Segment], budget: int) -> int:
     """Fills in each segment's translation; returns the calls it took. A segment whose
-    translation leaves out one of its figures is asked again alone, and kept as it was
-    when that one does too: a translation never changes a figure."""
+    translation leaves out one of its figures, or has one it does not have, is asked
+    again alone, and kept as it was when that one does too: a translation never changes
+    a figure (SmolLM2 wrote a date of its own into a list item it did not translate)."""
     calls = 1
     lines = _numbered(_ask(model, system, [s.text for s in batch], budget), len(batch))
     if lines is None:  # the reply lost the numbering: one segment at a time
         lines = [_single(model, system, segment, budget) for segment in batch]
         calls += len(batch)
     for segment, text in zip(batch, lines, strict=True):
-        if text and (missing := _missing_figures(segment.text, text)):
+        if text and any(changed := _changed_figures(segment.text, text)):
             again = _single(model, system, segment, budget)
             calls += 1
-            if again and not _missing_figures(segment.text, again):
+            if again and not any(_changed_figures(segment.text, again)):
                 text = again
             else:
-                segment.lost, text = missing, ""
+                (segment.lost, segment.added), text = changed, ""
         segment.translation = text
     return calls
 
@@ -328,19 +336,22 @@ def _numbered(reply: str, count: int) -> list[str] | None:
     return [found[i] for i in range(1, count + 1)]
 
 
-def _missing_figures(original: str, translation: str) -> list[str]:
-    """Figures of ``original`` not in ``translation``, as many times as they are there.
-    A figure is its groups of digits: the separator between them may change with the
-    language (1,200.5 ⇄ 1.200,5), where it is may not ("Stata 11.0" is not "Stata 110").
-    The numbers of inline tags are not figures: lost tags are told apart by their own check."""
-    have = Counter(_digit_groups(f) for f in _FIGURE.findall(_LOOSE_TAG.sub(" ", translation)))
+def _changed_figures(original: str, translation: str) -> tuple[list[str], list[str]]:
+    """Figures of ``original`` not in ``translation``, and figures of ``translation`` not
+    in ``original``, each as many times as it is there. A figure is its groups of digits:
+    the separator between them may change with the language (1,200.5 ⇄ 1.200,5), where
+    it is may not ("Stata 11.0" is not "Stata 110"). The numbers of inline tags are not
+    figures: lost tags are told apart by their own check."""
+    have: dict[tuple[str, ...], list[str]] = {}
+    for figure in _FIGURE.findall(_LOOSE_TAG.sub(" ", translation)):
+        have.setdefault(_digit_groups(figure), []).append(figure)
     missing = []
     for figure in _FIGURE.findall(_LOOSE_TAG.sub(" ", original)):
-        if have[groups := _digit_groups(figure)] > 0:
-            have[groups] -= 1
+        if same := have.get(_digit_groups(figure)):
+            same.pop()
         else:
             missing.append(figure)
-    return missing
+    return missing, [figure for left in have.values() for figure in left]
 
 
 def _digit_groups(figure: str) -> tuple[str, ...]:
