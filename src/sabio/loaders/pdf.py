@@ -91,6 +91,12 @@ class _Page:
 
 @register_loader(".pdf")
 def load_pdf(blob: Blob) -> LoadedDocument:
+    return read_pdf(blob)
+
+
+def read_pdf(blob: Blob, tables: bool = True) -> LoadedDocument:
+    """The PDF as the loader reads it; ``tables=False``: without looking for its ruled
+    tables (what ``bench/pdf_tables.py`` measures the table finder's cost against)."""
     pdf = _open(blob)
     try:
         count = len(pdf)
@@ -99,7 +105,8 @@ def load_pdf(blob: Blob) -> LoadedDocument:
                 f"the PDF claims {count:,} pages, which cannot be right; the file is damaged"
             )
         pages = [_read_page(pdf, number) for number in range(1, count + 1)]
-        _read_tables(pdf, pages, blob)
+        if tables:
+            _read_tables(pdf, pages, blob)
         title = _title(pdf.get_metadata_value("Title"), blob.name)
         scanned = [p.number for p in pages if p.scanned]
         deferred = blob.ocr.defer and any(p.text.strip() for p in pages) and bool(scanned)
