@@ -179,14 +179,17 @@ def _build(
     sentences: list[str],
     rng: random.Random,
     embedding_model: str = "noop:synthetic",
+    parts: Sequence[int] = (384,),
 ) -> None:
     """A knowledge base "bench" of ``n_chunks`` synthetic chunks with random unit vectors.
 
     ``embedding_model`` is what the knowledge base records: a real 384-dimension model
     (bench/answers.py uses the embedded MiniLM) makes searches embed each query for real.
+    ``parts``: the rows' parts, each a unit vector, side by side and scaled to a unit row
+    as a pair of models writes them (``PAIRED``: the embedded default's shape).
     """
     store = Store(path)
-    kb = store.create_kb("bench", embedding_model, 384)
+    kb = store.create_kb("bench", embedding_model, sum(parts))
     per_doc = 100
     np_rng = np.random.default_rng(0)
     for d in range(n_chunks // per_doc):
@@ -194,8 +197,8 @@ def _build(
         for i in range(per_doc):
             text = " ".join(rng.choices(sentences, k=4))[:1000]
             chunks.append(Chunk(text, i * 1000, i * 1000 + len(text), i // 3 + 1, "", f"doc {d}"))
-        vectors = np_rng.standard_normal((per_doc, 384), dtype=np.float32)
-        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        vectors = np.hstack([_unit_rows(np_rng, per_doc, d) for d in parts])
+        vectors /= np.sqrt(len(parts))
         store.replace_document(
             kb,
             FileState(f"/bench/{d}.pdf", str(d), 0, 0),
@@ -208,15 +211,33 @@ def _build(
     store.close()
 
 
+def _unit_rows(rng: np.random.Generator, n: int, dimension: int) -> np.ndarray:
+    rows = rng.standard_normal((n, dimension), dtype=np.float32)
+    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+PAIRED = (384, 512)
+"""The embedded default's rows: MiniLM's 384 dimensions beside USE multilingual's 512."""
+
+
 class FixedQuery:
-    """Hands search a precomputed query vector: the model's cost is measured apart."""
+    """Hands search a precomputed query vector: the model's cost is measured apart. With
+    several parts the query is in one part, the others zero, as a pair's search asks."""
 
     name = "noop:synthetic"
-    dimension = 384
     languages = ENGLISH_ONLY  # as the embedded MiniLM: search checks the question's language
 
-    def __init__(self) -> None:
-        self.vector = np.zeros((1, 384), dtype=np.float32)
+    def __init__(self, parts: Sequence[int] = (384,)) -> None:
+        self.parts = tuple(parts)
+        self.dimension = sum(parts)
+        self.vector = np.zeros((1, self.dimension), dtype=np.float32)
+
+    def draw(self, rng: np.random.Generator) -> None:
+        """A new random query in the first part (MiniLM's, for an English question)."""
+        self.vector = np.zeros((1, self.dimension), dtype=np.float32)
+        self.vector[0, : self.parts[0]] = _unit_rows(rng, 1, self.parts[0])[0] * np.sqrt(
+            len(self.parts)
+        )
 
     def embed(self, texts: Sequence[str]) -> Vectors:
         return self.vector
@@ -257,52 +278,70 @@ def bench_search(args: argparse.Namespace) -> dict[str, object]:
     results: dict[str, object] = {}
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="sabio-bench-"))
     for n in args.sizes:
-        db = workdir / f"search-{n}.db"
-        if not db.exists():
-            start = time.perf_counter()
-            _build(db, n, sentences, rng)
-            print(f"built {n} chunks in {time.perf_counter() - start:.0f} s", flush=True)
-        store = Store(db)
-        kb = store.get_kb("bench")
-        cache = workdir / f"index-{n}"
-        start = time.perf_counter()
-        ChunkIndex(store, cache).sync(kb)
-        build = time.perf_counter() - start
-        start = time.perf_counter()
-        index = ChunkIndex(store, cache)
-        index.sync(kb)
-        load = time.perf_counter() - start
-        query = FixedQuery()
-        start = time.perf_counter()
-        index.vector_search(kb, query.vector, 50)  # exact: the int8 scan is not built yet
-        first_query = time.perf_counter() - start
-        start = time.perf_counter()
-        index.warm(kb)  # what a long-running process has after its first seconds
-        warm = time.perf_counter() - start
-        exact_hits = 0
-        timings = {"hybrid": [], "keyword": [], "vector": []}
-        np_rng = np.random.default_rng(1)
-        for q in queries:
-            v = np_rng.standard_normal(384).astype(np.float32)
-            query.vector = (v / np.linalg.norm(v)).reshape(1, 384)
-            timings["hybrid"].append(
-                _timed(search_chunks, store, index, kb, q, embedder=query, k=10)
-            )
-            timings["keyword"].append(_timed(index.keyword_search, kb, query_terms(q), 50))
-            timings["vector"].append(_timed(index.vector_search, kb, query.vector, 50))
-            exact_hits += _exact_overlap(index, kb, query.vector)
-        row = {m: _percentiles(t) for m, t in timings.items()}
-        row["index_build_s"] = round(build, 2)
-        row["index_load_s"] = round(load, 3)
-        row["first_vector_query_s"] = round(first_query, 3)
-        row["int8_scan_build_s"] = round(warm, 2)
-        row["vector_top10_equal_to_exact"] = round(exact_hits / (10 * len(queries)), 4)
-        results[f"{n} chunks"] = row
-        print(f"{n:>8} chunks {json.dumps(row)}", flush=True)
-        store.close()
+        for shape in args.shapes:
+            row = _search_row(workdir, n, SHAPES[shape], sentences, rng, queries)
+            results[f"{n} chunks, {shape}"] = row
+            print(f"{n:>8} chunks, {shape:>6} {json.dumps(row)}", flush=True)
     results["query_embedding"] = _query_embedding(queries)
     print(f"query embedding (embedded MiniLM) {json.dumps(results['query_embedding'])}")
     return results
+
+
+SHAPES = {"paired": PAIRED, "minilm": (384,)}
+"""The rows searched: the embedded default's pair (a query in one part), MiniLM alone."""
+
+
+def _search_row(
+    workdir: Path,
+    n: int,
+    parts: Sequence[int],
+    sentences: list[str],
+    rng: random.Random,
+    queries: list[str],
+) -> dict[str, object]:
+    db = workdir / f"search-{n}-{sum(parts)}.db"
+    if not db.exists():
+        start = time.perf_counter()
+        _build(db, n, sentences, rng, parts=parts)
+        print(
+            f"built {n} chunks of {sum(parts)} dimensions in {time.perf_counter() - start:.0f} s",
+            flush=True,
+        )
+    store = Store(db)
+    kb = store.get_kb("bench")
+    cache = workdir / f"index-{n}-{sum(parts)}"
+    start = time.perf_counter()
+    ChunkIndex(store, cache).sync(kb)
+    build = time.perf_counter() - start
+    start = time.perf_counter()
+    index = ChunkIndex(store, cache)
+    index.sync(kb)
+    load = time.perf_counter() - start
+    query = FixedQuery(parts)
+    start = time.perf_counter()
+    index.vector_search(kb, query.vector, 50)  # exact: the int8 scan is not built yet
+    first_query = time.perf_counter() - start
+    start = time.perf_counter()
+    np_rng = np.random.default_rng(1)
+    query.draw(np_rng)
+    index.warm(kb, query.vector)  # what a long-running process has after its first seconds
+    warm = time.perf_counter() - start
+    exact_hits = 0
+    timings: dict[str, list[float]] = {"hybrid": [], "keyword": [], "vector": []}
+    for q in queries:
+        query.draw(np_rng)
+        timings["hybrid"].append(_timed(search_chunks, store, index, kb, q, embedder=query, k=10))
+        timings["keyword"].append(_timed(index.keyword_search, kb, query_terms(q), 50))
+        timings["vector"].append(_timed(index.vector_search, kb, query.vector, 50))
+        exact_hits += _exact_overlap(index, kb, query.vector)
+    row: dict[str, object] = {m: _percentiles(t) for m, t in timings.items()}
+    row["index_build_s"] = round(build, 2)
+    row["index_load_s"] = round(load, 3)
+    row["first_vector_query_s"] = round(first_query, 3)
+    row["int8_scan_build_s"] = round(warm, 2)
+    row["vector_top10_equal_to_exact"] = round(exact_hits / (10 * len(queries)), 4)
+    store.close()
+    return row
 
 
 def _query_embedding(queries: list[str]) -> dict[str, float]:
@@ -326,6 +365,9 @@ def main() -> None:
     parser.add_argument("what", choices=["ingest", "search", "all"])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument(
+        "--shapes", nargs="+", choices=list(SHAPES), default=list(SHAPES), help="(search)"
+    )
     parser.add_argument("--scifact", type=int, default=None, help="abstracts (default: all)")
     parser.add_argument("--full", action="store_true", help="also embed the small PDFs")
     parser.add_argument("--repeat", type=int, default=3, help="runs of the fast rows (ingest)")

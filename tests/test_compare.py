@@ -64,3 +64,10 @@ def test_sabio_compare_two_files(tmp_path: Path) -> None:
     changes = json.loads(result.stdout)
     assert [c["kind"] for c in changes] == ["changed", "changed", "added", "added"]
     assert changes[1]["section"] == "Ending" and changes[1]["added_words"] == "sixty"
+    said = CliRunner().invoke(
+        app,
+        ["--home", str(tmp_path / "home"), "compare", "v1.md", "v2.md"],
+        env={"SABIO_EMBEDDING_MODEL": "fake:words", "SABIO_LANGUAGE": "es"},
+    )
+    assert said.exit_code == 0, said.output
+    assert "v1.md → v2.md: 4 cambios" in said.stdout and "añadido" in said.stdout

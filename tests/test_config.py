@@ -22,6 +22,13 @@ def test_precedence_defaults_toml_env_flags(tmp_path: Path) -> None:
     assert (defaults.chunk_size, defaults.chunk_overlap) == (CHUNK_SIZE, CHUNK_OVERLAP)
 
 
+def test_the_command_line_language_is_not_a_setting(tmp_path: Path) -> None:
+    """SABIO_LANGUAGE is what the translated commands speak; it failed every command with
+    "unknown setting 'language'" while the commands' help named it."""
+    settings = load_settings(environ={"SABIO_HOME": str(tmp_path), "SABIO_LANGUAGE": "es"})
+    assert settings.home == tmp_path
+
+
 @pytest.mark.parametrize(
     ("value", "url"),
     [

@@ -202,5 +202,13 @@ def test_sabio_extract_writes_one_valid_line_per_document(tmp_path: Path) -> Non
     assert [Path(line["document"]).name for line in lines] == ["a.txt", "b.txt"]
     assert all(line["valid"] for line in lines)
     assert [line["data"]["total"] for line in lines] == [1452, 2904]
+    assert "2 documents, 2 valid against the schema." in result.stderr
     bad = CliRunner().invoke(app, [*home, "extract", "--schema", "nope"], env=env)
     assert bad.exit_code == 1 and "no schema 'nope'" in bad.output
+    Scripted.replies = ['{"seller": "Talleres Gómez S.L.", "total": 1452, "currency": "EUR"}']
+    one = CliRunner().invoke(
+        app,
+        [*home, "extract", "--schema", str(schema), "-d", "a.txt", "--model", "scripted:4096"],
+        env={**env, "SABIO_LANGUAGE": "es"},
+    )
+    assert "1 documento, 1 válido según el esquema." in one.stderr, one.output

@@ -215,3 +215,50 @@ def test_int8_shortlist_holds_the_exact_nearest() -> None:
         query /= np.linalg.norm(query)
         exact = set(np.argsort(-(vectors @ query))[:10].tolist())
         assert exact <= set(scan.shortlist(query, 100).tolist())
+
+
+def test_a_query_in_one_part_of_a_pair_ranks_as_the_whole_product(
+    filled: tuple[Store, KnowledgeBase],
+) -> None:
+    """A pair's search asks with one part and zeros elsewhere; the scan reads only that
+    part's columns and must rank as the product over every column does, with a filter
+    and without, for the first, a middle and the last columns."""
+    store, kb = filled
+    index = ChunkIndex(store)
+    state = index.sync(kb)
+    vectors = np.vstack([np.asarray(seg.vectors) for seg in state.segments])
+    ids = np.concatenate([seg.ids for seg in state.segments])
+    docs = np.concatenate([seg.docs for seg in state.segments])
+    doc = store.get_document(kb.id, "/doc7")
+    rng = np.random.default_rng(3)
+    for start, end in ((0, 3), (2, 6), (5, DIM)):
+        query = np.zeros(DIM, dtype=np.float32)
+        query[start:end] = rng.standard_normal(end - start)
+        scores = vectors @ query
+        exact = [int(ids[i]) for i in np.argsort(-scores)[:10]]
+        assert [cid for cid, _ in index.vector_search(kb, query, 10)] == exact
+        found = index.vector_search(kb, query, 3, [doc.id])
+        mine = [i for i in np.argsort(-scores) if docs[i] == doc.id]
+        assert [cid for cid, _ in found] == [int(ids[i]) for i in mine[:3]]
+        assert np.allclose([s for _, s in found], [scores[i] for i in mine[:3]], atol=1e-5)
+
+
+def test_the_int8_scan_of_a_pairs_part_holds_the_nearest(
+    filled: tuple[Store, KnowledgeBase], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A big segment is shortlisted by an int8 copy of the columns the query reads (one
+    part of a pair's rows), built once per part; the shortlist is ranked exactly."""
+    pytest.importorskip("onnxruntime")
+    monkeypatch.setattr("sabio.index.INT8_MIN_ROWS", 10)
+    monkeypatch.setattr("sabio.index.SHORTLIST", 40)
+    store, kb = filled
+    index = ChunkIndex(store)
+    state = index.sync(kb)
+    vectors = np.vstack([np.asarray(seg.vectors) for seg in state.segments])
+    ids = np.concatenate([seg.ids for seg in state.segments])
+    query = np.zeros(DIM, dtype=np.float32)
+    query[2:6] = np.random.default_rng(5).standard_normal(4)
+    index.warm(kb, query)
+    assert {key for seg in state.segments for key in seg.scans} == {(2, 6)}
+    exact = [int(ids[i]) for i in np.argsort(-(vectors @ query))[:5]]
+    assert [cid for cid, _ in index.vector_search(kb, query, 5)] == exact

@@ -13,7 +13,7 @@ from rich.markup import escape
 
 from sabio.review import Finding, Report, Severity, review_paths
 from sabio.review.summary import FindingsSummary
-from sabio.terminal import JsonOption, default_language, err, out
+from sabio.terminal import JsonOption, default_language, err, in_language, out
 from sabio.terminal import print_json as _print_json
 from sabio.terminal import service as _sabio
 
@@ -72,8 +72,7 @@ _TEXTS = {
 
 
 def _t(key: str, language: str, **values: object) -> str:
-    en, es = _TEXTS[key]
-    return (es if language == "es" else en).format(**values)
+    return in_language(_TEXTS, key, language, **values)
 
 
 def review(

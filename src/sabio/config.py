@@ -266,6 +266,11 @@ def _openai_servers(raw: Any, source: str, env: Mapping[str, str]) -> dict[str, 
     return servers
 
 
+NOT_SETTINGS = ("SABIO_CONFIG", "SABIO_LANGUAGE")
+"""Environment variables of Sabio's that are not settings: where config.toml is, and the
+language the command line speaks (en or es; else LANG)."""
+
+
 def load_settings(
     overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
 ) -> Settings:
@@ -277,7 +282,7 @@ def load_settings(
     env_values = {
         key[len("SABIO_") :].lower(): value
         for key, value in env.items()
-        if key.startswith("SABIO_") and key != "SABIO_CONFIG"
+        if key.startswith("SABIO_") and key not in NOT_SETTINGS
     }
     home = Path(env_values.get("home", "")) if "home" in env_values else _default_home()
     if overrides and overrides.get("home"):
@@ -332,7 +337,7 @@ def overriding_sources(
     sources = {
         key[len("SABIO_") :].lower(): key
         for key in environ
-        if key.startswith("SABIO_") and key != "SABIO_CONFIG"
+        if key.startswith("SABIO_") and key not in NOT_SETTINGS
     }
     for name, value in (overrides or {}).items():
         if value is not None:

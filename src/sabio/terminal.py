@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 import typer
@@ -34,3 +35,11 @@ def default_language() -> str:
     """The language the person's environment asks for: SABIO_LANGUAGE, else LANG."""
     lang = os.environ.get("SABIO_LANGUAGE") or os.environ.get("LANG", "")
     return "es" if lang.lower().startswith("es") else "en"
+
+
+def in_language(
+    texts: Mapping[str, tuple[str, str]], key: str, language: str, **values: object
+) -> str:
+    """``texts[key]`` (English, Spanish) in ``language``, filled with ``values``."""
+    en, es = texts[key]
+    return (es if language == "es" else en).format(**values)
