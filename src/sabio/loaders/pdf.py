@@ -86,6 +86,8 @@ class _Page:
     failed: bool = False
     crossings: int = 0
     """Where the page's rules cross (up to :data:`MIN_CROSSINGS`): a table's grid, maybe."""
+    no_table: bool = False
+    """The page's grids surely hold no table the loader keeps (:mod:`.pdf_grid`)."""
     tables: tuple[PdfTable, ...] = ()
 
 
@@ -94,9 +96,12 @@ def load_pdf(blob: Blob) -> LoadedDocument:
     return read_pdf(blob)
 
 
-def read_pdf(blob: Blob, tables: bool = True) -> LoadedDocument:
+def read_pdf(blob: Blob, tables: bool = True, grid_filter: bool = True) -> LoadedDocument:
     """The PDF as the loader reads it; ``tables=False``: without looking for its ruled
-    tables (what ``bench/pdf_tables.py`` measures the table finder's cost against)."""
+    tables (what ``bench/pdf_tables.py`` measures the table finder's cost against);
+    ``grid_filter=False``: every page whose rules cross goes to pdfplumber, not only those
+    :func:`~sabio.loaders.pdf_grid.may_hold_table` lets through (what the filter must
+    agree with, page for page)."""
     pdf = _open(blob)
     try:
         count = len(pdf)
@@ -104,7 +109,10 @@ def read_pdf(blob: Blob, tables: bool = True) -> LoadedDocument:
             raise CorruptFileError(
                 f"the PDF claims {count:,} pages, which cannot be right; the file is damaged"
             )
-        pages = [_read_page(pdf, number) for number in range(1, count + 1)]
+        pages = [
+            _read_page(pdf, number, grid_filter=tables and grid_filter)
+            for number in range(1, count + 1)
+        ]
         if tables:
             _read_tables(pdf, pages, blob)
         title = _title(pdf.get_metadata_value("Title"), blob.name)
@@ -159,7 +167,7 @@ def _open(blob: Blob) -> pdfium.PdfDocument:
 def _read_tables(pdf: pdfium.PdfDocument, pages: list[_Page], blob: Blob) -> None:
     """The ruled tables of the pages that draw lines (:mod:`.pdf_tables`), each page's
     text read again without them: a table is a ``table`` section, not also a passage."""
-    candidates = [p.number for p in pages if p.crossings >= MIN_CROSSINGS and p.text.strip()]
+    candidates = [p.number for p in pages if _may_hold_table(p)]
     if not candidates:
         return
     from sabio.loaders.pdf_tables import find_tables  # pdfplumber: only for these pages
@@ -170,8 +178,20 @@ def _read_tables(pdf: pdfium.PdfDocument, pages: list[_Page], blob: Blob) -> Non
         pages[number - 1] = replace(pages[number - 1], text=text, tables=tuple(tables))
 
 
-def _read_page(pdf: pdfium.PdfDocument, number: int, without: list[_Box] | None = None) -> _Page:
-    """Page ``number``; its lines that start inside one of the boxes ``without`` left out."""
+def _may_hold_table(page: _Page) -> bool:
+    """Whether pdfplumber is asked for the page's tables: its rules cross as a grid's,
+    it has text, and :mod:`.pdf_grid` did not find its grids surely empty of tables."""
+    return page.crossings >= MIN_CROSSINGS and bool(page.text.strip()) and not page.no_table
+
+
+def _read_page(
+    pdf: pdfium.PdfDocument,
+    number: int,
+    without: list[_Box] | None = None,
+    grid_filter: bool = False,
+) -> _Page:
+    """Page ``number``; its lines that start inside one of the boxes ``without`` left out;
+    ``grid_filter``: whether its grids, if any, may hold a table is told too."""
     try:
         page = pdf[number - 1]
     except pdfium.PdfiumError:
@@ -180,12 +200,17 @@ def _read_page(pdf: pdfium.PdfDocument, number: int, without: list[_Box] | None 
         textpage = page.get_textpage()
         try:
             text = _paragraphs(textpage, without or [])
+            visible = len(text) - text.count(" ") - text.count("\n")
+            images, crossings = _drawn(page)
+            scanned = (visible < MIN_TEXT_CHARS and images > 0) or looks_garbled(text)
+            read = _Page(number, "" if scanned else text, scanned, crossings=crossings)
+            if grid_filter and _may_hold_table(read):
+                from sabio.loaders.pdf_grid import may_hold_table  # imports pdfplumber
+
+                read.no_table = not may_hold_table(page, textpage)
+            return read
         finally:
             textpage.close()
-        visible = len(text) - text.count(" ") - text.count("\n")
-        images, crossings = _drawn(page)
-        scanned = (visible < MIN_TEXT_CHARS and images > 0) or looks_garbled(text)
-        return _Page(number, "" if scanned else text, scanned, crossings=crossings)
     except pdfium.PdfiumError:
         return _Page(number, "", scanned=False, failed=True)
     finally:
