@@ -86,8 +86,6 @@ class _Page:
     failed: bool = False
     crossings: int = 0
     """Where the page's rules cross (up to :data:`MIN_CROSSINGS`): a table's grid, maybe."""
-    no_table: bool = False
-    """The page's grids surely hold no table the loader keeps (:mod:`.pdf_grid`)."""
     tables: tuple[PdfTable, ...] = ()
 
 
@@ -99,9 +97,10 @@ def load_pdf(blob: Blob) -> LoadedDocument:
 def read_pdf(blob: Blob, tables: bool = True, grid_filter: bool = True) -> LoadedDocument:
     """The PDF as the loader reads it; ``tables=False``: without looking for its ruled
     tables (what ``bench/pdf_tables.py`` measures the table finder's cost against);
-    ``grid_filter=False``: every page whose rules cross goes to pdfplumber, not only those
-    :func:`~sabio.loaders.pdf_grid.may_hold_table` lets through (what the filter must
-    agree with, page for page)."""
+    ``grid_filter=False``: every page whose rules cross is read by pdfplumber, not only
+    those whose grids may hold a table (:func:`~sabio.loaders.pdf_grid.may_hold_table`):
+    what the filter must agree with, document for document (``bench/pdf_tables.py
+    check``)."""
     pdf = _open(blob)
     try:
         count = len(pdf)
@@ -109,12 +108,9 @@ def read_pdf(blob: Blob, tables: bool = True, grid_filter: bool = True) -> Loade
             raise CorruptFileError(
                 f"the PDF claims {count:,} pages, which cannot be right; the file is damaged"
             )
-        pages = [
-            _read_page(pdf, number, grid_filter=tables and grid_filter)
-            for number in range(1, count + 1)
-        ]
+        pages = [_read_page(pdf, number) for number in range(1, count + 1)]
         if tables:
-            _read_tables(pdf, pages, blob)
+            _read_tables(pdf, pages, blob, grid_filter)
         title = _title(pdf.get_metadata_value("Title"), blob.name)
         scanned = [p.number for p in pages if p.scanned]
         deferred = blob.ocr.defer and any(p.text.strip() for p in pages) and bool(scanned)
@@ -164,34 +160,48 @@ def _open(blob: Blob) -> pdfium.PdfDocument:
         raise CorruptFileError(f"not a readable PDF ({reason})") from exc
 
 
-def _read_tables(pdf: pdfium.PdfDocument, pages: list[_Page], blob: Blob) -> None:
+def _read_tables(
+    pdf: pdfium.PdfDocument, pages: list[_Page], blob: Blob, grid_filter: bool
+) -> None:
     """The ruled tables of the pages that draw lines (:mod:`.pdf_tables`), each page's
-    text read again without them: a table is a ``table`` section, not also a passage."""
-    candidates = [p.number for p in pages if _may_hold_table(p)]
+    text read again without them: a table is a ``table`` section, not also a passage.
+    ``grid_filter``: of those pages, pdfplumber reads only the ones whose grids may hold
+    a table (:mod:`.pdf_grid`)."""
+    candidates = [p.number for p in pages if p.crossings >= MIN_CROSSINGS and p.text.strip()]
     if not candidates:
         return
-    from sabio.loaders.pdf_tables import find_tables  # pdfplumber: only for these pages
+    from sabio.loaders.pdf_tables import MAX_PAGES, find_tables  # pdfplumber: only for these
 
+    candidates = candidates[:MAX_PAGES]  # the same pages as without the filter, at most
+    if grid_filter:
+        candidates = [n for n in candidates if _may_hold_table(pdf, n)]
     source: Path | bytes = blob.path if blob.path is not None else blob.read()
     for number, tables in find_tables(source, candidates, blob.password).items():
         text = _read_page(pdf, number, [t.box for t in tables]).text
         pages[number - 1] = replace(pages[number - 1], text=text, tables=tuple(tables))
 
 
-def _may_hold_table(page: _Page) -> bool:
-    """Whether pdfplumber is asked for the page's tables: its rules cross as a grid's,
-    it has text, and :mod:`.pdf_grid` did not find its grids surely empty of tables."""
-    return page.crossings >= MIN_CROSSINGS and bool(page.text.strip()) and not page.no_table
+def _may_hold_table(pdf: pdfium.PdfDocument, number: int) -> bool:
+    """:func:`~sabio.loaders.pdf_grid.may_hold_table` of page ``number`` (True when
+    pdfium cannot open it again: pdfplumber is asked, as without the filter)."""
+    from sabio.loaders.pdf_grid import may_hold_table  # pdfplumber's TableFinder
+
+    try:
+        page = pdf[number - 1]
+    except pdfium.PdfiumError:
+        return True
+    try:
+        textpage = page.get_textpage()
+        try:
+            return may_hold_table(page, textpage)
+        finally:
+            textpage.close()
+    finally:
+        page.close()
 
 
-def _read_page(
-    pdf: pdfium.PdfDocument,
-    number: int,
-    without: list[_Box] | None = None,
-    grid_filter: bool = False,
-) -> _Page:
-    """Page ``number``; its lines that start inside one of the boxes ``without`` left out;
-    ``grid_filter``: whether its grids, if any, may hold a table is told too."""
+def _read_page(pdf: pdfium.PdfDocument, number: int, without: list[_Box] | None = None) -> _Page:
+    """Page ``number``; its lines that start inside one of the boxes ``without`` left out."""
     try:
         page = pdf[number - 1]
     except pdfium.PdfiumError:
@@ -200,17 +210,12 @@ def _read_page(
         textpage = page.get_textpage()
         try:
             text = _paragraphs(textpage, without or [])
-            visible = len(text) - text.count(" ") - text.count("\n")
-            images, crossings = _drawn(page)
-            scanned = (visible < MIN_TEXT_CHARS and images > 0) or looks_garbled(text)
-            read = _Page(number, "" if scanned else text, scanned, crossings=crossings)
-            if grid_filter and _may_hold_table(read):
-                from sabio.loaders.pdf_grid import may_hold_table  # imports pdfplumber
-
-                read.no_table = not may_hold_table(page, textpage)
-            return read
         finally:
             textpage.close()
+        visible = len(text) - text.count(" ") - text.count("\n")
+        images, crossings = _drawn(page)
+        scanned = (visible < MIN_TEXT_CHARS and images > 0) or looks_garbled(text)
+        return _Page(number, "" if scanned else text, scanned, crossings=crossings)
     except pdfium.PdfiumError:
         return _Page(number, "", scanned=False, failed=True)
     finally:

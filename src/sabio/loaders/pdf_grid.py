@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
-from pdfplumber.table import Table, TableFinder
+from pdfplumber.table import Table, TableFinder, TableSettings
 
 from sabio.loaders.pdf_tables import well_formed
 
@@ -39,6 +39,11 @@ if TYPE_CHECKING:
 BORDER = 1.0
 """Points: a character whose centre is this close to a side of a cell may belong to the
 cell beside it in pdfplumber's reading (pdfminer's character boxes are not pdfium's)."""
+NUDGE = 0.01
+"""Points: pdfium's coordinates are 32-bit floats, pdfminer.six's 64-bit ones, and a rule's
+place may differ by some ten-thousandths of a point; when the lattice finder finds other
+cells with its tolerances this much wider than with them this much narrower, two rules
+lie a tolerance apart and pdfplumber's answer is not sure."""
 MAX_DEPTH = 4
 """Form XObjects inside form XObjects followed (pdfminer.six follows all of them)."""
 
@@ -77,7 +82,10 @@ def may_hold_table(page: pdfium.PdfPage, textpage: pdfium.PdfTextPage) -> bool:
         edges = list(_edges(page, height))
     except Unsure:
         return True
-    tables = TableFinder(cast("Page", _Lines(edges, (0.0, 0.0, width, height)))).tables
+    lines = cast("Page", _Lines(edges, (0.0, 0.0, width, height)))
+    tables = TableFinder(lines).tables
+    if _cells(_found(lines, -NUDGE)) != _cells(_found(lines, NUDGE)):
+        return True  # two rules as far apart as a tolerance: pdfminer's numbers may differ
     if not tables:
         return False
     chars = sorted(_chars(textpage, height), key=itemgetter(1))
@@ -90,6 +98,26 @@ def may_hold_table(page: pdfium.PdfPage, textpage: pdfium.PdfTextPage) -> bool:
 
 _Char = tuple[float, float, str]
 _Cell = tuple[float, float, float, float]
+
+
+def _found(lines: Page, nudge: float) -> list[Table]:
+    """The tables :class:`TableFinder` finds with its tolerances ``nudge`` points wider
+    (narrower, for a negative one) and its shortest edges as much shorter."""
+    default = TableSettings()
+    settings = {
+        "snap_tolerance": float(default.snap_tolerance) + nudge,
+        "join_tolerance": float(default.join_tolerance) + nudge,
+        "intersection_tolerance": float(default.intersection_tolerance) + nudge,
+        "edge_min_length": float(default.edge_min_length) - nudge,
+        "edge_min_length_prefilter": float(default.edge_min_length_prefilter) - nudge,
+    }
+    return TableFinder(lines, settings).tables
+
+
+def _cells(tables: list[Table]) -> list[list[tuple[float, ...]]]:
+    """The tables' cells (the same, to the last bit, when the nudge changed no decision of
+    the finder's)."""
+    return [sorted(t.cells) for t in tables]
 
 
 def _grid(table: Table, chars: list[_Char]) -> list[list[str | None]] | None:
