@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
-from pdfplumber.table import Table, TableFinder, TableSettings
+from pdfplumber.table import Table, TableFinder, TableSettings, edges_to_intersections
 
 from sabio.loaders.pdf_tables import well_formed
 
@@ -42,8 +42,8 @@ cell beside it in pdfplumber's reading (pdfminer's character boxes are not pdfiu
 NUDGE = 0.01
 """Points: pdfium's coordinates are 32-bit floats, pdfminer.six's 64-bit ones, and a rule's
 place may differ by some ten-thousandths of a point; when the lattice finder finds other
-cells with its tolerances this much wider than with them this much narrower, two rules
-lie a tolerance apart and pdfplumber's answer is not sure."""
+crossings with its tolerances this much wider than with them this much narrower, two
+rules lie a tolerance apart and pdfplumber's answer is not sure."""
 MAX_DEPTH = 4
 """Form XObjects inside form XObjects followed (pdfminer.six follows all of them)."""
 
@@ -84,40 +84,43 @@ def may_hold_table(page: pdfium.PdfPage, textpage: pdfium.PdfTextPage) -> bool:
         return True
     lines = cast("Page", _Lines(edges, (0.0, 0.0, width, height)))
     tables = TableFinder(lines).tables
-    if _cells(_found(lines, -NUDGE)) != _cells(_found(lines, NUDGE)):
-        return True  # two rules as far apart as a tolerance: pdfminer's numbers may differ
-    if not tables:
-        return False
-    chars = sorted(_chars(textpage, height), key=itemgetter(1))
+    chars = sorted(_chars(textpage, height), key=itemgetter(1)) if tables else []
     for table in tables:
         grid = _grid(table, chars)
         if grid is None or well_formed(grid, set()) is not None:
             return True
-    return False
+    # two rules as far apart as a tolerance: pdfminer.six's numbers may tip the other way
+    return _Crossings(lines, -NUDGE).intersections != _Crossings(lines, NUDGE).intersections
 
 
 _Char = tuple[float, float, str]
 _Cell = tuple[float, float, float, float]
 
 
-def _found(lines: Page, nudge: float) -> list[Table]:
-    """The tables :class:`TableFinder` finds with its tolerances ``nudge`` points wider
-    (narrower, for a negative one) and its shortest edges as much shorter."""
-    default = TableSettings()
-    settings = {
-        "snap_tolerance": float(default.snap_tolerance) + nudge,
-        "join_tolerance": float(default.join_tolerance) + nudge,
-        "intersection_tolerance": float(default.intersection_tolerance) + nudge,
-        "edge_min_length": float(default.edge_min_length) - nudge,
-        "edge_min_length_prefilter": float(default.edge_min_length_prefilter) - nudge,
-    }
-    return TableFinder(lines, settings).tables
+class _Crossings(TableFinder):
+    """Where :class:`TableFinder`'s edges cross with its tolerances ``nudge`` points wider
+    (narrower, for a negative one) and its shortest edges as much shorter: its cells and
+    tables are made of these alone, so where they are the same to the last bit with both
+    nudges, no decision of the finder's was a near thing."""
 
-
-def _cells(tables: list[Table]) -> list[list[tuple[float, ...]]]:
-    """The tables' cells (the same, to the last bit, when the nudge changed no decision of
-    the finder's)."""
-    return [sorted(t.cells) for t in tables]
+    def __init__(self, lines: Page, nudge: float) -> None:
+        default = TableSettings()
+        self.page = lines
+        self.settings = TableSettings.resolve(
+            {
+                "snap_tolerance": float(default.snap_tolerance) + nudge,
+                "join_tolerance": float(default.join_tolerance) + nudge,
+                "intersection_tolerance": float(default.intersection_tolerance) + nudge,
+                "edge_min_length": float(default.edge_min_length) - nudge,
+                "edge_min_length_prefilter": float(default.edge_min_length_prefilter) - nudge,
+            }
+        )
+        self.edges = self.get_edges()
+        self.intersections = edges_to_intersections(
+            self.edges,
+            self.settings.intersection_x_tolerance,
+            self.settings.intersection_y_tolerance,
+        )
 
 
 def _grid(table: Table, chars: list[_Char]) -> list[list[str | None]] | None:
