@@ -109,27 +109,38 @@ def test_the_loader_reads_the_same_with_and_without_the_filter(tmp_path: Path, r
         assert tables == ["Provincia | Fecha | Importe", "Mes | Altas"]
 
 
-def _cells(path: Path, on_line: str = "", rule_under: float = 0) -> Path:
-    """A statement drawn cell by cell as rectangles; ``on_line`` written across a line, and
-    a rule drawn ``rule_under`` points under the grid."""
+def _cells(
+    path: Path, rows: list[list[str]] = STATEMENT, on_line: str = "", rule_under: float = 0
+) -> Path:
+    """A grid drawn cell by cell as rectangles; ``on_line`` written across the line between
+    the first row's first two cells, and a rule drawn ``rule_under`` points under them."""
     canvas = Canvas(str(path))
     if rule_under:
         canvas.line(72, 660 - rule_under, 472, 660 - rule_under)
     canvas.drawString(72, 760, TEXT)
-    for r, row in enumerate(STATEMENT):
+    for r, row in enumerate(rows):
         for c, text in enumerate(row):
             canvas.rect(72 + c * 80, 700 - r * 20, 80, 20)
             canvas.drawString(76 + c * 80, 706 - r * 20, text)
-    canvas.drawCentredString(72 + 80, 666, on_line)  # its centre on the line: which cell?
+    canvas.drawCentredString(72 + 80, 706, on_line)  # its centre on the line: which cell?
     canvas.save()
     return path
 
 
-def test_a_character_on_a_grid_line_makes_the_filter_unsure(tmp_path: Path) -> None:
+FIGURES = [["", "1"], ["a", "2"], ["b", "3"]]  # no name over the figures: not a table
+
+
+def test_a_character_on_a_grid_line_is_tried_in_each_cell(tmp_path: Path) -> None:
     assert _pages(_cells(tmp_path / "celdas.pdf")) == [False]
-    path = _cells(tmp_path / "linea.pdf", on_line="$")
-    assert _pages(path) == [True]
+    assert _pages(_cells(tmp_path / "cifras.pdf", FIGURES)) == [False]
+    path = _cells(tmp_path / "dolar.pdf", on_line="$")  # no reading of it makes a table
+    assert _pages(path) == [False]
     assert _read(path, grid_filter=True) == _read(path, grid_filter=False)
+    path = _cells(tmp_path / "nombre.pdf", FIGURES, on_line="x")  # "x1" names a column
+    assert _pages(path) == [True]
+    filtered = _read(path, grid_filter=True)
+    assert filtered == _read(path, grid_filter=False)
+    assert [s.text for s in filtered.sections if s.kind == "table"] == [" | x1\na | 2\nb | 3"]
 
 
 @pytest.mark.parametrize(("under", "sure"), [(2.0, True), (3.0, False), (4.0, True)])

@@ -10,11 +10,17 @@ finder, pdfplumber's own code (:class:`pdfplumber.table.TableFinder`), is run he
 the page's rules as pdfminer would see them, read from pdfium (each path's points through
 its matrix, as pdfminer.six makes lines, rectangles and curves of them); each grid's cells
 are filled with the characters whose centre falls inside (pdfplumber's rule), and the page
-goes to pdfplumber only when one of the grids passes
+goes to pdfplumber only when one of the grids may pass
 :func:`~sabio.loaders.pdf_tables.well_formed` (without the cut-word test, which needs the
-page's words and only ever rejects) — or when the answer is not sure: a character whose
-centre lies within :data:`BORDER` of a cell's side (pdfium's and pdfminer's character
-boxes differ by a little), or a path pdfium cannot read.
+page's words and only ever rejects). Where pdfium's numbers are not pdfminer's to the
+last bit, every answer pdfminer's could give is tried: a character whose centre lies
+within :data:`BORDER` of a cell's side (their character boxes differ by some tenths of a
+point) in the cell and out of it; the finder's tolerances nudged both ways
+(:data:`NUDGE`). The page goes to pdfplumber unsure when there are too many ways
+(:data:`MAX_READINGS`), when the nudges disagree, or when a path is one pdfium cannot
+read as pdfminer would (a turned page, a MediaBox away from the origin, a path that does
+not start with a move). ``bench/pdf_tables.py check`` compares the loader's documents
+with and without this filter.
 """
 
 from __future__ import annotations
@@ -44,6 +50,9 @@ NUDGE = 0.01
 place may differ by some ten-thousandths of a point; when the lattice finder finds other
 crossings with its tolerances this much wider than with them this much narrower, two
 rules lie a tolerance apart and pdfplumber's answer is not sure."""
+MAX_READINGS = 64
+"""Ways of placing the characters near the cells' sides tried before the answer is "not
+sure": 2 to the power of those characters (a cell and a character each)."""
 MAX_DEPTH = 4
 """Form XObjects inside form XObjects followed (pdfminer.six follows all of them)."""
 
@@ -85,10 +94,8 @@ def may_hold_table(page: pdfium.PdfPage, textpage: pdfium.PdfTextPage) -> bool:
     lines = cast("Page", _Lines(edges, (0.0, 0.0, width, height)))
     tables = TableFinder(lines).tables
     chars = sorted(_chars(textpage, height), key=itemgetter(1)) if tables else []
-    for table in tables:
-        grid = _grid(table, chars)
-        if grid is None or well_formed(grid, set()) is not None:
-            return True
+    if any(_may_be_table(table, chars) for table in tables):
+        return True
     # two rules as far apart as a tolerance: pdfminer.six's numbers may tip the other way
     return _Crossings(lines, -NUDGE).intersections != _Crossings(lines, NUDGE).intersections
 
@@ -123,26 +130,46 @@ class _Crossings(TableFinder):
         )
 
 
-def _grid(table: Table, chars: list[_Char]) -> list[list[str | None]] | None:
-    """The table's cells filled as pdfplumber fills them (the characters whose centre is
-    inside), or None when a character is too near a cell's side to be sure of its cell.
-    ``chars``: sorted from the top of the page down."""
+def _may_be_table(table: Table, chars: list[_Char]) -> bool:
+    """Whether the grid, its cells filled as pdfplumber fills them (with the characters
+    whose centre is inside), may be a table :func:`well_formed` keeps. A character too near
+    a cell's side to be sure (:data:`BORDER`) is tried both in the cell and out of it,
+    each way with each other such character, up to :data:`MAX_READINGS` ways (more: not
+    sure). ``chars``: sorted from the top of the page down."""
     tops = [c[1] for c in chars]
-    grid: list[list[str | None]] = []
-    for row in table.rows:
+    sure: dict[tuple[int, int], list[_Char]] = {}
+    maybe: list[tuple[tuple[int, int], _Char]] = []
+    for r, row in enumerate(table.rows):
         _, top, _, bottom = row.bbox
         in_row = chars[bisect_left(tops, top - BORDER) : bisect_left(tops, bottom + BORDER)]
-        cells: list[str | None] = []
-        for cell in row.cells:
-            if cell is None:
-                cells.append(None)
-                continue
-            near = [c for c in in_row if _within(c, cell, BORDER)]
-            if any(not _within(c, cell, -BORDER) for c in near):
-                return None
-            cells.append("".join(c[2] for c in sorted(near)))  # left to right
-        grid.append(cells)
-    return grid
+        for c, cell in enumerate(row.cells):
+            if cell is not None:
+                sure[r, c] = [ch for ch in in_row if _within(ch, cell, -BORDER)]
+                maybe += [((r, c), ch) for ch in in_row if _near_side(ch, cell)]
+    if 2 ** len(maybe) > MAX_READINGS:
+        return True
+    for taken in itertools.product((False, True), repeat=len(maybe)):
+        cells = {at: list(inside) for at, inside in sure.items()}
+        for (at, char), take in zip(maybe, taken, strict=True):
+            if take:
+                cells[at].append(char)
+        grid = [
+            [_text(cells.get((r, c))) for c in range(len(row.cells))]
+            for r, row in enumerate(table.rows)
+        ]
+        if well_formed(grid, set()) is not None:
+            return True
+    return False
+
+
+def _text(chars: list[_Char] | None) -> str | None:
+    """A cell's text: its characters from left to right (None: no cell)."""
+    return None if chars is None else "".join(c[2] for c in sorted(chars))
+
+
+def _near_side(char: _Char, cell: _Cell) -> bool:
+    """Whether the character's centre is within :data:`BORDER` of the cell's sides."""
+    return _within(char, cell, BORDER) and not _within(char, cell, -BORDER)
 
 
 def _within(char: _Char, box: _Cell, margin: float) -> bool:
