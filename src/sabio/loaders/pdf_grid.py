@@ -141,11 +141,17 @@ def _may_be_table(table: Table, chars: list[_Char]) -> bool:
     maybe: list[tuple[tuple[int, int], _Char]] = []
     for r, row in enumerate(table.rows):
         _, top, _, bottom = row.bbox
-        in_row = chars[bisect_left(tops, top - BORDER) : bisect_left(tops, bottom + BORDER)]
+        in_row = sorted(chars[bisect_left(tops, top - BORDER) : bisect_left(tops, bottom + BORDER)])
+        xs = [ch[0] for ch in in_row]  # from left to right
         for c, cell in enumerate(row.cells):
-            if cell is not None:
-                sure[r, c] = [ch for ch in in_row if _within(ch, cell, -BORDER)]
-                maybe += [((r, c), ch) for ch in in_row if _near_side(ch, cell)]
+            if cell is None:
+                continue
+            sure[r, c] = []
+            for ch in in_row[bisect_left(xs, cell[0] - BORDER) : bisect_left(xs, cell[2] + BORDER)]:
+                if _within(ch, cell, -BORDER):
+                    sure[r, c].append(ch)
+                elif _within(ch, cell, BORDER):
+                    maybe.append(((r, c), ch))
     if 2 ** len(maybe) > MAX_READINGS:
         return True
     for taken in itertools.product((False, True), repeat=len(maybe)):
@@ -165,11 +171,6 @@ def _may_be_table(table: Table, chars: list[_Char]) -> bool:
 def _text(chars: list[_Char] | None) -> str | None:
     """A cell's text: its characters from left to right (None: no cell)."""
     return None if chars is None else "".join(c[2] for c in sorted(chars))
-
-
-def _near_side(char: _Char, cell: _Cell) -> bool:
-    """Whether the character's centre is within :data:`BORDER` of the cell's sides."""
-    return _within(char, cell, BORDER) and not _within(char, cell, -BORDER)
 
 
 def _within(char: _Char, box: _Cell, margin: float) -> bool:
@@ -291,8 +292,9 @@ def _shape_edges(points: list[_Point], shape: str, height: float) -> Iterator[_E
         yield _edge("rect_edge", x1, y0, x1, y1, height, "v")
     elif len(points) > 1:
         for (ax, ay), (bx, by) in itertools.pairwise(points):
-            orientation = "v" if ax == bx else ("h" if ay == by else None)
-            yield _edge("curve_edge", ax, ay, bx, by, height, orientation)
+            if ax == bx or ay == by:  # a slanted one is no table's (the finder drops it)
+                orientation = "v" if ax == bx else "h"
+                yield _edge("curve_edge", ax, ay, bx, by, height, orientation)
 
 
 def _rectangle(points: list[_Point]) -> bool:
