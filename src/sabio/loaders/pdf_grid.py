@@ -20,7 +20,8 @@ point) in the cell and out of it; the finder's tolerances nudged both ways
 (:data:`MAX_READINGS`), when the nudges disagree, or when a path is one pdfium cannot
 read as pdfminer would (a turned page, a MediaBox away from the origin, a path that does
 not start with a move). ``bench/pdf_tables.py check`` compares the loader's documents
-with and without this filter.
+with and without this filter (86 PDFs, none differs); on the 20 SEC 10-Qs pdfplumber reads
+12 pages instead of 342, and the loader takes 1.7 times its time without tables, not 5.
 """
 
 from __future__ import annotations
