@@ -28,6 +28,7 @@ the line height (or a jump back up the page, as in a second column) starts a new
 from __future__ import annotations
 
 import re
+from contextlib import suppress
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -86,11 +87,23 @@ class _Page:
     failed: bool = False
     crossings: int = 0
     """Where the page's rules cross (up to :data:`MIN_CROSSINGS`): a table's grid, maybe."""
+    no_table: bool = False
+    """Its grids surely hold no table the loader keeps (:mod:`.pdf_grid`)."""
     tables: tuple[PdfTable, ...] = ()
 
 
 @register_loader(".pdf")
 def load_pdf(blob: Blob) -> LoadedDocument:
+    return read_pdf(blob)
+
+
+def read_pdf(blob: Blob, tables: bool = True, grid_filter: bool = True) -> LoadedDocument:
+    """The PDF as the loader reads it; ``tables=False``: without looking for its ruled
+    tables (what ``bench/pdf_tables.py`` measures the table finder's cost against);
+    ``grid_filter=False``: every page whose rules cross is read by pdfplumber, not only
+    those whose grids may hold a table (:func:`~sabio.loaders.pdf_grid.may_hold_table`):
+    what the filter must agree with, document for document (``bench/pdf_tables.py
+    check``)."""
     pdf = _open(blob)
     try:
         count = len(pdf)
@@ -98,8 +111,10 @@ def load_pdf(blob: Blob) -> LoadedDocument:
             raise CorruptFileError(
                 f"the PDF claims {count:,} pages, which cannot be right; the file is damaged"
             )
-        pages = [_read_page(pdf, number) for number in range(1, count + 1)]
-        _read_tables(pdf, pages, blob)
+        judge = tables and grid_filter
+        pages = [_read_page(pdf, number, judge=judge) for number in range(1, count + 1)]
+        if tables:
+            _read_tables(pdf, pages, blob)
         title = _title(pdf.get_metadata_value("Title"), blob.name)
         scanned = [p.number for p in pages if p.scanned]
         deferred = blob.ocr.defer and any(p.text.strip() for p in pages) and bool(scanned)
@@ -151,20 +166,32 @@ def _open(blob: Blob) -> pdfium.PdfDocument:
 
 def _read_tables(pdf: pdfium.PdfDocument, pages: list[_Page], blob: Blob) -> None:
     """The ruled tables of the pages that draw lines (:mod:`.pdf_tables`), each page's
-    text read again without them: a table is a ``table`` section, not also a passage."""
-    candidates = [p.number for p in pages if p.crossings >= MIN_CROSSINGS and p.text.strip()]
+    text read again without them: a table is a ``table`` section, not also a passage. Of
+    those pages, pdfplumber reads only the ones whose grids may hold a table."""
+    candidates = [p for p in pages if _draws_grid(p)]
     if not candidates:
         return
-    from sabio.loaders.pdf_tables import find_tables  # pdfplumber: only for these pages
+    from sabio.loaders.pdf_tables import MAX_PAGES, find_tables  # pdfplumber: only for these
 
+    # the first MAX_PAGES of them, as without the filter, less those it found without one
+    numbers = [p.number for p in candidates[:MAX_PAGES] if not p.no_table]
     source: Path | bytes = blob.path if blob.path is not None else blob.read()
-    for number, tables in find_tables(source, candidates, blob.password).items():
+    for number, tables in find_tables(source, numbers, blob.password).items():
         text = _read_page(pdf, number, [t.box for t in tables]).text
         pages[number - 1] = replace(pages[number - 1], text=text, tables=tuple(tables))
 
 
-def _read_page(pdf: pdfium.PdfDocument, number: int, without: list[_Box] | None = None) -> _Page:
-    """Page ``number``; its lines that start inside one of the boxes ``without`` left out."""
+def _draws_grid(page: _Page) -> bool:
+    """Whether the page has text and its rules cross as a table's grid does."""
+    return page.crossings >= MIN_CROSSINGS and bool(page.text.strip())
+
+
+def _read_page(
+    pdf: pdfium.PdfDocument, number: int, without: list[_Box] | None = None, judge: bool = False
+) -> _Page:
+    """Page ``number``; its lines that start inside one of the boxes ``without`` left out.
+    ``judge``: whether a grid it draws may hold a table is told too
+    (:func:`~sabio.loaders.pdf_grid.may_hold_table`: ``no_table``)."""
     try:
         page = pdf[number - 1]
     except pdfium.PdfiumError:
@@ -173,12 +200,18 @@ def _read_page(pdf: pdfium.PdfDocument, number: int, without: list[_Box] | None 
         textpage = page.get_textpage()
         try:
             text = _paragraphs(textpage, without or [])
+            visible = len(text) - text.count(" ") - text.count("\n")
+            images, crossings = _drawn(page)
+            scanned = (visible < MIN_TEXT_CHARS and images > 0) or looks_garbled(text)
+            read = _Page(number, "" if scanned else text, scanned, crossings=crossings)
+            if judge and _draws_grid(read):
+                from sabio.loaders.pdf_grid import may_hold_table  # imports pdfplumber
+
+                with suppress(pdfium.PdfiumError):  # unsure: pdfplumber is asked
+                    read.no_table = not may_hold_table(page, textpage)
+            return read
         finally:
             textpage.close()
-        visible = len(text) - text.count(" ") - text.count("\n")
-        images, crossings = _drawn(page)
-        scanned = (visible < MIN_TEXT_CHARS and images > 0) or looks_garbled(text)
-        return _Page(number, "" if scanned else text, scanned, crossings=crossings)
     except pdfium.PdfiumError:
         return _Page(number, "", scanned=False, failed=True)
     finally:
