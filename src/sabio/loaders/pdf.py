@@ -207,7 +207,7 @@ def _read_page(
             if judge and _draws_grid(read):
                 from sabio.loaders.pdf_grid import may_hold_table  # imports pdfplumber
 
-                with suppress(pdfium.PdfiumError):  # unsure: pdfplumber is asked
+                with suppress(Exception):  # unsure: pdfplumber is asked (never fails a file)
                     read.no_table = not may_hold_table(page, textpage)
             return read
         finally:
