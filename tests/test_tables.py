@@ -813,6 +813,24 @@ def test_a_table_inside_a_report_is_asked_about_only_where_its_page_is_found() -
     assert tables_for("How does it describe it?", [(9, None)], [inside, sheet]) == [sheet]
 
 
+def test_a_year_in_a_table_s_name_does_not_name_the_table() -> None:
+    """A 10-Q's table of contents is c_2022_q3_aapl_part_i: "total net sales in the third
+    quarter of 2022" named it by its year, and its failed computation was the answer."""
+    from sabio.tables.answers import named_or_first, tables_for
+    from sabio.tables.engine import ColumnInfo, TableInfo
+
+    columns = tuple(ColumnInfo(n, n, "VARCHAR", "") for n in ("item_1", "financial_statements"))
+    contents = TableInfo(
+        "c_2022_q3_aapl_part_i", 7, "h", "/r/2022 Q3 AAPL.pdf", "2022 Q3 AAPL", "Part I", 3, 4,
+        columns,
+    )  # fmt: skip
+    question = "What were Apple's total net sales in the third quarter of 2022?"
+    prose = [(7, 17), (7, 18), (7, 4)]
+    assert tables_for(question, prose, [contents]) == []
+    assert not named_or_first(question, prose, contents)
+    assert tables_for("Total of the financial statements", prose, [contents]) == [contents]
+
+
 def test_a_question_naming_a_column_without_a_computation_falls_back_to_the_passages(
     sales: Sabio,
 ) -> None:

@@ -97,10 +97,14 @@ def _lines(name: str, language: str) -> dict[str, str]:
 
 
 def _table_words(table: TableInfo) -> set[str]:
+    """The words that name ``table``: of its name and its columns', those of four letters
+    or more. Not numbers: a table inside "2022 Q3 AAPL.pdf" is named c_2022_q3_aapl_…, and
+    every question about that quarter's figures ("total net sales in 2022") named its table
+    of contents, whose failed computation then stood for the answer."""
     words = set(tokens(table.name.replace("_", " ")))
     for column in table.columns:
         words |= set(tokens(column.name.replace("_", " "))) | set(tokens(column.label))
-    return {w for w in words if len(w) >= 4}
+    return {w for w in words if len(w) >= 4 and not w.isdigit()}
 
 
 def asks_for_computation(question: str) -> bool:
