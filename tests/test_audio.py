@@ -60,6 +60,8 @@ def test_places_say_pages_or_times() -> None:
     assert place("talk.MP4", 3723) == "at 1:02:03"
     assert place("report.pdf", 3) == "page 3"
     assert place("note.txt", None) == ""
+    assert place("report.pdf", 3, "es") == "página 3"  # `sabio search` said "page 3" in Spanish
+    assert place("talk.mp3", 754, "es") == "en 12:34"
     assert clock(59.9) == "0:59"
 
 

@@ -707,7 +707,11 @@ def search(
     if not results.hits:
         out.print(_t("no_match"))
     for rank, hit in enumerate(results.hits, 1):
-        at = place(hit.document, hit.page) if hit.page or is_timed(hit.document) else ""
+        at = (
+            place(hit.document, hit.page, default_language())
+            if hit.page or is_timed(hit.document)
+            else ""
+        )
         where = hit.document + (f", {at}" if at else "")
         score = _t("score", score=hit.score)
         out.print(f"[bold]{rank}.[/] [cyan]{escape(where)}[/]  [dim]{score}[/]")
@@ -850,7 +854,7 @@ def _stream_answer(stream: AnswerStream, verbose: bool) -> None:
         out.print(f"\n[bold]{_t('sources')}[/]")
     for c in answer.citations:
         where = c.title or c.document
-        page = f", {place(c.document, c.page)}" if c.page is not None else ""
+        page = f", {place(c.document, c.page, default_language())}" if c.page is not None else ""
         out.print(
             f"[bold][{c.number}][/] [cyan]{escape(where)}{page}[/]  [dim]{escape(c.document)}[/]"
         )
@@ -895,7 +899,11 @@ def _print_answer_details(answer: Answer) -> None:
         )
     )
     for dropped in answer.dropped:
-        page = f", {place(dropped.document, dropped.page)}" if dropped.page is not None else ""
+        page = (
+            f", {place(dropped.document, dropped.page, default_language())}"
+            if dropped.page is not None
+            else ""
+        )
         err.print(_t("left_out", document=escape(dropped.document), page=page))
     for marker in answer.removed_citations:
         err.print(_t("removed_citation", marker=escape(marker)))

@@ -178,11 +178,15 @@ def is_timed(name: str) -> bool:
     return fmt is not None and fmt.timed
 
 
-def place(name: str, page: int | None) -> str:
-    """Where in document ``name`` a passage is, in words: "page 3", "at 12:34" or ""."""
+def place(name: str, page: int | None, language: str = "en") -> str:
+    """Where in document ``name`` a passage is, in words: "page 3", "at 12:34" or "";
+    ``language`` "es": "página 3", "en 12:34"."""
     if page is None:
         return ""
-    return f"at {clock(page)}" if is_timed(name) else f"page {page}"
+    spanish = language == "es"
+    if is_timed(name):
+        return f"{'en' if spanish else 'at'} {clock(page)}"
+    return f"{'página' if spanish else 'page'} {page}"
 
 
 def clock(seconds: float) -> str:
