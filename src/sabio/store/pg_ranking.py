@@ -20,8 +20,10 @@ tests/store_contract.py). A bigger one is ranked impact first, with a budget per
 1. A rare word's postings all (one in at most ``WHOLE`` of the passages, or
    ``PER_TERM``), a commoner word's best ``PER_TERM`` by impact.
 2. Every passage they name gets the BM25 of the words it was found under, and an upper
-   bound: that plus, for each word whose list was cut, the lowest score read of that
-   list (no passage left out of a list scores more for that word).
+   bound: that plus, for each word whose list was cut, the score of the last posting
+   read of it by impact, its floor (no passage left out of the list scores more for
+   that word, as long as the average length has not moved since the impacts were
+   written; the bound only orders the passages to complete, the scores sent are exact).
 3. The best ``RERANK`` passages by their bound (``RERANK_SHARE`` of the passages, if
    more) get the postings of the cut words read by their primary key (passage, word):
    exact BM25 for them, best first.
@@ -64,9 +66,9 @@ questions, a loaded machine), top 10 shared with exact BM25: 0.63 by
 ``PER_TERM`` alone, 0.94 at 0.02, 0.96 at 0.03, 0.98 at 0.04 (p50 61, 71, 98 ms)."""
 RERANK = 300
 """Passages (the best by their upper bound) whose missing postings are read for exact BM25."""
-RERANK_SHARE = 0.001
-"""... or this share of the knowledge base's passages, if more (1M: 1,000 passages, top 10
-shared 0.964; 500: 0.952)."""
+RERANK_SHARE = 0.0007
+"""... or this share of the knowledge base's passages, if more (1M, 50 questions: 700
+passages, top 10 shared 0.960; 1,000: 0.964; 500: 0.952)."""
 DF_TTL = 60.0
 """Seconds a big knowledge base's counted document frequency of a word is kept."""
 _DF_CACHE = 4_096
@@ -80,36 +82,39 @@ _FACTOR = (
 )
 """BM25 of a posting ``p`` without the idf, for an average length (the placeholder); its
 ``tf`` is stored times ``TF_SCALE``, hence ``TF_SCALE * K1``."""
-_LISTS = """l AS (SELECT w.term, p.chunk_id, w.idf * {factor} AS s
+_LISTS = """l AS (SELECT p.chunk_id, w.idf * {factor} AS s, w.floor, w.cap IS NULL AS whole
     FROM w CROSS JOIN LATERAL (SELECT chunk_id, tf, length FROM posting
         WHERE kb_id = ? AND term = w.term ORDER BY impact DESC LIMIT w.cap) p)"""
 """Each word's best ``cap`` postings by impact (``posting_impact``, an index-only scan;
 a ``NULL`` cap: all of them), scored."""
-_WITHIN = """l AS (SELECT w.term, p.chunk_id, w.idf * {factor} AS s
+_WITHIN = """l AS (SELECT p.chunk_id, w.idf * {factor} AS s, w.floor, w.cap IS NULL AS whole
     FROM chunk c JOIN posting p ON p.chunk_id = c.id JOIN w ON w.term = p.term
     WHERE c.kb_id = ? AND c.document_id = ANY(?))"""
 """Every posting of the words in the passages of some documents (a filter), scored."""
-_RANKED = """WITH w AS (
-    SELECT * FROM unnest(?::text[], ?::float8[], ?::int8[]) AS w(term, idf, cap)),
+_RANKED = """WITH w AS (SELECT w.*, CASE WHEN w.cap IS NULL THEN 0 ELSE coalesce((
+        SELECT w.idf * {factor} FROM posting p WHERE p.kb_id = ? AND p.term = w.term
+        ORDER BY p.impact DESC OFFSET w.cap - 1 LIMIT 1), 0) END AS floor
+    FROM unnest(?::text[], ?::float8[], ?::int8[]) AS w(term, idf, cap)),
 {postings},
-cut AS (SELECT l.term, min(l.s) AS floor FROM l JOIN w ON w.term = l.term
-    WHERE w.cap IS NOT NULL GROUP BY l.term),
-scored AS (SELECT l.chunk_id, sum(l.s) AS s, sum(coalesce(cut.floor, 0)) AS seen,
-                  sum(l.s) FILTER (WHERE cut.term IS NULL) AS whole
-    FROM l LEFT JOIN cut ON cut.term = l.term GROUP BY l.chunk_id),
-best AS (SELECT chunk_id, whole FROM scored ORDER BY s - seen DESC, chunk_id LIMIT {rerank})
-SELECT b.chunk_id, coalesce(b.whole, 0) + coalesce((
-        SELECT sum(w.idf * {factor}) FROM cut JOIN w ON w.term = cut.term
-        JOIN posting p ON p.chunk_id = b.chunk_id AND p.term = cut.term), 0) AS score
-FROM best b ORDER BY score DESC, b.chunk_id LIMIT {depth}"""
-"""BM25 in the database (module docstring): the postings read (``l``), the words whose
-lists were cut (a cap) and the lowest score read of each (``cut``), each passage's score
-over what was read of it, the floors of the cut lists it was found in and its score of
-the words read whole (``scored``), the best by their upper bound (``best``: the score
-plus every cut list's floor but those, a constant less), those completed from the cut
-words' postings by the primary key (passage, word). No per-passage array of the words
-found (an ``array_agg`` over 60,000 passages cost more than probing the few cut words
-again); ``WORK_MEM`` (:mod:`sabio.store.pg_documents`) keeps the grouping in memory."""
+best AS (SELECT chunk_id, coalesce(sum(s) FILTER (WHERE whole), 0) AS whole FROM l
+    GROUP BY chunk_id ORDER BY sum(s - floor) DESC, chunk_id LIMIT {rerank})
+SELECT chunk_id, score FROM (SELECT b.chunk_id, b.whole + coalesce((
+        SELECT sum(w.idf * {factor}) FROM w
+        JOIN posting p ON p.chunk_id = b.chunk_id AND p.term = w.term
+        WHERE w.cap IS NOT NULL), 0) AS score FROM best b) x
+ORDER BY round(score::numeric, 9) DESC, chunk_id LIMIT {depth}"""
+"""BM25 in the database (module docstring): the question's words with their idf, their
+cap and the score at a cut list's end, its floor (``w``: the posting at the cap by
+impact, one index probe); the
+postings read, scored (``l``); the best passages by their upper bound (``best``: what was
+read of them less the floors of the cut lists they were found in, a constant less), with
+their score of the words read whole; those completed from the cut words' postings by the
+primary key (passage, word). One pass over the postings and one grouping: a floor taken
+as ``min`` over what was read, joined back, and an ``array_agg`` of the words found per
+passage cost twice the time at 1M (60,000 passages grouped); ``WORK_MEM``
+(:mod:`sabio.store.pg_documents`) keeps that grouping in memory. Ties by the score to 9
+decimals, then by passage: a hashed grouping adds a passage's words in no set order,
+and equal scores came out a last bit apart."""
 _COUNTS = """SELECT w.term, (SELECT count(*) FROM (SELECT 1 FROM posting p
     WHERE p.kb_id = ? AND p.term = w.term LIMIT {limit}) x)
 FROM unnest(?::text[]) AS w(term)"""
@@ -223,7 +228,7 @@ class KeywordRanker:
         exact = n <= self.exact_below or document_ids is not None
         caps = [None if exact else self.cap(n, df[w]) for w in words]
         factor = _FACTOR
-        params: list[Any] = [words, weights, caps]
+        params: list[Any] = [avgdl, kb.id, words, weights, caps]
         if document_ids is not None:
             postings = _WITHIN.format(factor=factor)
             params += [avgdl, kb.id, list(document_ids)]
