@@ -62,8 +62,12 @@ PER_TERM = 3_000
 WHOLE = 0.03
 """A word in at most this share of a big knowledge base's passages (or ``PER_TERM``, if
 more) has all its postings read. At 1M passages (bench/postgres.py's database, 50 SciFact
-questions, a loaded machine), top 10 shared with exact BM25: 0.63 by
-``PER_TERM`` alone, 0.94 at 0.02, 0.96 at 0.03, 0.98 at 0.04 (p50 61, 71, 98 ms)."""
+questions, the rankings timed in turn, a load of 4 on 2 cores): top 10 shared with exact
+BM25 0.63 by ``PER_TERM`` alone at p50/p95 24/59 ms, 0.96 with this and ``RERANK_SHARE``
+at 37/110 ms (0.95 at 35/91 with 0.0005; 0.944 at 36/88 with ``WHOLE`` 0.025). The whole
+bench, 100 questions: 0.965, p50/p95 47/103 ms at a load of 4 to 5. Up to 100,000
+passages ``PER_TERM`` is the larger: the same lists and 300 completed as measured there
+before (not measured again)."""
 RERANK = 300
 """Passages (the best by their upper bound) whose missing postings are read for exact BM25."""
 RERANK_SHARE = 0.0007
