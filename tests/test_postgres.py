@@ -286,6 +286,13 @@ def test_keyword_ranking_is_the_sqlite_index_bm25_and_its_cut_keeps_the_top(
             if terms[0].startswith("gene"):
                 assert len({c for c, _ in top} & {c for c, _ in exact[:10]}) >= 9
         assert len(cut.search(pg.db, kbs[0], ["cell"], 500)) <= 60  # a common word: its list
+        # a word in at most ``whole`` of the passages is read whole, past ``per_term``
+        held = {c for c, _ in every.search(pg.db, kbs[0], ["context"], 500)}
+        assert len(held) == 400  # in every passage's context
+        wide = KeywordRanker(per_term=60, rerank=30, exact_below=0, whole=1.0)
+        assert {c for c, _ in wide.search(pg.db, kbs[0], ["context"], 500)} == held
+        narrow = KeywordRanker(per_term=60, rerank=30, exact_below=0, whole=0.5)
+        assert len(narrow.search(pg.db, kbs[0], ["context"], 500)) <= 60
     finally:
         pg.close()
         sqlite.close()

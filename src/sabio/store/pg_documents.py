@@ -52,6 +52,9 @@ from sabio.terms import tokens
 EF_SEARCH = 100
 """HNSW's candidate list while searching (pgvector's ``hnsw.ef_search``), at least the
 depth asked for: recall against exact search, paid in time (docs/benchmarks.md)."""
+WORK_MEM = "32MB"
+"""A connection's memory for a sort or a hash: a keyword search of a big knowledge base
+groups some 100,000 postings by passage (PostgreSQL's 4 MB spilled them to disk)."""
 
 
 @functools.lru_cache(maxsize=16)
@@ -82,7 +85,10 @@ ids grow with their position); their ids back, with their place."""
 class PostgresStore(PostgresDatabase, DocumentTables):
     """Everything Sabio keeps, in the PostgreSQL database at ``url``."""
 
-    session_settings: ClassVar[Mapping[str, str]] = {"hnsw.ef_search": str(EF_SEARCH)}
+    session_settings: ClassVar[Mapping[str, str]] = {
+        "hnsw.ef_search": str(EF_SEARCH),
+        "work_mem": WORK_MEM,
+    }
     """HNSW's depth on every connection, so that a usual vector search is one statement
     (no transaction around a ``SET LOCAL``: three round trips fewer). No
     ``hnsw.iterative_scan``: each knowledge base has an index of its own rows (a partial

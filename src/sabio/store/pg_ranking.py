@@ -17,12 +17,21 @@ A knowledge base of at most ``EXACT_BELOW`` passages reads every posting of the
 question's words: exact BM25, the same ranking as SQLite's (tests/test_postgres.py,
 tests/store_contract.py). A bigger one is ranked impact first, with a budget per word:
 
-1. Each word's best ``PER_TERM`` postings by impact (all of them for a rarer word).
+1. A rare word's postings all (one in at most ``WHOLE`` of the passages, or
+   ``PER_TERM``), a commoner word's best ``PER_TERM`` by impact.
 2. Every passage they name gets the BM25 of the words it was found under, and an upper
-   bound: that plus, for each word whose list was cut, the lowest score read of that
-   list (no passage left out of a list scores more for that word).
-3. The best ``RERANK`` passages by their bound get their missing postings read by their
-   primary key (passage, word): exact BM25 for them, best first.
+   bound: that plus, for each word whose list was cut, the score of the last posting
+   read of it by impact, its floor (no passage left out of the list scores more for
+   that word, as long as the average length has not moved since the impacts were
+   written; the bound only orders the passages to complete, the scores sent are exact).
+3. The best ``RERANK`` passages by their bound (``RERANK_SHARE`` of the passages, if
+   more) get the postings of the cut words read by their primary key (passage, word):
+   exact BM25 for them, best first.
+
+A cut at ``PER_TERM`` for every word kept 0.98 of exact BM25's top 10 at 100,000
+passages but 0.63 at 1M (74M postings): a passage holding several of the question's
+words is seldom among any one word's best postings, and every cut list's floor is added
+to its bound. Rare words read whole leave no floor, and they carry the idf.
 
 All three are one statement (:data:`_RANKED`) that sends back only the ``depth`` best:
 the same lists scored in Python cost 40 to 60 ms of row handling for 1.4 ms in the
@@ -47,11 +56,23 @@ EXACT_BELOW = 20_000
 """A knowledge base of at most this many passages: every posting of the question's words
 is read, every document frequency exact (as on SQLite)."""
 PER_TERM = 3_000
-"""The postings read of each word, best impact first, in a bigger knowledge base
-(bench/postgres.py, 100,000 passages: top 10 shared with exact BM25 0.87 at 1,000 and
-200, 0.96 at 2,000 and 300, 0.98 at 3,000 and 300)."""
+"""The postings read of a common word, best impact first, in a bigger knowledge base
+(bench/postgres.py, 100,000 passages, before ``WHOLE``: top 10 shared with exact BM25
+0.87 at 1,000 and 200, 0.96 at 2,000 and 300, 0.98 at 3,000 and 300)."""
+WHOLE = 0.03
+"""A word in at most this share of a big knowledge base's passages (or ``PER_TERM``, if
+more) has all its postings read. At 1M passages (bench/postgres.py's database, 50 SciFact
+questions, the rankings timed in turn, a load of 4 on 2 cores): top 10 shared with exact
+BM25 0.63 by ``PER_TERM`` alone at p50/p95 24/59 ms, 0.96 with this and ``RERANK_SHARE``
+at 37/110 ms (0.95 at 35/91 with 0.0005; 0.944 at 36/88 with ``WHOLE`` 0.025). The whole
+bench, 100 questions: 0.965, p50/p95 47/103 ms at a load of 4 to 5. Up to 100,000
+passages ``PER_TERM`` is the larger: the same lists and 300 completed as measured there
+before (not measured again)."""
 RERANK = 300
 """Passages (the best by their upper bound) whose missing postings are read for exact BM25."""
+RERANK_SHARE = 0.0007
+"""... or this share of the knowledge base's passages, if more (1M, 50 questions: 700
+passages, top 10 shared 0.960; 1,000: 0.964; 500: 0.952)."""
 DF_TTL = 60.0
 """Seconds a big knowledge base's counted document frequency of a word is kept."""
 _DF_CACHE = 4_096
@@ -65,32 +86,39 @@ _FACTOR = (
 )
 """BM25 of a posting ``p`` without the idf, for an average length (the placeholder); its
 ``tf`` is stored times ``TF_SCALE``, hence ``TF_SCALE * K1``."""
-_LISTS = """l AS (SELECT w.term, p.chunk_id, w.idf * {factor} AS s
+_LISTS = """l AS (SELECT p.chunk_id, w.idf * {factor} AS s, w.floor, w.cap IS NULL AS whole
     FROM w CROSS JOIN LATERAL (SELECT chunk_id, tf, length FROM posting
-        WHERE kb_id = ? AND term = w.term ORDER BY impact DESC LIMIT {limit}) p)"""
-"""Each word's best postings by impact (``posting_impact``, an index-only scan), scored."""
-_WITHIN = """l AS (SELECT w.term, p.chunk_id, w.idf * {factor} AS s
+        WHERE kb_id = ? AND term = w.term ORDER BY impact DESC LIMIT w.cap) p)"""
+"""Each word's best ``cap`` postings by impact (``posting_impact``, an index-only scan;
+a ``NULL`` cap: all of them), scored."""
+_WITHIN = """l AS (SELECT p.chunk_id, w.idf * {factor} AS s, w.floor, w.cap IS NULL AS whole
     FROM chunk c JOIN posting p ON p.chunk_id = c.id JOIN w ON w.term = p.term
     WHERE c.kb_id = ? AND c.document_id = ANY(?))"""
 """Every posting of the words in the passages of some documents (a filter), scored."""
-_RANKED = """WITH w AS (SELECT * FROM unnest(?::text[], ?::float8[]) AS w(term, idf)),
+_RANKED = """WITH w AS (SELECT w.*, CASE WHEN w.cap IS NULL THEN 0 ELSE coalesce((
+        SELECT w.idf * {factor} FROM posting p WHERE p.kb_id = ? AND p.term = w.term
+        ORDER BY p.impact DESC OFFSET w.cap - 1 LIMIT 1), 0) END AS floor
+    FROM unnest(?::text[], ?::float8[], ?::int8[]) AS w(term, idf, cap)),
 {postings},
-cut AS (SELECT term, min(s) AS floor FROM l GROUP BY term HAVING count(*) >= {per_term}),
-scored AS (SELECT l.chunk_id, sum(l.s) AS s, sum(coalesce(cut.floor, 0)) AS seen,
-                  array_agg(l.term) AS held
-    FROM l LEFT JOIN cut ON cut.term = l.term GROUP BY l.chunk_id),
-best AS (SELECT chunk_id, s, held FROM scored ORDER BY s - seen DESC, chunk_id LIMIT {rerank})
-SELECT b.chunk_id, b.s + coalesce((
-        SELECT sum(w.idf * {factor}) FROM cut JOIN w ON w.term = cut.term
-        JOIN posting p ON p.chunk_id = b.chunk_id AND p.term = cut.term
-        WHERE cut.term <> ALL(b.held)), 0) AS score
-FROM best b ORDER BY score DESC, b.chunk_id LIMIT {depth}"""
-"""BM25 in the database (module docstring): the postings read (``l``), the words whose
-lists were cut and the lowest score read of each (``cut``), each passage's score over
-what was read of it and the floors of the cut lists it was found in (``scored``), the
-best by their upper bound (``best``: the score plus every cut list's floor but those,
-a constant less), those completed from their missing postings by the primary key
-(passage, word)."""
+best AS (SELECT chunk_id, coalesce(sum(s) FILTER (WHERE whole), 0) AS whole FROM l
+    GROUP BY chunk_id ORDER BY sum(s - floor) DESC, chunk_id LIMIT {rerank})
+SELECT chunk_id, score FROM (SELECT b.chunk_id, b.whole + coalesce((
+        SELECT sum(w.idf * {factor}) FROM w
+        JOIN posting p ON p.chunk_id = b.chunk_id AND p.term = w.term
+        WHERE w.cap IS NOT NULL), 0) AS score FROM best b) x
+ORDER BY round(score::numeric, 9) DESC, chunk_id LIMIT {depth}"""
+"""BM25 in the database (module docstring): the question's words with their idf, their
+cap and the score at a cut list's end, its floor (``w``: the posting at the cap by
+impact, one index probe); the
+postings read, scored (``l``); the best passages by their upper bound (``best``: what was
+read of them less the floors of the cut lists they were found in, a constant less), with
+their score of the words read whole; those completed from the cut words' postings by the
+primary key (passage, word). One pass over the postings and one grouping: a floor taken
+as ``min`` over what was read, joined back, and an ``array_agg`` of the words found per
+passage cost twice the time at 1M (60,000 passages grouped); ``WORK_MEM``
+(:mod:`sabio.store.pg_documents`) keeps that grouping in memory. Ties by the score to 9
+decimals, then by passage: a hashed grouping adds a passage's words in no set order,
+and equal scores came out a last bit apart."""
 _COUNTS = """SELECT w.term, (SELECT count(*) FROM (SELECT 1 FROM posting p
     WHERE p.kb_id = ? AND p.term = w.term LIMIT {limit}) x)
 FROM unnest(?::text[]) AS w(term)"""
@@ -166,9 +194,16 @@ class KeywordRanker:
     knowledge base's size and average length, recent words' document frequencies."""
 
     def __init__(
-        self, per_term: int = PER_TERM, rerank: int = RERANK, exact_below: int = EXACT_BELOW
+        self,
+        per_term: int = PER_TERM,
+        rerank: int = RERANK,
+        exact_below: int = EXACT_BELOW,
+        whole: float = WHOLE,
+        rerank_share: float = RERANK_SHARE,
     ) -> None:
         self.per_term = per_term
+        self.whole = whole
+        self.rerank_share = rerank_share
         self.rerank = rerank
         self.exact_below = exact_below
         self._lock = threading.Lock()
@@ -195,23 +230,28 @@ class KeywordRanker:
         df = self._frequencies(db, kb, version, n, words)
         weights = [idf(n, df[w]) for w in words]
         exact = n <= self.exact_below or document_ids is not None
+        caps = [None if exact else self.cap(n, df[w]) for w in words]
         factor = _FACTOR
-        params: list[Any] = [words, weights]
+        params: list[Any] = [avgdl, kb.id, words, weights, caps]
         if document_ids is not None:
             postings = _WITHIN.format(factor=factor)
             params += [avgdl, kb.id, list(document_ids)]
         else:
-            postings = _LISTS.format(factor=factor, limit="ALL" if exact else int(self.per_term))
+            postings = _LISTS.format(factor=factor)
             params += [avgdl, kb.id]
         sql = _RANKED.format(
             postings=postings,
-            per_term=2**62 if exact else int(self.per_term),
-            rerank="ALL" if exact else max(int(self.rerank), int(depth)),
+            rerank="ALL" if exact else max(self.rerank, int(self.rerank_share * n), depth),
             factor=factor,
             depth=int(depth),
         )
         rows = db.execute(sql, [*params, avgdl]).fetchall()
         return [(int(r[0]), float(r[1])) for r in rows if float(r[1]) > 0]
+
+    def cap(self, n: int, df: int) -> int | None:
+        """The postings read of a word in ``df`` of the ``n`` passages of a big knowledge
+        base: all of them (``None``) for a rare one, else the best ``per_term``."""
+        return None if df <= max(self.per_term, self.whole * n) else self.per_term
 
     def term_weights(self, db: Any, kb: KnowledgeBase, terms: Sequence[str]) -> dict[str, float]:
         """Each term's idf in ``kb`` as the SQLite index gives it (a term never used there
