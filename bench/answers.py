@@ -414,21 +414,33 @@ def bench_qa(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "split": args.split,
         "answer_tokens": args.qa_answer_tokens,
     }
-    for language in args.languages:
-        home = _xquad_kb(workdir, language)
-        sabio = _open(home, answer_tokens=args.qa_answer_tokens)
-        warm = "warm up" if language == "en" else "¿calentar?"
+    for case in args.languages:
+        asked, _, over = case.partition(">")  # "es>en": Spanish questions, English kb
+        language = over or asked
+        home = _xquad_kb(workdir, language, args.embedder)
+        sabio = _open(home, answer_tokens=args.qa_answer_tokens, embedding_model=args.embedder)
+        warm = "warm up" if asked == "en" else "¿calentar?"
         "".join(sabio.ask(warm, model=args.model, style=args.style))
         rows = []
-        for n, row in enumerate(_xquad_rows(language, args), 1):
+        for n, row in enumerate(_cross_rows(asked, language, args), 1):
             rows.append(_ask_one(sabio, row, language, args.model, args.style))
             if n % 10 == 0:
-                print(f"  {language}: {n} questions", flush=True)
+                print(f"  {case}: {n} questions", flush=True)
         sabio.close()
         summary = _qa_summary(rows)
-        results[language] = {"summary": summary, "answers": rows}
-        print(f"{language} {json.dumps(summary)}", flush=True)
+        results[case] = {"summary": summary, "answers": rows}
+        print(f"{case} {json.dumps(summary)}", flush=True)
     return results
+
+
+def _cross_rows(asked: str, over: str, args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The questions in ``asked`` with the gold answers of the ``over`` knowledge base's
+    language (XQuAD's ids are shared: the same question, paragraph and answer in both)."""
+    rows = _xquad_rows(asked, args)
+    if asked == over:
+        return rows
+    answers = {r["_id"]: r["metadata"]["answers"] for r in _questions(over)}
+    return [{**r, "metadata": {**r["metadata"], "answers": answers[r["_id"]]}} for r in rows]
 
 
 # the 10-Q questions
@@ -747,7 +759,12 @@ def main() -> None:
         "--context-window", type=int, default=0, help="ttft: context_window (0: the model's)"
     )
     parser.add_argument("--questions", type=int, default=60, help="qa: questions per language")
-    parser.add_argument("--languages", nargs="+", default=["es", "en"], help="qa")
+    parser.add_argument(
+        "--languages",
+        nargs="+",
+        default=["es", "en"],
+        help="qa: es, en, or es>en (Spanish questions over the English kb), en>es",
+    )
     parser.add_argument(
         "--docugami-questions", type=int, default=0, help="docugami: the first N (0: all 195)"
     )
@@ -758,7 +775,7 @@ def main() -> None:
     parser.add_argument(
         "--embedder",
         default=EMBEDDER,
-        help="the knowledge bases' embedding model (gate, checker), e.g. "
+        help="the knowledge bases' embedding model (gate, checker, qa), e.g. "
         "embedded:all-minilm-l6-v2+use-multilingual",
     )
     args = parser.parse_args()
