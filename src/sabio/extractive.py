@@ -33,8 +33,8 @@ TYPE_PATTERNS = {
     r"percent|number|amount|share|proportion)|cu[aá]nt[oa]s?|qu[eé] (porcentaje|cantidad|"
     r"n[uú]mero|proporci[oó]n|tan)|(what|which) (was|were|is|are)\b.*\b(sales|revenues?|"
     r"income|costs?|expenses?|margin|profit|loss|cash|price|rate|debt|total|amount|spend\w*)"
-    r"|(cu[aá]l|qu[eé]) (fue|fueron|es|son)\b.*\b(ventas|ingresos?|beneficio|gastos?|costes?|"
-    r"costos?|margen|deuda|total|importe|precio|tasa))\b",
+    r"|(cu[aá]l(?:es)?|qu[eé]) (fue|fueron|es|son)\b.*\b(ventas|ingresos?|beneficio|gastos?|"
+    r"costes?|costos?|margen|deuda|total|importe|precio|tasa))\b",
     "date": r"\b(when|what (year|date|day|month|century|decade)|which (year|century)|"
     r"cu[aá]ndo|(qu[eé]|cu[aá]l) (a[nñ]o|fecha|d[ií]a|mes|siglo|d[eé]cada))\b",
     "person": r"\b(who|whom|whose|qui[eé]n(es)?)\b",
