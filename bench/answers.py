@@ -2,6 +2,8 @@
 
     python bench/answers.py ttft      # Sabio.ask vs the same model called directly, 10k/100k chunks
     python bench/answers.py qa        # XQuAD es/en: hit@k, EM/F1, contains-gold, support, citations
+    python bench/answers.py qa --embedder embedded:all-minilm-l6-v2+use-multilingual \
+        --languages 'es>en' 'en>es' es en --off-topic 60   # across languages, and refusals
     python bench/answers.py docugami  # the 10-Q questions: gold figures stated, F1, support
     python bench/answers.py checker   # the support checker on a labelled set (bench/claims.py)
     python bench/answers.py gate      # how often relevant_hits keeps passages, on- and off-topic
@@ -433,6 +435,31 @@ def bench_qa(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     return results
 
 
+def bench_off_topic(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    """Questions across languages that the knowledge base cannot answer: Spanish XQuAD
+    questions over English SciFact abstracts, English SciFact claims over Spanish XQuAD
+    paragraphs; the share answered anyway (it should be 0)."""
+    spanish = [r["text"] for r in random.Random(1).sample(_questions("es"), args.off_topic)]
+    claims = [r["text"] for r in _jsonl(DATA / "beir_scifact" / "queries.jsonl")]
+    english = random.Random(1).sample(claims, args.off_topic)
+    results: dict[str, Any] = {}
+    for case, home, questions in (
+        ("es>scifact", _scifact_kb(workdir, args.embedder), spanish),
+        ("en>xquad-es", _xquad_kb(workdir, "es", args.embedder), english),
+    ):
+        sabio = _open(home, embedding_model=args.embedder)
+        answered = []
+        for question in questions:
+            stream = sabio.ask(question, model=args.model, style=args.style)
+            text = "".join(stream)
+            if not stream.answer.no_answer:
+                answered.append({"question": question, "answer": text})
+        sabio.close()
+        results[case] = {"answered": round(len(answered) / len(questions), 3), "which": answered}
+        print(f"off-topic {case}: {len(answered)}/{len(questions)} answered", flush=True)
+    return results
+
+
 def _cross_rows(asked: str, over: str, args: argparse.Namespace) -> list[dict[str, Any]]:
     """The questions in ``asked`` with the gold answers of the ``over`` knowledge base's
     language (XQuAD's ids are shared: the same question, paragraph and answer in both)."""
@@ -773,6 +800,12 @@ def main() -> None:
     )
     parser.add_argument("--negatives", type=int, default=150, help="gate: off-topic questions")
     parser.add_argument(
+        "--off-topic",
+        type=int,
+        default=0,
+        help="qa: also ask N questions across languages that the documents cannot answer",
+    )
+    parser.add_argument(
         "--embedder",
         default=EMBEDDER,
         help="the knowledge bases' embedding model (gate, checker, qa), e.g. "
@@ -793,6 +826,8 @@ def main() -> None:
         print("chosen on the dev half:", out["gate"]["chosen_on_dev"])
     if args.what in ("qa", "all"):
         out["qa"] = bench_qa(args, workdir)
+        if args.off_topic:
+            out["qa"]["off_topic"] = bench_off_topic(args, workdir)
     if args.what in ("docugami", "all"):
         out["docugami"] = bench_docugami(args, workdir)
     if args.what in ("checker", "all"):
