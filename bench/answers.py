@@ -2,6 +2,8 @@
 
     python bench/answers.py ttft      # Sabio.ask vs the same model called directly, 10k/100k chunks
     python bench/answers.py qa        # XQuAD es/en: hit@k, EM/F1, contains-gold, support, citations
+    python bench/answers.py qa --embedder embedded:all-minilm-l6-v2+use-multilingual \
+        --languages 'es>en' 'en>es' es en --off-topic 60   # across languages, and refusals
     python bench/answers.py docugami  # the 10-Q questions: gold figures stated, F1, support
     python bench/answers.py checker   # the support checker on a labelled set (bench/claims.py)
     python bench/answers.py gate      # how often relevant_hits keeps passages, on- and off-topic
@@ -414,21 +416,58 @@ def bench_qa(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "split": args.split,
         "answer_tokens": args.qa_answer_tokens,
     }
-    for language in args.languages:
-        home = _xquad_kb(workdir, language)
-        sabio = _open(home, answer_tokens=args.qa_answer_tokens)
-        warm = "warm up" if language == "en" else "¿calentar?"
+    for case in args.languages:
+        asked, _, over = case.partition(">")  # "es>en": Spanish questions, English kb
+        language = over or asked
+        home = _xquad_kb(workdir, language, args.embedder)
+        sabio = _open(home, answer_tokens=args.qa_answer_tokens, embedding_model=args.embedder)
+        warm = "warm up" if asked == "en" else "¿calentar?"
         "".join(sabio.ask(warm, model=args.model, style=args.style))
         rows = []
-        for n, row in enumerate(_xquad_rows(language, args), 1):
+        for n, row in enumerate(_cross_rows(asked, language, args), 1):
             rows.append(_ask_one(sabio, row, language, args.model, args.style))
             if n % 10 == 0:
-                print(f"  {language}: {n} questions", flush=True)
+                print(f"  {case}: {n} questions", flush=True)
         sabio.close()
         summary = _qa_summary(rows)
-        results[language] = {"summary": summary, "answers": rows}
-        print(f"{language} {json.dumps(summary)}", flush=True)
+        results[case] = {"summary": summary, "answers": rows}
+        print(f"{case} {json.dumps(summary)}", flush=True)
     return results
+
+
+def bench_off_topic(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    """Questions across languages that the knowledge base cannot answer: Spanish XQuAD
+    questions over English SciFact abstracts, English SciFact claims over Spanish XQuAD
+    paragraphs; the share answered anyway (it should be 0)."""
+    spanish = [r["text"] for r in random.Random(1).sample(_questions("es"), args.off_topic)]
+    claims = [r["text"] for r in _jsonl(DATA / "beir_scifact" / "queries.jsonl")]
+    english = random.Random(1).sample(claims, args.off_topic)
+    results: dict[str, Any] = {}
+    for case, home, questions in (
+        ("es>scifact", _scifact_kb(workdir, args.embedder), spanish),
+        ("en>xquad-es", _xquad_kb(workdir, "es", args.embedder), english),
+    ):
+        sabio = _open(home, embedding_model=args.embedder)
+        answered = []
+        for question in questions:
+            stream = sabio.ask(question, model=args.model, style=args.style)
+            text = "".join(stream)
+            if not stream.answer.no_answer:
+                answered.append({"question": question, "answer": text})
+        sabio.close()
+        results[case] = {"answered": round(len(answered) / len(questions), 3), "which": answered}
+        print(f"off-topic {case}: {len(answered)}/{len(questions)} answered", flush=True)
+    return results
+
+
+def _cross_rows(asked: str, over: str, args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The questions in ``asked`` with the gold answers of the ``over`` knowledge base's
+    language (XQuAD's ids are shared: the same question, paragraph and answer in both)."""
+    rows = _xquad_rows(asked, args)
+    if asked == over:
+        return rows
+    answers = {r["_id"]: r["metadata"]["answers"] for r in _questions(over)}
+    return [{**r, "metadata": {**r["metadata"], "answers": answers[r["_id"]]}} for r in rows]
 
 
 # the 10-Q questions
@@ -747,7 +786,12 @@ def main() -> None:
         "--context-window", type=int, default=0, help="ttft: context_window (0: the model's)"
     )
     parser.add_argument("--questions", type=int, default=60, help="qa: questions per language")
-    parser.add_argument("--languages", nargs="+", default=["es", "en"], help="qa")
+    parser.add_argument(
+        "--languages",
+        nargs="+",
+        default=["es", "en"],
+        help="qa: es, en, or es>en (Spanish questions over the English kb), en>es",
+    )
     parser.add_argument(
         "--docugami-questions", type=int, default=0, help="docugami: the first N (0: all 195)"
     )
@@ -756,9 +800,15 @@ def main() -> None:
     )
     parser.add_argument("--negatives", type=int, default=150, help="gate: off-topic questions")
     parser.add_argument(
+        "--off-topic",
+        type=int,
+        default=0,
+        help="qa: also ask N questions across languages that the documents cannot answer",
+    )
+    parser.add_argument(
         "--embedder",
         default=EMBEDDER,
-        help="the knowledge bases' embedding model (gate, checker), e.g. "
+        help="the knowledge bases' embedding model (gate, checker, qa), e.g. "
         "embedded:all-minilm-l6-v2+use-multilingual",
     )
     args = parser.parse_args()
@@ -776,6 +826,8 @@ def main() -> None:
         print("chosen on the dev half:", out["gate"]["chosen_on_dev"])
     if args.what in ("qa", "all"):
         out["qa"] = bench_qa(args, workdir)
+        if args.off_topic:
+            out["qa"]["off_topic"] = bench_off_topic(args, workdir)
     if args.what in ("docugami", "all"):
         out["docugami"] = bench_docugami(args, workdir)
     if args.what in ("checker", "all"):

@@ -3,12 +3,14 @@ with the real model."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from sabio.config import Settings, load_settings
+from sabio.extractive import CROSS_MIN_COSINE, pick_sentences
 from sabio.language import text_language
 from sabio.models import get_embedding_model
 from sabio.models.catalog import list_models
@@ -22,6 +24,7 @@ from sabio.search import (
     vector_weight,
 )
 from sabio.service import Sabio
+from sabio.support import Passages
 
 pytestmark = pytest.mark.slow
 
@@ -235,3 +238,72 @@ def test_questions_in_other_languages_find_the_english_passage(tmp_path: Path) -
 )
 def test_the_language_of_a_text(text: str, language: str) -> None:
     assert text_language(text) == language
+
+
+ENGLISH_DOCS = {
+    "tides.txt": "Tides are caused mainly by the gravitational pull of the Moon on the oceans. "
+    "Spring tides happen twice a month, when the Sun and the Moon line up.",
+    "bees.txt": "Honey bees tell the hive where flowers are by dancing. A colony can hold "
+    "sixty thousand workers in summer.",
+    "bread.txt": "Sourdough bread rises because wild yeast ferments the dough slowly. "
+    "Bakers keep a starter alive by feeding it flour and water every day.",
+}
+
+
+@pytest.fixture(scope="module")
+def english_kb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sabio]:
+    folder = tmp_path_factory.mktemp("docs")
+    for name, text in ENGLISH_DOCS.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    home = tmp_path_factory.mktemp("home")
+    sabio = Sabio(load_settings({"home": home, "embedding_model": PAIRED}, environ={}))
+    sabio.add([folder])
+    yield sabio
+    sabio.close()
+
+
+def test_a_spanish_question_over_english_passages_gets_a_cited_quote(english_kb: Sabio) -> None:
+    for question, document, words in (
+        ("¿Qué provoca las mareas del océano?", "tides.txt", "gravitational pull of the Moon"),
+        ("¿Cómo indican las abejas dónde están las flores?", "bees.txt", "by dancing"),
+    ):
+        hits = english_kb.search(question, k=3).hits
+        assert all(h.cross_language for h in hits)
+        stream = english_kb.ask(question, style="extractive")
+        text = "".join(stream)
+        answer = stream.answer
+        assert not answer.no_answer and words in text, (question, text)  # the English quote
+        assert [Path(c.document).name for c in answer.citations][:1] == [document]
+        assert answer.claims and all(c.supported and c.quoted for c in answer.claims)
+
+
+def test_the_same_language_keeps_its_words_path(english_kb: Sabio) -> None:
+    hits = english_kb.search("What causes the tides?", k=3).hits
+    assert hits and not any(h.cross_language for h in hits)
+    stream = english_kb.ask("What causes the tides?", style="extractive")
+    assert "gravitational pull" in "".join(stream)
+
+
+def test_an_off_topic_spanish_question_over_english_passages_is_refused(
+    english_kb: Sabio,
+) -> None:
+    for question in (
+        "¿Quién ganó la Copa del Mundo de fútbol de 2010?",
+        "¿Cuál es la capital de Australia?",
+        "¿Cuántos habitantes tiene la ciudad de Lima?",
+    ):
+        stream = english_kb.ask(question, style="extractive")
+        "".join(stream)
+        assert stream.answer.no_answer, question
+
+
+def test_without_the_multilingual_part_a_quote_across_languages_needs_shared_words(
+    english_kb: Sabio,
+) -> None:
+    question = "¿Cómo indican las abejas dónde están las flores?"
+    hits = english_kb.search(question, k=3).hits
+    passages = Passages(hits, english_kb.embedder(PAIRED).embed)
+    assert pick_sentences(question, passages) == []  # what the answer said before
+    use = english_kb.embedder(NAME)
+    picks = pick_sentences(question, passages, across=(use.embed, CROSS_MIN_COSINE[NAME]))
+    assert picks and "dancing" in passages.sentences[picks[0].passage][picks[0].sentence].text

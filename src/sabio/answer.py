@@ -29,7 +29,13 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from sabio.errors import ConfigError, SabioError
-from sabio.extractive import Pick, extractive_claims, extractive_text, pick_sentences
+from sabio.extractive import (
+    CROSS_MIN_COSINE,
+    Pick,
+    extractive_claims,
+    extractive_text,
+    pick_sentences,
+)
 from sabio.guides import GUIDE_SHARE, fit_guide, glossary_query, quoting_notes
 from sabio.language import detect_language
 from sabio.loaders.formats import place
@@ -499,6 +505,9 @@ class Grounding:
     that do not say what the correction says, and which of them is newer."""
     tasks: TaskAccess | None = None
     """Its whole documents, for a summary or translation asked for (:mod:`sabio.tasks.requests`)."""
+    part_embed: Callable[[str], Embed | None] | None = None
+    """A paired embedding model's part by its name (``SearchHit.vector_model``): its own
+    embedding, for quotes across languages; None when there is no such part."""
 
 
 class AnswerStream:
@@ -665,6 +674,19 @@ class AnswerStream:
         weights = self.grounding.term_weights if self.grounding else None
         return weights(query_terms(query)) if weights else None
 
+    def _across(self, passages: Passages) -> tuple[Embed, float] | None:
+        """For a question the search found passages for in another language: the model
+        part that searched across languages, and the cosine a quote needs under it
+        (:data:`sabio.extractive.CROSS_MIN_COSINE`); None otherwise, or for a model whose
+        floor across languages was not measured."""
+        first = passages.hits[0] if passages.hits else None
+        if first is None or not first.cross_language or self.grounding is None:
+            return None
+        floor = CROSS_MIN_COSINE.get(first.vector_model)
+        part = self.grounding.part_embed
+        embed = part(first.vector_model) if part is not None and floor is not None else None
+        return (embed, floor) if embed is not None and floor is not None else None
+
     def _passages(self, hits: Sequence[SearchHit]) -> Passages:
         return Passages(hits, self.grounding.embed if self.grounding else None)
 
@@ -679,7 +701,8 @@ class AnswerStream:
         """The sentences to quote: every sentence of the corrections among the first
         ``count`` passages (they come first), then those that answer in the others."""
         noted = min(self.noted, count)
-        found = pick_sentences(self.answer.query, passages, self._weights(self.answer.query))
+        query = self.answer.query
+        found = pick_sentences(query, passages, self._weights(query), self._across(passages))
         notes = [Pick(n, i, 1.0) for n in range(noted) for i in range(len(passages.sentences[n]))]
         return notes + [p for p in found if p.passage >= noted]
 

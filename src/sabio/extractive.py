@@ -16,21 +16,25 @@ questions outside ``bench/answers.py``'s fixed samples.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from sabio.errors import ModelError
 from sabio.facts import is_page_furniture, is_year, months, names, stem
 from sabio.search import query_terms
-from sabio.support import Claim, Passages, Sentence
+from sabio.support import Claim, Embed, Passages, Sentence
+
+log = logging.getLogger(__name__)
 
 TYPE_PATTERNS = {
     "number": r"\b(how (many|much|large|long|big|old|tall|far|high|often)|what (percentage|"
     r"percent|number|amount|share|proportion)|cu[aá]nt[oa]s?|qu[eé] (porcentaje|cantidad|"
     r"n[uú]mero|proporci[oó]n|tan)|(what|which) (was|were|is|are)\b.*\b(sales|revenues?|"
     r"income|costs?|expenses?|margin|profit|loss|cash|price|rate|debt|total|amount|spend\w*)"
-    r"|(cu[aá]l|qu[eé]) (fue|fueron|es|son)\b.*\b(ventas|ingresos?|beneficio|gastos?|costes?|"
-    r"costos?|margen|deuda|total|importe|precio|tasa))\b",
+    r"|(cu[aá]l(?:es)?|qu[eé]) (fue|fueron|es|son)\b.*\b(ventas|ingresos?|beneficio|gastos?|"
+    r"costes?|costos?|margen|deuda|total|importe|precio|tasa))\b",
     "date": r"\b(when|what (year|date|day|month|century|decade)|which (year|century)|"
     r"cu[aá]ndo|(qu[eé]|cu[aá]l) (a[nñ]o|fecha|d[ií]a|mes|siglo|d[eé]cada))\b",
     "person": r"\b(who|whom|whose|qui[eé]n(es)?)\b",
@@ -57,6 +61,17 @@ kept contains-gold on 150 development questions a language at 0.793 / 0.793 (es 
 eight: 0.800 / 0.793, none: 0.747 / 0.793)."""
 
 
+CROSS_MIN_COSINE = {"embedded:use-multilingual": 0.40}
+"""A question in another language than its passages shares no words with them: a
+sentence answers it when its cosine to the question, by the part of a paired model that
+searched across languages (``SearchHit.vector_model``), is at least this (measured with
+``bench/answers.py qa --languages 'es>en' 'en>es'`` and off-topic questions, see
+:data:`CROSS_CANDIDATES`)."""
+CROSS_CANDIDATES = 48
+"""Sentences, the best passages' first, whose cosine to the question is computed when it
+is asked across languages (there no shortlist by words)."""
+
+
 def answer_type(question: str) -> str | None:
     """ "number", "date", "person", "place" or None, from the question's words."""
     folded = question.lower()
@@ -79,13 +94,41 @@ def pick_sentences(
     question: str,
     passages: Passages,
     weights: Mapping[str, float] | None = None,
+    across: tuple[Embed, float] | None = None,
 ) -> list[Pick]:
-    """The sentences that answer ``question``, best first (empty: none does)."""
+    """The sentences that answer ``question``, best first (empty: none does).
+
+    ``across``: the question is in another language than the passages; (the embedding
+    of the model part that searched across languages, its floor): every sentence (up to
+    :data:`CROSS_CANDIDATES`) is weighed by its cosine under that part, and one at
+    least that close answers, shared words or not."""
+    if across is not None:
+        return _across(question, passages, weights, *across)
     terms = query_terms(question)
     weight = {stem(t): (weights or {}).get(t, 1.0) for t in terms if len(t) > 2 and not t.isdigit()}
     total = sum(weight.values())
     if not passages.hits or total <= 0:
         return []
+    scored = sorted(_scored(question, passages, weight, total), reverse=True)
+    shortlist = scored[:SHORTLIST]
+    texts = [passages.sentences[n][i].text for _, _, n, i in shortlist]
+    vectors = passages.vectors([question, *texts])
+    ranked = []
+    for position, (score, lexical, number, index) in enumerate(shortlist):
+        cosine = float(vectors[0] @ vectors[position + 1]) if vectors is not None else 0.0
+        ranked.append((score + COSINE_WEIGHT * cosine, lexical, cosine, number, index))
+    ranked.sort(reverse=True)
+    _, lexical, cosine, _, _ = ranked[0]
+    if lexical < MIN_LEXICAL and (cosine < MIN_COSINE or lexical == 0):
+        return []
+    return _with_runner_up(ranked)
+
+
+def _scored(
+    question: str, passages: Passages, weight: Mapping[str, float], total: float
+) -> list[tuple[float, float, int, int]]:
+    """Each sentence's (score by words, answer type and rank; share of the question's
+    words; passage; sentence), in the passages' order."""
     kind = answer_type(question)
     asked_names, asked_months = names(question), months(question)
     best_score = max(hit.score for hit in passages.hits) or 1.0
@@ -98,27 +141,55 @@ def pick_sentences(
             found = sum(w for t, w in weight.items() if t in sentence.terms)
             own = sum(w for t, w in weight.items() if t in sentence.own)
             # a row's table heading counts, but less than its own label
-            lexical = (HEADING_SHARE * found + (1 - HEADING_SHARE) * own) / total
+            lexical = (HEADING_SHARE * found + (1 - HEADING_SHARE) * own) / total if total else 0.0
             fits = _fits(sentence, kind, asked_names, asked_months)
             bonus = 0.0 if kind is None else (TYPE_BONUS if fits else -TYPE_BONUS)
             scored.append((LEXICAL_WEIGHT * lexical + bonus + prior, lexical, number, index))
-    scored.sort(reverse=True)
-    shortlist = scored[:SHORTLIST]
-    texts = [passages.sentences[n][i].text for _, _, n, i in shortlist]
-    vectors = passages.vectors([question, *texts])
-    ranked = []
-    for position, (score, lexical, number, index) in enumerate(shortlist):
-        cosine = float(vectors[0] @ vectors[position + 1]) if vectors is not None else 0.0
-        ranked.append((score + COSINE_WEIGHT * cosine, lexical, cosine, number, index))
-    ranked.sort(reverse=True)
-    top, lexical, cosine, number, index = ranked[0]
-    if lexical < MIN_LEXICAL and (cosine < MIN_COSINE or lexical == 0):
-        return []
+    return scored
+
+
+def _with_runner_up(ranked: Sequence[tuple[float, float, float, int, int]]) -> list[Pick]:
+    top, _, _, number, index = ranked[0]
     picks = [Pick(number, index, top)]
     for score, _, _, number, index in ranked[1:MAX_QUOTES]:
         if top > 0 and score >= RUNNER_UP * top:
             picks.append(Pick(number, index, score))
     return picks
+
+
+def _across(
+    question: str,
+    passages: Passages,
+    weights: Mapping[str, float] | None,
+    embed: Embed,
+    floor: float,
+) -> list[Pick]:
+    """:func:`pick_sentences` for a question in another language than its passages: the
+    words it shares (names, figures) still count, but a sentence is shortlisted and
+    accepted by its cosine under ``embed``."""
+    if not passages.hits:
+        return []
+    terms = query_terms(question)
+    weight = {stem(t): (weights or {}).get(t, 1.0) for t in terms if len(t) > 2 and not t.isdigit()}
+    candidates = _scored(question, passages, weight, sum(weight.values()))[:CROSS_CANDIDATES]
+    if not candidates:
+        return []
+    texts = [passages.sentences[n][i].text for _, _, n, i in candidates]
+    try:
+        vectors = embed([question, *texts])
+    except ModelError as exc:  # the model gone since the search: no quotes across languages
+        log.warning("no embeddings for quotes across languages: %s", exc)
+        return []
+    cosines = [float(vectors[0] @ vector) for vector in vectors[1:]]
+    ranked = sorted(
+        ((score + COSINE_WEIGHT * cosine, lexical, cosine, number, index)
+         for (score, lexical, number, index), cosine in zip(candidates, cosines, strict=True)),
+        reverse=True,
+    )  # fmt: skip
+    _, lexical, cosine, _, _ = ranked[0]
+    if lexical < MIN_LEXICAL and cosine < floor:
+        return []
+    return _with_runner_up(ranked)
 
 
 def _fits(

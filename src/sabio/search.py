@@ -127,6 +127,9 @@ class SearchHit:
     vector_model: str = ""
     """The model whose cosine ``similarity`` is, when it is one part of a paired model
     (:mod:`sabio.models.paired`): the topic gate uses that part's floor."""
+    cross_language: bool = False
+    """The vector search found passages in another language than the question's (a
+    multilingual model): the extractive answerer then cannot go by shared words."""
 
 
 def query_terms(query: str) -> list[str]:
@@ -256,6 +259,8 @@ def search_chunks(
     hits = _fuse(store, keyword_hits, vector, k, depth, weight, documents, owners, within)
     if ranked_by is not None and ranked_by is not embedder:  # one part of a pair
         hits = [replace(h, vector_model=ranked_by.name) for h in hits]
+    if found_in is not None and found_in != (text_language(query) or detect_language(query)):
+        hits = [replace(h, cross_language=True) for h in hits]
     return hits
 
 

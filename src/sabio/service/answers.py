@@ -22,6 +22,7 @@ from sabio.errors import ModelError
 from sabio.filters import DocumentFilter
 from sabio.language import detect_language
 from sabio.models import EmbeddingModel, Vectors
+from sabio.models.paired import paired_parts
 from sabio.notes import (
     NOTE_MATCHER,
     NOTES_K,
@@ -36,6 +37,7 @@ from sabio.notes import (
 from sabio.search import SearchHit
 from sabio.service.tasks import DocumentTasks
 from sabio.store import KnowledgeBase
+from sabio.support import Embed
 from sabio.tables.answers import TableAccess
 from sabio.tables.engine import TableInfo
 from sabio.tasks.requests import TaskAccess, TaskAsk, TaskReply, summary_reply, translation_reply
@@ -85,6 +87,10 @@ class Answers(DocumentTasks):
         def embed(texts: Sequence[str]) -> Vectors:
             return self.kb_embedder(kb).embed(texts)
 
+        def part_embed(name: str) -> Embed | None:
+            parts = paired_parts(self.kb_embedder(kb))
+            return next((p.embed for p in parts if p.name == name), None)
+
         def term_weights(terms: Sequence[str]) -> Mapping[str, float]:
             return self.index.term_weights(kb, terms)
 
@@ -106,6 +112,7 @@ class Answers(DocumentTasks):
             pinned=lambda query, language: self._find_pinned(kb, query, language),
             newer=lambda consulted, language: self._which_is_newer(kb, consulted, language),
             tasks=TaskAccess(documents, functools.partial(self._asked_task, kb)),
+            part_embed=part_embed,
         )
 
     def _which_is_newer(
