@@ -212,3 +212,35 @@ def test_sabio_extract_writes_one_valid_line_per_document(tmp_path: Path) -> Non
         env={**env, "SABIO_LANGUAGE": "es"},
     )
     assert "1 documento, 1 válido según el esquema." in one.stderr, one.output
+
+
+@pytest.mark.parametrize("backend", ["ollama", "openai"])
+def test_the_http_backends_send_the_schema_and_their_reply_is_validated(
+    backend: str, tmp_path: Path
+) -> None:
+    """Ollama gets the schema as ``format``, an OpenAI-compatible server as
+    ``response_format``; what comes back is checked against it like any reply."""
+    from fake_servers import FakeOllama, chat_model
+
+    from sabio.config import OpenAIServer
+
+    reply = '{"seller": "Talleres Gómez S.L.", "total": 1452.0, "currency": "EUR"}'
+    model_info = chat_model("qwen2.5:7b", context_length=8192)
+    model_info.reply = reply
+    with FakeOllama([model_info]) as server:
+        if backend == "ollama":
+            settings = Settings(home=tmp_path, ollama_host=server.url)
+            model, path = get_chat_model(settings, "ollama:qwen2.5:7b"), "/api/chat"
+        else:
+            servers = {"lmstudio": OpenAIServer(base_url=f"{server.url}/v1", api_key="")}
+            settings = Settings(home=tmp_path, openai_servers=servers)
+            model, path = get_chat_model(settings, "lmstudio:qwen2.5:7b"), "/v1/chat/completions"
+        found = extract_document(model, [(3, INVOICE)], SCHEMA)
+        [body] = [r.json for r in server.requests if r.path == path]
+    assert found.valid and found.calls == 1, found.error
+    assert found.data == json.loads(reply) and found.pages["total"] == 3
+    if backend == "ollama":
+        assert body["format"] == SCHEMA
+    else:
+        assert body["response_format"]["type"] == "json_schema"
+        assert body["response_format"]["json_schema"]["schema"] == SCHEMA
