@@ -78,8 +78,24 @@ def fake_vector(text: str, dimension: int) -> list[float]:
     return [(byte - 100) / 10 for byte in digest[:dimension]]
 
 
+_HELD: list[socket.socket] = []
+"""The sockets that keep :func:`closed_port`'s ports taken, for the whole test run."""
+
+
 def closed_port() -> int:
-    """A port nothing listens on (connections to it are refused)."""
+    """A port nothing listens on, and nothing will: it stays bound (not listening) by this
+    process, so a connection is refused and no server started later is given it. A port
+    merely free at the time was once given to test_roles' own server right after, which
+    then answered, with accounts on, as the "unreachable" Ollama host: 401s."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    _HELD.append(sock)
+    port: int = sock.getsockname()[1]
+    return port
+
+
+def free_port() -> int:
+    """A port free now, for a server a test starts itself."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]

@@ -26,7 +26,7 @@ import numpy as np
 import ollama
 import openai
 import pytest
-from fake_servers import closed_port
+from fake_servers import closed_port, free_port
 
 from sabio.config import load_settings
 from sabio.server.ollama_api import EMBEDDER, embedder_installed
@@ -70,7 +70,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         sabio.add([home.parent / "faro.txt"], "docs")
         user = sabio.users.create_user("ana", "a long enough password", admin=True)
         _, token = sabio.users.create_token(user.id, "clients")
-    port = closed_port()
+    port = free_port()
     env = {**os.environ, **environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     command = [sys.executable, "-c", SERVE, str(TESTS), "--home", str(home), "serve"]
     log = (home.parent / "serve.log").open("wb")
